@@ -1,0 +1,45 @@
+import { z } from "zod";
+
+/**
+ * The one place that reads process.env. Each process validates the part it needs once at start;
+ * a missing or malformed variable stops start-up with a message that names it and says how to fix it.
+ */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Bulkhead configuration is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee .env.example for every variable.`);
+    this.name = "ConfigError";
+  }
+}
+
+export const port = z.coerce
+  .number({ error: "must be a port number" })
+  .int("must be a whole number")
+  .min(1, "must be between 1 and 65535")
+  .max(65535, "must be between 1 and 65535");
+
+export const host = z.string().min(1, "must not be empty");
+
+export const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+export const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), "must be a postgres:// or postgresql:// URL");
+
+/** Parses `source` (default process.env) with `schema`; throws ConfigError naming each bad variable. */
+export function parseEnv<T extends z.ZodType>(
+  schema: T,
+  source: Record<string, string | undefined> = process.env,
+): z.output<T> {
+  const result = schema.safeParse(source);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join(".") || "(environment)";
+    const got = source[name];
+    const hint = got === undefined ? "it is not set" : `got ${JSON.stringify(got.length > 60 ? `${got.slice(0, 57)}...` : got)}`;
+    return `${name} ${issue.message} (${hint})`;
+  });
+  throw new ConfigError(problems);
+}

