@@ -1,0 +1,82 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { AgentStatusBadge } from "@/components/agents/status-badge";
+import { formatTime } from "@/components/format";
+import { LinkButton } from "@/components/ui/button";
+import { EmptyState } from "@/components/ui/empty-state";
+import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td } from "@/components/ui/table";
+import { listAgents } from "@/lib/agents/agents";
+import { requirePageActor } from "@/lib/auth/current";
+import { roleCan } from "@/lib/auth/roles";
+import { getDb } from "@/lib/db/client";
+
+export const metadata: Metadata = { title: "Agents" };
+
+export default async function AgentsPage({ searchParams }: { searchParams: Promise<{ q?: string; status?: string }> }) {
+  const actor = await requirePageActor("read");
+  const { q, status } = await searchParams;
+  const query = typeof q === "string" ? q.slice(0, 200) : undefined;
+  const statusFilter = status === "active" || status === "suspended" ? status : undefined;
+  const agents = await listAgents(getDb(), actor, { query, status: statusFilter });
+  const canWrite = roleCan(actor.role, "agents:write");
+  return (
+    <>
+      <PageHeader
+        title="Agents"
+        description="Registered actors. An agent acts only through short-lived task tokens and never holds upstream credentials."
+        actions={canWrite ? <LinkButton href="/agents/new">Register agent</LinkButton> : null}
+      />
+      <form role="search" className="mb-4 flex flex-wrap gap-2" action="/agents">
+        <label htmlFor="q" className="sr-only">
+          Search agents
+        </label>
+        <input
+          id="q"
+          name="q"
+          defaultValue={query}
+          placeholder="Search by name, description or owner"
+          className="w-full max-w-sm rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300"
+        />
+        <select name="status" defaultValue={statusFilter ?? ""} aria-label="Status" className="rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300">
+          <option value="">All statuses</option>
+          <option value="active">Active</option>
+          <option value="suspended">Suspended</option>
+        </select>
+        <button type="submit" className="rounded-md bg-white px-3 py-2 text-sm font-semibold ring-1 ring-inset ring-slate-300">
+          Search
+        </button>
+      </form>
+      {agents.length === 0 ? (
+        query || statusFilter ? (
+          <EmptyState title="No agents match">Try another search.</EmptyState>
+        ) : (
+          <EmptyState
+            title="No agents yet"
+            action={canWrite ? <LinkButton href="/agents/new">Register the first agent</LinkButton> : null}
+          >
+            Register each AI agent that should act on your infrastructure. It will get task-scoped tokens, never credentials.
+          </EmptyState>
+        )
+      ) : (
+        <Table head={["Name", "Status", "Owner", "Registered"]}>
+          {agents.map((a) => (
+            <tr key={a.id}>
+              <Td>
+                <Link href={`/agents/${a.id}`} className="font-medium text-brand-700 hover:underline">
+                  {a.name}
+                </Link>
+                {a.description ? <p className="max-w-md truncate text-xs text-slate-500">{a.description}</p> : null}
+              </Td>
+              <Td>
+                <AgentStatusBadge status={a.status} />
+              </Td>
+              <Td>{a.owner.email}</Td>
+              <Td className="whitespace-nowrap text-slate-600">{formatTime(a.createdAt)}</Td>
+            </tr>
+          ))}
+        </Table>
+      )}
+    </>
+  );
+}

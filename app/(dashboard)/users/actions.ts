@@ -1,0 +1,31 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { z } from "zod";
+import { ROLES } from "@/lib/auth/roles";
+import { getDb } from "@/lib/db/client";
+import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { createUser, createUserInput, setUserDisabled, setUserRole } from "@/lib/users/users";
+
+export async function createUserAction(_prev: ActionResult<{ email: string; password: string | null }> | null, form: FormData) {
+  return runAction("users:write", createUserInput, formToObject(form), async (actor, data) => {
+    const { user, generatedPassword } = await createUser(getDb(), actor, data);
+    revalidatePath("/users");
+    return { email: user.email, password: generatedPassword };
+  });
+}
+
+const updateInput = z.object({
+  id: z.uuid(),
+  role: z.enum(ROLES).optional(),
+  disabled: z.enum(["true", "false"]).optional(),
+});
+
+export async function updateUserAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("users:write", updateInput, formToObject(form), async (actor, data) => {
+    if (data.role) await setUserRole(getDb(), actor, data.id, data.role);
+    if (data.disabled) await setUserDisabled(getDb(), actor, data.id, data.disabled === "true");
+    revalidatePath("/users");
+    return null;
+  });
+}

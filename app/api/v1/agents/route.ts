@@ -1,0 +1,20 @@
+import { createAgent, createAgentInput, listAgents } from "@/lib/agents/agents";
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+
+export const GET = apiRoute("read", async ({ actor, request }) => {
+  const url = new URL(request.url);
+  const status = url.searchParams.get("status");
+  return {
+    agents: await listAgents(getDb(), actor, {
+      query: url.searchParams.get("q") ?? undefined,
+      status: status === "active" || status === "suspended" ? status : undefined,
+    }),
+  };
+});
+
+export const POST = apiRoute(
+  "agents:write",
+  async ({ actor, json }) => ({ agent: await createAgent(getDb(), actor, await json(createAgentInput)) }),
+  { status: 201 },
+);

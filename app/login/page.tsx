@@ -1,0 +1,45 @@
+import type { Metadata } from "next";
+import { redirect } from "next/navigation";
+import { LoginForm } from "@/components/auth/login-form";
+import { Button } from "@/components/ui/button";
+import { currentActor } from "@/lib/auth/current";
+import { loadAppConfig } from "@/lib/config/app";
+import { signInWithOidc } from "./actions";
+
+export const metadata: Metadata = { title: "Sign in" };
+export const dynamic = "force-dynamic";
+
+const ERRORS: Record<string, string> = {
+  AccessDenied: "Your identity provider signed you in, but there is no active Bulkhead account for you. Ask an admin to add you.",
+  Configuration: "Sign-in is misconfigured on the server. Check the logs.",
+};
+
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string }> }) {
+  if (await currentActor()) redirect("/agents");
+  const { error } = await searchParams;
+  const oidc = loadAppConfig().oidc;
+  const message = error ? (ERRORS[error] ?? "Sign-in failed. Try again.") : null;
+  return (
+    <main className="flex min-h-screen items-center justify-center px-4">
+      <div className="w-full max-w-sm rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">
+        <h1 className="text-xl font-semibold">Sign in to Bulkhead</h1>
+        <p className="mt-1 text-sm text-slate-600">Govern what your AI agents can do.</p>
+        {message ? (
+          <p role="alert" className="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-800">
+            {message}
+          </p>
+        ) : null}
+        <div className="mt-6">
+          <LoginForm />
+        </div>
+        {oidc ? (
+          <form action={signInWithOidc} className="mt-4 border-t border-slate-200 pt-4">
+            <Button type="submit" variant="secondary" className="w-full">
+              Continue with {oidc.name}
+            </Button>
+          </form>
+        ) : null}
+      </div>
+    </main>
+  );
+}

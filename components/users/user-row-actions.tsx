@@ -1,0 +1,33 @@
+"use client";
+
+import { useActionState } from "react";
+import type { ActionResult } from "@/lib/http/action";
+
+type Action = (prev: ActionResult<null> | null, form: FormData) => Promise<ActionResult<null>>;
+
+export function UserRowActions({ action, id, role, disabled }: { action: Action; id: string; role: string; disabled: boolean }) {
+  const [state, formAction, pending] = useActionState(action, null);
+  return (
+    <div className="flex flex-wrap items-center gap-2">
+      <form action={formAction} className="flex items-center gap-2">
+        <input type="hidden" name="id" value={id} />
+        <select name="role" defaultValue={role} aria-label="Role" className="rounded-md border-0 px-2 py-1 text-xs ring-1 ring-inset ring-slate-300">
+          <option value="admin">admin</option>
+          <option value="approver">approver</option>
+          <option value="auditor">auditor</option>
+        </select>
+        <button type="submit" disabled={pending} className="text-xs font-semibold text-brand-700 underline">
+          Change role
+        </button>
+      </form>
+      <form action={formAction}>
+        <input type="hidden" name="id" value={id} />
+        <input type="hidden" name="disabled" value={disabled ? "false" : "true"} />
+        <button type="submit" disabled={pending} className="text-xs font-semibold text-red-700 underline">
+          {disabled ? "Enable" : "Disable"}
+        </button>
+      </form>
+      {state && !state.ok ? <span role="alert" className="text-xs text-red-700">{state.message}</span> : null}
+    </div>
+  );
+}

@@ -1,0 +1,164 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
+import { AppError } from "@/lib/errors/app-error";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { isUniqueViolation } from "@/lib/db/errors";
+import { emailSchema } from "@/lib/users/users";
+
+export const agentNameSchema = z
+  .string()
+  .trim()
+  .min(2, "Name must be at least 2 characters.")
+  .max(64, "Name must be at most 64 characters.")
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, "Use letters, digits, dot, dash and underscore; start with a letter or digit.");
+
+export const createAgentInput = z.object({
+  name: agentNameSchema,
+  description: z.string().trim().max(2000, "Description must be at most 2000 characters.").default(""),
+  /** Email of the responsible user; defaults to the acting user. */
+  ownerEmail: emailSchema.optional(),
+});
+export type CreateAgentInput = z.input<typeof createAgentInput>;
+
+export const uuidSchema = z.uuid({ error: "Not a valid id." });
+
+export interface AgentView {
+  id: string;
+  name: string;
+  description: string;
+  status: "active" | "suspended";
+  suspendedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  owner: { id: string; email: string; name: string | null };
+}
+
+const agentSelect = {
+  id: true,
+  name: true,
+  description: true,
+  status: true,
+  suspendedAt: true,
+  createdAt: true,
+  updatedAt: true,
+  owner: { select: { id: true, email: true, name: true } },
+} as const satisfies Prisma.AgentSelect;
+
+async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: string | undefined): Promise<string> {
+  if (ownerEmail) {
+    const owner = await tx.user.findUnique({ where: { email: ownerEmail }, select: { id: true, disabledAt: true } });
+    if (!owner || owner.disabledAt) {
+      throw new AppError("INVALID_INPUT", `No active user with email ${ownerEmail}.`, {
+        details: { fieldErrors: { ownerEmail: [`No active user with email ${ownerEmail}.`] } },
+      });
+    }
+    return owner.id;
+  }
+  if (actor.kind === "user") return actor.userId;
+  if (actor.kind === "api_key" && actor.createdById) return actor.createdById;
+  // The CLI acts as the system: with a single active admin, that admin owns the agent.
+  const admins = await tx.user.findMany({ where: { role: "admin", disabledAt: null }, select: { id: true }, take: 2 });
+  if (admins.length === 1 && admins[0]) return admins[0].id;
+  throw new AppError("INVALID_INPUT", "An owner email is required.", {
+    details: { fieldErrors: { ownerEmail: ["An owner email is required."] } },
+  });
+}
+
+export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput): Promise<AgentView> {
+  assertCan(actor, "agents:write");
+  const data = createAgentInput.parse(input);
+  try {
+    return await db.$transaction(async (tx) => {
+      const ownerId = await resolveOwnerId(tx, actor, data.ownerEmail);
+      const agent = await tx.agent.create({
+        data: { name: data.name, description: data.description, ownerId },
+        select: agentSelect,
+      });
+      await recordAuditEvent(tx, {
+        type: "agent.created",
+        actor,
+        agentId: agent.id,
+        data: { name: agent.name, ownerEmail: agent.owner.email },
+      });
+      return agent;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new AppError("CONFLICT", `An agent named ${data.name} already exists.`, {
+        details: { fieldErrors: { name: [`An agent named ${data.name} already exists.`] } },
+      });
+    }
+    throw error;
+  }
+}
+
+export const listAgentsInput = z.object({
+  query: z.string().trim().max(200).optional(),
+  status: z.enum(["active", "suspended"]).optional(),
+});
+
+export async function listAgents(db: Db, actor: Actor, input: z.input<typeof listAgentsInput> = {}): Promise<AgentView[]> {
+  assertCan(actor, "read");
+  const { query, status } = listAgentsInput.parse(input);
+  const where: Prisma.AgentWhereInput = {
+    ...(status ? { status } : {}),
+    ...(query
+      ? {
+          OR: [
+            { name: { contains: query, mode: "insensitive" } },
+            { description: { contains: query, mode: "insensitive" } },
+            { owner: { email: { contains: query, mode: "insensitive" } } },
+          ],
+        }
+      : {}),
+  };
+  return db.agent.findMany({ where, select: agentSelect, orderBy: { name: "asc" }, take: 500 });
+}
+
+/** A missing agent and a malformed id look the same to the caller. */
+export async function getAgent(db: Db, actor: Actor, id: string): Promise<AgentView> {
+  assertCan(actor, "read");
+  const parsed = uuidSchema.safeParse(id);
+  const agent = parsed.success ? await db.agent.findUnique({ where: { id: parsed.data }, select: agentSelect }) : null;
+  if (!agent) throw new AppError("NOT_FOUND", "No such agent.");
+  return agent;
+}
+
+/**
+ * Suspending an agent revokes its active tasks in the same transaction, so none of its task
+ * tokens verify any more; reactivating does not bring those tasks back.
+ */
+export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspended: boolean): Promise<AgentView> {
+  assertCan(actor, "agents:write");
+  const parsed = uuidSchema.safeParse(id);
+  if (!parsed.success) throw new AppError("NOT_FOUND", "No such agent.");
+  return db.$transaction(async (tx) => {
+    const current = await tx.agent.findUnique({ where: { id: parsed.data }, select: { status: true } });
+    if (!current) throw new AppError("NOT_FOUND", "No such agent.");
+    const target = suspended ? "suspended" : "active";
+    if (current.status === target) return tx.agent.findUniqueOrThrow({ where: { id: parsed.data }, select: agentSelect });
+    const now = new Date();
+    const agent = await tx.agent.update({
+      where: { id: parsed.data },
+      data: { status: target, suspendedAt: suspended ? now : null },
+      select: agentSelect,
+    });
+    let revokedTasks = 0;
+    if (suspended) {
+      const r = await tx.task.updateMany({
+        where: { agentId: parsed.data, status: "active" },
+        data: { status: "revoked", endedAt: now, endedReason: "agent suspended" },
+      });
+      revokedTasks = r.count;
+    }
+    await recordAuditEvent(tx, {
+      type: suspended ? "agent.suspended" : "agent.reactivated",
+      actor,
+      agentId: agent.id,
+      data: { name: agent.name, ...(suspended ? { revokedTasks } : {}) },
+    });
+    return agent;
+  });
+}

@@ -1,0 +1,33 @@
+import { AppError } from "@/lib/errors/app-error";
+import { roleCan, type Permission, type Role } from "./roles";
+
+/** Who is acting: a signed-in user, an API key (later), or Bulkhead itself (CLI, start-up). */
+export type Actor =
+  | { kind: "user"; userId: string; email: string; role: Role }
+  | { kind: "api_key"; apiKeyId: string; role: Role; createdById: string | null }
+  | { kind: "system"; label: string };
+
+export function actorRole(actor: Actor): Role {
+  return actor.kind === "system" ? "admin" : actor.role;
+}
+
+/** Throws FORBIDDEN unless the actor's role grants `permission`. */
+export function assertCan(actor: Actor, permission: Permission): void {
+  if (!roleCan(actorRole(actor), permission)) {
+    throw new AppError("FORBIDDEN", `Role ${actorRole(actor)} may not ${permission}`, {
+      userMessage: "Your role does not allow this.",
+    });
+  }
+}
+
+/** The actor fields of an audit event. */
+export function auditActor(actor: Actor): { actorType: string; actorId: string } {
+  switch (actor.kind) {
+    case "user":
+      return { actorType: "user", actorId: actor.userId };
+    case "api_key":
+      return { actorType: "api_key", actorId: actor.apiKeyId };
+    case "system":
+      return { actorType: "system", actorId: actor.label };
+  }
+}

@@ -1,0 +1,32 @@
+import "server-only";
+import { forbidden, redirect } from "next/navigation";
+import { AppError } from "@/lib/errors/app-error";
+import type { Actor } from "./actor";
+import { auth } from "./next-auth";
+import { roleCan, type Permission } from "./roles";
+
+/** The signed-in user as an Actor, or null. The session row was re-validated by the jwt callback. */
+export async function currentActor(): Promise<Actor | null> {
+  const session = await auth();
+  const b = session?.bulkhead;
+  if (!b) return null;
+  return { kind: "user", userId: b.userId, email: b.email, role: b.role };
+}
+
+/** For pages: redirect to sign-in when signed out, render 403 when the role lacks `permission`. */
+export async function requirePageActor(permission: Permission = "read"): Promise<Actor & { kind: "user" }> {
+  const actor = await currentActor();
+  if (!actor || actor.kind !== "user") redirect("/login");
+  if (!roleCan(actor.role, permission)) forbidden();
+  return actor;
+}
+
+/** For server actions and route handlers: throws 401/403 AppErrors. */
+export async function requireActor(permission: Permission): Promise<Actor> {
+  const actor = await currentActor();
+  if (!actor) throw new AppError("UNAUTHENTICATED", "Sign in first.");
+  if (actor.kind !== "system" && !roleCan(actor.role, permission)) {
+    throw new AppError("FORBIDDEN", `Role ${actor.role} may not ${permission}`, { userMessage: "Your role does not allow this." });
+  }
+  return actor;
+}

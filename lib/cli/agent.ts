@@ -1,0 +1,50 @@
+import { createAgent, listAgents, setAgentSuspended, type AgentView } from "@/lib/agents/agents";
+import { parseFlags, requireFlag } from "./args";
+import { CliError, type CommandHandler } from "./context";
+import { CLI_ACTOR, withCliDatabase } from "./database";
+
+const toJson = (a: AgentView) => ({
+  id: a.id,
+  name: a.name,
+  description: a.description,
+  status: a.status,
+  owner: a.owner.email,
+  createdAt: a.createdAt.toISOString(),
+  suspendedAt: a.suspendedAt?.toISOString() ?? null,
+});
+
+const USAGE = "usage: bulkhead agent create --name N [--owner EMAIL] [--description D] | agent list [--query Q] | agent suspend ID | agent reactivate ID";
+
+export const agentCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "create": {
+      const { values } = parseFlags(rest, { name: { type: "string" }, owner: { type: "string" }, description: { type: "string" } });
+      const name = requireFlag(values.name, "name");
+      const agent = await withCliDatabase(ctx, (db) =>
+        createAgent(db, CLI_ACTOR, { name, ownerEmail: values.owner, description: values.description }),
+      );
+      ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Registered agent ${agent.name} (${agent.id}), owner ${agent.owner.email}.`);
+      return 0;
+    }
+    case "list": {
+      const { values } = parseFlags(rest, { query: { type: "string" } });
+      const agents = await withCliDatabase(ctx, (db) => listAgents(db, CLI_ACTOR, { query: values.query }));
+      if (ctx.json) ctx.stdout(JSON.stringify(agents.map(toJson)));
+      else if (agents.length === 0) ctx.stdout("No agents.");
+      else for (const a of agents) ctx.stdout(`${a.id}  ${a.status.padEnd(9)}  ${a.name}  (${a.owner.email})`);
+      return 0;
+    }
+    case "suspend":
+    case "reactivate": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const id = positionals[0];
+      if (!id) throw new CliError(`usage: bulkhead agent ${sub} ID`, 2);
+      const agent = await withCliDatabase(ctx, (db) => setAgentSuspended(db, CLI_ACTOR, id, sub === "suspend"));
+      ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Agent ${agent.name} is now ${agent.status}.`);
+      return 0;
+    }
+    default:
+      throw new CliError(USAGE, 2);
+  }
+};

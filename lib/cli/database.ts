@@ -1,0 +1,27 @@
+import { loadCommonConfig } from "@/lib/config/common";
+import { createPrismaClient, type Db } from "@/lib/db/client";
+import { migrate } from "@/lib/db/migrate";
+import { openDatabase } from "@/lib/runtime/database";
+import type { CliContext } from "./context";
+
+/**
+ * Runs `fn` with a migrated database: DATABASE_URL, or the embedded server (reusing a running
+ * one, or starting it just for this command).
+ */
+export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
+  const config = loadCommonConfig();
+  const opened = await openDatabase(config, { running: "reuse", log: (l) => ctx.stderr(l) });
+  try {
+    await migrate(opened.url);
+    const db = createPrismaClient(opened.url, 2);
+    try {
+      return await fn(db, opened.url);
+    } finally {
+      await db.$disconnect();
+    }
+  } finally {
+    await opened.close();
+  }
+}
+
+export const CLI_ACTOR = { kind: "system", label: "cli" } as const;

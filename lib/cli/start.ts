@@ -1,0 +1,101 @@
+import { fork, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { loadAppConfig } from "@/lib/config/app";
+import { loadCommonConfig } from "@/lib/config/common";
+import { loadWorkerConfig } from "@/lib/config/worker";
+import { createPrismaClient } from "@/lib/db/client";
+import { migrate } from "@/lib/db/migrate";
+import { redactDatabaseUrl } from "@/lib/db/url";
+import { ensureBuilt } from "@/lib/runtime/build";
+import { openDatabase } from "@/lib/runtime/database";
+import { assertPortFree } from "@/lib/runtime/ports";
+import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
+import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
+import type { CommandHandler } from "./context";
+
+/**
+ * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
+ * embedded PostgreSQL unless DATABASE_URL is set, applies migrations, builds the dashboard when
+ * needed, then runs the dashboard and the proxy worker as child processes until Ctrl-C.
+ */
+export const startCommand: CommandHandler = async (_args, ctx) => {
+  const root = process.cwd();
+  const common = loadCommonConfig();
+  const app = loadAppConfig();
+  const worker = loadWorkerConfig();
+  const say = (line: string) => ctx.stderr(`[bulkhead] ${line}`);
+
+  await assertPortFree(app.host, app.port, "BULKHEAD_APP_PORT");
+  await assertPortFree(worker.healthHost, worker.healthPort, "BULKHEAD_WORKER_HEALTH_PORT");
+
+  const database = await openDatabase(common, { running: "restart", log: say });
+  say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(database.url)}`);
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say("Stopping...");
+    await Promise.all(children.map((c) => stopChild(c)));
+    await database.close();
+    say("Stopped. Data is kept for the next start.");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+
+  try {
+    const result = await migrate(database.url);
+    if (result.applied.length > 0) say(`Applied migrations: ${result.applied.join(", ")}`);
+    const authSecret = app.authSecret ?? readOrCreateSecretFile(common.dataDir, "auth-secret").value;
+    await ensureBuilt(root, say);
+
+    const env = { ...process.env, DATABASE_URL: database.url, AUTH_SECRET: authSecret, NEXT_TELEMETRY_DISABLED: "1" };
+    const bin = path.join(root, "bin", "bulkhead.mjs");
+    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env, "dashboard", shutdown));
+    children.push(spawnChild(bin, ["worker"], env, "proxy worker", shutdown));
+    await waitForReady(children[0]!);
+
+    const db = createPrismaClient(database.url, 1);
+    const setupToken = await issueSetupTokenIfNeeded(db).finally(() => db.$disconnect());
+    say(`Dashboard:     ${app.publicUrl}`);
+    say(`Worker health: http://${worker.healthHost}:${worker.healthPort}/readyz`);
+    if (setupToken) {
+      say("No account exists yet. Open this one-time link (valid 24 hours) to create the first admin:");
+      say(`  ${app.publicUrl}/setup/${setupToken}`);
+    }
+    say("Press Ctrl-C to stop.");
+  } catch (error) {
+    say(error instanceof Error ? error.message : String(error));
+    await shutdown(1);
+  }
+  await new Promise(() => undefined); // run until a signal or a child exits
+  return 0;
+};
+
+function spawnChild(script: string, args: string[], env: NodeJS.ProcessEnv, label: string, shutdown: (code: number) => Promise<void>): ChildProcess {
+  const child = fork(script, args, { env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  child.on("exit", (code, signal) => {
+    if (!child.killed) {
+      process.stderr.write(`[bulkhead] The ${label} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything.\n`);
+      void shutdown(1);
+    }
+  });
+  return child;
+}
+
+function waitForReady(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
+    child.once("exit", () => reject(new Error("The dashboard did not start.")));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

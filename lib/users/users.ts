@@ -1,0 +1,153 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { AppError } from "@/lib/errors/app-error";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from "@/lib/auth/password";
+import { ROLES, type Role } from "@/lib/auth/roles";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { isUniqueViolation } from "@/lib/db/errors";
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ error: "Enter a valid email address." }).max(254));
+
+export const passwordSchema = z
+  .string()
+  .min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`)
+  .max(1024, "That password is too long.");
+
+export const createUserInput = z.object({
+  email: emailSchema,
+  name: z.string().trim().max(200).optional(),
+  role: z.enum(ROLES, { error: `Role must be one of: ${ROLES.join(", ")}.` }),
+  /** Omitted: a password is generated and returned once. */
+  password: passwordSchema.optional(),
+});
+export type CreateUserInput = z.input<typeof createUserInput>;
+
+export interface UserSummary {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  disabled: boolean;
+  lastLoginAt: Date | null;
+  createdAt: Date;
+  sso: boolean;
+}
+
+const summarySelect = {
+  id: true,
+  email: true,
+  name: true,
+  role: true,
+  disabledAt: true,
+  lastLoginAt: true,
+  createdAt: true,
+  passwordHash: true,
+} as const;
+
+function toSummary(u: {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  disabledAt: Date | null;
+  lastLoginAt: Date | null;
+  createdAt: Date;
+  passwordHash: string | null;
+}): UserSummary {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabledAt !== null,
+    lastLoginAt: u.lastLoginAt,
+    createdAt: u.createdAt,
+    sso: u.passwordHash === null,
+  };
+}
+
+export async function createUser(
+  db: Db,
+  actor: Actor,
+  input: CreateUserInput,
+): Promise<{ user: UserSummary; generatedPassword: string | null }> {
+  assertCan(actor, "users:write");
+  const data = createUserInput.parse(input);
+  const generatedPassword = data.password ? null : generatePassword();
+  const passwordHash = await hashPassword(data.password ?? generatedPassword!);
+  try {
+    const user = await db.$transaction(async (tx) => {
+      const created = await tx.user.create({
+        data: { email: data.email, name: data.name || null, role: data.role, passwordHash },
+        select: summarySelect,
+      });
+      await recordAuditEvent(tx, {
+        type: "user.created",
+        actor,
+        data: { userId: created.id, email: created.email, role: created.role },
+      });
+      return created;
+    });
+    return { user: toSummary(user), generatedPassword };
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new AppError("CONFLICT", `A user with email ${data.email} already exists.`);
+    }
+    throw error;
+  }
+}
+
+export async function listUsers(db: Db, actor: Actor): Promise<UserSummary[]> {
+  assertCan(actor, "users:read");
+  const users = await db.user.findMany({ select: summarySelect, orderBy: { email: "asc" } });
+  return users.map(toSummary);
+}
+
+async function countActiveAdmins(tx: Pick<Db, "user">, excludingId: string): Promise<number> {
+  return tx.user.count({ where: { role: "admin", disabledAt: null, id: { not: excludingId } } });
+}
+
+/** Changing a role takes effect on the user's very next request: roles are read per request. */
+export async function setUserRole(db: Db, actor: Actor, userId: string, role: Role): Promise<UserSummary> {
+  assertCan(actor, "users:write");
+  const parsedRole = z.enum(ROLES).parse(role);
+  return db.$transaction(async (tx) => {
+    const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
+    if (!user) throw new AppError("NOT_FOUND", "No such user.");
+    if (user.role === "admin" && parsedRole !== "admin" && (await countActiveAdmins(tx, userId)) === 0) {
+      throw new AppError("CONFLICT", "This is the last active admin; make someone else admin first.");
+    }
+    const updated = await tx.user.update({ where: { id: userId }, data: { role: parsedRole }, select: summarySelect });
+    await recordAuditEvent(tx, {
+      type: "user.role_changed",
+      actor,
+      data: { userId, email: user.email, from: user.role, to: parsedRole },
+    });
+    return toSummary(updated);
+  });
+}
+
+/** Disabling a user ends all their sessions at once. */
+export async function setUserDisabled(db: Db, actor: Actor, userId: string, disabled: boolean): Promise<UserSummary> {
+  assertCan(actor, "users:write");
+  return db.$transaction(async (tx) => {
+    const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
+    if (!user) throw new AppError("NOT_FOUND", "No such user.");
+    if (disabled && user.role === "admin" && (await countActiveAdmins(tx, userId)) === 0) {
+      throw new AppError("CONFLICT", "This is the last active admin; it cannot be disabled.");
+    }
+    const updated = await tx.user.update({
+      where: { id: userId },
+      data: { disabledAt: disabled ? (user.disabledAt ?? new Date()) : null },
+      select: summarySelect,
+    });
+    if (disabled) await tx.session.deleteMany({ where: { userId } });
+    await recordAuditEvent(tx, { type: disabled ? "user.disabled" : "user.enabled", actor, data: { userId, email: user.email } });
+    return toSummary(updated);
+  });
+}

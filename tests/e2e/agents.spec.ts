@@ -1,0 +1,66 @@
+import { test, expect, signInViaApi } from "./support/fixtures";
+import { unique } from "../support/factories";
+
+test("an admin signs in with the form, registers an agent, finds it and suspends it", async ({ page, createUser }, testInfo) => {
+  const admin = await createUser("admin");
+
+  await page.goto("/agents");
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByLabel("Email").fill(admin.email);
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "Sign-in failed" })).toContainText("the email or password is wrong, or the account is disabled");
+
+  await page.getByLabel("Password").fill(admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/agents$/);
+
+  await page.getByRole("link", { name: "Register agent" }).click();
+  await page.getByRole("button", { name: "Register agent" }).click();
+  // Browser validation stops an empty name; a bad one reaches the server and gets a message.
+  await page.getByLabel("Name").fill("bad name!");
+  await page.getByRole("button", { name: "Register agent" }).click();
+  await expect(page.locator("#name-error")).toContainText("Use letters, digits");
+
+  const name = unique("deploy-bot");
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Description").fill("Deploys the staging app <b>bold?</b>");
+  await page.getByRole("button", { name: "Register agent" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+  // Agent-controlled text is escaped, never rendered as markup.
+  await expect(page.getByText("Deploys the staging app <b>bold?</b>")).toBeVisible();
+
+  await page.getByRole("link", { name: "Agents" }).click();
+  await page.getByLabel("Search agents").fill(name);
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(page.getByRole("row")).toHaveCount(2);
+  await page.getByRole("link", { name }).click();
+
+  await expect(page.getByTestId("agent-status")).toHaveText("active");
+  await page.getByRole("button", { name: "Suspend agent" }).click();
+  await expect(page.getByTestId("agent-status")).toHaveText("suspended");
+  await expect(page.getByRole("button", { name: "Reactivate agent" })).toBeVisible();
+
+  const shot = testInfo.outputPath("agent-suspended.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach("agent-suspended", { path: shot, contentType: "image/png" });
+});
+
+test("an auditor sees agents but no way to change them", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const auditor = await createUser("auditor");
+  const agent = await db.agent.create({ data: { name: unique("watched"), ownerId: admin.id } });
+
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto("/agents");
+  await expect(page.getByRole("link", { name: "Register agent" })).toHaveCount(0);
+  await page.goto(`/agents/${agent.id}`);
+  await expect(page.getByRole("heading", { name: agent.name })).toBeVisible();
+  await expect(page.getByRole("button", { name: /Suspend agent/ })).toHaveCount(0);
+  await page.goto("/agents/new");
+  await expect(page.getByRole("heading", { name: "Your role does not allow this" })).toBeVisible();
+  await page.goto("/users");
+  await expect(page.getByRole("heading", { name: "Your role does not allow this" })).toBeVisible();
+  await page.goto("/agents/00000000-0000-4000-8000-000000000000");
+  await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
+});

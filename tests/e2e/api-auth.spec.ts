@@ -1,0 +1,133 @@
+import { request as playwrightRequest } from "@playwright/test";
+import { test, expect, signInViaApi } from "./support/fixtures";
+import { unique } from "../support/factories";
+
+const ZERO = "00000000-0000-4000-8000-000000000000";
+/** Every route handler under /api/v1 with the permission it needs. */
+const ROUTES = [
+  { method: "GET", path: "/api/v1/me", write: false },
+  { method: "GET", path: "/api/v1/agents", write: false },
+  { method: "POST", path: "/api/v1/agents", write: true },
+  { method: "GET", path: `/api/v1/agents/${ZERO}`, write: false },
+  { method: "POST", path: `/api/v1/agents/${ZERO}/suspend`, write: true },
+  { method: "POST", path: `/api/v1/agents/${ZERO}/reactivate`, write: true },
+] as const;
+
+test.describe("route handlers check the session and role themselves", () => {
+  test("unauthenticated requests get 401 on every route", async ({ request }) => {
+    for (const r of ROUTES) {
+      const res = await request.fetch(r.path, { method: r.method, data: r.write ? { name: "x" } : undefined });
+      expect(res.status(), `${r.method} ${r.path}`).toBe(401);
+      expect(await res.json()).toMatchObject({ error: "unauthenticated" });
+    }
+  });
+
+  test("an auditor and an approver read but get 403 on every change, and nothing changes", async ({ createUser, db }) => {
+    for (const role of ["auditor", "approver"] as const) {
+      const baseURL = test.info().project.use.baseURL!;
+      const ctx = await playwrightRequest.newContext({ baseURL, extraHTTPHeaders: { origin: new URL(baseURL).origin } });
+      const user = await createUser(role);
+      await signInViaApi(ctx, user.email, user.password);
+      for (const r of ROUTES) {
+        const name = unique("should-not-exist");
+        const res = await ctx.fetch(r.path, { method: r.method, data: r.write ? { name } : undefined });
+        if (r.write) {
+          expect(res.status(), `${role} ${r.method} ${r.path}`).toBe(403);
+          expect(await db.agent.count({ where: { name } })).toBe(0);
+        } else {
+          expect([200, 404], `${role} ${r.method} ${r.path}`).toContain(res.status());
+        }
+      }
+      await ctx.dispose();
+    }
+  });
+
+  test("an admin can create, read, suspend and reactivate through the API", async ({ api: request, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(request, admin.email, admin.password);
+    const name = unique("api-agent");
+    const created = await request.post("/api/v1/agents", { data: { name, description: "via API" } });
+    expect(created.status()).toBe(201);
+    const { agent } = (await created.json()) as { agent: { id: string; status: string } };
+    expect((await request.get(`/api/v1/agents/${agent.id}`)).status()).toBe(200);
+    const suspended = await request.post(`/api/v1/agents/${agent.id}/suspend`);
+    expect(((await suspended.json()) as { agent: { status: string } }).agent.status).toBe("suspended");
+    const dup = await request.post("/api/v1/agents", { data: { name } });
+    expect(dup.status()).toBe(409);
+    const bad = await request.post("/api/v1/agents", { data: { name: "" } });
+    expect(bad.status()).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: "invalid_input" });
+  });
+
+  test("cross-site and form-encoded state changes are refused (CSRF)", async ({ api: request, createUser, db }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(request, admin.email, admin.password);
+    const name = unique("csrf");
+    const crossSite = await request.post("/api/v1/agents", { data: { name }, headers: { origin: "https://evil.example" } });
+    expect(crossSite.status()).toBe(403);
+    expect(await crossSite.json()).toMatchObject({ error: "csrf" });
+    const fetchSite = await request.post("/api/v1/agents", { data: { name }, headers: { "sec-fetch-site": "cross-site" } });
+    expect(fetchSite.status()).toBe(403);
+    const form = await request.post("/api/v1/agents", { form: { name } });
+    expect(form.status()).toBe(403);
+    expect(await db.agent.count({ where: { name } })).toBe(0);
+  });
+
+  test("no GET changes state", async ({ api: request, createUser, db }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(request, admin.email, admin.password);
+    const agent = await db.agent.create({ data: { name: unique("get-safe"), ownerId: admin.id } });
+    for (const path of [`/api/v1/agents/${agent.id}/suspend`, `/api/v1/agents/${agent.id}/reactivate`]) {
+      expect((await request.get(path)).status()).toBe(405);
+    }
+    expect((await db.agent.findUniqueOrThrow({ where: { id: agent.id } })).status).toBe("active");
+  });
+});
+
+test.describe("sessions end at once", () => {
+  test("sign-out invalidates the session cookie, even when replayed", async ({ api: request, createUser, db }) => {
+    const user = await createUser("auditor");
+    await signInViaApi(request, user.email, user.password);
+    expect((await request.get("/api/v1/me")).status()).toBe(200);
+    const state = await request.storageState();
+    expect(await db.session.count({ where: { userId: user.id } })).toBe(1);
+
+    const { csrfToken } = (await (await request.get("/api/auth/csrf")).json()) as { csrfToken: string };
+    await request.post("/api/auth/signout", { form: { csrfToken }, maxRedirects: 0 });
+    expect(await db.session.count({ where: { userId: user.id } })).toBe(0);
+
+    const replay = await playwrightRequest.newContext({ baseURL: test.info().project.use.baseURL, storageState: state });
+    expect((await replay.get("/api/v1/me")).status()).toBe(401);
+    await replay.dispose();
+  });
+
+  test("disabling a user and removing their role take effect on the next request", async ({ api: request, createUser, db }) => {
+    const user = await createUser("admin");
+    await createUser("admin"); // so the first is not the last admin
+    await signInViaApi(request, user.email, user.password);
+    expect((await request.post("/api/v1/agents", { data: { name: unique("before") } })).status()).toBe(201);
+
+    await db.user.update({ where: { id: user.id }, data: { role: "auditor" } });
+    expect((await request.post("/api/v1/agents", { data: { name: unique("after") } })).status()).toBe(403);
+
+    await db.user.update({ where: { id: user.id }, data: { disabledAt: new Date() } });
+    expect((await request.get("/api/v1/me")).status()).toBe(401);
+  });
+
+  test("a disabled user cannot sign in, and the message does not say why", async ({ page, createUser, db }) => {
+    const user = await createUser("approver");
+    await db.user.update({ where: { id: user.id }, data: { disabledAt: new Date() } });
+    await page.goto("/login");
+    await page.getByLabel("Email").fill(user.email);
+    await page.getByLabel("Password").fill(user.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByRole("alert").filter({ hasText: "Sign-in failed" })).toHaveText("Sign-in failed: the email or password is wrong, or the account is disabled.");
+  });
+
+  test("pages redirect to sign-in when signed out", async ({ page }) => {
+    for (const path of ["/agents", "/tasks", "/approvals", "/audit", "/services", "/users", "/settings"]) {
+      await page.goto(path);
+      await expect(page, path).toHaveURL(/\/login$/);
+    }
+  });
+});

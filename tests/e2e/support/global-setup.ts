@@ -1,0 +1,43 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startEmbeddedDatabase } from "../../../lib/db/embedded";
+import { migrate } from "../../../lib/db/migrate";
+import { ensureBuilt } from "../../../lib/runtime/build";
+
+/**
+ * Starts a throwaway PostgreSQL, migrates it, builds the dashboard if needed and runs the real
+ * production server on a spare port. Tests reach the database through E2E_DATABASE_URL.
+ */
+export default async function globalSetup() {
+  const root = process.cwd();
+  const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-e2e-"));
+  const pgPort = 20000 + Math.floor(Math.random() * 20000);
+  const appPort = Number(new URL(process.env.E2E_BASE_URL ?? "http://127.0.0.1:3100").port);
+  const db = await startEmbeddedDatabase({ dataDir: dir, port: pgPort });
+  await migrate(db.url);
+  await ensureBuilt(root, (l) => console.log(l));
+
+  const env = {
+    ...process.env,
+    DATABASE_URL: db.url,
+    AUTH_SECRET: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
+    BULKHEAD_APP_HOST: "127.0.0.1",
+    BULKHEAD_APP_PORT: String(appPort),
+    NEXT_TELEMETRY_DISABLED: "1",
+  };
+  const app: ChildProcess = fork(path.join(root, "scripts", "app-server.mjs"), [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  await new Promise<void>((resolve, reject) => {
+    app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
+    app.once("exit", (code) => reject(new Error(`The dashboard exited during start (code ${code}).`)));
+  });
+  process.env.E2E_DATABASE_URL = db.url;
+
+  return async () => {
+    app.kill("SIGTERM");
+    await new Promise((r) => app.once("exit", r));
+    await db.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authenticateLocal } from "@/lib/auth/authenticate";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { runCli } from "../../support/cli";
+import { unique } from "../../support/factories";
+
+describe("bulkhead CLI", () => {
+  let t: TestDatabase;
+  const cli = (argv: string[], stdin?: string) => runCli(argv, { databaseUrl: t.url, stdin });
+
+  beforeAll(async () => {
+    t = await createTestDatabase({ migrate: false });
+  });
+  afterAll(() => t.drop());
+
+  it("db migrate applies and then reports up to date", async () => {
+    const first = await cli(["db", "migrate", "--json"]);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout[0]!).applied.length).toBeGreaterThan(0);
+    const second = await cli(["db", "migrate"]);
+    expect(second.stdout[0]).toMatch(/^Database is up to date/);
+  });
+
+  it("user create reads the password from stdin, or generates one", async () => {
+    const email = `${unique("ops")}@example.test`;
+    const piped = await cli(["user", "create", "--email", email, "--role", "admin", "--json"], "a long enough password\n");
+    expect(piped.code).toBe(0);
+    const out = JSON.parse(piped.stdout[0]!);
+    expect(out).toMatchObject({ email, role: "admin", password: null });
+    expect(await authenticateLocal(t.db, email, "a long enough password")).toBe(out.id);
+
+    const generated = await cli(["user", "create", "--email", `${unique("aud")}@example.test`, "--role", "auditor"]);
+    expect(generated.code).toBe(0);
+    expect(generated.stdout[1]).toMatch(/^Password \(shown once\): \S{24}$/);
+  });
+
+  it("agent create, list and suspend, with --json", async () => {
+    const name = unique("cli-agent");
+    const created = await cli(["agent", "create", "--name", name, "--description", "from the CLI", "--json"]);
+    expect(created.code, created.stderr.join()).toBe(0);
+    const agent = JSON.parse(created.stdout[0]!);
+    expect(agent).toMatchObject({ name, status: "active", description: "from the CLI" });
+
+    const list = await cli(["agent", "list", "--query", name, "--json"]);
+    expect(JSON.parse(list.stdout[0]!)).toEqual([expect.objectContaining({ id: agent.id })]);
+
+    const suspended = await cli(["agent", "suspend", agent.id, "--json"]);
+    expect(JSON.parse(suspended.stdout[0]!).status).toBe("suspended");
+    const text = await cli(["agent", "list", "--query", name]);
+    expect(text.stdout[0]).toContain("suspended");
+  });
+
+  it("fails with a non-zero exit and one line on stderr", async () => {
+    const cases: Array<[string[], RegExp, number]> = [
+      [["agent", "create"], /--name is required/, 2],
+      [["agent", "create", "--name", "x", "--bogus"], /Unknown option '--bogus'/, 2],
+      [["user", "create", "--email", "a@example.test", "--role", "root"], /--role must be one of admin, approver, auditor/, 2],
+      [["agent", "suspend", "not-an-id"], /No such agent/, 1],
+      [["frobnicate"], /unknown command "frobnicate"/, 2],
+      [["user", "create", "--email", "not-an-email", "--role", "admin"], /Enter a valid email address/, 1],
+    ];
+    for (const [argv, message, code] of cases) {
+      const run = await cli(argv);
+      expect(run.code, argv.join(" ")).toBe(code);
+      expect(run.stderr).toHaveLength(1);
+      expect(run.stderr[0]).toMatch(message);
+    }
+  });
+
+  it("refuses a duplicate agent name without losing the first", async () => {
+    const name = unique("dup");
+    expect((await cli(["agent", "create", "--name", name])).code).toBe(0);
+    const again = await cli(["agent", "create", "--name", name]);
+    expect(again.code).toBe(1);
+    expect(again.stderr[0]).toMatch(/already exists/);
+    expect(await t.db.agent.count({ where: { name } })).toBe(1);
+  });
+});

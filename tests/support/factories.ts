@@ -1,0 +1,21 @@
+import { randomBytes } from "node:crypto";
+import type { Actor } from "@/lib/auth/actor";
+import type { Role } from "@/lib/auth/roles";
+import { hashPassword } from "@/lib/auth/password";
+import type { Db } from "@/lib/db/client";
+
+/** Unique values per call, so tests never collide (documenso-style factories). */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString("hex")}`;
+}
+
+export const TEST_PASSWORD = "correct horse battery staple";
+
+export async function makeUser(db: Db, role: Role, options: { password?: string; email?: string } = {}) {
+  const email = options.email ?? `${unique(role)}@example.test`;
+  const user = await db.user.create({
+    data: { email, role, passwordHash: await hashPassword(options.password ?? TEST_PASSWORD) },
+  });
+  const actor: Actor = { kind: "user", userId: user.id, email: user.email, role };
+  return { user, actor, email, password: options.password ?? TEST_PASSWORD };
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { loadAppConfig } from "@/lib/config/app";
+import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
+import { ConfigError } from "@/lib/config/env";
+import { loadWorkerConfig } from "@/lib/config/worker";
+
+describe("configuration is validated once, with messages that name the variable", () => {
+  it("applies documented defaults", () => {
+    expect(loadWorkerConfig({})).toMatchObject({ proxyHost: "127.0.0.1", proxyPort: 8080, healthPort: 8081 });
+    expect(loadAppConfig({})).toMatchObject({ host: "127.0.0.1", port: 3000, publicUrl: "http://127.0.0.1:3000", oidc: undefined });
+    expect(loadCommonConfig({}).databaseUrl).toBeUndefined();
+  });
+
+  it.each([
+    [{ BULKHEAD_PROXY_PORT: "80800" }, /BULKHEAD_PROXY_PORT must be between 1 and 65535 \(got "80800"\)/],
+    [{ BULKHEAD_WORKER_HEALTH_PORT: "http" }, /BULKHEAD_WORKER_HEALTH_PORT must be a port number/],
+  ])("worker: %o", (env, message) => {
+    expect(() => loadWorkerConfig(env)).toThrow(message);
+  });
+
+  it("refuses a partial OIDC configuration, naming each missing variable", () => {
+    const error = (() => {
+      try {
+        loadAppConfig({ BULKHEAD_OIDC_ISSUER: "https://id.example.com" });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(String(error)).toMatch(/BULKHEAD_OIDC_CLIENT_ID is required when any BULKHEAD_OIDC_\* variable is set/);
+    expect(String(error)).toMatch(/BULKHEAD_OIDC_CLIENT_SECRET is required/);
+  });
+
+  it("reads a full OIDC configuration", () => {
+    const c = loadAppConfig({ BULKHEAD_OIDC_ISSUER: "https://id.example.com", BULKHEAD_OIDC_CLIENT_ID: "bh", BULKHEAD_OIDC_CLIENT_SECRET: "s" });
+    expect(c.oidc).toEqual({ issuer: "https://id.example.com", clientId: "bh", clientSecret: "s", name: "Single sign-on" });
+  });
+
+  it("rejects a DATABASE_URL that is not a postgres URL and explains a missing one", () => {
+    expect(() => loadCommonConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(() => requireDatabaseUrl({})).toThrow(/DATABASE_URL is required: start Bulkhead with `npm start`/);
+  });
+
+  it("rejects a short AUTH_SECRET", () => {
+    expect(() => loadAppConfig({ AUTH_SECRET: "short" })).toThrow(/AUTH_SECRET must be at least 32 characters/);
+  });
+});
