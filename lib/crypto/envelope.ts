@@ -1,0 +1,232 @@
+/**
+ * Secrets at rest: AES-256-GCM envelope encryption.
+ *
+ * Each secret gets its own random data key; only that data key is encrypted ("wrapped") under the
+ * master key. The serialised form carries a short fingerprint of the master key so that a wrong
+ * master key is reported as such instead of as corruption.
+ *
+ *   v1.<fingerprint 16 hex>.<wrapIv>.<wrappedKey+tag>.<dataIv>.<ciphertext+tag>   (base64url parts)
+ *
+ * Error messages never include plaintext, key material or the sealed text.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { AppError } from "@/lib/errors/app-error";
+
+const VERSION = "v1";
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const FINGERPRINT_LABEL = "bulkhead-master-key-id";
+// Domain separation: the wrapped data key is bound to the envelope version, the master key id and
+// the record's aad, so it cannot be transplanted into another record or format.
+const WRAP_AAD_PREFIX = "bulkhead/envelope/v1/data-key";
+
+/** The master key could not be parsed or is unusable. */
+export class MasterKeyError extends AppError {
+  constructor(message: string) {
+    super("CONFIG", message);
+    this.name = "MasterKeyError";
+  }
+}
+
+/** The sealed secret was made with a different master key than the one supplied. */
+export class MasterKeyMismatchError extends AppError {
+  readonly expectedFingerprint: string;
+  readonly actualFingerprint: string;
+  constructor(expectedFingerprint: string, actualFingerprint: string) {
+    super(
+      "CONFIG",
+      `secret was sealed with master key ${expectedFingerprint} but the configured master key is ` +
+        `${actualFingerprint}; the master key configuration is wrong or the key was rotated`,
+    );
+    this.name = "MasterKeyMismatchError";
+    this.expectedFingerprint = expectedFingerprint;
+    this.actualFingerprint = actualFingerprint;
+  }
+}
+
+/** The sealed secret is malformed, was tampered with, or belongs to another record (aad). */
+export class SecretIntegrityError extends AppError {
+  constructor(detail: string) {
+    super("INTERNAL", `sealed secret failed integrity check: ${detail}`);
+    this.name = "SecretIntegrityError";
+  }
+}
+
+const HEX_64 = /^[0-9a-fA-F]{64}$/;
+const BASE64_32 = /^[A-Za-z0-9+/]{43}=?$/;
+const BASE64URL_32 = /^[A-Za-z0-9_-]{43}$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Parses a 32-byte master key written as base64, base64url or 64 hex characters.
+ * Surrounding whitespace (a trailing newline from a file) is ignored; anything else is rejected.
+ */
+export function parseMasterKey(text: string): Buffer {
+  const trimmed = text.trim();
+  let key: Buffer;
+  if (HEX_64.test(trimmed)) {
+    key = Buffer.from(trimmed, "hex");
+  } else if (BASE64URL_32.test(trimmed)) {
+    key = decodeCanonical(trimmed, "base64url");
+  } else if (BASE64_32.test(trimmed)) {
+    key = decodeCanonical(trimmed.replace(/=$/, ""), "base64");
+  } else {
+    throw new MasterKeyError(
+      "master key must be 32 bytes written as base64 (44 chars), base64url (43 chars) " +
+        "or hex (64 chars)",
+    );
+  }
+  if (key.length !== KEY_BYTES) {
+    throw new MasterKeyError("master key must decode to exactly 32 bytes");
+  }
+  if (key.every((b) => b === 0)) {
+    throw new MasterKeyError("master key is all zeros; generate a random key");
+  }
+  return key;
+}
+
+// Node's decoder silently skips junk and ignores non-zero trailing bits; requiring a canonical
+// round trip means one key has exactly one accepted spelling.
+function decodeCanonical(text: string, encoding: "base64" | "base64url"): Buffer {
+  const bytes = Buffer.from(text, encoding);
+  const again = bytes.toString(encoding).replace(/=+$/, "");
+  if (again !== text) throw new MasterKeyError("master key is not canonically encoded");
+  return bytes;
+}
+
+/** A fresh random master key as base64url text. */
+export function generateMasterKey(): string {
+  return randomBytes(KEY_BYTES).toString("base64url");
+}
+
+/** Short, stable, non-secret identifier of a master key (detects a wrong key). */
+export function masterKeyFingerprint(key: Buffer): string {
+  assertMasterKey(key);
+  return createHmac("sha256", key).update(FINGERPRINT_LABEL).digest("hex").slice(0, 16);
+}
+
+function assertMasterKey(key: Buffer): void {
+  if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) {
+    throw new MasterKeyError("master key must be a 32-byte Buffer");
+  }
+}
+
+function assertAad(aad: string): void {
+  // An empty aad would make ciphertexts portable between records; always bind to something.
+  if (typeof aad !== "string" || aad.length === 0) {
+    throw new TypeError("aad must be a non-empty string identifying the record");
+  }
+}
+
+function wrapAad(fingerprint: string, aad: string): Buffer {
+  return Buffer.from(`${WRAP_AAD_PREFIX}\0${fingerprint}\0${aad}`, "utf8");
+}
+
+function gcmEncrypt(key: Buffer, plaintext: Buffer, aad: Buffer): { iv: Buffer; sealed: Buffer } {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { iv, sealed: Buffer.concat([body, cipher.getAuthTag()]) };
+}
+
+function gcmDecrypt(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined {
+  const body = sealed.subarray(0, sealed.length - TAG_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Encrypts a secret for storage; `aad` names the record it belongs to (e.g. "credential:<id>"). */
+export function sealSecret(plaintext: string | Uint8Array, masterKey: Buffer, aad: string): string {
+  assertMasterKey(masterKey);
+  assertAad(aad);
+  const fingerprint = masterKeyFingerprint(masterKey);
+  const data = typeof plaintext === "string" ? Buffer.from(plaintext, "utf8") : Buffer.from(plaintext);
+  const dataKey = randomBytes(KEY_BYTES);
+  try {
+    const content = gcmEncrypt(dataKey, data, Buffer.from(aad, "utf8"));
+    const wrapped = gcmEncrypt(masterKey, dataKey, wrapAad(fingerprint, aad));
+    return [
+      VERSION,
+      fingerprint,
+      wrapped.iv.toString("base64url"),
+      wrapped.sealed.toString("base64url"),
+      content.iv.toString("base64url"),
+      content.sealed.toString("base64url"),
+    ].join(".");
+  } finally {
+    dataKey.fill(0);
+    if (typeof plaintext !== "string") data.fill(0);
+  }
+}
+
+function decodePart(part: string, name: string, exactLength?: number): Buffer {
+  if (!BASE64URL.test(part)) throw new SecretIntegrityError(`${name} is not base64url`);
+  const bytes = Buffer.from(part, "base64url");
+  if (bytes.toString("base64url") !== part) {
+    throw new SecretIntegrityError(`${name} is not canonical base64url`);
+  }
+  if (exactLength !== undefined && bytes.length !== exactLength) {
+    throw new SecretIntegrityError(`${name} has the wrong length`);
+  }
+  return bytes;
+}
+
+/** The fingerprint of the master key a sealed secret was made with (no decryption). */
+export function sealedKeyFingerprint(sealed: string): string {
+  const parts = typeof sealed === "string" ? sealed.split(".") : [];
+  const [version, fingerprint] = parts;
+  if (parts.length !== 6 || version !== VERSION || fingerprint === undefined || !/^[0-9a-f]{16}$/.test(fingerprint)) {
+    throw new SecretIntegrityError("sealed secret is malformed or of an unsupported version");
+  }
+  return fingerprint;
+}
+
+/** Verifies and decrypts a sealed secret. The caller should zero the returned buffer when done. */
+export function openSecret(sealed: string, masterKey: Buffer, aad: string): Buffer {
+  assertMasterKey(masterKey);
+  assertAad(aad);
+  const fingerprint = sealedKeyFingerprint(sealed);
+  const actual = masterKeyFingerprint(masterKey);
+  if (!timingSafeEqual(Buffer.from(fingerprint), Buffer.from(actual))) {
+    throw new MasterKeyMismatchError(fingerprint, actual);
+  }
+  const [, , wrapIvText = "", wrappedText = "", dataIvText = "", contentText = ""] = sealed.split(".");
+  const wrapIv = decodePart(wrapIvText, "key iv", IV_BYTES);
+  const wrapped = decodePart(wrappedText, "wrapped key", KEY_BYTES + TAG_BYTES);
+  const dataIv = decodePart(dataIvText, "data iv", IV_BYTES);
+  const content = decodePart(contentText, "ciphertext");
+  if (content.length < TAG_BYTES) throw new SecretIntegrityError("ciphertext is truncated");
+
+  const dataKey = gcmDecrypt(masterKey, wrapIv, wrapped, wrapAad(fingerprint, aad));
+  if (dataKey === undefined) {
+    throw new SecretIntegrityError("data key does not authenticate (tampered, or aad of another record)");
+  }
+  try {
+    const plaintext = gcmDecrypt(dataKey, dataIv, content, Buffer.from(aad, "utf8"));
+    if (plaintext === undefined) {
+      throw new SecretIntegrityError("ciphertext does not authenticate (tampered, or aad of another record)");
+    }
+    return plaintext;
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/** Convenience for UTF-8 secrets. */
+export function openSecretText(sealed: string, masterKey: Buffer, aad: string): string {
+  const bytes = openSecret(sealed, masterKey, aad);
+  try {
+    return bytes.toString("utf8");
+  } finally {
+    bytes.fill(0);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Task-token failures. Every rejection carries one machine-readable `reason` so the proxy can
+ * answer with a precise status and audit event. Messages never echo the token or its claims.
+ */
+import { AppError } from "@/lib/errors/app-error";
+
+export const TOKEN_ERROR_REASONS = [
+  "malformed",
+  "alg_not_allowed",
+  "typ_mismatch",
+  "kid_missing",
+  "kid_invalid",
+  "kid_unknown",
+  "key_retired",
+  "header_key_forbidden",
+  "signature_invalid",
+  "claim_missing",
+  "claim_invalid",
+  "iss_mismatch",
+  "aud_mismatch",
+  "expired",
+  "not_yet_valid",
+  "task_revoked",
+  "agent_suspended",
+  "jti_revoked",
+] as const;
+
+export type TokenErrorReason = (typeof TOKEN_ERROR_REASONS)[number];
+
+/** Claims every task token must carry. */
+export type RequiredClaim = "iss" | "aud" | "sub" | "task" | "jti" | "iat" | "nbf" | "exp";
+
+const MESSAGES: Record<TokenErrorReason, string> = {
+  malformed: "task token is malformed",
+  alg_not_allowed: "task token algorithm is not allowed",
+  typ_mismatch: "task token type is not a Bulkhead task token",
+  kid_missing: "task token has no key id",
+  kid_invalid: "task token key id has an invalid shape",
+  kid_unknown: "task token key id is unknown",
+  key_retired: "task token was signed by a retired key",
+  header_key_forbidden: "task token header carries a forbidden parameter",
+  signature_invalid: "task token signature is invalid",
+  claim_missing: "task token is missing a required claim",
+  claim_invalid: "task token has a claim of the wrong type or shape",
+  iss_mismatch: "task token issuer does not match",
+  aud_mismatch: "task token audience does not match",
+  expired: "task token has expired",
+  not_yet_valid: "task token is not yet valid",
+  task_revoked: "task token's task has ended or was revoked",
+  agent_suspended: "task token's agent is suspended",
+  jti_revoked: "task token was revoked",
+};
+
+export class TokenError extends AppError {
+  readonly reason: TokenErrorReason;
+  /** For claim_missing / claim_invalid: which claim; for header_key_forbidden: which header. */
+  readonly field: string | undefined;
+
+  constructor(reason: TokenErrorReason, field?: string) {
+    // `field` is always one of our own fixed names, never attacker text.
+    super("UNAUTHENTICATED", field ? `${MESSAGES[reason]} (${field})` : MESSAGES[reason], {
+      details: field ? { reason, field } : { reason },
+    });
+    this.name = "TokenError";
+    this.reason = reason;
+    this.field = field;
+  }
+}
+
+export function isTokenError(error: unknown): error is TokenError {
+  return error instanceof TokenError;
+}
+
+/** Refusal to mint (caller error, not an attack). */
+export class TokenMintError extends AppError {
+  readonly reason: "task_ended" | "invalid_ttl" | "invalid_input";
+  constructor(reason: TokenMintError["reason"], message: string) {
+    super(reason === "task_ended" ? "CONFLICT" : "INVALID_INPUT", message);
+    this.name = "TokenMintError";
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The hot path: remembers tokens that fully verified, until their `exp`.
+ *
+ * A hit is only returned after re-checking, on every call, what can change while a token is
+ * cached: the task, agent and jti revocation Sets and the signing key's status. Those are Map/Set
+ * lookups, so a hit costs well under a microsecond and the cache can never outlive a revocation
+ * it has been told about. Anything else falls back to the full `verifyTaskToken`.
+ *
+ * Failures are NOT cached: the cheap ones (shape, alg, headers, kid) are rejected before any
+ * signature work anyway; caching attacker-chosen strings would let an attacker evict good
+ * entries; and some failures are transient (a kid unknown until the key set reloads after a
+ * rotation) and must not stick.
+ *
+ * Keyed by the token string itself: hashing it with SHA-256 on every request would cost more than
+ * the rest of the hit path, and the token is already in this process's memory for the request.
+ */
+import { createHash, type KeyObject } from "node:crypto";
+import {
+  resolveClockTolerance,
+  verifyTaskToken,
+  type VerifiedTaskToken,
+  type VerifyTaskTokenOptions,
+} from "@/lib/identity/token";
+
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+
+/** SHA-256 of a token, base64url: to refer to a token (logs, audit) without storing it. */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("base64url");
+}
+
+export interface VerifiedTokenCacheOptions {
+  /** Everything `verifyTaskToken` needs except the time, which each call supplies. */
+  verify: Omit<VerifyTaskTokenOptions, "now">;
+  /** Upper bound on entries; eviction is LRU-ish (second chance for entries hit since insertion). */
+  maxEntries?: number;
+}
+
+interface Entry {
+  result: VerifiedTaskToken;
+  /** Cached only strictly before exp (no tolerance: past exp the full check decides). */
+  expMs: number;
+  /** Earliest time the token was acceptable (nbf/iat minus tolerance); guards a clock step back. */
+  notBeforeMs: number;
+  /** The exact key object that verified it; a reloaded or removed key forces re-verification. */
+  key: CryptoKey | KeyObject;
+  /** Second-chance bit: set on a hit, so eviction skips it once. */
+  used: boolean;
+}
+
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly options: Omit<VerifyTaskTokenOptions, "now">;
+  private readonly maxEntries: number;
+  private readonly toleranceMs: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(options: VerifiedTokenCacheOptions) {
+    const max = options.maxEntries ?? DEFAULT_TOKEN_CACHE_SIZE;
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError("maxEntries must be a positive integer");
+    this.maxEntries = max;
+    this.toleranceMs = resolveClockTolerance(options.verify.clockToleranceSeconds) * 1000;
+    this.options = { ...options.verify };
+  }
+
+  /**
+   * Synchronous hit path: the cached result if it is still valid at `now`, else undefined
+   * (the entry is dropped). Never verifies; callers wanting a decision use `check`.
+   */
+  lookup(token: string, now: Date): VerifiedTaskToken | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
+    const nowMs = now.getTime();
+    const { result } = entry;
+    const revocation = this.options.revocation;
+    const resolved = this.options.keys(result.kid, now);
+    if (
+      !(nowMs < entry.expMs && nowMs >= entry.notBeforeMs) ||
+      revocation.isTaskRevoked(result.taskId) ||
+      revocation.isAgentSuspended(result.agentId) ||
+      revocation.isJtiRevoked(result.jti) ||
+      resolved === undefined ||
+      resolved.status === "retired" ||
+      resolved.key !== entry.key
+    ) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    // LRU-ish without touching the Map on the hot path: eviction gives used entries a second chance.
+    entry.used = true;
+    return result;
+  }
+
+  /**
+   * The decision for `token` at `now`: a cached result when still valid, otherwise the full
+   * verification (which throws `TokenError` with the precise reason, including revocations).
+   */
+  check(token: string, now: Date): Promise<VerifiedTaskToken> {
+    const hit = this.lookup(token, now);
+    if (hit !== undefined) {
+      this.hits++;
+      return Promise.resolve(hit);
+    }
+    this.misses++;
+    return this.verifyAndStore(token, now);
+  }
+
+  private async verifyAndStore(token: string, now: Date): Promise<VerifiedTaskToken> {
+    const result = await verifyTaskToken(token, { ...this.options, now });
+    const resolved = this.options.keys(result.kid, now);
+    if (resolved === undefined) return result; // key vanished meanwhile: answer, do not cache
+    const { iat, nbf } = result.claims;
+    this.store(token, {
+      result,
+      expMs: result.expiresAt.getTime(),
+      notBeforeMs: Math.max(iat, nbf) * 1000 - this.toleranceMs,
+      key: resolved.key,
+      used: false,
+    });
+    return result;
+  }
+
+  /**
+   * Second-chance ("clock") eviction over the Map's insertion order: the oldest entry goes unless
+   * it was hit since it was last considered, in which case it moves to the back. Terminates: each
+   * entry is moved at most once per call before the bits run out.
+   */
+  private store(token: string, entry: Entry): void {
+    this.entries.delete(token);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.entries().next();
+      if (oldest.done) break;
+      const [oldToken, old] = oldest.value;
+      this.entries.delete(oldToken);
+      if (old.used) {
+        old.used = false;
+        this.entries.set(oldToken, old);
+      }
+    }
+    this.entries.set(token, entry);
+  }
+
+  /** Drops entries that expired by `now`; returns how many. Optional housekeeping. */
+  sweep(now: Date): number {
+    const nowMs = now.getTime();
+    let removed = 0;
+    for (const [token, entry] of this.entries) {
+      if (nowMs >= entry.expMs) {
+        this.entries.delete(token);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  invalidate(token: string): void {
+    this.entries.delete(token);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
