@@ -1,0 +1,185 @@
+/**
+ * `bulkhead policy …`: validate a policy file, explain what the proxy would do with a request,
+ * print the JSON Schema or list templates.
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { CliError, type CliContext, type CommandHandler } from "@/lib/cli/context";
+import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
+import { policyJsonSchema } from "@/lib/policy/json-schema";
+import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { policyTemplates } from "@/lib/policy/templates";
+import { emptyInventory, parseInventoryYaml } from "@/lib/semantics/inventory";
+import { defaultRegistry, parseServicesYaml, registryWith } from "@/lib/semantics/registry";
+
+const USAGE = `usage:
+  bulkhead policy check FILE
+  bulkhead policy explain --policy FILE --request 'METHOD URL' [--body FILE] [--header 'Name: value']...
+                          [--services FILE] [--inventory FILE] [--now ISO-8601] [--json]
+  bulkhead policy schema
+  bulkhead policy templates`;
+
+export const policyCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "check":
+      return check(rest, ctx);
+    case "explain":
+      return explain(rest, ctx);
+    case "schema":
+      ctx.stdout(JSON.stringify(policyJsonSchema(), null, 2));
+      return 0;
+    case "templates":
+      return templates(ctx);
+    default:
+      throw new CliError(sub === undefined ? USAGE : `unknown policy command "${sub}"\n${USAGE}`, 2);
+  }
+};
+
+/** Runs `parseArgs`, turning its errors (unknown flags, missing values) into usage errors. */
+function usageErrors<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new CliError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
+  }
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}
+
+function printErrors(file: string, errors: readonly PolicyError[], ctx: CliContext): void {
+  for (const e of errors) {
+    const where = e.line !== undefined ? `${file}:${e.line}` : file;
+    ctx.stderr(e.path ? `${where}: ${e.path}: ${e.message}` : `${where}: ${e.message}`);
+  }
+}
+
+async function check(args: string[], ctx: CliContext): Promise<number> {
+  const { positionals, values } = usageErrors(() =>
+    parseArgs({ args, options: { json: { type: "boolean" } }, allowPositionals: true, strict: true }),
+  );
+  if (positionals.length !== 1) throw new CliError(`policy check takes one FILE\n${USAGE}`, 2);
+  const file = positionals[0] as string;
+  const result = parsePolicy(await readText(file));
+  const json = ctx.json || values.json === true;
+  if (!result.ok) {
+    if (json) ctx.stdout(JSON.stringify({ ok: false, file, errors: result.errors }));
+    else printErrors(file, result.errors, ctx);
+    return 1;
+  }
+  const { mode, unlisted, rules } = result.policy;
+  if (json) ctx.stdout(JSON.stringify({ ok: true, file, mode, unlisted, rules: rules.length }));
+  else ctx.stdout(`${file}: ok (${rules.length} rule${rules.length === 1 ? "" : "s"}, mode ${mode}, unlisted ${unlisted})`);
+  return 0;
+}
+
+function headersFrom(values: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of values) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new CliError(`--header must look like 'Name: value', got "${line}"`, 2);
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+async function explain(args: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = usageErrors(() =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        policy: { type: "string" },
+        request: { type: "string" },
+        body: { type: "string" },
+        header: { type: "string", multiple: true },
+        services: { type: "string" },
+        inventory: { type: "string" },
+        now: { type: "string" },
+        json: { type: "boolean" },
+      },
+    }),
+  );
+  const policyFile = values.policy;
+  const requestLine = values.request;
+  if (typeof policyFile !== "string" || typeof requestLine !== "string" || positionals.length > 0) {
+    throw new CliError(`policy explain needs --policy FILE and --request 'METHOD URL'\n${USAGE}`, 2);
+  }
+  const match = /^\s*(\S+)\s+(\S+)\s*$/.exec(requestLine);
+  if (!match) throw new CliError(`--request must be 'METHOD URL', got "${requestLine}"`, 2);
+  const headers = headersFrom(values.header ?? []);
+  const bodyFile = values.body;
+  const body =
+    bodyFile === undefined
+      ? undefined
+      : await readFile(bodyFile).catch(() => {
+          throw new CliError(`cannot read ${bodyFile}`);
+        });
+  if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json";
+
+  let registry = defaultRegistry();
+  if (values.services !== undefined) {
+    const services = parseServicesYaml(await readText(values.services));
+    if (!services.ok) throw new CliError(`${values.services}: ${services.errors.join("; ")}`);
+    registry = registryWith(services.descriptors);
+  }
+  let inventory = emptyInventory;
+  if (values.inventory !== undefined) {
+    const parsed = parseInventoryYaml(await readText(values.inventory));
+    if (!parsed.ok) throw new CliError(`${values.inventory}: ${parsed.errors.join("; ")}`);
+    inventory = parsed.inventory;
+  }
+  const now = values.now !== undefined ? Date.parse(values.now) : Date.now();
+  if (Number.isNaN(now)) throw new CliError("--now must be an ISO 8601 date-time", 2);
+
+  const result = await explainRequest({
+    policyYaml: await readText(policyFile),
+    method: match[1] as string,
+    url: match[2] as string,
+    headers,
+    ...(body !== undefined ? { body: new Uint8Array(body) } : {}),
+    registry,
+    inventory,
+    now,
+  });
+  const json = ctx.json || values.json === true;
+  if (!result.ok) {
+    if (json) ctx.stdout(JSON.stringify({ ok: false, file: policyFile, errors: result.errors }));
+    else printErrors(policyFile, result.errors, ctx);
+    return 1;
+  }
+  if (json) ctx.stdout(JSON.stringify(result, null, 2));
+  else printExplanation(result, ctx);
+  return 0;
+}
+
+function printExplanation(r: ExplainDecision, ctx: CliContext): void {
+  if (r.request) ctx.stdout(`request:  ${r.request.method} ${r.request.url}`);
+  if (r.service) ctx.stdout(`service:  ${r.service}`);
+  if (r.actions.length > 0) {
+    ctx.stdout("actions:");
+    for (const d of r.perAction) {
+      const a = d.action;
+      ctx.stdout(`  - ${a.effect} ${a.operation} on ${a.environment} ${a.resource} → ${d.decision}${d.ruleId ? ` (rule ${d.ruleId})` : ""}`);
+    }
+  }
+  ctx.stdout(`decision: ${r.decision}${r.wouldBe !== undefined ? ` (report mode; would ${r.wouldBe})` : ""}`);
+  ctx.stdout(`reason:   ${r.reason}`);
+  ctx.stdout(`rule:     ${r.ruleId ?? "-"}`);
+}
+
+function templates(ctx: CliContext): number {
+  if (ctx.json) {
+    ctx.stdout(JSON.stringify(policyTemplates, null, 2));
+    return 0;
+  }
+  for (const t of policyTemplates) ctx.stdout(`${t.id.padEnd(20)} ${t.title}: ${t.description}`);
+  return 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * "What would the proxy do with this request under this policy?" Canonicalise, classify,
+ * decide: the same three steps the proxy runs, for the dashboard simulator and the CLI.
+ */
+import { decide, type ActionDecision, type Verdict } from "@/lib/policy/decide";
+import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { compilePolicy } from "@/lib/policy/snapshot";
+import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
+import { classify } from "@/lib/semantics/classify";
+import { emptyInventory, type Inventory } from "@/lib/semantics/inventory";
+import { defaultRegistry, type ServiceRegistry } from "@/lib/semantics/registry";
+import { loadSqlParser } from "@/lib/semantics/sql";
+import type { Effect, SemanticAction } from "@/lib/semantics/types";
+
+export interface ExplainOptions {
+  policyYaml: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  registry?: ServiceRegistry;
+  inventory?: Inventory;
+  now: Date | number;
+}
+
+export interface ExplainDecision {
+  ok: true;
+  /** Canonical method and URL, or null when the request was rejected before canonicalisation. */
+  request: { method: string; url: string } | null;
+  service: string | null;
+  actions: SemanticAction[];
+  effect: Effect | null;
+  decision: Verdict;
+  reason: string;
+  ruleId: string | null;
+  mode: "enforce" | "report";
+  wouldBe?: Verdict;
+  /** Set when the request is malformed or ambiguous: the proxy answers 400, whatever the mode. */
+  rejected?: { code: string; reason: string };
+  perAction: ActionDecision[];
+}
+
+export type ExplainResult = ExplainDecision | { ok: false; stage: "policy"; errors: PolicyError[] };
+
+export async function explainRequest(options: ExplainOptions): Promise<ExplainResult> {
+  const parsed = parsePolicy(options.policyYaml);
+  if (!parsed.ok) return { ok: false, stage: "policy", errors: parsed.errors };
+  const mode = parsed.policy.mode;
+  // Without the parser SQL is classified as unparseable (irreversible): still a safe answer.
+  await loadSqlParser().catch(() => undefined);
+
+  const canonical = canonicalizeRequest({ method: options.method, url: options.url, headers: options.headers ?? {}, body: options.body ?? null });
+  if (!canonical.ok) return rejected(null, null, canonical.code, canonical.reason, mode);
+  const request = { method: canonical.request.method, url: canonicalUrl(canonical.request) };
+
+  const classification = classify(canonical.request, options.registry ?? defaultRegistry(), options.inventory ?? emptyInventory);
+  if (!classification.ok) return rejected(request, null, classification.code, classification.reason, mode);
+
+  const decision = decide(compilePolicy(parsed.policy), classification.actions, options.now);
+  const result: ExplainDecision = {
+    ok: true,
+    request,
+    service: classification.service,
+    actions: classification.actions,
+    effect: classification.effect,
+    decision: decision.decision,
+    reason: decision.reason,
+    ruleId: decision.ruleId,
+    mode: decision.mode,
+    perAction: decision.actions,
+  };
+  if (decision.wouldBe !== undefined) result.wouldBe = decision.wouldBe;
+  return result;
+}
+
+function rejected(
+  request: ExplainDecision["request"],
+  service: string | null,
+  code: string,
+  reason: string,
+  mode: "enforce" | "report",
+): ExplainDecision {
+  return {
+    ok: true,
+    request,
+    service,
+    actions: [],
+    effect: null,
+    decision: "deny",
+    reason: `rejected (${code}): ${reason}`,
+    ruleId: null,
+    mode,
+    rejected: { code, reason },
+    perAction: [],
+  };
+}

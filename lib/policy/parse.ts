@@ -1,0 +1,136 @@
+/**
+ * Parsing policy YAML into a validated `Policy`, with errors that say where: a path like
+ * `rules[2].effects[0]`, the line in the file, and a message naming the rule. Never throws.
+ */
+import { LineCounter, parseDocument, type Document } from "yaml";
+import type { z } from "zod";
+import { normalizePolicy, policySchema, type Policy } from "@/lib/policy/schema";
+
+export interface PolicyError {
+  /** e.g. "rules[2].effects[0]"; "" for the document itself. */
+  path: string;
+  /** 1-based line in the YAML text, when known. */
+  line?: number;
+  message: string;
+}
+
+export type ParsePolicyResult = { ok: true; policy: Policy } | { ok: false; errors: PolicyError[] };
+
+const MAX_POLICY_BYTES = 1_000_000;
+const RULE_KEYS = ["id", "description", "service", "environments", "resources", "operations", "effects", "decision", "waive_approval", "expires_at"];
+const TOP_KEYS = ["mode", "unlisted", "rules"];
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+export function parsePolicy(yamlText: string): ParsePolicyResult {
+  try {
+    return parse(yamlText);
+  } catch (error) {
+    return { ok: false, errors: [{ path: "", message: `policy could not be read: ${error instanceof Error ? error.message : "unknown error"}` }] };
+  }
+}
+
+function parse(text: string): ParsePolicyResult {
+  if (typeof text !== "string") return { ok: false, errors: [{ path: "", message: "policy must be text" }] };
+  if (text.length > MAX_POLICY_BYTES) return { ok: false, errors: [{ path: "", message: "policy is larger than 1 MB" }] };
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => ({ path: "", line: lineCounter.linePos(e.pos[0]).line, message: e.message.split("\n")[0] ?? e.message })),
+    };
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (data === null || data === undefined) {
+    return { ok: false, errors: [{ path: "", line: 1, message: "policy is empty: expected a mapping with mode, unlisted and rules" }] };
+  }
+  const parsed = policySchema.safeParse(data);
+  if (parsed.success) return { ok: true, policy: normalizePolicy(parsed.data) };
+  const errors = parsed.error.issues.flatMap((issue) => toErrors(issue, doc, lineCounter, data));
+  errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  return { ok: false, errors };
+}
+
+function toErrors(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, data: unknown): PolicyError[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+  if (issue.code === "unrecognized_keys") {
+    const known = path.length === 0 ? TOP_KEYS : RULE_KEYS;
+    return issue.keys.map((key) => {
+      const full = [...path, key];
+      const hint = suggest(key, known);
+      return {
+        path: formatPath(full),
+        ...lineOf(doc, lines, full),
+        message: `${ruleLabel(data, path)}unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`,
+      };
+    });
+  }
+  let message = issue.message;
+  if (issue.code === "invalid_value") {
+    const received = valueAt(data, path);
+    message = `${JSON.stringify(received)} is not allowed here: expected one of ${issue.values.map(String).join(", ")}`;
+  }
+  return [{ path: formatPath(path), ...lineOf(doc, lines, path), message: `${ruleLabel(data, path)}${message}` }];
+}
+
+/** Line of the deepest YAML node that exists along the path. */
+function lineOf(doc: Document, lines: LineCounter, path: readonly (string | number)[]): { line?: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    // For a missing key this is the mapping that lacks it.
+    if (range) return { line: lines.linePos(range[0]).line };
+  }
+  return {};
+}
+
+function valueAt(data: unknown, path: readonly (string | number)[]): unknown {
+  let current = data;
+  for (const key of path) {
+    if (typeof current !== "object" || current === null) return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+/** `in rule "railway-read" (rules[2]): ` for errors inside a rule. */
+function ruleLabel(data: unknown, path: readonly (string | number)[]): string {
+  if (path[0] !== "rules" || typeof path[1] !== "number") return "";
+  const id = valueAt(data, ["rules", path[1], "id"]);
+  return typeof id === "string" ? `in rule "${id}": ` : `in rule ${path[1] + 1}: `;
+}
+
+function suggest(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const d = distance(key.toLowerCase(), candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] as number;
+      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length] as number;
+}

@@ -1,0 +1,107 @@
+/**
+ * Reading request bodies the way an upstream would, or refusing to. Anything we cannot read
+ * exactly (compressed bodies, non-UTF-8 charsets, duplicate form fields, invalid escapes)
+ * is rejected: a classifier that guessed could be shown one thing while the server runs another.
+ */
+import { parseStrictJson, JsonError, type JsonValue } from "@/lib/semantics/json";
+import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
+
+export interface MediaType {
+  /** Lower-case `type/subtype`, or "" when the header is absent. */
+  type: string;
+  params: Record<string, string>;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function parseMediaType(header: string | undefined): MediaType | Rejection {
+  if (header === undefined || header.trim() === "") return { type: "", params: {} };
+  const [head = "", ...rest] = header.split(";");
+  const type = head.trim().toLowerCase();
+  const [main, sub, extra] = type.split("/");
+  if (!main || !sub || extra !== undefined || !TOKEN.test(main) || !TOKEN.test(sub)) {
+    return reject("invalid_content_type", `malformed Content-Type "${header}"`);
+  }
+  const params: Record<string, string> = {};
+  for (const part of rest) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    if (eq < 0) return reject("invalid_content_type", `malformed Content-Type parameter "${part.trim()}"`);
+    const name = part.slice(0, eq).trim().toLowerCase();
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    if (Object.prototype.hasOwnProperty.call(params, name)) {
+      return reject("invalid_content_type", `duplicate Content-Type parameter "${name}"`);
+    }
+    params[name] = value;
+  }
+  return { type, params };
+}
+
+export function isJsonMediaType(type: string): boolean {
+  return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The body as UTF-8 text plus its media type, or a rejection explaining why it cannot be read. */
+export function readTextBody(req: CanonicalRequest): { ok: true; text: string; media: MediaType } | Rejection {
+  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (encoding !== "" && encoding !== "identity") {
+    return reject("unsupported_content_encoding", `cannot inspect a body with Content-Encoding "${encoding}"`);
+  }
+  const media = parseMediaType(req.headers["content-type"]);
+  if ("ok" in media) return media;
+  const charset = media.params["charset"]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+    return reject("unsupported_charset", `cannot inspect a body in charset "${charset}"`);
+  }
+  const bytes = req.body ?? new Uint8Array();
+  // A byte-order mark would be stripped by some parsers and kept by others.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    return reject("invalid_body", "body starts with a byte-order mark");
+  }
+  try {
+    return { ok: true, text: decoder.decode(bytes), media };
+  } catch {
+    return reject("invalid_body", "body is not valid UTF-8");
+  }
+}
+
+export function parseJsonText(text: string): { ok: true; value: JsonValue } | Rejection {
+  try {
+    return { ok: true, value: parseStrictJson(text) };
+  } catch (error) {
+    const message = error instanceof JsonError ? error.message : "invalid JSON";
+    return reject("invalid_json", `body is not valid JSON: ${message}`);
+  }
+}
+
+const PERCENT_OK = /^(?:[^%]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * `application/x-www-form-urlencoded` (also used for query strings). Duplicate names are
+ * rejected because servers disagree on which one wins (first, last, or an array).
+ */
+export function parseFormStrict(text: string): { ok: true; fields: Map<string, string> } | Rejection {
+  const fields = new Map<string, string>();
+  if (text === "") return { ok: true, fields };
+  for (const pair of text.split("&")) {
+    if (pair === "") continue;
+    if (!PERCENT_OK.test(pair)) return reject("invalid_percent_encoding", "invalid percent-encoding in form data");
+    const eq = pair.indexOf("=");
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    const rawValue = eq < 0 ? "" : pair.slice(eq + 1);
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, " "));
+      value = decodeURIComponent(rawValue.replace(/\+/g, " "));
+    } catch {
+      return reject("invalid_percent_encoding", "form data is not valid UTF-8 after decoding");
+    }
+    if (fields.has(name)) return reject("ambiguous_parameter", `parameter "${name}" appears more than once`);
+    fields.set(name, value);
+  }
+  return { ok: true, fields };
+}

@@ -1,0 +1,59 @@
+/**
+ * GitHub's REST API (api.github.com) plus its GraphQL endpoint at /graphql.
+ * Resources are `owner/repo`, lower-cased: GitHub treats owner and repository names
+ * case-insensitively, so `ACME/App` must not slip past a rule written for `acme/app`.
+ */
+import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
+
+const repo = "{owner}/{repo}";
+const R = "/repos/{owner}/{repo}";
+
+export const github: ServiceDescriptorInput = {
+  id: "github",
+  title: "GitHub",
+  hosts: ["api.github.com"],
+  scheme: "https",
+  protocol: "rest",
+  rest: {
+    caseInsensitive: true,
+    routes: [
+      { method: "DELETE", path: R, operation: "repos.delete", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/transfer`, operation: "repos.transfer", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      // Making a private repository public cannot be taken back: its contents have been exposed.
+      { method: "PATCH", path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "public" }, resource: repo, resourceKind: "repository" },
+      { method: "PATCH", path: R, operation: "repos.update", effect: "irreversible", when: { private: false }, resource: repo, resourceKind: "repository" },
+      { method: "PATCH", path: R, operation: "repos.update", effect: "write", resource: repo, resourceKind: "repository" },
+      // A forced ref update rewrites history; the old commits may be unrecoverable.
+      { method: "PATCH", path: `${R}/git/refs/{ref+}`, operation: "git.refs.forceUpdate", effect: "irreversible", when: { force: true }, resource: repo, resourceKind: "repository" },
+      { method: "PATCH", path: `${R}/git/refs/{ref+}`, operation: "git.refs.update", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "DELETE", path: `${R}/git/refs/{ref+}`, operation: "git.refs.delete", effect: "destructive", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/git/refs`, operation: "git.refs.create", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "DELETE", path: `${R}/branches/{branch}/protection`, operation: "repos.deleteBranchProtection", effect: "destructive", resource: repo, resourceKind: "repository" },
+      { method: "PUT", path: `${R}/branches/{branch}/protection`, operation: "repos.updateBranchProtection", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "PUT", path: `${R}/pulls/{pull_number}/merge`, operation: "pulls.merge", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "PUT", path: `${R}/contents/{path+}`, operation: "repos.createOrUpdateFileContents", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "DELETE", path: `${R}/contents/{path+}`, operation: "repos.deleteFile", effect: "destructive", resource: repo, resourceKind: "repository" },
+      { method: "DELETE", path: `${R}/releases/{release_id}`, operation: "repos.deleteRelease", effect: "destructive", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: R, operation: "repos.get", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: `${R}/issues`, operation: "issues.list", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: `${R}/issues/{issue_number}`, operation: "issues.get", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: `${R}/issues/{issue_number}/comments`, operation: "issues.listComments", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/issues`, operation: "issues.create", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/issues/{issue_number}/comments`, operation: "issues.createComment", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: `${R}/pulls`, operation: "pulls.list", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "GET", path: `${R}/pulls/{pull_number}`, operation: "pulls.get", effect: "read", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/pulls`, operation: "pulls.create", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: "DELETE", path: "/orgs/{org}", operation: "orgs.delete", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
+      // Anything else under a repository: effect by method, resource still owner/repo.
+      { method: "*", path: `${R}/{rest+}`, operation: "repos.other", resource: repo, resourceKind: "repository" },
+    ],
+  },
+  graphql: {
+    paths: ["/graphql"],
+    resourceArgs: ["repositoryId", "refId", "id", "issueId", "pullRequestId"],
+    fields: [
+      { name: "updateRef", effect: "irreversible", when: { "input.force": true }, resourceArg: "input.refId", resourceKind: "ref" },
+      { name: "updateRefs", effect: "irreversible", resourceArg: "input.repositoryId", resourceKind: "repository" },
+    ],
+  },
+};

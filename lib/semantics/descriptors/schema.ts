@@ -1,0 +1,125 @@
+/**
+ * Service descriptors are data: which hosts a service answers on, which protocol it speaks and
+ * how its operations map to effects and resources. Built-ins live next to this file; custom
+ * services are loaded from YAML with the same schema (see `registry.ts`).
+ */
+import { z } from "zod";
+
+export const effectSchema = z.enum(["read", "write", "destructive", "irreversible"]);
+
+const jsonPrimitive = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** Conditions on a JSON body (REST) or on resolved arguments (GraphQL), keyed by dotted path. */
+export const whenSchema = z.record(z.string().min(1), jsonPrimitive);
+
+const hostPattern = z
+  .string()
+  .regex(/^(?:\*\.)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/, "a lower-case host name, optionally starting with '*.'");
+
+const endpointPaths = z.array(z.string().startsWith("/")).min(1).optional();
+
+export const restRouteSchema = z.strictObject({
+  /** HTTP method(s), or "*" for any. */
+  method: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Path template: literal segments, `{name}` for one segment, `{name+}` for the rest (last only). */
+  path: z.string().startsWith("/"),
+  operation: z.string().min(1),
+  /** Defaults to the method's effect (GET read, POST/PUT/PATCH write, DELETE destructive). */
+  effect: effectSchema.optional(),
+  /** Resource template, e.g. "{owner}/{repo}"; defaults to the request path. */
+  resource: z.string().optional(),
+  resourceKind: z.string().optional(),
+  /** Route applies only when the JSON body matches (e.g. `{ force: true }`). */
+  when: whenSchema.optional(),
+});
+
+export const restConfigSchema = z.strictObject({
+  /** First matching route wins. */
+  routes: z.array(restRouteSchema).default([]),
+  /** Match literal segments and extract resources case-insensitively (GitHub does). */
+  caseInsensitive: z.boolean().default(false),
+});
+
+export const graphqlFieldSchema = z.strictObject({
+  /** Top-level field name (not alias). */
+  name: z.string().min(1),
+  effect: effectSchema,
+  /** Dotted argument path naming the resource (e.g. "volumeId", "input.projectId"). */
+  resourceArg: z.string().optional(),
+  resourceKind: z.string().optional(),
+  when: whenSchema.optional(),
+});
+
+export const graphqlConfigSchema = z.strictObject({
+  /** Paths that speak GraphQL; omitted means every path of the service. */
+  paths: endpointPaths,
+  /** Per-field overrides; first match (by name and `when`) wins. */
+  fields: z.array(graphqlFieldSchema).default([]),
+  /** Argument names that identify resources, in priority order. */
+  resourceArgs: z.array(z.string().min(1)).default(["id"]),
+  subscriptionEffect: effectSchema.default("read"),
+  /** Known persisted queries: sha256 hash (or document id) → query text. */
+  persistedQueries: z.record(z.string().min(1), z.string().min(1)).default({}),
+});
+
+export const sqlConfigSchema = z.strictObject({
+  paths: endpointPaths,
+  /** `json`: SQL in a JSON field; `text`: the whole body is SQL. */
+  bodyFormat: z.enum(["json", "text"]).default("json"),
+  queryField: z.string().min(1).default("query"),
+  databaseField: z.string().min(1).optional(),
+  /** Fixed database name when the request does not carry one. */
+  database: z.string().min(1).optional(),
+});
+
+export const mcpToolSchema = z.strictObject({
+  /** Tool name or glob pattern; first match wins. */
+  name: z.string().min(1),
+  effect: effectSchema,
+  /** Argument (dotted path) naming the resource the tool acts on. */
+  resourceArg: z.string().optional(),
+});
+
+export const mcpConfigSchema = z.strictObject({
+  paths: endpointPaths,
+  tools: z.array(mcpToolSchema).default([]),
+  unknownToolEffect: effectSchema.default("write"),
+});
+
+export const serviceDescriptorSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'"),
+    title: z.string().optional(),
+    hosts: z.array(hostPattern).min(1),
+    /** Defaults to 443 for https and 80 for http. */
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
+    scheme: z.enum(["https", "http"]).default("https"),
+    /** Protocol for every path not claimed by another protocol's `paths`. */
+    protocol: z.enum(["rest", "graphql", "sql-http", "mcp"]),
+    /** Every action of this service belongs to this environment (overrides the inventory). */
+    environment: z.string().min(1).optional(),
+    rest: restConfigSchema.optional(),
+    graphql: graphqlConfigSchema.optional(),
+    sql: sqlConfigSchema.optional(),
+    mcp: mcpConfigSchema.optional(),
+  })
+  .refine((d) => d.id !== "unknown", { message: '"unknown" is reserved for hosts no service claims', path: ["id"] });
+
+export type ServiceDescriptorInput = z.input<typeof serviceDescriptorSchema>;
+export type ServiceDescriptor = z.output<typeof serviceDescriptorSchema>;
+export type RestConfig = z.output<typeof restConfigSchema>;
+export type RestRoute = z.output<typeof restRouteSchema>;
+export type GraphqlConfig = z.output<typeof graphqlConfigSchema>;
+export type GraphqlField = z.output<typeof graphqlFieldSchema>;
+export type SqlConfig = z.output<typeof sqlConfigSchema>;
+export type McpConfig = z.output<typeof mcpConfigSchema>;
+export type Protocol = ServiceDescriptor["protocol"];
+export type When = z.output<typeof whenSchema>;
+
+/** Defaults for a protocol's config when the descriptor leaves it out. */
+export const defaultConfigs = {
+  rest: (): RestConfig => restConfigSchema.parse({}),
+  graphql: (): GraphqlConfig => graphqlConfigSchema.parse({}),
+  sql: (): SqlConfig => sqlConfigSchema.parse({}),
+  mcp: (): McpConfig => mcpConfigSchema.parse({}),
+};

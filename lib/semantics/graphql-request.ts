@@ -1,0 +1,141 @@
+/**
+ * Extracting GraphQL payloads from an HTTP request in every encoding servers accept:
+ * GET query parameters, JSON (single or batched array), `application/graphql`, and
+ * `application/x-www-form-urlencoded`. Where servers disagree about precedence (a POST that
+ * also carries `?query=`), the request is ambiguous and rejected.
+ */
+import { isJsonMediaType, parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { parseStrictJson, isJsonObject, type JsonValue } from "@/lib/semantics/json";
+import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
+
+export interface GraphqlPayload {
+  query: string | null;
+  operationName: string | null;
+  variables: Record<string, unknown>;
+  /** `extensions.persistedQuery.sha256Hash` (lower-case). */
+  persistedHash: string | null;
+  /** Other persisted-document identifiers (`documentId`, `id`, `doc_id`, `queryId`). */
+  documentId: string | null;
+}
+
+export type PayloadResult = { ok: true; payloads: GraphqlPayload[]; preflight?: boolean } | Rejection;
+
+const GRAPHQL_PARAMS = ["query", "operationName", "variables", "extensions", "documentId", "id", "doc_id", "queryId"];
+const DOCUMENT_ID_KEYS = ["documentId", "doc_id", "queryId", "id"];
+export const MAX_BATCH = 50;
+
+function parseJsonParam(name: string, value: unknown): { ok: true; value: unknown } | Rejection {
+  if (typeof value !== "string") return { ok: true, value };
+  if (value === "") return { ok: true, value: null };
+  try {
+    return { ok: true, value: parseStrictJson(value) };
+  } catch {
+    return reject("graphql_invalid_request", `"${name}" is not valid JSON`);
+  }
+}
+
+/** Normalises one `{query, operationName, variables, extensions}` object. */
+function toPayload(raw: Record<string, unknown>): { ok: true; payload: GraphqlPayload } | Rejection {
+  const query = raw["query"];
+  if (query !== undefined && query !== null && typeof query !== "string") {
+    return reject("graphql_invalid_request", '"query" must be a string');
+  }
+  const operationName = raw["operationName"];
+  if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
+    return reject("graphql_invalid_request", '"operationName" must be a string');
+  }
+  const variables = parseJsonParam("variables", raw["variables"]);
+  if (!variables.ok) return variables;
+  if (variables.value !== undefined && variables.value !== null && !isJsonObject(variables.value)) {
+    return reject("graphql_invalid_request", '"variables" must be an object');
+  }
+  const extensions = parseJsonParam("extensions", raw["extensions"]);
+  if (!extensions.ok) return extensions;
+  let persistedHash: string | null = null;
+  if (isJsonObject(extensions.value)) {
+    const pq = extensions.value["persistedQuery"];
+    if (pq !== undefined) {
+      const hash = isJsonObject(pq) ? pq["sha256Hash"] : undefined;
+      if (typeof hash !== "string") return reject("graphql_invalid_request", "persistedQuery without a sha256Hash");
+      persistedHash = hash.toLowerCase();
+    }
+  } else if (extensions.value !== undefined && extensions.value !== null) {
+    return reject("graphql_invalid_request", '"extensions" must be an object');
+  }
+  let documentId: string | null = null;
+  for (const key of DOCUMENT_ID_KEYS) {
+    const v = raw[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" && typeof v !== "number") return reject("graphql_invalid_request", `"${key}" must be a string`);
+    if (documentId !== null) return reject("graphql_ambiguous_request", "more than one persisted document identifier");
+    documentId = String(v);
+  }
+  return {
+    ok: true,
+    payload: {
+      query: typeof query === "string" && query.trim() !== "" ? query : null,
+      operationName: typeof operationName === "string" ? operationName : null,
+      variables: (variables.value ?? {}) as Record<string, unknown>,
+      persistedHash,
+      documentId,
+    },
+  };
+}
+
+function fromFields(fields: Map<string, string>): { ok: true; payload: GraphqlPayload } | Rejection {
+  const raw: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const key of GRAPHQL_PARAMS) {
+    const value = fields.get(key);
+    if (value !== undefined) raw[key] = value;
+  }
+  return toPayload(raw);
+}
+
+function fromJson(value: JsonValue): PayloadResult {
+  const items = Array.isArray(value) ? value : [value];
+  if (Array.isArray(value) && value.length === 0) return reject("graphql_invalid_request", "empty batch");
+  if (items.length > MAX_BATCH) return reject("graphql_batch_too_large", `batch of more than ${MAX_BATCH} operations`);
+  const payloads: GraphqlPayload[] = [];
+  for (const item of items) {
+    if (!isJsonObject(item)) return reject("graphql_invalid_request", "each GraphQL request must be a JSON object");
+    const p = toPayload(item);
+    if (!p.ok) return p;
+    payloads.push(p.payload);
+  }
+  return { ok: true, payloads };
+}
+
+export function extractGraphqlPayloads(req: CanonicalRequest): PayloadResult {
+  const query = parseFormStrict(req.query);
+  if (!query.ok) return query;
+  const urlHasGraphql = GRAPHQL_PARAMS.some((k) => query.fields.has(k));
+
+  if (req.method === "GET" || req.method === "HEAD") {
+    if (req.body && req.body.length > 0) return reject("graphql_ambiguous_request", "GET request with a body");
+    if (!urlHasGraphql) return reject("graphql_missing_query", "GET request without a GraphQL query");
+    const p = fromFields(query.fields);
+    return p.ok ? { ok: true, payloads: [p.payload] } : p;
+  }
+  if (req.method === "OPTIONS" && (!req.body || req.body.length === 0)) return { ok: true, payloads: [], preflight: true };
+  // Some servers read the URL parameters of a POST, others the body: never guess which.
+  if (urlHasGraphql) return reject("graphql_ambiguous_request", "GraphQL parameters in both the URL and the body");
+  if (!req.body || req.body.length === 0) return reject("graphql_missing_query", "request has no GraphQL body");
+
+  const text = readTextBody(req);
+  if (!text.ok) return text;
+  const type = text.media.type;
+  if (type === "" || isJsonMediaType(type)) {
+    const json = parseJsonText(text.text);
+    return json.ok ? fromJson(json.value) : json;
+  }
+  if (type === "application/graphql") {
+    return { ok: true, payloads: [{ query: text.text, operationName: null, variables: {}, persistedHash: null, documentId: null }] };
+  }
+  if (type === "application/x-www-form-urlencoded") {
+    const form = parseFormStrict(text.text);
+    if (!form.ok) return form;
+    const p = fromFields(form.fields);
+    return p.ok ? { ok: true, payloads: [p.payload] } : p;
+  }
+  return reject("unsupported_content_type", `cannot inspect a GraphQL body of type "${type}"`);
+}

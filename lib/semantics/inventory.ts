@@ -1,0 +1,90 @@
+/**
+ * The environment inventory: which resources (Railway environment and volume IDs, GitHub
+ * repositories, database names) and which hosts belong to which environment. Anything the
+ * inventory does not know is production, and so is anything it knows ambiguously: an action
+ * that touches a staging ID and a production ID, or two different non-production tags.
+ */
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { compileGlobs, type Matcher } from "@/lib/semantics/glob";
+import { UNKNOWN_ENVIRONMENT } from "@/lib/semantics/types";
+
+export const inventoryEntrySchema = z.strictObject({
+  environment: z.string().min(1),
+  /** Limit the entry to one service id; omitted means any service. */
+  service: z.string().min(1).optional(),
+  /** Resource identifiers or glob patterns, matched case-insensitively. */
+  resources: z.array(z.string().min(1)).default([]),
+  /** Host names or glob patterns ("*.staging.example.com"). */
+  hosts: z.array(z.string().min(1)).default([]),
+});
+
+export const inventorySchema = z.strictObject({ entries: z.array(inventoryEntrySchema).default([]) });
+
+export type InventoryEntryInput = z.input<typeof inventoryEntrySchema>;
+
+interface CompiledEntry {
+  environment: string;
+  service: string | undefined;
+  resource: Matcher | null;
+  host: Matcher | null;
+}
+
+export interface Inventory {
+  readonly entries: readonly CompiledEntry[];
+}
+
+export function createInventory(entries: readonly InventoryEntryInput[] = []): Inventory {
+  const compiled = entries.map((raw) => {
+    const e = inventoryEntrySchema.parse(raw);
+    return {
+      environment: e.environment,
+      service: e.service,
+      resource: e.resources.length ? compileGlobs(e.resources, { caseInsensitive: true }) : null,
+      host: e.hosts.length ? compileGlobs(e.hosts, { caseInsensitive: true }) : null,
+    };
+  });
+  return { entries: compiled };
+}
+
+export const emptyInventory: Inventory = { entries: [] };
+
+export interface EnvironmentQuery {
+  service: string;
+  host: string;
+  /** Identifiers found in the action (IDs, repo names, database names). */
+  keys: readonly string[];
+  /** The descriptor's fixed environment, if it has one. */
+  fixed?: string | undefined;
+}
+
+export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery): string {
+  if (query.fixed !== undefined) return query.fixed;
+  const found = new Set<string>();
+  for (const entry of inventory.entries) {
+    if (entry.service !== undefined && entry.service !== query.service) continue;
+    if (entry.host?.(query.host)) found.add(entry.environment);
+    if (entry.resource) {
+      for (const key of query.keys) {
+        if (entry.resource(key)) {
+          found.add(entry.environment);
+          break;
+        }
+      }
+    }
+  }
+  if (found.size === 1) return [...found][0] as string;
+  // Nothing known, or conflicting answers: assume the most sensitive environment.
+  return UNKNOWN_ENVIRONMENT;
+}
+
+/** Loads an inventory from YAML: `entries: [ { environment, service?, resources?, hosts? } ]`. */
+export function parseInventoryYaml(text: string): { ok: true; inventory: Inventory } | { ok: false; errors: string[] } {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => e.message) };
+  const parsed = inventorySchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "inventory"}: ${i.message}`) };
+  }
+  return { ok: true, inventory: createInventory(parsed.data.entries) };
+}

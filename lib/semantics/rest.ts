@@ -1,0 +1,161 @@
+/**
+ * REST classification: method defaults, refined by descriptor routes (path templates with an
+ * optional condition on the JSON body). Method overrides (`X-HTTP-Method-Override`, `_method`)
+ * are honoured by many frameworks, so every method the server might act on is classified and
+ * the most severe wins.
+ */
+import { parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
+import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
+import { matchWhen } from "@/lib/semantics/when";
+import {
+  NO_RESOURCE,
+  reject,
+  type ActionDraft,
+  type CanonicalRequest,
+  type DraftResult,
+  type Effect,
+  type Rejection,
+} from "@/lib/semantics/types";
+
+const METHOD_EFFECTS: Record<string, Effect> = {
+  GET: "read",
+  HEAD: "read",
+  OPTIONS: "read",
+  POST: "write",
+  PUT: "write",
+  PATCH: "write",
+  DELETE: "destructive",
+};
+
+/** GET/HEAD/OPTIONS read, POST/PUT/PATCH write, DELETE and any other method destructive. */
+export function methodEffect(method: string): Effect {
+  return Object.hasOwn(METHOD_EFFECTS, method) ? (METHOD_EFFECTS[method] as Effect) : "destructive";
+}
+
+const OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_TOKEN = /^[A-Za-z]+$/;
+
+/** The request method plus any override a framework might apply instead. */
+export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
+  const methods = new Set([req.method]);
+  for (const name of OVERRIDE_HEADERS) {
+    const value = req.headers[name];
+    if (value === undefined) continue;
+    if (!METHOD_TOKEN.test(value.trim())) return reject("invalid_method_override", `invalid ${name} header`);
+    methods.add(value.trim().toUpperCase());
+  }
+  const sources = [req.query];
+  if (req.body && req.body.length > 0 && /x-www-form-urlencoded/i.test(req.headers["content-type"] ?? "")) {
+    const text = readTextBody(req);
+    if (text.ok) sources.push(text.text);
+  }
+  for (const source of sources) {
+    if (!/_method/i.test(source)) continue;
+    const form = parseFormStrict(source);
+    // `_method=GET&_method=DELETE`: which one a framework applies is not knowable.
+    if (!form.ok) return reject("invalid_method_override", `ambiguous _method parameter: ${form.reason}`);
+    const value = form.fields.get("_method");
+    if (value === undefined) continue;
+    if (!METHOD_TOKEN.test(value.trim())) return reject("invalid_method_override", "invalid _method parameter");
+    methods.add(value.trim().toUpperCase());
+  }
+  return [...methods];
+}
+
+/** Matches "/repos/{owner}/{repo}" against path segments; `{rest+}` takes one or more. */
+function matchTemplate(template: string, segments: readonly string[], fold: boolean): Record<string, string> | null {
+  const parts = template.split("/").slice(1);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    const greedy = /^\{([A-Za-z0-9_]+)\+\}$/.exec(part);
+    if (greedy) {
+      if (i !== parts.length - 1 || segments.length <= i) return null;
+      params[greedy[1] as string] = segments.slice(i).join("/");
+      return params;
+    }
+    const segment = segments[i];
+    if (segment === undefined) return null;
+    const variable = /^\{([A-Za-z0-9_]+)\}$/.exec(part);
+    if (variable) {
+      if (segment === "") return null;
+      params[variable[1] as string] = segment;
+    } else if ((fold ? segment.toLowerCase() : segment) !== (fold ? part.toLowerCase() : part)) {
+      return null;
+    }
+  }
+  return segments.length === parts.length ? params : null;
+}
+
+function methodMatches(route: RestRoute, method: string): boolean {
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  return methods.some((m) => m === "*" || m.toUpperCase() === method || (method === "HEAD" && m.toUpperCase() === "GET"));
+}
+
+function fill(template: string, params: Record<string, string>, fold: boolean): string {
+  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => params[name] ?? "");
+  return fold ? out.toLowerCase() : out;
+}
+
+/**
+ * Segments for matching: each without its matrix parameters (";…"), so a server that strips
+ * them and one that does not both land on a route at least as strict as the real target.
+ */
+function matchSegments(path: string): string[] {
+  return path.split("/").slice(1).map((s) => s.split(";")[0] ?? "");
+}
+
+export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftResult {
+  const methods = effectiveMethods(req);
+  if (!Array.isArray(methods)) return methods;
+  const segments = matchSegments(req.path);
+  let body: { value: unknown } | null = null;
+  const jsonBody = (): { value: unknown } | Rejection => {
+    if (body) return body;
+    if (!req.body || req.body.length === 0) return (body = { value: undefined });
+    const text = readTextBody(req);
+    if (!text.ok) return text;
+    const json = parseJsonText(text.text);
+    if (!json.ok) return json;
+    return (body = { value: json.value });
+  };
+
+  const drafts: ActionDraft[] = [];
+  for (const method of methods) {
+    let matched: ActionDraft | null = null;
+    for (const route of config.routes) {
+      if (!methodMatches(route, method)) continue;
+      const params = matchTemplate(route.path, segments, config.caseInsensitive);
+      if (!params) continue;
+      if (route.when) {
+        const parsed = jsonBody();
+        if ("ok" in parsed) return parsed;
+        if (!matchWhen(route.when, parsed.value)) continue;
+      }
+      const resource = route.resource !== undefined ? fill(route.resource, params, config.caseInsensitive) : req.path;
+      const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
+      if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
+      matched = {
+        operation: route.operation,
+        effect: route.effect ?? methodEffect(method),
+        resource: resource || NO_RESOURCE,
+        detail,
+        keys: [resource, ...Object.values(params)],
+      };
+      break;
+    }
+    drafts.push(matched ?? unmatched(method, req.path, req.path));
+  }
+  return { ok: true, drafts };
+}
+
+/** A request no route describes: effect by method, operation "METHOD /path". */
+export function unmatched(method: string, path: string, resource: string): ActionDraft {
+  return {
+    operation: `${method} ${path}`,
+    effect: methodEffect(method),
+    resource,
+    detail: { method, path },
+    keys: [resource],
+  };
+}

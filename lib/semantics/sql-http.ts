@@ -1,0 +1,58 @@
+/**
+ * SQL over HTTP: the statement comes from a configured JSON field (or the whole body), the
+ * database name from another field or the descriptor. Each statement's actions are kept.
+ */
+import { parseJsonText, readTextBody } from "@/lib/semantics/body";
+import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
+import { isJsonObject } from "@/lib/semantics/json";
+import { classifySql } from "@/lib/semantics/sql";
+import { getPath } from "@/lib/semantics/when";
+import { reject, type ActionDraft, type CanonicalRequest, type DraftResult } from "@/lib/semantics/types";
+
+const MAX_BATCH = 50;
+
+function draftsFor(sql: string, database: string | undefined, batchIndex: number | null): ActionDraft[] {
+  const result = classifySql(sql, { database });
+  return result.actions.map((a) => {
+    const detail: Record<string, unknown> = { statement: a.statement };
+    if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
+    if (a.note) detail["note"] = a.note;
+    if (database) detail["database"] = database;
+    if (batchIndex !== null) detail["batchIndex"] = batchIndex;
+    return {
+      operation: a.operation,
+      effect: a.effect,
+      resource: a.resource,
+      detail,
+      keys: [a.resource, ...(database ? [database] : [])],
+    };
+  });
+}
+
+export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): DraftResult {
+  if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
+  const text = readTextBody(req);
+  if (!text.ok) return text;
+  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null) };
+
+  const json = parseJsonText(text.text);
+  if (!json.ok) return json;
+  const items = Array.isArray(json.value) ? json.value : [json.value];
+  if (items.length === 0 || items.length > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
+  const drafts: ActionDraft[] = [];
+  for (const [index, item] of items.entries()) {
+    if (!isJsonObject(item)) return reject("sql_invalid_request", "SQL request must be a JSON object");
+    const sql = getPath(item, config.queryField);
+    if (typeof sql !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
+    let database = config.database;
+    if (config.databaseField) {
+      const named = getPath(item, config.databaseField);
+      if (named !== undefined && named !== null && typeof named !== "string") {
+        return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
+      }
+      if (typeof named === "string" && named !== "") database = named;
+    }
+    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null));
+  }
+  return { ok: true, drafts };
+}

@@ -1,0 +1,183 @@
+/**
+ * Walking a libpg-query parse tree. Data-modifying statements can hide anywhere (a CTE, a
+ * subquery, `COPY (…) TO`), so the walk visits every node: nested INSERT/UPDATE/DELETE/MERGE
+ * become actions of their own, side-effecting function calls become actions, locking and
+ * `SELECT … INTO` become writes, and every relation touched is remembered as a read.
+ */
+import { functionEffect } from "@/lib/semantics/sql-functions";
+import type { Effect } from "@/lib/semantics/types";
+
+export type PgNode = Record<string, unknown>;
+
+export interface SqlAction {
+  operation: string;
+  effect: Effect;
+  /** Table (`schema.table`), database, role or "-". */
+  resource: string;
+  resourceKind?: string;
+  /** Index of the statement in the SQL text. */
+  statement: number;
+  note?: string;
+}
+
+export interface WalkContext {
+  statement: number;
+  actions: SqlAction[];
+  /** Relations referenced, in order of appearance. */
+  reads: Set<string>;
+  /** Relations some action already covers (not repeated as reads). */
+  targets: Set<string>;
+  /** Unqualified CTE names: references to them are not tables. */
+  ctes: Set<string>;
+  depth: number;
+}
+
+export class TooDeepError extends Error {}
+const MAX_DEPTH = 2000;
+
+export function isObject(value: unknown): value is PgNode {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `{ Kind: body }` wrappers used throughout the tree. */
+export function unwrap(value: unknown): [string, PgNode] | null {
+  if (!isObject(value)) return null;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return null;
+  const kind = keys[0] as string;
+  const body = value[kind];
+  return /^[A-Z]/.test(kind) && isObject(body) ? [kind, body] : null;
+}
+
+export function str(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** "catalog.schema.table" from a RangeVar body (wrapped or not). */
+export function relationName(value: unknown): string | null {
+  const node = unwrap(value)?.[0] === "RangeVar" ? (value as PgNode)["RangeVar"] : value;
+  if (!isObject(node) || typeof node["relname"] !== "string") return null;
+  return [str(node["catalogname"]), str(node["schemaname"]), node["relname"]].filter((p) => p).join(".");
+}
+
+/** The `sval`s of a list of `String` nodes, joined with ".". */
+export function nameOf(list: unknown): string {
+  if (!Array.isArray(list)) return "";
+  return list.map((item) => str((unwrap(item)?.[1] ?? {})["sval"]) ?? "").filter((s) => s).join(".");
+}
+
+export function push(ctx: WalkContext, action: Omit<SqlAction, "statement">): void {
+  ctx.actions.push({ ...action, statement: ctx.statement });
+  if (action.resourceKind === "table") ctx.targets.add(action.resource);
+}
+
+/** Does the expression mention a column outside sub-selects? (`WHERE true`, `WHERE 1=1` do not.) */
+function mentionsColumn(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(mentionsColumn);
+  if (!isObject(value)) return false;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === "ColumnRef" || key === "CurrentOfExpr") return true;
+    if (key === "subselect") continue;
+    if (mentionsColumn(child)) return true;
+  }
+  return false;
+}
+
+function dml(kind: string, body: PgNode, ctx: WalkContext): void {
+  const target = relationName(body["relation"]) ?? "-";
+  const operation = kind.replace(/Stmt$/, "").toUpperCase();
+  let effect: Effect = "write";
+  let note: string | undefined;
+  if (kind === "UpdateStmt" || kind === "DeleteStmt") {
+    if (!mentionsColumn(body["whereClause"])) {
+      effect = "destructive";
+      note = body["whereClause"] === undefined ? "no WHERE clause: affects every row" : "WHERE clause does not restrict rows";
+    }
+  } else if (kind === "MergeStmt") {
+    const clauses = Array.isArray(body["mergeWhenClauses"]) ? body["mergeWhenClauses"] : [];
+    if (clauses.some((c) => unwrap(c)?.[1]["commandType"] === "CMD_DELETE")) {
+      effect = "destructive";
+      note = "MERGE … THEN DELETE";
+    }
+  }
+  push(ctx, { operation, effect, resource: target, resourceKind: "table", ...(note ? { note } : {}) });
+  walkChildren(body, ctx, "relation");
+}
+
+function select(body: PgNode, ctx: WalkContext): void {
+  const into = body["intoClause"];
+  if (isObject(into)) {
+    const target = relationName(into["rel"]) ?? "-";
+    push(ctx, { operation: "SELECT INTO", effect: "write", resource: target, resourceKind: "table" });
+  }
+  const locking = Array.isArray(body["lockingClause"]) ? body["lockingClause"] : [];
+  if (locking.length > 0) {
+    const locked = new Set<string>();
+    collectRelations(body["fromClause"], locked);
+    const strength = str(unwrap(locking[0])?.[1]["strength"]) ?? "";
+    const operation = strength.includes("SHARE") ? "SELECT FOR SHARE" : "SELECT FOR UPDATE";
+    if (locked.size === 0) locked.add("-");
+    for (const rel of locked) push(ctx, { operation, effect: "write", resource: rel, resourceKind: "table", note: "row locks" });
+  }
+  walkChildren(body, ctx, "intoClause");
+}
+
+function collectRelations(value: unknown, out: Set<string>): void {
+  if (Array.isArray(value)) return value.forEach((v) => collectRelations(v, out));
+  if (!isObject(value)) return;
+  const name = relationName(value);
+  if (name !== null) out.add(name);
+  for (const child of Object.values(value)) collectRelations(child, out);
+}
+
+function funcCall(body: PgNode, ctx: WalkContext): void {
+  const full = nameOf(body["funcname"]);
+  const name = full.split(".").pop() ?? full;
+  const rule = functionEffect(name);
+  if (rule) push(ctx, { operation: name.toLowerCase(), effect: rule.effect, resource: "-", resourceKind: "function", note: rule.note });
+}
+
+/** Visits one node of any kind: statements nested anywhere are classified like top-level ones. */
+export function walk(value: unknown, ctx: WalkContext): void {
+  if (++ctx.depth > MAX_DEPTH) throw new TooDeepError("statement nested too deeply");
+  try {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item, ctx);
+      return;
+    }
+    if (!isObject(value)) return;
+    const wrapped = unwrap(value);
+    if (wrapped) {
+      const [kind, body] = wrapped;
+      if (kind === "InsertStmt" || kind === "UpdateStmt" || kind === "DeleteStmt" || kind === "MergeStmt") return dml(kind, body, ctx);
+      if (kind === "SelectStmt") return select(body, ctx);
+      if (kind === "FuncCall") funcCall(body, ctx);
+      if (kind === "CommonTableExpr" && typeof body["ctename"] === "string") ctx.ctes.add(body["ctename"]);
+    }
+    const rel = relationName(value);
+    if (rel !== null && typeof (wrapped?.[1] ?? value)["relname"] === "string") {
+      const unqualified = !rel.includes(".");
+      if (!(unqualified && ctx.ctes.has(rel))) ctx.reads.add(rel);
+      return;
+    }
+    walkChildren(wrapped ? wrapped[1] : value, ctx);
+  } finally {
+    ctx.depth--;
+  }
+}
+
+export function walkChildren(body: PgNode, ctx: WalkContext, skip?: string): void {
+  for (const [key, child] of Object.entries(body)) if (key !== skip) walk(child, ctx);
+}
+
+/** CTE names are collected before walking, so references that precede the definition resolve too. */
+export function collectCteNames(value: unknown, out: Set<string>): void {
+  if (Array.isArray(value)) return value.forEach((v) => collectCteNames(v, out));
+  if (!isObject(value)) return;
+  if (typeof value["ctename"] === "string") out.add(value["ctename"]);
+  for (const child of Object.values(value)) collectCteNames(child, out);
+}
+
+export function newContext(statement: number): WalkContext {
+  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0 };
+}

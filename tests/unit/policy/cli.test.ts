@@ -1,0 +1,114 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CliError, type CliContext } from "@/lib/cli/context";
+import { policyCommand } from "@/lib/cli/policy";
+
+function context(json = false) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ctx: CliContext = {
+    json,
+    stdout: (line) => out.push(line),
+    stderr: (line) => err.push(line),
+    readStdin: async () => "",
+    stdinIsTTY: true,
+  };
+  return { ctx, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "bulkhead-policy-cli-"));
+function file(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+const good = file("good.yaml", "rules:\n  - id: staging-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n");
+const bad = file("bad.yaml", "rules:\n  - id: a\n    service: railway\n    effects: [read, delete]\n");
+const inventory = file("inventory.yaml", "entries:\n  - environment: production\n    service: railway\n    resources: [vol_123]\n");
+const body = file("body.json", JSON.stringify({ query: 'mutation { volumeDelete(volumeId: "vol_123") }' }));
+
+describe("bulkhead policy check", () => {
+  it("accepts a valid file", async () => {
+    const { ctx, out } = context();
+    expect(await policyCommand(["check", good], ctx)).toBe(0);
+    expect(out).toEqual([`${good}: ok (1 rule, mode enforce, unlisted deny)`]);
+  });
+  it("prints FILE:LINE: path: message and exits 1", async () => {
+    const { ctx, err } = context();
+    expect(await policyCommand(["check", bad], ctx)).toBe(1);
+    expect(err).toEqual([
+      `${bad}:4: rules[0].effects[1]: in rule "a": "delete" is not allowed here: expected one of read, write, destructive, irreversible`,
+    ]);
+  });
+  it("JSON output when asked", async () => {
+    const { ctx, out } = context(true);
+    expect(await policyCommand(["check", bad], ctx)).toBe(1);
+    expect(JSON.parse(out[0] ?? "{}")).toMatchObject({ ok: false, errors: [{ path: "rules[0].effects[1]", line: 4 }] });
+  });
+  it("a missing file is a CLI error", async () => {
+    const { ctx } = context();
+    await expect(policyCommand(["check", join(dir, "nope.yaml")], ctx)).rejects.toThrow(/cannot read/);
+  });
+  it("usage errors exit 2", async () => {
+    const { ctx } = context();
+    await expect(policyCommand(["check"], ctx)).rejects.toMatchObject({ exitCode: 2 });
+    await expect(policyCommand(["frobnicate"], ctx)).rejects.toBeInstanceOf(CliError);
+  });
+});
+
+describe("bulkhead policy explain", () => {
+  it("explains the PocketOS incident", async () => {
+    const { ctx, out } = context();
+    const code = await policyCommand(
+      ["explain", "--policy", good, "--request", "POST https://backboard.railway.com/graphql/v2", "--body", body, "--inventory", inventory],
+      ctx,
+    );
+    expect(code).toBe(0);
+    expect(out).toEqual([
+      "request:  POST https://backboard.railway.com/graphql/v2",
+      "service:  railway",
+      "actions:",
+      "  - irreversible volumeDelete on production vol_123 → deny",
+      "decision: deny",
+      "reason:   irreversible `volumeDelete` on production volume vol_123: no rule allows irreversible effects on railway/production",
+      "rule:     -",
+    ]);
+  });
+  it("prints JSON with --json", async () => {
+    const { ctx, out } = context();
+    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/repos/acme/app", "--json"], ctx);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ ok: true, decision: "deny", service: "github", effect: "read" });
+  });
+  it("reports rejected requests", async () => {
+    const { ctx, out } = context(true);
+    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/a/%2e%2e/b"], ctx);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ decision: "deny", rejected: { code: "dot_segment" } });
+  });
+  it("policy errors exit 1", async () => {
+    const { ctx, err } = context();
+    expect(await policyCommand(["explain", "--policy", bad, "--request", "GET https://api.github.com/"], ctx)).toBe(1);
+    expect(err[0]).toMatch(/bad\.yaml:4: rules\[0\]\.effects\[1\]/);
+  });
+  it("needs --policy and --request", async () => {
+    const { ctx } = context();
+    await expect(policyCommand(["explain", "--policy", good], ctx)).rejects.toMatchObject({ exitCode: 2 });
+    await expect(policyCommand(["explain", "--policy", good, "--request", "GET"], ctx)).rejects.toMatchObject({ exitCode: 2 });
+    await expect(policyCommand(["explain", "--bogus"], ctx)).rejects.toMatchObject({ exitCode: 2 });
+  });
+});
+
+describe("bulkhead policy schema / templates", () => {
+  it("prints the JSON Schema", async () => {
+    const { ctx, out } = context();
+    await policyCommand(["schema"], ctx);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ title: "Bulkhead policy" });
+  });
+  it("lists templates", async () => {
+    const { ctx, out } = context();
+    await policyCommand(["templates"], ctx);
+    expect(out.some((l) => l.startsWith("hold-everything"))).toBe(true);
+  });
+});

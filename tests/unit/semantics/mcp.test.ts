@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import type { Effect } from "@/lib/semantics/types";
+import { classifyRequest, json } from "./support";
+
+const MCP = "https://mcp.example.com/mcp";
+const call = (name: string, args: Record<string, unknown> = {}, id = 1) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+
+describe("MCP over streamable HTTP", () => {
+  const cases: Array<{ name: string; body: unknown; expected: Array<[string, Effect, string]> }> = [
+    { name: "initialize is a read", body: { jsonrpc: "2.0", id: 1, method: "initialize", params: {} }, expected: [["initialize", "read", "-"]] },
+    { name: "tools/list is a read", body: { jsonrpc: "2.0", id: 1, method: "tools/list" }, expected: [["tools/list", "read", "-"]] },
+    { name: "resources/read is a read of its URI", body: { jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: "file:///a" } }, expected: [["resources/read", "read", "file:///a"]] },
+    { name: "notifications are reads", body: { jsonrpc: "2.0", method: "notifications/initialized" }, expected: [["notifications/initialized", "read", "-"]] },
+    { name: "tools/call: the tool name is the operation", body: call("list_volumes"), expected: [["list_volumes", "read", "-"]] },
+    { name: "tools/call: descriptor effect and resource argument", body: call("delete_volume", { volume_id: "vol_9" }), expected: [["delete_volume", "irreversible", "vol_9"]] },
+    { name: "tools/call: unknown tools are writes", body: call("do_something"), expected: [["do_something", "write", "-"]] },
+    { name: "a response to a server request is a read", body: { jsonrpc: "2.0", id: 7, result: {} }, expected: [["response", "read", "-"]] },
+    { name: "unknown methods are writes", body: { jsonrpc: "2.0", id: 1, method: "logging/setLevel", params: { level: "debug" } }, expected: [["logging/setLevel", "write", "-"]] },
+    {
+      name: "batch mixing a read and an irreversible call: both",
+      body: [{ jsonrpc: "2.0", id: 1, method: "tools/list" }, call("delete_volume", { volume_id: "v" }, 2)],
+      expected: [["tools/list", "read", "-"], ["delete_volume", "irreversible", "v"]],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const result = classifyRequest("POST", MCP, { body: json(c.body) });
+      if (!result.ok) throw new Error(`${result.code}: ${result.reason}`);
+      expect(result.actions.map((a) => [a.operation, a.effect, a.resource])).toEqual(c.expected);
+    });
+  }
+  it("tools/call keeps the arguments in the detail", () => {
+    const result = classifyRequest("POST", MCP, { body: json(call("restart_service", { service: "api" })) });
+    expect(result.ok && result.actions[0]?.detail?.["arguments"]).toEqual({ service: "api" });
+    expect(result.ok && result.actions[0]?.resource).toBe("api");
+  });
+  it("GET opens the event stream (read)", () => {
+    const result = classifyRequest("GET", MCP);
+    expect(result.ok && result.actions[0]?.effect).toBe("read");
+  });
+  const rejections: Array<{ name: string; body: string; code: string }> = [
+    { name: "not JSON-RPC 2.0", body: json({ id: 1, method: "tools/list" }), code: "mcp_invalid_message" },
+    { name: "tools/call without a name", body: json({ jsonrpc: "2.0", id: 1, method: "tools/call", params: {} }), code: "mcp_invalid_message" },
+    { name: "arguments that are not an object", body: json({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "x", arguments: [1] } }), code: "mcp_invalid_message" },
+    { name: "empty batch", body: "[]", code: "mcp_invalid_message" },
+    { name: "duplicate keys", body: '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}', code: "invalid_json" },
+  ];
+  for (const r of rejections) {
+    it(`rejects: ${r.name}`, () => {
+      const result = classifyRequest("POST", MCP, { body: r.body });
+      expect(result.ok ? null : result.code).toBe(r.code);
+    });
+  }
+  it("other paths on the MCP host are not endpoints", () => {
+    const result = classifyRequest("POST", "https://mcp.example.com/other", { body: json(call("x")) });
+    expect(result.ok ? null : result.code).toBe("unknown_endpoint");
+  });
+});

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { createInventory, parseInventoryYaml, resolveEnvironment } from "@/lib/semantics/inventory";
+import { createRegistry, defaultRegistry, parseServicesYaml, RegistryError, registryWith } from "@/lib/semantics/registry";
+import { exampleRest } from "@/lib/semantics/descriptors/examples";
+
+describe("service registry", () => {
+  it("matches built-in hosts", () => {
+    const r = defaultRegistry();
+    expect(r.match("api.github.com", 443, "https").kind).toBe("service");
+    expect(r.match("backboard.railway.app", 443, "https").kind).toBe("service");
+    expect(r.match("github.com", 443, "https").kind).toBe("none");
+  });
+  it("wildcards need at least one label and the longest suffix wins", () => {
+    const r = createRegistry([
+      { id: "a", hosts: ["*.example.com"], protocol: "rest" },
+      { id: "b", hosts: ["*.eu.example.com"], protocol: "rest" },
+    ]);
+    const id = (host: string) => {
+      const m = r.match(host, 443, "https");
+      return m.kind === "service" ? m.descriptor.id : m.kind;
+    };
+    expect(id("x.example.com")).toBe("a");
+    expect(id("x.eu.example.com")).toBe("b");
+    expect(id("example.com")).toBe("none");
+    expect(id("evil-example.com")).toBe("none");
+  });
+  it("a host claimed twice is a configuration error", () => {
+    expect(() => registryWith([{ id: "gh2", hosts: ["api.github.com"], protocol: "rest" }])).toThrow(RegistryError);
+  });
+  it("invalid descriptors are reported with their path", () => {
+    try {
+      createRegistry([{ id: "Bad Id", hosts: [], protocol: "rest" }]);
+      throw new Error("expected an error");
+    } catch (error) {
+      expect(error).toBeInstanceOf(RegistryError);
+      expect((error as RegistryError).errors.join("\n")).toMatch(/services\[0\]\.id/);
+    }
+  });
+  it("'unknown' is reserved", () => {
+    expect(() => createRegistry([{ id: "unknown", hosts: ["x.example.com"], protocol: "rest" }])).toThrow(/reserved/);
+  });
+  it("loads custom services from YAML", () => {
+    const parsed = parseServicesYaml(`services:
+  - id: storage-api
+    hosts: [api.storage.example.com]
+    protocol: rest
+    rest:
+      routes:
+        - { method: DELETE, path: "/volumes/{id}", operation: volumes.delete, effect: irreversible, resource: "{id}" }
+`);
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) expect(registryWith(parsed.descriptors).get("storage-api")?.rest?.routes.length).toBe(1);
+  });
+  it("reports YAML service errors", () => {
+    const parsed = parseServicesYaml("services:\n  - id: x\n    hosts: [a.example.com]\n    protocol: soap\n");
+    expect(parsed.ok).toBe(false);
+  });
+  it("the example descriptor is valid", () => {
+    expect(() => createRegistry([exampleRest])).not.toThrow();
+  });
+});
+
+describe("environment inventory", () => {
+  const inventory = createInventory([
+    { environment: "production", service: "railway", resources: ["vol_prod"] },
+    { environment: "staging", service: "railway", resources: ["vol_stg", "env_stg*"] },
+    { environment: "dev", resources: ["vol_dev"] },
+    { environment: "staging", hosts: ["*.staging.example.com"] },
+  ]);
+  const env = (keys: string[], service = "railway", host = "backboard.railway.com") => resolveEnvironment(inventory, { service, host, keys });
+
+  it("unknown resources are production", () => expect(env(["vol_x"])).toBe("production"));
+  it("no resources at all is production", () => expect(env([])).toBe("production"));
+  it("a known staging resource", () => expect(env(["vol_stg"])).toBe("staging"));
+  it("glob patterns, case-insensitive", () => expect(env(["ENV_STG_2"])).toBe("staging"));
+  it("staging and production together resolve to production", () => expect(env(["vol_stg", "vol_prod"])).toBe("production"));
+  it("two different non-production tags resolve to production", () => expect(env(["vol_stg", "vol_dev"])).toBe("production"));
+  it("service-scoped entries do not apply to other services", () => expect(env(["vol_stg"], "github")).toBe("production"));
+  it("host patterns", () => expect(env([], "custom", "db.staging.example.com")).toBe("staging"));
+  it("a fixed descriptor environment wins", () =>
+    expect(resolveEnvironment(inventory, { service: "x", host: "h", keys: ["vol_prod"], fixed: "staging" })).toBe("staging"));
+  it("parses from YAML", () => {
+    const parsed = parseInventoryYaml("entries:\n  - environment: staging\n    resources: [a]\n");
+    expect(parsed.ok && resolveEnvironment(parsed.inventory, { service: "s", host: "h", keys: ["a"] })).toBe("staging");
+  });
+  it("reports YAML errors", () => {
+    expect(parseInventoryYaml("entries:\n  - resources: [a]\n").ok).toBe(false);
+  });
+});

@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import type { Effect } from "@/lib/semantics/types";
+import { classifyRequest, json } from "./support";
+
+interface Case {
+  name: string;
+  method: string;
+  url: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  operation: string;
+  effect: Effect;
+  resource: string;
+  environment?: string;
+}
+
+const GH = "https://api.github.com";
+
+const github: Case[] = [
+  { name: "DELETE /repos/{o}/{r} is irreversible", method: "DELETE", url: `${GH}/repos/acme/app`, operation: "repos.delete", effect: "irreversible", resource: "acme/app", environment: "production" },
+  { name: "owner/repo are case-insensitive", method: "DELETE", url: `${GH}/repos/ACME/App`, operation: "repos.delete", effect: "irreversible", resource: "acme/app", environment: "production" },
+  { name: "literal segments are case-insensitive too", method: "DELETE", url: `${GH}/REPOS/acme/app`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  { name: "matrix parameters do not change the repository", method: "DELETE", url: `${GH}/repos/acme/app;x=1`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  { name: "force-update of a ref is irreversible", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: true }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "acme/app" },
+  { name: "force given as a string still counts", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: "true" }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "acme/app" },
+  { name: "non-forced ref update is a write", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: false }, operation: "git.refs.update", effect: "write", resource: "acme/app" },
+  { name: "ref update without force is a write", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc" }, operation: "git.refs.update", effect: "write", resource: "acme/app" },
+  { name: "DELETE of a ref is destructive", method: "DELETE", url: `${GH}/repos/acme/app/git/refs/heads/feature/x`, operation: "git.refs.delete", effect: "destructive", resource: "acme/app" },
+  { name: "making a repository public is irreversible", method: "PATCH", url: `${GH}/repos/acme/app`, body: { visibility: "public" }, operation: "repos.update", effect: "irreversible", resource: "acme/app" },
+  { name: "private: false is the same", method: "PATCH", url: `${GH}/repos/acme/app`, body: { private: false }, operation: "repos.update", effect: "irreversible", resource: "acme/app" },
+  { name: "renaming a repository is a write", method: "PATCH", url: `${GH}/repos/acme/app`, body: { description: "x" }, operation: "repos.update", effect: "write", resource: "acme/app" },
+  { name: "issue list is a read", method: "GET", url: `${GH}/repos/acme/app/issues?state=open`, operation: "issues.list", effect: "read", resource: "acme/app" },
+  { name: "issue read", method: "GET", url: `${GH}/repos/acme/app/issues/12`, operation: "issues.get", effect: "read", resource: "acme/app" },
+  { name: "PR read", method: "GET", url: `${GH}/repos/acme/app/pulls/3`, operation: "pulls.get", effect: "read", resource: "acme/app" },
+  { name: "HEAD counts as GET", method: "HEAD", url: `${GH}/repos/acme/app/pulls/3`, operation: "pulls.get", effect: "read", resource: "acme/app" },
+  { name: "issue creation is a write", method: "POST", url: `${GH}/repos/acme/app/issues`, body: { title: "x" }, operation: "issues.create", effect: "write", resource: "acme/app" },
+  { name: "other repository paths: effect by method", method: "DELETE", url: `${GH}/repos/acme/app/labels/bug`, operation: "repos.other", effect: "destructive", resource: "acme/app" },
+  { name: "sandbox repository is staging per the inventory", method: "GET", url: `${GH}/repos/acme/sandbox`, operation: "repos.get", effect: "read", resource: "acme/sandbox", environment: "staging" },
+  { name: "paths outside any route: effect by method", method: "GET", url: `${GH}/user`, operation: "GET /user", effect: "read", resource: "/user" },
+  { name: "X-HTTP-Method-Override: DELETE on a POST", method: "POST", url: `${GH}/repos/acme/app`, headers: { "x-http-method-override": "DELETE" }, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  { name: "_method=DELETE in the query", method: "POST", url: `${GH}/repos/acme/app?_method=DELETE`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+];
+
+const generic: Case[] = [
+  { name: "route override: DELETE /volumes/{id} irreversible", method: "DELETE", url: "https://api.storage.example.com/volumes/v1", operation: "volumes.delete", effect: "irreversible", resource: "v1" },
+  { name: "route override: GET /volumes/{id} read", method: "GET", url: "https://api.storage.example.com/volumes/v1", operation: "volumes.get", effect: "read", resource: "v1" },
+  { name: "GET read by default", method: "GET", url: "https://api.storage.example.com/buckets", operation: "GET /buckets", effect: "read", resource: "/buckets" },
+  { name: "OPTIONS read", method: "OPTIONS", url: "https://api.storage.example.com/buckets", operation: "OPTIONS /buckets", effect: "read", resource: "/buckets" },
+  { name: "POST write", method: "POST", url: "https://api.storage.example.com/buckets", body: {}, operation: "POST /buckets", effect: "write", resource: "/buckets" },
+  { name: "PUT write", method: "PUT", url: "https://api.storage.example.com/buckets/b", body: {}, operation: "PUT /buckets/b", effect: "write", resource: "/buckets/b" },
+  { name: "PATCH write", method: "PATCH", url: "https://api.storage.example.com/buckets/b", body: {}, operation: "PATCH /buckets/b", effect: "write", resource: "/buckets/b" },
+  { name: "DELETE destructive", method: "DELETE", url: "https://api.storage.example.com/buckets/b", operation: "DELETE /buckets/b", effect: "destructive", resource: "/buckets/b" },
+  { name: "unknown methods are destructive", method: "PURGE", url: "https://api.storage.example.com/buckets/b", operation: "PURGE /buckets/b", effect: "destructive", resource: "/buckets/b" },
+  { name: "encoded unreserved chars cannot dodge a route", method: "DELETE", url: "https://api.storage.example.com/%76olumes/v1", operation: "volumes.delete", effect: "irreversible", resource: "v1" },
+  { name: "unknown host: service unknown, production, effect by method", method: "DELETE", url: "https://random.example.org/things/1", operation: "DELETE /things/1", effect: "destructive", resource: "random.example.org/things/1", environment: "production" },
+];
+
+describe("REST classification", () => {
+  for (const c of [...github, ...generic]) {
+    it(c.name, () => {
+      const options = { ...(c.body !== undefined ? { body: json(c.body) } : {}), ...(c.headers ? { headers: c.headers } : {}) };
+      const result = classifyRequest(c.method, c.url, options);
+      if (!result.ok) throw new Error(`${result.code}: ${result.reason}`);
+      const action = result.actions.find((a) => a.effect === result.effect) ?? result.actions[0];
+      expect({ operation: action?.operation, effect: action?.effect, resource: action?.resource }).toEqual({
+        operation: c.operation,
+        effect: c.effect,
+        resource: c.resource,
+      });
+      if (c.environment) expect(action?.environment).toBe(c.environment);
+    });
+  }
+
+  it("a method override yields both the real and the overridden method", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app/issues`, { body: json({}), headers: { "x-http-method-override": "GET" } });
+    expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["issues.create", "issues.list"]);
+    expect(result.ok && result.effect).toBe("write");
+  });
+  it("_method in a form body is honoured", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
+    expect(result.ok && result.effect).toBe("irreversible");
+  });
+  it("duplicate _method parameters are ambiguous", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app?_method=GET&_method=DELETE`);
+    expect(result.ok ? null : result.code).toBe("invalid_method_override");
+  });
+  it("an override header with two methods is rejected", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { headers: { "x-http-method-override": "GET, DELETE" } });
+    expect(result.ok ? null : result.code).toBe("invalid_method_override");
+  });
+  it("a route with a body condition rejects a body that is not JSON", () => {
+    const result = classifyRequest("PATCH", `${GH}/repos/acme/app/git/refs/heads/main`, { body: "force=true", contentType: "application/x-www-form-urlencoded" });
+    expect(result.ok ? null : result.code).toBe("invalid_json");
+  });
+  it("duplicate JSON keys cannot hide force: true", () => {
+    const result = classifyRequest("PATCH", `${GH}/repos/acme/app/git/refs/heads/main`, { body: '{"force": true, "force": false}' });
+    expect(result.ok ? null : result.code).toBe("invalid_json");
+  });
+  it("GitHub GraphQL endpoint is classified as GraphQL", () => {
+    const body = json({ query: 'mutation { updateRef(input: { refId: "r1", oid: "x", force: true }) { clientMutationId } }' });
+    const result = classifyRequest("POST", `${GH}/graphql`, { body });
+    expect(result.ok && result.actions.map((a) => [a.operation, a.effect, a.resource])).toEqual([["updateRef", "irreversible", "r1"]]);
+  });
+});

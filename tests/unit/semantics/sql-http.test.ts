@@ -1,0 +1,49 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadSqlParser } from "@/lib/semantics/sql";
+import { classifyRequest, json } from "./support";
+
+const SQL = "https://sql.example.com/sql";
+
+beforeAll(async () => {
+  await loadSqlParser();
+});
+
+describe("SQL over HTTP", () => {
+  it("SQL from the configured JSON field, database from its field", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "DELETE FROM orders", database: "app_staging" }) });
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.service).toBe("pg-http");
+    expect(result.actions.map((a) => [a.operation, a.effect, a.resource, a.environment])).toEqual([["DELETE", "destructive", "orders", "staging"]]);
+    expect(result.actions[0]?.detail?.["database"]).toBe("app_staging");
+  });
+  it("an unknown database is production", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT * FROM orders", database: "app" }) });
+    expect(result.ok && result.actions[0]?.environment).toBe("production");
+  });
+  it("several statements: every action kept, effect is the max", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT 1; DROP TABLE x" }) });
+    expect(result.ok && result.effect).toBe("irreversible");
+    expect(result.ok && result.actions.length).toBe(2);
+  });
+  it("unparseable SQL is irreversible with the reason in the detail", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "DROPP TABLE x" }) });
+    expect(result.ok && result.effect).toBe("irreversible");
+    expect(result.ok && String(result.actions[0]?.detail?.["note"])).toMatch(/^unparseable SQL/);
+  });
+  it("a batch of requests is classified element by element", () => {
+    const result = classifyRequest("POST", SQL, { body: json([{ query: "SELECT 1" }, { query: "TRUNCATE t" }]) });
+    expect(result.ok && result.actions.map((a) => a.effect)).toEqual(["read", "destructive"]);
+  });
+  it("a missing query field is rejected", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ sql: "SELECT 1" }) });
+    expect(result.ok ? null : result.code).toBe("sql_missing_query");
+  });
+  it("a non-string database field is rejected", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT 1", database: ["a", "b"] }) });
+    expect(result.ok ? null : result.code).toBe("sql_invalid_request");
+  });
+  it("an empty body is rejected", () => {
+    const result = classifyRequest("POST", SQL);
+    expect(result.ok ? null : result.code).toBe("sql_missing_query");
+  });
+});

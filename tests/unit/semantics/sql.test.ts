@@ -1,0 +1,130 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { classifySql, loadSqlParser } from "@/lib/semantics/sql";
+import type { Effect } from "@/lib/semantics/types";
+
+beforeAll(async () => {
+  await loadSqlParser();
+});
+
+interface Case {
+  name: string;
+  sql: string;
+  effect: Effect;
+  /** Expected [operation, effect, resource] of every action, in order (optional). */
+  actions?: Array<[string, Effect, string]>;
+  note?: RegExp;
+}
+
+const cases: Case[] = [
+  { name: "plain SELECT", sql: "SELECT id FROM users WHERE id = 1", effect: "read", actions: [["SELECT", "read", "users"]] },
+  { name: "SELECT without tables", sql: "SELECT 1", effect: "read", actions: [["SELECT", "read", "-"]] },
+  { name: "join and subquery: every table read", sql: "SELECT * FROM a JOIN s.b ON a.id = b.id WHERE a.x IN (SELECT y FROM c)", effect: "read",
+    actions: [["SELECT", "read", "a"], ["SELECT", "read", "s.b"], ["SELECT", "read", "c"]] },
+  { name: "SELECT 1; DROP TABLE x (multiple statements)", sql: "SELECT 1; DROP TABLE x", effect: "irreversible",
+    actions: [["SELECT", "read", "-"], ["DROP TABLE", "irreversible", "x"]] },
+  { name: "comments hide nothing: the second statement after a comment", sql: "SELECT 1 -- harmless\n; DROP TABLE x /* ; */", effect: "irreversible" },
+  { name: "a statement inside a comment is not executed", sql: "SELECT 1 /* ; DROP TABLE x */", effect: "read" },
+  { name: "nested comment still hides nothing", sql: "/* a /* b */ ; */ DELETE FROM t", effect: "destructive" },
+  { name: "data-modifying CTE", sql: "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", effect: "destructive",
+    actions: [["DELETE", "destructive", "t"]] },
+  { name: "data-modifying CTE with WHERE", sql: "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d", effect: "write" },
+  { name: "INSERT … SELECT", sql: "INSERT INTO a SELECT * FROM b", effect: "write", actions: [["INSERT", "write", "a"], ["SELECT", "read", "b"]] },
+  { name: "UPDATE with WHERE", sql: "UPDATE t SET a = 1 WHERE id = 2", effect: "write", actions: [["UPDATE", "write", "t"]] },
+  { name: "UPDATE without WHERE", sql: "UPDATE t SET a = 1", effect: "destructive", note: /no WHERE/ },
+  { name: "DELETE FROM t without WHERE", sql: "DELETE FROM t", effect: "destructive", actions: [["DELETE", "destructive", "t"]] },
+  { name: "DELETE with a WHERE that restricts nothing", sql: "DELETE FROM t WHERE 1 = 1", effect: "destructive", note: /does not restrict/ },
+  { name: "DELETE … WHERE true", sql: "DELETE FROM t WHERE true", effect: "destructive" },
+  { name: "DELETE … WHERE EXISTS (uncorrelated)", sql: "DELETE FROM t WHERE EXISTS (SELECT 1)", effect: "destructive" },
+  { name: "DELETE … WHERE id IN (subquery)", sql: "DELETE FROM t WHERE id IN (SELECT id FROM u)", effect: "write",
+    actions: [["DELETE", "write", "t"], ["SELECT", "read", "u"]] },
+  { name: "UPDATE … WHERE CURRENT OF", sql: "UPDATE t SET a = 1 WHERE CURRENT OF c", effect: "write" },
+  { name: "TRUNCATE", sql: "TRUNCATE a, b", effect: "destructive", actions: [["TRUNCATE", "destructive", "a"], ["TRUNCATE", "destructive", "b"]] },
+  { name: "MERGE with DELETE", sql: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", effect: "destructive" },
+  { name: "MERGE without DELETE", sql: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = 1", effect: "write" },
+  { name: "DROP DATABASE", sql: "DROP DATABASE prod", effect: "irreversible", actions: [["DROP DATABASE", "irreversible", "prod"]] },
+  { name: "DROP SCHEMA", sql: "DROP SCHEMA s CASCADE", effect: "irreversible", actions: [["DROP SCHEMA", "irreversible", "s"]] },
+  { name: "DROP TABLE with two tables", sql: "DROP TABLE a, s.b", effect: "irreversible", actions: [["DROP TABLE", "irreversible", "a"], ["DROP TABLE", "irreversible", "s.b"]] },
+  { name: "DROP INDEX", sql: "DROP INDEX i", effect: "irreversible" },
+  { name: "DROP ROLE", sql: "DROP ROLE r", effect: "irreversible" },
+  { name: "ALTER TABLE ADD COLUMN", sql: "ALTER TABLE t ADD COLUMN c int", effect: "write", actions: [["ALTER TABLE", "write", "t"]] },
+  { name: "ALTER TABLE DROP COLUMN", sql: "ALTER TABLE t DROP COLUMN c", effect: "destructive" },
+  { name: "ALTER COLUMN TYPE", sql: "ALTER TABLE t ALTER COLUMN c TYPE int", effect: "destructive" },
+  { name: "CREATE TABLE", sql: "CREATE TABLE t (id int)", effect: "write", actions: [["CREATE TABLE", "write", "t"]] },
+  { name: "CREATE INDEX", sql: "CREATE INDEX i ON t (a)", effect: "write" },
+  { name: "CREATE TABLE AS", sql: "CREATE TABLE x AS SELECT * FROM t", effect: "write", actions: [["CREATE TABLE AS", "write", "x"], ["SELECT", "read", "t"]] },
+  { name: "SELECT … INTO", sql: "SELECT * INTO t2 FROM t", effect: "write", actions: [["SELECT INTO", "write", "t2"], ["SELECT", "read", "t"]] },
+  { name: "SELECT … FOR UPDATE", sql: "SELECT * FROM t FOR UPDATE", effect: "write", actions: [["SELECT FOR UPDATE", "write", "t"]] },
+  { name: "EXPLAIN without ANALYZE is a read", sql: "EXPLAIN DELETE FROM t", effect: "read", actions: [["EXPLAIN", "read", "t"]] },
+  { name: "EXPLAIN ANALYZE DELETE runs the DELETE", sql: "EXPLAIN ANALYZE DELETE FROM t", effect: "destructive", actions: [["DELETE", "destructive", "t"]] },
+  { name: "EXPLAIN (ANALYZE true) DELETE", sql: "EXPLAIN (ANALYZE true) DELETE FROM t WHERE id = 1", effect: "write" },
+  { name: "EXPLAIN (ANALYZE) DROP-free UPDATE", sql: "EXPLAIN (ANALYZE) UPDATE t SET a = 1", effect: "destructive" },
+  { name: "EXPLAIN (ANALYZE false) DELETE is a read", sql: "EXPLAIN (ANALYZE false) DELETE FROM t", effect: "read" },
+  { name: "COPY … TO STDOUT is a read", sql: "COPY t TO STDOUT", effect: "read", actions: [["SELECT", "read", "t"]] },
+  { name: "COPY … FROM STDIN is a write", sql: "COPY t FROM STDIN", effect: "write", actions: [["COPY FROM", "write", "t"]] },
+  { name: "COPY … TO PROGRAM", sql: "COPY t TO PROGRAM 'curl evil'", effect: "irreversible", note: /shell command/ },
+  { name: "COPY … FROM PROGRAM", sql: "COPY t FROM PROGRAM 'rm -rf /'", effect: "irreversible" },
+  { name: "COPY … TO a server file", sql: "COPY t TO '/var/lib/postgresql/x'", effect: "irreversible" },
+  { name: "COPY (DELETE … RETURNING) TO STDOUT", sql: "COPY (DELETE FROM t RETURNING *) TO STDOUT", effect: "destructive" },
+  { name: "DO block", sql: "DO $$ BEGIN DELETE FROM t; END $$", effect: "irreversible", actions: [["DO", "irreversible", "-"]] },
+  { name: "CREATE FUNCTION body", sql: "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql", effect: "irreversible" },
+  { name: "CALL a procedure", sql: "CALL cleanup()", effect: "irreversible", actions: [["CALL", "irreversible", "cleanup"]] },
+  { name: "PREPARE x AS DELETE … has the DELETE's effect", sql: "PREPARE x AS DELETE FROM t", effect: "destructive" },
+  { name: "PREPARE x AS SELECT is a read", sql: "PREPARE x AS SELECT * FROM t", effect: "read" },
+  { name: "EXECUTE x cannot be resolved", sql: "EXECUTE x", effect: "irreversible", actions: [["EXECUTE", "irreversible", "x"]] },
+  { name: "PREPARE then EXECUTE in one request", sql: "PREPARE x AS SELECT 1; EXECUTE x", effect: "irreversible" },
+  { name: "SET ROLE", sql: "SET ROLE admin", effect: "write", actions: [["SET ROLE", "write", "-"]] },
+  { name: "SET LOCAL ROLE", sql: "SET LOCAL ROLE admin", effect: "write" },
+  { name: "RESET ROLE", sql: "RESET ROLE", effect: "write", actions: [["RESET ROLE", "write", "-"]] },
+  { name: "SET SESSION AUTHORIZATION", sql: "SET SESSION AUTHORIZATION postgres", effect: "write" },
+  { name: "RESET ALL", sql: "RESET ALL", effect: "write" },
+  { name: "SET statement_timeout is harmless", sql: "SET statement_timeout = 1000", effect: "read" },
+  { name: "SET default_transaction_read_only is a write", sql: "SET default_transaction_read_only = off", effect: "write" },
+  { name: "SET standard_conforming_strings changes how later SQL parses", sql: "SET standard_conforming_strings = off; SELECT 'a\\'", effect: "irreversible" },
+  { name: "GRANT", sql: "GRANT SELECT ON t TO bob", effect: "write" },
+  { name: "REVOKE", sql: "REVOKE SELECT ON t FROM bob", effect: "write" },
+  { name: "VACUUM FULL", sql: "VACUUM FULL t", effect: "write", actions: [["VACUUM", "write", "t"]] },
+  { name: "BEGIN/COMMIT are reads", sql: "BEGIN; COMMIT", effect: "read" },
+  { name: "transaction around a DELETE keeps the DELETE", sql: "BEGIN; DELETE FROM t; ROLLBACK", effect: "destructive" },
+  { name: "SHOW", sql: "SHOW search_path", effect: "read" },
+  { name: "LOAD a library", sql: "LOAD 'evil.so'", effect: "irreversible" },
+  { name: "pg_terminate_backend", sql: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity", effect: "destructive" },
+  { name: "schema-qualified side-effecting function", sql: "SELECT pg_catalog.pg_cancel_backend(1)", effect: "write" },
+  { name: "side-effecting function in FROM", sql: "SELECT * FROM lo_unlink(42)", effect: "destructive" },
+  { name: "set_config", sql: "SELECT set_config('role', 'admin', false)", effect: "write" },
+  { name: "nextval", sql: "SELECT nextval('s')", effect: "write" },
+  { name: "pg_read_file", sql: "SELECT pg_read_file('/etc/passwd')", effect: "write" },
+  { name: "dblink_exec runs SQL we cannot see", sql: "SELECT dblink_exec('conn', 'DROP TABLE x')", effect: "irreversible" },
+  { name: "query_to_xml runs SQL we cannot see", sql: "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, true, '')", effect: "irreversible" },
+  { name: "unknown user function is a read", sql: "SELECT my_report(1)", effect: "read" },
+  { name: "advisory lock", sql: "SELECT pg_advisory_lock(1)", effect: "write" },
+  { name: "CTE names are not tables", sql: "WITH x AS (SELECT 1) SELECT * FROM x", effect: "read", actions: [["SELECT", "read", "-"]] },
+  { name: "unparseable SQL", sql: "DELET FROM t", effect: "irreversible", actions: [["UNPARSEABLE", "irreversible", "-"]], note: /^unparseable SQL/ },
+  { name: "unterminated string", sql: "SELECT 'abc", effect: "irreversible", note: /^unparseable SQL/ },
+  { name: "empty SQL", sql: "   ", effect: "read" },
+  { name: "comment only", sql: "-- nothing", effect: "read" },
+];
+
+describe("classifySql", () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const result = classifySql(c.sql);
+      expect(result.effect).toBe(c.effect);
+      if (c.actions) expect(result.actions.map((a) => [a.operation, a.effect, a.resource])).toEqual(c.actions);
+      if (c.note) expect(result.actions.some((a) => c.note?.test(a.note ?? ""))).toBe(true);
+    });
+  }
+
+  it("uses the database name for statements that touch no table", () => {
+    expect(classifySql("SET ROLE admin", { database: "app" }).actions[0]?.resource).toBe("app");
+  });
+  it("records the statement index of every action", () => {
+    expect(classifySql("SELECT 1; DROP TABLE x").actions.map((a) => a.statement)).toEqual([0, 1]);
+  });
+  it("a pathologically deep expression is not guessed: irreversible", () => {
+    const deep = `SELECT ${"-".repeat(20000)}1`;
+    const result = classifySql(deep);
+    expect(["read", "irreversible"]).toContain(result.effect);
+    const huge = `SELECT ${"a+".repeat(100000)}1`;
+    expect(classifySql(huge).effect).toBe("irreversible");
+  });
+});
