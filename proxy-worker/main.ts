@@ -1,10 +1,11 @@
 import { once } from "node:events";
 import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
+import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { createLogger } from "@/lib/log";
 import { createHealthServer } from "./health";
-import { PolicyStore } from "./policy/store";
+import { startEnforcementCore } from "./core";
 
 /**
  * The proxy worker process: validates its configuration, loads the policy snapshot from Postgres
@@ -13,17 +14,18 @@ import { PolicyStore } from "./policy/store";
 export async function runWorker(): Promise<() => Promise<void>> {
   const common = loadCommonConfig();
   const config = loadWorkerConfig();
+  const identity = loadIdentityConfig();
   const databaseUrl = requireDatabaseUrl();
   const log = createLogger("proxy-worker", common.logLevel);
   const db = createPrismaClient(databaseUrl, 5);
-  const policy = new PolicyStore(db, databaseUrl, log, config.reconcileIntervalMs);
-  await policy.start();
+  const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
+  const { policy } = core;
   const health = createHealthServer({ policy: () => policy.status(), startedAt: new Date() });
   health.listen(config.healthPort, config.healthHost);
   try {
     await once(health, "listening");
   } catch (error) {
-    await policy.close();
+    await core.close();
     await db.$disconnect();
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(
@@ -36,7 +38,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   return async () => {
     log.info("proxy worker stopping");
     await new Promise<void>((resolve) => health.close(() => resolve()));
-    await policy.close();
+    await core.close();
     await db.$disconnect();
   };
 }

@@ -10,15 +10,16 @@ type Result = ActionResult<{ email: string; password: string | null }>;
 export function CreateUserForm({ action }: { action: (prev: Result | null, form: FormData) => Promise<Result> }) {
   const [state, formAction, pending] = useActionState(action, null);
   const errors = state && !state.ok ? state.fieldErrors : undefined;
+  const values = state && !state.ok ? state.values : undefined;
   return (
     <form action={formAction} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <h2 className="font-semibold">Add a user</h2>
-      <TextField label="Email" name="email" type="email" required errors={errors?.email} />
+      <TextField label="Email" name="email" type="email" required defaultValue={values?.email} errors={errors?.email} />
       <div>
         <label htmlFor="role" className="block text-sm font-medium">
           Role
         </label>
-        <select id="role" name="role" defaultValue="auditor" className="mt-1 rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300">
+        <select id="role" name="role" defaultValue={values?.role ?? "auditor"} className="mt-1 rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300">
           <option value="admin">admin: everything</option>
           <option value="approver">approver: decide escalations, read audit</option>
           <option value="auditor">auditor: read only</option>

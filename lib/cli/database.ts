@@ -1,5 +1,7 @@
 import { loadCommonConfig } from "@/lib/config/common";
 import { createPrismaClient, type Db } from "@/lib/db/client";
+import { ensureSigningKey } from "@/lib/identity/key-store";
+import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
 import { migrate } from "@/lib/db/migrate";
 import { openDatabase } from "@/lib/runtime/database";
 import type { CliContext } from "./context";
@@ -25,3 +27,15 @@ export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: stri
 }
 
 export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
+
+/** Like withCliDatabase, with the master key resolved and checked against the data. */
+export async function withCliMasterKey<T>(ctx: CliContext, fn: (db: Db, masterKey: Buffer) => Promise<T>): Promise<T> {
+  const config = loadCommonConfig();
+  const master = resolveMasterKey(config.masterKey, config.dataDir);
+  if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);
+  return withCliDatabase(ctx, async (db) => {
+    await assertMasterKeyMatchesData(db, master.key);
+    await ensureSigningKey(db, master.key);
+    return fn(db, master.key);
+  });
+}

@@ -5,7 +5,10 @@ import { isAppError } from "@/lib/errors/app-error";
 import { agentCommand } from "./agent";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { dbCommand } from "./db";
+import { keysCommand } from "./keys";
 import { startCommand } from "./start";
+import { taskCommand } from "./task";
+import { tokenCommand } from "./token";
 import { userCommand } from "./user";
 import { workerCommand } from "./worker";
 
@@ -18,6 +21,14 @@ Commands:
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]
   agent suspend ID | agent reactivate ID
+  task create --agent ID --purpose TEXT [--policy FILE] [--ttl 15m]
+  task list [--agent ID] | task end ID
+  token mint --task ID                print a task token (the agent's only credential)
+  token verify TOKEN                  print the verified claims, or fail with the reason
+  token revoke JTI
+  keys rotate                         new signing key now; old keys verify until their tokens expire
+  policy check FILE                   validate a task policy
+  policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
 
 Every command accepts --json for machine-readable output.`;
@@ -27,6 +38,10 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   db: () => dbCommand,
   user: () => userCommand,
   agent: () => agentCommand,
+  task: () => taskCommand,
+  token: () => tokenCommand,
+  keys: () => keysCommand,
+  policy: async () => (await import("./policy")).policyCommand,
   worker: () => workerCommand,
 };
 

@@ -4,6 +4,8 @@ import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
+import { ensureSigningKey } from "@/lib/identity/key-store";
+import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
 import { migrate } from "@/lib/db/migrate";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
@@ -48,9 +50,28 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     const result = await migrate(database.url);
     if (result.applied.length > 0) say(`Applied migrations: ${result.applied.join(", ")}`);
     const authSecret = app.authSecret ?? readOrCreateSecretFile(common.dataDir, "auth-secret").value;
+    const master = resolveMasterKey(common.masterKey, common.dataDir);
+    if (master.source === "generated") {
+      say(`Generated a master key in ${master.file} (owner-only). Back it up: stored secrets cannot be decrypted without it.`);
+      say("To manage it yourself, set BULKHEAD_MASTER_KEY (32 bytes, base64 or hex).");
+    }
+    const setupDb = createPrismaClient(database.url, 1);
+    try {
+      await assertMasterKeyMatchesData(setupDb, master.key);
+      const kid = await ensureSigningKey(setupDb, master.key);
+      if (kid) say(`Created the task-token signing key ${kid}.`);
+    } finally {
+      await setupDb.$disconnect();
+    }
     await ensureBuilt(root, say);
 
-    const env = { ...process.env, DATABASE_URL: database.url, AUTH_SECRET: authSecret, NEXT_TELEMETRY_DISABLED: "1" };
+    const env = {
+      ...process.env,
+      DATABASE_URL: database.url,
+      AUTH_SECRET: authSecret,
+      BULKHEAD_MASTER_KEY: master.text,
+      NEXT_TELEMETRY_DISABLED: "1",
+    };
     const bin = path.join(root, "bin", "bulkhead.mjs");
     children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env, "dashboard", shutdown));
     children.push(spawnChild(bin, ["worker"], env, "proxy worker", shutdown));

@@ -7,7 +7,22 @@ import type { Permission } from "@/lib/auth/roles";
 
 export type ActionResult<T> =
   | { ok: true; data: T }
-  | { ok: false; message: string; fieldErrors?: Record<string, string[]> };
+  | {
+      ok: false;
+      message: string;
+      fieldErrors?: Record<string, string[]>;
+      /** What was submitted (secrets removed), so a form can show it again: bad input loses nothing. */
+      values?: Record<string, string | undefined>;
+    };
+
+const SECRET_FIELD = /password|secret|token|confirm/i;
+
+function echoValues(input: unknown): Record<string, string | undefined> | undefined {
+  if (typeof input !== "object" || input === null) return undefined;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(input)) if (typeof v === "string" && !SECRET_FIELD.test(k)) out[k] = v;
+  return out;
+}
 
 /**
  * Every server action goes through here: it requires a session with `permission` (checked in the
@@ -32,14 +47,14 @@ export async function runAction<S extends z.ZodType, T>(
         const key = issue.path.join(".") || "form";
         (fieldErrors[key] ??= []).push(issue.message);
       }
-      return { ok: false, message: "Please correct the highlighted fields.", fieldErrors };
+      return { ok: false, message: "Please correct the highlighted fields.", fieldErrors, values: echoValues(input) };
     }
     if (isAppError(error)) {
       const details = error.details as { fieldErrors?: Record<string, string[]> } | undefined;
-      return { ok: false, message: error.userMessage, fieldErrors: details?.fieldErrors };
+      return { ok: false, message: error.userMessage, fieldErrors: details?.fieldErrors, values: echoValues(input) };
     }
     console.error("Unhandled error in server action", error);
-    return { ok: false, message: "Something went wrong. Nothing was changed." };
+    return { ok: false, message: "Something went wrong. Nothing was changed.", values: echoValues(input) };
   }
 }
 

@@ -1,15 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 
-export async function listTasks(db: Db, actor: Actor) {
-  assertCan(actor, "read");
-  return db.task.findMany({
-    orderBy: { createdAt: "desc" },
-    take: 200,
-    select: { id: true, purpose: true, status: true, createdAt: true, expiresAt: true, agent: { select: { id: true, name: true } } },
-  });
-}
-
 export async function listPendingApprovals(db: Db, actor: Actor) {
   assertCan(actor, "read");
   return db.approval.findMany({

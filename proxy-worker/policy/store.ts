@@ -31,6 +31,7 @@ export class PolicyStore {
   private reloadAgain = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly listeners: Array<(snapshot: PolicySnapshot) => Promise<void> | void> = [];
 
   constructor(
     private readonly db: Db,
@@ -38,6 +39,11 @@ export class PolicyStore {
     private readonly log: Logger,
     private readonly reconcileIntervalMs: number,
   ) {}
+
+  /** Called with every new snapshot before it becomes current (e.g. the token verifier). */
+  onSnapshot(listener: (snapshot: PolicySnapshot) => Promise<void> | void): void {
+    this.listeners.push(listener);
+  }
 
   current(): PolicySnapshot | null {
     return this.snapshot;
@@ -75,6 +81,7 @@ export class PolicyStore {
         this.reloadAgain = false;
         try {
           const next = await loadPolicySnapshot(this.db, this.version + 1);
+          for (const listener of this.listeners) await listener(next);
           this.version = next.version;
           this.snapshot = next;
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");

@@ -1,22 +1,38 @@
 import type { Metadata } from "next";
+import Link from "next/link";
+import { formatTime } from "@/components/format";
+import { MaxTtlForm } from "@/components/settings/max-ttl-form";
+import { SimpleActionButton } from "@/components/tasks/simple-action-button";
+import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
+import { roleCan } from "@/lib/auth/roles";
 import { loadAppConfig } from "@/lib/config/app";
+import { getDb } from "@/lib/db/client";
+import { listSigningKeys } from "@/lib/identity/key-store";
+import { formatDuration } from "@/lib/tasks/duration";
+import { getMaxTaskTtlSeconds } from "@/lib/tasks/settings";
+import { rotateKeysAction, setMaxTtlAction } from "./actions";
 
 export const metadata: Metadata = { title: "Settings" };
 
 export default async function SettingsPage() {
-  await requirePageActor("read");
+  const actor = await requirePageActor("read");
+  const canWrite = roleCan(actor.role, "settings:write");
   const config = loadAppConfig();
+  const db = getDb();
+  const [keys, maxTtl] = await Promise.all([listSigningKeys(db, actor), getMaxTaskTtlSeconds(db)]);
   const rows: Array<[string, string]> = [
     ["Dashboard URL", config.publicUrl],
     ["Session lifetime", `${Math.round(config.sessionMaxAgeSeconds / 3600)} hours`],
     ["Single sign-on (OIDC)", config.oidc ? `${config.oidc.name} (${config.oidc.issuer})` : "not configured"],
+    ["Maximum task lifetime", formatDuration(maxTtl)],
   ];
   return (
     <>
-      <PageHeader title="Settings" description="Configuration comes from environment variables (see .env.example); this page shows what is in effect." />
-      <dl className="max-w-2xl divide-y divide-slate-100 rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+      <PageHeader title="Settings" description="Environment configuration in effect (see .env.example), task limits and the keys that sign task tokens." />
+      <dl className="max-w-3xl divide-y divide-slate-100 rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
         {rows.map(([k, v]) => (
           <div key={k} className="grid grid-cols-3 gap-4 px-6 py-3 text-sm">
             <dt className="font-medium text-slate-600">{k}</dt>
@@ -24,6 +40,45 @@ export default async function SettingsPage() {
           </div>
         ))}
       </dl>
+      {canWrite ? (
+        <section className="mt-8 max-w-3xl">
+          <h2 className="mb-2 font-semibold">Task limits</h2>
+          <MaxTtlForm action={setMaxTtlAction} current={formatDuration(maxTtl)} />
+        </section>
+      ) : null}
+      <section className="mt-8 max-w-3xl">
+        <div className="mb-2 flex items-center justify-between">
+          <h2 className="font-semibold">Signing keys</h2>
+          {canWrite ? <SimpleActionButton action={rotateKeysAction} fields={{}} label="Rotate keys" confirm="Create a new signing key? Existing tokens stay valid until they expire." /> : null}
+        </div>
+        <p className="mb-3 text-sm text-slate-600">
+          The newest active key signs task tokens. After a rotation, older keys only verify the tokens they signed until those expire, then retire. Public keys:{" "}
+          <a className="text-brand-700 underline" href="/.well-known/jwks.json">
+            /.well-known/jwks.json
+          </a>
+        </p>
+        <Table head={["Key id", "Status", "Created", "Verifies until", "Tokens signed"]}>
+          {keys.map((k) => (
+            <tr key={k.kid}>
+              <Td className="font-mono text-xs">{k.kid}</Td>
+              <Td>
+                <Badge tone={k.status === "active" ? "green" : k.status === "retiring" ? "amber" : "slate"}>{k.status}</Badge>
+              </Td>
+              <Td className="whitespace-nowrap">{formatTime(k.createdAt)}</Td>
+              <Td className="whitespace-nowrap">{k.status === "active" ? "—" : formatTime(k.verifyUntil)}</Td>
+              <Td>{k.tokensSigned}</Td>
+            </tr>
+          ))}
+        </Table>
+      </section>
+      {roleCan(actor.role, "users:write") ? (
+        <p className="mt-8 text-sm">
+          <Link className="text-brand-700 underline" href="/settings/api-keys">
+            Manage API keys
+          </Link>{" "}
+          for the admin API.
+        </p>
+      ) : null}
     </>
   );
 }

@@ -1,39 +1,53 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { formatTime } from "@/components/format";
-import { Badge } from "@/components/ui/badge";
+import { TaskStatusBadge } from "@/components/tasks/task-status-badge";
+import { LinkButton } from "@/components/ui/button";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
+import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
-import { listTasks } from "@/lib/tasks/list";
+import { listTasks } from "@/lib/tasks/tasks";
 
 export const metadata: Metadata = { title: "Tasks" };
 
-export default async function TasksPage() {
+export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string }> }) {
   const actor = await requirePageActor("read");
-  const tasks = await listTasks(getDb(), actor);
+  const { agent } = await searchParams;
+  const tasks = await listTasks(getDb(), actor, { agentId: agent });
+  const canWrite = roleCan(actor.role, "tasks:write");
   return (
     <>
-      <PageHeader title="Tasks" description="Each task gives one agent a purpose, an allowlist and a lifetime; its token is the agent's only credential." />
+      <PageHeader
+        title="Tasks"
+        description="Each task gives one agent a purpose, an allowlist and a lifetime; its token is the agent's only credential."
+        actions={canWrite ? <LinkButton href={agent ? `/tasks/new?agent=${encodeURIComponent(agent)}` : "/tasks/new"}>Create task</LinkButton> : null}
+      />
       {tasks.length === 0 ? (
-        <EmptyState title="No tasks yet">Tasks are created per assignment of an agent. None exist yet.</EmptyState>
+        <EmptyState title="No tasks yet" action={canWrite ? <LinkButton href="/tasks/new">Create the first task</LinkButton> : null}>
+          Create a task for each assignment of an agent: what it is for, what it may do, and for how long.
+        </EmptyState>
       ) : (
         <Table head={["Purpose", "Agent", "Status", "Created", "Expires"]}>
           {tasks.map((t) => (
             <tr key={t.id}>
-              <Td>{t.purpose}</Td>
               <Td>
-                <Link className="text-brand-700 hover:underline" href={`/agents/${t.agent.id}`}>
+                <Link className="font-medium text-brand-700 hover:underline" href={`/tasks/${t.id}`}>
+                  {t.purpose}
+                </Link>
+              </Td>
+              <Td>
+                <Link className="hover:underline" href={`/agents/${t.agent.id}`}>
                   {t.agent.name}
                 </Link>
               </Td>
               <Td>
-                <Badge tone={t.status === "active" ? "green" : "slate"}>{t.status}</Badge>
+                <TaskStatusBadge status={t.status} />
               </Td>
-              <Td>{formatTime(t.createdAt)}</Td>
-              <Td>{formatTime(t.expiresAt)}</Td>
+              <Td className="whitespace-nowrap">{formatTime(t.createdAt)}</Td>
+              <Td className="whitespace-nowrap">{formatTime(t.expiresAt)}</Td>
             </tr>
           ))}
         </Table>

@@ -2,7 +2,11 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { generateMasterKey, parseMasterKey } from "../../../lib/crypto/envelope";
+import { createPrismaClient } from "../../../lib/db/client";
 import { startEmbeddedDatabase } from "../../../lib/db/embedded";
+import { ensureSigningKey } from "../../../lib/identity/key-store";
+import { assertMasterKeyMatchesData } from "../../../lib/identity/master-key";
 import { migrate } from "../../../lib/db/migrate";
 import { ensureBuilt } from "../../../lib/runtime/build";
 
@@ -17,12 +21,18 @@ export default async function globalSetup() {
   const appPort = Number(new URL(process.env.E2E_BASE_URL ?? "http://127.0.0.1:3100").port);
   const db = await startEmbeddedDatabase({ dataDir: dir, port: pgPort });
   await migrate(db.url);
+  const masterKey = generateMasterKey();
+  const setupDb = createPrismaClient(db.url, 1);
+  await assertMasterKeyMatchesData(setupDb, parseMasterKey(masterKey));
+  await ensureSigningKey(setupDb, parseMasterKey(masterKey));
+  await setupDb.$disconnect();
   await ensureBuilt(root, (l) => console.log(l));
 
   const env = {
     ...process.env,
     DATABASE_URL: db.url,
     AUTH_SECRET: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
+    BULKHEAD_MASTER_KEY: masterKey,
     BULKHEAD_APP_HOST: "127.0.0.1",
     BULKHEAD_APP_PORT: String(appPort),
     NEXT_TELEMETRY_DISABLED: "1",
@@ -33,6 +43,7 @@ export default async function globalSetup() {
     app.once("exit", (code) => reject(new Error(`The dashboard exited during start (code ${code}).`)));
   });
   process.env.E2E_DATABASE_URL = db.url;
+  process.env.E2E_MASTER_KEY = masterKey;
 
   return async () => {
     app.kill("SIGTERM");

@@ -1,0 +1,110 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { formatTime } from "@/components/format";
+import { MintToken } from "@/components/tasks/mint-token";
+import { SimpleActionButton } from "@/components/tasks/simple-action-button";
+import { TaskStatusBadge } from "@/components/tasks/task-status-badge";
+import { Badge } from "@/components/ui/badge";
+import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td } from "@/components/ui/table";
+import { requirePageActor } from "@/lib/auth/current";
+import { roleCan } from "@/lib/auth/roles";
+import { getDb } from "@/lib/db/client";
+import { isAppError } from "@/lib/errors/app-error";
+import { listTaskTokens } from "@/lib/identity/task-tokens";
+import { getTask } from "@/lib/tasks/tasks";
+import { endTaskAction, mintTokenAction, revokeTokenAction } from "../actions";
+
+export const metadata: Metadata = { title: "Task" };
+
+export default async function TaskPage({ params }: { params: Promise<{ id: string }> }) {
+  const actor = await requirePageActor("read");
+  const { id } = await params;
+  const db = getDb();
+  const task = await getTask(db, actor, id).catch((error: unknown) => {
+    if (isAppError(error) && error.code === "NOT_FOUND") notFound();
+    throw error;
+  });
+  const tokens = await listTaskTokens(db, actor, task.id);
+  const canWrite = roleCan(actor.role, "tasks:write");
+  const active = task.status === "active";
+  const now = new Date();
+  return (
+    <>
+      <PageHeader
+        title={task.purpose}
+        description={
+          <>
+            Task for{" "}
+            <Link className="text-brand-700 hover:underline" href={`/agents/${task.agent.id}`}>
+              {task.agent.name}
+            </Link>
+          </>
+        }
+        actions={canWrite && active ? <SimpleActionButton action={endTaskAction} fields={{ id: task.id }} label="End task" variant="danger" confirm="End this task? Its tokens stop working everywhere." /> : null}
+      />
+      <dl className="grid max-w-3xl grid-cols-1 gap-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:grid-cols-3">
+        <div>
+          <dt className="text-xs font-semibold uppercase text-slate-500">Status</dt>
+          <dd className="mt-1" data-testid="task-status">
+            <TaskStatusBadge status={task.status} />
+          </dd>
+        </div>
+        <div>
+          <dt className="text-xs font-semibold uppercase text-slate-500">Created</dt>
+          <dd className="mt-1 text-sm">
+            {formatTime(task.createdAt)}
+            {task.createdBy ? <span className="block text-slate-500">by {task.createdBy.email}</span> : null}
+          </dd>
+        </div>
+        <div>
+          <dt className="text-xs font-semibold uppercase text-slate-500">{active ? "Expires" : "Ended"}</dt>
+          <dd className="mt-1 text-sm">
+            {formatTime(active ? task.expiresAt : (task.endedAt ?? task.expiresAt))}
+            {task.endedReason ? <span className="block text-slate-500">{task.endedReason}</span> : null}
+          </dd>
+        </div>
+      </dl>
+
+      <section className="mt-8 max-w-3xl">
+        <h2 className="mb-2 font-semibold">Allowlist policy</h2>
+        <pre className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100" data-testid="task-policy">
+          {task.policyYaml}
+        </pre>
+      </section>
+
+      <section className="mt-8 max-w-3xl">
+        <h2 className="mb-2 font-semibold">Tokens</h2>
+        {canWrite && active ? (
+          <div className="mb-4">
+            <MintToken action={mintTokenAction} taskId={task.id} />
+          </div>
+        ) : null}
+        {tokens.length === 0 ? (
+          <p className="text-sm text-slate-600">No token has been minted for this task.</p>
+        ) : (
+          <Table head={["Token id (jti)", "Key", "Issued", "Expires", "State", ""]}>
+            {tokens.map((t) => {
+              const state = t.revokedAt ? "revoked" : t.expiresAt <= now ? "expired" : active ? "valid" : "task ended";
+              return (
+                <tr key={t.jti}>
+                  <Td className="font-mono text-xs">{t.jti}</Td>
+                  <Td className="font-mono text-xs">{t.kid}</Td>
+                  <Td className="whitespace-nowrap">{formatTime(t.issuedAt)}</Td>
+                  <Td className="whitespace-nowrap">{formatTime(t.expiresAt)}</Td>
+                  <Td>
+                    <Badge tone={state === "valid" ? "green" : state === "revoked" ? "red" : "slate"}>{state}</Badge>
+                  </Td>
+                  <Td>
+                    {canWrite && state === "valid" ? <SimpleActionButton action={revokeTokenAction} fields={{ jti: t.jti, taskId: task.id }} label="Revoke" /> : null}
+                  </Td>
+                </tr>
+              );
+            })}
+          </Table>
+        )}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,48 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { z } from "zod";
+import { uuidSchema } from "@/lib/agents/agents";
+import { loadIdentityConfig } from "@/lib/config/identity";
+import { getDb } from "@/lib/db/client";
+import { appMasterKey } from "@/lib/identity/app-keys";
+import { issueTaskToken, revokeTaskToken } from "@/lib/identity/task-tokens";
+import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { createTask, createTaskInput, endTask } from "@/lib/tasks/tasks";
+
+export async function createTaskAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
+  return runAction("tasks:write", createTaskInput, formToObject(form), async (actor, data) => {
+    const task = await createTask(getDb(), actor, data);
+    revalidatePath("/tasks");
+    return { id: task.id };
+  });
+}
+
+const idInput = z.object({ id: uuidSchema });
+
+export async function endTaskAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
+    await endTask(getDb(), actor, id);
+    revalidatePath(`/tasks/${id}`);
+    return null;
+  });
+}
+
+/** Returns the token once; it is not stored and cannot be shown again. */
+export async function mintTokenAction(_prev: ActionResult<{ token: string; expiresAt: string }> | null, form: FormData) {
+  return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
+    const issued = await issueTaskToken(getDb(), actor, appMasterKey(), loadIdentityConfig(), id);
+    revalidatePath(`/tasks/${id}`);
+    return { token: issued.token, expiresAt: issued.expiresAt.toISOString() };
+  });
+}
+
+const revokeInput = z.object({ jti: z.string().min(16).max(128), taskId: uuidSchema });
+
+export async function revokeTokenAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("tasks:write", revokeInput, formToObject(form), async (actor, { jti, taskId }) => {
+    await revokeTaskToken(getDb(), actor, jti);
+    revalidatePath(`/tasks/${taskId}`);
+    return null;
+  });
+}

@@ -1,0 +1,5 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { getTask } from "@/lib/tasks/tasks";
+
+export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) => ({ task: await getTask(getDb(), actor, params.id) }));

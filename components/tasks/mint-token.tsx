@@ -1,0 +1,45 @@
+"use client";
+
+import { useActionState, useState } from "react";
+import { Button } from "@/components/ui/button";
+import type { ActionResult } from "@/lib/http/action";
+
+type Result = ActionResult<{ token: string; expiresAt: string }>;
+
+/** Mints a token and shows it once, with a copy button; reloading the page does not show it again. */
+export function MintToken({ action, taskId }: { action: (prev: Result | null, form: FormData) => Promise<Result>; taskId: string }) {
+  const [state, formAction, pending] = useActionState(action, null);
+  const [copied, setCopied] = useState(false);
+  return (
+    <div className="space-y-3">
+      <form action={formAction}>
+        <input type="hidden" name="id" value={taskId} />
+        <Button type="submit" disabled={pending}>
+          {pending ? "Minting…" : "Mint token"}
+        </Button>
+      </form>
+      {state && !state.ok ? (
+        <p role="alert" className="text-sm text-red-700">
+          {state.message}
+        </p>
+      ) : null}
+      {state?.ok ? (
+        <div className="rounded-md bg-amber-50 p-4 ring-1 ring-amber-200">
+          <p className="text-sm font-medium">Give this token to the agent now. It is shown once and expires {state.data.expiresAt.replace("T", " ").slice(0, 19)} UTC.</p>
+          <textarea readOnly aria-label="Task token" data-testid="minted-token" value={state.data.token} rows={3} className="mt-2 w-full rounded-md border-0 p-2 font-mono text-xs ring-1 ring-inset ring-amber-300" />
+          <Button
+            type="button"
+            variant="secondary"
+            className="mt-2"
+            onClick={async () => {
+              await navigator.clipboard.writeText(state.data.token).catch(() => undefined);
+              setCopied(true);
+            }}
+          >
+            {copied ? "Copied" : "Copy token"}
+          </Button>
+        </div>
+      ) : null}
+    </div>
+  );
+}

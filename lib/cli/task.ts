@@ -1,0 +1,54 @@
+import { readFile } from "node:fs/promises";
+import { createTask, endTask, listTasks, type TaskView } from "@/lib/tasks/tasks";
+import { parseFlags, requireFlag } from "./args";
+import { CliError, type CommandHandler } from "./context";
+import { CLI_ACTOR, withCliDatabase } from "./database";
+
+const toJson = (t: TaskView) => ({
+  id: t.id,
+  agentId: t.agent.id,
+  agent: t.agent.name,
+  purpose: t.purpose,
+  status: t.status,
+  createdAt: t.createdAt.toISOString(),
+  expiresAt: t.expiresAt.toISOString(),
+  endedAt: t.endedAt?.toISOString() ?? null,
+});
+
+export const taskCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "create": {
+      const { values } = parseFlags(rest, { agent: { type: "string" }, purpose: { type: "string" }, policy: { type: "string" }, ttl: { type: "string" } });
+      const agentId = requireFlag(values.agent, "agent");
+      const purpose = requireFlag(values.purpose, "purpose");
+      let policyYaml: string | undefined;
+      if (values.policy) {
+        policyYaml = await readFile(values.policy, "utf8").catch((e: NodeJS.ErrnoException) => {
+          throw new CliError(`cannot read --policy ${values.policy}: ${e.code ?? e.message}`);
+        });
+      }
+      const task = await withCliDatabase(ctx, (db) => createTask(db, CLI_ACTOR, { agentId, purpose, policyYaml, ttl: values.ttl }));
+      ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, expires ${task.expiresAt.toISOString()}.`);
+      return 0;
+    }
+    case "list": {
+      const { values } = parseFlags(rest, { agent: { type: "string" } });
+      const tasks = await withCliDatabase(ctx, (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent }));
+      if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
+      else if (tasks.length === 0) ctx.stdout("No tasks.");
+      else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  ${t.purpose}`);
+      return 0;
+    }
+    case "end": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const id = positionals[0];
+      if (!id) throw new CliError("usage: bulkhead task end ID", 2);
+      const task = await withCliDatabase(ctx, (db) => endTask(db, CLI_ACTOR, id, "ended from the CLI"));
+      ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Task ${task.id} is ${task.status}.`);
+      return 0;
+    }
+    default:
+      throw new CliError("usage: bulkhead task create --agent ID --purpose TEXT [--policy FILE] [--ttl 15m] | task list [--agent ID] | task end ID", 2);
+  }
+};

@@ -1,0 +1,44 @@
+import { loadIdentityConfig } from "@/lib/config/identity";
+import { isTokenError } from "@/lib/identity/errors";
+import { issueTaskToken, revokeTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
+import { parseFlags, requireFlag } from "./args";
+import { CliError, type CommandHandler } from "./context";
+import { CLI_ACTOR, withCliDatabase, withCliMasterKey } from "./database";
+
+export const tokenCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  const identity = loadIdentityConfig();
+  switch (sub) {
+    case "mint": {
+      const { values } = parseFlags(rest, { task: { type: "string" } });
+      const taskId = requireFlag(values.task, "task");
+      const issued = await withCliMasterKey(ctx, (db, key) => issueTaskToken(db, CLI_ACTOR, key, identity, taskId));
+      // The token alone on stdout, so `TOKEN=$(bulkhead token mint --task ID)` works.
+      ctx.stdout(ctx.json ? JSON.stringify({ token: issued.token, jti: issued.jti, kid: issued.kid, expiresAt: issued.expiresAt.toISOString() }) : issued.token);
+      return 0;
+    }
+    case "verify": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const token = positionals[0];
+      if (!token) throw new CliError("usage: bulkhead token verify TOKEN", 2);
+      try {
+        const verified = await withCliDatabase(ctx, (db) => verifyTaskTokenNow(db, identity, token));
+        ctx.stdout(JSON.stringify(verified.claims));
+        return 0;
+      } catch (error) {
+        if (isTokenError(error)) throw new CliError(`invalid token: ${error.reason}${error.field ? ` (${error.field})` : ""}`);
+        throw error;
+      }
+    }
+    case "revoke": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const jti = positionals[0];
+      if (!jti) throw new CliError("usage: bulkhead token revoke JTI", 2);
+      await withCliDatabase(ctx, (db) => revokeTaskToken(db, CLI_ACTOR, jti));
+      ctx.stdout(ctx.json ? JSON.stringify({ jti, revoked: true }) : `Token ${jti} revoked.`);
+      return 0;
+    }
+    default:
+      throw new CliError("usage: bulkhead token mint --task ID | token verify TOKEN | token revoke JTI", 2);
+  }
+};

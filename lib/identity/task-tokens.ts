@@ -1,0 +1,106 @@
+import type { Db } from "@/lib/db/client";
+import type { IdentityConfig } from "@/lib/config/identity";
+import { uuidSchema } from "@/lib/agents/agents";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
+import { loadActiveSigningKey, loadVerificationKeys } from "./key-store";
+import { VerificationKeySet } from "./key-ring";
+import { RevocationSet } from "./revocation";
+import { loadRevocationSnapshot } from "./revocation-source";
+import { mintTaskToken, verifyTaskToken, type VerifiedTaskToken } from "./token";
+
+export interface IssuedTaskToken {
+  token: string;
+  jti: string;
+  kid: string;
+  expiresAt: Date;
+}
+
+/**
+ * Mints the agent's only credential for one task. The token is returned once and never stored;
+ * only its jti, key id and lifetime are recorded (so it can be revoked and its key retired).
+ */
+export async function issueTaskToken(
+  db: Db,
+  actor: Actor,
+  masterKey: Buffer,
+  config: IdentityConfig,
+  taskId: string,
+  now = new Date(),
+): Promise<IssuedTaskToken> {
+  assertCan(actor, "tasks:write");
+  const parsed = uuidSchema.safeParse(taskId);
+  const task = parsed.success
+    ? await db.task.findUnique({ where: { id: parsed.data }, select: { id: true, status: true, expiresAt: true, agentId: true, agent: { select: { status: true } } } })
+    : null;
+  if (!task) throw new AppError("NOT_FOUND", "No such task.");
+  if (task.status !== "active" || task.expiresAt <= now) throw new AppError("CONFLICT", "The task is no longer active; create a new task.");
+  if (task.agent.status !== "active") throw new AppError("CONFLICT", "The agent is suspended.");
+  const key = await loadActiveSigningKey(db, masterKey, now);
+  if (!key) throw new AppError("INTERNAL", "No active signing key: restart Bulkhead or rotate keys.");
+  const minted = await mintTaskToken({
+    ...config,
+    key,
+    agentId: task.agentId,
+    taskId: task.id,
+    ttlSeconds: MAX_TOKEN_TTL_SECONDS,
+    taskEndsAt: task.expiresAt,
+    now,
+  });
+  await db.$transaction(async (tx) => {
+    await tx.issuedToken.create({
+      data: {
+        jti: minted.jti,
+        taskId: task.id,
+        agentId: task.agentId,
+        kid: key.kid,
+        issuedAt: minted.issuedAt,
+        expiresAt: minted.expiresAt,
+        issuedById: actor.kind === "user" ? actor.userId : null,
+      },
+    });
+    await recordAuditEvent(tx, {
+      type: "token.minted",
+      actor,
+      agentId: task.agentId,
+      taskId: task.id,
+      data: { jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt.toISOString() },
+    });
+  });
+  return { token: minted.token, jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt };
+}
+
+export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = new Date()): Promise<void> {
+  assertCan(actor, "tasks:write");
+  if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(jti)) throw new AppError("NOT_FOUND", "No such token.");
+  await db.$transaction(async (tx) => {
+    const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
+    if (!token) throw new AppError("NOT_FOUND", "No such token.");
+    if (token.revokedAt) return;
+    await tx.issuedToken.update({ where: { jti }, data: { revokedAt: now } });
+    await recordAuditEvent(tx, { type: "token.revoked", actor, agentId: token.agentId, taskId: token.taskId, data: { jti } });
+  });
+}
+
+export async function listTaskTokens(db: Db, actor: Actor, taskId: string) {
+  assertCan(actor, "read");
+  if (!uuidSchema.safeParse(taskId).success) return [];
+  return db.issuedToken.findMany({
+    where: { taskId },
+    orderBy: { issuedAt: "desc" },
+    select: { jti: true, kid: true, issuedAt: true, expiresAt: true, revokedAt: true, issuedBy: { select: { email: true } } },
+  });
+}
+
+/**
+ * Verifies a token against the current database state with the one verification function
+ * (`bulkhead token verify`; the proxy worker verifies from its in-memory snapshot instead).
+ */
+export async function verifyTaskTokenNow(db: Db, config: IdentityConfig, token: string, now = new Date()): Promise<VerifiedTaskToken> {
+  const keys = await VerificationKeySet.fromRecords(await loadVerificationKeys(db));
+  const revocation = new RevocationSet();
+  revocation.replaceAll(await loadRevocationSnapshot(db, now));
+  return verifyTaskToken(token, { ...config, now, keys: keys.resolver, revocation });
+}

@@ -1,0 +1,123 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
+import { uuidSchema } from "@/lib/agents/agents";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import { parsePolicy } from "@/lib/policy/parse";
+import { formatDuration, parseDuration } from "./duration";
+import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
+
+/** What no policy allows: a task without an explicit allowlist can do nothing. */
+export const DENY_ALL_POLICY = "unlisted: deny\nrules: []\n";
+
+export const createTaskInput = z.object({
+  agentId: uuidSchema,
+  purpose: z.string().trim().min(3, "Describe the purpose in a few words.").max(500, "At most 500 characters."),
+  policyYaml: z.string().max(200_000, "The policy is too large.").optional(),
+  /** "15m", "2h", or seconds. */
+  ttl: z.union([z.string(), z.number()]).optional(),
+});
+export type CreateTaskInput = z.input<typeof createTaskInput>;
+
+const taskSelect = {
+  id: true,
+  purpose: true,
+  policyYaml: true,
+  policyVersion: true,
+  status: true,
+  createdAt: true,
+  expiresAt: true,
+  endedAt: true,
+  endedReason: true,
+  agent: { select: { id: true, name: true, status: true } },
+  createdBy: { select: { email: true } },
+} as const satisfies Prisma.TaskSelect;
+
+export type TaskView = Prisma.TaskGetPayload<{ select: typeof taskSelect }>;
+
+/** A task past its expiry reads as expired even before the sweep records it. */
+function effective<T extends { status: string; expiresAt: Date }>(task: T, now: Date): T {
+  return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
+}
+
+function policyErrors(yaml: string): Record<string, string[]> | null {
+  const parsed = parsePolicy(yaml);
+  if (parsed.ok) return null;
+  return { policyYaml: parsed.errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
+}
+
+export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
+  assertCan(actor, "tasks:write");
+  const data = createTaskInput.parse(input);
+  const ttl = data.ttl === undefined || data.ttl === "" ? DEFAULT_TASK_TTL_SECONDS : typeof data.ttl === "number" ? data.ttl : parseDuration(data.ttl);
+  const max = await getMaxTaskTtlSeconds(db);
+  if (ttl === null || !Number.isInteger(ttl) || ttl < 60 || ttl > max) {
+    const message = `The time to live must be between 1m and ${formatDuration(max)} (e.g. 15m, 2h).`;
+    throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
+  }
+  const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
+  const errors = policyErrors(policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: errors } });
+
+  return db.$transaction(async (tx) => {
+    const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
+    if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });
+    if (agent.status !== "active") {
+      throw new AppError("CONFLICT", "The agent is suspended; reactivate it first.", { details: { fieldErrors: { agentId: ["The agent is suspended."] } } });
+    }
+    const task = await tx.task.create({
+      data: {
+        agentId: data.agentId,
+        purpose: data.purpose,
+        policyYaml,
+        expiresAt: new Date(now.getTime() + ttl * 1000),
+        createdById: actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null,
+      },
+      select: taskSelect,
+    });
+    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl } });
+    return task;
+  });
+}
+
+export async function listTasks(db: Db, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
+  assertCan(actor, "read");
+  const agentId = filter.agentId && uuidSchema.safeParse(filter.agentId).success ? filter.agentId : undefined;
+  const rows = await db.task.findMany({ where: agentId ? { agentId } : {}, select: taskSelect, orderBy: { createdAt: "desc" }, take: 500 });
+  return rows.map((t) => effective(t, now));
+}
+
+export async function getTask(db: Db, actor: Actor, id: string, now = new Date()): Promise<TaskView> {
+  assertCan(actor, "read");
+  const parsed = uuidSchema.safeParse(id);
+  const task = parsed.success ? await db.task.findUnique({ where: { id: parsed.data }, select: taskSelect }) : null;
+  if (!task) throw new AppError("NOT_FOUND", "No such task.");
+  return effective(task, now);
+}
+
+/** Ends a task early: its tokens stop verifying everywhere (workers hear it through NOTIFY). */
+export async function endTask(db: Db, actor: Actor, id: string, reason = "ended by a person", now = new Date()): Promise<TaskView> {
+  assertCan(actor, "tasks:write");
+  const parsed = uuidSchema.safeParse(id);
+  if (!parsed.success) throw new AppError("NOT_FOUND", "No such task.");
+  return db.$transaction(async (tx) => {
+    const r = await tx.task.updateMany({
+      where: { id: parsed.data, status: "active" },
+      data: { status: "ended", endedAt: now, endedReason: reason.slice(0, 200) },
+    });
+    const task = await tx.task.findUnique({ where: { id: parsed.data }, select: taskSelect });
+    if (!task) throw new AppError("NOT_FOUND", "No such task.");
+    if (r.count === 1) {
+      await recordAuditEvent(tx, { type: "task.ended", actor, agentId: task.agent.id, taskId: task.id, reason });
+    }
+    return effective(task, now);
+  });
+}
+
+/** Records expiry of tasks whose time is up (display and reporting; enforcement uses expiresAt). */
+export async function expireTasks(db: Db, now = new Date()): Promise<number> {
+  const r = await db.task.updateMany({ where: { status: "active", expiresAt: { lte: now } }, data: { status: "expired", endedAt: now, endedReason: "time to live reached" } });
+  return r.count;
+}

@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+import type { IdentityConfig } from "@/lib/config/identity";
+import { TokenError } from "@/lib/identity/errors";
+import { VerificationKeySet } from "@/lib/identity/key-ring";
+import { RevocationSet } from "@/lib/identity/revocation";
+import type { VerifiedTaskToken } from "@/lib/identity/token";
+import { VerifiedTokenCache } from "@/lib/identity/token-cache";
+import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+
+export interface AuthenticatedTask {
+  token: VerifiedTaskToken;
+  task: SnapshotTask;
+}
+
+/**
+ * The worker's view of task tokens: the one verification function behind a cache, fed from the
+ * policy snapshot. Revocations only accumulate (until the tokens they cover have expired), so a
+ * revocation the worker has seen is never forgotten, even if a later read of the database
+ * somehow lacks it; agent suspension follows the database both ways.
+ */
+export class TokenVerifier {
+  private readonly keys = new VerificationKeySet();
+  private readonly revocation = new RevocationSet();
+  private readonly cache: VerifiedTokenCache;
+  private keysFingerprint = "";
+  private tasks = new Map<string, SnapshotTask>();
+  private suspended = new Set<string>();
+
+  constructor(config: IdentityConfig) {
+    this.cache = new VerifiedTokenCache({ verify: { ...config, keys: this.keys.resolver, revocation: this.revocation } });
+  }
+
+  async applySnapshot(snapshot: PolicySnapshot, now = new Date()): Promise<void> {
+    // Re-importing keys invalidates cached verifications; do it only when the keys changed.
+    const fingerprint = createHash("sha256").update(JSON.stringify(snapshot.keys)).digest("hex");
+    if (fingerprint !== this.keysFingerprint) {
+      await this.keys.replace(snapshot.keys);
+      this.keysFingerprint = fingerprint;
+    }
+    for (const t of snapshot.revocation.revokedTasks) {
+      if (typeof t === "string") this.revocation.revokeTask(t);
+      else this.revocation.revokeTask(t.id, t.until);
+    }
+    for (const j of snapshot.revocation.revokedJtis) {
+      if (typeof j === "string") this.revocation.revokeJti(j);
+      else this.revocation.revokeJti(j.id, j.until);
+    }
+    for (const agentId of snapshot.suspendedAgents) this.revocation.suspendAgent(agentId);
+    for (const agentId of this.suspended) if (!snapshot.suspendedAgents.has(agentId)) this.revocation.reinstateAgent(agentId);
+    this.suspended = new Set(snapshot.suspendedAgents);
+    this.tasks = snapshot.tasks;
+    this.revocation.prune(now);
+  }
+
+  /**
+   * Authenticates a task token: valid signature and claims, not revoked, and bound to a task
+   * that is active in the current snapshot for the same agent. Throws TokenError otherwise.
+   */
+  async authenticate(token: string, now = new Date()): Promise<AuthenticatedTask> {
+    const verified = await this.cache.check(token, now);
+    const task = this.tasks.get(verified.taskId);
+    if (!task) throw new TokenError("task_revoked");
+    if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
+    return { token: verified, task };
+  }
+
+  stats(): { hits: number; misses: number; revocations: { tasks: number; agents: number; jtis: number } } {
+    return { hits: this.cache.hits, misses: this.cache.misses, revocations: this.revocation.sizes };
+  }
+}

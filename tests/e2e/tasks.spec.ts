@@ -1,0 +1,79 @@
+import { verifyTaskTokenNow } from "../../lib/identity/task-tokens";
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+
+const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
+
+test("an admin creates a task, mints a token shown once, and ends the task", async ({ page, createUser, db }, testInfo) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("deployer"), ownerId: admin.id } });
+  await signInViaApi(page.request, admin.email, admin.password);
+
+  await page.goto(`/tasks/new?agent=${agent.id}`);
+  await page.getByLabel("Purpose").fill("Check staging deploy credentials");
+  await page.getByLabel("Time to live").fill("30m");
+  await page.getByLabel("Allowlist policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    effects: [teleport]\n");
+  await page.getByRole("button", { name: "Create task" }).click();
+  await expect(page.locator("#policyYaml-error")).toContainText("rules[0].effects[0]");
+
+  await page.getByLabel("Allowlist policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+  await page.getByRole("button", { name: "Create task" }).click();
+  await expect(page.getByRole("heading", { name: "Check staging deploy credentials" })).toBeVisible();
+  await expect(page.getByTestId("task-status")).toHaveText("active");
+  const taskId = page.url().split("/").pop()!;
+
+  await page.getByRole("button", { name: "Mint token" }).click();
+  const tokenBox = page.getByTestId("minted-token");
+  await expect(tokenBox).toBeVisible();
+  const token = await tokenBox.inputValue();
+  expect(token.split(".")).toHaveLength(3);
+  await expect(verifyTaskTokenNow(db, identity, token)).resolves.toMatchObject({ taskId, agentId: agent.id });
+
+  const shot = testInfo.outputPath("token-minted.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach("token-minted", { path: shot, contentType: "image/png" });
+
+  // Shown once: after a reload the token is nowhere in the page, only its jti.
+  await page.reload();
+  await expect(page.getByTestId("minted-token")).toHaveCount(0);
+  expect(await page.content()).not.toContain(token);
+  await expect(page.getByRole("cell", { name: "valid" })).toBeVisible();
+
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "End task" }).click();
+  await expect(page.getByTestId("task-status")).toHaveText("ended");
+  await expect(page.getByRole("button", { name: "Mint token" })).toHaveCount(0);
+  await expect(verifyTaskTokenNow(db, identity, token)).rejects.toMatchObject({ reason: "task_revoked" });
+});
+
+test("task and token route handlers check roles; a minted token is returned once", async ({ api, createUser, db }) => {
+  const admin = await createUser("admin");
+  const auditor = await createUser("auditor");
+  const agent = await db.agent.create({ data: { name: unique("api-tasks"), ownerId: admin.id } });
+
+  expect((await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "x y z" } })).status()).toBe(401);
+
+  await signInViaApi(api, auditor.email, auditor.password);
+  expect((await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "auditor try" } })).status()).toBe(403);
+  expect((await api.get("/api/v1/tasks")).status()).toBe(200);
+  expect((await api.post("/api/v1/keys/rotate")).status()).toBe(403);
+  await api.post("/api/auth/signout", { form: { csrfToken: ((await (await api.get("/api/auth/csrf")).json()) as { csrfToken: string }).csrfToken } });
+
+  await signInViaApi(api, admin.email, admin.password);
+  const created = await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "api task", ttl: "10m" } });
+  expect(created.status()).toBe(201);
+  const { task } = (await created.json()) as { task: { id: string } };
+  const minted = await api.post(`/api/v1/tasks/${task.id}/tokens`);
+  expect(minted.status()).toBe(201);
+  const { token, jti } = (await minted.json()) as { token: string; jti: string };
+  const list = await (await api.get(`/api/v1/tasks/${task.id}/tokens`)).text();
+  expect(list).toContain(jti);
+  expect(list).not.toContain(token);
+  expect((await api.post(`/api/v1/tokens/${jti}/revoke`)).status()).toBe(200);
+  await expect(verifyTaskTokenNow(db, identity, token)).rejects.toMatchObject({ reason: "jti_revoked" });
+  expect((await api.post(`/api/v1/tasks/${task.id}/end`)).status()).toBe(200);
+
+  const jwks = (await (await api.get("/.well-known/jwks.json")).json()) as { keys: Array<Record<string, unknown>> };
+  expect(jwks.keys.length).toBeGreaterThan(0);
+  for (const k of jwks.keys) expect(k).not.toHaveProperty("d");
+});
