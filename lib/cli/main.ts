@@ -4,6 +4,7 @@ import { ConfigError } from "@/lib/config/env";
 import { isAppError } from "@/lib/errors/app-error";
 import { agentCommand } from "./agent";
 import { CliError, type CliContext, type CommandHandler } from "./context";
+import { credentialCommand } from "./credential";
 import { dbCommand } from "./db";
 import { keysCommand } from "./keys";
 import { startCommand } from "./start";
@@ -27,6 +28,9 @@ Commands:
   token verify TOKEN                  print the verified claims, or fail with the reason
   token revoke JTI
   keys rotate                         new signing key now; old keys verify until their tokens expire
+  credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}'
+                                      store an upstream credential (secret read from stdin)
+  credential list | credential rotate ID (secret on stdin) | credential delete ID
   policy check FILE                   validate a task policy
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
@@ -41,6 +45,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   task: () => taskCommand,
   token: () => tokenCommand,
   keys: () => keysCommand,
+  credential: () => credentialCommand,
   policy: async () => (await import("./policy")).policyCommand,
   worker: () => workerCommand,
 };

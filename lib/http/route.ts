@@ -3,9 +3,11 @@ import { NextResponse } from "next/server";
 import { ZodError, type z } from "zod";
 import { loadAppConfig } from "@/lib/config/app";
 import { AppError, isAppError } from "@/lib/errors/app-error";
+import { authenticateApiKey } from "@/lib/apikeys/authenticate-api-key";
 import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
-import type { Permission } from "@/lib/auth/roles";
+import { roleCan, type Permission } from "@/lib/auth/roles";
+import { getDb } from "@/lib/db/client";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 
 /** The one mapping from errors to HTTP responses for route handlers. */
@@ -19,11 +21,48 @@ export function errorResponse(error: unknown): NextResponse {
   if (isAppError(error)) {
     return NextResponse.json(
       { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}) },
-      { status: error.statusCode },
+      // RFC 6750: a 401 names the scheme a client can authenticate with.
+      { status: error.statusCode, headers: error.code === "UNAUTHENTICATED" ? { "WWW-Authenticate": 'Bearer realm="bulkhead"' } : undefined },
     );
   }
   console.error("Unhandled error in route handler", error);
   return NextResponse.json({ error: "internal", message: "Something went wrong." }, { status: 500 });
+}
+
+/** `Authorization: Bearer <token>`: the token, "" for a Bearer header without one, null for no Bearer header. */
+function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  if (header === null) return null;
+  const match = /^Bearer(?:[ \t]+(.*))?$/i.exec(header.trim());
+  return match ? (match[1] ?? "").trim() : null;
+}
+
+/**
+ * Who is calling. An `Authorization: Bearer` header means an API key, and only that key
+ * counts: if it is not a live key the answer is 401 even when a session cookie is also present,
+ * so a bad key never falls back to someone's ambient session. Such requests need no CSRF check:
+ * CSRF abuses credentials a browser attaches on its own (cookies, cached Basic auth), and no
+ * browser attaches a Bearer token to a cross-site request. Other Authorization schemes (say,
+ * Basic auth from a reverse proxy in front of the dashboard) are ignored, and the session cookie
+ * decides with the usual same-origin and JSON checks.
+ */
+async function authenticate(request: Request, permission: Permission): Promise<Actor> {
+  const token = bearerToken(request);
+  if (token !== null) {
+    const actor = await authenticateApiKey(getDb(), token);
+    if (!actor) throw new AppError("UNAUTHENTICATED", "The API key is not valid.", { userMessage: "The API key is missing, malformed, unknown, expired or revoked." });
+    if (!roleCan(actor.role, permission)) {
+      throw new AppError("FORBIDDEN", `Role ${actor.role} may not ${permission}`, { userMessage: "This API key's role does not allow this." });
+    }
+    return actor;
+  }
+  // Authenticate first (401 says "sign in"), then refuse cross-site use of the session cookie.
+  const actor = await requireActor(permission);
+  if (!isSafeMethod(request.method)) {
+    const problem = checkSameOrigin(request, [new URL(loadAppConfig().publicUrl).origin]) ?? checkJsonBody(request);
+    if (problem) throw new AppError("CSRF", `Refused: ${problem}.`);
+  }
+  return actor;
 }
 
 interface RouteContext<P> {
@@ -34,9 +73,9 @@ interface RouteContext<P> {
 }
 
 /**
- * Wraps a route handler: every handler states the permission it needs, is authenticated and
- * authorised here (never by middleware alone), is CSRF-checked when it changes state, and maps
- * errors through errorResponse.
+ * Wraps a route handler: every handler states the permission it needs, is authenticated (API
+ * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
+ * session cookie is used to change state, and maps errors through errorResponse.
  */
 export function apiRoute<P = Record<string, string>>(
   permission: Permission,
@@ -45,12 +84,7 @@ export function apiRoute<P = Record<string, string>>(
 ) {
   return async (request: Request, segment: { params: Promise<P> }): Promise<NextResponse> => {
     try {
-      // Authenticate first (401 says "sign in"), then refuse cross-site use of the session cookie.
-      const actor = await requireActor(permission);
-      if (!isSafeMethod(request.method)) {
-        const problem = checkSameOrigin(request, [new URL(loadAppConfig().publicUrl).origin]) ?? checkJsonBody(request);
-        if (problem) throw new AppError("CSRF", `Refused: ${problem}.`);
-      }
+      const actor = await authenticate(request, permission);
       const params = await segment.params;
       const json = async <S extends z.ZodType>(schema: S) => {
         let body: unknown;

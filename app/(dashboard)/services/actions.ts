@@ -1,0 +1,42 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { z } from "zod";
+import { getDb } from "@/lib/db/client";
+import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { addCredential, addCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
+import { dashboardMasterKey } from "@/lib/vault/app-master-key";
+import { secretSchema } from "@/lib/vault/schemas";
+
+// Results carry names only: a secret is never sent back to the browser, not even on error.
+
+export async function addCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  const result = await runAction("credentials:write", addCredentialInput, formToObject(form), async (actor, data) => {
+    const db = getDb();
+    const credential = await addCredential(db, actor, await dashboardMasterKey(db), data);
+    revalidatePath("/services");
+    return { name: credential.name };
+  });
+  // A rejected template is often one with the token pasted in place of {secret}: do not send it back.
+  if (!result.ok && result.fieldErrors?.headerTemplate && result.values) delete result.values.headerTemplate;
+  return result;
+}
+
+const rotateInput = z.object({ id: credentialIdSchema, secret: secretSchema });
+
+export async function rotateCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  return runAction("credentials:write", rotateInput, formToObject(form), async (actor, data) => {
+    const db = getDb();
+    const credential = await rotateCredential(db, actor, await dashboardMasterKey(db), data.id, data.secret);
+    revalidatePath("/services");
+    return { name: credential.name };
+  });
+}
+
+export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("credentials:write", z.object({ id: credentialIdSchema }), formToObject(form), async (actor, data) => {
+    await deleteCredential(getDb(), actor, data.id);
+    revalidatePath("/services");
+    return null;
+  });
+}

@@ -1,0 +1,7 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { deleteCredential } from "@/lib/vault";
+
+export const DELETE = apiRoute<{ id: string }>("credentials:write", async ({ actor, params }) => ({
+  credential: await deleteCredential(getDb(), actor, params.id),
+}));

@@ -1,0 +1,61 @@
+"use client";
+
+import { useActionState } from "react";
+import { Button } from "@/components/ui/button";
+import { TextField } from "@/components/ui/field";
+import type { ActionResult } from "@/lib/http/action";
+
+type Result = ActionResult<{ name: string }>;
+
+/**
+ * After a rejected submission the other fields come back as typed (runAction echoes them); the
+ * secret is a password input with no default and is never part of a result, so it never does.
+ */
+export function AddCredentialForm({ action }: { action: (prev: Result | null, form: FormData) => Promise<Result> }) {
+  const [state, formAction, pending] = useActionState(action, null);
+  const errors = state && !state.ok ? state.fieldErrors : undefined;
+  const values = state && !state.ok ? state.values : undefined;
+  return (
+    <form action={formAction} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+      <h2 className="font-semibold">Add a credential</h2>
+      <TextField label="Name" name="name" required placeholder="github-deploy" defaultValue={values?.name} errors={errors?.name} />
+      <div className="grid grid-cols-1 gap-4 sm:grid-cols-4">
+        <div>
+          <label htmlFor="scheme" className="block text-sm font-medium">
+            Scheme
+          </label>
+          <select id="scheme" name="scheme" defaultValue={values?.scheme ?? "https"} className="mt-1 block w-full rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300">
+            <option value="https">https</option>
+            <option value="http">http</option>
+          </select>
+        </div>
+        <div className="sm:col-span-2">
+          <TextField label="Host" name="host" required placeholder="api.github.com" defaultValue={values?.host} errors={errors?.host} />
+        </div>
+        <TextField label="Port" name="port" inputMode="numeric" placeholder="default" defaultValue={values?.port} errors={errors?.port} />
+      </div>
+      <TextField
+        label="Header template"
+        name="headerTemplate"
+        required
+        defaultValue={values?.headerTemplate ?? "Authorization: Bearer {secret}"}
+        errors={errors?.headerTemplate}
+        hint="Exactly one {secret} (inserted as is) or {secret:base64}. Basic auth: Authorization: Basic {secret:base64} with the secret user:password."
+      />
+      <TextField label="Secret" name="secret" type="password" required autoComplete="off" errors={errors?.secret} hint="Stored encrypted. It can be replaced, never shown again." />
+      {state && !state.ok ? (
+        <p role="alert" className="text-sm text-red-700">
+          {state.message}
+        </p>
+      ) : null}
+      {state?.ok ? (
+        <p role="status" className="text-sm text-emerald-800">
+          Added {state.data.name}.
+        </p>
+      ) : null}
+      <Button type="submit" disabled={pending}>
+        {pending ? "Adding…" : "Add credential"}
+      </Button>
+    </form>
+  );
+}

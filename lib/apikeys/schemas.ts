@@ -1,0 +1,23 @@
+import { z } from "zod";
+import { ROLES } from "@/lib/auth/roles";
+
+export const apiKeyIdSchema = z.uuid({ error: "Not a valid id." });
+
+export const createApiKeyInput = z.object({
+  name: z
+    .string({ error: "Enter a name." })
+    .trim()
+    .min(1, "Enter a name.")
+    .max(100, "Name must be at most 100 characters.")
+     
+    .regex(/^[^\u0000-\u001f\u007f]*$/, "Name must not contain control characters."),
+  role: z.enum(ROLES, { error: `Role must be one of: ${ROLES.join(", ")}.` }),
+  /** Omitted: the key does not expire (it can still be revoked). */
+  expiresInDays: z.coerce
+    .number({ error: "Expiry must be a number of days." })
+    .int("Expiry must be a whole number of days.")
+    .min(1, "Expiry must be between 1 and 730 days.")
+    .max(730, "Expiry must be between 1 and 730 days.")
+    .optional(),
+});
+export type CreateApiKeyInput = z.input<typeof createApiKeyInput>;

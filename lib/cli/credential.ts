@@ -1,0 +1,87 @@
+import { addCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
+import { parseFlags, requireFlag } from "./args";
+import { CliError, type CliContext, type CommandHandler } from "./context";
+import { CLI_ACTOR, withCliDatabase, withCliMasterKey } from "./database";
+
+const USAGE =
+  "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}' (secret on stdin)" +
+  " | credential list | credential rotate ID (secret on stdin) | credential delete ID";
+
+const toJson = (c: CredentialView) => ({
+  id: c.id,
+  name: c.name,
+  service: c.service,
+  headerTemplate: c.headerTemplate,
+  secret: c.secret,
+  createdAt: c.createdAt.toISOString(),
+  rotatedAt: c.rotatedAt?.toISOString() ?? null,
+  lastUsedAt: c.lastUsedAt?.toISOString() ?? null,
+});
+
+/**
+ * The secret comes only from stdin, never from a flag (flags end up in shell history and `ps`).
+ * A terminal is refused rather than prompted, so nothing is echoed; one trailing newline (from
+ * `echo` or a file) is dropped.
+ */
+async function readSecret(ctx: CliContext): Promise<string> {
+  if (ctx.stdinIsTTY) {
+    throw new CliError("refusing to read the secret from a terminal: pipe it on stdin, e.g. `bulkhead credential add ... < token.txt`", 2);
+  }
+  const secret = (await ctx.readStdin()).replace(/\r?\n$/, "");
+  if (secret === "") throw new CliError("the secret on stdin is empty", 2);
+  return secret;
+}
+
+export const credentialCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  const say = (c: CredentialView, text: string) => ctx.stdout(ctx.json ? JSON.stringify(toJson(c)) : text);
+  switch (sub) {
+    case "add": {
+      const { values } = parseFlags(rest, {
+        name: { type: "string" },
+        host: { type: "string" },
+        scheme: { type: "string" },
+        port: { type: "string" },
+        header: { type: "string" },
+      });
+      const name = requireFlag(values.name, "name");
+      const host = requireFlag(values.host, "host");
+      const headerTemplate = requireFlag(values.header, "header");
+      const secret = await readSecret(ctx);
+      // withCliMasterKey resolves the key (BULKHEAD_MASTER_KEY or the data folder's key file) and
+      // checks it against the data (assertMasterKeyMatchesData) before anything is sealed.
+      const credential = await withCliMasterKey(ctx, (db, key) =>
+        addCredential(db, CLI_ACTOR, key, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, headerTemplate, secret }),
+      );
+      say(credential, `Added credential ${credential.name} (${credential.id}) for ${credential.service}.`);
+      return 0;
+    }
+    case "list": {
+      parseFlags(rest, {});
+      const credentials = await withCliDatabase(ctx, (db) => listCredentials(db, CLI_ACTOR));
+      if (ctx.json) ctx.stdout(JSON.stringify(credentials.map(toJson)));
+      else if (credentials.length === 0) ctx.stdout("No credentials.");
+      else for (const c of credentials) ctx.stdout(`${c.id}  ${c.name}  ${c.service}  ${c.headerTemplate}`);
+      return 0;
+    }
+    case "rotate": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const id = positionals[0];
+      if (!id) throw new CliError("usage: bulkhead credential rotate ID (new secret on stdin)", 2);
+      const secret = await readSecret(ctx);
+      const credential = await withCliMasterKey(ctx, (db, key) => rotateCredential(db, CLI_ACTOR, key, id, secret));
+      say(credential, `Rotated credential ${credential.name}.`);
+      return 0;
+    }
+    case "delete": {
+      const { positionals } = parseFlags(rest, {}, 1);
+      const id = positionals[0];
+      if (!id) throw new CliError("usage: bulkhead credential delete ID", 2);
+      const credential = await withCliDatabase(ctx, (db) => deleteCredential(db, CLI_ACTOR, id));
+      say(credential, `Deleted credential ${credential.name}.`);
+      return 0;
+    }
+    default:
+      throw new CliError(USAGE, 2);
+  }
+};

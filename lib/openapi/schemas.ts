@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { ROLES } from "@/lib/auth/roles";
+
+/** Response shapes, for documentation only (handlers return typed domain views). */
+
+export const dateTime = z.string().meta({ format: "date-time" });
+export const nullableDateTime = dateTime.nullable();
+
+export const actorSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("user"), userId: z.uuid(), email: z.string(), role: z.enum(ROLES) }),
+  z.object({ kind: z.literal("api_key"), apiKeyId: z.uuid(), role: z.enum(ROLES), createdById: z.uuid().nullable() }),
+]);
+
+export const agentSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  description: z.string(),
+  status: z.enum(["active", "suspended"]),
+  suspendedAt: nullableDateTime,
+  createdAt: dateTime,
+  updatedAt: dateTime,
+  owner: z.object({ id: z.uuid(), email: z.string(), name: z.string().nullable() }),
+});
+
+export const credentialSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  scheme: z.enum(["http", "https"]),
+  host: z.string(),
+  port: z.number().int(),
+  service: z.string().meta({ description: "scheme://host:port" }),
+  headerName: z.string(),
+  headerTemplate: z.string().meta({ description: "Contains the placeholder, never the secret." }),
+  secret: z.literal("••••").meta({ description: "Always this mask: secrets are never returned." }),
+  createdAt: dateTime,
+  rotatedAt: nullableDateTime,
+  lastUsedAt: nullableDateTime,
+  createdBy: z.string().nullable(),
+});
+
+export const apiKeySchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  prefix: z.string().meta({ description: "bk_<prefix>_…: identifies the key, cannot be used as one." }),
+  role: z.enum(ROLES),
+  status: z.enum(["active", "expired", "revoked"]),
+  createdAt: dateTime,
+  expiresAt: nullableDateTime,
+  lastUsedAt: nullableDateTime,
+  revokedAt: nullableDateTime,
+  createdBy: z.string().nullable(),
+});

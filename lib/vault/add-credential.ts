@@ -1,0 +1,70 @@
+import { randomUUID } from "node:crypto";
+import type { Db } from "@/lib/db/client";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { sealSecret } from "@/lib/crypto/envelope";
+import { isUniqueViolation } from "@/lib/db/errors";
+import { AppError } from "@/lib/errors/app-error";
+import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { DEFAULT_PORTS, serviceKey } from "./host";
+import { addCredentialInput, type AddCredentialInput } from "./schemas";
+import { credentialAad, credentialSelect, toCredentialView, type CredentialView } from "./view";
+
+// One lock for all credential additions: they are rare, and it makes "one credential per
+// service" hold under concurrency without a unique index on (scheme, host, port).
+const ADD_LOCK = 0x6268_7663; // "bhvc"
+
+/**
+ * Stores an upstream credential, sealed under the master key and bound to its row id (aad).
+ * One credential per service: the proxy must never have to guess which one to inject.
+ */
+export async function addCredential(db: Db, actor: Actor, masterKey: Buffer, input: AddCredentialInput): Promise<CredentialView> {
+  assertCan(actor, "credentials:write");
+  const data = addCredentialInput.parse(input);
+  const port = data.port ?? DEFAULT_PORTS[data.scheme];
+  const service = serviceKey(data.scheme, data.host, port);
+  // Refuse a master key other than the one this database's secrets were sealed with, before
+  // writing something nobody could read.
+  await assertMasterKeyMatchesData(db, masterKey);
+  const id = randomUUID();
+  const secretSealed = sealSecret(data.secret, masterKey, credentialAad(id));
+  try {
+    return await db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADD_LOCK}::int)`;
+      const existing = await tx.credential.findFirst({
+        where: { scheme: data.scheme, host: data.host, port },
+        select: { name: true },
+      });
+      if (existing) {
+        const message = `The credential ${existing.name} is already bound to ${service}; rotate or delete it instead.`;
+        throw new AppError("CONFLICT", message, { details: { fieldErrors: { host: [message] } } });
+      }
+      const row = await tx.credential.create({
+        data: {
+          id,
+          name: data.name,
+          scheme: data.scheme,
+          host: data.host,
+          port,
+          headerTemplate: data.headerTemplate,
+          secretSealed,
+          createdById: actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null,
+        },
+        select: credentialSelect,
+      });
+      const view = toCredentialView(row);
+      await recordAuditEvent(tx, {
+        type: "credential.added",
+        actor,
+        data: { credentialId: id, name: view.name, service, headerName: view.headerName },
+      });
+      return view;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      const message = `A credential named ${data.name} already exists.`;
+      throw new AppError("CONFLICT", message, { details: { fieldErrors: { name: [message] } } });
+    }
+    throw error;
+  }
+}

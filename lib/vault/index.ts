@@ -1,0 +1,10 @@
+/** The credential vault: upstream secrets sealed at rest, injected by the proxy, never read back. */
+export { addCredential } from "./add-credential";
+export { listCredentials } from "./list-credentials";
+export { rotateCredential } from "./rotate-credential";
+export { deleteCredential } from "./delete-credential";
+export { loadCredentialsForInjection, CredentialLoadError, type InjectableCredential } from "./load-for-injection";
+export { renderHeader, parseHeaderTemplate, FORBIDDEN_HEADER_NAMES, type SecretEncoding } from "./header-template";
+export { normalizeHost, serviceKey, DEFAULT_PORTS, SCHEMES, type Scheme } from "./host";
+export { addCredentialInput, rotateCredentialInput, credentialIdSchema, type AddCredentialInput } from "./schemas";
+export { SECRET_MASK, type CredentialView } from "./view";

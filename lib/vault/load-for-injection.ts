@@ -1,0 +1,65 @@
+import type { Db } from "@/lib/db/client";
+import { openSecretText } from "@/lib/crypto/envelope";
+import { AppError } from "@/lib/errors/app-error";
+import { renderHeader } from "./header-template";
+import { serviceKey } from "./host";
+import { credentialAad } from "./view";
+
+/** A decrypted credential, held in the proxy worker's memory only. */
+export interface InjectableCredential {
+  credentialId: string;
+  name: string;
+  headerName: string;
+  headerValue: string;
+  /**
+   * Every spelling of the secret an upstream could echo back (the secret and its rendered
+   * encoding), so the proxy can redact echoes before the agent sees a response.
+   */
+  secretForms: string[];
+}
+
+/** A credential could not be opened: wrong master key, tampering, or a ciphertext moved between rows. */
+export class CredentialLoadError extends AppError {
+  constructor(message: string, cause: unknown) {
+    super("CONFIG", message, { cause });
+    this.name = "CredentialLoadError";
+  }
+}
+
+/**
+ * For the proxy worker: every credential decrypted, keyed by `scheme://host:port` (see
+ * serviceKey). Fails as a whole, loudly, when any credential cannot be opened: a worker must
+ * notice a wrong master key at once rather than silently stop injecting. Error messages name
+ * the credential, never its secret.
+ */
+export async function loadCredentialsForInjection(db: Db, masterKey: Buffer): Promise<Map<string, InjectableCredential>> {
+  const rows = await db.credential.findMany({
+    select: { id: true, name: true, scheme: true, host: true, port: true, headerTemplate: true, secretSealed: true },
+    orderBy: { createdAt: "asc" },
+  });
+  const out = new Map<string, InjectableCredential>();
+  for (const row of rows) {
+    const key = serviceKey(row.scheme, row.host, row.port);
+    const other = out.get(key);
+    if (other) {
+      throw new CredentialLoadError(`Credentials ${other.name} and ${row.name} are both bound to ${key}; delete one.`, undefined);
+    }
+    let secret: string;
+    try {
+      secret = openSecretText(row.secretSealed, masterKey, credentialAad(row.id));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : "unknown error";
+      throw new CredentialLoadError(`Credential ${row.name} (${row.id}) could not be decrypted: ${reason}`, error);
+    }
+    let header: { headerName: string; headerValue: string };
+    try {
+      header = renderHeader(row.headerTemplate, secret);
+    } catch (error) {
+      const reason = error instanceof AppError ? error.userMessage : "invalid template";
+      throw new CredentialLoadError(`Credential ${row.name} (${row.id}) cannot be injected: ${reason}`, undefined);
+    }
+    const rendered = header.headerValue.includes(secret) ? [] : [Buffer.from(secret, "utf8").toString("base64")];
+    out.set(key, { credentialId: row.id, name: row.name, ...header, secretForms: [secret, ...rendered] });
+  }
+  return out;
+}

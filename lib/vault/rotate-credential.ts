@@ -1,0 +1,35 @@
+import type { Db } from "@/lib/db/client";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { sealSecret } from "@/lib/crypto/envelope";
+import { AppError } from "@/lib/errors/app-error";
+import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { secretProblem } from "./header-template";
+import { credentialIdSchema, encodingOf, rotateCredentialInput } from "./schemas";
+import { credentialAad, credentialSelect, toCredentialView, type CredentialView } from "./view";
+
+/** Replaces a credential's secret; name, service and template stay. A missing and a malformed id look alike. */
+export async function rotateCredential(db: Db, actor: Actor, masterKey: Buffer, id: string, newSecret: string): Promise<CredentialView> {
+  assertCan(actor, "credentials:write");
+  const { secret } = rotateCredentialInput.parse({ secret: newSecret });
+  const parsedId = credentialIdSchema.safeParse(id);
+  if (!parsedId.success) throw new AppError("NOT_FOUND", "No such credential.");
+  await assertMasterKeyMatchesData(db, masterKey);
+  return db.$transaction(async (tx) => {
+    // Lock the row: a concurrent delete or rotation waits for this one instead of racing it.
+    const [current] = await tx.$queryRaw<Array<{ header_template: string }>>`
+      SELECT header_template FROM credentials WHERE id = ${parsedId.data}::uuid FOR UPDATE`;
+    if (!current) throw new AppError("NOT_FOUND", "No such credential.");
+    const encoding = encodingOf(current.header_template);
+    const problem = encoding ? secretProblem(secret, encoding) : "The stored header template is invalid; delete and re-add the credential.";
+    if (problem) throw new AppError("INVALID_INPUT", problem, { details: { fieldErrors: { secret: [problem] } } });
+    const row = await tx.credential.update({
+      where: { id: parsedId.data },
+      data: { secretSealed: sealSecret(secret, masterKey, credentialAad(parsedId.data)), rotatedAt: new Date() },
+      select: credentialSelect,
+    });
+    const view = toCredentialView(row);
+    await recordAuditEvent(tx, { type: "credential.rotated", actor, data: { credentialId: view.id, name: view.name, service: view.service } });
+    return view;
+  });
+}

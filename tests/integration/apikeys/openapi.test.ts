@@ -1,0 +1,108 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { GET as openApiRoute } from "@/app/api/v1/openapi.json/route";
+import { openApiDocument, OPERATIONS } from "@/lib/openapi/document";
+import { buildOpenApiDocument } from "@/lib/openapi/registry";
+
+const API_ROOT = path.resolve("app/api/v1");
+/** Route folders this module documents; other modules' routes join by appending their operations. */
+const DOCUMENTED_HERE = ["me", "agents", "credentials", "api-keys", "openapi.json"];
+
+function routeFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) return routeFiles(p);
+    return name === "route.ts" ? [p] : [];
+  });
+}
+
+/** `app/api/v1/agents/[id]/route.ts` → `/api/v1/agents/{id}` */
+function openApiPath(file: string): string {
+  const folder = path.relative(path.resolve("app"), path.dirname(file)).split(path.sep).join("/");
+  return `/${folder.replace(/\[([^\]]+)\]/g, "{$1}")}`;
+}
+
+/** Exported HTTP methods of a route file, with the permission its apiRoute requires (null: public). */
+function exportedMethods(file: string): Map<string, string | null> {
+  const text = readFileSync(file, "utf8");
+  const out = new Map<string, string | null>();
+  for (const m of text.matchAll(/export\s+(?:async\s+)?(?:const|function)\s+(GET|POST|PUT|PATCH|DELETE)\b(\s*=\s*apiRoute(?:<[^>]*>)?\(\s*"([^"]+)")?/g)) {
+    out.set(m[1]!, m[3] ?? null);
+  }
+  return out;
+}
+
+describe("OpenAPI document", () => {
+  const doc = openApiDocument();
+
+  it("is an OpenAPI 3.1 document that survives a JSON round trip", () => {
+    const parsed = JSON.parse(JSON.stringify(doc)) as typeof doc;
+    expect(parsed).toEqual(doc);
+    expect(parsed.openapi).toBe("3.1.0");
+    expect(Object.keys(parsed.components.securitySchemes).sort()).toEqual(["apiKey", "session"]);
+    expect(parsed.components.securitySchemes.apiKey).toMatchObject({ type: "http", scheme: "bearer" });
+    const ids = new Set<string>();
+    for (const [p, item] of Object.entries(parsed.paths)) {
+      expect(p).toMatch(/^\/api\/v1\//);
+      for (const op of Object.values(item) as Array<{ operationId: string; responses: Record<string, unknown> }>) {
+        expect(ids.has(op.operationId)).toBe(false);
+        ids.add(op.operationId);
+        expect(Object.keys(op.responses).length).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("documents every route under app/api/v1 of this module, with the permission the handler checks", () => {
+    const files = routeFiles(API_ROOT).filter((f) => DOCUMENTED_HERE.includes(path.relative(API_ROOT, f).split(path.sep)[0]!));
+    expect(files.length).toBeGreaterThanOrEqual(9);
+    for (const file of files) {
+      const methods = exportedMethods(file);
+      expect(methods.size, file).toBeGreaterThan(0);
+      for (const [method, permission] of methods) {
+        const op = doc.paths[openApiPath(file)]?.[method.toLowerCase()] as { "x-bulkhead-permission"?: string; security: unknown[] } | undefined;
+        expect(op, `${method} ${openApiPath(file)} is not documented`).toBeDefined();
+        expect(op!["x-bulkhead-permission"] ?? null, `${method} ${openApiPath(file)}`).toBe(permission);
+        expect(op!.security.length > 0, `${method} ${openApiPath(file)} security`).toBe(permission !== null);
+      }
+    }
+  });
+
+  it("documents nothing that has no handler", () => {
+    for (const op of OPERATIONS) {
+      const file = path.join(path.resolve("app"), op.path.replace(/\{([^}]+)\}/g, "[$1]"), "route.ts");
+      expect(exportedMethods(file).has(op.method.toUpperCase()), `${op.method} ${op.path}`).toBe(true);
+    }
+  });
+
+  it("marks secrets write-only, and no response schema can carry a secret, a hash or a sealed value", () => {
+    const add = doc.paths["/api/v1/credentials"]!.post as { requestBody: { content: { "application/json": { schema: { properties: Record<string, Record<string, unknown>>; required: string[] } } } } };
+    const body = add.requestBody.content["application/json"].schema;
+    expect(body.properties.secret).toMatchObject({ type: "string", writeOnly: true });
+    expect(body.required).toEqual(expect.arrayContaining(["name", "host", "headerTemplate", "secret"]));
+    let masked = 0;
+    for (const item of Object.values(doc.paths)) {
+      for (const op of Object.values(item) as Array<{ responses: Record<string, unknown> }>) {
+        const text = JSON.stringify(op.responses);
+        expect(text).not.toMatch(/"(keyHash|secretSealed|secret_sealed|key_hash|passwordHash)"/);
+        const secretProps = [...text.matchAll(/"secret":\{([^}]*)\}/g)].map((m) => m[1]);
+        for (const p of secretProps) expect(p).toContain('"const":"••••"');
+        masked += secretProps.length;
+      }
+    }
+    expect(masked).toBeGreaterThanOrEqual(4);
+  });
+
+  it("refuses two operations for one method and path, so appended modules cannot collide silently", () => {
+    const first = OPERATIONS[0]!;
+    expect(() => buildOpenApiDocument([first, { ...first, operationId: "other" }], { version: "1", tags: [] })).toThrow(/described twice/);
+    expect(() => buildOpenApiDocument([first, { ...first, path: "/api/v1/x" }], { version: "1", tags: [] })).toThrow(/duplicate operationId/);
+  });
+
+  it("is served publicly at /api/v1/openapi.json", async () => {
+    const res = openApiRoute();
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/application\/json/);
+    expect(await res.json()).toEqual(JSON.parse(JSON.stringify(doc)));
+  });
+});

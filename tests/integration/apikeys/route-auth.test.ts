@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import * as agentsRoute from "@/app/api/v1/agents/route";
+import * as apiKeysRoute from "@/app/api/v1/api-keys/route";
+import * as apiKeyRoute from "@/app/api/v1/api-keys/[id]/route";
+import * as meRoute from "@/app/api/v1/me/route";
+import { createApiKey, revokeApiKey } from "@/lib/apikeys";
+import type { Actor } from "@/lib/auth/actor";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { makeUser, unique } from "../../support/factories";
+
+// next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
+// is exactly what this stand-in reports. Everything else (database included) is real.
+vi.mock("@/lib/auth/current", async () => {
+  const { AppError } = await import("@/lib/errors/app-error");
+  return {
+    requireActor: async () => {
+      throw new AppError("UNAUTHENTICATED", "Sign in first.");
+    },
+  };
+});
+
+type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+
+/**
+ * The real route handlers, called in-process with API keys. (Session-cookie requests need
+ * Next's request context and are covered by the Playwright suite.)
+ */
+describe("apiRoute with API keys", () => {
+  let t: TestDatabase;
+  let admin: Actor;
+  const call = <P,>(
+    handler: Handler<P>,
+    method: string,
+    path: string,
+    init: { key?: string; authorization?: string; body?: unknown; headers?: Record<string, string> } = {},
+    params = {} as P,
+  ) => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.authorization !== undefined) headers.authorization = init.authorization;
+    else if (init.key) headers.authorization = `Bearer ${init.key}`;
+    if (init.body !== undefined) headers["content-type"] ??= "application/json";
+    const request = new Request(`http://127.0.0.1:3000${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+    return handler(request, { params: Promise.resolve(params) });
+  };
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    process.env.DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    admin = (await makeUser(t.db, "admin")).actor;
+  });
+  afterAll(() => t.drop());
+
+  it("answers 401 with a Bearer challenge for any Bearer value that is not a live key", async () => {
+    const { apiKey, key } = await createApiKey(t.db, admin, { name: "soon-revoked", role: "admin" });
+    await revokeApiKey(t.db, admin, apiKey.id);
+    for (const authorization of ["Bearer", "Bearer ", "Bearer bk_x", `Bearer ${key}`, `bearer ${key}`, "Bearer eyJhbGciOiJub25lIn0.e30.", `Bearer ${key} ${key}`]) {
+      const res = await call(meRoute.GET, "GET", "/api/v1/me", { authorization });
+      expect(res.status, authorization).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="bulkhead"');
+      expect(await res.json()).toMatchObject({ error: "unauthenticated" });
+    }
+  });
+
+  it("ignores other Authorization schemes (a fronting proxy's Basic auth) and falls back to the session", async () => {
+    const res = await call(meRoute.GET, "GET", "/api/v1/me", { authorization: "Basic dXNlcjpwYXNz" });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: "unauthenticated", message: "Sign in first." });
+  });
+
+  it("identifies the key on /me", async () => {
+    const { apiKey, key } = await createApiKey(t.db, admin, { name: "me", role: "approver" });
+    const res = await call(meRoute.GET, "GET", "/api/v1/me", { key });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ actor: { kind: "api_key", apiKeyId: apiKey.id, role: "approver", createdById: (admin as { userId: string }).userId } });
+  });
+
+  it("limits a key to its role: an auditor key reads, and gets 403 on every change", async () => {
+    const { key } = await createApiKey(t.db, admin, { name: "auditor-key", role: "auditor" });
+    expect((await call(agentsRoute.GET, "GET", "/api/v1/agents", { key })).status).toBe(200);
+    const name = unique("not-created");
+    const res = await call(agentsRoute.POST, "POST", "/api/v1/agents", { key, body: { name } });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: "forbidden" });
+    expect(await t.db.agent.count({ where: { name } })).toBe(0);
+    expect((await call(apiKeysRoute.GET, "GET", "/api/v1/api-keys", { key })).status).toBe(403);
+  });
+
+  it("needs no Origin or JSON content type with a key (no ambient credential, so no CSRF)", async () => {
+    const { key } = await createApiKey(t.db, admin, { name: "writer", role: "admin" });
+    const name = unique("by-key");
+    const res = await call(agentsRoute.POST, "POST", "/api/v1/agents", { key, body: { name }, headers: { "content-type": "text/plain" } });
+    expect(res.status).toBe(201);
+    expect(await t.db.agent.count({ where: { name } })).toBe(1);
+  });
+
+  it("does not let a key create or revoke keys", async () => {
+    const { key } = await createApiKey(t.db, admin, { name: "admin-key", role: "admin" });
+    const victim = await createApiKey(t.db, admin, { name: "victim", role: "auditor" });
+    const created = await call(apiKeysRoute.POST, "POST", "/api/v1/api-keys", { key, body: { name: "successor", role: "admin" } });
+    expect(created.status).toBe(403);
+    const revoked = await call(apiKeyRoute.DELETE, "DELETE", `/api/v1/api-keys/${victim.apiKey.id}`, { key }, { id: victim.apiKey.id });
+    expect(revoked.status).toBe(403);
+    expect(await t.db.apiKey.count({ where: { name: "successor" } })).toBe(0);
+    expect((await t.db.apiKey.findUniqueOrThrow({ where: { id: victim.apiKey.id } })).revokedAt).toBeNull();
+    // It may list them (admin role), and the list holds no key material.
+    const list = await call(apiKeysRoute.GET, "GET", "/api/v1/api-keys", { key });
+    expect(list.status).toBe(200);
+    const text = await list.text();
+    expect(text).not.toContain(victim.key.split("_")[2]!);
+    expect(text).not.toMatch(/"keyHash"/);
+  });
+});
