@@ -1,0 +1,26 @@
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import { parseInventoryYaml } from "@/lib/semantics/inventory";
+
+/** The environment inventory is one YAML document (see docs/policy.md), kept in `settings`. */
+export const INVENTORY_SETTING = "inventory.yaml";
+
+export async function getInventoryYaml(db: Pick<Db, "setting">): Promise<string> {
+  const row = await db.setting.findUnique({ where: { key: INVENTORY_SETTING } });
+  return typeof row?.value === "string" ? row.value : "entries: []\n";
+}
+
+export async function setInventoryYaml(db: Db, actor: Actor, yaml: string): Promise<void> {
+  assertCan(actor, "settings:write");
+  if (yaml.length > 200_000) throw new AppError("INVALID_INPUT", "The inventory is too large.");
+  const parsed = parseInventoryYaml(yaml);
+  if (!parsed.ok) {
+    throw new AppError("INVALID_INPUT", "The inventory is not valid.", { details: { fieldErrors: { inventoryYaml: parsed.errors } } });
+  }
+  await db.$transaction(async (tx) => {
+    await tx.setting.upsert({ where: { key: INVENTORY_SETTING }, create: { key: INVENTORY_SETTING, value: yaml }, update: { value: yaml } });
+    await recordAuditEvent(tx, { type: "inventory.changed", actor, data: { entries: parsed.inventory.entries.length } });
+  });
+}
