@@ -4,6 +4,7 @@ import { ConfigError } from "@/lib/config/env";
 import { isAppError } from "@/lib/errors/app-error";
 import { agentCommand } from "./agent";
 import { CliError, type CliContext, type CommandHandler } from "./context";
+import { caCommand } from "./ca";
 import { credentialCommand } from "./credential";
 import { dbCommand } from "./db";
 import { keysCommand } from "./keys";
@@ -31,6 +32,8 @@ Commands:
   credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}'
                                       store an upstream credential (secret read from stdin)
   credential list | credential rotate ID (secret on stdin) | credential delete ID
+  ca cert                             print the interception CA certificate (PEM) for agent trust stores
+  ca rotate                           replace the interception CA
   policy check FILE                   validate a task policy
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
@@ -46,6 +49,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   token: () => tokenCommand,
   keys: () => keysCommand,
   credential: () => credentialCommand,
+  ca: () => caCommand,
   policy: async () => (await import("./policy")).policyCommand,
   worker: () => workerCommand,
 };

@@ -1,0 +1,161 @@
+/**
+ * The proxy's per-server-name certificates for TLS interception. Names come from the agent's
+ * SNI, so each is validated before anything is minted; mints are cached (bounded LRU), renewed
+ * an hour before expiry, and concurrent handshakes for one name share a single mint.
+ */
+import tls from "node:tls";
+import { AppError } from "@/lib/errors/app-error";
+import { DEFAULT_LEAF_VALIDITY_HOURS, issueLeafCertificate, validateServerName, type IssuingCertificateAuthority } from "@/lib/tls/leaf";
+
+const RENEW_BEFORE_EXPIRY_MS = 60 * 60 * 1000;
+export const DEFAULT_MAX_LEAF_ENTRIES = 1000;
+
+export interface LeafCertificateCacheOptions {
+  ca: IssuingCertificateAuthority;
+  /** Bound on cached names (least recently used are dropped first). */
+  maxEntries?: number;
+  validityHours?: number;
+}
+
+export interface LeafCacheStats {
+  /** Served from the cache. */
+  hits: number;
+  /** Started a mint (first use, expiring soon, or evicted). */
+  misses: number;
+  /** Joined a mint another handshake had already started. */
+  coalesced: number;
+  size: number;
+}
+
+interface Entry {
+  context: tls.SecureContext;
+  notBefore: number;
+  notAfter: number;
+}
+
+export class LeafCertificateCache {
+  private ca: IssuingCertificateAuthority;
+  private readonly maxEntries: number;
+  private readonly validityHours: number;
+  // A Map iterates in insertion order; re-inserting on every hit makes the first key the LRU.
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  // Bumped when the CA is replaced, so a mint that started under the old CA is not cached.
+  private generation = 0;
+  private counters = { hits: 0, misses: 0, coalesced: 0 };
+
+  constructor(options: LeafCertificateCacheOptions) {
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_LEAF_ENTRIES;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError("maxEntries must be a positive integer");
+    this.ca = options.ca;
+    this.maxEntries = maxEntries;
+    this.validityHours = options.validityHours ?? DEFAULT_LEAF_VALIDITY_HOURS;
+  }
+
+  /** The TLS context presenting a leaf for `serverName`; throws InvalidServerNameError for a bad name. */
+  async secureContextFor(serverName: string, now: Date = new Date()): Promise<tls.SecureContext> {
+    const name = validateServerName(serverName).name;
+    const t = now.getTime();
+    const cached = this.entries.get(name);
+    if (cached && cached.notBefore <= t && cached.notAfter - t > RENEW_BEFORE_EXPIRY_MS) {
+      this.entries.delete(name);
+      this.entries.set(name, cached);
+      this.counters.hits++;
+      return cached.context;
+    }
+    const pending = this.inflight.get(name);
+    if (pending) {
+      this.counters.coalesced++;
+      return (await pending).context;
+    }
+    this.counters.misses++;
+    const mint = this.mint(name, now);
+    this.inflight.set(name, mint);
+    try {
+      return (await mint).context;
+    } finally {
+      this.inflight.delete(name);
+    }
+  }
+
+  /** After a CA rotation: forget every leaf signed by the old CA. */
+  replaceCertificateAuthority(ca: IssuingCertificateAuthority): void {
+    this.ca = ca;
+    this.generation++;
+    this.entries.clear();
+  }
+
+  stats(): LeafCacheStats {
+    return { ...this.counters, size: this.entries.size };
+  }
+
+  private async mint(name: string, now: Date): Promise<Entry> {
+    const generation = this.generation;
+    const leaf = await issueLeafCertificate({ ca: this.ca, serverName: name, now, validityHours: this.validityHours });
+    const entry: Entry = {
+      context: tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, minVersion: "TLSv1.2" }),
+      notBefore: leaf.notBefore.getTime(),
+      notAfter: leaf.notAfter.getTime(),
+    };
+    if (generation === this.generation) {
+      this.entries.delete(name);
+      this.entries.set(name, entry);
+      for (const oldest of this.entries.keys()) {
+        if (this.entries.size <= this.maxEntries) break;
+        this.entries.delete(oldest);
+      }
+    }
+    return entry;
+  }
+}
+
+/** The SNI differs from the host the agent was authorised to reach (the CONNECT target). */
+export class ServerNameMismatchError extends AppError {
+  readonly reason = "sni_mismatch";
+  constructor() {
+    super("FORBIDDEN", "TLS server name does not match the authorised host");
+    this.name = "ServerNameMismatchError";
+  }
+}
+
+export interface InterceptingTlsOptionsSettings {
+  /**
+   * The authorised host of this tunnel (the CONNECT target). When set, a handshake whose SNI is
+   * anything else is refused before a certificate is minted.
+   */
+  expectedServerName?: string;
+  /** The clock (tests). */
+  now?: () => Date;
+}
+
+/**
+ * Server options for `tls.createServer(...)` or `new tls.TLSSocket(socket, { isServer: true, ... })`.
+ *
+ * There is deliberately no default certificate: Node only calls SNICallback when the client sent
+ * SNI, so a ClientHello without SNI finds no certificate and the handshake fails. Do not add
+ * `key`/`cert`/`secureContext` to these options, or such clients would be served that default.
+ */
+export function createInterceptingTlsOptions(
+  cache: LeafCertificateCache,
+  settings: InterceptingTlsOptionsSettings = {},
+): Required<Pick<tls.TlsOptions, "SNICallback" | "minVersion">> {
+  const expected = settings.expectedServerName === undefined ? undefined : validateServerName(settings.expectedServerName).name;
+  const clock = settings.now ?? (() => new Date());
+  return {
+    minVersion: "TLSv1.2",
+    SNICallback(serverName, callback) {
+      let name: string;
+      try {
+        name = validateServerName(serverName).name;
+        if (expected !== undefined && name !== expected) throw new ServerNameMismatchError();
+      } catch (error) {
+        callback(error as Error, undefined);
+        return;
+      }
+      cache.secureContextFor(name, clock()).then(
+        (context) => callback(null, context),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), undefined),
+      );
+    },
+  };
+}
