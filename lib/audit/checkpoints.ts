@@ -1,0 +1,138 @@
+/**
+ * Signed checkpoints: "the audit chain had reached seq with hash", signed with an Ed25519 key that
+ * the database role cannot forge. The private key is derived from the master key (which is never
+ * stored in the database) with HKDF-SHA256, so it needs no storage of its own; its public half is
+ * the verification key, and its fingerprint is the checkpoint's keyId. A rotated master key means
+ * a new checkpoint key: keep the old verification keys to check old checkpoints.
+ *
+ * Signed message: "bulkhead-audit-checkpoint-v1|<seq>|<hash>" (UTF-8).
+ */
+import { createHash, createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from "node:crypto";
+import { GENESIS_HASH } from "./chain";
+import { auditSql, type AuditDb } from "./sql";
+
+const HKDF_INFO = "bulkhead/audit-checkpoint/v1";
+const MESSAGE_PREFIX = "bulkhead-audit-checkpoint-v1";
+// PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { 0, { id-Ed25519 }, OCTET STRING { seed } }.
+const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+const HASH = /^[0-9a-f]{64}$/;
+
+/** A public verification key: raw 32-byte Ed25519 key, base64url. */
+export interface CheckpointKey {
+  keyId: string;
+  publicKey: string;
+}
+
+export interface SignedCheckpoint {
+  seq: bigint;
+  hash: string;
+  keyId: string;
+  /** Ed25519 signature, base64url. */
+  signature: string;
+}
+
+export interface StoredCheckpoint extends SignedCheckpoint {
+  id: bigint;
+  createdAt: Date;
+}
+
+interface SigningKey extends CheckpointKey {
+  privateKey: KeyObject;
+}
+
+const derived = new WeakMap<Buffer, SigningKey>();
+
+function signingKey(masterKey: Buffer): SigningKey {
+  const cached = derived.get(masterKey);
+  if (cached) return cached;
+  if (masterKey.length !== 32) throw new TypeError("master key must be 32 bytes");
+  const seed = Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), HKDF_INFO, 32));
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const raw = rawPublicKey(createPublicKey(privateKey));
+  const key = { keyId: checkpointKeyId(raw), publicKey: raw.toString("base64url"), privateKey };
+  derived.set(masterKey, key);
+  return key;
+}
+
+function rawPublicKey(key: KeyObject): Buffer {
+  const jwk = key.export({ format: "jwk" });
+  if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string") throw new TypeError("not an Ed25519 key");
+  return Buffer.from(jwk.x, "base64url");
+}
+
+/** "ack_" + the first 16 hex digits of SHA-256 over the raw public key. */
+export function checkpointKeyId(rawPublicKey: Buffer): string {
+  return `ack_${createHash("sha256").update(rawPublicKey).digest("hex").slice(0, 16)}`;
+}
+
+/** The public key that verifies checkpoints signed under this master key. */
+export function checkpointVerificationKey(masterKey: Buffer): CheckpointKey {
+  const { keyId, publicKey } = signingKey(masterKey);
+  return { keyId, publicKey };
+}
+
+export function checkpointMessage(seq: bigint, hash: string): Buffer {
+  return Buffer.from(`${MESSAGE_PREFIX}|${seq.toString()}|${hash}`, "utf8");
+}
+
+export function signCheckpoint(masterKey: Buffer, seq: bigint, hash: string): SignedCheckpoint {
+  if (seq < 0n || !HASH.test(hash)) throw new TypeError("a checkpoint needs seq >= 0 and a 64-hex hash");
+  const key = signingKey(masterKey);
+  return { seq, hash, keyId: key.keyId, signature: sign(null, checkpointMessage(seq, hash), key.privateKey).toString("base64url") };
+}
+
+/** True when a key with the checkpoint's keyId (whose id matches its own bytes) signed it. */
+export function checkpointSignatureValid(checkpoint: SignedCheckpoint, keys: readonly CheckpointKey[]): boolean {
+  for (const k of keys) {
+    if (k.keyId !== checkpoint.keyId) continue;
+    const raw = Buffer.from(k.publicKey, "base64url");
+    if (raw.length !== 32 || checkpointKeyId(raw) !== k.keyId) continue;
+    try {
+      const publicKey = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: k.publicKey }, format: "jwk" });
+      if (verify(null, checkpointMessage(checkpoint.seq, checkpoint.hash), publicKey, Buffer.from(checkpoint.signature, "base64url"))) return true;
+    } catch {
+      // malformed key or signature: not valid under this key
+    }
+  }
+  return false;
+}
+
+export class AuditCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuditCheckpointError";
+  }
+}
+
+export interface WriteCheckpointOptions {
+  /** Write even when the newest checkpoint already covers the head. */
+  force?: boolean;
+}
+
+/**
+ * Signs the current chain head and stores the checkpoint. Returns null when there is nothing new
+ * to sign (empty chain, or the newest checkpoint is already at the head). Refuses to sign a head
+ * that does not match the event stored at its seq.
+ */
+export async function writeCheckpoint(db: AuditDb, masterKey: Buffer, options: WriteCheckpointOptions = {}): Promise<StoredCheckpoint | null> {
+  const sql = auditSql(db);
+  const [head] = await sql.query<{ seq: string; hash: string; row_hash: string | null; last_cp: string | null }>(
+    `SELECT h.seq::text AS seq, h.hash,
+            (SELECT a.hash FROM audit_events a WHERE a.seq = h.seq) AS row_hash,
+            (SELECT max(c.seq)::text FROM audit_checkpoints c) AS last_cp
+       FROM audit_chain_head h WHERE h.id = 1`,
+  );
+  if (!head) throw new AuditCheckpointError("audit_chain_head has no row (is the database migrated?)");
+  const seq = BigInt(head.seq);
+  if (seq === 0n && head.hash === GENESIS_HASH) return null;
+  if (head.row_hash !== head.hash) {
+    throw new AuditCheckpointError(`refusing to sign: the chain head (seq ${seq}) does not match the event stored at that seq; run \`bulkhead audit verify\``);
+  }
+  if (!options.force && head.last_cp !== null && BigInt(head.last_cp) >= seq) return null;
+  const cp = signCheckpoint(masterKey, seq, head.hash);
+  const [row] = await sql.query<{ id: string; created_at: Date }>(
+    "INSERT INTO audit_checkpoints (seq, hash, key_id, signature) VALUES ($1::bigint, $2, $3, $4) RETURNING id::text AS id, created_at",
+    [cp.seq.toString(), cp.hash, cp.keyId, cp.signature],
+  );
+  return { ...cp, id: BigInt(row!.id), createdAt: new Date(row!.created_at) };
+}

@@ -1,0 +1,239 @@
+/**
+ * Verifies the audit hash chain from the rows themselves, recomputing every hash in TypeScript
+ * (lib/audit/chain.ts), inside one read-only snapshot so that concurrent writers do not matter.
+ *
+ * Finds the first edited, deleted, inserted or reordered event (see `classify` for how a broken
+ * link is told apart), a chain head that disagrees with the rows, checkpoints that are not signed
+ * by a trusted key or disagree with the rows, and a truncated tail (the newest checkpoint is past
+ * the last row). Truncation by someone who can also move the head and delete checkpoints is only
+ * visible against checkpoints kept outside the database (`trustedCheckpoints`).
+ */
+import { GENESIS_HASH, eventHash } from "./chain";
+import { checkpointSignatureValid, type CheckpointKey, type SignedCheckpoint } from "./checkpoints";
+import { withAuditSnapshot, type AuditDb, type AuditSql } from "./sql";
+
+export type AuditChainProblem =
+  | "edited"
+  | "deleted_or_gap"
+  | "inserted"
+  | "reordered"
+  | "head_mismatch"
+  | "checkpoint_mismatch"
+  | "truncated";
+
+export type AuditChainVerification =
+  | { ok: true; lastSeq: bigint; lastHash: string; events: number; checkpoints: number }
+  | { ok: false; firstBadSeq: bigint; problem: AuditChainProblem; detail: string };
+
+export interface VerifyAuditChainOptions {
+  /** Start here (trusting the stored hash of the event before it). Default: the first event. */
+  fromSeq?: bigint | number;
+  /** Keys whose checkpoints are trusted; a checkpoint signed by anything else is a failure. */
+  checkpointKeys: readonly CheckpointKey[];
+  /** Checkpoints kept outside the database (e.g. printed by `bulkhead audit checkpoint`). */
+  trustedCheckpoints?: readonly SignedCheckpoint[];
+  pageSize?: number;
+}
+
+interface Row {
+  seq: string;
+  prev_hash: string | null;
+  hash: string | null;
+  at_ms: string;
+  type: string;
+  actor_type: string;
+  actor_id: string | null;
+  agent_id: string | null;
+  task_id: string | null;
+  outcome: string | null;
+  effect: string | null;
+  reason: string | null;
+  rule_id: string | null;
+  data_text: string;
+}
+
+const COLUMNS = `seq::text AS seq, prev_hash, hash, (extract(epoch FROM at) * 1000)::bigint::text AS at_ms, type, actor_type,
+  actor_id, agent_id::text AS agent_id, task_id::text AS task_id, outcome, effect, reason, rule_id, data::text AS data_text`;
+const LOOKAHEAD = 1000;
+
+/** The hash the row would have at `seq` (its stored prev_hash, its stored content). */
+function hashAt(row: Row, seq: bigint): string {
+  return eventHash({
+    seq,
+    prevHash: row.prev_hash ?? "",
+    at: new Date(Number(row.at_ms)),
+    type: row.type,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    agentId: row.agent_id,
+    taskId: row.task_id,
+    outcome: row.outcome,
+    effect: row.effect,
+    reason: row.reason,
+    ruleId: row.rule_id,
+    dataText: row.data_text,
+  });
+}
+
+type Failure = Extract<AuditChainVerification, { ok: false }>;
+const fail = (firstBadSeq: bigint, problem: AuditChainProblem, detail: string): Failure => ({ ok: false, firstBadSeq, problem, detail });
+
+export async function verifyAuditChain(db: AuditDb, options: VerifyAuditChainOptions): Promise<AuditChainVerification> {
+  return withAuditSnapshot(db, (sql) => verifyInSnapshot(sql, options));
+}
+
+async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions): Promise<AuditChainVerification> {
+  const pageSize = options.pageSize ?? 2000;
+  const fromSeq = BigInt(options.fromSeq ?? 1);
+  if (fromSeq < 1n) throw new RangeError("fromSeq starts at 1");
+
+  const [head] = await sql.query<{ seq: string; hash: string }>("SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1");
+  if (!head) return fail(0n, "head_mismatch", "audit_chain_head has no row");
+
+  const checkpoints = new CheckpointStream(sql, fromSeq, options, pageSize);
+
+  const [unchained] = await sql.query<{ n: string; ids: string[] | null }>(
+    "SELECT count(*)::text AS n, (array_agg(id::text ORDER BY id))[1:5] AS ids FROM audit_events WHERE seq IS NULL",
+  );
+  if (unchained && unchained.n !== "0") {
+    return fail(0n, "inserted", `${unchained.n} event(s) have no seq (written with the chain trigger disabled), ids ${unchained.ids?.join(", ")}`);
+  }
+
+  // The chain before fromSeq is taken on trust: anchor at the stored hash of the previous event.
+  let expected = fromSeq;
+  let prev = GENESIS_HASH;
+  let prevPrev: string | null = null;
+  if (fromSeq > 1n) {
+    const [anchor] = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(fromSeq - 1n).toString()]);
+    if (!anchor) return fail(fromSeq - 1n, "deleted_or_gap", `no event with seq ${fromSeq - 1n} to start from`);
+    prev = anchor.hash ?? "";
+    prevPrev = anchor.prev_hash;
+  }
+
+  let lastCheckpointSeq = fromSeq - 1n;
+  let events = 0;
+  for (;;) {
+    const page = await sql.query<Row>(
+      `SELECT ${COLUMNS} FROM audit_events WHERE seq >= $1::bigint ORDER BY audit_events.seq LIMIT ${pageSize}`,
+      [expected.toString()],
+    );
+    for (const row of page) {
+      const seq = BigInt(row.seq);
+      if (seq !== expected || row.prev_hash !== prev || hashAt(row, seq) !== row.hash) {
+        return classify(sql, row, expected, prev, prevPrev);
+      }
+      for (let cp = await checkpoints.nextAtOrBefore(seq); cp !== null; cp = await checkpoints.nextAtOrBefore(seq)) {
+        if ("ok" in cp) return cp;
+        if (cp.seq === seq && cp.hash !== row.hash) {
+          return fail(seq, "checkpoint_mismatch", `the chain at seq ${seq} is not the one signed by checkpoint ${cp.keyId}: it was rewritten after seq ${lastCheckpointSeq}`);
+        }
+        lastCheckpointSeq = cp.seq;
+      }
+      prevPrev = prev;
+      prev = row.hash!;
+      expected = seq + 1n;
+      events++;
+    }
+    if (page.length < pageSize) break;
+  }
+  const lastSeq = expected - 1n;
+
+  let beyond: SignedCheckpoint | null = null;
+  for (let cp = await checkpoints.nextAtOrBefore(null); cp !== null; cp = await checkpoints.nextAtOrBefore(null)) {
+    if ("ok" in cp) return cp;
+    beyond = cp;
+  }
+  if (beyond) return fail(lastSeq + 1n, "truncated", `a signed checkpoint is at seq ${beyond.seq} but the chain ends at seq ${lastSeq}`);
+  const headSeq = BigInt(head.seq);
+  if (headSeq > lastSeq) return fail(lastSeq + 1n, "truncated", `the chain head is at seq ${headSeq} but the chain ends at seq ${lastSeq}`);
+  if (headSeq < lastSeq) return fail(headSeq + 1n, "head_mismatch", `events continue past the chain head (seq ${headSeq}) to seq ${lastSeq}`);
+  if (head.hash !== prev) return fail(lastSeq, "head_mismatch", `the chain head's hash differs from event ${lastSeq}'s`);
+  return { ok: true, lastSeq, lastHash: prev, events, checkpoints: checkpoints.count };
+}
+
+/**
+ * Stored checkpoints (paged by seq) merged with the external ones, each checked against the
+ * trusted keys as it is read.
+ */
+class CheckpointStream {
+  count = 0;
+  private buffer: Array<SignedCheckpoint & { label: string }> = [];
+  private external: Array<SignedCheckpoint & { label: string }>;
+  private after: { seq: string; id: string } | null = null;
+  private exhausted = false;
+
+  constructor(
+    private readonly sql: AuditSql,
+    private readonly fromSeq: bigint,
+    private readonly options: VerifyAuditChainOptions,
+    private readonly pageSize: number,
+  ) {
+    this.external = (options.trustedCheckpoints ?? [])
+      .filter((c) => c.seq >= fromSeq)
+      .map((c) => ({ ...c, label: `external checkpoint at seq ${c.seq}` }))
+      .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  }
+
+  /** The next checkpoint with seq <= limit (any seq when limit is null), or null. */
+  async nextAtOrBefore(limit: bigint | null): Promise<SignedCheckpoint | Failure | null> {
+    if (this.buffer.length === 0 && !this.exhausted) await this.fill();
+    const stored = this.buffer[0];
+    const external = this.external[0];
+    const next = stored && (!external || stored.seq <= external.seq) ? stored : external;
+    if (!next || (limit !== null && next.seq > limit)) return null;
+    (next === stored ? this.buffer : this.external).shift();
+    this.count++;
+    if (!checkpointSignatureValid(next, this.options.checkpointKeys)) {
+      return fail(next.seq, "checkpoint_mismatch", `${next.label} (key ${next.keyId}) is not signed by a trusted checkpoint key`);
+    }
+    return next;
+  }
+
+  private async fill(): Promise<void> {
+    const rows = await this.sql.query<{ id: string; seq: string; hash: string; key_id: string; signature: string }>(
+      `SELECT id::text AS id, seq::text AS seq, hash, key_id, signature FROM audit_checkpoints
+        WHERE seq >= $1::bigint AND ($2::bigint IS NULL OR (seq, id) > ($2::bigint, $3::bigint))
+        ORDER BY audit_checkpoints.seq, audit_checkpoints.id LIMIT ${this.pageSize}`,
+      [this.fromSeq.toString(), this.after?.seq ?? null, this.after?.id ?? null],
+    );
+    if (rows.length < this.pageSize) this.exhausted = true;
+    const last = rows[rows.length - 1];
+    if (last) this.after = { seq: last.seq, id: last.id };
+    this.buffer = rows.map((c) => ({ seq: BigInt(c.seq), hash: c.hash, keyId: c.key_id, signature: c.signature, label: `checkpoint #${c.id}` }));
+  }
+}
+
+/**
+ * The first broken link is at `expected`; `prev` is the hash of the last good event and
+ * `prevPrev` the one before it. Which tampering explains it:
+ * - a missing seq: deleted (or a gap);
+ * - the row's own hash is wrong but it links to `prev`: edited, unless the next event links to
+ *   `prev` too (then this row is a forgery inserted between them);
+ * - the row links to `prevPrev`: the previous row was inserted;
+ * - a later row links to `prev`: this row is out of place: reordered when its own predecessor
+ *   comes later, otherwise inserted;
+ * - its hash verifies at seq+1 (or seq-1): the rows were renumbered after a deletion (insertion);
+ * - otherwise the previous event was edited and re-hashed (its successor still names the old hash).
+ */
+async function classify(sql: AuditSql, row: Row, expected: bigint, prev: string, prevPrev: string | null): Promise<Failure> {
+  const seq = BigInt(row.seq);
+  if (seq > expected) return fail(expected, "deleted_or_gap", `no event with seq ${expected}; the next one is ${seq}`);
+  if (seq < expected) return fail(seq, "inserted", `seq ${seq} appears twice`);
+  const contentOk = hashAt(row, seq) === row.hash;
+  const ahead = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq > $1::bigint ORDER BY audit_events.seq LIMIT ${LOOKAHEAD}`, [row.seq]);
+  if (row.prev_hash === prev) {
+    if (ahead[0]?.prev_hash === prev) return fail(seq, "inserted", `event ${seq} has a bad hash and its successor links past it`);
+    return fail(seq, "edited", `event ${seq}'s content does not match its hash`);
+  }
+  if (prevPrev !== null && row.prev_hash === prevPrev) {
+    return fail(expected - 1n, "inserted", `event ${seq} links to event ${expected - 2n}: event ${expected - 1n} was inserted between them`);
+  }
+  if (ahead.some((r) => r.prev_hash === prev)) {
+    if (ahead.some((r) => r.hash === row.prev_hash)) return fail(seq, "reordered", `event ${seq} belongs after a later event`);
+    return fail(seq, "inserted", `event ${seq} is not in the chain: a later event links to event ${expected - 1n}`);
+  }
+  if (hashAt(row, seq + 1n) === row.hash) return fail(seq, "deleted_or_gap", `event ${seq} was hashed as seq ${seq + 1n}: an event before it was deleted and the rest renumbered`);
+  if (hashAt(row, seq - 1n) === row.hash) return fail(seq - 1n, "inserted", `event ${seq} was hashed as seq ${seq - 1n}: an event was inserted before it`);
+  if (!contentOk) return fail(seq, "edited", `event ${seq}'s content does not match its hash and it does not link to event ${expected - 1n}`);
+  return fail(expected - 1n, "edited", `event ${seq} was chained to a different event ${expected - 1n}: that event was edited and re-hashed`);
+}

@@ -1,0 +1,44 @@
+/**
+ * Signs the audit chain head every `intervalMs` (default 10 s) so that truncating the tail is
+ * detectable: see lib/audit/checkpoints.ts. Several workers may run one each; a worker skips the
+ * round when the newest checkpoint already covers the head.
+ */
+import { writeCheckpoint, type StoredCheckpoint } from "@/lib/audit/checkpoints";
+import type { AuditDb } from "@/lib/audit/sql";
+import type { Logger } from "@/lib/log";
+
+export interface AuditCheckpointerOptions {
+  db: AuditDb;
+  masterKey: Buffer;
+  intervalMs?: number;
+  log?: Logger;
+}
+
+export interface AuditCheckpointer {
+  /** Writes one checkpoint now (null when there was nothing new to sign). */
+  runOnce(): Promise<StoredCheckpoint | null>;
+  stop(): Promise<void>;
+}
+
+export function startAuditCheckpointer(options: AuditCheckpointerOptions): AuditCheckpointer {
+  let running: Promise<StoredCheckpoint | null> | null = null;
+  const runOnce = () => {
+    running ??= writeCheckpoint(options.db, options.masterKey).finally(() => {
+      running = null;
+    });
+    return running;
+  };
+  const timer = setInterval(() => {
+    runOnce().catch((error: unknown) => {
+      options.log?.warn({ err: error instanceof Error ? error.message : String(error) }, "audit checkpoint failed; will retry");
+    });
+  }, options.intervalMs ?? 10_000);
+  timer.unref();
+  return {
+    runOnce,
+    async stop() {
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}

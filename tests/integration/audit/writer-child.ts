@@ -1,0 +1,30 @@
+// A proxy worker's audit writer in its own process, under load: it acknowledges an event to the
+// parent (over IPC) only after `record` resolved, i.e. once the event is durable. The parent
+// SIGKILLs it mid-load and checks that every acknowledged event survived.
+import { createLogger } from "@/lib/log";
+import { AuditWriter } from "@/proxy-worker/audit/writer";
+
+const writer = await AuditWriter.start({
+  databaseUrl: process.env.DATABASE_URL!,
+  spoolDir: process.env.SPOOL_DIR!,
+  workerId: process.env.WORKER_ID!,
+  replayIntervalMs: 20,
+  replayBatchSize: 100,
+  log: createLogger("writer-child", "silent"),
+});
+const IN_FLIGHT = 200;
+let n = 0;
+
+function one(): void {
+  const i = n++;
+  writer
+    .record({ type: "proxy.decision", actorType: "agent", actorId: "child", outcome: "allow", reason: `load ${i}`, data: { i } })
+    .then(
+      (r) => process.send!({ ack: r.eventId, durable: r.durable, replayed: writer.stats().replayed }),
+      (e: unknown) => process.send!({ error: String(e) }),
+    )
+    .finally(one);
+}
+
+process.send!({ ready: true });
+for (let k = 0; k < IN_FLIGHT; k++) one();
