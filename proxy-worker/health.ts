@@ -1,15 +1,18 @@
 import http from "node:http";
-import type { PolicyStoreStatus } from "./policy/store";
+import type { Registry } from "prom-client";
 
 export interface HealthSources {
-  policy: () => PolicyStoreStatus;
   startedAt: Date;
+  /** Everything /readyz reports; `ready` decides the status code. */
+  readiness: () => { ready: boolean; status: "ready" | "degraded" | "starting"; [key: string]: unknown };
+  metrics?: Registry;
 }
 
 /**
  * The worker's operations endpoint, on its own port (never the proxy's):
- * /healthz: the process is alive; /readyz: it has a policy snapshot to enforce from (200) or not
- * yet (503), and says when that snapshot is stale because Postgres is away.
+ * /healthz: the process is alive; /readyz: it enforces from a policy snapshot (200) or cannot
+ * yet (503), and says when it runs degraded (Postgres away: last-known-good snapshot, audit
+ * spooling); /metrics: Prometheus.
  */
 export function createHealthServer(sources: HealthSources): http.Server {
   return http.createServer((req, res) => {
@@ -21,14 +24,19 @@ export function createHealthServer(sources: HealthSources): http.Server {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") return send(200, { status: "ok", uptimeSeconds: Math.round((Date.now() - sources.startedAt.getTime()) / 1000) });
     if (path === "/readyz") {
-      const policy = sources.policy();
-      const ready = policy.version > 0;
-      return send(ready ? 200 : 503, {
-        status: ready ? (policy.stale ? "degraded" : "ready") : "starting",
-        policy,
-        // The proxy listener arrives with the enforcement work; until then nothing is proxied.
-        enforcing: false,
-      });
+      const r = sources.readiness();
+      return send(r.ready ? 200 : 503, r);
+    }
+    if (path === "/metrics" && sources.metrics) {
+      const registry = sources.metrics;
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": registry.contentType });
+          res.end(text);
+        },
+        () => send(500, { error: "metrics_failed" }),
+      );
+      return;
     }
     return send(404, { error: "not_found" });
   });

@@ -3,6 +3,7 @@ import { ZodError } from "zod";
 import { ConfigError } from "@/lib/config/env";
 import { isAppError } from "@/lib/errors/app-error";
 import { agentCommand } from "./agent";
+import { auditCommand } from "./audit";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { caCommand } from "./ca";
 import { credentialCommand } from "./credential";
@@ -34,6 +35,8 @@ Commands:
   credential list | credential rotate ID (secret on stdin) | credential delete ID
   ca cert                             print the interception CA certificate (PEM) for agent trust stores
   ca rotate                           replace the interception CA
+  audit verify                        check the audit hash chain and signed checkpoints
+  audit checkpoint                    sign the current end of the audit chain
   policy check FILE                   validate a task policy
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
@@ -50,6 +53,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   keys: () => keysCommand,
   credential: () => credentialCommand,
   ca: () => caCommand,
+  audit: () => auditCommand,
   policy: async () => (await import("./policy")).policyCommand,
   worker: () => workerCommand,
 };

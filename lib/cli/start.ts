@@ -29,6 +29,9 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
 
   await assertPortFree(app.host, app.port, "BULKHEAD_APP_PORT");
   await assertPortFree(worker.healthHost, worker.healthPort, "BULKHEAD_WORKER_HEALTH_PORT");
+  await assertPortFree(worker.proxyHost, worker.proxyPort, "BULKHEAD_PROXY_PORT");
+  await assertPortFree(worker.transparentHost, worker.transparentHttpPort, "BULKHEAD_TRANSPARENT_HTTP_PORT");
+  await assertPortFree(worker.transparentHost, worker.transparentTlsPort, "BULKHEAD_TRANSPARENT_TLS_PORT");
 
   const database = await openDatabase(common, { running: "restart", log: say });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(database.url)}`);
@@ -80,7 +83,9 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     const db = createPrismaClient(database.url, 1);
     const setupToken = await issueSetupTokenIfNeeded(db).finally(() => db.$disconnect());
     say(`Dashboard:     ${app.publicUrl}`);
-    say(`Worker health: http://${worker.healthHost}:${worker.healthPort}/readyz`);
+    say(`Proxy:         http://${worker.proxyHost}:${worker.proxyPort} (task token in Proxy-Authorization)`);
+    say(`Sandboxes:     ${worker.transparentHost}:${worker.transparentHttpPort} (HTTP), ${worker.transparentHost}:${worker.transparentTlsPort} (TLS)`);
+    say(`Worker health: http://${worker.healthHost}:${worker.healthPort}/readyz and /metrics`);
     if (setupToken) {
       say("No account exists yet. Open this one-time link (valid 24 hours) to create the first admin:");
       say(`  ${app.publicUrl}/setup/${setupToken}`);

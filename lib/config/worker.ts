@@ -1,21 +1,57 @@
 import { z } from "zod";
-import { host, parseEnv, port } from "./env";
+import { host, optionalString, parseEnv, port } from "./env";
+
+const seconds = (max: number) => z.coerce.number().positive("must be a positive number of seconds").max(max);
 
 const workerSchema = z.object({
   BULKHEAD_PROXY_HOST: host.default("127.0.0.1"),
   BULKHEAD_PROXY_PORT: port.default(8080),
+  /** Transparent listeners for sandboxes (agents that do not know a proxy exists). */
+  BULKHEAD_TRANSPARENT_HOST: host.default("127.0.0.1"),
+  BULKHEAD_TRANSPARENT_HTTP_PORT: port.default(8082),
+  BULKHEAD_TRANSPARENT_TLS_PORT: port.default(8443),
   BULKHEAD_WORKER_HEALTH_HOST: host.default("127.0.0.1"),
   BULKHEAD_WORKER_HEALTH_PORT: port.default(8081),
+  /** The dashboard's port: never a permitted destination. */
+  BULKHEAD_APP_PORT: port.default(3000),
   /** How often the worker reconciles its policy snapshot even without a notification. */
-  BULKHEAD_POLICY_RECONCILE_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  BULKHEAD_POLICY_RECONCILE_SECONDS: seconds(3600).default(30),
+  /** Request bodies are buffered up to this size to classify them; larger ones get 413. */
+  BULKHEAD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Larger request heads get 431. */
+  BULKHEAD_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  BULKHEAD_CLIENT_TIMEOUT_SECONDS: seconds(600).default(30),
+  BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS: seconds(120).default(10),
+  BULKHEAD_UPSTREAM_TIMEOUT_SECONDS: seconds(3600).default(60),
+  /** How long a held request waits for a human before it is denied. */
+  BULKHEAD_HOLD_TIMEOUT_SECONDS: seconds(24 * 3600).default(300),
+  /** Extra CA certificate(s) (PEM file) trusted for upstream TLS, besides the system's. */
+  BULKHEAD_UPSTREAM_CA_FILE: optionalString,
+  /** Where the audit spool lives when Postgres is away (default: <data dir>/audit-spool). */
+  BULKHEAD_AUDIT_SPOOL_DIR: optionalString,
+  /** Stable per worker slot on a machine: a restarted worker replays its predecessor's spool. */
+  BULKHEAD_WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be letters, digits, - and _ (at most 64)").default("worker-0"),
 });
 
 export interface WorkerConfig {
   proxyHost: string;
   proxyPort: number;
+  transparentHost: string;
+  transparentHttpPort: number;
+  transparentTlsPort: number;
   healthHost: string;
   healthPort: number;
+  appPort: number;
   reconcileIntervalMs: number;
+  maxBodyBytes: number;
+  maxHeaderBytes: number;
+  clientTimeoutMs: number;
+  upstreamConnectTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  holdTimeoutMs: number;
+  upstreamCaFile: string | undefined;
+  auditSpoolDir: string | undefined;
+  workerId: string;
 }
 
 export function loadWorkerConfig(source: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -23,8 +59,21 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
   return {
     proxyHost: env.BULKHEAD_PROXY_HOST,
     proxyPort: env.BULKHEAD_PROXY_PORT,
+    transparentHost: env.BULKHEAD_TRANSPARENT_HOST,
+    transparentHttpPort: env.BULKHEAD_TRANSPARENT_HTTP_PORT,
+    transparentTlsPort: env.BULKHEAD_TRANSPARENT_TLS_PORT,
     healthHost: env.BULKHEAD_WORKER_HEALTH_HOST,
     healthPort: env.BULKHEAD_WORKER_HEALTH_PORT,
+    appPort: env.BULKHEAD_APP_PORT,
     reconcileIntervalMs: Math.round(env.BULKHEAD_POLICY_RECONCILE_SECONDS * 1000),
+    maxBodyBytes: env.BULKHEAD_MAX_BODY_BYTES,
+    maxHeaderBytes: env.BULKHEAD_MAX_HEADER_BYTES,
+    clientTimeoutMs: Math.round(env.BULKHEAD_CLIENT_TIMEOUT_SECONDS * 1000),
+    upstreamConnectTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000),
+    upstreamTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_TIMEOUT_SECONDS * 1000),
+    holdTimeoutMs: Math.round(env.BULKHEAD_HOLD_TIMEOUT_SECONDS * 1000),
+    upstreamCaFile: env.BULKHEAD_UPSTREAM_CA_FILE,
+    auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,
+    workerId: env.BULKHEAD_WORKER_ID,
   };
 }

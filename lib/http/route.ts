@@ -96,6 +96,8 @@ export function apiRoute<P = Record<string, string>>(
         return schema.parse(body);
       };
       const result = await handler({ actor, request, params, json });
+      // A handler may answer with its own Response (a file download); otherwise JSON.
+      if (result instanceof Response) return result as NextResponse;
       return NextResponse.json(result, { status: options.status ?? 200 });
     } catch (error) {
       return errorResponse(error);

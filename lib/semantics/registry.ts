@@ -90,9 +90,10 @@ export function defaultRegistry(): ServiceRegistry {
   return builtIn;
 }
 
-/** Built-ins plus custom descriptors. */
+/** Built-ins plus custom descriptors; a custom descriptor with a built-in's id replaces it. */
 export function registryWith(custom: readonly ServiceDescriptorInput[]): ServiceRegistry {
-  return createRegistry([...builtInDescriptors, ...custom]);
+  const overridden = new Set(custom.map((c) => (c as { id?: unknown }).id));
+  return createRegistry([...builtInDescriptors.filter((d) => !overridden.has(d.id)), ...custom]);
 }
 
 const servicesFileSchema = z.strictObject({ services: z.array(z.unknown()) });

@@ -7,9 +7,15 @@ import type { VerifiedTaskToken } from "@/lib/identity/token";
 import { VerifiedTokenCache } from "@/lib/identity/token-cache";
 import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
 
+/** Who is acting, for which task, and how that was established. */
 export interface AuthenticatedTask {
-  token: VerifiedTaskToken;
   task: SnapshotTask;
+  agentId: string;
+  taskId: string;
+  /** The token's jti; null when identified by sandbox address. */
+  jti: string | null;
+  via: "token" | "sandbox";
+  token: VerifiedTaskToken | null;
 }
 
 /**
@@ -61,7 +67,7 @@ export class TokenVerifier {
     const task = this.tasks.get(verified.taskId);
     if (!task) throw new TokenError("task_revoked");
     if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
-    return { token: verified, task };
+    return { task, agentId: task.agentId, taskId: task.id, jti: verified.jti, via: "token", token: verified };
   }
 
   stats(): { hits: number; misses: number; revocations: { tasks: number; agents: number; jtis: number } } {

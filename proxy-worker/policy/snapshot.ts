@@ -3,6 +3,7 @@ import type { VerificationKeyRecord } from "@/lib/identity/key-ring";
 import { loadVerificationKeys } from "@/lib/identity/key-store";
 import type { RevocationSnapshot } from "@/lib/identity/revocation";
 import { loadRevocationSnapshot } from "@/lib/identity/revocation-source";
+import { INVENTORY_SETTING } from "@/lib/services/inventory";
 
 export interface SnapshotTask {
   id: string;
@@ -17,6 +18,11 @@ export interface SnapshotTask {
  * revocations verifiers must honour, and the public signing keys. Read in one repeatable-read
  * transaction, so the parts are consistent with each other.
  */
+export interface SnapshotService {
+  name: string;
+  descriptorYaml: string;
+}
+
 export interface PolicySnapshot {
   /** Monotonic per worker: bumped each time a newer snapshot replaces the old one. */
   version: number;
@@ -25,6 +31,12 @@ export interface PolicySnapshot {
   revocation: RevocationSnapshot;
   suspendedAgents: Set<string>;
   keys: VerificationKeyRecord[];
+  /** Custom service descriptors (YAML, one document per service). */
+  services: SnapshotService[];
+  /** The environment inventory (YAML), or null when none is configured. */
+  inventoryYaml: string | null;
+  /** Transparent listener: sandbox source address → task id. */
+  sandboxes: Map<string, string>;
 }
 
 export async function loadPolicySnapshot(db: Db, version: number, now = new Date()): Promise<PolicySnapshot> {
@@ -36,6 +48,9 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
       });
       const revocation = await loadRevocationSnapshot(tx, now);
       const keys = await loadVerificationKeys(tx);
+      const services = await tx.service.findMany({ select: { name: true, descriptorYaml: true }, orderBy: { name: "asc" } });
+      const inventory = await tx.setting.findUnique({ where: { key: INVENTORY_SETTING } });
+      const sandboxes = await tx.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true, taskId: true } });
       return {
         version,
         loadedAt: now,
@@ -43,6 +58,9 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
         revocation,
         suspendedAgents: new Set(revocation.suspendedAgents),
         keys,
+        services,
+        inventoryYaml: typeof inventory?.value === "string" ? inventory.value : null,
+        sandboxes: new Map(sandboxes.map((b) => [b.sourceAddress, b.taskId])),
       };
     },
     { isolationLevel: "RepeatableRead" },

@@ -86,6 +86,20 @@ export const mcpConfigSchema = z.strictObject({
   unknownToolEffect: effectSchema.default("write"),
 });
 
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "a CIDR such as 10.0.0.0/8 or fd00::/8");
+
+/** How the proxy treats the service's traffic (not used to classify). */
+export const proxyConfigSchema = z.strictObject({
+  /**
+   * `intercept`: TLS is terminated so method, path and body rules apply (the default).
+   * `passthrough`: only host and port are checked; the tunnel's contents are not inspected, so
+   * it is classified as one irreversible `tunnel` action that a rule must allow explicitly.
+   */
+  tls: z.enum(["intercept", "passthrough"]).default("intercept"),
+  /** Private or loopback ranges this (internal) service may resolve to. Nothing else is allowed. */
+  internalAddresses: z.array(cidr).default([]),
+});
+
 export const serviceDescriptorSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'"),
@@ -102,6 +116,7 @@ export const serviceDescriptorSchema = z
     graphql: graphqlConfigSchema.optional(),
     sql: sqlConfigSchema.optional(),
     mcp: mcpConfigSchema.optional(),
+    proxy: proxyConfigSchema.default(() => proxyConfigSchema.parse({})),
   })
   .refine((d) => d.id !== "unknown", { message: '"unknown" is reserved for hosts no service claims', path: ["id"] });
 
@@ -113,6 +128,7 @@ export type GraphqlConfig = z.output<typeof graphqlConfigSchema>;
 export type GraphqlField = z.output<typeof graphqlFieldSchema>;
 export type SqlConfig = z.output<typeof sqlConfigSchema>;
 export type McpConfig = z.output<typeof mcpConfigSchema>;
+export type ProxyConfig = z.output<typeof proxyConfigSchema>;
 export type Protocol = ServiceDescriptor["protocol"];
 export type When = z.output<typeof whenSchema>;
 

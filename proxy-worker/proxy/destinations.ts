@@ -1,0 +1,45 @@
+import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
+import type { CanonicalRequest } from "@/lib/semantics/types";
+import { allowedPortsFor } from "../net/ports";
+import { resolveDestination, systemLookup, type CheckedDestination, type Lookup } from "../net/resolve";
+import { ProxyRefusal } from "./errors";
+import type { DestinationChecker } from "./pipeline";
+
+const CACHE_MS = 30_000;
+
+/**
+ * Destination checks for the pipeline: the service's ports and internal ranges, Bulkhead's own
+ * ports always refused, DNS resolved once per check. Checked results are cached briefly per
+ * (service, host, port); the forwarder dials the cached result's address, never the name.
+ */
+export class ServiceDestinations implements DestinationChecker {
+  private readonly cache = new Map<string, { at: number; result: CheckedDestination }>();
+
+  constructor(
+    private readonly deniedPorts: readonly number[],
+    private readonly lookup: Lookup = systemLookup,
+  ) {}
+
+  async check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination> {
+    const internal = descriptor?.proxy.internalAddresses ?? [];
+    const key = `${descriptor?.id ?? "-"}|${internal.join(",")}|${request.host}|${request.port}`;
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.result;
+    const result = await resolveDestination(
+      { host: request.host, port: request.port },
+      {
+        lookup: this.lookup,
+        allowInternal: internal,
+        // Unknown hosts may use only the scheme's default port.
+        allowedPorts: allowedPortsFor(descriptor ?? { scheme: request.scheme }),
+        deniedPorts: this.deniedPorts,
+      },
+    );
+    if (!result.ok) {
+      throw new ProxyRefusal(result.code === "dns_failure" ? "bad_gateway" : result.code === "invalid_host" ? "malformed" : "denied", result.code, result.reason);
+    }
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { at: Date.now(), result });
+    return result;
+  }
+}

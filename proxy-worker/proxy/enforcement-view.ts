@@ -1,0 +1,52 @@
+import type { Logger } from "@/lib/log";
+import { compilePolicy, type PolicySnapshot as CompiledPolicy } from "@/lib/policy/snapshot";
+import { parsePolicy } from "@/lib/policy/parse";
+import type { Inventory } from "@/lib/semantics/inventory";
+import type { ServiceRegistry } from "@/lib/semantics/registry";
+import { buildRegistry } from "@/lib/services/registry-source";
+import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+
+/**
+ * What the request path needs from a policy snapshot, prepared once per snapshot: the service
+ * registry (built-ins plus custom services), the environment inventory, and each task's compiled
+ * policy (compiled lazily, cached by task and policy version).
+ */
+export class EnforcementView {
+  readonly registry: ServiceRegistry;
+  readonly inventory: Inventory;
+  private readonly compiled = new Map<string, { version: number; policy: CompiledPolicy | null; error?: string }>();
+
+  constructor(
+    readonly snapshot: PolicySnapshot,
+    log: Logger,
+    previous?: EnforcementView,
+  ) {
+    const built = buildRegistry(snapshot.services, snapshot.inventoryYaml);
+    for (const bad of built.problems.services) log.error({ service: bad.name, errors: bad.errors }, "custom service is invalid and was left out; its hosts are unknown services");
+    if (built.problems.conflict) log.error({ err: built.problems.conflict }, "custom services conflict; enforcing with built-in services only");
+    if (built.problems.inventory) log.error({ errors: built.problems.inventory }, "inventory is invalid; every resource counts as production");
+    this.registry = built.registry;
+    this.inventory = built.inventory;
+    // Keep compiled policies whose version did not change.
+    if (previous) {
+      for (const [taskId, entry] of previous.compiled) {
+        const task = snapshot.tasks.get(taskId);
+        if (task && task.policyVersion === entry.version) this.compiled.set(taskId, entry);
+      }
+    }
+  }
+
+  /** The task's compiled policy, or an error string when it cannot be used (then: deny). */
+  policyFor(task: SnapshotTask): { policy: CompiledPolicy } | { error: string } {
+    let entry = this.compiled.get(task.id);
+    if (!entry || entry.version !== task.policyVersion) {
+      const parsed = parsePolicy(task.policyYaml);
+      entry = parsed.ok
+        ? { version: task.policyVersion, policy: compilePolicy(parsed.policy) }
+        : { version: task.policyVersion, policy: null, error: parsed.errors.map((e) => `${e.path}: ${e.message}`).join("; ") };
+      this.compiled.set(task.id, entry);
+    }
+    return entry.policy ? { policy: entry.policy } : { error: entry.error ?? "invalid policy" };
+  }
+}
+

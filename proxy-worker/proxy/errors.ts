@@ -1,0 +1,71 @@
+/**
+ * Every way the proxy refuses a request, and the one function that turns a refusal into a
+ * response. Each refusal carries a stable machine-readable code, a reason a person can read,
+ * and (once recorded) the audit event id.
+ */
+export type RefusalKind =
+  | "identity" // 407: no or invalid task token / unknown sandbox
+  | "denied" // 403: the policy (or an approval) said no
+  | "malformed" // 400: the request cannot be parsed unambiguously
+  | "headers_too_large" // 431
+  | "body_too_large" // 413
+  | "rate_limited" // 429
+  | "bad_gateway" // 502: DNS failure, upstream refused or reset
+  | "timeout" // 504: upstream or approval timed out (approval timeouts are denials: 403)
+  | "unavailable"; // 503: the audit trail cannot record, so nothing is forwarded
+
+const STATUS: Record<RefusalKind, number> = {
+  identity: 407,
+  denied: 403,
+  malformed: 400,
+  headers_too_large: 431,
+  body_too_large: 413,
+  rate_limited: 429,
+  bad_gateway: 502,
+  timeout: 504,
+  unavailable: 503,
+};
+
+export class ProxyRefusal extends Error {
+  auditEventId: string | null = null;
+  constructor(
+    readonly kind: RefusalKind,
+    /** Stable code, e.g. `token_expired`, `destination_forbidden`, `policy_deny`. */
+    readonly code: string,
+    readonly reason: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(reason);
+    this.name = "ProxyRefusal";
+  }
+
+  get status(): number {
+    return STATUS[this.kind];
+  }
+}
+
+export interface RefusalResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The single mapping from a refusal to what the client sees. */
+export function refusalResponse(refusal: ProxyRefusal): RefusalResponse {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "x-bulkhead-decision": refusal.kind === "denied" ? "deny" : "error",
+    connection: "close",
+  };
+  if (refusal.kind === "identity") headers["proxy-authenticate"] = 'Bearer realm="bulkhead", Basic realm="bulkhead"';
+  const body = JSON.stringify({
+    error: refusal.code,
+    kind: refusal.kind,
+    reason: refusal.reason,
+    auditEventId: refusal.auditEventId,
+    ...refusal.extra,
+  });
+  headers["content-length"] = String(Buffer.byteLength(body));
+  return { status: refusal.status, headers, body };
+}

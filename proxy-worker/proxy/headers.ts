@@ -1,0 +1,82 @@
+/** Connection-level headers (RFC 9110 §7.6.1) never forwarded in either direction. */
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/**
+ * Headers the agent may not send upstream: its own credentials (the proxy injects the real
+ * one), routing hints an upstream or an intermediary might honour, and anything else that
+ * would let the agent steer where or as whom the request goes.
+ */
+export const AGENT_STRIPPED = new Set([
+  "authorization",
+  "cookie",
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-port",
+  "x-forwarded-server",
+  "x-real-ip",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-host",
+  "x-http-host-override",
+  "x-proxy-url",
+  "via",
+  "host",
+  "content-length", // recomputed from the exact body forwarded
+  "expect",
+]);
+
+/** Builds the upstream header list from the agent's headers: strip, then inject the credential. */
+export function upstreamHeaders(
+  agentHeaders: Record<string, string>,
+  connectionTokens: ReadonlySet<string>,
+  inject: { name: string; value: string } | null,
+  host: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(agentHeaders)) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || connectionTokens.has(lower)) continue;
+    if (lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-")) continue;
+    if (inject && lower === inject.name.toLowerCase()) continue;
+    out[lower] = value;
+  }
+  out.host = host;
+  if (inject) out[inject.name.toLowerCase()] = inject.value;
+  return out;
+}
+
+/** Header names listed in Connection are hop-by-hop too. */
+export function connectionTokens(connection: string | undefined): Set<string> {
+  const set = new Set<string>();
+  if (!connection) return set;
+  for (const token of connection.split(",")) {
+    const t = token.trim().toLowerCase();
+    if (t) set.add(t);
+  }
+  return set;
+}
+
+/** Response headers passed back to the agent: hop-by-hop removed. */
+export function downstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const tokens = connectionTokens(typeof upstream.connection === "string" ? upstream.connection : undefined);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || tokens.has(lower) || lower === "content-length") continue;
+    out[lower] = value;
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+import type { Verdict } from "@/lib/policy/decide";
+import type { CanonicalRequest, Effect, SemanticAction } from "@/lib/semantics/types";
+import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
+import type { AuthenticatedTask } from "../identity/token-verifier";
+import type { CheckedDestination } from "./forwarder";
+
+export type ListenerKind = "explicit" | "intercepted" | "transparent";
+
+/** One request as a listener received it, before anything is trusted. */
+export interface IncomingAction {
+  listener: ListenerKind;
+  clientAddress: string;
+  /** How the agent identified itself: a task token, or (transparent) its sandbox's source address. */
+  identity: { kind: "token"; token: string | null } | { kind: "sandbox"; sourceAddress: string };
+  method: string;
+  /** Absolute URL: the request target (explicit), or built from the checked authority (intercepted). */
+  url: string;
+  /** Header values joined per name (names lower-case). */
+  headers: Record<string, string>;
+  /** As received, to detect duplicates of single-valued headers. */
+  rawHeaders: readonly string[];
+  body: Buffer | null;
+  /** Set when the request arrived inside an intercepted tunnel: the authority that was authorised. */
+  tunnelAuthority?: { host: string; port: number };
+}
+
+/** An audit record of one decision (the stable event shape of lib/audit/record.ts). */
+export interface DecisionEvent {
+  type: string;
+  actorType: "agent" | "system";
+  actorId: string | null;
+  agentId: string | null;
+  taskId: string | null;
+  outcome: string;
+  effect: Effect | null;
+  reason: string;
+  ruleId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Where decision events go: resolves once the event is durable; rejects when it cannot be. */
+export interface AuditSink {
+  record(event: DecisionEvent): Promise<void>;
+}
+
+/** A request that may be forwarded: exactly what was evaluated, plus where and as whom. */
+export interface ForwardPlan {
+  auth: AuthenticatedTask;
+  request: CanonicalRequest;
+  descriptor: ServiceDescriptor | null;
+  destination: CheckedDestination;
+  actions: SemanticAction[];
+  effect: Effect;
+  decision: Verdict;
+  eventId: string;
+  startedAt: bigint;
+}

@@ -1,0 +1,139 @@
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { viaProxy } from "../../support/proxy-client";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+/** Railway's API, imitated on plain HTTP loopback: the proxy sees real GraphQL bodies. */
+const RAILWAY = "backboard.railway.com";
+
+describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () => {
+  let h: ProxyHarness;
+  let railway: Upstream;
+  let token: string;
+  const agentAuth = "Bearer agent-found-this-in-a-project-file";
+
+  const send = (t: string | null, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}${path}`, {
+      token: t,
+      headers: { "content-type": "application/json", authorization: agentAuth, ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  beforeAll(async () => {
+    railway = await startHttpUpstream();
+    h = await startProxyHarness();
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
+    await h.addCredential({ name: "railway", scheme: "http", host: RAILWAY, port: railway.port, headerTemplate: "Authorization: Bearer {secret}", secret: "railway-real-secret-123" });
+    await h.t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging, vol_staging]\n" } });
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n"));
+  });
+  afterAll(async () => {
+    await h.close();
+    await railway.close();
+  });
+
+  it("forwards an allowed read with the vault's credential and without the agent's", async () => {
+    const before = railway.hits.length;
+    const r = await send(token, "/graphql/v2", { query: 'query { environment(id: "env_staging") { id name } }' });
+    expect(r.status).toBe(200);
+    expect(r.headers["x-bulkhead-decision"]).toBe("allow");
+    expect(railway.hits.length).toBe(before + 1);
+    const hit = railway.hits.at(-1)!;
+    expect(hit.headers.authorization).toBe("Bearer railway-real-secret-123");
+    expect(hit.headers["proxy-authorization"]).toBeUndefined();
+    // The agent never sees the secret, even though this upstream echoes the Authorization header.
+    expect(JSON.stringify(r.json)).not.toContain("railway-real-secret-123");
+    expect(r.json?.sawAuthorization).toBe("Bearer " + "*".repeat("railway-real-secret-123".length));
+  });
+
+  it("refuses volumeDelete on the production volume: 403 with the reason, audited, nothing reaches Railway", async () => {
+    const before = railway.hits.length;
+    const r = await send(token, "/graphql/v2", { query: 'mutation { volumeDelete(volumeId: "vol_prod_123") }' });
+    expect(r.status).toBe(403);
+    expect(r.json).toMatchObject({ error: "policy_deny", kind: "denied" });
+    expect(String(r.json?.reason)).toMatch(/irreversible.*volumeDelete/);
+    expect(r.json?.auditEventId).toBeTruthy();
+    expect(railway.hits.length).toBe(before);
+    const event = (await h.events()).find((e) => e.data.eventId === r.json?.auditEventId);
+    expect(event).toMatchObject({ type: "proxy.decision", outcome: "deny" });
+  });
+
+  it("refuses an aliased, batched or fragment-hidden delete the same way", async () => {
+    const before = railway.hits.length;
+    const bodies = [
+      { query: 'mutation { safe: volumeDelete(volumeId: "vol_prod_123") }' },
+      [{ query: 'query { environment(id: "env_staging") { id } }' }, { query: 'mutation { volumeDelete(volumeId: "vol_staging") }' }],
+      { query: "query Q { ...F } fragment F on Query { environment(id: \"env_staging\") { id } }", operationName: "Q" },
+    ];
+    const statuses = [];
+    for (const b of bodies) statuses.push((await send(token, "/graphql/v2", b)).status);
+    expect(statuses.slice(0, 2)).toEqual([403, 403]);
+    expect(railway.hits.length).toBe(before + (statuses[2] === 200 ? 1 : 0));
+  });
+
+  it("identity: no token, a garbage token and a Basic-wrapped token", async () => {
+    const before = railway.hits.length;
+    expect((await send(null, "/graphql/v2", { query: "{ me { id } }" })).status).toBe(407);
+    const bad = await send("not.a.token", "/graphql/v2", { query: "{ me { id } }" });
+    expect(bad.status).toBe(407);
+    expect(bad.json).toMatchObject({ error: "token_malformed" });
+    expect(railway.hits.length).toBe(before);
+
+    const basic = await viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, {
+      proxyAuthorization: `Basic ${Buffer.from(`agent:${token}`).toString("base64")}`,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: 'query { environment(id: "env_staging") { id } }' }),
+    });
+    expect(basic.status).toBe(200);
+  });
+
+  it("revocation: ending the task makes the very token fail at once", async () => {
+    const own = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+    expect((await send(own.token, "/graphql/v2", { query: 'query { environment(id: "env_staging") { id } }' })).status).toBe(200);
+    await h.t.db.task.update({ where: { id: own.taskId }, data: { status: "ended", endedAt: new Date() } });
+    await h.sync();
+    const r = await send(own.token, "/graphql/v2", { query: 'query { environment(id: "env_staging") { id } }' });
+    expect(r.status).toBe(407);
+    expect(r.json).toMatchObject({ error: "token_task_revoked" });
+  });
+
+  it("destinations: loopback, metadata and other spellings are refused before any connection", async () => {
+    const counter = net.createServer((s) => {
+      accepted++;
+      s.destroy();
+    });
+    let accepted = 0;
+    await new Promise<void>((r) => counter.listen(0, "127.0.0.1", () => r()));
+    const port = (counter.address() as net.AddressInfo).port;
+    const { token: anyToken } = await h.newTask("unlisted: deny\nrules:\n  - service: unknown\n    effects: [read, write, destructive]\n");
+    for (const url of [
+      `http://127.0.0.1:${port}/`,
+      `http://2130706433:${port}/`,
+      `http://0x7f.1:${port}/`,
+      `http://[::ffff:127.0.0.1]:${port}/`,
+      "http://169.254.169.254/latest/meta-data/",
+      `http://localhost:${port}/`,
+    ]) {
+      const res = await viaProxy(h.proxyPort, url, { token: anyToken });
+      expect([400, 403], url).toContain(res.status);
+      expect(String(res.json?.error), url).toMatch(/destination_forbidden|port_forbidden|invalid_host/);
+    }
+    expect(accepted).toBe(0);
+    await new Promise((r) => counter.close(r));
+  });
+
+  it("passes redirects back instead of following them", async () => {
+    const redirecting = await startHttpUpstream((_hit, res) => {
+      res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" });
+      res.end();
+    });
+    await h.addService({ id: "redirector", hosts: ["redirect.test"], scheme: "http", ports: [redirecting.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    const { token: t2 } = await h.newTask("unlisted: deny\nrules:\n  - service: redirector\n    effects: [read]\n");
+    const res = await viaProxy(h.proxyPort, `http://redirect.test:${redirecting.port}/go`, { token: t2 });
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe("http://169.254.169.254/latest/meta-data/");
+    expect(redirecting.hits).toHaveLength(1);
+    await redirecting.close();
+  });
+});

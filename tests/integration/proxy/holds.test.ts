@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decideApproval } from "@/lib/approvals/decide-approval";
+import { setFourEyes } from "@/lib/approvals/settings";
+import { AppError } from "@/lib/errors/app-error";
+import { makeUser } from "../../support/factories";
+import { viaProxy } from "../../support/proxy-client";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+const RAILWAY = "backboard.railway.com";
+const DELETE_STAGING = { query: 'mutation { volumeDelete(volumeId: "vol_staging") }' };
+
+describe("holds: irreversible actions wait for a person, bound to the exact request", () => {
+  let h: ProxyHarness;
+  let railway: Upstream;
+  let token: string;
+  let agentId: string;
+
+  const send = (body: unknown, t = token) =>
+    viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, { token: t, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const nextPending = async () => {
+    for (let i = 0; i < 200; i++) {
+      const a = await h.t.db.approval.findFirst({ where: { status: "pending", agentId }, orderBy: { createdAt: "desc" } });
+      if (a) return a;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("no pending approval appeared");
+  };
+
+  beforeAll(async () => {
+    railway = await startHttpUpstream();
+    h = await startProxyHarness();
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
+    await h.t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [vol_staging]\n" } });
+    ({ token, agentId } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write, destructive, irreversible]\n"));
+  });
+  afterAll(async () => {
+    await h.close();
+    await railway.close();
+  });
+
+  it("an approved hold is forwarded exactly once; a second use of the approval fails", async () => {
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const pending = send(DELETE_STAGING);
+    const approval = await nextPending();
+    expect(approval.reason).toMatch(/irreversible/);
+    await decideApproval(h.t.db, approver.actor, approval.id, "approve");
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(res.headers["x-bulkhead-decision"]).toBe("approved");
+    expect(railway.hits.length).toBe(before + 1);
+    expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("consumed");
+    // Deciding again does nothing: it is no longer pending.
+    await expect(decideApproval(h.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/already consumed/);
+    expect(railway.hits.length).toBe(before + 1);
+  });
+
+  it("a denied hold gets 403 and reaches nothing", async () => {
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const pending = send(DELETE_STAGING);
+    const approval = await nextPending();
+    await decideApproval(h.t.db, approver.actor, approval.id, "deny", "not today");
+    const res = await pending;
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ error: "approval_denied" });
+    expect(String(res.json?.reason)).toContain("not today");
+    expect(railway.hits.length).toBe(before);
+  });
+
+  it("a hold nobody decides times out to 403, and a late approval does nothing", async () => {
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const pending = send(DELETE_STAGING);
+    const approval = await nextPending();
+    const res = await pending; // the harness holds for 3 s
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ error: "approval_timeout" });
+    await expect(decideApproval(h.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/can no longer be decided/);
+    expect(railway.hits.length).toBe(before);
+  }, 15_000);
+
+  it("two approvers at once: one wins, the request is forwarded once", async () => {
+    const a = await makeUser(h.t.db, "approver");
+    const b = await makeUser(h.t.db, "admin");
+    const before = railway.hits.length;
+    const pending = send(DELETE_STAGING);
+    const approval = await nextPending();
+    const results = await Promise.allSettled([decideApproval(h.t.db, a.actor, approval.id, "approve"), decideApproval(h.t.db, b.actor, approval.id, "approve")]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect((await pending).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+  });
+
+  it("an approval is bound to its request: approving one held request does not release another", async () => {
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const first = send(DELETE_STAGING);
+    const approval1 = await nextPending();
+    const second = send({ query: 'mutation { volumeDelete(volumeId: "vol_staging") } # another' });
+    let approval2 = await nextPending();
+    for (let i = 0; approval2.id === approval1.id && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      approval2 = await nextPending();
+    }
+    expect(approval2.id).not.toBe(approval1.id);
+    expect(approval2.requestDigest).not.toBe(approval1.requestDigest);
+    await decideApproval(h.t.db, approver.actor, approval1.id, "approve");
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(403); // times out
+    expect(railway.hits.length).toBe(before + 1);
+  }, 15_000);
+
+  it("four-eyes: the agent's owner cannot approve its own agent's request; auditors cannot decide", async () => {
+    const owner = h.admin as { kind: "user"; userId: string };
+    await setFourEyes(h.t.db, h.admin, true);
+    const auditor = await makeUser(h.t.db, "auditor");
+    const pending = send(DELETE_STAGING);
+    const approval = await nextPending();
+    await expect(decideApproval(h.t.db, auditor.actor, approval.id, "approve")).rejects.toMatchObject({ code: "FORBIDDEN" });
+    const err = await decideApproval(h.t.db, h.admin, approval.id, "approve").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(String((err as Error).message)).toMatch(/Four-eyes/);
+    const other = await makeUser(h.t.db, "approver");
+    await decideApproval(h.t.db, other.actor, approval.id, "approve");
+    expect((await pending).status).toBe(200);
+    await setFourEyes(h.t.db, h.admin, false);
+    void owner;
+  });
+});

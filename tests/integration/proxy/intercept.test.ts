@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getCaCertificatePem } from "@/lib/tls/ca-store";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { connectTunnel, exchange, statuses, tlsOver } from "../../support/tunnel-client";
+import { createTestPki, startHttpsUpstream, type Upstream } from "../../support/upstreams";
+
+const GITHUB = "api.github.com";
+
+describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () => {
+  let h: ProxyHarness;
+  let github: Upstream;
+  let caPem: string;
+  let token: string;
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    github = await startHttpsUpstream(pki, GITHUB);
+    h = await startProxyHarness({ upstreamCaPem: pki.caPem });
+    await h.addService(onLoopback("github", github.port));
+    await h.addCredential({ name: "github", scheme: "https", host: GITHUB, port: github.port, headerTemplate: "Authorization: Bearer {secret}", secret: "ghp_realsecretvalue000" });
+    ({ token } = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    resources: ["acme/app"]\n    effects: [read]\n'));
+    caPem = (await getCaCertificatePem(h.t.db))!.certPem;
+  });
+  afterAll(async () => {
+    await h.close();
+    await github.close();
+  });
+
+  const open = async (t: string | null = token, sni = GITHUB) => {
+    const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, t ? { "proxy-authorization": `Bearer ${t}` } : {});
+    expect(tunnel.status).toBe(200);
+    return tlsOver(tunnel.socket, sni, caPem);
+  };
+  const get = (path: string, host = `${GITHUB}:${github.port}`, extra = "") => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: token agent-own\r\n${extra}Connection: close\r\n\r\n`;
+
+  it("judges each request inside the tunnel: a read is forwarded with the injected credential", async () => {
+    const before = github.hits.length;
+    const out = await exchange(await open(), get("/repos/acme/app/issues"));
+    expect(statuses(out)).toEqual([200]);
+    expect(github.hits.length).toBe(before + 1);
+    expect(github.hits.at(-1)!.headers.authorization).toBe("Bearer ghp_realsecretvalue000");
+    expect(out).not.toContain("ghp_realsecretvalue000");
+  });
+
+  it("refuses repository deletion inside an authorised tunnel", async () => {
+    const before = github.hits.length;
+    const out = await exchange(await open(), `DELETE /repos/acme/app HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([403]);
+    expect(out).toMatch(/irreversible/);
+    expect(github.hits.length).toBe(before);
+  });
+
+  it("judges pipelined requests on one connection one by one", async () => {
+    const before = github.hits.length;
+    const raw =
+      `GET /repos/acme/app/pulls HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\n\r\n` +
+      `DELETE /repos/acme/app HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\n\r\n` +
+      `GET /repos/acme/app/issues HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\nConnection: close\r\n\r\n`;
+    const out = await exchange(await open(), raw);
+    expect(statuses(out)[0]).toBe(200);
+    expect(statuses(out)[1]).toBe(403);
+    expect(github.hits.length - before).toBeLessThanOrEqual(2);
+    expect(github.hits.slice(before).every((hit) => hit.method === "GET")).toBe(true);
+  });
+
+  it("refuses an inner Host that differs from the CONNECT authority", async () => {
+    const before = github.hits.length;
+    const out = await exchange(await open(), get("/repos/acme/app/issues", `evil.example:${github.port}`));
+    expect(statuses(out)).toEqual([400]);
+    expect(github.hits.length).toBe(before);
+  });
+
+  it("refuses an SNI that differs from the CONNECT authority (no certificate is minted)", async () => {
+    const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
+    await expect(tlsOver(tunnel.socket, "evil.example", caPem)).rejects.toThrow();
+  });
+
+  it("refuses a CONNECT without a valid token before any TLS, and CONNECT targets that are not host:port", async () => {
+    expect((await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`)).status).toBe(407);
+    expect((await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": "Bearer nope" })).status).toBe(407);
+    for (const target of [`user@${GITHUB}:443`, `${GITHUB}`, `http://${GITHUB}:443`, `${GITHUB}:443/path`, `${GITHUB}:99999`]) {
+      expect((await connectTunnel(h.proxyPort, target, { "proxy-authorization": `Bearer ${token}` })).status, target).toBe(400);
+    }
+  });
+
+  it("a revoked token stops the next request in an open tunnel", async () => {
+    const own = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    resources: ["acme/app"]\n    effects: [read]\n');
+    const socket = await open(own.token);
+    await h.t.db.task.update({ where: { id: own.taskId }, data: { status: "ended", endedAt: new Date() } });
+    await h.sync();
+    const out = await exchange(socket, get("/repos/acme/app/issues"));
+    expect(statuses(out)).toEqual([407]);
+  });
+});

@@ -1,0 +1,123 @@
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { exchange, statuses } from "../../support/tunnel-client";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+/** Raw bytes to the explicit listener: the tests are about what the parser accepts. */
+describe("parsing: one parsed request decides and dials", () => {
+  let h: ProxyHarness;
+  let up: Upstream;
+  let token: string;
+  let origin: string;
+
+  const raw = async (bytes: string) => {
+    const socket = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    return exchange(socket, bytes, 800);
+  };
+  const auth = () => `Proxy-Authorization: Bearer ${token}\r\n`;
+
+  beforeAll(async () => {
+    up = await startHttpUpstream();
+    h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096" } });
+    await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "GET", path: "/admin/{rest+}", operation: "admin", effect: "irreversible" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n"));
+    origin = `http://api.test:${up.port}`;
+  });
+  afterAll(async () => {
+    await h.close();
+    await up.close();
+  });
+
+  it("forwards a plain allowed request (control)", async () => {
+    const before = up.hits.length;
+    const out = await raw(`GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([200]);
+    expect(up.hits.length).toBe(before + 1);
+  });
+
+  it.each([
+    ["dot segments", "/public/../admin/x"],
+    ["encoded dots", "/public/%2e%2e/admin/x"],
+    ["encoded slash", "/public%2F..%2Fadmin/x"],
+    ["double slash", "//admin/x"],
+    ["backslash", "/public\\..\\admin/x"],
+  ])("rejects %s in the path with 400, reaching nothing", async (_name, path) => {
+    const before = up.hits.length;
+    const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(out)[0]).toBe(400);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("the path that was evaluated is the path that is forwarded (case and encoding normalised once)", async () => {
+    const out = await raw(`GET ${origin}/items/%7euser HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([200]);
+    expect(up.hits.at(-1)!.url).toBe("/items/~user");
+  });
+
+  it("rejects userinfo in the authority, Host mismatch and duplicate Host", async () => {
+    const before = up.hits.length;
+    const cases = [
+      `GET http://user:pw@api.test:${up.port}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`,
+      `GET ${origin}/items HTTP/1.1\r\nHost: evil.test\r\n${auth()}Connection: close\r\n\r\n`,
+      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\nHost: evil.test\r\n${auth()}Connection: close\r\n\r\n`,
+    ];
+    for (const c of cases) expect(statuses(await raw(c))[0], c.split("\r\n")[0]).toBe(400);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
+    const before = up.hits.length;
+    const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;
+    const out = await raw(smuggle);
+    expect(statuses(out)[0]).toBe(400);
+    expect(up.hits.filter((hit) => hit.url.startsWith("/admin")).length).toBe(0);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("answers oversized headers with 431 and oversized bodies with 413 before buffering them", async () => {
+    const before = up.hits.length;
+    const big = `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}X-Big: ${"a".repeat(8000)}\r\n\r\n`;
+    expect(statuses(await raw(big))[0]).toBe(431);
+    const declared = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Type: application/json\r\nContent-Length: 999999\r\n\r\n{`;
+    expect(statuses(await raw(declared))[0]).toBe(413);
+    const chunked = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n${"x".repeat(0x2000)}\r\n0\r\n\r\n`;
+    expect(statuses(await raw(chunked))[0]).toBe(413);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("refuses protocol upgrades (no uninspected tunnels)", async () => {
+    const before = up.hits.length;
+    const out = await raw(`GET ${origin}/ws HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    expect(statuses(out)[0]).toBe(403);
+    expect(out).toContain("upgrade_refused");
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("strips routing and credential headers the agent sets, and never lets it pick the upstream", async () => {
+    await raw(
+      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Forwarded: host=evil.test\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 10.0.0.1\r\nAuthorization: Bearer agent-own\r\nCookie: session=stolen\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\n\r\n`,
+    );
+    const hit = up.hits.at(-1)!;
+    for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-for", "authorization", "cookie", "x-secret-hop", "proxy-authorization"]) {
+      expect(hit.headers[name], name).toBeUndefined();
+    }
+    expect(hit.headers.host).toBe(`api.test:${up.port}`);
+  });
+
+  it("rejects origin-form on the explicit listener", async () => {
+    const out = await raw(`GET /items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(out)[0]).toBe(400);
+    expect(out).toContain("not_absolute_form");
+  });
+
+  it("every refusal carries a machine-readable reason and an audit event id", async () => {
+    const out = await raw(`GET ${origin}/admin/keys HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([403]);
+    const body = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+    expect(body.error).toBe("policy_deny");
+    const events = await h.events();
+    expect(events.some((e) => e.data.eventId === body.auditEventId && e.outcome === "deny")).toBe(true);
+  });
+});

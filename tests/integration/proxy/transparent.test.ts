@@ -1,0 +1,105 @@
+import net from "node:net";
+import tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getCaCertificatePem } from "@/lib/tls/ca-store";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { connectTunnel, exchange, statuses, tlsOver } from "../../support/tunnel-client";
+import { createTestPki, startHttpUpstream, startHttpsUpstream, type Upstream } from "../../support/upstreams";
+
+describe("transparent listeners (sandboxes) and host-only passthrough services", () => {
+  let h: ProxyHarness;
+  let plain: Upstream;
+  let github: Upstream;
+  let tunnelTarget: Upstream;
+  let caPem: string;
+  let upstreamCaPem: string;
+
+  const fromAddress = async (localAddress: string, port: number) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress });
+    await new Promise((r) => socket.once("connect", r));
+    return socket;
+  };
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    upstreamCaPem = pki.caPem;
+    plain = await startHttpUpstream();
+    github = await startHttpsUpstream(pki, "api.github.com");
+    tunnelTarget = await startHttpsUpstream(pki, "tunnel.test");
+    h = await startProxyHarness({ upstreamCaPem: pki.caPem });
+    await h.addService({ id: "plain", hosts: ["plain.test"], scheme: "http", ports: [plain.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addService(onLoopback("github", github.port));
+    await h.addService({ id: "opaque", hosts: ["tunnel.test"], scheme: "https", ports: [tunnelTarget.port], protocol: "rest", proxy: { tls: "passthrough", internalAddresses: ["127.0.0.1/32"] } });
+    const { taskId } = await h.newTask('unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n  - service: github\n    resources: ["acme/app"]\n    effects: [read]\n');
+    await h.t.db.sandbox.create({ data: { taskId, name: "sandbox-a", sourceAddress: "127.0.0.2" } });
+    await h.sync();
+    caPem = (await getCaCertificatePem(h.t.db))!.certPem;
+  });
+  afterAll(async () => {
+    await h.close();
+    await Promise.all([plain.close(), github.close(), tunnelTarget.close()]);
+  });
+
+  it("identifies a sandbox by its source address (plain HTTP); other addresses get 407", async () => {
+    const before = plain.hits.length;
+    const ok = await exchange(await fromAddress("127.0.0.2", h.transparentHttpPort), `GET /items HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(ok)).toEqual([200]);
+    expect(plain.hits.length).toBe(before + 1);
+    const stranger = await exchange(await fromAddress("127.0.0.3", h.transparentHttpPort), `GET /items HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(stranger)).toEqual([407]);
+    expect(stranger).toContain("sandbox_unknown");
+    expect(plain.hits.length).toBe(before + 1);
+  });
+
+  it("intercepts TLS by SNI for a sandbox and judges what is inside", async () => {
+    const before = github.hits.length;
+    const socket = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: "api.github.com", ca: caPem });
+    await new Promise((r, j) => {
+      socket.once("secureConnect", r);
+      socket.once("error", j);
+    });
+    const out = await exchange(socket, `GET /repos/acme/app HTTP/1.1\r\nHost: api.github.com:${github.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([200]);
+    expect(github.hits.length).toBe(before + 1);
+    const del = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: "api.github.com", ca: caPem });
+    await new Promise((r) => del.once("secureConnect", r));
+    const denied = await exchange(del, `DELETE /repos/acme/app HTTP/1.1\r\nHost: api.github.com:${github.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(denied)).toEqual([403]);
+    const other = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: "api.github.com", ca: caPem });
+    await new Promise((r) => other.once("secureConnect", r));
+    const mismatch = await exchange(other, `GET /repos/acme/app HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(mismatch)).toEqual([400]);
+    expect(github.hits.filter((x) => x.method === "DELETE").length).toBe(0);
+    expect(github.hits.length).toBe(before + 1);
+  });
+
+  it("a sandbox that lost its task is refused", async () => {
+    const { taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n");
+    await h.t.db.sandbox.create({ data: { taskId, name: "sandbox-b", sourceAddress: "127.0.0.4" } });
+    await h.t.db.task.update({ where: { id: taskId }, data: { status: "ended", endedAt: new Date() } });
+    await h.sync();
+    const out = await exchange(await fromAddress("127.0.0.4", h.transparentHttpPort), `GET /items HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([407]);
+  });
+
+  it("a passthrough service tunnels only when a rule allows its irreversible 'tunnel' action explicitly", async () => {
+    const { token: readOnly } = await h.newTask("unlisted: deny\nrules:\n  - service: opaque\n    effects: [read, write]\n");
+    const refused = await connectTunnel(h.proxyPort, `tunnel.test:${tunnelTarget.port}`, { "proxy-authorization": `Bearer ${readOnly}` });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatch(/host-only service, contents not inspected/);
+
+    const { token: allowed } = await h.newTask("unlisted: deny\nrules:\n  - service: opaque\n    operations: [tunnel]\n    effects: [irreversible]\n    waive_approval: true\n");
+    const before = tunnelTarget.hits.length;
+    const tunnel = await connectTunnel(h.proxyPort, `tunnel.test:${tunnelTarget.port}`, { "proxy-authorization": `Bearer ${allowed}` });
+    expect(tunnel.status).toBe(200);
+    // End to end: the certificate is the upstream's own (Bulkhead's CA does not vouch for it).
+    await expect(tlsOver(tunnel.socket, "tunnel.test", caPem)).rejects.toThrow();
+    const again = await connectTunnel(h.proxyPort, `tunnel.test:${tunnelTarget.port}`, { "proxy-authorization": `Bearer ${allowed}` });
+    const secure = await tlsOver(again.socket, "tunnel.test", upstreamCaPem);
+    const out = await exchange(secure, `GET /anything HTTP/1.1\r\nHost: tunnel.test\r\nConnection: close\r\n\r\n`);
+    expect(statuses(out)).toEqual([200]);
+    expect(tunnelTarget.hits.length).toBe(before + 1);
+    const events = await h.events();
+    expect(events.some((e) => e.data.hostOnly === true && e.outcome === "allow")).toBe(true);
+  });
+});

@@ -1,0 +1,151 @@
+import type { AddressInfo } from "node:net";
+import { stringify } from "yaml";
+import type { Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { loadWorkerConfig } from "@/lib/config/worker";
+import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
+import { createPrismaClient } from "@/lib/db/client";
+import { ensureSigningKey } from "@/lib/identity/key-store";
+import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { issueTaskToken } from "@/lib/identity/task-tokens";
+import { createLogger } from "@/lib/log";
+import { builtInDescriptors } from "@/lib/semantics/descriptors";
+import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
+import { createTask } from "@/lib/tasks/tasks";
+import { addCredential } from "@/lib/vault/add-credential";
+import { startEnforcementCore, type EnforcementCore } from "@/proxy-worker/core";
+import type { Lookup } from "@/proxy-worker/net/resolve";
+import type { AuditSink, DecisionEvent } from "@/proxy-worker/proxy/types";
+import { startProxyService, type ProxyService } from "@/proxy-worker/proxy/service";
+import { createTestDatabase, type TestDatabase } from "./database";
+import { makeUser, unique } from "./factories";
+
+export const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
+
+/** Test names resolve to loopback; everything else fails, so no test can reach a real host. */
+export const loopbackLookup: Lookup = async (name) => {
+  const hostname = name.replace(/\.$/, "");
+  if (hostname.endsWith(".test") || hostname.endsWith(".com") || hostname.endsWith(".app")) return [{ address: "127.0.0.1", family: 4 }];
+  throw Object.assign(new Error(`no such host ${hostname}`), { code: "ENOTFOUND" });
+};
+
+/** Built-in descriptor `id`, made reachable on loopback at `port` (tests only). */
+export function onLoopback(id: string, port: number, overrides: Partial<ServiceDescriptorInput> = {}): ServiceDescriptorInput {
+  const base = builtInDescriptors.find((d) => d.id === id);
+  if (!base) throw new Error(`no built-in ${id}`);
+  return { ...base, ports: [port], proxy: { internalAddresses: ["127.0.0.1/32"] }, ...overrides };
+}
+
+export interface ProxyHarness {
+  t: TestDatabase;
+  admin: Actor;
+  masterKey: Buffer;
+  core: EnforcementCore;
+  proxy: ProxyService;
+  proxyPort: number;
+  transparentHttpPort: number;
+  transparentTlsPort: number;
+  events: () => Promise<Array<{ type: string; outcome: string | null; reason: string | null; data: Record<string, unknown> }>>;
+  newTask(policyYaml: string, options?: { ttl?: string }): Promise<{ taskId: string; agentId: string; token: string }>;
+  addService(descriptor: ServiceDescriptorInput): Promise<void>;
+  addCredential(input: { name: string; scheme: "http" | "https"; host: string; port: number; headerTemplate: string; secret: string }): Promise<void>;
+  /** Waits until the worker's snapshot has caught up with the database. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Records decisions directly with recordAuditEvent (one insert per event). */
+class DatabaseAuditSink implements AuditSink {
+  constructor(private readonly db: TestDatabase["db"]) {}
+  async record(e: DecisionEvent): Promise<void> {
+    await recordAuditEvent(this.db, {
+      type: e.type,
+      actor: { actorType: e.actorType, actorId: e.actorId ?? "proxy" },
+      agentId: e.agentId,
+      taskId: e.taskId,
+      outcome: e.outcome,
+      effect: e.effect,
+      reason: e.reason,
+      ruleId: e.ruleId,
+      data: e.data as never,
+    });
+  }
+}
+
+export async function startProxyHarness(
+  options: { upstreamCaPem?: string; env?: Record<string, string>; audit?: (db: TestDatabase["db"]) => AuditSink; beforeStart?: (databaseUrl: string) => Promise<void> } = {},
+): Promise<ProxyHarness> {
+  const t = await createTestDatabase();
+  await options.beforeStart?.(t.url);
+  const masterKey = parseMasterKey(generateMasterKey());
+  await assertMasterKeyMatchesData(t.db, masterKey);
+  await ensureSigningKey(t.db, masterKey);
+  const admin = (await makeUser(t.db, "admin")).actor;
+  const log = createLogger("proxy-test", process.env.BULKHEAD_TEST_LOG ?? "silent");
+  const workerDb = createPrismaClient(t.url, 8);
+  const core = await startEnforcementCore({ db: workerDb, databaseUrl: t.url, log, identity, reconcileIntervalMs: 60_000 });
+  const config = { ...loadWorkerConfig({ BULKHEAD_HOLD_TIMEOUT_SECONDS: "3", ...options.env }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
+  if (options.upstreamCaPem) {
+    const { writeFileSync, mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const file = `${mkdtempSync(`${tmpdir()}/bh-ca-`)}/ca.pem`;
+    writeFileSync(file, options.upstreamCaPem);
+    config.upstreamCaFile = file;
+  }
+  const proxy = await startProxyService({
+    config,
+    db: workerDb,
+    databaseUrl: t.url,
+    masterKey,
+    core,
+    audit: options.audit?.(workerDb) ?? new DatabaseAuditSink(workerDb),
+    log,
+    lookup: loopbackLookup,
+  });
+  const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+
+  const sync = async () => {
+    // A reload started after the last commit includes it.
+    await core.policy.reload();
+  };
+
+  return {
+    t,
+    admin,
+    masterKey,
+    core,
+    proxy,
+    proxyPort: port(proxy.explicit),
+    transparentHttpPort: port(proxy.transparentHttp),
+    transparentTlsPort: port(proxy.transparentTls),
+    events: async () =>
+      (await t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." } }, orderBy: { id: "asc" } })).map((e) => ({
+        type: e.type,
+        outcome: e.outcome,
+        reason: e.reason,
+        data: e.data as Record<string, unknown>,
+      })),
+    async newTask(policyYaml, o = {}) {
+      const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
+      const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "proxy test", policyYaml, ttl: o.ttl ?? "30m" });
+      const issued = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+      await sync();
+      return { taskId: task.id, agentId: agent.id, token: issued.token };
+    },
+    async addService(descriptor) {
+      await t.db.service.create({ data: { name: String(descriptor.id), descriptorYaml: stringify(descriptor) } });
+      await sync();
+    },
+    async addCredential(input) {
+      await addCredential(t.db, admin, masterKey, { name: input.name, scheme: input.scheme, host: input.host, port: input.port, headerTemplate: input.headerTemplate, secret: input.secret } as never);
+      await sync();
+    },
+    sync,
+    async close() {
+      await proxy.close();
+      await core.close();
+      await workerDb.$disconnect();
+      await t.drop();
+    },
+  };
+}
