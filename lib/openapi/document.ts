@@ -1,3 +1,4 @@
+import { taskOperations } from "./operations/tasks";
 import { apiKeyOperations } from "./operations/api-keys";
 import { agentOperations } from "./operations/agents";
 import { credentialOperations } from "./operations/credentials";
@@ -15,12 +16,17 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...agentOperations,
   ...credentialOperations,
   ...apiKeyOperations,
+  ...taskOperations,
   ...openApiOperations,
 ];
 
 const TAGS = [
   { name: "session", description: "The caller's identity." },
   { name: "agents", description: "Registered AI agents." },
+  { name: "tasks", description: "Assignments of an agent: purpose, allowlist, lifetime." },
+  { name: "tokens", description: "Task tokens: the agents' only credentials." },
+  { name: "approvals", description: "Held requests waiting for a person." },
+  { name: "keys", description: "Signing keys and the interception CA." },
   { name: "credentials", description: "Upstream credentials the proxy injects; write-only secrets." },
   { name: "api-keys", description: "Keys for this API." },
   { name: "meta", description: "About the API itself." },

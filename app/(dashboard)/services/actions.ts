@@ -7,6 +7,8 @@ import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import { addCredential, addCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
 import { dashboardMasterKey } from "@/lib/vault/app-master-key";
 import { secretSchema } from "@/lib/vault/schemas";
+import { setInventoryYaml } from "@/lib/services/inventory";
+import { deleteCustomService, saveCustomService } from "@/lib/services/services";
 
 // Results carry names only: a secret is never sent back to the browser, not even on error.
 
@@ -36,6 +38,32 @@ export async function rotateCredentialAction(_prev: ActionResult<{ name: string 
 export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
   return runAction("credentials:write", z.object({ id: credentialIdSchema }), formToObject(form), async (actor, data) => {
     await deleteCredential(getDb(), actor, data.id);
+    revalidatePath("/services");
+    return null;
+  });
+}
+
+const descriptorInput = z.object({ descriptorYaml: z.string().max(200_000) });
+
+export async function saveServiceAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  return runAction("settings:write", descriptorInput, { descriptorYaml: String(form.get("descriptorYaml") ?? "") }, async (actor, data) => {
+    const result = await saveCustomService(getDb(), actor, data.descriptorYaml);
+    revalidatePath("/services");
+    return result;
+  });
+}
+
+export async function deleteServiceAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("settings:write", z.object({ name: z.string().min(1).max(100) }), { name: form.get("name") }, async (actor, data) => {
+    await deleteCustomService(getDb(), actor, data.name);
+    revalidatePath("/services");
+    return null;
+  });
+}
+
+export async function saveInventoryAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), { inventoryYaml: String(form.get("inventoryYaml") ?? "") }, async (actor, data) => {
+    await setInventoryYaml(getDb(), actor, data.inventoryYaml);
     revalidatePath("/services");
     return null;
   });

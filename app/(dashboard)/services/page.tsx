@@ -9,14 +9,37 @@ import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { listCredentials } from "@/lib/vault";
-import { addCredentialAction, deleteCredentialAction, rotateCredentialAction } from "./actions";
+import { YamlForm } from "@/components/services/yaml-form";
+import { SimpleActionButton } from "@/components/tasks/simple-action-button";
+import { getInventoryYaml } from "@/lib/services/inventory";
+import { listCustomServices } from "@/lib/services/services";
+import { builtInDescriptors } from "@/lib/semantics/descriptors";
+import { addCredentialAction, deleteCredentialAction, deleteServiceAction, rotateCredentialAction, saveInventoryAction, saveServiceAction } from "./actions";
+
+const SERVICE_EXAMPLE = `id: billing
+title: Internal billing API
+hosts: [billing.internal.example.com]
+scheme: https
+protocol: rest
+rest:
+  routes:
+    - method: DELETE
+      path: /invoices/{id}
+      operation: invoices.delete
+      effect: irreversible
+      resource: "{id}"
+proxy:
+  internalAddresses: [10.20.0.0/16]
+`;
 
 export const metadata: Metadata = { title: "Services & Credentials" };
 
 export default async function ServicesPage() {
   const actor = await requirePageActor("read");
-  const credentials = await listCredentials(getDb(), actor);
+  const db = getDb();
+  const [credentials, services, inventoryYaml] = await Promise.all([listCredentials(db, actor), listCustomServices(db, actor), getInventoryYaml(db)]);
   const canWrite = roleCan(actor.role, "credentials:write");
+  const canConfigure = roleCan(actor.role, "settings:write");
   return (
     <>
       <PageHeader
@@ -45,6 +68,38 @@ export default async function ServicesPage() {
           ))}
         </Table>
       )}
+
+      <section className="mt-10">
+        <h2 className="mb-1 font-semibold">Services</h2>
+        <p className="mb-3 max-w-3xl text-sm text-slate-600">
+          Built in: {builtInDescriptors.map((d) => d.id).join(", ")}. Custom services describe how an API&apos;s operations map to effects (see docs/policy.md);
+          one with a built-in&apos;s id replaces it. Hosts no service claims are the service <code>unknown</code>.
+        </p>
+        {services.length > 0 ? (
+          <ul className="mb-4 space-y-3">
+            {services.map((svc) => (
+              <li key={svc.id} className="rounded-lg bg-white p-4 ring-1 ring-slate-200">
+                <div className="mb-2 flex items-center justify-between">
+                  <span className="font-medium">{svc.name}</span>
+                  {canConfigure ? <SimpleActionButton action={deleteServiceAction} fields={{ name: svc.name }} label="Delete" variant="danger" confirm={`Delete the service ${svc.name}?`} /> : null}
+                </div>
+                <pre className="overflow-x-auto text-xs">{svc.descriptorYaml}</pre>
+              </li>
+            ))}
+          </ul>
+        ) : null}
+        {canConfigure ? <YamlForm action={saveServiceAction} name="descriptorYaml" label="Add or replace a service (YAML)" initial="" placeholder={SERVICE_EXAMPLE} rows={14} submit="Save service" testId="service-form" /> : null}
+      </section>
+
+      <section className="mt-10 max-w-3xl">
+        <h2 className="mb-1 font-semibold">Environment inventory</h2>
+        <p className="mb-3 text-sm text-slate-600">Which resources and hosts are staging, production and so on. Anything not listed counts as production.</p>
+        {canConfigure ? (
+          <YamlForm action={saveInventoryAction} name="inventoryYaml" label="Inventory (YAML)" initial={inventoryYaml} rows={10} submit="Save inventory" testId="inventory-form" />
+        ) : (
+          <pre className="rounded-lg bg-white p-4 text-xs ring-1 ring-slate-200">{inventoryYaml}</pre>
+        )}
+      </section>
     </>
   );
 }

@@ -8,6 +8,8 @@ import { getDb } from "@/lib/db/client";
 import { appMasterKey } from "@/lib/identity/app-keys";
 import { issueTaskToken, revokeTaskToken } from "@/lib/identity/task-tokens";
 import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import type { ExplainResult } from "@/lib/policy/explain";
+import { simulateInput, simulateRequest, updatePolicyInput, updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask, createTaskInput, endTask } from "@/lib/tasks/tasks";
 
 export async function createTaskAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
@@ -45,4 +47,17 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
     revalidatePath(`/tasks/${taskId}`);
     return null;
   });
+}
+
+export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number }> | null, form: FormData) {
+  return runAction("tasks:write", updatePolicyInput, { id: form.get("id"), policyYaml: String(form.get("policyYaml") ?? "") }, async (actor, data) => {
+    const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);
+    revalidatePath(`/tasks/${data.id}`);
+    return result;
+  });
+}
+
+export async function simulateAction(_prev: ActionResult<ExplainResult> | null, form: FormData) {
+  const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? "") };
+  return runAction("read", simulateInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
 }

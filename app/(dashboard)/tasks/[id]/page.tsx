@@ -2,7 +2,9 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
 import { formatTime } from "@/components/format";
+import { BlastRadiusSummary } from "@/components/tasks/blast-radius";
 import { MintToken } from "@/components/tasks/mint-token";
+import { PolicyWorkbench } from "@/components/tasks/policy-workbench";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { TaskStatusBadge } from "@/components/tasks/task-status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -13,8 +15,10 @@ import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
+import { blastRadius } from "@/lib/policy/blast-radius";
+import { parsePolicy } from "@/lib/policy/parse";
 import { getTask } from "@/lib/tasks/tasks";
-import { endTaskAction, mintTokenAction, revokeTokenAction } from "../actions";
+import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
 export const metadata: Metadata = { title: "Task" };
 
@@ -30,6 +34,8 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
   const now = new Date();
+  const parsedPolicy = parsePolicy(task.policyYaml);
+  const radius = parsedPolicy.ok ? blastRadius(parsedPolicy.policy, now) : null;
   return (
     <>
       <PageHeader
@@ -67,11 +73,14 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         </div>
       </dl>
 
-      <section className="mt-8 max-w-3xl">
-        <h2 className="mb-2 font-semibold">Allowlist policy</h2>
-        <pre className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100" data-testid="task-policy">
-          {task.policyYaml}
-        </pre>
+      <section className="mt-8">
+        <h2 className="mb-2 font-semibold">What this task can reach</h2>
+        {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
+      </section>
+
+      <section className="mt-8">
+        <h2 className="mb-2 font-semibold">Allowlist policy <span className="text-xs font-normal text-slate-500">version {task.policyVersion}</span></h2>
+        <PolicyWorkbench taskId={task.id} initialYaml={task.policyYaml} canEdit={canWrite && active} save={updatePolicyAction} simulate={simulateAction} />
       </section>
 
       <section className="mt-8 max-w-3xl">

@@ -1,0 +1,49 @@
+"use client";
+
+import { useActionState } from "react";
+import { Button } from "@/components/ui/button";
+import type { ActionResult } from "@/lib/http/action";
+
+type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
+
+/** A YAML document edited in a textarea and saved by a server action, with its errors inline. */
+export function YamlForm<T>({ action, name, label, initial, rows = 10, submit, placeholder, testId }: { action: Action<T>; name: string; label: string; initial: string; rows?: number; submit: string; placeholder?: string; testId?: string }) {
+  const [state, formAction, pending] = useActionState(action, null);
+  const errors = state && !state.ok ? (state.fieldErrors?.[name] ?? []) : [];
+  return (
+    <form action={formAction} className="space-y-2" data-testid={testId}>
+      <label htmlFor={name} className="block text-sm font-medium">
+        {label}
+      </label>
+      <textarea
+        id={name}
+        name={name}
+        defaultValue={state && !state.ok ? (state.values?.[name] ?? initial) : initial}
+        rows={rows}
+        spellCheck={false}
+        placeholder={placeholder}
+        aria-invalid={errors.length ? true : undefined}
+        className="block w-full rounded-md border-0 p-3 font-mono text-xs ring-1 ring-inset ring-slate-300 aria-[invalid=true]:ring-red-500"
+      />
+      {errors.length ? (
+        <ul role="alert" className="text-sm text-red-700">
+          {errors.map((e) => (
+            <li key={e}>{e}</li>
+          ))}
+        </ul>
+      ) : state && !state.ok ? (
+        <p role="alert" className="text-sm text-red-700">
+          {state.message}
+        </p>
+      ) : null}
+      {state?.ok ? (
+        <p role="status" className="text-sm text-emerald-700">
+          Saved.
+        </p>
+      ) : null}
+      <Button type="submit" variant="secondary" disabled={pending}>
+        {submit}
+      </Button>
+    </form>
+  );
+}

@@ -1,0 +1,117 @@
+import { z } from "zod";
+import { decideApprovalInput } from "@/lib/approvals/decide-approval";
+import { createTaskInput } from "@/lib/tasks/tasks";
+import type { OpenApiOperation } from "../registry";
+import { dateTime, nullableDateTime } from "../schemas";
+
+const taskSchema = z.object({
+  id: z.string(),
+  purpose: z.string(),
+  policyYaml: z.string(),
+  policyVersion: z.number().int(),
+  status: z.enum(["active", "ended", "expired", "revoked"]),
+  createdAt: dateTime,
+  expiresAt: dateTime,
+  endedAt: nullableDateTime,
+  endedReason: z.string().nullable(),
+  agent: z.object({ id: z.string(), name: z.string(), status: z.enum(["active", "suspended"]) }),
+  createdBy: z.object({ email: z.string() }).nullable(),
+});
+const taskResponse = z.object({ task: taskSchema });
+const tokenMeta = z.object({ jti: z.string(), kid: z.string(), issuedAt: dateTime, expiresAt: dateTime, revokedAt: nullableDateTime, issuedBy: z.object({ email: z.string() }).nullable() });
+const id = { id: "The task's id (uuid)." };
+
+export const taskOperations: OpenApiOperation[] = [
+  {
+    method: "get",
+    path: "/api/v1/tasks",
+    operationId: "listTasks",
+    summary: "List tasks",
+    tags: ["tasks"],
+    permission: "read",
+    query: z.object({ agent: z.string().optional().meta({ description: "Only this agent's tasks." }) }),
+    responses: { 200: { description: "Newest first.", schema: z.object({ tasks: z.array(taskSchema) }) } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/tasks",
+    operationId: "createTask",
+    summary: "Create a task (agent, purpose, allowlist policy, time to live)",
+    tags: ["tasks"],
+    permission: "tasks:write",
+    body: createTaskInput,
+    responses: { 201: { description: "The new task.", schema: taskResponse } },
+  },
+  { method: "get", path: "/api/v1/tasks/{id}", operationId: "getTask", summary: "Get a task", tags: ["tasks"], permission: "read", pathParams: id, responses: { 200: { description: "The task.", schema: taskResponse } } },
+  {
+    method: "post",
+    path: "/api/v1/tasks/{id}/end",
+    operationId: "endTask",
+    summary: "End a task early (its tokens stop working everywhere within a second)",
+    tags: ["tasks"],
+    permission: "tasks:write",
+    pathParams: id,
+    responses: { 200: { description: "The ended task.", schema: taskResponse } },
+  },
+  {
+    method: "get",
+    path: "/api/v1/tasks/{id}/tokens",
+    operationId: "listTaskTokens",
+    summary: "List the tokens minted for a task (metadata only)",
+    tags: ["tokens"],
+    permission: "read",
+    pathParams: id,
+    responses: { 200: { description: "Newest first.", schema: z.object({ tokens: z.array(tokenMeta) }) } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/tasks/{id}/tokens",
+    operationId: "mintTaskToken",
+    summary: "Mint a task token: the agent's only credential, returned once",
+    tags: ["tokens"],
+    permission: "tasks:write",
+    pathParams: id,
+    responses: { 201: { description: "The token (never shown again).", schema: z.object({ token: z.string(), jti: z.string(), kid: z.string(), expiresAt: dateTime }) } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/tokens/{jti}/revoke",
+    operationId: "revokeTaskToken",
+    summary: "Revoke one task token",
+    tags: ["tokens"],
+    permission: "tasks:write",
+    pathParams: { jti: "The token's jti." },
+    responses: { 200: { description: "Revoked.", schema: z.object({ jti: z.string(), revoked: z.literal(true) }) } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/keys/rotate",
+    operationId: "rotateSigningKeys",
+    summary: "Rotate the task-token signing key (old keys verify until their tokens expire)",
+    tags: ["keys"],
+    permission: "settings:write",
+    responses: { 200: { description: "The new key and the retiring ones.", schema: z.object({ kid: z.string(), retiring: z.array(z.object({ kid: z.string(), verifyUntil: dateTime })) }) } },
+  },
+  ...(["approve", "deny"] as const).map(
+    (verdict): OpenApiOperation => ({
+      method: "post",
+      path: `/api/v1/approvals/{id}/${verdict}`,
+      operationId: `${verdict}Approval`,
+      summary: verdict === "approve" ? "Approve a held request (it is forwarded once)" : "Deny a held request",
+      tags: ["approvals"],
+      permission: "approvals:decide",
+      pathParams: { id: "The approval's id (uuid)." },
+      body: decideApprovalInput,
+      responses: { 200: { description: "The decision.", schema: z.object({ approval: z.object({ id: z.string(), status: z.enum(["approved", "denied"]) }) }) } },
+    }),
+  ),
+  {
+    method: "get",
+    path: "/api/v1/ca",
+    operationId: "getInterceptionCa",
+    summary: "Download the TLS interception CA certificate (PEM) for agent trust stores",
+    tags: ["keys"],
+    permission: "read",
+    responses: { 200: { description: "application/x-pem-file" } },
+  },
+];

@@ -1,0 +1,53 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import { registryWith } from "@/lib/semantics/registry";
+import { parseServiceDescriptorYaml } from "./descriptor";
+import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
+
+export async function listCustomServices(db: Db, actor: Actor) {
+  assertCan(actor, "read");
+  return db.service.findMany({ orderBy: { name: "asc" }, select: { id: true, name: true, descriptorYaml: true, updatedAt: true } });
+}
+
+/**
+ * Adds or replaces a custom service from its YAML descriptor (keyed by its id). The whole set
+ * must still form a valid registry: two services claiming one host are refused here, not
+ * discovered later by a worker.
+ */
+export async function saveCustomService(db: Db, actor: Actor, descriptorYaml: string): Promise<{ name: string }> {
+  assertCan(actor, "settings:write");
+  if (descriptorYaml.length > 200_000) throw new AppError("INVALID_INPUT", "The descriptor is too large.");
+  const parsed = parseServiceDescriptorYaml(descriptorYaml);
+  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The service descriptor is not valid.", { details: { fieldErrors: { descriptorYaml: parsed.errors } } });
+  return db.$transaction(async (tx) => {
+    const others = await tx.service.findMany({ where: { name: { not: parsed.id } }, select: { descriptorYaml: true } });
+    const all: ServiceDescriptorInput[] = [parsed.descriptor];
+    for (const o of others) {
+      const p = parseServiceDescriptorYaml(o.descriptorYaml);
+      if (p.ok) all.push(p.descriptor);
+    }
+    try {
+      registryWith(all);
+    } catch (error) {
+      throw new AppError("CONFLICT", error instanceof Error ? error.message : "The services conflict.", { details: { fieldErrors: { descriptorYaml: [String(error instanceof Error ? error.message : error)] } } });
+    }
+    const existing = await tx.service.findUnique({ where: { name: parsed.id }, select: { id: true } });
+    await tx.service.upsert({ where: { name: parsed.id }, create: { name: parsed.id, descriptorYaml }, update: { descriptorYaml } });
+    await recordAuditEvent(tx, { type: existing ? "service.updated" : "service.added", actor, data: { service: parsed.id, descriptorYaml } });
+    return { name: parsed.id };
+  });
+}
+
+export async function deleteCustomService(db: Db, actor: Actor, name: string): Promise<void> {
+  assertCan(actor, "settings:write");
+  const parsedName = z.string().min(1).max(100).safeParse(name);
+  if (!parsedName.success) throw new AppError("NOT_FOUND", "No such service.");
+  await db.$transaction(async (tx) => {
+    const r = await tx.service.deleteMany({ where: { name: parsedName.data } });
+    if (r.count === 0) throw new AppError("NOT_FOUND", "No such service.");
+    await recordAuditEvent(tx, { type: "service.deleted", actor, data: { service: parsedName.data } });
+  });
+}

@@ -1,0 +1,65 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { uuidSchema } from "@/lib/agents/agents";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
+import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { loadRegistry } from "@/lib/services/registry-source";
+
+export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
+
+export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
+  return errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`);
+}
+
+/**
+ * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
+ * NOTIFY that the commit sends; the old and new YAML are kept in the audit event.
+ */
+export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
+  assertCan(actor, "tasks:write");
+  const parsed = parsePolicy(policyYaml);
+  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(parsed.errors) } } });
+  if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
+  return db.$transaction(async (tx) => {
+    const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
+    if (!task) throw new AppError("NOT_FOUND", "No such task.");
+    if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");
+    const updated = await tx.task.update({ where: { id: taskId }, data: { policyYaml, policyVersion: { increment: 1 } }, select: { policyVersion: true } });
+    await recordAuditEvent(tx, {
+      type: "task.policy_changed",
+      actor,
+      agentId: task.agentId,
+      taskId,
+      data: { fromVersion: task.policyVersion, toVersion: updated.policyVersion, before: task.policyYaml, after: policyYaml },
+    });
+    return updated;
+  });
+}
+
+export const simulateInput = z.object({
+  policyYaml: z.string().max(200_000),
+  method: z.string().trim().min(1, "Enter a method.").max(16),
+  url: z.string().trim().min(1, "Enter an absolute URL.").max(16_000),
+  body: z.string().max(1_000_000).optional(),
+  contentType: z.string().max(200).optional(),
+});
+
+/** The simulator: what the proxy would decide for this request under this policy, with the live services and inventory. */
+export async function simulateRequest(db: Db, actor: Actor, input: z.input<typeof simulateInput>): Promise<ExplainResult> {
+  assertCan(actor, "read");
+  const data = simulateInput.parse(input);
+  const { registry, inventory } = await loadRegistry(db);
+  return explainRequest({
+    policyYaml: data.policyYaml,
+    method: data.method,
+    url: data.url,
+    headers: data.body ? { "content-type": data.contentType || "application/json" } : {},
+    body: data.body || undefined,
+    registry,
+    inventory,
+    now: new Date(),
+  });
+}

@@ -1,0 +1,63 @@
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+
+test("the task page shows the blast radius, simulates the PocketOS request, and edits the policy with located errors", async ({ page, createUser, db }, testInfo) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("ops-bot"), ownerId: admin.id } });
+  const task = await db.task.create({
+    data: {
+      agentId: agent.id,
+      purpose: "Check staging credentials",
+      policyYaml: "unlisted: deny\nrules:\n  - id: railway-staging-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n",
+      expiresAt: new Date(Date.now() + 3600_000),
+    },
+  });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto(`/tasks/${task.id}`);
+
+  const radius = page.getByTestId("blast-radius");
+  await expect(radius).toContainText("railway");
+  await expect(radius).toContainText("staging");
+
+  await page.getByLabel("Method").selectOption("POST");
+  await page.getByLabel("URL").fill("https://backboard.railway.com/graphql/v2");
+  await page.getByLabel("Body").fill('{"query":"mutation { volumeDelete(volumeId: \\"vol_prod_123\\") }"}');
+  await page.getByRole("button", { name: "Simulate" }).click();
+  await expect(page.getByTestId("simulation")).toContainText("deny");
+  await expect(page.getByTestId("simulation-reason")).toContainText("volumeDelete");
+  await expect(page.getByTestId("simulation")).toContainText("irreversible");
+
+  const shot = testInfo.outputPath("policy-simulator.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach("policy-simulator", { path: shot, contentType: "image/png" });
+
+  await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    effects: [obliterate]\n");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.locator("#policyYaml-error")).toContainText("rules[0].effects[0]");
+  expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(1);
+
+  await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write]\n");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByRole("status")).toContainText("version 2");
+  expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(2);
+});
+
+test("admins add custom services and the inventory in YAML; mistakes are explained", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto("/services");
+  const id = unique("billing").toLowerCase();
+  const form = page.getByTestId("service-form");
+  await form.getByLabel("Add or replace a service (YAML)").fill(`id: ${id}\nhosts: [${id}.example.com]\nprotocol: carrier-pigeon\n`);
+  await form.getByRole("button", { name: "Save service" }).click();
+  await expect(form.getByRole("alert")).toContainText("protocol");
+  await form.getByLabel("Add or replace a service (YAML)").fill(`id: ${id}\nhosts: [${id}.example.com]\nprotocol: rest\n`);
+  await form.getByRole("button", { name: "Save service" }).click();
+  await expect(form.getByRole("status")).toContainText("Saved");
+  expect(await db.service.count({ where: { name: id } })).toBe(1);
+
+  const inv = page.getByTestId("inventory-form");
+  await inv.getByLabel("Inventory (YAML)").fill("entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n");
+  await inv.getByRole("button", { name: "Save inventory" }).click();
+  await expect(inv.getByRole("status")).toContainText("Saved");
+});
