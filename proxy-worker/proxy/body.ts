@@ -15,7 +15,7 @@ export async function readBody(req: IncomingMessage, limit: number, timeoutMs: n
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new ProxyRefusal("timeout", "client_body_timeout", "the request body did not arrive in time"));
+      reject(new ProxyRefusal("client_timeout", "client_body_timeout", "the request body did not arrive in time"));
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
       size += chunk.length;

@@ -10,6 +10,7 @@ export type RefusalKind =
   | "headers_too_large" // 431
   | "body_too_large" // 413
   | "rate_limited" // 429
+  | "client_timeout" // 408: the client was too slow to send its request
   | "bad_gateway" // 502: DNS failure, upstream refused or reset
   | "timeout" // 504: upstream or approval timed out (approval timeouts are denials: 403)
   | "unavailable"; // 503: the audit trail cannot record, so nothing is forwarded
@@ -21,6 +22,7 @@ const STATUS: Record<RefusalKind, number> = {
   headers_too_large: 431,
   body_too_large: 413,
   rate_limited: 429,
+  client_timeout: 408,
   bad_gateway: 502,
   timeout: 504,
   unavailable: 503,

@@ -37,6 +37,8 @@ export function createProxyServer(limits: ListenerLimits, log: Logger, onRequest
       requestTimeout: limits.requestTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often slow clients are checked against the timeouts above.
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
       // Header names and values are validated strictly; lenient parsing enables smuggling.
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
@@ -49,7 +51,7 @@ export function createProxyServer(limits: ListenerLimits, log: Logger, onRequest
       code === "HPE_HEADER_OVERFLOW"
         ? new ProxyRefusal("headers_too_large", "headers_too_large", "request headers are too large")
         : code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? new ProxyRefusal("timeout", "client_timeout", "the request did not arrive in time")
+          ? new ProxyRefusal("client_timeout", "client_timeout", "the request did not arrive in time")
           : new ProxyRefusal("malformed", "http_parse_error", `the request could not be parsed (${code || "parse error"})`);
     log.debug({ code }, "client error");
     writeRawRefusal(socket, refusal);

@@ -83,7 +83,8 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
 
   const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs);
   await holds.start();
-  const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort];
+  // Bulkhead's own ports are never destinations; the listeners' actual ports are added once bound.
+  const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort].filter((p) => p > 0);
   const pipeline = new Pipeline({
     view: () => view,
     destinations: new ServiceDestinations(deniedPorts, o.lookup),
@@ -136,6 +137,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
   await listen(transparentTls, config.transparentTlsPort, config.transparentHost, "BULKHEAD_TRANSPARENT_TLS_PORT");
+  for (const server of [explicit, transparentHttp, transparentTls]) {
+    const bound = (server.address() as net.AddressInfo).port;
+    if (!deniedPorts.includes(bound)) deniedPorts.push(bound);
+  }
   o.metrics?.gauges("bulkhead_pending_holds", "Requests waiting for a human decision", () => holds.pending());
 
   return {

@@ -20,7 +20,7 @@ describe("parsing: one parsed request decides and dials", () => {
 
   beforeAll(async () => {
     up = await startHttpUpstream();
-    h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096" } });
+    h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096", BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "GET", path: "/admin/{rest+}", operation: "admin", effect: "irreversible" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
     ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n"));
     origin = `http://api.test:${up.port}`;
@@ -105,6 +105,19 @@ describe("parsing: one parsed request decides and dials", () => {
     }
     expect(hit.headers.host).toBe(`api.test:${up.port}`);
   });
+
+  it("gives up on a slow client (headers or body that never finish) with 408", async () => {
+    const before = up.hits.length;
+    const socket = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    const slowHead = await exchange(socket, `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}X-Slow: 1`, 4000);
+    expect(statuses(slowHead)[0], slowHead).toBe(408);
+    const body = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => body.once("connect", r));
+    const slowBody = await exchange(body, `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`, 4000);
+    expect(statuses(slowBody)[0], slowBody).toBe(408);
+    expect(up.hits.length).toBe(before);
+  }, 15_000);
 
   it("rejects origin-form on the explicit listener", async () => {
     const out = await raw(`GET /items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
