@@ -11,7 +11,7 @@ import { MAX_TOKEN_TTL_SECONDS, setMaxTaskTtlSeconds } from "@/lib/tasks/setting
 
 export async function rotateKeysAction(_prev: ActionResult<null> | null, _form: FormData) {
   return runAction("settings:write", z.object({}), {}, async (actor) => {
-    await rotateKeys(getDb(), actor, appMasterKey(), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
+    await rotateKeys(getDb(), actor, await appMasterKey(getDb()), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
     revalidatePath("/settings");
     return null;
   });

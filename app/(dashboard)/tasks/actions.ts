@@ -33,7 +33,7 @@ export async function endTaskAction(_prev: ActionResult<null> | null, form: Form
 /** Returns the token once; it is not stored and cannot be shown again. */
 export async function mintTokenAction(_prev: ActionResult<{ token: string; expiresAt: string }> | null, form: FormData) {
   return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
-    const issued = await issueTaskToken(getDb(), actor, appMasterKey(), loadIdentityConfig(), id);
+    const issued = await issueTaskToken(getDb(), actor, await appMasterKey(getDb()), loadIdentityConfig(), id);
     revalidatePath(`/tasks/${id}`);
     return { token: issued.token, expiresAt: issued.expiresAt.toISOString() };
   });

@@ -5,6 +5,6 @@ import { rotateKeys } from "@/lib/identity/key-store";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
 
 export const POST = apiRoute("settings:write", async ({ actor }) => {
-  const change = await rotateKeys(getDb(), actor, appMasterKey(), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
+  const change = await rotateKeys(getDb(), actor, await appMasterKey(getDb()), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
   return { kid: change.added.kid, retiring: change.retiring.map((r) => ({ kid: r.kid, verifyUntil: r.verifyUntil.toISOString() })) };
 });

@@ -10,7 +10,7 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) =>
 export const POST = apiRoute<{ id: string }>(
   "tasks:write",
   async ({ actor, params }) => {
-    const issued = await issueTaskToken(getDb(), actor, appMasterKey(), loadIdentityConfig(), params.id);
+    const issued = await issueTaskToken(getDb(), actor, await appMasterKey(getDb()), loadIdentityConfig(), params.id);
     return { token: issued.token, jti: issued.jti, kid: issued.kid, expiresAt: issued.expiresAt.toISOString() };
   },
   { status: 201 },
