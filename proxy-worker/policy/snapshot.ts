@@ -37,6 +37,8 @@ export interface PolicySnapshot {
   inventoryYaml: string | null;
   /** Transparent listener: sandbox source address → task id. */
   sandboxes: Map<string, string>;
+  /** The interception CA in force (a change means it was rotated). */
+  caId: string | null;
 }
 
 export async function loadPolicySnapshot(db: Db, version: number, now = new Date()): Promise<PolicySnapshot> {
@@ -51,6 +53,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
       const services = await tx.service.findMany({ select: { name: true, descriptorYaml: true }, orderBy: { name: "asc" } });
       const inventory = await tx.setting.findUnique({ where: { key: INVENTORY_SETTING } });
       const sandboxes = await tx.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true, taskId: true } });
+      const ca = await tx.certificateAuthority.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" }, select: { id: true } });
       return {
         version,
         loadedAt: now,
@@ -61,6 +64,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
         services,
         inventoryYaml: typeof inventory?.value === "string" ? inventory.value : null,
         sandboxes: new Map(sandboxes.map((b) => [b.sourceAddress, b.taskId])),
+        caId: ca?.id ?? null,
       };
     },
     { isolationLevel: "RepeatableRead" },

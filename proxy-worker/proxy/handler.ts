@@ -19,6 +19,7 @@ export interface HandlerDeps {
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
   onForwarded?: (status: number, seconds: number) => void;
+  onCredentialUsed?: (credentialId: string) => void;
 }
 
 export interface RequestContext {
@@ -83,7 +84,10 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
   // Echoed secrets can only be found in bodies we can read.
-  if (credential) headers["accept-encoding"] = "identity";
+  if (credential) {
+    headers["accept-encoding"] = "identity";
+    deps.onCredentialUsed?.(credential.credentialId);
+  }
   const abort = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) abort.abort();

@@ -80,6 +80,19 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   await ensureCertificateAuthority(db, o.masterKey);
   const ca = await loadCertificateAuthority(db, o.masterKey);
   const leafCache = new LeafCertificateCache({ ca: { certPem: ca.certPem, privateKey: ca.privateKey } });
+  let caId = ca.id;
+  core.policy.onSnapshot(async (snapshot) => {
+    if (!snapshot.caId || snapshot.caId === caId) return;
+    // The CA was rotated: new leaves come from the new CA at once.
+    try {
+      const next = await loadCertificateAuthority(db, o.masterKey);
+      leafCache.replaceCertificateAuthority({ certPem: next.certPem, privateKey: next.privateKey });
+      caId = next.id;
+      log.info({ caId }, "interception CA rotated; new leaf certificates use it");
+    } catch (error) {
+      log.error({ err: error instanceof Error ? error.message : String(error) }, "the rotated interception CA could not be loaded; still using the previous one");
+    }
+  });
 
   const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs);
   await holds.start();
@@ -104,6 +117,15 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     },
     config.upstreamCaFile ? readFileSync(config.upstreamCaFile, "utf8") : undefined,
   );
+  // When each credential was last injected, written at most every 30 s (metadata for people).
+  const used = new Set<string>();
+  const usageTimer = setInterval(() => {
+    if (used.size === 0) return;
+    const ids = [...used];
+    used.clear();
+    void db.credential.updateMany({ where: { id: { in: ids } }, data: { lastUsedAt: new Date() } }).catch(() => ids.forEach((id) => used.add(id)));
+  }, 30_000);
+  usageTimer.unref();
   const handler: HandlerDeps = {
     pipeline,
     forwarder,
@@ -112,6 +134,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     log,
     maxBodyBytes: config.maxBodyBytes,
     clientBodyTimeoutMs: config.clientTimeoutMs,
+    onCredentialUsed: (id) => used.add(id),
     onForwarded: (status, seconds) => o.metrics?.request.observe({ status_class: status ? `${Math.floor(status / 100)}xx` : "failed" }, seconds),
   };
   const limits = {
@@ -158,6 +181,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
       await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 10_000).unref())]);
       explicit.closeAllConnections();
       tunnels.inner.closeAllConnections();
+      clearInterval(usageTimer);
       await holds.close();
       await forwarder.close();
     },

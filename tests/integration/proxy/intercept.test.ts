@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getCaCertificatePem } from "@/lib/tls/ca-store";
+import { getCaCertificatePem, rotateCertificateAuthority } from "@/lib/tls/ca-store";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { connectTunnel, exchange, statuses, tlsOver } from "../../support/tunnel-client";
 import { createTestPki, startHttpsUpstream, type Upstream } from "../../support/upstreams";
@@ -81,6 +81,17 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     for (const target of [`user@${GITHUB}:443`, `${GITHUB}`, `http://${GITHUB}:443`, `${GITHUB}:443/path`, `${GITHUB}:99999`]) {
       expect((await connectTunnel(h.proxyPort, target, { "proxy-authorization": `Bearer ${token}` })).status, target).toBe(400);
     }
+  });
+
+  it("a rotated CA signs the next tunnels of a running worker", async () => {
+    const rotated = await rotateCertificateAuthority(h.t.db, h.admin, h.masterKey);
+    await h.sync();
+    const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
+    await expect(tlsOver(tunnel.socket, GITHUB, caPem)).rejects.toThrow();
+    const fresh = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
+    const secure = await tlsOver(fresh.socket, GITHUB, rotated.certPem);
+    expect(statuses(await exchange(secure, get("/repos/acme/app/issues")))).toEqual([200]);
+    caPem = rotated.certPem;
   });
 
   it("a revoked token stops the next request in an open tunnel", async () => {
