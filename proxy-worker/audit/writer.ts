@@ -93,6 +93,7 @@ export class AuditWriter {
   private readonly maxBatchSize: number;
   private readonly maxDelayMs: number;
   private readonly maxInFlight: number;
+  private immediate: NodeJS.Immediate | null = null;
   private readonly now: () => Date;
   private readonly replayer: SpoolReplayer;
 
@@ -164,15 +165,26 @@ export class AuditWriter {
   }
 
   /**
-   * Flush policy: a full batch goes at once, a partial one once its oldest event has waited
-   * maxDelayMs, or as soon as the last flush ends (its events have waited that long already);
-   * at most maxInFlight batches at a time.
+   * Flush policy: a full batch goes at once; with nothing in flight, the events of this turn of
+   * the event loop go at once; otherwise a partial batch goes once its oldest event has waited
+   * maxDelayMs or as soon as the last flush ends; at most maxInFlight batches at a time.
    */
   private schedule(afterFlush = false): void {
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
       const full = this.queue.length >= this.maxBatchSize;
       const waited = performance.now() - this.queue[0]!.enqueued >= this.maxDelayMs;
-      if (!full && !waited && !(afterFlush && this.inFlight === 0)) break;
+      const idle = this.inFlight === 0;
+      // Group commit: with nothing in flight nobody gains from waiting, so write as soon as this
+      // turn of the event loop has queued what it will (one round trip at low load); while a
+      // batch is in flight, events gather for the next one (batching under load).
+      if (idle && !full && !waited && !afterFlush) {
+        this.immediate ??= setImmediate(() => {
+          this.immediate = null;
+          this.schedule(true);
+        });
+        break;
+      }
+      if (!full && !waited && !(afterFlush && idle)) break;
       this.launch();
     }
     // With every slot busy, the next flush's end calls back here instead of a timer.
@@ -317,6 +329,8 @@ export class AuditWriter {
       await this.flush();
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
+      if (this.immediate) clearImmediate(this.immediate);
+      this.immediate = null;
       await this.replayer.stop();
       await this.writeLock.run(() => this.spool.close());
       if (this.ownsPool) await this.pool.end().catch(() => undefined);
