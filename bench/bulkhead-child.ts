@@ -1,0 +1,96 @@
+/**
+ * Path F: the real Bulkhead proxy worker in its own process, assembled as proxy-worker/main.ts
+ * assembles it (enforcement core, durable AuditWriter, audit checkpointer, Prometheus metrics,
+ * startProxyService) with two differences: ports are picked by the OS, and DNS is an injected
+ * lookup that sends the bench's service names to loopback (as the integration tests do).
+ *
+ *   env: DATABASE_URL, BULKHEAD_MASTER_KEY (the database must be migrated and seeded),
+ *        BENCH_UPSTREAM_CA_FILE (the test CA that signed the HTTPS upstream's certificate),
+ *        BENCH_AUDIT = "writer" (default; the product) | "none" (variant F-noaudit: a sink that
+ *        resolves at once, so nothing waits for Postgres and no event is written),
+ *        BENCH_METRICS = "on" (default) | "off" (variant F-nometrics: no Prometheus observations;
+ *        startProxyService takes metrics as optional), BENCH_SPOOL_DIR, BENCH_WORKER_ID,
+ *        BENCH_LOG_LEVEL (default "error").
+ * IPC: announces { port, pid, caPem }; answers "stats", "flush" and "gc"; "stop" shuts down like SIGTERM.
+ */
+import { loadIdentityConfig } from "@/lib/config/identity";
+import { loadWorkerConfig } from "@/lib/config/worker";
+import { createPrismaClient } from "@/lib/db/client";
+import { masterKeyFromEnv } from "@/lib/identity/master-key";
+import { createLogger } from "@/lib/log";
+import { getCaCertificatePem } from "@/lib/tls/ca-store";
+import { startAuditCheckpointer } from "@/proxy-worker/audit/checkpointer";
+import { AuditWriter } from "@/proxy-worker/audit/writer";
+import { startEnforcementCore } from "@/proxy-worker/core";
+import { createMetrics } from "@/proxy-worker/metrics";
+import type { Lookup } from "@/proxy-worker/net/resolve";
+import { startProxyService } from "@/proxy-worker/proxy/service";
+import type { AuditSink } from "@/proxy-worker/proxy/types";
+import { announce, serve } from "./support/ipc";
+import { percentiles } from "./support/stats";
+
+/** The bench's names (the *.test services and api.github.com) are loopback; nothing else resolves. */
+const benchLookup: Lookup = async (name) => {
+  const host = name.replace(/\.$/, "");
+  if (host.endsWith(".test") || host === "api.github.com") return [{ address: "127.0.0.1", family: 4 }];
+  throw Object.assign(new Error(`no such host ${host}`), { code: "ENOTFOUND" });
+};
+
+const databaseUrl = process.env.DATABASE_URL!;
+const masterKey = masterKeyFromEnv(process.env.BULKHEAD_MASTER_KEY);
+const auditMode = process.env.BENCH_AUDIT === "none" ? "none" : "writer";
+const workerId = process.env.BENCH_WORKER_ID ?? "bench-0";
+const log = createLogger(`bench-${workerId}`, process.env.BENCH_LOG_LEVEL ?? "error");
+const metrics = createMetrics();
+const db = createPrismaClient(databaseUrl, 8);
+
+const writer =
+  auditMode === "writer"
+    ? await AuditWriter.start({ databaseUrl, spoolDir: process.env.BENCH_SPOOL_DIR!, workerId, log, onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000) })
+    : null;
+const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
+const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });
+const checkpointer = writer ? startAuditCheckpointer({ db, masterKey, log }) : null;
+const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BENCH_UPSTREAM_CA_FILE }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
+const withMetrics = process.env.BENCH_METRICS !== "off";
+const proxy = await startProxyService({ config, db, databaseUrl, masterKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
+
+serve(
+  {
+    stats: () => ({
+      audit: writer?.stats() ?? null,
+      flushLagMs: writer ? percentiles(writer.takeFlushLagSamples()) : null,
+      tokens: core.tokens.stats(),
+      policy: core.policy.status(),
+      proxy: proxy.status(),
+      memory: process.memoryUsage(),
+    }),
+    /** Full garbage collection (the worker runs with --expose-gc), then memory: what is really retained. */
+    gc: () => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const m = process.memoryUsage();
+      return { collected: gc !== undefined, rssMiB: Math.round((m.rss / 2 ** 20) * 10) / 10, heapUsedMiB: Math.round((m.heapUsed / 2 ** 20) * 10) / 10 };
+    },
+    flush: async () => {
+      await writer?.flush();
+      return writer?.stats() ?? null;
+    },
+  },
+  async () => {
+    await proxy.close();
+    await checkpointer?.stop();
+    await core.close();
+    await writer?.close();
+    await db.$disconnect();
+  },
+);
+const address = proxy.explicit.address();
+announce({
+  pid: process.pid,
+  port: typeof address === "object" && address ? address.port : 0,
+  auditMode,
+  metrics: withMetrics,
+  caPem: (await getCaCertificatePem(db))?.certPem ?? null,
+});

@@ -1,0 +1,256 @@
+/**
+ * `npm run bench`: Bulkhead's proxy benchmark suite, one run, every path side by side.
+ *
+ *   1. the existing micro-benchmarks (policy decision, token check) as child processes;
+ *   2. open-loop latency at fixed rates, paths interleaved A N G F ... per repeat;
+ *   3. closed-loop saturation (plain HTTP and intercepted HTTPS, with mitmproxy as the peer);
+ *   4. policy-change and revocation propagation through a running worker;
+ *   5. a short memory soak at 1k rps, and a check that every forwarded request was audited.
+ * Prints Markdown tables, writes bench/results/<name>.json and the results block of
+ * docs/benchmarks.md. Knobs (environment): BENCH_NAME, BENCH_REPEATS, BENCH_RATES, BENCH_SECONDS,
+ * BENCH_SAT_SECONDS, BENCH_WARMUP_MS, BENCH_CONCURRENCY, BENCH_SOAK_SECONDS, BENCH_CHANGES,
+ * BENCH_PIN (0 to disable CPU pinning), BENCH_DOC (0: do not touch docs/benchmarks.md).
+ */
+import { mkdirSync, statSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ClosedLoopSpec, LoadResult, OpenLoopSpec } from "./load";
+import { evaluateBar } from "./support/bar";
+import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, start } from "./support/children";
+import { startEnvironment, type Environment, type PathDef } from "./support/environment";
+import { describeMachine } from "./support/machine";
+import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
+import { renderTables, writeDoc, type AuditCheck, type Results, type RunRecord, type Soak } from "./support/report";
+import { round, rssMiB } from "./support/stats";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const int = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+const config = {
+  name: (process.env.BENCH_NAME ?? "proxy").replace(/[^a-zA-Z0-9_-]/g, "_"),
+  repeats: int("BENCH_REPEATS", 3),
+  rates: (process.env.BENCH_RATES ?? "500,1000,2000").split(",").map(Number).filter((n) => n > 0),
+  seconds: int("BENCH_SECONDS", 5),
+  satSeconds: int("BENCH_SAT_SECONDS", 5),
+  warmupMs: int("BENCH_WARMUP_MS", 1000),
+  concurrency: int("BENCH_CONCURRENCY", 64),
+  openConnections: 64,
+  soakSeconds: int("BENCH_SOAK_SECONDS", 60),
+  changes: int("BENCH_CHANGES", 50),
+};
+const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
+const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
+const COLD_RATE = 1000;
+/** The first seconds of the soak are load but not latency samples (the heap is still adjusting). */
+const SOAK_SETTLE_S = 15;
+
+const line = (r: LoadResult & { path: string }) =>
+  `${r.path.padEnd(12)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(26) +
+  `achieved ${String(r.achievedRps).padStart(6)} rps  errors ${r.errors}${r.errors ? ` ${JSON.stringify(r.errorKinds)}` : ""}  ` +
+  `p50 ${round(r.latencyUs.p50)} p90 ${round(r.latencyUs.p90)} p99 ${round(r.latencyUs.p99)} max ${round(r.latencyUs.max)} µs  cpu ${JSON.stringify(r.cpu.processes)}`;
+
+/** Runs the two existing micro-benchmarks as child processes on the proxy core and reads their JSON. */
+async function runMicro(): Promise<Results["micro"]> {
+  const out: Results["micro"] = { policy: null, tokens: null, errors: [] };
+  for (const [key, script, file] of [["policy", "bench/policy-bench.ts", "policy.json"], ["tokens", "bench/token-bench.ts", "tokens.json"]] as const) {
+    const since = Date.now();
+    const s = start(`micro-${key}`, process.execPath, ["--import", "tsx", script], { cpus: cpus.proxyCpus });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => s.proc.kill("SIGKILL"), 180_000);
+      s.proc.once("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    const json = path.join(root, "bench", "results", file);
+    try {
+      if (statSync(json).mtimeMs < since) throw new Error("no fresh result file");
+      out[key] = JSON.parse(readFileSync(json, "utf8"));
+      console.log(`  ${script}: exit ${code}, ${file} read`);
+    } catch (error) {
+      out.errors.push(`${script} exited ${code}: ${String(error)}; ${s.logTail(5)}`);
+    }
+  }
+  return out;
+}
+
+async function openLoop(env: Environment, p: PathDef, rate: number, repeat: number): Promise<RunRecord> {
+  const spec: OpenLoopSpec = { scenario: p.scenario(repeat), rate, durationMs: config.seconds * 1000, warmupMs: config.warmupMs, connections: config.openConnections, watch: p.watch() };
+  const r = await env.load.ipc.call<LoadResult>("open", spec, config.seconds * 1000 + config.warmupMs + 60_000);
+  return { ...r, path: p.id, repeat };
+}
+
+async function closedLoop(env: Environment, p: PathDef, repeat: number, seconds = config.satSeconds, concurrency = config.concurrency): Promise<RunRecord> {
+  const spec: ClosedLoopSpec = { scenario: p.scenario(repeat), concurrency, durationMs: seconds * 1000, warmupMs: config.warmupMs, watch: p.watch() };
+  const r = await env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + config.warmupMs + 60_000);
+  return { ...r, path: p.id, repeat };
+}
+
+interface AfterGc {
+  collected: boolean;
+  rssMiB: number;
+  heapUsedMiB: number;
+}
+
+/**
+ * Worker F at 1k rps for SOAK_SETTLE_S + BENCH_SOAK_SECONDS, RSS sampled every 5 s. RSS saws up
+ * and down with V8's major collections, so what is retained is read after a full collection
+ * just before the load and just after it (the run itself is not disturbed).
+ */
+async function soak(env: Environment, f: PathDef): Promise<Soak> {
+  // After a collection V8 hands freed pages back over a few seconds: read RSS once it has.
+  const collect = async () => {
+    const r = await env.worker.ipc.call<AfterGc>("gc");
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    return { ...r, rssMiB: rssMiB(env.worker.pid) };
+  };
+  const before = await collect();
+  const t0 = Date.now();
+  const samples: Soak["rssMiB"] = [{ atSeconds: 0, rss: rssMiB(env.worker.pid) }];
+  const total = SOAK_SETTLE_S + config.soakSeconds;
+  const spec: OpenLoopSpec = { scenario: f.scenario(0), rate: 1000, durationMs: config.soakSeconds * 1000, warmupMs: SOAK_SETTLE_S * 1000, connections: config.openConnections, watch: f.watch() };
+  const running = env.load.ipc.call<LoadResult>("open", spec, total * 1000 + 60_000);
+  const settled = setTimeout(() => void env.worker.ipc.call("stats"), SOAK_SETTLE_S * 1000); // drops earlier flush-lag samples
+  const timer = setInterval(() => samples.push({ atSeconds: Math.round((Date.now() - t0) / 1000), rss: rssMiB(env.worker.pid) }), 5_000);
+  const load = await running.finally(() => {
+    clearInterval(timer);
+    clearTimeout(settled);
+  });
+  const stats = await env.worker.ipc.call<{ flushLagMs: Soak["flushLagMs"] }>("stats");
+  const after = await collect();
+  const raw = samples.map((x) => x.rss);
+  return {
+    seconds: total,
+    rate: 1000,
+    rssMiB: samples,
+    rawMinMiB: Math.min(...raw),
+    rawMaxMiB: Math.max(...raw),
+    startMiB: before.rssMiB,
+    endMiB: after.rssMiB,
+    heapStartMiB: before.heapUsedMiB,
+    heapEndMiB: after.heapUsedMiB,
+    collected: before.collected && after.collected,
+    changePct: round((100 * (after.rssMiB - before.rssMiB)) / before.rssMiB, 1),
+    load,
+    flushLagMs: stats.flushLagMs,
+  };
+}
+
+/** Every request the audited workers (F, F-nometrics) forwarded must have its decision and its completion in Postgres. */
+async function auditCheck(env: Environment): Promise<AuditCheck> {
+  const writer = await env.worker.ipc.call<Record<string, unknown> | null>("flush");
+  await new Promise((r) => setTimeout(r, 200)); // completions are recorded after the response
+  await env.worker.ipc.call("flush");
+  await env.workerNoMetrics.ipc.call("flush");
+  const counts = await env.upstream.ipc.call<AuditCheck["upstream"]>("counts");
+  const viaWorker = ["F", "F-nometrics", "F-nocred", "F-coldtoken", "H-F", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
+  const db = env.seeded.db;
+  return {
+    upstreamHitsViaWorker: viaWorker,
+    decisionsAllowed: await db.auditEvent.count({ where: { type: "proxy.decision", outcome: "allow" } }),
+    completed: await db.auditEvent.count({ where: { type: "proxy.completed" } }),
+    writer,
+    upstream: counts,
+  };
+}
+
+async function main(): Promise<void> {
+  installCleanupHandlers();
+  const began = Date.now();
+  if (pin) pinSelf(cpus.clientCpus!);
+  console.log(`Bulkhead bench "${config.name}": ${pin ? "client side on CPU 0, proxies and Postgres on CPU 1" : "no CPU pinning"}`);
+  const machine = await describeMachine();
+  console.log(`${machine.nproc} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; background busy ${JSON.stringify(machine.backgroundBusy)}`);
+
+  console.log("\n== micro-benchmarks");
+  const micro = await runMicro();
+
+  console.log("\n== starting upstream, Postgres, Bulkhead workers, Node proxy, nginx, mitmdump, load generator");
+  const perRepeat = COLD_RATE * (config.seconds + config.warmupMs / 1000) + 100;
+  const env = await startEnvironment({ ...cpus, coldTokens: { rate: COLD_RATE, perRepeat, repeats: config.repeats } });
+  for (const s of env.skipped) console.log(`  SKIPPED: ${s}`);
+  const byId = (id: string) => env.paths.find((p) => p.id === id)!;
+
+  console.log("\n== warm-up (not recorded)");
+  for (const p of env.paths.filter((x) => x.saturate)) console.log(line(await closedLoop(env, p, 0, 2, 8)));
+
+  const open: RunRecord[] = [];
+  console.log(`\n== open loop, ${config.seconds} s per run after ${config.warmupMs} ms warm-up, ${config.repeats} repeats interleaved`);
+  for (const rate of config.rates) {
+    for (let repeat = 0; repeat < config.repeats; repeat++) {
+      for (const p of env.paths.filter((x) => (x.rates ?? config.rates).includes(rate))) {
+        const r = await openLoop(env, p, rate, repeat);
+        open.push(r);
+        console.log(line(r));
+      }
+    }
+  }
+
+  const closed: RunRecord[] = [];
+  console.log(`\n== saturation, ${config.concurrency} connections, ${config.satSeconds} s per run, ${config.repeats} repeats interleaved`);
+  for (let repeat = 0; repeat < config.repeats; repeat++) {
+    for (const p of env.paths.filter((x) => x.saturate)) {
+      const r = await closedLoop(env, p, repeat);
+      closed.push(r);
+      console.log(line(r));
+    }
+  }
+
+  console.log(`\n== propagation (${config.changes} policy changes, ${config.changes} revocations)`);
+  const propagation = [
+    await measurePolicyPropagation({ seeded: env.seeded, databaseUrl: env.databaseUrl, probe: env.probe, changes: config.changes }),
+    await measureRevocation({ seeded: env.seeded, databaseUrl: env.databaseUrl, masterKey: env.masterKey, probe: env.probe, changes: config.changes }),
+  ];
+  for (const p of propagation) console.log(`  ${p.kind}: p50 ${round(p.propagationMs.p50, 1)} ms, p99 ${round(p.propagationMs.p99, 1)} ms, max ${round(p.propagationMs.max, 1)} ms, timeouts ${p.timeouts}, flaps ${p.flaps}`);
+
+  console.log(`\n== memory soak: F at 1000 rps for ${SOAK_SETTLE_S + config.soakSeconds} s (short)`);
+  const soakResult = await soak(env, byId("F"));
+  console.log(`  RSS after a full GC ${soakResult.startMiB} → ${soakResult.endMiB} MiB (${soakResult.changePct} %), heap ${soakResult.heapStartMiB} → ${soakResult.heapEndMiB} MiB; ${line({ ...soakResult.load, path: "F soak" })}`);
+  const audit = await auditCheck(env);
+
+  const versions: Record<string, string> = {};
+  if (env.nginx) versions.nginx = env.nginx.version;
+  if (env.mitm) versions.mitmproxy = env.mitm.version;
+  const partial: Omit<Results, "bar"> = {
+    name: config.name,
+    machine,
+    versions,
+    config: { ...config, pinning: pin ? "client+upstream CPU0, proxies+Postgres CPU1" : "none" },
+    paths: env.paths.map(({ id, what }) => ({ id, what })),
+    skipped: env.skipped,
+    open,
+    closed,
+    propagation,
+    micro,
+    soak: soakResult,
+    audit,
+    durationSeconds: Math.round((Date.now() - began) / 1000),
+  };
+  const results: Results = { ...partial, bar: evaluateBar(partial) };
+  const tables = renderTables(results, config.rates);
+  console.log(`\n${tables}\n`);
+  const out = path.join(root, "bench", "results", `${config.name}.json`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`wrote ${path.relative(root, out)}`);
+  if (process.env.BENCH_DOC !== "0") {
+    writeDoc(path.join(root, "docs", "benchmarks.md"), tables);
+    console.log("updated docs/benchmarks.md");
+  }
+  await env.seeded.db.$disconnect();
+}
+
+main()
+  .catch((error: unknown) => {
+    if (interrupted()) return; // children died with the signal; the handler cleans up and exits
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    if (interrupted()) return;
+    await cleanupAll();
+    process.exit();
+  });
