@@ -1,0 +1,56 @@
+import type { Db } from "../../lib/db/client";
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+
+/** A held request as the proxy records it (the proxy itself is covered by tests/integration/proxy). */
+async function pendingApproval(db: Db, ownerId: string) {
+  const agent = await db.agent.create({ data: { name: unique("held"), ownerId } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "held work", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 600_000) } });
+  return db.approval.create({
+    data: {
+      taskId: task.id,
+      agentId: agent.id,
+      requestDigest: "d".repeat(64),
+      method: "POST",
+      url: "https://backboard.railway.com/graphql/v2",
+      actions: [],
+      reason: "irreversible `volumeDelete` on staging volume vol_1: held for approval",
+      expiresAt: new Date(Date.now() + 600_000),
+    },
+  });
+}
+
+test("the approve/deny route handlers: 401 signed out, 403 for auditors, once for approvers, CSRF-checked", async ({ api, createUser, db }) => {
+  const owner = await createUser("admin");
+  const approval = await pendingApproval(db, owner.id);
+  expect((await api.post(`/api/v1/approvals/${approval.id}/approve`)).status()).toBe(401);
+
+  const auditor = await createUser("auditor");
+  await signInViaApi(api, auditor.email, auditor.password);
+  expect((await api.post(`/api/v1/approvals/${approval.id}/approve`)).status()).toBe(403);
+  const { csrfToken } = (await (await api.get("/api/auth/csrf")).json()) as { csrfToken: string };
+  await api.post("/api/auth/signout", { form: { csrfToken } });
+
+  const approver = await createUser("approver");
+  await signInViaApi(api, approver.email, approver.password);
+  expect((await api.post(`/api/v1/approvals/${approval.id}/approve`, { headers: { origin: "https://evil.example" } })).status()).toBe(403);
+  const ok = await api.post(`/api/v1/approvals/${approval.id}/approve`, { data: { note: "checked with the owner" } });
+  expect(ok.status()).toBe(200);
+  expect(await ok.json()).toMatchObject({ approval: { status: "approved" } });
+  const again = await api.post(`/api/v1/approvals/${approval.id}/deny`);
+  expect(again.status()).toBe(409);
+  expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("approved");
+});
+
+test("an approver decides a held request on the Approvals page", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const approval = await pendingApproval(db, owner.id);
+  const approver = await createUser("approver");
+  await signInViaApi(page.request, approver.email, approver.password);
+  await page.goto("/approvals");
+  const row = page.getByTestId("approval-row").filter({ hasText: "volumeDelete" }).first();
+  await expect(row).toContainText("POST https://backboard.railway.com/graphql/v2");
+  page.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: "Approve" }).click();
+  await expect.poll(async () => (await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("approved");
+});
