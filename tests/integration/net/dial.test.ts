@@ -16,7 +16,7 @@ import {
   type Lookup,
   type ResolveOptions,
 } from "@/proxy-worker/net/resolve";
-import { TEST_CERT, TEST_KEY } from "./tls-fixture";
+import { TEST_CERT, TEST_KEY } from "../../fixtures/loopback-tls";
 
 interface Upstream {
   port: number;
