@@ -113,7 +113,6 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
   }, 15_000);
 
   it("four-eyes: the agent's owner cannot approve its own agent's request; auditors cannot decide", async () => {
-    const owner = h.admin as { kind: "user"; userId: string };
     await setFourEyes(h.t.db, h.admin, true);
     const auditor = await makeUser(h.t.db, "auditor");
     const pending = send(DELETE_STAGING);
@@ -126,6 +125,5 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
     await decideApproval(h.t.db, other.actor, approval.id, "approve");
     expect((await pending).status).toBe(200);
     await setFourEyes(h.t.db, h.admin, false);
-    void owner;
   });
 });
