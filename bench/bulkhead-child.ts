@@ -4,7 +4,8 @@
  * startProxyService) with two differences: ports are picked by the OS, and DNS is an injected
  * lookup that sends the bench's service names to loopback (as the integration tests do).
  *
- *   env: DATABASE_URL, BULKHEAD_MASTER_KEY (the database must be migrated and seeded),
+ *   env: DATABASE_URL, BULKHEAD_WORKER_KEY and BULKHEAD_CHECKPOINT_KEY (the worker's own keys;
+ *        the database must be migrated and seeded),
  *        BENCH_UPSTREAM_CA_FILE (the test CA that signed the HTTPS upstream's certificate),
  *        BENCH_AUDIT = "writer" (default; the product) | "none" (variant F-noaudit: a sink that
  *        resolves at once, so nothing waits for Postgres and no event is written),
@@ -14,9 +15,10 @@
  * IPC: announces { port, pid, caPem }; answers "stats", "flush" and "gc"; "stop" shuts down like SIGTERM.
  */
 import { loadIdentityConfig } from "@/lib/config/identity";
+import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
-import { masterKeyFromEnv } from "@/lib/identity/master-key";
+import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { startAuditCheckpointer } from "@/proxy-worker/audit/checkpointer";
@@ -37,7 +39,7 @@ const benchLookup: Lookup = async (name) => {
 };
 
 const databaseUrl = process.env.DATABASE_URL!;
-const masterKey = masterKeyFromEnv(process.env.BULKHEAD_MASTER_KEY);
+const keys = workerKeysFrom(loadWorkerKeyConfig());
 const auditMode = process.env.BENCH_AUDIT === "none" ? "none" : "writer";
 const workerId = process.env.BENCH_WORKER_ID ?? "bench-0";
 const log = createLogger(`bench-${workerId}`, process.env.BENCH_LOG_LEVEL ?? "error");
@@ -50,10 +52,10 @@ const writer =
     : null;
 const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
 const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });
-const checkpointer = writer ? startAuditCheckpointer({ db, masterKey, log }) : null;
+const checkpointer = writer ? startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log }) : null;
 const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BENCH_UPSTREAM_CA_FILE }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
 const withMetrics = process.env.BENCH_METRICS !== "off";
-const proxy = await startProxyService({ config, db, databaseUrl, masterKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
+const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
 
 serve(
   {

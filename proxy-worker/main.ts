@@ -2,9 +2,12 @@ import { once } from "node:events";
 import path from "node:path";
 import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
+import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
-import { masterKeyFromEnv } from "@/lib/identity/master-key";
+import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
+import { assertProcessKeysCurrent } from "@/lib/keys/generation";
+import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
 import { startAuditCheckpointer } from "./audit/checkpointer";
 import { AuditWriter } from "./audit/writer";
@@ -18,13 +21,16 @@ import { startProxyService } from "./proxy/service";
  * Postgres, the durable audit writer, the explicit and transparent proxy listeners, and the
  * health/metrics endpoint. Started by `npm start` (or `bulkhead worker`). Returns its stop
  * function: stop accepting, drain, flush the audit, release everything.
+ *
+ * Its secrets are its own keys only (BULKHEAD_WORKER_KEY, BULKHEAD_CHECKPOINT_KEY): never the
+ * master key, the dashboard's key or the session secret.
  */
 export async function runWorker(): Promise<() => Promise<void>> {
   const common = loadCommonConfig();
   const config = loadWorkerConfig();
   const identity = loadIdentityConfig();
   const databaseUrl = requireDatabaseUrl();
-  const masterKey = masterKeyFromEnv(common.masterKey);
+  const keys = workerKeysFrom(loadWorkerKeyConfig());
   const log = createLogger("proxy-worker", common.logLevel);
   const metrics = createMetrics();
   const db = createPrismaClient(databaseUrl, 8);
@@ -33,6 +39,9 @@ export async function runWorker(): Promise<() => Promise<void>> {
     while (cleanups.length) await cleanups.pop()!().catch((e: unknown) => log.error({ err: String(e) }, "shutdown step failed"));
   };
   try {
+    // Keys from another installation or from before a master-key rotation: stop now, not at the
+    // first credential that does not open.
+    await assertProcessKeysCurrent(db, { worker: keys.workerKey.fingerprint, checkpointKeyId: checkpointVerificationKey(keys.checkpointKey).keyId });
     const audit = await AuditWriter.start({
       databaseUrl,
       spoolDir: config.auditSpoolDir ?? path.join(common.dataDir, "audit-spool"),
@@ -43,9 +52,9 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
-    const checkpointer = startAuditCheckpointer({ db, masterKey, log });
+    const checkpointer = startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log });
     cleanups.push(() => checkpointer.stop());
-    const proxy = await startProxyService({ config, db, databaseUrl, masterKey, core, audit: { record: async (e) => void (await audit.record(e)) }, log, metrics });
+    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: { record: async (e) => void (await audit.record(e)) }, log, metrics });
     cleanups.push(() => proxy.close());
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
+import { deriveProcessKeys, workerKeyEnvironment } from "@/lib/keys/process-keys";
 import { createTestPki } from "@/tests/support/upstreams";
 import type { Scenario, Watch } from "../load";
 import { runFolder, startNode, tempFolder, type NodeChild } from "./children";
@@ -65,8 +66,7 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
     env: { BENCH_TLS_CERT: file("upstream-cert.pem", cert.certPem), BENCH_TLS_KEY: file("upstream-key.pem", cert.keyPem), BENCH_SECRET: SECRET },
   });
   const postgres = await startNode<{ url: string }>("postgres", "bench/postgres-child.ts", { cpus: o.proxyCpus, env: { BENCH_PG_DIR: tempFolder("bulkhead-bench-pg-") } });
-  const masterKeyText = generateMasterKey();
-  const masterKey = parseMasterKey(masterKeyText);
+  const masterKey = parseMasterKey(generateMasterKey());
   const seeded = await seed({ databaseUrl: postgres.info.url, masterKey, httpPort: upstream.info.httpPort, httpsPort: upstream.info.httpsPort, secret: SECRET });
   const cold = await mintColdTokens(seeded, masterKey, o.coldTokens.perRepeat * o.coldTokens.repeats);
 
@@ -76,7 +76,8 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
     return startNode<WorkerInfo>(`bulkhead-${id}`, "bench/bulkhead-child.ts", {
       cpus: o.proxyCpus,
       nodeArgs: ["--expose-gc"], // only for the memory soak's before/after collections
-      env: { DATABASE_URL: postgres.info.url, BULKHEAD_MASTER_KEY: masterKeyText, BENCH_UPSTREAM_CA_FILE: caFile, BENCH_SPOOL_DIR: spool, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics },
+      // Like the launcher: the worker gets its own keys, never the master key.
+      env: { DATABASE_URL: postgres.info.url, ...workerKeyEnvironment(deriveProcessKeys(masterKey)), BENCH_UPSTREAM_CA_FILE: caFile, BENCH_SPOOL_DIR: spool, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics },
     });
   };
   const worker = await startWorker("full", "writer");

@@ -7,6 +7,7 @@
  */
 import pg from "pg";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
+import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { clientFor, type Scenario } from "../load";
 import { ALLOW_POLICY, DENY_POLICY, IDENTITY, type Seeded } from "./seed";
 import { percentiles, round, type Percentiles } from "./stats";
@@ -120,7 +121,7 @@ export async function measureRevocation(o: { seeded: Seeded; databaseUrl: string
   const runs = [];
   try {
     for (let k = 0; k < o.changes; k++) {
-      const issued = await issueTaskToken(o.seeded.db, o.seeded.admin, o.masterKey, IDENTITY, o.seeded.probeTaskId);
+      const issued = await issueTaskToken(o.seeded.db, o.seeded.admin, deriveProcessKeys(o.masterKey).dashboardKey, IDENTITY, o.seeded.probeTaskId);
       await sleep(100); // let the reload that issuing triggers finish first
       runs.push(await timeFlip(o.probe(issued.token), (s) => s === 407, () => commit(client, "UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1", [issued.jti])));
       await sleep(50);

@@ -10,7 +10,8 @@ import { hashPassword } from "@/lib/auth/password";
 import { createPrismaClient, type Db } from "@/lib/db/client";
 import { migrate } from "@/lib/db/migrate";
 import { ensureSigningKey, loadActiveSigningKey } from "@/lib/identity/key-store";
-import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { establishProcessKeys } from "@/lib/keys/establish";
+import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { mintTaskToken } from "@/lib/identity/token";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
@@ -45,8 +46,9 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
   const { databaseUrl, masterKey } = options;
   await migrate(databaseUrl);
   const db = createPrismaClient(databaseUrl, 4);
-  await assertMasterKeyMatchesData(db, masterKey);
-  await ensureSigningKey(db, masterKey);
+  // The bench plays the launcher: it holds the master key and uses each process's own key.
+  const { keys } = await establishProcessKeys(db, masterKey);
+  await ensureSigningKey(db, keys.dashboardKey);
   const user = await db.user.create({ data: { email: "bench@example.test", role: "admin", passwordHash: await hashPassword("bench password, never used") } });
   const admin: Actor = { kind: "user", userId: user.id, email: user.email, role: "admin" };
   const agent = await db.agent.create({ data: { name: "bench-agent", ownerId: user.id } });
@@ -58,13 +60,13 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
   ];
   for (const d of services) await db.service.create({ data: { name: String(d.id), descriptorYaml: stringify(d) } });
   const header = "Authorization: Bearer {secret}";
-  await addCredential(db, admin, masterKey, { name: "bench-rest", scheme: "http", host: HOSTS.rest, port: options.httpPort, headerTemplate: header, secret: options.secret } as never);
-  await addCredential(db, admin, masterKey, { name: "bench-github", scheme: "https", host: HOSTS.github, port: options.httpsPort, headerTemplate: header, secret: options.secret } as never);
+  await addCredential(db, admin, keys.workerKey, { name: "bench-rest", scheme: "http", host: HOSTS.rest, port: options.httpPort, headerTemplate: header, secret: options.secret } as never);
+  await addCredential(db, admin, keys.workerKey, { name: "bench-github", scheme: "https", host: HOSTS.github, port: options.httpsPort, headerTemplate: header, secret: options.secret } as never);
 
   const task = await createTask(db, admin, { agentId: agent.id, purpose: "bulkhead benchmark", policyYaml: ALLOW_POLICY, ttl: "2h" });
   const probe = await createTask(db, admin, { agentId: agent.id, purpose: "bulkhead benchmark propagation probe", policyYaml: ALLOW_POLICY, ttl: "2h" });
-  const token = (await issueTaskToken(db, admin, masterKey, IDENTITY, task.id)).token;
-  const probeToken = (await issueTaskToken(db, admin, masterKey, IDENTITY, probe.id)).token;
+  const token = (await issueTaskToken(db, admin, keys.dashboardKey, IDENTITY, task.id)).token;
+  const probeToken = (await issueTaskToken(db, admin, keys.dashboardKey, IDENTITY, probe.id)).token;
   return { db, admin, agentId: agent.id, taskId: task.id, token, probeTaskId: probe.id, probeToken };
 }
 
@@ -73,7 +75,7 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
  * issued_tokens (verification does not look there): each one is a token-cache miss at the worker.
  */
 export async function mintColdTokens(s: Seeded, masterKey: Buffer, count: number): Promise<string[]> {
-  const key = await loadActiveSigningKey(s.db, masterKey);
+  const key = await loadActiveSigningKey(s.db, deriveProcessKeys(masterKey).dashboardKey);
   if (!key) throw new Error("no active signing key");
   const task = await s.db.task.findUniqueOrThrow({ where: { id: s.taskId }, select: { expiresAt: true } });
   const out: string[] = [];

@@ -1,17 +1,18 @@
 /**
  * Signed checkpoints: "the audit chain had reached seq with hash", signed with an Ed25519 key that
- * the database role cannot forge. The private key is derived from the master key (which is never
- * stored in the database) with HKDF-SHA256, so it needs no storage of its own; its public half is
- * the verification key, and its fingerprint is the checkpoint's keyId. A rotated master key means
- * a new checkpoint key: keep the old verification keys to check old checkpoints.
+ * the database role cannot forge. The key is a 32-byte seed (the checkpoint key) that the launcher
+ * derives from the master key (lib/keys/process-keys.ts) and hands to the process that signs
+ * (today the proxy worker, as BULKHEAD_CHECKPOINT_KEY) and to nobody else; it needs no storage of
+ * its own. Its public half is the verification key, and its fingerprint is the checkpoint's keyId.
+ * A rotated master key means a new checkpoint key: `bulkhead keys rotate-master` keeps the old
+ * verification key in the data folder so old checkpoints still verify.
  *
  * Signed message: "bulkhead-audit-checkpoint-v1|<seq>|<hash>" (UTF-8).
  */
-import { createHash, createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { GENESIS_HASH } from "./chain";
 import { auditSql, type AuditDb } from "./sql";
 
-const HKDF_INFO = "bulkhead/audit-checkpoint/v1";
 const MESSAGE_PREFIX = "bulkhead-audit-checkpoint-v1";
 // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { 0, { id-Ed25519 }, OCTET STRING { seed } }.
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
@@ -42,15 +43,15 @@ interface SigningKey extends CheckpointKey {
 
 const derived = new WeakMap<Buffer, SigningKey>();
 
-function signingKey(masterKey: Buffer): SigningKey {
-  const cached = derived.get(masterKey);
+function signingKey(checkpointKey: Buffer): SigningKey {
+  const cached = derived.get(checkpointKey);
   if (cached) return cached;
-  if (masterKey.length !== 32) throw new TypeError("master key must be 32 bytes");
-  const seed = Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), HKDF_INFO, 32));
+  if (checkpointKey.length !== 32) throw new TypeError("the checkpoint key must be 32 bytes");
+  const seed = checkpointKey;
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
   const raw = rawPublicKey(createPublicKey(privateKey));
   const key = { keyId: checkpointKeyId(raw), publicKey: raw.toString("base64url"), privateKey };
-  derived.set(masterKey, key);
+  derived.set(checkpointKey, key);
   return key;
 }
 
@@ -65,9 +66,9 @@ export function checkpointKeyId(rawPublicKey: Buffer): string {
   return `ack_${createHash("sha256").update(rawPublicKey).digest("hex").slice(0, 16)}`;
 }
 
-/** The public key that verifies checkpoints signed under this master key. */
-export function checkpointVerificationKey(masterKey: Buffer): CheckpointKey {
-  const { keyId, publicKey } = signingKey(masterKey);
+/** The public key that verifies checkpoints signed with this checkpoint key. */
+export function checkpointVerificationKey(checkpointKey: Buffer): CheckpointKey {
+  const { keyId, publicKey } = signingKey(checkpointKey);
   return { keyId, publicKey };
 }
 
@@ -75,9 +76,9 @@ export function checkpointMessage(seq: bigint, hash: string): Buffer {
   return Buffer.from(`${MESSAGE_PREFIX}|${seq.toString()}|${hash}`, "utf8");
 }
 
-export function signCheckpoint(masterKey: Buffer, seq: bigint, hash: string): SignedCheckpoint {
+export function signCheckpoint(checkpointKey: Buffer, seq: bigint, hash: string): SignedCheckpoint {
   if (seq < 0n || !HASH.test(hash)) throw new TypeError("a checkpoint needs seq >= 0 and a 64-hex hash");
-  const key = signingKey(masterKey);
+  const key = signingKey(checkpointKey);
   return { seq, hash, keyId: key.keyId, signature: sign(null, checkpointMessage(seq, hash), key.privateKey).toString("base64url") };
 }
 
@@ -114,7 +115,7 @@ export interface WriteCheckpointOptions {
  * to sign (empty chain, or the newest checkpoint is already at the head). Refuses to sign a head
  * that does not match the event stored at its seq.
  */
-export async function writeCheckpoint(db: AuditDb, masterKey: Buffer, options: WriteCheckpointOptions = {}): Promise<StoredCheckpoint | null> {
+export async function writeCheckpoint(db: AuditDb, checkpointKey: Buffer, options: WriteCheckpointOptions = {}): Promise<StoredCheckpoint | null> {
   const sql = auditSql(db);
   const [head] = await sql.query<{ seq: string; hash: string; row_hash: string | null; last_cp: string | null }>(
     `SELECT h.seq::text AS seq, h.hash,
@@ -129,7 +130,7 @@ export async function writeCheckpoint(db: AuditDb, masterKey: Buffer, options: W
     throw new AuditCheckpointError(`refusing to sign: the chain head (seq ${seq}) does not match the event stored at that seq; run \`bulkhead audit verify\``);
   }
   if (!options.force && head.last_cp !== null && BigInt(head.last_cp) >= seq) return null;
-  const cp = signCheckpoint(masterKey, seq, head.hash);
+  const cp = signCheckpoint(checkpointKey, seq, head.hash);
   const [row] = await sql.query<{ id: string; created_at: Date }>(
     "INSERT INTO audit_checkpoints (seq, hash, key_id, signature) VALUES ($1::bigint, $2, $3, $4) RETURNING id::text AS id, created_at",
     [cp.seq.toString(), cp.hash, cp.keyId, cp.signature],

@@ -2,9 +2,11 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { checkpointVerificationKey, writeCheckpoint, type CheckpointKey, type SignedCheckpoint } from "@/lib/audit/checkpoints";
 import { verifyAuditChain } from "@/lib/audit/verify";
+import { loadCommonConfig } from "@/lib/config/common";
+import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
 import { parseFlags } from "./args";
 import { CliError, type CommandHandler, type CliContext } from "./context";
-import { withCliMasterKey } from "./database";
+import { withCliKeys } from "./database";
 
 const USAGE = `usage:
   bulkhead audit verify [--from SEQ] [--key KEY_ID:PUBLIC_KEY]... [--trusted FILE]
@@ -34,10 +36,12 @@ async function verify(args: string[], ctx: CliContext): Promise<number> {
     return { keyId, publicKey };
   });
   const trustedCheckpoints = values.trusted ? await readTrusted(values.trusted) : [];
-  const result = await withCliMasterKey(ctx, (db, masterKey) =>
+  // Keys of master keys rotated away still verify the checkpoints they signed.
+  const retiredKeys = readRetiredCheckpointKeys(loadCommonConfig().dataDir);
+  const result = await withCliKeys(ctx, (db, keys) =>
     verifyAuditChain(db, {
       fromSeq: values.from === undefined ? undefined : BigInt(values.from),
-      checkpointKeys: [checkpointVerificationKey(masterKey), ...extraKeys],
+      checkpointKeys: [checkpointVerificationKey(keys.checkpointKey), ...retiredKeys, ...extraKeys],
       trustedCheckpoints,
     }),
   );
@@ -53,7 +57,7 @@ async function verify(args: string[], ctx: CliContext): Promise<number> {
 
 async function checkpoint(args: string[], ctx: CliContext): Promise<number> {
   parseFlags(args, {});
-  const cp = await withCliMasterKey(ctx, (db, masterKey) => writeCheckpoint(db, masterKey));
+  const cp = await withCliKeys(ctx, (db, keys) => writeCheckpoint(db, keys.checkpointKey));
   if (ctx.json) {
     ctx.stdout(JSON.stringify(cp && { seq: cp.seq.toString(), hash: cp.hash, keyId: cp.keyId, signature: cp.signature }));
   } else if (cp) {
@@ -67,7 +71,7 @@ async function checkpoint(args: string[], ctx: CliContext): Promise<number> {
 
 async function key(args: string[], ctx: CliContext): Promise<number> {
   parseFlags(args, {});
-  const k = await withCliMasterKey(ctx, async (_db, masterKey) => checkpointVerificationKey(masterKey));
+  const k = await withCliKeys(ctx, async (_db, keys) => checkpointVerificationKey(keys.checkpointKey));
   ctx.stdout(ctx.json ? JSON.stringify(k) : `${k.keyId}:${k.publicKey}`);
   return 0;
 }

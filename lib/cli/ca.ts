@@ -1,6 +1,6 @@
 import { ensureCertificateAuthority, rotateCertificateAuthority, type CaCertificateInfo } from "@/lib/tls/ca-store";
 import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliMasterKey } from "./database";
+import { CLI_ACTOR, withCliKeys } from "./database";
 
 const USAGE = "usage: bulkhead ca cert | bulkhead ca rotate";
 
@@ -17,13 +17,13 @@ export const caCommand: CommandHandler = async (args, ctx) => {
   if ((sub !== "cert" && sub !== "rotate") || rest.length > 0) throw new CliError(USAGE, 2);
 
   if (sub === "cert") {
-    const ca = await withCliMasterKey(ctx, (db, key) => ensureCertificateAuthority(db, key, new Date(), CLI_ACTOR));
+    const ca = await withCliKeys(ctx, (db, keys) => ensureCertificateAuthority(db, keys.workerKey, new Date(), CLI_ACTOR));
     if (ca.created) ctx.stderr(`Created interception CA ${ca.id} (SHA-256 ${ca.fingerprintSha256}).`);
     ctx.stdout(ctx.json ? toJson(ca) : ca.certPem.trimEnd());
     return 0;
   }
 
-  const ca = await withCliMasterKey(ctx, (db, key) => rotateCertificateAuthority(db, CLI_ACTOR, key));
+  const ca = await withCliKeys(ctx, (db, keys) => rotateCertificateAuthority(db, CLI_ACTOR, keys.workerKey));
   if (ctx.json) {
     ctx.stdout(toJson(ca));
   } else {

@@ -1,7 +1,7 @@
 import { addCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
 import { parseFlags, requireFlag } from "./args";
 import { CliError, type CliContext, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase, withCliMasterKey } from "./database";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
 
 const USAGE =
   "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}' (secret on stdin)" +
@@ -48,10 +48,10 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const host = requireFlag(values.host, "host");
       const headerTemplate = requireFlag(values.header, "header");
       const secret = await readSecret(ctx);
-      // withCliMasterKey resolves the key (BULKHEAD_MASTER_KEY or the data folder's key file) and
-      // checks it against the data (assertMasterKeyMatchesData) before anything is sealed.
-      const credential = await withCliMasterKey(ctx, (db, key) =>
-        addCredential(db, CLI_ACTOR, key, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, headerTemplate, secret }),
+      // withCliKeys resolves the master key (BULKHEAD_MASTER_KEY or the data folder's key file)
+      // and checks it against the data; the secret is sealed to the worker's key only.
+      const credential = await withCliKeys(ctx, (db, keys) =>
+        addCredential(db, CLI_ACTOR, keys.workerKey, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, headerTemplate, secret }),
       );
       say(credential, `Added credential ${credential.name} (${credential.id}) for ${credential.service}.`);
       return 0;
@@ -69,7 +69,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential rotate ID (new secret on stdin)", 2);
       const secret = await readSecret(ctx);
-      const credential = await withCliMasterKey(ctx, (db, key) => rotateCredential(db, CLI_ACTOR, key, id, secret));
+      const credential = await withCliKeys(ctx, (db, keys) => rotateCredential(db, CLI_ACTOR, keys.workerKey, id, secret));
       say(credential, `Rotated credential ${credential.name}.`);
       return 0;
     }

@@ -1,12 +1,24 @@
+import { loadCommonConfig } from "@/lib/config/common";
 import { rotateKeys } from "@/lib/identity/key-store";
+import { readMasterFingerprint, readStagedFingerprint, resolveMasterKey } from "@/lib/identity/master-key";
+import { readKeyGeneration } from "@/lib/keys/generation";
+import { dashboardKeyEnvironment, workerKeyEnvironment } from "@/lib/keys/process-keys";
+import { sealedValueCounts } from "@/lib/keys/reseal";
+import { holdRotationLock, rotateMasterKey } from "@/lib/keys/rotate-master";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
+import type { CliContext } from "./context";
 import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliMasterKey } from "./database";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
 
-export const keysCommand: CommandHandler = async (args, ctx) => {
-  if (args[0] !== "rotate" || args.length > 1) throw new CliError("usage: bulkhead keys rotate", 2);
+const USAGE = `usage:
+  bulkhead keys rotate                 new task-token signing key; old ones verify until their tokens expire
+  bulkhead keys rotate-master          reseal every secret under a new master key (stop Bulkhead first; resumable)
+  bulkhead keys env dashboard|worker   print one process's keys as VAR=value lines (for processes started by hand)
+  bulkhead keys status                 the key generation in force and what each key seals`;
+
+async function rotateSigning(ctx: CliContext): Promise<number> {
   // Tokens live at most MAX_TOKEN_TTL_SECONDS, which bounds how long a retiring key must verify.
-  const change = await withCliMasterKey(ctx, (db, key) => rotateKeys(db, CLI_ACTOR, key, { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS }));
+  const change = await withCliKeys(ctx, (db, keys) => rotateKeys(db, CLI_ACTOR, keys.dashboardKey, { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS }));
   if (ctx.json) {
     ctx.stdout(JSON.stringify({ kid: change.added.kid, retiring: change.retiring.map((r) => ({ kid: r.kid, verifyUntil: r.verifyUntil.toISOString() })) }));
   } else {
@@ -14,4 +26,77 @@ export const keysCommand: CommandHandler = async (args, ctx) => {
     for (const r of change.retiring) ctx.stdout(`Key ${r.kid} verifies until ${r.verifyUntil.toISOString()}, then retires.`);
   }
   return 0;
+}
+
+async function rotateMaster(ctx: CliContext): Promise<number> {
+  const config = loadCommonConfig();
+  const current = resolveMasterKey(config.masterKey, config.dataDir, { create: false });
+  let done = 0;
+  const result = await withCliDatabase(ctx, async (db, url) => {
+    const release = await holdRotationLock(url);
+    try {
+      return await rotateMasterKey({
+        db,
+        dataDir: config.dataDir,
+        current,
+        actor: CLI_ACTOR,
+        onResealed: () => {
+          if (++done % 100 === 0 && !ctx.json) ctx.stderr(`Resealed ${done} secrets...`);
+        },
+      });
+    } finally {
+      await release();
+    }
+  });
+  if (ctx.json) {
+    ctx.stdout(JSON.stringify(result));
+    return 0;
+  }
+  const counts = Object.entries(result.resealed).map(([label, n]) => `${n} ${label}(s)`).join(", ") || "nothing left to reseal";
+  ctx.stdout(`Master key rotated: ${result.from} -> ${result.to} (${counts}).`);
+  if (result.setEnvironment) {
+    ctx.stdout(`The new master key is in ${result.keyFile}: set BULKHEAD_MASTER_KEY to its contents, then delete the file.`);
+  } else {
+    ctx.stdout(`The new master key replaced the old one in ${result.keyFile}; the old key is gone. Back up the new one.`);
+  }
+  ctx.stdout(`Checkpoints signed before the rotation verify with ${result.retiredCheckpointKey.keyId} (kept in the data folder).`);
+  ctx.stdout("Restart Bulkhead: running processes still hold keys derived from the old master key.");
+  return 0;
+}
+
+async function env(which: string | undefined, ctx: CliContext): Promise<number> {
+  if (which !== "dashboard" && which !== "worker") throw new CliError(USAGE, 2);
+  const vars = await withCliKeys(ctx, async (_db, keys) => (which === "dashboard" ? dashboardKeyEnvironment(keys) : workerKeyEnvironment(keys)));
+  if (ctx.json) ctx.stdout(JSON.stringify(vars));
+  else for (const [name, value] of Object.entries(vars)) ctx.stdout(`${name}=${value}`);
+  return 0;
+}
+
+async function status(ctx: CliContext): Promise<number> {
+  const result = await withCliDatabase(ctx, async (db) => ({
+    master: await readMasterFingerprint(db),
+    rotationTo: await readStagedFingerprint(db),
+    generation: await readKeyGeneration(db),
+    sealed: await sealedValueCounts(db),
+  }));
+  if (ctx.json) {
+    ctx.stdout(JSON.stringify(result));
+    return 0;
+  }
+  ctx.stdout(`Master key: ${result.master ?? "none recorded yet"}${result.rotationTo ? ` (rotation to ${result.rotationTo} unfinished)` : ""}`);
+  if (result.generation) {
+    const g = result.generation;
+    ctx.stdout(`Dashboard key: ${g.dashboard}   Worker key: ${g.worker}   Checkpoint key: ${g.checkpointKeyId}`);
+  }
+  for (const s of result.sealed) ctx.stdout(`${s.count} ${s.label}(s) sealed with ${s.fingerprint}`);
+  return 0;
+}
+
+export const keysCommand: CommandHandler = async (args, ctx) => {
+  const [sub, ...rest] = args;
+  if (sub === "rotate" && rest.length === 0) return rotateSigning(ctx);
+  if (sub === "rotate-master" && rest.length === 0) return rotateMaster(ctx);
+  if (sub === "env" && rest.length === 1) return env(rest[0], ctx);
+  if (sub === "status" && rest.length === 0) return status(ctx);
+  throw new CliError(USAGE, 2);
 };

@@ -30,6 +30,9 @@ Commands:
   token verify TOKEN                  print the verified claims, or fail with the reason
   token revoke JTI
   keys rotate                         new signing key now; old keys verify until their tokens expire
+  keys rotate-master                  reseal every secret under a new master key (resumable; restart after)
+  keys env dashboard|worker           print one process's own keys (for processes started by hand)
+  keys status                         the key generation in force and what each key seals
   credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}'
                                       store an upstream credential (secret read from stdin)
   credential list | credential rotate ID (secret on stdin) | credential delete ID

@@ -4,13 +4,13 @@ import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
-import { ensureSigningKey } from "@/lib/identity/key-store";
-import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
+import { resolveMasterKey } from "@/lib/identity/master-key";
 import { migrate } from "@/lib/db/migrate";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
 import { assertPortFree } from "@/lib/runtime/ports";
+import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
 import type { CommandHandler } from "./context";
@@ -59,25 +59,20 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
       say("To manage it yourself, set BULKHEAD_MASTER_KEY (32 bytes, base64 or hex).");
     }
     const setupDb = createPrismaClient(database.url, 1);
-    try {
-      await assertMasterKeyMatchesData(setupDb, master.key);
-      const kid = await ensureSigningKey(setupDb, master.key);
-      if (kid) say(`Created the task-token signing key ${kid}.`);
-    } finally {
-      await setupDb.$disconnect();
-    }
+    // Each child gets only its own secrets; the master key stays in this process.
+    const env = await prepareProcessSecrets(setupDb, {
+      master: master.key,
+      dataDir: common.dataDir,
+      databaseUrl: { dashboard: database.url, worker: database.url },
+      authSecret,
+      oidcClientSecret: app.oidc?.clientSecret,
+      say,
+    }).finally(() => setupDb.$disconnect());
     await ensureBuilt(root, say);
 
-    const env = {
-      ...process.env,
-      DATABASE_URL: database.url,
-      AUTH_SECRET: authSecret,
-      BULKHEAD_MASTER_KEY: master.text,
-      NEXT_TELEMETRY_DISABLED: "1",
-    };
     const bin = path.join(root, "bin", "bulkhead.mjs");
-    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env, "dashboard", shutdown));
-    children.push(spawnChild(bin, ["worker"], env, "proxy worker", shutdown));
+    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env.dashboard, "dashboard", shutdown));
+    children.push(spawnChild(bin, ["worker"], env.worker, "proxy worker", shutdown));
     await waitForReady(children[0]!);
 
     const db = createPrismaClient(database.url, 1);

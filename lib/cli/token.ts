@@ -3,7 +3,7 @@ import { isTokenError } from "@/lib/identity/errors";
 import { issueTaskToken, revokeTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
 import { parseFlags, requireFlag } from "./args";
 import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase, withCliMasterKey } from "./database";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
 
 export const tokenCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
@@ -12,7 +12,7 @@ export const tokenCommand: CommandHandler = async (args, ctx) => {
     case "mint": {
       const { values } = parseFlags(rest, { task: { type: "string" } });
       const taskId = requireFlag(values.task, "task");
-      const issued = await withCliMasterKey(ctx, (db, key) => issueTaskToken(db, CLI_ACTOR, key, identity, taskId));
+      const issued = await withCliKeys(ctx, (db, keys) => issueTaskToken(db, CLI_ACTOR, keys.dashboardKey, identity, taskId));
       // The token alone on stdout, so `TOKEN=$(bulkhead token mint --task ID)` works.
       ctx.stdout(ctx.json ? JSON.stringify({ token: issued.token, jti: issued.jti, kid: issued.kid, expiresAt: issued.expiresAt.toISOString() }) : issued.token);
       return 0;

@@ -37,8 +37,9 @@ export function parseEnv<T extends z.ZodType>(
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join(".") || "(environment)";
-    const got = source[name];
-    const hint = got === undefined ? "it is not set" : `got ${JSON.stringify(got.length > 60 ? `${got.slice(0, 57)}...` : got)}`;
+    // Never the value: many variables are secrets or URLs with passwords, and this message goes
+    // to terminals and logs. The name and the rule are enough to fix it.
+    const hint = source[name] === undefined ? "it is not set" : "its value is not shown";
     return `${name} ${issue.message} (${hint})`;
   });
   throw new ConfigError(problems);

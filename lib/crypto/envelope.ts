@@ -1,11 +1,16 @@
 /**
- * Secrets at rest: AES-256-GCM envelope encryption.
+ * Secrets at rest, symmetric: AES-256-GCM envelope encryption under a 32-byte sealing key.
  *
  * Each secret gets its own random data key; only that data key is encrypted ("wrapped") under the
- * master key. The serialised form carries a short fingerprint of the master key so that a wrong
- * master key is reported as such instead of as corruption.
+ * sealing key. The serialised form carries a short fingerprint of the sealing key so that a wrong
+ * key is reported as such instead of as corruption.
  *
  *   v1.<fingerprint 16 hex>.<wrapIv>.<wrappedKey+tag>.<dataIv>.<ciphertext+tag>   (base64url parts)
+ *
+ * Which key seals what is decided in lib/keys/: the dashboard's key seals task-token signing
+ * keys; values only the worker may open use the X25519 sealed box (sealed-box.ts) instead. Data
+ * written before per-process keys is in this format under the master key itself, and is
+ * converted at start (lib/keys/reseal.ts).
  *
  * Error messages never include plaintext, key material or the sealed text.
  */
@@ -21,7 +26,7 @@ const FINGERPRINT_LABEL = "bulkhead-master-key-id";
 // the record's aad, so it cannot be transplanted into another record or format.
 const WRAP_AAD_PREFIX = "bulkhead/envelope/v1/data-key";
 
-/** The master key could not be parsed or is unusable. */
+/** A key could not be parsed or is unusable. */
 export class MasterKeyError extends AppError {
   constructor(message: string) {
     super("CONFIG", message);
@@ -29,17 +34,17 @@ export class MasterKeyError extends AppError {
   }
 }
 
-/** The sealed secret was made with a different master key than the one supplied. */
-export class MasterKeyMismatchError extends AppError {
+/** The sealed secret was made for a different key than the one supplied. */
+export class KeyMismatchError extends AppError {
   readonly expectedFingerprint: string;
   readonly actualFingerprint: string;
   constructor(expectedFingerprint: string, actualFingerprint: string) {
     super(
       "CONFIG",
-      `secret was sealed with master key ${expectedFingerprint} but the configured master key is ` +
-        `${actualFingerprint}; the master key configuration is wrong or the key was rotated`,
+      `secret was sealed for key ${expectedFingerprint} but this process holds key ${actualFingerprint}: ` +
+        "the key configuration is wrong, or the master key was rotated and this process was not restarted",
     );
-    this.name = "MasterKeyMismatchError";
+    this.name = "KeyMismatchError";
     this.expectedFingerprint = expectedFingerprint;
     this.actualFingerprint = actualFingerprint;
   }
@@ -100,19 +105,19 @@ export function generateMasterKey(): string {
   return randomBytes(KEY_BYTES).toString("base64url");
 }
 
-/** Short, stable, non-secret identifier of a master key (detects a wrong key). */
-export function masterKeyFingerprint(key: Buffer): string {
-  assertMasterKey(key);
+/** Short, stable, non-secret identifier of a 32-byte key (detects a wrong key). */
+export function keyFingerprint(key: Buffer): string {
+  assertKey32(key);
   return createHmac("sha256", key).update(FINGERPRINT_LABEL).digest("hex").slice(0, 16);
 }
 
-function assertMasterKey(key: Buffer): void {
+function assertKey32(key: Buffer): void {
   if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) {
-    throw new MasterKeyError("master key must be a 32-byte Buffer");
+    throw new MasterKeyError("sealing key must be a 32-byte Buffer");
   }
 }
 
-function assertAad(aad: string): void {
+export function assertAad(aad: string): void {
   // An empty aad would make ciphertexts portable between records; always bind to something.
   if (typeof aad !== "string" || aad.length === 0) {
     throw new TypeError("aad must be a non-empty string identifying the record");
@@ -144,16 +149,16 @@ function gcmDecrypt(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffe
   }
 }
 
-/** Encrypts a secret for storage; `aad` names the record it belongs to (e.g. "credential:<id>"). */
-export function sealSecret(plaintext: string | Uint8Array, masterKey: Buffer, aad: string): string {
-  assertMasterKey(masterKey);
+/** Encrypts a secret for storage; `aad` names the record it belongs to (e.g. "bulkhead:signing-key:<kid>"). */
+export function sealSecret(plaintext: string | Uint8Array, sealingKey: Buffer, aad: string): string {
+  assertKey32(sealingKey);
   assertAad(aad);
-  const fingerprint = masterKeyFingerprint(masterKey);
+  const fingerprint = keyFingerprint(sealingKey);
   const data = typeof plaintext === "string" ? Buffer.from(plaintext, "utf8") : Buffer.from(plaintext);
   const dataKey = randomBytes(KEY_BYTES);
   try {
     const content = gcmEncrypt(dataKey, data, Buffer.from(aad, "utf8"));
-    const wrapped = gcmEncrypt(masterKey, dataKey, wrapAad(fingerprint, aad));
+    const wrapped = gcmEncrypt(sealingKey, dataKey, wrapAad(fingerprint, aad));
     return [
       VERSION,
       fingerprint,
@@ -168,7 +173,8 @@ export function sealSecret(plaintext: string | Uint8Array, masterKey: Buffer, aa
   }
 }
 
-function decodePart(part: string, name: string, exactLength?: number): Buffer {
+/** Strict base64url: one spelling per byte string, optional exact length; errors name the part only. */
+export function decodePart(part: string, name: string, exactLength?: number): Buffer {
   if (!BASE64URL.test(part)) throw new SecretIntegrityError(`${name} is not base64url`);
   const bytes = Buffer.from(part, "base64url");
   if (bytes.toString("base64url") !== part) {
@@ -180,7 +186,7 @@ function decodePart(part: string, name: string, exactLength?: number): Buffer {
   return bytes;
 }
 
-/** The fingerprint of the master key a sealed secret was made with (no decryption). */
+/** The fingerprint of the key a sealed secret was made with (no decryption). */
 export function sealedKeyFingerprint(sealed: string): string {
   const parts = typeof sealed === "string" ? sealed.split(".") : [];
   const [version, fingerprint] = parts;
@@ -191,13 +197,13 @@ export function sealedKeyFingerprint(sealed: string): string {
 }
 
 /** Verifies and decrypts a sealed secret. The caller should zero the returned buffer when done. */
-export function openSecret(sealed: string, masterKey: Buffer, aad: string): Buffer {
-  assertMasterKey(masterKey);
+export function openSecret(sealed: string, sealingKey: Buffer, aad: string): Buffer {
+  assertKey32(sealingKey);
   assertAad(aad);
   const fingerprint = sealedKeyFingerprint(sealed);
-  const actual = masterKeyFingerprint(masterKey);
+  const actual = keyFingerprint(sealingKey);
   if (!timingSafeEqual(Buffer.from(fingerprint), Buffer.from(actual))) {
-    throw new MasterKeyMismatchError(fingerprint, actual);
+    throw new KeyMismatchError(fingerprint, actual);
   }
   const [, , wrapIvText = "", wrappedText = "", dataIvText = "", contentText = ""] = sealed.split(".");
   const wrapIv = decodePart(wrapIvText, "key iv", IV_BYTES);
@@ -206,7 +212,7 @@ export function openSecret(sealed: string, masterKey: Buffer, aad: string): Buff
   const content = decodePart(contentText, "ciphertext");
   if (content.length < TAG_BYTES) throw new SecretIntegrityError("ciphertext is truncated");
 
-  const dataKey = gcmDecrypt(masterKey, wrapIv, wrapped, wrapAad(fingerprint, aad));
+  const dataKey = gcmDecrypt(sealingKey, wrapIv, wrapped, wrapAad(fingerprint, aad));
   if (dataKey === undefined) {
     throw new SecretIntegrityError("data key does not authenticate (tampered, or aad of another record)");
   }
@@ -222,8 +228,8 @@ export function openSecret(sealed: string, masterKey: Buffer, aad: string): Buff
 }
 
 /** Convenience for UTF-8 secrets. */
-export function openSecretText(sealed: string, masterKey: Buffer, aad: string): string {
-  const bytes = openSecret(sealed, masterKey, aad);
+export function openSecretText(sealed: string, sealingKey: Buffer, aad: string): string {
+  const bytes = openSecret(sealed, sealingKey, aad);
   try {
     return bytes.toString("utf8");
   } finally {

@@ -1,20 +1,24 @@
 import "server-only";
 import type { Db } from "@/lib/db/client";
-import { loadCommonConfig } from "@/lib/config/common";
-import { assertMasterKeyMatchesData, masterKeyFromEnv } from "./master-key";
+import { loadDashboardKeyConfig } from "@/lib/config/process-keys";
+import { keyFingerprint } from "@/lib/crypto/envelope";
+import { assertProcessKeysCurrent } from "@/lib/keys/generation";
+import { dashboardKeysFrom, type DashboardKeys } from "@/lib/keys/process-keys";
 
-let verified: Promise<Buffer> | null = null;
+let verified: Promise<DashboardKeys> | null = null;
 
 /**
- * The master key in the dashboard process (BULKHEAD_MASTER_KEY, which the launcher provides),
- * checked once per process against the fingerprint recorded with the data, so the dashboard
- * never seals a secret nobody could open. A failed check is retried on the next call.
+ * The dashboard's own keys (BULKHEAD_DASHBOARD_KEY and BULKHEAD_WORKER_PUBLIC_KEY, which the
+ * launcher provides): the key that opens task-token signing keys, and the worker's public key
+ * that credentials are sealed to. The dashboard never holds the master key or any key that opens
+ * a credential. Checked once per process against the key generation recorded with the data; a
+ * failed check is retried on the next call. Writers check again inside their transactions.
  */
-export function appMasterKey(db: Db): Promise<Buffer> {
+export function appKeys(db: Db): Promise<DashboardKeys> {
   verified ??= (async () => {
-    const key = masterKeyFromEnv(loadCommonConfig().masterKey);
-    await assertMasterKeyMatchesData(db, key);
-    return key;
+    const keys = dashboardKeysFrom(loadDashboardKeyConfig());
+    await assertProcessKeysCurrent(db, { dashboard: keyFingerprint(keys.dashboardKey), worker: keys.workerRecipient.fingerprint });
+    return keys;
   })().catch((error: unknown) => {
     verified = null;
     throw error;

@@ -24,7 +24,7 @@ import {
   type SigningKeyLifecycle,
 } from "@/lib/identity/keys";
 
-/** A signing key as stored: the private half only ever sealed under the master key. */
+/** A signing key as stored: the private half only ever sealed under the dashboard key. */
 export interface StoredSigningKey extends SigningKeyLifecycle {
   alg: typeof SIGNING_ALG;
   publicJwk: PublicSigningJwk;
@@ -48,13 +48,13 @@ export interface SigningKeyStore {
 }
 
 /** A fresh key ready to store. */
-export async function createStoredSigningKey(masterKey: Buffer, now: Date): Promise<StoredSigningKey> {
+export async function createStoredSigningKey(dashboardKey: Buffer, now: Date): Promise<StoredSigningKey> {
   const generated = await generateSigningKey(now);
   return {
     kid: generated.kid,
     alg: SIGNING_ALG,
     publicJwk: generated.publicJwk,
-    privateKeySealed: sealPrivateJwk(generated.kid, generated.privateJwk, masterKey),
+    privateKeySealed: sealPrivateJwk(generated.kid, generated.privateJwk, dashboardKey),
     createdAt: generated.createdAt,
     retiringAt: null,
     verifyUntil: null,
@@ -89,7 +89,7 @@ export function planRotation(
 /** Generates a new key and retires the active ones through the store. */
 export async function rotateSigningKey(
   store: SigningKeyStore,
-  masterKey: Buffer,
+  dashboardKey: Buffer,
   now: Date,
   options: { maxTokenTtlSeconds: number },
 ): Promise<RotationChange> {
@@ -98,7 +98,7 @@ export async function rotateSigningKey(
   for (const key of keys) {
     if (keyStatusAt(key, now) === "active") latest.set(key.kid, await store.latestTokenExpiry(key.kid));
   }
-  const added = await createStoredSigningKey(masterKey, now);
+  const added = await createStoredSigningKey(dashboardKey, now);
   const change = planRotation(keys, added, now, { ...options, latestTokenExpiry: latest });
   await store.commitRotation(change);
   return change;
@@ -109,15 +109,15 @@ export interface LoadedSigningKey {
   privateKey: CryptoKey;
 }
 
-/** The signer's key at `now` (newest active), decrypted with the master key. */
+/** The signer's key at `now` (newest active), opened with the dashboard key. */
 export async function loadSigningKey(
   keys: readonly StoredSigningKey[],
-  masterKey: Buffer,
+  dashboardKey: Buffer,
   now: Date,
 ): Promise<LoadedSigningKey | undefined> {
   const key = pickSigningKey(keys, now);
   if (!key) return undefined;
-  const jwk = openPrivateJwk(key.kid, key.privateKeySealed, masterKey);
+  const jwk = openPrivateJwk(key.kid, key.privateKeySealed, dashboardKey);
   return { kid: key.kid, privateKey: await importPrivateSigningKey(jwk) };
 }
 

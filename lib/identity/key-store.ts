@@ -2,6 +2,8 @@ import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { keyFingerprint } from "@/lib/crypto/envelope";
+import { assertSealingKeyCurrent } from "@/lib/keys/generation";
 import {
   createStoredSigningKey,
   loadSigningKey,
@@ -77,17 +79,19 @@ async function insertKey(tx: Tx, key: StoredSigningKey): Promise<void> {
   });
 }
 
-async function lock(tx: Tx): Promise<void> {
+/** Serialises key changes, and refuses a dashboard key that is not the data's (e.g. after a master-key rotation). */
+async function lock(tx: Tx, dashboardKey: Buffer): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
+  await assertSealingKeyCurrent(tx, { dashboard: keyFingerprint(dashboardKey) });
 }
 
 /** On first start (or if every key was retired) creates the signing key. Returns its kid if created. */
-export async function ensureSigningKey(db: Db, masterKey: Buffer, now = new Date()): Promise<string | null> {
+export async function ensureSigningKey(db: Db, dashboardKey: Buffer, now = new Date()): Promise<string | null> {
   return db.$transaction(async (tx) => {
-    await lock(tx);
+    await lock(tx, dashboardKey);
     const keys = (await tx.signingKey.findMany()).map(toStored);
     if (keys.some((k) => keyStatusAt(k, now) === "active")) return null;
-    const key = await createStoredSigningKey(masterKey, now);
+    const key = await createStoredSigningKey(dashboardKey, now);
     await insertKey(tx, key);
     await recordAuditEvent(tx, { type: "key.created", actor: { kind: "system", label: "start-up" }, data: { kid: key.kid } });
     return key.kid;
@@ -98,14 +102,14 @@ export async function ensureSigningKey(db: Db, masterKey: Buffer, now = new Date
 export async function rotateKeys(
   db: Db,
   actor: Actor,
-  masterKey: Buffer,
+  dashboardKey: Buffer,
   options: { maxTokenTtlSeconds: number },
   now = new Date(),
 ): Promise<RotationChange> {
   assertCan(actor, "settings:write");
   return db.$transaction(async (tx) => {
-    await lock(tx);
-    const change = await rotateSigningKey(new PrismaSigningKeyStore(tx), masterKey, now, options);
+    await lock(tx, dashboardKey);
+    const change = await rotateSigningKey(new PrismaSigningKeyStore(tx), dashboardKey, now, options);
     await recordAuditEvent(tx, {
       type: "key.rotated",
       actor,
@@ -128,8 +132,8 @@ export async function retireSpentKeys(db: Db, now = new Date()): Promise<number>
   return n;
 }
 
-export async function loadActiveSigningKey(db: Db, masterKey: Buffer, now = new Date()): Promise<LoadedSigningKey | undefined> {
-  return loadSigningKey((await db.signingKey.findMany()).map(toStored), masterKey, now);
+export async function loadActiveSigningKey(db: Db, dashboardKey: Buffer, now = new Date()): Promise<LoadedSigningKey | undefined> {
+  return loadSigningKey((await db.signingKey.findMany()).map(toStored), dashboardKey, now);
 }
 
 /** Public halves of every key, for verifiers (status is derived from the timestamps at use). */

@@ -30,7 +30,7 @@ export interface PublicSigningJwk {
   use: "sig";
 }
 
-/** Private JWK: only ever held in memory or sealed with the master key. */
+/** Private JWK: only ever held in memory or sealed with the dashboard key. */
 export interface PrivateSigningJwk {
   kty: "OKP";
   crv: typeof SIGNING_CRV;
@@ -128,12 +128,13 @@ export function signingKeyAad(kid: string): string {
   return `bulkhead:signing-key:${kid}`;
 }
 
-export function sealPrivateJwk(kid: string, jwk: PrivateSigningJwk, masterKey: Buffer): string {
-  return sealSecret(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }), masterKey, signingKeyAad(kid));
+/** Seals a private JWK under the dashboard key (lib/keys/process-keys.ts): only token minters open it. */
+export function sealPrivateJwk(kid: string, jwk: PrivateSigningJwk, dashboardKey: Buffer): string {
+  return sealSecret(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }), dashboardKey, signingKeyAad(kid));
 }
 
-export function openPrivateJwk(kid: string, sealed: string, masterKey: Buffer): PrivateSigningJwk {
-  const parsed: unknown = JSON.parse(openSecretText(sealed, masterKey, signingKeyAad(kid)));
+export function openPrivateJwk(kid: string, sealed: string, dashboardKey: Buffer): PrivateSigningJwk {
+  const parsed: unknown = JSON.parse(openSecretText(sealed, dashboardKey, signingKeyAad(kid)));
   if (typeof parsed !== "object" || parsed === null) throw new TypeError("sealed signing key is not a JWK");
   const jwk = parsed as JWK;
   if (typeof jwk.d !== "string") throw new TypeError("sealed signing key lacks private material");

@@ -1,32 +1,40 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Db } from "@/lib/db/client";
-import { generateMasterKey, masterKeyFingerprint, parseMasterKey } from "@/lib/crypto/envelope";
+import { generateMasterKey, keyFingerprint, parseMasterKey } from "@/lib/crypto/envelope";
 
 /**
- * The master key encrypts every secret at rest (signing keys, credentials). It comes from
+ * The master key is the root of every secret at rest. Only the launcher and the CLI hold it; they
+ * derive each process's own key from it (lib/keys/process-keys.ts). It comes from
  * BULKHEAD_MASTER_KEY; when that is unset the launcher generates one into the data folder
- * (owner-only) and says so. The fingerprint of the key that first encrypted data is kept in
+ * (owner-only) and says so. The fingerprint of the key that first sealed data is kept in
  * `settings`, so starting with another key fails loudly instead of writing data nobody can read.
  */
 export const MASTER_KEY_FILE = "master.key";
+/** A new master key staged by `bulkhead keys rotate-master` before any row changes. */
+export const MASTER_KEY_NEXT_FILE = "master.key.next";
 const FINGERPRINT_SETTING = "master_key.fingerprint";
+/** Set while a rotation is under way: the fingerprint of the staged key. */
+export const STAGED_FINGERPRINT_SETTING = "master_key.staged_fingerprint";
 
 export interface ResolvedMasterKey {
   key: Buffer;
-  /** The text form, to pass to child processes. */
+  /** The text form, as configured or stored. */
   text: string;
   source: "environment" | "generated" | "file";
   file?: string;
 }
 
 /** For the launcher and the CLI: env, else the data folder's key file, else a new one there. */
-export function resolveMasterKey(envValue: string | undefined, dataDir: string): ResolvedMasterKey {
+export function resolveMasterKey(envValue: string | undefined, dataDir: string, options: { create?: boolean } = {}): ResolvedMasterKey {
   if (envValue) return { key: parseMasterKey(envValue), text: envValue, source: "environment" };
   const file = path.join(dataDir, MASTER_KEY_FILE);
   if (existsSync(file)) {
     const text = readFileSync(file, "utf8").trim();
     return { key: parseMasterKey(text), text, source: "file", file };
+  }
+  if (options.create === false) {
+    throw new Error(`There is no master key: BULKHEAD_MASTER_KEY is unset and ${file} does not exist.`);
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const text = generateMasterKey();
@@ -34,27 +42,56 @@ export function resolveMasterKey(envValue: string | undefined, dataDir: string):
   return { key: parseMasterKey(text), text, source: "generated", file };
 }
 
-/** For the app and the worker, which always receive it from the launcher (or the operator). */
-export function masterKeyFromEnv(envValue: string | undefined): Buffer {
-  if (!envValue) {
-    throw new Error("BULKHEAD_MASTER_KEY is not set: start Bulkhead with `npm start` (which provides it) or set it (32 bytes, base64 or hex).");
-  }
-  return parseMasterKey(envValue);
+/** The staged next master key, if a rotation wrote one. */
+export function readStagedMasterKey(dataDir: string): { key: Buffer; file: string } | null {
+  const file = path.join(dataDir, MASTER_KEY_NEXT_FILE);
+  if (!existsSync(file)) return null;
+  return { key: parseMasterKey(readFileSync(file, "utf8")), file };
+}
+
+async function readStringSetting(db: Pick<Db, "setting">, key: string): Promise<string | null> {
+  const row = await db.setting.findUnique({ where: { key } });
+  return typeof row?.value === "string" ? row.value : null;
+}
+
+/** The fingerprint of the master key the data is sealed under (null before the first start). */
+export function readMasterFingerprint(db: Pick<Db, "setting">): Promise<string | null> {
+  return readStringSetting(db, FINGERPRINT_SETTING);
+}
+
+export function readStagedFingerprint(db: Pick<Db, "setting">): Promise<string | null> {
+  return readStringSetting(db, STAGED_FINGERPRINT_SETTING);
+}
+
+export async function writeMasterFingerprint(db: Pick<Db, "setting">, fingerprint: string): Promise<void> {
+  await db.setting.upsert({ where: { key: FINGERPRINT_SETTING }, create: { key: FINGERPRINT_SETTING, value: fingerprint }, update: { value: fingerprint } });
 }
 
 /**
  * Records the key's fingerprint on first use and refuses a different key afterwards. Run at
- * start before anything is encrypted or decrypted.
+ * start before anything is encrypted or decrypted. With `dataDir`, the message says when the data
+ * has moved on to a rotated key staged in that folder.
  */
-export async function assertMasterKeyMatchesData(db: Db, key: Buffer): Promise<void> {
-  const fingerprint = masterKeyFingerprint(key);
+export async function assertMasterKeyMatchesData(db: Db, key: Buffer, dataDir?: string): Promise<void> {
+  const fingerprint = keyFingerprint(key);
   await db.setting.upsert({ where: { key: FINGERPRINT_SETTING }, create: { key: FINGERPRINT_SETTING, value: fingerprint }, update: {} });
-  const stored = await db.setting.findUniqueOrThrow({ where: { key: FINGERPRINT_SETTING } });
-  if (stored.value !== fingerprint) {
-    throw new Error(
-      `The master key (fingerprint ${fingerprint}) is not the one that encrypted this database's secrets ` +
-        `(fingerprint ${String(stored.value)}). Nothing was changed. Start with the original key: BULKHEAD_MASTER_KEY, ` +
-        `or the ${MASTER_KEY_FILE} file in the data folder it was generated into.`,
-    );
+  const stored = await readMasterFingerprint(db);
+  if (stored === fingerprint) return;
+  const staged = dataDir ? stagedHint(dataDir, stored) : "";
+  throw new Error(
+    `The master key (fingerprint ${fingerprint}) is not the one that encrypted this database's secrets ` +
+      `(fingerprint ${String(stored)}). Nothing was changed. ${staged || `Start with the original key: BULKHEAD_MASTER_KEY, or the ${MASTER_KEY_FILE} file in the data folder it was generated into.`}`,
+  );
+}
+
+function stagedHint(dataDir: string, stored: string | null): string {
+  try {
+    const next = readStagedMasterKey(dataDir);
+    if (next && keyFingerprint(next.key) === stored) {
+      return `A master-key rotation moved the data to the key in ${next.file}: run \`bulkhead keys rotate-master\` again to finish it, or set BULKHEAD_MASTER_KEY to that key.`;
+    }
+  } catch {
+    // an unreadable staged file gives no hint
   }
+  return "";
 }

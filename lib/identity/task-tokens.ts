@@ -25,7 +25,7 @@ export interface IssuedTaskToken {
 export async function issueTaskToken(
   db: Db,
   actor: Actor,
-  masterKey: Buffer,
+  dashboardKey: Buffer,
   config: IdentityConfig,
   taskId: string,
   now = new Date(),
@@ -38,7 +38,7 @@ export async function issueTaskToken(
   if (!task) throw new AppError("NOT_FOUND", "No such task.");
   if (task.status !== "active" || task.expiresAt <= now) throw new AppError("CONFLICT", "The task is no longer active; create a new task.");
   if (task.agent.status !== "active") throw new AppError("CONFLICT", "The agent is suspended.");
-  const key = await loadActiveSigningKey(db, masterKey, now);
+  const key = await loadActiveSigningKey(db, dashboardKey, now);
   if (!key) throw new AppError("INTERNAL", "No active signing key: restart Bulkhead or rotate keys.");
   const minted = await mintTaskToken({
     ...config,

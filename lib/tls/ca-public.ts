@@ -13,6 +13,11 @@ export interface CaCertificateInfo {
   fingerprintSha256: string;
 }
 
+/** The aad that binds a CA's sealed private key to its row. */
+export function caKeyAad(id: string): string {
+  return `ca:${id}`;
+}
+
 export function caCertificateInfo(row: { id: string; certPem: string; notAfter: Date }): CaCertificateInfo {
   return { id: row.id, certPem: row.certPem, notAfter: row.notAfter, fingerprintSha256: new X509Certificate(row.certPem).fingerprint256 };
 }

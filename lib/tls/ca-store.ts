@@ -1,17 +1,19 @@
 /**
- * The interception CA in Postgres: one current (non-retired) CA, its private key sealed under
- * the master key and bound to the row by the aad `ca:<id>`. Creation and rotation take an
- * advisory lock so concurrent starts create exactly one CA.
+ * The interception CA in Postgres: one current (non-retired) CA, its private key sealed to the
+ * proxy worker's key (a sealed box: whoever creates a CA, the worker or `bulkhead ca rotate`,
+ * needs only the worker's public key; only the worker opens it) and bound to the row by the aad
+ * `ca:<id>`. Creation and rotation take an advisory lock so concurrent starts create exactly one CA.
  */
 import { createPrivateKey, createPublicKey, randomUUID, X509Certificate } from "node:crypto";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
-import { openSecret, sealSecret } from "@/lib/crypto/envelope";
+import { openBox, sealTo, type BoxKeyPair, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
+import { assertSealingKeyCurrent } from "@/lib/keys/generation";
 import { caCommonName, generateCertificateAuthority } from "./ca";
-import { caCertificateInfo as info, currentCaRow, type CaCertificateInfo } from "./ca-public";
+import { caKeyAad as aadFor, caCertificateInfo as info, currentCaRow, type CaCertificateInfo } from "./ca-public";
 import { EC_KEY_ALGORITHM, subtle } from "./x509";
 
 export { getCaCertificatePem, type CaCertificateInfo } from "./ca-public";
@@ -32,16 +34,16 @@ export interface LoadedCertificateAuthority {
   notAfter: Date;
 }
 
-const aadFor = (id: string) => `ca:${id}`;
-
 async function lock(tx: Tx): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CA_LOCK})`;
 }
 
-async function createCa(tx: Tx, masterKey: Buffer, now: Date): Promise<CaCertificateInfo> {
+async function createCa(tx: Tx, worker: BoxRecipient, now: Date): Promise<CaCertificateInfo> {
+  // A CA key sealed to a worker key that is not the data's could never be opened.
+  await assertSealingKeyCurrent(tx, { worker: worker.fingerprint });
   const id = randomUUID();
   const ca = await generateCertificateAuthority({ commonName: caCommonName(id.slice(0, 8)), now });
-  const privateKeySealed = sealSecret(ca.privateKeyPkcs8Pem, masterKey, aadFor(id));
+  const privateKeySealed = sealTo(worker, ca.privateKeyPkcs8Pem, aadFor(id));
   await tx.certificateAuthority.create({ data: { id, certPem: ca.certPem, privateKeySealed, createdAt: now, notAfter: ca.notAfter } });
   return info({ id, certPem: ca.certPem, notAfter: ca.notAfter });
 }
@@ -63,7 +65,7 @@ function auditData(ca: CaCertificateInfo, retired: string[]): Prisma.InputJsonVa
  */
 export async function ensureCertificateAuthority(
   db: Db,
-  masterKey: Buffer,
+  worker: BoxRecipient,
   now: Date = new Date(),
   actor: Actor = STARTUP_ACTOR,
 ): Promise<CaCertificateInfo & { created: boolean }> {
@@ -76,29 +78,29 @@ export async function ensureCertificateAuthority(
     });
     if (current) return { ...info(current), created: false };
     const retired = await retireCurrent(tx, now);
-    const ca = await createCa(tx, masterKey, now);
+    const ca = await createCa(tx, worker, now);
     await recordAuditEvent(tx, { type: "ca.created", actor, data: auditData(ca, retired) });
     return { ...ca, created: true };
   });
 }
 
 /** Retires the current CA and creates a new one at once (agents must trust the new certificate). */
-export async function rotateCertificateAuthority(db: Db, actor: Actor, masterKey: Buffer, now: Date = new Date()): Promise<CaCertificateInfo> {
+export async function rotateCertificateAuthority(db: Db, actor: Actor, worker: BoxRecipient, now: Date = new Date()): Promise<CaCertificateInfo> {
   assertCan(actor, "settings:write");
   return db.$transaction(async (tx) => {
     await lock(tx);
     const retired = await retireCurrent(tx, now);
-    const ca = await createCa(tx, masterKey, now);
+    const ca = await createCa(tx, worker, now);
     await recordAuditEvent(tx, { type: "ca.rotated", actor, data: auditData(ca, retired) });
     return ca;
   });
 }
 
 /**
- * The current CA with its private key opened under the master key. A wrong master key, a sealed
- * key moved from another row, or a certificate that does not belong to the key all throw.
+ * The current CA with its private key opened with the worker key. A wrong key, a sealed key moved
+ * from another row, or a certificate that does not belong to the key all throw.
  */
-export async function loadCertificateAuthority(db: Db, masterKey: Buffer, now: Date = new Date()): Promise<LoadedCertificateAuthority> {
+export async function loadCertificateAuthority(db: Db, workerKey: BoxKeyPair, now: Date = new Date()): Promise<LoadedCertificateAuthority> {
   const row = await currentCaRow(db, now);
   if (!row) {
     throw new AppError("NOT_FOUND", "There is no usable interception CA yet.", {
@@ -106,7 +108,7 @@ export async function loadCertificateAuthority(db: Db, masterKey: Buffer, now: D
     });
   }
   const { privateKeySealed } = await db.certificateAuthority.findUniqueOrThrow({ where: { id: row.id }, select: { privateKeySealed: true } });
-  const pem = openSecret(privateKeySealed, masterKey, aadFor(row.id));
+  const pem = openBox(workerKey, privateKeySealed, aadFor(row.id));
   let der: Buffer | undefined;
   try {
     const key = createPrivateKey({ key: pem, format: "pem" });

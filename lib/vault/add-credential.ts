@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
-import { sealSecret } from "@/lib/crypto/envelope";
+import { sealTo, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { AppError } from "@/lib/errors/app-error";
-import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { assertSealingKeyCurrent } from "@/lib/keys/generation";
 import { DEFAULT_PORTS, serviceKey } from "./host";
 import { addCredentialInput, type AddCredentialInput } from "./schemas";
 import { credentialAad, credentialSelect, toCredentialView, type CredentialView } from "./view";
@@ -15,22 +15,23 @@ import { credentialAad, credentialSelect, toCredentialView, type CredentialView 
 const ADD_LOCK = 0x6268_7663; // "bhvc"
 
 /**
- * Stores an upstream credential, sealed under the master key and bound to its row id (aad).
+ * Stores an upstream credential, sealed to the worker's public key and bound to its row id (aad):
+ * whoever stores it (the dashboard, the CLI) cannot read it back; only the worker opens it.
  * One credential per service: the proxy must never have to guess which one to inject.
  */
-export async function addCredential(db: Db, actor: Actor, masterKey: Buffer, input: AddCredentialInput): Promise<CredentialView> {
+export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, input: AddCredentialInput): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
   const data = addCredentialInput.parse(input);
   const port = data.port ?? DEFAULT_PORTS[data.scheme];
   const service = serviceKey(data.scheme, data.host, port);
-  // Refuse a master key other than the one this database's secrets were sealed with, before
-  // writing something nobody could read.
-  await assertMasterKeyMatchesData(db, masterKey);
   const id = randomUUID();
-  const secretSealed = sealSecret(data.secret, masterKey, credentialAad(id));
+  const secretSealed = sealTo(worker, data.secret, credentialAad(id));
   try {
     return await db.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADD_LOCK}::int)`;
+      // Refuse a worker key other than the data's (e.g. a dashboard still running after a
+      // master-key rotation), before writing something the worker could not open.
+      await assertSealingKeyCurrent(tx, { worker: worker.fingerprint });
       const existing = await tx.credential.findFirst({
         where: { scheme: data.scheme, host: data.host, port },
         select: { name: true },

@@ -1,5 +1,5 @@
 import type { Db } from "@/lib/db/client";
-import { openSecretText } from "@/lib/crypto/envelope";
+import { openBoxText, type BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
 import { renderHeader } from "./header-template";
 import { serviceKey } from "./host";
@@ -18,7 +18,7 @@ export interface InjectableCredential {
   secretForms: string[];
 }
 
-/** A credential could not be opened: wrong master key, tampering, or a ciphertext moved between rows. */
+/** A credential could not be opened: wrong worker key, tampering, or a ciphertext moved between rows. */
 export class CredentialLoadError extends AppError {
   constructor(message: string, cause: unknown) {
     super("CONFIG", message, { cause });
@@ -27,12 +27,12 @@ export class CredentialLoadError extends AppError {
 }
 
 /**
- * For the proxy worker: every credential decrypted, keyed by `scheme://host:port` (see
- * serviceKey). Fails as a whole, loudly, when any credential cannot be opened: a worker must
- * notice a wrong master key at once rather than silently stop injecting. Error messages name
- * the credential, never its secret.
+ * For the proxy worker, the only holder of the worker key: every credential opened, keyed by
+ * `scheme://host:port` (see serviceKey). Fails as a whole, loudly, when any credential cannot be
+ * opened: a worker must notice a wrong key at once rather than silently stop injecting. Error
+ * messages name the credential, never its secret.
  */
-export async function loadCredentialsForInjection(db: Db, masterKey: Buffer): Promise<Map<string, InjectableCredential>> {
+export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair): Promise<Map<string, InjectableCredential>> {
   const rows = await db.credential.findMany({
     select: { id: true, name: true, scheme: true, host: true, port: true, headerTemplate: true, secretSealed: true },
     orderBy: { createdAt: "asc" },
@@ -46,7 +46,7 @@ export async function loadCredentialsForInjection(db: Db, masterKey: Buffer): Pr
     }
     let secret: string;
     try {
-      secret = openSecretText(row.secretSealed, masterKey, credentialAad(row.id));
+      secret = openBoxText(workerKey, row.secretSealed, credentialAad(row.id));
     } catch (error) {
       const reason = error instanceof Error ? error.message : "unknown error";
       throw new CredentialLoadError(`Credential ${row.name} (${row.id}) could not be decrypted: ${reason}`, error);

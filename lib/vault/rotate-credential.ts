@@ -1,21 +1,24 @@
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
-import { sealSecret } from "@/lib/crypto/envelope";
+import { sealTo, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
-import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { assertSealingKeyCurrent } from "@/lib/keys/generation";
 import { secretProblem } from "./header-template";
 import { credentialIdSchema, encodingOf, rotateCredentialInput } from "./schemas";
 import { credentialAad, credentialSelect, toCredentialView, type CredentialView } from "./view";
 
-/** Replaces a credential's secret; name, service and template stay. A missing and a malformed id look alike. */
-export async function rotateCredential(db: Db, actor: Actor, masterKey: Buffer, id: string, newSecret: string): Promise<CredentialView> {
+/**
+ * Replaces a credential's secret (sealed to the worker's key, like addCredential); name, service
+ * and template stay. A missing and a malformed id look alike.
+ */
+export async function rotateCredential(db: Db, actor: Actor, worker: BoxRecipient, id: string, newSecret: string): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
   const { secret } = rotateCredentialInput.parse({ secret: newSecret });
   const parsedId = credentialIdSchema.safeParse(id);
   if (!parsedId.success) throw new AppError("NOT_FOUND", "No such credential.");
-  await assertMasterKeyMatchesData(db, masterKey);
   return db.$transaction(async (tx) => {
+    await assertSealingKeyCurrent(tx, { worker: worker.fingerprint });
     // Lock the row: a concurrent delete or rotation waits for this one instead of racing it.
     const [current] = await tx.$queryRaw<Array<{ header_template: string }>>`
       SELECT header_template FROM credentials WHERE id = ${parsedId.data}::uuid FOR UPDATE`;
@@ -25,7 +28,7 @@ export async function rotateCredential(db: Db, actor: Actor, masterKey: Buffer, 
     if (problem) throw new AppError("INVALID_INPUT", problem, { details: { fieldErrors: { secret: [problem] } } });
     const row = await tx.credential.update({
       where: { id: parsedId.data },
-      data: { secretSealed: sealSecret(secret, masterKey, credentialAad(parsedId.data)), rotatedAt: new Date() },
+      data: { secretSealed: sealTo(worker, secret, credentialAad(parsedId.data)), rotatedAt: new Date() },
       select: credentialSelect,
     });
     const view = toCredentialView(row);

@@ -9,7 +9,8 @@ import type { Logger } from "@/lib/log";
 
 export interface AuditCheckpointerOptions {
   db: AuditDb;
-  masterKey: Buffer;
+  /** The Ed25519 seed that signs checkpoints (BULKHEAD_CHECKPOINT_KEY). */
+  checkpointKey: Buffer;
   intervalMs?: number;
   log?: Logger;
 }
@@ -23,7 +24,7 @@ export interface AuditCheckpointer {
 export function startAuditCheckpointer(options: AuditCheckpointerOptions): AuditCheckpointer {
   let running: Promise<StoredCheckpoint | null> | null = null;
   const runOnce = () => {
-    running ??= writeCheckpoint(options.db, options.masterKey).finally(() => {
+    running ??= writeCheckpoint(options.db, options.checkpointKey).finally(() => {
       running = null;
     });
     return running;

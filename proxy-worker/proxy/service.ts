@@ -5,6 +5,7 @@ import net from "node:net";
 import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
 import type { WorkerConfig } from "@/lib/config/worker";
+import type { BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { loadSqlParser } from "@/lib/semantics/sql";
 import { loadCertificateAuthority, ensureCertificateAuthority } from "@/lib/tls/ca-store";
 import { loadCredentialsForInjection, type InjectableCredential } from "@/lib/vault/load-for-injection";
@@ -26,7 +27,8 @@ export interface ProxyServiceOptions {
   config: WorkerConfig;
   db: Db;
   databaseUrl: string;
-  masterKey: Buffer;
+  /** Opens credentials and the CA key (BULKHEAD_WORKER_KEY). */
+  workerKey: BoxKeyPair;
   core: EnforcementCore;
   audit: AuditSink;
   log: Logger;
@@ -65,7 +67,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0]) => {
     view = new EnforcementView(snapshot, log, view ?? undefined);
     try {
-      credentials = await loadCredentialsForInjection(db, o.masterKey);
+      credentials = await loadCredentialsForInjection(db, o.workerKey);
       credentialError = null;
     } catch (error) {
       // Keep injecting what was loaded before; say so loudly.
@@ -77,15 +79,15 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const current = core.policy.current();
   if (current) await refresh(current);
 
-  await ensureCertificateAuthority(db, o.masterKey);
-  const ca = await loadCertificateAuthority(db, o.masterKey);
+  await ensureCertificateAuthority(db, o.workerKey);
+  const ca = await loadCertificateAuthority(db, o.workerKey);
   const leafCache = new LeafCertificateCache({ ca: { certPem: ca.certPem, privateKey: ca.privateKey } });
   let caId = ca.id;
   core.policy.onSnapshot(async (snapshot) => {
     if (!snapshot.caId || snapshot.caId === caId) return;
     // The CA was rotated: new leaves come from the new CA at once.
     try {
-      const next = await loadCertificateAuthority(db, o.masterKey);
+      const next = await loadCertificateAuthority(db, o.workerKey);
       leafCache.replaceCertificateAuthority({ certPem: next.certPem, privateKey: next.privateKey });
       caId = next.id;
       log.info({ caId }, "interception CA rotated; new leaf certificates use it");

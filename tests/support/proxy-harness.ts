@@ -3,10 +3,7 @@ import { stringify } from "yaml";
 import type { Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { loadWorkerConfig } from "@/lib/config/worker";
-import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
 import { createPrismaClient } from "@/lib/db/client";
-import { ensureSigningKey } from "@/lib/identity/key-store";
-import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { createLogger } from "@/lib/log";
 import { builtInDescriptors } from "@/lib/semantics/descriptors";
@@ -19,6 +16,7 @@ import type { AuditSink, DecisionEvent } from "@/proxy-worker/proxy/types";
 import { startProxyService, type ProxyService } from "@/proxy-worker/proxy/service";
 import { createTestDatabase, type TestDatabase } from "./database";
 import { makeUser, unique } from "./factories";
+import { establishTestKeys, type TestKeys } from "./keys";
 
 export const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 
@@ -39,7 +37,8 @@ export function onLoopback(id: string, port: number, overrides: Partial<ServiceD
 export interface ProxyHarness {
   t: TestDatabase;
   admin: Actor;
-  masterKey: Buffer;
+  /** Every process key (the test plays the launcher); the proxy gets only the worker's. */
+  keys: TestKeys;
   core: EnforcementCore;
   proxy: ProxyService;
   proxyPort: number;
@@ -77,9 +76,7 @@ export async function startProxyHarness(
 ): Promise<ProxyHarness> {
   const t = await createTestDatabase();
   await options.beforeStart?.(t.url);
-  const masterKey = parseMasterKey(generateMasterKey());
-  await assertMasterKeyMatchesData(t.db, masterKey);
-  await ensureSigningKey(t.db, masterKey);
+  const keys = await establishTestKeys(t.db);
   const admin = (await makeUser(t.db, "admin")).actor;
   const log = createLogger("proxy-test", process.env.BULKHEAD_TEST_LOG ?? "silent");
   const workerDb = createPrismaClient(t.url, 8);
@@ -96,7 +93,7 @@ export async function startProxyHarness(
     config,
     db: workerDb,
     databaseUrl: t.url,
-    masterKey,
+    workerKey: keys.workerKey,
     core,
     audit: options.audit?.(workerDb) ?? new DatabaseAuditSink(workerDb),
     log,
@@ -112,7 +109,7 @@ export async function startProxyHarness(
   return {
     t,
     admin,
-    masterKey,
+    keys,
     core,
     proxy,
     proxyPort: port(proxy.explicit),
@@ -128,7 +125,7 @@ export async function startProxyHarness(
     async newTask(policyYaml, o = {}) {
       const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
       const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "proxy test", policyYaml, ttl: o.ttl ?? "30m" });
-      const issued = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+      const issued = await issueTaskToken(t.db, admin, keys.dashboardKey, identity, task.id);
       await sync();
       return { taskId: task.id, agentId: agent.id, token: issued.token };
     },
@@ -137,7 +134,7 @@ export async function startProxyHarness(
       await sync();
     },
     async addCredential(input) {
-      await addCredential(t.db, admin, masterKey, { name: input.name, scheme: input.scheme, host: input.host, port: input.port, headerTemplate: input.headerTemplate, secret: input.secret } as never);
+      await addCredential(t.db, admin, keys.workerKey, { name: input.name, scheme: input.scheme, host: input.host, port: input.port, headerTemplate: input.headerTemplate, secret: input.secret } as never);
       await sync();
     },
     sync,

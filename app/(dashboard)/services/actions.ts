@@ -5,7 +5,7 @@ import { z } from "zod";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import { addCredential, addCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 import { secretSchema } from "@/lib/vault/schemas";
 import { setInventoryYaml } from "@/lib/services/inventory";
 import { deleteCustomService, saveCustomService } from "@/lib/services/services";
@@ -15,7 +15,7 @@ import { deleteCustomService, saveCustomService } from "@/lib/services/services"
 export async function addCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   const result = await runAction("credentials:write", addCredentialInput, formToObject(form), async (actor, data) => {
     const db = getDb();
-    const credential = await addCredential(db, actor, await appMasterKey(db), data);
+    const credential = await addCredential(db, actor, (await appKeys(db)).workerRecipient, data);
     revalidatePath("/services");
     return { name: credential.name };
   });
@@ -29,7 +29,7 @@ const rotateInput = z.object({ id: credentialIdSchema, secret: secretSchema });
 export async function rotateCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   return runAction("credentials:write", rotateInput, formToObject(form), async (actor, data) => {
     const db = getDb();
-    const credential = await rotateCredential(db, actor, await appMasterKey(db), data.id, data.secret);
+    const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret);
     revalidatePath("/services");
     return { name: credential.name };
   });

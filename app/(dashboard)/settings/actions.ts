@@ -3,7 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/lib/db/client";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 import { rotateKeys } from "@/lib/identity/key-store";
 import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import { parseDuration } from "@/lib/tasks/duration";
@@ -11,7 +11,7 @@ import { MAX_TOKEN_TTL_SECONDS, setMaxTaskTtlSeconds } from "@/lib/tasks/setting
 
 export async function rotateKeysAction(_prev: ActionResult<null> | null, _form: FormData) {
   return runAction("settings:write", z.object({}), {}, async (actor) => {
-    await rotateKeys(getDb(), actor, await appMasterKey(getDb()), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
+    await rotateKeys(getDb(), actor, (await appKeys(getDb())).dashboardKey, { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
     revalidatePath("/settings");
     return null;
   });

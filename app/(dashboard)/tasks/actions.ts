@@ -5,7 +5,7 @@ import { z } from "zod";
 import { uuidSchema } from "@/lib/agents/agents";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { getDb } from "@/lib/db/client";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 import { issueTaskToken, revokeTaskToken } from "@/lib/identity/task-tokens";
 import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import type { ExplainResult } from "@/lib/policy/explain";
@@ -33,7 +33,7 @@ export async function endTaskAction(_prev: ActionResult<null> | null, form: Form
 /** Returns the token once; it is not stored and cannot be shown again. */
 export async function mintTokenAction(_prev: ActionResult<{ token: string; expiresAt: string }> | null, form: FormData) {
   return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
-    const issued = await issueTaskToken(getDb(), actor, await appMasterKey(getDb()), loadIdentityConfig(), id);
+    const issued = await issueTaskToken(getDb(), actor, (await appKeys(getDb())).dashboardKey, loadIdentityConfig(), id);
     revalidatePath(`/tasks/${id}`);
     return { token: issued.token, expiresAt: issued.expiresAt.toISOString() };
   });

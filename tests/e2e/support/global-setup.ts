@@ -5,8 +5,10 @@ import path from "node:path";
 import { generateMasterKey, parseMasterKey } from "../../../lib/crypto/envelope";
 import { createPrismaClient } from "../../../lib/db/client";
 import { startEmbeddedDatabase } from "../../../lib/db/embedded";
+import { childEnvironments } from "../../../lib/config/child-env";
 import { ensureSigningKey } from "../../../lib/identity/key-store";
-import { assertMasterKeyMatchesData } from "../../../lib/identity/master-key";
+import { establishProcessKeys } from "../../../lib/keys/establish";
+import { dashboardKeyEnvironment, workerKeyEnvironment } from "../../../lib/keys/process-keys";
 import { migrate } from "../../../lib/db/migrate";
 import { ensureBuilt } from "../../../lib/runtime/build";
 
@@ -23,27 +25,24 @@ export default async function globalSetup() {
   await migrate(db.url);
   const masterKey = generateMasterKey();
   const setupDb = createPrismaClient(db.url, 1);
-  await assertMasterKeyMatchesData(setupDb, parseMasterKey(masterKey));
-  await ensureSigningKey(setupDb, parseMasterKey(masterKey));
+  const { keys } = await establishProcessKeys(setupDb, parseMasterKey(masterKey));
+  await ensureSigningKey(setupDb, keys.dashboardKey);
   await setupDb.$disconnect();
   await ensureBuilt(root, (l) => console.log(l));
 
-  const env = {
-    ...process.env,
-    DATABASE_URL: db.url,
-    AUTH_SECRET: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
-    BULKHEAD_MASTER_KEY: masterKey,
-    BULKHEAD_APP_HOST: "127.0.0.1",
-    BULKHEAD_APP_PORT: String(appPort),
-    NEXT_TELEMETRY_DISABLED: "1",
-  };
+  // The dashboard's environment exactly as the launcher builds it: its own keys, never the master key.
+  const { dashboard } = childEnvironments({
+    databaseUrl: { dashboard: db.url, worker: db.url },
+    authSecret: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
+    keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
+  });
+  const env = { ...dashboard, BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(appPort) };
   const app: ChildProcess = fork(path.join(root, "scripts", "app-server.mjs"), [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   await new Promise<void>((resolve, reject) => {
     app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
     app.once("exit", (code) => reject(new Error(`The dashboard exited during start (code ${code}).`)));
   });
   process.env.E2E_DATABASE_URL = db.url;
-  process.env.E2E_MASTER_KEY = masterKey;
 
   return async () => {
     app.kill("SIGTERM");

@@ -199,17 +199,17 @@ describe("the worker's audit writer", () => {
 
   it("is checkpointed by the worker's checkpointer, which signs each new head once", async () => {
     const w = await start();
-    const masterKey = Buffer.alloc(32, 7);
+    const checkpointKey = Buffer.alloc(32, 7);
     await Promise.all(Array.from({ length: 20 }, (_, i) => w.record(decision(i))));
     const pool = new pg.Pool({ connectionString: t.url, max: 1 });
-    const checkpointer = startAuditCheckpointer({ db: pool, masterKey, intervalMs: 30, log });
+    const checkpointer = startAuditCheckpointer({ db: pool, checkpointKey, intervalMs: 30, log });
     try {
       const count = async () => Number((await pool.query<{ n: string }>("SELECT count(*) AS n FROM audit_checkpoints")).rows[0]!.n);
       await until(async () => (await count()) >= 1, 5_000, "a checkpoint");
       await new Promise((r) => setTimeout(r, 150));
       expect(await count()).toBe(1);
       expect(await checkpointer.runOnce()).toBeNull();
-      expect(await verifyAuditChain(pool, { checkpointKeys: [checkpointVerificationKey(masterKey)] })).toMatchObject({ ok: true, checkpoints: 1 });
+      expect(await verifyAuditChain(pool, { checkpointKeys: [checkpointVerificationKey(checkpointKey)] })).toMatchObject({ ok: true, checkpoints: 1 });
     } finally {
       await checkpointer.stop();
       await pool.end();

@@ -4,13 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "@/lib/auth/actor";
 import { setAgentSuspended } from "@/lib/agents/agents";
 import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
-import { ensureSigningKey, listSigningKeys, rotateKeys } from "@/lib/identity/key-store";
+import { listSigningKeys, rotateKeys } from "@/lib/identity/key-store";
 import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { issueTaskToken, revokeTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
 import { createTask, endTask, getTask } from "@/lib/tasks/tasks";
 import { setMaxTaskTtlSeconds } from "@/lib/tasks/settings";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { establishTestKeys } from "../../support/keys";
 
 const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 
@@ -19,7 +21,8 @@ describe("tasks and task tokens through the real database", () => {
   let admin: Actor;
   let auditor: Actor;
   let ownerId: string;
-  const masterKey = parseMasterKey(generateMasterKey());
+  /** Task tokens are signed with keys only the dashboard key (and the CLI) opens. */
+  let dashboardKey: Buffer;
 
   const newAgent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
 
@@ -29,8 +32,7 @@ describe("tasks and task tokens through the real database", () => {
     admin = a.actor;
     ownerId = a.user.id;
     auditor = (await makeUser(t.db, "auditor")).actor;
-    await assertMasterKeyMatchesData(t.db, masterKey);
-    await ensureSigningKey(t.db, masterKey);
+    dashboardKey = (await establishTestKeys(t.db)).dashboardKey;
   });
   afterAll(() => t.drop());
 
@@ -61,13 +63,13 @@ describe("tasks and task tokens through the real database", () => {
     await expect(createTask(t.db, auditor, { agentId: other, purpose: "nope" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     const task = await createTask(t.db, admin, { agentId: other, purpose: "allowed" });
     await expect(endTask(t.db, auditor, task.id)).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(issueTaskToken(t.db, auditor, masterKey, identity, task.id)).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(issueTaskToken(t.db, auditor, dashboardKey, identity, task.id)).rejects.toMatchObject({ code: "FORBIDDEN" });
   });
 
   it("mints a token that verifies, records it by jti (never the token), and never outlives the task", async () => {
     const agentId = await newAgent();
     const task = await createTask(t.db, admin, { agentId, purpose: "short", ttl: "2m" });
-    const issued = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+    const issued = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
     expect(issued.expiresAt.getTime()).toBeLessThanOrEqual(task.expiresAt.getTime());
     const verified = await verifyTaskTokenNow(t.db, identity, issued.token);
     expect(verified).toMatchObject({ agentId, taskId: task.id, jti: issued.jti });
@@ -81,22 +83,22 @@ describe("tasks and task tokens through the real database", () => {
   it("rejects tokens of an ended task, a suspended agent and a revoked jti, each with its reason", async () => {
     const a1 = await newAgent();
     const ended = await createTask(t.db, admin, { agentId: a1, purpose: "ends" });
-    const t1 = await issueTaskToken(t.db, admin, masterKey, identity, ended.id);
+    const t1 = await issueTaskToken(t.db, admin, dashboardKey, identity, ended.id);
     await endTask(t.db, admin, ended.id);
     expect((await getTask(t.db, admin, ended.id)).status).toBe("ended");
     await expect(verifyTaskTokenNow(t.db, identity, t1.token)).rejects.toMatchObject({ reason: "task_revoked" });
-    await expect(issueTaskToken(t.db, admin, masterKey, identity, ended.id)).rejects.toThrow(/no longer active/);
+    await expect(issueTaskToken(t.db, admin, dashboardKey, identity, ended.id)).rejects.toThrow(/no longer active/);
 
     const a2 = await newAgent();
     const task2 = await createTask(t.db, admin, { agentId: a2, purpose: "suspend" });
-    const t2 = await issueTaskToken(t.db, admin, masterKey, identity, task2.id);
+    const t2 = await issueTaskToken(t.db, admin, dashboardKey, identity, task2.id);
     await t.db.agent.update({ where: { id: a2 }, data: { status: "suspended" } }); // bypasses task revocation on purpose
     await expect(verifyTaskTokenNow(t.db, identity, t2.token)).rejects.toMatchObject({ reason: "agent_suspended" });
 
     const a3 = await newAgent();
     const task3 = await createTask(t.db, admin, { agentId: a3, purpose: "jti" });
-    const t3 = await issueTaskToken(t.db, admin, masterKey, identity, task3.id);
-    const t3b = await issueTaskToken(t.db, admin, masterKey, identity, task3.id);
+    const t3 = await issueTaskToken(t.db, admin, dashboardKey, identity, task3.id);
+    const t3b = await issueTaskToken(t.db, admin, dashboardKey, identity, task3.id);
     await revokeTaskToken(t.db, admin, t3.jti);
     await expect(verifyTaskTokenNow(t.db, identity, t3.token)).rejects.toMatchObject({ reason: "jti_revoked" });
     await expect(verifyTaskTokenNow(t.db, identity, t3b.token)).resolves.toMatchObject({ jti: t3b.jti });
@@ -105,9 +107,9 @@ describe("tasks and task tokens through the real database", () => {
   it("rotation: the new key signs at once, old tokens verify until expiry, then the old key retires", async () => {
     const agentId = await newAgent();
     const task = await createTask(t.db, admin, { agentId, purpose: "rotation" });
-    const before = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
-    const change = await rotateKeys(t.db, admin, masterKey, { maxTokenTtlSeconds: 3600 });
-    const after = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+    const before = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
+    const change = await rotateKeys(t.db, admin, dashboardKey, { maxTokenTtlSeconds: 3600 });
+    const after = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
     expect(after.kid).toBe(change.added.kid);
     expect(after.kid).not.toBe(before.kid);
     await expect(verifyTaskTokenNow(t.db, identity, before.token)).resolves.toMatchObject({ kid: before.kid });
@@ -116,7 +118,7 @@ describe("tasks and task tokens through the real database", () => {
     // Two hours later the old key's window (its tokens' expiry) is over: its tokens are refused.
     const later = new Date(Date.now() + 2 * 3600 * 1000);
     await expect(verifyTaskTokenNow(t.db, identity, before.token, later)).rejects.toMatchObject({ reason: "key_retired" });
-    await expect(rotateKeys(t.db, auditor, masterKey, { maxTokenTtlSeconds: 3600 })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(rotateKeys(t.db, auditor, dashboardKey, { maxTokenTtlSeconds: 3600 })).rejects.toMatchObject({ code: "FORBIDDEN" });
   });
 
   it("refuses a different master key for existing data, loudly and without changing anything", async () => {
@@ -124,7 +126,11 @@ describe("tasks and task tokens through the real database", () => {
     await expect(assertMasterKeyMatchesData(t.db, other)).rejects.toThrow(/is not the one that encrypted this database's secrets.*Nothing was changed/);
     const agentId = await newAgent();
     const task = await createTask(t.db, admin, { agentId, purpose: "wrong key" });
-    await expect(issueTaskToken(t.db, admin, other, identity, task.id)).rejects.toThrow(/master key/);
+    const otherDashboardKey = deriveProcessKeys(other).dashboardKey;
+    await expect(issueTaskToken(t.db, admin, otherDashboardKey, identity, task.id)).rejects.toThrow(/sealed for key .* but this process holds key/);
+    const keysBefore = await t.db.signingKey.count();
+    await expect(rotateKeys(t.db, admin, otherDashboardKey, { maxTokenTtlSeconds: 3600 })).rejects.toThrow(/does not belong to the keys the data is sealed with/);
+    expect(await t.db.signingKey.count()).toBe(keysBefore);
   });
 
   describe("revocation reaches a separately running verifier within a second", () => {
@@ -175,7 +181,7 @@ describe("tasks and task tokens through the real database", () => {
 
     it("ending a task", async () => {
       const task = await createTask(t.db, admin, { agentId: await newAgent(), purpose: "end me" });
-      const { token } = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+      const { token } = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
       await accepted(token);
       const started = performance.now();
       await endTask(t.db, admin, task.id);
@@ -187,7 +193,7 @@ describe("tasks and task tokens through the real database", () => {
     it("suspending an agent", async () => {
       const agentId = await newAgent();
       const task = await createTask(t.db, admin, { agentId, purpose: "suspend me" });
-      const { token } = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+      const { token } = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
       await accepted(token);
       const started = performance.now();
       await setAgentSuspended(t.db, admin, agentId, true);
@@ -198,7 +204,7 @@ describe("tasks and task tokens through the real database", () => {
 
     it("revoking one token", async () => {
       const task = await createTask(t.db, admin, { agentId: await newAgent(), purpose: "revoke one" });
-      const { token, jti } = await issueTaskToken(t.db, admin, masterKey, identity, task.id);
+      const { token, jti } = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
       await accepted(token);
       const started = performance.now();
       await revokeTaskToken(t.db, admin, jti);

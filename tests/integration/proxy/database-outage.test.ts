@@ -93,7 +93,7 @@ describe("PostgreSQL stopped under traffic", () => {
     for (const id of during) expect(stored.filter((s) => s === id), id).toHaveLength(1);
     await h.core.policy.reload();
     expect(h.core.policy.status().stale).toBe(false);
-    const chain = await verifyAuditChain(h.t.db, { checkpointKeys: [checkpointVerificationKey(h.masterKey)] });
+    const chain = await verifyAuditChain(h.t.db, { checkpointKeys: [checkpointVerificationKey(h.keys.checkpointKey)] });
     expect(chain).toMatchObject({ ok: true });
   }, 60_000);
 });

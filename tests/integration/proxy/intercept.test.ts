@@ -89,7 +89,7 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
   });
 
   it("a rotated CA signs the next tunnels of a running worker", async () => {
-    const rotated = await rotateCertificateAuthority(h.t.db, h.admin, h.masterKey);
+    const rotated = await rotateCertificateAuthority(h.t.db, h.admin, h.keys.workerKey);
     await h.sync();
     const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
     await expect(tlsOver(tunnel.socket, GITHUB, caPem)).rejects.toThrow();

@@ -28,7 +28,7 @@ describe("policy changes and revocations reach every running worker", () => {
       config,
       db,
       databaseUrl: h.t.url,
-      masterKey: h.masterKey,
+      workerKey: h.keys.workerKey,
       core,
       audit: { record: async () => undefined },
       log,

@@ -5,13 +5,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
-import { ensureSigningKey } from "@/lib/identity/key-store";
-import { assertMasterKeyMatchesData } from "@/lib/identity/master-key";
+import { workerKeyEnvironment } from "@/lib/keys/process-keys";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { createTask } from "@/lib/tasks/tasks";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { establishTestKeys } from "../../support/keys";
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
@@ -53,23 +52,20 @@ describe("SIGKILL under load: no acknowledged event is lost", () => {
   beforeAll(async () => {
     up = await startHttpUpstream();
     t = await createTestDatabase();
-    const masterText = generateMasterKey();
-    const masterKey = parseMasterKey(masterText);
-    await assertMasterKeyMatchesData(t.db, masterKey);
-    await ensureSigningKey(t.db, masterKey);
+    const keys = await establishTestKeys(t.db);
     const owner = await makeUser(t.db, "admin");
     await t.db.service.create({
       data: { name: "local", descriptorYaml: `id: local\nhosts: ["127.0.0.1"]\nscheme: http\nports: [${up.port}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
     });
     const agent = await t.db.agent.create({ data: { name: unique("killed"), ownerId: owner.user.id } });
     const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "load", policyYaml: "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n", ttl: "30m" });
-    token = (await issueTaskToken(t.db, owner.actor, masterKey, { issuer: "bulkhead", audience: "bulkhead-proxy" }, task.id)).token;
+    token = (await issueTaskToken(t.db, owner.actor, keys.dashboardKey, { issuer: "bulkhead", audience: "bulkhead-proxy" }, task.id)).token;
     spoolDir = mkdtempSync(path.join(tmpdir(), "bh-kill-"));
     proxyPort = await freePort();
     env = {
       ...process.env,
       DATABASE_URL: t.url,
-      BULKHEAD_MASTER_KEY: masterText,
+      ...workerKeyEnvironment(keys),
       BULKHEAD_PROXY_PORT: String(proxyPort),
       BULKHEAD_TRANSPARENT_HTTP_PORT: String(await freePort()),
       BULKHEAD_TRANSPARENT_TLS_PORT: String(await freePort()),

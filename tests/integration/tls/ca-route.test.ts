@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as caRoute from "@/app/api/v1/ca/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
-import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
 import { ensureCertificateAuthority, getCaCertificatePem, rotateCertificateAuthority } from "@/lib/tls/ca-store";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
+import { establishTestKeys, type TestKeys } from "../../support/keys";
 
 // next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
 // is exactly what this stand-in reports. Everything else (database included) is real.
@@ -22,13 +22,14 @@ describe("GET /api/v1/ca", () => {
   let t: TestDatabase;
   let admin: Actor;
   let auditorKey: string;
-  const masterKey = parseMasterKey(generateMasterKey());
+  let keys: TestKeys;
   const get = (authorization?: string) =>
     caRoute.GET(new Request("http://127.0.0.1:3000/api/v1/ca", { headers: authorization ? { authorization } : {} }), { params: Promise.resolve({}) });
 
   beforeAll(async () => {
     t = await createTestDatabase();
     process.env.DATABASE_URL = t.url; // getDb() in the handler reads it on first use
+    keys = await establishTestKeys(t.db, { signingKey: false });
     admin = (await makeUser(t.db, "admin")).actor;
     auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;
   });
@@ -52,7 +53,7 @@ describe("GET /api/v1/ca", () => {
   });
 
   it("serves the current certificate as a PEM download to any role with read, and the new one right after a rotation", async () => {
-    await ensureCertificateAuthority(t.db, masterKey);
+    await ensureCertificateAuthority(t.db, keys.workerKey);
     const res = await get(`Bearer ${auditorKey}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/x-pem-file");
@@ -64,7 +65,7 @@ describe("GET /api/v1/ca", () => {
     expect(body).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/);
     expect(body).not.toContain("PRIVATE");
 
-    const rotated = await rotateCertificateAuthority(t.db, admin, masterKey);
+    const rotated = await rotateCertificateAuthority(t.db, admin, keys.workerKey);
     expect((await (await get(`Bearer ${auditorKey}`)).text()).trimEnd()).toBe(rotated.certPem.trimEnd());
   });
 });

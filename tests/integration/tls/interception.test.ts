@@ -1,12 +1,12 @@
 import net from "node:net";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
 import { ensureCertificateAuthority, loadCertificateAuthority } from "@/lib/tls/ca-store";
 import { InvalidServerNameError, type ServerNameProblem } from "@/lib/tls/leaf";
 import { createInterceptingTlsOptions, LeafCertificateCache, ServerNameMismatchError } from "@/proxy-worker/tls/leaf-cache";
 import { generateCertificateAuthority } from "@/lib/tls/ca";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { establishTestKeys } from "../../support/keys";
 
 interface Handshake {
   ok: boolean;
@@ -60,9 +60,9 @@ describe("TLS interception on loopback with the CA from Postgres", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    const masterKey = parseMasterKey(generateMasterKey());
-    await ensureCertificateAuthority(t.db, masterKey);
-    const ca = await loadCertificateAuthority(t.db, masterKey);
+    const { workerKey } = await establishTestKeys(t.db, { signingKey: false });
+    await ensureCertificateAuthority(t.db, workerKey);
+    const ca = await loadCertificateAuthority(t.db, workerKey);
     caPem = ca.certPem;
     cache = new LeafCertificateCache({ ca, maxEntries: 100 });
     server = tls.createServer(createInterceptingTlsOptions(cache), (socket) => socket.end(`hello ${socket.servername}`));

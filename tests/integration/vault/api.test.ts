@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as credentialsRoute from "@/app/api/v1/credentials/route";
 import * as credentialRoute from "@/app/api/v1/credentials/[id]/route";
@@ -6,7 +5,9 @@ import * as rotateRoute from "@/app/api/v1/credentials/[id]/rotate/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { makeUser, unique } from "../../support/factories";
+import { establishTestKeys } from "../../support/keys";
 import { leaks, randomSecret } from "./secret-search";
 
 // next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
@@ -49,7 +50,8 @@ describe("credential route handlers", () => {
   beforeAll(async () => {
     t = await createTestDatabase();
     process.env.DATABASE_URL = t.url;
-    process.env.BULKHEAD_MASTER_KEY = randomBytes(32).toString("base64url");
+    // The dashboard's own keys, as the launcher hands them to it.
+    Object.assign(process.env, dashboardKeyEnvironment(await establishTestKeys(t.db)));
     admin = (await makeUser(t.db, "admin")).actor;
     adminKey = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
     auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;

@@ -7,10 +7,14 @@ import { credentialCommand } from "@/lib/cli/credential";
 import type { CliContext } from "@/lib/cli/context";
 import { CliError } from "@/lib/cli/context";
 import { parseMasterKey } from "@/lib/crypto/envelope";
+import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { loadCredentialsForInjection } from "@/lib/vault";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { unique } from "../../support/factories";
 import { leaks, randomSecret } from "./secret-search";
+
+/** The worker's key for a master key: the CLI seals to it, only the worker opens. */
+const workerKeyOf = (masterText: string) => deriveProcessKeys(parseMasterKey(masterText)).workerKey;
 
 /** Runs `bulkhead credential ...` in-process (main.ts registers the same handler). */
 async function run(argv: string[], options: { stdin?: string; env: Record<string, string | undefined> }) {
@@ -66,7 +70,7 @@ describe("bulkhead credential", () => {
     expect(out).toMatchObject({ name, service: "https://api.github.com:443", secret: "••••" });
     expect(leaks([...added.stdout, ...added.stderr].join("\n"), secret)).toEqual([]);
     // The trailing newline from `echo` was dropped, and the database holds only the sealed form.
-    const injected = (await loadCredentialsForInjection(t.db, parseMasterKey(key))).get("https://api.github.com:443")!;
+    const injected = (await loadCredentialsForInjection(t.db, workerKeyOf(key))).get("https://api.github.com:443")!;
     expect(injected.headerValue).toBe(`Bearer ${secret}`);
     const [row] = await t.db.$queryRaw<Array<{ json: string }>>`SELECT row_to_json(c)::text AS json FROM credentials c WHERE name = ${name}`;
     expect(leaks(row!.json, secret)).toEqual([]);
@@ -84,7 +88,7 @@ describe("bulkhead credential", () => {
     expect(list.stdout.join("\n")).toContain(`${id}  ${name}  http://registry.example.test:5000  Authorization: Basic {secret:base64}`);
     const rotated = await run(["rotate", id], { stdin: "robot:second-password\r\n", env: env() });
     expect(rotated.stdout).toEqual([`Rotated credential ${name}.`]);
-    const injected = (await loadCredentialsForInjection(t.db, parseMasterKey(key))).get("http://registry.example.test:5000")!;
+    const injected = (await loadCredentialsForInjection(t.db, workerKeyOf(key))).get("http://registry.example.test:5000")!;
     expect(injected.headerValue).toBe(`Basic ${Buffer.from("robot:second-password").toString("base64")}`);
     const deleted = await run(["delete", id, "--json"], { env: env() });
     expect(JSON.parse(deleted.stdout[0]!)).toMatchObject({ id, name });
@@ -125,7 +129,7 @@ describe("bulkhead credential", () => {
       const first = await run(["add", "--name", unique("f"), "--host", "f.example.test", "--header", "X-Key: {secret}"], { stdin: "s3cret", env: fromFile });
       expect(first.error).toBeUndefined();
       const fileKey = parseMasterKey(await readFile(path.join(dir, "master.key"), "utf8"));
-      expect((await loadCredentialsForInjection(t2.db, fileKey)).size).toBe(1);
+      expect((await loadCredentialsForInjection(t2.db, deriveProcessKeys(fileKey).workerKey)).size).toBe(1);
       const other = await run(["add", "--name", unique("g"), "--host", "g.example.test", "--header", "X-Key: {secret}"], {
         stdin: "s3cret",
         env: { ...fromFile, BULKHEAD_MASTER_KEY: randomBytes(32).toString("hex") },

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
 import { ConfigError } from "@/lib/config/env";
+import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
 
 describe("configuration is validated once, with messages that name the variable", () => {
@@ -12,7 +13,7 @@ describe("configuration is validated once, with messages that name the variable"
   });
 
   it.each([
-    [{ BULKHEAD_PROXY_PORT: "80800" }, /BULKHEAD_PROXY_PORT must be between 1 and 65535 \(got "80800"\)/],
+    [{ BULKHEAD_PROXY_PORT: "80800" }, /BULKHEAD_PROXY_PORT must be between 1 and 65535 \(its value is not shown\)/],
     [{ BULKHEAD_WORKER_HEALTH_PORT: "http" }, /BULKHEAD_WORKER_HEALTH_PORT must be a port number/],
   ])("worker: %o", (env, message) => {
     expect(() => loadWorkerConfig(env)).toThrow(message);
@@ -43,5 +44,35 @@ describe("configuration is validated once, with messages that name the variable"
 
   it("rejects a short AUTH_SECRET", () => {
     expect(() => loadAppConfig({ AUTH_SECRET: "short" })).toThrow(/AUTH_SECRET must be at least 32 characters/);
+  });
+
+  it("never prints a value, so a secret or a password in a URL never reaches a terminal or a log", () => {
+    const secretish = "hunter2-Sup3rS3cret-password";
+    const cases: Array<[() => unknown, string]> = [
+      [() => loadAppConfig({ AUTH_SECRET: secretish }), "AUTH_SECRET"],
+      [() => loadCommonConfig({ DATABASE_URL: `mysql://bulkhead:${secretish}@db.internal/bulkhead` }), "DATABASE_URL"],
+      [() => requireDatabaseUrl({ DATABASE_URL: `postgress://bulkhead:${secretish}@db.internal/bulkhead` }), "DATABASE_URL"],
+      [() => loadAppConfig({ BULKHEAD_OIDC_ISSUER: `https://user:${secretish}@` }), "BULKHEAD_OIDC_ISSUER"],
+      [() => loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: `${secretish}${secretish}`, BULKHEAD_CHECKPOINT_KEY: secretish }), "BULKHEAD_WORKER_KEY"],
+      [() => loadDashboardKeyConfig({ BULKHEAD_DASHBOARD_KEY: secretish, BULKHEAD_WORKER_PUBLIC_KEY: "x" }), "BULKHEAD_DASHBOARD_KEY"],
+    ];
+    for (const [load, name] of cases) {
+      let message = "";
+      try {
+        load();
+      } catch (error) {
+        message = String(error);
+      }
+      expect(message, name).toContain(name);
+      expect(message, name).not.toContain("hunter2");
+      expect(message, name).not.toContain("Sup3r");
+    }
+  });
+
+  it("says how to get a process key that is missing, without inventing one", () => {
+    expect(() => loadWorkerKeyConfig({})).toThrow(/BULKHEAD_WORKER_KEY is required: start Bulkhead with `bulkhead start`.*`bulkhead keys env worker`/);
+    expect(() => loadDashboardKeyConfig({})).toThrow(/BULKHEAD_DASHBOARD_KEY is required.*`bulkhead keys env dashboard`/);
+    const key = Buffer.alloc(32, 9).toString("base64url");
+    expect(loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: key, BULKHEAD_CHECKPOINT_KEY: key }).workerKey.equals(Buffer.alloc(32, 9))).toBe(true);
   });
 });

@@ -3,9 +3,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   generateMasterKey,
-  masterKeyFingerprint,
+  keyFingerprint,
   MasterKeyError,
-  MasterKeyMismatchError,
+  KeyMismatchError,
   openSecret,
   openSecretText,
   parseMasterKey,
@@ -59,7 +59,7 @@ describe("sealSecret / openSecret", () => {
     const b = sealSecret(SECRET, KEY, AAD);
     expect(a).toMatch(/^v1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{64}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+$/);
     expect(a).not.toBe(b);
-    expect(sealedKeyFingerprint(a)).toBe(masterKeyFingerprint(KEY));
+    expect(sealedKeyFingerprint(a)).toBe(keyFingerprint(KEY));
   });
 
   it("ciphertext contains no 4-char piece of the secret in raw, base64, base64url or hex form", () => {
@@ -70,7 +70,7 @@ describe("sealSecret / openSecret", () => {
     }
   });
 
-  it("wrong master key fails loudly with MasterKeyMismatchError, naming fingerprints only", () => {
+  it("wrong key fails loudly with KeyMismatchError, naming fingerprints only", () => {
     const sealed = sealSecret(SECRET, KEY, AAD);
     let error: unknown;
     try {
@@ -78,10 +78,10 @@ describe("sealSecret / openSecret", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(MasterKeyMismatchError);
+    expect(error).toBeInstanceOf(KeyMismatchError);
     const message = (error as Error).message;
-    expect(message).toContain(masterKeyFingerprint(KEY));
-    expect(message).toContain(masterKeyFingerprint(OTHER));
+    expect(message).toContain(keyFingerprint(KEY));
+    expect(message).toContain(keyFingerprint(OTHER));
     expect(message).not.toContain(SECRET);
     expect(message).not.toContain(sealed.split(".")[5]);
   });
@@ -98,7 +98,7 @@ describe("sealSecret / openSecret", () => {
     }
     const fp = [...parts];
     fp[1] = "0000000000000000";
-    expect(() => openSecret(fp.join("."), KEY, AAD)).toThrow(MasterKeyMismatchError);
+    expect(() => openSecret(fp.join("."), KEY, AAD)).toThrow(KeyMismatchError);
     const bad = [
       sealed.replace(/^v1/, "v2"),
       sealed.slice(0, -1),
@@ -212,8 +212,8 @@ describe("master keys", () => {
   });
 
   it("fingerprint is short, stable and distinguishes keys", () => {
-    expect(masterKeyFingerprint(KEY)).toMatch(/^[0-9a-f]{16}$/);
-    expect(masterKeyFingerprint(KEY)).toBe(masterKeyFingerprint(Buffer.from(KEY)));
-    expect(masterKeyFingerprint(KEY)).not.toBe(masterKeyFingerprint(OTHER));
+    expect(keyFingerprint(KEY)).toMatch(/^[0-9a-f]{16}$/);
+    expect(keyFingerprint(KEY)).toBe(keyFingerprint(Buffer.from(KEY)));
+    expect(keyFingerprint(KEY)).not.toBe(keyFingerprint(OTHER));
   });
 });

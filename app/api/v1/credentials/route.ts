@@ -1,7 +1,7 @@
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { addCredential, addCredentialInput, listCredentials } from "@/lib/vault";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 
 export const GET = apiRoute("read", async ({ actor }) => ({ credentials: await listCredentials(getDb(), actor) }));
 
@@ -11,7 +11,7 @@ export const POST = apiRoute(
   async ({ actor, json }) => {
     const input = await json(addCredentialInput);
     const db = getDb();
-    return { credential: await addCredential(db, actor, await appMasterKey(db), input) };
+    return { credential: await addCredential(db, actor, (await appKeys(db)).workerRecipient, input) };
   },
   { status: 201 },
 );

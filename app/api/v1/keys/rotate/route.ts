@@ -1,10 +1,10 @@
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 import { rotateKeys } from "@/lib/identity/key-store";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
 
 export const POST = apiRoute("settings:write", async ({ actor }) => {
-  const change = await rotateKeys(getDb(), actor, await appMasterKey(getDb()), { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
+  const change = await rotateKeys(getDb(), actor, (await appKeys(getDb())).dashboardKey, { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
   return { kid: change.added.kid, retiring: change.retiring.map((r) => ({ kid: r.kid, verifyUntil: r.verifyUntil.toISOString() })) };
 });

@@ -1,7 +1,7 @@
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
-import { appMasterKey } from "@/lib/identity/app-keys";
+import { appKeys } from "@/lib/identity/app-keys";
 import { issueTaskToken, listTaskTokens } from "@/lib/identity/task-tokens";
 
 /** Token metadata only; a token itself is returned once, by POST. */
@@ -10,7 +10,7 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) =>
 export const POST = apiRoute<{ id: string }>(
   "tasks:write",
   async ({ actor, params }) => {
-    const issued = await issueTaskToken(getDb(), actor, await appMasterKey(getDb()), loadIdentityConfig(), params.id);
+    const issued = await issueTaskToken(getDb(), actor, (await appKeys(getDb())).dashboardKey, loadIdentityConfig(), params.id);
     return { token: issued.token, jti: issued.jti, kid: issued.kid, expiresAt: issued.expiresAt.toISOString() };
   },
   { status: 201 },

@@ -1,0 +1,61 @@
+/**
+ * The environment of each process the launcher starts: the launcher's environment with every
+ * secret Bulkhead knows of removed, plus that child's own secrets and nothing else.
+ *
+ * | secret | dashboard | worker |
+ * |---|---|---|
+ * | master key | no | no |
+ * | session secret (AUTH_SECRET), OIDC client secret | yes | no |
+ * | dashboard key (opens token signing keys) | yes | no |
+ * | worker public key (seals credentials) | yes | (derives it from its own key) |
+ * | worker key (opens credentials, CA key), checkpoint key | no | yes |
+ * | database URL | its own | its own |
+ *
+ * Removal is by name and by shape (any BULKHEAD_/AUTH_ variable ending in KEY, SECRET, PASSWORD or
+ * TOKEN, any *DATABASE_URL), so a secret variable added later is withheld until it is handed out
+ * here on purpose.
+ */
+type Env = Record<string, string | undefined>;
+
+const SECRET_NAMES = new Set(["BULKHEAD_MASTER_KEY", "AUTH_SECRET", "NEXTAUTH_SECRET", "BULKHEAD_OIDC_CLIENT_SECRET", "DATABASE_URL", "PGPASSWORD"]);
+const SECRET_SHAPE = /^(BULKHEAD|AUTH|NEXTAUTH)_\w*(KEY|SECRET|PASSWORD|TOKEN)$/;
+const DATABASE_URL_SHAPE = /(^|_)DATABASE_URL$/;
+
+export function isSecretVariable(name: string): boolean {
+  return SECRET_NAMES.has(name) || SECRET_SHAPE.test(name) || DATABASE_URL_SHAPE.test(name);
+}
+
+export interface ChildSecrets {
+  /** Each process's own connection (each may use its own database role). */
+  databaseUrl: { dashboard: string; worker: string };
+  authSecret: string;
+  oidcClientSecret?: string;
+  /** Each process's own keys as variables (lib/keys/process-keys.ts). */
+  keys: { dashboard: Record<string, string>; worker: Record<string, string> };
+}
+
+export interface ChildEnvironments {
+  dashboard: NodeJS.ProcessEnv;
+  worker: NodeJS.ProcessEnv;
+}
+
+function withoutSecrets(base: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value !== undefined && !isSecretVariable(name)) out[name] = value;
+  }
+  return out;
+}
+
+export function childEnvironments(secrets: ChildSecrets, base: Env = process.env): ChildEnvironments {
+  const common = { ...withoutSecrets(base), NEXT_TELEMETRY_DISABLED: "1" };
+  const dashboard: Record<string, string> = {
+    ...common,
+    DATABASE_URL: secrets.databaseUrl.dashboard,
+    AUTH_SECRET: secrets.authSecret,
+    ...(secrets.oidcClientSecret ? { BULKHEAD_OIDC_CLIENT_SECRET: secrets.oidcClientSecret } : {}),
+    ...secrets.keys.dashboard,
+  };
+  const worker: Record<string, string> = { ...common, DATABASE_URL: secrets.databaseUrl.worker, ...secrets.keys.worker };
+  return { dashboard: dashboard as NodeJS.ProcessEnv, worker: worker as NodeJS.ProcessEnv };
+}
