@@ -39,6 +39,11 @@ export interface ChildEnvironments {
   worker: NodeJS.ProcessEnv;
 }
 
+/** The launcher's environment with every secret removed (e.g. for the dashboard build). */
+export function publicEnvironment(base: Env = process.env): NodeJS.ProcessEnv {
+  return withoutSecrets(base) as NodeJS.ProcessEnv;
+}
+
 function withoutSecrets(base: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(base)) {

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { publicEnvironment } from "@/lib/config/child-env";
 
 /** Inputs of the Next.js build: a change to any of them means the build is stale. */
 const INPUTS = ["app", "components", "lib", "next.config.ts", "postcss.config.mjs", "package-lock.json", "tsconfig.json"];
@@ -30,7 +31,7 @@ export async function ensureBuilt(root: string, log: (line: string) => void): Pr
   log("Building the dashboard (first start or sources changed; this takes a minute or two)...");
   const nextBin = path.join(root, "node_modules", "next", "dist", "bin", "next");
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [nextBin, "build"], { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    const child = spawn(process.execPath, [nextBin, "build"], { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: { ...publicEnvironment(), NEXT_TELEMETRY_DISABLED: "1" } }); // the build needs no secret
     child.on("exit", (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error("The dashboard build failed (see the output above).");

@@ -12,6 +12,8 @@ export interface ProcessSecretsOptions {
   authSecret: string;
   oidcClientSecret?: string;
   say: (line: string) => void;
+  /** The launcher's own environment, which children inherit minus its secrets (default: this process's). */
+  environment?: Record<string, string | undefined>;
 }
 
 /**
@@ -25,10 +27,13 @@ export async function prepareProcessSecrets(db: Db, o: ProcessSecretsOptions): P
   for (const [label, n] of Object.entries(converted)) o.say(`Converted ${n} ${label}(s) from the master key to per-process keys.`);
   const kid = await ensureSigningKey(db, keys.dashboardKey);
   if (kid) o.say(`Created the task-token signing key ${kid}.`);
-  return childEnvironments({
-    databaseUrl: o.databaseUrl,
-    authSecret: o.authSecret,
-    oidcClientSecret: o.oidcClientSecret,
-    keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
-  });
+  return childEnvironments(
+    {
+      databaseUrl: o.databaseUrl,
+      authSecret: o.authSecret,
+      oidcClientSecret: o.oidcClientSecret,
+      keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
+    },
+    o.environment,
+  );
 }
