@@ -72,7 +72,7 @@ export async function writeMasterFingerprint(db: Pick<Db, "setting">, fingerprin
  * start before anything is encrypted or decrypted. With `dataDir`, the message says when the data
  * has moved on to a rotated key staged in that folder.
  */
-export async function assertMasterKeyMatchesData(db: Db, key: Buffer, dataDir?: string): Promise<void> {
+export async function assertMasterKeyMatchesData(db: Pick<Db, "setting">, key: Buffer, dataDir?: string): Promise<void> {
   const fingerprint = keyFingerprint(key);
   await db.setting.upsert({ where: { key: FINGERPRINT_SETTING }, create: { key: FINGERPRINT_SETTING, value: fingerprint }, update: {} });
   const stored = await readMasterFingerprint(db);

@@ -2,7 +2,7 @@ import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { AppError } from "@/lib/errors/app-error";
 import { assertMasterKeyMatchesData, readStagedFingerprint } from "@/lib/identity/master-key";
-import { writeKeyGeneration } from "./generation";
+import { KEYS_LOCK, writeKeyGeneration } from "./generation";
 import { deriveProcessKeys, keyGeneration, type ProcessKeys } from "./process-keys";
 import { resealAll } from "./reseal";
 
@@ -20,13 +20,18 @@ export interface EstablishedKeys {
  * master-key rotation is unfinished: processes started now would get keys about to be retired.
  */
 export async function establishProcessKeys(db: Db, master: Buffer, dataDir?: string): Promise<EstablishedKeys> {
-  const staged = await readStagedFingerprint(db);
-  if (staged) {
-    throw new AppError("CONFLICT", `A master-key rotation (to key ${staged}) is unfinished: run \`bulkhead keys rotate-master\` again to finish it first.`);
-  }
-  await assertMasterKeyMatchesData(db, master, dataDir);
   const keys = deriveProcessKeys(master);
-  await writeKeyGeneration(db, keyGeneration(keys));
+  // Under the shared keys lock, so a rotation's switch-over (exclusive) is either wholly before
+  // this check or wholly after this write: never an old generation recorded over a new one.
+  await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${KEYS_LOCK})`;
+    const staged = await readStagedFingerprint(tx);
+    if (staged) {
+      throw new AppError("CONFLICT", `A master-key rotation (to key ${staged}) is unfinished: run \`bulkhead keys rotate-master\` again to finish it first.`);
+    }
+    await assertMasterKeyMatchesData(tx, master, dataDir);
+    await writeKeyGeneration(tx, keyGeneration(keys));
+  });
   const result = await resealAll(db, { to: keys, from: [], legacyMasters: [master] });
   if (Object.keys(result.resealed).length > 0) {
     await recordAuditEvent(db, { type: "keys.converted", actor: { kind: "system", label: "start-up" }, data: { master: keys.masterFingerprint, resealed: result.resealed } });

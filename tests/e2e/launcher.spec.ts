@@ -1,0 +1,149 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { expect, test } from "@playwright/test";
+import { openSecret } from "../../lib/crypto/envelope";
+import { boxKeyPairFromSeed, openBoxText } from "../../lib/crypto/sealed-box";
+import { deriveProcessKeys } from "../../lib/keys/process-keys";
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Direct children of `pid` with their command lines, from /proc. */
+function childrenOf(pid: number): Array<{ pid: number; cmdline: string }> {
+  const out: Array<{ pid: number; cmdline: string }> = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push({ pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ") });
+    } catch {
+      // the process went away meanwhile
+    }
+  }
+  return out;
+}
+
+/** A process's real environment, as the kernel holds it. */
+function environOf(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const i = entry.indexOf("=");
+    if (i > 0) out[entry.slice(0, i)] = entry.slice(i + 1);
+  }
+  return out;
+}
+
+/** Every 32-byte value in an environment, decoded every way a key could be written. */
+function keyCandidates(env: Record<string, string>): Buffer[] {
+  const out: Buffer[] = [];
+  for (const value of Object.values(env)) {
+    for (const encoding of ["base64url", "base64", "hex"] as const) {
+      const bytes = Buffer.from(value.trim(), encoding);
+      if (bytes.length === 32) out.push(bytes);
+    }
+  }
+  return out;
+}
+
+const MASTER_TEXT = Buffer.alloc(32, 0x3c).toString("base64url");
+const SESSION_SECRET = "launcher-e2e-session-secret-launcher-e2e-session";
+
+/**
+ * The real `bulkhead start`, with a launcher environment that holds the master key and the
+ * session secret: each child's environment is read from /proc, the dashboard serves pages with
+ * only its own, and a credential stored next to the running stack does not open under any key
+ * the dashboard process holds.
+ */
+test("bulkhead start gives each child only its own secrets", async ({ page }) => {
+  test.setTimeout(300_000);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-launcher-"));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "warn" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+
+  const launcher: ChildProcess = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  launcher.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+  launcher.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+  try {
+    await expect.poll(() => output, { timeout: 240_000, intervals: [500] }).toContain("Press Ctrl-C to stop.");
+    const children = childrenOf(launcher.pid!);
+    const dashboard = children.find((c) => c.cmdline.includes("app-server.mjs"));
+    const worker = children.find((c) => c.cmdline.includes("bulkhead.mjs worker"));
+    expect(dashboard, output).toBeDefined();
+    expect(worker, output).toBeDefined();
+    const dashEnv = environOf(dashboard!.pid);
+    const workEnv = environOf(worker!.pid);
+
+    expect(dashEnv.AUTH_SECRET).toBe(SESSION_SECRET);
+    expect(dashEnv.BULKHEAD_DASHBOARD_KEY).toBeDefined();
+    expect(dashEnv.BULKHEAD_WORKER_PUBLIC_KEY).toBeDefined();
+    for (const name of ["BULKHEAD_MASTER_KEY", "BULKHEAD_WORKER_KEY", "BULKHEAD_CHECKPOINT_KEY"]) expect(dashEnv[name], `dashboard ${name}`).toBeUndefined();
+    expect(workEnv.BULKHEAD_WORKER_KEY).toBeDefined();
+    expect(workEnv.BULKHEAD_CHECKPOINT_KEY).toBeDefined();
+    for (const name of ["BULKHEAD_MASTER_KEY", "AUTH_SECRET", "BULKHEAD_DASHBOARD_KEY", "BULKHEAD_OIDC_CLIENT_SECRET"]) expect(workEnv[name], `worker ${name}`).toBeUndefined();
+    for (const [who, e] of [["dashboard", dashEnv], ["worker", workEnv]] as const) {
+      expect(Object.values(e).join("\n"), who).not.toContain(MASTER_TEXT);
+    }
+    expect(Object.values(workEnv).join("\n")).not.toContain(SESSION_SECRET);
+
+    // Both work with what they were given.
+    const login = await page.goto(`http://127.0.0.1:${ports.BULKHEAD_APP_PORT}/login`);
+    expect(login?.status()).toBe(200);
+    await expect(page.getByRole("heading", { name: "Sign in to Bulkhead" })).toBeVisible();
+    expect((await fetch(`http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}/readyz`)).status).toBe(200);
+
+    // A credential stored next to the running stack (the CLI holds the master key)...
+    const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
+    const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--header", "Authorization: Bearer {secret}", "--json"], {
+      env,
+      input: secret,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(added.status, added.stderr).toBe(0);
+    const { id } = JSON.parse(added.stdout.trim().split("\n").at(-1)!) as { id: string };
+    const password = readFileSync(path.join(dataDir, "postgres.password"), "utf8").trim();
+    const client = new pg.Client({ connectionString: `postgresql://bulkhead:${encodeURIComponent(password)}@127.0.0.1:${ports.BULKHEAD_PG_PORT}/bulkhead` });
+    await client.connect();
+    const { rows } = await client.query<{ sealed: string }>("SELECT secret_sealed AS sealed FROM credentials WHERE id = $1", [id]);
+    await client.end();
+    const sealed = rows[0]!.sealed;
+    const aad = `credential:${id}`;
+
+    // ...does not open under anything the dashboard process holds,
+    const candidates = keyCandidates(dashEnv);
+    expect(candidates.length).toBeGreaterThanOrEqual(2);
+    for (const key of candidates) {
+      expect(() => openBoxText(boxKeyPairFromSeed(key), sealed, aad)).toThrow();
+      expect(() => openSecret(sealed, key, aad)).toThrow();
+      expect(() => openBoxText(deriveProcessKeys(key).workerKey, sealed, aad)).toThrow();
+    }
+    // ...and opens with the worker's own key (so the attempts above could have succeeded).
+    expect(openBoxText(boxKeyPairFromSeed(Buffer.from(workEnv.BULKHEAD_WORKER_KEY!, "base64url")), sealed, aad)).toBe(secret);
+  } finally {
+    const exited = new Promise((r) => launcher.once("exit", r));
+    launcher.kill("SIGINT");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    if (launcher.exitCode === null) launcher.kill("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
