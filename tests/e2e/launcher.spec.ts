@@ -109,7 +109,9 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     const login = await page.goto(`http://127.0.0.1:${ports.BULKHEAD_APP_PORT}/login`);
     expect(login?.status()).toBe(200);
     await expect(page.getByRole("heading", { name: "Sign in to Bulkhead" })).toBeVisible();
-    expect((await fetch(`http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}/readyz`)).status).toBe(200);
+    // The launcher announces itself when the dashboard is up; the worker may still be starting.
+    const readyz = `http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}/readyz`;
+    await expect.poll(() => fetch(readyz).then((r) => r.status, () => 0), { timeout: 60_000, intervals: [250] }).toBe(200);
 
     // A credential stored next to the running stack (the CLI holds the master key)...
     const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
