@@ -1,12 +1,8 @@
 import type { Duplex } from "node:stream";
+import type { Authority } from "../identity/token-verifier";
 
 /** Whose a client connection is. A keep-alive connection may carry requests of several owners. */
-export interface ConnectionOwner {
-  taskId: string;
-  agentId: string;
-  /** The token's jti; null when the sandbox's address identified the task. */
-  jti: string | null;
-}
+export type ConnectionOwner = Authority;
 
 /** One client connection; sockets layered on it (TLS over a CONNECT socket) share its entry. */
 interface Entry {

@@ -54,13 +54,20 @@ export class KillSwitch {
 
   /** Applies the worker's current revocation state to everything open; re-arms the expiry timer. */
   sweep(now = new Date()): { holds: number; connections: number } {
-    const holds = this.o.holds.cancelWhere((authority) => {
-      const why = this.o.revoked(authority, now);
-      return why ? cancelReasonFor(why) : null;
-    });
-    // Holds first: their requests get a refusal before their connections close.
-    const connections = this.o.connections.closeWhere((owner) => this.o.revoked(owner, now) !== null);
-    if (holds || connections) this.o.log.info({ holds, connections }, "kill switch: cancelled held requests and closed connections of revoked tasks");
+    let holds = 0;
+    let connections = 0;
+    try {
+      holds = this.o.holds.cancelWhere((authority) => {
+        const why = this.o.revoked(authority, now);
+        return why ? cancelReasonFor(why) : null;
+      });
+      // Holds first: their requests get a refusal before their connections close.
+      connections = this.o.connections.closeWhere((owner) => this.o.revoked(owner, now) !== null);
+      if (holds || connections) this.o.log.info({ holds, connections }, "kill switch: cancelled held requests and closed connections of revoked tasks");
+    } catch (error) {
+      // Never let a fault here fail the snapshot reload that called it (revocations still apply).
+      this.o.log.error({ err: error instanceof Error ? error.stack : String(error) }, "kill switch sweep failed");
+    }
     this.arm(now);
     return { holds, connections };
   }
