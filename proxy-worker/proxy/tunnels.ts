@@ -202,8 +202,9 @@ export class Tunnels {
       }
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length) upstream.write(head);
-      // Either side closing (kill switch, idle timeout, lifetime, peer) closes the other.
-      upstream.on("error", () => socket.destroy()).once("close", () => socket.destroy());
+      // The client's side closing (kill switch, idle timeout, lifetime, the client) closes the
+      // upstream's; an upstream that ends is piped through, so its last bytes still arrive.
+      upstream.on("error", () => socket.destroy());
       socket.on("error", () => upstream.destroy()).once("close", () => upstream.destroy());
       (socket as import("node:net").Socket).setTimeout(this.deps.tunnelIdleTimeoutMs, () => socket.destroy());
       closeAfter(socket, this.lifetimeFor(plan.auth));
