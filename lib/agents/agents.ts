@@ -4,6 +4,7 @@ import type { Prisma } from "@/lib/generated/prisma/client";
 import { AppError } from "@/lib/errors/app-error";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
+import { cancelApprovals } from "@/lib/approvals/cancel";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { emailSchema } from "@/lib/users/users";
 
@@ -127,8 +128,9 @@ export async function getAgent(db: Db, actor: Actor, id: string): Promise<AgentV
 }
 
 /**
- * Suspending an agent revokes its active tasks in the same transaction, so none of its task
- * tokens verify any more; reactivating does not bring those tasks back.
+ * Suspending an agent revokes its active tasks and cancels its held requests in the same
+ * transaction, so none of its task tokens verify any more and no approval can release anything;
+ * reactivating does not bring those tasks back.
  */
 export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspended: boolean): Promise<AgentView> {
   assertCan(actor, "agents:write");
@@ -146,18 +148,20 @@ export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspen
       select: agentSelect,
     });
     let revokedTasks = 0;
+    let cancelledApprovals = 0;
     if (suspended) {
       const r = await tx.task.updateMany({
         where: { agentId: parsed.data, status: "active" },
         data: { status: "revoked", endedAt: now, endedReason: "agent suspended" },
       });
       revokedTasks = r.count;
+      cancelledApprovals = (await cancelApprovals(tx, { agentId: parsed.data }, "agent_suspended", actor, now)).length;
     }
     await recordAuditEvent(tx, {
       type: suspended ? "agent.suspended" : "agent.reactivated",
       actor,
       agentId: agent.id,
-      data: { name: agent.name, ...(suspended ? { revokedTasks } : {}) },
+      data: { name: agent.name, ...(suspended ? { revokedTasks, cancelledApprovals } : {}) },
     });
     return agent;
   });

@@ -25,6 +25,10 @@ const workerSchema = z.object({
   BULKHEAD_UPSTREAM_TIMEOUT_SECONDS: seconds(3600).default(60),
   /** How long a held request waits for a human before it is denied. */
   BULKHEAD_HOLD_TIMEOUT_SECONDS: seconds(24 * 3600).default(300),
+  /** A passthrough (uninspected) tunnel with no traffic either way for this long is closed. */
+  BULKHEAD_TUNNEL_IDLE_SECONDS: seconds(24 * 3600).default(300),
+  /** No tunnel or sandbox connection stays open longer; one hour is also a task token's longest life. */
+  BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS: seconds(7 * 24 * 3600).default(3600),
   /** Extra CA certificate(s) (PEM file) trusted for upstream TLS, besides the system's. */
   BULKHEAD_UPSTREAM_CA_FILE: optionalString,
   /** Where the audit spool lives when Postgres is away (default: <data dir>/audit-spool). */
@@ -49,6 +53,8 @@ export interface WorkerConfig {
   upstreamConnectTimeoutMs: number;
   upstreamTimeoutMs: number;
   holdTimeoutMs: number;
+  tunnelIdleTimeoutMs: number;
+  tunnelMaxLifetimeMs: number;
   upstreamCaFile: string | undefined;
   auditSpoolDir: string | undefined;
   workerId: string;
@@ -72,6 +78,8 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     upstreamConnectTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000),
     upstreamTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_TIMEOUT_SECONDS * 1000),
     holdTimeoutMs: Math.round(env.BULKHEAD_HOLD_TIMEOUT_SECONDS * 1000),
+    tunnelIdleTimeoutMs: Math.round(env.BULKHEAD_TUNNEL_IDLE_SECONDS * 1000),
+    tunnelMaxLifetimeMs: Math.round(env.BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS * 1000),
     upstreamCaFile: env.BULKHEAD_UPSTREAM_CA_FILE,
     auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,
     workerId: env.BULKHEAD_WORKER_ID,

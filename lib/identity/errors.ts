@@ -21,6 +21,7 @@ export const TOKEN_ERROR_REASONS = [
   "expired",
   "not_yet_valid",
   "task_revoked",
+  "task_expired",
   "agent_suspended",
   "jti_revoked",
 ] as const;
@@ -47,6 +48,7 @@ const MESSAGES: Record<TokenErrorReason, string> = {
   expired: "task token has expired",
   not_yet_valid: "task token is not yet valid",
   task_revoked: "task token's task has ended or was revoked",
+  task_expired: "task token's task has expired",
   agent_suspended: "task token's agent is suspended",
   jti_revoked: "task token was revoked",
 };

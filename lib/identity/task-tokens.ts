@@ -1,6 +1,7 @@
 import type { Db } from "@/lib/db/client";
 import type { IdentityConfig } from "@/lib/config/identity";
 import { uuidSchema } from "@/lib/agents/agents";
+import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
@@ -72,6 +73,7 @@ export async function issueTaskToken(
   return { token: minted.token, jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt };
 }
 
+/** Revokes one token; the requests it has waiting for approval are cancelled with it. */
 export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = new Date()): Promise<void> {
   assertCan(actor, "tasks:write");
   if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(jti)) throw new AppError("NOT_FOUND", "No such token.");
@@ -80,7 +82,8 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
     if (!token) throw new AppError("NOT_FOUND", "No such token.");
     if (token.revokedAt) return;
     await tx.issuedToken.update({ where: { jti }, data: { revokedAt: now } });
-    await recordAuditEvent(tx, { type: "token.revoked", actor, agentId: token.agentId, taskId: token.taskId, data: { jti } });
+    const cancelled = await cancelApprovals(tx, { jti }, "token_revoked", actor, now);
+    await recordAuditEvent(tx, { type: "token.revoked", actor, agentId: token.agentId, taskId: token.taskId, data: { jti, cancelledApprovals: cancelled.length } });
   });
 }
 

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { uuidSchema } from "@/lib/agents/agents";
+import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
@@ -97,7 +98,10 @@ export async function getTask(db: Db, actor: Actor, id: string, now = new Date()
   return effective(task, now);
 }
 
-/** Ends a task early: its tokens stop verifying everywhere (workers hear it through NOTIFY). */
+/**
+ * Ends a task early: its tokens stop verifying everywhere (workers hear it through NOTIFY, and
+ * close its connections), and its held requests are cancelled in the same transaction.
+ */
 export async function endTask(db: Db, actor: Actor, id: string, reason = "ended by a person", now = new Date()): Promise<TaskView> {
   assertCan(actor, "tasks:write");
   const parsed = uuidSchema.safeParse(id);
@@ -110,14 +114,33 @@ export async function endTask(db: Db, actor: Actor, id: string, reason = "ended 
     const task = await tx.task.findUnique({ where: { id: parsed.data }, select: taskSelect });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
     if (r.count === 1) {
-      await recordAuditEvent(tx, { type: "task.ended", actor, agentId: task.agent.id, taskId: task.id, reason });
+      const cancelled = await cancelApprovals(tx, { taskIds: [task.id] }, "task_ended", actor, now);
+      await recordAuditEvent(tx, { type: "task.ended", actor, agentId: task.agent.id, taskId: task.id, reason, data: { cancelledApprovals: cancelled.length } });
     }
     return effective(task, now);
   });
 }
 
-/** Records expiry of tasks whose time is up (display and reporting; enforcement uses expiresAt). */
+/** Who records expiry: nobody pressed anything, the time ran out. */
+const EXPIRY_ACTOR = { actorType: "system", actorId: "expiry" } as const;
+
+/**
+ * Records the expiry of tasks whose time is up and cancels their held requests, in one
+ * transaction per sweep. Enforcement never waits for this (workers compare expiresAt with the
+ * clock on every request); it makes the state visible and wakes every worker through NOTIFY.
+ * Workers run it when the earliest task in their snapshot expires; concurrent sweeps are safe
+ * (a task is expired, and audited, once).
+ */
 export async function expireTasks(db: Db, now = new Date()): Promise<number> {
-  const r = await db.task.updateMany({ where: { status: "active", expiresAt: { lte: now } }, data: { status: "expired", endedAt: now, endedReason: "time to live reached" } });
-  return r.count;
+  return db.$transaction(async (tx) => {
+    const expired = await tx.task.updateManyAndReturn({
+      where: { status: "active", expiresAt: { lte: now } },
+      data: { status: "expired", endedAt: now, endedReason: "time to live reached" },
+      select: { id: true, agentId: true },
+    });
+    if (expired.length === 0) return 0;
+    await cancelApprovals(tx, { taskIds: expired.map((t) => t.id) }, "task_expired", EXPIRY_ACTOR, now);
+    for (const task of expired) await recordAuditEvent(tx, { type: "task.expired", actor: EXPIRY_ACTOR, agentId: task.agentId, taskId: task.id, reason: "time to live reached" });
+    return expired.length;
+  });
 }

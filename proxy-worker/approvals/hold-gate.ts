@@ -1,8 +1,11 @@
 import pg from "pg";
+import { approvalAuthorityProblem, consumeApproval } from "@/lib/approvals/authority";
+import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/approvals/cancel";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Logger } from "@/lib/log";
 import { canonicalUrl } from "@/lib/semantics/canonical";
+import type { Authority } from "../identity/token-verifier";
 import { requestDigest } from "../proxy/digest";
 import type { HoldGate } from "../proxy/pipeline";
 
@@ -10,24 +13,51 @@ export const APPROVAL_CHANNEL = "bulkhead_approvals";
 
 type HoldResult = Awaited<ReturnType<HoldGate["hold"]>>;
 
+/** How the worker appears in the audit when it cancels an approval itself. */
+const WORKER_ACTOR = { actorType: "system", actorId: "proxy-worker" } as const;
+
+interface Waiter {
+  authority: Authority;
+  wake: () => void;
+  cancel: (reason: CancelReason) => void;
+}
+
+export interface HoldGateOptions {
+  /** How often a waiter re-reads its approval when no notification came (a safety net). */
+  pollMs?: number;
+  /** Whether the worker already knows the authority is gone (checked when a hold starts). */
+  revoked?: (authority: Authority) => CancelReason | null;
+}
+
+const cancelled = (approvalId: string, reason: string | null): HoldResult => ({
+  outcome: "cancelled",
+  approvalId,
+  reason: `the approval was cancelled because ${cancelReasonText(reason)}`,
+});
+
 /**
  * Holds a request until a person decides. The approval row is bound to a digest of the exact
- * request; the waiter wakes on NOTIFY (with a slow poll as a safety net), and consumes an
- * approval with one conditional update, so it is used once, only for this request, and only
- * before it expires. A timeout expires the approval (so a late approval does nothing) and denies.
+ * request and to the token that made it; the waiter wakes on NOTIFY (with a slow poll as a safety
+ * net), and consumes an approval with one conditional update, so it is used once, only for this
+ * request, only before it expires and only while the task, agent and token still stand. A hold
+ * never outlives its authority: it ends at the hold timeout or when the task or token expires,
+ * whichever is first, and a kill switch (`cancelWhere`, or a cancelled row) answers it at once.
  */
 export class PostgresHoldGate implements HoldGate {
   private listener: pg.Client | null = null;
-  private readonly waiters = new Map<string, () => void>();
+  private readonly waiters = new Map<string, Waiter>();
   private closed = false;
+  private readonly pollMs: number;
 
   constructor(
     private readonly db: Db,
     private readonly databaseUrl: string,
     private readonly log: Logger,
     private readonly timeoutMs: number,
-    private readonly pollMs = 2000,
-  ) {}
+    private readonly options: HoldGateOptions = {},
+  ) {
+    this.pollMs = options.pollMs ?? 2000;
+  }
 
   async start(): Promise<void> {
     await this.listen();
@@ -37,7 +67,7 @@ export class PostgresHoldGate implements HoldGate {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5000 });
     client.on("notification", (n) => {
-      if (n.payload) this.waiters.get(n.payload)?.();
+      if (n.payload) this.waiters.get(n.payload)?.wake();
     });
     client.on("error", (error) => {
       this.log.warn({ err: error.message }, "approval listener lost its connection; waiters fall back to polling");
@@ -49,7 +79,7 @@ export class PostgresHoldGate implements HoldGate {
       await client.connect();
       await client.query(`LISTEN ${APPROVAL_CHANNEL}`);
       this.listener = client;
-      for (const wake of this.waiters.values()) wake(); // catch up on anything missed
+      for (const waiter of this.waiters.values()) waiter.wake(); // catch up on anything missed
     } catch (error) {
       this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "cannot listen for approvals yet");
       await client.end().catch(() => undefined);
@@ -60,21 +90,30 @@ export class PostgresHoldGate implements HoldGate {
   async hold(input: Parameters<HoldGate["hold"]>[0]): Promise<HoldResult> {
     const { auth, request } = input;
     const digest = requestDigest(auth.taskId, auth.agentId, request);
-    const expiresAt = new Date(Date.now() + this.timeoutMs);
+    const now = Date.now();
+    // The hold ends at the timeout, or when the task or its token expires, whichever is first.
+    const limits: Array<{ at: number; reason: CancelReason | null }> = [
+      { at: now + this.timeoutMs, reason: null },
+      { at: auth.task.expiresAt.getTime(), reason: "task_expired" },
+      ...(auth.token ? [{ at: auth.token.expiresAt.getTime(), reason: "token_expired" as const }] : []),
+    ];
+    const deadline = limits.reduce((a, b) => (b.at < a.at ? b : a));
     const approval = await this.db.approval.create({
       data: {
         taskId: auth.taskId,
         agentId: auth.agentId,
+        jti: auth.jti,
         requestDigest: digest,
         method: request.method,
         url: canonicalUrl(request).slice(0, 4096),
         actions: input.actions as unknown as Prisma.InputJsonValue,
         reason: input.reason.slice(0, 2000),
-        expiresAt,
+        expiresAt: new Date(deadline.at),
       },
       select: { id: true },
     });
     const id = approval.id;
+    const authority: Authority = { taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti };
     return new Promise<HoldResult>((resolve) => {
       let settled = false;
       let checking = false;
@@ -98,27 +137,67 @@ export class PostgresHoldGate implements HoldGate {
           checking = false;
         }
       };
-      this.waiters.set(id, () => void check());
+      const cancel = (reason: CancelReason) => {
+        if (settled) return;
+        // Answered at once; the row follows (a kill switch in the dashboard may have written it already).
+        finish(cancelled(id, reason));
+        void this.cancelRow(id, reason);
+      };
+      this.waiters.set(id, { authority, wake: () => void check(), cancel });
       const poll = setInterval(() => void check(), this.pollMs);
       const timer = setTimeout(async () => {
+        if (deadline.reason) return cancel(deadline.reason);
         // Expire it unless it was decided in the meantime; then settle whatever it is.
         await this.db.approval.updateMany({ where: { id, status: "pending" }, data: { status: "expired" } }).catch(() => undefined);
         const result = await this.settle(id, digest).catch(() => null);
         finish(result ?? { outcome: "expired", approvalId: id, reason: "no one approved the request in time" });
-      }, this.timeoutMs);
+      }, Math.max(0, deadline.at - Date.now()));
+      // A revocation this worker already knows of, or one committed (and notified) before this
+      // waiter existed, is not waited out.
+      const known = this.options.revoked?.(authority);
+      if (known) cancel(known);
+      else void check();
     });
+  }
+
+  /** Answers and cancels the holds whose authority is gone; returns how many. */
+  cancelWhere(reasonFor: (authority: Authority) => CancelReason | null): number {
+    let n = 0;
+    for (const waiter of [...this.waiters.values()]) {
+      const reason = reasonFor(waiter.authority);
+      if (!reason) continue;
+      waiter.cancel(reason);
+      n++;
+    }
+    return n;
+  }
+
+  private async cancelRow(id: string, reason: CancelReason): Promise<void> {
+    try {
+      await this.db.$transaction((tx) => cancelApprovals(tx, { ids: [id] }, reason, WORKER_ACTOR));
+    } catch (error) {
+      // The request was refused all the same; the approval API re-checks the task before deciding.
+      this.log.warn({ err: error instanceof Error ? error.message : String(error), approvalId: id }, "could not record the approval's cancellation");
+    }
   }
 
   /** The outcome if the approval has been decided (consuming an approval), else null. */
   private async settle(id: string, digest: string): Promise<HoldResult | null> {
-    const row = await this.db.approval.findUnique({ where: { id }, select: { status: true, decisionNote: true, decidedBy: { select: { email: true } } } });
+    const row = await this.db.approval.findUnique({
+      where: { id },
+      select: { status: true, cancelReason: true, decisionNote: true, taskId: true, jti: true, decidedBy: { select: { email: true } } },
+    });
     if (!row || row.status === "pending") return null;
+    if (row.status === "cancelled") return cancelled(id, row.cancelReason);
     if (row.status === "approved") {
-      const consumed = await this.db.approval.updateMany({
-        where: { id, status: "approved", requestDigest: digest, expiresAt: { gt: new Date() } },
-        data: { status: "consumed", consumedAt: new Date() },
-      });
-      if (consumed.count === 1) return { outcome: "approved", approvalId: id, decidedBy: row.decidedBy?.email ?? null };
+      const now = new Date();
+      if (await consumeApproval(this.db, id, digest, now)) return { outcome: "approved", approvalId: id, decidedBy: row.decidedBy?.email ?? null };
+      // Approved, but its authority went away first: cancelled, and said so.
+      const problem = await approvalAuthorityProblem(this.db, row, now);
+      if (problem) {
+        await this.cancelRow(id, problem);
+        return cancelled(id, problem);
+      }
       return { outcome: "expired", approvalId: id, reason: "the approval arrived after the request timed out" };
     }
     if (row.status === "denied") return { outcome: "denied", approvalId: id, reason: `a person denied the request${row.decisionNote ? `: ${row.decisionNote}` : ""}` };

@@ -18,6 +18,14 @@ export interface AuthenticatedTask {
   token: VerifiedTaskToken | null;
 }
 
+/** Whose a connection or a held request is: what a kill switch is matched against. */
+export interface Authority {
+  taskId: string;
+  agentId: string;
+  /** The token's jti; null when the sandbox's address identified the task. */
+  jti: string | null;
+}
+
 /**
  * The worker's view of task tokens: the one verification function behind a cache, fed from the
  * policy snapshot. Revocations only accumulate (until the tokens they cover have expired), so a
@@ -67,7 +75,32 @@ export class TokenVerifier {
     const task = this.tasks.get(verified.taskId);
     if (!task) throw new TokenError("task_revoked");
     if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
+    // The snapshot is only as fresh as its last reload; the clock is always current.
+    if (task.expiresAt.getTime() <= now.getTime()) throw new TokenError("task_expired");
     return { task, agentId: task.agentId, taskId: task.id, jti: verified.jti, via: "token", token: verified };
+  }
+
+  /**
+   * Why `authority` may no longer act (the same facts a new request is checked against: task
+   * active in the snapshot and unexpired, agent not suspended, token not revoked), or null.
+   * Synchronous and cheap: the kill switch asks it for every open connection and held request.
+   */
+  revoked(authority: Authority, now = new Date()): "task_revoked" | "task_expired" | "agent_suspended" | "jti_revoked" | null {
+    if (this.revocation.isAgentSuspended(authority.agentId)) return "agent_suspended";
+    if (authority.jti !== null && this.revocation.isJtiRevoked(authority.jti)) return "jti_revoked";
+    const task = this.tasks.get(authority.taskId);
+    if (!task || task.agentId !== authority.agentId || this.revocation.isTaskRevoked(authority.taskId)) return "task_revoked";
+    if (task.expiresAt.getTime() <= now.getTime()) return "task_expired";
+    return null;
+  }
+
+  /** The earliest expiry among the snapshot's tasks after `now` (when the next one must be stopped). */
+  nextTaskExpiry(now = new Date()): Date | null {
+    let next: Date | null = null;
+    for (const task of this.tasks.values()) {
+      if (task.expiresAt.getTime() > now.getTime() && (next === null || task.expiresAt < next)) next = task.expiresAt;
+    }
+    return next;
   }
 
   stats(): { hits: number; misses: number; revocations: { tasks: number; agents: number; jtis: number } } {

@@ -4,6 +4,7 @@ import type { InjectableCredential } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
 import { readBody } from "./body";
 import { ProxyRefusal, refusalResponse } from "./errors";
+import type { ConnectionRegistry } from "./connections";
 import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Pipeline } from "./pipeline";
@@ -16,6 +17,8 @@ export interface HandlerDeps {
   audit: AuditSink;
   credentials: () => ReadonlyMap<string, InjectableCredential>;
   log: Logger;
+  /** Open client connections (a kill switch closes them); a request being decided is answered first. */
+  connections?: ConnectionRegistry;
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
   onForwarded?: (status: number, seconds: number) => void;
@@ -53,6 +56,8 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
 /** One request: read, evaluate, forward exactly what was evaluated, stream the answer back. */
 export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   let plan: ForwardPlan;
+  // While this request is decided, a kill switch lets its refusal out before closing the connection.
+  const decided = deps.connections?.busy(req.socket) ?? (() => undefined);
   try {
     const body = await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
     plan = await deps.pipeline.evaluate({
@@ -65,11 +70,16 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
       rawHeaders: req.rawHeaders,
       body,
       tunnelAuthority: ctx.tunnelAuthority,
+      connection: req.socket,
     });
   } catch (error) {
+    res.once("finish", decided).once("close", decided);
     sendRefusal(res, error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error));
     return;
   }
+  decided();
+  // Closed by a kill switch while it was being decided: nothing is forwarded.
+  if (req.socket.destroyed) return;
   await forwardPlan(deps, plan, res);
 }
 

@@ -7,6 +7,7 @@ import { resolveEnvironment } from "@/lib/semantics/inventory";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
+import type { ConnectionRegistry } from "./connections";
 import type { EnforcementView } from "./enforcement-view";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
@@ -15,7 +16,7 @@ import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./ty
 /** Holds a request for a human; resolves with the approval's outcome. */
 export interface HoldGate {
   hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string }): Promise<
-    { outcome: "approved"; approvalId: string; decidedBy: string | null } | { outcome: "denied" | "expired"; approvalId: string; reason: string }
+    { outcome: "approved"; approvalId: string; decidedBy: string | null } | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
   >;
 }
 
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   tokens: TokenVerifier;
   audit: AuditSink;
   holds: HoldGate;
+  /** Open client connections by task, agent and jti, so that a kill switch can close them. */
+  connections?: ConnectionRegistry;
   /** Stage timings (seconds) for metrics. */
   observe?: (stage: string, seconds: number) => void;
   onDecision?: (outcome: string, effect: string | null) => void;
@@ -74,6 +77,7 @@ export class Pipeline {
       throw await this.refuse(refusal, base, null);
     });
     this.deps.observe?.("authenticate", since(t));
+    if (incoming.connection) this.deps.connections?.register(incoming.connection, { taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti });
 
     // 3. Parse and canonicalise once: this object is what is decided and what is forwarded.
     t = process.hrtime.bigint();
@@ -127,13 +131,15 @@ export class Pipeline {
       await this.record("proxy.hold", "hold", detail, auth, decision);
       const result = await this.deps.holds.hold({ auth, request, actions: classification.actions, reason: decision.reason, eventId });
       if (result.outcome !== "approved") {
-        const code = result.outcome === "expired" ? "approval_timeout" : "approval_denied";
+        const code = result.outcome === "expired" ? "approval_timeout" : result.outcome === "cancelled" ? "approval_cancelled" : "approval_denied";
         throw await this.refuse(new ProxyRefusal("denied", code, result.reason, { approvalId: result.approvalId }), { ...detail, approvalId: result.approvalId }, auth, decision);
       }
       await this.record("proxy.approved", "allow", { ...detail, approvalId: result.approvalId, approvedBy: result.decidedBy }, auth, decision);
+      await this.confirm(incoming, auth, detail, decision, result.approvalId);
     } else {
       // 8 (before 7). The decision is durable before anything leaves.
       await this.record("proxy.decision", "allow", detail, auth, decision);
+      await this.confirm(incoming, auth, detail, decision);
     }
     return { auth, request, descriptor, destination, actions: classification.actions, effect: decision.effect, decision: decision.decision, eventId, startedAt };
   }
@@ -191,7 +197,35 @@ export class Pipeline {
       throw await this.refuse(error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "destination_error", "the destination could not be checked"), detail, auth, decision);
     }
     await this.record("proxy.decision", "allow", detail, auth, decision);
+    await this.confirm({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, auth, detail, decision);
     return { auth, request, descriptor, destination, actions: [action], effect: "irreversible", decision: "allow", eventId, startedAt };
+  }
+
+  /**
+   * The last step before a plan is handed over for forwarding: the request's authority is
+   * checked again exactly as a new request's would be (task active and unexpired in the current
+   * snapshot, token valid and not revoked, agent not suspended, the sandbox still bound to the
+   * task). A held request may have waited minutes for its approval, and a kill switch may have
+   * been pulled while any request was being decided; either way nothing is forwarded.
+   */
+  private async confirm(incoming: IncomingAction, auth: AuthenticatedTask, detail: Record<string, unknown>, decision: Decision, approvalId?: string): Promise<void> {
+    const view = this.deps.view();
+    let refusal: ProxyRefusal | null = null;
+    if (!view) refusal = new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
+    else {
+      try {
+        const again = await this.authenticate(incoming, view);
+        if (again.taskId !== auth.taskId || again.agentId !== auth.agentId || again.jti !== auth.jti) {
+          refusal = new ProxyRefusal("identity", "identity_changed", "the request's identity changed while it was being decided");
+        }
+      } catch (error) {
+        refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
+      }
+    }
+    if (!refusal) return;
+    if (approvalId) refusal = new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${refusal.code})`, { approvalId });
+    // Its own event: the allow before it was recorded, and stays true of the decision.
+    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
   }
 
   private async authenticate(incoming: IncomingAction, view: EnforcementView): Promise<AuthenticatedTask> {
@@ -204,6 +238,8 @@ export class Pipeline {
       if (!taskId) throw new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
       const task = view.snapshot.tasks.get(taskId);
       if (!task) throw new ProxyRefusal("identity", "task_revoked", "the sandbox's task is not active");
+      // Checked on every request: the snapshot is only as fresh as its last reload.
+      if (task.expiresAt.getTime() <= Date.now()) throw new ProxyRefusal("identity", "task_expired", "the sandbox's task has expired");
       return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null };
     }
     try {

@@ -7,6 +7,7 @@ import type { Logger } from "@/lib/log";
 import type { WorkerConfig } from "@/lib/config/worker";
 import type { BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { loadSqlParser } from "@/lib/semantics/sql";
+import { expireTasks } from "@/lib/tasks/tasks";
 import { loadCertificateAuthority, ensureCertificateAuthority } from "@/lib/tls/ca-store";
 import { loadCredentialsForInjection, type InjectableCredential } from "@/lib/vault/load-for-injection";
 import { PostgresHoldGate } from "../approvals/hold-gate";
@@ -14,11 +15,13 @@ import type { EnforcementCore } from "../core";
 import type { Metrics } from "../metrics";
 import type { Lookup } from "../net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
+import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementView } from "./enforcement-view";
 import { createExplicitListener } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
+import { cancelReasonFor, KillSwitch } from "./kill-switch";
 import { Pipeline } from "./pipeline";
 import { Tunnels } from "./tunnels";
 import type { AuditSink } from "./types";
@@ -41,7 +44,7 @@ export interface ProxyService {
   explicit: http.Server;
   transparentHttp: net.Server;
   transparentTls: net.Server;
-  status(): { credentials: number; credentialError: string | null; pendingHolds: number; leafCache: unknown };
+  status(): { credentials: number; credentialError: string | null; pendingHolds: number; openConnections: number; leafCache: unknown };
   close(): Promise<void>;
 }
 
@@ -75,6 +78,11 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
       log.error({ err: credentialError }, "credentials could not be loaded; keeping the previous set");
     }
   };
+  // Every client connection by task, agent and jti; one whose owner is already revoked is closed.
+  const connections = new ConnectionRegistry({ revoked: (owner) => core.tokens.revoked(owner) });
+  let killSwitch: KillSwitch | null = null;
+  // Right after the token verifier has taken the new snapshot, before anything slower.
+  core.policy.onSnapshot(() => void killSwitch?.sweep());
   core.policy.onSnapshot(refresh);
   const current = core.policy.current();
   if (current) await refresh(current);
@@ -96,8 +104,22 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     }
   });
 
-  const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs);
+  const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs, {
+    revoked: (authority) => {
+      const why = core.tokens.revoked(authority);
+      return why ? cancelReasonFor(why) : null;
+    },
+  });
   await holds.start();
+  killSwitch = new KillSwitch({
+    connections,
+    holds,
+    revoked: (authority, now) => core.tokens.revoked(authority, now),
+    nextExpiry: (now) => core.tokens.nextTaskExpiry(now),
+    recordExpiries: (now) => expireTasks(db, now),
+    log,
+  });
+  killSwitch.sweep();
   // Bulkhead's own ports are never destinations; the listeners' actual ports are added once bound.
   const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort].filter((p) => p > 0);
   const pipeline = new Pipeline({
@@ -106,6 +128,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     tokens: core.tokens,
     audit: o.audit,
     holds,
+    connections,
     observe: (stage, seconds) => o.metrics?.stage.observe({ stage }, seconds),
     onDecision: (outcome, effect) => o.metrics?.decisions.inc({ outcome, effect: effect ?? "none" }),
   });
@@ -134,6 +157,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     audit: o.audit,
     credentials: () => credentials,
     log,
+    connections,
     maxBodyBytes: config.maxBodyBytes,
     clientBodyTimeoutMs: config.clientTimeoutMs,
     onCredentialUsed: (id) => used.add(id),
@@ -153,6 +177,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     limits,
     log,
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    connections,
+    tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
+    tunnelMaxLifetimeMs: config.tunnelMaxLifetimeMs,
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
@@ -167,13 +194,15 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     if (!deniedPorts.includes(bound)) deniedPorts.push(bound);
   }
   o.metrics?.gauges("bulkhead_pending_holds", "Requests waiting for a human decision", () => holds.pending());
+  o.metrics?.gauges("bulkhead_open_connections", "Client connections and tunnels registered under a task", () => connections.size);
 
   return {
     explicit,
     transparentHttp,
     transparentTls,
-    status: () => ({ credentials: credentials.size, credentialError, pendingHolds: holds.pending(), leafCache: leafCache.stats() }),
+    status: () => ({ credentials: credentials.size, credentialError, pendingHolds: holds.pending(), openConnections: connections.size, leafCache: leafCache.stats() }),
     async close() {
+      killSwitch?.stop();
       // Stop accepting, let in-flight requests finish (bounded), then release upstream pools.
       const closing = [explicit, transparentHttp, transparentTls, tunnels.inner].map(
         (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),

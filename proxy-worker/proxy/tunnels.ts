@@ -3,8 +3,10 @@ import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { Logger } from "@/lib/log";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
+import type { AuthenticatedTask } from "../identity/token-verifier";
 import { dialChecked } from "../net/dial";
 import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
+import type { ConnectionRegistry } from "./connections";
 import { tokenFromProxyAuthorization } from "./credentials";
 import { ProxyRefusal } from "./errors";
 import { createProxyServer, writeRawRefusal, type ListenerLimits } from "./explicit-listener";
@@ -39,6 +41,20 @@ export interface TunnelDeps {
   limits: ListenerLimits;
   log: Logger;
   connectTimeoutMs: number;
+  connections: ConnectionRegistry;
+  /** A passthrough tunnel with no traffic either way for this long is closed. */
+  tunnelIdleTimeoutMs: number;
+  /** No tunnel or transparent connection stays open longer (nor past its token's expiry). */
+  tunnelMaxLifetimeMs: number;
+}
+
+const ownerOf = (auth: AuthenticatedTask) => ({ taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti });
+
+/** Closes `socket` after `ms` (a tunnel's maximum lifetime), unless it closed first. */
+function closeAfter(socket: Duplex, ms: number): void {
+  const timer = setTimeout(() => socket.destroy(), Math.max(0, ms));
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }
 
 /**
@@ -119,20 +135,30 @@ export class Tunnels {
       return;
     }
     // Authenticate before any TLS work: no valid token, no tunnel. Inner requests are each
-    // re-verified, so a revocation also ends an open tunnel's next request.
+    // re-verified, and the tunnel is registered under its task, agent and jti, so a kill switch
+    // closes it; it lives no longer than its token.
     const scheme = match?.kind === "service" && match.descriptor.scheme === "http" ? "http" : "https";
     this.deps.pipeline.authenticateConnect({ listener: "intercepted", clientAddress: req.socket.remoteAddress ?? "", identity }, req.url ?? "").then(
-      () => {
+      (auth) => {
+        this.deps.connections.register(socket, ownerOf(auth));
+        if (socket.destroyed) return;
         socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
         if (head.length) socket.unshift(head);
-        this.accept(socket, { listener: "intercepted", scheme, authority: target, identity });
+        this.accept(socket, { listener: "intercepted", scheme, authority: target, identity }, this.lifetimeFor(auth));
       },
       (error: unknown) => writeRawRefusal(socket, error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified")),
     );
   };
 
+  /** How long a tunnel of `auth` may stay open: the maximum lifetime, and never past its token's expiry. */
+  private lifetimeFor(auth: AuthenticatedTask): number {
+    const untilExpiry = auth.token ? auth.token.expiresAt.getTime() - Date.now() : Number.POSITIVE_INFINITY;
+    return Math.min(this.deps.tunnelMaxLifetimeMs, untilExpiry);
+  }
+
   /** Hands a client connection to the inner server, terminating TLS with a leaf for the authorised name. */
-  accept(socket: Duplex, ctx: TunnelContext): void {
+  accept(socket: Duplex, ctx: TunnelContext, lifetimeMs = this.deps.tunnelMaxLifetimeMs): void {
+    closeAfter(socket, lifetimeMs);
     if (ctx.scheme === "http") {
       this.contexts.set(socket, ctx);
       this.inner.emit("connection", socket);
@@ -157,6 +183,8 @@ export class Tunnels {
         return;
       }
       this.contexts.set(tlsSocket, { ...ctx, authority });
+      // One connection: whatever closes the TLS layer's requests closes the socket under it.
+      this.deps.connections.layer(tlsSocket, socket);
       this.inner.emit("connection", tlsSocket);
     });
   }
@@ -165,10 +193,21 @@ export class Tunnels {
     try {
       const plan = await this.deps.pipeline.evaluateTunnel({ listener: "explicit", clientAddress: client, identity }, target.host, target.port);
       const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
+      // Registered before the 200: a kill switch pulled meanwhile closes it here and now.
+      this.deps.connections.register(socket, ownerOf(plan.auth));
+      this.deps.connections.layer(upstream, socket);
+      if (socket.destroyed) {
+        upstream.destroy();
+        return;
+      }
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length) upstream.write(head);
+      // The client's side closing (kill switch, idle timeout, lifetime, the client) closes the
+      // upstream's; an upstream that ends is piped through, so its last bytes still arrive.
       upstream.on("error", () => socket.destroy());
-      socket.on("error", () => upstream.destroy());
+      socket.on("error", () => upstream.destroy()).once("close", () => upstream.destroy());
+      (socket as import("node:net").Socket).setTimeout(this.deps.tunnelIdleTimeoutMs, () => socket.destroy());
+      closeAfter(socket, this.lifetimeFor(plan.auth));
       socket.pipe(upstream).pipe(socket);
     } catch (error) {
       writeRawRefusal(socket, error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_unreachable", "the upstream could not be reached"));

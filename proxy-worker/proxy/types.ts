@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { Verdict } from "@/lib/policy/decide";
 import type { CanonicalRequest, Effect, SemanticAction } from "@/lib/semantics/types";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
@@ -22,6 +23,8 @@ export interface IncomingAction {
   body: Buffer | null;
   /** Set when the request arrived inside an intercepted tunnel: the authority that was authorised. */
   tunnelAuthority?: { host: string; port: number };
+  /** The client connection it arrived on: registered under its task, agent and jti once authenticated. */
+  connection?: Duplex;
 }
 
 /** An audit record of one decision (the stable event shape of lib/audit/record.ts). */

@@ -54,3 +54,28 @@ test("an approver decides a held request on the Approvals page", async ({ page, 
   await row.getByRole("button", { name: "Approve" }).click();
   await expect.poll(async () => (await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("approved");
 });
+
+test("ending the task cancels its held request: the API refuses to approve it and says why, the page shows it cancelled", async ({ api, page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const approval = await pendingApproval(db, owner.id);
+  const agent = await db.agent.findUniqueOrThrow({ where: { id: approval.agentId } });
+  await signInViaApi(api, owner.email, owner.password);
+  expect((await api.post(`/api/v1/tasks/${approval.taskId}/end`)).status()).toBe(200);
+  expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("cancelled");
+
+  const late = await api.post(`/api/v1/approvals/${approval.id}/approve`);
+  expect(late.status()).toBe(409);
+  const body = (await late.json()) as { message: string; details: unknown };
+  expect(body.message).toMatch(/cancelled because the task was ended/);
+  expect(body.details).toEqual({ status: "cancelled", reason: "task_ended" });
+  expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("cancelled");
+
+  const approver = await createUser("approver");
+  await signInViaApi(page.request, approver.email, approver.password);
+  await page.goto("/approvals");
+  await expect(page.getByTestId("approval-row").filter({ hasText: agent.name })).toHaveCount(0);
+  const row = page.getByTestId("cancelled-approval-row").filter({ hasText: agent.name });
+  await expect(row).toContainText("Cancelled");
+  await expect(row).toContainText("the task was ended");
+  await expect(row.getByRole("button")).toHaveCount(0);
+});

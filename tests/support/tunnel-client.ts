@@ -60,3 +60,46 @@ export function exchange(socket: net.Socket | tls.TLSSocket, raw: string, idleMs
 export function statuses(raw: string): number[] {
   return [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
 }
+
+/**
+ * Sends one request on a connection that stays open (keep-alive) and resolves with the response
+ * once its head and Content-Length body have arrived; rejects if the peer closes first.
+ */
+export function requestOn(socket: net.Socket | tls.TLSSocket, raw: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return reject(new Error("the connection is closed"));
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new Error("no complete response in time")), timeoutMs);
+    const onData = (c: Buffer) => {
+      buffered = Buffer.concat([buffered, c]);
+      const text = buffered.toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+      if (buffered.length >= end + 4 + length) finish(null, buffered.toString("utf8"));
+    };
+    const onClose = () => finish(new Error("the connection closed before the response was complete"));
+    function finish(error: Error | null, out?: string) {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      if (error) reject(error);
+      else resolve(out!);
+    }
+    socket.on("data", onData);
+    socket.once("close", onClose);
+    socket.write(raw);
+  });
+}
+
+/** Resolves with how many milliseconds after `since` the socket closed (or rejects after `limitMs`). */
+export function closedAfter(socket: net.Socket | tls.TLSSocket, since: number, limitMs = 5000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed && socket.closed) return resolve(performance.now() - since);
+    const timer = setTimeout(() => reject(new Error(`the connection was still open ${limitMs} ms later`)), limitMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(performance.now() - since);
+    });
+  });
+}

@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { AutoRefresh } from "@/components/approvals/auto-refresh";
 import { formatTime } from "@/components/format";
+import { Badge } from "@/components/ui/badge";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
@@ -8,7 +9,7 @@ import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
-import { listPendingApprovals } from "@/lib/tasks/list";
+import { listPendingApprovals, listRecentlyCancelledApprovals } from "@/lib/tasks/list";
 import { decideApprovalAction } from "./actions";
 
 export const metadata: Metadata = { title: "Approvals" };
@@ -16,6 +17,7 @@ export const metadata: Metadata = { title: "Approvals" };
 export default async function ApprovalsPage() {
   const actor = await requirePageActor("read");
   const pending = await listPendingApprovals(getDb(), actor);
+  const cancelled = await listRecentlyCancelledApprovals(getDb(), actor);
   const canDecide = roleCan(actor.role, "approvals:decide");
   return (
     <>
@@ -44,6 +46,27 @@ export default async function ApprovalsPage() {
           ))}
         </Table>
       )}
+      {cancelled.length > 0 ? (
+        <section className="mt-8">
+          <h2 className="mb-1 text-base font-semibold">Cancelled in the last hour</h2>
+          <p className="mb-3 text-sm text-slate-600">The task ended, expired or was revoked, its agent was suspended or its token revoked while these waited. Nothing was forwarded, and they can no longer be approved.</p>
+          <Table head={["Agent", "Request", "Status", "Why", "Cancelled at"]}>
+            {cancelled.map((a) => (
+              <tr key={a.id} data-testid="cancelled-approval-row">
+                <Td>{a.agent.name}</Td>
+                <Td className="max-w-md break-all font-mono text-xs">
+                  {a.method} {a.url}
+                </Td>
+                <Td>
+                  <Badge tone="red">Cancelled</Badge>
+                </Td>
+                <Td className="text-xs">{a.why}</Td>
+                <Td className="whitespace-nowrap">{a.cancelledAt ? formatTime(a.cancelledAt) : ""}</Td>
+              </tr>
+            ))}
+          </Table>
+        </section>
+      ) : null}
     </>
   );
 }

@@ -98,6 +98,8 @@ export const taskOperations: OpenApiOperation[] = [
       path: `/api/v1/approvals/{id}/${verdict}`,
       operationId: `${verdict}Approval`,
       summary: verdict === "approve" ? "Approve a held request (it is forwarded once)" : "Deny a held request",
+      description:
+        "A request that can no longer be decided answers 409: already decided, timed out, or cancelled by a kill switch (the task ended, expired or was revoked, the agent was suspended or the token revoked); then `details.status` is `cancelled` and `details.reason` says which, and nothing was forwarded.",
       tags: ["approvals"],
       permission: "approvals:decide",
       pathParams: { id: "The approval's id (uuid)." },

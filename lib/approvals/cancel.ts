@@ -1,0 +1,73 @@
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent, type AuditActorRef } from "@/lib/audit/record";
+import type { Actor } from "@/lib/auth/actor";
+
+/**
+ * Why a kill switch cancelled an approval (stored in `approvals.cancel_reason`), with the
+ * sentence people and agents read. `task_inactive` is what a worker records when its snapshot no
+ * longer has the task and it cannot tell which switch was pulled.
+ */
+export const CANCEL_REASONS = {
+  task_ended: "the task was ended",
+  task_revoked: "the task was revoked",
+  task_expired: "the task expired",
+  agent_suspended: "the agent was suspended",
+  token_revoked: "the task token was revoked",
+  token_expired: "the task token expired",
+  task_inactive: "the task is no longer active",
+} as const;
+
+export type CancelReason = keyof typeof CANCEL_REASONS;
+
+export function isCancelReason(value: unknown): value is CancelReason {
+  return typeof value === "string" && Object.hasOwn(CANCEL_REASONS, value);
+}
+
+/** The sentence for a stored reason (an unknown value reads as the generic one). */
+export function cancelReasonText(reason: string | null | undefined): string {
+  return isCancelReason(reason) ? CANCEL_REASONS[reason] : CANCEL_REASONS.task_inactive;
+}
+
+/** Which approvals a kill switch reaches. */
+export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] };
+
+function scopeWhere(scope: CancelScope) {
+  if ("taskIds" in scope) return { taskId: { in: scope.taskIds } };
+  if ("agentId" in scope) return { agentId: scope.agentId };
+  if ("jti" in scope) return { jti: scope.jti };
+  return { id: { in: scope.ids } };
+}
+
+/**
+ * Cancels the approvals in `scope` that could still release a request (pending, or approved and
+ * not yet used) and records one `approval.cancelled` event each. Call it inside the transaction
+ * of the change that took the authority away, so the two commit together: the status change
+ * wakes the worker holding the request (NOTIFY), and an approval recorded afterwards finds a
+ * terminal state and releases nothing.
+ */
+export async function cancelApprovals(
+  tx: Pick<Db, "approval" | "auditEvent">,
+  scope: CancelScope,
+  reason: CancelReason,
+  actor: Actor | AuditActorRef,
+  now = new Date(),
+): Promise<string[]> {
+  if (("taskIds" in scope && scope.taskIds.length === 0) || ("ids" in scope && scope.ids.length === 0)) return [];
+  const rows = await tx.approval.updateManyAndReturn({
+    where: { ...scopeWhere(scope), status: { in: ["pending", "approved"] } },
+    data: { status: "cancelled", cancelledAt: now, cancelReason: reason },
+    select: { id: true, taskId: true, agentId: true, method: true, url: true },
+  });
+  for (const row of rows) {
+    await recordAuditEvent(tx, {
+      type: "approval.cancelled",
+      actor,
+      agentId: row.agentId,
+      taskId: row.taskId,
+      outcome: "cancel",
+      reason: CANCEL_REASONS[reason],
+      data: { approvalId: row.id, cause: reason, method: row.method, url: row.url },
+    });
+  }
+  return rows.map((r) => r.id);
+}

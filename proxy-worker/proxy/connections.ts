@@ -1,0 +1,180 @@
+import type { Duplex } from "node:stream";
+import type { Authority } from "../identity/token-verifier";
+
+/** Whose a client connection is. A keep-alive connection may carry requests of several owners. */
+export type ConnectionOwner = Authority;
+
+/** One client connection; sockets layered on it (TLS over a CONNECT socket) share its entry. */
+interface Entry {
+  sockets: Set<Duplex>;
+  owners: ConnectionOwner[];
+  /** Requests still being decided on this connection: they get their refusal before it closes. */
+  busy: number;
+  closing: boolean;
+}
+
+export interface ConnectionRegistryOptions {
+  /**
+   * Asked when a connection is registered: the reason its owner may no longer act, or null.
+   * A revocation that arrived between authentication and registration still closes it.
+   */
+  revoked?: (owner: ConnectionOwner) => string | null;
+  /** How long a request being decided may take to be answered before its connection is cut. */
+  graceMs?: number;
+}
+
+/**
+ * Every open client connection of the worker, by task, agent and jti, so that a kill switch
+ * closes what is open: keep-alive connections, intercepted tunnels, passthrough tunnels and
+ * sandbox connections alike. Closing destroys the sockets at once, unless a request on the
+ * connection is still being decided (a held request, say), in which case that request is answered
+ * (with its refusal) first and the connection closes right after, or after `graceMs` at the
+ * latest. Entries leave the registry when their sockets close.
+ */
+export class ConnectionRegistry {
+  private readonly entries = new Map<Duplex, Entry>();
+  private readonly byTask = new Map<string, Set<Entry>>();
+  private readonly byAgent = new Map<string, Set<Entry>>();
+  private readonly byJti = new Map<string, Set<Entry>>();
+  private readonly graceMs: number;
+
+  constructor(private readonly options: ConnectionRegistryOptions = {}) {
+    this.graceMs = options.graceMs ?? 500;
+  }
+
+  /**
+   * Records that `socket` acts for `owner`. Registering an owner that is already revoked closes
+   * the connection at once (a revocation that arrived between authentication and registration).
+   */
+  register(socket: Duplex, owner: ConnectionOwner): void {
+    const entry = this.ensure(socket);
+    if (!entry) return;
+    if (!entry.owners.some((o) => o.taskId === owner.taskId && o.agentId === owner.agentId && o.jti === owner.jti)) {
+      entry.owners.push(owner);
+      index(this.byTask, owner.taskId, entry);
+      index(this.byAgent, owner.agentId, entry);
+      if (owner.jti !== null) index(this.byJti, owner.jti, entry);
+    }
+    if (!entry.closing && this.options.revoked?.(owner)) this.close(entry);
+  }
+
+  /**
+   * `top` is layered on `under` (a TLS socket over its CONNECT tunnel or sandbox connection, an
+   * upstream socket a passthrough tunnel is piped to): they are one connection and close together.
+   */
+  layer(top: Duplex, under: Duplex): void {
+    const entry = this.ensure(under);
+    if (entry && !this.entries.has(top)) this.attach(top, entry);
+  }
+
+  /**
+   * Marks a request on `socket` as being decided; call the returned function once it has been
+   * answered. A connection closed meanwhile is destroyed then (or after the grace period).
+   */
+  busy(socket: Duplex): () => void {
+    const entry = this.ensure(socket);
+    if (!entry) return () => undefined;
+    entry.busy++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      entry.busy--;
+      if (entry.closing && entry.busy === 0) destroy(entry);
+    };
+  }
+
+  closeTask(taskId: string): number {
+    return this.closeAll(this.byTask.get(taskId));
+  }
+
+  closeAgent(agentId: string): number {
+    return this.closeAll(this.byAgent.get(agentId));
+  }
+
+  closeJti(jti: string): number {
+    return this.closeAll(this.byJti.get(jti));
+  }
+
+  /** Closes every connection one of whose owners matches. */
+  closeWhere(match: (owner: ConnectionOwner) => boolean): number {
+    const hit = new Set<Entry>();
+    for (const entry of this.entries.values()) if (entry.owners.some(match)) hit.add(entry);
+    return this.closeAll(hit);
+  }
+
+  /** Open connections (not sockets: a tunnel and its TLS layer count once). */
+  get size(): number {
+    return new Set(this.entries.values()).size;
+  }
+
+  private closeAll(entries: Set<Entry> | undefined): number {
+    if (!entries) return 0;
+    let n = 0;
+    for (const entry of [...entries]) {
+      if (entry.closing) continue;
+      this.close(entry);
+      n++;
+    }
+    return n;
+  }
+
+  private close(entry: Entry): void {
+    if (entry.busy === 0) {
+      destroy(entry);
+      return;
+    }
+    entry.closing = true;
+    setTimeout(() => destroy(entry), this.graceMs).unref();
+  }
+
+  /** The socket's entry, created on first use; null for a socket that is already gone. */
+  private ensure(socket: Duplex): Entry | null {
+    const known = this.entries.get(socket);
+    if (known) return known;
+    if (socket.destroyed) return null;
+    const entry: Entry = { sockets: new Set(), owners: [], busy: 0, closing: false };
+    this.attach(socket, entry);
+    return entry;
+  }
+
+  private attach(socket: Duplex, entry: Entry): void {
+    if (socket.destroyed) return;
+    entry.sockets.add(socket);
+    this.entries.set(socket, entry);
+    socket.once("close", () => this.forget(socket));
+    if (entry.closing && entry.busy === 0) socket.destroy();
+  }
+
+  private forget(socket: Duplex): void {
+    const entry = this.entries.get(socket);
+    if (!entry) return;
+    this.entries.delete(socket);
+    entry.sockets.delete(socket);
+    if (entry.sockets.size > 0) return;
+    // The last socket of the connection closed: its layers go with it.
+    for (const owner of entry.owners) {
+      unindex(this.byTask, owner.taskId, entry);
+      unindex(this.byAgent, owner.agentId, entry);
+      if (owner.jti !== null) unindex(this.byJti, owner.jti, entry);
+    }
+  }
+}
+
+function destroy(entry: Entry): void {
+  entry.closing = true;
+  for (const socket of [...entry.sockets]) socket.destroy();
+}
+
+function index(map: Map<string, Set<Entry>>, key: string, entry: Entry): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(entry);
+}
+
+function unindex(map: Map<string, Set<Entry>>, key: string, entry: Entry): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(entry);
+  if (set.size === 0) map.delete(key);
+}
