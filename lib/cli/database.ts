@@ -2,22 +2,26 @@ import { loadCommonConfig } from "@/lib/config/common";
 import { createPrismaClient, type Db } from "@/lib/db/client";
 import { ensureSigningKey } from "@/lib/identity/key-store";
 import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
-import { migrate } from "@/lib/db/migrate";
 import { openDatabase } from "@/lib/runtime/database";
+import { migrateDatabase, runtimeUrl } from "@/lib/runtime/database-roles";
 import type { CliContext } from "./context";
 
 /**
- * Runs `fn` with a migrated database: DATABASE_URL, or the embedded server (reusing a running
- * one, or starting it just for this command).
+ * Runs `fn` connected as the dashboard's database role: commands do what the dashboard does, so
+ * they need nothing more. With the embedded server (reused when running, or started just for this
+ * command) the CLI is run by an operator who can read the data folder anyway, so it first brings
+ * the database up to date as the owner, like `bulkhead start`. With an external database it only
+ * needs BULKHEAD_DASHBOARD_DATABASE_URL; migrations are `bulkhead db migrate`'s job.
  */
 export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
   const config = loadCommonConfig();
   const opened = await openDatabase(config, { running: "reuse", log: (l) => ctx.stderr(l) });
   try {
-    await migrate(opened.url);
-    const db = createPrismaClient(opened.url, 2);
+    if (opened.embedded) await migrateDatabase(opened.urls, (l) => ctx.stderr(l));
+    const url = runtimeUrl(opened.urls, "dashboard");
+    const db = createPrismaClient(url, 2);
     try {
-      return await fn(db, opened.url);
+      return await fn(db, url);
     } finally {
       await db.$disconnect();
     }

@@ -6,10 +6,10 @@ import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { ensureSigningKey } from "@/lib/identity/key-store";
 import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
-import { migrate } from "@/lib/db/migrate";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
+import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
 import { assertPortFree } from "@/lib/runtime/ports";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
@@ -17,8 +17,9 @@ import type { CommandHandler } from "./context";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
- * embedded PostgreSQL unless DATABASE_URL is set, applies migrations, builds the dashboard when
- * needed, then runs the dashboard and the proxy worker as child processes until Ctrl-C.
+ * embedded PostgreSQL unless DATABASE_URL is set, applies migrations and grants as the owner role,
+ * builds the dashboard when needed, then runs the dashboard and the proxy worker as child
+ * processes until Ctrl-C, each connected as its own least-privileged database role.
  */
 export const startCommand: CommandHandler = async (_args, ctx) => {
   const root = process.cwd();
@@ -34,7 +35,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   await assertPortFree(worker.transparentHost, worker.transparentTlsPort, "BULKHEAD_TRANSPARENT_TLS_PORT");
 
   const database = await openDatabase(common, { running: "restart", log: say });
-  say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(database.url)}`);
+  say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
   let stopping = false;
   const shutdown = async (code: number) => {
@@ -50,15 +51,17 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   process.on("SIGTERM", () => void shutdown(0));
 
   try {
-    const result = await migrate(database.url);
+    const result = await migrateDatabase(database.urls, say);
     if (result.applied.length > 0) say(`Applied migrations: ${result.applied.join(", ")}`);
+    await assertRuntimeRoles(database.urls, ["dashboard", "worker"]);
+    const dashboardDbUrl = runtimeUrl(database.urls, "dashboard");
     const authSecret = app.authSecret ?? readOrCreateSecretFile(common.dataDir, "auth-secret").value;
     const master = resolveMasterKey(common.masterKey, common.dataDir);
     if (master.source === "generated") {
       say(`Generated a master key in ${master.file} (owner-only). Back it up: stored secrets cannot be decrypted without it.`);
       say("To manage it yourself, set BULKHEAD_MASTER_KEY (32 bytes, base64 or hex).");
     }
-    const setupDb = createPrismaClient(database.url, 1);
+    const setupDb = createPrismaClient(dashboardDbUrl, 1);
     try {
       await assertMasterKeyMatchesData(setupDb, master.key);
       const kid = await ensureSigningKey(setupDb, master.key);
@@ -70,17 +73,17 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
 
     const env = {
       ...process.env,
-      DATABASE_URL: database.url,
       AUTH_SECRET: authSecret,
       BULKHEAD_MASTER_KEY: master.text,
       NEXT_TELEMETRY_DISABLED: "1",
     };
     const bin = path.join(root, "bin", "bulkhead.mjs");
-    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env, "dashboard", shutdown));
-    children.push(spawnChild(bin, ["worker"], env, "proxy worker", shutdown));
+    // Each child gets its own database role's URL and no other (the owner's stays here).
+    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], { ...env, ...childDatabaseEnv("dashboard", database.urls) }, "dashboard", shutdown));
+    children.push(spawnChild(bin, ["worker"], { ...env, ...childDatabaseEnv("worker", database.urls) }, "proxy worker", shutdown));
     await waitForReady(children[0]!);
 
-    const db = createPrismaClient(database.url, 1);
+    const db = createPrismaClient(dashboardDbUrl, 1);
     const setupToken = await issueSetupTokenIfNeeded(db).finally(() => db.$disconnect());
     say(`Dashboard:     ${app.publicUrl}`);
     say(`Proxy:         http://${worker.proxyHost}:${worker.proxyPort} (task token in Proxy-Authorization)`);
