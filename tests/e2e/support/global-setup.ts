@@ -7,12 +7,14 @@ import { createPrismaClient } from "../../../lib/db/client";
 import { startEmbeddedDatabase } from "../../../lib/db/embedded";
 import { ensureSigningKey } from "../../../lib/identity/key-store";
 import { assertMasterKeyMatchesData } from "../../../lib/identity/master-key";
-import { migrate } from "../../../lib/db/migrate";
 import { ensureBuilt } from "../../../lib/runtime/build";
+import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles, runtimeUrl } from "../../../lib/runtime/database-roles";
 
 /**
- * Starts a throwaway PostgreSQL, migrates it, builds the dashboard if needed and runs the real
- * production server on a spare port. Tests reach the database through E2E_DATABASE_URL.
+ * Starts a throwaway PostgreSQL, sets up its roles and migrates it as `bulkhead start` does, builds
+ * the dashboard if needed and runs the real production server on a spare port, connected as the
+ * dashboard's own database role (so every browser test also proves that role's grants suffice).
+ * Tests reach the database for fixtures through E2E_DATABASE_URL (the superuser).
  */
 export default async function globalSetup() {
   const root = process.cwd();
@@ -20,9 +22,10 @@ export default async function globalSetup() {
   const pgPort = 20000 + Math.floor(Math.random() * 20000);
   const appPort = Number(new URL(process.env.E2E_BASE_URL ?? "http://127.0.0.1:3100").port);
   const db = await startEmbeddedDatabase({ dataDir: dir, port: pgPort });
-  await migrate(db.url);
+  const urls = await prepareEmbeddedRoles(db.url, dir, () => undefined);
+  await migrateDatabase(urls, () => undefined);
   const masterKey = generateMasterKey();
-  const setupDb = createPrismaClient(db.url, 1);
+  const setupDb = createPrismaClient(runtimeUrl(urls, "dashboard"), 1);
   await assertMasterKeyMatchesData(setupDb, parseMasterKey(masterKey));
   await ensureSigningKey(setupDb, parseMasterKey(masterKey));
   await setupDb.$disconnect();
@@ -30,7 +33,7 @@ export default async function globalSetup() {
 
   const env = {
     ...process.env,
-    DATABASE_URL: db.url,
+    ...childDatabaseEnv("dashboard", urls),
     AUTH_SECRET: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
     BULKHEAD_MASTER_KEY: masterKey,
     BULKHEAD_APP_HOST: "127.0.0.1",

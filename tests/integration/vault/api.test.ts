@@ -48,7 +48,7 @@ describe("credential route handlers", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    process.env.DATABASE_URL = t.url;
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
     process.env.BULKHEAD_MASTER_KEY = randomBytes(32).toString("base64url");
     admin = (await makeUser(t.db, "admin")).actor;
     adminKey = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
