@@ -110,17 +110,21 @@ describe("the hash chain computed by PostgreSQL is the one TypeScript recomputes
     );
   });
 
+  // The runtime roles may not even name id, seq, prev_hash or hash in an INSERT (column grants,
+  // database-roles.test.ts); these two are about the trigger, so they insert as the owner.
   it("ignores seq, prev_hash and hash sent by the client", async () => {
-    await c.query(`INSERT INTO audit_events (type, actor_type, seq, prev_hash, hash) VALUES ('forge', 'system', 1000, $1, $1)`, ["f".repeat(64)]);
+    await withClient(t.ownerUrl, (o) => o.query(`INSERT INTO audit_events (type, actor_type, seq, prev_hash, hash) VALUES ('forge', 'system', 1000, $1, $1)`, ["f".repeat(64)]));
     const { rows } = await c.query<Stored>(`${SELECT} WHERE type = 'forge'`);
     expect(rows[0]!.seq).not.toBe("1000");
     expect(rows[0]!.hash).toBe(eventHash(fields(rows[0]!)));
   });
 
   it("skips no seq when a multi-row insert drops rows (ON CONFLICT DO NOTHING)", async () => {
-    await c.query(`INSERT INTO audit_events (id, type, actor_type)
-      SELECT id, 'conflict', 'system' FROM (SELECT max(id) AS id FROM audit_events UNION ALL SELECT 10000000) v
-      ON CONFLICT (id) DO NOTHING`);
+    await withClient(t.ownerUrl, (o) =>
+      o.query(`INSERT INTO audit_events (id, type, actor_type)
+        SELECT id, 'conflict', 'system' FROM (SELECT max(id) AS id FROM audit_events UNION ALL SELECT 10000000) v
+        ON CONFLICT (id) DO NOTHING`),
+    );
     const r0 = await verifyAuditChain(c, { checkpointKeys: [] });
     expect(r0).toMatchObject({ ok: true });
   });
