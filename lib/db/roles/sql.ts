@@ -58,12 +58,12 @@ ${create(names.worker, "the proxy worker (BULKHEAD_WORKER_DATABASE_URL)")}
 --    role, this converts it, and says what it changed); nobody else may create anything.
 DO $$
 DECLARE
-  o record;
+  obj record;
 BEGIN
-  FOR o IN ${convert}
+  FOR obj IN ${convert}
   LOOP
-    EXECUTE format('ALTER %s %s OWNER TO %I', o.kind, o.name, ${literal(names.owner)});
-    RAISE NOTICE '% % now belongs to ${names.owner.replaceAll("'", "''")} (was %)', lower(o.kind), o.name, o.owner;
+    EXECUTE format('ALTER %s %s OWNER TO %I', obj.kind, obj.name, ${literal(names.owner)});
+    RAISE NOTICE '% % now belongs to % (was %)', lower(obj.kind), obj.name, ${literal(names.owner)}, obj.owner;
   END LOOP;
 END;
 $$;
