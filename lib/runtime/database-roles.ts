@@ -101,7 +101,14 @@ export async function migrateDatabase(urls: DatabaseUrls, log: (line: string) =>
     log("BULKHEAD_DATABASE_SINGLE_ROLE is set: no runtime roles, so no grants were applied. The application can switch the audit's protections off.");
     return { ...result, grants: [] };
   }
-  return { ...result, grants: await applyGrants(owner, urls.roles, log) };
+  // A new database gets every grant at once: one line for that; an existing one, each change.
+  const fresh = result.alreadyApplied.length === 0;
+  const quiet = (line: string) => {
+    if (line.startsWith("Warning")) log(line);
+  };
+  const grants = await applyGrants(owner, urls.roles, fresh ? quiet : log);
+  if (fresh) log(`Granted the dashboard's and the worker's database roles their privileges (${grants.length} statements; docs/database.md).`);
+  return { ...result, grants };
 }
 
 /** Refuses to run when a runtime role could alter or switch off the audit's protections (skipped for an explicit single role). */

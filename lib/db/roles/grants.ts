@@ -104,23 +104,25 @@ function target(kind: AclKind, object: string): string {
   return `${kind} ${quoteIdent(object)}`;
 }
 
-/** The statements that turn `current` into `desired`: per privilege, revoke what differs, then grant. */
+/**
+ * The statements that turn `current` into `desired`: per object and grantee, one REVOKE of the
+ * privileges that differ, then one GRANT of what is wanted of them. Revoking a table privilege
+ * also revokes it from every column, so a changed column list is rebuilt from nothing.
+ */
 function statementsFor(desired: State, current: State): string[] {
   const out: string[] = [];
   for (const [k, want] of desired) {
     const [kind, object, grantee] = k.split("\u0000") as [AclKind, string, string];
     const have = current.get(k) ?? new Map();
     const who = grantee === "PUBLIC" ? "PUBLIC" : quoteIdent(grantee);
-    for (const privilege of [...new Set([...have.keys(), ...want.keys()])].sort()) {
-      const w = want.get(privilege);
-      const h = have.get(privilege);
-      if (same(w, h)) continue;
-      // Revoking a table privilege also revokes it from every column, so a changed column list is
-      // rebuilt from nothing.
-      if (h !== undefined) out.push(`REVOKE ${privilege} ON ${target(kind, object)} FROM ${who}`);
-      if (w === true) out.push(`GRANT ${privilege} ON ${target(kind, object)} TO ${who}`);
-      else if (w) out.push(`GRANT ${privilege} (${[...w].sort().map(quoteIdent).join(", ")}) ON ${target(kind, object)} TO ${who}`);
-    }
+    const differ = [...new Set([...have.keys(), ...want.keys()])].sort().filter((p) => !same(want.get(p), have.get(p)));
+    const revoke = differ.filter((p) => have.has(p));
+    const grant = differ.filter((p) => want.has(p)).map((p) => {
+      const w = want.get(p)!;
+      return w === true ? p : `${p} (${[...w].sort().map(quoteIdent).join(", ")})`;
+    });
+    if (revoke.length > 0) out.push(`REVOKE ${revoke.join(", ")} ON ${target(kind, object)} FROM ${who}`);
+    if (grant.length > 0) out.push(`GRANT ${grant.join(", ")} ON ${target(kind, object)} TO ${who}`);
   }
   return out;
 }

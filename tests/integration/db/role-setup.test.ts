@@ -122,7 +122,8 @@ describe("an existing database built by an earlier version as the superuser", ()
       `Database ownership: table _prisma_migrations now belongs to ${names.owner} (was bulkhead).`,
       `Database ownership: type "Role" now belongs to ${names.owner} (was bulkhead).`,
       `Database ownership: function audit_events_append_only() now belongs to ${names.owner} (was bulkhead).`,
-      `Database privileges: GRANT INSERT ("actor_id", "actor_type", "agent_id", "at", "data", "effect", "outcome", "reason", "rule_id", "task_id", "type") ON TABLE "audit_events" TO "${names.worker}"`,
+      `Database privileges: GRANT INSERT ("actor_id", "actor_type", "agent_id", "at", "data", "effect", "outcome", "reason", "rule_id", "task_id", "type"), SELECT ON TABLE "audit_events" TO "${names.worker}"`,
+      `Database privileges: REVOKE CONNECT, TEMPORARY ON DATABASE "${name}" FROM PUBLIC`,
     ]));
     expect(await notOwnedBy(superUrl, names.owner)).toEqual([]);
     for (const role of ["owner", "dashboard", "worker"]) {
@@ -162,8 +163,7 @@ describe("an existing database built by an earlier version as the superuser", ()
       `Reset the attributes of the database role ${names.dashboard} to LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT.`,
       `Removed the database role ${names.dashboard} from ${names.owner}.`,
       `Removed the session defaults of the database role ${names.worker}.`,
-      `Database privileges: REVOKE DELETE ON TABLE "audit_events" FROM "${names.worker}"`,
-      `Database privileges: REVOKE UPDATE ON TABLE "audit_events" FROM "${names.worker}"`,
+      `Database privileges: REVOKE DELETE, UPDATE ON TABLE "audit_events" FROM "${names.worker}"`,
     ]));
     await assertRuntimeRoles(urls, ["dashboard", "worker"]);
   });
