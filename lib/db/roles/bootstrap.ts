@@ -114,6 +114,8 @@ export function foreignObjectsSql(ownerExpr: string): string {
 export async function takeOwnership(client: pg.ClientBase, owner: string, log: (line: string) => void): Promise<number> {
   await client.query("BEGIN");
   try {
+    // A CLI command next to a starting launcher converts nothing twice.
+    await client.query("SELECT pg_advisory_xact_lock($1)", [ROLES_LOCK_KEY]);
     const objects = (await client.query<OwnedObject>(foreignObjectsSql("$1"), [owner])).rows;
     for (const o of objects) {
       await client.query(`ALTER ${o.kind} ${o.name} OWNER TO ${quoteIdent(owner)}`);
