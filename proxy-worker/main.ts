@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import path from "node:path";
-import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
+import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
@@ -29,7 +29,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const common = loadCommonConfig();
   const config = loadWorkerConfig();
   const identity = loadIdentityConfig();
-  const databaseUrl = requireDatabaseUrl();
+  const databaseUrl = requireRuntimeDatabaseUrl("worker");
   const keys = workerKeysFrom(loadWorkerKeyConfig());
   const log = createLogger("proxy-worker", common.logLevel);
   const metrics = createMetrics();

@@ -4,27 +4,47 @@ import { ensureSigningKey } from "@/lib/identity/key-store";
 import { resolveMasterKey } from "@/lib/identity/master-key";
 import { establishProcessKeys } from "@/lib/keys/establish";
 import type { ProcessKeys } from "@/lib/keys/process-keys";
-import { migrate } from "@/lib/db/migrate";
 import { openDatabase } from "@/lib/runtime/database";
+import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/lib/runtime/database-roles";
 import type { CliContext } from "./context";
 
+export interface CliDatabaseOptions {
+  /**
+   * `dashboard` (default): commands do what the dashboard does, so they need nothing more.
+   * `owner`: only for commands that rewrite what no runtime role may (re-sealing every secret
+   * when the master key rotates, converting data sealed in an older format).
+   */
+  role?: "dashboard" | "owner";
+}
+
 /**
- * Runs `fn` with a migrated database: DATABASE_URL, or the embedded server (reusing a running
- * one, or starting it just for this command).
+ * Runs `fn` connected as the dashboard's database role (or the owner, where a command needs it).
+ * With the embedded server (reused when running, or started just for this command) the CLI is run
+ * by an operator who can read the data folder anyway, so it first brings the database up to date
+ * as the owner, like `bulkhead start`. With an external database it only needs
+ * BULKHEAD_DASHBOARD_DATABASE_URL; migrations are `bulkhead db migrate`'s job.
  */
-export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
+export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: string) => Promise<T>, options: CliDatabaseOptions = {}): Promise<T> {
+  return withOpenedDatabase(ctx, (urls) => withClient(options.role === "owner" ? ownerUrl(urls) : runtimeUrl(urls, "dashboard"), fn));
+}
+
+async function withOpenedDatabase<T>(ctx: CliContext, fn: (urls: DatabaseUrls) => Promise<T>): Promise<T> {
   const config = loadCommonConfig();
   const opened = await openDatabase(config, { running: "reuse", log: (l) => ctx.stderr(l) });
   try {
-    await migrate(opened.url);
-    const db = createPrismaClient(opened.url, 2);
-    try {
-      return await fn(db, opened.url);
-    } finally {
-      await db.$disconnect();
-    }
+    if (opened.embedded) await migrateDatabase(opened.urls, (l) => ctx.stderr(l));
+    return await fn(opened.urls);
   } finally {
     await opened.close();
+  }
+}
+
+async function withClient<T>(url: string, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
+  const db = createPrismaClient(url, 2);
+  try {
+    return await fn(db, url);
+  } finally {
+    await db.$disconnect();
   }
 }
 
@@ -32,18 +52,24 @@ export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
 
 /**
  * Like withCliDatabase, with the master key resolved, checked against the data and its process
- * keys derived (converting data sealed in the format before per-process keys, like a start
- * does). The CLI runs where the master key lives, so it holds every process key; each command
- * uses only the one it needs.
+ * keys derived. The CLI runs where the master key lives, so it holds every process key; each
+ * command uses only the one it needs. Converting data sealed in the format before per-process
+ * keys (like a start does) rewrites sealed columns only the owner may write, so that step runs as
+ * the owner when its URL is known; the command itself runs as the dashboard's role.
  */
 export async function withCliKeys<T>(ctx: CliContext, fn: (db: Db, keys: ProcessKeys) => Promise<T>): Promise<T> {
   const config = loadCommonConfig();
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);
-  return withCliDatabase(ctx, async (db) => {
-    const { keys, converted } = await establishProcessKeys(db, master.key, config.dataDir);
-    for (const [label, n] of Object.entries(converted)) ctx.stderr(`Converted ${n} ${label}(s) from the master key to per-process keys.`);
-    await ensureSigningKey(db, keys.dashboardKey);
-    return fn(db, keys);
+  return withOpenedDatabase(ctx, async (urls) => {
+    const keys = await withClient(urls.owner ?? runtimeUrl(urls, "dashboard"), async (db) => {
+      const { keys: established, converted } = await establishProcessKeys(db, master.key, config.dataDir);
+      for (const [label, n] of Object.entries(converted)) ctx.stderr(`Converted ${n} ${label}(s) from the master key to per-process keys.`);
+      return established;
+    });
+    return withClient(runtimeUrl(urls, "dashboard"), async (db) => {
+      await ensureSigningKey(db, keys.dashboardKey);
+      return fn(db, keys);
+    });
   });
 }

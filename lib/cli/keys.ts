@@ -47,7 +47,7 @@ async function rotateMaster(ctx: CliContext): Promise<number> {
     } finally {
       await release();
     }
-  });
+  }, { role: "owner" });
   if (ctx.json) {
     ctx.stdout(JSON.stringify(result));
     return 0;

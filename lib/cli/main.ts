@@ -19,7 +19,9 @@ const USAGE = `Usage: bulkhead <command> [options]
 
 Commands:
   start                               set up and run Bulkhead (database, migrations, dashboard, proxy worker)
-  db migrate                          apply pending database migrations
+  db migrate                          apply pending database migrations, then the runtime roles' grants
+  db roles [--owner N] [--dashboard N] [--worker N] [--database N]
+                                      print the SQL that sets up the database roles on your own PostgreSQL
   user create --email E --role R      create a dashboard user (password from stdin, or generated)
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]

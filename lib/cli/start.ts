@@ -5,10 +5,10 @@ import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
-import { migrate } from "@/lib/db/migrate";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
+import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
 import { assertPortFree } from "@/lib/runtime/ports";
 import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
@@ -17,8 +17,9 @@ import type { CommandHandler } from "./context";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
- * embedded PostgreSQL unless DATABASE_URL is set, applies migrations, builds the dashboard when
- * needed, then runs the dashboard and the proxy worker as child processes until Ctrl-C.
+ * embedded PostgreSQL unless DATABASE_URL is set, applies migrations and grants as the owner role,
+ * builds the dashboard when needed, then runs the dashboard and the proxy worker as child
+ * processes until Ctrl-C, each connected as its own least-privileged database role.
  */
 export const startCommand: CommandHandler = async (_args, ctx) => {
   const root = process.cwd();
@@ -34,7 +35,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   await assertPortFree(worker.transparentHost, worker.transparentTlsPort, "BULKHEAD_TRANSPARENT_TLS_PORT");
 
   const database = await openDatabase(common, { running: "restart", log: say });
-  say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(database.url)}`);
+  say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
   let stopping = false;
   const shutdown = async (code: number) => {
@@ -50,20 +51,23 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   process.on("SIGTERM", () => void shutdown(0));
 
   try {
-    const result = await migrate(database.url);
+    const result = await migrateDatabase(database.urls, say);
     if (result.applied.length > 0) say(`Applied migrations: ${result.applied.join(", ")}`);
+    await assertRuntimeRoles(database.urls, ["dashboard", "worker"]);
+    const dashboardDbUrl = runtimeUrl(database.urls, "dashboard");
     const authSecret = app.authSecret ?? readOrCreateSecretFile(common.dataDir, "auth-secret").value;
     const master = resolveMasterKey(common.masterKey, common.dataDir);
     if (master.source === "generated") {
       say(`Generated a master key in ${master.file} (owner-only). Back it up: stored secrets cannot be decrypted without it.`);
       say("To manage it yourself, set BULKHEAD_MASTER_KEY (32 bytes, base64 or hex).");
     }
-    const setupDb = createPrismaClient(database.url, 1);
-    // Each child gets only its own secrets; the master key stays in this process.
+    // The key step converts and records sealed values: the owner's job. Each child then gets
+    // only its own secrets (the master key stays here) and its own database role's URL.
+    const setupDb = createPrismaClient(ownerUrl(database.urls), 1);
     const env = await prepareProcessSecrets(setupDb, {
       master: master.key,
       dataDir: common.dataDir,
-      databaseUrl: { dashboard: database.url, worker: database.url },
+      databaseEnv: { dashboard: childDatabaseEnv("dashboard", database.urls), worker: childDatabaseEnv("worker", database.urls) },
       authSecret,
       oidcClientSecret: app.oidc?.clientSecret,
       say,
@@ -75,7 +79,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     children.push(spawnChild(bin, ["worker"], env.worker, "proxy worker", shutdown));
     await waitForReady(children[0]!);
 
-    const db = createPrismaClient(database.url, 1);
+    const db = createPrismaClient(dashboardDbUrl, 1);
     const setupToken = await issueSetupTokenIfNeeded(db).finally(() => db.$disconnect());
     say(`Dashboard:     ${app.publicUrl}`);
     say(`Proxy:         http://${worker.proxyHost}:${worker.proxyPort} (task token in Proxy-Authorization)`);

@@ -9,7 +9,7 @@
  * | dashboard key (opens token signing keys) | yes | no |
  * | worker public key (seals credentials) | yes | (derives it from its own key) |
  * | worker key (opens credentials, CA key), checkpoint key | no | yes |
- * | database URL | its own | its own |
+ * | database URL | its own role's | its own role's |
  *
  * Removal is by name and by shape (any BULKHEAD_/AUTH_ variable ending in KEY, SECRET, PASSWORD or
  * TOKEN, any *DATABASE_URL), so a secret variable added later is withheld until it is handed out
@@ -26,8 +26,8 @@ export function isSecretVariable(name: string): boolean {
 }
 
 export interface ChildSecrets {
-  /** Each process's own connection (each may use its own database role). */
-  databaseUrl: { dashboard: string; worker: string };
+  /** Each process's own database variables (its own role's URL; lib/runtime/database-roles.ts). */
+  databaseEnv: { dashboard: Env; worker: Env };
   authSecret: string;
   oidcClientSecret?: string;
   /** Each process's own keys as variables (lib/keys/process-keys.ts). */
@@ -44,6 +44,10 @@ export function publicEnvironment(base: Env = process.env): NodeJS.ProcessEnv {
   return withoutSecrets(base) as NodeJS.ProcessEnv;
 }
 
+function defined(env: Env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
 function withoutSecrets(base: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(base)) {
@@ -56,11 +60,11 @@ export function childEnvironments(secrets: ChildSecrets, base: Env = process.env
   const common = { ...withoutSecrets(base), NEXT_TELEMETRY_DISABLED: "1" };
   const dashboard: Record<string, string> = {
     ...common,
-    DATABASE_URL: secrets.databaseUrl.dashboard,
+    ...defined(secrets.databaseEnv.dashboard),
     AUTH_SECRET: secrets.authSecret,
     ...(secrets.oidcClientSecret ? { BULKHEAD_OIDC_CLIENT_SECRET: secrets.oidcClientSecret } : {}),
     ...secrets.keys.dashboard,
   };
-  const worker: Record<string, string> = { ...common, DATABASE_URL: secrets.databaseUrl.worker, ...secrets.keys.worker };
+  const worker: Record<string, string> = { ...common, ...defined(secrets.databaseEnv.worker), ...secrets.keys.worker };
   return { dashboard: dashboard as NodeJS.ProcessEnv, worker: worker as NodeJS.ProcessEnv };
 }

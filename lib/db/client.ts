@@ -1,5 +1,5 @@
 import { PrismaPg } from "@prisma/adapter-pg";
-import { requireDatabaseUrl } from "@/lib/config/common";
+import { requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { PrismaClient } from "@/lib/generated/prisma/client";
 
 export type Db = PrismaClient;
@@ -9,10 +9,11 @@ export function createPrismaClient(databaseUrl: string, poolSize = 10): Db {
   return new PrismaClient({ adapter });
 }
 
-// One client per process; kept on globalThis so Next's dev reloads do not leak pools.
+// One client per process (the dashboard's, as its own database role); kept on globalThis so
+// Next's dev reloads do not leak pools.
 const holder = globalThis as unknown as { __bulkheadDb?: Db };
 
 export function getDb(): Db {
-  holder.__bulkheadDb ??= createPrismaClient(requireDatabaseUrl());
+  holder.__bulkheadDb ??= createPrismaClient(requireRuntimeDatabaseUrl("dashboard"));
   return holder.__bulkheadDb;
 }

@@ -3,9 +3,11 @@ import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
 import { startEmbeddedDatabase } from "@/lib/db/embedded";
 import { connectForMigration } from "@/lib/db/migrate";
+import { externalDatabaseUrls, prepareEmbeddedRoles, type DatabaseUrls } from "./database-roles";
 
 export interface OpenDatabase {
-  url: string;
+  /** Each role's URL: the owner's for migrations, each runtime process's own (database-roles.ts). */
+  urls: DatabaseUrls;
   embedded: boolean;
   /** Stops the embedded server if this process started it; a no-op otherwise. */
   close(): Promise<void>;
@@ -52,15 +54,22 @@ export interface OpenDatabaseOptions {
   log: (line: string) => void;
 }
 
+/**
+ * Opens the database: an external one from configuration, or the embedded server (started here,
+ * or reused), whose roles are created or converted as its superuser before anything else runs.
+ * The superuser's URL never leaves this function.
+ */
 export async function openDatabase(config: CommonConfig, options: OpenDatabaseOptions): Promise<OpenDatabase> {
-  if (config.databaseUrl) {
-    const client = await connectForMigration(config.databaseUrl); // clear error when unreachable
+  if (config.externalDatabase) {
+    const urls = externalDatabaseUrls(config);
+    const probe = urls.owner ?? urls.runtime.dashboard ?? urls.runtime.worker!;
+    const client = await connectForMigration(probe); // clear error when unreachable
     await client.end();
-    return { url: config.databaseUrl, embedded: false, close: async () => undefined };
+    return { urls, embedded: false, close: async () => undefined };
   }
   const pid = runningEmbeddedPid(config.dataDir);
   if (pid !== null && options.running === "reuse") {
-    return { url: embeddedUrl(config), embedded: true, close: async () => undefined };
+    return { urls: await prepareEmbeddedRoles(embeddedUrl(config), config.dataDir, options.log), embedded: true, close: async () => undefined };
   }
   if (pid !== null) {
     options.log(`A PostgreSQL from an earlier run is still running on ${config.dataDir} (pid ${pid}); stopping it cleanly first.`);
@@ -70,5 +79,10 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     }
   }
   const db = await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
-  return { url: db.url, embedded: true, close: () => db.stop() };
+  try {
+    return { urls: await prepareEmbeddedRoles(db.url, config.dataDir, options.log), embedded: true, close: () => db.stop() };
+  } catch (error) {
+    await db.stop();
+    throw error;
+  }
 }

@@ -7,8 +7,8 @@ import { dashboardKeyEnvironment, workerKeyEnvironment } from "@/lib/keys/proces
 export interface ProcessSecretsOptions {
   master: Buffer;
   dataDir: string;
-  /** Each child's own database connection. */
-  databaseUrl: { dashboard: string; worker: string };
+  /** Each child's own database variables (its own role's URL). */
+  databaseEnv: { dashboard: Record<string, string | undefined>; worker: Record<string, string | undefined> };
   authSecret: string;
   oidcClientSecret?: string;
   say: (line: string) => void;
@@ -29,7 +29,7 @@ export async function prepareProcessSecrets(db: Db, o: ProcessSecretsOptions): P
   if (kid) o.say(`Created the task-token signing key ${kid}.`);
   return childEnvironments(
     {
-      databaseUrl: o.databaseUrl,
+      databaseEnv: o.databaseEnv,
       authSecret: o.authSecret,
       oidcClientSecret: o.oidcClientSecret,
       keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },

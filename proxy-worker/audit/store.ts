@@ -51,7 +51,8 @@ export async function insertRowsOnce(pool: pg.Pool, rows: AuditRow[]): Promise<{
   try {
     await client.query("BEGIN");
     try {
-      await client.query("SELECT 1 FROM audit_chain_head WHERE id = 1 FOR UPDATE");
+      // FOR UPDATE on the head would need UPDATE on it, which the worker's role does not hold.
+      await client.query("SELECT audit_chain_lock_head()");
       const ats = [...new Set(rows.map((r) => r.at))];
       const { rows: found } = await client.query<{ id: string }>(
         `SELECT data->>'eventId' AS id FROM audit_events

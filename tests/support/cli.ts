@@ -1,5 +1,6 @@
 import { main } from "@/lib/cli/main";
 import type { CliContext } from "@/lib/cli/context";
+import { databaseEnv, type TestDatabase } from "./database";
 
 export interface CliRun {
   code: number;
@@ -7,8 +8,12 @@ export interface CliRun {
   stderr: string[];
 }
 
-/** Runs the real CLI entry point in-process against `databaseUrl`, capturing its output. */
-export async function runCli(argv: string[], options: { databaseUrl: string; stdin?: string }): Promise<CliRun> {
+/**
+ * Runs the real CLI entry point in-process against the test database, with the configuration an
+ * operator gives it for an external database (owner URL for migrations, the dashboard's role for
+ * everything else), capturing its output.
+ */
+export async function runCli(argv: string[], options: { database: Pick<TestDatabase, "url" | "workerUrl" | "ownerUrl">; stdin?: string }): Promise<CliRun> {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const ctx: CliContext = {
@@ -18,12 +23,15 @@ export async function runCli(argv: string[], options: { databaseUrl: string; std
     stdinIsTTY: options.stdin === undefined,
     readStdin: async () => options.stdin ?? "",
   };
-  const previous = process.env.DATABASE_URL;
-  process.env.DATABASE_URL = options.databaseUrl;
+  const env = databaseEnv(options.database);
+  const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
   try {
     return { code: await main(argv, ctx), stdout, stderr };
   } finally {
-    if (previous === undefined) delete process.env.DATABASE_URL;
-    else process.env.DATABASE_URL = previous;
+    for (const [k, v] of Object.entries(previous)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }

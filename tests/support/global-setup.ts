@@ -1,38 +1,83 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
+import { ensureLoginRoles } from "@/lib/db/roles/bootstrap";
+import { DEFAULT_ROLE_NAMES, quoteIdent, type RoleNames } from "@/lib/db/roles/names";
+
+export interface TestDatabaseRoles {
+  names: RoleNames;
+  passwords: RoleNames;
+}
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** A superuser URL of the test server; each test file creates its own database from it. */
     adminDatabaseUrl: string;
+    /** The owner and runtime roles, created once for the whole run (roles are cluster-wide). */
+    databaseRoles: TestDatabaseRoles;
   }
 }
 
 /**
- * Integration tests run against a real PostgreSQL: TEST_DATABASE_URL when given (a role allowed to
- * CREATE DATABASE), otherwise an embedded server in a temporary folder for this run.
+ * Integration tests run against a real PostgreSQL: TEST_DATABASE_URL when given (a superuser),
+ * otherwise an embedded server in a temporary folder for this run. The owner, dashboard and worker
+ * roles are created here once; each test file's database is owned by the owner role, migrated as
+ * it and granted to the runtime roles (tests/support/database.ts), and the code under test
+ * connects as the dashboard's and the worker's roles, so the suite proves their grants suffice.
  */
 export default async function setup(project: TestProject) {
   const external = process.env.TEST_DATABASE_URL;
+  let adminUrl: string;
+  let stopServer = async () => undefined;
+  let names: RoleNames = DEFAULT_ROLE_NAMES;
   if (external) {
-    project.provide("adminDatabaseUrl", external);
-    return;
+    // A shared server may run several suites at once: roles of their own, dropped afterwards.
+    const run = randomBytes(4).toString("hex");
+    names = { owner: `bh_test_owner_${run}`, dashboard: `bh_test_dashboard_${run}`, worker: `bh_test_worker_${run}` };
+    adminUrl = external;
+  } else {
+    const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-test-pg-"));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    let db: EmbeddedDatabase;
+    try {
+      db = await startEmbeddedDatabase({ dataDir: dir, port, database: "postgres" });
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+    adminUrl = db.url;
+    stopServer = async () => {
+      await db.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
   }
-  const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-test-pg-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  let db: EmbeddedDatabase;
+  const passwords: RoleNames = { owner: randomBytes(18).toString("base64url"), dashboard: randomBytes(18).toString("base64url"), worker: randomBytes(18).toString("base64url") };
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
   try {
-    db = await startEmbeddedDatabase({ dataDir: dir, port, database: "postgres" });
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    throw error;
+    await ensureLoginRoles(
+      admin,
+      (["owner", "dashboard", "worker"] as const).map((r) => ({ name: names[r], password: passwords[r], purpose: `test ${r}` })),
+      () => undefined,
+    );
+  } finally {
+    await admin.end();
   }
-  project.provide("adminDatabaseUrl", db.url);
+  project.provide("adminDatabaseUrl", adminUrl);
+  project.provide("databaseRoles", { names, passwords });
   return async () => {
-    await db.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (external) {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      for (const name of [names.worker, names.dashboard, names.owner]) {
+        await c.query(`DROP ROLE IF EXISTS ${quoteIdent(name)}`).catch((e: unknown) => console.warn(`could not drop test role ${name}: ${String(e)}`));
+      }
+      await c.end();
+    }
+    await stopServer();
   };
 }

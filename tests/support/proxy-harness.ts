@@ -72,15 +72,17 @@ class DatabaseAuditSink implements AuditSink {
 }
 
 export async function startProxyHarness(
-  options: { upstreamCaPem?: string; env?: Record<string, string>; audit?: (db: TestDatabase["db"]) => AuditSink; beforeStart?: (databaseUrl: string) => Promise<void> } = {},
+  options: { upstreamCaPem?: string; env?: Record<string, string>; audit?: (db: TestDatabase["db"]) => AuditSink; beforeStart?: (workerDatabaseUrl: string) => Promise<void> } = {},
 ): Promise<ProxyHarness> {
   const t = await createTestDatabase();
-  await options.beforeStart?.(t.url);
+  await options.beforeStart?.(t.workerUrl);
   const keys = await establishTestKeys(t.db);
   const admin = (await makeUser(t.db, "admin")).actor;
   const log = createLogger("proxy-test", process.env.BULKHEAD_TEST_LOG ?? "silent");
-  const workerDb = createPrismaClient(t.url, 8);
-  const core = await startEnforcementCore({ db: workerDb, databaseUrl: t.url, log, identity, reconcileIntervalMs: 60_000 });
+  // The worker's half runs as the worker's database role, the dashboard's half (t.db) as the
+  // dashboard's, so every proxy test also proves each role's grants are enough.
+  const workerDb = createPrismaClient(t.workerUrl, 8);
+  const core = await startEnforcementCore({ db: workerDb, databaseUrl: t.workerUrl, log, identity, reconcileIntervalMs: 60_000 });
   const config = { ...loadWorkerConfig({ BULKHEAD_HOLD_TIMEOUT_SECONDS: "3", ...options.env }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
   if (options.upstreamCaPem) {
     const { writeFileSync, mkdtempSync } = await import("node:fs");
@@ -92,7 +94,7 @@ export async function startProxyHarness(
   const proxy = await startProxyService({
     config,
     db: workerDb,
-    databaseUrl: t.url,
+    databaseUrl: t.workerUrl,
     workerKey: keys.workerKey,
     core,
     audit: options.audit?.(workerDb) ?? new DatabaseAuditSink(workerDb),

@@ -1,12 +1,13 @@
 // A separately running verifier: the worker's enforcement core in its own process, answering
 // token checks over IPC. Used to prove that revocations reach other processes in time.
+import { requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { createPrismaClient } from "@/lib/db/client";
 import { isTokenError } from "@/lib/identity/errors";
 import { createLogger } from "@/lib/log";
 import { startEnforcementCore } from "@/proxy-worker/core";
 
-const databaseUrl = process.env.DATABASE_URL!;
+const databaseUrl = requireRuntimeDatabaseUrl("worker");
 const db = createPrismaClient(databaseUrl, 2);
 const core = await startEnforcementCore({
   db,

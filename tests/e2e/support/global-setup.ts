@@ -9,12 +9,14 @@ import { childEnvironments } from "../../../lib/config/child-env";
 import { ensureSigningKey } from "../../../lib/identity/key-store";
 import { establishProcessKeys } from "../../../lib/keys/establish";
 import { dashboardKeyEnvironment, workerKeyEnvironment } from "../../../lib/keys/process-keys";
-import { migrate } from "../../../lib/db/migrate";
 import { ensureBuilt } from "../../../lib/runtime/build";
+import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles } from "../../../lib/runtime/database-roles";
 
 /**
- * Starts a throwaway PostgreSQL, migrates it, builds the dashboard if needed and runs the real
- * production server on a spare port. Tests reach the database through E2E_DATABASE_URL.
+ * Starts a throwaway PostgreSQL, sets up its roles and migrates it as `bulkhead start` does, builds
+ * the dashboard if needed and runs the real production server on a spare port, connected as the
+ * dashboard's own database role (so every browser test also proves that role's grants suffice).
+ * Tests reach the database for fixtures through E2E_DATABASE_URL (the superuser).
  */
 export default async function globalSetup() {
   const root = process.cwd();
@@ -22,17 +24,20 @@ export default async function globalSetup() {
   const pgPort = 20000 + Math.floor(Math.random() * 20000);
   const appPort = Number(new URL(process.env.E2E_BASE_URL ?? "http://127.0.0.1:3100").port);
   const db = await startEmbeddedDatabase({ dataDir: dir, port: pgPort });
-  await migrate(db.url);
+  const urls = await prepareEmbeddedRoles(db.url, dir, () => undefined);
+  await migrateDatabase(urls, () => undefined);
   const masterKey = generateMasterKey();
-  const setupDb = createPrismaClient(db.url, 1);
+  // The launcher's key step runs as the owner; the dashboard then runs as its own role.
+  const setupDb = createPrismaClient(urls.owner!, 1);
   const { keys } = await establishProcessKeys(setupDb, parseMasterKey(masterKey));
   await ensureSigningKey(setupDb, keys.dashboardKey);
   await setupDb.$disconnect();
   await ensureBuilt(root, (l) => console.log(l));
 
-  // The dashboard's environment exactly as the launcher builds it: its own keys, never the master key.
+  // The dashboard's environment exactly as the launcher builds it: its own keys and database
+  // role, never the master key.
   const { dashboard } = childEnvironments({
-    databaseUrl: { dashboard: db.url, worker: db.url },
+    databaseEnv: { dashboard: childDatabaseEnv("dashboard", urls), worker: childDatabaseEnv("worker", urls) },
     authSecret: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
     keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
   });

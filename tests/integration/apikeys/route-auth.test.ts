@@ -45,7 +45,7 @@ describe("apiRoute with API keys", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    process.env.DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
     admin = (await makeUser(t.db, "admin")).actor;
   });
   afterAll(() => t.drop());

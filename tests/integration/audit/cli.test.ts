@@ -6,7 +6,7 @@ import { recordAuditEvent } from "@/lib/audit/record";
 import { auditCommand } from "@/lib/cli/audit";
 import type { CliContext } from "@/lib/cli/context";
 import { generateMasterKey } from "@/lib/crypto/envelope";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { tamper } from "./helpers";
 
 describe("bulkhead audit verify / checkpoint / key", () => {
@@ -19,9 +19,9 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     const stdout: string[] = [];
     const stderr: string[] = [];
     const ctx: CliContext = { json: args.includes("--json"), stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), stdinIsTTY: true, readStdin: async () => "" };
-    const saved = { DATABASE_URL: process.env.DATABASE_URL, BULKHEAD_MASTER_KEY: process.env.BULKHEAD_MASTER_KEY };
-    process.env.DATABASE_URL = t.url;
-    process.env.BULKHEAD_MASTER_KEY = masterKey;
+    const env = { ...databaseEnv(t), BULKHEAD_MASTER_KEY: masterKey };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
     try {
       const code = (await auditCommand(args.filter((a) => a !== "--json"), ctx)) ?? 0;
       return { code, stdout, stderr };
@@ -60,7 +60,7 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     expect(key.stdout[0]!.startsWith(`${saved.keyId}:`)).toBe(true);
 
     // The table owner cuts the tail, moves the head back and deletes the checkpoint...
-    await tamper(t.url, "DELETE FROM audit_events WHERE seq > 3; UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3); DELETE FROM audit_checkpoints");
+    await tamper(t.adminUrl, "DELETE FROM audit_events WHERE seq > 3; UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3); DELETE FROM audit_checkpoints");
     expect((await cli(["verify"])).code).toBe(0);
     // ...which the checkpoint kept outside the database still shows.
     const file = path.join(dir, "checkpoints.jsonl");
@@ -69,7 +69,7 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout[0]!)).toMatchObject({ ok: false, firstBadSeq: "4", problem: "truncated" });
 
-    await tamper(t.url, "UPDATE audit_events SET type = 'edited' WHERE seq = 2");
+    await tamper(t.adminUrl, "UPDATE audit_events SET type = 'edited' WHERE seq = 2");
     const edited = await cli(["verify"]);
     expect(edited.code).toBe(1);
     expect(edited.stdout[0]).toMatch(/^Audit chain BROKEN at seq 2: edited\./);

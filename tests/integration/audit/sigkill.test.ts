@@ -21,7 +21,7 @@ describe("the audit writer killed with SIGKILL", () => {
     t = await createTestDatabase();
   });
   afterAll(async () => {
-    await new DatabaseOutage(t.url).end();
+    await new DatabaseOutage(t.adminUrl).end();
     await t.drop();
   });
 
@@ -33,7 +33,7 @@ describe("the audit writer killed with SIGKILL", () => {
     let replayedByChild = 0;
     const child: ChildProcess = fork(path.resolve("tests/integration/audit/writer-child.ts"), [], {
       execArgv: ["--import", "tsx"],
-      env: { ...process.env, DATABASE_URL: t.url, SPOOL_DIR: spoolDir, WORKER_ID: workerId },
+      env: { ...process.env, BULKHEAD_WORKER_DATABASE_URL: t.workerUrl, SPOOL_DIR: spoolDir, WORKER_ID: workerId },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -42,7 +42,7 @@ describe("the audit writer killed with SIGKILL", () => {
       replayedByChild = m.replayed ?? replayedByChild;
       if (m.error) errors.push(m.error);
     });
-    const outage = new DatabaseOutage(t.url);
+    const outage = new DatabaseOutage(t.adminUrl);
     let segmentsAtKill: string[] = [];
     let replayedAtKill = 0;
     try {
@@ -66,7 +66,7 @@ describe("the audit writer killed with SIGKILL", () => {
     expect(segmentsAtKill.length).toBeGreaterThan(0);
 
     // The replacement process: same spool directory and worker id.
-    const writer = await AuditWriter.start({ databaseUrl: t.url, spoolDir, workerId, replayIntervalMs: 20, log: createLogger("t", "silent") });
+    const writer = await AuditWriter.start({ databaseUrl: t.workerUrl, spoolDir, workerId, replayIntervalMs: 20, log: createLogger("t", "silent") });
     let duplicatesSkipped = 0;
     try {
       await until(() => writer.stats().mode === "database", 30_000, "replay of the dead writer's spool");

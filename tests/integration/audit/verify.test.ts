@@ -50,25 +50,25 @@ describe("verifyAuditChain against a tampering table owner", () => {
   });
 
   it("finds an edited event", async () => {
-    await tamper(t.url, "UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 7");
+    await tamper(t.adminUrl, "UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 7");
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 7n, problem: "edited" });
   });
 
   it("finds an edited event whose own hash was recomputed", async () => {
-    await tamper(t.url, `UPDATE audit_events SET data = '{"i": 700}' WHERE seq = 7; UPDATE audit_events SET hash = audit_event_hash(${HASH_ARGS}) WHERE seq = 7`);
+    await tamper(t.adminUrl, `UPDATE audit_events SET data = '{"i": 700}' WHERE seq = 7; UPDATE audit_events SET hash = audit_event_hash(${HASH_ARGS}) WHERE seq = 7`);
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 7n, problem: "edited" });
   });
 
   it("finds a deleted event, with or without the rest renumbered", async () => {
-    await tamper(t.url, "DELETE FROM audit_events WHERE seq = 7");
+    await tamper(t.adminUrl, "DELETE FROM audit_events WHERE seq = 7");
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 7n, problem: "deleted_or_gap" });
-    await tamper(t.url, SHIFT(8, -1));
+    await tamper(t.adminUrl, SHIFT(8, -1));
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 7n, problem: "deleted_or_gap" });
   });
 
   it("finds a forged event inserted in the middle with a correct hash and link", async () => {
     await tamper(
-      t.url,
+      t.adminUrl,
       `${SHIFT(7, 1)}
        INSERT INTO audit_events (type, actor_type, reason, seq, prev_hash, at)
          SELECT 'forged', 'system', 'approved by nobody', 7, hash, now() FROM audit_events WHERE seq = 6;
@@ -79,29 +79,29 @@ describe("verifyAuditChain against a tampering table owner", () => {
 
   it("finds an event appended behind the chain's back, and one without a seq", async () => {
     await tamper(
-      t.url,
+      t.adminUrl,
       `INSERT INTO audit_events (type, actor_type, seq, prev_hash, at) SELECT 'forged', 'system', 21, hash, now() FROM audit_events WHERE seq = 20;
        UPDATE audit_events SET hash = audit_event_hash(${HASH_ARGS}) WHERE seq = 21;`,
     );
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 21n, problem: "head_mismatch" });
-    await tamper(t.url, "INSERT INTO audit_events (type, actor_type) VALUES ('unchained', 'system')");
+    await tamper(t.adminUrl, "INSERT INTO audit_events (type, actor_type) VALUES ('unchained', 'system')");
     expect(await verify()).toMatchObject({ ok: false, problem: "inserted" });
   });
 
   it("finds a swapped pair", async () => {
-    await tamper(t.url, "UPDATE audit_events SET seq = -1 WHERE seq = 7; UPDATE audit_events SET seq = 7 WHERE seq = 8; UPDATE audit_events SET seq = 8 WHERE seq = -1;");
+    await tamper(t.adminUrl, "UPDATE audit_events SET seq = -1 WHERE seq = 7; UPDATE audit_events SET seq = 7 WHERE seq = 8; UPDATE audit_events SET seq = 8 WHERE seq = -1;");
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 7n, problem: "reordered" });
   });
 
   it("finds a truncated tail by the head, and by signed checkpoints once the head is moved back too", async () => {
     await writeCheckpoint(t.db, master);
-    await tamper(t.url, "DELETE FROM audit_events WHERE seq > 15");
+    await tamper(t.adminUrl, "DELETE FROM audit_events WHERE seq > 15");
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 16n, problem: "truncated" });
-    await tamper(t.url, "UPDATE audit_chain_head SET seq = 15, hash = (SELECT hash FROM audit_events WHERE seq = 15)");
+    await tamper(t.adminUrl, "UPDATE audit_chain_head SET seq = 15, hash = (SELECT hash FROM audit_events WHERE seq = 15)");
     // The rows and the head agree now: only the signed checkpoint at seq 20 shows the cut.
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 16n, problem: "truncated" });
     const external = await withClient(t.url, async (c) => (await c.query<{ seq: string; hash: string; key_id: string; signature: string }>("SELECT seq::text AS seq, hash, key_id, signature FROM audit_checkpoints")).rows);
-    await tamper(t.url, "DELETE FROM audit_checkpoints");
+    await tamper(t.adminUrl, "DELETE FROM audit_checkpoints");
     // Without checkpoints the cut chain is indistinguishable from a shorter one...
     expect(await verify()).toMatchObject({ ok: true, lastSeq: 15n });
     // ...unless a checkpoint was kept outside the database.
@@ -111,11 +111,11 @@ describe("verifyAuditChain against a tampering table owner", () => {
 
   it("finds a rewritten chain by its checkpoint, which nothing else can", async () => {
     await writeCheckpoint(t.db, master);
-    await tamper(t.url, `UPDATE audit_events SET outcome = 'allow' WHERE seq = 9; ${RECHAIN(9)}`);
+    await tamper(t.adminUrl, `UPDATE audit_events SET outcome = 'allow' WHERE seq = 9; ${RECHAIN(9)}`);
     const result = await verify();
     expect(result).toMatchObject({ ok: false, firstBadSeq: 20n, problem: "checkpoint_mismatch" });
     expect(result.ok || result.detail).toMatch(/rewritten after seq 0/);
-    await tamper(t.url, "DELETE FROM audit_checkpoints");
+    await tamper(t.adminUrl, "DELETE FROM audit_checkpoints");
     expect(await verify()).toMatchObject({ ok: true });
   });
 
@@ -126,17 +126,18 @@ describe("verifyAuditChain against a tampering table owner", () => {
     );
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 20n, problem: "checkpoint_mismatch" });
     // A genuine checkpoint presented under the wrong key set is no better.
-    await tamper(t.url, "DELETE FROM audit_checkpoints");
+    await tamper(t.adminUrl, "DELETE FROM audit_checkpoints");
     await writeCheckpoint(t.db, master);
     expect(await verify({ checkpointKeys: [checkpointVerificationKey(randomBytes(32))] })).toMatchObject({ ok: false, problem: "checkpoint_mismatch" });
     // And a checkpoint whose hash was swapped for the forged chain's fails its signature.
-    await tamper(t.url, "UPDATE audit_checkpoints SET hash = repeat('0', 64)");
+    await tamper(t.adminUrl, "UPDATE audit_checkpoints SET hash = repeat('0', 64)");
     expect(await verify()).toMatchObject({ ok: false, problem: "checkpoint_mismatch" });
   });
 
   it("still refuses UPDATE and DELETE of events, moving the head, and editing checkpoints, with the triggers on", async () => {
     await writeCheckpoint(t.db, master);
-    await withClient(t.url, async (c) => {
+    // As the owner, which holds every privilege on the tables: the triggers alone refuse it.
+    await withClient(t.ownerUrl, async (c) => {
       await expect(c.query("UPDATE audit_events SET reason = 'x' WHERE seq = 1")).rejects.toThrow(/append-only/);
       await expect(c.query("DELETE FROM audit_events WHERE seq = 20")).rejects.toThrow(/append-only/);
       await expect(c.query("UPDATE audit_chain_head SET seq = 1")).rejects.toThrow(/moves only with audit inserts/);
@@ -152,9 +153,9 @@ describe("verifyAuditChain against a tampering table owner", () => {
   it("signs only a head that matches its event, and only when there is something new", async () => {
     expect(await writeCheckpoint(t.db, master)).toMatchObject({ seq: 20n });
     expect(await writeCheckpoint(t.db, master)).toBeNull();
-    await tamper(t.url, "UPDATE audit_events SET hash = repeat('1', 64) WHERE seq = 20");
+    await tamper(t.adminUrl, "UPDATE audit_events SET hash = repeat('1', 64) WHERE seq = 20");
     await recordAuditEvent(t.db, { type: "after", actor: { actorType: "system", actorId: "test" } });
-    await tamper(t.url, "UPDATE audit_chain_head SET hash = repeat('2', 64)");
+    await tamper(t.adminUrl, "UPDATE audit_chain_head SET hash = repeat('2', 64)");
     await expect(writeCheckpoint(t.db, master)).rejects.toThrow(/refusing to sign/);
   });
 });

@@ -1,11 +1,12 @@
 // A proxy worker's audit writer in its own process, under load: it acknowledges an event to the
 // parent (over IPC) only after `record` resolved, i.e. once the event is durable. The parent
 // SIGKILLs it mid-load and checks that every acknowledged event survived.
+import { requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { createLogger } from "@/lib/log";
 import { AuditWriter } from "@/proxy-worker/audit/writer";
 
 const writer = await AuditWriter.start({
-  databaseUrl: process.env.DATABASE_URL!,
+  databaseUrl: requireRuntimeDatabaseUrl("worker"),
   spoolDir: process.env.SPOOL_DIR!,
   workerId: process.env.WORKER_ID!,
   replayIntervalMs: 20,

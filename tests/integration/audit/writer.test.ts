@@ -32,9 +32,9 @@ describe("the worker's audit writer", () => {
   let t: TestDatabase;
   let dir: string;
   const writers: AuditWriter[] = [];
-  const outage = () => new DatabaseOutage(t.url);
+  const outage = () => new DatabaseOutage(t.adminUrl);
   const start = async (options: Partial<AuditWriterOptions> = {}) => {
-    const w = await AuditWriter.start({ databaseUrl: t.url, spoolDir: dir, workerId: "w1", replayIntervalMs: 50, log, ...options });
+    const w = await AuditWriter.start({ databaseUrl: t.workerUrl, spoolDir: dir, workerId: "w1", replayIntervalMs: 50, log, ...options });
     writers.push(w);
     return w;
   };
@@ -146,7 +146,7 @@ describe("the worker's audit writer", () => {
   it("replays a dead process's spool without duplicating what it had already committed", async () => {
     const rows = Array.from({ length: 50 }, (_, i) => prepareEvent(decision(i), new Date(Date.now() - 60_000 + i)));
     // The previous process committed the first 20 and died before deleting the segment.
-    const pool = new pg.Pool({ connectionString: t.url, max: 1 });
+    const pool = new pg.Pool({ connectionString: t.workerUrl, max: 1 });
     await insertRows(pool, rows.slice(0, 20));
     await pool.end();
     await writeFile(path.join(dir, "w1.00000003.jsonl"), rows.map(spoolLine).join("") + '{"v":1,"eventId":"torn');
@@ -176,7 +176,7 @@ describe("the worker's audit writer", () => {
   it("refuses an invalid event at once, and one the database refuses, without losing its batch", async () => {
     const w = await start();
     await expect(w.record(decision(1, { agentId: "nope" }))).rejects.toBeInstanceOf(AuditEventError);
-    await withClient(t.url, (c) => c.query("ALTER TABLE audit_events ADD CONSTRAINT test_no_poison CHECK (type <> 'poison')"));
+    await withClient(t.adminUrl, (c) => c.query("ALTER TABLE audit_events ADD CONSTRAINT test_no_poison CHECK (type <> 'poison')"));
     try {
       const outcomes = await Promise.allSettled([w.record(decision(1)), w.record(decision(2, { type: "poison" })), w.record(decision(3))]);
       expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
@@ -191,7 +191,7 @@ describe("the worker's audit writer", () => {
       const quarantined = await readFile(path.join(dir, "w2.rejected.jsonl"), "utf8");
       expect(JSON.parse(quarantined).eventId).toBe(rows[1]!.eventId);
     } finally {
-      await withClient(t.url, (c) => c.query("ALTER TABLE audit_events DROP CONSTRAINT test_no_poison"));
+      await withClient(t.adminUrl, (c) => c.query("ALTER TABLE audit_events DROP CONSTRAINT test_no_poison"));
     }
     expect(await segments()).toEqual([]);
     await chainOk();
@@ -201,7 +201,7 @@ describe("the worker's audit writer", () => {
     const w = await start();
     const checkpointKey = Buffer.alloc(32, 7);
     await Promise.all(Array.from({ length: 20 }, (_, i) => w.record(decision(i))));
-    const pool = new pg.Pool({ connectionString: t.url, max: 1 });
+    const pool = new pg.Pool({ connectionString: t.workerUrl, max: 1 });
     const checkpointer = startAuditCheckpointer({ db: pool, checkpointKey, intervalMs: 30, log });
     try {
       const count = async () => Number((await pool.query<{ n: string }>("SELECT count(*) AS n FROM audit_checkpoints")).rows[0]!.n);

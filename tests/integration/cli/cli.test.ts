@@ -6,7 +6,7 @@ import { unique } from "../../support/factories";
 
 describe("bulkhead CLI", () => {
   let t: TestDatabase;
-  const cli = (argv: string[], stdin?: string) => runCli(argv, { databaseUrl: t.url, stdin });
+  const cli = (argv: string[], stdin?: string) => runCli(argv, { database: t, stdin });
 
   beforeAll(async () => {
     t = await createTestDatabase({ migrate: false });

@@ -11,7 +11,7 @@ describe("bulkhead task / token / keys", () => {
     const previous = process.env.BULKHEAD_MASTER_KEY;
     process.env.BULKHEAD_MASTER_KEY = masterKey;
     try {
-      return await runCli(argv, { databaseUrl: t.url });
+      return await runCli(argv, { database: t });
     } finally {
       if (previous === undefined) delete process.env.BULKHEAD_MASTER_KEY;
       else process.env.BULKHEAD_MASTER_KEY = previous;

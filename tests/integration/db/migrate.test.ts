@@ -33,75 +33,75 @@ describe("bulkhead db migrate", () => {
 
   it("applies every migration to a fresh database and records Prisma-compatible checksums", async () => {
     const files = await readMigrations(dir);
-    const result = await migrate(t.url, dir);
+    const result = await migrate(t.ownerUrl, dir);
     expect(result.applied).toEqual(files.map((f) => f.name));
     const rows = await query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
-      t.url,
+      t.ownerUrl,
       'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
     );
     expect(rows.map((r) => [r.migration_name, r.checksum])).toEqual(files.map((f) => [f.name, f.checksum]));
     expect(rows.every((r) => r.finished_at !== null && r.applied_steps_count === 1)).toBe(true);
-    const tables = await query<{ n: string }>(t.url, "SELECT count(*)::text AS n FROM pg_tables WHERE tablename = 'agents'");
+    const tables = await query<{ n: string }>(t.ownerUrl, "SELECT count(*)::text AS n FROM pg_tables WHERE tablename = 'agents'");
     expect(tables[0]?.n).toBe("1");
   });
 
   it("is a no-op when run again", async () => {
-    await migrate(t.url, dir);
-    const again = await migrate(t.url, dir);
+    await migrate(t.ownerUrl, dir);
+    const again = await migrate(t.ownerUrl, dir);
     expect(again.applied).toEqual([]);
-    const rows = await query<{ n: string }>(t.url, 'SELECT count(*)::text AS n FROM "_prisma_migrations"');
+    const rows = await query<{ n: string }>(t.ownerUrl, 'SELECT count(*)::text AS n FROM "_prisma_migrations"');
     expect(Number(rows[0]?.n)).toBe((await readMigrations(dir)).length);
   });
 
   it("refuses to run when an applied migration file was edited, and changes nothing", async () => {
-    await migrate(t.url, dir);
+    await migrate(t.ownerUrl, dir);
     const [first] = await readMigrations(dir);
     const file = path.join(dir, first!.name, "migration.sql");
     await writeFile(file, `${await readFile(file, "utf8")}\n-- sneaky edit\n`);
     await mkdir(path.join(dir, "29990101000000_later"));
     await writeFile(path.join(dir, "29990101000000_later", "migration.sql"), "CREATE TABLE later_table (id int);");
-    await expect(migrate(t.url, dir)).rejects.toThrow(/was edited after it was applied/);
-    const later = await query(t.url, "SELECT 1 FROM pg_tables WHERE tablename = 'later_table'");
+    await expect(migrate(t.ownerUrl, dir)).rejects.toThrow(/was edited after it was applied/);
+    const later = await query(t.ownerUrl, "SELECT 1 FROM pg_tables WHERE tablename = 'later_table'");
     expect(later).toHaveLength(0);
   });
 
   it("rolls back a failing migration completely and reports it", async () => {
-    await migrate(t.url, dir);
+    await migrate(t.ownerUrl, dir);
     await mkdir(path.join(dir, "29990101000000_broken"));
     await writeFile(
       path.join(dir, "29990101000000_broken", "migration.sql"),
       "CREATE TABLE half_done (id int);\nSELECT no_such_function();",
     );
-    const error = await migrate(t.url, dir).catch((e: unknown) => e);
+    const error = await migrate(t.ownerUrl, dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MigrationError);
     expect(String(error)).toMatch(/29990101000000_broken failed and was rolled back/);
-    expect(await query(t.url, "SELECT 1 FROM pg_tables WHERE tablename = 'half_done'")).toHaveLength(0);
-    expect(await query(t.url, `SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '29990101000000_broken'`)).toHaveLength(0);
+    expect(await query(t.ownerUrl, "SELECT 1 FROM pg_tables WHERE tablename = 'half_done'")).toHaveLength(0);
+    expect(await query(t.ownerUrl, `SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '29990101000000_broken'`)).toHaveLength(0);
   });
 
   it("refuses a database left half-migrated by another tool", async () => {
-    await migrate(t.url, dir);
+    await migrate(t.ownerUrl, dir);
     await query(
-      t.url,
+      t.ownerUrl,
       `INSERT INTO "_prisma_migrations" (id, checksum, migration_name) VALUES ('x', 'abc', '29990101000000_interrupted')`,
     );
-    await expect(migrate(t.url, dir)).rejects.toThrow(/started but never finished/);
+    await expect(migrate(t.ownerUrl, dir)).rejects.toThrow(/started but never finished/);
   });
 
   it("refuses a database migrated by a newer version", async () => {
-    await migrate(t.url, dir);
+    await migrate(t.ownerUrl, dir);
     await query(
-      t.url,
+      t.ownerUrl,
       `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at) VALUES ('y', 'abc', '29990101000000_future', now())`,
     );
-    await expect(migrate(t.url, dir)).rejects.toThrow(/does not know/);
+    await expect(migrate(t.ownerUrl, dir)).rejects.toThrow(/does not know/);
   });
 
   it("serialises concurrent runs: each migration is applied exactly once", async () => {
-    const results = await Promise.all([migrate(t.url, dir), migrate(t.url, dir), migrate(t.url, dir)]);
+    const results = await Promise.all([migrate(t.ownerUrl, dir), migrate(t.ownerUrl, dir), migrate(t.ownerUrl, dir)]);
     const appliedCount = results.reduce((n, r) => n + r.applied.length, 0);
     expect(appliedCount).toBe((await readMigrations(dir)).length);
-    const rows = await query<{ n: string }>(t.url, 'SELECT count(*)::text AS n FROM "_prisma_migrations"');
+    const rows = await query<{ n: string }>(t.ownerUrl, 'SELECT count(*)::text AS n FROM "_prisma_migrations"');
     expect(Number(rows[0]?.n)).toBe(appliedCount);
   });
 

@@ -94,7 +94,7 @@ describe("schema.prisma and prisma/migrations agree", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    client = new pg.Client({ connectionString: t.url });
+    client = new pg.Client({ connectionString: t.ownerUrl });
     await client.connect();
   });
   afterAll(async () => {

@@ -156,7 +156,7 @@ describe("tasks and task tokens through the real database", () => {
     beforeAll(async () => {
       child = fork(path.resolve("tests/support/verifier-child.ts"), [], {
         execArgv: ["--import", "tsx"],
-        env: { ...process.env, DATABASE_URL: t.url },
+        env: { ...process.env, BULKHEAD_WORKER_DATABASE_URL: t.workerUrl },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       await new Promise<void>((resolve) => {

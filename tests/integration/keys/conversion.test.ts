@@ -1,3 +1,4 @@
+import { createPrismaClient, type Db } from "@/lib/db/client";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateMasterKey, openSecret, parseMasterKey, sealedKeyFingerprint, sealSecret, keyFingerprint } from "@/lib/crypto/envelope";
@@ -27,6 +28,8 @@ const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
  */
 describe("data sealed under the master key before per-process keys", () => {
   let t: TestDatabase;
+  // Converting sealed columns is the launcher's job, as the owner role (no runtime role may).
+  let ownerDb: Db;
   const master = parseMasterKey(generateMasterKey());
   const keys = deriveProcessKeys(master);
   const secrets = new Map<string, string>();
@@ -36,6 +39,7 @@ describe("data sealed under the master key before per-process keys", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
+    ownerDb = createPrismaClient(t.ownerUrl, 2);
     const owner = await makeUser(t.db, "admin");
     await assertMasterKeyMatchesData(t.db, master);
     // A signing key, credentials and a CA sealed the old way.
@@ -62,7 +66,10 @@ describe("data sealed under the master key before per-process keys", () => {
     const { importPrivateSigningKey } = await import("@/lib/identity/keys");
     token = (await mintTaskToken({ ...identity, key: { kid, privateKey: await importPrivateSigningKey(signing.privateJwk) }, agentId: agent.id, taskId: task.id, ttlSeconds: 600, taskEndsAt: task.expiresAt, now: new Date() })).token;
   });
-  afterAll(() => t.drop());
+  afterAll(async () => {
+    await ownerDb.$disconnect();
+    await t.drop();
+  });
 
   it("a worker cannot use legacy values and says how to fix it", async () => {
     await expect(loadCredentialsForInjection(t.db, keys.workerKey)).rejects.toThrow(/legacy master-key format; `bulkhead start` converts it/);
@@ -70,7 +77,7 @@ describe("data sealed under the master key before per-process keys", () => {
 
   it("an interrupted conversion leaves rows either converted or untouched, and the next start finishes it", async () => {
     let converted = 0;
-    const interrupted = await resealAll(t.db, {
+    const interrupted = await resealAll(ownerDb, {
       to: keys,
       from: [],
       legacyMasters: [master],
@@ -87,9 +94,9 @@ describe("data sealed under the master key before per-process keys", () => {
     for (const r of halfway) if (!isSealedBox(r.secretSealed)) expect(sealedKeyFingerprint(r.secretSealed)).toBe(keyFingerprint(master));
 
     // What `bulkhead start` (and every CLI command holding the master key) runs.
-    const result = await establishProcessKeys(t.db, master);
+    const result = await establishProcessKeys(ownerDb, master);
     expect(Object.values(result.converted).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-    const again = await establishProcessKeys(t.db, master);
+    const again = await establishProcessKeys(ownerDb, master);
     expect(again.converted).toEqual({});
     expect(await t.db.auditEvent.count({ where: { type: "keys.converted" } })).toBe(1);
   });
@@ -125,7 +132,7 @@ describe("data sealed under the master key before per-process keys", () => {
     const stranger = sealSecret("not ours", parseMasterKey(generateMasterKey()), credentialAad(id));
     await t.db.credential.create({ data: { id, name: unique("stranger"), scheme: "https", host: "stranger.example.test", port: 443, headerTemplate: "X-Key: {secret}", secretSealed: stranger } });
     try {
-      await expect(establishProcessKeys(t.db, master)).rejects.toThrow(new RegExp(`credential ${id} .*sealed with a key that may not seal it`));
+      await expect(establishProcessKeys(ownerDb, master)).rejects.toThrow(new RegExp(`credential ${id} .*sealed with a key that may not seal it`));
       expect((await t.db.credential.findUniqueOrThrow({ where: { id } })).secretSealed).toBe(stranger);
     } finally {
       await t.db.credential.delete({ where: { id } });

@@ -89,7 +89,7 @@ describe("each process holds only its own secrets", () => {
     env = await prepareProcessSecrets(t.db, {
       master: parseMasterKey(MASTER_TEXT),
       dataDir,
-      databaseUrl: { dashboard: t.url, worker: t.url },
+      databaseEnv: { dashboard: { BULKHEAD_DASHBOARD_DATABASE_URL: t.url }, worker: { BULKHEAD_WORKER_DATABASE_URL: t.workerUrl } },
       authSecret: SESSION_SECRET,
       oidcClientSecret: OIDC_SECRET,
       say: () => undefined,

@@ -1,3 +1,4 @@
+import { createPrismaClient, type Db } from "@/lib/db/client";
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +23,7 @@ import { ensureCertificateAuthority, loadCertificateAuthority, rotateCertificate
 import { addCredential, loadCredentialsForInjection, rotateCredential } from "@/lib/vault";
 import { credentialAad } from "@/lib/vault/view";
 import { runCli } from "../../support/cli";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 
 const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
@@ -48,18 +49,20 @@ describe("master-key rotation", () => {
   const secrets = new Map<string, string>();
   let oldToken: string;
   let taskId: string;
+  // The rotation rewrites sealed columns no runtime role may write: the CLI runs it as the owner.
+  let ownerDb: Db;
 
   const keyFile = () => path.join(dataDir, "master.key");
   const nextFile = () => path.join(dataDir, "master.key.next");
   const currentKeys = (): ProcessKeys => deriveProcessKeys(parseMasterKey(readFileSync(keyFile(), "utf8")));
-  const cliEnv = () => ({ ...process.env, DATABASE_URL: t.url, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: "", LOG_LEVEL: "silent" });
+  const cliEnv = () => ({ ...process.env, ...databaseEnv(t), BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: "", LOG_LEVEL: "silent" });
   /** The real CLI entry point in-process, with this test's data folder and no key in the environment. */
   const cli = async (argv: string[]) => {
     const saved = { key: process.env.BULKHEAD_MASTER_KEY, dir: process.env.BULKHEAD_DATA_DIR };
     delete process.env.BULKHEAD_MASTER_KEY;
     process.env.BULKHEAD_DATA_DIR = dataDir;
     try {
-      return await runCli(argv, { databaseUrl: t.url });
+      return await runCli(argv, { database: t });
     } finally {
       for (const [k, v] of [["BULKHEAD_MASTER_KEY", saved.key], ["BULKHEAD_DATA_DIR", saved.dir]] as const) {
         if (v === undefined) delete process.env[k];
@@ -68,7 +71,7 @@ describe("master-key rotation", () => {
     }
   };
   const rotateInProcess = (onResealed?: () => void) =>
-    rotateMasterKey({ db: t.db, dataDir, current: resolveMasterKey(undefined, dataDir, { create: false }), actor: { kind: "system", label: "cli" }, onResealed });
+    rotateMasterKey({ db: ownerDb, dataDir, current: resolveMasterKey(undefined, dataDir, { create: false }), actor: { kind: "system", label: "cli" }, onResealed });
 
   /** Every sealed value opens with `keys`, and no value is sealed with any other key. */
   async function expectAllSealedFor(keys: ProcessKeys) {
@@ -83,6 +86,7 @@ describe("master-key rotation", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
+    ownerDb = createPrismaClient(t.ownerUrl, 2);
     dataDir = mkdtempSync(path.join(tmpdir(), "bh-rotate-"));
     writeFileSync(keyFile(), `${generateMasterKey()}\n`, { mode: 0o600 });
     const master = parseMasterKey(readFileSync(keyFile(), "utf8"));
@@ -104,6 +108,7 @@ describe("master-key rotation", () => {
     expect(await writeCheckpoint(t.db, keys.checkpointKey)).not.toBeNull();
   });
   afterAll(async () => {
+    await ownerDb.$disconnect();
     await t.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -184,7 +189,7 @@ describe("master-key rotation", () => {
     // The real worker process with the old keys stops at once, saying why, printing no key.
     const oldEnv = workerKeyEnvironment(old);
     const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], {
-      env: { ...process.env, ...oldEnv, DATABASE_URL: t.url, BULKHEAD_PROXY_PORT: await freePort(), BULKHEAD_WORKER_HEALTH_PORT: await freePort(), BULKHEAD_AUDIT_SPOOL_DIR: path.join(dataDir, "spool"), LOG_LEVEL: "silent" },
+      env: { ...process.env, ...oldEnv, BULKHEAD_WORKER_DATABASE_URL: t.workerUrl, BULKHEAD_PROXY_PORT: await freePort(), BULKHEAD_WORKER_HEALTH_PORT: await freePort(), BULKHEAD_AUDIT_SPOOL_DIR: path.join(dataDir, "spool"), LOG_LEVEL: "silent" },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let output = "";
@@ -270,7 +275,7 @@ describe("master-key rotation", () => {
         }
       }
     };
-    const run = (await withEnv(oldText, () => runCli(["keys", "rotate-master"], { databaseUrl: t.url }))) as Awaited<ReturnType<typeof runCli>>;
+    const run = (await withEnv(oldText, () => runCli(["keys", "rotate-master"], { database: t }))) as Awaited<ReturnType<typeof runCli>>;
     expect(run.code, run.stderr.join("\n")).toBe(0);
     expect(run.stdout.join("\n")).toContain(`The new master key is in ${nextFile()}: set BULKHEAD_MASTER_KEY to its contents`);
     const newText = readFileSync(nextFile(), "utf8").trim();

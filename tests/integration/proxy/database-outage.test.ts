@@ -41,7 +41,7 @@ describe("PostgreSQL stopped under traffic", () => {
     });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     dbName = new URL(h.t.url).pathname.slice(1);
-    admin = new pg.Client({ connectionString: h.t.url.replace(`/${dbName}`, "/postgres") });
+    admin = new pg.Client({ connectionString: h.t.adminUrl.replace(`/${dbName}`, "/postgres") });
     await admin.connect();
   });
   afterAll(async () => {

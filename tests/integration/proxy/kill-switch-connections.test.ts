@@ -56,7 +56,7 @@ describe("kill switches close what is open", () => {
   const sandboxTask = async () => {
     const task = await h.newTask(READS);
     const sourceAddress = `127.0.1.${++sandboxes}`;
-    await h.t.db.sandbox.create({ data: { taskId: task.taskId, name: `sandbox-${sandboxes}`, sourceAddress } });
+    await h.t.adminDb().sandbox.create({ data: { taskId: task.taskId, name: `sandbox-${sandboxes}`, sourceAddress } });
     await h.sync();
     return { ...task, sourceAddress };
   };

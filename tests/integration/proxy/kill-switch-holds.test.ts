@@ -178,7 +178,7 @@ describe("kill switches cancel held requests", () => {
   it("an approval whose task ended before anyone acted on it is cancelled by the approval API itself", async () => {
     // No worker holds this one (it was recorded, and the worker is gone): the API still refuses.
     const task = await h.newTask(HELD_POLICY);
-    const approval = await h.t.db.approval.create({
+    const approval = await h.t.adminDb().approval.create({
       data: { taskId: task.taskId, agentId: task.agentId, requestDigest: "e".repeat(64), method: "POST", url: "http://x.test/", actions: [], reason: "held", expiresAt: new Date(Date.now() + 60_000) },
     });
     await h.t.db.task.update({ where: { id: task.taskId }, data: { status: "revoked", endedAt: new Date() } });

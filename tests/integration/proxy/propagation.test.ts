@@ -23,14 +23,14 @@ describe("policy changes and revocations reach every running worker", () => {
     up = await startHttpUpstream();
     h = await startProxyHarness();
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
-    const db = createPrismaClient(h.t.url, 4);
+    const db = createPrismaClient(h.t.workerUrl, 4);
     const log = createLogger("second-worker", "silent");
-    const core = await startEnforcementCore({ db, databaseUrl: h.t.url, log, identity, reconcileIntervalMs: 60_000 });
+    const core = await startEnforcementCore({ db, databaseUrl: h.t.workerUrl, log, identity, reconcileIntervalMs: 60_000 });
     const config = { ...loadWorkerConfig({}), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
     const proxy = await startProxyService({
       config,
       db,
-      databaseUrl: h.t.url,
+      databaseUrl: h.t.workerUrl,
       workerKey: h.keys.workerKey,
       core,
       audit: { record: async () => undefined },

@@ -64,7 +64,7 @@ describe("SIGKILL under load: no acknowledged event is lost", () => {
     proxyPort = await freePort();
     env = {
       ...process.env,
-      DATABASE_URL: t.url,
+      BULKHEAD_WORKER_DATABASE_URL: t.workerUrl,
       ...workerKeyEnvironment(keys),
       BULKHEAD_PROXY_PORT: String(proxyPort),
       BULKHEAD_TRANSPARENT_HTTP_PORT: String(await freePort()),
@@ -75,7 +75,7 @@ describe("SIGKILL under load: no acknowledged event is lost", () => {
       LOG_LEVEL: "silent",
     };
     dbName = new URL(t.url).pathname.slice(1);
-    admin = new pg.Client({ connectionString: t.url.replace(`/${dbName}`, "/postgres") });
+    admin = new pg.Client({ connectionString: t.adminUrl.replace(`/${dbName}`, "/postgres") });
     await admin.connect();
   });
   afterAll(async () => {

@@ -31,7 +31,7 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
     await h.addService(onLoopback("github", github.port));
     await h.addService({ id: "opaque", hosts: ["tunnel.test"], scheme: "https", ports: [tunnelTarget.port], protocol: "rest", proxy: { tls: "passthrough", internalAddresses: ["127.0.0.1/32"] } });
     const { taskId } = await h.newTask('unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n  - service: github\n    resources: ["acme/app"]\n    effects: [read]\n');
-    await h.t.db.sandbox.create({ data: { taskId, name: "sandbox-a", sourceAddress: "127.0.0.2" } });
+    await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-a", sourceAddress: "127.0.0.2" } });
     await h.sync();
     caPem = (await getCaCertificatePem(h.t.db))!.certPem;
   });
@@ -75,7 +75,7 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
 
   it("a sandbox that lost its task is refused", async () => {
     const { taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n");
-    await h.t.db.sandbox.create({ data: { taskId, name: "sandbox-b", sourceAddress: "127.0.0.4" } });
+    await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-b", sourceAddress: "127.0.0.4" } });
     await h.t.db.task.update({ where: { id: taskId }, data: { status: "ended", endedAt: new Date() } });
     await h.sync();
     const out = await exchange(await fromAddress("127.0.0.4", h.transparentHttpPort), `GET /items HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { caCommand } from "@/lib/cli/ca";
 import type { CliContext } from "@/lib/cli/context";
 import { generateMasterKey } from "@/lib/crypto/envelope";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { runCli, type CliRun } from "../../support/cli";
 
 const PEM = /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+\n-----END CERTIFICATE-----$/;
@@ -27,7 +27,7 @@ describe("bulkhead ca", () => {
 
   /** `bulkhead ca ...` through the command handler, exactly as main() would call it. */
   const ca = (args: string[], key = masterKey): Promise<CliRun> =>
-    withEnv({ BULKHEAD_MASTER_KEY: key, DATABASE_URL: t.url }, async () => {
+    withEnv({ BULKHEAD_MASTER_KEY: key, ...databaseEnv(t) }, async () => {
       const stdout: string[] = [];
       const stderr: string[] = [];
       const ctx: CliContext = { json: args.includes("--json"), stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), stdinIsTTY: true, readStdin: async () => "" };
@@ -102,7 +102,7 @@ describe("bulkhead ca", () => {
   });
 
   it("works through the real entry point once `ca` is registered in lib/cli/main.ts", async (context) => {
-    const r = await withEnv({ BULKHEAD_MASTER_KEY: masterKey }, () => runCli(["ca", "cert"], { databaseUrl: t.url }));
+    const r = await withEnv({ BULKHEAD_MASTER_KEY: masterKey }, () => runCli(["ca", "cert"], { database: t }));
     if (r.stderr.some((l) => l.includes('unknown command "ca"'))) context.skip();
     expect(r.code, r.stderr.join()).toBe(0);
     expect(r.stdout).toHaveLength(1);

@@ -28,7 +28,7 @@ describe("GET /api/v1/ca", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    process.env.DATABASE_URL = t.url; // getDb() in the handler reads it on first use
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handler reads it on first use
     keys = await establishTestKeys(t.db, { signingKey: false });
     admin = (await makeUser(t.db, "admin")).actor;
     auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;

@@ -118,22 +118,22 @@ describe("the interception CA in Postgres", () => {
     const row = await t.db.certificateAuthority.findFirstOrThrow({ where: { retiredAt: null } });
     const other = await generateCertificateAuthority({ now: new Date() });
     const planted = sealTo(keys.workerKey, other.privateKeyPkcs8Pem, "ca:00000000-0000-4000-8000-000000000000");
-    await t.db.certificateAuthority.update({ where: { id: row.id }, data: { privateKeySealed: planted } });
+    await t.adminDb().certificateAuthority.update({ where: { id: row.id }, data: { privateKeySealed: planted } });
     try {
       await expect(loadCertificateAuthority(t.db, keys.workerKey)).rejects.toBeInstanceOf(SecretIntegrityError);
     } finally {
-      await t.db.certificateAuthority.update({ where: { id: row.id }, data: { privateKeySealed: row.privateKeySealed } });
+      await t.adminDb().certificateAuthority.update({ where: { id: row.id }, data: { privateKeySealed: row.privateKeySealed } });
     }
   });
 
   it("refuses a certificate column swapped for another CA's certificate", async () => {
     const row = await t.db.certificateAuthority.findFirstOrThrow({ where: { retiredAt: null } });
     const other = await generateCertificateAuthority({ now: new Date() });
-    await t.db.certificateAuthority.update({ where: { id: row.id }, data: { certPem: other.certPem } });
+    await t.adminDb().certificateAuthority.update({ where: { id: row.id }, data: { certPem: other.certPem } });
     try {
       await expect(loadCertificateAuthority(t.db, keys.workerKey)).rejects.toThrow(/does not match its private key/);
     } finally {
-      await t.db.certificateAuthority.update({ where: { id: row.id }, data: { certPem: row.certPem } });
+      await t.adminDb().certificateAuthority.update({ where: { id: row.id }, data: { certPem: row.certPem } });
     }
     await expect(loadCertificateAuthority(t.db, keys.workerKey)).resolves.toMatchObject({ id: row.id });
   });

@@ -49,7 +49,7 @@ describe("credential route handlers", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    process.env.DATABASE_URL = t.url;
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
     // The dashboard's own keys, as the launcher hands them to it.
     Object.assign(process.env, dashboardKeyEnvironment(await establishTestKeys(t.db)));
     admin = (await makeUser(t.db, "admin")).actor;

@@ -9,7 +9,7 @@ import { CliError } from "@/lib/cli/context";
 import { parseMasterKey } from "@/lib/crypto/envelope";
 import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { loadCredentialsForInjection } from "@/lib/vault";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { unique } from "../../support/factories";
 import { leaks, randomSecret } from "./secret-search";
 
@@ -49,7 +49,7 @@ describe("bulkhead credential", () => {
   let t: TestDatabase;
   let dataDir: string;
   const key = randomBytes(32).toString("base64url");
-  const env = () => ({ DATABASE_URL: t.url, BULKHEAD_MASTER_KEY: key, BULKHEAD_DATA_DIR: dataDir });
+  const env = () => ({ ...databaseEnv(t), BULKHEAD_MASTER_KEY: key, BULKHEAD_DATA_DIR: dataDir });
 
   beforeAll(async () => {
     t = await createTestDatabase();
@@ -125,7 +125,7 @@ describe("bulkhead credential", () => {
     const t2 = await createTestDatabase();
     const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-cli-key-"));
     try {
-      const fromFile = { DATABASE_URL: t2.url, BULKHEAD_MASTER_KEY: undefined, BULKHEAD_DATA_DIR: dir };
+      const fromFile = { ...databaseEnv(t2), BULKHEAD_MASTER_KEY: undefined, BULKHEAD_DATA_DIR: dir };
       const first = await run(["add", "--name", unique("f"), "--host", "f.example.test", "--header", "X-Key: {secret}"], { stdin: "s3cret", env: fromFile });
       expect(first.error).toBeUndefined();
       const fileKey = parseMasterKey(await readFile(path.join(dir, "master.key"), "utf8"));

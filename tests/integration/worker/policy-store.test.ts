@@ -27,7 +27,7 @@ describe("the worker's policy snapshot", () => {
   it("loads at start and picks up committed changes through NOTIFY within a second", async () => {
     const owner = await makeUser(t.db, "admin");
     const agent = await t.db.agent.create({ data: { name: unique("a"), ownerId: owner.user.id } });
-    const store = new PolicyStore(createPrismaClient(t.url, 2), t.url, log, 60_000);
+    const store = new PolicyStore(createPrismaClient(t.workerUrl, 2), t.workerUrl, log, 60_000);
     await store.start();
     try {
       expect(store.status()).toMatchObject({ stale: false, listening: true, tasks: 0 });
@@ -52,10 +52,10 @@ describe("the worker's policy snapshot", () => {
       data: { agentId: agent.id, purpose: "p", policyYaml: "rules: []", expiresAt: new Date(Date.now() + 600_000) },
     });
     const dbName = new URL(t.url).pathname.slice(1);
-    const workerDb = createPrismaClient(t.url, 2);
-    const store = new PolicyStore(workerDb, t.url, log, 60_000);
+    const workerDb = createPrismaClient(t.workerUrl, 2);
+    const store = new PolicyStore(workerDb, t.workerUrl, log, 60_000);
     await store.start();
-    const admin = new pg.Client({ connectionString: t.url.replace(`/${dbName}`, "/postgres") });
+    const admin = new pg.Client({ connectionString: t.adminUrl.replace(`/${dbName}`, "/postgres") });
     await admin.connect();
     try {
       // Let reloads already triggered (the task insert's NOTIFY) finish, so the snapshot is settled.
@@ -88,7 +88,7 @@ describe("the worker's policy snapshot", () => {
   });
 
   it("coalesces a burst of notifications into few reloads", async () => {
-    const store = new PolicyStore(createPrismaClient(t.url, 2), t.url, log, 60_000);
+    const store = new PolicyStore(createPrismaClient(t.workerUrl, 2), t.workerUrl, log, 60_000);
     await store.start();
     try {
       const start = store.status().version;

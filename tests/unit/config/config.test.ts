@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadAppConfig } from "@/lib/config/app";
-import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
+import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { ConfigError } from "@/lib/config/env";
 import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
@@ -39,7 +39,20 @@ describe("configuration is validated once, with messages that name the variable"
 
   it("rejects a DATABASE_URL that is not a postgres URL and explains a missing one", () => {
     expect(() => loadCommonConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
-    expect(() => requireDatabaseUrl({})).toThrow(/DATABASE_URL is required: start Bulkhead with `npm start`/);
+    expect(() => loadCommonConfig({ BULKHEAD_WORKER_DATABASE_URL: "mysql://x" })).toThrow(/BULKHEAD_WORKER_DATABASE_URL must be a postgres/);
+  });
+
+  it("gives a runtime process its own role's URL and never falls back to the owner's silently", () => {
+    const owner = "postgresql://bulkhead_owner:o@db.internal/bulkhead";
+    const worker = "postgresql://bulkhead_worker:w@db.internal/bulkhead";
+    expect(requireRuntimeDatabaseUrl("worker", { DATABASE_URL: owner, BULKHEAD_WORKER_DATABASE_URL: worker })).toBe(worker);
+    expect(() => requireRuntimeDatabaseUrl("worker", { DATABASE_URL: owner })).toThrow(/BULKHEAD_WORKER_DATABASE_URL is required: start Bulkhead with `npm start`/);
+    expect(() => requireRuntimeDatabaseUrl("dashboard", {})).toThrow(/BULKHEAD_DASHBOARD_DATABASE_URL is required/);
+    // Only an explicit opt-in runs a process as the owner.
+    expect(requireRuntimeDatabaseUrl("dashboard", { DATABASE_URL: owner, BULKHEAD_DATABASE_SINGLE_ROLE: "true" })).toBe(owner);
+    expect(() => loadCommonConfig({ BULKHEAD_DATABASE_SINGLE_ROLE: "yes please" })).toThrow(/BULKHEAD_DATABASE_SINGLE_ROLE must be true or false/);
+    expect(loadCommonConfig({ BULKHEAD_DASHBOARD_DATABASE_URL: worker }).externalDatabase).toBe(true);
+    expect(loadCommonConfig({}).externalDatabase).toBe(false);
   });
 
   it("rejects a short AUTH_SECRET", () => {
@@ -51,7 +64,7 @@ describe("configuration is validated once, with messages that name the variable"
     const cases: Array<[() => unknown, string]> = [
       [() => loadAppConfig({ AUTH_SECRET: secretish }), "AUTH_SECRET"],
       [() => loadCommonConfig({ DATABASE_URL: `mysql://bulkhead:${secretish}@db.internal/bulkhead` }), "DATABASE_URL"],
-      [() => requireDatabaseUrl({ DATABASE_URL: `postgress://bulkhead:${secretish}@db.internal/bulkhead` }), "DATABASE_URL"],
+      [() => requireRuntimeDatabaseUrl("worker", { BULKHEAD_WORKER_DATABASE_URL: `postgress://bulkhead:${secretish}@db.internal/bulkhead` }), "BULKHEAD_WORKER_DATABASE_URL"],
       [() => loadAppConfig({ BULKHEAD_OIDC_ISSUER: `https://user:${secretish}@` }), "BULKHEAD_OIDC_ISSUER"],
       [() => loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: `${secretish}${secretish}`, BULKHEAD_CHECKPOINT_KEY: secretish }), "BULKHEAD_WORKER_KEY"],
       [() => loadDashboardKeyConfig({ BULKHEAD_DASHBOARD_KEY: secretish, BULKHEAD_WORKER_PUBLIC_KEY: "x" }), "BULKHEAD_DASHBOARD_KEY"],

@@ -37,7 +37,7 @@ const LAUNCHER_ENV = {
 function build() {
   return childEnvironments(
     {
-      databaseUrl: { dashboard: "postgresql://dash:dpw@db/bulkhead", worker: "postgresql://work:wpw@db/bulkhead" },
+      databaseEnv: { dashboard: { BULKHEAD_DASHBOARD_DATABASE_URL: "postgresql://dash:dpw@db/bulkhead" }, worker: { BULKHEAD_WORKER_DATABASE_URL: "postgresql://work:wpw@db/bulkhead" } },
       authSecret: LAUNCHER_ENV.AUTH_SECRET,
       oidcClientSecret: LAUNCHER_ENV.BULKHEAD_OIDC_CLIENT_SECRET,
       keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
@@ -90,7 +90,9 @@ describe("the launcher gives each child only its own secrets", () => {
     const { dashboard } = build();
     expect(dashboard.AUTH_SECRET).toBe(LAUNCHER_ENV.AUTH_SECRET);
     expect(dashboard.BULKHEAD_OIDC_CLIENT_SECRET).toBe(LAUNCHER_ENV.BULKHEAD_OIDC_CLIENT_SECRET);
-    expect(dashboard.DATABASE_URL).toBe("postgresql://dash:dpw@db/bulkhead");
+    expect(dashboard.BULKHEAD_DASHBOARD_DATABASE_URL).toBe("postgresql://dash:dpw@db/bulkhead");
+    expect(dashboard.DATABASE_URL).toBeUndefined();
+    expect(dashboard.BULKHEAD_WORKER_DATABASE_URL).toBeUndefined();
     expect(dashboard).toMatchObject(dashboardKeyEnvironment(keys));
     for (const name of ["BULKHEAD_MASTER_KEY", "BULKHEAD_WORKER_KEY", "BULKHEAD_CHECKPOINT_KEY", "NEXTAUTH_SECRET", "BULKHEAD_OWNER_DATABASE_URL", "PGPASSWORD", "BULKHEAD_SOMETHING_TOKEN"]) {
       expect(dashboard[name], name).toBeUndefined();
@@ -101,7 +103,9 @@ describe("the launcher gives each child only its own secrets", () => {
 
   it("the worker gets its own keys; never the master key, the session secret, the OIDC secret or the dashboard's key", () => {
     const { worker } = build();
-    expect(worker.DATABASE_URL).toBe("postgresql://work:wpw@db/bulkhead");
+    expect(worker.BULKHEAD_WORKER_DATABASE_URL).toBe("postgresql://work:wpw@db/bulkhead");
+    expect(worker.DATABASE_URL).toBeUndefined();
+    expect(worker.BULKHEAD_DASHBOARD_DATABASE_URL).toBeUndefined();
     expect(worker).toMatchObject(workerKeyEnvironment(keys));
     for (const name of ["BULKHEAD_MASTER_KEY", "AUTH_SECRET", "NEXTAUTH_SECRET", "BULKHEAD_OIDC_CLIENT_SECRET", "BULKHEAD_DASHBOARD_KEY", "BULKHEAD_WORKER_PUBLIC_KEY", "PGPASSWORD", "BULKHEAD_OWNER_DATABASE_URL"]) {
       expect(worker[name], name).toBeUndefined();

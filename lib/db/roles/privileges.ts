@@ -1,0 +1,97 @@
+import type { RuntimeRole } from "./names";
+
+/**
+ * What each runtime role may do, object by object: the one list of Bulkhead's grants. After every
+ * migration the grants step (grants.ts) makes the database match it exactly for the runtime roles
+ * and PUBLIC, revoking whatever else they hold, so an object missing here is refused to both roles
+ * (fail closed) and tests/integration/db/privilege-map.test.ts names it.
+ *
+ * Worked out from what each process reads and writes (Prisma and pg usage in app/ and lib/ for the
+ * dashboard and the CLI, proxy-worker/ and the lib/ functions it calls for the worker):
+ * - audit tables: INSERT and SELECT only, INSERT limited to the columns a writer supplies (id, seq,
+ *   prev_hash and hash come from the sequence and the chain trigger). Nobody but the owner may
+ *   UPDATE, DELETE or TRUNCATE them, or touch audit_chain_head: the chain triggers that lock and
+ *   advance the head run as their owner (SECURITY DEFINER, migration 20261201001000).
+ * - the worker reads what its policy snapshot, token verifier, vault and CA are built from, never
+ *   the private half of a signing key (it verifies tokens, it does not mint them) nor users beyond
+ *   the approver's email; it writes approvals it holds, the usage time of credentials, the CA when
+ *   none is usable, checkpoints and audit events.
+ * - the dashboard (and the CLI, which uses the dashboard's role) manages everything else, but
+ *   deletes only what the product deletes (sessions, setup tokens, services, credentials) and
+ *   never creates approvals (only a held request does).
+ */
+export type TablePrivilege = "SELECT" | "INSERT" | "UPDATE" | "DELETE";
+
+/** A privilege on the whole table (`true`) or on the listed columns only. */
+export type TableGrant = Partial<Record<TablePrivilege, true | readonly string[]>>;
+
+export interface PrivilegeMap {
+  tables: Readonly<Record<string, Readonly<Record<RuntimeRole, TableGrant>>>>;
+  /** USAGE (nextval for column defaults); never UPDATE, so no role can setval. */
+  sequences: Readonly<Record<string, readonly RuntimeRole[]>>;
+  /** EXECUTE, by function name. Trigger functions are listed with no roles: firing a trigger needs no EXECUTE. */
+  functions: Readonly<Record<string, readonly RuntimeRole[]>>;
+}
+
+const AUDIT_EVENT_COLUMNS = ["at", "type", "actor_type", "actor_id", "agent_id", "task_id", "outcome", "effect", "reason", "rule_id", "data"] as const;
+const CHECKPOINT_COLUMNS = ["seq", "hash", "key_id", "signature"] as const;
+const PUBLIC_SIGNING_KEY_COLUMNS = ["kid", "alg", "public_jwk", "status", "created_at", "retiring_at", "verify_until", "retired_at"] as const;
+
+const CRUD: TableGrant = { SELECT: true, INSERT: true, UPDATE: true, DELETE: true };
+const CRU: TableGrant = { SELECT: true, INSERT: true, UPDATE: true };
+const READ: TableGrant = { SELECT: true };
+const NONE: TableGrant = {};
+const AUDIT_APPEND: TableGrant = { SELECT: true, INSERT: AUDIT_EVENT_COLUMNS };
+const CHECKPOINT_APPEND: TableGrant = { SELECT: true, INSERT: CHECKPOINT_COLUMNS };
+const CA_WRITE: TableGrant = { SELECT: true, INSERT: true, UPDATE: ["retired_at"] };
+
+export const PRIVILEGES: PrivilegeMap = {
+  tables: {
+    _prisma_migrations: { dashboard: NONE, worker: NONE },
+    users: { dashboard: CRU, worker: { SELECT: ["id", "email"] } },
+    accounts: { dashboard: { SELECT: true, INSERT: true }, worker: NONE },
+    sessions: { dashboard: CRUD, worker: NONE },
+    setup_tokens: { dashboard: CRUD, worker: NONE },
+    agents: { dashboard: CRU, worker: READ },
+    // The worker marks tasks expired at expiresAt (kill switch) and nothing else.
+    tasks: { dashboard: CRU, worker: { SELECT: true, UPDATE: ["status", "ended_at", "ended_reason"] } },
+    services: { dashboard: CRUD, worker: READ },
+    signing_keys: { dashboard: CRU, worker: { SELECT: PUBLIC_SIGNING_KEY_COLUMNS } },
+    issued_tokens: { dashboard: CRU, worker: READ },
+    credentials: { dashboard: CRUD, worker: { SELECT: true, UPDATE: ["last_used_at"] } },
+    api_keys: { dashboard: CRU, worker: NONE },
+    // A decision never rewrites what was held (digest, method, URL, actions).
+    // Either side cancels an approval whose task, agent or token went away (kill switch).
+    approvals: {
+      dashboard: { SELECT: true, UPDATE: ["status", "decided_by_id", "decided_at", "decision_note", "cancelled_at", "cancel_reason"] },
+      worker: { SELECT: true, INSERT: true, UPDATE: ["status", "consumed_at", "cancelled_at", "cancel_reason"] },
+    },
+    sandboxes: { dashboard: READ, worker: READ },
+    settings: { dashboard: CRU, worker: READ },
+    certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },
+    audit_events: { dashboard: AUDIT_APPEND, worker: AUDIT_APPEND },
+    audit_chain_head: { dashboard: READ, worker: READ },
+    audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: CHECKPOINT_APPEND },
+  },
+  sequences: {
+    audit_events_id_seq: ["dashboard", "worker"],
+    audit_checkpoints_id_seq: ["dashboard", "worker"],
+  },
+  functions: {
+    // Called by the chain's row trigger, which runs as the inserting role.
+    audit_chain_field: ["dashboard", "worker"],
+    audit_event_canonical_text: ["dashboard", "worker"],
+    audit_event_hash: ["dashboard", "worker"],
+    // The spool replayer locks the head through it (proxy-worker/audit/store.ts).
+    audit_chain_lock_head: ["worker"],
+    // Trigger functions.
+    audit_events_append_only: [],
+    audit_events_chain_lock: [],
+    audit_events_chain: [],
+    audit_events_chain_advance: [],
+    audit_chain_head_guard: [],
+    audit_checkpoints_append_only: [],
+    bulkhead_notify_policy: [],
+    bulkhead_notify_approval: [],
+  },
+};
