@@ -11,8 +11,8 @@ import { reject, type ActionDraft, type CanonicalRequest, type DraftResult } fro
 
 const MAX_BATCH = 50;
 
-function draftsFor(sql: string, database: string | undefined, batchIndex: number | null): ActionDraft[] {
-  const result = classifySql(sql, { database });
+function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig): ActionDraft[] {
+  const result = classifySql(sql, { database, readOnlyFunctions: config.readOnlyFunctions });
   return result.actions.map((a) => {
     const detail: Record<string, unknown> = { statement: a.statement };
     if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
@@ -33,7 +33,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
   const text = readTextBody(req);
   if (!text.ok) return text;
-  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null) };
+  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null, config) };
 
   const json = parseJsonText(text.text);
   if (!json.ok) return json;
@@ -52,7 +52,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
       }
       if (typeof named === "string" && named !== "") database = named;
     }
-    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null));
+    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null, config));
   }
   return { ok: true, drafts };
 }

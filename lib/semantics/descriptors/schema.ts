@@ -70,6 +70,14 @@ export const sqlConfigSchema = z.strictObject({
   databaseField: z.string().min(1).optional(),
   /** Fixed database name when the request does not carry one. */
   database: z.string().min(1).optional(),
+  /**
+   * The service's own functions known to change nothing, as PostgreSQL stores their names:
+   * `name` covers unqualified calls, `schema.name` calls qualified with that schema. Every other
+   * function that is not a known read-only built-in makes the statement at least a write.
+   */
+  readOnlyFunctions: z
+    .array(z.string().regex(/^[^\s.]+(?:\.[^\s.]+)?$/, "a function name, optionally qualified: name or schema.name"))
+    .default([]),
 });
 
 export const mcpToolSchema = z.strictObject({
