@@ -130,7 +130,9 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (route.when) {
         const parsed = jsonBody();
         if ("ok" in parsed) return parsed;
-        if (!matchWhen(route.when, parsed.value)) continue;
+        const when = matchWhen(route.when, parsed.value);
+        if (!when.ok) return when;
+        if (!when.match) continue;
       }
       const resource = route.resource !== undefined ? fill(route.resource, params, config.caseInsensitive) : req.path;
       const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };

@@ -6,7 +6,7 @@ import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySql } from "@/lib/semantics/sql";
-import { getPath } from "@/lib/semantics/when";
+import { lookupPath } from "@/lib/semantics/when";
 import { reject, type ActionDraft, type CanonicalRequest, type DraftResult } from "@/lib/semantics/types";
 
 const MAX_BATCH = 50;
@@ -42,11 +42,15 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   const drafts: ActionDraft[] = [];
   for (const [index, item] of items.entries()) {
     if (!isJsonObject(item)) return reject("sql_invalid_request", "SQL request must be a JSON object");
-    const sql = getPath(item, config.queryField);
+    const query = lookupPath(item, config.queryField);
+    if (!query.ok) return query;
+    const sql = query.value;
     if (typeof sql !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
     let database = config.database;
     if (config.databaseField) {
-      const named = getPath(item, config.databaseField);
+      const field = lookupPath(item, config.databaseField);
+      if (!field.ok) return field;
+      const named = field.value;
       if (named !== undefined && named !== null && typeof named !== "string") {
         return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
       }
