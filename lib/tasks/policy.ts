@@ -18,12 +18,22 @@ export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
  * NOTIFY that the commit sends; the old and new YAML are kept in the audit event.
  */
+/**
+ * The policy's errors, or null: its format, and that every service, environment and operation it
+ * names exists in the registry and inventory stored now (a typo would make a rule that never applies).
+ */
+export async function policyErrors(db: Pick<Db, "service" | "setting">, policyYaml: string): Promise<string[] | null> {
+  const { registry, inventory } = await loadRegistry(db);
+  const parsed = parsePolicy(policyYaml, { references: { registry, inventory } });
+  return parsed.ok ? null : formatPolicyErrors(parsed.errors);
+}
+
 export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");
-  const parsed = parsePolicy(policyYaml);
-  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(parsed.errors) } } });
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
   return db.$transaction(async (tx) => {
+    const errors = await policyErrors(tx, policyYaml);
+    if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
     const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
     if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");

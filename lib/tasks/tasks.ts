@@ -5,7 +5,7 @@ import { uuidSchema } from "@/lib/agents/agents";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
-import { parsePolicy } from "@/lib/policy/parse";
+import { policyErrors } from "./policy";
 import { formatDuration, parseDuration } from "./duration";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
 
@@ -42,12 +42,6 @@ function effective<T extends { status: string; expiresAt: Date }>(task: T, now: 
   return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
 }
 
-function policyErrors(yaml: string): Record<string, string[]> | null {
-  const parsed = parsePolicy(yaml);
-  if (parsed.ok) return null;
-  return { policyYaml: parsed.errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
-}
-
 export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
   assertCan(actor, "tasks:write");
   const data = createTaskInput.parse(input);
@@ -58,10 +52,10 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
-  const errors = policyErrors(policyYaml);
-  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: errors } });
 
   return db.$transaction(async (tx) => {
+    const errors = await policyErrors(tx, policyYaml);
+    if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
     if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });
     if (agent.status !== "active") {
