@@ -34,12 +34,23 @@ export function knownEnvironments(context: PolicyContext): string[] {
   return [...names];
 }
 
+/** Vocabularies per registry, built once (a registry is immutable; the worker checks every task against one). */
+const VOCABULARIES = new WeakMap<ServiceRegistry, Map<string, Vocabulary>>();
+function vocabulariesOf(registry: ServiceRegistry): Map<string, Vocabulary> {
+  let map = VOCABULARIES.get(registry);
+  if (!map) {
+    map = new Map<string, Vocabulary>(registry.services.map((s) => [s.id, vocabularyOf(s)]));
+    map.set(UNKNOWN_SERVICE, unknownVocabulary);
+    VOCABULARIES.set(registry, map);
+  }
+  return map;
+}
+
 export function checkReferences(rules: readonly PolicyRule[], context: PolicyContext): ReferenceError[] {
   const errors: ReferenceError[] = [];
   const services = context.registry.services.map((s) => s.id);
   const environments = knownEnvironments(context);
-  const vocabularies = new Map<string, Vocabulary>(context.registry.services.map((s) => [s.id, vocabularyOf(s)]));
-  vocabularies.set(UNKNOWN_SERVICE, unknownVocabulary);
+  const vocabularies = vocabulariesOf(context.registry);
 
   rules.forEach((rule, i) => {
     let scope: Vocabulary[] | null;

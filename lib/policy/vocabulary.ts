@@ -79,6 +79,7 @@ function globFits(glob: string, family: (name: string) => boolean): boolean {
  */
 export function checkOperation(pattern: string, vocabularies: readonly Vocabulary[]): string | null {
   const name = pattern.toLowerCase();
+  if (vocabularies.some((v) => v.known.has(name))) return null;
   const lower = vocabularies.flatMap((v) => [...v.known.keys()]);
   const known = vocabularies.flatMap((v) => [...v.known.values()]);
   if (isGlob(name)) {
@@ -87,7 +88,6 @@ export function checkOperation(pattern: string, vocabularies: readonly Vocabular
     if (vocabularies.some((v) => v.families.some((f) => globFits(name, f)))) return null;
     return `matches no operation of the service${suggestion(name.replace(/[*?]/g, ""), known)}`;
   }
-  if (lower.includes(name)) return null;
   // In an open vocabulary a near miss of a known name is a typo, not a new operation.
   const near = name.length >= 4 ? closest(name, known, name.length >= 8 ? 2 : 1) : null;
   if (near === null && vocabularies.some((v) => v.families.some((f) => f(name)))) return null;

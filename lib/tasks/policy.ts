@@ -31,9 +31,11 @@ export async function policyErrors(db: Pick<Db, "service" | "setting">, policyYa
 export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
+  // Checked against the registry as stored now; a service removed after this check makes the
+  // worker refuse the task (policy_invalid) rather than enforce a rule that names nothing.
+  const errors = await policyErrors(db, policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
   return db.$transaction(async (tx) => {
-    const errors = await policyErrors(tx, policyYaml);
-    if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
     const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
     if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");

@@ -52,10 +52,10 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
+  const errors = await policyErrors(db, policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
 
   return db.$transaction(async (tx) => {
-    const errors = await policyErrors(tx, policyYaml);
-    if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
     if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });
     if (agent.status !== "active") {
