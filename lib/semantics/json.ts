@@ -33,7 +33,16 @@ const MAX_DEPTH = 128;
  * simple case folding (`ſ`→`s`, Kelvin sign→`k`, `ß`→`ss`, dotless `ı`→`i`).
  */
 export function foldKey(key: string): string {
-  return key.normalize("NFKC").toUpperCase().toLowerCase();
+  return printableAscii(key) ? key.toLowerCase() : key.normalize("NFKC").toUpperCase().toLowerCase();
+}
+
+/** Most keys: nothing to normalise and nothing invisible, so the fast path is exact. */
+function printableAscii(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 /** Control (Cc) and format (Cf: zero-width, bidi, BOM) characters: never part of a real key. */
@@ -145,10 +154,11 @@ export function parseStrictJson(text: string): JsonValue {
       skipWs();
       if (text[pos] !== '"') fail("expected string key");
       const key = parseString();
-      if (Object.prototype.hasOwnProperty.call(obj, key)) fail(`duplicate key ${JSON.stringify(key)}`);
-      if (INVISIBLE.test(key)) fail(`key ${JSON.stringify(key)} contains a control or invisible character`);
+      if (!printableAscii(key) && INVISIBLE.test(key)) fail(`key ${JSON.stringify(key)} contains a control or invisible character`);
+      // Exact duplicates fold alike too: one lookup finds both.
       const fold = foldKey(key);
       const twin = folded.get(fold);
+      if (twin === key) fail(`duplicate key ${JSON.stringify(key)}`);
       if (twin !== undefined) fail(`keys ${JSON.stringify(twin)} and ${JSON.stringify(key)} differ only in case or form, and some servers read them as one`);
       folded.set(fold, key);
       skipWs();
