@@ -49,6 +49,13 @@ test("the task page shows the blast radius, simulates the PocketOS request, and 
   await page.getByRole("button", { name: "Save policy" }).click();
   await expect(page.getByRole("status")).toContainText("version 2");
   expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(2);
+
+  // A stored policy whose service has since disappeared: the page says the proxy refuses the task.
+  const orphan = await db.task.create({
+    data: { agentId: agent.id, purpose: "Uses a removed service", policyYaml: "rules:\n  - service: retired-billing\n    effects: [read]\n", expiresAt: new Date(Date.now() + 3600_000) },
+  });
+  await page.goto(`/tasks/${orphan.id}`);
+  await expect(page.getByTestId("policy-stale")).toContainText('service "retired-billing" does not exist');
 });
 
 test("admins add custom services and the inventory in YAML; mistakes are explained", async ({ page, createUser, db }) => {
