@@ -1,21 +1,29 @@
 /**
  * `bulkhead policy …`: validate a policy file, explain what the proxy would do with a request,
  * print the JSON Schema or list templates.
+ *
+ * `check` and `explain` judge against the services and inventory stored in the database, as the
+ * proxy does; `--offline` uses the built-in services and an empty inventory instead, plus the
+ * `--services` and `--inventory` files when given.
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { CliError, type CliContext, type CommandHandler } from "@/lib/cli/context";
+import { withCliDatabase } from "@/lib/cli/database";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { policyTemplates } from "@/lib/policy/templates";
+import type { PolicyContext } from "@/lib/policy/references";
 import { emptyInventory, parseInventoryYaml } from "@/lib/semantics/inventory";
 import { defaultRegistry, parseServicesYaml, registryWith } from "@/lib/semantics/registry";
+import { loadRegistry } from "@/lib/services/registry-source";
 
 const USAGE = `usage:
-  bulkhead policy check FILE
+  bulkhead policy check FILE [--offline [--services FILE] [--inventory FILE]] [--json]
   bulkhead policy explain --policy FILE --request 'METHOD URL' [--body FILE] [--header 'Name: value']...
-                          [--services FILE] [--inventory FILE] [--now ISO-8601] [--json]
+                          [--offline [--services FILE] [--inventory FILE]] [--now ISO-8601] [--json]
+  (services and inventory come from the database unless --offline is given)
   bulkhead policy schema
   bulkhead policy templates`;
 
@@ -60,13 +68,50 @@ function printErrors(file: string, errors: readonly PolicyError[], ctx: CliConte
   }
 }
 
+const CONTEXT_OPTIONS = {
+  offline: { type: "boolean" },
+  services: { type: "string" },
+  inventory: { type: "string" },
+} as const;
+
+/**
+ * The registry and inventory to judge against: the database's (what the proxy enforces with), or
+ * with --offline the built-ins plus the given files.
+ */
+async function policyContext(values: { offline?: boolean | undefined; services?: string | undefined; inventory?: string | undefined }, ctx: CliContext): Promise<PolicyContext> {
+  if (values.offline !== true) {
+    if (values.services !== undefined || values.inventory !== undefined) {
+      throw new CliError(`--services and --inventory are used with --offline; without it the database's services and inventory apply\n${USAGE}`, 2);
+    }
+    const built = await withCliDatabase(ctx, (db) => loadRegistry(db));
+    for (const bad of built.problems.services) ctx.stderr(`warning: custom service ${bad.name} is invalid and left out: ${bad.errors.join("; ")}`);
+    if (built.problems.conflict) ctx.stderr(`warning: custom services conflict, built-ins only: ${built.problems.conflict}`);
+    if (built.problems.inventory) ctx.stderr(`warning: the stored inventory is invalid: ${built.problems.inventory.join("; ")}`);
+    return { registry: built.registry, inventory: built.inventory };
+  }
+  let registry = defaultRegistry();
+  if (values.services !== undefined) {
+    const services = parseServicesYaml(await readText(values.services));
+    if (!services.ok) throw new CliError(`${values.services}: ${services.errors.join("; ")}`);
+    registry = registryWith(services.descriptors);
+  }
+  let inventory = emptyInventory;
+  if (values.inventory !== undefined) {
+    const parsed = parseInventoryYaml(await readText(values.inventory));
+    if (!parsed.ok) throw new CliError(`${values.inventory}: ${parsed.errors.join("; ")}`);
+    inventory = parsed.inventory;
+  }
+  return { registry, inventory };
+}
+
 async function check(args: string[], ctx: CliContext): Promise<number> {
   const { positionals, values } = usageErrors(() =>
-    parseArgs({ args, options: { json: { type: "boolean" } }, allowPositionals: true, strict: true }),
+    parseArgs({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true, strict: true }),
   );
   if (positionals.length !== 1) throw new CliError(`policy check takes one FILE\n${USAGE}`, 2);
   const file = positionals[0] as string;
-  const result = parsePolicy(await readText(file));
+  const text = await readText(file);
+  const result = parsePolicy(text, { references: await policyContext(values, ctx) });
   const json = ctx.json || values.json === true;
   if (!result.ok) {
     if (json) ctx.stdout(JSON.stringify({ ok: false, file, errors: result.errors }));
@@ -100,8 +145,7 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         request: { type: "string" },
         body: { type: "string" },
         header: { type: "string", multiple: true },
-        services: { type: "string" },
-        inventory: { type: "string" },
+        ...CONTEXT_OPTIONS,
         now: { type: "string" },
         json: { type: "boolean" },
       },
@@ -124,23 +168,13 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         });
   if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json";
 
-  let registry = defaultRegistry();
-  if (values.services !== undefined) {
-    const services = parseServicesYaml(await readText(values.services));
-    if (!services.ok) throw new CliError(`${values.services}: ${services.errors.join("; ")}`);
-    registry = registryWith(services.descriptors);
-  }
-  let inventory = emptyInventory;
-  if (values.inventory !== undefined) {
-    const parsed = parseInventoryYaml(await readText(values.inventory));
-    if (!parsed.ok) throw new CliError(`${values.inventory}: ${parsed.errors.join("; ")}`);
-    inventory = parsed.inventory;
-  }
   const now = values.now !== undefined ? Date.parse(values.now) : Date.now();
   if (Number.isNaN(now)) throw new CliError("--now must be an ISO 8601 date-time", 2);
+  const policyYaml = await readText(policyFile);
+  const { registry, inventory } = await policyContext(values, ctx);
 
   const result = await explainRequest({
-    policyYaml: await readText(policyFile),
+    policyYaml,
     method: match[1] as string,
     url: match[2] as string,
     headers,

@@ -43,7 +43,10 @@ export interface ExplainDecision {
 export type ExplainResult = ExplainDecision | { ok: false; stage: "policy"; errors: PolicyError[] };
 
 export async function explainRequest(options: ExplainOptions): Promise<ExplainResult> {
-  const parsed = parsePolicy(options.policyYaml);
+  const registry = options.registry ?? defaultRegistry();
+  const inventory = options.inventory ?? emptyInventory;
+  // Names the rules use must exist where the request is judged, as the proxy requires.
+  const parsed = parsePolicy(options.policyYaml, { references: { registry, inventory } });
   if (!parsed.ok) return { ok: false, stage: "policy", errors: parsed.errors };
   const mode = parsed.policy.mode;
   // Without the parser SQL is classified as unparseable (irreversible): still a safe answer.
@@ -53,7 +56,7 @@ export async function explainRequest(options: ExplainOptions): Promise<ExplainRe
   if (!canonical.ok) return rejected(null, null, canonical.code, canonical.reason, mode);
   const request = { method: canonical.request.method, url: canonicalUrl(canonical.request) };
 
-  const classification = classify(canonical.request, options.registry ?? defaultRegistry(), options.inventory ?? emptyInventory);
+  const classification = classify(canonical.request, registry, inventory);
   if (!classification.ok) return rejected(request, null, classification.code, classification.reason, mode);
 
   const decision = decide(compilePolicy(parsed.policy), classification.actions, options.now);

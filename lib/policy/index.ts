@@ -1,5 +1,6 @@
 /** Public surface of the policy layer: parse, compile, decide, explain. */
-export { parsePolicy, formatPath, type PolicyError, type ParsePolicyResult } from "@/lib/policy/parse";
+export { parsePolicy, formatPath, type PolicyError, type ParsePolicyResult, type ParseOptions } from "@/lib/policy/parse";
+export { checkReferences, knownEnvironments, type PolicyContext } from "@/lib/policy/references";
 export {
   policySchema,
   ruleSchema,

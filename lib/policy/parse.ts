@@ -5,6 +5,8 @@
 import { LineCounter, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
 import { normalizePolicy, policySchema, type Policy } from "@/lib/policy/schema";
+import { checkReferences, type PolicyContext } from "@/lib/policy/references";
+import { closest } from "@/lib/policy/suggest";
 
 export interface PolicyError {
   /** e.g. "rules[2].effects[0]"; "" for the document itself. */
@@ -29,15 +31,23 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-export function parsePolicy(yamlText: string): ParsePolicyResult {
+export interface ParseOptions {
+  /**
+   * Check that services, environments and operations the rules name exist in this registry and
+   * inventory. Without it only the format is checked (use it for templates, never to save).
+   */
+  references?: PolicyContext;
+}
+
+export function parsePolicy(yamlText: string, options: ParseOptions = {}): ParsePolicyResult {
   try {
-    return parse(yamlText);
+    return parse(yamlText, options);
   } catch (error) {
     return { ok: false, errors: [{ path: "", message: `policy could not be read: ${error instanceof Error ? error.message : "unknown error"}` }] };
   }
 }
 
-function parse(text: string): ParsePolicyResult {
+function parse(text: string, options: ParseOptions): ParsePolicyResult {
   if (typeof text !== "string") return { ok: false, errors: [{ path: "", message: "policy must be text" }] };
   if (text.length > MAX_POLICY_BYTES) return { ok: false, errors: [{ path: "", message: "policy is larger than 1 MB" }] };
   const lineCounter = new LineCounter();
@@ -53,7 +63,13 @@ function parse(text: string): ParsePolicyResult {
     return { ok: false, errors: [{ path: "", line: 1, message: "policy is empty: expected a mapping with mode, unlisted and rules" }] };
   }
   const parsed = policySchema.safeParse(data);
-  if (parsed.success) return { ok: true, policy: normalizePolicy(parsed.data) };
+  if (parsed.success) {
+    const policy = normalizePolicy(parsed.data);
+    if (!options.references) return { ok: true, policy };
+    const missing = checkReferences(policy.rules, options.references);
+    if (missing.length === 0) return { ok: true, policy };
+    return { ok: false, errors: missing.map((e) => ({ path: formatPath(e.path), ...lineOf(doc, lineCounter, e.path), message: `${ruleLabel(data, e.path)}${e.message}` })) };
+  }
   const errors = parsed.error.issues.flatMap((issue) => toErrors(issue, doc, lineCounter, data));
   errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   return { ok: false, errors };
@@ -109,28 +125,5 @@ function ruleLabel(data: unknown, path: readonly (string | number)[]): string {
 }
 
 function suggest(key: string, known: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const candidate of known) {
-    const d = distance(key.toLowerCase(), candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
+  return closest(key.toLowerCase(), known, 2);
 }

@@ -41,6 +41,8 @@ function canonicalize(raw: RawRequest): CanonicalResult {
   }
   const method = raw.method.toUpperCase();
   if (method === "CONNECT") return reject("unsupported_method", "CONNECT is not a request to classify");
+  // TRACE (and IIS's TRACK) echo the request back, including the credential Bulkhead injects.
+  if (method === "TRACE" || method === "TRACK") return reject("unsupported_method", `${method} echoes the request back, credentials included`);
 
   const url = raw.url;
   if (typeof url !== "string" || url.length === 0) return reject("not_absolute", "request target must be an absolute URL");

@@ -1,8 +1,9 @@
 /**
  * Which top-level fields will the server execute? Parsed with the `graphql` package and checked
  * with its own schema-independent validation rules (fragment cycles, unknown fragments, duplicate
- * names and arguments), then: select the operation as the server does, expand fragment spreads
- * and inline fragments at the root, and report every field under its real name.
+ * names and arguments), then: find the operation the request selects, measure the document
+ * against the service's limits, expand fragment spreads and inline fragments at the root of every
+ * operation, and report every field under its real name.
  */
 import {
   ExecutableDefinitionsRule,
@@ -39,10 +40,19 @@ export interface RootField {
   args: Record<string, unknown>;
 }
 
-export interface SelectedOperation {
+export interface AnalysedOperation {
   type: OperationType;
   name: string | null;
+  /** The operation the request selects; the others are judged too (see `analyseDocument`). */
+  selected: boolean;
   fields: RootField[];
+}
+
+/** Upper bounds on what one document may ask for (per service: `graphql.limits`). */
+export interface DocumentLimits {
+  maxDepth: number;
+  maxAliases: number;
+  maxFields: number;
 }
 
 const MAX_TOKENS = 50_000;
@@ -73,11 +83,18 @@ function parseDocument(text: string): { ok: true; doc: DocumentNode } | Rejectio
   }
 }
 
-export function selectOperation(
+/**
+ * Every operation in the document, with the one the request selects marked. All of them are
+ * returned because a server that ignores `operationName` (or picks the first operation) runs
+ * another than the one selected: judging only the selected one let a read carry an unselected
+ * `volumeDelete`. The document must also stay within the service's limits.
+ */
+export function analyseDocument(
   text: string,
   operationName: string | null,
   variables: Record<string, unknown>,
-): { ok: true; operation: SelectedOperation } | Rejection {
+  limits: DocumentLimits,
+): { ok: true; operations: AnalysedOperation[] } | Rejection {
   const parsed = parseDocument(text);
   if (!parsed.ok) return parsed;
   const errors = validate(PLACEHOLDER_SCHEMA, parsed.doc, RULES);
@@ -104,22 +121,101 @@ export function selectOperation(
   }
   if (!selected) return reject("graphql_missing_operation", "document has no operation");
 
+  const exceeded = checkLimits(operations, fragments, limits);
+  if (exceeded) return exceeded;
+
+  const out: AnalysedOperation[] = [];
+  for (const op of operations) {
+    const fields = rootFields(op, fragments, variables);
+    if (!fields.ok) return fields;
+    out.push({ type: op.operation as OperationType, name: op.name?.value ?? null, selected: op === selected, fields: fields.fields });
+  }
+  return { ok: true, operations: out };
+}
+
+function rootFields(
+  op: OperationDefinitionNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  variables: Record<string, unknown>,
+): { ok: true; fields: RootField[] } | Rejection {
   const vars: Record<string, unknown> = {};
-  for (const def of selected.variableDefinitions ?? []) {
+  for (const def of op.variableDefinitions ?? []) {
     const name = def.variable.name.value;
     if (Object.prototype.hasOwnProperty.call(variables, name)) vars[name] = variables[name];
     else if (def.defaultValue) vars[name] = valueFromASTUntyped(def.defaultValue);
   }
-
   const nodes: FieldNode[] = [];
-  const expanded = expandRoot(selected.selectionSet, fragments, nodes, []);
+  const expanded = expandRoot(op.selectionSet, fragments, nodes, []);
   if (!expanded.ok) return expanded;
   const fields = nodes.map((node) => {
     const args: Record<string, unknown> = {};
     for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, vars);
     return { name: node.name.value, alias: node.alias?.value ?? null, args };
   });
-  return { ok: true, operation: { type: selected.operation as OperationType, name: selected.name?.value ?? null, fields } };
+  return { ok: true, fields };
+}
+
+interface Measure {
+  fields: number;
+  aliases: number;
+  depth: number;
+}
+
+const CAP = Number.MAX_SAFE_INTEGER;
+const add = (a: number, b: number): number => Math.min(CAP, a + b);
+
+/**
+ * Depth, aliases and fields of the document as a server executes it: fragments expanded, every
+ * operation counted. Fragments are measured once each (memoised), so a document whose fragments
+ * spread each other exponentially costs linear time to measure (cycles were refused by validation).
+ */
+function checkLimits(
+  operations: readonly OperationDefinitionNode[],
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  limits: DocumentLimits,
+): Rejection | null {
+  const memo = new Map<string, Measure>();
+  const measure = (set: SelectionSetNode | undefined): Measure => {
+    const total: Measure = { fields: 0, aliases: 0, depth: 0 };
+    for (const selection of set?.selections ?? []) {
+      let part: Measure;
+      if (selection.kind === Kind.FIELD) {
+        const inner = measure(selection.selectionSet);
+        part = { fields: add(inner.fields, 1), aliases: add(inner.aliases, selection.alias ? 1 : 0), depth: inner.depth + 1 };
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        part = measure(selection.selectionSet);
+      } else {
+        const name = selection.name.value;
+        let known = memo.get(name);
+        if (!known) {
+          known = measure(fragments.get(name)?.selectionSet);
+          memo.set(name, known);
+        }
+        part = known;
+      }
+      total.fields = add(total.fields, part.fields);
+      total.aliases = add(total.aliases, part.aliases);
+      total.depth = Math.max(total.depth, part.depth);
+    }
+    return total;
+  };
+  const document: Measure = { fields: 0, aliases: 0, depth: 0 };
+  for (const op of operations) {
+    const m = measure(op.selectionSet);
+    document.fields = add(document.fields, m.fields);
+    document.aliases = add(document.aliases, m.aliases);
+    document.depth = Math.max(document.depth, m.depth);
+  }
+  if (document.depth > limits.maxDepth) {
+    return reject("graphql_too_deep", `GraphQL document nests ${document.depth} levels deep; this service allows at most ${limits.maxDepth} (graphql.limits.maxDepth)`);
+  }
+  if (document.aliases > limits.maxAliases) {
+    return reject("graphql_too_many_aliases", `GraphQL document uses ${document.aliases} aliases; this service allows at most ${limits.maxAliases} (graphql.limits.maxAliases)`);
+  }
+  if (document.fields > limits.maxFields) {
+    return reject("graphql_too_many_fields", `GraphQL document selects ${document.fields} fields; this service allows at most ${limits.maxFields} (graphql.limits.maxFields)`);
+  }
+  return null;
 }
 
 /**

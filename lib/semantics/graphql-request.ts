@@ -7,6 +7,7 @@
 import { isJsonMediaType, parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import { parseStrictJson, isJsonObject, type JsonValue } from "@/lib/semantics/json";
 import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
+import { readField, variantRejection } from "@/lib/semantics/when";
 
 export interface GraphqlPayload {
   query: string | null;
@@ -34,8 +35,25 @@ function parseJsonParam(name: string, value: unknown): { ok: true; value: unknow
   }
 }
 
+/**
+ * The GraphQL parameters of a request object, read exactly: a case variant (`Query`,
+ * `OperationName`) is refused, since servers that match keys case-insensitively would use it.
+ */
+function readParams(raw: Record<string, unknown>): { ok: true; params: Record<string, unknown> } | Rejection {
+  const params: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const key of GRAPHQL_PARAMS) {
+    const found = readField(raw, key);
+    if (!found.ok) return found;
+    if (found.value !== undefined) params[key] = found.value;
+  }
+  return { ok: true, params };
+}
+
 /** Normalises one `{query, operationName, variables, extensions}` object. */
-function toPayload(raw: Record<string, unknown>): { ok: true; payload: GraphqlPayload } | Rejection {
+function toPayload(input: Record<string, unknown>): { ok: true; payload: GraphqlPayload } | Rejection {
+  const read = readParams(input);
+  if (!read.ok) return read;
+  const raw = read.params;
   const query = raw["query"];
   if (query !== undefined && query !== null && typeof query !== "string") {
     return reject("graphql_invalid_request", '"query" must be a string');
@@ -53,9 +71,13 @@ function toPayload(raw: Record<string, unknown>): { ok: true; payload: GraphqlPa
   if (!extensions.ok) return extensions;
   let persistedHash: string | null = null;
   if (isJsonObject(extensions.value)) {
-    const pq = extensions.value["persistedQuery"];
+    const found = readField(extensions.value, "persistedQuery");
+    if (!found.ok) return found;
+    const pq = found.value;
     if (pq !== undefined) {
-      const hash = isJsonObject(pq) ? pq["sha256Hash"] : undefined;
+      const sha = isJsonObject(pq) ? readField(pq, "sha256Hash") : { ok: true as const, value: undefined };
+      if (!sha.ok) return sha;
+      const hash = sha.value;
       if (typeof hash !== "string") return reject("graphql_invalid_request", "persistedQuery without a sha256Hash");
       persistedHash = hash.toLowerCase();
     }
@@ -84,9 +106,11 @@ function toPayload(raw: Record<string, unknown>): { ok: true; payload: GraphqlPa
 
 function fromFields(fields: Map<string, string>): { ok: true; payload: GraphqlPayload } | Rejection {
   const raw: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const key of GRAPHQL_PARAMS) {
-    const value = fields.get(key);
-    if (value !== undefined) raw[key] = value;
+  for (const [key, value] of fields) {
+    const known = GRAPHQL_PARAMS.find((p) => p.toLowerCase() === key.toLowerCase());
+    // ASP.NET and others read query parameters case-insensitively: `?Query=` is `?query=` there.
+    if (known !== undefined && known !== key) return variantRejection(known, key);
+    if (known !== undefined) raw[key] = value;
   }
   return toPayload(raw);
 }
@@ -108,7 +132,8 @@ function fromJson(value: JsonValue): PayloadResult {
 export function extractGraphqlPayloads(req: CanonicalRequest): PayloadResult {
   const query = parseFormStrict(req.query);
   if (!query.ok) return query;
-  const urlHasGraphql = GRAPHQL_PARAMS.some((k) => query.fields.has(k));
+  const lowerParams = GRAPHQL_PARAMS.map((p) => p.toLowerCase());
+  const urlHasGraphql = [...query.fields.keys()].some((k) => lowerParams.includes(k.toLowerCase()));
 
   if (req.method === "GET" || req.method === "HEAD") {
     if (req.body && req.body.length > 0) return reject("graphql_ambiguous_request", "GET request with a body");

@@ -1,13 +1,20 @@
 /**
- * GraphQL classification: every root field the server will execute becomes an action, under its
+ * GraphQL classification: every root field the server may execute becomes an action, under its
  * real field name (aliases are only labels), with resources taken from its arguments after
- * variable substitution. Batches are classified element by element.
+ * variable substitution. Batches are classified element by element, and every operation of a
+ * document is judged, not only the selected one.
+ *
+ * Conservative by default: a mutation is at least a write whatever its fields
+ * (`mutation { __typename }` still runs the mutation machinery and whatever resolvers hook it);
+ * a subscription is a write unless the descriptor says otherwise; a mutation sent over GET is
+ * refused whatever the policy (a server that runs it makes cross-site request forgery trivial).
  */
 import type { GraphqlConfig, GraphqlField } from "@/lib/semantics/descriptors/schema";
-import { selectOperation, type OperationType, type RootField } from "@/lib/semantics/graphql-document";
+import { analyseDocument, type AnalysedOperation, type RootField } from "@/lib/semantics/graphql-document";
 import { extractGraphqlPayloads, type GraphqlPayload } from "@/lib/semantics/graphql-request";
-import { getPath, matchWhen } from "@/lib/semantics/when";
+import { lookupPath, matchWhen } from "@/lib/semantics/when";
 import {
+  maxEffect,
   NO_RESOURCE,
   reject,
   type ActionDraft,
@@ -19,7 +26,6 @@ import {
 
 /** Mutation names that announce destruction, anywhere in the name (over-matching is the safe side). */
 const DESTRUCTIVE_NAME = /delete|destroy|remove|drop|purge|truncate|wipe|erase/i;
-const INTROSPECTION = new Set(["__typename", "__schema", "__type"]);
 
 export function classifyGraphql(req: CanonicalRequest, config: GraphqlConfig): DraftResult {
   const extracted = extractGraphqlPayloads(req);
@@ -32,7 +38,7 @@ export function classifyGraphql(req: CanonicalRequest, config: GraphqlConfig): D
     const texts = documentsFor(payload, config);
     if (!Array.isArray(texts)) return texts;
     for (const text of texts) {
-      const result = classifyDocument(text, payload.operationName, payload.variables, config);
+      const result = classifyDocument(text, payload.operationName, payload.variables, config, req.method);
       if (!result.ok) return result;
       for (const draft of result.drafts) {
         if (extracted.payloads.length > 1) draft.detail = { ...draft.detail, batchIndex: index };
@@ -67,31 +73,58 @@ export function classifyDocument(
   operationName: string | null,
   variables: Record<string, unknown>,
   config: GraphqlConfig,
+  method = "POST",
 ): DraftResult {
-  const selected = selectOperation(text, operationName, variables);
-  if (!selected.ok) return selected;
-  const { operation } = selected;
-  const drafts = operation.fields.map((field) => fieldDraft(field, operation.type, operation.name, config));
+  const analysed = analyseDocument(text, operationName, variables, config.limits);
+  if (!analysed.ok) return analysed;
+  if ((method === "GET" || method === "HEAD") && analysed.operations.some((op) => op.type === "mutation")) {
+    return reject("graphql_mutation_over_get", "a GraphQL mutation sent with GET is refused whatever the policy: a server that runs it makes cross-site request forgery trivial; send it with POST");
+  }
+  const drafts: ActionDraft[] = [];
+  for (const operation of analysed.operations) {
+    for (const field of operation.fields) {
+      const draft = fieldDraft(field, operation, config);
+      if ("ok" in draft) return draft;
+      drafts.push(draft);
+    }
+  }
   return { ok: true, drafts };
 }
 
-function fieldDraft(field: RootField, type: OperationType, operationName: string | null, config: GraphqlConfig): ActionDraft {
-  const override = config.fields.find((f) => f.name === field.name && matchWhen(f.when, field.args));
-  const effect = fieldEffect(field.name, type, override, config);
-  const { resource, kind, keys } = resourceOf(field, override, config);
-  const detail: Record<string, unknown> = { operationType: type, arguments: field.args };
-  if (operationName !== null) detail["operationName"] = operationName;
+function fieldDraft(field: RootField, operation: AnalysedOperation, config: GraphqlConfig): ActionDraft | Rejection {
+  let override: GraphqlField | undefined;
+  for (const candidate of config.fields) {
+    if (candidate.name !== field.name) continue;
+    const when = matchWhen(candidate.when, field.args);
+    if (!when.ok) return when;
+    if (when.match) {
+      override = candidate;
+      break;
+    }
+  }
+  const effect = fieldEffect(field.name, operation.type, override, config);
+  const found = resourceOf(field, override, config);
+  if ("ok" in found) return found;
+  const { resource, kind, keys } = found;
+  const detail: Record<string, unknown> = { operationType: operation.type, arguments: field.args };
+  if (operation.name !== null) detail["operationName"] = operation.name;
+  if (!operation.selected) {
+    detail["selected"] = false;
+    detail["note"] = "in an operation the request does not select: a server that ignores operationName would run it";
+  }
   if (field.alias !== null && field.alias !== field.name) detail["alias"] = field.alias;
   if (kind !== null) detail["resourceKind"] = kind;
   return { operation: field.name, effect, resource, keys, detail };
 }
 
-function fieldEffect(name: string, type: OperationType, override: GraphqlField | undefined, config: GraphqlConfig): Effect {
+function fieldEffect(name: string, type: AnalysedOperation["type"], override: GraphqlField | undefined, config: GraphqlConfig): Effect {
+  if (type === "mutation") {
+    const named: Effect = override ? override.effect : DESTRUCTIVE_NAME.test(name) ? "destructive" : "write";
+    return maxEffect(named, "write");
+  }
   if (override) return override.effect;
-  if (INTROSPECTION.has(name)) return "read";
-  if (type === "query") return "read";
   if (type === "subscription") return config.subscriptionEffect;
-  return DESTRUCTIVE_NAME.test(name) ? "destructive" : "write";
+  return "read";
 }
 
 const VERBS = new Set(["get", "list", "create", "update", "upsert", "set", "add", "delete", "remove", "destroy", "drop", "purge", "archive", "restore", "reset", "rename", "transfer", "deploy", "redeploy", "restart", "stop", "cancel"]);
@@ -125,12 +158,14 @@ function resourceOf(
   field: RootField,
   override: GraphqlField | undefined,
   config: GraphqlConfig,
-): { resource: string; kind: string | null; keys: string[] } {
+): { resource: string; kind: string | null; keys: string[] } | Rejection {
   const found: Array<{ path: string; value: string }> = [];
   collectIds(field.args, 0, found, "");
   const keys = [...new Set(found.map((f) => f.value))];
   if (override?.resourceArg) {
-    const v = idValues(getPath(field.args, override.resourceArg))[0];
+    const arg = lookupPath(field.args, override.resourceArg);
+    if (!arg.ok) return arg;
+    const v = idValues(arg.value)[0];
     if (v !== undefined) return { resource: v, kind: override.resourceKind ?? kindOf(override.resourceArg, field.name), keys: [v, ...keys] };
   }
   for (const name of config.resourceArgs) {

@@ -26,4 +26,5 @@ export {
 } from "@/lib/semantics/inventory";
 export { serviceDescriptorSchema, type ServiceDescriptor, type ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 export { builtInDescriptors } from "@/lib/semantics/descriptors/index";
-export { compileGlobs, globMatch, type Matcher } from "@/lib/semantics/glob";
+export { compileGlob, compileGlobs, globMatch, type Matcher, type MatchStats } from "@/lib/semantics/glob";
+export { normalizeResourceUri } from "@/lib/semantics/resource-uri";

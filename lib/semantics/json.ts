@@ -3,6 +3,14 @@
  * keys while other servers keep the first, so `{"query":"{a}","query":"mutation{…}"}` could be
  * judged on one value and executed on the other. This parser rejects duplicates, bounds nesting,
  * and builds null-prototype objects so keys like `__proto__` are plain data.
+ *
+ * Duplicates are not only exact ones: servers that match keys case-insensitively (Go's
+ * encoding/json, the official Go MCP SDK, ASP.NET) read `Name` as `name`, and some fold further
+ * (`paramſ` is `params` under Unicode case folding). So keys of one object that are equal once
+ * folded are rejected too, and so are keys carrying control or invisible format characters
+ * (`name\u0000`, which C-string readers truncate) and strings with lone surrogates (which each
+ * decoder repairs differently). What remains, a lone variant (`{"Method": …}` where `method` is
+ * expected), is caught where a key is read: see `property`.
  */
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -18,6 +26,30 @@ export class JsonError extends Error {
 }
 
 const MAX_DEPTH = 128;
+
+/**
+ * The form of a key that every case-insensitive reader agrees on: compatibility-normalised
+ * (fullwidth and composed forms), then upper- and lower-cased, which is coarser than Unicode
+ * simple case folding (`ſ`→`s`, Kelvin sign→`k`, `ß`→`ss`, dotless `ı`→`i`).
+ */
+export function foldKey(key: string): string {
+  return printableAscii(key) ? key.toLowerCase() : key.normalize("NFKC").toUpperCase().toLowerCase();
+}
+
+/** Most keys: nothing to normalise and nothing invisible, so the fast path is exact. */
+function printableAscii(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** Control (Cc) and format (Cf: zero-width, bidi, BOM) characters: never part of a real key. */
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+
+/** Folded key → actual key, for every object this parser built (lookups of variants are O(1)). */
+const FOLDED = new WeakMap<object, Map<string, string>>();
 const LITERALS: ReadonlyArray<[string, JsonValue]> = [
   ["true", true],
   ["false", false],
@@ -59,8 +91,19 @@ export function parseStrictJson(text: string): JsonValue {
         if (e === "u") {
           const hex = text.slice(pos + 2, pos + 6);
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail("invalid unicode escape");
-          out += String.fromCharCode(parseInt(hex, 16));
-          pos += 6;
+          const unit = parseInt(hex, 16);
+          if (unit >= 0xd800 && unit <= 0xdbff) {
+            // A high surrogate must be followed by an escaped low one: a lone half is read
+            // differently by every decoder (dropped, replaced with U+FFFD, kept).
+            const low = /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(text.slice(pos + 6, pos + 12)) ? parseInt(text.slice(pos + 8, pos + 12), 16) : -1;
+            if (low < 0) fail("lone surrogate in string");
+            out += String.fromCharCode(unit, low);
+            pos += 12;
+          } else {
+            if (unit >= 0xdc00 && unit <= 0xdfff) fail("lone surrogate in string");
+            out += String.fromCharCode(unit);
+            pos += 6;
+          }
         } else if (ESCAPES[e] !== undefined) {
           out += ESCAPES[e];
           pos += 2;
@@ -100,6 +143,8 @@ export function parseStrictJson(text: string): JsonValue {
   const parseObject = (depth: number): JsonValue => {
     pos++;
     const obj = Object.create(null) as { [key: string]: JsonValue };
+    const folded = new Map<string, string>();
+    FOLDED.set(obj, folded);
     skipWs();
     if (text[pos] === "}") {
       pos++;
@@ -109,7 +154,13 @@ export function parseStrictJson(text: string): JsonValue {
       skipWs();
       if (text[pos] !== '"') fail("expected string key");
       const key = parseString();
-      if (Object.prototype.hasOwnProperty.call(obj, key)) fail(`duplicate key "${key}"`);
+      if (!printableAscii(key) && INVISIBLE.test(key)) fail(`key ${JSON.stringify(key)} contains a control or invisible character`);
+      // Exact duplicates fold alike too: one lookup finds both.
+      const fold = foldKey(key);
+      const twin = folded.get(fold);
+      if (twin === key) fail(`duplicate key ${JSON.stringify(key)}`);
+      if (twin !== undefined) fail(`keys ${JSON.stringify(twin)} and ${JSON.stringify(key)} differ only in case or form, and some servers read them as one`);
+      folded.set(fold, key);
       skipWs();
       if (text[pos] !== ":") fail("expected ':'");
       pos++;
@@ -158,4 +209,18 @@ export function parseStrictJson(text: string): JsonValue {
 
 export function isJsonObject(value: unknown): value is { [key: string]: JsonValue } {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads `key` from an object the way a case-insensitive server would have to agree with:
+ * `{ ok: true, value }` (undefined when absent), or `{ ok: false, variant }` when the object lacks
+ * `key` but has a key equal to it once folded (`Method` for `method`), which such a server
+ * would read as `key` while a case-sensitive one would not.
+ */
+export function property(obj: object, key: string): { ok: true; value: unknown } | { ok: false; variant: string } {
+  if (Object.prototype.hasOwnProperty.call(obj, key)) return { ok: true, value: (obj as Record<string, unknown>)[key] };
+  const fold = foldKey(key);
+  const known = FOLDED.get(obj);
+  const variant = known ? known.get(fold) : Object.keys(obj).find((k) => foldKey(k) === fold);
+  return variant === undefined ? { ok: true, value: undefined } : { ok: false, variant };
 }

@@ -1,62 +1,163 @@
 /**
- * MCP over streamable HTTP: JSON-RPC 2.0 messages, single or batched. `tools/call` is the only
- * method that acts on the world; its effect comes from the descriptor's tool list (unknown tools
- * are writes). Protocol plumbing (initialize, lists, reads, notifications, responses) is a read.
+ * MCP over streamable HTTP: JSON-RPC 2.0 messages, single or batched. `tools/call` is the method
+ * that acts on the world; its effect comes from the descriptor's tool list (unknown tools are
+ * writes). Protocol plumbing (initialize, lists, reads, notifications, responses) is a read.
+ *
+ * Only what is unambiguous is classified. A tool name outside the MCP name grammar
+ * (case-sensitive `[A-Za-z0-9_./-]`, 1 to 128 characters: no spaces, zero-width, fullwidth,
+ * look-alike or combining characters) and a name that differs from a known tool only in case are
+ * refused: a server that trims, folds or normalises names would run the known tool, while
+ * Bulkhead would have judged an "unknown" one. A method that is not an MCP method is refused
+ * unless the descriptor declares that the server accepts it (`mcp.methods`). Keys are read
+ * exactly: `{"result": …, "Method": "tools/call"}` is refused, not taken for a response.
  */
 import { isJsonMediaType, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { McpConfig } from "@/lib/semantics/descriptors/schema";
-import { globMatch } from "@/lib/semantics/glob";
+import { compileGlob } from "@/lib/semantics/glob";
 import { isJsonObject, type JsonValue } from "@/lib/semantics/json";
-import { getPath } from "@/lib/semantics/when";
+import { looksLikeHierarchicalUri, normalizeResourceUri } from "@/lib/semantics/resource-uri";
+import { lookupPath, readField as field } from "@/lib/semantics/when";
 import { NO_RESOURCE, reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Effect, type Rejection } from "@/lib/semantics/types";
 
-const READ_METHODS = new Set([
-  "initialize", "ping", "tools/list", "resources/list", "resources/read", "resources/templates/list",
-  "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
-]);
+/** Client-to-server methods of MCP (2025-11-25) and what each does. */
+export const MCP_METHODS: Readonly<Record<string, Effect>> = {
+  initialize: "read",
+  ping: "read",
+  "tools/list": "read",
+  "tools/call": "write", // refined by the tool
+  "resources/list": "read",
+  "resources/templates/list": "read",
+  "resources/read": "read",
+  "resources/subscribe": "read",
+  "resources/unsubscribe": "read",
+  "prompts/list": "read",
+  "prompts/get": "read",
+  "completion/complete": "read",
+  "logging/setLevel": "write",
+  "tasks/get": "read",
+  "tasks/list": "read",
+  "tasks/result": "read",
+  "tasks/cancel": "write",
+  "notifications/initialized": "read",
+  "notifications/cancelled": "read",
+  "notifications/progress": "read",
+  "notifications/roots/list_changed": "read",
+  "notifications/tasks/status": "read",
+};
+const URI_METHODS = new Set(["resources/read", "resources/subscribe", "resources/unsubscribe"]);
+const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
 const MAX_BATCH = 50;
 
-function resourceString(value: unknown): string | null {
-  if (typeof value === "string" && value !== "") return value;
-  if (typeof value === "number") return String(value);
+type Fields = Record<string, unknown>;
+
+/** Descriptor tool patterns compiled once per descriptor object (exact and case-folded). */
+const TOOL_MATCHERS = new WeakMap<object, { exact: (v: string) => boolean; folded: (v: string) => boolean }>();
+function toolMatcher(tool: McpConfig["tools"][number]) {
+  let m = TOOL_MATCHERS.get(tool);
+  if (!m) TOOL_MATCHERS.set(tool, (m = { exact: compileGlob(tool.name), folded: compileGlob(tool.name.toLowerCase()) }));
+  return m;
+}
+
+function describeCharacter(name: string): string {
+  for (const ch of name) {
+    if (!/[A-Za-z0-9_./-]/.test(ch)) return `U+${(ch.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, "0")}`;
+  }
+  return "";
+}
+
+function checkToolName(name: string, config: McpConfig): Rejection | null {
+  if (!TOOL_NAME.test(name)) {
+    const bad = describeCharacter(name);
+    const why = name.length === 0 || name.length > 128 ? `${name.length} characters long` : `contains ${bad}`;
+    return reject("mcp_invalid_tool_name", `tool name ${JSON.stringify(name.slice(0, 140))} is outside the MCP tool name grammar ([A-Za-z0-9_./-], 1 to 128 characters): it ${why}`);
+  }
+  const lower = name.toLowerCase();
+  for (const tool of config.tools) {
+    const m = toolMatcher(tool);
+    if (m.exact(name)) return null;
+    if (m.folded(lower)) {
+      return reject("mcp_tool_name_variant", `tool name ${JSON.stringify(name)} differs only in case from ${JSON.stringify(tool.name)}, which the service descriptor names: a server that matches names case-insensitively would run that tool`);
+    }
+  }
   return null;
 }
 
+function resourceOf(value: unknown): { ok: true; resource: string | null } | Rejection {
+  if (typeof value === "number") return { ok: true, resource: String(value) };
+  if (typeof value !== "string" || value === "") return { ok: true, resource: null };
+  if (!looksLikeHierarchicalUri(value)) return { ok: true, resource: value };
+  const uri = normalizeResourceUri(value);
+  return uri.ok ? { ok: true, resource: uri.uri } : uri;
+}
+
+function toolCall(params: unknown, config: McpConfig): ActionDraft | Rejection {
+  if (!isJsonObject(params)) return reject("mcp_invalid_message", "tools/call without a tool name");
+  const name = field(params, "name");
+  if (!name.ok) return name;
+  if (typeof name.value !== "string") return reject("mcp_invalid_message", "tools/call without a tool name");
+  const bad = checkToolName(name.value, config);
+  if (bad) return bad;
+  const rawArgs = field(params, "arguments");
+  if (!rawArgs.ok) return rawArgs;
+  const args = rawArgs.value ?? {};
+  if (!isJsonObject(args)) return reject("mcp_invalid_message", "tools/call arguments must be an object");
+  const tool = config.tools.find((t) => toolMatcher(t).exact(name.value as string));
+  const effect: Effect = tool ? tool.effect : config.unknownToolEffect;
+  let resource: string | null = null;
+  if (tool?.resourceArg) {
+    const arg = lookupPath(args, tool.resourceArg);
+    if (!arg.ok) return arg;
+    const found = resourceOf(arg.value);
+    if (!found.ok) return found;
+    resource = found.resource;
+  }
+  return {
+    operation: name.value,
+    effect,
+    resource: resource ?? NO_RESOURCE,
+    keys: resource ? [resource] : [],
+    detail: { method: "tools/call", arguments: args, ...(tool ? {} : { note: "tool not in the service descriptor" }) },
+  };
+}
+
 function messageDraft(message: JsonValue, config: McpConfig): ActionDraft | Rejection {
-  if (!isJsonObject(message) || message["jsonrpc"] !== "2.0") return reject("mcp_invalid_message", "not a JSON-RPC 2.0 message");
-  const method = message["method"];
+  if (!isJsonObject(message)) return reject("mcp_invalid_message", "not a JSON-RPC 2.0 message");
+  const read: Fields = {};
+  for (const key of ["jsonrpc", "method", "params", "result", "error"]) {
+    const found = field(message, key);
+    if (!found.ok) return found;
+    read[key] = found.value;
+  }
+  if (read["jsonrpc"] !== "2.0") return reject("mcp_invalid_message", "not a JSON-RPC 2.0 message");
+  const method = read["method"];
+  const isResponse = read["result"] !== undefined || read["error"] !== undefined;
   if (method === undefined) {
     // A response to a server request (sampling, elicitation): carries data back, acts on nothing.
-    if ("result" in message || "error" in message) return { operation: "response", effect: "read", resource: NO_RESOURCE, keys: [] };
+    if (isResponse) return { operation: "response", effect: "read", resource: NO_RESOURCE, keys: [] };
     return reject("mcp_invalid_message", "JSON-RPC message without a method");
   }
+  if (isResponse) return reject("mcp_invalid_message", "a JSON-RPC message cannot be both a request and a response");
   if (typeof method !== "string" || method === "") return reject("mcp_invalid_message", "JSON-RPC method must be a string");
-  const params = message["params"];
+  const params = read["params"];
   if (params !== undefined && !isJsonObject(params) && !Array.isArray(params)) {
     return reject("mcp_invalid_message", "JSON-RPC params must be an object or array");
   }
-  if (method === "tools/call") {
-    const name = isJsonObject(params) ? params["name"] : undefined;
-    if (typeof name !== "string" || name === "") return reject("mcp_invalid_message", "tools/call without a tool name");
-    const args = isJsonObject(params) ? (params["arguments"] ?? {}) : {};
-    if (!isJsonObject(args)) return reject("mcp_invalid_message", "tools/call arguments must be an object");
-    const tool = config.tools.find((t) => globMatch(t.name, name));
-    const effect: Effect = tool ? tool.effect : config.unknownToolEffect;
-    const resource = tool?.resourceArg ? resourceString(getPath(args, tool.resourceArg)) : null;
-    return {
-      operation: name,
-      effect,
-      resource: resource ?? NO_RESOURCE,
-      keys: resource ? [resource] : [],
-      detail: { method, arguments: args, ...(tool ? {} : { note: "tool not in the service descriptor" }) },
-    };
+  if (method === "tools/call") return toolCall(params, config);
+
+  const declared = config.methods.find((m) => m.name === method);
+  const effect = Object.hasOwn(MCP_METHODS, method) ? (MCP_METHODS[method] as Effect) : declared?.effect;
+  if (effect === undefined) {
+    return reject("mcp_unknown_method", `${JSON.stringify(method.slice(0, 100))} is not an MCP method (names are case-sensitive), and the service descriptor does not declare it (mcp.methods)`);
   }
-  if (method === "resources/read") {
-    const uri = isJsonObject(params) ? resourceString(params["uri"]) : null;
-    return { operation: method, effect: "read", resource: uri ?? NO_RESOURCE, keys: uri ? [uri] : [], detail: { method } };
+  if (URI_METHODS.has(method)) {
+    const uri = isJsonObject(params) ? field(params, "uri") : { ok: true as const, value: undefined };
+    if (!uri.ok) return uri;
+    if (typeof uri.value !== "string" || uri.value === "") return reject("mcp_invalid_message", `${method} without a resource URI`);
+    const normalised = normalizeResourceUri(uri.value);
+    if (!normalised.ok) return normalised;
+    return { operation: method, effect, resource: normalised.uri, keys: [normalised.uri], detail: { method } };
   }
-  const effect: Effect = READ_METHODS.has(method) || method.startsWith("notifications/") ? "read" : "write";
-  return { operation: method, effect, resource: NO_RESOURCE, keys: [], detail: { method } };
+  return { operation: method, effect, resource: NO_RESOURCE, keys: [], detail: { method, ...(declared ? { note: "method declared by the service descriptor" } : {}) } };
 }
 
 export function classifyMcp(req: CanonicalRequest, config: McpConfig): DraftResult {

@@ -3,6 +3,11 @@
  * optional condition on the JSON body). Method overrides (`X-HTTP-Method-Override`, `_method`)
  * are honoured by many frameworks, so every method the server might act on is classified and
  * the most severe wins.
+ *
+ * Methods are matched exactly: a route applies to the methods it lists (or to all with "*").
+ * HEAD runs the GET handler on most servers but is not GET to a policy: without a route that
+ * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
+ * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
 import { parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
@@ -87,9 +92,12 @@ function matchTemplate(template: string, segments: readonly string[], fold: bool
   return segments.length === parts.length ? params : null;
 }
 
+function routeMethods(route: RestRoute): string[] {
+  return (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toUpperCase());
+}
+
 function methodMatches(route: RestRoute, method: string): boolean {
-  const methods = Array.isArray(route.method) ? route.method : [route.method];
-  return methods.some((m) => m === "*" || m.toUpperCase() === method || (method === "HEAD" && m.toUpperCase() === "GET"));
+  return routeMethods(route).some((m) => m === "*" || m === method);
 }
 
 function fill(template: string, params: Record<string, string>, fold: boolean): string {
@@ -121,32 +129,55 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   };
 
   const drafts: ActionDraft[] = [];
+  const match = (method: string, routes: readonly RestRoute[]) => matchRoute(method, routes, req, segments, config.caseInsensitive, jsonBody);
   for (const method of methods) {
-    let matched: ActionDraft | null = null;
-    for (const route of config.routes) {
-      if (!methodMatches(route, method)) continue;
-      const params = matchTemplate(route.path, segments, config.caseInsensitive);
-      if (!params) continue;
-      if (route.when) {
-        const parsed = jsonBody();
-        if ("ok" in parsed) return parsed;
-        if (!matchWhen(route.when, parsed.value)) continue;
-      }
-      const resource = route.resource !== undefined ? fill(route.resource, params, config.caseInsensitive) : req.path;
-      const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
-      if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
-      matched = {
-        operation: route.operation,
-        effect: route.effect ?? methodEffect(method),
-        resource: resource || NO_RESOURCE,
-        detail,
-        keys: [resource, ...Object.values(params)],
-      };
-      break;
+    let draft = match(method, method === "HEAD" ? config.routes.filter((r) => routeMethods(r).includes("HEAD")) : config.routes);
+    if (draft === null && method === "HEAD") {
+      // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
+      const get = match("GET", config.routes) ?? unmatched("GET", req.path, req.path);
+      if ("ok" in get) return get;
+      const operation = get.operation.startsWith("GET /") ? get.operation.slice(4) : get.operation;
+      draft = { ...get, operation: `HEAD ${operation}`, detail: { ...get.detail, method: "HEAD", note: "HEAD is judged like GET under its own operation name" } };
     }
-    drafts.push(matched ?? unmatched(method, req.path, req.path));
+    draft ??= unmatched(method, req.path, req.path);
+    if ("ok" in draft) return draft;
+    drafts.push(draft);
   }
   return { ok: true, drafts };
+}
+
+/** The first route for this method, path and body; null when none applies. */
+function matchRoute(
+  method: string,
+  routes: readonly RestRoute[],
+  req: CanonicalRequest,
+  segments: readonly string[],
+  fold: boolean,
+  jsonBody: () => { value: unknown } | Rejection,
+): ActionDraft | Rejection | null {
+  for (const route of routes) {
+    if (!methodMatches(route, method)) continue;
+    const params = matchTemplate(route.path, segments, fold);
+    if (!params) continue;
+    if (route.when) {
+      const parsed = jsonBody();
+      if ("ok" in parsed) return parsed;
+      const when = matchWhen(route.when, parsed.value);
+      if (!when.ok) return when;
+      if (!when.match) continue;
+    }
+    const resource = route.resource !== undefined ? fill(route.resource, params, fold) : req.path;
+    const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
+    if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
+    return {
+      operation: route.operation,
+      effect: route.effect ?? methodEffect(method),
+      resource: resource || NO_RESOURCE,
+      detail,
+      keys: [resource, ...Object.values(params)],
+    };
+  }
+  return null;
 }
 
 /** A request no route describes: effect by method, operation "METHOD /path". */

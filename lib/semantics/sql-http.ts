@@ -6,13 +6,13 @@ import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySql } from "@/lib/semantics/sql";
-import { getPath } from "@/lib/semantics/when";
+import { lookupPath } from "@/lib/semantics/when";
 import { reject, type ActionDraft, type CanonicalRequest, type DraftResult } from "@/lib/semantics/types";
 
 const MAX_BATCH = 50;
 
-function draftsFor(sql: string, database: string | undefined, batchIndex: number | null): ActionDraft[] {
-  const result = classifySql(sql, { database });
+function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig): ActionDraft[] {
+  const result = classifySql(sql, { database, readOnlyFunctions: config.readOnlyFunctions });
   return result.actions.map((a) => {
     const detail: Record<string, unknown> = { statement: a.statement };
     if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
@@ -33,7 +33,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
   const text = readTextBody(req);
   if (!text.ok) return text;
-  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null) };
+  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null, config) };
 
   const json = parseJsonText(text.text);
   if (!json.ok) return json;
@@ -42,17 +42,21 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   const drafts: ActionDraft[] = [];
   for (const [index, item] of items.entries()) {
     if (!isJsonObject(item)) return reject("sql_invalid_request", "SQL request must be a JSON object");
-    const sql = getPath(item, config.queryField);
+    const query = lookupPath(item, config.queryField);
+    if (!query.ok) return query;
+    const sql = query.value;
     if (typeof sql !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
     let database = config.database;
     if (config.databaseField) {
-      const named = getPath(item, config.databaseField);
+      const field = lookupPath(item, config.databaseField);
+      if (!field.ok) return field;
+      const named = field.value;
       if (named !== undefined && named !== null && typeof named !== "string") {
         return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
       }
       if (typeof named === "string" && named !== "") database = named;
     }
-    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null));
+    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null, config));
   }
   return { ok: true, drafts };
 }

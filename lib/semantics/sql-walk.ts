@@ -4,7 +4,7 @@
  * become actions of their own, side-effecting function calls become actions, locking and
  * `SELECT … INTO` become writes, and every relation touched is remembered as a read.
  */
-import { functionEffect } from "@/lib/semantics/sql-functions";
+import { functionEffect, operatorEffect } from "@/lib/semantics/sql-functions";
 import type { Effect } from "@/lib/semantics/types";
 
 export type PgNode = Record<string, unknown>;
@@ -30,6 +30,8 @@ export interface WalkContext {
   /** Unqualified CTE names: references to them are not tables. */
   ctes: Set<string>;
   depth: number;
+  /** Functions the service declares read-only (`name` or `schema.name`). */
+  readOnlyFunctions: ReadonlySet<string>;
 }
 
 export class TooDeepError extends Error {}
@@ -60,10 +62,15 @@ export function relationName(value: unknown): string | null {
   return [str(node["catalogname"]), str(node["schemaname"]), node["relname"]].filter((p) => p).join(".");
 }
 
+/** The `sval`s of a list of `String` nodes. */
+export function namePartsOf(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((item) => str((unwrap(item)?.[1] ?? {})["sval"]) ?? "").filter((s) => s);
+}
+
 /** The `sval`s of a list of `String` nodes, joined with ".". */
 export function nameOf(list: unknown): string {
-  if (!Array.isArray(list)) return "";
-  return list.map((item) => str((unwrap(item)?.[1] ?? {})["sval"]) ?? "").filter((s) => s).join(".");
+  return namePartsOf(list).join(".");
 }
 
 export function push(ctx: WalkContext, action: Omit<SqlAction, "statement">): void {
@@ -131,10 +138,20 @@ function collectRelations(value: unknown, out: Set<string>): void {
 }
 
 function funcCall(body: PgNode, ctx: WalkContext): void {
-  const full = nameOf(body["funcname"]);
-  const name = full.split(".").pop() ?? full;
-  const rule = functionEffect(name);
-  if (rule) push(ctx, { operation: name.toLowerCase(), effect: rule.effect, resource: "-", resourceKind: "function", note: rule.note });
+  const parts = namePartsOf(body["funcname"]);
+  const rule = functionEffect(parts, ctx.readOnlyFunctions);
+  if (!rule) return;
+  // Known side effects keep their plain name; an unknown function is named as it was called.
+  const operation = rule.unknown ? parts.join(".") : (parts.at(-1) ?? "").toLowerCase();
+  push(ctx, { operation, effect: rule.effect, resource: "-", resourceKind: "function", note: rule.note });
+}
+
+function operator(body: PgNode, ctx: WalkContext): void {
+  const kind = str(body["kind"]) ?? "";
+  if (kind.includes("BETWEEN")) return; // spelled as words, always built-in comparisons
+  const parts = namePartsOf(body["name"]);
+  const rule = operatorEffect(parts);
+  if (rule) push(ctx, { operation: `OPERATOR(${parts.join(".")})`, effect: rule.effect, resource: "-", resourceKind: "operator", note: rule.note });
 }
 
 /** Visits one node of any kind: statements nested anywhere are classified like top-level ones. */
@@ -152,6 +169,7 @@ export function walk(value: unknown, ctx: WalkContext): void {
       if (kind === "InsertStmt" || kind === "UpdateStmt" || kind === "DeleteStmt" || kind === "MergeStmt") return dml(kind, body, ctx);
       if (kind === "SelectStmt") return select(body, ctx);
       if (kind === "FuncCall") funcCall(body, ctx);
+      if (kind === "A_Expr") operator(body, ctx);
       if (kind === "CommonTableExpr" && typeof body["ctename"] === "string") ctx.ctes.add(body["ctename"]);
     }
     const rel = relationName(value);
@@ -178,6 +196,8 @@ export function collectCteNames(value: unknown, out: Set<string>): void {
   for (const child of Object.values(value)) collectCteNames(child, out);
 }
 
-export function newContext(statement: number): WalkContext {
-  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0 };
+const NONE: ReadonlySet<string> = new Set();
+
+export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE): WalkContext {
+  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions };
 }

@@ -48,10 +48,18 @@ interface RawStatement {
   stmt?: unknown;
 }
 
-export function classifySql(sql: string, options: { database?: string | undefined } = {}): SqlClassification {
+export interface SqlOptions {
+  database?: string | undefined;
+  /** Functions the service declares read-only (`name` or `schema.name`). */
+  readOnlyFunctions?: readonly string[] | undefined;
+}
+
+export function classifySql(sql: string, options: SqlOptions = {}): SqlClassification {
   const database = options.database ?? "-";
   if (typeof sql !== "string") return unparseable("unparseable SQL: not text");
   if (sql.length > MAX_SQL_LENGTH) return unparseable("unparseable SQL: text too long to analyse");
+  // The parser reads a C string and stops at the first NUL; a server might not.
+  if (sql.includes("\0")) return unparseable("unparseable SQL: contains a NUL character");
   if (!ready) return unparseable("unparseable SQL: the SQL parser is not loaded");
   if (sql.trim() === "") return { actions: [{ operation: "EMPTY", effect: "read", resource: database, statement: 0 }], effect: "read" };
   let stmts: RawStatement[];
@@ -62,7 +70,8 @@ export function classifySql(sql: string, options: { database?: string | undefine
     return unparseable(`unparseable SQL: ${message}`);
   }
   try {
-    const actions = stmts.flatMap((raw, index) => classifyStatement(raw, index, database));
+    const readOnly = new Set(options.readOnlyFunctions ?? []);
+    const actions = stmts.flatMap((raw, index) => classifyStatement(raw, index, database, readOnly));
     if (actions.length === 0) actions.push({ operation: "EMPTY", effect: "read", resource: database, statement: 0 });
     return { actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
   } catch {
@@ -71,8 +80,8 @@ export function classifySql(sql: string, options: { database?: string | undefine
   }
 }
 
-function classifyStatement(raw: RawStatement, index: number, database: string): SqlAction[] {
-  const ctx = newContext(index);
+function classifyStatement(raw: RawStatement, index: number, database: string, readOnly: ReadonlySet<string>): SqlAction[] {
+  const ctx = newContext(index, readOnly);
   const wrapped = unwrap(raw.stmt);
   if (!wrapped) return [{ operation: "UNKNOWN", effect: "irreversible", resource: database, statement: index, note: "statement not recognised" }];
   const [kind, body] = wrapped;

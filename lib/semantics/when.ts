@@ -5,16 +5,36 @@
  * `true` as `"true"` or `1`.
  */
 import type { When } from "@/lib/semantics/descriptors/schema";
+import { property } from "@/lib/semantics/json";
+import { reject, type Rejection } from "@/lib/semantics/types";
 
-/** Reads a dotted path ("input.force") from nested plain objects; undefined when absent. */
-export function getPath(value: unknown, path: string): unknown {
+/** A key spelled differently from the one Bulkhead reads, which a case-insensitive server takes for it. */
+export function variantRejection(expected: string, variant: string): Rejection {
+  return reject(
+    "json_key_variant",
+    `key ${JSON.stringify(variant.slice(0, 80))} differs only in case or form from ${JSON.stringify(expected)}: servers that match keys case-insensitively would read it as ${JSON.stringify(expected)}`,
+  );
+}
+
+/** Reads one key exactly; a case or form variant of it in its place is a rejection. */
+export function readField(obj: object, key: string): { ok: true; value: unknown } | Rejection {
+  const found = property(obj, key);
+  return found.ok ? found : variantRejection(key, found.variant);
+}
+
+/**
+ * Reads a dotted path ("input.force") from nested plain objects; undefined when absent. A path
+ * whose key is missing but present in another case (`Force`) is a rejection, never "absent".
+ */
+export function lookupPath(value: unknown, path: string): { ok: true; value: unknown } | Rejection {
   let current: unknown = value;
   for (const key of path.split(".")) {
-    if (typeof current !== "object" || current === null || Array.isArray(current)) return undefined;
-    if (!Object.prototype.hasOwnProperty.call(current, key)) return undefined;
-    current = (current as Record<string, unknown>)[key];
+    if (typeof current !== "object" || current === null || Array.isArray(current)) return { ok: true, value: undefined };
+    const found = property(current, key);
+    if (!found.ok) return variantRejection(key, found.variant);
+    current = found.value;
   }
-  return current;
+  return { ok: true, value: current };
 }
 
 function truthy(value: unknown): boolean | undefined {
@@ -40,10 +60,13 @@ function matches(expected: string | number | boolean | null, actual: unknown): b
   return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase();
 }
 
-export function matchWhen(when: When | undefined, value: unknown): boolean {
-  if (when === undefined) return true;
+/** Does the body match every condition? A condition key spelled in another case is a rejection. */
+export function matchWhen(when: When | undefined, value: unknown): { ok: true; match: boolean } | Rejection {
+  if (when === undefined) return { ok: true, match: true };
   for (const [path, expected] of Object.entries(when)) {
-    if (!matches(expected, getPath(value, path))) return false;
+    const found = lookupPath(value, path);
+    if (!found.ok) return found;
+    if (!matches(expected, found.value)) return { ok: true, match: false };
   }
-  return true;
+  return { ok: true, match: true };
 }

@@ -46,7 +46,9 @@ export function buildRegistry(services: ReadonlyArray<{ name: string; descriptor
 }
 
 export async function loadRegistry(db: Pick<Db, "service" | "setting">) {
-  const services = await db.service.findMany({ select: { name: true, descriptorYaml: true }, orderBy: { name: "asc" } });
-  const inventory = await db.setting.findUnique({ where: { key: INVENTORY_SETTING } });
+  const [services, inventory] = await Promise.all([
+    db.service.findMany({ select: { name: true, descriptorYaml: true }, orderBy: { name: "asc" } }),
+    db.setting.findUnique({ where: { key: INVENTORY_SETTING } }),
+  ]);
   return buildRegistry(services, typeof inventory?.value === "string" ? inventory.value : null);
 }

@@ -18,11 +18,23 @@ export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
  * NOTIFY that the commit sends; the old and new YAML are kept in the audit event.
  */
+/**
+ * The policy's errors, or null: its format, and that every service, environment and operation it
+ * names exists in the registry and inventory stored now (a typo would make a rule that never applies).
+ */
+export async function policyErrors(db: Pick<Db, "service" | "setting">, policyYaml: string): Promise<string[] | null> {
+  const { registry, inventory } = await loadRegistry(db);
+  const parsed = parsePolicy(policyYaml, { references: { registry, inventory } });
+  return parsed.ok ? null : formatPolicyErrors(parsed.errors);
+}
+
 export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");
-  const parsed = parsePolicy(policyYaml);
-  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(parsed.errors) } } });
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
+  // Checked against the registry as stored now; a service removed after this check makes the
+  // worker refuse the task (policy_invalid) rather than enforce a rule that names nothing.
+  const errors = await policyErrors(db, policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
   return db.$transaction(async (tx) => {
     const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");

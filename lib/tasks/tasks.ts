@@ -6,7 +6,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
-import { parsePolicy } from "@/lib/policy/parse";
+import { policyErrors } from "./policy";
 import { formatDuration, parseDuration } from "./duration";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
 
@@ -43,12 +43,6 @@ function effective<T extends { status: string; expiresAt: Date }>(task: T, now: 
   return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
 }
 
-function policyErrors(yaml: string): Record<string, string[]> | null {
-  const parsed = parsePolicy(yaml);
-  if (parsed.ok) return null;
-  return { policyYaml: parsed.errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
-}
-
 export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
   assertCan(actor, "tasks:write");
   const data = createTaskInput.parse(input);
@@ -59,8 +53,8 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
-  const errors = policyErrors(policyYaml);
-  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: errors } });
+  const errors = await policyErrors(db, policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
 
   return db.$transaction(async (tx) => {
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });

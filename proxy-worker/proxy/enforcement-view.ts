@@ -6,6 +6,11 @@ import type { ServiceRegistry } from "@/lib/semantics/registry";
 import { buildRegistry } from "@/lib/services/registry-source";
 import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
 
+function sameRegistrySource(a: PolicySnapshot, b: PolicySnapshot): boolean {
+  if (a.inventoryYaml !== b.inventoryYaml || a.services.length !== b.services.length) return false;
+  return a.services.every((s, i) => s.name === b.services[i]?.name && s.descriptorYaml === b.services[i]?.descriptorYaml);
+}
+
 /**
  * What the request path needs from a policy snapshot, prepared once per snapshot: the service
  * registry (built-ins plus custom services), the environment inventory, and each task's compiled
@@ -27,8 +32,9 @@ export class EnforcementView {
     if (built.problems.inventory) log.error({ errors: built.problems.inventory }, "inventory is invalid; every resource counts as production");
     this.registry = built.registry;
     this.inventory = built.inventory;
-    // Keep compiled policies whose version did not change.
-    if (previous) {
+    // Keep compiled policies whose version did not change, while the services and inventory they
+    // were checked against did not change either.
+    if (previous && sameRegistrySource(previous.snapshot, snapshot)) {
       for (const [taskId, entry] of previous.compiled) {
         const task = snapshot.tasks.get(taskId);
         if (task && task.policyVersion === entry.version) this.compiled.set(taskId, entry);
@@ -36,11 +42,17 @@ export class EnforcementView {
     }
   }
 
-  /** The task's compiled policy, or an error string when it cannot be used (then: deny). */
+  /**
+   * The task's compiled policy, or an error string when it cannot be used (then: deny). A policy
+   * that names a service, environment or operation the current registry and inventory do not
+   * have (a custom service deleted, an environment removed after the task was created) cannot be
+   * used either: its rules no longer mean what they said, so every request of the task is refused
+   * with `policy_invalid` until the policy is fixed or the name comes back. Fail closed, visibly.
+   */
   policyFor(task: SnapshotTask): { policy: CompiledPolicy } | { error: string } {
     let entry = this.compiled.get(task.id);
     if (!entry || entry.version !== task.policyVersion) {
-      const parsed = parsePolicy(task.policyYaml);
+      const parsed = parsePolicy(task.policyYaml, { references: { registry: this.registry, inventory: this.inventory } });
       entry = parsed.ok
         ? { version: task.policyVersion, policy: compilePolicy(parsed.policy) }
         : { version: task.policyVersion, policy: null, error: parsed.errors.map((e) => `${e.path}: ${e.message}`).join("; ") };

@@ -3,6 +3,9 @@ import { expect, signInViaApi, test } from "./support/fixtures";
 
 test("the task page shows the blast radius, simulates the PocketOS request, and edits the policy with located errors", async ({ page, createUser, db }, testInfo) => {
   const admin = await createUser("admin");
+  // Policies may only name environments that exist: staging comes from the inventory.
+  const inventory = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n";
+  await db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: inventory }, update: { value: inventory } });
   const agent = await db.agent.create({ data: { name: unique("ops-bot"), ownerId: admin.id } });
   const task = await db.task.create({
     data: {
@@ -36,10 +39,23 @@ test("the task page shows the blast radius, simulates the PocketOS request, and 
   await expect(page.locator("#policyYaml-error")).toContainText("rules[0].effects[0]");
   expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(1);
 
+  // A typo in a deny rule would make a rule that never applies: refused, with a hint.
+  await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railwy\n    operations: [volumeDelete]\n    decision: deny\n");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.locator("#policyYaml-error")).toContainText('did you mean "railway"');
+  expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(1);
+
   await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write]\n");
   await page.getByRole("button", { name: "Save policy" }).click();
   await expect(page.getByRole("status")).toContainText("version 2");
   expect((await db.task.findUniqueOrThrow({ where: { id: task.id } })).policyVersion).toBe(2);
+
+  // A stored policy whose service has since disappeared: the page says the proxy refuses the task.
+  const orphan = await db.task.create({
+    data: { agentId: agent.id, purpose: "Uses a removed service", policyYaml: "rules:\n  - service: retired-billing\n    effects: [read]\n", expiresAt: new Date(Date.now() + 3600_000) },
+  });
+  await page.goto(`/tasks/${orphan.id}`);
+  await expect(page.getByTestId("policy-stale")).toContainText('service "retired-billing" does not exist');
 });
 
 test("admins add custom services and the inventory in YAML; mistakes are explained", async ({ page, createUser, db }) => {

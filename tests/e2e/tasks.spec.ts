@@ -7,6 +7,8 @@ const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 test("an admin creates a task, mints a token shown once, and ends the task", async ({ page, createUser, db }, testInfo) => {
   const admin = await createUser("admin");
   const agent = await db.agent.create({ data: { name: unique("deployer"), ownerId: admin.id } });
+  const inventory = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n";
+  await db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: inventory }, update: { value: inventory } });
   await signInViaApi(page.request, admin.email, admin.password);
 
   await page.goto(`/tasks/new?agent=${agent.id}`);

@@ -50,6 +50,15 @@ export const graphqlFieldSchema = z.strictObject({
   when: whenSchema.optional(),
 });
 
+export const graphqlLimitsSchema = z.strictObject({
+  /** Deepest nesting of selection sets. */
+  maxDepth: z.number().int().min(1).max(1000).default(15),
+  /** Aliased fields (aliases let one document run a field many times). */
+  maxAliases: z.number().int().min(0).max(10_000).default(30),
+  /** Fields selected, at every level. */
+  maxFields: z.number().int().min(1).max(100_000).default(1000),
+});
+
 export const graphqlConfigSchema = z.strictObject({
   /** Paths that speak GraphQL; omitted means every path of the service. */
   paths: endpointPaths,
@@ -57,7 +66,10 @@ export const graphqlConfigSchema = z.strictObject({
   fields: z.array(graphqlFieldSchema).default([]),
   /** Argument names that identify resources, in priority order. */
   resourceArgs: z.array(z.string().min(1)).default(["id"]),
-  subscriptionEffect: effectSchema.default("read"),
+  /** A subscription keeps a stream open and can trigger work: a write unless the service says otherwise. */
+  subscriptionEffect: effectSchema.default("write"),
+  /** What one document may ask for, counted over every operation with fragments expanded. */
+  limits: graphqlLimitsSchema.default(() => graphqlLimitsSchema.parse({})),
   /** Known persisted queries: sha256 hash (or document id) → query text. */
   persistedQueries: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
@@ -70,6 +82,14 @@ export const sqlConfigSchema = z.strictObject({
   databaseField: z.string().min(1).optional(),
   /** Fixed database name when the request does not carry one. */
   database: z.string().min(1).optional(),
+  /**
+   * The service's own functions known to change nothing, as PostgreSQL stores their names:
+   * `name` covers unqualified calls, `schema.name` calls qualified with that schema. Every other
+   * function that is not a known read-only built-in makes the statement at least a write.
+   */
+  readOnlyFunctions: z
+    .array(z.string().regex(/^[^\s.]+(?:\.[^\s.]+)?$/, "a function name, optionally qualified: name or schema.name"))
+    .default([]),
 });
 
 export const mcpToolSchema = z.strictObject({
@@ -80,10 +100,18 @@ export const mcpToolSchema = z.strictObject({
   resourceArg: z.string().optional(),
 });
 
+export const mcpMethodSchema = z.strictObject({
+  /** A JSON-RPC method this server accepts beyond MCP's own, exactly as sent (case-sensitive). */
+  name: z.string().min(1).max(200),
+  effect: effectSchema,
+});
+
 export const mcpConfigSchema = z.strictObject({
   paths: endpointPaths,
   tools: z.array(mcpToolSchema).default([]),
   unknownToolEffect: effectSchema.default("write"),
+  /** Methods outside MCP that the server accepts; any other non-MCP method is refused. MCP's own methods cannot be redefined. */
+  methods: z.array(mcpMethodSchema).default([]),
 });
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "a CIDR such as 10.0.0.0/8 or fd00::/8");

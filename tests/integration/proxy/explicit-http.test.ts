@@ -64,12 +64,24 @@ describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () 
     const bodies = [
       { query: 'mutation { safe: volumeDelete(volumeId: "vol_prod_123") }' },
       [{ query: 'query { environment(id: "env_staging") { id } }' }, { query: 'mutation { volumeDelete(volumeId: "vol_staging") }' }],
-      { query: "query Q { ...F } fragment F on Query { environment(id: \"env_staging\") { id } }", operationName: "Q" },
+      // The delete hidden in a named fragment spread at the root of the mutation.
+      { query: 'mutation M { ...F } fragment F on Mutation { volumeDelete(volumeId: "vol_staging") }', operationName: "M" },
+      // ... in an inline fragment.
+      { query: 'mutation { ... on Mutation { volumeDelete(volumeId: "vol_staging") } }' },
+      // ... in an operation the request does not select, behind a fragment: a server that
+      // ignores operationName would run it.
+      { query: 'query Q { environment(id: "env_staging") { id } } mutation M { ...F } fragment F on Mutation { volumeDelete(volumeId: "vol_staging") }', operationName: "Q" },
     ];
-    const statuses = [];
-    for (const b of bodies) statuses.push((await send(token, "/graphql/v2", b)).status);
-    expect(statuses.slice(0, 2)).toEqual([403, 403]);
-    expect(railway.hits.length).toBe(before + (statuses[2] === 200 ? 1 : 0));
+    for (const b of bodies) {
+      const r = await send(token, "/graphql/v2", b);
+      expect(r.status, JSON.stringify(b)).toBe(403);
+      expect(String(r.json?.reason)).toMatch(/volumeDelete/);
+    }
+    expect(railway.hits.length).toBe(before);
+    // The same fragment shape around a read is forwarded: the refusals above are about the delete.
+    const read = await send(token, "/graphql/v2", { query: 'query Q { ...F } fragment F on Query { environment(id: "env_staging") { id } }', operationName: "Q" });
+    expect(read.status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
   });
 
   it("identity: no token, a garbage token and a Basic-wrapped token", async () => {

@@ -27,30 +27,30 @@ function file(name: string, content: string): string {
 
 const good = file("good.yaml", "rules:\n  - id: staging-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n");
 const bad = file("bad.yaml", "rules:\n  - id: a\n    service: railway\n    effects: [read, delete]\n");
-const inventory = file("inventory.yaml", "entries:\n  - environment: production\n    service: railway\n    resources: [vol_123]\n");
+const inventory = file("inventory.yaml", "entries:\n  - environment: production\n    service: railway\n    resources: [vol_123]\n  - environment: staging\n    service: railway\n    resources: [vol_stg]\n");
 const body = file("body.json", JSON.stringify({ query: 'mutation { volumeDelete(volumeId: "vol_123") }' }));
 
 describe("bulkhead policy check", () => {
   it("accepts a valid file", async () => {
     const { ctx, out } = context();
-    expect(await policyCommand(["check", good], ctx)).toBe(0);
+    expect(await policyCommand(["check", good, "--offline", "--inventory", inventory], ctx)).toBe(0);
     expect(out).toEqual([`${good}: ok (1 rule, mode enforce, unlisted deny)`]);
   });
   it("prints FILE:LINE: path: message and exits 1", async () => {
     const { ctx, err } = context();
-    expect(await policyCommand(["check", bad], ctx)).toBe(1);
+    expect(await policyCommand(["check", bad, "--offline"], ctx)).toBe(1);
     expect(err).toEqual([
       `${bad}:4: rules[0].effects[1]: in rule "a": "delete" is not allowed here: expected one of read, write, destructive, irreversible`,
     ]);
   });
   it("JSON output when asked", async () => {
     const { ctx, out } = context(true);
-    expect(await policyCommand(["check", bad], ctx)).toBe(1);
+    expect(await policyCommand(["check", bad, "--offline"], ctx)).toBe(1);
     expect(JSON.parse(out[0] ?? "{}")).toMatchObject({ ok: false, errors: [{ path: "rules[0].effects[1]", line: 4 }] });
   });
   it("a missing file is a CLI error", async () => {
     const { ctx } = context();
-    await expect(policyCommand(["check", join(dir, "nope.yaml")], ctx)).rejects.toThrow(/cannot read/);
+    await expect(policyCommand(["check", join(dir, "nope.yaml"), "--offline"], ctx)).rejects.toThrow(/cannot read/);
   });
   it("usage errors exit 2", async () => {
     const { ctx } = context();
@@ -59,11 +59,29 @@ describe("bulkhead policy check", () => {
   });
 });
 
+describe("bulkhead policy check: names must exist (offline: built-ins and the given files)", () => {
+  const typos = file(
+    "typos.yaml",
+    "rules:\n  - id: no-prod-delete\n    service: railwy\n    decision: deny\n  - id: staging\n    service: railway\n    environments: [stagng]\n    effects: [read]\n  - id: ops\n    service: railway\n    operations: [volumDelete]\n    decision: deny\n",
+  );
+  it("a typo in a service, environment or operation is an error with a hint, on its line", async () => {
+    const { ctx, err } = context();
+    expect(await policyCommand(["check", typos, "--offline", "--inventory", inventory], ctx)).toBe(1);
+    expect(err[0]).toMatch(new RegExp(`^${typos.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:3: rules\\[0\\]\\.service: in rule "no-prod-delete": service "railwy" does not exist \\(did you mean "railway"\\?\\)`));
+    expect(err[1]).toMatch(/:7: rules\[1\]\.environments\[0\]: .*environment "stagng" does not exist \(did you mean "staging"\?\)/);
+    expect(err[2]).toMatch(/:11: rules\[2\]\.operations\[0\]: .*operation "volumDelete" is not an operation of service railway \(did you mean "volumeDelete"\?\)/);
+  });
+  it("--services and --inventory belong to --offline", async () => {
+    const { ctx } = context();
+    await expect(policyCommand(["check", good, "--inventory", inventory], ctx)).rejects.toMatchObject({ exitCode: 2 });
+  });
+});
+
 describe("bulkhead policy explain", () => {
   it("explains the PocketOS incident", async () => {
     const { ctx, out } = context();
     const code = await policyCommand(
-      ["explain", "--policy", good, "--request", "POST https://backboard.railway.com/graphql/v2", "--body", body, "--inventory", inventory],
+      ["explain", "--policy", good, "--request", "POST https://backboard.railway.com/graphql/v2", "--body", body, "--offline", "--inventory", inventory],
       ctx,
     );
     expect(code).toBe(0);
@@ -79,17 +97,17 @@ describe("bulkhead policy explain", () => {
   });
   it("prints JSON with --json", async () => {
     const { ctx, out } = context();
-    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/repos/acme/app", "--json"], ctx);
+    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/repos/acme/app", "--json", "--offline", "--inventory", inventory], ctx);
     expect(JSON.parse(out.join("\n"))).toMatchObject({ ok: true, decision: "deny", service: "github", effect: "read" });
   });
   it("reports rejected requests", async () => {
     const { ctx, out } = context(true);
-    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/a/%2e%2e/b"], ctx);
+    await policyCommand(["explain", "--policy", good, "--request", "GET https://api.github.com/a/%2e%2e/b", "--offline", "--inventory", inventory], ctx);
     expect(JSON.parse(out.join("\n"))).toMatchObject({ decision: "deny", rejected: { code: "dot_segment" } });
   });
   it("policy errors exit 1", async () => {
     const { ctx, err } = context();
-    expect(await policyCommand(["explain", "--policy", bad, "--request", "GET https://api.github.com/"], ctx)).toBe(1);
+    expect(await policyCommand(["explain", "--policy", bad, "--request", "GET https://api.github.com/", "--offline"], ctx)).toBe(1);
     expect(err[0]).toMatch(/bad\.yaml:4: rules\[0\]\.effects\[1\]/);
   });
   it("needs --policy and --request", async () => {

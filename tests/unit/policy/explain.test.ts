@@ -66,6 +66,7 @@ describe("explainRequest (canonicalise + classify + decide)", () => {
       url: RAILWAY,
       body: JSON.stringify({ query: "query A { me { id } } mutation B { volumeDelete(volumeId: \"v\") }" }),
       headers: { "content-type": "application/json" },
+      inventory,
       now: NOW,
     });
     expect(result.ok && result.rejected?.code).toBe("graphql_ambiguous_operation");

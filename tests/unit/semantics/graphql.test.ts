@@ -16,11 +16,13 @@ function code(result: Classification): string | null {
 describe("GraphQL: the operation the server will run", () => {
   const doc = 'query Safe { me { id } } mutation Evil { volumeDelete(volumeId: "vol_123") }';
 
-  it("operationName selects the read: only the read is classified", () => {
-    expect(ops(classifyRequest("POST", RAILWAY, { body: json({ query: doc, operationName: "Safe" }) }))).toEqual([["me", "read"]]);
+  it("operationName selects the read: the unselected mutation is judged too (a server may ignore operationName)", () => {
+    const result = classifyRequest("POST", RAILWAY, { body: json({ query: doc, operationName: "Safe" }) });
+    expect(ops(result)).toEqual([["me", "read"], ["volumeDelete", "irreversible"]]);
+    expect(result.ok && result.actions[1]?.detail?.["selected"]).toBe(false);
   });
-  it("operationName selects the mutation: classified irreversible", () => {
-    expect(ops(classifyRequest("POST", RAILWAY, { body: json({ query: doc, operationName: "Evil" }) }))).toEqual([["volumeDelete", "irreversible"]]);
+  it("operationName selects the mutation: classified irreversible, the other operation too", () => {
+    expect(ops(classifyRequest("POST", RAILWAY, { body: json({ query: doc, operationName: "Evil" }) }))).toEqual([["me", "read"], ["volumeDelete", "irreversible"]]);
   });
   it("several operations and no operationName: rejected as ambiguous", () => {
     expect(code(classifyRequest("POST", RAILWAY, { body: json({ query: doc }) }))).toBe("graphql_ambiguous_operation");
@@ -71,9 +73,9 @@ describe("GraphQL: fragments and aliases", () => {
       expected: [["variableUpsert", "write"], ["volumeDelete", "irreversible"]],
     },
     {
-      name: "__typename in a mutation is a read",
+      name: "a mutation is at least a write whatever its fields (__typename included)",
       query: "mutation { __typename }",
-      expected: [["__typename", "read"]],
+      expected: [["__typename", "write"]],
     },
   ];
   for (const c of cases) {
@@ -112,15 +114,15 @@ describe("GraphQL: every body encoding", () => {
   it("empty batch is rejected", () => {
     expect(code(classifyRequest("POST", RAILWAY, { body: "[]" }))).toBe("graphql_invalid_request");
   });
-  it("mutation over GET (?query=) is classified as a mutation", () => {
+  it("mutation over GET (?query=) is refused whatever the policy", () => {
     const url = `${RAILWAY}?query=${encodeURIComponent(mutation)}`;
-    expect(ops(classifyRequest("GET", url))).toEqual([["volumeDelete", "irreversible"]]);
+    expect(code(classifyRequest("GET", url))).toBe("graphql_mutation_over_get");
   });
   it("GET with operationName and variables", () => {
-    const q = "query A { me { id } } mutation B($v: String!) { volumeDelete(volumeId: $v) }";
-    const url = `${RAILWAY}?query=${encodeURIComponent(q)}&operationName=B&variables=${encodeURIComponent(json({ v: "vol_123" }))}`;
+    const q = "query A($v: String!) { volume(id: $v) { id } } query B { me { id } }";
+    const url = `${RAILWAY}?query=${encodeURIComponent(q)}&operationName=A&variables=${encodeURIComponent(json({ v: "vol_123" }))}`;
     const result = classifyRequest("GET", url);
-    expect(ops(result)).toEqual([["volumeDelete", "irreversible"]]);
+    expect(ops(result)).toEqual([["volume", "read"], ["me", "read"]]);
     expect(result.ok && result.actions[0]?.resource).toBe("vol_123");
   });
   it("GET with duplicate query parameters is ambiguous", () => {
@@ -218,7 +220,7 @@ describe("generic GraphQL service", () => {
       ],
     },
     { name: "field override from the descriptor", query: 'mutation { archiveProduct(id: "1") }', expected: [["archiveProduct", "destructive"]] },
-    { name: "subscriptions are reads by default", query: "subscription { orderPlaced { id } }", expected: [["orderPlaced", "read"]] },
+    { name: "subscriptions are writes unless the descriptor says otherwise", query: "subscription { orderPlaced { id } }", expected: [["orderPlaced", "write"]] },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -32,7 +32,7 @@ const github: Case[] = [
   { name: "issue list is a read", method: "GET", url: `${GH}/repos/acme/app/issues?state=open`, operation: "issues.list", effect: "read", resource: "acme/app" },
   { name: "issue read", method: "GET", url: `${GH}/repos/acme/app/issues/12`, operation: "issues.get", effect: "read", resource: "acme/app" },
   { name: "PR read", method: "GET", url: `${GH}/repos/acme/app/pulls/3`, operation: "pulls.get", effect: "read", resource: "acme/app" },
-  { name: "HEAD counts as GET", method: "HEAD", url: `${GH}/repos/acme/app/pulls/3`, operation: "pulls.get", effect: "read", resource: "acme/app" },
+  { name: "HEAD is judged like GET under its own operation", method: "HEAD", url: `${GH}/repos/acme/app/pulls/3`, operation: "HEAD pulls.get", effect: "read", resource: "acme/app" },
   { name: "issue creation is a write", method: "POST", url: `${GH}/repos/acme/app/issues`, body: { title: "x" }, operation: "issues.create", effect: "write", resource: "acme/app" },
   { name: "other repository paths: effect by method", method: "DELETE", url: `${GH}/repos/acme/app/labels/bug`, operation: "repos.other", effect: "destructive", resource: "acme/app" },
   { name: "sandbox repository is staging per the inventory", method: "GET", url: `${GH}/repos/acme/sandbox`, operation: "repos.get", effect: "read", resource: "acme/sandbox", environment: "staging" },

@@ -95,7 +95,7 @@ const cases: Case[] = [
   { name: "pg_read_file", sql: "SELECT pg_read_file('/etc/passwd')", effect: "write" },
   { name: "dblink_exec runs SQL we cannot see", sql: "SELECT dblink_exec('conn', 'DROP TABLE x')", effect: "irreversible" },
   { name: "query_to_xml runs SQL we cannot see", sql: "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, true, '')", effect: "irreversible" },
-  { name: "unknown user function is a read", sql: "SELECT my_report(1)", effect: "read" },
+  { name: "unknown user function is at least a write", sql: "SELECT my_report(1)", effect: "write", actions: [["my_report", "write", "-"]] },
   { name: "advisory lock", sql: "SELECT pg_advisory_lock(1)", effect: "write" },
   { name: "CTE names are not tables", sql: "WITH x AS (SELECT 1) SELECT * FROM x", effect: "read", actions: [["SELECT", "read", "-"]] },
   { name: "unparseable SQL", sql: "DELET FROM t", effect: "irreversible", actions: [["UNPARSEABLE", "irreversible", "-"]], note: /^unparseable SQL/ },

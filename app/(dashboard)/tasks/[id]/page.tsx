@@ -17,6 +17,7 @@ import { isAppError } from "@/lib/errors/app-error";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
+import { policyErrors } from "@/lib/tasks/policy";
 import { getTask } from "@/lib/tasks/tasks";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
@@ -36,6 +37,9 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
   const now = new Date();
   const parsedPolicy = parsePolicy(task.policyYaml);
   const radius = parsedPolicy.ok ? blastRadius(parsedPolicy.policy, now) : null;
+  // A policy that names a service, environment or operation that has since disappeared: the
+  // proxy refuses the task's requests (policy_invalid) until it is fixed.
+  const missing = parsedPolicy.ok && active ? await policyErrors(db, task.policyYaml) : null;
   return (
     <>
       <PageHeader
@@ -75,6 +79,16 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
 
       <section className="mt-8">
         <h2 className="mb-2 font-semibold">What this task can reach</h2>
+        {missing ? (
+          <div role="alert" data-testid="policy-stale" className="mb-3 rounded-md bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">
+            <p className="font-semibold">The proxy refuses every request of this task: its policy names something that no longer exists.</p>
+            <ul className="mt-1 list-disc pl-5">
+              {missing.map((m) => (
+                <li key={m}>{m}</li>
+              ))}
+            </ul>
+          </div>
+        ) : null}
         {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
       </section>
 

@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deleteCustomService } from "@/lib/services/services";
+import { setInventoryYaml } from "@/lib/services/inventory";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { viaProxy } from "../../support/proxy-client";
+import { startSqlEndpoint, } from "../../support/fake-services";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+/**
+ * What Bulkhead does not know is never harmless, through the real proxy: each request below is
+ * sent by an agent whose policy would let a harmless-looking version through, to upstreams that
+ * count what reaches them.
+ */
+const RAILWAY = "backboard.railway.com";
+const GITHUB = "api.github.com";
+const INVENTORY = "entries:\n  - environment: staging\n    resources: [env_staging, vol_staging, acme/app]\n";
+
+describe("the proxy fails closed on what it does not know", () => {
+  let h: ProxyHarness;
+  let railway: Upstream;
+  let github: Upstream;
+  let mcp: Upstream;
+  let sql: Upstream & { statements: string[] };
+
+  beforeAll(async () => {
+    [railway, github, mcp, sql] = await Promise.all([startHttpUpstream(), startHttpUpstream(), startHttpUpstream(), startSqlEndpoint()]);
+    h = await startProxyHarness();
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
+    await h.addService(onLoopback("github", github.port, { scheme: "http" }));
+    await h.addService({ id: "ops-mcp", hosts: ["mcp.test"], ports: [mcp.port], scheme: "http", protocol: "mcp", proxy: { internalAddresses: ["127.0.0.1/32"] }, mcp: { tools: [{ name: "list_volumes", effect: "read" }, { name: "drop_database", effect: "irreversible" }] } });
+    await h.addService({ id: "app-db", hosts: ["sql.test"], ports: [sql.port], scheme: "http", protocol: "sql-http", proxy: { internalAddresses: ["127.0.0.1/32"] }, sql: { readOnlyFunctions: ["safe_report"] } });
+    await setInventoryYaml(h.t.db, h.admin, INVENTORY);
+    await h.sync();
+  });
+  afterAll(async () => {
+    await h?.close();
+    await Promise.all([railway, github, mcp, sql].map((u) => u?.close()));
+  });
+
+  const post = (token: string, url: string, body: string, method = "POST") =>
+    viaProxy(h.proxyPort, url, { token, method, headers: { "content-type": "application/json" }, body });
+
+  it("GraphQL: a read selected beside an unselected volumeDelete is refused; a mutation over GET never reaches Railway", async () => {
+    const { token } = await h.newTask("rules:\n  - service: railway\n    effects: [read]\n");
+    const before = railway.hits.length;
+    const url = `http://${RAILWAY}:${railway.port}/graphql/v2`;
+    const doc = 'query Q { me { id } } mutation M { volumeDelete(volumeId: "vol_prod") }';
+    const mixed = await post(token, url, JSON.stringify({ query: doc, operationName: "Q" }));
+    expect(mixed.status).toBe(403);
+    expect(String(mixed.json?.reason)).toMatch(/volumeDelete/);
+    const typename = await post(token, url, JSON.stringify({ query: "mutation { __typename }" }));
+    expect(typename.status).toBe(403);
+    const overGet = await viaProxy(h.proxyPort, `${url}?query=${encodeURIComponent("mutation { __typename }")}`, { token });
+    expect([overGet.status, overGet.json?.error]).toEqual([400, "graphql_mutation_over_get"]);
+    const aliases = await post(token, url, JSON.stringify({ query: `query { ${Array.from({ length: 40 }, (_, i) => `a${i}: me { id }`).join(" ")} }` }));
+    expect([aliases.status, aliases.json?.error]).toEqual([400, "graphql_too_many_aliases"]);
+    expect(railway.hits.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "query { me { id } }" }))).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+  });
+
+  it("REST: HEAD does not pass a rule that allows only the GET operation", async () => {
+    const { token } = await h.newTask("rules:\n  - service: github\n    operations: [repos.get]\n    effects: [read]\n");
+    const before = github.hits.length;
+    const url = `http://${GITHUB}:${github.port}/repos/acme/app`;
+    const head = await viaProxy(h.proxyPort, url, { token, method: "HEAD" });
+    expect(head.status).toBe(403);
+    expect(github.hits.length).toBe(before);
+    expect((await viaProxy(h.proxyPort, url, { token })).status).toBe(200);
+    expect(github.hits.length).toBe(before + 1);
+  });
+
+  it("MCP: case-twin keys, a lone Method beside result, tool names outside the grammar and non-MCP methods reach nothing", async () => {
+    const { token } = await h.newTask("rules:\n  - service: ops-mcp\n    effects: [read, write]\n");
+    const before = mcp.hits.length;
+    const url = `http://mcp.test:${mcp.port}/mcp`;
+    const attempts: Array<[string, string]> = [
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_volumes","Name":"drop_database"}}', "invalid_json"],
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_volumes"},"paramſ":{"name":"drop_database"}}', "invalid_json"],
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_volumes","name\\u0000":"drop_database"}}', "invalid_json"],
+      ['{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"drop_database"}}', "json_key_variant"],
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"drop_database "}}', "mcp_invalid_tool_name"],
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"Drop_Database"}}', "mcp_tool_name_variant"],
+      ['{"jsonrpc":"2.0","id":1,"method":"admin/dropDatabase","params":{}}', "mcp_unknown_method"],
+    ];
+    for (const [body, code] of attempts) {
+      const r = await post(token, url, body);
+      expect([r.status, r.json?.error], body).toEqual([400, code]);
+      expect(r.json?.auditEventId, body).toBeTruthy();
+    }
+    expect(mcp.hits.length).toBe(before);
+    expect((await post(token, url, '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_volumes"}}')).status).toBe(200);
+    expect(mcp.hits.length).toBe(before + 1);
+  });
+
+  it("MCP: file:/etc/passwd is the file:///etc/passwd a deny rule names", async () => {
+    const { token } = await h.newTask('rules:\n  - service: ops-mcp\n    resources: ["file://*"]\n    decision: deny\n  - service: ops-mcp\n    effects: [read]\n');
+    const before = mcp.hits.length;
+    const url = `http://mcp.test:${mcp.port}/mcp`;
+    for (const uri of ["file:/etc/passwd", "FILE://localhost/etc/passwd", "file:///tmp/../etc/passwd"]) {
+      const r = await post(token, url, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri } }));
+      expect(r.status, uri).toBe(403);
+    }
+    expect(mcp.hits.length).toBe(before);
+  });
+
+  it("SQL: an unknown function is not a read; a declared one is", async () => {
+    const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    for (const query of ["SELECT purge_tenant(42)", "SELECT * FROM purge_tenant(42)", "SELECT 1\u0000; DROP TABLE users"]) {
+      expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "SELECT safe_report(1), lower('x')" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
+  it("a policy naming a service, environment or operation that does not exist is refused at creation, with a hint", async () => {
+    await expect(h.newTask("rules:\n  - service: railwy\n    decision: deny\n")).rejects.toMatchObject({ details: { fieldErrors: { policyYaml: [expect.stringMatching(/did you mean "railway"/)] } } });
+    await expect(h.newTask("rules:\n  - service: railway\n    environments: [stagng]\n    effects: [read]\n")).rejects.toMatchObject({
+      details: { fieldErrors: { policyYaml: [expect.stringMatching(/did you mean "staging"/)] } },
+    });
+    await expect(h.newTask("rules:\n  - service: railway\n    operations: [volumDelete]\n    decision: deny\n")).rejects.toMatchObject({
+      details: { fieldErrors: { policyYaml: [expect.stringMatching(/did you mean "volumeDelete"/)] } },
+    });
+  });
+
+  it("when a name a stored policy uses disappears, the worker refuses the task's requests (fail closed) and says why", async () => {
+    const scratch = await startHttpUpstream();
+    try {
+      await h.addService({ id: "scratch", hosts: ["scratch.test"], ports: [scratch.port], scheme: "http", protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+      const { token } = await h.newTask("rules:\n  - service: scratch\n    decision: deny\n    operations: [DELETE /*]\n  - service: unknown\n    effects: [read, write, destructive]\n");
+      const url = `http://scratch.test:${scratch.port}/items/1`;
+      expect((await viaProxy(h.proxyPort, url, { token })).status).toBe(403); // GET: nothing allows scratch reads
+      await deleteCustomService(h.t.db, h.admin, "scratch");
+      await h.sync();
+      // Without the check the deny rule would name nothing and the host would fall to the
+      // `unknown` allow rule: the DELETE it was meant to stop would go through.
+      const r = await viaProxy(h.proxyPort, url, { token, method: "DELETE" });
+      expect([r.status, r.json?.error]).toEqual([403, "policy_invalid"]);
+      expect(String(r.json?.reason)).toMatch(/service "scratch" does not exist/);
+      expect(scratch.hits.length).toBe(0);
+    } finally {
+      await scratch.close();
+    }
+  });
+
+  it("an environment removed from the inventory makes the policies naming it unusable, not silently empty", async () => {
+    const { token } = await h.newTask("rules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+    const url = `http://${RAILWAY}:${railway.port}/graphql/v2`;
+    expect((await post(token, url, JSON.stringify({ query: 'query { environment(id: "env_staging") { id } }' }))).status).toBe(200);
+    await setInventoryYaml(h.t.db, h.admin, "entries: []\n");
+    await h.sync();
+    const before = railway.hits.length;
+    const r = await post(token, url, JSON.stringify({ query: 'query { environment(id: "env_staging") { id } }' }));
+    expect([r.status, r.json?.error]).toEqual([403, "policy_invalid"]);
+    expect(String(r.json?.reason)).toMatch(/environment "staging" does not exist/);
+    expect(railway.hits.length).toBe(before);
+    await setInventoryYaml(h.t.db, h.admin, INVENTORY);
+    await h.sync();
+  });
+});
