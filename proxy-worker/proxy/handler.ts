@@ -1,13 +1,19 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 import type { Logger } from "@/lib/log";
+import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { InjectableCredential } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
 import { readBody } from "./body";
+import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
+import type { Connection } from "./limits";
 import type { Pipeline } from "./pipeline";
-import { redactHeaderValue, SecretRedactor } from "./redact";
+import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
+import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, IncomingAction, ListenerKind } from "./types";
 
 export interface HandlerDeps {
@@ -18,6 +24,10 @@ export interface HandlerDeps {
   log: Logger;
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
+  /** Audits refusals that happen outside the pipeline (listener plumbing, internal faults). */
+  refusals?: RefusalAudit;
+  /** Requests being handled right now (begin/end around each). */
+  inFlight?: { begin(): void; end(): void };
   onForwarded?: (status: number, seconds: number) => void;
   onCredentialUsed?: (credentialId: string) => void;
 }
@@ -28,17 +38,31 @@ export interface RequestContext {
   /** Absolute URL of the request (built from the authorised authority inside a tunnel). */
   url: string;
   tunnelAuthority?: { host: string; port: number };
+  /** The client's connection to Bulkhead (inside a tunnel: the CONNECT socket, not the decrypted one). */
+  connection?: Connection;
 }
 
 /** Sends a refusal as the response (the one place refusals become HTTP). */
 export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const r = refusalResponse(refusal);
   res.writeHead(r.status, r.headers);
   res.end(r.body);
+}
+
+/**
+ * Audits a refusal that never reached the pipeline (a listener-level problem with the request),
+ * answers with it, and writes its decision log line.
+ */
+export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
+  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: (req.url ?? "").slice(0, 2048) };
+  refusal.context = { ...data, ...refusal.context };
+  if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+  sendRefusal(res, refusal);
+  logDecision(deps.log, refusalLine(refusal));
 }
 
 function joinHeaders(req: IncomingMessage): Record<string, string> {
@@ -50,33 +74,53 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-/** One request: read, evaluate, forward exactly what was evaluated, stream the answer back. */
+/**
+ * One request: authenticate, then read the body, evaluate, forward exactly what was evaluated,
+ * stream the answer back, and write one decision log line. Never rejects: every failure becomes
+ * a refusal (or, once the response has started, a closed connection).
+ */
 export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  let plan: ForwardPlan;
+  deps.inFlight?.begin();
   try {
-    const body = await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
-    plan = await deps.pipeline.evaluate({
-      listener: ctx.listener,
-      clientAddress: req.socket.remoteAddress ?? "",
-      identity: ctx.identity,
-      method: req.method ?? "",
-      url: ctx.url,
-      headers: joinHeaders(req),
-      rawHeaders: req.rawHeaders,
-      body,
-      tunnelAuthority: ctx.tunnelAuthority,
-    });
+    let plan: ForwardPlan;
+    try {
+      plan = await deps.pipeline.evaluate({
+        listener: ctx.listener,
+        clientAddress: req.socket.remoteAddress ?? "",
+        identity: ctx.identity,
+        method: req.method ?? "",
+        url: ctx.url,
+        headers: joinHeaders(req),
+        rawHeaders: req.rawHeaders,
+        body: null,
+        readBody: () => readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs),
+        connection: ctx.connection ?? req.socket,
+        tunnelAuthority: ctx.tunnelAuthority,
+      });
+    } catch (error) {
+      if (error instanceof ProxyRefusal) {
+        sendRefusal(res, error);
+        logDecision(deps.log, refusalLine(error));
+      } else {
+        await refuseRequest(deps, req, res, internalRefusal(deps.log, error), ctx.listener);
+      }
+      return;
+    }
+    await forwardPlan(deps, plan, req, res, ctx);
   } catch (error) {
-    sendRefusal(res, error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error));
-    return;
+    // Last resort: nothing above should throw, but a fault here must not become an unhandled rejection.
+    deps.log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error while answering a request");
+    res.destroy();
+  } finally {
+    deps.inFlight?.end();
   }
-  await forwardPlan(deps, plan, res);
 }
 
-async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResponse): Promise<void> {
+async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const { request, destination } = plan;
   // Injected only for the exact service host, scheme and port the request was decided for.
   const credential = deps.credentials().get(serviceKey(request.scheme, request.host, request.port)) ?? null;
+  const secrets = credential ? patternFor(credential.secretForms) : null;
   const headers = upstreamHeaders(
     request.headers,
     connectionTokens(request.headers.connection),
@@ -93,17 +137,18 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     if (!res.writableFinished) abort.abort();
   });
   let status = 0;
+  let answered = 0;
+  let failure: ProxyRefusal | null = null;
   try {
     const upstream = await deps.forwarder.forward(request, destination, headers, abort.signal);
     status = upstream.statusCode;
-    const secrets = credential?.secretForms ?? [];
     const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
     if (credential && encoding !== "identity") {
       upstream.body.destroy();
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
     const out = downstreamHeaders(upstream.headers);
-    if (secrets.length) {
+    if (secrets) {
       for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
     }
     const length = upstream.headers["content-length"];
@@ -111,20 +156,42 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
     res.writeHead(status, out);
-    const body = secrets.length ? upstream.body.pipe(new SecretRedactor(secrets)) : upstream.body;
-    await new Promise<void>((resolve) => {
-      body.on("error", () => {
-        res.destroy();
-        resolve();
-      });
-      res.on("close", resolve);
-      body.pipe(res);
-    });
+    answered = status;
+    // pipeline() destroys every stream on an error in any of them (upstream reset, client gone),
+    // so no error event is left without a listener.
+    await pipeline(secrets ? [upstream.body, new SecretRedactor(secrets), res] : [upstream.body, res]).catch(() => res.destroy());
   } catch (error) {
-    sendRefusal(res, error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error));
+    failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
+    failure.auditEventId = plan.eventId;
+    if (!res.headersSent) answered = failure.status;
+    sendRefusal(res, failure);
   } finally {
     const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
     deps.onForwarded?.(status, seconds);
+    logDecision(deps.log, {
+      eventId: plan.eventId,
+      listener: ctx.listener,
+      client: req.socket.remoteAddress ?? "",
+      method: request.method,
+      url: canonicalUrl(request),
+      taskId: plan.auth.taskId,
+      agentId: plan.auth.agentId,
+      service: plan.actions[0]?.service ?? null,
+      operations: plan.actions.map((a) => a.operation),
+      resources: plan.actions.map((a) => a.resource),
+      effect: plan.effect,
+      decision: plan.decision === "hold" ? "approved" : "allow",
+      code: failure?.code,
+      reason: failure?.reason ?? plan.why?.reason,
+      ruleId: plan.why?.ruleId ?? null,
+      mode: plan.why?.mode,
+      wouldBe: plan.why?.wouldBe ?? null,
+      status: answered,
+      destination: destination.address,
+      upstreamStatus: status || null,
+      durationMs: Math.round(seconds * 1000),
+      auditEventId: plan.eventId,
+    });
     // The decision was recorded before forwarding; the outcome follows without holding the response.
     void deps.audit
       .record({
@@ -143,7 +210,7 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
   }
 }
 
-function internalRefusal(log: Logger, error: unknown): ProxyRefusal {
+export function internalRefusal(log: Logger, error: unknown): ProxyRefusal {
   log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error in the request path");
   return new ProxyRefusal("bad_gateway", "internal_error", "the proxy failed to handle the request");
 }

@@ -3,6 +3,7 @@ import type { CanonicalRequest, Effect, SemanticAction } from "@/lib/semantics/t
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { CheckedDestination } from "./forwarder";
+import type { Connection } from "./limits";
 
 export type ListenerKind = "explicit" | "intercepted" | "transparent";
 
@@ -20,6 +21,10 @@ export interface IncomingAction {
   /** As received, to detect duplicates of single-valued headers. */
   rawHeaders: readonly string[];
   body: Buffer | null;
+  /** Reads the body; called only once the client is authenticated (then it replaces `body`). */
+  readBody?: () => Promise<Buffer | null>;
+  /** The client connection the request came on (per-task connection limits). */
+  connection?: Connection;
   /** Set when the request arrived inside an intercepted tunnel: the authority that was authorised. */
   tunnelAuthority?: { host: string; port: number };
 }
@@ -52,6 +57,8 @@ export interface ForwardPlan {
   actions: SemanticAction[];
   effect: Effect;
   decision: Verdict;
+  /** Why (for the decision log line): the rule, its reason and the policy mode. */
+  why?: { reason: string; ruleId: string | null; mode: string; wouldBe: string | null };
   eventId: string;
   startedAt: bigint;
 }

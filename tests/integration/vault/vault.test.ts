@@ -12,6 +12,7 @@ import {
   rotateCredential,
   serviceKey,
 } from "@/lib/vault";
+import { secretForms } from "@/lib/vault/secret-forms";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import { leaks, randomSecret } from "./secret-search";
@@ -74,8 +75,9 @@ describe("credential vault through the real database", () => {
       name: c.name,
       headerName: "Authorization",
       headerValue: `Bearer ${s}`,
-      secretForms: [s],
+      secretForms: secretForms(s),
     });
+    expect(map.get(serviceKey("http", h, 80))!.secretForms).toEqual(expect.arrayContaining([s, Buffer.from(s).toString("base64")]));
     expect(map.has(serviceKey("https", h, 443))).toBe(false);
     expect(map.has(serviceKey("http", h, 8080))).toBe(false);
   });
@@ -90,7 +92,9 @@ describe("credential vault through the real database", () => {
     expect(c.service).toBe("https://[2001:db8::1]:8443");
     const injected = (await loadCredentialsForInjection(t.db, KEY)).get("https://[2001:db8::1]:8443")!;
     expect(injected.headerValue).toBe(`Basic ${Buffer.from(s).toString("base64")}`);
-    expect(injected.secretForms).toEqual([s, Buffer.from(s).toString("base64")]);
+    // The whole secret, the password alone, and their base64 carriers.
+    expect(injected.secretForms).toEqual(secretForms(s, { basicAuth: true }));
+    expect(injected.secretForms).toEqual(expect.arrayContaining([s, s.slice(3), Buffer.from(s).toString("base64"), Buffer.from(s.slice(3)).toString("base64")]));
   });
 
   it("fails loudly when the master key is wrong, and refuses to seal with it", async () => {
