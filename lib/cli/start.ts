@@ -14,11 +14,13 @@ import { assertPortFree } from "@/lib/runtime/ports";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
 import type { CommandHandler } from "./context";
+import { superviseWorker, type WorkerSupervisor } from "./supervise";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
  * embedded PostgreSQL unless DATABASE_URL is set, applies migrations, builds the dashboard when
- * needed, then runs the dashboard and the proxy worker as child processes until Ctrl-C.
+ * needed, then runs the dashboard and the proxy worker as child processes until Ctrl-C. A worker
+ * that crashes is restarted with backoff (lib/cli/supervise.ts); the dashboard exiting stops all.
  */
 export const startCommand: CommandHandler = async (_args, ctx) => {
   const root = process.cwd();
@@ -36,12 +38,13 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   const database = await openDatabase(common, { running: "restart", log: say });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(database.url)}`);
   const children: ChildProcess[] = [];
+  let supervisor: WorkerSupervisor | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say("Stopping...");
-    await Promise.all(children.map((c) => stopChild(c)));
+    await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -77,7 +80,11 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     };
     const bin = path.join(root, "bin", "bulkhead.mjs");
     children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env, "dashboard", shutdown));
-    children.push(spawnChild(bin, ["worker"], env, "proxy worker", shutdown));
+    supervisor = superviseWorker({
+      spawn: (restart) => fork(bin, ["worker"], { env: { ...env, ...restart }, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+      say,
+      onGiveUp: () => void shutdown(1),
+    });
     await waitForReady(children[0]!);
 
     const db = createPrismaClient(database.url, 1);
