@@ -35,12 +35,12 @@ export type Lookup = (hostname: string, options: { all: true; verbatim: true }) 
  * not match absolute names there), then the operating system's resolver with the absolute name,
  * so search domains never apply.
  */
-export function createSystemLookup(hosts = new HostsFile()): Lookup {
+export function createSystemLookup(hosts = new HostsFile(), resolver: Lookup = (hostname, options) => dns.lookup(hostname, options)): Lookup {
   return async (hostname, options) => {
     const name = hostname.toLowerCase().replace(/\.$/, "");
     const pinned = await hosts.lookup(name);
     if (pinned) return pinned.map((e) => ({ address: e.address, family: e.family }));
-    return dns.lookup(`${name}.`, options);
+    return resolver(`${name}.`, options);
   };
 }
 
