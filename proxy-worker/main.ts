@@ -92,6 +92,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
       const code = (error as NodeJS.ErrnoException).code;
       throw new Error(code === "EADDRINUSE" ? `Port ${config.healthPort} (BULKHEAD_WORKER_HEALTH_PORT) is already in use.` : `Cannot listen on ${config.healthHost}:${config.healthPort}: ${String(error)}`);
     }
+    health.on("error", (error: Error) => log.error({ err: error.message }, "health listener error"));
     cleanups.push(() => new Promise<void>((resolve) => health.close(() => resolve())));
     log.info(
       { proxy: `${config.proxyHost}:${config.proxyPort}`, transparent: [config.transparentHttpPort, config.transparentTlsPort], health: `http://${config.healthHost}:${config.healthPort}`, policy: core.policy.status() },
