@@ -79,6 +79,9 @@ export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, li
     },
     onRequest,
   );
+  // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
+  // the handler sends it only once the client is authenticated (handler.ts, readBody).
+  server.on("checkContinue", onRequest);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";
     const refusal = parserRefusal(code);

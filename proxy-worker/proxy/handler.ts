@@ -93,7 +93,11 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
         headers: joinHeaders(req),
         rawHeaders: req.rawHeaders,
         body: null,
-        readBody: () => readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs),
+        readBody: () => {
+          // Only an authenticated client is invited to send the body it announced.
+          if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
+          return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
+        },
         connection: ctx.connection ?? req.socket,
         tunnelAuthority: ctx.tunnelAuthority,
       });

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
+import type ipaddr from "ipaddr.js";
 import type { Logger } from "@/lib/log";
+import { parseHost } from "../net/host";
 import type { ProxyRefusal } from "./errors";
 import type { AuditSink, DecisionEvent } from "./types";
 
@@ -17,6 +19,8 @@ export interface RefusalAuditOptions {
   windowMs: number;
   /** Bound on tracked keys; beyond it, keys collapse to one per reason. */
   maxKeys?: number;
+  /** Individual events per window across all keys (default 25 × burst): many clients at once aggregate too. */
+  globalBurst?: number;
   onDecision?: (outcome: string, effect: string | null) => void;
 }
 
@@ -39,6 +43,15 @@ interface Window {
 
 const MAX_SAMPLES = 5;
 
+/** One key per IPv4 address, and per /64 for IPv6 (a single host usually holds a whole /64). */
+export function clientKey(address: string): string {
+  const parsed = parseHost(address.replace(/^::ffff:(?=\d+\.)/, ""));
+  if (parsed.kind !== "ip") return address.slice(0, 64);
+  if (parsed.family === 4) return parsed.address;
+  const groups = (parsed.ip as ipaddr.IPv6).toNormalizedString().split(":").slice(0, 4);
+  return `${groups.join(":")}::/64`;
+}
+
 /** The audit event type for a refusal (one mapping, shared with the request pipeline). */
 export function refusalEventType(refusal: ProxyRefusal): string {
   return refusal.kind === "identity" ? "proxy.identity_failed" : refusal.kind === "denied" ? "proxy.decision" : "proxy.rejected";
@@ -51,16 +64,21 @@ export function refusalEventType(refusal: ProxyRefusal): string {
  * window are recorded as events of their own, awaited before the refusal is sent; the rest are
  * counted into one aggregate event written when the window closes, whose id every one of those
  * refusals carries. A flood therefore costs the hash chain at most burst + 1 events per key and
- * window, and no refusal goes unrecorded.
+ * window, and no refusal goes unrecorded. Clients are keyed by IPv4 address or IPv6 /64, and a
+ * global budget of individual events per window sends everything beyond it, from any client,
+ * to one aggregate per reason, so spreading a flood over many addresses does not help either.
  */
 export class RefusalAudit {
   private readonly windows = new Map<string, Window>();
   private readonly pending: Aggregate[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly maxKeys: number;
+  private readonly globalBurst: number;
+  private global = { start: 0, count: 0 };
 
   constructor(private readonly o: RefusalAuditOptions) {
     this.maxKeys = o.maxKeys ?? 10_000;
+    this.globalBurst = o.globalBurst ?? o.burst * 25;
     this.timer = setInterval(() => void this.tick(), Math.max(50, Math.min(o.windowMs, 5000)));
     this.timer.unref();
   }
@@ -68,10 +86,12 @@ export class RefusalAudit {
   /** Records `refusal` (sets its auditEventId) and returns it; never throws. */
   async record(refusal: ProxyRefusal, source: RefusalSource): Promise<ProxyRefusal> {
     const now = Date.now();
-    const window = this.windowFor(this.keyOf(refusal, source), now);
+    if (now - this.global.start >= this.o.windowMs) this.global = { start: now, count: 0 };
+    let window = this.windowFor(this.keyOf(refusal, source), now);
     window.count++;
     this.o.onDecision?.("deny", null);
-    if (window.count <= this.o.burst) {
+    if (window.count <= this.o.burst && this.global.count < this.globalBurst) {
+      this.global.count++;
       try {
         await this.o.sink.record(this.event(refusal, source, { ...source.data, code: refusal.code, kind: refusal.kind }, refusal.reason));
         refusal.auditEventId = source.data.eventId;
@@ -80,6 +100,7 @@ export class RefusalAudit {
       }
       return refusal;
     }
+    if (this.global.count >= this.globalBurst && window.count <= this.o.burst) window = this.windowFor(`overflow|${refusal.code}`, now);
     const aggregate = (window.aggregate ??= { eventId: randomUUID(), count: 0, firstAt: now, lastAt: now, refusal, source, samples: [], attempts: 0 });
     aggregate.count++;
     aggregate.lastAt = now;
@@ -105,7 +126,7 @@ export class RefusalAudit {
   }
 
   private keyOf(refusal: ProxyRefusal, source: RefusalSource): string {
-    const who = source.auth ? `task:${source.auth.taskId}` : `client:${source.data.client}`;
+    const who = source.auth ? `task:${source.auth.taskId}` : `client:${clientKey(source.data.client)}`;
     const key = `${who}|${refusal.code}`;
     return this.windows.has(key) || this.windows.size < this.maxKeys ? key : `overflow|${refusal.code}`;
   }

@@ -182,12 +182,20 @@ export class Tunnels {
       const options = prepared ?? createInterceptingTlsOptions(cache);
       const tlsSocket = new tls.TLSSocket(socket as net.Socket, { isServer: true, ...options });
       let secured = false;
+      // A client that opens the connection and never finishes its handshake does not keep it.
+      const slow = setTimeout(() => {
+        if (secured) return;
+        this.handshakeFailed(Object.assign(new Error("handshake timed out"), { code: "handshake_timeout" }), socket, ctx);
+        tlsSocket.destroy();
+      }, this.deps.limits.headersTimeoutMs);
+      tlsSocket.once("close", () => clearTimeout(slow));
       tlsSocket.on("error", (error: NodeJS.ErrnoException) => {
         if (!secured) this.handshakeFailed(error, socket, ctx);
         tlsSocket.destroy();
       });
       tlsSocket.once("secure", () => {
         secured = true;
+        clearTimeout(slow);
         const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
         const fromSni = typeof sni === "string" ? canonicalAuthority("https", sni) : null;
         const authority = ctx.authority ?? (fromSni?.ok ? { host: fromSni.host, port: 443 } : null);

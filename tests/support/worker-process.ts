@@ -44,7 +44,7 @@ export async function prepareWorkerEnvironment(upstreamPort: number, extraEnv: R
   await ensureSigningKey(t.db, masterKey);
   const owner = await makeUser(t.db, "admin");
   await t.db.service.create({
-    data: { name: "local", descriptorYaml: `id: local\nhosts: ["local.test"]\nscheme: http\nports: [${upstreamPort}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
+    data: { name: "local", descriptorYaml: `id: local\nhosts: ["127.0.0.1"]\nscheme: http\nports: [${upstreamPort}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
   });
   const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: owner.user.id } });
   const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "worker process test", policyYaml: "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n  - service: unknown\n    effects: [read]\n", ttl: "30m" });

@@ -70,6 +70,29 @@ describe("limits: authenticate before buffering; requests per second per task an
     // A declared body over the limit: identity is refused first, so nothing about the body is considered.
     const big = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n`, 1000);
     expect(statuses(big)).toEqual([407]);
+    // Nor is it invited to send the body it announced.
+    const expecting = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`, 1000);
+    expect(statuses(expecting)).toEqual([407]);
+    expect(expecting).not.toContain("100 Continue");
+  });
+
+  it("invites an authenticated client that expects 100-continue to send its body", async () => {
+    const { token } = await s.h.newTask(policy);
+    const socket = await connect();
+    const body = '{"a":1}';
+    const out = await new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (c: Buffer) => {
+        text += c.toString("utf8");
+        if (text.startsWith("HTTP/1.1 100 Continue\r\n\r\n") && !text.includes("200")) socket.write(body);
+        if (/HTTP\/1\.1 200[\s\S]*\r\n0\r\n\r\n$/.test(text) || (/HTTP\/1\.1 200/.test(text) && text.endsWith("}"))) resolve(text);
+      });
+      socket.on("close", () => resolve(text));
+      socket.write(`POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    });
+    socket.destroy();
+    expect(statuses(out)).toEqual([100, 200]);
+    expect(s.up.hits.at(-1)!.body).toBe(body);
   });
 
   it("gives an authenticated client its time to send the body (the control for the test above)", async () => {

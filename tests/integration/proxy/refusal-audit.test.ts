@@ -2,7 +2,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../support/log-capture";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import { exchange, statuses } from "../../support/tunnel-client";
+import { connectTunnel, exchange, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 interface Refusal {
@@ -44,6 +44,7 @@ describe("every refusal is recorded, parser-level ones too", () => {
       },
     });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addService({ id: "secure", hosts: ["secure.test"], scheme: "https", ports: [443], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n"));
     origin = `http://api.test:${up.port}`;
   });
@@ -80,6 +81,13 @@ describe("every refusal is recorded, parser-level ones too", () => {
     expect(refusal.auditEventId).toBeTruthy();
     expect((await eventFor(refusal.auditEventId))?.data.code).toBe("client_timeout");
   }, 15_000);
+
+  it("closes and records a tunnel whose client never finishes the TLS handshake", async () => {
+    const tunnel = await connectTunnel(h.proxyPort, "secure.test:443", { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    await new Promise((resolve) => tunnel.socket.once("close", resolve));
+    await waitFor(async () => ((await h.events()).some((e) => e.data.code === "tls_handshake_failed" && /handshake_timeout/.test(String(e.reason))) ? true : null), 10_000, "the handshake timeout in the audit");
+  });
 
   it("aggregates a flood per client and reason: every refusal carries an id, the chain gets a bounded number of events", async () => {
     const flood = 40;

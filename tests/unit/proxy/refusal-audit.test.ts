@@ -70,6 +70,24 @@ describe("refusal audit: every refusal recorded, floods aggregated", () => {
     await a.close();
   });
 
+  it("keys IPv6 clients by /64 and IPv4 clients by address", async () => {
+    const { clientKey } = await import("@/proxy-worker/proxy/refusal-audit");
+    expect(clientKey("2001:db8:1:2:aaaa::1")).toBe(clientKey("2001:db8:1:2:bbbb::9"));
+    expect(clientKey("2001:db8:1:3::1")).not.toBe(clientKey("2001:db8:1:2::1"));
+    expect(clientKey("::ffff:10.0.0.1")).toBe("10.0.0.1");
+  });
+
+  it("has a global budget: a flood spread over many addresses ends in one aggregate per reason", async () => {
+    const a = new RefusalAudit({ sink, log: createLogger("test", "silent"), burst: 2, windowMs: 60_000, globalBurst: 5 });
+    const ids = new Set<string | null>();
+    for (let i = 0; i < 200; i++) ids.add((await a.record(parseError(), source(`10.2.${Math.floor(i / 250)}.${i % 250}`, i))).auditEventId);
+    expect(events).toHaveLength(5);
+    await a.close();
+    expect(events).toHaveLength(6);
+    expect(events[5]!.data).toMatchObject({ aggregated: true, count: 195 });
+    expect(ids.size).toBe(6);
+  });
+
   it("bounds the keys it tracks: beyond them, one key per reason", async () => {
     const a = new RefusalAudit({ sink, log: createLogger("test", "silent"), burst: 1, windowMs: 60_000, maxKeys: 2 });
     for (let i = 0; i < 10; i++) await a.record(parseError(), source(`10.1.0.${i}`, i));
