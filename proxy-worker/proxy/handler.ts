@@ -136,10 +136,17 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMe
     headers["accept-encoding"] = "identity";
     deps.onCredentialUsed?.(credential.credentialId);
   }
+  // The client may go away before its response is written: its response closes, or (for a
+  // pipelined request whose turn never came) only its connection does. Either ends the upstream
+  // request and the streaming, so no request is left waiting forever.
   const abort = new AbortController();
-  res.on("close", () => {
+  const gone = () => {
     if (!res.writableFinished) abort.abort();
-  });
+  };
+  const connection = req.socket;
+  res.on("close", gone);
+  if (connection.destroyed) gone();
+  else connection.once("close", gone);
   let status = 0;
   let answered = 0;
   let failure: ProxyRefusal | null = null;
@@ -163,13 +170,28 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMe
     answered = status;
     // pipeline() destroys every stream on an error in any of them (upstream reset, client gone),
     // so no error event is left without a listener.
-    await pipeline(secrets ? [upstream.body, new SecretRedactor(secrets), res] : [upstream.body, res]).catch(() => res.destroy());
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        upstream.body.destroy();
+        res.destroy();
+        resolve();
+      };
+      if (abort.signal.aborted) return stop();
+      abort.signal.addEventListener("abort", stop, { once: true });
+      pipeline(secrets ? [upstream.body, new SecretRedactor(secrets), res] : [upstream.body, res])
+        .catch(() => res.destroy())
+        .finally(() => {
+          abort.signal.removeEventListener("abort", stop);
+          resolve();
+        });
+    });
   } catch (error) {
     failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
     failure.auditEventId = plan.eventId;
     if (!res.headersSent) answered = failure.status;
     sendRefusal(res, failure);
   } finally {
+    connection.off("close", gone);
     const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
     deps.onForwarded?.(status, seconds);
     logDecision(deps.log, {
