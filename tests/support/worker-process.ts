@@ -88,10 +88,10 @@ export async function prepareWorkerEnvironment(upstreamPort: number, extraEnv: R
   };
 }
 
-/** Forks `bulkhead worker` and waits until /readyz answers 200. */
+/** Forks `bulkhead worker` and waits until /readyz answers 200 (loading it takes long on a busy machine). */
 export async function startWorkerProcess(w: WorkerEnvironment): Promise<ChildProcess> {
   const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], { env: w.env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 100_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`worker exited during start (${child.exitCode ?? child.signalCode})`);
     if ((await w.readyz()).status === 200) return child;
@@ -102,8 +102,8 @@ export async function startWorkerProcess(w: WorkerEnvironment): Promise<ChildPro
 }
 
 /** Stops a worker child (SIGTERM, then waits for it). */
-export async function stopWorkerProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+export async function stopWorkerProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   await exited;

@@ -41,11 +41,11 @@ describe("one request never takes the worker down", () => {
     up = await startHttpUpstream();
     w = await prepareWorkerEnvironment(up.port);
     worker = await startWorkerProcess(w);
-  });
+  }, 120_000);
   // Each case starts from a live worker, so one crash does not hide what the others would do.
   beforeEach(async () => {
     if (worker.exitCode !== null || worker.signalCode !== null) worker = await startWorkerProcess(w);
-  });
+  }, 120_000);
   afterAll(async () => {
     await stopWorkerProcess(worker);
     await w.close();
