@@ -78,6 +78,8 @@ export interface DecisionLine {
 }
 
 export function logDecision(log: Logger, line: DecisionLine): void {
+  // Escaping costs more than the line itself: skip it when nobody will read the line.
+  if (!log.isLevelEnabled("info")) return;
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(line)) if (value !== undefined) fields[key] = safeValue(value, 0);
   log.info(fields, DECISION_LOG_MESSAGE);
