@@ -53,7 +53,9 @@ const writer =
 const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
 const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });
 const checkpointer = writer ? startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log }) : null;
-const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BENCH_UPSTREAM_CA_FILE }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
+// The benchmark drives one task far beyond the default per-task budgets: measure the proxy, not its limiter.
+const unlimited = { BULKHEAD_TASK_REQUESTS_PER_SECOND: "10000000", BULKHEAD_AGENT_REQUESTS_PER_SECOND: "10000000", BULKHEAD_TASK_MAX_CONNECTIONS: "1000000", BULKHEAD_AGENT_MAX_CONNECTIONS: "1000000" };
+const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BENCH_UPSTREAM_CA_FILE, ...unlimited }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
 const withMetrics = process.env.BENCH_METRICS !== "off";
 const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
 

@@ -32,6 +32,15 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const databaseUrl = requireRuntimeDatabaseUrl("worker");
   const keys = workerKeysFrom(loadWorkerKeyConfig());
   const log = createLogger("proxy-worker", common.logLevel);
+  // Every path in the listeners handles its own errors; anything that still escapes means the
+  // process state can no longer be trusted: say why, exit, and let the launcher restart us.
+  const fatal = (kind: string) => (error: unknown) => {
+    log.fatal({ err: error instanceof Error ? error.stack : String(error) }, `${kind}: the proxy worker exits and the launcher restarts it`);
+    process.exit(70);
+  };
+  process.once("uncaughtException", fatal("uncaught exception"));
+  process.once("unhandledRejection", fatal("unhandled rejection"));
+  if (config.restarts.count > 0) log.warn({ restarts: config.restarts }, "proxy worker restarted by the launcher after the previous one exited");
   const metrics = createMetrics();
   const db = createPrismaClient(databaseUrl, 8);
   const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect()];
@@ -63,6 +72,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
     metrics.gauges("bulkhead_audit_spooling", "1 while audit events go to the local spool", () => (audit.stats().mode === "spool" ? 1 : 0));
     metrics.gauges("bulkhead_token_cache_hits", "Task-token verifications served from the cache", () => core.tokens.stats().hits);
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
+    metrics.gauges("bulkhead_worker_restarts", "Times the launcher restarted this worker slot after it exited unexpectedly", () => config.restarts.count);
+    metrics.gauges("bulkhead_proxy_in_flight_requests", "Requests being handled right now", () => proxy.status().inFlight);
 
     const health = createHealthServer({
       startedAt: new Date(),
@@ -79,6 +90,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
           policy,
           audit: { mode: auditStats.mode, queued: auditStats.queued, lastError: auditStats.lastError ?? null },
           proxy: proxyStatus,
+          restarts: config.restarts,
         };
       },
     });
@@ -89,6 +101,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
       const code = (error as NodeJS.ErrnoException).code;
       throw new Error(code === "EADDRINUSE" ? `Port ${config.healthPort} (BULKHEAD_WORKER_HEALTH_PORT) is already in use.` : `Cannot listen on ${config.healthHost}:${config.healthPort}: ${String(error)}`);
     }
+    health.on("error", (error: Error) => log.error({ err: error.message }, "health listener error"));
     cleanups.push(() => new Promise<void>((resolve) => health.close(() => resolve())));
     log.info(
       { proxy: `${config.proxyHost}:${config.proxyPort}`, transparent: [config.transparentHttpPort, config.transparentTlsPort], health: `http://${config.healthHost}:${config.healthPort}`, policy: core.policy.status() },

@@ -71,18 +71,21 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
 }
 
 /**
- * `count` distinct valid tokens for the task, signed with the active key but not recorded in
- * issued_tokens (verification does not look there): each one is a token-cache miss at the worker.
+ * `count` distinct valid tokens for the task, signed with the active key and recorded in
+ * issued_tokens (the worker refuses a jti Bulkhead never issued): each one is a token-cache miss.
  */
 export async function mintColdTokens(s: Seeded, masterKey: Buffer, count: number): Promise<string[]> {
   const key = await loadActiveSigningKey(s.db, deriveProcessKeys(masterKey).dashboardKey);
   if (!key) throw new Error("no active signing key");
   const task = await s.db.task.findUniqueOrThrow({ where: { id: s.taskId }, select: { expiresAt: true } });
   const out: string[] = [];
+  const rows: Array<{ jti: string; taskId: string; agentId: string; kid: string; issuedAt: Date; expiresAt: Date }> = [];
   const now = new Date();
   for (let i = 0; i < count; i++) {
     const minted = await mintTaskToken({ ...IDENTITY, key, agentId: s.agentId, taskId: s.taskId, ttlSeconds: MAX_TOKEN_TTL_SECONDS, taskEndsAt: task.expiresAt, now });
+    rows.push({ jti: minted.jti, taskId: s.taskId, agentId: s.agentId, kid: key.kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt });
     out.push(minted.token);
   }
+  await s.db.issuedToken.createMany({ data: rows });
   return out;
 }

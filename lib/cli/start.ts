@@ -14,12 +14,14 @@ import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
 import type { CommandHandler } from "./context";
+import { superviseWorker, type WorkerSupervisor } from "./supervise";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
  * embedded PostgreSQL unless DATABASE_URL is set, applies migrations and grants as the owner role,
  * builds the dashboard when needed, then runs the dashboard and the proxy worker as child
- * processes until Ctrl-C, each connected as its own least-privileged database role.
+ * processes until Ctrl-C, each connected as its own least-privileged database role. A worker
+ * that crashes is restarted with backoff (lib/cli/supervise.ts); the dashboard exiting stops all.
  */
 export const startCommand: CommandHandler = async (_args, ctx) => {
   const root = process.cwd();
@@ -37,12 +39,13 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   const database = await openDatabase(common, { running: "restart", log: say });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
+  let supervisor: WorkerSupervisor | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say("Stopping...");
-    await Promise.all(children.map((c) => stopChild(c)));
+    await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -76,7 +79,11 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
 
     const bin = path.join(root, "bin", "bulkhead.mjs");
     children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env.dashboard, "dashboard", shutdown));
-    children.push(spawnChild(bin, ["worker"], env.worker, "proxy worker", shutdown));
+    supervisor = superviseWorker({
+      spawn: (restart) => fork(bin, ["worker"], { env: { ...env.worker, ...restart }, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+      say,
+      onGiveUp: () => void shutdown(1),
+    });
     await waitForReady(children[0]!);
 
     const db = createPrismaClient(dashboardDbUrl, 1);

@@ -13,6 +13,8 @@ export const workerCommand: CommandHandler = async () => {
     await assertRuntimeRole(requireRuntimeDatabaseUrl("worker"), RUNTIME_DATABASE_URL_VARIABLE.worker);
   }
   const stop = await runWorker();
+  // Tells the launcher (lib/cli/supervise.ts) that this worker started: a later exit is a crash.
+  process.send?.({ type: "ready" });
   await new Promise<void>((resolve) => {
     const done = () => resolve();
     process.once("SIGINT", done);

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
 
 const seconds = (max: number) => z.coerce.number().positive("must be a positive number of seconds").max(max);
+const count = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max);
 
 const workerSchema = z.object({
   BULKHEAD_PROXY_HOST: host.default("127.0.0.1"),
@@ -35,6 +36,21 @@ const workerSchema = z.object({
   BULKHEAD_AUDIT_SPOOL_DIR: optionalString,
   /** Stable per worker slot on a machine: a restarted worker replays its predecessor's spool. */
   BULKHEAD_WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be letters, digits, - and _ (at most 64)").default("worker-0"),
+  /** Open client connections per listener; beyond it new connections are dropped (and audited). */
+  BULKHEAD_MAX_CONNECTIONS: count(1_000_000).default(4096),
+  /** Concurrent client connections one task / one agent may hold (429 beyond). */
+  BULKHEAD_TASK_MAX_CONNECTIONS: count(1_000_000).default(256),
+  BULKHEAD_AGENT_MAX_CONNECTIONS: count(1_000_000).default(512),
+  /** Sustained requests per second per task / per agent, with a burst of one second's worth (429 beyond). */
+  BULKHEAD_TASK_REQUESTS_PER_SECOND: count(10_000_000).default(1000),
+  BULKHEAD_AGENT_REQUESTS_PER_SECOND: count(10_000_000).default(2000),
+  /** Refusals recorded one by one per client and reason per window; the rest become one aggregate event. */
+  BULKHEAD_REFUSAL_AUDIT_BURST: count(100_000).default(20),
+  BULKHEAD_REFUSAL_AUDIT_WINDOW_SECONDS: seconds(3600).default(10),
+  /** Set by the launcher when it restarts a crashed worker (reported in /readyz and metrics). */
+  BULKHEAD_WORKER_RESTARTS: z.coerce.number().int().min(0).default(0),
+  BULKHEAD_WORKER_LAST_EXIT: optionalString,
+  BULKHEAD_WORKER_LAST_EXIT_AT: optionalString,
 });
 
 export interface WorkerConfig {
@@ -58,6 +74,18 @@ export interface WorkerConfig {
   upstreamCaFile: string | undefined;
   auditSpoolDir: string | undefined;
   workerId: string;
+  maxConnections: number;
+  limits: ClientLimitsConfig;
+  refusalAudit: { burst: number; windowMs: number };
+  /** What the launcher said about earlier runs of this worker slot. */
+  restarts: { count: number; lastExit: string | null; lastExitAt: string | null };
+}
+
+export interface ClientLimitsConfig {
+  taskMaxConnections: number;
+  agentMaxConnections: number;
+  taskRequestsPerSecond: number;
+  agentRequestsPerSecond: number;
 }
 
 export function loadWorkerConfig(source: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -83,5 +111,14 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     upstreamCaFile: env.BULKHEAD_UPSTREAM_CA_FILE,
     auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,
     workerId: env.BULKHEAD_WORKER_ID,
+    maxConnections: env.BULKHEAD_MAX_CONNECTIONS,
+    limits: {
+      taskMaxConnections: env.BULKHEAD_TASK_MAX_CONNECTIONS,
+      agentMaxConnections: env.BULKHEAD_AGENT_MAX_CONNECTIONS,
+      taskRequestsPerSecond: env.BULKHEAD_TASK_REQUESTS_PER_SECOND,
+      agentRequestsPerSecond: env.BULKHEAD_AGENT_REQUESTS_PER_SECOND,
+    },
+    refusalAudit: { burst: env.BULKHEAD_REFUSAL_AUDIT_BURST, windowMs: Math.round(env.BULKHEAD_REFUSAL_AUDIT_WINDOW_SECONDS * 1000) },
+    restarts: { count: env.BULKHEAD_WORKER_RESTARTS, lastExit: env.BULKHEAD_WORKER_LAST_EXIT ?? null, lastExitAt: env.BULKHEAD_WORKER_LAST_EXIT_AT ?? null },
   };
 }

@@ -24,6 +24,8 @@ export const TOKEN_ERROR_REASONS = [
   "task_expired",
   "agent_suspended",
   "jti_revoked",
+  "lifetime_exceeded",
+  "jti_unknown",
 ] as const;
 
 export type TokenErrorReason = (typeof TOKEN_ERROR_REASONS)[number];
@@ -51,6 +53,8 @@ const MESSAGES: Record<TokenErrorReason, string> = {
   task_expired: "task token's task has expired",
   agent_suspended: "task token's agent is suspended",
   jti_revoked: "task token was revoked",
+  lifetime_exceeded: "task token lives longer than Bulkhead ever issues tokens for",
+  jti_unknown: "task token was not issued by Bulkhead for this task",
 };
 
 export class TokenError extends AppError {

@@ -10,6 +10,7 @@ import { loadActiveSigningKey, loadVerificationKeys } from "./key-store";
 import { VerificationKeySet } from "./key-ring";
 import { RevocationSet } from "./revocation";
 import { loadRevocationSnapshot } from "./revocation-source";
+import { TokenError } from "./errors";
 import { mintTaskToken, verifyTaskToken, type VerifiedTaskToken } from "./token";
 
 export interface IssuedTaskToken {
@@ -105,5 +106,9 @@ export async function verifyTaskTokenNow(db: Db, config: IdentityConfig, token: 
   const keys = await VerificationKeySet.fromRecords(await loadVerificationKeys(db));
   const revocation = new RevocationSet();
   revocation.replaceAll(await loadRevocationSnapshot(db, now));
-  return verifyTaskToken(token, { ...config, now, keys: keys.resolver, revocation });
+  const verified = await verifyTaskToken(token, { ...config, now, keys: keys.resolver, revocation });
+  // As the worker does: a jti Bulkhead never issued for this task is refused.
+  const issued = await db.issuedToken.findUnique({ where: { jti: verified.jti }, select: { taskId: true, agentId: true } });
+  if (!issued || issued.taskId !== verified.taskId || issued.agentId !== verified.agentId) throw new TokenError("jti_unknown");
+  return verified;
 }

@@ -16,6 +16,11 @@ export const TASK_TOKEN_TYP = "bulkhead-task+jwt";
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = MAX_CLOCK_TOLERANCE_SECONDS;
 /** Our tokens are ~400 chars; anything far larger is rejected before decoding. */
 export const MAX_TOKEN_LENGTH = 4096;
+/**
+ * No task token lives longer than this (exp - iat), at minting and at verification alike: a
+ * correctly signed token with a longer life was not made by Bulkhead (a leaked signing key).
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
 
 /** Agent and task ids as the database issues them (cuid/uuid-like); bounded and inert. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
@@ -99,8 +104,8 @@ export async function mintTaskToken(input: MintTaskTokenInput): Promise<MintedTa
   if (!input.issuer || !input.audience) throw new TokenMintError("invalid_input", "issuer and audience are required");
   if (!ID_PATTERN.test(input.agentId)) throw new TokenMintError("invalid_input", "agent id has an invalid shape");
   if (!ID_PATTERN.test(input.taskId)) throw new TokenMintError("invalid_input", "task id has an invalid shape");
-  if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) {
-    throw new TokenMintError("invalid_ttl", "ttlSeconds must be at least 1");
+  if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw new TokenMintError("invalid_ttl", `ttlSeconds must be between 1 and ${MAX_TOKEN_LIFETIME_SECONDS}`);
   }
   const jti = input.jti ?? randomJti();
   if (!JTI_PATTERN.test(jti)) throw new TokenMintError("invalid_input", "jti has an invalid shape");
@@ -195,6 +200,8 @@ function checkClaims(
   if (!isTimestamp(iat)) throw new TokenError("claim_invalid", "iat");
   if (!isTimestamp(nbf)) throw new TokenError("claim_invalid", "nbf");
   if (!isTimestamp(exp) || exp <= iat) throw new TokenError("claim_invalid", "exp");
+  // With exp checked below, this also bounds the token's age: now < exp <= iat + the maximum.
+  if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) throw new TokenError("lifetime_exceeded");
   if (typeof iss !== "string" || iss !== options.issuer) throw new TokenError("iss_mismatch");
   // Exactly one audience, as a string: an array (even one containing ours) is refused.
   if (typeof aud !== "string" || aud !== options.audience) throw new TokenError("aud_mismatch");

@@ -69,7 +69,7 @@ function canonicalize(raw: RawRequest): CanonicalResult {
   if (authority.includes("@")) return reject("userinfo", "userinfo (user:password@) in URL authority");
   if (authority === "") return reject("missing_host", "URL has no host");
 
-  const origin = parseAuthority(scheme, authority);
+  const origin = canonicalAuthority(scheme, authority);
   if (!origin.ok) return origin;
 
   const queryStart = pathAndQuery.indexOf("?");
@@ -84,7 +84,7 @@ function canonicalize(raw: RawRequest): CanonicalResult {
   if (!headers.ok) return headers;
   const hostHeader = headers.headers["host"];
   if (hostHeader !== undefined) {
-    const fromHeader = parseAuthority(scheme, hostHeader.trim());
+    const fromHeader = canonicalAuthority(scheme, hostHeader.trim());
     if (!fromHeader.ok || fromHeader.host !== origin.host || fromHeader.port !== origin.port) {
       return reject("host_mismatch", "Host header does not match the URL authority");
     }
@@ -104,11 +104,19 @@ function canonicalize(raw: RawRequest): CanonicalResult {
   return { ok: true, request };
 }
 
-function parseAuthority(
+/**
+ * The one canonical form of an authority (`host[:port]`), used for absolute-form targets, `Host`
+ * headers and CONNECT targets alike, so that both sides of a tunnel compare equal spellings:
+ * lower case, IDN as punycode, IPv4 shorthand expanded, IPv6 bracketed in RFC 5952 form, one
+ * trailing dot removed. Percent-encoding is refused rather than decoded: `pub%6cic.test` is not
+ * a spelling of `public.test` that any client means.
+ */
+export function canonicalAuthority(
   scheme: "http" | "https",
   authority: string,
 ): { ok: true; host: string; port: number } | Rejection {
   if (authority === "" || /[@/\\?#\s]/.test(authority)) return reject("invalid_host", "invalid authority");
+  if (authority.includes("%")) return reject("invalid_host", "percent-encoded authority (hosts are never decoded)");
   let parsed: URL;
   try {
     parsed = new URL(`${scheme}://${authority}/`);

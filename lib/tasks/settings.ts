@@ -2,12 +2,13 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "@/lib/identity/token";
 
 export const DEFAULT_TASK_TTL_SECONDS = 15 * 60;
 /** Unless an admin changes it, no task lives longer than 8 hours. */
 export const DEFAULT_MAX_TASK_TTL_SECONDS = 8 * 3600;
 /** Tokens are shorter-lived than tasks: an agent on a long task mints again. */
-export const MAX_TOKEN_TTL_SECONDS = 3600;
+export const MAX_TOKEN_TTL_SECONDS = MAX_TOKEN_LIFETIME_SECONDS;
 const KEY = "tasks.max_ttl_seconds";
 
 export async function getMaxTaskTtlSeconds(db: Pick<Db, "setting">): Promise<number> {

@@ -1,7 +1,8 @@
 import type { Db } from "@/lib/db/client";
 import { openBoxText, type BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
-import { renderHeader } from "./header-template";
+import { parseHeaderTemplate, renderHeader } from "./header-template";
+import { secretForms } from "./secret-forms";
 import { serviceKey } from "./host";
 import { credentialAad } from "./view";
 
@@ -12,8 +13,8 @@ export interface InjectableCredential {
   headerName: string;
   headerValue: string;
   /**
-   * Every spelling of the secret an upstream could echo back (the secret and its rendered
-   * encoding), so the proxy can redact echoes before the agent sees a response.
+   * Every carrier of the secret an upstream could echo back (see secret-forms.ts); the proxy
+   * redacts them, in any text escaping, before the agent sees a response.
    */
   secretForms: string[];
 }
@@ -58,8 +59,9 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
       const reason = error instanceof AppError ? error.userMessage : "invalid template";
       throw new CredentialLoadError(`Credential ${row.name} (${row.id}) cannot be injected: ${reason}`, undefined);
     }
-    const rendered = header.headerValue.includes(secret) ? [] : [Buffer.from(secret, "utf8").toString("base64")];
-    out.set(key, { credentialId: row.id, name: row.name, ...header, secretForms: [secret, ...rendered] });
+    const template = parseHeaderTemplate(row.headerTemplate);
+    const basicAuth = template.ok && template.template.encoding === "base64";
+    out.set(key, { credentialId: row.id, name: row.name, ...header, secretForms: secretForms(secret, { basicAuth }) });
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { VerificationKeySet } from "@/lib/identity/key-ring";
 import { RevocationSet } from "@/lib/identity/revocation";
 import type { VerifiedTaskToken } from "@/lib/identity/token";
 import { VerifiedTokenCache } from "@/lib/identity/token-cache";
-import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+import type { IssuedTokenRecord, PolicySnapshot, SnapshotTask } from "../policy/snapshot";
 
 /** Who is acting, for which task, and how that was established. */
 export interface AuthenticatedTask {
@@ -31,6 +31,12 @@ export interface Authority {
  * policy snapshot. Revocations only accumulate (until the tokens they cover have expired), so a
  * revocation the worker has seen is never forgotten, even if a later read of the database
  * somehow lacks it; agent suspension follows the database both ways.
+ *
+ * A token must also have been issued by Bulkhead: its jti must be a row of issued_tokens for the
+ * same task and agent. The worker knows every unexpired jti from its snapshot (a Map lookup on
+ * the hot path); a jti it has not seen yet (issued after the last snapshot) is looked up in the
+ * database once, only after the signature verified, so only a holder of the signing key can make
+ * the worker ask.
  */
 export class TokenVerifier {
   private readonly keys = new VerificationKeySet();
@@ -39,8 +45,13 @@ export class TokenVerifier {
   private keysFingerprint = "";
   private tasks = new Map<string, SnapshotTask>();
   private suspended = new Set<string>();
+  private issued = new Map<string, IssuedTokenRecord>();
 
-  constructor(config: IdentityConfig) {
+  constructor(
+    config: IdentityConfig,
+    /** Reads one issued_tokens row (null when there is none); without it, only the snapshot counts. */
+    private readonly lookupIssued?: (jti: string) => Promise<IssuedTokenRecord | null>,
+  ) {
     this.cache = new VerifiedTokenCache({ verify: { ...config, keys: this.keys.resolver, revocation: this.revocation } });
   }
 
@@ -63,6 +74,7 @@ export class TokenVerifier {
     for (const agentId of this.suspended) if (!snapshot.suspendedAgents.has(agentId)) this.revocation.reinstateAgent(agentId);
     this.suspended = new Set(snapshot.suspendedAgents);
     this.tasks = snapshot.tasks;
+    this.issued = snapshot.issuedJtis;
     this.revocation.prune(now);
   }
 
@@ -72,6 +84,7 @@ export class TokenVerifier {
    */
   async authenticate(token: string, now = new Date()): Promise<AuthenticatedTask> {
     const verified = await this.cache.check(token, now);
+    await this.assertIssued(verified);
     const task = this.tasks.get(verified.taskId);
     if (!task) throw new TokenError("task_revoked");
     if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
@@ -101,6 +114,16 @@ export class TokenVerifier {
       if (task.expiresAt.getTime() > now.getTime() && (next === null || task.expiresAt < next)) next = task.expiresAt;
     }
     return next;
+  }
+
+  private async assertIssued(token: VerifiedTaskToken): Promise<void> {
+    let record = this.issued.get(token.jti);
+    if (!record && this.lookupIssued) {
+      record = (await this.lookupIssued(token.jti)) ?? undefined;
+      // Remembered until the next snapshot, which includes it.
+      if (record) this.issued.set(token.jti, record);
+    }
+    if (!record || record.taskId !== token.taskId || record.agentId !== token.agentId) throw new TokenError("jti_unknown");
   }
 
   stats(): { hits: number; misses: number; revocations: { tasks: number; agents: number; jtis: number } } {

@@ -28,6 +28,8 @@ export function parseHost(input: string): ParsedHost {
   if (input.includes("%") && (input.includes(":") || input.startsWith("["))) {
     return invalid(`zone ids are refused: "${input}"`);
   }
+  // Percent-encoding in a host is refused, never decoded (the canonical request refuses it too).
+  if (input.includes("%")) return invalid(`percent-encoded hosts are refused: "${input}"`);
   if (input.startsWith("[") || input.endsWith("]")) {
     if (!input.startsWith("[") || !input.endsWith("]")) return invalid(`unbalanced brackets in "${input}"`);
     return parseIpv6(input.slice(1, -1));
@@ -45,7 +47,7 @@ export function parseIpLiteral(host: string): string | null {
 function parseNameOrIpv4(input: string): ParsedHost {
   let host = input.toLowerCase();
   if (!ASCII_HOST.test(host)) {
-    // Percent-encoding and Unicode (full-width digits, IDN) mean what the WHATWG parser says.
+    // Unicode (full-width digits, IDN) means what the WHATWG parser says.
     const viaUrl = whatwgHostname(input);
     if (viaUrl === null) return invalid(`"${input}" is not a valid host`);
     host = viaUrl;

@@ -8,16 +8,19 @@
  * │ The result may be cached by the caller; this function looks the name up once per call.    │
  * └──────────────────────────────────────────────────────────────────────────────────────────┘
  *
- * Order: port (no DNS for a forbidden port), host syntax, local names (no DNS), then the
- * addresses: an IP literal is checked as written; a name is resolved once, and if ANY answer is
- * forbidden the whole destination is refused — a name mixing public and private answers is a
- * rebinding attempt, whichever answer a client would have picked.
+ * Order: port (no DNS for a port the service does not list), host syntax, local names (no DNS),
+ * then the addresses: an IP literal is checked as written; a name is resolved once, and if ANY
+ * answer is forbidden the whole destination is refused — a name mixing public and private
+ * answers is a rebinding attempt, whichever answer a client would have picked. Last, Bulkhead's
+ * own ports are refused on Bulkhead's own addresses (a public API on :8080 is not Bulkhead).
  */
 import { promises as dns } from "node:dns";
 import { classifyAddress, parseHost, type AddressClass } from "./address";
 import { allowingRange, parseAllowInternal, type AllowedRange } from "./allow-internal";
+import { HostsFile } from "./hosts-file";
 import { internalNameReason } from "./names";
-import { checkPort } from "./ports";
+import { isMachineAddress } from "./own-addresses";
+import { checkPort, ownPortReason } from "./ports";
 
 export interface LookupAddress {
   address: string;
@@ -27,8 +30,21 @@ export interface LookupAddress {
 /** The shape of `dns.promises.lookup(host, { all: true, verbatim: true })`. */
 export type Lookup = (hostname: string, options: { all: true; verbatim: true }) => Promise<LookupAddress[]>;
 
-/** The production resolver: the operating system's, through Node (hosts file, DNS, nsswitch). */
-export const systemLookup: Lookup = (hostname, options) => dns.lookup(hostname, options);
+/**
+ * The production resolver, given an absolute name (`name.`): the hosts file first (glibc does
+ * not match absolute names there), then the operating system's resolver with the absolute name,
+ * so search domains never apply.
+ */
+export function createSystemLookup(hosts = new HostsFile(), resolver: Lookup = (hostname, options) => dns.lookup(hostname, options)): Lookup {
+  return async (hostname, options) => {
+    const name = hostname.toLowerCase().replace(/\.$/, "");
+    const pinned = await hosts.lookup(name);
+    if (pinned) return pinned.map((e) => ({ address: e.address, family: e.family }));
+    return resolver(`${name}.`, options);
+  };
+}
+
+export const systemLookup: Lookup = createSystemLookup();
 
 export interface Destination {
   /** A URL-style host: a name, an IPv4 address in any spelling, or `[IPv6]`. */
@@ -45,8 +61,10 @@ export interface ResolveOptions {
   allowInternalNames?: readonly string[];
   /** The service's ports: pass `allowedPortsFor(descriptor)`; an empty list allows nothing. */
   allowedPorts: readonly number[];
-  /** Bulkhead's own ports (proxy listener, health, dashboard): always refused. */
+  /** Bulkhead's own ports (proxy listener, health, dashboard): refused on Bulkhead's own addresses. */
   deniedPorts: readonly number[];
+  /** Whether a canonical address is one of Bulkhead's own; default: loopback, unspecified, this machine's interfaces. */
+  isOwnAddress?: (address: string) => boolean;
   /** DNS timeout; defaults to 2 s. */
   timeoutMs?: number;
 }
@@ -86,8 +104,9 @@ export function isCheckedDestination(value: unknown): value is CheckedDestinatio
 }
 
 export async function resolveDestination(destination: Destination, options: ResolveOptions): Promise<DestinationResult> {
-  const port = checkPort(destination.port, options.allowedPorts, options.deniedPorts);
+  const port = checkPort(destination.port, options.allowedPorts);
   if (!port.ok) return refuse("port_forbidden", port.reason);
+  const own = options.isOwnAddress ?? isMachineAddress;
 
   const parsed = parseHost(destination.host);
   if (parsed.kind === "invalid") return refuse("invalid_host", parsed.reason);
@@ -98,6 +117,8 @@ export async function resolveDestination(destination: Destination, options: Reso
   if (parsed.kind === "ip") {
     const verdict = checkAddress(classifyAddress(parsed.address), allow.ranges, false);
     if (!verdict.ok) return refuse("destination_forbidden", verdict.reason);
+    const self = ownPortReason(destination.port, options.deniedPorts, [parsed.address], own);
+    if (self) return refuse("port_forbidden", self);
     return issue(parsed.address, parsed.address, destination.port, [parsed.address], verdict.internal);
   }
 
@@ -130,6 +151,8 @@ export async function resolveDestination(destination: Destination, options: Reso
     internal ||= verdict.internal;
     checked.push(address.address as string);
   }
+  const self = ownPortReason(destination.port, options.deniedPorts, checked, own);
+  if (self) return refuse("port_forbidden", self);
   return issue(name, checked[0] as string, destination.port, checked, internal);
 }
 
@@ -152,7 +175,8 @@ async function lookupOnce(lookup: Lookup, name: string, timeoutMs: number): Prom
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
   try {
-    // The trailing dot makes the name absolute, so the resolver's search domains never apply.
+    // The trailing dot makes the name absolute, so the resolver's search domains never apply
+    // (systemLookup consults the hosts file for it first).
     const answer = await Promise.race([lookup(`${name}.`, { all: true, verbatim: true }), timeout]);
     if (answer === "timeout") return { ok: false, reason: `DNS lookup for "${name}" timed out after ${timeoutMs} ms` };
     if (!Array.isArray(answer) || answer.length === 0) return { ok: false, reason: `DNS lookup for "${name}" returned no addresses` };

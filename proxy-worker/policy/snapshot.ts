@@ -39,6 +39,13 @@ export interface PolicySnapshot {
   sandboxes: Map<string, string>;
   /** The interception CA in force (a change means it was rotated). */
   caId: string | null;
+  /** Every unexpired token Bulkhead issued (revoked ones too: revocation says those): jti → its task and agent. */
+  issuedJtis: Map<string, IssuedTokenRecord>;
+}
+
+export interface IssuedTokenRecord {
+  taskId: string;
+  agentId: string;
 }
 
 export async function loadPolicySnapshot(db: Db, version: number, now = new Date()): Promise<PolicySnapshot> {
@@ -54,6 +61,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
       const inventory = await tx.setting.findUnique({ where: { key: INVENTORY_SETTING } });
       const sandboxes = await tx.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true, taskId: true } });
       const ca = await tx.certificateAuthority.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" }, select: { id: true } });
+      const issued = await tx.issuedToken.findMany({ where: { expiresAt: { gt: now } }, select: { jti: true, taskId: true, agentId: true } });
       return {
         version,
         loadedAt: now,
@@ -65,6 +73,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
         inventoryYaml: typeof inventory?.value === "string" ? inventory.value : null,
         sandboxes: new Map(sandboxes.map((b) => [b.sourceAddress, b.taskId])),
         caId: ca?.id ?? null,
+        issuedJtis: new Map(issued.map((t) => [t.jti, { taskId: t.taskId, agentId: t.agentId }])),
       };
     },
     { isolationLevel: "RepeatableRead" },

@@ -9,7 +9,7 @@ const CACHE_MS = 30_000;
 
 /**
  * Destination checks for the pipeline: the service's ports and internal ranges, Bulkhead's own
- * ports always refused, DNS resolved once per check. Checked results are cached briefly per
+ * ports refused on Bulkhead's own addresses, DNS resolved once per check. Checked results are cached briefly per
  * (service, host, port); the forwarder dials the cached result's address, never the name.
  */
 export class ServiceDestinations implements DestinationChecker {
@@ -18,6 +18,7 @@ export class ServiceDestinations implements DestinationChecker {
   constructor(
     private readonly deniedPorts: readonly number[],
     private readonly lookup: Lookup = systemLookup,
+    private readonly isOwnAddress?: (address: string) => boolean,
   ) {}
 
   async check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination> {
@@ -33,6 +34,7 @@ export class ServiceDestinations implements DestinationChecker {
         // Unknown hosts may use only the scheme's default port.
         allowedPorts: allowedPortsFor(descriptor ?? { scheme: request.scheme }),
         deniedPorts: this.deniedPorts,
+        isOwnAddress: this.isOwnAddress,
       },
     );
     if (!result.ok) {

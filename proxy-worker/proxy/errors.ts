@@ -30,6 +30,8 @@ const STATUS: Record<RefusalKind, number> = {
 
 export class ProxyRefusal extends Error {
   auditEventId: string | null = null;
+  /** What was known when it was refused (task, agent, url, service, actions): for the decision log line. */
+  context: Record<string, unknown> = {};
   constructor(
     readonly kind: RefusalKind,
     /** Stable code, e.g. `token_expired`, `destination_forbidden`, `policy_deny`. */
@@ -61,6 +63,7 @@ export function refusalResponse(refusal: ProxyRefusal): RefusalResponse {
     connection: "close",
   };
   if (refusal.kind === "identity") headers["proxy-authenticate"] = 'Bearer realm="bulkhead", Basic realm="bulkhead"';
+  if (refusal.kind === "rate_limited") headers["retry-after"] = "1";
   const body = JSON.stringify({
     error: refusal.code,
     kind: refusal.kind,

@@ -1,9 +1,14 @@
+import { randomUUID } from "node:crypto";
 import http from "node:http";
+import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@/lib/log";
 import { tokenFromProxyAuthorization } from "./credentials";
+import { logDecision, logSafe, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
-import { handleProxyRequest, sendRefusal, type HandlerDeps } from "./handler";
+import { handleProxyRequest, refuseRequest, type HandlerDeps } from "./handler";
+import type { RefusalAudit } from "./refusal-audit";
+import type { ListenerKind } from "./types";
 
 export interface ListenerLimits {
   /** Larger request heads get 431 from Node's parser before anything is buffered. */
@@ -14,9 +19,15 @@ export interface ListenerLimits {
   keepAliveTimeoutMs: number;
 }
 
+/** What every listener needs to refuse: somewhere to audit, somewhere to log. */
+export interface ListenerDeps {
+  log: Logger;
+  refusals: RefusalAudit;
+}
+
 /** Writes a refusal on a raw socket (CONNECT, upgrades, parse errors) and closes it. */
 export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
-  if (!socket.writable) {
+  if (!socket.writable || socket.destroyed) {
     socket.destroy();
     return;
   }
@@ -26,11 +37,34 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
 }
 
 /**
- * Common server plumbing for every listener: strict limits, parse errors answered with a clear
- * status (431 for oversized heads, 400 otherwise), and protocol upgrades refused (no uninspected
- * tunnels). Each request on a keep-alive connection goes through the handler on its own.
+ * Refuses on a raw socket: audits the refusal (aggregated in floods), writes it if the socket can
+ * still take it, and logs the decision line. `data` names who and what (agent-controlled values
+ * are cut short here and escaped in the log).
  */
-export function createProxyServer(limits: ListenerLimits, log: Logger, onRequest: http.RequestListener): http.Server {
+export async function refuseRaw(deps: ListenerDeps, socket: Duplex, refusal: ProxyRefusal, data: { listener: ListenerKind; client: string; method?: string; url?: string; [field: string]: unknown }, respond = true): Promise<void> {
+  const source = { eventId: randomUUID(), ...data, method: data.method?.slice(0, 32), url: data.url?.slice(0, 2048) };
+  refusal.context = { ...source, ...refusal.context };
+  await deps.refusals.record(refusal, { data: source, auth: null });
+  if (respond) writeRawRefusal(socket, refusal);
+  else socket.destroy();
+  logDecision(deps.log, refusalLine(refusal, respond ? {} : { status: 0 }));
+}
+
+/** A refusal for an error Node's HTTP parser reported, or null for a client that just went away. */
+function parserRefusal(code: string): ProxyRefusal | null {
+  if (code === "HPE_HEADER_OVERFLOW") return new ProxyRefusal("headers_too_large", "headers_too_large", "request headers are too large");
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") return new ProxyRefusal("client_timeout", "client_timeout", "the request did not arrive in time");
+  if (code.startsWith("HPE_")) return new ProxyRefusal("malformed", "http_parse_error", `the request could not be parsed (${code})`);
+  return null; // ECONNRESET, EPIPE...: nothing to refuse
+}
+
+/**
+ * Common server plumbing for every listener: strict limits, parse errors answered with a clear
+ * status (431 for oversized heads, 408 for slow clients, 400 otherwise) and audited, protocol
+ * upgrades refused (no uninspected tunnels) and audited. Each request on a keep-alive
+ * connection goes through the handler on its own.
+ */
+export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, listener: ListenerKind, onRequest: http.RequestListener): http.Server {
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -45,19 +79,26 @@ export function createProxyServer(limits: ListenerLimits, log: Logger, onRequest
     },
     onRequest,
   );
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+  // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
+  // the handler sends it only once the client is authenticated (handler.ts, readBody).
+  server.on("checkContinue", onRequest);
+  server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";
-    const refusal =
-      code === "HPE_HEADER_OVERFLOW"
-        ? new ProxyRefusal("headers_too_large", "headers_too_large", "request headers are too large")
-        : code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? new ProxyRefusal("client_timeout", "client_timeout", "the request did not arrive in time")
-          : new ProxyRefusal("malformed", "http_parse_error", `the request could not be parsed (${code || "parse error"})`);
-    log.debug({ code }, "client error");
-    writeRawRefusal(socket, refusal);
+    const refusal = parserRefusal(code);
+    if (!refusal) {
+      socket.destroy();
+      return;
+    }
+    // A response still being written on this connection cannot be followed by another one.
+    const busy = (socket as Duplex & { _httpMessage?: unknown })._httpMessage != null;
+    const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
+    const client = (socket as net.Socket).remoteAddress ?? "";
+    refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());
   });
-  server.on("upgrade", (_req, socket) => {
-    writeRawRefusal(socket, new ProxyRefusal("denied", "upgrade_refused", "protocol upgrades are not allowed through Bulkhead"));
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    const refusal = new ProxyRefusal("denied", "upgrade_refused", "protocol upgrades are not allowed through Bulkhead");
+    refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url, upgrade: req.headers.upgrade?.slice(0, 64) }).catch(() => socket.destroy());
   });
   return server;
 }
@@ -67,14 +108,15 @@ export function createProxyServer(limits: ListenerLimits, log: Logger, onRequest
  * token in Proxy-Authorization.
  */
 export function createExplicitListener(
-  deps: HandlerDeps,
+  deps: HandlerDeps & ListenerDeps,
   limits: ListenerLimits,
   onConnect: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void,
 ): http.Server {
-  const server = createProxyServer(limits, deps.log, (req, res) => {
+  const server = createProxyServer(limits, deps, "explicit", (req, res) => {
     const target = req.url ?? "";
     if (!/^https?:\/\//i.test(target)) {
-      sendRefusal(res, new ProxyRefusal("malformed", "not_absolute_form", "this is a forward proxy: send requests in absolute form (http://host/path)"));
+      const refusal = new ProxyRefusal("malformed", "not_absolute_form", "this is a forward proxy: send requests in absolute form (http://host/path)");
+      refuseRequest(deps, req, res, refusal, "explicit").catch(() => res.destroy());
       return;
     }
     void handleProxyRequest(deps, req, res, {
@@ -85,4 +127,23 @@ export function createExplicitListener(
   });
   server.on("connect", onConnect);
   return server;
+}
+
+/**
+ * Listener-level protection shared by every accepting server: a connection cap (connections
+ * beyond it are dropped by Node and audited here), and accept errors (EMFILE and the like)
+ * logged instead of crashing the process.
+ */
+export function guardListener(server: net.Server, deps: ListenerDeps, listener: ListenerKind, maxConnections: number): void {
+  server.maxConnections = maxConnections;
+  server.on("drop", (data?: { remoteAddress?: string }) => {
+    const refusal = new ProxyRefusal("rate_limited", "connection_limit", `the listener already holds ${maxConnections} connections`);
+    const source = { eventId: randomUUID(), listener, client: data?.remoteAddress ?? "" };
+    refusal.context = source;
+    deps.refusals
+      .record(refusal, { data: source, auth: null })
+      .then(() => logDecision(deps.log, refusalLine(refusal, { status: 0 })))
+      .catch(() => undefined);
+  });
+  server.on("error", (error: Error) => deps.log.error({ err: error.message, listener }, "listener error"));
 }

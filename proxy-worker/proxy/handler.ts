@@ -1,14 +1,20 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 import type { Logger } from "@/lib/log";
+import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { InjectableCredential } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
 import { readBody } from "./body";
+import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import type { ConnectionRegistry } from "./connections";
 import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
+import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
-import { redactHeaderValue, SecretRedactor } from "./redact";
+import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
+import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, IncomingAction, ListenerKind } from "./types";
 
 export interface HandlerDeps {
@@ -21,6 +27,10 @@ export interface HandlerDeps {
   connections?: ConnectionRegistry;
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
+  /** Audits refusals that happen outside the pipeline (listener plumbing, internal faults). */
+  refusals?: RefusalAudit;
+  /** Requests being handled right now (begin/end around each). */
+  inFlight?: { begin(): void; end(): void };
   onForwarded?: (status: number, seconds: number) => void;
   onCredentialUsed?: (credentialId: string) => void;
 }
@@ -31,17 +41,31 @@ export interface RequestContext {
   /** Absolute URL of the request (built from the authorised authority inside a tunnel). */
   url: string;
   tunnelAuthority?: { host: string; port: number };
+  /** The client's connection to Bulkhead (inside a tunnel: the CONNECT socket, not the decrypted one). */
+  connection?: Duplex;
 }
 
 /** Sends a refusal as the response (the one place refusals become HTTP). */
 export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const r = refusalResponse(refusal);
   res.writeHead(r.status, r.headers);
   res.end(r.body);
+}
+
+/**
+ * Audits a refusal that never reached the pipeline (a listener-level problem with the request),
+ * answers with it, and writes its decision log line.
+ */
+export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
+  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: (req.url ?? "").slice(0, 2048) };
+  refusal.context = { ...data, ...refusal.context };
+  if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+  sendRefusal(res, refusal);
+  logDecision(deps.log, refusalLine(refusal));
 }
 
 function joinHeaders(req: IncomingMessage): Record<string, string> {
@@ -53,40 +77,64 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-/** One request: read, evaluate, forward exactly what was evaluated, stream the answer back. */
+/**
+ * One request: authenticate, then read the body, evaluate, forward exactly what was evaluated,
+ * stream the answer back, and write one decision log line. Never rejects: every failure becomes
+ * a refusal (or, once the response has started, a closed connection).
+ */
 export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  let plan: ForwardPlan;
+  deps.inFlight?.begin();
   // While this request is decided, a kill switch lets its refusal out before closing the connection.
   const decided = deps.connections?.busy(req.socket) ?? (() => undefined);
   try {
-    const body = await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
-    plan = await deps.pipeline.evaluate({
-      listener: ctx.listener,
-      clientAddress: req.socket.remoteAddress ?? "",
-      identity: ctx.identity,
-      method: req.method ?? "",
-      url: ctx.url,
-      headers: joinHeaders(req),
-      rawHeaders: req.rawHeaders,
-      body,
-      tunnelAuthority: ctx.tunnelAuthority,
-      connection: req.socket,
-    });
+    let plan: ForwardPlan;
+    try {
+      plan = await deps.pipeline.evaluate({
+        listener: ctx.listener,
+        clientAddress: req.socket.remoteAddress ?? "",
+        identity: ctx.identity,
+        method: req.method ?? "",
+        url: ctx.url,
+        headers: joinHeaders(req),
+        rawHeaders: req.rawHeaders,
+        body: null,
+        readBody: () => {
+          // Only an authenticated client is invited to send the body it announced.
+          if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
+          return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
+        },
+        connection: ctx.connection ?? req.socket,
+        tunnelAuthority: ctx.tunnelAuthority,
+      });
+    } catch (error) {
+      res.once("finish", decided).once("close", decided);
+      if (error instanceof ProxyRefusal) {
+        sendRefusal(res, error);
+        logDecision(deps.log, refusalLine(error));
+      } else {
+        await refuseRequest(deps, req, res, internalRefusal(deps.log, error), ctx.listener);
+      }
+      return;
+    }
+    decided();
+    // Closed by a kill switch while it was being decided: nothing is forwarded.
+    if (req.socket.destroyed) return;
+    await forwardPlan(deps, plan, req, res, ctx);
   } catch (error) {
-    res.once("finish", decided).once("close", decided);
-    sendRefusal(res, error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error));
-    return;
+    // Last resort: nothing above should throw, but a fault here must not become an unhandled rejection.
+    deps.log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error while answering a request");
+    res.destroy();
+  } finally {
+    decided();
+    deps.inFlight?.end();
   }
-  decided();
-  // Closed by a kill switch while it was being decided: nothing is forwarded.
-  if (req.socket.destroyed) return;
-  await forwardPlan(deps, plan, res);
 }
 
-async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResponse): Promise<void> {
+async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const { request, destination } = plan;
   // Injected only for the exact service host, scheme and port the request was decided for.
   const credential = deps.credentials().get(serviceKey(request.scheme, request.host, request.port)) ?? null;
+  const secrets = credential ? patternFor(credential.secretForms) : null;
   const headers = upstreamHeaders(
     request.headers,
     connectionTokens(request.headers.connection),
@@ -98,22 +146,30 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     headers["accept-encoding"] = "identity";
     deps.onCredentialUsed?.(credential.credentialId);
   }
+  // The client may go away before its response is written: its response closes, or (for a
+  // pipelined request whose turn never came) only its connection does. Either ends the upstream
+  // request and the streaming, so no request is left waiting forever.
   const abort = new AbortController();
-  res.on("close", () => {
+  const gone = () => {
     if (!res.writableFinished) abort.abort();
-  });
+  };
+  const connection = req.socket;
+  res.on("close", gone);
+  if (connection.destroyed) gone();
+  else connection.once("close", gone);
   let status = 0;
+  let answered = 0;
+  let failure: ProxyRefusal | null = null;
   try {
     const upstream = await deps.forwarder.forward(request, destination, headers, abort.signal);
     status = upstream.statusCode;
-    const secrets = credential?.secretForms ?? [];
     const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
     if (credential && encoding !== "identity") {
       upstream.body.destroy();
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
     const out = downstreamHeaders(upstream.headers);
-    if (secrets.length) {
+    if (secrets) {
       for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
     }
     const length = upstream.headers["content-length"];
@@ -121,20 +177,57 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
     res.writeHead(status, out);
-    const body = secrets.length ? upstream.body.pipe(new SecretRedactor(secrets)) : upstream.body;
+    answered = status;
+    // pipeline() destroys every stream on an error in any of them (upstream reset, client gone),
+    // so no error event is left without a listener.
     await new Promise<void>((resolve) => {
-      body.on("error", () => {
+      const stop = () => {
+        upstream.body.destroy();
         res.destroy();
         resolve();
-      });
-      res.on("close", resolve);
-      body.pipe(res);
+      };
+      if (abort.signal.aborted) return stop();
+      abort.signal.addEventListener("abort", stop, { once: true });
+      pipeline(secrets ? [upstream.body, new SecretRedactor(secrets), res] : [upstream.body, res])
+        .catch(() => res.destroy())
+        .finally(() => {
+          abort.signal.removeEventListener("abort", stop);
+          resolve();
+        });
     });
   } catch (error) {
-    sendRefusal(res, error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error));
+    failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
+    failure.auditEventId = plan.eventId;
+    if (!res.headersSent) answered = failure.status;
+    sendRefusal(res, failure);
   } finally {
+    connection.off("close", gone);
     const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
     deps.onForwarded?.(status, seconds);
+    logDecision(deps.log, {
+      eventId: plan.eventId,
+      listener: ctx.listener,
+      client: req.socket.remoteAddress ?? "",
+      method: request.method,
+      url: canonicalUrl(request),
+      taskId: plan.auth.taskId,
+      agentId: plan.auth.agentId,
+      service: plan.actions[0]?.service ?? null,
+      operations: plan.actions.map((a) => a.operation),
+      resources: plan.actions.map((a) => a.resource),
+      effect: plan.effect,
+      decision: plan.decision === "hold" ? "approved" : "allow",
+      code: failure?.code,
+      reason: failure?.reason ?? plan.why?.reason,
+      ruleId: plan.why?.ruleId ?? null,
+      mode: plan.why?.mode,
+      wouldBe: plan.why?.wouldBe ?? null,
+      status: answered,
+      destination: destination.address,
+      upstreamStatus: status || null,
+      durationMs: Math.round(seconds * 1000),
+      auditEventId: plan.eventId,
+    });
     // The decision was recorded before forwarding; the outcome follows without holding the response.
     void deps.audit
       .record({
@@ -153,7 +246,7 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
   }
 }
 
-function internalRefusal(log: Logger, error: unknown): ProxyRefusal {
+export function internalRefusal(log: Logger, error: unknown): ProxyRefusal {
   log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error in the request path");
   return new ProxyRefusal("bad_gateway", "internal_error", "the proxy failed to handle the request");
 }

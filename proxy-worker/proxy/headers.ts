@@ -68,14 +68,17 @@ export function connectionTokens(connection: string | undefined): Set<string> {
   return set;
 }
 
-/** Response headers passed back to the agent: hop-by-hop removed. */
+/**
+ * Response headers passed back to the agent: hop-by-hop removed, and every `x-bulkhead-*`
+ * header, since only Bulkhead speaks in that namespace (it sets its own two after this).
+ */
 export function downstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const tokens = connectionTokens(typeof upstream.connection === "string" ? upstream.connection : undefined);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || tokens.has(lower) || lower === "content-length") continue;
+    if (HOP_BY_HOP.has(lower) || tokens.has(lower) || lower === "content-length" || lower.startsWith("x-bulkhead-")) continue;
     out[lower] = value;
   }
   return out;

@@ -11,6 +11,8 @@ import type { ConnectionRegistry } from "./connections";
 import type { EnforcementView } from "./enforcement-view";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
+import type { ClientLimits } from "./limits";
+import { refusalEventType, type RefusalAudit } from "./refusal-audit";
 import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./types";
 
 /** Holds a request for a human; resolves with the approval's outcome. */
@@ -33,6 +35,10 @@ export interface PipelineDeps {
   holds: HoldGate;
   /** Open client connections by task, agent and jti, so that a kill switch can close them. */
   connections?: ConnectionRegistry;
+  /** Per-task and per-agent budgets, checked right after authentication. */
+  limits?: ClientLimits;
+  /** Where refusals anyone can cause in bulk are audited (before authentication, rate limits). */
+  refusals?: RefusalAudit;
   /** Stage timings (seconds) for metrics. */
   observe?: (stage: string, seconds: number) => void;
   onDecision?: (outcome: string, effect: string | null) => void;
@@ -76,14 +82,25 @@ export class Pipeline {
     const auth = await this.authenticate(incoming, view).catch(async (refusal: ProxyRefusal) => {
       throw await this.refuse(refusal, base, null);
     });
+    const limited = this.deps.limits?.admit(auth, incoming.connection);
+    if (limited) throw await this.refuse(limited, base, auth);
     this.deps.observe?.("authenticate", since(t));
     if (incoming.connection) this.deps.connections?.register(incoming.connection, { taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti });
+
+    // The body only now: an unauthenticated client never makes the worker read or buffer one.
+    let body = incoming.body;
+    if (incoming.readBody) {
+      const read = incoming.readBody;
+      body = await read().catch(async (error: unknown) => {
+        throw await this.refuse(error instanceof ProxyRefusal ? error : new ProxyRefusal("malformed", "body_error", "the request body could not be read"), base, auth);
+      });
+    }
 
     // 3. Parse and canonicalise once: this object is what is decided and what is forwarded.
     t = process.hrtime.bigint();
     const dup = duplicateHeader(incoming.rawHeaders);
     if (dup) throw await this.refuse(new ProxyRefusal("malformed", "duplicate_header", `duplicate ${dup} header`), base, auth);
-    const canonical = canonicalizeRequest({ method: incoming.method, url: incoming.url, headers: incoming.headers, body: incoming.body });
+    const canonical = canonicalizeRequest({ method: incoming.method, url: incoming.url, headers: incoming.headers, body });
     if (!canonical.ok) throw await this.refuse(new ProxyRefusal("malformed", canonical.code, canonical.reason), base, auth);
     const request = canonical.request;
     if (incoming.tunnelAuthority && (request.host !== incoming.tunnelAuthority.host || request.port !== incoming.tunnelAuthority.port)) {
@@ -141,17 +158,37 @@ export class Pipeline {
       await this.record("proxy.decision", "allow", detail, auth, decision);
       await this.confirm(incoming, auth, detail, decision);
     }
-    return { auth, request, descriptor, destination, actions: classification.actions, effect: decision.effect, decision: decision.decision, eventId, startedAt };
+    const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
+    return { auth, request, descriptor, destination, actions: classification.actions, effect: decision.effect, decision: decision.decision, why, eventId, startedAt };
   }
 
-  /** Authenticates a CONNECT before any TLS work; refusals are audited like any other. */
-  async authenticateConnect(incoming: Pick<IncomingAction, "listener" | "clientAddress" | "identity">, target: string): Promise<AuthenticatedTask> {
-    const base = { eventId: randomUUID(), listener: incoming.listener, client: incoming.clientAddress, method: "CONNECT", url: target.slice(0, 300) };
+  /**
+   * A CONNECT to be intercepted: everything that can be decided before `200 Connection
+   * Established` is decided here (identity, budgets, destination address, the service's ports
+   * and Bulkhead's own ports), so a tunnel that would only ever be refused is never opened. Each
+   * request inside it is then judged on its own. Refusals are audited like any other.
+   */
+  async admitConnect(
+    incoming: Pick<IncomingAction, "listener" | "clientAddress" | "identity" | "connection">,
+    target: { host: string; port: number; scheme: "http" | "https" },
+    descriptor: ServiceDescriptor | null,
+  ): Promise<{ auth: AuthenticatedTask; destination: CheckedDestination; eventId: string }> {
+    const eventId = randomUUID();
+    const base = { eventId, listener: incoming.listener, client: incoming.clientAddress, method: "CONNECT", url: `${target.host}:${target.port}` };
     const view = this.deps.view();
     if (!view) throw await this.refuse(new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot yet"), base, null);
-    return this.authenticate({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, view).catch(async (refusal: ProxyRefusal) => {
+    const auth = await this.authenticate({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, view).catch(async (refusal: ProxyRefusal) => {
       throw await this.refuse(refusal, base, null);
     });
+    const limited = this.deps.limits?.admit(auth, incoming.connection);
+    if (limited) throw await this.refuse(limited, base, auth);
+    const request = { method: "CONNECT", scheme: target.scheme, host: target.host, port: target.port, path: "/", query: "", headers: {} };
+    try {
+      const destination = await this.deps.destinations.check(request, descriptor);
+      return { auth, destination, eventId };
+    } catch (error) {
+      throw await this.refuse(error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "destination_error", "the destination could not be checked"), base, auth);
+    }
   }
 
   /**
@@ -168,6 +205,8 @@ export class Pipeline {
     const auth = await this.authenticate({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, view).catch(async (refusal: ProxyRefusal) => {
       throw await this.refuse(refusal, base, null);
     });
+    const limited = this.deps.limits?.admit(auth, incoming.connection);
+    if (limited) throw await this.refuse(limited, base, auth);
     const match = view.registry.match(host, port, "https");
     if (match.kind !== "service" || match.descriptor.proxy.tls !== "passthrough") {
       throw await this.refuse(new ProxyRefusal("denied", "tunnel_not_allowed", `${host}:${port} is not a passthrough service`), base, auth);
@@ -198,7 +237,8 @@ export class Pipeline {
     }
     await this.record("proxy.decision", "allow", detail, auth, decision);
     await this.confirm({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, auth, detail, decision);
-    return { auth, request, descriptor, destination, actions: [action], effect: "irreversible", decision: "allow", eventId, startedAt };
+    const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
+    return { auth, request, descriptor, destination, actions: [action], effect: "irreversible", decision: "allow", why, eventId, startedAt };
   }
 
   /**
@@ -272,11 +312,30 @@ export class Pipeline {
     this.deps.onDecision?.(outcome, event.effect);
   }
 
-  /** Records a refusal (best effort for the audit itself) and returns it, carrying the event id. */
+  /**
+   * Records a refusal (best effort for the audit itself) and returns it, carrying the event id
+   * and what the decision log line needs. Refusals anyone can cause in bulk (before
+   * authentication, or over a rate limit) go through the flood-aggregating recorder.
+   */
   private async refuse(refusal: ProxyRefusal, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Decision): Promise<ProxyRefusal> {
-    const type = refusal.kind === "identity" ? "proxy.identity_failed" : refusal.kind === "denied" ? "proxy.decision" : "proxy.rejected";
+    const actions = Array.isArray(data.actions) ? (data.actions as SemanticAction[]) : [];
+    refusal.context = {
+      ...data,
+      taskId: auth?.taskId,
+      agentId: auth?.agentId,
+      operations: actions.map((a) => a.operation),
+      resources: actions.map((a) => a.resource),
+      effect: decision?.effect,
+      ruleId: decision?.ruleId,
+      mode: decision?.mode,
+      actions: undefined,
+    };
+    if (this.deps.refusals && (!auth || refusal.kind === "rate_limited")) {
+      const source = { data: { ...data, eventId: String(data.eventId), listener: String(data.listener), client: String(data.client) }, auth };
+      return this.deps.refusals.record(refusal, source);
+    }
     try {
-      await this.record(type, "deny", { ...data, code: refusal.code, kind: refusal.kind }, auth, decision, refusal.reason);
+      await this.record(refusalEventType(refusal), "deny", { ...data, code: refusal.code, kind: refusal.kind }, auth, decision, refusal.reason);
       refusal.auditEventId = String(data.eventId);
     } catch (error) {
       // Refusing is safe even when it cannot be recorded; say so in the response.

@@ -1,24 +1,132 @@
 import { Transform, type TransformCallback } from "node:stream";
 
 /**
- * Replaces every occurrence of the given secrets in a byte stream with asterisks of the same
- * length (so Content-Length stays true), including occurrences split across chunks: the last
- * (longest secret - 1) bytes are held back until more data or the end arrives.
+ * Redaction of injected secrets echoed by an upstream. The vault lists the carriers of a secret
+ * (the secret, its base64 forms: lib/vault/secret-forms.ts); an upstream may also wrap any of
+ * them in a text escaping: a JSON string (`\"`, `\\`, `\/`, `\u00XX` in either hex case),
+ * percent-encoding (either hex case, any subset of characters escaped), form encoding (`+` for
+ * a space) or HTML entities. Rather than listing every combination, each character of a carrier
+ * is matched in any of its escaped spellings, so an encoder that escapes some characters and not
+ * others is caught too.
+ *
+ * The pattern is a concatenation of alternations without quantifiers, and the alternatives for one
+ * character differ within their first two characters, so matching stays linear in the response.
+ * Matches are replaced by asterisks of the same byte length, so Content-Length stays true.
+ * Letters and digits are never escaped, so each carrier's longest run of them appears verbatim
+ * in every spelling: a response without any such anchor is passed on without running the regex.
+ */
+export interface SecretPattern {
+  readonly regex: RegExp;
+  /** The longest spelling any carrier can take, in bytes: what a stream holds back between chunks. */
+  readonly maxLength: number;
+  /** One verbatim substring per carrier (null: some carrier has none worth searching for). */
+  readonly anchors: readonly string[] | null;
+}
+
+const MIN_ANCHOR = 3;
+
+const hexClass = (digit: string) => (/[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit);
+const hexPattern = (value: number, width: number) => [...value.toString(16).padStart(width, "0")].map(hexClass).join("");
+const escapeRegex = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+
+/** Named and numeric HTML entities for the characters HTML escapes. */
+const HTML: Record<string, string[]> = {
+  '"': ["&quot;"],
+  "&": ["&amp;"],
+  "<": ["&lt;"],
+  ">": ["&gt;"],
+  "'": ["&apos;"],
+};
+const JSON_SHORT: Record<string, string> = { '"': '\\"', "\\": "\\\\", "/": "\\/" };
+
+/** Every spelling of one character (a code point), as [regex source, longest length in bytes]. */
+function characterPattern(char: string): [string, number] {
+  const bytes = Buffer.from(char, "utf8");
+  const raw = escapeRegex(bytes.toString("latin1"));
+  // Letters and digits are never escaped by the encoders above.
+  if (/^[A-Za-z0-9]$/.test(char)) return [raw, 1];
+  const code = char.codePointAt(0) as number;
+  const alternatives = [raw, [...bytes].map((b) => `%${hexPattern(b, 2)}`).join("")];
+  let longest = bytes.length * 3;
+  if (code <= 0xffff) {
+    alternatives.push(`\\\\u${hexPattern(code, 4)}`);
+    longest = Math.max(longest, 6);
+  } else {
+    const high = 0xd800 + ((code - 0x10000) >> 10);
+    const low = 0xdc00 + ((code - 0x10000) & 0x3ff);
+    alternatives.push(`\\\\u${hexPattern(high, 4)}\\\\u${hexPattern(low, 4)}`);
+    longest = Math.max(longest, 12);
+  }
+  const short = JSON_SHORT[char];
+  if (short) alternatives.push(escapeRegex(short));
+  if (char === " ") alternatives.push("\\+");
+  if (HTML[char]) {
+    for (const entity of HTML[char]) alternatives.push(escapeRegex(entity));
+    alternatives.push(`&#0*${code};`, `&#[xX]0*${hexPattern(code, 1)};`);
+    longest = Math.max(longest, 8);
+  }
+  return [`(?:${alternatives.join("|")})`, longest];
+}
+
+/** Compiles the carriers of one credential's secret; null when there is nothing to redact. */
+export function compileSecretPattern(forms: readonly string[]): SecretPattern | null {
+  const usable = [...new Set(forms.filter((f) => f.length >= 4))].sort((a, b) => b.length - a.length);
+  if (usable.length === 0) return null;
+  let maxLength = 0;
+  const anchors = usable.map((form) => (form.match(/[A-Za-z0-9]+/g) ?? []).reduce((a, b) => (b.length > a.length ? b : a), ""));
+  const sources = usable.map((form) => {
+    let length = 0;
+    const source = [...form]
+      .map((char) => {
+        const [pattern, longest] = characterPattern(char);
+        length += longest;
+        return pattern;
+      })
+      .join("");
+    maxLength = Math.max(maxLength, length);
+    return source;
+  });
+  return { regex: new RegExp(sources.join("|"), "g"), maxLength, anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null };
+}
+
+const compiled = new WeakMap<readonly string[], SecretPattern | null>();
+
+/** The compiled pattern for a credential's `secretForms` (compiled once per loaded credential). */
+export function patternFor(forms: readonly string[]): SecretPattern | null {
+  if (!compiled.has(forms)) compiled.set(forms, compileSecretPattern(forms));
+  return compiled.get(forms) ?? null;
+}
+
+/** Replaces every match in `data` with asterisks; returns `data` itself when nothing matched. */
+function redactBytes(data: Buffer, pattern: SecretPattern, onMatch?: () => void): Buffer {
+  if (pattern.anchors && !pattern.anchors.some((anchor) => data.includes(anchor))) return data;
+  const text = data.toString("latin1");
+  const regex = new RegExp(pattern.regex.source, "g");
+  let out: Buffer | null = null;
+  for (let m = regex.exec(text); m !== null; m = regex.exec(text)) {
+    out ??= Buffer.from(data);
+    out.fill(0x2a, m.index, m.index + m[0].length);
+    onMatch?.();
+  }
+  return out ?? data;
+}
+
+/**
+ * Redacts a byte stream, including occurrences split across chunks: the last (longest spelling
+ * - 1) bytes are held back until more data or the end arrives.
  */
 export class SecretRedactor extends Transform {
-  private readonly secrets: Buffer[];
   private readonly keep: number;
   private tail: Buffer = Buffer.alloc(0);
   redactions = 0;
 
-  constructor(secrets: readonly string[]) {
+  constructor(private readonly pattern: SecretPattern) {
     super();
-    this.secrets = [...new Set(secrets.filter((s) => s.length >= 4))].map((s) => Buffer.from(s, "utf8")).sort((a, b) => b.length - a.length);
-    this.keep = Math.max(0, ...this.secrets.map((s) => s.length - 1));
+    this.keep = Math.max(0, pattern.maxLength - 1);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    const data = this.redact(this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk);
+    const data = redactBytes(this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk, this.pattern, () => this.redactions++);
     const cut = Math.max(0, data.length - this.keep);
     this.tail = Buffer.from(data.subarray(cut));
     if (cut > 0) this.push(data.subarray(0, cut));
@@ -26,29 +134,14 @@ export class SecretRedactor extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.tail.length) this.push(this.redact(this.tail));
+    if (this.tail.length) this.push(redactBytes(this.tail, this.pattern, () => this.redactions++));
     callback();
-  }
-
-  private redact(data: Buffer): Buffer {
-    let out = data;
-    for (const secret of this.secrets) {
-      let at = out.indexOf(secret);
-      if (at < 0) continue;
-      if (out === data) out = Buffer.from(data);
-      while (at >= 0) {
-        out.fill(0x2a, at, at + secret.length);
-        this.redactions++;
-        at = out.indexOf(secret, at + secret.length);
-      }
-    }
-    return out;
   }
 }
 
-/** Redacts secrets in header values the same way (an upstream may echo them in headers too). */
-export function redactHeaderValue(value: string, secrets: readonly string[]): string {
-  let out = value;
-  for (const s of secrets) if (s.length >= 4 && out.includes(s)) out = out.split(s).join("*".repeat(s.length));
-  return out;
+/** Redacts secrets in a header value the same way (an upstream may echo them in headers too). */
+export function redactHeaderValue(value: string, pattern: SecretPattern): string {
+  const bytes = Buffer.from(value, "latin1");
+  const out = redactBytes(bytes, pattern);
+  return out === bytes ? value : out.toString("latin1");
 }

@@ -13,16 +13,19 @@ import { loadCredentialsForInjection, type InjectableCredential } from "@/lib/va
 import { PostgresHoldGate } from "../approvals/hold-gate";
 import type { EnforcementCore } from "../core";
 import type { Metrics } from "../metrics";
+import { ownAddressChecker } from "../net/own-addresses";
 import type { Lookup } from "../net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementView } from "./enforcement-view";
-import { createExplicitListener } from "./explicit-listener";
+import { createExplicitListener, guardListener } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
+import { ClientLimits } from "./limits";
 import { Pipeline } from "./pipeline";
+import { RefusalAudit } from "./refusal-audit";
 import { Tunnels } from "./tunnels";
 import type { AuditSink } from "./types";
 
@@ -44,7 +47,7 @@ export interface ProxyService {
   explicit: http.Server;
   transparentHttp: net.Server;
   transparentTls: net.Server;
-  status(): { credentials: number; credentialError: string | null; pendingHolds: number; openConnections: number; leafCache: unknown };
+  status(): { credentials: number; credentialError: string | null; pendingHolds: number; openConnections: number; inFlight: number; leafCache: unknown; limits: unknown; refusalAudit: unknown };
   close(): Promise<void>;
 }
 
@@ -120,17 +123,24 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     log,
   });
   killSwitch.sweep();
-  // Bulkhead's own ports are never destinations; the listeners' actual ports are added once bound.
+  // Bulkhead's own ports are never destinations on Bulkhead's own addresses; the listeners'
+  // actual ports are added once bound.
   const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort].filter((p) => p > 0);
+  const isOwnAddress = ownAddressChecker([config.proxyHost, config.transparentHost, config.healthHost]);
+  const onDecision = (outcome: string, effect: string | null) => o.metrics?.decisions.inc({ outcome, effect: effect ?? "none" });
+  const refusals = new RefusalAudit({ sink: o.audit, log, burst: config.refusalAudit.burst, windowMs: config.refusalAudit.windowMs, onDecision });
+  const clientLimits = new ClientLimits(config.limits);
   const pipeline = new Pipeline({
     view: () => view,
-    destinations: new ServiceDestinations(deniedPorts, o.lookup),
+    destinations: new ServiceDestinations(deniedPorts, o.lookup, isOwnAddress),
     tokens: core.tokens,
     audit: o.audit,
     holds,
     connections,
+    limits: clientLimits,
+    refusals,
     observe: (stage, seconds) => o.metrics?.stage.observe({ stage }, seconds),
-    onDecision: (outcome, effect) => o.metrics?.decisions.inc({ outcome, effect: effect ?? "none" }),
+    onDecision,
   });
   const forwarder = new Forwarder(
     {
@@ -151,8 +161,11 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     void db.credential.updateMany({ where: { id: { in: ids } }, data: { lastUsedAt: new Date() } }).catch(() => ids.forEach((id) => used.add(id)));
   }, 30_000);
   usageTimer.unref();
-  const handler: HandlerDeps = {
+  let inFlight = 0;
+  const handler: HandlerDeps & { refusals: RefusalAudit } = {
     pipeline,
+    refusals,
+    inFlight: { begin: () => void inFlight++, end: () => void inFlight-- },
     forwarder,
     audit: o.audit,
     credentials: () => credentials,
@@ -183,13 +196,14 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
-  const transparentHttp = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket) }));
-  const transparentTls = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket) }));
+  const transparentHttp = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket), connection: socket }));
+  const transparentTls = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket), connection: socket }));
 
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
   await listen(transparentTls, config.transparentTlsPort, config.transparentHost, "BULKHEAD_TRANSPARENT_TLS_PORT");
-  for (const server of [explicit, transparentHttp, transparentTls]) {
+  for (const [server, listener] of [[explicit, "explicit"], [transparentHttp, "transparent"], [transparentTls, "transparent"]] as const) {
+    guardListener(server, handler, listener, config.maxConnections);
     const bound = (server.address() as net.AddressInfo).port;
     if (!deniedPorts.includes(bound)) deniedPorts.push(bound);
   }
@@ -200,7 +214,16 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     explicit,
     transparentHttp,
     transparentTls,
-    status: () => ({ credentials: credentials.size, credentialError, pendingHolds: holds.pending(), openConnections: connections.size, leafCache: leafCache.stats() }),
+    status: () => ({
+      credentials: credentials.size,
+      credentialError,
+      pendingHolds: holds.pending(),
+      openConnections: connections.size,
+      inFlight,
+      leafCache: leafCache.stats(),
+      limits: clientLimits.stats(),
+      refusalAudit: refusals.stats(),
+    }),
     async close() {
       killSwitch?.stop();
       // Stop accepting, let in-flight requests finish (bounded), then release upstream pools.
@@ -213,6 +236,8 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
       explicit.closeAllConnections();
       tunnels.inner.closeAllConnections();
       clearInterval(usageTimer);
+      clientLimits.close();
+      await refusals.close();
       await holds.close();
       await forwarder.close();
     },

@@ -1,16 +1,20 @@
 import http from "node:http";
+import type net from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { Logger } from "@/lib/log";
+import { canonicalAuthority } from "@/lib/semantics/canonical";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
+import { validateServerName } from "@/lib/tls/leaf";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import { dialChecked } from "../net/dial";
 import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
 import type { ConnectionRegistry } from "./connections";
 import { tokenFromProxyAuthorization } from "./credentials";
+import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal } from "./errors";
-import { createProxyServer, writeRawRefusal, type ListenerLimits } from "./explicit-listener";
-import { handleProxyRequest, sendRefusal, type HandlerDeps } from "./handler";
+import { createProxyServer, refuseRaw, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
+import { handleProxyRequest, internalRefusal, refuseRequest, type HandlerDeps } from "./handler";
 import type { Pipeline } from "./pipeline";
 import type { IncomingAction } from "./types";
 
@@ -18,23 +22,31 @@ import type { IncomingAction } from "./types";
 interface TunnelContext {
   listener: "intercepted" | "transparent";
   scheme: "http" | "https";
-  /** Fixed by CONNECT / SNI; null for transparent plain HTTP (the Host header names it). */
+  /** Fixed by CONNECT / SNI, in canonical form (IPv6 bracketed); null for transparent plain HTTP (the Host header names it). */
   authority: { host: string; port: number } | null;
   identity: IncomingAction["identity"];
+  /** The client's own connection (the CONNECT or accepted socket): what per-task connection limits count. */
+  connection: Duplex;
 }
 
-const CONNECT_TARGET = /^(?:([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)|\[([0-9a-f:.]+)\]):([0-9]{1,5})$/i;
-
+/**
+ * A CONNECT target: exactly `host:port` (IPv6 in brackets), in the same canonical form as a
+ * request's authority, so that the tunnel and the requests inside it compare equal spellings.
+ */
 export function parseConnectTarget(target: string): { host: string; port: number } | null {
-  const m = CONNECT_TARGET.exec(target);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  return { host: (m[1] ?? m[2] ?? "").toLowerCase(), port };
+  if (!/^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]]+):[0-9]{1,5}$/.test(target)) return null;
+  const parsed = canonicalAuthority("https", target);
+  return parsed.ok ? { host: parsed.host, port: parsed.port } : null;
 }
+
+/** The name a TLS handshake for `host` must carry (no brackets around IPv6). */
+const tlsName = (host: string) => (host.startsWith("[") ? host.slice(1, -1) : host);
+const isIpLiteral = (host: string) => host.startsWith("[") || /^[0-9.]+$/.test(host);
+/** Client-side endings that are not refusals: the client simply went away. */
+const GONE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "ETIMEDOUT"]);
 
 export interface TunnelDeps {
-  handler: HandlerDeps;
+  handler: HandlerDeps & ListenerDeps;
   pipeline: Pipeline;
   leafCache: () => LeafCertificateCache | null;
   registry: () => ServiceRegistry | null;
@@ -57,98 +69,124 @@ function closeAfter(socket: Duplex, ms: number): void {
   socket.once("close", () => clearTimeout(timer));
 }
 
+/** How an accepted connection is taken over: prepared TLS options, and how long it may live. */
+export interface AcceptOptions {
+  prepared?: tls.TLSSocketOptions;
+  lifetimeMs?: number;
+}
+
 /**
  * Intercepted traffic (CONNECT tunnels and transparent connections) is decrypted and handed to
  * one inner HTTP server, whose requests go through the same handler as the explicit listener,
- * each judged on its own, with the authority that was authorised for the connection.
+ * each judged on its own, with the authority that was authorised for the connection. Every
+ * asynchronous step here ends in a refusal or a closed socket, never in an unhandled error.
  */
 export class Tunnels {
   private readonly contexts = new WeakMap<object, TunnelContext>();
   readonly inner: http.Server;
 
   constructor(private readonly deps: TunnelDeps) {
-    this.inner = createProxyServer(deps.limits, deps.log, (req, res) => this.onInnerRequest(req, res));
+    this.inner = createProxyServer(deps.limits, deps.handler, "intercepted", (req, res) => this.onInnerRequest(req, res));
   }
 
   private onInnerRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const refuse = (refusal: ProxyRefusal, listener: TunnelContext["listener"]) => void refuseRequest(this.deps.handler, req, res, refusal, listener).catch(() => res.destroy());
     const ctx = this.contexts.get(req.socket);
-    if (!ctx) {
-      sendRefusal(res, new ProxyRefusal("malformed", "no_tunnel_context", "request arrived on an unknown connection"));
-      return;
-    }
+    if (!ctx) return refuse(new ProxyRefusal("malformed", "no_tunnel_context", "request arrived on an unknown connection"), "intercepted");
     const target = req.url ?? "";
-    if (!target.startsWith("/")) {
-      sendRefusal(res, new ProxyRefusal("malformed", "absolute_form_in_tunnel", "inside a tunnel, send origin-form requests (/path)"));
-      return;
-    }
+    if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_tunnel", "inside a tunnel, send origin-form requests (/path)"), ctx.listener);
+    const base = { listener: ctx.listener, identity: ctx.identity, connection: ctx.connection };
     const authority = ctx.authority;
     if (ctx.listener === "transparent" && ctx.scheme === "https" && authority) {
       // Transparent TLS: the SNI fixed the host; the port comes from Host (the service's ports
       // still bound it), and the Host must name the SNI's host.
       const host = req.headers.host ?? "";
-      let port = 443;
-      try {
-        port = Number(new URL(`https://${host}`).port || 443);
-      } catch {
-        sendRefusal(res, new ProxyRefusal("malformed", "host_invalid", "the Host header is not valid"));
-        return;
-      }
-      void handleProxyRequest(this.deps.handler, req, res, {
-        listener: ctx.listener,
-        identity: ctx.identity,
-        url: `https://${host}${target}`,
-        tunnelAuthority: { host: authority.host, port },
-      });
+      const parsed = canonicalAuthority("https", host);
+      if (!parsed.ok) return refuse(new ProxyRefusal("malformed", "host_invalid", "the Host header is not valid"), ctx.listener);
+      void handleProxyRequest(this.deps.handler, req, res, { ...base, url: `https://${host}${target}`, tunnelAuthority: { host: authority.host, port: parsed.port } });
       return;
     }
     if (!authority) {
       // Transparent plain HTTP: the Host header names the destination (it is checked like any URL).
       const host = req.headers.host;
-      if (!host) {
-        sendRefusal(res, new ProxyRefusal("malformed", "host_missing", "a Host header is required"));
-        return;
-      }
-      void handleProxyRequest(this.deps.handler, req, res, { listener: ctx.listener, identity: ctx.identity, url: `${ctx.scheme}://${host}${target}` });
+      if (!host) return refuse(new ProxyRefusal("malformed", "host_missing", "a Host header is required"), ctx.listener);
+      void handleProxyRequest(this.deps.handler, req, res, { ...base, url: `${ctx.scheme}://${host}${target}` });
       return;
     }
-    const hostPart = authority.host.includes(":") ? `[${authority.host}]` : authority.host;
-    void handleProxyRequest(this.deps.handler, req, res, {
-      listener: ctx.listener,
-      identity: ctx.identity,
-      url: `${ctx.scheme}://${hostPart}:${authority.port}${target}`,
-      tunnelAuthority: authority,
-    });
+    void handleProxyRequest(this.deps.handler, req, res, { ...base, url: `${ctx.scheme}://${authority.host}:${authority.port}${target}`, tunnelAuthority: authority });
   }
 
   /** CONNECT on the explicit listener. */
   onConnect = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const target = parseConnectTarget(req.url ?? "");
-    if (!target) {
-      writeRawRefusal(socket, new ProxyRefusal("malformed", "connect_target", "CONNECT target must be a plain host:port"));
-      return;
-    }
-    const identity = { kind: "token" as const, token: tokenFromProxyAuthorization(req.headers["proxy-authorization"]) };
+    // Node's HTTP server has removed its own handlers from this socket: ours come first.
     socket.on("error", () => socket.destroy());
-    const match = this.deps.registry()?.match(target.host, target.port, "https");
-    if (match?.kind === "service" && match.descriptor.proxy.tls === "passthrough") {
-      void this.passthrough(socket, head, identity, target, req.socket.remoteAddress ?? "");
+    this.connect(req, socket, head).catch((error: unknown) => {
+      const refusal = internalRefusal(this.deps.log, error);
+      refuseRaw(this.deps.handler, socket, refusal, { listener: "explicit", client: req.socket.remoteAddress ?? "", method: "CONNECT", url: req.url }).catch(() => socket.destroy());
+    });
+  };
+
+  private async connect(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const client = req.socket.remoteAddress ?? "";
+    const where = { listener: "explicit" as const, client, method: "CONNECT", url: req.url ?? "" };
+    const target = parseConnectTarget(req.url ?? "");
+    if (!target) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("malformed", "connect_target", "CONNECT target must be a plain host:port"), where);
+    const identity = { kind: "token" as const, token: tokenFromProxyAuthorization(req.headers["proxy-authorization"]) };
+    const registry = this.deps.registry();
+    const overTls = registry?.match(target.host, target.port, "https");
+    if (overTls?.kind === "service" && overTls.descriptor.proxy.tls === "passthrough") return this.passthrough(socket, head, identity, target, client);
+    // A plain-HTTP service may be tunnelled too; then the tunnel carries HTTP, not TLS.
+    const plain = overTls?.kind === "mismatch" && overTls.descriptor.scheme === "http" ? registry?.match(target.host, target.port, "http") : undefined;
+    const scheme = plain?.kind === "service" ? "http" : "https";
+    const match = plain?.kind === "service" ? plain : overTls;
+    if (scheme === "https") {
+      try {
+        validateServerName(tlsName(target.host));
+      } catch {
+        return refuseRaw(this.deps.handler, socket, new ProxyRefusal("malformed", "tls_server_name", `${target.host} cannot be a TLS server name, so a tunnel to it cannot be inspected`), where);
+      }
+    }
+
+    // Identity, budgets, destination and ports are decided before the tunnel opens.
+    let admitted: Awaited<ReturnType<Pipeline["admitConnect"]>>;
+    try {
+      admitted = await this.deps.pipeline.admitConnect({ listener: "intercepted", clientAddress: client, identity, connection: socket }, { ...target, scheme }, match?.kind === "service" ? match.descriptor : null);
+    } catch (error) {
+      if (!(error instanceof ProxyRefusal)) throw error;
+      writeRawRefusal(socket, error);
+      logDecision(this.deps.log, refusalLine(error));
       return;
     }
-    // Authenticate before any TLS work: no valid token, no tunnel. Inner requests are each
-    // re-verified, and the tunnel is registered under its task, agent and jti, so a kill switch
-    // closes it; it lives no longer than its token.
-    const scheme = match?.kind === "service" && match.descriptor.scheme === "http" ? "http" : "https";
-    this.deps.pipeline.authenticateConnect({ listener: "intercepted", clientAddress: req.socket.remoteAddress ?? "", identity }, req.url ?? "").then(
-      (auth) => {
-        this.deps.connections.register(socket, ownerOf(auth));
-        if (socket.destroyed) return;
-        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-        if (head.length) socket.unshift(head);
-        this.accept(socket, { listener: "intercepted", scheme, authority: target, identity }, this.lifetimeFor(auth));
-      },
-      (error: unknown) => writeRawRefusal(socket, error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified")),
-    );
-  };
+    let options: tls.TLSSocketOptions | undefined;
+    if (scheme === "https") {
+      const cache = this.deps.leafCache();
+      if (!cache) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("unavailable", "interception_unavailable", "TLS interception is not ready"), where);
+      options = createInterceptingTlsOptions(cache, { expectedServerName: tlsName(target.host) });
+      // A client reaching an IP literal sends no SNI: the leaf for that address is the default.
+      if (isIpLiteral(target.host)) options.secureContext = await cache.secureContextFor(tlsName(target.host));
+    }
+    // Registered under its task, agent and jti before the 200, so a kill switch closes it (one
+    // pulled meanwhile closes it here and now); it lives no longer than its token.
+    this.deps.connections.register(socket, ownerOf(admitted.auth));
+    if (socket.destroyed) return;
+    socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    logDecision(this.deps.log, {
+      eventId: admitted.eventId,
+      listener: "explicit",
+      client,
+      method: "CONNECT",
+      url: `${target.host}:${target.port}`,
+      taskId: admitted.auth.taskId,
+      agentId: admitted.auth.agentId,
+      service: match?.kind === "service" ? match.descriptor.id : null,
+      decision: "allow",
+      reason: "tunnel opened: each request inside it is judged on its own",
+      status: 200,
+      destination: admitted.destination.address,
+    });
+    if (head.length) socket.unshift(head);
+    this.accept(socket, { listener: "intercepted", scheme, authority: target, identity, connection: socket }, { prepared: options, lifetimeMs: this.lifetimeFor(admitted.auth) });
+  }
 
   /** How long a tunnel of `auth` may stay open: the maximum lifetime, and never past its token's expiry. */
   private lifetimeFor(auth: AuthenticatedTask): number {
@@ -157,42 +195,72 @@ export class Tunnels {
   }
 
   /** Hands a client connection to the inner server, terminating TLS with a leaf for the authorised name. */
-  accept(socket: Duplex, ctx: TunnelContext, lifetimeMs = this.deps.tunnelMaxLifetimeMs): void {
-    closeAfter(socket, lifetimeMs);
-    if (ctx.scheme === "http") {
-      this.contexts.set(socket, ctx);
-      this.inner.emit("connection", socket);
-      return;
-    }
-    const cache = this.deps.leafCache();
-    if (!cache) {
-      socket.destroy();
-      return;
-    }
-    const tlsSocket = new tls.TLSSocket(socket as import("node:net").Socket, {
-      isServer: true,
-      // The SNI must name the authorised host (CONNECT target); transparent: any valid name.
-      ...createInterceptingTlsOptions(cache, ctx.authority ? { expectedServerName: ctx.authority.host } : {}),
-    });
-    tlsSocket.on("error", () => tlsSocket.destroy());
-    tlsSocket.once("secure", () => {
-      const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
-      const authority = ctx.authority ?? (typeof sni === "string" ? { host: sni.toLowerCase(), port: 443 } : null);
-      if (!authority) {
-        tlsSocket.destroy();
+  accept(socket: Duplex, ctx: TunnelContext, { prepared, lifetimeMs = this.deps.tunnelMaxLifetimeMs }: AcceptOptions = {}): void {
+    try {
+      closeAfter(socket, lifetimeMs);
+      if (ctx.scheme === "http") {
+        this.contexts.set(socket, ctx);
+        this.inner.emit("connection", socket);
         return;
       }
-      this.contexts.set(tlsSocket, { ...ctx, authority });
-      // One connection: whatever closes the TLS layer's requests closes the socket under it.
-      this.deps.connections.layer(tlsSocket, socket);
-      this.inner.emit("connection", tlsSocket);
-    });
+      socket.on("error", () => socket.destroy());
+      const cache = this.deps.leafCache();
+      if (!cache) {
+        socket.destroy();
+        return;
+      }
+      // Transparent: any valid name (it is judged with the original destination afterwards).
+      const options = prepared ?? createInterceptingTlsOptions(cache);
+      const tlsSocket = new tls.TLSSocket(socket as net.Socket, { isServer: true, ...options });
+      let secured = false;
+      // A client that opens the connection and never finishes its handshake does not keep it.
+      const slow = setTimeout(() => {
+        if (secured) return;
+        this.handshakeFailed(Object.assign(new Error("handshake timed out"), { code: "handshake_timeout" }), socket, ctx);
+        tlsSocket.destroy();
+      }, this.deps.limits.headersTimeoutMs);
+      tlsSocket.once("close", () => clearTimeout(slow));
+      tlsSocket.on("error", (error: NodeJS.ErrnoException) => {
+        if (!secured) this.handshakeFailed(error, socket, ctx);
+        tlsSocket.destroy();
+      });
+      tlsSocket.once("secure", () => {
+        secured = true;
+        clearTimeout(slow);
+        const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
+        const fromSni = typeof sni === "string" ? canonicalAuthority("https", sni) : null;
+        const authority = ctx.authority ?? (fromSni?.ok ? { host: fromSni.host, port: 443 } : null);
+        if (!authority) {
+          tlsSocket.destroy();
+          return;
+        }
+        this.contexts.set(tlsSocket, { ...ctx, authority });
+        // One connection: whatever closes the TLS layer's requests closes the socket under it.
+        this.deps.connections.layer(tlsSocket, socket);
+        this.inner.emit("connection", tlsSocket);
+      });
+    } catch (error) {
+      this.deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not take over an intercepted connection");
+      socket.destroy();
+    }
+  }
+
+  /** A handshake that failed before any request: audited (aggregated in floods), no response possible. */
+  private handshakeFailed(error: NodeJS.ErrnoException, socket: Duplex, ctx: TunnelContext): void {
+    if (GONE.has(error.code ?? "")) return;
+    const reason = (error as { reason?: string }).reason ?? error.code ?? "handshake_failed";
+    const refusal = new ProxyRefusal("malformed", "tls_handshake_failed", `the TLS handshake was refused (${reason.slice(0, 64)})`);
+    const where = { listener: ctx.listener === "intercepted" ? ("intercepted" as const) : ("transparent" as const), client: (socket as net.Socket).remoteAddress ?? "", url: ctx.authority ? `${ctx.authority.host}:${ctx.authority.port}` : undefined };
+    refuseRaw(this.deps.handler, socket, refusal, where, false).catch(() => undefined);
   }
 
   private async passthrough(socket: Duplex, head: Buffer, identity: IncomingAction["identity"], target: { host: string; port: number }, client: string): Promise<void> {
+    let eventId: string | null = null;
     try {
-      const plan = await this.deps.pipeline.evaluateTunnel({ listener: "explicit", clientAddress: client, identity }, target.host, target.port);
+      const plan = await this.deps.pipeline.evaluateTunnel({ listener: "explicit", clientAddress: client, identity, connection: socket }, target.host, target.port);
+      eventId = plan.eventId;
       const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
+      upstream.on("error", () => socket.destroy());
       // Registered before the 200: a kill switch pulled meanwhile closes it here and now.
       this.deps.connections.register(socket, ownerOf(plan.auth));
       this.deps.connections.layer(upstream, socket);
@@ -204,13 +272,34 @@ export class Tunnels {
       if (head.length) upstream.write(head);
       // The client's side closing (kill switch, idle timeout, lifetime, the client) closes the
       // upstream's; an upstream that ends is piped through, so its last bytes still arrive.
-      upstream.on("error", () => socket.destroy());
       socket.on("error", () => upstream.destroy()).once("close", () => upstream.destroy());
-      (socket as import("node:net").Socket).setTimeout(this.deps.tunnelIdleTimeoutMs, () => socket.destroy());
+      (socket as net.Socket).setTimeout(this.deps.tunnelIdleTimeoutMs, () => socket.destroy());
       closeAfter(socket, this.lifetimeFor(plan.auth));
       socket.pipe(upstream).pipe(socket);
+      logDecision(this.deps.log, {
+        eventId,
+        listener: "explicit",
+        client,
+        method: "CONNECT",
+        url: `${target.host}:${target.port}`,
+        taskId: plan.auth.taskId,
+        agentId: plan.auth.agentId,
+        service: plan.descriptor?.id ?? null,
+        operations: ["tunnel"],
+        effect: plan.effect,
+        decision: "allow",
+        reason: plan.why?.reason,
+        ruleId: plan.why?.ruleId ?? null,
+        status: 200,
+        destination: plan.destination.address,
+        auditEventId: eventId,
+      });
     } catch (error) {
-      writeRawRefusal(socket, error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_unreachable", "the upstream could not be reached"));
+      const refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_unreachable", "the upstream could not be reached");
+      // A failed dial follows a recorded decision: the refusal names that event.
+      if (refusal.auditEventId === null && eventId) refusal.auditEventId = eventId;
+      writeRawRefusal(socket, refusal);
+      logDecision(this.deps.log, refusalLine(refusal, { eventId: eventId ?? refusal.auditEventId, method: "CONNECT", url: `${target.host}:${target.port}`, client, listener: "explicit" }));
     }
   }
 }

@@ -21,10 +21,15 @@ export interface IncomingAction {
   /** As received, to detect duplicates of single-valued headers. */
   rawHeaders: readonly string[];
   body: Buffer | null;
+  /** Reads the body; called only once the client is authenticated (then it replaces `body`). */
+  readBody?: () => Promise<Buffer | null>;
+  /**
+   * The client connection the request came on: what per-task connection limits count, and what
+   * is registered under its task, agent and jti once authenticated (so a kill switch closes it).
+   */
+  connection?: Duplex;
   /** Set when the request arrived inside an intercepted tunnel: the authority that was authorised. */
   tunnelAuthority?: { host: string; port: number };
-  /** The client connection it arrived on: registered under its task, agent and jti once authenticated. */
-  connection?: Duplex;
 }
 
 /** An audit record of one decision (the stable event shape of lib/audit/record.ts). */
@@ -55,6 +60,8 @@ export interface ForwardPlan {
   actions: SemanticAction[];
   effect: Effect;
   decision: Verdict;
+  /** Why (for the decision log line): the rule, its reason and the policy mode. */
+  why?: { reason: string; ruleId: string | null; mode: string; wouldBe: string | null };
   eventId: string;
   startedAt: bigint;
 }

@@ -152,9 +152,18 @@ export function createInterceptingTlsOptions(
         callback(error as Error, undefined);
         return;
       }
+      // The handshake may be gone by the time the leaf is minted: whatever the callback does
+      // then must not become an unhandled rejection that takes the worker down.
+      const deliver = (error: Error | null, context?: tls.SecureContext) => {
+        try {
+          callback(error, context);
+        } catch {
+          // nothing left to answer
+        }
+      };
       cache.secureContextFor(name, clock()).then(
-        (context) => callback(null, context),
-        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), undefined),
+        (context) => deliver(null, context),
+        (error: unknown) => deliver(error instanceof Error ? error : new Error(String(error))),
       );
     },
   };

@@ -5,7 +5,7 @@ import { recordAuditEvent } from "@/lib/audit/record";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
-import { createLogger } from "@/lib/log";
+import { createLogger, type Logger } from "@/lib/log";
 import { builtInDescriptors } from "@/lib/semantics/descriptors";
 import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 import { createTask } from "@/lib/tasks/tasks";
@@ -45,7 +45,8 @@ export interface ProxyHarness {
   transparentHttpPort: number;
   transparentTlsPort: number;
   events: () => Promise<Array<{ type: string; outcome: string | null; reason: string | null; data: Record<string, unknown> }>>;
-  newTask(policyYaml: string, options?: { ttl?: string }): Promise<{ taskId: string; agentId: string; token: string }>;
+  /** A task (for a new agent, or for `agentId`) and a token issued for it. */
+  newTask(policyYaml: string, options?: { ttl?: string; agentId?: string }): Promise<{ taskId: string; agentId: string; token: string }>;
   addService(descriptor: ServiceDescriptorInput): Promise<void>;
   addCredential(input: { name: string; scheme: "http" | "https"; host: string; port: number; headerTemplate: string; secret: string }): Promise<void>;
   /** Waits until the worker's snapshot has caught up with the database. */
@@ -72,13 +73,20 @@ class DatabaseAuditSink implements AuditSink {
 }
 
 export async function startProxyHarness(
-  options: { upstreamCaPem?: string; env?: Record<string, string>; audit?: (db: TestDatabase["db"]) => AuditSink; beforeStart?: (workerDatabaseUrl: string) => Promise<void> } = {},
+  options: {
+    upstreamCaPem?: string;
+    env?: Record<string, string>;
+    audit?: (db: TestDatabase["db"]) => AuditSink;
+    beforeStart?: (workerDatabaseUrl: string) => Promise<void>;
+    /** The worker's logger (e.g. one that captures lines: tests/support/log-capture.ts). */
+    log?: Logger;
+  } = {},
 ): Promise<ProxyHarness> {
   const t = await createTestDatabase();
   await options.beforeStart?.(t.workerUrl);
   const keys = await establishTestKeys(t.db);
   const admin = (await makeUser(t.db, "admin")).actor;
-  const log = createLogger("proxy-test", process.env.BULKHEAD_TEST_LOG ?? "silent");
+  const log = options.log ?? createLogger("proxy-test", process.env.BULKHEAD_TEST_LOG ?? "silent");
   // The worker's half runs as the worker's database role, the dashboard's half (t.db) as the
   // dashboard's, so every proxy test also proves each role's grants are enough.
   const workerDb = createPrismaClient(t.workerUrl, 8);
@@ -125,11 +133,11 @@ export async function startProxyHarness(
         data: e.data as Record<string, unknown>,
       })),
     async newTask(policyYaml, o = {}) {
-      const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
-      const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "proxy test", policyYaml, ttl: o.ttl ?? "30m" });
+      const agentId = o.agentId ?? (await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } })).id;
+      const task = await createTask(t.db, admin, { agentId, purpose: "proxy test", policyYaml, ttl: o.ttl ?? "30m" });
       const issued = await issueTaskToken(t.db, admin, keys.dashboardKey, identity, task.id);
       await sync();
-      return { taskId: task.id, agentId: agent.id, token: issued.token };
+      return { taskId: task.id, agentId, token: issued.token };
     },
     async addService(descriptor) {
       await t.db.service.create({ data: { name: String(descriptor.id), descriptorYaml: stringify(descriptor) } });

@@ -17,7 +17,7 @@ describe("bulkhead policy: the database's services and inventory by default", ()
     writeFileSync(join(dir, name), text);
     return join(dir, name);
   };
-  const cli = (argv: string[]) => runCli(argv, { databaseUrl: t.url });
+  const cli = (argv: string[]) => runCli(argv, { database: t });
 
   beforeAll(async () => {
     t = await createTestDatabase();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getCaCertificatePem, rotateCertificateAuthority } from "@/lib/tls/ca-store";
+import { waitFor } from "../../support/log-capture";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { connectTunnel, exchange, statuses, tlsOver } from "../../support/tunnel-client";
 import { createTestPki, startHttpsUpstream, type Upstream } from "../../support/upstreams";
@@ -31,8 +32,8 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     expect(tunnel.status).toBe(200);
     return tlsOver(tunnel.socket, sni, caPem);
   };
-  /** Lets requests still in flight from an earlier test land before counting. */
-  const settle = () => new Promise((r) => setTimeout(r, 300));
+  /** Waits until no request is being handled, so one still in flight from an earlier step has landed before counting. */
+  const settle = () => waitFor(() => h.proxy.status().inFlight === 0, 10_000, "requests in flight to finish");
   const get = (path: string, host = `${GITHUB}:${github.port}`, extra = "") => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: token agent-own\r\n${extra}Connection: close\r\n\r\n`;
 
   it("judges each request inside the tunnel: a read is forwarded with the injected credential", async () => {

@@ -12,6 +12,7 @@ import {
   rotateCredential,
   serviceKey,
 } from "@/lib/vault";
+import { secretForms } from "@/lib/vault/secret-forms";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { makeUser, unique } from "../../support/factories";
@@ -78,8 +79,9 @@ describe("credential vault through the real database", () => {
       name: c.name,
       headerName: "Authorization",
       headerValue: `Bearer ${s}`,
-      secretForms: [s],
+      secretForms: secretForms(s),
     });
+    expect(map.get(serviceKey("http", h, 80))!.secretForms).toEqual(expect.arrayContaining([s, Buffer.from(s).toString("base64")]));
     expect(map.has(serviceKey("https", h, 443))).toBe(false);
     expect(map.has(serviceKey("http", h, 8080))).toBe(false);
   });
@@ -94,7 +96,9 @@ describe("credential vault through the real database", () => {
     expect(c.service).toBe("https://[2001:db8::1]:8443");
     const injected = (await loadCredentialsForInjection(t.db, keys.workerKey)).get("https://[2001:db8::1]:8443")!;
     expect(injected.headerValue).toBe(`Basic ${Buffer.from(s).toString("base64")}`);
-    expect(injected.secretForms).toEqual([s, Buffer.from(s).toString("base64")]);
+    // The whole secret, the password alone, and their base64 carriers.
+    expect(injected.secretForms).toEqual(secretForms(s, { basicAuth: true }));
+    expect(injected.secretForms).toEqual(expect.arrayContaining([s, s.slice(3), Buffer.from(s).toString("base64"), Buffer.from(s.slice(3)).toString("base64")]));
   });
 
   it("fails loudly when the worker key is wrong, and refuses to seal to another worker key", async () => {

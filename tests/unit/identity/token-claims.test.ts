@@ -113,6 +113,20 @@ describe("time", () => {
     await expectReason(verifyTaskToken(token, f.options()), "not_yet_valid", token);
   });
 
+  it("accepts a token living exactly the one-hour maximum, and refuses a correctly signed one that lives longer", async () => {
+    const hour = await f.signRaw(f.header(), f.claims({ iat: NOW_S, nbf: NOW_S, exp: NOW_S + 3600 }));
+    await expect(verifyTaskToken(hour, f.options())).resolves.toBeDefined();
+    for (const exp of [NOW_S + 3601, NOW_S + 30 * 86400]) {
+      const long = await f.signRaw(f.header(), f.claims({ iat: NOW_S, nbf: NOW_S, exp }));
+      await expectReason(verifyTaskToken(long, f.options()), "lifetime_exceeded", long);
+    }
+  });
+
+  it("refuses a token minted long ago whose lifetime reaches into the present", async () => {
+    const old = await f.signRaw(f.header(), f.claims({ iat: NOW_S - 29 * 86400, nbf: NOW_S - 29 * 86400, exp: NOW_S + 86400 }));
+    await expectReason(verifyTaskToken(old, f.options()), "lifetime_exceeded", old);
+  });
+
   it("rejects an invalid now (fails closed)", async () => {
     const token = await f.mint();
     await expect(verifyTaskToken(token, f.options({ now: new Date(Number.NaN) }))).rejects.toThrow(TypeError);

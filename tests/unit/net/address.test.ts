@@ -25,7 +25,6 @@ const refused: Case[] = [
   { name: "metadata, three parts", input: "169.254.43518", category: "link-local", address: "169.254.169.254", reason: METADATA },
   { name: "metadata, trailing dot", input: "169.254.169.254.", category: "link-local", address: "169.254.169.254", reason: METADATA },
   { name: "metadata, padded octal", input: "00000251.0376.0251.0376", category: "link-local", address: "169.254.169.254", reason: METADATA },
-  { name: "metadata, percent-encoded", input: "%31%36%39.254.169.254", category: "link-local", address: "169.254.169.254", reason: METADATA },
   { name: "metadata, full-width digits", input: "１６９.２５４.１６９.２５４", category: "link-local", address: "169.254.169.254", reason: METADATA },
   { name: "metadata, IPv4-mapped dotted", input: "[::ffff:169.254.169.254]", category: "embedded-ipv4", address: "::ffff:a9fe:a9fe", reason: MAPPED_METADATA },
   { name: "metadata, IPv4-mapped hex", input: "[::ffff:a9fe:a9fe]", category: "embedded-ipv4", address: "::ffff:a9fe:a9fe", reason: MAPPED_METADATA },
@@ -152,6 +151,9 @@ const invalid: Case[] = [
   { name: "zone id", input: "fe80::1%eth0", category: "invalid", reason: 'zone ids are refused: "fe80::1%eth0"' },
   { name: "zone id in brackets (URL-encoded)", input: "[fe80::1%25eth0]", category: "invalid", reason: 'zone ids are refused: "[fe80::1%25eth0]"' },
   { name: "zone id, numeric", input: "[fe80::1%1]", category: "invalid", reason: 'zone ids are refused: "[fe80::1%1]"' },
+  // Refused, not decoded: a percent-encoded host is never a spelling Bulkhead resolves.
+  { name: "metadata, percent-encoded", input: "%31%36%39.254.169.254", category: "invalid", reason: 'percent-encoded hosts are refused: "%31%36%39.254.169.254"' },
+  { name: "name, percent-encoded", input: "pub%6cic.example", category: "invalid", reason: 'percent-encoded hosts are refused: "pub%6cic.example"' },
   { name: "five IPv4 parts", input: "1.2.3.4.5", category: "invalid", reason: '"1.2.3.4.5" has more than four IPv4 parts' },
   { name: "octet above 255", input: "256.0.0.1", category: "invalid", reason: '"256.0.0.1" has an IPv4 part above 255' },
   { name: "above 2^32", input: "4294967296", category: "invalid", reason: '"4294967296" is outside the IPv4 range' },

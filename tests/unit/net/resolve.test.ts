@@ -194,9 +194,6 @@ describe("IP literals", () => {
 describe("ports", () => {
   const cases: { name: string; port: number; allowed: number[]; reason: string }[] = [
     { name: "not listed", port: 8443, allowed: [443], reason: "port 8443 is not one of the service's ports (443)" },
-    { name: "the proxy's port, even when listed", port: PROXY_PORT, allowed: [443, PROXY_PORT], reason: "port 8080 belongs to Bulkhead itself and is never a destination" },
-    { name: "the health port, even when listed", port: HEALTH_PORT, allowed: [HEALTH_PORT], reason: "port 8081 belongs to Bulkhead itself and is never a destination" },
-    { name: "the dashboard's port, even when listed", port: DASHBOARD_PORT, allowed: [DASHBOARD_PORT], reason: "port 3000 belongs to Bulkhead itself and is never a destination" },
     { name: "zero", port: 0, allowed: [443], reason: "port 0 is not a valid TCP port" },
     { name: "above 65535", port: 65536, allowed: [65536], reason: "port 65536 is not a valid TCP port" },
     { name: "negative", port: -443, allowed: [443], reason: "port -443 is not a valid TCP port" },
@@ -210,6 +207,45 @@ describe("ports", () => {
     const result = await resolveDestination({ host: "api.example.com", port }, options(lookup, { allowedPorts: allowed }));
     expect(result).toEqual({ ok: false, code: "port_forbidden", reason });
     expect(lookup).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    { name: "the proxy's port, even when listed", host: "127.0.0.1", port: PROXY_PORT, allowInternal: ["127.0.0.1/32"] },
+    { name: "the health port on another loopback address", host: "127.0.0.2", port: HEALTH_PORT, allowInternal: ["127.0.0.0/8"] },
+    { name: "the dashboard's port on an address of this machine", host: "10.0.0.5", port: DASHBOARD_PORT, allowInternal: ["10.0.0.0/8"] },
+  ])("refuses Bulkhead's own port on Bulkhead's own address: $name", async ({ host, port, allowInternal }) => {
+    const result = await resolveDestination(
+      { host, port },
+      options(fakeDns({}), { allowedPorts: [443, port], allowInternal, isOwnAddress: (a) => a === "10.0.0.5" || a.startsWith("127.") }),
+    );
+    expect(result).toEqual({ ok: false, code: "port_forbidden", reason: `port ${port} belongs to Bulkhead itself, and ${host} is one of Bulkhead's own addresses` });
+  });
+
+  it("refuses a name with any answer on Bulkhead's own address and port", async () => {
+    const lookup = fakeDns({ "mixed.example.com.": ["10.1.2.3", "10.0.0.5"] });
+    const result = await resolveDestination(
+      { host: "mixed.example.com", port: PROXY_PORT },
+      options(lookup, { allowedPorts: [PROXY_PORT], allowInternal: ["10.0.0.0/8"], isOwnAddress: (a) => a === "10.0.0.5" }),
+    );
+    expect(result).toMatchObject({ ok: false, code: "port_forbidden" });
+  });
+
+  it.each([PROXY_PORT, HEALTH_PORT, DASHBOARD_PORT])("allows a public API on port %i: Bulkhead's ports belong to Bulkhead's addresses only", async (port) => {
+    const lookup = fakeDns({ "api.example.com.": ["140.82.112.3"] });
+    expect(await resolveDestination({ host: "api.example.com", port }, options(lookup, { allowedPorts: [port] }))).toMatchObject({ ok: true, address: "140.82.112.3", port });
+    expect(await resolveDestination({ host: "140.82.112.3", port }, options(fakeDns({}), { allowedPorts: [port] }))).toMatchObject({ ok: true, port });
+  });
+
+  it("counts loopback and this machine's interfaces as Bulkhead's own by default", async () => {
+    const { isMachineAddress } = await import("@/proxy-worker/net/own-addresses");
+    const os = await import("node:os");
+    const mine = Object.values(os.networkInterfaces()).flat().find((e) => e && e.family === "IPv4" && !e.internal);
+    expect(isMachineAddress("127.0.0.1")).toBe(true);
+    expect(isMachineAddress("127.9.9.9")).toBe(true);
+    expect(isMachineAddress("::1")).toBe(true);
+    expect(isMachineAddress("0.0.0.0")).toBe(true);
+    expect(isMachineAddress("140.82.112.3")).toBe(false);
+    if (mine) expect(isMachineAddress(mine.address)).toBe(true);
   });
 
   it("derives the allowed list from a descriptor: its ports, or the scheme default", () => {

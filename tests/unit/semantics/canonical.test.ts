@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
+import { canonicalAuthority, canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
 
 const get = (url: string, headers: Record<string, string | string[]> = {}) => canonicalizeRequest({ method: "GET", url, headers });
 
@@ -67,6 +67,8 @@ describe("canonicalizeRequest: rejected spellings (each with its own code)", () 
     { name: "fragment", url: "https://a.example.com/a#frag", code: "fragment" },
     { name: "empty host", url: "https:///a", code: "missing_host" },
     { name: "port zero", url: "https://a.example.com:0/", code: "invalid_port" },
+    { name: "percent-encoded host (refused, never decoded)", url: "https://pub%6cic.example/", code: "invalid_host" },
+    { name: "percent-encoded IPv4 host", url: "http://%31%32%37.0.0.1/", code: "invalid_host" },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -113,6 +115,18 @@ describe("canonicalizeRequest: method and headers", () => {
     const r = get("https://a.example.com/x", { "x-a": "1\r\nHost: evil" });
     expect(r.ok ? null : r.code).toBe("invalid_header");
   });
+  it("refuses a percent-encoded Host header instead of decoding it to the URL's host", () => {
+    const result = get("https://public.example/x", { host: "pub%6cic.example" });
+    expect(result).toMatchObject({ ok: false, code: "host_mismatch" });
+  });
+
+  it("gives one canonical authority for every spelling, as CONNECT targets and Host headers use it", () => {
+    expect(canonicalAuthority("https", "API.Example.COM.:443")).toEqual({ ok: true, host: "api.example.com", port: 443 });
+    expect(canonicalAuthority("https", "[2606:4700:0:0::1111]:443")).toEqual({ ok: true, host: "[2606:4700::1111]", port: 443 });
+    expect(canonicalAuthority("https", "2130706433:8443")).toEqual({ ok: true, host: "127.0.0.1", port: 8443 });
+    expect(canonicalAuthority("https", "pub%6cic.example:443")).toMatchObject({ ok: false, code: "invalid_host" });
+  });
+
   it("canonicalUrl omits the default port and keeps the query", () => {
     const r = get("https://A.example.com:443/a%7e?q=1");
     expect(r.ok && canonicalUrl(r.request)).toBe("https://a.example.com/a~?q=1");

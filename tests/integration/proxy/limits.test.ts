@@ -1,0 +1,197 @@
+import http from "node:http";
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../../support/log-capture";
+import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { viaProxy } from "../../support/proxy-client";
+import { exchange, statuses } from "../../support/tunnel-client";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+/**
+ * The agent cannot stall the worker or starve other agents: bodies are read only after the
+ * client is authenticated, and each task and agent has a bound on concurrent connections and on
+ * requests per second (429 with the reason, audited); the listeners cap connections overall.
+ */
+const policy = "unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n";
+
+/** A proxy in front of one counting upstream, with the given limits. */
+function setup(env: Record<string, string>) {
+  const s = {} as { h: ProxyHarness; up: Upstream; origin: string };
+  beforeAll(async () => {
+    s.up = await startHttpUpstream();
+    s.h = await startProxyHarness({ env: { BULKHEAD_CLIENT_TIMEOUT_SECONDS: "20", BULKHEAD_MAX_BODY_BYTES: "4096", ...env } });
+    await s.h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [s.up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    s.origin = `http://api.test:${s.up.port}`;
+  });
+  afterAll(async () => {
+    await s.h.close();
+    await s.up.close();
+  });
+  const connect = async () => {
+    const socket = net.connect(s.h.proxyPort, "127.0.0.1");
+    await new Promise((r, j) => {
+      socket.once("connect", r);
+      socket.once("error", j);
+    });
+    return socket;
+  };
+  return { s, connect };
+}
+
+/** Sends one request on a kept-alive socket and resolves with the whole response (or what came before a close). */
+function requestOn(socket: net.Socket, head: string): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    const onData = (c: Buffer) => {
+      text += c.toString("utf8");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const length = Number(/content-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+      if (text.length >= end + 4 + length) {
+        socket.off("data", onData);
+        resolve(text);
+      }
+    };
+    socket.on("data", onData);
+    socket.once("close", () => resolve(text));
+    socket.write(head);
+  });
+}
+
+describe("limits: authenticate before buffering; requests per second per task and per agent", () => {
+  const { s, connect } = setup({ BULKHEAD_TASK_REQUESTS_PER_SECOND: "3", BULKHEAD_AGENT_REQUESTS_PER_SECOND: "4", BULKHEAD_TASK_MAX_CONNECTIONS: "1000", BULKHEAD_AGENT_MAX_CONNECTIONS: "1000" });
+
+  it("refuses an unauthenticated client at once, without waiting for (or buffering) its body", async () => {
+    const started = Date.now();
+    // A declared body that never arrives: only a body read would wait for it.
+    const waiting = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`, 3000);
+    expect(statuses(waiting)).toEqual([407]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // A declared body over the limit: identity is refused first, so nothing about the body is considered.
+    const big = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n`, 1000);
+    expect(statuses(big)).toEqual([407]);
+    // Nor is it invited to send the body it announced.
+    const expecting = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`, 1000);
+    expect(statuses(expecting)).toEqual([407]);
+    expect(expecting).not.toContain("100 Continue");
+  });
+
+  it("invites an authenticated client that expects 100-continue to send its body", async () => {
+    const { token } = await s.h.newTask(policy);
+    const socket = await connect();
+    const body = '{"a":1}';
+    const out = await new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (c: Buffer) => {
+        text += c.toString("utf8");
+        if (text.startsWith("HTTP/1.1 100 Continue\r\n\r\n") && !text.includes("200")) socket.write(body);
+        if (/HTTP\/1\.1 200[\s\S]*\r\n0\r\n\r\n$/.test(text) || (/HTTP\/1\.1 200/.test(text) && text.endsWith("}"))) resolve(text);
+      });
+      socket.on("close", () => resolve(text));
+      socket.write(`POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    });
+    socket.destroy();
+    expect(statuses(out)).toEqual([100, 200]);
+    expect(s.up.hits.at(-1)!.body).toBe(body);
+  });
+
+  it("gives an authenticated client its time to send the body (the control for the test above)", async () => {
+    const { token } = await s.h.newTask(policy);
+    const started = Date.now();
+    const body = await exchange(await connect(), `POST ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n`, 500);
+    // Still waiting for the body after 500 ms: the authenticated client gets its full timeout.
+    expect(statuses(body)).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  });
+
+  it("limits requests per second per task: 429 with the reason, audited, nothing beyond the budget reaches the upstream", async () => {
+    const { token } = await s.h.newTask(policy);
+    const before = s.up.hits.length;
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 15 }, () => viaProxy(s.h.proxyPort, `${s.origin}/items`, { token })));
+    const seconds = (performance.now() - started) / 1000;
+    const limited = results.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]!.json).toMatchObject({ error: "task_rate_limited", kind: "rate_limited" });
+    expect(String(limited[0]!.json?.reason)).toMatch(/requests per second/);
+    expect(limited.every((r) => typeof r.json?.auditEventId === "string")).toBe(true);
+    const forwarded = results.filter((r) => r.status === 200).length;
+    expect(forwarded).toBeLessThanOrEqual(Math.floor(3 + 3 * seconds)); // a burst of 3 plus what refills while they run
+    expect(s.up.hits.length - before).toBe(forwarded);
+    await waitFor(async () => {
+      const known = new Set((await s.h.events()).map((e) => e.data.eventId));
+      return limited.every((r) => known.has(r.json?.auditEventId)) ? true : null;
+    }, 10_000, "the rate-limit refusals in the audit");
+  });
+
+  it("limits requests per second per agent across its tasks", async () => {
+    const first = await s.h.newTask(policy);
+    const second = await s.h.newTask(policy, { agentId: first.agentId });
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 30 }, (_v, i) => viaProxy(s.h.proxyPort, `${s.origin}/items`, { token: i % 2 ? first.token : second.token })));
+    const seconds = (performance.now() - started) / 1000;
+    const codes = new Set(results.filter((r) => r.status === 429).map((r) => r.json?.error));
+    expect(codes.has("agent_rate_limited")).toBe(true);
+    // Each task alone may send 3 per second: together they would pass 6; the agent's budget is 4.
+    expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(Math.floor(4 + 4 * seconds));
+  });
+});
+
+describe("limits: concurrent connections per task, per agent and per listener", () => {
+  const { s, connect } = setup({ BULKHEAD_TASK_MAX_CONNECTIONS: "2", BULKHEAD_AGENT_MAX_CONNECTIONS: "3", BULKHEAD_MAX_CONNECTIONS: "12" });
+
+  it("limits concurrent connections per task and per agent", async () => {
+    const one = await s.h.newTask(policy);
+    const keepAlive = (socket: net.Socket, token: string) => requestOn(socket, `GET ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
+    const sockets = [await connect(), await connect(), await connect()];
+    const answers: string[] = [];
+    for (const s of sockets) answers.push(await keepAlive(s, one.token));
+    expect(answers.map((a) => statuses(a)[0])).toEqual([200, 200, 429]);
+    expect(answers[2]).toContain("task_connection_limit");
+    // Closing one frees a slot for the task.
+    sockets[0]!.destroy();
+    await waitFor(async () => {
+      const s = await connect();
+      const out = await keepAlive(s, one.token);
+      s.destroy();
+      return statuses(out)[0] === 200 ? true : null;
+    }, 5000, "a freed connection slot");
+    for (const s of sockets) s.destroy();
+
+    const two = await s.h.newTask(policy);
+    const three = await s.h.newTask(policy, { agentId: two.agentId });
+    const agentSockets = [await connect(), await connect(), await connect(), await connect()];
+    const agentAnswers: string[] = [];
+    for (const [i, s] of agentSockets.entries()) agentAnswers.push(await keepAlive(s, i < 2 ? two.token : three.token));
+    expect(agentAnswers.map((a) => statuses(a)[0])).toEqual([200, 200, 200, 429]);
+    expect(agentAnswers[3]).toContain("agent_connection_limit");
+    for (const s of agentSockets) s.destroy();
+  });
+
+  it("caps connections on the listener and audits what it drops", async () => {
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 12; i++) held.push(await connect());
+    const extra = net.connect(s.h.proxyPort, "127.0.0.1");
+    const closed = await new Promise<boolean>((resolve) => {
+      extra.once("close", () => resolve(true));
+      extra.once("error", () => resolve(true));
+      extra.once("data", () => resolve(false));
+      setTimeout(() => resolve(false), 3000);
+    });
+    expect(closed).toBe(true);
+    for (const s of held) s.destroy();
+    await waitFor(async () => ((await s.h.events()).some((e) => e.data.code === "connection_limit") ? true : null), 10_000, "the dropped connection in the audit");
+    // The listener serves again once connections are released.
+    await waitFor(async () => {
+      const r = await new Promise<number>((resolve) => {
+        const req = http.request({ host: "127.0.0.1", port: s.h.proxyPort, path: `${s.origin}/items`, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", () => resolve(0));
+        req.end();
+      });
+      return r === 407 ? true : null;
+    }, 5000, "the listener to accept again");
+  });
+});

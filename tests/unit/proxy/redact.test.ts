@@ -1,0 +1,113 @@
+import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { secretForms } from "@/lib/vault/secret-forms";
+import { compileSecretPattern, redactHeaderValue, SecretRedactor, type SecretPattern } from "@/proxy-worker/proxy/redact";
+
+const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
+const pattern = compileSecretPattern(secretForms(SECRET))!;
+
+/** Runs `text` through a redactor in the given chunks. */
+async function redactStream(p: SecretPattern, chunks: Buffer[]): Promise<string> {
+  return (await buffer(Readable.from(chunks).pipe(new SecretRedactor(p)))).toString("latin1");
+}
+
+const encodings: Record<string, (s: string) => string> = {
+  raw: (s) => s,
+  json: (s) => JSON.stringify(s).slice(1, -1),
+  "json, every non-alphanumeric as \\u (lower)": (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
+  "json, every non-alphanumeric as \\u (upper)": (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0").toUpperCase()}`),
+  "json, escaped slashes": (s) => JSON.stringify(s).slice(1, -1).replace(/\//g, "\\/"),
+  percent: (s) => encodeURIComponent(s),
+  // Letters and digits are never escaped by a real encoder; everything else may be.
+  "percent, every non-alphanumeric": (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`),
+  "percent, mixed case": (s) => encodeURIComponent(s).replace(/%([0-9A-F])([0-9A-F])/g, (_m, a: string, b: string) => `%${a}${b.toLowerCase()}`),
+  form: (s) => encodeURIComponent(s).replace(/%20/g, "+"),
+  html: (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/'/g, "&#39;"),
+  "html, numeric hex": (s) => s.replace(/["&<>']/g, (c) => `&#x${c.charCodeAt(0).toString(16)};`),
+  base64: (s) => Buffer.from(s).toString("base64"),
+  base64url: (s) => Buffer.from(s).toString("base64url"),
+  "base64 at offset 1 of a blob": (s) => Buffer.from(`a${s}bcdef`).toString("base64"),
+  "base64 at offset 2 of a blob": (s) => Buffer.from(`ab${s}cdef`).toString("base64"),
+  "base64url at offset 1, percent-encoded": (s) => encodeURIComponent(Buffer.from(`a${s}`).toString("base64")),
+};
+
+describe("secret carriers (lib/vault/secret-forms)", () => {
+  it("lists the secret, base64, base64url and the embedded base64 cores, longest first, no duplicates", () => {
+    const forms = secretForms("token-value-1234");
+    expect(forms).toContain("token-value-1234");
+    expect(forms).toContain(Buffer.from("token-value-1234").toString("base64"));
+    expect(forms).toContain(Buffer.from("token-value-1234").toString("base64url"));
+    expect(new Set(forms).size).toBe(forms.length);
+    expect([...forms].sort((a, b) => b.length - a.length)).toEqual(forms);
+  });
+
+  it("adds the password of a Basic user:password secret", () => {
+    expect(secretForms("deploy:s3cretpass", { basicAuth: true })).toContain("s3cretpass");
+    expect(secretForms("deploy:s3cretpass")).not.toContain("s3cretpass");
+  });
+});
+
+describe("redaction (proxy-worker/proxy/redact)", () => {
+  it.each(Object.entries(encodings))("redacts the %s spelling, keeping the length and the surrounding text", async (_name, encode) => {
+    const text = `before ${encode(SECRET)} after`;
+    const out = redactHeaderValue(text, pattern);
+    expect(out).toHaveLength(text.length);
+    expect(out.startsWith("before ")).toBe(true);
+    expect(out.endsWith(" after")).toBe(true);
+    expect(out).not.toContain(encode(SECRET));
+    if (!_name.includes("base64")) expect(out).toBe(`before ${"*".repeat(encode(SECRET).length)} after`);
+  });
+
+  it("redacts an occurrence split at every possible chunk boundary", async () => {
+    const text = Buffer.from(`{"echo":"${JSON.stringify(SECRET).slice(1, -1)}","x":"${encodeURIComponent(SECRET)}"}`, "latin1");
+    for (let cut = 1; cut < text.length; cut++) {
+      const out = await redactStream(pattern, [text.subarray(0, cut), text.subarray(cut)]);
+      expect(out, `cut at ${cut}`).not.toMatch(/Xk9|q%5C|e\+r|e%2Br/);
+      expect(out).toHaveLength(text.length);
+    }
+  });
+
+  it("redacts one byte at a time, and passes text without the secret through unchanged", async () => {
+    const text = Buffer.from(`pre ${Buffer.from(SECRET).toString("base64")} post ${"no secrets here ".repeat(20)}`);
+    const out = await redactStream(pattern, [...text].map((b) => Buffer.from([b])));
+    expect(out).not.toContain(Buffer.from(SECRET).toString("base64"));
+    expect(out.endsWith("no secrets here ".repeat(20))).toBe(true);
+    const clean = Buffer.from("nothing to see, just Xk9 and q and w/e".repeat(10));
+    expect(await redactStream(pattern, [clean])).toBe(clean.toString("latin1"));
+  });
+
+  it("property: any secret, any escaping above, any chunking: never leaks, never changes the length", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: fc.constantFrom(..."abcXYZ019 \"\\/+=&<>'%_-.~!*()"), minLength: 8, maxLength: 24 }).filter((s) => s.trim() === s),
+        fc.constantFrom(...Object.keys(encodings)),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 20 }),
+        async (secret, encoding, sizes) => {
+          const p = compileSecretPattern(secretForms(secret))!;
+          const encoded = encodings[encoding]!(secret);
+          const text = Buffer.from(`<<${encoded}>>`, "latin1");
+          const chunks: Buffer[] = [];
+          for (let at = 0, i = 0; at < text.length; i++) {
+            const size = sizes[i % sizes.length]!;
+            chunks.push(text.subarray(at, at + size));
+            at += size;
+          }
+          const out = await redactStream(p, chunks);
+          expect(out).toHaveLength(text.length);
+          if (!encoding.includes("base64")) expect(out.includes(encoded)).toBe(false);
+          else expect(out.includes(encoded.slice(4, -4)) && encoded.length > 16).toBe(false);
+        },
+      ),
+      { numRuns: 200, seed: 7 },
+    );
+  });
+
+  it("stays fast on large responses without the secret", () => {
+    const big = "lorem ipsum dolor sit amet ".repeat(40_000);
+    const started = performance.now();
+    expect(redactHeaderValue(big, pattern)).toBe(big);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+});
