@@ -7,6 +7,7 @@ import { createPrismaClient } from "@/lib/db/client";
 import { masterKeyFromEnv } from "@/lib/identity/master-key";
 import { createLogger } from "@/lib/log";
 import { startAuditCheckpointer } from "./audit/checkpointer";
+import { auditHealth, createAuditMetrics } from "./audit/metrics";
 import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
 import { createHealthServer } from "./health";
@@ -33,13 +34,20 @@ export async function runWorker(): Promise<() => Promise<void>> {
     while (cleanups.length) await cleanups.pop()!().catch((e: unknown) => log.error({ err: String(e) }, "shutdown step failed"));
   };
   try {
+    const auditMetrics = createAuditMetrics(metrics);
     const audit = await AuditWriter.start({
       databaseUrl,
-      spoolDir: config.auditSpoolDir ?? path.join(common.dataDir, "audit-spool"),
+      walDir: config.auditWalDir ?? path.join(common.dataDir, "audit-wal"),
+      legacySpoolDir: config.auditSpoolDir ?? path.join(common.dataDir, "audit-spool"),
       workerId: config.workerId,
+      durability: config.auditDurability,
+      fsyncIntervalMs: config.auditFsyncIntervalMs,
+      softLimitBytes: config.auditWalSoftLimitBytes,
+      hardLimitBytes: config.auditWalHardLimitBytes,
       log,
-      onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),
+      ...auditMetrics,
     });
+    auditMetrics.watch(audit);
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
@@ -50,8 +58,6 @@ export async function runWorker(): Promise<() => Promise<void>> {
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);
     metrics.gauges("bulkhead_policy_stale", "1 while enforcing a last-known-good snapshot because Postgres is away", () => (core.policy.status().stale ? 1 : 0));
-    metrics.gauges("bulkhead_audit_queued_events", "Audit events waiting to be written", () => audit.stats().queued);
-    metrics.gauges("bulkhead_audit_spooling", "1 while audit events go to the local spool", () => (audit.stats().mode === "spool" ? 1 : 0));
     metrics.gauges("bulkhead_token_cache_hits", "Task-token verifications served from the cache", () => core.tokens.stats().hits);
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
 
@@ -62,13 +68,14 @@ export async function runWorker(): Promise<() => Promise<void>> {
         const policy = core.policy.status();
         const auditStats = audit.stats();
         const proxyStatus = proxy.status();
-        const degraded = policy.stale || auditStats.mode === "spool" || proxyStatus.credentialError !== null;
+        const degraded = policy.stale || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
         return {
-          ready: policy.version > 0,
+          // Refusing every request for audit backlog: not ready for traffic.
+          ready: policy.version > 0 && auditStats.backlog !== "refusing",
           status: policy.version === 0 ? "starting" : degraded ? "degraded" : "ready",
           enforcing: true,
           policy,
-          audit: { mode: auditStats.mode, queued: auditStats.queued, lastError: auditStats.lastError ?? null },
+          audit: auditHealth(auditStats),
           proxy: proxyStatus,
         };
       },

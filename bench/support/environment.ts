@@ -71,12 +71,12 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   const cold = await mintColdTokens(seeded, masterKey, o.coldTokens.perRepeat * o.coldTokens.repeats);
 
   const startWorker = (id: string, audit: "writer" | "none", metrics: "on" | "off" = "on") => {
-    const spool = path.join(dir, `spool-${id}`);
-    mkdirSync(spool, { recursive: true });
+    const wal = path.join(dir, `wal-${id}`);
+    mkdirSync(wal, { recursive: true });
     return startNode<WorkerInfo>(`bulkhead-${id}`, "bench/bulkhead-child.ts", {
       cpus: o.proxyCpus,
       nodeArgs: ["--expose-gc"], // only for the memory soak's before/after collections
-      env: { DATABASE_URL: postgres.info.url, BULKHEAD_MASTER_KEY: masterKeyText, BENCH_UPSTREAM_CA_FILE: caFile, BENCH_SPOOL_DIR: spool, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics },
+      env: { DATABASE_URL: postgres.info.url, BULKHEAD_MASTER_KEY: masterKeyText, BENCH_UPSTREAM_CA_FILE: caFile, BENCH_WAL_DIR: wal, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics },
     });
   };
   const worker = await startWorker("full", "writer");

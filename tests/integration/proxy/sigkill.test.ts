@@ -74,7 +74,7 @@ describe("SIGKILL under load: no acknowledged event is lost", () => {
       BULKHEAD_TRANSPARENT_HTTP_PORT: String(await freePort()),
       BULKHEAD_TRANSPARENT_TLS_PORT: String(await freePort()),
       BULKHEAD_WORKER_HEALTH_PORT: String(await freePort()),
-      BULKHEAD_AUDIT_SPOOL_DIR: spoolDir,
+      BULKHEAD_AUDIT_WAL_DIR: spoolDir,
       BULKHEAD_WORKER_ID: "kill-test",
       LOG_LEVEL: "silent",
     };
