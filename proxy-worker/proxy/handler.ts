@@ -126,6 +126,8 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
     const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
     deps.onForwarded?.(status, seconds);
     // The decision was recorded before forwarding; the outcome follows without holding the response.
+    // The shipper folds it into the decision's row when both are shipped together, matching it by
+    // this event id (audit/fold.ts); otherwise it is a row of its own.
     void deps.audit
       .record({
         type: "proxy.completed",
