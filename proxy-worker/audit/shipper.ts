@@ -283,7 +283,10 @@ export class AuditShipper {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
+    // A batch waiting on a frozen or vanished server is abandoned (its cursor decides, next time).
+    const stuck = setTimeout(() => void this.dropConnection(), 1_000);
     await this.running;
+    clearTimeout(stuck);
     this.running = null;
     await this.dropConnection();
   }

@@ -390,6 +390,14 @@ export class AuditWal {
    */
   release(lsn: number): void {
     while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.lsn <= lsn) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
+    // All shipped: start a new segment, so the log on disk measures what is not yet shipped.
+    if (lsn >= this.writtenLsn && !this.failure && !this.closed && this.active.size > Math.min(1024 * 1024, this.o.segmentBytes / 4)) {
+      try {
+        this.startSegment();
+      } catch (error) {
+        this.o.log?.warn({ err: (error as Error).message }, "audit log: could not start a new segment; keeping the current one");
+      }
+    }
     while (this.segments.length > 1 && this.segments[1]!.first - 1 <= lsn && this.segments[0]!.fd === null) {
       const done = this.segments.shift()!;
       try {
