@@ -106,7 +106,8 @@ export class AuditShipper {
       let timer: NodeJS.Timeout | null = null;
       const done = () => {
         if (timer) clearTimeout(timer);
-        this.wake = null;
+        // A late call (the other trigger) must not clear a later wait's wake.
+        if (this.wake === done) this.wake = null;
         resolve();
       };
       this.wake = done;
