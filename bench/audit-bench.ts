@@ -16,7 +16,7 @@
  * duplicates = there more than once) and the whole chain is verified. Prints a table and writes
  * bench/results/audit.json. Load generator, writer and PostgreSQL share this machine's cores.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -27,6 +27,7 @@ import { startEmbeddedDatabase } from "@/lib/db/embedded";
 import { migrate } from "@/lib/db/migrate";
 import { createLogger } from "@/lib/log";
 import { AuditWriter, type Durability } from "@/proxy-worker/audit/writer";
+import { processCpuSeconds, processTree } from "./support/stats";
 
 const SECONDS = Number(process.env.AUDIT_BENCH_SECONDS ?? 10);
 const RATES = (process.env.AUDIT_BENCH_RATES ?? "5000,10000,20000").split(",").map(Number);
@@ -46,6 +47,9 @@ interface Row {
   ship_p50_ms: number;
   ship_p99_ms: number;
   max_backlog_events: number;
+  /** CPU per event: this process (generator, log, shipper) and PostgreSQL (all its processes). */
+  node_cpu_us: number;
+  pg_cpu_us: number;
   /** Refused by record (not acknowledged). */
   failed: number;
   lost: number;
@@ -125,7 +129,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
   });
   await Promise.all(pending);
   const elapsedMs = performance.now() - start;
-  await writer.flush(120_000);
+  await writer.flush(900_000);
   clearInterval(sampler);
   progress.push([performance.now(), writer.stats().shippedLsn]);
   // Ship lag: the first sample whose cursor covers the event's LSN (progress is monotonic).
@@ -137,6 +141,16 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
     shipLags.push(Math.max(0, progress[p]![0] - recordedAt[k]!));
   }
   return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs };
+}
+
+/**
+ * CPU seconds used so far by this process and by PostgreSQL: on a machine shared with other work
+ * the wall-clock figures wander, CPU per event much less.
+ */
+function cpuNow(pgDir: string): { node: number; pg: number } {
+  const postmaster = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const u = process.cpuUsage();
+  return { node: (u.user + u.system) / 1e6, pg: processTree(postmaster).reduce((sum, pid) => sum + (processCpuSeconds(pid) || 0), 0) };
 }
 
 /** The run's rows, distinct event ids, and how many acknowledged ids are among them. */
@@ -169,7 +183,7 @@ async function main() {
   const db = await startEmbeddedDatabase({ dataDir: dir, port: 30000 + Math.floor(Math.random() * 20000) });
   const log = createLogger("bench", "silent");
   const results: Row[] = [];
-  let drain: { events: number; seconds: number; perSecond: number; batches: number; lost: number; duplicates: number } | null = null;
+  let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null = null;
   let verify: { ok: boolean; events: number; ms: number } | null = null;
   try {
     await migrate(db.url);
@@ -180,7 +194,9 @@ async function main() {
       await drive(writer, `warmup-${mode}`, 5000, 1);
       for (const rate of RATES) {
         const run = `${mode} ${rate}/s`;
+        const cpu0 = cpuNow(join(dir, "postgres"));
         const res = await drive(writer, run, rate, SECONDS);
+        const cpu1 = cpuNow(join(dir, "postgres"));
         const stored = await count(pool, run, res.acked);
         results.push({
           run,
@@ -193,6 +209,8 @@ async function main() {
           ship_p50_ms: round(pct(res.shipLags, 0.5)),
           ship_p99_ms: round(pct(res.shipLags, 0.99)),
           max_backlog_events: res.maxBacklog,
+          node_cpu_us: Math.round(((cpu1.node - cpu0.node) * 1e6) / res.acked.length),
+          pg_cpu_us: Math.round(((cpu1.pg - cpu0.pg) * 1e6) / res.acked.length),
           failed: res.failed,
           lost: res.acked.length - stored.ackedFound,
           duplicates: stored.rows - stored.distinct,
@@ -216,11 +234,22 @@ async function main() {
     }
     await setConnections(db.url, true);
     const batchesBefore = writer.stats().batches;
+    const cpu0 = cpuNow(join(dir, "postgres"));
     const t0 = performance.now();
-    await writer.flush(600_000);
+    await writer.flush(900_000);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuNow(join(dir, "postgres"));
     const stored = await count(pool, "drain", acked);
-    drain = { events: BACKLOG, seconds: round(seconds), perSecond: Math.round(BACKLOG / seconds), batches: writer.stats().batches - batchesBefore, lost: acked.length - stored.ackedFound, duplicates: stored.rows - stored.distinct };
+    drain = {
+      events: BACKLOG,
+      seconds: round(seconds),
+      perSecond: Math.round(BACKLOG / seconds),
+      batches: writer.stats().batches - batchesBefore,
+      nodeCpuUsPerEvent: round(((cpu1.node - cpu0.node) * 1e6) / BACKLOG),
+      pgCpuUsPerEvent: round(((cpu1.pg - cpu0.pg) * 1e6) / BACKLOG),
+      lost: acked.length - stored.ackedFound,
+      duplicates: stored.rows - stored.distinct,
+    };
     await writer.close();
     console.log("drain: done");
 
@@ -235,7 +264,9 @@ async function main() {
 
   console.log(`node ${process.version} ${process.platform}/${process.arch}, ${cpus().length} CPUs; ${SECONDS} s per run`);
   console.table(results);
-  console.log(`shipper draining a backlog of ${drain?.events} events: ${drain?.perSecond} events/s (${drain?.seconds} s, ${drain?.batches} batches), lost ${drain?.lost}, duplicates ${drain?.duplicates}`);
+  console.log(
+    `shipper draining a backlog of ${drain?.events} events: ${drain?.perSecond} events/s (${drain?.seconds} s, ${drain?.batches} batches; CPU per event: shipper ${drain?.nodeCpuUsPerEvent} µs, PostgreSQL ${drain?.pgCpuUsPerEvent} µs), lost ${drain?.lost}, duplicates ${drain?.duplicates}`,
+  );
   const target = results.find((r) => r.run === `group ${TARGET_RATE}/s`);
   const pass =
     Boolean(target && target.achieved_per_s >= 0.98 * TARGET_RATE && target.record_p99_ms <= BARS.recordLagP99Ms && target.ship_p99_ms <= BARS.shipLagP99Ms && (drain?.perSecond ?? 0) >= TARGET_RATE) &&

@@ -39,7 +39,7 @@ const workerSchema = z.object({
   BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB: z.coerce.number().int().min(1).default(2048),
   /** Where earlier versions spooled events (default: <data dir>/audit-spool); moved into the log at start. */
   BULKHEAD_AUDIT_SPOOL_DIR: optionalString,
-  /** Stable per worker slot on a machine: a restarted worker replays its predecessor's spool. */
+  /** Stable per worker slot on a machine: a restarted worker ships what its predecessor logged. */
   BULKHEAD_WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be letters, digits, - and _ (at most 64)").default("worker-0"),
 }).refine((env) => env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB > env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB, {
   path: ["BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB"],
