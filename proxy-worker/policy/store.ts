@@ -47,6 +47,8 @@ export class PolicyStore {
   private probeTimer: NodeJS.Timeout | null = null;
   private probing = false;
   private connecting: Promise<void> | null = null;
+  /** The probe's settings, and the query it is waiting for. */
+  private readonly probe: PolicyStoreProbe & { pending: { client: pg.Client; since: number } | null };
   private readonly listeners: Array<(snapshot: PolicySnapshot) => Promise<void> | void> = [];
 
   constructor(
@@ -54,8 +56,10 @@ export class PolicyStore {
     private readonly databaseUrl: string,
     private readonly log: Logger,
     private readonly reconcileIntervalMs: number,
-    private readonly probe: PolicyStoreProbe = { intervalMs: 500, timeoutMs: 1_000 },
-  ) {}
+    probe: PolicyStoreProbe = { intervalMs: 500, timeoutMs: 1_000 },
+  ) {
+    this.probe = { ...probe, pending: null };
+  }
 
   /** Called with every new snapshot before it becomes current (e.g. the token verifier). */
   onSnapshot(listener: (snapshot: PolicySnapshot) => Promise<void> | void): void {
@@ -90,45 +94,61 @@ export class PolicyStore {
     this.probeTimer.unref();
   }
 
-  /** The liveness probe: `SELECT 1` on the listening connection, bounded by a timeout. */
+  /**
+   * The liveness probe: `SELECT 1` on the listening connection. Unanswered after `timeoutMs`, the
+   * database counts as away (the snapshot is stale) but the connection is kept, so a merely slow
+   * server loses no notification and the answer, when it comes, says it is back. A failed query
+   * (connection lost) drops the connection; one unanswered for a minute is given up too.
+   */
   private async checkDatabase(): Promise<void> {
-    if (this.probing || this.closed) return;
-    this.probing = true;
-    try {
-      if (!this.listener) await this.listen();
-      const client = this.listener;
-      if (!client) throw new Error("cannot connect to PostgreSQL");
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          client.query("SELECT 1"),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${this.probe.timeoutMs} ms`)), this.probe.timeoutMs))),
-        ]);
-      } catch (error) {
-        this.dropListener(client);
-        throw error;
-      } finally {
-        clearTimeout(timer);
-      }
-      if (!this.reachable) {
-        this.reachable = true;
-        this.log.info("PostgreSQL answers again; reloading the policy snapshot");
-        void this.reload();
-      }
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (this.reachable) this.log.warn({ err: message, version: this.snapshot?.version ?? 0 }, "PostgreSQL is not answering; enforcing the last-known-good snapshot");
-      this.reachable = false;
-      // A snapshot that cannot be refreshed is stale: revocations made now would not arrive.
-      this.stale = this.snapshot !== null;
-      this.lastError = message;
-    } finally {
-      this.probing = false;
+    if (this.closed) return;
+    if (this.probe.pending) {
+      const waited = Date.now() - this.probe.pending.since;
+      if (waited > this.probe.timeoutMs) this.unreachable(`PostgreSQL did not answer within ${this.probe.timeoutMs} ms`);
+      if (waited > 60_000) this.dropListener(this.probe.pending.client);
+      return;
     }
+    if (!this.listener) {
+      if (this.probing) return;
+      this.probing = true;
+      try {
+        await this.listen();
+      } finally {
+        this.probing = false;
+      }
+      if (!this.listener) return this.unreachable(this.lastError ?? "cannot connect to PostgreSQL");
+    }
+    const client = this.listener;
+    const pending = { client, since: Date.now() };
+    this.probe.pending = pending;
+    client.query("SELECT 1").then(
+      () => {
+        if (this.probe.pending === pending) this.probe.pending = null;
+        if (!this.reachable) {
+          this.reachable = true;
+          this.log.info("PostgreSQL answers again; reloading the policy snapshot");
+          void this.reload();
+        }
+      },
+      (error: unknown) => {
+        if (this.probe.pending === pending) this.probe.pending = null;
+        this.dropListener(client);
+        this.unreachable(error instanceof Error ? error.message : String(error));
+      },
+    );
+  }
+
+  private unreachable(message: string): void {
+    if (this.reachable) this.log.warn({ err: message, version: this.snapshot?.version ?? 0 }, "PostgreSQL is not answering; enforcing the last-known-good snapshot");
+    this.reachable = false;
+    // A snapshot that cannot be refreshed is stale: revocations made now would not arrive.
+    this.stale = this.snapshot !== null;
+    this.lastError = message;
   }
 
   private dropListener(client: pg.Client): void {
     if (this.listener === client) this.listener = null;
+    if (this.probe.pending?.client === client) this.probe.pending = null;
     // Never wait for a frozen server to say goodbye.
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     client.end().catch(() => undefined);
