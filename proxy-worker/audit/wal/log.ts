@@ -123,8 +123,8 @@ export class AuditWal {
   static async open(options: AuditWalOptions): Promise<AuditWal> {
     const unlock = await takeLock(options.dir, options.workerId);
     try {
-      const walId = await walIdentity(options.dir, options.workerId);
       const found = await listSegments(options.dir, options.workerId);
+      const walId = await walIdentity(options.dir, options.workerId, found.length > 0);
       let lastLsn = 0;
       let truncated = 0;
       const newest = found.at(-1);

@@ -83,10 +83,16 @@ export async function takeLock(dir: string, workerId: string): Promise<() => Pro
   };
 }
 
-/** The log's identity: made once, durably, when the directory gets its first log. */
-export async function walIdentity(dir: string, workerId: string): Promise<string> {
+/**
+ * The log's identity: made once, durably, when the directory gets its first log (before any
+ * segment). Segments without it are refused: under a new identity they would be shipped again.
+ */
+export async function walIdentity(dir: string, workerId: string, hasSegments: boolean): Promise<string> {
   const file = path.join(dir, `${workerId}.wal-id`);
   const existing = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+  if (existing === null && hasSegments) {
+    throw new AuditWalFormatError(`${file} is missing but the directory holds audit log segments; restore it (without it they would be shipped again) or move the segments away`);
+  }
   if (existing !== null) {
     const id = existing.trim();
     if (!UUID.test(id)) throw new AuditWalFormatError(`${file} does not hold a log id; restore it from a backup or move the directory away (its unshipped events would be lost)`);

@@ -220,6 +220,17 @@ describe("the audit write-ahead log", () => {
     }
   });
 
+  it("refuses segments whose log identity is gone, rather than ship them again under a new one", async () => {
+    const w = await start();
+    await w.record(event(1));
+    await close(w);
+    await rm(path.join(dir, "w.wal-id"));
+    await expect(start()).rejects.toThrow(/w\.wal-id is missing but the directory holds audit log segments/);
+    // Nothing was changed, and the lock was released.
+    expect((await segmentFiles()).length).toBeGreaterThan(0);
+    await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+  });
+
   it("lets one process at a time own a log", async () => {
     await start();
     await expect(start()).rejects.toThrow(/already open in this process/);
