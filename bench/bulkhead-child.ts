@@ -8,9 +8,10 @@
  *        the database must be migrated and seeded),
  *        BENCH_UPSTREAM_CA_FILE (the test CA that signed the HTTPS upstream's certificate),
  *        BENCH_AUDIT = "writer" (default; the product) | "none" (variant F-noaudit: a sink that
- *        resolves at once, so nothing waits for Postgres and no event is written),
+ *        resolves at once, so nothing is logged or shipped),
+ *        BENCH_AUDIT_DURABILITY = "group" (default) | "strict" (fsync before forwarding),
  *        BENCH_METRICS = "on" (default) | "off" (variant F-nometrics: no Prometheus observations;
- *        startProxyService takes metrics as optional), BENCH_SPOOL_DIR, BENCH_WORKER_ID,
+ *        startProxyService takes metrics as optional), BENCH_WAL_DIR, BENCH_WORKER_ID,
  *        BENCH_LOG_LEVEL (default "error").
  * IPC: announces { port, pid, caPem }; answers "stats", "flush" and "gc"; "stop" shuts down like SIGTERM.
  */
@@ -48,7 +49,14 @@ const db = createPrismaClient(databaseUrl, 8);
 
 const writer =
   auditMode === "writer"
-    ? await AuditWriter.start({ databaseUrl, spoolDir: process.env.BENCH_SPOOL_DIR!, workerId, log, onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000) })
+    ? await AuditWriter.start({
+        databaseUrl,
+        walDir: process.env.BENCH_WAL_DIR!,
+        workerId,
+        durability: process.env.BENCH_AUDIT_DURABILITY === "strict" ? "strict" : "group",
+        log,
+        onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),
+      })
     : null;
 const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
 const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });

@@ -139,19 +139,24 @@ async function soak(env: Environment, f: PathDef): Promise<Soak> {
   };
 }
 
-/** Every request the audited workers (F, F-nometrics) forwarded must have its decision and its completion in Postgres. */
+/**
+ * Every request the audited workers (F, F-nometrics, F-strict) forwarded must have its decision and
+ * its completion in Postgres (folded into the decision's row, or a row of its own).
+ */
 async function auditCheck(env: Environment): Promise<AuditCheck> {
   const writer = await env.worker.ipc.call<Record<string, unknown> | null>("flush");
   await new Promise((r) => setTimeout(r, 200)); // completions are recorded after the response
   await env.worker.ipc.call("flush");
   await env.workerNoMetrics.ipc.call("flush");
+  await env.workerStrict.ipc.call("flush");
   const counts = await env.upstream.ipc.call<AuditCheck["upstream"]>("counts");
-  const viaWorker = ["F", "F-nometrics", "F-nocred", "F-coldtoken", "H-F", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
+  const viaWorker = ["F", "F-nometrics", "F-strict", "F-nocred", "F-coldtoken", "H-F", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
   const db = env.seeded.db;
+  const folded = await db.$queryRawUnsafe<Array<{ n: number }>>("SELECT count(*)::int AS n FROM audit_events WHERE type = 'proxy.decision' AND data ? 'completion'");
   return {
     upstreamHitsViaWorker: viaWorker,
     decisionsAllowed: await db.auditEvent.count({ where: { type: "proxy.decision", outcome: "allow" } }),
-    completed: await db.auditEvent.count({ where: { type: "proxy.completed" } }),
+    completed: (await db.auditEvent.count({ where: { type: "proxy.completed" } })) + folded[0]!.n,
     writer,
     upstream: counts,
   };

@@ -10,6 +10,7 @@ import { assertProcessKeysCurrent } from "@/lib/keys/generation";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
 import { startAuditCheckpointer } from "./audit/checkpointer";
+import { auditHealth, createAuditMetrics } from "./audit/metrics";
 import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
 import { createHealthServer } from "./health";
@@ -51,13 +52,20 @@ export async function runWorker(): Promise<() => Promise<void>> {
     // Keys from another installation or from before a master-key rotation: stop now, not at the
     // first credential that does not open.
     await assertProcessKeysCurrent(db, { worker: keys.workerKey.fingerprint, checkpointKeyId: checkpointVerificationKey(keys.checkpointKey).keyId });
+    const auditMetrics = createAuditMetrics(metrics);
     const audit = await AuditWriter.start({
       databaseUrl,
-      spoolDir: config.auditSpoolDir ?? path.join(common.dataDir, "audit-spool"),
+      walDir: config.auditWalDir ?? path.join(common.dataDir, "audit-wal"),
+      legacySpoolDir: config.auditSpoolDir ?? path.join(common.dataDir, "audit-spool"),
       workerId: config.workerId,
+      durability: config.auditDurability,
+      fsyncIntervalMs: config.auditFsyncIntervalMs,
+      softLimitBytes: config.auditWalSoftLimitBytes,
+      hardLimitBytes: config.auditWalHardLimitBytes,
       log,
-      onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),
+      ...auditMetrics,
     });
+    auditMetrics.watch(audit);
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
@@ -68,8 +76,6 @@ export async function runWorker(): Promise<() => Promise<void>> {
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);
     metrics.gauges("bulkhead_policy_stale", "1 while enforcing a last-known-good snapshot because Postgres is away", () => (core.policy.status().stale ? 1 : 0));
-    metrics.gauges("bulkhead_audit_queued_events", "Audit events waiting to be written", () => audit.stats().queued);
-    metrics.gauges("bulkhead_audit_spooling", "1 while audit events go to the local spool", () => (audit.stats().mode === "spool" ? 1 : 0));
     metrics.gauges("bulkhead_token_cache_hits", "Task-token verifications served from the cache", () => core.tokens.stats().hits);
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
     metrics.gauges("bulkhead_worker_restarts", "Times the launcher restarted this worker slot after it exited unexpectedly", () => config.restarts.count);
@@ -82,13 +88,14 @@ export async function runWorker(): Promise<() => Promise<void>> {
         const policy = core.policy.status();
         const auditStats = audit.stats();
         const proxyStatus = proxy.status();
-        const degraded = policy.stale || auditStats.mode === "spool" || proxyStatus.credentialError !== null;
+        const degraded = policy.stale || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
         return {
-          ready: policy.version > 0,
+          // Refusing every request for audit backlog: not ready for traffic.
+          ready: policy.version > 0 && auditStats.backlog !== "refusing",
           status: policy.version === 0 ? "starting" : degraded ? "degraded" : "ready",
           enforcing: true,
           policy,
-          audit: { mode: auditStats.mode, queued: auditStats.queued, lastError: auditStats.lastError ?? null },
+          audit: auditHealth(auditStats),
           proxy: proxyStatus,
           restarts: config.restarts,
         };

@@ -26,8 +26,8 @@ export function createMetrics() {
   });
   const auditLag = new client.Histogram({
     name: "bulkhead_audit_flush_lag_seconds",
-    help: "Time from recording an audit event to it being durable (database or spool)",
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    help: "Time from recording an audit event to it being durable in the local audit log (written; fsync'd in strict mode)",
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
   const gauges = (name: string, help: string, collect: () => number) =>

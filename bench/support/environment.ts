@@ -1,7 +1,7 @@
 /**
  * Everything a bench run measures against, started once and left running so the paths can be
- * interleaved: the upstream and the load generator on the client core; Postgres, three Bulkhead
- * workers (the product; audit off; metrics off), the minimal Node proxy, nginx and mitmdump on
+ * interleaved: the upstream and the load generator on the client core; Postgres, four Bulkhead
+ * workers (the product; audit off; metrics off; strict audit), the minimal Node proxy, nginx and mitmdump on
  * the proxy core. Idle processes cost next to nothing, so they can all stay up.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -40,6 +40,7 @@ export interface Environment {
   worker: NodeChild<WorkerInfo>;
   workerNoAudit: NodeChild<WorkerInfo>;
   workerNoMetrics: NodeChild<WorkerInfo>;
+  workerStrict: NodeChild<WorkerInfo>;
   load: NodeChild<{ pid: number }>;
   nginx: Nginx | null;
   mitm: Mitm | null;
@@ -70,19 +71,20 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   const seeded = await seed({ databaseUrl: postgres.info.url, masterKey, httpPort: upstream.info.httpPort, httpsPort: upstream.info.httpsPort, secret: SECRET });
   const cold = await mintColdTokens(seeded, masterKey, o.coldTokens.perRepeat * o.coldTokens.repeats);
 
-  const startWorker = (id: string, audit: "writer" | "none", metrics: "on" | "off" = "on") => {
-    const spool = path.join(dir, `spool-${id}`);
-    mkdirSync(spool, { recursive: true });
+  const startWorker = (id: string, audit: "writer" | "none", metrics: "on" | "off" = "on", durability: "group" | "strict" = "group") => {
+    const wal = path.join(dir, `wal-${id}`);
+    mkdirSync(wal, { recursive: true });
     return startNode<WorkerInfo>(`bulkhead-${id}`, "bench/bulkhead-child.ts", {
       cpus: o.proxyCpus,
       nodeArgs: ["--expose-gc"], // only for the memory soak's before/after collections
       // Like the launcher: the worker gets its own keys, never the master key.
-      env: { DATABASE_URL: postgres.info.url, ...workerKeyEnvironment(deriveProcessKeys(masterKey)), BENCH_UPSTREAM_CA_FILE: caFile, BENCH_SPOOL_DIR: spool, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics },
+      env: { DATABASE_URL: postgres.info.url, ...workerKeyEnvironment(deriveProcessKeys(masterKey)), BENCH_UPSTREAM_CA_FILE: caFile, BENCH_WAL_DIR: wal, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics, BENCH_AUDIT_DURABILITY: durability },
     });
   };
   const worker = await startWorker("full", "writer");
   const workerNoAudit = await startWorker("noaudit", "none");
   const workerNoMetrics = await startWorker("nometrics", "writer", "off");
+  const workerStrict = await startWorker("strict", "writer", "on", "strict");
   const nodeProxy = await startNode<{ port: number }>("node-proxy", "bench/node-proxy.ts", { cpus: o.proxyCpus, env: { BENCH_UPSTREAM_PORT: String(upstream.info.httpPort), BENCH_SECRET: SECRET } });
   const nginxStarted = await startNginx({ upstreamPort: upstream.info.httpPort, secret: SECRET, cpus: o.proxyCpus ?? "" });
   const nginx = "skipped" in nginxStarted ? (skipped.push(nginxStarted.skipped), null) : nginxStarted;
@@ -113,6 +115,7 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   paths.push(
     { id: "F", what: "client → Bulkhead, full pipeline (token, classify, decide, credential injection, durable audit)", rates: null, saturate: true, scenario: () => forward("F", worker.info.port, HOSTS.rest, token), watch: () => ({ proxy: [worker.pid], postgres: pg(), upstream: up }) },
     { id: "F-noaudit", what: "F with a no-op audit sink (a second worker process): nothing waits for Postgres", rates: [1000], saturate: true, scenario: () => forward("F-noaudit", workerNoAudit.info.port, HOSTS.rest, token), watch: () => ({ proxy: [workerNoAudit.pid], postgres: pg(), upstream: up }) },
+    { id: "F-strict", what: "F with the audit log in strict mode (a fourth worker process): fsync before forwarding", rates: [1000], saturate: true, scenario: () => forward("F-strict", workerStrict.info.port, HOSTS.rest, token), watch: () => ({ proxy: [workerStrict.pid], postgres: pg(), upstream: up }) },
     { id: "F-nometrics", what: "F without Prometheus metrics (a third worker process; audit on)", rates: [1000], saturate: true, scenario: () => forward("F-nometrics", workerNoMetrics.info.port, HOSTS.rest, token), watch: () => ({ proxy: [workerNoMetrics.pid], postgres: pg(), upstream: up }) },
     { id: "F-nocred", what: "F to a service without a credential: no injection, no response redaction", rates: [1000], saturate: true, scenario: () => forward("F-nocred", worker.info.port, HOSTS.nocred, token), watch: () => ({ proxy: [worker.pid], postgres: pg(), upstream: up }) },
     {
@@ -135,6 +138,7 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
     worker,
     workerNoAudit,
     workerNoMetrics,
+    workerStrict,
     load,
     nginx,
     mitm,

@@ -194,8 +194,8 @@ export function renderTables(res: Results, rates: number[]): string {
   if (res.audit) {
     const a = res.audit;
     out.push(
-      `\nAudit completeness (the audited workers F and F-nometrics, whole run): ${a.upstreamHitsViaWorker} requests reached the upstream through them; ` +
-        `${a.decisionsAllowed} \`proxy.decision\` allow events and ${a.completed} \`proxy.completed\` events are in Postgres` +
+      `\nAudit completeness (the audited workers F, F-nometrics and F-strict, whole run): ${a.upstreamHitsViaWorker} requests reached the upstream through them; ` +
+        `${a.decisionsAllowed} \`proxy.decision\` allow events and ${a.completed} completions (folded into the decision or a \`proxy.completed\` row) are in Postgres` +
         (a.writer ? `; worker F's writer: ${Object.entries(a.writer).filter(([, v]) => typeof v === "number" || typeof v === "string").map(([k, v]) => `${k} ${String(v)}`).join(", ")}` : "") +
         ".",
     );

@@ -32,9 +32,19 @@ const workerSchema = z.object({
   BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS: seconds(7 * 24 * 3600).default(3600),
   /** Extra CA certificate(s) (PEM file) trusted for upstream TLS, besides the system's. */
   BULKHEAD_UPSTREAM_CA_FILE: optionalString,
-  /** Where the audit spool lives when Postgres is away (default: <data dir>/audit-spool). */
+  /** The audit write-ahead log, the commit point of every decision (default: <data dir>/audit-wal). */
+  BULKHEAD_AUDIT_WAL_DIR: optionalString,
+  /** group: fsync every few ms for many events (a crash loses nothing); strict: fsync before forwarding. */
+  BULKHEAD_AUDIT_DURABILITY: z.enum(["group", "strict"], { error: "must be group or strict" }).default("group"),
+  /** Group mode: the longest a logged event waits for its fsync. */
+  BULKHEAD_AUDIT_FSYNC_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Unshipped audit log above this: health and metrics say the shipper is behind. */
+  BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB: z.coerce.number().int().min(1).default(64),
+  /** Unshipped audit log above this: new requests are refused (503 audit_backlog). */
+  BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB: z.coerce.number().int().min(1).default(2048),
+  /** Where earlier versions spooled events (default: <data dir>/audit-spool); moved into the log at start. */
   BULKHEAD_AUDIT_SPOOL_DIR: optionalString,
-  /** Stable per worker slot on a machine: a restarted worker replays its predecessor's spool. */
+  /** Stable per worker slot on a machine: a restarted worker ships what its predecessor logged. */
   BULKHEAD_WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be letters, digits, - and _ (at most 64)").default("worker-0"),
   /** Open client connections per listener; beyond it new connections are dropped (and audited). */
   BULKHEAD_MAX_CONNECTIONS: count(1_000_000).default(4096),
@@ -51,6 +61,9 @@ const workerSchema = z.object({
   BULKHEAD_WORKER_RESTARTS: z.coerce.number().int().min(0).default(0),
   BULKHEAD_WORKER_LAST_EXIT: optionalString,
   BULKHEAD_WORKER_LAST_EXIT_AT: optionalString,
+}).refine((env) => env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB > env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB, {
+  path: ["BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB"],
+  message: "must be larger than BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB",
 });
 
 export interface WorkerConfig {
@@ -72,6 +85,11 @@ export interface WorkerConfig {
   tunnelIdleTimeoutMs: number;
   tunnelMaxLifetimeMs: number;
   upstreamCaFile: string | undefined;
+  auditWalDir: string | undefined;
+  auditDurability: "group" | "strict";
+  auditFsyncIntervalMs: number;
+  auditWalSoftLimitBytes: number;
+  auditWalHardLimitBytes: number;
   auditSpoolDir: string | undefined;
   workerId: string;
   maxConnections: number;
@@ -109,6 +127,11 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     tunnelIdleTimeoutMs: Math.round(env.BULKHEAD_TUNNEL_IDLE_SECONDS * 1000),
     tunnelMaxLifetimeMs: Math.round(env.BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS * 1000),
     upstreamCaFile: env.BULKHEAD_UPSTREAM_CA_FILE,
+    auditWalDir: env.BULKHEAD_AUDIT_WAL_DIR,
+    auditDurability: env.BULKHEAD_AUDIT_DURABILITY,
+    auditFsyncIntervalMs: env.BULKHEAD_AUDIT_FSYNC_INTERVAL_MS,
+    auditWalSoftLimitBytes: env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB * 1024 * 1024,
+    auditWalHardLimitBytes: env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB * 1024 * 1024,
     auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,
     workerId: env.BULKHEAD_WORKER_ID,
     maxConnections: env.BULKHEAD_MAX_CONNECTIONS,

@@ -18,15 +18,24 @@ export interface AuditCheckpointerOptions {
 export interface AuditCheckpointer {
   /** Writes one checkpoint now (null when there was nothing new to sign). */
   runOnce(): Promise<StoredCheckpoint | null>;
+  /** Rounds finished (whether they signed anything) and checkpoints written. */
+  stats(): { rounds: number; written: number };
   stop(): Promise<void>;
 }
 
 export function startAuditCheckpointer(options: AuditCheckpointerOptions): AuditCheckpointer {
   let running: Promise<StoredCheckpoint | null> | null = null;
+  const counts = { rounds: 0, written: 0 };
   const runOnce = () => {
-    running ??= writeCheckpoint(options.db, options.checkpointKey).finally(() => {
-      running = null;
-    });
+    running ??= writeCheckpoint(options.db, options.checkpointKey)
+      .then((checkpoint) => {
+        if (checkpoint) counts.written++;
+        return checkpoint;
+      })
+      .finally(() => {
+        counts.rounds++;
+        running = null;
+      });
     return running;
   };
   const timer = setInterval(() => {
@@ -37,6 +46,7 @@ export function startAuditCheckpointer(options: AuditCheckpointerOptions): Audit
   timer.unref();
   return {
     runOnce,
+    stats: () => ({ ...counts }),
     async stop() {
       clearInterval(timer);
       await running?.catch(() => undefined);

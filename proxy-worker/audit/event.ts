@@ -1,6 +1,22 @@
+/**
+ * A worker audit event as it is logged, shipped and inserted: flat, with its identity and its
+ * time, and storable whatever the agent put in it. `prepareEvent` never refuses an event: what
+ * the database would refuse is sanitised (and the changes listed in `data.sanitised`), and if
+ * even that fails a minimal event says so. An agent can never make its own refusal disappear by
+ * putting a NUL, a lone surrogate or a huge value where the audit will copy it.
+ */
 import { randomUUID } from "node:crypto";
 import type { AuditActorRef, AuditEventInput } from "@/lib/audit/record";
-import { AuditEventError } from "./errors";
+import {
+  DEFAULT_JSON_LIMITS,
+  isStorableText,
+  sanitiseJson,
+  sanitiseText,
+  summariseNotes,
+  TIGHT_JSON_LIMITS,
+  UNSTORABLE_JSON,
+  type SanitiseNote,
+} from "@/lib/audit/sanitise";
 
 /** What the proxy records: the fields of AuditEventInput, with the actor given flat. */
 export type WorkerAuditEvent = Omit<AuditEventInput, "actor" | "data"> & {
@@ -10,10 +26,10 @@ export type WorkerAuditEvent = Omit<AuditEventInput, "actor" | "data"> & {
   data?: Record<string, unknown>;
 };
 
-/** One event as queued, spooled and inserted: validated, flat, with its identity and its time. */
+/** One event as logged, shipped and inserted. */
 export interface AuditRow {
   eventId: string;
-  /** ISO-8601 with milliseconds: the time of the decision, kept through spooling and replay. */
+  /** ISO-8601 with milliseconds: the time of the decision, kept through the log. */
   at: string;
   type: string;
   actorType: string;
@@ -24,118 +40,159 @@ export interface AuditRow {
   effect: string | null;
   reason: string | null;
   ruleId: string | null;
-  /** The data object as JSON text, including eventId. */
+  /** The data object as JSON text, including eventId (and `sanitised` when something changed). */
   data: string;
 }
 
 const ACTOR_TYPES = new Set(["user", "agent", "api_key", "system"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
-// Text PostgreSQL refuses: NUL, and UTF-16 halves without their partner.
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-// The same in JSON text: an unescaped \u0000 or \udXXX escape (JSON.stringify writes lone surrogates so).
-const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
+const MAX_REASON_CHARS = 4_000;
+const MAX_FIELD_CHARS = 256;
 
-function text(value: unknown, name: string, optional: boolean): string | null {
-  if (value === undefined || value === null) {
-    if (optional) return null;
-    throw new AuditEventError(`audit event ${name} is required`);
+/** A field that is not a string becomes its JSON text (noted); NUL etc. are replaced (noted). */
+function text(value: unknown, name: string, max: number, notes: SanitiseNote[]): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string" && value.length <= max && isStorableText(value)) return value;
+  if (typeof value !== "string") {
+    notes.push({ path: name, what: "not_json" });
+    return sanitiseText(safeString(value), max, name, notes);
   }
-  if (typeof value !== "string") throw new AuditEventError(`audit event ${name} must be a string`);
-  if (UNSTORABLE.test(value)) throw new AuditEventError(`audit event ${name} contains NUL or a lone surrogate`);
-  return value;
+  return sanitiseText(value, max, name, notes);
 }
 
-function uuid(value: unknown, name: string): string | null {
-  const v = text(value, name, true);
-  if (v !== null && !UUID.test(v)) throw new AuditEventError(`audit event ${name} must be a UUID`);
-  return v === null ? null : v.toLowerCase();
+function safeString(value: unknown): string {
+  try {
+    return typeof value === "bigint" ? value.toString() : (JSON.stringify(value) ?? String(value));
+  } catch {
+    return String(value);
+  }
 }
 
-/** Validates an event so that the database can only refuse it for being unavailable. */
-export function prepareEvent(event: WorkerAuditEvent, at: Date): AuditRow {
-  const type = text(event.type, "type", false)!;
-  if (type === "" || type.length > 200) throw new AuditEventError("audit event type must be 1-200 characters");
-  const actorType = text(event.actorType, "actorType", false)!;
-  if (!ACTOR_TYPES.has(actorType)) throw new AuditEventError(`audit event actorType must be one of ${[...ACTOR_TYPES].join(", ")}`);
-  const data = event.data ?? {};
-  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new AuditEventError("audit event data must be an object");
-  const given = (data as { eventId?: unknown }).eventId;
-  if (given !== undefined && (typeof given !== "string" || !EVENT_ID.test(given))) {
-    throw new AuditEventError("audit event data.eventId must be 8-128 characters of [A-Za-z0-9_.:-]");
-  }
-  const eventId = given ?? randomUUID();
-  let json: string;
+function uuid(value: unknown, name: string, notes: SanitiseNote[], dropped: Record<string, string>): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string" && UUID.test(value)) return value.toLowerCase();
+  notes.push({ path: name, what: "dropped" });
+  dropped[name] = sanitiseText(safeString(value), 100, name, []);
+  return null;
+}
+
+/** data as JSON text: the fast path when it is already storable, else sanitised (twice if need be). */
+function dataJson(data: Record<string, unknown>, eventId: string, notes: SanitiseNote[], dropped: Record<string, string>): string {
+  let json: string | null = null;
   try {
     json = JSON.stringify({ ...data, eventId });
-  } catch (error) {
-    throw new AuditEventError("audit event data is not serialisable as JSON", error);
+  } catch {
+    json = null; // BigInt or a cycle: the walk below handles both
   }
-  if (UNSTORABLE_JSON.test(json)) throw new AuditEventError("audit event data contains NUL or a lone surrogate");
-  if (Buffer.byteLength(json) > MAX_EVENT_DATA_BYTES) throw new AuditEventError(`audit event data exceeds ${MAX_EVENT_DATA_BYTES} bytes`);
-  if (Number.isNaN(at.getTime())) throw new AuditEventError("audit event time is invalid");
-  return {
+  // The usual case costs one regex over the text: nothing to change, and small enough (a UTF-16
+  // unit is at most three UTF-8 bytes, so the byte count is needed only near the limit).
+  if (json !== null && notes.length === 0 && !UNSTORABLE_JSON.test(json) && (json.length * 3 <= MAX_EVENT_DATA_BYTES || Buffer.byteLength(json) <= MAX_EVENT_DATA_BYTES)) return json;
+  const assemble = (limits: typeof DEFAULT_JSON_LIMITS) => {
+    const local: SanitiseNote[] = [];
+    const clean = sanitiseJson(data, limits, "data", local) as Record<string, unknown>;
+    const all = [...notes, ...local];
+    const extra: Record<string, unknown> = { eventId };
+    if (all.length > 0) extra.sanitised = { ...summariseNotes(all), ...(Object.keys(dropped).length ? { dropped } : {}) };
+    return JSON.stringify({ ...clean, ...extra });
+  };
+  let out = assemble(DEFAULT_JSON_LIMITS);
+  if (Buffer.byteLength(out) > MAX_EVENT_DATA_BYTES) out = assemble(TIGHT_JSON_LIMITS);
+  if (Buffer.byteLength(out) > MAX_EVENT_DATA_BYTES) {
+    // Still too large (very many keys): keep the small top-level facts and say what was cut.
+    const facts: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(data).slice(0, 50)) {
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") facts[sanitiseText(k, 64, "", [])] = typeof v === "string" ? sanitiseText(v, 2048, "", []) : v;
+    }
+    out = JSON.stringify({ ...facts, eventId, sanitised: { ...summariseNotes([...notes, { path: "data", what: "truncated" }]), originalBytes: json === null ? null : Buffer.byteLength(json) } });
+  }
+  return out;
+}
+
+/**
+ * Turns an event into a row the database will take. Never throws: anything unexpected yields a
+ * minimal event (type, actor, outcome, and what went wrong), so the decision is still recorded.
+ */
+export function prepareEvent(event: WorkerAuditEvent, at: Date): AuditRow {
+  const when = Number.isNaN(at.getTime()) ? new Date() : at;
+  try {
+    return fullRow(event, when);
+  } catch (error) {
+    return minimalRow(event, when, error);
+  }
+}
+
+function fullRow(event: WorkerAuditEvent, at: Date): AuditRow {
+  const notes: SanitiseNote[] = [];
+  const dropped: Record<string, string> = {};
+  let type = text(event.type, "type", 200, notes) ?? "";
+  if (type === "") {
+    notes.push({ path: "type", what: "dropped" });
+    type = "audit.untyped";
+  }
+  let actorType = typeof event.actorType === "string" ? event.actorType : "";
+  if (!ACTOR_TYPES.has(actorType)) {
+    notes.push({ path: "actorType", what: "dropped" });
+    dropped.actorType = sanitiseText(safeString(event.actorType), 100, "", []);
+    actorType = "system";
+  }
+  const raw = event.data ?? {};
+  const data: Record<string, unknown> = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : (notes.push({ path: "data", what: "not_json" }), { value: raw });
+  const given = data.eventId;
+  let eventId: string;
+  if (given === undefined) eventId = randomUUID();
+  else if (typeof given === "string" && EVENT_ID.test(given)) eventId = given;
+  else {
+    notes.push({ path: "data.eventId", what: "dropped" });
+    dropped.eventId = sanitiseText(safeString(given), 140, "", []);
+    eventId = randomUUID();
+  }
+  const row: Omit<AuditRow, "data"> = {
     eventId,
     at: at.toISOString(),
     type,
     actorType,
-    actorId: text(event.actorId, "actorId", true),
-    agentId: uuid(event.agentId, "agentId"),
-    taskId: uuid(event.taskId, "taskId"),
-    outcome: text(event.outcome, "outcome", true),
-    effect: text(event.effect, "effect", true),
-    reason: text(event.reason, "reason", true),
-    ruleId: text(event.ruleId, "ruleId", true),
-    data: json,
+    actorId: text(event.actorId, "actorId", MAX_FIELD_CHARS, notes),
+    agentId: uuid(event.agentId, "agentId", notes, dropped),
+    taskId: uuid(event.taskId, "taskId", notes, dropped),
+    outcome: text(event.outcome, "outcome", MAX_FIELD_CHARS, notes),
+    effect: text(event.effect, "effect", MAX_FIELD_CHARS, notes),
+    reason: text(event.reason, "reason", MAX_REASON_CHARS, notes),
+    ruleId: text(event.ruleId, "ruleId", MAX_FIELD_CHARS, notes),
   };
+  return { ...row, data: dataJson(data, eventId, notes, dropped) };
 }
 
-/**
- * Spool line, version 1: one JSON object per line, data embedded as an object (it is JSON
- * already), e.g. {"v":1,"eventId":"…","at":"2026-…Z","type":"proxy.decision",…,"data":{…}}
- */
-export function spoolLine(row: AuditRow): string {
-  const head = JSON.stringify({
-    v: 1,
-    eventId: row.eventId,
-    at: row.at,
-    type: row.type,
-    actorType: row.actorType,
-    actorId: row.actorId,
-    agentId: row.agentId,
-    taskId: row.taskId,
-    outcome: row.outcome,
-    effect: row.effect,
-    reason: row.reason,
-    ruleId: row.ruleId,
-  });
-  return `${head.slice(0, -1)},"data":${row.data}}\n`;
-}
-
-/** Parses one spool line; null when it is not a complete version-1 record. */
-export function parseSpoolLine(line: string): AuditRow | null {
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
-  if (typeof v !== "object" || v === null || v.v !== 1 || typeof v.eventId !== "string" || typeof v.at !== "string" || typeof v.type !== "string") return null;
-  if (typeof v.actorType !== "string" || typeof v.data !== "object" || v.data === null) return null;
-  const s = (x: unknown) => (typeof x === "string" ? x : null);
+/** The last resort: the facts that cannot fail, and why the rest is missing. */
+export function minimalRow(event: Partial<WorkerAuditEvent>, at: Date, error: unknown): AuditRow {
+  // Even reading the event may throw (a getter): every field on its own.
+  const get = (read: () => unknown): unknown => {
+    try {
+      return read();
+    } catch {
+      return undefined;
+    }
+  };
+  const plain = (v: unknown, max: number) => (typeof v === "string" ? sanitiseText(v, max, "", []) : null);
+  const id = (v: unknown) => (typeof v === "string" && UUID.test(v) ? v.toLowerCase() : null);
+  const given = get(() => event.data?.eventId);
+  const eventId = typeof given === "string" && EVENT_ID.test(given) ? given : randomUUID();
+  const actorType = get(() => event.actorType);
+  const cause = sanitiseText(error instanceof Error ? error.message : typeof error === "string" ? error : safeString(error), 500, "", []);
   return {
-    eventId: v.eventId,
-    at: v.at,
-    type: v.type,
-    actorType: v.actorType,
-    actorId: s(v.actorId),
-    agentId: s(v.agentId),
-    taskId: s(v.taskId),
-    outcome: s(v.outcome),
-    effect: s(v.effect),
-    reason: s(v.reason),
-    ruleId: s(v.ruleId),
-    data: JSON.stringify(v.data),
+    eventId,
+    at: at.toISOString(),
+    type: plain(get(() => event.type), 200) || "audit.unrecordable",
+    actorType: typeof actorType === "string" && ACTOR_TYPES.has(actorType) ? actorType : "system",
+    actorId: plain(get(() => event.actorId), MAX_FIELD_CHARS),
+    agentId: id(get(() => event.agentId)),
+    taskId: id(get(() => event.taskId)),
+    outcome: plain(get(() => event.outcome), MAX_FIELD_CHARS),
+    effect: plain(get(() => event.effect), MAX_FIELD_CHARS),
+    // The original reason and data may be what could not be stored: say why they are missing.
+    reason: `recorded in minimal form: ${cause}`,
+    ruleId: plain(get(() => event.ruleId), MAX_FIELD_CHARS),
+    data: JSON.stringify({ eventId, minimal: true, cause }),
   };
 }

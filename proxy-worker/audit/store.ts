@@ -1,17 +1,41 @@
 /**
- * The audit writer's SQL: one multi-row INSERT per batch (eleven array parameters, whatever the
- * batch size), and the de-duplicating insert that replays the spool.
+ * The shipper's SQL. A batch and the log's cursor move in ONE statement (so in one transaction):
+ * the cursor is compared and set (`lsn = expected` -> `lsn = last`) in a data-modifying CTE, and
+ * the rows are inserted only if that update happened. So the database holds a batch exactly when
+ * its cursor says so: a shipper that restarts, or retries after a timeout that in fact committed,
+ * reads the cursor and goes on from there, with no duplicate and no gap. Rows go in in array
+ * order (WITH ORDINALITY ... ORDER BY), so the chain trigger sees them in log order; seq,
+ * prev_hash and hash are the trigger's business. Eleven array parameters whatever the batch size.
  */
-import pg from "pg";
+import type pg from "pg";
 import type { AuditRow } from "./event";
 
-// Rows go in in array order (WITH ORDINALITY ... ORDER BY), so the chain trigger sees them in the
-// order they were recorded. seq, prev_hash and hash are the trigger's business.
-const INSERT = `INSERT INTO audit_events (at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data)
-SELECT v.at, v.type, v.actor_type, v.actor_id, v.agent_id, v.task_id, v.outcome, v.effect, v.reason, v.rule_id, v.data::jsonb
-  FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-       WITH ORDINALITY AS v(at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data, ord)
- ORDER BY v.ord`;
+const SHIP = `WITH moved AS (
+  UPDATE audit_wal_cursors SET lsn = $13::bigint, updated_at = now()
+   WHERE wal_id = $12::uuid AND lsn = $14::bigint
+  RETURNING 1
+), inserted AS (
+  INSERT INTO audit_events (at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data)
+  SELECT v.at, v.type, v.actor_type, v.actor_id, v.agent_id, v.task_id, v.outcome, v.effect, v.reason, v.rule_id, v.data::jsonb
+    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+         WITH ORDINALITY AS v(at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data, ord)
+   WHERE EXISTS (SELECT 1 FROM moved)
+   ORDER BY v.ord
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM inserted)::int AS inserted`;
+
+// For events moved in from an earlier version's spool, which may be in the table already.
+const SHIP_ONCE = SHIP.replace(
+  "WHERE EXISTS (SELECT 1 FROM moved)",
+  "WHERE EXISTS (SELECT 1 FROM moved) AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.at = v.at AND e.data->>'eventId' = v.data::jsonb->>'eventId')",
+);
+
+// The cursor of a log seen for the first time starts at 0 (nothing shipped).
+const CURSOR = `WITH created AS (
+  INSERT INTO audit_wal_cursors (wal_id, worker_id) VALUES ($1::uuid, $2) ON CONFLICT (wal_id) DO NOTHING RETURNING lsn
+)
+SELECT lsn::text AS lsn FROM created UNION ALL SELECT lsn::text FROM audit_wal_cursors WHERE wal_id = $1::uuid`;
 
 function columns(rows: AuditRow[]): unknown[] {
   const cols: unknown[][] = Array.from({ length: 11 }, () => new Array<unknown>(rows.length));
@@ -31,55 +55,30 @@ function columns(rows: AuditRow[]): unknown[] {
   return cols;
 }
 
-/** Inserts a batch in one statement (its own transaction). */
-export async function insertRows(pool: pg.Pool, rows: AuditRow[]): Promise<void> {
-  await pool.query({ name: "bulkhead_audit_insert", text: INSERT, values: columns(rows) });
+/** The log's cursor: every event with an LSN up to it is in audit_events. */
+export async function readCursor(client: pg.ClientBase, walId: string, workerId: string): Promise<number> {
+  const { rows } = await client.query<{ lsn: string }>({ text: CURSOR, values: [walId, workerId] });
+  return Number(rows[0]!.lsn);
 }
 
 /**
- * Inserts spooled rows unless they are already in the database, which happens when a process
- * died after the commit and before the spool segment was deleted, or when a timed-out insert had
- * in fact committed. The table has no unique event id (the schema is not ours to change), so the
- * lookup uses the existing index on `at`: a spooled event keeps its original `at`, which narrows
- * the candidates to the events of that millisecond, and data->>'eventId' picks it out. The chain
- * head is locked first, so any insert still in flight has committed (and is seen) or has not
- * started: the check and the insert cannot race another writer.
+ * Inserts `rows` and moves the cursor from `expected` to `last`, atomically. Returns false (and
+ * changes nothing) when the cursor was not at `expected`: the caller reads it again. With
+ * `skipStored`, rows whose event id is already stored at the same time are left out.
  */
-export async function insertRowsOnce(pool: pg.Pool, rows: AuditRow[]): Promise<{ inserted: number; skipped: number }> {
-  const client = await pool.connect();
-  let broken: unknown = undefined;
-  try {
-    await client.query("BEGIN");
-    try {
-      // FOR UPDATE on the head would need UPDATE on it, which the worker's role does not hold.
-      await client.query("SELECT audit_chain_lock_head()");
-      const ats = [...new Set(rows.map((r) => r.at))];
-      const { rows: found } = await client.query<{ id: string }>(
-        `SELECT data->>'eventId' AS id FROM audit_events
-          WHERE at = ANY($1::timestamptz[]) AND data ? 'eventId' AND data->>'eventId' = ANY($2::text[])`,
-        [ats, rows.map((r) => r.eventId)],
-      );
-      const seen = new Set(found.map((f) => f.id));
-      const fresh = rows.filter((r) => !seen.has(r.eventId) && (seen.add(r.eventId), true));
-      if (fresh.length > 0) await client.query({ name: "bulkhead_audit_insert", text: INSERT, values: columns(fresh) });
-      await client.query("COMMIT");
-      return { inserted: fresh.length, skipped: rows.length - fresh.length };
-    } catch (error) {
-      await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
-      throw error;
-    }
-  } catch (error) {
-    if (!isDataError(error)) broken ??= error;
-    throw error;
-  } finally {
-    client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
-  }
+export async function shipRows(client: pg.ClientBase, walId: string, expected: number, last: number, rows: AuditRow[], skipStored = false): Promise<boolean> {
+  const { rows: result } = await client.query<{ moved: number; inserted: number }>({
+    name: skipStored ? "bulkhead_audit_ship_once" : "bulkhead_audit_ship",
+    text: skipStored ? SHIP_ONCE : SHIP,
+    values: [...columns(rows), walId, String(last), String(expected)],
+  });
+  return result[0]!.moved === 1;
 }
 
 /**
  * The database refused the rows themselves (SQLSTATE classes 22 data exception, 23 integrity
- * violation): retrying or spooling cannot help. Anything else (connection refused or lost,
- * timeouts, shutdown, missing tables) counts as the database being unavailable.
+ * violation): retrying cannot help, sanitising or a minimal event may. Anything else (connection
+ * refused or lost, timeouts, shutdown, missing tables) means the database is unavailable.
  */
 export function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

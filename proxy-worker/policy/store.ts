@@ -13,6 +13,15 @@ export interface PolicyStoreStatus {
   stale: boolean;
   lastError: string | null;
   listening: boolean;
+  /** False once a liveness probe of PostgreSQL failed or timed out, until one succeeds again. */
+  databaseReachable: boolean;
+}
+
+export interface PolicyStoreProbe {
+  /** How often PostgreSQL is asked `SELECT 1` on the listening connection. */
+  intervalMs: number;
+  /** A probe not answered within this counts as PostgreSQL away (a frozen server answers nothing). */
+  timeoutMs: number;
 }
 
 /**
@@ -20,6 +29,9 @@ export interface PolicyStoreStatus {
  * NOTIFY on `bulkhead_policy` (bursts coalesce into one reload), and reconciled periodically in
  * case a notification was missed. When Postgres is away the last-known-good snapshot stays in
  * force; revocations already seen are never dropped, because a failed reload replaces nothing.
+ * A liveness probe with a short timeout notices within a couple of seconds when PostgreSQL stops
+ * answering (stopped, unreachable, or frozen, where no error ever arrives) and marks the snapshot
+ * stale until a reload succeeds again.
  */
 export class PolicyStore {
   private snapshot: PolicySnapshot | null = null;
@@ -31,6 +43,12 @@ export class PolicyStore {
   private reloadAgain = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private reachable = true;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probing = false;
+  private connecting: Promise<void> | null = null;
+  /** The probe's settings, and the query it is waiting for. */
+  private readonly probe: PolicyStoreProbe & { pending: { client: pg.Client; since: number } | null };
   private readonly listeners: Array<(snapshot: PolicySnapshot) => Promise<void> | void> = [];
 
   constructor(
@@ -38,7 +56,10 @@ export class PolicyStore {
     private readonly databaseUrl: string,
     private readonly log: Logger,
     private readonly reconcileIntervalMs: number,
-  ) {}
+    probe: PolicyStoreProbe = { intervalMs: 500, timeoutMs: 1_000 },
+  ) {
+    this.probe = { ...probe, pending: null };
+  }
 
   /** Called with every new snapshot before it becomes current (e.g. the token verifier). */
   onSnapshot(listener: (snapshot: PolicySnapshot) => Promise<void> | void): void {
@@ -57,6 +78,7 @@ export class PolicyStore {
       stale: this.stale,
       lastError: this.lastError,
       listening: this.listener !== null,
+      databaseReachable: this.reachable,
     };
   }
 
@@ -68,6 +90,68 @@ export class PolicyStore {
       if (!this.listener) void this.listen();
     }, this.reconcileIntervalMs);
     this.timer.unref();
+    this.probeTimer = setInterval(() => void this.checkDatabase(), this.probe.intervalMs);
+    this.probeTimer.unref();
+  }
+
+  /**
+   * The liveness probe: `SELECT 1` on the listening connection. Unanswered after `timeoutMs`, the
+   * database counts as away (the snapshot is stale) but the connection is kept, so a merely slow
+   * server loses no notification and the answer, when it comes, says it is back. A failed query
+   * (connection lost) drops the connection; one unanswered for a minute is given up too.
+   */
+  private async checkDatabase(): Promise<void> {
+    if (this.closed) return;
+    if (this.probe.pending) {
+      const waited = Date.now() - this.probe.pending.since;
+      if (waited > this.probe.timeoutMs) this.unreachable(`PostgreSQL did not answer within ${this.probe.timeoutMs} ms`);
+      if (waited > 60_000) this.dropListener(this.probe.pending.client);
+      return;
+    }
+    if (!this.listener) {
+      if (this.probing) return;
+      this.probing = true;
+      try {
+        await this.listen();
+      } finally {
+        this.probing = false;
+      }
+      if (!this.listener) return this.unreachable(this.lastError ?? "cannot connect to PostgreSQL");
+    }
+    const client = this.listener;
+    const pending = { client, since: Date.now() };
+    this.probe.pending = pending;
+    client.query("SELECT 1").then(
+      () => {
+        if (this.probe.pending === pending) this.probe.pending = null;
+        if (!this.reachable) {
+          this.reachable = true;
+          this.log.info("PostgreSQL answers again; reloading the policy snapshot");
+          void this.reload();
+        }
+      },
+      (error: unknown) => {
+        if (this.probe.pending === pending) this.probe.pending = null;
+        this.dropListener(client);
+        this.unreachable(error instanceof Error ? error.message : String(error));
+      },
+    );
+  }
+
+  private unreachable(message: string): void {
+    if (this.reachable) this.log.warn({ err: message, version: this.snapshot?.version ?? 0 }, "PostgreSQL is not answering; enforcing the last-known-good snapshot");
+    this.reachable = false;
+    // A snapshot that cannot be refreshed is stale: revocations made now would not arrive.
+    this.stale = this.snapshot !== null;
+    this.lastError = message;
+  }
+
+  private dropListener(client: pg.Client): void {
+    if (this.listener === client) this.listener = null;
+    if (this.probe.pending?.client === client) this.probe.pending = null;
+    // Never wait for a frozen server to say goodbye.
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    client.end().catch(() => undefined);
   }
 
   /** Coalesces: while a reload runs, further requests schedule exactly one more. */
@@ -86,6 +170,7 @@ export class PolicyStore {
           this.snapshot = next;
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
           this.stale = false;
+          this.reachable = true;
           this.lastError = null;
         } catch (error) {
           this.stale = this.snapshot !== null;
@@ -99,9 +184,17 @@ export class PolicyStore {
     return this.reloading;
   }
 
-  private async listen(): Promise<void> {
-    if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5_000 });
+  /** One connection attempt at a time (the reconciliation timer and the probe both ask). */
+  private listen(): Promise<void> {
+    this.connecting ??= this.connectListener().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connectListener(): Promise<void> {
+    if (this.closed || this.listener) return;
+    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 2_000, keepAlive: true });
     client.on("notification", () => void this.reload());
     client.on("error", (error) => {
       this.log.warn({ err: error.message }, "policy listener lost its connection");
@@ -123,6 +216,7 @@ export class PolicyStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     await this.reloading;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;

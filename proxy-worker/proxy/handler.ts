@@ -229,6 +229,8 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMe
       auditEventId: plan.eventId,
     });
     // The decision was recorded before forwarding; the outcome follows without holding the response.
+    // The shipper folds it into the decision's row when both are shipped together, matching it by
+    // this event id (audit/fold.ts); otherwise it is a row of its own.
     void deps.audit
       .record({
         type: "proxy.completed",

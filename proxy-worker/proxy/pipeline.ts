@@ -6,6 +6,8 @@ import { classify } from "@/lib/semantics/classify";
 import { resolveEnvironment } from "@/lib/semantics/inventory";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import { compactActions } from "../audit/compact";
+import { AuditUnavailableError } from "../audit/errors";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
 import type { ConnectionRegistry } from "./connections";
 import type { EnforcementView } from "./enforcement-view";
@@ -126,7 +128,7 @@ export class Pipeline {
     }
     const decision = decide(compiled.policy, classification.actions, Date.now());
     this.deps.observe?.("decide", since(t));
-    const detail = { ...base, url: canonicalUrl(request), service: classification.service, actions: classification.actions, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
+    const detail = { ...base, url: canonicalUrl(request), service: classification.service, actions: compactActions(classification.actions, request), mode: decision.mode, wouldBe: decision.wouldBe ?? null };
 
     if (decision.decision === "deny") {
       throw await this.refuse(new ProxyRefusal("denied", "policy_deny", decision.reason, { ruleId: decision.ruleId, effect: decision.effect }), detail, auth, decision);
@@ -306,7 +308,10 @@ export class Pipeline {
     };
     try {
       await this.deps.audit.record(event);
-    } catch {
+    } catch (error) {
+      if (error instanceof AuditUnavailableError && error.reason === "backlog") {
+        throw new ProxyRefusal("unavailable", "audit_backlog", "the audit log is too far behind (PostgreSQL away or slow), so new requests are refused");
+      }
       throw new ProxyRefusal("unavailable", "audit_unavailable", "the decision could not be recorded, so the request was not forwarded");
     }
     this.deps.onDecision?.(outcome, event.effect);

@@ -72,6 +72,8 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_events: { dashboard: AUDIT_APPEND, worker: AUDIT_APPEND },
     audit_chain_head: { dashboard: READ, worker: READ },
     audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: CHECKPOINT_APPEND },
+    // The shipper's position per write-ahead log: created once, then only moved forward (trigger).
+    audit_wal_cursors: { dashboard: READ, worker: { SELECT: true, INSERT: ["wal_id", "worker_id"], UPDATE: ["lsn", "updated_at"] } },
   },
   sequences: {
     audit_events_id_seq: ["dashboard", "worker"],
@@ -82,8 +84,8 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_chain_field: ["dashboard", "worker"],
     audit_event_canonical_text: ["dashboard", "worker"],
     audit_event_hash: ["dashboard", "worker"],
-    // The spool replayer locks the head through it (proxy-worker/audit/store.ts).
-    audit_chain_lock_head: ["worker"],
+    // Locked the head for the old spool replayer; the write-ahead log's shipper needs no lock.
+    audit_chain_lock_head: [],
     // Trigger functions.
     audit_events_append_only: [],
     audit_events_chain_lock: [],
@@ -91,6 +93,7 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_events_chain_advance: [],
     audit_chain_head_guard: [],
     audit_checkpoints_append_only: [],
+    audit_wal_cursor_forward_only: [],
     bulkhead_notify_policy: [],
     bulkhead_notify_approval: [],
   },

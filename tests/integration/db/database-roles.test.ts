@@ -1,11 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkpointVerificationKey, writeCheckpoint } from "@/lib/audit/checkpoints";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { verifyAuditChain } from "@/lib/audit/verify";
 import { prepareEvent } from "@/proxy-worker/audit/event";
-import { insertRows, insertRowsOnce } from "@/proxy-worker/audit/store";
+import { readCursor, shipRows } from "@/proxy-worker/audit/store";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 
 /**
@@ -235,9 +235,17 @@ describe("a runtime database role cannot get around the audit's protections", ()
           await writeCheckpoint(t.db, masterKey);
         } else {
           const rows = [0, 1, 2].map((i) => prepareEvent({ type: "proxy.decision", actorType: "agent", actorId: "a", agentId: null, taskId: null, outcome: "allow", effect: "read", reason: `r${i}`, ruleId: null, data: { i } }, new Date()));
-          await insertRows(sql!, rows.slice(0, 2));
-          // The spool replayer's path: locks the head through audit_chain_lock_head(), skips what is stored.
-          expect(await insertRowsOnce(sql!, rows)).toEqual({ inserted: 1, skipped: 2 });
+          // The shipper's path: a batch and its log's cursor move in one statement, exactly once.
+          const client = await sql!.connect();
+          try {
+            const walId = randomUUID();
+            const start = await readCursor(client, walId, "role-test");
+            expect(await shipRows(client, walId, start, start + 2, rows.slice(0, 2))).toBe(true);
+            expect(await shipRows(client, walId, start, start + 2, rows.slice(0, 2))).toBe(false); // a retry changes nothing
+            expect(await shipRows(client, walId, start + 2, start + 3, rows.slice(2))).toBe(true);
+          } finally {
+            client.release();
+          }
           await writeCheckpoint(sql!, masterKey);
         }
         const result = await verifyAuditChain(role === "dashboard" ? t.db : sql!, { checkpointKeys: [checkpointVerificationKey(masterKey)] });

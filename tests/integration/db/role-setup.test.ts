@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { planGrants } from "@/lib/db/roles/grants";
 import { quoteIdent, urlForRole, type RoleNames } from "@/lib/db/roles/names";
 import { assertRuntimeRoles, migrateDatabase, prepareEmbeddedRoles, type DatabaseUrls } from "@/lib/runtime/database-roles";
 import { prepareEvent } from "@/proxy-worker/audit/event";
-import { insertRows } from "@/proxy-worker/audit/store";
+import { readCursor, shipRows } from "@/proxy-worker/audit/store";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 
 /**
@@ -136,7 +137,15 @@ describe("an existing database built by an earlier version as the superuser", ()
     // The old chain still verifies, and the worker's role continues it.
     const pool = new pg.Pool({ connectionString: urls.runtime.worker!, max: 1 });
     try {
-      await insertRows(pool, [prepareEvent({ type: "proxy.decision", actorType: "agent", actorId: "a", outcome: "allow", reason: "after the conversion" }, new Date())]);
+      const client = await pool.connect();
+      try {
+        const walId = randomUUID();
+        const cursor = await readCursor(client, walId, "role-setup");
+        const row = prepareEvent({ type: "proxy.decision", actorType: "agent", actorId: "a", outcome: "allow", reason: "after the conversion" }, new Date());
+        expect(await shipRows(client, walId, cursor, cursor + 1, [row])).toBe(true);
+      } finally {
+        client.release();
+      }
       expect(await verifyAuditChain(pool, { checkpointKeys: [] })).toMatchObject({ ok: true, lastSeq: 4n });
     } finally {
       await pool.end();

@@ -1,135 +1,107 @@
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { workerKeyEnvironment } from "@/lib/keys/process-keys";
-import { issueTaskToken } from "@/lib/identity/task-tokens";
-import { createTask } from "@/lib/tasks/tasks";
+import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
+import { verifyAuditChain } from "@/lib/audit/verify";
+import { DatabaseOutage, until, withClient } from "../audit/helpers";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { seedWorld, startWorkerProcess, stopWorkerProcess, workerEnv, type SeededWorld } from "../../support/worker-world";
 
 /**
- * The real worker process (`bulkhead worker`) is SIGKILLed under load, partly while PostgreSQL
- * is away (so some decisions sit in the spool); a new worker with the same identity replays the
- * spool. Every decision the proxy acknowledged to a client is in the database exactly once.
+ * The real worker process (`bulkhead worker`) is SIGKILLed under load: once while PostgreSQL is
+ * up and events are being shipped, once while it is away and events exist only in the log. The
+ * next worker with the same identity ships what its predecessor logged, from the cursor. Every
+ * decision the proxy acknowledged to a client (a 200 or a 403 with its event id) is then in the
+ * database exactly once, and every request that reached the upstream has its decision.
  */
 describe("SIGKILL under load: no acknowledged event is lost", () => {
   let t: TestDatabase;
   let up: Upstream;
+  let world: SeededWorld;
   let env: NodeJS.ProcessEnv;
-  let spoolDir: string;
-  let token: string;
-  let proxyPort: number;
-  let admin: pg.Client;
-  let dbName: string;
-
-  const startWorker = async (): Promise<ChildProcess> => {
-    const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], { env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const ok = await fetch(`http://127.0.0.1:${env.BULKHEAD_WORKER_HEALTH_PORT}/readyz`).then((r) => r.ok, () => false);
-      if (ok) return child;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill("SIGKILL");
-    throw new Error("worker did not become ready");
-  };
+  let walDir: string;
+  let worker: ChildProcess | null = null;
 
   beforeAll(async () => {
     up = await startHttpUpstream();
     t = await createTestDatabase();
-    const keys = await establishTestKeys(t.db);
-    const owner = await makeUser(t.db, "admin");
-    await t.db.service.create({
-      data: { name: "local", descriptorYaml: `id: local\nhosts: ["127.0.0.1"]\nscheme: http\nports: [${up.port}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
-    });
-    const agent = await t.db.agent.create({ data: { name: unique("killed"), ownerId: owner.user.id } });
-    const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "load", policyYaml: "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n", ttl: "30m" });
-    token = (await issueTaskToken(t.db, owner.actor, keys.dashboardKey, { issuer: "bulkhead", audience: "bulkhead-proxy" }, task.id)).token;
-    spoolDir = mkdtempSync(path.join(tmpdir(), "bh-kill-"));
-    proxyPort = await freePort();
-    env = {
-      ...process.env,
-      BULKHEAD_WORKER_DATABASE_URL: t.workerUrl,
-      ...workerKeyEnvironment(keys),
-      BULKHEAD_PROXY_PORT: String(proxyPort),
-      BULKHEAD_TRANSPARENT_HTTP_PORT: String(await freePort()),
-      BULKHEAD_TRANSPARENT_TLS_PORT: String(await freePort()),
-      BULKHEAD_WORKER_HEALTH_PORT: String(await freePort()),
-      BULKHEAD_AUDIT_SPOOL_DIR: spoolDir,
-      BULKHEAD_WORKER_ID: "kill-test",
-      LOG_LEVEL: "silent",
-    };
-    dbName = new URL(t.url).pathname.slice(1);
-    admin = new pg.Client({ connectionString: t.adminUrl.replace(`/${dbName}`, "/postgres") });
-    await admin.connect();
+    world = await seedWorld(t.db, up.port);
+    walDir = mkdtempSync(path.join(tmpdir(), "bh-kill-"));
+    env = await workerEnv(t.workerUrl, world, { BULKHEAD_AUDIT_WAL_DIR: walDir, BULKHEAD_WORKER_ID: "kill-test" });
   });
   afterAll(async () => {
-    await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`).catch(() => undefined);
-    await admin.end();
+    await new DatabaseOutage(t.adminUrl).end();
+    if (worker) await stopWorkerProcess(worker, "SIGKILL");
     await t.drop();
     await up.close();
-    rmSync(spoolDir, { recursive: true, force: true });
+    rmSync(walDir, { recursive: true, force: true });
   });
 
-  it("replays what the killed worker spooled and keeps everything it had written", async () => {
+  /** Eight clients in a loop until `stop` resolves; collects the acknowledged event ids. */
+  async function load(acknowledged: string[], stop: Promise<unknown>): Promise<void> {
+    let running = true;
+    void stop.then(() => (running = false));
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (running) {
+          const i = n++;
+          const method = i % 5 === 0 ? "DELETE" : "GET";
+          const r = await viaProxy(Number(env.BULKHEAD_PROXY_PORT), `http://127.0.0.1:${up.port}/items?n=${i}`, { token: world.token, method }).catch(() => null);
+          if (!r) continue;
+          const id = r.status === 200 ? r.headers["x-bulkhead-event"] : r.json?.auditEventId;
+          if ((r.status === 200 || r.status === 403) && typeof id === "string") acknowledged.push(id);
+        }
+      }),
+    );
+  }
+
+  async function killUnderLoad(acknowledged: string[], enough: number): Promise<void> {
+    const w = worker!;
+    const exited = new Promise((r) => w.once("exit", r));
+    const target = acknowledged.length + enough;
+    const loading = load(acknowledged, exited);
+    await until(() => acknowledged.length >= target, 60_000, "load through the worker");
+    w.kill("SIGKILL");
+    await loading;
+    worker = null;
+  }
+
+  it("ships what killed workers logged and keeps everything they acknowledged", async () => {
     const acknowledged: string[] = [];
-    const send = async (method: string) => {
-      const r = await viaProxy(proxyPort, `http://127.0.0.1:${up.port}/items`, { token, method }).catch(() => null);
-      if (!r) return;
-      const id = r.status === 200 ? r.headers["x-bulkhead-event"] : r.json?.auditEventId;
-      if ((r.status === 200 || r.status === 403) && typeof id === "string") acknowledged.push(id);
-    };
-    let worker = await startWorker();
-    for (let i = 0; i < 20; i++) await send(i % 3 === 0 ? "DELETE" : "GET");
+    worker = await startWorkerProcess(env);
+    await killUnderLoad(acknowledged, 300);
 
-    // The database goes away; the worker spools.
-    await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS false`);
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [dbName]);
-    const load = (async () => {
-      for (let i = 0; i < 40; i++) await send(i % 3 === 0 ? "DELETE" : "GET");
-    })();
-    await new Promise((r) => setTimeout(r, 300));
-    const exited = new Promise((r) => worker.once("exit", r));
-    worker.kill("SIGKILL");
-    await load;
-    await exited;
-    // Some decisions were acknowledged while the database was away: they exist only in the spool.
-    expect(acknowledged.length).toBeGreaterThan(20);
-    expect(await t.db.auditEvent.count({ where: { type: "proxy.decision" } }).catch(() => -1)).toBe(-1);
+    // The next one ships what is left, then PostgreSQL goes away and it is killed too.
+    worker = await startWorkerProcess(env);
+    const outage = new DatabaseOutage(t.adminUrl);
+    await outage.begin();
+    const before = acknowledged.length;
+    await killUnderLoad(acknowledged, 300);
+    expect(acknowledged.length).toBeGreaterThanOrEqual(before + 300);
+    await outage.end();
 
-    await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
-    worker = await startWorker();
-    try {
-      const deadline = Date.now() + 20_000;
-      let stored: string[] = [];
-      for (;;) {
-        const rows = await t.db.auditEvent.findMany({ where: { type: { in: ["proxy.decision"] } }, select: { data: true } });
-        stored = rows.map((r) => String((r.data as { eventId?: string }).eventId));
-        if (acknowledged.every((id) => stored.includes(id)) || Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const missing = acknowledged.filter((id) => !stored.includes(id));
-      expect(missing).toEqual([]);
-      for (const id of acknowledged) expect(stored.filter((s) => s === id)).toHaveLength(1);
-    } finally {
-      const stopped = new Promise((r) => worker.once("exit", r));
-      worker.kill("SIGTERM");
-      await stopped;
-    }
-  }, 90_000);
+    worker = await startWorkerProcess(env);
+    const stored = async () =>
+      withClient(t.url, async (c) =>
+        (await c.query<{ id: string; n: number }>("SELECT data->>'eventId' AS id, count(*)::int AS n FROM audit_events WHERE data->>'eventId' = ANY($1::text[]) GROUP BY 1", [acknowledged])).rows,
+      );
+    await until(async () => (await stored()).length === new Set(acknowledged).size, 60_000, "every acknowledged event in PostgreSQL");
+    expect((await stored()).every((r) => r.n === 1)).toBe(true);
+
+    // Every request that reached the upstream has its allow decision.
+    const decided = await withClient(t.url, async (c) =>
+      (await c.query<{ url: string }>("SELECT data->>'url' AS url FROM audit_events WHERE type = 'proxy.decision' AND outcome = 'allow'")).rows.map((r) => new URL(r.url).searchParams.get("n")),
+    );
+    const reached = up.hits.map((h) => new URL(h.url, "http://x").searchParams.get("n"));
+    expect(reached.filter((n) => !decided.includes(n))).toEqual([]);
+    await stopWorkerProcess(worker);
+    worker = null;
+    const keys = [checkpointVerificationKey(world.keys.checkpointKey)];
+    expect(await verifyAuditChain(t.db, { checkpointKeys: keys })).toMatchObject({ ok: true });
+  }, 240_000);
 });

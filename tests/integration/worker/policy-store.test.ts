@@ -5,6 +5,7 @@ import { createLogger } from "@/lib/log";
 import { PolicyStore } from "@/proxy-worker/policy/store";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { startOwnPostgres } from "../../support/own-postgres";
 
 async function until(check: () => boolean, timeoutMs: number): Promise<number> {
   const start = Date.now();
@@ -98,6 +99,29 @@ describe("the worker's policy snapshot", () => {
       expect(used).toBeLessThanOrEqual(2);
     } finally {
       await store.close();
+    }
+  });
+
+  it("notices within two seconds that a frozen PostgreSQL stopped answering, and recovers when it answers again", async () => {
+    // A server of this test's own: freezing the shared one would stall every other test.
+    const own = await startOwnPostgres();
+    const workerDb = createPrismaClient(own.url, 2);
+    const store = new PolicyStore(workerDb, own.url, log, 60_000);
+    try {
+      await store.start();
+      expect(store.status()).toMatchObject({ stale: false, databaseReachable: true });
+      own.freeze();
+      try {
+        // No error ever arrives from a frozen server: only the probe's timeout tells.
+        expect(await until(() => store.status().stale && !store.status().databaseReachable, 5_000)).toBeLessThan(2_000);
+      } finally {
+        own.thaw();
+      }
+      await until(() => !store.status().stale && store.status().databaseReachable, 15_000);
+    } finally {
+      await store.close();
+      await workerDb.$disconnect();
+      await own.destroy();
     }
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AuditEventError } from "@/proxy-worker/audit/errors";
-import { parseSpoolLine, prepareEvent, spoolLine, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
+import { MAX_EVENT_DATA_BYTES, minimalRow, prepareEvent, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
 
 const at = new Date("2026-11-25T10:00:00.123Z");
 const event: WorkerAuditEvent = {
@@ -12,49 +11,81 @@ const event: WorkerAuditEvent = {
   reason: "no rule | allows this",
   data: { method: "DELETE", url: "https://api.example.test/v1/volumes/x", nested: { emoji: "🔑", n: 1.5 } },
 };
+const STORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const JSON_UNSTORABLE = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/** What PostgreSQL would refuse anywhere in the row. */
+function storable(row: ReturnType<typeof prepareEvent>): boolean {
+  const texts = [row.type, row.actorType, row.actorId, row.outcome, row.effect, row.reason, row.ruleId].filter((x): x is string => x !== null);
+  return texts.every((t) => !STORABLE.test(t)) && !JSON_UNSTORABLE.test(row.data) && Buffer.byteLength(row.data) <= MAX_EVENT_DATA_BYTES;
+}
 
 describe("worker audit events", () => {
-  it("get an event id and the decision time, and survive a spool round trip exactly", () => {
+  it("get an event id and the decision time, and keep what was given", () => {
     const row = prepareEvent(event, at);
     expect(row.eventId).toMatch(/^[0-9a-f-]{36}$/);
     expect(row.at).toBe("2026-11-25T10:00:00.123Z");
     expect(row.agentId).toBe("0f8fad5b-d9cb-469f-a165-70867728950e");
-    expect(JSON.parse(row.data)).toMatchObject({ eventId: row.eventId, method: "DELETE" });
-    const line = spoolLine(row);
-    expect(line.endsWith("\n")).toBe(true);
-    expect(line.slice(0, -1)).not.toContain("\n");
-    expect(parseSpoolLine(line.slice(0, -1))).toEqual(row);
+    const data = JSON.parse(row.data);
+    expect(data).toEqual({ ...event.data, eventId: row.eventId });
+    expect(data.sanitised).toBeUndefined();
   });
 
   it("keep an event id the caller chose", () => {
     expect(prepareEvent({ ...event, data: { eventId: "req-0001-abc" } }, at).eventId).toBe("req-0001-abc");
   });
 
+  const cycle: Record<string, unknown> = { a: 1 };
+  cycle.self = cycle;
   it.each([
-    ["an empty type", { type: "" }],
-    ["an unknown actor type", { actorType: "robot" }],
-    ["a malformed agent id", { agentId: "not-a-uuid" }],
-    ["NUL in a text field", { reason: "a\u0000b" }],
-    ["a lone surrogate", { reason: "a\ud800b" }],
-    ["NUL inside data", { data: { x: ["\u0000"] } }],
-    ["a lone surrogate inside a data key", { data: { "\udc00": 1 } }],
-    ["array data", { data: [1] as unknown as Record<string, unknown> }],
-    ["a malformed event id", { data: { eventId: "a b" } }],
-    ["unserialisable data", { data: { big: 1n } }],
-    ["oversized data", { data: { blob: "x".repeat(300 * 1024) } }],
-  ])("are refused with %s", (_name, change) => {
-    expect(() => prepareEvent({ ...event, ...(change as Partial<WorkerAuditEvent>) }, at)).toThrow(AuditEventError);
+    ["NUL in a text field", { reason: "a\u0000b" }, "reason", "nul"],
+    ["a lone surrogate in a text field", { reason: "a\ud800b" }, "reason", "lone_surrogate"],
+    ["NUL inside data", { data: { x: ["\u0000"] } }, "data.x[0]", "nul"],
+    ["NUL in a GraphQL variable", { data: { actions: [{ detail: { arguments: { id: "vol\u0000prod" } } }] } }, "data.actions[0].detail.arguments.id", "nul"],
+    ["a lone surrogate inside a data key", { data: { "\udc00": 1 } }, "data{\ufffd}", "lone_surrogate"],
+    ["a huge field", { data: { blob: "x".repeat(300 * 1024) } }, "data.blob", "truncated"],
+    ["an unserialisable value", { data: { big: 1n } }, "data.big", "not_json"],
+    ["a cycle", { data: cycle }, "data.self", "not_json"],
+    ["a malformed agent id", { agentId: "not-a-uuid" }, "agentId", "dropped"],
+    ["an unknown actor type", { actorType: "robot" }, "actorType", "dropped"],
+    ["a malformed event id", { data: { eventId: "a b" } }, "data.eventId", "dropped"],
+    ["an over-long reason", { reason: "r".repeat(10_000) }, "reason", "truncated"],
+  ])("are recorded sanitised, saying so, with %s", (_name, change, path, what) => {
+    const row = prepareEvent({ ...event, ...(change as Partial<WorkerAuditEvent>) }, at);
+    expect(storable(row)).toBe(true);
+    const data = JSON.parse(row.data);
+    expect(data.eventId).toBe(row.eventId);
+    expect(data.sanitised.changes).toContainEqual({ path, what });
+    expect(data.minimal).toBeUndefined();
   });
 
-  it("accept text that merely looks like an escape", () => {
-    expect(() => prepareEvent({ ...event, data: { x: "\\u0000 and \\ud800" } }, at)).not.toThrow();
+  it("keep the facts of an event whose data is too large even after cutting strings", () => {
+    const wide = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`key${i}`, "v".repeat(20)]));
+    const row = prepareEvent({ ...event, data: { method: "POST", ...wide } }, at);
+    expect(storable(row)).toBe(true);
+    const data = JSON.parse(row.data);
+    expect(data.method).toBe("POST");
+    expect(data.sanitised.changes).toContainEqual({ path: "data", what: "truncated" });
   });
 
-  it("treat a torn or foreign spool line as unreadable", () => {
-    const line = spoolLine(prepareEvent(event, at)).slice(0, -1);
-    expect(parseSpoolLine(line.slice(0, line.length - 5))).toBeNull();
-    expect(parseSpoolLine("")).toBeNull();
-    expect(parseSpoolLine('{"v":2}')).toBeNull();
-    expect(parseSpoolLine("\u0000\u0000\u0000")).toBeNull();
+  it("never throw: what cannot be prepared at all becomes a minimal event", () => {
+    const hostile = { ...event, get data(): Record<string, unknown> { throw new Error("boom"); } } as WorkerAuditEvent;
+    const row = prepareEvent(hostile, at);
+    expect(row.type).toBe("proxy.decision");
+    expect(row.outcome).toBe("deny");
+    expect(JSON.parse(row.data)).toMatchObject({ minimal: true, cause: "boom" });
+    expect(row.reason).toMatch(/minimal form/);
+  });
+
+  it("in minimal form keep only what cannot be refused", () => {
+    const row = minimalRow({ type: "proxy.decision\u0000", actorType: "agent", agentId: "nope", outcome: "deny", reason: "x\u0000" }, at, "refused");
+    expect(storable(row)).toBe(true);
+    expect(row.agentId).toBeNull();
+    expect(row.reason).toBe("recorded in minimal form: refused");
+  });
+
+  it("accept text that merely looks like an escape, unchanged", () => {
+    const row = prepareEvent({ ...event, data: { x: "\\u0000 and \\ud800" } }, at);
+    expect(JSON.parse(row.data)).toEqual({ x: "\\u0000 and \\ud800", eventId: row.eventId });
   });
 });

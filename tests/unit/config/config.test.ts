@@ -19,6 +19,14 @@ describe("configuration is validated once, with messages that name the variable"
     expect(() => loadWorkerConfig(env)).toThrow(message);
   });
 
+  it("configures the audit log: group fsync by default, strict on request, limits in MiB", () => {
+    expect(loadWorkerConfig({})).toMatchObject({ auditDurability: "group", auditFsyncIntervalMs: 10, auditWalSoftLimitBytes: 64 * 2 ** 20, auditWalHardLimitBytes: 2048 * 2 ** 20, auditWalDir: undefined });
+    expect(loadWorkerConfig({ BULKHEAD_AUDIT_DURABILITY: "strict", BULKHEAD_AUDIT_WAL_DIR: "/var/lib/bulkhead/wal" })).toMatchObject({ auditDurability: "strict", auditWalDir: "/var/lib/bulkhead/wal" });
+    expect(() => loadWorkerConfig({ BULKHEAD_AUDIT_DURABILITY: "sometimes" })).toThrow(/BULKHEAD_AUDIT_DURABILITY must be group or strict/);
+    expect(() => loadWorkerConfig({ BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB: "100", BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB: "50" })).toThrow(/BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB must be larger than BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB/);
+    expect(() => loadWorkerConfig({ BULKHEAD_AUDIT_FSYNC_INTERVAL_MS: "0" })).toThrow(/BULKHEAD_AUDIT_FSYNC_INTERVAL_MS/);
+  });
+
   it("refuses a partial OIDC configuration, naming each missing variable", () => {
     const error = (() => {
       try {

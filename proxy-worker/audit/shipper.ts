@@ -1,0 +1,308 @@
+/**
+ * Moves events from the write-ahead log to audit_events: one batch at a time, in log order, each
+ * batch in one statement that also moves the log's cursor (store.ts), so every event arrives
+ * exactly once and the hash chain (extended by the database's trigger) follows the log's order.
+ * A batch is as large as what is waiting (up to `maxBatch`): under load batches grow, at idle an
+ * event goes at once. Only fsync'd events are shipped (the log could lose the others).
+ *
+ * The database away, slow or frozen only makes the shipper wait and retry (the log keeps the
+ * events). Its own connection, with a statement timeout and a client-side read timeout, is
+ * dropped and made again after any failure, and the cursor is read again before going on.
+ */
+import { appendFile } from "node:fs/promises";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import type { Logger } from "@/lib/log";
+import { minimalRow, prepareEvent, type AuditRow } from "./event";
+import { assembleBatch } from "./fold";
+import { forgetLegacyRange, type LegacyRange } from "./legacy-spool";
+import { isDataError, readCursor, shipRows } from "./store";
+import type { AuditWal } from "./wal/log";
+import type { WalGap } from "./wal/reader";
+
+export interface AuditShipperOptions {
+  databaseUrl: string;
+  workerId: string;
+  /** Directory for events the database refuses even in minimal form. */
+  dir: string;
+  maxBatch?: number;
+  /** How long a forwarded decision may wait for its completion to be folded in (ms). */
+  foldWindowMs?: number;
+  statementTimeoutMs?: number;
+  /** LSNs of events moved in from an earlier version's spool: inserted only if not stored yet. */
+  dedupe?: LegacyRange | null;
+  log?: Logger;
+  onBatch?: (events: number, seconds: number) => void;
+}
+
+export interface AuditShipperStats {
+  /** Every event up to this LSN is in PostgreSQL (-1 until the cursor was read). */
+  shippedLsn: number;
+  batches: number;
+  shipped: number;
+  rows: number;
+  folded: number;
+  minimal: number;
+  quarantined: number;
+  gaps: number;
+  connected: boolean;
+  lastShippedAt: Date | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+}
+
+export class AuditShipper {
+  private client: pg.Client | null = null;
+  private cursor = -1;
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private readonly counters = { batches: 0, shipped: 0, rows: 0, folded: 0, minimal: 0, quarantined: 0, gaps: 0 };
+  private lastShippedAt: Date | null = null;
+  private lastError: { message: string; at: Date } | null = null;
+  private draining = false;
+  private readonly shippedWaiters: Array<() => void> = [];
+  private readonly maxBatch: number;
+  private readonly foldWindowMs: number;
+  private dedupe: LegacyRange | null;
+
+  constructor(
+    private readonly wal: AuditWal,
+    private readonly o: AuditShipperOptions,
+  ) {
+    this.maxBatch = o.maxBatch ?? 5_000;
+    this.foldWindowMs = o.foldWindowMs ?? 250;
+    this.dedupe = o.dedupe ?? null;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  get shippedLsn(): number {
+    return this.cursor;
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 50;
+    while (!this.stopping) {
+      try {
+        const step = await this.step();
+        backoff = 50;
+        if (!step.shipped && !this.stopping) await this.idle(step.waitMs, step.seenLsn);
+      } catch (error) {
+        this.noteError(error);
+        await this.dropConnection();
+        if (!this.stopping) await this.idle(backoff, null);
+        backoff = Math.min(backoff * 2, 2_000);
+      }
+    }
+  }
+
+  /** Waits for events past `seenLsn` to be durable (when given), a timer (when given), or stop(). */
+  private async idle(ms: number | null, seenLsn: number | null): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        // A late call (the other trigger) must not clear a later wait's wake.
+        if (this.wake === done) this.wake = null;
+        resolve();
+      };
+      this.wake = done;
+      if (ms !== null) timer = setTimeout(done, ms);
+      if (seenLsn !== null) void this.wal.waitForDurable(seenLsn).then(done);
+    });
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const timeout = this.o.statementTimeoutMs ?? 30_000;
+    const client = new pg.Client({
+      connectionString: this.o.databaseUrl,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: timeout,
+      query_timeout: timeout + 5_000,
+      keepAlive: true,
+      application_name: `bulkhead-audit-shipper-${this.o.workerId}`,
+    });
+    // A connection cut while idle is the next query's problem, not a crash.
+    client.on("error", (error) => this.noteError(error));
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    // Read after every (re)connection: a batch whose answer was lost may have committed.
+    this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);
+    this.wal.advancePast(this.cursor);
+    this.wal.release(this.cursor);
+    this.client = client;
+    this.progressed();
+    return client;
+  }
+
+  private async dropConnection(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    // Never wait for a frozen server to say goodbye.
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    await client.end().catch(() => undefined);
+  }
+
+  /** Ships one batch if one is ready; otherwise says what to wait for. */
+  private async step(): Promise<{ shipped: boolean; waitMs: number | null; seenLsn: number }> {
+    const client = await this.connect();
+    const { records, gap } = await this.wal.read(this.cursor + 1, this.maxBatch);
+    const seenLsn = records.at(-1)?.lsn ?? this.cursor;
+    if (records.length === 0 && !gap) return { shipped: false, waitMs: null, seenLsn };
+    const batch = records.length > 0 ? assembleBatch(records, { foldWindowMs: this.foldWindowMs, now: Date.now(), wait: !this.draining }) : { rows: [], last: this.cursor, folded: 0, waitMs: 0 };
+    // A stretch of the log that cannot be read goes in as an event of its own, where it was.
+    const gapRow = gap && batch.last === seenLsn ? gapEvent(gap, this.o.workerId, this.wal.walId) : null;
+    if (batch.rows.length === 0 && !gapRow) return { shipped: false, waitMs: batch.waitMs || null, seenLsn };
+    const started = performance.now();
+    try {
+      await this.ship(client, gapRow ? gap!.to : batch.last, gapRow ? [...batch.rows, gapRow] : batch.rows);
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      await this.shipCarefully(client, records.filter((r) => r.lsn <= batch.last), error);
+      if (gapRow) await this.ship(client, gap!.to, [gapRow]);
+    }
+    if (gapRow) {
+      this.counters.gaps++;
+      this.o.log?.error({ ...gap }, "audit log: events could not be read back; recorded as a gap in the audit");
+    }
+    this.counters.batches++;
+    this.counters.folded += batch.folded;
+    this.o.onBatch?.(batch.rows.length + batch.folded, (performance.now() - started) / 1000);
+    this.progressed();
+    return { shipped: true, waitMs: null, seenLsn };
+  }
+
+  /** Inserts rows and moves the cursor to `last`; a moved cursor (another shipper?) is re-read. */
+  private async ship(client: pg.Client, last: number, rows: AuditRow[]): Promise<void> {
+    const legacy = this.dedupe !== null && this.cursor < this.dedupe.to && last >= this.dedupe.from;
+    if (legacy) {
+      const seen = new Set<string>();
+      rows = rows.filter((r) => !seen.has(r.eventId) && (seen.add(r.eventId), true));
+    }
+    const ok = await shipRows(client, this.wal.walId, this.cursor, last, rows, legacy);
+    if (!ok) {
+      const was = this.cursor;
+      this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);
+      this.o.log?.warn({ expected: was, found: this.cursor }, "audit log cursor moved elsewhere; continuing from the database's cursor");
+      this.wal.release(this.cursor);
+      return;
+    }
+    this.counters.shipped += last - this.cursor;
+    this.counters.rows += rows.length;
+    this.cursor = last;
+    this.lastShippedAt = new Date();
+    this.wal.release(last);
+    if (this.dedupe && last >= this.dedupe.to) {
+      await forgetLegacyRange(this.dedupe);
+      this.dedupe = null;
+    }
+  }
+
+  /** One record per statement; a refused one as a minimal event; if even that is refused, kept in a file. */
+  private async shipCarefully(client: pg.Client, records: Array<{ lsn: number; row: AuditRow }>, cause: unknown): Promise<void> {
+    this.o.log?.warn({ err: (cause as Error).message, events: records.length }, "the database refused an audit batch as data; shipping it event by event");
+    for (const r of records) {
+      if (r.lsn <= this.cursor) continue;
+      try {
+        await this.ship(client, r.lsn, [r.row]);
+        continue;
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        this.noteError(error);
+      }
+      const minimal = minimalRow({ ...r.row, actorType: r.row.actorType as "system", data: { eventId: r.row.eventId } }, new Date(r.row.at), "the database refused the event as written");
+      try {
+        await this.ship(client, r.lsn, [minimal]);
+        this.counters.minimal++;
+        continue;
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+      }
+      const file = path.join(this.o.dir, `${this.o.workerId}.rejected.jsonl`);
+      await appendFile(file, `${JSON.stringify({ lsn: r.lsn, ...r.row })}\n`, { mode: 0o600 });
+      await this.ship(client, r.lsn, []);
+      this.counters.quarantined++;
+      this.o.log?.error({ eventId: r.row.eventId, file }, "the database refused an audit event even in minimal form; kept in a file");
+    }
+  }
+
+  /** The cursor moved (or was read): wake whoever waits in drain(). */
+  private progressed(): void {
+    for (const w of this.shippedWaiters.splice(0)) w();
+  }
+
+  private noteError(error: unknown): void {
+    this.lastError = { message: error instanceof Error ? error.message : String(error), at: new Date() };
+  }
+
+  stats(): AuditShipperStats {
+    return {
+      shippedLsn: this.cursor,
+      ...this.counters,
+      connected: this.client !== null,
+      lastShippedAt: this.lastShippedAt,
+      lastError: this.lastError?.message ?? null,
+      lastErrorAt: this.lastError?.at ?? null,
+    };
+  }
+
+  /**
+   * Ships everything durable now without waiting for completions (for shutdown and tests);
+   * false when that did not finish within `timeoutMs` (the rest stays in the log).
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const target = this.wal.durableLsn;
+    const deadline = Date.now() + timeoutMs;
+    this.draining = true;
+    try {
+      while (this.cursor < target && this.running && !this.stopping && Date.now() < deadline) {
+        this.wake?.();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          this.shippedWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      return this.cursor >= target;
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    // A batch waiting on a frozen or vanished server is abandoned (its cursor decides, next time).
+    const stuck = setTimeout(() => void this.dropConnection(), 1_000);
+    await this.running;
+    clearTimeout(stuck);
+    this.running = null;
+    await this.dropConnection();
+  }
+}
+
+function gapEvent(gap: WalGap, workerId: string, walId: string): AuditRow {
+  return prepareEvent(
+    {
+      type: "audit.log_gap",
+      actorType: "system",
+      actorId: `worker:${workerId}`,
+      outcome: "lost",
+      reason: `audit log records ${gap.from}-${gap.to} could not be read back (${gap.problem}); they are missing from the audit`,
+      data: { walId, from: gap.from, to: gap.to, problem: gap.problem, segment: path.basename(gap.segment) },
+    },
+    new Date(),
+  );
+}

@@ -1,0 +1,461 @@
+/**
+ * The audit write-ahead log: the commit point of the worker's audit. `append` resolves once the
+ * event is durable by the configured mode:
+ * - `group` (default): written to the segment file (in the kernel, so a crash of the process,
+ *   SIGKILL included, loses nothing); fdatasync follows within `fsyncIntervalMs`, for many
+ *   events at once. A power loss can take the last interval's events.
+ * - `strict`: written and fdatasync'd (one fsync covers every event written before it started).
+ * Events written in one turn of the event loop go to disk with one write. Only fsync'd events
+ * are offered to the shipper, so Postgres never holds an event the log could lose.
+ *
+ * If the log cannot be written, `append` rejects (the proxy then refuses the request); a failed
+ * fsync stops the log for good (until a restart re-reads it), because the kernel may have
+ * dropped data it could not write.
+ */
+import { closeSync, fdatasync, ftruncateSync, openSync, unlinkSync, writevSync, writeSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
+import type { Logger } from "@/lib/log";
+import { AuditUnavailableError } from "../errors";
+import type { AuditRow } from "../event";
+import { encodeFrame, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
+import { WalDiskReader, type WalGap } from "./reader";
+import { listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
+
+const fdatasyncAsync = promisify(fdatasync);
+
+export type Durability = "group" | "strict";
+export type BacklogState = "ok" | "behind" | "refusing";
+
+export interface AuditWalOptions {
+  dir: string;
+  workerId: string;
+  durability?: Durability;
+  /** Group mode: how long a written event may wait for its fsync. */
+  fsyncIntervalMs?: number;
+  segmentBytes?: number;
+  /** Unshipped events kept in memory too (so the shipper need not read them back). */
+  memoryBytes?: number;
+  /** Above this much log on disk the worker says it is behind (health, metrics). */
+  softLimitBytes?: number;
+  /** Above this, new events are refused; refusals may still use `refusalReserveBytes` more. */
+  hardLimitBytes?: number;
+  log?: Logger;
+  onFsync?: (seconds: number) => void;
+}
+
+interface Segment {
+  first: number;
+  file: string;
+  size: number;
+  fd: number | null;
+}
+
+interface Pending {
+  row: AuditRow;
+  refusal: boolean;
+  resolve: (lsn: number) => void;
+  reject: (error: Error) => void;
+}
+
+export interface AuditWalStats {
+  walId: string;
+  durability: Durability;
+  segments: number;
+  bytes: number;
+  writtenLsn: number;
+  durableLsn: number;
+  appended: number;
+  writeFailures: number;
+  fsyncs: number;
+  fsyncFailure: string | null;
+  truncatedAtOpen: number;
+  backlog: BacklogState;
+}
+
+export class AuditWal {
+  private readonly segments: Segment[] = [];
+  private nextLsn: number;
+  private writtenLsn: number;
+  private durableLsnValue: number;
+  private readonly tail: WalRecord[] = [];
+  private tailHead = 0;
+  private tailBytes = 0;
+  private pending: Pending[] = [];
+  private writeScheduled = false;
+  private readonly awaitingSync: Array<{ lsn: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly toClose: number[] = [];
+  private dirDirty = false;
+  private syncing: Promise<void> | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private durableWaiters: Array<() => void> = [];
+  private failure: Error | null = null;
+  private closed = false;
+  private readonly reader = new WalDiskReader();
+  private readonly counters = { appended: 0, writeFailures: 0, fsyncs: 0 };
+  readonly durability: Durability;
+  private readonly o: Required<Omit<AuditWalOptions, "log" | "onFsync">> & Pick<AuditWalOptions, "log" | "onFsync">;
+
+  private constructor(
+    readonly walId: string,
+    private readonly unlock: () => Promise<void>,
+    lastLsn: number,
+    private readonly truncatedAtOpen: number,
+    options: AuditWalOptions,
+  ) {
+    this.o = {
+      durability: "group",
+      fsyncIntervalMs: 10,
+      segmentBytes: 16 * 1024 * 1024,
+      memoryBytes: 32 * 1024 * 1024,
+      softLimitBytes: 64 * 1024 * 1024,
+      hardLimitBytes: 2048 * 1024 * 1024,
+      // An option given as undefined keeps its default.
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as AuditWal["o"];
+    this.durability = this.o.durability;
+    this.nextLsn = lastLsn + 1;
+    this.writtenLsn = lastLsn;
+    this.durableLsnValue = lastLsn;
+  }
+
+  /** Takes the worker id's lock, recovers the newest segment (cutting a torn record) and starts a new one. */
+  static async open(options: AuditWalOptions): Promise<AuditWal> {
+    const unlock = await takeLock(options.dir, options.workerId);
+    try {
+      const found = await listSegments(options.dir, options.workerId);
+      const walId = await walIdentity(options.dir, options.workerId, found.length > 0);
+      let lastLsn = 0;
+      let truncated = 0;
+      const newest = found.at(-1);
+      if (newest) {
+        const tail = recoverTail(newest);
+        newest.size = tail.size;
+        lastLsn = tail.lastLsn;
+        truncated = tail.truncatedBytes;
+        if (truncated > 0) options.log?.warn({ segment: newest.file, bytes: truncated, problem: tail.problem }, "audit log: cut a torn record off the end (an append that never completed)");
+        // An empty newest segment is started again below, under the same name.
+        if (tail.lastLsn < newest.first) found.pop();
+      }
+      const wal = new AuditWal(walId, unlock, lastLsn, truncated, options);
+      for (const s of found) wal.segments.push({ ...s, fd: null });
+      wal.startSegment();
+      await syncDir(options.dir);
+      return wal;
+    } catch (error) {
+      await unlock();
+      throw error;
+    }
+  }
+
+  get durableLsn(): number {
+    return this.durableLsnValue;
+  }
+
+  get lastLsn(): number {
+    return this.writtenLsn;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private startSegment(): void {
+    const first = this.nextLsn;
+    const file = segmentFile(this.o.dir, this.o.workerId, first);
+    const fd = openSync(file, "w", 0o600);
+    try {
+      writeSync(fd, segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+    } catch (error) {
+      closeSync(fd);
+      try {
+        unlinkSync(file);
+      } catch {
+        // nothing to remove
+      }
+      throw error;
+    }
+    const previous = this.segments.at(-1);
+    if (previous?.fd != null) this.toClose.push(previous.fd);
+    if (previous) previous.fd = null;
+    this.segments.push({ first, file, size: SEGMENT_HEADER_BYTES, fd });
+    this.dirDirty = true;
+  }
+
+  /** Bytes of log on disk: what the shipper has not yet moved (within a segment). */
+  bytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.size;
+    return total;
+  }
+
+  backlog(): BacklogState {
+    const bytes = this.bytes();
+    return bytes > this.o.hardLimitBytes ? "refusing" : bytes > this.o.softLimitBytes ? "behind" : "ok";
+  }
+
+  /**
+   * Appends one event; resolves with its LSN once durable by the mode. Refusals may use a reserve
+   * above the hard limit, so that while requests are refused for backlog the refusals themselves
+   * are still recorded for a while.
+   */
+  append(row: AuditRow, refusal = false): Promise<number> {
+    if (this.closed) return Promise.reject(new AuditUnavailableError("closed", "the audit log is closed"));
+    if (this.failure) return Promise.reject(new AuditUnavailableError("unwritable", `the audit log failed and refuses events until the worker restarts: ${this.failure.message}`, this.failure));
+    const limit = this.o.hardLimitBytes + (refusal ? Math.max(4 * 1024 * 1024, this.o.hardLimitBytes / 10) : 0);
+    if (this.bytes() > limit) {
+      return Promise.reject(new AuditUnavailableError("backlog", "the audit log holds more unshipped events than BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB allows (PostgreSQL is away or too slow)"));
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ row, refusal, resolve, reject });
+      if (!this.writeScheduled) {
+        this.writeScheduled = true;
+        setImmediate(() => this.writePending());
+      }
+    });
+  }
+
+  /** One write for every event appended in this turn of the event loop. */
+  private writePending(): void {
+    this.writeScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    let lsn = this.nextLsn;
+    const frames = batch.map((p) => encodeFrame(lsn++, p.row));
+    // Written segment by segment: a segment ends before the frame that would take it past its size.
+    let written = 0;
+    try {
+      if (this.failure) throw this.failure;
+      while (written < frames.length) {
+        let end = written;
+        let bytes = 0;
+        const room = this.o.segmentBytes - this.active.size;
+        while (end < frames.length && (bytes + frames[end]!.length <= room || (end === written && this.active.size === SEGMENT_HEADER_BYTES))) bytes += frames[end++]!.length;
+        if (end === written) {
+          this.startSegment();
+          continue;
+        }
+        this.writeFrames(frames.slice(written, end), bytes);
+        this.acknowledge(batch.slice(written, end), frames.slice(written, end));
+        written = end;
+      }
+    } catch (error) {
+      this.counters.writeFailures++;
+      this.o.log?.error({ err: (error as Error).message, events: batch.length - written }, "audit log write failed; the requests are refused");
+      const failure = new AuditUnavailableError("unwritable", `the audit log could not be written: ${(error as Error).message}`, error);
+      for (const p of batch.slice(written)) p.reject(failure);
+    }
+  }
+
+  /** Writes frames at the end of the active segment, all or (cut back to where it was) nothing. */
+  private writeFrames(frames: Buffer[], bytes: number): void {
+    const active = this.active;
+    try {
+      for (let done = 0; done < bytes; ) done += writevSync(active.fd!, done === 0 ? frames : [Buffer.concat(frames).subarray(done)], active.size + done);
+    } catch (error) {
+      // Cut off what may have been written, so that nothing follows a torn record.
+      try {
+        ftruncateSync(active.fd!, active.size);
+      } catch {
+        this.startSegment(); // the torn end stays behind; the reader stops there and goes on
+      }
+      throw error;
+    }
+    active.size += bytes;
+  }
+
+  /** The frames are written: their events are durable against a crash; by the mode, resolve now or after fsync. */
+  private acknowledge(batch: Pending[], frames: Buffer[]): void {
+    const first = this.nextLsn;
+    this.nextLsn += batch.length;
+    this.writtenLsn = this.nextLsn - 1;
+    this.counters.appended += batch.length;
+    batch.forEach((p, i) => this.remember({ lsn: first + i, row: p.row, bytes: frames[i]!.length }));
+    if (this.durability === "group") {
+      batch.forEach((p, i) => p.resolve(first + i));
+      this.scheduleSync();
+    } else {
+      batch.forEach((p, i) => this.awaitingSync.push({ lsn: first + i, resolve: () => p.resolve(first + i), reject: p.reject }));
+      this.sync();
+    }
+  }
+
+  private remember(record: WalRecord): void {
+    this.tail.push(record);
+    this.tailBytes += record.bytes;
+    while (this.tailBytes > this.o.memoryBytes && this.tailHead < this.tail.length) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
+    if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
+      this.tail.splice(0, this.tailHead);
+      this.tailHead = 0;
+    }
+  }
+
+  private scheduleSync(): void {
+    this.syncTimer ??= setTimeout(() => {
+      this.syncTimer = null;
+      this.sync();
+    }, this.o.fsyncIntervalMs);
+  }
+
+  /** One fsync at a time, covering everything written before it started; more follow as needed. */
+  private sync(): void {
+    if (this.syncing) return; // its end starts the next one
+    const target = this.writtenLsn;
+    const fds = this.toClose.splice(0);
+    const dir = this.dirDirty;
+    this.dirDirty = false;
+    const activeFd = this.active.fd;
+    if (target === this.durableLsnValue && fds.length === 0 && !dir) return;
+    const started = performance.now();
+    this.syncing = (async () => {
+      for (const fd of fds) {
+        await fdatasyncAsync(fd);
+        closeSync(fd);
+      }
+      if (activeFd !== null) await fdatasyncAsync(activeFd);
+      if (dir) await syncDir(this.o.dir);
+    })().then(
+      () => {
+        this.counters.fsyncs++;
+        this.o.onFsync?.((performance.now() - started) / 1000);
+        this.durableLsnValue = Math.max(this.durableLsnValue, target);
+        while (this.awaitingSync.length && this.awaitingSync[0]!.lsn <= target) this.awaitingSync.shift()!.resolve();
+        for (const wake of this.durableWaiters.splice(0)) wake();
+      },
+      (error: unknown) => {
+        this.failure = error instanceof Error ? error : new Error(String(error));
+        this.o.log?.error({ err: this.failure.message }, "audit log fsync failed; refusing every request until the worker restarts");
+        const failure = new AuditUnavailableError("unwritable", `the audit log could not be synced: ${this.failure.message}`, error);
+        for (const w of this.awaitingSync.splice(0)) w.reject(failure);
+      },
+    ).finally(() => {
+      this.syncing = null;
+      if (this.failure) return;
+      if (this.awaitingSync.length > 0 || this.toClose.length > 0 || this.closed) this.sync();
+      else if (this.writtenLsn > this.durableLsnValue) this.scheduleSync();
+    });
+  }
+
+  /** Writes what is pending and fsyncs now; resolves once everything appended so far is durable. */
+  async syncNow(): Promise<void> {
+    if (this.writeScheduled) this.writePending();
+    const target = this.writtenLsn;
+    while (this.durableLsnValue < target) {
+      if (this.failure) throw new AuditUnavailableError("unwritable", `the audit log failed: ${this.failure.message}`, this.failure);
+      this.sync();
+      if (!this.syncing) break;
+      await this.syncing;
+    }
+  }
+
+  /** The first LSN the log still holds. */
+  firstLsn(): number {
+    return this.segments[0]?.first ?? this.nextLsn;
+  }
+
+  /** When the event at `lsn` was recorded (ms since the epoch), if it is still in memory. */
+  timeOf(lsn: number): number | null {
+    const first = this.tail[this.tailHead]?.lsn;
+    if (first === undefined || lsn < first) return null;
+    const r = this.tail[this.tailHead + (lsn - first)];
+    return r ? Date.parse(r.row.at) : null;
+  }
+
+  /** Resolves when more events are durable than `lsn`, or the log closes. */
+  waitForDurable(lsn: number): Promise<void> {
+    if (this.durableLsnValue > lsn || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.durableWaiters.push(resolve));
+  }
+
+  /**
+   * Durable records from `fromLsn` on, at most `max`: from memory when they are still there,
+   * otherwise from disk (then a damaged or missing stretch is returned as a gap after them).
+   */
+  async read(fromLsn: number, max: number): Promise<{ records: WalRecord[]; gap: WalGap | null }> {
+    const last = this.durableLsnValue;
+    if (fromLsn > last) return { records: [], gap: null };
+    const memFirst = this.tail[this.tailHead]?.lsn ?? Infinity;
+    if (fromLsn >= memFirst) {
+      const start = this.tailHead + (fromLsn - memFirst);
+      return { records: this.tail.slice(start, start + Math.min(max, last - fromLsn + 1)), gap: null };
+    }
+    const readable = this.segments.map((s) => ({ first: s.first, file: s.file, size: s.size }));
+    return this.reader.read(readable, fromLsn, Math.min(last, memFirst - 1), max);
+  }
+
+  /**
+   * Everything through `lsn` is in Postgres: forget it in memory and delete the segments that
+   * hold nothing newer (never the one being written).
+   */
+  release(lsn: number): void {
+    while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.lsn <= lsn) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
+    // All shipped: start a new segment, so the log on disk measures what is not yet shipped.
+    if (lsn >= this.writtenLsn && !this.failure && !this.closed && this.active.size > Math.min(1024 * 1024, this.o.segmentBytes / 4)) {
+      try {
+        this.startSegment();
+      } catch (error) {
+        this.o.log?.warn({ err: (error as Error).message }, "audit log: could not start a new segment; keeping the current one");
+      }
+    }
+    while (this.segments.length > 1 && this.segments[1]!.first - 1 <= lsn && this.segments[0]!.fd === null) {
+      const done = this.segments.shift()!;
+      try {
+        unlinkSync(done.file);
+      } catch (error) {
+        this.o.log?.warn({ segment: done.file, err: (error as Error).message }, "audit log: a shipped segment could not be removed");
+      }
+      this.dirDirty = true;
+    }
+  }
+
+  /**
+   * The database says more of this log was shipped than the log holds (a log restored from an
+   * older copy): continue numbering after the cursor, so no new event hides below it.
+   */
+  advancePast(lsn: number): void {
+    if (lsn < this.nextLsn || this.failure) return;
+    this.o.log?.error({ walId: this.walId, cursor: lsn, lastLsn: this.writtenLsn }, "audit log is behind its own cursor in PostgreSQL (restored from an older copy?); numbering continues after the cursor");
+    this.nextLsn = lsn + 1;
+    this.writtenLsn = lsn;
+    this.durableLsnValue = Math.max(this.durableLsnValue, lsn);
+    this.tailHead = this.tail.length; // memory holds consecutive LSNs only
+    this.tailBytes = 0;
+    this.startSegment();
+  }
+
+  stats(): AuditWalStats {
+    return {
+      walId: this.walId,
+      durability: this.durability,
+      segments: this.segments.length,
+      bytes: this.bytes(),
+      writtenLsn: this.writtenLsn,
+      durableLsn: this.durableLsnValue,
+      ...this.counters,
+      fsyncFailure: this.failure?.message ?? null,
+      truncatedAtOpen: this.truncatedAtOpen,
+      backlog: this.failure ? "refusing" : this.backlog(),
+    };
+  }
+
+  /** Writes and syncs what is pending, closes the files and releases the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.writeScheduled) this.writePending();
+    this.closed = true;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    while (this.syncing) await this.syncing;
+    this.sync();
+    while (this.syncing) await this.syncing;
+    for (const wake of this.durableWaiters.splice(0)) wake();
+    await this.reader.close();
+    for (const s of this.segments) {
+      if (s.fd !== null) closeSync(s.fd);
+      s.fd = null;
+    }
+    for (const fd of this.toClose.splice(0)) closeSync(fd);
+    await this.unlock();
+  }
+}

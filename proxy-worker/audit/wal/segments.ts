@@ -1,0 +1,157 @@
+/**
+ * The log's directory, per worker id:
+ *   <workerId>.lock                      the live owner's pid (one process per worker id)
+ *   <workerId>.wal-id                    the log's random identity (its cursor's key in Postgres)
+ *   <workerId>.<first LSN, 16 digits>.wal  segments, in LSN order
+ *   <workerId>.rejected.jsonl            events the database refused even in minimal form (kept)
+ */
+import { randomUUID } from "node:crypto";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync, fdatasyncSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { AuditWalLockedError, AuditWalFormatError } from "../errors";
+import { decodeFrames, isSegmentHeader, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, type FrameProblem } from "./frame";
+
+export const WORKER_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Lock files this process holds (a pid cannot tell two logs of one process apart). */
+const heldHere = new Set<string>();
+
+export interface SegmentFile {
+  first: number;
+  file: string;
+  size: number;
+}
+
+export function segmentFile(dir: string, workerId: string, first: number): string {
+  return path.join(dir, `${workerId}.${String(first).padStart(16, "0")}.wal`);
+}
+
+/** Every segment on disk, in LSN order. */
+export async function listSegments(dir: string, workerId: string): Promise<SegmentFile[]> {
+  const prefix = `${workerId}.`;
+  const out: SegmentFile[] = [];
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(prefix) || !/^\d{16}\.wal$/.test(name.slice(prefix.length))) continue;
+    const file = path.join(dir, name);
+    out.push({ first: Number(name.slice(prefix.length, -".wal".length)), file, size: (await stat(file)).size });
+  }
+  return out.sort((a, b) => a.first - b.first);
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Creates the directory and takes the worker id's lock: one live process per log. */
+export async function takeLock(dir: string, workerId: string): Promise<() => Promise<void>> {
+  if (!WORKER_ID.test(workerId)) throw new TypeError(`audit log worker id "${workerId}" must match ${WORKER_ID}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${workerId}.lock`);
+  if (heldHere.has(file)) throw new AuditWalLockedError(`audit log ${file} is already open in this process`);
+  for (let attempt = 0; ; attempt++) {
+    if (attempt === 3) throw new AuditWalLockedError(`could not take the audit log lock ${file}`);
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: "wx", mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
+    if (alive(owner)) throw new AuditWalLockedError(`audit log ${file} is held by running process ${owner}; give each worker its own worker id`);
+    await unlink(file).catch(() => undefined);
+  }
+  heldHere.add(file);
+  return async () => {
+    heldHere.delete(file);
+    await unlink(file).catch(() => undefined);
+  };
+}
+
+/**
+ * The log's identity: made once, durably, when the directory gets its first log (before any
+ * segment). Segments without it are refused: under a new identity they would be shipped again.
+ */
+export async function walIdentity(dir: string, workerId: string, hasSegments: boolean): Promise<string> {
+  const file = path.join(dir, `${workerId}.wal-id`);
+  const existing = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+  if (existing === null && hasSegments) {
+    throw new AuditWalFormatError(`${file} is missing but the directory holds audit log segments; restore it (without it they would be shipped again) or move the segments away`);
+  }
+  if (existing !== null) {
+    const id = existing.trim();
+    if (!UUID.test(id)) throw new AuditWalFormatError(`${file} does not hold a log id; restore it from a backup or move the directory away (its unshipped events would be lost)`);
+    return id;
+  }
+  const id = randomUUID();
+  const tmp = `${file}.tmp`;
+  const handle = await open(tmp, "w", 0o600);
+  try {
+    await handle.writeFile(`${id}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
+  await syncDir(dir);
+  return id;
+}
+
+export interface RecoveredTail {
+  /** The last LSN in the segment (first - 1 when it holds none). */
+  lastLsn: number;
+  /** The segment's size after recovery. */
+  size: number;
+  /** Bytes cut off the end: a record whose append never completed (never acknowledged). */
+  truncatedBytes: number;
+  problem: FrameProblem | "header" | null;
+}
+
+/**
+ * Reads the newest segment after a start, validates every frame and truncates it after the last
+ * good one, so nothing is ever appended behind a torn record. A torn header (a crash while the
+ * segment was being created) is rewritten; a header of another format is refused.
+ */
+export function recoverTail(segment: SegmentFile): RecoveredTail {
+  const fd = openSync(segment.file, constants.O_RDWR);
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(size);
+    for (let got = 0; got < size; ) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (!isSegmentHeader(buf)) {
+      if (size >= 8 && buf.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new AuditWalFormatError(`${segment.file} was written in another log format (version ${buf.readUInt32LE(8)}); this Bulkhead cannot read it`);
+      if (size >= SEGMENT_HEADER_BYTES) throw new AuditWalFormatError(`${segment.file} is not an audit log segment; move it away`);
+      ftruncateSync(fd, 0);
+      writeSync(fd, segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+      fdatasyncSync(fd);
+      return { lastLsn: segment.first - 1, size: SEGMENT_HEADER_BYTES, truncatedBytes: size, problem: "header" };
+    }
+    const decoded = decodeFrames(buf, SEGMENT_HEADER_BYTES, segment.first);
+    if (decoded.end < size) {
+      ftruncateSync(fd, decoded.end);
+      fdatasyncSync(fd);
+    }
+    return { lastLsn: segment.first + decoded.records.length - 1, size: decoded.end, truncatedBytes: size - decoded.end, problem: decoded.problem };
+  } finally {
+    closeSync(fd);
+  }
+}

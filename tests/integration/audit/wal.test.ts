@@ -1,0 +1,246 @@
+import { execFileSync } from "node:child_process";
+import { appendFile, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { verifyAuditChain } from "@/lib/audit/verify";
+import { createLogger } from "@/lib/log";
+import { prepareEvent } from "@/proxy-worker/audit/event";
+import { readCursor, shipRows } from "@/proxy-worker/audit/store";
+import { decodeFrames, encodeFrame, SEGMENT_HEADER_BYTES } from "@/proxy-worker/audit/wal/frame";
+import { AuditWal } from "@/proxy-worker/audit/wal/log";
+import { AuditWriter, type AuditDurability, type AuditWriterOptions, type WorkerAuditEvent } from "@/proxy-worker/audit/writer";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { DatabaseOutage, until, withClient } from "./helpers";
+
+const log = createLogger("audit-wal-test", "silent");
+const event = (i: number, extra: Partial<WorkerAuditEvent> = {}): WorkerAuditEvent => ({
+  type: "proxy.decision",
+  actorType: "agent",
+  outcome: "allow",
+  reason: `request ${i}`,
+  data: { i, url: `https://api.example.test/items/${i}` },
+  ...extra,
+});
+
+/**
+ * The log itself: what survives a torn append, damage and a full disk, and how shipping resumes
+ * at the cursor kept in PostgreSQL. (SIGKILL of a real process: sigkill.test.ts.)
+ */
+describe("the audit write-ahead log", () => {
+  let t: TestDatabase;
+  let dir: string;
+  const writers: AuditWriter[] = [];
+  const down = () => new DatabaseOutage(t.adminUrl);
+  const start = async (options: Partial<AuditWriterOptions> = {}) => {
+    const w = await AuditWriter.start({ databaseUrl: t.workerUrl, walDir: dir, workerId: "w", foldWindowMs: 0, log, ...options });
+    writers.push(w);
+    return w;
+  };
+  const close = async (w: AuditWriter) => {
+    writers.splice(writers.indexOf(w), 1);
+    await w.close(0);
+  };
+  /** The events with these ids, in chain order, with how often each occurs. */
+  const stored = async (ids: string[]) =>
+    withClient(t.url, async (c) =>
+      (await c.query<{ id: string; type: string; reason: string | null }>("SELECT data->>'eventId' AS id, type, reason FROM audit_events WHERE data->>'eventId' = ANY($1::text[]) ORDER BY seq", [ids])).rows,
+    );
+  const segmentFiles = async (d = dir) => (await readdir(d)).filter((f) => f.endsWith(".wal")).sort().map((f) => path.join(d, f));
+  const chainOk = async () => expect(await verifyAuditChain(t.db, { checkpointKeys: [] })).toMatchObject({ ok: true });
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(() => t.drop());
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "bh-wal-"));
+  });
+  afterEach(async () => {
+    await down().end();
+    while (writers.length) await writers.pop()!.close(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("detects a torn final record, cuts it off, and goes on numbering after the last whole one", async () => {
+    const outage = down();
+    await outage.begin();
+    const w1 = await start();
+    const before = await Promise.all(Array.from({ length: 50 }, (_, i) => w1.record(event(i))));
+    await close(w1);
+    // A crash in the middle of an append: half a record at the end of the newest segment.
+    const newest = (await segmentFiles()).at(-1)!;
+    const torn = encodeFrame(51, prepareEvent(event(999), new Date()));
+    await appendFile(newest, torn.subarray(0, Math.floor(torn.length / 2)));
+    const sizeWithTear = (await stat(newest)).size;
+
+    const w2 = await start();
+    expect(w2.stats().truncatedAtOpen).toBe(Math.floor(torn.length / 2));
+    expect((await stat(newest)).size).toBe(sizeWithTear - Math.floor(torn.length / 2));
+    const after = await Promise.all(Array.from({ length: 10 }, (_, i) => w2.record(event(50 + i))));
+    expect(after.map((r) => r.lsn)).toEqual(Array.from({ length: 10 }, (_, i) => 51 + i));
+    await outage.end();
+    await w2.flush();
+    const all = [...before, ...after].map((r) => r.eventId);
+    expect((await stored(all)).map((r) => r.id)).toEqual(all);
+    await chainOk();
+  });
+
+  it("records a damaged stretch of a segment as a gap event in the chain, never skipping it silently", async () => {
+    const outage = down();
+    await outage.begin();
+    const w1 = await start({ segmentBytes: 4096 });
+    const acked = await Promise.all(Array.from({ length: 100 }, (_, i) => w1.record(event(i))));
+    await close(w1);
+    // Flip one byte inside the payload of a record in the middle of the first segment.
+    const [first, second] = await segmentFiles();
+    const frames = decodeFrames(await readFile(first!), SEGMENT_HEADER_BYTES, 1).records;
+    const victim = Math.floor(frames.length / 2);
+    const at = SEGMENT_HEADER_BYTES + frames.slice(0, victim).reduce((n, r) => n + r.bytes, 0) + 20;
+    const handle = await open(first!, "r+");
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
+    await handle.close();
+    const firstOfSecond = Number(path.basename(second!).split(".")[1]);
+
+    const w2 = await start({ segmentBytes: 4096 });
+    await outage.end();
+    await w2.flush();
+    const rows = await stored(acked.map((r) => r.eventId));
+    const gaps = await withClient(t.url, async (c) => (await c.query<{ data: { from: number; to: number; problem: string } }>("SELECT data FROM audit_events WHERE type = 'audit.log_gap'")).rows);
+    expect(gaps).toHaveLength(1);
+    const gap = gaps[0]!.data;
+    expect(gap.from).toBe(frames[victim]!.lsn);
+    expect(gap.to).toBe(firstOfSecond - 1);
+    expect(gap.problem).toBe("checksum");
+    // Everything outside the gap arrived, once, in order.
+    const expected = acked.filter((r) => r.lsn < gap.from || r.lsn > gap.to).map((r) => r.eventId);
+    expect(rows.map((r) => r.id)).toEqual(expected);
+    expect(expected.length).toBe(100 - (gap.to - gap.from + 1));
+    expect(w2.stats().gaps).toBe(1);
+    await chainOk();
+  });
+
+  it("resumes at the cursor after a restart: a batch committed by a shipper that died is not shipped again, and nothing is skipped", async () => {
+    const outage = down();
+    await outage.begin();
+    const w1 = await start({ segmentBytes: 16 * 1024 });
+    const acked: AuditDurability[] = [];
+    for (let i = 0; i < 1000; i += 100) acked.push(...(await Promise.all(Array.from({ length: 100 }, (_, k) => w1.record(event(i + k))))));
+    await close(w1);
+    await outage.end();
+
+    // A shipper committed LSNs 1-300 with its cursor and died before it could delete anything.
+    const wal = await AuditWal.open({ dir, workerId: "w" });
+    const client = new pg.Client({ connectionString: t.workerUrl });
+    await client.connect();
+    try {
+      expect(await readCursor(client, wal.walId, "w")).toBe(0);
+      const rows = [];
+      for (let from = 1; from <= 300; ) {
+        const { records } = await wal.read(from, 300 - from + 1);
+        rows.push(...records.map((r) => r.row));
+        from += records.length;
+      }
+      expect(await shipRows(client, wal.walId, 0, 300, rows)).toBe(true);
+      // A stale shipper (expecting the old cursor) changes nothing.
+      expect(await shipRows(client, wal.walId, 0, 300, rows)).toBe(false);
+    } finally {
+      await client.end();
+      await wal.close();
+    }
+
+    const w2 = await start({ segmentBytes: 16 * 1024, maxBatch: 70 });
+    await w2.flush();
+    expect(w2.stats()).toMatchObject({ shippedLsn: 1000, shipped: 700 });
+    const rows = await stored(acked.map((r) => r.eventId));
+    expect(rows.map((r) => r.id)).toEqual(acked.map((r) => r.eventId));
+    await chainOk();
+  });
+
+  it("refuses events when the disk is full, loses none it acknowledged, and takes events again once there is room", async () => {
+    const mnt = await mkdtemp(path.join(tmpdir(), "bh-wal-full-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=192k,mode=0700", "tmpfs", mnt]);
+    try {
+      const outage = down();
+      await outage.begin();
+      const w = await start({ walDir: mnt, segmentBytes: 32 * 1024 });
+      const acked: AuditDurability[] = [];
+      let refusal: unknown = null;
+      for (let i = 0; i < 5_000 && !refusal; i++) {
+        await w.record(event(i, { data: { i, pad: "p".repeat(200) } })).then((r) => acked.push(r), (e: unknown) => (refusal = e));
+      }
+      expect(refusal).toMatchObject({ name: "AuditUnavailableError", reason: "unwritable" });
+      expect(String((refusal as Error).message)).toMatch(/ENOSPC/);
+      expect(acked.length).toBeGreaterThan(100);
+      // Still refused while nothing could be shipped away.
+      await expect(w.record(event(-1, { data: { pad: "p".repeat(200) } }))).rejects.toMatchObject({ reason: "unwritable" });
+
+      await outage.end();
+      await w.flush();
+      const again = await w.record(event(10_000));
+      await w.flush();
+      const ids = [...acked, again].map((r) => r.eventId);
+      expect((await stored(ids)).map((r) => r.id)).toEqual(ids);
+      await close(w);
+      await chainOk();
+    } finally {
+      while (writers.length) await writers.pop()!.close(0);
+      execFileSync("umount", [mnt]);
+      await rm(mnt, { recursive: true, force: true });
+    }
+  });
+
+  it("moves the events of an earlier version's spool into the log once, without duplicating those already committed", async () => {
+    const spool = await mkdtemp(path.join(tmpdir(), "bh-legacy-spool-"));
+    try {
+      const rows = Array.from({ length: 30 }, (_, i) => prepareEvent(event(i), new Date(Date.now() - 60_000 + i)));
+      // The old process committed the first 10 and died before deleting its segment.
+      await withClient(t.url, async (c) => {
+        for (const r of rows.slice(0, 10)) {
+          await c.query(
+            "INSERT INTO audit_events (at, type, actor_type, outcome, reason, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            [r.at, r.type, r.actorType, r.outcome, r.reason, r.data],
+          );
+        }
+      });
+      const line = (r: (typeof rows)[number]) => `${JSON.stringify({ v: 1, eventId: r.eventId, at: r.at, type: r.type, actorType: r.actorType, actorId: r.actorId, agentId: r.agentId, taskId: r.taskId, outcome: r.outcome, effect: r.effect, reason: r.reason, ruleId: r.ruleId, data: JSON.parse(r.data) })}\n`;
+      await appendFile(path.join(spool, "w.00000003.jsonl"), rows.map(line).join("") + '{"v":1,"eventId":"torn');
+      const w = await start({ legacySpoolDir: spool });
+      await w.flush();
+      expect(await readdir(spool)).toEqual([]);
+      const got = await stored(rows.map((r) => r.eventId));
+      expect(got.map((r) => r.id).sort()).toEqual(rows.map((r) => r.eventId).sort());
+      expect(await readFile(path.join(dir, "w.legacy-range"), "utf8").catch(() => "gone")).toBe("gone");
+      await chainOk();
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses segments whose log identity is gone, rather than ship them again under a new one", async () => {
+    const w = await start();
+    await w.record(event(1));
+    await close(w);
+    await rm(path.join(dir, "w.wal-id"));
+    await expect(start()).rejects.toThrow(/w\.wal-id is missing but the directory holds audit log segments/);
+    // Nothing was changed, and the lock was released.
+    expect((await segmentFiles()).length).toBeGreaterThan(0);
+    await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("lets one process at a time own a log", async () => {
+    await start();
+    await expect(start()).rejects.toThrow(/already open in this process/);
+  });
+
+  it("ships only fsync'd events and never more than the database's cursor says", async () => {
+    const w = await start({ fsyncIntervalMs: 500 });
+    const r = await w.record(event(1));
+    expect(w.stats().shippedLsn).toBeLessThan(r.lsn);
+    await until(() => w.stats().shippedLsn === r.lsn, 10_000, "the event to be shipped after its fsync");
+    expect(w.stats().durableLsn).toBeGreaterThanOrEqual(r.lsn);
+  });
+});
