@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { sealSecret } from "@/lib/crypto/envelope";
 import { isUniqueViolation } from "@/lib/db/errors";
@@ -21,6 +22,7 @@ const ADD_LOCK = 0x6268_7663; // "bhvc"
 export async function addCredential(db: Db, actor: Actor, masterKey: Buffer, input: AddCredentialInput): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
   const data = addCredentialInput.parse(input);
+  const stepUp = requireStepUp(actor, "add a vault credential");
   const port = data.port ?? DEFAULT_PORTS[data.scheme];
   const service = serviceKey(data.scheme, data.host, port);
   // Refuse a master key other than the one this database's secrets were sealed with, before
@@ -56,7 +58,7 @@ export async function addCredential(db: Db, actor: Actor, masterKey: Buffer, inp
       await recordAuditEvent(tx, {
         type: "credential.added",
         actor,
-        data: { credentialId: id, name: view.name, service, headerName: view.headerName },
+        data: { credentialId: id, name: view.name, service, headerName: view.headerName, stepUp },
       });
       return view;
     });
