@@ -23,9 +23,6 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
   try {
     // Login CSRF: next-auth's own CSRF token is skipped for server-side signIn, so check here.
     await assertSameOriginAction();
-    const app = loadAppConfig();
-    const wait = await passwordAttemptWait(getDb(), email, { address: await actionClientAddress(), throttle: app.signInThrottle });
-    if (wait > 0) return { error: throttledError(wait).userMessage, email, retryAfterSeconds: wait };
     await signIn("password", {
       email,
       password: String(form.get("password") ?? ""),
@@ -35,7 +32,9 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
   } catch (error) {
     if (isAppError(error)) return { error: error.userMessage, email };
     if (error instanceof CredentialsSignin && error.code === "throttled") {
-      return { error: "Too many failed sign-in attempts for this account or from your network. Wait a few minutes and try again.", email };
+      // Refused before any password check; say how long to wait.
+      const wait = await passwordAttemptWait(getDb(), email, { address: await actionClientAddress(), throttle: loadAppConfig().signInThrottle });
+      return { error: throttledError(Math.max(wait, 1)).userMessage, email, retryAfterSeconds: wait };
     }
     // One message for every other failure: nothing reveals whether the email, the password or
     // the account's state was the problem.

@@ -5,7 +5,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { emailSchema } from "@/lib/users/users";
 import { verifyPassword } from "./password";
 import { signInAudit } from "./sign-in-audit";
-import { clearAccountFailures, lockedFor, recordFailure, throttleKeys } from "./sign-in-throttle";
+import { clearAccountFailures, lockedFor, recordFailure, remainingLock, throttleKeys } from "./sign-in-throttle";
 
 /** Where a password attempt comes from: the client's address (null when unknown) and the limits. */
 export interface PasswordAttemptContext {
@@ -25,10 +25,10 @@ export function throttledError(retryAfterSeconds: number): AppError {
   });
 }
 
-/** Seconds until a password attempt for `email` from this context may be made (0: now). Counts a refused attempt. */
+/** Seconds until a password attempt for `email` from this context may be made (0: now); counts nothing. */
 export async function passwordAttemptWait(db: Db, email: unknown, context: PasswordAttemptContext): Promise<number> {
   const parsed = emailSchema.safeParse(email);
-  return lockedFor(db, throttleKeys({ email: parsed.success ? parsed.data : null, address: context.address }, context.throttle));
+  return remainingLock(db, throttleKeys({ email: parsed.success ? parsed.data : null, address: context.address }, context.throttle));
 }
 
 /**

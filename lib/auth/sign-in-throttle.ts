@@ -1,4 +1,5 @@
 import type { Db } from "@/lib/db/client";
+import { Prisma } from "@/lib/generated/prisma/client";
 import type { SignInThrottleConfig } from "@/lib/config/app";
 import { addressThrottleKey } from "@/lib/http/client-address";
 
@@ -54,28 +55,36 @@ export interface FailureOutcome {
 
 /** Counts one failed attempt against every key; returns, per key, whether this failure locked it. */
 export async function recordFailure(db: Db, keys: readonly ThrottleKey[], config: SignInThrottleConfig, now = new Date()): Promise<FailureOutcome[]> {
-  if (keys.length === 0) return [];
-  const forgetBefore = now.getTime() - config.maxLockoutSeconds * 1000;
-  return db.$transaction(async (tx) => {
-    const outcomes: FailureOutcome[] = [];
-    for (const key of keys) {
-      await tx.$executeRaw`INSERT INTO sign_in_throttles (key, failures, last_failure_at) VALUES (${key.key}, 0, ${now}) ON CONFLICT (key) DO NOTHING`;
-      const [row] = await tx.$queryRaw<Array<{ failures: number; last_failure_at: Date; locked_until: Date | null }>>`
-        SELECT failures, last_failure_at, locked_until FROM sign_in_throttles WHERE key = ${key.key} FOR UPDATE`;
-      const failures = !row || row.last_failure_at.getTime() < forgetBefore ? 1 : row.failures + 1;
-      let lockedUntil: Date | null = null;
-      if (failures >= key.limit) {
-        // 1 minute at the limit, doubling with each failure after a lock ends, capped.
-        const seconds = Math.min(60 * 2 ** Math.min(failures - key.limit, 20), config.maxLockoutSeconds);
-        lockedUntil = new Date(now.getTime() + seconds * 1000);
-      }
-      await tx.$executeRaw`
-        UPDATE sign_in_throttles SET failures = ${failures}, last_failure_at = ${now}, locked_until = COALESCE(${lockedUntil}::timestamptz, locked_until)
-        WHERE key = ${key.key}`;
-      outcomes.push({ key, failures, lockedUntil });
-    }
-    return outcomes;
-  });
+  const forgetBefore = new Date(now.getTime() - config.maxLockoutSeconds * 1000);
+  const outcomes: FailureOutcome[] = [];
+  for (const key of keys) {
+    // One atomic statement per key. In DO UPDATE every reference to the table is the row before
+    // this failure, so `next` is the new count (reset when the last failure is older than the
+    // longest lockout); at the limit the lock is min(60 s * 2^(count - limit), max).
+    const next = Prisma.sql`(CASE WHEN sign_in_throttles.last_failure_at < ${forgetBefore} THEN 1 ELSE sign_in_throttles.failures + 1 END)`;
+    const firstLock = key.limit <= 1 ? new Date(now.getTime() + Math.min(60, config.maxLockoutSeconds) * 1000) : null;
+    const [row] = await db.$queryRaw<Array<{ failures: number; locked_until: Date | null }>>`
+      INSERT INTO sign_in_throttles (key, failures, last_failure_at, locked_until)
+      VALUES (${key.key}, 1, ${now}, ${firstLock}::timestamptz)
+      ON CONFLICT (key) DO UPDATE SET
+        failures = ${next},
+        last_failure_at = EXCLUDED.last_failure_at,
+        locked_until = CASE WHEN ${next} >= ${key.limit}
+          THEN EXCLUDED.last_failure_at + make_interval(secs => LEAST(60 * power(2, LEAST(${next} - ${key.limit}, 20)), ${config.maxLockoutSeconds}))
+          ELSE sign_in_throttles.locked_until END
+      RETURNING failures, locked_until`;
+    const failures = row?.failures ?? 1;
+    outcomes.push({ key, failures, lockedUntil: failures >= key.limit ? (row?.locked_until ?? null) : null });
+  }
+  return outcomes;
+}
+
+/** Seconds until every key is unlocked, without counting an attempt (for messages). */
+export async function remainingLock(db: Db, keys: readonly ThrottleKey[], now = new Date()): Promise<number> {
+  if (keys.length === 0) return 0;
+  const [row] = await db.$queryRaw<Array<{ until: Date | null }>>`
+    SELECT max(locked_until) AS until FROM sign_in_throttles WHERE key = ANY(${keys.map((k) => k.key)}::text[]) AND locked_until > ${now}`;
+  return row?.until ? Math.max(1, Math.ceil((row.until.getTime() - now.getTime()) / 1000)) : 0;
 }
 
 /** A correct password clears the account's failures (never the address's: one good account must not reset a guesser's count). */

@@ -104,6 +104,12 @@ describe("sign-in throttling, from the attacker's side", () => {
     expect(await auditCount(["auth.sign_in_failures_summarised"])).toBe(summaries + 1);
   });
 
+  it("counts concurrent failures exactly: a burst cannot slip past the limit", async () => {
+    const email = `${unique("burst")}@example.test`;
+    await Promise.all(Array.from({ length: 25 }, () => attempt(t, email, "burst guess", ctx(null, { ...LIMITS, accountAttempts: 1000 }))));
+    expect((await t.db.signInThrottle.findUniqueOrThrow({ where: { key: `account:${email}` } })).failures).toBe(25);
+  });
+
   it("bounds chained audit inserts from failures per process, folding the rest into one summary", async () => {
     const audit = new SignInAudit(t.db, LIMITS, 10);
     const before = await auditCount(["test.failure"]);
