@@ -1,15 +1,35 @@
 // The dashboard's HTTP server, started by `bulkhead start`. It runs Next's production server and
 // exits when its launcher goes away (IPC disconnect), so a killed launcher leaves no orphan.
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import process from "node:process";
 import next from "next";
 
 const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
+
+// Route handlers and server actions never see the socket, so this server tells them who the TCP
+// peer is (lib/http/client-address.ts): it drops whatever a client sent under the header's name
+// and adds the real address, behind a token only this process knows. Sign-in throttling and the
+// audit rely on it; X-Forwarded-For counts only when this peer is a configured trusted proxy.
+const PEER_HEADER = "x-bulkhead-peer";
+const peerToken = randomBytes(32).toString("base64url");
+process.env.BULKHEAD_INTERNAL_PEER_TOKEN = peerToken;
+
+function stampPeer(req) {
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (req.rawHeaders[i].toLowerCase() === PEER_HEADER) req.rawHeaders.splice(i, 2);
+  }
+  req.headers[PEER_HEADER] = `${peerToken};${req.socket.remoteAddress ?? ""}`;
+}
+
 const app = next({ dev: false, dir: process.cwd(), hostname: host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
-const server = http.createServer((req, res) => handle(req, res));
+const server = http.createServer((req, res) => {
+  stampPeer(req);
+  return handle(req, res);
+});
 server.on("error", (error) => {
   console.error(error.code === "EADDRINUSE" ? `Port ${port} (BULKHEAD_APP_PORT) is already in use.` : String(error));
   process.exit(1);

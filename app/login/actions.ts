@@ -1,17 +1,28 @@
 "use server";
 
-import { AuthError } from "next-auth";
+import { AuthError, CredentialsSignin } from "next-auth";
+import { passwordAttemptWait, throttledError } from "@/lib/auth/authenticate";
 import { signIn } from "@/lib/auth/next-auth";
+import { loadAppConfig } from "@/lib/config/app";
+import { getDb } from "@/lib/db/client";
+import { actionClientAddress, assertSameOriginAction } from "@/lib/http/action";
+import { isAppError } from "@/lib/errors/app-error";
 
 export interface SignInState {
   error?: string;
   /** Echoed back so the form keeps the email after a failed attempt. */
   email?: string;
+  /** Set when sign-in is throttled: how long to wait. */
+  retryAfterSeconds?: number;
 }
+
+const FAILED = "Sign-in failed: the email or password is wrong, or the account is disabled.";
 
 export async function signInWithPassword(_prev: SignInState, form: FormData): Promise<SignInState> {
   const email = String(form.get("email") ?? "").slice(0, 254);
   try {
+    // Login CSRF: next-auth's own CSRF token is skipped for server-side signIn, so check here.
+    await assertSameOriginAction();
     await signIn("password", {
       email,
       password: String(form.get("password") ?? ""),
@@ -19,13 +30,20 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
     });
     return {};
   } catch (error) {
-    // One message for every failure: nothing reveals whether the email, the password or the
-    // account's state was the problem.
-    if (error instanceof AuthError) return { error: "Sign-in failed: the email or password is wrong, or the account is disabled.", email };
+    if (isAppError(error)) return { error: error.userMessage, email };
+    if (error instanceof CredentialsSignin && error.code === "throttled") {
+      // Refused before any password check; say how long to wait.
+      const wait = await passwordAttemptWait(getDb(), email, { address: await actionClientAddress(), throttle: loadAppConfig().signInThrottle });
+      return { error: throttledError(Math.max(wait, 1)).userMessage, email, retryAfterSeconds: wait };
+    }
+    // One message for every other failure: nothing reveals whether the email, the password or
+    // the account's state was the problem.
+    if (error instanceof AuthError) return { error: FAILED, email };
     throw error; // NEXT_REDIRECT on success
   }
 }
 
 export async function signInWithOidc(): Promise<void> {
+  await assertSameOriginAction();
   await signIn("oidc", { redirectTo: "/agents" });
 }

@@ -9,16 +9,19 @@ import { signInWithOidc } from "./actions";
 export const metadata: Metadata = { title: "Sign in" };
 export const dynamic = "force-dynamic";
 
+const THROTTLED = "Too many failed sign-in attempts for this account or from your network. Wait a few minutes and try again.";
+
 const ERRORS: Record<string, string> = {
   AccessDenied: "Your identity provider signed you in, but there is no active Bulkhead account for you. Ask an admin to add you.",
   Configuration: "Sign-in is misconfigured on the server. Check the logs.",
 };
 
-export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string }> }) {
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string }> }) {
   if (await currentActor()) redirect("/agents");
-  const { error } = await searchParams;
+  const { error, code } = await searchParams;
   const oidc = loadAppConfig().oidc;
-  const message = error ? (ERRORS[error] ?? "Sign-in failed. Try again.") : null;
+  // next-auth's own form posts land here after a refusal; a throttled one says so.
+  const message = error ? (code === "throttled" ? THROTTLED : (ERRORS[error] ?? "Sign-in failed. Try again.")) : null;
   return (
     <main className="flex min-h-screen items-center justify-center px-4">
       <div className="w-full max-w-sm rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">

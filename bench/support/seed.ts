@@ -50,7 +50,8 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
   const { keys } = await establishProcessKeys(db, masterKey);
   await ensureSigningKey(db, keys.dashboardKey);
   const user = await db.user.create({ data: { email: "bench@example.test", role: "admin", passwordHash: await hashPassword("bench password, never used") } });
-  const admin: Actor = { kind: "user", userId: user.id, email: user.email, role: "admin" };
+  // Seeding runs right after "signing in": fresh for the step-up that credentials and wide policies need.
+  const admin: Actor = { kind: "user", userId: user.id, email: user.email, role: "admin", authenticatedAt: Date.now() };
   const agent = await db.agent.create({ data: { name: "bench-agent", ownerId: user.id } });
 
   const services: ServiceDescriptorInput[] = [

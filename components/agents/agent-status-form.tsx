@@ -1,15 +1,15 @@
 "use client";
 
-import { useActionState } from "react";
 import { Button } from "@/components/ui/button";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<null> | null, form: FormData) => Promise<ActionResult<null>>;
 
 export function AgentStatusForm({ action, agentId, suspended }: { action: Action; agentId: string; suspended: boolean }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   return (
-    <form action={formAction} className="flex items-center gap-3">
+    <form {...formProps} className="flex items-center gap-3">
       <input type="hidden" name="id" value={agentId} />
       <input type="hidden" name="suspend" value={suspended ? "false" : "true"} />
       <Button type="submit" variant={suspended ? "secondary" : "danger"} disabled={pending}>
@@ -17,7 +17,7 @@ export function AgentStatusForm({ action, agentId, suspended }: { action: Action
       </Button>
       {state && !state.ok ? (
         <span role="alert" className="text-sm text-red-700">
-          {state.message}
+          {errorText(state)}
         </span>
       ) : null}
     </form>

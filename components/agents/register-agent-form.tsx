@@ -1,15 +1,16 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { useActionState, useEffect } from "react";
+import { useEffect } from "react";
 import { Button } from "@/components/ui/button";
 import { TextAreaField, TextField } from "@/components/ui/field";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<{ id: string }> | null, form: FormData) => Promise<ActionResult<{ id: string }>>;
 
 export function RegisterAgentForm({ action, defaultOwner }: { action: Action; defaultOwner: string }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   const router = useRouter();
   useEffect(() => {
     if (state?.ok) router.push(`/agents/${state.data.id}`);
@@ -17,7 +18,7 @@ export function RegisterAgentForm({ action, defaultOwner }: { action: Action; de
   const errors = state && !state.ok ? state.fieldErrors : undefined;
   const values = state && !state.ok ? state.values : undefined;
   return (
-    <form action={formAction} className="max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+    <form {...formProps} className="max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <TextField label="Name" name="name" required placeholder="deploy-bot" defaultValue={values?.name} errors={errors?.name} hint="Letters, digits, dot, dash, underscore." />
       <TextAreaField label="Description" name="description" rows={3} placeholder="What this agent does and where it runs" defaultValue={values?.description} errors={errors?.description} />
       <TextField label="Owner email" name="ownerEmail" type="email" defaultValue={values?.ownerEmail ?? defaultOwner} errors={errors?.ownerEmail} hint="The person responsible for this agent." />

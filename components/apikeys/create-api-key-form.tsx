@@ -1,18 +1,19 @@
 "use client";
 
-import { useActionState, useState } from "react";
+import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ name: string; key: string }>;
 
 export function CreateApiKeyForm({ action }: { action: (prev: Result | null, form: FormData) => Promise<Result> }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action);
   const errors = state && !state.ok ? state.fieldErrors : undefined;
   const values = state && !state.ok ? state.values : undefined;
   return (
-    <form action={formAction} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+    <form {...formProps} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <h2 className="font-semibold">Create an API key</h2>
       <TextField label="Name" name="name" required placeholder="ci-pipeline" defaultValue={values?.name} errors={errors?.name} hint="Who or what uses this key." />
       <div>

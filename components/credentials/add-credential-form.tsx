@@ -1,22 +1,23 @@
 "use client";
 
-import { useActionState } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ name: string }>;
 
 /**
- * After a rejected submission the other fields come back as typed (runAction echoes them); the
- * secret is a password input with no default and is never part of a result, so it never does.
+ * After a rejected submission every field keeps what was typed (the form is not reset, and the
+ * scheme select keeps its choice) except the secret, which is emptied: it is typed again and is
+ * never part of a result. Adding a credential needs step-up; the dialog resubmits.
  */
 export function AddCredentialForm({ action }: { action: (prev: Result | null, form: FormData) => Promise<Result> }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { clearOnError: ["secret"] });
   const errors = state && !state.ok ? state.fieldErrors : undefined;
   const values = state && !state.ok ? state.values : undefined;
   return (
-    <form action={formAction} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+    <form {...formProps} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <h2 className="font-semibold">Add a credential</h2>
       <TextField label="Name" name="name" required placeholder="github-deploy" defaultValue={values?.name} errors={errors?.name} />
       <div className="grid grid-cols-1 gap-4 sm:grid-cols-4">

@@ -1,6 +1,7 @@
 "use client";
 
-import { useActionState, useState } from "react";
+import { useState } from "react";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type RotateAction = (prev: ActionResult<{ name: string }> | null, form: FormData) => Promise<ActionResult<{ name: string }>>;
@@ -8,13 +9,13 @@ type DeleteAction = (prev: ActionResult<null> | null, form: FormData) => Promise
 
 /** Rotate (new secret in a password input) and delete (asks for confirmation) for one credential. */
 export function CredentialRowActions({ id, name, rotate, remove }: { id: string; name: string; rotate: RotateAction; remove: DeleteAction }) {
-  const [rotated, rotateAction, rotating] = useActionState(rotate, null);
-  const [deleted, deleteAction, deleting] = useActionState(remove, null);
+  const { state: rotated, pending: rotating, formProps: rotateForm } = useFormAction(rotate, { clearOnError: ["secret"] });
+  const { state: deleted, pending: deleting, formProps: deleteForm } = useFormAction(remove, { resetOnSuccess: false });
   const [confirming, setConfirming] = useState(false);
-  const rotateError = rotated && !rotated.ok ? (rotated.fieldErrors?.secret?.join(" ") ?? rotated.message) : null;
+  const rotateError = errorText(rotated);
   return (
     <div className="flex flex-col gap-2">
-      <form action={rotateAction} className="flex items-center gap-2">
+      <form {...rotateForm} className="flex items-center gap-2">
         <input type="hidden" name="id" value={id} />
         <input
           type="password"
@@ -32,7 +33,7 @@ export function CredentialRowActions({ id, name, rotate, remove }: { id: string;
       {rotateError ? <span role="alert" className="text-xs text-red-700">{rotateError}</span> : null}
       {rotated?.ok ? <span role="status" className="text-xs text-emerald-800">Rotated.</span> : null}
       {confirming ? (
-        <form action={deleteAction} className="flex items-center gap-2">
+        <form {...deleteForm} className="flex items-center gap-2">
           <input type="hidden" name="id" value={id} />
           <button type="submit" disabled={deleting} className="rounded bg-red-600 px-2 py-1 text-xs font-semibold text-white">
             Confirm delete
@@ -46,7 +47,7 @@ export function CredentialRowActions({ id, name, rotate, remove }: { id: string;
           Delete
         </button>
       )}
-      {deleted && !deleted.ok ? <span role="alert" className="text-xs text-red-700">{deleted.message}</span> : null}
+      {deleted && !deleted.ok ? <span role="alert" className="text-xs text-red-700">{errorText(deleted)}</span> : null}
     </div>
   );
 }

@@ -1,17 +1,17 @@
 "use client";
 
-import { useActionState } from "react";
 import { Button } from "@/components/ui/button";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
 
 /** A YAML document edited in a textarea and saved by a server action, with its errors inline. */
 export function YamlForm<T>({ action, name, label, initial, rows = 10, submit, placeholder, testId }: { action: Action<T>; name: string; label: string; initial: string; rows?: number; submit: string; placeholder?: string; testId?: string }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action);
   const errors = state && !state.ok ? (state.fieldErrors?.[name] ?? []) : [];
   return (
-    <form action={formAction} className="space-y-2" data-testid={testId}>
+    <form {...formProps} className="space-y-2" data-testid={testId}>
       <label htmlFor={name} className="block text-sm font-medium">
         {label}
       </label>

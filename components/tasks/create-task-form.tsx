@@ -1,9 +1,10 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { useActionState, useEffect } from "react";
+import { useEffect } from "react";
 import { Button } from "@/components/ui/button";
 import { FieldError, TextAreaField, TextField } from "@/components/ui/field";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<{ id: string }> | null, form: FormData) => Promise<ActionResult<{ id: string }>>;
@@ -27,7 +28,7 @@ export function CreateTaskForm({
   templates: TemplateOption[];
   maxTtl: string;
 }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   const router = useRouter();
   useEffect(() => {
     if (state?.ok) router.push(`/tasks/${state.data.id}`);
@@ -35,7 +36,7 @@ export function CreateTaskForm({
   const errors = state && !state.ok ? state.fieldErrors : undefined;
   const values = state && !state.ok ? state.values : undefined;
   return (
-    <form action={formAction} className="max-w-3xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+    <form {...formProps} className="max-w-3xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <div>
         <label htmlFor="agentId" className="block text-sm font-medium">
           Agent

@@ -1,18 +1,19 @@
 "use client";
 
-import { useActionState, useState } from "react";
+import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import type { ActionResult } from "@/lib/http/action";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 
 type Result = ActionResult<{ token: string; expiresAt: string }>;
 
 /** Mints a token and shows it once, with a copy button; reloading the page does not show it again. */
 export function MintToken({ action, taskId }: { action: (prev: Result | null, form: FormData) => Promise<Result>; taskId: string }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   const [copied, setCopied] = useState(false);
   return (
     <div className="space-y-3">
-      <form action={formAction}>
+      <form {...formProps}>
         <input type="hidden" name="id" value={taskId} />
         <Button type="submit" disabled={pending}>
           {pending ? "Minting…" : "Mint token"}
@@ -20,7 +21,7 @@ export function MintToken({ action, taskId }: { action: (prev: Result | null, fo
       </form>
       {state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {errorText(state)}
         </p>
       ) : null}
       {state?.ok ? (

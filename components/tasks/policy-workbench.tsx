@@ -3,6 +3,7 @@
 import { useActionState, useState } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 import type { ExplainResult } from "@/lib/policy/explain";
 
@@ -20,13 +21,14 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
   const [yaml, setYaml] = useState(initialYaml);
   // Controlled, so a simulation keeps what was typed (React resets uncontrolled form fields).
   const [request, setRequest] = useState({ method: "POST", url: "", body: "" });
-  const [saved, saveAction, saving] = useActionState(save, null);
+  // Saving a policy that widens what runs without a human needs step-up; the dialog resubmits.
+  const { state: saved, pending: saving, formProps: saveForm } = useFormAction(save, { resetOnSuccess: false });
   const [sim, simAction, simulating] = useActionState(simulate, null);
   const errors = saved && !saved.ok ? (saved.fieldErrors?.policyYaml ?? []) : [];
   const result = sim?.ok ? sim.data : null;
   return (
     <div className="grid gap-6 lg:grid-cols-2">
-      <form action={saveAction} className="space-y-2">
+      <form {...saveForm} className="space-y-2">
         <input type="hidden" name="id" value={taskId} />
         <label htmlFor="policyYaml" className="block text-sm font-medium">
           Policy (YAML)

@@ -1,7 +1,7 @@
 "use client";
 
-import { useActionState } from "react";
 import { Button } from "@/components/ui/button";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<null> | null, form: FormData) => Promise<ActionResult<null>>;
@@ -20,13 +20,17 @@ export function SimpleActionButton({
   variant?: "primary" | "secondary" | "danger";
   confirm?: string;
 }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   return (
     <form
-      action={formAction}
+      {...formProps}
       className="inline-flex items-center gap-2"
       onSubmit={(e) => {
-        if (confirm && !window.confirm(confirm)) e.preventDefault();
+        if (confirm && !window.confirm(confirm)) {
+          e.preventDefault();
+          return;
+        }
+        formProps.onSubmit(e);
       }}
     >
       {Object.entries(fields).map(([k, v]) => (
@@ -37,7 +41,7 @@ export function SimpleActionButton({
       </Button>
       {state && !state.ok ? (
         <span role="alert" className="text-sm text-red-700">
-          {state.message}
+          {errorText(state)}
         </span>
       ) : null}
     </form>

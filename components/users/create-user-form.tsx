@@ -1,18 +1,18 @@
 "use client";
 
-import { useActionState } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
+import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ email: string; password: string | null }>;
 
 export function CreateUserForm({ action }: { action: (prev: Result | null, form: FormData) => Promise<Result> }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const { state, pending, formProps } = useFormAction(action);
   const errors = state && !state.ok ? state.fieldErrors : undefined;
   const values = state && !state.ok ? state.values : undefined;
   return (
-    <form action={formAction} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+    <form {...formProps} className="mb-8 max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
       <h2 className="font-semibold">Add a user</h2>
       <TextField label="Email" name="email" type="email" required defaultValue={values?.email} errors={errors?.email} />
       <div>

@@ -1,15 +1,19 @@
 "use client";
 
-import { useActionState } from "react";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<null> | null, form: FormData) => Promise<ActionResult<null>>;
 
+/** Role change (step-up: the dialog resubmits) and disable/enable for one user. */
 export function UserRowActions({ action, id, role, disabled }: { action: Action; id: string; role: string; disabled: boolean }) {
-  const [state, formAction, pending] = useActionState(action, null);
+  const roleForm = useFormAction(action, { resetOnSuccess: false });
+  const statusForm = useFormAction(action, { resetOnSuccess: false });
+  const pending = roleForm.pending || statusForm.pending;
+  const error = errorText(roleForm.state) ?? errorText(statusForm.state);
   return (
     <div className="flex flex-wrap items-center gap-2">
-      <form action={formAction} className="flex items-center gap-2">
+      <form {...roleForm.formProps} className="flex items-center gap-2">
         <input type="hidden" name="id" value={id} />
         <select name="role" defaultValue={role} aria-label="Role" className="rounded-md border-0 px-2 py-1 text-xs ring-1 ring-inset ring-slate-300">
           <option value="admin">admin</option>
@@ -20,14 +24,14 @@ export function UserRowActions({ action, id, role, disabled }: { action: Action;
           Change role
         </button>
       </form>
-      <form action={formAction}>
+      <form {...statusForm.formProps}>
         <input type="hidden" name="id" value={id} />
         <input type="hidden" name="disabled" value={disabled ? "false" : "true"} />
         <button type="submit" disabled={pending} className="text-xs font-semibold text-red-700 underline">
           {disabled ? "Enable" : "Disable"}
         </button>
       </form>
-      {state && !state.ok ? <span role="alert" className="text-xs text-red-700">{state.message}</span> : null}
+      {error ? <span role="alert" className="text-xs text-red-700">{error}</span> : null}
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import { actorRole, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { AppError } from "@/lib/errors/app-error";
@@ -20,6 +21,7 @@ export async function createApiKey(db: Db, actor: Actor, input: CreateApiKeyInpu
     const message = `You cannot create a key with role ${data.role}, which grants more than your own role.`;
     throw new AppError("FORBIDDEN", message, { details: { fieldErrors: { role: [message] } } });
   }
+  const stepUp = requireStepUp(actor, "create an API key");
   const now = new Date();
   const expiresAt = data.expiresInDays ? new Date(now.getTime() + data.expiresInDays * DAY_MS) : null;
   for (let attempt = 0; ; attempt++) {
@@ -41,7 +43,7 @@ export async function createApiKey(db: Db, actor: Actor, input: CreateApiKeyInpu
         await recordAuditEvent(tx, {
           type: "api_key.created",
           actor,
-          data: { apiKeyId: row.id, name: row.name, role: row.role, prefix: row.prefix, expiresAt: expiresAt?.toISOString() ?? null },
+          data: { apiKeyId: row.id, name: row.name, role: row.role, prefix: row.prefix, expiresAt: expiresAt?.toISOString() ?? null, stepUp },
         });
         return { apiKey: toApiKeyView(row, now), key: generated.key };
       });

@@ -1,9 +1,19 @@
 import { AppError } from "@/lib/errors/app-error";
 import { roleCan, type Permission, type Role } from "./roles";
 
-/** Who is acting: a signed-in user, an API key (later), or Bulkhead itself (CLI, start-up). */
+/** Who is acting: a signed-in user, an API key, or Bulkhead itself (CLI, start-up). */
 export type Actor =
-  | { kind: "user"; userId: string; email: string; role: Role }
+  | {
+      kind: "user";
+      userId: string;
+      email: string;
+      role: Role;
+      /** The dashboard session acting, when there is one (step-up re-authenticates it). */
+      sessionId?: string;
+      /** When the person last proved who they are (epoch ms); absent means never, for step-up. */
+      authenticatedAt?: number;
+      authMethod?: "password" | "oidc";
+    }
   | { kind: "api_key"; apiKeyId: string; role: Role; createdById: string | null }
   | { kind: "system"; label: string };
 

@@ -10,7 +10,7 @@ export async function currentActor(): Promise<Actor | null> {
   const session = await auth();
   const b = session?.bulkhead;
   if (!b) return null;
-  return { kind: "user", userId: b.userId, email: b.email, role: b.role };
+  return { kind: "user", userId: b.userId, email: b.email, role: b.role, sessionId: b.sessionId, authenticatedAt: b.authenticatedAt, authMethod: b.authMethod };
 }
 
 /** For pages: redirect to sign-in when signed out, render 403 when the role lacks `permission`. */

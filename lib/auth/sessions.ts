@@ -11,27 +11,37 @@ export function hashSessionToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
+export type AuthMethod = "password" | "oidc";
+
 export interface SessionUser {
   userId: string;
   email: string;
   name: string | null;
   role: Role;
+  sessionId: string;
+  /** When the person last proved who they are in this session (epoch ms; step-up compares it). */
+  authenticatedAt: number;
+  authMethod: AuthMethod;
 }
 
 export async function createSession(
   db: Db,
   userId: string,
   maxAgeSeconds: number,
-  meta: { userAgent?: string | null; ip?: string | null } = {},
+  meta: { userAgent?: string | null; ip?: string | null; authMethod?: AuthMethod; authenticatedAt?: Date } = {},
 ): Promise<string> {
   const token = randomBytes(32).toString("base64url");
   const now = new Date();
+  // An identity provider's auth_time can be older than now (single sign-on), never newer.
+  const authenticatedAt = meta.authenticatedAt && meta.authenticatedAt < now ? meta.authenticatedAt : now;
   await db.$transaction([
     db.session.create({
       data: {
         tokenHash: hashSessionToken(token),
         userId,
         expiresAt: new Date(now.getTime() + maxAgeSeconds * 1000),
+        authenticatedAt,
+        authMethod: meta.authMethod ?? "password",
         userAgent: meta.userAgent?.slice(0, 300) ?? null,
         ip: meta.ip?.slice(0, 64) ?? null,
       },
@@ -49,6 +59,8 @@ export async function resolveSession(db: Db, token: string, now = new Date()): P
       id: true,
       expiresAt: true,
       lastSeenAt: true,
+      authenticatedAt: true,
+      authMethod: true,
       user: { select: { id: true, email: true, name: true, role: true, disabledAt: true } },
     },
   });
@@ -62,7 +74,15 @@ export async function resolveSession(db: Db, token: string, now = new Date()): P
     await db.session.update({ where: { id: session.id }, data: { lastSeenAt: now } }).catch(() => undefined);
   }
   const { user } = session;
-  return { userId: user.id, email: user.email, name: user.name, role: user.role };
+  return {
+    userId: user.id,
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    sessionId: session.id,
+    authenticatedAt: session.authenticatedAt.getTime(),
+    authMethod: session.authMethod === "oidc" ? "oidc" : "password",
+  };
 }
 
 export async function deleteSession(db: Db, token: string): Promise<void> {

@@ -46,7 +46,8 @@ Commands:
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
 
-Every command accepts --json for machine-readable output.`;
+Every command accepts --json for machine-readable output; with --json an error is one JSON
+object on stderr: {"error":{"code":"...","message":"..."}} (see docs/architecture.md).`;
 
 const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> = {
   start: () => startCommand,
@@ -77,26 +78,41 @@ export function defaultContext(json: boolean): CliContext {
   };
 }
 
-/** Runs the CLI; returns the exit code. Errors become one line on stderr. */
+/** Runs the CLI; returns the exit code. Errors become one line on stderr (one JSON object with --json). */
 export async function main(argv: string[], ctx: CliContext = defaultContext(argv.includes("--json"))): Promise<number> {
   const args = argv.filter((a) => a !== "--json");
   const [name, ...rest] = args;
   if (!name || name === "help" || name === "--help" || name === "-h") {
+    if (!name && ctx.json) return fail(ctx, undefined, new CliError("no command given; run `bulkhead --help`", 2));
     (name ? ctx.stdout : ctx.stderr)(USAGE);
     return name ? 0 : 2;
   }
   const factory = COMMANDS[name];
-  if (!factory) {
-    ctx.stderr(`bulkhead: unknown command "${name}". Run \`bulkhead --help\`.`);
-    return 2;
-  }
+  if (!factory) return fail(ctx, undefined, new CliError(`unknown command "${name}". Run \`bulkhead --help\`.`, 2));
   try {
     const handler = await factory();
     return (await handler(rest, ctx)) ?? 0;
   } catch (error) {
-    ctx.stderr(`bulkhead ${name}: ${describeError(error)}`);
-    return error instanceof CliError ? error.exitCode : 1;
+    return fail(ctx, name, error);
   }
+}
+
+function fail(ctx: CliContext, command: string | undefined, error: unknown): number {
+  const exitCode = error instanceof CliError ? error.exitCode : 1;
+  if (ctx.json) ctx.stderr(JSON.stringify({ error: { ...describeErrorJson(error), exitCode } }));
+  else ctx.stderr(`bulkhead${command ? ` ${command}` : ""}: ${describeError(error)}`);
+  return exitCode;
+}
+
+/** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
+export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
+  if (error instanceof ZodError) {
+    return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
+  }
+  if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
+  if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
+  if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
+  return { code: "error", message: describeError(error) };
 }
 
 function describeError(error: unknown): string {

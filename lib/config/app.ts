@@ -1,5 +1,15 @@
+import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
+
+const count = (max: number) => z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
+
+/** Comma-separated addresses or CIDR ranges, e.g. "10.0.0.0/8, 127.0.0.1". */
+const addressList = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""))
+  .refine((list) => list.every((entry) => ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry)), "must be a comma-separated list of IP addresses or CIDR ranges");
 
 const appSchema = z
   .object({
@@ -13,6 +23,17 @@ const appSchema = z
     BULKHEAD_OIDC_CLIENT_ID: optionalString,
     BULKHEAD_OIDC_CLIENT_SECRET: optionalString,
     BULKHEAD_OIDC_NAME: z.string().default("Single sign-on"),
+    /** Dangerous changes need a password (or identity-provider) confirmation at most this old. */
+    BULKHEAD_STEP_UP_MINUTES: z.coerce.number({ error: "must be a number of minutes" }).positive("must be a positive number of minutes").max(1440, "must be at most 1440 (a day)").default(5),
+    /** Failed sign-ins per account, then per client address, before attempts are refused for a while. */
+    BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS: count(1000).default(5),
+    BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS: count(100_000).default(20),
+    /** The longest a throttled account or address waits; failures older than this are forgotten. */
+    BULKHEAD_SIGNIN_LOCKOUT_MINUTES: count(1440).default(15),
+    /** Reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client. */
+    BULKHEAD_TRUSTED_PROXIES: addressList,
+    /** Set by scripts/app-server.mjs for its own process only: authenticates the peer-address header it adds. */
+    BULKHEAD_INTERNAL_PEER_TOKEN: optionalString,
   })
   .superRefine((env, ctx) => {
     const oidc = [env.BULKHEAD_OIDC_ISSUER, env.BULKHEAD_OIDC_CLIENT_ID, env.BULKHEAD_OIDC_CLIENT_SECRET];
@@ -33,13 +54,25 @@ export interface OidcConfig {
   name: string;
 }
 
+export interface SignInThrottleConfig {
+  accountAttempts: number;
+  addressAttempts: number;
+  maxLockoutSeconds: number;
+}
+
 export interface AppConfig {
   host: string;
   port: number;
   publicUrl: string;
+  /** The public URL is https: cookies are `__Host-` and Secure, and the CSP upgrades requests. */
+  secure: boolean;
   authSecret: string | undefined;
   sessionMaxAgeSeconds: number;
   oidc: OidcConfig | undefined;
+  stepUpMaxAgeSeconds: number;
+  signInThrottle: SignInThrottleConfig;
+  trustedProxies: string[];
+  peerToken: string | undefined;
 }
 
 export function loadAppConfig(source: Record<string, string | undefined> = process.env): AppConfig {
@@ -49,6 +82,7 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
     host: env.BULKHEAD_APP_HOST,
     port: env.BULKHEAD_APP_PORT,
     publicUrl,
+    secure: publicUrl.startsWith("https://"),
     authSecret: env.AUTH_SECRET,
     sessionMaxAgeSeconds: Math.round(env.BULKHEAD_SESSION_HOURS * 3600),
     oidc:
@@ -60,5 +94,13 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
             name: env.BULKHEAD_OIDC_NAME,
           }
         : undefined,
+    stepUpMaxAgeSeconds: Math.round(env.BULKHEAD_STEP_UP_MINUTES * 60),
+    signInThrottle: {
+      accountAttempts: env.BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS,
+      addressAttempts: env.BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS,
+      maxLockoutSeconds: env.BULKHEAD_SIGNIN_LOCKOUT_MINUTES * 60,
+    },
+    trustedProxies: env.BULKHEAD_TRUSTED_PROXIES,
+    peerToken: env.BULKHEAD_INTERNAL_PEER_TOKEN,
   };
 }

@@ -71,7 +71,7 @@ export function requireRuntimeDatabaseUrl(role: RuntimeDatabaseRole, source: Rec
   const url = config.runtimeDatabaseUrls[role] ?? (config.singleDatabaseRole ? config.databaseUrl : undefined);
   if (url) return url;
   throw new ConfigError([
-    `${variable} is required: start Bulkhead with \`npm start\` (which provides it), or set it to the ${role}'s own database role ` +
+    `${variable} is required and it is not set: start Bulkhead with \`npm start\` (which provides it), or set it to the ${role}'s own database role ` +
       "(docs/database.md). BULKHEAD_DATABASE_SINGLE_ROLE=true runs every process as DATABASE_URL instead, without least privilege.",
   ]);
 }

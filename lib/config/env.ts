@@ -28,18 +28,23 @@ export const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), "must be a postgres:// or postgresql:// URL");
 
-/** Parses `source` (default process.env) with `schema`; throws ConfigError naming each bad variable. */
+/**
+ * Parses `source` (default process.env) with `schema`; throws ConfigError naming each bad
+ * variable. The message never repeats a value: variables hold secrets (AUTH_SECRET, the master
+ * key, passwords inside DATABASE_URL), and start-up errors end up in logs and terminals.
+ */
 export function parseEnv<T extends z.ZodType>(
   schema: T,
   source: Record<string, string | undefined> = process.env,
 ): z.output<T> {
+  // reportInput stays off, so no issue carries the value either.
   const result = schema.safeParse(source);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join(".") || "(environment)";
     // Never the value: many variables are secrets or URLs with passwords, and this message goes
     // to terminals and logs. The name and the rule are enough to fix it.
-    const hint = source[name] === undefined ? "it is not set" : "its value is not shown";
+    const hint = source[name] === undefined ? "it is not set" : "it is set; the value is not shown";
     return `${name} ${issue.message} (${hint})`;
   });
   throw new ConfigError(problems);

@@ -9,6 +9,8 @@ export type AppErrorCode =
   | "INVALID_INPUT"
   | "CONFLICT"
   | "CSRF"
+  | "STEP_UP_REQUIRED"
+  | "RATE_LIMITED"
   | "CONFIG"
   | "DATABASE_UNAVAILABLE"
   | "MIGRATION"
@@ -21,6 +23,9 @@ const STATUS: Record<AppErrorCode, number> = {
   INVALID_INPUT: 400,
   CONFLICT: 409,
   CSRF: 403,
+  // Signed in, but this change needs a recent password or identity-provider confirmation.
+  STEP_UP_REQUIRED: 403,
+  RATE_LIMITED: 429,
   CONFIG: 500,
   DATABASE_UNAVAILABLE: 503,
   MIGRATION: 500,

@@ -1,9 +1,14 @@
 import "server-only";
+import { headers } from "next/headers";
 import { ZodError, type z } from "zod";
-import { isAppError } from "@/lib/errors/app-error";
+import { AppError, isAppError } from "@/lib/errors/app-error";
 import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import type { Permission } from "@/lib/auth/roles";
+import { loadAppConfig } from "@/lib/config/app";
+import { clientAddress } from "./client-address";
+import { checkOriginHeaders } from "./csrf";
+import { fieldErrorsOf, formErrorMap } from "./form-errors";
 
 export type ActionResult<T> =
   | { ok: true; data: T }
@@ -13,6 +18,8 @@ export type ActionResult<T> =
       fieldErrors?: Record<string, string[]>;
       /** What was submitted (secrets removed), so a form can show it again: bad input loses nothing. */
       values?: Record<string, string | undefined>;
+      /** The change needs a fresh password or identity-provider confirmation (lib/auth/step-up.ts). */
+      stepUp?: { method: "password" | "oidc" };
     };
 
 const SECRET_FIELD = /password|secret|token|confirm/i;
@@ -25,10 +32,51 @@ function echoValues(input: unknown): Record<string, string | undefined> | undefi
 }
 
 /**
- * Every server action goes through here: it requires a session with `permission` (checked in the
- * action itself, not by middleware), parses its input with zod, and returns expected errors as
- * data for the form; unexpected errors are logged and reported generically. Next.js itself
- * rejects server-action POSTs whose Origin does not match the host (CSRF).
+ * Refuses a server action that does not come from the dashboard's own pages. Next.js checks
+ * the Origin of server actions only when there is one (a POST without Origin runs), so every
+ * action checks it itself, before anything else: its Origin must be the dashboard's, or, without
+ * one, Sec-Fetch-Site must say same-origin. proxy.ts applies the same rule to every unsafe
+ * request first; this is the check that holds even if that one is bypassed or misconfigured.
+ */
+export async function assertSameOriginAction(): Promise<void> {
+  const problem = checkOriginHeaders(await headers(), [new URL(loadAppConfig().publicUrl).origin]);
+  if (problem) {
+    throw new AppError("CSRF", `Refused: ${problem}.`, {
+      userMessage: "This request did not come from the dashboard's own pages, so nothing was changed. Reload the page and try again.",
+    });
+  }
+}
+
+/** The client's address for this server action (see lib/http/client-address.ts). */
+export async function actionClientAddress(): Promise<string | null> {
+  const app = loadAppConfig();
+  return clientAddress(await headers(), { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+}
+
+/** An error as a form's result: expected errors with their message, anything else generic. */
+export function actionError<T>(error: unknown, input: unknown): ActionResult<T> {
+  if (error instanceof ZodError) {
+    return { ok: false, message: "Please correct the highlighted fields.", fieldErrors: fieldErrorsOf(error), values: echoValues(input) };
+  }
+  if (isAppError(error)) {
+    const details = error.details as { fieldErrors?: Record<string, string[]>; stepUp?: { method: "password" | "oidc" } } | undefined;
+    return {
+      ok: false,
+      message: error.userMessage,
+      fieldErrors: details?.fieldErrors,
+      values: echoValues(input),
+      ...(error.code === "STEP_UP_REQUIRED" ? { stepUp: { method: details?.stepUp?.method ?? "password" } } : {}),
+    };
+  }
+  console.error("Unhandled error in server action", error);
+  return { ok: false, message: "Something went wrong. Nothing was changed.", values: echoValues(input) };
+}
+
+/**
+ * Every dashboard server action goes through here: it refuses requests from other origins,
+ * requires a session with `permission` (checked in the action itself, not by middleware),
+ * parses its input with zod (errors as sentences), and returns expected errors as data for the
+ * form; unexpected errors are logged and reported generically.
  */
 export async function runAction<S extends z.ZodType, T>(
   permission: Permission,
@@ -37,24 +85,13 @@ export async function runAction<S extends z.ZodType, T>(
   fn: (actor: Actor, data: z.output<S>) => Promise<T>,
 ): Promise<ActionResult<T>> {
   try {
+    await assertSameOriginAction();
     const actor = await requireActor(permission);
-    const data = schema.parse(input);
-    return { ok: true, data: await fn(actor, data) };
+    const parsed = schema.safeParse(input, { error: formErrorMap });
+    if (!parsed.success) throw parsed.error;
+    return { ok: true, data: await fn(actor, parsed.data) };
   } catch (error) {
-    if (error instanceof ZodError) {
-      const fieldErrors: Record<string, string[]> = {};
-      for (const issue of error.issues) {
-        const key = issue.path.join(".") || "form";
-        (fieldErrors[key] ??= []).push(issue.message);
-      }
-      return { ok: false, message: "Please correct the highlighted fields.", fieldErrors, values: echoValues(input) };
-    }
-    if (isAppError(error)) {
-      const details = error.details as { fieldErrors?: Record<string, string[]> } | undefined;
-      return { ok: false, message: error.userMessage, fieldErrors: details?.fieldErrors, values: echoValues(input) };
-    }
-    console.error("Unhandled error in server action", error);
-    return { ok: false, message: "Something went wrong. Nothing was changed.", values: echoValues(input) };
+    return actionError(error, input);
   }
 }
 

@@ -19,10 +19,14 @@ export function errorResponse(error: unknown): NextResponse {
     );
   }
   if (isAppError(error)) {
+    const headers: Record<string, string> = {};
+    // RFC 6750: a 401 names the scheme a client can authenticate with.
+    if (error.code === "UNAUTHENTICATED") headers["WWW-Authenticate"] = 'Bearer realm="bulkhead"';
+    const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
     return NextResponse.json(
       { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}) },
-      // RFC 6750: a 401 names the scheme a client can authenticate with.
-      { status: error.statusCode, headers: error.code === "UNAUTHENTICATED" ? { "WWW-Authenticate": 'Bearer realm="bulkhead"' } : undefined },
+      { status: error.statusCode, headers },
     );
   }
   console.error("Unhandled error in route handler", error);

@@ -68,7 +68,9 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
   if (op.body || op.query) responses["400"] = errorResponse("The request is not valid.");
   if (op.permission) {
     responses["401"] = errorResponse("No session, or the API key is missing, malformed, unknown, expired or revoked.");
-    responses["403"] = errorResponse(`The role lacks \`${op.permission}\`, or (session only) the request is cross-site.`);
+    responses["403"] = errorResponse(
+      `The role lacks \`${op.permission}\`, or (session only) the request is cross-site, or the change needs a recent re-authentication (\`step_up_required\`: POST /api/v1/session/reauthenticate).`,
+    );
   }
   if (op.pathParams) responses["404"] = errorResponse("No such resource (a malformed id is reported the same way).");
   return {
@@ -118,7 +120,8 @@ export function buildOpenApiDocument(
           type: "apiKey",
           in: "cookie",
           name: "authjs.session-token",
-          description: "The dashboard session (`__Secure-authjs.session-token` over https). State changes must be same-origin JSON requests.",
+          description:
+            "The dashboard session (`__Host-authjs.session-token` over https). State changes must be same-origin JSON requests; dangerous ones need a re-authentication within the last few minutes (step-up).",
         },
       },
       schemas: { Error: jsonSchema(errorSchema, "output") },

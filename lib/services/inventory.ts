@@ -1,6 +1,7 @@
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { parseInventoryYaml } from "@/lib/semantics/inventory";
 
@@ -19,8 +20,10 @@ export async function setInventoryYaml(db: Db, actor: Actor, yaml: string): Prom
   if (!parsed.ok) {
     throw new AppError("INVALID_INPUT", "The inventory is not valid.", { details: { fieldErrors: { inventoryYaml: parsed.errors } } });
   }
+  // Moving a resource from production to staging widens every policy that allows staging.
+  const stepUp = requireStepUp(actor, "change the environment inventory");
   await db.$transaction(async (tx) => {
     await tx.setting.upsert({ where: { key: INVENTORY_SETTING }, create: { key: INVENTORY_SETTING, value: yaml }, update: { value: yaml } });
-    await recordAuditEvent(tx, { type: "inventory.changed", actor, data: { entries: parsed.inventory.entries.length } });
+    await recordAuditEvent(tx, { type: "inventory.changed", actor, data: { entries: parsed.inventory.entries.length, stepUp } });
   });
 }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { registryWith } from "@/lib/semantics/registry";
 import { parseServiceDescriptorYaml } from "./descriptor";
@@ -22,6 +23,9 @@ export async function saveCustomService(db: Db, actor: Actor, descriptorYaml: st
   if (descriptorYaml.length > 200_000) throw new AppError("INVALID_INPUT", "The descriptor is too large.");
   const parsed = parseServiceDescriptorYaml(descriptorYaml);
   if (!parsed.ok) throw new AppError("INVALID_INPUT", "The service descriptor is not valid.", { details: { fieldErrors: { descriptorYaml: parsed.errors } } });
+  // A descriptor decides what every policy means (an effect, an internal address range), so
+  // changing one can widen what tasks do without a human: step-up, like a widening policy.
+  const stepUp = requireStepUp(actor, "change a service descriptor");
   return db.$transaction(async (tx) => {
     const others = await tx.service.findMany({ where: { name: { not: parsed.id } }, select: { descriptorYaml: true } });
     const all: ServiceDescriptorInput[] = [parsed.descriptor];
@@ -36,7 +40,7 @@ export async function saveCustomService(db: Db, actor: Actor, descriptorYaml: st
     }
     const existing = await tx.service.findUnique({ where: { name: parsed.id }, select: { id: true } });
     await tx.service.upsert({ where: { name: parsed.id }, create: { name: parsed.id, descriptorYaml }, update: { descriptorYaml } });
-    await recordAuditEvent(tx, { type: existing ? "service.updated" : "service.added", actor, data: { service: parsed.id, descriptorYaml } });
+    await recordAuditEvent(tx, { type: existing ? "service.updated" : "service.added", actor, data: { service: parsed.id, descriptorYaml, stepUp } });
     return { name: parsed.id };
   });
 }
@@ -45,9 +49,10 @@ export async function deleteCustomService(db: Db, actor: Actor, name: string): P
   assertCan(actor, "settings:write");
   const parsedName = z.string().min(1).max(100).safeParse(name);
   if (!parsedName.success) throw new AppError("NOT_FOUND", "No such service.");
+  const stepUp = requireStepUp(actor, "delete a service descriptor");
   await db.$transaction(async (tx) => {
     const r = await tx.service.deleteMany({ where: { name: parsedName.data } });
     if (r.count === 0) throw new AppError("NOT_FOUND", "No such service.");
-    await recordAuditEvent(tx, { type: "service.deleted", actor, data: { service: parsedName.data } });
+    await recordAuditEvent(tx, { type: "service.deleted", actor, data: { service: parsedName.data, stepUp } });
   });
 }

@@ -3,9 +3,11 @@ import type { Db } from "@/lib/db/client";
 import { uuidSchema } from "@/lib/agents/agents";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { policyWidenings } from "@/lib/policy/widening";
 import { loadRegistry } from "@/lib/services/registry-source";
 
 export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
@@ -16,7 +18,9 @@ export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
 
 /**
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
- * NOTIFY that the commit sends; the old and new YAML are kept in the audit event.
+ * NOTIFY that the commit sends; the old and new YAML are kept in the audit event. A policy that
+ * widens what the task can do without a human (lib/policy/widening.ts) needs step-up; the
+ * comparison is made against the stored policy inside the transaction that replaces it.
  */
 /**
  * The policy's errors, or null: its format, and that every service, environment and operation it
@@ -35,17 +39,22 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, pol
   // worker refuse the task (policy_invalid) rather than enforce a rule that names nothing.
   const errors = await policyErrors(db, policyYaml);
   if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
+  const parsed = parsePolicy(policyYaml);
+  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(parsed.errors) } } });
   return db.$transaction(async (tx) => {
     const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
     if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");
+    const before = parsePolicy(task.policyYaml);
+    const widenings = policyWidenings(before.ok ? before.policy : null, parsed.policy);
+    const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `save a policy that widens what the task can do (${widenings.join("; ")})`) : undefined;
     const updated = await tx.task.update({ where: { id: taskId }, data: { policyYaml, policyVersion: { increment: 1 } }, select: { policyVersion: true } });
     await recordAuditEvent(tx, {
       type: "task.policy_changed",
       actor,
       agentId: task.agentId,
       taskId,
-      data: { fromVersion: task.policyVersion, toVersion: updated.policyVersion, before: task.policyYaml, after: policyYaml },
+      data: { fromVersion: task.policyVersion, toVersion: updated.policyVersion, before: task.policyYaml, after: policyYaml, ...(stepUp ? { stepUp, widenings } : {}) },
     });
     return updated;
   });

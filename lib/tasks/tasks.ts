@@ -5,7 +5,10 @@ import { uuidSchema } from "@/lib/agents/agents";
 import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
+import { parsePolicy } from "@/lib/policy/parse";
+import { policyWidenings } from "@/lib/policy/widening";
 import { policyErrors } from "./policy";
 import { formatDuration, parseDuration } from "./duration";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
@@ -55,6 +58,10 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
   const errors = await policyErrors(db, policyYaml);
   if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
+  // A new task starts from nothing: a policy with dangerous grants is a widening like any other.
+  const parsed = parsePolicy(policyYaml);
+  const widenings = parsed.ok ? policyWidenings(null, parsed.policy) : [];
+  const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `create a task whose policy ${widenings.join("; ")}`) : undefined;
 
   return db.$transaction(async (tx) => {
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
@@ -72,7 +79,7 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
       },
       select: taskSelect,
     });
-    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl } });
+    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl, ...(stepUp ? { stepUp, widenings } : {}) } });
     return task;
   });
 }

@@ -4,6 +4,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from "@/lib/auth/password";
 import { ROLES, type Role } from "@/lib/auth/roles";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isUniqueViolation } from "@/lib/db/errors";
 
@@ -78,6 +79,8 @@ export async function createUser(
 ): Promise<{ user: UserSummary; generatedPassword: string | null }> {
   assertCan(actor, "users:write");
   const data = createUserInput.parse(input);
+  // A new account with a role is a way back in for whoever holds a stolen session.
+  const stepUp = requireStepUp(actor, "add a user");
   const generatedPassword = data.password ? null : generatePassword();
   const passwordHash = await hashPassword(data.password ?? generatedPassword!);
   try {
@@ -89,7 +92,7 @@ export async function createUser(
       await recordAuditEvent(tx, {
         type: "user.created",
         actor,
-        data: { userId: created.id, email: created.email, role: created.role },
+        data: { userId: created.id, email: created.email, role: created.role, stepUp },
       });
       return created;
     });
@@ -116,6 +119,7 @@ async function countActiveAdmins(tx: Pick<Db, "user">, excludingId: string): Pro
 export async function setUserRole(db: Db, actor: Actor, userId: string, role: Role): Promise<UserSummary> {
   assertCan(actor, "users:write");
   const parsedRole = z.enum(ROLES).parse(role);
+  const stepUp = requireStepUp(actor, "change a role");
   return db.$transaction(async (tx) => {
     const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
     if (!user) throw new AppError("NOT_FOUND", "No such user.");
@@ -126,7 +130,7 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
     await recordAuditEvent(tx, {
       type: "user.role_changed",
       actor,
-      data: { userId, email: user.email, from: user.role, to: parsedRole },
+      data: { userId, email: user.email, from: user.role, to: parsedRole, stepUp },
     });
     return toSummary(updated);
   });
@@ -135,6 +139,8 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
 /** Disabling a user ends all their sessions at once. */
 export async function setUserDisabled(db: Db, actor: Actor, userId: string, disabled: boolean): Promise<UserSummary> {
   assertCan(actor, "users:write");
+  // Disabling is a kill switch and stays quick; enabling gives a role back.
+  const stepUp = disabled ? undefined : requireStepUp(actor, "re-enable a user");
   return db.$transaction(async (tx) => {
     const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
     if (!user) throw new AppError("NOT_FOUND", "No such user.");
@@ -147,7 +153,7 @@ export async function setUserDisabled(db: Db, actor: Actor, userId: string, disa
       select: summarySelect,
     });
     if (disabled) await tx.session.deleteMany({ where: { userId } });
-    await recordAuditEvent(tx, { type: disabled ? "user.disabled" : "user.enabled", actor, data: { userId, email: user.email } });
+    await recordAuditEvent(tx, { type: disabled ? "user.disabled" : "user.enabled", actor, data: { userId, email: user.email, ...(stepUp ? { stepUp } : {}) } });
     return toSummary(updated);
   });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { sealTo, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { isUniqueViolation } from "@/lib/db/errors";
@@ -22,6 +23,7 @@ const ADD_LOCK = 0x6268_7663; // "bhvc"
 export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, input: AddCredentialInput): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
   const data = addCredentialInput.parse(input);
+  const stepUp = requireStepUp(actor, "add a vault credential");
   const port = data.port ?? DEFAULT_PORTS[data.scheme];
   const service = serviceKey(data.scheme, data.host, port);
   const id = randomUUID();
@@ -57,7 +59,7 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
       await recordAuditEvent(tx, {
         type: "credential.added",
         actor,
-        data: { credentialId: id, name: view.name, service, headerName: view.headerName },
+        data: { credentialId: id, name: view.name, service, headerName: view.headerName, stepUp },
       });
       return view;
     });

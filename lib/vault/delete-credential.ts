@@ -1,5 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { AppError } from "@/lib/errors/app-error";
 import { credentialIdSchema } from "./schemas";
@@ -10,13 +11,14 @@ export async function deleteCredential(db: Db, actor: Actor, id: string): Promis
   assertCan(actor, "credentials:write");
   const parsedId = credentialIdSchema.safeParse(id);
   if (!parsedId.success) throw new AppError("NOT_FOUND", "No such credential.");
+  const stepUp = requireStepUp(actor, "delete a vault credential");
   return db.$transaction(async (tx) => {
     const [locked] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM credentials WHERE id = ${parsedId.data}::uuid FOR UPDATE`;
     const row = locked ? await tx.credential.findUnique({ where: { id: parsedId.data }, select: credentialSelect }) : null;
     if (!row) throw new AppError("NOT_FOUND", "No such credential.");
     await tx.credential.delete({ where: { id: row.id } });
     const view = toCredentialView(row);
-    await recordAuditEvent(tx, { type: "credential.deleted", actor, data: { credentialId: view.id, name: view.name, service: view.service } });
+    await recordAuditEvent(tx, { type: "credential.deleted", actor, data: { credentialId: view.id, name: view.name, service: view.service, stepUp } });
     return view;
   });
 }

@@ -1,5 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { sealTo, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
@@ -17,6 +18,7 @@ export async function rotateCredential(db: Db, actor: Actor, worker: BoxRecipien
   const { secret } = rotateCredentialInput.parse({ secret: newSecret });
   const parsedId = credentialIdSchema.safeParse(id);
   if (!parsedId.success) throw new AppError("NOT_FOUND", "No such credential.");
+  const stepUp = requireStepUp(actor, "rotate a vault credential");
   return db.$transaction(async (tx) => {
     await assertSealingKeyCurrent(tx, { worker: worker.fingerprint });
     // Lock the row: a concurrent delete or rotation waits for this one instead of racing it.
@@ -32,7 +34,7 @@ export async function rotateCredential(db: Db, actor: Actor, worker: BoxRecipien
       select: credentialSelect,
     });
     const view = toCredentialView(row);
-    await recordAuditEvent(tx, { type: "credential.rotated", actor, data: { credentialId: view.id, name: view.name, service: view.service } });
+    await recordAuditEvent(tx, { type: "credential.rotated", actor, data: { credentialId: view.id, name: view.name, service: view.service, stepUp } });
     return view;
   });
 }

@@ -16,6 +16,16 @@ export async function makeUser(db: Db, role: Role, options: { password?: string;
   const user = await db.user.create({
     data: { email, role, passwordHash: await hashPassword(options.password ?? TEST_PASSWORD) },
   });
-  const actor: Actor = { kind: "user", userId: user.id, email: user.email, role };
+  // A factory actor stands for a person who has just signed in: fresh enough for step-up
+  // whenever it acts. Tests of step-up build actors with an explicit authenticatedAt.
+  const actor: Actor = {
+    kind: "user",
+    userId: user.id,
+    email: user.email,
+    role,
+    get authenticatedAt() {
+      return Date.now();
+    },
+  };
   return { user, actor, email, password: options.password ?? TEST_PASSWORD };
 }

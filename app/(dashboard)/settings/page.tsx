@@ -26,6 +26,11 @@ export default async function SettingsPage() {
   const rows: Array<[string, string]> = [
     ["Dashboard URL", config.publicUrl],
     ["Session lifetime", `${Math.round(config.sessionMaxAgeSeconds / 3600)} hours`],
+    [
+      "Session cookie",
+      config.secure ? "__Host- prefixed, Secure, HttpOnly, SameSite=Lax" : "plain http: not Secure (use only on loopback; serve the dashboard over https anywhere else)",
+    ],
+    ["Re-authentication for dangerous changes", `after ${Math.round(config.stepUpMaxAgeSeconds / 60)} minutes`],
     ["Single sign-on (OIDC)", config.oidc ? `${config.oidc.name} (${config.oidc.issuer})` : "not configured"],
     ["Maximum task lifetime", formatDuration(maxTtl)],
   ];

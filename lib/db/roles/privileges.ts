@@ -51,6 +51,8 @@ export const PRIVILEGES: PrivilegeMap = {
     users: { dashboard: CRU, worker: { SELECT: ["id", "email"] } },
     accounts: { dashboard: { SELECT: true, INSERT: true }, worker: NONE },
     sessions: { dashboard: CRUD, worker: NONE },
+    // Failed sign-ins per account and per address (the dashboard's sign-in throttle).
+    sign_in_throttles: { dashboard: CRUD, worker: NONE },
     setup_tokens: { dashboard: CRUD, worker: NONE },
     agents: { dashboard: CRU, worker: READ },
     // The worker marks tasks expired at expiresAt (kill switch) and nothing else.

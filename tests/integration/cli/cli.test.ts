@@ -67,6 +67,37 @@ describe("bulkhead CLI", () => {
     }
   });
 
+  it("with --json, prints every error as one JSON object on stderr, and nothing on stdout", async () => {
+    const cases: Array<[string[], string, RegExp, number]> = [
+      [["agent", "create"], "usage", /--name is required/, 2],
+      [["agent", "create", "--name", "x", "--bogus"], "usage", /Unknown option '--bogus'/, 2],
+      [["agent", "suspend", "not-an-id"], "not_found", /No such agent/, 1],
+      [["frobnicate"], "usage", /unknown command "frobnicate"/, 2],
+      [[], "usage", /no command given/, 2],
+      [["user", "create", "--email", "not-an-email", "--role", "admin"], "invalid_input", /Enter a valid email address/, 1],
+    ];
+    for (const [argv, code, message, exitCode] of cases) {
+      const run = await cli([...argv, "--json"]);
+      expect(run.code, argv.join(" ")).toBe(exitCode);
+      expect(run.stdout, argv.join(" ")).toEqual([]);
+      expect(run.stderr, argv.join(" ")).toHaveLength(1);
+      const printed = JSON.parse(run.stderr[0]!) as { error: { code: string; message: string; exitCode: number } };
+      expect(printed.error, argv.join(" ")).toMatchObject({ code, exitCode });
+      expect(printed.error.message, argv.join(" ")).toMatch(message);
+    }
+  });
+
+  it("with --json, a configuration error lists the problems and never the values", async () => {
+    const bad = "mysql://bulkhead:Sup3rSecretPw@db.internal/bulkhead";
+    const run = await runCli(["agent", "list", "--json"], { database: { url: bad, workerUrl: bad, ownerUrl: bad } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toHaveLength(1);
+    expect(run.stderr[0]).not.toContain("Sup3rSecretPw");
+    const printed = JSON.parse(run.stderr[0]!) as { error: { code: string; problems: string[] } };
+    expect(printed.error.code).toBe("config");
+    expect(printed.error.problems.join("\n")).toMatch(/DATABASE_URL must be a postgres/);
+  });
+
   it("refuses a duplicate agent name without losing the first", async () => {
     const name = unique("dup");
     expect((await cli(["agent", "create", "--name", name])).code).toBe(0);

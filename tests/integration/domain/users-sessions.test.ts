@@ -84,11 +84,11 @@ describe("users, sign-in and database sessions", () => {
   it("maps OIDC identities only to provisioned users with a verified email", async () => {
     const u = await makeUser(t.db, "approver");
     const sub = unique("sub");
-    expect(await authenticateOidc(t.db, { provider: "oidc", subject: sub, email: u.email, emailVerified: false })).toBeNull();
-    expect(await authenticateOidc(t.db, { provider: "oidc", subject: sub, email: "stranger@example.test", emailVerified: true })).toBeNull();
-    expect(await authenticateOidc(t.db, { provider: "oidc", subject: sub, email: u.email, emailVerified: true })).toBe(u.user.id);
+    expect(await authenticateOidc(t.db, { issuer: "https://id.example.test", subject: sub, email: u.email, emailVerified: false })).toBeNull();
+    expect(await authenticateOidc(t.db, { issuer: "https://id.example.test", subject: sub, email: "stranger@example.test", emailVerified: true })).toBeNull();
+    expect(await authenticateOidc(t.db, { issuer: "https://id.example.test", subject: sub, email: u.email, emailVerified: true })).toBe(u.user.id);
     // Linked by subject from now on, even if the IdP's email claim changes.
-    expect(await authenticateOidc(t.db, { provider: "oidc", subject: sub, email: "changed@example.test", emailVerified: true })).toBe(
+    expect(await authenticateOidc(t.db, { issuer: "https://id.example.test", subject: sub, email: "changed@example.test", emailVerified: true })).toBe(
       u.user.id,
     );
   });

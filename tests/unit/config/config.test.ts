@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { ConfigError } from "@/lib/config/env";
+import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
 
@@ -13,7 +14,7 @@ describe("configuration is validated once, with messages that name the variable"
   });
 
   it.each([
-    [{ BULKHEAD_PROXY_PORT: "80800" }, /BULKHEAD_PROXY_PORT must be between 1 and 65535 \(its value is not shown\)/],
+    [{ BULKHEAD_PROXY_PORT: "80800" }, /BULKHEAD_PROXY_PORT must be between 1 and 65535 \(it is set; the value is not shown\)/],
     [{ BULKHEAD_WORKER_HEALTH_PORT: "http" }, /BULKHEAD_WORKER_HEALTH_PORT must be a port number/],
   ])("worker: %o", (env, message) => {
     expect(() => loadWorkerConfig(env)).toThrow(message);
@@ -54,7 +55,7 @@ describe("configuration is validated once, with messages that name the variable"
     const owner = "postgresql://bulkhead_owner:o@db.internal/bulkhead";
     const worker = "postgresql://bulkhead_worker:w@db.internal/bulkhead";
     expect(requireRuntimeDatabaseUrl("worker", { DATABASE_URL: owner, BULKHEAD_WORKER_DATABASE_URL: worker })).toBe(worker);
-    expect(() => requireRuntimeDatabaseUrl("worker", { DATABASE_URL: owner })).toThrow(/BULKHEAD_WORKER_DATABASE_URL is required: start Bulkhead with `npm start`/);
+    expect(() => requireRuntimeDatabaseUrl("worker", { DATABASE_URL: owner })).toThrow(/BULKHEAD_WORKER_DATABASE_URL is required and it is not set: start Bulkhead with `npm start`/);
     expect(() => requireRuntimeDatabaseUrl("dashboard", {})).toThrow(/BULKHEAD_DASHBOARD_DATABASE_URL is required/);
     // Only an explicit opt-in runs a process as the owner.
     expect(requireRuntimeDatabaseUrl("dashboard", { DATABASE_URL: owner, BULKHEAD_DATABASE_SINGLE_ROLE: "true" })).toBe(owner);
@@ -95,5 +96,89 @@ describe("configuration is validated once, with messages that name the variable"
     expect(() => loadDashboardKeyConfig({})).toThrow(/BULKHEAD_DASHBOARD_KEY is required.*`bulkhead keys env dashboard`/);
     const key = Buffer.alloc(32, 9).toString("base64url");
     expect(loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: key, BULKHEAD_CHECKPOINT_KEY: key }).workerKey.equals(Buffer.alloc(32, 9))).toBe(true);
+  });
+});
+
+describe("configuration errors never print a value (secrets and passwords in URLs end up in logs)", () => {
+  const loaders = { app: loadAppConfig, common: loadCommonConfig, worker: loadWorkerConfig, identity: loadIdentityConfig, databaseUrl: (env: Record<string, string | undefined>) => requireRuntimeDatabaseUrl("worker", env) };
+  // Values every kind of variable refuses (a port, a URL, a number, an enum, a list), each
+  // carrying a marker that must not appear in the message.
+  const MARKER = "hunter2-s3cret";
+  const invalid = [
+    `postgres-but-not://bulkhead:${MARKER}@db:5432/x`,
+    `mysql://bulkhead:${MARKER}@db/x`,
+    `${MARKER}`,
+    `-1${MARKER}`,
+    `999999999${MARKER}`,
+    `not a url ${MARKER} ://`,
+    `10.0.0.0/99,${MARKER}`,
+    `${MARKER}`.repeat(20),
+  ];
+  const VARIABLES = [
+    "DATABASE_URL", "BULKHEAD_DATA_DIR", "BULKHEAD_PG_PORT", "BULKHEAD_MASTER_KEY", "LOG_LEVEL",
+    "BULKHEAD_APP_HOST", "BULKHEAD_APP_PORT", "BULKHEAD_PUBLIC_URL", "AUTH_SECRET", "BULKHEAD_SESSION_HOURS",
+    "BULKHEAD_OIDC_ISSUER", "BULKHEAD_OIDC_CLIENT_ID", "BULKHEAD_OIDC_CLIENT_SECRET", "BULKHEAD_OIDC_NAME",
+    "BULKHEAD_STEP_UP_MINUTES", "BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS", "BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS",
+    "BULKHEAD_SIGNIN_LOCKOUT_MINUTES", "BULKHEAD_TRUSTED_PROXIES",
+    "BULKHEAD_PROXY_HOST", "BULKHEAD_PROXY_PORT", "BULKHEAD_TRANSPARENT_HOST", "BULKHEAD_TRANSPARENT_HTTP_PORT",
+    "BULKHEAD_TRANSPARENT_TLS_PORT", "BULKHEAD_WORKER_HEALTH_HOST", "BULKHEAD_WORKER_HEALTH_PORT",
+    "BULKHEAD_POLICY_RECONCILE_SECONDS", "BULKHEAD_MAX_BODY_BYTES", "BULKHEAD_MAX_HEADER_BYTES",
+    "BULKHEAD_CLIENT_TIMEOUT_SECONDS", "BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS", "BULKHEAD_UPSTREAM_TIMEOUT_SECONDS",
+    "BULKHEAD_HOLD_TIMEOUT_SECONDS", "BULKHEAD_WORKER_ID", "BULKHEAD_TOKEN_ISSUER", "BULKHEAD_TOKEN_AUDIENCE",
+  ];
+
+  it("names every refused variable and never repeats what it was set to", () => {
+    let refused = 0;
+    for (const variable of VARIABLES) {
+      for (const value of invalid) {
+        for (const [name, load] of Object.entries(loaders)) {
+          let error: unknown;
+          try {
+            load({ [variable]: value });
+          } catch (e) {
+            error = e;
+          }
+          if (error === undefined) continue;
+          expect(error, `${name} ${variable}`).toBeInstanceOf(ConfigError);
+          const text = `${String(error)}\n${JSON.stringify(error)}\n${(error as ConfigError).problems.join("\n")}`;
+          expect(text, `${name} ${variable}`).not.toContain(MARKER);
+          expect(text, `${name} ${variable}`).not.toContain("hunter2");
+          expect(text).toMatch(/the value is not shown|it is not set/);
+          refused++;
+        }
+      }
+    }
+    // Most variables refuse most of these values; the test is not vacuous.
+    expect(refused).toBeGreaterThan(60);
+  });
+
+  it("a DATABASE_URL with a password that fails validation is named, its password is not printed", () => {
+    const error = (() => {
+      try {
+        loadCommonConfig({ DATABASE_URL: "mysql://admin:CorrectHorse@db.internal/bulkhead" });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(error?.message).toMatch(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL \(it is set; the value is not shown\)/);
+    expect(error?.message).not.toContain("CorrectHorse");
+    expect(error?.message).not.toContain("db.internal");
+  });
+});
+
+describe("dashboard security settings", () => {
+  it("defaults: step-up after 5 minutes, 5 failures per account and 20 per address, 15 minutes at most, no trusted proxy", () => {
+    const c = loadAppConfig({});
+    expect(c.stepUpMaxAgeSeconds).toBe(300);
+    expect(c.signInThrottle).toEqual({ accountAttempts: 5, addressAttempts: 20, maxLockoutSeconds: 900 });
+    expect(c.trustedProxies).toEqual([]);
+    expect(c.secure).toBe(false);
+    expect(loadAppConfig({ BULKHEAD_PUBLIC_URL: "https://bulkhead.example.com" }).secure).toBe(true);
+  });
+
+  it("reads trusted proxies as addresses and CIDR ranges, and refuses anything else", () => {
+    expect(loadAppConfig({ BULKHEAD_TRUSTED_PROXIES: " 10.0.0.0/8, 127.0.0.1 ,::1, fd00::/8" }).trustedProxies).toEqual(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8"]);
+    expect(() => loadAppConfig({ BULKHEAD_TRUSTED_PROXIES: "proxy.internal" })).toThrow(/BULKHEAD_TRUSTED_PROXIES must be a comma-separated list/);
+    expect(() => loadAppConfig({ BULKHEAD_STEP_UP_MINUTES: "0" })).toThrow(/BULKHEAD_STEP_UP_MINUTES must be a positive number of minutes/);
   });
 });

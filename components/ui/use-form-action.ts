@@ -1,0 +1,81 @@
+"use client";
+
+import { startTransition, useActionState, useCallback, useContext, useEffect, useRef, type FormEvent } from "react";
+import { StepUpContext } from "@/components/auth/step-up";
+import type { ActionResult } from "@/lib/http/action";
+
+type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
+
+export interface FormActionOptions {
+  /** Fields emptied after a failed submission (secrets: typed again, never sent back). */
+  clearOnError?: string[];
+  /** Empty the form after success (default true). */
+  resetOnSuccess?: boolean;
+}
+
+/**
+ * useActionState for dashboard forms, with two things React does not do on its own:
+ * - what the person typed stays after a server-side error. A form whose action is a function
+ *   is reset by React after every submission, and a <select> goes back to its first default
+ *   whatever the echoed value says; so the form is submitted from onSubmit (no automatic
+ *   reset) and emptied here only on success;
+ * - a change that needs step-up opens the re-authentication dialog and, once confirmed, runs
+ *   the same submission again, so nothing has to be typed twice. The dialog is opened after the
+ *   refused submission has finished, not from inside it: React holds back the updates of other
+ *   transitions (the dialog's own) while an async action is still running.
+ * `action` stays on the form for submissions before the page's scripts have loaded.
+ */
+export function useFormAction<T>(action: Action<T>, options: FormActionOptions = {}) {
+  const stepUp = useContext(StepUpContext);
+  const submitted = useRef<FormData | null>(null);
+  const run = useCallback<Action<T>>(
+    (prev, form) => {
+      submitted.current = form;
+      return action(prev, form);
+    },
+    [action],
+  );
+  const [state, dispatch, pending] = useActionState(run, null);
+  const ref = useRef<HTMLFormElement>(null);
+  // Each refused result opens the dialog once.
+  const asked = useRef<unknown>(null);
+  useEffect(() => {
+    if (!state || state.ok || !state.stepUp || !stepUp || asked.current === state) return;
+    asked.current = state;
+    const form = submitted.current;
+    void stepUp.request(state.stepUp.method).then((confirmed) => {
+      if (confirmed && form) startTransition(() => dispatch(form));
+    });
+  }, [state, stepUp, dispatch]);
+  const { clearOnError, resetOnSuccess = true } = options;
+  const clear = clearOnError?.join(",") ?? "";
+  useEffect(() => {
+    const form = ref.current;
+    if (!form || !state) return;
+    if (state.ok) {
+      if (resetOnSuccess) form.reset();
+      return;
+    }
+    for (const name of clear.split(",").filter(Boolean)) {
+      const field = form.elements.namedItem(name);
+      if (field instanceof HTMLInputElement) field.value = "";
+    }
+  }, [state, resetOnSuccess, clear]);
+  const onSubmit = useCallback(
+    (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const submitter = (event.nativeEvent as SubmitEvent).submitter;
+      const data = new FormData(event.currentTarget, submitter instanceof HTMLElement ? submitter : null);
+      startTransition(() => dispatch(data));
+    },
+    [dispatch],
+  );
+  return { state, pending, formProps: { ref, action: dispatch, onSubmit } };
+}
+
+/** What to show for a failed submission where the form has no field of its own to mark. */
+export function errorText(state: ActionResult<unknown> | null): string | null {
+  if (!state || state.ok) return null;
+  const fields = Object.values(state.fieldErrors ?? {}).flat();
+  return fields.length > 0 ? fields.join(" ") : state.message;
+}

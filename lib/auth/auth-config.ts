@@ -1,0 +1,147 @@
+import { CredentialsSignin } from "@auth/core/errors";
+import Credentials from "@auth/core/providers/credentials";
+import type { NextAuthConfig } from "next-auth";
+import type { AppConfig } from "@/lib/config/app";
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { isAppError } from "@/lib/errors/app-error";
+import { clientAddress } from "@/lib/http/client-address";
+import { authenticateLocal, authenticateOidc } from "./authenticate";
+import { createSession, deleteSession, resolveSession, type SessionUser } from "./sessions";
+
+declare module "next-auth" {
+  interface Session {
+    bulkhead: SessionUser;
+  }
+}
+
+/** A throttled password sign-in; next-auth reports it as `error=CredentialsSignin&code=throttled`. */
+export class SignInThrottled extends CredentialsSignin {
+  override code = "throttled";
+}
+
+/**
+ * Session and sign-in cookies. Over https they carry the `__Host-` prefix, which browsers accept
+ * only with Secure, Path=/ and no Domain: a sibling subdomain or a plain-http page on the same
+ * host cannot set or overwrite them. A plain-http dashboard (loopback, the default) cannot use
+ * the prefix: it needs Secure, and browsers other than Chromium refuse Secure cookies from
+ * http://127.0.0.1 (see docs/dashboard-security.md), so there the names are unprefixed and
+ * not Secure. All are HttpOnly and SameSite=Lax (the identity provider's redirect back is a
+ * cross-site top-level GET that must carry the state and PKCE cookies).
+ */
+export function authCookies(secure: boolean): NonNullable<NextAuthConfig["cookies"]> {
+  const prefix = secure ? "__Host-" : "";
+  const options = { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
+  const short = { ...options, maxAge: 15 * 60 };
+  return {
+    sessionToken: { name: `${prefix}authjs.session-token`, options },
+    callbackUrl: { name: `${prefix}authjs.callback-url`, options },
+    csrfToken: { name: `${prefix}authjs.csrf-token`, options },
+    pkceCodeVerifier: { name: `${prefix}authjs.pkce.code_verifier`, options: short },
+    state: { name: `${prefix}authjs.state`, options: short },
+    nonce: { name: `${prefix}authjs.nonce`, options: short },
+  };
+}
+
+/** The `auth_time` claim as a Date, when the identity provider sent a plausible one. */
+function authTime(profile: unknown): Date | undefined {
+  const value = (profile as { auth_time?: unknown } | undefined)?.auth_time;
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? new Date(value * 1000) : undefined;
+}
+
+/**
+ * next-auth's configuration. The encrypted cookie's only meaningful content is `sid`, a random
+ * token whose hash is a row in `sessions`. The jwt callback re-reads that row and the user on
+ * every request and returns null (signed out) when either is gone, so Postgres is the source
+ * of truth for sessions: sign-out, disabling a user and role changes take effect at once. This
+ * also lets local accounts (which next-auth only supports with JWT sessions) and OIDC share one
+ * model. Free of Next.js imports, so tests can drive it through @auth/core directly.
+ */
+export function buildAuthConfig(app: AppConfig, db: Db): NextAuthConfig {
+  const providers: NextAuthConfig["providers"] = [
+    Credentials({
+      id: "password",
+      name: "Email and password",
+      credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
+      authorize: async (credentials, request) => {
+        const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+        try {
+          const userId = await authenticateLocal(db, credentials?.email, credentials?.password, { address, throttle: app.signInThrottle });
+          return userId ? { id: userId } : null;
+        } catch (error) {
+          if (isAppError(error) && error.code === "RATE_LIMITED") throw new SignInThrottled();
+          throw error;
+        }
+      },
+    }),
+  ];
+  const oidc = app.oidc;
+  if (oidc) {
+    providers.push({
+      id: "oidc",
+      name: oidc.name,
+      type: "oidc",
+      issuer: oidc.issuer,
+      clientId: oidc.clientId,
+      clientSecret: oidc.clientSecret,
+      checks: ["pkce", "state", "nonce"],
+    });
+  }
+  return {
+    secret: app.authSecret,
+    trustHost: true,
+    basePath: "/api/auth",
+    useSecureCookies: app.secure,
+    cookies: authCookies(app.secure),
+    session: { strategy: "jwt", maxAge: app.sessionMaxAgeSeconds, updateAge: 0 },
+    pages: { signIn: "/login", error: "/login" },
+    providers,
+    callbacks: {
+      async signIn({ account, profile, user }) {
+        if (account?.provider === "oidc") {
+          if (!oidc) return false;
+          const userId = await authenticateOidc(
+            db,
+            { issuer: oidc.issuer, subject: account.providerAccountId, email: profile?.email, emailVerified: profile?.email_verified },
+            app.signInThrottle,
+          );
+          if (!userId) return false;
+          user.id = userId;
+        }
+        return Boolean(user.id);
+      },
+      async jwt({ token, user, account, profile }) {
+        if (user?.id) {
+          // A fresh sign-in: open a database session and keep only its token in the cookie. An
+          // identity provider's auth_time says when the person really authenticated there.
+          const viaOidc = account?.provider === "oidc";
+          const sid = await createSession(db, user.id, app.sessionMaxAgeSeconds, {
+            authMethod: viaOidc ? "oidc" : "password",
+            authenticatedAt: viaOidc ? authTime(profile) : undefined,
+          });
+          await recordAuditEvent(db, {
+            type: "auth.signed_in",
+            actor: { actorType: "user", actorId: user.id },
+            outcome: "allow",
+            data: { method: viaOidc ? "oidc" : "password" },
+          });
+          return { sid };
+        }
+        if (typeof token.sid !== "string") return null;
+        const session = await resolveSession(db, token.sid);
+        if (!session) return null;
+        return { sid: token.sid, bulkhead: session };
+      },
+      async session({ session, token }) {
+        const current = token.bulkhead as SessionUser;
+        return { ...session, user: { ...session.user, email: current.email, name: current.name }, bulkhead: current };
+      },
+    },
+    events: {
+      async signOut(message) {
+        const token = "token" in message ? message.token : null;
+        if (token && typeof token.sid === "string") await deleteSession(db, token.sid);
+      },
+    },
+  };
+}

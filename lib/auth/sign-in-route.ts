@@ -1,0 +1,46 @@
+import type { AppConfig } from "@/lib/config/app";
+import type { Db } from "@/lib/db/client";
+import { clientAddress } from "@/lib/http/client-address";
+import { emailSchema } from "@/lib/users/users";
+import { throttledError } from "./authenticate";
+import { lockedFor, throttleKeys } from "./sign-in-throttle";
+
+function tooMany(retryAfterSeconds: number): Response {
+  const error = throttledError(retryAfterSeconds);
+  return Response.json(
+    { error: "rate_limited", message: error.userMessage, retryAfterSeconds },
+    { status: 429, headers: { "Retry-After": String(retryAfterSeconds), "Cache-Control": "no-store" } },
+  );
+}
+
+async function keysOf(request: Request, app: AppConfig) {
+  let email: string | null = null;
+  try {
+    const parsed = emailSchema.safeParse((await request.clone().formData()).get("email"));
+    email = parsed.success ? parsed.data : null;
+  } catch {
+    // Not a form: next-auth refuses it itself; the address still counts.
+  }
+  const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+  return throttleKeys({ email, address }, app.signInThrottle);
+}
+
+/**
+ * next-auth answers a refused password sign-in with a redirect to the sign-in page. For a
+ * throttled one, the API answers what HTTP clients understand instead: 429 with Retry-After,
+ * before next-auth (and any password hashing) runs. `handle` is next-auth's POST handler.
+ */
+export async function passwordSignInRoute(request: Request, app: AppConfig, db: Db, handle: (request: Request) => Promise<Response>): Promise<Response> {
+  if (!new URL(request.url).pathname.endsWith("/callback/password")) return handle(request);
+  const keys = await keysOf(request, app);
+  const wait = await lockedFor(db, keys);
+  if (wait > 0) return tooMany(wait);
+  const response = await handle(request);
+  // A lock that began between the check above and the password check inside next-auth.
+  const location = response.headers.get("location") ?? "";
+  if (/[?&]code=throttled(&|$)/.test(location)) {
+    const again = await lockedFor(db, keys);
+    return tooMany(Math.max(again, 1));
+  }
+  return response;
+}

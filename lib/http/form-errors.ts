@@ -1,0 +1,86 @@
+import type { z } from "zod";
+
+/**
+ * Sentences for form fields instead of zod's validation output ("Invalid input: expected
+ * string, received undefined"). Used as the per-parse error map of every form, so a schema's
+ * own messages (written as sentences) still win and only zod's defaults are replaced; and as a
+ * last resort for errors raised deeper down, which no longer carry the input.
+ */
+type RawIssue = z.core.$ZodRawIssue;
+
+function plural(n: number | bigint, word: string): string {
+  return `${n} ${word}${n === 1 || n === 1n ? "" : "s"}`;
+}
+
+function sentence(issue: Pick<RawIssue, "code"> & Record<string, unknown>, hasInput: boolean): string {
+  switch (issue.code) {
+    case "invalid_type": {
+      if (hasInput && (issue.input === undefined || issue.input === null)) return "This field is required.";
+      const expected = String(issue.expected);
+      if (expected === "number" || expected === "int" || expected === "bigint") return "Enter a number.";
+      if (expected === "string") return "Enter text.";
+      if (expected === "boolean") return "Choose yes or no.";
+      return "This value is not valid.";
+    }
+    case "too_small": {
+      const min = issue.minimum as number | bigint;
+      if (issue.origin === "string") return Number(min) <= 1 ? "This field is required." : `Use at least ${plural(min, "character")}.`;
+      if (issue.origin === "array" || issue.origin === "set") return `Choose at least ${min}.`;
+      return issue.inclusive === false ? `Enter a number greater than ${min}.` : `Enter ${min} or more.`;
+    }
+    case "too_big": {
+      const max = issue.maximum as number | bigint;
+      if (issue.origin === "string") return `Use at most ${plural(max, "character")}.`;
+      if (issue.origin === "array" || issue.origin === "set") return `Choose at most ${max}.`;
+      return issue.inclusive === false ? `Enter a number less than ${max}.` : `Enter ${max} or less.`;
+    }
+    case "invalid_format":
+      switch (issue.format) {
+        case "email":
+          return "Enter a valid email address.";
+        case "url":
+          return "Enter a valid URL, such as https://example.com.";
+        case "uuid":
+        case "guid":
+          return "This is not a valid id.";
+        case "datetime":
+          return "Enter a date and time such as 2026-12-31T12:00:00Z.";
+        default:
+          return "This value is not in the expected format.";
+      }
+    case "not_multiple_of":
+      return `Enter a multiple of ${String(issue.divisor)}.`;
+    case "invalid_value": {
+      const values = Array.isArray(issue.values) ? issue.values.map(String) : [];
+      return values.length > 0 ? `Choose one of: ${values.join(", ")}.` : "This value is not allowed.";
+    }
+    case "unrecognized_keys":
+      return `Remove the unexpected field${Array.isArray(issue.keys) && issue.keys.length === 1 ? "" : "s"}: ${Array.isArray(issue.keys) ? issue.keys.join(", ") : ""}.`;
+    default:
+      return "This value is not valid.";
+  }
+}
+
+/** The error map forms parse with: a sentence for each of zod's own issues. */
+export const formErrorMap: z.core.$ZodErrorMap = (issue) => sentence(issue as never, true);
+
+// zod's English defaults start like this; a schema's own message never does.
+const ZOD_DEFAULT = /^(Invalid input|Invalid option|Invalid string|Invalid (email|URL|UUID|GUID|ISO|date|number)|Too (small|big)|Unrecognized key|Expected |Required$)/;
+
+/** A form-ready message for an issue that was already raised (its input is gone). */
+export function issueSentence(issue: z.core.$ZodIssue): string {
+  if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
+  // The default message still says what arrived, which tells "missing" from "wrong".
+  if (issue.code === "invalid_type" && /received (undefined|null)$/.test(issue.message)) return "This field is required.";
+  return sentence(issue as never, false);
+}
+
+/** Field errors keyed by the field's path ("form" for the whole input). */
+export function fieldErrorsOf(error: z.ZodError): Record<string, string[]> {
+  const fieldErrors: Record<string, string[]> = {};
+  for (const issue of error.issues) {
+    const key = issue.path.join(".") || "form";
+    (fieldErrors[key] ??= []).push(issueSentence(issue));
+  }
+  return fieldErrors;
+}

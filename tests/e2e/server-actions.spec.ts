@@ -1,0 +1,212 @@
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { APIRequestContext, APIResponse } from "@playwright/test";
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+import type { Db } from "../../lib/db/client";
+
+/**
+ * Every server action of the running build, enumerated from Next.js's own manifest, is posted to
+ * with a valid session cookie from an attacker's page: without Origin, with a foreign Origin, with
+ * `Origin: null`, with Sec-Fetch-Site: cross-site, and as a plain cross-site HTML form post. Each
+ * must be refused and change nothing in the database. The same request from the dashboard's own
+ * origin must then do what it is for, which proves the payloads are real and the test can fail.
+ * An action that this file has no payload for fails the test: a new action gets one here.
+ */
+const requireFromNext = createRequire(path.resolve("node_modules/next/package.json"));
+const { encodeReply } = requireFromNext("next/dist/compiled/react-server-dom-webpack/client.node") as {
+  encodeReply(value: unknown[]): Promise<string | FormData>;
+};
+
+interface ManifestEntry {
+  workers: Record<string, unknown>;
+  exportedName?: string;
+  filename?: string;
+}
+
+function manifestActions(): Array<{ id: string; name: string; workers: string[] }> {
+  const manifest = JSON.parse(readFileSync(path.resolve(".next/server/server-reference-manifest.json"), "utf8")) as { node: Record<string, ManifestEntry> };
+  return Object.entries(manifest.node).map(([id, entry]) => {
+    const workers = Object.keys(entry.workers);
+    const name = entry.exportedName ?? (Object.values(entry.workers)[0] as { exportedName?: string } | undefined)?.exportedName;
+    if (!name) throw new Error(`the manifest does not name action ${id}`);
+    return { id, name, workers };
+  });
+}
+
+interface Fixture {
+  db: Db;
+  adminId: string;
+  adminEmail: string;
+  adminPassword: string;
+  agentId: string;
+  taskId: string;
+  approvalId: string;
+  credentialId: string;
+  serviceName: string;
+  apiKeyId: string;
+  jti: string;
+  userId: string;
+}
+
+/** How to call each action: its arguments, and the page it is posted to. */
+type Payload = (f: Fixture) => { args: unknown[]; page?: string };
+const form = (fields: Record<string, string>) => {
+  const data = new FormData();
+  for (const [k, v] of Object.entries(fields)) data.append(k, v);
+  return data;
+};
+const withState = (fields: Record<string, string>) => ({ args: [null, form(fields)] });
+
+const PAYLOADS: Record<string, Payload> = {
+  signOutAction: () => ({ args: [form({})] }),
+  reauthenticateAction: (f) => withState({ password: f.adminPassword }),
+  reauthenticateWithOidcAction: () => ({ args: [form({ returnTo: "/agents" })] }),
+  registerAgentAction: () => withState({ name: unique("csrf-agent"), description: "should not exist" }),
+  setAgentStatusAction: (f) => withState({ id: f.agentId, suspend: "true" }),
+  decideApprovalAction: (f) => withState({ id: f.approvalId, verdict: "deny", note: "csrf" }),
+  addCredentialAction: () => withState({ name: unique("csrf-cred"), scheme: "https", host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "csrf-secret-value-1" }),
+  rotateCredentialAction: (f) => withState({ id: f.credentialId, secret: "csrf-secret-value-2" }),
+  deleteCredentialAction: (f) => withState({ id: f.credentialId }),
+  saveServiceAction: () => withState({ descriptorYaml: `id: ${unique("csrfsvc").replace(/-/g, "")}\nhosts: [${unique("s")}.example.test]\nprotocol: rest\n` }),
+  deleteServiceAction: (f) => withState({ name: f.serviceName }),
+  saveInventoryAction: () => withState({ inventoryYaml: `entries:\n  - environment: staging\n    resources: ["${unique("vol")}"]\n` }),
+  rotateKeysAction: () => withState({}),
+  setMaxTtlAction: () => withState({ maxTtl: "7h" }),
+  createApiKeyAction: () => withState({ name: unique("csrf-key"), role: "admin" }),
+  revokeApiKeyAction: (f) => withState({ id: f.apiKeyId }),
+  createTaskAction: (f) => withState({ agentId: f.agentId, purpose: "created cross-site", ttl: "15m" }),
+  endTaskAction: (f) => withState({ id: f.taskId }),
+  mintTokenAction: (f) => withState({ id: f.taskId }),
+  revokeTokenAction: (f) => withState({ jti: f.jti, taskId: f.taskId }),
+  updatePolicyAction: (f) => withState({ id: f.taskId, policyYaml: "unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n" }),
+  simulateAction: () => withState({ policyYaml: "rules: []\n", method: "GET", url: "https://api.github.com/repos/a/b", body: "", contentType: "" }),
+  createUserAction: () => withState({ email: `${unique("csrf-user")}@example.test`, role: "admin" }),
+  updateUserAction: (f) => withState({ id: f.userId, role: "admin" }),
+  signInWithPassword: (f) => ({ args: [{}, form({ email: f.adminEmail, password: f.adminPassword })] }),
+  signInWithOidc: () => ({ args: [form({})] }),
+  completeSetupAction: () => ({ args: ["not-a-valid-setup-token", null, form({ email: "mallory@example.test", password: "a long enough password", confirm: "a long enough password" })] }),
+};
+
+/** Actions answering an ActionResult; the others redirect (sign-in and sign-out) or cannot succeed here (no OIDC provider, no setup link). */
+const RETURNS_RESULT = Object.keys(PAYLOADS).filter((n) => !["signOutAction", "signInWithPassword", "signInWithOidc", "reauthenticateWithOidcAction", "completeSetupAction"].includes(n));
+
+/** Page a worker key renders ("app/(dashboard)/tasks/[id]/page" -> "/tasks/<id>"). */
+function pagePath(worker: string, f: Fixture): string {
+  const route = worker
+    .replace(/^app/, "")
+    .replace(/\/page$/, "")
+    .replace(/\/\([^)]+\)/g, "");
+  return (route || "/")
+    .replace("/agents/[id]", `/agents/${f.agentId}`)
+    .replace("/tasks/[id]", `/tasks/${f.taskId}`)
+    .replace("/setup/[token]", "/setup/not-a-valid-setup-token");
+}
+
+/** Everything in the database that a state change could touch (sessions without their last-seen time). */
+async function snapshot(db: Db): Promise<string> {
+  const tables = await db.$queryRaw<Array<{ table_name: string }>>`
+    SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`;
+  const parts: string[] = [];
+  for (const { table_name: table } of tables) {
+    const select = table === "sessions" ? `SELECT id, token_hash, user_id, expires_at, authenticated_at FROM "sessions"` : `SELECT * FROM "${table}"`;
+    const [row] = await db.$queryRawUnsafe<Array<{ digest: string | null }>>(`SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS digest FROM (${select}) t`);
+    parts.push(`${table}:${row?.digest ?? "empty"}`);
+  }
+  return parts.join("\n");
+}
+
+async function post(request: APIRequestContext, page: string, id: string, args: unknown[], headers: Record<string, string>): Promise<APIResponse> {
+  const body = await encodeReply(args);
+  const common = { headers: { "next-action": id, accept: "text/x-component", ...headers }, maxRedirects: 0 };
+  if (typeof body === "string") return request.post(page, { ...common, data: body, headers: { ...common.headers, "content-type": "text/plain;charset=UTF-8" } });
+  return request.post(page, { ...common, multipart: body });
+}
+
+test("every server action refuses a cross-site request and changes nothing; from the dashboard's origin it works", async ({ playwright, createUser, db, api }, testInfo) => {
+  test.setTimeout(240_000);
+  const baseURL = testInfo.project.use.baseURL!;
+  const origin = new URL(baseURL).origin;
+  const actions = manifestActions();
+  const names = actions.map((a) => a.name);
+  // A new action needs a payload here (and so gets tested); a removed one should leave.
+  expect(names.filter((n) => !PAYLOADS[n]), "actions without a payload in this test").toEqual([]);
+  expect(Object.keys(PAYLOADS).filter((n) => !names.includes(n)), "payloads for actions that no longer exist").toEqual([]);
+  expect(actions.length).toBeGreaterThanOrEqual(27);
+
+  const admin = await createUser("admin");
+  await signInViaApi(api, admin.email, admin.password);
+  const victimSession = await playwright.request.newContext({ baseURL });
+  await signInViaApi(victimSession, admin.email, admin.password);
+  // This test takes longer than the step-up window; the people behind both sessions confirm their
+  // password again before each legitimate change, as the dashboard's dialog would have them do.
+  const reauthenticate = async (ctx: APIRequestContext) => {
+    const r = await ctx.post("/api/v1/session/reauthenticate", { data: { password: admin.password }, headers: { origin } });
+    expect(r.status()).toBe(200);
+  };
+
+  async function fixture(): Promise<Fixture> {
+    await reauthenticate(api);
+    const agent = await db.agent.create({ data: { name: unique("csrf-target"), ownerId: admin.id } });
+    const task = (await (await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "csrf target", ttl: "30m" } })).json()) as { task: { id: string } };
+    const minted = (await (await api.post(`/api/v1/tasks/${task.task.id}/tokens`)).json()) as { jti: string };
+    const approval = await db.approval.create({
+      data: { taskId: task.task.id, agentId: agent.id, requestDigest: unique("digest"), method: "DELETE", url: "https://api.github.com/repos/a/b", actions: [], reason: "test", expiresAt: new Date(Date.now() + 600_000) },
+    });
+    const credential = (await (await api.post("/api/v1/credentials", { data: { name: unique("csrf-c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "csrf-secret-value-0" } })).json()) as { credential: { id: string } };
+    const serviceName = unique("csrfsvc").replace(/-/g, "");
+    await db.service.create({ data: { name: serviceName, descriptorYaml: `id: ${serviceName}\nhosts: [${serviceName}.example.test]\nprotocol: rest\n` } });
+    const apiKey = (await (await api.post("/api/v1/api-keys", { data: { name: unique("csrf-k"), role: "auditor" } })).json()) as { apiKey: { id: string } };
+    const user = await createUser("auditor");
+    return {
+      db, adminId: admin.id, adminEmail: admin.email, adminPassword: admin.password, agentId: agent.id, taskId: task.task.id,
+      approvalId: approval.id, credentialId: credential.credential.id, serviceName, apiKeyId: apiKey.apiKey.id, jti: minted.jti, userId: user.id,
+    };
+  }
+
+  const attacks: Array<[string, Record<string, string>]> = [
+    ["no Origin", {}],
+    ["a foreign Origin", { origin: "https://evil.example" }],
+    ["Origin: null", { origin: "null" }],
+    ["Sec-Fetch-Site: cross-site", { "sec-fetch-site": "cross-site" }],
+    ["a same-site sibling origin", { origin: "http://127.0.0.1:1", "sec-fetch-site": "same-site" }],
+  ];
+
+  // The session-ending action goes last, so that the others run with a live session.
+  const ordered = [...actions].sort((a, b) => Number(a.name === "signOutAction") - Number(b.name === "signOutAction"));
+  let worked = 0;
+  for (const action of ordered) {
+    const f = await fixture();
+    const { args } = PAYLOADS[action.name]!(f);
+    const page = pagePath(action.workers[0]!, f);
+    for (const [attack, headers] of attacks) {
+      const before = await snapshot(db);
+      const response = await post(victimSession, page, action.id, args, headers);
+      expect(response.status(), `${action.name} with ${attack}`).toBe(403);
+      expect(await snapshot(db), `${action.name} with ${attack} changed the database`).toBe(before);
+    }
+    // The classic cross-site HTML form: no Next-Action header, the action id in a form field.
+    const before = await snapshot(db);
+    const mpa = await victimSession.post(page, { multipart: { [`$ACTION_ID_${action.id}`]: "", name: unique("mpa"), id: f.agentId }, maxRedirects: 0 });
+    expect(mpa.status(), `${action.name} as a cross-site form post`).toBe(403);
+    expect(await snapshot(db), `${action.name} as a cross-site form post changed the database`).toBe(before);
+
+    // The same request from the dashboard's own origin is not refused as cross-site.
+    await reauthenticate(victimSession);
+    const beforeSame = await snapshot(db);
+    const same = await post(victimSession, page, action.id, PAYLOADS[action.name]!(f).args, { origin });
+    expect(same.status(), `${action.name} from the dashboard's origin`).not.toBe(403);
+    const text = await same.text();
+    if (RETURNS_RESULT.includes(action.name)) expect(text, `${action.name} from the dashboard's origin did not succeed`).toContain('{"ok":true');
+    if (action.name === "completeSetupAction") expect(text).toContain("This setup link is invalid");
+    const after = await snapshot(db);
+    const readOnly = ["simulateAction", "signInWithOidc", "reauthenticateWithOidcAction", "completeSetupAction"];
+    if (!readOnly.includes(action.name)) {
+      expect(after, `${action.name} from the dashboard's origin changed nothing: its payload is not a real one`).not.toBe(beforeSame);
+      worked++;
+    }
+  }
+  expect(worked).toBeGreaterThanOrEqual(23);
+  await victimSession.dispose();
+});
