@@ -24,12 +24,13 @@ export const TOKEN_ERROR_REASONS = [
   "task_expired",
   "agent_suspended",
   "jti_revoked",
+  "scope_mismatch",
 ] as const;
 
 export type TokenErrorReason = (typeof TOKEN_ERROR_REASONS)[number];
 
 /** Claims every task token must carry. */
-export type RequiredClaim = "iss" | "aud" | "sub" | "task" | "jti" | "iat" | "nbf" | "exp";
+export type RequiredClaim = "iss" | "aud" | "sub" | "task" | "scope" | "jti" | "iat" | "nbf" | "exp";
 
 const MESSAGES: Record<TokenErrorReason, string> = {
   malformed: "task token is malformed",
@@ -51,6 +52,7 @@ const MESSAGES: Record<TokenErrorReason, string> = {
   task_expired: "task token's task has expired",
   agent_suspended: "task token's agent is suspended",
   jti_revoked: "task token was revoked",
+  scope_mismatch: "task token's scope claim is not within its task's scope",
 };
 
 export class TokenError extends AppError {

@@ -6,8 +6,9 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
-import { parsePolicy } from "@/lib/policy/parse";
+import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { formatDuration, parseDuration } from "./duration";
+import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
 
 /** What no policy allows: a task without an explicit allowlist can do nothing. */
@@ -17,6 +18,14 @@ export const createTaskInput = z.object({
   agentId: uuidSchema,
   purpose: z.string().trim().min(3, "Describe the purpose in a few words.").max(500, "At most 500 characters."),
   policyYaml: z.string().max(200_000, "The policy is too large.").optional(),
+  /**
+   * Layer 1: entries `service:environment:effect` (e.g. "railway:staging:read"), separated by
+   * spaces or commas, or "none". Fixed for the task's life. Omitted: exactly what the policy reaches.
+   */
+  scope: z
+    .union([z.string().max(8192, "The scope is too long."), z.array(z.string().max(200)).max(32, "A scope has at most 32 entries.")])
+    .optional()
+    .meta({ description: "Entries service:environment:effect separated by spaces or commas (e.g. `railway:staging:read github:*:write`), or `none`. Fixed when the task is created. Omitted: derived from the policy (exactly what it reaches).", examples: ["railway:staging:read"] }),
   /** "15m", "2h", or seconds. */
   ttl: z.union([z.string(), z.number()]).optional(),
 });
@@ -27,6 +36,7 @@ const taskSelect = {
   purpose: true,
   policyYaml: true,
   policyVersion: true,
+  scope: true,
   status: true,
   createdAt: true,
   expiresAt: true,
@@ -43,10 +53,8 @@ function effective<T extends { status: string; expiresAt: Date }>(task: T, now: 
   return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
 }
 
-function policyErrors(yaml: string): Record<string, string[]> | null {
-  const parsed = parsePolicy(yaml);
-  if (parsed.ok) return null;
-  return { policyYaml: parsed.errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
+function policyErrors(errors: readonly PolicyError[]): Record<string, string[]> {
+  return { policyYaml: errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
 }
 
 export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
@@ -59,8 +67,9 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
-  const errors = policyErrors(policyYaml);
-  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: errors } });
+  const parsedPolicy = parsePolicy(policyYaml);
+  if (!parsedPolicy.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: policyErrors(parsedPolicy.errors) } });
+  const { scope, derived } = resolveTaskScope(data.scope, parsedPolicy.policy, now);
 
   return db.$transaction(async (tx) => {
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
@@ -73,12 +82,14 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
         agentId: data.agentId,
         purpose: data.purpose,
         policyYaml,
+        // Never written again: a wider scope needs a new task (docs/identity.md, "Task scope").
+        scope: scope.text,
         expiresAt: new Date(now.getTime() + ttl * 1000),
         createdById: actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null,
       },
       select: taskSelect,
     });
-    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl } });
+    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl, scope: scope.text, scopeDerivedFromPolicy: derived } });
     return task;
   });
 }

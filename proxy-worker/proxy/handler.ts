@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "@/lib/log";
-import type { InjectableCredential } from "@/lib/vault/load-for-injection";
+import { selectCredential } from "@/lib/vault/binding";
+import type { CredentialSet } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
 import { readBody } from "./body";
 import { ProxyRefusal, refusalResponse } from "./errors";
@@ -15,7 +16,7 @@ export interface HandlerDeps {
   pipeline: Pipeline;
   forwarder: Forwarder;
   audit: AuditSink;
-  credentials: () => ReadonlyMap<string, InjectableCredential>;
+  credentials: () => CredentialSet;
   log: Logger;
   /** Open client connections (a kill switch closes them); a request being decided is answered first. */
   connections?: ConnectionRegistry;
@@ -85,11 +86,17 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
 
 async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResponse): Promise<void> {
   const { request, destination } = plan;
-  // Injected only for the exact service host, scheme and port the request was decided for.
-  const credential = deps.credentials().get(serviceKey(request.scheme, request.host, request.port)) ?? null;
+  // Offered only for the exact service host, scheme and port the request was decided for, and
+  // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
+  const stored = deps.credentials().get(serviceKey(request.scheme, request.host, request.port));
+  const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
+  // The agent's own copy of the header the endpoint's credential uses never goes upstream,
+  // whether or not the credential is injected.
+  const strip = connectionTokens(request.headers.connection);
+  if (stored) strip.add(stored.headerName.toLowerCase());
   const headers = upstreamHeaders(
     request.headers,
-    connectionTokens(request.headers.connection),
+    strip,
     credential ? { name: credential.headerName, value: credential.headerValue } : null,
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
@@ -147,7 +154,7 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
         effect: plan.effect,
         reason: status ? `upstream answered ${status}` : "upstream failed",
         ruleId: null,
-        data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null },
+        data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
       })
       .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
   }

@@ -60,7 +60,7 @@ describe("data sealed under the master key before per-process keys", () => {
     // A token the old version minted: it must still verify after the conversion.
     const { mintTaskToken } = await import("@/lib/identity/token");
     const { importPrivateSigningKey } = await import("@/lib/identity/keys");
-    token = (await mintTaskToken({ ...identity, key: { kid, privateKey: await importPrivateSigningKey(signing.privateJwk) }, agentId: agent.id, taskId: task.id, ttlSeconds: 600, taskEndsAt: task.expiresAt, now: new Date() })).token;
+    token = (await mintTaskToken({ ...identity, key: { kid, privateKey: await importPrivateSigningKey(signing.privateJwk) }, agentId: agent.id, taskId: task.id, scope: task.scope, ttlSeconds: 600, taskEndsAt: task.expiresAt, now: new Date() })).token;
   });
   afterAll(() => t.drop());
 

@@ -5,6 +5,7 @@ import { formatTime } from "@/components/format";
 import { BlastRadiusSummary } from "@/components/tasks/blast-radius";
 import { MintToken } from "@/components/tasks/mint-token";
 import { PolicyWorkbench } from "@/components/tasks/policy-workbench";
+import { ScopeSummary } from "@/components/tasks/scope-summary";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { TaskStatusBadge } from "@/components/tasks/task-status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -14,9 +15,11 @@ import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
+import { parseCanonicalScope } from "@/lib/identity/scope";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
+import { checkTaskScope } from "@/lib/tasks/scope";
 import { getTask } from "@/lib/tasks/tasks";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
@@ -30,7 +33,8 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
     throw error;
   });
-  const tokens = await listTaskTokens(db, actor, task.id);
+  const [tokens, scopeReport] = await Promise.all([listTaskTokens(db, actor, task.id), checkTaskScope(db, actor, task.id)]);
+  const scope = parseCanonicalScope(task.scope);
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
   const now = new Date();
@@ -73,9 +77,15 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         </div>
       </dl>
 
-      <section className="mt-8">
-        <h2 className="mb-2 font-semibold">What this task can reach</h2>
-        {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
+      <section className="mt-8 grid gap-6 lg:grid-cols-2">
+        <div>
+          <h2 className="mb-2 font-semibold">Scope <span className="text-xs font-normal text-slate-500">layer 1: what the task&apos;s tokens allow at most</span></h2>
+          <ScopeSummary entries={scope?.entries ?? []} valid={scope !== null} warnings={scopeReport.warnings} />
+        </div>
+        <div>
+          <h2 className="mb-2 font-semibold">What the policy reaches <span className="text-xs font-normal text-slate-500">layer 2: narrows the scope</span></h2>
+          {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
+        </div>
       </section>
 
       <section className="mt-8">
