@@ -3,6 +3,7 @@ import type { Logger } from "@/lib/log";
 import { selectCredential } from "@/lib/vault/binding";
 import type { CredentialSet } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
+import { agentCredentialHeaders } from "./agent-credentials";
 import { readBody } from "./body";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import type { ConnectionRegistry } from "./connections";
@@ -90,10 +91,11 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, res: ServerResp
   // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
   const stored = deps.credentials().get(serviceKey(request.scheme, request.host, request.port));
   const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
-  // The agent's own copy of the header the endpoint's credential uses never goes upstream,
-  // whether or not the credential is injected.
+  // Credentials the agent brings itself never go upstream, whether or not one is injected: the
+  // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);
   if (stored) strip.add(stored.headerName.toLowerCase());
+  for (const name of agentCredentialHeaders(request.headers)) strip.add(name);
   const headers = upstreamHeaders(
     request.headers,
     strip,
