@@ -29,9 +29,10 @@ const ENVIRONMENT = /^[a-z0-9._*?-]{1,64}$/;
  * (naming the first action outside, prefixed with the code `token_scope`) and the request's effect.
  */
 export function outsideScope(scope: TaskScope, actions: readonly SemanticAction[]): { reason: string; effect: Effect } | null {
+  // The common case (everything inside) allocates nothing.
+  if (actions.every((action) => scopeAllows(scope, action))) return null;
   const outside = actions.filter((action) => !scopeAllows(scope, action));
-  const first = outside[0];
-  if (!first) return null;
+  const first = outside[0] as SemanticAction;
   const more = outside.length > 1 ? ` (and ${outside.length - 1} more action${outside.length > 2 ? "s" : ""})` : "";
   return { reason: `token_scope: ${describeAction(first)} lies outside the task's scope (${describeScope(scope)})${more}`, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }

@@ -24,7 +24,7 @@ export function resolveTaskScope(input: string | readonly string[] | undefined, 
     return { scope: derived.scope, derived: true };
   }
   const parsed = parseScope(given);
-  if (!parsed.ok) throw new AppError("INVALID_INPUT", "The scope is not valid.", { details: { fieldErrors: { scope: parsed.errors } } });
+  if (!parsed.ok) throw new AppError("INVALID_INPUT", `The scope is not valid: ${parsed.errors.join(" ")}`, { details: { fieldErrors: { scope: parsed.errors } } });
   return { scope: parsed.scope, derived: false };
 }
 

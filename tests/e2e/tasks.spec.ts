@@ -81,6 +81,9 @@ test("task and token route handlers check roles; a minted token is returned once
 test("a task is created with a scope; its page shows scope and policy side by side and warns about a rule outside the scope", async ({ page, createUser, db }) => {
   const admin = await createUser("admin");
   const agent = await db.agent.create({ data: { name: unique("scoped"), ownerId: admin.id } });
+  // The inventory knows staging (otherwise the page rightly warns that nothing is ever staging).
+  const inventory = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging, vol_stg]\n";
+  await db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: inventory }, update: { value: inventory } });
   await signInViaApi(page.request, admin.email, admin.password);
 
   await page.goto(`/tasks/new?agent=${agent.id}`);

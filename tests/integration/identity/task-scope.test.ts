@@ -47,6 +47,7 @@ describe("task scope", () => {
     dashboardKey = keys.dashboardKey;
     process.env.DATABASE_URL = t.url;
     Object.assign(process.env, dashboardKeyEnvironment(keys));
+    await t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n" } });
   });
   afterAll(() => t.drop());
 
@@ -102,8 +103,11 @@ describe("task scope", () => {
     expect(report.warnings.map((w) => w.ruleId)).toEqual(["prod-delete"]);
     const candidate = await checkTaskScope(t.db, admin, task.id, { policyYaml: STAGING_READ });
     expect(candidate.warnings).toEqual([]);
-    const typo = await checkTaskScope(t.db, admin, (await createTask(t.db, admin, { agentId: await agent(), purpose: "typo", scope: "railwya:staging:read" })).id);
-    expect(typo.warnings[0]?.message).toMatch(/names no known service/);
+    const typo = await checkTaskScope(t.db, admin, (await createTask(t.db, admin, { agentId: await agent(), purpose: "typo", scope: "railwya:staging:read railway:stagign:read" })).id);
+    expect(typo.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/railway:stagign:read names an environment the inventory does not know \(known: production, staging\)/),
+      expect.stringMatching(/railwya:staging:read names no known service \(known: github, railway, unknown\); it matches nothing/),
+    ]);
 
     const sim = await simulateRequest(t.db, admin, {
       taskId: task.id,
