@@ -9,23 +9,22 @@ import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { policyTemplates } from "@/lib/policy/templates";
-import { checkPolicyAgainstTask } from "./policy-scope";
 import { emptyInventory, parseInventoryYaml } from "@/lib/semantics/inventory";
 import { defaultRegistry, parseServicesYaml, registryWith } from "@/lib/semantics/registry";
 
 const USAGE = `usage:
   bulkhead policy check FILE
-  bulkhead policy check --task ID [FILE]     (the policy next to the task's scope)
   bulkhead policy explain --policy FILE --request 'METHOD URL' [--body FILE] [--header 'Name: value']...
                           [--services FILE] [--inventory FILE] [--now ISO-8601] [--json]
   bulkhead policy schema
-  bulkhead policy templates`;
+  bulkhead policy templates
+  bulkhead policy check --task ID [FILE]     (the policy, stored or FILE, next to the task's scope)`;
 
 export const policyCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   switch (sub) {
     case "check":
-      return rest.some((a) => a === "--task" || a.startsWith("--task=")) ? checkPolicyAgainstTask(rest, ctx) : check(rest, ctx);
+      return rest.some((a) => a === "--task" || a.startsWith("--task=")) ? (await import("./policy-scope")).checkPolicyAgainstTask(rest, ctx) : check(rest, ctx);
     case "explain":
       return explain(rest, ctx);
     case "schema":

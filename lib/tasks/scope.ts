@@ -4,7 +4,6 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
 import { describeScope, parseCanonicalScope, parseScope, type TaskScope } from "@/lib/identity/scope";
 import { parsePolicy } from "@/lib/policy/parse";
-import type { Policy } from "@/lib/policy/schema";
 import { policyOutsideScope, scopeFromPolicy, type ScopeWarning } from "@/lib/policy/scope";
 import type { Inventory } from "@/lib/semantics/inventory";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
@@ -13,13 +12,15 @@ import { loadRegistry } from "@/lib/services/registry-source";
 import { formatPolicyErrors } from "./policy";
 
 /**
- * The scope a new task gets: the one given, or (when none is given) exactly what its policy
- * reaches at creation. Invalid input is an INVALID_INPUT error on the `scope` field.
+ * The scope a new task gets: the one given, or (when none is given) exactly what its policy (a
+ * valid policy's YAML) reaches at creation. Invalid input is an INVALID_INPUT error on `scope`.
  */
-export function resolveTaskScope(input: string | readonly string[] | undefined, policy: Policy, now: Date): { scope: TaskScope; derived: boolean } {
+export function resolveTaskScope(input: string | readonly string[] | undefined, policyYaml: string, now: Date): { scope: TaskScope; derived: boolean } {
   const given = typeof input === "string" ? input.trim() : input?.join(" ").trim();
   if (!given) {
-    const derived = scopeFromPolicy(policy, now);
+    const policy = parsePolicy(policyYaml);
+    if (!policy.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(policy.errors) } } });
+    const derived = scopeFromPolicy(policy.policy, now);
     if (!derived.ok) throw new AppError("INVALID_INPUT", derived.error, { details: { fieldErrors: { scope: [derived.error] } } });
     return { scope: derived.scope, derived: true };
   }

@@ -6,7 +6,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
-import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { parsePolicy } from "@/lib/policy/parse";
 import { formatDuration, parseDuration } from "./duration";
 import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
@@ -53,8 +53,10 @@ function effective<T extends { status: string; expiresAt: Date }>(task: T, now: 
   return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
 }
 
-function policyErrors(errors: readonly PolicyError[]): Record<string, string[]> {
-  return { policyYaml: errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
+function policyErrors(yaml: string): Record<string, string[]> | null {
+  const parsed = parsePolicy(yaml);
+  if (parsed.ok) return null;
+  return { policyYaml: parsed.errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`) };
 }
 
 export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
@@ -67,10 +69,11 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
-  const parsedPolicy = parsePolicy(policyYaml);
-  if (!parsedPolicy.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: policyErrors(parsedPolicy.errors) } });
-  const { scope, derived } = resolveTaskScope(data.scope, parsedPolicy.policy, now);
+  const errors = policyErrors(policyYaml);
+  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: errors } });
 
+  // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now.
+  const { scope, derived } = resolveTaskScope(data.scope, policyYaml, now);
   return db.$transaction(async (tx) => {
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
     if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });

@@ -19,8 +19,8 @@ import { parseCanonicalScope } from "@/lib/identity/scope";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
-import { checkTaskScope } from "@/lib/tasks/scope";
 import { getTask } from "@/lib/tasks/tasks";
+import { checkTaskScope } from "@/lib/tasks/scope";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
 export const metadata: Metadata = { title: "Task" };
@@ -77,16 +77,17 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         </div>
       </dl>
 
-      <section className="mt-8 grid gap-6 lg:grid-cols-2">
-        <div>
-          <h2 className="mb-2 font-semibold">Scope <span className="text-xs font-normal text-slate-500">layer 1: what the task&apos;s tokens allow at most</span></h2>
-          <ScopeSummary entries={scope?.entries ?? []} valid={scope !== null} warnings={scopeReport.warnings} />
-        </div>
-        <div>
-          <h2 className="mb-2 font-semibold">What the policy reaches <span className="text-xs font-normal text-slate-500">layer 2: narrows the scope</span></h2>
-          {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
-        </div>
+      {/* Scope (layer 1) and what the policy reaches (layer 2), side by side. */}
+      <div className="grid gap-x-6 lg:grid-cols-2">
+      <section className="mt-8">
+        <h2 className="mb-2 font-semibold">Scope <span className="text-xs font-normal text-slate-500">layer 1: the most the task&apos;s tokens allow</span></h2>
+        <ScopeSummary entries={scope?.entries ?? []} valid={scope !== null} warnings={scopeReport.warnings} />
       </section>
+      <section className="mt-8">
+        <h2 className="mb-2 font-semibold">What this task can reach</h2>
+        {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
+      </section>
+      </div>
 
       <section className="mt-8">
         <h2 className="mb-2 font-semibold">Allowlist policy <span className="text-xs font-normal text-slate-500">version {task.policyVersion}</span></h2>
