@@ -41,7 +41,7 @@ export function ScopeSummary({ entries, valid, warnings }: { entries: readonly S
       )}
       <p className="text-xs text-slate-500">Fixed when the task was created and carried in every token; a wider scope needs a new task.</p>
       {warnings.length > 0 ? (
-        <ul className="space-y-1 rounded-md bg-amber-50 p-3 text-amber-900 ring-1 ring-amber-600/20" data-testid="scope-warnings" role="status">
+        <ul className="space-y-1 rounded-md bg-amber-50 p-3 text-amber-900 ring-1 ring-amber-600/20" data-testid="scope-warnings">
           {warnings.map((w, i) => (
             <li key={i}>{w.message}</li>
           ))}
