@@ -2,7 +2,7 @@ import type { Db } from "@/lib/db/client";
 import { uuidSchema } from "@/lib/agents/agents";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
-import { describeScope, parseCanonicalScope, parseScope, type TaskScope } from "@/lib/identity/scope";
+import { describeScope, isUnrestricted, NO_SCOPE, parseCanonicalScope, parseScope, type TaskScope } from "@/lib/identity/scope";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyOutsideScope, scopeFromPolicy, type ScopeWarning } from "@/lib/policy/scope";
 import type { Inventory } from "@/lib/semantics/inventory";
@@ -16,6 +16,8 @@ import { formatPolicyErrors } from "./policy";
  * valid policy's YAML) reaches at creation. Invalid input is an INVALID_INPUT error on `scope`.
  */
 export function resolveTaskScope(input: string | readonly string[] | undefined, policyYaml: string, now: Date): { scope: TaskScope; derived: boolean } {
+  // An explicit empty list allows nothing; an omitted (or blank) scope is derived from the policy.
+  if (Array.isArray(input) && input.join("").trim() === "") return { scope: NO_SCOPE, derived: false };
   const given = typeof input === "string" ? input.trim() : input?.join(" ").trim();
   if (!given) {
     const policy = parsePolicy(policyYaml);
@@ -75,6 +77,7 @@ export async function checkTaskScope(db: Db, actor: Actor, taskId: string, optio
   }
   const { registry, inventory } = await loadRegistry(db);
   const warnings = unknownScopeNames(scope, registry, inventory);
+  if (isUnrestricted(scope)) warnings.push({ ruleId: null, message: "the scope is unrestricted (*:*:irreversible): layer 1 stops nothing for this task, only its policy does; a task with a narrower scope needs a new task" });
   const policy = parsePolicy(options.policyYaml ?? task.policyYaml);
   if (!policy.ok) return { ...base, scopeText: describeScope(scope), policyErrors: formatPolicyErrors(policy.errors), warnings };
   warnings.push(...policyOutsideScope(policy.policy, scope, options.now ?? new Date()));

@@ -34,9 +34,9 @@ export type CredentialSet = ReadonlyMap<string, InjectableCredential>;
  * For the proxy worker, the only holder of the worker key: every credential opened, keyed by
  * `scheme://host:port` (see serviceKey). Fails as a whole, loudly, when any credential cannot be
  * opened or two are stored for one endpoint: a worker must notice at once rather than silently
- * stop injecting, or guess. Unbound credentials (from before bindings existed) are opened, to
- * prove the key, but never offered for injection. Error messages name the credential, never its
- * secret.
+ * stop injecting, or guess. Unbound credentials (from before bindings existed) are opened too,
+ * and serve nothing (selectCredential never picks them). Error messages name the credential,
+ * never its secret.
  */
 export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair): Promise<Map<string, InjectableCredential>> {
   const rows = await db.credential.findMany({
@@ -67,8 +67,8 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
       throw new CredentialLoadError(`Credential ${row.name} (${row.id}) cannot be injected: ${reason}`, undefined);
     }
     const rendered = header.headerValue.includes(secret) ? [] : [Buffer.from(secret, "utf8").toString("base64")];
+    // An unbound credential (no service, no environments) is kept, and serves nothing (binding.ts).
     const environments = environmentList(row.environments);
-    if (row.serviceId === null || environments.length === 0) continue; // unbound: serves nothing
     out.set(key, { credentialId: row.id, name: row.name, serviceId: row.serviceId, environments, ...header, secretForms: [secret, ...rendered] });
   }
   return out;

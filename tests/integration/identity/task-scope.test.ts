@@ -69,7 +69,11 @@ describe("task scope", () => {
     expect((await createTask(t.db, admin, { agentId: await agent(), purpose: "nothing" })).scope).toBe("");
     expect((await createTask(t.db, admin, { agentId: await agent(), purpose: "explicit none", policyYaml: STAGING_READ, scope: "none" })).scope).toBe("");
     expect((await createTask(t.db, admin, { agentId: await agent(), purpose: "blank", policyYaml: STAGING_READ, scope: "   " })).scope).toBe("railway:staging:read");
-    expect((await createTask(t.db, admin, { agentId: await agent(), purpose: "holds", policyYaml: "unlisted: hold\nrules: []\n" })).scope).toBe("*:*:irreversible");
+    // An explicitly empty list is not "no scope given": it allows nothing.
+    expect((await createTask(t.db, admin, { agentId: await agent(), purpose: "empty list", policyYaml: STAGING_READ, scope: [] })).scope).toBe("");
+    const holds = await createTask(t.db, admin, { agentId: await agent(), purpose: "holds", policyYaml: "unlisted: hold\nrules: []\n" });
+    expect(holds.scope).toBe("*:*:irreversible");
+    expect((await checkTaskScope(t.db, admin, holds.id)).warnings.map((w) => w.message)).toEqual([expect.stringMatching(/the scope is unrestricted.*layer 1 stops nothing/)]);
   });
 
   it("refuses a bad scope with sentences on the scope field, creating nothing", async () => {

@@ -16,10 +16,14 @@ import type { Actor } from "@/lib/auth/actor";
 import { credentialCommand } from "@/lib/cli/credential";
 import { CliError, type CliContext } from "@/lib/cli/context";
 import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
-import { addCredential, bindCredential, listCredentials, loadCredentialsForInjection } from "@/lib/vault";
+import { parseScope, type TaskScope } from "@/lib/identity/scope";
+import { addCredential, bindCredential, listCredentials, loadCredentialsForInjection, selectCredential } from "@/lib/vault";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import { establishTestKeys, type TestKeys } from "../../support/keys";
+
+/** A scope that allows everything, so only the binding decides. */
+const EVERYTHING = (parseScope("*:*:irreversible") as { ok: true; scope: TaskScope }).scope;
 
 vi.mock("@/lib/auth/current", async () => {
   const { AppError } = await import("@/lib/errors/app-error");
@@ -86,14 +90,16 @@ describe("credential bindings", () => {
     expect(event.data).toMatchObject({ credentialId: c.id, before: { serviceId: "unknown", environments: ["staging"] }, after: { serviceId: "unknown", environments: ["production"] } });
   });
 
-  it("a credential from before bindings existed serves nothing: listed with the reason, opened by the worker but never offered", async () => {
+  it("a credential from before bindings existed serves nothing: listed with the reason, opened by the worker, never selected", async () => {
     const c = await add();
     await t.db.$executeRaw`UPDATE credentials SET service_id = NULL, environments = '' WHERE id = ${c.id}::uuid`;
     const listed = (await listCredentials(t.db, admin)).find((x) => x.id === c.id)!;
     expect(listed).toMatchObject({ serviceId: null, environments: [] });
     expect(listed.problem).toMatch(/unbound: it serves nothing/);
-    const loaded = await loadCredentialsForInjection(t.db, keys.workerKey);
-    expect(loaded.has(`https://${c.host}:443`)).toBe(false);
+    const loaded = (await loadCredentialsForInjection(t.db, keys.workerKey)).get(`https://${c.host}:443`)!;
+    expect(loaded).toMatchObject({ serviceId: null, environments: [], headerValue: "s3cret-value" });
+    const action = { service: "unknown", environment: "production", resource: "-", operation: "GET", effect: "read" as const };
+    expect(selectCredential(loaded, [action], EVERYTHING)).toEqual({ credential: null, withheld: expect.stringMatching(/serves nothing \(unbound\)/) });
     await bindCredential(t.db, admin, c.id, { environments: "staging" });
     expect((await loadCredentialsForInjection(t.db, keys.workerKey)).get(`https://${c.host}:443`)).toMatchObject({ serviceId: "unknown", environments: ["staging"] });
     expect((await listCredentials(t.db, admin)).find((x) => x.id === c.id)!.problem).toBeNull();
