@@ -91,6 +91,7 @@ async function main(): Promise<void> {
       audience: verify.audience,
       agentId: `agent_${i % 50}`,
       taskId: `task_${i}`,
+      scope: "",
       ttlSeconds: 3_600,
       taskEndsAt: new Date(now.getTime() + 7_200_000),
       now,

@@ -61,8 +61,8 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
   ];
   for (const d of services) await db.service.create({ data: { name: String(d.id), descriptorYaml: stringify(d) } });
   const header = "Authorization: Bearer {secret}";
-  await addCredential(db, admin, keys.workerKey, { name: "bench-rest", scheme: "http", host: HOSTS.rest, port: options.httpPort, headerTemplate: header, secret: options.secret } as never);
-  await addCredential(db, admin, keys.workerKey, { name: "bench-github", scheme: "https", host: HOSTS.github, port: options.httpsPort, headerTemplate: header, secret: options.secret } as never);
+  await addCredential(db, admin, keys.workerKey, { name: "bench-rest", scheme: "http", host: HOSTS.rest, port: options.httpPort, headerTemplate: header, secret: options.secret, environments: "*" } as never);
+  await addCredential(db, admin, keys.workerKey, { name: "bench-github", scheme: "https", host: HOSTS.github, port: options.httpsPort, headerTemplate: header, secret: options.secret, environments: "*" } as never);
 
   const task = await createTask(db, admin, { agentId: agent.id, purpose: "bulkhead benchmark", policyYaml: ALLOW_POLICY, ttl: "2h" });
   const probe = await createTask(db, admin, { agentId: agent.id, purpose: "bulkhead benchmark propagation probe", policyYaml: ALLOW_POLICY, ttl: "2h" });
@@ -78,12 +78,12 @@ export async function seed(options: { databaseUrl: string; masterKey: Buffer; ht
 export async function mintColdTokens(s: Seeded, masterKey: Buffer, count: number): Promise<string[]> {
   const key = await loadActiveSigningKey(s.db, deriveProcessKeys(masterKey).dashboardKey);
   if (!key) throw new Error("no active signing key");
-  const task = await s.db.task.findUniqueOrThrow({ where: { id: s.taskId }, select: { expiresAt: true } });
+  const task = await s.db.task.findUniqueOrThrow({ where: { id: s.taskId }, select: { expiresAt: true, scope: true } });
   const out: string[] = [];
   const rows: Array<{ jti: string; taskId: string; agentId: string; kid: string; issuedAt: Date; expiresAt: Date }> = [];
   const now = new Date();
   for (let i = 0; i < count; i++) {
-    const minted = await mintTaskToken({ ...IDENTITY, key, agentId: s.agentId, taskId: s.taskId, ttlSeconds: MAX_TOKEN_TTL_SECONDS, taskEndsAt: task.expiresAt, now });
+    const minted = await mintTaskToken({ ...IDENTITY, key, agentId: s.agentId, taskId: s.taskId, scope: task.scope, ttlSeconds: MAX_TOKEN_TTL_SECONDS, taskEndsAt: task.expiresAt, now });
     rows.push({ jti: minted.jti, taskId: s.taskId, agentId: s.agentId, kid: key.kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt });
     out.push(minted.token);
   }

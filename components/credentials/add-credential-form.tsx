@@ -35,6 +35,18 @@ export function AddCredentialForm({ action }: { action: (prev: Result | null, fo
         </div>
         <TextField label="Port" name="port" inputMode="numeric" placeholder="default" defaultValue={values?.port} errors={errors?.port} />
       </div>
+      <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
+        <TextField label="Service" name="serviceId" placeholder="from the host" defaultValue={values?.serviceId} errors={errors?.serviceId} hint="The service it serves (railway, github, …). Empty: the service its host belongs to." />
+        <TextField
+          label="Environments"
+          name="environments"
+          required
+          placeholder="staging"
+          defaultValue={values?.environments}
+          errors={errors?.environments}
+          hint="Injected only for actions in these environments (e.g. staging, or staging, development); * for every environment of its service."
+        />
+      </div>
       <TextField
         label="Header template"
         name="headerTemplate"

@@ -51,6 +51,14 @@ export function CreateTaskForm({
         <FieldError id="agentId-error" errors={errors?.agentId} />
       </div>
       <TextField label="Purpose" name="purpose" required placeholder="Check the staging deploy credentials" defaultValue={values?.purpose} errors={errors?.purpose} />
+      <TextField
+        label="Scope"
+        name="scope"
+        placeholder="railway:staging:read github:*:write"
+        defaultValue={values?.scope}
+        errors={errors?.scope}
+        hint="What the task may touch at most, whatever its policy: service:environment:effect entries (effects read < write < destructive < irreversible; * for any service or environment), or none. Fixed for the task's life. Left empty: exactly what the policy below reaches."
+      />
       <TextField label="Time to live" name="ttl" defaultValue={values?.ttl ?? "15m"} errors={errors?.ttl} hint={`e.g. 15m, 2h; at most ${maxTtl}.`} />
       <TextAreaField
         label="Allowlist policy (YAML)"

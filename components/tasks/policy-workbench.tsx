@@ -70,7 +70,8 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
 
       <form action={simAction} className="space-y-2">
         <input type="hidden" name="policyYaml" value={yaml} />
-        <h3 className="text-sm font-medium">Simulator: what would the proxy do?</h3>
+        <input type="hidden" name="taskId" value={taskId} />
+        <h3 className="text-sm font-medium">Simulator: what would the proxy do? (the task&apos;s scope first, then this policy)</h3>
         <div className="flex gap-2">
           <select name="method" aria-label="Method" value={request.method} onChange={(e) => setRequest({ ...request, method: e.target.value })} className={INPUT}>
             {["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].map((m) => (

@@ -1,16 +1,19 @@
-import { addCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
+import { addCredential, bindCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
 import { parseFlags, requireFlag } from "./args";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
 
 const USAGE =
-  "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}' (secret on stdin)" +
-  " | credential list | credential rotate ID (secret on stdin) | credential delete ID";
+  "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] [--service ID] --env ENV [--env ENV]... --header 'Authorization: Bearer {secret}' (secret on stdin)" +
+  " | credential bind ID [--service ID] --env ENV [--env ENV]... | credential list | credential rotate ID (secret on stdin) | credential delete ID";
 
-const toJson = (c: CredentialView) => ({
+const toJson = (c: CredentialView & { problem?: string | null }) => ({
   id: c.id,
   name: c.name,
   service: c.service,
+  serviceId: c.serviceId,
+  environments: c.environments,
+  ...(c.problem !== undefined ? { problem: c.problem } : {}),
   headerTemplate: c.headerTemplate,
   secret: c.secret,
   createdAt: c.createdAt.toISOString(),
@@ -32,6 +35,14 @@ async function readSecret(ctx: CliContext): Promise<string> {
   return secret;
 }
 
+/** `--env staging --env production` or `--env staging,production`; "*" for every environment. */
+function requireEnvironments(values: string[] | undefined): string[] {
+  if (!values || values.length === 0) throw new CliError("--env is required: the environments the credential serves (e.g. --env staging), or --env '*' for every environment of its service", 2);
+  return values;
+}
+
+const serving = (c: CredentialView) => (c.serviceId === null || c.environments.length === 0 ? "nothing (unbound)" : `${c.serviceId} in ${c.environments.join(", ")}`);
+
 export const credentialCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   const say = (c: CredentialView, text: string) => ctx.stdout(ctx.json ? JSON.stringify(toJson(c)) : text);
@@ -42,18 +53,30 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
         host: { type: "string" },
         scheme: { type: "string" },
         port: { type: "string" },
+        service: { type: "string" },
+        env: { type: "string", multiple: true },
         header: { type: "string" },
       });
       const name = requireFlag(values.name, "name");
       const host = requireFlag(values.host, "host");
       const headerTemplate = requireFlag(values.header, "header");
+      const environments = requireEnvironments(values.env);
       const secret = await readSecret(ctx);
       // withCliKeys resolves the master key (BULKHEAD_MASTER_KEY or the data folder's key file)
       // and checks it against the data; the secret is sealed to the worker's key only.
       const credential = await withCliKeys(ctx, (db, keys) =>
-        addCredential(db, CLI_ACTOR, keys.workerKey, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, headerTemplate, secret }),
+        addCredential(db, CLI_ACTOR, keys.workerKey, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, serviceId: values.service, environments, headerTemplate, secret }),
       );
-      say(credential, `Added credential ${credential.name} (${credential.id}) for ${credential.service}.`);
+      say(credential, `Added credential ${credential.name} (${credential.id}) for ${credential.service}, serving ${serving(credential)}.`);
+      return 0;
+    }
+    case "bind": {
+      const { values, positionals } = parseFlags(rest, { service: { type: "string" }, env: { type: "string", multiple: true } }, 1);
+      const id = positionals[0];
+      if (!id) throw new CliError("usage: bulkhead credential bind ID [--service ID] --env ENV [--env ENV]...", 2);
+      const environments = requireEnvironments(values.env);
+      const credential = await withCliDatabase(ctx, (db) => bindCredential(db, CLI_ACTOR, id, { serviceId: values.service, environments }));
+      say(credential, `Credential ${credential.name} now serves ${serving(credential)}.`);
       return 0;
     }
     case "list": {
@@ -61,7 +84,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const credentials = await withCliDatabase(ctx, (db) => listCredentials(db, CLI_ACTOR));
       if (ctx.json) ctx.stdout(JSON.stringify(credentials.map(toJson)));
       else if (credentials.length === 0) ctx.stdout("No credentials.");
-      else for (const c of credentials) ctx.stdout(`${c.id}  ${c.name}  ${c.service}  ${c.headerTemplate}`);
+      else for (const c of credentials) ctx.stdout(`${c.id}  ${c.name}  ${c.service}  ${serving(c)}  ${c.headerTemplate}${c.problem ? `  (${c.problem})` : ""}`);
       return 0;
     }
     case "rotate": {

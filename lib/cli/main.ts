@@ -26,7 +26,8 @@ Commands:
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]
   agent suspend ID | agent reactivate ID
-  task create --agent ID --purpose TEXT [--policy FILE] [--ttl 15m]
+  task create --agent ID --purpose TEXT [--scope 'railway:staging:read ...'] [--policy FILE] [--ttl 15m]
+                                      the scope is fixed for the task's life; omitted: what the policy reaches
   task list [--agent ID] | task end ID
   token mint --task ID                print a task token (the agent's only credential)
   token verify TOKEN                  print the verified claims, or fail with the reason
@@ -35,14 +36,17 @@ Commands:
   keys rotate-master                  reseal every secret under a new master key (resumable; restart after)
   keys env dashboard|worker           print one process's own keys (for processes started by hand)
   keys status                         the key generation in force and what each key seals
-  credential add --name N --host H [--scheme https] [--port P] --header 'Authorization: Bearer {secret}'
-                                      store an upstream credential (secret read from stdin)
+  credential add --name N --host H [--scheme https] [--port P] [--service ID] --env ENV [--env ENV]...
+      --header 'Authorization: Bearer {secret}'   store an upstream credential (secret read from stdin),
+                                      injected only for its service in those environments
+  credential bind ID [--service ID] --env ENV ...   declare what a stored credential serves
   credential list | credential rotate ID (secret on stdin) | credential delete ID
   ca cert                             print the interception CA certificate (PEM) for agent trust stores
   ca rotate                           replace the interception CA
   audit verify                        check the audit hash chain and signed checkpoints
   audit checkpoint                    sign the current end of the audit chain
   policy check FILE                   validate a task policy
+  policy check --task ID [FILE]       the policy (stored, or FILE) next to the task's scope
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
   worker                              run the proxy worker alone (npm start runs it for you)
 

@@ -25,13 +25,14 @@ const USAGE = `usage:
                           [--offline [--services FILE] [--inventory FILE]] [--now ISO-8601] [--json]
   (services and inventory come from the database unless --offline is given)
   bulkhead policy schema
-  bulkhead policy templates`;
+  bulkhead policy templates
+  bulkhead policy check --task ID [FILE]     (the policy, stored or FILE, next to the task's scope)`;
 
 export const policyCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   switch (sub) {
     case "check":
-      return check(rest, ctx);
+      return rest.some((a) => a === "--task" || a.startsWith("--task=")) ? (await import("./policy-scope")).checkPolicyAgainstTask(rest, ctx) : check(rest, ctx);
     case "explain":
       return explain(rest, ctx);
     case "schema":

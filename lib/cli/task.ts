@@ -9,6 +9,7 @@ const toJson = (t: TaskView) => ({
   agentId: t.agent.id,
   agent: t.agent.name,
   purpose: t.purpose,
+  scope: t.scope,
   status: t.status,
   createdAt: t.createdAt.toISOString(),
   expiresAt: t.expiresAt.toISOString(),
@@ -19,7 +20,7 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   switch (sub) {
     case "create": {
-      const { values } = parseFlags(rest, { agent: { type: "string" }, purpose: { type: "string" }, policy: { type: "string" }, ttl: { type: "string" } });
+      const { values } = parseFlags(rest, { agent: { type: "string" }, purpose: { type: "string" }, scope: { type: "string" }, policy: { type: "string" }, ttl: { type: "string" } });
       const agentId = requireFlag(values.agent, "agent");
       const purpose = requireFlag(values.purpose, "purpose");
       let policyYaml: string | undefined;
@@ -28,8 +29,9 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
           throw new CliError(`cannot read --policy ${values.policy}: ${e.code ?? e.message}`);
         });
       }
-      const task = await withCliDatabase(ctx, (db) => createTask(db, CLI_ACTOR, { agentId, purpose, policyYaml, ttl: values.ttl }));
-      ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, expires ${task.expiresAt.toISOString()}.`);
+      if (values.scope !== undefined && values.scope.trim() === "") throw new CliError('--scope is empty: give entries such as railway:staging:read, or "none"', 2);
+      const task = await withCliDatabase(ctx, (db) => createTask(db, CLI_ACTOR, { agentId, purpose, policyYaml, scope: values.scope, ttl: values.ttl }));
+      ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, scope ${task.scope || "none"}, expires ${task.expiresAt.toISOString()}.`);
       return 0;
     }
     case "list": {
@@ -37,7 +39,7 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const tasks = await withCliDatabase(ctx, (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent }));
       if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
       else if (tasks.length === 0) ctx.stdout("No tasks.");
-      else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  ${t.purpose}`);
+      else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${t.purpose}`);
       return 0;
     }
     case "end": {
@@ -49,6 +51,6 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       return 0;
     }
     default:
-      throw new CliError("usage: bulkhead task create --agent ID --purpose TEXT [--policy FILE] [--ttl 15m] | task list [--agent ID] | task end ID", 2);
+      throw new CliError("usage: bulkhead task create --agent ID --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m] | task list [--agent ID] | task end ID", 2);
   }
 };

@@ -26,12 +26,13 @@ export const TOKEN_ERROR_REASONS = [
   "jti_revoked",
   "lifetime_exceeded",
   "jti_unknown",
+  "scope_mismatch",
 ] as const;
 
 export type TokenErrorReason = (typeof TOKEN_ERROR_REASONS)[number];
 
 /** Claims every task token must carry. */
-export type RequiredClaim = "iss" | "aud" | "sub" | "task" | "jti" | "iat" | "nbf" | "exp";
+export type RequiredClaim = "iss" | "aud" | "sub" | "task" | "scope" | "jti" | "iat" | "nbf" | "exp";
 
 const MESSAGES: Record<TokenErrorReason, string> = {
   malformed: "task token is malformed",
@@ -55,6 +56,7 @@ const MESSAGES: Record<TokenErrorReason, string> = {
   jti_revoked: "task token was revoked",
   lifetime_exceeded: "task token lives longer than Bulkhead ever issues tokens for",
   jti_unknown: "task token was not issued by Bulkhead for this task",
+  scope_mismatch: "task token's scope claim is not within its task's scope",
 };
 
 export class TokenError extends AppError {

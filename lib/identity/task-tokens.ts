@@ -35,7 +35,7 @@ export async function issueTaskToken(
   assertCan(actor, "tasks:write");
   const parsed = uuidSchema.safeParse(taskId);
   const task = parsed.success
-    ? await db.task.findUnique({ where: { id: parsed.data }, select: { id: true, status: true, expiresAt: true, agentId: true, agent: { select: { status: true } } } })
+    ? await db.task.findUnique({ where: { id: parsed.data }, select: { id: true, status: true, expiresAt: true, agentId: true, scope: true, agent: { select: { status: true } } } })
     : null;
   if (!task) throw new AppError("NOT_FOUND", "No such task.");
   if (task.status !== "active" || task.expiresAt <= now) throw new AppError("CONFLICT", "The task is no longer active; create a new task.");
@@ -47,6 +47,8 @@ export async function issueTaskToken(
     key,
     agentId: task.agentId,
     taskId: task.id,
+    // The task's scope as it is now; the token keeps it for its whole life.
+    scope: task.scope,
     ttlSeconds: MAX_TOKEN_TTL_SECONDS,
     taskEndsAt: task.expiresAt,
     now,
@@ -68,7 +70,7 @@ export async function issueTaskToken(
       actor,
       agentId: task.agentId,
       taskId: task.id,
-      data: { jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt.toISOString() },
+      data: { jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt.toISOString(), scope: task.scope },
     });
   });
   return { token: minted.token, jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt };

@@ -11,6 +11,7 @@ import { TokenError, TokenMintError, type RequiredClaim } from "@/lib/identity/e
 import type { KeyResolver } from "@/lib/identity/key-ring";
 import { isValidKid, MAX_CLOCK_TOLERANCE_SECONDS, SIGNING_ALG } from "@/lib/identity/keys";
 import type { RevocationView } from "@/lib/identity/revocation";
+import { parseCanonicalScope, type TaskScope } from "@/lib/identity/scope";
 
 export const TASK_TOKEN_TYP = "bulkhead-task+jwt";
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = MAX_CLOCK_TOLERANCE_SECONDS;
@@ -32,7 +33,7 @@ const CANONICAL_ED25519_SIG = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 const ALLOWED_HEADER = new Set(["alg", "typ", "kid"]);
 /** Headers that would let the token choose its own key or extend the spec: named in errors. */
 const FORBIDDEN_HEADER = new Set(["jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit", "b64"]);
-const REQUIRED_CLAIMS: readonly RequiredClaim[] = ["iss", "aud", "sub", "task", "jti", "iat", "nbf", "exp"];
+const REQUIRED_CLAIMS: readonly RequiredClaim[] = ["iss", "aud", "sub", "task", "scope", "jti", "iat", "nbf", "exp"];
 
 export interface TaskTokenConfig {
   issuer: string;
@@ -46,6 +47,8 @@ export interface TaskTokenClaims {
   sub: string;
   /** Task id. */
   task: string;
+  /** The task's scope in canonical text (lib/identity/scope.ts); "" allows nothing. */
+  scope: string;
   jti: string;
   iat: number;
   nbf: number;
@@ -56,6 +59,8 @@ export interface MintTaskTokenInput extends TaskTokenConfig {
   key: { kid: string; privateKey: CryptoKey | KeyObject };
   agentId: string;
   taskId: string;
+  /** The task's scope, canonical text (as stored with the task). */
+  scope: string;
   ttlSeconds: number;
   taskEndsAt: Date;
   now: Date;
@@ -82,6 +87,8 @@ export interface VerifiedTaskToken {
   taskId: string;
   jti: string;
   kid: string;
+  /** The scope claim, parsed once: what this token may touch, whatever its task's policy says. */
+  scope: TaskScope;
   issuedAt: Date;
   expiresAt: Date;
   claims: Readonly<TaskTokenClaims> & { readonly [name: string]: unknown };
@@ -104,6 +111,7 @@ export async function mintTaskToken(input: MintTaskTokenInput): Promise<MintedTa
   if (!input.issuer || !input.audience) throw new TokenMintError("invalid_input", "issuer and audience are required");
   if (!ID_PATTERN.test(input.agentId)) throw new TokenMintError("invalid_input", "agent id has an invalid shape");
   if (!ID_PATTERN.test(input.taskId)) throw new TokenMintError("invalid_input", "task id has an invalid shape");
+  if (!parseCanonicalScope(input.scope)) throw new TokenMintError("invalid_input", "scope is not a canonical task scope");
   if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TOKEN_LIFETIME_SECONDS) {
     throw new TokenMintError("invalid_ttl", `ttlSeconds must be between 1 and ${MAX_TOKEN_LIFETIME_SECONDS}`);
   }
@@ -121,6 +129,7 @@ export async function mintTaskToken(input: MintTaskTokenInput): Promise<MintedTa
     aud: input.audience,
     sub: input.agentId,
     task: input.taskId,
+    scope: input.scope,
     jti,
     iat,
     nbf: iat,
@@ -189,13 +198,16 @@ function checkClaims(
   options: TaskTokenConfig,
   nowMs: number,
   tol: number,
-): TaskTokenClaims {
+): { claims: TaskTokenClaims; scope: TaskScope } {
   for (const name of REQUIRED_CLAIMS) {
     if (payload[name] === undefined || payload[name] === null) throw new TokenError("claim_missing", name);
   }
-  const { iss, aud, sub, task, jti, iat, nbf, exp } = payload;
+  const { iss, aud, sub, task, scope, jti, iat, nbf, exp } = payload;
   if (typeof sub !== "string" || !ID_PATTERN.test(sub)) throw new TokenError("claim_invalid", "sub");
   if (typeof task !== "string" || !ID_PATTERN.test(task)) throw new TokenError("claim_invalid", "task");
+  // Only the canonical spelling: a claim has one meaning, and it is the one the issuer wrote.
+  const parsedScope = parseCanonicalScope(scope);
+  if (typeof scope !== "string" || !parsedScope) throw new TokenError("claim_invalid", "scope");
   if (typeof jti !== "string" || !JTI_PATTERN.test(jti)) throw new TokenError("claim_invalid", "jti");
   if (!isTimestamp(iat)) throw new TokenError("claim_invalid", "iat");
   if (!isTimestamp(nbf)) throw new TokenError("claim_invalid", "nbf");
@@ -210,7 +222,7 @@ function checkClaims(
   if (nowMs >= exp * 1000 + tolMs) throw new TokenError("expired");
   if (nbf * 1000 > nowMs + tolMs) throw new TokenError("not_yet_valid", "nbf");
   if (iat * 1000 > nowMs + tolMs) throw new TokenError("not_yet_valid", "iat");
-  return { iss, aud, sub, task, jti, iat, nbf, exp };
+  return { claims: { iss, aud, sub, task, scope, jti, iat, nbf, exp }, scope: parsedScope };
 }
 
 /** Revocation checks, shared with the cache's hit path. */
@@ -249,12 +261,13 @@ export async function verifyTaskToken(token: string, options: VerifyTaskTokenOpt
   }
 
   const payload = parsePayload(payloadBytes);
-  const claims = checkClaims(payload, options, nowMs, tol);
+  const { claims, scope } = checkClaims(payload, options, nowMs, tol);
   const result: VerifiedTaskToken = {
     agentId: claims.sub,
     taskId: claims.task,
     jti: claims.jti,
     kid,
+    scope,
     issuedAt: new Date(claims.iat * 1000),
     expiresAt: new Date(claims.exp * 1000),
     claims: Object.freeze({ ...payload, ...claims }),

@@ -4,7 +4,9 @@
  */
 import { decide, type ActionDecision, type Verdict } from "@/lib/policy/decide";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { outsideScope } from "@/lib/policy/scope";
 import { compilePolicy } from "@/lib/policy/snapshot";
+import type { TaskScope } from "@/lib/identity/scope";
 import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
 import { classify } from "@/lib/semantics/classify";
 import { emptyInventory, type Inventory } from "@/lib/semantics/inventory";
@@ -21,6 +23,8 @@ export interface ExplainOptions {
   registry?: ServiceRegistry;
   inventory?: Inventory;
   now: Date | number;
+  /** The task's scope: checked first, as the proxy does (a request outside it is refused whatever the policy says). */
+  scope?: TaskScope;
 }
 
 export interface ExplainDecision {
@@ -37,6 +41,8 @@ export interface ExplainDecision {
   wouldBe?: Verdict;
   /** Set when the request is malformed or ambiguous: the proxy answers 400, whatever the mode. */
   rejected?: { code: string; reason: string };
+  /** Set when the task's scope refuses the request before the policy is consulted (code `token_scope`). */
+  outsideScope?: true;
   perAction: ActionDecision[];
 }
 
@@ -59,6 +65,11 @@ export async function explainRequest(options: ExplainOptions): Promise<ExplainRe
   const classification = classify(canonical.request, registry, inventory);
   if (!classification.ok) return rejected(request, null, classification.code, classification.reason, mode);
 
+  const outside = options.scope ? outsideScope(options.scope, classification.actions) : null;
+  if (outside) {
+    const base = { ok: true as const, request, service: classification.service, actions: classification.actions, effect: classification.effect, ruleId: null, perAction: [] };
+    return { ...base, decision: "deny", reason: outside.reason, mode, outsideScope: true };
+  }
   const decision = decide(compilePolicy(parsed.policy), classification.actions, options.now);
   const result: ExplainDecision = {
     ok: true,

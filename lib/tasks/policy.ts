@@ -5,6 +5,7 @@ import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
+import { NO_SCOPE, parseCanonicalScope } from "@/lib/identity/scope";
 import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
@@ -66,6 +67,8 @@ export const simulateInput = z.object({
   url: z.string().trim().min(1, "Enter an absolute URL.").max(16_000),
   body: z.string().max(1_000_000).optional(),
   contentType: z.string().max(200).optional(),
+  /** When given, the task's scope is checked first, as the proxy does. */
+  taskId: uuidSchema.optional(),
 });
 
 /** The simulator: what the proxy would decide for this request under this policy, with the live services and inventory. */
@@ -73,6 +76,9 @@ export async function simulateRequest(db: Db, actor: Actor, input: z.input<typeo
   assertCan(actor, "read");
   const data = simulateInput.parse(input);
   const { registry, inventory } = await loadRegistry(db);
+  const task = data.taskId ? await db.task.findUnique({ where: { id: data.taskId }, select: { scope: true } }) : null;
+  // An unreadable stored scope allows nothing, as in the proxy.
+  const scope = task ? (parseCanonicalScope(task.scope) ?? NO_SCOPE) : undefined;
   return explainRequest({
     policyYaml: data.policyYaml,
     method: data.method,
@@ -82,5 +88,6 @@ export async function simulateRequest(db: Db, actor: Actor, input: z.input<typeo
     registry,
     inventory,
     now: new Date(),
+    ...(scope ? { scope } : {}),
   });
 }

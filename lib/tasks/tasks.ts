@@ -11,6 +11,7 @@ import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { policyErrors } from "./policy";
 import { formatDuration, parseDuration } from "./duration";
+import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
 
 /** What no policy allows: a task without an explicit allowlist can do nothing. */
@@ -20,6 +21,14 @@ export const createTaskInput = z.object({
   agentId: uuidSchema,
   purpose: z.string().trim().min(3, "Describe the purpose in a few words.").max(500, "At most 500 characters."),
   policyYaml: z.string().max(200_000, "The policy is too large.").optional(),
+  /**
+   * Layer 1: entries `service:environment:effect` (e.g. "railway:staging:read"), separated by
+   * spaces or commas, or "none". Fixed for the task's life. Omitted: exactly what the policy reaches.
+   */
+  scope: z
+    .union([z.string().max(8192, "The scope is too long."), z.array(z.string().max(200)).max(32, "A scope has at most 32 entries.")])
+    .optional()
+    .meta({ description: "Entries service:environment:effect separated by spaces or commas (e.g. `railway:staging:read github:*:write`), or `none`. Fixed when the task is created. Omitted: derived from the policy (exactly what it reaches).", examples: ["railway:staging:read"] }),
   /** "15m", "2h", or seconds. */
   ttl: z.union([z.string(), z.number()]).optional(),
 });
@@ -30,6 +39,7 @@ const taskSelect = {
   purpose: true,
   policyYaml: true,
   policyVersion: true,
+  scope: true,
   status: true,
   createdAt: true,
   expiresAt: true,
@@ -63,6 +73,8 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
   const widenings = parsed.ok ? policyWidenings(null, parsed.policy) : [];
   const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `create a task whose policy ${widenings.join("; ")}`) : undefined;
 
+  // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now.
+  const { scope, derived } = resolveTaskScope(data.scope, policyYaml, now);
   return db.$transaction(async (tx) => {
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
     if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });
@@ -74,12 +86,14 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
         agentId: data.agentId,
         purpose: data.purpose,
         policyYaml,
+        // Never written again: a wider scope needs a new task (docs/identity.md, "Task scope").
+        scope: scope.text,
         expiresAt: new Date(now.getTime() + ttl * 1000),
         createdById: actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null,
       },
       select: taskSelect,
     });
-    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl, ...(stepUp ? { stepUp, widenings } : {}) } });
+    await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl, scope: scope.text, scopeDerivedFromPolicy: derived, ...(stepUp ? { stepUp, widenings } : {}) } });
     return task;
   });
 }

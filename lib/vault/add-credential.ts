@@ -7,6 +7,8 @@ import { sealTo, type BoxRecipient } from "@/lib/crypto/sealed-box";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { AppError } from "@/lib/errors/app-error";
 import { assertSealingKeyCurrent } from "@/lib/keys/generation";
+import { loadRegistry } from "@/lib/services/registry-source";
+import { endpointService } from "./binding";
 import { DEFAULT_PORTS, serviceKey } from "./host";
 import { addCredentialInput, type AddCredentialInput } from "./schemas";
 import { credentialAad, credentialSelect, toCredentialView, type CredentialView } from "./view";
@@ -18,7 +20,8 @@ const ADD_LOCK = 0x6268_7663; // "bhvc"
 /**
  * Stores an upstream credential, sealed to the worker's public key and bound to its row id (aad):
  * whoever stores it (the dashboard, the CLI) cannot read it back; only the worker opens it.
- * One credential per service: the proxy must never have to guess which one to inject.
+ * One credential per endpoint: the proxy must never have to guess which one to inject. It
+ * serves one service (its host's), and only in the environments listed.
  */
 export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, input: AddCredentialInput): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
@@ -26,6 +29,8 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
   const stepUp = requireStepUp(actor, "add a vault credential");
   const port = data.port ?? DEFAULT_PORTS[data.scheme];
   const service = serviceKey(data.scheme, data.host, port);
+  const endpoint = endpointService((await loadRegistry(db)).registry, data.scheme, data.host, port, data.serviceId);
+  if (!endpoint.ok) throw new AppError("INVALID_INPUT", endpoint.message, { details: { fieldErrors: { serviceId: [endpoint.message] } } });
   const id = randomUUID();
   const secretSealed = sealTo(worker, data.secret, credentialAad(id));
   try {
@@ -39,7 +44,7 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
         select: { name: true },
       });
       if (existing) {
-        const message = `The credential ${existing.name} is already bound to ${service}; rotate or delete it instead.`;
+        const message = `The credential ${existing.name} is already bound to ${service}; rotate, rebind or delete it instead.`;
         throw new AppError("CONFLICT", message, { details: { fieldErrors: { host: [message] } } });
       }
       const row = await tx.credential.create({
@@ -49,6 +54,8 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
           scheme: data.scheme,
           host: data.host,
           port,
+          serviceId: endpoint.serviceId,
+          environments: data.environments,
           headerTemplate: data.headerTemplate,
           secretSealed,
           createdById: actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null,
@@ -59,7 +66,7 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
       await recordAuditEvent(tx, {
         type: "credential.added",
         actor,
-        data: { credentialId: id, name: view.name, service, headerName: view.headerName, stepUp },
+        data: { credentialId: id, name: view.name, service, serviceId: endpoint.serviceId, environments: view.environments, headerName: view.headerName, stepUp },
       });
       return view;
     });

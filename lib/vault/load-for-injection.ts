@@ -1,13 +1,14 @@
 import type { Db } from "@/lib/db/client";
 import { openBoxText, type BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
+import { environmentList, type Binding } from "./binding";
 import { parseHeaderTemplate, renderHeader } from "./header-template";
 import { secretForms } from "./secret-forms";
 import { serviceKey } from "./host";
 import { credentialAad } from "./view";
 
 /** A decrypted credential, held in the proxy worker's memory only. */
-export interface InjectableCredential {
+export interface InjectableCredential extends Binding {
   credentialId: string;
   name: string;
   headerName: string;
@@ -27,24 +28,31 @@ export class CredentialLoadError extends AppError {
   }
 }
 
+/** Credentials by endpoint (`scheme://host:port`), one per endpoint. */
+export type CredentialSet = ReadonlyMap<string, InjectableCredential>;
+
 /**
  * For the proxy worker, the only holder of the worker key: every credential opened, keyed by
  * `scheme://host:port` (see serviceKey). Fails as a whole, loudly, when any credential cannot be
- * opened: a worker must notice a wrong key at once rather than silently stop injecting. Error
- * messages name the credential, never its secret.
+ * opened or two are stored for one endpoint: a worker must notice at once rather than silently
+ * stop injecting, or guess. Unbound credentials (from before bindings existed) are opened too,
+ * and serve nothing (selectCredential never picks them). Error messages name the credential,
+ * never its secret.
  */
 export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair): Promise<Map<string, InjectableCredential>> {
   const rows = await db.credential.findMany({
-    select: { id: true, name: true, scheme: true, host: true, port: true, headerTemplate: true, secretSealed: true },
+    select: { id: true, name: true, scheme: true, host: true, port: true, serviceId: true, environments: true, headerTemplate: true, secretSealed: true },
     orderBy: { createdAt: "asc" },
   });
   const out = new Map<string, InjectableCredential>();
+  const stored = new Map<string, string>();
   for (const row of rows) {
     const key = serviceKey(row.scheme, row.host, row.port);
-    const other = out.get(key);
+    const other = stored.get(key);
     if (other) {
-      throw new CredentialLoadError(`Credentials ${other.name} and ${row.name} are both bound to ${key}; delete one.`, undefined);
+      throw new CredentialLoadError(`Credentials ${other} and ${row.name} are both bound to ${key}; delete one.`, undefined);
     }
+    stored.set(key, row.name);
     let secret: string;
     try {
       secret = openBoxText(workerKey, row.secretSealed, credentialAad(row.id));
@@ -61,7 +69,9 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
     }
     const template = parseHeaderTemplate(row.headerTemplate);
     const basicAuth = template.ok && template.template.encoding === "base64";
-    out.set(key, { credentialId: row.id, name: row.name, ...header, secretForms: secretForms(secret, { basicAuth }) });
+    // An unbound credential (no service, no environments) is kept, and serves nothing (binding.ts).
+    const environments = environmentList(row.environments);
+    out.set(key, { credentialId: row.id, name: row.name, serviceId: row.serviceId, environments, ...header, secretForms: secretForms(secret, { basicAuth }) });
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { formatTemplate, parseHeaderTemplate, secretProblem, type SecretEncoding } from "./header-template";
+import { canonicalEnvironments } from "./binding";
 import { normalizeHost, SCHEMES } from "./host";
 
 /** Input schemas shared by the domain functions, route handlers, server actions and OpenAPI. */
@@ -59,6 +60,32 @@ export const secretSchema = z
   })
   .meta({ writeOnly: true, format: "password", description: "Write-only: never returned by any API." });
 
+/** A semantic service id, as in descriptors and policies ("railway", "github", a custom id, "unknown"). */
+export const serviceIdSchema = z
+  .string({ error: "Enter the service id." })
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "The service is a service id such as railway, github or unknown.")
+  .meta({ description: "The service the credential serves. Omitted: the service its host belongs to (`unknown` for hosts no service describes).", examples: ["railway"] });
+
+/**
+ * The environments a credential serves: names (as the inventory tags them) or "*" for every
+ * environment of its service, as a list or one string separated by spaces or commas. Required:
+ * a credential whose environments nobody stated is never injected. Stored canonical (sorted,
+ * lower-case, space-separated).
+ */
+export const environmentsSchema = z
+  .union([z.string({ error: "List the environments the credential serves." }).max(2000), z.array(z.string().max(64)).max(32)], { error: "List the environments the credential serves." })
+  .transform((value, ctx) => {
+    const result = canonicalEnvironments(value);
+    if (!result.ok) {
+      ctx.addIssue({ code: "custom", message: result.message });
+      return z.NEVER;
+    }
+    return result.text;
+  })
+  .meta({ description: "Environments the credential serves, e.g. `staging` or `staging, development`; `*` for every environment of its service. It is injected only for actions in these environments.", examples: ["staging"] });
+
 export const addCredentialInput = z
   .object({
     name: credentialNameSchema,
@@ -66,6 +93,8 @@ export const addCredentialInput = z
     host: hostSchema,
     /** Defaults to 443 for https and 80 for http. */
     port: portSchema.optional(),
+    serviceId: serviceIdSchema.optional(),
+    environments: environmentsSchema,
     headerTemplate: headerTemplateSchema,
     secret: secretSchema,
   })
@@ -77,6 +106,9 @@ export const addCredentialInput = z
 export type AddCredentialInput = z.input<typeof addCredentialInput>;
 
 export const rotateCredentialInput = z.object({ secret: secretSchema });
+
+export const bindCredentialInput = z.object({ serviceId: serviceIdSchema.optional(), environments: environmentsSchema });
+export type BindCredentialInput = z.input<typeof bindCredentialInput>;
 
 export function encodingOf(template: string): SecretEncoding | null {
   const parsed = parseHeaderTemplate(template);

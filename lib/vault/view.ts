@@ -1,4 +1,5 @@
 import type { Prisma } from "@/lib/generated/prisma/client";
+import { environmentList } from "./binding";
 import { serviceKey } from "./host";
 
 /** What anyone with `read` may see about a credential: metadata only, never the secret. */
@@ -10,6 +11,10 @@ export interface CredentialView {
   port: number;
   /** `scheme://host:port` */
   service: string;
+  /** The semantic service it serves ("railway", "unknown", ...); null: unbound, never injected. */
+  serviceId: string | null;
+  /** Environments it serves ("*" for all); empty: never injected. */
+  environments: string[];
   headerName: string;
   headerTemplate: string;
   /** Always the same mask: not even the last characters of the secret are shown. */
@@ -29,6 +34,8 @@ export const credentialSelect = {
   scheme: true,
   host: true,
   port: true,
+  serviceId: true,
+  environments: true,
   headerTemplate: true,
   createdAt: true,
   rotatedAt: true,
@@ -46,6 +53,8 @@ export function toCredentialView(row: Row): CredentialView {
     host: row.host,
     port: row.port,
     service: serviceKey(row.scheme, row.host, row.port),
+    serviceId: row.serviceId,
+    environments: environmentList(row.environments),
     headerName: row.headerTemplate.slice(0, Math.max(0, row.headerTemplate.indexOf(":"))),
     headerTemplate: row.headerTemplate,
     secret: SECRET_MASK,

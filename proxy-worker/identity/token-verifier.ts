@@ -3,6 +3,7 @@ import type { IdentityConfig } from "@/lib/config/identity";
 import { TokenError } from "@/lib/identity/errors";
 import { VerificationKeySet } from "@/lib/identity/key-ring";
 import { RevocationSet } from "@/lib/identity/revocation";
+import { scopeWithin, type TaskScope } from "@/lib/identity/scope";
 import type { VerifiedTaskToken } from "@/lib/identity/token";
 import { VerifiedTokenCache } from "@/lib/identity/token-cache";
 import type { IssuedTokenRecord, PolicySnapshot, SnapshotTask } from "../policy/snapshot";
@@ -16,6 +17,11 @@ export interface AuthenticatedTask {
   jti: string | null;
   via: "token" | "sandbox";
   token: VerifiedTaskToken | null;
+  /**
+   * Layer 1: what this request may touch, checked before any policy. The token's own scope claim
+   * (an older token keeps the scope it was minted with); for a sandbox, its task's scope.
+   */
+  scope: TaskScope;
 }
 
 /** Whose a connection or a held request is: what a kill switch is matched against. */
@@ -79,8 +85,9 @@ export class TokenVerifier {
   }
 
   /**
-   * Authenticates a task token: valid signature and claims, not revoked, and bound to a task
-   * that is active in the current snapshot for the same agent. Throws TokenError otherwise.
+   * Authenticates a task token: valid signature and claims, not revoked, bound to a task that is
+   * active in the current snapshot for the same agent, and with a scope claim that lies within
+   * that task's scope. Throws TokenError otherwise.
    */
   async authenticate(token: string, now = new Date()): Promise<AuthenticatedTask> {
     const verified = await this.cache.check(token, now);
@@ -90,7 +97,10 @@ export class TokenVerifier {
     if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
     // The snapshot is only as fresh as its last reload; the clock is always current.
     if (task.expiresAt.getTime() <= now.getTime()) throw new TokenError("task_expired");
-    return { task, agentId: task.agentId, taskId: task.id, jti: verified.jti, via: "token", token: verified };
+    // The claim is what counts, but a claim its task never had (a stored scope changed behind
+    // Bulkhead's back, or unreadable) is not honoured.
+    if (!task.scope || !scopeWithin(verified.scope, task.scope)) throw new TokenError("scope_mismatch");
+    return { task, agentId: task.agentId, taskId: task.id, jti: verified.jti, via: "token", token: verified, scope: verified.scope };
   }
 
   /**

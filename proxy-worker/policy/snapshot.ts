@@ -3,6 +3,7 @@ import type { VerificationKeyRecord } from "@/lib/identity/key-ring";
 import { loadVerificationKeys } from "@/lib/identity/key-store";
 import type { RevocationSnapshot } from "@/lib/identity/revocation";
 import { loadRevocationSnapshot } from "@/lib/identity/revocation-source";
+import { parseCanonicalScope, type TaskScope } from "@/lib/identity/scope";
 import { INVENTORY_SETTING } from "@/lib/services/inventory";
 
 export interface SnapshotTask {
@@ -11,6 +12,8 @@ export interface SnapshotTask {
   policyYaml: string;
   policyVersion: number;
   expiresAt: Date;
+  /** Layer 1 bound (parsed once per snapshot); null when the stored scope is not valid: then nothing is allowed. */
+  scope: TaskScope | null;
 }
 
 /**
@@ -53,7 +56,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
     async (tx) => {
       const tasks = await tx.task.findMany({
         where: { status: "active", expiresAt: { gt: now }, agent: { status: "active" } },
-        select: { id: true, agentId: true, policyYaml: true, policyVersion: true, expiresAt: true },
+        select: { id: true, agentId: true, policyYaml: true, policyVersion: true, expiresAt: true, scope: true },
       });
       const revocation = await loadRevocationSnapshot(tx, now);
       const keys = await loadVerificationKeys(tx);
@@ -65,7 +68,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
       return {
         version,
         loadedAt: now,
-        tasks: new Map(tasks.map((t) => [t.id, t])),
+        tasks: new Map(tasks.map((t) => [t.id, { ...t, scope: parseCanonicalScope(t.scope) }])),
         revocation,
         suspendedAgents: new Set(revocation.suspendedAgents),
         keys,

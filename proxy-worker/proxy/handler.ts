@@ -3,8 +3,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "@/lib/log";
 import { canonicalUrl } from "@/lib/semantics/canonical";
-import type { InjectableCredential } from "@/lib/vault/load-for-injection";
+import { selectCredential } from "@/lib/vault/binding";
+import type { CredentialSet } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
+import { agentCredentialHeaders } from "./agent-credentials";
 import { readBody } from "./body";
 import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
@@ -21,7 +23,7 @@ export interface HandlerDeps {
   pipeline: Pipeline;
   forwarder: Forwarder;
   audit: AuditSink;
-  credentials: () => ReadonlyMap<string, InjectableCredential>;
+  credentials: () => CredentialSet;
   log: Logger;
   /** Open client connections (a kill switch closes them); a request being decided is answered first. */
   connections?: ConnectionRegistry;
@@ -132,12 +134,19 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
 
 async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const { request, destination } = plan;
-  // Injected only for the exact service host, scheme and port the request was decided for.
-  const credential = deps.credentials().get(serviceKey(request.scheme, request.host, request.port)) ?? null;
+  // Offered only for the exact service host, scheme and port the request was decided for, and
+  // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
+  const stored = deps.credentials().get(serviceKey(request.scheme, request.host, request.port));
+  const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
   const secrets = credential ? patternFor(credential.secretForms) : null;
+  // Credentials the agent brings itself never go upstream, whether or not one is injected: the
+  // header the endpoint's credential uses, and every header that carries credentials.
+  const strip = connectionTokens(request.headers.connection);
+  if (stored) strip.add(stored.headerName.toLowerCase());
+  for (const name of agentCredentialHeaders(request.headers)) strip.add(name);
   const headers = upstreamHeaders(
     request.headers,
-    connectionTokens(request.headers.connection),
+    strip,
     credential ? { name: credential.headerName, value: credential.headerValue } : null,
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
@@ -242,7 +251,7 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMe
         effect: plan.effect,
         reason: status ? `upstream answered ${status}` : "upstream failed",
         ruleId: null,
-        data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null },
+        data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
       })
       .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
   }

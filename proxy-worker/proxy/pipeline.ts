@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isTokenError } from "@/lib/identity/errors";
+import { NO_SCOPE } from "@/lib/identity/scope";
 import { decide, type Decision } from "@/lib/policy/decide";
 import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
 import { classify } from "@/lib/semantics/classify";
@@ -15,6 +16,7 @@ import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
 import type { ClientLimits } from "./limits";
 import { refusalEventType, type RefusalAudit } from "./refusal-audit";
+import { checkScope } from "./scope-gate";
 import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./types";
 
 /** Holds a request for a human; resolves with the approval's outcome. */
@@ -59,6 +61,9 @@ function duplicateHeader(raw: readonly string[]): string | null {
   }
   return null;
 }
+
+/** What an audit event takes from a decision: the policy's, or layer 1's when the scope refused first. */
+type Recorded = Pick<Decision, "effect" | "reason" | "ruleId">;
 
 const since = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
@@ -119,6 +124,13 @@ export class Pipeline {
     if (!classification.ok) throw await this.refuse(new ProxyRefusal("malformed", classification.code, classification.reason), base, auth);
     const match = view.registry.match(request.host, request.port, request.scheme);
     const descriptor: ServiceDescriptor | null = match.kind === "service" ? match.descriptor : null;
+
+    // 4b. Layer 1 before any policy: every action must lie inside the scope the request carries.
+    const outside = checkScope(auth.scope, classification.actions);
+    if (outside) {
+      const data = { ...base, url: canonicalUrl(request), service: classification.service, actions: compactActions(classification.actions, request), layer: "identity", scope: auth.scope.text };
+      throw await this.refuse(outside.refusal, data, auth, outside.verdict);
+    }
 
     // 5. Decide, purely, over the task's policy.
     t = process.hrtime.bigint();
@@ -222,6 +234,9 @@ export class Pipeline {
       effect: "irreversible",
       detail: { note: "host-only service: the tunnel's contents are not inspected" },
     };
+    // Layer 1 judges a tunnel like any other action (irreversible, so only a scope allowing that reaches it).
+    const outside = checkScope(auth.scope, [action]);
+    if (outside) throw await this.refuse(outside.refusal, { ...base, service: descriptor.id, actions: [action], hostOnly: true, layer: "identity", scope: auth.scope.text }, auth, outside.verdict);
     const compiled = view.policyFor(auth.task);
     if ("error" in compiled) throw await this.refuse(new ProxyRefusal("denied", "policy_invalid", compiled.error), base, auth);
     const decision = decide(compiled.policy, [action], Date.now());
@@ -282,7 +297,8 @@ export class Pipeline {
       if (!task) throw new ProxyRefusal("identity", "task_revoked", "the sandbox's task is not active");
       // Checked on every request: the snapshot is only as fresh as its last reload.
       if (task.expiresAt.getTime() <= Date.now()) throw new ProxyRefusal("identity", "task_expired", "the sandbox's task has expired");
-      return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null };
+      // The sandbox binding carries its task's scope (an unreadable one allows nothing).
+      return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null, scope: task.scope ?? NO_SCOPE };
     }
     try {
       return await this.deps.tokens.authenticate(token);
@@ -293,7 +309,7 @@ export class Pipeline {
     }
   }
 
-  private async record(type: string, outcome: string, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Decision, reason?: string): Promise<void> {
+  private async record(type: string, outcome: string, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Recorded, reason?: string): Promise<void> {
     const event: DecisionEvent = {
       type,
       actorType: auth ? "agent" : "system",
@@ -322,7 +338,7 @@ export class Pipeline {
    * and what the decision log line needs. Refusals anyone can cause in bulk (before
    * authentication, or over a rate limit) go through the flood-aggregating recorder.
    */
-  private async refuse(refusal: ProxyRefusal, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Decision): Promise<ProxyRefusal> {
+  private async refuse(refusal: ProxyRefusal, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Recorded & Partial<Pick<Decision, "mode">>): Promise<ProxyRefusal> {
     const actions = Array.isArray(data.actions) ? (data.actions as SemanticAction[]) : [];
     refusal.context = {
       ...data,

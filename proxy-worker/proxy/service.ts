@@ -9,7 +9,7 @@ import type { BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { loadSqlParser } from "@/lib/semantics/sql";
 import { expireTasks } from "@/lib/tasks/tasks";
 import { loadCertificateAuthority, ensureCertificateAuthority } from "@/lib/tls/ca-store";
-import { loadCredentialsForInjection, type InjectableCredential } from "@/lib/vault/load-for-injection";
+import { loadCredentialsForInjection, type CredentialSet } from "@/lib/vault/load-for-injection";
 import { PostgresHoldGate } from "../approvals/hold-gate";
 import type { EnforcementCore } from "../core";
 import type { Metrics } from "../metrics";
@@ -68,7 +68,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   await loadSqlParser();
 
   let view: EnforcementView | null = null;
-  let credentials: ReadonlyMap<string, InjectableCredential> = new Map();
+  let credentials: CredentialSet = new Map();
   let credentialError: string | null = null;
   const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0]) => {
     view = new EnforcementView(snapshot, log, view ?? undefined);

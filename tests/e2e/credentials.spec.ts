@@ -8,9 +8,10 @@ const ROUTES = [
   { method: "GET", path: "/api/v1/credentials", write: false },
   { method: "POST", path: "/api/v1/credentials", write: true },
   { method: "POST", path: `/api/v1/credentials/${ZERO}/rotate`, write: true },
+  { method: "POST", path: `/api/v1/credentials/${ZERO}/binding`, write: true },
   { method: "DELETE", path: `/api/v1/credentials/${ZERO}`, write: true },
 ] as const;
-const body = (secret: string) => ({ name: unique("should-not-exist"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret });
+const body = (secret: string) => ({ name: unique("should-not-exist"), host: `${unique("h")}.example.test`, environments: "*", headerTemplate: "X-Key: {secret}", secret });
 
 test("an admin adds, rotates and deletes a credential in the browser, and the secret never comes back", async ({ page, createUser, db }) => {
   const admin = await createUser("admin");
@@ -24,12 +25,14 @@ test("an admin adds, rotates and deletes a credential in the browser, and the se
   await page.goto("/services");
   // A bad host reaches the server and comes back with a message, not with the secret.
   await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel("Environments", { exact: true }).fill("production");
   await page.getByLabel("Host", { exact: true }).fill("user@api.github.com");
   await page.getByLabel("Secret", { exact: true }).fill(secret);
   await page.getByRole("button", { name: "Add credential" }).click();
   await expect(page.locator("#host-error")).toContainText("must not contain user information");
   // What was typed comes back, except the secret.
   await expect(page.getByLabel("Name", { exact: true })).toHaveValue(name);
+  await expect(page.getByLabel("Environments", { exact: true })).toHaveValue("production");
   await expect(page.getByLabel("Secret", { exact: true })).toHaveValue("");
   expect(leaks(await page.content(), secret)).toEqual([]);
 
@@ -48,6 +51,7 @@ test("an admin adds, rotates and deletes a credential in the browser, and the se
   await expect(page.getByRole("status").filter({ hasText: `Added ${name}.` })).toBeVisible();
   const row = page.getByRole("row").filter({ hasText: name });
   await expect(row).toContainText("https://api.github.com:443");
+  await expect(row.getByTestId("credential-serves")).toHaveText("github in production");
   await expect(row).toContainText("Authorization: Bearer {secret}");
   await expect(row).toContainText("••••");
   await expect(page.getByLabel("Secret", { exact: true })).toHaveValue("");
@@ -63,6 +67,17 @@ test("an admin adds, rotates and deletes a credential in the browser, and the se
   await expect(row.getByRole("status")).toHaveText("Rotated.");
   expect((await db.credential.findFirstOrThrow({ where: { name } })).secretSealed).not.toBe(stored.secretSealed);
   expect(leaks(await page.content(), rotatedSecret)).toEqual([]);
+
+  // What it serves can be re-declared; the secret stays as it was.
+  const sealed = (await db.credential.findFirstOrThrow({ where: { name } })).secretSealed;
+  await row.getByLabel(`Environments ${name} serves`).fill("staging, *");
+  await row.getByRole("button", { name: "Bind" }).click();
+  await expect(row.getByRole("alert")).toContainText("* already means every environment");
+  await expect(row.getByLabel(`Environments ${name} serves`)).toHaveValue("staging, *");
+  await row.getByLabel(`Environments ${name} serves`).fill("staging");
+  await row.getByRole("button", { name: "Bind" }).click();
+  await expect(row.getByTestId("credential-serves")).toHaveText("github in staging");
+  expect(await db.credential.findFirstOrThrow({ where: { name } })).toMatchObject({ environments: "staging", secretSealed: sealed });
 
   await row.getByRole("button", { name: "Delete" }).click();
   await row.getByRole("button", { name: "Confirm delete" }).click();

@@ -115,7 +115,7 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
 
     // A credential stored next to the running stack (the CLI holds the master key)...
     const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
-    const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--header", "Authorization: Bearer {secret}", "--json"], {
+    const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--env", "production", "--header", "Authorization: Bearer {secret}", "--json"], {
       env,
       input: secret,
       encoding: "utf8",

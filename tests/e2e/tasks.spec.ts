@@ -79,3 +79,54 @@ test("task and token route handlers check roles; a minted token is returned once
   expect(jwks.keys.length).toBeGreaterThan(0);
   for (const k of jwks.keys) expect(k).not.toHaveProperty("d");
 });
+
+test("a task is created with a scope; its page shows scope and policy side by side and warns about a rule outside the scope", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("scoped"), ownerId: admin.id } });
+  // The inventory knows staging (otherwise the page rightly warns that nothing is ever staging).
+  const inventory = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging, vol_stg]\n";
+  await db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: inventory }, update: { value: inventory } });
+  await signInViaApi(page.request, admin.email, admin.password);
+
+  await page.goto(`/tasks/new?agent=${agent.id}`);
+  await page.getByLabel("Purpose").fill("Read staging only");
+  // A bad scope is refused with a sentence, and what was typed stays.
+  await page.getByLabel("Scope").fill("railway:staging:everything");
+  await page.getByLabel("Allowlist policy (YAML)").fill("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+  await page.getByRole("button", { name: "Create task" }).click();
+  await expect(page.locator("#scope-error")).toContainText("the effect must be one of read, write, destructive, irreversible");
+  await expect(page.getByLabel("Scope")).toHaveValue("railway:staging:everything");
+
+  await page.getByLabel("Scope").fill("Railway:Staging:read");
+  await page.getByLabel("Allowlist policy (YAML)").fill(
+    "unlisted: deny\nrules:\n  - id: stg-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n  - id: prod-delete\n    service: railway\n    environments: [production]\n    effects: [irreversible]\n    waive_approval: true\n",
+  );
+  await page.getByRole("button", { name: "Create task" }).click();
+  await expect(page.getByRole("heading", { name: "Read staging only" })).toBeVisible();
+  const taskId = page.url().split("/").pop()!;
+  expect((await db.task.findUniqueOrThrow({ where: { id: taskId } })).scope).toBe("railway:staging:read");
+
+  const scope = page.getByTestId("task-scope");
+  await expect(scope.getByTestId("scope-entry")).toHaveCount(1);
+  await expect(scope.getByTestId("scope-entry")).toContainText("railway");
+  await expect(scope.getByTestId("scope-entry")).toContainText("staging");
+  await expect(scope.getByTestId("scope-entry")).toContainText("read");
+  await expect(page.getByTestId("blast-radius")).toContainText("irreversible");
+  const warnings = page.getByTestId("scope-warnings");
+  await expect(warnings).toContainText("rule prod-delete allows irreversible on railway/production, outside the task's scope (railway:staging:read)");
+  await expect(warnings).not.toContainText("stg-read");
+
+  // The simulator checks the scope first, as the proxy does: the policy's allow rule does not apply.
+  await page.getByLabel("URL").fill("https://backboard.railway.com/graphql/v2");
+  await page.getByLabel("Body").fill('{"query":"mutation { volumeDelete(volumeId: \\"vol_prod\\") }"}');
+  await page.getByRole("button", { name: "Simulate" }).click();
+  await expect(page.getByTestId("simulation-reason")).toContainText("token_scope: irreversible `volumeDelete` on production volume vol_prod lies outside the task's scope (railway:staging:read)");
+
+  // Saving a policy inside the scope clears the warning; the scope itself never changes.
+  await page.locator("#policyYaml").fill("unlisted: deny\nrules:\n  - id: stg-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByText("Saved as version 2")).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId("scope-warnings")).toHaveCount(0);
+  expect((await db.task.findUniqueOrThrow({ where: { id: taskId } })).scope).toBe("railway:staging:read");
+});

@@ -45,10 +45,11 @@ export interface ProxyHarness {
   transparentHttpPort: number;
   transparentTlsPort: number;
   events: () => Promise<Array<{ type: string; outcome: string | null; reason: string | null; data: Record<string, unknown> }>>;
-  /** A task (for a new agent, or for `agentId`) and a token issued for it. */
-  newTask(policyYaml: string, options?: { ttl?: string; agentId?: string }): Promise<{ taskId: string; agentId: string; token: string }>;
+  /** A task (for a new agent, or for `agentId`) and a token issued for it. `scope` as `bulkhead task create --scope` takes it; omitted: the product's default (what the policy reaches). */
+  newTask(policyYaml: string, options?: { ttl?: string; agentId?: string; scope?: string }): Promise<{ taskId: string; agentId: string; token: string }>;
   addService(descriptor: ServiceDescriptorInput): Promise<void>;
-  addCredential(input: { name: string; scheme: "http" | "https"; host: string; port: number; headerTemplate: string; secret: string }): Promise<void>;
+  /** `environments` defaults to "*" (every environment of the host's service). */
+  addCredential(input: { name: string; scheme: "http" | "https"; host: string; port: number; headerTemplate: string; secret: string; serviceId?: string; environments?: string }): Promise<void>;
   /** Waits until the worker's snapshot has caught up with the database. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -134,7 +135,7 @@ export async function startProxyHarness(
       })),
     async newTask(policyYaml, o = {}) {
       const agentId = o.agentId ?? (await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } })).id;
-      const task = await createTask(t.db, admin, { agentId, purpose: "proxy test", policyYaml, ttl: o.ttl ?? "30m" });
+      const task = await createTask(t.db, admin, { agentId, purpose: "proxy test", policyYaml, scope: o.scope, ttl: o.ttl ?? "30m" });
       const issued = await issueTaskToken(t.db, admin, keys.dashboardKey, identity, task.id);
       await sync();
       return { taskId: task.id, agentId, token: issued.token };
@@ -144,7 +145,8 @@ export async function startProxyHarness(
       await sync();
     },
     async addCredential(input) {
-      await addCredential(t.db, admin, keys.workerKey, { name: input.name, scheme: input.scheme, host: input.host, port: input.port, headerTemplate: input.headerTemplate, secret: input.secret } as never);
+      const { environments = "*", ...rest } = input;
+      await addCredential(t.db, admin, keys.workerKey, { ...rest, environments } as never);
       await sync();
     },
     sync,

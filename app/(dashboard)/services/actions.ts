@@ -4,7 +4,7 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
-import { addCredential, addCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
+import { addCredential, addCredentialInput, bindCredential, bindCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
 import { appKeys } from "@/lib/identity/app-keys";
 import { secretSchema } from "@/lib/vault/schemas";
 import { setInventoryYaml } from "@/lib/services/inventory";
@@ -30,6 +30,16 @@ export async function rotateCredentialAction(_prev: ActionResult<{ name: string 
   return runAction("credentials:write", rotateInput, formToObject(form), async (actor, data) => {
     const db = getDb();
     const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret);
+    revalidatePath("/services");
+    return { name: credential.name };
+  });
+}
+
+const bindInput = bindCredentialInput.extend({ id: credentialIdSchema });
+
+export async function bindCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  return runAction("credentials:write", bindInput, formToObject(form), async (actor, { id, ...binding }) => {
+    const credential = await bindCredential(getDb(), actor, id, binding);
     revalidatePath("/services");
     return { name: credential.name };
   });

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { AddCredentialForm } from "@/components/credentials/add-credential-form";
+import { BindCredentialForm } from "@/components/credentials/bind-credential-form";
 import { CredentialRowActions } from "@/components/credentials/credential-row-actions";
 import { formatTime } from "@/components/format";
 import { EmptyState } from "@/components/ui/empty-state";
@@ -14,7 +15,7 @@ import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { getInventoryYaml } from "@/lib/services/inventory";
 import { listCustomServices } from "@/lib/services/services";
 import { builtInDescriptors } from "@/lib/semantics/descriptors";
-import { addCredentialAction, deleteCredentialAction, deleteServiceAction, rotateCredentialAction, saveInventoryAction, saveServiceAction } from "./actions";
+import { addCredentialAction, bindCredentialAction, deleteCredentialAction, deleteServiceAction, rotateCredentialAction, saveInventoryAction, saveServiceAction } from "./actions";
 
 const SERVICE_EXAMPLE = `id: billing
 title: Internal billing API
@@ -44,17 +45,22 @@ export default async function ServicesPage() {
     <>
       <PageHeader
         title="Services & Credentials"
-        description="Upstream credentials live here, encrypted, and are injected by the proxy for their exact service. Agents never see them, and nobody can read a secret back."
+        description="Upstream credentials live here, encrypted, and are injected by the proxy for their exact endpoint, only for actions of their service in the environments they serve, inside the task's scope. Agents never see them, and nobody can read a secret back."
       />
       {canWrite ? <AddCredentialForm action={addCredentialAction} /> : null}
       {credentials.length === 0 ? (
         <EmptyState title="No credentials stored">No upstream credential has been added yet.</EmptyState>
       ) : (
-        <Table head={["Name", "Service", "Header", "Secret", "Rotated", "Last used", ...(canWrite ? ["Actions"] : [])]}>
+        <Table head={["Name", "Endpoint", "Serves", "Header", "Secret", "Rotated", "Last used", ...(canWrite ? ["Actions"] : [])]}>
           {credentials.map((c) => (
-            <tr key={c.id}>
+            <tr key={c.id} data-testid="credential-row">
               <Td>{c.name}</Td>
               <Td className="font-mono text-xs">{c.service}</Td>
+              <Td className="text-xs">
+                <span data-testid="credential-serves">{c.serviceId && c.environments.length > 0 ? `${c.serviceId} in ${c.environments.join(", ")}` : "nothing"}</span>
+                {c.problem ? <span className="mt-1 block text-amber-800">{c.problem}</span> : null}
+                {canWrite ? <BindCredentialForm id={c.id} name={c.name} environments={c.environments} bind={bindCredentialAction} /> : null}
+              </Td>
               <Td className="font-mono text-xs">{c.headerTemplate}</Td>
               <Td className="font-mono text-xs">{c.secret}</Td>
               <Td className="whitespace-nowrap">{formatTime(c.rotatedAt)}</Td>

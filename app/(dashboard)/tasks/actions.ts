@@ -58,6 +58,6 @@ export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: nu
 }
 
 export async function simulateAction(_prev: ActionResult<ExplainResult> | null, form: FormData) {
-  const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? "") };
+  const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? ""), taskId: form.get("taskId") ? String(form.get("taskId")) : undefined };
   return runAction("read", simulateInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
 }

@@ -30,7 +30,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           Create a task for each assignment of an agent: what it is for, what it may do, and for how long.
         </EmptyState>
       ) : (
-        <Table head={["Purpose", "Agent", "Status", "Created", "Expires"]}>
+        <Table head={["Purpose", "Agent", "Scope", "Status", "Created", "Expires"]}>
           {tasks.map((t) => (
             <tr key={t.id}>
               <Td>
@@ -43,6 +43,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                   {t.agent.name}
                 </Link>
               </Td>
+              <Td className="font-mono text-xs">{t.scope || "none"}</Td>
               <Td>
                 <TaskStatusBadge status={t.status} />
               </Td>

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { addCredentialInput, rotateCredentialInput } from "@/lib/vault/schemas";
+import { addCredentialInput, bindCredentialInput, rotateCredentialInput } from "@/lib/vault/schemas";
 import type { OpenApiOperation } from "../registry";
 import { credentialSchema } from "../schemas";
 
@@ -24,7 +24,9 @@ export const credentialOperations: OpenApiOperation[] = [
     description:
       "Binds a secret to one service (scheme, host, port) and a header template with exactly one placeholder: " +
       "`{secret}` (inserted as is) or `{secret:base64}` (for Basic auth: store `user:password` and use " +
-      "`Authorization: Basic {secret:base64}`). The secret is sealed at rest and can never be read back.",
+      "`Authorization: Basic {secret:base64}`). The secret is sealed at rest and can never be read back. " +
+      "The credential serves one service (its host's) in the environments listed, and is injected only for actions of that " +
+      "service in those environments that also lie inside the task's scope. Credentials for one endpoint serve disjoint environments.",
     tags: ["credentials"],
     permission: "credentials:write",
     body: addCredentialInput,
@@ -39,6 +41,18 @@ export const credentialOperations: OpenApiOperation[] = [
     permission: "credentials:write",
     pathParams: id,
     body: rotateCredentialInput,
+    responses: { 200: { description: "The credential's metadata.", schema: credentialResponse } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/credentials/{id}/binding",
+    operationId: "bindCredential",
+    summary: "Declare the service and environments a credential serves",
+    description: "Credentials stored before bindings existed serve nothing until this is done. The secret is untouched. 409 when another credential for the endpoint already serves one of the environments.",
+    tags: ["credentials"],
+    permission: "credentials:write",
+    pathParams: id,
+    body: bindCredentialInput,
     responses: { 200: { description: "The credential's metadata.", schema: credentialResponse } },
   },
   {

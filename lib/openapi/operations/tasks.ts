@@ -9,6 +9,7 @@ const taskSchema = z.object({
   purpose: z.string(),
   policyYaml: z.string(),
   policyVersion: z.number().int(),
+  scope: z.string().meta({ description: "Layer 1: entries service:environment:effect, space-separated, canonical; \"\" allows nothing. Fixed when the task was created; every token carries it." }),
   status: z.enum(["active", "ended", "expired", "revoked"]),
   createdAt: dateTime,
   expiresAt: dateTime,
@@ -36,13 +37,38 @@ export const taskOperations: OpenApiOperation[] = [
     method: "post",
     path: "/api/v1/tasks",
     operationId: "createTask",
-    summary: "Create a task (agent, purpose, allowlist policy, time to live)",
+    summary: "Create a task (agent, purpose, scope, allowlist policy, time to live)",
+    description:
+      "The scope (`railway:staging:read github:*:write`, or `none`) bounds the task whatever its policy says, and can never be widened afterwards: a wider scope needs a new task. " +
+      "Without one the task gets exactly what its policy reaches at creation (`*:*:irreversible` for a policy that holds unlisted actions or runs in report mode).",
     tags: ["tasks"],
     permission: "tasks:write",
     body: createTaskInput,
     responses: { 201: { description: "The new task.", schema: taskResponse } },
   },
   { method: "get", path: "/api/v1/tasks/{id}", operationId: "getTask", summary: "Get a task", tags: ["tasks"], permission: "read", pathParams: id, responses: { 200: { description: "The task.", schema: taskResponse } } },
+  {
+    method: "get",
+    path: "/api/v1/tasks/{id}/scope",
+    operationId: "checkTaskScope",
+    summary: "The task's scope next to its policy, with a warning for every rule outside the scope",
+    tags: ["tasks"],
+    permission: "read",
+    pathParams: id,
+    responses: {
+      200: {
+        description: "Rules outside the scope never apply: the proxy refuses those actions (`token_scope`) before the policy is consulted.",
+        schema: z.object({
+          taskId: z.string(),
+          scope: z.string(),
+          scopeText: z.string(),
+          policyVersion: z.number().int(),
+          warnings: z.array(z.object({ ruleId: z.string().nullable(), message: z.string() })),
+          policyErrors: z.array(z.string()).nullable(),
+        }),
+      },
+    },
+  },
   {
     method: "post",
     path: "/api/v1/tasks/{id}/end",

@@ -59,9 +59,9 @@ describe("step-up for dangerous changes", () => {
   /** Every dangerous change, with what must be unchanged when it is refused. */
   function dangerousChanges(db: Db) {
     return [
-      { name: "add a credential", run: (a: Actor) => addCredential(db, a, KEY, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-1" }), count: () => db.credential.count() },
-      { name: "rotate a credential", setup: () => addCredential(db, admin, KEY, { name: unique("r"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-2" }), run: (a: Actor, c: { id: string }) => rotateCredential(db, a, KEY, c.id, "s3cret-value-3"), count: () => db.credential.count({ where: { rotatedAt: { not: null } } }) },
-      { name: "delete a credential", setup: () => addCredential(db, admin, KEY, { name: unique("d"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-4" }), run: (a: Actor, c: { id: string }) => deleteCredential(db, a, c.id), count: () => db.credential.count() },
+      { name: "add a credential", run: (a: Actor) => addCredential(db, a, KEY, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-1", environments: "*" }), count: () => db.credential.count() },
+      { name: "rotate a credential", setup: () => addCredential(db, admin, KEY, { name: unique("r"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-2", environments: "*" }), run: (a: Actor, c: { id: string }) => rotateCredential(db, a, KEY, c.id, "s3cret-value-3"), count: () => db.credential.count({ where: { rotatedAt: { not: null } } }) },
+      { name: "delete a credential", setup: () => addCredential(db, admin, KEY, { name: unique("d"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-4", environments: "*" }), run: (a: Actor, c: { id: string }) => deleteCredential(db, a, c.id), count: () => db.credential.count() },
       { name: "create an API key", run: (a: Actor) => createApiKey(db, a, { name: unique("k"), role: "admin" }), count: () => db.apiKey.count() },
       { name: "change a role", setup: () => makeUser(db, "auditor"), run: (a: Actor, u: { user: { id: string } }) => setUserRole(db, a, u.user.id, "admin"), count: () => db.user.count({ where: { role: "admin" } }) },
       { name: "add a user", run: (a: Actor) => createUser(db, a, { email: `${unique("new")}@example.test`, role: "admin" }), count: () => db.user.count() },
@@ -85,7 +85,7 @@ describe("step-up for dangerous changes", () => {
     }
     // A user actor that never authenticated (no session information at all) is refused too.
     const { authenticatedAt: _drop, ...noSession } = stale.actor as Extract<Actor, { kind: "user" }>;
-    await stepUpRefusal(addCredential(t.db, noSession, KEY, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-5" }));
+    await stepUpRefusal(addCredential(t.db, noSession, KEY, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-5", environments: "*" }));
   });
 
   it("accepts them after re-authentication, records how, and refuses again once the window has passed", async () => {
@@ -132,7 +132,7 @@ describe("step-up for dangerous changes", () => {
   it("exempts API keys whose role allows the change, and audits the exemption", async () => {
     const { key } = await createApiKey(t.db, admin, { name: unique("ci"), role: "admin" });
     const apiKey = (await authenticateApiKey(t.db, key))!;
-    const credential = await addCredential(t.db, apiKey, KEY, { name: unique("via-key"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-9" });
+    const credential = await addCredential(t.db, apiKey, KEY, { name: unique("via-key"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-9", environments: "*" });
     const event = await t.db.auditEvent.findFirstOrThrow({ where: { type: "credential.added", data: { path: ["credentialId"], equals: credential.id } } });
     expect(event.actorType).toBe("api_key");
     expect((event.data as { stepUp: unknown }).stepUp).toEqual({ exempt: "api_key" });
@@ -142,6 +142,6 @@ describe("step-up for dangerous changes", () => {
     expect((created.data as { widenings: string[] }).widenings[0]).toMatch(/waives approval/);
     // The role still decides: an auditor key is refused by its role, not let through by the exemption.
     const auditorKey = (await authenticateApiKey(t.db, (await createApiKey(t.db, admin, { name: unique("ro"), role: "auditor" })).key))!;
-    await expect(addCredential(t.db, auditorKey, KEY, { name: unique("no"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-8" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(addCredential(t.db, auditorKey, KEY, { name: unique("no"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-8", environments: "*" })).rejects.toMatchObject({ code: "FORBIDDEN" });
   });
 });

@@ -64,7 +64,7 @@ describe("data sealed under the master key before per-process keys", () => {
     // A token the old version minted: it must still verify after the conversion.
     const { mintTaskToken } = await import("@/lib/identity/token");
     const { importPrivateSigningKey } = await import("@/lib/identity/keys");
-    const minted = await mintTaskToken({ ...identity, key: { kid, privateKey: await importPrivateSigningKey(signing.privateJwk) }, agentId: agent.id, taskId: task.id, ttlSeconds: 600, taskEndsAt: task.expiresAt, now: new Date() });
+    const minted = await mintTaskToken({ ...identity, key: { kid, privateKey: await importPrivateSigningKey(signing.privateJwk) }, agentId: agent.id, taskId: task.id, scope: task.scope, ttlSeconds: 600, taskEndsAt: task.expiresAt, now: new Date() });
     token = minted.token;
     // The old version recorded what it issued too (a token Bulkhead has no record of is refused).
     await t.db.issuedToken.create({ data: { jti: minted.jti, taskId: task.id, agentId: agent.id, kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt } });

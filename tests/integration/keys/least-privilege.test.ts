@@ -111,7 +111,7 @@ describe("each process holds only its own secrets", () => {
     const admin = (await makeUser(t.db, "admin")).actor;
     // What the dashboard does (lib/identity/app-keys.ts): its configured keys, nothing else.
     const dashboard = dashboardKeysFrom(loadDashboardKeyConfig(env.dashboard));
-    const stored = await addCredential(t.db, admin, dashboard.workerRecipient, { name: unique("prod"), host: "api.prod.test", headerTemplate: "Authorization: Bearer {secret}", secret: upstreamSecret });
+    const stored = await addCredential(t.db, admin, dashboard.workerRecipient, { environments: "*", name: unique("prod"), host: "api.prod.test", headerTemplate: "Authorization: Bearer {secret}", secret: upstreamSecret });
     const { secretSealed } = await t.db.credential.findUniqueOrThrow({ where: { id: stored.id } });
     const aad = credentialAad(stored.id);
 
@@ -151,7 +151,7 @@ describe("each process holds only its own secrets", () => {
       data: { name: "local", descriptorYaml: `id: local\nhosts: ["127.0.0.1"]\nscheme: http\nports: [${up.port}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
     });
     const secret = `${upstreamSecret}-worker`;
-    await addCredential(t.db, admin, dashboard.workerRecipient, { name: unique("local"), scheme: "http", host: "127.0.0.1", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret });
+    await addCredential(t.db, admin, dashboard.workerRecipient, { environments: "*", name: unique("local"), scheme: "http", host: "127.0.0.1", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret });
     const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
     const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "least privilege", policyYaml: "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n", ttl: "30m" });
     const { token } = await issueTaskToken(t.db, admin, dashboard.dashboardKey, { issuer: "bulkhead", audience: "bulkhead-proxy" }, task.id);

@@ -175,7 +175,7 @@ describe("master-key rotation", () => {
     const now = currentKeys();
     expect(now.masterFingerprint).not.toBe(old.masterFingerprint);
     const count = await t.db.credential.count();
-    await expect(addCredential(t.db, admin, old.workerKey, { name: unique("stale"), host: "stale.example.test", headerTemplate: "X-Key: {secret}", secret: "s3cret" })).rejects.toThrow(
+    await expect(addCredential(t.db, admin, old.workerKey, { environments: "*", name: unique("stale"), host: "stale.example.test", headerTemplate: "X-Key: {secret}", secret: "s3cret" })).rejects.toThrow(
       /was rotated.*Nothing was written/,
     );
     const anyId = [...secrets.keys()][0]!;
@@ -211,7 +211,7 @@ describe("master-key rotation", () => {
       if (++calls !== 5) return;
       // A dashboard that was not restarted adds and rotates credentials with the old keys.
       pending.push(
-        addCredential(t.db, admin, old.workerKey, { name: unique("race"), host: `${unique("race")}.example.test`, headerTemplate: "Authorization: Bearer {secret}", secret: racedSecret }).then((c) => {
+        addCredential(t.db, admin, old.workerKey, { environments: "*", name: unique("race"), host: `${unique("race")}.example.test`, headerTemplate: "Authorization: Bearer {secret}", secret: racedSecret }).then((c) => {
           raced = c.id;
           secrets.set(c.id, racedSecret);
         }),

@@ -26,7 +26,8 @@ describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () 
     await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
     await h.addCredential({ name: "railway", scheme: "http", host: RAILWAY, port: railway.port, headerTemplate: "Authorization: Bearer {secret}", secret: "railway-real-secret-123" });
     await h.t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging, vol_staging]\n" } });
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n"));
+    // A scope wider than the policy, so these tests exercise the policy (layer 2); tests/integration/proxy/token-scope.test.ts covers the scope.
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n", { scope: "railway:*:irreversible" }));
   });
   afterAll(async () => {
     await h.close();

@@ -22,7 +22,8 @@ describe("parsing: one parsed request decides and dials", () => {
     up = await startHttpUpstream();
     h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096", BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "GET", path: "/admin/{rest+}", operation: "admin", effect: "irreversible" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n"));
+    // A scope wider than the policy: the refusals here are the policy's (token-scope.test.ts covers the scope).
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n", { scope: "api:*:irreversible" }));
     origin = `http://api.test:${up.port}`;
   });
   afterAll(async () => {

@@ -69,7 +69,8 @@ describe("policy changes and revocations reach every running worker", () => {
   };
 
   it("a policy change (write now allowed) is enforced by both workers within a second", async () => {
-    const { token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n");
+    // The scope allows writes: the policy, not the scope, is what changes here.
+    const { token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n", { scope: "api:*:write" });
     await until(h.proxyPort, token, "GET", 200);
     await until(second.port, token, "GET", 200);
     expect((await viaProxy(second.port, `http://api.test:${up.port}/items`, { token, method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status).toBe(403);

@@ -81,7 +81,7 @@ describe("task tokens Bulkhead never issued are refused by the proxy", () => {
     // Written straight to the table, as another dashboard process would: no reload is awaited.
     const key = await loadActiveSigningKey(h.t.db, h.keys.dashboardKey);
     const now = new Date();
-    const minted = await mintTaskToken({ ...identity, key: key!, agentId: task.agentId, taskId: task.taskId, ttlSeconds: 600, taskEndsAt: new Date(now.getTime() + 3600_000), now });
+    const minted = await mintTaskToken({ ...identity, key: key!, agentId: task.agentId, taskId: task.taskId, scope: (await h.t.db.task.findUniqueOrThrow({ where: { id: task.taskId } })).scope, ttlSeconds: 600, taskEndsAt: new Date(now.getTime() + 3600_000), now });
     await h.t.db.issuedToken.create({ data: { jti: minted.jti, taskId: task.taskId, agentId: task.agentId, kid: key!.kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt } });
     expect((await get(minted.token)).status).toBe(200);
   });

@@ -83,7 +83,8 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
   });
 
   it("a passthrough service tunnels only when a rule allows its irreversible 'tunnel' action explicitly", async () => {
-    const { token: readOnly } = await h.newTask("unlisted: deny\nrules:\n  - service: opaque\n    effects: [read, write]\n");
+    // A scope that allows the tunnel, so the policy is what refuses it (token-scope.test.ts covers the scope).
+    const { token: readOnly } = await h.newTask("unlisted: deny\nrules:\n  - service: opaque\n    effects: [read, write]\n", { scope: "opaque:*:irreversible" });
     const refused = await connectTunnel(h.proxyPort, `tunnel.test:${tunnelTarget.port}`, { "proxy-authorization": `Bearer ${readOnly}` });
     expect(refused.status).toBe(403);
     expect(refused.body).toMatch(/host-only service, contents not inspected/);

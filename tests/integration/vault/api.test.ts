@@ -62,12 +62,13 @@ describe("credential route handlers", () => {
     const created = await call(credentialsRoute.POST, "POST", "/api/v1/credentials", adminKey, {
       name: unique("gh"),
       host: "api.github.com",
+      environments: "production",
       headerTemplate: "Authorization: Bearer {secret}",
       secret: newSecret(),
     });
     expect(created.status).toBe(201);
     const credential = created.json.credential as { id: string; secret: string; service: string };
-    expect(credential).toMatchObject({ secret: "••••", service: "https://api.github.com:443" });
+    expect(credential).toMatchObject({ secret: "••••", service: "https://api.github.com:443", serviceId: "github", environments: ["production"] });
 
     const listed = await call(credentialsRoute.GET, "GET", "/api/v1/credentials", auditorKey);
     expect(listed.status).toBe(200);
@@ -83,6 +84,7 @@ describe("credential route handlers", () => {
     const badTemplate = await call(credentialsRoute.POST, "POST", "/api/v1/credentials", adminKey, {
       name: unique("x"),
       host: "api.example.test",
+      environments: "*",
       headerTemplate: "Authorization: Bearer {secret}\r\nHost: 169.254.169.254",
       secret: newSecret(),
     });
@@ -102,13 +104,14 @@ describe("credential route handlers", () => {
       await call(credentialsRoute.POST, "POST", "/api/v1/credentials", adminKey, {
         name: unique("kept"),
         host: "kept.example.test",
+        environments: "*",
         headerTemplate: "X-Key: {secret}",
         secret: newSecret(),
       })
     ).json.credential as { id: string };
     const before = await t.db.credential.findMany({ orderBy: { id: "asc" } });
     const attempts = [
-      await call(credentialsRoute.POST, "POST", "/api/v1/credentials", auditorKey, { name: unique("no"), host: "no.example.test", headerTemplate: "X-Key: {secret}", secret: newSecret() }),
+      await call(credentialsRoute.POST, "POST", "/api/v1/credentials", auditorKey, { name: unique("no"), host: "no.example.test", environments: "*", headerTemplate: "X-Key: {secret}", secret: newSecret() }),
       await call(rotateRoute.POST, "POST", `/api/v1/credentials/${id.id}/rotate`, auditorKey, { secret: newSecret() }, { id: id.id }),
       await call(credentialRoute.DELETE, "DELETE", `/api/v1/credentials/${id.id}`, auditorKey, undefined, { id: id.id }),
     ];

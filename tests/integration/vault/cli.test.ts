@@ -63,7 +63,7 @@ describe("bulkhead credential", () => {
   it("adds a credential with the secret from stdin, and never prints it", async () => {
     const secret = randomSecret();
     const name = unique("cli-gh");
-    const added = await run(["add", "--name", name, "--host", "API.GitHub.com", "--header", "Authorization: Bearer {secret}", "--json"], { stdin: `${secret}\n`, env: env() });
+    const added = await run(["add", "--name", name, "--host", "API.GitHub.com", "--env", "*", "--header", "Authorization: Bearer {secret}", "--json"], { stdin: `${secret}\n`, env: env() });
     expect(added.error).toBeUndefined();
     expect(added.code).toBe(0);
     const out = JSON.parse(added.stdout[0]!);
@@ -79,13 +79,13 @@ describe("bulkhead credential", () => {
 
   it("lists, rotates (stdin) and deletes", async () => {
     const name = unique("cli-rot");
-    const added = await run(["add", "--name", name, "--host", "registry.example.test", "--scheme", "http", "--port", "5000", "--header", "Authorization: Basic {secret:base64}", "--json"], {
+    const added = await run(["add", "--name", name, "--host", "registry.example.test", "--scheme", "http", "--port", "5000", "--env", "*", "--header", "Authorization: Basic {secret:base64}", "--json"], {
       stdin: "robot:first-password",
       env: env(),
     });
     const { id } = JSON.parse(added.stdout[0]!) as { id: string };
     const list = await run(["list"], { env: env() });
-    expect(list.stdout.join("\n")).toContain(`${id}  ${name}  http://registry.example.test:5000  Authorization: Basic {secret:base64}`);
+    expect(list.stdout.join("\n")).toContain(`${id}  ${name}  http://registry.example.test:5000  unknown in *  Authorization: Basic {secret:base64}`);
     const rotated = await run(["rotate", id], { stdin: "robot:second-password\r\n", env: env() });
     expect(rotated.stdout).toEqual([`Rotated credential ${name}.`]);
     const injected = (await loadCredentialsForInjection(t.db, workerKeyOf(key))).get("http://registry.example.test:5000")!;
@@ -96,7 +96,7 @@ describe("bulkhead credential", () => {
   });
 
   it("refuses a secret from a terminal, an empty secret, and a secret in a flag", async () => {
-    const base = ["add", "--name", unique("x"), "--host", "x.example.test", "--header", "X-Key: {secret}"];
+    const base = ["add", "--name", unique("x"), "--host", "x.example.test", "--env", "*", "--header", "X-Key: {secret}"];
     const tty = await run(base, { env: env() });
     expect(tty.code).toBe(2);
     expect(tty.error?.message).toMatch(/refusing to read the secret from a terminal: pipe it on stdin/);
@@ -113,7 +113,7 @@ describe("bulkhead credential", () => {
 
   it("reports validation errors without the secret", async () => {
     const secret = `${randomSecret()}\r\nX-Admin: yes`;
-    const bad = await run(["add", "--name", unique("bad"), "--host", "user@evil.test", "--header", "Host: {secret}"], { stdin: secret, env: env() });
+    const bad = await run(["add", "--name", unique("bad"), "--host", "user@evil.test", "--env", "*", "--header", "Host: {secret}"], { stdin: secret, env: env() });
     expect(bad.code).toBe(1);
     const message = bad.error?.message ?? "";
     expect(message).toMatch(/user information/);
@@ -126,11 +126,11 @@ describe("bulkhead credential", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-cli-key-"));
     try {
       const fromFile = { ...databaseEnv(t2), BULKHEAD_MASTER_KEY: undefined, BULKHEAD_DATA_DIR: dir };
-      const first = await run(["add", "--name", unique("f"), "--host", "f.example.test", "--header", "X-Key: {secret}"], { stdin: "s3cret", env: fromFile });
+      const first = await run(["add", "--name", unique("f"), "--host", "f.example.test", "--env", "*", "--header", "X-Key: {secret}"], { stdin: "s3cret", env: fromFile });
       expect(first.error).toBeUndefined();
       const fileKey = parseMasterKey(await readFile(path.join(dir, "master.key"), "utf8"));
       expect((await loadCredentialsForInjection(t2.db, deriveProcessKeys(fileKey).workerKey)).size).toBe(1);
-      const other = await run(["add", "--name", unique("g"), "--host", "g.example.test", "--header", "X-Key: {secret}"], {
+      const other = await run(["add", "--name", unique("g"), "--host", "g.example.test", "--env", "*", "--header", "X-Key: {secret}"], {
         stdin: "s3cret",
         env: { ...fromFile, BULKHEAD_MASTER_KEY: randomBytes(32).toString("hex") },
       });

@@ -48,7 +48,7 @@ describe("credential vault through the real database", () => {
 
   it("stores only a sealed secret: no raw, base64, base64url or hex part of it anywhere in the row", async () => {
     const s = secret();
-    const credential = await addCredential(t.db, admin, keys.workerKey, { name: unique("gh"), host: host(), headerTemplate: "Authorization: Bearer {secret}", secret: s });
+    const credential = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("gh"), host: host(), headerTemplate: "Authorization: Bearer {secret}", secret: s });
     const [row] = await t.db.$queryRaw<Array<{ json: string }>>`SELECT row_to_json(c)::text AS json FROM credentials c WHERE id = ${credential.id}::uuid`;
     expect(row!.json).toContain("sb1."); // the sealed box is there...
     expect(leaks(row!.json, s)).toEqual([]); // ...and nothing of the secret
@@ -56,7 +56,7 @@ describe("credential vault through the real database", () => {
 
   it("returns metadata with a fixed mask, never the secret or the sealed form", async () => {
     const s = secret();
-    const created = await addCredential(t.db, admin, keys.workerKey, { name: unique("masked"), host: host(), port: 8443, headerTemplate: "X-Api-Key: {secret}", secret: s });
+    const created = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("masked"), host: host(), port: 8443, headerTemplate: "X-Api-Key: {secret}", secret: s });
     expect(created).toMatchObject({ scheme: "https", port: 8443, headerName: "X-Api-Key", secret: "••••" });
     for (const reader of [admin, auditor, approver]) {
       const listed = await listCredentials(t.db, reader);
@@ -70,13 +70,15 @@ describe("credential vault through the real database", () => {
   it("injects the decrypted header for the exact service only, keyed scheme://host:port", async () => {
     const s = secret();
     const h = host();
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("inj"), host: h.toUpperCase(), scheme: "http", headerTemplate: "Authorization:   Bearer {secret}", secret: s });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("inj"), host: h.toUpperCase(), scheme: "http", headerTemplate: "Authorization:   Bearer {secret}", secret: s });
     expect(c.host).toBe(h);
     expect(c.port).toBe(80);
     const map = await loadCredentialsForInjection(t.db, keys.workerKey);
     expect(map.get(serviceKey("http", h, 80))).toEqual({
       credentialId: c.id,
       name: c.name,
+      serviceId: "unknown",
+      environments: ["*"],
       headerName: "Authorization",
       headerValue: `Bearer ${s}`,
       secretForms: secretForms(s),
@@ -92,7 +94,7 @@ describe("credential vault through the real database", () => {
       headerValue: `Basic ${Buffer.from("deploy:pa ss:wörd").toString("base64")}`,
     });
     const s = `ci:${secret()}`;
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("basic"), host: "[2001:DB8::1]", port: "8443", headerTemplate: "Authorization: Basic {secret:base64}", secret: s });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("basic"), host: "[2001:DB8::1]", port: "8443", headerTemplate: "Authorization: Basic {secret:base64}", secret: s });
     expect(c.service).toBe("https://[2001:db8::1]:8443");
     const injected = (await loadCredentialsForInjection(t.db, keys.workerKey)).get("https://[2001:db8::1]:8443")!;
     expect(injected.headerValue).toBe(`Basic ${Buffer.from(s).toString("base64")}`);
@@ -102,13 +104,13 @@ describe("credential vault through the real database", () => {
   });
 
   it("fails loudly when the worker key is wrong, and refuses to seal to another worker key", async () => {
-    await addCredential(t.db, admin, keys.workerKey, { name: unique("k"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("k"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
     const error = await loadCredentialsForInjection(t.db, OTHER.workerKey).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialLoadError);
     expect((error as Error).message).toMatch(/could not be decrypted: secret was sealed for key [0-9a-f]{16} but this process holds key [0-9a-f]{16}/);
     const before = await t.db.credential.count();
     const name = unique("wrong-key");
-    await expect(addCredential(t.db, admin, OTHER.workerKey, { name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toThrow(
+    await expect(addCredential(t.db, admin, OTHER.workerKey, { environments: "*", name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toThrow(
       /does not belong to the keys the data is sealed with.*Nothing was written/,
     );
     expect(await t.db.credential.count()).toBe(before);
@@ -117,8 +119,8 @@ describe("credential vault through the real database", () => {
   });
 
   it("refuses a sealed secret copied into another credential's row (aad binds it to its id)", async () => {
-    const victim = await addCredential(t.db, admin, keys.workerKey, { name: unique("victim"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
-    const attacker = await addCredential(t.db, admin, keys.workerKey, { name: unique("attacker"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    const victim = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("victim"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    const attacker = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("attacker"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
     const { secretSealed } = await t.db.credential.findUniqueOrThrow({ where: { id: victim.id } });
     await t.db.credential.update({ where: { id: attacker.id }, data: { secretSealed } });
     try {
@@ -133,7 +135,7 @@ describe("credential vault through the real database", () => {
   });
 
   it("refuses to inject a header template that was tampered with in the database", async () => {
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("tamper"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("tamper"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
     await t.db.credential.update({ where: { id: c.id }, data: { headerTemplate: "X-Key: {secret}\r\nHost: internal.example" } });
     try {
       await expect(loadCredentialsForInjection(t.db, keys.workerKey)).rejects.toThrow(/cannot be injected: .*single line/);
@@ -144,11 +146,11 @@ describe("credential vault through the real database", () => {
 
   it("lets auditors and approvers list but never add, rotate or delete", async () => {
     const s = secret();
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("ro"), host: host(), headerTemplate: "X-Key: {secret}", secret: s });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("ro"), host: host(), headerTemplate: "X-Key: {secret}", secret: s });
     const sealedBefore = (await t.db.credential.findUniqueOrThrow({ where: { id: c.id } })).secretSealed;
     for (const reader of [auditor, approver]) {
       const name = unique("nope");
-      await expect(addCredential(t.db, reader, keys.workerKey, { name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
+      await expect(addCredential(t.db, reader, keys.workerKey, { environments: "*", name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
         code: "FORBIDDEN",
       });
       await expect(rotateCredential(t.db, reader, keys.workerKey, c.id, secret())).rejects.toMatchObject({ code: "FORBIDDEN" });
@@ -160,7 +162,7 @@ describe("credential vault through the real database", () => {
 
   it("rotates: the old secret is gone, the new one is injected, and the row stays bound to its id", async () => {
     const old = secret();
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("rot"), host: host(), headerTemplate: "Authorization: token {secret}", secret: old });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("rot"), host: host(), headerTemplate: "Authorization: token {secret}", secret: old });
     const fresh = secret();
     const rotated = await rotateCredential(t.db, admin, keys.workerKey, c.id, fresh);
     expect(rotated.rotatedAt).toBeInstanceOf(Date);
@@ -173,7 +175,7 @@ describe("credential vault through the real database", () => {
   });
 
   it("rejects a rotation secret the template cannot carry, without echoing it", async () => {
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("rot-bad"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("rot-bad"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
     const evil = `${secret()}\r\nX-Injected: 1`;
     const error = (await rotateCredential(t.db, admin, keys.workerKey, c.id, evil).catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(/line breaks/);
@@ -184,7 +186,7 @@ describe("credential vault through the real database", () => {
   });
 
   it("deletes, after which the proxy no longer injects it", async () => {
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("del"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("del"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
     const deleted = await deleteCredential(t.db, admin, c.id);
     expect(deleted.id).toBe(c.id);
     expect((await loadCredentialsForInjection(t.db, keys.workerKey)).has(c.service)).toBe(false);
@@ -193,20 +195,20 @@ describe("credential vault through the real database", () => {
 
   it("allows one credential per service and unique names", async () => {
     const h = host();
-    const first = await addCredential(t.db, admin, keys.workerKey, { name: unique("one"), host: h, headerTemplate: "X-Key: {secret}", secret: secret() });
-    await expect(addCredential(t.db, admin, keys.workerKey, { name: unique("two"), host: h, port: 443, headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
+    const first = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("one"), host: h, headerTemplate: "X-Key: {secret}", secret: secret() });
+    await expect(addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("two"), host: h, port: 443, headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
       code: "CONFLICT",
       details: { fieldErrors: { host: [expect.stringContaining(first.name)] } },
     });
-    await expect(addCredential(t.db, admin, keys.workerKey, { name: first.name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
+    await expect(addCredential(t.db, admin, keys.workerKey, { environments: "*", name: first.name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
       code: "CONFLICT",
     });
     // Same host on another port is another service.
-    await addCredential(t.db, admin, keys.workerKey, { name: unique("three"), host: h, port: 8443, headerTemplate: "X-Key: {secret}", secret: secret() });
+    await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("three"), host: h, port: 8443, headerTemplate: "X-Key: {secret}", secret: secret() });
     // Concurrent adds for one service: exactly one wins.
     const h2 = host();
     const results = await Promise.allSettled(
-      [1, 2, 3].map(() => addCredential(t.db, admin, keys.workerKey, { name: unique("race"), host: h2, headerTemplate: "X-Key: {secret}", secret: secret() })),
+      [1, 2, 3].map(() => addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("race"), host: h2, headerTemplate: "X-Key: {secret}", secret: secret() })),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     expect(await t.db.credential.count({ where: { host: h2 } })).toBe(1);
@@ -214,7 +216,7 @@ describe("credential vault through the real database", () => {
 
   it("records added/rotated/deleted with name and service, and no audit row contains any secret", async () => {
     const s = secret();
-    const c = await addCredential(t.db, admin, keys.workerKey, { name: unique("audited"), host: host(), headerTemplate: "Authorization: Basic {secret:base64}", secret: s });
+    const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("audited"), host: host(), headerTemplate: "Authorization: Basic {secret:base64}", secret: s });
     await rotateCredential(t.db, admin, keys.workerKey, c.id, secret());
     await deleteCredential(t.db, admin, c.id);
     const events = await t.db.auditEvent.findMany({ where: { type: { startsWith: "credential." } }, orderBy: { id: "asc" } });
@@ -235,7 +237,7 @@ describe("credential input validation", () => {
   let t: TestDatabase;
   let admin: Actor;
   const add = (input: Record<string, unknown>) =>
-    addCredential(t.db, admin, keys.workerKey, { name: unique("v"), host: "api.example.test", headerTemplate: "X-Key: {secret}", secret: "s3cret-value", ...input } as never);
+    addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("v"), host: "api.example.test", headerTemplate: "X-Key: {secret}", secret: "s3cret-value", ...input } as never);
   const messageOf = async (input: Record<string, unknown>) => {
     const error = await add(input).then(
       () => null,

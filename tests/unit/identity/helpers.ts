@@ -14,6 +14,8 @@ export const NOW = new Date("2026-03-01T12:00:00.000Z");
 export const NOW_S = Math.floor(NOW.getTime() / 1000);
 export const AGENT = "agent_01";
 export const TASK = "task_01";
+/** The scope every fixture token carries. */
+export const SCOPE = "railway:staging:read";
 
 export function b64url(value: string | Uint8Array): string {
   return Buffer.from(value).toString("base64url");
@@ -38,7 +40,7 @@ export interface Fixture {
   revocation: RevocationSet;
   options: (overrides?: Partial<VerifyTaskTokenOptions>) => VerifyTaskTokenOptions;
   /** A correctly minted token for AGENT/TASK at NOW (ttl 300 s, task ends in 1 h). */
-  mint: (overrides?: { now?: Date; ttlSeconds?: number; taskEndsAt?: Date; agentId?: string; taskId?: string }) => Promise<string>;
+  mint: (overrides?: { now?: Date; ttlSeconds?: number; taskEndsAt?: Date; agentId?: string; taskId?: string; scope?: string }) => Promise<string>;
   /** Signs arbitrary header/claims with the REAL private key (simulates a buggy or hostile issuer path). */
   signRaw: (header: Record<string, unknown>, claims: Record<string, unknown>) => Promise<string>;
   /** The claims a correct token would carry. */
@@ -66,6 +68,7 @@ export async function makeFixture(): Promise<Fixture> {
     aud: AUDIENCE,
     sub: AGENT,
     task: TASK,
+    scope: SCOPE,
     jti: "AAAAAAAAAAAAAAAAAAAAAA",
     iat: NOW_S,
     nbf: NOW_S,
@@ -94,6 +97,7 @@ export async function makeFixture(): Promise<Fixture> {
           audience: AUDIENCE,
           agentId: o.agentId ?? AGENT,
           taskId: o.taskId ?? TASK,
+          scope: o.scope ?? SCOPE,
           ttlSeconds: o.ttlSeconds ?? 300,
           taskEndsAt: o.taskEndsAt ?? new Date(NOW.getTime() + 3_600_000),
           now: o.now ?? NOW,

@@ -47,6 +47,7 @@ async function mintWithCurrentKey(now: Date, ttlSeconds: number) {
     audience: AUDIENCE,
     agentId: "agent_01",
     taskId: "task_01",
+    scope: "",
     ttlSeconds,
     taskEndsAt: at(86_400),
     now,

@@ -174,7 +174,8 @@ describe("kid", () => {
 describe("tampering", () => {
   it("rejects re-encoded claims under the original signature", async () => {
     const [h, p, s] = valid.split(".") as [string, string, string];
-    for (const change of [{ task: "task_02" }, { sub: "agent_02" }, { exp: (decodeSegment(p).exp as number) + 86_400 }]) {
+    const widened = [{ scope: "*:*:irreversible" }, { scope: "railway:production:irreversible" }, { scope: "railway:staging:write" }, { scope: "" }];
+    for (const change of [{ task: "task_02" }, { sub: "agent_02" }, { exp: (decodeSegment(p).exp as number) + 86_400 }, ...widened]) {
       const token = `${h}.${json64({ ...decodeSegment(p), ...change })}.${s}`;
       await expectReason(verifyTaskToken(token, f.options()), "signature_invalid", token);
     }

@@ -19,7 +19,7 @@ beforeEach(() => {
 const at = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000);
 
 describe("required claims", () => {
-  it.each(["exp", "jti", "task", "sub", "iat", "nbf", "iss", "aud"])("rejects a token without %s", async (claim) => {
+  it.each(["exp", "jti", "task", "scope", "sub", "iat", "nbf", "iss", "aud"])("rejects a token without %s", async (claim) => {
     const claims = f.claims();
     delete claims[claim];
     const token = await f.signRaw(f.header(), claims);
@@ -38,6 +38,16 @@ describe("required claims", () => {
     ["sub", "agent\nforged-log-line"],
     ["task", { id: "task_01" }],
     ["task", "x".repeat(200)],
+    // The scope claim must be the one canonical spelling: no lenient re-reading of what it allows.
+    ["scope", ["railway:staging:read"]],
+    ["scope", 7],
+    ["scope", "RAILWAY:staging:read"],
+    ["scope", "railway:staging:read,github:*:read"],
+    ["scope", "none"],
+    ["scope", "*"],
+    ["scope", "railway:staging:read railway:staging:read"],
+    ["scope", "railway:staging:everything"],
+    ["scope", `${"a:b:read ".repeat(200)}`.trim()],
   ])("rejects %s = %j as claim_invalid", async (claim, value) => {
     const token = await f.signRaw(f.header(), f.claims({ [claim]: value }));
     await expectReason(verifyTaskToken(token, f.options()), "claim_invalid", token, claim);

@@ -15,6 +15,7 @@ beforeAll(async () => {
     audience: AUDIENCE,
     agentId: "agent_01",
     taskId: "task_01",
+    scope: "railway:staging:read",
     ttlSeconds: 300,
     taskEndsAt: new Date(NOW.getTime() + 3_600_000),
     now: NOW,
@@ -32,6 +33,7 @@ describe("mintTaskToken", () => {
       aud: AUDIENCE,
       sub: "agent_01",
       task: "task_01",
+      scope: "railway:staging:read",
       jti: minted.jti,
       iat,
       nbf: iat,
@@ -40,6 +42,24 @@ describe("mintTaskToken", () => {
     expect(minted.jti).toMatch(/^[A-Za-z0-9_-]{22}$/); // 128 bits
     expect(minted.expiresAt.getTime()).toBe((iat + 300) * 1000);
     expect(minted.issuedAt.getTime()).toBe(iat * 1000);
+  });
+
+  it("carries the task's scope as a claim, which verification returns parsed", async () => {
+    const minted = await mintTaskToken({ ...base, scope: "github:*:write railway:staging:read" });
+    const verified = await verifyTaskToken(minted.token, f.options());
+    expect(verified.claims.scope).toBe("github:*:write railway:staging:read");
+    expect(verified.scope.entries).toEqual([
+      { service: "github", environment: "*", effect: "write" },
+      { service: "railway", environment: "staging", effect: "read" },
+    ]);
+    expect((await verifyTaskToken((await mintTaskToken({ ...base, scope: "" })).token, f.options())).scope.entries).toEqual([]);
+  });
+
+  it("refuses to mint a scope that is not canonical (what is signed is exactly what is stored)", async () => {
+    for (const scope of ["RAILWAY:staging:read", "railway:staging:read,github:*:read", "none", "*", "railway:staging"]) {
+      const err = await mintTaskToken({ ...base, scope }).catch((e: unknown) => e);
+      expect(err, scope).toBeInstanceOf(TokenMintError);
+    }
   });
 
   it("uses a fresh jti each time", async () => {

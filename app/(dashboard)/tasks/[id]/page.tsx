@@ -5,6 +5,7 @@ import { formatTime } from "@/components/format";
 import { BlastRadiusSummary } from "@/components/tasks/blast-radius";
 import { MintToken } from "@/components/tasks/mint-token";
 import { PolicyWorkbench } from "@/components/tasks/policy-workbench";
+import { ScopeSummary } from "@/components/tasks/scope-summary";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { TaskStatusBadge } from "@/components/tasks/task-status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -14,11 +15,13 @@ import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
+import { parseCanonicalScope } from "@/lib/identity/scope";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyErrors } from "@/lib/tasks/policy";
 import { getTask } from "@/lib/tasks/tasks";
+import { checkTaskScope } from "@/lib/tasks/scope";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
 export const metadata: Metadata = { title: "Task" };
@@ -31,7 +34,8 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
     throw error;
   });
-  const tokens = await listTaskTokens(db, actor, task.id);
+  const [tokens, scopeReport] = await Promise.all([listTaskTokens(db, actor, task.id), checkTaskScope(db, actor, task.id)]);
+  const scope = parseCanonicalScope(task.scope);
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
   const now = new Date();
@@ -77,6 +81,12 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         </div>
       </dl>
 
+      {/* Scope (layer 1) and what the policy reaches (layer 2), side by side. */}
+      <div className="grid gap-x-6 lg:grid-cols-2">
+      <section className="mt-8">
+        <h2 className="mb-2 font-semibold">Scope <span className="text-xs font-normal text-slate-500">layer 1: the most the task&apos;s tokens allow</span></h2>
+        <ScopeSummary entries={scope?.entries ?? []} valid={scope !== null} warnings={scopeReport.warnings} />
+      </section>
       <section className="mt-8">
         <h2 className="mb-2 font-semibold">What this task can reach</h2>
         {missing ? (
@@ -91,6 +101,7 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         ) : null}
         {radius ? <BlastRadiusSummary radius={radius} /> : <p className="text-sm text-red-700">The stored policy is not valid; every request is denied.</p>}
       </section>
+      </div>
 
       <section className="mt-8">
         <h2 className="mb-2 font-semibold">Allowlist policy <span className="text-xs font-normal text-slate-500">version {task.policyVersion}</span></h2>

@@ -1,0 +1,8 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { bindCredential, bindCredentialInput } from "@/lib/vault";
+
+/** Declares what a credential serves (service and environments); the secret is untouched. */
+export const POST = apiRoute<{ id: string }>("credentials:write", async ({ actor, params, json }) => ({
+  credential: await bindCredential(getDb(), actor, params.id, await json(bindCredentialInput)),
+}));

@@ -1,0 +1,6 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { checkTaskScope } from "@/lib/tasks/scope";
+
+/** The scope next to the stored policy; a rule outside the scope is a warning, never applied. */
+export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) => checkTaskScope(getDb(), actor, params.id));
