@@ -25,11 +25,10 @@ export async function resolveFilter(sql: AuditSql, filter: AuditFilter): Promise
   let userIds: string[] | null = null;
   if (filter.agent !== undefined && filter.agent !== "") {
     const a = filter.agent;
-    const rows = await sql.query<{ id: string }>(
-      UUID.test(a.toLowerCase()) ? "SELECT id::text AS id FROM agents WHERE id = $1::uuid OR name = $2" : "SELECT id::text AS id FROM agents WHERE name = $2",
-      [a.toLowerCase(), a],
-    );
-    agentIds = UUID.test(a.toLowerCase()) ? [...new Set([a.toLowerCase(), ...rows.map((r) => r.id)])] : rows.map((r) => r.id);
+    // An id is taken as it is (the agent may be gone; its events are not); a name must exist.
+    const id = UUID.test(a.toLowerCase()) ? a.toLowerCase() : null;
+    const rows = await sql.query<{ id: string }>("SELECT id::text AS id FROM agents WHERE name = $1", [a]);
+    agentIds = [...new Set([...(id ? [id] : []), ...rows.map((r) => r.id)])];
     if (agentIds.length === 0) nothing = "no agent has that name";
   }
   if (filter.user !== undefined && filter.user !== "") {
