@@ -44,7 +44,7 @@ export interface ChainStatusOptions {
   checkpointKeys: readonly CheckpointKey[] | null;
   /** How long to wait for a running check before answering with the previous result. */
   waitMs?: number;
-  /** Check now even if the last check is recent (tests, the CLI). */
+  /** Verify the whole chain now, whatever the last check was (tests, an operator's request). */
   force?: boolean;
 }
 
@@ -63,7 +63,7 @@ export async function chainStatus(db: AuditDb, options: ChainStatusOptions): Pro
   const interval = e.status.state === "broken" || e.status.state === "error" ? BROKEN_RETRY_MS : MIN_INTERVAL_MS;
   if (!e.inFlight && (options.force || now - e.lastRunAt >= interval)) {
     e.lastRunAt = now;
-    e.inFlight = refresh(db, e, options.checkpointKeys).finally(() => {
+    e.inFlight = refresh(db, e, options.checkpointKeys, options.force ?? false).finally(() => {
       e.inFlight = null;
     });
   }
@@ -76,11 +76,11 @@ export async function chainStatus(db: AuditDb, options: ChainStatusOptions): Pro
   return { ...e.status, verifying: e.inFlight !== null };
 }
 
-async function refresh(db: AuditDb, e: Entry, keys: readonly CheckpointKey[] | null): Promise<void> {
+async function refresh(db: AuditDb, e: Entry, keys: readonly CheckpointKey[] | null, forceFull: boolean): Promise<void> {
   const signaturesChecked = keys !== null;
   try {
     const previous = e.status;
-    const full = previous.state !== "verified" || Date.now() - e.lastFullAt >= FULL_EVERY_MS || previous.signaturesChecked !== signaturesChecked;
+    const full = forceFull || previous.state !== "verified" || Date.now() - e.lastFullAt >= FULL_EVERY_MS || previous.signaturesChecked !== signaturesChecked;
     let result: AuditChainVerification;
     if (!full && previous.verifiedThroughSeq !== null && (await anchorUnchanged(db, previous.verifiedThroughSeq, previous.lastHash))) {
       result = await verifyAuditChain(db, { fromSeq: BigInt(previous.verifiedThroughSeq) + 1n, checkpointKeys: keys });
