@@ -110,16 +110,17 @@ export function proxyDecisions(fleet: Fleet, n: number, options: { seed?: number
  * `n` proxy decisions generated inside PostgreSQL (no rows held in this process), in statements
  * of `chunk` rows: the same mix as `proxyDecisions`, for logs of 100k-1M events.
  */
-export async function bulkProxyDecisions(client: pg.ClientBase | pg.Pool, fleet: Fleet, n: number, options: { chunk?: number; start?: Date } = {}): Promise<void> {
+export async function bulkProxyDecisions(client: pg.ClientBase | pg.Pool, fleet: Fleet, n: number, options: { chunk?: number; start?: Date; stepMs?: number } = {}): Promise<void> {
   const chunk = options.chunk ?? 50_000;
-  const start = options.start ?? new Date(Date.now() - n);
+  const step = options.stepMs ?? 1;
+  const start = options.start ?? new Date(Date.now() - n * step);
   const tasks = fleet.tasks.map((t) => t.id);
   const agents = fleet.tasks.map((t) => t.agentId);
   for (let done = 0; done < n; done += chunk) {
     const size = Math.min(chunk, n - done);
     await client.query(
       `WITH g AS (
-         SELECT i, $3::timestamptz + make_interval(secs => i / 1000.0) AS at,
+         SELECT i, $3::timestamptz + make_interval(secs => i * $6::float8 / 1000.0) AS at,
                 1 + (hashint4(i) & 2147483647) % cardinality($1::uuid[]) AS t,
                 (hashint4(i * 7) & 2147483647) % 100 AS r,
                 (hashint4(i * 13) & 2147483647) % 9 AS op,
@@ -150,7 +151,7 @@ export async function bulkProxyDecisions(client: pg.ClientBase | pg.Pool, fleet:
                                             'resource', resource, 'operation', operation, 'effect', effect, 'detail', '{}'::jsonb)))
                 || CASE WHEN outcome = 'deny' THEN '{"code": "policy_deny", "kind": "denied"}'::jsonb ELSE '{}'::jsonb END
          FROM s ORDER BY i`,
-      [tasks, agents, start.toISOString(), done + 1, size],
+      [tasks, agents, start.toISOString(), done + 1, size, step],
     );
   }
 }
