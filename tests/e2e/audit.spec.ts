@@ -9,7 +9,7 @@ import { expect, signInViaApi, test } from "./support/fixtures";
  * The events are written the way the proxy worker writes them, one of them carrying markup and a
  * formula in every field an agent controls.
  */
-test("an auditor filters the log, opens an event and exports the filtered CSV", async ({ page, createUser, db }) => {
+test("an auditor filters the log, opens an event and exports the filtered CSV", async ({ page, createUser, db }, testInfo) => {
   const owner = await createUser("admin");
   const agent = await db.agent.create({ data: { name: unique("audit-e2e-agent"), ownerId: owner.id } });
   const task = await db.task.create({ data: { agentId: agent.id, purpose: "rotate staging volumes", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
@@ -58,6 +58,7 @@ test("an auditor filters the log, opens an event and exports the filtered CSV", 
   await expect(row).toContainText("rotate staging volumes");
   await expect(row).toContainText(attack); // shown as text, not markup
   await expect(row.locator("img")).toHaveCount(0);
+  await page.screenshot({ path: testInfo.outputPath("audit-filtered.png"), fullPage: true });
 
   // Open it: every field, the semantic action, its place in the chain.
   await row.getByRole("link", { name: /details/ }).click();
@@ -69,6 +70,7 @@ test("an auditor filters the log, opens an event and exports the filtered CSV", 
   await expect(page.getByTestId("event-chain")).toContainText("matches the previous event");
   await expect(page.getByTestId("event-data")).toContainText(marker);
   expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  await page.screenshot({ path: testInfo.outputPath("audit-event.png"), fullPage: true });
 
   // A filter that matches nothing says so.
   await page.goto(`/audit?q=${marker}&outcome=hold`);

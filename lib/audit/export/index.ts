@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import type { Db } from "@/lib/db/client";
+import { AppError } from "@/lib/errors/app-error";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { auditFilterInput, describeFilter, type AuditFilterInput } from "../filter";
 import type { AuditReadVia } from "../query";
@@ -46,12 +47,35 @@ export interface ExportOptions {
   via: AuditReadVia;
   /** Rows per database fetch (default 1000). */
   batchSize?: number;
+  /** A receiver that takes nothing for this long is dropped (default 5 minutes). */
+  idleMs?: number;
+}
+
+/**
+ * Each running export holds a database connection for as long as its receiver reads, so a
+ * process runs at most this many at once (the rest get 429), and an export whose receiver stops
+ * reading is cancelled after `idleMs`: a slow or stalled client cannot take the dashboard's
+ * connection pool.
+ */
+export const MAX_CONCURRENT_EXPORTS = 3; // the dashboard's pool has 10 connections
+const DEFAULT_IDLE_MS = 5 * 60_000;
+let running = 0;
+
+/** Exports running in this process (for tests and metrics). */
+export function runningExports(): number {
+  return running;
 }
 
 export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterInput & { format?: string }, options: ExportOptions): Promise<AuditExport> {
   assertCan(actor, "read");
   const format = exportFormat.parse(input.format);
   const filter = auditFilterInput.parse(input);
+  if (running >= MAX_CONCURRENT_EXPORTS) {
+    throw new AppError("CONFLICT", `${running} audit exports are already running`, {
+      statusCode: 429,
+      userMessage: `${MAX_CONCURRENT_EXPORTS} audit exports are already running; try again when one has finished.`,
+    });
+  }
   const sql = auditSql(db);
   const resolved = await resolveFilter(sql, filter);
   const [head] = await sql.query<{ seq: string }>("SELECT coalesce(max(seq), 0)::text AS seq FROM audit_events");
@@ -91,7 +115,68 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
   }
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: chunks() };
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS) };
+}
+
+/**
+ * Holds one of the process's export slots until the export ends however it ends: read to the
+ * end, failed, stopped by the receiver (`return()`, even before the first chunk), or abandoned
+ * (no `next()` for `idleMs`, then it is stopped as if the receiver had gone).
+ */
+function guarded(inner: AsyncGenerator<string, void, undefined>, idleMs: number): AsyncGenerator<string, void, undefined> {
+  running++;
+  let released = false;
+  let timer: NodeJS.Timeout | null = null;
+  const release = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (!released) {
+      released = true;
+      running--;
+    }
+  };
+  const stop = async () => {
+    try {
+      await inner.return(undefined);
+    } finally {
+      release();
+    }
+  };
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void stop(), idleMs);
+    timer.unref?.();
+  };
+  arm();
+  const outer: AsyncGenerator<string, void, undefined> = {
+    async next() {
+      if (timer) clearTimeout(timer);
+      try {
+        const r = await inner.next();
+        if (r.done) release();
+        else arm();
+        return r;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    },
+    async return() {
+      await stop();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      try {
+        return await inner.throw(error);
+      } finally {
+        release();
+      }
+    },
+    [Symbol.asyncIterator]() {
+      return outer;
+    },
+  };
+  return outer;
 }
 
 /** A pull-based byte stream of an export for a Response: pulls only what the receiver reads, and a

@@ -5,7 +5,9 @@ import Ajv from "ajv";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "@/lib/auth/actor";
-import { startAuditExport } from "@/lib/audit/export";
+import { MAX_CONCURRENT_EXPORTS, runningExports, startAuditExport } from "@/lib/audit/export";
+import { createPrismaClient } from "@/lib/db/client";
+import { isAppError } from "@/lib/errors/app-error";
 import { ocsfClassOf } from "@/lib/audit/export/ocsf";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { verifyAuditChain } from "@/lib/audit/verify";
@@ -234,6 +236,44 @@ describe("audit exports: CSV, JSON Lines, OCSF", () => {
     const again = await startAuditExport(t.db, auditor, { format: "jsonl" }, { via: "api" });
     const n = (await collect(again.chunks)).trimEnd().split("\n").length;
     expect(n).toBe(await t.db.auditEvent.count({ where: { seq: { lte: BigInt(again.throughSeq) } } }));
+  });
+
+  it("runs a bounded number of exports at once, and drops a receiver that stops reading", async () => {
+    const idleInTx = async () =>
+      (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'")).rows[0].n as number;
+    // Like the dashboard: a pool larger than the export limit, so exports never starve other requests.
+    const db = createPrismaClient(t.url, MAX_CONCURRENT_EXPORTS + 3);
+    const held = [];
+    try {
+      for (let i = 0; i < MAX_CONCURRENT_EXPORTS; i++) {
+        const exp = await startAuditExport(db, auditor, { format: "jsonl" }, { via: "api", batchSize: 10 });
+        await exp.chunks.next();
+        held.push(exp);
+      }
+      const started = await t.db.auditEvent.count({ where: { type: "audit.export_started" } });
+      const refused = await startAuditExport(db, auditor, { format: "csv" }, { via: "api" }).catch((e: unknown) => e);
+      expect(isAppError(refused) && refused.statusCode).toBe(429);
+      expect(await t.db.auditEvent.count({ where: { type: "audit.export_started" } })).toBe(started);
+      // A receiver that gives up before the first chunk still frees its slot.
+      await held.pop()!.chunks.return(undefined);
+      const unread = await startAuditExport(db, auditor, { format: "csv" }, { via: "api" });
+      await unread.chunks.return(undefined);
+      expect(runningExports()).toBe(MAX_CONCURRENT_EXPORTS - 1);
+    } finally {
+      for (const exp of held) await exp.chunks.return(undefined);
+      await db.$disconnect();
+    }
+    expect(runningExports()).toBe(0);
+    expect(await idleInTx()).toBe(0);
+
+    // Nobody reads for longer than the idle limit: the export is stopped and recorded as cancelled.
+    const stalled = await startAuditExport(t.db, auditor, { format: "csv" }, { via: "api", batchSize: 10, idleMs: 300 });
+    await stalled.chunks.next();
+    await stalled.chunks.next();
+    await expect.poll(() => runningExports(), { timeout: 10_000 }).toBe(0);
+    expect(await idleInTx()).toBe(0);
+    const finished = await t.db.auditEvent.findFirst({ where: { type: "audit.exported" }, orderBy: { seq: "desc" } });
+    expect(finished!.data).toMatchObject({ status: "cancelled", rows: 10 });
   });
 
   it("bulkhead audit export writes the file and is recorded as the CLI's export", async () => {
