@@ -155,7 +155,8 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
         <h2 className="mb-2 font-semibold">Recorded data</h2>
         <p className="mb-2 text-xs text-slate-500">As stored. Values may come from the agent; control characters are shown escaped.</p>
         <pre data-testid="event-data" className="max-h-[32rem] overflow-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100">
-          {visible(JSON.stringify(e.data, null, 2) ?? "")}
+          {/* JSON.stringify escapes control characters inside strings; its own line breaks are layout. */}
+          {(JSON.stringify(e.data, null, 2) ?? "").split("\n").map(visible).join("\n")}
         </pre>
       </section>
     </div>
