@@ -9,14 +9,26 @@
 --                "actor:<type>:<id>" (non-agent actors) for equality filters, through one GIN
 --                index, so that any combination of filters is a bitmap AND and a rare value
 --                (outcome "approve", one environment) is found without walking the whole log.
+-- The three functions run whenever a row is inserted, as the inserting role: the runtime roles
+-- need EXECUTE on them (PostgreSQL grants it to PUBLIC when they are created).
 -- Both functions are total: agent-controlled data of any shape (actions that are not an array,
 -- elements that are not objects, huge strings) yields a bounded value and never an error, so a
 -- search column can never make an audit insert fail. Lengths are capped so a crafted event
 -- cannot make its index entries expensive.
 --
 -- pg_trgm is a trusted extension (PostgreSQL 13+): the migration's owner role can create it
--- without being a superuser; the runtime roles never need to.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- without being a superuser; the runtime roles never need to. It goes into a schema of its own,
+-- so that its functions do not join the schema public whose privileges Bulkhead manages; where
+-- it is already installed (elsewhere), that installation is used. Index maintenance and LIKE
+-- through the index need no privilege on it.
+CREATE SCHEMA IF NOT EXISTS "bulkhead_extensions";
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+    CREATE EXTENSION pg_trgm WITH SCHEMA "bulkhead_extensions";
+  END IF;
+END;
+$$;
 
 CREATE FUNCTION "audit_event_actions"(data jsonb) RETURNS SETOF jsonb
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -59,5 +71,12 @@ ALTER TABLE "audit_events"
   ADD COLUMN "search_text" TEXT GENERATED ALWAYS AS (audit_event_search_text(reason, data)) STORED,
   ADD COLUMN "facets" TEXT[] NOT NULL GENERATED ALWAYS AS (audit_event_facets(type, outcome, effect, actor_type, actor_id, data)) STORED;
 
-CREATE INDEX "audit_events_search_text_idx" ON "audit_events" USING GIN ("search_text" gin_trgm_ops);
+DO $$
+DECLARE
+  ext_schema text;
+BEGIN
+  SELECT n.nspname INTO ext_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+  EXECUTE format('CREATE INDEX "audit_events_search_text_idx" ON "audit_events" USING GIN ("search_text" %I.gin_trgm_ops)', ext_schema);
+END;
+$$;
 CREATE INDEX "audit_events_facets_idx" ON "audit_events" USING GIN ("facets");
