@@ -248,7 +248,19 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-main()
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's. */
+const PARTS: Record<string, () => Promise<void>> = {
+  proxy: main,
+  "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
+};
+const part = process.argv[2] ?? "proxy";
+const runPart =
+  PARTS[part] ??
+  (async () => {
+    throw new Error(`unknown bench part "${part}"; choose one of: ${Object.keys(PARTS).join(", ")}`);
+  });
+
+runPart()
   .catch((error: unknown) => {
     if (interrupted()) return; // children died with the signal; the handler cleans up and exits
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);

@@ -7,9 +7,13 @@ import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
 import { parseFlags } from "./args";
 import { CliError, type CommandHandler, type CliContext } from "./context";
 import { withCliKeys } from "./database";
+import { exportCommand } from "./audit-export";
 
 const USAGE = `usage:
   bulkhead audit verify [--from SEQ] [--key KEY_ID:PUBLIC_KEY]... [--trusted FILE]
+  bulkhead audit export [--format csv|jsonl|ocsf] [--output FILE] [--from TIME] [--to TIME] [--agent ID|NAME]
+                        [--task ID] [--user ID|EMAIL] [--type T]... [--outcome O]... [--effect E]...
+                        [--service S]... [--environment E]... [--q TEXT]
   bulkhead audit checkpoint
   bulkhead audit key`;
 
@@ -79,6 +83,7 @@ async function key(args: string[], ctx: CliContext): Promise<number> {
 export const auditCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   if (sub === "verify") return verify(rest, ctx);
+  if (sub === "export") return exportCommand(rest, ctx);
   if (sub === "checkpoint") return checkpoint(rest, ctx);
   if (sub === "key") return key(rest, ctx);
   throw new CliError(USAGE, 2);

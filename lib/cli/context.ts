@@ -4,6 +4,8 @@ export interface CliContext {
   json: boolean;
   stdout: (line: string) => void;
   stderr: (line: string) => void;
+  /** Standard output as a stream, for output that is not lines (exports); default process.stdout. */
+  stdoutStream?: NodeJS.WritableStream;
   /** Reads all of standard input (used for secrets and passwords). */
   readStdin: () => Promise<string>;
   /** Whether standard input is a terminal (then secrets are generated, not read). */

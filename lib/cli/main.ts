@@ -44,6 +44,8 @@ Commands:
   ca cert                             print the interception CA certificate (PEM) for agent trust stores
   ca rotate                           replace the interception CA
   audit verify                        check the audit hash chain and signed checkpoints
+  audit export [--format csv|jsonl|ocsf] [--output FILE] [filters]
+                                      export the audit log (filters as on the Audit page)
   audit checkpoint                    sign the current end of the audit chain
   policy check FILE                   validate a task policy
   policy check --task ID [FILE]       the policy (stored, or FILE) next to the task's scope

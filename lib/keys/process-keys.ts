@@ -102,6 +102,8 @@ export function dashboardKeyEnvironment(keys: ProcessKeys): Record<string, strin
   return {
     BULKHEAD_DASHBOARD_KEY: keys.dashboardKey.toString("base64url"),
     BULKHEAD_WORKER_PUBLIC_KEY: keys.workerKey.raw.toString("base64url"),
+    // Public: lets the Audit page check checkpoint signatures (lib/config/audit.ts).
+    BULKHEAD_CHECKPOINT_PUBLIC_KEY: (({ keyId, publicKey }) => `${keyId}:${publicKey}`)(checkpointVerificationKey(keys.checkpointKey)),
   };
 }
 

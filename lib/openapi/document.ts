@@ -1,4 +1,5 @@
 import { taskOperations } from "./operations/tasks";
+import { auditOperations } from "./operations/audit";
 import { apiKeyOperations } from "./operations/api-keys";
 import { agentOperations } from "./operations/agents";
 import { credentialOperations } from "./operations/credentials";
@@ -17,6 +18,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...credentialOperations,
   ...apiKeyOperations,
   ...taskOperations,
+  ...auditOperations,
   ...openApiOperations,
 ];
 
@@ -29,6 +31,7 @@ const TAGS = [
   { name: "keys", description: "Signing keys and the interception CA." },
   { name: "credentials", description: "Upstream credentials the proxy injects; write-only secrets." },
   { name: "api-keys", description: "Keys for this API." },
+  { name: "audit", description: "The hash-chained audit log: search, events, exports." },
   { name: "meta", description: "About the API itself." },
 ];
 

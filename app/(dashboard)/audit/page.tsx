@@ -1,52 +1,115 @@
 import type { Metadata } from "next";
-import { formatTime } from "@/components/format";
-import { Badge } from "@/components/ui/badge";
+import Link from "next/link";
+import { ZodError } from "zod";
+import { ChainStatusBanner } from "@/components/audit/chain-status-banner";
+import { AuditEventsTable } from "@/components/audit/events-table";
+import { AuditFilterForm } from "@/components/audit/filter-form";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
-import { Table, Td } from "@/components/ui/table";
-import { listAuditEvents } from "@/lib/audit/query";
+import { chainStatus } from "@/lib/audit/chain-status";
+import { filterParams } from "@/lib/audit/filter";
+import { listAuditEvents, type AuditPage } from "@/lib/audit/query";
+import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
 
 export const metadata: Metadata = { title: "Audit" };
 
-const TONE = { allow: "green", deny: "red", hold: "amber" } as const;
+type Search = Record<string, string | string[] | undefined>;
 
-export default async function AuditPage({ searchParams }: { searchParams: Promise<{ type?: string }> }) {
+function single(params: Search): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(filterParams(params)).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : v]));
+}
+
+function query(values: Record<string, string | undefined>, extra: Record<string, string> = {}): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && !["cursor", "after", "limit"].includes(k)) p.set(k, v);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  const s = p.toString();
+  return s ? `?${s}` : "";
+}
+
+export default async function AuditPage({ searchParams }: { searchParams: Promise<Search> }) {
   const actor = await requirePageActor("read");
-  const { type } = await searchParams;
-  const filter = typeof type === "string" && type.length <= 100 ? type : undefined;
-  const events = await listAuditEvents(getDb(), actor, { type: filter });
+  const params = await searchParams;
+  const values = single(params);
+  const db = getDb();
+  let page: AuditPage | null = null;
+  let problems: string[] = [];
+  try {
+    page = await listAuditEvents(db, actor, filterParams(params), "dashboard");
+  } catch (error) {
+    if (!(error instanceof ZodError)) throw error;
+    problems = error.issues.map((i) => i.message);
+  }
+  const status = await chainStatus(db, { checkpointKeys: dashboardCheckpointKeys() });
+  const filtered = Object.keys(values).some((k) => !["cursor", "after", "limit"].includes(k));
+  const exportHref = (format: string) => `/api/v1/audit/export${query(values, { format })}`;
   return (
     <>
-      <PageHeader title="Audit" description="Every decision and every admin change, newest first. Rows cannot be edited or deleted." />
-      <form className="mb-4 flex gap-2" action="/audit">
-        <label htmlFor="type" className="sr-only">
-          Event type
-        </label>
-        <input id="type" name="type" defaultValue={filter} placeholder="Event type prefix, e.g. agent." className="w-full max-w-sm rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300" />
-        <button type="submit" className="rounded-md bg-white px-3 py-2 text-sm font-semibold ring-1 ring-inset ring-slate-300">
-          Filter
-        </button>
-      </form>
-      {events.length === 0 ? (
-        <EmptyState title="No events">Nothing has been recorded{filter ? " with that type" : ""} yet.</EmptyState>
-      ) : (
-        <Table head={["Time", "Event", "Actor", "Outcome", "Reason"]}>
-          {events.map((e) => (
-            <tr key={e.id.toString()}>
-              <Td className="whitespace-nowrap">{formatTime(e.at)}</Td>
-              <Td className="font-mono text-xs">{e.type}</Td>
-              <Td className="text-xs">
-                {e.actorType}
-                {e.actorId ? <span className="block font-mono text-slate-500">{e.actorId}</span> : null}
-              </Td>
-              <Td>{e.outcome ? <Badge tone={TONE[e.outcome as keyof typeof TONE] ?? "slate"}>{e.outcome}</Badge> : "—"}</Td>
-              <Td className="max-w-md text-xs">{e.reason ?? ""}</Td>
-            </tr>
-          ))}
-        </Table>
-      )}
+      <PageHeader
+        title="Audit"
+        description="Every decision and every admin change, newest first, hash-chained: rows cannot be edited or deleted unnoticed. Reading this page is recorded too."
+        actions={
+          <div className="flex items-center gap-2 text-sm" aria-label="Export">
+            <span className="text-slate-600">Export {filtered ? "these filters" : "everything"}:</span>
+            {[
+              ["csv", "CSV"],
+              ["jsonl", "JSON Lines"],
+              ["ocsf", "OCSF"],
+            ].map(([format, label]) => (
+              <a key={format} href={exportHref(format!)} download className="rounded-md bg-white px-2 py-1 font-semibold ring-1 ring-inset ring-slate-300 hover:bg-slate-50">
+                {label}
+              </a>
+            ))}
+          </div>
+        }
+      />
+      <ChainStatusBanner status={status} />
+      <AuditFilterForm values={values} />
+      {problems.length > 0 ? (
+        <div role="alert" className="mb-4 rounded-md bg-red-50 px-4 py-3 text-sm text-red-900 ring-1 ring-red-600/30">
+          <p className="font-semibold">These filters cannot be used:</p>
+          <ul className="mt-1 list-disc pl-5">
+            {problems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+      {page && page.events.length === 0 ? (
+        filtered ? (
+          <EmptyState title="No events match these filters" action={<Link className="text-brand-700 hover:underline" href="/audit">Clear the filters</Link>}>
+            {page.nothing ? `Nothing can match: ${page.nothing}.` : "Try a wider time range or fewer filters."}
+          </EmptyState>
+        ) : (
+          <EmptyState title="No events">Nothing has been recorded yet.</EmptyState>
+        )
+      ) : null}
+      {page && page.events.length > 0 ? (
+        <>
+          <AuditEventsTable events={page.events} />
+          <nav aria-label="Pages" className="mt-4 flex gap-3 text-sm">
+            {page.prevCursor ? (
+              <>
+                <Link className="text-brand-700 hover:underline" href={`/audit${query(values)}`}>
+                  Newest
+                </Link>
+                <Link className="text-brand-700 hover:underline" href={`/audit${query(values, { after: page.prevCursor })}`}>
+                  ← Newer
+                </Link>
+              </>
+            ) : null}
+            {page.nextCursor ? (
+              <Link className="text-brand-700 hover:underline" href={`/audit${query(values, { cursor: page.nextCursor })}`}>
+                Older →
+              </Link>
+            ) : (
+              <span className="text-slate-500">Oldest matching event reached.</span>
+            )}
+          </nav>
+        </>
+      ) : null}
     </>
   );
 }

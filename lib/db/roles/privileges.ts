@@ -86,6 +86,10 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_chain_field: ["dashboard", "worker"],
     audit_event_canonical_text: ["dashboard", "worker"],
     audit_event_hash: ["dashboard", "worker"],
+    // The audit search's generated columns (search_text, facets), computed as the inserting role.
+    audit_event_actions: ["dashboard", "worker"],
+    audit_event_search_text: ["dashboard", "worker"],
+    audit_event_facets: ["dashboard", "worker"],
     // Locked the head for the old spool replayer; the write-ahead log's shipper needs no lock.
     audit_chain_lock_head: [],
     // Trigger functions.

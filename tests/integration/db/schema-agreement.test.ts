@@ -69,6 +69,10 @@ const NATIVE_TYPES: Record<string, (args: string[]) => string> = {
 };
 
 function expectedType(field: DmmfField): string {
+  return baseType(field) + (field.isList ? "[]" : "");
+}
+
+function baseType(field: DmmfField): string {
   if (field.kind === "enum") return `"${field.type}"`; // format_type quotes mixed-case names
   if (field.nativeType) {
     const [name, args] = field.nativeType;

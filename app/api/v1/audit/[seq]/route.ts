@@ -1,0 +1,9 @@
+import { apiReadVia, getAuditEvent } from "@/lib/audit/query";
+import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+
+/** GET /api/v1/audit/{seq}: one event, its semantic actions and its place in the hash chain. */
+export const GET = apiRoute<{ seq: string }>("read", async ({ actor, params }) =>
+  getAuditEvent(getDb(), actor, params.seq, { via: apiReadVia(actor), checkpointKeys: dashboardCheckpointKeys() }),
+);

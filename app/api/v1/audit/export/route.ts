@@ -1,0 +1,25 @@
+import { exportByteStream, startAuditExport } from "@/lib/audit/export";
+import { filterParams } from "@/lib/audit/filter";
+import { apiReadVia } from "@/lib/audit/query";
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+
+/**
+ * GET /api/v1/audit/export?format=csv|jsonl|ocsf&<filters>: every matching event, streamed in
+ * chain order. Bad input and authorisation fail before the first byte (JSON errors); once the
+ * download runs, it goes as fast as the client reads, and a client that disconnects cancels it.
+ */
+export const GET = apiRoute("read", async ({ actor, request }) => {
+  const params = new URL(request.url).searchParams;
+  const exp = await startAuditExport(getDb(), actor, { ...filterParams(params), format: params.get("format") ?? undefined }, { via: apiReadVia(actor) });
+  return new Response(exportByteStream(exp), {
+    status: 200,
+    headers: {
+      "Content-Type": exp.contentType,
+      "Content-Disposition": `attachment; filename="${exp.filename}"`,
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+      "X-Bulkhead-Export-Through-Seq": exp.throughSeq,
+    },
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * Exports of the audit log (CSV, JSON Lines, OCSF JSON Lines) for the page, the API and the CLI.
+ * An export covers the events that match the filter up to the newest one when it starts
+ * (`throughSeq`), in chain order, read through a cursor as fast as the receiver takes them.
+ * It is audited twice: `audit.export_started` (who, filter, format, range) is written before
+ * the first byte, so an export that cannot be recorded does not happen; `audit.exported` is
+ * written when it ends, with the number of rows sent and whether it completed, was cancelled
+ * (the receiver went away) or failed.
+ */
+import { z } from "zod";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import type { Db } from "@/lib/db/client";
+import { AppError } from "@/lib/errors/app-error";
+import type { Prisma } from "@/lib/generated/prisma/client";
+import { auditFilterInput, describeFilter, type AuditFilterInput } from "../filter";
+import type { AuditReadVia } from "../query";
+import { recordAuditEvent } from "../record";
+import { resolveFilter, whereClause, type AuditRow } from "../search";
+import { auditSql } from "../sql";
+import { streamAuditRows } from "../stream";
+import { csvHeader, csvRow } from "./csv";
+import { jsonlRow } from "./jsonl";
+import { ocsfRow } from "./ocsf";
+
+export const EXPORT_FORMATS = ["csv", "jsonl", "ocsf"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const exportFormat = z.enum(EXPORT_FORMATS, { error: "format must be csv, jsonl or ocsf" }).default("csv");
+
+const FORMATS: Record<ExportFormat, { contentType: string; extension: string; header: () => string; row: (r: AuditRow) => string }> = {
+  csv: { contentType: "text/csv; charset=utf-8; header=present", extension: "csv", header: csvHeader, row: csvRow },
+  jsonl: { contentType: "application/x-ndjson; charset=utf-8", extension: "jsonl", header: () => "", row: jsonlRow },
+  ocsf: { contentType: "application/x-ndjson; charset=utf-8", extension: "ocsf.jsonl", header: () => "", row: ocsfRow },
+};
+
+export interface AuditExport {
+  format: ExportFormat;
+  contentType: string;
+  filename: string;
+  /** The newest event the export can contain. */
+  throughSeq: string;
+  /** The file, in pieces; stop early with `return()` (the finishing event says "cancelled"). */
+  chunks: AsyncGenerator<string, void, undefined>;
+}
+
+export interface ExportOptions {
+  via: AuditReadVia;
+  /** Rows per database fetch (default 1000). */
+  batchSize?: number;
+  /** A receiver that takes nothing for this long is dropped (default 5 minutes). */
+  idleMs?: number;
+}
+
+/**
+ * Each running export holds a database connection for as long as its receiver reads, so a
+ * process runs at most this many at once (the rest get 429), and an export whose receiver stops
+ * reading is cancelled after `idleMs`: a slow or stalled client cannot take the dashboard's
+ * connection pool.
+ */
+export const MAX_CONCURRENT_EXPORTS = 3; // the dashboard's pool has 10 connections
+const DEFAULT_IDLE_MS = 5 * 60_000;
+let running = 0;
+
+/** Exports running in this process (for tests and metrics). */
+export function runningExports(): number {
+  return running;
+}
+
+export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterInput & { format?: string }, options: ExportOptions): Promise<AuditExport> {
+  assertCan(actor, "read");
+  const format = exportFormat.parse(input.format);
+  const filter = auditFilterInput.parse(input);
+  if (running >= MAX_CONCURRENT_EXPORTS) {
+    throw new AppError("CONFLICT", `${running} audit exports are already running`, {
+      statusCode: 429,
+      userMessage: `${MAX_CONCURRENT_EXPORTS} audit exports are already running; try again when one has finished.`,
+    });
+  }
+  const sql = auditSql(db);
+  const resolved = await resolveFilter(sql, filter);
+  const [head] = await sql.query<{ seq: string }>("SELECT coalesce(max(seq), 0)::text AS seq FROM audit_events");
+  const throughSeq = head?.seq ?? "0";
+  const about = { via: options.via, format, filter: describeFilter(filter), throughSeq };
+  await recordAuditEvent(db, { type: "audit.export_started", actor, outcome: "allow", data: about as Prisma.InputJsonValue });
+
+  const spec = FORMATS[format];
+  async function* chunks(): AsyncGenerator<string, void, undefined> {
+    let rows = 0;
+    let firstSeq: string | null = null;
+    let lastSeq: string | null = null;
+    let status: "completed" | "cancelled" | "failed" = "cancelled";
+    let error: string | null = null;
+    try {
+      const header = spec.header();
+      if (header) yield header;
+      for await (const batch of streamAuditRows(db, whereClause(resolved, { throughSeq: BigInt(throughSeq) }), { batchSize: options.batchSize })) {
+        let out = "";
+        for (const row of batch) out += spec.row(row);
+        firstSeq ??= batch[0]!.seq;
+        lastSeq = batch[batch.length - 1]!.seq;
+        rows += batch.length;
+        yield out;
+      }
+      status = "completed";
+    } catch (e) {
+      status = "failed";
+      error = e instanceof Error ? e.message : String(e);
+      throw e;
+    } finally {
+      const data = { ...about, status, rows, firstSeq, lastSeq, ...(error ? { error: error.slice(0, 500) } : {}) };
+      await recordAuditEvent(db, { type: "audit.exported", actor, outcome: status === "completed" ? "allow" : status === "cancelled" ? "cancel" : "deny", data: data as Prisma.InputJsonValue }).catch(
+        (e: unknown) => console.error("audit: the end of an export could not be recorded", e),
+      );
+    }
+  }
+
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS) };
+}
+
+/**
+ * Holds one of the process's export slots until the export ends however it ends: read to the
+ * end, failed, stopped by the receiver (`return()`, even before the first chunk), or abandoned
+ * (no `next()` for `idleMs`, then it is stopped as if the receiver had gone).
+ */
+function guarded(inner: AsyncGenerator<string, void, undefined>, idleMs: number): AsyncGenerator<string, void, undefined> {
+  running++;
+  let released = false;
+  let timer: NodeJS.Timeout | null = null;
+  const release = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (!released) {
+      released = true;
+      running--;
+    }
+  };
+  const stop = async () => {
+    try {
+      await inner.return(undefined);
+    } finally {
+      release();
+    }
+  };
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void stop(), idleMs);
+    timer.unref?.();
+  };
+  arm();
+  const outer: AsyncGenerator<string, void, undefined> = {
+    async next() {
+      if (timer) clearTimeout(timer);
+      try {
+        const r = await inner.next();
+        if (r.done) release();
+        else arm();
+        return r;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    },
+    async return() {
+      await stop();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      try {
+        return await inner.throw(error);
+      } finally {
+        release();
+      }
+    },
+    [Symbol.asyncIterator]() {
+      return outer;
+    },
+  };
+  return outer;
+}
+
+/** A pull-based byte stream of an export for a Response: pulls only what the receiver reads, and a
+ * receiver that goes away cancels the export (its cursor is closed, its end recorded). */
+export function exportByteStream(exp: AuditExport): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { value, done } = await exp.chunks.next();
+          if (done) controller.close();
+          else controller.enqueue(encoder.encode(value));
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      async cancel() {
+        await exp.chunks.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

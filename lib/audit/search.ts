@@ -1,0 +1,149 @@
+/**
+ * Turns an audit filter into SQL over `audit_events`. Equality filters use the generated
+ * `facets` array (one GIN index, so combinations intersect as bitmaps); free text uses the
+ * generated, lower-cased `search_text` with a trigram index; agent and task use their own
+ * indexes; everything orders by `seq`, the chain's order, which is also commit order: an event
+ * committed later always has a larger seq, so a keyset page (`seq < cursor`) never skips or
+ * repeats an event however many are inserted meanwhile.
+ */
+import { UUID, type AuditFilter } from "./filter";
+import type { AuditSql } from "./sql";
+
+/** A filter whose names (agent, user) are resolved to ids; `nothing` when one resolves to nobody. */
+export interface ResolvedFilter {
+  filter: AuditFilter;
+  agentIds: string[] | null;
+  userIds: string[] | null;
+  /** Why the filter can match nothing (an unknown agent name, say), for the empty-result message. */
+  nothing: string | null;
+}
+
+/** Agent names and user emails become ids; a uuid is taken as it is (the row may be deleted). */
+export async function resolveFilter(sql: AuditSql, filter: AuditFilter): Promise<ResolvedFilter> {
+  let nothing: string | null = null;
+  let agentIds: string[] | null = null;
+  let userIds: string[] | null = null;
+  if (filter.agent !== undefined && filter.agent !== "") {
+    const a = filter.agent;
+    // An id is taken as it is (the agent may be gone; its events are not); a name must exist.
+    const id = UUID.test(a.toLowerCase()) ? a.toLowerCase() : null;
+    const rows = await sql.query<{ id: string }>("SELECT id::text AS id FROM agents WHERE name = $1", [a]);
+    agentIds = [...new Set([...(id ? [id] : []), ...rows.map((r) => r.id)])];
+    if (agentIds.length === 0) nothing = "no agent has that name";
+  }
+  if (filter.user !== undefined && filter.user !== "") {
+    const u = filter.user.toLowerCase();
+    if (UUID.test(u)) userIds = [u];
+    else {
+      const rows = await sql.query<{ id: string }>("SELECT id::text AS id FROM users WHERE email = $1", [u]);
+      userIds = rows.map((r) => r.id);
+      if (userIds.length === 0) nothing ??= "no user has that email";
+    }
+  }
+  return { filter, agentIds, userIds, nothing };
+}
+
+export interface WhereClause {
+  /** Conditions on `e` (audit_events), joined with AND; never empty. */
+  text: string;
+  values: unknown[];
+}
+
+/** `_`, `%` and `\` in the search text are literal characters, not LIKE wildcards. */
+export function likePattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function typeFacets(types: readonly string[]): string[] {
+  // "proxy", "proxy." and "proxy.*" name a whole kind; anything else is one exact type.
+  return types.map((t) => {
+    const kind = t.endsWith(".*") ? t.slice(0, -2) : t.endsWith(".") ? t.slice(0, -1) : t.includes(".") ? null : t;
+    return kind !== null ? `kind:${kind}` : `type:${t}`;
+  });
+}
+
+/** The WHERE conditions for a resolved filter; `extra` adds position conditions (cursor, range). */
+export function whereClause(r: ResolvedFilter, extra: { beforeSeq?: bigint; afterSeq?: bigint; throughSeq?: bigint } = {}): WhereClause {
+  const f = r.filter;
+  const parts: string[] = ["e.seq IS NOT NULL"];
+  const values: unknown[] = [];
+  const add = (cond: (p: string) => string, value: unknown) => {
+    values.push(value);
+    parts.push(cond(`$${values.length}`));
+  };
+  if (r.nothing) parts.push("false");
+  if (f.from) add((p) => `e.at >= ${p}::timestamptz`, f.from.toISOString());
+  if (f.to) add((p) => `e.at < ${p}::timestamptz`, f.to.toISOString());
+  if (r.agentIds) add((p) => `e.agent_id = ANY(${p}::uuid[])`, r.agentIds);
+  if (f.task) add((p) => `e.task_id = ${p}::uuid`, f.task);
+  if (r.userIds) add((p) => `e.facets && ${p}::text[]`, r.userIds.map((id) => `actor:user:${id}`));
+  const facet = (prefix: string, vals: readonly string[]) => {
+    if (vals.length > 0) add((p) => `e.facets && ${p}::text[]`, vals.map((v) => `${prefix}:${v}`));
+  };
+  if (f.type.length > 0) add((p) => `e.facets && ${p}::text[]`, typeFacets(f.type));
+  facet("outcome", f.outcome);
+  facet("effect", f.effect);
+  facet("service", f.service);
+  facet("environment", f.environment);
+  if (f.q) add((p) => `e.search_text LIKE lower(${p})`, likePattern(f.q));
+  if (extra.beforeSeq !== undefined) add((p) => `e.seq < ${p}::bigint`, extra.beforeSeq.toString());
+  if (extra.afterSeq !== undefined) add((p) => `e.seq > ${p}::bigint`, extra.afterSeq.toString());
+  if (extra.throughSeq !== undefined) add((p) => `e.seq <= ${p}::bigint`, extra.throughSeq.toString());
+  return { text: parts.join(" AND "), values };
+}
+
+const STORED_COLUMNS = "e.id, e.seq, e.at, e.type, e.actor_type, e.actor_id, e.agent_id, e.task_id, e.outcome, e.effect, e.reason, e.rule_id, e.data, e.prev_hash, e.hash";
+
+/**
+ * Columns of one event with the names people read instead of ids: the agent's name, the task's
+ * purpose, and the acting user's email or API key's name. Every id is text, every count a string.
+ */
+export const EVENT_COLUMNS = `e.id::text AS id, e.seq::text AS seq, e.at, e.type, e.actor_type, e.actor_id,
+  e.agent_id::text AS agent_id, e.task_id::text AS task_id, e.outcome, e.effect, e.reason, e.rule_id,
+  e.data::text AS data_text, e.prev_hash, e.hash,
+  ag.name AS agent_name, tk.purpose AS task_purpose,
+  CASE e.actor_type WHEN 'user' THEN ua.email WHEN 'api_key' THEN ak.name WHEN 'agent' THEN aa.name ELSE e.actor_id END AS actor_name`;
+
+// actor_id is free text (a uuid for users, keys and agents, a label for the system): cast only a uuid.
+const ACTOR_UUID = `CASE WHEN e.actor_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN e.actor_id::uuid END`;
+
+export const EVENT_JOINS = `LEFT JOIN agents ag ON ag.id = e.agent_id
+  LEFT JOIN tasks tk ON tk.id = e.task_id
+  LEFT JOIN users ua ON e.actor_type = 'user' AND ua.id = ${ACTOR_UUID}
+  LEFT JOIN api_keys ak ON e.actor_type = 'api_key' AND ak.id = ${ACTOR_UUID}
+  LEFT JOIN agents aa ON e.actor_type = 'agent' AND aa.id = ${ACTOR_UUID}`;
+
+/** One event as read from the database (text columns, `at` as a Date). */
+export interface AuditRow {
+  id: string;
+  seq: string;
+  at: Date;
+  type: string;
+  actor_type: string;
+  actor_id: string | null;
+  agent_id: string | null;
+  task_id: string | null;
+  outcome: string | null;
+  effect: string | null;
+  reason: string | null;
+  rule_id: string | null;
+  data_text: string;
+  prev_hash: string | null;
+  hash: string | null;
+  agent_name: string | null;
+  task_purpose: string | null;
+  actor_name: string | null;
+}
+
+/**
+ * The events matching `where`, newest first (or oldest first), at most `limit` of them, with
+ * names. The page is chosen on audit_events alone; the joins run for its rows only.
+ */
+export function pageQuery(where: WhereClause, order: "desc" | "asc", limit: number | null): { text: string; values: unknown[] } {
+  const dir = order === "desc" ? "DESC" : "ASC";
+  const lim = limit === null ? "" : ` LIMIT ${Math.trunc(limit)}`;
+  return {
+    text: `SELECT ${EVENT_COLUMNS} FROM (SELECT ${STORED_COLUMNS} FROM audit_events e WHERE ${where.text} ORDER BY e.seq ${dir}${lim}) e ${EVENT_JOINS} ORDER BY e.seq ${dir}`,
+    values: where.values,
+  };
+}

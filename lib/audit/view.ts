@@ -1,0 +1,96 @@
+/**
+ * What a person (or an API client) sees of one audit event: the stored fields, the names behind
+ * the ids, the request and its semantic actions pulled out of `data`, and the event's links in
+ * the hash chain. Everything in `data` may have come from an agent: it is returned as data, and
+ * the page renders it as text only.
+ */
+import type { AuditRow } from "./search";
+
+export interface AuditActionView {
+  service: string;
+  environment: string;
+  resource: string;
+  operation: string;
+  effect: string;
+}
+
+export interface AuditEventView {
+  seq: string;
+  id: string;
+  at: Date;
+  type: string;
+  outcome: string | null;
+  effect: string | null;
+  reason: string | null;
+  ruleId: string | null;
+  actor: { type: string; id: string | null; name: string | null };
+  agent: { id: string; name: string | null } | null;
+  task: { id: string; purpose: string | null } | null;
+  /** From a proxy event's data: the request as the proxy parsed it. */
+  request: { method: string | null; url: string | null; service: string | null; code: string | null } | null;
+  actions: AuditActionView[];
+  data: unknown;
+  chain: { prevHash: string | null; hash: string | null };
+}
+
+const MAX_ACTIONS = 100;
+
+function str(v: unknown): string | null {
+  return typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : null;
+}
+
+export function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text; // jsonb text always parses; keep whatever it is rather than lose it
+  }
+}
+
+/** The semantic actions recorded in an event's data (proxy decisions), as plain strings. */
+export function actionsOf(data: unknown): AuditActionView[] {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
+  const actions = (data as { actions?: unknown }).actions;
+  if (!Array.isArray(actions)) return [];
+  return actions
+    .slice(0, MAX_ACTIONS)
+    .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null && !Array.isArray(a))
+    .map((a) => ({ service: str(a.service) ?? "", environment: str(a.environment) ?? "", resource: str(a.resource) ?? "", operation: str(a.operation) ?? "", effect: str(a.effect) ?? "" }));
+}
+
+export function requestOf(data: unknown): AuditEventView["request"] {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
+  const d = data as Record<string, unknown>;
+  if (d.url === undefined && d.method === undefined) return null;
+  return { method: str(d.method), url: str(d.url), service: str(d.service), code: str(d.code) };
+}
+
+export function toEventView(row: AuditRow): AuditEventView {
+  const data = parseData(row.data_text);
+  return {
+    seq: row.seq,
+    id: row.id,
+    at: new Date(row.at),
+    type: row.type,
+    outcome: row.outcome,
+    effect: row.effect,
+    reason: row.reason,
+    ruleId: row.rule_id,
+    actor: { type: row.actor_type, id: row.actor_id, name: row.actor_name },
+    agent: row.agent_id ? { id: row.agent_id, name: row.agent_name } : null,
+    task: row.task_id ? { id: row.task_id, purpose: row.task_purpose } : null,
+    request: requestOf(data),
+    actions: actionsOf(data),
+    data,
+    chain: { prevHash: row.prev_hash, hash: row.hash },
+  };
+}
+
+/**
+ * Agent-controlled text made visible: control characters and the bidirectional overrides that
+ * can make text read differently from what it is (U+202E turns "gpj.exe" around) are shown as
+ * \u escapes; everything else is left to React, which escapes HTML.
+ */
+export function visible(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

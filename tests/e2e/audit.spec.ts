@@ -1,0 +1,96 @@
+import { readFile } from "node:fs/promises";
+import pg from "pg";
+import { insertEvents } from "../support/audit-events";
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+
+/**
+ * The Audit page as a security team uses it: filter, open an event, export what the filter shows.
+ * The events are written the way the proxy worker writes them, one of them carrying markup and a
+ * formula in every field an agent controls.
+ */
+test("an auditor filters the log, opens an event and exports the filtered CSV", async ({ page, createUser, db }, testInfo) => {
+  const owner = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("audit-e2e-agent"), ownerId: owner.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "rotate staging volumes", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+  const marker = unique("vol_e2e");
+  const attack = `<img src=x onerror="window.__pwned=1">`;
+  const pool = new pg.Pool({ connectionString: process.env.E2E_DATABASE_URL!, max: 1 });
+  try {
+    const base = { actorType: "agent", actorId: agent.id, agentId: agent.id, taskId: task.id, effect: "irreversible" };
+    await insertEvents(pool, [
+      {
+        ...base,
+        type: "proxy.decision",
+        outcome: "deny",
+        reason: `=HYPERLINK("https://evil.example") ${attack}`,
+        data: {
+          eventId: unique("ev"),
+          method: "POST",
+          url: `https://backboard.railway.com/graphql/v2?${marker}`,
+          service: "railway",
+          code: "policy_deny",
+          kind: "denied",
+          actions: [{ service: "railway", environment: "production", resource: marker, operation: `volumeDelete${attack}`, effect: "irreversible" }],
+        },
+      },
+      { ...base, type: "proxy.decision", outcome: "allow", effect: "read", reason: "rule allows project", data: { method: "POST", url: `https://backboard.railway.com/graphql/v2?${marker}`, service: "railway", actions: [{ service: "railway", environment: "staging", resource: marker, operation: "project", effect: "read" }] } },
+    ]);
+  } finally {
+    await pool.end();
+  }
+
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto("/audit");
+  await expect(page.getByTestId("chain-status")).toBeVisible();
+  await expect(page.getByTestId("chain-status")).toHaveAttribute("data-state", /verified|pending/);
+
+  // Filter: free text and outcome.
+  await page.getByLabel("Search URL, operation, resource, reason").fill(marker);
+  await page.getByLabel("Outcome").selectOption("deny");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await expect(page).toHaveURL(/outcome=deny/);
+  const rows = page.getByTestId("audit-row");
+  await expect(rows).toHaveCount(1);
+  const row = rows.first();
+  await expect(row).toContainText(agent.name);
+  await expect(row).toContainText("rotate staging volumes");
+  await expect(row).toContainText(attack); // shown as text, not markup
+  await expect(row.locator("img")).toHaveCount(0);
+  await page.screenshot({ path: testInfo.outputPath("audit-filtered.png"), fullPage: true });
+
+  // Open it: every field, the semantic action, its place in the chain.
+  await row.getByRole("link", { name: /details/ }).click();
+  await expect(page.getByRole("heading", { name: /^Event #\d+$/ })).toBeVisible();
+  await expect(page.getByTestId("event-outcome")).toContainText("deny");
+  await expect(page.getByTestId("event-action")).toContainText(marker);
+  await expect(page.getByTestId("event-action")).toContainText(`volumeDelete${attack}`);
+  await expect(page.getByTestId("event-chain")).toContainText("recomputed: matches");
+  await expect(page.getByTestId("event-chain")).toContainText("matches the previous event");
+  await expect(page.getByTestId("event-data")).toContainText(marker);
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  await page.screenshot({ path: testInfo.outputPath("audit-event.png"), fullPage: true });
+
+  // A filter that matches nothing says so.
+  await page.goto(`/audit?q=${marker}&outcome=hold`);
+  await expect(page.getByText("No events match these filters")).toBeVisible();
+
+  // Export the filtered view as CSV from the page.
+  await page.goto(`/audit?q=${marker}&outcome=deny`);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "CSV" }).click()]);
+  expect(download.suggestedFilename()).toMatch(/^bulkhead-audit-\d{8}T\d{6}Z\.csv$/);
+  const csv = await readFile((await download.path())!, "utf8");
+  const lines = csv.split("\r\n").filter(Boolean);
+  expect(lines).toHaveLength(2); // header + the one denied event
+  expect(lines[0]).toContain('"seq","at","type"');
+  expect(csv).toContain(`"'=HYPERLINK(""https://evil.example"") ${attack.replace(/"/g, '""')}"`);
+  expect(csv).toContain(marker);
+
+  // Reading and exporting were recorded, with the filter.
+  await expect
+    .poll(async () => (await db.auditEvent.findFirst({ where: { type: "audit.exported", actorId: auditor.id }, orderBy: { seq: "desc" } }))?.data)
+    .toMatchObject({ status: "completed", rows: 1, format: "csv", filter: { q: marker, outcome: ["deny"] } });
+  expect(await db.auditEvent.count({ where: { type: "audit.event_viewed", actorId: auditor.id } })).toBe(1);
+  expect(await db.auditEvent.count({ where: { type: "audit.viewed", actorId: auditor.id } })).toBeGreaterThanOrEqual(3);
+});
