@@ -204,15 +204,24 @@ export class Pipeline {
       if (!taskId) throw new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
       const task = view.snapshot.tasks.get(taskId);
       if (!task) throw new ProxyRefusal("identity", "task_revoked", "the sandbox's task is not active");
+      // The snapshot is only as fresh as its last reload: expiry is checked on every request.
+      if (task.expiresAt.getTime() <= Date.now()) throw new ProxyRefusal("identity", "task_expired", "the sandbox's task has expired");
       return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null };
     }
+    let auth: AuthenticatedTask;
     try {
-      return await this.deps.tokens.authenticate(token);
+      auth = await this.deps.tokens.authenticate(token);
     } catch (error) {
       if (isTokenError(error)) throw new ProxyRefusal("identity", `token_${error.reason}`, `task token refused: ${error.reason}`);
       // A verifier fault must fail closed.
       throw new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
     }
+    // From a sandbox's address, only that sandbox's own task may act: a token is bound to it.
+    const sandboxTask = view.snapshot.sandboxes.get(incoming.clientAddress.replace(/^::ffff:/, ""));
+    if (sandboxTask !== undefined && sandboxTask !== auth.taskId) {
+      throw new ProxyRefusal("identity", "token_sandbox_mismatch", "this token belongs to another task than the sandbox it was presented from");
+    }
+    return auth;
   }
 
   private async record(type: string, outcome: string, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Decision, reason?: string): Promise<void> {
