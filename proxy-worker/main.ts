@@ -2,6 +2,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { loadCommonConfig, requireDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
+import { loadIsolationConfig } from "@/lib/config/isolation";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { masterKeyFromEnv } from "@/lib/identity/master-key";
@@ -11,6 +12,7 @@ import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
 import { createHealthServer } from "./health";
 import { createMetrics } from "./metrics";
+import { startIsolation } from "./isolation/service";
 import { startProxyService } from "./proxy/service";
 
 /**
@@ -23,6 +25,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const common = loadCommonConfig();
   const config = loadWorkerConfig();
   const identity = loadIdentityConfig();
+  const isolationConfig = loadIsolationConfig(common.dataDir);
   const databaseUrl = requireDatabaseUrl();
   const masterKey = masterKeyFromEnv(common.masterKey);
   const log = createLogger("proxy-worker", common.logLevel);
@@ -45,8 +48,11 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => core.close());
     const checkpointer = startAuditCheckpointer({ db, masterKey, log });
     cleanups.push(() => checkpointer.stop());
-    const proxy = await startProxyService({ config, db, databaseUrl, masterKey, core, audit: { record: async (e) => void (await audit.record(e)) }, log, metrics });
+    const auditSink = { record: async (e: Parameters<typeof audit.record>[0]) => void (await audit.record(e)) };
+    const proxy = await startProxyService({ config, db, databaseUrl, masterKey, core, audit: auditSink, log, metrics });
     cleanups.push(() => proxy.close());
+    const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs });
+    cleanups.push(() => isolation.close());
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);
     metrics.gauges("bulkhead_policy_stale", "1 while enforcing a last-known-good snapshot because Postgres is away", () => (core.policy.status().stale ? 1 : 0));
@@ -70,8 +76,11 @@ export async function runWorker(): Promise<() => Promise<void>> {
           policy,
           audit: { mode: auditStats.mode, queued: auditStats.queued, lastError: auditStats.lastError ?? null },
           proxy: proxyStatus,
+          isolation: isolation.status(),
         };
       },
+      // The sandbox launcher waits until this worker knows a new sandbox before starting its command.
+      sandboxKnown: (address) => isolation.knows(address),
     });
     health.listen(config.healthPort, config.healthHost);
     try {

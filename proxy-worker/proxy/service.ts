@@ -15,7 +15,7 @@ import type { Lookup } from "../net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementView } from "./enforcement-view";
-import { createExplicitListener } from "./explicit-listener";
+import { createExplicitListener, type ListenerLimits } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { Pipeline } from "./pipeline";
@@ -35,7 +35,20 @@ export interface ProxyServiceOptions {
   lookup?: Lookup;
 }
 
+/** What layer 3's sandbox listener and resolver share with the proxy (one pipeline, one DNS cache). */
+export interface ProxyParts {
+  pipeline: Pipeline;
+  handler: HandlerDeps;
+  destinations: ServiceDestinations;
+  leafCache: () => LeafCertificateCache;
+  view: () => EnforcementView | null;
+  limits: ListenerLimits;
+  /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
+  deniedPorts: number[];
+}
+
 export interface ProxyService {
+  parts: ProxyParts;
   explicit: http.Server;
   transparentHttp: net.Server;
   transparentTls: net.Server;
@@ -98,9 +111,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   await holds.start();
   // Bulkhead's own ports are never destinations; the listeners' actual ports are added once bound.
   const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort].filter((p) => p > 0);
+  const destinations = new ServiceDestinations(deniedPorts, o.lookup);
   const pipeline = new Pipeline({
     view: () => view,
-    destinations: new ServiceDestinations(deniedPorts, o.lookup),
+    destinations,
     tokens: core.tokens,
     audit: o.audit,
     holds,
@@ -137,7 +151,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     onCredentialUsed: (id) => used.add(id),
     onForwarded: (status, seconds) => o.metrics?.request.observe({ status_class: status ? `${Math.floor(status / 100)}xx` : "failed" }, seconds),
   };
-  const limits = {
+  const limits: ListenerLimits = {
     maxHeaderBytes: config.maxHeaderBytes,
     requestTimeoutMs: config.clientTimeoutMs,
     headersTimeoutMs: Math.min(config.clientTimeoutMs, 20_000),
@@ -167,6 +181,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   o.metrics?.gauges("bulkhead_pending_holds", "Requests waiting for a human decision", () => holds.pending());
 
   return {
+    parts: { pipeline, handler, destinations, leafCache: () => leafCache, view: () => view, limits, deniedPorts },
     explicit,
     transparentHttp,
     transparentTls,
