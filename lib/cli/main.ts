@@ -39,6 +39,9 @@ Commands:
   audit checkpoint                    sign the current end of the audit chain
   policy check FILE                   validate a task policy
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
+  sandbox run --task ID [--verify] -- COMMAND [ARGS...]
+                                      run a command in a network sandbox whose only way out is Bulkhead (root)
+  sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup
   worker                              run the proxy worker alone (npm start runs it for you)
 
 Every command accepts --json for machine-readable output.`;
@@ -55,6 +58,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   ca: () => caCommand,
   audit: () => auditCommand,
   policy: async () => (await import("./policy")).policyCommand,
+  sandbox: async () => (await import("./sandbox")).sandboxCommand,
   worker: () => workerCommand,
 };
 

@@ -93,3 +93,15 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
     gid,
   };
 }
+
+/** What a sandboxed command inherits from whoever started it: the basics, never secrets or proxies. */
+const INHERITED = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "COLORTERM"] as const;
+
+export function sandboxBaseEnvironment(source: Record<string, string | undefined> = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/tmp" };
+  for (const name of INHERITED) {
+    const value = source[name];
+    if (value !== undefined && value !== "") env[name] = value;
+  }
+  return env;
+}

@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
+import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { Logger } from "@/lib/log";
 import { dialChecked } from "../net/dial";
@@ -30,6 +31,38 @@ import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
 import { serviceFor } from "./reachability";
 import { sniff, SNIFF_LIMIT } from "./sniff";
+
+/** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
+const pending = new WeakMap<net.Socket, Buffer>();
+
+/** A duplex over `socket` that first yields what was already read from it. */
+function replaying(socket: net.Socket): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  const head = pending.get(socket);
+  pending.delete(socket);
+  if (head?.length) duplex.push(head);
+  socket.on("data", (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => duplex.push(null));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
+}
 
 interface Binding {
   sandboxId: string;
@@ -104,7 +137,8 @@ export class SandboxListener {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.pause();
-      socket.unshift(data);
+      if (kind !== "tls") socket.unshift(data);
+      else pending.set(socket, data);
       const ctx: Ctx = { binding, source, dst, scheme: kind === "tls" ? "https" : "http", authority: null };
       if (kind === "http") {
         this.contexts.set(socket, ctx);
@@ -143,13 +177,14 @@ export class SandboxListener {
     if (descriptor?.proxy.tls === "passthrough") return this.tunnel(socket, ctx, host);
     const cache = this.deps.leafCache();
     if (!cache) return void socket.destroy();
-    const tlsSocket = new tls.TLSSocket(socket, { isServer: true, ...createInterceptingTlsOptions(cache, { expectedServerName: host }) });
+    // The ClientHello was read while sniffing; TLS must see it first, so it reads through a stream
+    // that replays it (a TLSSocket on the raw socket would read the kernel handle and miss it).
+    const tlsSocket = new tls.TLSSocket(replaying(socket), { isServer: true, ...createInterceptingTlsOptions(cache, { expectedServerName: host }) });
     tlsSocket.on("error", () => tlsSocket.destroy());
     tlsSocket.once("secure", () => {
       this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
       this.inner.emit("connection", tlsSocket);
     });
-    socket.resume();
   }
 
   private async onRaw(socket: net.Socket, ctx: Ctx): Promise<void> {
