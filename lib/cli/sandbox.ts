@@ -144,8 +144,8 @@ async function runCommand(args: string[], ctx: CliContext): Promise<number> {
     const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem).catch((error: unknown) => {
       throw error instanceof IsolationError ? new CliError(error.message) : error;
     });
-    ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${taskId}`);
     await waitForWorker(ctx, sandbox);
+    ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${taskId}`);
     if (values.verify) {
       const results = await verifyIn(ctx, db, config, sandbox, values);
       if (results.some((r) => r.escaped)) {

@@ -56,7 +56,7 @@ describe("sandboxes: traffic through the only way out", () => {
     expect(out.env).toEqual([]);
     expect(out.plain.status).toBe(200);
     expect(s.plain.hits.at(-1)?.headers["x-api-key"]).toBe(PLAIN_SECRET);
-    expect(out.me, JSON.stringify(out)).toMatchObject({ status: 200 });
+    expect(out.me, `${JSON.stringify(out)}\n${s.workerLog().slice(-4000)}`).toMatchObject({ status: 200 });
     expect(JSON.parse(out.me.body)).toEqual({ data: { me: "agent" } });
     expect(s.railway.hits.at(-1)?.headers.authorization).toBe(`Bearer ${RAILWAY_SECRET}`);
     expect(out.volumeDelete.status).toBe(403);
@@ -72,5 +72,71 @@ describe("sandboxes: traffic through the only way out", () => {
     const row = await s.t.db.sandbox.findFirst({ where: { taskId } });
     expect(row?.removedAt).not.toBeNull();
     expect(row?.sourceAddress).toBeNull();
+  }, 120_000);
+
+  it.sequential("a name whose address was swapped (SNI or Host that disagrees with where the connection went) is refused, and nothing reaches the upstream", async () => {
+    const { taskId } = await s.newTask(POLICY);
+    const script = `
+import dns from "node:dns/promises"; import net from "node:net"; import tls from "node:tls";
+const [railway] = await dns.resolve4("backboard.railway.com");
+const [plain] = await dns.resolve4("plain.example.test");
+const settle = (fn) => new Promise((res) => { const t = setTimeout(() => res("timeout"), 4000); fn((v) => { clearTimeout(t); res(v); }); });
+const viaTls = await settle((done) => { const s = tls.connect({ host: plain, port: 443, servername: "backboard.railway.com", rejectUnauthorized: false }); s.on("secureConnect", () => { done("connected"); s.destroy(); }); s.on("error", (e) => done("error")); s.on("close", () => done("closed")); });
+const http = (address, host) => settle((done) => { let d = ""; const s = net.connect({ host: address, port: 80 }, () => s.write("GET /items HTTP/1.1\\r\\nHost: " + host + "\\r\\nConnection: close\\r\\n\\r\\n")); s.on("data", (c) => (d += c)); s.on("close", () => done(d)); s.on("error", () => done(d)); });
+const swapped = await http(railway, "plain.example.test");
+const otherName = await http(plain, "backboard.railway.com");
+const control = await http(plain, "plain.example.test");
+console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control }));
+`;
+    const plainBefore = s.plain.hits.length;
+    const railwayBefore = s.railway.hits.length;
+    const run = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", process.execPath, "--input-type=module", "-e", script], s.env());
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}");
+    expect(out.railway).toBe(RAILWAY);
+    expect(out.plain).toBe(PLAIN);
+    // The sandbox resolved both names, so it may dial plain.example.test at PLAIN, and only there.
+    expect(out.viaTls).not.toBe("connected");
+    expect(out.swapped).toMatch(/^HTTP\/1\.1 403/);
+    expect(out.swapped).toContain("destination_mismatch");
+    expect(out.otherName).toContain("destination_mismatch");
+    expect(out.control).toMatch(/^HTTP\/1\.1 200/);
+    expect(s.plain.hits.length).toBe(plainBefore + 1);
+    expect(s.railway.hits.length).toBe(railwayBefore);
+    const refusals = await s.t.db.auditEvent.findMany({ where: { taskId, type: "proxy.decision", outcome: "deny" } });
+    expect(refusals.map((e) => (e.data as { code?: string }).code)).toEqual(expect.arrayContaining(["destination_mismatch"]));
+    expect(refusals.length).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+
+  it.sequential("ending the task closes an open keep-alive connection and an open tunnel within a second, and tears the sandbox down", async () => {
+    const { taskId } = await s.newTask(POLICY);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], s.env());
+    const box = await s.liveSandbox(taskId, launcher);
+    const inside = await s.topo.helper(box.name);
+    // The agent side, from the sandbox's own address: a keep-alive HTTP connection...
+    expect(await inside.resolve(GATEWAY4, "plain.example.test")).toEqual([PLAIN]);
+    const keepAlive = await inside.connect(PLAIN, 80);
+    const first = await exchangeOn(keepAlive, "GET /one HTTP/1.1\r\nHost: plain.example.test\r\n\r\n");
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    // ...and a raw TCP tunnel to a passthrough service (one `tunnel` action).
+    expect(await inside.resolve(GATEWAY4, "db.example.test")).toEqual([RAWDB]);
+    const tunnel = await inside.connect(RAWDB, 5432);
+    await waitFor("the tunnel to echo", async () => (await exchangeOn(tunnel, "ping", 1000)).includes("ping"), 10_000);
+    const closed = (socket: import("node:net").Socket) => new Promise<number>((r) => (socket.destroyed ? r(Date.now()) : socket.once("close", () => r(Date.now()))));
+    const keepAliveClosed = closed(keepAlive);
+    const tunnelClosed = closed(tunnel);
+    await endTask(s.t.db, s.admin, taskId, "test ends the task");
+    // Measured from the commit: that is when the task ended.
+    const endedAt = Date.now();
+    const [a, b] = await Promise.all([keepAliveClosed, tunnelClosed]);
+    expect(a - endedAt).toBeLessThan(1000);
+    expect(b - endedAt).toBeLessThan(1000);
+    const code = await new Promise<number>((r) => (launcher.exitCode !== null ? r(launcher.exitCode) : launcher.once("exit", (c) => r(c ?? 1))));
+    expect(code).toBe(125);
+    expect(launcher.output.stderr).toMatch(/torn down: the task is ended/);
+    const row = await s.t.db.sandbox.findUnique({ where: { id: box.id } });
+    expect(row?.removedAt).not.toBeNull();
+    const netns = await import("../../support/isolation/topology").then((m) => m.sh("ip", ["netns", "list"]));
+    expect(netns.stdout).not.toContain(box.name);
   }, 120_000);
 });

@@ -6,7 +6,9 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { promises as dns } from "node:dns";
 
-const reply = (id, body, handle) => process.send({ id, ...body }, handle);
+// A handed-over listener must not stay open here too: the kernel would give this process (which
+// ignores them) a share of the connections and datagrams.
+const reply = (id, body, handle, closeHere) => process.send({ id, ...body }, handle, () => closeHere?.());
 
 process.on("message", (m) => {
   const fail = (error) => reply(m.id, { error: String(error?.code ?? error?.message ?? error) });
@@ -14,11 +16,11 @@ process.on("message", (m) => {
     if (m.op === "listen-tcp") {
       const server = net.createServer();
       server.once("error", fail);
-      server.listen(m.port, m.host, () => reply(m.id, { port: server.address().port }, server));
+      server.listen(m.port, m.host, () => reply(m.id, { port: server.address().port }, server, () => server.close()));
     } else if (m.op === "listen-udp") {
       const socket = dgram.createSocket(m.host.includes(":") ? "udp6" : "udp4");
       socket.once("error", fail);
-      socket.bind(m.port, m.host, () => reply(m.id, { port: socket.address().port }, socket));
+      socket.bind(m.port, m.host, () => reply(m.id, { port: socket.address().port }, socket, () => socket.close()));
     } else if (m.op === "connect") {
       const socket = net.connect({ host: m.host, port: m.port, localAddress: m.localAddress });
       socket.once("error", fail);

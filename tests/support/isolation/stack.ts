@@ -57,10 +57,11 @@ export interface Stack {
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
   startWorker(): Promise<void>;
   killWorker(): void;
+  /** What the worker wrote to stderr (its log), for failure messages. */
+  workerLog(): string;
   newTask(policyYaml: string, ttl?: string): Promise<{ taskId: string; agentId: string }>;
-  /** Waits for a live sandbox row of `taskId`. */
-  liveSandbox(taskId: string, timeoutMs?: number): Promise<{ id: string; name: string; sourceAddress: string | null; sourceAddressV6: string | null }>;
-  /** A raw HTTP exchange from inside `netns` (as root there; the fence does not care who). */
+  /** Waits until `launcher` says its sandbox for `taskId` is ready; returns its row. */
+  liveSandbox(taskId: string, launcher: ReturnType<Topology["spawnBulkhead"]>, timeoutMs?: number): Promise<{ id: string; name: string; sourceAddress: string | null; sourceAddressV6: string | null }>;
   close(): Promise<void>;
 }
 
@@ -137,7 +138,7 @@ export async function startStack(): Promise<Stack> {
     const resolver = await serveCanaryResolver(outside, CANARY_RESOLVER);
     closers.push(() => railwayServer.close(), () => plainServer.close(), () => echo.close(), () => canary.close(), () => canary6.close(), () => canaryUla.close(), () => resolver.close());
 
-    const env = (extra: Record<string, string> = {}) => topo.env({ BULKHEAD_MASTER_KEY: masterKeyText, BULKHEAD_UPSTREAM_CA_FILE: caFile, ...extra });
+    const env = (extra: Record<string, string> = {}) => topo.env({ BULKHEAD_MASTER_KEY: masterKeyText, BULKHEAD_UPSTREAM_CA_FILE: caFile, BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS: "30", ...extra });
     let worker: ReturnType<Topology["spawnBulkhead"]> | null = null;
     const ready = async () => {
       const socket = await host.connect(topo.hostAddress4, 8081);
@@ -171,13 +172,22 @@ export async function startStack(): Promise<Stack> {
       killWorker() {
         worker?.kill("SIGKILL");
       },
+      workerLog: () => `${worker?.output.stdout ?? ""}${worker?.output.stderr ?? ""}`,
       async newTask(policyYaml, ttl = "30m") {
         const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
         const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "isolation test", policyYaml, ttl });
         return { taskId: task.id, agentId: agent.id };
       },
-      liveSandbox: (taskId, timeoutMs = 30_000) =>
-        waitFor(`a live sandbox for ${taskId}`, () => t.db.sandbox.findFirst({ where: { taskId, removedAt: null }, select: { id: true, name: true, sourceAddress: true, sourceAddressV6: true } }), timeoutMs),
+      liveSandbox: (taskId, launcher, timeoutMs = 60_000) =>
+        waitFor(
+          `a ready sandbox for ${taskId}`,
+          async () => {
+            if (launcher.exitCode !== null) throw new Error(`the launcher exited: ${launcher.output.stderr}`);
+            if (!/ready at /.test(launcher.output.stderr)) return null;
+            return t.db.sandbox.findFirst({ where: { taskId, removedAt: null }, select: { id: true, name: true, sourceAddress: true, sourceAddressV6: true } });
+          },
+          timeoutMs,
+        ),
       async close() {
         worker?.kill("SIGKILL");
         for (const c of closers) await Promise.resolve(c()).catch(() => undefined);

@@ -12,7 +12,7 @@
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import dgram from "node:dgram";
 import http from "node:http";
 import https from "node:https";
@@ -297,9 +297,15 @@ export class Topology {
     } as unknown as NodeJS.ProcessEnv;
   }
 
-  /** Starts `bulkhead ARGS` inside the host namespace (not waited for). */
+  /**
+   * Starts `bulkhead ARGS` inside the host namespace (not waited for). The worker runs under
+   * `ip netns exec` (it needs the host namespace's hosts file); the launcher only enters the
+   * network namespace (nsenter), so the sandbox namespaces it mounts under /run/netns are visible
+   * to everyone, as on a real machine, rather than only inside a private mount namespace.
+   */
   spawnBulkhead(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess & { output: { stdout: string; stderr: string } } {
-    const child = spawn("ip", ["netns", "exec", this.host, process.execPath, path.join(ROOT, "bin/bulkhead.mjs"), ...args], { env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const enter = args[0] === "worker" ? ["ip", "netns", "exec", this.host] : ["nsenter", `--net=/run/netns/${this.host}`, "--"];
+    const child = spawn(enter[0]!, [...enter.slice(1), process.execPath, path.join(ROOT, "bin/bulkhead.mjs"), ...args], { env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     const output = { stdout: "", stderr: "" };
     child.stdout.on("data", (d: Buffer) => (output.stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output.stderr += d.toString()));
@@ -340,9 +346,9 @@ export class Topology {
     }
     // Sandbox namespaces first (their veths live in host), then host and outside.
     for (const ns of ours.sort((a, b) => Number(a.startsWith("bht-")) - Number(b.startsWith("bht-")))) await sh("ip", ["netns", "del", ns]);
-    for (const ns of ours) {
-      rmSync(path.join("/etc/netns", ns), { recursive: true, force: true });
-      rmSync(path.join("/run/bulkhead-sandbox", ns), { recursive: true, force: true });
+    const mine = new RegExp(`^(bht-${this.run}-|bh-[a-z]${this.run}-)`);
+    for (const dir of ["/etc/netns", "/run/bulkhead-sandbox"]) {
+      for (const entry of existsSync(dir) ? readdirSync(dir) : []) if (mine.test(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
     }
     rmSync(path.join("/etc/netns", this.host), { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
