@@ -26,7 +26,7 @@ const isolationSchema = z.object({
     .string()
     .regex(/^[a-z0-9]{1,4}$/, "must be 1 to 4 lower-case letters or digits (it is part of 15-character interface names)")
     .optional(),
-  BULKHEAD_SANDBOX_POOL_V4: cidr("ipv4", 8, 28).default("10.213.0.0/16"),
+  BULKHEAD_SANDBOX_POOL_V4: cidr("ipv4", 8, 30).default("10.213.0.0/16"),
   BULKHEAD_SANDBOX_POOL_V6: cidr("ipv6", 48, 120).default("fd42:b17e:ad00::/48"),
   /** Port of the sandbox listener on the gateway addresses (every captured TCP connection). */
   BULKHEAD_SANDBOX_LISTEN_PORT: port.default(15001),
