@@ -4,6 +4,7 @@ import { agentOperations } from "./operations/agents";
 import { credentialOperations } from "./operations/credentials";
 import { meOperations } from "./operations/me";
 import { openApiOperations } from "./operations/openapi";
+import { sandboxOperations } from "./operations/sandboxes";
 import { buildOpenApiDocument, type OpenApiDocument, type OpenApiOperation } from "./registry";
 
 /**
@@ -17,6 +18,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...credentialOperations,
   ...apiKeyOperations,
   ...taskOperations,
+  ...sandboxOperations,
   ...openApiOperations,
 ];
 

@@ -144,3 +144,25 @@ export function actorLabel(actor: Actor): string {
 }
 
 export const SANDBOX_SELECT = sandboxSelect;
+
+export interface SandboxEvent {
+  id: string;
+  at: Date;
+  type: string;
+  outcome: string | null;
+  reason: string | null;
+  sandboxId: string | null;
+}
+
+/** A task's sandbox lifecycle and activity (started, stopped, removed, verify, blocked attempts, DNS), newest first. */
+export async function listSandboxEvents(db: Db, actor: Actor, taskId: string, take = 50): Promise<SandboxEvent[]> {
+  assertCan(actor, "read");
+  if (!uuid.safeParse(taskId).success) return [];
+  const rows = await db.auditEvent.findMany({
+    where: { taskId, type: { startsWith: "sandbox." } },
+    orderBy: { id: "desc" },
+    take,
+    select: { id: true, at: true, type: true, outcome: true, reason: true, data: true },
+  });
+  return rows.map((r) => ({ id: r.id.toString(), at: r.at, type: r.type, outcome: r.outcome, reason: r.reason, sandboxId: typeof (r.data as { sandboxId?: unknown })?.sandboxId === "string" ? (r.data as { sandboxId: string }).sandboxId : null }));
+}

@@ -17,7 +17,10 @@ import { isAppError } from "@/lib/errors/app-error";
 import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
+import { listSandboxEvents, listSandboxes } from "@/lib/sandboxes/sandboxes";
 import { getTask } from "@/lib/tasks/tasks";
+import { SandboxTable } from "@/components/sandboxes/sandbox-table";
+import { stopSandboxAction } from "../../sandboxes/actions";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
 export const metadata: Metadata = { title: "Task" };
@@ -31,6 +34,8 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
     throw error;
   });
   const tokens = await listTaskTokens(db, actor, task.id);
+  const sandboxes = await listSandboxes(db, actor, { taskId: task.id });
+  const sandboxEvents = await listSandboxEvents(db, actor, task.id);
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
   const now = new Date();
@@ -113,6 +118,29 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
             })}
           </Table>
         )}
+      </section>
+
+      <section className="mt-8" data-testid="task-sandboxes">
+        <h2 className="mb-2 font-semibold">Sandboxes</h2>
+        {sandboxes.length === 0 ? (
+          <p className="text-sm text-slate-600">This task has not run in a sandbox.</p>
+        ) : (
+          <SandboxTable sandboxes={sandboxes} stop={canWrite ? stopSandboxAction : null} />
+        )}
+        {sandboxEvents.length > 0 ? (
+          <div className="mt-4">
+            <Table head={["When", "Event", "Outcome", "Detail"]}>
+              {sandboxEvents.map((e) => (
+                <tr key={e.id} data-testid="sandbox-event">
+                  <Td className="whitespace-nowrap">{formatTime(e.at)}</Td>
+                  <Td className="font-mono text-xs">{e.type}</Td>
+                  <Td>{e.outcome ? <Badge tone={e.outcome === "deny" ? "red" : "green"}>{e.outcome}</Badge> : null}</Td>
+                  <Td className="max-w-xl text-xs text-slate-700">{e.reason}</Td>
+                </tr>
+              ))}
+            </Table>
+          </div>
+        ) : null}
       </section>
     </>
   );
