@@ -6,7 +6,7 @@ import { createAgent } from "@/lib/agents/agents";
 import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { listSandboxes, stopSandbox, type SandboxView } from "@/lib/sandboxes/sandboxes";
-import { IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
+import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
 import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
 import { runSession } from "@/proxy-worker/isolation/session";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
@@ -42,6 +42,12 @@ const toJson = (s: SandboxView) => ({
   removedAt: s.removedAt?.toISOString() ?? null,
   removedReason: s.removedReason,
 });
+
+/** `bulkhead start`'s cleanup step: this instance's leftovers, when isolation is possible here. */
+export async function removeSandboxLeftovers(db: Db, config: IsolationConfig): Promise<string[]> {
+  if (config.mode === "off" || process.platform !== "linux" || !hasNetAdmin()) return [];
+  return cleanupLeftovers(db, config, CLI_ACTOR);
+}
 
 function isolationConfig(): IsolationConfig {
   return loadIsolationConfig(loadCommonConfig().dataDir);

@@ -7,6 +7,8 @@ import { createPrismaClient } from "@/lib/db/client";
 import { ensureSigningKey } from "@/lib/identity/key-store";
 import { assertMasterKeyMatchesData, resolveMasterKey } from "@/lib/identity/master-key";
 import { migrate } from "@/lib/db/migrate";
+import { loadIsolationConfig } from "@/lib/config/isolation";
+import { removeSandboxLeftovers } from "./sandbox";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
@@ -63,6 +65,12 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
       await assertMasterKeyMatchesData(setupDb, master.key);
       const kid = await ensureSigningKey(setupDb, master.key);
       if (kid) say(`Created the task-token signing key ${kid}.`);
+      // Sandboxes this instance left behind when it was killed (its own only; needs CAP_NET_ADMIN).
+      const removed = await removeSandboxLeftovers(setupDb, loadIsolationConfig(common.dataDir)).catch((error: unknown) => {
+        say(`Could not check for sandbox leftovers: ${error instanceof Error ? error.message : String(error)}`);
+        return [] as string[];
+      });
+      if (removed.length > 0) say(`Removed sandbox leftovers from an earlier run: ${removed.join(", ")}`);
     } finally {
       await setupDb.$disconnect();
     }

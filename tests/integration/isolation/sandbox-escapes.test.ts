@@ -32,7 +32,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
   beforeAll(async () => {
     s = await startStack();
     await s.startWorker();
-  }, 180_000);
+  }, 600_000);
   afterAll(async () => {
     await s?.close();
   });
@@ -40,7 +40,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
   it.sequential("every escape of the self-test fails, nothing outside is reached, and each attempt is audited", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
     const { run, out } = await verify(taskId);
-    expect(out, run.stderr).not.toBeNull();
+    expect(out, `${run.code} ${run.stderr}\n${run.stdout}`).not.toBeNull();
     const escaped = out!.results.filter((r) => r.escaped);
     expect(escaped, JSON.stringify(escaped)).toEqual([]);
     expect(run.code).toBe(0);
@@ -76,7 +76,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(dns.reduce((n, d) => n + d.refused, 0)).toBeGreaterThanOrEqual(1);
     const row = await s.t.db.sandbox.findUnique({ where: { id: sandboxId } });
     expect(row?.blockedAttempts).toBeGreaterThan(0);
-  }, 180_000);
+  }, 600_000);
 
   it.sequential("the launcher refuses without CAP_NET_ADMIN, in one line, before touching anything", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
@@ -92,7 +92,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(lines[0]).toMatch(/CAP_NET_ADMIN/);
     expect((await sh("ip", ["netns", "list"])).stdout).toBe(before);
     expect(await s.t.db.sandbox.count({ where: { taskId } })).toBe(0);
-  }, 120_000);
+  }, 600_000);
 
   it.sequential("an exhausted address pool is a clear error and nothing is half-created", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
@@ -112,7 +112,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     await new Promise((r) => first.once("exit", r));
     const row = await s.t.db.sandbox.findUnique({ where: { id: box.id } });
     expect(row?.removedAt).not.toBeNull();
-  }, 180_000);
+  }, 600_000);
 
   it.sequential("the self-test fails when a fence rule is removed on purpose, and `run --verify` then refuses to start the command", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
@@ -123,7 +123,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     }
     try {
       const { run, out } = await verify(taskId);
-      expect(run.code).toBe(3);
+      expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(3);
       const escaped = out!.results.filter((r) => r.escaped).map((r) => r.escape);
       expect(escaped).toEqual(expect.arrayContaining(["TCP to a non-Bulkhead address (IPv4)", "TCP to a global IPv6 address"]));
       expect(s.canary.tcpHits).toBeGreaterThan(0);
@@ -140,7 +140,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     }
     const again = await verify(taskId);
     expect(again.out?.passed, JSON.stringify(again.out?.results.filter((r) => r.escaped))).toBe(true);
-  }, 240_000);
+  }, 600_000);
 
   it.sequential("after SIGKILL of Bulkhead the fence still holds; the next start removes its own leftovers and never another instance's", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
@@ -148,7 +148,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     const mine = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "300"], s.env());
     const theirs = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "300"], other);
     const box = await s.liveSandbox(taskId, mine);
-    await waitFor("the other instance's sandbox", async () => /ready at /.test(theirs.output.stderr), 60_000);
+    await waitFor("the other instance's sandbox", async () => /ready at /.test(theirs.output.stderr), 180_000);
     const theirName = (await s.t.db.sandbox.findFirst({ where: { taskId, removedAt: null, instanceId: `u${s.topo.run}` } }))!.name;
 
     // Bulkhead dies: the launchers and the worker, all at once, without a chance to clean up.
@@ -188,5 +188,5 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     const theirCleanup = await s.topo.bulkhead(["sandbox", "cleanup", "--json"], other);
     expect(JSON.parse(theirCleanup.stdout.trim()).removed).toContain(theirName);
     expect((await sh("ip", ["netns", "list"])).stdout).not.toContain(theirName);
-  }, 240_000);
+  }, 600_000);
 });

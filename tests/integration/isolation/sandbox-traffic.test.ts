@@ -41,7 +41,7 @@ describe("sandboxes: traffic through the only way out", () => {
   beforeAll(async () => {
     s = await startStack();
     await s.startWorker();
-  }, 180_000);
+  }, 600_000);
   afterAll(async () => {
     await s?.close();
   });
@@ -72,7 +72,7 @@ describe("sandboxes: traffic through the only way out", () => {
     const row = await s.t.db.sandbox.findFirst({ where: { taskId } });
     expect(row?.removedAt).not.toBeNull();
     expect(row?.sourceAddress).toBeNull();
-  }, 120_000);
+  }, 600_000);
 
   it.sequential("a name whose address was swapped (SNI or Host that disagrees with where the connection went) is refused, and nothing reaches the upstream", async () => {
     const { taskId } = await s.newTask(POLICY);
@@ -106,7 +106,7 @@ console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control
     const refusals = await s.t.db.auditEvent.findMany({ where: { taskId, type: "proxy.decision", outcome: "deny" } });
     expect(refusals.map((e) => (e.data as { code?: string }).code)).toEqual(expect.arrayContaining(["destination_mismatch"]));
     expect(refusals.length).toBeGreaterThanOrEqual(3);
-  }, 120_000);
+  }, 600_000);
 
   it.sequential("ending the task closes an open keep-alive connection and an open tunnel within a second, and tears the sandbox down", async () => {
     const { taskId } = await s.newTask(POLICY);
@@ -138,5 +138,5 @@ console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control
     expect(row?.removedAt).not.toBeNull();
     const netns = await import("../../support/isolation/topology").then((m) => m.sh("ip", ["netns", "list"]));
     expect(netns.stdout).not.toContain(box.name);
-  }, 120_000);
+  }, 600_000);
 });

@@ -165,7 +165,7 @@ export async function startStack(): Promise<Stack> {
         await waitFor("the worker to be ready", async () => {
           if (w.exitCode !== null) throw new Error(`worker exited: ${w.output.stderr}`);
           return ready();
-        }, 60_000, 200).catch((error: unknown) => {
+        }, 240_000, 200).catch((error: unknown) => {
           throw new Error(`${String(error)}\n${w.output.stderr.slice(-3000)}`);
         });
       },
@@ -178,7 +178,7 @@ export async function startStack(): Promise<Stack> {
         const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "isolation test", policyYaml, ttl });
         return { taskId: task.id, agentId: agent.id };
       },
-      liveSandbox: (taskId, launcher, timeoutMs = 60_000) =>
+      liveSandbox: (taskId, launcher, timeoutMs = 180_000) =>
         waitFor(
           `a ready sandbox for ${taskId}`,
           async () => {

@@ -315,7 +315,7 @@ export class Topology {
   }
 
   /** Runs `bulkhead ARGS` inside the host namespace to completion. */
-  async bulkhead(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<RunResult> {
+  async bulkhead(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 240_000): Promise<RunResult> {
     const child = this.spawnBulkhead(args, env);
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     const code = await new Promise<number>((r) => child.on("close", (c) => r(c ?? 1)));

@@ -7,7 +7,27 @@ import { parseAllDocuments } from "yaml";
  * in both directions by default, and agent pods may reach only the worker's proxy ports and its
  * resolver, with no rule that opens anything else (no ipBlock, no empty peer, no portless rule).
  */
-const docs = parseAllDocuments(readFileSync("deploy/kubernetes/agent-sandbox.yaml", "utf8")).map((d) => d.toJS() as Record<string, any>);
+interface Port {
+  protocol: string;
+  port: number;
+}
+interface Peer {
+  ipBlock?: unknown;
+  podSelector?: { matchLabels?: Record<string, string> };
+  namespaceSelector?: { matchLabels?: Record<string, string> };
+}
+interface EgressRule {
+  to?: Peer[];
+  ports?: Port[];
+}
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec: { podSelector?: Record<string, unknown>; policyTypes?: string[]; ingress?: unknown[]; egress?: EgressRule[] };
+}
+
+const docs = parseAllDocuments(readFileSync("deploy/kubernetes/agent-sandbox.yaml", "utf8")).map((d) => d.toJS() as Manifest);
 const policies = docs.filter((d) => d.kind === "NetworkPolicy");
 
 describe("deploy/kubernetes/agent-sandbox.yaml", () => {
@@ -27,15 +47,15 @@ describe("deploy/kubernetes/agent-sandbox.yaml", () => {
     expect(egress.length).toBeGreaterThan(0);
     for (const rule of egress) {
       expect(rule.to?.length).toBeGreaterThan(0);
-      for (const peer of rule.to) {
+      for (const peer of rule.to ?? []) {
         expect(peer.ipBlock).toBeUndefined();
         expect(peer.podSelector?.matchLabels?.["app.kubernetes.io/name"]).toBe("bulkhead-worker");
         expect(peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"]).toBe("bulkhead");
       }
       expect(rule.ports?.length).toBeGreaterThan(0);
-      for (const port of rule.ports) expect([8080, 8082, 8443, 15053]).toContain(port.port);
+      for (const port of rule.ports ?? []) expect([8080, 8082, 8443, 15053]).toContain(port.port);
     }
-    const udp = egress.flatMap((r: any) => r.ports).filter((p: any) => p.protocol === "UDP");
-    expect(udp.map((p: any) => p.port)).toEqual([15053]);
+    const udp = egress.flatMap((r) => r.ports ?? []).filter((p) => p.protocol === "UDP");
+    expect(udp.map((p) => p.port)).toEqual([15053]);
   });
 });
