@@ -66,7 +66,7 @@ function preflight(what: string): void {
 async function waitForWorker(ctx: CliContext, sandbox: LaunchedSandbox): Promise<void> {
   const worker = loadWorkerConfig();
   const host = worker.healthHost.includes(":") ? `[${worker.healthHost}]` : worker.healthHost;
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const known = await Promise.all(
       [sandbox.addresses.v4, sandbox.addresses.v6].map((a) =>

@@ -54,7 +54,7 @@ describe("sandboxes: traffic through the only way out", () => {
     const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}");
     expect(out.uid).toBe(65534);
     expect(out.env).toEqual([]);
-    expect(out.plain.status).toBe(200);
+    expect(out.plain?.status, `${JSON.stringify(out)}\n${run.stderr}\n${s.workerLog().slice(-4000)}`).toBe(200);
     expect(s.plain.hits.at(-1)?.headers["x-api-key"]).toBe(PLAIN_SECRET);
     expect(out.me, `${JSON.stringify(out)}\n${s.workerLog().slice(-4000)}`).toMatchObject({ status: 200 });
     expect(JSON.parse(out.me.body)).toEqual({ data: { me: "agent" } });
@@ -97,7 +97,7 @@ console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control
     expect(out.plain).toBe(PLAIN);
     // The sandbox resolved both names, so it may dial plain.example.test at PLAIN, and only there.
     expect(out.viaTls).not.toBe("connected");
-    expect(out.swapped).toMatch(/^HTTP\/1\.1 403/);
+    expect(out.swapped, `${JSON.stringify(out)}\n${run.stderr}\n${s.workerLog().slice(-4000)}`).toMatch(/^HTTP\/1\.1 403/);
     expect(out.swapped).toContain("destination_mismatch");
     expect(out.otherName).toContain("destination_mismatch");
     expect(out.control).toMatch(/^HTTP\/1\.1 200/);
