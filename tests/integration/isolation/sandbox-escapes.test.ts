@@ -146,11 +146,13 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     const { taskId } = await s.newTask(DENY_ALL);
     const hitsBefore = s.canary.tcpHits + s.canary.udpHits;
     const other = s.env({ BULKHEAD_INSTANCE_ID: `u${s.topo.run}`, BULKHEAD_SANDBOX_LISTEN_PORT: "15201", BULKHEAD_SANDBOX_DNS_PORT: "15253" });
+    // The other instance's sandbox runs another task, so each row is found unambiguously.
+    const { taskId: theirTask } = await s.newTask(DENY_ALL);
     const mine = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "300"], s.env());
-    const theirs = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "300"], other);
+    const theirs = s.topo.spawnBulkhead(["sandbox", "run", "--task", theirTask, "--", "sleep", "300"], other);
     const box = await s.liveSandbox(taskId, mine);
     await waitFor("the other instance's sandbox", async () => /ready at /.test(theirs.output.stderr), 180_000);
-    const theirName = (await s.t.db.sandbox.findFirst({ where: { taskId, removedAt: null, instanceId: `u${s.topo.run}` } }))!.name;
+    const theirName = (await s.t.db.sandbox.findFirst({ where: { taskId: theirTask, removedAt: null, instanceId: `u${s.topo.run}` } }))!.name;
 
     // Bulkhead dies: the launchers and the worker, all at once, without a chance to clean up.
     mine.kill("SIGKILL");

@@ -48,7 +48,7 @@ describe("sandbox identity", () => {
     const { taskId } = await h.newTask(policy);
     await h.t.db.sandbox.create({ data: { taskId, name: "identity-b", sourceAddress: "127.0.0.9", addresses: "127.0.0.9" } });
     // Expires in a moment; the worker's snapshot still holds it as active afterwards.
-    const expiresAt = new Date(Date.now() + 1500);
+    const expiresAt = new Date(Date.now() + 8000);
     await h.t.db.task.update({ where: { id: taskId }, data: { expiresAt } });
     await h.sync();
     const get = () => `GET /x HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`;
