@@ -139,16 +139,13 @@ export class SandboxListener {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.pause();
-      if (kind === "raw") socket.unshift(data);
+      if (kind !== "tls") socket.unshift(data);
       else pending.set(socket, data);
       const ctx: Ctx = { binding, source, dst, scheme: kind === "tls" ? "https" : "http", authority: null };
       if (kind === "http") {
-        // Like TLS, HTTP reads through a stream that replays the sniffed bytes: handing the raw
-        // socket to the HTTP server lets its parser consume the kernel handle directly, which does
-        // not mix with bytes already read (a keep-alive connection could stall).
-        const stream = replaying(socket);
-        this.contexts.set(stream, ctx);
-        this.inner.emit("connection", stream);
+        this.contexts.set(socket, ctx);
+        this.inner.emit("connection", socket);
+        socket.resume();
       } else if (kind === "tls") void this.onTls(socket, ctx, serverName);
       else void this.onRaw(socket, ctx);
     };
