@@ -248,10 +248,15 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's. */
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's; `-- sandbox` layer 3's. */
 const PARTS: Record<string, () => Promise<void>> = {
   proxy: main,
   "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
+  // Needs root and namespaces of its own; also `npm run bench:sandbox`.
+  sandbox: async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync(process.execPath, ["--import", "tsx", path.join(root, "bench", "sandbox-bench.ts")], { stdio: "inherit" });
+  },
 };
 const part = process.argv[2] ?? "proxy";
 const runPart =

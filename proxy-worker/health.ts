@@ -6,6 +6,8 @@ export interface HealthSources {
   /** Everything /readyz reports; `ready` decides the status code. */
   readiness: () => { ready: boolean; status: "ready" | "degraded" | "starting"; [key: string]: unknown };
   metrics?: Registry;
+  /** `/sandboxes/known?address=A`: 200 when this worker's snapshot binds A to a live sandbox. */
+  sandboxKnown?: (address: string) => boolean;
 }
 
 /**
@@ -21,11 +23,15 @@ export function createHealthServer(sources: HealthSources): http.Server {
       res.end(JSON.stringify(body));
     };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, { error: "method_not_allowed" });
-    const path = (req.url ?? "/").split("?")[0];
+    const [path, query] = (req.url ?? "/").split("?");
     if (path === "/healthz") return send(200, { status: "ok", uptimeSeconds: Math.round((Date.now() - sources.startedAt.getTime()) / 1000) });
     if (path === "/readyz") {
       const r = sources.readiness();
       return send(r.ready ? 200 : 503, r);
+    }
+    if (path === "/sandboxes/known" && sources.sandboxKnown) {
+      const address = new URLSearchParams(query ?? "").get("address") ?? "";
+      return send(sources.sandboxKnown(address) ? 200 : 404, { address });
     }
     if (path === "/metrics" && sources.metrics) {
       const registry = sources.metrics;

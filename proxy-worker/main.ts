@@ -3,6 +3,7 @@ import path from "node:path";
 import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
+import { loadIsolationConfig } from "@/lib/config/isolation";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
@@ -15,6 +16,7 @@ import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
 import { createHealthServer } from "./health";
 import { createMetrics } from "./metrics";
+import { startIsolation } from "./isolation/service";
 import { startProxyService } from "./proxy/service";
 
 /**
@@ -30,6 +32,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const common = loadCommonConfig();
   const config = loadWorkerConfig();
   const identity = loadIdentityConfig();
+  const isolationConfig = loadIsolationConfig(common.dataDir);
   const databaseUrl = requireRuntimeDatabaseUrl("worker");
   const keys = workerKeysFrom(loadWorkerKeyConfig());
   const log = createLogger("proxy-worker", common.logLevel);
@@ -71,8 +74,11 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => core.close());
     const checkpointer = startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log });
     cleanups.push(() => checkpointer.stop());
-    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: { record: async (e) => void (await audit.record(e)) }, log, metrics });
+    const auditSink = { record: async (e: Parameters<typeof audit.record>[0]) => void (await audit.record(e)) };
+    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics });
     cleanups.push(() => proxy.close());
+    const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs });
+    cleanups.push(() => isolation.close());
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);
     metrics.gauges("bulkhead_policy_stale", "1 while enforcing a last-known-good snapshot because Postgres is away", () => (core.policy.status().stale ? 1 : 0));
@@ -98,8 +104,11 @@ export async function runWorker(): Promise<() => Promise<void>> {
           audit: auditHealth(auditStats),
           proxy: proxyStatus,
           restarts: config.restarts,
+          isolation: isolation.status(),
         };
       },
+      // The sandbox launcher waits until this worker knows a new sandbox before starting its command.
+      sandboxKnown: (address) => isolation.knows(address),
     });
     health.listen(config.healthPort, config.healthHost);
     try {

@@ -16,6 +16,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
     { href: "/agents", label: "Agents" },
     { href: "/tasks", label: "Tasks" },
     { href: "/approvals", label: "Approvals" },
+    { href: "/sandboxes", label: "Sandboxes" },
     { href: "/audit", label: "Audit" },
     { href: "/services", label: "Services & Credentials" },
     ...(roleCan(actor.role, "users:read") ? [{ href: "/users", label: "Users" }] : []),

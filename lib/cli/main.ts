@@ -50,6 +50,9 @@ Commands:
   policy check FILE                   validate a task policy
   policy check --task ID [FILE]       the policy (stored, or FILE) next to the task's scope
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
+  sandbox run --task ID [--verify] -- COMMAND [ARGS...]
+                                      run a command in a network sandbox whose only way out is Bulkhead (root)
+  sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup
   worker                              run the proxy worker alone (npm start runs it for you)
 
 Every command accepts --json for machine-readable output; with --json an error is one JSON
@@ -67,6 +70,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> =
   ca: () => caCommand,
   audit: () => auditCommand,
   policy: async () => (await import("./policy")).policyCommand,
+  sandbox: async () => (await import("./sandbox")).sandboxCommand,
   worker: () => workerCommand,
 };
 

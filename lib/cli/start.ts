@@ -5,6 +5,8 @@ import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
+import { loadIsolationConfig } from "@/lib/config/isolation";
+import { removeSandboxLeftovers } from "./sandbox";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
@@ -75,6 +77,15 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
       oidcClientSecret: app.oidc?.clientSecret,
       say,
     }).finally(() => setupDb.$disconnect());
+    // Sandboxes this instance left behind when it was killed (its own only; needs CAP_NET_ADMIN).
+    const cleanupDb = createPrismaClient(ownerUrl(database.urls), 1);
+    const removed = await removeSandboxLeftovers(cleanupDb, loadIsolationConfig(common.dataDir))
+      .catch((error: unknown) => {
+        say(`Could not check for sandbox leftovers: ${error instanceof Error ? error.message : String(error)}`);
+        return [] as string[];
+      })
+      .finally(() => cleanupDb.$disconnect());
+    if (removed.length > 0) say(`Removed sandbox leftovers from an earlier run: ${removed.join(", ")}`);
     await ensureBuilt(root, say);
 
     const bin = path.join(root, "bin", "bulkhead.mjs");

@@ -5,6 +5,7 @@ import { agentOperations } from "./operations/agents";
 import { credentialOperations } from "./operations/credentials";
 import { meOperations } from "./operations/me";
 import { openApiOperations } from "./operations/openapi";
+import { sandboxOperations } from "./operations/sandboxes";
 import { buildOpenApiDocument, type OpenApiDocument, type OpenApiOperation } from "./registry";
 
 /**
@@ -19,6 +20,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...apiKeyOperations,
   ...taskOperations,
   ...auditOperations,
+  ...sandboxOperations,
   ...openApiOperations,
 ];
 

@@ -38,8 +38,10 @@ export interface PolicySnapshot {
   services: SnapshotService[];
   /** The environment inventory (YAML), or null when none is configured. */
   inventoryYaml: string | null;
-  /** Transparent listener: sandbox source address → task id. */
+  /** Transparent listener: sandbox source address (IPv4 or IPv6) → task id. */
   sandboxes: Map<string, string>;
+  /** Sandbox source address → the live sandbox bound there (layer 3). */
+  sandboxBindings: Map<string, { sandboxId: string; taskId: string }>;
   /** The interception CA in force (a change means it was rotated). */
   caId: string | null;
   /** Every unexpired token Bulkhead issued (revoked ones too: revocation says those): jti → its task and agent. */
@@ -62,7 +64,8 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
       const keys = await loadVerificationKeys(tx);
       const services = await tx.service.findMany({ select: { name: true, descriptorYaml: true }, orderBy: { name: "asc" } });
       const inventory = await tx.setting.findUnique({ where: { key: INVENTORY_SETTING } });
-      const sandboxes = await tx.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true, taskId: true } });
+      const sandboxes = await tx.sandbox.findMany({ where: { removedAt: null }, select: { id: true, sourceAddress: true, sourceAddressV6: true, taskId: true } });
+      const bindings = sandboxes.flatMap((b) => [b.sourceAddress, b.sourceAddressV6].filter((a): a is string => a !== null).map((a) => [a, { sandboxId: b.id, taskId: b.taskId }] as const));
       const ca = await tx.certificateAuthority.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" }, select: { id: true } });
       const issued = await tx.issuedToken.findMany({ where: { expiresAt: { gt: now } }, select: { jti: true, taskId: true, agentId: true } });
       return {
@@ -74,7 +77,8 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
         keys,
         services,
         inventoryYaml: typeof inventory?.value === "string" ? inventory.value : null,
-        sandboxes: new Map(sandboxes.map((b) => [b.sourceAddress, b.taskId])),
+        sandboxes: new Map(bindings.map(([a, b]) => [a, b.taskId])),
+        sandboxBindings: new Map(bindings),
         caId: ca?.id ?? null,
         issuedJtis: new Map(issued.map((t) => [t.jti, { taskId: t.taskId, agentId: t.agentId }])),
       };

@@ -300,13 +300,20 @@ export class Pipeline {
       // The sandbox binding carries its task's scope (an unreadable one allows nothing).
       return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null, scope: task.scope ?? NO_SCOPE };
     }
+    let auth: AuthenticatedTask;
     try {
-      return await this.deps.tokens.authenticate(token);
+      auth = await this.deps.tokens.authenticate(token);
     } catch (error) {
       if (isTokenError(error)) throw new ProxyRefusal("identity", `token_${error.reason}`, `task token refused: ${error.reason}`);
       // A verifier fault must fail closed.
       throw new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
     }
+    // From a sandbox's address, only that sandbox's own task may act: a token is bound to it.
+    const sandboxTask = view.snapshot.sandboxes.get(incoming.clientAddress.replace(/^::ffff:/, ""));
+    if (sandboxTask !== undefined && sandboxTask !== auth.taskId) {
+      throw new ProxyRefusal("identity", "token_sandbox_mismatch", "this token belongs to another task than the sandbox it was presented from");
+    }
+    return auth;
   }
 
   private async record(type: string, outcome: string, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Recorded, reason?: string): Promise<void> {

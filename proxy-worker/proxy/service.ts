@@ -19,7 +19,7 @@ import { LeafCertificateCache } from "../tls/leaf-cache";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementView } from "./enforcement-view";
-import { createExplicitListener, guardListener } from "./explicit-listener";
+import { createExplicitListener, guardListener, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
@@ -43,7 +43,21 @@ export interface ProxyServiceOptions {
   lookup?: Lookup;
 }
 
+/** What layer 3's sandbox listener and resolver share with the proxy (one pipeline, one DNS cache). */
+export interface ProxyParts {
+  pipeline: Pipeline;
+  handler: HandlerDeps & ListenerDeps;
+  connections: ConnectionRegistry;
+  destinations: ServiceDestinations;
+  leafCache: () => LeafCertificateCache;
+  view: () => EnforcementView | null;
+  limits: ListenerLimits;
+  /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
+  deniedPorts: number[];
+}
+
 export interface ProxyService {
+  parts: ProxyParts;
   explicit: http.Server;
   transparentHttp: net.Server;
   transparentTls: net.Server;
@@ -130,9 +144,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const onDecision = (outcome: string, effect: string | null) => o.metrics?.decisions.inc({ outcome, effect: effect ?? "none" });
   const refusals = new RefusalAudit({ sink: o.audit, log, burst: config.refusalAudit.burst, windowMs: config.refusalAudit.windowMs, onDecision });
   const clientLimits = new ClientLimits(config.limits);
+  const destinations = new ServiceDestinations(deniedPorts, o.lookup, isOwnAddress);
   const pipeline = new Pipeline({
     view: () => view,
-    destinations: new ServiceDestinations(deniedPorts, o.lookup, isOwnAddress),
+    destinations,
     tokens: core.tokens,
     audit: o.audit,
     holds,
@@ -176,7 +191,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     onCredentialUsed: (id) => used.add(id),
     onForwarded: (status, seconds) => o.metrics?.request.observe({ status_class: status ? `${Math.floor(status / 100)}xx` : "failed" }, seconds),
   };
-  const limits = {
+  const limits: ListenerLimits = {
     maxHeaderBytes: config.maxHeaderBytes,
     requestTimeoutMs: config.clientTimeoutMs,
     headersTimeoutMs: Math.min(config.clientTimeoutMs, 20_000),
@@ -211,6 +226,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   o.metrics?.gauges("bulkhead_open_connections", "Client connections and tunnels registered under a task", () => connections.size);
 
   return {
+    parts: { pipeline, handler, connections, destinations, leafCache: () => leafCache, view: () => view, limits, deniedPorts },
     explicit,
     transparentHttp,
     transparentTls,

@@ -1,5 +1,6 @@
 import { buildSchema, graphql } from "graphql";
-import { startHttpUpstream, type Upstream } from "./upstreams";
+import type { ServerResponse } from "node:http";
+import { startHttpUpstream, type Hit, type Upstream } from "./upstreams";
 
 /**
  * A small GraphQL server with the shape of Railway's API: queries and the destructive mutations
@@ -25,8 +26,8 @@ export interface RailwayImitation extends Upstream {
   executed: string[];
 }
 
-export async function startRailwayImitation(): Promise<RailwayImitation> {
-  const executed: string[] = [];
+/** The Railway imitation's request handler; every executed root field is pushed to `executed`. */
+export function railwayResponder(executed: string[]): (hit: Hit, res: ServerResponse) => void {
   const record = (name: string) => (args: Record<string, unknown>) => {
     executed.push(`${name}(${Object.values(args).join(",")})`);
     return name.endsWith("Delete") || name === "variableUpsert" ? true : { id: String(Object.values(args)[0] ?? "x"), name };
@@ -34,13 +35,18 @@ export async function startRailwayImitation(): Promise<RailwayImitation> {
   const root = Object.fromEntries(
     ["environment", "volume", "volumeDelete", "volumeInstanceBackupDelete", "environmentDelete", "serviceDelete", "projectDelete", "variableUpsert"].map((n) => [n, record(n)]),
   );
-  const upstream = await startHttpUpstream((hit, res) => {
+  return (hit, res) => {
     const body = JSON.parse(hit.body || "{}") as { query?: string; variables?: Record<string, unknown>; operationName?: string };
     void graphql({ schema: railwaySchema, source: body.query ?? "", rootValue: { ...root, me: () => "agent" }, variableValues: body.variables, operationName: body.operationName }).then((result) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(result));
     });
-  });
+  };
+}
+
+export async function startRailwayImitation(): Promise<RailwayImitation> {
+  const executed: string[] = [];
+  const upstream = await startHttpUpstream(railwayResponder(executed));
   return Object.assign(upstream, { executed });
 }
 

@@ -68,7 +68,9 @@ export const PRIVILEGES: PrivilegeMap = {
       dashboard: { SELECT: true, UPDATE: ["status", "decided_by_id", "decided_at", "decision_note", "cancelled_at", "cancel_reason"] },
       worker: { SELECT: true, INSERT: true, UPDATE: ["status", "consumed_at", "cancelled_at", "cancel_reason"] },
     },
-    sandboxes: { dashboard: READ, worker: READ },
+    // The launcher (`bulkhead sandbox run`, the dashboard's role) records and removes sandboxes;
+    // the worker only counts the escape attempts its fence and resolver block.
+    sandboxes: { dashboard: CRU, worker: { SELECT: true, UPDATE: ["blocked_attempts"] } },
     settings: { dashboard: CRU, worker: READ },
     certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },
     audit_events: { dashboard: AUDIT_APPEND, worker: AUDIT_APPEND },

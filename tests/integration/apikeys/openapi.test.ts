@@ -7,7 +7,7 @@ import { buildOpenApiDocument } from "@/lib/openapi/registry";
 
 const API_ROOT = path.resolve("app/api/v1");
 /** Route folders this module documents; other modules' routes join by appending their operations. */
-const DOCUMENTED_HERE = ["me", "session", "agents", "credentials", "api-keys", "openapi.json", "tasks", "tokens", "keys", "approvals", "ca", "audit"];
+const DOCUMENTED_HERE = ["me", "session", "agents", "credentials", "api-keys", "openapi.json", "tasks", "tokens", "keys", "approvals", "ca", "audit", "sandboxes"];
 
 function routeFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -22,6 +22,9 @@ import { parsePolicy } from "@/lib/policy/parse";
 import { policyErrors } from "@/lib/tasks/policy";
 import { getTask } from "@/lib/tasks/tasks";
 import { checkTaskScope } from "@/lib/tasks/scope";
+import { listSandboxEvents, listSandboxes } from "@/lib/sandboxes/sandboxes";
+import { SandboxTable } from "@/components/sandboxes/sandbox-table";
+import { stopSandboxAction } from "../../sandboxes/actions";
 import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, updatePolicyAction } from "../actions";
 
 export const metadata: Metadata = { title: "Task" };
@@ -34,7 +37,12 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
     throw error;
   });
-  const [tokens, scopeReport] = await Promise.all([listTaskTokens(db, actor, task.id), checkTaskScope(db, actor, task.id)]);
+  const [tokens, scopeReport, sandboxes, sandboxEvents] = await Promise.all([
+    listTaskTokens(db, actor, task.id),
+    checkTaskScope(db, actor, task.id),
+    listSandboxes(db, actor, { taskId: task.id }),
+    listSandboxEvents(db, actor, task.id),
+  ]);
   const scope = parseCanonicalScope(task.scope);
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
@@ -138,6 +146,29 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
             })}
           </Table>
         )}
+      </section>
+
+      <section className="mt-8" data-testid="task-sandboxes">
+        <h2 className="mb-2 font-semibold">Sandboxes</h2>
+        {sandboxes.length === 0 ? (
+          <p className="text-sm text-slate-600">This task has not run in a sandbox.</p>
+        ) : (
+          <SandboxTable sandboxes={sandboxes} stop={canWrite ? stopSandboxAction : null} />
+        )}
+        {sandboxEvents.length > 0 ? (
+          <div className="mt-4">
+            <Table head={["When", "Event", "Outcome", "Detail"]}>
+              {sandboxEvents.map((e) => (
+                <tr key={e.id} data-testid="sandbox-event">
+                  <Td className="whitespace-nowrap">{formatTime(e.at)}</Td>
+                  <Td className="font-mono text-xs">{e.type}</Td>
+                  <Td>{e.outcome ? <Badge tone={e.outcome === "deny" ? "red" : "green"}>{e.outcome}</Badge> : null}</Td>
+                  <Td className="max-w-xl text-xs text-slate-700">{e.reason}</Td>
+                </tr>
+              ))}
+            </Table>
+          </div>
+        ) : null}
       </section>
     </>
   );

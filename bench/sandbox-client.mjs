@@ -1,0 +1,98 @@
+// The client side of the sandbox benchmark, run either inside a sandbox (transparent: no proxy,
+// the fence captures it) or in the host namespace through the explicit proxy with a task token.
+// Measures sequential keep-alive requests, then fresh connections (TCP + TLS through
+// interception + one request). Prints one JSON line of latencies in microseconds.
+import http from "node:http";
+import net from "node:net";
+import tls from "node:tls";
+import { readFileSync } from "node:fs";
+
+const [mode, requests, fresh, proxyHost, proxyPort, token, caFile] = process.argv.slice(2);
+const N = Number(requests);
+const M = Number(fresh);
+const ca = caFile ? readFileSync(caFile, "utf8") : undefined;
+const now = () => process.hrtime.bigint();
+const us = (start) => Number(now() - start) / 1000;
+
+function readResponse(socket) {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    const onData = (c) => {
+      data += c.toString("latin1");
+      const head = data.indexOf("\r\n\r\n");
+      const len = /\r\ncontent-length: *(\d+)/i.exec(data);
+      if (head >= 0 && len && data.length >= head + 4 + Number(len[1])) {
+        socket.off("data", onData);
+        resolve(data.slice(0, 12));
+      }
+    };
+    socket.on("data", onData);
+    socket.once("error", reject);
+  });
+}
+
+async function keepAlive() {
+  const socket = mode === "explicit" ? net.connect(Number(proxyPort), proxyHost) : net.connect(80, "plain.bench.test");
+  await new Promise((r) => socket.once("connect", r));
+  const target = mode === "explicit" ? "http://plain.bench.test/x" : "/x";
+  const auth = mode === "explicit" ? `Proxy-Authorization: Bearer ${token}\r\n` : "";
+  const out = [];
+  for (let i = 0; i < N; i++) {
+    const t = now();
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: plain.bench.test\r\n${auth}\r\n`);
+    const status = await readResponse(socket);
+    if (!status.includes("200")) throw new Error(`keep-alive request ${i}: ${status}`);
+    out.push(us(t));
+  }
+  socket.destroy();
+  return out;
+}
+
+async function freshConnection() {
+  const t = now();
+  let raw;
+  if (mode === "explicit") {
+    raw = net.connect(Number(proxyPort), proxyHost);
+    await new Promise((r) => raw.once("connect", r));
+    raw.write(`CONNECT tls.bench.test:443 HTTP/1.1\r\nHost: tls.bench.test:443\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
+    await new Promise((resolve, reject) => {
+      let d = "";
+      const on = (c) => {
+        d += c.toString("latin1");
+        if (d.includes("\r\n\r\n")) {
+          raw.off("data", on);
+          if (d.startsWith("HTTP/1.1 200")) resolve();
+          else reject(new Error(d.slice(0, 60)));
+        }
+      };
+      raw.on("data", on);
+    });
+  } else {
+    raw = net.connect(443, "tls.bench.test");
+    await new Promise((r) => raw.once("connect", r));
+  }
+  const secure = tls.connect({ socket: raw, servername: "tls.bench.test", ca });
+  await new Promise((resolve, reject) => {
+    secure.once("secureConnect", resolve);
+    secure.once("error", reject);
+  });
+  secure.write("GET /y HTTP/1.1\r\nHost: tls.bench.test\r\nConnection: close\r\n\r\n");
+  const status = await readResponse(secure);
+  if (!status.includes("200")) throw new Error(`fresh connection: ${status}`);
+  const elapsed = us(t);
+  secure.destroy();
+  return elapsed;
+}
+
+const warm = await keepAlive().catch((e) => ({ error: String(e) }));
+if (warm.error) {
+  console.log(JSON.stringify({ error: warm.error }));
+  process.exit(1);
+}
+const keep = await keepAlive();
+const newConn = [];
+await freshConnection(); // warm the leaf certificate and the upstream pool
+for (let i = 0; i < M; i++) newConn.push(await freshConnection());
+console.log(JSON.stringify({ keepAlive: keep, newConnection: newConn }));
+// An http import keeps Node's HTTP parser warm in both modes alike.
+void http;

@@ -1,0 +1,168 @@
+/**
+ * Sandboxes as data: the binding source address -> sandbox -> task that the worker authenticates
+ * by. Local network-namespace sandboxes are made by the privileged launcher (`bulkhead sandbox
+ * run`); the dashboard and API, which run unprivileged, list them, stop them (the launcher
+ * watching the row tears the namespace down) and register *external* sandboxes: agents isolated
+ * elsewhere (a Kubernetes pod whose NetworkPolicy lets it reach only the worker), bound to a task
+ * by their address. Every start, stop and removal is audited in the same transaction.
+ */
+import ipaddr from "ipaddr.js";
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { AppError } from "@/lib/errors/app-error";
+
+const uuid = z.uuid();
+
+const sandboxSelect = {
+  id: true,
+  name: true,
+  kind: true,
+  taskId: true,
+  sourceAddress: true,
+  sourceAddressV6: true,
+  addresses: true,
+  instanceId: true,
+  createdBy: true,
+  blockedAttempts: true,
+  createdAt: true,
+  removedAt: true,
+  removedReason: true,
+  task: { select: { id: true, purpose: true, status: true, expiresAt: true, agent: { select: { id: true, name: true } } } },
+} as const;
+
+export interface SandboxView {
+  id: string;
+  name: string;
+  kind: string;
+  taskId: string;
+  task: { id: string; purpose: string; status: string; expiresAt: Date; agent: { id: string; name: string } };
+  sourceAddress: string | null;
+  sourceAddressV6: string | null;
+  addresses: string;
+  instanceId: string | null;
+  createdBy: string | null;
+  blockedAttempts: number;
+  createdAt: Date;
+  removedAt: Date | null;
+  removedReason: string | null;
+}
+
+export async function listSandboxes(db: Db, actor: Actor, filter: { live?: boolean; taskId?: string } = {}): Promise<SandboxView[]> {
+  assertCan(actor, "read");
+  const taskId = filter.taskId && uuid.safeParse(filter.taskId).success ? filter.taskId : undefined;
+  return db.sandbox.findMany({
+    where: { ...(filter.live ? { removedAt: null } : {}), ...(taskId ? { taskId } : {}) },
+    select: sandboxSelect,
+    orderBy: { createdAt: "desc" },
+    take: 500,
+  });
+}
+
+export async function getSandbox(db: Db, actor: Actor, id: string): Promise<SandboxView> {
+  assertCan(actor, "read");
+  const parsed = uuid.safeParse(id);
+  const row = parsed.success ? await db.sandbox.findUnique({ where: { id: parsed.data }, select: sandboxSelect }) : null;
+  if (!row) throw new AppError("NOT_FOUND", "No such sandbox.");
+  return row;
+}
+
+const canonicalIp = (value: string) => {
+  const ip = ipaddr.parse(value);
+  return ip.kind() === "ipv6" && (ip as ipaddr.IPv6).isIPv4MappedAddress() ? (ip as ipaddr.IPv6).toIPv4Address().toString() : ip.toString();
+};
+
+export const registerSandboxInput = z.strictObject({
+  taskId: z.uuid(),
+  /** The agent's source address as the worker sees it (a pod IP). */
+  address: z
+    .string()
+    .refine((v) => ipaddr.isValid(v), "must be an IPv4 or IPv6 address")
+    .transform(canonicalIp),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, "lower-case letters, digits, '.' and '-' (at most 63)")
+    .optional(),
+});
+
+/** Binds an externally isolated agent's address to an active task. One live binding per address. */
+export async function registerExternalSandbox(db: Db, actor: Actor, input: z.input<typeof registerSandboxInput>): Promise<SandboxView> {
+  assertCan(actor, "tasks:write");
+  const parsed = registerSandboxInput.parse(input);
+  const v6 = parsed.address.includes(":");
+  return db.$transaction(async (tx) => {
+    const task = await tx.task.findFirst({ where: { id: parsed.taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true } });
+    if (!task) throw new AppError("INVALID_INPUT", "The task is not active (ended, expired, revoked, or its agent is suspended).");
+    const taken = await tx.sandbox.findFirst({ where: v6 ? { sourceAddressV6: parsed.address } : { sourceAddress: parsed.address }, select: { id: true } });
+    if (taken) throw new AppError("CONFLICT", `The address ${parsed.address} is already bound to a live sandbox.`);
+    const name = parsed.name ?? `external-${parsed.address.replaceAll(/[:.]/g, "-")}-${Date.now().toString(36)}`;
+    const row = await tx.sandbox.create({
+      data: {
+        taskId: task.id,
+        name,
+        kind: "external",
+        sourceAddress: v6 ? null : parsed.address,
+        sourceAddressV6: v6 ? parsed.address : null,
+        addresses: parsed.address,
+        createdBy: actorLabel(actor),
+      },
+      select: sandboxSelect,
+    });
+    await recordAuditEvent(tx, { type: "sandbox.started", actor, agentId: task.agentId, taskId: task.id, outcome: "allow", reason: `external sandbox ${name} registered at ${parsed.address}`, data: { sandboxId: row.id, kind: "external", addresses: parsed.address } });
+    return row;
+  });
+}
+
+/**
+ * Stops a sandbox: its binding is removed at once (every worker refuses its address and closes its
+ * connections); the launcher of a local sandbox sees the row go and tears the namespace down.
+ * Stopping one that is already removed changes nothing.
+ */
+export async function stopSandbox(db: Db, actor: Actor, id: string, reason = "stopped by a person"): Promise<SandboxView> {
+  assertCan(actor, "tasks:write");
+  const parsed = uuid.safeParse(id);
+  if (!parsed.success) throw new AppError("NOT_FOUND", "No such sandbox.");
+  return markSandboxRemoved(db, actor, parsed.data, reason, "sandbox.stopped");
+}
+
+/** Clears a sandbox's binding and audits it (`sandbox.stopped` by a person, `sandbox.removed` on teardown). */
+export async function markSandboxRemoved(db: Db, actor: Actor, id: string, reason: string, type: "sandbox.stopped" | "sandbox.removed"): Promise<SandboxView> {
+  return db.$transaction(async (tx) => {
+    const r = await tx.sandbox.updateMany({ where: { id, removedAt: null }, data: { removedAt: new Date(), removedReason: reason.slice(0, 200), sourceAddress: null, sourceAddressV6: null } });
+    const row = await tx.sandbox.findUnique({ where: { id }, select: sandboxSelect });
+    if (!row) throw new AppError("NOT_FOUND", "No such sandbox.");
+    if (r.count === 1) {
+      await recordAuditEvent(tx, { type, actor, agentId: row.task.agent.id, taskId: row.taskId, outcome: "deny", reason, data: { sandboxId: row.id, name: row.name, kind: row.kind, addresses: row.addresses, blockedAttempts: row.blockedAttempts } });
+    }
+    return row;
+  });
+}
+
+export function actorLabel(actor: Actor): string {
+  return actor.kind === "user" ? actor.email : actor.kind === "api_key" ? `api-key:${actor.apiKeyId}` : `system:${actor.label}`;
+}
+
+export const SANDBOX_SELECT = sandboxSelect;
+
+export interface SandboxEvent {
+  id: string;
+  at: Date;
+  type: string;
+  outcome: string | null;
+  reason: string | null;
+  sandboxId: string | null;
+}
+
+/** A task's sandbox lifecycle and activity (started, stopped, removed, verify, blocked attempts, DNS), newest first. */
+export async function listSandboxEvents(db: Db, actor: Actor, taskId: string, take = 50): Promise<SandboxEvent[]> {
+  assertCan(actor, "read");
+  if (!uuid.safeParse(taskId).success) return [];
+  const rows = await db.auditEvent.findMany({
+    where: { taskId, type: { startsWith: "sandbox." } },
+    orderBy: { id: "desc" },
+    take,
+    select: { id: true, at: true, type: true, outcome: true, reason: true, data: true },
+  });
+  return rows.map((r) => ({ id: r.id.toString(), at: r.at, type: r.type, outcome: r.outcome, reason: r.reason, sandboxId: typeof (r.data as { sandboxId?: unknown })?.sandboxId === "string" ? (r.data as { sandboxId: string }).sandboxId : null }));
+}

@@ -1,0 +1,152 @@
+/**
+ * The privileged half of layer 3 (`bulkhead sandbox run`): reserve a slot of the address pool by
+ * inserting the sandbox row (unique addresses make two launchers race safely), build the network
+ * (fence first), and on teardown undo all of it. Also removes this instance's leftovers after a
+ * crash: namespaces whose launcher is gone, orphaned interfaces and rows; never another instance's.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { IsolationConfig } from "@/lib/config/isolation";
+import type { Db } from "@/lib/db/client";
+import type { Actor } from "@/lib/auth/actor";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { actorLabel, markSandboxRemoved } from "@/lib/sandboxes/sandboxes";
+import { IsolationError, requireNetAdmin, run } from "./exec";
+import { createSandboxNetwork, destroySandboxNetwork, listOwnNetwork, sandboxRunDir } from "./network";
+import { netnsPrefix, sandboxNames, slotOfInterface, type SandboxNames } from "./names";
+import { freeSlot, poolSize, slotAddresses, slotOfAddress, type SlotAddresses } from "./pool";
+
+export interface LaunchedSandbox {
+  id: string;
+  taskId: string;
+  agentId: string;
+  expiresAt: Date;
+  names: SandboxNames;
+  addresses: SlotAddresses;
+  runDir: string;
+  caFile: string;
+}
+
+function startTimeOf(pid: number): string | null {
+  try {
+    // Field 22 of /proc/PID/stat (after the parenthesised command name) is the start time.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Is the launcher that made this namespace still running? (pid plus start time: no pid reuse.) */
+export function launcherAlive(netns: string): boolean {
+  const file = path.join(sandboxRunDir(netns), "launcher");
+  if (!existsSync(file)) return false;
+  const [pid, start] = readFileSync(file, "utf8").trim().split(" ");
+  return pid !== undefined && start !== undefined && startTimeOf(Number(pid)) === start;
+}
+
+function slotOfNetns(config: IsolationConfig, netns: string): number | null {
+  const rest = netns.slice(netnsPrefix(config.instanceId).length);
+  const slot = Number(rest.split("-")[0]);
+  return Number.isInteger(slot) ? slot : null;
+}
+
+/** Removes what a crashed launcher of THIS instance left behind. Returns what was removed. */
+export async function cleanupLeftovers(db: Db, config: IsolationConfig, actor: Actor): Promise<string[]> {
+  requireNetAdmin("cleaning up sandboxes");
+  const removed: string[] = [];
+  const { netns, hostIfs } = await listOwnNetwork(config.instanceId);
+  const kept = new Set<string>();
+  for (const name of netns) {
+    if (launcherAlive(name)) {
+      kept.add(name);
+      continue;
+    }
+    const slot = slotOfNetns(config, name) ?? -1;
+    await destroySandboxNetwork({ netns: name, hostIf: `bh${config.instanceId}h${slot}`, sandboxIf: `bh${config.instanceId}s${slot}` });
+    removed.push(name);
+  }
+  const keptSlots = new Set([...kept].map((n) => slotOfNetns(config, n)));
+  for (const ifname of hostIfs) {
+    if (keptSlots.has(slotOfInterface(config.instanceId, ifname))) continue;
+    await run("ip", ["link", "del", ifname]).catch(() => undefined);
+    if (!removed.includes(ifname)) removed.push(ifname);
+  }
+  const rows = await db.sandbox.findMany({ where: { instanceId: config.instanceId, kind: "netns", removedAt: null }, select: { id: true, name: true } });
+  for (const row of rows) {
+    if (kept.has(row.name)) continue;
+    await markSandboxRemoved(db, actor, row.id, "left over from a crash of its launcher; cleaned up", "sandbox.removed");
+    if (!removed.includes(row.name)) removed.push(row.name);
+  }
+  return removed;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: string }).code === "P2002";
+}
+
+export async function launchSandbox(db: Db, config: IsolationConfig, actor: Actor, taskId: string, caPem: string): Promise<LaunchedSandbox> {
+  requireNetAdmin("bulkhead sandbox run");
+  const task = await db.task.findFirst({ where: { id: taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true, expiresAt: true } });
+  if (!task) throw new IsolationError(`task ${taskId} is not active (ended, expired, revoked, or its agent is suspended)`, "task_inactive");
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const live = await db.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true } });
+    const used = new Set<number>();
+    for (const r of live) {
+      const slot = r.sourceAddress ? slotOfAddress(config, r.sourceAddress) : null;
+      if (slot !== null) used.add(slot);
+    }
+    for (const ifname of (await listOwnNetwork(config.instanceId)).hostIfs) {
+      const slot = slotOfInterface(config.instanceId, ifname);
+      if (slot !== null) used.add(slot);
+    }
+    const slot = freeSlot(config, used);
+    if (slot === null) {
+      throw new IsolationError(
+        `the sandbox address pool ${config.poolV4.network}/${config.poolV4.prefix} is exhausted (${poolSize(config)} sandboxes); stop one (bulkhead sandbox list, bulkhead sandbox stop ID) or set BULKHEAD_SANDBOX_POOL_V4 to a larger range. Nothing was created.`,
+        "pool_exhausted",
+      );
+    }
+    const addresses = slotAddresses(config, slot);
+    const names = sandboxNames(config.instanceId, slot, randomBytes(4).toString("hex"));
+    let id: string;
+    try {
+      id = await db.$transaction(async (tx) => {
+        const row = await tx.sandbox.create({
+          data: { taskId: task.id, name: names.netns, kind: "netns", sourceAddress: addresses.v4, sourceAddressV6: addresses.v6, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId, createdBy: actorLabel(actor) },
+          select: { id: true },
+        });
+        await recordAuditEvent(tx, { type: "sandbox.started", actor, agentId: task.agentId, taskId: task.id, outcome: "allow", reason: `sandbox ${names.netns} started at ${addresses.v4} and ${addresses.v6}`, data: { sandboxId: row.id, kind: "netns", netns: names.netns, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId } });
+        return row.id;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) continue; // another launcher took this slot first
+      throw error;
+    }
+    const runDir = sandboxRunDir(names.netns);
+    const caFile = path.join(runDir, "ca-bundle.pem");
+    try {
+      await createSandboxNetwork(config, names, addresses);
+      await mkdir(runDir, { recursive: true, mode: 0o755 });
+      await writeFile(path.join(runDir, "launcher"), `${process.pid} ${startTimeOf(process.pid) ?? "?"}\n`, { mode: 0o644 });
+      const system = existsSync("/etc/ssl/certs/ca-certificates.crt") ? readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8") : "";
+      // Bulkhead's CA first (intercepted TLS), then the system's (passthrough services present their own).
+      await writeFile(caFile, `${caPem.trim()}\n${system}`, { mode: 0o644 });
+    } catch (error) {
+      await destroySandboxNetwork(names).catch(() => undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      await markSandboxRemoved(db, actor, id, `could not be created: ${message}`.slice(0, 200), "sandbox.removed");
+      throw error;
+    }
+    return { id, taskId: task.id, agentId: task.agentId, expiresAt: task.expiresAt, names, addresses, runDir, caFile };
+  }
+  throw new IsolationError("could not reserve a sandbox address after several attempts (many launchers at once?); try again", "pool_contended");
+}
+
+/** Undoes a sandbox: processes killed, network removed, binding cleared and audited. Idempotent. */
+export async function teardownSandbox(db: Db, actor: Actor, sandbox: LaunchedSandbox, reason: string): Promise<void> {
+  await destroySandboxNetwork(sandbox.names);
+  await markSandboxRemoved(db, actor, sandbox.id, reason, "sandbox.removed");
+}

@@ -1,0 +1,170 @@
+/**
+ * The sandbox resolver (UDP and TCP, on the gateway addresses; the fence sends every sandbox DNS
+ * packet here whatever resolver it was addressed to). It answers A and AAAA only; refuses other
+ * types; answers NXDOMAIN, without any upstream lookup, for names the sandbox's task can never
+ * reach; answers reachable names from Bulkhead's own destination check (the resolution the proxy
+ * dials), and remembers what it told each sandbox for the name/address agreement check.
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import dnsPacket from "dns-packet";
+import type { Logger } from "@/lib/log";
+import type { CanonicalRequest } from "@/lib/semantics/types";
+import type { EnforcementView } from "../proxy/enforcement-view";
+import type { DestinationChecker } from "../proxy/pipeline";
+import type { ResolverMemory } from "./answers";
+import type { SandboxActivity } from "./activity";
+import { reachableName } from "./reachability";
+
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+type Rcode = keyof typeof RCODE;
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+export interface ResolverDeps {
+  view: () => EnforcementView | null;
+  destinations: DestinationChecker;
+  memory: ResolverMemory;
+  activity: SandboxActivity;
+  ttlSeconds: number;
+  log: Logger;
+}
+
+interface Answered {
+  rcode: Rcode;
+  answers: dnsPacket.Answer[];
+}
+
+export class SandboxResolver {
+  private readonly udp: dgram.Socket[] = [];
+  private readonly tcp: net.Server[] = [];
+
+  constructor(private readonly deps: ResolverDeps) {}
+
+  async listen(addresses: readonly string[], port: number): Promise<void> {
+    for (const address of addresses) {
+      const socket = dgram.createSocket({ type: address.includes(":") ? "udp6" : "udp4" });
+      socket.on("message", (msg, rinfo) => {
+        void this.answer(msg, rinfo.address).then((reply) => {
+          if (reply) socket.send(truncateForUdp(reply), rinfo.port, rinfo.address);
+        });
+      });
+      socket.on("error", (error) => this.deps.log.warn({ err: error.message }, "sandbox resolver socket error"));
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.bind(port, address, () => {
+          socket.off("error", reject);
+          resolve();
+        });
+      });
+      this.udp.push(socket);
+      const server = net.createServer((conn) => this.onTcp(conn));
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, address, () => resolve());
+      });
+      this.tcp.push(server);
+    }
+  }
+
+  private onTcp(conn: net.Socket): void {
+    let buffer = Buffer.alloc(0);
+    conn.setTimeout(10_000, () => conn.destroy());
+    conn.on("error", () => conn.destroy());
+    conn.on("data", (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length > 70_000) return conn.destroy();
+      while (buffer.length >= 2 && buffer.length >= 2 + buffer.readUInt16BE(0)) {
+        const msg = buffer.subarray(2, 2 + buffer.readUInt16BE(0));
+        buffer = buffer.subarray(2 + msg.length);
+        void this.answer(msg, conn.remoteAddress ?? "").then((reply) => {
+          if (!reply || conn.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(reply.length);
+          conn.write(Buffer.concat([len, reply]));
+        });
+      }
+    });
+  }
+
+  /** One query from `source`; null when the packet is not a query at all (no reply). */
+  async answer(msg: Buffer, source: string): Promise<Buffer | null> {
+    let query: dnsPacket.Packet;
+    try {
+      query = dnsPacket.decode(msg);
+    } catch {
+      return null;
+    }
+    if (query.type !== "query") return null;
+    const question = query.questions?.[0];
+    const result = await this.resolve(query, source.replace(/^::ffff:/, ""));
+    return dnsPacket.encode({
+      type: "response",
+      id: query.id ?? 0,
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | RCODE[result.rcode],
+      questions: question ? [question] : [],
+      answers: result.answers,
+    });
+  }
+
+  private async resolve(query: dnsPacket.Packet, source: string): Promise<Answered> {
+    const questions = query.questions ?? [];
+    const view = this.deps.view();
+    const binding = view?.snapshot.sandboxBindings.get(source);
+    if (!view || !binding) {
+      this.deps.activity.dns(null, source, "refused", questions[0]?.name ?? "");
+      return { rcode: "REFUSED", answers: [] };
+    }
+    const question = questions[0];
+    if (questions.length !== 1 || !question || ((query.flags ?? 0) >> 11) & 0xf) return this.outcome(binding, "FORMERR", question?.name ?? "");
+    const name = question.name.toLowerCase().replace(/\.$/, "");
+    if (question.type !== "A" && question.type !== "AAAA") return this.outcome(binding, "REFUSED", name, question.type);
+    if (!validName(name)) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    const task = view.snapshot.tasks.get(binding.taskId);
+    const compiled = task && task.expiresAt.getTime() > Date.now() ? view.policyFor(task) : null;
+    if (!compiled || "error" in compiled) return this.outcome(binding, "REFUSED", name, question.type);
+    const reach = reachableName(view.registry, compiled.policy, name);
+    // Never looked up upstream: the name cannot leave through DNS.
+    if (!reach) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    let checked: readonly string[];
+    try {
+      const request = { method: "GET", scheme: reach.scheme, host: name, port: reach.port, path: "/", query: "", headers: {} } as unknown as CanonicalRequest;
+      checked = (await this.deps.destinations.check(request, reach.descriptor)).checked;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      return this.outcome(binding, code === "dns_failure" ? "SERVFAIL" : "NXDOMAIN", name, question.type);
+    }
+    const family = question.type === "A" ? 4 : 6;
+    const addresses = checked.filter((a) => (a.includes(":") ? 6 : 4) === family);
+    this.deps.memory.remember(binding.sandboxId, name, checked, this.deps.ttlSeconds * 1000);
+    this.deps.activity.dns(binding, source, "answered", name, question.type);
+    return { rcode: "NOERROR", answers: addresses.map((data) => ({ type: question.type, name: question.name, ttl: this.deps.ttlSeconds, class: "IN", data }) as dnsPacket.Answer) };
+  }
+
+  private outcome(binding: { sandboxId: string; taskId: string }, rcode: Rcode, name: string, type?: string): Answered {
+    this.deps.activity.dns(binding, null, rcode === "NXDOMAIN" ? "nxdomain" : "refused", name, type);
+    return { rcode, answers: [] };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.udp) s.close();
+    await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+function validName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split(".").every((label) => LABEL.test(label));
+}
+
+/** UDP answers over 512 bytes set TC so the client retries over TCP. */
+function truncateForUdp(reply: Buffer): Buffer {
+  if (reply.length <= 1232) return reply;
+  const head = Buffer.from(reply.subarray(0, 12));
+  head.writeUInt16BE(head.readUInt16BE(2) | dnsPacket.TRUNCATED_RESPONSE, 2);
+  head.writeUInt16BE(0, 4);
+  head.writeUInt16BE(0, 6);
+  head.writeUInt16BE(0, 8);
+  head.writeUInt16BE(0, 10);
+  return head;
+}

@@ -1,0 +1,300 @@
+/**
+ * The sandbox listener: the fence DNATs every TCP connection a sandbox opens, whatever its address
+ * and port, to here. For each connection it knows who (source address -> sandbox -> task) and
+ * where the agent was going (SO_ORIGINAL_DST), and sniffs the first bytes:
+ *   - TLS ClientHello: the SNI must agree with the original destination (the sandbox's resolver
+ *     gave it that address for that name; a bare IP is judged as that IP). A passthrough service
+ *     is tunnelled as one `tunnel` action; anything else is intercepted with a leaf for the SNI
+ *     and each request inside is judged like the explicit path's.
+ *   - HTTP: each request's Host must agree with the original destination (name and port).
+ *   - anything else, or silence (server-speaks-first protocols): raw TCP, allowed only to a
+ *     passthrough service for that destination, as one `tunnel` action.
+ */
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import net from "node:net";
+import { Duplex } from "node:stream";
+import tls from "node:tls";
+import type { Logger } from "@/lib/log";
+import { dialChecked } from "../net/dial";
+import { parseHost } from "../net/address";
+import { ProxyRefusal } from "../proxy/errors";
+import { createProxyServer, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
+import type { ConnectionRegistry } from "../proxy/connections";
+import { handleProxyRequest, sendRefusal, type HandlerDeps } from "../proxy/handler";
+import type { EnforcementView } from "../proxy/enforcement-view";
+import type { Pipeline } from "../proxy/pipeline";
+import type { AuditSink, IncomingAction } from "../proxy/types";
+import { tokenFromProxyAuthorization } from "../proxy/credentials";
+import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
+import type { ResolverMemory } from "./answers";
+import type { TaskConnectionRegistry } from "./connections";
+import { originalDestination, type OriginalDestination } from "./original-destination";
+import { serviceFor } from "./reachability";
+import { sniff, SNIFF_LIMIT } from "./sniff";
+
+/** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
+const pending = new WeakMap<net.Socket, Buffer>();
+
+/** A duplex over `socket` that first yields what was already read from it. */
+function replaying(socket: net.Socket): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  // What the HTTP layer reads off its connection (the handler records the client's address).
+  Object.defineProperty(duplex, "remoteAddress", { value: socket.remoteAddress });
+  const head = pending.get(socket);
+  pending.delete(socket);
+  if (head?.length) duplex.push(head);
+  socket.on("data", (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => duplex.push(null));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
+}
+
+interface Binding {
+  sandboxId: string;
+  taskId: string;
+}
+
+interface Ctx {
+  binding: Binding;
+  source: string;
+  dst: OriginalDestination;
+  scheme: "http" | "https";
+  /** TLS: fixed by the SNI and the original port. */
+  authority: { host: string; port: number } | null;
+}
+
+export interface SandboxListenerDeps {
+  view: () => EnforcementView | null;
+  pipeline: Pipeline;
+  handler: HandlerDeps & ListenerDeps;
+  /** The worker's registry of client connections: kill switches close sandbox connections too. */
+  registry: ConnectionRegistry;
+  audit: AuditSink;
+  leafCache: () => LeafCertificateCache | null;
+  memory: ResolverMemory;
+  connections: TaskConnectionRegistry;
+  limits: ListenerLimits;
+  sniffMs: number;
+  connectTimeoutMs: number;
+  /** Addresses of Bulkhead itself (gateways): never a destination. */
+  ownAddresses: ReadonlySet<string>;
+  log: Logger;
+}
+
+export class SandboxListener {
+  private readonly servers: net.Server[] = [];
+  private readonly contexts = new WeakMap<object, Ctx>();
+  readonly inner: http.Server;
+
+  constructor(private readonly deps: SandboxListenerDeps) {
+    this.inner = createProxyServer(deps.limits, deps.handler, "transparent", (req, res) => this.onRequest(req, res));
+    this.inner.on("connect", (_req: http.IncomingMessage, socket: net.Socket) =>
+      writeRawRefusal(socket, new ProxyRefusal("malformed", "connect_in_sandbox", "inside a sandbox, connect to the destination directly; there is no proxy to CONNECT through")),
+    );
+  }
+
+  async listen(addresses: readonly string[], port: number): Promise<void> {
+    for (const address of addresses) {
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket));
+      server.on("error", (error) => this.deps.log.error({ err: error.message }, "sandbox listener error"));
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, address, () => resolve());
+      });
+      this.servers.push(server);
+    }
+  }
+
+  private onConnection(socket: net.Socket): void {
+    socket.on("error", () => socket.destroy());
+    const source = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+    const binding = this.deps.view()?.snapshot.sandboxBindings.get(source);
+    const dst = originalDestination(socket);
+    if (!binding || !dst) {
+      // Not a sandbox (or not redirected): nothing to judge it as. Fail closed.
+      socket.destroy();
+      return;
+    }
+    this.deps.connections.add(binding, socket);
+    let data = Buffer.alloc(0);
+    let decided = false;
+    const decide = (kind: "tls" | "http" | "raw", serverName: string | null) => {
+      if (decided) return;
+      decided = true;
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.pause();
+      if (kind !== "tls") socket.unshift(data);
+      else pending.set(socket, data);
+      const ctx: Ctx = { binding, source, dst, scheme: kind === "tls" ? "https" : "http", authority: null };
+      if (kind === "http") {
+        this.contexts.set(socket, ctx);
+        this.inner.emit("connection", socket);
+        socket.resume();
+      } else if (kind === "tls") void this.onTls(socket, ctx, serverName);
+      else void this.onRaw(socket, ctx);
+    };
+    const onData = (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      const s = sniff(data.length > SNIFF_LIMIT ? data.subarray(0, SNIFF_LIMIT) : data);
+      if (s.kind === "more" && data.length < SNIFF_LIMIT) return;
+      decide(s.kind === "tls" ? "tls" : s.kind === "http" ? "http" : "raw", s.kind === "tls" ? s.serverName : null);
+    };
+    const timer = setTimeout(() => decide("raw", null), this.deps.sniffMs);
+    socket.on("data", onData);
+    socket.resume();
+  }
+
+  /** Does `host` (a name or an IP literal) agree with where the connection was actually going? */
+  private agrees(ctx: Ctx, host: string): boolean {
+    const parsed = parseHost(host);
+    if (parsed.kind === "ip") return parsed.address === ctx.dst.address;
+    if (parsed.kind !== "name") return false;
+    return this.deps.memory.agrees(ctx.binding.sandboxId, parsed.name, ctx.dst.address);
+  }
+
+  private async onTls(socket: net.Socket, ctx: Ctx, serverName: string | null): Promise<void> {
+    const view = this.deps.view();
+    const host = serverName ?? ctx.dst.address;
+    if (!serverName) {
+      return this.refuseRaw(socket, ctx, "tls_without_sni", `TLS to ${ctx.dst.address}:${ctx.dst.port} without a server name cannot be judged or intercepted`);
+    }
+    if (!this.agrees(ctx, host)) return this.refuseRaw(socket, ctx, "destination_mismatch", this.mismatch(ctx, host));
+    const descriptor = view ? serviceFor(view.registry, host) : null;
+    if (descriptor?.proxy.tls === "passthrough") return this.tunnel(socket, ctx, host);
+    const cache = this.deps.leafCache();
+    if (!cache) return void socket.destroy();
+    // The ClientHello was read while sniffing; TLS must see it first, so it reads through a stream
+    // that replays it (a TLSSocket on the raw socket would read the kernel handle and miss it).
+    const tlsSocket = new tls.TLSSocket(replaying(socket), { isServer: true, ...createInterceptingTlsOptions(cache, { expectedServerName: host }) });
+    tlsSocket.on("error", () => tlsSocket.destroy());
+    tlsSocket.once("secure", () => {
+      this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
+      this.inner.emit("connection", tlsSocket);
+    });
+  }
+
+  private async onRaw(socket: net.Socket, ctx: Ctx): Promise<void> {
+    const view = this.deps.view();
+    // Raw TCP has no name of its own: the names this sandbox was given for the address, or the IP.
+    const names = view ? this.deps.memory.namesFor(ctx.binding.sandboxId, ctx.dst.address) : [];
+    const host = names.find((n) => serviceFor(view!.registry, n)?.proxy.tls === "passthrough") ?? names[0] ?? ctx.dst.address;
+    return this.tunnel(socket, ctx, host);
+  }
+
+  /** One `tunnel` action for a passthrough service (refused, and audited, for anything else). */
+  private async tunnel(socket: net.Socket, ctx: Ctx, host: string): Promise<void> {
+    if (this.deps.ownAddresses.has(ctx.dst.address)) return this.refuseRaw(socket, ctx, "destination_forbidden", `${ctx.dst.address} is Bulkhead itself`);
+    try {
+      const plan = await this.deps.pipeline.evaluateTunnel({ listener: "transparent", clientAddress: ctx.source, identity: { kind: "sandbox", sourceAddress: ctx.source }, connection: socket }, host, ctx.dst.port);
+      this.deps.registry.register(socket, { taskId: plan.auth.taskId, agentId: plan.auth.agentId, jti: plan.auth.jti });
+      const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
+      upstream.on("error", () => socket.destroy());
+      socket.on("close", () => upstream.destroy());
+      upstream.on("close", () => socket.destroy());
+      socket.pipe(upstream).pipe(socket);
+      socket.resume();
+    } catch {
+      // evaluateTunnel recorded the refusal; raw protocols get no HTTP answer, only a close.
+      socket.destroy();
+    }
+  }
+
+  private mismatch(ctx: Ctx, host: string): string {
+    return `the connection names ${host} but was dialled at ${ctx.dst.address}:${ctx.dst.port}, which the sandbox's resolver never gave for that name`;
+  }
+
+  private async refuseRaw(socket: net.Socket, ctx: Ctx, code: string, reason: string): Promise<void> {
+    await this.record(ctx, code, reason);
+    socket.destroy();
+  }
+
+  private async record(ctx: Ctx, code: string, reason: string, url?: string): Promise<string | null> {
+    const task = this.deps.view()?.snapshot.tasks.get(ctx.binding.taskId);
+    const eventId = randomUUID();
+    try {
+      await this.deps.audit.record({
+        type: "proxy.decision",
+        actorType: "agent",
+        actorId: task?.agentId ?? null,
+        agentId: task?.agentId ?? null,
+        taskId: ctx.binding.taskId,
+        outcome: "deny",
+        effect: null,
+        reason,
+        ruleId: null,
+        data: { eventId, listener: "transparent", client: ctx.source, sandboxId: ctx.binding.sandboxId, code, kind: "denied", originalDestination: `${ctx.dst.family === 6 ? `[${ctx.dst.address}]` : ctx.dst.address}:${ctx.dst.port}`, url: url ?? null },
+      });
+      return eventId;
+    } catch {
+      return null;
+    }
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    void this.judge(req, res).catch((error: unknown) => {
+      this.deps.log.error({ err: error instanceof Error ? error.stack : String(error) }, "sandbox request failed");
+      sendRefusal(res, new ProxyRefusal("bad_gateway", "internal_error", "the proxy failed to handle the request"));
+    });
+  }
+
+  private async judge(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const ctx = this.contexts.get(req.socket);
+    if (!ctx) return sendRefusal(res, new ProxyRefusal("malformed", "no_tunnel_context", "request arrived on an unknown connection"));
+    const target = req.url ?? "";
+    const refuse = async (refusal: ProxyRefusal) => {
+      refusal.auditEventId = await this.record(ctx, refusal.code, refusal.reason, target.slice(0, 2048));
+      sendRefusal(res, refusal);
+    };
+    // The sandbox is the identity. A token presented as well is verified like any other, and
+    // refused unless it belongs to the sandbox's own task (the pipeline checks the binding).
+    const token = tokenFromProxyAuthorization(req.headers["proxy-authorization"]);
+    const identity: IncomingAction["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
+    if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_sandbox", "inside a sandbox, send origin-form requests (/path)"));
+    if (ctx.authority) {
+      const { host, port } = ctx.authority;
+      const hostPart = host.includes(":") ? `[${host}]` : host;
+      return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, url: `https://${hostPart}:${port}${target}`, tunnelAuthority: ctx.authority });
+    }
+    const hostHeader = req.headers.host;
+    if (!hostHeader) return refuse(new ProxyRefusal("malformed", "host_missing", "a Host header is required"));
+    let authority: { host: string; port: number };
+    try {
+      const u = new URL(`http://${hostHeader}`);
+      if (u.pathname !== "/" || u.search || u.username || u.password) throw new Error("not an authority");
+      const parsed = parseHost(u.hostname);
+      if (parsed.kind === "invalid") throw new Error("invalid host");
+      authority = { host: parsed.kind === "ip" ? parsed.address : parsed.name, port: u.port ? Number(u.port) : 80 };
+    } catch {
+      return refuse(new ProxyRefusal("malformed", "host_invalid", "the Host header is not a valid host[:port]"));
+    }
+    if (authority.port !== ctx.dst.port || !this.agrees(ctx, authority.host)) {
+      return refuse(new ProxyRefusal("denied", "destination_mismatch", this.mismatch(ctx, `${authority.host}:${authority.port}`)));
+    }
+    const hostPart = authority.host.includes(":") ? `[${authority.host}]` : authority.host;
+    return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, url: `http://${hostPart}:${authority.port}${target}`, tunnelAuthority: authority });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.inner.closeAllConnections();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Layer 3 in the worker: the sandbox listener and resolver on the gateway addresses, the
+ * connection registry that closes a sandbox's connections when its task or binding goes, and the
+ * reader of the fence's drop counters. Started by the worker when isolation is on (or `auto` and
+ * possible); the worker itself never creates namespaces.
+ */
+import type { IsolationConfig } from "@/lib/config/isolation";
+import type { Db } from "@/lib/db/client";
+import type { Logger } from "@/lib/log";
+import type { PolicySnapshot } from "../policy/snapshot";
+import type { PolicyStore } from "../policy/store";
+import type { ProxyParts } from "../proxy/service";
+import type { AuditSink } from "../proxy/types";
+import { SandboxActivity } from "./activity";
+import { ResolverMemory } from "./answers";
+import { SandboxConnections } from "./connections";
+import { hasNetAdmin } from "./exec";
+import { ensureFence, readDrops } from "./fence";
+import { SandboxListener } from "./sandbox-listener";
+import { SandboxResolver } from "./resolver";
+
+export interface IsolationStatus {
+  enabled: boolean;
+  reason: string;
+  connections: number;
+  fenceCounters: boolean;
+  lastCounterError: string | null;
+}
+
+export interface IsolationService {
+  status(): IsolationStatus;
+  /** True when the worker's current snapshot binds `address` to a live sandbox. */
+  knows(address: string): boolean;
+  close(): Promise<void>;
+}
+
+export interface IsolationOptions {
+  config: IsolationConfig;
+  parts: ProxyParts;
+  policy: PolicyStore;
+  audit: AuditSink;
+  db: Db;
+  log: Logger;
+  upstreamConnectTimeoutMs: number;
+}
+
+const SWEEP_MS = 200;
+const COUNTER_MS = 2000;
+
+function disabled(reason: string): IsolationService {
+  return { status: () => ({ enabled: false, reason, connections: 0, fenceCounters: false, lastCounterError: null }), knows: () => false, close: async () => undefined };
+}
+
+export async function startIsolation(o: IsolationOptions): Promise<IsolationService> {
+  const { config, log } = o;
+  if (config.mode === "off") return disabled("BULKHEAD_ISOLATION=off");
+  const privileged = process.platform === "linux" && hasNetAdmin();
+  if (config.mode === "auto" && !privileged) {
+    log.info("network isolation is off: the worker is not privileged (set BULKHEAD_ISOLATION=on to insist, with the fence installed by `bulkhead sandbox run`)");
+    return disabled("not privileged (BULKHEAD_ISOLATION=auto)");
+  }
+  // Installing the fence also puts the gateway addresses on `lo`, which the listener binds to.
+  if (privileged) await ensureFence(config);
+
+  const gateways = [config.gatewayV4, config.gatewayV6];
+  o.parts.deniedPorts.push(config.listenPort, config.dnsPort);
+  const memory = new ResolverMemory();
+  const connections = new SandboxConnections();
+  const current = () => o.policy.current();
+  const activity = new SandboxActivity(
+    o.audit,
+    (taskId) => current()?.tasks.get(taskId)?.agentId ?? null,
+    log,
+    async (sandboxId, attempts) => {
+      await o.db.sandbox.updateMany({ where: { id: sandboxId }, data: { blockedAttempts: { increment: attempts } } });
+    },
+  );
+  const resolver = new SandboxResolver({ view: o.parts.view, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
+  const listener = new SandboxListener({
+    view: o.parts.view,
+    pipeline: o.parts.pipeline,
+    handler: o.parts.handler,
+    registry: o.parts.connections,
+    audit: o.audit,
+    leafCache: o.parts.leafCache,
+    memory,
+    connections,
+    limits: o.parts.limits,
+    sniffMs: config.sniffMs,
+    connectTimeoutMs: o.upstreamConnectTimeoutMs,
+    ownAddresses: new Set(gateways),
+    log,
+  });
+  try {
+    await resolver.listen(gateways, config.dnsPort);
+    await listener.listen(gateways, config.listenPort);
+  } catch (error) {
+    await resolver.close().catch(() => undefined);
+    await listener.close().catch(() => undefined);
+    const message = error instanceof Error ? error.message : String(error);
+    if (config.mode === "on") throw new Error(`network isolation could not start: ${message}`);
+    log.warn({ err: message }, "network isolation is off: its listener could not bind the gateway addresses");
+    return disabled(`could not bind: ${message}`);
+  }
+  activity.start();
+
+  // What is open for a sandbox closes as soon as its binding, task or agent is gone, or the task expires.
+  const stillAllowed = (snapshot: PolicySnapshot | null, now: number) => {
+    const live = new Set([...(snapshot?.sandboxBindings.values() ?? [])].map((b) => b.sandboxId));
+    return (owner: { taskId: string; sandboxId: string }) => {
+      const task = snapshot?.tasks.get(owner.taskId);
+      return live.has(owner.sandboxId) && task !== undefined && task.expiresAt.getTime() > now;
+    };
+  };
+  o.policy.onSnapshot((snapshot) => {
+    const closed = connections.closeWhere(stillAllowed(snapshot, Date.now()));
+    if (closed) log.info({ closed }, "closed sandbox connections whose task or sandbox ended");
+    memory.retain(new Set([...snapshot.sandboxBindings.values()].map((b) => b.sandboxId)));
+  });
+  const sweep = setInterval(() => {
+    if (connections.size() > 0) connections.closeWhere(stillAllowed(current(), Date.now()));
+  }, SWEEP_MS);
+  sweep.unref();
+
+  // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to read).
+  let lastCounterError: string | null = null;
+  const seen = new Map<string, number>();
+  const counters = privileged
+    ? setInterval(() => {
+        void readDrops(config.instanceId).then(
+          (drops) => {
+            lastCounterError = null;
+            const bindings = current()?.sandboxBindings;
+            for (const flow of drops) {
+              const key = `${flow.source}|${flow.destination}|${flow.protocol}|${flow.port}`;
+              const before = seen.get(key) ?? 0;
+              const delta = flow.packets >= before ? flow.packets - before : flow.packets;
+              seen.set(key, flow.packets);
+              if (delta > 0) activity.drops(bindings?.get(flow.source) ?? null, flow, delta);
+            }
+            if (seen.size > 100_000) seen.clear();
+          },
+          (error: unknown) => {
+            lastCounterError = error instanceof Error ? error.message : String(error);
+          },
+        );
+      }, COUNTER_MS)
+    : null;
+  counters?.unref();
+  log.info({ gateways, listenPort: config.listenPort, dnsPort: config.dnsPort, instance: config.instanceId }, "sandbox listener and resolver started");
+
+  return {
+    status: () => ({ enabled: true, reason: "on", connections: connections.size(), fenceCounters: privileged, lastCounterError }),
+    knows: (address) => current()?.sandboxBindings.has(address) ?? false,
+    async close() {
+      clearInterval(sweep);
+      if (counters) clearInterval(counters);
+      await listener.close();
+      await resolver.close();
+      connections.closeWhere(() => false);
+      await activity.close();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * One sandboxed command from start to teardown: it runs inside the namespace as an unprivileged
+ * user with no capabilities (setpriv: no ambient, inheritable or bounding-set capabilities, no new
+ * privileges, so no CAP_NET_ADMIN or CAP_NET_RAW even through setuid files), with Bulkhead's CA in
+ * the usual trust variables and no proxy variables. The sandbox is torn down (and the command
+ * killed) when the command exits, when its task ends, expires or is revoked, when its agent is
+ * suspended, when someone stops the sandbox, or when the launcher is told to stop.
+ */
+import { spawn } from "node:child_process";
+import pg from "pg";
+import type { IsolationConfig } from "@/lib/config/isolation";
+import type { Db } from "@/lib/db/client";
+import type { Actor } from "@/lib/auth/actor";
+import { teardownSandbox, type LaunchedSandbox } from "./launcher";
+
+const PROXY_VARIABLE = /_proxy$/i;
+const POLL_MS = 1000;
+
+export function trustEnvironment(caFile: string): Record<string, string> {
+  return { SSL_CERT_FILE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: caFile, CURL_CA_BUNDLE: caFile, GIT_SSL_CAINFO: caFile };
+}
+
+/** The argument vector that enters the sandbox and drops every privilege before `command`. */
+export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
+  return [
+    "netns", "exec", netns,
+    "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    ...command,
+  ];
+}
+
+export interface SessionOptions {
+  db: Db;
+  databaseUrl: string;
+  config: IsolationConfig;
+  actor: Actor;
+  sandbox: LaunchedSandbox;
+  command: readonly string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** `inherit` for `sandbox run`; `pipe` collects stdout (the self-test's probe). */
+  stdio: "inherit" | "pipe";
+  onStdout?: (chunk: Buffer) => void;
+  /** Resolves to a reason when the caller wants the sandbox gone (signals). */
+  stop?: Promise<string>;
+}
+
+export interface SessionResult {
+  /** The command's exit status, or 128 + signal; 125 when the sandbox was torn down under it. */
+  exitCode: number;
+  reason: string;
+}
+
+export async function runSession(o: SessionOptions): Promise<SessionResult> {
+  const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => !PROXY_VARIABLE.test(k)));
+  Object.assign(env, trustEnvironment(o.sandbox.caFile));
+  const child = spawn("ip", sandboxArgv(o.config, o.sandbox.names.netns, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd });
+  if (o.stdio === "pipe") child.stdout?.on("data", (c: Buffer) => o.onStdout?.(c));
+  const exited = new Promise<SessionResult>((resolve) => {
+    child.on("error", (error) => resolve({ exitCode: 127, reason: `the command could not start: ${error.message}` }));
+    child.on("exit", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? 9 : 0), reason: `the command exited with ${code ?? signal}` }));
+  });
+  const ended = watchBinding(o.db, o.databaseUrl, o.sandbox);
+  const outcome = await Promise.race([exited.then((r) => ({ kind: "exit" as const, ...r })), ended.promise.then((reason) => ({ kind: "ended" as const, reason })), (o.stop ?? new Promise<never>(() => undefined)).then((reason) => ({ kind: "ended" as const, reason }))]);
+  ended.stop();
+  // Kill first (teardown kills everything left in the namespace too), then remove the network.
+  if (outcome.kind === "ended") child.kill("SIGKILL");
+  await teardownSandbox(o.db, o.actor, o.sandbox, outcome.kind === "exit" ? `${outcome.reason}` : outcome.reason);
+  if (outcome.kind === "exit") return { exitCode: outcome.exitCode, reason: outcome.reason };
+  return { exitCode: 125, reason: outcome.reason };
+}
+
+/** Resolves with a reason as soon as the sandbox's binding or task no longer allows it to live. */
+function watchBinding(db: Db, databaseUrl: string, sandbox: LaunchedSandbox): { promise: Promise<string>; stop: () => void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let expiry: NodeJS.Timeout | null = null;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  const promise = new Promise<string>((resolve) => {
+    const check = async () => {
+      if (stopped) return;
+      const row = await db.sandbox
+        .findUnique({ where: { id: sandbox.id }, select: { removedAt: true, removedReason: true, task: { select: { status: true, expiresAt: true, endedReason: true, agent: { select: { status: true } } } } } })
+        .catch(() => undefined);
+      if (row === undefined) return; // database away: keep running; the worker still enforces its snapshot
+      if (!row) return resolve("the sandbox row is gone");
+      if (row.removedAt) return resolve(`stopped: ${row.removedReason ?? "removed"}`);
+      if (row.task.status !== "active") return resolve(`the task is ${row.task.status}${row.task.endedReason ? ` (${row.task.endedReason})` : ""}`);
+      if (row.task.expiresAt.getTime() <= Date.now()) return resolve("the task expired");
+      if (row.task.agent.status !== "active") return resolve("the agent is suspended");
+    };
+    client.on("notification", () => void check());
+    client.on("error", () => undefined);
+    void client.connect().then(() => client.query("LISTEN bulkhead_policy")).catch(() => undefined);
+    timer = setInterval(() => void check(), POLL_MS);
+    expiry = setTimeout(() => void check(), Math.min(2 ** 31 - 1, Math.max(0, sandbox.expiresAt.getTime() - Date.now()) + 10));
+    void check();
+  });
+  return {
+    promise,
+    stop: () => {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      if (expiry) clearTimeout(expiry);
+      void client.end().catch(() => undefined);
+    },
+  };
+}
