@@ -8,6 +8,8 @@ export interface HealthSources {
   metrics?: Registry;
   /** `/sandboxes/known?address=A`: 200 when this worker's snapshot binds A to a live sandbox. */
   sandboxKnown?: (address: string) => boolean;
+  /** `/sandboxes/connections?address=A`: how many connections of that sandbox this worker holds open. */
+  sandboxConnections?: (address: string) => number;
 }
 
 /**
@@ -32,6 +34,10 @@ export function createHealthServer(sources: HealthSources): http.Server {
     if (path === "/sandboxes/known" && sources.sandboxKnown) {
       const address = new URLSearchParams(query ?? "").get("address") ?? "";
       return send(sources.sandboxKnown(address) ? 200 : 404, { address });
+    }
+    if (path === "/sandboxes/connections" && sources.sandboxConnections) {
+      const address = new URLSearchParams(query ?? "").get("address") ?? "";
+      return send(200, { address, connections: sources.sandboxConnections(address) });
     }
     if (path === "/metrics" && sources.metrics) {
       const registry = sources.metrics;

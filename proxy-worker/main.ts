@@ -109,6 +109,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
       },
       // The sandbox launcher waits until this worker knows a new sandbox before starting its command.
       sandboxKnown: (address) => isolation.knows(address),
+      sandboxConnections: (address) => isolation.openConnections(address),
     });
     health.listen(config.healthPort, config.healthHost);
     try {

@@ -86,6 +86,28 @@ async function waitForWorker(ctx: CliContext, sandbox: LaunchedSandbox): Promise
   ctx.stderr("warning: the proxy worker has not seen the new sandbox yet; its first connections may be refused.");
 }
 
+/**
+ * Waits (at most `ms`) until the local worker holds no open connection of the sandbox: when the
+ * task ends, the worker closes them on its own kill switch, and the network must still be there
+ * for that close to reach whatever the agent left open.
+ */
+async function drainWorker(sandbox: LaunchedSandbox, ms = 1500): Promise<void> {
+  const worker = loadWorkerConfig();
+  const host = worker.healthHost.includes(":") ? `[${worker.healthHost}]` : worker.healthHost;
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const open = await Promise.all(
+      [sandbox.addresses.v4, sandbox.addresses.v6].map((a) =>
+        fetch(`http://${host}:${worker.healthPort}/sandboxes/connections?address=${encodeURIComponent(a)}`, { signal: AbortSignal.timeout(500) })
+          .then((r) => r.json() as Promise<{ connections?: number }>)
+          .then((b) => b.connections ?? 0, () => 0),
+      ),
+    );
+    if (open.every((n) => n === 0)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function verifyTargets(values: CanaryValues, config: IsolationConfig, addresses: string[]) {
   const worker = loadWorkerConfig();
   const common = loadCommonConfig();
@@ -159,7 +181,7 @@ async function runCommand(args: string[], ctx: CliContext): Promise<number> {
         throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
       }
     }
-    const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command, env, cwd: values.cwd, stdio: "inherit", stop: signalled() });
+    const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command, env, cwd: values.cwd, stdio: "inherit", stop: signalled(), drain: () => drainWorker(sandbox) });
     ctx.stderr(`sandbox ${sandbox.names.netns} torn down: ${result.reason}`);
     return result.exitCode;
   });

@@ -16,6 +16,8 @@ export interface TaskConnectionRegistry {
   /** Closes every connection whose owner `keep` rejects; returns how many were closed. */
   closeWhere(keep: (owner: ConnectionOwner) => boolean): number;
   size(): number;
+  /** Open connections of one sandbox. */
+  countFor(sandboxId: string): number;
 }
 
 export class SandboxConnections implements TaskConnectionRegistry {
@@ -39,5 +41,11 @@ export class SandboxConnections implements TaskConnectionRegistry {
 
   size(): number {
     return this.open.size;
+  }
+
+  countFor(sandboxId: string): number {
+    let n = 0;
+    for (const owner of this.open.values()) if (owner.sandboxId === sandboxId) n++;
+    return n;
   }
 }

@@ -31,6 +31,8 @@ export interface IsolationService {
   status(): IsolationStatus;
   /** True when the worker's current snapshot binds `address` to a live sandbox. */
   knows(address: string): boolean;
+  /** Open connections of the sandbox bound to `address` (0 when none is bound). */
+  openConnections(address: string): number;
   close(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ const SWEEP_MS = 200;
 const COUNTER_MS = 2000;
 
 function disabled(reason: string): IsolationService {
-  return { status: () => ({ enabled: false, reason, connections: 0, fenceCounters: false, lastCounterError: null }), knows: () => false, close: async () => undefined };
+  return { status: () => ({ enabled: false, reason, connections: 0, fenceCounters: false, lastCounterError: null }), knows: () => false, openConnections: () => 0, close: async () => undefined };
 }
 
 export async function startIsolation(o: IsolationOptions): Promise<IsolationService> {
@@ -152,6 +154,10 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   return {
     status: () => ({ enabled: true, reason: "on", connections: connections.size(), fenceCounters: privileged, lastCounterError }),
     knows: (address) => current()?.sandboxBindings.has(address) ?? false,
+    openConnections: (address) => {
+      const binding = current()?.sandboxBindings.get(address);
+      return binding ? connections.countFor(binding.sandboxId) : 0;
+    },
     async close() {
       clearInterval(sweep);
       if (counters) clearInterval(counters);

@@ -43,6 +43,12 @@ export interface SessionOptions {
   onStdout?: (chunk: Buffer) => void;
   /** Resolves to a reason when the caller wants the sandbox gone (signals). */
   stop?: Promise<string>;
+  /**
+   * Before the network goes: waits (bounded) until the worker has closed the sandbox's
+   * connections itself, so that what the agent holds open sees the worker's close rather than a
+   * vanished link.
+   */
+  drain?: () => Promise<void>;
 }
 
 export interface SessionResult {
@@ -64,7 +70,10 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
   const outcome = await Promise.race([exited.then((r) => ({ kind: "exit" as const, ...r })), ended.promise.then((reason) => ({ kind: "ended" as const, reason })), (o.stop ?? new Promise<never>(() => undefined)).then((reason) => ({ kind: "ended" as const, reason }))]);
   ended.stop();
   // Kill first (teardown kills everything left in the namespace too), then remove the network.
-  if (outcome.kind === "ended") child.kill("SIGKILL");
+  if (outcome.kind === "ended") {
+    child.kill("SIGKILL");
+    await o.drain?.().catch(() => undefined);
+  }
   await teardownSandbox(o.db, o.actor, o.sandbox, outcome.kind === "exit" ? `${outcome.reason}` : outcome.reason);
   if (outcome.kind === "exit") return { exitCode: outcome.exitCode, reason: outcome.reason };
   return { exitCode: 125, reason: outcome.reason };

@@ -45,7 +45,7 @@ describe("task scope", () => {
     ownerId = a.user.id;
     const keys = await establishTestKeys(t.db);
     dashboardKey = keys.dashboardKey;
-    process.env.DATABASE_URL = t.url;
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
     Object.assign(process.env, dashboardKeyEnvironment(keys));
     await t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n" } });
   });

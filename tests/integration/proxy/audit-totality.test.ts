@@ -50,7 +50,8 @@ describe("every decision is recorded, whatever the agent sends, or the request i
     await useWriter();
     await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [api.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n  - service: api\n    effects: [read]\n"));
+    // Unrestricted scope: the policy is what refuses here (layer 2's audit is under test).
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n  - service: api\n    effects: [read]\n", { scope: "*:*:irreversible" }));
   });
   afterAll(async () => {
     await new DatabaseOutage(h.t.adminUrl).end();

@@ -31,7 +31,8 @@ describe("CONNECT: the answer is decided before the tunnel opens", () => {
     // A service that lists Bulkhead's own explicit port: the port is still never dialed on loopback.
     await h.addService({ id: "selfish", hosts: ["self.test"], scheme: "http", ports: [h.proxyPort], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n  - service: selfish\n    effects: [read]\n  - service: unknown\n    effects: [read]\n"));
-    ({ token: denyAll } = await h.newTask("unlisted: deny\nrules: []\n"));
+    // Unrestricted scope: a deny-all policy (layer 2) judges what the tunnels carry.
+    ({ token: denyAll } = await h.newTask("unlisted: deny\nrules: []\n", { scope: "*:*:irreversible" }));
     caPem = (await getCaCertificatePem(h.t.db))!.certPem;
   });
   afterAll(async () => {

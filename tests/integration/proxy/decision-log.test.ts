@@ -31,7 +31,7 @@ describe("the canonical decision log line", () => {
     h = await startProxyHarness({ log: logs.log });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "DELETE", path: "/items/{id}", operation: "items.delete", effect: "destructive" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n  - service: railway\n    effects: [read]\n"));
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n  - service: railway\n    effects: [read]\n", { scope: "*:*:irreversible" }));
     origin = `http://api.test:${up.port}`;
   });
   afterAll(async () => {

@@ -147,7 +147,8 @@ describe("the proxy fails closed on what it does not know", () => {
   });
 
   it("an environment removed from the inventory makes the policies naming it unusable, not silently empty", async () => {
-    const { token } = await h.newTask("rules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+    // Unrestricted scope: the policy is what must become unusable here.
+    const { token } = await h.newTask("rules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n", { scope: "*:*:irreversible" });
     const url = `http://${RAILWAY}:${railway.port}/graphql/v2`;
     expect((await post(token, url, JSON.stringify({ query: 'query { environment(id: "env_staging") { id } }' }))).status).toBe(200);
     await setInventoryYaml(h.t.db, h.admin, "entries: []\n");

@@ -24,7 +24,9 @@ describe("task tokens Bulkhead never issued are refused by the proxy", () => {
   const forge = async (input: { taskId: string; agentId: string; ttlSeconds: number; now?: Date; jti?: string }) => {
     const key = await loadActiveSigningKey(h.t.db, h.keys.dashboardKey);
     const iat = Math.floor((input.now ?? new Date()).getTime() / 1000);
-    const claims = { iss: identity.issuer, aud: identity.audience, sub: input.agentId, task: input.taskId, jti: input.jti ?? randomBytes(16).toString("base64url"), iat, nbf: iat, exp: iat + input.ttlSeconds };
+    // The task's own scope claim: everything about the token is right except what is under test.
+    const { scope } = await h.t.db.task.findUniqueOrThrow({ where: { id: input.taskId }, select: { scope: true } });
+    const claims = { iss: identity.issuer, aud: identity.audience, sub: input.agentId, task: input.taskId, scope, jti: input.jti ?? randomBytes(16).toString("base64url"), iat, nbf: iat, exp: iat + input.ttlSeconds };
     return new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", typ: TASK_TOKEN_TYP, kid: key!.kid }).sign(key!.privateKey);
   };
   const get = (token: string) => viaProxy(h.proxyPort, `${origin}/items`, { token });

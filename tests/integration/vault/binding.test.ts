@@ -18,7 +18,7 @@ import { CliError, type CliContext } from "@/lib/cli/context";
 import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { parseScope, type TaskScope } from "@/lib/identity/scope";
 import { addCredential, bindCredential, listCredentials, loadCredentialsForInjection, selectCredential } from "@/lib/vault";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import { establishTestKeys, type TestKeys } from "../../support/keys";
 
@@ -44,7 +44,7 @@ describe("credential bindings", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    process.env.DATABASE_URL = t.url;
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
     keys = await establishTestKeys(t.db);
     Object.assign(process.env, dashboardKeyEnvironment(keys));
     admin = (await makeUser(t.db, "admin")).actor;
@@ -135,14 +135,18 @@ describe("credential bindings", () => {
     const run = async (argv: string[], stdin?: string) => {
       const stdout: string[] = [];
       const ctx: CliContext = { json: argv.includes("--json"), stdout: (l) => stdout.push(l), stderr: () => undefined, stdinIsTTY: stdin === undefined, readStdin: async () => stdin ?? "" };
-      const saved = { DATABASE_URL: process.env.DATABASE_URL, BULKHEAD_MASTER_KEY: process.env.BULKHEAD_MASTER_KEY, BULKHEAD_DATA_DIR: process.env.BULKHEAD_DATA_DIR };
-      Object.assign(process.env, { DATABASE_URL: t2.url, BULKHEAD_MASTER_KEY: master, BULKHEAD_DATA_DIR: dataDir });
+      const env = { ...databaseEnv(t2), BULKHEAD_MASTER_KEY: master, BULKHEAD_DATA_DIR: dataDir };
+      const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, env);
       try {
         return { code: (await credentialCommand(argv.filter((a) => a !== "--json"), ctx)) ?? 0, stdout, error: undefined as Error | undefined };
       } catch (error) {
         return { code: error instanceof CliError ? error.exitCode : 1, stdout, error: error as Error };
       } finally {
-        Object.assign(process.env, saved);
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
       }
     };
     let t2: TestDatabase;
