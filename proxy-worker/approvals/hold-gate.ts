@@ -1,6 +1,8 @@
 import pg from "pg";
 import { approvalAuthorityProblem, consumeApproval } from "@/lib/approvals/authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/approvals/cancel";
+import { approvalsNeeded, requiredByEffect } from "@/lib/approvals/required";
+import { storedRequest } from "@/lib/approvals/stored-request";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Logger } from "@/lib/log";
@@ -27,6 +29,8 @@ export interface HoldGateOptions {
   pollMs?: number;
   /** Whether the worker already knows the authority is gone (checked when a hold starts). */
   revoked?: (authority: Authority) => CancelReason | null;
+  /** Pending holds one task may have at once (BULKHEAD_TASK_MAX_PENDING_HOLDS); unlimited when absent. */
+  maxPendingPerTask?: number;
 }
 
 const cancelled = (approvalId: string, reason: string | null): HoldResult => ({
@@ -48,6 +52,8 @@ export class PostgresHoldGate implements HoldGate {
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
   private readonly pollMs: number;
+  /** Holds being created, per task: counted with the pending rows so a burst cannot slip past the limit. */
+  private readonly creating = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -98,7 +104,7 @@ export class PostgresHoldGate implements HoldGate {
       ...(auth.token ? [{ at: auth.token.expiresAt.getTime(), reason: "token_expired" as const }] : []),
     ];
     const deadline = limits.reduce((a, b) => (b.at < a.at ? b : a));
-    const approval = await this.db.approval.create({
+    const approval = await this.createWithinLimit(auth.taskId, async () => ({
       data: {
         taskId: auth.taskId,
         agentId: auth.agentId,
@@ -109,9 +115,15 @@ export class PostgresHoldGate implements HoldGate {
         actions: input.actions as unknown as Prisma.InputJsonValue,
         reason: input.reason.slice(0, 2000),
         expiresAt: new Date(deadline.at),
+        ...storedRequest(request),
+        policyVersion: auth.task.policyVersion,
+        requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
       },
       select: { id: true },
-    });
+    }));
+    if (!approval) {
+      return { outcome: "limited", approvalId: null, reason: `this task already has ${this.options.maxPendingPerTask} requests waiting for approval; decide or let them time out first` };
+    }
     const id = approval.id;
     const authority: Authority = { taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti };
     return new Promise<HoldResult>((resolve) => {
@@ -158,6 +170,31 @@ export class PostgresHoldGate implements HoldGate {
       if (known) cancel(known);
       else void check();
     });
+  }
+
+  /**
+   * Creates the approval row unless the task already has its limit of pending holds (rows
+   * pending in the database, from any worker, plus those this worker is creating right now).
+   * Counting conservatively may refuse one request too many in a burst; it never lets one more in.
+   */
+  private async createWithinLimit(
+    taskId: string,
+    build: () => Promise<Parameters<Db["approval"]["create"]>[0] & { select: { id: true } }>,
+  ): Promise<{ id: string } | null> {
+    const max = this.options.maxPendingPerTask;
+    const creating = (this.creating.get(taskId) ?? 0) + 1;
+    this.creating.set(taskId, creating);
+    try {
+      if (max !== undefined) {
+        const pending = await this.db.approval.count({ where: { taskId, status: "pending" } });
+        if (pending + creating > max) return null;
+      }
+      return await this.db.approval.create(await build());
+    } finally {
+      const left = (this.creating.get(taskId) ?? 1) - 1;
+      if (left <= 0) this.creating.delete(taskId);
+      else this.creating.set(taskId, left);
+    }
   }
 
   /** Answers and cancels the holds whose authority is gone; returns how many. */

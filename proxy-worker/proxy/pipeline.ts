@@ -22,7 +22,9 @@ import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./ty
 /** Holds a request for a human; resolves with the approval's outcome. */
 export interface HoldGate {
   hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string }): Promise<
-    { outcome: "approved"; approvalId: string; decidedBy: string | null } | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "approved"; approvalId: string; decidedBy: string | null }
+    | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "limited"; approvalId: null; reason: string }
   >;
 }
 
@@ -161,6 +163,10 @@ export class Pipeline {
     if (decision.decision === "hold") {
       await this.record("proxy.hold", "hold", detail, auth, decision);
       const result = await this.deps.holds.hold({ auth, request, actions: classification.actions, reason: decision.reason, eventId });
+      if (result.outcome === "limited") {
+        // Too many of this task's requests already wait: refused without asking anyone, so a flood never buries other tasks.
+        throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);
+      }
       if (result.outcome !== "approved") {
         const code = result.outcome === "expired" ? "approval_timeout" : result.outcome === "cancelled" ? "approval_cancelled" : "approval_denied";
         throw await this.refuse(new ProxyRefusal("denied", code, result.reason, { approvalId: result.approvalId }), { ...detail, approvalId: result.approvalId }, auth, decision);

@@ -68,6 +68,10 @@ export const PRIVILEGES: PrivilegeMap = {
       dashboard: { SELECT: true, UPDATE: ["status", "decided_by_id", "decided_at", "decision_note", "cancelled_at", "cancel_reason"] },
       worker: { SELECT: true, INSERT: true, UPDATE: ["status", "consumed_at", "cancelled_at", "cancel_reason"] },
     },
+    // One row per person approving a request that needs several; only the dashboard records them.
+    approval_votes: { dashboard: { SELECT: true, INSERT: true }, worker: READ },
+    // Which agents or services an approver answers for (Settings); the worker never needs it.
+    approver_scopes: { dashboard: CRUD, worker: NONE },
     sandboxes: { dashboard: READ, worker: READ },
     settings: { dashboard: CRU, worker: READ },
     certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
+import { EFFECTS, type Effect, type SemanticAction } from "@/lib/semantics/types";
+
+const REQUIRED = "approvals.required_by_effect";
+
+/** How many distinct people must approve a held request, by the most severe effect it carries. */
+export type RequiredByEffect = Partial<Record<Effect, number>>;
+
+export const requiredByEffectInput = z
+  .object({
+    read: z.coerce.number().int().min(1).max(10).optional(),
+    write: z.coerce.number().int().min(1).max(10).optional(),
+    destructive: z.coerce.number().int().min(1).max(10).optional(),
+    irreversible: z.coerce.number().int().min(1).max(10).optional(),
+  })
+  .strict();
+
+export async function requiredByEffect(db: Pick<Db, "setting">): Promise<RequiredByEffect> {
+  const row = await db.setting.findUnique({ where: { key: REQUIRED } });
+  const parsed = requiredByEffectInput.safeParse(row?.value ?? {});
+  return parsed.success ? parsed.data : {};
+}
+
+/**
+ * Approvers needed for these actions: the largest number configured for any of their effects
+ * (one when nothing is configured). Fixed on the approval when the request is held, so changing
+ * the setting later does not move the goalposts for requests already waiting.
+ */
+export function approvalsNeeded(config: RequiredByEffect, actions: readonly Pick<SemanticAction, "effect">[]): number {
+  let needed = 1;
+  for (const action of actions) needed = Math.max(needed, config[action.effect] ?? 1);
+  return needed;
+}
+
+/** Sets the approvers needed per effect; asking for more people never weakens, but fewer does, so it needs step-up. */
+export async function setRequiredByEffect(db: Db, actor: Actor, input: unknown): Promise<RequiredByEffect> {
+  assertCan(actor, "settings:write");
+  const value = requiredByEffectInput.parse(input);
+  const stepUp = requireStepUp(actor, "change how many people must approve");
+  const clean = Object.fromEntries(EFFECTS.filter((e) => value[e] !== undefined && value[e] > 1).map((e) => [e, value[e]!]));
+  await db.$transaction(async (tx) => {
+    await tx.setting.upsert({ where: { key: REQUIRED }, create: { key: REQUIRED, value: clean }, update: { value: clean } });
+    await recordAuditEvent(tx, { type: "settings.changed", actor, data: { key: REQUIRED, to: clean, stepUp } });
+  });
+  return clean;
+}
