@@ -111,8 +111,7 @@ export function bodyView(
   const text = full.length > limit ? full.slice(0, limit) : full;
   const dangerous = options.actions.filter((a) => effectRank(a.effect) >= 2);
   const needles = dangerous.flatMap((a) => {
-    const statement = typeof a.detail?.statement === "string" ? [a.detail.statement] : [];
-    return [a.operation, a.resource, ...statement];
+    return [a.operation, a.resource];
   });
   const segments: BodySegment[] = [];
   let at = 0;

@@ -71,7 +71,7 @@ export async function getApprovalCard(db: Db, actor: Actor, id: string, options:
   const headers = (a.requestHeaders && typeof a.requestHeaders === "object" ? a.requestHeaders : {}) as Record<string, string>;
   const body = bodyView(a.requestBody ? new Uint8Array(a.requestBody) : null, {
     contentType: headers["content-type"] ?? "",
-    sqlService: actions.some((x) => typeof x.detail?.statement === "string"),
+    sqlService: actions.some((x) => typeof x.detail?.statement === "number"),
     actions,
     limit: options.fullBody ? null : undefined,
   });
