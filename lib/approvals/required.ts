@@ -1,9 +1,6 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
-import { recordAuditEvent } from "@/lib/audit/record";
-import { assertCan, type Actor } from "@/lib/auth/actor";
-import { requireStepUp } from "@/lib/auth/step-up";
-import { EFFECTS, type Effect, type SemanticAction } from "@/lib/semantics/types";
+import type { Effect, SemanticAction } from "@/lib/semantics/types";
 
 const REQUIRED = "approvals.required_by_effect";
 
@@ -34,17 +31,4 @@ export function approvalsNeeded(config: RequiredByEffect, actions: readonly Pick
   let needed = 1;
   for (const action of actions) needed = Math.max(needed, config[action.effect] ?? 1);
   return needed;
-}
-
-/** Sets the approvers needed per effect; asking for more people never weakens, but fewer does, so it needs step-up. */
-export async function setRequiredByEffect(db: Db, actor: Actor, input: unknown): Promise<RequiredByEffect> {
-  assertCan(actor, "settings:write");
-  const value = requiredByEffectInput.parse(input);
-  const stepUp = requireStepUp(actor, "change how many people must approve");
-  const clean = Object.fromEntries(EFFECTS.filter((e) => value[e] !== undefined && value[e] > 1).map((e) => [e, value[e]!]));
-  await db.$transaction(async (tx) => {
-    await tx.setting.upsert({ where: { key: REQUIRED }, create: { key: REQUIRED, value: clean }, update: { value: clean } });
-    await recordAuditEvent(tx, { type: "settings.changed", actor, data: { key: REQUIRED, to: clean, stepUp } });
-  });
-  return clean;
 }

@@ -1,3 +1,4 @@
+import { approvalOperations } from "./operations/approvals";
 import { taskOperations } from "./operations/tasks";
 import { apiKeyOperations } from "./operations/api-keys";
 import { agentOperations } from "./operations/agents";
@@ -17,6 +18,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...credentialOperations,
   ...apiKeyOperations,
   ...taskOperations,
+  ...approvalOperations,
   ...openApiOperations,
 ];
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getApprovalCard, listApprovals } from "@/lib/approvals/card";
 import { CARD_BODY_LIMIT } from "@/lib/approvals/body-view";
 import { decideApproval } from "@/lib/approvals/decide-approval";
-import { setRequiredByEffect } from "@/lib/approvals/required";
+import { updateApprovalSettings } from "@/lib/approvals/settings";
 import { makeUser } from "../../support/factories";
 import { viaProxy } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -65,7 +65,7 @@ describe("approval decisions through a real proxy", () => {
   });
 
   it("N-of-M: two distinct approvers are needed for irreversible actions; one person twice is not two", async () => {
-    await setRequiredByEffect(h.t.db, h.admin, { irreversible: 2 });
+    await updateApprovalSettings(h.t.db, h.admin, { requiredByEffect: { irreversible: 2 } });
     try {
       const { token, agentId } = await h.newTask(POLICY);
       const a = await makeUser(h.t.db, "approver");
@@ -84,7 +84,7 @@ describe("approval decisions through a real proxy", () => {
       const votes = await h.t.db.auditEvent.findMany({ where: { type: { in: ["approval.vote", "approval.approved"] }, data: { path: ["approvalId"], equals: approval!.id } }, orderBy: { seq: "asc" } });
       expect(votes.map((v) => [v.type, v.reason])).toEqual([["approval.vote", "first look"], ["approval.approved", "second look"]]);
     } finally {
-      await setRequiredByEffect(h.t.db, h.admin, {});
+      await updateApprovalSettings(h.t.db, h.admin, { requiredByEffect: {} });
     }
   });
 
