@@ -1,4 +1,4 @@
-import { approvalOperations } from "./operations/approvals";
+import { approvalOperations, webhookOperations } from "./operations/approvals";
 import { taskOperations } from "./operations/tasks";
 import { apiKeyOperations } from "./operations/api-keys";
 import { agentOperations } from "./operations/agents";
@@ -19,6 +19,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...apiKeyOperations,
   ...taskOperations,
   ...approvalOperations,
+  ...webhookOperations,
   ...openApiOperations,
 ];
 

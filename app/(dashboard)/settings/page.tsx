@@ -63,6 +63,12 @@ export default async function SettingsPage() {
         <section className="mt-8 max-w-3xl">
           <h2 className="mb-2 font-semibold">Who must approve</h2>
           <ApprovalSettingsForm action={setApprovalRulesAction} fourEyes={approvals.fourEyes} required={approvals.requiredByEffect} />
+          <p className="mt-3 text-sm">
+            <Link className="text-brand-700 underline" href="/settings/webhooks">
+              Webhooks and their deliveries
+            </Link>{" "}
+            tell people when a request waits.
+          </p>
         </section>
       ) : null}
       {canScope ? (

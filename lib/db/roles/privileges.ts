@@ -72,6 +72,10 @@ export const PRIVILEGES: PrivilegeMap = {
     approval_votes: { dashboard: { SELECT: true, INSERT: true }, worker: READ },
     // Which agents or services an approver answers for (Settings); the worker never needs it.
     approver_scopes: { dashboard: CRUD, worker: NONE },
+    // Approval webhooks: the dashboard sends them and alone reads their sealed secrets; the
+    // worker's changes to approvals queue deliveries through a SECURITY DEFINER trigger.
+    webhooks: { dashboard: CRUD, worker: NONE },
+    webhook_deliveries: { dashboard: CRU, worker: NONE },
     sandboxes: { dashboard: READ, worker: READ },
     settings: { dashboard: CRU, worker: READ },
     certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },
@@ -102,5 +106,6 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_wal_cursor_forward_only: [],
     bulkhead_notify_policy: [],
     bulkhead_notify_approval: [],
+    bulkhead_enqueue_webhooks: [],
   },
 };

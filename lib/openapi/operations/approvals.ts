@@ -3,6 +3,7 @@ import { approverScopeInput } from "@/lib/approvals/approver-scope";
 import { listApprovalsInput } from "@/lib/approvals/card";
 import { decideApprovalInput } from "@/lib/approvals/decide-approval";
 import { approvalSettingsInput } from "@/lib/approvals/settings";
+import { createWebhookInput } from "@/lib/webhooks/webhooks";
 import type { OpenApiOperation } from "../registry";
 import { dateTime } from "../schemas";
 
@@ -159,5 +160,65 @@ export const approvalOperations: OpenApiOperation[] = [
     pathParams: { id: "The user's id (uuid)." },
     body: approverScopeInput,
     responses: { 200: { description: "The scope now.", schema: z.object({ scope }) } },
+  },
+];
+
+const webhook = z.object({ id: z.string(), name: z.string(), host: z.string(), format: z.enum(["json", "slack"]), events: z.array(z.string()), enabled: z.boolean(), createdAt: dateTime });
+const delivery = z.object({
+  id: z.string(),
+  webhookId: z.string(),
+  webhook: z.string(),
+  approvalId: z.string(),
+  event: z.string(),
+  status: z.enum(["pending", "delivered", "failed"]),
+  attempts: z.number().int(),
+  nextAttemptAt: dateTime.nullable(),
+  lastStatus: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: dateTime,
+  deliveredAt: dateTime.nullable(),
+});
+
+export const webhookOperations: OpenApiOperation[] = [
+  {
+    method: "get",
+    path: "/api/v1/webhooks",
+    operationId: "listWebhooks",
+    summary: "Approval webhooks (URLs shown by host only)",
+    tags: ["approvals"],
+    permission: "settings:write",
+    responses: { 200: { description: "Webhooks.", schema: z.object({ webhooks: z.array(webhook) }) } },
+  },
+  {
+    method: "post",
+    path: "/api/v1/webhooks",
+    operationId: "createWebhook",
+    summary: "Add an approval webhook; its signing secret is returned this once",
+    description:
+      "Each delivery is a POST signed with `Bulkhead-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, retried with backoff until a 2xx. `slack` sends a Slack incoming-webhook message with a link to the card; deciding always needs sign-in. Needs step-up.",
+    tags: ["approvals"],
+    permission: "settings:write",
+    body: createWebhookInput,
+    responses: { 201: { description: "The webhook and its secret.", schema: z.object({ webhook: z.object({ id: z.string(), name: z.string(), signingSecret: z.string().meta({ description: "Shown this once; only its HMAC use proves it afterwards." }) }) }) } },
+  },
+  {
+    method: "delete",
+    path: "/api/v1/webhooks/{id}",
+    operationId: "deleteWebhook",
+    summary: "Remove an approval webhook (and its delivery history)",
+    tags: ["approvals"],
+    permission: "settings:write",
+    pathParams: { id: "The webhook's id (uuid)." },
+    responses: { 200: { description: "Removed.", schema: z.object({ deleted: z.boolean() }) } },
+  },
+  {
+    method: "get",
+    path: "/api/v1/webhooks/deliveries",
+    operationId: "listWebhookDeliveries",
+    summary: "Recent webhook deliveries: attempts, last answer, next retry",
+    tags: ["approvals"],
+    permission: "settings:write",
+    query: z.object({ webhook: z.uuid().optional(), limit: z.number().int().min(1).max(500).optional() }),
+    responses: { 200: { description: "Deliveries, newest first.", schema: z.object({ deliveries: z.array(delivery) }) } },
   },
 ];
