@@ -13,9 +13,22 @@ type Action = (prev: ActionResult<Outcome> | null, form: FormData) => Promise<Ac
  * happen (the structured actions, passed in as `restate`); only the confirmation submits. A
  * decision that needs step-up opens the re-authentication dialog and is then sent again.
  */
-export function DecideForm({ id, action, restate, irreversible }: { id: string; action: Action; restate: ReactNode; irreversible: boolean }) {
+export function DecideForm({
+  id,
+  action,
+  restate,
+  irreversible,
+  allowDiff,
+}: {
+  id: string;
+  action: Action;
+  restate: ReactNode;
+  irreversible: boolean;
+  /** The policy change "approve and allow" would save, when it is possible. */
+  allowDiff: ReactNode | null;
+}) {
   const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
-  const [verdict, setVerdict] = useState<"approve" | "deny" | null>(null);
+  const [verdict, setVerdict] = useState<"approve" | "deny" | "approve_allow" | null>(null);
   const done = state?.ok ? state.data : null;
   return (
     <form {...formProps} className="space-y-3" data-testid="decide-form">
@@ -33,18 +46,29 @@ export function DecideForm({ id, action, restate, irreversible }: { id: string; 
           <Button type="button" variant="danger" onClick={() => setVerdict("deny")} disabled={pending}>
             Deny…
           </Button>
+          {allowDiff ? (
+            <Button type="button" variant="secondary" onClick={() => setVerdict("approve_allow")} disabled={pending}>
+              Approve and allow for the rest of the task…
+            </Button>
+          ) : null}
         </div>
       ) : (
         <div role="group" aria-label="Confirm the decision" className="rounded-md border border-slate-300 bg-slate-50 p-3" data-testid="confirm-decision">
           <p className="mb-2 text-sm font-semibold">
-            {verdict === "approve"
-              ? `You are about to approve this request. It will be forwarded once, exactly as shown, with these actions${irreversible ? " (at least one cannot be undone)" : ""}:`
-              : "You are about to deny this request. Nothing will be forwarded. The actions were:"}
+            {verdict === "deny"
+              ? "You are about to deny this request. Nothing will be forwarded. The actions were:"
+              : `You are about to approve this request. It will be forwarded once, exactly as shown, with these actions${irreversible ? " (at least one cannot be undone)" : ""}:`}
           </p>
           <div className="mb-3">{restate}</div>
+          {verdict === "approve_allow" ? (
+            <div className="mb-3" data-testid="allow-diff">
+              <p className="mb-1 text-sm font-semibold">And the task&apos;s policy changes as follows: these exact actions will run without asking anyone until the task ends.</p>
+              {allowDiff}
+            </div>
+          ) : null}
           <div className="flex gap-2">
-            <Button type="submit" variant={verdict === "approve" ? "primary" : "danger"} disabled={pending}>
-              {verdict === "approve" ? "Confirm approval" : "Confirm denial"}
+            <Button type="submit" variant={verdict === "deny" ? "danger" : "primary"} disabled={pending}>
+              {verdict === "deny" ? "Confirm denial" : verdict === "approve_allow" ? "Confirm approval and policy change" : "Confirm approval"}
             </Button>
             <Button type="button" variant="secondary" onClick={() => setVerdict(null)} disabled={pending}>
               Back

@@ -10,7 +10,13 @@ import { approvalAuthorityProblem } from "./authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "./cancel";
 import { isFourEyesOn } from "./settings";
 
-export const decideApprovalInput = z.object({ note: z.string().trim().max(500).optional() });
+export const decideApprovalInput = z.object({
+  note: z.string().trim().max(500).optional().meta({ description: "Kept on the approval and in the audit." }),
+  allowForTask: z
+    .boolean()
+    .optional()
+    .meta({ description: "Approve only: also add an allow rule for exactly these actions to the task's policy for the rest of the task (audited as a policy change; needs step-up)." }),
+});
 
 /** The answer to deciding an approval a kill switch has cancelled: said plainly, with the reason. */
 function cancelledError(reason: string | null): AppError {

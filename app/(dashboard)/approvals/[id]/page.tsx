@@ -9,6 +9,7 @@ import { LiveRefresh } from "@/components/approvals/live-refresh";
 import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
+import { previewApproveAndAllow } from "@/lib/approvals/allow-rule";
 import { getApprovalCard } from "@/lib/approvals/card";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
@@ -24,6 +25,16 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
   const card = await getApprovalCard(getDb(), actor, id, { fullBody: body === "full" });
   const canDecide = roleCan(actor.role, "approvals:decide") && card.status === "pending";
   const r = card.request;
+  const allow = canDecide ? await previewApproveAndAllow(getDb(), actor, card.id) : null;
+  const allowDiff = allow?.possible ? (
+    <AgentData block>
+      {allow.added.map((line, i) => (
+        <span key={i} className={line.startsWith("+") ? "block text-green-800" : "block text-red-800"}>
+          {line}
+        </span>
+      ))}
+    </AgentData>
+  ) : null;
   return (
     <>
       <LiveRefresh />
@@ -110,7 +121,7 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
           {canDecide ? (
             <div className="mt-6">
               <h2 className="mb-2 text-base font-semibold">Decide</h2>
-              <DecideForm id={card.id} action={decideApprovalAction} restate={<ActionsList actions={card.actions} />} irreversible={card.effect === "irreversible"} />
+              <DecideForm id={card.id} action={decideApprovalAction} restate={<ActionsList actions={card.actions} />} irreversible={card.effect === "irreversible"} allowDiff={allowDiff} />
             </div>
           ) : null}
         </section>
