@@ -79,11 +79,11 @@ async function send(db: Db, d: { id: string; attempts: number; payload: Delivery
 
 /**
  * Held requests answered with 202 have nobody waiting on them, so nobody marks them expired;
- * this does, after their deadline (which queues their `expired` webhook). A request still held
- * by a worker is expired by its own timer first; this only catches what it left.
+ * this does, after their deadline (which queues their `expired` webhook). Requests a worker holds
+ * open are expired by the worker's own timer and never touched here.
  */
 export async function expireOverdueApprovals(db: Db, now = new Date()): Promise<number> {
-  const r = await db.approval.updateMany({ where: { status: "pending", expiresAt: { lt: new Date(now.getTime() - 2000) } }, data: { status: "expired" } });
+  const r = await db.approval.updateMany({ where: { status: "pending", pollMode: true, expiresAt: { lt: new Date(now.getTime() - 2000) } }, data: { status: "expired" } });
   return r.count;
 }
 

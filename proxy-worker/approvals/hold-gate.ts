@@ -96,7 +96,7 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   /** Creates the approval row for a request (null when the task is at its limit of pending holds). */
-  private async createRow(input: Parameters<HoldGate["hold"]>[0]) {
+  private async createRow(input: Parameters<HoldGate["hold"]>[0], pollMode = false) {
     const { auth, request } = input;
     const digest = requestDigest(auth.taskId, auth.agentId, request);
     const now = Date.now();
@@ -121,6 +121,7 @@ export class PostgresHoldGate implements HoldGate {
         ...storedRequest(request),
         policyVersion: auth.task.policyVersion,
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
+        pollMode,
       },
       select: { id: true },
     }));
@@ -133,7 +134,7 @@ export class PostgresHoldGate implements HoldGate {
 
   /** 202-and-poll: records the hold and returns at once; nobody waits on it. */
   async open(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | ReturnType<PostgresHoldGate["limited"]>> {
-    const row = await this.createRow(input);
+    const row = await this.createRow(input, true);
     if (!row) return this.limited();
     return { outcome: "opened", approvalId: row.id, expiresAt: new Date(row.deadline.at) };
   }

@@ -1,3 +1,7 @@
+-- A held request answered at once with 202 (202-and-poll): nobody waits on it, so the dashboard
+-- marks it expired after its deadline (which sends its `expired` webhook).
+ALTER TABLE "approvals" ADD COLUMN "poll_mode" BOOLEAN NOT NULL DEFAULT false;
+
 -- Outgoing webhooks for approvals (hold, decided, expired, cancelled). The dashboard sends them
 -- and alone holds their secrets (sealed under the dashboard key); the worker never reads them.
 CREATE TABLE "webhooks" (
