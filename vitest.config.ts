@@ -29,6 +29,19 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        resolve: { alias },
+        test: {
+          // Measurements that need the integration harness (npm run bench runs them); not tests.
+          name: "bench",
+          include: ["bench/**/*.bench-run.ts"],
+          globalSetup: ["tests/support/global-setup.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          pool: "forks",
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

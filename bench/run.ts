@@ -248,10 +248,15 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's; `-- sandbox` layer 3's. */
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's; `-- sandbox` layer 3's; `-- approvals` the approval round trip. */
 const PARTS: Record<string, () => Promise<void>> = {
   proxy: main,
   "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
+  // The approval round trip (a vitest project of its own); also `npm run bench:approvals`.
+  approvals: async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("npm", ["run", "bench:approvals"], { stdio: "inherit", cwd: root });
+  },
   // Needs root and namespaces of its own; also `npm run bench:sandbox`.
   sandbox: async () => {
     const { execFileSync } = await import("node:child_process");

@@ -2,10 +2,13 @@
 
 import Link from "next/link";
 import { usePathname } from "next/navigation";
+import type { ReactNode } from "react";
 
 export interface NavItem {
   href: string;
   label: string;
+  /** Shown after the label (the pending approvals badge). */
+  extra?: ReactNode;
 }
 
 export function Nav({ items }: { items: NavItem[] }) {
@@ -22,6 +25,7 @@ export function Nav({ items }: { items: NavItem[] }) {
             className={`whitespace-nowrap rounded-md px-3 py-2 text-sm font-medium ${active ? "bg-brand-50 text-brand-700" : "text-slate-700 hover:bg-slate-100"}`}
           >
             {item.label}
+            {item.extra}
           </Link>
         );
       })}

@@ -1,10 +1,13 @@
 import Link from "next/link";
 import type { ReactNode } from "react";
+import { PendingBadge } from "@/components/approvals/pending-badge";
 import { StepUpProvider } from "@/components/auth/step-up";
 import { Nav, type NavItem } from "@/components/nav";
 import { Badge } from "@/components/ui/badge";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
+import { countPendingApprovals } from "@/lib/approvals/card";
+import { getDb } from "@/lib/db/client";
 import { loadAppConfig } from "@/lib/config/app";
 import { reauthenticateAction, reauthenticateWithOidcAction, signOutAction } from "./actions";
 
@@ -15,7 +18,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
   const items: NavItem[] = [
     { href: "/agents", label: "Agents" },
     { href: "/tasks", label: "Tasks" },
-    { href: "/approvals", label: "Approvals" },
+    { href: "/approvals", label: "Approvals", extra: <PendingBadge initial={await countPendingApprovals(getDb(), actor)} /> },
     { href: "/sandboxes", label: "Sandboxes" },
     { href: "/audit", label: "Audit" },
     { href: "/services", label: "Services & Credentials" },

@@ -2,18 +2,21 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
+import { maxEffectOf, isEffect } from "@/lib/semantics/types";
+import { actorUserId, approverScope, scopeWhere } from "./approver-scope";
 import { approvalAuthorityProblem } from "./authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "./cancel";
 import { isFourEyesOn } from "./settings";
 
-export const decideApprovalInput = z.object({ note: z.string().trim().max(500).optional() });
-
-function deciderId(actor: Actor): string | null {
-  if (actor.kind === "user") return actor.userId;
-  if (actor.kind === "api_key") return actor.createdById;
-  return null;
-}
+export const decideApprovalInput = z.object({
+  note: z.string().trim().max(500).optional().meta({ description: "Kept on the approval and in the audit." }),
+  allowForTask: z
+    .boolean()
+    .optional()
+    .meta({ description: "Approve only: also add an allow rule for exactly these actions to the task's policy for the rest of the task (audited as a policy change; needs step-up)." }),
+});
 
 /** The answer to deciding an approval a kill switch has cancelled: said plainly, with the reason. */
 function cancelledError(reason: string | null): AppError {
@@ -22,17 +25,31 @@ function cancelledError(reason: string | null): AppError {
   });
 }
 
-function noLongerDecidable(status: string, reason: string | null): AppError {
+function noLongerDecidable(status: string, reason: string | null, decidedBy: string | null): AppError {
   if (status === "cancelled") return cancelledError(reason);
-  return new AppError("CONFLICT", `This request can no longer be decided: ${status === "pending" ? "it timed out" : `it was already ${status}`}.`, { details: { status } });
+  const by = decidedBy ? ` by ${decidedBy}` : "";
+  return new AppError("CONFLICT", `This request can no longer be decided: ${status === "pending" || status === "expired" ? "it timed out" : `it was already ${status}${by}`}.`, {
+    details: { status, decidedBy },
+  });
 }
+
+/** The most severe effect among an approval's stored actions. */
+export function approvalEffect(actions: unknown) {
+  const list = Array.isArray(actions) ? actions : [];
+  return maxEffectOf(list.map((a: { effect?: unknown }) => (isEffect(a?.effect) ? a.effect : "irreversible")));
+}
+
+export type DecideOutcome = { id: string; status: "approved" | "denied" | "pending"; approvals: number; required: number };
 
 /**
  * Approves or denies a held request. Only a pending approval that has not timed out can be
- * decided, exactly once (a conditional update: two approvers at once, one wins); a late decision
- * changes nothing. With four-eyes on, the agent's owner cannot approve its requests. When the
- * authority behind the request is gone (task ended, expired or revoked, agent suspended, token
- * revoked or expired) the approval is cancelled instead, and the caller is told so.
+ * decided; the row is locked for the decision, so two approvers at once are taken in turn: one
+ * decides, the other is told who did. A request that needs N distinct approvers records each
+ * approval as a vote and is released by the N-th. Four-eyes: the agent's owner and the task's
+ * creator may add their vote but never make the one that completes an approval alone. An
+ * approver scoped to some agents or services cannot see (NOT_FOUND) anything else. Approving an
+ * irreversible action needs a recent sign-in (step-up). When the authority behind the request is
+ * gone the approval is cancelled instead, and the caller is told so.
  */
 export async function decideApproval(
   db: Db,
@@ -41,48 +58,69 @@ export async function decideApproval(
   verdict: "approve" | "deny",
   note?: string,
   now = new Date(),
-): Promise<{ id: string; status: "approved" | "denied" }> {
+): Promise<DecideOutcome> {
   assertCan(actor, "approvals:decide");
   if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
-  const by = deciderId(actor);
-  const outcome = await db.$transaction(async (tx): Promise<{ status: "approved" | "denied" } | { cancelled: CancelReason }> => {
+  const by = actorUserId(actor);
+  const scope = await approverScope(db, actor);
+  const visible = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { actions: true } });
+  if (!visible) throw new AppError("NOT_FOUND", "No such approval.");
+  let stepUp: StepUpEvidence | null = null;
+  if (verdict === "approve" && approvalEffect(visible.actions) === "irreversible") stepUp = requireStepUp(actor, "approve an irreversible action", now.getTime());
+
+  const outcome = await db.$transaction(async (tx): Promise<DecideOutcome | { cancelled: CancelReason }> => {
+    // One decision at a time per approval: the second approver waits here, then sees the first's result.
+    await tx.$queryRaw`SELECT 1 FROM "approvals" WHERE "id" = ${id}::uuid FOR UPDATE`;
     const approval = await tx.approval.findUnique({
       where: { id },
-      select: { id: true, status: true, cancelReason: true, expiresAt: true, taskId: true, agentId: true, jti: true, method: true, url: true, agent: { select: { ownerId: true } } },
+      select: {
+        id: true, status: true, cancelReason: true, expiresAt: true, taskId: true, agentId: true, jti: true, method: true, url: true, requiredApprovals: true,
+        agent: { select: { ownerId: true } }, task: { select: { createdById: true } }, decidedBy: { select: { email: true } },
+        votes: { select: { userId: true } },
+      },
     });
     if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
-    if (approval.status !== "pending") throw noLongerDecidable(approval.status, approval.cancelReason);
+    if (approval.status !== "pending") throw noLongerDecidable(approval.status, approval.cancelReason, approval.decidedBy?.email ?? null);
+    if (approval.expiresAt <= now) throw noLongerDecidable("expired", null, null);
     // A kill switch nobody has applied yet (expiry is a matter of time) is applied now.
     const problem = await approvalAuthorityProblem(tx, approval, now);
     if (problem) {
       await cancelApprovals(tx, { ids: [id] }, problem, actor, now);
       return { cancelled: problem };
     }
-    if (verdict === "approve" && by && approval.agent.ownerId === by && (await isFourEyesOn(tx))) {
-      throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner cannot approve its requests. Ask another approver.");
+    const required = Math.max(1, approval.requiredApprovals);
+    const base = { approvalId: id, method: approval.method, url: approval.url };
+    if (verdict === "deny") {
+      await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
+      await recordAuditEvent(tx, { type: "approval.denied", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "reject", reason: note ?? null, data: { ...base, note: note ?? null } });
+      return { id, status: "denied", approvals: approval.votes.length, required };
     }
-    const status = verdict === "approve" ? "approved" : "denied";
-    const updated = await tx.approval.updateMany({
-      where: { id, status: "pending", expiresAt: { gt: now } },
-      data: { status, decidedById: by, decidedAt: now, decisionNote: note ?? null },
-    });
-    if (updated.count === 0) {
-      // Someone (another approver, a kill switch, the timeout) got there first: say who.
-      const current = await tx.approval.findUnique({ where: { id }, select: { status: true, cancelReason: true } });
-      throw noLongerDecidable(current?.status ?? "pending", current?.cancelReason ?? null);
+
+    const interested = new Set([approval.agent.ownerId, approval.task.createdById].filter((x): x is string => Boolean(x)));
+    if (by && approval.votes.some((v) => v.userId === by)) {
+      throw new AppError("CONFLICT", "You have already approved this request; it needs another person.", { details: { status: "pending", approvals: approval.votes.length, required } });
     }
+    const voters = [...approval.votes.map((v) => v.userId), ...(by ? [by] : [])];
+    const completes = voters.length >= required || !by;
+    if (completes && by && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
+      throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner and the task's creator cannot approve its requests alone. Ask another approver.");
+    }
+    if (by) await tx.approvalVote.create({ data: { approvalId: id, userId: by, note: note ?? null, createdAt: now } });
+    if (!completes) {
+      await recordAuditEvent(tx, {
+        type: "approval.vote", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
+        data: { ...base, note: note ?? null, approvals: voters.length, required, ...(stepUp ? { stepUp } : {}) },
+      });
+      return { id, status: "pending", approvals: voters.length, required };
+    }
+    await tx.approval.update({ where: { id }, data: { status: "approved", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
     await recordAuditEvent(tx, {
-      type: verdict === "approve" ? "approval.approved" : "approval.denied",
-      actor,
-      agentId: approval.agentId,
-      taskId: approval.taskId,
-      outcome: verdict === "approve" ? "approve" : "reject",
-      reason: note ?? null,
-      data: { approvalId: id, method: approval.method, url: approval.url },
+      type: "approval.approved", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
+      data: { ...base, note: note ?? null, approvers: voters, required, ...(stepUp ? { stepUp } : {}) },
     });
-    return { status };
+    return { id, status: "approved", approvals: voters.length, required };
   });
   // The cancellation is committed; only then is the caller told.
   if ("cancelled" in outcome) throw cancelledError(outcome.cancelled);
-  return { id, status: outcome.status };
+  return outcome;
 }

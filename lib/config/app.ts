@@ -25,6 +25,10 @@ const appSchema = z
     BULKHEAD_OIDC_NAME: z.string().default("Single sign-on"),
     /** Dangerous changes need a password (or identity-provider) confirmation at most this old. */
     BULKHEAD_STEP_UP_MINUTES: z.coerce.number({ error: "must be a number of minutes" }).positive("must be a positive number of minutes").max(1440, "must be at most 1440 (a day)").default(5),
+    /** Approval webhooks: the first retry waits this long, doubling each time (at most an hour). */
+    BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number({ error: "must be a number of seconds" }).positive("must be a positive number of seconds").max(3600).default(5),
+    /** Approval webhooks: attempts before a delivery is marked failed. */
+    BULKHEAD_WEBHOOK_MAX_ATTEMPTS: count(100).default(8),
     /** Failed sign-ins per account, then per client address, before attempts are refused for a while. */
     BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS: count(1000).default(5),
     BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS: count(100_000).default(20),
@@ -70,6 +74,7 @@ export interface AppConfig {
   sessionMaxAgeSeconds: number;
   oidc: OidcConfig | undefined;
   stepUpMaxAgeSeconds: number;
+  webhooks: { retryBaseMs: number; maxAttempts: number };
   signInThrottle: SignInThrottleConfig;
   trustedProxies: string[];
   peerToken: string | undefined;
@@ -95,6 +100,7 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
           }
         : undefined,
     stepUpMaxAgeSeconds: Math.round(env.BULKHEAD_STEP_UP_MINUTES * 60),
+    webhooks: { retryBaseMs: Math.round(env.BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS * 1000), maxAttempts: env.BULKHEAD_WEBHOOK_MAX_ATTEMPTS },
     signInThrottle: {
       accountAttempts: env.BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS,
       addressAttempts: env.BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS,
@@ -103,4 +109,9 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
     trustedProxies: env.BULKHEAD_TRUSTED_PROXIES,
     peerToken: env.BULKHEAD_INTERNAL_PEER_TOKEN,
   };
+}
+
+/** True inside the Node.js server runtime (not the edge runtime, not a build). */
+export function isNodeServerRuntime(): boolean {
+  return process.env.NEXT_RUNTIME === "nodejs";
 }

@@ -26,6 +26,8 @@ const workerSchema = z.object({
   BULKHEAD_UPSTREAM_TIMEOUT_SECONDS: seconds(3600).default(60),
   /** How long a held request waits for a human before it is denied. */
   BULKHEAD_HOLD_TIMEOUT_SECONDS: seconds(24 * 3600).default(300),
+  /** Pending held requests one task may have at once; beyond it requests that would be held are refused. */
+  BULKHEAD_TASK_MAX_PENDING_HOLDS: count(10_000).default(10),
   /** A passthrough (uninspected) tunnel with no traffic either way for this long is closed. */
   BULKHEAD_TUNNEL_IDLE_SECONDS: seconds(24 * 3600).default(300),
   /** No tunnel or sandbox connection stays open longer; one hour is also a task token's longest life. */
@@ -82,6 +84,7 @@ export interface WorkerConfig {
   upstreamConnectTimeoutMs: number;
   upstreamTimeoutMs: number;
   holdTimeoutMs: number;
+  taskMaxPendingHolds: number;
   tunnelIdleTimeoutMs: number;
   tunnelMaxLifetimeMs: number;
   upstreamCaFile: string | undefined;
@@ -124,6 +127,7 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     upstreamConnectTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000),
     upstreamTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_TIMEOUT_SECONDS * 1000),
     holdTimeoutMs: Math.round(env.BULKHEAD_HOLD_TIMEOUT_SECONDS * 1000),
+    taskMaxPendingHolds: env.BULKHEAD_TASK_MAX_PENDING_HOLDS,
     tunnelIdleTimeoutMs: Math.round(env.BULKHEAD_TUNNEL_IDLE_SECONDS * 1000),
     tunnelMaxLifetimeMs: Math.round(env.BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS * 1000),
     upstreamCaFile: env.BULKHEAD_UPSTREAM_CA_FILE,

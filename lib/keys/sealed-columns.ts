@@ -6,6 +6,7 @@
 import { signingKeyAad } from "@/lib/identity/keys";
 import { caKeyAad } from "@/lib/tls/ca-public";
 import { credentialAad } from "@/lib/vault/view";
+import { webhookAad } from "@/lib/webhooks/aad";
 
 export interface SealedColumn {
   /** For messages and counts. */
@@ -22,5 +23,6 @@ export interface SealedColumn {
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { label: "signing key", table: "signing_keys", idColumn: "kid", idType: "text", column: "private_key_sealed", aad: signingKeyAad, opener: "dashboard" },
   { label: "credential", table: "credentials", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: credentialAad, opener: "worker" },
+  { label: "webhook secret", table: "webhooks", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: webhookAad, opener: "dashboard" },
   { label: "interception CA", table: "certificate_authorities", idColumn: "id", idType: "uuid", column: "private_key_sealed", aad: caKeyAad, opener: "worker" },
 ];

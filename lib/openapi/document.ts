@@ -1,3 +1,4 @@
+import { approvalOperations, webhookOperations } from "./operations/approvals";
 import { taskOperations } from "./operations/tasks";
 import { auditOperations } from "./operations/audit";
 import { apiKeyOperations } from "./operations/api-keys";
@@ -21,6 +22,8 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
   ...taskOperations,
   ...auditOperations,
   ...sandboxOperations,
+  ...approvalOperations,
+  ...webhookOperations,
   ...openApiOperations,
 ];
 

@@ -1,22 +1,13 @@
 import type { Db } from "@/lib/db/client";
+import { approverScope, scopeWhere } from "@/lib/approvals/approver-scope";
 import { cancelReasonText } from "@/lib/approvals/cancel";
 import { assertCan, type Actor } from "@/lib/auth/actor";
-
-export async function listPendingApprovals(db: Db, actor: Actor) {
-  assertCan(actor, "read");
-  return db.approval.findMany({
-    where: { status: "pending" },
-    orderBy: { createdAt: "asc" },
-    take: 200,
-    select: { id: true, method: true, url: true, reason: true, createdAt: true, expiresAt: true, agent: { select: { name: true } } },
-  });
-}
 
 /** Held requests a kill switch cancelled in the last hour, newest first, with the reason in words. */
 export async function listRecentlyCancelledApprovals(db: Db, actor: Actor, now = new Date()) {
   assertCan(actor, "read");
   const rows = await db.approval.findMany({
-    where: { status: "cancelled", cancelledAt: { gt: new Date(now.getTime() - 3600_000) } },
+    where: { ...scopeWhere(await approverScope(db, actor)), status: "cancelled", cancelledAt: { gt: new Date(now.getTime() - 3600_000) } },
     orderBy: { cancelledAt: "desc" },
     take: 50,
     select: { id: true, method: true, url: true, cancelReason: true, cancelledAt: true, agent: { select: { name: true } } },

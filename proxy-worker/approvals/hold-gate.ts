@@ -1,12 +1,16 @@
 import pg from "pg";
 import { approvalAuthorityProblem, consumeApproval } from "@/lib/approvals/authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/approvals/cancel";
+import { approvalsNeeded, requiredByEffect } from "@/lib/approvals/required";
+import { storedRequest } from "@/lib/approvals/stored-request";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Logger } from "@/lib/log";
 import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { Authority } from "../identity/token-verifier";
+import type { CanonicalRequest } from "@/lib/semantics/types";
 import { requestDigest } from "../proxy/digest";
+import type { HoldStatus } from "./async-hold";
 import type { HoldGate } from "../proxy/pipeline";
 
 export const APPROVAL_CHANNEL = "bulkhead_approvals";
@@ -27,6 +31,8 @@ export interface HoldGateOptions {
   pollMs?: number;
   /** Whether the worker already knows the authority is gone (checked when a hold starts). */
   revoked?: (authority: Authority) => CancelReason | null;
+  /** Pending holds one task may have at once (BULKHEAD_TASK_MAX_PENDING_HOLDS); unlimited when absent. */
+  maxPendingPerTask?: number;
 }
 
 const cancelled = (approvalId: string, reason: string | null): HoldResult => ({
@@ -48,6 +54,8 @@ export class PostgresHoldGate implements HoldGate {
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
   private readonly pollMs: number;
+  /** Holds being created, per task: counted with the pending rows so a burst cannot slip past the limit. */
+  private readonly creating = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -87,7 +95,8 @@ export class PostgresHoldGate implements HoldGate {
     }
   }
 
-  async hold(input: Parameters<HoldGate["hold"]>[0]): Promise<HoldResult> {
+  /** Creates the approval row for a request (null when the task is at its limit of pending holds). */
+  private async createRow(input: Parameters<HoldGate["hold"]>[0], pollMode = false) {
     const { auth, request } = input;
     const digest = requestDigest(auth.taskId, auth.agentId, request);
     const now = Date.now();
@@ -98,7 +107,7 @@ export class PostgresHoldGate implements HoldGate {
       ...(auth.token ? [{ at: auth.token.expiresAt.getTime(), reason: "token_expired" as const }] : []),
     ];
     const deadline = limits.reduce((a, b) => (b.at < a.at ? b : a));
-    const approval = await this.db.approval.create({
+    const approval = await this.createWithinLimit(auth.taskId, async () => ({
       data: {
         taskId: auth.taskId,
         agentId: auth.agentId,
@@ -109,9 +118,63 @@ export class PostgresHoldGate implements HoldGate {
         actions: input.actions as unknown as Prisma.InputJsonValue,
         reason: input.reason.slice(0, 2000),
         expiresAt: new Date(deadline.at),
+        ...storedRequest(request),
+        policyVersion: auth.task.policyVersion,
+        requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
+        pollMode,
       },
       select: { id: true },
-    });
+    }));
+    return approval ? { id: approval.id, digest, deadline } : null;
+  }
+
+  private limited(): { outcome: "limited"; approvalId: null; reason: string } {
+    return { outcome: "limited", approvalId: null, reason: `this task already has ${this.options.maxPendingPerTask} requests waiting for approval; decide or let them time out first` };
+  }
+
+  /** 202-and-poll: records the hold and returns at once; nobody waits on it. */
+  async open(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | ReturnType<PostgresHoldGate["limited"]>> {
+    const row = await this.createRow(input, true);
+    if (!row) return this.limited();
+    return { outcome: "opened", approvalId: row.id, expiresAt: new Date(row.deadline.at) };
+  }
+
+  /** Where a hold of this task stands (null when the task has no such hold: another task's is not shown). */
+  async status(taskId: string, id: string, now = new Date()): Promise<HoldStatus | null> {
+    const row = await this.db.approval.findFirst({ where: { id, taskId }, select: { status: true, expiresAt: true, cancelReason: true, decisionNote: true } });
+    if (!row) return null;
+    if (row.status === "pending" && row.expiresAt <= now) return { status: "expired", expiresAt: row.expiresAt, reason: "no one approved the request in time" };
+    const reason = row.status === "cancelled" ? cancelReasonText(row.cancelReason) : row.status === "denied" ? (row.decisionNote ?? null) : null;
+    return { status: row.status, expiresAt: row.expiresAt, reason };
+  }
+
+  /**
+   * Uses a grant from 202-and-poll: the approval must be approved, unused, unexpired, for this
+   * exact request (same digest, so the same task and agent) and its authority must still stand.
+   * One conditional update, so a grant releases one request at most.
+   */
+  async redeem(input: { auth: Parameters<HoldGate["hold"]>[0]["auth"]; request: CanonicalRequest; grant: string }): Promise<HoldResult> {
+    const { auth, request, grant } = input;
+    const id = /^[0-9a-f-]{36}$/i.test(grant) ? grant.toLowerCase() : null;
+    if (!id) return { outcome: "denied", approvalId: grant.slice(0, 64), reason: "the approval grant is not an approval id" };
+    const digest = requestDigest(auth.taskId, auth.agentId, request);
+    const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true } });
+    if (!row) return { outcome: "denied", approvalId: id, reason: "no such approval for this task" };
+    const settled = await this.settle(id, digest);
+    if (settled?.outcome === "approved" || settled?.outcome === "cancelled" || settled?.outcome === "denied") return settled;
+    if (settled === null) return { outcome: "denied", approvalId: id, reason: "the request is still waiting for a person; poll its status first" };
+    // Approved but not consumable: used already, expired, or bound to another request.
+    const current = await this.db.approval.findUnique({ where: { id }, select: { status: true, requestDigest: true } });
+    if (current?.requestDigest !== digest) return { outcome: "denied", approvalId: id, reason: "the approval is bound to a different request (method, URL or body differ)" };
+    return settled;
+  }
+
+  async hold(input: Parameters<HoldGate["hold"]>[0]): Promise<HoldResult> {
+    const { auth } = input;
+    const row = await this.createRow(input);
+    if (!row) return this.limited();
+    const { digest, deadline } = row;
+    const approval = { id: row.id };
     const id = approval.id;
     const authority: Authority = { taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti };
     return new Promise<HoldResult>((resolve) => {
@@ -158,6 +221,32 @@ export class PostgresHoldGate implements HoldGate {
       if (known) cancel(known);
       else void check();
     });
+  }
+
+  /**
+   * Creates the approval row unless the task already has its limit of pending holds (rows
+   * pending in the database, from any worker, plus those this worker is creating right now).
+   * Counting conservatively may refuse one request too many in a burst; it never lets one more in.
+   */
+  private async createWithinLimit(
+    taskId: string,
+    build: () => Promise<Parameters<Db["approval"]["create"]>[0] & { select: { id: true } }>,
+  ): Promise<{ id: string } | null> {
+    const max = this.options.maxPendingPerTask;
+    const creating = (this.creating.get(taskId) ?? 0) + 1;
+    this.creating.set(taskId, creating);
+    try {
+      if (max !== undefined) {
+        // Pending and not yet timed out: a 202-and-poll hold nobody decided stops counting at its deadline.
+        const pending = await this.db.approval.count({ where: { taskId, status: "pending", expiresAt: { gt: new Date() } } });
+        if (pending + creating > max) return null;
+      }
+      return await this.db.approval.create(await build());
+    } finally {
+      const left = (this.creating.get(taskId) ?? 1) - 1;
+      if (left <= 0) this.creating.delete(taskId);
+      else this.creating.set(taskId, left);
+    }
   }
 
   /** Answers and cancels the holds whose authority is gone; returns how many. */

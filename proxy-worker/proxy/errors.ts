@@ -13,7 +13,9 @@ export type RefusalKind =
   | "client_timeout" // 408: the client was too slow to send its request
   | "bad_gateway" // 502: DNS failure, upstream refused or reset
   | "timeout" // 504: upstream or approval timed out (approval timeouts are denials: 403)
-  | "unavailable"; // 503: the audit trail cannot record, so nothing is forwarded
+  | "unavailable" // 503: the audit trail cannot record, so nothing is forwarded
+  | "held" // 202: held, answered at once (the client asked for 202-and-poll); nothing forwarded yet
+  | "hold_status"; // 200: Bulkhead's answer to a status poll of a held request (never forwarded)
 
 const STATUS: Record<RefusalKind, number> = {
   identity: 407,
@@ -26,6 +28,8 @@ const STATUS: Record<RefusalKind, number> = {
   bad_gateway: 502,
   timeout: 504,
   unavailable: 503,
+  held: 202,
+  hold_status: 200,
 };
 
 export class ProxyRefusal extends Error {
@@ -59,7 +63,7 @@ export function refusalResponse(refusal: ProxyRefusal): RefusalResponse {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "cache-control": "no-store",
-    "x-bulkhead-decision": refusal.kind === "denied" ? "deny" : "error",
+    "x-bulkhead-decision": refusal.kind === "denied" ? "deny" : refusal.kind === "held" || refusal.kind === "hold_status" ? "hold" : "error",
     connection: "close",
   };
   if (refusal.kind === "identity") headers["proxy-authenticate"] = 'Bearer realm="bulkhead", Basic realm="bulkhead"';

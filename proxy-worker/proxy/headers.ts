@@ -18,6 +18,8 @@ export const HOP_BY_HOP = new Set([
  */
 export const AGENT_STRIPPED = new Set([
   "authorization",
+  // A one-use approval grant (202-and-poll) is for Bulkhead, not the upstream.
+  "bulkhead-approval",
   "cookie",
   "forwarded",
   "x-forwarded-for",

@@ -7,6 +7,7 @@ import { classify } from "@/lib/semantics/classify";
 import { resolveEnvironment } from "@/lib/semantics/inventory";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import { GRANT_HEADER, heldAnswer, isStatusRequest, statusAnswer, statusRequestId, wantsAsync, type HoldStatus } from "../approvals/async-hold";
 import { compactActions } from "../audit/compact";
 import { AuditUnavailableError } from "../audit/errors";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
@@ -22,8 +23,14 @@ import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./ty
 /** Holds a request for a human; resolves with the approval's outcome. */
 export interface HoldGate {
   hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string }): Promise<
-    { outcome: "approved"; approvalId: string; decidedBy: string | null } | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "approved"; approvalId: string; decidedBy: string | null }
+    | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "limited"; approvalId: null; reason: string }
   >;
+  /** 202-and-poll (see approvals/async-hold.ts): record the hold without waiting on it. */
+  open?(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | { outcome: "limited"; approvalId: null; reason: string }>;
+  status?(taskId: string, approvalId: string): Promise<HoldStatus | null>;
+  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string }): ReturnType<HoldGate["hold"]>;
 }
 
 /** Checks where a request would go after DNS; throws a ProxyRefusal for forbidden destinations. */
@@ -118,6 +125,9 @@ export class Pipeline {
       );
     }
 
+    // A status poll of a held request (202-and-poll) is answered by Bulkhead itself, never forwarded.
+    if (isStatusRequest(request)) throw await this.holdStatus(auth, request, base);
+
     // 4. Classify into semantic actions.
     const classification = classify(request, view.registry, view.inventory);
     this.deps.observe?.("classify", since(t));
@@ -159,8 +169,22 @@ export class Pipeline {
 
     // 6. Hold: a human decides; the approval is bound to this exact request.
     if (decision.decision === "hold") {
-      await this.record("proxy.hold", "hold", detail, auth, decision);
-      const result = await this.deps.holds.hold({ auth, request, actions: classification.actions, reason: decision.reason, eventId });
+      const grant = request.headers[GRANT_HEADER];
+      const held = { auth, request, actions: classification.actions, reason: decision.reason, eventId };
+      if (grant === undefined) await this.record("proxy.hold", "hold", detail, auth, decision);
+      if (grant === undefined && wantsAsync(request.headers) && this.deps.holds.open) {
+        const opened = await this.deps.holds.open(held);
+        if (opened.outcome === "limited") throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", opened.reason), detail, auth, decision);
+        const answer = heldAnswer(opened.approvalId, opened.expiresAt);
+        answer.context = { ...detail, taskId: auth.taskId, agentId: auth.agentId, actions: undefined, approvalId: opened.approvalId };
+        throw answer;
+      }
+      const result =
+        grant !== undefined && this.deps.holds.redeem ? await this.deps.holds.redeem({ auth, request, grant }) : await this.deps.holds.hold(held);
+      if (result.outcome === "limited") {
+        // Too many of this task's requests already wait: refused without asking anyone, so a flood never buries other tasks.
+        throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);
+      }
       if (result.outcome !== "approved") {
         const code = result.outcome === "expired" ? "approval_timeout" : result.outcome === "cancelled" ? "approval_cancelled" : "approval_denied";
         throw await this.refuse(new ProxyRefusal("denied", code, result.reason, { approvalId: result.approvalId }), { ...detail, approvalId: result.approvalId }, auth, decision);
@@ -256,6 +280,17 @@ export class Pipeline {
     await this.confirm({ ...incoming, method: "CONNECT", url: "", headers: {}, rawHeaders: [], body: null }, auth, detail, decision);
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
     return { auth, request, descriptor, destination, actions: [action], effect: "irreversible", decision: "allow", why, eventId, startedAt };
+  }
+
+  /** Bulkhead's answer to `GET http://bulkhead.hold/<id>`: only the task's own holds, only GET. */
+  private async holdStatus(auth: AuthenticatedTask, request: CanonicalRequest, base: Record<string, unknown>): Promise<ProxyRefusal> {
+    const id = statusRequestId(request);
+    if (request.method !== "GET" || !id) return this.refuse(new ProxyRefusal("malformed", "hold_status_malformed", "poll a held request with GET http://bulkhead.hold/<approval id>"), base, auth);
+    const status = this.deps.holds.status ? await this.deps.holds.status(auth.taskId, id) : null;
+    if (!status) return this.refuse(new ProxyRefusal("denied", "approval_unknown", "this task has no held request with that id", { approvalId: id }), base, auth);
+    const answer = statusAnswer(id, status);
+    answer.context = { ...base, taskId: auth.taskId, agentId: auth.agentId, approvalId: id };
+    return answer;
   }
 
   /**

@@ -122,6 +122,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   });
 
   const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs, {
+    maxPendingPerTask: config.taskMaxPendingHolds,
     revoked: (authority) => {
       const why = core.tokens.revoked(authority);
       return why ? cancelReasonFor(why) : null;

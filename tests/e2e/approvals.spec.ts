@@ -42,16 +42,19 @@ test("the approve/deny route handlers: 401 signed out, 403 for auditors, once fo
   expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("approved");
 });
 
-test("an approver decides a held request on the Approvals page", async ({ page, createUser, db }) => {
+test("an approver opens a held request from the Approvals page and decides it on its card", async ({ page, createUser, db }) => {
   const owner = await createUser("admin");
   const approval = await pendingApproval(db, owner.id);
   const approver = await createUser("approver");
   await signInViaApi(page.request, approver.email, approver.password);
   await page.goto("/approvals");
-  const row = page.getByTestId("approval-row").filter({ hasText: "volumeDelete" }).first();
-  await expect(row).toContainText("POST https://backboard.railway.com/graphql/v2");
-  page.once("dialog", (d) => d.accept());
-  await row.getByRole("button", { name: "Approve" }).click();
+  const row = page.locator(`[data-approval-id="${approval.id}"]`);
+  await expect(row).toContainText("POST");
+  await expect(row).toContainText("https://backboard.railway.com/graphql/v2");
+  await row.getByRole("link", { name: "Review" }).click();
+  await expect(page).toHaveURL(new RegExp(`/approvals/${approval.id}$`));
+  await page.getByRole("button", { name: "Approve…" }).click();
+  await page.getByTestId("confirm-decision").getByRole("button", { name: "Confirm approval" }).click();
   await expect.poll(async () => (await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("approved");
 });
 

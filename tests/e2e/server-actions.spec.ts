@@ -48,6 +48,7 @@ interface Fixture {
   apiKeyId: string;
   jti: string;
   userId: string;
+  webhookId: string;
 }
 
 /** How to call each action: its arguments, and the page it is posted to. */
@@ -84,6 +85,10 @@ const PAYLOADS: Record<string, Payload> = {
   simulateAction: () => withState({ policyYaml: "rules: []\n", method: "GET", url: "https://api.github.com/repos/a/b", body: "", contentType: "" }),
   createUserAction: () => withState({ email: `${unique("csrf-user")}@example.test`, role: "admin" }),
   updateUserAction: (f) => withState({ id: f.userId, role: "admin" }),
+  setApprovalRulesAction: () => withState({ write: "1", destructive: "1", irreversible: "1" }),
+  setApproverScopeAction: (f) => withState({ userId: f.userId, services: "railway" }),
+  createWebhookAction: () => withState({ name: unique("csrf-hook"), url: "http://127.0.0.1:9/hook", format: "json" }),
+  deleteWebhookAction: (f) => withState({ id: f.webhookId }),
   signInWithPassword: (f) => ({ args: [{}, form({ email: f.adminEmail, password: f.adminPassword })] }),
   signInWithOidc: () => ({ args: [form({})] }),
   completeSetupAction: () => ({ args: ["not-a-valid-setup-token", null, form({ email: "mallory@example.test", password: "a long enough password", confirm: "a long enough password" })] }),
@@ -159,9 +164,12 @@ test("every server action refuses a cross-site request and changes nothing; from
     await db.service.create({ data: { name: serviceName, descriptorYaml: `id: ${serviceName}\nhosts: [${serviceName}.example.test]\nprotocol: rest\n` } });
     const apiKey = (await (await api.post("/api/v1/api-keys", { data: { name: unique("csrf-k"), role: "auditor" } })).json()) as { apiKey: { id: string } };
     const user = await createUser("auditor");
+    // Created after the approval, so that nothing is queued for it (no delivery is retried in the background).
+    const webhook = await db.webhook.create({ data: { name: unique("csrf-w"), url: "http://127.0.0.1:9/hook", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
     return {
       db, adminId: admin.id, adminEmail: admin.email, adminPassword: admin.password, agentId: agent.id, taskId: task.task.id,
       approvalId: approval.id, credentialId: credential.credential.id, serviceName, apiKeyId: apiKey.apiKey.id, jti: minted.jti, userId: user.id,
+      webhookId: webhook.id,
     };
   }
 
@@ -206,6 +214,8 @@ test("every server action refuses a cross-site request and changes nothing; from
       expect(after, `${action.name} from the dashboard's origin changed nothing: its payload is not a real one`).not.toBe(beforeSame);
       worked++;
     }
+    // No webhook outlives its step: a later fixture's approval would queue deliveries retried in the background.
+    await db.webhook.deleteMany({});
   }
   expect(worked).toBeGreaterThanOrEqual(23);
   await victimSession.dispose();

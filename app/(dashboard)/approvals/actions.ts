@@ -2,16 +2,18 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
+import { approveAndAllow } from "@/lib/approvals/allow-rule";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import { getDb } from "@/lib/db/client";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formToObject, runAction } from "@/lib/http/action";
 
-const input = z.object({ id: z.uuid(), verdict: z.enum(["approve", "deny"]), note: z.string().max(500).optional() });
+const input = z.object({ id: z.uuid(), verdict: z.enum(["approve", "deny", "approve_allow"]), note: z.string().trim().max(500).optional() });
 
-export async function decideApprovalAction(_prev: ActionResult<null> | null, form: FormData) {
+export async function decideApprovalAction(_prev: unknown, form: FormData) {
   return runAction("approvals:decide", input, formToObject(form), async (actor, data) => {
-    await decideApproval(getDb(), actor, data.id, data.verdict, data.note);
+    const note = data.note || undefined;
+    const outcome = data.verdict === "approve_allow" ? await approveAndAllow(getDb(), actor, data.id, note) : await decideApproval(getDb(), actor, data.id, data.verdict, note);
     revalidatePath("/approvals");
-    return null;
+    return { status: outcome.status, approvals: outcome.approvals, required: outcome.required };
   });
 }

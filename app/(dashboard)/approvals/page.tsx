@@ -1,47 +1,68 @@
 import type { Metadata } from "next";
-import { AutoRefresh } from "@/components/approvals/auto-refresh";
+import Link from "next/link";
+import { AgentData } from "@/components/approvals/agent-data";
+import { Countdown } from "@/components/approvals/countdown";
+import { LiveRefresh } from "@/components/approvals/live-refresh";
 import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
-import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
+import { listApprovals } from "@/lib/approvals/card";
 import { requirePageActor } from "@/lib/auth/current";
-import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
-import { listPendingApprovals, listRecentlyCancelledApprovals } from "@/lib/tasks/list";
-import { decideApprovalAction } from "./actions";
+import { listRecentlyCancelledApprovals } from "@/lib/tasks/list";
 
 export const metadata: Metadata = { title: "Approvals" };
 
+const TONE = { read: "slate", write: "blue", destructive: "amber", irreversible: "red" } as const;
+
 export default async function ApprovalsPage() {
   const actor = await requirePageActor("read");
-  const pending = await listPendingApprovals(getDb(), actor);
+  const pending = await listApprovals(getDb(), actor, { state: "pending", limit: 200 });
   const cancelled = await listRecentlyCancelledApprovals(getDb(), actor);
-  const canDecide = roleCan(actor.role, "approvals:decide");
   return (
     <>
-      <AutoRefresh seconds={3} />
-      <PageHeader title="Approvals" description="Held actions wait here for a person. An approval releases exactly the request shown, once; requests not decided in time are denied." />
+      <LiveRefresh />
+      <PageHeader
+        title="Approvals"
+        description="Held actions wait here for a person. Open one to read the whole request and decide; an approval releases exactly that request, once; requests not decided in time are refused."
+      />
       {pending.length === 0 ? (
         <EmptyState title="Nothing is waiting">No held action needs a decision right now.</EmptyState>
       ) : (
-        <Table head={["Agent", "Request", "Why held", "Waiting since", "Times out", ...(canDecide ? ["Decision"] : [])]}>
+        <Table head={["Agent and task", "Actions", "Request", "Waiting since", "Times out", ""]}>
           {pending.map((a) => (
-            <tr key={a.id} data-testid="approval-row">
-              <Td>{a.agent.name}</Td>
-              <Td className="max-w-md break-all font-mono text-xs">
-                {a.method} {a.url}
+            <tr key={a.id} data-testid="approval-row" data-approval-id={a.id}>
+              <Td>
+                <div className="font-medium">{a.agent}</div>
+                <div className="text-xs text-slate-600">{a.purpose}</div>
               </Td>
-              <Td className="max-w-md text-xs">{a.reason}</Td>
-              <Td className="whitespace-nowrap">{formatTime(a.createdAt)}</Td>
-              <Td className="whitespace-nowrap">{formatTime(a.expiresAt)}</Td>
-              {canDecide ? (
-                <Td className="whitespace-nowrap">
-                  <SimpleActionButton action={decideApprovalAction} fields={{ id: a.id, verdict: "approve" }} label="Approve" variant="primary" confirm={`Approve ${a.method} ${a.url}? It will be forwarded once.`} />{" "}
-                  <SimpleActionButton action={decideApprovalAction} fields={{ id: a.id, verdict: "deny" }} label="Deny" variant="danger" />
-                </Td>
-              ) : null}
+              <Td className="max-w-md text-xs">
+                <ul className="space-y-1">
+                  {a.operations.map((o, i) => (
+                    <li key={i}>
+                      <Badge tone={TONE[o.effect] ?? "slate"}>{o.effect}</Badge> <AgentData>{o.operation}</AgentData> on <AgentData>{o.resource}</AgentData>{" "}
+                      <span className="text-slate-600">
+                        ({o.service}, {o.environment})
+                      </span>
+                    </li>
+                  ))}
+                </ul>
+                {a.required > 1 ? <div className="mt-1">{`${a.approvals} of ${a.required} approvers`}</div> : null}
+              </Td>
+              <Td className="max-w-md break-all text-xs">
+                <span className="font-mono">{a.method}</span> <AgentData>{a.url}</AgentData>
+              </Td>
+              <Td className="whitespace-nowrap">{formatTime(new Date(a.createdAt))}</Td>
+              <Td className="whitespace-nowrap">
+                <Countdown until={a.expiresAt} />
+              </Td>
+              <Td>
+                <Link className="font-semibold text-brand-700 underline" href={`/approvals/${a.id}`}>
+                  Review
+                </Link>
+              </Td>
             </tr>
           ))}
         </Table>
@@ -53,9 +74,13 @@ export default async function ApprovalsPage() {
           <Table head={["Agent", "Request", "Status", "Why", "Cancelled at"]}>
             {cancelled.map((a) => (
               <tr key={a.id} data-testid="cancelled-approval-row">
-                <Td>{a.agent.name}</Td>
+                <Td>
+                  <Link className="underline" href={`/approvals/${a.id}`}>
+                    {a.agent.name}
+                  </Link>
+                </Td>
                 <Td className="max-w-md break-all font-mono text-xs">
-                  {a.method} {a.url}
+                  {a.method} <AgentData>{a.url}</AgentData>
                 </Td>
                 <Td>
                   <Badge tone="red">Cancelled</Badge>

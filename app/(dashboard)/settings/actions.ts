@@ -2,6 +2,8 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
+import { setApproverScope } from "@/lib/approvals/approver-scope";
+import { updateApprovalSettings } from "@/lib/approvals/settings";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
 import { rotateKeys } from "@/lib/identity/key-store";
@@ -24,6 +26,36 @@ const ttlInput = z.object({
 export async function setMaxTtlAction(_prev: ActionResult<null> | null, form: FormData) {
   return runAction("settings:write", ttlInput, formToObject(form), async (actor, { maxTtl }) => {
     await setMaxTaskTtlSeconds(getDb(), actor, parseDuration(maxTtl)!);
+    revalidatePath("/settings");
+    return null;
+  });
+}
+
+const approvalRulesInput = z.object({
+  fourEyes: z.string().optional(),
+  write: z.coerce.number().int().min(1).max(10).default(1),
+  destructive: z.coerce.number().int().min(1).max(10).default(1),
+  irreversible: z.coerce.number().int().min(1).max(10).default(1),
+});
+
+export async function setApprovalRulesAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("settings:write", approvalRulesInput, formToObject(form), async (actor, data) => {
+    await updateApprovalSettings(getDb(), actor, {
+      fourEyes: data.fourEyes === "on",
+      requiredByEffect: { write: data.write, destructive: data.destructive, irreversible: data.irreversible },
+    });
+    revalidatePath("/settings");
+    return null;
+  });
+}
+
+const scopeFormInput = z.object({ userId: z.uuid(), services: z.string().max(2000).default("") });
+
+export async function setApproverScopeAction(_prev: ActionResult<null> | null, form: FormData) {
+  return runAction("users:write", scopeFormInput, formToObject(form), async (actor, data) => {
+    const services = data.services.split(",").map((s) => s.trim()).filter(Boolean);
+    const agents = form.getAll("agents").filter((v): v is string => typeof v === "string");
+    await setApproverScope(getDb(), actor, data.userId, { agents, services });
     revalidatePath("/settings");
     return null;
   });

@@ -1,11 +1,16 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { formatTime } from "@/components/format";
+import { ApprovalSettingsForm } from "@/components/settings/approval-settings-form";
+import { ApproverScopeForm } from "@/components/settings/approver-scope-form";
 import { MaxTtlForm } from "@/components/settings/max-ttl-form";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
+import { listAgents } from "@/lib/agents/agents";
+import { listApproversWithScopes } from "@/lib/approvals/approver-scope";
+import { getApprovalSettings } from "@/lib/approvals/settings";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { loadAppConfig } from "@/lib/config/app";
@@ -13,7 +18,7 @@ import { getDb } from "@/lib/db/client";
 import { listSigningKeys } from "@/lib/identity/key-store";
 import { formatDuration } from "@/lib/tasks/duration";
 import { getMaxTaskTtlSeconds } from "@/lib/tasks/settings";
-import { rotateKeysAction, setMaxTtlAction } from "./actions";
+import { rotateKeysAction, setApprovalRulesAction, setApproverScopeAction, setMaxTtlAction } from "./actions";
 
 export const metadata: Metadata = { title: "Settings" };
 
@@ -22,7 +27,9 @@ export default async function SettingsPage() {
   const canWrite = roleCan(actor.role, "settings:write");
   const config = loadAppConfig();
   const db = getDb();
-  const [keys, maxTtl] = await Promise.all([listSigningKeys(db, actor), getMaxTaskTtlSeconds(db)]);
+  const canScope = roleCan(actor.role, "users:write");
+  const [keys, maxTtl, approvals] = await Promise.all([listSigningKeys(db, actor), getMaxTaskTtlSeconds(db), getApprovalSettings(db, actor)]);
+  const [approvers, agents] = canScope ? await Promise.all([listApproversWithScopes(db, actor), listAgents(db, actor, {})]) : [[], []];
   const rows: Array<[string, string]> = [
     ["Dashboard URL", config.publicUrl],
     ["Session lifetime", `${Math.round(config.sessionMaxAgeSeconds / 3600)} hours`],
@@ -33,6 +40,7 @@ export default async function SettingsPage() {
     ["Re-authentication for dangerous changes", `after ${Math.round(config.stepUpMaxAgeSeconds / 60)} minutes`],
     ["Single sign-on (OIDC)", config.oidc ? `${config.oidc.name} (${config.oidc.issuer})` : "not configured"],
     ["Maximum task lifetime", formatDuration(maxTtl)],
+    ["Four-eyes approvals", approvals.fourEyes ? "on: an agent's owner and its task's creator cannot approve alone" : "off"],
   ];
   return (
     <>
@@ -49,6 +57,25 @@ export default async function SettingsPage() {
         <section className="mt-8 max-w-3xl">
           <h2 className="mb-2 font-semibold">Task limits</h2>
           <MaxTtlForm action={setMaxTtlAction} current={formatDuration(maxTtl)} />
+        </section>
+      ) : null}
+      {canWrite ? (
+        <section className="mt-8 max-w-3xl">
+          <h2 className="mb-2 font-semibold">Who must approve</h2>
+          <ApprovalSettingsForm action={setApprovalRulesAction} fourEyes={approvals.fourEyes} required={approvals.requiredByEffect} />
+          <p className="mt-3 text-sm">
+            <Link className="text-brand-700 underline" href="/settings/webhooks">
+              Webhooks and their deliveries
+            </Link>{" "}
+            tell people when a request waits.
+          </p>
+        </section>
+      ) : null}
+      {canScope ? (
+        <section className="mt-8 max-w-3xl">
+          <h2 className="mb-2 font-semibold">Approver scopes</h2>
+          <p className="mb-2 text-sm text-slate-600">An approver limited to some agents or services sees and decides only their held requests.</p>
+          <ApproverScopeForm action={setApproverScopeAction} users={approvers} agents={agents.map((a) => ({ id: a.id, name: a.name }))} />
         </section>
       ) : null}
       <section className="mt-8 max-w-3xl">

@@ -68,6 +68,14 @@ export const PRIVILEGES: PrivilegeMap = {
       dashboard: { SELECT: true, UPDATE: ["status", "decided_by_id", "decided_at", "decision_note", "cancelled_at", "cancel_reason"] },
       worker: { SELECT: true, INSERT: true, UPDATE: ["status", "consumed_at", "cancelled_at", "cancel_reason"] },
     },
+    // One row per person approving a request that needs several; only the dashboard records them.
+    approval_votes: { dashboard: { SELECT: true, INSERT: true }, worker: READ },
+    // Which agents or services an approver answers for (Settings); the worker never needs it.
+    approver_scopes: { dashboard: CRUD, worker: NONE },
+    // Approval webhooks: the dashboard sends them and alone reads their sealed secrets; the
+    // worker's changes to approvals queue deliveries through a SECURITY DEFINER trigger.
+    webhooks: { dashboard: CRUD, worker: NONE },
+    webhook_deliveries: { dashboard: CRU, worker: NONE },
     // The launcher (`bulkhead sandbox run`, the dashboard's role) records and removes sandboxes;
     // the worker only counts the escape attempts its fence and resolver block.
     sandboxes: { dashboard: CRU, worker: { SELECT: true, UPDATE: ["blocked_attempts"] } },
@@ -104,5 +112,6 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_wal_cursor_forward_only: [],
     bulkhead_notify_policy: [],
     bulkhead_notify_approval: [],
+    bulkhead_enqueue_webhooks: [],
   },
 };

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { decideApprovalInput } from "@/lib/approvals/decide-approval";
 import { createTaskInput } from "@/lib/tasks/tasks";
 import type { OpenApiOperation } from "../registry";
 import { dateTime, nullableDateTime } from "../schemas";
@@ -118,21 +117,6 @@ export const taskOperations: OpenApiOperation[] = [
     permission: "settings:write",
     responses: { 200: { description: "The new key and the retiring ones.", schema: z.object({ kid: z.string(), retiring: z.array(z.object({ kid: z.string(), verifyUntil: dateTime })) }) } },
   },
-  ...(["approve", "deny"] as const).map(
-    (verdict): OpenApiOperation => ({
-      method: "post",
-      path: `/api/v1/approvals/{id}/${verdict}`,
-      operationId: `${verdict}Approval`,
-      summary: verdict === "approve" ? "Approve a held request (it is forwarded once)" : "Deny a held request",
-      description:
-        "A request that can no longer be decided answers 409: already decided, timed out, or cancelled by a kill switch (the task ended, expired or was revoked, the agent was suspended or the token revoked); then `details.status` is `cancelled` and `details.reason` says which, and nothing was forwarded.",
-      tags: ["approvals"],
-      permission: "approvals:decide",
-      pathParams: { id: "The approval's id (uuid)." },
-      body: decideApprovalInput,
-      responses: { 200: { description: "The decision.", schema: z.object({ approval: z.object({ id: z.string(), status: z.enum(["approved", "denied"]) }) }) } },
-    }),
-  ),
   {
     method: "get",
     path: "/api/v1/ca",

@@ -25,7 +25,7 @@ function messagesOf(schema: z.ZodType, input: unknown): string[] {
 const FORMS: Record<string, z.ZodType> = {
   registerAgent: createAgentInput,
   agentStatus: z.object({ id: z.uuid(), suspend: z.enum(["true", "false"]) }),
-  decideApproval: z.object({ id: z.uuid(), verdict: z.enum(["approve", "deny"]), note: z.string().max(500).optional() }),
+  decideApproval: z.object({ id: z.uuid(), verdict: z.enum(["approve", "deny", "approve_allow"]), note: z.string().trim().max(500).optional() }),
   addCredential: addCredentialInput,
   rotateCredential: z.object({ id: credentialIdSchema, secret: rotateCredentialInput.shape.secret }),
   deleteCredential: z.object({ id: credentialIdSchema }),

@@ -1,0 +1,7 @@
+import { approvalSettingsInput, getApprovalSettings, updateApprovalSettings } from "@/lib/approvals/settings";
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+
+export const GET = apiRoute("read", async ({ actor }) => ({ settings: await getApprovalSettings(getDb(), actor) }));
+
+export const PUT = apiRoute("settings:write", async ({ actor, json }) => ({ settings: await updateApprovalSettings(getDb(), actor, await json(approvalSettingsInput)) }));

@@ -1,0 +1,8 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { deleteWebhook } from "@/lib/webhooks/webhooks";
+
+export const DELETE = apiRoute<{ id: string }>("settings:write", async ({ actor, params }) => {
+  await deleteWebhook(getDb(), actor, params.id);
+  return { deleted: true };
+});

@@ -1,0 +1,15 @@
+import { getDb } from "@/lib/db/client";
+import { apiRoute } from "@/lib/http/route";
+import { appKeys } from "@/lib/identity/app-keys";
+import { createWebhook, createWebhookInput, listWebhooks } from "@/lib/webhooks/webhooks";
+
+export const GET = apiRoute("settings:write", async ({ actor }) => ({ webhooks: await listWebhooks(getDb(), actor) }));
+
+export const POST = apiRoute(
+  "settings:write",
+  async ({ actor, json }) => {
+    const db = getDb();
+    return { webhook: await createWebhook(db, actor, (await appKeys(db)).dashboardKey, await json(createWebhookInput)) };
+  },
+  { status: 201 },
+);

@@ -1,0 +1,121 @@
+import { isMap, isSeq, parseDocument } from "yaml";
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
+import { AppError } from "@/lib/errors/app-error";
+import { isGlob } from "@/lib/semantics/glob";
+import type { SemanticAction } from "@/lib/semantics/types";
+import { policyErrors } from "@/lib/tasks/policy";
+import { approverScope, scopeWhere } from "./approver-scope";
+import { decideApproval, type DecideOutcome } from "./decide-approval";
+
+/**
+ * "Approve, and allow this operation on this resource for the rest of the task": the request is
+ * approved, and the task's policy gains one allow rule per action, pinned to exactly that
+ * service, environment, operation, resource and effect (with `waive_approval` for irreversible
+ * ones). Policy globs have no escapes, so a value containing `*` or `?` cannot be pinned exactly
+ * and the option is refused for it. The person sees the change as a diff before it is saved,
+ * and it is audited as a policy change (`task.policy_changed`, with the approval's id). It needs
+ * step-up (it lets future requests through without anyone), a single required approver, and
+ * whatever approving needs (four-eyes, scope).
+ */
+export interface AllowPreview {
+  possible: boolean;
+  why: string | null;
+  before: string;
+  after: string;
+  /** The added lines, in order. */
+  added: string[];
+}
+
+function rulesFor(approvalId: string, actions: readonly SemanticAction[]): Array<Record<string, unknown>> | string {
+  const rules: Array<Record<string, unknown>> = [];
+  for (const [i, a] of actions.entries()) {
+    const values = [a.environment, a.operation, a.resource];
+    if (values.some((v) => typeof v !== "string" || v.length === 0 || isGlob(v))) return "an action's operation, resource or environment contains * or ?, which a rule cannot pin exactly";
+    rules.push({
+      id: `approved-${approvalId.slice(0, 8)}-${i + 1}`,
+      description: `added when approval ${approvalId} was approved`,
+      service: a.service,
+      environments: [a.environment],
+      operations: [a.operation],
+      resources: [a.resource],
+      effects: [a.effect],
+      decision: "allow",
+      ...(a.effect === "irreversible" ? { waive_approval: true } : {}),
+    });
+  }
+  return rules.length > 0 ? rules : "the request has no actions to allow";
+}
+
+function appendRules(policyYaml: string, rules: Array<Record<string, unknown>>): string | null {
+  const doc = parseDocument(policyYaml);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return null;
+  const existing = doc.get("rules");
+  if (existing === undefined || existing === null) doc.set("rules", doc.createNode(rules));
+  else if (isSeq(existing)) {
+    existing.flow = false;
+    for (const r of rules) existing.add(doc.createNode(r));
+  } else return null;
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+function addedLines(before: string, after: string): string[] {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length;
+  let endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--;
+    endB--;
+  }
+  return [...a.slice(start, endA).map((l) => `- ${l}`), ...b.slice(start, endB).map((l) => `+ ${l}`)];
+}
+
+export async function previewApproveAndAllow(db: Db, actor: Actor, id: string): Promise<AllowPreview> {
+  assertCan(actor, "approvals:decide");
+  const scope = await approverScope(db, actor);
+  const approval = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { id: true, actions: true, requiredApprovals: true, task: { select: { policyYaml: true, status: true } } } });
+  if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
+  const before = approval.task.policyYaml;
+  const no = (why: string): AllowPreview => ({ possible: false, why, before, after: before, added: [] });
+  if (approval.requiredApprovals > 1) return no(`this request needs ${approval.requiredApprovals} approvers, so one person cannot allow it for the rest of the task`);
+  if (approval.task.status !== "active") return no("the task is no longer active");
+  const rules = rulesFor(approval.id, (Array.isArray(approval.actions) ? approval.actions : []) as unknown as SemanticAction[]);
+  if (typeof rules === "string") return no(rules);
+  const after = appendRules(before, rules);
+  if (after === null) return no("the task's policy cannot be extended automatically; edit it on the task's page");
+  return { possible: true, why: null, before, after, added: addedLines(before, after) };
+}
+
+/** Approves (as `decideApproval`), then saves the previewed rule; the policy change is its own audit event. */
+export async function approveAndAllow(db: Db, actor: Actor, id: string, note?: string): Promise<DecideOutcome & { policyVersion: number }> {
+  const preview = await previewApproveAndAllow(db, actor, id);
+  if (!preview.possible) throw new AppError("CONFLICT", `Cannot approve and allow: ${preview.why}. Approve once instead.`);
+  const stepUp = requireStepUp(actor, "allow an operation for the rest of the task");
+  const errors = await policyErrors(db, preview.after);
+  if (errors) throw new AppError("CONFLICT", `Cannot approve and allow: the resulting policy is not valid (${errors.join("; ")}).`);
+  const outcome = await decideApproval(db, actor, id, "approve", note);
+  const changed = await db.$transaction(async (tx) => {
+    const approval = await tx.approval.findUniqueOrThrow({ where: { id }, select: { taskId: true, agentId: true } });
+    const task = await tx.task.findUniqueOrThrow({ where: { id: approval.taskId }, select: { policyYaml: true, policyVersion: true, status: true } });
+    // The policy the diff was made from must still be the one in force: no silent merge.
+    if (task.policyYaml !== preview.before || task.status !== "active") {
+      throw new AppError("CONFLICT", "The request was approved once, but the task's policy changed meanwhile (or the task ended), so no rule was added. Review the policy on the task's page.");
+    }
+    const updated = await tx.task.update({ where: { id: approval.taskId }, data: { policyYaml: preview.after, policyVersion: { increment: 1 } }, select: { policyVersion: true } });
+    await recordAuditEvent(tx, {
+      type: "task.policy_changed",
+      actor,
+      agentId: approval.agentId,
+      taskId: approval.taskId,
+      reason: note ?? null,
+      data: { fromVersion: task.policyVersion, toVersion: updated.policyVersion, before: preview.before, after: preview.after, viaApproval: id, added: preview.added, stepUp },
+    });
+    return updated.policyVersion;
+  });
+  return { ...outcome, policyVersion: changed };
+}

@@ -1,0 +1,113 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
+import { AppError } from "@/lib/errors/app-error";
+
+/**
+ * Approvers responsible for some agents or services only. A person with scope rows sees and
+ * decides the approvals of those agents, or whose actions touch those services; a person with
+ * none answers for all. The filter is part of the query's `where`, so an approval outside the
+ * scope looks exactly like one that does not exist.
+ */
+export interface ApproverScope {
+  agents: string[];
+  services: string[];
+}
+
+/** The user behind an actor (an API key acts for whoever created it). */
+export function actorUserId(actor: Actor): string | null {
+  if (actor.kind === "user") return actor.userId;
+  if (actor.kind === "api_key") return actor.createdById;
+  return null;
+}
+
+/** The actor's scope, or null when it may see every approval. */
+export async function approverScope(db: Pick<Db, "approverScope">, actor: Actor): Promise<ApproverScope | null> {
+  const userId = actorUserId(actor);
+  return userId ? scopeOfUser(db, userId) : null;
+}
+
+async function scopeOfUser(db: Pick<Db, "approverScope">, userId: string): Promise<ApproverScope | null> {
+  const rows = await db.approverScope.findMany({ where: { userId }, select: { kind: true, value: true } });
+  if (rows.length === 0) return null;
+  return { agents: rows.filter((r) => r.kind === "agent").map((r) => r.value), services: rows.filter((r) => r.kind === "service").map((r) => r.value) };
+}
+
+/** A `where` fragment limiting approvals to the scope (actions hold `[{service, …}]`). */
+export function scopeWhere(scope: ApproverScope | null): Prisma.ApprovalWhereInput {
+  if (!scope) return {};
+  return {
+    OR: [
+      ...(scope.agents.length > 0 ? [{ agentId: { in: scope.agents } }] : []),
+      ...scope.services.map((service) => ({ actions: { array_contains: [{ service }] } })),
+    ],
+  };
+}
+
+export const approverScopeInput = z
+  .object({
+    agents: z.array(z.uuid()).max(200).default([]).meta({ description: "Agent ids this approver answers for." }),
+    services: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a service id"))
+      .max(200)
+      .default([])
+      .meta({ description: "Service ids (as in descriptors) this approver answers for." }),
+  })
+  .strict();
+
+/** A user's approver scope as stored (empty lists: answers for everything). */
+export async function getApproverScope(db: Db, actor: Actor, userId: string): Promise<{ agents: string[]; services: string[] }> {
+  assertCan(actor, "users:read");
+  if (!z.uuid().safeParse(userId).success) throw new AppError("NOT_FOUND", "No such user.");
+  const user = await db.user.findUnique({ where: { id: userId }, select: { id: true } });
+  if (!user) throw new AppError("NOT_FOUND", "No such user.");
+  return (await scopeOfUser(db, userId)) ?? { agents: [], services: [] };
+}
+
+/**
+ * Replaces the agents and services a user answers for as an approver. Narrowing what a person
+ * may release is never a risk; widening it (or removing the scope: everything) needs step-up.
+ * The agents must exist; an approver cannot be scoped to an agent that is not there.
+ */
+export async function setApproverScope(db: Db, actor: Actor, userId: string, input: unknown): Promise<{ agents: string[]; services: string[] }> {
+  assertCan(actor, "users:write");
+  const next = approverScopeInput.parse(input);
+  const before = await getApproverScope(db, actor, userId);
+  const agents = [...new Set(next.agents)];
+  const services = [...new Set(next.services)];
+  const found = await db.agent.count({ where: { id: { in: agents } } });
+  if (found !== agents.length) throw new AppError("INVALID_INPUT", "Some of these agents do not exist.", { details: { fieldErrors: { agents: ["Some of these agents do not exist."] } } });
+  const wasScoped = before.agents.length + before.services.length > 0;
+  const widens = !wasScoped ? false : agents.length + services.length === 0 || agents.some((a) => !before.agents.includes(a)) || services.some((s) => !before.services.includes(s));
+  const stepUp = widens ? requireStepUp(actor, "widen what an approver may decide") : undefined;
+  await db.$transaction(async (tx) => {
+    await tx.approverScope.deleteMany({ where: { userId } });
+    await tx.approverScope.createMany({ data: [...agents.map((value) => ({ userId, kind: "agent", value })), ...services.map((value) => ({ userId, kind: "service", value }))] });
+    await recordAuditEvent(tx, { type: "user.approver_scope_changed", actor, data: { userId, from: before, to: { agents, services }, ...(stepUp ? { stepUp } : {}) } });
+  });
+  return { agents, services };
+}
+
+/** People who may decide approvals, each with their scope in words (for Settings). */
+export async function listApproversWithScopes(db: Db, actor: Actor): Promise<Array<{ id: string; email: string; scope: string }>> {
+  assertCan(actor, "users:read");
+  const users = await db.user.findMany({
+    where: { role: { in: ["admin", "approver"] }, disabledAt: null },
+    orderBy: { email: "asc" },
+    take: 200,
+    select: { id: true, email: true, approverScopes: { select: { kind: true, value: true } } },
+  });
+  const agentIds = users.flatMap((u) => u.approverScopes.filter((s) => s.kind === "agent").map((s) => s.value));
+  const names = new Map((await db.agent.findMany({ where: { id: { in: agentIds } }, select: { id: true, name: true } })).map((a) => [a.id, a.name]));
+  return users.map((u) => ({
+    id: u.id,
+    email: u.email,
+    scope:
+      u.approverScopes.length === 0
+        ? "all agents and services"
+        : u.approverScopes.map((s) => (s.kind === "agent" ? `agent ${names.get(s.value) ?? s.value}` : `service ${s.value}`)).join(", "),
+  }));
+}

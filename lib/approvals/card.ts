@@ -1,0 +1,169 @@
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+import type { SemanticAction } from "@/lib/semantics/types";
+import { approverScope, scopeWhere } from "./approver-scope";
+import { bodyView, type BodyView } from "./body-view";
+import { cancelReasonText } from "./cancel";
+import { approvalEffect } from "./decide-approval";
+import { plainLine, type LinePart } from "./plain-language";
+
+/**
+ * Everything a person needs to decide one held request, as data: who asked and why (the task's
+ * purpose, the agent, its owner, the scope and policy version), every semantic action as
+ * structured fields with a plain-language line where the descriptor knows one, the canonical
+ * request with its body pretty-printed and the dangerous parts highlighted, the deadline and
+ * who has approved so far. Agent-controlled values stay values; the page marks them as such.
+ */
+export interface ApprovalCard {
+  id: string;
+  status: string;
+  statusText: string | null;
+  createdAt: string;
+  expiresAt: string;
+  effect: SemanticAction["effect"];
+  task: { id: string; purpose: string; scope: string; policyVersion: number | null; currentPolicyVersion: number; createdBy: string | null; status: string };
+  agent: { id: string; name: string; owner: string | null };
+  actions: Array<SemanticAction & { line: LinePart[] | null }>;
+  request: { method: string; url: string; scheme: string; host: string; port: string; path: string; query: string; headers: Record<string, string>; body: BodyView };
+  reason: string;
+  required: number;
+  votes: Array<{ by: string; note: string | null; at: string }>;
+  decision: { by: string | null; at: string | null; note: string | null } | null;
+}
+
+const idInput = z.uuid();
+
+function parseUrl(url: string) {
+  try {
+    const u = new URL(url);
+    return { scheme: u.protocol.replace(/:$/, ""), host: u.hostname, port: u.port || (u.protocol === "https:" ? "443" : "80"), path: u.pathname, query: u.search.replace(/^\?/, "") };
+  } catch {
+    return { scheme: "", host: "", port: "", path: url, query: "" };
+  }
+}
+
+function statusText(status: string, cancelReason: string | null): string | null {
+  if (status === "cancelled") return `Cancelled because ${cancelReasonText(cancelReason)}. Nothing was forwarded.`;
+  if (status === "expired") return "Timed out: nobody decided in time, so it was refused.";
+  if (status === "consumed") return "Approved and forwarded once.";
+  if (status === "approved") return "Approved; waiting for the proxy to forward it once.";
+  if (status === "denied") return "Denied: nothing was forwarded.";
+  return null;
+}
+
+export async function getApprovalCard(db: Db, actor: Actor, id: string, options: { fullBody?: boolean } = {}): Promise<ApprovalCard> {
+  assertCan(actor, "read");
+  if (!idInput.safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
+  const scope = await approverScope(db, actor);
+  const a = await db.approval.findFirst({
+    where: { id, ...scopeWhere(scope) },
+    include: {
+      task: { select: { id: true, purpose: true, scope: true, policyVersion: true, status: true, createdBy: { select: { email: true } } } },
+      agent: { select: { id: true, name: true, owner: { select: { email: true } } } },
+      decidedBy: { select: { email: true } },
+      votes: { orderBy: { createdAt: "asc" }, select: { note: true, createdAt: true, user: { select: { email: true } } } },
+    },
+  });
+  if (!a) throw new AppError("NOT_FOUND", "No such approval.");
+  const actions = (Array.isArray(a.actions) ? a.actions : []) as unknown as SemanticAction[];
+  const headers = (a.requestHeaders && typeof a.requestHeaders === "object" ? a.requestHeaders : {}) as Record<string, string>;
+  const body = bodyView(a.requestBody ? new Uint8Array(a.requestBody) : null, {
+    contentType: headers["content-type"] ?? "",
+    sqlService: actions.some((x) => typeof x.detail?.statement === "number"),
+    actions,
+    limit: options.fullBody ? null : undefined,
+  });
+  return {
+    id: a.id,
+    status: a.status,
+    statusText: statusText(a.status, a.cancelReason),
+    createdAt: a.createdAt.toISOString(),
+    expiresAt: a.expiresAt.toISOString(),
+    effect: approvalEffect(actions),
+    task: {
+      id: a.task.id,
+      purpose: a.task.purpose,
+      scope: a.task.scope,
+      policyVersion: a.policyVersion,
+      currentPolicyVersion: a.task.policyVersion,
+      createdBy: a.task.createdBy?.email ?? null,
+      status: a.task.status,
+    },
+    agent: { id: a.agent.id, name: a.agent.name, owner: a.agent.owner?.email ?? null },
+    actions: actions.map((x) => ({ ...x, line: plainLine(x) })),
+    request: { method: a.method, url: a.url, ...parseUrl(a.url), headers, body: { ...body, size: a.bodySize || body.size } },
+    reason: a.reason,
+    required: a.requiredApprovals,
+    votes: a.votes.map((v) => ({ by: v.user.email, note: v.note, at: v.createdAt.toISOString() })),
+    decision: a.decidedAt || a.decidedBy ? { by: a.decidedBy?.email ?? null, at: a.decidedAt?.toISOString() ?? null, note: a.decisionNote } : null,
+  };
+}
+
+export const listApprovalsInput = z.object({
+  state: z.enum(["pending", "approved", "denied", "expired", "consumed", "cancelled"]).optional(),
+  task: z.uuid().optional(),
+  agent: z.uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+/**
+ * Approvals for lists and the API, newest first, filtered by state, task and agent, within the
+ * actor's approver scope. Pending ones are listed per task in turn (round-robin by age), so one
+ * task's flood of holds never pushes other tasks' requests off the page.
+ */
+export async function listApprovals(db: Db, actor: Actor, input: unknown) {
+  assertCan(actor, "read");
+  const f = listApprovalsInput.parse(input);
+  const scope = await approverScope(db, actor);
+  const rows = await db.approval.findMany({
+    where: { ...scopeWhere(scope), ...(f.state ? { status: f.state } : {}), ...(f.task ? { taskId: f.task } : {}), ...(f.agent ? { agentId: f.agent } : {}) },
+    orderBy: { createdAt: f.state === "pending" ? "asc" : "desc" },
+    take: f.state === "pending" ? 2000 : f.limit,
+    select: {
+      id: true, status: true, method: true, url: true, actions: true, createdAt: true, expiresAt: true, taskId: true, agentId: true, cancelReason: true, requiredApprovals: true,
+      agent: { select: { name: true } }, task: { select: { purpose: true } }, decidedBy: { select: { email: true } }, _count: { select: { votes: true } },
+    },
+  });
+  const shaped = rows.map((r) => ({
+    id: r.id,
+    status: r.status,
+    statusText: statusText(r.status, r.cancelReason),
+    method: r.method,
+    url: r.url,
+    effect: approvalEffect(r.actions),
+    operations: (Array.isArray(r.actions) ? (r.actions as unknown as SemanticAction[]) : []).map((x) => ({ service: x.service, environment: x.environment, resource: x.resource, operation: x.operation, effect: x.effect })),
+    createdAt: r.createdAt.toISOString(),
+    expiresAt: r.expiresAt.toISOString(),
+    taskId: r.taskId,
+    agentId: r.agentId,
+    agent: r.agent.name,
+    purpose: r.task.purpose,
+    approvals: r._count.votes,
+    required: r.requiredApprovals,
+    decidedBy: r.decidedBy?.email ?? null,
+  }));
+  return f.state === "pending" ? roundRobin(shaped, (r) => r.taskId).slice(0, f.limit) : shaped;
+}
+
+/** Interleaves items by key, oldest first within each key. */
+function roundRobin<T>(items: T[], key: (t: T) => string): T[] {
+  const queues = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const q = queues.get(k);
+    if (q) q.push(item);
+    else queues.set(k, [item]);
+  }
+  const out: T[] = [];
+  for (let round = 0; out.length < items.length; round++) for (const q of queues.values()) if (round < q.length) out.push(q[round]!);
+  return out;
+}
+
+/** How many approvals wait for the actor (the nav badge). */
+export async function countPendingApprovals(db: Db, actor: Actor, now = new Date()): Promise<number> {
+  assertCan(actor, "read");
+  const scope = await approverScope(db, actor);
+  return db.approval.count({ where: { ...scopeWhere(scope), status: "pending", expiresAt: { gt: now } } });
+}

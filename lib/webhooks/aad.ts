@@ -1,0 +1,4 @@
+/** Binds a sealed webhook secret to its row. */
+export function webhookAad(id: string): string {
+  return `bulkhead:webhook-secret:${id}`;
+}

@@ -1,0 +1,80 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import type { Db } from "@/lib/db/client";
+import { recordAuditEvent } from "@/lib/audit/record";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
+import { sealSecret } from "@/lib/crypto/envelope";
+import { AppError } from "@/lib/errors/app-error";
+import { webhookAad } from "./aad";
+
+export const WEBHOOK_EVENTS = ["hold", "decided", "expired", "cancelled"] as const;
+
+export { webhookAad };
+
+export const createWebhookInput = z
+  .object({
+    name: z.string().trim().min(1, "Enter a name.").max(100),
+    url: z
+      .url({ protocol: /^https?$/, error: "Enter an http(s) URL." })
+      .max(2000)
+      .meta({ description: "Where to POST. Treated as a secret (Slack's URLs are): shown only by host afterwards." }),
+    format: z.enum(["json", "slack"]).default("json"),
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).default([...WEBHOOK_EVENTS]),
+  })
+  .strict();
+
+/**
+ * Adds a webhook. Its signing secret is generated here, sealed under the dashboard's key, and
+ * returned this once; afterwards nobody can read it back (rotate by adding a new webhook).
+ * Adding a place that learns of every held request is a dangerous change: step-up.
+ */
+export async function createWebhook(db: Db, actor: Actor, dashboardKey: Buffer, input: unknown): Promise<{ id: string; name: string; signingSecret: string }> {
+  assertCan(actor, "settings:write");
+  const data = createWebhookInput.parse(input);
+  const stepUp = requireStepUp(actor, "add a webhook");
+  const secret = `whsec_${randomBytes(32).toString("base64url")}`;
+  const id = crypto.randomUUID();
+  await db.$transaction(async (tx) => {
+    await tx.webhook.create({
+      data: { id, name: data.name, url: data.url, format: data.format, events: data.events, secretSealed: sealSecret(secret, dashboardKey, webhookAad(id)), createdById: actor.kind === "user" ? actor.userId : null },
+    });
+    await recordAuditEvent(tx, { type: "webhook.created", actor, data: { webhookId: id, name: data.name, host: new URL(data.url).host, format: data.format, events: data.events, stepUp } });
+  });
+  return { id, name: data.name, signingSecret: secret };
+}
+
+export async function deleteWebhook(db: Db, actor: Actor, id: string): Promise<void> {
+  assertCan(actor, "settings:write");
+  if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such webhook.");
+  await db.$transaction(async (tx) => {
+    const removed = await tx.webhook.deleteMany({ where: { id } });
+    if (removed.count === 0) throw new AppError("NOT_FOUND", "No such webhook.");
+    await recordAuditEvent(tx, { type: "webhook.deleted", actor, data: { webhookId: id } });
+  });
+}
+
+/** Webhooks without their URL's path or secret. */
+export async function listWebhooks(db: Db, actor: Actor) {
+  assertCan(actor, "settings:write");
+  const rows = await db.webhook.findMany({ orderBy: { createdAt: "asc" }, select: { id: true, name: true, url: true, format: true, events: true, enabled: true, createdAt: true } });
+  return rows.map(({ url, events, ...w }) => ({ ...w, events: Array.isArray(events) ? events.filter((e): e is string => typeof e === "string") : [], host: new URL(url).host, createdAt: w.createdAt.toISOString() }));
+}
+
+/** Recent deliveries, newest first: what was sent where, how often, and what came back. */
+export async function listDeliveries(db: Db, actor: Actor, options: { webhookId?: string; limit?: number } = {}) {
+  assertCan(actor, "settings:write");
+  const rows = await db.webhookDelivery.findMany({
+    where: options.webhookId ? { webhookId: options.webhookId } : {},
+    orderBy: { createdAt: "desc" },
+    take: Math.min(options.limit ?? 100, 500),
+    select: { id: true, webhookId: true, approvalId: true, event: true, status: true, attempts: true, nextAttemptAt: true, lastStatus: true, lastError: true, createdAt: true, deliveredAt: true, webhook: { select: { name: true } } },
+  });
+  return rows.map((r) => ({
+    ...r,
+    webhook: r.webhook.name,
+    nextAttemptAt: r.status === "pending" ? r.nextAttemptAt.toISOString() : null,
+    createdAt: r.createdAt.toISOString(),
+    deliveredAt: r.deliveredAt?.toISOString() ?? null,
+  }));
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getApprovalCard, listApprovals } from "@/lib/approvals/card";
+import { CARD_BODY_LIMIT } from "@/lib/approvals/body-view";
+import { decideApproval } from "@/lib/approvals/decide-approval";
+import { updateApprovalSettings } from "@/lib/approvals/settings";
+import { makeUser } from "../../support/factories";
+import { viaProxy } from "../../support/proxy-client";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+const RAILWAY = "backboard.railway.com";
+const POLICY = "unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write, destructive, irreversible]\n";
+const deleteVolume = (pad = "") => ({ query: 'mutation { volumeDelete(volumeId: "vol_staging") }', variables: { pad } });
+
+/**
+ * Who may approve, and what they approve: the card binds to the whole body, N distinct people
+ * release a request, scoped approvers see only their agents and services, two approvers at once
+ * forward once and the loser is told who won, and a task's flood of holds is cut off at its limit.
+ */
+describe("approval decisions through a real proxy", () => {
+  let h: ProxyHarness;
+  let railway: Upstream;
+
+  const send = (token: string, body: unknown) =>
+    viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, { token, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const pendingFor = async (agentId: string, count = 1) => {
+    for (let i = 0; i < 500; i++) {
+      const rows = await h.t.db.approval.findMany({ where: { status: "pending", agentId }, orderBy: { createdAt: "asc" } });
+      if (rows.length >= count) return rows;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("the held requests did not appear");
+  };
+
+  beforeAll(async () => {
+    railway = await startHttpUpstream();
+    h = await startProxyHarness({ env: { BULKHEAD_HOLD_TIMEOUT_SECONDS: "8", BULKHEAD_TASK_MAX_PENDING_HOLDS: "2" } });
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
+    await h.t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [vol_staging]\n" } });
+  });
+  afterAll(async () => {
+    await h.close();
+    await railway.close();
+  });
+
+  it("the card shows part of a large body, and the approval releases exactly the whole body", async () => {
+    const { token, agentId } = await h.newTask(POLICY);
+    const approver = await makeUser(h.t.db, "approver");
+    const pad = "x".repeat(CARD_BODY_LIMIT * 2);
+    const pending = send(token, deleteVolume(pad));
+    const [approval] = await pendingFor(agentId);
+    const card = await getApprovalCard(h.t.db, approver.actor, approval!.id);
+    expect(card.actions.map((a) => [a.operation, a.resource, a.environment, a.effect])).toEqual([["volumeDelete", "vol_staging", "staging", "irreversible"]]);
+    expect(card.request.body.truncated).toBe(true);
+    expect(card.request.body.size).toBe(Buffer.byteLength(JSON.stringify(deleteVolume(pad))));
+    expect(card.request.headers["content-type"]).toBe("application/json");
+    expect(card.task.purpose).toBe("proxy test");
+    const full = await getApprovalCard(h.t.db, approver.actor, approval!.id, { fullBody: true });
+    expect(full.request.body.truncated).toBe(false);
+    const before = railway.hits.length;
+    await decideApproval(h.t.db, approver.actor, approval!.id, "approve");
+    expect((await pending).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+    expect(railway.hits.at(-1)!.body).toBe(JSON.stringify(deleteVolume(pad)));
+  });
+
+  it("N-of-M: two distinct approvers are needed for irreversible actions; one person twice is not two", async () => {
+    await updateApprovalSettings(h.t.db, h.admin, { requiredByEffect: { irreversible: 2 } });
+    try {
+      const { token, agentId } = await h.newTask(POLICY);
+      const a = await makeUser(h.t.db, "approver");
+      const b = await makeUser(h.t.db, "approver");
+      const before = railway.hits.length;
+      const pending = send(token, deleteVolume());
+      const [approval] = await pendingFor(agentId);
+      expect(approval!.requiredApprovals).toBe(2);
+      expect(await decideApproval(h.t.db, a.actor, approval!.id, "approve", "first look")).toMatchObject({ status: "pending", approvals: 1, required: 2 });
+      await expect(decideApproval(h.t.db, a.actor, approval!.id, "approve")).rejects.toThrow(/already approved this request/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(railway.hits.length).toBe(before);
+      expect(await decideApproval(h.t.db, b.actor, approval!.id, "approve", "second look")).toMatchObject({ status: "approved", approvals: 2 });
+      expect((await pending).status).toBe(200);
+      expect(railway.hits.length).toBe(before + 1);
+      const votes = await h.t.db.auditEvent.findMany({ where: { type: { in: ["approval.vote", "approval.approved"] }, data: { path: ["approvalId"], equals: approval!.id } }, orderBy: { seq: "asc" } });
+      expect(votes.map((v) => [v.type, v.reason])).toEqual([["approval.vote", "first look"], ["approval.approved", "second look"]]);
+    } finally {
+      await updateApprovalSettings(h.t.db, h.admin, { requiredByEffect: {} });
+    }
+  });
+
+  it("a scoped approver neither sees nor decides other agents' or services' requests", async () => {
+    const mine = await h.newTask(POLICY);
+    const theirs = await h.newTask(POLICY);
+    const scoped = await makeUser(h.t.db, "approver");
+    await h.t.db.approverScope.create({ data: { userId: scoped.user.id, kind: "agent", value: mine.agentId } });
+    const p1 = send(mine.token, deleteVolume());
+    const p2 = send(theirs.token, deleteVolume());
+    const [own] = await pendingFor(mine.agentId);
+    const [other] = await pendingFor(theirs.agentId);
+    const listed = await listApprovals(h.t.db, scoped.actor, { state: "pending" });
+    expect(listed.map((a) => a.id)).toContain(own!.id);
+    expect(listed.map((a) => a.id)).not.toContain(other!.id);
+    await expect(getApprovalCard(h.t.db, scoped.actor, other!.id)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(decideApproval(h.t.db, scoped.actor, other!.id, "approve")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(decideApproval(h.t.db, scoped.actor, other!.id, "deny")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: other!.id } })).status).toBe("pending");
+    await decideApproval(h.t.db, scoped.actor, own!.id, "approve");
+    expect((await p1).status).toBe(200);
+
+    // A service scope: approvals whose actions touch another service stay out of sight.
+    const bySvc = await makeUser(h.t.db, "approver");
+    await h.t.db.approverScope.create({ data: { userId: bySvc.user.id, kind: "service", value: "github" } });
+    await expect(decideApproval(h.t.db, bySvc.actor, other!.id, "deny")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await h.t.db.approverScope.create({ data: { userId: bySvc.user.id, kind: "service", value: "railway" } });
+    await decideApproval(h.t.db, bySvc.actor, other!.id, "deny", "not this one");
+    expect((await p2).status).toBe(403);
+  });
+
+  it("two approvers at once: one decision wins, the upstream runs once, the other is told who decided", async () => {
+    const { token, agentId } = await h.newTask(POLICY);
+    const a = await makeUser(h.t.db, "approver");
+    const b = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const pending = send(token, deleteVolume());
+    const [approval] = await pendingFor(agentId);
+    const results = await Promise.allSettled([decideApproval(h.t.db, a.actor, approval!.id, "approve"), decideApproval(h.t.db, b.actor, approval!.id, "deny")]);
+    const won = results.findIndex((r) => r.status === "fulfilled");
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const lost = results[1 - won] as PromiseRejectedResult;
+    expect(String(lost.reason.message)).toContain(won === 0 ? a.email : b.email);
+    const res = await pending;
+    expect(res.status).toBe(won === 0 ? 200 : 403);
+    expect(railway.hits.length).toBe(before + (won === 0 ? 1 : 0));
+  });
+
+  it("a late approval (after the timeout) forwards nothing", async () => {
+    const { token, agentId } = await h.newTask(POLICY);
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const pending = send(token, deleteVolume());
+    const [approval] = await pendingFor(agentId);
+    expect((await pending).status).toBe(403);
+    await expect(decideApproval(h.t.db, approver.actor, approval!.id, "approve")).rejects.toThrow(/can no longer be decided/);
+    expect(railway.hits.length).toBe(before);
+  }, 20_000);
+
+  it("a task's flood of holds stops at its limit with a clear reason; other tasks' requests are still held", async () => {
+    const flood = await h.newTask(POLICY);
+    const calm = await h.newTask(POLICY);
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const attempts = Array.from({ length: 6 }, (_, i) => send(flood.token, deleteVolume(`flood-${i}`)));
+    const refused = (await Promise.all(attempts.slice(0, 6).map((p) => Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), 1500))])))).filter(
+      (r): r is NonNullable<typeof r> => r !== null,
+    );
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(r.json).toMatchObject({ error: "hold_limit" });
+      expect(String(r.json?.reason)).toMatch(/already has 2 requests waiting/);
+    }
+    expect(await h.t.db.approval.count({ where: { taskId: flood.taskId, status: "pending" } })).toBeLessThanOrEqual(2);
+    const quiet = send(calm.token, deleteVolume("calm"));
+    const [held] = await pendingFor(calm.agentId);
+    const listed = await listApprovals(h.t.db, approver.actor, { state: "pending", limit: 3 });
+    expect(listed.map((a) => a.id)).toContain(held!.id);
+    await decideApproval(h.t.db, approver.actor, held!.id, "approve");
+    expect((await quiet).status).toBe(200);
+    await Promise.all(attempts);
+    expect(railway.hits.length).toBe(before + 1);
+  }, 30_000);
+});
