@@ -14,7 +14,7 @@ interface Run {
 /** Runs the real `bulkhead` command (the compiled CLI, as an operator runs it) with only `env`. */
 function bulkhead(args: string[], env: Record<string, string | undefined>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.resolve("bin/bulkhead.mjs"), ...args], { env, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [path.resolve("bin/bulkhead.mjs"), ...args], { env: env as NodeJS.ProcessEnv, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
