@@ -97,6 +97,7 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_checkpoints_append_only: [],
     audit_wal_cursor_forward_only: [],
     bulkhead_notify_policy: [],
+    bulkhead_notify_policy_row: [],
     bulkhead_notify_approval: [],
   },
 };
