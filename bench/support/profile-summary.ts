@@ -1,8 +1,9 @@
 /**
- * `npx tsx bench/support/profile-summary.ts <file.cpuprofile> [top]`: where a V8 CPU profile's
+ * `npx tsx bench/support/profile-summary.ts <file.cpuprofile> [top] [seconds]`: where a V8 CPU profile's
  * time goes, as self time by function and by origin (a package, Node's internals, the bundle),
  * in percent of the samples, idle excluded. For docs/benchmarks.md; open the file in Chrome
- * DevTools for the call tree.
+ * DevTools for the call tree. With `seconds`, only the samples of the profile's last `seconds`
+ * count (the saturation run at the end of bench/focus.ts, without the worker's start-up).
  */
 import { readFileSync } from "node:fs";
 
@@ -10,10 +11,11 @@ interface Node {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
-const [file, topArg] = process.argv.slice(2);
+const [file, topArg, secondsArg] = process.argv.slice(2);
 if (!file) throw new Error("usage: profile-summary.ts <file.cpuprofile> [top]");
 const top = Number(topArg ?? 25);
-const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+const from = secondsArg ? profile.endTime - Number(secondsArg) * 1e6 : -Infinity;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 
 function origin(url: string): string {
@@ -28,7 +30,10 @@ function origin(url: string): string {
 const fn = new Map<string, number>();
 const org = new Map<string, number>();
 let total = 0;
+let at = profile.startTime;
 for (let i = 0; i < profile.samples.length; i++) {
+  at += profile.timeDeltas[i] ?? 0;
+  if (at < from) continue;
   const node = byId.get(profile.samples[i]!)!;
   const name = node.callFrame.functionName || "(anonymous)";
   if (name === "(idle)") continue;
