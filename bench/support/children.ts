@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { compileBenchEntry } from "./compile";
 import { IpcClient } from "./ipc";
 
 const processes = new Map<ChildProcess, string>();
@@ -70,13 +71,17 @@ export interface NodeChild<T> extends Spawned {
   info: T;
 }
 
-/** Starts a TypeScript entry point under tsx with an IPC channel and waits for its `ready` message. */
+/**
+ * Starts a TypeScript entry point with an IPC channel and waits for its `ready` message: under
+ * tsx, or (`compiled`) bundled first and run as plain JavaScript, as production runs the worker.
+ */
 export async function startNode<T>(
   name: string,
   script: string,
-  options: { cpus?: string; env?: Record<string, string | undefined>; args?: string[]; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
+  options: { cpus?: string; env?: Record<string, string | undefined>; args?: string[]; nodeArgs?: string[]; readyTimeoutMs?: number; compiled?: boolean } = {},
 ): Promise<NodeChild<T>> {
-  const s = start(name, process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", script, ...(options.args ?? [])], { cpus: options.cpus, env: options.env, ipc: true });
+  const entry = options.compiled ? [await compileBenchEntry(script)] : ["--import", "tsx", script];
+  const s = start(name, process.execPath, [...(options.nodeArgs ?? []), ...entry, ...(options.args ?? [])], { cpus: options.cpus, env: options.env, ipc: true });
   const info = await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not become ready in time:\n${s.logTail()}`)), options.readyTimeoutMs ?? 120_000);
     s.proc.on("message", (m: { ready?: boolean }) => {

@@ -74,9 +74,12 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   const startWorker = (id: string, audit: "writer" | "none", metrics: "on" | "off" = "on", durability: "group" | "strict" = "group") => {
     const wal = path.join(dir, `wal-${id}`);
     mkdirSync(wal, { recursive: true });
+    // BENCH_CPU_PROF=<dir>: the full worker writes a CPU profile there when it stops.
+    const profile = process.env.BENCH_CPU_PROF && id === "full" ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
     return startNode<WorkerInfo>(`bulkhead-${id}`, "bench/bulkhead-child.ts", {
       cpus: o.proxyCpus,
-      nodeArgs: ["--expose-gc"], // only for the memory soak's before/after collections
+      compiled: true, // the product runs the compiled worker (scripts/cli-build.mjs), so does F
+      nodeArgs: ["--expose-gc", ...profile], // --expose-gc only for the memory soak's before/after collections
       // Like the launcher: the worker gets its own keys, never the master key.
       env: { DATABASE_URL: postgres.info.url, ...workerKeyEnvironment(deriveProcessKeys(masterKey)), BENCH_UPSTREAM_CA_FILE: caFile, BENCH_WAL_DIR: wal, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics, BENCH_AUDIT_DURABILITY: durability },
     });

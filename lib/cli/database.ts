@@ -32,7 +32,8 @@ async function withOpenedDatabase<T>(ctx: CliContext, fn: (urls: DatabaseUrls) =
   const config = loadCommonConfig();
   const opened = await openDatabase(config, { running: "reuse", log: (l) => ctx.stderr(l) });
   try {
-    if (opened.embedded) await migrateDatabase(opened.urls, (l) => ctx.stderr(l));
+    // A server that a running `bulkhead start` prepared needs grants again only after a migration.
+    if (opened.embedded) await migrateDatabase(opened.urls, (l) => ctx.stderr(l), { grants: opened.reused ? "after-changes" : "always" });
     return await fn(opened.urls);
   } finally {
     await opened.close();

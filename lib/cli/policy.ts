@@ -9,7 +9,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { CliError, type CliContext, type CommandHandler } from "@/lib/cli/context";
-import { withCliDatabase } from "@/lib/cli/database";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
@@ -17,7 +16,6 @@ import { policyTemplates } from "@/lib/policy/templates";
 import type { PolicyContext } from "@/lib/policy/references";
 import { emptyInventory, parseInventoryYaml } from "@/lib/semantics/inventory";
 import { defaultRegistry, parseServicesYaml, registryWith } from "@/lib/semantics/registry";
-import { loadRegistry } from "@/lib/services/registry-source";
 
 const USAGE = `usage:
   bulkhead policy check FILE [--offline [--services FILE] [--inventory FILE]] [--json]
@@ -84,6 +82,8 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
     if (values.services !== undefined || values.inventory !== undefined) {
       throw new CliError(`--services and --inventory are used with --offline; without it the database's services and inventory apply\n${USAGE}`, 2);
     }
+    // Loaded only here: --offline, schema and templates load no database code.
+    const [{ withCliDatabase }, { loadRegistry }] = await Promise.all([import("@/lib/cli/database"), import("@/lib/services/registry-source")]);
     const built = await withCliDatabase(ctx, (db) => loadRegistry(db));
     for (const bad of built.problems.services) ctx.stderr(`warning: custom service ${bad.name} is invalid and left out: ${bad.errors.join("; ")}`);
     if (built.problems.conflict) ctx.stderr(`warning: custom services conflict, built-ins only: ${built.problems.conflict}`);

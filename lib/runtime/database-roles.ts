@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import pg from "pg";
 import { RUNTIME_DATABASE_URL_VARIABLE, type CommonConfig, type RuntimeDatabaseRole } from "@/lib/config/common";
 import { ConfigError } from "@/lib/config/env";
@@ -27,6 +29,22 @@ const PURPOSE: Record<keyof RoleNames, string> = {
   dashboard: "the dashboard and the CLI",
   worker: "the proxy worker",
 };
+
+/**
+ * The role URLs of an embedded database that was already prepared (every role's password file is
+ * in the data folder, written when its role was created), without connecting; null otherwise.
+ * A command next to a running Bulkhead uses them instead of repeating the superuser's set-up.
+ */
+export function preparedEmbeddedRoles(superuserUrl: string, dataDir: string, names: RoleNames = DEFAULT_ROLE_NAMES): DatabaseUrls | null {
+  const password = (role: keyof RoleNames) => {
+    const file = path.join(dataDir, `postgres-${role}.password`);
+    return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+  };
+  const passwords = { owner: password("owner"), dashboard: password("dashboard"), worker: password("worker") };
+  if (!passwords.owner || !passwords.dashboard || !passwords.worker) return null;
+  const url = (role: keyof RoleNames) => urlForRole(superuserUrl, names[role], passwords[role]);
+  return { owner: url("owner"), runtime: { dashboard: url("dashboard"), worker: url("worker") }, sharingOwner: [], roles: { dashboard: names.dashboard, worker: names.worker } };
+}
 
 /**
  * The embedded database's roles, as its superuser: creates them (passwords generated into the
@@ -88,7 +106,15 @@ export function ownerUrl(urls: DatabaseUrls): string {
  * Migrations as the owner, then the grants step (the runtime roles' privileges made to match
  * lib/db/roles/privileges.ts), so a new table never waits for someone to remember a GRANT.
  */
-export async function migrateDatabase(urls: DatabaseUrls, log: (line: string) => void): Promise<MigrateResult & { grants: string[] }> {
+export interface MigrateOptions {
+  /**
+   * `always` (default) re-applies the runtime roles' grants; `after-changes` only when a migration
+   * was applied: for a server that a running `bulkhead start` already migrated and granted.
+   */
+  grants?: "always" | "after-changes";
+}
+
+export async function migrateDatabase(urls: DatabaseUrls, log: (line: string) => void, options: MigrateOptions = {}): Promise<MigrateResult & { grants: string[] }> {
   const owner = ownerUrl(urls);
   if (!urls.roles && urls.sharingOwner.length === 0) {
     throw new ConfigError([
@@ -101,6 +127,7 @@ export async function migrateDatabase(urls: DatabaseUrls, log: (line: string) =>
     log("BULKHEAD_DATABASE_SINGLE_ROLE is set: no runtime roles, so no grants were applied. The application can switch the audit's protections off.");
     return { ...result, grants: [] };
   }
+  if (options.grants === "after-changes" && result.applied.length === 0) return { ...result, grants: [] };
   // A new database gets every grant at once: one line for that; an existing one, each change.
   const fresh = result.alreadyApplied.length === 0;
   const quiet = (line: string) => {

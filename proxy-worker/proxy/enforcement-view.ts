@@ -26,15 +26,23 @@ export class EnforcementView {
     log: Logger,
     previous?: EnforcementView,
   ) {
-    const built = buildRegistry(snapshot.services, snapshot.inventoryYaml);
-    for (const bad of built.problems.services) log.error({ service: bad.name, errors: bad.errors }, "custom service is invalid and was left out; its hosts are unknown services");
-    if (built.problems.conflict) log.error({ err: built.problems.conflict }, "custom services conflict; enforcing with built-in services only");
-    if (built.problems.inventory) log.error({ errors: built.problems.inventory }, "inventory is invalid; every resource counts as production");
-    this.registry = built.registry;
-    this.inventory = built.inventory;
+    // Custom services and the inventory are parsed when they change, not on every snapshot (a
+    // task, agent or token change leaves them as they were).
+    const sameSource = previous !== undefined && sameRegistrySource(previous.snapshot, snapshot);
+    if (sameSource) {
+      this.registry = previous.registry;
+      this.inventory = previous.inventory;
+    } else {
+      const built = buildRegistry(snapshot.services, snapshot.inventoryYaml);
+      for (const bad of built.problems.services) log.error({ service: bad.name, errors: bad.errors }, "custom service is invalid and was left out; its hosts are unknown services");
+      if (built.problems.conflict) log.error({ err: built.problems.conflict }, "custom services conflict; enforcing with built-in services only");
+      if (built.problems.inventory) log.error({ errors: built.problems.inventory }, "inventory is invalid; every resource counts as production");
+      this.registry = built.registry;
+      this.inventory = built.inventory;
+    }
     // Keep compiled policies whose version did not change, while the services and inventory they
     // were checked against did not change either.
-    if (previous && sameRegistrySource(previous.snapshot, snapshot)) {
+    if (previous && sameSource) {
       for (const [taskId, entry] of previous.compiled) {
         const task = snapshot.tasks.get(taskId);
         if (task && task.policyVersion === entry.version) this.compiled.set(taskId, entry);

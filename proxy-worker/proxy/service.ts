@@ -84,8 +84,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   let view: EnforcementView | null = null;
   let credentials: CredentialSet = new Map();
   let credentialError: string | null = null;
-  const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0]) => {
+  const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0], initial = false) => {
     view = new EnforcementView(snapshot, log, view ?? undefined);
+    // A task, agent or token applied row by row leaves the credentials as they were.
+    if (!initial && snapshot.changed !== "all" && !snapshot.changed.has("credentials") && credentialError === null) return;
     try {
       credentials = await loadCredentialsForInjection(db, o.workerKey);
       credentialError = null;
@@ -100,9 +102,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   let killSwitch: KillSwitch | null = null;
   // Right after the token verifier has taken the new snapshot, before anything slower.
   core.policy.onSnapshot(() => void killSwitch?.sweep());
-  core.policy.onSnapshot(refresh);
+  core.policy.onSnapshot((snapshot) => refresh(snapshot));
   const current = core.policy.current();
-  if (current) await refresh(current);
+  if (current) await refresh(current, true);
 
   await ensureCertificateAuthority(db, o.workerKey);
   const ca = await loadCertificateAuthority(db, o.workerKey);

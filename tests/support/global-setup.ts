@@ -6,6 +6,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
 import { ensureLoginRoles } from "@/lib/db/roles/bootstrap";
+import { ensureCliBuilt } from "@/scripts/cli-build.mjs";
 import { DEFAULT_ROLE_NAMES, quoteIdent, type RoleNames } from "@/lib/db/roles/names";
 
 export interface TestDatabaseRoles {
@@ -30,6 +31,9 @@ declare module "vitest" {
  * connects as the dashboard's and the worker's roles, so the suite proves their grants suffice.
  */
 export default async function setup(project: TestProject) {
+  // Tests that fork `bin/bulkhead.mjs` (the worker, CLI commands) run the compiled CLI, as
+  // production does; building it once here keeps them from each compiling it on first use.
+  await ensureCliBuilt();
   const external = process.env.TEST_DATABASE_URL;
   let adminUrl: string;
   let stopServer = async () => undefined;

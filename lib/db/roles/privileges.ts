@@ -111,6 +111,7 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_checkpoints_append_only: [],
     audit_wal_cursor_forward_only: [],
     bulkhead_notify_policy: [],
+    bulkhead_notify_policy_row: [],
     bulkhead_notify_approval: [],
     bulkhead_enqueue_webhooks: [],
   },

@@ -1,0 +1,23 @@
+import { ZodError } from "zod";
+import { ConfigError } from "@/lib/config/env";
+import { isAppError } from "@/lib/errors/app-error";
+import { CliError } from "./context";
+
+/** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
+export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
+  if (error instanceof ZodError) {
+    return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
+  }
+  if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
+  if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
+  if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
+  return { code: "error", message: describeError(error) };
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
+  if (isAppError(error)) return error.userMessage;
+  if (error instanceof ConfigError) return error.message;
+  if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
+  return String(error);
+}

