@@ -13,6 +13,7 @@ test("the credential form keeps everything typed after a server-side error, exce
   await page.getByLabel("Scheme").selectOption("http");
   await page.getByLabel("Host", { exact: true }).fill("user@internal.example.test");
   await page.getByLabel("Port").fill("8443");
+  await page.getByLabel("Environments", { exact: true }).fill("*");
   await page.getByLabel("Header template", { exact: true }).fill("X-Api-Key: {secret}");
   await page.getByLabel("Secret", { exact: true }).fill("a-secret-to-type-again");
   await page.getByRole("button", { name: "Add credential" }).click();

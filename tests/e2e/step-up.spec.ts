@@ -16,6 +16,7 @@ test("a stale session must confirm the password to add a credential; the dialog 
   await page.getByLabel("Name", { exact: true }).fill(name);
   await page.getByLabel("Scheme").selectOption("http");
   await page.getByLabel("Host", { exact: true }).fill(`${unique("h")}.example.test`);
+  await page.getByLabel("Environments", { exact: true }).fill("*");
   await page.getByLabel("Header template", { exact: true }).fill("X-Api-Key: {secret}");
   await page.getByLabel("Secret", { exact: true }).fill("step-up-secret-value");
   await page.getByRole("button", { name: "Add credential" }).click();
@@ -94,7 +95,7 @@ test("changing a role from a stale session asks first", async ({ page, createUse
 test("the API answers step_up_required, accepts a re-authentication, and refuses again once the window has passed", async ({ api, createUser, db }) => {
   const admin = await createUser("admin");
   await signInViaApi(api, admin.email, admin.password);
-  const body = () => ({ name: unique("api-stepup"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "api-step-up-secret" });
+  const body = () => ({ name: unique("api-stepup"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "api-step-up-secret", environments: "*" });
 
   // Fresh from sign-in: allowed.
   expect((await api.post("/api/v1/credentials", { data: body() })).status()).toBe(201);
@@ -124,7 +125,7 @@ test("API keys need no step-up, and their changes say so in the audit", async ({
   await signInViaApi(api, admin.email, admin.password);
   const { key } = (await (await api.post("/api/v1/api-keys", { data: { name: unique("ci"), role: "admin" } })).json()) as { key: string };
   const ci = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { authorization: `Bearer ${key}` } });
-  const created = await ci.post("/api/v1/credentials", { data: { name: unique("by-key"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "key-secret-value" } });
+  const created = await ci.post("/api/v1/credentials", { data: { name: unique("by-key"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "key-secret-value", environments: "*" } });
   expect(created.status()).toBe(201);
   const { credential } = (await created.json()) as { credential: { id: string } };
   const event = await db.auditEvent.findFirstOrThrow({ where: { type: "credential.added", data: { path: ["credentialId"], equals: credential.id } } });
