@@ -13,7 +13,7 @@
 // folder a running process may still load chunks from; only older builds beyond the newest few
 // are removed.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -22,7 +22,12 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = path.join(ROOT, "dist", "cli");
 const CURRENT = path.join(OUT, "current.json");
 /** Inputs that are not source files esbuild reports but change what a build produces. */
-const EXTRA_INPUTS = ["package-lock.json", "tsconfig.json", "scripts/cli-build.mjs"];
+/**
+ * Files the compiled code reads next to itself (`new URL("./x", import.meta.url)`), copied beside
+ * the entry and the chunks, wherever the bundler put the code that reads them.
+ */
+const ASSETS = ["proxy-worker/isolation/probe.mjs"];
+const EXTRA_INPUTS = ["package-lock.json", "tsconfig.json", "scripts/cli-build.mjs", ...ASSETS];
 const KEEP_BUILDS = 3;
 
 function fingerprint(file) {
@@ -81,6 +86,12 @@ export async function buildCli({ log = () => undefined } = {}) {
     // Bundled CommonJS-style code (and packages loaded through it) may call require().
     banner: { js: "import { createRequire as __bulkheadCreateRequire } from 'node:module'; const require = __bulkheadCreateRequire(import.meta.url);" },
   });
+  for (const asset of ASSETS) {
+    for (const into of [outdir, path.join(outdir, "chunks")]) {
+      mkdirSync(into, { recursive: true });
+      copyFileSync(path.join(ROOT, asset), path.join(into, path.basename(asset)));
+    }
+  }
   const inputs = [...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("node_modules/")), ...EXTRA_INPUTS].sort().map(fingerprint);
   mkdirSync(OUT, { recursive: true });
   const tmp = `${CURRENT}.${process.pid}.tmp`;

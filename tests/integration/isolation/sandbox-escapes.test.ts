@@ -100,13 +100,16 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     const env = s.env({ BULKHEAD_INSTANCE_ID: `p${s.topo.run}`, BULKHEAD_SANDBOX_POOL_V4: "10.214.0.0/30", BULKHEAD_SANDBOX_POOL_V6: "fd42:b17e:ae00::/120", BULKHEAD_SANDBOX_LISTEN_PORT: "15101", BULKHEAD_SANDBOX_DNS_PORT: "15153" });
     const first = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], env);
     const box = await s.liveSandbox(taskId, first);
-    const netnsBefore = (await sh("ip", ["netns", "list"])).stdout;
+    // Only this instance's namespaces: other tests create and remove their own meanwhile.
+    const ours = async () => (await sh("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`bh-p${s.topo.run}-`)).sort().join("\n");
+    const netnsBefore = await ours();
     const rowsBefore = await s.t.db.sandbox.count();
     const second = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", "true"], env);
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(/pool 10\.214\.0\.0\/30 is exhausted/);
     expect(second.stderr).toMatch(/Nothing was created/);
-    expect((await sh("ip", ["netns", "list"])).stdout).toBe(netnsBefore);
+    expect(netnsBefore).not.toBe("");
+    expect(await ours()).toBe(netnsBefore);
     expect(await s.t.db.sandbox.count()).toBe(rowsBefore);
     first.kill("SIGTERM");
     await new Promise((r) => first.once("exit", r));
