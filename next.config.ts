@@ -8,6 +8,10 @@ const nextConfig: NextConfig = {
   // `npm run typecheck` checks the whole repository (app, worker, CLI, tests) as its own step;
   // the build does not repeat it, which keeps `npm start` on a fresh machine faster.
   typescript: { ignoreBuildErrors: true },
+  // The audit's public keys at the well-known address auditors look for (docs/audit.md).
+  async rewrites() {
+    return [{ source: "/.well-known/bulkhead-audit-keys.json", destination: "/api/v1/audit/keys" }];
+  },
   async headers() {
     return [
       {

@@ -10,6 +10,7 @@ import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
 import { assertPortFree } from "@/lib/runtime/ports";
+import { startLauncherSigner, type LauncherSigner } from "@/lib/runtime/checkpoint-signer";
 import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
@@ -40,12 +41,14 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
   let supervisor: WorkerSupervisor | null = null;
+  let signer: LauncherSigner | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say("Stopping...");
     await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
+    await signer?.stop();
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -75,6 +78,9 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
       oidcClientSecret: app.oidc?.clientSecret,
       say,
     }).finally(() => setupDb.$disconnect());
+    // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
+    signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");
     await ensureBuilt(root, say);
 
     const bin = path.join(root, "bin", "bulkhead.mjs");

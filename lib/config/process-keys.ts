@@ -23,8 +23,6 @@ const dashboardSchema = z.object({
 const workerSchema = z.object({
   /** The worker's X25519 private key: opens credentials and the interception CA's key. */
   BULKHEAD_WORKER_KEY: key32("worker"),
-  /** Ed25519 seed that signs audit checkpoints. */
-  BULKHEAD_CHECKPOINT_KEY: key32("worker"),
 });
 
 export interface DashboardKeyConfig {
@@ -34,7 +32,6 @@ export interface DashboardKeyConfig {
 
 export interface WorkerKeyConfig {
   workerKey: Buffer;
-  checkpointKey: Buffer;
 }
 
 export function loadDashboardKeyConfig(source: Record<string, string | undefined> = process.env): DashboardKeyConfig {
@@ -44,5 +41,5 @@ export function loadDashboardKeyConfig(source: Record<string, string | undefined
 
 export function loadWorkerKeyConfig(source: Record<string, string | undefined> = process.env): WorkerKeyConfig {
   const env = parseEnv(workerSchema, source);
-  return { workerKey: env.BULKHEAD_WORKER_KEY, checkpointKey: env.BULKHEAD_CHECKPOINT_KEY };
+  return { workerKey: env.BULKHEAD_WORKER_KEY };
 }

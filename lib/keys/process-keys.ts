@@ -7,7 +7,7 @@
  * |---|---|---|
  * | dashboard key (symmetric) | task-token signing keys (to mint tokens) | dashboard, CLI |
  * | worker key (X25519 pair) | upstream credentials, the interception CA's key | worker, CLI; the dashboard gets the public half only, to seal credentials to it |
- * | checkpoint key (Ed25519 seed) | signs audit checkpoints | the worker for now (a dedicated signer later) |
+ * | checkpoint key (Ed25519 seed) | signed format-1 audit checkpoints; kept to verify them | nobody signs with it any more: the launcher's checkpoint signer has a key of its own (lib/audit/outside/signer-key.ts) |
  *
  * So a compromised dashboard holds no key that opens a credential, and a compromised worker holds
  * no key that mints a token. Derivation is deterministic: a master key always gives the same
@@ -47,7 +47,6 @@ export interface DashboardKeys {
 /** What the worker process holds. */
 export interface WorkerKeys {
   workerKey: BoxKeyPair;
-  checkpointKey: Buffer;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -70,8 +69,8 @@ export function dashboardKeysFrom(config: { dashboardKey: Buffer; workerPublicKe
 }
 
 /** The worker's keys from their configured form. */
-export function workerKeysFrom(config: { workerKey: Buffer; checkpointKey: Buffer }): WorkerKeys {
-  return { workerKey: boxKeyPairFromSeed(config.workerKey), checkpointKey: config.checkpointKey };
+export function workerKeysFrom(config: { workerKey: Buffer }): WorkerKeys {
+  return { workerKey: boxKeyPairFromSeed(config.workerKey) };
 }
 
 /**
@@ -109,8 +108,6 @@ export function dashboardKeyEnvironment(keys: ProcessKeys): Record<string, strin
 
 export function workerKeyEnvironment(keys: ProcessKeys): Record<string, string> {
   const seed = keys.workerKey.privateKey.export({ type: "pkcs8", format: "der" }).subarray(-32);
-  return {
-    BULKHEAD_WORKER_KEY: Buffer.from(seed).toString("base64url"),
-    BULKHEAD_CHECKPOINT_KEY: keys.checkpointKey.toString("base64url"),
-  };
+  // No checkpoint key: the worker's request path must not be able to sign a checkpoint.
+  return { BULKHEAD_WORKER_KEY: Buffer.from(seed).toString("base64url") };
 }
