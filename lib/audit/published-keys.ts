@@ -1,5 +1,7 @@
 import { loadAuditViewConfig } from "@/lib/config/audit";
 import { loadCommonConfig } from "@/lib/config/common";
+import { loadReportKeyConfig } from "@/lib/config/process-keys";
+import { reportVerificationKey } from "@/lib/reports/signature";
 import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
 
 export interface PublishedAuditKey {
@@ -9,12 +11,13 @@ export interface PublishedAuditKey {
   alg: "EdDSA";
   jwk: { kty: "OKP"; crv: "Ed25519"; x: string; kid: string; use: "sig" };
   /** `checkpoint`: the signer's current key; `checkpoint-legacy`: format-1 checkpoints; `checkpoint-retired`: master keys rotated away. */
-  use: "checkpoint" | "checkpoint-legacy" | "checkpoint-retired";
+  use: "checkpoint" | "checkpoint-legacy" | "checkpoint-retired" | "report";
 }
 
 /**
  * What /.well-known/bulkhead-audit-keys.json lists: every public key a Bulkhead checkpoint may be
- * signed with, as the launcher gave them to the dashboard (signer first), then retired ones.
+ * signed with, as the launcher gave them to the dashboard (signer first), then retired ones, and
+ * the key that signs task reports.
  */
 export function publishedAuditKeys(): { keys: PublishedAuditKey[] } {
   const given = loadAuditViewConfig().checkpointPublicKeys;
@@ -31,5 +34,7 @@ export function publishedAuditKeys(): { keys: PublishedAuditKey[] } {
     jwk: { kty: "OKP", crv: "Ed25519", x: k.publicKey, kid: k.keyId, use: "sig" },
     use,
   });
-  return { keys: [...given.map((k, i) => entry(k, i === 0 ? "checkpoint" : "checkpoint-legacy")), ...retired.map((k) => entry(k, "checkpoint-retired"))] };
+  const reportKey = loadReportKeyConfig();
+  const report = reportKey ? [entry(reportVerificationKey(reportKey), "report")] : [];
+  return { keys: [...given.map((k, i) => entry(k, i === 0 ? "checkpoint" : "checkpoint-legacy")), ...retired.map((k) => entry(k, "checkpoint-retired")), ...report] };
 }

@@ -1,5 +1,6 @@
 import { checkpointCommand, keyCommand, verifyCommand } from "./audit-checkpoint";
 import { exportCommand } from "./audit-export";
+import { reportCommand, verifyReportCommand } from "./audit-report";
 import { CliError, type CommandHandler } from "./context";
 
 const USAGE = `usage:
@@ -8,7 +9,9 @@ const USAGE = `usage:
                         [--task ID] [--user ID|EMAIL] [--type T]... [--outcome O]... [--effect E]...
                         [--service S]... [--environment E]... [--q TEXT]
   bulkhead audit checkpoint [--no-sign]
-  bulkhead audit key`;
+  bulkhead audit key
+  bulkhead audit report TASK_ID [--output FILE.pdf]
+  bulkhead audit verify-report FILE.pdf [--signature FILE.sig] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json]`;
 
 export const auditCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
@@ -16,5 +19,7 @@ export const auditCommand: CommandHandler = async (args, ctx) => {
   if (sub === "export") return exportCommand(rest, ctx);
   if (sub === "checkpoint") return checkpointCommand(rest, ctx);
   if (sub === "key") return keyCommand(rest, ctx);
+  if (sub === "report") return reportCommand(rest, ctx);
+  if (sub === "verify-report") return verifyReportCommand(rest, ctx);
   throw new CliError(USAGE, 2);
 };

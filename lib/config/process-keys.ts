@@ -43,3 +43,13 @@ export function loadWorkerKeyConfig(source: Record<string, string | undefined> =
   const env = parseEnv(workerSchema, source);
   return { workerKey: env.BULKHEAD_WORKER_KEY };
 }
+
+const reportSchema = z.object({
+  /** Ed25519 seed that signs task reports; the launcher gives it to the dashboard. */
+  BULKHEAD_REPORT_SIGNING_KEY: key32("dashboard").optional(),
+});
+
+/** The dashboard's report-signing key, or null (a dashboard started by hand without it cannot sign reports). */
+export function loadReportKeyConfig(source: Record<string, string | undefined> = process.env): Buffer | null {
+  return parseEnv(reportSchema, source).BULKHEAD_REPORT_SIGNING_KEY ?? null;
+}
