@@ -9,7 +9,11 @@ import type { GeneratedReport } from "./generate";
 
 const TTL_MS = 15 * 60_000;
 const MAX = 16;
-const cache = new Map<string, { report: GeneratedReport; owner: string; taskId: string; expires: number }>();
+type Entry = { report: GeneratedReport; owner: string; taskId: string; expires: number };
+// On globalThis: Next.js bundles the page that generates and the route that serves separately,
+// each with its own copy of this module, in one process.
+const shared = globalThis as typeof globalThis & { bulkheadReportCache?: Map<string, Entry> };
+const cache = (shared.bulkheadReportCache ??= new Map<string, Entry>());
 
 const ownerOf = (actor: Actor) => (actor.kind === "user" ? `user:${actor.userId}` : actor.kind === "api_key" ? `key:${actor.apiKeyId}` : `system:${actor.label}`);
 
