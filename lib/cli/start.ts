@@ -11,6 +11,7 @@ import { openDatabase } from "@/lib/runtime/database";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
 import { assertPortFree } from "@/lib/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/lib/runtime/checkpoint-signer";
+import { startLauncherSiem } from "@/lib/runtime/siem";
 import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
@@ -42,6 +43,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   const children: ChildProcess[] = [];
   let supervisor: WorkerSupervisor | null = null;
   let signer: LauncherSigner | null = null;
+  let siem: { stop(): Promise<void> } | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -49,6 +51,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     say("Stopping...");
     await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
     await signer?.stop();
+    await siem?.stop();
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -80,6 +83,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     }).finally(() => setupDb.$disconnect());
     // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
     signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");
     await ensureBuilt(root, say);
 
