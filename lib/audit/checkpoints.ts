@@ -164,10 +164,14 @@ export async function writeCheckpoint(db: AuditDb, checkpointKey: Buffer, option
   return { ...cp, id: BigInt(row!.id), createdAt: new Date(row!.created_at) };
 }
 
-/** The columns `checkpointFromRow` reads (prefix `c.` where the table is aliased so). */
-export function checkpointRowColumns(alias = ""): string {
-  const a = alias ? `${alias}.` : "";
-  return `${a}seq::text AS seq, ${a}hash, ${a}key_id, ${a}signature, ${a}number::text AS number, ${a}prev_signature, ${a}signed_at`;
+/**
+ * The columns `checkpointFromRow` reads, from audit_checkpoints aliased `alias`. The format-2
+ * columns are read through to_jsonb so that a verifier also reads a database whose migrations
+ * stop before they were added (they are then NULL: format 1).
+ */
+export function checkpointRowColumns(alias = "c"): string {
+  return `${alias}.seq::text AS seq, ${alias}.hash, ${alias}.key_id, ${alias}.signature, to_jsonb(${alias})->>'number' AS number,
+    to_jsonb(${alias})->>'prev_signature' AS prev_signature, to_jsonb(${alias})->>'signed_at' AS signed_at`;
 }
 
 export interface CheckpointRow {

@@ -199,9 +199,9 @@ class CheckpointStream {
 
   private async fill(): Promise<void> {
     const rows = await this.sql.query<CheckpointRow & { id: string }>(
-      `SELECT id::text AS id, ${checkpointRowColumns()} FROM audit_checkpoints
+      `SELECT c.id::text AS id, ${checkpointRowColumns("c")} FROM audit_checkpoints c
         WHERE seq >= $1::bigint AND ($2::bigint IS NULL OR (seq, id) > ($2::bigint, $3::bigint))
-        ORDER BY audit_checkpoints.seq, audit_checkpoints.id LIMIT ${this.pageSize}`,
+        ORDER BY c.seq, c.id LIMIT ${this.pageSize}`,
       [this.fromSeq.toString(), this.after?.seq ?? null, this.after?.id ?? null],
     );
     if (rows.length < this.pageSize) this.exhausted = true;
