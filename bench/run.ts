@@ -248,10 +248,16 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit-search` the audit log's; `-- sandbox` layer 3's; `-- approvals` the approval round trip. */
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit` the audit log's (or `audit-search`, `audit-report`); `-- sandbox` layer 3's; `-- approvals` the approval round trip. */
 const PARTS: Record<string, () => Promise<void>> = {
   proxy: main,
   "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
+  "audit-report": async () => (await import("./audit-report-bench")).runAuditReportBench(),
+  // The audit's whole part: search and exports at a million events, then reports.
+  audit: async () => {
+    await (await import("./audit-search-bench")).runAuditSearchBench();
+    await (await import("./audit-report-bench")).runAuditReportBench();
+  },
   // The approval round trip (a vitest project of its own); also `npm run bench:approvals`.
   approvals: async () => {
     const { execFileSync } = await import("node:child_process");

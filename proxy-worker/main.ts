@@ -6,11 +6,9 @@ import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
-import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
 import { assertProcessKeysCurrent } from "@/lib/keys/generation";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
-import { startAuditCheckpointer } from "./audit/checkpointer";
 import { auditHealth, createAuditMetrics } from "./audit/metrics";
 import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
@@ -25,7 +23,7 @@ import { startProxyService } from "./proxy/service";
  * health/metrics endpoint. Started by `npm start` (or `bulkhead worker`). Returns its stop
  * function: stop accepting, drain, flush the audit, release everything.
  *
- * Its secrets are its own keys only (BULKHEAD_WORKER_KEY, BULKHEAD_CHECKPOINT_KEY): never the
+ * Its secrets are its own keys only (BULKHEAD_WORKER_KEY); it signs no audit checkpoints (the launcher's signer does): never the
  * master key, the dashboard's key or the session secret.
  */
 export async function runWorker(): Promise<() => Promise<void>> {
@@ -54,7 +52,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   try {
     // Keys from another installation or from before a master-key rotation: stop now, not at the
     // first credential that does not open.
-    await assertProcessKeysCurrent(db, { worker: keys.workerKey.fingerprint, checkpointKeyId: checkpointVerificationKey(keys.checkpointKey).keyId });
+    await assertProcessKeysCurrent(db, { worker: keys.workerKey.fingerprint });
     const auditMetrics = createAuditMetrics(metrics);
     const audit = await AuditWriter.start({
       databaseUrl,
@@ -72,8 +70,6 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
-    const checkpointer = startAuditCheckpointer({ db, checkpointKey: keys.checkpointKey, log });
-    cleanups.push(() => checkpointer.stop());
     const auditSink = { record: async (e: Parameters<typeof audit.record>[0]) => void (await audit.record(e)) };
     const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics });
     cleanups.push(() => proxy.close());

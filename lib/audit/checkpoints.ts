@@ -7,13 +7,17 @@
  * A rotated master key means a new checkpoint key: `bulkhead keys rotate-master` keeps the old
  * verification key in the data folder so old checkpoints still verify.
  *
- * Signed message: "bulkhead-audit-checkpoint-v1|<seq>|<hash>" (UTF-8).
+ * Signed message, format 1: "bulkhead-audit-checkpoint-v1|<seq>|<hash>" (UTF-8).
+ * Format 2 (chained, signed by the launcher's signer with a key of its own: lib/audit/signer.ts):
+ * "bulkhead-audit-checkpoint-v2|<number>|<seq>|<hash>|<signedAt ISO>|<previous signature or ->",
+ * so each checkpoint vouches for the one before it, like CloudTrail's digest files.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { GENESIS_HASH } from "./chain";
 import { auditSql, type AuditDb } from "./sql";
 
 const MESSAGE_PREFIX = "bulkhead-audit-checkpoint-v1";
+const CHAINED_PREFIX = "bulkhead-audit-checkpoint-v2";
 // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { 0, { id-Ed25519 }, OCTET STRING { seed } }.
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 const HASH = /^[0-9a-f]{64}$/;
@@ -30,6 +34,17 @@ export interface SignedCheckpoint {
   keyId: string;
   /** Ed25519 signature, base64url. */
   signature: string;
+  /** Format 2 only: the chain of checkpoints (all three set, or none). */
+  chain?: CheckpointLink;
+}
+
+/** What a format-2 checkpoint adds: its place in the checkpoint chain. */
+export interface CheckpointLink {
+  /** 1, 2, 3, ... with no gaps. */
+  number: bigint;
+  signedAt: Date;
+  /** The previous checkpoint's signature; null for number 1. */
+  prevSignature: string | null;
 }
 
 export interface StoredCheckpoint extends SignedCheckpoint {
@@ -72,14 +87,25 @@ export function checkpointVerificationKey(checkpointKey: Buffer): CheckpointKey 
   return { keyId, publicKey };
 }
 
-export function checkpointMessage(seq: bigint, hash: string): Buffer {
-  return Buffer.from(`${MESSAGE_PREFIX}|${seq.toString()}|${hash}`, "utf8");
+export function checkpointMessage(seq: bigint, hash: string, chain?: CheckpointLink): Buffer {
+  if (!chain) return Buffer.from(`${MESSAGE_PREFIX}|${seq.toString()}|${hash}`, "utf8");
+  const link = `${chain.number}|${seq}|${hash}|${chain.signedAt.toISOString()}|${chain.prevSignature ?? "-"}`;
+  return Buffer.from(`${CHAINED_PREFIX}|${link}`, "utf8");
 }
 
 export function signCheckpoint(checkpointKey: Buffer, seq: bigint, hash: string): SignedCheckpoint {
   if (seq < 0n || !HASH.test(hash)) throw new TypeError("a checkpoint needs seq >= 0 and a 64-hex hash");
   const key = signingKey(checkpointKey);
   return { seq, hash, keyId: key.keyId, signature: sign(null, checkpointMessage(seq, hash), key.privateKey).toString("base64url") };
+}
+
+/** Signs a format-2 checkpoint: the head (seq, hash) and its link to the previous checkpoint. */
+export function signChainedCheckpoint(signerKey: Buffer, seq: bigint, hash: string, chain: CheckpointLink): SignedCheckpoint {
+  if (seq < 0n || !HASH.test(hash)) throw new TypeError("a checkpoint needs seq >= 0 and a 64-hex hash");
+  if (chain.number < 1n || (chain.number === 1n) !== (chain.prevSignature === null)) throw new TypeError("checkpoint 1 has no predecessor; every later one has");
+  const key = signingKey(signerKey);
+  const signature = sign(null, checkpointMessage(seq, hash, chain), key.privateKey).toString("base64url");
+  return { seq, hash, keyId: key.keyId, signature, chain };
 }
 
 /** True when a key with the checkpoint's keyId (whose id matches its own bytes) signed it. */
@@ -90,7 +116,7 @@ export function checkpointSignatureValid(checkpoint: SignedCheckpoint, keys: rea
     if (raw.length !== 32 || checkpointKeyId(raw) !== k.keyId) continue;
     try {
       const publicKey = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: k.publicKey }, format: "jwk" });
-      if (verify(null, checkpointMessage(checkpoint.seq, checkpoint.hash), publicKey, Buffer.from(checkpoint.signature, "base64url"))) return true;
+      if (verify(null, checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.chain), publicKey, Buffer.from(checkpoint.signature, "base64url"))) return true;
     } catch {
       // malformed key or signature: not valid under this key
     }
@@ -136,4 +162,33 @@ export async function writeCheckpoint(db: AuditDb, checkpointKey: Buffer, option
     [cp.seq.toString(), cp.hash, cp.keyId, cp.signature],
   );
   return { ...cp, id: BigInt(row!.id), createdAt: new Date(row!.created_at) };
+}
+
+/**
+ * The columns `checkpointFromRow` reads, from audit_checkpoints aliased `alias`. The format-2
+ * columns are read through to_jsonb so that a verifier also reads a database whose migrations
+ * stop before they were added (they are then NULL: format 1).
+ */
+export function checkpointRowColumns(alias = "c"): string {
+  return `${alias}.seq::text AS seq, ${alias}.hash, ${alias}.key_id, ${alias}.signature, to_jsonb(${alias})->>'number' AS number,
+    to_jsonb(${alias})->>'prev_signature' AS prev_signature, to_jsonb(${alias})->>'signed_at' AS signed_at`;
+}
+
+export interface CheckpointRow {
+  seq: string;
+  hash: string;
+  key_id: string;
+  signature: string;
+  number: string | null;
+  prev_signature: string | null;
+  signed_at: Date | string | null;
+}
+
+/** A stored checkpoint of either format, as its signature covers it. */
+export function checkpointFromRow(row: CheckpointRow): SignedCheckpoint {
+  const cp: SignedCheckpoint = { seq: BigInt(row.seq), hash: row.hash, keyId: row.key_id, signature: row.signature };
+  if (row.number !== null && row.signed_at !== null) {
+    cp.chain = { number: BigInt(row.number), signedAt: new Date(row.signed_at), prevSignature: row.prev_signature };
+  }
+  return cp;
 }

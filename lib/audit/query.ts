@@ -9,7 +9,7 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { GENESIS_HASH, eventHash } from "./chain";
-import { checkpointSignatureValid, type CheckpointKey } from "./checkpoints";
+import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type CheckpointKey, type CheckpointRow } from "./checkpoints";
 import { auditFilterInput, auditPageInput, describeFilter, type AuditFilterInput, type AuditPageInput } from "./filter";
 import { recordAuditEvent } from "./record";
 import { EVENT_COLUMNS, EVENT_JOINS, pageQuery, resolveFilter, whereClause, type AuditRow } from "./search";
@@ -130,8 +130,8 @@ async function readAuditEvent(db: AuditDb, seq: bigint, keys: readonly Checkpoin
             (SELECT min(seq)::text FROM audit_events WHERE seq > $1::bigint) AS newer`,
     [seq.toString()],
   );
-  const [cp] = await sql.query<{ id: string; seq: string; hash: string; key_id: string; signature: string; created_at: Date; chain_hash: string | null }>(
-    `SELECT c.id::text AS id, c.seq::text AS seq, c.hash, c.key_id, c.signature, c.created_at,
+  const [cp] = await sql.query<CheckpointRow & { id: string; created_at: Date; chain_hash: string | null }>(
+    `SELECT c.id::text AS id, ${checkpointRowColumns("c")}, c.created_at,
             (SELECT a.hash FROM audit_events a WHERE a.seq = c.seq) AS chain_hash
        FROM audit_checkpoints c WHERE c.seq >= $1::bigint ORDER BY c.seq, c.id LIMIT 1`,
     [seq.toString()],
@@ -169,7 +169,7 @@ async function readAuditEvent(db: AuditDb, seq: bigint, keys: readonly Checkpoin
             createdAt: new Date(cp.created_at),
             keyId: cp.key_id,
             matchesChain: cp.chain_hash === cp.hash,
-            signatureValid: keys === null ? null : checkpointSignatureValid({ seq: BigInt(cp.seq), hash: cp.hash, keyId: cp.key_id, signature: cp.signature }, keys),
+            signatureValid: keys === null ? null : checkpointSignatureValid(checkpointFromRow(cp), keys),
           }
         : null,
     },

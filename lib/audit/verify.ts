@@ -9,7 +9,7 @@
  * visible against checkpoints kept outside the database (`trustedCheckpoints`).
  */
 import { GENESIS_HASH, eventHash } from "./chain";
-import { checkpointSignatureValid, type CheckpointKey, type SignedCheckpoint } from "./checkpoints";
+import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type CheckpointKey, type CheckpointRow, type SignedCheckpoint } from "./checkpoints";
 import { withAuditSnapshot, type AuditDb, type AuditSql } from "./sql";
 
 export type AuditChainProblem =
@@ -165,6 +165,7 @@ class CheckpointStream {
   private external: Array<SignedCheckpoint & { label: string }>;
   private after: { seq: string; id: string } | null = null;
   private exhausted = false;
+  private readonly seen = new Set<string>();
 
   constructor(
     private readonly sql: AuditSql,
@@ -186,6 +187,9 @@ class CheckpointStream {
     const next = stored && (!external || stored.seq <= external.seq) ? stored : external;
     if (!next || (limit !== null && next.seq > limit)) return null;
     (next === stored ? this.buffer : this.external).shift();
+    // The same checkpoint stored and kept outside counts once.
+    if (this.seen.has(next.signature)) return this.nextAtOrBefore(limit);
+    this.seen.add(next.signature);
     this.count++;
     if (this.options.checkpointKeys !== null && !checkpointSignatureValid(next, this.options.checkpointKeys)) {
       return fail(next.seq, "checkpoint_mismatch", `${next.label} (key ${next.keyId}) is not signed by a trusted checkpoint key`);
@@ -194,16 +198,16 @@ class CheckpointStream {
   }
 
   private async fill(): Promise<void> {
-    const rows = await this.sql.query<{ id: string; seq: string; hash: string; key_id: string; signature: string }>(
-      `SELECT id::text AS id, seq::text AS seq, hash, key_id, signature FROM audit_checkpoints
+    const rows = await this.sql.query<CheckpointRow & { id: string }>(
+      `SELECT c.id::text AS id, ${checkpointRowColumns("c")} FROM audit_checkpoints c
         WHERE seq >= $1::bigint AND ($2::bigint IS NULL OR (seq, id) > ($2::bigint, $3::bigint))
-        ORDER BY audit_checkpoints.seq, audit_checkpoints.id LIMIT ${this.pageSize}`,
+        ORDER BY c.seq, c.id LIMIT ${this.pageSize}`,
       [this.fromSeq.toString(), this.after?.seq ?? null, this.after?.id ?? null],
     );
     if (rows.length < this.pageSize) this.exhausted = true;
     const last = rows[rows.length - 1];
     if (last) this.after = { seq: last.seq, id: last.id };
-    this.buffer = rows.map((c) => ({ seq: BigInt(c.seq), hash: c.hash, keyId: c.key_id, signature: c.signature, label: `checkpoint #${c.id}` }));
+    this.buffer = rows.map((c) => ({ ...checkpointFromRow(c), label: `checkpoint #${c.id}` }));
   }
 }
 

@@ -12,6 +12,8 @@ import { ensureBuilt } from "@/lib/runtime/build";
 import { openDatabase } from "@/lib/runtime/database";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
 import { assertPortFree } from "@/lib/runtime/ports";
+import { startLauncherSigner, type LauncherSigner } from "@/lib/runtime/checkpoint-signer";
+import { startLauncherSiem } from "@/lib/runtime/siem";
 import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
@@ -42,12 +44,16 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
   let supervisor: WorkerSupervisor | null = null;
+  let signer: LauncherSigner | null = null;
+  let siem: { stop(): Promise<void> } | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say("Stopping...");
     await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
+    await signer?.stop();
+    await siem?.stop();
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -86,6 +92,10 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
       })
       .finally(() => cleanupDb.$disconnect());
     if (removed.length > 0) say(`Removed sandbox leftovers from an earlier run: ${removed.join(", ")}`);
+    // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
+    signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");
     await ensureBuilt(root, say);
 
     const bin = path.join(root, "bin", "bulkhead.mjs");

@@ -23,8 +23,6 @@ const dashboardSchema = z.object({
 const workerSchema = z.object({
   /** The worker's X25519 private key: opens credentials and the interception CA's key. */
   BULKHEAD_WORKER_KEY: key32("worker"),
-  /** Ed25519 seed that signs audit checkpoints. */
-  BULKHEAD_CHECKPOINT_KEY: key32("worker"),
 });
 
 export interface DashboardKeyConfig {
@@ -34,7 +32,6 @@ export interface DashboardKeyConfig {
 
 export interface WorkerKeyConfig {
   workerKey: Buffer;
-  checkpointKey: Buffer;
 }
 
 export function loadDashboardKeyConfig(source: Record<string, string | undefined> = process.env): DashboardKeyConfig {
@@ -44,5 +41,15 @@ export function loadDashboardKeyConfig(source: Record<string, string | undefined
 
 export function loadWorkerKeyConfig(source: Record<string, string | undefined> = process.env): WorkerKeyConfig {
   const env = parseEnv(workerSchema, source);
-  return { workerKey: env.BULKHEAD_WORKER_KEY, checkpointKey: env.BULKHEAD_CHECKPOINT_KEY };
+  return { workerKey: env.BULKHEAD_WORKER_KEY };
+}
+
+const reportSchema = z.object({
+  /** Ed25519 seed that signs task reports; the launcher gives it to the dashboard. */
+  BULKHEAD_REPORT_SIGNING_KEY: key32("dashboard").optional(),
+});
+
+/** The dashboard's report-signing key, or null (a dashboard started by hand without it cannot sign reports). */
+export function loadReportKeyConfig(source: Record<string, string | undefined> = process.env): Buffer | null {
+  return parseEnv(reportSchema, source).BULKHEAD_REPORT_SIGNING_KEY ?? null;
 }

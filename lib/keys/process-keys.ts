@@ -7,7 +7,8 @@
  * |---|---|---|
  * | dashboard key (symmetric) | task-token signing keys (to mint tokens) | dashboard, CLI |
  * | worker key (X25519 pair) | upstream credentials, the interception CA's key | worker, CLI; the dashboard gets the public half only, to seal credentials to it |
- * | checkpoint key (Ed25519 seed) | signs audit checkpoints | the worker for now (a dedicated signer later) |
+ * | report key (Ed25519 seed) | signs task reports (PDF) | dashboard, CLI |
+ * | checkpoint key (Ed25519 seed) | signed format-1 audit checkpoints; kept to verify them | nobody signs with it any more: the launcher's checkpoint signer has a key of its own (lib/audit/outside/signer-key.ts) |
  *
  * So a compromised dashboard holds no key that opens a credential, and a compromised worker holds
  * no key that mints a token. Derivation is deterministic: a master key always gives the same
@@ -24,6 +25,7 @@ const LABELS = {
   // The label checkpoints were derived under before per-process keys: kept, so checkpoints
   // signed earlier under the same master key still verify.
   checkpoint: "bulkhead/audit-checkpoint/v1",
+  report: "bulkhead/report-signing/v1",
 } as const;
 
 /** Everything the master key derives; only the launcher and the CLI ever hold all of it. */
@@ -33,8 +35,10 @@ export interface ProcessKeys {
   dashboardKey: Buffer;
   /** Opens credentials and the CA key; its public half seals them. */
   workerKey: BoxKeyPair;
-  /** Ed25519 seed that signs audit checkpoints. */
+  /** Ed25519 seed that signed format-1 audit checkpoints (verification only now). */
   checkpointKey: Buffer;
+  /** Ed25519 seed that signs task reports (the dashboard's; lib/reports/signature.ts). */
+  reportKey: Buffer;
 }
 
 /** What the dashboard process holds. */
@@ -47,7 +51,6 @@ export interface DashboardKeys {
 /** What the worker process holds. */
 export interface WorkerKeys {
   workerKey: BoxKeyPair;
-  checkpointKey: Buffer;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -61,6 +64,7 @@ export function deriveProcessKeys(master: Buffer): ProcessKeys {
     dashboardKey: derive(master, LABELS.dashboard),
     workerKey: boxKeyPairFromSeed(derive(master, LABELS.worker)),
     checkpointKey: derive(master, LABELS.checkpoint),
+    reportKey: derive(master, LABELS.report),
   };
 }
 
@@ -70,8 +74,8 @@ export function dashboardKeysFrom(config: { dashboardKey: Buffer; workerPublicKe
 }
 
 /** The worker's keys from their configured form. */
-export function workerKeysFrom(config: { workerKey: Buffer; checkpointKey: Buffer }): WorkerKeys {
-  return { workerKey: boxKeyPairFromSeed(config.workerKey), checkpointKey: config.checkpointKey };
+export function workerKeysFrom(config: { workerKey: Buffer }): WorkerKeys {
+  return { workerKey: boxKeyPairFromSeed(config.workerKey) };
 }
 
 /**
@@ -104,13 +108,13 @@ export function dashboardKeyEnvironment(keys: ProcessKeys): Record<string, strin
     BULKHEAD_WORKER_PUBLIC_KEY: keys.workerKey.raw.toString("base64url"),
     // Public: lets the Audit page check checkpoint signatures (lib/config/audit.ts).
     BULKHEAD_CHECKPOINT_PUBLIC_KEY: (({ keyId, publicKey }) => `${keyId}:${publicKey}`)(checkpointVerificationKey(keys.checkpointKey)),
+    // Signs the task reports the dashboard generates; opens nothing.
+    BULKHEAD_REPORT_SIGNING_KEY: keys.reportKey.toString("base64url"),
   };
 }
 
 export function workerKeyEnvironment(keys: ProcessKeys): Record<string, string> {
   const seed = keys.workerKey.privateKey.export({ type: "pkcs8", format: "der" }).subarray(-32);
-  return {
-    BULKHEAD_WORKER_KEY: Buffer.from(seed).toString("base64url"),
-    BULKHEAD_CHECKPOINT_KEY: keys.checkpointKey.toString("base64url"),
-  };
+  // No checkpoint key: the worker's request path must not be able to sign a checkpoint.
+  return { BULKHEAD_WORKER_KEY: Buffer.from(seed).toString("base64url") };
 }

@@ -98,7 +98,7 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     expect(dashEnv.BULKHEAD_WORKER_PUBLIC_KEY).toBeDefined();
     for (const name of ["BULKHEAD_MASTER_KEY", "BULKHEAD_WORKER_KEY", "BULKHEAD_CHECKPOINT_KEY"]) expect(dashEnv[name], `dashboard ${name}`).toBeUndefined();
     expect(workEnv.BULKHEAD_WORKER_KEY).toBeDefined();
-    expect(workEnv.BULKHEAD_CHECKPOINT_KEY).toBeDefined();
+    expect(workEnv.BULKHEAD_CHECKPOINT_KEY).toBeUndefined();
     for (const name of ["BULKHEAD_MASTER_KEY", "AUTH_SECRET", "BULKHEAD_DASHBOARD_KEY", "BULKHEAD_OIDC_CLIENT_SECRET"]) expect(workEnv[name], `worker ${name}`).toBeUndefined();
     for (const [who, e] of [["dashboard", dashEnv], ["worker", workEnv]] as const) {
       expect(Object.values(e).join("\n"), who).not.toContain(MASTER_TEXT);

@@ -12,6 +12,8 @@ import { listAuditEvents, type AuditPage } from "@/lib/audit/query";
 import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
+import { SiemStatusLine } from "@/components/audit/siem-status";
+import { readSiemStatus } from "@/lib/audit/siem/status";
 
 export const metadata: Metadata = { title: "Audit" };
 
@@ -66,6 +68,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         }
       />
       <ChainStatusBanner status={status} />
+      <SiemStatusLine status={readSiemStatus()} />
       <AuditFilterForm values={values} />
       {problems.length > 0 ? (
         <div role="alert" className="mb-4 rounded-md bg-red-50 px-4 py-3 text-sm text-red-900 ring-1 ring-red-600/30">

@@ -15,7 +15,7 @@ import type { RuntimeRole } from "./names";
  * - the worker reads what its policy snapshot, token verifier, vault and CA are built from, never
  *   the private half of a signing key (it verifies tokens, it does not mint them) nor users beyond
  *   the approver's email; it writes approvals it holds, the usage time of credentials, the CA when
- *   none is usable, checkpoints and audit events.
+ *   none is usable, and audit events.
  * - the dashboard (and the CLI, which uses the dashboard's role) manages everything else, but
  *   deletes only what the product deletes (sessions, setup tokens, services, credentials) and
  *   never creates approvals (only a held request does).
@@ -34,7 +34,7 @@ export interface PrivilegeMap {
 }
 
 const AUDIT_EVENT_COLUMNS = ["at", "type", "actor_type", "actor_id", "agent_id", "task_id", "outcome", "effect", "reason", "rule_id", "data"] as const;
-const CHECKPOINT_COLUMNS = ["seq", "hash", "key_id", "signature"] as const;
+const CHECKPOINT_COLUMNS = ["seq", "hash", "key_id", "signature", "number", "prev_signature", "signed_at"] as const;
 const PUBLIC_SIGNING_KEY_COLUMNS = ["kid", "alg", "public_jwk", "status", "created_at", "retiring_at", "verify_until", "retired_at"] as const;
 
 const CRUD: TableGrant = { SELECT: true, INSERT: true, UPDATE: true, DELETE: true };
@@ -83,13 +83,15 @@ export const PRIVILEGES: PrivilegeMap = {
     certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },
     audit_events: { dashboard: AUDIT_APPEND, worker: AUDIT_APPEND },
     audit_chain_head: { dashboard: READ, worker: READ },
-    audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: CHECKPOINT_APPEND },
+    // Checkpoints are signed by the launcher's signer, which connects as the dashboard's role
+    // (lib/audit/signer.ts); the worker no longer holds a signing key, so it only reads them.
+    audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: READ },
     // The shipper's position per write-ahead log: created once, then only moved forward (trigger).
     audit_wal_cursors: { dashboard: READ, worker: { SELECT: true, INSERT: ["wal_id", "worker_id"], UPDATE: ["lsn", "updated_at"] } },
   },
   sequences: {
     audit_events_id_seq: ["dashboard", "worker"],
-    audit_checkpoints_id_seq: ["dashboard", "worker"],
+    audit_checkpoints_id_seq: ["dashboard"],
   },
   functions: {
     // Called by the chain's row trigger, which runs as the inserting role.

@@ -98,4 +98,21 @@ export const auditOperations: OpenApiOperation[] = [
     query: filters.extend({ format: z.enum(["csv", "jsonl", "ocsf"]).optional().meta({ description: "Default csv." }) }),
     responses: { 200: { description: "text/csv or application/x-ndjson, as an attachment." } },
   },
+  {
+    method: "get",
+    path: "/api/v1/audit/keys",
+    operationId: "getAuditKeys",
+    summary: "The public keys that verify audit checkpoints (also at /.well-known/bulkhead-audit-keys.json)",
+    description: "Public: Ed25519 keys (raw base64url and JWK) of the checkpoint signer, of format-1 checkpoints and of master keys rotated away.",
+    tags: ["audit"],
+    permission: null,
+    responses: {
+      200: {
+        description: "The keys.",
+        schema: z.object({
+          keys: z.array(z.object({ keyId: z.string(), publicKey: z.string(), alg: z.literal("EdDSA"), jwk: z.object({}).loose(), use: z.enum(["checkpoint", "checkpoint-legacy", "checkpoint-retired", "report"]) })),
+        }),
+      },
+    },
+  },
 ];

@@ -119,6 +119,19 @@ export const taskOperations: OpenApiOperation[] = [
   },
   {
     method: "get",
+    path: "/api/v1/tasks/{id}/report",
+    operationId: "getTaskReport",
+    summary: "A signed PDF report of the task (or a kept report's PDF or detached signature)",
+    description:
+      "Without `report`: generates the report (recorded as `audit.report_generated`), returns the PDF with its detached signature in `X-Bulkhead-Report-Signature` (base64url JSON) and keeps both for 15 minutes under `X-Bulkhead-Report-Id`. With `report=ID`: that report's PDF (`format=pdf`) or signature (`format=sig`). Verify offline with `bulkhead audit verify-report`.",
+    tags: ["tasks"],
+    permission: "read",
+    pathParams: id,
+    query: z.object({ format: z.enum(["pdf", "sig"]).optional(), report: z.string().optional() }),
+    responses: { 200: { description: "application/pdf, or the signature as application/json." } },
+  },
+  {
+    method: "get",
     path: "/api/v1/ca",
     operationId: "getInterceptionCa",
     summary: "Download the TLS interception CA certificate (PEM) for agent trust stores",

@@ -19,7 +19,7 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     const stdout: string[] = [];
     const stderr: string[] = [];
     const ctx: CliContext = { json: args.includes("--json"), stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), stdinIsTTY: true, readStdin: async () => "" };
-    const env = { ...databaseEnv(t), BULKHEAD_MASTER_KEY: masterKey };
+    const env = { ...databaseEnv(t), BULKHEAD_MASTER_KEY: masterKey, BULKHEAD_DATA_DIR: dir };
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     try {
@@ -43,17 +43,22 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     await t.drop();
   });
 
-  it("signs a checkpoint, verifies the chain, and exits 1 with the first bad seq once it is broken", async () => {
+  it("signs a checkpoint, always prints the latest, verifies the chain with the outside copies, and exits 1 once it is broken", async () => {
     const cp = await cli(["checkpoint", "--json"]);
     expect(cp.code).toBe(0);
     const saved = JSON.parse(cp.stdout[0]!);
-    // Five events, plus the signing key the CLI creates on first use.
-    expect(saved).toMatchObject({ seq: "6", keyId: expect.stringMatching(/^ack_/) });
-    expect((await cli(["checkpoint"])).stdout[0]).toMatch(/Nothing new to sign/);
+    expect(saved).toMatchObject({ format: "bulkhead-audit-checkpoint", version: 2, number: "1", seq: "5", prevSignature: null, keyId: expect.stringMatching(/^ack_/) });
+    expect(saved.location).toBe(path.join(dir, "audit-checkpoints", "checkpoint-00000000000000000001.json"));
+    // Nothing new to sign: still the latest one, never null.
+    const again = await cli(["checkpoint", "--json"]);
+    expect(JSON.parse(again.stdout[0]!)).toEqual(saved);
+    expect((await cli(["checkpoint"])).stdout[0]).toMatch(/^Latest checkpoint 1: seq 5, hash [0-9a-f]{64}, signed .* by ack_/);
 
     const ok = await cli(["verify"]);
     expect(ok.code).toBe(0);
+    // The CLI's first keyed command also creates the token signing key (one more event).
     expect(ok.stdout[0]).toMatch(/^Audit chain OK: 6 events verified, last seq 6 .*1 signed checkpoint/);
+    expect(ok.stdout[1]).toMatch(/^Outside copies OK \(folder .*audit-checkpoints\): 1 published checkpoint\(s\) verified/);
 
     const key = await cli(["key"]);
     expect(key.stdout[0]).toMatch(/^ack_[0-9a-f]{16}:[\w-]{43}$/);
@@ -61,13 +66,23 @@ describe("bulkhead audit verify / checkpoint / key", () => {
 
     // The table owner cuts the tail, moves the head back and deletes the checkpoint...
     await tamper(t.adminUrl, "DELETE FROM audit_events WHERE seq > 3; UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3); DELETE FROM audit_checkpoints");
-    expect((await cli(["verify"])).code).toBe(0);
-    // ...which the checkpoint kept outside the database still shows.
+    expect((await cli(["verify", "--no-outside"])).code).toBe(0);
+    // ...which the published copy shows by default, and a copy kept anywhere else with --trusted.
+    const broken = await cli(["verify", "--json"]);
+    expect(broken.code).toBe(1);
+    const report = JSON.parse(broken.stdout[0]!);
+    expect(report).toMatchObject({ ok: false, firstBadSeq: "4", problem: "truncated" });
+    expect(report.outside.findings.map((f: { kind: string }) => f.kind)).toEqual(["checkpoint_deleted", "dropped_tail"]);
+    const text = await cli(["verify"]);
+    expect(text.stdout.join("\n")).toMatch(/Outside copies DISAGREE[^]*dropped_tail: published checkpoint 1 covers the chain up to seq 5, but the database's chain ends at seq 3/);
     const file = path.join(dir, "checkpoints.jsonl");
     await writeFile(file, `${cp.stdout[0]}\n`);
-    const broken = await cli(["verify", "--trusted", file, "--json"]);
-    expect(broken.code).toBe(1);
-    expect(JSON.parse(broken.stdout[0]!)).toMatchObject({ ok: false, firstBadSeq: "4", problem: "truncated" });
+    expect(JSON.parse((await cli(["verify", "--no-outside", "--trusted", file, "--json"])).stdout[0]!)).toMatchObject({ ok: false, firstBadSeq: "4", problem: "truncated" });
+    // The signer refuses to sign over the cut, and still prints the latest published checkpoint.
+    const refused = await cli(["checkpoint", "--json"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.join("\n")).toMatch(/refusing to sign: event 5, signed by checkpoint 1, is gone/);
+    expect(JSON.parse(refused.stdout[0]!)).toEqual(saved);
 
     await tamper(t.adminUrl, "UPDATE audit_events SET type = 'edited' WHERE seq = 2");
     const edited = await cli(["verify"]);

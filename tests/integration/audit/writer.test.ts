@@ -1,13 +1,10 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { verifyAuditChain } from "@/lib/audit/verify";
 import { createLogger } from "@/lib/log";
-import { startAuditCheckpointer } from "@/proxy-worker/audit/checkpointer";
 import { AuditWriter, type AuditWriterOptions, type WorkerAuditEvent } from "@/proxy-worker/audit/writer";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { DatabaseOutage, eventIds, until, withClient } from "./helpers";
@@ -180,27 +177,5 @@ describe("the worker's audit writer", () => {
     await again.flush();
     const ids = new Set((await eventIds(t.url)).map((r) => r.eventId));
     expect(results.every((r) => ids.has(r.eventId))).toBe(true);
-  });
-
-  it("is checkpointed by the worker's checkpointer, which signs each new head once", async () => {
-    const w = await start();
-    const checkpointKey = Buffer.alloc(32, 7);
-    await Promise.all(Array.from({ length: 20 }, (_, i) => w.record(decision(i))));
-    await w.flush();
-    const pool = new pg.Pool({ connectionString: t.workerUrl, max: 1 });
-    const checkpointer = startAuditCheckpointer({ db: pool, checkpointKey, intervalMs: 30, log });
-    try {
-      const count = async () => Number((await pool.query<{ n: string }>("SELECT count(*) AS n FROM audit_checkpoints")).rows[0]!.n);
-      await until(async () => (await count()) >= 1, 5_000, "a checkpoint");
-      // Several more rounds run; none signs the unchanged head again.
-      const rounds = checkpointer.stats().rounds;
-      await until(() => checkpointer.stats().rounds >= rounds + 3, 5_000, "three more rounds");
-      expect(await count()).toBe(1);
-      expect(await checkpointer.runOnce()).toBeNull();
-      expect(await verifyAuditChain(pool, { checkpointKeys: [checkpointVerificationKey(checkpointKey)] })).toMatchObject({ ok: true, checkpoints: 1 });
-    } finally {
-      await checkpointer.stop();
-      await pool.end();
-    }
   });
 });

@@ -246,7 +246,8 @@ describe("a runtime database role cannot get around the audit's protections", ()
           } finally {
             client.release();
           }
-          await writeCheckpoint(sql!, masterKey);
+          // Checkpoints are the launcher's signer's: the worker's role cannot store one.
+          await expect(writeCheckpoint(sql!, masterKey)).rejects.toThrow(/permission denied/);
         }
         const result = await verifyAuditChain(role === "dashboard" ? t.db : sql!, { checkpointKeys: [checkpointVerificationKey(masterKey)] });
         expect(result).toMatchObject({ ok: true });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { checkpointSignatureValid, checkpointVerificationKey, signCheckpoint } from "@/lib/audit/checkpoints";
+import { checkpointSignatureValid, checkpointVerificationKey, signChainedCheckpoint, signCheckpoint } from "@/lib/audit/checkpoints";
+import { checkpointDocument, parseCheckpointDocument } from "@/lib/audit/outside/sink";
 
 const master = randomBytes(32);
 const other = randomBytes(32);
@@ -44,5 +45,40 @@ describe("signed audit checkpoints", () => {
     expect(() => signCheckpoint(master, -1n, hash)).toThrow(TypeError);
     expect(() => signCheckpoint(master, 1n, "xyz")).toThrow(TypeError);
     expect(() => checkpointVerificationKey(randomBytes(16))).toThrow(TypeError);
+  });
+
+  it("chain format 2: the signature covers the number, the time and the previous signature", () => {
+    const keys = [checkpointVerificationKey(master)];
+    const first = signChainedCheckpoint(master, 10n, hash, { number: 1n, signedAt: new Date(1_700_000_000_123), prevSignature: null });
+    const second = signChainedCheckpoint(master, 20n, "d1".repeat(32), { number: 2n, signedAt: new Date(1_700_000_010_000), prevSignature: first.signature });
+    expect(checkpointSignatureValid(first, keys)).toBe(true);
+    expect(checkpointSignatureValid(second, keys)).toBe(true);
+    const c = second.chain!;
+    // Renumbered (a deleted one hidden), relinked, re-timed, or presented as format 1: all fail.
+    expect(checkpointSignatureValid({ ...second, chain: { ...c, number: 1n } }, keys)).toBe(false);
+    expect(checkpointSignatureValid({ ...second, chain: { ...c, prevSignature: second.signature } }, keys)).toBe(false);
+    expect(checkpointSignatureValid({ ...second, chain: { ...c, signedAt: new Date(1_700_000_010_001) } }, keys)).toBe(false);
+    expect(checkpointSignatureValid({ seq: second.seq, hash: second.hash, keyId: second.keyId, signature: second.signature }, keys)).toBe(false);
+    expect(() => signChainedCheckpoint(master, 1n, hash, { number: 2n, signedAt: new Date(), prevSignature: null })).toThrow(TypeError);
+    expect(() => signChainedCheckpoint(master, 1n, hash, { number: 1n, signedAt: new Date(), prevSignature: first.signature })).toThrow(TypeError);
+  });
+
+  it("published documents parse back exactly, and anything malformed is named, not guessed", () => {
+    const cp = signChainedCheckpoint(master, 10n, hash, { number: 1n, signedAt: new Date(1_700_000_000_123), prevSignature: null });
+    const text = JSON.stringify(checkpointDocument(cp as Parameters<typeof checkpointDocument>[0]));
+    expect(parseCheckpointDocument(text)).toEqual(cp);
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...doc, version: 1 }, /format 2/],
+      [{ ...doc, number: "0" }, /positive/],
+      [{ ...doc, seq: "-1" }, /seq/],
+      [{ ...doc, hash: "zz" }, /hash/],
+      [{ ...doc, signedAt: "yesterday" }, /signedAt/],
+      [{ ...doc, signature: "short" }, /signature/],
+      [{ ...doc, prevSignature: cp.signature }, /exactly for checkpoint 1/],
+    ];
+    for (const [d, problem] of bad) expect(parseCheckpointDocument(JSON.stringify(d))).toMatch(problem);
+    expect(parseCheckpointDocument("{")).toBe("not JSON");
+    expect(parseCheckpointDocument("[]")).toBe("not a JSON object");
   });
 });

@@ -75,7 +75,7 @@ describe("configuration is validated once, with messages that name the variable"
       [() => loadCommonConfig({ DATABASE_URL: `mysql://bulkhead:${secretish}@db.internal/bulkhead` }), "DATABASE_URL"],
       [() => requireRuntimeDatabaseUrl("worker", { BULKHEAD_WORKER_DATABASE_URL: `postgress://bulkhead:${secretish}@db.internal/bulkhead` }), "BULKHEAD_WORKER_DATABASE_URL"],
       [() => loadAppConfig({ BULKHEAD_OIDC_ISSUER: `https://user:${secretish}@` }), "BULKHEAD_OIDC_ISSUER"],
-      [() => loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: `${secretish}${secretish}`, BULKHEAD_CHECKPOINT_KEY: secretish }), "BULKHEAD_WORKER_KEY"],
+      [() => loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: `${secretish}${secretish}` }), "BULKHEAD_WORKER_KEY"],
       [() => loadDashboardKeyConfig({ BULKHEAD_DASHBOARD_KEY: secretish, BULKHEAD_WORKER_PUBLIC_KEY: "x" }), "BULKHEAD_DASHBOARD_KEY"],
     ];
     for (const [load, name] of cases) {
@@ -95,7 +95,7 @@ describe("configuration is validated once, with messages that name the variable"
     expect(() => loadWorkerKeyConfig({})).toThrow(/BULKHEAD_WORKER_KEY is required: start Bulkhead with `bulkhead start`.*`bulkhead keys env worker`/);
     expect(() => loadDashboardKeyConfig({})).toThrow(/BULKHEAD_DASHBOARD_KEY is required.*`bulkhead keys env dashboard`/);
     const key = Buffer.alloc(32, 9).toString("base64url");
-    expect(loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: key, BULKHEAD_CHECKPOINT_KEY: key }).workerKey.equals(Buffer.alloc(32, 9))).toBe(true);
+    expect(loadWorkerKeyConfig({ BULKHEAD_WORKER_KEY: key }).workerKey.equals(Buffer.alloc(32, 9))).toBe(true);
   });
 });
 

@@ -64,7 +64,14 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
             </Link>
           </>
         }
-        actions={canWrite && active ? <SimpleActionButton action={endTaskAction} fields={{ id: task.id }} label="End task" variant="danger" confirm="End this task? Its tokens stop working everywhere." /> : null}
+        actions={
+          <>
+            <Link className="mr-2 rounded-md px-3 py-2 text-sm font-semibold text-brand-700 ring-1 ring-slate-300 hover:bg-slate-50" href={`/tasks/${task.id}/report`} prefetch={false} data-testid="task-report-link">
+              Report
+            </Link>
+            {canWrite && active ? <SimpleActionButton action={endTaskAction} fields={{ id: task.id }} label="End task" variant="danger" confirm="End this task? Its tokens stop working everywhere." /> : null}
+          </>
+        }
       />
       <dl className="grid max-w-3xl grid-cols-1 gap-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:grid-cols-3">
         <div>

@@ -1,0 +1,11 @@
+import { NextResponse } from "next/server";
+import { publishedAuditKeys } from "@/lib/audit/published-keys";
+
+/**
+ * GET /api/v1/audit/keys, also at /.well-known/bulkhead-audit-keys.json (next.config.ts): the
+ * public keys that verify audit checkpoints. Public on purpose: an auditor checks published
+ * checkpoints offline with them, and they hold nothing secret.
+ */
+export function GET(): NextResponse {
+  return NextResponse.json(publishedAuditKeys(), { headers: { "Cache-Control": "public, max-age=300" } });
+}

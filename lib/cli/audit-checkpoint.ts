@@ -1,0 +1,135 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { checkpointVerificationKey, type CheckpointKey, type SignedCheckpoint } from "@/lib/audit/checkpoints";
+import { DirectoryCheckpointSink } from "@/lib/audit/outside/directory";
+import { loadSignerKey } from "@/lib/audit/outside/signer-key";
+import { CheckpointSignerError, signCheckpointRound } from "@/lib/audit/outside/signer";
+import { checkpointDocument } from "@/lib/audit/outside/sink";
+import { verifyWithOutside, type FullVerification } from "@/lib/audit/outside/verify-outside";
+import { loadAuditCheckpointConfig } from "@/lib/config/audit-checkpoints";
+import { loadCommonConfig } from "@/lib/config/common";
+import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
+import { parseFlags } from "./args";
+import { CliError, type CliContext } from "./context";
+import { withCliDatabase, withCliKeys } from "./database";
+
+/**
+ * `bulkhead audit checkpoint | verify | key`: the checkpoint signer's key lives in the data folder
+ * (BULKHEAD_AUDIT_SIGNER_KEY_FILE), the published copies in BULKHEAD_AUDIT_CHECKPOINT_DIR.
+ */
+function outside() {
+  const common = loadCommonConfig();
+  const config = loadAuditCheckpointConfig(common.dataDir);
+  return { common, config, sink: new DirectoryCheckpointSink(config.sinkDir) };
+}
+
+const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+
+/** Signs the head when it moved (unless --no-sign), then prints the newest published checkpoint. */
+export async function checkpointCommand(args: string[], ctx: CliContext): Promise<number> {
+  const { values } = parseFlags(args, { "no-sign": { type: "boolean" } });
+  const { config, sink } = outside();
+  let refused: string | null = null;
+  let signed = false;
+  if (!values["no-sign"]) {
+    const key = loadSignerKey(config.signerKeyFile, { create: true })!;
+    if (key.created) ctx.stderr(`Created the audit checkpoint signer key in ${config.signerKeyFile} (owner-only).`);
+    try {
+      signed = (await withCliDatabase(ctx, (db) => signCheckpointRound({ db, key, sink }))).signed !== null;
+    } catch (error) {
+      if (!(error instanceof CheckpointSignerError)) throw error;
+      refused = error.message;
+    }
+  }
+  const latest = await sink.latest();
+  if (latest && !("checkpoint" in latest)) throw new CliError(`The newest published checkpoint (${latest.location}) is unreadable: ${latest.problem}. Run \`bulkhead audit verify\`.`, 1);
+  if (refused) ctx.stderr(refused);
+  if (ctx.json) {
+    ctx.stdout(JSON.stringify(latest && { ...checkpointDocument(latest.checkpoint), location: latest.location }));
+  } else if (latest) {
+    const cp = latest.checkpoint;
+    ctx.stdout(`${signed ? "Signed" : "Latest"} checkpoint ${cp.chain.number}: seq ${cp.seq}, hash ${cp.hash}, signed ${cp.chain.signedAt.toISOString()} by ${cp.keyId}; published at ${latest.location}.`);
+  } else {
+    ctx.stdout("No checkpoint yet: the audit chain is empty.");
+  }
+  return refused ? 1 : 0;
+}
+
+const keyFlag = z.string().regex(/^ack_[0-9a-f]{16}:[A-Za-z0-9_-]{43}$/, "--key must be KEY_ID:PUBLIC_KEY as printed by `bulkhead audit key`");
+const trustedCheckpoint = z.object({
+  seq: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v)),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  keyId: z.string(),
+  signature: z.string(),
+  number: z.string().regex(/^[1-9]\d*$/).optional(),
+  signedAt: z.string().optional(),
+  prevSignature: z.string().nullable().optional(),
+});
+
+/** Checkpoints saved elsewhere: a JSON array, or one JSON object per line (format 1 or 2). */
+async function readTrusted(file: string): Promise<SignedCheckpoint[]> {
+  const text = (await readFile(file, "utf8")).trim();
+  const items: unknown[] = text.startsWith("[") ? (JSON.parse(text) as unknown[]) : text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  return items.map((i) => {
+    const c = trustedCheckpoint.parse(i);
+    const chain = c.number && c.signedAt ? { number: BigInt(c.number), signedAt: new Date(c.signedAt), prevSignature: c.prevSignature ?? null } : undefined;
+    return { seq: c.seq, hash: c.hash, keyId: c.keyId, signature: c.signature, ...(chain ? { chain } : {}) };
+  });
+}
+
+/** The keys `verify` trusts: the signer's, the key format-1 checkpoints were signed with, retired ones, --key. */
+function trustedKeys(legacy: Buffer, extra: CheckpointKey[]): CheckpointKey[] {
+  const { common, config } = outside();
+  const signer = loadSignerKey(config.signerKeyFile, { create: false });
+  return [...(signer ? [signer.publicKey] : []), checkpointVerificationKey(legacy), ...readRetiredCheckpointKeys(common.dataDir), ...extra];
+}
+
+export async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
+  const { values } = parseFlags(args, { from: { type: "string" }, key: { type: "string", multiple: true }, trusted: { type: "string" }, "no-outside": { type: "boolean" } });
+  if (values.from !== undefined && !/^[1-9]\d*$/.test(values.from)) throw new CliError("--from must be a positive integer", 2);
+  const extraKeys: CheckpointKey[] = (values.key ?? []).map((k) => {
+    const [keyId, publicKey] = keyFlag.parse(k).split(":") as [string, string];
+    return { keyId, publicKey };
+  });
+  const extraCheckpoints = values.trusted ? await readTrusted(values.trusted) : [];
+  const { sink } = outside();
+  const result = await withCliKeys(ctx, (db, keys) =>
+    verifyWithOutside(db, {
+      keys: trustedKeys(keys.checkpointKey, extraKeys),
+      sink: values["no-outside"] ? null : sink,
+      fromSeq: values.from === undefined ? undefined : BigInt(values.from),
+      extraCheckpoints,
+    }),
+  );
+  if (ctx.json) ctx.stdout(json({ ...result.chain, ok: result.ok, chain: result.chain, outside: result.outside }));
+  else for (const line of describe(result)) ctx.stdout(line);
+  return result.ok ? 0 : 1;
+}
+
+function describe(result: FullVerification): string[] {
+  const c = result.chain;
+  const lines = [
+    c.ok
+      ? `Audit chain OK: ${c.events} events verified, last seq ${c.lastSeq} (hash ${c.lastHash}); ${c.checkpoints} signed checkpoint(s) match.`
+      : `Audit chain BROKEN at seq ${c.firstBadSeq}: ${c.problem}. ${c.detail}`,
+  ];
+  const o = result.outside;
+  if (!o) return lines;
+  const latest = o.latest ? `, the newest is ${o.latest.number} at seq ${o.latest.seq} (signed ${o.latest.signedAt.toISOString()})` : "";
+  if (o.ok) lines.push(`Outside copies OK (${o.sink}): ${o.trusted} published checkpoint(s) verified and match the database${latest}.`);
+  else {
+    lines.push(`Outside copies DISAGREE (${o.sink}): ${o.trusted} published checkpoint(s) verified${latest}; found:`);
+    for (const f of o.findings) lines.push(`  ${f.kind}: ${f.detail}`);
+  }
+  return lines;
+}
+
+/** The signer's public key (what /.well-known/bulkhead-audit-keys.json publishes). */
+export async function keyCommand(args: string[], ctx: CliContext): Promise<number> {
+  parseFlags(args, {});
+  const { config } = outside();
+  const key = loadSignerKey(config.signerKeyFile, { create: true })!;
+  if (key.created) ctx.stderr(`Created the audit checkpoint signer key in ${config.signerKeyFile} (owner-only).`);
+  ctx.stdout(ctx.json ? JSON.stringify(key.publicKey) : `${key.publicKey.keyId}:${key.publicKey.publicKey}`);
+  return 0;
+}
