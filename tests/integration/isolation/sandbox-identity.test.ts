@@ -57,7 +57,9 @@ describe("sandbox identity", () => {
     const before = plain.hits.length;
     const late = await exchange(await from("127.0.0.9", h.transparentHttpPort), get());
     expect(statuses(late), late).toEqual([407]);
-    expect(late).toContain("task_expired");
+    // Refused at once either way: by the per-request expiry check, or (when the worker's kill
+    // switch has already recorded the expiry and the snapshot dropped the task) as no longer active.
+    expect(late).toMatch(/"error":"(task_expired|task_revoked)"/);
     expect(plain.hits.length).toBe(before);
   });
 });
