@@ -110,6 +110,12 @@ export async function runReplay(b: ReplayBulkhead, options: ReplayOptions = {}):
   // The agent's workspace must be readable by the sandbox's unprivileged user.
   const workspaces = mkdtempSync(path.join(tmpdir(), "bh-replay-ws-"));
   chmodSync(workspaces, 0o755);
+  // Interrupted (Ctrl-C, a CI timeout): the namespaces and their rules still go.
+  const onSignal = (signal: NodeJS.Signals) => {
+    void topo.close().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     await topo.setUp();
     const pki = await testPki();
@@ -220,6 +226,8 @@ export async function runReplay(b: ReplayBulkhead, options: ReplayOptions = {}):
     }
     return results;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await topo.close();
     rmSync(workspaces, { recursive: true, force: true });
   }
