@@ -36,7 +36,9 @@ function Cell({ cell }: { cell: ReplayCellRecord | undefined }) {
                     #{e.seq}
                   </Link>
                 ) : (
-                  <span className="font-mono">id {e.id}</span>
+                  <span className="font-mono" title="recorded in the replay's own Bulkhead">
+                    event {e.id}
+                  </span>
                 )}{" "}
                 <span className="font-mono">{e.type}</span> {e.summary}
               </li>

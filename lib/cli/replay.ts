@@ -28,7 +28,9 @@ const toRecord = (c: CellResult) => ({
   reason: c.reason,
   bulkheadOnPath: c.bulkheadOnPath,
   volumesLeft: c.volumesLeft,
-  events: c.events,
+  // The events live in the replay's throwaway Bulkhead, not in this installation's audit chain:
+  // keep what they said, but no position that would point at an unrelated event here.
+  events: c.events.map((e) => ({ ...e, seq: null })),
   upstream: c.upstream,
 });
 

@@ -27,7 +27,11 @@ function cells(reason: string) {
         reason: deleted ? "the upstream ran it with the account token (deleted vol_prod)" : reason,
         bulkheadOnPath: policy || isolation,
         volumesLeft: deleted ? ["vol_stg"] : ["vol_prod", "vol_prod_backup", "vol_stg"],
-        events: [{ id: "1", seq: "1", type: "proxy.decision", outcome: "deny", summary: `deny [identity] volumeDelete (irreversible, production, vol_prod): ${reason}` }],
+        events: [
+          { id: "1", seq: "1", type: "proxy.decision", outcome: "deny", summary: `deny [identity] volumeDelete (irreversible, production, vol_prod): ${reason}` },
+          // As `bulkhead replay` records them: events of its own throwaway Bulkhead, with no chain position here.
+          { id: "2", seq: null, type: "sandbox.removed", outcome: null, summary: "sandbox.removed: the command exited with 0" },
+        ],
         upstream: deleted ? ["account authority: volumeDelete(vol_prod) -> 200 deleted vol_prod"] : [],
       };
     }),
@@ -51,4 +55,6 @@ test("the Replay page shows the last run: when, on which commit, and per cell th
   await expect(first).toContainText(reason);
   await first.getByText("What happened").click();
   await expect(first.getByRole("link", { name: "#1" })).toHaveAttribute("href", "/audit/1");
+  await expect(first).toContainText("event 2 sandbox.removed");
+  await expect(first.getByRole("link", { name: /#2/ })).toHaveCount(0);
 });
