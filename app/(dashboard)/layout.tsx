@@ -21,6 +21,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
     { href: "/approvals", label: "Approvals", extra: <PendingBadge initial={await countPendingApprovals(getDb(), actor)} /> },
     { href: "/sandboxes", label: "Sandboxes" },
     { href: "/audit", label: "Audit" },
+    { href: "/replay", label: "Replay" },
     { href: "/services", label: "Services & Credentials" },
     ...(roleCan(actor.role, "users:read") ? [{ href: "/users", label: "Users" }] : []),
     { href: "/settings", label: "Settings" },

@@ -40,6 +40,8 @@ Commands:
                                       run a command in a network sandbox whose only way out is Bulkhead (root)
   sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup
   worker                              run the proxy worker alone (npm start runs it for you)
+  replay [--no-record]                play the incident replay's matrix in namespaces it creates (root);
+                                      prints the table, records the run, exits 1 if a cell differs
 
 Every command accepts --json for machine-readable output; with --json an error is one JSON
 object on stderr: {"error":{"code":"...","message":"..."}} (see docs/architecture.md).`;
@@ -60,6 +62,7 @@ const COMMANDS: Record<string, () => Promise<CommandHandler>> = {
   policy: async () => (await import("./policy")).policyCommand,
   sandbox: async () => (await import("./sandbox")).sandboxCommand,
   worker: async () => (await import("./worker")).workerCommand,
+  replay: async () => (await import("./replay")).replayCommand,
 };
 
 export function defaultContext(json: boolean): CliContext {

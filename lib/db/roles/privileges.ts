@@ -80,6 +80,8 @@ export const PRIVILEGES: PrivilegeMap = {
     // the worker only counts the escape attempts its fence and resolver block.
     sandboxes: { dashboard: CRU, worker: { SELECT: true, UPDATE: ["blocked_attempts"] } },
     settings: { dashboard: CRU, worker: READ },
+    // The incident replay's runs: recorded by `bulkhead replay` (the CLI), shown on the Replay page.
+    replay_runs: { dashboard: { SELECT: true, INSERT: true }, worker: NONE },
     certificate_authorities: { dashboard: CA_WRITE, worker: CA_WRITE },
     audit_events: { dashboard: AUDIT_APPEND, worker: AUDIT_APPEND },
     audit_chain_head: { dashboard: READ, worker: READ },
