@@ -1,5 +1,9 @@
 import { defineConfig } from "@playwright/test";
 
+// Launchers and workers these tests start (`bulkhead start`) run without network isolation: as
+// root, `auto` would install the fence in the machine's own namespace (global-setup checks).
+process.env.BULKHEAD_ISOLATION ??= "off";
+
 /**
  * Browser end-to-end tests: a real Chromium (Debian's, via executablePath) against the real
  * production build, backed by a real (embedded, throwaway) PostgreSQL that global-setup starts.

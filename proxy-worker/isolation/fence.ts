@@ -108,6 +108,30 @@ export async function ensureFence(c: FenceConfig): Promise<{ changed: boolean }>
   return { changed: true };
 }
 
+/**
+ * Removes this instance's fence when nothing needs it: no sandbox namespace of this instance is
+ * left (a live sandbox keeps its fence, so its traffic still cannot leave). The gateway addresses
+ * on `lo` go too once no Bulkhead fence at all remains (instances with the default pool share
+ * them). Returns what was removed.
+ */
+export async function removeFenceIfUnused(c: FenceConfig, liveNetns: readonly string[]): Promise<string[]> {
+  if (liveNetns.length > 0) return [];
+  const removed: string[] = [];
+  const table = fenceTable(c.instanceId);
+  if (await fencePresent(c.instanceId)) {
+    await run("nft", ["delete", "table", "inet", table]);
+    removed.push(`table inet ${table}`);
+  }
+  const tables = (await run("nft", ["list", "tables"]).then((r) => r.stdout, () => "")).split("\n");
+  if (!tables.some((t) => /^table inet bulkhead_[a-z0-9]+$/.test(t.trim()))) {
+    for (const [family, address] of [["-4", `${c.gatewayV4}/32`], ["-6", `${c.gatewayV6}/128`]] as const) {
+      const r = await run("ip", [family, "addr", "del", address, "dev", "lo"]).then(() => true, () => false);
+      if (r) removed.push(`${address} on lo`);
+    }
+  }
+  return removed;
+}
+
 /** True when this instance's fence table is installed (whatever its version). */
 export async function fencePresent(instanceId: string): Promise<boolean> {
   return run("nft", ["list", "table", "inet", fenceTable(instanceId)]).then(

@@ -15,7 +15,8 @@ import { SandboxActivity } from "./activity";
 import { ResolverMemory } from "./answers";
 import { SandboxConnections } from "./connections";
 import { hasNetAdmin } from "./exec";
-import { ensureFence, readDrops } from "./fence";
+import { ensureFence, readDrops, removeFenceIfUnused } from "./fence";
+import { listOwnNetwork } from "./network";
 import { SandboxListener } from "./sandbox-listener";
 import { SandboxResolver } from "./resolver";
 
@@ -165,6 +166,17 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
       await resolver.close();
       connections.closeWhere(() => false);
       await activity.close();
+      // A worker that stops leaves nothing behind in the host's network unless a sandbox still
+      // needs the fence (then it stays, so that sandbox's traffic still cannot leave).
+      if (privileged) {
+        const removed = await listOwnNetwork(config.instanceId)
+          .then(({ netns }) => removeFenceIfUnused(config, netns))
+          .catch((error: unknown) => {
+            log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not remove the unused fence");
+            return [] as string[];
+          });
+        if (removed.length > 0) log.info({ removed }, "removed the fence: no sandbox of this instance is left");
+      }
     },
   };
 }

@@ -65,7 +65,8 @@ test("form errors are sentences, and the other fields keep their values", async 
 
   await page.goto("/settings");
   await page.getByLabel("Maximum task lifetime").fill("forever");
-  await page.getByRole("button", { name: "Save" }).click();
+  // The Settings page has several forms, each with its own Save.
+  await page.locator("form", { has: page.getByLabel("Maximum task lifetime") }).getByRole("button", { name: "Save" }).click();
   await expect(page.locator("#maxTtl-error")).toHaveText(SENTENCE);
   await expect(page.getByLabel("Maximum task lifetime")).toHaveValue("forever");
 

@@ -49,6 +49,7 @@ interface Fixture {
   jti: string;
   userId: string;
   webhookId: string;
+  sandboxId: string;
 }
 
 /** How to call each action: its arguments, and the page it is posted to. */
@@ -82,6 +83,7 @@ const PAYLOADS: Record<string, Payload> = {
   endTaskAction: (f) => withState({ id: f.taskId }),
   mintTokenAction: (f) => withState({ id: f.taskId }),
   revokeTokenAction: (f) => withState({ jti: f.jti, taskId: f.taskId }),
+  stopSandboxAction: (f) => withState({ id: f.sandboxId }),
   updatePolicyAction: (f) => withState({ id: f.taskId, policyYaml: "unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n" }),
   simulateAction: () => withState({ policyYaml: "rules: []\n", method: "GET", url: "https://api.github.com/repos/a/b", body: "", contentType: "" }),
   createUserAction: () => withState({ email: `${unique("csrf-user")}@example.test`, role: "admin" }),
@@ -160,17 +162,19 @@ test("every server action refuses a cross-site request and changes nothing; from
     const approval = await db.approval.create({
       data: { taskId: task.task.id, agentId: agent.id, requestDigest: unique("digest"), method: "DELETE", url: "https://api.github.com/repos/a/b", actions: [], reason: "test", expiresAt: new Date(Date.now() + 600_000) },
     });
-    const credential = (await (await api.post("/api/v1/credentials", { data: { name: unique("csrf-c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "csrf-secret-value-0" } })).json()) as { credential: { id: string } };
+    const credential = (await (await api.post("/api/v1/credentials", { data: { name: unique("csrf-c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "csrf-secret-value-0", environments: "*" } })).json()) as { credential: { id: string } };
     const serviceName = unique("csrfsvc").replace(/-/g, "");
     await db.service.create({ data: { name: serviceName, descriptorYaml: `id: ${serviceName}\nhosts: [${serviceName}.example.test]\nprotocol: rest\n` } });
     const apiKey = (await (await api.post("/api/v1/api-keys", { data: { name: unique("csrf-k"), role: "auditor" } })).json()) as { apiKey: { id: string } };
     const user = await createUser("auditor");
     // Created after the approval, so that nothing is queued for it (no delivery is retried in the background).
     const webhook = await db.webhook.create({ data: { name: unique("csrf-w"), url: "http://127.0.0.1:9/hook", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
+    // A sandbox registered from elsewhere (no network of its own): what Stop acts on.
+    const sandbox = await db.sandbox.create({ data: { taskId: task.task.id, name: unique("csrf-sbx"), sourceAddress: null, addresses: "", kind: "external" } });
     return {
       db, adminId: admin.id, adminEmail: admin.email, adminPassword: admin.password, agentId: agent.id, taskId: task.task.id,
       approvalId: approval.id, credentialId: credential.credential.id, serviceName, apiKeyId: apiKey.apiKey.id, jti: minted.jti, userId: user.id,
-      webhookId: webhook.id,
+      webhookId: webhook.id, sandboxId: sandbox.id,
     };
   }
 

@@ -8,6 +8,7 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded"
 import { ensureLoginRoles } from "@/lib/db/roles/bootstrap";
 import { ensureCliBuilt } from "@/scripts/cli-build.mjs";
 import { DEFAULT_ROLE_NAMES, quoteIdent, type RoleNames } from "@/lib/db/roles/names";
+import { assertRootNamespaceUnchanged, rootNamespaceState } from "./root-namespace";
 
 export interface TestDatabaseRoles {
   names: RoleNames;
@@ -34,6 +35,8 @@ export default async function setup(project: TestProject) {
   // Tests that fork `bin/bulkhead.mjs` (the worker, CLI commands) run the compiled CLI, as
   // production does; building it once here keeps them from each compiling it on first use.
   await ensureCliBuilt();
+  // Tests build namespaces of their own for isolation; nothing may land in the machine's own.
+  const rootBefore = rootNamespaceState();
   const external = process.env.TEST_DATABASE_URL;
   let adminUrl: string;
   let stopServer = async () => undefined;
@@ -83,5 +86,6 @@ export default async function setup(project: TestProject) {
       await c.end();
     }
     await stopServer();
+    assertRootNamespaceUnchanged(rootBefore, `the ${project.name} suite`);
   };
 }

@@ -11,6 +11,7 @@ import { establishProcessKeys } from "../../../lib/keys/establish";
 import { dashboardKeyEnvironment, workerKeyEnvironment } from "../../../lib/keys/process-keys";
 import { ensureBuilt } from "../../../lib/runtime/build";
 import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles } from "../../../lib/runtime/database-roles";
+import { assertRootNamespaceUnchanged, rootNamespaceState } from "../../support/root-namespace";
 
 /**
  * Starts a throwaway PostgreSQL, sets up its roles and migrates it as `bulkhead start` does, builds
@@ -19,6 +20,8 @@ import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles } from "../../.
  * Tests reach the database for fixtures through E2E_DATABASE_URL (the superuser).
  */
 export default async function globalSetup() {
+  // Nothing the browser tests start may install Bulkhead's fence in the machine's own namespace.
+  const rootBefore = rootNamespaceState();
   const root = process.cwd();
   const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-e2e-"));
   const pgPort = 20000 + Math.floor(Math.random() * 20000);
@@ -54,5 +57,6 @@ export default async function globalSetup() {
     await new Promise((r) => app.once("exit", r));
     await db.stop();
     await rm(dir, { recursive: true, force: true });
+    assertRootNamespaceUnchanged(rootBefore, "the browser suite");
   };
 }
