@@ -117,7 +117,6 @@ export class PolicyStore {
     if (this.closed) return;
     if (this.probe.pending) {
       const waited = Date.now() - this.probe.pending.since;
-      if (waited > this.probe.timeoutMs) this.unreachable(`PostgreSQL did not answer within ${this.probe.timeoutMs} ms`);
       if (waited > 60_000) this.dropListener(this.probe.pending.client);
       return;
     }
@@ -134,8 +133,14 @@ export class PolicyStore {
     const client = this.listener;
     const pending = { client, since: Date.now() };
     this.probe.pending = pending;
+    // The deadline is its own timer: waiting for the next tick would add up to a whole interval.
+    const deadline = setTimeout(() => {
+      if (this.probe.pending === pending && !this.closed) this.unreachable(`PostgreSQL did not answer within ${this.probe.timeoutMs} ms`);
+    }, this.probe.timeoutMs);
+    deadline.unref();
     client.query("SELECT 1").then(
       () => {
+        clearTimeout(deadline);
         if (this.probe.pending === pending) this.probe.pending = null;
         if (!this.reachable) {
           this.reachable = true;
@@ -144,6 +149,7 @@ export class PolicyStore {
         }
       },
       (error: unknown) => {
+        clearTimeout(deadline);
         if (this.probe.pending === pending) this.probe.pending = null;
         this.dropListener(client);
         this.unreachable(error instanceof Error ? error.message : String(error));
