@@ -1,5 +1,6 @@
 import nextCoreWebVitals from "eslint-config-next/core-web-vitals";
 import nextTypescript from "eslint-config-next/typescript";
+import { importDirection } from "./scripts/eslint/import-direction.mjs";
 
 const config = [
   ...nextCoreWebVitals,
@@ -13,6 +14,11 @@ const config = [
       "@typescript-eslint/no-explicit-any": "error",
       "no-console": ["warn", { allow: ["warn", "error"] }],
     },
+  },
+  {
+    // Imports run one way (docs/architecture.md); the rule resolves `@/` and relative specifiers.
+    plugins: { bulkhead: { rules: { "import-direction": importDirection } } },
+    rules: { "bulkhead/import-direction": "error" },
   },
   {
     files: ["scripts/**", "bin/**", "bench/**", "tests/**"],

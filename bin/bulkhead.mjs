@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `bulkhead` command. It runs the compiled CLI (scripts/cli-build.mjs bundles lib/cli with
+// The `bulkhead` command. It runs the compiled CLI (scripts/cli-build.mjs bundles cli/ with
 // esbuild at `npm install` / `npm run build`); when there is no build yet or a source file changed
 // since, it compiles first (about a second), so a fresh clone and an edited checkout both work.
 import { ensureCliBuilt } from "../scripts/cli-build.mjs";

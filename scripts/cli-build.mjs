@@ -1,5 +1,5 @@
 // The compiled CLI and proxy worker. Production processes (`bulkhead <command>`, and the worker
-// that `bulkhead start` forks) run JavaScript that esbuild bundled from lib/cli/main.ts, not a
+// that `bulkhead start` forks) run JavaScript that esbuild bundled from cli/main.ts, not a
 // TypeScript loader. The bundle is split into chunks along the CLI's lazy imports, so a command
 // loads only the code (and the packages) it uses: `bulkhead --help` never loads Prisma or pg.
 //
@@ -68,7 +68,7 @@ export async function buildCli({ log = () => undefined } = {}) {
   const started = Date.now();
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: { main: "lib/cli/main.ts" },
+    entryPoints: { main: "cli/main.ts" },
     outdir,
     bundle: true,
     splitting: true,

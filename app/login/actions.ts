@@ -1,20 +1,13 @@
 "use server";
 
 import { AuthError, CredentialsSignin } from "next-auth";
+import type { SignInState } from "@/components/auth/login-form";
 import { passwordAttemptWait, throttledError } from "@/lib/auth/authenticate";
 import { signIn } from "@/lib/auth/next-auth";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { actionClientAddress, assertSameOriginAction } from "@/lib/http/action";
 import { isAppError } from "@/lib/errors/app-error";
-
-export interface SignInState {
-  error?: string;
-  /** Echoed back so the form keeps the email after a failed attempt. */
-  email?: string;
-  /** Set when sign-in is throttled: how long to wait. */
-  retryAfterSeconds?: number;
-}
 
 const FAILED = "Sign-in failed: the email or password is wrong, or the account is disabled.";
 

@@ -4,7 +4,7 @@ import { LoginForm } from "@/components/auth/login-form";
 import { Button } from "@/components/ui/button";
 import { currentActor } from "@/lib/auth/current";
 import { loadAppConfig } from "@/lib/config/app";
-import { signInWithOidc } from "./actions";
+import { signInWithOidc, signInWithPassword } from "./actions";
 
 export const metadata: Metadata = { title: "Sign in" };
 export const dynamic = "force-dynamic";
@@ -33,7 +33,7 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
           </p>
         ) : null}
         <div className="mt-6">
-          <LoginForm />
+          <LoginForm signIn={signInWithPassword} />
         </div>
         {oidc ? (
           <form action={signInWithOidc} className="mt-4 border-t border-slate-200 pt-4">

@@ -1,12 +1,21 @@
 "use client";
 
 import { useActionState } from "react";
-import { signInWithPassword, type SignInState } from "@/app/login/actions";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
 
-export function LoginForm() {
-  const [state, action, pending] = useActionState<SignInState, FormData>(signInWithPassword, {});
+/** What the sign-in action answers with; the form shows it. */
+export interface SignInState {
+  error?: string;
+  /** Echoed back so the form keeps the email after a failed attempt. */
+  email?: string;
+  /** Set when sign-in is throttled: how long to wait. */
+  retryAfterSeconds?: number;
+}
+
+/** The password form. The page passes the server action in: components never import from app/. */
+export function LoginForm({ signIn }: { signIn: (prev: SignInState, form: FormData) => Promise<SignInState> }) {
+  const [state, action, pending] = useActionState<SignInState, FormData>(signIn, {});
   return (
     <form action={action} className="space-y-4">
       <TextField label="Email" name="email" type="email" autoComplete="username" required defaultValue={state.email} />

@@ -26,7 +26,7 @@ export function isSecretVariable(name: string): boolean {
 }
 
 export interface ChildSecrets {
-  /** Each process's own database variables (its own role's URL; lib/runtime/database-roles.ts). */
+  /** Each process's own database variables (its own role's URL; cli/runtime/database-roles.ts). */
   databaseEnv: { dashboard: Env; worker: Env };
   authSecret: string;
   oidcClientSecret?: string;

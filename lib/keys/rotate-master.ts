@@ -35,7 +35,7 @@ import {
   writeMasterFingerprint,
   type ResolvedMasterKey,
 } from "@/lib/identity/master-key";
-import { replaceFileDurably, writeSecretFileDurably } from "@/lib/runtime/secrets";
+import { replaceFileDurably, writeSecretFileDurably } from "@/lib/files/secrets";
 import { KEYS_LOCK, writeKeyGeneration } from "./generation";
 import { deriveProcessKeys, keyGeneration } from "./process-keys";
 import { resealAll, type ResealPlan } from "./reseal";

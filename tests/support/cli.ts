@@ -1,5 +1,5 @@
-import { main } from "@/lib/cli/main";
-import type { CliContext } from "@/lib/cli/context";
+import { main } from "@/cli/main";
+import type { CliContext } from "@/cli/context";
 import { databaseEnv, type TestDatabase } from "./database";
 
 export interface CliRun {

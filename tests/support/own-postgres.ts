@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
-import { migrateDatabase, prepareEmbeddedRoles, runtimeUrl } from "@/lib/runtime/database-roles";
+import { migrateDatabase, prepareEmbeddedRoles, runtimeUrl } from "@/cli/runtime/database-roles";
 
 /**
  * A PostgreSQL server of a test file's own (not the run's shared one), so the test can stop,

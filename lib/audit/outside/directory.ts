@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, link, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
-import { syncDirectory } from "@/lib/runtime/secrets";
+import { syncDirectory } from "@/lib/files/secrets";
 import { checkpointDocument, parseCheckpointDocument, type CheckpointSink, type CorruptPublication, type PublishedCheckpoint, type PublishedSet } from "./sink";
 
 const NAME = /^checkpoint-(\d{20})\.json$/;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { writeSecretFileDurably } from "@/lib/runtime/secrets";
+import { writeSecretFileDurably } from "@/lib/files/secrets";
 import { checkpointVerificationKey, type CheckpointKey } from "../checkpoints";
 
 export class SignerKeyError extends Error {

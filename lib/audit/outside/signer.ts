@@ -2,7 +2,7 @@
  * The checkpoint signer: signs the chain head as a format-2 checkpoint linked to the previous one,
  * publishes it outside PostgreSQL (the commit point), then stores it in audit_checkpoints.
  *
- * It runs in the launcher (`bulkhead start`, lib/cli/start.ts) and in `bulkhead audit checkpoint`,
+ * It runs in the launcher (`bulkhead start`, cli/commands/start.ts) and in `bulkhead audit checkpoint`,
  * never in the dashboard or the worker: those hold no signer key. Its idea of "the previous
  * checkpoint" is the newest one in the sink, not the database's, so a checkpoint deleted from the
  * database cannot make it sign around the gap; and it refuses to sign a head when the chain no

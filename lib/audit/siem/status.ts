@@ -3,7 +3,7 @@ import path from "node:path";
 import { loadCommonConfig } from "@/lib/config/common";
 import type { SiemStatus } from "./shipper";
 
-/** The launcher's last SIEM status (lib/runtime/siem.ts), or null when streaming is off or the file is unreadable. */
+/** The launcher's last SIEM status (cli/runtime/siem.ts), or null when streaming is off or the file is unreadable. */
 export function readSiemStatus(dataDir = loadCommonConfig().dataDir): (SiemStatus & { updatedAt: string }) | null {
   try {
     const parsed = JSON.parse(readFileSync(path.join(dataDir, "siem-status.json"), "utf8")) as SiemStatus & { updatedAt: string };

@@ -7,7 +7,7 @@ import type { RuntimeRole } from "./names";
  * (fail closed) and tests/integration/db/privilege-map.test.ts names it.
  *
  * Worked out from what each process reads and writes (Prisma and pg usage in app/ and lib/ for the
- * dashboard and the CLI, proxy-worker/ and the lib/ functions it calls for the worker):
+ * dashboard, cli/ for the CLI, proxy-worker/ and the lib/ functions it calls for the worker):
  * - audit tables: INSERT and SELECT only, INSERT limited to the columns a writer supplies (id, seq,
  *   prev_hash and hash come from the sequence and the chain trigger). Nobody but the owner may
  *   UPDATE, DELETE or TRUNCATE them, or touch audit_chain_head: the chain triggers that lock and

@@ -9,8 +9,8 @@ import { childEnvironments } from "../../../lib/config/child-env";
 import { ensureSigningKey } from "../../../lib/identity/key-store";
 import { establishProcessKeys } from "../../../lib/keys/establish";
 import { dashboardKeyEnvironment, workerKeyEnvironment } from "../../../lib/keys/process-keys";
-import { ensureBuilt } from "../../../lib/runtime/build";
-import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles } from "../../../lib/runtime/database-roles";
+import { ensureBuilt } from "../../../cli/runtime/build";
+import { childDatabaseEnv, migrateDatabase, prepareEmbeddedRoles } from "../../../cli/runtime/database-roles";
 import { assertRootNamespaceUnchanged, rootNamespaceState } from "../../support/root-namespace";
 
 /**

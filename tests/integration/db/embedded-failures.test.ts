@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startEmbeddedDatabase } from "@/lib/db/embedded";
-import { assertPortFree } from "@/lib/runtime/ports";
+import { assertPortFree } from "@/cli/runtime/ports";
 
 describe("start-up failures give clear messages and change nothing", () => {
   const cleanups: Array<() => Promise<unknown>> = [];

@@ -10,7 +10,7 @@ import { openSecret, parseMasterKey } from "@/lib/crypto/envelope";
 import { boxKeyPairFromSeed, openBox } from "@/lib/crypto/sealed-box";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { dashboardKeysFrom, deriveProcessKeys } from "@/lib/keys/process-keys";
-import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
+import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
 import { createTask } from "@/lib/tasks/tasks";
 import { addCredential, loadCredentialsForInjection } from "@/lib/vault";
 import { credentialAad } from "@/lib/vault/view";

@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { caCommand } from "@/lib/cli/ca";
-import type { CliContext } from "@/lib/cli/context";
+import { caCommand } from "@/cli/commands/ca";
+import type { CliContext } from "@/cli/context";
 import { generateMasterKey } from "@/lib/crypto/envelope";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { runCli, type CliRun } from "../../support/cli";
@@ -101,7 +101,7 @@ describe("bulkhead ca", () => {
     expect(wrong.stderr.join()).toMatch(/master key/);
   });
 
-  it("works through the real entry point once `ca` is registered in lib/cli/main.ts", async (context) => {
+  it("works through the real entry point once `ca` is registered in cli/main.ts", async (context) => {
     const r = await withEnv({ BULKHEAD_MASTER_KEY: masterKey }, () => runCli(["ca", "cert"], { database: t }));
     if (r.stderr.some((l) => l.includes('unknown command "ca"'))) context.skip();
     expect(r.code, r.stderr.join()).toBe(0);

@@ -1,7 +1,7 @@
 import { fork } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { superviseWorker, type WorkerSupervisor } from "@/lib/cli/supervise";
+import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
 import { waitFor } from "../../support/log-capture";
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { ChildProcess } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { superviseWorker } from "@/lib/cli/supervise";
+import { superviseWorker } from "@/cli/runtime/supervise";
 
 /** A stand-in for a forked worker: says ready, exits when told or killed. */
 class FakeWorker extends EventEmitter {

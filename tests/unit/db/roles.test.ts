@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_ROLE_NAMES, quoteIdent, roleNameFromUrl, urlForRole } from "@/lib/db/roles/names";
 import { PRIVILEGES } from "@/lib/db/roles/privileges";
 import { grantsSql, rolesSql } from "@/lib/db/roles/sql";
-import { childDatabaseEnv, externalDatabaseUrls } from "@/lib/runtime/database-roles";
+import { childDatabaseEnv, externalDatabaseUrls } from "@/cli/runtime/database-roles";
 import { loadCommonConfig } from "@/lib/config/common";
 
 const OWNER = "postgresql://bulkhead_owner:o%40wn@db.internal:5432/bulkhead?sslmode=require";

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CliError, type CliContext } from "@/lib/cli/context";
-import { policyCommand } from "@/lib/cli/policy";
+import { CliError, type CliContext } from "@/cli/context";
+import { policyCommand } from "@/cli/commands/policy";
 
 function context(json = false) {
   const out: string[] = [];

@@ -1,8 +1,8 @@
 import { isRole, ROLES } from "@/lib/auth/roles";
 import { createUser } from "@/lib/users/users";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 export const userCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;

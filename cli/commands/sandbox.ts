@@ -10,9 +10,9 @@ import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/iso
 import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
 import { runSession } from "@/proxy-worker/isolation/session";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CliContext, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CliContext, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 const USAGE =
   "usage: bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR] -- COMMAND [ARGS...] | sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup";

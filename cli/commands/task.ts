@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { createTask, endTask, listTasks, type TaskView } from "@/lib/tasks/tasks";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 const toJson = (t: TaskView) => ({
   id: t.id,

@@ -2,10 +2,10 @@ import { execFileSync } from "node:child_process";
 import { recordReplayRun } from "@/lib/replay/runs";
 import { cellKey, formatTable, matches, type CellResult } from "@/replay/matrix";
 import { runReplay } from "@/replay/run";
-import { startScratchBulkhead } from "@/replay/scratch";
-import { parseFlags } from "./args";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { startScratchBulkhead } from "@/cli/runtime/scratch-bulkhead";
+import { parseFlags } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 /** The commit this checkout is at, when it is a git checkout (recorded with the run). */
 function currentCommit(): string | null {

@@ -18,10 +18,10 @@ import { startEmbeddedDatabase } from "@/lib/db/embedded";
 import { ensureSigningKey } from "@/lib/identity/key-store";
 import { establishProcessKeys } from "@/lib/keys/establish";
 import { workerKeyEnvironment } from "@/lib/keys/process-keys";
-import { migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
-import { prepareEmbeddedRoles } from "@/lib/runtime/database-roles";
+import { migrateDatabase, ownerUrl, runtimeUrl } from "./database-roles";
+import { prepareEmbeddedRoles } from "./database-roles";
 import { ensureCertificateAuthority } from "@/lib/tls/ca-store";
-import type { ReplayBulkhead } from "./run";
+import type { ReplayBulkhead } from "@/replay/run";
 
 const REPLAY_ACTOR = { kind: "system", label: "replay" } as const;
 

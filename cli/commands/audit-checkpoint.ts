@@ -9,9 +9,9 @@ import { verifyWithOutside, type FullVerification } from "@/lib/audit/outside/ve
 import { loadAuditCheckpointConfig } from "@/lib/config/audit-checkpoints";
 import { loadCommonConfig } from "@/lib/config/common";
 import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
-import { parseFlags } from "./args";
-import { CliError, type CliContext } from "./context";
-import { withCliDatabase, withCliKeys } from "./database";
+import { parseFlags } from "../args";
+import { CliError, type CliContext } from "../context";
+import { withCliDatabase, withCliKeys } from "../database";
 
 /**
  * `bulkhead audit checkpoint | verify | key`: the checkpoint signer's key lives in the data folder

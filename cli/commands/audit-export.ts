@@ -1,9 +1,9 @@
 import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { startAuditExport } from "@/lib/audit/export";
-import { parseFlags } from "./args";
-import type { CliContext } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags } from "../args";
+import type { CliContext } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 const MULTI = ["type", "outcome", "effect", "service", "environment"] as const;
 

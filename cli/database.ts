@@ -4,8 +4,8 @@ import { ensureSigningKey } from "@/lib/identity/key-store";
 import { resolveMasterKey } from "@/lib/identity/master-key";
 import { establishProcessKeys } from "@/lib/keys/establish";
 import type { ProcessKeys } from "@/lib/keys/process-keys";
-import { openDatabase } from "@/lib/runtime/database";
-import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/lib/runtime/database-roles";
+import { openDatabase } from "@/cli/runtime/database";
+import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/cli/runtime/database-roles";
 import type { CliContext } from "./context";
 
 export interface CliDatabaseOptions {

@@ -1,7 +1,7 @@
 import { addCredential, bindCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CliContext, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CliContext, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
 
 const USAGE =
   "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] [--service ID] --env ENV [--env ENV]... --header 'Authorization: Bearer {secret}' (secret on stdin)" +

@@ -1,9 +1,9 @@
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { isTokenError } from "@/lib/identity/errors";
 import { issueTaskToken, revokeTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
 
 export const tokenCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;

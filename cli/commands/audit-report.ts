@@ -8,9 +8,9 @@ import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
 import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
 import { generateTaskReport } from "@/lib/reports/generate";
 import { reportVerificationKey, verifyReport, type ReportKey } from "@/lib/reports/signature";
-import { parseFlags } from "./args";
-import { CliError, type CliContext } from "./context";
-import { CLI_ACTOR, withCliKeys } from "./database";
+import { parseFlags } from "../args";
+import { CliError, type CliContext } from "../context";
+import { CLI_ACTOR, withCliKeys } from "../database";
 
 /** `bulkhead audit report TASK_ID [--output FILE.pdf]`: the signed PDF and FILE.pdf.sig beside it. */
 export async function reportCommand(args: string[], ctx: CliContext): Promise<number> {

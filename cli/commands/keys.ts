@@ -6,9 +6,9 @@ import { dashboardKeyEnvironment, workerKeyEnvironment } from "@/lib/keys/proces
 import { sealedValueCounts } from "@/lib/keys/reseal";
 import { holdRotationLock, rotateMasterKey } from "@/lib/keys/rotate-master";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
-import type { CliContext } from "./context";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase, withCliKeys } from "./database";
+import type { CliContext } from "../context";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
 
 const USAGE = `usage:
   bulkhead keys rotate                 new task-token signing key; old ones verify until their tokens expire

@@ -8,24 +8,24 @@ import { resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { removeSandboxLeftovers } from "./sandbox";
 import { redactDatabaseUrl } from "@/lib/db/url";
-import { ensureBuilt } from "@/lib/runtime/build";
-import { openDatabase } from "@/lib/runtime/database";
-import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/lib/runtime/database-roles";
-import { assertPortFree } from "@/lib/runtime/ports";
-import { startLauncherSigner, type LauncherSigner } from "@/lib/runtime/checkpoint-signer";
-import { startLauncherSiem } from "@/lib/runtime/siem";
-import { prepareProcessSecrets } from "@/lib/runtime/process-secrets";
-import { readOrCreateSecretFile } from "@/lib/runtime/secrets";
+import { ensureBuilt } from "@/cli/runtime/build";
+import { openDatabase } from "@/cli/runtime/database";
+import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/cli/runtime/database-roles";
+import { assertPortFree } from "@/cli/runtime/ports";
+import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
+import { startLauncherSiem } from "@/cli/runtime/siem";
+import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
+import { readOrCreateSecretFile } from "@/lib/files/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
-import type { CommandHandler } from "./context";
-import { superviseWorker, type WorkerSupervisor } from "./supervise";
+import type { CommandHandler } from "../context";
+import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
  * embedded PostgreSQL unless DATABASE_URL is set, applies migrations and grants as the owner role,
  * builds the dashboard when needed, then runs the dashboard and the proxy worker as child
  * processes until Ctrl-C, each connected as its own least-privileged database role. A worker
- * that crashes is restarted with backoff (lib/cli/supervise.ts); the dashboard exiting stops all.
+ * that crashes is restarted with backoff (cli/runtime/supervise.ts); the dashboard exiting stops all.
  */
 export const startCommand: CommandHandler = async (_args, ctx) => {
   const root = process.cwd();

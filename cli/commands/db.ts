@@ -1,8 +1,8 @@
 import { loadCommonConfig } from "@/lib/config/common";
 import { DEFAULT_ROLE_NAMES, databaseNameFromUrl, roleNameFromUrl, type RoleNames } from "@/lib/db/roles/names";
 import { rolesSql } from "@/lib/db/roles/sql";
-import { parseFlags } from "./args";
-import { CliError, type CliContext, type CommandHandler } from "./context";
+import { parseFlags } from "../args";
+import { CliError, type CliContext, type CommandHandler } from "../context";
 
 const USAGE = "usage: bulkhead db migrate | bulkhead db roles [--owner NAME] [--dashboard NAME] [--worker NAME] [--database NAME]";
 
@@ -16,7 +16,7 @@ export const dbCommand: CommandHandler = async (args, ctx) => {
 /** Migrations as the owner role, then the runtime roles' grants; prints what changed. */
 async function migrateCommand(ctx: CliContext): Promise<number> {
   // Loaded here, not at the top: `db roles` connects to nothing and loads no database code.
-  const [{ openDatabase }, { migrateDatabase }] = await Promise.all([import("@/lib/runtime/database"), import("@/lib/runtime/database-roles")]);
+  const [{ openDatabase }, { migrateDatabase }] = await Promise.all([import("@/cli/runtime/database"), import("@/cli/runtime/database-roles")]);
   const opened = await openDatabase(loadCommonConfig(), { running: "reuse", log: (l) => ctx.stderr(l) });
   try {
     const result = await migrateDatabase(opened.urls, (l) => ctx.stderr(l));

@@ -5,9 +5,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { checkTaskScope } from "@/lib/tasks/scope";
-import { parseFlags } from "./args";
-import { CliError, type CliContext } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags } from "../args";
+import { CliError, type CliContext } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 export async function checkPolicyAgainstTask(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseFlags(args, { task: { type: "string" }, json: { type: "boolean" } }, 1);

@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { CliError, type CliContext, type CommandHandler } from "@/lib/cli/context";
+import { CliError, type CliContext, type CommandHandler } from "../context";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
@@ -83,7 +83,7 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
       throw new CliError(`--services and --inventory are used with --offline; without it the database's services and inventory apply\n${USAGE}`, 2);
     }
     // Loaded only here: --offline, schema and templates load no database code.
-    const [{ withCliDatabase }, { loadRegistry }] = await Promise.all([import("@/lib/cli/database"), import("@/lib/services/registry-source")]);
+    const [{ withCliDatabase }, { loadRegistry }] = await Promise.all([import("../database"), import("@/lib/services/registry-source")]);
     const built = await withCliDatabase(ctx, (db) => loadRegistry(db));
     for (const bad of built.problems.services) ctx.stderr(`warning: custom service ${bad.name} is invalid and left out: ${bad.errors.join("; ")}`);
     if (built.problems.conflict) ctx.stderr(`warning: custom services conflict, built-ins only: ${built.problems.conflict}`);

@@ -8,7 +8,7 @@ import { ensureLoginRoles, takeOwnership } from "@/lib/db/roles/bootstrap";
 import { assertRuntimeRole } from "@/lib/db/roles/check";
 import { applyGrants } from "@/lib/db/roles/grants";
 import { DEFAULT_ROLE_NAMES, roleNameFromUrl, urlForRole, type RoleNames, type RuntimeRoleNames } from "@/lib/db/roles/names";
-import { readOrCreateSecretFile } from "./secrets";
+import { readOrCreateSecretFile } from "@/lib/files/secrets";
 
 /**
  * Which URL each part of Bulkhead connects with (docs/database.md): the owner's for migrations,

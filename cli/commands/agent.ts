@@ -1,7 +1,7 @@
 import { createAgent, listAgents, setAgentSuspended, type AgentView } from "@/lib/agents/agents";
-import { parseFlags, requireFlag } from "./args";
-import { CliError, type CommandHandler } from "./context";
-import { CLI_ACTOR, withCliDatabase } from "./database";
+import { parseFlags, requireFlag } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase } from "../database";
 
 const toJson = (a: AgentView) => ({
   id: a.id,

@@ -1,7 +1,7 @@
 import { loadCommonConfig, requireRuntimeDatabaseUrl, RUNTIME_DATABASE_URL_VARIABLE } from "@/lib/config/common";
 import { assertRuntimeRole } from "@/lib/db/roles/check";
 import { runWorker } from "@/proxy-worker/main";
-import type { CommandHandler } from "./context";
+import type { CommandHandler } from "../context";
 
 /**
  * Runs the proxy worker in this process until SIGINT/SIGTERM or the parent goes away. It refuses
@@ -13,7 +13,7 @@ export const workerCommand: CommandHandler = async () => {
     await assertRuntimeRole(requireRuntimeDatabaseUrl("worker"), RUNTIME_DATABASE_URL_VARIABLE.worker);
   }
   const stop = await runWorker();
-  // Tells the launcher (lib/cli/supervise.ts) that this worker started: a later exit is a crash.
+  // Tells the launcher (cli/runtime/supervise.ts) that this worker started: a later exit is a crash.
   process.send?.({ type: "ready" });
   await new Promise<void>((resolve) => {
     const done = () => resolve();
