@@ -1,8 +1,6 @@
 import { loadCommonConfig } from "@/lib/config/common";
-import { createPrismaClient, type Db } from "@/lib/db/client";
-import { ensureSigningKey } from "@/lib/identity/key-store";
-import { resolveMasterKey } from "@/lib/identity/master-key";
-import { establishProcessKeys } from "@/lib/keys/establish";
+import pg from "pg";
+import type { Db } from "@/lib/db/client";
 import type { ProcessKeys } from "@/lib/keys/process-keys";
 import { openDatabase } from "@/cli/runtime/database";
 import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/cli/runtime/database-roles";
@@ -40,7 +38,26 @@ async function withOpenedDatabase<T>(ctx: CliContext, fn: (urls: DatabaseUrls) =
   }
 }
 
+/**
+ * Like withCliDatabase with one plain pg connection instead of a Prisma client, for read-only
+ * commands whose query is plain SQL (`task list`): starting Prisma's client is most of such a
+ * command's time.
+ */
+export async function withCliSql<T>(ctx: CliContext, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withOpenedDatabase(ctx, async (urls) => {
+    const client = new pg.Client({ connectionString: runtimeUrl(urls, "dashboard"), connectionTimeoutMillis: 10_000 });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  });
+}
+
 async function withClient<T>(url: string, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
+  // Loaded when a command needs it: commands on plain SQL never start Prisma.
+  const { createPrismaClient } = await import("@/lib/db/client");
   const db = createPrismaClient(url, 2);
   try {
     return await fn(db, url);
@@ -59,6 +76,8 @@ export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
  * the owner when its URL is known; the command itself runs as the dashboard's role.
  */
 export async function withCliKeys<T>(ctx: CliContext, fn: (db: Db, keys: ProcessKeys) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: commands that need no keys (task list, agent list) skip jose and argon2.
+  const [{ ensureSigningKey }, { resolveMasterKey }, { establishProcessKeys }] = await Promise.all([import("@/lib/identity/key-store"), import("@/lib/identity/master-key"), import("@/lib/keys/establish")]);
   const config = loadCommonConfig();
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);

@@ -4,12 +4,14 @@ import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadIsolationConfig } from "@/lib/config/isolation";
+import { loadSiemConfig } from "@/lib/config/siem";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { assertProcessKeysCurrent } from "@/lib/keys/generation";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
 import { auditHealth, createAuditMetrics } from "./audit/metrics";
+import { watchSiem } from "./audit/siem-metrics";
 import { AuditWriter } from "./audit/writer";
 import { startEnforcementCore } from "./core";
 import { createHealthServer } from "./health";
@@ -31,6 +33,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const config = loadWorkerConfig();
   const identity = loadIdentityConfig();
   const isolationConfig = loadIsolationConfig(common.dataDir);
+  const siemConfig = loadSiemConfig(common.dataDir);
   const databaseUrl = requireRuntimeDatabaseUrl("worker");
   const keys = workerKeysFrom(loadWorkerKeyConfig());
   const log = createLogger("proxy-worker", common.logLevel);
@@ -82,6 +85,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
     metrics.gauges("bulkhead_worker_restarts", "Times the launcher restarted this worker slot after it exited unexpectedly", () => config.restarts.count);
     metrics.gauges("bulkhead_proxy_in_flight_requests", "Requests being handled right now", () => proxy.status().inFlight);
+    watchSiem(metrics, { db, dataDir: common.dataDir, config: siemConfig });
 
     const health = createHealthServer({
       startedAt: new Date(),

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { createTask, endTask, listTasks, type TaskView } from "@/lib/tasks/tasks";
+import { listTasks, type TaskView } from "@/lib/tasks/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
-import { CLI_ACTOR, withCliDatabase } from "../database";
+import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
 const toJson = (t: TaskView) => ({
   id: t.id,
@@ -30,13 +30,15 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
         });
       }
       if (values.scope !== undefined && values.scope.trim() === "") throw new CliError('--scope is empty: give entries such as railway:staging:read, or "none"', 2);
+      // Creating and ending load the policy parser and its classifiers; listing never does.
+      const { createTask } = await import("@/lib/tasks/tasks");
       const task = await withCliDatabase(ctx, (db) => createTask(db, CLI_ACTOR, { agentId, purpose, policyYaml, scope: values.scope, ttl: values.ttl }));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, scope ${task.scope || "none"}, expires ${task.expiresAt.toISOString()}.`);
       return 0;
     }
     case "list": {
       const { values } = parseFlags(rest, { agent: { type: "string" } });
-      const tasks = await withCliDatabase(ctx, (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent }));
+      const tasks = await withCliSql(ctx, (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent }));
       if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
       else if (tasks.length === 0) ctx.stdout("No tasks.");
       else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${t.purpose}`);
@@ -46,6 +48,7 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead task end ID", 2);
+      const { endTask } = await import("@/lib/tasks/tasks");
       const task = await withCliDatabase(ctx, (db) => endTask(db, CLI_ACTOR, id, "ended from the CLI"));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Task ${task.id} is ${task.status}.`);
       return 0;

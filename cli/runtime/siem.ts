@@ -1,11 +1,8 @@
-import { writeFile } from "node:fs/promises";
-import path from "node:path";
 import { startSiemShipper, type SiemShipper } from "@/lib/audit/siem/shipper";
+import { publishSiemStatus } from "@/lib/audit/siem/status";
 import { httpTransport, syslogTcpTransport } from "@/lib/audit/siem/transport";
 import { loadSiemConfig } from "@/lib/config/siem";
 import { createPrismaClient } from "@/lib/db/client";
-
-export const SIEM_STATUS_FILE = "siem-status.json";
 
 /**
  * The SIEM shipper, run by the launcher when BULKHEAD_SIEM_URL is set, as the dashboard's role
@@ -29,19 +26,12 @@ export function startLauncherSiem(o: { dataDir: string; databaseUrl: string; say
       lastError = error.message;
     },
   });
-  const statusFile = path.join(o.dataDir, SIEM_STATUS_FILE);
-  const timer = setInterval(() => {
-    void shipper
-      .status()
-      .then((s) => writeFile(statusFile, `${JSON.stringify({ ...s, updatedAt: new Date().toISOString() })}\n`, { mode: 0o600 }))
-      .catch(() => undefined);
-  }, 5000);
-  timer.unref();
+  const stopStatus = publishSiemStatus(shipper, o.dataDir);
   o.say(`SIEM streaming: OCSF events to ${transport.description}, cursor ${config.cursorFile}`);
   return {
     async stop() {
-      clearInterval(timer);
       await shipper.stop();
+      await stopStatus();
       await db.$disconnect();
     },
   };

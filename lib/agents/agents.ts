@@ -7,6 +7,7 @@ import { recordAuditEvent } from "@/lib/audit/record";
 import { cancelApprovals } from "@/lib/approvals/cancel";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { emailSchema } from "@/lib/users/users";
+import { uuidSchema } from "./ids";
 
 export const agentNameSchema = z
   .string()
@@ -23,7 +24,7 @@ export const createAgentInput = z.object({
 });
 export type CreateAgentInput = z.input<typeof createAgentInput>;
 
-export const uuidSchema = z.uuid({ error: "Not a valid id." });
+export { uuidSchema };
 
 export interface AgentView {
   id: string;

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
-import type { Prisma } from "@/lib/generated/prisma/client";
-import { uuidSchema } from "@/lib/agents/agents";
+import { uuidSchema } from "@/lib/agents/ids";
 import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
@@ -13,6 +12,10 @@ import { policyErrors } from "./policy";
 import { formatDuration, parseDuration } from "./duration";
 import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
+import { effective, taskSelect, type TaskView } from "./view";
+
+// Reading tasks lives in ./view (no policy parser, no YAML): `bulkhead task list` loads only that.
+export { getTask, listTasks, type TaskView } from "./view";
 
 /** What no policy allows: a task without an explicit allowlist can do nothing. */
 export const DENY_ALL_POLICY = "unlisted: deny\nrules: []\n";
@@ -33,28 +36,6 @@ export const createTaskInput = z.object({
   ttl: z.union([z.string(), z.number()]).optional(),
 });
 export type CreateTaskInput = z.input<typeof createTaskInput>;
-
-const taskSelect = {
-  id: true,
-  purpose: true,
-  policyYaml: true,
-  policyVersion: true,
-  scope: true,
-  status: true,
-  createdAt: true,
-  expiresAt: true,
-  endedAt: true,
-  endedReason: true,
-  agent: { select: { id: true, name: true, status: true } },
-  createdBy: { select: { email: true } },
-} as const satisfies Prisma.TaskSelect;
-
-export type TaskView = Prisma.TaskGetPayload<{ select: typeof taskSelect }>;
-
-/** A task past its expiry reads as expired even before the sweep records it. */
-function effective<T extends { status: string; expiresAt: Date }>(task: T, now: Date): T {
-  return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
-}
 
 export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, now = new Date()): Promise<TaskView> {
   assertCan(actor, "tasks:write");
@@ -96,21 +77,6 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     await recordAuditEvent(tx, { type: "task.created", actor, agentId: data.agentId, taskId: task.id, data: { purpose: task.purpose, ttlSeconds: ttl, scope: scope.text, scopeDerivedFromPolicy: derived, ...(stepUp ? { stepUp, widenings } : {}) } });
     return task;
   });
-}
-
-export async function listTasks(db: Db, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
-  assertCan(actor, "read");
-  const agentId = filter.agentId && uuidSchema.safeParse(filter.agentId).success ? filter.agentId : undefined;
-  const rows = await db.task.findMany({ where: agentId ? { agentId } : {}, select: taskSelect, orderBy: { createdAt: "desc" }, take: 500 });
-  return rows.map((t) => effective(t, now));
-}
-
-export async function getTask(db: Db, actor: Actor, id: string, now = new Date()): Promise<TaskView> {
-  assertCan(actor, "read");
-  const parsed = uuidSchema.safeParse(id);
-  const task = parsed.success ? await db.task.findUnique({ where: { id: parsed.data }, select: taskSelect }) : null;
-  if (!task) throw new AppError("NOT_FOUND", "No such task.");
-  return effective(task, now);
 }
 
 /**

@@ -7,12 +7,12 @@
  * away the events wait in the database (the audit log itself is the queue) and drain when it
  * comes back, with exponential backoff between attempts.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { writeFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { ocsfEvent } from "../export/ocsf";
 import { EVENT_COLUMNS, EVENT_JOINS, type AuditRow } from "../search";
 import { auditSql, type AuditDb } from "../sql";
+import { measureSiemLag, readSiemCursor } from "./lag";
 import type { SiemTransport } from "./transport";
 
 export interface SiemStatus {
@@ -39,13 +39,6 @@ export interface SiemShipperOptions {
   onError?: (error: Error) => void;
 }
 
-function readCursor(file: string): bigint {
-  if (!existsSync(file)) return 0n;
-  const parsed = JSON.parse(readFileSync(file, "utf8")) as { seq?: unknown };
-  if (typeof parsed.seq !== "string" || !/^\d+$/.test(parsed.seq)) throw new Error(`${file} is not a SIEM cursor`);
-  return BigInt(parsed.seq);
-}
-
 async function writeCursor(file: string, seq: bigint): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   await writeFile(tmp, `${JSON.stringify({ seq: seq.toString(), at: new Date().toISOString() })}\n`, { mode: 0o600, flush: true });
@@ -62,7 +55,7 @@ export interface SiemShipper {
 export function startSiemShipper(o: SiemShipperOptions): SiemShipper {
   const sql = auditSql(o.db);
   const batchSize = o.batchSize ?? 500;
-  let cursor = readCursor(o.cursorFile);
+  let cursor = readSiemCursor(o.cursorFile).seq;
   let shipped = 0;
   let lastSuccessAt: string | null = null;
   let lastError: string | null = null;
@@ -122,17 +115,13 @@ export function startSiemShipper(o: SiemShipperOptions): SiemShipper {
   return {
     drain,
     async status() {
-      const [row] = await sql.query<{ head: string; oldest: Date | null }>(
-        "SELECT (SELECT seq::text FROM audit_chain_head WHERE id = 1) AS head, (SELECT at FROM audit_events WHERE seq > $1::bigint ORDER BY seq LIMIT 1) AS oldest",
-        [cursor.toString()],
-      );
-      const head = BigInt(row?.head ?? "0");
+      const lag = await measureSiemLag(o.db, cursor);
       return {
         state: stopped ? "stopped" : lastError ? "retrying" : running ? "shipping" : "idle",
         cursorSeq: cursor.toString(),
-        headSeq: head.toString(),
-        lagEvents: Number(head > cursor ? head - cursor : 0n),
-        lagSeconds: row?.oldest ? Math.max(0, (Date.now() - new Date(row.oldest).getTime()) / 1000) : 0,
+        headSeq: lag.headSeq.toString(),
+        lagEvents: lag.lagEvents,
+        lagSeconds: lag.lagSeconds,
         shipped,
         lastSuccessAt,
         lastError,

@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,31 +9,7 @@ import { httpTransport, syslogTcpTransport } from "@/lib/audit/siem/transport";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { until } from "../audit/helpers";
-
-/** A SIEM's HTTP intake that can be taken down (503, then refusing connections) and brought back. */
-async function receiver() {
-  const seqs: string[] = [];
-  let mode: "up" | "503" = "up";
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      if (mode === "503") return void res.writeHead(503).end();
-      for (const line of body.split("\n").filter(Boolean)) seqs.push(String((JSON.parse(line) as { metadata: { uid: unknown } }).metadata.uid));
-      res.writeHead(202).end();
-    });
-  });
-  const listen = (port = 0) => new Promise<number>((resolve) => server.listen(port, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
-  const port = await listen();
-  return {
-    seqs,
-    url: `http://127.0.0.1:${port}/ingest`,
-    set: (m: "up" | "503") => void (mode = m),
-    down: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-    up: () => listen(port),
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
+import { siemReceiver } from "./receiver";
 
 describe("SIEM streaming", () => {
   let t: TestDatabase;
@@ -54,7 +29,7 @@ describe("SIEM streaming", () => {
   });
 
   it("ships every event once over HTTP through an outage and a restart, and reports its lag", async () => {
-    const r = await receiver();
+    const r = await siemReceiver();
     const cursorFile = path.join(dir, "http-cursor.json");
     const start = () => startSiemShipper({ db: t.db, transport: httpTransport(r.url, { timeoutMs: 2000 }), cursorFile, batchSize: 7, intervalMs: 20, maxBackoffMs: 100 });
     await record(20);

@@ -1,0 +1,98 @@
+/**
+ * Reading tasks. Kept apart from creating them (./tasks.ts), which needs the policy parser and
+ * the classifiers it checks a policy with (YAML, GraphQL, the PostgreSQL grammar): listing tasks,
+ * in the dashboard or from `bulkhead task list`, loads none of that.
+ */
+import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
+import { uuidSchema } from "@/lib/agents/ids";
+import { auditSql, type AuditDb } from "@/lib/audit/sql";
+import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
+
+export const taskSelect = {
+  id: true,
+  purpose: true,
+  policyYaml: true,
+  policyVersion: true,
+  scope: true,
+  status: true,
+  createdAt: true,
+  expiresAt: true,
+  endedAt: true,
+  endedReason: true,
+  agent: { select: { id: true, name: true, status: true } },
+  createdBy: { select: { email: true } },
+} as const satisfies Prisma.TaskSelect;
+
+export type TaskView = Prisma.TaskGetPayload<{ select: typeof taskSelect }>;
+
+/** A task past its expiry reads as expired even before the sweep records it. */
+export function effective<T extends { status: string; expiresAt: Date }>(task: T, now: Date): T {
+  return task.status === "active" && task.expiresAt <= now ? { ...task, status: "expired" } : task;
+}
+
+interface TaskRow {
+  id: string;
+  purpose: string;
+  policy_yaml: string;
+  policy_version: string;
+  scope: string;
+  status: string;
+  created_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  ended_reason: string | null;
+  agent_id: string;
+  agent_name: string;
+  agent_status: string;
+  created_by_email: string | null;
+}
+
+// Times as epoch milliseconds (the columns keep milliseconds) and everything else as text: the
+// Prisma client and a plain pg client then hand back the same JavaScript values.
+const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::bigint::text`;
+const LIST_SQL = `SELECT t.id::text, t.purpose, t.policy_yaml, t.policy_version::text, t.scope, t.status::text,
+  ${epochMs("t.created_at")} AS created_at, ${epochMs("t.expires_at")} AS expires_at, ${epochMs("t.ended_at")} AS ended_at, t.ended_reason,
+  a.id::text AS agent_id, a.name AS agent_name, a.status::text AS agent_status, u.email AS created_by_email
+FROM tasks t JOIN agents a ON a.id = t.agent_id LEFT JOIN users u ON u.id = t.created_by_id
+WHERE $1::uuid IS NULL OR t.agent_id = $1::uuid
+ORDER BY t.created_at DESC LIMIT 500`;
+
+/**
+ * The newest 500 tasks, optionally one agent's. One SQL query through either driver: the
+ * dashboard passes its Prisma client; `bulkhead task list` a plain pg client, so a command that
+ * only reads a list does not pay for starting Prisma's query compiler.
+ */
+export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
+  assertCan(actor, "read");
+  const agentId = filter.agentId && uuidSchema.safeParse(filter.agentId).success ? filter.agentId : null;
+  const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId]);
+  return rows.map((r) =>
+    effective(
+      {
+        id: r.id,
+        purpose: r.purpose,
+        policyYaml: r.policy_yaml,
+        policyVersion: Number(r.policy_version),
+        scope: r.scope,
+        status: r.status as TaskView["status"],
+        createdAt: new Date(Number(r.created_at)),
+        expiresAt: new Date(Number(r.expires_at)),
+        endedAt: r.ended_at === null ? null : new Date(Number(r.ended_at)),
+        endedReason: r.ended_reason,
+        agent: { id: r.agent_id, name: r.agent_name, status: r.agent_status as TaskView["agent"]["status"] },
+        createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
+      },
+      now,
+    ),
+  );
+}
+
+export async function getTask(db: Db, actor: Actor, id: string, now = new Date()): Promise<TaskView> {
+  assertCan(actor, "read");
+  const parsed = uuidSchema.safeParse(id);
+  const task = parsed.success ? await db.task.findUnique({ where: { id: parsed.data }, select: taskSelect }) : null;
+  if (!task) throw new AppError("NOT_FOUND", "No such task.");
+  return effective(task, now);
+}

