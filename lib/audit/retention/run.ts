@@ -92,7 +92,7 @@ async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: strin
     await put(header);
     await withAuditSnapshot(db, async (sql) => {
       for (let from = plan.fromSeq; from <= plan.throughSeq; from += BigInt(PAGE)) {
-        const rows = await sql.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= $1::bigint AND seq <= $2::bigint ORDER BY seq`, [
+        const rows = await sql.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE audit_events.seq >= $1::bigint AND audit_events.seq <= $2::bigint ORDER BY audit_events.seq`, [
           from.toString(),
           minBig(from + BigInt(PAGE) - 1n, plan.throughSeq).toString(),
         ]);
