@@ -90,9 +90,10 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: READ },
     // The shipper's position per write-ahead log: created once, then only moved forward (trigger).
     audit_wal_cursors: { dashboard: READ, worker: { SELECT: true, INSERT: ["wal_id", "worker_id"], UPDATE: ["lsn", "updated_at"] } },
-    // Retention markers: written only by the owner (audit_apply_retention); the dashboard's chain
-    // status and `bulkhead audit verify` read them to start the chain where retention left it.
-    audit_retention: { dashboard: READ, worker: NONE },
+    // Retention markers: written only by the owner (audit_apply_retention); whoever verifies the
+    // chain (the dashboard's status, `bulkhead audit verify`, any role that reads the audit) reads
+    // them to start where retention left it, so both roles may read them, like the checkpoints.
+    audit_retention: { dashboard: READ, worker: READ },
   },
   sequences: {
     audit_events_id_seq: ["dashboard", "worker"],
