@@ -113,10 +113,14 @@ function describe(result: FullVerification): string[] {
       ? `Audit chain OK: ${c.events} events verified, last seq ${c.lastSeq} (hash ${c.lastHash}); ${c.checkpoints} signed checkpoint(s) match.`
       : `Audit chain BROKEN at seq ${c.firstBadSeq}: ${c.problem}. ${c.detail}`,
   ];
+  if (c.ok && c.retention) {
+    lines.push(`Events before seq ${c.retention.firstKeptSeq} were archived and removed by retention: the chain starts there, anchored on checkpoint ${c.retention.checkpointNumber}; ${c.retention.archivedCheckpoints} checkpoint(s) cover archived events.`);
+  }
   const o = result.outside;
   if (!o) return lines;
   const latest = o.latest ? `, the newest is ${o.latest.number} at seq ${o.latest.seq} (signed ${o.latest.signedAt.toISOString()})` : "";
-  if (o.ok) lines.push(`Outside copies OK (${o.sink}): ${o.trusted} published checkpoint(s) verified and match the database${latest}.`);
+  const archived = o.archived > 0 ? ` (${o.archived} of them over archived events)` : "";
+  if (o.ok) lines.push(`Outside copies OK (${o.sink}): ${o.trusted} published checkpoint(s) verified and match the database${archived}${latest}.`);
   else {
     lines.push(`Outside copies DISAGREE (${o.sink}): ${o.trusted} published checkpoint(s) verified${latest}; found:`);
     for (const f of o.findings) lines.push(`  ${f.kind}: ${f.detail}`);

@@ -14,6 +14,7 @@ import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtim
 import { assertPortFree } from "@/cli/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
 import { startLauncherSiem } from "@/cli/runtime/siem";
+import { startAuditRetentionSchedule } from "@/lib/audit/retention/schedule";
 import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/files/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
@@ -46,6 +47,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
   let supervisor: WorkerSupervisor | null = null;
   let signer: LauncherSigner | null = null;
   let siem: { stop(): Promise<void> } | null = null;
+  let retention: { stop(): Promise<void> } | null = null;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -54,6 +56,7 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
     await signer?.stop();
     await siem?.stop();
+    await retention?.stop();
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -95,6 +98,8 @@ export const startCommand: CommandHandler = async (_args, ctx) => {
     // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
     signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    // Only the launcher holds the owner's URL among Bulkhead's processes: retention runs here.
+    retention = startAuditRetentionSchedule({ dataDir: common.dataDir, ownerDatabaseUrl: ownerUrl(database.urls), signerKey: signer.publicKey, master: master.key, say });
     env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");
     await ensureBuilt(root, say);
 

@@ -10,6 +10,7 @@
  */
 import { GENESIS_HASH, eventHash } from "./chain";
 import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type CheckpointKey, type CheckpointRow, type SignedCheckpoint } from "./checkpoints";
+import { latestRetentionMarker } from "./retention/marker";
 import { withAuditSnapshot, type AuditDb, type AuditSql } from "./sql";
 
 export type AuditChainProblem =
@@ -21,8 +22,17 @@ export type AuditChainProblem =
   | "checkpoint_mismatch"
   | "truncated";
 
+/** What retention removed: the chain starts at firstKeptSeq, anchored on a kept checkpoint. */
+export interface RetentionAnchor {
+  firstKeptSeq: bigint;
+  anchorHash: string;
+  checkpointNumber: bigint;
+  /** Checkpoints whose events are gone (archived), not missing. */
+  archivedCheckpoints: number;
+}
+
 export type AuditChainVerification =
-  | { ok: true; lastSeq: bigint; lastHash: string; events: number; checkpoints: number }
+  | { ok: true; lastSeq: bigint; lastHash: string; events: number; checkpoints: number; retention?: RetentionAnchor }
   | { ok: false; firstBadSeq: bigint; problem: AuditChainProblem; detail: string };
 
 export interface VerifyAuditChainOptions {
@@ -94,8 +104,6 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   const [head] = await sql.query<{ seq: string; hash: string }>("SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1");
   if (!head) return fail(0n, "head_mismatch", "audit_chain_head has no row");
 
-  const checkpoints = new CheckpointStream(sql, fromSeq, options, pageSize);
-
   const [unchained] = await sql.query<{ n: string; ids: string[] | null }>(
     "SELECT count(*)::text AS n, (array_agg(id::text ORDER BY id))[1:5] AS ids FROM audit_events WHERE seq IS NULL",
   );
@@ -103,18 +111,28 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
     return fail(0n, "inserted", `${unchained.n} event(s) have no seq (written with the chain trigger disabled), ids ${unchained.ids?.join(", ")}`);
   }
 
-  // The chain before fromSeq is taken on trust: anchor at the stored hash of the previous event.
-  let expected = fromSeq;
+  // Retention removed the events before the marker's first kept seq: the chain starts there,
+  // anchored on the hash its kept checkpoint signed. Without a marker a missing start is a deletion.
+  const retention = await retentionAnchor(sql, options);
+  if (retention && "ok" in retention) return retention;
+  const start = retention && fromSeq <= retention.firstKeptSeq ? retention.firstKeptSeq : fromSeq;
+  const checkpoints = new CheckpointStream(sql, start, options, pageSize);
+
+  // The chain before start is taken on trust: anchor at the retention marker's checkpoint, or at
+  // the stored hash of the previous event.
+  let expected = start;
   let prev = GENESIS_HASH;
   let prevPrev: string | null = null;
-  if (fromSeq > 1n) {
-    const [anchor] = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(fromSeq - 1n).toString()]);
-    if (!anchor) return fail(fromSeq - 1n, "deleted_or_gap", `no event with seq ${fromSeq - 1n} to start from`);
+  if (retention && start === retention.firstKeptSeq) {
+    prev = retention.anchorHash;
+  } else if (start > 1n) {
+    const [anchor] = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(start - 1n).toString()]);
+    if (!anchor) return fail(start - 1n, "deleted_or_gap", `no event with seq ${start - 1n} to start from`);
     prev = anchor.hash ?? "";
     prevPrev = anchor.prev_hash;
   }
 
-  let lastCheckpointSeq = fromSeq - 1n;
+  let lastCheckpointSeq = start - 1n;
   let events = 0;
   for (;;) {
     const page = await sql.query<Row>(
@@ -152,7 +170,31 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   if (headSeq > lastSeq) return fail(lastSeq + 1n, "truncated", `the chain head is at seq ${headSeq} but the chain ends at seq ${lastSeq}`);
   if (headSeq < lastSeq) return fail(headSeq + 1n, "head_mismatch", `events continue past the chain head (seq ${headSeq}) to seq ${lastSeq}`);
   if (head.hash !== prev) return fail(lastSeq, "head_mismatch", `the chain head's hash differs from event ${lastSeq}'s`);
-  return { ok: true, lastSeq, lastHash: prev, events, checkpoints: checkpoints.count };
+  const ok = { ok: true as const, lastSeq, lastHash: prev, events, checkpoints: checkpoints.count };
+  return retention ? { ...ok, retention } : ok;
+}
+
+/**
+ * The newest retention marker, checked: its anchor must be a stored checkpoint at the seq before
+ * the first kept event, with the same hash and (when keys are given) a trusted signature, and no
+ * event may remain before it. A marker that is not anchored so is not believed.
+ */
+async function retentionAnchor(sql: AuditSql, options: VerifyAuditChainOptions): Promise<RetentionAnchor | Failure | null> {
+  const marker = await latestRetentionMarker(sql);
+  if (!marker) return null;
+  const anchorSeq = marker.firstKeptSeq - 1n;
+  const [row] = await sql.query<CheckpointRow>(`SELECT ${checkpointRowColumns("c")} FROM audit_checkpoints c WHERE c.number = $1::bigint`, [marker.checkpointNumber.toString()]);
+  const cp = row ? checkpointFromRow(row) : null;
+  if (!cp || cp.seq !== anchorSeq || cp.hash !== marker.anchorHash) {
+    return fail(anchorSeq, "checkpoint_mismatch", `the retention marker (events before seq ${marker.firstKeptSeq} removed) is not anchored on checkpoint ${marker.checkpointNumber} as stored`);
+  }
+  if (options.checkpointKeys !== null && !checkpointSignatureValid(cp, options.checkpointKeys)) {
+    return fail(anchorSeq, "checkpoint_mismatch", `checkpoint ${marker.checkpointNumber}, which the retention marker is anchored on, is not signed by a trusted checkpoint key`);
+  }
+  const [left] = await sql.query<{ seq: string | null }>("SELECT min(seq)::text AS seq FROM audit_events WHERE seq < $1::bigint", [marker.firstKeptSeq.toString()]);
+  if (left?.seq) return fail(BigInt(left.seq), "inserted", `event ${left.seq} is before the retention marker's first kept seq ${marker.firstKeptSeq}`);
+  const [archived] = await sql.query<{ n: string }>("SELECT count(*)::text AS n FROM audit_checkpoints WHERE seq < $1::bigint", [marker.firstKeptSeq.toString()]);
+  return { firstKeptSeq: marker.firstKeptSeq, anchorHash: marker.anchorHash, checkpointNumber: marker.checkpointNumber, archivedCheckpoints: Number(archived?.n ?? 0) };
 }
 
 /**

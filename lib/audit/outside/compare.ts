@@ -16,6 +16,7 @@
  * | `corrupt_outside_file` | a published file cannot be read as a checkpoint, or its signature does not verify |
  */
 import { checkpointSignatureValid, type CheckpointKey, type SignedCheckpoint } from "../checkpoints";
+import { latestRetentionMarker } from "../retention/marker";
 import { withAuditSnapshot, type AuditDb, type AuditSql } from "../sql";
 import type { PublishedCheckpoint, PublishedSet } from "./sink";
 
@@ -44,6 +45,8 @@ export interface OutsideComparison {
   trusted: number;
   latest: { number: bigint; seq: bigint; hash: string; signedAt: Date } | null;
   findings: OutsideFinding[];
+  /** Published checkpoints whose events retention archived and removed (not missing). */
+  archived: number;
 }
 
 type Chained = PublishedCheckpoint["checkpoint"];
@@ -78,9 +81,23 @@ export async function compareWithOutside(db: AuditDb, set: PublishedSet, keys: r
     else findings.push({ kind: "corrupt_outside_file", detail: `${p.location}: the signature does not verify under a trusted key (${p.checkpoint.keyId}); not trusted`, location: p.location, number: p.checkpoint.chain.number });
   }
   findings.push(...outsideChain(trusted));
+  let archived = 0;
   await withAuditSnapshot(db, async (sql) => {
     findings.push(...(await storedAgainstPublished(sql, trusted, keys, storedBeforeRead)));
-    findings.push(...(await eventsAgainstPublished(sql, trusted)));
+    // Retention removed the events before the marker's first kept seq: checkpoints over them are
+    // archived; the one it kept must still sign the anchor the kept chain links to.
+    const marker = await latestRetentionMarker(sql);
+    const kept = marker ? trusted.filter((c) => c.seq >= marker.firstKeptSeq) : trusted;
+    if (marker) {
+      archived = trusted.length - kept.length;
+      const anchor = trusted.find((c) => c.chain.number === marker.checkpointNumber);
+      if (anchor && (anchor.seq !== marker.firstKeptSeq - 1n || anchor.hash !== marker.anchorHash)) {
+        findings.push({ kind: "recomputed_chain", detail: `the retention marker anchors the kept chain on hash ${marker.anchorHash} at seq ${marker.firstKeptSeq - 1n}, but published checkpoint ${anchor.chain.number} signed ${anchor.hash} at seq ${anchor.seq}`, seq: anchor.seq, number: anchor.chain.number });
+      } else if (!anchor) {
+        findings.push({ kind: "checkpoint_deleted", detail: `checkpoint ${marker.checkpointNumber}, which the retention marker is anchored on, is not among the published checkpoints that verify`, number: marker.checkpointNumber });
+      }
+    }
+    findings.push(...(await eventsAgainstPublished(sql, kept)));
   });
   const last = trusted[trusted.length - 1];
   return {
@@ -88,6 +105,7 @@ export async function compareWithOutside(db: AuditDb, set: PublishedSet, keys: r
     trusted: trusted.length,
     latest: last ? { number: last.chain.number, seq: last.seq, hash: last.hash, signedAt: last.chain.signedAt } : null,
     findings,
+    archived,
   };
 }
 

@@ -90,10 +90,15 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_checkpoints: { dashboard: CHECKPOINT_APPEND, worker: READ },
     // The shipper's position per write-ahead log: created once, then only moved forward (trigger).
     audit_wal_cursors: { dashboard: READ, worker: { SELECT: true, INSERT: ["wal_id", "worker_id"], UPDATE: ["lsn", "updated_at"] } },
+    // Retention markers: written only by the owner (audit_apply_retention); whoever verifies the
+    // chain (the dashboard's status, `bulkhead audit verify`, any role that reads the audit) reads
+    // them to start where retention left it, so both roles may read them, like the checkpoints.
+    audit_retention: { dashboard: READ, worker: READ },
   },
   sequences: {
     audit_events_id_seq: ["dashboard", "worker"],
     audit_checkpoints_id_seq: ["dashboard"],
+    audit_retention_id_seq: [],
   },
   functions: {
     // Called by the chain's row trigger, which runs as the inserting role.
@@ -106,7 +111,11 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_event_facets: ["dashboard", "worker"],
     // Locked the head for the old spool replayer; the write-ahead log's shipper needs no lock.
     audit_chain_lock_head: [],
+    // Audit retention deletes as the owner only: no runtime role may call it (it runs with the
+    // caller's rights, so it could not delete for one anyway).
+    audit_apply_retention: [],
     // Trigger functions.
+    audit_retention_append_only: [],
     audit_events_append_only: [],
     audit_events_chain_lock: [],
     audit_events_chain: [],

@@ -1,0 +1,77 @@
+/**
+ * Writing and reading archive files. An archive is written to a temporary file, fsynced, renamed
+ * into place and the folder fsynced, so it is either absent or whole; the manifest likewise, after
+ * it. `verifyArchiveFile` reads a file back line by line (constant memory).
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync } from "node:fs";
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import path from "node:path";
+import type { CheckpointKey } from "../checkpoints";
+import { ArchiveVerifier, manifestFileName, parseManifest, type ArchiveManifest, type ArchiveVerification } from "./archive-format";
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `file` atomically: `write` fills a temporary file, which is fsynced and renamed into place. */
+export async function writeFileAtomically(file: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const fh = await open(tmp, "wx", 0o440);
+  try {
+    try {
+      await write(fh);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+  syncDir(dir);
+}
+
+/** Reads the manifest beside `archiveFile` (or `manifestFile`); a string saying what is wrong otherwise. */
+export async function readManifest(archiveFile: string, manifestFile = manifestFileName(archiveFile)): Promise<ArchiveManifest | string> {
+  let text: string;
+  try {
+    text = await readFile(manifestFile, "utf8");
+  } catch (error) {
+    return `the manifest ${manifestFile} cannot be read: ${(error as Error).message}`;
+  }
+  return parseManifest(text);
+}
+
+/** Re-verifies an archive offline: its manifest's digest, its hash chain and its checkpoints' signatures. */
+export async function verifyArchiveFile(archiveFile: string, keys: readonly CheckpointKey[] | null, manifestFile?: string): Promise<ArchiveVerification & { manifest: ArchiveManifest | null }> {
+  const manifest = await readManifest(archiveFile, manifestFile);
+  const verifier = new ArchiveVerifier(keys);
+  let pending = "";
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  try {
+    for await (const chunk of createReadStream(archiveFile)) {
+      const bytes = chunk as Buffer;
+      verifier.update(bytes);
+      const lines = (pending + decoder.decode(bytes, { stream: true })).split("\n");
+      pending = lines.pop()!;
+      for (const line of lines) verifier.line(line);
+    }
+  } catch (error) {
+    return { ok: false, problems: [`the archive ${archiveFile} cannot be read: ${(error as Error).message}`], header: null, events: 0, checkpoints: 0, signaturesChecked: keys !== null, manifest: null };
+  }
+  pending += decoder.decode();
+  if (pending !== "") verifier.line(pending);
+  const result = verifier.finish(typeof manifest === "string" ? null : manifest);
+  if (typeof manifest === "string") result.problems.unshift(manifest);
+  return { ...result, ok: result.ok && typeof manifest !== "string", manifest: typeof manifest === "string" ? null : manifest };
+}
