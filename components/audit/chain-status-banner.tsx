@@ -26,7 +26,13 @@ export function ChainStatusBanner({ status }: { status: ChainStatus }) {
   if (status.state === "verified") {
     return (
       <p data-testid="chain-status" data-state="verified" className="mb-4 rounded-md bg-emerald-50 px-4 py-2 text-sm text-emerald-900 ring-1 ring-emerald-600/20">
-        Hash chain verified up to seq {status.verifiedThroughSeq} at {formatTime(status.checkedAt)}; {signatures}.{running}
+        Hash chain verified {status.retained ? `from seq ${status.retained.firstKeptSeq} ` : ""}up to seq {status.verifiedThroughSeq} at {formatTime(status.checkedAt)}; {signatures}.{running}
+        {status.retained ? (
+          <span data-testid="chain-retention" className="mt-1 block text-emerald-800">
+            Events before seq {status.retained.firstKeptSeq} were removed by retention and are in the archive; the kept chain is anchored on checkpoint{" "}
+            {status.retained.checkpointNumber} ({status.retained.archivedCheckpoints} earlier checkpoint{status.retained.archivedCheckpoints === 1 ? "" : "s"} archived).
+          </span>
+        ) : null}
       </p>
     );
   }

@@ -20,6 +20,11 @@ export interface ChainStatus {
   verifiedThroughSeq: string | null;
   lastHash: string | null;
   broken: { firstBadSeq: string; problem: string; detail: string } | null;
+  /**
+   * Set when retention removed the chain's start: the kept chain begins at firstKeptSeq, anchored
+   * on checkpoint checkpointNumber (the removed events are in the archive named by the marker).
+   */
+  retained: { firstKeptSeq: string; checkpointNumber: string; archivedCheckpoints: number } | null;
   /** Whether checkpoint signatures were checked (the process holds a verification key). */
   signaturesChecked: boolean;
   verifying: boolean;
@@ -49,7 +54,7 @@ export interface ChainStatusOptions {
 }
 
 function initial(signaturesChecked: boolean): ChainStatus {
-  return { state: "pending", checkedAt: null, verifiedThroughSeq: null, lastHash: null, broken: null, signaturesChecked, verifying: false, error: null };
+  return { state: "pending", checkedAt: null, verifiedThroughSeq: null, lastHash: null, broken: null, retained: null, signaturesChecked, verifying: false, error: null };
 }
 
 export async function chainStatus(db: AuditDb, options: ChainStatusOptions): Promise<ChainStatus> {
@@ -109,6 +114,7 @@ function toStatus(r: AuditChainVerification, signaturesChecked: boolean): ChainS
       verifiedThroughSeq: r.firstBadSeq > 0n ? (r.firstBadSeq - 1n).toString() : null,
       lastHash: null,
       broken: { firstBadSeq: r.firstBadSeq.toString(), problem: r.problem, detail: r.detail },
+      retained: null,
       signaturesChecked,
       verifying: false,
       error: null,
@@ -120,6 +126,9 @@ function toStatus(r: AuditChainVerification, signaturesChecked: boolean): ChainS
     verifiedThroughSeq: r.lastSeq.toString(),
     lastHash: r.lastHash,
     broken: null,
+    retained: r.retention
+      ? { firstKeptSeq: r.retention.firstKeptSeq.toString(), checkpointNumber: r.retention.checkpointNumber.toString(), archivedCheckpoints: r.retention.archivedCheckpoints }
+      : null,
     signaturesChecked,
     verifying: false,
     error: null,

@@ -27,6 +27,7 @@ const chain = z.object({
   verifiedThroughSeq: z.string().nullable(),
   lastHash: z.string().nullable(),
   broken: z.object({ firstBadSeq: z.string(), problem: z.string(), detail: z.string() }).nullable(),
+  retained: z.object({ firstKeptSeq: z.string(), checkpointNumber: z.string(), archivedCheckpoints: z.number().int() }).nullable(),
   signaturesChecked: z.boolean(),
   verifying: z.boolean(),
   error: z.string().nullable(),

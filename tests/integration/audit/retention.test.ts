@@ -113,7 +113,7 @@ describe("audit retention", () => {
     expect(full.chain).toMatchObject({ ok: true, lastSeq: 16n, events: 6, retention: { firstKeptSeq: 11n, checkpointNumber: 2n, archivedCheckpoints: 2 } });
     expect(full.outside).toMatchObject({ ok: true, findings: [], archived: 2 });
     const status = await chainStatus(t.db, { checkpointKeys: [key.publicKey], force: true, waitMs: 60_000 });
-    expect(status).toMatchObject({ state: "verified", verifiedThroughSeq: "16" });
+    expect(status).toMatchObject({ state: "verified", verifiedThroughSeq: "16", retained: { firstKeptSeq: "11", checkpointNumber: "2", archivedCheckpoints: 2 } });
 
     // The signer goes on from the kept chain, and a second run finds nothing new to remove.
     expect((await round()).signed).not.toBeNull();
