@@ -10,7 +10,7 @@ import net from "node:net";
 import dnsPacket from "dns-packet";
 import type { Logger } from "@/lib/log";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import type { EnforcementView } from "../proxy/enforcement-view";
+import type { EnforcementState } from "../proxy/enforcement-state";
 import type { DestinationChecker } from "../proxy/pipeline";
 import type { ResolverMemory } from "./answers";
 import type { SandboxActivity } from "./activity";
@@ -22,7 +22,7 @@ type Rcode = keyof typeof RCODE;
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 export interface ResolverDeps {
-  view: () => EnforcementView | null;
+  view: () => EnforcementState | null;
   destinations: DestinationChecker;
   memory: ResolverMemory;
   activity: SandboxActivity;

@@ -22,9 +22,9 @@ import { ProxyRefusal } from "../proxy/errors";
 import { createProxyServer, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
 import type { ConnectionRegistry } from "../proxy/connections";
 import { handleProxyRequest, sendRefusal, type HandlerDeps } from "../proxy/handler";
-import type { EnforcementView } from "../proxy/enforcement-view";
+import type { EnforcementState } from "../proxy/enforcement-state";
 import type { Pipeline } from "../proxy/pipeline";
-import type { AuditSink, IncomingAction } from "../proxy/types";
+import type { AuditSink, ReceivedRequest } from "../proxy/types";
 import { tokenFromProxyAuthorization } from "../proxy/credentials";
 import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
@@ -82,7 +82,7 @@ interface Ctx {
 }
 
 export interface SandboxListenerDeps {
-  view: () => EnforcementView | null;
+  view: () => EnforcementState | null;
   pipeline: Pipeline;
   handler: HandlerDeps & ListenerDeps;
   /** The worker's registry of client connections: kill switches close sandbox connections too. */
@@ -267,7 +267,7 @@ export class SandboxListener {
     // The sandbox is the identity. A token presented as well is verified like any other, and
     // refused unless it belongs to the sandbox's own task (the pipeline checks the binding).
     const token = tokenFromProxyAuthorization(req.headers["proxy-authorization"]);
-    const identity: IncomingAction["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
+    const identity: ReceivedRequest["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
     if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_sandbox", "inside a sandbox, send origin-form requests (/path)"));
     if (ctx.authority) {
       const { host, port } = ctx.authority;

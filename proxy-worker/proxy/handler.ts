@@ -17,7 +17,7 @@ import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
 import type { RefusalAudit } from "./refusal-audit";
-import type { AuditSink, ForwardPlan, IncomingAction, ListenerKind } from "./types";
+import type { AuditSink, ForwardPlan, ReceivedRequest, ListenerKind } from "./types";
 
 export interface HandlerDeps {
   pipeline: Pipeline;
@@ -39,7 +39,7 @@ export interface HandlerDeps {
 
 export interface RequestContext {
   listener: ListenerKind;
-  identity: IncomingAction["identity"];
+  identity: ReceivedRequest["identity"];
   /** Absolute URL of the request (built from the authorised authority inside a tunnel). */
   url: string;
   tunnelAuthority?: { host: string; port: number };

@@ -12,13 +12,13 @@ import { compactActions } from "../audit/compact";
 import { AuditUnavailableError } from "../audit/errors";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
 import type { ConnectionRegistry } from "./connections";
-import type { EnforcementView } from "./enforcement-view";
+import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
 import type { ClientLimits } from "./limits";
 import { refusalEventType, type RefusalAudit } from "./refusal-audit";
 import { checkScope } from "./scope-gate";
-import type { AuditSink, DecisionEvent, ForwardPlan, IncomingAction } from "./types";
+import type { AuditSink, DecisionEvent, ForwardPlan, ReceivedRequest } from "./types";
 
 /** Holds a request for a human; resolves with the approval's outcome. */
 export interface HoldGate {
@@ -39,7 +39,7 @@ export interface DestinationChecker {
 }
 
 export interface PipelineDeps {
-  view: () => EnforcementView | null;
+  view: () => EnforcementState | null;
   destinations: DestinationChecker;
   tokens: TokenVerifier;
   audit: AuditSink;
@@ -82,7 +82,7 @@ const since = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 export class Pipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
-  async evaluate(incoming: IncomingAction): Promise<ForwardPlan> {
+  async evaluate(incoming: ReceivedRequest): Promise<ForwardPlan> {
     const startedAt = process.hrtime.bigint();
     const eventId = randomUUID();
     const base = { eventId, listener: incoming.listener, client: incoming.clientAddress, method: incoming.method.slice(0, 32), url: incoming.url.slice(0, 2048) };
@@ -207,7 +207,7 @@ export class Pipeline {
    * request inside it is then judged on its own. Refusals are audited like any other.
    */
   async admitConnect(
-    incoming: Pick<IncomingAction, "listener" | "clientAddress" | "identity" | "connection">,
+    incoming: Pick<ReceivedRequest, "listener" | "clientAddress" | "identity" | "connection">,
     target: { host: string; port: number; scheme: "http" | "https" },
     descriptor: ServiceDescriptor | null,
   ): Promise<{ auth: AuthenticatedTask; destination: CheckedDestination; eventId: string }> {
@@ -234,7 +234,7 @@ export class Pipeline {
    * so it is one action, `tunnel`, with the highest effect, on the service's environment. A rule
    * must allow irreversible effects on that service (with waive_approval, or it is held).
    */
-  async evaluateTunnel(incoming: Omit<IncomingAction, "method" | "url" | "headers" | "rawHeaders" | "body">, host: string, port: number): Promise<ForwardPlan> {
+  async evaluateTunnel(incoming: Omit<ReceivedRequest, "method" | "url" | "headers" | "rawHeaders" | "body">, host: string, port: number): Promise<ForwardPlan> {
     const startedAt = process.hrtime.bigint();
     const eventId = randomUUID();
     const base = { eventId, listener: incoming.listener, client: incoming.clientAddress, method: "CONNECT", url: `${host}:${port}` };
@@ -300,7 +300,7 @@ export class Pipeline {
    * task). A held request may have waited minutes for its approval, and a kill switch may have
    * been pulled while any request was being decided; either way nothing is forwarded.
    */
-  private async confirm(incoming: IncomingAction, auth: AuthenticatedTask, detail: Record<string, unknown>, decision: Decision, approvalId?: string): Promise<void> {
+  private async confirm(incoming: ReceivedRequest, auth: AuthenticatedTask, detail: Record<string, unknown>, decision: Decision, approvalId?: string): Promise<void> {
     const view = this.deps.view();
     let refusal: ProxyRefusal | null = null;
     if (!view) refusal = new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
@@ -320,7 +320,7 @@ export class Pipeline {
     throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
   }
 
-  private async authenticate(incoming: IncomingAction, view: EnforcementView): Promise<AuthenticatedTask> {
+  private async authenticate(incoming: ReceivedRequest, view: EnforcementState): Promise<AuthenticatedTask> {
     let token: string | null;
     if (incoming.identity.kind === "token") {
       token = incoming.identity.token;

@@ -18,7 +18,7 @@ import type { Lookup } from "../net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
-import { EnforcementView } from "./enforcement-view";
+import { EnforcementState } from "./enforcement-state";
 import { createExplicitListener, guardListener, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
@@ -50,7 +50,7 @@ export interface ProxyParts {
   connections: ConnectionRegistry;
   destinations: ServiceDestinations;
   leafCache: () => LeafCertificateCache;
-  view: () => EnforcementView | null;
+  view: () => EnforcementState | null;
   limits: ListenerLimits;
   /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
   deniedPorts: number[];
@@ -81,11 +81,11 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   // Until the SQL parser is ready SQL counts as unparseable (irreversible); wait for it.
   await loadSqlParser();
 
-  let view: EnforcementView | null = null;
+  let view: EnforcementState | null = null;
   let credentials: CredentialSet = new Map();
   let credentialError: string | null = null;
   const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0], initial = false) => {
-    view = new EnforcementView(snapshot, log, view ?? undefined);
+    view = new EnforcementState(snapshot, log, view ?? undefined);
     // A task, agent or token applied row by row leaves the credentials as they were.
     if (!initial && snapshot.changed !== "all" && !snapshot.changed.has("credentials") && credentialError === null) return;
     try {

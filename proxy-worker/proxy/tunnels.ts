@@ -16,7 +16,7 @@ import { ProxyRefusal } from "./errors";
 import { createProxyServer, refuseRaw, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
 import { handleProxyRequest, internalRefusal, refuseRequest, type HandlerDeps } from "./handler";
 import type { Pipeline } from "./pipeline";
-import type { IncomingAction } from "./types";
+import type { ReceivedRequest } from "./types";
 
 /** What an intercepted connection was authorised for, attached to its decrypted socket. */
 interface TunnelContext {
@@ -24,7 +24,7 @@ interface TunnelContext {
   scheme: "http" | "https";
   /** Fixed by CONNECT / SNI, in canonical form (IPv6 bracketed); null for transparent plain HTTP (the Host header names it). */
   authority: { host: string; port: number } | null;
-  identity: IncomingAction["identity"];
+  identity: ReceivedRequest["identity"];
   /** The client's own connection (the CONNECT or accepted socket): what per-task connection limits count. */
   connection: Duplex;
 }
@@ -254,7 +254,7 @@ export class Tunnels {
     refuseRaw(this.deps.handler, socket, refusal, where, false).catch(() => undefined);
   }
 
-  private async passthrough(socket: Duplex, head: Buffer, identity: IncomingAction["identity"], target: { host: string; port: number }, client: string): Promise<void> {
+  private async passthrough(socket: Duplex, head: Buffer, identity: ReceivedRequest["identity"], target: { host: string; port: number }, client: string): Promise<void> {
     let eventId: string | null = null;
     try {
       const plan = await this.deps.pipeline.evaluateTunnel({ listener: "explicit", clientAddress: client, identity, connection: socket }, target.host, target.port);

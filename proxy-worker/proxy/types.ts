@@ -8,7 +8,7 @@ import type { CheckedDestination } from "./forwarder";
 export type ListenerKind = "explicit" | "intercepted" | "transparent";
 
 /** One request as a listener received it, before anything is trusted. */
-export interface IncomingAction {
+export interface ReceivedRequest {
   listener: ListenerKind;
   clientAddress: string;
   /** How the agent identified itself: a task token, or (transparent) its sandbox's source address. */

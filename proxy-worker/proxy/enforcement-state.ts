@@ -1,12 +1,12 @@
 import type { Logger } from "@/lib/log";
-import { compilePolicy, type PolicySnapshot as CompiledPolicy } from "@/lib/policy/snapshot";
+import { compilePolicy, type CompiledPolicy } from "@/lib/policy/compiled";
 import { parsePolicy } from "@/lib/policy/parse";
 import type { Inventory } from "@/lib/semantics/inventory";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
 import { buildRegistry } from "@/lib/services/registry-source";
-import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+import type { PolicyVersion, SnapshotTask } from "../policy/snapshot";
 
-function sameRegistrySource(a: PolicySnapshot, b: PolicySnapshot): boolean {
+function sameRegistrySource(a: PolicyVersion, b: PolicyVersion): boolean {
   if (a.inventoryYaml !== b.inventoryYaml || a.services.length !== b.services.length) return false;
   return a.services.every((s, i) => s.name === b.services[i]?.name && s.descriptorYaml === b.services[i]?.descriptorYaml);
 }
@@ -16,15 +16,15 @@ function sameRegistrySource(a: PolicySnapshot, b: PolicySnapshot): boolean {
  * registry (built-ins plus custom services), the environment inventory, and each task's compiled
  * policy (compiled lazily, cached by task and policy version).
  */
-export class EnforcementView {
+export class EnforcementState {
   readonly registry: ServiceRegistry;
   readonly inventory: Inventory;
   private readonly compiled = new Map<string, { version: number; policy: CompiledPolicy | null; error?: string }>();
 
   constructor(
-    readonly snapshot: PolicySnapshot,
+    readonly snapshot: PolicyVersion,
     log: Logger,
-    previous?: EnforcementView,
+    previous?: EnforcementState,
   ) {
     // Custom services and the inventory are parsed when they change, not on every snapshot (a
     // task, agent or token change leaves them as they were).
