@@ -78,14 +78,13 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
       await o.db.sandbox.updateMany({ where: { id: sandboxId }, data: { blockedAttempts: { increment: attempts } } });
     },
   );
-  const resolver = new SandboxResolver({ view: o.parts.view, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
+  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
   const listener = new SandboxListener({
-    view: o.parts.view,
+    state: o.parts.state,
     pipeline: o.parts.pipeline,
     handler: o.parts.handler,
     registry: o.parts.connections,
     audit: o.audit,
-    leafCache: o.parts.leafCache,
     memory,
     connections,
     limits: o.parts.limits,
