@@ -12,7 +12,7 @@ import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
-import { PipelineAudit, type PipelineDeps, type Recorded } from "./pipeline-audit";
+import { PipelineAudit, type Recorded } from "./pipeline-audit";
 import { checkScope } from "./scope-gate";
 import type { ForwardPlan, ReceivedRequest } from "./types";
 
@@ -80,10 +80,6 @@ const destinationError = () => new ProxyRefusal("bad_gateway", "destination_erro
  * stages (tunnel-path.ts).
  */
 export class Pipeline extends PipelineAudit {
-  constructor(deps: PipelineDeps) {
-    super(deps);
-  }
-
   /** The enforcement state in force now (null before the first policy load). */
   state(): EnforcementState | null {
     return this.deps.state();
@@ -259,8 +255,7 @@ export class Pipeline extends PipelineAudit {
     else await this.record("proxy.decision", "allow", detail, auth, decision);
     const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId);
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
-    const verdict = decision.decision === "hold" ? "hold" : "allow";
-    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: verdict, why, eventId: j.eventId, startedAt: j.startedAt };
+    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
   /** Bulkhead's answer to `GET http://bulkhead.hold/<id>`: only the task's own holds, only GET. */
