@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decide } from "@/lib/policy/decide";
 import { normalizePolicy, policySchema, type PolicyInput } from "@/lib/policy/schema";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import { canonicalizeRequest } from "@/lib/semantics/canonical";
 import { classify } from "@/lib/semantics/classify";
 import { exampleSqlHttp } from "@/lib/semantics/descriptors/examples";

@@ -11,7 +11,7 @@
  * The request's decision is the most restrictive over its actions (deny > hold > allow).
  * In `report` mode the decision is always allow and `wouldBe` carries the real one.
  */
-import { slotFor, type Bucket, type CompiledRule, type PolicySnapshot } from "@/lib/policy/snapshot";
+import { slotFor, type Bucket, type CompiledRule, type CompiledPolicy } from "@/lib/policy/compiled";
 import { maxEffectOf, NO_RESOURCE, type Effect, type SemanticAction } from "@/lib/semantics/types";
 
 export type Verdict = "allow" | "deny" | "hold";
@@ -77,8 +77,8 @@ export function describeAction(action: SemanticAction): string {
   return `${action.effect} \`${action.operation}\` on ${action.environment}${target}${note}`;
 }
 
-export function decideAction(snapshot: PolicySnapshot, action: SemanticAction, now: number): ActionDecision {
-  const index = snapshot.services.get(action.service) ?? snapshot.fallback;
+export function decideAction(policy: CompiledPolicy, action: SemanticAction, now: number): ActionDecision {
+  const index = policy.services.get(action.service) ?? policy.fallback;
   const slot = slotFor(index, action.effect);
   const buckets = [slot.byOperation.size > 0 ? slot.byOperation.get(action.operation.toLowerCase()) : undefined, slot.generic];
   const what = describeAction(action);
@@ -105,14 +105,14 @@ export function decideAction(snapshot: PolicySnapshot, action: SemanticAction, n
   const hold = first("hold", buckets, action, now);
   if (hold) return { action, decision: "hold", ruleId: hold.id, reason: `${what}: rule ${hold.id} requires a human approval` };
 
-  const why = unlistedReason(snapshot, action, now);
-  if (snapshot.unlisted === "hold") return { action, decision: "hold", ruleId: null, reason: `${what}: ${why}; held for approval (unlisted: hold)` };
+  const why = unlistedReason(policy, action, now);
+  if (policy.unlisted === "hold") return { action, decision: "hold", ruleId: null, reason: `${what}: ${why}; held for approval (unlisted: hold)` };
   return { action, decision: "deny", ruleId: null, reason: `${what}: ${why}` };
 }
 
 /** Why nothing matched, phrased for a person. Looks only at the action's service/effect slot. */
-function unlistedReason(snapshot: PolicySnapshot, action: SemanticAction, now: number): string {
-  const slot = slotFor(snapshot.services.get(action.service) ?? snapshot.fallback, action.effect);
+function unlistedReason(policy: CompiledPolicy, action: SemanticAction, now: number): string {
+  const slot = slotFor(policy.services.get(action.service) ?? policy.fallback, action.effect);
   const near = new Map<string, CompiledRule>();
   for (const bucket of [slot.generic, ...slot.byOperation.values()]) {
     for (const rule of [...bucket.allow, ...bucket.hold]) {
@@ -128,9 +128,9 @@ function unlistedReason(snapshot: PolicySnapshot, action: SemanticAction, now: n
   return `no rule covers this operation and resource (${shown} allow ${scope} for other operations or resources)`;
 }
 
-export function decide(snapshot: PolicySnapshot, actions: readonly SemanticAction[], now: Date | number): Decision {
+export function decide(policy: CompiledPolicy, actions: readonly SemanticAction[], now: Date | number): Decision {
   const nowMs = typeof now === "number" ? now : now.getTime();
-  const perAction = actions.map((action) => decideAction(snapshot, action, nowMs));
+  const perAction = actions.map((action) => decideAction(policy, action, nowMs));
   const effect = maxEffectOf(actions.map((a) => a.effect));
   let worst: ActionDecision | null = null;
   for (const d of perAction) if (!worst || SEVERITY[d.decision] > SEVERITY[worst.decision]) worst = d;
@@ -141,7 +141,7 @@ export function decide(snapshot: PolicySnapshot, actions: readonly SemanticActio
   if (others > 0 && verdict !== "allow") reason += ` (and ${others} more action${others > 1 ? "s" : ""})`;
   const ruleId = worst ? worst.ruleId : null;
 
-  if (snapshot.mode === "report") {
+  if (policy.mode === "report") {
     const prefix = verdict === "allow" ? "" : `report mode, would ${verdict}: `;
     return { decision: "allow", wouldBe: verdict, reason: prefix + reason, ruleId, effect, mode: "report", actions: perAction };
   }

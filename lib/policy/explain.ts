@@ -5,7 +5,7 @@
 import { decide, type ActionDecision, type Verdict } from "@/lib/policy/decide";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { outsideScope } from "@/lib/policy/scope";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import type { TaskScope } from "@/lib/identity/scope";
 import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
 import { classify } from "@/lib/semantics/classify";

@@ -10,7 +10,7 @@ export {
   type PolicyInput,
   type RuleDecision,
 } from "@/lib/policy/schema";
-export { compilePolicy, type PolicySnapshot, type CompiledRule } from "@/lib/policy/snapshot";
+export { compilePolicy, type CompiledPolicy, type CompiledRule } from "@/lib/policy/compiled";
 export { decide, decideAction, describeAction, type Decision, type ActionDecision, type Verdict } from "@/lib/policy/decide";
 export { explainRequest, type ExplainOptions, type ExplainResult, type ExplainDecision } from "@/lib/policy/explain";
 export { blastRadius, type BlastRadius, type ServiceReach, type ApprovalScope } from "@/lib/policy/blast-radius";

@@ -7,7 +7,7 @@ import { defaultConfigs, type Protocol, type ServiceDescriptor } from "@/lib/sem
 import { classifyGraphql } from "@/lib/semantics/graphql";
 import { resolveEnvironment, type Inventory } from "@/lib/semantics/inventory";
 import { classifyMcp } from "@/lib/semantics/mcp";
-import type { ServiceRegistry } from "@/lib/semantics/registry";
+import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
 import { classifyRest, effectiveMethods, unmatched } from "@/lib/semantics/rest";
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
@@ -25,15 +25,22 @@ import {
 export const UNKNOWN_SERVICE = "unknown";
 
 export function classify(request: CanonicalRequest, registry: ServiceRegistry, inventory: Inventory): Classification {
+  return classifyMatched(request, registry.match(request.host, request.port, request.scheme), inventory);
+}
+
+/**
+ * The same, for a caller that has already matched the request to the registry (the proxy matches
+ * once per request and uses the same match for the destination check).
+ */
+export function classifyMatched(request: CanonicalRequest, match: ServiceMatch, inventory: Inventory): Classification {
   try {
-    return classifyUnsafe(request, registry, inventory);
+    return classifyUnsafe(request, match, inventory);
   } catch {
     return reject("internal_error", "request could not be classified");
   }
 }
 
-function classifyUnsafe(req: CanonicalRequest, registry: ServiceRegistry, inventory: Inventory): Classification {
-  const match = registry.match(req.host, req.port, req.scheme);
+function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: Inventory): Classification {
   if (match.kind === "mismatch") return reject("service_endpoint_mismatch", match.reason);
   if (match.kind === "none") return unknownService(req);
 

@@ -6,7 +6,7 @@ import { RevocationSet } from "@/lib/identity/revocation";
 import { scopeWithin, type TaskScope } from "@/lib/identity/scope";
 import type { VerifiedTaskToken } from "@/lib/identity/token";
 import { VerifiedTokenCache } from "@/lib/identity/token-cache";
-import type { IssuedTokenRecord, PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+import type { IssuedTokenRecord, PolicyVersion, SnapshotTask } from "../policy/snapshot";
 
 /** Who is acting, for which task, and how that was established. */
 export interface AuthenticatedTask {
@@ -61,7 +61,7 @@ export class TokenVerifier {
     this.cache = new VerifiedTokenCache({ verify: { ...config, keys: this.keys.resolver, revocation: this.revocation } });
   }
 
-  async applySnapshot(snapshot: PolicySnapshot, now = new Date()): Promise<void> {
+  async applySnapshot(snapshot: PolicyVersion, now = new Date()): Promise<void> {
     // Re-importing keys invalidates cached verifications; do it only when the keys changed.
     const fingerprint = createHash("sha256").update(JSON.stringify(snapshot.keys)).digest("hex");
     if (fingerprint !== this.keysFingerprint) {

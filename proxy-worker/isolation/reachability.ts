@@ -5,7 +5,7 @@
  * are answered NXDOMAIN by the sandbox resolver without any upstream lookup, so DNS cannot carry
  * data out. Pure over the enforcement view.
  */
-import type { PolicySnapshot as CompiledPolicy } from "@/lib/policy/snapshot";
+import type { CompiledPolicy } from "@/lib/policy/compiled";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
 

@@ -10,7 +10,7 @@ import net from "node:net";
 import dnsPacket from "dns-packet";
 import type { Logger } from "@/lib/log";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import type { EnforcementView } from "../proxy/enforcement-view";
+import type { EnforcementState } from "../proxy/enforcement-state";
 import type { DestinationChecker } from "../proxy/pipeline";
 import type { ResolverMemory } from "./answers";
 import type { SandboxActivity } from "./activity";
@@ -22,7 +22,7 @@ type Rcode = keyof typeof RCODE;
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 export interface ResolverDeps {
-  view: () => EnforcementView | null;
+  state: () => EnforcementState | null;
   destinations: DestinationChecker;
   memory: ResolverMemory;
   activity: SandboxActivity;
@@ -109,9 +109,9 @@ export class SandboxResolver {
 
   private async resolve(query: dnsPacket.Packet, source: string): Promise<Answered> {
     const questions = query.questions ?? [];
-    const view = this.deps.view();
-    const binding = view?.snapshot.sandboxBindings.get(source);
-    if (!view || !binding) {
+    const state = this.deps.state();
+    const binding = state?.snapshot.sandboxBindings.get(source);
+    if (!state || !binding) {
       this.deps.activity.dns(null, source, "refused", questions[0]?.name ?? "");
       return { rcode: "REFUSED", answers: [] };
     }
@@ -120,10 +120,10 @@ export class SandboxResolver {
     const name = question.name.toLowerCase().replace(/\.$/, "");
     if (question.type !== "A" && question.type !== "AAAA") return this.outcome(binding, "REFUSED", name, question.type);
     if (!validName(name)) return this.outcome(binding, "NXDOMAIN", name, question.type);
-    const task = view.snapshot.tasks.get(binding.taskId);
-    const compiled = task && task.expiresAt.getTime() > Date.now() ? view.policyFor(task) : null;
+    const task = state.snapshot.tasks.get(binding.taskId);
+    const compiled = task && task.expiresAt.getTime() > Date.now() ? state.policyFor(task) : null;
     if (!compiled || "error" in compiled) return this.outcome(binding, "REFUSED", name, question.type);
-    const reach = reachableName(view.registry, compiled.policy, name);
+    const reach = reachableName(state.registry, compiled.policy, name);
     // Never looked up upstream: the name cannot leave through DNS.
     if (!reach) return this.outcome(binding, "NXDOMAIN", name, question.type);
     let checked: readonly string[];

@@ -16,21 +16,22 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { Logger } from "@/lib/log";
+import type { ServiceMatch } from "@/lib/semantics/registry";
 import { dialChecked } from "../net/dial";
 import { parseHost } from "../net/address";
 import { ProxyRefusal } from "../proxy/errors";
 import { createProxyServer, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
 import type { ConnectionRegistry } from "../proxy/connections";
 import { handleProxyRequest, sendRefusal, type HandlerDeps } from "../proxy/handler";
-import type { EnforcementView } from "../proxy/enforcement-view";
+import type { EnforcementState } from "../proxy/enforcement-state";
 import type { Pipeline } from "../proxy/pipeline";
-import type { AuditSink, IncomingAction } from "../proxy/types";
+import { evaluateTunnel } from "../proxy/tunnel-path";
+import type { AuditSink, ReceivedRequest } from "../proxy/types";
 import { tokenFromProxyAuthorization } from "../proxy/credentials";
-import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
+import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
 import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
-import { serviceFor } from "./reachability";
 import { sniff, SNIFF_LIMIT } from "./sniff";
 
 /** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
@@ -82,13 +83,13 @@ interface Ctx {
 }
 
 export interface SandboxListenerDeps {
-  view: () => EnforcementView | null;
+  /** The enforcement state in force: bindings, registry, the CA's leaves. */
+  state: () => EnforcementState | null;
   pipeline: Pipeline;
   handler: HandlerDeps & ListenerDeps;
   /** The worker's registry of client connections: kill switches close sandbox connections too. */
   registry: ConnectionRegistry;
   audit: AuditSink;
-  leafCache: () => LeafCertificateCache | null;
   memory: ResolverMemory;
   connections: TaskConnectionRegistry;
   limits: ListenerLimits;
@@ -126,7 +127,7 @@ export class SandboxListener {
   private onConnection(socket: net.Socket): void {
     socket.on("error", () => socket.destroy());
     const source = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-    const binding = this.deps.view()?.snapshot.sandboxBindings.get(source);
+    const binding = this.deps.state()?.snapshot.sandboxBindings.get(source);
     const dst = originalDestination(socket);
     if (!binding || !dst) {
       // Not a sandbox (or not redirected): nothing to judge it as. Fail closed.
@@ -172,15 +173,16 @@ export class SandboxListener {
   }
 
   private async onTls(socket: net.Socket, ctx: Ctx, serverName: string | null): Promise<void> {
-    const view = this.deps.view();
+    const state = this.deps.state();
     const host = serverName ?? ctx.dst.address;
     if (!serverName) {
       return this.refuseRaw(socket, ctx, "tls_without_sni", `TLS to ${ctx.dst.address}:${ctx.dst.port} without a server name cannot be judged or intercepted`);
     }
     if (!this.agrees(ctx, host)) return this.refuseRaw(socket, ctx, "destination_mismatch", this.mismatch(ctx, host));
-    const descriptor = view ? serviceFor(view.registry, host) : null;
-    if (descriptor?.proxy.tls === "passthrough") return this.tunnel(socket, ctx, host);
-    const cache = this.deps.leafCache();
+    // Matched once; a passthrough service (on any of its ports) is tunnelled, anything else intercepted.
+    const match = state?.registry.match(host, ctx.dst.port, "https");
+    if (state && match && match.kind !== "none" && match.descriptor.proxy.tls === "passthrough") return this.tunnel(socket, ctx, { host, match }, state);
+    const cache = state?.leaves;
     if (!cache) return void socket.destroy();
     // The ClientHello was read while sniffing; TLS must see it first, so it reads through a stream
     // that replays it (a TLSSocket on the raw socket would read the kernel handle and miss it).
@@ -193,18 +195,22 @@ export class SandboxListener {
   }
 
   private async onRaw(socket: net.Socket, ctx: Ctx): Promise<void> {
-    const view = this.deps.view();
+    const state = this.deps.state();
+    if (!state) return this.tunnel(socket, ctx, { host: ctx.dst.address, match: { kind: "none" } }, null);
     // Raw TCP has no name of its own: the names this sandbox was given for the address, or the IP.
-    const names = view ? this.deps.memory.namesFor(ctx.binding.sandboxId, ctx.dst.address) : [];
-    const host = names.find((n) => serviceFor(view!.registry, n)?.proxy.tls === "passthrough") ?? names[0] ?? ctx.dst.address;
-    return this.tunnel(socket, ctx, host);
+    // Each candidate is matched once; the first passthrough service's name is the one judged.
+    const names = this.deps.memory.namesFor(ctx.binding.sandboxId, ctx.dst.address);
+    const candidates = (names.length > 0 ? names : [ctx.dst.address]).map((host) => ({ host, match: state.registry.match(host, ctx.dst.port, "https") }));
+    const chosen = candidates.find((c) => c.match.kind !== "none" && c.match.descriptor.proxy.tls === "passthrough") ?? candidates[0]!;
+    return this.tunnel(socket, ctx, chosen, state);
   }
 
   /** One `tunnel` action for a passthrough service (refused, and audited, for anything else). */
-  private async tunnel(socket: net.Socket, ctx: Ctx, host: string): Promise<void> {
+  private async tunnel(socket: net.Socket, ctx: Ctx, target: { host: string; match: ServiceMatch }, state: EnforcementState | null): Promise<void> {
     if (this.deps.ownAddresses.has(ctx.dst.address)) return this.refuseRaw(socket, ctx, "destination_forbidden", `${ctx.dst.address} is Bulkhead itself`);
     try {
-      const plan = await this.deps.pipeline.evaluateTunnel({ listener: "transparent", clientAddress: ctx.source, identity: { kind: "sandbox", sourceAddress: ctx.source }, connection: socket }, host, ctx.dst.port);
+      const client = { listener: "transparent" as const, clientAddress: ctx.source, identity: { kind: "sandbox" as const, sourceAddress: ctx.source }, connection: socket };
+      const plan = await evaluateTunnel(this.deps.pipeline, client, { ...target, port: ctx.dst.port }, state);
       this.deps.registry.register(socket, { taskId: plan.auth.taskId, agentId: plan.auth.agentId, jti: plan.auth.jti });
       const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
       upstream.on("error", () => socket.destroy());
@@ -228,7 +234,7 @@ export class SandboxListener {
   }
 
   private async record(ctx: Ctx, code: string, reason: string, url?: string): Promise<string | null> {
-    const task = this.deps.view()?.snapshot.tasks.get(ctx.binding.taskId);
+    const task = this.deps.state()?.snapshot.tasks.get(ctx.binding.taskId);
     const eventId = randomUUID();
     try {
       await this.deps.audit.record({
@@ -267,7 +273,7 @@ export class SandboxListener {
     // The sandbox is the identity. A token presented as well is verified like any other, and
     // refused unless it belongs to the sandbox's own task (the pipeline checks the binding).
     const token = tokenFromProxyAuthorization(req.headers["proxy-authorization"]);
-    const identity: IncomingAction["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
+    const identity: ReceivedRequest["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
     if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_sandbox", "inside a sandbox, send origin-form requests (/path)"));
     if (ctx.authority) {
       const { host, port } = ctx.authority;

@@ -7,7 +7,7 @@
 import type { IsolationConfig } from "@/lib/config/isolation";
 import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
-import type { PolicySnapshot } from "../policy/snapshot";
+import type { PolicyVersion } from "../policy/snapshot";
 import type { PolicyStore } from "../policy/store";
 import type { ProxyParts } from "../proxy/service";
 import type { AuditSink } from "../proxy/types";
@@ -78,14 +78,13 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
       await o.db.sandbox.updateMany({ where: { id: sandboxId }, data: { blockedAttempts: { increment: attempts } } });
     },
   );
-  const resolver = new SandboxResolver({ view: o.parts.view, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
+  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
   const listener = new SandboxListener({
-    view: o.parts.view,
+    state: o.parts.state,
     pipeline: o.parts.pipeline,
     handler: o.parts.handler,
     registry: o.parts.connections,
     audit: o.audit,
-    leafCache: o.parts.leafCache,
     memory,
     connections,
     limits: o.parts.limits,
@@ -108,7 +107,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   activity.start();
 
   // What is open for a sandbox closes as soon as its binding, task or agent is gone, or the task expires.
-  const stillAllowed = (snapshot: PolicySnapshot | null, now: number) => {
+  const stillAllowed = (snapshot: PolicyVersion | null, now: number) => {
     const live = new Set([...(snapshot?.sandboxBindings.values() ?? [])].map((b) => b.sandboxId));
     return (owner: { taskId: string; sandboxId: string }) => {
       const task = snapshot?.tasks.get(owner.taskId);

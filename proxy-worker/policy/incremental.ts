@@ -1,7 +1,7 @@
 import type { Db } from "@/lib/db/client";
 import { parseCanonicalScope } from "@/lib/identity/scope";
 import type { PolicyChange } from "./changes";
-import type { PolicySnapshot, SnapshotPart, SnapshotTask } from "./snapshot";
+import type { PolicyVersion, SnapshotPart, SnapshotTask } from "./snapshot";
 
 /** Beyond this many changes in one go, one full reload is cheaper than reading row by row. */
 export const MAX_INCREMENTAL_CHANGES = 64;
@@ -28,7 +28,7 @@ const TASK_SELECT = { id: true, agentId: true, policyYaml: true, policyVersion: 
  * Revocations only widen, as in a full load: an ended task, a suspended agent or a revoked token
  * is added to the revocation lists the verifier keeps.
  */
-export async function applyPolicyChanges(db: Db, base: PolicySnapshot, changes: readonly PolicyChange[], version: number, now = new Date()): Promise<PolicySnapshot> {
+export async function applyPolicyChanges(db: Db, base: PolicyVersion, changes: readonly PolicyChange[], version: number, now = new Date()): Promise<PolicyVersion> {
   const ids = (kind: PolicyChange["kind"]) => [...new Set(changes.flatMap((c) => (c.kind !== kind ? [] : c.kind === "token" ? [c.jti] : [c.id])))];
   const taskIds = ids("task");
   const agentIds = ids("agent");

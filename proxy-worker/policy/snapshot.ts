@@ -16,17 +16,20 @@ export interface SnapshotTask {
   scope: TaskScope | null;
 }
 
-/**
- * What the worker enforces from: the active tasks of active agents with their policies, the
- * revocations verifiers must honour, and the public signing keys. Read in one repeatable-read
- * transaction, so the parts are consistent with each other.
- */
 export interface SnapshotService {
   name: string;
   descriptorYaml: string;
 }
 
-export interface PolicySnapshot {
+/**
+ * One version of what the worker enforces from, as read from PostgreSQL: the active tasks of
+ * active agents with their policies, the revocations verifiers must honour, the public signing
+ * keys, custom services, the inventory and sandbox bindings. A full load reads it in one
+ * repeatable-read transaction, so the parts are consistent with each other; an incremental
+ * change derives the next version from this one (policy/incremental.ts). Never changed once
+ * built: the worker's EnforcementState (proxy/enforcement-state.ts) is built from it.
+ */
+export interface PolicyVersion {
   /** Monotonic per worker: bumped each time a newer snapshot replaces the old one. */
   version: number;
   loadedAt: Date;
@@ -62,7 +65,7 @@ export interface IssuedTokenRecord {
   agentId: string;
 }
 
-export async function loadPolicySnapshot(db: Db, version: number, now = new Date()): Promise<PolicySnapshot> {
+export async function loadPolicyVersion(db: Db, version: number, now = new Date()): Promise<PolicyVersion> {
   return db.$transaction(
     async (tx) => {
       const tasks = await tx.task.findMany({

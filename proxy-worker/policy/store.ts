@@ -3,7 +3,7 @@ import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
 import { parsePolicyChange, type PolicyChange } from "./changes";
 import { applyPolicyChanges, MAX_INCREMENTAL_CHANGES } from "./incremental";
-import { loadPolicySnapshot, type PolicySnapshot } from "./snapshot";
+import { loadPolicyVersion, type PolicyVersion } from "./snapshot";
 
 export const POLICY_CHANNEL = "bulkhead_policy";
 
@@ -40,7 +40,7 @@ export interface PolicyStoreProbe {
  * stale until a reload succeeds again.
  */
 export class PolicyStore {
-  private snapshot: PolicySnapshot | null = null;
+  private snapshot: PolicyVersion | null = null;
   private version = 0;
   private lastError: string | null = null;
   private stale = false;
@@ -61,7 +61,7 @@ export class PolicyStore {
   private connecting: Promise<void> | null = null;
   /** The probe's settings, and the query it is waiting for. */
   private readonly probe: PolicyStoreProbe & { pending: { client: pg.Client; since: number } | null };
-  private readonly listeners: Array<(snapshot: PolicySnapshot) => Promise<void> | void> = [];
+  private readonly listeners: Array<(snapshot: PolicyVersion) => Promise<void> | void> = [];
 
   constructor(
     private readonly db: Db,
@@ -74,11 +74,11 @@ export class PolicyStore {
   }
 
   /** Called with every new snapshot before it becomes current (e.g. the token verifier). */
-  onSnapshot(listener: (snapshot: PolicySnapshot) => Promise<void> | void): void {
+  onSnapshot(listener: (snapshot: PolicyVersion) => Promise<void> | void): void {
     this.listeners.push(listener);
   }
 
-  current(): PolicySnapshot | null {
+  current(): PolicyVersion | null {
     return this.snapshot;
   }
 
@@ -198,7 +198,7 @@ export class PolicyStore {
         this.pending = [];
         this.fullWanted = false;
         try {
-          const next = full ? await loadPolicySnapshot(this.db, this.version + 1) : await applyPolicyChanges(this.db, this.snapshot!, changes, this.version + 1);
+          const next = full ? await loadPolicyVersion(this.db, this.version + 1) : await applyPolicyChanges(this.db, this.snapshot!, changes, this.version + 1);
           for (const listener of this.listeners) await listener(next);
           this.version = next.version;
           this.snapshot = next;

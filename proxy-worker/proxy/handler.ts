@@ -2,9 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "@/lib/log";
-import { canonicalUrl } from "@/lib/semantics/canonical";
 import { selectCredential } from "@/lib/vault/binding";
-import type { CredentialSet } from "@/lib/vault/load-for-injection";
 import { serviceKey } from "@/lib/vault/host";
 import { agentCredentialHeaders } from "./agent-credentials";
 import { readBody } from "./body";
@@ -17,13 +15,12 @@ import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
 import type { RefusalAudit } from "./refusal-audit";
-import type { AuditSink, ForwardPlan, IncomingAction, ListenerKind } from "./types";
+import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
 
 export interface HandlerDeps {
   pipeline: Pipeline;
   forwarder: Forwarder;
   audit: AuditSink;
-  credentials: () => CredentialSet;
   log: Logger;
   /** Open client connections (a kill switch closes them); a request being decided is answered first. */
   connections?: ConnectionRegistry;
@@ -39,7 +36,7 @@ export interface HandlerDeps {
 
 export interface RequestContext {
   listener: ListenerKind;
-  identity: IncomingAction["identity"];
+  identity: ReceivedRequest["identity"];
   /** Absolute URL of the request (built from the authorised authority inside a tunnel). */
   url: string;
   tunnelAuthority?: { host: string; port: number };
@@ -80,9 +77,11 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
 }
 
 /**
- * One request: authenticate, then read the body, evaluate, forward exactly what was evaluated,
- * stream the answer back, and write one decision log line. Never rejects: every failure becomes
- * a refusal (or, once the response has started, a closed connection).
+ * The request path, top to bottom: every HTTP request (explicit proxy, intercepted HTTPS, the
+ * transparent and sandbox listeners) goes through it. Each stage is a named step that takes what
+ * the previous one returned; a stage that refuses throws a ProxyRefusal that is already audited,
+ * and it becomes the response. Never rejects: every failure becomes a refusal (or, once the
+ * response has started, a closed connection).
  */
 export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   deps.inFlight?.begin();
@@ -91,23 +90,16 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
   try {
     let plan: ForwardPlan;
     try {
-      plan = await deps.pipeline.evaluate({
-        listener: ctx.listener,
-        clientAddress: req.socket.remoteAddress ?? "",
-        identity: ctx.identity,
-        method: req.method ?? "",
-        url: ctx.url,
-        headers: joinHeaders(req),
-        rawHeaders: req.rawHeaders,
-        body: null,
-        readBody: () => {
-          // Only an authenticated client is invited to send the body it announced.
-          if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
-          return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
-        },
-        connection: ctx.connection ?? req.socket,
-        tunnelAuthority: ctx.tunnelAuthority,
-      });
+      const p = deps.pipeline;
+      const j = await p.begin(receive(deps, req, res, ctx));
+      const auth = await p.authenticate(j);
+      const body = await p.readBody(j, auth);
+      const canonical = await p.canonicalise(j, auth, body);
+      const classified = await p.classify(j, auth, canonical);
+      const decision = await p.decide(j, auth, classified);
+      const destination = await p.checkDestination(j, auth, decision);
+      const approval = await p.hold(j, auth, decision);
+      plan = await p.recordDecision(j, auth, decision, destination, approval);
     } catch (error) {
       res.once("finish", decided).once("close", decided);
       if (error instanceof ProxyRefusal) {
@@ -121,7 +113,8 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
     decided();
     // Closed by a kill switch while it was being decided: nothing is forwarded.
     if (req.socket.destroyed) return;
-    await forwardPlan(deps, plan, req, res, ctx);
+    const outcome = await forward(deps, plan, req, res);
+    complete(deps, plan, outcome, req, ctx);
   } catch (error) {
     // Last resort: nothing above should throw, but a fault here must not become an unhandled rejection.
     deps.log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error while answering a request");
@@ -132,11 +125,46 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
   }
 }
 
-async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+/** The request as the listener received it; its body is read only when the pipeline asks (after authentication). */
+function receive(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): ReceivedRequest {
+  return {
+    listener: ctx.listener,
+    clientAddress: req.socket.remoteAddress ?? "",
+    identity: ctx.identity,
+    method: req.method ?? "",
+    url: ctx.url,
+    headers: joinHeaders(req),
+    rawHeaders: req.rawHeaders,
+    body: null,
+    readBody: () => {
+      // Only an authenticated client is invited to send the body it announced.
+      if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
+      return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
+    },
+    connection: ctx.connection ?? req.socket,
+    tunnelAuthority: ctx.tunnelAuthority,
+  };
+}
+
+/** What forwarding came to: the upstream's status (0: none), what the client got, and why it failed. */
+interface Outcome {
+  status: number;
+  answered: number;
+  failure: ProxyRefusal | null;
+  seconds: number;
+  credential: { name: string } | null;
+  withheld: string | null;
+}
+
+/**
+ * Forward exactly what was evaluated to the address that was checked, with the agent's own
+ * credentials removed and the vault's injected, and stream the answer back (redacted).
+ */
+async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessage, res: ServerResponse): Promise<Outcome> {
   const { request, destination } = plan;
   // Offered only for the exact service host, scheme and port the request was decided for, and
   // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
-  const stored = deps.credentials().get(serviceKey(request.scheme, request.host, request.port));
+  const stored = plan.state.credentials.get(serviceKey(request.scheme, request.host, request.port));
   const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
   const secrets = credential ? patternFor(credential.secretForms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
@@ -211,50 +239,58 @@ async function forwardPlan(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMe
     sendRefusal(res, failure);
   } finally {
     connection.off("close", gone);
-    const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
-    deps.onForwarded?.(status, seconds);
-    logDecision(deps.log, {
-      eventId: plan.eventId,
-      listener: ctx.listener,
-      client: req.socket.remoteAddress ?? "",
-      method: request.method,
-      url: canonicalUrl(request),
-      taskId: plan.auth.taskId,
-      agentId: plan.auth.agentId,
-      service: plan.actions[0]?.service ?? null,
-      operations: plan.actions.map((a) => a.operation),
-      resources: plan.actions.map((a) => a.resource),
-      effect: plan.effect,
-      decision: plan.decision === "hold" ? "approved" : "allow",
-      code: failure?.code,
-      reason: failure?.reason ?? plan.why?.reason,
-      ruleId: plan.why?.ruleId ?? null,
-      mode: plan.why?.mode,
-      wouldBe: plan.why?.wouldBe ?? null,
-      status: answered,
-      destination: destination.address,
-      upstreamStatus: status || null,
-      durationMs: Math.round(seconds * 1000),
-      auditEventId: plan.eventId,
-    });
-    // The decision was recorded before forwarding; the outcome follows without holding the response.
-    // The shipper folds it into the decision's row when both are shipped together, matching it by
-    // this event id (audit/fold.ts); otherwise it is a row of its own.
-    void deps.audit
-      .record({
-        type: "proxy.completed",
-        actorType: "agent",
-        actorId: plan.auth.agentId,
-        agentId: plan.auth.agentId,
-        taskId: plan.auth.taskId,
-        outcome: status ? "forwarded" : "failed",
-        effect: plan.effect,
-        reason: status ? `upstream answered ${status}` : "upstream failed",
-        ruleId: null,
-        data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
-      })
-      .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
   }
+  const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
+  return { status, answered, failure, seconds, credential: credential ? { name: credential.name } : null, withheld: withheld ?? null };
+}
+
+/**
+ * The request is done: metrics, one decision log line, and the completion event (recorded
+ * without holding the response; the decision was recorded before forwarding). The shipper folds
+ * it into the decision's row when both are shipped together, matching it by this event id
+ * (audit/fold.ts); otherwise it is a row of its own.
+ */
+function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: IncomingMessage, ctx: RequestContext): void {
+  const { status, answered, failure, seconds, credential, withheld } = outcome;
+  deps.onForwarded?.(status, seconds);
+  logDecision(deps.log, {
+    eventId: plan.eventId,
+    listener: ctx.listener,
+    client: req.socket.remoteAddress ?? "",
+    method: plan.request.method,
+    url: plan.url,
+    taskId: plan.auth.taskId,
+    agentId: plan.auth.agentId,
+    service: plan.actions[0]?.service ?? null,
+    operations: plan.actions.map((a) => a.operation),
+    resources: plan.actions.map((a) => a.resource),
+    effect: plan.effect,
+    decision: plan.decision === "hold" ? "approved" : "allow",
+    code: failure?.code,
+    reason: failure?.reason ?? plan.why?.reason,
+    ruleId: plan.why?.ruleId ?? null,
+    mode: plan.why?.mode,
+    wouldBe: plan.why?.wouldBe ?? null,
+    status: answered,
+    destination: plan.destination.address,
+    upstreamStatus: status || null,
+    durationMs: Math.round(seconds * 1000),
+    auditEventId: plan.eventId,
+  });
+  void deps.audit
+    .record({
+      type: "proxy.completed",
+      actorType: "agent",
+      actorId: plan.auth.agentId,
+      agentId: plan.auth.agentId,
+      taskId: plan.auth.taskId,
+      outcome: status ? "forwarded" : "failed",
+      effect: plan.effect,
+      reason: status ? `upstream answered ${status}` : "upstream failed",
+      ruleId: null,
+      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
+    })
+    .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }
 
 export function internalRefusal(log: Logger, error: unknown): ProxyRefusal {

@@ -9,7 +9,7 @@ import type { BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { loadSqlParser } from "@/lib/semantics/sql";
 import { expireTasks } from "@/lib/tasks/tasks";
 import { loadCertificateAuthority, ensureCertificateAuthority } from "@/lib/tls/ca-store";
-import { loadCredentialsForInjection, type CredentialSet } from "@/lib/vault/load-for-injection";
+import { loadCredentialsForInjection } from "@/lib/vault/load-for-injection";
 import { PostgresHoldGate } from "../approvals/hold-gate";
 import type { EnforcementCore } from "../core";
 import type { Metrics } from "../metrics";
@@ -18,7 +18,8 @@ import type { Lookup } from "../net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
-import { EnforcementView } from "./enforcement-view";
+import { EnforcementState, type EnforcementExtras } from "./enforcement-state";
+import type { PolicyVersion } from "../policy/snapshot";
 import { createExplicitListener, guardListener, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
@@ -49,8 +50,8 @@ export interface ProxyParts {
   handler: HandlerDeps & ListenerDeps;
   connections: ConnectionRegistry;
   destinations: ServiceDestinations;
-  leafCache: () => LeafCertificateCache;
-  view: () => EnforcementView | null;
+  /** The enforcement state in force (its registry, its CA's leaves...). */
+  state: () => EnforcementState | null;
   limits: ListenerLimits;
   /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
   deniedPorts: number[];
@@ -81,21 +82,36 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   // Until the SQL parser is ready SQL counts as unparseable (irreversible); wait for it.
   await loadSqlParser();
 
-  let view: EnforcementView | null = null;
-  let credentials: CredentialSet = new Map();
-  let credentialError: string | null = null;
-  const refresh = async (snapshot: Parameters<Parameters<typeof core.policy.onSnapshot>[0]>[0], initial = false) => {
-    view = new EnforcementView(snapshot, log, view ?? undefined);
+  // The interception CA first: every enforcement state carries the leaves it issues.
+  await ensureCertificateAuthority(db, o.workerKey);
+  const ca = await loadCertificateAuthority(db, o.workerKey);
+  const firstLeaves = new LeafCertificateCache({ ca: { certPem: ca.certPem, privateKey: ca.privateKey } });
+
+  // One immutable state per policy version, swapped whole (proxy/enforcement-state.ts).
+  let state: EnforcementState | null = null;
+  const current = () => state;
+  const extras = (): EnforcementExtras => state ?? { credentials: new Map(), credentialError: null, leaves: firstLeaves, caId: ca.id };
+  let credentialLoads = 0;
+  let credentialsApplied = 0;
+  const refresh = async (snapshot: PolicyVersion, initial = false) => {
+    // The new version is enforced at once, with the credentials and CA in force until now.
+    state = new EnforcementState(snapshot, extras(), log, state ?? undefined);
     // A task, agent or token applied row by row leaves the credentials as they were.
-    if (!initial && snapshot.changed !== "all" && !snapshot.changed.has("credentials") && credentialError === null) return;
+    if (!initial && snapshot.changed !== "all" && !snapshot.changed.has("credentials") && state.credentialError === null) return;
+    const load = ++credentialLoads;
+    let loaded: Partial<EnforcementExtras>;
     try {
-      credentials = await loadCredentialsForInjection(db, o.workerKey);
-      credentialError = null;
+      loaded = { credentials: await loadCredentialsForInjection(db, o.workerKey), credentialError: null };
     } catch (error) {
       // Keep injecting what was loaded before; say so loudly.
-      credentialError = error instanceof Error ? error.message : String(error);
-      log.error({ err: credentialError }, "credentials could not be loaded; keeping the previous set");
+      const message = error instanceof Error ? error.message : String(error);
+      log.error({ err: message }, "credentials could not be loaded; keeping the previous set");
+      loaded = { credentialError: message };
     }
+    // A slower, older load never replaces a newer one.
+    if (load < credentialsApplied || !state) return;
+    credentialsApplied = load;
+    state = state.with(loaded);
   };
   // Every client connection by task, agent and jti; one whose owner is already revoked is closed.
   const connections = new ConnectionRegistry({ revoked: (owner) => core.tokens.revoked(owner) });
@@ -103,21 +119,17 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   // Right after the token verifier has taken the new snapshot, before anything slower.
   core.policy.onSnapshot(() => void killSwitch?.sweep());
   core.policy.onSnapshot((snapshot) => refresh(snapshot));
-  const current = core.policy.current();
-  if (current) await refresh(current, true);
+  const first = core.policy.current();
+  if (first) await refresh(first, true);
 
-  await ensureCertificateAuthority(db, o.workerKey);
-  const ca = await loadCertificateAuthority(db, o.workerKey);
-  const leafCache = new LeafCertificateCache({ ca: { certPem: ca.certPem, privateKey: ca.privateKey } });
-  let caId = ca.id;
   core.policy.onSnapshot(async (snapshot) => {
-    if (!snapshot.caId || snapshot.caId === caId) return;
-    // The CA was rotated: new leaves come from the new CA at once.
+    if (!snapshot.caId || snapshot.caId === state?.caId) return;
+    // The CA was rotated: new leaves come from the new CA at once, in a new state.
     try {
       const next = await loadCertificateAuthority(db, o.workerKey);
-      leafCache.replaceCertificateAuthority({ certPem: next.certPem, privateKey: next.privateKey });
-      caId = next.id;
-      log.info({ caId }, "interception CA rotated; new leaf certificates use it");
+      const leaves = new LeafCertificateCache({ ca: { certPem: next.certPem, privateKey: next.privateKey } });
+      if (state) state = state.with({ leaves, caId: next.id });
+      log.info({ caId: next.id }, "interception CA rotated; new leaf certificates use it");
     } catch (error) {
       log.error({ err: error instanceof Error ? error.message : String(error) }, "the rotated interception CA could not be loaded; still using the previous one");
     }
@@ -149,7 +161,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const clientLimits = new ClientLimits(config.limits);
   const destinations = new ServiceDestinations(deniedPorts, o.lookup, isOwnAddress);
   const pipeline = new Pipeline({
-    view: () => view,
+    state: current,
     destinations,
     tokens: core.tokens,
     audit: o.audit,
@@ -186,7 +198,6 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     inFlight: { begin: () => void inFlight++, end: () => void inFlight-- },
     forwarder,
     audit: o.audit,
-    credentials: () => credentials,
     log,
     connections,
     maxBodyBytes: config.maxBodyBytes,
@@ -203,8 +214,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const tunnels = new Tunnels({
     handler,
     pipeline,
-    leafCache: () => leafCache,
-    registry: () => view?.registry ?? null,
+    state: current,
     limits,
     log,
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -229,17 +239,17 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   o.metrics?.gauges("bulkhead_open_connections", "Client connections and tunnels registered under a task", () => connections.size);
 
   return {
-    parts: { pipeline, handler, connections, destinations, leafCache: () => leafCache, view: () => view, limits, deniedPorts },
+    parts: { pipeline, handler, connections, destinations, state: current, limits, deniedPorts },
     explicit,
     transparentHttp,
     transparentTls,
     status: () => ({
-      credentials: credentials.size,
-      credentialError,
+      credentials: state?.credentials.size ?? 0,
+      credentialError: state?.credentialError ?? null,
       pendingHolds: holds.pending(),
       openConnections: connections.size,
       inFlight,
-      leafCache: leafCache.stats(),
+      leafCache: (state?.leaves ?? firstLeaves).stats(),
       limits: clientLimits.stats(),
       refusalAudit: refusals.stats(),
     }),

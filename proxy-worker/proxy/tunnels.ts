@@ -4,19 +4,21 @@ import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { Logger } from "@/lib/log";
 import { canonicalAuthority } from "@/lib/semantics/canonical";
-import type { ServiceRegistry } from "@/lib/semantics/registry";
+import type { ServiceMatch } from "@/lib/semantics/registry";
 import { validateServerName } from "@/lib/tls/leaf";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import { dialChecked } from "../net/dial";
-import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
+import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ConnectionRegistry } from "./connections";
 import { tokenFromProxyAuthorization } from "./credentials";
 import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal } from "./errors";
 import { createProxyServer, refuseRaw, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
 import { handleProxyRequest, internalRefusal, refuseRequest, type HandlerDeps } from "./handler";
+import type { EnforcementState } from "./enforcement-state";
 import type { Pipeline } from "./pipeline";
-import type { IncomingAction } from "./types";
+import { admitConnect, evaluateTunnel } from "./tunnel-path";
+import type { ReceivedRequest } from "./types";
 
 /** What an intercepted connection was authorised for, attached to its decrypted socket. */
 interface TunnelContext {
@@ -24,7 +26,7 @@ interface TunnelContext {
   scheme: "http" | "https";
   /** Fixed by CONNECT / SNI, in canonical form (IPv6 bracketed); null for transparent plain HTTP (the Host header names it). */
   authority: { host: string; port: number } | null;
-  identity: IncomingAction["identity"];
+  identity: ReceivedRequest["identity"];
   /** The client's own connection (the CONNECT or accepted socket): what per-task connection limits count. */
   connection: Duplex;
 }
@@ -48,8 +50,8 @@ const GONE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATU
 export interface TunnelDeps {
   handler: HandlerDeps & ListenerDeps;
   pipeline: Pipeline;
-  leafCache: () => LeafCertificateCache | null;
-  registry: () => ServiceRegistry | null;
+  /** The enforcement state in force: its registry names the service, its CA issues the leaves. */
+  state: () => EnforcementState | null;
   limits: ListenerLimits;
   log: Logger;
   connectTimeoutMs: number;
@@ -132,9 +134,11 @@ export class Tunnels {
     const target = parseConnectTarget(req.url ?? "");
     if (!target) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("malformed", "connect_target", "CONNECT target must be a plain host:port"), where);
     const identity = { kind: "token" as const, token: tokenFromProxyAuthorization(req.headers["proxy-authorization"]) };
-    const registry = this.deps.registry();
+    // The registry is matched here, once, in the state the tunnel is then judged by.
+    const state = this.deps.state();
+    const registry = state?.registry;
     const overTls = registry?.match(target.host, target.port, "https");
-    if (overTls?.kind === "service" && overTls.descriptor.proxy.tls === "passthrough") return this.passthrough(socket, head, identity, target, client);
+    if (overTls?.kind === "service" && overTls.descriptor.proxy.tls === "passthrough") return this.passthrough(socket, head, identity, { ...target, match: overTls }, client, state);
     // A plain-HTTP service may be tunnelled too; then the tunnel carries HTTP, not TLS.
     const plain = overTls?.kind === "mismatch" && overTls.descriptor.scheme === "http" ? registry?.match(target.host, target.port, "http") : undefined;
     const scheme = plain?.kind === "service" ? "http" : "https";
@@ -148,9 +152,10 @@ export class Tunnels {
     }
 
     // Identity, budgets, destination and ports are decided before the tunnel opens.
-    let admitted: Awaited<ReturnType<Pipeline["admitConnect"]>>;
+    let admitted: Awaited<ReturnType<typeof admitConnect>>;
     try {
-      admitted = await this.deps.pipeline.admitConnect({ listener: "intercepted", clientAddress: client, identity, connection: socket }, { ...target, scheme }, match?.kind === "service" ? match.descriptor : null);
+      const descriptor = match?.kind === "service" ? match.descriptor : null;
+      admitted = await admitConnect(this.deps.pipeline, { listener: "intercepted", clientAddress: client, identity, connection: socket }, { ...target, scheme, descriptor }, state);
     } catch (error) {
       if (!(error instanceof ProxyRefusal)) throw error;
       writeRawRefusal(socket, error);
@@ -159,7 +164,7 @@ export class Tunnels {
     }
     let options: tls.TLSSocketOptions | undefined;
     if (scheme === "https") {
-      const cache = this.deps.leafCache();
+      const cache = state?.leaves;
       if (!cache) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("unavailable", "interception_unavailable", "TLS interception is not ready"), where);
       options = createInterceptingTlsOptions(cache, { expectedServerName: tlsName(target.host) });
       // A client reaching an IP literal sends no SNI: the leaf for that address is the default.
@@ -204,7 +209,7 @@ export class Tunnels {
         return;
       }
       socket.on("error", () => socket.destroy());
-      const cache = this.deps.leafCache();
+      const cache = this.deps.state()?.leaves;
       if (!cache) {
         socket.destroy();
         return;
@@ -254,10 +259,10 @@ export class Tunnels {
     refuseRaw(this.deps.handler, socket, refusal, where, false).catch(() => undefined);
   }
 
-  private async passthrough(socket: Duplex, head: Buffer, identity: IncomingAction["identity"], target: { host: string; port: number }, client: string): Promise<void> {
+  private async passthrough(socket: Duplex, head: Buffer, identity: ReceivedRequest["identity"], target: { host: string; port: number; match: ServiceMatch }, client: string, state: EnforcementState | null): Promise<void> {
     let eventId: string | null = null;
     try {
-      const plan = await this.deps.pipeline.evaluateTunnel({ listener: "explicit", clientAddress: client, identity, connection: socket }, target.host, target.port);
+      const plan = await evaluateTunnel(this.deps.pipeline, { listener: "explicit", clientAddress: client, identity, connection: socket }, target, state);
       eventId = plan.eventId;
       const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
       upstream.on("error", () => socket.destroy());

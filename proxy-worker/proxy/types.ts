@@ -3,12 +3,13 @@ import type { Verdict } from "@/lib/policy/decide";
 import type { CanonicalRequest, Effect, SemanticAction } from "@/lib/semantics/types";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { AuthenticatedTask } from "../identity/token-verifier";
+import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 
 export type ListenerKind = "explicit" | "intercepted" | "transparent";
 
 /** One request as a listener received it, before anything is trusted. */
-export interface IncomingAction {
+export interface ReceivedRequest {
   listener: ListenerKind;
   clientAddress: string;
   /** How the agent identified itself: a task token, or (transparent) its sandbox's source address. */
@@ -54,7 +55,11 @@ export interface AuditSink {
 /** A request that may be forwarded: exactly what was evaluated, plus where and as whom. */
 export interface ForwardPlan {
   auth: AuthenticatedTask;
+  /** The enforcement state the request's authority was last confirmed in: its credentials are injected. */
+  state: EnforcementState;
   request: CanonicalRequest;
+  /** `request` as a canonical URL (computed once, for audit events and the log line). */
+  url: string;
   descriptor: ServiceDescriptor | null;
   destination: CheckedDestination;
   actions: SemanticAction[];

@@ -4,7 +4,7 @@ import { stringify } from "yaml";
 import { decide, type Verdict } from "@/lib/policy/decide";
 import { parsePolicy } from "@/lib/policy/parse";
 import { normalizePolicy, policySchema, type Policy } from "@/lib/policy/schema";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import { EFFECTS, type Effect, type SemanticAction } from "@/lib/semantics/types";
 import { NOW } from "./support";
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { NO_SCOPE, parseScope, scopeAllows, type TaskScope } from "@/lib/identity/scope";
 import { decide } from "@/lib/policy/decide";
 import { outsideScope, policyOutsideScope, scopeFromPolicy } from "@/lib/policy/scope";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import { EFFECTS } from "@/lib/semantics/types";
 import { action, NOW, policy } from "./support";
 

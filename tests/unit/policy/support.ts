@@ -1,7 +1,7 @@
 /** Shared helpers for the policy tests. */
 import { parsePolicy } from "@/lib/policy/parse";
 import type { Policy } from "@/lib/policy/schema";
-import { compilePolicy, type PolicySnapshot } from "@/lib/policy/snapshot";
+import { compilePolicy, type CompiledPolicy } from "@/lib/policy/compiled";
 import type { Effect, SemanticAction } from "@/lib/semantics/types";
 
 export function policy(yaml: string): Policy {
@@ -10,7 +10,7 @@ export function policy(yaml: string): Policy {
   return parsed.policy;
 }
 
-export function snapshot(yaml: string): PolicySnapshot {
+export function snapshot(yaml: string): CompiledPolicy {
   return compilePolicy(policy(yaml));
 }
 

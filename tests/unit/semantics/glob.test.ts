@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decide } from "@/lib/policy/decide";
 import { normalizePolicy, policySchema } from "@/lib/policy/schema";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import { compileGlob, compileGlobs, globMatch, type MatchStats } from "@/lib/semantics/glob";
 
 /** The obvious (exponential) definition, for comparison on small inputs only. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decide } from "@/lib/policy/decide";
 import { normalizePolicy, policySchema } from "@/lib/policy/schema";
-import { compilePolicy } from "@/lib/policy/snapshot";
+import { compilePolicy } from "@/lib/policy/compiled";
 import { classify } from "@/lib/semantics/classify";
 import { createInventory } from "@/lib/semantics/inventory";
 import { registryWith } from "@/lib/semantics/registry";

@@ -1,31 +1,57 @@
 import type { Logger } from "@/lib/log";
-import { compilePolicy, type PolicySnapshot as CompiledPolicy } from "@/lib/policy/snapshot";
+import { compilePolicy, type CompiledPolicy } from "@/lib/policy/compiled";
 import { parsePolicy } from "@/lib/policy/parse";
 import type { Inventory } from "@/lib/semantics/inventory";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
 import { buildRegistry } from "@/lib/services/registry-source";
-import type { PolicySnapshot, SnapshotTask } from "../policy/snapshot";
+import type { CredentialSet } from "@/lib/vault/load-for-injection";
+import type { PolicyVersion, SnapshotTask } from "../policy/snapshot";
+import type { LeafCertificateCache } from "../tls/leaf-cache";
 
-function sameRegistrySource(a: PolicySnapshot, b: PolicySnapshot): boolean {
+function sameRegistrySource(a: PolicyVersion, b: PolicyVersion): boolean {
   if (a.inventoryYaml !== b.inventoryYaml || a.services.length !== b.services.length) return false;
   return a.services.every((s, i) => s.name === b.services[i]?.name && s.descriptorYaml === b.services[i]?.descriptorYaml);
 }
 
+/** What a state holds besides the policy version it was built from. */
+export interface EnforcementExtras {
+  /** Upstream credentials, decrypted, by service key (the vault's state when last loaded). */
+  credentials: CredentialSet;
+  /** Why the credentials could not be reloaded (the previous set stays in force), or null. */
+  credentialError: string | null;
+  /** Leaf certificates for interception, issued by the CA in force (a rotation brings a new cache). */
+  leaves: LeafCertificateCache;
+  caId: string | null;
+}
+
 /**
- * What the request path needs from a policy snapshot, prepared once per snapshot: the service
- * registry (built-ins plus custom services), the environment inventory, and each task's compiled
- * policy (compiled lazily, cached by task and policy version).
+ * Everything the request path enforces from, for one policy version: the snapshot read from
+ * PostgreSQL, the service registry (built-ins plus custom services) matched once per request,
+ * the environment inventory, each task's compiled policy, the upstream credentials and the
+ * interception CA's leaves. Built once and never changed: a new version, a credential reload or
+ * a CA rotation builds a new state, which the worker swaps in whole, so a request judged by one
+ * state never sees half of the next. (Policies are compiled on first use and memoised per task
+ * and policy version; that is a cache of a pure function, not a change of what the state says.)
  */
-export class EnforcementView {
+export class EnforcementState {
   readonly registry: ServiceRegistry;
   readonly inventory: Inventory;
+  readonly credentials: CredentialSet;
+  readonly credentialError: string | null;
+  readonly leaves: LeafCertificateCache;
+  readonly caId: string | null;
   private readonly compiled = new Map<string, { version: number; policy: CompiledPolicy | null; error?: string }>();
 
   constructor(
-    readonly snapshot: PolicySnapshot,
-    log: Logger,
-    previous?: EnforcementView,
+    readonly snapshot: PolicyVersion,
+    extras: EnforcementExtras,
+    private readonly log: Logger,
+    previous?: EnforcementState,
   ) {
+    this.credentials = extras.credentials;
+    this.credentialError = extras.credentialError;
+    this.leaves = extras.leaves;
+    this.caId = extras.caId;
     // Custom services and the inventory are parsed when they change, not on every snapshot (a
     // task, agent or token change leaves them as they were).
     const sameSource = previous !== undefined && sameRegistrySource(previous.snapshot, snapshot);
@@ -48,6 +74,11 @@ export class EnforcementView {
         if (task && task.policyVersion === entry.version) this.compiled.set(taskId, entry);
       }
     }
+  }
+
+  /** The same policy version with other credentials or another CA: a new state, sharing what did not change. */
+  with(extras: Partial<EnforcementExtras>): EnforcementState {
+    return new EnforcementState(this.snapshot, { credentials: this.credentials, credentialError: this.credentialError, leaves: this.leaves, caId: this.caId, ...extras }, this.log, this);
   }
 
   /**

@@ -39,7 +39,7 @@ export interface EffectIndex {
 /** One EffectIndex per effect, indexed by `effectRank`. */
 export type ServiceIndex = readonly [EffectIndex, EffectIndex, EffectIndex, EffectIndex];
 
-export interface PolicySnapshot {
+export interface CompiledPolicy {
   mode: "enforce" | "report";
   unlisted: "deny" | "hold";
   rules: readonly CompiledRule[];
@@ -91,7 +91,7 @@ function file(index: ServiceIndex, rule: CompiledRule & { exactOperations: strin
   }
 }
 
-export function compilePolicy(policy: Policy): PolicySnapshot {
+export function compilePolicy(policy: Policy): CompiledPolicy {
   const compiled = policy.rules.map(compileRule);
   const names = new Set(compiled.map((r) => r.service).filter((s) => s !== "*"));
   const services = new Map<string, ServiceIndex>();

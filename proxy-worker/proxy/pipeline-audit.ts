@@ -1,0 +1,178 @@
+/**
+ * What the request path's stages share: their dependencies, who is asking (identify, and the
+ * confirmation of it just before forwarding), and how decisions and refusals are audited.
+ */
+import { isTokenError } from "@/lib/identity/errors";
+import { NO_SCOPE } from "@/lib/identity/scope";
+import type { Decision } from "@/lib/policy/decide";
+import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
+import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import type { HoldStatus } from "../approvals/async-hold";
+import { AuditUnavailableError } from "../audit/errors";
+import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
+import type { ConnectionRegistry } from "./connections";
+import type { EnforcementState } from "./enforcement-state";
+import type { CheckedDestination } from "./forwarder";
+import { ProxyRefusal } from "./errors";
+import type { ClientLimits } from "./limits";
+import { refusalEventType, type RefusalAudit } from "./refusal-audit";
+import type { AuditSink, DecisionEvent, ReceivedRequest } from "./types";
+
+/** Holds a request for a human; resolves with the approval's outcome. */
+export interface HoldGate {
+  hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string }): Promise<
+    | { outcome: "approved"; approvalId: string; decidedBy: string | null }
+    | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "limited"; approvalId: null; reason: string }
+  >;
+  /** 202-and-poll (see approvals/async-hold.ts): record the hold without waiting on it. */
+  open?(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | { outcome: "limited"; approvalId: null; reason: string }>;
+  status?(taskId: string, approvalId: string): Promise<HoldStatus | null>;
+  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string }): ReturnType<HoldGate["hold"]>;
+}
+
+/** Checks where a request would go after DNS; throws a ProxyRefusal for forbidden destinations. */
+export interface DestinationChecker {
+  check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination>;
+}
+
+export interface PipelineDeps {
+  /** The enforcement state in force (swapped whole on every policy version). */
+  state: () => EnforcementState | null;
+  destinations: DestinationChecker;
+  tokens: TokenVerifier;
+  audit: AuditSink;
+  holds: HoldGate;
+  /** Open client connections by task, agent and jti, so that a kill switch can close them. */
+  connections?: ConnectionRegistry;
+  /** Per-task and per-agent budgets, checked right after authentication. */
+  limits?: ClientLimits;
+  /** Where refusals anyone can cause in bulk are audited (before authentication, rate limits). */
+  refusals?: RefusalAudit;
+  /** Stage timings (seconds) for metrics. */
+  observe?: (stage: string, seconds: number) => void;
+  onDecision?: (outcome: string, effect: string | null) => void;
+}
+
+/** What an audit event takes from a decision: the policy's, or layer 1's when the scope refused first. */
+export type Recorded = Pick<Decision, "effect" | "reason" | "ruleId">;
+
+export class PipelineAudit {
+  constructor(protected readonly deps: PipelineDeps) {}
+
+  /**
+   * The last step before a plan is handed over for forwarding: the request's authority is
+   * checked again exactly as a new request's would be (task active and unexpired in the current
+   * snapshot, token valid and not revoked, agent not suspended, the sandbox still bound to the
+   * task). A held request may have waited minutes for its approval, and a kill switch may have
+   * been pulled while any request was being decided; either way nothing is forwarded.
+   */
+  protected async confirm(incoming: ReceivedRequest, auth: AuthenticatedTask, detail: Record<string, unknown>, decision: Decision, approvalId?: string): Promise<EnforcementState> {
+    const state = this.deps.state();
+    let refusal: ProxyRefusal | null = null;
+    if (!state) refusal = new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
+    else {
+      try {
+        const again = await this.identify(incoming, state);
+        if (again.taskId !== auth.taskId || again.agentId !== auth.agentId || again.jti !== auth.jti) {
+          refusal = new ProxyRefusal("identity", "identity_changed", "the request's identity changed while it was being decided");
+        }
+      } catch (error) {
+        refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
+      }
+    }
+    if (!refusal && state) return state;
+    refusal ??= new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
+    if (approvalId) refusal = new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${refusal.code})`, { approvalId });
+    // Its own event: the allow before it was recorded, and stays true of the decision.
+    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
+  }
+
+  /** Who is asking: the token verified behind the cache, or the sandbox the source address belongs to. */
+  protected async identify(incoming: ReceivedRequest, state: EnforcementState): Promise<AuthenticatedTask> {
+    let token: string | null;
+    if (incoming.identity.kind === "token") {
+      token = incoming.identity.token;
+      if (!token) throw new ProxyRefusal("identity", "token_missing", "a task token is required in Proxy-Authorization");
+    } else {
+      const taskId = state.snapshot.sandboxes.get(incoming.identity.sourceAddress);
+      if (!taskId) throw new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
+      const task = state.snapshot.tasks.get(taskId);
+      if (!task) throw new ProxyRefusal("identity", "task_revoked", "the sandbox's task is not active");
+      // Checked on every request: the snapshot is only as fresh as its last reload.
+      if (task.expiresAt.getTime() <= Date.now()) throw new ProxyRefusal("identity", "task_expired", "the sandbox's task has expired");
+      // The sandbox binding carries its task's scope (an unreadable one allows nothing).
+      return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null, scope: task.scope ?? NO_SCOPE };
+    }
+    let auth: AuthenticatedTask;
+    try {
+      auth = await this.deps.tokens.authenticate(token);
+    } catch (error) {
+      if (isTokenError(error)) throw new ProxyRefusal("identity", `token_${error.reason}`, `task token refused: ${error.reason}`);
+      // A verifier fault must fail closed.
+      throw new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
+    }
+    // From a sandbox's address, only that sandbox's own task may act: a token is bound to it.
+    const sandboxTask = state.snapshot.sandboxes.get(incoming.clientAddress.replace(/^::ffff:/, ""));
+    if (sandboxTask !== undefined && sandboxTask !== auth.taskId) {
+      throw new ProxyRefusal("identity", "token_sandbox_mismatch", "this token belongs to another task than the sandbox it was presented from");
+    }
+    return auth;
+  }
+
+  protected async record(type: string, outcome: string, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Recorded, reason?: string): Promise<void> {
+    const event: DecisionEvent = {
+      type,
+      actorType: auth ? "agent" : "system",
+      actorId: auth?.agentId ?? null,
+      agentId: auth?.agentId ?? null,
+      taskId: auth?.taskId ?? null,
+      outcome,
+      effect: decision?.effect ?? null,
+      reason: (reason ?? decision?.reason ?? "").slice(0, 2000),
+      ruleId: decision?.ruleId ?? null,
+      data,
+    };
+    try {
+      await this.deps.audit.record(event);
+    } catch (error) {
+      if (error instanceof AuditUnavailableError && error.reason === "backlog") {
+        throw new ProxyRefusal("unavailable", "audit_backlog", "the audit log is too far behind (PostgreSQL away or slow), so new requests are refused");
+      }
+      throw new ProxyRefusal("unavailable", "audit_unavailable", "the decision could not be recorded, so the request was not forwarded");
+    }
+    this.deps.onDecision?.(outcome, event.effect);
+  }
+
+  /**
+   * Records a refusal (best effort for the audit itself) and returns it, carrying the event id
+   * and what the decision log line needs. Refusals anyone can cause in bulk (before
+   * authentication, or over a rate limit) go through the flood-aggregating recorder.
+   */
+  protected async refuse(refusal: ProxyRefusal, data: Record<string, unknown>, auth: AuthenticatedTask | null, decision?: Recorded & Partial<Pick<Decision, "mode">>): Promise<ProxyRefusal> {
+    const actions = Array.isArray(data.actions) ? (data.actions as SemanticAction[]) : [];
+    refusal.context = {
+      ...data,
+      taskId: auth?.taskId,
+      agentId: auth?.agentId,
+      operations: actions.map((a) => a.operation),
+      resources: actions.map((a) => a.resource),
+      effect: decision?.effect,
+      ruleId: decision?.ruleId,
+      mode: decision?.mode,
+      actions: undefined,
+    };
+    if (this.deps.refusals && (!auth || refusal.kind === "rate_limited")) {
+      const source = { data: { ...data, eventId: String(data.eventId), listener: String(data.listener), client: String(data.client) }, auth };
+      return this.deps.refusals.record(refusal, source);
+    }
+    try {
+      await this.record(refusalEventType(refusal), "deny", { ...data, code: refusal.code, kind: refusal.kind }, auth, decision, refusal.reason);
+      refusal.auditEventId = String(data.eventId);
+    } catch (error) {
+      // Refusing is safe even when it cannot be recorded; say so in the response.
+      if (error instanceof ProxyRefusal) refusal.extra.auditWarning = "this refusal could not be recorded";
+    }
+    return refusal;
+  }
+}
