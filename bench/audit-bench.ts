@@ -181,6 +181,10 @@ async function setConnections(url: string, allow: boolean): Promise<void> {
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "bh-audit-bench-"));
   const db = await startEmbeddedDatabase({ dataDir: dir, port: 30000 + Math.floor(Math.random() * 20000) });
+  // Stopped from outside (the suite's time limit, Ctrl-C): take the embedded PostgreSQL down too.
+  const onSignal = (code: number) => () => void db.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(code)));
+  process.once("SIGTERM", onSignal(143));
+  process.once("SIGINT", onSignal(130));
   const log = createLogger("bench", "silent");
   const results: Row[] = [];
   let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null = null;
