@@ -40,7 +40,10 @@ interface Row {
   run: string;
   mode: Durability;
   offered_per_s: number;
+  /** Acknowledged (durable in the log) per second of the load. */
   achieved_per_s: number;
+  /** In PostgreSQL per second, from the first event due to the last one shipped: what the shipper sustained. */
+  shipped_per_s: number;
   events: number;
   record_p50_ms: number;
   record_p99_ms: number;
@@ -66,6 +69,8 @@ interface DriveResult {
   failed: number;
   maxBacklog: number;
   elapsedMs: number;
+  /** From the start until the last event was in PostgreSQL. */
+  shippedMs: number;
 }
 
 /** Open-loop load: `rate` events a second for `seconds`; waits until everything is shipped. */
@@ -130,6 +135,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
   await Promise.all(pending);
   const elapsedMs = performance.now() - start;
   await writer.flush(900_000);
+  const shippedMs = performance.now() - start;
   clearInterval(sampler);
   progress.push([performance.now(), writer.stats().shippedLsn]);
   // Ship lag: the first sample whose cursor covers the event's LSN (progress is monotonic).
@@ -140,7 +146,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
     while (p < progress.length - 1 && progress[p]![1] < lsnOf[k]!) p++;
     shipLags.push(Math.max(0, progress[p]![0] - recordedAt[k]!));
   }
-  return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs };
+  return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs, shippedMs };
 }
 
 /**
@@ -207,6 +213,7 @@ async function main() {
           mode,
           offered_per_s: rate,
           achieved_per_s: Math.round(res.acked.length / (res.elapsedMs / 1000)),
+          shipped_per_s: Math.round(res.acked.length / (res.shippedMs / 1000)),
           events: res.acked.length,
           record_p50_ms: round(pct(res.recordLags, 0.5)),
           record_p99_ms: round(pct(res.recordLags, 0.99)),
