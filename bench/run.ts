@@ -58,7 +58,7 @@ const COLD_RATE = 1000;
 const SOAK_SETTLE_S = 15;
 
 const line = (r: LoadResult & { path: string }) =>
-  `${r.path.padEnd(12)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(26) +
+  `${r.path.padEnd(15)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(29) +
   `achieved ${String(r.achievedRps).padStart(6)} rps  errors ${r.errors}${r.errors ? ` ${JSON.stringify(r.errorKinds)}` : ""}  ` +
   `p50 ${round(r.latencyUs.p50)} p90 ${round(r.latencyUs.p90)} p99 ${round(r.latencyUs.p99)} max ${round(r.latencyUs.max)} µs  cpu ${JSON.stringify(r.cpu.processes)}`;
 
