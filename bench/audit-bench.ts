@@ -40,7 +40,10 @@ interface Row {
   run: string;
   mode: Durability;
   offered_per_s: number;
+  /** Acknowledged (durable in the log) per second of the load. */
   achieved_per_s: number;
+  /** In PostgreSQL per second, from the first event due to the last one shipped: what the shipper sustained. */
+  shipped_per_s: number;
   events: number;
   record_p50_ms: number;
   record_p99_ms: number;
@@ -66,6 +69,8 @@ interface DriveResult {
   failed: number;
   maxBacklog: number;
   elapsedMs: number;
+  /** From the start until the last event was in PostgreSQL. */
+  shippedMs: number;
 }
 
 /** Open-loop load: `rate` events a second for `seconds`; waits until everything is shipped. */
@@ -130,6 +135,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
   await Promise.all(pending);
   const elapsedMs = performance.now() - start;
   await writer.flush(900_000);
+  const shippedMs = performance.now() - start;
   clearInterval(sampler);
   progress.push([performance.now(), writer.stats().shippedLsn]);
   // Ship lag: the first sample whose cursor covers the event's LSN (progress is monotonic).
@@ -140,7 +146,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
     while (p < progress.length - 1 && progress[p]![1] < lsnOf[k]!) p++;
     shipLags.push(Math.max(0, progress[p]![0] - recordedAt[k]!));
   }
-  return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs };
+  return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs, shippedMs };
 }
 
 /**
@@ -181,6 +187,10 @@ async function setConnections(url: string, allow: boolean): Promise<void> {
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "bh-audit-bench-"));
   const db = await startEmbeddedDatabase({ dataDir: dir, port: 30000 + Math.floor(Math.random() * 20000) });
+  // Stopped from outside (the suite's time limit, Ctrl-C): take the embedded PostgreSQL down too.
+  const onSignal = (code: number) => () => void db.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(code)));
+  process.once("SIGTERM", onSignal(143));
+  process.once("SIGINT", onSignal(130));
   const log = createLogger("bench", "silent");
   const results: Row[] = [];
   let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null = null;
@@ -203,6 +213,7 @@ async function main() {
           mode,
           offered_per_s: rate,
           achieved_per_s: Math.round(res.acked.length / (res.elapsedMs / 1000)),
+          shipped_per_s: Math.round(res.acked.length / (res.shippedMs / 1000)),
           events: res.acked.length,
           record_p50_ms: round(pct(res.recordLags, 0.5)),
           record_p99_ms: round(pct(res.recordLags, 0.99)),

@@ -6,19 +6,28 @@
  *                (the suite's bench/support/propagation.ts), BENCH_CHANGES of each;
  *   profile      worker F at saturation (closed loop, BENCH_CONCURRENCY connections, BENCH_SAT_SECONDS)
  *                with a V8 CPU profile written to BENCH_CPU_PROF (default bench/results/profile) when
- *                it stops; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts.
+ *                it stops; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts;
+ *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
+ *                BENCH_SECONDS each: Bulkhead and mitmdump, keep-alive and a new connection per
+ *                request, and the bar's ratios between them;
+ *   audit        the audit log's part of the suite (bench/audit-bench.ts as a child, with the
+ *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies.
  *
- * BENCH_FOCUS = "propagation,profile" (default both). Prints results; writes bench/results/focus.json.
+ * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the four).
+ * Prints results; writes bench/results/focus.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClosedLoopSpec, LoadResult } from "./load";
+import { auditLogBarItems, renderAuditLog, runAuditLogBench } from "./support/audit-log";
+import { evaluateBar } from "./support/bar";
 import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, stop } from "./support/children";
 import { startEnvironment } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
+import type { RunRecord } from "./support/report";
 import { round } from "./support/stats";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,6 +39,9 @@ const focus = new Set((process.env.BENCH_FOCUS ?? "propagation,profile").split("
 const changes = int("BENCH_CHANGES", 50);
 const satSeconds = int("BENCH_SAT_SECONDS", 20);
 const concurrency = int("BENCH_CONCURRENCY", 64);
+const repeats = int("BENCH_REPEATS", 3);
+const seconds = int("BENCH_SECONDS", 5);
+const HTTPS_PATHS = ["H-F", "H-F-newconn", "H-mitm", "H-mitm-newconn"];
 const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
 const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
 if (focus.has("profile")) process.env.BENCH_CPU_PROF ??= path.join(root, "bench", "results", "profile");
@@ -39,9 +51,19 @@ async function main(): Promise<void> {
   if (pin) pinSelf(cpus.clientCpus!);
   const machine = await describeMachine();
   console.log(`${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}; background busy ${JSON.stringify(machine.backgroundBusy)}`);
+  const out: Record<string, unknown> = { machine };
+  if (focus.has("audit")) {
+    const rates = (process.env.BENCH_AUDIT_RATES ?? "10000,20000").split(",").map(Number).filter((n) => n > 0);
+    const settings = { seconds: int("BENCH_AUDIT_SECONDS", 5), rates, backlog: int("BENCH_AUDIT_BACKLOG", 100_000) };
+    const a = await runAuditLogBench(root, { ...settings, cpus: pin ? `0-${os.availableParallelism() - 1}` : undefined, timeoutMs: 900_000 });
+    if (a.result) console.log(renderAuditLog(a.result));
+    if (a.error) console.log(`PROBLEM: ${a.error}`);
+    for (const b of auditLogBarItems(a.result, a.error)) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
+    out.auditLog = a;
+  }
+  if (!["propagation", "profile", "https"].some((f) => focus.has(f))) return write(out);
   const env = await startEnvironment({ ...cpus, coldTokens: { rate: 1, perRepeat: 1, repeats: 1 } });
   const f = env.paths.find((p) => p.id === "F")!;
-  const out: Record<string, unknown> = { machine };
   const closed = (seconds: number, conns: number) => {
     const spec: ClosedLoopSpec = { scenario: f.scenario(0), concurrency: conns, durationMs: seconds * 1000, warmupMs: 1000, watch: f.watch() };
     return env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + 60_000);
@@ -59,6 +81,25 @@ async function main(): Promise<void> {
     out.propagation = results;
   }
 
+  if (focus.has("https")) {
+    const paths = env.paths.filter((p) => HTTPS_PATHS.includes(p.id));
+    for (const s of env.skipped) console.log(`SKIPPED: ${s}`);
+    const closed: RunRecord[] = [];
+    for (const p of paths) await env.load.ipc.call<LoadResult>("closed", { scenario: p.scenario(0), concurrency: 8, durationMs: 2000, warmupMs: 0, watch: p.watch() } satisfies ClosedLoopSpec, 62_000);
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      for (const p of paths) {
+        const spec: ClosedLoopSpec = { scenario: p.scenario(repeat), concurrency, durationMs: seconds * 1000, warmupMs: 1000, watch: p.watch() };
+        const r = await env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + 61_000);
+        closed.push({ ...r, path: p.id, repeat });
+        console.log(`${p.id.padEnd(15)} ${concurrency} conns: achieved ${r.achievedRps} rps, errors ${r.errors}${r.errors ? ` ${JSON.stringify(r.errorKinds)}` : ""}, p50 ${round(r.latencyUs.p50)} µs, p99 ${round(r.latencyUs.p99)} µs, connections opened per request ${r.connectionsPerRequest}, cpu ${JSON.stringify(r.cpu.processes)}`);
+      }
+    }
+    // Only the intercepted-HTTPS rows of the bar apply; the rest has no data in this mode.
+    const bar = evaluateBar({ name: "focus", machine, versions: {}, config: {}, paths: [], skipped: env.skipped, open: [], closed, propagation: [], micro: { policy: null, tokens: null, errors: [] }, soak: null, audit: null, auditLog: null, durationSeconds: 0 });
+    for (const b of bar.filter((x) => x.item.includes("HTTPS") && !x.item.includes("plain"))) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
+    out.https = { closed, bar };
+  }
+
   if (focus.has("profile")) {
     const r = await closed(satSeconds, concurrency);
     console.log(`F saturation (${concurrency} conns, ${satSeconds} s, profiled): achieved ${r.achievedRps} rps, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
@@ -66,10 +107,14 @@ async function main(): Promise<void> {
     await stop(env.worker.proc); // the profile is written as the worker exits
     console.log(`CPU profile in ${process.env.BENCH_CPU_PROF}`);
   }
+  write(out);
+  await env.seeded.db.$disconnect();
+}
+
+function write(out: Record<string, unknown>): void {
   const file = path.join(root, "bench", "results", "focus.json");
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-  await env.seeded.db.$disconnect();
 }
 
 main()

@@ -5,6 +5,9 @@
  * tick in whole milliseconds) and wakes the sender; the sender's own lag behind the schedule is
  * reported too, so the generator's jitter is visible. Closed loop: N keep-alive connections, each
  * sending its next request as soon as the previous answer is read (saturation throughput).
+ * A scenario with `newConnectionPerRequest` pays the whole set-up on every request, in both modes:
+ * a new TCP connection (for a tunnel also CONNECT and a full TLS handshake, no session
+ * resumption), one request with `Connection: close`, the answer read, the connection closed.
  *
  * Used in-process by the orchestrator (probes) and as its own child process for load runs
  * (`serve` below), so the generator never shares an event loop with what it measures.
@@ -30,6 +33,11 @@ export interface Scenario {
   headers?: Record<string, string>;
   /** Sent as `Proxy-Authorization: Bearer <token>`; with several, request i uses tokens[i % n]. */
   tokens?: string[];
+  /**
+   * Each request on a connection of its own (undici's `reset`: `Connection: close`, the socket
+   * destroyed after the answer), so the pool opens the next one through the same connector.
+   */
+  newConnectionPerRequest?: boolean;
 }
 
 /** Processes whose CPU use is reported: fixed pids (summed), or a process tree read at both ends. */
@@ -68,13 +76,19 @@ export interface LoadResult {
   sendLagUs: Percentiles | null;
   /** Busy % per core, and % of one core per watched process, over the measured window. */
   cpu: { cores: Record<string, number>; processes: Record<string, number> };
+  /**
+   * Connections the client opened per request sent, over the whole run (warm-up included: a
+   * window would cut handshakes from their requests): 1 for a new-connection scenario (the check
+   * that it really was one), ~0 for keep-alive.
+   */
+  connectionsPerRequest: number;
 }
 
 const STRAGGLER_TIMEOUT_MS = 15_000;
 const now = () => Number(process.hrtime.bigint());
 
-/** A keep-alive client for the scenario, and how to send its request number i. */
-export function clientFor(scenario: Scenario, connections: number): { pool: Pool; send(i: number): Promise<number> } {
+/** A client for the scenario (keep-alive unless it asks otherwise), how to send its request number i, and how many connections it has opened. */
+export function clientFor(scenario: Scenario, connections: number): { pool: Pool; send(i: number): Promise<number>; opened(): number } {
   const t = scenario.target;
   const options = { connections, pipelining: 1, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, headersTimeout: 15_000, bodyTimeout: 15_000 };
   const tokens = scenario.tokens ?? [];
@@ -95,11 +109,15 @@ export function clientFor(scenario: Scenario, connections: number): { pool: Pool
     path = t.path;
   }
   const perRequestToken = t.kind === "forward" && tokens.length > 1;
+  const reset = scenario.newConnectionPerRequest === true;
+  let opened = 0;
+  pool.on("connect", () => opened++);
   return {
     pool,
+    opened: () => opened,
     async send(i) {
       const headers = perRequestToken ? { ...base, "proxy-authorization": `Bearer ${tokens[i % tokens.length]}` } : base;
-      const res = await pool.request({ method: "GET", path, headers });
+      const res = await pool.request({ method: "GET", path, headers, reset });
       await res.body.text();
       return res.statusCode;
     },
@@ -151,7 +169,7 @@ for (let i = 0; i < total; i++) {
 
 /** Fixed-rate load; latency from the intended send time of each request. */
 export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
-  const { pool, send } = clientFor(spec.scenario, spec.connections);
+  const { pool, send, opened } = clientFor(spec.scenario, spec.connections);
   const intervalNs = 1e9 / spec.rate;
   const warm = Math.round((spec.rate * spec.warmupMs) / 1000);
   const measured = Math.round((spec.rate * spec.durationMs) / 1000);
@@ -222,12 +240,13 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
     latencyUs: percentiles(latency),
     sendLagUs: percentiles(lag),
     cpu,
+    connectionsPerRequest: round(opened() / Math.max(1, next), 3),
   };
 }
 
-/** `concurrency` keep-alive connections, each with one request in flight at all times. */
+/** `concurrency` connections (keep-alive, or one after another), each with one request in flight at all times. */
 export async function runClosedLoop(spec: ClosedLoopSpec): Promise<LoadResult> {
-  const { pool, send } = clientFor(spec.scenario, spec.concurrency);
+  const { pool, send, opened } = clientFor(spec.scenario, spec.concurrency);
   const start = now();
   const windowStart = start + spec.warmupMs * 1e6;
   const end = windowStart + spec.durationMs * 1e6;
@@ -265,6 +284,7 @@ export async function runClosedLoop(spec: ClosedLoopSpec): Promise<LoadResult> {
   await Promise.race([users, bound]);
   clearTimeout(windowTimer);
   const cpu = (window as ReturnType<typeof cpuWindow> | null)?.() ?? { cores: {}, processes: {} };
+  const connectionsPerRequest = round(opened() / Math.max(1, i), 3);
   await pool.destroy().catch(() => undefined);
   const seconds = spec.durationMs / 1000;
   return {
@@ -281,6 +301,7 @@ export async function runClosedLoop(spec: ClosedLoopSpec): Promise<LoadResult> {
     latencyUs: percentiles(samples),
     sendLagUs: null,
     cpu,
+    connectionsPerRequest,
   };
 }
 

@@ -3,19 +3,24 @@
  *
  *   1. the existing micro-benchmarks (policy decision, token check) as child processes;
  *   2. open-loop latency at fixed rates, paths interleaved A N G F ... per repeat;
- *   3. closed-loop saturation (plain HTTP and intercepted HTTPS, with mitmproxy as the peer);
+ *   3. closed-loop saturation (plain HTTP and intercepted HTTPS, keep-alive and a new connection
+ *      per request, with mitmproxy as the peer);
  *   4. policy-change and revocation propagation through a running worker;
- *   5. a short memory soak at 1k rps, and a check that every forwarded request was audited.
+ *   5. a short memory soak at 1k rps, and a check that every forwarded request was audited;
+ *   6. the audit log's own benchmark (bench/audit-bench.ts) as a child: the shipper's events/s.
  * Prints Markdown tables, writes bench/results/<name>.json and the results block of
  * docs/benchmarks.md. Knobs (environment): BENCH_NAME, BENCH_REPEATS, BENCH_RATES, BENCH_SECONDS,
- * BENCH_SAT_SECONDS, BENCH_WARMUP_MS, BENCH_CONCURRENCY, BENCH_SOAK_SECONDS, BENCH_CHANGES,
- * BENCH_PIN (0 to disable CPU pinning), BENCH_DOC (0: do not touch docs/benchmarks.md).
+ * BENCH_SAT_SECONDS, BENCH_WARMUP_MS, BENCH_CONCURRENCY, BENCH_SOAK_SECONDS (0: no soak),
+ * BENCH_CHANGES, BENCH_AUDIT (0: no audit-log part), BENCH_AUDIT_SECONDS, BENCH_AUDIT_RATES,
+ * BENCH_AUDIT_BACKLOG, BENCH_PIN (0 to disable CPU pinning), BENCH_DOC (0: do not touch
+ * docs/benchmarks.md).
  */
 import { mkdirSync, statSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClosedLoopSpec, LoadResult, OpenLoopSpec } from "./load";
+import { runAuditLogBench } from "./support/audit-log";
 import { evaluateBar } from "./support/bar";
 import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, start } from "./support/children";
 import { startEnvironment, type Environment, type PathDef } from "./support/environment";
@@ -38,8 +43,13 @@ const config = {
   warmupMs: int("BENCH_WARMUP_MS", 1000),
   concurrency: int("BENCH_CONCURRENCY", 64),
   openConnections: 64,
-  soakSeconds: int("BENCH_SOAK_SECONDS", 60),
+  soakSeconds: process.env.BENCH_SOAK_SECONDS === "0" ? 0 : int("BENCH_SOAK_SECONDS", 60),
   changes: int("BENCH_CHANGES", 50),
+  // The audit log's part: shorter than audit-bench's own defaults (10 s, 5k/10k/20k, 200,000), still at the bar's 20k/s.
+  audit: process.env.BENCH_AUDIT !== "0",
+  auditSeconds: int("BENCH_AUDIT_SECONDS", 5),
+  auditRates: (process.env.BENCH_AUDIT_RATES ?? "10000,20000").split(",").map(Number).filter((n) => n > 0),
+  auditBacklog: int("BENCH_AUDIT_BACKLOG", 100_000),
 };
 const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
 const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
@@ -48,7 +58,7 @@ const COLD_RATE = 1000;
 const SOAK_SETTLE_S = 15;
 
 const line = (r: LoadResult & { path: string }) =>
-  `${r.path.padEnd(12)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(26) +
+  `${r.path.padEnd(15)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(29) +
   `achieved ${String(r.achievedRps).padStart(6)} rps  errors ${r.errors}${r.errors ? ` ${JSON.stringify(r.errorKinds)}` : ""}  ` +
   `p50 ${round(r.latencyUs.p50)} p90 ${round(r.latencyUs.p90)} p99 ${round(r.latencyUs.p99)} max ${round(r.latencyUs.max)} µs  cpu ${JSON.stringify(r.cpu.processes)}`;
 
@@ -150,7 +160,7 @@ async function auditCheck(env: Environment): Promise<AuditCheck> {
   await env.workerNoMetrics.ipc.call("flush");
   await env.workerStrict.ipc.call("flush");
   const counts = await env.upstream.ipc.call<AuditCheck["upstream"]>("counts");
-  const viaWorker = ["F", "F-nometrics", "F-strict", "F-nocred", "F-coldtoken", "H-F", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
+  const viaWorker = ["F", "F-nometrics", "F-strict", "F-nocred", "F-coldtoken", "H-F", "H-F-newconn", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
   const db = env.seeded.db;
   const folded = await db.$queryRawUnsafe<Array<{ n: number }>>("SELECT count(*)::int AS n FROM audit_events WHERE type = 'proxy.decision' AND data ? 'completion'");
   return {
@@ -211,10 +221,26 @@ async function main(): Promise<void> {
   ];
   for (const p of propagation) console.log(`  ${p.kind}: p50 ${round(p.propagationMs.p50, 1)} ms, p99 ${round(p.propagationMs.p99, 1)} ms, max ${round(p.propagationMs.max, 1)} ms, timeouts ${p.timeouts}, flaps ${p.flaps}`);
 
-  console.log(`\n== memory soak: F at 1000 rps for ${SOAK_SETTLE_S + config.soakSeconds} s (short)`);
-  const soakResult = await soak(env, byId("F"));
-  console.log(`  RSS after a full GC ${soakResult.startMiB} → ${soakResult.endMiB} MiB (${soakResult.changePct} %), heap ${soakResult.heapStartMiB} → ${soakResult.heapEndMiB} MiB; ${line({ ...soakResult.load, path: "F soak" })}`);
+  let soakResult: Soak | null = null;
+  if (config.soakSeconds > 0) {
+    console.log(`\n== memory soak: F at 1000 rps for ${SOAK_SETTLE_S + config.soakSeconds} s (short)`);
+    soakResult = await soak(env, byId("F"));
+    console.log(`  RSS after a full GC ${soakResult.startMiB} → ${soakResult.endMiB} MiB (${soakResult.changePct} %), heap ${soakResult.heapStartMiB} → ${soakResult.heapEndMiB} MiB; ${line({ ...soakResult.load, path: "F soak" })}`);
+  } else console.log("\n== memory soak: skipped (BENCH_SOAK_SECONDS=0)");
   const audit = await auditCheck(env);
+
+  let auditLog: Results["auditLog"] = null;
+  if (config.audit) {
+    // Its own PostgreSQL and both CPUs (generator, log, shipper and PostgreSQL share them, as in
+    // docs/audit.md); the proxy environment stays up but idle.
+    console.log(`\n== audit log and shipper (bench/audit-bench.ts): ${config.auditRates.join("/")} events/s offered, ${config.auditSeconds} s each, group and strict fsync; a ${config.auditBacklog}-event backlog drained`);
+    const budget = (config.auditRates.length * 2 * (config.auditSeconds + 60) + config.auditBacklog / 1000 + 300) * 1000;
+    auditLog = await runAuditLogBench(root, { seconds: config.auditSeconds, rates: config.auditRates, backlog: config.auditBacklog, cpus: pin ? `0-${os.availableParallelism() - 1}` : undefined, timeoutMs: budget });
+    const r = auditLog.result;
+    if (r) for (const x of r.results) console.log(`  ${x.run}: achieved ${x.achieved_per_s}/s, record lag p99 ${x.record_p99_ms} ms, ship lag p99 ${x.ship_p99_ms} ms, lost ${x.lost}`);
+    if (r?.drain) console.log(`  drain: ${r.drain.perSecond} events/s over ${r.drain.events} events, ${r.drain.batches} batches`);
+    if (auditLog.error) console.log(`  PROBLEM: ${auditLog.error}`);
+  }
 
   const versions: Record<string, string> = {};
   if (env.nginx) versions.nginx = env.nginx.version;
@@ -232,6 +258,7 @@ async function main(): Promise<void> {
     micro,
     soak: soakResult,
     audit,
+    auditLog,
     durationSeconds: Math.round((Date.now() - began) / 1000),
   };
   const results: Results = { ...partial, bar: evaluateBar(partial) };

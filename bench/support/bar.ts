@@ -1,6 +1,8 @@
 /** The bar of docs BENCHMARKS.md, judged against one run's results. */
 import type { BarItem, Results } from "./report";
+import { auditLogBarItems } from "./audit-log";
 import { closedRuns, openRuns, ratio } from "./report";
+import { median } from "./stats";
 
 type Status = BarItem["status"];
 const judge = (ok: boolean): Status => (ok ? "met" : "NOT met");
@@ -33,7 +35,17 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
   ratioItem("1k rps: F p99 / A p99", "≤ 2×", at1k("F"), at1k("A"), p99, (v) => v <= 2, "not run");
   ratioItem("saturation: F / N throughput (cached token)", "≥ 0.7×", closedRuns(res, "F"), closedRuns(res, "N"), rps, (v) => v >= 0.7, "not run");
   ratioItem("intercepted HTTPS (keep-alive) / F plain HTTP throughput", "≥ 0.5×", closedRuns(res, "H-F"), closedRuns(res, "F"), rps, (v) => v >= 0.5, "not run");
-  ratioItem("Bulkhead intercept / mitmproxy throughput", "≥ 20×", closedRuns(res, "H-F"), closedRuns(res, "H-mitm"), rps, (v) => v >= 20, "mitmdump not available");
+  // BENCHMARKS.md: >= 10x mitmproxy *with keep-alive* (its ~860 rps here is a keep-alive figure);
+  // the new-connection-per-request ratio is to be reported beside it, with no bar of its own.
+  ratioItem("intercepted HTTPS with keep-alive: Bulkhead / mitmproxy with keep-alive (throughput)", "≥ 10×", closedRuns(res, "H-F"), closedRuns(res, "H-mitm"), rps, (v) => v >= 10, "mitmdump not available");
+  const newF = closedRuns(res, "H-F-newconn");
+  const newM = closedRuns(res, "H-mitm-newconn");
+  const newItem = "intercepted HTTPS, a new connection per request: Bulkhead / mitmproxy likewise (throughput)";
+  if (hasRuns(newF, newM)) {
+    const q = ratio(newF, newM, rps);
+    const med = (runs: typeof newF) => Math.round(median(runs.map(rps)));
+    items.push({ item: newItem, measured: `${r2(q.value)}×${spread(q.perRepeat)}; ${med(newF)} against ${med(newM)} rps`, bar: "reported beside keep-alive", status: "reported" });
+  } else items.push({ item: newItem, measured: newF.length ? "mitmdump not available" : "not run", bar: "reported beside keep-alive", status: "not measured" });
 
   const micro = res.micro as MicroJson;
   const decide = micro.policy?.rows?.find((r) => r.name.startsWith("decide, 1000 rules ("));
@@ -70,7 +82,7 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
       ? { item: "audit flush lag p99", measured: `${r2(lag.p99)} ms`, bar: "≤ 100 ms", status: judge(lag.p99 <= 100), note: `at ~${2 * (res.soak?.rate ?? 0)} events/s (1k rps soak), not at 20k events/s` }
       : { item: "audit flush lag p99", measured: "no samples", bar: "≤ 100 ms", status: "not measured" },
   );
-  items.push({ item: "audit sustains 20k events/s in batches", measured: "measured by bench/audit-bench.ts (docs/audit.md), not by this suite", bar: "20k events/s", status: "not measured" });
+  items.push(...auditLogBarItems(res.auditLog?.result ?? null, res.auditLog?.error ?? null));
   items.push({ item: "approval round trip (approve → forwarded)", measured: "not measured by this suite", bar: "p50 ≤ 100 ms", status: "not measured" });
   if (res.soak) {
     const s = res.soak;

@@ -103,11 +103,12 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   const pg = () => ({ tree: postgres.pid });
   const up = [upstream.pid];
   const token = [seeded.token];
-  const tunnel = (id: string, proxyPort: number, connect: string, caPem: string): Scenario => ({
+  const tunnel = (id: string, proxyPort: number, connect: string, caPem: string, newConnectionPerRequest = false): Scenario => ({
     name: id,
     target: { kind: "tunnel", proxy: `http://127.0.0.1:${proxyPort}`, connect, origin: `https://${HOSTS.github}:${httpsPort}`, servername: HOSTS.github, caPem, path: REST_PATH },
     headers: tag(id),
     tokens: token,
+    newConnectionPerRequest,
   });
 
   const paths: PathDef[] = [
@@ -132,6 +133,9 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
     { id: "H-F", what: "HTTPS through Bulkhead's TLS interception: CONNECT + TLS (Bulkhead CA) once per connection, then keep-alive requests, full pipeline", rates: [], saturate: true, scenario: () => tunnel("H-F", worker.info.port, `${HOSTS.github}:${httpsPort}`, worker.info.caPem), watch: () => ({ proxy: [worker.pid], postgres: pg(), upstream: up }) },
   );
   if (mitm) paths.push({ id: "H-mitm", what: `HTTPS through mitmdump ${mitm.version} (its own CA, upstream verified against the test CA), same client`, rates: [], saturate: true, scenario: () => tunnel("H-mitm", mitm.port, `127.0.0.1:${httpsPort}`, mitm.caPem), watch: () => ({ proxy: [mitm.pid], upstream: up }) });
+  // The same two, paying the whole set-up on every request (what a client without a pool does).
+  paths.push({ id: "H-F-newconn", what: "H-F with a new connection per request: TCP, CONNECT (token checked), full TLS handshake (no resumption), one request, close", rates: [], saturate: true, scenario: () => tunnel("H-F-newconn", worker.info.port, `${HOSTS.github}:${httpsPort}`, worker.info.caPem, true), watch: () => ({ proxy: [worker.pid], postgres: pg(), upstream: up }) });
+  if (mitm) paths.push({ id: "H-mitm-newconn", what: `H-mitm with a new connection per request, like H-F-newconn (mitmdump opens its upstream connection per client connection)`, rates: [], saturate: true, scenario: () => tunnel("H-mitm-newconn", mitm.port, `127.0.0.1:${httpsPort}`, mitm.caPem, true), watch: () => ({ proxy: [mitm.pid], upstream: up }) });
 
   return {
     masterKey,

@@ -5,10 +5,14 @@ import type { Target } from "../load";
 /**
  * An undici connector that opens each connection through an explicit proxy: CONNECT (with the
  * task token), then TLS inside the tunnel with the target's SNI, trusting the proxy's CA. The
- * pool keeps the TLS connection alive, so each connection pays CONNECT and the handshake once.
+ * pool keeps the TLS connection alive, so each connection pays CONNECT and the handshake once
+ * (or, for a new-connection-per-request scenario, every request does).
  */
 export function tunnelConnector(t: Extract<Target, { kind: "tunnel" }>, token: string | undefined) {
   const proxy = new URL(t.proxy);
+  // One context for all connections: `ca` on each tls.connect would parse the CA and build a
+  // context per handshake, client-side work that would cap a new-connection-per-request run.
+  const secureContext = tls.createSecureContext({ ca: t.caPem });
   return (_options: unknown, callback: (...args: [null, net.Socket] | [Error, null]) => void) => {
     let settled = false;
     const done = (error: Error | null, socket?: net.Socket) => {
@@ -37,7 +41,7 @@ export function tunnelConnector(t: Extract<Target, { kind: "tunnel" }>, token: s
       }
       const rest = head.subarray(end + 4);
       if (rest.length) raw.unshift(rest);
-      const secure = tls.connect({ socket: raw, servername: t.servername, ca: t.caPem, ALPNProtocols: ["http/1.1"] });
+      const secure = tls.connect({ socket: raw, servername: t.servername, secureContext, ALPNProtocols: ["http/1.1"] });
       secure.once("secureConnect", () => done(null, secure));
       secure.once("error", (e) => done(e));
     };

@@ -1,0 +1,130 @@
+/**
+ * The audit write-ahead log and its shipper inside the suite: `bench/audit-bench.ts` run as a child
+ * process after the proxy parts, with shorter settings than its own defaults, and its JSON read
+ * back for the bar ("audit sustains 20k events/s in batches", strict fsync beside the default)
+ * and for a table of its own.
+ */
+import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import type { BarItem } from "./report";
+import { start } from "./children";
+
+/** One open-loop run of audit-bench (its `Row`). */
+export interface AuditLogRun {
+  run: string;
+  mode: "group" | "strict";
+  offered_per_s: number;
+  achieved_per_s: number;
+  /** Absent in results written before it existed. */
+  shipped_per_s?: number;
+  events: number;
+  record_p50_ms: number;
+  record_p99_ms: number;
+  ship_p50_ms: number;
+  ship_p99_ms: number;
+  max_backlog_events: number;
+  node_cpu_us: number;
+  pg_cpu_us: number;
+  failed: number;
+  lost: number;
+  duplicates: number;
+}
+
+/** bench/results/audit.json as audit-bench writes it. */
+export interface AuditLogResult {
+  recordedAt: string;
+  secondsPerRun: number;
+  bar: { ratePerSecond: number; recordLagP99Ms: number; shipLagP99Ms: number; lost: number; pass: boolean };
+  drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null;
+  verify: { ok: boolean; events: number; ms: number } | null;
+  results: AuditLogRun[];
+}
+
+export interface AuditLogSettings {
+  seconds: number;
+  rates: number[];
+  backlog: number;
+}
+
+/**
+ * Runs audit-bench to the end (it starts and stops its own embedded PostgreSQL) on `cpus`, and
+ * returns its JSON, or why there is none. A run that overstays `timeoutMs` is killed.
+ */
+export async function runAuditLogBench(root: string, o: AuditLogSettings & { cpus?: string; timeoutMs: number }): Promise<{ result: AuditLogResult | null; error: string | null }> {
+  const since = Date.now();
+  const s = start("audit-bench", process.execPath, ["--import", "tsx", "bench/audit-bench.ts"], {
+    cpus: o.cpus,
+    cwd: root,
+    env: { AUDIT_BENCH_SECONDS: String(o.seconds), AUDIT_BENCH_RATES: o.rates.join(","), AUDIT_BENCH_BACKLOG: String(o.backlog) },
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    // SIGTERM first: audit-bench stops its PostgreSQL on it; SIGKILL only if that hangs.
+    const timer = setTimeout(() => {
+      s.proc.kill("SIGTERM");
+      setTimeout(() => s.proc.kill("SIGKILL"), 15_000).unref();
+    }, o.timeoutMs);
+    s.proc.once("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  const file = path.join(root, "bench", "results", "audit.json");
+  try {
+    if (statSync(file).mtimeMs < since) throw new Error("no fresh bench/results/audit.json");
+    const result = JSON.parse(readFileSync(file, "utf8")) as AuditLogResult;
+    return { result, error: code === 0 ? null : `bench/audit-bench.ts exited ${code}` };
+  } catch (error) {
+    return { result: null, error: `bench/audit-bench.ts exited ${code}: ${String(error)}; ${s.logTail(8)}` };
+  }
+}
+
+const n = (v: number) => Math.round(v).toLocaleString("en-US");
+const TARGET = 20_000;
+
+/** The audit rows of the bar: the 20k events/s target in the default (group) mode, and strict fsync reported beside it. */
+export function auditLogBarItems(a: AuditLogResult | null, error: string | null): BarItem[] {
+  const item = "audit sustains 20k events/s in batches (group fsync, the default)";
+  const strictItem = "audit at 20k events/s with strict fsync (fsync before forwarding), beside the default";
+  const bar = "20k events/s sustained; record lag p99 ≤ 100 ms; shipper keeps up (ship lag p99 ≤ 1 s); 0 lost";
+  if (!a) {
+    const why = error ?? "not run (BENCH_AUDIT=0)";
+    return [
+      { item, measured: why, bar, status: "not measured" },
+      { item: strictItem, measured: why, bar: "reported", status: "not measured" },
+    ];
+  }
+  const at = (mode: "group" | "strict") => a.results.find((r) => r.mode === mode && r.offered_per_s === TARGET);
+  const lostAll = a.results.reduce((s, r) => s + r.lost, 0) + (a.drain?.lost ?? 0);
+  const dupAll = a.results.reduce((s, r) => s + r.duplicates, 0) + (a.drain?.duplicates ?? 0);
+  const tail =
+    (a.drain ? `; shipper draining a ${n(a.drain.events)}-event backlog: ${n(a.drain.perSecond)} events/s in ${a.drain.batches} batches` : "") +
+    `; lost ${lostAll}, duplicates ${dupAll}, chain ${a.verify?.ok ? "verified" : "NOT verified"} (${a.secondsPerRun} s per run)`;
+  // Sustained = into PostgreSQL: logged events the shipper has not caught up with are not counted as sustained.
+  const describe = (r: AuditLogRun) =>
+    `${r.shipped_per_s === undefined ? "–" : n(r.shipped_per_s)} events/s sustained into PostgreSQL (${n(r.achieved_per_s)}/s logged) at ${n(r.offered_per_s)}/s offered, record lag p50 ${r.record_p50_ms} / p99 ${r.record_p99_ms} ms, ship lag p99 ${r.ship_p99_ms} ms, max backlog ${n(r.max_backlog_events)}` +
+    (r.failed ? `, ${r.failed} refused` : "");
+  const group = at("group");
+  const strict = at("strict");
+  const groupRow: BarItem = group
+    ? { item, measured: describe(group) + tail, bar, status: a.bar.pass ? "met" : "NOT met" }
+    : { item, measured: `no run at ${n(TARGET)}/s (BENCH_AUDIT_RATES)${tail}`, bar, status: "not measured" };
+  const strictRow: BarItem = strict
+    ? { item: strictItem, measured: describe(strict) + (group ? ` (group: record lag p99 ${group.record_p99_ms} ms)` : ""), bar: "reported", status: "reported" }
+    : { item: strictItem, measured: `no run at ${n(TARGET)}/s (BENCH_AUDIT_RATES)`, bar: "reported", status: "not measured" };
+  return [groupRow, strictRow];
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? String(v) : "–");
+
+/** The child's own figures, one row per run plus the drain (docs/audit.md explains each column). */
+export function renderAuditLog(a: AuditLogResult): string {
+  const head = ["run", "offered /s", "logged /s", "in PostgreSQL /s", "record lag p50 / p99 ms", "ship lag p50 / p99 ms", "max backlog", "CPU µs per event: bench process / PostgreSQL", "refused / lost / duplicates"];
+  const rows = a.results.map((r) => [r.run, n(r.offered_per_s), n(r.achieved_per_s), r.shipped_per_s === undefined ? "–" : n(r.shipped_per_s), `${fmt(r.record_p50_ms)} / ${fmt(r.record_p99_ms)}`, `${fmt(r.ship_p50_ms)} / ${fmt(r.ship_p99_ms)}`, n(r.max_backlog_events), `${r.node_cpu_us} / ${r.pg_cpu_us}`, `${r.failed} / ${r.lost} / ${r.duplicates}`]);
+  if (a.drain) {
+    const d = a.drain;
+    rows.push([`drain of ${n(d.events)} logged events (${d.batches} batches)`, "–", "–", n(d.perSecond), "", "", "", `shipper ${d.nodeCpuUsPerEvent} / ${d.pgCpuUsPerEvent}`, `– / ${d.lost} / ${d.duplicates}`]);
+  }
+  const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)];
+  const verify = a.verify ? `chain ${a.verify.ok ? "verified" : "BROKEN"}, ${n(a.verify.events)} events in ${a.verify.ms} ms` : "chain not verified";
+  return `${lines.join("\n")}\n\n${a.secondsPerRun} s per run; ${verify}; audit-bench's own verdict: ${a.bar.pass ? "PASS" : "FAIL"}.`;
+}
