@@ -150,20 +150,39 @@ async function soak(env: Environment, f: PathDef): Promise<Soak> {
 }
 
 /**
+ * A worker's flush waits up to 30 s for its log to reach PostgreSQL. A worker that fell behind
+ * during the soak can hold more than 30 s of shipping: wait for it (up to 15 minutes) and say how
+ * long it took, rather than lose the run's results.
+ */
+async function drained(worker: Environment["worker"]): Promise<Record<string, unknown> | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await worker.ipc.call<Record<string, unknown> | null>("flush");
+    } catch (error) {
+      if (attempt >= 30 || !/not shipped/.test(String(error))) throw error;
+    }
+  }
+}
+
+/**
  * Every request the audited workers (F, F-nometrics, F-strict) forwarded must have its decision and
  * its completion in Postgres (folded into the decision's row, or a row of its own).
  */
 async function auditCheck(env: Environment): Promise<AuditCheck> {
-  const writer = await env.worker.ipc.call<Record<string, unknown> | null>("flush");
+  const began = Date.now();
+  const writer = await drained(env.worker);
   await new Promise((r) => setTimeout(r, 200)); // completions are recorded after the response
-  await env.worker.ipc.call("flush");
-  await env.workerNoMetrics.ipc.call("flush");
-  await env.workerStrict.ipc.call("flush");
+  await drained(env.worker);
+  await drained(env.workerNoMetrics);
+  await drained(env.workerStrict);
+  const drainSeconds = round((Date.now() - began) / 1000, 1);
+  if (drainSeconds > 5) console.log(`  the audited workers' logs took ${drainSeconds} s to ship to PostgreSQL after the load stopped`);
   const counts = await env.upstream.ipc.call<AuditCheck["upstream"]>("counts");
   const viaWorker = ["F", "F-nometrics", "F-strict", "F-nocred", "F-coldtoken", "H-F", "H-F-newconn", "probe"].reduce((s, k) => s + (counts[k]?.requests ?? 0), 0);
   const db = env.seeded.db;
   const folded = await db.$queryRawUnsafe<Array<{ n: number }>>("SELECT count(*)::int AS n FROM audit_events WHERE type = 'proxy.decision' AND data ? 'completion'");
   return {
+    drainSeconds,
     upstreamHitsViaWorker: viaWorker,
     decisionsAllowed: await db.auditEvent.count({ where: { type: "proxy.decision", outcome: "allow" } }),
     completed: (await db.auditEvent.count({ where: { type: "proxy.completed" } })) + folded[0]!.n,

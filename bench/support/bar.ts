@@ -74,7 +74,7 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
   if (res.audit) {
     const a = res.audit;
     const lost = a.upstreamHitsViaWorker - a.decisionsAllowed;
-    items.push({ item: "audit: zero events lost", measured: `${a.decisionsAllowed} allow decisions for ${a.upstreamHitsViaWorker} forwarded requests, ${a.completed} completions`, bar: "0 lost", status: judge(lost <= 0 && a.completed >= a.upstreamHitsViaWorker) });
+    items.push({ item: "audit: zero events lost", measured: `${a.decisionsAllowed} allow decisions for ${a.upstreamHitsViaWorker} forwarded requests, ${a.completed} completions; shipped ${a.drainSeconds} s after the load stopped`, bar: "0 lost", status: judge(lost <= 0 && a.completed >= a.upstreamHitsViaWorker) });
   }
   const lag = res.soak?.flushLagMs;
   items.push(

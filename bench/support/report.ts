@@ -33,6 +33,8 @@ export interface Soak {
 }
 
 export interface AuditCheck {
+  /** Seconds from the end of the load until every audited worker's log was in PostgreSQL. */
+  drainSeconds: number;
   upstreamHitsViaWorker: number;
   decisionsAllowed: number;
   completed: number;
