@@ -49,7 +49,8 @@ export interface VerifyAuditChainOptions {
   pageSize?: number;
 }
 
-interface Row {
+/** An audit row as the chain reads it (the verifier, the retention archive). */
+export interface ChainRow {
   seq: string;
   prev_hash: string | null;
   hash: string | null;
@@ -66,12 +67,12 @@ interface Row {
   data_text: string;
 }
 
-const COLUMNS = `seq::text AS seq, prev_hash, hash, (extract(epoch FROM at) * 1000)::bigint::text AS at_ms, type, actor_type,
+export const CHAIN_COLUMNS = `seq::text AS seq, prev_hash, hash, (extract(epoch FROM at) * 1000)::bigint::text AS at_ms, type, actor_type,
   actor_id, agent_id::text AS agent_id, task_id::text AS task_id, outcome, effect, reason, rule_id, data::text AS data_text`;
 const LOOKAHEAD = 1000;
 
 /** The hash the row would have at `seq` (its stored prev_hash, its stored content). */
-function hashAt(row: Row, seq: bigint): string {
+function hashAt(row: ChainRow, seq: bigint): string {
   return eventHash({
     seq,
     prevHash: row.prev_hash ?? "",
@@ -126,7 +127,7 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   if (retention && start === retention.firstKeptSeq) {
     prev = retention.anchorHash;
   } else if (start > 1n) {
-    const [anchor] = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(start - 1n).toString()]);
+    const [anchor] = await sql.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(start - 1n).toString()]);
     if (!anchor) return fail(start - 1n, "deleted_or_gap", `no event with seq ${start - 1n} to start from`);
     prev = anchor.hash ?? "";
     prevPrev = anchor.prev_hash;
@@ -135,8 +136,8 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   let lastCheckpointSeq = start - 1n;
   let events = 0;
   for (;;) {
-    const page = await sql.query<Row>(
-      `SELECT ${COLUMNS} FROM audit_events WHERE seq >= $1::bigint ORDER BY audit_events.seq LIMIT ${pageSize}`,
+    const page = await sql.query<ChainRow>(
+      `SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq >= $1::bigint ORDER BY audit_events.seq LIMIT ${pageSize}`,
       [expected.toString()],
     );
     for (const row of page) {
@@ -265,12 +266,12 @@ class CheckpointStream {
  * - its hash verifies at seq+1 (or seq-1): the rows were renumbered after a deletion (insertion);
  * - otherwise the previous event was edited and re-hashed (its successor still names the old hash).
  */
-async function classify(sql: AuditSql, row: Row, expected: bigint, prev: string, prevPrev: string | null): Promise<Failure> {
+async function classify(sql: AuditSql, row: ChainRow, expected: bigint, prev: string, prevPrev: string | null): Promise<Failure> {
   const seq = BigInt(row.seq);
   if (seq > expected) return fail(expected, "deleted_or_gap", `no event with seq ${expected}; the next one is ${seq}`);
   if (seq < expected) return fail(seq, "inserted", `seq ${seq} appears twice`);
   const contentOk = hashAt(row, seq) === row.hash;
-  const ahead = await sql.query<Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq > $1::bigint ORDER BY audit_events.seq LIMIT ${LOOKAHEAD}`, [row.seq]);
+  const ahead = await sql.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq > $1::bigint ORDER BY audit_events.seq LIMIT ${LOOKAHEAD}`, [row.seq]);
   if (row.prev_hash === prev) {
     if (ahead[0]?.prev_hash === prev) return fail(seq, "inserted", `event ${seq} has a bad hash and its successor links past it`);
     return fail(seq, "edited", `event ${seq}'s content does not match its hash`);

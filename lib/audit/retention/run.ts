@@ -11,6 +11,7 @@ import { recordAuditEvent } from "../record";
 import { checkpointFromRow, checkpointRowColumns, type CheckpointKey, type CheckpointRow } from "../checkpoints";
 import type { CheckpointSink } from "../outside/sink";
 import { withAuditSnapshot, type AuditDb } from "../sql";
+import { CHAIN_COLUMNS, type ChainRow } from "../verify";
 import { archivedCheckpoint, archiveFileName, manifestFileName, type ArchivedEvent, type ArchiveHeader, type ArchiveManifest } from "./archive-format";
 import { verifyArchiveFile, writeFileAtomically } from "./archive-file";
 import { AuditRetentionError, planRetention, type RetentionPlan } from "./plan";
@@ -167,34 +168,17 @@ async function applyRetention(db: Db, plan: RetentionPlan, archive: ArchiveWritt
 
 const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
 
-interface EventRow {
-  id: string;
-  seq: string;
-  prev_hash: string;
-  hash: string;
-  at_ms: string;
-  type: string;
-  actor_type: string;
-  actor_id: string | null;
-  agent_id: string | null;
-  task_id: string | null;
-  outcome: string | null;
-  effect: string | null;
-  reason: string | null;
-  rule_id: string | null;
-  data_text: string;
-}
+type EventRow = ChainRow & { id: string };
 
-const EVENT_COLUMNS = `id::text AS id, seq::text AS seq, prev_hash, hash, (extract(epoch FROM at) * 1000)::bigint::text AS at_ms, type, actor_type,
-  actor_id, agent_id::text AS agent_id, task_id::text AS task_id, outcome, effect, reason, rule_id, data::text AS data_text`;
+const EVENT_COLUMNS = `id::text AS id, ${CHAIN_COLUMNS}`;
 
 function archivedEvent(r: EventRow): ArchivedEvent {
   return {
     kind: "event",
     id: r.id,
     seq: r.seq,
-    prevHash: r.prev_hash,
-    hash: r.hash,
+    prevHash: r.prev_hash ?? "",
+    hash: r.hash ?? "",
     at: new Date(Number(r.at_ms)).toISOString(),
     type: r.type,
     actorType: r.actor_type,
