@@ -13,7 +13,7 @@
  *        BENCH_METRICS = "on" (default) | "off" (variant F-nometrics: no Prometheus observations;
  *        startProxyService takes metrics as optional), BENCH_WAL_DIR, BENCH_WORKER_ID,
  *        BENCH_LOG_LEVEL (default "error").
- * IPC: announces { port, pid, caPem }; answers "stats", "flush" and "gc"; "stop" shuts down like SIGTERM.
+ * IPC: announces { port, pid, caPem }; answers "stats", "audit", "flush" and "gc"; "stop" shuts down like SIGTERM.
  */
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
@@ -75,6 +75,8 @@ serve(
       proxy: proxy.status(),
       memory: process.memoryUsage(),
     }),
+    /** The audit writer's state alone (unlike "stats", it leaves the flush-lag samples alone). */
+    audit: () => writer?.stats() ?? null,
     /** Full garbage collection (the worker runs with --expose-gc), then memory: what is really retained. */
     gc: () => {
       const gc = (globalThis as { gc?: () => void }).gc;

@@ -10,10 +10,12 @@
  *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
  *                BENCH_SECONDS each: Bulkhead and mitmdump, keep-alive and a new connection per
  *                request, and the bar's ratios between them;
+ *   soak         the suite's memory soak (bench/support/soak.ts): F at 1k rps for 15 s +
+ *                BENCH_SOAK_SECONDS (default here 120), RSS and the audit log's backlog every 5 s;
  *   audit        the audit log's part of the suite (bench/audit-bench.ts as a child, with the
  *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies.
  *
- * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the four).
+ * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the five).
  * Prints results; writes bench/results/focus.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -28,6 +30,7 @@ import { startEnvironment } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
 import type { RunRecord } from "./support/report";
+import { soak, SOAK_SETTLE_S } from "./support/soak";
 import { round } from "./support/stats";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
     for (const b of auditLogBarItems(a.result, a.error)) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
     out.auditLog = a;
   }
-  if (!["propagation", "profile", "https"].some((f) => focus.has(f))) return write(out);
+  if (!["propagation", "profile", "https", "soak"].some((f) => focus.has(f))) return write(out);
   const env = await startEnvironment({ ...cpus, coldTokens: { rate: 1, perRepeat: 1, repeats: 1 } });
   const f = env.paths.find((p) => p.id === "F")!;
   const closed = (seconds: number, conns: number) => {
@@ -98,6 +101,14 @@ async function main(): Promise<void> {
     const bar = evaluateBar({ name: "focus", machine, versions: {}, config: {}, paths: [], skipped: env.skipped, open: [], closed, propagation: [], micro: { policy: null, tokens: null, errors: [] }, soak: null, audit: null, auditLog: null, durationSeconds: 0 });
     for (const b of bar.filter((x) => x.item.includes("HTTPS") && !x.item.includes("plain"))) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
     out.https = { closed, bar };
+  }
+
+  if (focus.has("soak")) {
+    const soakSeconds = int("BENCH_SOAK_SECONDS", 120);
+    console.log(`memory soak: F at 1000 rps for ${SOAK_SETTLE_S + soakSeconds} s`);
+    const r = await soak(env, f, { seconds: soakSeconds, connections: 64, onSample: (x) => console.log(`  ${x.atSeconds} s: RSS ${x.rss} MiB, audit backlog ${x.lagEvents ?? "?"} events, oldest ${x.lagSeconds ?? "?"} s`) });
+    console.log(`RSS after a full GC ${r.startMiB} → ${r.endMiB} MiB (${r.changePct} %), heap ${r.heapStartMiB} → ${r.heapEndMiB} MiB; achieved ${r.load.achievedRps} rps, errors ${r.load.errors}, p50 ${round(r.load.latencyUs.p50)} µs, p99 ${round(r.load.latencyUs.p99)} µs, cpu ${JSON.stringify(r.load.cpu.processes)}; flush lag ${JSON.stringify(r.flushLagMs)}`);
+    out.soak = r;
   }
 
   if (focus.has("profile")) {

@@ -26,8 +26,9 @@ import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, s
 import { startEnvironment, type Environment, type PathDef } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
+import { soak, SOAK_SETTLE_S } from "./support/soak";
 import { renderTables, writeDoc, type AuditCheck, type Results, type RunRecord, type Soak } from "./support/report";
-import { round, rssMiB } from "./support/stats";
+import { round } from "./support/stats";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const int = (name: string, fallback: number) => {
@@ -54,8 +55,6 @@ const config = {
 const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
 const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
 const COLD_RATE = 1000;
-/** The first seconds of the soak are load but not latency samples (the heap is still adjusting). */
-const SOAK_SETTLE_S = 15;
 
 const line = (r: LoadResult & { path: string }) =>
   `${r.path.padEnd(15)} ${r.mode === "open" ? `${r.rate} rps` : `${r.concurrency} conns`}`.padEnd(29) +
@@ -97,56 +96,6 @@ async function closedLoop(env: Environment, p: PathDef, repeat: number, seconds 
   const spec: ClosedLoopSpec = { scenario: p.scenario(repeat), concurrency, durationMs: seconds * 1000, warmupMs: config.warmupMs, watch: p.watch() };
   const r = await env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + config.warmupMs + 60_000);
   return { ...r, path: p.id, repeat };
-}
-
-interface AfterGc {
-  collected: boolean;
-  rssMiB: number;
-  heapUsedMiB: number;
-}
-
-/**
- * Worker F at 1k rps for SOAK_SETTLE_S + BENCH_SOAK_SECONDS, RSS sampled every 5 s. RSS saws up
- * and down with V8's major collections, so what is retained is read after a full collection
- * just before the load and just after it (the run itself is not disturbed).
- */
-async function soak(env: Environment, f: PathDef): Promise<Soak> {
-  // After a collection V8 hands freed pages back over a few seconds: read RSS once it has.
-  const collect = async () => {
-    const r = await env.worker.ipc.call<AfterGc>("gc");
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    return { ...r, rssMiB: rssMiB(env.worker.pid) };
-  };
-  const before = await collect();
-  const t0 = Date.now();
-  const samples: Soak["rssMiB"] = [{ atSeconds: 0, rss: rssMiB(env.worker.pid) }];
-  const total = SOAK_SETTLE_S + config.soakSeconds;
-  const spec: OpenLoopSpec = { scenario: f.scenario(0), rate: 1000, durationMs: config.soakSeconds * 1000, warmupMs: SOAK_SETTLE_S * 1000, connections: config.openConnections, watch: f.watch() };
-  const running = env.load.ipc.call<LoadResult>("open", spec, total * 1000 + 60_000);
-  const settled = setTimeout(() => void env.worker.ipc.call("stats"), SOAK_SETTLE_S * 1000); // drops earlier flush-lag samples
-  const timer = setInterval(() => samples.push({ atSeconds: Math.round((Date.now() - t0) / 1000), rss: rssMiB(env.worker.pid) }), 5_000);
-  const load = await running.finally(() => {
-    clearInterval(timer);
-    clearTimeout(settled);
-  });
-  const stats = await env.worker.ipc.call<{ flushLagMs: Soak["flushLagMs"] }>("stats");
-  const after = await collect();
-  const raw = samples.map((x) => x.rss);
-  return {
-    seconds: total,
-    rate: 1000,
-    rssMiB: samples,
-    rawMinMiB: Math.min(...raw),
-    rawMaxMiB: Math.max(...raw),
-    startMiB: before.rssMiB,
-    endMiB: after.rssMiB,
-    heapStartMiB: before.heapUsedMiB,
-    heapEndMiB: after.heapUsedMiB,
-    collected: before.collected && after.collected,
-    changePct: round((100 * (after.rssMiB - before.rssMiB)) / before.rssMiB, 1),
-    load,
-    flushLagMs: stats.flushLagMs,
-  };
 }
 
 /**
@@ -243,7 +192,7 @@ async function main(): Promise<void> {
   let soakResult: Soak | null = null;
   if (config.soakSeconds > 0) {
     console.log(`\n== memory soak: F at 1000 rps for ${SOAK_SETTLE_S + config.soakSeconds} s (short)`);
-    soakResult = await soak(env, byId("F"));
+    soakResult = await soak(env, byId("F"), { seconds: config.soakSeconds, connections: config.openConnections });
     console.log(`  RSS after a full GC ${soakResult.startMiB} → ${soakResult.endMiB} MiB (${soakResult.changePct} %), heap ${soakResult.heapStartMiB} → ${soakResult.heapEndMiB} MiB; ${line({ ...soakResult.load, path: "F soak" })}`);
   } else console.log("\n== memory soak: skipped (BENCH_SOAK_SECONDS=0)");
   const audit = await auditCheck(env);

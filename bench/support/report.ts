@@ -18,7 +18,8 @@ export interface Soak {
   /** Seconds of load (the latency samples exclude the first settling seconds). */
   seconds: number;
   rate: number;
-  rssMiB: Array<{ atSeconds: number; rss: number }>;
+  /** RSS every 5 s, with the audit log's backlog then (events not yet in PostgreSQL, age of the oldest). */
+  rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number }>;
   rawMinMiB: number;
   rawMaxMiB: number;
   /** RSS and V8 heap after a full collection, just before and just after the load. */

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import type { Logger } from "@/lib/log";
 import { selectCredential } from "@/lib/vault/binding";
 import { serviceKey } from "@/lib/vault/host";
@@ -14,6 +13,7 @@ import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers"
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
+import { relay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
 
@@ -215,23 +215,9 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     out["x-bulkhead-event"] = plan.eventId;
     res.writeHead(status, out);
     answered = status;
-    // pipeline() destroys every stream on an error in any of them (upstream reset, client gone),
-    // so no error event is left without a listener.
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        upstream.body.destroy();
-        res.destroy();
-        resolve();
-      };
-      if (abort.signal.aborted) return stop();
-      abort.signal.addEventListener("abort", stop, { once: true });
-      pipeline(secrets ? [upstream.body, new SecretRedactor(secrets), res] : [upstream.body, res])
-        .catch(() => res.destroy())
-        .finally(() => {
-          abort.signal.removeEventListener("abort", stop);
-          resolve();
-        });
-    });
+    // Streamed with back-pressure; an error on either side, or the client going away, destroys
+    // both (relay.ts), and no error is left without a listener.
+    await relay(upstream.body, res, secrets ? new SecretRedactor(secrets) : null, abort.signal);
   } catch (error) {
     failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
     failure.auditEventId = plan.eventId;

@@ -1,0 +1,152 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { PassThrough, Readable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import { patternFor, SecretRedactor } from "@/proxy-worker/proxy/redact";
+import { relay } from "@/proxy-worker/proxy/relay";
+
+// A real HTTP server whose handler relays a body the test controls, and a real client reading it.
+let server: Server | null = null;
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = null;
+});
+
+async function serve(handler: (res: ServerResponse) => void): Promise<number> {
+  server = createServer((_req: IncomingMessage, res: ServerResponse) => handler(res));
+  server.keepAliveTimeout = 1;
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function get(port: number): Promise<{ res: IncomingMessage; body: Promise<{ data: Buffer; complete: boolean }> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      const body = new Promise<{ data: Buffer; complete: boolean }>((done) => {
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => done({ data: Buffer.concat(chunks), complete: res.complete }));
+        res.on("error", () => done({ data: Buffer.concat(chunks), complete: false }));
+        res.on("aborted", () => done({ data: Buffer.concat(chunks), complete: false }));
+      });
+      resolve({ res, body });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("relay: streaming an upstream body to the client", () => {
+  it("delivers every byte of a large body with back-pressure and resolves once it is written", async () => {
+    const payload = Buffer.alloc(8 * 1024 * 1024, "x");
+    let relayed: Promise<void> | null = null;
+    const port = await serve((res) => {
+      res.writeHead(200, { "content-length": String(payload.length) });
+      relayed = relay(Readable.from([payload.subarray(0, 1 << 20), payload.subarray(1 << 20)]), res, null, new AbortController().signal);
+    });
+    const { body } = await get(port);
+    const got = await body;
+    await relayed;
+    expect(got.complete).toBe(true);
+    expect(got.data.equals(payload)).toBe(true);
+  });
+
+  it("cuts the client's connection when the upstream body fails midway, instead of passing a short body off as whole", async () => {
+    const source = new PassThrough();
+    let relayed: Promise<void> | null = null;
+    const port = await serve((res) => {
+      res.writeHead(200, { "content-length": "1000" }); res.flushHeaders();
+      relayed = relay(source, res, null, new AbortController().signal);
+    });
+    const { body } = await get(port);
+    source.write(Buffer.alloc(100, "a"));
+    setTimeout(() => source.destroy(new Error("upstream reset")), 20);
+    const got = await body;
+    await relayed;
+    expect(got.complete).toBe(false);
+    expect(got.data.length).toBeLessThan(1000);
+  });
+
+  it("treats a body that closes before its end as cut short", async () => {
+    const source = new PassThrough();
+    let relayed: Promise<void> | null = null;
+    const port = await serve((res) => {
+      res.writeHead(200); res.flushHeaders();
+      relayed = relay(source, res, null, new AbortController().signal);
+    });
+    const { body } = await get(port);
+    source.write("partial");
+    setTimeout(() => source.destroy(), 20);
+    const got = await body;
+    await relayed;
+    expect(got.complete).toBe(false);
+  });
+
+  it("stops reading the upstream when the client goes away", async () => {
+    const source = new PassThrough();
+    let relayed: Promise<void> | null = null;
+    let sinkRes: ServerResponse | null = null;
+    const port = await serve((res) => {
+      sinkRes = res;
+      res.writeHead(200); res.flushHeaders();
+      relayed = relay(source, res, null, new AbortController().signal);
+    });
+    const { res } = await get(port);
+    source.write("first chunk");
+    await new Promise((r) => setTimeout(r, 20));
+    res.destroy();
+    await relayed;
+    expect(source.destroyed).toBe(true);
+    expect(sinkRes!.destroyed).toBe(true);
+  });
+
+  it("destroys both sides when aborted (a kill switch), and at once when already aborted", async () => {
+    for (const early of [false, true]) {
+      const source = new PassThrough();
+      const abort = new AbortController();
+      if (early) abort.abort();
+      let relayed: Promise<void> | null = null;
+      const port = await serve((res) => {
+        res.writeHead(200); res.flushHeaders();
+        relayed = relay(source, res, null, abort.signal);
+      });
+      const { body } = await get(port);
+      if (!early) {
+        source.write("some");
+        setTimeout(() => abort.abort(), 20);
+      }
+      const got = await body;
+      await relayed;
+      expect(got.complete).toBe(false);
+      expect(source.destroyed).toBe(true);
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+      server = null;
+    }
+  });
+
+  it("redacts through the given transform, across chunk boundaries", async () => {
+    const secret = "sk_live_relay_secret_1234567890";
+    const pattern = patternFor([secret])!;
+    const port = await serve((res) => {
+      res.writeHead(200); res.flushHeaders();
+      void relay(Readable.from([Buffer.from(`{"echo":"${secret.slice(0, 10)}`), Buffer.from(`${secret.slice(10)}"}`)]), res, new SecretRedactor(pattern), new AbortController().signal);
+    });
+    const { body } = await get(port);
+    const got = await body;
+    expect(got.complete).toBe(true);
+    expect(got.data.toString()).not.toContain(secret.slice(0, 10) + secret.slice(10));
+    expect(got.data.toString()).toBe(`{"echo":"${"*".repeat(secret.length)}"}`);
+  });
+
+  it("leaves no error unhandled when the upstream fails after the relay is over", async () => {
+    const source = new PassThrough();
+    const port = await serve((res) => {
+      res.writeHead(200); res.flushHeaders();
+      void relay(source, res, null, new AbortController().signal).then(() => setImmediate(() => source.emit("error", new Error("late reset"))));
+    });
+    const { body } = await get(port);
+    source.end("done");
+    expect((await body).complete).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+  });
+});
