@@ -13,7 +13,7 @@
  *        BENCH_METRICS = "on" (default) | "off" (variant F-nometrics: no Prometheus observations;
  *        startProxyService takes metrics as optional), BENCH_WAL_DIR, BENCH_WORKER_ID,
  *        BENCH_LOG_LEVEL (default "error").
- * IPC: announces { port, pid, caPem }; answers "stats", "audit", "flush" and "gc"; "stop" shuts down like SIGTERM.
+ * IPC: announces { port, pid, caPem }; answers "stats", "audit", "flush", "gc" and "allocStart"/"allocStop"; "stop" shuts down like SIGTERM.
  */
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
@@ -29,6 +29,7 @@ import type { Lookup } from "@/proxy-worker/net/resolve";
 import { startProxyService } from "@/proxy-worker/proxy/service";
 import type { AuditSink } from "@/proxy-worker/proxy/types";
 import { announce, serve } from "./support/ipc";
+import { AllocationSampler } from "./support/allocations";
 import { percentiles } from "./support/stats";
 
 /** The bench's names (the *.test services and api.github.com) are loopback; nothing else resolves. */
@@ -65,6 +66,7 @@ const config = { ...loadWorkerConfig({ BULKHEAD_UPSTREAM_CA_FILE: process.env.BE
 const withMetrics = process.env.BENCH_METRICS !== "off";
 const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
 
+const sampler = new AllocationSampler();
 serve(
   {
     stats: () => ({
@@ -85,6 +87,9 @@ serve(
       const m = process.memoryUsage();
       return { collected: gc !== undefined, rssMiB: Math.round((m.rss / 2 ** 20) * 10) / 10, heapUsedMiB: Math.round((m.heapUsed / 2 ** 20) * 10) / 10 };
     },
+    /** Allocation sampling (every object, kept or collected): start, then stop writing a .heapprofile. */
+    allocStart: () => sampler.start(),
+    allocStop: (file: unknown) => sampler.stop(String(file)),
     flush: async () => {
       await writer?.flush();
       return writer?.stats() ?? null;

@@ -7,6 +7,8 @@
  *   profile      worker F at saturation (closed loop, BENCH_CONCURRENCY connections, BENCH_SAT_SECONDS)
  *                with a V8 CPU profile written to BENCH_CPU_PROF (default bench/results/profile) when
  *                it stops; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts;
+ *                with BENCH_ALLOC_PROF=<file> also an allocation profile of the same run (every sampled
+ *                allocation, kept or collected), summarised by bench/support/allocation-summary.ts;
  *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
  *                BENCH_SECONDS each: Bulkhead and mitmdump, keep-alive and a new connection per
  *                request, and the bar's ratios between them;
@@ -112,7 +114,11 @@ async function main(): Promise<void> {
   }
 
   if (focus.has("profile")) {
+    // BENCH_ALLOC_PROF=<file>: also sample every allocation (kept or collected) during the run.
+    const alloc = process.env.BENCH_ALLOC_PROF ? path.resolve(process.env.BENCH_ALLOC_PROF) : null;
+    if (alloc) await env.worker.ipc.call("allocStart");
     const r = await closed(satSeconds, concurrency);
+    if (alloc) console.log(`allocation profile in ${await env.worker.ipc.call<string>("allocStop", alloc)}`);
     console.log(`F saturation (${concurrency} conns, ${satSeconds} s, profiled): achieved ${r.achievedRps} rps, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
     out.saturation = r;
     await stop(env.worker.proc); // the profile is written as the worker exits

@@ -79,7 +79,9 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
     return startNode<WorkerInfo>(`bulkhead-${id}`, "bench/bulkhead-child.ts", {
       cpus: o.proxyCpus,
       compiled: true, // the product runs the compiled worker (scripts/cli-build.mjs), so does F
-      nodeArgs: ["--expose-gc", ...profile], // --expose-gc only for the memory soak's before/after collections
+      // --expose-gc only for the memory soak's before/after collections; BENCH_WORKER_NODE_ARGS
+      // (space-separated) adds V8/Node flags to every Bulkhead worker, to compare settings.
+      nodeArgs: ["--expose-gc", ...profile, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
       // Like the launcher: the worker gets its own keys, never the master key.
       env: { DATABASE_URL: postgres.info.url, ...workerKeyEnvironment(deriveProcessKeys(masterKey)), BENCH_UPSTREAM_CA_FILE: caFile, BENCH_WAL_DIR: wal, BENCH_WORKER_ID: id, BENCH_AUDIT: audit, BENCH_METRICS: metrics, BENCH_AUDIT_DURABILITY: durability },
     });
