@@ -64,7 +64,8 @@ export async function listCredentials(db: AuditDb, actor: Actor): Promise<Listed
   });
 }
 
-function bindingProblem(view: CredentialView, registry: Parameters<typeof endpointService>[0]): string | null {
+/** Why the proxy would never inject this credential as it stands, or null. */
+export function bindingProblem(view: CredentialView, registry: Parameters<typeof endpointService>[0]): string | null {
   if (view.serviceId === null || view.environments.length === 0) return "unbound: it serves nothing and is never injected until its service and environments are declared";
   const endpoint = endpointService(registry, view.scheme === "http" ? "http" : "https", view.host, view.port, undefined);
   if (!endpoint.ok) return endpoint.message;
