@@ -210,8 +210,10 @@ describe("read-only CLI listings without Prisma", () => {
         expect(await listAgents(client, SYSTEM_ACTOR, { status })).toEqual(expected);
         expect(await listAgents(client, SYSTEM_ACTOR, { status, query: "a" })).toEqual(await prismaAgents(t.db, { status, query: "a" }));
       }
-      // Too long a query is refused before any SQL, as before.
+      // Too long a query is refused before any SQL, as before; so is a NUL, which no text column holds.
       await expect(listAgents(client, SYSTEM_ACTOR, { query: "x".repeat(201) })).rejects.toThrow();
+      await expect(listAgents(client, SYSTEM_ACTOR, { query: "a\0b" })).rejects.toThrow(/cannot contain a NUL/);
+      await expect(listAgents(t.db, SYSTEM_ACTOR, { query: "a\0b" })).rejects.toThrow(/cannot contain a NUL/);
       expect((await cli(["agent", "list", "--query", "x".repeat(201)])).code).toBe(1);
     });
 
