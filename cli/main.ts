@@ -9,6 +9,7 @@ Commands:
   db roles [--owner N] [--dashboard N] [--worker N] [--database N]
                                       print the SQL that sets up the database roles on your own PostgreSQL
   user create --email E --role R      create a dashboard user (password from stdin, or generated)
+  user list                           every user with role and state (never a password hash)
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]
   agent suspend ID | agent reactivate ID

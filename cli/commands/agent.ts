@@ -1,7 +1,7 @@
-import { createAgent, listAgents, setAgentSuspended, type AgentView } from "@/lib/agents/agents";
+import { listAgents, type AgentView } from "@/lib/agents/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
-import { CLI_ACTOR, withCliDatabase } from "../database";
+import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
 const toJson = (a: AgentView) => ({
   id: a.id,
@@ -21,6 +21,8 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
     case "create": {
       const { values } = parseFlags(rest, { name: { type: "string" }, owner: { type: "string" }, description: { type: "string" } });
       const name = requireFlag(values.name, "name");
+      // Registering and suspending load Prisma and the audit writer; listing never does.
+      const { createAgent } = await import("@/lib/agents/agents");
       const agent = await withCliDatabase(ctx, (db) =>
         createAgent(db, CLI_ACTOR, { name, ownerEmail: values.owner, description: values.description }),
       );
@@ -29,7 +31,7 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
     }
     case "list": {
       const { values } = parseFlags(rest, { query: { type: "string" } });
-      const agents = await withCliDatabase(ctx, (db) => listAgents(db, CLI_ACTOR, { query: values.query }));
+      const agents = await withCliSql(ctx, (db) => listAgents(db, CLI_ACTOR, { query: values.query }));
       if (ctx.json) ctx.stdout(JSON.stringify(agents.map(toJson)));
       else if (agents.length === 0) ctx.stdout("No agents.");
       else for (const a of agents) ctx.stdout(`${a.id}  ${a.status.padEnd(9)}  ${a.name}  (${a.owner.email})`);
@@ -40,6 +42,7 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
       if (!id) throw new CliError(`usage: bulkhead agent ${sub} ID`, 2);
+      const { setAgentSuspended } = await import("@/lib/agents/agents");
       const agent = await withCliDatabase(ctx, (db) => setAgentSuspended(db, CLI_ACTOR, id, sub === "suspend"));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Agent ${agent.name} is now ${agent.status}.`);
       return 0;

@@ -1,7 +1,11 @@
-import { addCredential, bindCredential, deleteCredential, listCredentials, rotateCredential, type CredentialView } from "@/lib/vault";
+import { listCredentials } from "@/lib/vault/list-credentials";
+import type { CredentialView } from "@/lib/vault/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
-import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
+import { CLI_ACTOR, withCliDatabase, withCliKeys, withCliSql } from "../database";
+
+// Changing credentials loads the vault's sealing code and Prisma; listing loads neither.
+const vault = () => import("@/lib/vault");
 
 const USAGE =
   "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] [--service ID] --env ENV [--env ENV]... --header 'Authorization: Bearer {secret}' (secret on stdin)" +
@@ -62,6 +66,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const headerTemplate = requireFlag(values.header, "header");
       const environments = requireEnvironments(values.env);
       const secret = await readSecret(ctx);
+      const { addCredential } = await vault();
       // withCliKeys resolves the master key (BULKHEAD_MASTER_KEY or the data folder's key file)
       // and checks it against the data; the secret is sealed to the worker's key only.
       const credential = await withCliKeys(ctx, (db, keys) =>
@@ -75,13 +80,14 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential bind ID [--service ID] --env ENV [--env ENV]...", 2);
       const environments = requireEnvironments(values.env);
+      const { bindCredential } = await vault();
       const credential = await withCliDatabase(ctx, (db) => bindCredential(db, CLI_ACTOR, id, { serviceId: values.service, environments }));
       say(credential, `Credential ${credential.name} now serves ${serving(credential)}.`);
       return 0;
     }
     case "list": {
       parseFlags(rest, {});
-      const credentials = await withCliDatabase(ctx, (db) => listCredentials(db, CLI_ACTOR));
+      const credentials = await withCliSql(ctx, (db) => listCredentials(db, CLI_ACTOR));
       if (ctx.json) ctx.stdout(JSON.stringify(credentials.map(toJson)));
       else if (credentials.length === 0) ctx.stdout("No credentials.");
       else for (const c of credentials) ctx.stdout(`${c.id}  ${c.name}  ${c.service}  ${serving(c)}  ${c.headerTemplate}${c.problem ? `  (${c.problem})` : ""}`);
@@ -92,6 +98,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential rotate ID (new secret on stdin)", 2);
       const secret = await readSecret(ctx);
+      const { rotateCredential } = await vault();
       const credential = await withCliKeys(ctx, (db, keys) => rotateCredential(db, CLI_ACTOR, keys.workerKey, id, secret));
       say(credential, `Rotated credential ${credential.name}.`);
       return 0;
@@ -100,6 +107,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential delete ID", 2);
+      const { deleteCredential } = await vault();
       const credential = await withCliDatabase(ctx, (db) => deleteCredential(db, CLI_ACTOR, id));
       say(credential, `Deleted credential ${credential.name}.`);
       return 0;

@@ -1,33 +1,15 @@
-import { loadCommonConfig } from "@/lib/config/common";
-import { loadIsolationConfig, sandboxBaseEnvironment, type IsolationConfig } from "@/lib/config/isolation";
-import { loadWorkerConfig } from "@/lib/config/worker";
-import type { Db } from "@/lib/db/client";
-import { createAgent } from "@/lib/agents/agents";
-import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
-import { getCaCertificatePem } from "@/lib/tls/ca-store";
-import { listSandboxes, stopSandbox, type SandboxView } from "@/lib/sandboxes/sandboxes";
-import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
-import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
-import { runSession } from "@/proxy-worker/isolation/session";
-import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
-import { parseFlags, requireFlag } from "../args";
-import { CliError, type CliContext, type CommandHandler } from "../context";
-import { CLI_ACTOR, withCliDatabase } from "../database";
+/**
+ * `bulkhead sandbox …`. Listing and stopping are data (a row; the launcher watching it tears the
+ * namespace down), so they load neither the isolation code nor, for `list`, Prisma; `run`,
+ * `verify` and `cleanup` load the launcher (./sandbox-run.ts) when they run.
+ */
+import { listSandboxes, type SandboxView } from "@/lib/sandboxes/view";
+import { parseFlags } from "../args";
+import { CliError, type CommandHandler } from "../context";
+import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
-const USAGE =
+export const SANDBOX_USAGE =
   "usage: bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR] -- COMMAND [ARGS...] | sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup";
-
-const canaryFlags = {
-  "canary-v4": { type: "string" },
-  "canary-v6": { type: "string" },
-  "canary-ula": { type: "string" },
-  "canary-port": { type: "string" },
-  "canary-udp-port": { type: "string" },
-  "canary-resolver": { type: "string" },
-  "bulkhead-address": { type: "string", multiple: true },
-} as const;
-
-type CanaryValues = { [K in keyof typeof canaryFlags]?: K extends "bulkhead-address" ? string[] : string };
 
 const toJson = (s: SandboxView) => ({
   id: s.id,
@@ -43,193 +25,18 @@ const toJson = (s: SandboxView) => ({
   removedReason: s.removedReason,
 });
 
-/** `bulkhead start`'s cleanup step: this instance's leftovers, when isolation is possible here. */
-export async function removeSandboxLeftovers(db: Db, config: IsolationConfig): Promise<string[]> {
-  if (config.mode === "off" || process.platform !== "linux" || !hasNetAdmin()) return [];
-  return cleanupLeftovers(db, config, CLI_ACTOR);
-}
-
-function isolationConfig(): IsolationConfig {
-  return loadIsolationConfig(loadCommonConfig().dataDir);
-}
-
-/** Rejects before anything is opened when the launcher cannot work (not root, not Linux). */
-function preflight(what: string): void {
-  try {
-    requireNetAdmin(what);
-  } catch (error) {
-    throw new CliError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-/** Waits (bounded) until the local worker's snapshot knows the sandbox, so its first connection is not refused. */
-async function waitForWorker(ctx: CliContext, sandbox: LaunchedSandbox): Promise<void> {
-  const worker = loadWorkerConfig();
-  const host = worker.healthHost.includes(":") ? `[${worker.healthHost}]` : worker.healthHost;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const known = await Promise.all(
-      [sandbox.addresses.v4, sandbox.addresses.v6].map((a) =>
-        fetch(`http://${host}:${worker.healthPort}/sandboxes/known?address=${encodeURIComponent(a)}`, { signal: AbortSignal.timeout(1000) }).then(
-          (r) => r.status === 200,
-          () => null,
-        ),
-      ),
-    );
-    if (known.every((k) => k === true)) return;
-    if (known.some((k) => k === null)) {
-      ctx.stderr(`warning: no proxy worker answers on ${host}:${worker.healthPort}; the sandbox's connections fail closed until one runs.`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  ctx.stderr("warning: the proxy worker has not seen the new sandbox yet; its first connections may be refused.");
-}
-
-/**
- * Waits (at most `ms`) until the local worker holds no open connection of the sandbox: when the
- * task ends, the worker closes them on its own kill switch, and the network must still be there
- * for that close to reach whatever the agent left open.
- */
-async function drainWorker(sandbox: LaunchedSandbox, ms = 1500): Promise<void> {
-  const worker = loadWorkerConfig();
-  const host = worker.healthHost.includes(":") ? `[${worker.healthHost}]` : worker.healthHost;
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const open = await Promise.all(
-      [sandbox.addresses.v4, sandbox.addresses.v6].map((a) =>
-        fetch(`http://${host}:${worker.healthPort}/sandboxes/connections?address=${encodeURIComponent(a)}`, { signal: AbortSignal.timeout(500) })
-          .then((r) => r.json() as Promise<{ connections?: number }>)
-          .then((b) => b.connections ?? 0, () => 0),
-      ),
-    );
-    if (open.every((n) => n === 0)) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function verifyTargets(values: CanaryValues, config: IsolationConfig, addresses: string[]) {
-  const worker = loadWorkerConfig();
-  const common = loadCommonConfig();
-  const canary: Canary = {};
-  if (values["canary-v4"]) canary.v4 = values["canary-v4"];
-  if (values["canary-v6"]) canary.v6 = values["canary-v6"];
-  if (values["canary-ula"]) canary.ula = values["canary-ula"];
-  if (values["canary-port"]) canary.port = canary.bannerPort = Number(values["canary-port"]);
-  if (values["canary-udp-port"]) canary.udpPort = Number(values["canary-udp-port"]);
-  if (values["canary-resolver"]) canary.resolver = values["canary-resolver"];
-  let databasePort = common.embeddedPgPort;
-  if (common.databaseUrl) {
-    try {
-      databasePort = Number(new URL(common.databaseUrl).port || 5432);
-    } catch {
-      // a socket URL: the database has no TCP port to probe
-    }
-  }
-  return {
-    canary,
-    bulkheadAddresses: [...new Set([config.gatewayV4, config.gatewayV6, ...addresses])],
-    bulkheadPorts: { dashboard: worker.appPort, database: databasePort, health: worker.healthPort, proxy: worker.proxyPort },
-  };
-}
-
-async function verifyIn(ctx: CliContext, db: Db, config: IsolationConfig, sandbox: LaunchedSandbox, values: CanaryValues): Promise<VerifyResult[]> {
-  const addresses = values["bulkhead-address"] ?? (await hostAddresses());
-  const results = await runProbe(config, sandbox, verifyTargets(values, config, addresses));
-  await auditVerify(db, CLI_ACTOR, sandbox, results);
-  if (ctx.json) ctx.stdout(JSON.stringify({ sandboxId: sandbox.id, passed: results.every((r) => !r.escaped), results }));
-  else ctx.stdout(formatTable(results));
-  return results;
-}
-
-function signalled(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: string) => () => resolve(`the launcher received ${signal}`);
-    process.once("SIGINT", on("SIGINT"));
-    process.once("SIGTERM", on("SIGTERM"));
-    process.once("SIGHUP", on("SIGHUP"));
-  });
-}
-
-async function runCommand(args: string[], ctx: CliContext): Promise<number> {
-  const split = args.indexOf("--");
-  if (split < 0 || split === args.length - 1) throw new CliError(USAGE, 2);
-  const command = args.slice(split + 1);
-  const { values } = parseFlags(args.slice(0, split), { task: { type: "string" }, verify: { type: "boolean" }, env: { type: "string", multiple: true }, cwd: { type: "string" }, ...canaryFlags });
-  const taskId = requireFlag(values.task, "task");
-  const env = sandboxBaseEnvironment();
-  for (const pair of values.env ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq < 1) throw new CliError(`--env ${pair}: expected NAME=VALUE`, 2);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  preflight("bulkhead sandbox run");
-  const config = isolationConfig();
-  return withCliDatabase(ctx, async (db, url) => {
-    await cleanupLeftovers(db, config, CLI_ACTOR);
-    const caPem = (await getCaCertificatePem(db))?.certPem;
-    if (!caPem) throw new CliError("no interception CA yet: start Bulkhead once (npm start) or run `bulkhead ca cert`");
-    const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem).catch((error: unknown) => {
-      throw error instanceof IsolationError ? new CliError(error.message) : error;
-    });
-    await waitForWorker(ctx, sandbox);
-    ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${taskId}`);
-    if (values.verify) {
-      const results = await verifyIn(ctx, db, config, sandbox, values);
-      if (results.some((r) => r.escaped)) {
-        await teardownSandbox(db, CLI_ACTOR, sandbox, "the self-test found an escape; the command was not started");
-        throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
-      }
-    }
-    const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command, env, cwd: values.cwd, stdio: "inherit", stop: signalled(), drain: () => drainWorker(sandbox) });
-    ctx.stderr(`sandbox ${sandbox.names.netns} torn down: ${result.reason}`);
-    return result.exitCode;
-  });
-}
-
-async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseFlags(args, { task: { type: "string" }, ...canaryFlags });
-  preflight("bulkhead sandbox verify");
-  const config = isolationConfig();
-  return withCliDatabase(ctx, async (db) => {
-    await cleanupLeftovers(db, config, CLI_ACTOR);
-    let taskId = values.task;
-    let temporary = false;
-    if (!taskId) {
-      // A throwaway deny-all task: the self-test needs a sandbox bound to something.
-      const agent =
-        (await db.agent.findUnique({ where: { name: "bulkhead-self-test" }, select: { id: true } })) ??
-        (await createAgent(db, CLI_ACTOR, { name: "bulkhead-self-test", description: "Runs `bulkhead sandbox verify`" }));
-      taskId = (await createTask(db, CLI_ACTOR, { agentId: agent.id, purpose: "sandbox self-test", policyYaml: DENY_ALL_POLICY, ttl: "10m" })).id;
-      temporary = true;
-    }
-    const caPem = (await getCaCertificatePem(db))?.certPem ?? "";
-    const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem).catch((error: unknown) => {
-      throw error instanceof IsolationError ? new CliError(error.message) : error;
-    });
-    try {
-      await waitForWorker(ctx, sandbox);
-      const results = await verifyIn(ctx, db, config, sandbox, values);
-      const escaped = results.filter((r) => r.escaped).length;
-      if (!ctx.json) ctx.stdout(escaped ? `FAILED: ${escaped} escape(s) worked.` : `OK: all ${results.length} escapes were blocked.`);
-      return escaped ? 3 : 0;
-    } finally {
-      await teardownSandbox(db, CLI_ACTOR, sandbox, "self-test finished");
-      if (temporary) await endTask(db, CLI_ACTOR, taskId, "sandbox self-test finished");
-    }
-  });
-}
-
 export const sandboxCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
   switch (sub) {
     case "run":
-      return runCommand(rest, ctx);
+      return (await import("./sandbox-run")).runCommand(rest, ctx);
     case "verify":
-      return verifyCommand(rest, ctx);
+      return (await import("./sandbox-run")).verifyCommand(rest, ctx);
+    case "cleanup":
+      return (await import("./sandbox-run")).cleanupCommand(rest, ctx);
     case "list": {
       const { values } = parseFlags(rest, { all: { type: "boolean" } });
-      const rows = await withCliDatabase(ctx, (db) => listSandboxes(db, CLI_ACTOR, { live: !values.all }));
+      const rows = await withCliSql(ctx, (db) => listSandboxes(db, CLI_ACTOR, { live: !values.all }));
       if (ctx.json) ctx.stdout(JSON.stringify(rows.map(toJson)));
       else if (rows.length === 0) ctx.stdout(values.all ? "No sandboxes." : "No live sandboxes.");
       else for (const s of rows) ctx.stdout(`${s.id}  ${s.removedAt ? "removed" : "live   "}  ${s.kind.padEnd(8)}  ${s.addresses.padEnd(32)}  ${s.task.agent.name}  task ${s.taskId}  blocked ${s.blockedAttempts}`);
@@ -239,19 +46,12 @@ export const sandboxCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead sandbox stop ID", 2);
+      const { stopSandbox } = await import("@/lib/sandboxes/sandboxes");
       const row = await withCliDatabase(ctx, (db) => stopSandbox(db, CLI_ACTOR, id, "stopped from the CLI"));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(row)) : `Sandbox ${row.name} stopped; its launcher tears it down.`);
       return 0;
     }
-    case "cleanup": {
-      parseFlags(rest, {});
-      preflight("bulkhead sandbox cleanup");
-      const config = isolationConfig();
-      const removed = await withCliDatabase(ctx, (db) => cleanupLeftovers(db, config, CLI_ACTOR));
-      ctx.stdout(ctx.json ? JSON.stringify({ removed }) : removed.length ? `Removed leftovers: ${removed.join(", ")}` : "Nothing to clean up.");
-      return 0;
-    }
     default:
-      throw new CliError(USAGE, 2);
+      throw new CliError(SANDBOX_USAGE, 2);
   }
 };

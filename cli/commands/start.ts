@@ -6,7 +6,7 @@ import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
-import { removeSandboxLeftovers } from "./sandbox";
+import { removeSandboxLeftovers } from "./sandbox-run";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";

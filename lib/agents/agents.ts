@@ -8,6 +8,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { emailSchema } from "@/lib/users/users";
 import { uuidSchema } from "./ids";
+import type { AgentView } from "./view";
 
 export const agentNameSchema = z
   .string()
@@ -26,18 +27,11 @@ export type CreateAgentInput = z.input<typeof createAgentInput>;
 
 export { uuidSchema };
 
-export interface AgentView {
-  id: string;
-  name: string;
-  description: string;
-  status: "active" | "suspended";
-  suspendedAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-  owner: { id: string; email: string; name: string | null };
-}
+// Reading agents lives in ./view (no audit writer or user schemas): `bulkhead agent list` loads only that.
+export { listAgents, listAgentsInput, type AgentView } from "./view";
 
-const agentSelect = {
+/** What an agent reads as (AgentView), for the Prisma paths that write and return one. */
+export const agentSelect = {
   id: true,
   name: true,
   description: true,
@@ -94,29 +88,6 @@ export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput)
     }
     throw error;
   }
-}
-
-export const listAgentsInput = z.object({
-  query: z.string().trim().max(200).optional(),
-  status: z.enum(["active", "suspended"]).optional(),
-});
-
-export async function listAgents(db: Db, actor: Actor, input: z.input<typeof listAgentsInput> = {}): Promise<AgentView[]> {
-  assertCan(actor, "read");
-  const { query, status } = listAgentsInput.parse(input);
-  const where: Prisma.AgentWhereInput = {
-    ...(status ? { status } : {}),
-    ...(query
-      ? {
-          OR: [
-            { name: { contains: query, mode: "insensitive" } },
-            { description: { contains: query, mode: "insensitive" } },
-            { owner: { email: { contains: query, mode: "insensitive" } } },
-          ],
-        }
-      : {}),
-  };
-  return db.agent.findMany({ where, select: agentSelect, orderBy: { name: "asc" }, take: 500 });
 }
 
 /** A missing agent and a malformed id look the same to the caller. */

@@ -12,6 +12,7 @@ import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { AppError } from "@/lib/errors/app-error";
+import type { SandboxView } from "./view";
 
 const uuid = z.uuid();
 
@@ -32,33 +33,8 @@ const sandboxSelect = {
   task: { select: { id: true, purpose: true, status: true, expiresAt: true, agent: { select: { id: true, name: true } } } },
 } as const;
 
-export interface SandboxView {
-  id: string;
-  name: string;
-  kind: string;
-  taskId: string;
-  task: { id: string; purpose: string; status: string; expiresAt: Date; agent: { id: string; name: string } };
-  sourceAddress: string | null;
-  sourceAddressV6: string | null;
-  addresses: string;
-  instanceId: string | null;
-  createdBy: string | null;
-  blockedAttempts: number;
-  createdAt: Date;
-  removedAt: Date | null;
-  removedReason: string | null;
-}
-
-export async function listSandboxes(db: Db, actor: Actor, filter: { live?: boolean; taskId?: string } = {}): Promise<SandboxView[]> {
-  assertCan(actor, "read");
-  const taskId = filter.taskId && uuid.safeParse(filter.taskId).success ? filter.taskId : undefined;
-  return db.sandbox.findMany({
-    where: { ...(filter.live ? { removedAt: null } : {}), ...(taskId ? { taskId } : {}) },
-    select: sandboxSelect,
-    orderBy: { createdAt: "desc" },
-    take: 500,
-  });
-}
+// Reading the list lives in ./view (no audit writer, no address parser): `bulkhead sandbox list` loads only that.
+export { listSandboxes, type SandboxView } from "./view";
 
 export async function getSandbox(db: Db, actor: Actor, id: string): Promise<SandboxView> {
   assertCan(actor, "read");

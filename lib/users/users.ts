@@ -7,6 +7,7 @@ import { ROLES, type Role } from "@/lib/auth/roles";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isUniqueViolation } from "@/lib/db/errors";
+import type { UserSummary } from "./view";
 
 export const emailSchema = z
   .string()
@@ -28,18 +29,11 @@ export const createUserInput = z.object({
 });
 export type CreateUserInput = z.input<typeof createUserInput>;
 
-export interface UserSummary {
-  id: string;
-  email: string;
-  name: string | null;
-  role: Role;
-  disabled: boolean;
-  lastLoginAt: Date | null;
-  createdAt: Date;
-  sso: boolean;
-}
+// Reading users lives in ./view (no password hasher): `bulkhead user list` loads only that.
+export { listUsers, type UserSummary } from "./view";
 
-const summarySelect = {
+/** The columns toSummary needs, for the Prisma paths that write and return a user. */
+export const summarySelect = {
   id: true,
   email: true,
   name: true,
@@ -50,7 +44,7 @@ const summarySelect = {
   passwordHash: true,
 } as const;
 
-function toSummary(u: {
+export function toSummary(u: {
   id: string;
   email: string;
   name: string | null;
@@ -103,12 +97,6 @@ export async function createUser(
     }
     throw error;
   }
-}
-
-export async function listUsers(db: Db, actor: Actor): Promise<UserSummary[]> {
-  assertCan(actor, "users:read");
-  const users = await db.user.findMany({ select: summarySelect, orderBy: { email: "asc" } });
-  return users.map(toSummary);
 }
 
 async function countActiveAdmins(tx: Pick<Db, "user">, excludingId: string): Promise<number> {

@@ -1,26 +1,71 @@
-import type { Db } from "@/lib/db/client";
+import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
-import { loadRegistry } from "@/lib/services/registry-source";
+import { dateOf, epochMs } from "@/lib/db/view-sql";
+import { buildRegistry } from "@/lib/services/build-registry";
 import { endpointService } from "./binding";
-import { credentialSelect, toCredentialView, type CredentialView } from "./view";
+import { toCredentialView, type CredentialView } from "./view";
 
 export interface ListedCredential extends CredentialView {
   /** Why the proxy will never inject it as it stands (unbound, or its host now belongs to another service); null when it can. */
   problem: string | null;
 }
 
-/** Metadata of every credential, for anyone with `read`. The sealed secret is never selected. */
-export async function listCredentials(db: Db, actor: Actor): Promise<ListedCredential[]> {
+interface CredentialRow {
+  id: string;
+  name: string;
+  scheme: string;
+  host: string;
+  port: string;
+  service_id: string | null;
+  environments: string;
+  header_template: string;
+  created_at: string;
+  rotated_at: string | null;
+  last_used_at: string | null;
+  created_by_email: string | null;
+}
+
+// `secret_sealed` is deliberately absent: the sealed secret is never read for display.
+const LIST_SQL = `SELECT c.id::text, c.name, c.scheme, c.host, c.port::text, c.service_id, c.environments, c.header_template,
+  ${epochMs("c.created_at")} AS created_at, ${epochMs("c.rotated_at")} AS rotated_at, ${epochMs("c.last_used_at")} AS last_used_at,
+  u.email AS created_by_email
+FROM credentials c LEFT JOIN users u ON u.id = c.created_by_id
+ORDER BY c.name ASC LIMIT 1000`;
+const SERVICES_SQL = "SELECT name, descriptor_yaml AS \"descriptorYaml\" FROM services ORDER BY name ASC";
+
+/**
+ * Metadata of every credential, for anyone with `read`, with why the proxy would not inject it.
+ * Plain SQL on either driver (the dashboard's Prisma client, or `bulkhead credential list`'s pg
+ * connection); the registry that judges the binding is built from the stored services as the
+ * proxy builds it.
+ */
+export async function listCredentials(db: AuditDb, actor: Actor): Promise<ListedCredential[]> {
   assertCan(actor, "read");
-  const rows = await db.credential.findMany({ select: credentialSelect, orderBy: { name: "asc" }, take: 1000 });
-  const { registry } = await loadRegistry(db);
-  return rows.map((row) => {
-    const view = toCredentialView(row);
+  const sql = auditSql(db);
+  const [rows, services] = await Promise.all([sql.query<CredentialRow>(LIST_SQL), sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL)]);
+  // Only the registry matters here; the environment inventory does not decide a binding.
+  const { registry } = buildRegistry(services, null);
+  return rows.map((r) => {
+    const view = toCredentialView({
+      id: r.id,
+      name: r.name,
+      scheme: r.scheme,
+      host: r.host,
+      port: Number(r.port),
+      serviceId: r.service_id,
+      environments: r.environments,
+      headerTemplate: r.header_template,
+      createdAt: dateOf(r.created_at),
+      rotatedAt: dateOf(r.rotated_at),
+      lastUsedAt: dateOf(r.last_used_at),
+      createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
+    });
     return { ...view, problem: bindingProblem(view, registry) };
   });
 }
 
-function bindingProblem(view: CredentialView, registry: Parameters<typeof endpointService>[0]): string | null {
+/** Why the proxy would never inject this credential as it stands, or null. */
+export function bindingProblem(view: CredentialView, registry: Parameters<typeof endpointService>[0]): string | null {
   if (view.serviceId === null || view.environments.length === 0) return "unbound: it serves nothing and is never injected until its service and environments are declared";
   const endpoint = endpointService(registry, view.scheme === "http" ? "http" : "https", view.host, view.port, undefined);
   if (!endpoint.ok) return endpoint.message;

@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,30 +9,9 @@ import { createTask, endTask } from "@/lib/tasks/tasks";
 import { effective, listTasks, taskSelect } from "@/lib/tasks/view";
 import { databaseEnv, createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { bulkheadTraced, packagesIn } from "../../support/traced-cli";
 
 const SYSTEM_ACTOR: Actor = { kind: "system", label: "test" };
-
-/** The npm packages (by name) a run of the compiled `bulkhead` loaded, from tests/support/module-trace.mjs. */
-function packagesIn(trace: string): Set<string> {
-  const names = new Set<string>();
-  for (const url of trace.split("\n")) {
-    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-    if (m) names.add(m[1]!);
-  }
-  return names;
-}
-
-function bulkheadTraced(args: string[], env: Record<string, string>, traceFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, BULKHEAD_ISOLATION: "off", ...env, MODULE_TRACE_FILE: traceFile };
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", path.resolve("tests/support/module-trace.mjs"), path.resolve("bin/bulkhead.mjs"), ...args],
-      { env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /**
  * `bulkhead task list` is a read of one table: it must not pay for what creating a task needs

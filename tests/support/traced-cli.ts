@@ -1,0 +1,25 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+
+/** The npm packages (by name) a run of the compiled `bulkhead` loaded, from tests/support/module-trace.mjs. */
+export function packagesIn(trace: string): Set<string> {
+  const names = new Set<string>();
+  for (const url of trace.split("\n")) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m) names.add(m[1]!);
+  }
+  return names;
+}
+
+/** Runs the compiled `bulkhead` (bin/bulkhead.mjs) in a child process, recording every module it loads in `traceFile`. */
+export function bulkheadTraced(args: string[], env: Record<string, string>, traceFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const childEnv: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, BULKHEAD_ISOLATION: "off", ...env, MODULE_TRACE_FILE: traceFile };
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", path.resolve("tests/support/module-trace.mjs"), path.resolve("bin/bulkhead.mjs"), ...args],
+      { env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
