@@ -136,10 +136,19 @@ function canonicalHeaders(
   input: Record<string, string | readonly string[] | undefined>,
 ): { ok: true; headers: Record<string, string> } | Rejection {
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [rawName, rawValue] of Object.entries(input)) {
+  for (const rawName of Object.keys(input)) {
+    const rawValue = input[rawName];
     if (rawValue === undefined) continue;
     if (!TOKEN.test(rawName)) return reject("invalid_header", `invalid header name "${rawName}"`);
     const name = rawName.toLowerCase();
+    // The usual case, one value, without the array the general case builds.
+    if (typeof rawValue === "string") {
+      if (/[\r\n\0]/.test(rawValue)) return reject("invalid_header", `invalid value for header "${name}"`);
+      const prior = headers[name];
+      if (prior !== undefined && SINGLE_VALUED.has(name)) return reject("duplicate_header", `header "${name}" appears more than once`);
+      headers[name] = prior === undefined ? rawValue : `${prior}, ${rawValue}`;
+      continue;
+    }
     const values = typeof rawValue === "string" ? [rawValue] : [...rawValue];
     for (const v of values) {
       if (typeof v !== "string" || /[\r\n\0]/.test(v)) return reject("invalid_header", `invalid value for header "${name}"`);

@@ -67,37 +67,74 @@ export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
   return [...methods];
 }
 
-/** Matches "/repos/{owner}/{repo}" against path segments; `{rest+}` takes one or more. */
-function matchTemplate(template: string, segments: readonly string[], fold: boolean): Record<string, string> | null {
-  const parts = template.split("/").slice(1);
-  const params: Record<string, string> = {};
+/** One part of a route's path template, parsed once per route (not once per request). */
+type TemplatePart = { kind: "greedy"; name: string } | { kind: "variable"; name: string } | { kind: "literal"; text: string; folded: string };
+
+interface CompiledRoute {
+  /** The route's methods, upper-cased ("*": any). */
+  methods: ReadonlySet<string>;
+  parts: readonly TemplatePart[];
+}
+
+const GREEDY = /^\{([A-Za-z0-9_]+)\+\}$/;
+const VARIABLE = /^\{([A-Za-z0-9_]+)\}$/;
+
+// Descriptor routes are immutable once parsed: what is derived from one is kept with it, so the
+// request path pays no split, regex or array per route tried (the REST matcher was the worker's
+// largest allocator per request: docs/benchmarks.md).
+const compiledRoutes = new WeakMap<RestRoute, CompiledRoute>();
+
+function compileRoute(route: RestRoute): CompiledRoute {
+  let c = compiledRoutes.get(route);
+  if (c) return c;
+  const parts = route.path
+    .split("/")
+    .slice(1)
+    .map((part): TemplatePart => {
+      const greedy = GREEDY.exec(part);
+      if (greedy) return { kind: "greedy", name: greedy[1] as string };
+      const variable = VARIABLE.exec(part);
+      if (variable) return { kind: "variable", name: variable[1] as string };
+      return { kind: "literal", text: part, folded: part.toLowerCase() };
+    });
+  c = { methods: new Set(routeMethods(route)), parts };
+  compiledRoutes.set(route, c);
+  return c;
+}
+
+/**
+ * Matches "/repos/{owner}/{repo}" against path segments; `{rest+}` takes one or more (and only as
+ * the last part). Returns the parameters, or null.
+ */
+function matchTemplate(parts: readonly TemplatePart[], segments: readonly string[], fold: boolean): Record<string, string> | null {
+  let params: Record<string, string> | null = null;
   for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] as string;
-    const greedy = /^\{([A-Za-z0-9_]+)\+\}$/.exec(part);
-    if (greedy) {
+    const part = parts[i] as TemplatePart;
+    if (part.kind === "greedy") {
       if (i !== parts.length - 1 || segments.length <= i) return null;
-      params[greedy[1] as string] = segments.slice(i).join("/");
+      params ??= {};
+      params[part.name] = segments.slice(i).join("/");
       return params;
     }
     const segment = segments[i];
     if (segment === undefined) return null;
-    const variable = /^\{([A-Za-z0-9_]+)\}$/.exec(part);
-    if (variable) {
+    if (part.kind === "variable") {
       if (segment === "") return null;
-      params[variable[1] as string] = segment;
-    } else if ((fold ? segment.toLowerCase() : segment) !== (fold ? part.toLowerCase() : part)) {
+      params ??= {};
+      params[part.name] = segment;
+    } else if (fold ? segment.toLowerCase() !== part.folded : segment !== part.text) {
       return null;
     }
   }
-  return segments.length === parts.length ? params : null;
+  return segments.length === parts.length ? (params ?? {}) : null;
 }
 
 function routeMethods(route: RestRoute): string[] {
   return (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toUpperCase());
 }
 
-function methodMatches(route: RestRoute, method: string): boolean {
-  return routeMethods(route).some((m) => m === "*" || m === method);
+function methodMatches(route: CompiledRoute, method: string): boolean {
+  return route.methods.has("*") || route.methods.has(method);
 }
 
 function fill(template: string, params: Record<string, string>, fold: boolean): string {
@@ -110,7 +147,14 @@ function fill(template: string, params: Record<string, string>, fold: boolean): 
  * them and one that does not both land on a route at least as strict as the real target.
  */
 function matchSegments(path: string): string[] {
-  return path.split("/").slice(1).map((s) => s.split(";")[0] ?? "");
+  const parts = path.split("/");
+  const out = new Array<string>(parts.length - 1);
+  for (let i = 1; i < parts.length; i++) {
+    const s = parts[i] as string;
+    const semi = s.indexOf(";");
+    out[i - 1] = semi < 0 ? s : s.slice(0, semi);
+  }
+  return out;
 }
 
 export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftResult {
@@ -131,7 +175,7 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   const drafts: ActionDraft[] = [];
   const match = (method: string, routes: readonly RestRoute[]) => matchRoute(method, routes, req, segments, config.caseInsensitive, jsonBody);
   for (const method of methods) {
-    let draft = match(method, method === "HEAD" ? config.routes.filter((r) => routeMethods(r).includes("HEAD")) : config.routes);
+    let draft = match(method, method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes);
     if (draft === null && method === "HEAD") {
       // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
       const get = match("GET", config.routes) ?? unmatched("GET", req.path, req.path);
@@ -156,8 +200,9 @@ function matchRoute(
   jsonBody: () => { value: unknown } | Rejection,
 ): ActionDraft | Rejection | null {
   for (const route of routes) {
-    if (!methodMatches(route, method)) continue;
-    const params = matchTemplate(route.path, segments, fold);
+    const compiled = compileRoute(route);
+    if (!methodMatches(compiled, method)) continue;
+    const params = matchTemplate(compiled.parts, segments, fold);
     if (!params) continue;
     if (route.when) {
       const parsed = jsonBody();

@@ -12,7 +12,8 @@ export function compactActions(actions: readonly SemanticAction[], request: { me
     const out: Record<string, unknown> = { service: a.service, environment: a.environment, resource: a.resource, operation: a.operation, effect: a.effect };
     if (!a.detail) return out;
     const detail: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(a.detail)) {
+    for (const key of Object.keys(a.detail)) {
+      const value = a.detail[key];
       if (key === "method" && value === request.method) continue;
       if (key === "path" && value === request.path) continue;
       if (key === "host" && value === request.host) continue;

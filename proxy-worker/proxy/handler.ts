@@ -69,7 +69,9 @@ export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">,
 
 function joinHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  const headers = req.headers;
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     if (value === undefined) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }

@@ -47,15 +47,17 @@ export function upstreamHeaders(
   host: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(agentHeaders)) {
+  const injected = inject ? inject.name.toLowerCase() : null;
+  for (const name of Object.keys(agentHeaders)) {
+    const value = agentHeaders[name] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || connectionTokens.has(lower)) continue;
     if (lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-")) continue;
-    if (inject && lower === inject.name.toLowerCase()) continue;
+    if (lower === injected) continue;
     out[lower] = value;
   }
   out.host = host;
-  if (inject) out[inject.name.toLowerCase()] = inject.value;
+  if (inject && injected) out[injected] = inject.value;
   return out;
 }
 
@@ -77,7 +79,8 @@ export function connectionTokens(connection: string | undefined): Set<string> {
 export function downstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const tokens = connectionTokens(typeof upstream.connection === "string" ? upstream.connection : undefined);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || tokens.has(lower) || lower === "content-length" || lower.startsWith("x-bulkhead-")) continue;

@@ -152,7 +152,8 @@ export class Pipeline extends PipelineAudit {
     this.deps.observe?.("classify", since(t));
     if (!classification.ok) throw await this.refuse(new ProxyRefusal("malformed", classification.code, classification.reason), j.base, auth);
     const classified = { ...c, descriptor: match.kind === "service" ? match.descriptor : null, service: classification.service, actions: classification.actions };
-    await this.scope(j, auth, classified, { url: c.url, actions: compactActions(classified.actions, c.request) });
+    const outside = this.outsideScope(j, auth, classified, () => ({ url: c.url, actions: compactActions(classified.actions, c.request) }));
+    if (outside) throw await outside;
     return classified;
   }
 
@@ -177,13 +178,19 @@ export class Pipeline extends PipelineAudit {
     const request = { method: "CONNECT", scheme: "https" as const, host, port, path: "/", query: "", headers: {} };
     const classified = { request, url: `${host}:${port}`, descriptor, service: descriptor.id, actions: [action], hostOnly: true };
     // Layer 1 judges a tunnel like any other action (irreversible, so only a scope allowing that reaches it).
-    await this.scope(j, auth, classified, { actions: [action], hostOnly: true });
+    const outside = this.outsideScope(j, auth, classified, () => ({ actions: [action], hostOnly: true }));
+    if (outside) throw await outside;
     return classified;
   }
 
-  private async scope(j: Judgement, auth: AuthenticatedTask, k: Classified, data: Record<string, unknown>): Promise<void> {
+  /**
+   * Layer 1: the refusal (being recorded) when an action lies outside the request's scope, else
+   * null. The event's data is built only for a refusal: an allowed request builds its compact
+   * actions once, in decide().
+   */
+  private outsideScope(j: Judgement, auth: AuthenticatedTask, k: Classified, data: () => Record<string, unknown>): Promise<ProxyRefusal> | null {
     const outside = checkScope(auth.scope, k.actions);
-    if (outside) throw await this.refuse(outside.refusal, { ...j.base, service: k.service, ...data, layer: "identity", scope: auth.scope.text }, auth, outside.verdict);
+    return outside ? this.refuse(outside.refusal, { ...j.base, service: k.service, ...data(), layer: "identity", scope: auth.scope.text }, auth, outside.verdict) : null;
   }
 
   /** Decide, purely, over the task's compiled policy. A deny ends here; a tunnel is never held. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Effect } from "@/lib/semantics/types";
-import { classifyRequest, json } from "./support";
+import { restConfigSchema } from "@/lib/semantics/descriptors/schema";
+import { classifyRest } from "@/lib/semantics/rest";
+import { canonical, classifyRequest, json } from "./support";
 
 interface Case {
   name: string;
@@ -100,5 +102,46 @@ describe("REST classification", () => {
     const body = json({ query: 'mutation { updateRef(input: { refId: "r1", oid: "x", force: true }) { clientMutationId } }' });
     const result = classifyRequest("POST", `${GH}/graphql`, { body });
     expect(result.ok && result.actions.map((a) => [a.operation, a.effect, a.resource])).toEqual([["updateRef", "irreversible", "r1"]]);
+  });
+});
+
+describe("REST route templates", () => {
+  // Routes are parsed once and kept with the route; what they match must be exactly what the
+  // template says, whichever order requests and descriptors come in.
+  const config = restConfigSchema.parse({
+    caseInsensitive: false,
+    routes: [
+      { method: ["get", "HEAD"], path: "/files/{path+}", operation: "files.get", resource: "{path}" },
+      { method: "DELETE", path: "/a/{x+}/b", operation: "never.matches" },
+      { method: "*", path: "/v/{id}", operation: "v.any", resource: "{id}" },
+      { method: "PUT", path: "/Exact/{id}", operation: "exact.put", resource: "{id}" },
+    ],
+  });
+  const classify = (method: string, path: string) => {
+    const r = classifyRest(canonical(method, `https://svc.example.com${path}`), config);
+    if (!r.ok) throw new Error(r.reason);
+    return r.drafts.map((d) => `${d.operation} ${d.resource}`);
+  };
+
+  it("a greedy parameter takes the rest of the path, and only as the last part", () => {
+    expect(classify("GET", "/files/a/b/c")).toEqual(["files.get a/b/c"]);
+    expect(classify("HEAD", "/files/x")).toEqual(["files.get x"]);
+    expect(classify("GET", "/files")).toEqual(["GET /files /files"]);
+    expect(classify("DELETE", "/a/x/b")).toEqual(["DELETE /a/x/b /a/x/b"]);
+  });
+
+  it("a parameter needs a non-empty segment; '*' is any method; methods are matched upper-cased", () => {
+    expect(classify("PATCH", "/v/7")).toEqual(["v.any 7"]);
+    expect(classify("POST", "/v/")).toEqual(["POST /v/ /v/"]);
+    expect(classify("GET", "/v/7/more")).toEqual(["GET /v/7/more /v/7/more"]);
+  });
+
+  it("literal segments compare exactly unless the service folds case, and matrix parameters are dropped", () => {
+    expect(classify("PUT", "/Exact/1")).toEqual(["exact.put 1"]);
+    expect(classify("PUT", "/exact/1")).toEqual(["PUT /exact/1 /exact/1"]);
+    expect(classify("PUT", "/Exact;v=1/2;x")).toEqual(["exact.put 2"]);
+    const folded = restConfigSchema.parse({ ...config, caseInsensitive: true });
+    const r = classifyRest(canonical("PUT", "https://svc.example.com/EXACT/Id9"), folded);
+    expect(r.ok && r.drafts.map((d) => `${d.operation} ${d.resource}`)).toEqual(["exact.put id9"]);
   });
 });
