@@ -28,6 +28,7 @@ import { createMetrics } from "@/proxy-worker/metrics";
 import type { Lookup } from "@/proxy-worker/net/resolve";
 import { startProxyService } from "@/proxy-worker/proxy/service";
 import type { AuditSink } from "@/proxy-worker/proxy/types";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { announce, serve } from "./support/ipc";
 import { AllocationSampler } from "./support/allocations";
 import { percentiles } from "./support/stats";
@@ -67,6 +68,9 @@ const withMetrics = process.env.BENCH_METRICS !== "off";
 const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: sink, log, metrics: withMetrics ? metrics : undefined, lookup: benchLookup });
 
 const sampler = new AllocationSampler();
+// Event-loop delay between "audit" calls: a blocked loop (a long GC, a synchronous write) shows here.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 serve(
   {
     stats: () => ({
@@ -78,7 +82,11 @@ serve(
       memory: process.memoryUsage(),
     }),
     /** The audit writer's state alone (unlike "stats", it leaves the flush-lag samples alone). */
-    audit: () => writer?.stats() ?? null,
+    audit: () => {
+      const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+      loopDelay.reset();
+      return writer ? { ...writer.stats(), loopDelayMs: delay } : null;
+    },
     /** Full garbage collection (the worker runs with --expose-gc), then memory: what is really retained. */
     gc: () => {
       const gc = (globalThis as { gc?: () => void }).gc;

@@ -86,13 +86,24 @@ async function runMicro(): Promise<Results["micro"]> {
   return out;
 }
 
+/**
+ * Before each measured run, every audited worker's log is shipped: the paths share the proxy CPU
+ * with PostgreSQL, and PostgreSQL catching up on one run's audit backlog would otherwise take that
+ * CPU from whichever path runs next (a run's own shipping, during the run, stays in its figures).
+ */
+async function settleAudit(env: Environment): Promise<void> {
+  for (const w of [env.worker, env.workerNoMetrics, env.workerStrict]) await drained(w);
+}
+
 async function openLoop(env: Environment, p: PathDef, rate: number, repeat: number): Promise<RunRecord> {
+  await settleAudit(env);
   const spec: OpenLoopSpec = { scenario: p.scenario(repeat), rate, durationMs: config.seconds * 1000, warmupMs: config.warmupMs, connections: config.openConnections, watch: p.watch() };
   const r = await env.load.ipc.call<LoadResult>("open", spec, config.seconds * 1000 + config.warmupMs + 60_000);
   return { ...r, path: p.id, repeat };
 }
 
 async function closedLoop(env: Environment, p: PathDef, repeat: number, seconds = config.satSeconds, concurrency = config.concurrency): Promise<RunRecord> {
+  await settleAudit(env);
   const spec: ClosedLoopSpec = { scenario: p.scenario(repeat), concurrency, durationMs: seconds * 1000, warmupMs: config.warmupMs, watch: p.watch() };
   const r = await env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + config.warmupMs + 60_000);
   return { ...r, path: p.id, repeat };
@@ -187,11 +198,12 @@ async function main(): Promise<void> {
     await measurePolicyPropagation({ seeded: env.seeded, databaseUrl: env.databaseUrl, probe: env.probe, changes: config.changes }),
     await measureRevocation({ seeded: env.seeded, databaseUrl: env.databaseUrl, masterKey: env.masterKey, probe: env.probe, changes: config.changes }),
   ];
-  for (const p of propagation) console.log(`  ${p.kind}: p50 ${round(p.propagationMs.p50, 1)} ms, p99 ${round(p.propagationMs.p99, 1)} ms, max ${round(p.propagationMs.max, 1)} ms, timeouts ${p.timeouts}, flaps ${p.flaps}`);
+  for (const p of propagation) console.log(`  ${p.kind}: p50 ${round(p.propagationMs.p50, 1)} ms, p99 ${round(p.propagationMs.p99, 1)} ms, max ${round(p.propagationMs.max, 1)} ms, timeouts ${p.timeouts}, flaps ${p.flaps}, resets ${p.resets ?? 0} ${JSON.stringify(p.disagreeing ?? {})}`);
 
   let soakResult: Soak | null = null;
   if (config.soakSeconds > 0) {
     console.log(`\n== memory soak: F at 1000 rps for ${SOAK_SETTLE_S + config.soakSeconds} s (short)`);
+    await settleAudit(env);
     soakResult = await soak(env, byId("F"), { seconds: config.soakSeconds, connections: config.openConnections });
     console.log(`  RSS after a full GC ${soakResult.startMiB} → ${soakResult.endMiB} MiB (${soakResult.changePct} %), heap ${soakResult.heapStartMiB} → ${soakResult.heapEndMiB} MiB; ${line({ ...soakResult.load, path: "F soak" })}`);
   } else console.log("\n== memory soak: skipped (BENCH_SOAK_SECONDS=0)");

@@ -3,7 +3,10 @@
  * request goes through the worker every ~1 ms (keep-alive, several connections so no probe waits
  * for another); the change is committed with raw SQL, and the clock starts just before COMMIT is
  * sent. The time is that of the first probe SENT after that instant which got the new answer, so
- * the resolution is the probe interval. Probes sent later must all agree (a "flap" otherwise).
+ * the resolution is the probe interval. Probes sent later must all agree: a later probe answered
+ * with anything else is a "flap" (for a revocation, a 200 after the first 407 would be a token
+ * working again); a later probe whose connection was cut (the kill switch closes a revoked
+ * token's connections) is counted apart, as a reset, with the statuses seen.
  */
 import pg from "pg";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
@@ -20,7 +23,12 @@ export interface PropagationResult {
   /** COMMIT round trip as the committing client saw it, in ms. */
   commitMs: Percentiles;
   timeouts: number;
+  /** Changes after which a later probe got an HTTP answer other than the new one. */
   flaps: number;
+  /** Changes after which a later probe's connection was cut instead (no HTTP answer). */
+  resets: number;
+  /** What the later probes that disagreed got, over all changes (-1: connection cut). */
+  disagreeing: Record<string, number>;
   samplesMs: number[];
 }
 
@@ -66,8 +74,14 @@ async function timeFlip(scenario: Scenario, isNew: (status: number) => boolean, 
   await pool.destroy().catch(() => undefined);
   const after = probes.filter((p) => p.sent >= commitStart && p.status !== null).sort((a, b) => a.sent - b.sent);
   const first = after.findIndex((p) => isNew(p.status!));
-  const flapped = first >= 0 && after.slice(first).some((p) => !isNew(p.status!));
-  return { ms: first >= 0 ? (after[first]!.sent - commitStart) / 1e6 : null, commitMs: (commitEnd - commitStart) / 1e6, flapped };
+  const disagreeing = first >= 0 ? after.slice(first).filter((p) => !isNew(p.status!)).map((p) => p.status!) : [];
+  return {
+    ms: first >= 0 ? (after[first]!.sent - commitStart) / 1e6 : null,
+    commitMs: (commitEnd - commitStart) / 1e6,
+    flapped: disagreeing.some((s) => s > 0),
+    reset: disagreeing.some((s) => s <= 0),
+    disagreeing,
+  };
 }
 
 /** Runs `sql` in a transaction; the clock starts just before COMMIT. */
@@ -79,8 +93,10 @@ async function commit(client: pg.Client, sql: string, params: unknown[]): Promis
   return { commitStart, commitEnd: now() };
 }
 
-function summarise(kind: PropagationResult["kind"], runs: Array<{ ms: number | null; commitMs: number; flapped: boolean }>): PropagationResult {
+function summarise(kind: PropagationResult["kind"], runs: Array<{ ms: number | null; commitMs: number; flapped: boolean; reset: boolean; disagreeing: number[] }>): PropagationResult {
   const samples = runs.map((r) => r.ms).filter((v): v is number => v !== null);
+  const disagreeing: Record<string, number> = {};
+  for (const s of runs.flatMap((r) => r.disagreeing)) disagreeing[String(s)] = (disagreeing[String(s)] ?? 0) + 1;
   return {
     kind,
     changes: runs.length,
@@ -88,6 +104,8 @@ function summarise(kind: PropagationResult["kind"], runs: Array<{ ms: number | n
     commitMs: percentiles(runs.map((r) => r.commitMs)),
     timeouts: runs.filter((r) => r.ms === null).length,
     flaps: runs.filter((r) => r.flapped).length,
+    resets: runs.filter((r) => r.reset).length,
+    disagreeing,
     samplesMs: samples.map((v) => round(v, 2)),
   };
 }

@@ -18,8 +18,8 @@ export interface Soak {
   /** Seconds of load (the latency samples exclude the first settling seconds). */
   seconds: number;
   rate: number;
-  /** RSS every 5 s, with the audit log's backlog then (events not yet in PostgreSQL, age of the oldest). */
-  rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number }>;
+  /** RSS every 5 s, with the audit log's backlog then (events not yet in PostgreSQL, age of the oldest) and the shipper's totals. */
+  rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number; shipped?: number; batches?: number; rows?: number; loopDelayMs?: { p50: number; p99: number; max: number } }>;
   rawMinMiB: number;
   rawMaxMiB: number;
   /** RSS and V8 heap after a full collection, just before and just after the load. */
@@ -185,8 +185,8 @@ export function renderTables(res: Results, rates: number[]): string {
     out.push("\n#### Propagation: commit in Postgres → first request enforcing it (ms, probes every ~1 ms)\n");
     out.push(
       table(
-        ["change", "n", "p50", "p90", "p99", "max", "timeouts", "flaps", "COMMIT round trip p50"],
-        res.propagation.map((p) => [p.kind, String(p.changes), fmt(p.propagationMs.p50, 1), fmt(p.propagationMs.p90, 1), fmt(p.propagationMs.p99, 1), fmt(p.propagationMs.max, 1), String(p.timeouts), String(p.flaps), fmt(p.commitMs.p50, 1)]),
+        ["change", "n", "p50", "p90", "p99", "max", "timeouts", "flaps", "resets", "COMMIT round trip p50"],
+        res.propagation.map((p) => [p.kind, String(p.changes), fmt(p.propagationMs.p50, 1), fmt(p.propagationMs.p90, 1), fmt(p.propagationMs.p99, 1), fmt(p.propagationMs.max, 1), String(p.timeouts), String(p.flaps), String(p.resets ?? "–"), fmt(p.commitMs.p50, 1)]),
       ),
     );
   }
