@@ -48,6 +48,7 @@ const log = createLogger(`bench-${workerId}`, process.env.BENCH_LOG_LEVEL ?? "er
 const metrics = createMetrics();
 const db = createPrismaClient(databaseUrl, 8);
 
+const shipping = { batches: 0, seconds: 0, maxSeconds: 0 };
 const writer =
   auditMode === "writer"
     ? await AuditWriter.start({
@@ -57,6 +58,12 @@ const writer =
         durability: process.env.BENCH_AUDIT_DURABILITY === "strict" ? "strict" : "group",
         log,
         onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),
+        // How long each batch's statement took (between "audit" calls): the database's side of shipping.
+        onShipped: (events, seconds) => {
+          shipping.batches++;
+          shipping.seconds += seconds;
+          shipping.maxSeconds = Math.max(shipping.maxSeconds, seconds);
+        },
       })
     : null;
 const sink: AuditSink = writer ? { record: async (e) => void (await writer.record(e)) } : { record: async () => undefined };
@@ -85,7 +92,9 @@ serve(
     audit: () => {
       const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
       loopDelay.reset();
-      return writer ? { ...writer.stats(), loopDelayMs: delay } : null;
+      const ship = { ...shipping };
+      Object.assign(shipping, { batches: 0, seconds: 0, maxSeconds: 0 });
+      return writer ? { ...writer.stats(), loopDelayMs: delay, shipStatements: ship } : null;
     },
     /** Full garbage collection (the worker runs with --expose-gc), then memory: what is really retained. */
     gc: () => {

@@ -19,7 +19,7 @@ export interface Soak {
   seconds: number;
   rate: number;
   /** RSS every 5 s, with the audit log's backlog then (events not yet in PostgreSQL, age of the oldest) and the shipper's totals. */
-  rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number; shipped?: number; batches?: number; rows?: number; loopDelayMs?: { p50: number; p99: number; max: number } }>;
+  rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number; shipped?: number; batches?: number; rows?: number; loopDelayMs?: { p50: number; p99: number; max: number }; shipStatements?: { batches: number; seconds: number; maxSeconds: number } }>;
   rawMinMiB: number;
   rawMaxMiB: number;
   /** RSS and V8 heap after a full collection, just before and just after the load. */

@@ -37,12 +37,12 @@ export async function soak(env: Environment, f: PathDef, o: { seconds: number; c
   const settled = setTimeout(() => void env.worker.ipc.call("stats"), SOAK_SETTLE_S * 1000); // drops earlier flush-lag samples
   const sample = async () => {
     const audit = await env.worker.ipc
-      .call<{ lagEvents: number; lagSeconds: number; batches: number; rows: number; shipped: number; loopDelayMs: { p50: number; p99: number; max: number } } | null>("audit")
+      .call<{ lagEvents: number; lagSeconds: number; batches: number; rows: number; shipped: number; loopDelayMs: { p50: number; p99: number; max: number }; shipStatements: { batches: number; seconds: number; maxSeconds: number } } | null>("audit")
       .catch(() => null);
     const s = {
       atSeconds: Math.round((Date.now() - t0) / 1000),
       rss: rssMiB(env.worker.pid),
-      ...(audit ? { lagEvents: audit.lagEvents, lagSeconds: round(audit.lagSeconds, 2), shipped: audit.shipped, batches: audit.batches, rows: audit.rows, loopDelayMs: audit.loopDelayMs } : {}),
+      ...(audit ? { lagEvents: audit.lagEvents, lagSeconds: round(audit.lagSeconds, 2), shipped: audit.shipped, batches: audit.batches, rows: audit.rows, loopDelayMs: audit.loopDelayMs, shipStatements: audit.shipStatements } : {}),
     };
     samples.push(s);
     o.onSample?.(s);
