@@ -56,6 +56,8 @@ const writer =
         walDir: process.env.BENCH_WAL_DIR!,
         workerId,
         durability: process.env.BENCH_AUDIT_DURABILITY === "strict" ? "strict" : "group",
+        // BENCH_AUDIT_MEMORY_MB: the log's in-memory tail (default: the writer's own), to compare sizes.
+        memoryBytes: process.env.BENCH_AUDIT_MEMORY_MB ? Number(process.env.BENCH_AUDIT_MEMORY_MB) * 1024 * 1024 : undefined,
         log,
         onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),
         // How long each batch's statement took (between "audit" calls): the database's side of shipping.
