@@ -57,6 +57,8 @@ const writer =
         workerId,
         durability: process.env.BENCH_AUDIT_DURABILITY === "strict" ? "strict" : "group",
         // BENCH_AUDIT_MEMORY_MB: the log's in-memory tail (default: the writer's own), to compare sizes.
+        // BENCH_AUDIT_SMALL_BATCH_PAUSE_MS: the shipper's pause after a small batch (default: its own).
+        smallBatchPauseMs: process.env.BENCH_AUDIT_SMALL_BATCH_PAUSE_MS ? Number(process.env.BENCH_AUDIT_SMALL_BATCH_PAUSE_MS) : undefined,
         memoryBytes: process.env.BENCH_AUDIT_MEMORY_MB ? Number(process.env.BENCH_AUDIT_MEMORY_MB) * 1024 * 1024 : undefined,
         log,
         onFlushLag: (ms) => metrics.auditLag.observe(ms / 1000),

@@ -29,6 +29,12 @@ export interface AuditShipperOptions {
   maxBatch?: number;
   /** How long a forwarded decision may wait for its completion to be folded in (ms). */
   foldWindowMs?: number;
+  /**
+   * After a small batch (the shipper is caught up), wait this long before the next (ms): caught
+   * up, events become shippable a few at a time, and a statement per few rows spends PostgreSQL's
+   * time on statements and commits rather than rows. A full batch (behind) goes on at once.
+   */
+  smallBatchPauseMs?: number;
   statementTimeoutMs?: number;
   /** LSNs of events moved in from an earlier version's spool: inserted only if not stored yet. */
   dedupe?: LegacyRange | null;
@@ -65,14 +71,19 @@ export class AuditShipper {
   private readonly shippedWaiters: Array<() => void> = [];
   private readonly maxBatch: number;
   private readonly foldWindowMs: number;
+  private readonly smallBatchPauseMs: number;
   private dedupe: LegacyRange | null;
 
   constructor(
     private readonly wal: AuditWal,
     private readonly o: AuditShipperOptions,
   ) {
-    this.maxBatch = o.maxBatch ?? 5_000;
+    // ~1,000 rows once completions fold in: PostgreSQL's cost per row is lowest at a few hundred to
+    // a thousand rows per statement (docs/audit.md, "Shipping"), and a smaller batch is a shorter
+    // stall of the worker's event loop while the driver serialises it.
+    this.maxBatch = o.maxBatch ?? 2_000;
     this.foldWindowMs = o.foldWindowMs ?? 250;
+    this.smallBatchPauseMs = o.smallBatchPauseMs ?? 100;
     this.dedupe = o.dedupe ?? null;
   }
 
@@ -91,6 +102,7 @@ export class AuditShipper {
         const step = await this.step();
         backoff = 50;
         if (!step.shipped && !this.stopping) await this.idle(step.waitMs, step.seenLsn);
+        else if (step.small && !this.draining && !this.stopping && this.smallBatchPauseMs > 0) await this.idle(this.smallBatchPauseMs, null);
       } catch (error) {
         this.noteError(error);
         await this.dropConnection();
@@ -154,7 +166,7 @@ export class AuditShipper {
   }
 
   /** Ships one batch if one is ready; otherwise says what to wait for. */
-  private async step(): Promise<{ shipped: boolean; waitMs: number | null; seenLsn: number }> {
+  private async step(): Promise<{ shipped: boolean; small?: boolean; waitMs: number | null; seenLsn: number }> {
     const client = await this.connect();
     const { records, gap } = await this.wal.read(this.cursor + 1, this.maxBatch);
     const seenLsn = records.at(-1)?.lsn ?? this.cursor;
@@ -179,7 +191,7 @@ export class AuditShipper {
     this.counters.folded += batch.folded;
     this.o.onBatch?.(batch.rows.length + batch.folded, (performance.now() - started) / 1000);
     this.progressed();
-    return { shipped: true, waitMs: null, seenLsn };
+    return { shipped: true, small: records.length < this.maxBatch / 4, waitMs: null, seenLsn };
   }
 
   /** Inserts rows and moves the cursor to `last`; a moved cursor (another shipper?) is re-read. */

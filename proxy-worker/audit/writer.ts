@@ -42,6 +42,7 @@ export interface AuditWriterOptions {
   hardLimitBytes?: number;
   maxBatch?: number;
   foldWindowMs?: number;
+  smallBatchPauseMs?: number;
   statementTimeoutMs?: number;
   /** A spool directory left by a version before the log: its events are moved into the log once. */
   legacySpoolDir?: string;
@@ -111,6 +112,7 @@ export class AuditWriter {
         dir: options.walDir,
         maxBatch: options.maxBatch,
         foldWindowMs: options.foldWindowMs,
+        smallBatchPauseMs: options.smallBatchPauseMs,
         statementTimeoutMs: options.statementTimeoutMs,
         dedupe: legacy,
         log: options.log,

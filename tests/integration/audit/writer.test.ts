@@ -67,6 +67,31 @@ describe("the worker's audit writer", () => {
     await chainOk();
   });
 
+  it("caught up, gathers events that arrive a few at a time into one statement per pause", async () => {
+    const w = await start({ smallBatchPauseMs: 1_000 });
+    await w.record(decision(1));
+    await until(() => w.stats().shippedLsn >= 1, 10_000, "the first event shipped");
+    const first = w.stats().batches;
+    // Twenty events trickling in during the pause that the first (small) batch started.
+    for (let i = 2; i <= 21; i++) {
+      await w.record(decision(i));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await until(() => w.stats().shippedLsn >= 21, 10_000, "every event shipped");
+    expect(w.stats().batches - first).toBeLessThanOrEqual(2);
+    expect(w.stats()).toMatchObject({ shipped: 21, rows: 21, lagEvents: 0 });
+    await chainOk();
+  });
+
+  it("never makes flush() wait out the pause", async () => {
+    const w = await start({ smallBatchPauseMs: 600_000 });
+    await w.record(decision(1));
+    await until(() => w.stats().shippedLsn >= 1, 10_000, "the first event shipped");
+    const { lsn } = await w.record(decision(2));
+    await w.flush(5_000);
+    expect(w.stats().shippedLsn).toBe(lsn);
+  });
+
   it("keeps one valid chain with several writers and the app writing at once", async () => {
     const ws = await Promise.all(["a", "b", "c"].map((id) => start({ workerId: id, maxBatch: 40 })));
     const before = (await eventIds(t.url)).length;
