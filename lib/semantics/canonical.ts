@@ -149,7 +149,7 @@ function canonicalHeaders(
       headers[name] = prior === undefined ? rawValue : `${prior}, ${rawValue}`;
       continue;
     }
-    const values = typeof rawValue === "string" ? [rawValue] : [...rawValue];
+    const values = [...rawValue];
     for (const v of values) {
       if (typeof v !== "string" || /[\r\n\0]/.test(v)) return reject("invalid_header", `invalid value for header "${name}"`);
     }

@@ -57,7 +57,7 @@ export function upstreamHeaders(
     out[lower] = value;
   }
   out.host = host;
-  if (inject && injected) out[injected] = inject.value;
+  if (inject) out[inject.name.toLowerCase()] = inject.value;
   return out;
 }
 
