@@ -255,7 +255,7 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit` the audit log's (or `audit-search`, `audit-report`); `-- sandbox` layer 3's; `-- approvals` the approval round trip. */
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit` the audit log's (or `audit-search`, `audit-report`); `-- sandbox` layer 3's; `-- approvals` the approval round trip; `-- deployment` the `bulkhead start` deployment. */
 const PARTS: Record<string, () => Promise<void>> = {
   proxy: main,
   "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
@@ -274,6 +274,11 @@ const PARTS: Record<string, () => Promise<void>> = {
   sandbox: async () => {
     const { execFileSync } = await import("node:child_process");
     execFileSync(process.execPath, ["--import", "tsx", path.join(root, "bench", "sandbox-bench.ts")], { stdio: "inherit" });
+  },
+  // `bulkhead start` as people run it, beside the minimal Node proxy (root: a namespace of its own).
+  deployment: async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync(process.execPath, ["--import", "tsx", path.join(root, "bench", "deployment-bench.ts")], { stdio: "inherit" });
   },
 };
 const part = process.argv[2] ?? "proxy";

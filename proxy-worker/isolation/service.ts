@@ -15,6 +15,7 @@ import { SandboxActivity } from "./activity";
 import { ResolverMemory } from "./answers";
 import { SandboxConnections } from "./connections";
 import { hasNetAdmin } from "./exec";
+import { COUNTER_MS, counterReadDue } from "./counters";
 import { ensureFence, readDrops, removeFenceIfUnused } from "./fence";
 import { listOwnNetwork } from "./network";
 import { SandboxListener } from "./sandbox-listener";
@@ -48,7 +49,6 @@ export interface IsolationOptions {
 }
 
 const SWEEP_MS = 200;
-const COUNTER_MS = 2000;
 
 function disabled(reason: string): IsolationService {
   return { status: () => ({ enabled: false, reason, connections: 0, fenceCounters: false, lastCounterError: null }), knows: () => false, openConnections: () => 0, close: async () => undefined };
@@ -127,8 +127,12 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to read).
   let lastCounterError: string | null = null;
   const seen = new Map<string, number>();
+  let lastRead = { at: Date.now(), bound: false };
   const counters = privileged
     ? setInterval(() => {
+        const bound = (current()?.sandboxBindings.size ?? 0) > 0;
+        if (!counterReadDue({ bound, boundAtLastRead: lastRead.bound, msSinceLastRead: Date.now() - lastRead.at })) return;
+        lastRead = { at: Date.now(), bound };
         void readDrops(config.instanceId).then(
           (drops) => {
             lastCounterError = null;

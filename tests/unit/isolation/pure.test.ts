@@ -3,6 +3,7 @@ import tls from "node:tls";
 import { describe, expect, it } from "vitest";
 import { instanceIdFor, loadIsolationConfig } from "@/lib/config/isolation";
 import { ResolverMemory } from "@/proxy-worker/isolation/answers";
+import { COUNTER_MS, counterReadDue, IDLE_COUNTER_MS } from "@/proxy-worker/isolation/counters";
 import { renderFence } from "@/proxy-worker/isolation/fence";
 import { isOwnNetns, sandboxNames, slotOfInterface } from "@/proxy-worker/isolation/names";
 import { freeSlot, poolSize, slotAddresses, slotOfAddress } from "@/proxy-worker/isolation/pool";
@@ -121,5 +122,31 @@ describe("docs/isolation.md", () => {
     const doc = readFileSync("docs/isolation.md", "utf8");
     const printed = /```nft\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(printed).toBe(renderFence(loadIsolationConfig(".data", { BULKHEAD_INSTANCE_ID: "a1b2" })));
+  });
+});
+
+describe("fence drop counters: when they are read", () => {
+  it("reads every COUNTER_MS while a sandbox is bound", () => {
+    expect(counterReadDue({ bound: true, boundAtLastRead: true, msSinceLastRead: COUNTER_MS })).toBe(true);
+    expect(counterReadDue({ bound: true, boundAtLastRead: false, msSinceLastRead: COUNTER_MS })).toBe(true);
+    expect(counterReadDue({ bound: true, boundAtLastRead: true, msSinceLastRead: 10 })).toBe(false);
+  });
+
+  it("reads once more after the last sandbox went, for its final drops", () => {
+    expect(counterReadDue({ bound: false, boundAtLastRead: true, msSinceLastRead: COUNTER_MS })).toBe(true);
+  });
+
+  it("with no sandbox bound spawns nft only every IDLE_COUNTER_MS", () => {
+    let reads = 0;
+    let last = { at: 0, bound: false };
+    // Ten minutes of ticks every COUNTER_MS, never a sandbox.
+    for (let now = COUNTER_MS; now <= 600_000; now += COUNTER_MS) {
+      if (counterReadDue({ bound: false, boundAtLastRead: last.bound, msSinceLastRead: now - last.at })) {
+        reads++;
+        last = { at: now, bound: false };
+      }
+    }
+    expect(reads).toBe(600_000 / IDLE_COUNTER_MS);
+    expect(IDLE_COUNTER_MS).toBeGreaterThanOrEqual(30 * COUNTER_MS);
   });
 });
