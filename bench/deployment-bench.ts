@@ -129,7 +129,7 @@ async function inside(): Promise<void> {
     BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
   };
   const masterText = generateMasterKey();
-  const env: Record<string, string | undefined> = { BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: masterText, AUTH_SECRET: `deployment-bench-${process.pid}-session-secret-0123456789`, LOG_LEVEL: "warn", DATABASE_URL: undefined };
+  const env: Record<string, string | undefined> = { BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: masterText, AUTH_SECRET: `deployment-bench-${process.pid}-session-secret-0123456789`, DATABASE_URL: undefined };
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The one setting changed from the defaults: the per-task and per-agent request rate limits
   // (1,000 and 2,000 per second), which would otherwise answer part of the saturation run with 429.

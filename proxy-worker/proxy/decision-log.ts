@@ -1,4 +1,4 @@
-import type { Logger } from "@/lib/log";
+import { withoutRedaction, type Logger } from "@/lib/log";
 import type { ProxyRefusal } from "./errors";
 
 /** The message of the one log line per request (after stripe/smokescreen's CANONICAL-PROXY-DECISION). */
@@ -6,6 +6,8 @@ export const DECISION_LOG_MESSAGE = "CANONICAL-PROXY-DECISION";
 
 const MAX_STRING = 512;
 const MAX_ITEMS = 20;
+/** Printable ASCII without a backslash: what logSafe leaves as it is. */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
 
 /**
  * An agent-controlled string made safe for a log line: printable ASCII only, with a backslash
@@ -15,6 +17,8 @@ const MAX_ITEMS = 20;
  * the line (a JSON parser, a pretty-printer, a terminal, grep).
  */
 export function logSafe(text: string, max = MAX_STRING): string {
+  // The usual value (printable ASCII, no backslash, short) is already safe: one test, no copy.
+  if (text.length <= max && PLAIN.test(text)) return text;
   let out = "";
   let used = 0;
   for (const char of text) {
@@ -82,7 +86,8 @@ export function logDecision(log: Logger, line: DecisionLine): void {
   if (!log.isLevelEnabled("info")) return;
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(line)) if (value !== undefined) fields[key] = safeValue(value, 0);
-  log.info(fields, DECISION_LOG_MESSAGE);
+  // Every field is Bulkhead's own and escaped above; none is a key the redaction looks for.
+  withoutRedaction(log).info(fields, DECISION_LOG_MESSAGE);
 }
 
 /** The decision log line for a refusal, from what the refusal carries. */

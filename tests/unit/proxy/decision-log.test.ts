@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { captureLog } from "../../support/log-capture";
 import { DECISION_LOG_MESSAGE, logDecision, logSafe, refusalLine } from "@/proxy-worker/proxy/decision-log";
@@ -15,6 +19,42 @@ describe("the canonical decision log line", () => {
     ["non-ASCII letters and astral characters", "caf\u00e9 \u{1f600}", "caf\\xe9 \\u{1f600}"],
   ])("escapes %s to printable ASCII", (_name, input, expected) => {
     expect(logSafe(input)).toBe(expected);
+  });
+
+  it("leaves plain printable ASCII as it is, up to the limit", () => {
+    const plain = "GET http://api.test:8080/repos/acme/app?x=1&y=[a]{b}~";
+    expect(logSafe(plain)).toBe(plain);
+    expect(logSafe("x".repeat(512), 512)).toBe("x".repeat(512));
+    expect(logSafe("x".repeat(513), 512)).toBe(`${"x".repeat(512)}...(+1 more)`);
+  });
+
+  it("escapes exactly as the character-by-character rule says, for any mix of characters", () => {
+    // The rule written out plainly (the fast path for plain text must agree with it).
+    const reference = (text: string, max: number) => {
+      let out = "";
+      let used = 0;
+      for (const char of text) {
+        if (out.length >= max) break;
+        const code = char.codePointAt(0) as number;
+        if (char === "\\") out += "\\\\";
+        else if (code >= 0x20 && code <= 0x7e) out += char;
+        else if (code < 0x100) out += `\\x${code.toString(16).padStart(2, "0")}`;
+        else if (code <= 0xffff) out += `\\u${code.toString(16).padStart(4, "0")}`;
+        else out += `\\u{${code.toString(16)}}`;
+        used += char.length;
+      }
+      return used < text.length ? `${out}...(+${text.length - used} more)` : out;
+    };
+    const alphabet = ["a", "Z", "/", " ", "~", "\\", "\n", "\u0000", "\u007f", "\u00e9", "\u2028", "\u202e", "\u{1f600}", "\ud800", "x"];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    for (let i = 0; i < 3000; i++) {
+      const length = next() % 40;
+      let text = "";
+      for (let j = 0; j < length; j++) text += next() % 4 === 0 ? alphabet[next() % alphabet.length] : String.fromCharCode(0x20 + (next() % 95));
+      const max = [8, 16, 512][next() % 3]!;
+      expect(logSafe(text, max)).toBe(reference(text, max));
+    }
   });
 
   it("cuts long values and says how much was left out", () => {
@@ -39,5 +79,43 @@ describe("the canonical decision log line", () => {
     refusal.context = { eventId: "e1", listener: "explicit", client: "127.0.0.1", method: "POST", url: "http://x.test/", taskId: "t", agentId: "a", operations: ["volumeDelete"], effect: "irreversible", ruleId: "r1" };
     expect(refusalLine(refusal)).toMatchObject({ decision: "deny", status: 403, code: "policy_deny", taskId: "t", operations: ["volumeDelete"], ruleId: "r1", auditEventId: "e1" });
     expect(refusalLine(new ProxyRefusal("bad_gateway", "upstream_unreachable", "x"))).toMatchObject({ decision: "error", status: 502 });
+  });
+});
+
+describe("the decision line on the product's logger (lib/log.ts)", () => {
+  it("skips only the redaction walk: same stream and order, same level, and other lines are still redacted", () => {
+    // A process of its own: createLogger writes to file descriptor 1.
+    const dir = mkdtempSync(path.join(tmpdir(), "bulkhead-log-"));
+    try {
+      const script = path.join(dir, "run.ts");
+      writeFileSync(
+        script,
+        [
+          `import { createLogger, withoutRedaction } from ${JSON.stringify(path.resolve("lib/log.ts"))};`,
+          `import { logDecision } from ${JSON.stringify(path.resolve("proxy-worker/proxy/decision-log.ts"))};`,
+          `const log = createLogger("proxy-worker", "info");`,
+          `log.info({ request: { password: "hunter2", token: "t0k" }, n: 1 }, "first");`,
+          `logDecision(log, { decision: "allow", status: 200, url: "http://api.test/x", operations: ["issues.list"], taskId: "t" });`,
+          `log.info({ headers: { authorization: "Bearer s3cret" } }, "third");`,
+          `log.level = "warn";`,
+          `logDecision(log, { decision: "deny", status: 403 });`,
+          `log.warn({ n: 5 }, "last");`,
+          `if (withoutRedaction(log) === log) throw new Error("no twin");`,
+          `if (withoutRedaction(log).isLevelEnabled("info")) throw new Error("the twin did not follow the level");`,
+        ].join("\n"),
+      );
+      const out = execFileSync(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), encoding: "utf8" });
+      const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.msg)).toEqual(["first", DECISION_LOG_MESSAGE, "third", "last"]);
+      expect(lines[0]!.request).toEqual({ password: "[redacted]", token: "[redacted]" });
+      expect(lines[2]!.headers).toEqual({ authorization: "[redacted]" });
+      expect(out).not.toMatch(/hunter2|t0k|s3cret/);
+      // The decision line has the shape every other line has, and all its fields.
+      expect(Object.keys(lines[1]!).slice(0, 4)).toEqual(["level", "time", "service", "name"]);
+      expect(Object.keys(lines[0]!).slice(0, 4)).toEqual(["level", "time", "service", "name"]);
+      expect(lines[1]).toMatchObject({ service: "proxy-worker", decision: "allow", status: 200, url: "http://api.test/x", operations: ["issues.list"], taskId: "t" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
