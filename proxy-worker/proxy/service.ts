@@ -30,6 +30,9 @@ import { RefusalAudit } from "./refusal-audit";
 import { Tunnels } from "./tunnels";
 import type { AuditSink } from "./types";
 
+/** The status class label of a forwarded request, without building the string per request. */
+const STATUS_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
 export interface ProxyServiceOptions {
   config: WorkerConfig;
   db: Db;
@@ -169,7 +172,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     connections,
     limits: clientLimits,
     refusals,
-    observe: (stage, seconds) => o.metrics?.stage.observe({ stage }, seconds),
+    observe: (stage, seconds) => o.metrics?.stage.observe(seconds, stage),
     onDecision,
   });
   const forwarder = new Forwarder(
@@ -203,7 +206,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     maxBodyBytes: config.maxBodyBytes,
     clientBodyTimeoutMs: config.clientTimeoutMs,
     onCredentialUsed: (id) => used.add(id),
-    onForwarded: (status, seconds) => o.metrics?.request.observe({ status_class: status ? `${Math.floor(status / 100)}xx` : "failed" }, seconds),
+    onForwarded: (status, seconds) => o.metrics?.request.observe(seconds, status ? STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx` : "failed"),
   };
   const limits: ListenerLimits = {
     maxHeaderBytes: config.maxHeaderBytes,
