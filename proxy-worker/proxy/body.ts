@@ -7,6 +7,10 @@ import { ProxyRefusal } from "./errors";
  */
 export async function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer | null> {
   const declared = req.headers["content-length"];
+  // No Content-Length (or 0) and no Transfer-Encoding: the request has no body by HTTP framing
+  // (RFC 9112, 6.3), and Node's parser reads any bytes after it as the next request. Nothing to
+  // wait for, so no timer and no listeners (most agent requests are GETs).
+  if ((declared === undefined || declared === "0") && req.headers["transfer-encoding"] === undefined) return null;
   if (declared !== undefined && Number(declared) > limit) {
     throw new ProxyRefusal("body_too_large", "body_too_large", `request body of ${declared} bytes exceeds the ${limit}-byte limit`);
   }
