@@ -1,5 +1,8 @@
 import type { Registry } from "prom-client";
 
+/** Any prom-client registry (the Prometheus or the OpenMetrics format). */
+type AnyRegistry = Pick<Registry, "registerMetric">;
+
 interface Series {
   label: string | null;
   /** Observations per bucket (not cumulative); index `bounds.length` is above every bound. */
@@ -36,7 +39,7 @@ export class FastHistogram {
     readonly help: string,
     buckets: readonly number[],
     private readonly labelName: string | null,
-    registry: Registry,
+    registry: AnyRegistry,
   ) {
     this.bounds = [...buckets].sort((a, b) => a - b);
     // Like prom-client: a histogram without labels shows its zero series from the start.

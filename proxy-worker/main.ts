@@ -36,7 +36,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const siemConfig = loadSiemConfig(common.dataDir);
   const databaseUrl = requireRuntimeDatabaseUrl("worker");
   const keys = workerKeysFrom(loadWorkerKeyConfig());
-  const log = createLogger("proxy-worker", common.logLevel);
+  // A decision line per request: standard output in batches (lib/log.ts).
+  const log = createLogger("proxy-worker", common.logLevel, { bufferedStdout: true });
   // Every path in the listeners handles its own errors; anything that still escapes means the
   // process state can no longer be trusted: say why, exit, and let the launcher restart us.
   const fatal = (kind: string) => (error: unknown) => {

@@ -48,8 +48,10 @@ describe("FastHistogram renders exactly what prom-client's Histogram renders", (
   });
 
   it("in the OpenMetrics format too", async () => {
-    const ours = new client.Registry(client.Registry.OPENMETRICS_CONTENT_TYPE);
-    const theirs = new client.Registry(client.Registry.OPENMETRICS_CONTENT_TYPE);
+    const ours = new client.Registry<typeof client.Registry.OPENMETRICS_CONTENT_TYPE>();
+    const theirs = new client.Registry<typeof client.Registry.OPENMETRICS_CONTENT_TYPE>();
+    ours.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
+    theirs.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
     const fast = new FastHistogram("req_seconds", "requests", [0.001, 0.01, 0.1], "status_class", ours);
     const reference = new client.Histogram({ name: "req_seconds", help: "requests", labelNames: ["status_class"], buckets: [0.001, 0.01, 0.1], registers: [theirs] });
     for (const [i, v] of values(300).entries()) {
