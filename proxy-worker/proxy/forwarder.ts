@@ -5,6 +5,7 @@ import type { CanonicalRequest } from "@/lib/semantics/types";
 import { checkedConnector } from "../net/dial";
 import type { CheckedDestination } from "../net/resolve";
 import { ProxyRefusal } from "./errors";
+import type { Cancellation } from "./relay";
 
 export type { CheckedDestination };
 
@@ -64,7 +65,7 @@ export class Forwarder {
     return entry.pool;
   }
 
-  async forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, signal?: AbortSignal): Promise<UpstreamResponse> {
+  async forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, signal?: AbortSignal | Cancellation): Promise<UpstreamResponse> {
     const path = `${request.path}${request.query ? `?${request.query}` : ""}`;
     try {
       const res = await this.poolFor(request.scheme, dest).request({

@@ -13,7 +13,7 @@ import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers"
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
-import { relay } from "./relay";
+import { Cancellation, relay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
 
@@ -188,7 +188,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // The client may go away before its response is written: its response closes, or (for a
   // pipelined request whose turn never came) only its connection does. Either ends the upstream
   // request and the streaming, so no request is left waiting forever.
-  const abort = new AbortController();
+  const abort = new Cancellation();
   const gone = () => {
     if (!res.writableFinished) abort.abort();
   };
@@ -200,7 +200,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   let answered = 0;
   let failure: ProxyRefusal | null = null;
   try {
-    const upstream = await deps.forwarder.forward(request, destination, headers, abort.signal);
+    const upstream = await deps.forwarder.forward(request, destination, headers, abort);
     status = upstream.statusCode;
     const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
     if (credential && encoding !== "identity") {
@@ -219,7 +219,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     answered = status;
     // Streamed with back-pressure; an error on either side, or the client going away, destroys
     // both (relay.ts), and no error is left without a listener.
-    await relay(upstream.body, res, secrets ? new SecretRedactor(secrets) : null, abort.signal);
+    await relay(upstream.body, res, secrets ? new SecretRedactor(secrets) : null, abort);
   } catch (error) {
     failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
     failure.auditEventId = plan.eventId;

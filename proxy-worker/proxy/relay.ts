@@ -1,5 +1,22 @@
+import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { Readable, Transform } from "node:stream";
+
+/**
+ * What ends a forwarded request early (its client went away): `abort()` once, "abort" emitted.
+ * undici takes any EventEmitter with `aborted` as a request's signal, so this stands in for an
+ * AbortController, whose AbortSignal is an EventTarget built and listened to through Node's
+ * internals on every request (~2 % of the worker's CPU at 1k requests/s).
+ */
+export class Cancellation extends EventEmitter {
+  aborted = false;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
+}
 
 /**
  * Streams an upstream response body to the client (through a redactor when one is given), with
@@ -12,7 +29,7 @@ import type { Readable, Transform } from "node:stream";
  * and a DOMException for every request (about 9 % of the worker's CPU at saturation, plus the
  * garbage: docs/benchmarks.md). `pipe` with explicit error and close handling costs none of that.
  */
-export function relay(source: Readable, sink: ServerResponse, via: Transform | null, signal: AbortSignal): Promise<void> {
+export function relay(source: Readable, sink: ServerResponse, via: Transform | null, signal: Cancellation): Promise<void> {
   return new Promise<void>((resolve) => {
     let over = false;
     const end = () => {
@@ -21,7 +38,7 @@ export function relay(source: Readable, sink: ServerResponse, via: Transform | n
       source.off("error", fail).off("close", sourceClosed);
       via?.off("error", fail);
       sink.off("error", fail).off("close", sinkClosed).off("finish", end);
-      signal.removeEventListener("abort", fail);
+      signal.off("abort", fail);
       resolve();
     };
     function fail(): void {
@@ -47,7 +64,7 @@ export function relay(source: Readable, sink: ServerResponse, via: Transform | n
     source.on("error", fail).on("close", sourceClosed);
     via?.on("error", fail);
     sink.on("error", fail).on("close", sinkClosed).on("finish", end);
-    signal.addEventListener("abort", fail, { once: true });
+    signal.once("abort", fail);
     if (via) source.pipe(via).pipe(sink);
     else source.pipe(sink);
   });

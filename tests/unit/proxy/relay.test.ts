@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { patternFor, SecretRedactor } from "@/proxy-worker/proxy/redact";
-import { relay } from "@/proxy-worker/proxy/relay";
+import { Cancellation, relay } from "@/proxy-worker/proxy/relay";
 
 // A real HTTP server whose handler relays a body the test controls, and a real client reading it.
 let server: Server | null = null;
@@ -42,7 +42,7 @@ describe("relay: streaming an upstream body to the client", () => {
     let relayed: Promise<void> | null = null;
     const port = await serve((res) => {
       res.writeHead(200, { "content-length": String(payload.length) });
-      relayed = relay(Readable.from([payload.subarray(0, 1 << 20), payload.subarray(1 << 20)]), res, null, new AbortController().signal);
+      relayed = relay(Readable.from([payload.subarray(0, 1 << 20), payload.subarray(1 << 20)]), res, null, new Cancellation());
     });
     const { body } = await get(port);
     const got = await body;
@@ -56,7 +56,7 @@ describe("relay: streaming an upstream body to the client", () => {
     let relayed: Promise<void> | null = null;
     const port = await serve((res) => {
       res.writeHead(200, { "content-length": "1000" }); res.flushHeaders();
-      relayed = relay(source, res, null, new AbortController().signal);
+      relayed = relay(source, res, null, new Cancellation());
     });
     const { body } = await get(port);
     source.write(Buffer.alloc(100, "a"));
@@ -72,7 +72,7 @@ describe("relay: streaming an upstream body to the client", () => {
     let relayed: Promise<void> | null = null;
     const port = await serve((res) => {
       res.writeHead(200); res.flushHeaders();
-      relayed = relay(source, res, null, new AbortController().signal);
+      relayed = relay(source, res, null, new Cancellation());
     });
     const { body } = await get(port);
     source.write("partial");
@@ -89,7 +89,7 @@ describe("relay: streaming an upstream body to the client", () => {
     const port = await serve((res) => {
       sinkRes = res;
       res.writeHead(200); res.flushHeaders();
-      relayed = relay(source, res, null, new AbortController().signal);
+      relayed = relay(source, res, null, new Cancellation());
     });
     const { res } = await get(port);
     source.write("first chunk");
@@ -103,12 +103,12 @@ describe("relay: streaming an upstream body to the client", () => {
   it("destroys both sides when aborted (a kill switch), and at once when already aborted", async () => {
     for (const early of [false, true]) {
       const source = new PassThrough();
-      const abort = new AbortController();
+      const abort = new Cancellation();
       if (early) abort.abort();
       let relayed: Promise<void> | null = null;
       const port = await serve((res) => {
         res.writeHead(200); res.flushHeaders();
-        relayed = relay(source, res, null, abort.signal);
+        relayed = relay(source, res, null, abort);
       });
       const { body } = await get(port);
       if (!early) {
@@ -129,7 +129,7 @@ describe("relay: streaming an upstream body to the client", () => {
     const pattern = patternFor([secret])!;
     const port = await serve((res) => {
       res.writeHead(200); res.flushHeaders();
-      void relay(Readable.from([Buffer.from(`{"echo":"${secret.slice(0, 10)}`), Buffer.from(`${secret.slice(10)}"}`)]), res, new SecretRedactor(pattern), new AbortController().signal);
+      void relay(Readable.from([Buffer.from(`{"echo":"${secret.slice(0, 10)}`), Buffer.from(`${secret.slice(10)}"}`)]), res, new SecretRedactor(pattern), new Cancellation());
     });
     const { body } = await get(port);
     const got = await body;
@@ -142,11 +142,38 @@ describe("relay: streaming an upstream body to the client", () => {
     const source = new PassThrough();
     const port = await serve((res) => {
       res.writeHead(200); res.flushHeaders();
-      void relay(source, res, null, new AbortController().signal).then(() => setImmediate(() => source.emit("error", new Error("late reset"))));
+      void relay(source, res, null, new Cancellation()).then(() => setImmediate(() => source.emit("error", new Error("late reset"))));
     });
     const { body } = await get(port);
     source.end("done");
     expect((await body).complete).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
+  });
+
+  it("a Cancellation is a signal undici honours: the upstream request in flight ends when the client goes away", async () => {
+    const { Pool } = await import("undici");
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    // An upstream that never answers.
+    server = createServer((req) => req.socket.once("close", () => upstreamClosed()));
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const cancel = new Cancellation();
+      const pending = pool.request({ method: "GET", path: "/slow", signal: cancel });
+      setTimeout(() => cancel.abort(), 30);
+      await expect(pending).rejects.toMatchObject({ code: "UND_ERR_ABORTED" });
+      await closed;
+      expect(cancel.aborted).toBe(true);
+      // Once only: a second abort emits nothing.
+      let again = 0;
+      cancel.on("abort", () => again++);
+      cancel.abort();
+      expect(again).toBe(0);
+      // Already aborted before the request: undici refuses to start it.
+      await expect(pool.request({ method: "GET", path: "/slow", signal: cancel })).rejects.toMatchObject({ code: "UND_ERR_ABORTED" });
+    } finally {
+      await pool.destroy();
+    }
   });
 });
