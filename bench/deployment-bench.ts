@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
 import { createTestPki } from "@/tests/support/upstreams";
 import type { ClosedLoopSpec, LoadResult, OpenLoopSpec, Scenario, Watch } from "./load";
-import { cleanupAll, installCleanupHandlers, interrupted, start, startNode, tempFolder } from "./support/children";
+import { installCleanupHandlers, runMain, start, startNode, tempFolder } from "./support/children";
 import { describeMachine } from "./support/machine";
 import { freePort } from "./support/ports";
 import { HOSTS, REST_PATH, seed } from "./support/seed";
@@ -223,21 +223,6 @@ async function inside(): Promise<void> {
   console.log(`wrote ${path.relative(root, out)}`);
 }
 
-if (process.env.BENCH_DEPLOYMENT_INSIDE === "1") {
-  inside()
-    .catch((error: unknown) => {
-      if (interrupted()) return;
-      console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-      process.exitCode = 1;
-    })
-    .finally(async () => {
-      if (interrupted()) return;
-      await cleanupAll();
-      process.exit();
-    });
-} else {
-  runDeploymentBench().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exitCode = 1;
-  });
-}
+// Inside the namespace the run itself; outside, the namespace around it (which starts no bench
+// process of its own, so cleaning up finds nothing and only the exit code matters).
+runMain(process.env.BENCH_DEPLOYMENT_INSIDE === "1" ? inside : runDeploymentBench, { stack: process.env.BENCH_DEPLOYMENT_INSIDE === "1" });

@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import type { ClosedLoopSpec, LoadResult } from "./load";
 import { auditLogBarItems, renderAuditLog, runAuditLogBench } from "./support/audit-log";
 import { evaluateBar } from "./support/bar";
-import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, stop } from "./support/children";
+import { hasTaskset, installCleanupHandlers, pinSelf, runMain, stop } from "./support/children";
 import { startEnvironment } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
@@ -134,14 +134,4 @@ function write(out: Record<string, unknown>): void {
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 }
 
-main()
-  .catch((error: unknown) => {
-    if (interrupted()) return;
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    if (interrupted()) return;
-    await cleanupAll();
-    process.exit();
-  });
+runMain(main);

@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import type { ClosedLoopSpec, LoadResult, OpenLoopSpec } from "./load";
 import { runAuditLogBench } from "./support/audit-log";
 import { evaluateBar } from "./support/bar";
-import { cleanupAll, hasTaskset, installCleanupHandlers, interrupted, pinSelf, start } from "./support/children";
+import { hasTaskset, installCleanupHandlers, pinSelf, runMain, start } from "./support/children";
 import { startEnvironment, type Environment, type PathDef } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
@@ -288,14 +288,4 @@ const runPart =
     throw new Error(`unknown bench part "${part}"; choose one of: ${Object.keys(PARTS).join(", ")}`);
   });
 
-runPart()
-  .catch((error: unknown) => {
-    if (interrupted()) return; // children died with the signal; the handler cleans up and exits
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    if (interrupted()) return;
-    await cleanupAll();
-    process.exit();
-  });
+runMain(runPart);

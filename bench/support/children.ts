@@ -151,3 +151,21 @@ export function pinSelf(cpus: string): boolean {
   return spawnSync("taskset", ["-a", "-pc", cpus, String(process.pid)]).status === 0;
 }
 
+/**
+ * Runs a bench entry point: an error is printed and the exit code is 1, unless a signal is tearing
+ * the run down (its handler cleans up and exits); then every process it started is stopped and
+ * every temporary folder removed, and the process exits.
+ */
+export function runMain(main: () => Promise<unknown>, o: { stack?: boolean } = {}): void {
+  main()
+    .catch((error: unknown) => {
+      if (interrupted()) return; // children died with the signal; the handler cleans up and exits
+      console.error(error instanceof Error ? (o.stack === false ? error.message : (error.stack ?? error.message)) : error);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      if (interrupted()) return;
+      await cleanupAll();
+      process.exit();
+    });
+}

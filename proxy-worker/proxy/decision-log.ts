@@ -85,9 +85,17 @@ export function logDecision(log: Logger, line: DecisionLine): void {
   // Escaping costs more than the line itself: skip it when nobody will read the line.
   if (!log.isLevelEnabled("info")) return;
   const fields: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(line)) if (value !== undefined) fields[key] = safeValue(value, 0);
-  // Every field is Bulkhead's own and escaped above; none is a key the redaction looks for.
-  withoutRedaction(log).info(fields, DECISION_LOG_MESSAGE);
+  // The redaction's paths (`*.password`, `*.token`, ...) can only match inside an object-valued
+  // field. The line's fields are strings, numbers and arrays of strings, so it skips the walk; if
+  // a refusal's context ever carries an object here anyway, the line is redacted as any other.
+  let nested = false;
+  for (const [key, value] of Object.entries(line)) {
+    if (value === undefined) continue;
+    const safe = safeValue(value, 0);
+    if (safe !== null && typeof safe === "object" && !Array.isArray(safe)) nested = true;
+    fields[key] = safe;
+  }
+  (nested ? log : withoutRedaction(log)).info(fields, DECISION_LOG_MESSAGE);
 }
 
 /** The decision log line for a refusal, from what the refusal carries. */

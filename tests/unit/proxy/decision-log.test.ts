@@ -97,6 +97,8 @@ describe("the decision line on the product's logger (lib/log.ts)", () => {
           `log.info({ request: { password: "hunter2", token: "t0k" }, n: 1 }, "first");`,
           `logDecision(log, { decision: "allow", status: 200, url: "http://api.test/x", operations: ["issues.list"], taskId: "t" });`,
           `log.info({ headers: { authorization: "Bearer s3cret" } }, "third");`,
+          // A context that smuggles an object into a field still gets the redaction.
+          `logDecision(log, { decision: "deny", status: 403, reason: { token: "sm0ggled", note: "kept" } as never });`,
           `log.level = "warn";`,
           `logDecision(log, { decision: "deny", status: 403 });`,
           `log.warn({ n: 5 }, "last");`,
@@ -106,13 +108,15 @@ describe("the decision line on the product's logger (lib/log.ts)", () => {
       );
       const out = execFileSync(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), encoding: "utf8" });
       const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines.map((l) => l.msg)).toEqual(["first", DECISION_LOG_MESSAGE, "third", "last"]);
+      expect(lines.map((l) => l.msg)).toEqual(["first", DECISION_LOG_MESSAGE, "third", DECISION_LOG_MESSAGE, "last"]);
       expect(lines[0]!.request).toEqual({ password: "[redacted]", token: "[redacted]" });
       expect(lines[2]!.headers).toEqual({ authorization: "[redacted]" });
-      expect(out).not.toMatch(/hunter2|t0k|s3cret/);
+      expect(lines[3]!.reason).toEqual({ token: "[redacted]", note: "kept" });
+      expect(out).not.toMatch(/hunter2|t0k|s3cret|sm0ggled/);
       // The decision line has the shape every other line has, and all its fields.
       expect(Object.keys(lines[1]!).slice(0, 4)).toEqual(["level", "time", "service", "name"]);
       expect(Object.keys(lines[0]!).slice(0, 4)).toEqual(["level", "time", "service", "name"]);
+      expect(lines[4]!.msg).toBe("last");
       expect(lines[1]).toMatchObject({ service: "proxy-worker", decision: "allow", status: 200, url: "http://api.test/x", operations: ["issues.list"], taskId: "t" });
     } finally {
       rmSync(dir, { recursive: true, force: true });
