@@ -12,7 +12,7 @@ import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
-import { patternFor, redactHeaderValue, SecretRedactor } from "./redact";
+import { patternFor, redactHeaderValue, StreamRedaction } from "./redact";
 import { Cancellation, relay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
@@ -219,7 +219,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     answered = status;
     // Streamed with back-pressure; an error on either side, or the client going away, destroys
     // both (relay.ts), and no error is left without a listener.
-    await relay(upstream.body, res, secrets ? new SecretRedactor(secrets) : null, abort);
+    await relay(upstream.body, res, secrets ? new StreamRedaction(secrets) : null, abort);
   } catch (error) {
     failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
     failure.auditEventId = plan.eventId;

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
-import type { Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
+import type { StreamRedaction } from "./redact";
 
 /**
  * What ends a forwarded request early (its client went away): `abort()` once, "abort" emitted.
@@ -19,32 +20,36 @@ export class Cancellation extends EventEmitter {
 }
 
 /**
- * Streams an upstream response body to the client (through a redactor when one is given), with
- * back-pressure, and resolves once it is over: every byte written, or either side failed or went
- * away, in which case every stream is destroyed (the client sees a cut connection, never a
- * shortened body passed off as whole). Never rejects, and leaves no error without a listener.
+ * Streams an upstream response body to the client (redacted on the way when a redaction is
+ * given), with back-pressure, and resolves once it is over: every byte written, or either side
+ * failed or went away, in which case both are destroyed (the client sees a cut connection, never
+ * a shortened body passed off as whole). Never rejects, and leaves no error without a listener.
  *
  * This is what `stream.pipeline` does for the request path, by hand: Node 20's pipeline creates
  * an AbortController per call and aborts it when the pipeline finishes, which builds an AbortError
  * and a DOMException for every request (about 9 % of the worker's CPU at saturation, plus the
- * garbage: docs/benchmarks.md). `pipe` with explicit error and close handling costs none of that.
+ * garbage: docs/benchmarks.md). `pipe` with explicit error and close handling costs none of that;
+ * a redacted body is fed through the redaction by a `data` listener that pauses the source while
+ * the client's side is full, the same back-pressure `pipe` applies.
  */
-export function relay(source: Readable, sink: ServerResponse, via: Transform | null, signal: Cancellation): Promise<void> {
+export function relay(source: Readable, sink: ServerResponse, redaction: StreamRedaction | null, signal: Cancellation): Promise<void> {
   return new Promise<void>((resolve) => {
     let over = false;
     const end = () => {
       if (over) return;
       over = true;
       source.off("error", fail).off("close", sourceClosed);
-      via?.off("error", fail);
       sink.off("error", fail).off("close", sinkClosed).off("finish", end);
       signal.off("abort", fail);
+      if (redaction) {
+        source.off("data", redacted).off("end", redactedEnd);
+        sink.off("drain", drained);
+      }
       resolve();
     };
     function fail(): void {
       if (over) return;
       source.destroy();
-      via?.destroy();
       sink.destroy();
       end();
     }
@@ -57,16 +62,28 @@ export function relay(source: Readable, sink: ServerResponse, via: Transform | n
       if (sink.writableFinished) end();
       else fail();
     }
+    function redacted(chunk: Buffer): void {
+      const out = redaction!.push(chunk);
+      if (out.length > 0 && !sink.write(out)) source.pause();
+    }
+    function drained(): void {
+      source.resume();
+    }
+    function redactedEnd(): void {
+      const rest = redaction!.end();
+      if (rest.length > 0) sink.end(rest);
+      else sink.end();
+    }
     if (signal.aborted) return fail();
     // Errors after the relay is over (a late reset) still need a listener, or they would crash.
     source.on("error", noop);
-    via?.on("error", noop);
     source.on("error", fail).on("close", sourceClosed);
-    via?.on("error", fail);
     sink.on("error", fail).on("close", sinkClosed).on("finish", end);
     signal.once("abort", fail);
-    if (via) source.pipe(via).pipe(sink);
-    else source.pipe(sink);
+    if (redaction) {
+      sink.on("drain", drained);
+      source.on("end", redactedEnd).on("data", redacted);
+    } else source.pipe(sink);
   });
 }
 

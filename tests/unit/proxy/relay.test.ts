@@ -2,7 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { patternFor, SecretRedactor } from "@/proxy-worker/proxy/redact";
+import { patternFor, StreamRedaction } from "@/proxy-worker/proxy/redact";
 import { Cancellation, relay } from "@/proxy-worker/proxy/relay";
 
 // A real HTTP server whose handler relays a body the test controls, and a real client reading it.
@@ -36,100 +36,140 @@ function get(port: number): Promise<{ res: IncomingMessage; body: Promise<{ data
   });
 }
 
-describe("relay: streaming an upstream body to the client", () => {
-  it("delivers every byte of a large body with back-pressure and resolves once it is written", async () => {
-    const payload = Buffer.alloc(8 * 1024 * 1024, "x");
-    let relayed: Promise<void> | null = null;
-    const port = await serve((res) => {
-      res.writeHead(200, { "content-length": String(payload.length) });
-      relayed = relay(Readable.from([payload.subarray(0, 1 << 20), payload.subarray(1 << 20)]), res, null, new Cancellation());
-    });
-    const { body } = await get(port);
-    const got = await body;
-    await relayed;
-    expect(got.complete).toBe(true);
-    expect(got.data.equals(payload)).toBe(true);
-  });
+const RELAY_SECRET = "sk_live_relay_secret_1234567890";
+// Every behaviour holds the same whether the body is piped as it is or fed through a redaction.
+const MODES: [string, () => StreamRedaction | null][] = [
+  ["piped", () => null],
+  ["redacted", () => new StreamRedaction(patternFor([RELAY_SECRET])!)],
+];
 
-  it("cuts the client's connection when the upstream body fails midway, instead of passing a short body off as whole", async () => {
-    const source = new PassThrough();
-    let relayed: Promise<void> | null = null;
-    const port = await serve((res) => {
-      res.writeHead(200, { "content-length": "1000" }); res.flushHeaders();
-      relayed = relay(source, res, null, new Cancellation());
-    });
-    const { body } = await get(port);
-    source.write(Buffer.alloc(100, "a"));
-    setTimeout(() => source.destroy(new Error("upstream reset")), 20);
-    const got = await body;
-    await relayed;
-    expect(got.complete).toBe(false);
-    expect(got.data.length).toBeLessThan(1000);
-  });
-
-  it("treats a body that closes before its end as cut short", async () => {
-    const source = new PassThrough();
-    let relayed: Promise<void> | null = null;
-    const port = await serve((res) => {
-      res.writeHead(200); res.flushHeaders();
-      relayed = relay(source, res, null, new Cancellation());
-    });
-    const { body } = await get(port);
-    source.write("partial");
-    setTimeout(() => source.destroy(), 20);
-    const got = await body;
-    await relayed;
-    expect(got.complete).toBe(false);
-  });
-
-  it("stops reading the upstream when the client goes away", async () => {
-    const source = new PassThrough();
-    let relayed: Promise<void> | null = null;
-    let sinkRes: ServerResponse | null = null;
-    const port = await serve((res) => {
-      sinkRes = res;
-      res.writeHead(200); res.flushHeaders();
-      relayed = relay(source, res, null, new Cancellation());
-    });
-    const { res } = await get(port);
-    source.write("first chunk");
-    await new Promise((r) => setTimeout(r, 20));
-    res.destroy();
-    await relayed;
-    expect(source.destroyed).toBe(true);
-    expect(sinkRes!.destroyed).toBe(true);
-  });
-
-  it("destroys both sides when aborted (a kill switch), and at once when already aborted", async () => {
-    for (const early of [false, true]) {
-      const source = new PassThrough();
-      const abort = new Cancellation();
-      if (early) abort.abort();
+describe.each(MODES)("relay (%s): streaming an upstream body to the client", (_name, mode) => {
+    it("delivers every byte of a large body with back-pressure and resolves once it is written", async () => {
+      const payload = Buffer.alloc(8 * 1024 * 1024, "x");
       let relayed: Promise<void> | null = null;
       const port = await serve((res) => {
-        res.writeHead(200); res.flushHeaders();
-        relayed = relay(source, res, null, abort);
+        res.writeHead(200, { "content-length": String(payload.length) });
+        relayed = relay(Readable.from([payload.subarray(0, 1 << 20), payload.subarray(1 << 20)]), res, mode(), new Cancellation());
       });
       const { body } = await get(port);
-      if (!early) {
-        source.write("some");
-        setTimeout(() => abort.abort(), 20);
-      }
+      const got = await body;
+      await relayed;
+      expect(got.complete).toBe(true);
+      expect(got.data.equals(payload)).toBe(true);
+    });
+
+    it("cuts the client's connection when the upstream body fails midway, instead of passing a short body off as whole", async () => {
+      const source = new PassThrough();
+      let relayed: Promise<void> | null = null;
+      const port = await serve((res) => {
+        res.writeHead(200, { "content-length": "1000" }); res.flushHeaders();
+        relayed = relay(source, res, mode(), new Cancellation());
+      });
+      const { body } = await get(port);
+      source.write(Buffer.alloc(100, "a"));
+      setTimeout(() => source.destroy(new Error("upstream reset")), 20);
       const got = await body;
       await relayed;
       expect(got.complete).toBe(false);
-      expect(source.destroyed).toBe(true);
-      await new Promise<void>((resolve) => server!.close(() => resolve()));
-      server = null;
-    }
-  });
+      expect(got.data.length).toBeLessThan(1000);
+    });
 
-  it("redacts through the given transform, across chunk boundaries", async () => {
+    it("treats a body that closes before its end as cut short", async () => {
+      const source = new PassThrough();
+      let relayed: Promise<void> | null = null;
+      const port = await serve((res) => {
+        res.writeHead(200); res.flushHeaders();
+        relayed = relay(source, res, mode(), new Cancellation());
+      });
+      const { body } = await get(port);
+      source.write("partial");
+      setTimeout(() => source.destroy(), 20);
+      const got = await body;
+      await relayed;
+      expect(got.complete).toBe(false);
+    });
+
+    it("stops reading the upstream when the client goes away", async () => {
+      const source = new PassThrough();
+      let relayed: Promise<void> | null = null;
+      let sinkRes: ServerResponse | null = null;
+      const port = await serve((res) => {
+        sinkRes = res;
+        res.writeHead(200); res.flushHeaders();
+        relayed = relay(source, res, mode(), new Cancellation());
+      });
+      const { res } = await get(port);
+      source.write("first chunk");
+      await new Promise((r) => setTimeout(r, 20));
+      res.destroy();
+      await relayed;
+      expect(source.destroyed).toBe(true);
+      expect(sinkRes!.destroyed).toBe(true);
+    });
+
+    it("destroys both sides when aborted (a kill switch), and at once when already aborted", async () => {
+      for (const early of [false, true]) {
+        const source = new PassThrough();
+        const abort = new Cancellation();
+        if (early) abort.abort();
+        let relayed: Promise<void> | null = null;
+        const port = await serve((res) => {
+          res.writeHead(200); res.flushHeaders();
+          relayed = relay(source, res, mode(), abort);
+        });
+        const { body } = await get(port);
+        if (!early) {
+          source.write("some");
+          setTimeout(() => abort.abort(), 20);
+        }
+        const got = await body;
+        await relayed;
+        expect(got.complete).toBe(false);
+        expect(source.destroyed).toBe(true);
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+        server = null;
+      }
+    });
+
+    it("stops reading the upstream while the client's side is full, and resumes when it drains", async () => {
+      // Secrets (for the redacted mode) everywhere, some across chunk boundaries.
+      const unit = Buffer.from(`<${RELAY_SECRET}>` + "y".repeat(990));
+      const payload = Buffer.concat(Array.from({ length: 16 * 1024 }, () => unit)); // 16 MiB
+      const chunks = Array.from({ length: 256 }, (_v, i) => payload.subarray(i * 65_536 + (i ? 7 : 0), (i + 1) * 65_536 + 7));
+      let pauses = 0;
+      let relayed: Promise<void> | null = null;
+      const port = await serve((res) => {
+        const source = Readable.from(chunks);
+        const pause = source.pause.bind(source);
+        source.pause = () => {
+          pauses++;
+          return pause();
+        };
+        res.writeHead(200, { "content-length": String(payload.length) });
+        relayed = relay(source, res, mode(), new Cancellation());
+      });
+      const { res, body } = await get(port);
+      // A client that stops reading for a while: the server's socket fills up.
+      res.pause();
+      await new Promise((r) => setTimeout(r, 100));
+      res.resume();
+      const got = await body;
+      await relayed;
+      expect(pauses).toBeGreaterThan(0);
+      expect(got.complete).toBe(true);
+      expect(got.data.length).toBe(payload.length);
+      const expected = mode() ? Buffer.from(payload.toString("latin1").split(RELAY_SECRET).join("*".repeat(RELAY_SECRET.length)), "latin1") : payload;
+      expect(got.data.equals(expected)).toBe(true);
+    });
+});
+
+describe("relay: redaction and cancellation", () => {
+  it("redacts through the given redaction, across chunk boundaries", async () => {
     const secret = "sk_live_relay_secret_1234567890";
     const pattern = patternFor([secret])!;
     const port = await serve((res) => {
       res.writeHead(200); res.flushHeaders();
-      void relay(Readable.from([Buffer.from(`{"echo":"${secret.slice(0, 10)}`), Buffer.from(`${secret.slice(10)}"}`)]), res, new SecretRedactor(pattern), new Cancellation());
+      void relay(Readable.from([Buffer.from(`{"echo":"${secret.slice(0, 10)}`), Buffer.from(`${secret.slice(10)}"}`)]), res, new StreamRedaction(pattern), new Cancellation());
     });
     const { body } = await get(port);
     const got = await body;
