@@ -7,13 +7,15 @@
  *      per request, with mitmproxy as the peer);
  *   4. policy-change and revocation propagation through a running worker;
  *   5. a short memory soak at 1k rps, and a check that every forwarded request was audited;
- *   6. the audit log's own benchmark (bench/audit-bench.ts) as a child: the shipper's events/s.
+ *   6. the audit log's own benchmark (bench/audit-bench.ts) as a child: the shipper's events/s;
+ *   7. the approval round trip and layer 3's transparent path beside the explicit path, as
+ *      children (bench/support/sidecars.ts; layer 3's needs root, `ip` and `nft`).
  * Prints Markdown tables, writes bench/results/<name>.json and the results block of
  * docs/benchmarks.md. Knobs (environment): BENCH_NAME, BENCH_REPEATS, BENCH_RATES, BENCH_SECONDS,
  * BENCH_SAT_SECONDS, BENCH_WARMUP_MS, BENCH_CONCURRENCY, BENCH_SOAK_SECONDS (0: no soak),
  * BENCH_CHANGES, BENCH_AUDIT (0: no audit-log part), BENCH_AUDIT_SECONDS, BENCH_AUDIT_RATES,
- * BENCH_AUDIT_BACKLOG, BENCH_PIN (0 to disable CPU pinning), BENCH_DOC (0: do not touch
- * docs/benchmarks.md).
+ * BENCH_AUDIT_BACKLOG, BENCH_SIDECARS (0: neither approvals nor layer 3), BENCH_PIN (0 to disable
+ * CPU pinning), BENCH_DOC (0: do not touch docs/benchmarks.md).
  */
 import { mkdirSync, statSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -21,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClosedLoopSpec, LoadResult, OpenLoopSpec } from "./load";
 import { runAuditLogBench } from "./support/audit-log";
+import { runApprovalsBench, runSandboxBench } from "./support/sidecars";
 import { evaluateBar } from "./support/bar";
 import { hasTaskset, installCleanupHandlers, pinSelf, runMain, start } from "./support/children";
 import { startEnvironment, type Environment, type PathDef } from "./support/environment";
@@ -51,6 +54,8 @@ const config = {
   auditSeconds: int("BENCH_AUDIT_SECONDS", 5),
   auditRates: (process.env.BENCH_AUDIT_RATES ?? "10000,20000").split(",").map(Number).filter((n) => n > 0),
   auditBacklog: int("BENCH_AUDIT_BACKLOG", 100_000),
+  // The approval round trip and layer 3's bench (bench/support/sidecars.ts).
+  sidecars: process.env.BENCH_SIDECARS !== "0",
 };
 const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
 const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
@@ -222,6 +227,18 @@ async function main(): Promise<void> {
     if (auditLog.error) console.log(`  PROBLEM: ${auditLog.error}`);
   }
 
+  let approvals: Results["approvals"] = null;
+  let sandbox: Results["sandbox"] = null;
+  if (config.sidecars) {
+    console.log("\n== approval round trip (bench/approvals.bench-run.ts, its own embedded PostgreSQL)");
+    approvals = await runApprovalsBench(root);
+    console.log(approvals.result ? `  p50 ${approvals.result.p50Ms} ms, p99 ${approvals.result.p99Ms} ms over ${approvals.result.holds} holds` : `  PROBLEM: ${approvals.error}`);
+    console.log("\n== layer 3: a sandbox's transparent path beside the explicit path (bench/sandbox-bench.ts, namespaces of its own)");
+    sandbox = await runSandboxBench(root, config.repeats);
+    const keep = sandbox.result?.rows.find((r) => r.measure === "keepAlive");
+    console.log(keep ? `  keep-alive p50 ratio ${keep.ratioP50}×` : `  ${sandbox.error}`);
+  }
+
   const versions: Record<string, string> = {};
   if (env.nginx) versions.nginx = env.nginx.version;
   if (env.mitm) versions.mitmproxy = env.mitm.version;
@@ -239,6 +256,8 @@ async function main(): Promise<void> {
     soak: soakResult,
     audit,
     auditLog,
+    approvals,
+    sandbox,
     durationSeconds: Math.round((Date.now() - began) / 1000),
   };
   const results: Results = { ...partial, bar: evaluateBar(partial) };

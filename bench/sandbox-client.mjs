@@ -1,13 +1,19 @@
 // The client side of the sandbox benchmark, run either inside a sandbox (transparent: no proxy,
 // the fence captures it) or in the host namespace through the explicit proxy with a task token.
-// Measures sequential keep-alive requests, then fresh connections (TCP + TLS through
-// interception + one request). Prints one JSON line of latencies in microseconds.
+// Measures sequential keep-alive requests, an open loop at a fixed rate over keep-alive
+// connections (latency from each request's intended send time, so a queue behind a slow answer
+// counts), then fresh connections (TCP + TLS through interception + one request). Prints one JSON
+// line of latencies in microseconds.
 import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
 
 const [mode, requests, fresh, proxyHost, proxyPort, token, caFile] = process.argv.slice(2);
+// The bar's rate (BENCHMARKS.md: the transparent path's p50 at 1k rps), the same in both modes.
+const RATE = 1000;
+const OPEN_SECONDS = 3;
+const OPEN_CONNECTIONS = 32;
 const N = Number(requests);
 const M = Number(fresh);
 const ca = caFile ? readFileSync(caFile, "utf8") : undefined;
@@ -31,20 +37,74 @@ function readResponse(socket) {
   });
 }
 
-async function keepAlive() {
+const target = mode === "explicit" ? "http://plain.bench.test/x" : "/x";
+const auth = mode === "explicit" ? `Proxy-Authorization: Bearer ${token}\r\n` : "";
+const plainRequest = `GET ${target} HTTP/1.1\r\nHost: plain.bench.test\r\n${auth}\r\n`;
+
+async function plainConnection() {
   const socket = mode === "explicit" ? net.connect(Number(proxyPort), proxyHost) : net.connect(80, "plain.bench.test");
-  await new Promise((r) => socket.once("connect", r));
-  const target = mode === "explicit" ? "http://plain.bench.test/x" : "/x";
-  const auth = mode === "explicit" ? `Proxy-Authorization: Bearer ${token}\r\n` : "";
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.setNoDelay(true);
+  return socket;
+}
+
+async function keepAlive() {
+  const socket = await plainConnection();
   const out = [];
   for (let i = 0; i < N; i++) {
     const t = now();
-    socket.write(`GET ${target} HTTP/1.1\r\nHost: plain.bench.test\r\n${auth}\r\n`);
+    socket.write(plainRequest);
     const status = await readResponse(socket);
     if (!status.includes("200")) throw new Error(`keep-alive request ${i}: ${status}`);
     out.push(us(t));
   }
   socket.destroy();
+  return out;
+}
+
+/**
+ * RATE requests a second for OPEN_SECONDS over OPEN_CONNECTIONS keep-alive connections, one
+ * request at a time on each: a request whose time has come waits for a free connection, and its
+ * latency runs from when it should have been sent.
+ */
+async function openLoop() {
+  const free = await Promise.all(Array.from({ length: OPEN_CONNECTIONS }, () => plainConnection()));
+  const all = [...free];
+  const total = Math.round(RATE * OPEN_SECONDS);
+  const gapNs = 1e9 / RATE;
+  const start = now() + 5_000_000n;
+  const waiting = [];
+  const out = [];
+  let sent = 0;
+  await new Promise((resolve, reject) => {
+    const send = (socket, intended) => {
+      socket.write(plainRequest);
+      readResponse(socket).then((status) => {
+        if (!status.includes("200")) return reject(new Error(`open-loop request: ${status}`));
+        out.push(Number(now() - intended) / 1000);
+        if (out.length === total) return resolve();
+        const next = waiting.shift();
+        if (next !== undefined) send(socket, next);
+        else free.push(socket);
+      }, reject);
+    };
+    const tick = () => {
+      const t = now();
+      while (sent < total && start + BigInt(Math.round(sent * gapNs)) <= t) {
+        const intended = start + BigInt(Math.round(sent * gapNs));
+        sent++;
+        const socket = free.pop();
+        if (socket) send(socket, intended);
+        else waiting.push(intended);
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  for (const s of all) s.destroy();
   return out;
 }
 
@@ -90,9 +150,10 @@ if (warm.error) {
   process.exit(1);
 }
 const keep = await keepAlive();
+const open = await openLoop();
 const newConn = [];
 await freshConnection(); // warm the leaf certificate and the upstream pool
 for (let i = 0; i < M; i++) newConn.push(await freshConnection());
-console.log(JSON.stringify({ keepAlive: keep, newConnection: newConn }));
+console.log(JSON.stringify({ keepAlive: keep, openLoop: open, newConnection: newConn }));
 // An http import keeps Node's HTTP parser warm in both modes alike.
 void http;

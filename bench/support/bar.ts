@@ -1,6 +1,7 @@
 /** The bar of docs BENCHMARKS.md, judged against one run's results. */
 import type { BarItem, Results } from "./report";
 import { auditLogBarItems } from "./audit-log";
+import { approvalBarItem, sandboxBarItems } from "./sidecars";
 import { closedRuns, openRuns, ratio } from "./report";
 import { median } from "./stats";
 
@@ -46,6 +47,7 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
     const med = (runs: typeof newF) => Math.round(median(runs.map(rps)));
     items.push({ item: newItem, measured: `${r2(q.value)}×${spread(q.perRepeat)}; ${med(newF)} against ${med(newM)} rps`, bar: "reported beside keep-alive", status: "reported" });
   } else items.push({ item: newItem, measured: newF.length ? "mitmdump not available" : "not run", bar: "reported beside keep-alive", status: "not measured" });
+  items.push(...sandboxBarItems(res.sandbox ?? null));
 
   const micro = res.micro as MicroJson;
   const decide = micro.policy?.rows?.find((r) => r.name.startsWith("decide, 1000 rules ("));
@@ -83,7 +85,7 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
       : { item: "audit flush lag p99", measured: "no samples", bar: "≤ 100 ms", status: "not measured" },
   );
   items.push(...auditLogBarItems(res.auditLog?.result ?? null, res.auditLog?.error ?? null));
-  items.push({ item: "approval round trip (approve → forwarded)", measured: "not measured by this suite", bar: "p50 ≤ 100 ms", status: "not measured" });
+  items.push(approvalBarItem(res.approvals ?? null));
   if (res.soak) {
     const s = res.soak;
     const heapPct = (100 * (s.heapEndMiB - s.heapStartMiB)) / s.heapStartMiB;

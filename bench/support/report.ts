@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "../load";
 import { renderAuditLog, type AuditLogResult } from "./audit-log";
 import type { Machine } from "./machine";
+import { renderSidecars, type ApprovalsResult, type SandboxResult, type Sidecar } from "./sidecars";
 import type { PropagationResult } from "./propagation";
 import { median, round, type Percentiles } from "./stats";
 
@@ -68,6 +69,9 @@ export interface Results {
   audit: AuditCheck | null;
   /** bench/audit-bench.ts run as a child after the proxy parts (null: skipped with BENCH_AUDIT=0). */
   auditLog: { result: AuditLogResult | null; error: string | null } | null;
+  /** The approval round trip and layer 3's bench, run as children after the proxy parts (bench/support/sidecars.ts; absent in older results, null with BENCH_SIDECARS=0). */
+  approvals?: Sidecar<ApprovalsResult> | null;
+  sandbox?: Sidecar<SandboxResult> | null;
   bar: BarItem[];
   durationSeconds: number;
 }
@@ -223,6 +227,8 @@ export function renderTables(res: Results, rates: number[]): string {
     out.push(renderAuditLog(res.auditLog.result));
   }
   if (res.auditLog?.error) out.push(`\nAudit log benchmark problems: ${res.auditLog.error}`);
+  const sidecars = renderSidecars(res.approvals ?? null, res.sandbox ?? null);
+  if (sidecars) out.push(sidecars);
 
   const micro = res.micro as { policy?: { rows?: Array<{ name: string; p50_us: number; p99_us: number }> }; tokens?: { results?: Array<{ name: string; p50_us: number; p99_us: number }> }; errors: string[] };
   const microRows = [...(micro.policy?.rows ?? []), ...(micro.tokens?.results ?? [])].map((r) => [r.name, fmt(r.p50_us, 2), fmt(r.p99_us, 2)]);
