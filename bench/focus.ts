@@ -6,7 +6,7 @@
  *                (the suite's bench/support/propagation.ts), BENCH_CHANGES of each;
  *   profile      worker F at saturation (closed loop, BENCH_CONCURRENCY connections, BENCH_SAT_SECONDS)
  *                with a V8 CPU profile written to BENCH_CPU_PROF (default bench/results/profile) when
- *                it stops; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts;
+ *                it stops, then N (the minimal Node proxy) likewise, its profile in <that dir>/N; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts;
  *                with BENCH_ALLOC_PROF=<file> also an allocation profile of the same run (every sampled
  *                allocation, kept or collected), summarised by bench/support/allocation-summary.ts;
  *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
@@ -123,6 +123,17 @@ async function main(): Promise<void> {
     out.saturation = r;
     await stop(env.worker.proc); // the profile is written as the worker exits
     console.log(`CPU profile in ${process.env.BENCH_CPU_PROF}`);
+    // The floor beside it: N at saturation, profiled the same way (its profile in <dir>/N).
+    const n = env.paths.find((p) => p.id === "N")!;
+    const spec: ClosedLoopSpec = { scenario: n.scenario(0), concurrency, durationMs: satSeconds * 1000, warmupMs: 1000, watch: n.watch() };
+    const rn = await env.load.ipc.call<LoadResult>("closed", spec, satSeconds * 1000 + 60_000);
+    console.log(`N saturation (${concurrency} conns, ${satSeconds} s, profiled): achieved ${rn.achievedRps} rps, errors ${rn.errors}, p50 ${round(rn.latencyUs.p50)} µs, p99 ${round(rn.latencyUs.p99)} µs, cpu ${JSON.stringify(rn.cpu.processes)}`);
+    out.saturationN = rn;
+    const watched = n.watch().proxy;
+    const nodeProxy = Array.isArray(watched) ? watched[0] : undefined;
+    if (nodeProxy) process.kill(nodeProxy, "SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    console.log(`N's CPU profile in ${path.join(process.env.BENCH_CPU_PROF!, "N")}`);
   }
   write(out);
   await env.seeded.db.$disconnect();

@@ -90,7 +90,9 @@ export async function startEnvironment(o: { clientCpus?: string; proxyCpus?: str
   const workerNoAudit = await startWorker("noaudit", "none");
   const workerNoMetrics = await startWorker("nometrics", "writer", "off");
   const workerStrict = await startWorker("strict", "writer", "on", "strict");
-  const nodeProxy = await startNode<{ port: number }>("node-proxy", "bench/node-proxy.ts", { cpus: o.proxyCpus, env: { BENCH_UPSTREAM_PORT: String(upstream.info.httpPort), BENCH_SECRET: SECRET } });
+  // With BENCH_CPU_PROF, N writes its profile to <dir>/N when it stops (the floor beside F's).
+  const nProfile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${path.join(path.resolve(process.env.BENCH_CPU_PROF), "N")}`] : [];
+  const nodeProxy = await startNode<{ port: number }>("node-proxy", "bench/node-proxy.ts", { cpus: o.proxyCpus, nodeArgs: nProfile, env: { BENCH_UPSTREAM_PORT: String(upstream.info.httpPort), BENCH_SECRET: SECRET } });
   const nginxStarted = await startNginx({ upstreamPort: upstream.info.httpPort, secret: SECRET, cpus: o.proxyCpus ?? "" });
   const nginx = "skipped" in nginxStarted ? (skipped.push(nginxStarted.skipped), null) : nginxStarted;
   const mitmStarted = await startMitmdump({ upstreamCaFile: caFile, cpus: o.proxyCpus ?? "" });
