@@ -23,17 +23,28 @@ const us = (start) => Number(now() - start) / 1000;
 function readResponse(socket) {
   return new Promise((resolve, reject) => {
     let data = "";
+    const done = () => {
+      socket.off("data", onData).off("error", onError).off("close", onClose);
+    };
     const onData = (c) => {
       data += c.toString("latin1");
       const head = data.indexOf("\r\n\r\n");
       const len = /\r\ncontent-length: *(\d+)/i.exec(data);
       if (head >= 0 && len && data.length >= head + 4 + Number(len[1])) {
-        socket.off("data", onData);
+        done();
         resolve(data.slice(0, 12));
       }
     };
-    socket.on("data", onData);
-    socket.once("error", reject);
+    const onError = (error) => {
+      done();
+      reject(error);
+    };
+    // A connection closed before the answer is a failure, not a wait forever.
+    const onClose = () => {
+      done();
+      reject(new Error(`connection closed before the response${data ? ` (got ${JSON.stringify(data.slice(0, 80))})` : ""}`));
+    };
+    socket.on("data", onData).on("error", onError).on("close", onClose);
   });
 }
 
@@ -66,45 +77,58 @@ async function keepAlive() {
 }
 
 /**
- * RATE requests a second for OPEN_SECONDS over OPEN_CONNECTIONS keep-alive connections, one
- * request at a time on each: a request whose time has come waits for a free connection, and its
- * latency runs from when it should have been sent.
+ * RATE requests a second over up to OPEN_CONNECTIONS keep-alive connections, one request at a
+ * time on each: a request whose time has come takes the connection idle longest, or opens one,
+ * or waits for one, and its latency runs from when it should have been sent. Half a second of the
+ * same load first (not recorded) opens the connections, so that none sits silent past the
+ * sandbox listener's sniff window (a connection that says nothing for BULKHEAD_SANDBOX_SNIFF_MS
+ * is judged a raw TCP client) and none is opened inside the measured seconds.
  */
 async function openLoop() {
-  const free = await Promise.all(Array.from({ length: OPEN_CONNECTIONS }, () => plainConnection()));
-  const all = [...free];
-  const total = Math.round(RATE * OPEN_SECONDS);
-  const gapNs = 1e9 / RATE;
-  const start = now() + 5_000_000n;
-  const waiting = [];
-  const out = [];
-  let sent = 0;
-  await new Promise((resolve, reject) => {
-    const send = (socket, intended) => {
-      socket.write(plainRequest);
-      readResponse(socket).then((status) => {
-        if (!status.includes("200")) return reject(new Error(`open-loop request: ${status}`));
-        out.push(Number(now() - intended) / 1000);
-        if (out.length === total) return resolve();
-        const next = waiting.shift();
-        if (next !== undefined) send(socket, next);
-        else free.push(socket);
-      }, reject);
-    };
-    const tick = () => {
-      const t = now();
-      while (sent < total && start + BigInt(Math.round(sent * gapNs)) <= t) {
-        const intended = start + BigInt(Math.round(sent * gapNs));
-        sent++;
-        const socket = free.pop();
-        if (socket) send(socket, intended);
-        else waiting.push(intended);
-      }
-      if (sent < total) setTimeout(tick, 1);
-    };
-    tick();
-  });
-  for (const s of all) s.destroy();
+  const all = [];
+  const free = [];
+  const phase = (seconds, record) =>
+    new Promise((resolve, reject) => {
+      const total = Math.round(RATE * seconds);
+      const gapNs = 1e9 / RATE;
+      const start = now() + 5_000_000n;
+      const waiting = [];
+      const out = [];
+      let sent = 0;
+      let answered = 0;
+      const send = (socket, intended) => {
+        // A connection the server closed while it was idle would never answer.
+        if (socket.destroyed) return reject(new Error("open loop: a keep-alive connection was closed by the other side"));
+        socket.write(plainRequest);
+        readResponse(socket).then((status) => {
+          if (!status.includes("200")) return reject(new Error(`open-loop request: ${status}`));
+          if (record) out.push(Number(now() - intended) / 1000);
+          if (++answered === total) return resolve(out);
+          const next = waiting.shift();
+          if (next !== undefined) send(socket, next);
+          else free.push(socket);
+        }, reject);
+      };
+      const dispatch = (intended) => {
+        const socket = free.shift();
+        if (socket) return send(socket, intended);
+        if (all.length < OPEN_CONNECTIONS) {
+          const opening = plainConnection();
+          all.push(opening);
+          return opening.then((s) => send(s, intended), reject);
+        }
+        waiting.push(intended);
+      };
+      const tick = () => {
+        const t = now();
+        while (sent < total && start + BigInt(Math.round(sent * gapNs)) <= t) dispatch(start + BigInt(Math.round(sent++ * gapNs)));
+        if (sent < total) setTimeout(tick, 1);
+      };
+      tick();
+    });
+  await phase(0.5, false);
+  const out = await phase(OPEN_SECONDS, true);
+  for (const s of await Promise.all(all)) s.destroy();
   return out;
 }
 
