@@ -4,10 +4,8 @@
  * back for the bar ("audit sustains 20k events/s in batches", strict fsync beside the default)
  * and for a table of its own.
  */
-import { readFileSync, statSync } from "node:fs";
-import path from "node:path";
 import type { BarItem } from "./report";
-import { start } from "./children";
+import { runJsonChild } from "./children";
 
 /** One open-loop run of audit-bench (its `Row`). */
 export interface AuditLogRun {
@@ -50,32 +48,12 @@ export interface AuditLogSettings {
  * Runs audit-bench to the end (it starts and stops its own embedded PostgreSQL) on `cpus`, and
  * returns its JSON, or why there is none. A run that overstays `timeoutMs` is killed.
  */
-export async function runAuditLogBench(root: string, o: AuditLogSettings & { cpus?: string; timeoutMs: number }): Promise<{ result: AuditLogResult | null; error: string | null }> {
-  const since = Date.now();
-  const s = start("audit-bench", process.execPath, ["--import", "tsx", "bench/audit-bench.ts"], {
+export function runAuditLogBench(root: string, o: AuditLogSettings & { cpus?: string; timeoutMs: number }): Promise<{ result: AuditLogResult | null; error: string | null }> {
+  return runJsonChild<AuditLogResult>(root, "audit-bench", [process.execPath, "--import", "tsx", "bench/audit-bench.ts"], "audit.json", {
     cpus: o.cpus,
-    cwd: root,
+    timeoutMs: o.timeoutMs,
     env: { AUDIT_BENCH_SECONDS: String(o.seconds), AUDIT_BENCH_RATES: o.rates.join(","), AUDIT_BENCH_BACKLOG: String(o.backlog) },
   });
-  const code = await new Promise<number | null>((resolve) => {
-    // SIGTERM first: audit-bench stops its PostgreSQL on it; SIGKILL only if that hangs.
-    const timer = setTimeout(() => {
-      s.proc.kill("SIGTERM");
-      setTimeout(() => s.proc.kill("SIGKILL"), 15_000).unref();
-    }, o.timeoutMs);
-    s.proc.once("exit", (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  const file = path.join(root, "bench", "results", "audit.json");
-  try {
-    if (statSync(file).mtimeMs < since) throw new Error("no fresh bench/results/audit.json");
-    const result = JSON.parse(readFileSync(file, "utf8")) as AuditLogResult;
-    return { result, error: code === 0 ? null : `bench/audit-bench.ts exited ${code}` };
-  } catch (error) {
-    return { result: null, error: `bench/audit-bench.ts exited ${code}: ${String(error)}; ${s.logTail(8)}` };
-  }
 }
 
 const n = (v: number) => Math.round(v).toLocaleString("en-US");

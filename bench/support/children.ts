@@ -4,7 +4,7 @@
  * available; their output goes to a log file in the run's folder (its tail is printed on failure).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { compileBenchEntry } from "./compile";
@@ -64,6 +64,42 @@ export function start(name: string, command: string, args: string[], options: { 
     }
   };
   return { name, proc, pid: proc.pid, log, logTail };
+}
+
+/**
+ * Runs a benchmark child to its end and reads the JSON it writes (`file`, under bench/results/)
+ * during this run: the result when the file is fresh, and why not or why the exit was not clean.
+ * A child that overstays `timeoutMs` gets SIGTERM (each stops its own PostgreSQL or namespaces on
+ * it), then SIGKILL if that hangs.
+ */
+export async function runJsonChild<T>(
+  root: string,
+  name: string,
+  argv: string[],
+  file: string,
+  o: { timeoutMs: number; cpus?: string; env?: Record<string, string> },
+): Promise<{ result: T | null; error: string | null }> {
+  const since = Date.now();
+  const s = start(name, argv[0]!, argv.slice(1), { cpus: o.cpus, cwd: root, env: o.env });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => {
+      s.proc.kill("SIGTERM");
+      setTimeout(() => s.proc.kill("SIGKILL"), 15_000).unref();
+    }, o.timeoutMs);
+    s.proc.once("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  const out = path.join(root, "bench", "results", file);
+  const tail = () => s.logTail(8).replace(/\s+/g, " ").trim();
+  try {
+    if (statSync(out).mtimeMs < since) throw new Error(`no fresh bench/results/${file}`);
+    const result = JSON.parse(readFileSync(out, "utf8")) as T;
+    return { result, error: code === 0 ? null : `${name} exited ${code}; ${tail()}` };
+  } catch (error) {
+    return { result: null, error: `${name} exited ${code}: ${(error as Error).message}; ${tail()}` };
+  }
 }
 
 export interface NodeChild<T> extends Spawned {

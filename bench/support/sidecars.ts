@@ -8,11 +8,9 @@
  *     through the explicit path, in network namespaces of its own; it needs root, `ip` and `nft`,
  *     and is reported as not measured without them.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { BarItem } from "./report";
-import { start } from "./children";
+import { runJsonChild, which } from "./children";
 
 /** bench/results/approvals.json as bench/approvals.bench-run.ts writes it. */
 export interface ApprovalsResult {
@@ -44,53 +42,22 @@ export interface Sidecar<T> {
   error: string | null;
 }
 
-/** Runs one child to its end (killed after `timeoutMs`) and reads the JSON it wrote during this run. */
-async function runChild<T>(root: string, name: string, argv: string[], file: string, timeoutMs: number, env: Record<string, string> = {}): Promise<Sidecar<T>> {
-  const since = Date.now();
-  const s = start(name, argv[0]!, argv.slice(1), { cwd: root, env });
-  const code = await new Promise<number | null>((resolve) => {
-    // SIGTERM first: each child stops its own PostgreSQL or namespaces on it; SIGKILL if that hangs.
-    const timer = setTimeout(() => {
-      s.proc.kill("SIGTERM");
-      setTimeout(() => s.proc.kill("SIGKILL"), 15_000).unref();
-    }, timeoutMs);
-    s.proc.once("exit", (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  const out = path.join(root, "bench", "results", file);
-  try {
-    if (code !== 0) throw new Error(`exited ${code}`);
-    if (statSync(out).mtimeMs < since) throw new Error(`wrote no fresh bench/results/${file}`);
-    return { result: JSON.parse(readFileSync(out, "utf8")) as T, error: null };
-  } catch (error) {
-    return { result: null, error: `${name}: ${(error as Error).message}; ${s.logTail(6).replace(/\s+/g, " ").trim()}` };
-  }
-}
-
 export function runApprovalsBench(root: string, timeoutMs = 10 * 60_000): Promise<Sidecar<ApprovalsResult>> {
   const vitest = path.join(root, "node_modules", "vitest", "vitest.mjs");
-  return runChild<ApprovalsResult>(root, "approvals", [process.execPath, vitest, "run", "--project", "bench", "--silent=false", "bench/approvals.bench-run.ts"], "approvals.json", timeoutMs);
+  return runJsonChild<ApprovalsResult>(root, "approvals", [process.execPath, vitest, "run", "--project", "bench", "--silent=false", "bench/approvals.bench-run.ts"], "approvals.json", { timeoutMs });
 }
 
 /** Why layer 3's bench cannot run here, or null. */
 export function sandboxUnavailable(): string | null {
   if (process.getuid?.() !== 0) return "not run: layer 3's bench needs root (it makes network namespaces)";
-  for (const tool of ["ip", "nft"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `not run: \`${tool}\` is not installed`;
-    }
-  }
+  for (const tool of ["ip", "nft"]) if (!which(tool)) return `not run: \`${tool}\` is not installed`;
   return null;
 }
 
 export function runSandboxBench(root: string, repeats: number, timeoutMs = 15 * 60_000): Promise<Sidecar<SandboxResult>> {
   const why = sandboxUnavailable();
   if (why) return Promise.resolve({ result: null, error: why });
-  return runChild<SandboxResult>(root, "sandbox", [process.execPath, "--import", "tsx", "bench/sandbox-bench.ts"], "sandbox.json", timeoutMs, { BENCH_REPEATS: String(repeats) });
+  return runJsonChild<SandboxResult>(root, "sandbox", [process.execPath, "--import", "tsx", "bench/sandbox-bench.ts"], "sandbox.json", { timeoutMs, env: { BENCH_REPEATS: String(repeats) } });
 }
 
 const judge = (ok: boolean): BarItem["status"] => (ok ? "met" : "NOT met");
