@@ -119,14 +119,52 @@ describe("the hash chain computed by PostgreSQL is the one TypeScript recomputes
     expect(rows[0]!.hash).toBe(eventHash(fields(rows[0]!)));
   });
 
-  it("skips no seq when a multi-row insert drops rows (ON CONFLICT DO NOTHING)", async () => {
-    await withClient(t.ownerUrl, (o) =>
-      o.query(`INSERT INTO audit_events (id, type, actor_type)
-        SELECT id, 'conflict', 'system' FROM (SELECT max(id) AS id FROM audit_events UNION ALL SELECT 10000000) v
-        ON CONFLICT (id) DO NOTHING`),
-    );
-    const r0 = await verifyAuditChain(c, { checkpointKeys: [] });
-    expect(r0).toMatchObject({ ok: true });
+  // The row trigger hands the chain's end on from row to row; a row it chained that is then not
+  // stored would leave the next row linked to nothing. The statement is refused whole instead.
+  it("refuses a multi-row insert that drops a chained row (ON CONFLICT DO NOTHING), keeping nothing of it", async () => {
+    const before = await c.query<{ n: number; head: string }>("SELECT count(*)::int AS n, (SELECT seq::text FROM audit_chain_head) AS head FROM audit_events");
+    await expect(
+      withClient(t.ownerUrl, (o) =>
+        o.query(`INSERT INTO audit_events (id, type, actor_type)
+          SELECT id, 'conflict', 'system' FROM (SELECT max(id) AS id FROM audit_events UNION ALL SELECT 10000000) v
+          ON CONFLICT (id) DO NOTHING`),
+      ),
+    ).rejects.toThrow(/2 rows were chained after seq \d+ but 1 are stored/);
+    const after = await c.query<{ n: number; head: string }>("SELECT count(*)::int AS n, (SELECT seq::text FROM audit_chain_head) AS head FROM audit_events");
+    expect(after.rows[0]).toEqual(before.rows[0]);
+    // The same rows without the conflict go in, chained after the head.
+    await withClient(t.ownerUrl, (o) => o.query(`INSERT INTO audit_events (id, type, actor_type) VALUES (10000000, 'conflict', 'system') ON CONFLICT (id) DO NOTHING`));
+    expect(await verifyAuditChain(c, { checkpointKeys: [] })).toMatchObject({ ok: true });
+  });
+
+  it("ignores a chain end the client set itself before an insert", async () => {
+    const head = await c.query<{ seq: string; hash: string }>("SELECT seq::text, hash FROM audit_chain_head");
+    await c.query("BEGIN");
+    await c.query("SELECT set_config('bulkhead.chain_seq', '999999', true), set_config('bulkhead.chain_hash', $1, true)", ["e".repeat(64)]);
+    await c.query("INSERT INTO audit_events (type, actor_type) VALUES ('forged-end', 'system'), ('forged-end', 'system')");
+    await c.query("COMMIT");
+    const { rows } = await c.query<{ seq: string; prev_hash: string }>("SELECT seq::text, prev_hash FROM audit_events WHERE type = 'forged-end' ORDER BY seq");
+    expect(rows.map((r) => r.seq)).toEqual([String(Number(head.rows[0]!.seq) + 1), String(Number(head.rows[0]!.seq) + 2)]);
+    expect(rows[0]!.prev_hash).toBe(head.rows[0]!.hash);
+    expect(await verifyAuditChain(c, { checkpointKeys: [] })).toMatchObject({ ok: true });
+  });
+
+  it("chains several multi-row statements in one transaction, and a statement run inside another", async () => {
+    await withClient(t.ownerUrl, async (o) => {
+      // A function that inserts an audit row while the outer INSERT is between its rows.
+      await o.query(`CREATE FUNCTION pg_temp.nested_audit(k int) RETURNS boolean LANGUAGE plpgsql AS $f$
+        BEGIN INSERT INTO audit_events (type, actor_type, reason) VALUES ('nested', 'system', k::text); RETURN true; END $f$`);
+      await o.query("BEGIN");
+      await o.query("INSERT INTO audit_events (type, actor_type, reason) SELECT 'multi', 'system', g::text FROM generate_series(1, 50) g");
+      await o.query("INSERT INTO audit_events (type, actor_type, reason) SELECT 'multi', 'system', g::text FROM generate_series(51, 120) g");
+      await o.query("INSERT INTO audit_events (type, actor_type, reason) SELECT 'outer', 'system', g::text FROM generate_series(1, 5) g WHERE pg_temp.nested_audit(g)");
+      await o.query("COMMIT");
+    });
+    const { rows } = await c.query<{ type: string; n: number }>("SELECT type, count(*)::int AS n FROM audit_events WHERE type IN ('multi', 'outer', 'nested') GROUP BY type ORDER BY type");
+    expect(rows).toEqual([{ type: "multi", n: 120 }, { type: "nested", n: 5 }, { type: "outer", n: 5 }]);
+    const head = await c.query<{ ok: boolean }>("SELECT h.seq = (SELECT max(seq) FROM audit_events) AND h.hash = (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS ok FROM audit_chain_head h");
+    expect(head.rows[0]!.ok).toBe(true);
+    expect(await verifyAuditChain(c, { checkpointKeys: [] })).toMatchObject({ ok: true });
   });
 });
 
