@@ -58,7 +58,7 @@ export class SandboxResolver {
         });
       });
       this.udp.push(socket);
-      const server = net.createServer((conn) => this.onTcp(conn));
+      const server = net.createServer({ noDelay: true }, (conn) => this.onTcp(conn));
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, address, () => resolve());

@@ -227,8 +227,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
-  const transparentHttp = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket), connection: socket }));
-  const transparentTls = net.createServer((socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket), connection: socket }));
+  // noDelay, as node:http's servers have it (sandbox-listener.ts says why).
+  const transparentHttp = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket), connection: socket }));
+  const transparentTls = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket), connection: socket }));
 
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
