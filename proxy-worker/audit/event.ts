@@ -78,11 +78,45 @@ function uuid(value: unknown, name: string, notes: SanitiseNote[], dropped: Reco
   return null;
 }
 
+/**
+ * JSON.stringify({ ...data, eventId }) without copying data: a plain object that already carries
+ * this eventId is its own text, and one without it gets the key appended (where the spread would
+ * have put it). Anything else (another prototype, an eventId to replace) takes the copy.
+ */
+function withEventId(data: Record<string, unknown>, eventId: string): string {
+  if (Object.getPrototypeOf(data) === Object.prototype && !Object.hasOwn(data, "toJSON")) {
+    if (data.eventId === eventId) return JSON.stringify(data);
+    if (!Object.hasOwn(data, "eventId")) {
+      const json = JSON.stringify(data);
+      // Only an object's text ends in "}" ("{}" has no key to follow); a toJSON of its own may
+      // have made it something else.
+      if (json.length > 2 && json.charCodeAt(0) === 0x7b && json.charCodeAt(json.length - 1) === 0x7d) return `${json.slice(0, -1)},"eventId":${JSON.stringify(eventId)}}`;
+      if (json === "{}") return `{"eventId":${JSON.stringify(eventId)}}`;
+    }
+  }
+  return JSON.stringify({ ...data, eventId });
+}
+
+/**
+ * The instant as ISO-8601 text. Events come many to a millisecond under load, so the last one
+ * formatted is kept.
+ */
+let lastIsoMs = Number.NaN;
+let lastIso = "";
+function isoTime(at: Date): string {
+  const ms = at.getTime();
+  if (ms !== lastIsoMs) {
+    lastIso = at.toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 /** data as JSON text: the fast path when it is already storable, else sanitised (twice if need be). */
 function dataJson(data: Record<string, unknown>, eventId: string, notes: SanitiseNote[], dropped: Record<string, string>): string {
   let json: string | null = null;
   try {
-    json = JSON.stringify({ ...data, eventId });
+    json = withEventId(data, eventId);
   } catch {
     json = null; // BigInt or a cycle: the walk below handles both
   }
@@ -148,20 +182,17 @@ function fullRow(event: WorkerAuditEvent, at: Date): AuditRow {
     dropped.eventId = sanitiseText(safeString(given), 140, "", []);
     eventId = randomUUID();
   }
-  const row: Omit<AuditRow, "data"> = {
-    eventId,
-    at: at.toISOString(),
-    type,
-    actorType,
-    actorId: text(event.actorId, "actorId", MAX_FIELD_CHARS, notes),
-    agentId: uuid(event.agentId, "agentId", notes, dropped),
-    taskId: uuid(event.taskId, "taskId", notes, dropped),
-    outcome: text(event.outcome, "outcome", MAX_FIELD_CHARS, notes),
-    effect: text(event.effect, "effect", MAX_FIELD_CHARS, notes),
-    reason: text(event.reason, "reason", MAX_REASON_CHARS, notes),
-    ruleId: text(event.ruleId, "ruleId", MAX_FIELD_CHARS, notes),
-  };
-  return { ...row, data: dataJson(data, eventId, notes, dropped) };
+  // Every field is checked (and its notes taken) before data, whose text carries the notes; one
+  // object literal at the end, not a copy of a partial row.
+  const actorId = text(event.actorId, "actorId", MAX_FIELD_CHARS, notes);
+  const agentId = uuid(event.agentId, "agentId", notes, dropped);
+  const taskId = uuid(event.taskId, "taskId", notes, dropped);
+  const outcome = text(event.outcome, "outcome", MAX_FIELD_CHARS, notes);
+  const effect = text(event.effect, "effect", MAX_FIELD_CHARS, notes);
+  const reason = text(event.reason, "reason", MAX_REASON_CHARS, notes);
+  const ruleId = text(event.ruleId, "ruleId", MAX_FIELD_CHARS, notes);
+  const json = dataJson(data, eventId, notes, dropped);
+  return { eventId, at: isoTime(at), type, actorType, actorId, agentId, taskId, outcome, effect, reason, ruleId, data: json };
 }
 
 /** The last resort: the facts that cannot fail, and why the rest is missing. */

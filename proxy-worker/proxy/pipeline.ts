@@ -26,7 +26,16 @@ export interface Judgement {
   eventId: string;
   startedAt: bigint;
   /** Who and what, for audit events and log lines (agent-controlled values cut short). */
-  base: Record<string, unknown>;
+  base: JudgementBase;
+}
+
+/** The first facts of every event about a request. */
+export interface JudgementBase extends Record<string, unknown> {
+  eventId: string;
+  listener: string;
+  client: string | null | undefined;
+  method: string;
+  url: string;
 }
 
 /** The one parsed request that is decided and forwarded, and its canonical URL. */
@@ -89,7 +98,7 @@ export class Pipeline extends PipelineAudit {
   async begin(received: ReceivedRequest, state: EnforcementState | null = this.deps.state()): Promise<Judgement> {
     const startedAt = process.hrtime.bigint();
     const eventId = randomUUID();
-    const base = { eventId, listener: received.listener, client: received.clientAddress, method: received.method.slice(0, 32), url: received.url.slice(0, 2048) };
+    const base: JudgementBase = { eventId, listener: received.listener, client: received.clientAddress, method: received.method.slice(0, 32), url: received.url.slice(0, 2048) };
     if (!state) throw await this.refuse(new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot yet"), base, null);
     return { received, state, eventId, startedAt, base };
   }
@@ -209,7 +218,10 @@ export class Pipeline extends PipelineAudit {
       if (decision.decision !== "allow") throw await this.refuse(new ProxyRefusal("denied", "policy_deny", `host-only service, contents not inspected: ${decision.reason}`, { ruleId: decision.ruleId }), detail, auth, decision);
       return { ...k, decision, detail };
     }
-    const detail = { ...j.base, url: k.url, service: k.service, actions: compactActions(k.actions, k.request), mode: decision.mode, wouldBe: decision.wouldBe ?? null };
+    // Written out rather than spread from base (same keys, same order): this literal is built for
+    // every request, and a spread followed by more keys takes V8's slow path.
+    const b = j.base;
+    const detail = { eventId: b.eventId, listener: b.listener, client: b.client, method: b.method, url: k.url, service: k.service, actions: compactActions(k.actions, k.request), mode: decision.mode, wouldBe: decision.wouldBe ?? null };
     if (decision.decision === "deny") throw await this.refuse(new ProxyRefusal("denied", "policy_deny", decision.reason, { ruleId: decision.ruleId, effect: decision.effect }), detail, auth, decision);
     return { ...k, decision, detail };
   }

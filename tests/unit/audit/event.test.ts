@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_EVENT_DATA_BYTES, minimalRow, prepareEvent, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
 
@@ -87,5 +88,36 @@ describe("worker audit events", () => {
   it("accept text that merely looks like an escape, unchanged", () => {
     const row = prepareEvent({ ...event, data: { x: "\\u0000 and \\ud800" } }, at);
     expect(JSON.parse(row.data)).toEqual({ x: "\\u0000 and \\ud800", eventId: row.eventId });
+  });
+
+  // The data text is built without copying data when it can be; it must be the text the copy gave.
+  it("carry data's text exactly as JSON.stringify({ ...data, eventId }) gives it, key order included", () => {
+    const key = fc.oneof(fc.constantFrom("eventId", "__proto__", "1", "0", "toString", "a", ""), fc.string({ maxLength: 6 }));
+    const data = fc.oneof(
+      fc.dictionary(key, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }),
+      fc.constant({}),
+      fc.record({ eventId: fc.constantFrom("req-0001-abc", "evt:2026.12.02_x", "a b") }, { requiredKeys: [] }),
+    );
+    fc.assert(
+      fc.property(data, fc.boolean(), (d, storableOnly) => {
+        const input = storableOnly ? (JSON.parse(JSON.stringify(d).replace(/\\u0000/g, "")) as Record<string, unknown>) : d;
+        const row = prepareEvent({ ...event, data: input }, at);
+        const parsed = JSON.parse(row.data) as Record<string, unknown>;
+        if (parsed.sanitised !== undefined) return; // sanitised: a different text by design, tested above
+        expect(row.data).toBe(JSON.stringify({ ...input, eventId: row.eventId }));
+      }),
+      { numRuns: 2000 },
+    );
+    // An object with its own toJSON, or another prototype, is copied as before.
+    const own = { a: 1, toJSON: () => ({ only: "this" }) };
+    expect(prepareEvent({ ...event, data: own }, at).data).toBe(JSON.stringify({ ...own, eventId: "x" }));
+  });
+
+  it("keep the decision time to the millisecond, however many share one", () => {
+    const a = prepareEvent(event, new Date("2026-11-25T10:00:00.123Z"));
+    const b = prepareEvent(event, new Date("2026-11-25T10:00:00.123Z"));
+    const c = prepareEvent(event, new Date("2026-11-25T10:00:00.124Z"));
+    const d = prepareEvent(event, new Date("2026-11-25T10:00:00.123Z"));
+    expect([a.at, b.at, c.at, d.at]).toEqual(["2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.124Z", "2026-11-25T10:00:00.123Z"]);
   });
 });
