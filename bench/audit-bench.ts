@@ -27,7 +27,7 @@ import { startEmbeddedDatabase } from "@/lib/db/embedded";
 import { migrate } from "@/lib/db/migrate";
 import { createLogger } from "@/lib/log";
 import { AuditWriter, type Durability } from "@/proxy-worker/audit/writer";
-import { processCpuSeconds, processTree } from "./support/stats";
+import { processCpuSeconds, processTree, reapedChildrenCpuSeconds } from "./support/stats";
 
 const SECONDS = Number(process.env.AUDIT_BENCH_SECONDS ?? 10);
 const RATES = (process.env.AUDIT_BENCH_RATES ?? "5000,10000,20000").split(",").map(Number);
@@ -153,11 +153,38 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
  * CPU seconds used so far by this process and by PostgreSQL: on a machine shared with other work
  * the wall-clock figures wander, CPU per event much less.
  */
-function cpuNow(pgDir: string): { node: number; pg: number } {
+function cpuNow(pgDir: string): { node: number; pg: number; pgByKind: Record<PgKind, number> } {
   const postmaster = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
   const u = process.cpuUsage();
-  return { node: (u.user + u.system) / 1e6, pg: processTree(postmaster).reduce((sum, pid) => sum + (processCpuSeconds(pid) || 0), 0) };
+  const pgByKind: Record<PgKind, number> = { backends: 0, autovacuum: 0, walwriter: 0, checkpointer: 0, other: 0, exited: reapedChildrenCpuSeconds(postmaster) || 0 };
+  for (const pid of processTree(postmaster)) pgByKind[pgKind(pid, postmaster)] += processCpuSeconds(pid) || 0;
+  return { node: (u.user + u.system) / 1e6, pg: Object.values(pgByKind).reduce((a, b) => a + b, 0), pgByKind };
 }
+
+/**
+ * Where PostgreSQL's CPU goes: the backends (the shipper's statement, the bench's own queries),
+ * autovacuum (its passes over the new rows and the GIN indexes' pending-list merges), the WAL
+ * writer, the checkpointer, the rest; "exited" is what children that ended in between used
+ * (autovacuum workers come and go), which sampling the live processes would miss.
+ */
+type PgKind = "backends" | "autovacuum" | "walwriter" | "checkpointer" | "other" | "exited";
+function pgKind(pid: number, postmaster: number): PgKind {
+  if (pid === postmaster) return "other";
+  let title = "";
+  try {
+    title = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "other";
+  }
+  if (title.includes("autovacuum worker")) return "autovacuum";
+  if (title.includes("walwriter")) return "walwriter";
+  if (title.includes("checkpointer")) return "checkpointer";
+  if (/background writer|launcher|logger|archiver|io worker|walsummarizer|stats/.test(title)) return "other";
+  return "backends";
+}
+
+const perEvent = (a: Record<PgKind, number>, b: Record<PgKind, number>, events: number) =>
+  Object.fromEntries((Object.keys(a) as PgKind[]).map((k) => [k, round(((b[k] - a[k]) * 1e6) / events)])) as Record<PgKind, number>;
 
 /** The run's rows, distinct event ids, and how many acknowledged ids are among them. */
 async function count(pool: pg.Pool, run: string, acked: string[]): Promise<{ rows: number; distinct: number; ackedFound: number }> {
@@ -193,7 +220,7 @@ async function main() {
   process.once("SIGINT", onSignal(130));
   const log = createLogger("bench", "silent");
   const results: Row[] = [];
-  let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null = null;
+  let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; pgCpuUsPerEventByKind: Record<PgKind, number>; lost: number; duplicates: number } | null = null;
   let verify: { ok: boolean; events: number; ms: number } | null = null;
   try {
     await migrate(db.url);
@@ -258,6 +285,7 @@ async function main() {
       batches: writer.stats().batches - batchesBefore,
       nodeCpuUsPerEvent: round(((cpu1.node - cpu0.node) * 1e6) / BACKLOG),
       pgCpuUsPerEvent: round(((cpu1.pg - cpu0.pg) * 1e6) / BACKLOG),
+      pgCpuUsPerEventByKind: perEvent(cpu0.pgByKind, cpu1.pgByKind, BACKLOG),
       lost: acked.length - stored.ackedFound,
       duplicates: stored.rows - stored.distinct,
     };
@@ -276,7 +304,7 @@ async function main() {
   console.log(`node ${process.version} ${process.platform}/${process.arch}, ${cpus().length} CPUs; ${SECONDS} s per run`);
   console.table(results);
   console.log(
-    `shipper draining a backlog of ${drain?.events} events: ${drain?.perSecond} events/s (${drain?.seconds} s, ${drain?.batches} batches; CPU per event: shipper ${drain?.nodeCpuUsPerEvent} µs, PostgreSQL ${drain?.pgCpuUsPerEvent} µs), lost ${drain?.lost}, duplicates ${drain?.duplicates}`,
+    `shipper draining a backlog of ${drain?.events} events: ${drain?.perSecond} events/s (${drain?.seconds} s, ${drain?.batches} batches; CPU per event: shipper ${drain?.nodeCpuUsPerEvent} µs, PostgreSQL ${drain?.pgCpuUsPerEvent} µs: ${Object.entries(drain?.pgCpuUsPerEventByKind ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")}), lost ${drain?.lost}, duplicates ${drain?.duplicates}`,
   );
   const target = results.find((r) => r.run === `group ${TARGET_RATE}/s`);
   const pass =

@@ -33,7 +33,7 @@ export interface AuditLogResult {
   recordedAt: string;
   secondsPerRun: number;
   bar: { ratePerSecond: number; recordLagP99Ms: number; shipLagP99Ms: number; lost: number; pass: boolean };
-  drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; lost: number; duplicates: number } | null;
+  drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; pgCpuUsPerEventByKind?: Record<string, number>; lost: number; duplicates: number } | null;
   verify: { ok: boolean; events: number; ms: number } | null;
   results: AuditLogRun[];
 }
@@ -104,5 +104,7 @@ export function renderAuditLog(a: AuditLogResult): string {
   }
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)];
   const verify = a.verify ? `chain ${a.verify.ok ? "verified" : "BROKEN"}, ${n(a.verify.events)} events in ${a.verify.ms} ms` : "chain not verified";
-  return `${lines.join("\n")}\n\n${a.secondsPerRun} s per run; ${verify}; audit-bench's own verdict: ${a.bar.pass ? "PASS" : "FAIL"}.`;
+  const split = a.drain?.pgCpuUsPerEventByKind;
+  const where = split ? ` PostgreSQL's CPU per event during the drain, by process: ${Object.entries(split).map(([k, v]) => `${k} ${v} µs`).join(", ")} ("exited": children that ended meanwhile, mostly autovacuum workers).` : "";
+  return `${lines.join("\n")}\n\n${a.secondsPerRun} s per run; ${verify}; audit-bench's own verdict: ${a.bar.pass ? "PASS" : "FAIL"}.${where}`;
 }

@@ -71,6 +71,20 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds of `pid`'s children that have exited and been waited for (cutime + cstime): work a
+ * sampled process tree misses, such as PostgreSQL's autovacuum workers that came and went.
+ */
+export function reapedChildrenCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident set size in MiB; NaN when the process is gone. */
 export function rssMiB(pid: number): number {
   try {

@@ -4,6 +4,7 @@ import { useActionState, useState } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { useFormAction } from "@/components/ui/use-form-action";
+import { useHydrated } from "@/components/ui/use-hydrated";
 import type { ActionResult } from "@/lib/http/action";
 import type { ExplainResult } from "@/lib/policy/explain";
 
@@ -19,6 +20,8 @@ const INPUT = "rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slat
  */
 export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }: { taskId: string; initialYaml: string; canEdit: boolean; save: SaveAction; simulate: SimulateAction }) {
   const [yaml, setYaml] = useState(initialYaml);
+  // Read-only until hydrated: text typed before then would be lost under React's state.
+  const hydrated = useHydrated();
   // Controlled, so a simulation keeps what was typed (React resets uncontrolled form fields).
   const [request, setRequest] = useState({ method: "POST", url: "", body: "" });
   // Saving a policy that widens what runs without a human needs step-up; the dialog resubmits.
@@ -38,7 +41,7 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
           name="policyYaml"
           value={yaml}
           onChange={(e) => setYaml(e.target.value)}
-          readOnly={!canEdit}
+          readOnly={!canEdit || !hydrated}
           rows={16}
           spellCheck={false}
           aria-invalid={errors.length > 0 ? true : undefined}
@@ -78,9 +81,9 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
               <option key={m}>{m}</option>
             ))}
           </select>
-          <input name="url" aria-label="URL" required value={request.url} onChange={(e) => setRequest({ ...request, url: e.target.value })} placeholder="https://backboard.railway.com/graphql/v2" className={`${INPUT} flex-1`} />
+          <input name="url" aria-label="URL" required readOnly={!hydrated} value={request.url} onChange={(e) => setRequest({ ...request, url: e.target.value })} placeholder="https://backboard.railway.com/graphql/v2" className={`${INPUT} flex-1`} />
         </div>
-        <textarea name="body" aria-label="Body" rows={5} value={request.body} onChange={(e) => setRequest({ ...request, body: e.target.value })} spellCheck={false} placeholder='{"query":"mutation { volumeDelete(volumeId: \"vol_123\") }"}' className={`${INPUT} w-full font-mono text-xs`} />
+        <textarea name="body" aria-label="Body" rows={5} readOnly={!hydrated} value={request.body} onChange={(e) => setRequest({ ...request, body: e.target.value })} spellCheck={false} placeholder='{"query":"mutation { volumeDelete(volumeId: \"vol_123\") }"}' className={`${INPUT} w-full font-mono text-xs`} />
         <Button type="submit" variant="secondary" disabled={simulating}>
           {simulating ? "Evaluating…" : "Simulate"}
         </Button>

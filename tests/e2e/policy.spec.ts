@@ -77,3 +77,23 @@ test("admins add custom services and the inventory in YAML; mistakes are explain
   await inv.getByRole("button", { name: "Save inventory" }).click();
   await expect(inv.getByRole("status")).toContainText("Saved");
 });
+
+// Text typed into a controlled field before React hydrates is lost or garbled under React's own
+// state; the editor refuses typing until then. Held back here by withholding the page's scripts.
+test("the policy editor is read-only until the page's script has taken over, then editable", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("hydrate-bot"), ownerId: admin.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "hydration", policyYaml: "unlisted: deny\nrules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.route("**/_next/static/**/*.js", (route) => route.abort());
+  await page.goto(`/tasks/${task.id}`);
+  await expect(page.getByLabel("Policy (YAML)")).toHaveValue("unlisted: deny\nrules: []\n");
+  await expect(page.getByLabel("Policy (YAML)")).not.toBeEditable();
+  await expect(page.getByLabel("Body")).not.toBeEditable();
+
+  await page.unroute("**/_next/static/**/*.js");
+  await page.goto(`/tasks/${task.id}`);
+  await expect(page.getByLabel("Policy (YAML)")).toBeEditable();
+  await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules: []\n# typed\n");
+  await expect(page.getByLabel("Policy (YAML)")).toHaveValue("unlisted: deny\nrules: []\n# typed\n");
+});
