@@ -156,7 +156,7 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
 function cpuNow(pgDir: string): { node: number; pg: number; pgByKind: Record<PgKind, number> } {
   const postmaster = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
   const u = process.cpuUsage();
-  const pgByKind: Record<PgKind, number> = { backends: 0, autovacuum: 0, walwriter: 0, checkpointer: 0, other: 0, exited: reapedChildrenCpuSeconds(postmaster) || 0 };
+  const pgByKind: Record<PgKind, number> = { backends: 0, autovacuum: 0, walwriter: 0, checkpointer: 0, bgwriter: 0, io: 0, other: 0, exited: reapedChildrenCpuSeconds(postmaster) || 0 };
   for (const pid of processTree(postmaster)) pgByKind[pgKind(pid, postmaster)] += processCpuSeconds(pid) || 0;
   return { node: (u.user + u.system) / 1e6, pg: Object.values(pgByKind).reduce((a, b) => a + b, 0), pgByKind };
 }
@@ -164,10 +164,10 @@ function cpuNow(pgDir: string): { node: number; pg: number; pgByKind: Record<PgK
 /**
  * Where PostgreSQL's CPU goes: the backends (the shipper's statement, the bench's own queries),
  * autovacuum (its passes over the new rows and the GIN indexes' pending-list merges), the WAL
- * writer, the checkpointer, the rest; "exited" is what children that ended in between used
+ * writer, the checkpointer, the background writer, PostgreSQL 18's I/O workers, the rest; "exited" is what children that ended in between used
  * (autovacuum workers come and go), which sampling the live processes would miss.
  */
-type PgKind = "backends" | "autovacuum" | "walwriter" | "checkpointer" | "other" | "exited";
+type PgKind = "backends" | "autovacuum" | "walwriter" | "checkpointer" | "bgwriter" | "io" | "other" | "exited";
 function pgKind(pid: number, postmaster: number): PgKind {
   if (pid === postmaster) return "other";
   let title = "";
@@ -179,7 +179,9 @@ function pgKind(pid: number, postmaster: number): PgKind {
   if (title.includes("autovacuum worker")) return "autovacuum";
   if (title.includes("walwriter")) return "walwriter";
   if (title.includes("checkpointer")) return "checkpointer";
-  if (/background writer|launcher|logger|archiver|io worker|walsummarizer|stats/.test(title)) return "other";
+  if (title.includes("background writer")) return "bgwriter";
+  if (title.includes("io worker")) return "io";
+  if (/launcher|logger|archiver|walsummarizer|stats/.test(title)) return "other";
   return "backends";
 }
 
