@@ -61,11 +61,16 @@ export function coreBusy(before: ReturnType<typeof cpuTimes>, after: ReturnType<
 
 /** CPU seconds (user + system) a process has used so far; NaN when it is gone. */
 export function processCpuSeconds(pid: number): number {
+  return statSeconds(pid, 11, 12);
+}
+
+/** The sum of two clock-tick fields of /proc/<pid>/stat (counted after the command name), in seconds. */
+function statSeconds(pid: number, a: number, b: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name may contain spaces; fields after it start at ") ".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return (Number(fields[a]) + Number(fields[b])) / TICKS_PER_SECOND;
   } catch {
     return NaN;
   }
@@ -76,13 +81,7 @@ export function processCpuSeconds(pid: number): number {
  * sampled process tree misses, such as PostgreSQL's autovacuum workers that came and went.
  */
 export function reapedChildrenCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
-  } catch {
-    return NaN;
-  }
+  return statSeconds(pid, 13, 14);
 }
 
 /** Resident set size in MiB; NaN when the process is gone. */

@@ -42,7 +42,9 @@ BEGIN
     actions := data->'actions';
     IF jsonb_typeof(actions) = 'array' THEN
       n := jsonb_array_length(actions);
-      -- The first 100 elements that are objects, in order, as audit_event_actions gave them.
+      -- The first 100 elements that are objects, in order, as audit_event_actions gave them (the
+      -- same loop as in audit_event_facets below: inline in both, a shared function would be a
+      -- call per row more).
       WHILE i < n AND kept < 100 LOOP
         a := actions->i;
         i := i + 1;
@@ -154,8 +156,15 @@ END;
 $$;
 
 CREATE OR REPLACE FUNCTION "audit_events_chain"() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  end_seq text := current_setting('bulkhead.chain_seq', true);
 BEGIN
-  NEW.seq := current_setting('bulkhead.chain_seq')::bigint + 1;
+  -- Set by audit_events_chain_lock for every statement; missing only if that trigger was switched off.
+  IF end_seq IS NULL OR end_seq = '' THEN
+    RAISE EXCEPTION 'audit_events: the chain''s end was not set for this statement (is the trigger audit_events_chain_lock enabled?); nothing is inserted'
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  NEW.seq := end_seq::bigint + 1;
   NEW.prev_hash := current_setting('bulkhead.chain_hash');
   NEW.hash := audit_event_hash(NEW.seq, NEW.prev_hash, NEW.at, NEW.type, NEW.actor_type, NEW.actor_id,
                                NEW.agent_id, NEW.task_id, NEW.outcome, NEW.effect, NEW.reason, NEW.rule_id, NEW.data);

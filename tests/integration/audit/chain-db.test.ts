@@ -149,6 +149,16 @@ describe("the hash chain computed by PostgreSQL is the one TypeScript recomputes
     expect(await verifyAuditChain(c, { checkpointKeys: [] })).toMatchObject({ ok: true });
   });
 
+  it("refuses, with a message, a row whose statement trigger was switched off (no chain end to continue from)", async () => {
+    await withClient(t.ownerUrl, async (o) => {
+      await o.query("BEGIN");
+      await o.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_chain_lock");
+      await expect(o.query("INSERT INTO audit_events (type, actor_type) VALUES ('no-lock', 'system')")).rejects.toThrow(/the chain's end was not set for this statement/);
+      await o.query("ROLLBACK");
+    });
+    expect(await verifyAuditChain(c, { checkpointKeys: [] })).toMatchObject({ ok: true });
+  });
+
   it("chains several multi-row statements in one transaction, and a statement run inside another", async () => {
     await withClient(t.ownerUrl, async (o) => {
       // A function that inserts an audit row while the outer INSERT is between its rows.
