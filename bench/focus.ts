@@ -9,6 +9,8 @@
  *                it stops, then N (the minimal Node proxy) likewise, its profile in <that dir>/N; open it in Chrome DevTools or summarise it with bench/support/profile-summary.ts;
  *                with BENCH_ALLOC_PROF=<file> also an allocation profile of the same run (every sampled
  *                allocation, kept or collected), summarised by bench/support/allocation-summary.ts;
+ *                with BENCH_PROFILE_RATE=<rps> both run open loop at that rate (BENCH_OPEN_CONNECTIONS,
+ *                default 64) instead, for where the time goes below saturation;
  *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
  *                BENCH_SECONDS each: Bulkhead and mitmdump, keep-alive and a new connection per
  *                request, and the bar's ratios between them;
@@ -24,7 +26,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ClosedLoopSpec, LoadResult } from "./load";
+import type { ClosedLoopSpec, LoadResult, OpenLoopSpec } from "./load";
 import { auditLogBarItems, renderAuditLog, runAuditLogBench } from "./support/audit-log";
 import { evaluateBar } from "./support/bar";
 import { hasTaskset, installCleanupHandlers, pinSelf, runMain, stop } from "./support/children";
@@ -46,6 +48,8 @@ const satSeconds = int("BENCH_SAT_SECONDS", 20);
 const concurrency = int("BENCH_CONCURRENCY", 64);
 const repeats = int("BENCH_REPEATS", 3);
 const seconds = int("BENCH_SECONDS", 5);
+const profileRate = int("BENCH_PROFILE_RATE", 0);
+const openConnections = int("BENCH_OPEN_CONNECTIONS", 64);
 const HTTPS_PATHS = ["H-F", "H-F-newconn", "H-mitm", "H-mitm-newconn"];
 const pin = process.env.BENCH_PIN !== "0" && hasTaskset && os.availableParallelism() >= 2;
 const cpus = pin ? { clientCpus: "0", proxyCpus: "1" } : {};
@@ -73,6 +77,16 @@ async function main(): Promise<void> {
     const spec: ClosedLoopSpec = { scenario: f.scenario(0), concurrency: conns, durationMs: seconds * 1000, warmupMs: 1000, watch: f.watch() };
     return env.load.ipc.call<LoadResult>("closed", spec, seconds * 1000 + 60_000);
   };
+  // The profiled runs: closed loop (saturation), or open loop at BENCH_PROFILE_RATE requests a second.
+  const profiled = (p: (typeof env.paths)[number]) => {
+    if (profileRate) {
+      const spec: OpenLoopSpec = { scenario: p.scenario(0), rate: profileRate, durationMs: satSeconds * 1000, warmupMs: 1000, connections: openConnections, watch: p.watch() };
+      return env.load.ipc.call<LoadResult>("open", spec, satSeconds * 1000 + 61_000);
+    }
+    const spec: ClosedLoopSpec = { scenario: p.scenario(0), concurrency, durationMs: satSeconds * 1000, warmupMs: 1000, watch: p.watch() };
+    return env.load.ipc.call<LoadResult>("closed", spec, satSeconds * 1000 + 60_000);
+  };
+  const profiledAs = profileRate ? `open loop (${profileRate} rps, ${openConnections} conns` : `saturation (${concurrency} conns`;
   await closed(3, 8); // warm-up
 
   if (focus.has("propagation")) {
@@ -117,17 +131,16 @@ async function main(): Promise<void> {
     // BENCH_ALLOC_PROF=<file>: also sample every allocation (kept or collected) during the run.
     const alloc = process.env.BENCH_ALLOC_PROF ? path.resolve(process.env.BENCH_ALLOC_PROF) : null;
     if (alloc) await env.worker.ipc.call("allocStart");
-    const r = await closed(satSeconds, concurrency);
+    const r = await profiled(f);
     if (alloc) console.log(`allocation profile in ${await env.worker.ipc.call<string>("allocStop", alloc)}`);
-    console.log(`F saturation (${concurrency} conns, ${satSeconds} s, profiled): achieved ${r.achievedRps} rps, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
+    console.log(`F ${profiledAs}, ${satSeconds} s, profiled): achieved ${r.achievedRps} rps, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
     out.saturation = r;
     await stop(env.worker.proc); // the profile is written as the worker exits
     console.log(`CPU profile in ${process.env.BENCH_CPU_PROF}`);
     // The floor beside it: N at saturation, profiled the same way (its profile in <dir>/N).
     const n = env.paths.find((p) => p.id === "N")!;
-    const spec: ClosedLoopSpec = { scenario: n.scenario(0), concurrency, durationMs: satSeconds * 1000, warmupMs: 1000, watch: n.watch() };
-    const rn = await env.load.ipc.call<LoadResult>("closed", spec, satSeconds * 1000 + 60_000);
-    console.log(`N saturation (${concurrency} conns, ${satSeconds} s, profiled): achieved ${rn.achievedRps} rps, errors ${rn.errors}, p50 ${round(rn.latencyUs.p50)} µs, p99 ${round(rn.latencyUs.p99)} µs, cpu ${JSON.stringify(rn.cpu.processes)}`);
+    const rn = await profiled(n);
+    console.log(`N ${profiledAs}, ${satSeconds} s, profiled): achieved ${rn.achievedRps} rps, errors ${rn.errors}, p50 ${round(rn.latencyUs.p50)} µs, p99 ${round(rn.latencyUs.p99)} µs, cpu ${JSON.stringify(rn.cpu.processes)}`);
     out.saturationN = rn;
     const watched = n.watch().proxy;
     const nodeProxy = Array.isArray(watched) ? watched[0] : undefined;

@@ -18,6 +18,7 @@ import { createHealthServer } from "./health";
 import { createMetrics } from "./metrics";
 import { startIsolation } from "./isolation/service";
 import { startProxyService } from "./proxy/service";
+import type { AuditSink } from "./proxy/types";
 
 /**
  * The proxy worker process: validated configuration, the policy snapshot kept current from
@@ -74,7 +75,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
-    const auditSink = { record: async (e: Parameters<typeof audit.record>[0]) => void (await audit.record(e)) };
+    const auditSink: AuditSink = { record: async (e, options) => void (await audit.record(e, options)) };
     const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics });
     cleanups.push(() => proxy.close());
     const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs });

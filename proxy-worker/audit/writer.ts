@@ -126,18 +126,27 @@ export class AuditWriter {
     }
   }
 
-  record(event: WorkerAuditEvent): Promise<AuditDurability> {
+  /**
+   * Appends the event to the log; resolves once it is durable by the mode. With `deferred` (an
+   * event nothing waits for, such as a request's completion) it is written with the next event
+   * that is waited for, or within the fsync interval (AuditWal.append); its wait is not counted
+   * in the flush lag, which is what requests wait for.
+   */
+  record(event: WorkerAuditEvent, options?: { deferred?: boolean }): Promise<AuditDurability> {
     if (this.closing) return Promise.reject(new AuditUnavailableError("closed", "the audit writer is shutting down"));
     const row = prepareEvent(event, this.now());
     this.counters.recorded++;
-    const started = performance.now();
+    const deferred = options?.deferred === true;
+    const started = deferred ? 0 : performance.now();
     // A refusal may use the reserve above the hard limit: while requests are refused for
     // backlog, the refusals themselves are still recorded for a while.
-    return this.wal.append(row, event.outcome === "deny").then(
+    return this.wal.append(row, event.outcome === "deny", deferred).then(
       (lsn) => {
-        const ms = performance.now() - started;
-        this.lag.add(ms);
-        this.options.onFlushLag?.(ms);
+        if (!deferred) {
+          const ms = performance.now() - started;
+          this.lag.add(ms);
+          this.options.onFlushLag?.(ms);
+        }
         return { durable: this.wal.durability, eventId: row.eventId, lsn };
       },
       (error: unknown) => {

@@ -234,7 +234,9 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
 
 /**
  * The request is done: metrics, one decision log line, and the completion event (recorded
- * without holding the response; the decision was recorded before forwarding). The shipper folds
+ * without holding the response; the decision was recorded before forwarding). Nothing waits for
+ * it, so it is deferred: written with the next decision, or within the fsync interval, instead of
+ * costing a write of its own (AuditWal.append). The shipper folds
  * it into the decision's row when both are shipped together, matching it by this event id
  * (audit/fold.ts); otherwise it is a row of its own.
  */
@@ -277,7 +279,7 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       reason: status ? `upstream answered ${status}` : "upstream failed",
       ruleId: null,
       data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
-    })
+    }, { deferred: true })
     .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }
 

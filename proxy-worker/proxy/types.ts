@@ -47,9 +47,13 @@ export interface DecisionEvent {
   data: Record<string, unknown>;
 }
 
-/** Where decision events go: resolves once the event is durable; rejects when it cannot be. */
+/**
+ * Where decision events go: resolves once the event is durable; rejects when it cannot be.
+ * `deferred`: nothing waits for this event (a request's completion), so the sink may write it
+ * with the next one instead of on its own (AuditWriter.record).
+ */
 export interface AuditSink {
-  record(event: DecisionEvent): Promise<void>;
+  record(event: DecisionEvent, options?: { deferred?: boolean }): Promise<void>;
 }
 
 /** A request that may be forwarded: exactly what was evaluated, plus where and as whom. */

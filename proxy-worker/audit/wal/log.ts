@@ -89,6 +89,8 @@ export class AuditWal {
   private tailBytes = 0;
   private pending: Pending[] = [];
   private writeScheduled = false;
+  /** Set while only deferred events are pending: writes them within fsyncIntervalMs. */
+  private deferredTimer: NodeJS.Timeout | null = null;
   private readonly awaitingSync: Array<{ lsn: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly toClose: number[] = [];
   private dirDirty = false;
@@ -205,8 +207,13 @@ export class AuditWal {
    * Appends one event; resolves with its LSN once durable by the mode. Refusals may use a reserve
    * above the hard limit, so that while requests are refused for backlog the refusals themselves
    * are still recorded for a while.
+   *
+   * A `deferred` event (one nothing waits for, such as a request's completion) does not make a
+   * write of its own: it goes with the next write of an event that is waited for, or within
+   * `fsyncIntervalMs` if none comes. Its place in the log is still its place in the calls to
+   * append. Until then a crash of the process can lose it (never an event appended before it).
    */
-  append(row: AuditRow, refusal = false): Promise<number> {
+  append(row: AuditRow, refusal = false, deferred = false): Promise<number> {
     if (this.closed) return Promise.reject(new AuditUnavailableError("closed", "the audit log is closed"));
     if (this.failure) return Promise.reject(new AuditUnavailableError("unwritable", `the audit log failed and refuses events until the worker restarts: ${this.failure.message}`, this.failure));
     const limit = this.o.hardLimitBytes + (refusal ? Math.max(4 * 1024 * 1024, this.o.hardLimitBytes / 10) : 0);
@@ -215,16 +222,26 @@ export class AuditWal {
     }
     return new Promise((resolve, reject) => {
       this.pending.push({ row, refusal, resolve, reject });
-      if (!this.writeScheduled) {
-        this.writeScheduled = true;
-        setImmediate(() => this.writePending());
+      if (this.writeScheduled) return;
+      if (deferred) {
+        this.deferredTimer ??= setTimeout(() => {
+          this.deferredTimer = null;
+          if (!this.writeScheduled) this.writePending();
+        }, this.o.fsyncIntervalMs);
+        return;
       }
+      this.writeScheduled = true;
+      setImmediate(() => this.writePending());
     });
   }
 
   /** One write for every event appended in this turn of the event loop. */
   private writePending(): void {
     this.writeScheduled = false;
+    if (this.deferredTimer) {
+      clearTimeout(this.deferredTimer);
+      this.deferredTimer = null;
+    }
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -346,7 +363,7 @@ export class AuditWal {
 
   /** Writes what is pending and fsyncs now; resolves once everything appended so far is durable. */
   async syncNow(): Promise<void> {
-    if (this.writeScheduled) this.writePending();
+    if (this.pending.length > 0) this.writePending();
     const target = this.writtenLsn;
     while (this.durableLsnValue < target) {
       if (this.failure) throw new AuditUnavailableError("unwritable", `the audit log failed: ${this.failure.message}`, this.failure);
@@ -449,7 +466,7 @@ export class AuditWal {
   /** Writes and syncs what is pending, closes the files and releases the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.writeScheduled) this.writePending();
+    if (this.pending.length > 0) this.writePending();
     this.closed = true;
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
