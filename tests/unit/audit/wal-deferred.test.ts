@@ -21,7 +21,7 @@ async function onDisk(dir: string): Promise<string[]> {
   for (const f of files) {
     const records = decodeFrames(await readFile(path.join(dir, f)), SEGMENT_HEADER_BYTES, next).records;
     next += records.length;
-    reasons.push(...records.map((r) => r.row.reason));
+    reasons.push(...records.map((r) => r.row.reason ?? ""));
   }
   return reasons;
 }
