@@ -4,10 +4,11 @@ export const COUNTER_MS = 2000;
 export const IDLE_COUNTER_MS = 60_000;
 
 /**
- * Whether the fence's drop counters are due for a read. Each read runs `nft` twice, and spawning a
- * process from the worker stalls its event loop for tens of milliseconds (measured: 50-60 ms per
- * read on a 2-core VM under load), so they are read every COUNTER_MS only while a sandbox is bound
- * (and once more after the last one goes, for its final drops), else every IDLE_COUNTER_MS.
+ * Whether the fence's drop counters are due for a read. Each read runs `nft` twice (through the
+ * worker's ToolHost, so the worker itself does not fork: a fork of the worker stalled its event
+ * loop for tens of milliseconds under load), and `nft` still costs CPU beside the requests, so
+ * they are read every COUNTER_MS only while a sandbox is bound (and once more after the last one
+ * goes, for its final drops), else every IDLE_COUNTER_MS.
  */
 export function counterReadDue(o: { bound: boolean; boundAtLastRead: boolean; msSinceLastRead: number }): boolean {
   // A tick may come a little early: timers are not exact.

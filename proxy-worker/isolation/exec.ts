@@ -21,8 +21,13 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** Something that runs a system tool: `run` (a fork each time) or a ToolHost (tool-host.ts). */
+export interface ToolRunner {
+  run(file: string, args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<ExecResult>;
+}
+
 /** System tools get a fixed PATH and locale, nothing else from our environment (no secrets). */
-const TOOL_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" } as unknown as NodeJS.ProcessEnv;
+export const TOOL_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" } as unknown as NodeJS.ProcessEnv;
 
 /** Runs `file args...`; rejects with an IsolationError carrying the tool's own first line of stderr. */
 export function run(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {

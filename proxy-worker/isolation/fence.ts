@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { IsolationConfig } from "@/lib/config/isolation";
-import { run } from "./exec";
+import { run, type ToolRunner } from "./exec";
 import { fenceTable, hostIfPrefix } from "./names";
 
 type FenceConfig = Pick<IsolationConfig, "instanceId" | "gatewayV4" | "gatewayV6" | "listenPort" | "dnsPort">;
@@ -154,11 +154,14 @@ interface NftSetElem {
   elem?: { val?: { concat?: unknown[] }; counter?: { packets?: number } };
 }
 
-/** Reads the per-flow drop counters of both families (`nft -j`). */
-export async function readDrops(instanceId: string): Promise<DropCount[]> {
+/**
+ * Reads the per-flow drop counters of both families (`nft -j`). The worker passes its ToolHost,
+ * so that the periodic read never forks the worker (tool-host.ts).
+ */
+export async function readDrops(instanceId: string, tools: ToolRunner = { run }): Promise<DropCount[]> {
   const out: DropCount[] = [];
   for (const set of ["drops4", "drops6"]) {
-    const { stdout } = await run("nft", ["-j", "list", "set", "inet", fenceTable(instanceId), set]);
+    const { stdout } = await tools.run("nft", ["-j", "list", "set", "inet", fenceTable(instanceId), set]);
     const parsed = JSON.parse(stdout) as { nftables?: Array<{ set?: { elem?: NftSetElem[] } }> };
     for (const entry of parsed.nftables ?? []) {
       for (const e of entry.set?.elem ?? []) {

@@ -20,6 +20,7 @@ import { ensureFence, readDrops, removeFenceIfUnused } from "./fence";
 import { listOwnNetwork } from "./network";
 import { SandboxListener } from "./sandbox-listener";
 import { SandboxResolver } from "./resolver";
+import { ToolHost } from "./tool-host";
 
 export interface IsolationStatus {
   enabled: boolean;
@@ -128,12 +129,15 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   let lastCounterError: string | null = null;
   const seen = new Map<string, number>();
   let lastRead = { at: Date.now(), bound: false };
-  const counters = privileged
+  // Started now, while the worker is small: every read after this forks the helper, not the worker.
+  const tools = privileged ? new ToolHost(["nft"]) : null;
+  tools?.prepare();
+  const counters = tools
     ? setInterval(() => {
         const bound = (current()?.sandboxBindings.size ?? 0) > 0;
         if (!counterReadDue({ bound, boundAtLastRead: lastRead.bound, msSinceLastRead: Date.now() - lastRead.at })) return;
         lastRead = { at: Date.now(), bound };
-        void readDrops(config.instanceId).then(
+        void readDrops(config.instanceId, tools).then(
           (drops) => {
             lastCounterError = null;
             const bindings = current()?.sandboxBindings;
@@ -165,6 +169,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     async close() {
       clearInterval(sweep);
       if (counters) clearInterval(counters);
+      tools?.close();
       await listener.close();
       await resolver.close();
       connections.closeWhere(() => false);

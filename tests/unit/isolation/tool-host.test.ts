@@ -1,0 +1,176 @@
+/**
+ * The worker's ToolHost: system tools run by one helper process, so that a periodic `nft` read
+ * never forks the worker (proxy-worker/isolation/tool-host.ts). Real processes throughout.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { IsolationError } from "@/proxy-worker/isolation/exec";
+import { ToolHost } from "@/proxy-worker/isolation/tool-host";
+
+const hosts: ToolHost[] = [];
+function host(tools: string[]): ToolHost {
+  const h = new ToolHost(tools);
+  hosts.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of hosts.splice(0)) h.close();
+});
+
+/** The pids of `pid`'s children (every thread's). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+    if (text) out.push(...text.split(/\s+/).map(Number));
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(process.platform !== "linux")("ToolHost", () => {
+  it("runs an allowed tool with its arguments and input, and answers concurrent calls each with its own output", async () => {
+    const h = host(["sh", "cat"]);
+    expect(await h.run("cat", [], { input: "line one\nline two\n" })).toEqual({ stdout: "line one\nline two\n", stderr: "" });
+    const [slow, quick] = await Promise.all([h.run("sh", ["-c", "sleep 0.3; echo slow"]), h.run("sh", ["-c", 'printf "%s|" "$@"', "sh", "a b", "'c'", "$(id)"])]);
+    expect(slow.stdout).toBe("slow\n");
+    // Arguments are a vector, never a shell line: quotes and $( ) arrive as they were given.
+    expect(quick.stdout).toBe("a b|'c'|$(id)|");
+    expect(h.started).toBe(1);
+  });
+
+  it("forks the helper, not the calling process, for every tool it runs", async () => {
+    const h = host(["sleep"]);
+    h.prepare();
+    const helper = h.pid!;
+    expect(helper).toBeGreaterThan(0);
+    const running = h.run("sleep", ["0.5"]);
+    await waitFor(() => childrenOf(helper).length > 0);
+    const tool = childrenOf(helper)[0]!;
+    expect(readFileSync(`/proc/${tool}/cmdline`, "utf8").split("\0")[0]).toBe("sleep");
+    // This process's only child from the host is the helper (vitest's own workers aside).
+    expect(childrenOf(process.pid)).toContain(helper);
+    expect(childrenOf(process.pid)).not.toContain(tool);
+    await running;
+    await h.run("sleep", ["0"]);
+    expect(h.pid).toBe(helper);
+    expect(h.started).toBe(1);
+  });
+
+  it("gives the tool the fixed tool environment, none of the caller's variables", async () => {
+    process.env.BULKHEAD_TEST_SECRET_FOR_TOOLS = "do-not-leak";
+    try {
+      const h = host(["env"]);
+      const { stdout } = await h.run("env", []);
+      const vars = stdout.trim().split("\n").sort();
+      expect(vars).toEqual(["LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+    } finally {
+      delete process.env.BULKHEAD_TEST_SECRET_FOR_TOOLS;
+    }
+  });
+
+  it("runs nothing it was not started for, and starts no helper for it", async () => {
+    const h = host(["cat"]);
+    await expect(h.run("sh", ["-c", "touch /tmp/should-not-exist"])).rejects.toThrow(/not a tool this helper runs/);
+    expect(h.started).toBe(0);
+  });
+
+  it("turns a failing tool into an IsolationError with its first line of stderr, and a missing one into tool_missing", async () => {
+    const h = host(["sh", "bulkhead-no-such-tool"]);
+    const failed = await h.run("sh", ["-c", "echo; echo 'first problem' >&2; echo second >&2; exit 3"]).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(IsolationError);
+    expect((failed as IsolationError).code).toBe("command_failed");
+    expect((failed as Error).message).toBe("sh -c echo; echo 'first problem' >&2; echo second >&2; exit 3: first problem");
+    const denied = await h.run("sh", ["-c", "echo 'Error: Operation not permitted' >&2; exit 1"]).catch((e: unknown) => e);
+    expect((denied as IsolationError).code).toBe("not_privileged");
+    const missing = await h.run("bulkhead-no-such-tool", []).catch((e: unknown) => e);
+    expect((missing as IsolationError).code).toBe("tool_missing");
+    // The helper is still there for the next call.
+    expect((await h.run("sh", ["-c", "echo ok"])).stdout).toBe("ok\n");
+    expect(h.started).toBe(1);
+  });
+
+  it("kills a tool that runs past its timeout", async () => {
+    const h = host(["sleep"]);
+    const started = Date.now();
+    await expect(h.run("sleep", ["30"], { timeoutMs: 200 })).rejects.toThrow(/killed \(SIGKILL\)/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("fails the calls waiting on a helper that dies, and starts a new one for the next call", async () => {
+    const h = host(["sleep", "echo"]);
+    h.prepare();
+    const first = h.pid!;
+    const waiting = h.run("sleep", ["30"]).catch((e: unknown) => e);
+    await waitFor(() => childrenOf(first).length > 0);
+    const orphan = childrenOf(first)[0]!;
+    process.kill(first, "SIGKILL");
+    const error = await waiting;
+    expect(error).toBeInstanceOf(IsolationError);
+    expect((error as Error).message).toMatch(/tool helper exited \(SIGKILL\)/);
+    expect((await h.run("echo", ["again"])).stdout).toBe("again\n");
+    expect(h.started).toBe(2);
+    expect(h.pid).not.toBe(first);
+    // A helper killed outright cannot end its tools (one that exits does: the next test but one).
+    process.kill(orphan, "SIGKILL");
+  });
+
+  it("closes: the helper exits, waiting calls fail, later calls are refused", async () => {
+    const h = host(["sleep"]);
+    h.prepare();
+    const pid = h.pid!;
+    const waiting = h.run("sleep", ["30"]).catch((e: unknown) => e);
+    h.close();
+    expect(await waiting).toBeInstanceOf(IsolationError);
+    await waitFor(() => !alive(pid));
+    await expect(h.run("sleep", ["0"])).rejects.toThrow(/closed/);
+  });
+
+  it("never outlives the process that started it, even one killed with SIGKILL, nor do its tools", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
+    const script = path.join(dir, "owner.ts");
+    writeFileSync(
+      script,
+      `import { ToolHost } from ${JSON.stringify(path.resolve("proxy-worker/isolation/tool-host.ts"))};
+const h = new ToolHost(["sleep"]);
+h.prepare();
+void h.run("sleep", ["60"]).catch(() => undefined);
+console.log(String(h.pid));
+setInterval(() => undefined, 1000);
+`,
+    );
+    const owner = spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+    const helper = await new Promise<number>((resolve, reject) => {
+      owner.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+      owner.once("exit", () => reject(new Error("owner exited early")));
+    });
+    expect(alive(helper)).toBe(true);
+    await waitFor(() => childrenOf(helper).length > 0);
+    const tool = childrenOf(helper)[0]!;
+    owner.kill("SIGKILL");
+    // Gone, or a zombie waiting for a parent that no longer exists to reap it.
+    const gone = (pid: number) => !alive(pid) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+    await waitFor(() => gone(helper));
+    await waitFor(() => gone(tool));
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
