@@ -117,6 +117,7 @@ export class ToolHost implements ToolRunner {
     const id = this.nextId++;
     return new Promise<ExecResult>((resolve, reject) => {
       this.waiting.set(id, { file, args, resolve, reject });
+      this.holdOpen();
       helper.stdin.write(`${JSON.stringify({ id, file, args, input: options.input ?? "", timeoutMs: options.timeoutMs ?? 15_000 })}\n`);
     });
   }
@@ -166,16 +167,24 @@ export class ToolHost implements ToolRunner {
     };
     helper.on("error", (error) => gone(`could not run: ${error.message}`));
     helper.on("exit", (code, signal) => gone(`exited (${signal ?? `code ${String(code)}`})`));
-    // Never what keeps the worker alive: it ends when the worker does (its stdin closes).
+    // Idle, never what keeps the worker alive: it ends when the worker does (its stdin closes).
+    // While a call waits, its answer does (holdOpen), as a child process of its own would.
     helper.unref();
     for (const stream of [helper.stdin, helper.stdout, helper.stderr] as unknown as Array<{ unref?: () => void }>) stream.unref?.();
     return helper;
+  }
+
+  private holdOpen(): void {
+    const out = this.helper?.stdout as unknown as { ref?: () => void; unref?: () => void } | undefined;
+    if (this.waiting.size > 0) out?.ref?.();
+    else out?.unref?.();
   }
 
   private settle(a: Answer): void {
     const w = this.waiting.get(a.id);
     if (!w) return;
     this.waiting.delete(a.id);
+    this.holdOpen();
     const { file, args } = w;
     if (a.error?.code === "ENOENT") {
       w.reject(new IsolationError(`${file} is not installed (Debian: apt-get install ${file === "nft" ? "nftables" : file === "ip" ? "iproute2" : "util-linux"})`, "tool_missing"));

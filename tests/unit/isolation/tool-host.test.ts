@@ -145,6 +145,35 @@ describe.skipIf(process.platform !== "linux")("ToolHost", () => {
     await expect(h.run("sleep", ["0"])).rejects.toThrow(/closed/);
   });
 
+  it("keeps its caller alive while a call waits, and not once it is idle", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
+    const script = path.join(dir, "caller.ts");
+    // Nothing else keeps this process running: it must wait for the answer, print it, and exit.
+    writeFileSync(
+      script,
+      `import { ToolHost } from ${JSON.stringify(path.resolve("proxy-worker/isolation/tool-host.ts"))};
+const h = new ToolHost(["sh"]);
+h.run("sh", ["-c", "sleep 0.3; echo answered"]).then((r) => process.stdout.write(r.stdout));
+`,
+    );
+    const caller = spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    caller.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        caller.kill("SIGKILL");
+        resolve(-1); // still running: the idle helper held it open
+      }, 10_000);
+      caller.once("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(out).toBe("answered\n");
+    expect(code).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("never outlives the process that started it, even one killed with SIGKILL, nor do its tools", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
     const script = path.join(dir, "owner.ts");
