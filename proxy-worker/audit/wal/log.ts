@@ -13,6 +13,7 @@
  * dropped data it could not write.
  */
 import { closeSync, fdatasync, ftruncateSync, openSync, unlinkSync, writevSync, writeSync } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { Logger } from "@/lib/log";
@@ -48,6 +49,11 @@ export interface AuditWalOptions {
   onFsync?: (seconds: number) => void;
   /** How a segment's data is synced: `fs.fdatasync`, off the event loop (tests instrument it). */
   syncData?: (fd: number) => Promise<void>;
+  /**
+   * How a shipped segment's file is removed: `fs.promises.unlink`, off the event loop (removing a
+   * 16 MiB segment took up to 9 ms at 1,000 requests/s, and every request in flight waited).
+   */
+  removeFile?: (file: string) => Promise<void>;
 }
 
 interface Segment {
@@ -100,6 +106,8 @@ export class AuditWal {
   private failure: Error | null = null;
   private closed = false;
   private readonly reader = new WalDiskReader();
+  /** Removals of shipped segments still under way (close waits for them). */
+  private readonly removals = new Set<Promise<void>>();
   private readonly counters = { appended: 0, writeFailures: 0, fsyncs: 0 };
   readonly durability: Durability;
   private readonly o: Required<Omit<AuditWalOptions, "log" | "onFsync">> & Pick<AuditWalOptions, "log" | "onFsync">;
@@ -119,6 +127,7 @@ export class AuditWal {
       softLimitBytes: 64 * 1024 * 1024,
       hardLimitBytes: 2048 * 1024 * 1024,
       syncData: fdatasyncAsync,
+      removeFile: unlink,
       // An option given as undefined keeps its default.
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as AuditWal["o"];
@@ -424,12 +433,17 @@ export class AuditWal {
     }
     while (this.segments.length > 1 && this.segments[1]!.first - 1 <= lsn && this.segments[0]!.fd === null) {
       const done = this.segments.shift()!;
-      try {
-        unlinkSync(done.file);
-      } catch (error) {
-        this.o.log?.warn({ segment: done.file, err: (error as Error).message }, "audit log: a shipped segment could not be removed");
-      }
-      this.dirDirty = true;
+      // Off the event loop. Until it is gone (or if a crash comes first) the file holds only
+      // shipped events, which the next start skips and removes like any other shipped segment.
+      const removal: Promise<void> = this.o.removeFile(done.file).then(
+        () => {
+          this.dirDirty = true; // the next sync makes the removal durable
+        },
+        (error: unknown) => {
+          this.o.log?.warn({ segment: done.file, err: (error as Error).message }, "audit log: a shipped segment could not be removed");
+        },
+      ).finally(() => this.removals.delete(removal));
+      this.removals.add(removal);
     }
   }
 
@@ -471,6 +485,7 @@ export class AuditWal {
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     while (this.syncing) await this.syncing;
+    await Promise.all(this.removals);
     this.sync();
     while (this.syncing) await this.syncing;
     for (const wake of this.durableWaiters.splice(0)) wake();
