@@ -29,6 +29,19 @@ export interface ToolRunner {
 /** System tools get a fixed PATH and locale, nothing else from our environment (no secrets). */
 export const TOOL_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" } as unknown as NodeJS.ProcessEnv;
 
+/** The error for a tool that could not be started (`code`: the spawn error's, ENOENT = not installed). */
+export function spawnFailure(file: string, code: string | undefined, message: string): IsolationError {
+  return code === "ENOENT"
+    ? new IsolationError(`${file} is not installed (Debian: apt-get install ${file === "nft" ? "nftables" : file === "ip" ? "iproute2" : "util-linux"})`, "tool_missing")
+    : new IsolationError(`${file} could not run: ${message}`, "command_failed");
+}
+
+/** The error for a tool that ran and failed: its own first line of stderr, else how it ended. */
+export function toolFailure(file: string, args: readonly string[], stderr: string, ended: { code: number | null; signal?: string | null; why?: string }): IsolationError {
+  const first = ended.why ?? stderr.split("\n").find((l) => l.trim() !== "") ?? (ended.signal ? `killed (${ended.signal})` : `exit ${String(ended.code)}`);
+  return new IsolationError(`${file} ${args.slice(0, 4).join(" ")}: ${first.trim()}`, /Operation not permitted/i.test(stderr) ? "not_privileged" : "command_failed");
+}
+
 /** Runs `file args...`; rejects with an IsolationError carrying the tool's own first line of stderr. */
 export function run(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
@@ -40,19 +53,12 @@ export function run(file: string, args: readonly string[], options: { input?: st
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(
-        error.code === "ENOENT"
-          ? new IsolationError(`${file} is not installed (Debian: apt-get install ${file === "nft" ? "nftables" : file === "ip" ? "iproute2" : "util-linux"})`, "tool_missing")
-          : new IsolationError(`${file} could not run: ${error.message}`, "command_failed"),
-      );
+      reject(spawnFailure(file, error.code, error.message));
     });
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });
-      else {
-        const first = stderr.split("\n").find((l) => l.trim() !== "") ?? `exit ${String(code)}`;
-        reject(new IsolationError(`${file} ${args.slice(0, 4).join(" ")}: ${first.trim()}`, /Operation not permitted/i.test(stderr) ? "not_privileged" : "command_failed"));
-      }
+      else reject(toolFailure(file, args, stderr, { code, signal }));
     });
     child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");

@@ -11,14 +11,17 @@
  *
  * The helper runs only the tools named when it starts (argument vectors, never a shell), with the
  * fixed tool environment (PATH and locale: none of the worker's keys), and exits when its stdin
- * closes, killing the tools still running, so it never outlives the worker, even a SIGKILLed one. If it dies, the calls waiting on
- * it fail and the next call starts a new one.
+ * closes, killing the tools still running, so it never outlives the worker, even a SIGKILLed one.
+ * If it dies, or does not answer within a call's timeout and a grace period, the calls waiting on
+ * it fail (a helper that does not answer is killed) and the next call starts a new one.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { IsolationError, TOOL_ENV, type ExecResult, type ToolRunner } from "./exec";
+import { IsolationError, spawnFailure, TOOL_ENV, toolFailure, type ExecResult, type ToolRunner } from "./exec";
 
 /** Most a tool may print on either stream before it is killed (the fence's counters are small). */
 const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+/** How long past a call's own timeout the helper may take to answer before it is deemed stuck. */
+export const HELPER_GRACE_MS = 2_000;
 
 /**
  * The helper, run with `node -e`. Requests and answers are JSON lines:
@@ -93,6 +96,7 @@ interface Waiting {
   args: readonly string[];
   resolve: (r: ExecResult) => void;
   reject: (e: Error) => void;
+  deadline: NodeJS.Timeout;
 }
 
 export class ToolHost implements ToolRunner {
@@ -115,10 +119,17 @@ export class ToolHost implements ToolRunner {
     if (!this.tools.includes(file)) return Promise.reject(new IsolationError(`${file} is not a tool this helper runs`, "command_failed"));
     const helper = this.helper ?? this.start();
     const id = this.nextId++;
+    const timeoutMs = options.timeoutMs ?? 15_000;
     return new Promise<ExecResult>((resolve, reject) => {
-      this.waiting.set(id, { file, args, resolve, reject });
+      // The helper kills a tool at timeoutMs; a helper that has not answered well after that is
+      // stuck: it is killed, which fails every call waiting on it, and the next call starts afresh.
+      const deadline = setTimeout(() => {
+        if (this.waiting.has(id) && this.helper === helper) this.lost(helper, `did not answer within ${timeoutMs + HELPER_GRACE_MS} ms`);
+      }, timeoutMs + HELPER_GRACE_MS);
+      deadline.unref();
+      this.waiting.set(id, { file, args, resolve, reject, deadline });
       this.holdOpen();
-      helper.stdin.write(`${JSON.stringify({ id, file, args, input: options.input ?? "", timeoutMs: options.timeoutMs ?? 15_000 })}\n`);
+      helper.stdin.write(`${JSON.stringify({ id, file, args, input: options.input ?? "", timeoutMs })}\n`);
     });
   }
 
@@ -149,7 +160,7 @@ export class ToolHost implements ToolRunner {
         try {
           answer = JSON.parse(line) as Answer;
         } catch {
-          helper.kill("SIGKILL"); // not the helper speaking: start afresh
+          this.lost(helper, "sent something that is not an answer"); // start afresh
           return;
         }
         this.settle(answer);
@@ -160,18 +171,22 @@ export class ToolHost implements ToolRunner {
       if (stderr.length < 4096) stderr += d.toString();
     });
     helper.stdin.on("error", () => undefined);
-    const gone = (why: string) => {
-      if (this.helper !== helper) return;
-      this.helper = null;
-      this.fail(new IsolationError(`the tool helper ${why}${stderr ? `: ${stderr.trim().split("\n")[0]}` : ""}`, "command_failed"));
-    };
-    helper.on("error", (error) => gone(`could not run: ${error.message}`));
-    helper.on("exit", (code, signal) => gone(`exited (${signal ?? `code ${String(code)}`})`));
+    const why = (what: string) => `${what}${stderr ? `: ${stderr.trim().split("\n")[0]}` : ""}`;
+    helper.on("error", (error) => this.lost(helper, why(`could not run: ${error.message}`)));
+    helper.on("exit", (code, signal) => this.lost(helper, why(`exited (${signal ?? `code ${String(code)}`})`)));
     // Idle, never what keeps the worker alive: it ends when the worker does (its stdin closes).
     // While a call waits, its answer does (holdOpen), as a child process of its own would.
     helper.unref();
     for (const stream of [helper.stdin, helper.stdout, helper.stderr] as unknown as Array<{ unref?: () => void }>) stream.unref?.();
     return helper;
+  }
+
+  /** The helper is unusable: kill it, fail every call waiting on it; the next call starts another. */
+  private lost(helper: ChildProcessWithoutNullStreams, why: string): void {
+    if (this.helper !== helper) return;
+    this.helper = null;
+    helper.kill("SIGKILL");
+    this.fail(new IsolationError(`the tool helper ${why}`, "command_failed"));
   }
 
   private holdOpen(): void {
@@ -184,24 +199,21 @@ export class ToolHost implements ToolRunner {
     const w = this.waiting.get(a.id);
     if (!w) return;
     this.waiting.delete(a.id);
+    clearTimeout(w.deadline);
     this.holdOpen();
-    const { file, args } = w;
-    if (a.error?.code === "ENOENT") {
-      w.reject(new IsolationError(`${file} is not installed (Debian: apt-get install ${file === "nft" ? "nftables" : file === "ip" ? "iproute2" : "util-linux"})`, "tool_missing"));
-    } else if (a.error && a.code === undefined) {
-      w.reject(new IsolationError(`${file} could not run: ${a.error.message}`, "command_failed"));
-    } else if (a.code === 0 && !a.error) {
-      w.resolve({ stdout: a.stdout ?? "", stderr: a.stderr ?? "" });
-    } else {
-      const stderr = a.stderr ?? "";
-      const first = a.error?.message ?? stderr.split("\n").find((l) => l.trim() !== "") ?? (a.signal ? `killed (${a.signal})` : `exit ${String(a.code)}`);
-      w.reject(new IsolationError(`${file} ${args.slice(0, 4).join(" ")}: ${first.trim()}`, /Operation not permitted/i.test(stderr) ? "not_privileged" : "command_failed"));
-    }
+    // The same errors as exec.ts's `run`, whichever way the tool was started.
+    if (a.error?.code === "ENOENT" || (a.error && a.code === undefined)) w.reject(spawnFailure(w.file, a.error.code, a.error.message));
+    else if (a.code === 0 && !a.error) w.resolve({ stdout: a.stdout ?? "", stderr: a.stderr ?? "" });
+    else w.reject(toolFailure(w.file, w.args, a.stderr ?? "", { code: a.code ?? null, signal: a.signal, why: a.error?.message }));
   }
 
   private fail(error: Error): void {
     const all = [...this.waiting.values()];
     this.waiting.clear();
-    for (const w of all) w.reject(error);
+    for (const w of all) {
+      clearTimeout(w.deadline);
+      w.reject(error);
+    }
+    this.holdOpen();
   }
 }

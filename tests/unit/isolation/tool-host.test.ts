@@ -7,8 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { IsolationError } from "@/proxy-worker/isolation/exec";
-import { ToolHost } from "@/proxy-worker/isolation/tool-host";
+import { IsolationError, run } from "@/proxy-worker/isolation/exec";
+import { HELPER_GRACE_MS, ToolHost } from "@/proxy-worker/isolation/tool-host";
 
 const hosts: ToolHost[] = [];
 function host(tools: string[]): ToolHost {
@@ -38,6 +38,19 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Runs `source` (TypeScript importing the ToolHost as `ToolHost`) in a process of its own. */
+function spawnWithToolHost(source: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
+  scriptDirs.push(dir);
+  const script = path.join(dir, "script.ts");
+  writeFileSync(script, `import { ToolHost } from ${JSON.stringify(path.resolve("proxy-worker/isolation/tool-host.ts"))};\n${source}`);
+  return spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+}
+const scriptDirs: string[] = [];
+afterEach(() => {
+  for (const dir of scriptDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -109,6 +122,23 @@ describe.skipIf(process.platform !== "linux")("ToolHost", () => {
     expect(h.started).toBe(1);
   });
 
+  it("fails with the same errors as a tool spawned directly (exec.ts's run)", async () => {
+    const h = host(["sh", "sleep", "bulkhead-no-such-tool"]);
+    const cases: Array<[string, string[], { timeoutMs?: number }]> = [
+      ["sh", ["-c", "echo 'first problem' >&2; exit 3"], {}],
+      ["sh", ["-c", "exit 4"], {}],
+      ["sh", ["-c", "echo 'nft: Operation not permitted' >&2; exit 1"], {}],
+      ["sleep", ["30"], { timeoutMs: 100 }],
+      ["bulkhead-no-such-tool", [], {}],
+    ];
+    for (const [file, args, options] of cases) {
+      const direct = (await run(file, args, options).catch((e: unknown) => e)) as IsolationError;
+      const hosted = (await h.run(file, args, options).catch((e: unknown) => e)) as IsolationError;
+      expect(direct).toBeInstanceOf(IsolationError);
+      expect({ message: hosted.message, code: hosted.code }).toEqual({ message: direct.message, code: direct.code });
+    }
+  });
+
   it("kills a tool that runs past its timeout", async () => {
     const h = host(["sleep"]);
     const started = Date.now();
@@ -134,6 +164,21 @@ describe.skipIf(process.platform !== "linux")("ToolHost", () => {
     process.kill(orphan, "SIGKILL");
   });
 
+  it("kills a helper that does not answer within a call's timeout and the grace, and starts a new one", async () => {
+    const h = host(["echo"]);
+    h.prepare();
+    const stuck = h.pid!;
+    process.kill(stuck, "SIGSTOP"); // alive, silent
+    const started = Date.now();
+    const error = await h.run("echo", ["never"], { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IsolationError);
+    expect((error as Error).message).toBe(`the tool helper did not answer within ${100 + HELPER_GRACE_MS} ms`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100 + HELPER_GRACE_MS - 50);
+    await waitFor(() => !alive(stuck) || readFileSync(`/proc/${stuck}/stat`, "utf8").split(") ")[1]!.startsWith("Z"));
+    expect((await h.run("echo", ["again"])).stdout).toBe("again\n");
+    expect(h.started).toBe(2);
+  });
+
   it("closes: the helper exits, waiting calls fail, later calls are refused", async () => {
     const h = host(["sleep"]);
     h.prepare();
@@ -146,17 +191,10 @@ describe.skipIf(process.platform !== "linux")("ToolHost", () => {
   });
 
   it("keeps its caller alive while a call waits, and not once it is idle", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
-    const script = path.join(dir, "caller.ts");
     // Nothing else keeps this process running: it must wait for the answer, print it, and exit.
-    writeFileSync(
-      script,
-      `import { ToolHost } from ${JSON.stringify(path.resolve("proxy-worker/isolation/tool-host.ts"))};
-const h = new ToolHost(["sh"]);
+    const caller = spawnWithToolHost(`const h = new ToolHost(["sh"]);
 h.run("sh", ["-c", "sleep 0.3; echo answered"]).then((r) => process.stdout.write(r.stdout));
-`,
-    );
-    const caller = spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+`);
     let out = "";
     caller.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((resolve) => {
@@ -171,23 +209,15 @@ h.run("sh", ["-c", "sleep 0.3; echo answered"]).then((r) => process.stdout.write
     });
     expect(out).toBe("answered\n");
     expect(code).toBe(0);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("never outlives the process that started it, even one killed with SIGKILL, nor do its tools", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "bh-toolhost-"));
-    const script = path.join(dir, "owner.ts");
-    writeFileSync(
-      script,
-      `import { ToolHost } from ${JSON.stringify(path.resolve("proxy-worker/isolation/tool-host.ts"))};
-const h = new ToolHost(["sleep"]);
+    const owner = spawnWithToolHost(`const h = new ToolHost(["sleep"]);
 h.prepare();
 void h.run("sleep", ["60"]).catch(() => undefined);
 console.log(String(h.pid));
 setInterval(() => undefined, 1000);
-`,
-    );
-    const owner = spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+`);
     const helper = await new Promise<number>((resolve, reject) => {
       owner.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
       owner.once("exit", () => reject(new Error("owner exited early")));
@@ -200,6 +230,5 @@ setInterval(() => undefined, 1000);
     const gone = (pid: number) => !alive(pid) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
     await waitFor(() => gone(helper));
     await waitFor(() => gone(tool));
-    rmSync(dir, { recursive: true, force: true });
   });
 });
