@@ -75,12 +75,14 @@ describe("every refusal is recorded, parser-level ones too", () => {
   });
 
   it("records a client that is too slow to send its head (408)", async () => {
-    const out = await raw(`GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}X-Slow: 1`, 4000);
+    // The 408 comes after the 1 s client timeout plus up to the server's 1 s check interval, and
+    // ends the connection, which ends the wait; the long idle only leaves room for a loaded machine.
+    const out = await raw(`GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}X-Slow: 1`, 10_000);
     expect(statuses(out)[0], out).toBe(408);
     const refusal = refusalOf(out);
     expect(refusal.auditEventId).toBeTruthy();
     expect((await eventFor(refusal.auditEventId))?.data.code).toBe("client_timeout");
-  }, 15_000);
+  }, 25_000);
 
   it("closes and records a tunnel whose client never finishes the TLS handshake", async () => {
     const tunnel = await connectTunnel(h.proxyPort, "secure.test:443", { "proxy-authorization": `Bearer ${token}` });
