@@ -8,6 +8,11 @@ export interface RevocationView {
   isTaskRevoked(taskId: string): boolean;
   isAgentSuspended(agentId: string): boolean;
   isJtiRevoked(jti: string): boolean;
+  /**
+   * Optional: a number that changes whenever any answer above could change. The token cache then
+   * re-asks only after it changed; a view without it is asked on every request.
+   */
+  readonly generation?: number;
 }
 
 /**

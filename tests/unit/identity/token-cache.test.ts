@@ -65,6 +65,35 @@ describe("VerifiedTokenCache", () => {
     await expectReason(cache.check(t, NOW), "task_revoked");
   });
 
+  it("asks a revocation view that does not count its changes on every lookup", async () => {
+    let revoked = false;
+    const view = { isTaskRevoked: () => revoked, isAgentSuspended: () => false, isJtiRevoked: () => false };
+    const c = new VerifiedTokenCache({ verify: { issuer: ISSUER, audience: AUDIENCE, keys, revocation: view } });
+    const t = await f.mint();
+    await c.check(t, NOW);
+    expect(c.lookup(t, at(1))).toBeDefined();
+    expect(c.lookup(t, at(2))).toBeDefined();
+    revoked = true;
+    expect(c.lookup(t, at(3))).toBeUndefined();
+    await expectReason(c.check(t, at(4)), "task_revoked");
+  });
+
+  it("re-asks the revocation Sets after every change, however many hits came before", async () => {
+    const t = await f.mint();
+    await cache.check(t, NOW);
+    for (let i = 0; i < 5; i++) expect(cache.lookup(t, at(1))).toBeDefined();
+    revocation.revokeTask("some_other_task");
+    expect(cache.lookup(t, at(2))).toBeDefined();
+    revocation.prune(at(2));
+    revocation.suspendAgent(AGENT);
+    expect(cache.lookup(t, at(3))).toBeUndefined();
+    revocation.reinstateAgent(AGENT);
+    await cache.check(t, at(4));
+    expect(cache.lookup(t, at(5))).toBeDefined();
+    revocation.replaceAll({ revokedTasks: [TASK], suspendedAgents: [], revokedJtis: [] });
+    expect(cache.lookup(t, at(6))).toBeUndefined();
+  });
+
   it("does not serve a cached token at or past its exp; the full check then decides (tolerance)", async () => {
     const t = await f.mint({ ttlSeconds: 60 });
     await cache.check(t, NOW);
@@ -117,6 +146,31 @@ describe("VerifiedTokenCache", () => {
     const [h, , s] = t.split(".");
     const tampered = `${h}.${Buffer.from(JSON.stringify(f.claims({ task: "task_99" }))).toString("base64url")}.${s}`;
     await expectReason(cache.check(tampered, NOW), "signature_invalid");
+  });
+
+  it("a string sharing the genuine token's signature (header, payload or prefix changed) is verified in full and leaves the genuine entry alone", async () => {
+    const t = await f.mint();
+    const first = await cache.check(t, NOW);
+    const [h, p, s] = t.split(".");
+    const variants = [
+      `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(h!, "base64url").toString()), typ: "x" })).toString("base64url")}.${p}.${s}`,
+      `${h}.${Buffer.from(JSON.stringify(f.claims({ task: "task_99" }))).toString("base64url")}.${s}`,
+      `x${t}`,
+      `${p}.${s}`,
+      `.${s}`,
+      s!,
+    ];
+    for (const v of variants) {
+      expect(cache.lookup(v, NOW)).toBeUndefined();
+      await expect(cache.check(v, NOW)).rejects.toThrow();
+      cache.invalidate(v);
+    }
+    expect(cache.size).toBe(1);
+    const hits = cache.hits;
+    expect(await cache.check(t, at(1))).toBe(first);
+    expect(cache.hits).toBe(hits + 1);
+    cache.invalidate(t);
+    expect(cache.size).toBe(0);
   });
 
   it("is bounded and evicts the least recently used entry", async () => {
