@@ -56,11 +56,12 @@ export function evaluateBar(res: Omit<Results, "bar">): BarItem[] {
       ? { item: "policy decision, 1,000 rules (micro-benchmark)", measured: `p50 ${decide.p50_us} µs, p99 ${decide.p99_us} µs`, bar: "p50 ≤ 10 µs, p99 ≤ 50 µs", status: judge(decide.p50_us <= 10 && decide.p99_us <= 50) }
       : { item: "policy decision, 1,000 rules (micro-benchmark)", measured: "no result", bar: "p50 ≤ 10 µs, p99 ≤ 50 µs", status: "not measured" },
   );
-  const cached = micro.tokens?.results?.find((r) => r.name.startsWith("cached check()"));
+  const cached = micro.tokens?.results?.find((r) => r.name === "cached check() (await)");
+  const afterChange = micro.tokens?.results?.find((r) => r.name.startsWith("cached check() after"));
   const coldVerify = micro.tokens?.results?.find((r) => r.name.startsWith("cold"));
   items.push(
     cached
-      ? { item: "token check, cached token (micro-benchmark)", measured: `p50 ${cached.p50_us} µs${coldVerify ? `; cold verify p50 ${coldVerify.p50_us} µs` : ""}`, bar: "p50 ≤ 2 µs", status: judge(cached.p50_us <= 2) }
+      ? { item: "token check, cached token (micro-benchmark)", measured: `p50 ${cached.p50_us} µs${afterChange ? `; first hit after a revocation change p50 ${afterChange.p50_us} µs` : ""}${coldVerify ? `; cold verify p50 ${coldVerify.p50_us} µs` : ""}`, bar: "p50 ≤ 2 µs", status: judge(cached.p50_us <= 2) }
       : { item: "token check, cached token (micro-benchmark)", measured: "no result", bar: "p50 ≤ 2 µs", status: "not measured" },
   );
   for (const p of res.propagation) {
