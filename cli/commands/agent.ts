@@ -1,6 +1,7 @@
 import { listAgents, type AgentView } from "@/lib/agents/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
 const toJson = (a: AgentView) => ({
@@ -13,7 +14,7 @@ const toJson = (a: AgentView) => ({
   suspendedAt: a.suspendedAt?.toISOString() ?? null,
 });
 
-const USAGE = "usage: bulkhead agent create --name N [--owner EMAIL] [--description D] | agent list [--query Q] | agent suspend ID | agent reactivate ID";
+const USAGE = usageLine("agent");
 
 export const agentCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;

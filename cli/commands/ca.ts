@@ -1,8 +1,9 @@
 import { ensureCertificateAuthority, rotateCertificateAuthority, type CaCertificateInfo } from "@/lib/tls/ca-store";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliKeys } from "../database";
 
-const USAGE = "usage: bulkhead ca cert | bulkhead ca rotate";
+const USAGE = usageLine("ca");
 
 function toJson(ca: CaCertificateInfo): string {
   return JSON.stringify({ id: ca.id, certPem: ca.certPem, notAfter: ca.notAfter.toISOString(), fingerprintSha256: ca.fingerprintSha256 });

@@ -2,14 +2,13 @@ import { listCredentials } from "@/lib/vault/list-credentials";
 import type { CredentialView } from "@/lib/vault/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliKeys, withCliSql } from "../database";
 
 // Changing credentials loads the vault's sealing code and Prisma; listing loads neither.
 const vault = () => import("@/lib/vault");
 
-const USAGE =
-  "usage: bulkhead credential add --name N --host H [--scheme https] [--port P] [--service ID] --env ENV [--env ENV]... --header 'Authorization: Bearer {secret}' (secret on stdin)" +
-  " | credential bind ID [--service ID] --env ENV [--env ENV]... | credential list | credential rotate ID (secret on stdin) | credential delete ID";
+const USAGE = usageLine("credential");
 
 const toJson = (c: CredentialView & { problem?: string | null }) => ({
   id: c.id,

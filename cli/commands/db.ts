@@ -3,8 +3,9 @@ import { DEFAULT_ROLE_NAMES, databaseNameFromUrl, roleNameFromUrl, type RoleName
 import { rolesSql } from "@/lib/db/roles/sql";
 import { parseFlags } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 
-const USAGE = "usage: bulkhead db migrate | bulkhead db roles [--owner NAME] [--dashboard NAME] [--worker NAME] [--database NAME]";
+const USAGE = usageLine("db");
 
 export const dbCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;

@@ -7,14 +7,11 @@ import { sealedValueCounts } from "@/lib/keys/reseal";
 import { holdRotationLock, rotateMasterKey } from "@/lib/keys/rotate-master";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
 import type { CliContext } from "../context";
+import { usageLine } from "../help";
 import { CliError, type CommandHandler } from "../context";
 import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
 
-const USAGE = `usage:
-  bulkhead keys rotate                 new task-token signing key; old ones verify until their tokens expire
-  bulkhead keys rotate-master          reseal every secret under a new master key (stop Bulkhead first; resumable)
-  bulkhead keys env dashboard|worker   print one process's keys as VAR=value lines (for processes started by hand)
-  bulkhead keys status                 the key generation in force and what each key seals`;
+const USAGE = usageLine("keys");
 
 async function rotateSigning(ctx: CliContext): Promise<number> {
   // Tokens live at most MAX_TOKEN_TTL_SECONDS, which bounds how long a retiring key must verify.

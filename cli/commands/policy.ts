@@ -9,6 +9,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { CliError, type CliContext, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
@@ -17,14 +18,7 @@ import type { PolicyContext } from "@/lib/policy/references";
 import { emptyInventory, parseInventoryYaml } from "@/lib/semantics/inventory";
 import { defaultRegistry, parseServicesYaml, registryWith } from "@/lib/semantics/registry";
 
-const USAGE = `usage:
-  bulkhead policy check FILE [--offline [--services FILE] [--inventory FILE]] [--json]
-  bulkhead policy explain --policy FILE --request 'METHOD URL' [--body FILE] [--header 'Name: value']...
-                          [--offline [--services FILE] [--inventory FILE]] [--now ISO-8601] [--json]
-  (services and inventory come from the database unless --offline is given)
-  bulkhead policy schema
-  bulkhead policy templates
-  bulkhead policy check --task ID [FILE]     (the policy, stored or FILE, next to the task's scope)`;
+const USAGE = usageLine("policy");
 
 export const policyCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;

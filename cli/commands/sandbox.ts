@@ -6,10 +6,10 @@
 import { listSandboxes, type SandboxView } from "@/lib/sandboxes/view";
 import { parseFlags } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
-export const SANDBOX_USAGE =
-  "usage: bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR] -- COMMAND [ARGS...] | sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup";
+export const SANDBOX_USAGE = usageLine("sandbox");
 
 const toJson = (s: SandboxView) => ({
   id: s.id,

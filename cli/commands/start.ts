@@ -18,7 +18,7 @@ import { startAuditRetentionSchedule } from "@/lib/audit/retention/schedule";
 import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/files/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
-import type { CommandHandler } from "../context";
+import { CliError, type CommandHandler } from "../context";
 import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
 
 /**
@@ -28,7 +28,9 @@ import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise"
  * processes until Ctrl-C, each connected as its own least-privileged database role. A worker
  * that crashes is restarted with backoff (cli/runtime/supervise.ts); the dashboard exiting stops all.
  */
-export const startCommand: CommandHandler = async (_args, ctx) => {
+export const startCommand: CommandHandler = async (args, ctx) => {
+  // Settings are environment variables; an argument is a mistake, not something to start with.
+  if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead start takes none (settings are environment variables; bulkhead help start)`, 2);
   const root = process.cwd();
   const common = loadCommonConfig();
   const app = loadAppConfig();

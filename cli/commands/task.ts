@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { listTasks, type TaskView } from "@/lib/tasks/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
 const toJson = (t: TaskView) => ({
@@ -54,6 +55,6 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       return 0;
     }
     default:
-      throw new CliError("usage: bulkhead task create --agent ID --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m] | task list [--agent ID] | task end ID", 2);
+      throw new CliError(usageLine("task"), 2);
   }
 };

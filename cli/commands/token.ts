@@ -3,6 +3,7 @@ import { isTokenError } from "@/lib/identity/errors";
 import { issueTaskToken, revokeTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
 
 export const tokenCommand: CommandHandler = async (args, ctx) => {
@@ -39,6 +40,6 @@ export const tokenCommand: CommandHandler = async (args, ctx) => {
       return 0;
     }
     default:
-      throw new CliError("usage: bulkhead token mint --task ID | token verify TOKEN | token revoke JTI", 2);
+      throw new CliError(usageLine("token"), 2);
   }
 };

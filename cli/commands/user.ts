@@ -2,9 +2,10 @@ import { isRole, ROLES } from "@/lib/auth/roles";
 import { listUsers, type UserSummary } from "@/lib/users/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
-const USAGE = "usage: bulkhead user create --email E --role R [--name N] | user list";
+const USAGE = usageLine("user");
 
 const toJson = (u: UserSummary) => ({
   id: u.id,

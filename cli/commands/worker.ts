@@ -1,14 +1,15 @@
 import { loadCommonConfig, requireRuntimeDatabaseUrl, RUNTIME_DATABASE_URL_VARIABLE } from "@/lib/config/common";
 import { assertRuntimeRole } from "@/lib/db/roles/check";
 import { runWorker } from "@/proxy-worker/main";
-import type { CommandHandler } from "../context";
+import { CliError, type CommandHandler } from "../context";
 
 /**
  * Runs the proxy worker in this process until SIGINT/SIGTERM or the parent goes away. It refuses
  * a database role that could switch off the audit's protections (a superuser, an owner), unless
  * the operator opted out of separate roles with BULKHEAD_DATABASE_SINGLE_ROLE.
  */
-export const workerCommand: CommandHandler = async () => {
+export const workerCommand: CommandHandler = async (args) => {
+  if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead worker takes none (settings are environment variables; bulkhead help worker)`, 2);
   if (!loadCommonConfig().singleDatabaseRole) {
     await assertRuntimeRole(requireRuntimeDatabaseUrl("worker"), RUNTIME_DATABASE_URL_VARIABLE.worker);
   }

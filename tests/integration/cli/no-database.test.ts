@@ -65,6 +65,13 @@ describe("commands that need no database do not touch one", () => {
     { name: "policy check --offline", args: ["policy", "check", policy, "--offline"], expectOut: /./ },
     { name: "policy templates", args: ["policy", "templates"], expectOut: /./ },
     { name: "policy schema", args: ["policy", "schema"], expectOut: /"\$schema"|"type"/ },
+    // Help for one command never runs it: `start --help` starts nothing, `worker -h` serves nothing.
+    { name: "start --help", args: ["start", "--help"], expectOut: /^usage: bulkhead start\n/ },
+    { name: "worker -h", args: ["worker", "-h"], expectOut: /^usage: bulkhead worker\n/ },
+    { name: "help audit", args: ["help", "audit"], expectOut: /bulkhead audit verify-archive FILE/ },
+    { name: "audit export --help", args: ["audit", "export", "--help"], expectOut: /bulkhead audit export \[--format csv\|jsonl\|ocsf\]/ },
+    { name: "agent create --name x -h", args: ["agent", "create", "--name", "x", "-h"], expectOut: /bulkhead agent create --name N/ },
+    { name: "task --help --json", args: ["task", "--help", "--json"], expectOut: /^\{"command":"task","usage":"usage:/ },
   ];
 
   for (const c of cases) {
@@ -84,6 +91,24 @@ describe("commands that need no database do not touch one", () => {
       expect(attempts - before).toBe(0);
     });
   }
+
+  it("start and worker refuse arguments instead of starting with them", async () => {
+    for (const args of [["start", "--port", "9000"], ["worker", "now"]]) {
+      const before = attempts;
+      const r = await bulkhead(args, embedded());
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`unexpected argument "${args[1]}"`);
+      expect(r.stderr).toContain(`bulkhead help ${args[0]}`);
+      expect(existsSync(path.join(dir, "embedded", "postgres"))).toBe(false);
+      expect(attempts - before).toBe(0);
+    }
+  });
+
+  it("help for an unknown command fails and names it", async () => {
+    const r = await bulkhead(["help", "volumes"], external());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "volumes"');
+  });
 
   it("a command that needs the database does try to connect (the count above can see it)", async () => {
     const before = attempts;
