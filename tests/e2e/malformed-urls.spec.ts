@@ -1,0 +1,60 @@
+import { test, expect, signInViaApi } from "./support/fixtures";
+
+/** Every dynamic page and route of the dashboard, with {} where the segment goes. */
+const DYNAMIC = [
+  "/agents/{}",
+  "/approvals/{}",
+  "/audit/{}",
+  "/tasks/{}",
+  "/tasks/{}/report",
+  "/tasks/{}/report/pdf",
+  "/setup/{}",
+  "/api/auth/{}",
+  "/api/v1/agents/{}",
+  "/api/v1/agents/{}/suspend",
+  "/api/v1/approvals/{}",
+  "/api/v1/audit/{}",
+  "/api/v1/credentials/{}",
+  "/api/v1/sandboxes/{}",
+  "/api/v1/tasks/{}",
+  "/api/v1/tasks/{}/report",
+  "/api/v1/tokens/{}/revoke",
+  "/api/v1/users/{}/approver-scope",
+  "/api/v1/webhooks/{}",
+  "/api/v1/api-keys/{}",
+];
+/** Segments whose percent-encoding does not decode (not UTF-8, cut short, a bare %). */
+const UNDECODABLE = ["%ff", "%E0%A4%A", "%", "%c0%af", "ok%ED%A0%80"];
+
+test.describe("a path that is not valid percent-encoding", () => {
+  test("is a 400 with its reason on every dynamic page and route, signed out or in, never a 500", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    for (const client of [request, api]) {
+      for (const route of DYNAMIC) {
+        for (const segment of UNDECODABLE) {
+          const path = route.replace("{}", segment);
+          for (const method of ["GET", "POST"] as const) {
+            const res = await client.fetch(path, { method, maxRedirects: 0 });
+            expect(res.status(), `${method} ${path}`).toBe(400);
+            expect(res.headers()["cache-control"]).toBe("no-store");
+            const text = await res.text();
+            if (path.startsWith("/api/")) expect(JSON.parse(text), path).toMatchObject({ error: "invalid_input", message: expect.stringMatching(/not valid percent-encoding/) });
+            else expect(text, path).toMatch(/^Bad request: .*not valid percent-encoding/);
+          }
+        }
+      }
+    }
+  });
+
+  test("paths that do decode are served as before", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    // A valid escape (%25 is "%") reaches the route, which answers for itself: not found, not a 400.
+    expect((await api.get("/api/v1/agents/%25")).status()).toBe(404);
+    expect((await request.get("/api/v1/agents/%25")).status()).toBe(401);
+    // The query is the route's to judge (URLSearchParams decodes leniently): a search runs.
+    expect((await api.get("/api/v1/audit?q=caf%ff%C3%A9")).status()).toBe(200);
+    expect((await api.get("/api/v1/me")).status()).toBe(200);
+  });
+});
