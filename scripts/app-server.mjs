@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import process from "node:process";
 import next from "next";
-import { malformedPath, refuseMalformed } from "./request-guard.mjs";
+import { malformedPath, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
 const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
@@ -28,7 +28,8 @@ const app = next({ dev: false, dir: process.cwd(), hostname: host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
 const server = http.createServer((req, res) => {
-  // Next.js answers a path it cannot decode with a 500 (scripts/request-guard.mjs): refused here.
+  // Next.js answers these with a 500 (scripts/request-guard.mjs): refused here, with the reason.
+  if (!servedMethod(req.method)) return refuseMethod(req, res);
   const malformed = malformedPath(req.url);
   if (malformed) return refuseMalformed(req, res, malformed);
   stampPeer(req);

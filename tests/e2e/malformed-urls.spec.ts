@@ -26,6 +26,29 @@ const DYNAMIC = [
 /** Segments whose percent-encoding does not decode (not UTF-8, cut short, a bare %). */
 const UNDECODABLE = ["%ff", "%E0%A4%A", "%", "%c0%af", "ok%ED%A0%80"];
 
+test.describe("a method the dashboard does not serve", () => {
+  test("is a 405 naming the methods it serves, on pages and routes, signed out or in, never a 500", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    for (const client of [request, api]) {
+      for (const path of ["/", "/agents", "/api/v1/me", "/api/v1/agents", "/api/auth/session", "/setup/x"]) {
+        // (Node's HTTP parser itself refuses methods it does not know, TRACK among them, with a 400.)
+        for (const method of ["TRACE", "PROPFIND", "PURGE", "MKCOL"]) {
+          const res = await client.fetch(path, { method, maxRedirects: 0 });
+          expect(res.status(), `${method} ${path}`).toBe(405);
+          expect(res.headers()["allow"]).toBe("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+          const text = await res.text();
+          const message = path.startsWith("/api/") ? (JSON.parse(text) as { error: string; message: string }).message : text;
+          if (path.startsWith("/api/")) expect(JSON.parse(text)).toMatchObject({ error: "method_not_allowed" });
+          expect(message).toContain(`does not serve "${method}" requests`);
+          // TRACE echoes nothing back: not the session cookie, not a header.
+          expect(text).not.toMatch(/cookie|authjs/i);
+        }
+      }
+    }
+  });
+});
+
 test.describe("a path that is not valid percent-encoding", () => {
   test("is a 400 with its reason on every dynamic page and route, signed out or in, never a 500", async ({ request, api, createUser }) => {
     const admin = await createUser("admin");
