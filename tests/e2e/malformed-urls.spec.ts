@@ -81,3 +81,25 @@ test.describe("a path that is not valid percent-encoding", () => {
     expect((await api.get("/api/v1/me")).status()).toBe(200);
   });
 });
+
+test.describe("pages given ids and searches they cannot use", () => {
+  test("an unknown approval is a 404 page, like an unknown agent or task", async ({ api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    for (const id of ["00000000-0000-4000-8000-000000000000", "x", "-1", "%25", "99999999999999999999"]) {
+      for (const page of ["approvals", "agents", "tasks"]) {
+        const res = await api.get(`/${page}/${id}`, { maxRedirects: 0 });
+        expect(res.status(), `/${page}/${id}`).toBe(404);
+      }
+    }
+  });
+
+  test("a search the agent list refuses is said on the page, not a server error", async ({ page, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(page.request, admin.email, admin.password);
+    const res = await page.goto("/agents?q=vol%00ume");
+    expect(res?.status()).toBe(200);
+    await expect(page.getByRole("alert")).toHaveText("The search cannot contain a NUL character.");
+    await expect(page.getByText("No agents match")).toBeVisible();
+  });
+});

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { ZodError } from "zod";
 import { AgentStatusBadge } from "@/components/agents/status-badge";
 import { formatTime } from "@/components/format";
 import { LinkButton } from "@/components/ui/button";
@@ -18,7 +19,14 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
   const { q, status } = await searchParams;
   const query = typeof q === "string" ? q.slice(0, 200) : undefined;
   const statusFilter = status === "active" || status === "suspended" ? status : undefined;
-  const agents = await listAgents(getDb(), actor, { query, status: statusFilter });
+  // A search the list refuses (a NUL character) is said on the page, not a server error.
+  const { agents, problem } = await listAgents(getDb(), actor, { query, status: statusFilter }).then(
+    (found) => ({ agents: found, problem: null }),
+    (error: unknown) => {
+      if (error instanceof ZodError) return { agents: [], problem: error.issues.map((i) => i.message).join(" ") };
+      throw error;
+    },
+  );
   const canWrite = roleCan(actor.role, "agents:write");
   return (
     <>
@@ -47,6 +55,11 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
           Search
         </button>
       </form>
+      {problem ? (
+        <p role="alert" className="mb-4 text-sm text-red-700">
+          {problem}
+        </p>
+      ) : null}
       {agents.length === 0 ? (
         query || statusFilter ? (
           <EmptyState title="No agents match">Try another search.</EmptyState>

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { notFound } from "next/navigation";
 import { ActionsList } from "@/components/approvals/actions-table";
 import { AgentData } from "@/components/approvals/agent-data";
 import { BodyBlock } from "@/components/approvals/body-block";
@@ -14,6 +15,7 @@ import { getApprovalCard } from "@/lib/approvals/card";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
+import { isAppError } from "@/lib/errors/app-error";
 import { decideApprovalAction } from "../actions";
 
 export const metadata: Metadata = { title: "Approval" };
@@ -22,7 +24,10 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
   const actor = await requirePageActor("read");
   const { id } = await params;
   const { body } = await searchParams;
-  const card = await getApprovalCard(getDb(), actor, id, { fullBody: body === "full" });
+  const card = await getApprovalCard(getDb(), actor, id, { fullBody: body === "full" }).catch((error: unknown) => {
+    if (isAppError(error) && error.code === "NOT_FOUND") notFound();
+    throw error;
+  });
   const canDecide = roleCan(actor.role, "approvals:decide") && card.status === "pending";
   const r = card.request;
   const allow = canDecide ? await previewApproveAndAllow(getDb(), actor, card.id) : null;
