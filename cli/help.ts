@@ -72,7 +72,7 @@ export const COMMAND_USAGE = {
   bulkhead policy explain --policy FILE --request 'METHOD URL' [--body FILE] [--header 'Name: value']...
                           [--offline [--services FILE] [--inventory FILE]] [--now ISO-8601] [--json]
   bulkhead policy schema
-  bulkhead policy templates
+  bulkhead policy templates [ID]       the ready-made policies, or one as YAML (> policy.yaml)
   (services and inventory come from the database unless --offline is given)`,
   sandbox: `usage:
   bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR] -- COMMAND [ARGS...]
@@ -149,7 +149,8 @@ Commands:
   policy check FILE                   validate a task policy
   policy check --task ID [FILE]       the policy (stored, or FILE) next to the task's scope
   policy explain --policy FILE --request 'METHOD URL' [--body FILE]
-  policy schema | policy templates    the policy format as JSON Schema, and ready-made policies
+  policy schema | policy templates [ID]
+                                      the policy format as JSON Schema; ready-made policies (one as YAML)
   sandbox run --task ID [--verify] -- COMMAND [ARGS...]
                                       run a command in a network sandbox whose only way out is Bulkhead (root)
   sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup

@@ -31,7 +31,7 @@ export const policyCommand: CommandHandler = async (args, ctx) => {
       ctx.stdout(JSON.stringify(policyJsonSchema(), null, 2));
       return 0;
     case "templates":
-      return templates(ctx);
+      return templates(rest, ctx);
     default:
       throw new CliError(sub === undefined ? USAGE : `unknown policy command "${sub}"\n${USAGE}`, 2);
   }
@@ -204,11 +204,23 @@ function printExplanation(r: ExplainDecision, ctx: CliContext): void {
   ctx.stdout(`rule:     ${r.ruleId ?? "-"}`);
 }
 
-function templates(ctx: CliContext): number {
+/** Lists the templates, or prints one's YAML (`policy templates read-only > policy.yaml`). */
+function templates(args: string[], ctx: CliContext): number {
+  const { positionals } = usageErrors(() => parseArgs({ args, options: {}, strict: true, allowPositionals: true }));
+  if (positionals.length > 1) throw new CliError(`policy templates takes at most one template id\n${USAGE}`, 2);
+  const id = positionals[0];
+  if (id !== undefined) {
+    const template = policyTemplates.find((t) => t.id === id);
+    if (!template) throw new CliError(`no policy template "${id}"; the templates are ${policyTemplates.map((t) => t.id).join(", ")}`, 2);
+    ctx.stdout(ctx.json ? JSON.stringify(template, null, 2) : template.yaml.replace(/\n$/, ""));
+    return 0;
+  }
   if (ctx.json) {
     ctx.stdout(JSON.stringify(policyTemplates, null, 2));
     return 0;
   }
   for (const t of policyTemplates) ctx.stdout(`${t.id.padEnd(20)} ${t.title}: ${t.description}`);
+  ctx.stdout("");
+  ctx.stdout("Print one as YAML to start a task's policy from: bulkhead policy templates ID > policy.yaml");
   return 0;
 }
