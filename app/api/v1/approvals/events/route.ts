@@ -1,17 +1,27 @@
 import { approvalsPulse } from "@/lib/approvals/live";
+import { StreamSlots, streamOwner } from "@/lib/approvals/live-slots";
 import { getDb } from "@/lib/db/client";
+import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 
 export const dynamic = "force-dynamic";
 
 const TICK_MS = 1000;
+/** One per dashboard process: every stream open here, per person or API key and in all. */
+const slots = new StreamSlots();
 
 /**
  * Server-sent events for the Approvals list and the nav badge: an `approvals` event with the
  * pending count whenever what the caller may see changes (checked each second), and a comment
- * every 15 s to keep proxies from closing the stream. Read-only, like any GET.
+ * every 15 s to keep proxies from closing the stream. Read-only, like any GET. Open streams are
+ * bounded per person (or API key) and in all (lib/approvals/live-slots.ts): one more is a 429.
  */
 export const GET = apiRoute("read", async ({ actor, request }) => {
+  const slot = slots.acquire(streamOwner(actor));
+  if ("refused" in slot) {
+    const why = slot.refused === "actor" ? `you already have ${slots.perActor} live approval streams open (close a dashboard tab)` : "the dashboard has as many live approval streams open as it serves";
+    throw new AppError("RATE_LIMITED", `Too many live streams: ${why}.`, { details: { retryAfterSeconds: 5 } });
+  }
   const db = getDb();
   const encoder = new TextEncoder();
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -22,6 +32,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       const stop = () => {
         if (timer) clearTimeout(timer);
         timer = null;
+        slot.release();
         try {
           controller.close();
         } catch {
@@ -29,6 +40,8 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
         }
       };
       request.signal.addEventListener("abort", stop);
+      // Gone before the stream started: its slot is freed now, not never.
+      if (request.signal.aborted) return stop();
       const tick = async () => {
         try {
           const pulse = await approvalsPulse(db, actor);
@@ -46,6 +59,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
     },
     cancel() {
       if (timer) clearTimeout(timer);
+      slot.release();
     },
   });
   return new Response(stream, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store, no-transform", "x-accel-buffering": "no" } });
