@@ -12,7 +12,8 @@ import { AppError } from "@/lib/errors/app-error";
 import { PDF_DECISION_ROWS } from "./limits";
 import { renderTaskReportPdf } from "./pdf";
 import { signReport, type ReportSignature } from "./signature";
-import { loadTaskReport, type TaskReport } from "./task-report";
+import { withReportSlot } from "./slots";
+import { buildTaskReport, type TaskReport } from "./task-report";
 
 export type ReportVia = "dashboard" | "api" | "cli";
 
@@ -27,12 +28,16 @@ export async function generateTaskReport(db: Db, actor: Actor, taskId: string, o
   if (!o.reportKey) {
     throw new AppError("CONFIG", "This dashboard has no report key.", { statusCode: 503, userMessage: "Reports cannot be signed: start Bulkhead with `bulkhead start` (which gives the dashboard its report key), or set BULKHEAD_REPORT_SIGNING_KEY." });
   }
-  const started = Date.now();
-  const report = await loadTaskReport(db, actor, taskId, { checkpointKeys: o.checkpointKeys, perPage: PDF_DECISION_ROWS, now: o.now });
-  const pdf = await renderTaskReportPdf(report);
-  const signature = signReport(o.reportKey, pdf, report.task.id, report.generatedAt);
-  await recordReportEvent(db, actor, report, { via: o.via, format: "pdf", sha256: signature.sha256, size: pdf.length, keyId: signature.keyId, ms: Date.now() - started });
-  return { pdf, signature, report, filename: `bulkhead-task-${report.task.id}-${report.generatedAt.toISOString().replace(/[:.]/g, "-")}.pdf` };
+  const reportKey = o.reportKey;
+  // One slot for the data and the PDF together (lib/reports/slots.ts).
+  return withReportSlot(async () => {
+    const started = Date.now();
+    const report = await buildTaskReport(db, actor, taskId, { checkpointKeys: o.checkpointKeys, perPage: PDF_DECISION_ROWS, now: o.now });
+    const pdf = await renderTaskReportPdf(report);
+    const signature = signReport(reportKey, pdf, report.task.id, report.generatedAt);
+    await recordReportEvent(db, actor, report, { via: o.via, format: "pdf", sha256: signature.sha256, size: pdf.length, keyId: signature.keyId, ms: Date.now() - started });
+    return { pdf, signature, report, filename: `bulkhead-task-${report.task.id}-${report.generatedAt.toISOString().replace(/[:.]/g, "-")}.pdf` };
+  });
 }
 
 /** `audit.report_generated`: the HTML page records it too (format html). */

@@ -14,6 +14,7 @@ import { uuidSchema } from "@/lib/agents/agents";
 import { blastRadius, type BlastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
 import { lineDiff, type DiffLine } from "./line-diff";
+import { withReportSlot } from "./slots";
 
 export const TIMELINE_BUCKETS = 48;
 export const DECISIONS_PER_PAGE = 200;
@@ -74,7 +75,13 @@ export interface TaskReportOptions {
   now?: Date;
 }
 
-export async function loadTaskReport(db: Db, actor: Actor, taskId: string, options: TaskReportOptions): Promise<TaskReport> {
+export function loadTaskReport(db: Db, actor: Actor, taskId: string, options: TaskReportOptions): Promise<TaskReport> {
+  assertCan(actor, "read");
+  return withReportSlot(() => buildTaskReport(db, actor, taskId, options));
+}
+
+/** loadTaskReport without taking a slot: for a caller that already holds one (generate.ts). */
+export async function buildTaskReport(db: Db, actor: Actor, taskId: string, options: TaskReportOptions): Promise<TaskReport> {
   assertCan(actor, "read");
   const id = uuidSchema.safeParse(taskId);
   const task = id.success

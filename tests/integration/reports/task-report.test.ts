@@ -10,6 +10,7 @@ import type { CliContext } from "@/cli/context";
 import { generateMasterKey } from "@/lib/crypto/envelope";
 import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { generateTaskReport } from "@/lib/reports/generate";
+import { MAX_CONCURRENT_REPORTS, reportsBuilding } from "@/lib/reports/slots";
 import { reportVerificationKey, verifyReport } from "@/lib/reports/signature";
 import { loadTaskReport } from "@/lib/reports/task-report";
 import { bulkProxyDecisions, insertEvents, proxyDecisions } from "../../support/audit-events";
@@ -90,6 +91,27 @@ describe("per-task reports: content, signature, offline verification", () => {
     expect(events[0]!.data).toMatchObject({ via: "api", format: "pdf", sha256: g.signature.sha256, decisions: 300 });
     // Without a report key nothing is generated, and nothing is recorded.
     await expect(generateTaskReport(t.db, auditor, task.id, { checkpointKeys: null, reportKey: null, via: "api" })).rejects.toThrow(/no report key/);
+  });
+
+  it("builds at most MAX_CONCURRENT_REPORTS at once: one more is refused (429) and records nothing; a generated PDF takes one slot, not two", async () => {
+    const task = fleet.tasks[0]!;
+    expect(MAX_CONCURRENT_REPORTS).toBe(2);
+    const before = await t.db.auditEvent.count({ where: { type: "audit.report_generated" } });
+    // Two PDFs at once both finish (each holds one slot for its data and its drawing).
+    const both = [generateTaskReport(t.db, auditor, task.id, { checkpointKeys: null, reportKey, via: "api" }), generateTaskReport(t.db, auditor, task.id, { checkpointKeys: null, reportKey, via: "api" })];
+    expect(reportsBuilding()).toBe(2);
+    // A third, of either kind, while they run: refused with the reason, before any work.
+    const third = await generateTaskReport(t.db, auditor, task.id, { checkpointKeys: null, reportKey, via: "api" }).catch((e: unknown) => e);
+    expect(third).toMatchObject({ code: "RATE_LIMITED", statusCode: 429, userMessage: expect.stringMatching(/2 task reports are being built/), details: { retryAfterSeconds: 10 } });
+    await expect(loadTaskReport(t.db, auditor, task.id, { checkpointKeys: null })).rejects.toMatchObject({ code: "RATE_LIMITED" });
+    const done = await Promise.all(both);
+    expect(done.every((g) => g.pdf.subarray(0, 5).toString() === "%PDF-")).toBe(true);
+    expect(reportsBuilding()).toBe(0);
+    expect(await t.db.auditEvent.count({ where: { type: "audit.report_generated" } })).toBe(before + 2);
+    // A failed build frees its slot too.
+    await expect(loadTaskReport(t.db, auditor, "00000000-0000-4000-8000-000000000000", { checkpointKeys: null })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(reportsBuilding()).toBe(0);
+    expect((await loadTaskReport(t.db, auditor, task.id, { checkpointKeys: null })).totalDecisions).toBe(300);
   });
 
   it("`bulkhead audit report` writes the PDF and its signature; `verify-report` checks them offline", async () => {

@@ -15,6 +15,7 @@ import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
 import { recordReportEvent } from "@/lib/reports/generate";
+import { ReportsBusy } from "@/components/reports/busy";
 import { loadTaskReport } from "@/lib/reports/task-report";
 
 export const metadata: Metadata = { title: "Task report" };
@@ -30,10 +31,14 @@ export default async function TaskReportPage({ params, searchParams }: { params:
   const outcome = typeof sp.outcome === "string" && /^[a-z_]{1,32}$/.test(sp.outcome) ? sp.outcome : null;
   const page = typeof sp.page === "string" && /^\d{1,7}$/.test(sp.page) ? Number(sp.page) : 1;
   const db = getDb();
-  const report = await loadTaskReport(db, actor, id, { checkpointKeys: dashboardCheckpointKeys(), outcome, page }).catch((error: unknown) => {
+  const loaded = await loadTaskReport(db, actor, id, { checkpointKeys: dashboardCheckpointKeys(), outcome, page }).catch((error: unknown) => {
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
+    // Every report slot is busy (lib/reports/slots.ts): said on the page, not a server error.
+    if (isAppError(error) && error.code === "RATE_LIMITED") return { busy: error.userMessage };
     throw error;
   });
+  if ("busy" in loaded) return <ReportsBusy message={loaded.busy} />;
+  const report = loaded;
   await recordReportEvent(db, actor, report, { via: "dashboard", format: "html", outcome, page: report.decisions.page });
   const link = (o: string | null, p: number) => `/tasks/${report.task.id}/report?${new URLSearchParams({ ...(o ? { outcome: o } : {}), page: String(p) })}`;
   const d = report.decisions;

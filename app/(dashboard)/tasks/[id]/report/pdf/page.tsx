@@ -8,6 +8,7 @@ import { loadReportKeyConfig } from "@/lib/config/process-keys";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
 import { keepReport } from "@/lib/reports/cache";
+import { ReportsBusy } from "@/components/reports/busy";
 import { generateTaskReport } from "@/lib/reports/generate";
 
 export const metadata: Metadata = { title: "Signed task report" };
@@ -19,10 +20,14 @@ export const metadata: Metadata = { title: "Signed task report" };
 export default async function TaskReportPdfPage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePageActor("read");
   const { id } = await params;
-  const generated = await generateTaskReport(getDb(), actor, id, { checkpointKeys: dashboardCheckpointKeys(), reportKey: loadReportKeyConfig(), via: "dashboard" }).catch((error: unknown) => {
+  const result = await generateTaskReport(getDb(), actor, id, { checkpointKeys: dashboardCheckpointKeys(), reportKey: loadReportKeyConfig(), via: "dashboard" }).catch((error: unknown) => {
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
+    // Every report slot is busy (lib/reports/slots.ts): said on the page, not a server error.
+    if (isAppError(error) && error.code === "RATE_LIMITED") return { busy: error.userMessage };
     throw error;
   });
+  if ("busy" in result) return <ReportsBusy message={result.busy} />;
+  const generated = result;
   const reportId = keepReport(actor, generated);
   const base = `/api/v1/tasks/${generated.report.task.id}/report?report=${reportId}`;
   return (
