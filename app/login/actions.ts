@@ -6,12 +6,13 @@ import { passwordAttemptWait, throttledError } from "@/lib/auth/authenticate";
 import { signIn } from "@/lib/auth/next-auth";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
-import { actionClientAddress, assertSameOriginAction } from "@/lib/http/action";
+import { actionClientAddress, assertSameOriginAction, formOf } from "@/lib/http/action";
 import { isAppError } from "@/lib/errors/app-error";
 
 const FAILED = "Sign-in failed: the email or password is wrong, or the account is disabled.";
 
 export async function signInWithPassword(_prev: SignInState, form: FormData): Promise<SignInState> {
+  form = formOf(form);
   const email = String(form.get("email") ?? "").slice(0, 254);
   try {
     // Login CSRF: next-auth's own CSRF token is skipped for server-side signIn, so check here.

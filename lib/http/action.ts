@@ -95,6 +95,27 @@ export async function runAction<S extends z.ZodType, T>(
   }
 }
 
+/**
+ * The form a server action was called with, or an empty one. Next.js hands an action whatever
+ * arguments the request encodes, so a request built by hand (from the dashboard's own origin,
+ * with a session) can pass a string, null or nothing where the form goes; each action starts with
+ * this, and its validation then answers with the fields it lacks, as for an empty form, instead
+ * of a TypeError becoming a 500.
+ */
+export function formOf(form: unknown): FormData {
+  return form instanceof FormData ? form : new FormData();
+}
+
+/**
+ * One text field as submitted: "" when it was sent empty (a cleared textarea), undefined when it
+ * was not sent at all (or is a file), so that validation refuses a missing field instead of
+ * taking it for an empty one.
+ */
+export function formText(form: FormData, name: string): string | undefined {
+  const value = form.get(name);
+  return typeof value === "string" ? value : undefined;
+}
+
 /** FormData to a plain object of strings (empty fields become undefined). */
 export function formToObject(form: FormData): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};

@@ -225,3 +225,48 @@ test("every server action refuses a cross-site request and changes nothing; from
   expect(worked).toBeGreaterThanOrEqual(23);
   await victimSession.dispose();
 });
+
+test("every server action answers arguments that are not its form with a result, not a server error, and changes nothing", async ({ createUser, db, api }, testInfo) => {
+  test.setTimeout(240_000);
+  const origin = new URL(testInfo.project.use.baseURL!).origin;
+  const admin = await createUser("admin");
+  await signInViaApi(api, admin.email, admin.password);
+  // Actions that take no arguments at all have nothing to be malformed.
+  const takesArguments = manifestActions().filter((a) => !["signOutAction", "signInWithOidc"].includes(a.name));
+  const f = { agentId: "00000000-0000-4000-8000-000000000000", taskId: "00000000-0000-4000-8000-000000000000" } as Fixture;
+  const malformed: Array<[string, unknown[]]> = [
+    ["no arguments", []],
+    ["a string for the form", [null, "name=x"]],
+    ["null for the form", [null, null]],
+    ["an object for the form", [null, { name: "x", id: f.agentId }]],
+    ["a number for everything", [1, 2, 3]],
+  ];
+  for (const action of takesArguments) {
+    const page = pagePath(action.workers[0]!, f);
+    for (const [what, args] of malformed) {
+      const before = await snapshot(db);
+      const res = await post(api, page, action.id, args, { origin });
+      expect(res.status(), `${action.name} with ${what}`).toBeLessThan(500);
+      // For these an empty form is a real one: key rotation reads nothing from it, and the approval
+      // rules are checkboxes (an unchecked box is not sent), so no fields means all off.
+      if (EMPTY_FORM_IS_VALID.includes(action.name)) continue;
+      // A refused attempt may be recorded (the audit, a sign-in throttle's count); nothing else changes.
+      const changed = diffTables(before, await snapshot(db)).filter((t) => !RECORDS_OF_REFUSALS.includes(t));
+      expect(changed, `${action.name} with ${what} changed the database`).toEqual([]);
+    }
+  }
+});
+
+const EMPTY_FORM_IS_VALID = ["rotateKeysAction", "setApprovalRulesAction"];
+
+/** Tables where a refused request leaves its record. */
+const RECORDS_OF_REFUSALS = ["audit_events", "audit_chain_head", "sign_in_throttles"];
+
+function diffTables(a: string, b: string): string[] {
+  const left = new Map(a.split("\n").map((l) => l.split(":") as [string, string]));
+  return b
+    .split("\n")
+    .map((l) => l.split(":") as [string, string])
+    .filter(([t, d]) => left.get(t) !== d)
+    .map(([t]) => t);
+}

@@ -3,7 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/lib/db/client";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formOf, formText, formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import { addCredential, addCredentialInput, bindCredential, bindCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
 import { appKeys } from "@/lib/identity/app-keys";
 import { secretSchema } from "@/lib/vault/schemas";
@@ -13,6 +13,7 @@ import { deleteCustomService, saveCustomService } from "@/lib/services/services"
 // Results carry names only: a secret is never sent back to the browser, not even on error.
 
 export async function addCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  form = formOf(form);
   const result = await runAction("credentials:write", addCredentialInput, formToObject(form), async (actor, data) => {
     const db = getDb();
     const credential = await addCredential(db, actor, (await appKeys(db)).workerRecipient, data);
@@ -27,6 +28,7 @@ export async function addCredentialAction(_prev: ActionResult<{ name: string }> 
 const rotateInput = z.object({ id: credentialIdSchema, secret: secretSchema });
 
 export async function rotateCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("credentials:write", rotateInput, formToObject(form), async (actor, data) => {
     const db = getDb();
     const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret);
@@ -38,6 +40,7 @@ export async function rotateCredentialAction(_prev: ActionResult<{ name: string 
 const bindInput = bindCredentialInput.extend({ id: credentialIdSchema });
 
 export async function bindCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("credentials:write", bindInput, formToObject(form), async (actor, { id, ...binding }) => {
     const credential = await bindCredential(getDb(), actor, id, binding);
     revalidatePath("/services");
@@ -46,6 +49,7 @@ export async function bindCredentialAction(_prev: ActionResult<{ name: string }>
 }
 
 export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("credentials:write", z.object({ id: credentialIdSchema }), formToObject(form), async (actor, data) => {
     await deleteCredential(getDb(), actor, data.id);
     revalidatePath("/services");
@@ -56,7 +60,8 @@ export async function deleteCredentialAction(_prev: ActionResult<null> | null, f
 const descriptorInput = z.object({ descriptorYaml: z.string().max(200_000) });
 
 export async function saveServiceAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
-  return runAction("settings:write", descriptorInput, { descriptorYaml: String(form.get("descriptorYaml") ?? "") }, async (actor, data) => {
+  form = formOf(form);
+  return runAction("settings:write", descriptorInput, { descriptorYaml: formText(form, "descriptorYaml") }, async (actor, data) => {
     const result = await saveCustomService(getDb(), actor, data.descriptorYaml);
     revalidatePath("/services");
     return result;
@@ -64,6 +69,7 @@ export async function saveServiceAction(_prev: ActionResult<{ name: string }> | 
 }
 
 export async function deleteServiceAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("settings:write", z.object({ name: z.string().min(1).max(100) }), { name: form.get("name") }, async (actor, data) => {
     await deleteCustomService(getDb(), actor, data.name);
     revalidatePath("/services");
@@ -72,7 +78,8 @@ export async function deleteServiceAction(_prev: ActionResult<null> | null, form
 }
 
 export async function saveInventoryAction(_prev: ActionResult<null> | null, form: FormData) {
-  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), { inventoryYaml: String(form.get("inventoryYaml") ?? "") }, async (actor, data) => {
+  form = formOf(form);
+  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), { inventoryYaml: formText(form, "inventoryYaml") }, async (actor, data) => {
     await setInventoryYaml(getDb(), actor, data.inventoryYaml);
     revalidatePath("/services");
     return null;

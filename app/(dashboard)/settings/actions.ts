@@ -7,7 +7,7 @@ import { updateApprovalSettings } from "@/lib/approvals/settings";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
 import { rotateKeys } from "@/lib/identity/key-store";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { parseDuration } from "@/lib/tasks/duration";
 import { MAX_TOKEN_TTL_SECONDS, setMaxTaskTtlSeconds } from "@/lib/tasks/settings";
 
@@ -24,6 +24,7 @@ const ttlInput = z.object({
 });
 
 export async function setMaxTtlAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("settings:write", ttlInput, formToObject(form), async (actor, { maxTtl }) => {
     await setMaxTaskTtlSeconds(getDb(), actor, parseDuration(maxTtl)!);
     revalidatePath("/settings");
@@ -39,6 +40,7 @@ const approvalRulesInput = z.object({
 });
 
 export async function setApprovalRulesAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("settings:write", approvalRulesInput, formToObject(form), async (actor, data) => {
     await updateApprovalSettings(getDb(), actor, {
       fourEyes: data.fourEyes === "on",
@@ -52,6 +54,7 @@ export async function setApprovalRulesAction(_prev: ActionResult<null> | null, f
 const scopeFormInput = z.object({ userId: z.uuid(), services: z.string().max(2000).default("") });
 
 export async function setApproverScopeAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("users:write", scopeFormInput, formToObject(form), async (actor, data) => {
     const services = data.services.split(",").map((s) => s.trim()).filter(Boolean);
     const agents = form.getAll("agents").filter((v): v is string => typeof v === "string");

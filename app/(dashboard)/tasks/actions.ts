@@ -7,12 +7,13 @@ import { loadIdentityConfig } from "@/lib/config/identity";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
 import { issueTaskToken, revokeTaskToken } from "@/lib/identity/task-tokens";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formOf, formText, formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import type { ExplainResult } from "@/lib/policy/explain";
 import { simulateInput, simulateRequest, updatePolicyInput, updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask, createTaskInput, endTask } from "@/lib/tasks/tasks";
 
 export async function createTaskAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("tasks:write", createTaskInput, formToObject(form), async (actor, data) => {
     const task = await createTask(getDb(), actor, data);
     revalidatePath("/tasks");
@@ -23,6 +24,7 @@ export async function createTaskAction(_prev: ActionResult<{ id: string }> | nul
 const idInput = z.object({ id: uuidSchema });
 
 export async function endTaskAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
     await endTask(getDb(), actor, id);
     revalidatePath(`/tasks/${id}`);
@@ -32,6 +34,7 @@ export async function endTaskAction(_prev: ActionResult<null> | null, form: Form
 
 /** Returns the token once; it is not stored and cannot be shown again. */
 export async function mintTokenAction(_prev: ActionResult<{ token: string; expiresAt: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
     const issued = await issueTaskToken(getDb(), actor, (await appKeys(getDb())).dashboardKey, loadIdentityConfig(), id);
     revalidatePath(`/tasks/${id}`);
@@ -42,6 +45,7 @@ export async function mintTokenAction(_prev: ActionResult<{ token: string; expir
 const revokeInput = z.object({ jti: z.string().min(16).max(128), taskId: uuidSchema });
 
 export async function revokeTokenAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("tasks:write", revokeInput, formToObject(form), async (actor, { jti, taskId }) => {
     await revokeTaskToken(getDb(), actor, jti);
     revalidatePath(`/tasks/${taskId}`);
@@ -50,7 +54,8 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
 }
 
 export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number }> | null, form: FormData) {
-  return runAction("tasks:write", updatePolicyInput, { id: form.get("id"), policyYaml: String(form.get("policyYaml") ?? "") }, async (actor, data) => {
+  form = formOf(form);
+  return runAction("tasks:write", updatePolicyInput, { id: form.get("id"), policyYaml: formText(form, "policyYaml") }, async (actor, data) => {
     const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);
     revalidatePath(`/tasks/${data.id}`);
     return result;
@@ -58,6 +63,7 @@ export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: nu
 }
 
 export async function simulateAction(_prev: ActionResult<ExplainResult> | null, form: FormData) {
+  form = formOf(form);
   const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? ""), taskId: form.get("taskId") ? String(form.get("taskId")) : undefined };
   return runAction("read", simulateInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
 }

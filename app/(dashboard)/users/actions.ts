@@ -4,10 +4,11 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { ROLES } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { createUser, createUserInput, setUserDisabled, setUserRole } from "@/lib/users/users";
 
 export async function createUserAction(_prev: ActionResult<{ email: string; password: string | null }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("users:write", createUserInput, formToObject(form), async (actor, data) => {
     const { user, generatedPassword } = await createUser(getDb(), actor, data);
     revalidatePath("/users");
@@ -22,6 +23,7 @@ const updateInput = z.object({
 });
 
 export async function updateUserAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("users:write", updateInput, formToObject(form), async (actor, data) => {
     if (data.role) await setUserRole(getDb(), actor, data.id, data.role);
     if (data.disabled) await setUserDisabled(getDb(), actor, data.id, data.disabled === "true");

@@ -2,11 +2,12 @@
 
 import { redirect } from "next/navigation";
 import { getDb } from "@/lib/db/client";
-import { actionError, assertSameOriginAction, formToObject, type ActionResult } from "@/lib/http/action";
+import { actionError, assertSameOriginAction, formToObject, type ActionResult, formOf } from "@/lib/http/action";
 import { formErrorMap } from "@/lib/http/form-errors";
 import { completeSetup, setupInput } from "@/lib/users/setup";
 
 export async function completeSetupAction(token: string, _prev: ActionResult<null> | null, form: FormData): Promise<ActionResult<null>> {
+  form = formOf(form);
   // Unauthenticated by design: the one-time token is the credential, checked inside completeSetup.
   const input = formToObject(form);
   try {

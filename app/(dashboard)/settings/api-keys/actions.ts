@@ -4,10 +4,11 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { apiKeyIdSchema, createApiKey, createApiKeyInput, revokeApiKey } from "@/lib/apikeys";
 import { getDb } from "@/lib/db/client";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 
 /** Returns the key itself: this response is the only time it is ever shown. */
 export async function createApiKeyAction(_prev: ActionResult<{ name: string; key: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("users:write", createApiKeyInput, formToObject(form), async (actor, data) => {
     const { apiKey, key } = await createApiKey(getDb(), actor, data);
     revalidatePath("/settings/api-keys");
@@ -16,6 +17,7 @@ export async function createApiKeyAction(_prev: ActionResult<{ name: string; key
 }
 
 export async function revokeApiKeyAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("users:write", z.object({ id: apiKeyIdSchema }), formToObject(form), async (actor, data) => {
     await revokeApiKey(getDb(), actor, data.id);
     revalidatePath("/settings/api-keys");

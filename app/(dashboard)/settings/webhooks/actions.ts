@@ -3,7 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/lib/db/client";
-import { formToObject, runAction, type ActionResult } from "@/lib/http/action";
+import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { appKeys } from "@/lib/identity/app-keys";
 import { createWebhook, deleteWebhook } from "@/lib/webhooks/webhooks";
 
@@ -11,6 +11,7 @@ const createInput = z.object({ name: z.string().max(100).default(""), url: z.str
 
 /** Returns the secret this once; the page shows it and never again. */
 export async function createWebhookAction(_prev: ActionResult<{ name: string; secret: string }> | null, form: FormData) {
+  form = formOf(form);
   return runAction("settings:write", createInput, formToObject(form), async (actor, data) => {
     const db = getDb();
     const created = await createWebhook(db, actor, (await appKeys(db)).dashboardKey, data);
@@ -20,6 +21,7 @@ export async function createWebhookAction(_prev: ActionResult<{ name: string; se
 }
 
 export async function deleteWebhookAction(_prev: ActionResult<null> | null, form: FormData) {
+  form = formOf(form);
   return runAction("settings:write", z.object({ id: z.uuid() }), formToObject(form), async (actor, { id }) => {
     await deleteWebhook(getDb(), actor, id);
     revalidatePath("/settings/webhooks");
