@@ -7,6 +7,7 @@ export type AppErrorCode =
   | "FORBIDDEN"
   | "NOT_FOUND"
   | "INVALID_INPUT"
+  | "PAYLOAD_TOO_LARGE"
   | "CONFLICT"
   | "CSRF"
   | "STEP_UP_REQUIRED"
@@ -21,6 +22,7 @@ const STATUS: Record<AppErrorCode, number> = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   INVALID_INPUT: 400,
+  PAYLOAD_TOO_LARGE: 413,
   CONFLICT: 409,
   CSRF: 403,
   // Signed in, but this change needs a recent password or identity-provider confirmation.

@@ -81,6 +81,39 @@ interface RouteContext<P> {
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
  */
+/**
+ * The largest JSON body a route handler reads: above every field's own limit (a policy or a
+ * service descriptor is at most 200,000 characters), so that only a body nobody could mean is
+ * refused, before it is held in memory whole.
+ */
+export const MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
+
+function tooLarge(max: number): AppError {
+  return new AppError("PAYLOAD_TOO_LARGE", `The request body is larger than ${max} bytes.`, { userMessage: `The request body is larger than ${max / (1024 * 1024)} MiB; nothing was read or changed.` });
+}
+
+/** The body as text, refused (413) past `max` bytes: by its Content-Length at once, else as it arrives. */
+async function readBodyText(request: Request, max: number): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw tooLarge(max);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(max);
+    }
+    chunks.push(value);
+  }
+  // As fetch's text(): UTF-8, without a leading byte order mark.
+  return Buffer.concat(chunks).toString("utf8").replace(/^\uFEFF/, "");
+}
+
 export function apiRoute<P = Record<string, string>>(
   permission: Permission,
   handler: (ctx: RouteContext<P>) => Promise<unknown>,
@@ -91,9 +124,10 @@ export function apiRoute<P = Record<string, string>>(
       const actor = await authenticate(request, permission);
       const params = await segment.params;
       const json = async <S extends z.ZodType>(schema: S) => {
+        const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
         let body: unknown;
         try {
-          body = await request.json();
+          body = JSON.parse(text);
         } catch {
           throw new AppError("INVALID_INPUT", "The request body is not valid JSON.");
         }

@@ -4,6 +4,7 @@ import * as apiKeysRoute from "@/app/api/v1/api-keys/route";
 import * as apiKeyRoute from "@/app/api/v1/api-keys/[id]/route";
 import * as meRoute from "@/app/api/v1/me/route";
 import { createApiKey, revokeApiKey } from "@/lib/apikeys";
+import { MAX_JSON_BODY_BYTES } from "@/lib/http/route";
 import type { Actor } from "@/lib/auth/actor";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
@@ -108,5 +109,37 @@ describe("apiRoute with API keys", () => {
     const text = await list.text();
     expect(text).not.toContain(victim.key.split("_")[2]!);
     expect(text).not.toMatch(/"keyHash"/);
+  });
+
+  it("refuses a JSON body past MAX_JSON_BODY_BYTES with 413 before holding it, declared or streamed, and creates nothing", async () => {
+    const { key } = await createApiKey(t.db, admin, { name: "big-bodies", role: "admin" });
+    const name = unique("too-big");
+    const huge = JSON.stringify({ name, description: "x".repeat(MAX_JSON_BODY_BYTES) });
+    // Declared: Content-Length says it all.
+    const declared = await agentsRoute.POST(new Request("http://127.0.0.1:3000/api/v1/agents", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: huge }), { params: Promise.resolve({}) });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toMatchObject({ error: "payload_too_large" });
+    // Streamed without a length: counted as it arrives, and the rest is never pulled.
+    let pulled = 0;
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(`{"name":"${name}","description":"`));
+      },
+      pull(c) {
+        pulled++;
+        if (pulled > 1000) c.close(); // 64 MiB would follow if it kept reading
+        else c.enqueue(chunk);
+      },
+    });
+    const streamed = await agentsRoute.POST(new Request("http://127.0.0.1:3000/api/v1/agents", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body, duplex: "half" } as RequestInit), { params: Promise.resolve({}) });
+    expect(streamed.status).toBe(413);
+    expect(pulled).toBeLessThan(MAX_JSON_BODY_BYTES / chunk.length + 4);
+    expect(await t.db.agent.count({ where: { name } })).toBe(0);
+    // A body just under the limit, with a byte order mark, is read as before.
+    const ok = await call(agentsRoute.POST, "POST", "/api/v1/agents", { key, body: { name, description: "fits" } });
+    expect(ok.status).toBe(201);
+    const bom = await agentsRoute.POST(new Request("http://127.0.0.1:3000/api/v1/agents", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: `\uFEFF${JSON.stringify({ name: unique("bom") })}` }), { params: Promise.resolve({}) });
+    expect(bom.status).toBe(201);
   });
 });
