@@ -77,11 +77,6 @@ interface RouteContext<P> {
 }
 
 /**
- * Wraps a route handler: every handler states the permission it needs, is authenticated (API
- * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
- * session cookie is used to change state, and maps errors through errorResponse.
- */
-/**
  * The largest JSON body a route handler reads: above every field's own limit (a policy or a
  * service descriptor is at most 200,000 characters), so that only a body nobody could mean is
  * refused, before it is held in memory whole.
@@ -114,6 +109,11 @@ async function readBodyText(request: Request, max: number): Promise<string> {
   return Buffer.concat(chunks).toString("utf8").replace(/^\uFEFF/, "");
 }
 
+/**
+ * Wraps a route handler: every handler states the permission it needs, is authenticated (API
+ * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
+ * session cookie is used to change state, and maps errors through errorResponse.
+ */
 export function apiRoute<P = Record<string, string>>(
   permission: Permission,
   handler: (ctx: RouteContext<P>) => Promise<unknown>,

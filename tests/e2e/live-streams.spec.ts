@@ -11,7 +11,7 @@ async function cookieHeader(ctx: APIRequestContext): Promise<string> {
 }
 
 /** Opens GET /api/v1/approvals/events and resolves once its status is known; the stream stays open. */
-function openStream(baseURL: string, cookie: string): Promise<{ status: number; body: () => Promise<string>; close: () => void }> {
+function openStream(baseURL: string, cookie: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: () => Promise<string>; close: () => void }> {
   return new Promise((resolve, reject) => {
     const req = http.get(new URL("/api/v1/approvals/events", baseURL), { headers: { cookie } }, (res) => {
       let text = "";
@@ -19,7 +19,7 @@ function openStream(baseURL: string, cookie: string): Promise<{ status: number; 
       const done = new Promise<string>((r) => res.on("end", () => r(text)).on("close", () => r(text)));
       res.on("data", (chunk: string) => (text += chunk));
       res.on("error", () => undefined);
-      resolve({ status: res.statusCode ?? 0, body: () => done, close: () => req.destroy() });
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: () => done, close: () => req.destroy() });
     });
     req.on("error", (e) => ((e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)));
   });
@@ -36,6 +36,7 @@ test("one person's live approval streams are bounded; closing one frees its slot
 
   const refused = await openStream(baseURL, cookie);
   expect(refused.status).toBe(429);
+  expect(refused.headers["retry-after"]).toBe("5");
   const body = JSON.parse(await refused.body()) as { error: string; message: string };
   expect(body).toMatchObject({ error: "rate_limited" });
   expect(body.message).toContain(`${PER_ACTOR} live approval streams open`);
