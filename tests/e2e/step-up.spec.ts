@@ -42,6 +42,9 @@ test("a stale session must confirm the password to add a credential; the dialog 
 
 test("saving a policy that widens what runs without a human needs step-up; narrowing it does not", async ({ page, createUser, db }) => {
   const admin = await createUser("admin");
+  // The policies name staging, which must exist in the inventory (kept if another test saved one).
+  const inventory = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n";
+  await db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: inventory }, update: {} });
   const agent = await db.agent.create({ data: { name: unique("widen-bot"), ownerId: admin.id } });
   const base = "unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n";
   const task = await db.task.create({ data: { agentId: agent.id, purpose: "widening", policyYaml: base, expiresAt: new Date(Date.now() + 3600_000) } });
