@@ -2,6 +2,7 @@ import { ZodError } from "zod";
 import { ConfigError } from "@/lib/config/env";
 import { isAppError } from "@/lib/errors/app-error";
 import { CliError } from "./context";
+import { DataFolderBusyError } from "./runtime/data-folder-lock";
 
 /** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
 export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
@@ -11,6 +12,7 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
   if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
   if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
   if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
+  if (error instanceof DataFolderBusyError) return { code: "data_folder_busy", message: error.message };
   return { code: "error", message: describeError(error) };
 }
 

@@ -10,6 +10,7 @@ import { removeSandboxLeftovers } from "./sandbox-run";
 import { redactDatabaseUrl } from "@/lib/db/url";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";
+import { takeDataFolder } from "@/cli/runtime/data-folder-lock";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/cli/runtime/database-roles";
 import { assertPortFree } from "@/cli/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
@@ -37,6 +38,9 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   const worker = loadWorkerConfig();
   const say = (line: string) => ctx.stderr(`[bulkhead] ${line}`);
 
+  // One Bulkhead per data folder, held until this process exits: a second start would take the
+  // first one's PostgreSQL for a leftover of a killed run and stop it (data-folder-lock.ts).
+  takeDataFolder(common.dataDir, "start");
   await assertPortFree(app.host, app.port, "BULKHEAD_APP_PORT");
   await assertPortFree(worker.healthHost, worker.healthPort, "BULKHEAD_WORKER_HEALTH_PORT");
   await assertPortFree(worker.proxyHost, worker.proxyPort, "BULKHEAD_PROXY_PORT");

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
+import { commandLine, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
 import { externalDatabaseUrls, prepareEmbeddedRoles, preparedEmbeddedRoles, type DatabaseUrls } from "./database-roles";
 
@@ -53,6 +54,12 @@ export interface OpenDatabaseOptions {
    */
   running: "reuse" | "restart";
   log: (line: string) => void;
+  /**
+   * With `reuse`, the command that starts an embedded server of its own when none runs: it holds
+   * the data folder (data-folder-lock.ts) until `close`, so that a `bulkhead start` meanwhile is
+   * refused instead of stopping the server under it. (`bulkhead start` takes the folder itself.)
+   */
+  command?: string;
 }
 
 /**
@@ -74,6 +81,21 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
     return { urls, embedded: true, reused: true, close: async () => undefined };
   }
+  // The data folder's owner: `bulkhead start` took it before calling here; a command takes it now.
+  const release = options.running === "reuse" ? takeDataFolder(config.dataDir, options.command ?? commandLine()) : () => undefined;
+  try {
+    return await startOwnDatabase(config, options, pid, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/**
+ * Starts the embedded server for the data folder's owner. A server still running there is a
+ * leftover of a run that was killed (a live owner would hold the folder), and is stopped first.
+ */
+async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptions, pid: number | null, release: () => void): Promise<OpenDatabase> {
   if (pid !== null) {
     options.log(`A PostgreSQL from an earlier run is still running on ${config.dataDir} (pid ${pid}); stopping it cleanly first.`);
     process.kill(pid, "SIGINT"); // PostgreSQL's "fast" shutdown: consistent, no data lost
@@ -85,7 +107,16 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
   const { startEmbeddedDatabase } = await import("@/lib/db/embedded");
   const db = await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
   try {
-    return { urls: await prepareEmbeddedRoles(db.url, config.dataDir, options.log), embedded: true, reused: false, close: () => db.stop() };
+    const urls = await prepareEmbeddedRoles(db.url, config.dataDir, options.log);
+    return {
+      urls,
+      embedded: true,
+      reused: false,
+      close: async () => {
+        await db.stop();
+        release();
+      },
+    };
   } catch (error) {
     await db.stop();
     throw error;

@@ -113,6 +113,21 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     const readyz = `http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}/readyz`;
     await expect.poll(() => fetch(readyz).then((r) => r.status, () => 0), { timeout: 60_000, intervals: [250] }).toBe(200);
 
+    // A second `bulkhead start` on the same data folder (its own ports, so none is taken) is
+    // refused before it touches anything: it used to take the running PostgreSQL for a leftover
+    // of a killed run and stop it under the first.
+    const otherPorts: Record<string, string> = {};
+    for (const name of Object.keys(ports)) otherPorts[name] = String(await freePort());
+    const second = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env: { ...env, ...otherPorts }, encoding: "utf8", timeout: 120_000 });
+    expect(second.status, second.stderr).toBe(1);
+    expect(second.stderr).toContain(`Bulkhead is already running on the data folder ${dataDir} (bulkhead start, pid ${launcher.pid})`);
+    expect(second.stderr).not.toContain("stopping it cleanly");
+    await expect.poll(() => fetch(readyz).then((r) => r.status, () => 0), { timeout: 10_000, intervals: [250] }).toBe(200);
+    const still = new pg.Client({ connectionString: `postgresql://bulkhead:${encodeURIComponent(readFileSync(path.join(dataDir, "postgres.password"), "utf8").trim())}@127.0.0.1:${ports.BULKHEAD_PG_PORT}/bulkhead` });
+    await still.connect();
+    expect((await still.query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one).toBe(1);
+    await still.end();
+
     // A credential stored next to the running stack (the CLI holds the master key)...
     const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
     const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--env", "production", "--header", "Authorization: Bearer {secret}", "--json"], {

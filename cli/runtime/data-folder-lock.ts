@@ -1,0 +1,140 @@
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+/**
+ * One Bulkhead per data folder. The folder holds the embedded PostgreSQL, the audit log, the
+ * keys and the checkpoint signer's state; two launchers on it would fight over all of them, and
+ * the second would take the first one's running PostgreSQL for a leftover of a killed run and
+ * stop it. `bulkhead start` holds this lock for its whole life; a CLI command holds it while it
+ * runs an embedded PostgreSQL of its own (next to a running Bulkhead it reuses that one's and
+ * takes nothing).
+ *
+ * The lock is a file created exclusively (`wx`) holding the owner's pid, the kernel's start time
+ * of that process (so that a pid reused after a reboot or a crash is not taken for the owner) and
+ * what it runs. A lock whose owner is gone (SIGKILL, power loss) is stale and taken over.
+ */
+export const DATA_FOLDER_LOCK = "bulkhead.lock";
+
+export interface DataFolderOwner {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (`/proc/<pid>/stat`), where known. */
+  startedAt: string | null;
+  /** What holds it: `start`, or the CLI command that started its own database. */
+  command: string;
+}
+
+export class DataFolderBusyError extends Error {
+  constructor(
+    message: string,
+    readonly owner: DataFolderOwner,
+  ) {
+    super(message);
+    this.name = "DataFolderBusyError";
+  }
+}
+
+/** This process's command as people typed it, for naming it to others: `bulkhead audit export`. */
+export function commandLine(argv: readonly string[] = process.argv.slice(2)): string {
+  const words: string[] = [];
+  for (const a of argv) {
+    if (a === "--" || words.length === 2) break;
+    if (!a.startsWith("-")) words.push(a);
+  }
+  return ["bulkhead", ...words].join(" ").slice(0, 100);
+}
+
+/** The kernel's start time of a process, or null where /proc cannot tell (not Linux, gone). */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may itself hold spaces and parentheses): the 22nd
+    // field of the line, starttime, is the 20th after the ") " that ends the name.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(owner: DataFolderOwner): boolean {
+  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  // Alive; the same process only if it started when the owner did (where that can be known).
+  if (owner.startedAt === null) return true;
+  const now = processStartTime(owner.pid);
+  return now === null || now === owner.startedAt;
+}
+
+function readOwner(file: string): DataFolderOwner | null {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+  try {
+    const v = JSON.parse(text) as Partial<DataFolderOwner>;
+    if (typeof v.pid === "number") return { pid: v.pid, startedAt: typeof v.startedAt === "string" ? v.startedAt : null, command: typeof v.command === "string" ? v.command : "bulkhead" };
+  } catch {
+    // a torn or foreign file: no owner can be named, so it is stale
+  }
+  return null;
+}
+
+function describe(owner: DataFolderOwner, dataDir: string, taker: string): string {
+  if (owner.command !== "start") {
+    return `A bulkhead command (${owner.command}, pid ${owner.pid}) is using the embedded database in ${dataDir}. Wait for it to finish, then try again.`;
+  }
+  return taker === "start"
+    ? `Bulkhead is already running on the data folder ${dataDir} (bulkhead start, pid ${owner.pid}). Stop it first (Ctrl-C where it runs), or give this one its own BULKHEAD_DATA_DIR.`
+    : `Bulkhead (bulkhead start, pid ${owner.pid}) is starting on the data folder ${dataDir} and its database is not up yet. Try again in a moment.`;
+}
+
+/**
+ * Takes the data folder for `command`; returns the release (idempotent; also run when the process
+ * exits). Throws DataFolderBusyError, naming the owner, while another live process holds it.
+ */
+export function takeDataFolder(dataDir: string, command: string): () => void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, DATA_FOLDER_LOCK);
+  const me: DataFolderOwner = { pid: process.pid, startedAt: processStartTime(process.pid), command };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const owner = readOwner(file);
+    if (owner && owner.pid !== process.pid && alive(owner)) throw new DataFolderBusyError(describe(owner, dataDir, command), owner);
+    // Stale (its owner is gone) or unreadable: removed and taken. The file is created
+    // exclusively, so of two takers the later sees the earlier as its owner; only two taking
+    // over the same stale lock in the same instant could both pass (launchers are started by
+    // people, not in tight loops).
+    if (attempt === 3) throw new Error(`Could not take ${file}; remove it if no Bulkhead runs on this data folder.`);
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    process.off("exit", release);
+    // Only our own lock: never remove one a later owner took.
+    if (readOwner(file)?.pid !== process.pid) return;
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  };
+  process.on("exit", release);
+  return release;
+}
