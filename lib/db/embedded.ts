@@ -23,6 +23,11 @@ export interface EmbeddedDatabase {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /**
+   * Calls `listener` once if the server exits by itself (killed, crashed), never for `stop()`;
+   * `how` is the signal or exit code.
+   */
+  onUnexpectedExit(listener: (how: string) => void): void;
 }
 
 export class EmbeddedDatabaseError extends Error {
@@ -147,15 +152,26 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
   } finally {
     await admin.end();
   }
+  const server = (pg as unknown as { process?: ChildProcess }).process;
+  let stopping = false;
   return {
     url,
     port: options.port,
     async stop() {
+      stopping = true;
       // Ctrl-C in a terminal signals the whole process group, so the server may already be gone;
       // the library would then wait for an exit event that has already happened.
       const child = (pg as unknown as { process?: ChildProcess }).process;
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
       await pg.stop();
+    },
+    onUnexpectedExit(listener) {
+      if (!server) return;
+      const gone = () => {
+        if (!stopping) listener(server.signalCode ?? `code ${server.exitCode}`);
+      };
+      if (server.exitCode !== null || server.signalCode !== null) gone();
+      else server.once("exit", gone);
     },
   };
 }

@@ -128,6 +128,15 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     expect((await still.query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one).toBe(1);
     await still.end();
 
+    // The embedded PostgreSQL killed under the running stack is started again by the launcher,
+    // and the stack works on (the CLI step below needs the database).
+    const postmaster = Number(readFileSync(path.join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0]);
+    process.kill(postmaster, "SIGKILL");
+    await expect.poll(() => output, { timeout: 60_000, intervals: [250] }).toContain("The embedded PostgreSQL is running again.");
+    expect(output).toContain("The embedded PostgreSQL exited unexpectedly (SIGKILL); restarting it.");
+    expect(Number(readFileSync(path.join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0])).not.toBe(postmaster);
+    expect(launcher.exitCode).toBeNull();
+
     // A credential stored next to the running stack (the CLI holds the master key)...
     const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
     const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--env", "production", "--header", "Authorization: Bearer {secret}", "--json"], {
