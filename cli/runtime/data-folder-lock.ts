@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 /**
@@ -41,6 +41,28 @@ export function commandLine(argv: readonly string[] = process.argv.slice(2)): st
     if (!a.startsWith("-")) words.push(a);
   }
   return ["bulkhead", ...words].join(" ").slice(0, 100);
+}
+
+const FOLDER_PROBLEMS: Record<string, string> = {
+  EEXIST: "it is a file, not a folder",
+  ENOTDIR: "part of its path is a file, not a folder",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EROFS: "it is on a read-only file system",
+  ENOSPC: "the disk is full",
+};
+
+/** Creates the data folder (owner-only) or finds it; a clear sentence when it cannot be used. */
+function ensureFolder(dataDir: string): void {
+  let problem: string | null = null;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (!statSync(dataDir).isDirectory()) problem = FOLDER_PROBLEMS.EEXIST!;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    problem = FOLDER_PROBLEMS[e.code ?? ""] ?? e.message;
+  }
+  if (problem) throw new Error(`The data folder ${dataDir} (BULKHEAD_DATA_DIR) cannot be used: ${problem}.`);
 }
 
 /** The kernel's start time of a process, or null where /proc cannot tell (not Linux, gone). */
@@ -99,7 +121,7 @@ function describe(owner: DataFolderOwner, dataDir: string, taker: string): strin
  * exits). Throws DataFolderBusyError, naming the owner, while another live process holds it.
  */
 export function takeDataFolder(dataDir: string, command: string): () => void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureFolder(dataDir);
   const file = path.join(dataDir, DATA_FOLDER_LOCK);
   const me: DataFolderOwner = { pid: process.pid, startedAt: processStartTime(process.pid), command };
   for (let attempt = 0; ; attempt++) {
@@ -107,7 +129,8 @@ export function takeDataFolder(dataDir: string, command: string): () => void {
       writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o600 });
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (code !== "EEXIST") throw new Error(`The data folder ${dataDir} (BULKHEAD_DATA_DIR) cannot be used: ${FOLDER_PROBLEMS[code] ?? (error as Error).message} (writing ${DATA_FOLDER_LOCK}).`);
     }
     const owner = readOwner(file);
     if (owner && owner.pid !== process.pid && alive(owner)) throw new DataFolderBusyError(describe(owner, dataDir, command), owner);

@@ -116,6 +116,14 @@ describe("the data folder lock", () => {
     release();
   });
 
+  it("says in a sentence why a data folder cannot be used", () => {
+    const dir = folder();
+    const file = path.join(dir, "a-file");
+    writeFileSync(file, "");
+    expect(() => takeDataFolder(file, "start")).toThrow(`The data folder ${file} (BULKHEAD_DATA_DIR) cannot be used: it is a file, not a folder.`);
+    expect(() => takeDataFolder(path.join(file, "data"), "start")).toThrow(`The data folder ${path.join(file, "data")} (BULKHEAD_DATA_DIR) cannot be used: part of its path is a file, not a folder.`);
+  });
+
   it("names a command by its words, not its arguments", () => {
     expect(commandLine(["audit", "export", "--format", "csv"])).toBe("bulkhead audit export");
     expect(commandLine(["task", "end", "6f1c0c7e-0000-4000-8000-000000000000"])).toBe("bulkhead task end");
