@@ -60,6 +60,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    database.closing();
     say("Stopping...");
     await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
     await signer?.stop();

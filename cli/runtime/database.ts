@@ -14,6 +14,11 @@ export interface OpenDatabase {
   reused: boolean;
   /** Stops the embedded server if this process started it; a no-op otherwise. */
   close(): Promise<void>;
+  /**
+   * The owner is shutting down: from now on the embedded server's exit is expected (Ctrl-C in a
+   * terminal signals PostgreSQL too) and nothing restarts it. `close` implies it.
+   */
+  closing(): void;
 }
 
 function isAlive(pid: number): boolean {
@@ -85,13 +90,13 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     const probe = urls.owner ?? urls.runtime.dashboard ?? urls.runtime.worker!;
     const client = await connectForMigration(probe); // clear error when unreachable
     await client.end();
-    return { urls, embedded: false, reused: false, close: async () => undefined };
+    return { urls, embedded: false, reused: false, close: async () => undefined, closing: () => undefined };
   }
   const pid = runningEmbeddedPid(config.dataDir);
   if (pid !== null && options.running === "reuse") {
     const superuser = embeddedUrl(config);
     const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
-    return { urls, embedded: true, reused: true, close: async () => undefined };
+    return { urls, embedded: true, reused: true, close: async () => undefined, closing: () => undefined };
   }
   // The data folder's owner: `bulkhead start` took it before calling here; a command takes it now.
   const release = options.running === "reuse" ? takeDataFolder(config.dataDir, options.command ?? commandLine()) : () => undefined;
@@ -126,11 +131,12 @@ async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptio
     await db.stop();
     throw error;
   }
-  const server = options.supervise ? superviseEmbedded(db, start, options.supervise) : { current: () => db, stop: async () => undefined };
+  const server = options.supervise ? superviseEmbedded(db, start, options.supervise) : { current: () => db, closing: () => undefined, stop: async () => undefined };
   return {
     urls,
     embedded: true,
     reused: false,
+    closing: () => server.closing(),
     close: async () => {
       await server.stop();
       await server.current().stop();
@@ -147,7 +153,7 @@ async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptio
  * refusing what needs the database. Gives up (`onGiveUp`) when it cannot be started after the
  * backoff, or dies more than MAX_RESTARTS_IN_WINDOW times in RESTART_WINDOW_MS.
  */
-export function superviseEmbedded(first: EmbeddedDatabase, start: () => Promise<EmbeddedDatabase>, o: NonNullable<OpenDatabaseOptions["supervise"]>): { current(): EmbeddedDatabase; stop(): Promise<void> } {
+export function superviseEmbedded(first: EmbeddedDatabase, start: () => Promise<EmbeddedDatabase>, o: NonNullable<OpenDatabaseOptions["supervise"]>): { current(): EmbeddedDatabase; closing(): void; stop(): Promise<void> } {
   const backoff = o.backoffMs ?? RESTART_BACKOFF_MS;
   let current = first;
   let stopped = false;
@@ -158,6 +164,13 @@ export function superviseEmbedded(first: EmbeddedDatabase, start: () => Promise<
   const watch = (server: EmbeddedDatabase) =>
     server.onUnexpectedExit((how) => {
       if (stopped) return;
+      // PostgreSQL exits 0 only when asked to shut down (pg_ctl stop, SIGINT, SIGTERM): someone
+      // stopped it on purpose, and a restart would undo that. Stop everything instead.
+      if (how === "code 0") {
+        o.say("The embedded PostgreSQL was shut down from outside Bulkhead; stopping everything.");
+        o.onGiveUp(how);
+        return;
+      }
       const now = Date.now();
       deaths.push(now);
       while (deaths.length > 0 && now - deaths[0]! > RESTART_WINDOW_MS) deaths.shift();
@@ -201,11 +214,16 @@ export function superviseEmbedded(first: EmbeddedDatabase, start: () => Promise<
   };
 
   watch(first);
+  const closing = () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
   return {
     current: () => current,
+    closing,
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+      closing();
       await attempt;
     },
   };

@@ -89,6 +89,33 @@ describe("the launcher's embedded server", () => {
     await s.stop();
   });
 
+  it("a server shut down on purpose (exit code 0) is not started again: everything stops", async () => {
+    const lines: string[] = [];
+    const gaveUp: string[] = [];
+    const first = new FakeServer();
+    let starts = 0;
+    const s = superviseEmbedded(first, async () => (starts++, new FakeServer()), { say: (l) => lines.push(l), onGiveUp: (r) => gaveUp.push(r), backoffMs: [1] });
+    first.die("code 0");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(starts).toBe(0);
+    expect(gaveUp).toEqual(["code 0"]);
+    expect(lines).toEqual(["The embedded PostgreSQL was shut down from outside Bulkhead; stopping everything."]);
+    await s.stop();
+  });
+
+  it("once the launcher is closing, the server's exit is expected (Ctrl-C signals it too)", async () => {
+    const lines: string[] = [];
+    const first = new FakeServer();
+    let starts = 0;
+    const s = superviseEmbedded(first, async () => (starts++, new FakeServer()), { say: (l) => lines.push(l), onGiveUp: () => lines.push("gave up"), backoffMs: [1] });
+    s.closing();
+    first.die("SIGINT");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(starts).toBe(0);
+    expect(lines).toEqual([]);
+    await s.stop();
+  });
+
   it("stopping wins over a restart: none is scheduled after, and one that was starting is stopped", async () => {
     const first = new FakeServer();
     let release!: () => void;
