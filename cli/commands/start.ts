@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
 import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
@@ -26,8 +26,9 @@ import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise"
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
  * embedded PostgreSQL unless DATABASE_URL is set, applies migrations and grants as the owner role,
  * builds the dashboard when needed, then runs the dashboard and the proxy worker as child
- * processes until Ctrl-C, each connected as its own least-privileged database role. A worker
- * that crashes is restarted with backoff (cli/runtime/supervise.ts); the dashboard exiting stops all.
+ * processes until Ctrl-C, each connected as its own least-privileged database role. A child
+ * (or the embedded PostgreSQL) that crashes is restarted with backoff while the rest goes on
+ * (cli/runtime/supervise.ts, cli/runtime/database.ts); one that fails during start-up stops all.
  */
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.
@@ -51,7 +52,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   let giveUp: (code: number) => void = (code) => process.exit(code);
   const database = await openDatabase(common, { running: "restart", log: say, supervise: { say, onGiveUp: () => giveUp(1) } });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
-  const children: ChildProcess[] = [];
+  let dashboard: WorkerSupervisor | null = null;
   let supervisor: WorkerSupervisor | null = null;
   let signer: LauncherSigner | null = null;
   let siem: { stop(): Promise<void> } | null = null;
@@ -62,7 +63,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     stopping = true;
     database.closing();
     say("Stopping...");
-    await Promise.all([...children.map((c) => stopChild(c)), supervisor?.stop()]);
+    await Promise.all([dashboard?.stop(), supervisor?.stop()]);
     await signer?.stop();
     await siem?.stop();
     await retention?.stop();
@@ -114,13 +115,21 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     await ensureBuilt(root, say);
 
     const bin = path.join(root, "bin", "bulkhead.mjs");
-    children.push(spawnChild(path.join(root, "scripts", "app-server.mjs"), [], env.dashboard, "dashboard", shutdown));
+    // Both children are kept running: one that crashes after it was ready is restarted with
+    // backoff while the other goes on; one that fails during start-up stops everything.
+    dashboard = superviseWorker({
+      name: "dashboard",
+      meanwhile: "The proxy worker keeps enforcing; the dashboard (and approving held requests in it) is unavailable until it is back.",
+      spawn: () => fork(path.join(root, "scripts", "app-server.mjs"), [], { env: env.dashboard, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+      say,
+      onGiveUp: () => void shutdown(1),
+    });
     supervisor = superviseWorker({
       spawn: (restart) => fork(bin, ["worker"], { env: { ...env.worker, ...restart }, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
       say,
       onGiveUp: () => void shutdown(1),
     });
-    await waitForReady(children[0]!);
+    await dashboard.ready();
 
     const db = createPrismaClient(dashboardDbUrl, 1);
     const setupToken = await issueSetupTokenIfNeeded(db).finally(() => db.$disconnect());
@@ -140,30 +149,3 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   await new Promise(() => undefined); // run until a signal or a child exits
   return 0;
 };
-
-function spawnChild(script: string, args: string[], env: NodeJS.ProcessEnv, label: string, shutdown: (code: number) => Promise<void>): ChildProcess {
-  const child = fork(script, args, { env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  child.on("exit", (code, signal) => {
-    if (!child.killed) {
-      process.stderr.write(`[bulkhead] The ${label} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything.\n`);
-      void shutdown(1);
-    }
-  });
-  return child;
-}
-
-function waitForReady(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    child.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
-    child.once("exit", () => reject(new Error("The dashboard did not start.")));
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}

@@ -8,6 +8,10 @@ export interface SuperviseOptions {
   /** The worker died before it was ever ready (a start-up failure, not a crash): restarting would only loop. */
   onGiveUp(reason: string): void;
   backoff?: { initialMs: number; maxMs: number; stableAfterMs: number };
+  /** What the child is, in the launcher's log. Default: "proxy worker". */
+  name?: string;
+  /** What goes on while it is away, said with each restart. */
+  meanwhile?: string;
 }
 
 export interface WorkerSupervisor {
@@ -28,9 +32,15 @@ const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000, stableAfterMs: 60_000 }
  * launcher's log and passed to the new worker (BULKHEAD_WORKER_RESTARTS, _LAST_EXIT,
  * _LAST_EXIT_AT), which reports it in /readyz and its metrics. While no worker runs, agents get
  * connection errors: Bulkhead fails closed, it never lets traffic around itself.
+ *
+ * The dashboard runs under the same supervisor (`name: "dashboard"`; it ignores the restart
+ * variables): a dashboard killed (the kernel's out-of-memory killer picks the largest process)
+ * comes back while the worker goes on enforcing, instead of taking the proxy down with it.
  */
 export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const name = options.name ?? "proxy worker";
+  const meanwhile = options.meanwhile ?? "The dashboard keeps running; agents cannot connect until the worker is back.";
   let current: ChildProcess | null = null;
   let stopping = false;
   let everReady = false;
@@ -54,7 +64,7 @@ export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
       onReady = [];
       for (const resolve of waiting) resolve();
     });
-    child.on("error", (error) => options.say(`The proxy worker could not be started: ${error.message}`));
+    child.on("error", (error) => options.say(`The ${name} could not be started: ${error.message}`));
     child.on("exit", (code, signal) => exited(child, signal ?? `code ${code}`));
   };
 
@@ -63,7 +73,7 @@ export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
     current = null;
     if (stopping) return;
     if (!everReady) {
-      options.say(`The proxy worker exited during start-up (${how}); stopping everything.`);
+      options.say(`The ${name} exited during start-up (${how}); stopping everything.`);
       options.onGiveUp(how);
       return;
     }
@@ -72,7 +82,7 @@ export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
     restarts++;
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (consecutive - 1));
     last = { exit: how, at: new Date().toISOString() };
-    options.say(`The proxy worker exited unexpectedly (${how}); restarting in ${delay} ms (restart ${restarts}). The dashboard keeps running; agents cannot connect until the worker is back.`);
+    options.say(`The ${name} exited unexpectedly (${how}); restarting in ${delay} ms (restart ${restarts}). ${meanwhile}`);
     timer = setTimeout(start, delay);
   };
 

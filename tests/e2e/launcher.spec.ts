@@ -137,6 +137,16 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     expect(Number(readFileSync(path.join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0])).not.toBe(postmaster);
     expect(launcher.exitCode).toBeNull();
 
+    // A dashboard killed under the running stack (the out-of-memory killer's usual pick) comes
+    // back; the worker is not touched meanwhile.
+    process.kill(dashboard!.pid, "SIGKILL");
+    await expect.poll(() => output, { timeout: 30_000, intervals: [250] }).toContain("The dashboard exited unexpectedly (SIGKILL); restarting in");
+    await expect.poll(() => fetch(`http://127.0.0.1:${ports.BULKHEAD_APP_PORT}/login`).then((r) => r.status, () => 0), { timeout: 60_000, intervals: [250] }).toBe(200);
+    const after = childrenOf(launcher.pid!);
+    expect(after.find((c) => c.cmdline.includes("app-server.mjs"))?.pid).not.toBe(dashboard!.pid);
+    expect(after.find((c) => c.cmdline.includes("bulkhead.mjs worker"))?.pid).toBe(worker!.pid);
+    expect(launcher.exitCode).toBeNull();
+
     // A credential stored next to the running stack (the CLI holds the master key)...
     const secret = `ghp_${Date.now()}Zq2LmN7vR1xT9kW3yB6cD0eH5`;
     const added = spawnSync(process.execPath, [path.resolve("bin/bulkhead.mjs"), "credential", "add", "--name", "prod-token", "--host", "api.prod.test", "--env", "production", "--header", "Authorization: Bearer {secret}", "--json"], {
