@@ -9,12 +9,35 @@ import { roleCan } from "@/lib/auth/roles";
 import { countPendingApprovals } from "@/lib/approvals/card";
 import { getDb } from "@/lib/db/client";
 import { loadAppConfig } from "@/lib/config/app";
+import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
+import { isAppError } from "@/lib/errors/app-error";
 import { reauthenticateAction, reauthenticateWithOidcAction, signOutAction } from "./actions";
 
 export const dynamic = "force-dynamic";
 
+/** The page when the session cannot be checked: nothing shown, nobody signed out, a sentence on why. */
+function DatabaseUnavailable() {
+  return (
+    <main className="flex min-h-screen items-center justify-center px-4">
+      <div role="alert" className="w-full max-w-md rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">
+        <h1 className="text-xl font-semibold">Bulkhead cannot reach its database</h1>
+        <p className="mt-2 text-sm text-slate-700">{DATABASE_UNAVAILABLE_MESSAGE}</p>
+        <p className="mt-2 text-sm text-slate-600">
+          The proxy goes on enforcing the policies it has; requests that need the database (held approvals, new tasks) wait or are refused until it is back. The launcher&apos;s log says when it is.
+        </p>
+      </div>
+    </main>
+  );
+}
+
 export default async function DashboardLayout({ children }: { children: ReactNode }) {
-  const actor = await requirePageActor("read");
+  let actor: Awaited<ReturnType<typeof requirePageActor>>;
+  try {
+    actor = await requirePageActor("read");
+  } catch (error) {
+    if (isAppError(error) && error.code === "DATABASE_UNAVAILABLE") return <DatabaseUnavailable />;
+    throw error; // redirects to sign-in and 403s are thrown too
+  }
   const items: NavItem[] = [
     { href: "/agents", label: "Agents" },
     { href: "/tasks", label: "Tasks" },

@@ -6,6 +6,7 @@ import { passwordAttemptWait, throttledError } from "@/lib/auth/authenticate";
 import { signIn } from "@/lib/auth/next-auth";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { actionClientAddress, assertSameOriginAction, formOf } from "@/lib/http/action";
 import { isAppError } from "@/lib/errors/app-error";
 
@@ -25,6 +26,8 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
     return {};
   } catch (error) {
     if (isAppError(error)) return { error: error.userMessage, email };
+    if (error instanceof CredentialsSignin && error.code === "unavailable") return { error: `${DATABASE_UNAVAILABLE_MESSAGE} Signing in works again once it is back.`, email };
+    if (isDatabaseUnavailable(error)) return { error: `${DATABASE_UNAVAILABLE_MESSAGE} Signing in works again once it is back.`, email };
     if (error instanceof CredentialsSignin && error.code === "throttled") {
       // Refused before any password check; say how long to wait.
       const wait = await passwordAttemptWait(getDb(), email, { address: await actionClientAddress(), throttle: loadAppConfig().signInThrottle });

@@ -4,6 +4,8 @@ import { LoginForm } from "@/components/auth/login-form";
 import { Button } from "@/components/ui/button";
 import { currentActor } from "@/lib/auth/current";
 import { loadAppConfig } from "@/lib/config/app";
+import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
+import { isAppError } from "@/lib/errors/app-error";
 import { signInWithOidc, signInWithPassword } from "./actions";
 
 export const metadata: Metadata = { title: "Sign in" };
@@ -16,12 +18,30 @@ const ERRORS: Record<string, string> = {
   Configuration: "Sign-in is misconfigured on the server. Check the logs.",
 };
 
+/** Signed in already (go on), signed out, or not knowable now: the database did not answer. */
+async function signedIn(): Promise<boolean | "unknown"> {
+  try {
+    return (await currentActor()) !== null;
+  } catch (error) {
+    if (isAppError(error) && error.code === "DATABASE_UNAVAILABLE") return "unknown";
+    throw error;
+  }
+}
+
 export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string }> }) {
-  if (await currentActor()) redirect("/agents");
+  const state = await signedIn();
+  if (state === true) redirect("/agents");
   const { error, code } = await searchParams;
   const oidc = loadAppConfig().oidc;
   // next-auth's own form posts land here after a refusal; a throttled one says so.
-  const message = error ? (code === "throttled" ? THROTTLED : (ERRORS[error] ?? "Sign-in failed. Try again.")) : null;
+  const message =
+    state === "unknown" || code === "unavailable"
+      ? `${DATABASE_UNAVAILABLE_MESSAGE} Signing in works again once it is back.`
+      : error
+        ? code === "throttled"
+          ? THROTTLED
+          : (ERRORS[error] ?? "Sign-in failed. Try again.")
+        : null;
   return (
     <main className="flex min-h-screen items-center justify-center px-4">
       <div className="w-full max-w-sm rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">

@@ -5,6 +5,7 @@ import type { AppConfig } from "@/lib/config/app";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isAppError } from "@/lib/errors/app-error";
+import { isDatabaseUnavailable } from "@/lib/db/errors";
 import { clientAddress } from "@/lib/http/client-address";
 import { authenticateLocal, authenticateOidc } from "./authenticate";
 import { createSession, deleteSession, resolveSession, type SessionUser } from "./sessions";
@@ -12,12 +13,19 @@ import { createSession, deleteSession, resolveSession, type SessionUser } from "
 declare module "next-auth" {
   interface Session {
     bulkhead: SessionUser;
+    /** The session could not be checked: the database did not answer (not: signed out). */
+    databaseUnavailable?: true;
   }
 }
 
 /** A throttled password sign-in; next-auth reports it as `error=CredentialsSignin&code=throttled`. */
 export class SignInThrottled extends CredentialsSignin {
   override code = "throttled";
+}
+
+/** A sign-in that could not be checked because the database did not answer (`code=unavailable`). */
+export class SignInUnavailable extends CredentialsSignin {
+  override code = "unavailable";
 }
 
 /**
@@ -70,6 +78,7 @@ export function buildAuthConfig(app: AppConfig, db: Db): NextAuthConfig {
           return userId ? { id: userId } : null;
         } catch (error) {
           if (isAppError(error) && error.code === "RATE_LIMITED") throw new SignInThrottled();
+          if (isDatabaseUnavailable(error)) throw new SignInUnavailable();
           throw error;
         }
       },
@@ -128,11 +137,21 @@ export function buildAuthConfig(app: AppConfig, db: Db): NextAuthConfig {
           return { sid };
         }
         if (typeof token.sid !== "string") return null;
-        const session = await resolveSession(db, token.sid);
+        let session: SessionUser | null;
+        try {
+          session = await resolveSession(db, token.sid);
+        } catch (error) {
+          // A database that does not answer says nothing about the session: the cookie is kept
+          // (returning null would sign the person out) and nobody is let in (no `bulkhead`);
+          // lib/auth/current.ts answers 503 instead of "sign in".
+          if (isDatabaseUnavailable(error)) return { sid: token.sid, databaseUnavailable: true };
+          throw error;
+        }
         if (!session) return null;
         return { sid: token.sid, bulkhead: session };
       },
       async session({ session, token }) {
+        if (token.databaseUnavailable === true) return { ...session, databaseUnavailable: true } as typeof session;
         const current = token.bulkhead as SessionUser;
         return { ...session, user: { ...session.user, email: current.email, name: current.name }, bulkhead: current };
       },

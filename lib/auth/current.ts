@@ -1,6 +1,7 @@
 import "server-only";
 import { forbidden, redirect } from "next/navigation";
 import { AppError } from "@/lib/errors/app-error";
+import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
 import type { Actor } from "./actor";
 import { auth } from "./next-auth";
 import { roleCan, type Permission } from "./roles";
@@ -8,6 +9,8 @@ import { roleCan, type Permission } from "./roles";
 /** The signed-in user as an Actor, or null. The session row was re-validated by the jwt callback. */
 export async function currentActor(): Promise<Actor | null> {
   const session = await auth();
+  // Not "signed out": the session could not be checked. Nobody is let in, and nobody is told to sign in again.
+  if (session?.databaseUnavailable) throw new AppError("DATABASE_UNAVAILABLE", "The session could not be checked: the database did not answer.", { userMessage: DATABASE_UNAVAILABLE_MESSAGE });
   const b = session?.bulkhead;
   if (!b) return null;
   return { kind: "user", userId: b.userId, email: b.email, role: b.role, sessionId: b.sessionId, authenticatedAt: b.authenticatedAt, authMethod: b.authMethod };

@@ -1,5 +1,6 @@
 import type { AppConfig } from "@/lib/config/app";
 import type { Db } from "@/lib/db/client";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { clientAddress } from "@/lib/http/client-address";
 import { emailSchema } from "@/lib/users/users";
 import { throttledError } from "./authenticate";
@@ -33,7 +34,14 @@ async function keysOf(request: Request, app: AppConfig) {
 export async function passwordSignInRoute(request: Request, app: AppConfig, db: Db, handle: (request: Request) => Promise<Response>): Promise<Response> {
   if (!new URL(request.url).pathname.endsWith("/callback/password")) return handle(request);
   const keys = await keysOf(request, app);
-  const wait = await lockedFor(db, keys);
+  let wait: number;
+  try {
+    wait = await lockedFor(db, keys);
+  } catch (error) {
+    // Neither the lock nor the password can be checked: 503, as the API answers (lib/http/route.ts).
+    if (!isDatabaseUnavailable(error)) throw error;
+    return Response.json({ error: "database_unavailable", message: DATABASE_UNAVAILABLE_MESSAGE }, { status: 503, headers: { "Retry-After": "5", "Cache-Control": "no-store" } });
+  }
   if (wait > 0) return tooMany(wait);
   const response = await handle(request);
   // A lock that began between the check above and the password check inside next-auth.

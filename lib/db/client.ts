@@ -4,8 +4,29 @@ import { PrismaClient } from "@/lib/generated/prisma/client";
 
 export type Db = PrismaClient;
 
-export function createPrismaClient(databaseUrl: string, poolSize = 10): Db {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 10_000 });
+export interface DbTimeouts {
+  /** PostgreSQL cancels a statement running longer (server side; SQLSTATE 57014). */
+  statementTimeoutMs?: number;
+  /** The client gives up on a query unanswered this long: a server that hangs, or a network that drops packets. */
+  queryTimeoutMs?: number;
+}
+
+/**
+ * The dashboard's bounds: every page, action and route runs paged queries of milliseconds (a
+ * report verifies its chain page by page; exports stream in pages), so a statement past 20 s is
+ * a fault, and a server that does not answer for 25 s is treated as unavailable (503) instead of
+ * holding the request, and a pooled connection, forever.
+ */
+export const DASHBOARD_DB_TIMEOUTS: Required<DbTimeouts> = { statementTimeoutMs: 20_000, queryTimeoutMs: 25_000 };
+
+export function createPrismaClient(databaseUrl: string, poolSize = 10, timeouts: DbTimeouts = {}): Db {
+  const adapter = new PrismaPg({
+    connectionString: databaseUrl,
+    max: poolSize,
+    connectionTimeoutMillis: 10_000,
+    ...(timeouts.statementTimeoutMs ? { statement_timeout: timeouts.statementTimeoutMs } : {}),
+    ...(timeouts.queryTimeoutMs ? { query_timeout: timeouts.queryTimeoutMs } : {}),
+  });
   return new PrismaClient({ adapter });
 }
 
@@ -14,6 +35,6 @@ export function createPrismaClient(databaseUrl: string, poolSize = 10): Db {
 const holder = globalThis as unknown as { __bulkheadDb?: Db };
 
 export function getDb(): Db {
-  holder.__bulkheadDb ??= createPrismaClient(requireRuntimeDatabaseUrl("dashboard"));
+  holder.__bulkheadDb ??= createPrismaClient(requireRuntimeDatabaseUrl("dashboard"), 10, DASHBOARD_DB_TIMEOUTS);
   return holder.__bulkheadDb;
 }

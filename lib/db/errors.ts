@@ -19,3 +19,39 @@ export function isForeignKeyViolation(error: unknown): boolean {
   const code = codeOf(error);
   return code === "P2003" || code === "23503";
 }
+
+/** Prisma's codes for a database it cannot reach, or that dropped or timed out the connection. */
+const PRISMA_UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/** The driver adapter's kinds for the same. */
+const ADAPTER_UNAVAILABLE = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
+/**
+ * PostgreSQL SQLSTATEs: connection exceptions (08…), the server shutting down or starting
+ * (57P01-57P03), too many connections (53300), and a statement cancelled by statement_timeout
+ * (57014: the server is too slow to answer, which the caller cannot fix either).
+ */
+const SQLSTATE_UNAVAILABLE = /^(08...|57P0[1-3]|53300|57014)$/;
+/** What node-postgres says when the socket fails or a query or connection times out. */
+const PG_MESSAGES = /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|connect ECONNREFUSED|connect ETIMEDOUT|read ECONNRESET|Client has encountered a connection error)/;
+
+/**
+ * The database is down, unreachable, restarting or not answering in time: the caller may try
+ * again later, and nothing it sent is at fault. Looks through Prisma's wrapping (its code, the
+ * driver adapter's error) and `cause` chains.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; typeof e === "object" && e !== null && depth < 5; depth++) {
+    const x = e as { code?: unknown; message?: unknown; cause?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } };
+    if (typeof x.code === "string" && (PRISMA_UNAVAILABLE.has(x.code) || SQLSTATE_UNAVAILABLE.test(x.code) || x.code === "ECONNREFUSED" || x.code === "ETIMEDOUT" || x.code === "ECONNRESET")) return true;
+    const adapter = x.meta?.driverAdapterError?.cause;
+    if (typeof adapter?.kind === "string" && ADAPTER_UNAVAILABLE.has(adapter.kind)) return true;
+    if (typeof adapter?.originalCode === "string" && SQLSTATE_UNAVAILABLE.test(adapter.originalCode)) return true;
+    if (typeof x.message === "string" && PG_MESSAGES.test(x.message)) return true;
+    // Prisma's client errors carry the driver's words at the end of a longer message.
+    if (typeof x.message === "string" && /Can't reach database server|Connection terminated|Query read timeout|Timed out fetching a new connection/.test(x.message)) return true;
+    e = x.cause;
+  }
+  return false;
+}
+
+/** What callers are told when the database is unavailable. */
+export const DATABASE_UNAVAILABLE_MESSAGE = "Bulkhead cannot reach its database right now. Try again in a moment.";

@@ -2,6 +2,7 @@ import "server-only";
 import { headers } from "next/headers";
 import { ZodError, type z } from "zod";
 import { AppError, isAppError } from "@/lib/errors/app-error";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import type { Permission } from "@/lib/auth/roles";
@@ -67,6 +68,11 @@ export function actionError<T>(error: unknown, input: unknown): ActionResult<T> 
       values: echoValues(input),
       ...(error.code === "STEP_UP_REQUIRED" ? { stepUp: { method: details?.stepUp?.method ?? "password" } } : {}),
     };
+  }
+  if (isDatabaseUnavailable(error)) {
+    console.error("Database unavailable in server action:", error instanceof Error ? error.message.split("\n").at(-1) : String(error));
+    // A connection lost after the commit was sent cannot say whether it was applied.
+    return { ok: false, message: `${DATABASE_UNAVAILABLE_MESSAGE} If the change does not show afterwards, it was not saved.`, values: echoValues(input) };
   }
   console.error("Unhandled error in server action", error);
   return { ok: false, message: "Something went wrong. Nothing was changed.", values: echoValues(input) };

@@ -8,6 +8,7 @@ import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 
 /** The one mapping from errors to HTTP responses for route handlers. */
@@ -24,10 +25,15 @@ export function errorResponse(error: unknown): NextResponse {
     if (error.code === "UNAUTHENTICATED") headers["WWW-Authenticate"] = 'Bearer realm="bulkhead"';
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
+    if (error.code === "DATABASE_UNAVAILABLE") headers["Retry-After"] = "5";
     return NextResponse.json(
       { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}) },
       { status: error.statusCode, headers },
     );
+  }
+  if (isDatabaseUnavailable(error)) {
+    console.error("Database unavailable in route handler:", error instanceof Error ? error.message.split("\n").at(-1) : String(error));
+    return NextResponse.json({ error: "database_unavailable", message: DATABASE_UNAVAILABLE_MESSAGE }, { status: 503, headers: { "Retry-After": "5" } });
   }
   console.error("Unhandled error in route handler", error);
   return NextResponse.json({ error: "internal", message: "Something went wrong." }, { status: 500 });

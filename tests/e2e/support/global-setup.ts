@@ -51,6 +51,8 @@ export default async function globalSetup() {
     app.once("exit", (code) => reject(new Error(`The dashboard exited during start (code ${code}).`)));
   });
   process.env.E2E_DATABASE_URL = db.url;
+  // For tests that run a second dashboard of their own (tests/e2e/database-unavailable.spec.ts).
+  process.env.E2E_DASHBOARD_ENV = JSON.stringify(dashboard);
 
   return async () => {
     app.kill("SIGTERM");
