@@ -6,7 +6,7 @@ import { loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { loadSiemConfig } from "@/lib/config/siem";
 import { loadWorkerConfig } from "@/lib/config/worker";
-import { createPrismaClient } from "@/lib/db/client";
+import { createPrismaClient, WORKER_DB_TIMEOUTS } from "@/lib/db/client";
 import { assertProcessKeysCurrent } from "@/lib/keys/generation";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
 import { createLogger } from "@/lib/log";
@@ -49,7 +49,9 @@ export async function runWorker(): Promise<() => Promise<void>> {
   process.once("unhandledRejection", fatal("unhandled rejection"));
   if (config.restarts.count > 0) log.warn({ restarts: config.restarts }, "proxy worker restarted by the launcher after the previous one exited");
   const metrics = createMetrics();
-  const db = createPrismaClient(databaseUrl, 8);
+  // Bounded like the dashboard's: a PostgreSQL that stops answering fails the query (and the
+  // request that needed it is refused) instead of holding a pooled connection forever.
+  const db = createPrismaClient(databaseUrl, 8, WORKER_DB_TIMEOUTS);
   const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect()];
   const cleanup = async () => {
     while (cleanups.length) await cleanups.pop()!().catch((e: unknown) => log.error({ err: String(e) }, "shutdown step failed"));

@@ -19,6 +19,9 @@ export interface DbTimeouts {
  */
 export const DASHBOARD_DB_TIMEOUTS: Required<DbTimeouts> = { statementTimeoutMs: 20_000, queryTimeoutMs: 25_000 };
 
+/** The proxy worker's: snapshot loads, holds and kill-switch checks are single short statements. */
+export const WORKER_DB_TIMEOUTS: Required<DbTimeouts> = { statementTimeoutMs: 15_000, queryTimeoutMs: 20_000 };
+
 export function createPrismaClient(databaseUrl: string, poolSize = 10, timeouts: DbTimeouts = {}): Db {
   const adapter = new PrismaPg({
     connectionString: databaseUrl,
