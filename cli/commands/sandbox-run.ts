@@ -3,6 +3,8 @@
  * fence, the self-test). Loaded only for those; `sandbox list` and `stop` (./sandbox.ts) never
  * load the isolation code.
  */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadIsolationConfig, sandboxBaseEnvironment, type IsolationConfig } from "@/lib/config/isolation";
 import { loadWorkerConfig } from "@/lib/config/worker";
@@ -11,7 +13,10 @@ import { createAgent } from "@/lib/agents/agents";
 import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
+import { removeFenceIfUnused } from "@/proxy-worker/isolation/fence";
 import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
+import { listOwnNetwork } from "@/proxy-worker/isolation/network";
+import { dataFolderOwner } from "@/cli/runtime/data-folder-lock";
 import { runSession } from "@/proxy-worker/isolation/session";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
 import { parseFlags, requireFlag } from "../args";
@@ -34,7 +39,8 @@ type CanaryValues = { [K in keyof typeof canaryFlags]?: K extends "bulkhead-addr
 /** `bulkhead start`'s cleanup step: this instance's leftovers, when isolation is possible here. */
 export async function removeSandboxLeftovers(db: Db, config: IsolationConfig): Promise<string[]> {
   if (config.mode === "off" || process.platform !== "linux" || !hasNetAdmin()) return [];
-  return cleanupLeftovers(db, config, CLI_ACTOR);
+  const removed = await cleanupLeftovers(db, config, CLI_ACTOR);
+  return [...removed, ...(await removeUnusedFence(config))];
 }
 
 function isolationConfig(): IsolationConfig {
@@ -208,12 +214,51 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
   });
 }
 
+/** A live process holds one of the locks in `dir` (files holding a pid, as the audit log's). */
+function liveLockIn(dir: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(".lock"));
+  } catch {
+    return false;
+  }
+  return names.some((name) => {
+    const pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "EPERM";
+    }
+  });
+}
+
+/**
+ * This instance's fence (and the gateway addresses, once no Bulkhead fence is left) when nothing
+ * needs it: no sandbox of this instance is left, and no Bulkhead process of this data folder runs,
+ * neither a `bulkhead start` (the folder's lock; `start` itself calls this before it forks its
+ * worker) nor a proxy worker (its audit log's lock): a running worker keeps its fence, and the
+ * addresses its sandbox listener is bound to, with no sandbox. A worker that was killed leaves
+ * both behind; so did a start interrupted while its worker was starting. Removing the fence never
+ * opens anything: a new sandbox installs it again before its namespace exists.
+ */
+async function removeUnusedFence(config: IsolationConfig): Promise<string[]> {
+  const common = loadCommonConfig();
+  const owner = dataFolderOwner(common.dataDir);
+  if (owner && owner.pid !== process.pid) return [];
+  if (liveLockIn(loadWorkerConfig().auditWalDir ?? path.join(common.dataDir, "audit-wal"))) return [];
+  const { netns } = await listOwnNetwork(config.instanceId);
+  return removeFenceIfUnused(config, netns);
+}
+
 /** `sandbox cleanup`: removes what an earlier launcher on this host left (root). */
 export async function cleanupCommand(args: string[], ctx: CliContext): Promise<number> {
   parseFlags(args, {});
   preflight("bulkhead sandbox cleanup");
   const config = isolationConfig();
   const removed = await withCliDatabase(ctx, (db) => cleanupLeftovers(db, config, CLI_ACTOR));
+  removed.push(...(await removeUnusedFence(config)));
   ctx.stdout(ctx.json ? JSON.stringify({ removed }) : removed.length ? `Removed leftovers: ${removed.join(", ")}` : "Nothing to clean up.");
   return 0;
 }

@@ -116,6 +116,12 @@ function describe(owner: DataFolderOwner, dataDir: string, taker: string): strin
     : `Bulkhead (bulkhead start, pid ${owner.pid}) is starting on the data folder ${dataDir} and its database is not up yet. Try again in a moment.`;
 }
 
+/** The live process that holds the data folder, or null when nobody does (or its owner is gone). */
+export function dataFolderOwner(dataDir: string): DataFolderOwner | null {
+  const owner = readOwner(path.join(dataDir, DATA_FOLDER_LOCK));
+  return owner && alive(owner) ? owner : null;
+}
+
 /**
  * Takes the data folder for `command`; returns the release (idempotent; also run when the process
  * exits). Throws DataFolderBusyError, naming the owner, while another live process holds it.

@@ -146,6 +146,13 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
   }, 600_000);
 
   it.sequential("after SIGKILL of Bulkhead the fence still holds; the next start removes its own leftovers and never another instance's", async () => {
+    const tables = async () => (await sh("ip", ["netns", "exec", s.topo.host, "nft", "list", "tables"])).stdout;
+    // While the worker runs its fence stays, sandbox or not: a cleanup leaves it in place.
+    expect((await sh("ip", ["netns", "list"])).stdout).not.toContain(`bh-${s.topo.instanceId}-`);
+    const early = await s.topo.bulkhead(["sandbox", "cleanup", "--json"], s.env());
+    expect(early.code, early.stderr).toBe(0);
+    expect(await tables()).toContain(`table inet bulkhead_${s.topo.instanceId}`);
+
     const { taskId } = await s.newTask(DENY_ALL);
     const hitsBefore = s.canary.tcpHits + s.canary.udpHits;
     const other = s.env({ BULKHEAD_INSTANCE_ID: `u${s.topo.run}`, BULKHEAD_SANDBOX_LISTEN_PORT: "15201", BULKHEAD_SANDBOX_DNS_PORT: "15253" });
@@ -180,6 +187,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect((await sh("ip", ["netns", "list"])).stdout).toContain(box.name);
 
     // Bulkhead starts again (its cleanup step): its own leftovers go, the other instance's stay.
+    expect(await tables()).toContain(`table inet bulkhead_${s.topo.instanceId}`);
     const cleanup = await s.topo.bulkhead(["sandbox", "cleanup", "--json"], s.env());
     expect(cleanup.code, cleanup.stderr).toBe(0);
     expect(JSON.parse(cleanup.stdout.trim()).removed).toContain(box.name);
@@ -190,9 +198,15 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(row?.removedAt).not.toBeNull();
     expect(row?.removedReason).toMatch(/left over/);
     expect((await s.t.db.sandbox.findFirst({ where: { name: theirName } }))?.removedAt).toBeNull();
+    // Its fence too, now that no sandbox and no worker of it is left (a killed worker leaves it);
+    // the other instance's stays while its sandbox lives.
+    expect(JSON.parse(cleanup.stdout.trim()).removed).toContain(`table inet bulkhead_${s.topo.instanceId}`);
+    expect(await tables()).not.toContain(`table inet bulkhead_${s.topo.instanceId}`);
+    expect(await tables()).toContain(`table inet bulkhead_u${s.topo.run}`);
 
     const theirCleanup = await s.topo.bulkhead(["sandbox", "cleanup", "--json"], other);
     expect(JSON.parse(theirCleanup.stdout.trim()).removed).toContain(theirName);
     expect((await sh("ip", ["netns", "list"])).stdout).not.toContain(theirName);
+    expect(await tables()).not.toContain("bulkhead_");
   }, 600_000);
 });
