@@ -223,7 +223,12 @@ function liveLockIn(dir: string): boolean {
     return false;
   }
   return names.some((name) => {
-    const pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
+    } catch {
+      return false; // released meanwhile
+    }
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
     try {
       process.kill(pid, 0);
