@@ -3,7 +3,6 @@
  * fence, the self-test). Loaded only for those; `sandbox list` and `stop` (./sandbox.ts) never
  * load the isolation code.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadIsolationConfig, sandboxBaseEnvironment, type IsolationConfig } from "@/lib/config/isolation";
@@ -13,6 +12,7 @@ import { createAgent } from "@/lib/agents/agents";
 import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
+import { liveLockHolder } from "@/proxy-worker/audit/wal/segments";
 import { removeFenceIfUnused } from "@/proxy-worker/isolation/fence";
 import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
 import { listOwnNetwork } from "@/proxy-worker/isolation/network";
@@ -214,31 +214,6 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
   });
 }
 
-/** A live process holds one of the locks in `dir` (files holding a pid, as the audit log's). */
-function liveLockIn(dir: string): boolean {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => n.endsWith(".lock"));
-  } catch {
-    return false;
-  }
-  return names.some((name) => {
-    let pid: number;
-    try {
-      pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
-    } catch {
-      return false; // released meanwhile
-    }
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "EPERM";
-    }
-  });
-}
-
 /**
  * This instance's fence (and the gateway addresses, once no Bulkhead fence is left) when nothing
  * needs it: no sandbox of this instance is left, and no Bulkhead process of this data folder runs,
@@ -252,7 +227,7 @@ async function removeUnusedFence(config: IsolationConfig): Promise<string[]> {
   const common = loadCommonConfig();
   const owner = dataFolderOwner(common.dataDir);
   if (owner && owner.pid !== process.pid) return [];
-  if (liveLockIn(loadWorkerConfig().auditWalDir ?? path.join(common.dataDir, "audit-wal"))) return [];
+  if (liveLockHolder(loadWorkerConfig().auditWalDir ?? path.join(common.dataDir, "audit-wal")) !== null) return [];
   const { netns } = await listOwnNetwork(config.instanceId);
   return removeFenceIfUnused(config, netns);
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { processAlive } from "@/lib/files/process-alive";
 
 /**
  * One Bulkhead per data folder. The folder holds the embedded PostgreSQL, the audit log, the
@@ -79,12 +80,7 @@ export function processStartTime(pid: number): string | null {
 }
 
 function alive(owner: DataFolderOwner): boolean {
-  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
+  if (!processAlive(owner.pid)) return false;
   // Alive; the same process only if it started when the owner did (where that can be known).
   if (owner.startedAt === null) return true;
   const now = processStartTime(owner.pid);

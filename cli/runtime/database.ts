@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
+import { processAlive } from "@/lib/files/process-alive";
 import type { EmbeddedDatabase } from "@/lib/db/embedded";
 import { commandLine, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
@@ -21,21 +22,13 @@ export interface OpenDatabase {
   closing(): void;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The pid of a PostgreSQL still running on our data folder, if any. */
 export function runningEmbeddedPid(dataDir: string): number | null {
   const file = path.join(dataDir, "postgres", "postmaster.pid");
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : null;
+  return processAlive(pid) ? pid : null;
 }
 
 function embeddedUrl(config: CommonConfig): string {
@@ -46,10 +39,10 @@ function embeddedUrl(config: CommonConfig): string {
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
+    if (!processAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return !isAlive(pid);
+  return !processAlive(pid);
 }
 
 export interface OpenDatabaseOptions {

@@ -1,16 +1,8 @@
 import { fork, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { expect, test } from "./support/fixtures";
 import { DatabaseLink } from "../support/database-link";
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from "../support/free-port";
 
 /**
  * A second production dashboard, the suite's own environment, reaching PostgreSQL through a link

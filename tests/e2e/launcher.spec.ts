@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -8,14 +7,7 @@ import { expect, test } from "@playwright/test";
 import { openSecret } from "../../lib/crypto/envelope";
 import { boxKeyPairFromSeed, openBoxText } from "../../lib/crypto/sealed-box";
 import { deriveProcessKeys } from "../../lib/keys/process-keys";
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from "../support/free-port";
 
 /** Direct children of `pid` with their command lines, from /proc. */
 function childrenOf(pid: number): Array<{ pid: number; cmdline: string }> {

@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
@@ -10,14 +9,8 @@ import { createTestDatabase, type TestDatabase } from "./database";
 import { makeUser, unique } from "./factories";
 import { establishTestKeys } from "./keys";
 import { identity } from "./proxy-harness";
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from "./free-port";
+export { freePort } from "./free-port";
 
 export interface WorkerEnvironment {
   t: TestDatabase;

@@ -1,5 +1,4 @@
 import { fork, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import type { Db } from "@/lib/db/client";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
@@ -7,14 +6,8 @@ import { workerKeyEnvironment } from "@/lib/keys/process-keys";
 import { createTask } from "@/lib/tasks/tasks";
 import { makeUser, unique } from "./factories";
 import { establishTestKeys, type TestKeys } from "./keys";
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from "./free-port";
+export { freePort } from "./free-port";
 
 export interface SeededWorld {
   keys: TestKeys;

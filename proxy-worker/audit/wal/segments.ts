@@ -6,9 +6,10 @@
  *   <workerId>.rejected.jsonl            events the database refused even in minimal form (kept)
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync, fdatasyncSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, writeSync, fdatasyncSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { processAlive } from "@/lib/files/process-alive";
 import { AuditWalLockedError, AuditWalFormatError } from "../errors";
 import { decodeFrames, isSegmentHeader, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, type FrameProblem } from "./frame";
 
@@ -49,13 +50,30 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  return pid !== process.pid && processAlive(pid);
+}
+
+/**
+ * The pid of a live process (other than this one) holding a log lock in `dir`, or null: whether
+ * a proxy worker runs on this folder, for those who must not pull things from under it.
+ */
+export function liveLockHolder(dir: string): number | null {
+  let names: string[];
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    names = readdirSync(dir).filter((n) => n.endsWith(".lock"));
+  } catch {
+    return null; // no log folder: no worker ever ran here
   }
+  for (const name of names) {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
+    } catch {
+      continue; // released meanwhile
+    }
+    if (alive(pid)) return pid;
+  }
+  return null;
 }
 
 /** Creates the directory and takes the worker id's lock: one live process per log. */
