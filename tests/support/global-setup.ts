@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
+import type { EmbeddedDatabase } from "@/lib/db/embedded";
+import { startTestPostgres } from "./test-postgres";
 import { ensureLoginRoles } from "@/lib/db/roles/bootstrap";
 import { ensureCliBuilt } from "@/scripts/cli-build.mjs";
 import { DEFAULT_ROLE_NAMES, quoteIdent, type RoleNames } from "@/lib/db/roles/names";
@@ -48,10 +49,9 @@ export default async function setup(project: TestProject) {
     adminUrl = external;
   } else {
     const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-test-pg-"));
-    const port = 20000 + Math.floor(Math.random() * 20000);
     let db: EmbeddedDatabase;
     try {
-      db = await startEmbeddedDatabase({ dataDir: dir, port, database: "postgres" });
+      db = await startTestPostgres({ dataDir: dir, database: "postgres" });
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
+import { startTestPostgres } from "./test-postgres";
 import { migrateDatabase, prepareEmbeddedRoles, runtimeUrl } from "@/cli/runtime/database-roles";
 
 /**
@@ -38,8 +39,8 @@ function childrenOf(pid: number): number[] {
 
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dir = await mkdtemp(path.join(tmpdir(), "bh-own-pg-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  let server: EmbeddedDatabase | null = await startEmbeddedDatabase({ dataDir: dir, port });
+  let server: EmbeddedDatabase | null = await startTestPostgres({ dataDir: dir });
+  const port = server.port;
   const urls = await prepareEmbeddedRoles(server.url, dir, () => undefined);
   await migrateDatabase(urls, () => undefined);
   const url = server.url;
