@@ -25,7 +25,7 @@ import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { AuditWriter } from "@/proxy-worker/audit/writer";
 import { startEnforcementCore } from "@/proxy-worker/core";
 import { createMetrics } from "@/proxy-worker/metrics";
-import type { Lookup } from "@/proxy-worker/net/resolve";
+import type { Lookup } from "@/lib/net/resolve";
 import { startProxyService } from "@/proxy-worker/proxy/service";
 import type { AuditSink } from "@/proxy-worker/proxy/types";
 import { monitorEventLoopDelay } from "node:perf_hooks";

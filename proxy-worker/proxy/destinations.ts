@@ -1,7 +1,7 @@
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import { allowedPortsFor } from "../net/ports";
-import { resolveDestination, systemLookup, type CheckedDestination, type Lookup } from "../net/resolve";
+import { allowedPortsFor } from "@/lib/net/ports";
+import { resolveDestination, systemLookup, type CheckedDestination, type Lookup } from "@/lib/net/resolve";
 import { ProxyRefusal } from "./errors";
 import type { DestinationChecker } from "./pipeline";
 

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from "node:http";
 import { Pool, type Dispatcher } from "undici";
 import type { SecureContextOptions } from "node:tls";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import { checkedConnector } from "../net/dial";
-import type { CheckedDestination } from "../net/resolve";
+import { checkedConnector } from "@/lib/net/dial";
+import type { CheckedDestination } from "@/lib/net/resolve";
 import { ProxyRefusal } from "./errors";
 import type { Cancellation } from "./relay";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type ipaddr from "ipaddr.js";
 import type { Logger } from "@/lib/log";
-import { parseHost } from "../net/host";
+import { parseHost } from "@/lib/net/host";
 import type { ProxyRefusal } from "./errors";
 import type { AuditSink, DecisionEvent } from "./types";
 

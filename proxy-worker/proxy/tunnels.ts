@@ -7,7 +7,7 @@ import { canonicalAuthority } from "@/lib/semantics/canonical";
 import type { ServiceMatch } from "@/lib/semantics/registry";
 import { validateServerName } from "@/lib/tls/leaf";
 import type { AuthenticatedTask } from "../identity/token-verifier";
-import { dialChecked } from "../net/dial";
+import { dialChecked } from "@/lib/net/dial";
 import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ConnectionRegistry } from "./connections";
 import { tokenFromProxyAuthorization } from "./credentials";

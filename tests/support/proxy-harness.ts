@@ -11,7 +11,7 @@ import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema"
 import { createTask } from "@/lib/tasks/tasks";
 import { addCredential } from "@/lib/vault/add-credential";
 import { startEnforcementCore, type EnforcementCore } from "@/proxy-worker/core";
-import type { Lookup } from "@/proxy-worker/net/resolve";
+import type { Lookup } from "@/lib/net/resolve";
 import type { AuditSink, DecisionEvent } from "@/proxy-worker/proxy/types";
 import { startProxyService, type ProxyService } from "@/proxy-worker/proxy/service";
 import { createTestDatabase, type TestDatabase } from "./database";

@@ -9,13 +9,13 @@ import net from "node:net";
 import type tls from "node:tls";
 import { Agent, Pool, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { checkedConnector, DialError, dialChecked } from "@/proxy-worker/net/dial";
+import { checkedConnector, DialError, dialChecked } from "@/lib/net/dial";
 import {
   resolveDestination,
   type CheckedDestination,
   type Lookup,
   type ResolveOptions,
-} from "@/proxy-worker/net/resolve";
+} from "@/lib/net/resolve";
 import { TEST_CERT, TEST_KEY } from "../../fixtures/loopback-tls";
 
 interface Upstream {

@@ -5,7 +5,7 @@
  */
 import dgram from "node:dgram";
 import { promises as dns } from "node:dns";
-import { resolveDestination, systemLookup } from "@/proxy-worker/net/resolve";
+import { resolveDestination, systemLookup } from "@/lib/net/resolve";
 
 const ZONE: Record<string, string> = {
   // Reachable only through the search domain: an absolute lookup must never find it.

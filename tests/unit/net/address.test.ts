@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyAddress, type AddressCategory } from "@/proxy-worker/net/address";
+import { classifyAddress, type AddressCategory } from "@/lib/net/address";
 
 interface Case {
   name: string;

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { HostsFile, parseHostsFile } from "@/proxy-worker/net/hosts-file";
-import { createSystemLookup } from "@/proxy-worker/net/resolve";
+import { HostsFile, parseHostsFile } from "@/lib/net/hosts-file";
+import { createSystemLookup } from "@/lib/net/resolve";
 
 describe("hosts file", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "bh-hosts-unit-"));

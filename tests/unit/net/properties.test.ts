@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { classifyAddress, parseHost } from "@/proxy-worker/net/address";
+import { classifyAddress, parseHost } from "@/lib/net/address";
 import { dotted, embeddedIpv6, legacySpelling } from "./spellings";
 
 /** [cidr, network as a number, prefix length, category] */

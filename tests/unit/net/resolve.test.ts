@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
-import { allowedPortsFor } from "@/proxy-worker/net/ports";
+import { allowedPortsFor } from "@/lib/net/ports";
 import {
   isCheckedDestination,
   resolveDestination,
   type Lookup,
   type LookupAddress,
   type ResolveOptions,
-} from "@/proxy-worker/net/resolve";
+} from "@/lib/net/resolve";
 
 const PROXY_PORT = 8080;
 const HEALTH_PORT = 8081;
@@ -237,7 +237,7 @@ describe("ports", () => {
   });
 
   it("counts loopback and this machine's interfaces as Bulkhead's own by default", async () => {
-    const { isMachineAddress } = await import("@/proxy-worker/net/own-addresses");
+    const { isMachineAddress } = await import("@/lib/net/own-addresses");
     const os = await import("node:os");
     const mine = Object.values(os.networkInterfaces()).flat().find((e) => e && e.family === "IPv4" && !e.internal);
     expect(isMachineAddress("127.0.0.1")).toBe(true);
