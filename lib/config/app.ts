@@ -1,6 +1,10 @@
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { parseAllowInternal } from "@/lib/net/allow-internal";
+import { loadCommonConfig } from "./common";
 import { host, optionalString, parseEnv, port } from "./env";
+import { sandboxListenPorts } from "./isolation";
+import { workerListenPorts } from "./worker";
 
 const count = (max: number) => z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
 
@@ -10,6 +14,26 @@ const addressList = z
   .optional()
   .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""))
   .refine((list) => list.every((entry) => ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry)), "must be a comma-separated list of IP addresses or CIDR ranges");
+
+/**
+ * Comma-separated networks (`10.20.0.0/16`) or single addresses (`127.0.0.1`) that webhooks may be
+ * sent to although they are not public: the rules are the proxy's `allowInternal` ones (no entry
+ * broader than /8; unspecified, multicast and IPv4-in-IPv6 are never allowed).
+ */
+const networkList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const entries = (v ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const cidrs = entries.map((entry) => (entry.includes("/") || !ipaddr.isValid(entry) ? entry : `${entry}/${ipaddr.parse(entry).kind() === "ipv4" ? 32 : 128}`));
+    const parsed = parseAllowInternal(cidrs);
+    if (!parsed.ok) {
+      // The reason without the entry itself: configuration errors never repeat a value.
+      ctx.addIssue({ code: "custom", message: `must be a comma-separated list of networks or addresses: an entry ${parsed.reason.replace(/^allowInternal entry "[^"]*" /, "")}` });
+      return z.NEVER;
+    }
+    return cidrs;
+  });
 
 const appSchema = z
   .object({
@@ -29,6 +53,8 @@ const appSchema = z
     BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number({ error: "must be a number of seconds" }).positive("must be a positive number of seconds").max(3600).default(5),
     /** Approval webhooks: attempts before a delivery is marked failed. */
     BULKHEAD_WEBHOOK_MAX_ATTEMPTS: count(100).default(8),
+    /** Approval webhooks go to public addresses only, and to these networks besides. */
+    BULKHEAD_WEBHOOK_ALLOWED_NETWORKS: networkList,
     /** Failed sign-ins per account, then per client address, before attempts are refused for a while. */
     BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS: count(1000).default(5),
     BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS: count(100_000).default(20),
@@ -74,10 +100,19 @@ export interface AppConfig {
   sessionMaxAgeSeconds: number;
   oidc: OidcConfig | undefined;
   stepUpMaxAgeSeconds: number;
-  webhooks: { retryBaseMs: number; maxAttempts: number };
+  webhooks: WebhookConfig;
   signInThrottle: SignInThrottleConfig;
   trustedProxies: string[];
   peerToken: string | undefined;
+}
+
+export interface WebhookConfig {
+  retryBaseMs: number;
+  maxAttempts: number;
+  /** CIDRs of non-public networks receivers may be on (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS). */
+  allowedNetworks: string[];
+  /** Bulkhead's own ports: never a receiver's on one of this machine's addresses. */
+  ownPorts: number[];
 }
 
 export function loadAppConfig(source: Record<string, string | undefined> = process.env): AppConfig {
@@ -100,7 +135,12 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
           }
         : undefined,
     stepUpMaxAgeSeconds: Math.round(env.BULKHEAD_STEP_UP_MINUTES * 60),
-    webhooks: { retryBaseMs: Math.round(env.BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS * 1000), maxAttempts: env.BULKHEAD_WEBHOOK_MAX_ATTEMPTS },
+    webhooks: {
+      retryBaseMs: Math.round(env.BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS * 1000),
+      maxAttempts: env.BULKHEAD_WEBHOOK_MAX_ATTEMPTS,
+      allowedNetworks: env.BULKHEAD_WEBHOOK_ALLOWED_NETWORKS,
+      ownPorts: [...new Set([env.BULKHEAD_APP_PORT, ...workerListenPorts(source), ...sandboxListenPorts(source), loadCommonConfig(source).embeddedPgPort])],
+    },
     signInThrottle: {
       accountAttempts: env.BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS,
       addressAttempts: env.BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS,

@@ -71,6 +71,12 @@ function firstHost(network: string): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
+/** The sandbox listener's and resolver's ports. */
+export function sandboxListenPorts(source: Record<string, string | undefined> = process.env): number[] {
+  const env = parseEnv(isolationSchema.pick({ BULKHEAD_SANDBOX_LISTEN_PORT: true, BULKHEAD_SANDBOX_DNS_PORT: true }), source);
+  return [env.BULKHEAD_SANDBOX_LISTEN_PORT, env.BULKHEAD_SANDBOX_DNS_PORT];
+}
+
 export function loadIsolationConfig(dataDir: string, source: Record<string, string | undefined> = process.env): IsolationConfig {
   const env = parseEnv(isolationSchema, source);
   const [v4, v4bits] = ipaddr.parseCIDR(env.BULKHEAD_SANDBOX_POOL_V4);

@@ -4,17 +4,21 @@ import { host, optionalString, parseEnv, port } from "./env";
 const seconds = (max: number) => z.coerce.number().positive("must be a positive number of seconds").max(max);
 const count = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max);
 
-const workerSchema = z.object({
-  BULKHEAD_PROXY_HOST: host.default("127.0.0.1"),
+/** The ports the worker listens on, and the dashboard's (never a permitted destination). */
+const listenPorts = {
   BULKHEAD_PROXY_PORT: port.default(8080),
-  /** Transparent listeners for sandboxes (agents that do not know a proxy exists). */
-  BULKHEAD_TRANSPARENT_HOST: host.default("127.0.0.1"),
   BULKHEAD_TRANSPARENT_HTTP_PORT: port.default(8082),
   BULKHEAD_TRANSPARENT_TLS_PORT: port.default(8443),
-  BULKHEAD_WORKER_HEALTH_HOST: host.default("127.0.0.1"),
   BULKHEAD_WORKER_HEALTH_PORT: port.default(8081),
-  /** The dashboard's port: never a permitted destination. */
   BULKHEAD_APP_PORT: port.default(3000),
+};
+
+const workerSchema = z.object({
+  ...listenPorts,
+  BULKHEAD_PROXY_HOST: host.default("127.0.0.1"),
+  /** Transparent listeners for sandboxes (agents that do not know a proxy exists). */
+  BULKHEAD_TRANSPARENT_HOST: host.default("127.0.0.1"),
+  BULKHEAD_WORKER_HEALTH_HOST: host.default("127.0.0.1"),
   /** How often the worker reconciles its policy snapshot even without a notification. */
   BULKHEAD_POLICY_RECONCILE_SECONDS: seconds(3600).default(30),
   /** Request bodies are buffered up to this size to classify them; larger ones get 413. */
@@ -107,6 +111,12 @@ export interface ClientLimitsConfig {
   agentMaxConnections: number;
   taskRequestsPerSecond: number;
   agentRequestsPerSecond: number;
+}
+
+/** The worker's listening ports (proxy, transparent, health) and the dashboard's, as the worker is configured. */
+export function workerListenPorts(source: Record<string, string | undefined> = process.env): number[] {
+  const env = parseEnv(z.object(listenPorts), source);
+  return [env.BULKHEAD_PROXY_PORT, env.BULKHEAD_TRANSPARENT_HTTP_PORT, env.BULKHEAD_TRANSPARENT_TLS_PORT, env.BULKHEAD_WORKER_HEALTH_PORT, env.BULKHEAD_APP_PORT];
 }
 
 export function loadWorkerConfig(source: Record<string, string | undefined> = process.env): WorkerConfig {

@@ -3,6 +3,7 @@ import { openSecret } from "@/lib/crypto/envelope";
 import { deliveryBody, type DeliveryPayload } from "./format";
 import { SIGNATURE_HEADER, signPayload } from "./sign";
 import { webhookAad } from "./aad";
+import { checkWebhookDestination, postToChecked, type WebhookNetworkPolicy } from "./destination";
 
 export interface DispatchOptions {
   dashboardKey: Buffer;
@@ -13,6 +14,10 @@ export interface DispatchOptions {
   timeoutMs?: number;
   batch?: number;
   now?: () => Date;
+  /** Where receivers may be (checked again on every attempt: DNS may have changed). */
+  network: WebhookNetworkPolicy;
+  /** Extra CA certificates for https receivers (tests); the system's are always trusted. */
+  ca?: string | Buffer;
 }
 
 /** The wait before attempt n+1: base × 2^(n−1), at most an hour. */
@@ -48,18 +53,21 @@ async function send(db: Db, d: { id: string; attempts: number; payload: Delivery
     const secret = openSecret(d.secret_sealed, o.dashboardKey, webhookAad(d.webhook_id)).toString("utf8");
     const body = deliveryBody(d.format, d.payload, o.publicUrl);
     const timestamp = Math.floor((o.now?.() ?? new Date()).getTime() / 1000);
-    const res = await fetch(d.url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "user-agent": "Bulkhead-Webhooks/1", [SIGNATURE_HEADER]: signPayload(secret, timestamp, body), "bulkhead-delivery": d.id, "bulkhead-event": d.payload.event },
-      body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    status = res.status;
-    await res.body?.cancel().catch(() => undefined);
-    if (res.status < 200 || res.status >= 300) error = `receiver answered ${res.status}`;
+    const url = new URL(d.url);
+    const destination = await checkWebhookDestination(url, o.network);
+    if (!destination.ok) {
+      error = destination.code === "dns_failure" ? destination.reason : `destination refused: ${destination.reason}`;
+    } else {
+      status = await postToChecked(url, destination, {
+        headers: { "content-type": "application/json", "user-agent": "Bulkhead-Webhooks/1", [SIGNATURE_HEADER]: signPayload(secret, timestamp, body), "bulkhead-delivery": d.id, "bulkhead-event": d.payload.event },
+        body,
+        timeoutMs,
+        ca: o.ca,
+      });
+      if (status < 200 || status >= 300) error = `receiver answered ${status}`;
+    }
   } catch (e) {
-    error = e instanceof Error ? (e.name === "TimeoutError" ? "timed out" : e.message).slice(0, 300) : "could not send";
+    error = e instanceof Error ? (/timeout|abort/i.test(e.name) || /timed out/.test(e.message) ? "timed out" : e.message).slice(0, 300) : "could not send";
   }
   const done = error === null;
   const failed = !done && attempts >= o.maxAttempts;
@@ -69,7 +77,7 @@ async function send(db: Db, d: { id: string; attempts: number; payload: Delivery
     data: {
       attempts,
       lastStatus: status,
-      lastError: error,
+      lastError: error === null ? null : error.slice(0, 300),
       status: done ? "delivered" : failed ? "failed" : "pending",
       deliveredAt: done ? now : null,
       nextAttemptAt: done || failed ? now : new Date(now.getTime() + backoffMs(attempts, o.retryBaseMs)),

@@ -17,7 +17,7 @@ export function startDashboardWebhooks(): void {
   const config = loadAppConfig();
   stop = startWebhookDispatcher(
     db,
-    async () => ({ dashboardKey: (await appKeys(db)).dashboardKey, publicUrl: config.publicUrl, retryBaseMs: config.webhooks.retryBaseMs, maxAttempts: config.webhooks.maxAttempts }),
+    async () => ({ dashboardKey: (await appKeys(db)).dashboardKey, publicUrl: config.publicUrl, retryBaseMs: config.webhooks.retryBaseMs, maxAttempts: config.webhooks.maxAttempts, network: config.webhooks }),
     (message) => console.error(message),
   );
 }

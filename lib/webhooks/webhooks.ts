@@ -7,6 +7,7 @@ import { requireStepUp } from "@/lib/auth/step-up";
 import { sealSecret } from "@/lib/crypto/envelope";
 import { AppError } from "@/lib/errors/app-error";
 import { webhookAad } from "./aad";
+import { checkWebhookDestination, refusedDestinationMessage, type WebhookNetworkPolicy } from "./destination";
 
 export const WEBHOOK_EVENTS = ["hold", "decided", "expired", "cancelled"] as const;
 
@@ -18,7 +19,7 @@ export const createWebhookInput = z
     url: z
       .url({ protocol: /^https?$/, error: "Enter an http(s) URL." })
       .max(2000)
-      .meta({ description: "Where to POST. Treated as a secret (Slack's URLs are): shown only by host afterwards." }),
+      .meta({ description: "Where to POST: a public address, or one in the networks the operator allows (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS); never Bulkhead itself. Treated as a secret (Slack's URLs are): shown only by host afterwards." }),
     format: z.enum(["json", "slack"]).default("json"),
     events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).default([...WEBHOOK_EVENTS]),
   })
@@ -29,10 +30,11 @@ export const createWebhookInput = z
  * returned this once; afterwards nobody can read it back (rotate by adding a new webhook).
  * Adding a place that learns of every held request is a dangerous change: step-up.
  */
-export async function createWebhook(db: Db, actor: Actor, dashboardKey: Buffer, input: unknown): Promise<{ id: string; name: string; signingSecret: string }> {
+export async function createWebhook(db: Db, actor: Actor, dashboardKey: Buffer, network: WebhookNetworkPolicy, input: unknown): Promise<{ id: string; name: string; signingSecret: string }> {
   assertCan(actor, "settings:write");
   const data = createWebhookInput.parse(input);
   const stepUp = requireStepUp(actor, "add a webhook");
+  await assertWebhookDestination(new URL(data.url), network);
   const secret = `whsec_${randomBytes(32).toString("base64url")}`;
   const id = crypto.randomUUID();
   await db.$transaction(async (tx) => {
@@ -42,6 +44,19 @@ export async function createWebhook(db: Db, actor: Actor, dashboardKey: Buffer, 
     await recordAuditEvent(tx, { type: "webhook.created", actor, data: { webhookId: id, name: data.name, host: new URL(data.url).host, format: data.format, events: data.events, stepUp } });
   });
   return { id, name: data.name, signingSecret: secret };
+}
+
+/**
+ * Refuses a receiver the sender would refuse: an address that is not public (unless the operator
+ * allowed its network), a name any of whose answers is such an address, a local name, or one of
+ * Bulkhead's own ports on this machine. A name that does not resolve from here is accepted (its
+ * receiver may not exist yet); every delivery checks the destination again anyway.
+ */
+async function assertWebhookDestination(url: URL, network: WebhookNetworkPolicy): Promise<void> {
+  const invalid = (message: string) => new AppError("INVALID_INPUT", message, { details: { fieldErrors: { url: [message] } } });
+  if (url.username !== "" || url.password !== "") throw invalid("Put no user name or password in the URL: receivers authenticate deliveries by their signature.");
+  const result = await checkWebhookDestination(url, network);
+  if (!result.ok && result.code !== "dns_failure") throw invalid(refusedDestinationMessage(result.reason, network.allowedNetworks));
 }
 
 export async function deleteWebhook(db: Db, actor: Actor, id: string): Promise<void> {

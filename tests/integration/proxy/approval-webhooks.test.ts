@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import { deliverDue, expireOverdueApprovals, type DispatchOptions } from "@/lib/webhooks/dispatcher";
 import { verifySignature } from "@/lib/webhooks/sign";
+import type { WebhookNetworkPolicy } from "@/lib/webhooks/destination";
 import { createWebhook, deleteWebhook, listDeliveries } from "@/lib/webhooks/webhooks";
 import { makeUser } from "../../support/factories";
 import { viaProxy } from "../../support/proxy-client";
@@ -40,7 +41,9 @@ describe("approval webhooks: queued with the change, signed, retried, never in t
   let h: ProxyHarness;
   let railway: Upstream;
   const dashboardKey = randomBytes(32);
-  const options: DispatchOptions = { dashboardKey, publicUrl: "https://bulkhead.example.test", retryBaseMs: 50, maxAttempts: 3, timeoutMs: 1000 };
+  // The receivers listen on loopback, which an operator has to allow (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS).
+  const network: WebhookNetworkPolicy = { allowedNetworks: ["127.0.0.1/32"], ownPorts: [] };
+  const options: DispatchOptions = { dashboardKey, publicUrl: "https://bulkhead.example.test", retryBaseMs: 50, maxAttempts: 3, timeoutMs: 1000, network };
   const send = (token: string, body: string) =>
     viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, { token, headers: { "content-type": "application/json" }, body });
   const pendingFor = async (agentId: string) => {
@@ -71,7 +74,7 @@ describe("approval webhooks: queued with the change, signed, retried, never in t
 
   it("a hold and its decision reach the receiver signed over timestamp and body, after retries with backoff", async () => {
     const receiver = await startReceiver(2);
-    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, { name: "sec-team", url: receiver.url });
+    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "sec-team", url: receiver.url });
     expect(hook.signingSecret).toMatch(/^whsec_/);
     const stored = await h.t.db.webhook.findUniqueOrThrow({ where: { id: hook.id } });
     expect(stored.secretSealed).not.toContain(hook.signingSecret);
@@ -103,7 +106,7 @@ describe("approval webhooks: queued with the change, signed, retried, never in t
   it("a receiver that is down delays neither the hold nor the decision, and gives up after the last retry", async () => {
     const gone = await startReceiver(0);
     await gone.close(); // nothing listens there any more
-    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, { name: "down", url: gone.url, events: ["hold", "decided"] });
+    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "down", url: gone.url, events: ["hold", "decided"] });
     try {
       const { token, agentId } = await h.newTask(POLICY);
       const started = Date.now();
@@ -123,7 +126,7 @@ describe("approval webhooks: queued with the change, signed, retried, never in t
 
   it("Slack format: a link to the card (never a decision), agent strings escaped in code spans; a cancellation is sent as such", async () => {
     const receiver = await startReceiver(0);
-    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, { name: "slack", url: receiver.url, format: "slack" });
+    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "slack", url: receiver.url, format: "slack" });
     try {
       const { token, agentId, taskId } = await h.newTask(POLICY);
       const pending = send(token, JSON.stringify({ query: 'mutation { volumeDelete(volumeId: "vol_staging") } # <https://evil.example|Approve now> @channel `x`' }));
@@ -150,7 +153,7 @@ describe("approval webhooks: queued with the change, signed, retried, never in t
 
   it("the sweep expires holds nobody waits for, which queues their expired event", async () => {
     const receiver = await startReceiver(0);
-    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, { name: "expiry", url: receiver.url, events: ["expired"] });
+    const hook = await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "expiry", url: receiver.url, events: ["expired"] });
     try {
       const { token, agentId } = await h.newTask(POLICY);
       const held = await viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, {

@@ -119,7 +119,7 @@ describe("configuration errors never print a value (secrets and passwords in URL
     "BULKHEAD_APP_HOST", "BULKHEAD_APP_PORT", "BULKHEAD_PUBLIC_URL", "AUTH_SECRET", "BULKHEAD_SESSION_HOURS",
     "BULKHEAD_OIDC_ISSUER", "BULKHEAD_OIDC_CLIENT_ID", "BULKHEAD_OIDC_CLIENT_SECRET", "BULKHEAD_OIDC_NAME",
     "BULKHEAD_STEP_UP_MINUTES", "BULKHEAD_SIGNIN_ACCOUNT_ATTEMPTS", "BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS",
-    "BULKHEAD_SIGNIN_LOCKOUT_MINUTES", "BULKHEAD_TRUSTED_PROXIES",
+    "BULKHEAD_SIGNIN_LOCKOUT_MINUTES", "BULKHEAD_TRUSTED_PROXIES", "BULKHEAD_WEBHOOK_ALLOWED_NETWORKS",
     "BULKHEAD_PROXY_HOST", "BULKHEAD_PROXY_PORT", "BULKHEAD_TRANSPARENT_HOST", "BULKHEAD_TRANSPARENT_HTTP_PORT",
     "BULKHEAD_TRANSPARENT_TLS_PORT", "BULKHEAD_WORKER_HEALTH_HOST", "BULKHEAD_WORKER_HEALTH_PORT",
     "BULKHEAD_POLICY_RECONCILE_SECONDS", "BULKHEAD_MAX_BODY_BYTES", "BULKHEAD_MAX_HEADER_BYTES",
@@ -180,5 +180,30 @@ describe("dashboard security settings", () => {
     expect(loadAppConfig({ BULKHEAD_TRUSTED_PROXIES: " 10.0.0.0/8, 127.0.0.1 ,::1, fd00::/8" }).trustedProxies).toEqual(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8"]);
     expect(() => loadAppConfig({ BULKHEAD_TRUSTED_PROXIES: "proxy.internal" })).toThrow(/BULKHEAD_TRUSTED_PROXIES must be a comma-separated list/);
     expect(() => loadAppConfig({ BULKHEAD_STEP_UP_MINUTES: "0" })).toThrow(/BULKHEAD_STEP_UP_MINUTES must be a positive number of minutes/);
+  });
+
+  it("webhooks: public receivers only by default; networks the operator lists, as CIDRs, none broader than /8; Bulkhead's own ports known", () => {
+    const c = loadAppConfig({});
+    expect(c.webhooks.allowedNetworks).toEqual([]);
+    expect(c.webhooks.ownPorts).toEqual(expect.arrayContaining([3000, 8080, 8081, 8082, 8443, 15001, 15053, 54329]));
+    expect(loadAppConfig({ BULKHEAD_APP_PORT: "3100", BULKHEAD_PROXY_PORT: "9080", BULKHEAD_PG_PORT: "6543" }).webhooks.ownPorts).toEqual(expect.arrayContaining([3100, 9080, 6543]));
+    expect(loadAppConfig({ BULKHEAD_WEBHOOK_ALLOWED_NETWORKS: " 10.20.0.0/16, 127.0.0.1 ,fd00:1::/64,::1" }).webhooks.allowedNetworks).toEqual(["10.20.0.0/16", "127.0.0.1/32", "fd00:1::/64", "::1/128"]);
+    for (const [value, why] of [
+      ["0.0.0.0/0", /broader than \/8/],
+      ["10.0.0.0/4", /broader than \/8/],
+      ["hooks.internal", /is not a CIDR/],
+      ["10.0.0.0/33", /is not a CIDR/],
+      ["::ffff:10.0.0.0/104", /IPv4 inside IPv6/],
+    ] as const) {
+      let message = "";
+      try {
+        loadAppConfig({ BULKHEAD_WEBHOOK_ALLOWED_NETWORKS: value });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message, value).toMatch(/BULKHEAD_WEBHOOK_ALLOWED_NETWORKS must be a comma-separated list of networks or addresses: an entry /);
+      expect(message, value).toMatch(why);
+      expect(message, value).not.toContain(value);
+    }
   });
 });

@@ -2,6 +2,7 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
+import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { appKeys } from "@/lib/identity/app-keys";
@@ -14,7 +15,7 @@ export async function createWebhookAction(_prev: ActionResult<{ name: string; se
   form = formOf(form);
   return runAction("settings:write", createInput, formToObject(form), async (actor, data) => {
     const db = getDb();
-    const created = await createWebhook(db, actor, (await appKeys(db)).dashboardKey, data);
+    const created = await createWebhook(db, actor, (await appKeys(db)).dashboardKey, loadAppConfig().webhooks, data);
     revalidatePath("/settings/webhooks");
     return { name: created.name, secret: created.signingSecret };
   });

@@ -6,6 +6,7 @@ import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
 import { CreateWebhookForm } from "@/components/webhooks/create-webhook-form";
+import { loadAppConfig } from "@/lib/config/app";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
 import { listDeliveries, listWebhooks } from "@/lib/webhooks/webhooks";
@@ -25,7 +26,7 @@ export default async function WebhooksPage() {
         title="Webhooks"
         description="Tell people a request waits: each hold, decision, timeout and cancellation is POSTed, signed, to these addresses and retried with backoff. The message links to the approval card; deciding always needs sign-in."
       />
-      <CreateWebhookForm action={createWebhookAction} />
+      <CreateWebhookForm action={createWebhookAction} allowedNetworks={loadAppConfig().webhooks.allowedNetworks} />
       {hooks.length === 0 ? (
         <EmptyState title="No webhooks">Add one to be told when a request is held.</EmptyState>
       ) : (

@@ -1,3 +1,4 @@
+import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { appKeys } from "@/lib/identity/app-keys";
@@ -9,7 +10,7 @@ export const POST = apiRoute(
   "settings:write",
   async ({ actor, json }) => {
     const db = getDb();
-    return { webhook: await createWebhook(db, actor, (await appKeys(db)).dashboardKey, await json(createWebhookInput)) };
+    return { webhook: await createWebhook(db, actor, (await appKeys(db)).dashboardKey, loadAppConfig().webhooks, await json(createWebhookInput)) };
   },
   { status: 201 },
 );
