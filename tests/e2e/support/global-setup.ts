@@ -43,7 +43,9 @@ export default async function globalSetup() {
     authSecret: "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
     keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) },
   });
-  const env = { ...dashboard, BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(appPort) };
+  // Webhook receivers in the browser tests listen on 127.0.0.2, which the operator allows here;
+  // the rest of loopback stays refused (tests/e2e/webhooks.spec.ts).
+  const env = { ...dashboard, BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(appPort), BULKHEAD_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.2" };
   const app: ChildProcess = fork(path.join(root, "scripts", "app-server.mjs"), [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   await new Promise<void>((resolve, reject) => {
     app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
