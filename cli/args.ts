@@ -11,8 +11,19 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(ar
     return parsed;
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(error instanceof Error ? error.message : String(error), 2);
+    throw new CliError(flagErrorMessage(error), 2);
   }
+}
+
+/**
+ * node:util's parse errors as one line a person can act on. Its "argument is ambiguous" (a value
+ * that starts with a dash, such as `--ttl -5m`) spreads the fix over three lines; say it at once.
+ */
+export function flagErrorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(message);
+  if (ambiguous) return `${ambiguous[1]} needs a value; to give one that starts with a dash, write ${ambiguous[1]}=<value> (for example ${ambiguous[1]}=-1)`;
+  return message.split("\n")[0] ?? message;
 }
 
 export function requireFlag(value: string | undefined, name: string): string {

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { flagErrorMessage } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { usageLine } from "../help";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
@@ -42,7 +43,7 @@ function usageErrors<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new CliError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
+    throw new CliError(`${flagErrorMessage(error)}\n${USAGE}`, 2);
   }
 }
 

@@ -63,4 +63,14 @@ describe("CLI help", () => {
       expect(c.err).toEqual([`bulkhead ${cmd}: unexpected argument "${arg}": bulkhead ${cmd} takes none (settings are environment variables; bulkhead help ${cmd})`]);
     }
   });
+
+  it("a value that starts with a dash is explained in one line, with the spelling that works", async () => {
+    for (const args of [["task", "create", "--agent", "a", "--purpose", "p", "--ttl", "-5m"], ["policy", "explain", "--policy", "-x"]]) {
+      const c = capture();
+      expect(await main(args, c.ctx)).toBe(2);
+      const flag = args.at(-2)!;
+      expect(c.err[0]).toContain(`${flag} needs a value; to give one that starts with a dash, write ${flag}=<value> (for example ${flag}=-1)`);
+      expect(c.err[0]).not.toContain("ambiguous");
+    }
+  });
 });
