@@ -163,22 +163,51 @@ export async function runCommand(args: string[], ctx: CliContext): Promise<numbe
     await cleanupLeftovers(db, config, CLI_ACTOR);
     const caPem = (await getCaCertificatePem(db))?.certPem;
     if (!caPem) throw new CliError("no interception CA yet: start Bulkhead once (npm start) or run `bulkhead ca cert`");
-    const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem).catch((error: unknown) => {
-      throw error instanceof IsolationError ? new CliError(error.message) : error;
-    });
-    await waitForWorker(ctx, sandbox);
-    ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${taskId}`);
-    if (values.verify) {
-      const results = await verifyIn(ctx, db, config, sandbox, values);
-      if (results.some((r) => r.escaped)) {
-        await teardownSandbox(db, CLI_ACTOR, sandbox, "the self-test found an escape; the command was not started");
-        throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
-      }
+    try {
+      return await runSandboxed(ctx, db, url, config, { taskId, caPem, command, env, cwd: values.cwd, verify: values.verify ? values : null });
+    } finally {
+      await removeFenceAfterSandbox(ctx, config);
     }
-    const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command, env, cwd: values.cwd, stdio: "inherit", stop: signalled(), drain: () => drainWorker(sandbox) });
-    ctx.stderr(`sandbox ${sandbox.names.netns} torn down: ${result.reason}`);
-    return result.exitCode;
   });
+}
+
+/**
+ * The last sandbox of an instance whose worker is not running (a `sandbox run` with no Bulkhead
+ * started) leaves no fence behind: the worker removes its fence when it stops, and here nobody
+ * else would. A sandbox of the instance still running, or any Bulkhead process of the data folder,
+ * keeps it (`removeUnusedFence`).
+ */
+async function removeFenceAfterSandbox(ctx: CliContext, config: IsolationConfig): Promise<void> {
+  try {
+    await removeUnusedFence(config);
+  } catch (error) {
+    ctx.stderr(`could not remove this instance's unused fence (bulkhead sandbox cleanup removes it later): ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Launches the sandbox, self-tests it when asked, runs the command in it and tears it down. */
+async function runSandboxed(
+  ctx: CliContext,
+  db: Db,
+  url: string,
+  config: IsolationConfig,
+  o: { taskId: string; caPem: string; command: string[]; env: Record<string, string>; cwd: string | undefined; verify: CanaryValues | null },
+): Promise<number> {
+  const sandbox = await launchSandbox(db, config, CLI_ACTOR, o.taskId, o.caPem).catch((error: unknown) => {
+    throw error instanceof IsolationError ? new CliError(error.message) : error;
+  });
+  await waitForWorker(ctx, sandbox);
+  ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${o.taskId}`);
+  if (o.verify) {
+    const results = await verifyIn(ctx, db, config, sandbox, o.verify);
+    if (results.some((r) => r.escaped)) {
+      await teardownSandbox(db, CLI_ACTOR, sandbox, "the self-test found an escape; the command was not started");
+      throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
+    }
+  }
+  const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command: o.command, env: o.env, cwd: o.cwd, stdio: "inherit", stop: signalled(), drain: () => drainWorker(sandbox) });
+  ctx.stderr(`sandbox ${sandbox.names.netns} torn down: ${result.reason}`);
+  return result.exitCode;
 }
 
 export async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -210,6 +239,7 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
     } finally {
       await teardownSandbox(db, CLI_ACTOR, sandbox, "self-test finished");
       if (temporary) await endTask(db, CLI_ACTOR, taskId, "sandbox self-test finished");
+      await removeFenceAfterSandbox(ctx, config);
     }
   });
 }

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CANARY4, CANARY6, CANARY_RESOLVER, CANARY_ULA, startStack, waitFor, type Stack } from "../../support/isolation/stack";
 import { sh } from "../../support/isolation/topology";
@@ -96,8 +99,11 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
 
   it.sequential("an exhausted address pool is a clear error and nothing is half-created", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
-    // A pool of one address, under its own instance (its own fence table and names).
-    const env = s.env({ BULKHEAD_INSTANCE_ID: `p${s.topo.run}`, BULKHEAD_SANDBOX_POOL_V4: "10.214.0.0/30", BULKHEAD_SANDBOX_POOL_V6: "fd42:b17e:ae00::/120", BULKHEAD_SANDBOX_LISTEN_PORT: "15101", BULKHEAD_SANDBOX_DNS_PORT: "15153" });
+    // A pool of one address, under its own instance (its own fence table and names) and data
+    // folder, with no worker of its own: what `sandbox run` does before anyone starts Bulkhead.
+    const dataDir = await mkdtemp(path.join(tmpdir(), "bh-pool-"));
+    const env = s.env({ BULKHEAD_DATA_DIR: dataDir, BULKHEAD_AUDIT_WAL_DIR: path.join(dataDir, "audit-wal"), BULKHEAD_INSTANCE_ID: `p${s.topo.run}`, BULKHEAD_SANDBOX_POOL_V4: "10.214.0.0/30", BULKHEAD_SANDBOX_POOL_V6: "fd42:b17e:ae00::/120", BULKHEAD_SANDBOX_LISTEN_PORT: "15101", BULKHEAD_SANDBOX_DNS_PORT: "15153" });
+    const tables = async () => (await sh("ip", ["netns", "exec", s.topo.host, "nft", "list", "tables"])).stdout;
     const first = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], env);
     const box = await s.liveSandbox(taskId, first);
     // Only this instance's namespaces: other tests create and remove their own meanwhile.
@@ -111,10 +117,17 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(netnsBefore).not.toBe("");
     expect(await ours()).toBe(netnsBefore);
     expect(await s.t.db.sandbox.count()).toBe(rowsBefore);
+    // The failed launcher leaves the fence the running sandbox needs.
+    expect(await tables()).toContain(`table inet bulkhead_p${s.topo.run}`);
     first.kill("SIGTERM");
     await new Promise((r) => first.once("exit", r));
     const row = await s.t.db.sandbox.findUnique({ where: { id: box.id } });
     expect(row?.removedAt).not.toBeNull();
+    // The instance's last sandbox ended and none of its workers runs: its fence goes with it; the
+    // running worker's instance keeps its own.
+    expect(await tables()).not.toContain(`table inet bulkhead_p${s.topo.run}`);
+    expect(await tables()).toContain(`table inet bulkhead_${s.topo.instanceId}`);
+    await rm(dataDir, { recursive: true, force: true });
   }, 600_000);
 
   it.sequential("the self-test fails when a fence rule is removed on purpose, and `run --verify` then refuses to start the command", async () => {
