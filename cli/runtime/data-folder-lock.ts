@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { makeFoldersSync } from "@/lib/files/make-folders";
 import { processAlive } from "@/lib/files/process-alive";
 
 /**
@@ -51,13 +52,14 @@ const FOLDER_PROBLEMS: Record<string, string> = {
   EPERM: "permission denied",
   EROFS: "it is on a read-only file system",
   ENOSPC: "the disk is full",
+  ENOENT: "no folder can be created there",
 };
 
 /** Creates the data folder (owner-only) or finds it; a clear sentence when it cannot be used. */
 function ensureFolder(dataDir: string): void {
   let problem: string | null = null;
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    makeFoldersSync(dataDir);
     if (!statSync(dataDir).isDirectory()) problem = FOLDER_PROBLEMS.EEXIST!;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;

