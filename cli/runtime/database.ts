@@ -3,7 +3,7 @@ import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
 import { processAlive } from "@/lib/files/process-alive";
 import type { EmbeddedDatabase } from "@/lib/db/embedded";
-import { commandLine, takeDataFolder } from "./data-folder-lock";
+import { commandLine, dataFolderOwner, DataFolderBusyError, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
 import { externalDatabaseUrls, prepareEmbeddedRoles, preparedEmbeddedRoles, type DatabaseUrls } from "./database-roles";
 
@@ -85,19 +85,58 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     await client.end();
     return { urls, embedded: false, reused: false, close: async () => undefined, closing: () => undefined };
   }
-  const pid = runningEmbeddedPid(config.dataDir);
-  if (pid !== null && options.running === "reuse") {
-    const superuser = embeddedUrl(config);
-    const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
-    return { urls, embedded: true, reused: true, close: async () => undefined, closing: () => undefined };
+  if (options.running === "restart") return startOwnDatabase(config, options, runningEmbeddedPid(config.dataDir), () => undefined);
+  const command = options.command ?? commandLine();
+  const deadline = Date.now() + COMMAND_WAIT_MS;
+  for (;;) {
+    // A server another command started for itself stops when that command ends: never use it.
+    await waitForCommandOwner(config.dataDir, options.log, deadline);
+    const pid = runningEmbeddedPid(config.dataDir);
+    if (pid !== null) {
+      // `bulkhead start`'s server (or one a killed run left, which nobody will stop).
+      const superuser = embeddedUrl(config);
+      const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
+      return { urls, embedded: true, reused: true, close: async () => undefined, closing: () => undefined };
+    }
+    // No server: this command starts one of its own, and holds the data folder while it runs.
+    let release: () => void;
+    try {
+      release = takeDataFolder(config.dataDir, command);
+    } catch (error) {
+      // Another command took the folder in the meantime: wait for it too.
+      if (error instanceof DataFolderBusyError && error.owner.command !== "start") continue;
+      throw error;
+    }
+    try {
+      return await startOwnDatabase(config, options, runningEmbeddedPid(config.dataDir), release);
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
-  // The data folder's owner: `bulkhead start` took it before calling here; a command takes it now.
-  const release = options.running === "reuse" ? takeDataFolder(config.dataDir, options.command ?? commandLine()) : () => undefined;
-  try {
-    return await startOwnDatabase(config, options, pid, release);
-  } catch (error) {
-    release();
-    throw error;
+}
+
+/** How long a command waits for another one that started the embedded server for itself. */
+const COMMAND_WAIT_MS = 10 * 60_000;
+
+/**
+ * Waits while another CLI command owns the data folder: it started the embedded server for itself
+ * and stops it when it ends, so using that server would lose it mid-command. Says so once; gives up
+ * with the owner named at `deadline`. A `bulkhead start` owner is not waited for (its server stays).
+ */
+async function waitForCommandOwner(dataDir: string, log: (line: string) => void, deadline: number): Promise<void> {
+  let said = false;
+  for (;;) {
+    const owner = dataFolderOwner(dataDir);
+    if (!owner || owner.command === "start" || owner.pid === process.pid) return;
+    if (Date.now() >= deadline) {
+      throw new DataFolderBusyError(`${owner.command} (pid ${owner.pid}) is still using the embedded database in ${dataDir}. Try again when it has finished.`, owner);
+    }
+    if (!said) {
+      log(`Waiting for ${owner.command} (pid ${owner.pid}) to finish: it started the embedded database for itself.`);
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
