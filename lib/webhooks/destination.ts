@@ -45,9 +45,9 @@ export async function checkWebhookDestination(url: URL, policy: WebhookNetworkPo
 export function refusedDestinationMessage(reason: string, allowedNetworks: readonly string[]): string {
   const networks =
     allowedNetworks.length > 0
-      ? `the networks allowed besides public addresses are ${allowedNetworks.join(", ")} (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS)`
-      : "to send webhooks to a receiver on a private network, the machine's operator lists it in BULKHEAD_WEBHOOK_ALLOWED_NETWORKS";
-  return `Webhooks are sent to public addresses only: ${reason}; ${networks}.`;
+      ? `The networks allowed besides public addresses are ${allowedNetworks.join(", ")} (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS)`
+      : "To send webhooks to a receiver on a private network, the machine's operator lists it in BULKHEAD_WEBHOOK_ALLOWED_NETWORKS";
+  return `Webhooks are sent to public addresses only (${reason}). ${networks}.`;
 }
 
 export interface WebhookPost {

@@ -149,7 +149,7 @@ describe("webhook destinations: public receivers only, checked at creation and a
       );
       expect(isAppError(error) && error.code === "INVALID_INPUT", `${url} was accepted (${String(error)})`).toBe(true);
       const message = (error as Error).message;
-      expect(message, url).toMatch(url.includes("@") ? /no user name or password/ : /^Webhooks are sent to public addresses only: .+BULKHEAD_WEBHOOK_ALLOWED_NETWORKS/);
+      expect(message, url).toMatch(url.includes("@") ? /no user name or password/ : /^Webhooks are sent to public addresses only \(.+\)\. .+BULKHEAD_WEBHOOK_ALLOWED_NETWORKS/);
       expect((error as { details: { fieldErrors: Record<string, string[]> } }).details.fieldErrors.url).toEqual([message]);
     }
     expect(await h.t.db.webhook.count()).toBe(before.hooks);
@@ -176,7 +176,7 @@ describe("webhook destinations: public receivers only, checked at creation and a
       }
       // Still public-or-listed: another private network is refused, and the message names the list.
       await expect(createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "other", url: "http://10.9.9.9/hook" })).rejects.toThrow(
-        /the networks allowed besides public addresses are 127\.0\.0\.1\/32/,
+        /The networks allowed besides public addresses are 127\.0\.0\.1\/32/,
       );
       // ::1 is loopback too, but not listed.
       await expect(createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "v6", url: `http://[::1]:${receiver.port}/hook` })).rejects.toThrow(/public addresses only/);
