@@ -90,7 +90,7 @@ const PAYLOADS: Record<string, Payload> = {
   updateUserAction: (f) => withState({ id: f.userId, role: "admin" }),
   setApprovalRulesAction: () => withState({ write: "1", destructive: "1", irreversible: "1" }),
   setApproverScopeAction: (f) => withState({ userId: f.userId, services: "railway" }),
-  createWebhookAction: () => withState({ name: unique("csrf-hook"), url: "http://127.0.0.1:9/hook", format: "json" }),
+  createWebhookAction: () => withState({ name: unique("csrf-hook"), url: "https://hooks.example.com/csrf", format: "json" }),
   deleteWebhookAction: (f) => withState({ id: f.webhookId }),
   signInWithPassword: (f) => ({ args: [{}, form({ email: f.adminEmail, password: f.adminPassword })] }),
   signInWithOidc: () => ({ args: [form({})] }),
@@ -168,7 +168,7 @@ test("every server action refuses a cross-site request and changes nothing; from
     const apiKey = (await (await api.post("/api/v1/api-keys", { data: { name: unique("csrf-k"), role: "auditor" } })).json()) as { apiKey: { id: string } };
     const user = await createUser("auditor");
     // Created after the approval, so that nothing is queued for it (no delivery is retried in the background).
-    const webhook = await db.webhook.create({ data: { name: unique("csrf-w"), url: "http://127.0.0.1:9/hook", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
+    const webhook = await db.webhook.create({ data: { name: unique("csrf-w"), url: "https://hooks.example.com/csrf", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
     // A sandbox registered from elsewhere (no network of its own): what Stop acts on.
     const sandbox = await db.sandbox.create({ data: { taskId: task.task.id, name: unique("csrf-sbx"), sourceAddress: null, addresses: "", kind: "external" } });
     return {
