@@ -17,9 +17,13 @@
  *   soak         the suite's memory soak (bench/support/soak.ts): F at 1k rps for 15 s +
  *                BENCH_SOAK_SECONDS (default here 120), RSS and the audit log's backlog every 5 s;
  *   audit        the audit log's part of the suite (bench/audit-bench.ts as a child, with the
- *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies.
+ *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies;
+ *   latency      the open-loop rows of the suite for BENCH_LATENCY_PATHS (default N,F,F-noaudit) at
+ *                BENCH_RATES (default 1000), interleaved, BENCH_REPEATS × BENCH_SECONDS, each audited
+ *                worker's log shipped before every run as the suite does; prints each run, the
+ *                median per path and F's p50 over N's per repeat.
  *
- * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the five).
+ * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the six).
  * Prints results; writes bench/results/focus.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
     for (const b of auditLogBarItems(a.result, a.error)) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
     out.auditLog = a;
   }
-  if (!["propagation", "profile", "https", "soak"].some((f) => focus.has(f))) return write(out);
+  if (!["propagation", "profile", "https", "soak", "latency"].some((f) => focus.has(f))) return write(out);
   const env = await startEnvironment({ ...cpus, coldTokens: { rate: 1, perRepeat: 1, repeats: 1 } });
   const f = env.paths.find((p) => p.id === "F")!;
   const closed = (seconds: number, conns: number) => {
@@ -98,6 +102,39 @@ async function main(): Promise<void> {
       console.log(`${p.kind}: p50 ${round(p.propagationMs.p50, 1)} ms, p90 ${round(p.propagationMs.p90, 1)} ms, p99 ${round(p.propagationMs.p99, 1)} ms, max ${round(p.propagationMs.max, 1)} ms; commit p50 ${round(p.commitMs.p50, 1)} ms; timeouts ${p.timeouts}, flaps ${p.flaps}, resets ${p.resets ?? 0} ${JSON.stringify(p.disagreeing ?? {})}`);
     }
     out.propagation = results;
+  }
+
+  if (focus.has("latency")) {
+    const ids = (process.env.BENCH_LATENCY_PATHS ?? "N,F,F-noaudit").split(",");
+    const rates = (process.env.BENCH_RATES ?? "1000").split(",").map(Number).filter((n) => n > 0);
+    const paths = ids.map((id) => {
+      const p = env.paths.find((x) => x.id === id);
+      if (!p) throw new Error(`BENCH_LATENCY_PATHS: no path ${id} (${env.paths.map((x) => x.id).join(", ")})`);
+      return p;
+    });
+    const runs: RunRecord[] = [];
+    for (const rate of rates) {
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        for (const p of paths) {
+          for (const w of [env.worker, env.workerNoMetrics, env.workerStrict]) await w.ipc.call("flush");
+          const spec: OpenLoopSpec = { scenario: p.scenario(repeat), rate, durationMs: seconds * 1000, warmupMs: 1000, connections: openConnections, watch: p.watch() };
+          const r = await env.load.ipc.call<LoadResult>("open", spec, seconds * 1000 + 61_000);
+          runs.push({ ...r, path: p.id, repeat });
+          console.log(`${p.id.padEnd(10)} ${rate} rps #${repeat}: achieved ${r.achievedRps}, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p90 ${round(r.latencyUs.p90)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
+        }
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      for (const p of paths) {
+        const mine = runs.filter((r) => r.path === p.id && r.rate === rate);
+        console.log(`${p.id.padEnd(10)} ${rate} rps, median of ${mine.length}: p50 ${round(median(mine.map((r) => r.latencyUs.p50)))} µs, p90 ${round(median(mine.map((r) => r.latencyUs.p90)))} µs, p99 ${round(median(mine.map((r) => r.latencyUs.p99)))} µs`);
+      }
+      const of = (id: string, repeat: number) => runs.find((r) => r.path === id && r.rate === rate && r.repeat === repeat)?.latencyUs.p50;
+      if (ids.includes("F") && ids.includes("N")) {
+        const ratios = Array.from({ length: repeats }, (_, i) => round(of("F", i)! / of("N", i)!, 2));
+        console.log(`F p50 / N p50 at ${rate} rps per repeat: ${ratios.join(", ")}`);
+      }
+    }
+    out.latency = runs;
   }
 
   if (focus.has("https")) {
