@@ -1,6 +1,7 @@
 import { ZodError } from "zod";
 import { ConfigError } from "@/lib/config/env";
-import { isAppError } from "@/lib/errors/app-error";
+import { OwnerRequiredError } from "@/lib/agents/owner-required";
+import { AppError, isAppError } from "@/lib/errors/app-error";
 import { CliError } from "./context";
 import { DataFolderBusyError } from "./runtime/data-folder-lock";
 
@@ -22,4 +23,19 @@ export function describeError(error: unknown): string {
   if (error instanceof ConfigError) return error.message;
   if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
   return String(error);
+}
+
+/**
+ * An agent the CLI registers with no owner named, where it cannot pick one (no active admin, or
+ * several): the same refusal, phrased with the flag that names the owner.
+ */
+export function ownerFlagError(error: unknown, flag = "--owner EMAIL"): unknown {
+  if (!(error instanceof OwnerRequiredError)) return error;
+  return new AppError(
+    "INVALID_INPUT",
+    error.reason === "no_admin"
+      ? `No active admin exists yet to own the agent. Create the first admin (the one-time link \`bulkhead start\` prints, or \`bulkhead user create --email EMAIL --role admin\`), or pass ${flag} naming an active user.`
+      : `Several admins could own the agent: pass ${flag} naming its owner.`,
+    { details: error.details },
+  );
 }

@@ -79,7 +79,11 @@ export const COMMAND_USAGE = {
                                        run a command in a network sandbox whose only way out is Bulkhead (root)
   bulkhead sandbox list [--all]
   bulkhead sandbox stop ID
-  bulkhead sandbox verify [--task ID]  try every escape from inside a sandbox and print a table (root)
+  bulkhead sandbox verify [--task ID | --owner EMAIL]
+                                       try every escape from inside a sandbox and print a table (root);
+                                       without --task, in a throwaway deny-all task of the agent
+                                       bulkhead-self-test, registered on first use and owned by --owner
+                                       (default: the only active admin)
   bulkhead sandbox cleanup`,
   worker: `usage: bulkhead worker
   runs the proxy worker alone, in the foreground (bulkhead start runs it for you). Takes no
@@ -153,7 +157,7 @@ Commands:
                                       the policy format as JSON Schema; ready-made policies (one as YAML)
   sandbox run --task ID [--verify] -- COMMAND [ARGS...]
                                       run a command in a network sandbox whose only way out is Bulkhead (root)
-  sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID] | sandbox cleanup
+  sandbox list [--all] | sandbox stop ID | sandbox verify [--task ID | --owner EMAIL] | sandbox cleanup
   worker                              run the proxy worker alone (npm start runs it for you)
   replay [--no-record]                play the incident replay's matrix in namespaces it creates (root);
                                       prints the table, records the run, exits 1 if a cell differs

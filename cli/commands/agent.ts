@@ -3,6 +3,7 @@ import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
+import { ownerFlagError } from "../errors";
 
 const toJson = (a: AgentView) => ({
   id: a.id,
@@ -25,7 +26,9 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
       // Registering and suspending load Prisma and the audit writer; listing never does.
       const { createAgent } = await import("@/lib/agents/agents");
       const agent = await withCliDatabase(ctx, (db) =>
-        createAgent(db, CLI_ACTOR, { name, ownerEmail: values.owner, description: values.description }),
+        createAgent(db, CLI_ACTOR, { name, ownerEmail: values.owner, description: values.description }).catch((error: unknown) => {
+          throw ownerFlagError(error);
+        }),
       );
       ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Registered agent ${agent.name} (${agent.id}), owner ${agent.owner.email}.`);
       return 0;

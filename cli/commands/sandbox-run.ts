@@ -22,6 +22,7 @@ import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type Ve
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
+import { ownerFlagError } from "../errors";
 import { SANDBOX_USAGE as USAGE } from "./sandbox";
 
 const canaryFlags = {
@@ -211,7 +212,8 @@ async function runSandboxed(
 }
 
 export async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseFlags(args, { task: { type: "string" }, ...canaryFlags });
+  const { values } = parseFlags(args, { task: { type: "string" }, owner: { type: "string" }, ...canaryFlags });
+  if (values.task && values.owner) throw new CliError("--owner names the owner of the self-test's own agent; with --task the task's agent is used: give one of them", 2);
   preflight("bulkhead sandbox verify");
   const config = isolationConfig();
   return withCliDatabase(ctx, async (db) => {
@@ -222,7 +224,9 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
       // A throwaway deny-all task: the self-test needs a sandbox bound to something.
       const agent =
         (await db.agent.findUnique({ where: { name: "bulkhead-self-test" }, select: { id: true } })) ??
-        (await createAgent(db, CLI_ACTOR, { name: "bulkhead-self-test", description: "Runs `bulkhead sandbox verify`" }));
+        (await createAgent(db, CLI_ACTOR, { name: "bulkhead-self-test", ownerEmail: values.owner, description: "Runs `bulkhead sandbox verify`" }).catch((error: unknown) => {
+          throw ownerFlagError(error, "--owner EMAIL (the self-test registers an agent, bulkhead-self-test, for its throwaway task; or --task ID to use a task of yours)");
+        }));
       taskId = (await createTask(db, CLI_ACTOR, { agentId: agent.id, purpose: "sandbox self-test", policyYaml: DENY_ALL_POLICY, ttl: "10m" })).id;
       temporary = true;
     }

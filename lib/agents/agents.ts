@@ -8,6 +8,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { isUniqueViolation } from "@/lib/db/errors";
 import { emailSchema } from "@/lib/users/users";
 import { uuidSchema } from "./ids";
+import { OwnerRequiredError } from "./owner-required";
 import type { AgentView } from "./view";
 
 export const agentNameSchema = z
@@ -57,10 +58,9 @@ async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: st
   // The CLI acts as the system: with a single active admin, that admin owns the agent.
   const admins = await tx.user.findMany({ where: { role: "admin", disabledAt: null }, select: { id: true }, take: 2 });
   if (admins.length === 1 && admins[0]) return admins[0].id;
-  throw new AppError("INVALID_INPUT", "An owner email is required.", {
-    details: { fieldErrors: { ownerEmail: ["An owner email is required."] } },
-  });
+  throw new OwnerRequiredError(admins.length === 0 ? "no_admin" : "several_admins");
 }
+
 
 export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput): Promise<AgentView> {
   assertCan(actor, "agents:write");

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CANARY4, CANARY6, CANARY_RESOLVER, CANARY_ULA, startStack, waitFor, type Stack } from "../../support/isolation/stack";
 import { sh } from "../../support/isolation/topology";
+import { makeUser } from "../../support/factories";
 
 /**
  * The escapes of the threat model, tried from inside real sandboxes against canaries that would
@@ -25,8 +26,9 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     "--canary-v4", CANARY4, "--canary-v6", CANARY6, "--canary-ula", CANARY_ULA, "--canary-port", "80", "--canary-udp-port", "9999", "--canary-resolver", CANARY_RESOLVER,
     "--bulkhead-address", s.topo.hostAddress4, "--bulkhead-address", s.topo.hostAddress6,
   ];
-  const verify = async (taskId: string) => {
-    const run = await s.topo.bulkhead(["sandbox", "verify", "--task", taskId, "--json", ...canaryFlags()], s.env());
+  const verify = async (taskId: string) => verifyWith(["--task", taskId]);
+  const verifyWith = async (args: string[]) => {
+    const run = await s.topo.bulkhead(["sandbox", "verify", ...args, "--json", ...canaryFlags()], s.env());
     const line = run.stdout.trim().split("\n").find((l) => l.startsWith("{"));
     return { run, out: line ? (JSON.parse(line) as VerifyOutput) : null };
   };
@@ -154,8 +156,18 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
       // Restore: the next launcher installs the fence again when the table is missing.
       await sh("ip", ["netns", "exec", s.topo.host, "nft", "delete", "table", ...table().split(" ")]);
     }
-    const again = await verify(taskId);
-    expect(again.out?.passed, JSON.stringify(again.out?.results.filter((r) => r.escaped))).toBe(true);
+    // Restored, checked through the self-test's own throwaway task (no --task), which needs an
+    // owner for its agent: with two admins the CLI cannot pick one and says so before launching.
+    const second = await makeUser(s.t.db, "admin");
+    const unowned = await verifyWith([]);
+    expect(unowned.run.code, unowned.run.stderr).toBe(1);
+    expect(unowned.run.stderr).toContain("Several admins could own the agent: pass --owner EMAIL");
+    expect(await s.t.db.agent.findUnique({ where: { name: "bulkhead-self-test" } })).toBeNull();
+    const again = await verifyWith(["--owner", second.user.email]);
+    expect(again.out?.passed, `${again.run.stderr}\n${JSON.stringify(again.out?.results.filter((r) => r.escaped))}`).toBe(true);
+    const selfTest = await s.t.db.agent.findUnique({ where: { name: "bulkhead-self-test" }, include: { owner: true, tasks: true } });
+    expect(selfTest?.owner.email).toBe(second.user.email);
+    expect(selfTest?.tasks.map((t) => t.status)).toEqual(["ended"]);
   }, 600_000);
 
   it.sequential("after SIGKILL of Bulkhead the fence still holds; the next start removes its own leftovers and never another instance's", async () => {
