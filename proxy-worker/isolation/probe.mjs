@@ -1,21 +1,23 @@
 // The escape catalogue of `bulkhead sandbox verify`, run INSIDE a sandbox as its unprivileged
 // user. Plain JavaScript with Node's built-ins only (it runs outside the project's loader), plus
 // koffi, given by path, to try raw and packet sockets. Prints one JSON array of results:
-// { escape, expected, got, escaped }. A result counts as an escape when the probe reached
-// something that is not Bulkhead: a canary's banner, an HTTP answer without Bulkhead's
-// x-bulkhead-decision header, a DNS answer carrying addresses for a name that must not resolve,
-// a UDP or ICMP reply, or a socket the sandbox must not be able to open.
+// { escape, expected, got, escaped }, in the catalogue's order. A result counts as an escape when
+// the probe reached something that is not Bulkhead: a canary's banner, an HTTP answer without
+// Bulkhead's x-bulkhead-decision header, a DNS answer carrying addresses for a name that must not
+// resolve, a UDP or ICMP reply, or a socket the sandbox must not be able to open. The probes run
+// at the same time, each with its own socket or child and its own timer (none blocks the event
+// loop, so no timer can fire before the data that arrived in time is read), so the whole
+// catalogue takes about as long as its slowest probe.
 import dgram from "node:dgram";
 import net from "node:net";
 import tls from "node:tls";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 
 const input = JSON.parse(process.argv[2] ?? "{}");
 const CANARY = "BULKHEAD-CANARY";
 const WAIT = input.waitMs ?? 1500;
-const results = [];
 
 const bracket = (a) => (a.includes(":") ? `[${a}]` : a);
 const nameserver = () => {
@@ -28,7 +30,7 @@ const nameserver = () => {
 };
 
 function record(escape, expected, got, escaped) {
-  results.push({ escape, expected, got, escaped });
+  return { escape, expected, got, escaped };
 }
 
 /** Connects, optionally sends `payload`, collects what comes back until close or WAIT. */
@@ -75,14 +77,14 @@ function judgeHttp(reply) {
 async function httpProbe(escape, host, port, path = "/", hostHeader = host) {
   const reply = await talk({ host, port, payload: `GET ${path} HTTP/1.1\r\nHost: ${bracket(hostHeader)}\r\nConnection: close\r\n\r\n` });
   const j = judgeHttp(reply);
-  record(escape, "refused or closed by Bulkhead", j.got, j.escaped);
+  return record(escape, "refused or closed by Bulkhead", j.got, j.escaped);
 }
 
 async function silentTcpProbe(escape, host, port) {
   // Say nothing: a canary speaks first; Bulkhead treats silence as raw TCP and refuses it.
   const reply = await talk({ host, port });
   const escaped = reply.data.length > 0;
-  record(escape, "closed by Bulkhead", escaped ? (reply.data.includes(CANARY) ? "reached the canary" : `got ${reply.data.length} bytes`) : reply.connected ? "closed by Bulkhead" : `no connection (${reply.state})`, escaped);
+  return record(escape, "closed by Bulkhead", escaped ? (reply.data.includes(CANARY) ? "reached the canary" : `got ${reply.data.length} bytes`) : reply.connected ? "closed by Bulkhead" : `no connection (${reply.state})`, escaped);
 }
 
 function dnsQuery(name, type, id = Math.floor(Math.random() * 65535)) {
@@ -127,12 +129,12 @@ function dnsSummary(msg) {
 async function dnsProbe(escape, server, name, type, expected, ok) {
   const s = dnsSummary(await udpExchange(server, 53, dnsQuery(name, type)));
   const escaped = s.canary || !ok(s);
-  record(escape, expected, s.canary ? "answered by the outside resolver" : `${s.rcode}, ${s.answers} answer(s)`, escaped);
+  return record(escape, expected, s.canary ? "answered by the outside resolver" : `${s.rcode}, ${s.answers} answer(s)`, escaped);
 }
 
 async function udpProbe(escape, host, port) {
   const reply = await udpExchange(host, port, Buffer.from(`probe ${CANARY}`));
-  record(escape, "dropped by the fence", reply ? `reply of ${reply.length} bytes` : "no reply", reply !== null);
+  return record(escape, "dropped by the fence", reply ? `reply of ${reply.length} bytes` : "no reply", reply !== null);
 }
 
 function socketProbes() {
@@ -140,8 +142,7 @@ function socketProbes() {
   try {
     koffi = createRequire(import.meta.url)(input.koffiPath);
   } catch (error) {
-    record("raw and packet sockets", "refused by the kernel", `could not test (${error.message.slice(0, 60)})`, true);
-    return;
+    return [record("raw and packet sockets", "refused by the kernel", `could not test (${error.message.slice(0, 60)})`, true)];
   }
   const lib = koffi.load("libc.so.6");
   const socket = lib.func("int socket(int, int, int)");
@@ -149,20 +150,25 @@ function socketProbes() {
   const tryOpen = (escape, domain, type, protocol) => {
     const fd = socket(domain, type, protocol);
     if (fd >= 0) close(fd);
-    record(escape, "refused by the kernel (no CAP_NET_RAW)", fd >= 0 ? "opened" : "refused", fd >= 0);
+    return record(escape, "refused by the kernel (no CAP_NET_RAW)", fd >= 0 ? "opened" : "refused", fd >= 0);
   };
-  tryOpen("raw IPv4 socket (ICMP)", 2, 3, 1);
-  tryOpen("raw IPv6 socket", 10, 3, 58);
-  tryOpen("packet socket", 17, 3, 0x0300);
+  return [tryOpen("raw IPv4 socket (ICMP)", 2, 3, 1), tryOpen("raw IPv6 socket", 10, 3, 58), tryOpen("packet socket", 17, 3, 0x0300)];
 }
 
+/** One echo request with the system's ping, as a child (never spawnSync: see the header). */
 function icmpProbe(escape, host) {
-  const ping = spawnSync("ping", [host.includes(":") ? "-6" : "-4", "-c", "1", "-W", "1", host], { encoding: "utf8", timeout: WAIT * 3 });
-  if (ping.error) {
-    record(escape, "no echo reply", "ping is not installed; ICMP sockets covered by the socket probes", false);
-    return;
-  }
-  record(escape, "no echo reply", ping.status === 0 ? "echo reply received" : "no reply", ping.status === 0);
+  return new Promise((resolve) => {
+    const child = spawn("ping", [host.includes(":") ? "-6" : "-4", "-c", "1", "-W", "1", host], { stdio: "ignore" });
+    const timer = setTimeout(() => child.kill("SIGKILL"), WAIT * 3);
+    child.on("error", () => {
+      clearTimeout(timer);
+      resolve(record(escape, "no echo reply", "ping is not installed; ICMP sockets covered by the socket probes", false));
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(record(escape, "no echo reply", code === 0 ? "echo reply received" : "no reply", code === 0));
+    });
+  });
 }
 
 const c = input.canary ?? {};
@@ -173,44 +179,51 @@ const port = c.port ?? 80;
 const nonce = input.nonce ?? "x";
 const ns = nameserver();
 
-await silentTcpProbe("TCP to a non-Bulkhead address (IPv4)", v4, c.bannerPort ?? port);
-await httpProbe("HTTP to a non-Bulkhead address (IPv4)", v4, port);
-await httpProbe("TCP to a global IPv6 address", v6, port);
-await httpProbe("TCP to a unique-local IPv6 address", ula, port);
-await httpProbe("TCP to the IPv6 link-local gateway", `fe80::1%${input.interface ?? "eth0"}`, port, "/", "fe80::1");
-await udpProbe("UDP to an outside address (IPv4)", v4, c.udpPort ?? 9999);
-await udpProbe("UDP to an outside address (IPv6)", v6, c.udpPort ?? 9999);
-await udpProbe("UDP to the IPv6 link-local gateway", `fe80::1%${input.interface ?? "eth0"}`, c.udpPort ?? 9999);
-await dnsProbe("UDP DNS to an outside resolver", c.resolver ?? "192.0.2.53", `verify-${nonce}.example.com`, 1, "NXDOMAIN from Bulkhead's resolver", (s) => s.answers === 0);
-await dnsProbe("DNS TXT query", ns, `verify-${nonce}.example.com`, 16, "REFUSED", (s) => s.rcode === "REFUSED");
-await dnsProbe("DNS long-label query (tunnelling)", ns, `${"a".repeat(63)}.${"b".repeat(63)}.${nonce}.exfil.example.com`, 1, "NXDOMAIN, never resolved upstream", (s) => s.answers === 0);
-// DNS over TLS: reaching port 853 of any outside server at all is the escape.
-await silentTcpProbe("DNS over TLS (TCP 853)", v4, 853);
-await silentTcpProbe("TCP 443 to an outside address", v4, 443);
-{
-  const reply = await talk({ host: v4, port: 443, useTls: true, servername: "cloudflare-dns.com", payload: "POST /dns-query HTTP/1.1\r\nHost: cloudflare-dns.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" });
-  const j = judgeHttp(reply);
-  record("DNS over HTTPS to a name the sandbox never resolved", "refused by Bulkhead", reply.connected ? j.got : `TLS refused (${reply.state})`, reply.connected && j.escaped);
-}
-icmpProbe("ICMP echo (IPv4)", v4);
-icmpProbe("ICMP echo (IPv6)", v6);
-socketProbes();
-await httpProbe("cloud metadata 169.254.169.254", "169.254.169.254", 80, "/latest/meta-data/");
-await httpProbe("cloud metadata fd00:ec2::254", "fd00:ec2::254", 80, "/latest/meta-data/");
+const probes = [
+  () => silentTcpProbe("TCP to a non-Bulkhead address (IPv4)", v4, c.bannerPort ?? port),
+  () => httpProbe("HTTP to a non-Bulkhead address (IPv4)", v4, port),
+  () => httpProbe("TCP to a global IPv6 address", v6, port),
+  () => httpProbe("TCP to a unique-local IPv6 address", ula, port),
+  () => httpProbe("TCP to the IPv6 link-local gateway", `fe80::1%${input.interface ?? "eth0"}`, port, "/", "fe80::1"),
+  () => udpProbe("UDP to an outside address (IPv4)", v4, c.udpPort ?? 9999),
+  () => udpProbe("UDP to an outside address (IPv6)", v6, c.udpPort ?? 9999),
+  () => udpProbe("UDP to the IPv6 link-local gateway", `fe80::1%${input.interface ?? "eth0"}`, c.udpPort ?? 9999),
+  () => dnsProbe("UDP DNS to an outside resolver", c.resolver ?? "192.0.2.53", `verify-${nonce}.example.com`, 1, "NXDOMAIN from Bulkhead's resolver", (s) => s.answers === 0),
+  () => dnsProbe("DNS TXT query", ns, `verify-${nonce}.example.com`, 16, "REFUSED", (s) => s.rcode === "REFUSED"),
+  () => dnsProbe("DNS long-label query (tunnelling)", ns, `${"a".repeat(63)}.${"b".repeat(63)}.${nonce}.exfil.example.com`, 1, "NXDOMAIN, never resolved upstream", (s) => s.answers === 0),
+  // DNS over TLS: reaching port 853 of any outside server at all is the escape.
+  () => silentTcpProbe("DNS over TLS (TCP 853)", v4, 853),
+  () => silentTcpProbe("TCP 443 to an outside address", v4, 443),
+  async () => {
+    const reply = await talk({ host: v4, port: 443, useTls: true, servername: "cloudflare-dns.com", payload: "POST /dns-query HTTP/1.1\r\nHost: cloudflare-dns.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" });
+    const j = judgeHttp(reply);
+    return record("DNS over HTTPS to a name the sandbox never resolved", "refused by Bulkhead", reply.connected ? j.got : `TLS refused (${reply.state})`, reply.connected && j.escaped);
+  },
+  () => icmpProbe("ICMP echo (IPv4)", v4),
+  () => icmpProbe("ICMP echo (IPv6)", v6),
+  async () => socketProbes(),
+  () => httpProbe("cloud metadata 169.254.169.254", "169.254.169.254", 80, "/latest/meta-data/"),
+  () => httpProbe("cloud metadata fd00:ec2::254", "fd00:ec2::254", 80, "/latest/meta-data/"),
+];
 for (const address of input.bulkheadAddresses ?? []) {
   const p = input.bulkheadPorts ?? {};
-  if (p.health) await httpProbe(`Bulkhead health port (${bracket(address)}:${p.health})`, address, p.health, "/healthz");
-  if (p.dashboard) await httpProbe(`Bulkhead dashboard (${bracket(address)}:${p.dashboard})`, address, p.dashboard, "/");
+  if (p.health) probes.push(() => httpProbe(`Bulkhead health port (${bracket(address)}:${p.health})`, address, p.health, "/healthz"));
+  if (p.dashboard) probes.push(() => httpProbe(`Bulkhead dashboard (${bracket(address)}:${p.dashboard})`, address, p.dashboard, "/"));
   if (p.proxy) {
-    const reply = await talk({ host: address, port: p.proxy, payload: "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n" });
-    const j = judgeHttp(reply);
-    const explicit = reply.data.includes("token_missing");
-    record(`Bulkhead explicit proxy (${bracket(address)}:${p.proxy})`, "refused by the sandbox listener", explicit ? "reached the explicit proxy" : j.got, j.escaped || explicit);
+    probes.push(async () => {
+      const reply = await talk({ host: address, port: p.proxy, payload: "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n" });
+      const j = judgeHttp(reply);
+      const explicit = reply.data.includes("token_missing");
+      return record(`Bulkhead explicit proxy (${bracket(address)}:${p.proxy})`, "refused by the sandbox listener", explicit ? "reached the explicit proxy" : j.got, j.escaped || explicit);
+    });
   }
   if (p.database) {
-    const reply = await talk({ host: address, port: p.database, payload: Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]) });
-    const escaped = reply.data.length > 0;
-    record(`Bulkhead database (${bracket(address)}:${p.database})`, "closed by Bulkhead", escaped ? `database answered (${JSON.stringify(reply.data.slice(0, 4))})` : reply.connected ? "closed by Bulkhead" : `no connection (${reply.state})`, escaped);
+    probes.push(async () => {
+      const reply = await talk({ host: address, port: p.database, payload: Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]) });
+      const escaped = reply.data.length > 0;
+      return record(`Bulkhead database (${bracket(address)}:${p.database})`, "closed by Bulkhead", escaped ? `database answered (${JSON.stringify(reply.data.slice(0, 4))})` : reply.connected ? "closed by Bulkhead" : `no connection (${reply.state})`, escaped);
+    });
   }
 }
+const results = (await Promise.all(probes.map((probe) => probe()))).flat();
 process.stdout.write(`${JSON.stringify(results)}\n`);
