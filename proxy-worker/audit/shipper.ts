@@ -27,6 +27,8 @@ export interface AuditShipperOptions {
   /** Directory for events the database refuses even in minimal form. */
   dir: string;
   maxBatch?: number;
+  /** Log frame bytes per batch at most (default 8 MiB; a larger single event goes alone). */
+  maxBatchBytes?: number;
   /** How long a forwarded decision may wait for its completion to be folded in (ms). */
   foldWindowMs?: number;
   /**
@@ -70,6 +72,7 @@ export class AuditShipper {
   private draining = false;
   private readonly shippedWaiters: Array<() => void> = [];
   private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
   private readonly foldWindowMs: number;
   private readonly smallBatchPauseMs: number;
   private dedupe: LegacyRange | null;
@@ -82,6 +85,7 @@ export class AuditShipper {
     // a thousand rows per statement (docs/audit.md, "Shipping"), and a smaller batch is a shorter
     // stall of the worker's event loop while the driver serialises it.
     this.maxBatch = o.maxBatch ?? 2_000;
+    this.maxBatchBytes = o.maxBatchBytes ?? 8 * 1024 * 1024;
     this.foldWindowMs = o.foldWindowMs ?? 250;
     this.smallBatchPauseMs = o.smallBatchPauseMs ?? 100;
     this.dedupe = o.dedupe ?? null;
@@ -168,7 +172,18 @@ export class AuditShipper {
   /** Ships one batch if one is ready; otherwise says what to wait for. */
   private async step(): Promise<{ shipped: boolean; small?: boolean; waitMs: number | null; seenLsn: number }> {
     const client = await this.connect();
-    const { records, gap } = await this.wal.read(this.cursor + 1, this.maxBatch);
+    const read = await this.wal.read(this.cursor + 1, this.maxBatch);
+    // At most maxBatchBytes of log frames per statement (always at least one record): events of
+    // up to 256 KiB each would otherwise make a 2,000-event statement of hundreds of MiB, beyond
+    // what one JavaScript string or the server's parameter may hold. A batch cut short leaves its
+    // gap, if any, to a later read.
+    let { records, gap } = read;
+    let bytes = 0;
+    const cut = records.findIndex((r, i) => (bytes += r.bytes) > this.maxBatchBytes && i > 0);
+    if (cut > 0) {
+      records = records.slice(0, cut);
+      gap = null;
+    }
     const seenLsn = records.at(-1)?.lsn ?? this.cursor;
     if (records.length === 0 && !gap) return { shipped: false, waitMs: null, seenLsn };
     const batch = records.length > 0 ? assembleBatch(records, { foldWindowMs: this.foldWindowMs, now: Date.now(), wait: !this.draining }) : { rows: [], last: this.cursor, folded: 0, waitMs: 0 };

@@ -41,6 +41,8 @@ export interface AuditWriterOptions {
   softLimitBytes?: number;
   hardLimitBytes?: number;
   maxBatch?: number;
+  /** Frame bytes per shipped batch at most (default 8 MiB). */
+  maxBatchBytes?: number;
   foldWindowMs?: number;
   smallBatchPauseMs?: number;
   statementTimeoutMs?: number;
@@ -111,6 +113,7 @@ export class AuditWriter {
         workerId: options.workerId,
         dir: options.walDir,
         maxBatch: options.maxBatch,
+        maxBatchBytes: options.maxBatchBytes,
         foldWindowMs: options.foldWindowMs,
         smallBatchPauseMs: options.smallBatchPauseMs,
         statementTimeoutMs: options.statementTimeoutMs,

@@ -236,6 +236,26 @@ describe("the audit write-ahead log", () => {
     await expect(start()).rejects.toThrow(/already open in this process/);
   });
 
+  it("ships large events in batches of bounded size, in order, each exactly once, with text of every kind intact", async () => {
+    const w = await start({ maxBatchBytes: 64 * 1024, maxBatch: 2_000 });
+    const text = (i: number) => `"quoted" \\back\\slash\\ é ü 日本 😀 \u2028 ${"x".repeat(9_000)} #${i}`;
+    const acked = await Promise.all(Array.from({ length: 120 }, (_, i) => w.record(event(i, { reason: `reason "${i}" \\ é`, data: { i, body: text(i), nested: { list: [i, null, true, 1.5e-7, "a\"b"] } } }))));
+    await w.flush();
+    const stats = w.stats();
+    expect(stats.shipped).toBe(120);
+    // 120 events of ~9.5 KB in batches of at most 64 KiB: no fewer than 18 statements.
+    expect(stats.batches).toBeGreaterThanOrEqual(18);
+    const rows = await withClient(t.url, async (c) =>
+      (await c.query<{ id: string; reason: string; data: { i: number; body: string; nested: unknown } }>("SELECT data->>'eventId' AS id, reason, data FROM audit_events WHERE data->>'eventId' = ANY($1::text[]) ORDER BY seq", [acked.map((a) => a.eventId)])).rows,
+    );
+    expect(rows.map((r) => r.id)).toEqual(acked.map((a) => a.eventId));
+    rows.forEach((r, i) => {
+      expect(r.reason).toBe(`reason "${i}" \\ é`);
+      expect(r.data).toMatchObject({ i, body: text(i), nested: { list: [i, null, true, 1.5e-7, "a\"b"] } });
+    });
+    await chainOk();
+  });
+
   it("ships only fsync'd events and never more than the database's cursor says", async () => {
     const w = await start({ fsyncIntervalMs: 500 });
     const r = await w.record(event(1));
