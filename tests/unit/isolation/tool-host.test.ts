@@ -77,9 +77,20 @@ describe.skipIf(process.platform !== "linux")("ToolHost", () => {
     const helper = h.pid!;
     expect(helper).toBeGreaterThan(0);
     const running = h.run("sleep", ["0.5"]);
-    await waitFor(() => childrenOf(helper).length > 0);
-    const tool = childrenOf(helper)[0]!;
-    expect(readFileSync(`/proc/${tool}/cmdline`, "utf8").split("\0")[0]).toBe("sleep");
+    // Nothing unhandled if an expectation below fails and afterEach closes the host meanwhile.
+    running.catch(() => undefined);
+    // The helper's child shows `sleep` once it has exec'd (between fork and exec, and while it
+    // execs, /proc may show the helper's command or nothing): wait for that, not for the fork.
+    const command = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+      } catch {
+        return undefined;
+      }
+    };
+    await waitFor(() => childrenOf(helper).some((pid) => command(pid) === "sleep"));
+    const tool = childrenOf(helper).find((pid) => command(pid) === "sleep")!;
+    expect(command(tool)).toBe("sleep");
     // This process's only child from the host is the helper (vitest's own workers aside).
     expect(childrenOf(process.pid)).toContain(helper);
     expect(childrenOf(process.pid)).not.toContain(tool);
