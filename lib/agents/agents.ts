@@ -61,7 +61,6 @@ async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: st
   throw new OwnerRequiredError(admins.length === 0 ? "no_admin" : "several_admins");
 }
 
-
 export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput): Promise<AgentView> {
   assertCan(actor, "agents:write");
   const data = createAgentInput.parse(input);
