@@ -27,15 +27,14 @@ export function describeError(error: unknown): string {
 
 /**
  * An agent the CLI registers with no owner named, where it cannot pick one (no active admin, or
- * several): the same refusal, phrased with the flag that names the owner.
+ * several): the same refusal, phrased with the flag that names the owner, and `note` (a sentence
+ * about the command) after it.
  */
-export function ownerFlagError(error: unknown, flag = "--owner EMAIL"): unknown {
+export function ownerFlagError(error: unknown, note?: string): unknown {
   if (!(error instanceof OwnerRequiredError)) return error;
-  return new AppError(
-    "INVALID_INPUT",
+  const message =
     error.reason === "no_admin"
-      ? `No active admin exists yet to own the agent. Create the first admin (the one-time link \`bulkhead start\` prints, or \`bulkhead user create --email EMAIL --role admin\`), or pass ${flag} naming an active user.`
-      : `Several admins could own the agent: pass ${flag} naming its owner.`,
-    { details: error.details },
-  );
+      ? "No active admin exists yet to own the agent. Create the first admin (the one-time link `bulkhead start` prints, or `bulkhead user create --email EMAIL --role admin`), or pass --owner EMAIL naming an active user."
+      : "Several admins could own the agent: pass --owner EMAIL naming its owner.";
+  return new AppError("INVALID_INPUT", note ? `${message} ${note}` : message, { details: error.details });
 }

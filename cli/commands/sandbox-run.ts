@@ -225,7 +225,7 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
       const agent =
         (await db.agent.findUnique({ where: { name: "bulkhead-self-test" }, select: { id: true } })) ??
         (await createAgent(db, CLI_ACTOR, { name: "bulkhead-self-test", ownerEmail: values.owner, description: "Runs `bulkhead sandbox verify`" }).catch((error: unknown) => {
-          throw ownerFlagError(error, "--owner EMAIL (the self-test registers an agent, bulkhead-self-test, for its throwaway task; or --task ID to use a task of yours)");
+          throw ownerFlagError(error, "(The self-test registers that agent, bulkhead-self-test, for its throwaway deny-all task; --task ID runs it in a task of yours instead.)");
         }));
       taskId = (await createTask(db, CLI_ACTOR, { agentId: agent.id, purpose: "sandbox self-test", policyYaml: DENY_ALL_POLICY, ttl: "10m" })).id;
       temporary = true;

@@ -161,7 +161,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     const second = await makeUser(s.t.db, "admin");
     const unowned = await verifyWith([]);
     expect(unowned.run.code, unowned.run.stderr).toBe(1);
-    expect(unowned.run.stderr).toContain("Several admins could own the agent: pass --owner EMAIL");
+    expect(unowned.run.stderr).toContain("Several admins could own the agent: pass --owner EMAIL naming its owner. (The self-test registers that agent, bulkhead-self-test");
     expect(await s.t.db.agent.findUnique({ where: { name: "bulkhead-self-test" } })).toBeNull();
     const again = await verifyWith(["--owner", second.user.email]);
     expect(again.out?.passed, `${again.run.stderr}\n${JSON.stringify(again.out?.results.filter((r) => r.escaped))}`).toBe(true);
