@@ -12,10 +12,20 @@
  * - shipper throughput: the database away while AUDIT_BENCH_BACKLOG events (default 200,000) are
  *   logged, then back: events per second while the shipper drains the backlog (sustained, large
  *   batches), which is the shipper's ceiling on this machine.
+ * Two event streams, each reported on its own:
+ * - `decisions`: every event a decision of its own (one row each), the stream's worst case;
+ * - `worker`: the stream a proxy worker writes: a decision for every request and, for each one
+ *   forwarded (nine in ten here; the tenth is denied), its completion once the decision is
+ *   durable, appended deferred as handler.ts does. The shipper folds a completion into its
+ *   decision's row when both are in one batch (audit/fold.ts), so this stream costs PostgreSQL
+ *   about one row per request, not per event. Its record lag is the decisions' (what a request
+ *   waits for); its completions count as events like any other, and a folded one is found in
+ *   its decision's row (`data.completion`).
  * Afterwards every acknowledged event is looked up (lost = acknowledged but not there,
  * duplicates = there more than once) and the whole chain is verified. Prints a table and writes
  * bench/results/audit.json. Load generator, writer and PostgreSQL share this machine's cores.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
@@ -36,9 +46,13 @@ const TARGET_RATE = 20_000;
 /** The bar: 20k events/s sustained, durable (record) lag p99 <= 100 ms, the shipper keeping up (its lag p99 within a second), nothing lost. */
 const BARS = { ratePerSecond: TARGET_RATE, recordLagP99Ms: 100, shipLagP99Ms: 1000, lost: 0 };
 
+/** See the header: every event a decision of its own, or the stream a proxy worker writes. */
+type Stream = "decisions" | "worker";
+
 interface Row {
   run: string;
   mode: Durability;
+  stream: Stream;
   offered_per_s: number;
   /** Acknowledged (durable in the log) per second of the load. */
   achieved_per_s: number;
@@ -53,6 +67,8 @@ interface Row {
   /** CPU per event: this process (generator, log, shipper) and PostgreSQL (all its processes). */
   node_cpu_us: number;
   pg_cpu_us: number;
+  /** Rows in PostgreSQL per event (1 for decisions; ~0.53 for the worker's stream when every completion folds). */
+  rows_per_event: number;
   /** Refused by record (not acknowledged). */
   failed: number;
   lost: number;
@@ -73,13 +89,55 @@ interface DriveResult {
   shippedMs: number;
 }
 
-/** Open-loop load: `rate` events a second for `seconds`; waits until everything is shipped. */
-async function drive(writer: AuditWriter, run: string, rate: number, seconds: number): Promise<DriveResult> {
-  const total = Math.round(rate * seconds);
+/** A decision as the generator logs it: the k-th request of a run (one in ten is denied). */
+function decisionEvent(run: string, k: number, eventId?: string) {
+  return {
+    type: "proxy.decision",
+    actorType: "agent" as const,
+    actorId: `agent-${k % 50}`,
+    agentId: "0f8fad5b-d9cb-469f-a165-70867728950e",
+    taskId: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    outcome: k % 10 === 0 ? "deny" : "allow",
+    effect: "read",
+    reason: k % 10 === 0 ? "no rule allows DELETE /v1/volumes/{id}" : "rule read-volumes allows GET",
+    ruleId: "read-volumes",
+    data: { ...(eventId ? { eventId } : {}), run, k, method: "GET", url: `https://backboard.railway.app/v1/volumes/${k}`, service: "railway", actions: [{ service: "railway", environment: "production", resource: `vol_${k}`, operation: "volumes.get", effect: "read" }] },
+  };
+}
+
+/** The completion of a forwarded request, as handler.ts records it (deferred). */
+function completionEvent(run: string, k: number, decisionId: string) {
+  return {
+    type: "proxy.completed",
+    actorType: "agent" as const,
+    actorId: `agent-${k % 50}`,
+    agentId: "0f8fad5b-d9cb-469f-a165-70867728950e",
+    taskId: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    outcome: "forwarded",
+    effect: "read",
+    reason: "upstream answered 200",
+    ruleId: null,
+    data: { eventId: `${decisionId}:completed`, decisionEventId: decisionId, run, k, upstreamStatus: 200, durationMs: 1, credential: "railway-token" },
+  };
+}
+
+/** Events a request of the `worker` stream adds on average: its decision, and nine times in ten its completion. */
+const WORKER_EVENTS_PER_REQUEST = 1.9;
+
+/**
+ * Open-loop load: `rate` events a second for `seconds`; waits until everything is shipped. In the
+ * `worker` stream requests are due at rate / 1.9 a second, so that their events come at `rate`.
+ */
+async function drive(writer: AuditWriter, run: string, rate: number, seconds: number, stream: Stream = "decisions"): Promise<DriveResult> {
+  const requestRate = stream === "worker" ? rate / WORKER_EVENTS_PER_REQUEST : rate;
+  const total = Math.round(requestRate * seconds);
   const recordLags = new Float64Array(total).fill(NaN);
   const recordedAt = new Float64Array(total);
   const lsnOf = new Float64Array(total).fill(NaN);
   const acked: string[] = [];
+  /** Completions: when each was appended and its LSN, for the ship lag. */
+  const completionAt: number[] = [];
+  const completionLsn: number[] = [];
   let failed = 0;
   let sent = 0;
   // The shipper's progress over time, to tell when each LSN reached PostgreSQL.
@@ -95,36 +153,36 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
   await new Promise<void>((resolve) => {
     const tick = () => {
       const now = performance.now();
-      const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
+      const due = Math.min(total, Math.floor(((now - start) / 1000) * requestRate));
       for (; sent < due; sent++) {
         const k = sent;
-        const intended = start + (k * 1000) / rate;
+        const intended = start + (k * 1000) / requestRate;
+        const decision = decisionEvent(run, k, stream === "worker" ? randomUUID() : undefined);
         pending.push(
-          writer
-            .record({
-              type: "proxy.decision",
-              actorType: "agent",
-              actorId: `agent-${k % 50}`,
-              agentId: "0f8fad5b-d9cb-469f-a165-70867728950e",
-              taskId: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-              outcome: k % 10 === 0 ? "deny" : "allow",
-              effect: "read",
-              reason: k % 10 === 0 ? "no rule allows DELETE /v1/volumes/{id}" : "rule read-volumes allows GET",
-              ruleId: "read-volumes",
-              data: { run, k, method: "GET", url: `https://backboard.railway.app/v1/volumes/${k}`, service: "railway", actions: [{ service: "railway", environment: "production", resource: `vol_${k}`, operation: "volumes.get", effect: "read" }] },
-            })
-            .then(
-              (r) => {
-                const done = performance.now();
-                recordLags[k] = done - intended;
-                recordedAt[k] = done;
-                lsnOf[k] = r.lsn;
-                acked.push(r.eventId);
-              },
-              () => {
-                failed++;
-              },
-            ),
+          writer.record(decision).then(
+            (r) => {
+              const done = performance.now();
+              recordLags[k] = done - intended;
+              recordedAt[k] = done;
+              lsnOf[k] = r.lsn;
+              acked.push(r.eventId);
+              if (stream !== "worker" || decision.outcome !== "allow") return;
+              // Forwarded: its completion follows, deferred (nothing waits for it).
+              return writer.record(completionEvent(run, k, r.eventId), { deferred: true }).then(
+                (c) => {
+                  completionAt.push(performance.now());
+                  completionLsn.push(c.lsn);
+                  acked.push(c.eventId);
+                },
+                () => {
+                  failed++;
+                },
+              );
+            },
+            () => {
+              failed++;
+            },
+          ),
         );
       }
       if (sent >= total) resolve();
@@ -141,10 +199,13 @@ async function drive(writer: AuditWriter, run: string, rate: number, seconds: nu
   // Ship lag: the first sample whose cursor covers the event's LSN (progress is monotonic).
   const shipLags: number[] = [];
   let p = 0;
-  const order = Array.from({ length: total }, (_, k) => k).filter((k) => !Number.isNaN(lsnOf[k]!)).sort((a, b) => lsnOf[a]! - lsnOf[b]!);
-  for (const k of order) {
-    while (p < progress.length - 1 && progress[p]![1] < lsnOf[k]!) p++;
-    shipLags.push(Math.max(0, progress[p]![0] - recordedAt[k]!));
+  const events: Array<[lsn: number, at: number]> = [];
+  for (let k = 0; k < total; k++) if (!Number.isNaN(lsnOf[k]!)) events.push([lsnOf[k]!, recordedAt[k]!]);
+  completionLsn.forEach((lsn, i) => events.push([lsn, completionAt[i]!]));
+  events.sort((a, b) => a[0] - b[0]);
+  for (const [lsn, at] of events) {
+    while (p < progress.length - 1 && progress[p]![1] < lsn) p++;
+    shipLags.push(Math.max(0, progress[p]![0] - at));
   }
   return { recordLags: Float64Array.from(recordLags.filter((x) => !Number.isNaN(x))).sort(), shipLags: Float64Array.from(shipLags).sort(), acked, failed, maxBacklog, elapsedMs, shippedMs };
 }
@@ -188,15 +249,24 @@ function pgKind(pid: number, postmaster: number): PgKind {
 const perEvent = (a: Record<PgKind, number>, b: Record<PgKind, number>, events: number) =>
   Object.fromEntries((Object.keys(a) as PgKind[]).map((k) => [k, round(((b[k] - a[k]) * 1e6) / events)])) as Record<PgKind, number>;
 
-/** The run's rows, distinct event ids, and how many acknowledged ids are among them. */
-async function count(pool: pg.Pool, run: string, acked: string[]): Promise<{ rows: number; distinct: number; ackedFound: number }> {
-  const { rows } = await pool.query<{ rows: number; distinct: number; acked_found: number }>(
-    `SELECT count(*)::int AS rows, count(DISTINCT data->>'eventId')::int AS distinct,
-            count(DISTINCT data->>'eventId') FILTER (WHERE data->>'eventId' = ANY($2::text[]))::int AS acked_found
-       FROM audit_events WHERE data->>'run' = $1`,
+/**
+ * The run's events in PostgreSQL, distinct event ids, how many acknowledged ids are among them, and
+ * its rows. A completion folded into its decision's row counts as an event of that row (its id is
+ * the decision's followed by `:completed`), so a completion both folded and stored on its own
+ * counts twice: a duplicate.
+ */
+async function count(pool: pg.Pool, run: string, acked: string[]): Promise<{ events: number; distinct: number; ackedFound: number; rows: number }> {
+  const { rows } = await pool.query<{ events: number; distinct: number; acked_found: number; rows: number }>(
+    `WITH r AS (SELECT data FROM audit_events WHERE data->>'run' = $1),
+          e AS (SELECT data->>'eventId' AS id FROM r
+                UNION ALL SELECT (data->>'eventId') || ':completed' FROM r WHERE data ? 'completion')
+     SELECT count(*)::int AS events, count(DISTINCT id)::int AS distinct,
+            count(DISTINCT id) FILTER (WHERE id = ANY($2::text[]))::int AS acked_found,
+            (SELECT count(*)::int FROM r) AS rows
+       FROM e`,
     [run, acked],
   );
-  return { rows: rows[0]!.rows, distinct: rows[0]!.distinct, ackedFound: rows[0]!.acked_found };
+  return { events: rows[0]!.events, distinct: rows[0]!.distinct, ackedFound: rows[0]!.acked_found, rows: rows[0]!.rows };
 }
 
 async function setConnections(url: string, allow: boolean): Promise<void> {
@@ -213,6 +283,74 @@ async function setConnections(url: string, allow: boolean): Promise<void> {
   }
 }
 
+interface Drain {
+  stream: Stream;
+  events: number;
+  seconds: number;
+  perSecond: number;
+  batches: number;
+  rowsPerEvent: number;
+  nodeCpuUsPerEvent: number;
+  pgCpuUsPerEvent: number;
+  pgCpuUsPerEventByKind: Record<PgKind, number>;
+  lost: number;
+  duplicates: number;
+}
+
+/**
+ * The shipper's ceiling: BACKLOG events logged while the database refuses connections, then the
+ * time until all are in PostgreSQL. In the worker's stream each forwarded request's completion is
+ * appended (deferred) once its decision is acknowledged, as handler.ts does after the response.
+ */
+async function drainBacklog(url: string, pool: pg.Pool, pgDir: string, walDir: string, stream: Stream, log: ReturnType<typeof createLogger>): Promise<Drain> {
+  const run = stream === "worker" ? "drain, worker's stream" : "drain";
+  const writer = await AuditWriter.start({ databaseUrl: url, walDir, workerId: `bench-${stream === "worker" ? "drain-worker" : "drain"}`, log });
+  await setConnections(url, false);
+  const acked: string[] = [];
+  // Decisions go 5,000 at a time; the worker's stream 64 requests at a time (as from 64 connections),
+  // so that a completion is logged close behind its decision, as under load, not 5,000 records later.
+  const perChunk = stream === "worker" ? 64 : 5000;
+  for (let k = 0; acked.length < BACKLOG; ) {
+    const chunk: Array<Promise<string[]>> = [];
+    for (let i = 0; i < perChunk && acked.length + chunk.length * (stream === "worker" ? WORKER_EVENTS_PER_REQUEST : 1) < BACKLOG; i++, k++) {
+      const decision = decisionEvent(run, k, stream === "worker" ? randomUUID() : undefined);
+      chunk.push(
+        writer.record(decision).then(async (r) => {
+          if (stream !== "worker" || decision.outcome !== "allow") return [r.eventId];
+          const c = await writer.record(completionEvent(run, k, r.eventId), { deferred: true });
+          return [r.eventId, c.eventId];
+        }),
+      );
+    }
+    if (chunk.length === 0) break;
+    for (const ids of await Promise.all(chunk)) acked.push(...ids);
+  }
+  await setConnections(url, true);
+  const events = acked.length;
+  const batchesBefore = writer.stats().batches;
+  const cpu0 = cpuNow(pgDir);
+  const t0 = performance.now();
+  await writer.flush(900_000);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuNow(pgDir);
+  const stored = await count(pool, run, acked);
+  const batches = writer.stats().batches - batchesBefore;
+  await writer.close();
+  return {
+    stream,
+    events,
+    seconds: round(seconds),
+    perSecond: Math.round(events / seconds),
+    batches,
+    rowsPerEvent: round(stored.rows / Math.max(1, events)),
+    nodeCpuUsPerEvent: round(((cpu1.node - cpu0.node) * 1e6) / events),
+    pgCpuUsPerEvent: round(((cpu1.pg - cpu0.pg) * 1e6) / events),
+    pgCpuUsPerEventByKind: perEvent(cpu0.pgByKind, cpu1.pgByKind, events),
+    lost: events - stored.ackedFound,
+    duplicates: stored.events - stored.distinct,
+  };
+}
+
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "bh-audit-bench-"));
   const db = await startEmbeddedDatabase({ dataDir: dir, port: 30000 + Math.floor(Math.random() * 20000) });
@@ -222,77 +360,59 @@ async function main() {
   process.once("SIGINT", onSignal(130));
   const log = createLogger("bench", "silent");
   const results: Row[] = [];
-  let drain: { events: number; seconds: number; perSecond: number; batches: number; nodeCpuUsPerEvent: number; pgCpuUsPerEvent: number; pgCpuUsPerEventByKind: Record<PgKind, number>; lost: number; duplicates: number } | null = null;
+  let drain: Drain | null = null;
+  let drainWorker: Drain | null = null;
   let verify: { ok: boolean; events: number; ms: number } | null = null;
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     pool.on("error", () => undefined); // idle connections cut while the database is away
-    for (const mode of ["group", "strict"] as const) {
+    // Both streams in the default mode; strict fsync with the decisions' stream, beside it.
+    const plan: Array<{ mode: Durability; streams: Stream[] }> = [
+      { mode: "group", streams: ["decisions", "worker"] },
+      { mode: "strict", streams: ["decisions"] },
+    ];
+    for (const { mode, streams } of plan) {
       const writer = await AuditWriter.start({ databaseUrl: db.url, walDir: join(dir, `wal-${mode}`), workerId: `bench-${mode}`, durability: mode, log });
       await drive(writer, `warmup-${mode}`, 5000, 1);
-      for (const rate of RATES) {
-        const run = `${mode} ${rate}/s`;
-        const cpu0 = cpuNow(join(dir, "postgres"));
-        const res = await drive(writer, run, rate, SECONDS);
-        const cpu1 = cpuNow(join(dir, "postgres"));
-        const stored = await count(pool, run, res.acked);
-        results.push({
-          run,
-          mode,
-          offered_per_s: rate,
-          achieved_per_s: Math.round(res.acked.length / (res.elapsedMs / 1000)),
-          shipped_per_s: Math.round(res.acked.length / (res.shippedMs / 1000)),
-          events: res.acked.length,
-          record_p50_ms: round(pct(res.recordLags, 0.5)),
-          record_p99_ms: round(pct(res.recordLags, 0.99)),
-          ship_p50_ms: round(pct(res.shipLags, 0.5)),
-          ship_p99_ms: round(pct(res.shipLags, 0.99)),
-          max_backlog_events: res.maxBacklog,
-          node_cpu_us: Math.round(((cpu1.node - cpu0.node) * 1e6) / res.acked.length),
-          pg_cpu_us: Math.round(((cpu1.pg - cpu0.pg) * 1e6) / res.acked.length),
-          failed: res.failed,
-          lost: res.acked.length - stored.ackedFound,
-          duplicates: stored.rows - stored.distinct,
-        });
-        console.log(`${run}: done`);
+      for (const stream of streams) {
+        for (const rate of RATES) {
+          const run = `${mode} ${rate}/s${stream === "worker" ? ", worker's stream" : ""}`;
+          const cpu0 = cpuNow(join(dir, "postgres"));
+          const res = await drive(writer, run, rate, SECONDS, stream);
+          const cpu1 = cpuNow(join(dir, "postgres"));
+          const stored = await count(pool, run, res.acked);
+          results.push({
+            run,
+            mode,
+            stream,
+            offered_per_s: rate,
+            achieved_per_s: Math.round(res.acked.length / (res.elapsedMs / 1000)),
+            shipped_per_s: Math.round(res.acked.length / (res.shippedMs / 1000)),
+            events: res.acked.length,
+            record_p50_ms: round(pct(res.recordLags, 0.5)),
+            record_p99_ms: round(pct(res.recordLags, 0.99)),
+            ship_p50_ms: round(pct(res.shipLags, 0.5)),
+            ship_p99_ms: round(pct(res.shipLags, 0.99)),
+            max_backlog_events: res.maxBacklog,
+            node_cpu_us: Math.round(((cpu1.node - cpu0.node) * 1e6) / res.acked.length),
+            pg_cpu_us: Math.round(((cpu1.pg - cpu0.pg) * 1e6) / res.acked.length),
+            rows_per_event: round(stored.rows / Math.max(1, res.acked.length)),
+            failed: res.failed,
+            lost: res.acked.length - stored.ackedFound,
+            duplicates: stored.events - stored.distinct,
+          });
+          console.log(`${run}: done`);
+        }
       }
       await writer.close();
     }
 
-    // Shipper throughput: a backlog logged while the database is away, then drained.
-    const writer = await AuditWriter.start({ databaseUrl: db.url, walDir: join(dir, "wal-drain"), workerId: "bench-drain", log });
-    await setConnections(db.url, false);
-    const acked: string[] = [];
-    for (let k = 0; k < BACKLOG; k += 5000) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(5000, BACKLOG - k) }, (_, i) =>
-          writer.record({ type: "proxy.decision", actorType: "agent", outcome: "allow", effect: "read", reason: "rule read-volumes allows GET", ruleId: "read-volumes", data: { run: "drain", k: k + i, method: "GET", url: `https://backboard.railway.app/v1/volumes/${k + i}` } }),
-        ),
-      );
-      acked.push(...batch.map((r) => r.eventId));
-    }
-    await setConnections(db.url, true);
-    const batchesBefore = writer.stats().batches;
-    const cpu0 = cpuNow(join(dir, "postgres"));
-    const t0 = performance.now();
-    await writer.flush(900_000);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuNow(join(dir, "postgres"));
-    const stored = await count(pool, "drain", acked);
-    drain = {
-      events: BACKLOG,
-      seconds: round(seconds),
-      perSecond: Math.round(BACKLOG / seconds),
-      batches: writer.stats().batches - batchesBefore,
-      nodeCpuUsPerEvent: round(((cpu1.node - cpu0.node) * 1e6) / BACKLOG),
-      pgCpuUsPerEvent: round(((cpu1.pg - cpu0.pg) * 1e6) / BACKLOG),
-      pgCpuUsPerEventByKind: perEvent(cpu0.pgByKind, cpu1.pgByKind, BACKLOG),
-      lost: acked.length - stored.ackedFound,
-      duplicates: stored.rows - stored.distinct,
-    };
-    await writer.close();
+    // Shipper throughput: a backlog logged while the database is away, then drained; both streams.
+    drain = await drainBacklog(db.url, pool, join(dir, "postgres"), join(dir, "wal-drain"), "decisions", log);
     console.log("drain: done");
+    drainWorker = await drainBacklog(db.url, pool, join(dir, "postgres"), join(dir, "wal-drain-worker"), "worker", log);
+    console.log("drain of the worker's stream: done");
 
     const t1 = performance.now();
     const v = await verifyAuditChain(pool, { checkpointKeys: [] });
@@ -305,21 +425,27 @@ async function main() {
 
   console.log(`node ${process.version} ${process.platform}/${process.arch}, ${cpus().length} CPUs; ${SECONDS} s per run`);
   console.table(results);
-  console.log(
-    `shipper draining a backlog of ${drain?.events} events: ${drain?.perSecond} events/s (${drain?.seconds} s, ${drain?.batches} batches; CPU per event: shipper ${drain?.nodeCpuUsPerEvent} µs, PostgreSQL ${drain?.pgCpuUsPerEvent} µs: ${Object.entries(drain?.pgCpuUsPerEventByKind ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")}), lost ${drain?.lost}, duplicates ${drain?.duplicates}`,
-  );
-  const target = results.find((r) => r.run === `group ${TARGET_RATE}/s`);
-  const pass =
-    Boolean(target && target.achieved_per_s >= 0.98 * TARGET_RATE && target.record_p99_ms <= BARS.recordLagP99Ms && target.ship_p99_ms <= BARS.shipLagP99Ms && (drain?.perSecond ?? 0) >= TARGET_RATE) &&
-    results.every((r) => r.lost === 0 && r.duplicates === 0 && r.failed === 0) &&
-    drain?.lost === 0 &&
-    drain.duplicates === 0;
+  for (const d of [drain, drainWorker]) {
+    if (!d) continue;
+    console.log(
+      `shipper draining a backlog of ${d.events} events (${d.stream}): ${d.perSecond} events/s (${d.seconds} s, ${d.batches} batches, ${d.rowsPerEvent} rows per event; CPU per event: shipper ${d.nodeCpuUsPerEvent} µs, PostgreSQL ${d.pgCpuUsPerEvent} µs: ${Object.entries(d.pgCpuUsPerEventByKind).map(([k, v]) => `${k} ${v}`).join(", ")}), lost ${d.lost}, duplicates ${d.duplicates}`,
+    );
+  }
+  // The bar, for each stream: its group run at the target rate keeps up, and its drain is at least as fast.
+  const passes = (stream: Stream, d: Drain | null) => {
+    const target = results.find((r) => r.mode === "group" && r.stream === stream && r.offered_per_s === TARGET_RATE);
+    return Boolean(target && target.achieved_per_s >= 0.98 * TARGET_RATE && target.record_p99_ms <= BARS.recordLagP99Ms && target.ship_p99_ms <= BARS.shipLagP99Ms && (d?.perSecond ?? 0) >= TARGET_RATE);
+  };
+  const clean = results.every((r) => r.lost === 0 && r.duplicates === 0 && r.failed === 0) && [drain, drainWorker].every((d) => d !== null && d.lost === 0 && d.duplicates === 0);
+  const pass = passes("decisions", drain) && clean;
+  const passWorker = passes("worker", drainWorker) && clean;
   console.log(`chain verified: ${verify?.ok ? "OK" : "BROKEN"}, ${verify?.events} events in ${verify?.ms} ms`);
-  console.log(`bar (${TARGET_RATE}/s sustained, record lag p99 <= ${BARS.recordLagP99Ms} ms, ship lag p99 <= ${BARS.shipLagP99Ms} ms, drain >= ${TARGET_RATE}/s, 0 lost): ${pass ? "PASS" : "FAIL"}`);
+  const bar = `${TARGET_RATE}/s sustained, record lag p99 <= ${BARS.recordLagP99Ms} ms, ship lag p99 <= ${BARS.shipLagP99Ms} ms, drain >= ${TARGET_RATE}/s, 0 lost`;
+  console.log(`bar (${bar}), decisions' stream: ${pass ? "PASS" : "FAIL"}; the worker's stream: ${passWorker ? "PASS" : "FAIL"}`);
 
   const out = join(dirname(fileURLToPath(import.meta.url)), "results", "audit.json");
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ recordedAt: new Date().toISOString(), node: process.version, platform: `${process.platform}/${process.arch}`, cpus: cpus().length, secondsPerRun: SECONDS, bar: { ...BARS, pass }, drain, verify, results }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ recordedAt: new Date().toISOString(), node: process.version, platform: `${process.platform}/${process.arch}`, cpus: cpus().length, secondsPerRun: SECONDS, bar: { ...BARS, pass, passWorker }, drain, drainWorker, verify, results }, null, 2)}\n`);
   console.log(`wrote ${out}`);
 }
 
