@@ -3,7 +3,9 @@
  * batch in one statement that also moves the log's cursor (store.ts), so every event arrives
  * exactly once and the hash chain (extended by the database's trigger) follows the log's order.
  * A batch is as large as what is waiting (up to `maxBatch`): under load batches grow, at idle an
- * event goes at once. Only fsync'd events are shipped (the log could lose the others).
+ * event goes at once. Only fsync'd events are shipped (the log could lose the others). Behind,
+ * the next batch is read, folded and made into parameters while the database stores the current
+ * one, and sent once it has committed: the shipper's work and the database's overlap.
  *
  * The database away, slow or frozen only makes the shipper wait and retry (the log keeps the
  * events). Its own connection, with a statement timeout and a client-side read timeout, is
@@ -15,10 +17,11 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import type { Logger } from "@/lib/log";
 import { minimalRow, prepareEvent, type AuditRow } from "./event";
-import { assembleBatch } from "./fold";
+import { assembleBatch, type AssembledBatch } from "./fold";
 import { forgetLegacyRange, type LegacyRange } from "./legacy-spool";
-import { isDataError, readCursor, shipRows } from "./store";
+import { isDataError, prepareRows, readCursor, shipRows, type PreparedRows } from "./store";
 import type { AuditWal } from "./wal/log";
+import type { WalRecord } from "./wal/frame";
 import type { WalGap } from "./wal/reader";
 
 export interface AuditShipperOptions {
@@ -54,10 +57,29 @@ export interface AuditShipperStats {
   minimal: number;
   quarantined: number;
   gaps: number;
+  /** Batches that were read and prepared while the batch before them was being stored. */
+  readAhead: number;
   connected: boolean;
   lastShippedAt: Date | null;
   lastError: string | null;
   lastErrorAt: Date | null;
+}
+
+/** One batch read from the log and made ready to send: what step() ships. */
+interface PreparedBatch {
+  /** The LSN it was read from (the cursor + 1 it assumes). */
+  from: number;
+  records: WalRecord[];
+  gap: WalGap | null;
+  /** The last LSN read (or the cursor, when nothing was). */
+  seenLsn: number;
+  batch: AssembledBatch;
+  /** A stretch of the log that could not be read, as an event of its own after the rows. */
+  gapRow: AuditRow | null;
+  /** The rows to insert (the batch's, then gapRow) and the cursor after them. */
+  rows: AuditRow[];
+  to: number;
+  values: PreparedRows | null;
 }
 
 export class AuditShipper {
@@ -66,7 +88,7 @@ export class AuditShipper {
   private running: Promise<void> | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
-  private readonly counters = { batches: 0, shipped: 0, rows: 0, folded: 0, minimal: 0, quarantined: 0, gaps: 0 };
+  private readonly counters = { batches: 0, shipped: 0, rows: 0, folded: 0, minimal: 0, quarantined: 0, gaps: 0, readAhead: 0 };
   private lastShippedAt: Date | null = null;
   private lastError: { message: string; at: Date } | null = null;
   private draining = false;
@@ -76,6 +98,8 @@ export class AuditShipper {
   private readonly foldWindowMs: number;
   private readonly smallBatchPauseMs: number;
   private dedupe: LegacyRange | null;
+  /** The next batch, being prepared while the current one is stored (only while behind). */
+  private ahead: { from: number; batch: Promise<PreparedBatch> } | null = null;
 
   constructor(
     private readonly wal: AuditWal,
@@ -172,7 +196,47 @@ export class AuditShipper {
   /** Ships one batch if one is ready; otherwise says what to wait for. */
   private async step(): Promise<{ shipped: boolean; small?: boolean; waitMs: number | null; seenLsn: number }> {
     const client = await this.connect();
-    const read = await this.wal.read(this.cursor + 1, this.maxBatch);
+    // Read ahead while the batch before was stored, if it starts where the cursor now is (a batch
+    // that failed or a cursor moved elsewhere leaves it unused).
+    const ahead = this.ahead;
+    this.ahead = null;
+    const readAhead = ahead !== null && ahead.from === this.cursor + 1;
+    const p = readAhead ? await ahead.batch : await this.prepare(this.cursor + 1);
+    const { records, gap, batch, gapRow } = p;
+    if (records.length === 0 && !gap) return { shipped: false, waitMs: null, seenLsn: p.seenLsn };
+    if (p.rows.length === 0) return { shipped: false, waitMs: batch.waitMs || null, seenLsn: p.seenLsn };
+    const started = performance.now();
+    try {
+      // The driver sends the statement within this call; then, while the database stores it, the
+      // next batch is prepared if more is durable already.
+      const shipping = this.ship(client, p.to, p.rows, p.values);
+      if (this.wal.durableLsn > p.to && !this.stopping) {
+        const next = this.prepare(p.to + 1);
+        next.catch(() => undefined); // read again by the next step if it failed
+        this.ahead = { from: p.to + 1, batch: next };
+      }
+      await shipping;
+    } catch (error) {
+      this.ahead = null;
+      if (!isDataError(error)) throw error;
+      await this.shipCarefully(client, records.filter((r) => r.lsn <= batch.last), error);
+      if (gapRow) await this.ship(client, gap!.to, [gapRow]);
+    }
+    if (gapRow) {
+      this.counters.gaps++;
+      this.o.log?.error({ ...gap }, "audit log: events could not be read back; recorded as a gap in the audit");
+    }
+    this.counters.batches++;
+    if (readAhead) this.counters.readAhead++;
+    this.counters.folded += batch.folded;
+    this.o.onBatch?.(batch.rows.length + batch.folded, (performance.now() - started) / 1000);
+    this.progressed();
+    return { shipped: true, small: records.length < this.maxBatch / 4, waitMs: null, seenLsn: p.seenLsn };
+  }
+
+  /** Reads durable records from `from` on and makes the batch that ships them (nothing sent). */
+  private async prepare(from: number): Promise<PreparedBatch> {
+    const read = await this.wal.read(from, this.maxBatch);
     // At most maxBatchBytes of log frames per statement (always at least one record): events of
     // up to 256 KiB each would otherwise make a 2,000-event statement of hundreds of MiB, beyond
     // what one JavaScript string or the server's parameter may hold. A batch cut short leaves its
@@ -184,39 +248,25 @@ export class AuditShipper {
       records = records.slice(0, cut);
       gap = null;
     }
-    const seenLsn = records.at(-1)?.lsn ?? this.cursor;
-    if (records.length === 0 && !gap) return { shipped: false, waitMs: null, seenLsn };
-    const batch = records.length > 0 ? assembleBatch(records, { foldWindowMs: this.foldWindowMs, now: Date.now(), wait: !this.draining }) : { rows: [], last: this.cursor, folded: 0, waitMs: 0 };
+    const seenLsn = records.at(-1)?.lsn ?? from - 1;
+    const batch = records.length > 0 ? assembleBatch(records, { foldWindowMs: this.foldWindowMs, now: Date.now(), wait: !this.draining }) : { rows: [], last: from - 1, folded: 0, waitMs: 0 };
     // A stretch of the log that cannot be read goes in as an event of its own, where it was.
     const gapRow = gap && batch.last === seenLsn ? gapEvent(gap, this.o.workerId, this.wal.walId) : null;
-    if (batch.rows.length === 0 && !gapRow) return { shipped: false, waitMs: batch.waitMs || null, seenLsn };
-    const started = performance.now();
-    try {
-      await this.ship(client, gapRow ? gap!.to : batch.last, gapRow ? [...batch.rows, gapRow] : batch.rows);
-    } catch (error) {
-      if (!isDataError(error)) throw error;
-      await this.shipCarefully(client, records.filter((r) => r.lsn <= batch.last), error);
-      if (gapRow) await this.ship(client, gap!.to, [gapRow]);
-    }
-    if (gapRow) {
-      this.counters.gaps++;
-      this.o.log?.error({ ...gap }, "audit log: events could not be read back; recorded as a gap in the audit");
-    }
-    this.counters.batches++;
-    this.counters.folded += batch.folded;
-    this.o.onBatch?.(batch.rows.length + batch.folded, (performance.now() - started) / 1000);
-    this.progressed();
-    return { shipped: true, small: records.length < this.maxBatch / 4, waitMs: null, seenLsn };
+    const rows = gapRow ? [...batch.rows, gapRow] : batch.rows;
+    return { from, records, gap, seenLsn, batch, gapRow, rows, to: gapRow ? gap!.to : batch.last, values: rows.length > 0 ? prepareRows(rows) : null };
   }
 
-  /** Inserts rows and moves the cursor to `last`; a moved cursor (another shipper?) is re-read. */
-  private async ship(client: pg.Client, last: number, rows: AuditRow[]): Promise<void> {
+  /**
+   * Inserts rows (sent as `values` when given: the same rows made into parameters) and moves the
+   * cursor to `last`; a moved cursor (another shipper?) is re-read.
+   */
+  private async ship(client: pg.Client, last: number, rows: AuditRow[], values: PreparedRows | null = null): Promise<void> {
     const legacy = this.dedupe !== null && this.cursor < this.dedupe.to && last >= this.dedupe.from;
     if (legacy) {
       const seen = new Set<string>();
       rows = rows.filter((r) => !seen.has(r.eventId) && (seen.add(r.eventId), true));
     }
-    const ok = await shipRows(client, this.wal.walId, this.cursor, last, rows, legacy);
+    const ok = await shipRows(client, this.wal.walId, this.cursor, last, legacy || !values ? rows : values, legacy);
     if (!ok) {
       const was = this.cursor;
       this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);

@@ -37,8 +37,33 @@ const CURSOR = `WITH created AS (
 )
 SELECT lsn::text AS lsn FROM created UNION ALL SELECT lsn::text FROM audit_wal_cursors WHERE wal_id = $1::uuid`;
 
-function columns(rows: AuditRow[]): unknown[] {
-  const cols: unknown[][] = Array.from({ length: 11 }, () => new Array<unknown>(rows.length));
+/**
+ * A PostgreSQL array literal of text values (NULL for null), as the driver would write the array
+ * itself: every element quoted, backslashes and double quotes escaped. Made by the shipper, not by the driver, so
+ * that a batch's parameters can be made while the database is still storing the batch before it.
+ */
+export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ",";
+    const v = values[i];
+    out += v === null || v === undefined ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`;
+  }
+  return `${out}}`;
+}
+
+/** A batch's eleven columns as array literals, ready to send; `rows` is how many rows they hold. */
+export interface PreparedRows {
+  rows: number;
+  values: string[];
+}
+
+function isPrepared(rows: readonly AuditRow[] | PreparedRows): rows is PreparedRows {
+  return !Array.isArray(rows);
+}
+
+export function prepareRows(rows: readonly AuditRow[]): PreparedRows {
+  const cols: Array<Array<string | null>> = Array.from({ length: 11 }, () => new Array<string | null>(rows.length));
   rows.forEach((r, i) => {
     cols[0]![i] = r.at;
     cols[1]![i] = r.type;
@@ -52,7 +77,7 @@ function columns(rows: AuditRow[]): unknown[] {
     cols[9]![i] = r.ruleId;
     cols[10]![i] = r.data;
   });
-  return cols;
+  return { rows: rows.length, values: cols.map(textArrayLiteral) };
 }
 
 /** The log's cursor: every event with an LSN up to it is in audit_events. */
@@ -62,15 +87,17 @@ export async function readCursor(client: pg.ClientBase, walId: string, workerId:
 }
 
 /**
- * Inserts `rows` and moves the cursor from `expected` to `last`, atomically. Returns false (and
- * changes nothing) when the cursor was not at `expected`: the caller reads it again. With
- * `skipStored`, rows whose event id is already stored at the same time are left out.
+ * Inserts `rows` (or rows already made into parameters by prepareRows) and moves the cursor from
+ * `expected` to `last`, atomically. Returns false (and changes nothing) when the cursor was not at
+ * `expected`: the caller reads it again. With `skipStored`, rows whose event id is already stored
+ * at the same time are left out.
  */
-export async function shipRows(client: pg.ClientBase, walId: string, expected: number, last: number, rows: AuditRow[], skipStored = false): Promise<boolean> {
+export async function shipRows(client: pg.ClientBase, walId: string, expected: number, last: number, rows: readonly AuditRow[] | PreparedRows, skipStored = false): Promise<boolean> {
+  const prepared = isPrepared(rows) ? rows : prepareRows(rows);
   const { rows: result } = await client.query<{ moved: number; inserted: number }>({
     name: skipStored ? "bulkhead_audit_ship_once" : "bulkhead_audit_ship",
     text: skipStored ? SHIP_ONCE : SHIP,
-    values: [...columns(rows), walId, String(last), String(expected)],
+    values: [...prepared.values, walId, String(last), String(expected)],
   });
   return result[0]!.moved === 1;
 }

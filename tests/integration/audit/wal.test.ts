@@ -256,6 +256,42 @@ describe("the audit write-ahead log", () => {
     await chainOk();
   });
 
+  it("ships a batch the database refuses as data event by event, also with the next batch read ahead: a refused event in minimal form, one refused even so kept in a file, nothing else lost, repeated or reordered", async () => {
+    // A rule of this database only: rows whose reason starts "refuse me", or of type test.refused, are refused as data.
+    await withClient(t.adminUrl, (c) =>
+      c.query(`CREATE FUNCTION bh_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.reason LIKE 'refuse me%' OR NEW.type = 'test.refused' THEN
+                     RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation';
+                   END IF;
+                   RETURN NEW;
+                 END $$;
+               CREATE TRIGGER bh_test_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION bh_test_refuse();`),
+    );
+    try {
+      const w = await start({ maxBatch: 50 });
+      const outage = down();
+      await outage.begin();
+      const acked = await Promise.all(Array.from({ length: 300 }, (_, i) => w.record(i === 120 ? event(i, { reason: "refuse me" }) : i === 210 ? event(i, { type: "test.refused" }) : event(i))));
+      await until(() => w.stats().durableLsn >= acked.at(-1)!.lsn, 5_000, "fsync");
+      await outage.end();
+      await w.flush();
+      const stats = w.stats();
+      expect(stats).toMatchObject({ shipped: 300, minimal: 1, quarantined: 1, lagEvents: 0 });
+      // Behind by 300 events in batches of 50: batches were read while the one before was stored.
+      expect(stats.readAhead).toBeGreaterThan(0);
+      const rows = await stored(acked.map((a) => a.eventId));
+      expect(rows.map((r) => r.id)).toEqual(acked.filter((_, i) => i !== 210).map((a) => a.eventId));
+      expect(rows.find((r) => r.id === acked[120]!.eventId)?.reason).toMatch(/^recorded in minimal form: /);
+      expect(rows.filter((r) => r.reason?.startsWith("recorded in minimal form")).length).toBe(1);
+      const kept = (await readFile(path.join(dir, "w.rejected.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(kept).toEqual([expect.objectContaining({ lsn: acked[210]!.lsn, eventId: acked[210]!.eventId, type: "test.refused" })]);
+      await chainOk();
+    } finally {
+      await withClient(t.adminUrl, (c) => c.query("DROP TRIGGER bh_test_refuse ON audit_events; DROP FUNCTION bh_test_refuse()"));
+    }
+  });
+
   it("ships only fsync'd events and never more than the database's cursor says", async () => {
     const w = await start({ fsyncIntervalMs: 500 });
     const r = await w.record(event(1));
