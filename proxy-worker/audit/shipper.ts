@@ -206,11 +206,15 @@ export class AuditShipper {
     if (records.length === 0 && !gap) return { shipped: false, waitMs: null, seenLsn: p.seenLsn };
     if (p.rows.length === 0) return { shipped: false, waitMs: batch.waitMs || null, seenLsn: p.seenLsn };
     const started = performance.now();
+    // Under a quarter of the maximum: caught up, and the loop pauses before the next batch.
+    const small = records.length < this.maxBatch / 4;
     try {
       // The driver sends the statement within this call; then, while the database stores it, the
-      // next batch is prepared if more is durable already.
+      // next batch is prepared, when behind (a batch this size and more durable already). Caught
+      // up, the next step comes after a pause and reads then: a batch read now would hold only
+      // what is durable now, a smaller statement than the pause would gather.
       const shipping = this.ship(client, p.to, p.rows, p.values);
-      if (this.wal.durableLsn > p.to && !this.stopping) {
+      if (!small && this.wal.durableLsn > p.to && !this.stopping) {
         const next = this.prepare(p.to + 1);
         next.catch(() => undefined); // read again by the next step if it failed
         this.ahead = { from: p.to + 1, batch: next };
@@ -231,7 +235,7 @@ export class AuditShipper {
     this.counters.folded += batch.folded;
     this.o.onBatch?.(batch.rows.length + batch.folded, (performance.now() - started) / 1000);
     this.progressed();
-    return { shipped: true, small: records.length < this.maxBatch / 4, waitMs: null, seenLsn: p.seenLsn };
+    return { shipped: true, small, waitMs: null, seenLsn: p.seenLsn };
   }
 
   /** Reads durable records from `from` on and makes the batch that ships them (nothing sent). */
