@@ -39,8 +39,9 @@ SELECT lsn::text AS lsn FROM created UNION ALL SELECT lsn::text FROM audit_wal_c
 
 /**
  * A PostgreSQL array literal of text values (NULL for null), as the driver would write the array
- * itself: every element quoted, backslashes and double quotes escaped. Made by the shipper, not by the driver, so
- * that a batch's parameters can be made while the database is still storing the batch before it.
+ * itself: every element quoted, backslashes and double quotes escaped. Made by the shipper, not
+ * by the driver, so that a batch's parameters can be made while the database is still storing
+ * the batch before it.
  */
 export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
   let out = "{";
