@@ -29,7 +29,7 @@ import { hasTaskset, installCleanupHandlers, pinSelf, runMain, start } from "./s
 import { startEnvironment, type Environment, type PathDef } from "./support/environment";
 import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
-import { soak, SOAK_SETTLE_S } from "./support/soak";
+import { drainedWorkerLog, soak, SOAK_SETTLE_S } from "./support/soak";
 import { renderTables, writeDoc, type AuditCheck, type Results, type RunRecord, type Soak } from "./support/report";
 import { round } from "./support/stats";
 
@@ -114,20 +114,7 @@ async function closedLoop(env: Environment, p: PathDef, repeat: number, seconds 
   return { ...r, path: p.id, repeat };
 }
 
-/**
- * A worker's flush waits up to 30 s for its log to reach PostgreSQL. A worker that fell behind
- * during the soak can hold more than 30 s of shipping: wait for it (up to 15 minutes) and say how
- * long it took, rather than lose the run's results.
- */
-async function drained(worker: Environment["worker"]): Promise<Record<string, unknown> | null> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await worker.ipc.call<Record<string, unknown> | null>("flush");
-    } catch (error) {
-      if (attempt >= 30 || !/not shipped/.test(String(error))) throw error;
-    }
-  }
-}
+const drained = drainedWorkerLog;
 
 /**
  * Every request the audited workers (F, F-nometrics, F-strict) forwarded must have its decision and

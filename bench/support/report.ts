@@ -23,11 +23,16 @@ export interface Soak {
   rssMiB: Array<{ atSeconds: number; rss: number; lagEvents?: number; lagSeconds?: number; shipped?: number; batches?: number; rows?: number; loopDelayMs?: { p50: number; p99: number; max: number }; shipStatements?: { batches: number; seconds: number; maxSeconds: number } }>;
   rawMinMiB: number;
   rawMaxMiB: number;
-  /** RSS and V8 heap after a full collection, just before and just after the load. */
+  /** RSS and V8 heap after a full collection, just before the load and after it once the audit log is shipped. */
   startMiB: number;
   endMiB: number;
   heapStartMiB: number;
   heapEndMiB: number;
+  /**
+   * The audit log's backlog when the load stopped, how long it took to ship, and RSS and heap
+   * after a full collection before it was (the end above is read once it was). Absent in older results.
+   */
+  backlogAtEnd?: { events: number; oldestSeconds: number; shippedInSeconds: number; rssMiB: number; heapMiB: number } | null;
   collected: boolean;
   changePct: number;
   load: LoadResult;
@@ -200,10 +205,14 @@ export function renderTables(res: Results, rates: number[]): string {
     out.push(`\n#### Memory: worker F at ${s.rate} rps for ${s.seconds} s, a SHORT run (the bar asks for 10 minutes)\n`);
     out.push(
       table(
-        ["RSS 3 s after a full GC: before → after", "change", "V8 heap after a full GC: before → after", "raw RSS during the run: min – max", "achieved rps", "errors", "p50 µs", "p99 µs", "audit flush lag p50 / p99 ms"],
+        ["RSS 3 s after a full GC: before → after (the audit log shipped both times)", "change", "V8 heap after a full GC: before → after", "raw RSS during the run: min – max", "achieved rps", "errors", "p50 µs", "p99 µs", "audit flush lag p50 / p99 ms"],
         [[`${fmt(s.startMiB, 1)} → ${fmt(s.endMiB, 1)} MiB`, `${fmt(s.changePct, 1)} %`, `${fmt(s.heapStartMiB, 1)} → ${fmt(s.heapEndMiB, 1)} MiB`, `${fmt(s.rawMinMiB, 1)} – ${fmt(s.rawMaxMiB, 1)} MiB`, fmt(s.load.achievedRps), String(s.load.errors), fmt(s.load.latencyUs.p50), fmt(s.load.latencyUs.p99), s.flushLagMs ? `${fmt(s.flushLagMs.p50, 1)} / ${fmt(s.flushLagMs.p99, 1)}` : "–"]],
       ),
     );
+    if (s.backlogAtEnd) {
+      const b = s.backlogAtEnd;
+      out.push(`\nWhen the load stopped the audit log held ${b.events} events not yet in PostgreSQL (the oldest ${b.oldestSeconds} s old), shipped in ${b.shippedInSeconds} s; after a full GC with them still in memory: RSS ${fmt(b.rssMiB, 1)} MiB, V8 heap ${fmt(b.heapMiB, 1)} MiB.`);
+    }
     out.push(`\nRaw RSS samples (s: MiB), which saw up and down with V8's major collections: ${s.rssMiB.map((x) => `${x.atSeconds}: ${x.rss}`).join(", ")}.`);
   }
 

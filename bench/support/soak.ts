@@ -4,7 +4,10 @@
  * (events logged and not yet in PostgreSQL, and the age of the oldest) beside it, so a worker
  * whose shipper falls behind shows when and by how much. RSS saws up and down with V8's major
  * collections, so what is retained is read after a full collection just before the load and just
- * after it (the run itself is not disturbed).
+ * after it (the run itself is not disturbed). The start is read with the audit log shipped (the
+ * suite ships it before every run), so the end is read likewise: events a worker that fell behind
+ * still holds in its log's memory are a backlog, not growth. The end is read twice, with the
+ * backlog the load left and once it is shipped; the second is judged, both are reported.
  */
 import type { LoadResult, OpenLoopSpec } from "../load";
 import type { Environment, PathDef } from "./environment";
@@ -18,6 +21,20 @@ interface AfterGc {
   collected: boolean;
   rssMiB: number;
   heapUsedMiB: number;
+}
+
+/**
+ * Waits until `worker`'s audit log is in PostgreSQL. Its flush waits up to 30 s; a worker that
+ * fell behind can hold more than that: wait for it (up to 15 minutes) rather than lose the run.
+ */
+export async function drainedWorkerLog(worker: Environment["worker"]): Promise<Record<string, unknown> | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await worker.ipc.call<Record<string, unknown> | null>("flush");
+    } catch (error) {
+      if (attempt >= 30 || !/not shipped/.test(String(error))) throw error;
+    }
+  }
 }
 
 export async function soak(env: Environment, f: PathDef, o: { seconds: number; connections: number; rate?: number; onSample?: (s: Soak["rssMiB"][number]) => void }): Promise<Soak> {
@@ -53,6 +70,11 @@ export async function soak(env: Environment, f: PathDef, o: { seconds: number; c
     clearTimeout(settled);
   });
   const stats = await env.worker.ipc.call<{ flushLagMs: Soak["flushLagMs"] }>("stats");
+  const left = await env.worker.ipc.call<{ lagEvents: number; lagSeconds: number } | null>("audit").catch(() => null);
+  const unshipped = await collect();
+  const shipStarted = Date.now();
+  await drainedWorkerLog(env.worker);
+  const shipSeconds = round((Date.now() - shipStarted) / 1000, 1);
   const after = await collect();
   const raw = samples.map((x) => x.rss);
   return {
@@ -65,6 +87,7 @@ export async function soak(env: Environment, f: PathDef, o: { seconds: number; c
     endMiB: after.rssMiB,
     heapStartMiB: before.heapUsedMiB,
     heapEndMiB: after.heapUsedMiB,
+    backlogAtEnd: left ? { events: left.lagEvents, oldestSeconds: round(left.lagSeconds, 2), shippedInSeconds: shipSeconds, rssMiB: unshipped.rssMiB, heapMiB: unshipped.heapUsedMiB } : null,
     collected: before.collected && after.collected,
     changePct: round((100 * (after.rssMiB - before.rssMiB)) / before.rssMiB, 1),
     load,
