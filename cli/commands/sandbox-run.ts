@@ -67,7 +67,9 @@ async function waitForWorker(ctx: CliContext, sandbox: LaunchedSandbox): Promise
       [sandbox.addresses.v4, sandbox.addresses.v6].map((a) =>
         fetch(`http://${host}:${worker.healthPort}/sandboxes/known?address=${encodeURIComponent(a)}`, { signal: AbortSignal.timeout(1000) }).then(
           (r) => r.status === 200,
-          () => null,
+          // A worker too busy to answer within the second is asked again; only one that is not
+          // there (the connection refused) is given up on.
+          (error: unknown) => (error instanceof Error && error.name === "TimeoutError" ? false : null),
         ),
       ),
     );

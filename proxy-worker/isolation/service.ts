@@ -16,6 +16,7 @@ import { ResolverMemory } from "./answers";
 import { SandboxConnections } from "./connections";
 import { hasNetAdmin } from "./exec";
 import { COUNTER_MS, counterReadDue } from "./counters";
+import { DropReader } from "./drop-reader";
 import { ensureFence, readDrops, removeFenceIfUnused } from "./fence";
 import { listOwnNetwork } from "./network";
 import { SandboxListener } from "./sandbox-listener";
@@ -125,35 +126,37 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   }, SWEEP_MS);
   sweep.unref();
 
-  // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to read).
+  // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to
+  // read), attributed to the sandbox that sent them even when it ended before the read.
   let lastCounterError: string | null = null;
-  const seen = new Map<string, number>();
   let lastRead = { at: Date.now(), bound: false };
   // Started now, while the worker is small: every read after this forks the helper, not the worker.
   const tools = privileged ? new ToolHost(["nft"]) : null;
   tools?.prepare();
-  const counters = tools
+  const drops = tools
+    ? new DropReader({
+        read: () => readDrops(config.instanceId, tools),
+        bindings: () => current()?.sandboxBindings,
+        onDrops: (binding, flow, delta) => activity.drops(binding, flow, delta),
+        onRead: (error) => {
+          lastCounterError = error === null ? null : error instanceof Error ? error.message : String(error);
+        },
+      })
+    : null;
+  if (drops) {
+    drops.bindingsChanged(current()?.sandboxBindings ?? new Map());
+    o.policy.onSnapshot((snapshot) => {
+      // A sandbox left: its drops are read now, while they are still its own, and once more on
+      // the clock (counted as bound) for any packet its namespace sent on the way out.
+      if (drops.bindingsChanged(snapshot.sandboxBindings)) lastRead = { at: Date.now(), bound: true };
+    });
+  }
+  const counters = drops
     ? setInterval(() => {
         const bound = (current()?.sandboxBindings.size ?? 0) > 0;
         if (!counterReadDue({ bound, boundAtLastRead: lastRead.bound, msSinceLastRead: Date.now() - lastRead.at })) return;
         lastRead = { at: Date.now(), bound };
-        void readDrops(config.instanceId, tools).then(
-          (drops) => {
-            lastCounterError = null;
-            const bindings = current()?.sandboxBindings;
-            for (const flow of drops) {
-              const key = `${flow.source}|${flow.destination}|${flow.protocol}|${flow.port}`;
-              const before = seen.get(key) ?? 0;
-              const delta = flow.packets >= before ? flow.packets - before : flow.packets;
-              seen.set(key, flow.packets);
-              if (delta > 0) activity.drops(bindings?.get(flow.source) ?? null, flow, delta);
-            }
-            if (seen.size > 100_000) seen.clear();
-          },
-          (error: unknown) => {
-            lastCounterError = error instanceof Error ? error.message : String(error);
-          },
-        );
+        void drops.read();
       }, COUNTER_MS)
     : null;
   counters?.unref();
@@ -169,6 +172,8 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     async close() {
       clearInterval(sweep);
       if (counters) clearInterval(counters);
+      // The drops since the last read are audited before the worker goes.
+      await drops?.read();
       tools?.close();
       await listener.close();
       await resolver.close();

@@ -83,6 +83,39 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(row?.blockedAttempts).toBeGreaterThan(0);
   }, 600_000);
 
+  it.sequential("drops in a sandbox's last moment are audited against its task, however soon after them it ends", async () => {
+    const { taskId } = await s.newTask(DENY_ALL);
+    // A command that tries to leave and exits at once: the sandbox is torn down well before the
+    // fence's counters would next be read on the clock.
+    const script = `
+const dgram = require("node:dgram");
+const socket = dgram.createSocket("udp4");
+let sent = 0;
+const next = () => (sent++ < 5 ? socket.send("escape", 9999, ${JSON.stringify(CANARY4)}, next) : socket.close());
+next();
+`;
+    const run = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", process.execPath, "-e", script], s.env());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain("torn down");
+    const sandbox = await s.t.db.sandbox.findFirst({ where: { taskId } });
+    const drops = await waitFor(
+      "the last drops to be audited against the task",
+      async () => {
+        const rows = await s.t.db.auditEvent.findMany({ where: { taskId, type: "sandbox.escape_blocked" } });
+        const flows = rows.flatMap((e) => (e.data as { flows: Array<{ destination: string; protocol: string; port: number; packets: number }> }).flows);
+        const packets = flows.filter((f) => f.destination === CANARY4 && f.protocol === "udp" && f.port === 9999).reduce((n, f) => n + f.packets, 0);
+        return packets >= 5 ? rows : null;
+      },
+      20_000,
+      250,
+    );
+    expect(drops.every((e) => (e.data as { sandboxId?: string }).sandboxId === sandbox?.id)).toBe(true);
+    expect(s.canary.udpHits).toBe(0);
+    // None of them is left to an unbound tally (which names no task).
+    const unbound = await s.t.db.auditEvent.findMany({ where: { type: "sandbox.escape_blocked", taskId: null } });
+    expect(unbound.filter((e) => (e.data as { source?: string }).source === sandbox?.sourceAddress)).toEqual([]);
+  }, 600_000);
+
   it.sequential("the launcher refuses without CAP_NET_ADMIN, in one line, before touching anything", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
     const before = (await sh("ip", ["netns", "list"])).stdout;
