@@ -31,6 +31,15 @@ interface DropTally {
   flows: DropCount[];
 }
 
+/**
+ * Called around each flush that audits drops: `mark` before the tallies are taken, `save` with
+ * its result once they are recorded (the drop reader keeps its counts only once they are audited).
+ */
+export interface DropCheckpoint<T = unknown> {
+  mark(): T;
+  save(mark: T): Promise<void>;
+}
+
 export class SandboxActivity {
   private dnsTallies = new Map<string, DnsTally>();
   private dropTallies = new Map<string, DropTally>();
@@ -42,6 +51,7 @@ export class SandboxActivity {
     private readonly log: Logger,
     private readonly onBlocked: (sandboxId: string, attempts: number) => Promise<void>,
     private readonly intervalMs = 2000,
+    private readonly checkpoint: DropCheckpoint | null = null,
   ) {}
 
   start(): void {
@@ -72,6 +82,7 @@ export class SandboxActivity {
   }
 
   async flush(): Promise<void> {
+    const mark = this.dropTallies.size > 0 ? this.checkpoint?.mark() : undefined;
     const dns = this.dnsTallies;
     const drops = this.dropTallies;
     this.dnsTallies = new Map();
@@ -95,6 +106,7 @@ export class SandboxActivity {
       });
       if (t.binding) await this.onBlocked(t.binding.sandboxId, t.attempts).catch((e: unknown) => this.log.warn({ err: String(e) }, "blocked-attempt counter not saved"));
     }
+    if (mark !== undefined) await this.checkpoint?.save(mark);
   }
 
   private async record(type: string, binding: Binding | null, outcome: string, reason: string, data: Record<string, unknown>): Promise<void> {

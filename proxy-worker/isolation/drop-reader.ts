@@ -10,7 +10,17 @@
  *
  * Reads run one at a time: the delta of a flow is taken against the count the previous read saw,
  * and two reads finishing out of order would count the same packets twice.
+ *
+ * The counts survive the worker: the fence outlives it (a sandbox may run on while it restarts),
+ * and a new worker counting from zero would audit every drop of the last hour again, against
+ * whichever sandbox holds each address now. So the counts whose drops have been audited are kept
+ * in a small file (`countsFile`, written whole and renamed into place), and a worker starts from
+ * them: a graceful restart audits each drop once; after a crash, drops read but not yet audited are
+ * counted again by the next worker rather than lost.
  */
+import { readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
 import type { DropCount } from "./fence";
 
 export interface Binding {
@@ -30,7 +40,16 @@ export interface DropReaderOptions {
   onDrops: (binding: Binding | null, flow: DropCount, delta: number) => void;
   /** After each read: null when it worked, else why it failed. */
   onRead: (error: unknown) => void;
+  /** Where the audited counts are kept across workers (none: each worker starts from zero). */
+  countsFile?: string;
+  /** A counts file that could not be read or written (the reader goes on without it). */
+  onStateError?: (error: unknown) => void;
   now?: () => number;
+}
+
+interface CountsFile {
+  version: 1;
+  counts: Record<string, number>;
 }
 
 export class DropReader {
@@ -38,10 +57,61 @@ export class DropReader {
   private readonly departed = new Map<string, { binding: Binding; until: number }>();
   private previous = new Map<string, Binding>();
   private chain: Promise<void> = Promise.resolve();
+  private saving: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly o: DropReaderOptions) {
     this.now = o.now ?? Date.now;
+    if (o.countsFile) this.load(o.countsFile);
+  }
+
+  private load(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.o.onStateError?.(error);
+      return;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<CountsFile>;
+      if (parsed.version !== 1 || typeof parsed.counts !== "object" || parsed.counts === null) throw new Error(`${file} is not a counts file of this version`);
+      for (const [key, packets] of Object.entries(parsed.counts)) {
+        if (Number.isSafeInteger(packets) && packets >= 0 && this.seen.size < MAX_SEEN) this.seen.set(key, packets);
+      }
+    } catch (error) {
+      this.seen.clear();
+      this.o.onStateError?.(error);
+    }
+  }
+
+  /**
+   * The counts that every drop handed to `onDrops` so far adds up to. Taken before those drops are
+   * audited, and passed to `save` once they are.
+   */
+  mark(): ReadonlyMap<string, number> {
+    return new Map(this.seen);
+  }
+
+  /** Keeps `counts` (from `mark`) as where the next worker starts. */
+  save(counts: ReadonlyMap<string, number>): Promise<void> {
+    // One write at a time, in the order asked: they share the temporary file.
+    this.saving = this.saving.then(() => this.write(counts));
+    return this.saving;
+  }
+
+  private async write(counts: ReadonlyMap<string, number>): Promise<void> {
+    const file = this.o.countsFile;
+    if (!file) return;
+    const body: CountsFile = { version: 1, counts: Object.fromEntries(counts) };
+    const temporary = `${file}.${process.pid}.tmp`;
+    try {
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(temporary, JSON.stringify(body), { mode: 0o600 });
+      await rename(temporary, file);
+    } catch (error) {
+      this.o.onStateError?.(error);
+    }
   }
 
   /**

@@ -4,6 +4,7 @@
  * reader of the fence's drop counters. Started by the worker when isolation is on (or `auto` and
  * possible); the worker itself never creates namespaces.
  */
+import path from "node:path";
 import type { IsolationConfig } from "@/lib/config/isolation";
 import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
@@ -48,9 +49,13 @@ export interface IsolationOptions {
   db: Db;
   log: Logger;
   upstreamConnectTimeoutMs: number;
+  /** The worker's data folder: the fence's audited drop counts are kept there across restarts. */
+  stateDir: string;
 }
 
 const SWEEP_MS = 200;
+/** How long a stopping worker waits for its last read of the fence's drop counters. */
+const FINAL_READ_MS = 3000;
 
 function disabled(reason: string): IsolationService {
   return { status: () => ({ enabled: false, reason, connections: 0, fenceCounters: false, lastCounterError: null }), knows: () => false, openConnections: () => 0, close: async () => undefined };
@@ -72,6 +77,25 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   const memory = new ResolverMemory();
   const connections = new SandboxConnections();
   const current = () => o.policy.current();
+  // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to
+  // read), attributed to the sandbox that sent them even when it ended before the read.
+  let lastCounterError: string | null = null;
+  let lastRead = { at: Date.now(), bound: false };
+  // Started now, while the worker is small: every read after this forks the helper, not the worker.
+  const tools = privileged ? new ToolHost(["nft"]) : null;
+  tools?.prepare();
+  const drops = tools
+    ? new DropReader({
+        read: () => readDrops(config.instanceId, tools),
+        bindings: () => current()?.sandboxBindings,
+        onDrops: (binding, flow, delta) => activity.drops(binding, flow, delta),
+        onRead: (error) => {
+          lastCounterError = error === null ? null : error instanceof Error ? error.message : String(error);
+        },
+        countsFile: path.join(o.stateDir, `fence-drops-${config.instanceId}.json`),
+        onStateError: (error) => log.warn({ err: error instanceof Error ? error.message : String(error) }, "the fence's audited drop counts could not be kept; a restart may audit some drops again"),
+      })
+    : null;
   const activity = new SandboxActivity(
     o.audit,
     (taskId) => current()?.tasks.get(taskId)?.agentId ?? null,
@@ -79,6 +103,8 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     async (sandboxId, attempts) => {
       await o.db.sandbox.updateMany({ where: { id: sandboxId }, data: { blockedAttempts: { increment: attempts } } });
     },
+    undefined,
+    drops,
   );
   const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
   const listener = new SandboxListener({
@@ -101,6 +127,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   } catch (error) {
     await resolver.close().catch(() => undefined);
     await listener.close().catch(() => undefined);
+    tools?.close();
     const message = error instanceof Error ? error.message : String(error);
     if (config.mode === "on") throw new Error(`network isolation could not start: ${message}`);
     log.warn({ err: message }, "network isolation is off: its listener could not bind the gateway addresses");
@@ -126,23 +153,6 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   }, SWEEP_MS);
   sweep.unref();
 
-  // Blocked escape attempts: deltas of the fence's per-flow counters (they need CAP_NET_ADMIN to
-  // read), attributed to the sandbox that sent them even when it ended before the read.
-  let lastCounterError: string | null = null;
-  let lastRead = { at: Date.now(), bound: false };
-  // Started now, while the worker is small: every read after this forks the helper, not the worker.
-  const tools = privileged ? new ToolHost(["nft"]) : null;
-  tools?.prepare();
-  const drops = tools
-    ? new DropReader({
-        read: () => readDrops(config.instanceId, tools),
-        bindings: () => current()?.sandboxBindings,
-        onDrops: (binding, flow, delta) => activity.drops(binding, flow, delta),
-        onRead: (error) => {
-          lastCounterError = error === null ? null : error instanceof Error ? error.message : String(error);
-        },
-      })
-    : null;
   if (drops) {
     drops.bindingsChanged(current()?.sandboxBindings ?? new Map());
     o.policy.onSnapshot((snapshot) => {
@@ -172,8 +182,13 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     async close() {
       clearInterval(sweep);
       if (counters) clearInterval(counters);
-      // The drops since the last read are audited before the worker goes.
-      await drops?.read();
+      // The drops since the last read are audited before the worker goes (a stuck read does not
+      // hold the shutdown: at most FINAL_READ_MS).
+      if (drops) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([drops.read(), new Promise((r) => (timer = setTimeout(r, FINAL_READ_MS)))]);
+        clearTimeout(timer);
+      }
       tools?.close();
       await listener.close();
       await resolver.close();

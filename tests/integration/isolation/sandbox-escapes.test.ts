@@ -116,6 +116,41 @@ next();
     expect(unbound.filter((e) => (e.data as { source?: string }).source === sandbox?.sourceAddress)).toEqual([]);
   }, 600_000);
 
+  it.sequential("drops just before the worker stops are audited on its way out, and once: the next worker does not count them again", async () => {
+    const { taskId } = await s.newTask(DENY_ALL);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], s.env());
+    try {
+      const box = await s.liveSandbox(taskId, launcher);
+      const inside = await s.topo.helper(box.name);
+      // Sent and the worker stopped at once: the counters are otherwise read only every 2 s.
+      for (let i = 0; i < 4; i++) expect(await inside.udpExchange(CANARY4, 9998, "escape", 10)).toBeNull();
+      await s.stopWorker();
+      inside.close();
+      await s.startWorker();
+      const rows = await waitFor(
+        "the drops read at the stop to be audited",
+        async () => {
+          const events = await s.t.db.auditEvent.findMany({ where: { taskId, type: "sandbox.escape_blocked" } });
+          const flows = events.flatMap((e) => (e.data as { flows: Array<{ destination: string; protocol: string; port: number; packets: number }> }).flows);
+          return flows.filter((f) => f.destination === CANARY4 && f.port === 9998).reduce((n, f) => n + f.packets, 0) >= 4 ? events : null;
+        },
+        20_000,
+        250,
+      );
+      expect(rows.every((e) => (e.data as { sandboxId?: string }).sandboxId === box.id)).toBe(true);
+      // Once each: the restarted worker starts from the counts the stopped one audited, not from
+      // zero (which would audit them again, and every earlier drop still in the fence with them).
+      await new Promise((r) => setTimeout(r, 4500));
+      const again = await s.t.db.auditEvent.findMany({ where: { taskId, type: "sandbox.escape_blocked" } });
+      const packets = again.flatMap((e) => (e.data as { flows: Array<{ destination: string; port: number; packets: number }> }).flows).filter((f) => f.destination === CANARY4 && f.port === 9998);
+      expect(packets.reduce((n, f) => n + f.packets, 0)).toBe(4);
+      expect((await s.t.db.sandbox.findUnique({ where: { id: box.id } }))?.blockedAttempts).toBe(4);
+    } finally {
+      launcher.kill("SIGTERM");
+      await new Promise((r) => (launcher.exitCode !== null ? r(null) : launcher.once("exit", r)));
+    }
+  }, 600_000);
+
   it.sequential("the launcher refuses without CAP_NET_ADMIN, in one line, before touching anything", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
     const before = (await sh("ip", ["netns", "list"])).stdout;

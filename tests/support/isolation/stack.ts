@@ -56,6 +56,8 @@ export interface Stack {
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
   startWorker(): Promise<void>;
   killWorker(): void;
+  /** SIGTERM: the worker stops as an operator stops it, and this resolves once it has exited. */
+  stopWorker(): Promise<void>;
   /** What the worker wrote to stderr (its log), for failure messages. */
   workerLog(): string;
   /** `scope` omitted: the product's default (what the policy reaches). */
@@ -168,6 +170,13 @@ export async function startStack(): Promise<Stack> {
       },
       killWorker() {
         worker?.kill("SIGKILL");
+      },
+      async stopWorker() {
+        const w = worker;
+        if (!w || w.exitCode !== null || w.signalCode !== null) return;
+        const exited = new Promise((r) => w.once("exit", r));
+        w.kill("SIGTERM");
+        await exited;
       },
       workerLog: () => `${worker?.output.stdout ?? ""}${worker?.output.stderr ?? ""}`,
       async newTask(policyYaml, ttl = "30m", scope) {

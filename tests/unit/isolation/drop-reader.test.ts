@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEPARTED_MS, DropReader, type Binding } from "@/proxy-worker/isolation/drop-reader";
 import type { DropCount } from "@/proxy-worker/isolation/fence";
@@ -136,5 +139,86 @@ describe("the fence's drop reader", () => {
     await h.answer([flow("10.0.0.2", 2)]);
     await two;
     expect(h.seen.map((s) => s.delta)).toEqual([9, 2]);
+  });
+
+  describe("counts kept across workers", () => {
+    const withDir = async (body: (dir: string) => Promise<void>) => {
+      const dir = await mkdtemp(path.join(tmpdir(), "bh-drops-"));
+      try {
+        await body(dir);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    const reader = (file: string, drops: DropCount[], seen: number[], errors: unknown[] = []) =>
+      new DropReader({
+        read: async () => drops,
+        bindings: () => new Map([["10.0.0.2", A]]),
+        onDrops: (_b, _f, delta) => seen.push(delta),
+        onRead: () => undefined,
+        countsFile: file,
+        onStateError: (e) => errors.push(e),
+      });
+
+    it("a worker starts from the counts the last one audited, in a folder it creates", async () => {
+      await withDir(async (dir) => {
+        const file = path.join(dir, "not-yet", "fence-drops.json");
+        const first: number[] = [];
+        const one = reader(file, [flow("10.0.0.2", 5)], first);
+        await one.read();
+        await one.save(one.mark());
+        expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ version: 1, counts: { "10.0.0.2|203.0.113.9|udp|9999": 5 } });
+        const second: number[] = [];
+        await reader(file, [flow("10.0.0.2", 7)], second).read();
+        expect(first).toEqual([5]);
+        expect(second).toEqual([2]);
+      });
+    });
+
+    it("counts read but not yet saved are counted again by the next worker (none is lost)", async () => {
+      await withDir(async (dir) => {
+        const file = path.join(dir, "fence-drops.json");
+        const one = reader(file, [flow("10.0.0.2", 3)], []);
+        await one.read();
+        await one.save(one.mark());
+        const two = reader(file, [flow("10.0.0.2", 9)], []);
+        await two.read(); // read, then the worker dies before its flush saved anything
+        const seen: number[] = [];
+        await reader(file, [flow("10.0.0.2", 9)], seen).read();
+        expect(seen).toEqual([6]);
+      });
+    });
+
+    it("a file that is not a counts file is reported and ignored: the worker starts from zero", async () => {
+      await withDir(async (dir) => {
+        const file = path.join(dir, "fence-drops.json");
+        for (const body of ["{not json", JSON.stringify({ version: 2, counts: {} }), JSON.stringify({ version: 1, counts: null })]) {
+          await writeFile(file, body);
+          const seen: number[] = [];
+          const errors: unknown[] = [];
+          await reader(file, [flow("10.0.0.2", 4)], seen, errors).read();
+          expect(seen).toEqual([4]);
+          expect(errors).toHaveLength(1);
+        }
+        // Values that are not counts are skipped one by one.
+        await writeFile(file, JSON.stringify({ version: 1, counts: { "10.0.0.2|203.0.113.9|udp|9999": -1, other: "x" } }));
+        const seen: number[] = [];
+        await reader(file, [flow("10.0.0.2", 4)], seen).read();
+        expect(seen).toEqual([4]);
+      });
+    });
+
+    it("saves run one at a time, in the order asked: the last mark is what the file holds", async () => {
+      await withDir(async (dir) => {
+        const file = path.join(dir, "fence-drops.json");
+        const errors: unknown[] = [];
+        const r = reader(file, [], [], errors);
+        // Of different sizes, so that writes overlapping in one temporary file would show.
+        const marks = [4000, 3, 2500, 1, 1200].map((n) => new Map(Array.from({ length: n }, (_, i) => [`10.0.${i >> 8}.${i & 255}|203.0.113.9|udp|${n}`, i + 1])));
+        await Promise.all(marks.map((m) => r.save(m)));
+        expect(errors).toEqual([]);
+        expect(JSON.parse(await readFile(file, "utf8")).counts).toEqual(Object.fromEntries(marks.at(-1)!));
+      });
+    });
   });
 });
