@@ -93,10 +93,12 @@ export async function startProxyHarness(
   const workerDb = createPrismaClient(t.workerUrl, 8);
   const core = await startEnforcementCore({ db: workerDb, databaseUrl: t.workerUrl, log, identity, reconcileIntervalMs: 60_000 });
   const config = { ...loadWorkerConfig({ BULKHEAD_HOLD_TIMEOUT_SECONDS: "3", ...options.env }), proxyPort: 0, transparentHttpPort: 0, transparentTlsPort: 0 };
+  let caDir: string | null = null;
   if (options.upstreamCaPem) {
     const { writeFileSync, mkdtempSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
-    const file = `${mkdtempSync(`${tmpdir()}/bh-ca-`)}/ca.pem`;
+    caDir = mkdtempSync(`${tmpdir()}/bh-ca-`);
+    const file = `${caDir}/ca.pem`;
     writeFileSync(file, options.upstreamCaPem);
     config.upstreamCaFile = file;
   }
@@ -155,6 +157,7 @@ export async function startProxyHarness(
       await core.close();
       await workerDb.$disconnect();
       await t.drop();
+      if (caDir) await import("node:fs/promises").then(({ rm }) => rm(caDir!, { recursive: true, force: true }));
     },
   };
 }

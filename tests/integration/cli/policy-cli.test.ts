@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -26,7 +26,10 @@ describe("bulkhead policy: the database's services and inventory by default", ()
     });
     await t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: billing\n    resources: [inv_stg_*]\n" } });
   });
-  afterAll(() => t.drop());
+  afterAll(async () => {
+    await t.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const policy = () => file("p.yaml", "rules:\n  - id: billing-staging\n    service: billing\n    environments: [staging]\n    effects: [read, write, destructive, irreversible]\n    waive_approval: true\n");
 

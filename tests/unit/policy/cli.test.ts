@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { CliError, type CliContext } from "@/cli/context";
 import { policyCommand } from "@/cli/commands/policy";
 
@@ -28,6 +28,8 @@ function file(name: string, content: string): string {
 const good = file("good.yaml", "rules:\n  - id: staging-read\n    service: railway\n    environments: [staging]\n    effects: [read]\n");
 const bad = file("bad.yaml", "rules:\n  - id: a\n    service: railway\n    effects: [read, delete]\n");
 const inventory = file("inventory.yaml", "entries:\n  - environment: production\n    service: railway\n    resources: [vol_123]\n  - environment: staging\n    service: railway\n    resources: [vol_stg]\n");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
 const body = file("body.json", JSON.stringify({ query: 'mutation { volumeDelete(volumeId: "vol_123") }' }));
 
 describe("bulkhead policy check", () => {
