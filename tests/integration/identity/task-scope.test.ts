@@ -3,7 +3,7 @@
  * database: set at creation (given, or exactly what the policy reaches), carried as the token's
  * claim, never changed by anything that edits the task, and checked against the policy.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as scopeRoute from "@/app/api/v1/tasks/[id]/scope/route";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
 import { createApiKey } from "@/lib/apikeys";
@@ -166,8 +166,9 @@ describe("task scope", () => {
       expect(bad.stderr.join("\n")).toMatch(/not service:environment:effect/);
       expect((await cli(["task", "create", "--agent", agentId, "--purpose", "cli empty", "--scope", ""])).code).toBe(2);
 
-      const { writeFile, mkdtemp } = await import("node:fs/promises");
+      const { writeFile, mkdtemp, rm } = await import("node:fs/promises");
       const dir = await mkdtemp(`${(await import("node:os")).tmpdir()}/bh-scope-`);
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
       await writeFile(`${dir}/wide.yaml`, "unlisted: deny\nrules:\n  - id: wide\n    service: railway\n    effects: [write]\n");
       const checked = await cli(["policy", "check", "--task", task.id, `${dir}/wide.yaml`]);
       expect(checked.code).toBe(0);
