@@ -35,9 +35,11 @@ export class Cancellation extends EventEmitter {
 export function relay(source: Readable, sink: ServerResponse, redaction: StreamRedaction | null, signal: Cancellation): Promise<void> {
   return new Promise<void>((resolve) => {
     let over = false;
+    let flush: NodeJS.Immediate | null = null;
     const end = () => {
       if (over) return;
       over = true;
+      uncork();
       source.off("error", fail).off("close", sourceClosed);
       sink.off("error", fail).off("close", sinkClosed).off("finish", end);
       signal.off("abort", fail);
@@ -64,13 +66,33 @@ export function relay(source: Readable, sink: ServerResponse, redaction: StreamR
     }
     function redacted(chunk: Buffer): void {
       const out = redaction!.push(chunk);
-      if (out.length > 0 && !sink.write(out)) source.pause();
+      if (out.length === 0) return;
+      // Held in the socket until this turn of the event loop is over: a body that ends in the
+      // same turn (a small response, read whole) then leaves with its end in one write, instead
+      // of its redacted part in one and the held-back tail in another. A stream that goes on is
+      // sent as it comes, one write per turn.
+      if (!flush) {
+        sink.cork();
+        flush = setImmediate(uncork);
+      }
+      if (!sink.write(out)) source.pause();
+    }
+    function uncork(): void {
+      if (!flush) return;
+      clearImmediate(flush);
+      flush = null;
+      sink.uncork();
     }
     function drained(): void {
       source.resume();
     }
     function redactedEnd(): void {
       const rest = redaction!.end();
+      // end() sends whatever the cork held, with the rest, in one write.
+      if (flush) {
+        clearImmediate(flush);
+        flush = null;
+      }
       if (rest.length > 0) sink.end(rest);
       else sink.end();
     }

@@ -178,6 +178,51 @@ describe("relay: redaction and cancellation", () => {
     expect(got.data.toString()).toBe(`{"echo":"${"*".repeat(secret.length)}"}`);
   });
 
+  it("sends a small redacted body that arrives whole with its end in one write to the client's socket", async () => {
+    const secret = "sk_live_relay_secret_1234567890";
+    const text = `{"id":42,"echo":"${secret}","padding":"${"p".repeat(80)}"}`;
+    let writes = -1;
+    const port = await serve((res) => {
+      const socket = res.socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      let count = 0;
+      for (const name of ["_write", "_writev"] as const) {
+        const original = socket[name].bind(socket);
+        socket[name] = (...a: unknown[]) => {
+          count++;
+          original(...a);
+        };
+      }
+      res.writeHead(200, { "content-length": String(text.length) });
+      // The body's bytes and its end in one turn of the event loop, as an upstream read whole gives them.
+      const source = new PassThrough();
+      void relay(source, res, new StreamRedaction(patternFor([secret])!), new Cancellation()).then(() => (writes = count));
+      source.end(text);
+    });
+    const { body } = await get(port);
+    const got = await body;
+    expect(got.data.toString()).toBe(text.replace(secret, "*".repeat(secret.length)));
+    await new Promise((r) => setTimeout(r, 20));
+    // Headers, the redacted part and the held-back tail: one write, not two.
+    expect(writes).toBe(1);
+  });
+
+  it("sends a redacted stream that goes on as it comes, without waiting for its end", async () => {
+    const secret = "sk_live_relay_secret_1234567890";
+    const source = new PassThrough();
+    const port = await serve((res) => {
+      res.writeHead(200); res.flushHeaders();
+      void relay(source, res, new StreamRedaction(patternFor([secret])!), new Cancellation());
+    });
+    const { res, body } = await get(port);
+    const first = new Promise<string>((resolve) => res.once("data", (c: Buffer) => resolve(c.toString())));
+    // An event of a server-sent stream; the stream stays open.
+    source.write(`data: {"n":1,"key":"${secret}","note":"${"x".repeat(60)}"}\n\n`);
+    const seen = await Promise.race([first, new Promise<string>((r) => setTimeout(() => r("(nothing within 2 s)"), 2000))]);
+    expect(seen).toContain(`"n":1,"key":"${"*".repeat(secret.length)}"`);
+    source.end();
+    expect((await body).complete).toBe(true);
+  });
+
   it("leaves no error unhandled when the upstream fails after the relay is over", async () => {
     const source = new PassThrough();
     const port = await serve((res) => {
