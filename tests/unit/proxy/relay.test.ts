@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { patternFor, StreamRedaction } from "@/proxy-worker/proxy/redact";
@@ -221,6 +221,36 @@ describe("relay: redaction and cancellation", () => {
     expect(seen).toContain(`"n":1,"key":"${"*".repeat(secret.length)}"`);
     source.end();
     expect((await body).complete).toBe(true);
+  });
+
+  it("delivers pipelined redacted responses whole and in order, including those relayed before their turn on the connection", async () => {
+    const secret = "sk_live_relay_secret_1234567890";
+    const texts = [0, 1, 2].map((i) => `{"i":${i},"echo":"${secret}","pad":"${"p".repeat(100 + i * 50)}"}`);
+    let n = 0;
+    const port = await serve((res) => {
+      const text = texts[n++]!;
+      res.writeHead(200, { "content-length": String(text.length) });
+      const source = new PassThrough();
+      void relay(source, res, new StreamRedaction(patternFor([secret])!), new Cancellation());
+      // The first answer is slow: the others are relayed while their responses wait for the connection.
+      if (text === texts[0]) setTimeout(() => source.end(text), 50);
+      else {
+        source.write(text.slice(0, 60));
+        setTimeout(() => source.end(text.slice(60)), 5);
+      }
+    });
+    const socket = connect(port, "127.0.0.1");
+    let got = "";
+    socket.on("data", (d: Buffer) => (got += d.toString()));
+    socket.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    const deadline = Date.now() + 3000;
+    while ((got.match(/HTTP\/1\.1 200/g) ?? []).length < 3 || !got.endsWith("}")) {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    socket.destroy();
+    const bodies = got.split(/\r\n\r\n/).filter((_part, i) => i > 0).map((part) => part.replace(/HTTP\/1\.1 200[^]*$/, ""));
+    expect(bodies).toEqual(texts.map((t) => t.replace(secret, "*".repeat(secret.length))));
   });
 
   it("leaves no error unhandled when the upstream fails after the relay is over", async () => {
