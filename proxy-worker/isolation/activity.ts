@@ -28,8 +28,11 @@ interface DropTally {
   binding: Binding | null;
   source: string;
   attempts: number;
-  flows: DropCount[];
+  /** Per destination, protocol and port: packets added up over the interval's reads. */
+  flows: Map<string, DropCount>;
 }
+
+const flowKey = (f: DropCount) => `${f.destination}|${f.protocol}|${f.port}`;
 
 /**
  * Called around each flush that audits drops: `mark` before the tallies are taken, `save` with
@@ -74,46 +77,97 @@ export class SandboxActivity {
     const key = binding?.sandboxId ?? `unbound:${flow.source}`;
     let t = this.dropTallies.get(key);
     if (!t) {
-      t = { binding, source: flow.source, attempts: 0, flows: [] };
+      t = { binding, source: flow.source, attempts: 0, flows: new Map() };
       this.dropTallies.set(key, t);
     }
     t.attempts += delta;
-    t.flows.push({ ...flow, packets: delta });
+    const id = flowKey(flow);
+    const same = t.flows.get(id);
+    if (same) same.packets += delta;
+    else t.flows.set(id, { ...flow, packets: delta });
   }
 
+  /**
+   * Writes one event per tally. A tally whose event the audit refused (its log full or broken)
+   * is kept for the next flush, merged with what came since, so a blocked attempt is never
+   * dropped for a transient refusal; and the drop counts are then not checkpointed, so that a
+   * worker that stops before the retry leaves them to be counted again by the next one.
+   */
   async flush(): Promise<void> {
     const mark = this.dropTallies.size > 0 ? this.checkpoint?.mark() : undefined;
     const dns = this.dnsTallies;
     const drops = this.dropTallies;
     this.dnsTallies = new Map();
     this.dropTallies = new Map();
-    for (const t of dns.values()) {
-      await this.record("sandbox.dns", t.binding, t.refused + t.nxdomain > 0 ? "deny" : "allow", `${t.answered} answered, ${t.nxdomain} NXDOMAIN (never resolved upstream), ${t.refused} refused`, {
+    for (const [key, t] of dns) {
+      const recorded = await this.record("sandbox.dns", t.binding, t.refused + t.nxdomain > 0 ? "deny" : "allow", `${t.answered} answered, ${t.nxdomain} NXDOMAIN (never resolved upstream), ${t.refused} refused`, {
         source: t.source,
         answered: t.answered,
         nxdomain: t.nxdomain,
         refused: t.refused,
         sample: [...t.names].map(([q, outcome]) => ({ query: q, outcome })),
       });
+      if (!recorded) this.keepDns(key, t);
     }
-    for (const t of drops.values()) {
-      t.flows.sort((a, b) => b.packets - a.packets);
-      await this.record("sandbox.escape_blocked", t.binding, "deny", `${t.attempts} packet(s) from the sandbox dropped by the fence`, {
+    let allRecorded = true;
+    for (const [key, t] of drops) {
+      const flows = [...t.flows.values()].sort((a, b) => b.packets - a.packets);
+      const recorded = await this.record("sandbox.escape_blocked", t.binding, "deny", `${t.attempts} packet(s) from the sandbox dropped by the fence`, {
         source: t.source,
         attempts: t.attempts,
-        flows: t.flows.slice(0, SAMPLE),
-        moreFlows: Math.max(0, t.flows.length - SAMPLE),
+        flows: flows.slice(0, SAMPLE),
+        moreFlows: Math.max(0, flows.length - SAMPLE),
       });
+      if (!recorded) {
+        allRecorded = false;
+        this.keepDrops(key, t);
+        continue;
+      }
       if (t.binding) await this.onBlocked(t.binding.sandboxId, t.attempts).catch((e: unknown) => this.log.warn({ err: String(e) }, "blocked-attempt counter not saved"));
     }
-    if (mark !== undefined) await this.checkpoint?.save(mark);
+    if (mark !== undefined && allRecorded) await this.checkpoint?.save(mark);
   }
 
-  private async record(type: string, binding: Binding | null, outcome: string, reason: string, data: Record<string, unknown>): Promise<void> {
+  /** A DNS tally back into the current interval's, added to what came since. */
+  private keepDns(key: string, t: DnsTally): void {
+    const now = this.dnsTallies.get(key);
+    if (!now) {
+      this.dnsTallies.set(key, t);
+      return;
+    }
+    now.answered += t.answered;
+    now.nxdomain += t.nxdomain;
+    now.refused += t.refused;
+    for (const [name, outcome] of t.names) if (now.names.size < SAMPLE) now.names.set(name, outcome);
+  }
+
+  /** A drop tally back into the current interval's, the same flow's packets added up. */
+  private keepDrops(key: string, t: DropTally): void {
+    const now = this.dropTallies.get(key);
+    if (!now) {
+      this.dropTallies.set(key, t);
+      return;
+    }
+    now.attempts += t.attempts;
+    for (const [id, f] of t.flows) {
+      const same = now.flows.get(id);
+      if (same) same.packets += f.packets;
+      else now.flows.set(id, f);
+    }
+  }
+
+  /** True once the audit took the event; false (logged) when it refused it. */
+  private async record(type: string, binding: Binding | null, outcome: string, reason: string, data: Record<string, unknown>): Promise<boolean> {
     const agentId = binding ? this.agentOf(binding.taskId) : null;
-    await this.audit
+    return this.audit
       .record({ type, actorType: agentId ? "agent" : "system", actorId: agentId, agentId, taskId: binding?.taskId ?? null, outcome, effect: null, reason, ruleId: null, data: { sandboxId: binding?.sandboxId ?? null, ...data } })
-      .catch((e: unknown) => this.log.warn({ err: String(e), type }, "sandbox activity could not be audited"));
+      .then(
+        () => true,
+        (e: unknown) => {
+          this.log.warn({ err: String(e), type }, "sandbox activity could not be audited; kept for the next flush");
+          return false;
+        },
+      );
   }
 
   async close(): Promise<void> {
