@@ -68,7 +68,8 @@ export async function buildCli({ log = () => undefined } = {}) {
   const started = Date.now();
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: { main: "cli/main.ts" },
+    // The audit shipper's thread (proxy-worker/audit/shipper-host.ts starts it from beside main.js).
+    entryPoints: { main: "cli/main.ts", "audit-shipper-thread": "proxy-worker/audit/shipper-thread.ts" },
     outdir,
     bundle: true,
     splitting: true,
