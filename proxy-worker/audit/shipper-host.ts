@@ -96,6 +96,11 @@ export class ThreadedShipper implements WalFeed {
   private stopped: (() => void) | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private restarts = 0;
+  /**
+   * The cursor a thread that died last reported: a batch it stored after its last message is
+   * found when the next thread reads the cursor, and counted as shipped.
+   */
+  private cursorAtExit: number | null = null;
   private readonly log: Logger | undefined;
 
   constructor(
@@ -138,6 +143,10 @@ export class ThreadedShipper implements WalFeed {
         this.wal.advancePast(m.lsn);
         return;
       case "stats":
+        if (this.cursorAtExit !== null && m.stats.shippedLsn >= 0) {
+          this.before.shipped += Math.max(0, m.stats.shippedLsn - m.stats.shipped - this.cursorAtExit);
+          this.cursorAtExit = null;
+        }
         this.last = m.stats;
         return;
       case "batch":
@@ -159,6 +168,7 @@ export class ThreadedShipper implements WalFeed {
     if (this.worker !== worker) return;
     this.worker = null;
     for (const k of COUNTERS) this.before[k] += this.last[k];
+    if (this.last.shippedLsn >= 0) this.cursorAtExit = this.last.shippedLsn;
     this.last = { ...this.last, ...Object.fromEntries(COUNTERS.map((k) => [k, 0])), connected: false };
     for (const done of this.drains.values()) done(false);
     this.drains.clear();
