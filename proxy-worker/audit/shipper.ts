@@ -195,6 +195,7 @@ export class AuditShipper {
     if (!client) return;
     // Never wait for a frozen server to say goodbye.
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    this.o.onProgress?.(); // no longer connected
     await client.end().catch(() => undefined);
   }
 
