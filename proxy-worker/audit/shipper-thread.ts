@@ -38,11 +38,9 @@ const shipper = new AuditShipper(mirror, {
 
 port.on("message", (m: ToShipperThread) => {
   switch (m.t) {
-    case "written":
-      mirror.written(m.first, Buffer.from(m.frames.buffer, m.frames.byteOffset, m.frames.byteLength));
-      return;
-    case "durable":
-      mirror.durableThrough(m.lsn, m.segments);
+    case "log":
+      if (m.frames) mirror.written(m.first, Buffer.from(m.frames.buffer, m.frames.byteOffset, m.frames.byteLength));
+      if (m.durable) mirror.durableThrough(m.durable.lsn, m.durable.segments);
       return;
     case "drain":
       void shipper.drain(m.ms).then(
