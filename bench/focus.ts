@@ -18,12 +18,17 @@
  *                BENCH_SOAK_SECONDS (default here 120), RSS and the audit log's backlog every 5 s;
  *   audit        the audit log's part of the suite (bench/audit-bench.ts as a child, with the
  *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies;
+ *   catchup      worker F at BENCH_CATCHUP_RATE (default 1000) rps while its PostgreSQL is frozen
+ *                (SIGSTOP of the server's processes) for BENCH_FREEZE_SECONDS (15) from the 5th second,
+ *                then for BENCH_CATCHUP_AFTER_SECONDS (25) while the shipper drains the backlog: the
+ *                requests' latency over the whole run, and every 2.5 s the backlog and the worker's
+ *                event-loop delay (to compare BULKHEAD_AUDIT_SHIPPER=thread with inline);
  *   latency      the open-loop rows of the suite for BENCH_LATENCY_PATHS (default N,F,F-noaudit) at
  *                BENCH_RATES (default 1000), interleaved, BENCH_REPEATS × BENCH_SECONDS, each audited
  *                worker's log shipped before every run as the suite does; prints each run, the
  *                median per path and F's p50 over N's per repeat.
  *
- * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the six).
+ * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the seven).
  * Prints results; writes bench/results/focus.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -39,7 +44,7 @@ import { describeMachine } from "./support/machine";
 import { measurePolicyPropagation, measureRevocation } from "./support/propagation";
 import type { RunRecord } from "./support/report";
 import { soak, SOAK_SETTLE_S } from "./support/soak";
-import { round } from "./support/stats";
+import { childPids, round } from "./support/stats";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const int = (name: string, fallback: number) => {
@@ -74,7 +79,7 @@ async function main(): Promise<void> {
     for (const b of auditLogBarItems(a.result, a.error)) console.log(`bar: ${b.item}: ${b.measured} [${b.bar}] ${b.status}`);
     out.auditLog = a;
   }
-  if (!["propagation", "profile", "https", "soak", "latency"].some((f) => focus.has(f))) return write(out);
+  if (!["propagation", "profile", "https", "soak", "latency", "catchup"].some((f) => focus.has(f))) return write(out);
   const env = await startEnvironment({ ...cpus, coldTokens: { rate: 1, perRepeat: 1, repeats: 1 } });
   const f = env.paths.find((p) => p.id === "F")!;
   const closed = (seconds: number, conns: number) => {
@@ -135,6 +140,51 @@ async function main(): Promise<void> {
       }
     }
     out.latency = runs;
+  }
+
+  if (focus.has("catchup")) {
+    const rate = int("BENCH_CATCHUP_RATE", 1000);
+    const freeze = int("BENCH_FREEZE_SECONDS", 15);
+    const after = int("BENCH_CATCHUP_AFTER_SECONDS", 25);
+    const lead = 5;
+    await env.worker.ipc.call("flush");
+    const watched = f.watch().postgres;
+    const server = watched && "tree" in watched ? watched.tree : null;
+    if (!server) throw new Error("catchup: no PostgreSQL process to freeze");
+    const tree = (pid: number): number[] => [pid, ...childPids(pid).flatMap(tree)];
+    const signal = (sig: NodeJS.Signals) => {
+      for (const pid of tree(server)) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // gone meanwhile
+        }
+      }
+    };
+    await env.worker.ipc.call("audit"); // starts the loop-delay window afresh
+    const t0 = Date.now();
+    const spec: OpenLoopSpec = { scenario: f.scenario(0), rate, durationMs: (lead + freeze + after) * 1000, warmupMs: 0, connections: openConnections, watch: f.watch() };
+    const running = env.load.ipc.call<LoadResult>("open", spec, (lead + freeze + after) * 1000 + 61_000);
+    const freezing = setTimeout(() => signal("SIGSTOP"), lead * 1000);
+    const thawing = setTimeout(() => signal("SIGCONT"), (lead + freeze) * 1000);
+    const samples: string[] = [];
+    const timer = setInterval(() => {
+      void env.worker.ipc
+        .call<{ lagEvents: number; loopDelayMs: { p50: number; p99: number; max: number } } | null>("audit")
+        .then((a) => {
+          if (a) samples.push(`${round((Date.now() - t0) / 1000, 1)} s: backlog ${a.lagEvents} events, event-loop delay p99 ${round(a.loopDelayMs.p99, 1)} ms, max ${round(a.loopDelayMs.max, 1)} ms`);
+        })
+        .catch(() => undefined);
+    }, 2_500);
+    const r = await running.finally(() => {
+      clearInterval(timer);
+      clearTimeout(freezing);
+      clearTimeout(thawing);
+      signal("SIGCONT");
+    });
+    for (const line of samples) console.log(`  ${line}`);
+    console.log(`F ${rate} rps, PostgreSQL frozen ${lead}-${lead + freeze} s of ${lead + freeze + after} s (shipper ${process.env.BULKHEAD_AUDIT_SHIPPER ?? "thread"}): achieved ${r.achievedRps}, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p90 ${round(r.latencyUs.p90)} µs, p99 ${round(r.latencyUs.p99)} µs, p99.9 ${round(r.latencyUs.p999)} µs, max ${round(r.latencyUs.max)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
+    out.catchup = { rate, freeze, after, samples, load: r };
   }
 
   if (focus.has("https")) {

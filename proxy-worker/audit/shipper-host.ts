@@ -243,14 +243,16 @@ export class ThreadedShipper implements WalFeed {
     return s;
   }
 
-  /** As AuditShipper.drain, in the thread; false if the thread is not running. */
-  drain(timeoutMs: number): Promise<boolean> {
+  /** As AuditShipper.drain, in the thread (waiting for one that is being started again). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.worker && !this.stopping && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const worker = this.worker;
-    if (!worker) return Promise.resolve(false);
+    if (!worker) return false;
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.drains.set(id, resolve);
-      worker.postMessage({ t: "drain", id, ms: timeoutMs } satisfies ToShipperThread);
+      worker.postMessage({ t: "drain", id, ms: Math.max(0, deadline - Date.now()) } satisfies ToShipperThread);
     });
   }
 

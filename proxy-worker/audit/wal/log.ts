@@ -413,6 +413,7 @@ export class AuditWal {
    * that (null). What was written before is in the segments the next `durable` names.
    */
   feed(feed: WalFeed | null): void {
+    if (feed === this.feedTo) return; // the same feed again (a shipper's thread started anew)
     this.feedTo = feed;
     this.tailHead = this.tail.length;
     this.tailBytes = 0;
