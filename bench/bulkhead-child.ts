@@ -56,8 +56,6 @@ const writer =
         walDir: process.env.BENCH_WAL_DIR!,
         workerId,
         durability: process.env.BENCH_AUDIT_DURABILITY === "strict" ? "strict" : "group",
-        // BULKHEAD_AUDIT_SHIPPER=inline: the shipper on the worker's event loop, as before its thread.
-        shipperThread: process.env.BULKHEAD_AUDIT_SHIPPER !== "inline",
         // BENCH_AUDIT_MEMORY_MB: the log's in-memory tail (default: the writer's own), to compare sizes.
         // BENCH_AUDIT_SMALL_BATCH_PAUSE_MS: the shipper's pause after a small batch (default: its own).
         smallBatchPauseMs: process.env.BENCH_AUDIT_SMALL_BATCH_PAUSE_MS ? Number(process.env.BENCH_AUDIT_SMALL_BATCH_PAUSE_MS) : undefined,

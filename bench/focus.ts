@@ -22,7 +22,7 @@
  *                (SIGSTOP of the server's processes) for BENCH_FREEZE_SECONDS (15) from the 5th second,
  *                then for BENCH_CATCHUP_AFTER_SECONDS (25) while the shipper drains the backlog: the
  *                requests' latency over the whole run, and every 2.5 s the backlog and the worker's
- *                event-loop delay (to compare BULKHEAD_AUDIT_SHIPPER=thread with inline);
+ *                event-loop delay;
  *   latency      the open-loop rows of the suite for BENCH_LATENCY_PATHS (default N,F,F-noaudit) at
  *                BENCH_RATES (default 1000), interleaved, BENCH_REPEATS × BENCH_SECONDS, each audited
  *                worker's log shipped before every run as the suite does; prints each run, the
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
       signal("SIGCONT");
     });
     for (const line of samples) console.log(`  ${line}`);
-    console.log(`F ${rate} rps, PostgreSQL frozen ${lead}-${lead + freeze} s of ${lead + freeze + after} s (shipper ${process.env.BULKHEAD_AUDIT_SHIPPER ?? "thread"}): achieved ${r.achievedRps}, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p90 ${round(r.latencyUs.p90)} µs, p99 ${round(r.latencyUs.p99)} µs, p99.9 ${round(r.latencyUs.p999)} µs, max ${round(r.latencyUs.max)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
+    console.log(`F ${rate} rps, PostgreSQL frozen ${lead}-${lead + freeze} s of ${lead + freeze + after} s: achieved ${r.achievedRps}, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p90 ${round(r.latencyUs.p90)} µs, p99 ${round(r.latencyUs.p99)} µs, p99.9 ${round(r.latencyUs.p999)} µs, max ${round(r.latencyUs.max)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
     out.catchup = { rate, freeze, after, samples, load: r };
   }
 

@@ -68,7 +68,6 @@ export async function runWorker(): Promise<() => Promise<void>> {
       workerId: config.workerId,
       durability: config.auditDurability,
       fsyncIntervalMs: config.auditFsyncIntervalMs,
-      shipperThread: config.auditShipper === "thread",
       softLimitBytes: config.auditWalSoftLimitBytes,
       hardLimitBytes: config.auditWalHardLimitBytes,
       log,

@@ -68,8 +68,7 @@ export async function buildCli({ log = () => undefined } = {}) {
   const started = Date.now();
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    // The audit shipper's thread (proxy-worker/audit/shipper-host.ts starts it from beside main.js).
-    entryPoints: { main: "cli/main.ts", "audit-shipper-thread": "proxy-worker/audit/shipper-thread.ts" },
+    entryPoints: { main: "cli/main.ts" },
     outdir,
     bundle: true,
     splitting: true,

@@ -11,13 +11,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  */
 export async function compileBenchEntry(script: string): Promise<string> {
   const outfile = path.join(root, "dist", "bench", `${path.basename(script, ".ts")}.mjs`);
-  await bundle(script, outfile);
-  // The audit shipper's thread, which the worker starts from beside its own code.
-  await bundle("proxy-worker/audit/shipper-thread.ts", path.join(root, "dist", "bench", "audit-shipper-thread.js"));
-  return outfile;
-}
-
-async function bundle(script: string, outfile: string): Promise<void> {
   await build({
     absWorkingDir: root,
     entryPoints: [script],
@@ -31,4 +24,5 @@ async function bundle(script: string, outfile: string): Promise<void> {
     logLevel: "warning",
     banner: { js: "import { createRequire as __bulkheadCreateRequire } from 'node:module'; const require = __bulkheadCreateRequire(import.meta.url);" },
   });
+  return outfile;
 }

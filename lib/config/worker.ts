@@ -44,8 +44,6 @@ const workerSchema = z.object({
   BULKHEAD_AUDIT_DURABILITY: z.enum(["group", "strict"], { error: "must be group or strict" }).default("group"),
   /** Group mode: the longest a logged event waits for its fsync. */
   BULKHEAD_AUDIT_FSYNC_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(10),
-  /** thread: the shipper runs in a thread of its own; inline: on the event loop that serves requests. */
-  BULKHEAD_AUDIT_SHIPPER: z.enum(["thread", "inline"], { error: "must be thread or inline" }).default("thread"),
   /** Unshipped audit log above this: health and metrics say the shipper is behind. */
   BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB: z.coerce.number().int().min(1).default(64),
   /** Unshipped audit log above this: new requests are refused (503 audit_backlog). */
@@ -97,7 +95,6 @@ export interface WorkerConfig {
   auditWalDir: string | undefined;
   auditDurability: "group" | "strict";
   auditFsyncIntervalMs: number;
-  auditShipper: "thread" | "inline";
   auditWalSoftLimitBytes: number;
   auditWalHardLimitBytes: number;
   auditSpoolDir: string | undefined;
@@ -147,7 +144,6 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     auditWalDir: env.BULKHEAD_AUDIT_WAL_DIR,
     auditDurability: env.BULKHEAD_AUDIT_DURABILITY,
     auditFsyncIntervalMs: env.BULKHEAD_AUDIT_FSYNC_INTERVAL_MS,
-    auditShipper: env.BULKHEAD_AUDIT_SHIPPER,
     auditWalSoftLimitBytes: env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB * 1024 * 1024,
     auditWalHardLimitBytes: env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB * 1024 * 1024,
     auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,

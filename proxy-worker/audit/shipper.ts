@@ -24,9 +24,6 @@ import type { AuditWal } from "./wal/log";
 import type { WalRecord } from "./wal/frame";
 import type { WalGap } from "./wal/reader";
 
-/** What the shipper needs of the log: the log itself, or its mirror in the shipper's thread. */
-export type ShipperLog = Pick<AuditWal, "walId" | "durableLsn" | "read" | "waitForDurable" | "advancePast" | "release">;
-
 export interface AuditShipperOptions {
   databaseUrl: string;
   workerId: string;
@@ -48,8 +45,6 @@ export interface AuditShipperOptions {
   dedupe?: LegacyRange | null;
   log?: Logger;
   onBatch?: (events: number, seconds: number) => void;
-  /** The cursor moved or was read, or an error was noted: stats() changed. */
-  onProgress?: () => void;
 }
 
 export interface AuditShipperStats {
@@ -107,7 +102,7 @@ export class AuditShipper {
   private ahead: { from: number; batch: Promise<PreparedBatch> } | null = null;
 
   constructor(
-    private readonly wal: ShipperLog,
+    private readonly wal: AuditWal,
     private readonly o: AuditShipperOptions,
   ) {
     // ~1,000 rows once completions fold in: PostgreSQL's cost per row is lowest at a few hundred to
@@ -195,7 +190,6 @@ export class AuditShipper {
     if (!client) return;
     // Never wait for a frozen server to say goodbye.
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    this.o.onProgress?.(); // no longer connected
     await client.end().catch(() => undefined);
   }
 
@@ -326,12 +320,10 @@ export class AuditShipper {
   /** The cursor moved (or was read): wake whoever waits in drain(). */
   private progressed(): void {
     for (const w of this.shippedWaiters.splice(0)) w();
-    this.o.onProgress?.();
   }
 
   private noteError(error: unknown): void {
     this.lastError = { message: error instanceof Error ? error.message : String(error), at: new Date() };
-    this.o.onProgress?.();
   }
 
   stats(): AuditShipperStats {

@@ -17,7 +17,6 @@ import { prepareEvent, type WorkerAuditEvent } from "./event";
 import { importLegacySpool } from "./legacy-spool";
 import { LagSamples } from "./lock";
 import { AuditShipper, type AuditShipperStats } from "./shipper";
-import { ThreadedShipper } from "./shipper-host";
 import { AuditWal, type BacklogState, type Durability } from "./wal/log";
 
 export type { WorkerAuditEvent } from "./event";
@@ -47,11 +46,6 @@ export interface AuditWriterOptions {
   foldWindowMs?: number;
   smallBatchPauseMs?: number;
   statementTimeoutMs?: number;
-  /**
-   * Ship from a thread of its own (default) rather than the event loop that serves requests
-   * (shipper-host.ts); false keeps it on the calling thread.
-   */
-  shipperThread?: boolean;
   /** A spool directory left by a version before the log: its events are moved into the log once. */
   legacySpoolDir?: string;
   log?: Logger;
@@ -83,9 +77,6 @@ export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> 
   truncatedAtOpen: number;
 }
 
-/** What the writer needs of a shipper, on this thread or in its own. */
-type Shipper = Pick<AuditShipper, "start" | "shippedLsn" | "stats" | "drain" | "stop">;
-
 export class AuditWriter {
   private readonly counters = { recorded: 0, failed: 0, refusedForBacklog: 0 };
   private readonly lag = new LagSamples();
@@ -95,7 +86,7 @@ export class AuditWriter {
 
   private constructor(
     private readonly wal: AuditWal,
-    private readonly shipper: Shipper,
+    private readonly shipper: AuditShipper,
     private readonly options: AuditWriterOptions,
   ) {
     this.now = options.now ?? (() => new Date());
@@ -117,7 +108,7 @@ export class AuditWriter {
     });
     try {
       const legacy = options.legacySpoolDir ? await importLegacySpool(wal, options.walDir, options.legacySpoolDir, options.workerId, options.log) : null;
-      const shipperOptions = {
+      const shipper = new AuditShipper(wal, {
         databaseUrl: options.databaseUrl,
         workerId: options.workerId,
         dir: options.walDir,
@@ -129,8 +120,7 @@ export class AuditWriter {
         dedupe: legacy,
         log: options.log,
         onBatch: options.onShipped,
-      };
-      const shipper: Shipper = options.shipperThread === false ? new AuditShipper(wal, shipperOptions) : new ThreadedShipper(wal, { ...shipperOptions, memoryBytes: options.memoryBytes });
+      });
       shipper.start();
       return new AuditWriter(wal, shipper, options);
     } catch (error) {

@@ -20,7 +20,7 @@ import type { Logger } from "@/lib/log";
 import { AuditUnavailableError } from "../errors";
 import type { AuditRow } from "../event";
 import { encodeFrame, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
-import { WalDiskReader, type ReadableSegment, type WalGap } from "./reader";
+import { WalDiskReader, type WalGap } from "./reader";
 import { listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
 
 /**
@@ -30,17 +30,6 @@ import { listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity 
 const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
 
 export type Durability = "group" | "strict";
-
-/**
- * Where a log whose shipper runs elsewhere (shipper-thread.ts) sends what it writes: the frames of
- * each write as they are written, and each new durable LSN with the segments that hold the log.
- * While a feed is set the log keeps no unshipped events in its own memory (the shipper's side
- * does), only the time of each write, for the lag.
- */
-export interface WalFeed {
-  written(firstLsn: number, frames: Buffer[], bytes: number): void;
-  durable(lsn: number, segments: ReadableSegment[]): void;
-}
 export type BacklogState = "ok" | "behind" | "refusing";
 
 export interface AuditWalOptions {
@@ -114,10 +103,6 @@ export class AuditWal {
   private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private durableWaiters: Array<() => void> = [];
-  private feedTo: WalFeed | null = null;
-  /** With a feed: [first LSN, ms since the epoch] of each write not yet shipped, for timeOf. */
-  private writeTimes: number[] = [];
-  private writeTimesHead = 0;
   private failure: Error | null = null;
   private closed = false;
   private readonly reader = new WalDiskReader();
@@ -319,12 +304,7 @@ export class AuditWal {
     this.nextLsn += batch.length;
     this.writtenLsn = this.nextLsn - 1;
     this.counters.appended += batch.length;
-    if (this.feedTo) {
-      this.writeTimes.push(first, Date.parse(batch[0]!.row.at));
-      this.feedTo.written(first, frames, frames.reduce((n, f) => n + f.length, 0));
-    } else {
-      batch.forEach((p, i) => this.remember({ lsn: first + i, row: p.row, bytes: frames[i]!.length }));
-    }
+    batch.forEach((p, i) => this.remember({ lsn: first + i, row: p.row, bytes: frames[i]!.length }));
     if (this.durability === "group") {
       batch.forEach((p, i) => p.resolve(first + i));
       this.scheduleSync();
@@ -373,7 +353,6 @@ export class AuditWal {
         this.counters.fsyncs++;
         this.o.onFsync?.((performance.now() - started) / 1000);
         this.durableLsnValue = Math.max(this.durableLsnValue, target);
-        this.feedTo?.durable(this.durableLsnValue, this.readableSegments());
         while (this.awaitingSync.length && this.awaitingSync[0]!.lsn <= target) this.awaitingSync.shift()!.resolve();
         for (const wake of this.durableWaiters.splice(0)) wake();
       },
@@ -408,42 +387,8 @@ export class AuditWal {
     return this.segments[0]?.first ?? this.nextLsn;
   }
 
-  /**
-   * Sends what the log writes from now on to `feed` (and keeps no events in memory), or stops
-   * that (null). What was written before is in the segments the next `durable` names.
-   */
-  feed(feed: WalFeed | null): void {
-    if (feed === this.feedTo) return; // the same feed again (a shipper's thread started anew)
-    this.feedTo = feed;
-    this.tailHead = this.tail.length;
-    this.tailBytes = 0;
-    this.writeTimes = [];
-    this.writeTimesHead = 0;
-  }
-
-  /** The segments that hold the log, with the bytes of each that may be read. */
-  readableSegments(): ReadableSegment[] {
-    return this.segments.map((s) => ({ first: s.first, file: s.file, size: s.size }));
-  }
-
-  /**
-   * When the event at `lsn` was recorded (ms since the epoch), if it is still in memory (with a
-   * feed: when the write that held it began).
-   */
+  /** When the event at `lsn` was recorded (ms since the epoch), if it is still in memory. */
   timeOf(lsn: number): number | null {
-    if (this.feedTo) {
-      const t = this.writeTimes;
-      if (this.writeTimesHead >= t.length || lsn < t[this.writeTimesHead]!) return null;
-      // The last write that began at or before lsn (pairs, so search over pair indexes).
-      let lo = this.writeTimesHead / 2;
-      let hi = t.length / 2 - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (t[mid * 2]! <= lsn) lo = mid;
-        else hi = mid - 1;
-      }
-      return t[lo * 2 + 1]!;
-    }
     const first = this.tail[this.tailHead]?.lsn;
     if (first === undefined || lsn < first) return null;
     const r = this.tail[this.tailHead + (lsn - first)];
@@ -468,7 +413,8 @@ export class AuditWal {
       const start = this.tailHead + (fromLsn - memFirst);
       return { records: this.tail.slice(start, start + Math.min(max, last - fromLsn + 1)), gap: null };
     }
-    return this.reader.read(this.readableSegments(), fromLsn, Math.min(last, memFirst - 1), max);
+    const readable = this.segments.map((s) => ({ first: s.first, file: s.file, size: s.size }));
+    return this.reader.read(readable, fromLsn, Math.min(last, memFirst - 1), max);
   }
 
   /**
@@ -477,14 +423,6 @@ export class AuditWal {
    */
   release(lsn: number): void {
     while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.lsn <= lsn) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
-    // A write is forgotten once the next one starts at or below the next unshipped LSN.
-    const times = this.writeTimes;
-    while (this.writeTimesHead + 2 < times.length && times[this.writeTimesHead + 2]! <= lsn + 1) this.writeTimesHead += 2;
-    if (this.writeTimesHead + 2 >= times.length && times.length > 0 && lsn >= this.writtenLsn) this.writeTimesHead = times.length;
-    if (this.writeTimesHead > 8192 && this.writeTimesHead * 2 > times.length) {
-      this.writeTimes = times.slice(this.writeTimesHead);
-      this.writeTimesHead = 0;
-    }
     // All shipped: start a new segment, so the log on disk measures what is not yet shipped.
     if (lsn >= this.writtenLsn && !this.failure && !this.closed && this.active.size > Math.min(1024 * 1024, this.o.segmentBytes / 4)) {
       try {
@@ -521,9 +459,7 @@ export class AuditWal {
     this.durableLsnValue = Math.max(this.durableLsnValue, lsn);
     this.tailHead = this.tail.length; // memory holds consecutive LSNs only
     this.tailBytes = 0;
-    this.writeTimesHead = this.writeTimes.length;
     this.startSegment();
-    this.feedTo?.durable(this.durableLsnValue, this.readableSegments());
   }
 
   stats(): AuditWalStats {

@@ -67,45 +67,6 @@ describe("the worker's audit writer", () => {
     await chainOk();
   });
 
-  it("ships the same on the calling thread (BULKHEAD_AUDIT_SHIPPER=inline)", async () => {
-    const before = (await eventIds(t.url)).length;
-    const w = await start({ maxBatch: 50, shipperThread: false });
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => w.record(decision(i))));
-    await w.flush();
-    expect((await eventIds(t.url)).slice(before).map((r) => r.eventId)).toEqual(results.map((r) => r.eventId));
-    expect(w.stats()).toMatchObject({ shipped: 300, lagEvents: 0, shippedLsn: 300 });
-    await chainOk();
-  });
-
-  it("starts the shipper's thread again if it dies, and the new one goes on from the cursor: nothing lost, repeated or reordered", async () => {
-    const before = (await eventIds(t.url)).length;
-    const w = await start({ maxBatch: 40, smallBatchPauseMs: 0 });
-    const thread = () => (w as unknown as { shipper: { worker: { terminate(): Promise<number> } | null } }).shipper.worker;
-    const recorded: string[] = [];
-    const batch = async (from: number, n: number) => {
-      const r = await Promise.all(Array.from({ length: n }, (_, i) => w.record(decision(from + i))));
-      recorded.push(...r.map((x) => x.eventId));
-    };
-    await batch(0, 400);
-    await until(() => w.stats().shippedLsn >= 40, 10_000, "some events shipped");
-    // Ended mid-stream, with events in the thread's memory not yet shipped.
-    await thread()!.terminate();
-    expect(thread()).toBeNull();
-    // The log goes on taking events while no thread ships them.
-    await batch(400, 400);
-    expect(w.stats().lagEvents).toBeGreaterThan(0);
-    // A flush meanwhile waits for the new thread rather than failing.
-    await w.flush();
-    expect(thread()).not.toBeNull();
-    await batch(800, 200);
-    await w.flush();
-    const ids = (await eventIds(t.url)).slice(before).map((r) => r.eventId);
-    expect(ids).toEqual(recorded);
-    // Counters of the thread that ended are kept, not started again from zero.
-    expect(w.stats()).toMatchObject({ shipped: 1000, lagEvents: 0, shippedLsn: 1000 });
-    await chainOk();
-  });
-
   it("caught up, gathers events that arrive a few at a time into one statement per pause", async () => {
     const w = await start({ smallBatchPauseMs: 1_000 });
     await w.record(decision(1));
