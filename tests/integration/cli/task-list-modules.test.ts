@@ -73,9 +73,17 @@ describe("bulkhead task list loads only what listing needs", () => {
     const agent = await t.db.agent.findFirstOrThrow({ select: { id: true } });
     const run = await bulkheadTraced(["task", "create", "--agent", agent.id, "--purpose", "traced create", "--scope", "none"], databaseEnv(t), trace);
     expect(run.code, run.stderr).toBe(0);
-    const loaded = packagesIn(readFileSync(trace, "utf8"));
+    const text = readFileSync(trace, "utf8");
+    const loaded = packagesIn(text);
     expect(loaded.has("@prisma/client")).toBe(true);
+    // yaml and graphql are compiled into the bundle; the trace still names them, by chunk.
     expect(loaded.has("yaml")).toBe(true);
+    expect(loaded.has("graphql")).toBe(true);
+    expect(text, "bundled packages are not resolved from node_modules as well").not.toMatch(/\/node_modules\/(zod|jose|yaml|graphql)\//);
+    // Prisma's query compiler came from the build's copy of its base64 text, not the 4.5 MB module
+    // (scripts/cli-build.mjs), and planned the command's queries: the task exists.
+    expect(text).not.toMatch(/node_modules\/@prisma\/client\/runtime\/query_compiler_fast_bg\.postgresql\.wasm-base64/);
+    expect(await t.db.task.count({ where: { purpose: "traced create" } })).toBe(1);
   });
 
   it("the plain pg read and the dashboard's Prisma read of the same list are the same, field by field", async () => {
