@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit` the audit log's (or `audit-search`, `audit-report`); `-- sandbox` layer 3's; `-- approvals` the approval round trip; `-- deployment` the `bulkhead start` deployment. */
+/** Selectable parts: `npm run bench` runs the proxy suite; `npm run bench -- audit` the audit log's (or `audit-search`, `audit-report`); `-- sandbox` layer 3's; `-- approvals` the approval round trip; `-- deployment` the `bulkhead start` deployment; `-- cli` the CLI's start-up. */
 const PARTS: Record<string, () => Promise<void>> = {
   proxy: main,
   "audit-search": async () => (await import("./audit-search-bench")).runAuditSearchBench(),
@@ -280,6 +280,11 @@ const PARTS: Record<string, () => Promise<void>> = {
   sandbox: async () => {
     const { execFileSync } = await import("node:child_process");
     execFileSync(process.execPath, ["--import", "tsx", path.join(root, "bench", "sandbox-bench.ts")], { stdio: "inherit" });
+  },
+  // The `bulkhead` command's start-up, next to a running embedded PostgreSQL.
+  cli: async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync(process.execPath, ["--import", "tsx", path.join(root, "bench", "cli-bench.ts")], { stdio: "inherit" });
   },
   // `bulkhead start` as people run it, beside the minimal Node proxy (root: a namespace of its own).
   deployment: async () => {
