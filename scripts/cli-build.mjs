@@ -48,6 +48,7 @@ export const BUNDLED_PACKAGES_FILE = "bundled-packages.json";
  */
 const PRISMA_WASM_BASE64 = "@prisma/client/runtime/query_compiler_fast_bg.postgresql.wasm-base64.mjs";
 const PRISMA_WASM_ASSET = "prisma-query-compiler.wasm.base64";
+const PRISMA_WASM_NAMESPACE = "bulkhead-prisma-wasm";
 const EXTRA_INPUTS = ["package-lock.json", "tsconfig.json", "scripts/cli-build.mjs", ...ASSETS];
 const KEEP_BUILDS = 3;
 
@@ -119,9 +120,12 @@ export async function buildCli({ log = () => undefined } = {}) {
     if (names.size > 0) bundled[path.relative(outdir, path.join(ROOT, file))] = [...names].sort();
   }
   writeFileSync(path.join(outdir, BUNDLED_PACKAGES_FILE), JSON.stringify(bundled, null, 1));
-  const { wasm } = await import(PRISMA_WASM_BASE64);
-  if (typeof wasm !== "string" || wasm.length === 0) throw new Error(`${PRISMA_WASM_BASE64} no longer exports the query compiler as a base64 string`);
-  for (const into of [outdir, path.join(outdir, "chunks")]) writeFileSync(path.join(into, PRISMA_WASM_ASSET), wasm, "latin1");
+  // Only when the generated client imports it (a later Prisma may load its compiler otherwise).
+  if (Object.keys(result.metafile.inputs).includes(`${PRISMA_WASM_NAMESPACE}:${PRISMA_WASM_BASE64}`)) {
+    const { wasm } = await import(PRISMA_WASM_BASE64);
+    if (typeof wasm !== "string" || wasm.length === 0) throw new Error(`${PRISMA_WASM_BASE64} no longer exports the query compiler as a base64 string`);
+    for (const into of [outdir, path.join(outdir, "chunks")]) writeFileSync(path.join(into, PRISMA_WASM_ASSET), wasm, "latin1");
+  }
   const inputs = [...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("node_modules/")), ...EXTRA_INPUTS].sort().map(fingerprint);
   mkdirSync(OUT, { recursive: true });
   const tmp = `${CURRENT}.${process.pid}.tmp`;
@@ -145,12 +149,12 @@ function packagesPlugin() {
     name: "bulkhead-packages",
     setup(build) {
       build.onResolve({ filter: /^[^./]/ }, (args) => {
-        if (args.path === PRISMA_WASM_BASE64) return { path: args.path, namespace: "bulkhead-prisma-wasm" };
+        if (args.path === PRISMA_WASM_BASE64) return { path: args.path, namespace: PRISMA_WASM_NAMESPACE };
         const name = packageName(args.path);
         if (name === null || BUNDLED_PACKAGES.has(name)) return undefined;
         return { path: args.path, external: true };
       });
-      build.onLoad({ filter: /.*/, namespace: "bulkhead-prisma-wasm" }, () => ({
+      build.onLoad({ filter: /.*/, namespace: PRISMA_WASM_NAMESPACE }, () => ({
         loader: "js",
         contents: `import { readFileSync } from "node:fs";\nexport const wasm = readFileSync(new URL(${JSON.stringify(`./${PRISMA_WASM_ASSET}`)}, import.meta.url), "latin1");\n`,
       }));
