@@ -15,7 +15,7 @@
  * bench/results/cli.json.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { openDatabase } from "@/cli/runtime/database";
@@ -48,7 +48,7 @@ function runCli(args: string[], env: Record<string, string | undefined>, input?:
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   let cpuMs: number | null = null;
   if (hasTime) {
-    const text = spawnSync("cat", [timeFile], { encoding: "utf8" }).stdout.trim().split("\n").pop() ?? "";
+    const text = readFileSync(timeFile, "utf8").trim().split("\n").pop() ?? "";
     const [user, system] = text.split(" ").map(Number);
     if (Number.isFinite(user) && Number.isFinite(system)) cpuMs = (user! + system!) * 1000;
   }
