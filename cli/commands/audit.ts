@@ -1,21 +1,27 @@
-import { checkpointCommand, keyCommand, verifyCommand } from "./audit-checkpoint";
-import { exportCommand } from "./audit-export";
-import { reportCommand, verifyReportCommand } from "./audit-report";
-import { retentionCommand, verifyArchiveCommand } from "./audit-retention";
-import { CliError, type CommandHandler } from "../context";
+import { CliError, type CliContext, type CommandHandler } from "../context";
 import { usageLine } from "../help";
 
 const USAGE = usageLine("audit");
 
+type Subcommand = (args: string[], ctx: CliContext) => Promise<number>;
+
+// Each subcommand's module is imported when it runs, as the command table does for commands: a
+// report renders PDFs (pdfkit and its fonts), retention writes archives; `audit verify` needs
+// neither and should not pay for loading them.
+const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
+  verify: async () => (await import("./audit-checkpoint")).verifyCommand,
+  checkpoint: async () => (await import("./audit-checkpoint")).checkpointCommand,
+  key: async () => (await import("./audit-checkpoint")).keyCommand,
+  export: async () => (await import("./audit-export")).exportCommand,
+  report: async () => (await import("./audit-report")).reportCommand,
+  "verify-report": async () => (await import("./audit-report")).verifyReportCommand,
+  retention: async () => (await import("./audit-retention")).retentionCommand,
+  "verify-archive": async () => (await import("./audit-retention")).verifyArchiveCommand,
+};
+
 export const auditCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
-  if (sub === "verify") return verifyCommand(rest, ctx);
-  if (sub === "export") return exportCommand(rest, ctx);
-  if (sub === "checkpoint") return checkpointCommand(rest, ctx);
-  if (sub === "key") return keyCommand(rest, ctx);
-  if (sub === "report") return reportCommand(rest, ctx);
-  if (sub === "verify-report") return verifyReportCommand(rest, ctx);
-  if (sub === "retention") return retentionCommand(rest, ctx);
-  if (sub === "verify-archive") return verifyArchiveCommand(rest, ctx);
-  throw new CliError(USAGE, 2);
+  const load = sub !== undefined && Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined;
+  if (!load) throw new CliError(USAGE, 2);
+  return (await load())(rest, ctx);
 };

@@ -86,6 +86,19 @@ describe("bulkhead task list loads only what listing needs", () => {
     expect(await t.db.task.count({ where: { purpose: "traced create" } })).toBe(1);
   });
 
+  it("audit verify loads neither the PDF renderer of reports nor the retention's archiver", async () => {
+    const trace = path.join(dir, "verify.trace");
+    const dataDir = path.join(dir, "verify-data");
+    const run = await bulkheadTraced(["audit", "verify", "--json"], { ...databaseEnv(t), BULKHEAD_DATA_DIR: dataDir }, trace);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true });
+    const text = readFileSync(trace, "utf8");
+    const loaded = packagesIn(text);
+    expect(loaded.has("@prisma/client"), "the trace sees what verify does load").toBe(true);
+    for (const unneeded of ["pdfkit", "fontkit"]) expect(loaded.has(unneeded), `audit verify loaded ${unneeded}`).toBe(false);
+    expect(text).not.toMatch(/\/chunks\/audit-(report|retention)-/);
+  });
+
   it("the plain pg read and the dashboard's Prisma read of the same list are the same, field by field", async () => {
     const client = new pg.Client({ connectionString: t.url });
     await client.connect();
