@@ -72,7 +72,9 @@ async function send(db: Db, d: { id: string; attempts: number; payload: Delivery
   const done = error === null;
   const failed = !done && attempts >= o.maxAttempts;
   const now = o.now?.() ?? new Date();
-  await db.webhookDelivery.update({
+  // updateMany, not update: the webhook may have been removed while this was being sent, and its
+  // deliveries with it; there is nothing left to record then, and the rest of the batch goes on.
+  await db.webhookDelivery.updateMany({
     where: { id: d.id },
     data: {
       attempts,

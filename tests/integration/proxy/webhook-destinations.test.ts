@@ -165,6 +165,39 @@ describe("webhook destinations: public receivers only, checked at creation and a
     for (const id of ids) await deleteWebhook(h.t.db, h.admin, id);
   });
 
+  it("a webhook removed while its delivery is being sent: nothing fails, the batch's other deliveries are recorded", async () => {
+    let vanishingId = "";
+    // This receiver's webhook is removed (its deliveries with it) before it answers.
+    const vanishing = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        void deleteWebhook(h.t.db, h.admin, vanishingId).then(() => res.writeHead(204).end());
+      });
+    });
+    await new Promise<void>((r) => vanishing.listen(0, "127.0.0.1", r));
+    const kept = await startReceiver();
+    const network: WebhookNetworkPolicy = { allowedNetworks: ["127.0.0.1/32"], ownPorts: [] };
+    vanishingId = (await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "vanishing", url: `http://127.0.0.1:${(vanishing.address() as AddressInfo).port}/hook` })).id;
+    const keptHook = await createWebhook(h.t.db, h.admin, dashboardKey, network, { name: "kept", url: `http://127.0.0.1:${kept.port}/hook` });
+    const release = await holdOne();
+    try {
+      await expect(h.t.db.webhookDelivery.count({ where: { webhookId: { in: [vanishingId, keptHook.id] } } })).resolves.toBe(2);
+      // Both deliveries are due now and go in one batch.
+      await expect(deliverDue(h.t.db, dispatch(network))).resolves.toBeGreaterThanOrEqual(2);
+      expect(kept.received).toHaveLength(1);
+      expect(await h.t.db.webhook.count({ where: { id: vanishingId } })).toBe(0);
+      expect(await h.t.db.webhookDelivery.count({ where: { webhookId: vanishingId } })).toBe(0);
+      const [row] = await listDeliveries(h.t.db, h.admin, { webhookId: keptHook.id });
+      expect(row).toMatchObject({ status: "delivered", lastStatus: 204, attempts: 1 });
+    } finally {
+      await release();
+      await deleteWebhook(h.t.db, h.admin, keptHook.id);
+      await kept.close();
+      vanishing.closeAllConnections();
+      await new Promise<void>((r) => vanishing.close(() => r()));
+    }
+  });
+
   it("networks the operator allows are reachable, Bulkhead's own ports on this machine never are", async () => {
     const receiver = await startReceiver();
     try {
