@@ -14,14 +14,14 @@
  * in every round (before/after in one run, on one database). Prints the table and writes
  * bench/results/cli.json.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { openDatabase } from "@/cli/runtime/database";
 import { loadCommonConfig } from "@/lib/config/common";
 import { generateMasterKey } from "@/lib/crypto/envelope";
-import { installCleanupHandlers, runMain, tempFolder } from "./support/children";
+import { installCleanupHandlers, onCleanup, runMain, tempFolder } from "./support/children";
 import { describeMachine } from "./support/machine";
 import { freePort } from "./support/ports";
 import { median, round } from "./support/stats";
@@ -40,11 +40,27 @@ interface Run {
   stderr: string;
 }
 
-function runCli(args: string[], env: Record<string, string | undefined>, input?: string, bin = bins.at(-1)!.bin): Run {
+/**
+ * Runs one command and waits for it (asynchronously: between runs the event loop turns, so Ctrl-C
+ * stops the bench and its database at once rather than after the last round).
+ */
+async function runCli(args: string[], env: Record<string, string | undefined>, input?: string, bin = bins.at(-1)!.bin): Promise<Run> {
   const timeFile = path.join(env.BULKHEAD_DATA_DIR!, "..", "time.out");
   const argv = hasTime ? [TIME, "-q", "-f", "%U %S", "-o", timeFile, process.execPath, bin, ...args] : [process.execPath, bin, ...args];
   const started = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { env: env as NodeJS.ProcessEnv, input, encoding: "utf8", timeout: 120_000 });
+  const child = spawn(argv[0]!, argv.slice(1), { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"], timeout: 120_000 });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  child.stdin.end(input ?? "");
+  const code = await new Promise<number>((resolve) => {
+    child.once("error", (error) => {
+      stderr += error.message;
+      resolve(1);
+    });
+    child.once("close", (status) => resolve(status ?? 1));
+  });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   let cpuMs: number | null = null;
   if (hasTime) {
@@ -52,7 +68,7 @@ function runCli(args: string[], env: Record<string, string | undefined>, input?:
     const [user, system] = text.split(" ").map(Number);
     if (Number.isFinite(user) && Number.isFinite(system)) cpuMs = (user! + system!) * 1000;
   }
-  return { wallMs, cpuMs, code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  return { wallMs, cpuMs, code, stdout, stderr };
 }
 
 function must(run: Run, what: string): string {
@@ -89,13 +105,15 @@ async function runCliBench(): Promise<void> {
   };
   console.log("starting an embedded PostgreSQL for a fresh data folder, as `bulkhead start` does...");
   const database = await openDatabase(loadCommonConfig(env), { running: "restart", log: (line) => console.log(`  ${line}`) });
+  // Ctrl-C or an error anywhere: the server is stopped before its folder is removed.
+  const forget = onCleanup(() => database.close());
   try {
     // Setting up as a new user would: the schema, an admin, an agent with a task to mint tokens for, and one to suspend.
-    must(runCli(["db", "migrate"], env), "db migrate");
-    must(runCli(["user", "create", "--email", "admin@bench.test", "--role", "admin"], env, "bench-password-0123456789\n"), "user create");
-    const agent = (JSON.parse(must(runCli(["agent", "create", "--name", "bench-agent", "--json"], env), "agent create")) as { id: string }).id;
-    const other = (JSON.parse(must(runCli(["agent", "create", "--name", "bench-suspended", "--json"], env), "agent create")) as { id: string }).id;
-    const task = (JSON.parse(must(runCli(["task", "create", "--agent", agent, "--purpose", "bench", "--scope", "none", "--ttl", "2h", "--json"], env), "task create")) as { id: string }).id;
+    must(await runCli(["db", "migrate"], env), "db migrate");
+    must(await runCli(["user", "create", "--email", "admin@bench.test", "--role", "admin"], env, "bench-password-0123456789\n"), "user create");
+    const agent = (JSON.parse(must(await runCli(["agent", "create", "--name", "bench-agent", "--json"], env), "agent create")) as { id: string }).id;
+    const other = (JSON.parse(must(await runCli(["agent", "create", "--name", "bench-suspended", "--json"], env), "agent create")) as { id: string }).id;
+    const task = (JSON.parse(must(await runCli(["task", "create", "--agent", agent, "--purpose", "bench", "--scope", "none", "--ttl", "2h", "--json"], env), "task create")) as { id: string }).id;
 
     let n = 0;
     const commands: Array<{ name: string; args: () => string[]; barMs: number }> = [
@@ -111,13 +129,13 @@ async function runCliBench(): Promise<void> {
       { name: "audit verify", args: () => ["audit", "verify"], barMs: 1000 },
     ];
     // One unmeasured round: the page cache and the compiled CLI as a second run finds them.
-    for (const c of commands) for (const b of bins) must(runCli(c.args(), env, undefined, b.bin), `${c.name} (${b.label})`);
+    for (const c of commands) for (const b of bins) must(await runCli(c.args(), env, undefined, b.bin), `${c.name} (${b.label})`);
     const key = (build: string, command: string) => `${build}\u0000${command}`;
     const samples = new Map<string, Run[]>();
     for (let r = 0; r < repeats; r++) {
       for (const c of commands) {
         for (const b of r % 2 === 0 ? bins : [...bins].reverse()) {
-          const run = runCli(c.args(), env, undefined, b.bin);
+          const run = await runCli(c.args(), env, undefined, b.bin);
           must(run, `${c.name} (${b.label})`);
           if (!samples.has(key(b.label, c.name))) samples.set(key(b.label, c.name), []);
           samples.get(key(b.label, c.name))!.push(run);
@@ -150,6 +168,7 @@ async function runCliBench(): Promise<void> {
     writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), machine, repeats, builds: bins, results, durationSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`);
     console.log(`\nwrote ${path.relative(root, out)}`);
   } finally {
+    forget();
     await database.close();
   }
 }

@@ -144,8 +144,22 @@ export async function stop(proc: ChildProcess, graceMs = 10_000): Promise<void> 
   clearTimeout(timer);
 }
 
-/** Stops every registered process (newest first) and removes every temporary folder. */
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Something this process started itself that must be stopped before the run's folders go (an
+ * embedded PostgreSQL it runs in-process): run by cleanupAll, on any end of the run or a signal.
+ * Returns a function that forgets it (once the caller has stopped it itself).
+ */
+export function onCleanup(fn: () => Promise<void>): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Stops what onCleanup registered, every registered process (newest first), and removes every temporary folder. */
 export async function cleanupAll(): Promise<void> {
+  for (const fn of [...cleanups].reverse()) await fn().catch((error: unknown) => console.error(`cleanup: ${error instanceof Error ? error.message : String(error)}`));
+  cleanups.clear();
   const list = [...processes.keys()].reverse();
   for (const proc of list) await stop(proc);
   removeFolders();
