@@ -1,11 +1,9 @@
-import type { IncomingHttpHeaders } from "node:http";
 import { Pool, type Dispatcher } from "undici";
 import type { SecureContextOptions } from "node:tls";
 import type { CanonicalRequest } from "@/lib/semantics/types";
 import { checkedConnector } from "@/lib/net/dial";
 import type { CheckedDestination } from "@/lib/net/resolve";
-import { ProxyRefusal } from "./errors";
-import type { Cancellation } from "./relay";
+import type { RelayOutcome, ResponseRelay } from "./relay";
 
 export type { CheckedDestination };
 
@@ -15,12 +13,6 @@ export interface ForwardLimits {
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   connectionsPerPool: number;
-}
-
-export interface UpstreamResponse {
-  statusCode: number;
-  headers: IncomingHttpHeaders;
-  body: Dispatcher.ResponseData["body"];
 }
 
 /**
@@ -65,20 +57,20 @@ export class Forwarder {
     return entry.pool;
   }
 
-  async forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, signal?: AbortSignal | Cancellation): Promise<UpstreamResponse> {
+  /**
+   * Sends the request and hands its answer to `relay` as it arrives (relay.ts); resolves when
+   * the exchange is over, with the upstream's status or why it failed. Never rejects.
+   */
+  forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, relay: ResponseRelay): Promise<RelayOutcome> {
     const path = `${request.path}${request.query ? `?${request.query}` : ""}`;
+    const body = request.body && request.body.length > 0 ? Buffer.from(request.body) : request.method === "GET" || request.method === "HEAD" ? null : "";
     try {
-      const res = await this.poolFor(request.scheme, dest).request({
-        method: request.method as Dispatcher.HttpMethod,
-        path,
-        headers,
-        body: request.body && request.body.length > 0 ? Buffer.from(request.body) : request.method === "GET" || request.method === "HEAD" ? null : "",
-        signal,
-      });
-      return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+      this.poolFor(request.scheme, dest).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body }, relay);
     } catch (error) {
-      throw upstreamRefusal(error);
+      // Refused before it was sent (undici validates the request as it is dispatched).
+      relay.onResponseError(null as unknown as Dispatcher.DispatchController, error as Error);
     }
+    return relay.done;
   }
 
   private sweep(): void {
@@ -96,19 +88,4 @@ export class Forwarder {
     await Promise.all([...this.pools.values()].map((e) => e.pool.close().catch(() => undefined)));
     this.pools.clear();
   }
-}
-
-function upstreamRefusal(error: unknown): ProxyRefusal {
-  const code = (error as { code?: string }).code ?? "";
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
-    return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
-  }
-  if (code === "UND_ERR_ABORTED") return new ProxyRefusal("bad_gateway", "client_gone", "the client went away");
-  if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");
-  if (code === "dial_refused") return new ProxyRefusal("bad_gateway", "dial_refused", "the proxy refused to dial an unchecked destination");
-  const message = error instanceof Error ? error.message : String(error);
-  if (/certificate|self.signed|unable to verify|CERT_|altnames/i.test(message)) {
-    return new ProxyRefusal("bad_gateway", "upstream_tls", "the upstream's TLS certificate could not be verified");
-  }
-  return new ProxyRefusal("bad_gateway", "upstream_unreachable", "the upstream could not be reached");
 }

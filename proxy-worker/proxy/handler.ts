@@ -13,7 +13,7 @@ import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers"
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { patternFor, redactHeaderValue, StreamRedaction } from "./redact";
-import { Cancellation, relay } from "./relay";
+import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
 
@@ -185,48 +185,31 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     headers["accept-encoding"] = "identity";
     deps.onCredentialUsed?.(credential.credentialId);
   }
-  // The client may go away before its response is written: its response closes, or (for a
-  // pipelined request whose turn never came) only its connection does. Either ends the upstream
-  // request and the streaming, so no request is left waiting forever.
-  const abort = new Cancellation();
-  const gone = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  const connection = req.socket;
-  res.on("close", gone);
-  if (connection.destroyed) gone();
-  else connection.once("close", gone);
-  let status = 0;
-  let answered = 0;
-  let failure: ProxyRefusal | null = null;
-  try {
-    const upstream = await deps.forwarder.forward(request, destination, headers, abort);
-    status = upstream.statusCode;
-    const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
+  // The answer streams back through the relay (relay.ts): redacted, with back-pressure, and
+  // ended on both sides if either fails or the client goes away (its response closes, or for a
+  // pipelined request whose turn never came, only its connection does), so no request is left
+  // waiting forever.
+  const relay = new ResponseRelay(res, req.socket, (status, upstream) => {
+    const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
     if (credential && encoding !== "identity") {
-      upstream.body.destroy();
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
-    const out = downstreamHeaders(upstream.headers);
+    const out = downstreamHeaders(upstream);
     if (secrets) {
       for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
     }
-    const length = upstream.headers["content-length"];
+    const length = upstream["content-length"];
     if (typeof length === "string") out["content-length"] = length;
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
-    res.writeHead(status, out);
-    answered = status;
-    // Streamed with back-pressure; an error on either side, or the client going away, destroys
-    // both (relay.ts), and no error is left without a listener.
-    await relay(upstream.body, res, secrets ? new StreamRedaction(secrets) : null, abort);
-  } catch (error) {
-    failure = error instanceof ProxyRefusal ? error : internalRefusal(deps.log, error);
+    return out;
+  }, secrets ? new StreamRedaction(secrets) : null);
+  const { status, failure } = await deps.forwarder.forward(request, destination, headers, relay);
+  let answered = status;
+  if (failure) {
     failure.auditEventId = plan.eventId;
-    if (!res.headersSent) answered = failure.status;
+    answered = failure.status;
     sendRefusal(res, failure);
-  } finally {
-    connection.off("close", gone);
   }
   const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
   return { status, answered, failure, seconds, credential: credential ? { name: credential.name } : null, withheld: withheld ?? null };

@@ -1,112 +1,156 @@
-import { EventEmitter } from "node:events";
-import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Dispatcher } from "undici";
+import { ProxyRefusal } from "./errors";
 import type { StreamRedaction } from "./redact";
 
-/**
- * What ends a forwarded request early (its client went away): `abort()` once, "abort" emitted.
- * undici takes any EventEmitter with `aborted` as a request's signal, so this stands in for an
- * AbortController, whose AbortSignal is an EventTarget built and listened to through Node's
- * internals on every request (~2 % of the worker's CPU at 1k requests/s).
- */
-export class Cancellation extends EventEmitter {
-  aborted = false;
+/** How an exchange with the upstream ended. */
+export interface RelayOutcome {
+  /** The upstream's status (0: it never answered). */
+  status: number;
+  /**
+   * Why nothing (or not all) could be answered: set when the upstream failed or its answer was
+   * refused before anything was sent to the client, so the caller answers with it. Once the
+   * response has started, a failure cuts the client's connection instead and this stays null.
+   */
+  failure: ProxyRefusal | null;
+}
 
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit("abort");
+/**
+ * Relays one upstream response to the client as undici delivers it: the upstream's head goes
+ * through `head` (which turns it into the client's headers, or refuses it with a ProxyRefusal),
+ * then each chunk of its body is written to the client's response as it arrives, redacted on
+ * the way when a redaction is given, with back-pressure: while the client's side is full the
+ * upstream connection is paused, and resumed when it drains.
+ *
+ * This is an undici dispatch handler, not a stream pipe: undici's `request()` wraps every
+ * response body in a Readable that is then piped, a stream and half a dozen listeners per
+ * request for what is one write per chunk here.
+ *
+ * `done` resolves once it is over: every byte written, or either side failed or went away, in
+ * which case the other is ended too (the client sees a cut connection, never a shortened body
+ * passed off as whole; the upstream request is aborted). Never rejects.
+ */
+export class ResponseRelay implements Dispatcher.DispatchHandler {
+  readonly done: Promise<RelayOutcome>;
+  private settle!: (outcome: RelayOutcome) => void;
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private over = false;
+  private draining = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    /** The client's connection: a pipelined request whose turn never came only sees this close. */
+    private readonly connection: Duplex,
+    /** The client's status line headers from the upstream's; throws a ProxyRefusal to refuse the answer. */
+    private readonly head: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders,
+    private readonly redaction: StreamRedaction | null,
+  ) {
+    this.done = new Promise((resolve) => (this.settle = resolve));
+    res.on("close", this.clientClosed).on("finish", this.finished).on("error", this.clientClosed);
+    if (connection.destroyed) this.clientClosed();
+    else connection.once("close", this.clientClosed);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Gone before the request got a connection: it is never sent.
+    if (this.over) controller.abort(clientGone());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.over) return;
+    // 1xx informational answers (103 Early Hints...) are not the response.
+    if (status < 200) return;
+    this.status = status;
+    try {
+      this.res.writeHead(status, this.head(status, headers));
+    } catch (error) {
+      const refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer could not be passed on");
+      this.end(this.res.headersSent ? null : refusal);
+      controller.abort(refusal);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.over) return;
+    let out = chunk;
+    if (this.redaction) {
+      out = this.redaction.push(chunk);
+      if (out.length === 0) return;
+    }
+    // Node's response corks the client's socket until the end of this tick on a write, so a
+    // body that arrives whole (its data and its end in one read of the upstream's socket) leaves
+    // in one write with its held-back tail and its end; a stream that goes on is sent as it comes.
+    if (!this.res.write(out)) {
+      controller.pause();
+      if (!this.draining) {
+        this.draining = true;
+        this.res.on("drain", this.drained);
+      }
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.over) return;
+    const rest = this.redaction?.end();
+    if (rest && rest.length > 0) this.res.end(rest);
+    else this.res.end();
+    // Over once the client's side has it all ("finish") or has gone away ("close").
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.over) return;
+    if (this.res.headersSent) {
+      // Cut short (upstream reset, body timeout): the client sees a cut connection.
+      this.res.destroy();
+      return this.end(null);
+    }
+    this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
+  }
+
+  private readonly drained = (): void => {
+    this.controller?.resume();
+  };
+
+  private readonly finished = (): void => this.end(null);
+
+  private readonly clientClosed = (): void => {
+    if (this.over || this.res.writableFinished) return;
+    this.controller?.abort(clientGone());
+    this.res.destroy();
+    // Nothing was answered: recorded as such (the response is already gone, nothing is sent).
+    this.end(this.res.headersSent ? null : clientGone());
+  };
+
+  private end(failure: ProxyRefusal | null): void {
+    if (this.over) return;
+    this.over = true;
+    this.res.off("close", this.clientClosed).off("finish", this.finished);
+    // An error on the client's side after this is over (a late reset) still has this listener.
+    this.connection.off("close", this.clientClosed);
+    if (this.draining) this.res.off("drain", this.drained);
+    this.settle({ status: this.status, failure });
   }
 }
 
-/**
- * Streams an upstream response body to the client (redacted on the way when a redaction is
- * given), with back-pressure, and resolves once it is over: every byte written, or either side
- * failed or went away, in which case both are destroyed (the client sees a cut connection, never
- * a shortened body passed off as whole). Never rejects, and leaves no error without a listener.
- *
- * This is what `stream.pipeline` does for the request path, by hand: Node 20's pipeline creates
- * an AbortController per call and aborts it when the pipeline finishes, which builds an AbortError
- * and a DOMException for every request (about 9 % of the worker's CPU at saturation, plus the
- * garbage: docs/benchmarks.md). `pipe` with explicit error and close handling costs none of that;
- * a redacted body is fed through the redaction by a `data` listener that pauses the source while
- * the client's side is full, the same back-pressure `pipe` applies.
- */
-export function relay(source: Readable, sink: ServerResponse, redaction: StreamRedaction | null, signal: Cancellation): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let over = false;
-    let flush: NodeJS.Immediate | null = null;
-    const end = () => {
-      if (over) return;
-      over = true;
-      uncork();
-      source.off("error", fail).off("close", sourceClosed);
-      sink.off("error", fail).off("close", sinkClosed).off("finish", end);
-      signal.off("abort", fail);
-      if (redaction) {
-        source.off("data", redacted).off("end", redactedEnd);
-        sink.off("drain", drained);
-      }
-      resolve();
-    };
-    function fail(): void {
-      if (over) return;
-      source.destroy();
-      sink.destroy();
-      end();
-    }
-    // A body that closes before its end was cut short (upstream reset, body timeout).
-    function sourceClosed(): void {
-      if (!source.readableEnded) fail();
-    }
-    // The client's side closing before everything was written: the client went away.
-    function sinkClosed(): void {
-      if (sink.writableFinished) end();
-      else fail();
-    }
-    function redacted(chunk: Buffer): void {
-      const out = redaction!.push(chunk);
-      if (out.length === 0) return;
-      // Held in the socket until this turn of the event loop is over: a body that ends in the
-      // same turn (a small response, read whole) then leaves with its end in one write, instead
-      // of its redacted part in one and the held-back tail in another. A stream that goes on is
-      // sent as it comes, one write per turn.
-      if (!flush) {
-        sink.cork();
-        flush = setImmediate(uncork);
-      }
-      if (!sink.write(out)) source.pause();
-    }
-    function uncork(): void {
-      if (!flush) return;
-      clearImmediate(flush);
-      flush = null;
-      sink.uncork();
-    }
-    function drained(): void {
-      source.resume();
-    }
-    function redactedEnd(): void {
-      const rest = redaction!.end();
-      // end() sends whatever the cork held, with the rest, in one write.
-      if (flush) {
-        clearImmediate(flush);
-        flush = null;
-      }
-      if (rest.length > 0) sink.end(rest);
-      else sink.end();
-    }
-    if (signal.aborted) return fail();
-    // Errors after the relay is over (a late reset) still need a listener, or they would crash.
-    source.on("error", noop);
-    source.on("error", fail).on("close", sourceClosed);
-    sink.on("error", fail).on("close", sinkClosed).on("finish", end);
-    signal.once("abort", fail);
-    if (redaction) {
-      sink.on("drain", drained);
-      source.on("end", redactedEnd).on("data", redacted);
-    } else source.pipe(sink);
-  });
+function clientGone(): ProxyRefusal {
+  return new ProxyRefusal("bad_gateway", "client_gone", "the client went away");
 }
 
-function noop(): void {}
+/** What an undici error before the upstream's answer means for the client. */
+export function upstreamRefusal(error: unknown): ProxyRefusal {
+  const code = (error as { code?: string }).code ?? "";
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
+    return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
+  }
+  if (code === "UND_ERR_ABORTED") return clientGone();
+  if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");
+  if (code === "dial_refused") return new ProxyRefusal("bad_gateway", "dial_refused", "the proxy refused to dial an unchecked destination");
+  const message = error instanceof Error ? error.message : String(error);
+  if (/certificate|self.signed|unable to verify|CERT_|altnames/i.test(message)) {
+    return new ProxyRefusal("bad_gateway", "upstream_tls", "the upstream's TLS certificate could not be verified");
+  }
+  return new ProxyRefusal("bad_gateway", "upstream_unreachable", "the upstream could not be reached");
+}
