@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { viaProxy } from "../../support/proxy-client";
@@ -65,6 +66,16 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
         res.end("ok");
         return;
       }
+      if (url.pathname === "/compressed") {
+        // An answer the redaction cannot read, sent in one write or after a pause (head first).
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": url.searchParams.get("encoding") ?? "gzip" });
+        const body = gzipSync(`{"echo":"${secret}"}`);
+        if (url.searchParams.has("slow")) {
+          res.flushHeaders();
+          setTimeout(() => res.end(body), 30);
+        } else res.end(body);
+        return;
+      }
       const form = FORMS[url.searchParams.get("form") ?? "raw"]!;
       const text = `{"echo":"${form(secret)}","note":"the upstream's own text"}`;
       if (url.pathname === "/trickle") {
@@ -117,5 +128,20 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     expect(bulkhead).toEqual(["x-bulkhead-decision", "x-bulkhead-event"]);
     expect(r.headers["x-bulkhead-decision"]).toBe("allow");
     expect(r.headers["x-bulkhead-event"]).not.toBe("forged-event-id");
+  });
+
+  it("refuses an answer it cannot read for echoes (compressed) with 502, passes none of it on, and keeps serving", async () => {
+    for (const query of ["", "?encoding=identity,%20gzip", "?slow=1", "?encoding=br&slow=1"]) {
+      const r = await viaProxy(h.proxyPort, `${origin}/compressed${query}`, { token, headers: { "accept-encoding": "gzip, br" } });
+      expect(r.status, query).toBe(502);
+      expect(r.json?.error, query).toBe("upstream_encoded_body");
+      expect(r.headers["content-encoding"], query).toBeUndefined();
+      // The agent's accept-encoding is replaced: the upstream was asked for an identity body.
+      expect(up.hits.at(-1)!.headers["accept-encoding"]).toBe("identity");
+    }
+    // The worker is still up and answering (a compressed answer once crashed it: an aborted body without a listener).
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
+    expect(after.status).toBe(200);
   });
 });
