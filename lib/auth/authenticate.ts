@@ -5,7 +5,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { emailSchema } from "@/lib/users/users";
 import { verifyPassword } from "./password";
 import { signInAudit } from "./sign-in-audit";
-import { clearAccountFailures, lockedFor, recordFailure, remainingLock, throttleKeys } from "./sign-in-throttle";
+import { lockedFor, releaseAttempt, remainingLock, reserveAttempt, throttleKeys } from "./sign-in-throttle";
 
 /** Where a password attempt comes from: the client's address (null when unknown) and the limits. */
 export interface PasswordAttemptContext {
@@ -32,9 +32,10 @@ export async function passwordAttemptWait(db: Db, email: unknown, context: Passw
 }
 
 /**
- * Runs one password check under the sign-in throttle: refused before any hashing while the
- * account or the address is locked (RATE_LIMITED with the seconds to wait), counted and audited
- * on a budget when wrong (lib/auth/sign-in-audit.ts), and clearing the account's count when right.
+ * Runs one password check under the sign-in throttle: the attempt is reserved (counted) on the
+ * account and the address atomically before any hashing, and refused while either is locked
+ * (RATE_LIMITED with the seconds to wait); audited on a budget when wrong
+ * (lib/auth/sign-in-audit.ts); given back, and the account's count cleared, when right.
  */
 export async function checkPasswordAttempt<T>(
   db: Db,
@@ -42,14 +43,22 @@ export async function checkPasswordAttempt<T>(
   check: () => Promise<{ ok: true; value: T } | { ok: false; reason: string; data?: Record<string, string> }>,
 ): Promise<T | null> {
   const keys = throttleKeys({ email: attempt.email, address: attempt.context.address }, attempt.context.throttle);
-  const wait = await lockedFor(db, keys);
-  if (wait > 0) throw throttledError(wait);
-  const result = await check();
+  // The attempt is counted before the password is hashed, so a concurrent burst queues on the
+  // throttle rows instead of passing the check together (lib/auth/sign-in-throttle.ts).
+  const outcomes = await reserveAttempt(db, keys, attempt.context.throttle);
+  if (!outcomes) throw throttledError(Math.max(await lockedFor(db, keys), 1));
+  let result: Awaited<ReturnType<typeof check>>;
+  try {
+    result = await check();
+  } catch (error) {
+    // Nothing was decided (e.g. the database failed): the attempt is given back.
+    await releaseAttempt(db, outcomes).catch(() => undefined);
+    throw error;
+  }
   if (result.ok) {
-    await clearAccountFailures(db, keys);
+    await releaseAttempt(db, outcomes);
     return result.value;
   }
-  const outcomes = await recordFailure(db, keys, attempt.context.throttle);
   const audit = signInAudit(db, attempt.context.throttle);
   const base = { actor: { kind: "system", label: attempt.label }, outcome: "deny" } as const;
   const locks = outcomes.filter((o) => o.lockedUntil !== null);

@@ -53,30 +53,68 @@ export interface FailureOutcome {
   lockedUntil: Date | null;
 }
 
-/** Counts one failed attempt against every key; returns, per key, whether this failure locked it. */
-export async function recordFailure(db: Db, keys: readonly ThrottleKey[], config: SignInThrottleConfig, now = new Date()): Promise<FailureOutcome[]> {
+/** Thrown inside the reservation's transaction when a key is locked, to undo the keys reserved before it. */
+class KeyLocked extends Error {}
+
+/**
+ * Reserves one password attempt against every key, atomically and BEFORE any password is
+ * checked: each key's row is counted as a failure in one upsert that only applies while the key
+ * is not locked, and the upsert that reaches the limit starts the lock itself. Concurrent
+ * attempts queue on the row lock, so a burst cannot pass the check before any failure is
+ * recorded: at most `limit` attempts per key get through before the lock. Returns null (and
+ * counts the attempt as refused) when a key is locked; nothing is reserved then.
+ * A failed attempt keeps its reservation; a successful one gives it back (releaseAttempt).
+ */
+export async function reserveAttempt(db: Db, keys: readonly ThrottleKey[], config: SignInThrottleConfig, now = new Date()): Promise<FailureOutcome[] | null> {
+  if (keys.length === 0) return [];
   const forgetBefore = new Date(now.getTime() - config.maxLockoutSeconds * 1000);
-  const outcomes: FailureOutcome[] = [];
-  for (const key of keys) {
-    // One atomic statement per key. In DO UPDATE every reference to the table is the row before
-    // this failure, so `next` is the new count (reset when the last failure is older than the
-    // longest lockout); at the limit the lock is min(60 s * 2^(count - limit), max).
-    const next = Prisma.sql`(CASE WHEN sign_in_throttles.last_failure_at < ${forgetBefore} THEN 1 ELSE sign_in_throttles.failures + 1 END)`;
-    const firstLock = key.limit <= 1 ? new Date(now.getTime() + Math.min(60, config.maxLockoutSeconds) * 1000) : null;
-    const [row] = await db.$queryRaw<Array<{ failures: number; locked_until: Date | null }>>`
-      INSERT INTO sign_in_throttles (key, failures, last_failure_at, locked_until)
-      VALUES (${key.key}, 1, ${now}, ${firstLock}::timestamptz)
-      ON CONFLICT (key) DO UPDATE SET
-        failures = ${next},
-        last_failure_at = EXCLUDED.last_failure_at,
-        locked_until = CASE WHEN ${next} >= ${key.limit}
-          THEN EXCLUDED.last_failure_at + make_interval(secs => LEAST(60 * power(2, LEAST(${next} - ${key.limit}, 20)), ${config.maxLockoutSeconds}))
-          ELSE sign_in_throttles.locked_until END
-      RETURNING failures, locked_until`;
-    const failures = row?.failures ?? 1;
-    outcomes.push({ key, failures, lockedUntil: failures >= key.limit ? (row?.locked_until ?? null) : null });
+  try {
+    // Keys are always taken in the same order (account, then address), so two reservations never deadlock.
+    return await db.$transaction(async (tx) => {
+      const outcomes: FailureOutcome[] = [];
+      for (const key of keys) {
+        // In DO UPDATE every reference to the table is the row before this attempt, so `next` is
+        // the new count (reset when the last failure is older than the longest lockout); at the
+        // limit the lock is min(60 s * 2^(count - limit), max).
+        const next = Prisma.sql`(CASE WHEN sign_in_throttles.last_failure_at < ${forgetBefore} THEN 1 ELSE sign_in_throttles.failures + 1 END)`;
+        const firstLock = key.limit <= 1 ? new Date(now.getTime() + Math.min(60, config.maxLockoutSeconds) * 1000) : null;
+        const rows = await tx.$queryRaw<Array<{ failures: number; locked_until: Date | null }>>`
+          INSERT INTO sign_in_throttles (key, failures, last_failure_at, locked_until)
+          VALUES (${key.key}, 1, ${now}, ${firstLock}::timestamptz)
+          ON CONFLICT (key) DO UPDATE SET
+            failures = ${next},
+            last_failure_at = EXCLUDED.last_failure_at,
+            locked_until = CASE WHEN ${next} >= ${key.limit}
+              THEN EXCLUDED.last_failure_at + make_interval(secs => LEAST(60 * power(2, LEAST(${next} - ${key.limit}, 20)), ${config.maxLockoutSeconds}))
+              ELSE sign_in_throttles.locked_until END
+          WHERE sign_in_throttles.locked_until IS NULL OR sign_in_throttles.locked_until <= ${now}
+          RETURNING failures, locked_until`;
+        const row = rows[0];
+        if (!row) throw new KeyLocked();
+        outcomes.push({ key, failures: row.failures, lockedUntil: row.failures >= key.limit ? row.locked_until : null });
+      }
+      return outcomes;
+    });
+  } catch (error) {
+    if (error instanceof KeyLocked) return null;
+    throw error;
   }
-  return outcomes;
+}
+
+/**
+ * Gives back a successful attempt's reservation: one failure less on every key, and the lock
+ * lifted where this very attempt started it. The account's count is then cleared
+ * (clearAccountFailures); the address keeps its other failures.
+ */
+export async function releaseAttempt(db: Db, reserved: readonly FailureOutcome[]): Promise<void> {
+  for (const { key, lockedUntil } of reserved) {
+    await db.$executeRaw`
+      UPDATE sign_in_throttles SET
+        failures = GREATEST(failures - 1, 0),
+        locked_until = CASE WHEN locked_until = ${lockedUntil}::timestamptz THEN NULL ELSE locked_until END
+      WHERE key = ${key.key}`;
+  }
+  await clearAccountFailures(db, reserved.map((r) => r.key));
 }
 
 /** Seconds until every key is unlocked, without counting an attempt (for messages). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authenticateLocal, type PasswordAttemptContext } from "@/lib/auth/authenticate";
+import { authenticateLocal, checkPasswordAttempt, type PasswordAttemptContext } from "@/lib/auth/authenticate";
 import { createSession, resolveSession } from "@/lib/auth/sessions";
 import { SignInAudit, signInAudit } from "@/lib/auth/sign-in-audit";
 import { reauthenticateWithPassword } from "@/lib/auth/step-up";
@@ -133,5 +133,70 @@ describe("sign-in throttling, from the attacker's side", () => {
     await expect(reauthenticateWithPassword(t.db, actor, TEST_PASSWORD, ctx(newAddress()))).rejects.toMatchObject({ code: "RATE_LIMITED" });
     // And the password sign-in of that account is locked too.
     expect(await attempt(t, victim.email, TEST_PASSWORD, ctx(newAddress()))).toMatchObject({ throttled: expect.any(Number) });
+  });
+});
+
+describe("sign-in throttling under a concurrent burst", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(() => t.drop());
+
+  it("checks at most 5 passwords of one account when 40 attempts arrive at once", async () => {
+    const victim = await makeUser(t.db, "admin");
+    let checked = 0;
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) =>
+        checkPasswordAttempt(t.db, { email: victim.email, context: ctx(`203.0.113.${i + 1}`), label: "sign-in" }, async () => {
+          checked += 1;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return { ok: false as const, reason: "wrong password" };
+        }),
+      ),
+    );
+    expect(checked).toBeLessThanOrEqual(5);
+    expect(results.filter((r) => r.status === "rejected" && isAppError(r.reason) && r.reason.code === "RATE_LIMITED")).toHaveLength(40 - checked);
+    // End to end, with argon2: a burst of real sign-ins checks no more passwords than the limit.
+    const other = await makeUser(t.db, "approver");
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => attempt(t, other.email, `burst-guess-${i}`, ctx(`203.0.113.${100 + i}`))));
+    expect(burst.filter((r) => "userId" in r).length).toBeLessThanOrEqual(5);
+    expect((await t.db.signInThrottle.findUniqueOrThrow({ where: { key: `account:${other.email}` } })).failures).toBeLessThanOrEqual(5);
+  });
+
+  it("checks at most 20 passwords from one address when 40 attempts for different accounts arrive at once", async () => {
+    const address = "198.18.0.7";
+    let checked = 0;
+    await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) =>
+        checkPasswordAttempt(t.db, { email: `${unique(`spray${i}`)}@example.test`, context: ctx(address), label: "sign-in" }, async () => {
+          checked += 1;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return { ok: false as const, reason: "unknown email" };
+        }),
+      ),
+    );
+    expect(checked).toBeLessThanOrEqual(20);
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  it("step-up re-authentication is bounded the same way under a burst", async () => {
+    const victim = await makeUser(t.db, "admin");
+    const token = await createSession(t.db, victim.user.id, 3600);
+    const session = (await resolveSession(t.db, token))!;
+    const actor = { kind: "user" as const, userId: victim.user.id, email: victim.email, role: "admin" as const, sessionId: session.sessionId, authenticatedAt: session.authenticatedAt };
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => reauthenticateWithPassword(t.db, actor, `wrong-${i}`, ctx(`192.0.2.${i + 1}`))));
+    const checked = results.filter((r) => r.status === "rejected" && (r.reason as { code?: string }).code === "FORBIDDEN").length;
+    expect(checked).toBeLessThanOrEqual(5);
+  });
+
+  it("a correct password gives its reservation back: successful sign-ins do not lock the address", async () => {
+    const user = await makeUser(t.db, "auditor");
+    const address = "198.18.0.9";
+    const tight = { ...LIMITS, addressAttempts: 3 };
+    for (let i = 0; i < 6; i++) expect(await attempt(t, user.email, TEST_PASSWORD, ctx(address, tight))).toEqual({ userId: user.user.id });
+    const row = await t.db.signInThrottle.findUnique({ where: { key: `address:${address}` } });
+    expect(row?.failures ?? 0).toBe(0);
+    expect(row?.lockedUntil ?? null).toBeNull();
   });
 });
