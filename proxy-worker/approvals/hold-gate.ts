@@ -165,7 +165,7 @@ export class PostgresHoldGate implements HoldGate {
     if (settled === null) return { outcome: "denied", approvalId: id, reason: "the request is still waiting for a person; poll its status first" };
     // Approved but not consumable: used already, expired, or bound to another request.
     const current = await this.db.approval.findUnique({ where: { id }, select: { status: true, requestDigest: true } });
-    if (current?.requestDigest !== digest) return { outcome: "denied", approvalId: id, reason: "the approval is bound to a different request (method, URL or body differ)" };
+    if (current?.requestDigest !== digest) return { outcome: "denied", approvalId: id, reason: "the approval is bound to a different request (its method, URL, headers or body differ)" };
     return settled;
   }
 

@@ -73,6 +73,21 @@ export function connectionTokens(connection: string | undefined): Set<string> {
 }
 
 /**
+ * The request's headers without those its Connection header lists (RFC 9110 §7.6.1: they are for
+ * this hop only and are never forwarded). Applied before the request is canonicalised, so that
+ * what is judged is what is forwarded: a Content-Type or a method override the agent lists in
+ * Connection is gone from the request the classifier reads, as from the one the upstream gets.
+ */
+export function withoutConnectionListed(headers: Record<string, string>): Record<string, string> {
+  const listed = connectionTokens(headers.connection);
+  listed.delete("connection");
+  if (listed.size === 0 || !Object.keys(headers).some((name) => listed.has(name.toLowerCase()))) return headers;
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(headers)) if (!listed.has(name.toLowerCase())) out[name] = headers[name] as string;
+  return out;
+}
+
+/**
  * Response headers passed back to the agent: hop-by-hop removed, and every `x-bulkhead-*`
  * header, since only Bulkhead speaks in that namespace (it sets its own two after this).
  */

@@ -12,6 +12,7 @@ import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
+import { withoutConnectionListed } from "./headers";
 import { PipelineAudit, type Recorded } from "./pipeline-audit";
 import { checkScope } from "./scope-gate";
 import type { ForwardPlan, ReceivedRequest } from "./types";
@@ -135,7 +136,8 @@ export class Pipeline extends PipelineAudit {
     const { received } = j;
     const dup = duplicateHeader(received.rawHeaders);
     if (dup) throw await this.refuse(new ProxyRefusal("malformed", "duplicate_header", `duplicate ${dup} header`), j.base, auth);
-    const canonical = canonicalizeRequest({ method: received.method, url: received.url, headers: received.headers, body });
+    // Headers listed in Connection never reach the upstream: the classifier does not see them either.
+    const canonical = canonicalizeRequest({ method: received.method, url: received.url, headers: withoutConnectionListed(received.headers), body });
     if (!canonical.ok) throw await this.refuse(new ProxyRefusal("malformed", canonical.code, canonical.reason), j.base, auth);
     const request = canonical.request;
     const tunnel = received.tunnelAuthority;
