@@ -8,6 +8,7 @@ import { maxEffectOf, isEffect } from "@/lib/semantics/types";
 import { actorUserId, approverScope, scopeWhere } from "./approver-scope";
 import { approvalAuthorityProblem } from "./authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "./cancel";
+import { countedVotes } from "./counted-votes";
 import { isFourEyesOn } from "./settings";
 
 export const decideApprovalInput = z.object({
@@ -45,7 +46,9 @@ export type DecideOutcome = { id: string; status: "approved" | "denied" | "pendi
  * Approves or denies a held request. Only a pending approval that has not timed out can be
  * decided; the row is locked for the decision, so two approvers at once are taken in turn: one
  * decides, the other is told who did. A request that needs N distinct approvers records each
- * approval as a vote and is released by the N-th. Four-eyes: the agent's owner and the task's
+ * approval as a vote and is released by the N-th; an earlier vote counts only while its voter is
+ * still active, still in a role that may approve and still scoped to this approval, checked here
+ * under the row lock (votes that no longer count are listed as withdrawn in the audit). Four-eyes: the agent's owner and the task's
  * creator may add their vote but never make the one that completes an approval alone. An
  * approver scoped to some agents or services cannot see (NOT_FOUND) anything else. Approving an
  * irreversible action needs a recent sign-in (step-up). When the authority behind the request is
@@ -90,17 +93,20 @@ export async function decideApproval(
     }
     const required = Math.max(1, approval.requiredApprovals);
     const base = { approvalId: id, method: approval.method, url: approval.url };
+    // Earlier votes count only while their voters may still approve this request (counted-votes.ts).
+    const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.map((v) => v.userId).filter((v) => v !== by));
+    const withdrawnData = withdrawn.length > 0 ? { withdrawnVotes: withdrawn } : {};
     if (verdict === "deny") {
       await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
-      await recordAuditEvent(tx, { type: "approval.denied", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "reject", reason: note ?? null, data: { ...base, note: note ?? null } });
-      return { id, status: "denied", approvals: approval.votes.length, required };
+      await recordAuditEvent(tx, { type: "approval.denied", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "reject", reason: note ?? null, data: { ...base, note: note ?? null, ...withdrawnData } });
+      return { id, status: "denied", approvals: counted.length, required };
     }
 
     const interested = new Set([approval.agent.ownerId, approval.task.createdById].filter((x): x is string => Boolean(x)));
     if (by && approval.votes.some((v) => v.userId === by)) {
-      throw new AppError("CONFLICT", "You have already approved this request; it needs another person.", { details: { status: "pending", approvals: approval.votes.length, required } });
+      throw new AppError("CONFLICT", "You have already approved this request; it needs another person.", { details: { status: "pending", approvals: counted.length + 1, required } });
     }
-    const voters = [...approval.votes.map((v) => v.userId), ...(by ? [by] : [])];
+    const voters = [...counted, ...(by ? [by] : [])];
     const completes = voters.length >= required || !by;
     if (completes && by && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
       throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner and the task's creator cannot approve its requests alone. Ask another approver.");
@@ -109,14 +115,14 @@ export async function decideApproval(
     if (!completes) {
       await recordAuditEvent(tx, {
         type: "approval.vote", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
-        data: { ...base, note: note ?? null, approvals: voters.length, required, ...(stepUp ? { stepUp } : {}) },
+        data: { ...base, note: note ?? null, approvals: voters.length, required, ...withdrawnData, ...(stepUp ? { stepUp } : {}) },
       });
       return { id, status: "pending", approvals: voters.length, required };
     }
     await tx.approval.update({ where: { id }, data: { status: "approved", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
     await recordAuditEvent(tx, {
       type: "approval.approved", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
-      data: { ...base, note: note ?? null, approvers: voters, required, ...(stepUp ? { stepUp } : {}) },
+      data: { ...base, note: note ?? null, approvers: voters, required, ...withdrawnData, ...(stepUp ? { stepUp } : {}) },
     });
     return { id, status: "approved", approvals: voters.length, required };
   });
