@@ -89,8 +89,12 @@ export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, li
       socket.destroy();
       return;
     }
-    // A response still being written on this connection cannot be followed by another one.
-    const busy = (socket as Duplex & { _httpMessage?: unknown })._httpMessage != null;
+    // A response still being written on this connection cannot be followed by another one; but
+    // a request whose body failed to parse (bad chunking, an unknown transfer coding) has had
+    // nothing answered yet, and is answered with the refusal (its handler, waiting for the body,
+    // finds the connection closed; nothing of it was forwarded, since a body is read whole first).
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+    const busy = inFlight !== null && (inFlight.headersSent || inFlight.req?.complete !== false);
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";
     refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());
