@@ -1,7 +1,7 @@
 import type { Db } from "@/lib/db/client";
 import type { Actor } from "@/lib/auth/actor";
-import { recordAuditEvent } from "@/lib/audit/record";
 import { apiKeyMatches, apiKeyPrefix } from "./format";
+import { apiKeyFailureAudit } from "./failure-audit";
 import { lesserRole } from "./roles";
 
 export type ApiKeyActor = Extract<Actor, { kind: "api_key" }>;
@@ -14,8 +14,9 @@ const LAST_USED_GRANULARITY_MS = 60_000;
  *
  * The key acts with its role, lowered to its creator's current role, so demoting or disabling
  * a person takes effect on their keys at once, as it does on their sessions. Failures against a
- * real key (revoked, expired, wrong secret) are audited; malformed and unknown ones are not, so
- * noise cannot flood the trail.
+ * real key (revoked, expired, wrong secret) are audited, the first per key and reason each minute
+ * as its own event and the rest as a count in one summary (failure-audit.ts); malformed and
+ * unknown ones are not, so noise cannot flood the trail.
  */
 export async function authenticateApiKey(db: Db, presented: string | null | undefined, now = new Date()): Promise<ApiKeyActor | null> {
   if (typeof presented !== "string") return null;
@@ -36,7 +37,8 @@ export async function authenticateApiKey(db: Db, presented: string | null | unde
   });
   if (!row) return null;
   const deny = async (reason: string) => {
-    await recordAuditEvent(db, { type: "api_key.auth_failed", actor: { actorType: "api_key", actorId: row.id }, outcome: "deny", reason });
+    // On a budget: the prefix is public, so these failures cost the caller nothing (failure-audit.ts).
+    await apiKeyFailureAudit(db).record(row.id, reason, now.getTime());
     return null;
   };
   // The hash comparison comes first and always runs, so timing says nothing about the key's state.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, listAgents } from "@/lib/agents/agents";
 import { authenticateApiKey, createApiKey, hashApiKey, listApiKeys, revokeApiKey } from "@/lib/apikeys";
+import { apiKeyFailureAudit } from "@/lib/apikeys/failure-audit";
 import type { Actor } from "@/lib/auth/actor";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
@@ -81,6 +82,25 @@ describe("API keys through the real database", () => {
     await t.db.apiKey.update({ where: { id: expiring.apiKey.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
     expect(await authenticateApiKey(t.db, expiring.key)).toBeNull();
     expect((await listApiKeys(t.db, admin)).find((k) => k.id === expiring.apiKey.id)?.status).toBe("expired");
+  });
+
+  it("cannot be made to write an audit event per failure by someone who knows only the public prefix", async () => {
+    const { apiKey, key } = await createApiKey(t.db, admin, { name: "flooded", role: "auditor" });
+    const prefix = key.split("_")[1]!;
+    const events = () => t.db.auditEvent.count({ where: { actorId: apiKey.id, type: { in: ["api_key.auth_failed", "api_key.auth_failures_summarised"] } } });
+    const now = Date.now();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => authenticateApiKey(t.db, `bk_${prefix}_${"A".repeat(42)}${String.fromCharCode(66 + (i % 20))}`, new Date(now))));
+    // One event for the first failure; the other 49 are counted, not written.
+    expect(await events()).toBe(1);
+    await apiKeyFailureAudit(t.db).flush(now + 61_000);
+    expect(await events()).toBe(2);
+    const summary = await t.db.auditEvent.findFirstOrThrow({ where: { actorId: apiKey.id, type: "api_key.auth_failures_summarised" } });
+    expect(summary.data).toMatchObject({ failures: 49, reason: "wrong secret" });
+    // Nothing left to summarise: a second flush writes nothing; the next minute's first failure is written again.
+    await apiKeyFailureAudit(t.db).flush(now + 62_000, true);
+    expect(await events()).toBe(2);
+    await authenticateApiKey(t.db, `bk_${prefix}_${"C".repeat(43)}`, new Date(now + 70_000));
+    expect(await events()).toBe(3);
   });
 
   it("limits what a key can do to its role", async () => {
