@@ -251,6 +251,8 @@ export class Pipeline extends PipelineAudit {
       const opened = await this.deps.holds.open(held);
       if (opened.outcome === "limited") throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", opened.reason), detail, auth, decision);
       const answer = heldAnswer(opened.approvalId, opened.expiresAt);
+      // The proxy.hold event just recorded: the approval row points at it too.
+      answer.auditEventId = j.eventId;
       answer.context = { ...detail, taskId: auth.taskId, agentId: auth.agentId, actions: undefined, approvalId: opened.approvalId };
       throw answer;
     }

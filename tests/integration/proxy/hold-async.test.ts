@@ -41,8 +41,16 @@ describe("202-and-poll: a held request answered at once, a one-use grant bound t
     const held = await send(token, { prefer: "respond-async" });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(held.status).toBe(202);
-    const { approvalId, statusUrl } = held.json as { approvalId: string; statusUrl: string };
+    const { approvalId, statusUrl, auditEventId } = held.json as { approvalId: string; statusUrl: string; auditEventId: string | null };
     expect(statusUrl).toBe(`http://bulkhead.hold/${approvalId}`);
+    // The 202 names its audit event (the hold), as every other answer of Bulkhead's does.
+    expect(auditEventId).toMatch(/^[0-9a-f-]{36}$/);
+    let hold = null;
+    for (let i = 0; i < 100 && !hold; i++) {
+      hold = await h.t.db.auditEvent.findFirst({ where: { type: "proxy.hold", data: { path: ["eventId"], equals: auditEventId ?? "" } } });
+      if (!hold) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(hold?.taskId).toBeTruthy();
     expect(railway.hits.length).toBe(before);
 
     const pending = await poll(token, statusUrl);
