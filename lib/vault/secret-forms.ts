@@ -3,7 +3,8 @@
  * secret itself (and, for a Basic `user:password` secret, the password alone) and its base64
  * and base64url encodings, standalone or embedded in a larger base64 blob. Base64 of a longer
  * text encodes the secret differently at each byte offset modulo 3, so for each offset the
- * characters that depend on the secret's bytes alone are a form of their own.
+ * characters that depend on the secret's bytes alone are a form of their own. And its bytes in
+ * hexadecimal, in either case (a digest-style echo, a hex dump of what was sent).
  *
  * Text escapings of any of these (JSON `\"`, `\\`, `\/`, `\u00XX`, percent-encoding, form
  * encoding, HTML entities) are matched by the proxy's redactor character by character
@@ -36,6 +37,9 @@ export function secretForms(secret: string, options: { basicAuth?: boolean } = {
     const bytes = Buffer.from(text, "utf8");
     const b64 = bytes.toString("base64");
     for (const form of [b64, b64.replace(/=+$/, ""), toUrlAlphabet(b64)]) forms.add(form);
+    const hex = bytes.toString("hex");
+    forms.add(hex);
+    forms.add(hex.toUpperCase());
     for (const offset of [0, 1, 2] as const) {
       const core = embeddedBase64(bytes, offset);
       if (core.length < MIN_DERIVED_FORM_LENGTH) continue;

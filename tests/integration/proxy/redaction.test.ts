@@ -27,6 +27,9 @@ const FORMS: Record<string, (secret: string) => string> = {
   "base64 inside a larger blob (offset 2)": (s) => Buffer.from(`ab${s}cd`).toString("base64"),
   "base64url inside a larger blob": (s) => Buffer.from(`{"a":"${s}","b":1}`).toString("base64url"),
   "base64 with escaped slashes (inside a PHP JSON string)": (s) => Buffer.from(s).toString("base64").replace(/\//g, "\\/"),
+  hexadecimal: (s) => Buffer.from(s).toString("hex"),
+  "hexadecimal, upper case": (s) => Buffer.from(s).toString("hex").toUpperCase(),
+  "hexadecimal inside a larger dump": (s) => Buffer.from(`x${s}y`).toString("hex"),
 };
 
 /** The secret in `text`, in any of the forms above, or null. */
