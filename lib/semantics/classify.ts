@@ -7,6 +7,7 @@ import { defaultConfigs, type Protocol, type ServiceDescriptor } from "@/lib/sem
 import { classifyGraphql } from "@/lib/semantics/graphql";
 import { resolveEnvironment, type Inventory } from "@/lib/semantics/inventory";
 import { classifyMcp } from "@/lib/semantics/mcp";
+import { foldedPathSet, pathKey } from "@/lib/semantics/path-fold";
 import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
 import { classifyRest, effectiveMethods, unmatched } from "@/lib/semantics/rest";
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
@@ -67,17 +68,39 @@ function unknownService(req: CanonicalRequest): Classification {
 }
 
 const CONFIG_KEY = { graphql: "graphql", "sql-http": "sql", mcp: "mcp" } as const;
+const OTHER_PROTOCOLS = ["graphql", "sql-http", "mcp"] as const;
 
-/** Another protocol's `paths` claim the path first; otherwise the service's own protocol applies. */
+/**
+ * Another protocol's `paths` claim the path first; otherwise the service's own protocol applies.
+ * Paths are claimed exactly. A spelling that a folding server routes to a declared endpoint
+ * (`/GraphQL`, `/graphql/`, `/graphql;v=1`: see `path-fold.ts`) but that is not the declared
+ * spelling is refused (`endpoint_path_variant`), on either side: on a REST service it could be
+ * the GraphQL endpoint (whose mutation a REST reading would call a plain write) or a REST path,
+ * and on a GraphQL/SQL/MCP service it could be the endpoint or nothing Bulkhead knows. Neither
+ * reading can be chosen safely and the declared spelling always works, so the agent is told it.
+ */
 export function selectProtocol(d: ServiceDescriptor, path: string): Protocol | Rejection {
-  for (const protocol of ["graphql", "sql-http", "mcp"] as const) {
-    const paths = d[CONFIG_KEY[protocol]]?.paths;
-    if (protocol !== d.protocol && paths?.includes(path)) return protocol;
+  let key: string | null = null;
+  const variantOf = (protocol: Protocol, paths: readonly string[]): Rejection | null => {
+    key ??= pathKey(path);
+    if (!foldedPathSet(paths).has(key)) return null;
+    const declared = paths.find((p) => pathKey(p) === key) ?? paths[0];
+    return reject(
+      "endpoint_path_variant",
+      `${path} is a spelling (case, trailing slash or ;parameters) of the ${protocol} endpoint ${declared} of service ${d.id}: servers differ on whether it is that endpoint, so it is refused; send the request to ${declared} exactly`,
+    );
+  };
+  const claimed = (protocol: (typeof OTHER_PROTOCOLS)[number]) => (protocol === d.protocol ? undefined : d[CONFIG_KEY[protocol]]?.paths);
+  for (const protocol of OTHER_PROTOCOLS) if (claimed(protocol)?.includes(path)) return protocol;
+  for (const protocol of OTHER_PROTOCOLS) {
+    const paths = claimed(protocol);
+    const variant = paths ? variantOf(protocol, paths) : null;
+    if (variant) return variant;
   }
   if (d.protocol !== "rest") {
     const paths = d[CONFIG_KEY[d.protocol]]?.paths;
     if (paths && !paths.includes(path)) {
-      return reject("unknown_endpoint", `${path} is not a ${d.protocol} endpoint of service ${d.id}`);
+      return variantOf(d.protocol, paths) ?? reject("unknown_endpoint", `${path} is not a ${d.protocol} endpoint of service ${d.id}`);
     }
   }
   return d.protocol;

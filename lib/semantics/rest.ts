@@ -11,8 +11,10 @@
  */
 import { parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
+import { foldPath, foldSegment, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
 import { matchWhen } from "@/lib/semantics/when";
 import {
+  effectRank,
   NO_RESOURCE,
   reject,
   type ActionDraft,
@@ -68,12 +70,14 @@ export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
 }
 
 /** One part of a route's path template, parsed once per route (not once per request). */
-type TemplatePart = { kind: "greedy"; name: string } | { kind: "variable"; name: string } | { kind: "literal"; text: string; folded: string };
+type TemplatePart = { kind: "greedy"; name: string } | { kind: "variable"; name: string } | { kind: "literal"; text: string; lower: string; folded: string };
 
 interface CompiledRoute {
   /** The route's methods, upper-cased ("*": any). */
   methods: ReadonlySet<string>;
   parts: readonly TemplatePart[];
+  /** The template once folded (`/volumes/{}`): routes a folding server cannot tell apart share it. */
+  shape: string;
 }
 
 const GREEDY = /^\{([A-Za-z0-9_]+)\+\}$/;
@@ -95,18 +99,26 @@ function compileRoute(route: RestRoute): CompiledRoute {
       if (greedy) return { kind: "greedy", name: greedy[1] as string };
       const variable = VARIABLE.exec(part);
       if (variable) return { kind: "variable", name: variable[1] as string };
-      return { kind: "literal", text: part, folded: part.toLowerCase() };
+      return { kind: "literal", text: part, lower: part.toLowerCase(), folded: foldSegment(withoutMatrix(part)) };
     });
-  c = { methods: new Set(routeMethods(route)), parts };
+  const shape = parts.map((p) => (p.kind === "literal" ? p.folded : p.kind === "greedy" ? "{+}" : "{}")).join("/");
+  c = { methods: new Set(routeMethods(route)), parts, shape };
   compiledRoutes.set(route, c);
   return c;
 }
 
 /**
  * Matches "/repos/{owner}/{repo}" against path segments; `{rest+}` takes one or more (and only as
- * the last part). Returns the parameters, or null.
+ * the last part). `keys`, when given, are the segments to compare with folded literals (the
+ * folded reading of `path-fold.ts`); otherwise literals compare with `segments`, exactly or
+ * lower-cased when `fold`. Parameters capture `segments`. Returns the parameters, or null.
  */
-function matchTemplate(parts: readonly TemplatePart[], segments: readonly string[], fold: boolean): Record<string, string> | null {
+function matchTemplate(
+  parts: readonly TemplatePart[],
+  segments: readonly string[],
+  fold: boolean,
+  keys: readonly string[] | null = null,
+): Record<string, string> | null {
   let params: Record<string, string> | null = null;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as TemplatePart;
@@ -122,7 +134,7 @@ function matchTemplate(parts: readonly TemplatePart[], segments: readonly string
       if (segment === "") return null;
       params ??= {};
       params[part.name] = segment;
-    } else if (fold ? segment.toLowerCase() !== part.folded : segment !== part.text) {
+    } else if (keys ? keys[i] !== part.folded : fold ? segment.toLowerCase() !== part.lower : segment !== part.text) {
       return null;
     }
   }
@@ -149,18 +161,55 @@ function fill(template: string, params: Record<string, string>, fold: boolean): 
 function matchSegments(path: string): string[] {
   const parts = path.split("/");
   const out = new Array<string>(parts.length - 1);
-  for (let i = 1; i < parts.length; i++) {
-    const s = parts[i] as string;
-    const semi = s.indexOf(";");
-    out[i - 1] = semi < 0 ? s : s.slice(0, semi);
-  }
+  for (let i = 1; i < parts.length; i++) out[i - 1] = withoutMatrix(parts[i] as string);
   return out;
 }
 
+// Per route list and case mode: do some literals fold to something else than what the written
+// reading compares them with (`/Exact` on a case-sensitive service)? Then every path is read twice.
+const literalsFold = new WeakMap<readonly RestRoute[], [boolean, boolean]>();
+
+function foldingLiterals(routes: readonly RestRoute[], fold: boolean): boolean {
+  let cached = literalsFold.get(routes);
+  if (!cached) {
+    const parts = routes.flatMap((r) => compileRoute(r).parts.filter((p) => p.kind === "literal"));
+    cached = [parts.some((p) => p.folded !== p.text), parts.some((p) => p.folded !== p.lower)];
+    literalsFold.set(routes, cached);
+  }
+  return cached[fold ? 1 : 0];
+}
+
+/** Can the folded reading match another route than the one `matchSegments` gives? */
+function differs(folded: FoldedPath, segments: readonly string[], fold: boolean, routes: readonly RestRoute[]): boolean {
+  if (folded.keys.length !== segments.length || foldingLiterals(routes, fold)) return true;
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i] as string;
+    if (folded.keys[i] !== (fold ? s.toLowerCase() : s)) return true;
+  }
+  return false;
+}
+
+/** One reading of the path: its segments and, for the folded reading, their folded keys. */
+interface Reading {
+  segments: readonly string[];
+  keys: readonly string[] | null;
+}
+
+/**
+ * Each method is judged on two readings of the path when they differ: as written (literals
+ * exact, or lower-cased on a `caseInsensitive` service; `;…` dropped), and folded the way many
+ * servers route (`path-fold.ts`: trailing slash, case, `;…`, non-ASCII case). A server may
+ * dispatch either way, so the stricter reading's action is kept; when both have the same effect
+ * but name different operations or resources, both are kept and a policy must allow both.
+ */
 export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftResult {
   const methods = effectiveMethods(req);
   if (!Array.isArray(methods)) return methods;
+  const fold = config.caseInsensitive;
   const segments = matchSegments(req.path);
+  const written: Reading = { segments, keys: null };
+  const foldedPath = foldPath(req.path);
+  const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys } : null;
   let body: { value: unknown } | null = null;
   const jsonBody = (): { value: unknown } | Rejection => {
     if (body) return body;
@@ -172,37 +221,59 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     return (body = { value: json.value });
   };
 
+  const match = (method: string, routes: readonly RestRoute[], reading: Reading) => matchRoute(method, routes, req, reading, fold, jsonBody);
+  const draftFor = (method: string, reading: Reading): ActionDraft | Rejection => {
+    const draft = match(method, method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes, reading);
+    if (draft !== null || method !== "HEAD") return draft ?? unmatched(method, req.path, req.path);
+    // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
+    const get = match("GET", config.routes, reading) ?? unmatched("GET", req.path, req.path);
+    if ("ok" in get) return get;
+    const operation = get.operation.startsWith("GET /") ? get.operation.slice(4) : get.operation;
+    return { ...get, operation: `HEAD ${operation}`, detail: { ...get.detail, method: "HEAD", note: "HEAD is judged like GET under its own operation name" } };
+  };
+
   const drafts: ActionDraft[] = [];
-  const match = (method: string, routes: readonly RestRoute[]) => matchRoute(method, routes, req, segments, config.caseInsensitive, jsonBody);
   for (const method of methods) {
-    let draft = match(method, method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes);
-    if (draft === null && method === "HEAD") {
-      // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
-      const get = match("GET", config.routes) ?? unmatched("GET", req.path, req.path);
-      if ("ok" in get) return get;
-      const operation = get.operation.startsWith("GET /") ? get.operation.slice(4) : get.operation;
-      draft = { ...get, operation: `HEAD ${operation}`, detail: { ...get.detail, method: "HEAD", note: "HEAD is judged like GET under its own operation name" } };
+    const asWritten = draftFor(method, written);
+    if ("ok" in asWritten) return asWritten;
+    if (!folded) {
+      drafts.push(asWritten);
+      continue;
     }
-    draft ??= unmatched(method, req.path, req.path);
-    if ("ok" in draft) return draft;
-    drafts.push(draft);
+    const asFolded = draftFor(method, folded);
+    if ("ok" in asFolded) return asFolded;
+    drafts.push(...stricter(asFolded, asWritten));
   }
   return { ok: true, drafts };
 }
 
-/** The first route for this method, path and body; null when none applies. */
+function stricter(a: ActionDraft, b: ActionDraft): ActionDraft[] {
+  const diff = effectRank(a.effect) - effectRank(b.effect);
+  if (diff !== 0) return [diff > 0 ? a : b];
+  return a.operation === b.operation && a.resource === b.resource ? [a] : [a, b];
+}
+
+/**
+ * The first route for this method, path and body; null when none applies. In the folded reading,
+ * later routes whose templates are the same once folded (`/Volumes/{id}` and `/volumes/{id}` on
+ * a case-sensitive service) are as likely to be the one a folding server runs: the strictest of
+ * them is taken.
+ */
 function matchRoute(
   method: string,
   routes: readonly RestRoute[],
   req: CanonicalRequest,
-  segments: readonly string[],
+  reading: Reading,
   fold: boolean,
   jsonBody: () => { value: unknown } | Rejection,
 ): ActionDraft | Rejection | null {
+  let found: ActionDraft | null = null;
+  let shape: string | null = null;
   for (const route of routes) {
     const compiled = compileRoute(route);
     if (!methodMatches(compiled, method)) continue;
-    const params = matchTemplate(compiled.parts, segments, fold);
+    if (shape !== null && compiled.shape !== shape) continue;
+    const params = matchTemplate(compiled.parts, reading.segments, fold, reading.keys);
     if (!params) continue;
     if (route.when) {
       const parsed = jsonBody();
@@ -211,18 +282,26 @@ function matchRoute(
       if (!when.ok) return when;
       if (!when.match) continue;
     }
-    const resource = route.resource !== undefined ? fill(route.resource, params, fold) : req.path;
-    const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
-    if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
-    return {
-      operation: route.operation,
-      effect: route.effect ?? methodEffect(method),
-      resource: resource || NO_RESOURCE,
-      detail,
-      keys: [resource, ...Object.values(params)],
-    };
+    const draft = routeDraft(route, method, params, req, reading, fold);
+    if (!reading.keys) return draft;
+    if (found === null || effectRank(draft.effect) > effectRank(found.effect)) found = draft;
+    shape = compiled.shape;
   }
-  return null;
+  return found;
+}
+
+function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {
+  const resource = route.resource !== undefined ? fill(route.resource, params, fold) : req.path;
+  const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
+  if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
+  if (reading.keys) detail["note"] = "route matched with the path folded (trailing slash, case, ;parameters), as many servers route it";
+  return {
+    operation: route.operation,
+    effect: route.effect ?? methodEffect(method),
+    resource: resource || NO_RESOURCE,
+    detail,
+    keys: [resource, ...Object.values(params)],
+  };
 }
 
 /** A request no route describes: effect by method, operation "METHOD /path". */

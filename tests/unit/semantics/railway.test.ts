@@ -113,8 +113,15 @@ describe("Railway GraphQL classification", () => {
   });
 
   it("other paths on backboard are not GraphQL endpoints: rejected", () => {
-    const result = classifyRequest("POST", "https://backboard.railway.com/graphql/v2/", { body: json({ query: "{ me { id } }" }) });
+    const result = classifyRequest("POST", "https://backboard.railway.com/graphql/v3", { body: json({ query: "{ me { id } }" }) });
     expect(result.ok ? null : result.code).toBe("unknown_endpoint");
+  });
+
+  it("spellings of the endpoint (trailing slash, case, ;parameters) are refused as variants", () => {
+    for (const path of ["/graphql/v2/", "/GraphQL/v2", "/graphql/V2", "/graphql;x=1/v2", "/graphql/v2;v=1"]) {
+      const result = classifyRequest("POST", `https://backboard.railway.com${path}`, { body: json({ query: "{ me { id } }" }) });
+      expect(result.ok ? null : result.code, path).toBe("endpoint_path_variant");
+    }
   });
 
   it("a port Railway does not listen on is not 'unknown': rejected", () => {

@@ -138,7 +138,8 @@ describe("REST route templates", () => {
 
   it("literal segments compare exactly unless the service folds case, and matrix parameters are dropped", () => {
     expect(classify("PUT", "/Exact/1")).toEqual(["exact.put 1"]);
-    expect(classify("PUT", "/exact/1")).toEqual(["PUT /exact/1 /exact/1"]);
+    // A case variant is also read as a case-insensitive server routes it: same effect, both named.
+    expect(classify("PUT", "/exact/1")).toEqual(["exact.put 1", "PUT /exact/1 /exact/1"]);
     expect(classify("PUT", "/Exact;v=1/2;x")).toEqual(["exact.put 2"]);
     const folded = restConfigSchema.parse({ ...config, caseInsensitive: true });
     const r = classifyRest(canonical("PUT", "https://svc.example.com/EXACT/Id9"), folded);
