@@ -2,21 +2,21 @@
  * REST classification: method defaults, refined by descriptor routes (path templates with an
  * optional condition on the JSON body). Method overrides (`X-HTTP-Method-Override`, `_method`)
  * are honoured by many frameworks, so every method the server might act on is classified and
- * the most severe wins.
+ * the most severe wins (`method-override.ts`).
  *
  * Methods are matched exactly: a route applies to the methods it lists (or to all with "*").
  * HEAD runs the GET handler on most servers but is not GET to a policy: without a route that
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
+import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
 import { matchWhen } from "@/lib/semantics/when";
 import {
   effectRank,
   NO_RESOURCE,
-  reject,
   type ActionDraft,
   type CanonicalRequest,
   type DraftResult,
@@ -39,35 +39,7 @@ export function methodEffect(method: string): Effect {
   return Object.hasOwn(METHOD_EFFECTS, method) ? (METHOD_EFFECTS[method] as Effect) : "destructive";
 }
 
-const OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"];
-const METHOD_TOKEN = /^[A-Za-z]+$/;
-
-/** The request method plus any override a framework might apply instead. */
-export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
-  const methods = new Set([req.method]);
-  for (const name of OVERRIDE_HEADERS) {
-    const value = req.headers[name];
-    if (value === undefined) continue;
-    if (!METHOD_TOKEN.test(value.trim())) return reject("invalid_method_override", `invalid ${name} header`);
-    methods.add(value.trim().toUpperCase());
-  }
-  const sources = [req.query];
-  if (req.body && req.body.length > 0 && /x-www-form-urlencoded/i.test(req.headers["content-type"] ?? "")) {
-    const text = readTextBody(req);
-    if (text.ok) sources.push(text.text);
-  }
-  for (const source of sources) {
-    if (!/_method/i.test(source)) continue;
-    const form = parseFormStrict(source);
-    // `_method=GET&_method=DELETE`: which one a framework applies is not knowable.
-    if (!form.ok) return reject("invalid_method_override", `ambiguous _method parameter: ${form.reason}`);
-    const value = form.fields.get("_method");
-    if (value === undefined) continue;
-    if (!METHOD_TOKEN.test(value.trim())) return reject("invalid_method_override", "invalid _method parameter");
-    methods.add(value.trim().toUpperCase());
-  }
-  return [...methods];
-}
+export { effectiveMethods };
 
 /** One part of a route's path template, parsed once per route (not once per request). */
 type TemplatePart = { kind: "greedy"; name: string } | { kind: "variable"; name: string } | { kind: "literal"; text: string; lower: string; folded: string };

@@ -1,0 +1,180 @@
+/**
+ * Method overrides: the methods a framework may run instead of the request's own. Every override
+ * found is classified next to the real method (the most severe wins); an override that cannot be
+ * determined is refused, never skipped.
+ *
+ * - Headers `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, also spelled with
+ *   underscores (CGI and PHP read `X_HTTP_METHOD_OVERRIDE` as the same variable).
+ * - A `_method` parameter in the query or in a form body (Rails, Laravel, Symfony, Express's
+ *   method-override), found after decoding, whatever the spelling of its name: escapes
+ *   (`%5Fmethod`), case (`_METHOD`, read by case-insensitive form collections), and PHP's name
+ *   mangling (leading spaces dropped, ` ` and `.` read as `_`, a NUL ending the name). `;`
+ *   separates pairs too (older Rack and Python did so).
+ * - A form body in any ASCII-compatible charset (the name and a method are ASCII there); another
+ *   charset (UTF-16, UTF-7...) or a compressed form body is refused.
+ * - A multipart/form-data part named `_method` (Rails, Laravel and Symfony read it); a multipart
+ *   body that does not parse is refused.
+ * - A top-level `_method` key of a JSON body (Laravel's `input()` reads JSON).
+ */
+import { isJsonMediaType, parseJsonText, parseMediaType, readTextBody } from "@/lib/semantics/body";
+import { isJsonObject } from "@/lib/semantics/json";
+import { readField } from "@/lib/semantics/when";
+import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
+
+const OVERRIDE_HEADERS = new Set(["x-http-method-override", "x-http-method", "x-method-override"]);
+const METHOD_TOKEN = /^[A-Za-z]+$/;
+/** Charsets in which every ASCII byte means its ASCII character. */
+const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
+const latin1 = new TextDecoder("latin1");
+
+type Found = { ok: true; values: string[] } | Rejection;
+
+/** The request method plus any override a framework might apply instead. */
+export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
+  const methods = new Set([req.method]);
+  for (const rawName of Object.keys(req.headers)) {
+    const name = rawName.includes("_") ? rawName.replace(/_/g, "-") : rawName;
+    if (!OVERRIDE_HEADERS.has(name)) continue;
+    const value = (req.headers[rawName] as string).trim();
+    if (!METHOD_TOKEN.test(value)) return reject("invalid_method_override", `invalid ${rawName} header`);
+    methods.add(value.toUpperCase());
+  }
+  for (const found of [formOverrides(req.query, "query"), bodyOverrides(req)]) {
+    if (!found.ok) return found;
+    for (const value of found.values) methods.add(value);
+  }
+  return [...methods];
+}
+
+/** `+` and `%XX` decoded byte by byte: exact for ASCII, never fails (other bytes cannot match). */
+function decodeLoose(text: string): string {
+  if (!text.includes("%") && !text.includes("+")) return text;
+  return text.replace(/\+/g, " ").replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** Is this (decoded) parameter name `_method` to some framework? `_method[...]` is refused. */
+function overrideName(decoded: string): "yes" | "no" | "array" {
+  let name = decoded.replace(/^ +/, "");
+  const nul = name.indexOf("\0");
+  if (nul >= 0) name = name.slice(0, nul);
+  const bracket = name.indexOf("[");
+  const base = (bracket >= 0 ? name.slice(0, bracket) : name).replace(/[ .]/g, "_").toLowerCase();
+  if (base !== "_method") return "no";
+  return bracket >= 0 ? "array" : "yes";
+}
+
+function checked(values: string[], where: string): Found {
+  if (values.length > 1) return reject("invalid_method_override", `ambiguous _method parameter: more than one in the ${where}`);
+  for (const value of values) {
+    if (!METHOD_TOKEN.test(value.trim())) return reject("invalid_method_override", `invalid _method parameter in the ${where}`);
+  }
+  return { ok: true, values: values.map((v) => v.trim().toUpperCase()) };
+}
+
+function formOverrides(text: string, where: string): Found {
+  const values: string[] = [];
+  for (const pair of text.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const kind = overrideName(decodeLoose(eq < 0 ? pair : pair.slice(0, eq)));
+    if (kind === "no") continue;
+    if (kind === "array") return reject("invalid_method_override", `_method given as an array in the ${where}`);
+    values.push(decodeLoose(eq < 0 ? "" : pair.slice(eq + 1)));
+  }
+  return checked(values, where);
+}
+
+function bodyOverrides(req: CanonicalRequest): Found {
+  const bytes = req.body;
+  if (!bytes || bytes.length === 0) return { ok: true, values: [] };
+  const media = parseMediaType(req.headers["content-type"]);
+  // Rack reads "application/x-www-form-urlencoded, text/plain" as a form: a type that does not parse could be one.
+  if ("ok" in media) return reject("invalid_method_override", `${media.reason}: a _method override in the body cannot be ruled out`);
+  const form = media.type === "" || media.type === "application/x-www-form-urlencoded";
+  const multipart = media.type === "multipart/form-data";
+  const json = isJsonMediaType(media.type);
+  if (!form && !multipart && !json) return { ok: true, values: [] };
+  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (encoding !== "" && encoding !== "identity") {
+    return reject("unsupported_content_encoding", `cannot look for a _method override in a body with Content-Encoding "${encoding}"`);
+  }
+  if (json) return jsonOverride(req);
+  const charset = media.params["charset"]?.toLowerCase();
+  if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
+    return reject("unsupported_charset", `cannot look for a _method override in a ${media.type || "form"} body in charset "${charset}"`);
+  }
+  const text = latin1.decode(bytes);
+  return form ? formOverrides(text, "form body") : multipartOverrides(text, media.params["boundary"]);
+}
+
+function jsonOverride(req: CanonicalRequest): Found {
+  // Only a body that mentions "method" (or escapes characters) can carry the key.
+  if (!/method|\\u/i.test(latin1.decode(req.body ?? new Uint8Array()))) return { ok: true, values: [] };
+  const text = readTextBody(req);
+  if (!text.ok) return text;
+  const parsed = parseJsonText(text.text);
+  if (!parsed.ok) return parsed;
+  if (!isJsonObject(parsed.value)) return { ok: true, values: [] };
+  const field = readField(parsed.value, "_method");
+  if (!field.ok) return field;
+  if (field.value === undefined) return { ok: true, values: [] };
+  if (typeof field.value !== "string") return reject("invalid_method_override", "invalid _method key in the JSON body");
+  return checked([field.value], "JSON body");
+}
+
+const NAME_PARAM = /(?:^|;)\s*name(\*?)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/gi;
+
+/** The spellings a server may take a Content-Disposition `name` for. */
+function partNames(disposition: string): string[] {
+  const names: string[] = [];
+  for (const m of disposition.matchAll(NAME_PARAM)) {
+    let value = (m[2] as string).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+      value = value.slice(1, -1);
+      names.push(value, value.replace(/\\(.)/g, "$1"));
+    } else {
+      names.push(value);
+    }
+    if (m[1] === "*") names.push(value.slice(value.lastIndexOf("'") + 1)); // RFC 5987: charset'lang'value
+  }
+  return names.flatMap((n) => [n, decodeLoose(n)]);
+}
+
+function multipartOverrides(text: string, boundary: string | undefined): Found {
+  const unparsable = (why: string) => reject("invalid_multipart", `multipart body could not be parsed (${why}): a _method part cannot be ruled out`);
+  if (!boundary || boundary.length > 200) return unparsable("no boundary");
+  const delimiter = `--${boundary}`;
+  let pos = text.indexOf(delimiter);
+  if (pos < 0) return unparsable("no delimiter");
+  const values: string[] = [];
+  for (;;) {
+    pos += delimiter.length;
+    if (text.startsWith("--", pos)) return checked(values, "multipart body");
+    const lineEnd = text.indexOf("\n", pos);
+    if (lineEnd < 0) return unparsable("no closing delimiter");
+    const next = text.indexOf(`\n${delimiter}`, lineEnd);
+    if (next < 0) return unparsable("no closing delimiter");
+    const part = text.slice(lineEnd + 1, next);
+    const crlf = part.indexOf("\r\n\r\n");
+    const lf = part.indexOf("\n\n");
+    const [headEnd, gap] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : lf >= 0 ? [lf, 2] : [part.length, 0];
+    const head = part.slice(0, headEnd);
+    let names: string[] = [];
+    let transfer = "";
+    for (const line of head.split(/\r?\n/)) {
+      const colon = line.indexOf(":");
+      const header = line.slice(0, colon).trim().toLowerCase();
+      if (header === "content-disposition") names = names.concat(partNames(line.slice(colon + 1)));
+      if (header === "content-transfer-encoding") transfer = line.slice(colon + 1).trim().toLowerCase();
+    }
+    const kinds = names.map(overrideName);
+    if (kinds.includes("array")) return reject("invalid_method_override", "_method given as an array in the multipart body");
+    if (kinds.includes("yes")) {
+      if (transfer !== "" && transfer !== "7bit" && transfer !== "8bit" && transfer !== "binary") {
+        return reject("invalid_method_override", `_method part with Content-Transfer-Encoding "${transfer}"`);
+      }
+      values.push(part.slice(headEnd + gap).replace(/\r$/, ""));
+    }
+    pos = next + 1;
+  }
+}
