@@ -1,5 +1,6 @@
 import { approvalsPulse } from "@/lib/approvals/live";
 import { StreamSlots, streamOwner } from "@/lib/approvals/live-slots";
+import { actorStillValid } from "@/lib/auth/actor-still-valid";
 import { getDb } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
@@ -15,6 +16,9 @@ const slots = new StreamSlots();
  * pending count whenever what the caller may see changes (checked each second), and a comment
  * every 15 s to keep proxies from closing the stream. Read-only, like any GET. Open streams are
  * bounded per person (or API key) and in all (lib/approvals/live-slots.ts): one more is a 429.
+ * The caller is checked again on every tick (lib/auth/actor-still-valid.ts): once its session is
+ * signed out or expired, its API key revoked, its user disabled or its role changed, the stream
+ * ends with an `end` event, and nothing more is sent.
  */
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const slot = slots.acquire(streamOwner(actor));
@@ -44,6 +48,10 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       if (request.signal.aborted) return stop();
       const tick = async () => {
         try {
+          if (!(await actorStillValid(db, actor, "read"))) {
+            controller.enqueue(encoder.encode(`event: end\ndata: ${JSON.stringify({ reason: "signed_out" })}\n\n`));
+            return stop();
+          }
           const pulse = await approvalsPulse(db, actor);
           if (pulse.fingerprint !== last) {
             last = pulse.fingerprint;

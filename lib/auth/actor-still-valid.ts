@@ -1,0 +1,33 @@
+import type { Db } from "@/lib/db/client";
+import { lesserRole } from "@/lib/apikeys/roles";
+import type { Actor } from "./actor";
+import { roleCan, type Permission } from "./roles";
+
+/**
+ * Whether an actor captured at the start of a long-lived response (a live stream) may still act
+ * as it did, read from the database now: for a session, the session row still exists and has not
+ * expired, its user is not disabled and still has the same role; for an API key, the key is not
+ * revoked or expired, its creator is not disabled, and its (capped) role is unchanged. A changed
+ * role ends the stream too: the client reconnects and gets what its new role allows. A user actor
+ * without a session (tests, CLI) is checked by its user row.
+ */
+export async function actorStillValid(db: Db, actor: Actor, permission: Permission, now = new Date()): Promise<boolean> {
+  if (actor.kind === "system") return true;
+  if (!roleCan(actor.role, permission)) return false;
+  if (actor.kind === "user") {
+    if (actor.sessionId) {
+      const session = await db.session.findUnique({ where: { id: actor.sessionId }, select: { userId: true, expiresAt: true, user: { select: { role: true, disabledAt: true } } } });
+      return Boolean(session && session.userId === actor.userId && session.expiresAt > now && !session.user.disabledAt && session.user.role === actor.role);
+    }
+    const user = await db.user.findUnique({ where: { id: actor.userId }, select: { role: true, disabledAt: true } });
+    return Boolean(user && !user.disabledAt && user.role === actor.role);
+  }
+  const key = await db.apiKey.findUnique({
+    where: { id: actor.apiKeyId },
+    select: { role: true, revokedAt: true, expiresAt: true, createdById: true, createdBy: { select: { role: true, disabledAt: true } } },
+  });
+  if (!key || key.revokedAt || (key.expiresAt && key.expiresAt <= now)) return false;
+  if (!key.createdById) return key.role === actor.role;
+  if (!key.createdBy || key.createdBy.disabledAt) return false;
+  return lesserRole(key.role, key.createdBy.role) === actor.role;
+}
