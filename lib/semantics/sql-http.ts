@@ -5,14 +5,15 @@
 import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
-import { classifySql } from "@/lib/semantics/sql";
+import { classifySqlWithin, newSqlBudget, type SqlBudget } from "@/lib/semantics/sql";
 import { lookupPath } from "@/lib/semantics/when";
-import { reject, type ActionDraft, type CanonicalRequest, type DraftResult } from "@/lib/semantics/types";
+import { reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Rejection } from "@/lib/semantics/types";
 
 const MAX_BATCH = 50;
 
-function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig): ActionDraft[] {
-  const result = classifySql(sql, { database, readOnlyFunctions: config.readOnlyFunctions });
+function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget): ActionDraft[] | Rejection {
+  const result = classifySqlWithin(sql, { database, readOnlyFunctions: config.readOnlyFunctions }, budget);
+  if ("ok" in result) return result;
   return result.actions.map((a) => {
     const detail: Record<string, unknown> = { statement: a.statement };
     if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
@@ -33,7 +34,12 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
   const text = readTextBody(req);
   if (!text.ok) return text;
-  if (config.bodyFormat === "text") return { ok: true, drafts: draftsFor(text.text, config.database, null, config) };
+  // One budget for the whole request, batch included (SQL_LIMITS).
+  const budget = newSqlBudget();
+  if (config.bodyFormat === "text") {
+    const drafts = draftsFor(text.text, config.database, null, config, budget);
+    return Array.isArray(drafts) ? { ok: true, drafts } : drafts;
+  }
 
   const json = parseJsonText(text.text);
   if (!json.ok) return json;
@@ -56,7 +62,9 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
       }
       if (typeof named === "string" && named !== "") database = named;
     }
-    drafts.push(...draftsFor(sql, database, Array.isArray(json.value) ? index : null, config));
+    const found = draftsFor(sql, database, Array.isArray(json.value) ? index : null, config, budget);
+    if (!Array.isArray(found)) return found;
+    drafts.push(...found);
   }
   return { ok: true, drafts };
 }

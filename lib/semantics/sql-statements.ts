@@ -66,7 +66,7 @@ function explainAnalyzes(body: PgNode): boolean {
 
 function explain(body: PgNode, ctx: WalkContext, database: string): void {
   if (explainAnalyzes(body)) return walk(body["query"], ctx); // EXPLAIN ANALYZE runs the statement
-  const inner = newContext(ctx.statement, ctx.readOnlyFunctions);
+  const inner = newContext(ctx.statement, ctx.readOnlyFunctions, ctx.budget);
   walk(body["query"], inner);
   const resources = new Set([...inner.actions.map((a) => a.resource), ...inner.reads]);
   resources.delete("-");

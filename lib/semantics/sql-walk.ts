@@ -32,9 +32,13 @@ export interface WalkContext {
   depth: number;
   /** Functions the service declares read-only (`name` or `schema.name`). */
   readOnlyFunctions: ReadonlySet<string>;
+  /** Parse-tree nodes the request may still visit, shared by its statements (see `sql.ts`). */
+  budget: { nodes: number };
 }
 
 export class TooDeepError extends Error {}
+/** The request's parse trees are larger than Bulkhead analyses (`SQL_LIMITS.maxNodes`). */
+export class TooManyNodesError extends Error {}
 const MAX_DEPTH = 2000;
 
 export function isObject(value: unknown): value is PgNode {
@@ -157,6 +161,7 @@ function operator(body: PgNode, ctx: WalkContext): void {
 /** Visits one node of any kind: statements nested anywhere are classified like top-level ones. */
 export function walk(value: unknown, ctx: WalkContext): void {
   if (++ctx.depth > MAX_DEPTH) throw new TooDeepError("statement nested too deeply");
+  if (--ctx.budget.nodes < 0) throw new TooManyNodesError("too many parse-tree nodes");
   try {
     if (Array.isArray(value)) {
       for (const item of value) walk(item, ctx);
@@ -198,6 +203,6 @@ export function collectCteNames(value: unknown, out: Set<string>): void {
 
 const NONE: ReadonlySet<string> = new Set();
 
-export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE): WalkContext {
-  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions };
+export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }): WalkContext {
+  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget };
 }
