@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { EFFECTS } from "@/lib/semantics/types";
+import { storable } from "@/lib/validation/text";
 
 const MAX_VALUES = 20;
 
@@ -17,6 +18,10 @@ const list = <T extends z.ZodType<string, string>>(item: T, what: string) =>
     .transform((v) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)))
     .pipe(z.array(item).max(MAX_VALUES, `at most ${MAX_VALUES} ${what} at once`));
 
+/** The range of times a filter may name: PostgreSQL's timestamptz cannot hold year 0, and nothing Bulkhead recorded is older than 1970. */
+export const MIN_INSTANT = new Date("1970-01-01T00:00:00Z");
+export const MAX_INSTANT = new Date("9999-12-31T23:59:59.999Z");
+
 const instant = (what: string) =>
   z
     .string()
@@ -24,21 +29,44 @@ const instant = (what: string) =>
     .optional()
     .transform((v, ctx) => {
       if (v === undefined || v === "") return undefined;
+      const example = `${what} must be a date or an ISO 8601 time, e.g. 2026-12-01T09:30:00Z`;
       // A bare date or a datetime-local value (no zone) is read as UTC, like every time on the page.
       const text = /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(v) ? `${v}Z` : v;
+      const parts = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(text);
       const d = new Date(text);
-      if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(d.getTime())) {
-        ctx.addIssue({ code: "custom", message: `${what} must be a date or an ISO 8601 time, e.g. 2026-12-01T09:30:00Z` });
+      if (!parts || Number.isNaN(d.getTime())) {
+        ctx.addIssue({ code: "custom", message: example });
+        return z.NEVER;
+      }
+      // Date() rolls 2026-02-31 over to 3 March and 24:00 to the next day: a date that does not exist is refused.
+      const [, year, month, day, hour, minute] = parts.map(Number);
+      const calendar = new Date(0);
+      calendar.setUTCFullYear(year!, month! - 1, day!); // not Date.UTC: it reads years 0-99 as 1900-1999
+      calendar.setUTCHours(hour!, minute!);
+      if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month! - 1 || calendar.getUTCDate() !== day || calendar.getUTCHours() !== hour || calendar.getUTCMinutes() !== minute) {
+        ctx.addIssue({ code: "custom", message: `${what} is not a real date or time (${v.slice(0, 40)}); ${example}` });
+        return z.NEVER;
+      }
+      if (d < MIN_INSTANT || d > MAX_INSTANT) {
+        ctx.addIssue({ code: "custom", message: `${what} must be between 1970-01-01 and 9999-12-31 (UTC)` });
         return z.NEVER;
       }
       return d;
     });
 
+/** The largest seq PostgreSQL's bigint can hold. */
+export const MAX_SEQ = 9223372036854775807n;
+
+/** Whether `text` is a seq that can exist: a positive integer no larger than bigint's maximum. */
+export function isSeqText(text: string): boolean {
+  return /^[1-9]\d{0,18}$/.test(text) && BigInt(text) <= MAX_SEQ;
+}
+
 const seqParam = (what: string) =>
   z
     .string()
     .trim()
-    .regex(/^[1-9]\d{0,18}$/, `${what} must be an event's seq (a positive integer)`)
+    .refine(isSeqText, `${what} must be an event's seq (a positive integer, at most ${MAX_SEQ})`)
     .optional()
     .transform((v) => (v === undefined ? undefined : BigInt(v)));
 
@@ -49,7 +77,7 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const auditFilterShape = {
     from: instant("from").meta({ description: "Only events at or after this time (ISO 8601; a bare date is midnight UTC)." }),
     to: instant("to").meta({ description: "Only events before this time." }),
-    agent: z.string().trim().max(200).optional().meta({ description: "An agent's id or exact name." }),
+    agent: z.string().trim().max(200).refine(...storable("agent")).optional().meta({ description: "An agent's id or exact name." }),
     task: z
       .string()
       .trim()
@@ -57,7 +85,7 @@ export const auditFilterShape = {
       .optional()
       .refine((v) => v === undefined || UUID.test(v), "task must be a task's id (a uuid)")
       .meta({ description: "A task's id." }),
-    user: z.string().trim().max(320).optional().meta({ description: "Events done by this dashboard user: id or email." }),
+    user: z.string().trim().max(320).refine(...storable("user")).optional().meta({ description: "Events done by this dashboard user: id or email." }),
     type: list(z.string().max(100).regex(token, "an event type looks like proxy.decision, or proxy.* for a whole kind"), "event types").meta({
       description: "Event types, comma-separated; `proxy.*` (or `proxy.`) matches a whole kind.",
     }),
@@ -71,6 +99,7 @@ export const auditFilterShape = {
       .string()
       .trim()
       .max(200, "the search text is at most 200 characters")
+      .refine(...storable("the search text"))
       .optional()
       .transform((v) => (v === "" ? undefined : v))
       .refine((v) => v === undefined || [...v].length >= 3, "search for at least 3 characters (shorter text cannot use the search index)")
@@ -87,11 +116,18 @@ export type AuditFilterInput = z.input<typeof auditFilterInput>;
 export type AuditFilter = z.output<typeof auditFilterInput>;
 
 /** Page position: `before` (older than this seq, the default direction) or `after` (newer). */
-export const auditPageInput = z.object({
-  cursor: seqParam("cursor").meta({ description: "`nextCursor` of the previous page: events older than this seq." }),
-  after: seqParam("after").meta({ description: "`prevCursor` of a page: events newer than this seq (the page before it)." }),
-  limit: z.coerce.number().int().min(1).max(500).default(50).meta({ description: "Events per page, 1-500 (default 50)." }),
-});
+export const auditPageInput = z
+  .object({
+    cursor: seqParam("cursor").meta({ description: "`nextCursor` of the previous page: events older than this seq." }),
+    after: seqParam("after").meta({ description: "`prevCursor` of a page: events newer than this seq (the page before it). Not together with cursor." }),
+    // Decimal digits only: Number() would also take 0x10, 1e2, " 7" or "".
+    limit: z
+      .union([z.number(), z.string().trim().regex(/^\d{1,4}$/, "limit must be a whole number from 1 to 500, in decimal digits").transform(Number)])
+      .pipe(z.number().int("limit must be a whole number from 1 to 500").min(1, "limit must be at least 1").max(500, "limit must be at most 500"))
+      .default(50)
+      .meta({ description: "Events per page, 1-500 (default 50)." }),
+  })
+  .refine((p) => p.cursor === undefined || p.after === undefined, { path: ["after"], message: "give cursor (older events) or after (newer events), not both" });
 
 export type AuditPageInput = z.input<typeof auditPageInput>;
 

@@ -10,7 +10,7 @@ import { AppError } from "@/lib/errors/app-error";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { GENESIS_HASH, eventHash } from "./chain";
 import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type CheckpointKey, type CheckpointRow } from "./checkpoints";
-import { auditFilterInput, auditPageInput, describeFilter, type AuditFilterInput, type AuditPageInput } from "./filter";
+import { auditFilterInput, auditPageInput, describeFilter, isSeqText, type AuditFilterInput, type AuditPageInput } from "./filter";
 import { recordAuditEvent } from "./record";
 import { EVENT_COLUMNS, EVENT_JOINS, pageQuery, resolveFilter, whereClause, type AuditRow } from "./search";
 import { auditSql, type AuditDb } from "./sql";
@@ -104,7 +104,8 @@ export interface AuditEventDetail {
 }
 
 function parseSeq(seq: string): bigint {
-  if (!/^[1-9]\d{0,18}$/.test(seq)) throw new AppError("NOT_FOUND", "No such audit event.", { userMessage: "There is no audit event with that seq." });
+  // Beyond bigint's maximum no event can exist: not found, like any other seq that is not one.
+  if (!isSeqText(seq)) throw new AppError("NOT_FOUND", "No such audit event.", { userMessage: "There is no audit event with that seq." });
   return BigInt(seq);
 }
 

@@ -1,6 +1,7 @@
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Db } from "@/lib/db/client";
 import { auditActor, type Actor } from "@/lib/auth/actor";
+import { sanitiseJson, sanitiseText, summariseNotes, UNSTORABLE_JSON, type JsonLimits, type SanitiseNote } from "./sanitise";
 
 /** The stable shape of an audit event; the hash chain is added by the audit writer later. */
 export interface AuditEventInput {
@@ -23,8 +24,37 @@ export interface AuditActorRef {
 
 type Tx = Pick<Db, "auditEvent">;
 
+/** Only what PostgreSQL cannot store is changed: sizes are the callers' business here. */
+const TEXT_ONLY: JsonLimits = { maxStringChars: Number.MAX_SAFE_INTEGER, maxKeyChars: Number.MAX_SAFE_INTEGER, maxArrayItems: Number.MAX_SAFE_INTEGER, maxKeys: Number.MAX_SAFE_INTEGER, maxDepth: 1000, maxNodes: Number.MAX_SAFE_INTEGER };
+
+/**
+ * The event with NUL characters and lone surrogates replaced (U+FFFD) in every text field and
+ * in data, as lib/audit/sanitise.ts does for the worker, with `data.sanitised` saying where:
+ * an event is never lost because some text in it cannot be stored. Events without such text
+ * (the JSON test finds none) are returned as they are.
+ */
+export function storableEvent(event: AuditEventInput): AuditEventInput {
+  if (!UNSTORABLE_JSON.test(JSON.stringify(event, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))) return event;
+  const notes: SanitiseNote[] = [];
+  const text = (v: string | null | undefined, name: string) => (typeof v === "string" ? sanitiseText(v, Number.MAX_SAFE_INTEGER, name, notes) : v);
+  const data = event.data === undefined ? undefined : sanitiseJson(event.data, TEXT_ONLY, "data", notes);
+  const cleaned = {
+    ...event,
+    type: text(event.type, "type")!,
+    reason: text(event.reason, "reason"),
+    outcome: text(event.outcome, "outcome"),
+    effect: text(event.effect, "effect"),
+    ruleId: text(event.ruleId, "ruleId"),
+    actor: "kind" in event.actor ? event.actor : { ...event.actor, actorId: text(event.actor.actorId, "actorId")! },
+  };
+  const sanitised = summariseNotes(notes);
+  const isObject = typeof data === "object" && data !== null && !Array.isArray(data);
+  return { ...cleaned, data: (isObject ? { ...(data as object), sanitised } : { value: data ?? null, sanitised }) as unknown as Prisma.InputJsonValue };
+}
+
 /** Writes one audit event; call it inside the transaction of the change it records. */
-export async function recordAuditEvent(tx: Tx, event: AuditEventInput): Promise<bigint> {
+export async function recordAuditEvent(tx: Tx, input: AuditEventInput): Promise<bigint> {
+  const event = storableEvent(input);
   const row = await tx.auditEvent.create({
     data: {
       type: event.type,

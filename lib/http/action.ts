@@ -9,6 +9,7 @@ import type { Permission } from "@/lib/auth/roles";
 import { loadAppConfig } from "@/lib/config/app";
 import { clientAddress } from "./client-address";
 import { checkOriginHeaders } from "./csrf";
+import { assertStorableText } from "@/lib/validation/text";
 import { fieldErrorsOf, formErrorMap } from "./form-errors";
 
 export type ActionResult<T> =
@@ -93,6 +94,8 @@ export async function runAction<S extends z.ZodType, T>(
   try {
     await assertSameOriginAction();
     const actor = await requireActor(permission);
+    // NUL and lone surrogates are refused as a field error, never a database error (lib/validation/text.ts).
+    assertStorableText(input);
     const parsed = schema.safeParse(input, { error: formErrorMap });
     if (!parsed.success) throw parsed.error;
     return { ok: true, data: await fn(actor, parsed.data) };

@@ -9,6 +9,7 @@ import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
+import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 
 /** The one mapping from errors to HTTP responses for route handlers. */
@@ -129,6 +130,10 @@ export function apiRoute<P = Record<string, string>>(
     try {
       const actor = await authenticate(request, permission);
       const params = await segment.params;
+      // Text PostgreSQL cannot store (NUL, lone surrogates) is refused with a 400 naming the
+      // parameter or field, for every route, before any handler sees it (lib/validation/text.ts).
+      assertStorableText(new URL(request.url).searchParams);
+      assertStorableText(params);
       const json = async <S extends z.ZodType>(schema: S) => {
         const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
         let body: unknown;
@@ -137,6 +142,7 @@ export function apiRoute<P = Record<string, string>>(
         } catch {
           throw new AppError("INVALID_INPUT", "The request body is not valid JSON.");
         }
+        assertStorableText(body, "the request body");
         return schema.parse(body);
       };
       const result = await handler({ actor, request, params, json });

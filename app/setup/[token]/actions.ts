@@ -5,6 +5,7 @@ import { getDb } from "@/lib/db/client";
 import { actionError, assertSameOriginAction, formToObject, type ActionResult, formOf } from "@/lib/http/action";
 import { formErrorMap } from "@/lib/http/form-errors";
 import { completeSetup, setupInput } from "@/lib/users/setup";
+import { assertStorableText } from "@/lib/validation/text";
 
 export async function completeSetupAction(token: string, _prev: ActionResult<null> | null, form: FormData): Promise<ActionResult<null>> {
   form = formOf(form);
@@ -12,6 +13,7 @@ export async function completeSetupAction(token: string, _prev: ActionResult<nul
   const input = formToObject(form);
   try {
     await assertSameOriginAction();
+    assertStorableText(input);
     const parsed = setupInput.safeParse(input, { error: formErrorMap });
     if (!parsed.success) throw parsed.error;
     await completeSetup(getDb(), token, parsed.data);

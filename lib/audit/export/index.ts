@@ -10,7 +10,8 @@
 import { z } from "zod";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import type { Db } from "@/lib/db/client";
-import { AppError } from "@/lib/errors/app-error";
+import { AppError, isAppError } from "@/lib/errors/app-error";
+import { isDatabaseUnavailable } from "@/lib/db/errors";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { auditFilterInput, describeFilter, type AuditFilterInput } from "../filter";
 import type { AuditReadVia } from "../query";
@@ -104,10 +105,12 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
       status = "completed";
     } catch (e) {
       status = "failed";
-      error = e instanceof Error ? e.message : String(e);
+      // The audit keeps a short reason, never the driver's message (it can quote values and SQL).
+      error = exportFailureReason(e);
+      console.error("audit: an export failed", e);
       throw e;
     } finally {
-      const data = { ...about, status, rows, firstSeq, lastSeq, ...(error ? { error: error.slice(0, 500) } : {}) };
+      const data = { ...about, status, rows, firstSeq, lastSeq, ...(error ? { error } : {}) };
       await recordAuditEvent(db, { type: "audit.exported", actor, outcome: status === "completed" ? "allow" : status === "cancelled" ? "cancel" : "deny", data: data as Prisma.InputJsonValue }).catch(
         (e: unknown) => console.error("audit: the end of an export could not be recorded", e),
       );
@@ -116,6 +119,15 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS) };
+}
+
+/** What the audit says about a failed export: a fixed sentence and, for a database error, its SQLSTATE. */
+export function exportFailureReason(error: unknown): string {
+  if (isAppError(error)) return `refused: ${error.code.toLowerCase()}`;
+  if (isDatabaseUnavailable(error)) return "the database became unavailable";
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return `the database refused the query (SQLSTATE ${code})`;
+  return "the export stopped on an unexpected error";
 }
 
 /**
