@@ -23,7 +23,7 @@ export interface AgentView {
 export const listAgentsInput = z.object({
   // PostgreSQL text cannot hold NUL: refused here as bad input rather than failing in the driver.
   query: z.string().trim().max(200).refine((q) => !q.includes("\0"), "The search cannot contain a NUL character.").optional(),
-  status: z.enum(["active", "suspended"]).optional(),
+  status: z.enum(["active", "suspended"], { error: "status must be active or suspended" }).optional(),
 });
 
 interface AgentRow {

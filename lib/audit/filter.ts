@@ -122,9 +122,17 @@ export const auditPageInput = z
     after: seqParam("after").meta({ description: "`prevCursor` of a page: events newer than this seq (the page before it). Not together with cursor." }),
     // Decimal digits only: Number() would also take 0x10, 1e2, " 7" or "".
     limit: z
-      .union([z.number(), z.string().trim().regex(/^\d{1,4}$/, "limit must be a whole number from 1 to 500, in decimal digits").transform(Number)])
-      .pipe(z.number().int("limit must be a whole number from 1 to 500").min(1, "limit must be at least 1").max(500, "limit must be at most 500"))
-      .default(50)
+      .preprocess(
+        (v) => (typeof v === "number" ? String(v) : v),
+        z
+          .string("limit must be a whole number from 1 to 500, in decimal digits")
+          .trim()
+          .regex(/^\d{1,4}$/, "limit must be a whole number from 1 to 500, in decimal digits")
+          .transform(Number)
+          .pipe(z.number().min(1, "limit must be at least 1").max(500, "limit must be at most 500")),
+      )
+      .optional()
+      .transform((v) => v ?? 50)
       .meta({ description: "Events per page, 1-500 (default 50)." }),
   })
   .refine((p) => p.cursor === undefined || p.after === undefined, { path: ["after"], message: "give cursor (older events) or after (newer events), not both" });

@@ -66,7 +66,11 @@ ORDER BY t.created_at DESC LIMIT 500`;
  */
 export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
   assertCan(actor, "read");
-  const agentId = filter.agentId && uuidSchema.safeParse(filter.agentId).success ? filter.agentId : null;
+  // A filter that names no agent is refused, never dropped (which would list every agent's tasks).
+  const agentId = filter.agentId === undefined || filter.agentId === "" ? null : filter.agentId.trim().toLowerCase();
+  if (agentId !== null && !uuidSchema.safeParse(agentId).success) {
+    throw new AppError("INVALID_INPUT", "agent must be an agent's id (a uuid)", { details: { fieldErrors: { agent: ["agent must be an agent's id (a uuid)."] } } });
+  }
   const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId]);
   return rows.map((r) =>
     effective(

@@ -18,7 +18,8 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
   const actor = await requirePageActor("read");
   const { q, status } = await searchParams;
   const query = typeof q === "string" ? q.slice(0, 200) : undefined;
-  const statusFilter = status === "active" || status === "suspended" ? status : undefined;
+  // Passed as sent: a status that is not one is said on the page (below), never read as "all".
+  const statusFilter = typeof status === "string" && status !== "" ? (status as "active") : undefined;
   // A search the list refuses (a NUL character) is said on the page, not a server error.
   const { agents, problem } = await listAgents(getDb(), actor, { query, status: statusFilter }).then(
     (found) => ({ agents: found, problem: null }),

@@ -9,6 +9,7 @@ import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
+import { isAppError } from "@/lib/errors/app-error";
 import { listTasks } from "@/lib/tasks/tasks";
 
 export const metadata: Metadata = { title: "Tasks" };
@@ -16,7 +17,14 @@ export const metadata: Metadata = { title: "Tasks" };
 export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string }> }) {
   const actor = await requirePageActor("read");
   const { agent } = await searchParams;
-  const tasks = await listTasks(getDb(), actor, { agentId: agent });
+  // A filter that names no agent is said on the page, not a server error and not every task.
+  const { tasks, problem } = await listTasks(getDb(), actor, { agentId: agent }).then(
+    (found) => ({ tasks: found, problem: null }),
+    (error: unknown) => {
+      if (isAppError(error) && error.code === "INVALID_INPUT") return { tasks: [], problem: error.userMessage };
+      throw error;
+    },
+  );
   const canWrite = roleCan(actor.role, "tasks:write");
   return (
     <>
@@ -25,7 +33,12 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
         description="Each task gives one agent a purpose, an allowlist and a lifetime; its token is the agent's only credential."
         actions={canWrite ? <LinkButton href={agent ? `/tasks/new?agent=${encodeURIComponent(agent)}` : "/tasks/new"}>Create task</LinkButton> : null}
       />
-      {tasks.length === 0 ? (
+      {problem ? (
+        <p role="alert" className="mb-4 text-sm text-red-700">
+          {problem}
+        </p>
+      ) : null}
+      {problem ? null : tasks.length === 0 ? (
         <EmptyState title="No tasks yet" action={canWrite ? <LinkButton href="/tasks/new">Create the first task</LinkButton> : null}>
           Create a task for each assignment of an agent: what it is for, what it may do, and for how long.
         </EmptyState>

@@ -4,11 +4,12 @@ import { apiRoute } from "@/lib/http/route";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const url = new URL(request.url);
+  // Passed as sent: a status that is not one is a 400 from listAgents, never "every agent".
   const status = url.searchParams.get("status");
   return {
     agents: await listAgents(getDb(), actor, {
       query: url.searchParams.get("q") ?? undefined,
-      status: status === "active" || status === "suspended" ? status : undefined,
+      status: status === null || status === "" ? undefined : (status as "active"),
     }),
   };
 });
