@@ -112,7 +112,8 @@ describe("bulkhead task list loads only what listing needs", () => {
       expect(viaPg.some((x) => x.createdBy !== null) && viaPg.some((x) => x.createdBy === null)).toBe(true);
       const agentId = viaModel[0]!.agent.id;
       expect(await listTasks(client, SYSTEM_ACTOR, { agentId }, now)).toEqual(viaModel.filter((x) => x.agent.id === agentId));
-      expect(await listTasks(client, SYSTEM_ACTOR, { agentId: "not-a-uuid" }, now)).toEqual(viaModel);
+      // A filter that names no agent is refused, not dropped (which would list every agent's tasks).
+      await expect(listTasks(client, SYSTEM_ACTOR, { agentId: "not-a-uuid" }, now)).rejects.toMatchObject({ code: "INVALID_INPUT" });
     } finally {
       await client.end();
     }
