@@ -48,9 +48,23 @@ export function foldPath(path: string): FoldedPath {
   return { keys, values };
 }
 
-/** "/" plus the folded segments: equal for every spelling a folding server routes together. */
+/** A format suffix on a path's last segment (`.json`, `.xml`): Rails routes `/graphql.json` to `/graphql`. */
+const FORMAT_SUFFIX = /\.[a-z0-9]{1,10}$/;
+
+/**
+ * "/" plus the folded segments, a format suffix on the last one dropped: equal for every spelling
+ * a folding server routes to one endpoint. Used for protocol endpoints (`/graphql`, `/v1/sql`),
+ * which are refused in any spelling but the declared one; REST routes keep the suffix (a dotted
+ * resource name such as `report.pdf` is a resource, and `{id}` already takes `v1.json` whole).
+ */
 export function pathKey(path: string): string {
-  return `/${foldPath(path).keys.join("/")}`;
+  const keys = foldPath(path).keys;
+  const last = keys.length - 1;
+  if (last >= 0 && FORMAT_SUFFIX.test(keys[last]!)) {
+    const stripped = keys[last]!.replace(FORMAT_SUFFIX, "");
+    if (stripped !== "") keys[last] = stripped;
+  }
+  return `/${keys.join("/")}`;
 }
 
 const pathSets = new WeakMap<readonly string[], ReadonlySet<string>>();

@@ -41,6 +41,10 @@ const GRAPHQL_SPELLINGS = [
   "/%47raphQL",
   "/graphq%6c/",
   "/%EF%BD%87%EF%BD%92%EF%BD%81%EF%BD%90%EF%BD%88%EF%BD%91%EF%BD%8C", // fullwidth, NFKC-folded
+  // A format suffix (Rails routes these to /graphql).
+  "/graphql.json",
+  "/GraphQL.JSON/",
+  "/graphql.xml;v=1",
 ];
 
 describe("a protocol endpoint declared on a REST service, in every spelling", () => {
