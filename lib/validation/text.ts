@@ -19,32 +19,50 @@ export function storable(what: string): [(value: string) => boolean, string] {
   return [isStorableText, `${what} ${UNSTORABLE_TEXT_MESSAGE}`];
 }
 
+/** A value still to look at, and how it was reached (its parent's node and its key there). */
+interface Visit {
+  value: unknown;
+  key: string | number | null;
+  parent: Visit | null;
+}
+
+function pathOf(visit: Visit): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let v: Visit | null = visit; v && v.key !== null; v = v.parent) path.push(v.key);
+  return path.reverse();
+}
+
 /**
  * The path of the first string (value or key) in a parsed JSON value, a form or query parameters
- * that cannot be stored, or null. Bounded: a body is at most MAX_JSON_BODY_BYTES, and the walk
- * visits each value once.
+ * that cannot be stored, or null. Walked with a stack of its own, not by recursion: JSON.parse
+ * accepts nesting far deeper than the call stack (a body of a million `[` is 2 MB), and such a
+ * body must get its 400 from the route's schema, not a stack overflow here. Bounded: a body is at
+ * most MAX_JSON_BODY_BYTES, and each value is visited once.
  */
-export function unstorableTextPath(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
-  if (typeof value === "string") return isStorableText(value) ? null : path;
-  if (value instanceof FormData || value instanceof URLSearchParams) {
-    for (const [key, item] of value.entries()) {
-      if (!isStorableText(key)) return [...path, key];
-      if (typeof item === "string" && !isStorableText(item)) return [...path, key];
+export function unstorableTextPath(value: unknown, base: (string | number)[] = []): (string | number)[] | null {
+  const stack: Visit[] = [{ value, key: null, parent: null }];
+  while (stack.length > 0) {
+    const visit = stack.pop()!;
+    const v = visit.value;
+    if (typeof v === "string") {
+      if (!isStorableText(v)) return [...base, ...pathOf(visit)];
+      continue;
     }
-    return null;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = unstorableTextPath(value[i], [...path, i]);
-      if (found) return found;
+    if (v instanceof FormData || v instanceof URLSearchParams) {
+      for (const [key, item] of v.entries()) {
+        if (!isStorableText(key) || (typeof item === "string" && !isStorableText(item))) return [...base, ...pathOf(visit), key];
+      }
+      continue;
     }
-    return null;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (!isStorableText(key)) return [...path, key];
-      const found = unstorableTextPath(item, [...path, key]);
-      if (found) return found;
+    if (Array.isArray(v)) {
+      // Pushed last to first, so that the first element is looked at first.
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: visit });
+      continue;
+    }
+    if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v);
+      for (const [key] of entries) if (!isStorableText(key)) return [...base, ...pathOf(visit), key];
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ value: entries[i]![1], key: entries[i]![0], parent: visit });
     }
   }
   return null;
@@ -52,8 +70,10 @@ export function unstorableTextPath(value: unknown, path: (string | number)[] = [
 
 /** Throws a ZodError (400 in routes, a field error in forms) when any text in `value` cannot be stored. */
 export function assertStorableText(value: unknown, where?: string): void {
-  const path = unstorableTextPath(value);
-  if (!path) return;
+  const found = unstorableTextPath(value);
+  if (!found) return;
+  // A path deep inside a nested body is named by its start and its depth, not echoed whole.
+  const path = found.length > 16 ? [...found.slice(0, 8), `... (${found.length} levels)`] : found;
   const name = path.length > 0 ? path.join(".") : (where ?? "the input");
   throw new z.ZodError([{ code: "custom", path, message: `${name} ${UNSTORABLE_TEXT_MESSAGE}`, input: undefined }]);
 }

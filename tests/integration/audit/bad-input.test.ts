@@ -113,6 +113,19 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
     expect(json.issues[0]!.message).toMatch(/must not contain NUL characters .* or unpaired UTF-16 surrogates/);
   });
 
+  it("answers a body nested deeper than the call stack with the route's own 400, and finds a NUL at the bottom of one", async () => {
+    // JSON.parse takes nesting far deeper than a recursive walk could (a million levels is 2 MB).
+    for (const depth of [20_000, 1_000_000]) {
+      const res = await call(agentsRoute.POST as Handler<object>, "/api/v1/agents", { method: "POST", body: `${"[".repeat(depth)}1${"]".repeat(depth)}` });
+      expect(res.status, String(depth)).toBe(400);
+    }
+    const res = await call(agentsRoute.POST as Handler<object>, "/api/v1/agents", { method: "POST", body: `{"name":"ok","meta":${"[".repeat(50_000)}"a\\u0000"${"]".repeat(50_000)}}` });
+    expect(res.status).toBe(400);
+    const body = await text(res);
+    expect(body, body.slice(0, 400)).toContain("meta.0.0.0.0.0.0.0.... (50001 levels) must not contain NUL");
+    expect(body.length).toBeLessThan(2000);
+  });
+
   it("refuses a NUL in an approval's deny note with 400", async () => {
     const id = "00000000-0000-4000-8000-000000000000";
     const res = await call(denyRoute.POST as Handler<{ id: string }>, `/api/v1/approvals/${id}/deny`, { method: "POST", body: JSON.stringify({ note: "a\u0000b" }) }, { id });
