@@ -134,4 +134,27 @@ describe("parsing: one parsed request decides and dials", () => {
     const events = await h.events();
     expect(events.some((e) => e.data.eventId === body.auditEventId && e.outcome === "deny")).toBe(true);
   });
+
+  // A request whose head was accepted but whose body cannot be parsed gets a clear 400, not a
+  // connection closed without an answer, and nothing of it reaches the upstream.
+  const chunkedHead = (te: string) => `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Type: text/plain\r\nTransfer-Encoding: ${te}\r\n\r\n`;
+
+  it.each([
+    ["an unknown transfer coding", "xchunked", "4\r\nabcd\r\n0\r\n\r\n"],
+    ["a chunk size that is not hex", "chunked", "zz\r\nabcd\r\n0\r\n\r\n"],
+    ["a chunk extension broken by a bare LF", "chunked", "4;a\nb\r\nabcd\r\n0\r\n\r\n"],
+    ["a chunk longer than its size", "chunked", "2\r\nabcd\r\n0\r\n\r\n"],
+  ])("answers a body that cannot be parsed (%s) with 400, reaching nothing", async (_name, te, body) => {
+    const before = up.hits.length;
+    const out = await raw(chunkedHead(te) + body);
+    expect(statuses(out), out).toEqual([400]);
+    expect(out).toContain("http_parse_error");
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("forwards a good chunked body (the control for the refusals above)", async () => {
+    const out = await raw(chunkedHead("chunked") + "4\r\nabcd\r\n0\r\n\r\n");
+    expect(statuses(out)).toEqual([200]);
+    expect(up.hits.at(-1)!.body).toBe("abcd");
+  });
 });

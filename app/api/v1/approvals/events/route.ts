@@ -49,7 +49,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       const tick = async () => {
         try {
           if (!(await actorStillValid(db, actor, "read"))) {
-            controller.enqueue(encoder.encode(`event: end\ndata: ${JSON.stringify({ reason: "signed_out" })}\n\n`));
+            controller.enqueue(encoder.encode(`event: end\ndata: ${JSON.stringify({ reason: "credentials_no_longer_valid" })}\n\n`));
             return stop();
           }
           const pulse = await approvalsPulse(db, actor);
