@@ -65,18 +65,34 @@ export async function readyz(env: NodeJS.ProcessEnv, timeoutMs = 1000): Promise<
   }
 }
 
-/** Starts `bulkhead worker` and waits until /readyz answers 200. */
+const PORT_VARIABLES = ["BULKHEAD_PROXY_PORT", "BULKHEAD_TRANSPARENT_HTTP_PORT", "BULKHEAD_TRANSPARENT_TLS_PORT", "BULKHEAD_WORKER_HEALTH_PORT"] as const;
+
+/**
+ * Starts `bulkhead worker` and waits until /readyz answers 200. A port found free a moment ago may
+ * have been taken by another test file in between (the worker then exits 1, saying which): the
+ * worker is started again on new free ports, written into `env`, which callers read at use.
+ */
 export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], { env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${env.BULKHEAD_WORKER_HEALTH_PORT}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 1; ; attempt++) {
+    const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], { env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    const deadline = Date.now() + 60_000;
+    let exited = false;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        if (child.exitCode !== 1 || attempt >= 3) throw new Error(`worker exited with ${child.exitCode}`);
+        exited = true;
+        break;
+      }
+      const ok = await fetch(`http://127.0.0.1:${env.BULKHEAD_WORKER_HEALTH_PORT}/readyz`).then((r) => r.ok, () => false);
+      if (ok) return child;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!exited) {
+      child.kill("SIGKILL");
+      throw new Error("worker did not become ready");
+    }
+    for (const name of PORT_VARIABLES) env[name] = String(await freePort());
   }
-  child.kill("SIGKILL");
-  throw new Error("worker did not become ready");
 }
 
 /** SIGTERM (or `signal`) and wait for the exit. */
