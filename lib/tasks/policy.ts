@@ -7,15 +7,14 @@ import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { NO_SCOPE, parseCanonicalScope } from "@/lib/identity/scope";
 import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
-import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
+import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { loadRegistry } from "@/lib/services/registry-source";
+import { formatPolicyErrors, policyErrors } from "./policy-errors";
+
+export { formatPolicyErrors, policyErrors };
 
 export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
-
-export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
-  return errors.map((e) => `${e.line ? `line ${e.line}: ` : ""}${e.path ? `${e.path}: ` : ""}${e.message}`);
-}
 
 /**
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
@@ -23,15 +22,6 @@ export function formatPolicyErrors(errors: readonly PolicyError[]): string[] {
  * widens what the task can do without a human (lib/policy/widening.ts) needs step-up; the
  * comparison is made against the stored policy inside the transaction that replaces it.
  */
-/**
- * The policy's errors, or null: its format, and that every service, environment and operation it
- * names exists in the registry and inventory stored now (a typo would make a rule that never applies).
- */
-export async function policyErrors(db: Pick<Db, "service" | "setting">, policyYaml: string): Promise<string[] | null> {
-  const { registry, inventory } = await loadRegistry(db);
-  const parsed = parsePolicy(policyYaml, { references: { registry, inventory } });
-  return parsed.ok ? null : formatPolicyErrors(parsed.errors);
-}
 
 export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");

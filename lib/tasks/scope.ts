@@ -9,7 +9,7 @@ import type { Inventory } from "@/lib/semantics/inventory";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
 import { UNKNOWN_ENVIRONMENT } from "@/lib/semantics/types";
 import { loadRegistry } from "@/lib/services/registry-source";
-import { formatPolicyErrors } from "./policy";
+import { formatPolicyErrors } from "./policy-errors";
 
 /**
  * The scope a new task gets: the one given, or (when none is given) exactly what its policy (a

@@ -8,7 +8,7 @@ import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
-import { policyErrors } from "./policy";
+import { policyErrors } from "./policy-errors";
 import { formatDuration, parseDuration } from "./duration";
 import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
