@@ -2,6 +2,7 @@ import { loadCommonConfig } from "@/lib/config/common";
 import pg from "pg";
 import type { Db } from "@/lib/db/client";
 import type { ProcessKeys } from "@/lib/keys/process-keys";
+import type { RowReader } from "@/lib/keys/reseal";
 import { openDatabase } from "@/cli/runtime/database";
 import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/cli/runtime/database-roles";
 import type { CliContext } from "./context";
@@ -44,15 +45,22 @@ async function withOpenedDatabase<T>(ctx: CliContext, fn: (urls: DatabaseUrls) =
  * command's time.
  */
 export async function withCliSql<T>(ctx: CliContext, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  return withOpenedDatabase(ctx, async (urls) => {
-    const client = new pg.Client({ connectionString: runtimeUrl(urls, "dashboard"), connectionTimeoutMillis: 10_000 });
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end();
-    }
-  });
+  return withOpenedDatabase(ctx, (urls) => withSql(runtimeUrl(urls, "dashboard"), fn));
+}
+
+async function withSql<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A `pg` connection as the raw-query reader the key checks take (lib/keys/reseal.ts). */
+function rowReader(client: pg.Client): RowReader {
+  return { $queryRawUnsafe: async <R>(query: string, ...values: unknown[]) => (await client.query(query, values)).rows as R };
 }
 
 async function withClient<T>(url: string, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
@@ -71,22 +79,35 @@ export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
 /**
  * Like withCliDatabase, with the master key resolved, checked against the data and its process
  * keys derived. The CLI runs where the master key lives, so it holds every process key; each
- * command uses only the one it needs. Converting data sealed in the format before per-process
- * keys (like a start does) rewrites sealed columns only the owner may write, so that step runs as
- * the owner when its URL is known; the command itself runs as the dashboard's role.
+ * command uses only the one it needs. When the data already records these keys (the usual case:
+ * a start recorded them), one plain read says so. Otherwise recording them and converting data
+ * sealed in the format before per-process keys (like a start does) rewrites rows only the owner
+ * may write, so that step runs as the owner when its URL is known; the command itself runs as the
+ * dashboard's role.
  */
 export async function withCliKeys<T>(ctx: CliContext, fn: (db: Db, keys: ProcessKeys) => Promise<T>): Promise<T> {
   // Loaded here, not at the top: commands that need no keys (task list, agent list) skip jose and argon2.
-  const [{ ensureSigningKey }, { resolveMasterKey }, { establishProcessKeys }] = await Promise.all([import("@/lib/identity/key-store"), import("@/lib/identity/master-key"), import("@/lib/keys/establish")]);
+  const [{ ensureSigningKey }, { resolveMasterKey }, { establishProcessKeys, keysAlreadyEstablished }] = await Promise.all([
+    import("@/lib/identity/key-store"),
+    import("@/lib/identity/master-key"),
+    import("@/lib/keys/establish"),
+  ]);
   const config = loadCommonConfig();
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);
   return withOpenedDatabase(ctx, async (urls) => {
-    const keys = await withClient(urls.owner ?? runtimeUrl(urls, "dashboard"), async (db) => {
-      const { keys: established, converted } = await establishProcessKeys(db, master.key, config.dataDir);
-      for (const [label, n] of Object.entries(converted)) ctx.stderr(`Converted ${n} ${label}(s) from the master key to per-process keys.`);
-      return established;
-    });
+    const keysUrl = urls.owner ?? runtimeUrl(urls, "dashboard");
+    // Usually a start (or an earlier command) has recorded these keys already: then one read on a
+    // plain connection says so, and no Prisma client is opened as the owner to write nothing. A
+    // read that fails for any reason leaves the decision to establishProcessKeys.
+    const current = await withSql(keysUrl, (client) => keysAlreadyEstablished(rowReader(client), master.key)).catch(() => null);
+    const keys =
+      current ??
+      (await withClient(keysUrl, async (db) => {
+        const { keys: established, converted } = await establishProcessKeys(db, master.key, config.dataDir);
+        for (const [label, n] of Object.entries(converted)) ctx.stderr(`Converted ${n} ${label}(s) from the master key to per-process keys.`);
+        return established;
+      }));
     return withClient(runtimeUrl(urls, "dashboard"), async (db) => {
       await ensureSigningKey(db, keys.dashboardKey);
       return fn(db, keys);

@@ -10,16 +10,33 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
   if (error instanceof ZodError) {
     return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
   }
-  if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
+  if (isAppError(error)) {
+    const issues = fieldIssues(error);
+    return { code: error.code.toLowerCase(), message: describeError(error), ...(issues.length > 0 ? { issues } : {}) };
+  }
   if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
   if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
   if (error instanceof DataFolderBusyError) return { code: "data_folder_busy", message: error.message };
   return { code: "error", message: describeError(error) };
 }
 
+/** The field-level reasons an AppError carries (`details.fieldErrors`, as the API returns them). */
+function fieldIssues(error: AppError): Array<{ path: string; message: string }> {
+  const fields = (error.details as { fieldErrors?: unknown } | null | undefined)?.fieldErrors;
+  if (typeof fields !== "object" || fields === null) return [];
+  return Object.entries(fields).flatMap(([path, messages]) =>
+    (Array.isArray(messages) ? messages : [messages]).filter((m): m is string => typeof m === "string" && m.length > 0).map((message) => ({ path, message: message.replace(/\s*\n\s*/g, " ") })),
+  );
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
-  if (isAppError(error)) return error.userMessage;
+  if (isAppError(error)) {
+    // What is wrong with each field (a policy's errors by line, a TTL over the limit), unless the
+    // message already says it: "The policy is not valid." alone tells an operator nothing to fix.
+    const said = fieldIssues(error).filter((i) => !error.userMessage.includes(i.message));
+    return said.length > 0 ? `${error.userMessage} ${said.map((i) => `${i.path}: ${i.message}`).join("; ")}` : error.userMessage;
+  }
   if (error instanceof ConfigError) return error.message;
   if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
   return String(error);

@@ -13,7 +13,7 @@ import { generateMasterKey, keyFingerprint, parseMasterKey } from "@/lib/crypto/
 export const MASTER_KEY_FILE = "master.key";
 /** A new master key staged by `bulkhead keys rotate-master` before any row changes. */
 export const MASTER_KEY_NEXT_FILE = "master.key.next";
-const FINGERPRINT_SETTING = "master_key.fingerprint";
+export const FINGERPRINT_SETTING = "master_key.fingerprint";
 /** Set while a rotation is under way: the fingerprint of the staged key. */
 export const STAGED_FINGERPRINT_SETTING = "master_key.staged_fingerprint";
 

@@ -1,10 +1,11 @@
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { AppError } from "@/lib/errors/app-error";
-import { assertMasterKeyMatchesData, readStagedFingerprint } from "@/lib/identity/master-key";
-import { KEYS_LOCK, writeKeyGeneration } from "./generation";
+import { keyFingerprint } from "@/lib/crypto/envelope";
+import { assertMasterKeyMatchesData, FINGERPRINT_SETTING, readStagedFingerprint, STAGED_FINGERPRINT_SETTING } from "@/lib/identity/master-key";
+import { GENERATION_SETTING, KEYS_LOCK, parseGeneration, writeKeyGeneration } from "./generation";
 import { deriveProcessKeys, keyGeneration, type ProcessKeys } from "./process-keys";
-import { resealAll } from "./reseal";
+import { resealAll, resealNeeded, type RowReader } from "./reseal";
 
 export interface EstablishedKeys {
   keys: ProcessKeys;
@@ -37,4 +38,30 @@ export async function establishProcessKeys(db: Db, master: Buffer, dataDir?: str
     await recordAuditEvent(db, { type: "keys.converted", actor: { kind: "system", label: "start-up" }, data: { master: keys.masterFingerprint, resealed: result.resealed } });
   }
   return { keys, converted: result.resealed };
+}
+
+/**
+ * The process keys, when the data already records everything establishProcessKeys would write:
+ * this master key's fingerprint, no unfinished rotation, this key generation, and no value left
+ * to convert. Null otherwise, and then the caller runs establishProcessKeys, which writes, converts
+ * or refuses with the reason. Reads only, with plain SQL: the CLI runs it on a `pg` connection
+ * before any Prisma client exists, so a command against data a start has already prepared does
+ * not open a client as the owner just to write what is already there.
+ */
+export async function keysAlreadyEstablished(sql: RowReader, master: Buffer): Promise<ProcessKeys | null> {
+  const keys = deriveProcessKeys(master);
+  const rows = await sql.$queryRawUnsafe<Array<{ key: string; value: unknown }>>(
+    "SELECT key, value FROM settings WHERE key IN ($1, $2, $3)",
+    FINGERPRINT_SETTING,
+    STAGED_FINGERPRINT_SETTING,
+    GENERATION_SETTING,
+  );
+  const setting = new Map(rows.map((r) => [r.key, r.value]));
+  if (setting.get(FINGERPRINT_SETTING) !== keyFingerprint(master)) return null;
+  if (typeof setting.get(STAGED_FINGERPRINT_SETTING) === "string") return null;
+  const recorded = parseGeneration(setting.get(GENERATION_SETTING));
+  const wanted = keyGeneration(keys);
+  if (!recorded || (Object.keys(wanted) as Array<keyof typeof wanted>).some((k) => recorded[k] !== wanted[k])) return null;
+  if (await resealNeeded(sql, { to: keys, from: [], legacyMasters: [master] })) return null;
+  return keys;
 }

@@ -21,7 +21,7 @@ export const KEYS_LOCK = 72707372;
 type Reader = Pick<Db, "setting">;
 type Tx = Prisma.TransactionClient;
 
-function parseGeneration(value: unknown): KeyGeneration | null {
+export function parseGeneration(value: unknown): KeyGeneration | null {
   if (typeof value !== "object" || value === null) return null;
   const v = value as Record<string, unknown>;
   const fields = ["master", "dashboard", "worker", "workerPublicKey", "checkpointKeyId"] as const;

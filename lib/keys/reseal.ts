@@ -18,6 +18,10 @@ import type { ProcessKeys } from "./process-keys";
 import { SEALED_COLUMNS, type SealedColumn } from "./sealed-columns";
 
 type Sql = Pick<Db, "$queryRawUnsafe" | "$executeRawUnsafe">;
+/** What reading needs: a Prisma client, or a plain `pg` connection wrapped to look like one. */
+export interface RowReader {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
+}
 
 export interface ResealPlan {
   /** The generation every value ends up in. */
@@ -100,7 +104,7 @@ function withRow<T>(column: SealedColumn, id: string, fn: () => T): T {
   }
 }
 
-async function rowsOf(sql: Sql, c: SealedColumn): Promise<Array<{ id: string; sealed: string }>> {
+async function rowsOf(sql: RowReader, c: SealedColumn): Promise<Array<{ id: string; sealed: string }>> {
   return sql.$queryRawUnsafe(`SELECT ${c.idColumn}::text AS id, ${c.column} AS sealed FROM ${c.table} ORDER BY ${c.idColumn}`);
 }
 
@@ -152,8 +156,25 @@ export async function resealAll(sql: Sql, plan: ResealPlan): Promise<ResealResul
   return result;
 }
 
+/**
+ * Whether resealAll(plan) would change a row, reading only. A value it could not handle (an
+ * unknown key, a malformed value) also counts: the caller then runs resealAll, which names it.
+ */
+export async function resealNeeded(sql: RowReader, plan: ResealPlan): Promise<boolean> {
+  for (const column of SEALED_COLUMNS) {
+    for (const row of await rowsOf(sql, column)) {
+      try {
+        if (!classify(column, row.id, row.sealed, plan).done) return true;
+      } catch {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 /** How many values each key fingerprint seals (for `bulkhead keys status`). */
-export async function sealedValueCounts(sql: Sql): Promise<Array<{ label: string; fingerprint: string; count: number }>> {
+export async function sealedValueCounts(sql: RowReader): Promise<Array<{ label: string; fingerprint: string; count: number }>> {
   const counts = new Map<string, { label: string; fingerprint: string; count: number }>();
   for (const column of SEALED_COLUMNS) {
     for (const row of await rowsOf(sql, column)) {

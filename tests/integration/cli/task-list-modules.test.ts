@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -68,7 +68,7 @@ describe("bulkhead task list loads only what listing needs", () => {
     }
   });
 
-  it("the trace would see them: task create loads the policy parser and Prisma", async () => {
+  it("the trace would see them: task create loads the policy parser and Prisma, not the request classifiers", async () => {
     const trace = path.join(dir, "create.trace");
     const agent = await t.db.agent.findFirstOrThrow({ select: { id: true } });
     const run = await bulkheadTraced(["task", "create", "--agent", agent.id, "--purpose", "traced create", "--scope", "none"], databaseEnv(t), trace);
@@ -76,14 +76,25 @@ describe("bulkhead task list loads only what listing needs", () => {
     const text = readFileSync(trace, "utf8");
     const loaded = packagesIn(text);
     expect(loaded.has("@prisma/client")).toBe(true);
-    // yaml and graphql are compiled into the bundle; the trace still names them, by chunk.
+    // yaml is compiled into the bundle; the trace still names it, by chunk.
     expect(loaded.has("yaml")).toBe(true);
-    expect(loaded.has("graphql")).toBe(true);
+    // Checking a policy classifies no request: GraphQL and the PostgreSQL grammar stay unloaded.
+    for (const unneeded of ["graphql", "libpg-query"]) expect(loaded.has(unneeded), `task create loaded ${unneeded}`).toBe(false);
     expect(text, "bundled packages are not resolved from node_modules as well").not.toMatch(/\/node_modules\/(zod|jose|yaml|graphql)\//);
     // Prisma's query compiler came from the build's copy of its base64 text, not the 4.5 MB module
     // (scripts/cli-build.mjs), and planned the command's queries: the task exists.
     expect(text).not.toMatch(/node_modules\/@prisma\/client\/runtime\/query_compiler_fast_bg\.postgresql\.wasm-base64/);
     expect(await t.db.task.count({ where: { purpose: "traced create" } })).toBe(1);
+  });
+
+  it("task create still checks the policy against the services it names without the classifiers", async () => {
+    const agent = await t.db.agent.findFirstOrThrow({ select: { id: true } });
+    const policy = path.join(dir, "typo.yaml");
+    writeFileSync(policy, "rules:\n  - id: typo\n    service: railway\n    operations: [volumDelete]\n    effects: [irreversible]\n    decision: deny\n");
+    const run = await bulkheadTraced(["task", "create", "--agent", agent.id, "--purpose", "typo policy", "--scope", "none", "--policy", policy], databaseEnv(t), path.join(dir, "typo.trace"));
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/volumDelete.*volumeDelete/);
+    expect(await t.db.task.count({ where: { purpose: "typo policy" } })).toBe(0);
   });
 
   it("audit verify loads neither the PDF renderer of reports nor the retention's archiver", async () => {
