@@ -81,7 +81,7 @@ describe("bulkhead task list loads only what listing needs", () => {
     // Checking a policy classifies no request: GraphQL and the PostgreSQL grammar stay unloaded.
     for (const unneeded of ["graphql", "libpg-query"]) expect(loaded.has(unneeded), `task create loaded ${unneeded}`).toBe(false);
     expect(text, "bundled packages are not resolved from node_modules as well").not.toMatch(/\/node_modules\/(zod|jose|yaml|graphql)\//);
-    // Prisma's query compiler came from the build's copy of its base64 text, not the 4.5 MB module
+    // Prisma's query compiler came from the build's copy of its bytes, not the 4.5 MB base64 module
     // (scripts/cli-build.mjs), and planned the command's queries: the task exists.
     expect(text).not.toMatch(/node_modules\/@prisma\/client\/runtime\/query_compiler_fast_bg\.postgresql\.wasm-base64/);
     expect(await t.db.task.count({ where: { purpose: "traced create" } })).toBe(1);
