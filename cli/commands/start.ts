@@ -74,6 +74,21 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   giveUp = (code) => void shutdown(code);
   process.on("SIGINT", () => void shutdown(0));
   process.on("SIGTERM", () => void shutdown(0));
+  // Started by a package manager's script runner (`npm start`), the process that ran it may go
+  // away without passing its signal on (npm runs the script through a shell, and a shell killed
+  // while it waits does not forward SIGTERM; a SIGKILL reaches nobody). Left running, this
+  // process would keep PostgreSQL, the dashboard and the worker up with nothing to stop them. So
+  // when that parent is gone, stop as on SIGTERM.
+  if (process.env.npm_lifecycle_event) {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      say(`The process that started Bulkhead (${process.env.npm_lifecycle_event} script, pid ${parent}) is gone.`);
+      void shutdown(0);
+    }, 500);
+    watch.unref();
+  }
 
   try {
     const result = await migrateDatabase(database.urls, say);

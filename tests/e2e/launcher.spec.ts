@@ -175,3 +175,70 @@ test("bulkhead start gives each child only its own secrets", async ({ page }) =>
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+/** Every descendant of `pid` (children, their children...), from /proc. */
+function descendantsOf(pid: number): Array<{ pid: number; cmdline: string }> {
+  const out: Array<{ pid: number; cmdline: string }> = [];
+  for (let frontier = [pid]; frontier.length > 0; ) {
+    const next = frontier.flatMap((p) => childrenOf(p));
+    out.push(...next);
+    frontier = next.map((c) => c.pid);
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `npm start` as a supervisor or a test harness runs it: npm runs the launcher through a shell,
+ * and a signal sent to npm alone (SIGTERM from a supervisor, or a SIGKILL that nobody can pass
+ * on) must still stop PostgreSQL, the dashboard and the worker, not leave them running orphaned
+ * with the data folder taken.
+ */
+test("npm start: stopping npm (SIGTERM, or SIGKILL) stops the launcher and everything it started", async () => {
+  test.setTimeout(420_000);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-npm-start-"));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "warn", BULKHEAD_ISOLATION: "off" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const started: number[] = [];
+  try {
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      const npm = spawn("npm", ["start"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      npm.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+      npm.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+      await expect.poll(() => output, { timeout: 300_000, intervals: [500] }).toContain("Press Ctrl-C to stop.");
+      const tree = descendantsOf(npm.pid!);
+      const launcher = tree.find((p) => p.cmdline.includes("bin/bulkhead.mjs start"));
+      const postgres = tree.find((p) => /\/postgres\s.*-D /.test(p.cmdline));
+      expect(launcher, tree.map((p) => p.cmdline).join("\n")).toBeDefined();
+      expect(postgres, tree.map((p) => p.cmdline).join("\n")).toBeDefined();
+      started.push(...tree.map((p) => p.pid));
+
+      npm.kill(signal);
+      await expect.poll(() => tree.filter((p) => alive(p.pid)).map((p) => p.cmdline), { timeout: 60_000, intervals: [250] }).toEqual([]);
+      // Stopped in order, not torn down: PostgreSQL shut down cleanly and the folder is free again.
+      expect(readdirSync(path.join(dataDir, "postgres"))).not.toContain("postmaster.pid");
+      expect(output).toContain("Stopped. Data is kept for the next start.");
+    }
+  } finally {
+    for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
