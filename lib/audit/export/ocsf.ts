@@ -2,7 +2,8 @@
  * OCSF 1.3.0 events, one JSON object per line (docs/audit.md, "OCSF mapping", has the table):
  * - proxy decisions (type proxy.*) are HTTP Activity (4002), with the security-control profile's
  *   action and disposition;
- * - sign-ins (auth.*, api_key.auth_failed) are Authentication (3002);
+ * - sign-ins (auth.*, api_key.auth_failed, and the summaries of repeated API key failures) are
+ *   Authentication (3002), a summary with its `count` and its window's `start_time`/`end_time`;
  * - everything else (control-plane changes and reads of the audit itself) is API Activity (6003).
  * Nothing is dropped: the event's own fields, its semantic actions, its data and its place in the
  * hash chain go under `unmapped.bulkhead`. Values that OCSF types constrain (hostname, email, ip,
@@ -26,11 +27,14 @@ type Obj = Record<string, unknown>;
 const SEVERITY = ["Unknown", "Informational", "Low", "Medium", "High", "Critical", "Fatal"] as const;
 const severity = (id: 1 | 2 | 3 | 4) => ({ severity_id: id, severity: SEVERITY[id] });
 
+/** API key authentication failures: one each, and the per-minute summary of the ones not written one by one (lib/apikeys/failure-audit.ts). */
+const API_KEY_FAILURES = new Set(["api_key.auth_failed", "api_key.auth_failures_summarised"]);
+
 export type OcsfClass = "http_activity" | "authentication" | "api_activity";
 
 export function ocsfClassOf(type: string): OcsfClass {
   if (type.startsWith("proxy.")) return "http_activity";
-  if (type.startsWith("auth.") || type === "api_key.auth_failed") return "authentication";
+  if (type.startsWith("auth.") || API_KEY_FAILURES.has(type)) return "authentication";
   return "api_activity";
 }
 
@@ -204,7 +208,10 @@ function httpActivity(row: AuditRow, data: unknown): Obj {
 function authentication(row: AuditRow, data: unknown): Obj {
   const d = typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Obj) : {};
   const ok = row.outcome === "allow";
-  const apiKey = row.type === "api_key.auth_failed";
+  const apiKey = API_KEY_FAILURES.has(row.type);
+  // A summary stands for `failures` attempts between `from` and `to`.
+  const failures = row.type === "api_key.auth_failures_summarised" && typeof d.failures === "number" && Number.isSafeInteger(d.failures) && d.failures > 0 ? d.failures : null;
+  const window = failures === null ? {} : { count: failures, ...timeOf("start_time", d.from), ...timeOf("end_time", d.to) };
   const email = typeof d.email === "string" ? d.email : row.actor_type === "user" ? row.actor_name : null;
   const user: Obj = apiKey
     ? actorUser(row)
@@ -222,7 +229,13 @@ function authentication(row: AuditRow, data: unknown): Obj {
     user,
     service: { name: apiKey ? "Bulkhead API" : "Bulkhead dashboard" },
     ...protocol,
+    ...window,
   };
+}
+
+function timeOf(field: "start_time" | "end_time", value: unknown): Obj {
+  const ms = typeof value === "string" ? Date.parse(value) : NaN;
+  return Number.isFinite(ms) ? { [field]: ms } : {};
 }
 
 const VERBS: Array<[RegExp, number, string]> = [

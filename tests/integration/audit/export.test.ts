@@ -107,6 +107,13 @@ describe("audit exports: CSV, JSON Lines, OCSF", () => {
     await recordAuditEvent(t.db, { type: "auth.signed_in", actor: { actorType: "user", actorId: admin.user.id }, outcome: "allow" });
     await recordAuditEvent(t.db, { type: "auth.sign_in_failed", actor: { kind: "system", label: "sign-in" }, outcome: "deny", reason: "wrong password", data: { email: "=evil@example.test" } });
     await recordAuditEvent(t.db, { type: "api_key.auth_failed", actor: { actorType: "api_key", actorId: "00000000-0000-4000-8000-000000000000" }, outcome: "deny", reason: "revoked" });
+    await recordAuditEvent(t.db, {
+      type: "api_key.auth_failures_summarised",
+      actor: { actorType: "api_key", actorId: "00000000-0000-4000-8000-000000000000" },
+      outcome: "deny",
+      reason: "41 more failed authentications (revoked) within a minute",
+      data: { failures: 41, reason: "revoked", from: "2026-12-05T01:00:00.000Z", to: "2026-12-05T01:01:00.000Z" },
+    });
     await recordAuditEvent(t.db, { type: "task.created", actor: admin.actor, agentId: evilAgent.id, taskId: evilTask.id, data: { purpose: evilTask.purpose } });
     await recordAuditEvent(t.db, { type: "credential.deleted", actor: { kind: "system", label: "cli" }, data: { name: "-x" } });
   });
@@ -177,7 +184,10 @@ describe("audit exports: CSV, JSON Lines, OCSF", () => {
       expect(event.class_uid).toBe({ http_activity: 4002, api_activity: 6003, authentication: 3002 }[cls]);
     }
     expect(seen.http_activity).toBeGreaterThan(300);
-    expect(seen.authentication).toBe(3);
+    expect(seen.authentication).toBe(4);
+    // A summary of repeated API key failures is those failures, counted over its window.
+    const summary = lines.map((l) => JSON.parse(l) as Record<string, unknown> & { unmapped: { bulkhead: { type: string } } }).find((e) => e.unmapped.bulkhead.type === "api_key.auth_failures_summarised");
+    expect(summary).toMatchObject({ class_uid: 3002, status: "Failure", count: 41, start_time: Date.parse("2026-12-05T01:00:00.000Z"), end_time: Date.parse("2026-12-05T01:01:00.000Z"), auth_protocol: "API key" });
     expect(seen.api_activity).toBeGreaterThanOrEqual(2);
     // The schema is not a rubber stamp: it refuses what OCSF forbids.
     const sample = JSON.parse(lines[0]!) as Record<string, unknown>;
