@@ -38,7 +38,8 @@ export function describeError(error: unknown): string {
     return said.length > 0 ? `${error.userMessage} ${said.map((i) => `${i.path}: ${i.message}`).join("; ")}` : error.userMessage;
   }
   if (error instanceof ConfigError) return error.message;
-  if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
+  // The first line that says something (a driver's message may start with an empty line).
+  if (error instanceof Error) return error.message.split("\n").find((line) => line.trim() !== "")?.trim() ?? error.name;
   return String(error);
 }
 

@@ -30,7 +30,8 @@ export function defaultContext(json: boolean): CliContext {
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks).toString("utf8");
+      const { decodeUtf8 } = await import("./text-input");
+      return decodeUtf8(Buffer.concat(chunks), "standard input");
     },
   };
 }

@@ -2,6 +2,7 @@ import { listCredentials } from "@/lib/vault/list-credentials";
 import type { CredentialView } from "@/lib/vault/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
+import { storableInput } from "../text-input";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliKeys, withCliSql } from "../database";
 
@@ -33,7 +34,7 @@ async function readSecret(ctx: CliContext): Promise<string> {
   if (ctx.stdinIsTTY) {
     throw new CliError("refusing to read the secret from a terminal: pipe it on stdin, e.g. `bulkhead credential add ... < token.txt`", 2);
   }
-  const secret = (await ctx.readStdin()).replace(/\r?\n$/, "");
+  const secret = storableInput(await ctx.readStdin(), "the secret on stdin").replace(/\r?\n$/, "");
   if (secret === "") throw new CliError("the secret on stdin is empty", 2);
   return secret;
 }

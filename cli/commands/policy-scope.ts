@@ -3,10 +3,10 @@
  * task's scope, with a warning for every rule that lies outside it (those rules can never apply:
  * the proxy refuses such actions with `token_scope` before the policy is consulted).
  */
-import { readFile } from "node:fs/promises";
 import { checkTaskScope } from "@/lib/tasks/scope";
 import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
+import { readTextFile } from "../text-input";
 import { CLI_ACTOR, withCliDatabase } from "../database";
 
 export async function checkPolicyAgainstTask(args: string[], ctx: CliContext): Promise<number> {
@@ -14,9 +14,7 @@ export async function checkPolicyAgainstTask(args: string[], ctx: CliContext): P
   if (!values.task) throw new CliError("usage: bulkhead policy check --task ID [FILE]", 2);
   const taskId = values.task;
   const file = positionals[0];
-  const policyYaml = file === undefined ? undefined : await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new CliError(`cannot read ${file}: ${e.code ?? "error"}`);
-  });
+  const policyYaml = file === undefined ? undefined : await readTextFile(file, file);
   const report = await withCliDatabase(ctx, (db) => checkTaskScope(db, CLI_ACTOR, taskId, { policyYaml }));
   const source = file ?? `task ${report.taskId} policy v${report.policyVersion}`;
   if (ctx.json || values.json === true) {

@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { flagErrorMessage } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
+import { readTextFile } from "../text-input";
 import { usageLine } from "../help";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
@@ -47,12 +48,8 @@ function usageErrors<T>(parse: () => T): T {
   }
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
-  }
+function readText(file: string): Promise<string> {
+  return readTextFile(file, file);
 }
 
 function printErrors(file: string, errors: readonly PolicyError[], ctx: CliContext): void {

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { listTasks, type TaskView } from "@/lib/tasks/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { readTextFile } from "../text-input";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
@@ -26,9 +26,7 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const purpose = requireFlag(values.purpose, "purpose");
       let policyYaml: string | undefined;
       if (values.policy) {
-        policyYaml = await readFile(values.policy, "utf8").catch((e: NodeJS.ErrnoException) => {
-          throw new CliError(`cannot read --policy ${values.policy}: ${e.code ?? e.message}`);
-        });
+        policyYaml = await readTextFile(values.policy, `--policy ${values.policy}`);
       }
       if (values.scope !== undefined && values.scope.trim() === "") throw new CliError('--scope is empty: give entries such as railway:staging:read, or "none"', 2);
       // Creating and ending load the policy parser and its classifiers; listing never does.

@@ -2,6 +2,7 @@ import { isRole, ROLES } from "@/lib/auth/roles";
 import { listUsers, type UserSummary } from "@/lib/users/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { storableInput } from "../text-input";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
@@ -34,7 +35,7 @@ export const userCommand: CommandHandler = async (args, ctx) => {
   const role = requireFlag(values.role, "role");
   if (!isRole(role)) throw new CliError(`--role must be one of ${ROLES.join(", ")}`, 2);
   // A password piped on stdin is used as is; on a terminal one is generated and printed once.
-  const piped = ctx.stdinIsTTY ? undefined : (await ctx.readStdin()).replace(/\r?\n$/, "");
+  const piped = ctx.stdinIsTTY ? undefined : storableInput(await ctx.readStdin(), "the password on stdin").replace(/\r?\n$/, "");
   const password = piped === undefined || piped === "" ? undefined : piped;
   // Creating loads the password hasher and Prisma; listing loads neither.
   const { createUser } = await import("@/lib/users/users");

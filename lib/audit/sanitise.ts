@@ -39,6 +39,9 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 /** In JSON text: an unescaped \u0000 or \udXXX escape (JSON.stringify writes lone surrogates so). */
 export const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
+/** How an input that isStorableText refuses is described (after the input's name). */
+export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates";
+
 export function isStorableText(value: string): boolean {
   return !UNSTORABLE.test(value);
 }

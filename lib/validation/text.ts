@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isStorableText } from "@/lib/audit/sanitise";
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "@/lib/audit/sanitise";
 
 /**
  * Text that PostgreSQL can store: no NUL characters (text and jsonb refuse them) and no UTF-16
@@ -7,7 +7,7 @@ import { isStorableText } from "@/lib/audit/sanitise";
  * that carries them is refused with a 400 naming the field, never turned into a 500 by the
  * driver, and never silently changed.
  */
-export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates";
+export { UNSTORABLE_TEXT_MESSAGE };
 
 /** A zod string that refuses NUL and lone surrogates: `storableText()`, or refine an existing z.string(). */
 export function storableText(what?: string) {

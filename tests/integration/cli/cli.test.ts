@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticateLocal } from "@/lib/auth/authenticate";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -64,6 +67,40 @@ describe("bulkhead CLI", () => {
       expect(run.code, argv.join(" ")).toBe(code);
       expect(run.stderr).toHaveLength(1);
       expect(run.stderr[0]).toMatch(message);
+    }
+  });
+
+  it("refuses a file or stdin it could not store as written (NUL, a lone UTF-16 half, bytes that are not UTF-8), naming the input, and stores nothing", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "bulkhead-cli-input-"));
+    try {
+      const agent = JSON.parse((await cli(["agent", "create", "--name", unique("input"), "--json"])).stdout[0]!) as { id: string };
+      const files = {
+        nul: ["rules: []\n# \0\n", /--policy .*nul\.yaml must not contain NUL characters/],
+        // A UTF-16 half encoded on its own (CESU-style bytes) is not UTF-8 either.
+        half: [Buffer.concat([Buffer.from("rules: []\n# "), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from("\n")]), /--policy .*half\.yaml is not valid UTF-8 text/],
+        latin1: [Buffer.from("rules: []\n# caf\xe9\n", "latin1"), /--policy .*latin1\.yaml is not valid UTF-8 text/],
+      } as const;
+      for (const [name, [content, message]] of Object.entries(files)) {
+        const file = path.join(dir, `${name}.yaml`);
+        writeFileSync(file, content);
+        const run = await cli(["task", "create", "--agent", agent.id, "--purpose", `input ${name}`, "--scope", "none", "--policy", file]);
+        expect(run.code, name).toBe(2);
+        expect(run.stderr, name).toHaveLength(1);
+        expect(run.stderr[0], name).toMatch(message);
+        const checked = await cli(["policy", "check", "--task", "00000000-0000-4000-8000-000000000000", file]);
+        expect(checked.stderr[0], name).toMatch(message.source.startsWith("--policy ") ? new RegExp(message.source.slice("--policy ".length)) : message);
+      }
+      expect(await t.db.task.count({ where: { agentId: agent.id } })).toBe(0);
+
+      const secret = await cli(["credential", "add", "--name", unique("nul"), "--host", "nul.example.test", "--env", "staging", "--header", "Authorization: Bearer {secret}"], "sk_\0live");
+      expect(secret.code).toBe(2);
+      expect(secret.stderr[0]).toMatch(/the secret on stdin must not contain NUL characters/);
+      const password = await cli(["user", "create", "--email", `${unique("nul")}@example.test`, "--role", "auditor"], "a long enough\0password");
+      expect(password.code).toBe(2);
+      expect(password.stderr[0]).toMatch(/the password on stdin must not contain NUL characters/);
+      expect(await t.db.credential.count({ where: { host: "nul.example.test" } })).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { describeError, describeErrorJson } from "@/cli/errors";
+import { decodeUtf8, storableInput } from "@/cli/text-input";
 import { AppError } from "@/lib/errors/app-error";
 
 describe("the CLI's error line", () => {
@@ -24,5 +25,25 @@ describe("the CLI's error line", () => {
     expect(describeError(new AppError("INVALID_INPUT", ttl, { details: { fieldErrors: { ttl: [ttl] } } }))).toBe(ttl);
     expect(describeError(new AppError("FORBIDDEN", "Re-authenticate first.", { details: { stepUp: { maxAgeSeconds: 300 } } }))).toBe("Re-authenticate first.");
     expect(describeErrorJson(new AppError("NOT_FOUND", "No such task.")).issues).toBeUndefined();
+  });
+});
+
+describe("text handed to the CLI", () => {
+  it("is UTF-8 or refused by name, never mended", () => {
+    expect(decodeUtf8(Buffer.from("café ✓"), "standard input")).toBe("café ✓");
+    expect(() => decodeUtf8(Buffer.from([0x63, 0x61, 0x66, 0xe9]), "standard input")).toThrow("standard input is not valid UTF-8 text");
+    expect(() => decodeUtf8(Buffer.from([0xed, 0xa0, 0x80]), "--policy p.yaml")).toThrow("--policy p.yaml is not valid UTF-8 text");
+  });
+
+  it("refuses what PostgreSQL cannot store, and passes the rest unchanged", () => {
+    expect(storableInput("sk_live_1\n", "the secret on stdin")).toBe("sk_live_1\n");
+    expect(() => storableInput("a\u0000b", "the secret on stdin")).toThrow(/^the secret on stdin must not contain NUL characters/);
+    expect(() => storableInput("a\ud800b", "the password on stdin")).toThrow(/unpaired UTF-16 surrogates/);
+    expect(storableInput("\ud83d\ude00", "x")).toBe("\ud83d\ude00");
+  });
+
+  it("a driver's error whose message starts with an empty line still says something", () => {
+    expect(describeError(new Error("\n\nInvalid `prisma.task.create()` invocation:\n\ninvalid byte sequence"))).toBe("Invalid `prisma.task.create()` invocation:");
+    expect(describeError(Object.assign(new Error(""), { name: "DriverError" }))).toBe("DriverError");
   });
 });

@@ -1,0 +1,39 @@
+import { readFile } from "node:fs/promises";
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "@/lib/audit/sanitise";
+import { CliError } from "./context";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/*
+ * Text an operator hands the CLI in a file or on stdin (a policy, an inventory, a descriptor, a
+ * secret, a password) is checked as the API checks a request body: valid UTF-8 (not silently
+ * mended with U+FFFD, which would store something other than what was written) and nothing
+ * PostgreSQL cannot store (NUL, a lone UTF-16 half), refused with a line that names the input
+ * instead of failing in the database with the driver's message.
+ */
+
+/** Bytes as UTF-8 text, refused when they are not UTF-8; `what` names the input ("standard input", "--policy p.yaml"). */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new CliError(`${what} is not valid UTF-8 text`, 2);
+  }
+}
+
+/** Refuses text PostgreSQL cannot store; returns it unchanged otherwise. */
+export function storableInput(text: string, what: string): string {
+  if (!isStorableText(text)) throw new CliError(`${what} ${UNSTORABLE_TEXT_MESSAGE}`, 2);
+  return text;
+}
+
+/** A text file named by a flag or an argument (`what`, e.g. "--policy policy.yaml"), read and checked. */
+export async function readTextFile(file: string, what: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    throw new CliError(`cannot read ${what}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  return storableInput(decodeUtf8(bytes, what), what);
+}
