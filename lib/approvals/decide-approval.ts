@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { actorStillValid } from "@/lib/auth/actor-still-valid";
 import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { maxEffectOf, isEffect } from "@/lib/semantics/types";
@@ -32,6 +33,20 @@ function noLongerDecidable(status: string, reason: string | null, decidedBy: str
   return new AppError("CONFLICT", `This request can no longer be decided: ${status === "pending" || status === "expired" ? "it timed out" : `it was already ${status}${by}`}.`, {
     details: { status, decidedBy },
   });
+}
+
+/**
+ * Takes share locks, in id order, on the rows that say who may decide: the decider's user (or API
+ * key and its creator, or session) and every earlier voter. Disabling a user, changing a role or
+ * approver scope, revoking a key or signing out write those rows, so they wait for this decision
+ * or this decision waits for them and then reads what they committed: a decision is never
+ * recorded for someone an admin had already stopped.
+ */
+async function lockDecider(tx: Pick<Db, "$queryRaw">, actor: Actor, userIds: string[]): Promise<void> {
+  const ids = [...new Set(userIds)].sort();
+  if (ids.length > 0) await tx.$queryRaw`SELECT 1 FROM "users" WHERE "id" = ANY(${ids}::uuid[]) ORDER BY "id" FOR SHARE`;
+  if (actor.kind === "api_key") await tx.$queryRaw`SELECT 1 FROM "api_keys" WHERE "id" = ${actor.apiKeyId}::uuid FOR SHARE`;
+  if (actor.kind === "user" && actor.sessionId) await tx.$queryRaw`SELECT 1 FROM "sessions" WHERE "id" = ${actor.sessionId}::uuid FOR SHARE`;
 }
 
 /** The most severe effect among an approval's stored actions. */
@@ -83,6 +98,16 @@ export async function decideApproval(
       },
     });
     if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
+    // The decider's own authority, as the database says now: the request was authenticated
+    // before this transaction, and an admin may have disabled, demoted or narrowed them since.
+    await lockDecider(tx, actor, [...(by ? [by] : []), ...approval.votes.map((v) => v.userId)]);
+    if (!(await actorStillValid(tx, actor, "approvals:decide", now))) {
+      throw new AppError("FORBIDDEN", "Your sign-in, role or API key changed while this decision was on its way; nothing was decided.", {
+        userMessage: "Your access changed meanwhile: nothing was decided. Sign in again if you still may decide approvals.",
+      });
+    }
+    const scopeNow = await approverScope(tx, actor);
+    if (scopeNow && (await tx.approval.count({ where: { id, ...scopeWhere(scopeNow) } })) !== 1) throw new AppError("NOT_FOUND", "No such approval.");
     if (approval.status !== "pending") throw noLongerDecidable(approval.status, approval.cancelReason, approval.decidedBy?.email ?? null);
     if (approval.expiresAt <= now) throw noLongerDecidable("expired", null, null);
     // A kill switch nobody has applied yet (expiry is a matter of time) is applied now.

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setApproverScope } from "@/lib/approvals/approver-scope";
+import { decideApproval } from "@/lib/approvals/decide-approval";
+import type { Actor } from "@/lib/auth/actor";
+import { setUserDisabled, setUserRole } from "@/lib/users/users";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { makeUser, unique } from "../../support/factories";
+
+const ROUNDS = 12;
+
+/**
+ * State machines under concurrency: two actions at the same moment, or in an order nobody
+ * planned for, must leave approvals, tasks, tokens and policies in a state that could also have
+ * come from doing them one after the other, and the audit must say what happened in that order.
+ */
+describe("state races between decisions, kill switches, mints and policy saves", () => {
+  let t: TestDatabase;
+  let admin: Actor;
+  let ownerId: string;
+
+  const newAgent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
+
+  async function held(agentId: string, required = 1) {
+    const task = await t.db.task.create({ data: { agentId, purpose: "race", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+    return t.adminDb().approval.create({
+      data: {
+        taskId: task.id, agentId, requestDigest: "d".repeat(64), method: "DELETE", url: "https://api.railway.test/projects/1", reason: "held",
+        actions: [{ service: "railway", effect: "destructive" }], requiredApprovals: required, expiresAt: new Date(Date.now() + 600_000),
+      },
+    });
+  }
+
+  const decisions = (approvalId: string) =>
+    t.db.auditEvent.findMany({ where: { type: { in: ["approval.approved", "approval.vote", "approval.denied"] }, data: { path: ["approvalId"], equals: approvalId } }, orderBy: { seq: "asc" } });
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    const a = await makeUser(t.db, "admin");
+    admin = a.actor;
+    ownerId = a.user.id;
+  });
+  afterAll(() => t.drop());
+
+  describe("the decider's own authority is checked at decision time, under the approval's lock", () => {
+    // A request authenticated (session or key read) just before an admin's change, whose
+    // transaction runs just after it: the actor object is what the route built, the change is committed.
+    it.each([
+      ["disabled", (userId: string) => setUserDisabled(t.db, admin, userId, true)],
+      ["demoted to auditor", (userId: string) => setUserRole(t.db, admin, userId, "auditor")],
+      ["narrowed to another service", (userId: string) => setApproverScope(t.db, admin, userId, { services: ["github"] })],
+    ])("an approver %s after authenticating cannot approve or deny", async (what, change) => {
+      const agentId = await newAgent();
+      for (const verdict of ["approve", "deny"] as const) {
+        const approval = await held(agentId);
+        const approver = await makeUser(t.db, "approver");
+        await change(approver.user.id);
+        await expect(decideApproval(t.db, approver.actor, approval.id, verdict), what).rejects.toMatchObject({ code: expect.stringMatching(/FORBIDDEN|NOT_FOUND/) });
+        expect((await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
+        expect(await decisions(approval.id)).toEqual([]);
+      }
+    });
+
+    it("an approval racing the approver's disabling is either refused or decided before the disabling, never after", async () => {
+      const agentId = await newAgent();
+      for (let i = 0; i < ROUNDS; i++) {
+        const approval = await held(agentId);
+        const approver = await makeUser(t.db, "approver");
+        await Promise.allSettled([decideApproval(t.db, approver.actor, approval.id, "approve"), setUserDisabled(t.db, admin, approver.user.id, true)]);
+        const events = await t.db.auditEvent.findMany({
+          where: { OR: [{ type: "user.disabled", data: { path: ["userId"], equals: approver.user.id } }, { type: "approval.approved", data: { path: ["approvalId"], equals: approval.id } }] },
+          orderBy: { seq: "asc" },
+        });
+        // Approved and then disabled is a valid order; disabled and then approved by them is not.
+        expect(events.map((e) => e.type)[0]).toBe(events.length === 2 ? "approval.approved" : "user.disabled");
+        const status = (await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status;
+        expect(status).toBe(events.length === 2 ? "approved" : "pending");
+      }
+    });
+  });
+
+});
