@@ -1,11 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setAgentSuspended } from "@/lib/agents/agents";
 import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import type { Actor } from "@/lib/auth/actor";
+import { issueTaskToken } from "@/lib/identity/task-tokens";
+import { createTask, endTask } from "@/lib/tasks/tasks";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { establishTestKeys } from "../../support/keys";
 
+const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 const ROUNDS = 12;
 
 /**
@@ -17,6 +22,7 @@ describe("state races between decisions, kill switches, mints and policy saves",
   let t: TestDatabase;
   let admin: Actor;
   let ownerId: string;
+  let dashboardKey: Buffer;
 
   const newAgent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
 
@@ -38,6 +44,7 @@ describe("state races between decisions, kill switches, mints and policy saves",
     const a = await makeUser(t.db, "admin");
     admin = a.actor;
     ownerId = a.user.id;
+    dashboardKey = (await establishTestKeys(t.db)).dashboardKey;
   });
   afterAll(() => t.drop());
 
@@ -76,6 +83,39 @@ describe("state races between decisions, kill switches, mints and policy saves",
         expect(status).toBe(events.length === 2 ? "approved" : "pending");
       }
     });
+  });
+
+  it("a task created while its agent is being suspended is revoked with the others: reactivation brings nothing back", async () => {
+    for (let i = 0; i < ROUNDS; i++) {
+      const agentId = await newAgent();
+      await Promise.allSettled([createTask(t.db, admin, { agentId, purpose: "racing the suspension" }), setAgentSuspended(t.db, admin, agentId, true)]);
+      expect((await t.db.agent.findUniqueOrThrow({ where: { id: agentId } })).status).toBe("suspended");
+      expect(await t.db.task.count({ where: { agentId, status: "active" } })).toBe(0);
+      await setAgentSuspended(t.db, admin, agentId, false);
+      expect(await t.db.task.count({ where: { agentId, status: "active" } })).toBe(0);
+    }
+  });
+
+  it.each([
+    ["ended", (taskId: string, agentId: string) => endTask(t.db, admin, taskId).then(() => agentId)],
+    ["revoked by suspending its agent", (_taskId: string, agentId: string) => setAgentSuspended(t.db, admin, agentId, true)],
+  ])("no token is minted for a task being %s at the same moment", async (_what, kill) => {
+    for (let i = 0; i < ROUNDS; i++) {
+      const agentId = await newAgent();
+      const task = await createTask(t.db, admin, { agentId, purpose: "racing the kill switch" });
+      const [minted] = await Promise.allSettled([issueTaskToken(t.db, admin, dashboardKey, identity, task.id), kill(task.id, agentId)]);
+      const events = await t.db.auditEvent.findMany({ where: { taskId: task.id, type: { in: ["token.minted", "task.ended", "agent.suspended"] } }, orderBy: { seq: "asc" } });
+      const killed = await t.db.auditEvent.findFirst({ where: { OR: [{ taskId: task.id, type: "task.ended" }, { agentId, type: "agent.suspended" }] }, orderBy: { seq: "asc" } });
+      const mint = events.find((e) => e.type === "token.minted");
+      if (mint) {
+        // Minted first, then killed: the token's task ended after it (and the token is dead with it).
+        expect(minted!.status).toBe("fulfilled");
+        expect(Number(mint.seq) < Number(killed!.seq)).toBe(true);
+      } else {
+        expect(minted!.status).toBe("rejected");
+        expect(await t.db.issuedToken.count({ where: { taskId: task.id } })).toBe(0);
+      }
+    }
   });
 
 });
