@@ -4,6 +4,7 @@ import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import type { Actor } from "@/lib/auth/actor";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
+import { updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask, endTask } from "@/lib/tasks/tasks";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -118,4 +119,30 @@ describe("state races between decisions, kill switches, mints and policy saves",
     }
   });
 
+  it("two policy saves at once are taken in turn: the second is judged against (and records) the first's policy", async () => {
+    const base = "unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n";
+    const withDeny = `${base}  - service: railway\n    environments: [production]\n    decision: deny\n    effects: [read]\n`;
+    const otherNarrowing = "unlisted: deny\nrules: []\n";
+    // A session too old for step-up: it may narrow, never widen.
+    const stale = await makeUser(t.db, "admin");
+    const staleActor: Actor = { kind: "user", userId: stale.user.id, email: stale.email, role: "admin", authenticatedAt: Date.now() - 3600_000 };
+    for (let i = 0; i < ROUNDS; i++) {
+      const agentId = await newAgent();
+      const task = await createTask(t.db, admin, { agentId, purpose: "policy race", policyYaml: base });
+      await Promise.allSettled([updateTaskPolicy(t.db, admin, task.id, withDeny), updateTaskPolicy(t.db, staleActor, task.id, otherNarrowing)]);
+      const events = await t.db.auditEvent.findMany({ where: { taskId: task.id, type: "task.policy_changed" }, orderBy: { seq: "asc" } });
+      const row = await t.db.task.findUniqueOrThrow({ where: { id: task.id } });
+      // Every saved version is recorded once, each from the version before it, with what really was in force.
+      expect(events.map((e) => (e.data as { toVersion: number }).toVersion)).toEqual(events.map((_, n) => 2 + n));
+      let inForce = base;
+      for (const e of events) {
+        const data = e.data as { before: string; after: string; fromVersion: number; toVersion: number };
+        expect(data.fromVersion).toBe(data.toVersion - 1);
+        expect(data.before).toBe(inForce);
+        inForce = data.after;
+      }
+      expect(row.policyYaml).toBe(inForce);
+      expect(row.policyVersion).toBe(1 + events.length);
+    }
+  });
 });
