@@ -86,6 +86,8 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
   assertCan(actor, "tasks:write");
   if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(jti)) throw new AppError("NOT_FOUND", "No such token.");
   await db.$transaction(async (tx) => {
+    // Two revocations at once are taken in turn: the second finds it revoked and records nothing.
+    await tx.$queryRaw`SELECT 1 FROM "issued_tokens" WHERE "jti" = ${jti} FOR UPDATE`;
     const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
     if (!token) throw new AppError("NOT_FOUND", "No such token.");
     if (token.revokedAt) return;

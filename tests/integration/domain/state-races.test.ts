@@ -3,7 +3,7 @@ import { setAgentSuspended } from "@/lib/agents/agents";
 import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import type { Actor } from "@/lib/auth/actor";
-import { issueTaskToken } from "@/lib/identity/task-tokens";
+import { issueTaskToken, revokeTaskToken } from "@/lib/identity/task-tokens";
 import { updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask, endTask } from "@/lib/tasks/tasks";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
@@ -143,6 +143,56 @@ describe("state races between decisions, kill switches, mints and policy saves",
       }
       expect(row.policyYaml).toBe(inForce);
       expect(row.policyVersion).toBe(1 + events.length);
+    }
+  });
+  describe("the same change twice at once happens, and is audited, once", () => {
+    it("suspending an agent twice, then reactivating it twice", async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const agentId = await newAgent();
+        await createTask(t.db, admin, { agentId, purpose: "suspended twice" });
+        await Promise.all([setAgentSuspended(t.db, admin, agentId, true), setAgentSuspended(t.db, admin, agentId, true)]);
+        await Promise.all([setAgentSuspended(t.db, admin, agentId, false), setAgentSuspended(t.db, admin, agentId, false)]);
+        const events = await t.db.auditEvent.findMany({ where: { agentId, type: { in: ["agent.suspended", "agent.reactivated"] } }, orderBy: { seq: "asc" } });
+        expect(events.map((e) => e.type)).toEqual(["agent.suspended", "agent.reactivated"]);
+        expect((events[0]!.data as { revokedTasks: number }).revokedTasks).toBe(1);
+      }
+    });
+
+    it("revoking a token twice", async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const agentId = await newAgent();
+        const task = await createTask(t.db, admin, { agentId, purpose: "revoked twice" });
+        const { jti } = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
+        await Promise.all([revokeTaskToken(t.db, admin, jti), revokeTaskToken(t.db, admin, jti)]);
+        expect(await t.db.auditEvent.count({ where: { taskId: task.id, type: "token.revoked" } })).toBe(1);
+      }
+    });
+
+    it("disabling a user twice", async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const someone = await makeUser(t.db, "approver");
+        await Promise.all([setUserDisabled(t.db, admin, someone.user.id, true), setUserDisabled(t.db, admin, someone.user.id, true)]);
+        expect(await t.db.auditEvent.count({ where: { type: "user.disabled", data: { path: ["userId"], equals: someone.user.id } } })).toBe(1);
+      }
+    });
+  });
+
+  it.each([
+    ["demote", (db: TestDatabase["db"], by: Actor, userId: string) => setUserRole(db, by, userId, "approver")],
+    ["disable", (db: TestDatabase["db"], by: Actor, userId: string) => setUserDisabled(db, by, userId, true)],
+  ])("two last admins who %s each other at once leave one admin, never none", async (_what, change) => {
+    // A database of its own: "the last admin" counts every admin there is.
+    const own = await createTestDatabase();
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        await own.db.user.updateMany({ where: { role: "admin" }, data: { role: "auditor" } });
+        const a = await makeUser(own.db, "admin");
+        const b = await makeUser(own.db, "admin");
+        await Promise.allSettled([change(own.db, a.actor, b.user.id), change(own.db, b.actor, a.user.id)]);
+        expect(await own.db.user.count({ where: { role: "admin", disabledAt: null } })).toBe(1);
+      }
+    } finally {
+      await own.drop();
     }
   });
 });
