@@ -195,4 +195,45 @@ describe("state races between decisions, kill switches, mints and policy saves",
       await own.drop();
     }
   });
+  describe("votes at the same moment", () => {
+    it("one person voting through a session and an API key (and a second session) at once is one vote", async () => {
+      const agentId = await newAgent();
+      for (let i = 0; i < ROUNDS; i++) {
+        const approval = await held(agentId, 2);
+        const person = await makeUser(t.db, "approver");
+        const key = await t.db.apiKey.create({ data: { name: unique("key"), prefix: unique("p").slice(0, 10), keyHash: unique("hash"), role: "approver", createdById: person.user.id } });
+        const viaKey: Actor = { kind: "api_key", apiKeyId: key.id, role: "approver", createdById: person.user.id };
+        const results = await Promise.allSettled([
+          decideApproval(t.db, person.actor, approval.id, "approve"),
+          decideApproval(t.db, viaKey, approval.id, "approve"),
+          decideApproval(t.db, { ...person.actor, sessionId: undefined }, approval.id, "approve"),
+        ]);
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        expect((await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
+        expect(await t.db.approvalVote.count({ where: { approvalId: approval.id } })).toBe(1);
+        expect((await decisions(approval.id)).map((e) => e.type)).toEqual(["approval.vote"]);
+      }
+    });
+
+    it("two approvals completing a quorum and a denial at once: exactly one outcome, audited once, by whoever made it", async () => {
+      const agentId = await newAgent();
+      for (let i = 0; i < ROUNDS; i++) {
+        const approval = await held(agentId, 2);
+        const [a, b, c] = await Promise.all([makeUser(t.db, "approver"), makeUser(t.db, "approver"), makeUser(t.db, "approver")]);
+        await Promise.allSettled([
+          decideApproval(t.db, a.actor, approval.id, "approve"),
+          decideApproval(t.db, b.actor, approval.id, "approve"),
+          decideApproval(t.db, c.actor, approval.id, "deny"),
+        ]);
+        const row = await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+        const events = await decisions(approval.id);
+        const finals = events.filter((e) => e.type !== "approval.vote");
+        expect(finals).toHaveLength(1);
+        expect(finals[0]!.type).toBe(row.status === "approved" ? "approval.approved" : "approval.denied");
+        expect(finals[0]!.actorId).toBe(row.decidedById);
+        if (row.status === "approved") expect(new Set((finals[0]!.data as { approvers: string[] }).approvers)).toEqual(new Set([a.user.id, b.user.id]));
+        else expect(row.decidedById).toBe(c.user.id);
+      }
+    });
+  });
 });
