@@ -75,8 +75,9 @@ export async function decideApproval(
   id: string,
   verdict: "approve" | "deny",
   note?: string,
-  now = new Date(),
+  requestedAt = new Date(),
 ): Promise<DecideOutcome> {
+  let now = requestedAt;
   assertCan(actor, "approvals:decide");
   if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
   const by = actorUserId(actor);
@@ -89,6 +90,11 @@ export async function decideApproval(
   const outcome = await db.$transaction(async (tx): Promise<DecideOutcome | { cancelled: CancelReason }> => {
     // One decision at a time per approval: the second approver waits here, then sees the first's result.
     await tx.$queryRaw`SELECT 1 FROM "approvals" WHERE "id" = ${id}::uuid FOR UPDATE`;
+    // The decision happens now, not when it was asked for: waiting for the lock (another decider,
+    // a kill switch) may have taken it past the deadline, and a late approval must do nothing.
+    now = new Date(Math.max(requestedAt.getTime(), Date.now()));
+    // Step-up is judged at that moment too, not when the form was loaded or the request began.
+    if (stepUp) stepUp = requireStepUp(actor, "approve an irreversible action", now.getTime());
     const approval = await tx.approval.findUnique({
       where: { id },
       select: {

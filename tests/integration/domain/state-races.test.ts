@@ -27,12 +27,12 @@ describe("state races between decisions, kill switches, mints and policy saves",
 
   const newAgent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
 
-  async function held(agentId: string, required = 1) {
+  async function held(agentId: string, required = 1, expiresInMs = 600_000) {
     const task = await t.db.task.create({ data: { agentId, purpose: "race", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
     return t.adminDb().approval.create({
       data: {
         taskId: task.id, agentId, requestDigest: "d".repeat(64), method: "DELETE", url: "https://api.railway.test/projects/1", reason: "held",
-        actions: [{ service: "railway", effect: "destructive" }], requiredApprovals: required, expiresAt: new Date(Date.now() + 600_000),
+        actions: [{ service: "railway", effect: "destructive" }], requiredApprovals: required, expiresAt: new Date(Date.now() + expiresInMs),
       },
     });
   }
@@ -235,5 +235,27 @@ describe("state races between decisions, kill switches, mints and policy saves",
         else expect(row.decidedById).toBe(c.user.id);
       }
     });
+  });
+  it("a decision that waited for the approval's lock until after its deadline is refused as timed out", async () => {
+    const agentId = await newAgent();
+    const approval = await held(agentId, 1, 400);
+    const approver = await makeUser(t.db, "approver");
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    // Another decision (or a worker cancelling) holds the row past the deadline.
+    const holder = t.adminDb().$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM "approvals" WHERE "id" = ${approval.id}::uuid FOR UPDATE`;
+        locked();
+        await new Promise((r) => setTimeout(r, 800));
+      },
+      { timeout: 5000 },
+    );
+    await isLocked;
+    const decision = decideApproval(t.db, approver.actor, approval.id, "approve").catch((e: unknown) => e);
+    await holder;
+    expect(await decision).toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/timed out/) as unknown as string });
+    expect((await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
+    expect(await decisions(approval.id)).toEqual([]);
   });
 });
