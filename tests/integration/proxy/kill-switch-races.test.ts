@@ -66,4 +66,25 @@ describe("approving at the moment a kill switch is pulled", () => {
       expect(cancelled).toBe(row.status === "cancelled" ? 1 : 0);
     }
   }, 60_000);
+  it("a suspended agent, reactivated, gets none of its old tokens or tasks back; a new task works", async () => {
+    const read = (token: string) =>
+      viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, { token, headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ me { id } }" }) });
+    const READS = "unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n";
+    const old = await h.newTask(READS);
+    const first = await read(old.token);
+    expect(first.status, JSON.stringify(first.json)).toBe(200);
+    await setAgentSuspended(h.t.db, h.admin, old.agentId, true);
+    await h.sync();
+    expect((await read(old.token)).status).toBe(407);
+    await setAgentSuspended(h.t.db, h.admin, old.agentId, false);
+    await h.sync();
+    const before = railway.hits.length;
+    const again = await read(old.token);
+    expect(again.status).toBe(407);
+    expect(again.json).toMatchObject({ error: "token_task_revoked" });
+    expect(railway.hits.length).toBe(before);
+    expect((await h.t.db.task.findUniqueOrThrow({ where: { id: old.taskId } })).status).toBe("revoked");
+    const fresh = await h.newTask(READS, { agentId: old.agentId });
+    expect((await read(fresh.token)).status).toBe(200);
+  });
 });
