@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import { updateTaskPolicy } from "@/lib/tasks/policy";
+import { deleteCredential } from "@/lib/vault/delete-credential";
+import { rotateCredential } from "@/lib/vault/rotate-credential";
 import { makeUser } from "../../support/factories";
 import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -18,9 +20,10 @@ const UNRELATED = `${HELD_POLICY}  - service: github\n    effects: [read]\n`;
  * A held request is judged by the policy in force when it is released, not only when it was
  * held: a policy narrowed while the request waited (an incident response: "deny that, now") wins
  * over an approval given afterwards, as it does for a 202-and-poll grant, whose retry is judged
- * afresh. The upstream counts what reaches it.
+ * afresh. A credential rotated or deleted meanwhile: the request leaves with what is in force
+ * then, never the old secret. The upstream counts (and records) what reaches it.
  */
-describe("a policy changed while a request is held", () => {
+describe("a policy or credential changed while a request is held", () => {
   let h: ProxyHarness;
   let railway: Upstream;
 
@@ -75,5 +78,25 @@ describe("a policy changed while a request is held", () => {
     await decideApproval(h.t.db, approver.actor, hold.approval.id, "approve");
     expect((await hold.response).status).toBe(200);
     expect(railway.hits.length).toBe(before + 1);
+  });
+  it("a credential rotated, then deleted, while a request is held: the approved request carries what is in force when it leaves", async () => {
+    await h.addCredential({ name: "railway-held", scheme: "http", host: RAILWAY, port: railway.port, headerTemplate: "Project-Access-Token: {secret}", secret: "old-secret-1234", environments: "staging" });
+    const credential = await h.t.db.credential.findFirstOrThrow({ where: { name: "railway-held" } });
+    const approver = await makeUser(h.t.db, "approver");
+
+    const rotated = await held();
+    await rotateCredential(h.t.db, h.admin, h.keys.workerKey, credential.id, "new-secret-5678");
+    await h.sync();
+    await decideApproval(h.t.db, approver.actor, rotated.approval.id, "approve");
+    expect((await rotated.response).status).toBe(200);
+    expect(railway.hits.at(-1)!.headers["project-access-token"]).toBe("new-secret-5678");
+
+    const deleted = await held();
+    await deleteCredential(h.t.db, h.admin, credential.id);
+    await h.sync();
+    await decideApproval(h.t.db, approver.actor, deleted.approval.id, "approve");
+    await deleted.response;
+    // Whatever the upstream answers, the deleted secret never leaves.
+    expect(JSON.stringify(railway.hits.at(-1)!.headers)).not.toMatch(/old-secret|new-secret/);
   });
 });
