@@ -64,4 +64,16 @@ describe("an approved grant replayed", () => {
     const forwarded = (await h.events()).filter((e) => e.type === "proxy.approved" && e.data.approvalId === approvalId);
     expect(forwarded).toHaveLength(1);
   });
+  it("with a header changed or added (method override, content type, a conditional): refused, and the grant stays for the exact request", async () => {
+    const { token, approvalId } = await approvedGrant();
+    const before = railway.hits.length;
+    for (const headers of [{ "x-http-method-override": "DELETE" }, { "content-type": "application/x-www-form-urlencoded" }, { "if-match": "*" }]) {
+      const changed = await send(token, { "bulkhead-approval": approvalId, ...headers });
+      // 403 (another digest), or 400 where the changed header makes the body mean something else.
+      expect([400, 403], JSON.stringify(headers)).toContain(changed.status);
+    }
+    expect(railway.hits.length).toBe(before);
+    expect((await send(token, { "bulkhead-approval": approvalId })).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+  });
 });
