@@ -68,18 +68,22 @@ describe("state races between decisions, kill switches, mints and policy saves",
       }
     });
 
-    it("an approval racing the approver's disabling is either refused or decided before the disabling, never after", async () => {
+    it.each([
+      ["disabling", "user.disabled", (userId: string) => setUserDisabled(t.db, admin, userId, true)],
+      ["demotion", "user.role_changed", (userId: string) => setUserRole(t.db, admin, userId, "auditor")],
+      ["narrowing to another service", "user.approver_scope_changed", (userId: string) => setApproverScope(t.db, admin, userId, { services: ["github"] })],
+    ])("an approval racing the approver's %s is either refused or decided before it, never after", async (_what, changed, change) => {
       const agentId = await newAgent();
       for (let i = 0; i < ROUNDS; i++) {
         const approval = await held(agentId);
         const approver = await makeUser(t.db, "approver");
-        await Promise.allSettled([decideApproval(t.db, approver.actor, approval.id, "approve"), setUserDisabled(t.db, admin, approver.user.id, true)]);
+        await Promise.allSettled([decideApproval(t.db, approver.actor, approval.id, "approve"), change(approver.user.id)]);
         const events = await t.db.auditEvent.findMany({
-          where: { OR: [{ type: "user.disabled", data: { path: ["userId"], equals: approver.user.id } }, { type: "approval.approved", data: { path: ["approvalId"], equals: approval.id } }] },
+          where: { OR: [{ type: changed, data: { path: ["userId"], equals: approver.user.id } }, { type: "approval.approved", data: { path: ["approvalId"], equals: approval.id } }] },
           orderBy: { seq: "asc" },
         });
-        // Approved and then disabled is a valid order; disabled and then approved by them is not.
-        expect(events.map((e) => e.type)[0]).toBe(events.length === 2 ? "approval.approved" : "user.disabled");
+        // Approved and then changed is a valid order; changed and then approved by them is not.
+        expect(events.map((e) => e.type)[0]).toBe(events.length === 2 ? "approval.approved" : changed);
         const status = (await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status;
         expect(status).toBe(events.length === 2 ? "approved" : "pending");
       }
