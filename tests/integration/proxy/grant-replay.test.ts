@@ -67,7 +67,8 @@ describe("an approved grant replayed", () => {
   it("with a header changed or added (method override, content type, a conditional): refused, and the grant stays for the exact request", async () => {
     const { token, approvalId } = await approvedGrant();
     const before = railway.hits.length;
-    for (const headers of [{ "x-http-method-override": "DELETE" }, { "content-type": "application/x-www-form-urlencoded" }, { "if-match": "*" }]) {
+    const variants: Record<string, string>[] = [{ "x-http-method-override": "DELETE" }, { "content-type": "application/x-www-form-urlencoded" }, { "if-match": "*" }];
+    for (const headers of variants) {
       const changed = await send(token, { "bulkhead-approval": approvalId, ...headers });
       // 403 (another digest), or 400 where the changed header makes the body mean something else.
       expect([400, 403], JSON.stringify(headers)).toContain(changed.status);
