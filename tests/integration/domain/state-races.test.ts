@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setAgentSuspended } from "@/lib/agents/agents";
+import { approveAndAllow } from "@/lib/approvals/allow-rule";
 import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import type { Actor } from "@/lib/auth/actor";
@@ -261,5 +262,35 @@ describe("state races between decisions, kill switches, mints and policy saves",
     expect(await decision).toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/timed out/) as unknown as string });
     expect((await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
     expect(await decisions(approval.id)).toEqual([]);
+  });
+  it("approve-and-allow on two requests of one task at once: both approved, and every rule the audit says was added is in the policy", async () => {
+    const policy = "unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n";
+    for (let i = 0; i < ROUNDS; i++) {
+      const agentId = await newAgent();
+      const task = await createTask(t.db, admin, { agentId, purpose: "allow twice", policyYaml: policy, scope: "railway:*:irreversible" });
+      const approvals = await Promise.all(
+        ["vol_a", "vol_b"].map((resource) =>
+          t.adminDb().approval.create({
+            data: {
+              taskId: task.id, agentId, requestDigest: "d".repeat(64), method: "POST", url: "https://backboard.railway.com/graphql/v2", reason: "held",
+              actions: [{ service: "railway", environment: "production", operation: "volumeDelete", resource, effect: "irreversible" }], expiresAt: new Date(Date.now() + 600_000),
+            },
+          }),
+        ),
+      );
+      const approver = await makeUser(t.db, "approver");
+      await Promise.allSettled(approvals.map((a) => approveAndAllow(t.db, approver.actor, a.id)));
+      expect(await t.db.approval.count({ where: { id: { in: approvals.map((a) => a.id) }, status: "approved" } })).toBe(2);
+      const events = await t.db.auditEvent.findMany({ where: { taskId: task.id, type: "task.policy_changed" }, orderBy: { seq: "asc" } });
+      expect(events.length).toBeGreaterThanOrEqual(1);
+      const row = await t.db.task.findUniqueOrThrow({ where: { id: task.id } });
+      let inForce = policy;
+      for (const e of events) {
+        const data = e.data as { before: string; after: string };
+        expect(data.before).toBe(inForce);
+        inForce = data.after;
+      }
+      expect(row.policyYaml).toBe(inForce);
+    }
   });
 });
