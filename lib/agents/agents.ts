@@ -108,6 +108,9 @@ export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspen
   const parsed = uuidSchema.safeParse(id);
   if (!parsed.success) throw new AppError("NOT_FOUND", "No such agent.");
   return db.$transaction(async (tx) => {
+    // Taken in turn with another suspension or reactivation of the same agent (and with task
+    // creation and token mints, which hold it shared): the second finds it done and records nothing.
+    await tx.$queryRaw`SELECT 1 FROM "agents" WHERE "id" = ${parsed.data}::uuid FOR UPDATE`;
     const current = await tx.agent.findUnique({ where: { id: parsed.data }, select: { status: true } });
     if (!current) throw new AppError("NOT_FOUND", "No such agent.");
     const target = suspended ? "suspended" : "active";

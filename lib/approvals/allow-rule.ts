@@ -101,6 +101,8 @@ export async function approveAndAllow(db: Db, actor: Actor, id: string, note?: s
   const outcome = await decideApproval(db, actor, id, "approve", note);
   const changed = await db.$transaction(async (tx) => {
     const approval = await tx.approval.findUniqueOrThrow({ where: { id }, select: { taskId: true, agentId: true } });
+    // Taken in turn with other saves of this task's policy (as updateTaskPolicy), so the check below cannot go stale.
+    await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${approval.taskId}::uuid FOR UPDATE`;
     const task = await tx.task.findUniqueOrThrow({ where: { id: approval.taskId }, select: { policyYaml: true, policyVersion: true, status: true } });
     // The policy the diff was made from must still be the one in force: no silent merge.
     if (task.policyYaml !== preview.before || task.status !== "active") {

@@ -84,6 +84,9 @@ export async function setApproverScope(db: Db, actor: Actor, userId: string, inp
   const widens = !wasScoped ? false : agents.length + services.length === 0 || agents.some((a) => !before.agents.includes(a)) || services.some((s) => !before.services.includes(s));
   const stepUp = widens ? requireStepUp(actor, "widen what an approver may decide") : undefined;
   await db.$transaction(async (tx) => {
+    // The user's row is what a decision in progress holds a share lock on (decide-approval.ts):
+    // a narrowed scope is in force for every decision that commits after this one.
+    await tx.$queryRaw`SELECT 1 FROM "users" WHERE "id" = ${userId}::uuid FOR UPDATE`;
     await tx.approverScope.deleteMany({ where: { userId } });
     await tx.approverScope.createMany({ data: [...agents.map((value) => ({ userId, kind: "agent", value })), ...services.map((value) => ({ userId, kind: "service", value }))] });
     await recordAuditEvent(tx, { type: "user.approver_scope_changed", actor, data: { userId, from: before, to: { agents, services }, ...(stepUp ? { stepUp } : {}) } });

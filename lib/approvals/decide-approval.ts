@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { actorStillValid } from "@/lib/auth/actor-still-valid";
 import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { maxEffectOf, isEffect } from "@/lib/semantics/types";
@@ -34,6 +35,20 @@ function noLongerDecidable(status: string, reason: string | null, decidedBy: str
   });
 }
 
+/**
+ * Takes share locks, in id order, on the rows that say who may decide: the decider's user (or API
+ * key and its creator, or session) and every earlier voter. Disabling a user, changing a role or
+ * approver scope, revoking a key or signing out write those rows, so they wait for this decision
+ * or this decision waits for them and then reads what they committed: a decision is never
+ * recorded for someone an admin had already stopped.
+ */
+async function lockDecider(tx: Pick<Db, "$queryRaw">, actor: Actor, userIds: string[]): Promise<void> {
+  const ids = [...new Set(userIds)].sort();
+  if (ids.length > 0) await tx.$queryRaw`SELECT 1 FROM "users" WHERE "id" = ANY(${ids}::uuid[]) ORDER BY "id" FOR SHARE`;
+  if (actor.kind === "api_key") await tx.$queryRaw`SELECT 1 FROM "api_keys" WHERE "id" = ${actor.apiKeyId}::uuid FOR SHARE`;
+  if (actor.kind === "user" && actor.sessionId) await tx.$queryRaw`SELECT 1 FROM "sessions" WHERE "id" = ${actor.sessionId}::uuid FOR SHARE`;
+}
+
 /** The most severe effect among an approval's stored actions. */
 export function approvalEffect(actions: unknown) {
   const list = Array.isArray(actions) ? actions : [];
@@ -60,8 +75,9 @@ export async function decideApproval(
   id: string,
   verdict: "approve" | "deny",
   note?: string,
-  now = new Date(),
+  requestedAt = new Date(),
 ): Promise<DecideOutcome> {
+  let now = requestedAt;
   assertCan(actor, "approvals:decide");
   if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
   const by = actorUserId(actor);
@@ -74,6 +90,11 @@ export async function decideApproval(
   const outcome = await db.$transaction(async (tx): Promise<DecideOutcome | { cancelled: CancelReason }> => {
     // One decision at a time per approval: the second approver waits here, then sees the first's result.
     await tx.$queryRaw`SELECT 1 FROM "approvals" WHERE "id" = ${id}::uuid FOR UPDATE`;
+    // The decision happens now, not when it was asked for: waiting for the lock (another decider,
+    // a kill switch) may have taken it past the deadline, and a late approval must do nothing.
+    now = new Date(Math.max(requestedAt.getTime(), Date.now()));
+    // Step-up is judged at that moment too, not when the form was loaded or the request began.
+    if (stepUp) stepUp = requireStepUp(actor, "approve an irreversible action", now.getTime());
     const approval = await tx.approval.findUnique({
       where: { id },
       select: {
@@ -83,6 +104,16 @@ export async function decideApproval(
       },
     });
     if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
+    // The decider's own authority, as the database says now: the request was authenticated
+    // before this transaction, and an admin may have disabled, demoted or narrowed them since.
+    await lockDecider(tx, actor, [...(by ? [by] : []), ...approval.votes.map((v) => v.userId)]);
+    if (!(await actorStillValid(tx, actor, "approvals:decide", now))) {
+      throw new AppError("FORBIDDEN", "Your sign-in, role or API key changed while this decision was on its way; nothing was decided.", {
+        userMessage: "Your access changed meanwhile: nothing was decided. Sign in again if you still may decide approvals.",
+      });
+    }
+    const scopeNow = await approverScope(tx, actor);
+    if (scopeNow && (await tx.approval.count({ where: { id, ...scopeWhere(scopeNow) } })) !== 1) throw new AppError("NOT_FOUND", "No such approval.");
     if (approval.status !== "pending") throw noLongerDecidable(approval.status, approval.cancelReason, approval.decidedBy?.email ?? null);
     if (approval.expiresAt <= now) throw noLongerDecidable("expired", null, null);
     // A kill switch nobody has applied yet (expiry is a matter of time) is applied now.

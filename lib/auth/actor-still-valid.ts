@@ -11,7 +11,7 @@ import { roleCan, type Permission } from "./roles";
  * role ends the stream too: the client reconnects and gets what its new role allows. A user actor
  * without a session (tests, CLI) is checked by its user row.
  */
-export async function actorStillValid(db: Db, actor: Actor, permission: Permission, now = new Date()): Promise<boolean> {
+export async function actorStillValid(db: Pick<Db, "session" | "user" | "apiKey">, actor: Actor, permission: Permission, now = new Date()): Promise<boolean> {
   if (actor.kind === "system") return true;
   if (!roleCan(actor.role, permission)) return false;
   if (actor.kind === "user") {

@@ -34,26 +34,30 @@ export async function issueTaskToken(
 ): Promise<IssuedTaskToken> {
   assertCan(actor, "tasks:write");
   const parsed = uuidSchema.safeParse(taskId);
-  const task = parsed.success
-    ? await db.task.findUnique({ where: { id: parsed.data }, select: { id: true, status: true, expiresAt: true, agentId: true, scope: true, agent: { select: { status: true } } } })
-    : null;
-  if (!task) throw new AppError("NOT_FOUND", "No such task.");
-  if (task.status !== "active" || task.expiresAt <= now) throw new AppError("CONFLICT", "The task is no longer active; create a new task.");
-  if (task.agent.status !== "active") throw new AppError("CONFLICT", "The agent is suspended.");
+  const found = parsed.success ? await db.task.findUnique({ where: { id: parsed.data }, select: { id: true, agentId: true } }) : null;
+  if (!found) throw new AppError("NOT_FOUND", "No such task.");
   const key = await loadActiveSigningKey(db, dashboardKey, now);
   if (!key) throw new AppError("INTERNAL", "No active signing key: restart Bulkhead or rotate keys.");
-  const minted = await mintTaskToken({
-    ...config,
-    key,
-    agentId: task.agentId,
-    taskId: task.id,
-    // The task's scope as it is now; the token keeps it for its whole life.
-    scope: task.scope,
-    ttlSeconds: MAX_TOKEN_TTL_SECONDS,
-    taskEndsAt: task.expiresAt,
-    now,
-  });
-  await db.$transaction(async (tx) => {
+  const minted = await db.$transaction(async (tx) => {
+    // Checked and recorded under share locks on the agent and the task (in the order suspending
+    // takes them): ending the task or suspending the agent at the same moment either commits
+    // first and is read here, or waits until this token is recorded, and then covers it.
+    await tx.$queryRaw`SELECT 1 FROM "agents" WHERE "id" = ${found.agentId}::uuid FOR SHARE`;
+    await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${found.id}::uuid FOR SHARE`;
+    const task = await tx.task.findUniqueOrThrow({ where: { id: found.id }, select: { id: true, status: true, expiresAt: true, agentId: true, scope: true, agent: { select: { status: true } } } });
+    if (task.status !== "active" || task.expiresAt <= now) throw new AppError("CONFLICT", "The task is no longer active; create a new task.");
+    if (task.agent.status !== "active") throw new AppError("CONFLICT", "The agent is suspended.");
+    const minted = await mintTaskToken({
+      ...config,
+      key,
+      agentId: task.agentId,
+      taskId: task.id,
+      // The task's scope as it is now; the token keeps it for its whole life.
+      scope: task.scope,
+      ttlSeconds: MAX_TOKEN_TTL_SECONDS,
+      taskEndsAt: task.expiresAt,
+      now,
+    });
     await tx.issuedToken.create({
       data: {
         jti: minted.jti,
@@ -72,6 +76,7 @@ export async function issueTaskToken(
       taskId: task.id,
       data: { jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt.toISOString(), scope: task.scope },
     });
+    return minted;
   });
   return { token: minted.token, jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt };
 }
@@ -81,6 +86,8 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
   assertCan(actor, "tasks:write");
   if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(jti)) throw new AppError("NOT_FOUND", "No such token.");
   await db.$transaction(async (tx) => {
+    // Two revocations at once are taken in turn: the second finds it revoked and records nothing.
+    await tx.$queryRaw`SELECT 1 FROM "issued_tokens" WHERE "jti" = ${jti} FOR UPDATE`;
     const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
     if (!token) throw new AppError("NOT_FOUND", "No such token.");
     if (token.revokedAt) return;

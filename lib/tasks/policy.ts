@@ -33,6 +33,9 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, pol
   const parsed = parsePolicy(policyYaml);
   if (!parsed.ok) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: formatPolicyErrors(parsed.errors) } } });
   return db.$transaction(async (tx) => {
+    // One save at a time per task: a concurrent save (or approve-and-allow) commits first, and
+    // this one is then judged against, and recorded as changing, the policy it left.
+    await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${taskId}::uuid FOR UPDATE`;
     const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
     if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");

@@ -57,6 +57,10 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
   // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now.
   const { scope, derived } = resolveTaskScope(data.scope, policyYaml, now);
   return db.$transaction(async (tx) => {
+    // Suspending the agent updates this row, then revokes its active tasks: holding it shared
+    // until the task is committed means a suspension either sees this task (and revokes it) or
+    // has committed before it, and is read here.
+    await tx.$queryRaw`SELECT 1 FROM "agents" WHERE "id" = ${data.agentId}::uuid FOR SHARE`;
     const agent = await tx.agent.findUnique({ where: { id: data.agentId }, select: { status: true } });
     if (!agent) throw new AppError("NOT_FOUND", "No such agent.", { details: { fieldErrors: { agentId: ["No such agent."] } } });
     if (agent.status !== "active") {

@@ -99,6 +99,18 @@ export async function createUser(
   }
 }
 
+/**
+ * Role changes and disabling are taken one at a time (a transaction-scoped advisory lock): two
+ * admins demoting or disabling each other at the same moment would each count the other as the
+ * remaining admin and leave none; in turn, the second is refused as the last admin. The same
+ * change twice at once happens, and is audited, once.
+ */
+const USERS_LOCK = 0x6268_7573; // "bhus"
+
+async function lockUserChanges(tx: Pick<Db, "$executeRaw">): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${USERS_LOCK}::int)`;
+}
+
 async function countActiveAdmins(tx: Pick<Db, "user">, excludingId: string): Promise<number> {
   return tx.user.count({ where: { role: "admin", disabledAt: null, id: { not: excludingId } } });
 }
@@ -109,6 +121,7 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
   const parsedRole = z.enum(ROLES).parse(role);
   const stepUp = requireStepUp(actor, "change a role");
   return db.$transaction(async (tx) => {
+    await lockUserChanges(tx);
     const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
     if (!user) throw new AppError("NOT_FOUND", "No such user.");
     if (user.role === "admin" && parsedRole !== "admin" && (await countActiveAdmins(tx, userId)) === 0) {
@@ -130,14 +143,17 @@ export async function setUserDisabled(db: Db, actor: Actor, userId: string, disa
   // Disabling is a kill switch and stays quick; enabling gives a role back.
   const stepUp = disabled ? undefined : requireStepUp(actor, "re-enable a user");
   return db.$transaction(async (tx) => {
+    await lockUserChanges(tx);
     const user = await tx.user.findUnique({ where: { id: userId }, select: summarySelect });
     if (!user) throw new AppError("NOT_FOUND", "No such user.");
+    // Already so (a second click, or a concurrent request that got here first): nothing to record.
+    if ((user.disabledAt !== null) === disabled) return toSummary(user);
     if (disabled && user.role === "admin" && (await countActiveAdmins(tx, userId)) === 0) {
       throw new AppError("CONFLICT", "This is the last active admin; it cannot be disabled.");
     }
     const updated = await tx.user.update({
       where: { id: userId },
-      data: { disabledAt: disabled ? (user.disabledAt ?? new Date()) : null },
+      data: { disabledAt: disabled ? new Date() : null },
       select: summarySelect,
     });
     if (disabled) await tx.session.deleteMany({ where: { userId } });

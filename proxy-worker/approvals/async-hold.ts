@@ -6,9 +6,9 @@ import { ProxyRefusal } from "../proxy/errors";
  * would be held and carries `Prefer: respond-async` is answered at once with 202 and the
  * approval's id; the agent polls `GET http://bulkhead.hold/<id>` through the proxy (with its
  * task token; a task sees only its own holds), and once approved sends the same request again
- * with `Bulkhead-Approval: <id>`. That grant is used once and only for a request with the same
- * digest (task, agent, method, canonical URL, forwarded headers, body: proxy/digest.ts); the header
- * is never forwarded upstream.
+ * with `Bulkhead-Approval: <id>`. That grant is used once, only with the token that made the
+ * request, and only for a request with the same digest (task, agent, method, canonical URL,
+ * forwarded headers, body: proxy/digest.ts); the header is never forwarded upstream.
  */
 export const HOLD_STATUS_HOST = "bulkhead.hold";
 export const GRANT_HEADER = "bulkhead-approval";

@@ -150,7 +150,8 @@ export class PostgresHoldGate implements HoldGate {
 
   /**
    * Uses a grant from 202-and-poll: the approval must be approved, unused, unexpired, for this
-   * exact request (same digest, so the same task and agent) and its authority must still stand.
+   * exact request (same digest, so the same task and agent), presented with the token that made
+   * the request (the same jti; a sandbox's request has none) and its authority must still stand.
    * One conditional update, so a grant releases one request at most.
    */
   async redeem(input: { auth: Parameters<HoldGate["hold"]>[0]["auth"]; request: CanonicalRequest; grant: string }): Promise<HoldResult> {
@@ -158,8 +159,11 @@ export class PostgresHoldGate implements HoldGate {
     const id = /^[0-9a-f-]{36}$/i.test(grant) ? grant.toLowerCase() : null;
     if (!id) return { outcome: "denied", approvalId: grant.slice(0, 64), reason: "the approval grant is not an approval id" };
     const digest = requestDigest(auth.taskId, auth.agentId, request);
-    const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true } });
+    const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true, jti: true } });
     if (!row) return { outcome: "denied", approvalId: id, reason: "no such approval for this task" };
+    // Bound to the token that made the request (as a blocking hold is): another token of the same
+    // task, minted or stolen meanwhile, cannot spend it. The jti never changes, so no race here.
+    if (row.jti !== auth.jti) return { outcome: "denied", approvalId: id, reason: "the approval is bound to another task token (the one that made the request)" };
     const settled = await this.settle(id, digest);
     if (settled?.outcome === "approved" || settled?.outcome === "cancelled" || settled?.outcome === "denied") return settled;
     if (settled === null) return { outcome: "denied", approvalId: id, reason: "the request is still waiting for a person; poll its status first" };

@@ -4,7 +4,7 @@
  */
 import { isTokenError } from "@/lib/identity/errors";
 import { NO_SCOPE } from "@/lib/identity/scope";
-import type { Decision } from "@/lib/policy/decide";
+import { decide, type Decision } from "@/lib/policy/decide";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
 import type { HoldStatus } from "../approvals/async-hold";
@@ -67,13 +67,21 @@ export class PipelineAudit {
    * task). A held request may have waited minutes for its approval, and a kill switch may have
    * been pulled while any request was being decided; either way nothing is forwarded.
    */
-  protected async confirm(incoming: ReceivedRequest, auth: AuthenticatedTask, detail: Record<string, unknown>, decision: Decision, approvalId?: string): Promise<EnforcementState> {
+  protected async confirm(
+    incoming: ReceivedRequest,
+    auth: AuthenticatedTask,
+    detail: Record<string, unknown>,
+    decision: Decision,
+    approvalId?: string,
+    actions?: SemanticAction[],
+  ): Promise<EnforcementState> {
     const state = this.deps.state();
     let refusal: ProxyRefusal | null = null;
+    let again: AuthenticatedTask | null = null;
     if (!state) refusal = new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
     else {
       try {
-        const again = await this.identify(incoming, state);
+        again = await this.identify(incoming, state);
         if (again.taskId !== auth.taskId || again.agentId !== auth.agentId || again.jti !== auth.jti) {
           refusal = new ProxyRefusal("identity", "identity_changed", "the request's identity changed while it was being decided");
         }
@@ -81,11 +89,38 @@ export class PipelineAudit {
         refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
       }
     }
+    // A held request is released under the policy in force now: one narrowed while it waited wins
+    // over the approval (as a 202-and-poll retry is judged afresh before its grant is looked at).
+    if (!refusal && state && again && approvalId && actions) await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
     if (!refusal && state) return state;
     refusal ??= new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
     if (approvalId) refusal = new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${refusal.code})`, { approvalId });
     // Its own event: the allow before it was recorded, and stays true of the decision.
     throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
+  }
+
+  /** Refuses (policy_changed) an approved request that the task's policy, as it is now, denies. */
+  private async stillPermitted(
+    state: EnforcementState,
+    auth: AuthenticatedTask,
+    again: AuthenticatedTask,
+    detail: Record<string, unknown>,
+    decision: Decision,
+    approvalId: string,
+    actions: SemanticAction[],
+  ): Promise<void> {
+    if (again.task.policyVersion === auth.task.policyVersion && again.task.policyYaml === auth.task.policyYaml) return;
+    const compiled = state.policyFor(again.task);
+    const now = "error" in compiled ? null : decide(compiled.policy, actions, Date.now());
+    if (now && now.decision !== "deny") return;
+    const why = now ? now.reason : `the task's policy cannot be used: ${"error" in compiled ? compiled.error : ""}`;
+    const refusal = new ProxyRefusal("denied", "policy_changed", `the task's policy changed while the request was held and now denies it: ${why}`, { approvalId, ...(now?.ruleId ? { ruleId: now.ruleId } : {}) });
+    throw await this.refuse(
+      refusal,
+      { ...detail, eventId: `${String(detail.eventId)}:policy`, decisionEventId: detail.eventId, approvalId, heldUnderPolicyVersion: auth.task.policyVersion, policyVersion: again.task.policyVersion },
+      auth,
+      now ?? decision,
+    );
   }
 
   /** Who is asking: the token verified behind the cache, or the sandbox the source address belongs to. */

@@ -276,7 +276,7 @@ export class Pipeline extends PipelineAudit {
     const { decision, detail } = d;
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
-    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId);
+    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined);
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
     return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, why, eventId: j.eventId, startedAt: j.startedAt };
   }

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import * as approveRoute from "@/app/api/v1/approvals/[id]/approve/route";
+import * as denyRoute from "@/app/api/v1/approvals/[id]/deny/route";
+import { createApiKey, revokeApiKey } from "@/lib/apikeys";
+import type { Actor } from "@/lib/auth/actor";
+import { setUserDisabled } from "@/lib/users/users";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { makeUser, unique } from "../../support/factories";
+
+// As in route-auth.test.ts: no session cookie outside Next's runtime; keys are real.
+vi.mock("@/lib/auth/current", async () => {
+  const { AppError } = await import("@/lib/errors/app-error");
+  return {
+    requireActor: async () => {
+      throw new AppError("UNAUTHENTICATED", "Sign in first.");
+    },
+  };
+});
+
+type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+const ROUNDS = 10;
+
+/**
+ * The approval API with an API key, racing the key's revocation or its creator's disabling: a
+ * decision is recorded only if it committed before the revocation, never after it.
+ */
+describe("approving through the API while the key is revoked", () => {
+  let t: TestDatabase;
+  let admin: Actor;
+  let agentId: string;
+  const post = (handler: Handler<{ id: string }>, key: string, id: string) =>
+    handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-length": "0" } }), { params: Promise.resolve({ id }) });
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
+    const a = await makeUser(t.db, "admin");
+    admin = a.actor;
+    agentId = (await t.db.agent.create({ data: { name: unique("agent"), ownerId: a.user.id } })).id;
+  });
+  afterAll(() => t.drop());
+
+  async function held() {
+    const task = await t.db.task.create({ data: { agentId, purpose: "race", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+    return t.adminDb().approval.create({
+      data: {
+        taskId: task.id, agentId, requestDigest: "d".repeat(64), method: "DELETE", url: "https://api.railway.test/projects/1", reason: "held",
+        actions: [{ service: "railway", effect: "destructive" }], expiresAt: new Date(Date.now() + 600_000),
+      },
+    });
+  }
+
+  it.each([
+    ["approve", approveRoute.POST, "approval.approved"],
+    ["deny", denyRoute.POST, "approval.denied"],
+  ])("%s racing the key's revocation and its creator's disabling: decided before them, or not at all", async (_verdict, handler, decided) => {
+    for (let i = 0; i < ROUNDS; i++) {
+      const approval = await held();
+      const creator = await makeUser(t.db, "admin");
+      const { apiKey, key } = await createApiKey(t.db, creator.actor, { name: unique("k"), role: "approver" });
+      const kill = i % 2 === 0 ? () => revokeApiKey(t.db, admin, apiKey.id) : () => setUserDisabled(t.db, admin, creator.user.id, true);
+      const [res] = await Promise.all([post(handler, key, approval.id), kill()]);
+      const events = await t.db.auditEvent.findMany({
+        where: { OR: [{ type: decided, data: { path: ["approvalId"], equals: approval.id } }, { type: "api_key.revoked" }, { type: "user.disabled", data: { path: ["userId"], equals: creator.user.id } }] },
+        orderBy: { seq: "asc" },
+      });
+      const mine = events.filter((e) => e.type === decided || e.type === "user.disabled" || (e.data as { apiKeyId?: string }).apiKeyId === apiKey.id);
+      const row = await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+      if (res.status === 200) {
+        expect(mine.map((e) => e.type)[0]).toBe(decided);
+        expect(row.status).not.toBe("pending");
+      } else {
+        expect([401, 403]).toContain(res.status);
+        expect(mine.map((e) => e.type)).not.toContain(decided);
+        expect(row.status).toBe("pending");
+      }
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decideApproval } from "@/lib/approvals/decide-approval";
+import { updateTaskPolicy } from "@/lib/tasks/policy";
+import { deleteCredential } from "@/lib/vault/delete-credential";
+import { rotateCredential } from "@/lib/vault/rotate-credential";
+import { makeUser } from "../../support/factories";
+import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+const RAILWAY = "backboard.railway.com";
+const DELETE_STAGING = { query: 'mutation { volumeDelete(volumeId: "vol_staging") }' };
+const HELD_POLICY = "unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write, destructive, irreversible]\n";
+/** The same task narrowed while the request waits: irreversible actions on Railway are now denied. */
+const NARROWED = "unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read, write]\n  - service: railway\n    decision: deny\n    effects: [irreversible]\n";
+/** A change that does not touch the held action (it is still held). */
+const UNRELATED = `${HELD_POLICY}  - service: github\n    effects: [read]\n`;
+
+/**
+ * A held request is judged by the policy in force when it is released, not only when it was
+ * held: a policy narrowed while the request waited (an incident response: "deny that, now") wins
+ * over an approval given afterwards, as it does for a 202-and-poll grant, whose retry is judged
+ * afresh. A credential rotated or deleted meanwhile: the request leaves with what is in force
+ * then, never the old secret. The upstream counts (and records) what reaches it.
+ */
+describe("a policy or credential changed while a request is held", () => {
+  let h: ProxyHarness;
+  let railway: Upstream;
+
+  beforeAll(async () => {
+    railway = await startHttpUpstream();
+    h = await startProxyHarness({ env: { BULKHEAD_HOLD_TIMEOUT_SECONDS: "30" } });
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
+    await h.t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [vol_staging]\n" } });
+  });
+  afterAll(async () => {
+    await h.close();
+    await railway.close();
+  });
+
+  const send = (token: string): Promise<ProxyResponse> =>
+    viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, { token, headers: { "content-type": "application/json" }, body: JSON.stringify(DELETE_STAGING) });
+
+  const held = async () => {
+    const task = await h.newTask(HELD_POLICY);
+    const response = send(task.token);
+    for (let i = 0; i < 500; i++) {
+      const approval = await h.t.db.approval.findFirst({ where: { taskId: task.taskId, status: "pending" } });
+      if (approval) return { ...task, response, approval };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("no pending approval appeared");
+  };
+
+  it("a request whose action the new policy denies is refused when approved: nothing reaches the upstream", async () => {
+    const hold = await held();
+    expect(hold.approval.policyVersion).toBe(1);
+    await updateTaskPolicy(h.t.db, h.admin, hold.taskId, NARROWED);
+    await h.sync();
+    const before = railway.hits.length;
+    const approver = await makeUser(h.t.db, "approver");
+    await decideApproval(h.t.db, approver.actor, hold.approval.id, "approve");
+    const res = await hold.response;
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ error: "policy_changed", kind: "denied" });
+    expect(railway.hits.length).toBe(before);
+    const refusal = (await h.events()).find((e) => e.data.code === "policy_changed" && e.data.approvalId === hold.approval.id);
+    expect(refusal?.outcome).toBe("deny");
+    expect(refusal?.data).toMatchObject({ heldUnderPolicyVersion: 1, policyVersion: 2 });
+  });
+
+  it("a policy change that still holds the action does not stop the approved request", async () => {
+    const hold = await held();
+    await updateTaskPolicy(h.t.db, h.admin, hold.taskId, UNRELATED);
+    await h.sync();
+    const before = railway.hits.length;
+    const approver = await makeUser(h.t.db, "approver");
+    await decideApproval(h.t.db, approver.actor, hold.approval.id, "approve");
+    expect((await hold.response).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+  });
+  it("a credential rotated, then deleted, while a request is held: the approved request carries what is in force when it leaves", async () => {
+    await h.addCredential({ name: "railway-held", scheme: "http", host: RAILWAY, port: railway.port, headerTemplate: "Project-Access-Token: {secret}", secret: "old-secret-1234", environments: "staging" });
+    const credential = await h.t.db.credential.findFirstOrThrow({ where: { name: "railway-held" } });
+    const approver = await makeUser(h.t.db, "approver");
+
+    const rotated = await held();
+    await rotateCredential(h.t.db, h.admin, h.keys.workerKey, credential.id, "new-secret-5678");
+    await h.sync();
+    await decideApproval(h.t.db, approver.actor, rotated.approval.id, "approve");
+    expect((await rotated.response).status).toBe(200);
+    expect(railway.hits.at(-1)!.headers["project-access-token"]).toBe("new-secret-5678");
+
+    const deleted = await held();
+    await deleteCredential(h.t.db, h.admin, credential.id);
+    await h.sync();
+    await decideApproval(h.t.db, approver.actor, deleted.approval.id, "approve");
+    await deleted.response;
+    // Whatever the upstream answers, the deleted secret never leaves.
+    expect(JSON.stringify(railway.hits.at(-1)!.headers)).not.toMatch(/old-secret|new-secret/);
+  });
+});
