@@ -80,7 +80,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     const auditSink: AuditSink = { record: async (e, options) => void (await audit.record(e, options)) };
     const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics });
     cleanups.push(() => proxy.close());
-    const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs, stateDir: common.dataDir });
+    const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs, tunnelMaxLifetimeMs: config.tunnelMaxLifetimeMs, stateDir: common.dataDir });
     cleanups.push(() => isolation.close());
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);

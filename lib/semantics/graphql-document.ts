@@ -57,6 +57,8 @@ export interface DocumentLimits {
 
 const MAX_TOKENS = 50_000;
 const MAX_ROOT_FIELDS = 500;
+/** Fragments a chain of spreads may pass through (or the service's `maxDepth`, if higher). */
+const MAX_FRAGMENT_NESTING = 100;
 const RULES = [
   ExecutableDefinitionsRule,
   UniqueOperationNamesRule,
@@ -73,6 +75,62 @@ const RULES = [
 const PLACEHOLDER_SCHEMA = new GraphQLSchema({
   query: new GraphQLObjectType({ name: "Query", fields: { _: { type: GraphQLString } } }),
 });
+
+/**
+ * How many fragments a chain of spreads passes through at most (a spread of a fragment that spreads
+ * another...), counted without recursion. graphql-js's fragment-cycle rule, the measuring and the
+ * root expansion below all recurse once per fragment of a chain: a document of a few thousand
+ * fragments each spreading the next (well inside the token limit) cost superlinear time and then
+ * overflowed the stack. Spreads of unknown fragments and cycles are left to validation.
+ */
+function fragmentNesting(doc: DocumentNode): number {
+  const spreads = new Map<string, string[]>();
+  const roots: string[] = [];
+  for (const def of doc.definitions) {
+    if (def.kind !== Kind.FRAGMENT_DEFINITION && def.kind !== Kind.OPERATION_DEFINITION) continue;
+    const names: string[] = [];
+    const sets: SelectionSetNode[] = [def.selectionSet];
+    for (let set = sets.pop(); set !== undefined; set = sets.pop()) {
+      for (const selection of set.selections) {
+        if (selection.kind === Kind.FRAGMENT_SPREAD) names.push(selection.name.value);
+        else if (selection.selectionSet) sets.push(selection.selectionSet);
+      }
+    }
+    if (def.kind === Kind.FRAGMENT_DEFINITION) {
+      if (!spreads.has(def.name.value)) spreads.set(def.name.value, names);
+    } else roots.push(...names);
+  }
+  // Longest chain from each fragment (memoised; a fragment still being walked counts as 0, which
+  // ends a cycle), walked with an explicit stack. Every fragment, spread or not: validation walks
+  // the unused ones too.
+  const depth = new Map<string, number>();
+  let deepest = 0;
+  for (const root of [...roots, ...spreads.keys()]) {
+    const stack: Array<{ name: string; next: number; best: number }> = [];
+    const enter = (name: string) => {
+      if (depth.has(name) || !spreads.has(name)) return;
+      depth.set(name, 0);
+      stack.push({ name, next: 0, best: 0 });
+    };
+    enter(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const children = spreads.get(top.name)!;
+      if (top.next < children.length) {
+        const child = children[top.next++]!;
+        if (depth.has(child) || !spreads.has(child)) top.best = Math.max(top.best, depth.get(child) ?? 0);
+        else enter(child);
+        continue;
+      }
+      stack.pop();
+      depth.set(top.name, top.best + 1);
+      const parent = stack[stack.length - 1];
+      if (parent) parent.best = Math.max(parent.best, top.best + 1);
+    }
+    deepest = Math.max(deepest, depth.get(root) ?? 0);
+  }
+  return deepest;
+}
 
 function parseDocument(text: string): { ok: true; doc: DocumentNode } | Rejection {
   try {
@@ -97,6 +155,12 @@ export function analyseDocument(
 ): { ok: true; operations: AnalysedOperation[] } | Rejection {
   const parsed = parseDocument(text);
   if (!parsed.ok) return parsed;
+  // Before validation, whose fragment-cycle rule recurses once per spread of a chain.
+  const nesting = fragmentNesting(parsed.doc);
+  const maxNesting = Math.max(MAX_FRAGMENT_NESTING, limits.maxDepth);
+  if (nesting > maxNesting) {
+    return reject("graphql_too_deep", `GraphQL fragments spread each other ${nesting} levels deep; at most ${maxNesting} are allowed`);
+  }
   const errors = validate(PLACEHOLDER_SCHEMA, parsed.doc, RULES);
   if (errors.length > 0) {
     return reject("graphql_invalid_document", `GraphQL document is invalid: ${errors[0]?.message ?? "unknown error"}`);

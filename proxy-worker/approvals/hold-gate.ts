@@ -190,6 +190,7 @@ export class PostgresHoldGate implements HoldGate {
         clearTimeout(timer);
         clearInterval(poll);
         this.waiters.delete(id);
+        input.abandoned?.removeEventListener("abort", gone);
         resolve(result);
       };
       const check = async () => {
@@ -210,6 +211,9 @@ export class PostgresHoldGate implements HoldGate {
         finish(cancelled(id, reason));
         void this.cancelRow(id, reason);
       };
+      // The client went away: nobody waits for the answer, so no person is asked to give one (an
+      // approval given meanwhile would be recorded as allowing a request that is never sent).
+      const gone = () => cancel("client_gone");
       this.waiters.set(id, { authority, wake: () => void check(), cancel });
       const poll = setInterval(() => void check(), this.pollMs);
       const timer = setTimeout(async () => {
@@ -223,7 +227,11 @@ export class PostgresHoldGate implements HoldGate {
       // waiter existed, is not waited out.
       const known = this.options.revoked?.(authority);
       if (known) cancel(known);
-      else void check();
+      else if (input.abandoned?.aborted) gone();
+      else {
+        input.abandoned?.addEventListener("abort", gone, { once: true });
+        void check();
+      }
     });
   }
 

@@ -95,6 +95,8 @@ export interface SandboxListenerDeps {
   limits: ListenerLimits;
   sniffMs: number;
   connectTimeoutMs: number;
+  /** No sandbox connection stays open longer (BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS). */
+  maxLifetimeMs: number;
   /** Addresses of Bulkhead itself (gateways): never a destination. */
   ownAddresses: ReadonlySet<string>;
   log: Logger;
@@ -138,6 +140,9 @@ export class SandboxListener {
       return;
     }
     this.deps.connections.add(binding, socket);
+    const lifetime = setTimeout(() => socket.destroy(), this.deps.maxLifetimeMs);
+    lifetime.unref();
+    socket.once("close", () => clearTimeout(lifetime));
     let data = Buffer.alloc(0);
     let decided = false;
     const decide = (kind: "tls" | "http" | "raw", serverName: string | null) => {
@@ -191,7 +196,17 @@ export class SandboxListener {
     // that replays it (a TLSSocket on the raw socket would read the kernel handle and miss it).
     const tlsSocket = new tls.TLSSocket(replaying(socket), { isServer: true, ...createInterceptingTlsOptions(cache, { expectedServerName: host }) });
     tlsSocket.on("error", () => tlsSocket.destroy());
+    // A client that sends its ClientHello and never finishes the handshake does not keep the
+    // connection (nothing else would ever close it): closed and audited after the head timeout.
+    const slow = setTimeout(() => {
+      tlsSocket.destroy();
+      socket.destroy();
+      void this.record(ctx, "tls_handshake_failed", "the TLS handshake was refused (handshake_timeout)", host.slice(0, 256));
+    }, this.deps.limits.headersTimeoutMs);
+    slow.unref();
+    socket.once("close", () => clearTimeout(slow));
     tlsSocket.once("secure", () => {
+      clearTimeout(slow);
       this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
       this.inner.emit("connection", tlsSocket);
     });

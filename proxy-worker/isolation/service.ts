@@ -49,6 +49,8 @@ export interface IsolationOptions {
   db: Db;
   log: Logger;
   upstreamConnectTimeoutMs: number;
+  /** BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS, in ms: no sandbox connection stays open longer. */
+  tunnelMaxLifetimeMs: number;
   /** The worker's data folder: the fence's audited drop counts are kept there across restarts. */
   stateDir: string;
 }
@@ -118,6 +120,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     limits: o.parts.limits,
     sniffMs: config.sniffMs,
     connectTimeoutMs: o.upstreamConnectTimeoutMs,
+    maxLifetimeMs: o.tunnelMaxLifetimeMs,
     ownAddresses: new Set(gateways),
     log,
   });

@@ -59,6 +59,38 @@ function parserRefusal(code: string): ProxyRefusal | null {
 }
 
 /**
+ * A connection must bring its first request head within `ms` of opening. Node's headers timeout
+ * only starts with a request's first byte, so a connection that sends nothing at all (and a
+ * tunnel or transparent connection handed to an inner server that then goes quiet) was never
+ * timed out: enough of them fill the listener's connection cap, before any authentication. On
+ * expiry the connection gets what a slow head gets (408 `client_timeout`, audited through the
+ * server's clientError path). From its first request on, Node's own timeouts apply (the request
+ * timeout, then the keep-alive timeout between requests).
+ */
+function awaitFirstRequest(server: http.Server, ms: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  const arrived = (socket: object) => {
+    const timer = timers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timers.delete(socket);
+  };
+  server.on("connection", (socket: Duplex) => {
+    const timer = setTimeout(() => {
+      timers.delete(socket);
+      if (socket.destroyed) return;
+      server.emit("clientError", Object.assign(new Error("no request arrived in time"), { code: "ERR_HTTP_REQUEST_TIMEOUT" }), socket);
+    }, ms);
+    timer.unref();
+    timers.set(socket, timer);
+    socket.once("close", () => arrived(socket));
+  });
+  const onHead = (req: http.IncomingMessage) => arrived(req.socket);
+  for (const event of ["request", "checkContinue", "checkExpectation", "connect", "upgrade"]) server.on(event, onHead);
+  server.on("clientError", (_error: unknown, socket: Duplex) => arrived(socket));
+}
+
+/**
  * Common server plumbing for every listener: strict limits, parse errors answered with a clear
  * status (431 for oversized heads, 408 for slow clients, 400 otherwise) and audited, protocol
  * upgrades refused (no uninspected tunnels) and audited. Each request on a keep-alive
@@ -82,6 +114,13 @@ export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, li
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
   server.on("checkContinue", onRequest);
+  // Any other expectation: Node would answer 417 on its own, unaudited; refused here like any
+  // other malformed request (a listener for this event replaces Node's answer).
+  server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const refusal = new ProxyRefusal("malformed", "expectation_unsupported", "the only expectation Bulkhead accepts is 100-continue");
+    refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
+  });
+  awaitFirstRequest(server, limits.headersTimeoutMs);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";
     const refusal = parserRefusal(code);

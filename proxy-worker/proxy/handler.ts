@@ -113,8 +113,13 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
       return;
     }
     decided();
-    // Closed by a kill switch while it was being decided: nothing is forwarded.
-    if (req.socket.destroyed) return;
+    // Closed by a kill switch, or by the client, while it was being decided: nothing is forwarded,
+    // and its completion says so (the decision was recorded as allowed before this).
+    if (req.socket.destroyed) {
+      const closed = new ProxyRefusal("bad_gateway", "connection_closed", "not forwarded: the client's connection closed before the request could be sent");
+      complete(deps, plan, { status: 0, answered: 0, failure: closed, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
+      return;
+    }
     const outcome = await forward(deps, plan, req, res);
     complete(deps, plan, outcome, req, ctx);
   } catch (error) {
@@ -259,9 +264,9 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       taskId: plan.auth.taskId,
       outcome: status ? "forwarded" : "failed",
       effect: plan.effect,
-      reason: status ? `upstream answered ${status}` : "upstream failed",
+      reason: status ? `upstream answered ${status}` : failure?.code === "connection_closed" ? failure.reason : "upstream failed",
       ruleId: null,
-      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}) },
+      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}) },
     }, { deferred: true })
     .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }

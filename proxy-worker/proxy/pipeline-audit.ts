@@ -20,7 +20,8 @@ import type { AuditSink, DecisionEvent, ReceivedRequest } from "./types";
 
 /** Holds a request for a human; resolves with the approval's outcome. */
 export interface HoldGate {
-  hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string }): Promise<
+  /** `abandoned` aborts when nobody waits for the answer any more (the client's connection closed): the hold is cancelled. */
+  hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string; abandoned?: AbortSignal }): Promise<
     | { outcome: "approved"; approvalId: string; decidedBy: string | null }
     | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
     | { outcome: "limited"; approvalId: null; reason: string }

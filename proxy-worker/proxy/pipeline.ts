@@ -18,6 +18,7 @@ import { checkScope } from "./scope-gate";
 import type { ForwardPlan, ReceivedRequest } from "./types";
 
 export type { DestinationChecker, HoldGate, PipelineDeps } from "./pipeline-audit";
+import type { HoldGate } from "./pipeline-audit";
 
 /** One request being judged: what every stage reads, fixed when it began. */
 export interface Judgement {
@@ -256,7 +257,7 @@ export class Pipeline extends PipelineAudit {
       answer.context = { ...detail, taskId: auth.taskId, agentId: auth.agentId, actions: undefined, approvalId: opened.approvalId };
       throw answer;
     }
-    const result = grant !== undefined && this.deps.holds.redeem ? await this.deps.holds.redeem({ auth, request, grant }) : await this.deps.holds.hold(held);
+    const result = grant !== undefined && this.deps.holds.redeem ? await this.deps.holds.redeem({ auth, request, grant }) : await this.holdWhileConnected(j, held);
     if (result.outcome === "limited") {
       // Too many of this task's requests already wait: refused without asking anyone, so a flood never buries other tasks.
       throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);
@@ -279,6 +280,21 @@ export class Pipeline extends PipelineAudit {
     const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined);
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
     return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, why, eventId: j.eventId, startedAt: j.startedAt };
+  }
+
+  /** Waits for a person while the client's connection stays open; its closing cancels the hold. */
+  private async holdWhileConnected(j: Judgement, held: Parameters<HoldGate["hold"]>[0]): ReturnType<HoldGate["hold"]> {
+    const connection = j.received.connection;
+    if (!connection) return this.deps.holds.hold(held);
+    const abandoned = new AbortController();
+    const gone = () => abandoned.abort();
+    if (connection.destroyed) gone();
+    else connection.once("close", gone);
+    try {
+      return await this.deps.holds.hold({ ...held, abandoned: abandoned.signal });
+    } finally {
+      connection.off("close", gone);
+    }
   }
 
   /** Bulkhead's answer to `GET http://bulkhead.hold/<id>`: only the task's own holds, only GET. */

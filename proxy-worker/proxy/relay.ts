@@ -110,6 +110,19 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
   }
 
+  /**
+   * The final answer's head did not come in time: undici's headers timeout is only per read, and
+   * an informational answer (1xx) restarts it, so an upstream sending `102 Processing` every few
+   * seconds held the request (and the client's connection) for ever. Ended as an upstream timeout
+   * unless the final head has come.
+   */
+  headDeadline(): void {
+    if (this.over || this.status !== 0) return;
+    const refusal = new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
+    this.end(refusal);
+    this.controller?.abort(refusal);
+  }
+
   private readonly drained = (): void => {
     this.controller?.resume();
   };

@@ -1,3 +1,4 @@
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import { setFourEyes } from "@/lib/approvals/settings";
@@ -78,6 +79,30 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: "approval_timeout" });
     await expect(decideApproval(h.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/can no longer be decided/);
+    expect(railway.hits.length).toBe(before);
+  }, 15_000);
+
+  // The hold went on after its client left: approvers were asked about a request nobody waited
+  // for, and approving it recorded `proxy.approved` (allow) for a request that was never sent.
+  it("a held request whose client goes away is cancelled at once (client_gone): a late approval does nothing", async () => {
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    const body = JSON.stringify(DELETE_STAGING);
+    const socket = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    socket.on("error", () => undefined);
+    socket.write(`POST http://${RAILWAY}:${railway.port}/graphql/v2 HTTP/1.1\r\nHost: ${RAILWAY}:${railway.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const approval = await nextPending();
+    socket.destroy();
+    // Well before the harness's 3 s hold timeout.
+    await expect.poll(async () => (await h.t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).cancelReason, { timeout: 1500 }).toBe("client_gone");
+    expect(h.proxy.status().pendingHolds).toBe(0);
+    await expect(decideApproval(h.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/cancelled/);
+    const events = await h.t.db.auditEvent.findMany({ where: { OR: [{ type: "approval.cancelled" }, { type: { startsWith: "proxy." } }] }, orderBy: { id: "asc" } });
+    const mine = events.filter((e) => (e.data as { approvalId?: string }).approvalId === approval.id);
+    expect(mine.map((e) => [e.type, e.outcome])).toEqual(expect.arrayContaining([["approval.cancelled", "cancel"], ["proxy.decision", "deny"]]));
+    expect(mine.find((e) => e.type === "proxy.decision")?.reason).toMatch(/stopped waiting/);
+    expect(mine.some((e) => e.type === "proxy.approved")).toBe(false);
     expect(railway.hits.length).toBe(before);
   }, 15_000);
 

@@ -1,7 +1,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import { exchange, statuses } from "../../support/tunnel-client";
+import { closedAfter, connectTunnel, exchange, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 /** Raw bytes to the explicit listener: the tests are about what the parser accepts. */
@@ -119,6 +119,41 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(statuses(slowBody)[0], slowBody).toBe(408);
     expect(up.hits.length).toBe(before);
   }, 15_000);
+
+  // Node's headers timeout starts with a request's first byte: a connection that sends nothing
+  // was kept for ever, so enough of them filled the listener's connection cap before anyone
+  // authenticated. The first request head must arrive within the head timeout of connecting.
+  it("closes a connection that never sends a request (408, audited), on the listener and inside a tunnel", async () => {
+    const idle = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => idle.once("connect", r));
+    const since = performance.now();
+    let answer = "";
+    idle.on("data", (c: Buffer) => (answer += c.toString("utf8")));
+    idle.on("error", () => undefined);
+    expect(await closedAfter(idle, since, 5000)).toBeLessThan(3000);
+    expect(statuses(answer), answer).toEqual([408]);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+    expect(body.error).toBe("client_timeout");
+    expect((await h.events()).some((e) => e.data.eventId === body.auditEventId)).toBe(true);
+
+    // A tunnel (a plain-HTTP service, so it carries HTTP) admitted and then left quiet.
+    const tunnel = await connectTunnel(h.proxyPort, `api.test:${up.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    let inside = "";
+    tunnel.socket.on("data", (c: Buffer) => (inside += c.toString("utf8"))).on("error", () => undefined);
+    expect(await closedAfter(tunnel.socket, performance.now(), 5000)).toBeLessThan(3000);
+    expect(statuses(inside), inside).toEqual([408]);
+  }, 15_000);
+
+  it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {
+    const before = up.hits.length;
+    const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: 200-ok\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
+    expect(statuses(out), out).toEqual([400]);
+    const body = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+    expect(body.error).toBe("expectation_unsupported");
+    expect((await h.events()).some((e) => e.data.eventId === body.auditEventId)).toBe(true);
+    expect(up.hits.length).toBe(before);
+  });
 
   it("rejects origin-form on the explicit listener", async () => {
     const out = await raw(`GET /items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);

@@ -54,7 +54,8 @@ export interface Stack {
   canary6: { tcpHits: number; udpHits: number };
   resolver: { queries: number };
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
-  startWorker(): Promise<void>;
+  /** `extra`: environment for the worker on top of the stack's. */
+  startWorker(extra?: Record<string, string>): Promise<void>;
   killWorker(): void;
   /** SIGTERM: the worker stops as an operator stops it, and this resolves once it has exited. */
   stopWorker(): Promise<void>;
@@ -158,8 +159,8 @@ export async function startStack(): Promise<Stack> {
       canary6,
       resolver,
       env,
-      async startWorker() {
-        worker = topo.spawnBulkhead(["worker"], env());
+      async startWorker(extra?: Record<string, string>) {
+        worker = topo.spawnBulkhead(["worker"], env(extra));
         const w = worker;
         await waitFor("the worker to be ready", async () => {
           if (w.exitCode !== null) throw new Error(`worker exited: ${w.output.stderr}`);

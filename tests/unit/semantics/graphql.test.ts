@@ -87,6 +87,23 @@ describe("GraphQL: fragments and aliases", () => {
     const q = "mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ...A }";
     expect(code(classifyRequest("POST", RAILWAY, { body: json({ query: q }) }))).toBe("graphql_invalid_document");
   });
+  // Validation, measuring and root expansion recursed once per fragment of a chain: a few
+  // thousand fragments each spreading the next (inside the token limit) cost superlinear time,
+  // and a few more overflowed the stack. The chain is measured first, without recursion.
+  const chain = (n: number, used = true) =>
+    `${used ? "query { ...F0 } " : "query { me { id } } "}${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { ...F${i + 1} }`).join(" ")} fragment F${n} on Query { me { id } }`;
+  it("a long chain of fragment spreads is refused as too deep, quickly (used or not)", () => {
+    for (const [n, used] of [[3000, true], [5000, true], [5000, false]] as const) {
+      const started = performance.now();
+      const result = classifyRequest("POST", RAILWAY, { body: json({ query: chain(n, used) }) });
+      expect(code(result), `${n} ${used}`).toBe("graphql_too_deep");
+      expect(result.ok ? "" : result.reason).toMatch(/fragments spread each other/);
+      expect(performance.now() - started).toBeLessThan(1000);
+    }
+  });
+  it("fragments spreading each other 50 levels deep are classified (the control)", () => {
+    expect(ops(classifyRequest("POST", RAILWAY, { body: json({ query: chain(50) }) }))).toEqual([["me", "read"]]);
+  });
   it("unknown fragments are rejected", () => {
     expect(code(classifyRequest("POST", RAILWAY, { body: json({ query: "mutation { ...Nope }" }) }))).toBe("graphql_invalid_document");
   });

@@ -1,0 +1,67 @@
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { exchange, statuses } from "../../support/tunnel-client";
+
+/**
+ * Upstreams that misbehave on the wire (a raw TCP server on loopback plays the upstream): the
+ * agent's request still ends, with a clear status, and its completion is audited.
+ */
+describe("upstream misbehaviour: the agent's request always ends", () => {
+  let h: ProxyHarness;
+  let token: string;
+  let upstream: net.Server;
+  let port = 0;
+  let answer: (socket: net.Socket) => void = () => undefined;
+
+  const send = async (path: string, idleMs = 8000) => {
+    const socket = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    const started = performance.now();
+    const out = await exchange(socket, `GET http://raw.test:${port}${path} HTTP/1.1\r\nHost: raw.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\nConnection: close\r\n\r\n`, idleMs);
+    return { out, ms: performance.now() - started };
+  };
+
+  beforeAll(async () => {
+    upstream = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.once("data", () => answer(socket));
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    port = (upstream.address() as net.AddressInfo).port;
+    h = await startProxyHarness({ env: { BULKHEAD_UPSTREAM_TIMEOUT_SECONDS: "1", BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS: "1" } });
+    await h.addService({ id: "raw", hosts: ["raw.test"], scheme: "http", ports: [port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: raw\n    effects: [read]\n"));
+  });
+  afterAll(async () => {
+    await h.close();
+    await new Promise((r) => upstream.close(r));
+  });
+
+  it("passes an informational answer on to the final one (control)", async () => {
+    answer = (socket) => socket.end("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    const { out } = await send("/hints", 1000);
+    expect(statuses(out), out).toContain(200);
+    expect(out.endsWith("ok")).toBe(true);
+  });
+
+  // undici's headers timeout restarts with every informational answer: an upstream sending
+  // `102 Processing` forever held the request, the agent's connection and the worker's in-flight
+  // count for ever. The final head must come within the connect and upstream timeouts.
+  it("answers 504 when the upstream sends informational answers and never a final one", async () => {
+    answer = (socket) => {
+      const timer = setInterval(() => socket.write("HTTP/1.1 102 Processing\r\n\r\n"), 100);
+      socket.once("close", () => clearInterval(timer));
+    };
+    const { out, ms } = await send("/forever");
+    expect(statuses(out), out).toEqual([504]);
+    expect(ms).toBeLessThan(4000);
+    const body = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+    expect(body.error).toBe("upstream_timeout");
+    // The decision and its completion (failed) are both in the audit.
+    await expect.poll(async () => (await h.events()).filter((e) => e.data.eventId === body.auditEventId || e.data.decisionEventId === body.auditEventId).map((e) => [e.type, e.outcome]), { timeout: 5000 }).toEqual([
+      ["proxy.decision", "allow"],
+      ["proxy.completed", "failed"],
+    ]);
+  }, 15_000);
+});
