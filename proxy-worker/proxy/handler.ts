@@ -117,7 +117,7 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
     // and its completion says so (the decision was recorded as allowed before this).
     if (req.socket.destroyed) {
       const closed = new ProxyRefusal("bad_gateway", "connection_closed", "not forwarded: the client's connection closed before the request could be sent");
-      complete(deps, plan, { status: 0, answered: 0, failure: closed, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
+      complete(deps, plan, { status: 0, answered: 0, failure: closed, cut: null, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
       return;
     }
     const outcome = await forward(deps, plan, req, res);
@@ -158,6 +158,8 @@ interface Outcome {
   status: number;
   answered: number;
   failure: ProxyRefusal | null;
+  /** The code of what cut an answer that had started (relay.ts), or null. */
+  cut: string | null;
   seconds: number;
   credential: { name: string } | null;
   withheld: string | null;
@@ -209,7 +211,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     out["x-bulkhead-event"] = plan.eventId;
     return out;
   }, secrets ? new StreamRedaction(secrets) : null);
-  const { status, failure } = await deps.forwarder.forward(request, destination, headers, relay);
+  const { status, failure, cut } = await deps.forwarder.forward(request, destination, headers, relay);
   let answered = status;
   if (failure) {
     failure.auditEventId = plan.eventId;
@@ -217,7 +219,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     sendRefusal(res, failure);
   }
   const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
-  return { status, answered, failure, seconds, credential: credential ? { name: credential.name } : null, withheld: withheld ?? null };
+  return { status, answered, failure, cut, seconds, credential: credential ? { name: credential.name } : null, withheld: withheld ?? null };
 }
 
 /**
@@ -229,7 +231,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
  * (audit/fold.ts); otherwise it is a row of its own.
  */
 function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: IncomingMessage, ctx: RequestContext): void {
-  const { status, answered, failure, seconds, credential, withheld } = outcome;
+  const { status, answered, failure, cut, seconds, credential, withheld } = outcome;
   deps.onForwarded?.(status, seconds);
   logDecision(deps.log, {
     eventId: plan.eventId,
@@ -264,9 +266,9 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       taskId: plan.auth.taskId,
       outcome: status ? "forwarded" : "failed",
       effect: plan.effect,
-      reason: status ? `upstream answered ${status}` : failure?.code === "connection_closed" ? failure.reason : "upstream failed",
+      reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure?.code === "connection_closed" ? failure.reason : "upstream failed",
       ruleId: null,
-      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}) },
+      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}), ...(cut ? { cut } : {}) },
     }, { deferred: true })
     .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }

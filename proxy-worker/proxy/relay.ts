@@ -14,6 +14,11 @@ export interface RelayOutcome {
    * response has started, a failure cuts the client's connection instead and this stays null.
    */
   failure: ProxyRefusal | null;
+  /**
+   * What cut an answer that had started (the upstream's side failed or timed out mid-body, or the
+   * client went away): its refusal code, for the completion's record. Null when it was whole.
+   */
+  cut: string | null;
 }
 
 /**
@@ -36,6 +41,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private settle!: (outcome: RelayOutcome) => void;
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
+  private cut: string | null = null;
   private over = false;
   private draining = false;
 
@@ -104,6 +110,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.over) return;
     if (this.res.headersSent) {
       // Cut short (upstream reset, body timeout): the client sees a cut connection.
+      // A body timeout is a timeout; anything else this late is the upstream closing or resetting.
+      const code = (error instanceof ProxyRefusal ? error : upstreamRefusal(error)).code;
+      this.cut = code === "upstream_timeout" || code === "client_gone" ? code : "upstream_closed";
       this.res.destroy();
       return this.end(null);
     }
@@ -134,6 +143,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.controller?.abort(clientGone());
     this.res.destroy();
     // Nothing was answered: recorded as such (the response is already gone, nothing is sent).
+    if (this.res.headersSent) this.cut = "client_gone";
     this.end(this.res.headersSent ? null : clientGone());
   };
 
@@ -144,7 +154,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // An error on the client's side after this is over (a late reset) still has this listener.
     this.connection.off("close", this.clientClosed);
     if (this.draining) this.res.off("drain", this.drained);
-    this.settle({ status: this.status, failure });
+    this.settle({ status: this.status, failure, cut: this.cut });
   }
 }
 

@@ -64,4 +64,24 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       ["proxy.completed", "failed"],
     ]);
   }, 15_000);
+
+  // The agent sees a cut connection (the declared length is kept); the audit must say so too, not
+  // record an answer that never arrived whole as a plain "upstream answered 200".
+  it("records an answer the upstream cut short as cut, in its completion", async () => {
+    answer = (socket) => {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" + "a".repeat(100));
+      setTimeout(() => socket.destroy(), 50);
+    };
+    const { out } = await send("/cut", 3000);
+    expect(statuses(out), out).toEqual([200]);
+    const eventId = /x-bulkhead-event: (\S+)/i.exec(out)?.[1];
+    expect(eventId, out).toBeDefined();
+    await expect
+      .poll(async () => {
+        const events = (await h.events()).filter((e) => e.data.eventId === eventId || e.data.decisionEventId === eventId);
+        const completion = events.find((e) => e.type === "proxy.completed")?.data ?? (events.find((e) => e.type === "proxy.decision")?.data.completion as Record<string, unknown> | undefined);
+        return completion ? { cut: completion.cut, upstreamStatus: completion.upstreamStatus } : null;
+      }, { timeout: 5000 })
+      .toEqual({ cut: "upstream_closed", upstreamStatus: 200 });
+  }, 15_000);
 });

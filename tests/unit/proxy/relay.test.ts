@@ -126,7 +126,7 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     expect(res.headers["x-upstream"]).toBe("yes");
     expect(got.complete).toBe(true);
     expect(got.data.equals(payload)).toBe(true);
-    expect(await r.outcomes[0]).toEqual({ status: 201, failure: null });
+    expect(await r.outcomes[0]).toEqual({ status: 201, failure: null, cut: null });
   });
 
   it("cuts the client's connection when the upstream fails midway, instead of passing a short body off as whole", async () => {
@@ -139,8 +139,8 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     const got = await body;
     expect(got.complete).toBe(false);
     expect(got.data.length).toBeLessThan(1000);
-    // The answer had started: nothing to refuse, the cut connection says it.
-    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null });
+    // The answer had started: nothing to refuse, the cut connection says it, and so does the outcome.
+    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null, cut: "upstream_closed" });
   });
 
   it("treats a chunked body that closes before its end as cut short", async () => {
@@ -152,7 +152,7 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     }, { redaction });
     const { body } = await get(r.port);
     expect((await body).complete).toBe(false);
-    await r.outcomes[0];
+    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null, cut: "upstream_closed" });
   });
 
   it("ends the upstream request when the client goes away mid-body", async () => {
@@ -168,7 +168,7 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     res.destroy();
     // The upstream's response closes: the proxy dropped that connection.
     await closed;
-    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null });
+    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null, cut: "client_gone" });
   });
 
   it("ends the upstream request when the client goes away before any answer, and records that it went away", async () => {
@@ -241,7 +241,7 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     expect(got.data.length).toBe(payload.length);
     const expected = redaction() ? Buffer.from(payload.toString("latin1").split(RELAY_SECRET).join(stars), "latin1") : payload;
     expect(got.data.equals(expected)).toBe(true);
-    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null });
+    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null, cut: null });
   });
 
   it("refuses an answer its head check refuses: nothing of it reaches the client and the upstream request ends", async () => {
@@ -297,7 +297,7 @@ describe.each(MODES)("ResponseRelay (%s): an upstream answer to the client", (_n
     const { res, body } = await get(r.port);
     expect(res.statusCode).toBe(200);
     expect((await body).data.toString()).toBe("after");
-    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null });
+    expect(await r.outcomes[0]).toEqual({ status: 200, failure: null, cut: null });
   });
 });
 
