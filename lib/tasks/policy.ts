@@ -10,6 +10,7 @@ import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { loadRegistry } from "@/lib/services/registry-source";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 
 export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
 
@@ -33,8 +34,9 @@ export async function policyErrors(db: Pick<Db, "service" | "setting">, policyYa
   return parsed.ok ? null : formatPolicyErrors(parsed.errors);
 }
 
-export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
+export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");
+  const policyYaml = normalizeLineEndings(sentYaml);
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
   // Checked against the registry as stored now; a service removed after this check makes the
   // worker refuse the task (policy_invalid) rather than enforce a rule that names nothing.
