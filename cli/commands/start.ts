@@ -8,6 +8,7 @@ import { resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { removeSandboxLeftovers } from "./sandbox-run";
 import { redactDatabaseUrl } from "@/lib/db/url";
+import { packageRoot } from "@/lib/package-root";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";
 import { takeDataFolder } from "@/cli/runtime/data-folder-lock";
@@ -33,7 +34,8 @@ import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise"
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.
   if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead start takes none (settings are environment variables; bulkhead help start)`, 2);
-  const root = process.cwd();
+  // The checkout this code belongs to, from wherever `bulkhead start` is run (lib/package-root.ts).
+  const root = packageRoot();
   const common = loadCommonConfig();
   const app = loadAppConfig();
   const worker = loadWorkerConfig();
