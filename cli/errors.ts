@@ -10,7 +10,10 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
   if (error instanceof ZodError) {
     return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
   }
-  if (isAppError(error)) return { code: error.code.toLowerCase(), message: error.userMessage };
+  if (isAppError(error)) {
+    const issues = fieldIssues(error);
+    return { code: error.code.toLowerCase(), message: describeError(error), ...(issues.length > 0 ? { issues } : {}) };
+  }
   if (error instanceof ConfigError) return { code: "config", message: "Bulkhead configuration is invalid.", problems: error.problems };
   if (error instanceof CliError) return { code: error.exitCode === 2 ? "usage" : "failed", message: error.message };
   if (error instanceof DataFolderBusyError) return { code: "data_folder_busy", message: error.message };
@@ -19,7 +22,14 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
 
 export function describeError(error: unknown): string {
   if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
-  if (isAppError(error)) return error.userMessage;
+  if (isAppError(error)) {
+    // The dashboard shows these beside the field; a command has only its one line to say them.
+    // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").
+    const said = (m: string) => error.userMessage.toLowerCase().includes(m.toLowerCase().replace(/\.$/, ""));
+    const more: string[] = [];
+    for (const { message } of fieldIssues(error)) if (!said(message) && !more.includes(message)) more.push(message);
+    return more.length === 0 ? error.userMessage : `${error.userMessage.replace(/\.$/, "")}: ${more.join("; ")}`;
+  }
   if (error instanceof ConfigError) return error.message;
   if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
   return String(error);
@@ -36,5 +46,23 @@ export function ownerFlagError(error: unknown, note?: string): unknown {
     error.reason === "no_admin"
       ? "No active admin exists yet to own the agent. Create the first admin (the one-time link `bulkhead start` prints, or `bulkhead user create --email EMAIL --role admin`), or pass --owner EMAIL naming an active user."
       : "Several admins could own the agent: pass --owner EMAIL naming its owner.";
-  return new AppError("INVALID_INPUT", note ? `${message} ${note}` : message, { details: error.details });
+  // Not the refusal's field details: they say the same in the dashboard's words (name the owner in the form).
+  return new AppError("INVALID_INPUT", note ? `${message} ${note}` : message);
+}
+
+/**
+ * What a domain error says about each field (`details.fieldErrors`, as the dashboard's forms show
+ * them): "The policy is not valid." alone does not say which line of the file is wrong. Each
+ * message is put on one line, since a command reports an error in one line.
+ */
+function fieldIssues(error: AppError): Array<{ path: string; message: string }> {
+  const fieldErrors = (error.details as { fieldErrors?: unknown } | undefined)?.fieldErrors;
+  if (!fieldErrors || typeof fieldErrors !== "object") return [];
+  const issues: Array<{ path: string; message: string }> = [];
+  for (const [path, messages] of Object.entries(fieldErrors as Record<string, unknown>)) {
+    for (const message of Array.isArray(messages) ? messages : [messages]) {
+      if (typeof message === "string" && message.trim()) issues.push({ path, message: message.replace(/\s*\n\s*/g, " ").trim() });
+    }
+  }
+  return issues;
 }
