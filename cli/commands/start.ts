@@ -3,6 +3,7 @@ import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
+import { assertDistinctListeners } from "@/lib/config/listen-ports";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
@@ -39,6 +40,15 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   const common = loadCommonConfig();
   const app = loadAppConfig();
   const worker = loadWorkerConfig();
+  // Every socket this start opens, on a port of its own: refused before anything starts.
+  assertDistinctListeners([
+    { variable: "BULKHEAD_APP_PORT", host: app.host, port: app.port },
+    { variable: "BULKHEAD_PROXY_PORT", host: worker.proxyHost, port: worker.proxyPort },
+    { variable: "BULKHEAD_TRANSPARENT_HTTP_PORT", host: worker.transparentHost, port: worker.transparentHttpPort },
+    { variable: "BULKHEAD_TRANSPARENT_TLS_PORT", host: worker.transparentHost, port: worker.transparentTlsPort },
+    { variable: "BULKHEAD_WORKER_HEALTH_PORT", host: worker.healthHost, port: worker.healthPort },
+    ...(common.externalDatabase ? [] : [{ variable: "BULKHEAD_PG_PORT", host: "127.0.0.1", port: common.embeddedPgPort }]),
+  ]);
   const say = (line: string) => ctx.stderr(`[bulkhead] ${line}`);
 
   // One Bulkhead per data folder, held until this process exits: a second start would take the
