@@ -20,8 +20,37 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
   return { code: "error", message: describeError(error) };
 }
 
+/**
+ * The flag a command takes for each field of the domain's input schemas: a refusal names what
+ * the person typed (`--agent: Not a valid id.`), not the schema's field (`agentId: ...`).
+ */
+const FLAG_OF_FIELD: Record<string, string> = {
+  agentId: "--agent",
+  taskId: "--task",
+  purpose: "--purpose",
+  scope: "--scope",
+  policyYaml: "--policy",
+  ttl: "--ttl",
+  ownerEmail: "--owner",
+  description: "--description",
+  headerTemplate: "--header",
+  serviceId: "--service",
+  environments: "--env",
+  scheme: "--scheme",
+  host: "--host",
+  port: "--port",
+  email: "--email",
+  role: "--role",
+};
+
+function fieldName(path: readonly PropertyKey[]): string {
+  const [first, ...rest] = path.map(String);
+  if (first === undefined) return "input";
+  return [FLAG_OF_FIELD[first] ?? first, ...rest].join(".");
+}
+
 export function describeError(error: unknown): string {
-  if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
+  if (error instanceof ZodError) return error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; ");
   if (isAppError(error)) {
     // The dashboard shows these beside the field; a command has only its one line to say them.
     // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").

@@ -60,4 +60,15 @@ describe("CLI errors carry what each field is refused for", () => {
     expect(suspended.stderr).toEqual(["bulkhead task: The agent is suspended; reactivate it first."]);
     await t.db.agent.update({ where: { id: agentId }, data: { status: "active" } });
   });
+
+  it("an input the schema refuses is named by the flag that was typed, not by the schema's field", async () => {
+    const byName = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name"]);
+    expect(byName.stderr).toEqual(["bulkhead task: --agent: Not a valid id."]);
+    const header = await cli(["credential", "add", "--name", "gh", "--host", "api.github.com", "--env", "*", "--header", "Authorization: Bearer"], "token");
+    // (The first command that seals anything in a fresh data folder may say it generated the master key before it.)
+    expect(header.stderr.at(-1)).toMatch(/^bulkhead credential: --header: /);
+    // --json keeps the field names for scripts.
+    const json = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name", "--json"]);
+    expect(JSON.parse(json.stderr[0]!).error.issues).toEqual([{ path: "agentId", message: "Not a valid id." }]);
+  });
 });
