@@ -1,6 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
-import { parseMasterKey } from "@/lib/crypto/envelope";
+import { decodeMasterKeyText } from "@/lib/crypto/master-key-text";
 import { ConfigError, optionalString, parseEnv, port, postgresUrl } from "./env";
 
 const optionalUrl = postgresUrl.optional().or(z.literal("").transform(() => undefined));
@@ -31,11 +31,8 @@ const commonSchema = z.object({
   /** Checked here with every other variable, before anything starts (it was checked only after the database had started and been migrated, in words that did not name the variable). */
   BULKHEAD_MASTER_KEY: optionalString.superRefine((value, ctx) => {
     if (value === undefined) return;
-    try {
-      parseMasterKey(value);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: (error instanceof Error ? error.message : String(error)).replace(/^master key /, "") });
-    }
+    const decoded = decodeMasterKeyText(value);
+    if ("problem" in decoded) ctx.addIssue({ code: "custom", message: decoded.problem.replace(/^master key /, "") });
   }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
