@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { closest } from "@/lib/policy/suggest";
 import { CliError } from "./context";
 
 /** node:util parseArgs with strict options; unknown flags become a one-line CliError. */
@@ -11,7 +12,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(ar
     return parsed;
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(flagErrorMessage(error), 2);
+    throw new CliError(flagErrorMessage(error, Object.keys(options)), 2);
   }
 }
 
@@ -19,10 +20,17 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(ar
  * node:util's parse errors as one line a person can act on. Its "argument is ambiguous" (a value
  * that starts with a dash, such as `--ttl -5m`) spreads the fix over three lines; say it at once.
  */
-export function flagErrorMessage(error: unknown): string {
+export function flagErrorMessage(error: unknown, known: readonly string[] = []): string {
   const message = error instanceof Error ? error.message : String(error);
   const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(message);
   if (ambiguous) return `${ambiguous[1]} needs a value; to give one that starts with a dash, write ${ambiguous[1]}=<value> (for example ${ambiguous[1]}=-1)`;
+  // A mistyped flag (--ownr, --tsak): the nearest one the command takes, else the ones it takes.
+  const unknown = /^Unknown option '--([^'=]+)'/.exec(message);
+  if (unknown && known.length > 0) {
+    const meant = closest(unknown[1]!, known, 2);
+    const flags = known.map((k) => `--${k}`).join(", ");
+    return `Unknown option '--${unknown[1]}' (${meant ? `did you mean --${meant}?` : `its options are ${flags}`})`;
+  }
   return message.split("\n")[0] ?? message;
 }
 

@@ -20,22 +20,44 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
   return { code: "error", message: describeError(error) };
 }
 
-/** The field-level reasons an AppError carries (`details.fieldErrors`, as the API returns them). */
-function fieldIssues(error: AppError): Array<{ path: string; message: string }> {
-  const fields = (error.details as { fieldErrors?: unknown } | null | undefined)?.fieldErrors;
-  if (typeof fields !== "object" || fields === null) return [];
-  return Object.entries(fields).flatMap(([path, messages]) =>
-    (Array.isArray(messages) ? messages : [messages]).filter((m): m is string => typeof m === "string" && m.length > 0).map((message) => ({ path, message: message.replace(/\s*\n\s*/g, " ") })),
-  );
+/**
+ * The flag a command takes for each field of the domain's input schemas: a refusal names what
+ * the person typed (`--agent: Not a valid id.`), not the schema's field (`agentId: ...`).
+ */
+const FLAG_OF_FIELD: Record<string, string> = {
+  agentId: "--agent",
+  taskId: "--task",
+  purpose: "--purpose",
+  scope: "--scope",
+  policyYaml: "--policy",
+  ttl: "--ttl",
+  ownerEmail: "--owner",
+  description: "--description",
+  headerTemplate: "--header",
+  serviceId: "--service",
+  environments: "--env",
+  scheme: "--scheme",
+  host: "--host",
+  port: "--port",
+  email: "--email",
+  role: "--role",
+};
+
+function fieldName(path: readonly PropertyKey[]): string {
+  const [first, ...rest] = path.map(String);
+  if (first === undefined) return "input";
+  return [FLAG_OF_FIELD[first] ?? first, ...rest].join(".");
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof ZodError) return error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
+  if (error instanceof ZodError) return error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; ");
   if (isAppError(error)) {
-    // What is wrong with each field (a policy's errors by line, a TTL over the limit), unless the
-    // message already says it: "The policy is not valid." alone tells an operator nothing to fix.
-    const said = fieldIssues(error).filter((i) => !error.userMessage.includes(i.message));
-    return said.length > 0 ? `${error.userMessage} ${said.map((i) => `${i.path}: ${i.message}`).join("; ")}` : error.userMessage;
+    // The dashboard shows these beside the field; a command has only its one line to say them.
+    // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").
+    const said = (m: string) => error.userMessage.toLowerCase().includes(m.toLowerCase().replace(/\.$/, ""));
+    const more: string[] = [];
+    for (const { message } of fieldIssues(error)) if (!said(message) && !more.includes(message)) more.push(message);
+    return more.length === 0 ? error.userMessage : `${error.userMessage.replace(/\.$/, "")}: ${more.join("; ")}`;
   }
   if (error instanceof ConfigError) return error.message;
   // The first line that says something (a driver's message may start with an empty line).
@@ -54,5 +76,23 @@ export function ownerFlagError(error: unknown, note?: string): unknown {
     error.reason === "no_admin"
       ? "No active admin exists yet to own the agent. Create the first admin (the one-time link `bulkhead start` prints, or `bulkhead user create --email EMAIL --role admin`), or pass --owner EMAIL naming an active user."
       : "Several admins could own the agent: pass --owner EMAIL naming its owner.";
-  return new AppError("INVALID_INPUT", note ? `${message} ${note}` : message, { details: error.details });
+  // Not the refusal's field details: they say the same in the dashboard's words (name the owner in the form).
+  return new AppError("INVALID_INPUT", note ? `${message} ${note}` : message);
+}
+
+/**
+ * What a domain error says about each field (`details.fieldErrors`, as the dashboard's forms show
+ * them): "The policy is not valid." alone does not say which line of the file is wrong. Each
+ * message is put on one line, since a command reports an error in one line.
+ */
+function fieldIssues(error: AppError): Array<{ path: string; message: string }> {
+  const fieldErrors = (error.details as { fieldErrors?: unknown } | undefined)?.fieldErrors;
+  if (!fieldErrors || typeof fieldErrors !== "object") return [];
+  const issues: Array<{ path: string; message: string }> = [];
+  for (const [path, messages] of Object.entries(fieldErrors as Record<string, unknown>)) {
+    for (const message of Array.isArray(messages) ? messages : [messages]) {
+      if (typeof message === "string" && message.trim()) issues.push({ path, message: message.replace(/\s*\n\s*/g, " ").trim() });
+    }
+  }
+  return issues;
 }

@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import next from "next";
 import { malformedPath, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
@@ -24,7 +25,8 @@ function stampPeer(req) {
   req.headers[PEER_HEADER] = `${peerToken};${req.socket.remoteAddress ?? ""}`;
 }
 
-const app = next({ dev: false, dir: process.cwd(), hostname: host, port });
+// The checkout this file belongs to, not the working directory: the launcher may be run from anywhere.
+const app = next({ dev: false, dir: fileURLToPath(new URL("..", import.meta.url)), hostname: host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
 const server = http.createServer((req, res) => {

@@ -3,11 +3,13 @@ import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
+import { assertDistinctListeners } from "@/lib/config/listen-ports";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { removeSandboxLeftovers } from "./sandbox-run";
 import { redactDatabaseUrl } from "@/lib/db/url";
+import { packageRoot } from "@/lib/package-root";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";
 import { takeDataFolder } from "@/cli/runtime/data-folder-lock";
@@ -33,10 +35,20 @@ import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise"
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.
   if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead start takes none (settings are environment variables; bulkhead help start)`, 2);
-  const root = process.cwd();
+  // The checkout this code belongs to, from wherever `bulkhead start` is run (lib/package-root.ts).
+  const root = packageRoot();
   const common = loadCommonConfig();
   const app = loadAppConfig();
   const worker = loadWorkerConfig();
+  // Every socket this start opens, on a port of its own: refused before anything starts.
+  assertDistinctListeners([
+    { variable: "BULKHEAD_APP_PORT", host: app.host, port: app.port },
+    { variable: "BULKHEAD_PROXY_PORT", host: worker.proxyHost, port: worker.proxyPort },
+    { variable: "BULKHEAD_TRANSPARENT_HTTP_PORT", host: worker.transparentHost, port: worker.transparentHttpPort },
+    { variable: "BULKHEAD_TRANSPARENT_TLS_PORT", host: worker.transparentHost, port: worker.transparentTlsPort },
+    { variable: "BULKHEAD_WORKER_HEALTH_PORT", host: worker.healthHost, port: worker.healthPort },
+    ...(common.externalDatabase ? [] : [{ variable: "BULKHEAD_PG_PORT", host: "127.0.0.1", port: common.embeddedPgPort }]),
+  ]);
   const say = (line: string) => ctx.stderr(`[bulkhead] ${line}`);
 
   // One Bulkhead per data folder, held until this process exits: a second start would take the

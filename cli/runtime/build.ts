@@ -4,8 +4,13 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import path from "node:path";
 import { publicEnvironment } from "@/lib/config/child-env";
 
-/** Inputs of the Next.js build: a change to any of them means the build is stale. */
-const INPUTS = ["app", "components", "lib", "next.config.ts", "postcss.config.mjs", "package-lock.json", "tsconfig.json"];
+/**
+ * Inputs of the Next.js build: a change to any of them means the build is stale. Next also
+ * compiles the root's proxy.ts (the request proxy: CSP, CSRF, sign-in redirects) and
+ * instrumentation.ts, and copies public/; without them here, an edit to the CSP was not built and
+ * the old one kept being served.
+ */
+const INPUTS = ["app", "components", "lib", "proxy.ts", "instrumentation.ts", "public", "next.config.ts", "postcss.config.mjs", "package-lock.json", "tsconfig.json"];
 const SKIP = new Set(["node_modules", ".next", "generated"]);
 
 function walk(p: string, out: string[]): void {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { decodeMasterKeyText } from "@/lib/crypto/master-key-text";
 import { ConfigError, optionalString, parseEnv, port, postgresUrl } from "./env";
 
 const optionalUrl = postgresUrl.optional().or(z.literal("").transform(() => undefined));
@@ -27,7 +28,12 @@ const commonSchema = z.object({
   BULKHEAD_DATABASE_SINGLE_ROLE: flag,
   BULKHEAD_DATA_DIR: z.string().default(".data"),
   BULKHEAD_PG_PORT: port.default(54329),
-  BULKHEAD_MASTER_KEY: optionalString,
+  /** Checked here with every other variable, before anything starts (it was checked only after the database had started and been migrated, in words that did not name the variable). */
+  BULKHEAD_MASTER_KEY: optionalString.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    const decoded = decodeMasterKeyText(value);
+    if ("problem" in decoded) ctx.addIssue({ code: "custom", message: decoded.problem.replace(/^master key /, "") });
+  }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -29,6 +29,18 @@ export const postgresUrl = z
   .refine((v) => /^postgres(ql)?:\/\//.test(v), "must be a postgres:// or postgresql:// URL");
 
 /**
+ * zod's own wording for a value that is not a number ("Invalid input: expected number, received
+ * NaN", for BULKHEAD_HOLD_TIMEOUT_SECONDS=5m) says nothing about the variable; said plainly.
+ */
+function readable(issue: z.core.$ZodIssue): string {
+  // Only zod's default wording: a schema's own message ("must be a port number") stays.
+  if (issue.code === "invalid_type" && issue.expected === "number" && issue.message.startsWith("Invalid input")) {
+    return "must be a number, written in digits (e.g. 300), without a unit";
+  }
+  return issue.message;
+}
+
+/**
  * Parses `source` (default process.env) with `schema`; throws ConfigError naming each bad
  * variable. The message never repeats a value: variables hold secrets (AUTH_SECRET, the master
  * key, passwords inside DATABASE_URL), and start-up errors end up in logs and terminals.
@@ -45,7 +57,7 @@ export function parseEnv<T extends z.ZodType>(
     // Never the value: many variables are secrets or URLs with passwords, and this message goes
     // to terminals and logs. The name and the rule are enough to fix it.
     const hint = source[name] === undefined ? "it is not set" : "it is set; the value is not shown";
-    return `${name} ${issue.message} (${hint})`;
+    return `${name} ${readable(issue)} (${hint})`;
   });
   throw new ConfigError(problems);
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
+import { listenerClashes, type Listener } from "./listen-ports";
 
 const seconds = (max: number) => z.coerce.number().positive("must be a positive number of seconds").max(max);
 const count = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max);
@@ -70,7 +71,19 @@ const workerSchema = z.object({
 }).refine((env) => env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB > env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB, {
   path: ["BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB"],
   message: "must be larger than BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB",
+}).superRefine((env, ctx) => {
+  // The worker's own listeners (the launcher also checks them against the dashboard's and the database's).
+  for (const { variable, message } of listenerClashes(workerListeners(env))) ctx.addIssue({ code: "custom", path: [variable], message });
 });
+
+function workerListeners(env: { BULKHEAD_PROXY_HOST: string; BULKHEAD_PROXY_PORT: number; BULKHEAD_TRANSPARENT_HOST: string; BULKHEAD_TRANSPARENT_HTTP_PORT: number; BULKHEAD_TRANSPARENT_TLS_PORT: number; BULKHEAD_WORKER_HEALTH_HOST: string; BULKHEAD_WORKER_HEALTH_PORT: number }): Listener[] {
+  return [
+    { variable: "BULKHEAD_PROXY_PORT", host: env.BULKHEAD_PROXY_HOST, port: env.BULKHEAD_PROXY_PORT },
+    { variable: "BULKHEAD_TRANSPARENT_HTTP_PORT", host: env.BULKHEAD_TRANSPARENT_HOST, port: env.BULKHEAD_TRANSPARENT_HTTP_PORT },
+    { variable: "BULKHEAD_TRANSPARENT_TLS_PORT", host: env.BULKHEAD_TRANSPARENT_HOST, port: env.BULKHEAD_TRANSPARENT_TLS_PORT },
+    { variable: "BULKHEAD_WORKER_HEALTH_PORT", host: env.BULKHEAD_WORKER_HEALTH_HOST, port: env.BULKHEAD_WORKER_HEALTH_PORT },
+  ];
+}
 
 export interface WorkerConfig {
   proxyHost: string;

@@ -16,6 +16,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { AppError } from "@/lib/errors/app-error";
+import { decodeMasterKeyText } from "./master-key-text";
 
 const VERSION = "v1";
 const KEY_BYTES = 32;
@@ -58,46 +59,17 @@ export class SecretIntegrityError extends AppError {
   }
 }
 
-const HEX_64 = /^[0-9a-fA-F]{64}$/;
-const BASE64_32 = /^[A-Za-z0-9+/]{43}=?$/;
-const BASE64URL_32 = /^[A-Za-z0-9_-]{43}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Parses a 32-byte master key written as base64, base64url or 64 hex characters.
- * Surrounding whitespace (a trailing newline from a file) is ignored; anything else is rejected.
+ * Surrounding whitespace (a trailing newline from a file) is ignored; anything else is rejected
+ * (lib/crypto/master-key-text.ts, which configuration validation uses too).
  */
 export function parseMasterKey(text: string): Buffer {
-  const trimmed = text.trim();
-  let key: Buffer;
-  if (HEX_64.test(trimmed)) {
-    key = Buffer.from(trimmed, "hex");
-  } else if (BASE64URL_32.test(trimmed)) {
-    key = decodeCanonical(trimmed, "base64url");
-  } else if (BASE64_32.test(trimmed)) {
-    key = decodeCanonical(trimmed.replace(/=$/, ""), "base64");
-  } else {
-    throw new MasterKeyError(
-      "master key must be 32 bytes written as base64 (44 chars), base64url (43 chars) " +
-        "or hex (64 chars)",
-    );
-  }
-  if (key.length !== KEY_BYTES) {
-    throw new MasterKeyError("master key must decode to exactly 32 bytes");
-  }
-  if (key.every((b) => b === 0)) {
-    throw new MasterKeyError("master key is all zeros; generate a random key");
-  }
-  return key;
-}
-
-// Node's decoder silently skips junk and ignores non-zero trailing bits; requiring a canonical
-// round trip means one key has exactly one accepted spelling.
-function decodeCanonical(text: string, encoding: "base64" | "base64url"): Buffer {
-  const bytes = Buffer.from(text, encoding);
-  const again = bytes.toString(encoding).replace(/=+$/, "");
-  if (again !== text) throw new MasterKeyError("master key is not canonically encoded");
-  return bytes;
+  const decoded = decodeMasterKeyText(text);
+  if ("problem" in decoded) throw new MasterKeyError(decoded.problem);
+  return decoded.key;
 }
 
 /** A fresh random master key as base64url text. */

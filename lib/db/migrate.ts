@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
+import { packageRoot } from "@/lib/package-root";
 import { redactDatabaseUrl } from "./url";
 
 /**
@@ -31,8 +32,9 @@ export interface MigrateResult {
   alreadyApplied: string[];
 }
 
+/** The migrations that ship with this code (not the working directory's: lib/package-root.ts). */
 export function defaultMigrationsDir(): string {
-  return path.resolve(process.cwd(), "prisma", "migrations");
+  return path.join(packageRoot(), "prisma", "migrations");
 }
 
 export async function readMigrations(dir: string = defaultMigrationsDir()): Promise<MigrationFile[]> {

@@ -11,6 +11,7 @@ import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
+import { unknownFieldIssues } from "./unknown-fields";
 
 /** The one mapping from errors to HTTP responses for route handlers. */
 export function errorResponse(error: unknown): NextResponse {
@@ -143,6 +144,8 @@ export function apiRoute<P = Record<string, string>>(
           throw new AppError("INVALID_INPUT", "The request body is not valid JSON.");
         }
         assertStorableText(body, "the request body");
+        const unknown = unknownFieldIssues(schema, body);
+        if (unknown.length > 0) throw new ZodError(unknown);
         return schema.parse(body);
       };
       const result = await handler({ actor, request, params, json });

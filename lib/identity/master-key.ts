@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Db } from "@/lib/db/client";
-import { generateMasterKey, keyFingerprint, parseMasterKey } from "@/lib/crypto/envelope";
+import { generateMasterKey, keyFingerprint, MasterKeyError, parseMasterKey } from "@/lib/crypto/envelope";
 
 /**
  * The master key is the root of every secret at rest. Only the launcher and the CLI hold it; they
@@ -27,11 +27,11 @@ export interface ResolvedMasterKey {
 
 /** For the launcher and the CLI: env, else the data folder's key file, else a new one there. */
 export function resolveMasterKey(envValue: string | undefined, dataDir: string, options: { create?: boolean } = {}): ResolvedMasterKey {
-  if (envValue) return { key: parseMasterKey(envValue), text: envValue, source: "environment" };
+  if (envValue) return { key: parseNamed(envValue, "BULKHEAD_MASTER_KEY"), text: envValue, source: "environment" };
   const file = path.join(dataDir, MASTER_KEY_FILE);
   if (existsSync(file)) {
     const text = readFileSync(file, "utf8").trim();
-    return { key: parseMasterKey(text), text, source: "file", file };
+    return { key: parseNamed(text, file), text, source: "file", file };
   }
   if (options.create === false) {
     throw new Error(`There is no master key: BULKHEAD_MASTER_KEY is unset and ${file} does not exist.`);
@@ -46,7 +46,17 @@ export function resolveMasterKey(envValue: string | undefined, dataDir: string, 
 export function readStagedMasterKey(dataDir: string): { key: Buffer; file: string } | null {
   const file = path.join(dataDir, MASTER_KEY_NEXT_FILE);
   if (!existsSync(file)) return null;
-  return { key: parseMasterKey(readFileSync(file, "utf8")), file };
+  return { key: parseNamed(readFileSync(file, "utf8"), file), file };
+}
+
+/** A key that does not parse is refused naming where it came from (the variable or the file), never its value. */
+function parseNamed(text: string, where: string): Buffer {
+  try {
+    return parseMasterKey(text);
+  } catch (error) {
+    if (error instanceof MasterKeyError) throw new MasterKeyError(`${where}: ${error.message}`);
+    throw error;
+  }
 }
 
 async function readStringSetting(db: Pick<Db, "setting">, key: string): Promise<string | null> {

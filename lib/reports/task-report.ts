@@ -13,6 +13,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { uuidSchema } from "@/lib/agents/agents";
 import { blastRadius, type BlastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { lineDiff, type DiffLine } from "./line-diff";
 import { withReportSlot } from "./slots";
 
@@ -148,11 +149,12 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
 
 function versions(current: string, createdAt: Date, creator: string | null, events: Array<{ at: Date; data: { toVersion?: number; before?: string; after?: string }; email: string | null }>): PolicyVersionView[] {
   const out: PolicyVersionView[] = [];
-  const first = events[0]?.data.before ?? current;
+  // Policies stored before line ends were normalised on saving may hold the \r\n a browser sends.
+  const first = normalizeLineEndings(events[0]?.data.before ?? current);
   out.push({ version: 1, at: createdAt, by: creator, yaml: first, diff: null });
   for (const e of events) {
     const prev = out[out.length - 1]!;
-    const yaml = e.data.after ?? "";
+    const yaml = normalizeLineEndings(e.data.after ?? "");
     out.push({ version: e.data.toVersion ?? prev.version + 1, at: new Date(e.at), by: e.email, yaml, diff: lineDiff(prev.yaml, yaml) });
   }
   return out;

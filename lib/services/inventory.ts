@@ -4,6 +4,7 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { parseInventoryYaml } from "@/lib/semantics/inventory";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 
 /** The environment inventory is one YAML document (see docs/policy.md), kept in `settings`. */
 export const INVENTORY_SETTING = "inventory.yaml";
@@ -13,8 +14,9 @@ export async function getInventoryYaml(db: Pick<Db, "setting">): Promise<string>
   return typeof row?.value === "string" ? row.value : "entries: []\n";
 }
 
-export async function setInventoryYaml(db: Db, actor: Actor, yaml: string): Promise<void> {
+export async function setInventoryYaml(db: Db, actor: Actor, sentYaml: string): Promise<void> {
   assertCan(actor, "settings:write");
+  const yaml = normalizeLineEndings(sentYaml);
   if (yaml.length > 200_000) throw new AppError("INVALID_INPUT", "The inventory is too large.");
   const parsed = parseInventoryYaml(yaml);
   if (!parsed.ok) {

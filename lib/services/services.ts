@@ -5,6 +5,7 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { registryWith } from "@/lib/semantics/registry";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { parseServiceDescriptorYaml } from "./descriptor";
 import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 
@@ -18,8 +19,9 @@ export async function listCustomServices(db: Db, actor: Actor) {
  * must still form a valid registry: two services claiming one host are refused here, not
  * discovered later by a worker.
  */
-export async function saveCustomService(db: Db, actor: Actor, descriptorYaml: string): Promise<{ name: string }> {
+export async function saveCustomService(db: Db, actor: Actor, sentYaml: string): Promise<{ name: string }> {
   assertCan(actor, "settings:write");
+  const descriptorYaml = normalizeLineEndings(sentYaml);
   if (descriptorYaml.length > 200_000) throw new AppError("INVALID_INPUT", "The descriptor is too large.");
   const parsed = parseServiceDescriptorYaml(descriptorYaml);
   if (!parsed.ok) throw new AppError("INVALID_INPUT", "The service descriptor is not valid.", { details: { fieldErrors: { descriptorYaml: parsed.errors } } });

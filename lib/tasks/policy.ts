@@ -10,6 +10,7 @@ import { explainRequest, type ExplainResult } from "@/lib/policy/explain";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { loadRegistry } from "@/lib/services/registry-source";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { formatPolicyErrors, policyErrors } from "./policy-errors";
 
 export { formatPolicyErrors, policyErrors };
@@ -23,8 +24,9 @@ export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string
  * comparison is made against the stored policy inside the transaction that replaces it.
  */
 
-export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, policyYaml: string): Promise<{ policyVersion: number }> {
+export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string): Promise<{ policyVersion: number }> {
   assertCan(actor, "tasks:write");
+  const policyYaml = normalizeLineEndings(sentYaml);
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
   // Checked against the registry as stored now; a service removed after this check makes the
   // worker refuse the task (policy_invalid) rather than enforce a rule that names nothing.

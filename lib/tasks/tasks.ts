@@ -8,6 +8,7 @@ import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
+import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { policyErrors } from "./policy-errors";
 import { formatDuration, parseDuration } from "./duration";
 import { resolveTaskScope } from "./scope";
@@ -46,7 +47,7 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     const message = `The time to live must be between 1m and ${formatDuration(max)} (e.g. 15m, 2h).`;
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
-  const policyYaml = data.policyYaml?.trim() ? data.policyYaml : DENY_ALL_POLICY;
+  const policyYaml = data.policyYaml?.trim() ? normalizeLineEndings(data.policyYaml) : DENY_ALL_POLICY;
   const errors = await policyErrors(db, policyYaml);
   if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
   // A new task starts from nothing: a policy with dangerous grants is a widening like any other.

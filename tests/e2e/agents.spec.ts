@@ -1,7 +1,7 @@
 import { test, expect, signInViaApi } from "./support/fixtures";
 import { unique } from "../support/factories";
 
-test("an admin signs in with the form, registers an agent, finds it and suspends it", async ({ page, createUser }, testInfo) => {
+test("an admin signs in with the form, registers an agent, finds it and suspends it", async ({ page, createUser, db }, testInfo) => {
   const admin = await createUser("admin");
 
   await page.goto("/agents");
@@ -37,6 +37,18 @@ test("an admin signs in with the form, registers an agent, finds it and suspends
   await page.getByRole("link", { name }).click();
 
   await expect(page.getByTestId("agent-status")).toHaveText("active");
+  // Suspending revokes every active task of the agent for good, so it is asked first; a misclick changes nothing.
+  const dialogs: string[] = [];
+  page.once("dialog", (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  await page.getByRole("button", { name: "Suspend agent" }).click();
+  await expect.poll(() => dialogs).toEqual([expect.stringMatching(/^Suspend this agent\? Its active tasks are revoked/)]);
+  await page.reload();
+  await expect(page.getByTestId("agent-status")).toHaveText("active");
+  expect((await db.agent.findFirstOrThrow({ where: { name } })).status).toBe("active");
+  page.once("dialog", (d) => void d.accept());
   await page.getByRole("button", { name: "Suspend agent" }).click();
   await expect(page.getByTestId("agent-status")).toHaveText("suspended");
   await expect(page.getByRole("button", { name: "Reactivate agent" })).toBeVisible();

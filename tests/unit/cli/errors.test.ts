@@ -10,7 +10,7 @@ describe("the CLI's error line", () => {
 
   it("names what is wrong with each field, on one line, in text and in --json", () => {
     const line = describeError(policy);
-    expect(line).toBe('The policy is not valid. policyYaml: line 4: rules[0].operations[0]: operation "volumDelete" is not an operation of service railway; policyYaml: line 7: rules[1].service: service "railwy" does not exist');
+    expect(line).toBe('The policy is not valid: line 4: rules[0].operations[0]: operation "volumDelete" is not an operation of service railway; line 7: rules[1].service: service "railwy" does not exist');
     expect(line).not.toContain("\n");
     const json = describeErrorJson(policy);
     expect(json).toMatchObject({ code: "invalid_input", message: line });

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { runCli } from "../../support/cli";
+import { makeUser, unique } from "../../support/factories";
+
+/**
+ * A refusal that names what is wrong field by field (the dashboard shows it beside the field)
+ * says the same on the command's one line and in --json: `task create --policy FILE` with a typo
+ * in the file answered only "The policy is not valid.", with no line and no rule.
+ */
+describe("CLI errors carry what each field is refused for", () => {
+  let t: TestDatabase;
+  let dir: string;
+  let agentId: string;
+  const cli = (argv: string[], stdin?: string) => runCli(argv, { database: t, stdin });
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    dir = mkdtempSync(path.join(tmpdir(), "bh-field-errors-"));
+    const admin = await makeUser(t.db, "admin");
+    agentId = (await t.db.agent.create({ data: { name: unique("fields"), ownerId: admin.user.id } })).id;
+  });
+  afterAll(async () => {
+    await t.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("task create with an invalid policy file names the line, the rule and the mistake", async () => {
+    const file = path.join(dir, "typo.yaml");
+    writeFileSync(file, "rules:\n  - id: read-github\n    service: githb\n    effects: [read]\n");
+    const text = await cli(["task", "create", "--agent", agentId, "--purpose", "typo", "--policy", file]);
+    expect(text.code).toBe(1);
+    expect(text.stderr).toHaveLength(1);
+    expect(text.stderr[0]).toMatch(/^bulkhead task: The policy is not valid: line 3: rules\[0\]\.service: .*service "githb" does not exist \(did you mean "github"\?\)/);
+
+    const json = await cli(["task", "create", "--agent", agentId, "--purpose", "typo", "--policy", file, "--json"]);
+    const { error } = JSON.parse(json.stderr[0]!);
+    expect(error).toMatchObject({ code: "invalid_input", exitCode: 1 });
+    expect(error.issues).toEqual([{ path: "policyYaml", message: expect.stringMatching(/^line 3: rules\[0\]\.service: /) }]);
+  });
+
+  it("a YAML syntax error is named with its line, on one line", async () => {
+    const file = path.join(dir, "broken.yaml");
+    writeFileSync(file, "rules: [\n  - service: github\n");
+    const run = await cli(["task", "create", "--agent", agentId, "--purpose", "broken", "--policy", file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toHaveLength(1);
+    expect(run.stderr[0]).toMatch(/^bulkhead task: The policy is not valid: line \d+: /);
+    expect(run.stderr[0]).not.toContain("\n");
+  });
+
+  it("a field message that the error's own already says is not said twice", async () => {
+    const run = await cli(["task", "create", "--agent", agentId, "--purpose", "too long", "--ttl", "9h"]);
+    expect(run.stderr).toEqual(["bulkhead task: The time to live must be between 1m and 8h (e.g. 15m, 2h)."]);
+    await t.db.agent.update({ where: { id: agentId }, data: { status: "suspended" } });
+    const suspended = await cli(["task", "create", "--agent", agentId, "--purpose", "suspended agent"]);
+    expect(suspended.stderr).toEqual(["bulkhead task: The agent is suspended; reactivate it first."]);
+    await t.db.agent.update({ where: { id: agentId }, data: { status: "active" } });
+  });
+
+  it("an input the schema refuses is named by the flag that was typed, not by the schema's field", async () => {
+    const byName = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name"]);
+    expect(byName.stderr).toEqual(["bulkhead task: --agent: Not a valid id."]);
+    const header = await cli(["credential", "add", "--name", "gh", "--host", "api.github.com", "--env", "*", "--header", "Authorization: Bearer"], "token");
+    // (The first command that seals anything in a fresh data folder may say it generated the master key before it.)
+    expect(header.stderr.at(-1)).toMatch(/^bulkhead credential: --header: /);
+    // --json keeps the field names for scripts.
+    const json = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name", "--json"]);
+    expect(JSON.parse(json.stderr[0]!).error.issues).toEqual([{ path: "agentId", message: "Not a valid id." }]);
+  });
+});
