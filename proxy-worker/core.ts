@@ -19,7 +19,7 @@ export async function startEnforcementCore(options: {
   reconcileIntervalMs: number;
 }): Promise<EnforcementCore> {
   const policy = new PolicyStore(options.db, options.databaseUrl, options.log, options.reconcileIntervalMs);
-  const tokens = new TokenVerifier(options.identity, (jti) => options.db.issuedToken.findUnique({ where: { jti }, select: { taskId: true, agentId: true } }));
+  const tokens = new TokenVerifier(options.identity, (jti) => options.db.issuedToken.findUnique({ where: { jti }, select: { taskId: true, agentId: true, revokedAt: true, expiresAt: true } }));
   policy.onSnapshot((snapshot) => tokens.applySnapshot(snapshot));
   await policy.start();
   return { policy, tokens, close: () => policy.close() };

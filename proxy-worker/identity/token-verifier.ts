@@ -130,8 +130,14 @@ export class TokenVerifier {
     let record = this.issued.get(token.jti);
     if (!record && this.lookupIssued) {
       record = (await this.lookupIssued(token.jti)) ?? undefined;
+      // Revoked already (its revocation not heard yet, or its notification lost): the row says so,
+      // and the revocation is kept like one from a snapshot.
+      if (record?.revokedAt) {
+        this.revocation.revokeJti(token.jti, record.expiresAt ?? null);
+        throw new TokenError("jti_revoked");
+      }
       // Remembered until the next snapshot, which includes it.
-      if (record) this.issued.set(token.jti, record);
+      if (record) this.issued.set(token.jti, { taskId: record.taskId, agentId: record.agentId });
     }
     if (!record || record.taskId !== token.taskId || record.agentId !== token.agentId) throw new TokenError("jti_unknown");
   }

@@ -63,6 +63,9 @@ export type SnapshotPart = "tasks" | "revocations" | "tokens" | "credentials";
 export interface IssuedTokenRecord {
   taskId: string;
   agentId: string;
+  /** Set when read from the database for a jti the snapshot did not have, and the row is revoked. */
+  revokedAt?: Date | null;
+  expiresAt?: Date;
 }
 
 export async function loadPolicyVersion(db: Db, version: number, now = new Date()): Promise<PolicyVersion> {

@@ -87,4 +87,23 @@ describe("task tokens Bulkhead never issued are refused by the proxy", () => {
     await h.t.db.issuedToken.create({ data: { jti: minted.jti, taskId: task.taskId, agentId: task.agentId, kid: key!.kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt } });
     expect((await get(minted.token)).status).toBe(200);
   });
+
+  it("refuses a token it has not heard of whose row is already revoked (its notifications lost), and keeps refusing it", async () => {
+    const key = await loadActiveSigningKey(h.t.db, h.keys.dashboardKey);
+    const now = new Date();
+    const minted = await mintTaskToken({ ...identity, key: key!, agentId: task.agentId, taskId: task.taskId, scope: (await h.t.db.task.findUniqueOrThrow({ where: { id: task.taskId } })).scope, ttlSeconds: 600, taskEndsAt: new Date(now.getTime() + 3600_000), now });
+    // Issued and revoked with the tables' triggers off for this transaction: no NOTIFY reaches the
+    // worker, so the only thing that can tell it the token is revoked is the row it looks up.
+    await h.t.adminDb().$transaction([
+      h.t.adminDb().$executeRaw`SET LOCAL session_replication_role = replica`,
+      h.t.adminDb().issuedToken.create({ data: { jti: minted.jti, taskId: task.taskId, agentId: task.agentId, kid: key!.kid, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, revokedAt: now } }),
+    ]);
+    const before = up.hits.length;
+    for (let i = 0; i < 2; i++) {
+      const r = await get(minted.token);
+      expect(r.status).toBe(407);
+      expect(r.json).toMatchObject({ error: "token_jti_revoked" });
+    }
+    expect(up.hits.length).toBe(before);
+  });
 });
