@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { actorStillValid } from "@/lib/auth/actor-still-valid";
@@ -49,6 +50,36 @@ async function lockDecider(tx: Pick<Db, "$queryRaw">, actor: Actor, userIds: str
   if (actor.kind === "user" && actor.sessionId) await tx.$queryRaw`SELECT 1 FROM "sessions" WHERE "id" = ${actor.sessionId}::uuid FOR SHARE`;
 }
 
+/** A decider whose sign-in, role or key changed between authentication and the decision's lock. */
+class StaleAuthorityError extends AppError {
+  constructor() {
+    super("FORBIDDEN", "Your sign-in, role or API key changed while this decision was on its way; nothing was decided.", {
+      userMessage: "Your access changed meanwhile: nothing was decided. Sign in again if you still may decide approvals.",
+    });
+  }
+}
+
+function staleAuthority(): StaleAuthorityError {
+  return new StaleAuthorityError();
+}
+
+/**
+ * Runs the decision's transaction. A decision refused because the decider's authority was gone
+ * by then rolls everything back, so it is recorded after, on its own: a security team sees that
+ * someone just disabled, demoted or signed out tried to decide (the window is short: their next
+ * request no longer authenticates).
+ */
+async function decideInTransaction<T>(db: Db, actor: Actor, id: string, verdict: "approve" | "deny", fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+  try {
+    return await db.$transaction(fn);
+  } catch (error) {
+    if (error instanceof StaleAuthorityError) {
+      await recordAuditEvent(db, { type: "approval.decision_refused", actor, outcome: "deny", reason: "the decider's sign-in, role or API key changed before the decision", data: { approvalId: id, verdict } }).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
 /** The most severe effect among an approval's stored actions. */
 export function approvalEffect(actions: unknown) {
   const list = Array.isArray(actions) ? actions : [];
@@ -87,7 +118,7 @@ export async function decideApproval(
   let stepUp: StepUpEvidence | null = null;
   if (verdict === "approve" && approvalEffect(visible.actions) === "irreversible") stepUp = requireStepUp(actor, "approve an irreversible action", now.getTime());
 
-  const outcome = await db.$transaction(async (tx): Promise<DecideOutcome | { cancelled: CancelReason }> => {
+  const outcome = await decideInTransaction(db, actor, id, verdict, async (tx): Promise<DecideOutcome | { cancelled: CancelReason }> => {
     // One decision at a time per approval: the second approver waits here, then sees the first's result.
     await tx.$queryRaw`SELECT 1 FROM "approvals" WHERE "id" = ${id}::uuid FOR UPDATE`;
     // The decision happens now, not when it was asked for: waiting for the lock (another decider,
@@ -107,11 +138,7 @@ export async function decideApproval(
     // The decider's own authority, as the database says now: the request was authenticated
     // before this transaction, and an admin may have disabled, demoted or narrowed them since.
     await lockDecider(tx, actor, [...(by ? [by] : []), ...approval.votes.map((v) => v.userId)]);
-    if (!(await actorStillValid(tx, actor, "approvals:decide", now))) {
-      throw new AppError("FORBIDDEN", "Your sign-in, role or API key changed while this decision was on its way; nothing was decided.", {
-        userMessage: "Your access changed meanwhile: nothing was decided. Sign in again if you still may decide approvals.",
-      });
-    }
+    if (!(await actorStillValid(tx, actor, "approvals:decide", now))) throw staleAuthority();
     const scopeNow = await approverScope(tx, actor);
     if (scopeNow && (await tx.approval.count({ where: { id, ...scopeWhere(scopeNow) } })) !== 1) throw new AppError("NOT_FOUND", "No such approval.");
     if (approval.status !== "pending") throw noLongerDecidable(approval.status, approval.cancelReason, approval.decidedBy?.email ?? null);

@@ -63,9 +63,16 @@ describe("state races between decisions, kill switches, mints and policy saves",
         const approval = await held(agentId);
         const approver = await makeUser(t.db, "approver");
         await change(approver.user.id);
-        await expect(decideApproval(t.db, approver.actor, approval.id, verdict), what).rejects.toMatchObject({ code: expect.stringMatching(/FORBIDDEN|NOT_FOUND/) });
+        const refused = await decideApproval(t.db, approver.actor, approval.id, verdict).then(() => null, (error: unknown) => error as { code?: string });
+        expect(refused, what).toMatchObject({ code: expect.stringMatching(/FORBIDDEN|NOT_FOUND/) });
         expect((await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
         expect(await decisions(approval.id)).toEqual([]);
+        // The attempt itself is on record when it got as far as the decision (not for an approval
+        // outside the approver's scope, which they cannot see at all).
+        const attempts = await t.db.auditEvent.findMany({ where: { type: "approval.decision_refused", data: { path: ["approvalId"], equals: approval.id } } });
+        if (refused?.code === "FORBIDDEN") {
+          expect(attempts.map((e) => [e.actorId, e.outcome, (e.data as { verdict?: string }).verdict]), what).toEqual([[approver.user.id, "deny", verdict]]);
+        } else expect(attempts).toEqual([]);
       }
     });
 
