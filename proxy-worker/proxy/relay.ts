@@ -169,6 +169,12 @@ export function upstreamRefusal(error: unknown): ProxyRefusal {
     return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
   }
   if (code === "UND_ERR_ABORTED") return clientGone();
+  // It answered, but not with HTTP that can be relayed: a head over the limits, a malformed head,
+  // a body whose length disagrees with its head.
+  const name = (error as { name?: string }).name;
+  if (code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
+    return new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer was not valid HTTP or exceeded the proxy's limits");
+  }
   if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");
   if (code === "dial_refused") return new ProxyRefusal("bad_gateway", "dial_refused", "the proxy refused to dial an unchecked destination");
   const message = error instanceof Error ? error.message : String(error);

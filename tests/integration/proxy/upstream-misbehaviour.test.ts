@@ -65,6 +65,20 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
     ]);
   }, 15_000);
 
+  it("answers 502 upstream_bad_response, not 'unreachable', to an upstream whose answer is not HTTP it can relay", async () => {
+    const answers = [
+      `HTTP/1.1 200 OK\r\nX-Big: ${"b".repeat(128 * 1024)}\r\nContent-Length: 2\r\n\r\nok`,
+      "HTTP/1.1 200 OK\r\nContent Length: 2\r\n\r\nok",
+      "NOT HTTP AT ALL\r\n\r\n",
+    ];
+    for (const raw of answers) {
+      answer = (socket) => socket.end(raw);
+      const { out } = await send("/bad", 3000);
+      expect(statuses(out), raw.slice(0, 40)).toEqual([502]);
+      expect(JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "upstream_bad_response" });
+    }
+  }, 20_000);
+
   // The agent sees a cut connection (the declared length is kept); the audit must say so too, not
   // record an answer that never arrived whole as a plain "upstream answered 200".
   it("records an answer the upstream cut short as cut, in its completion", async () => {
