@@ -20,12 +20,12 @@ export const COMMAND_USAGE = {
   agent: `usage:
   bulkhead agent create --name N [--owner EMAIL] [--description D]
   bulkhead agent list [--query Q]
-  bulkhead agent suspend ID            its tokens stop working at once; its pending approvals are cancelled
-  bulkhead agent reactivate ID`,
+  bulkhead agent suspend ID|NAME       its tokens stop working at once; its pending approvals are cancelled
+  bulkhead agent reactivate ID|NAME`,
   task: `usage:
-  bulkhead task create --agent ID --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m]
+  bulkhead task create --agent ID|NAME --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m]
                                        the scope is fixed for the task's life; omitted: what the policy reaches
-  bulkhead task list [--agent ID]
+  bulkhead task list [--agent ID|NAME]
   bulkhead task end ID                 its tokens, connections and pending approvals end at once`,
   token: `usage:
   bulkhead token mint --task ID        print a task token (the agent's only credential)
@@ -123,10 +123,10 @@ Commands:
   user list                           every user with role and state (never a password hash)
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]
-  agent suspend ID | agent reactivate ID
-  task create --agent ID --purpose TEXT [--scope 'railway:staging:read ...'] [--policy FILE] [--ttl 15m]
+  agent suspend ID|NAME | agent reactivate ID|NAME
+  task create --agent ID|NAME --purpose TEXT [--scope 'railway:staging:read ...'] [--policy FILE] [--ttl 15m]
                                       the scope is fixed for the task's life; omitted: what the policy reaches
-  task list [--agent ID] | task end ID
+  task list [--agent ID|NAME] | task end ID
   token mint --task ID                print a task token (the agent's only credential)
   token verify TOKEN                  print the verified claims, or fail with the reason
   token revoke JTI

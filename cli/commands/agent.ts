@@ -1,6 +1,7 @@
 import { listAgents, type AgentView } from "@/lib/agents/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { agentIdOf } from "../agent-ref";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 import { ownerFlagError } from "../errors";
@@ -45,9 +46,9 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
     case "reactivate": {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
-      if (!id) throw new CliError(`usage: bulkhead agent ${sub} ID`, 2);
+      if (!id) throw new CliError(`usage: bulkhead agent ${sub} ID|NAME`, 2);
       const { setAgentSuspended } = await import("@/lib/agents/agents");
-      const agent = await withCliDatabase(ctx, (db) => setAgentSuspended(db, CLI_ACTOR, id, sub === "suspend"));
+      const agent = await withCliDatabase(ctx, async (db) => setAgentSuspended(db, CLI_ACTOR, await agentIdOf(db, id), sub === "suspend"));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Agent ${agent.name} is now ${agent.status}.`);
       return 0;
     }

@@ -1,6 +1,7 @@
 import { listTasks, type TaskView } from "@/lib/tasks/view";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
+import { agentIdOf, agentIdOfSql } from "../agent-ref";
 import { readTextFile } from "../text-input";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
@@ -31,13 +32,13 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       if (values.scope !== undefined && values.scope.trim() === "") throw new CliError('--scope is empty: give entries such as railway:staging:read, or "none"', 2);
       // Creating and ending load the policy parser and its classifiers; listing never does.
       const { createTask } = await import("@/lib/tasks/tasks");
-      const task = await withCliDatabase(ctx, (db) => createTask(db, CLI_ACTOR, { agentId, purpose, policyYaml, scope: values.scope, ttl: values.ttl }));
+      const task = await withCliDatabase(ctx, async (db) => createTask(db, CLI_ACTOR, { agentId: await agentIdOf(db, agentId), purpose, policyYaml, scope: values.scope, ttl: values.ttl }));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, scope ${task.scope || "none"}, expires ${task.expiresAt.toISOString()}.`);
       return 0;
     }
     case "list": {
       const { values } = parseFlags(rest, { agent: { type: "string" } });
-      const tasks = await withCliSql(ctx, (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent }));
+      const tasks = await withCliSql(ctx, async (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent === undefined ? undefined : await agentIdOfSql(db, values.agent) }));
       if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
       else if (tasks.length === 0) ctx.stdout("No tasks.");
       else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${t.purpose}`);

@@ -53,6 +53,25 @@ describe("bulkhead CLI", () => {
     expect(text.stdout[0]).toContain("suspended");
   });
 
+  it("commands that name an agent take its name as well as its id", async () => {
+    const name = unique("by-name");
+    const agent = JSON.parse((await cli(["agent", "create", "--name", name, "--json"])).stdout[0]!) as { id: string };
+    const task = await cli(["task", "create", "--agent", name, "--purpose", "named", "--scope", "none", "--json"]);
+    expect(task.code, task.stderr.join()).toBe(0);
+    expect(JSON.parse(task.stdout[0]!)).toMatchObject({ agentId: agent.id });
+    const listed = await cli(["task", "list", "--agent", name, "--json"]);
+    expect((JSON.parse(listed.stdout[0]!) as Array<{ agentId: string }>).map((x) => x.agentId)).toEqual([agent.id]);
+    const suspended = await cli(["agent", "suspend", name, "--json"]);
+    expect(JSON.parse(suspended.stdout[0]!)).toMatchObject({ id: agent.id, status: "suspended" });
+    expect(JSON.parse((await cli(["agent", "reactivate", agent.id, "--json"])).stdout[0]!)).toMatchObject({ status: "active" });
+    // A name no agent has is refused like an id no agent has.
+    for (const argv of [["agent", "suspend", `${name}-nope`], ["task", "create", "--agent", `${name}-nope`, "--purpose", "x", "--scope", "none"]]) {
+      const run = await cli(argv);
+      expect(run.code, argv.join(" ")).toBe(1);
+      expect(run.stderr[0], argv.join(" ")).toMatch(/No such agent: none has the id or name ".*-nope"/);
+    }
+  });
+
   it("fails with a non-zero exit and one line on stderr", async () => {
     const cases: Array<[string[], RegExp, number]> = [
       [["agent", "create"], /--name is required/, 2],
