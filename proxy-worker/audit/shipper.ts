@@ -176,8 +176,10 @@ export class AuditShipper {
       throw error;
     }
     // Read after every (re)connection: a batch whose answer was lost may have committed.
-    this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);
-    this.wal.advancePast(this.cursor);
+    // The log learns the cursor (and logs again what it finds below it) before the shipper goes by it.
+    const cursor = await readCursor(client, this.wal.walId, this.o.workerId);
+    await this.wal.advancePast(cursor);
+    this.cursor = cursor;
     this.wal.release(this.cursor);
     this.client = client;
     this.progressed();
@@ -346,7 +348,8 @@ export class AuditShipper {
     const deadline = Date.now() + timeoutMs;
     this.draining = true;
     try {
-      while (this.cursor < target && this.running && !this.stopping && Date.now() < deadline) {
+      // Events logged again after the cursor (AuditWal.advancePast) were recorded before this call.
+      while (this.cursor < Math.max(target, this.wal.reloggedThrough) && this.running && !this.stopping && Date.now() < deadline) {
         this.wake?.();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
@@ -356,7 +359,7 @@ export class AuditShipper {
           });
         });
       }
-      return this.cursor >= target;
+      return this.cursor >= Math.max(target, this.wal.reloggedThrough);
     } finally {
       this.draining = false;
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { appendFile, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -229,6 +229,59 @@ describe("the audit write-ahead log", () => {
     // Nothing was changed, and the lock was released.
     expect((await segmentFiles()).length).toBeGreaterThan(0);
     await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("ships the events logged while PostgreSQL was away after the log's segments were deleted, and records that they were gone", async () => {
+    const w1 = await start();
+    const shipped = await Promise.all(Array.from({ length: 40 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    await close(w1);
+    // Someone removes every segment (the log identity stays): the log has lost its place.
+    for (const f of await segmentFiles()) await rm(f);
+    const outage = down();
+    await outage.begin();
+    const w2 = await start();
+    // Requests go on while the database is away: each of these decisions was acknowledged.
+    const later = await Promise.all(Array.from({ length: 10 }, (_, i) => w2.record(event(100 + i))));
+    await outage.end();
+    await w2.flush();
+    const all = [...shipped, ...later].map((r) => r.eventId);
+    expect((await stored(all)).map((r) => r.id)).toEqual(all);
+    const walId = (await readFile(path.join(dir, "w.wal-id"), "utf8")).trim();
+    const gaps = await withClient(t.url, async (c) => (await c.query<{ data: { problem: string }; seq: string }>("SELECT data, seq::text FROM audit_events WHERE type = 'audit.log_gap' AND data->>'walId' = $1", [walId])).rows);
+    // Said once, in the chain, before the events logged after it.
+    expect(gaps.map((g) => g.data.problem)).toEqual(["segments_missing"]);
+    expect((await stored(later.map((r) => r.eventId)))).toHaveLength(10);
+    expect(w2.stats().truncatedAtOpen).toBe(0);
+    await chainOk();
+  });
+
+  it("ships the events logged before it learnt that its log is an older copy than the database's cursor", async () => {
+    const w1 = await start();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    await close(w1);
+    // A copy of the folder taken now, restored after more was logged and shipped.
+    const copy = await mkdtemp(path.join(tmpdir(), "bh-wal-copy-"));
+    for (const f of await readdir(dir)) if (!f.endsWith(".lock")) await writeFile(path.join(copy, f), await readFile(path.join(dir, f)));
+    const w2 = await start();
+    const shipped = await Promise.all(Array.from({ length: 30 }, (_, i) => w2.record(event(10 + i))));
+    await w2.flush();
+    await close(w2);
+    await rm(dir, { recursive: true, force: true });
+    await rename(copy, dir);
+
+    const outage = down();
+    await outage.begin();
+    const w3 = await start();
+    const later = await Promise.all(Array.from({ length: 25 }, (_, i) => w3.record(event(100 + i))));
+    await outage.end();
+    await w3.flush();
+    const all = [...shipped, ...later].map((r) => r.eventId);
+    const rows = await stored(all);
+    expect(rows.map((r) => r.id).sort()).toEqual([...all].sort());
+    expect(rows.slice(-25).map((r) => r.id)).toEqual(later.map((r) => r.eventId));
+    await chainOk();
   });
 
   it("lets one process at a time own a log", async () => {
