@@ -75,6 +75,8 @@ export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> 
   fsyncs: number;
   fsyncFailure: string | null;
   truncatedAtOpen: number;
+  /** Events logged again after the database's cursor, which had passed them without holding them. */
+  relogged: number;
 }
 
 export class AuditWriter {
@@ -193,6 +195,7 @@ export class AuditWriter {
       fsyncs: w.fsyncs,
       fsyncFailure: w.fsyncFailure,
       truncatedAtOpen: w.truncatedAtOpen,
+      relogged: w.relogged,
     };
   }
 

@@ -474,10 +474,10 @@ export class AuditWal {
    * after the cursor (same event, same time, a new LSN), before anything appended later, and
    * numbering continues after the cursor, so no event hides below it.
    */
-  async advancePast(lsn: number): Promise<void> {
+  async advancePast(lsn: number): Promise<number> {
     const opened = this.openedLastLsn;
     this.openedLastLsn = Number.POSITIVE_INFINITY; // only the first cursor read can find the log behind
-    if (this.failure || lsn <= opened) return;
+    if (this.failure || lsn <= opened) return lsn;
     const strandedTo = Math.min(lsn, this.writtenLsn);
     // Those still in memory are taken now, before any later event is numbered.
     const stranded: AuditRow[] = [];
@@ -499,12 +499,8 @@ export class AuditWal {
     }
     const relog = (rows: AuditRow[], first: number) => {
       if (rows.length === 0) return;
-      this.counters.relogged += rows.length;
       this.o.log?.error({ walId: this.walId, cursor: lsn, from: first, to: first + rows.length - 1 }, "audit log: events logged since the start at LSNs the database's cursor had passed are logged again after it");
-      const failed = (error: Error) => this.o.log?.error({ err: error.message }, "audit log: an event could not be logged again after the cursor; it is missing from the audit");
-      this.pending.unshift(...rows.map((row) => ({ row, refusal: true, resolve: () => undefined, reject: failed })));
-      this.writePending();
-      this.reloggedThrough = Math.max(this.reloggedThrough, this.writtenLsn);
+      this.logAgain(rows);
     };
     relog(stranded, Math.max(opened + 1, memFirst));
     // Beyond the memory (more than memoryBytes logged since the start): read back from disk.
@@ -518,6 +514,23 @@ export class AuditWal {
       }
       relog(rows, opened + 1);
     }
+    // Below what the log held at the start, the shipper compares what it holds with the database.
+    return opened;
+  }
+
+  /**
+   * Logs events again, ahead of anything not yet written, under new LSNs (after the cursor): for
+   * events the database's cursor passed although PostgreSQL does not hold them. Nothing waits
+   * for them; a failure is logged.
+   */
+  logAgain(rows: AuditRow[], notice?: AuditRow): void {
+    if (rows.length === 0) return;
+    this.counters.relogged += rows.length;
+    if (notice) rows = [notice, ...rows];
+    const failed = (error: Error) => this.o.log?.error({ err: error.message }, "audit log: an event could not be logged again after the cursor; it is missing from the audit");
+    this.pending.unshift(...rows.map((row) => ({ row, refusal: true, resolve: () => undefined, reject: failed })));
+    this.writePending();
+    this.reloggedThrough = Math.max(this.reloggedThrough, this.writtenLsn);
   }
 
   stats(): AuditWalStats {

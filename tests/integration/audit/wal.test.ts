@@ -284,6 +284,32 @@ describe("the audit write-ahead log", () => {
     await chainOk();
   });
 
+  it("does not take a cursor moved past its unshipped events by the worker's role as proof that they were stored", async () => {
+    const w1 = await start();
+    const shipped = await Promise.all(Array.from({ length: 10 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    const outage = down();
+    await outage.begin();
+    const unshipped = await Promise.all(Array.from({ length: 20 }, (_, i) => w1.record(event(10 + i))));
+    await close(w1);
+    await outage.end();
+    // Anyone holding the workers' database role (another worker, say) moves this log's cursor on.
+    const walId = (await readFile(path.join(dir, "w.wal-id"), "utf8")).trim();
+    await withClient(t.workerUrl, (c) => c.query("UPDATE audit_wal_cursors SET lsn = lsn + 15 WHERE wal_id = $1", [walId]));
+
+    const w2 = await start();
+    await w2.flush();
+    const all = [...shipped, ...unshipped].map((r) => r.eventId);
+    const rows = await stored(all);
+    expect([...new Set(rows.map((r) => r.id))].sort()).toEqual([...all].sort());
+    expect(rows).toHaveLength(all.length);
+    // And the chain says that the cursor was moved past events it did not hold.
+    const moved = await withClient(t.url, async (c) => (await c.query<{ data: { from: number; to: number; relogged: number } }>("SELECT data FROM audit_events WHERE type = 'audit.log_cursor_moved' AND data->>'walId' = $1", [walId])).rows);
+    expect(moved.map((m) => m.data)).toEqual([expect.objectContaining({ from: 11, to: 25, relogged: 15 })]);
+    expect(w2.stats().relogged).toBe(15);
+    await chainOk();
+  });
+
   it("lets one process at a time own a log", async () => {
     await start();
     await expect(start()).rejects.toThrow(/already open in this process/);
