@@ -20,9 +20,9 @@ import { promisify } from "node:util";
 import type { Logger } from "@/lib/log";
 import { AuditUnavailableError } from "../errors";
 import type { AuditRow } from "../event";
-import { encodeFrame, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
+import { encodeFrame, logTag, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
 import { WalDiskReader, type WalGap } from "./reader";
-import { listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
+import { checkSegmentsBelong, listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
 
 /**
  * fdatasync through libuv's thread pool: the event loop keeps serving requests while the disk
@@ -121,6 +121,8 @@ export class AuditWal {
   /** The last LSN of the events logged again by advancePast (0: none). */
   reloggedThrough = 0;
   readonly durability: Durability;
+  /** The log identity's tag, in every segment header it writes. */
+  private readonly tag: number;
   private readonly o: Required<Omit<AuditWalOptions, "log" | "onFsync">> & Pick<AuditWalOptions, "log" | "onFsync">;
 
   private constructor(
@@ -145,6 +147,7 @@ export class AuditWal {
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as AuditWal["o"];
     this.durability = this.o.durability;
+    this.tag = logTag(walId);
     this.nextLsn = lastLsn + 1;
     this.openedLastLsn = lastLsn;
     this.writtenLsn = lastLsn;
@@ -160,11 +163,12 @@ export class AuditWal {
       // exists), so an identity without any segment means they were removed.
       const hadIdentity = await access(path.join(options.dir, `${options.workerId}.wal-id`)).then(() => true, () => false);
       const walId = await walIdentity(options.dir, options.workerId, found.length > 0);
+      await checkSegmentsBelong(found, walId);
       let lastLsn = 0;
       let truncated = 0;
       const newest = found.at(-1);
       if (newest) {
-        const tail = recoverTail(newest);
+        const tail = recoverTail(newest, logTag(walId));
         newest.size = tail.size;
         lastLsn = tail.lastLsn;
         truncated = tail.truncatedBytes;
@@ -202,7 +206,7 @@ export class AuditWal {
     const file = segmentFile(this.o.dir, this.o.workerId, first);
     const fd = openSync(file, "w", 0o600);
     try {
-      writeSync(fd, segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+      writeSync(fd, segmentHeader(this.tag), 0, SEGMENT_HEADER_BYTES, 0);
     } catch (error) {
       closeSync(fd);
       try {

@@ -310,6 +310,31 @@ describe("the audit write-ahead log", () => {
     await chainOk();
   });
 
+  it("refuses to start on a segment of another log copied into its folder, rather than ship its events as its own", async () => {
+    const outage = down();
+    await outage.begin();
+    const w1 = await start({ segmentBytes: 4096 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => w1.record(event(i))));
+    await close(w1);
+    // Another machine's worker with the same slot id, its folder copied over this one's segments.
+    const other = await mkdtemp(path.join(tmpdir(), "bh-wal-other-"));
+    try {
+      const w2 = await start({ walDir: other, segmentBytes: 4096 });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => w2.record(event(500 + i))));
+      await close(w2);
+      const theirs = await segmentFiles(other);
+      const mine = await segmentFiles();
+      const foreign = path.join(dir, path.basename(theirs[1]!));
+      await writeFile(foreign, await readFile(theirs[1]!));
+      await expect(start({ segmentBytes: 4096 })).rejects.toThrow(/belongs to another audit log/);
+      // Nothing was changed, and the lock was released.
+      expect(await segmentFiles()).toEqual([...new Set([...mine, foreign])].sort());
+      await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
   it("lets one process at a time own a log", async () => {
     await start();
     await expect(start()).rejects.toThrow(/already open in this process/);
