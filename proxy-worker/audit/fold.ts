@@ -30,7 +30,7 @@ function awaitsCompletion(row: AuditRow): boolean {
   return row.outcome === "allow" && FORWARDED.has(row.type);
 }
 
-function decisionOf(row: AuditRow): string | null {
+export function decisionOf(row: AuditRow): string | null {
   return row.type === COMPLETED && row.eventId.endsWith(SUFFIX) ? row.eventId.slice(0, -SUFFIX.length) : null;
 }
 

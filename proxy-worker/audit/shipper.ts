@@ -11,15 +11,15 @@
  * events). Its own connection, with a statement timeout and a client-side read timeout, is
  * dropped and made again after any failure, and the cursor is read again before going on.
  */
-import { appendFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import type { Logger } from "@/lib/log";
 import { minimalRow, prepareEvent, type AuditRow } from "./event";
-import { assembleBatch, type AssembledBatch } from "./fold";
+import { assembleBatch, decisionOf, type AssembledBatch } from "./fold";
 import { forgetLegacyRange, type LegacyRange } from "./legacy-spool";
-import { isDataError, prepareRows, readCursor, shipRows, type PreparedRows } from "./store";
+import { isDataError, prepareRows, readCursor, shipRows, storedEvents, type PreparedRows } from "./store";
 import type { AuditWal } from "./wal/log";
 import type { WalRecord } from "./wal/frame";
 import type { WalGap } from "./wal/reader";
@@ -176,8 +176,11 @@ export class AuditShipper {
       throw error;
     }
     // Read after every (re)connection: a batch whose answer was lost may have committed.
-    this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);
-    this.wal.advancePast(this.cursor);
+    // The log learns the cursor (and logs again what it finds below it) before the shipper goes by it.
+    const cursor = await readCursor(client, this.wal.walId, this.o.workerId);
+    const through = await this.wal.advancePast(cursor);
+    await this.checkPassed(client, this.cursor + 1, Math.min(cursor, through));
+    this.cursor = cursor;
     this.wal.release(this.cursor);
     this.client = client;
     this.progressed();
@@ -273,7 +276,9 @@ export class AuditShipper {
     const ok = await shipRows(client, this.wal.walId, this.cursor, last, legacy || !values ? rows : values, legacy);
     if (!ok) {
       const was = this.cursor;
-      this.cursor = await readCursor(client, this.wal.walId, this.o.workerId);
+      const found = await readCursor(client, this.wal.walId, this.o.workerId);
+      await this.checkPassed(client, was + 1, found);
+      this.cursor = found;
       this.o.log?.warn({ expected: was, found: this.cursor }, "audit log cursor moved elsewhere; continuing from the database's cursor");
       this.wal.release(this.cursor);
       return;
@@ -287,6 +292,56 @@ export class AuditShipper {
       await forgetLegacyRange(this.dedupe);
       this.dedupe = null;
     }
+  }
+
+  /**
+   * The cursor says LSNs [from, to] are in PostgreSQL, but this shipper did not ship them (a
+   * restart, a lost answer, or someone holding the workers' role moved it on): the events of that
+   * stretch the log still holds are looked up, and any PostgreSQL does not hold is logged again
+   * after the cursor, after an `audit.log_cursor_moved` event saying so. A completion counts as
+   * stored when its decision is (it may have been folded into the decision's row).
+   */
+  private async checkPassed(client: pg.Client, from: number, to: number): Promise<void> {
+    from = Math.max(from, this.wal.firstLsn());
+    to = Math.min(to, this.wal.durableLsn);
+    const records: WalRecord[] = [];
+    while (from <= to) {
+      const { records: got, gap } = await this.wal.read(from, Math.min(2_000, to - from + 1));
+      records.push(...got.filter((r) => r.lsn <= to));
+      if (got.length > 0) from = got.at(-1)!.lsn + 1;
+      else if (gap) from = gap.to + 1;
+      else break;
+    }
+    if (records.length === 0) return;
+    const present = await storedEvents(client, records.map((r) => r.row));
+    const ids = new Map(records.map((r, i) => [r.row.eventId, i]));
+    const missing = records.filter((r, i) => {
+      if (present.has(i)) return false;
+      const of = decisionOf(r.row);
+      if (of === null) return true;
+      const decision = ids.get(of);
+      return decision !== undefined && !present.has(decision);
+    });
+    // Events the database refused even in minimal form were passed on purpose (kept in a file).
+    if (missing.length > 0) {
+      const kept = await readFile(path.join(this.o.dir, `${this.o.workerId}.rejected.jsonl`), "utf8").catch(() => "");
+      for (let i = missing.length - 1; i >= 0; i--) if (kept.includes(`"eventId":${JSON.stringify(missing[i]!.row.eventId)}`)) missing.splice(i, 1);
+    }
+    if (missing.length === 0) return;
+    const lsns = { from: missing[0]!.lsn, to: missing.at(-1)!.lsn };
+    this.o.log?.error({ walId: this.wal.walId, ...lsns, missing: missing.length }, "audit log: the cursor in PostgreSQL passed events it does not hold; they are logged again after it");
+    const notice = prepareEvent(
+      {
+        type: "audit.log_cursor_moved",
+        actorType: "system",
+        actorId: `worker:${this.o.workerId}`,
+        outcome: "recovered",
+        reason: `the audit log's cursor in PostgreSQL passed ${missing.length} of its events that PostgreSQL does not hold (LSNs ${lsns.from}-${lsns.to}); they are logged again after it`,
+        data: { walId: this.wal.walId, ...lsns, relogged: missing.length, eventIds: missing.slice(0, 100).map((r) => r.row.eventId) },
+      },
+      new Date(),
+    );
+    this.wal.logAgain(missing.map((r) => r.row), notice);
   }
 
   /** One record per statement; a refused one as a minimal event; if even that is refused, kept in a file. */
@@ -346,7 +401,8 @@ export class AuditShipper {
     const deadline = Date.now() + timeoutMs;
     this.draining = true;
     try {
-      while (this.cursor < target && this.running && !this.stopping && Date.now() < deadline) {
+      // Events logged again after the cursor (AuditWal.advancePast) were recorded before this call.
+      while (this.cursor < Math.max(target, this.wal.reloggedThrough) && this.running && !this.stopping && Date.now() < deadline) {
         this.wake?.();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
@@ -356,7 +412,7 @@ export class AuditShipper {
           });
         });
       }
-      return this.cursor >= target;
+      return this.cursor >= Math.max(target, this.wal.reloggedThrough);
     } finally {
       this.draining = false;
     }

@@ -37,6 +37,22 @@ const CURSOR = `WITH created AS (
 )
 SELECT lsn::text AS lsn FROM created UNION ALL SELECT lsn::text FROM audit_wal_cursors WHERE wal_id = $1::uuid`;
 
+// Which of these events (id and time, as the log holds them) are stored, by the index on `at`.
+// One older than the newest retention run may have been archived and removed: counted as stored.
+const STORED = `SELECT v.ord::int AS ord FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS v(id, at, ord)
+ WHERE EXISTS (SELECT 1 FROM audit_events e WHERE e.at = v.at AND e.data->>'eventId' = v.id)
+    OR v.at < (SELECT max(created_at) FROM audit_retention)`;
+
+/** The indexes (into `rows`) of the events that are in audit_events. */
+export async function storedEvents(client: pg.ClientBase, rows: readonly AuditRow[]): Promise<Set<number>> {
+  if (rows.length === 0) return new Set();
+  const { rows: found } = await client.query<{ ord: number }>({
+    text: STORED,
+    values: [textArrayLiteral(rows.map((r) => r.eventId)), textArrayLiteral(rows.map((r) => r.at))],
+  });
+  return new Set(found.map((r) => r.ord - 1));
+}
+
 /**
  * A PostgreSQL array literal of text values (NULL for null), as the driver would write the array
  * itself: every element quoted, backslashes and double quotes escaped. Made by the shipper, not

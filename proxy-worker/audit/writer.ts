@@ -75,6 +75,8 @@ export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> 
   fsyncs: number;
   fsyncFailure: string | null;
   truncatedAtOpen: number;
+  /** Events logged again after the database's cursor, which had passed them without holding them. */
+  relogged: number;
 }
 
 export class AuditWriter {
@@ -121,8 +123,20 @@ export class AuditWriter {
         log: options.log,
         onBatch: options.onShipped,
       });
+      const writer = new AuditWriter(wal, shipper, options);
+      // Said in the chain, before anything else this log ships: what the segments held is gone.
+      if (wal.segmentsMissing) {
+        await writer.record({
+          type: "audit.log_gap",
+          actorType: "system",
+          actorId: `worker:${options.workerId}`,
+          outcome: "lost",
+          reason: "the audit log's segments were gone when the worker started (removed, or its folder restored without them); events logged in them and not yet shipped are missing from the audit",
+          data: { walId: wal.walId, from: null, to: null, problem: "segments_missing", segment: "(none)" },
+        });
+      }
       shipper.start();
-      return new AuditWriter(wal, shipper, options);
+      return writer;
     } catch (error) {
       await wal.close();
       throw error;
@@ -181,6 +195,7 @@ export class AuditWriter {
       fsyncs: w.fsyncs,
       fsyncFailure: w.fsyncFailure,
       truncatedAtOpen: w.truncatedAtOpen,
+      relogged: w.relogged,
     };
   }
 

@@ -1,6 +1,7 @@
 /**
  * The write-ahead log's on-disk records. A segment file starts with a 16-byte header
- * (`BHAUDWAL`, format version, reserved) and holds frames back to back:
+ * (`BHAUDWAL`, u32 LE format version, u32 LE tag of the log's identity: 0 in segments written
+ * before the tag) and holds frames back to back:
  *
  *   u32 LE payload length | u32 LE CRC-32 of (LSN bytes + payload) | u64 LE LSN | payload
  *
@@ -9,6 +10,7 @@
  * segment and the file name carries the first one. A frame that is incomplete, fails its CRC or
  * breaks the LSN sequence ends what can be read from that segment.
  */
+import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import type { AuditRow } from "../event";
 
@@ -26,11 +28,26 @@ export interface WalRecord {
   bytes: number;
 }
 
-export function segmentHeader(): Buffer {
+/**
+ * The log's identity as a segment header carries it: the first 32 bits of SHA-256 of the wal id,
+ * never 0 (which marks a segment written before the tag). A segment of another log (a folder
+ * copied from another machine's worker with the same id) is told apart before it is shipped.
+ */
+export function logTag(walId: string): number {
+  return createHash("sha256").update(walId).digest().readUInt32LE(0) || 1;
+}
+
+export function segmentHeader(tag = 0): Buffer {
   const b = Buffer.alloc(SEGMENT_HEADER_BYTES);
   SEGMENT_MAGIC.copy(b, 0);
   b.writeUInt32LE(SEGMENT_VERSION, 8);
+  b.writeUInt32LE(tag, 12);
   return b;
+}
+
+/** The header's log tag (0: written before the tag). */
+export function segmentTag(header: Buffer): number {
+  return header.readUInt32LE(12);
 }
 
 export function isSegmentHeader(b: Buffer): boolean {

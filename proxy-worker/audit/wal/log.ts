@@ -13,15 +13,16 @@
  * dropped data it could not write.
  */
 import { closeSync, fdatasync, ftruncateSync, openSync, unlinkSync, writevSync, writeSync } from "node:fs";
-import { unlink } from "node:fs/promises";
+import { access, unlink } from "node:fs/promises";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { Logger } from "@/lib/log";
 import { AuditUnavailableError } from "../errors";
 import type { AuditRow } from "../event";
-import { encodeFrame, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
+import { encodeFrame, logTag, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
 import { WalDiskReader, type WalGap } from "./reader";
-import { listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
+import { checkSegmentsBelong, listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
 
 /**
  * fdatasync through libuv's thread pool: the event loop keeps serving requests while the disk
@@ -78,6 +79,8 @@ export interface AuditWalStats {
   writtenLsn: number;
   durableLsn: number;
   appended: number;
+  /** Events logged again after the database's cursor, found to have passed them (advancePast). */
+  relogged: number;
   writeFailures: number;
   fsyncs: number;
   fsyncFailure: string | null;
@@ -108,8 +111,18 @@ export class AuditWal {
   private readonly reader = new WalDiskReader();
   /** Removals of shipped segments still under way (close waits for them). */
   private readonly removals = new Set<Promise<void>>();
-  private readonly counters = { appended: 0, writeFailures: 0, fsyncs: 0 };
+  private readonly counters = { appended: 0, writeFailures: 0, fsyncs: 0, relogged: 0 };
+  /**
+   * The last LSN the log held when it was opened, until the database's cursor is first read:
+   * every LSN above it was given out by this process, so none of those events can be in
+   * PostgreSQL yet, whatever the cursor says.
+   */
+  private openedLastLsn: number;
+  /** The last LSN of the events logged again by advancePast (0: none). */
+  reloggedThrough = 0;
   readonly durability: Durability;
+  /** The log identity's tag, in every segment header it writes. */
+  private readonly tag: number;
   private readonly o: Required<Omit<AuditWalOptions, "log" | "onFsync">> & Pick<AuditWalOptions, "log" | "onFsync">;
 
   private constructor(
@@ -118,6 +131,8 @@ export class AuditWal {
     lastLsn: number,
     private readonly truncatedAtOpen: number,
     options: AuditWalOptions,
+    /** The log had an identity but no segment at all: whatever it held (shipped or not) is gone. */
+    readonly segmentsMissing = false,
   ) {
     this.o = {
       durability: "group",
@@ -132,7 +147,9 @@ export class AuditWal {
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as AuditWal["o"];
     this.durability = this.o.durability;
+    this.tag = logTag(walId);
     this.nextLsn = lastLsn + 1;
+    this.openedLastLsn = lastLsn;
     this.writtenLsn = lastLsn;
     this.durableLsnValue = lastLsn;
   }
@@ -142,12 +159,16 @@ export class AuditWal {
     const unlock = await takeLock(options.dir, options.workerId);
     try {
       const found = await listSegments(options.dir, options.workerId);
+      // Every log keeps at least its active segment (shipped segments go only once a newer one
+      // exists), so an identity without any segment means they were removed.
+      const hadIdentity = await access(path.join(options.dir, `${options.workerId}.wal-id`)).then(() => true, () => false);
       const walId = await walIdentity(options.dir, options.workerId, found.length > 0);
+      await checkSegmentsBelong(found, walId);
       let lastLsn = 0;
       let truncated = 0;
       const newest = found.at(-1);
       if (newest) {
-        const tail = recoverTail(newest);
+        const tail = recoverTail(newest, logTag(walId));
         newest.size = tail.size;
         lastLsn = tail.lastLsn;
         truncated = tail.truncatedBytes;
@@ -155,7 +176,9 @@ export class AuditWal {
         // An empty newest segment is started again below, under the same name.
         if (tail.lastLsn < newest.first) found.pop();
       }
-      const wal = new AuditWal(walId, unlock, lastLsn, truncated, options);
+      const segmentsMissing = hadIdentity && found.length === 0;
+      if (segmentsMissing) options.log?.error({ walId, dir: options.dir }, "audit log: its identity is here but every segment is gone (removed, or a folder restored without them); events in them that were not shipped are missing from the audit");
+      const wal = new AuditWal(walId, unlock, lastLsn, truncated, options, segmentsMissing);
       for (const s of found) wal.segments.push({ ...s, fd: null });
       wal.startSegment();
       await syncDir(options.dir);
@@ -183,7 +206,7 @@ export class AuditWal {
     const file = segmentFile(this.o.dir, this.o.workerId, first);
     const fd = openSync(file, "w", 0o600);
     try {
-      writeSync(fd, segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+      writeSync(fd, segmentHeader(this.tag), 0, SEGMENT_HEADER_BYTES, 0);
     } catch (error) {
       closeSync(fd);
       try {
@@ -448,18 +471,70 @@ export class AuditWal {
   }
 
   /**
-   * The database says more of this log was shipped than the log holds (a log restored from an
-   * older copy): continue numbering after the cursor, so no new event hides below it.
+   * The database's cursor for this log, read by the shipper. When it says more of this log was
+   * shipped than the log held when it was opened (its segments were removed, or the folder was
+   * restored from an older copy), the LSNs this process has given out since the open may already
+   * be counted as shipped, although none of those events is in PostgreSQL: they are logged again
+   * after the cursor (same event, same time, a new LSN), before anything appended later, and
+   * numbering continues after the cursor, so no event hides below it.
    */
-  advancePast(lsn: number): void {
-    if (lsn < this.nextLsn || this.failure) return;
-    this.o.log?.error({ walId: this.walId, cursor: lsn, lastLsn: this.writtenLsn }, "audit log is behind its own cursor in PostgreSQL (restored from an older copy?); numbering continues after the cursor");
-    this.nextLsn = lsn + 1;
-    this.writtenLsn = lsn;
-    this.durableLsnValue = Math.max(this.durableLsnValue, lsn);
-    this.tailHead = this.tail.length; // memory holds consecutive LSNs only
-    this.tailBytes = 0;
-    this.startSegment();
+  async advancePast(lsn: number): Promise<number> {
+    const opened = this.openedLastLsn;
+    this.openedLastLsn = Number.POSITIVE_INFINITY; // only the first cursor read can find the log behind
+    if (this.failure || lsn <= opened) return lsn;
+    const strandedTo = Math.min(lsn, this.writtenLsn);
+    // Those still in memory are taken now, before any later event is numbered.
+    const stranded: AuditRow[] = [];
+    const memFirst = this.tail[this.tailHead]?.lsn ?? Number.POSITIVE_INFINITY;
+    const diskTo = Math.min(strandedTo, memFirst - 1);
+    for (let i = this.tailHead; i < this.tail.length; i++) {
+      const r = this.tail[i]!;
+      if (r.lsn > opened && r.lsn <= strandedTo) stranded.push(r.row);
+    }
+    // Pending events are numbered when written, so they already follow the cursor.
+    if (lsn >= this.nextLsn) {
+      this.o.log?.error({ walId: this.walId, cursor: lsn, lastLsn: this.writtenLsn }, "audit log is behind its own cursor in PostgreSQL (restored from an older copy?); numbering continues after the cursor");
+      this.nextLsn = lsn + 1;
+      this.writtenLsn = lsn;
+      this.durableLsnValue = Math.max(this.durableLsnValue, lsn);
+      this.tailHead = this.tail.length; // memory holds consecutive LSNs only
+      this.tailBytes = 0;
+      this.startSegment();
+    }
+    const relog = (rows: AuditRow[], first: number) => {
+      if (rows.length === 0) return;
+      this.o.log?.error({ walId: this.walId, cursor: lsn, from: first, to: first + rows.length - 1 }, "audit log: events logged since the start at LSNs the database's cursor had passed are logged again after it");
+      this.logAgain(rows);
+    };
+    relog(stranded, Math.max(opened + 1, memFirst));
+    // Beyond the memory (more than memoryBytes logged since the start): read back from disk.
+    if (diskTo > opened) {
+      const rows: AuditRow[] = [];
+      for (let from = opened + 1; from <= diskTo; ) {
+        const { records, gap } = await this.reader.read(this.segments.map((s) => ({ first: s.first, file: s.file, size: s.size })), from, diskTo, 2_000);
+        rows.push(...records.map((r) => r.row));
+        if (records.length === 0 && !gap) break;
+        from = Math.max(from + records.length, gap ? gap.to + 1 : 0);
+      }
+      relog(rows, opened + 1);
+    }
+    // Below what the log held at the start, the shipper compares what it holds with the database.
+    return opened;
+  }
+
+  /**
+   * Logs events again, ahead of anything not yet written, under new LSNs (after the cursor): for
+   * events the database's cursor passed although PostgreSQL does not hold them. Nothing waits
+   * for them; a failure is logged.
+   */
+  logAgain(rows: AuditRow[], notice?: AuditRow): void {
+    if (rows.length === 0) return;
+    this.counters.relogged += rows.length;
+    if (notice) rows = [notice, ...rows];
+    const failed = (error: Error) => this.o.log?.error({ err: error.message }, "audit log: an event could not be logged again after the cursor; it is missing from the audit");
+    this.pending.unshift(...rows.map((row) => ({ row, refusal: true, resolve: () => undefined, reject: failed })));
+    this.writePending();
+    this.reloggedThrough = Math.max(this.reloggedThrough, this.writtenLsn);
   }
 
   stats(): AuditWalStats {

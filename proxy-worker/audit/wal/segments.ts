@@ -11,7 +11,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 
 import path from "node:path";
 import { processAlive } from "@/lib/files/process-alive";
 import { AuditWalLockedError, AuditWalFormatError } from "../errors";
-import { decodeFrames, isSegmentHeader, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, type FrameProblem } from "./frame";
+import { decodeFrames, isSegmentHeader, logTag, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, segmentTag, type FrameProblem } from "./frame";
 
 export const WORKER_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -130,6 +130,33 @@ export async function walIdentity(dir: string, workerId: string, hasSegments: bo
   return id;
 }
 
+/**
+ * Refuses segments another log wrote (their header's tag is not this log's): shipped under this
+ * log's cursor they would pass as its events, and replace or interleave with its own at the same
+ * LSNs. Nothing is changed; they belong in their own log's folder. Segments written before the tag
+ * (0) and headers that are not a segment's (damage, handled where they are read) are let through.
+ */
+export async function checkSegmentsBelong(segments: SegmentFile[], walId: string): Promise<void> {
+  const mine = logTag(walId);
+  for (const s of segments) {
+    const handle = await open(s.file, "r");
+    let header: Buffer;
+    try {
+      header = Buffer.alloc(SEGMENT_HEADER_BYTES);
+      const { bytesRead } = await handle.read(header, 0, SEGMENT_HEADER_BYTES, 0);
+      if (bytesRead < SEGMENT_HEADER_BYTES || !isSegmentHeader(header)) continue;
+    } finally {
+      await handle.close();
+    }
+    const tag = segmentTag(header);
+    if (tag !== 0 && tag !== mine) {
+      throw new AuditWalFormatError(
+        `${s.file} belongs to another audit log (its tag ${tag.toString(16)}, this log's ${mine.toString(16)}: a folder copied from another worker or machine with the same worker id?); move it to its own log's folder, with that log's .wal-id, where its worker ships it`,
+      );
+    }
+  }
+}
+
 export interface RecoveredTail {
   /** The last LSN in the segment (first - 1 when it holds none). */
   lastLsn: number;
@@ -145,7 +172,7 @@ export interface RecoveredTail {
  * good one, so nothing is ever appended behind a torn record. A torn header (a crash while the
  * segment was being created) is rewritten; a header of another format is refused.
  */
-export function recoverTail(segment: SegmentFile): RecoveredTail {
+export function recoverTail(segment: SegmentFile, tag: number): RecoveredTail {
   const fd = openSync(segment.file, constants.O_RDWR);
   try {
     const size = fstatSync(fd).size;
@@ -159,7 +186,7 @@ export function recoverTail(segment: SegmentFile): RecoveredTail {
       if (size >= 8 && buf.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new AuditWalFormatError(`${segment.file} was written in another log format (version ${buf.readUInt32LE(8)}); this Bulkhead cannot read it`);
       if (size >= SEGMENT_HEADER_BYTES) throw new AuditWalFormatError(`${segment.file} is not an audit log segment; move it away`);
       ftruncateSync(fd, 0);
-      writeSync(fd, segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+      writeSync(fd, segmentHeader(tag), 0, SEGMENT_HEADER_BYTES, 0);
       fdatasyncSync(fd);
       return { lastLsn: segment.first - 1, size: SEGMENT_HEADER_BYTES, truncatedBytes: size, problem: "header" };
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { appendFile, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -229,6 +229,110 @@ describe("the audit write-ahead log", () => {
     // Nothing was changed, and the lock was released.
     expect((await segmentFiles()).length).toBeGreaterThan(0);
     await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("ships the events logged while PostgreSQL was away after the log's segments were deleted, and records that they were gone", async () => {
+    const w1 = await start();
+    const shipped = await Promise.all(Array.from({ length: 40 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    await close(w1);
+    // Someone removes every segment (the log identity stays): the log has lost its place.
+    for (const f of await segmentFiles()) await rm(f);
+    const outage = down();
+    await outage.begin();
+    const w2 = await start();
+    // Requests go on while the database is away: each of these decisions was acknowledged.
+    const later = await Promise.all(Array.from({ length: 10 }, (_, i) => w2.record(event(100 + i))));
+    await outage.end();
+    await w2.flush();
+    const all = [...shipped, ...later].map((r) => r.eventId);
+    expect((await stored(all)).map((r) => r.id)).toEqual(all);
+    const walId = (await readFile(path.join(dir, "w.wal-id"), "utf8")).trim();
+    const gaps = await withClient(t.url, async (c) => (await c.query<{ data: { problem: string }; seq: string }>("SELECT data, seq::text FROM audit_events WHERE type = 'audit.log_gap' AND data->>'walId' = $1", [walId])).rows);
+    // Said once, in the chain, before the events logged after it.
+    expect(gaps.map((g) => g.data.problem)).toEqual(["segments_missing"]);
+    expect((await stored(later.map((r) => r.eventId)))).toHaveLength(10);
+    expect(w2.stats().truncatedAtOpen).toBe(0);
+    await chainOk();
+  });
+
+  it("ships the events logged before it learnt that its log is an older copy than the database's cursor", async () => {
+    const w1 = await start();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    await close(w1);
+    // A copy of the folder taken now, restored after more was logged and shipped.
+    const copy = await mkdtemp(path.join(tmpdir(), "bh-wal-copy-"));
+    for (const f of await readdir(dir)) if (!f.endsWith(".lock")) await writeFile(path.join(copy, f), await readFile(path.join(dir, f)));
+    const w2 = await start();
+    const shipped = await Promise.all(Array.from({ length: 30 }, (_, i) => w2.record(event(10 + i))));
+    await w2.flush();
+    await close(w2);
+    await rm(dir, { recursive: true, force: true });
+    await rename(copy, dir);
+
+    const outage = down();
+    await outage.begin();
+    const w3 = await start();
+    const later = await Promise.all(Array.from({ length: 25 }, (_, i) => w3.record(event(100 + i))));
+    await outage.end();
+    await w3.flush();
+    const all = [...shipped, ...later].map((r) => r.eventId);
+    const rows = await stored(all);
+    expect(rows.map((r) => r.id).sort()).toEqual([...all].sort());
+    expect(rows.slice(-25).map((r) => r.id)).toEqual(later.map((r) => r.eventId));
+    await chainOk();
+  });
+
+  it("does not take a cursor moved past its unshipped events by the worker's role as proof that they were stored", async () => {
+    const w1 = await start();
+    const shipped = await Promise.all(Array.from({ length: 10 }, (_, i) => w1.record(event(i))));
+    await w1.flush();
+    const outage = down();
+    await outage.begin();
+    const unshipped = await Promise.all(Array.from({ length: 20 }, (_, i) => w1.record(event(10 + i))));
+    await close(w1);
+    await outage.end();
+    // Anyone holding the workers' database role (another worker, say) moves this log's cursor on.
+    const walId = (await readFile(path.join(dir, "w.wal-id"), "utf8")).trim();
+    await withClient(t.workerUrl, (c) => c.query("UPDATE audit_wal_cursors SET lsn = lsn + 15 WHERE wal_id = $1", [walId]));
+
+    const w2 = await start();
+    await w2.flush();
+    const all = [...shipped, ...unshipped].map((r) => r.eventId);
+    const rows = await stored(all);
+    expect([...new Set(rows.map((r) => r.id))].sort()).toEqual([...all].sort());
+    expect(rows).toHaveLength(all.length);
+    // And the chain says that the cursor was moved past events it did not hold.
+    const moved = await withClient(t.url, async (c) => (await c.query<{ data: { from: number; to: number; relogged: number } }>("SELECT data FROM audit_events WHERE type = 'audit.log_cursor_moved' AND data->>'walId' = $1", [walId])).rows);
+    expect(moved.map((m) => m.data)).toEqual([expect.objectContaining({ from: 11, to: 25, relogged: 15 })]);
+    expect(w2.stats().relogged).toBe(15);
+    await chainOk();
+  });
+
+  it("refuses to start on a segment of another log copied into its folder, rather than ship its events as its own", async () => {
+    const outage = down();
+    await outage.begin();
+    const w1 = await start({ segmentBytes: 4096 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => w1.record(event(i))));
+    await close(w1);
+    // Another machine's worker with the same slot id, its folder copied over this one's segments.
+    const other = await mkdtemp(path.join(tmpdir(), "bh-wal-other-"));
+    try {
+      const w2 = await start({ walDir: other, segmentBytes: 4096 });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => w2.record(event(500 + i))));
+      await close(w2);
+      const theirs = await segmentFiles(other);
+      const mine = await segmentFiles();
+      const foreign = path.join(dir, path.basename(theirs[1]!));
+      await writeFile(foreign, await readFile(theirs[1]!));
+      await expect(start({ segmentBytes: 4096 })).rejects.toThrow(/belongs to another audit log/);
+      // Nothing was changed, and the lock was released.
+      expect(await segmentFiles()).toEqual([...new Set([...mine, foreign])].sort());
+      await expect(readFile(path.join(dir, "w.lock"), "utf8")).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it("lets one process at a time own a log", async () => {
