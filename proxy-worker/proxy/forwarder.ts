@@ -65,10 +65,8 @@ export class Forwarder {
     const path = `${request.path}${request.query ? `?${request.query}` : ""}`;
     const body = request.body && request.body.length > 0 ? Buffer.from(request.body) : request.method === "GET" || request.method === "HEAD" ? null : "";
     // The final answer's head must come within the connect and upstream timeouts of now, however
-    // many informational (1xx) answers come first (relay.ts, headDeadline).
-    const deadline = setTimeout(() => relay.headDeadline(), this.limits.connectTimeoutMs + this.limits.headersTimeoutMs);
-    deadline.unref();
-    void relay.done.then(() => clearTimeout(deadline));
+    // many informational (1xx) answers come first (relay.ts, finalHeadBy).
+    relay.finalHeadBy(performance.now() + this.limits.connectTimeoutMs + this.limits.headersTimeoutMs);
     try {
       this.poolFor(request.scheme, dest).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body }, relay);
     } catch (error) {

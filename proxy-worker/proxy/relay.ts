@@ -42,6 +42,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private cut: string | null = null;
+  /** When the final head must have come (performance.now() ms); Infinity: no deadline. */
+  private headDue = Infinity;
+  /** Armed only once an informational answer came: until then undici's headers timeout applies. */
+  private headTimer: NodeJS.Timeout | null = null;
   private over = false;
   private draining = false;
 
@@ -67,8 +71,15 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.over) return;
-    // 1xx informational answers (103 Early Hints...) are not the response.
-    if (status < 200) return;
+    // 1xx informational answers (103 Early Hints...) are not the response. Each one restarts
+    // undici's headers timeout, so from the first one on, the final head's deadline is watched here.
+    if (status < 200) {
+      if (this.headTimer === null && this.headDue !== Infinity) {
+        this.headTimer = setTimeout(() => this.headDeadline(), Math.max(0, this.headDue - performance.now()));
+        this.headTimer.unref();
+      }
+      return;
+    }
     this.status = status;
     try {
       this.res.writeHead(status, this.head(status, headers));
@@ -119,13 +130,18 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
   }
 
+  /** Sets when the final answer's head must have come (a performance.now() time), whatever 1xx answers precede it. */
+  finalHeadBy(due: number): void {
+    this.headDue = due;
+  }
+
   /**
    * The final answer's head did not come in time: undici's headers timeout is only per read, and
    * an informational answer (1xx) restarts it, so an upstream sending `102 Processing` every few
    * seconds held the request (and the client's connection) for ever. Ended as an upstream timeout
    * unless the final head has come.
    */
-  headDeadline(): void {
+  private headDeadline(): void {
     if (this.over || this.status !== 0) return;
     const refusal = new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
     this.end(refusal);
@@ -150,6 +166,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private end(failure: ProxyRefusal | null): void {
     if (this.over) return;
     this.over = true;
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
     this.res.off("close", this.clientClosed).off("finish", this.finished);
     // An error on the client's side after this is over (a late reset) still has this listener.
     this.connection.off("close", this.clientClosed);
