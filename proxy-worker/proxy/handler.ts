@@ -1,3 +1,4 @@
+import { recordedTarget } from "@/lib/semantics/canonical";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "@/lib/log";
@@ -60,7 +61,7 @@ export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
  * answers with it, and writes its decision log line.
  */
 export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
-  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: (req.url ?? "").slice(0, 2048) };
+  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
   refusal.context = { ...data, ...refusal.context };
   if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
   sendRefusal(res, refusal);
