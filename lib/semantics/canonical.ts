@@ -176,3 +176,16 @@ export function canonicalUrl(req: CanonicalRequest): string {
   const query = req.query === "" ? "" : `?${req.query}`;
   return `${req.scheme}://${req.host}${port}${req.path}${query}`;
 }
+
+/**
+ * A request target as audit events and decision log lines record it: with any user-info
+ * (`user:password@`, in the authority of an absolute URL, after any `//`, or in a CONNECT
+ * target) masked, and cut to 2048 characters. Such a request is refused for carrying it, and
+ * what it carries is a credential: the agent's task token, or a password it found.
+ */
+export function recordedTarget(target: string): string {
+  let out = target.replace(/\/\/[^/?#]*@/g, "//***@");
+  // Forms without `//` (a CONNECT target, `http:user@host`, backslashes for slashes).
+  if (!out.startsWith("/") && !out.includes("//")) out = out.replace(/^[^/?#]*@/, "***@");
+  return out.slice(0, 2048);
+}

@@ -3,7 +3,7 @@ import { openBoxText, type BoxKeyPair } from "@/lib/crypto/sealed-box";
 import { AppError } from "@/lib/errors/app-error";
 import { environmentList, type Binding } from "./binding";
 import { parseHeaderTemplate, renderHeader } from "./header-template";
-import { secretForms } from "./secret-forms";
+import { credentialSecretForms } from "./secret-forms";
 import { serviceKey } from "./host";
 import { credentialAad } from "./view";
 
@@ -68,10 +68,9 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
       throw new CredentialLoadError(`Credential ${row.name} (${row.id}) cannot be injected: ${reason}`, undefined);
     }
     const template = parseHeaderTemplate(row.headerTemplate);
-    const basicAuth = template.ok && template.template.encoding === "base64";
     // An unbound credential (no service, no environments) is kept, and serves nothing (binding.ts).
     const environments = environmentList(row.environments);
-    out.set(key, { credentialId: row.id, name: row.name, serviceId: row.serviceId, environments, ...header, secretForms: secretForms(secret, { basicAuth }) });
+    out.set(key, { credentialId: row.id, name: row.name, serviceId: row.serviceId, environments, ...header, secretForms: credentialSecretForms(secret, template.ok ? template.template : null) });
   }
   return out;
 }

@@ -49,3 +49,26 @@ export function secretForms(secret: string, options: { basicAuth?: boolean } = {
   }
   return [...forms].filter((f) => f === secret || f.length >= MIN_DERIVED_FORM_LENGTH || raw.includes(f)).sort((a, b) => b.length - a.length);
 }
+
+/**
+ * The `user:password` a raw `{secret}` stands for when it is written after `Basic ` (the secret
+ * stored already base64-encoded, as many services document Basic credentials), or null. An
+ * upstream that decodes Basic credentials may say them back decoded, so that text and the
+ * password alone are carriers too.
+ */
+export function preEncodedBasicCredentials(secret: string, before: string): string | null {
+  if (!/(^|\s)basic\s+$/i.test(before) || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) return null;
+  const bytes = Buffer.from(secret, "base64");
+  if (bytes.toString("base64").replace(/=+$/, "") !== secret.replace(/=+$/, "")) return null;
+  const text = bytes.toString("utf8");
+  if (!text.includes(":") || /[\u0000-\u001f\u007f\ufffd]/.test(text)) return null;
+  return text;
+}
+
+/** Every carrier of a credential's secret, given how its template injects it (see secretForms). */
+export function credentialSecretForms(secret: string, template: { encoding: "raw" | "base64"; before: string } | null): string[] {
+  const forms = new Set(secretForms(secret, { basicAuth: template?.encoding === "base64" }));
+  const decoded = template?.encoding === "raw" ? preEncodedBasicCredentials(secret, template.before) : null;
+  if (decoded) for (const form of secretForms(decoded, { basicAuth: true })) forms.add(form);
+  return [...forms].sort((a, b) => b.length - a.length);
+}

@@ -10,6 +10,7 @@
  *   - anything else, or silence (server-speaks-first protocols): raw TCP, allowed only to a
  *     passthrough service for that destination, as one `tunnel` action.
  */
+import { recordedTarget } from "@/lib/semantics/canonical";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
@@ -265,7 +266,7 @@ export class SandboxListener {
         effect: null,
         reason,
         ruleId: null,
-        data: { eventId, listener: "transparent", client: ctx.source, sandboxId: ctx.binding.sandboxId, code, kind: "denied", originalDestination: `${ctx.dst.family === 6 ? `[${ctx.dst.address}]` : ctx.dst.address}:${ctx.dst.port}`, url: url ?? null },
+        data: { eventId, listener: "transparent", client: ctx.source, sandboxId: ctx.binding.sandboxId, code, kind: "denied", originalDestination: `${ctx.dst.family === 6 ? `[${ctx.dst.address}]` : ctx.dst.address}:${ctx.dst.port}`, url: url === undefined ? null : recordedTarget(url) },
       });
       return eventId;
     } catch {

@@ -1,3 +1,4 @@
+import { recordedTarget } from "@/lib/semantics/canonical";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type net from "node:net";
@@ -42,7 +43,7 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
  * are cut short here and escaped in the log).
  */
 export async function refuseRaw(deps: ListenerDeps, socket: Duplex, refusal: ProxyRefusal, data: { listener: ListenerKind; client: string; method?: string; url?: string; [field: string]: unknown }, respond = true): Promise<void> {
-  const source = { eventId: randomUUID(), ...data, method: data.method?.slice(0, 32), url: data.url?.slice(0, 2048) };
+  const source = { eventId: randomUUID(), ...data, method: data.method?.slice(0, 32), url: data.url === undefined ? undefined : recordedTarget(data.url) };
   refusal.context = { ...source, ...refusal.context };
   await deps.refusals.record(refusal, { data: source, auth: null });
   if (respond) writeRawRefusal(socket, refusal);

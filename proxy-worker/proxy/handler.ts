@@ -1,3 +1,4 @@
+import { recordedTarget } from "@/lib/semantics/canonical";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "@/lib/log";
@@ -60,7 +61,7 @@ export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
  * answers with it, and writes its decision log line.
  */
 export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
-  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: (req.url ?? "").slice(0, 2048) };
+  const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
   refusal.context = { ...data, ...refusal.context };
   if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
   sendRefusal(res, refusal);
@@ -175,7 +176,10 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
   const stored = plan.state.credentials.get(serviceKey(request.scheme, request.host, request.port));
   const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
-  const secrets = credential ? patternFor(credential.secretForms) : null;
+  // The endpoint's secret is redacted from every answer, injected into this request or not: an
+  // upstream that was sent it once (an earlier request, another task's) can hand it back later,
+  // in a request log, a "last delivery" page or an error, to a request it was withheld from.
+  const secrets = stored ? patternFor(stored.secretForms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
   // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);
@@ -188,17 +192,15 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
   // Echoed secrets can only be found in bodies we can read.
-  if (credential) {
-    headers["accept-encoding"] = "identity";
-    deps.onCredentialUsed?.(credential.credentialId);
-  }
+  if (secrets) headers["accept-encoding"] = "identity";
+  if (credential) deps.onCredentialUsed?.(credential.credentialId);
   // The answer streams back through the relay (relay.ts): redacted, with back-pressure, and
   // ended on both sides if either fails or the client goes away (its response closes, or for a
   // pipelined request whose turn never came, only its connection does), so no request is left
   // waiting forever.
   const relay = new ResponseRelay(res, req.socket, (status, upstream) => {
     const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
-    if (credential && encoding !== "identity") {
+    if (secrets && encoding !== "identity") {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
     const out = downstreamHeaders(upstream);

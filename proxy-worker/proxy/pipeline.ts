@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { decide, type Decision } from "@/lib/policy/decide";
-import { canonicalizeRequest, canonicalUrl } from "@/lib/semantics/canonical";
+import { canonicalizeRequest, canonicalUrl, recordedTarget } from "@/lib/semantics/canonical";
 import { classifyMatched } from "@/lib/semantics/classify";
 import { resolveEnvironment } from "@/lib/semantics/inventory";
 import type { ServiceMatch } from "@/lib/semantics/registry";
@@ -100,7 +100,7 @@ export class Pipeline extends PipelineAudit {
   async begin(received: ReceivedRequest, state: EnforcementState | null = this.deps.state()): Promise<Judgement> {
     const startedAt = process.hrtime.bigint();
     const eventId = randomUUID();
-    const base: JudgementBase = { eventId, listener: received.listener, client: received.clientAddress, method: received.method.slice(0, 32), url: received.url.slice(0, 2048) };
+    const base: JudgementBase = { eventId, listener: received.listener, client: received.clientAddress, method: received.method.slice(0, 32), url: recordedTarget(received.url) };
     if (!state) throw await this.refuse(new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot yet"), base, null);
     return { received, state, eventId, startedAt, base };
   }

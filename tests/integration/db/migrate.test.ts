@@ -110,4 +110,14 @@ describe("bulkhead db migrate", () => {
       /Cannot reach the database at postgresql:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/,
     );
   });
+
+  it("masks a password given in the URL's query (libpq's ?password=) as well", async () => {
+    const error = await migrate("postgresql://nobody@127.0.0.1:1/none?sslmode=disable&password=Query-Pw-7731&sslpassword=Key-Pw-7731", dir).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error!.message).toMatch(/Cannot reach the database at postgresql:\/\/nobody@127\.0\.0\.1:1\/none\?sslmode=disable&password=\*\*\*&sslpassword=\*\*\*/);
+    expect(error!.message).not.toMatch(/7731/);
+  });
 });

@@ -31,10 +31,13 @@ describe("credentials bound to scope", () => {
   const last = () => railway.hits.at(-1)!;
 
   beforeAll(async () => {
-    // Echoes every header it received, the way a debugging endpoint or an error page might.
+    // Echoes every header it received, the way a debugging endpoint or an error page might, and
+    // the last token it was ever sent (a request log, a "last delivery" page).
+    let remembered = "";
     railway = await startHttpUpstream((hit, res) => {
-      res.writeHead(200, { "content-type": "application/json", "x-echo-token": String(hit.headers["project-access-token"] ?? "") });
-      res.end(JSON.stringify({ data: null, received: hit.headers }));
+      if (typeof hit.headers["project-access-token"] === "string") remembered = hit.headers["project-access-token"];
+      res.writeHead(200, { "content-type": "application/json", "x-echo-token": String(hit.headers["project-access-token"] ?? ""), "x-last-token": remembered });
+      res.end(JSON.stringify({ data: null, received: hit.headers, lastToken: remembered }));
     });
     h = await startProxyHarness();
     await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
@@ -172,6 +175,19 @@ describe("credentials bound to scope", () => {
       const r = await graphql(token, STAGING_READ);
       expect(r.status).toBe(200);
       expect(last().headers["project-access-token"]).toBe(SECRET);
+      expect(r.text).not.toContain(SECRET);
+      expect(JSON.stringify(r.headers)).not.toContain(SECRET);
+    });
+
+    it("nor when the credential is withheld from this request and the upstream hands back one it was sent before", async () => {
+      const { token } = await h.newTask(ALLOW_ALL, { scope: "railway:*:irreversible" });
+      expect((await graphql(token, STAGING_READ)).status).toBe(200);
+      expect(last().headers["project-access-token"]).toBe(SECRET);
+      // Production is outside what the credential serves: it is not injected, yet the upstream remembers it.
+      const r = await graphql(token, PROD_READ);
+      expect(r.status).toBe(200);
+      expect(last().headers["project-access-token"]).toBeUndefined();
+      expect(r.text).toContain("lastToken");
       expect(r.text).not.toContain(SECRET);
       expect(JSON.stringify(r.headers)).not.toContain(SECRET);
     });

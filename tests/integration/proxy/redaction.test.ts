@@ -32,6 +32,9 @@ const FORMS: Record<string, (secret: string) => string> = {
   "hexadecimal inside a larger dump": (s) => Buffer.from(`x${s}y`).toString("hex"),
 };
 
+/** A Basic credential's user:password, stored as its base64 (`Authorization: Basic {secret}`). */
+const BASIC = "svc-robot:Pr3-encoded/basic+password-77";
+
 /** The secret in `text`, in any of the forms above, or null. */
 function leaked(text: string): string | null {
   for (const [name, encode] of Object.entries(FORMS)) {
@@ -79,6 +82,13 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
         } else res.end(body);
         return;
       }
+      if (url.pathname === "/basic") {
+        // What a server that decodes Basic credentials may say back (an error page, a debug echo).
+        const decoded = Buffer.from(String(hit.headers.authorization ?? "").replace(/^Basic /, ""), "base64").toString("utf8");
+        res.writeHead(200, { "content-type": "application/json", "x-echo": decoded });
+        res.end(JSON.stringify({ credentials: decoded, password: decoded.slice(decoded.indexOf(":") + 1), note: "the upstream's own text" }));
+        return;
+      }
       const form = FORMS[url.searchParams.get("form") ?? "raw"]!;
       const text = `{"echo":"${form(secret)}","note":"the upstream's own text"}`;
       if (url.pathname === "/trickle") {
@@ -99,6 +109,9 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     h = await startProxyHarness();
     await h.addService({ id: "echo", hosts: ["echo.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "echo", scheme: "http", host: "echo.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: SECRET });
+    // Basic auth stored the way many services document it: the base64 of user:password, pasted whole.
+    await h.addService({ id: "basic-echo", hosts: ["basic.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "basic-echo", scheme: "http", host: "basic.test", port: up.port, headerTemplate: "Authorization: Basic {secret}", secret: Buffer.from(BASIC).toString("base64") });
     ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: echo\n    effects: [read]\n"));
     origin = `http://echo.test:${up.port}`;
   });
@@ -146,5 +159,17 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     await new Promise((r) => setTimeout(r, 100));
     const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
     expect(after.status).toBe(200);
+  });
+
+  it("redacts the decoded user:password and password of a Basic credential stored already encoded", async () => {
+    const basicToken = (await h.newTask("unlisted: deny\nrules:\n  - service: basic-echo\n    effects: [read]\n")).token;
+    const r = await viaProxy(h.proxyPort, `http://basic.test:${up.port}/basic`, { token: basicToken });
+    expect(r.status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Basic ${Buffer.from(BASIC).toString("base64")}`);
+    expect(r.text).toContain("the upstream's own text");
+    for (const carrier of [BASIC, BASIC.slice(BASIC.indexOf(":") + 1), JSON.stringify(BASIC).slice(1, -1)]) {
+      expect(r.text, r.text).not.toContain(carrier);
+      expect(String(r.headers["x-echo"])).not.toContain(carrier);
+    }
   });
 });

@@ -5,6 +5,7 @@ import { ConfigError } from "@/lib/config/env";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { loadWorkerConfig } from "@/lib/config/worker";
+import { loadSiemConfig } from "@/lib/config/siem";
 
 describe("configuration is validated once, with messages that name the variable", () => {
   it("applies documented defaults", () => {
@@ -205,5 +206,21 @@ describe("dashboard security settings", () => {
       expect(message, value).toMatch(why);
       expect(message, value).not.toContain(value);
     }
+  });
+
+  it("refuses a SIEM URL with a user name or password, without repeating it", () => {
+    for (const url of ["https://ingest:s3cr3t-hec@splunk.example/services/collector", "http://token@siem.example/"]) {
+      let message = "";
+      try {
+        loadSiemConfig("/data", { BULKHEAD_SIEM_URL: url });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        message = (error as Error).message + JSON.stringify((error as ConfigError).problems);
+      }
+      expect(message).toMatch(/BULKHEAD_SIEM_URL must not contain a user name or password/);
+      expect(message).not.toContain("s3cr3t");
+      expect(message).not.toContain("token@");
+    }
+    expect(loadSiemConfig("/data", { BULKHEAD_SIEM_URL: "https://splunk.example/services/collector?token=abc" })).toMatchObject({ kind: "http" });
   });
 });

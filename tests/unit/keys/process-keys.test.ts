@@ -2,6 +2,8 @@ import { hkdfSync, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
 import { childEnvironments, isSecretVariable } from "@/lib/config/child-env";
+import { loadSiemConfig } from "@/lib/config/siem";
+import { siemSinkLabel } from "@/lib/audit/siem/lag";
 import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
 import { keyFingerprint, openSecret, sealSecret } from "@/lib/crypto/envelope";
 import { boxKeyPairFromSeed, openBox, sealTo } from "@/lib/crypto/sealed-box";
@@ -137,6 +139,24 @@ describe("the launcher gives each child only its own secrets", () => {
       expect(() => openSecret(sealed, key, "bulkhead:signing-key:bk_x")).toThrow();
       expect(key.equals(master)).toBe(false);
     }
+  });
+
+  it("hands the children the SIEM endpoint's origin only, never the ingest token in its path or query", () => {
+    const withSiem = (url: string) =>
+      childEnvironments(
+        { databaseEnv: { dashboard: {}, worker: {} }, authSecret: LAUNCHER_ENV.AUTH_SECRET, keys: { dashboard: dashboardKeyEnvironment(keys), worker: workerKeyEnvironment(keys) } },
+        { ...LAUNCHER_ENV, BULKHEAD_SIEM_URL: url },
+      );
+    const token = "hec-ingest-token-7f3a9c";
+    const { dashboard, worker } = withSiem(`https://splunk.example:8088/services/collector/${token}?token=${token}`);
+    for (const env of [dashboard, worker]) {
+      expect(env.BULKHEAD_SIEM_URL).toBe("https://splunk.example:8088");
+      expect(Object.values(env).join("\n")).not.toContain(token);
+      // What the worker does with it still works: the same sink label as the launcher's.
+      const config = loadSiemConfig("/data", env)!;
+      expect(config.kind === "http" && siemSinkLabel(config)).toBe("https://splunk.example:8088");
+    }
+    expect(withSiem("syslog+tcp://siem.internal:6514").worker.BULKHEAD_SIEM_URL).toBe("syslog+tcp://siem.internal:6514");
   });
 
   it("withholds secret-looking variables by shape, so a secret added later is not handed out by accident", () => {
