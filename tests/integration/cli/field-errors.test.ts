@@ -62,13 +62,16 @@ describe("CLI errors carry what each field is refused for", () => {
   });
 
   it("an input the schema refuses is named by the flag that was typed, not by the schema's field", async () => {
+    const short = await cli(["task", "create", "--agent", agentId, "--purpose", "ab"]);
+    expect(short.stderr).toEqual(["bulkhead task: --purpose: Describe the purpose in a few words."]);
+    // An agent is named by id or by name; a name no agent has is refused naming it.
     const byName = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name"]);
-    expect(byName.stderr).toEqual(["bulkhead task: --agent: Not a valid id."]);
+    expect(byName.stderr).toEqual(['bulkhead task: No such agent: none has the id or name "deploy-bot" (bulkhead agent list shows them).']);
     const header = await cli(["credential", "add", "--name", "gh", "--host", "api.github.com", "--env", "*", "--header", "Authorization: Bearer"], "token");
     // (The first command that seals anything in a fresh data folder may say it generated the master key before it.)
     expect(header.stderr.at(-1)).toMatch(/^bulkhead credential: --header: /);
     // --json keeps the field names for scripts.
-    const json = await cli(["task", "create", "--agent", "deploy-bot", "--purpose", "by name", "--json"]);
-    expect(JSON.parse(json.stderr[0]!).error.issues).toEqual([{ path: "agentId", message: "Not a valid id." }]);
+    const json = await cli(["task", "create", "--agent", agentId, "--purpose", "ab", "--json"]);
+    expect(JSON.parse(json.stderr[0]!).error.issues).toEqual([{ path: "purpose", message: "Describe the purpose in a few words." }]);
   });
 });
