@@ -204,10 +204,15 @@ export class AuditWriter {
     return this.lag.take();
   }
 
-  /** Resolves once every event recorded so far is in PostgreSQL; rejects after `timeoutMs`. */
+  /**
+   * Resolves once every event recorded so far is in PostgreSQL, and the segments that held only
+   * shipped events are removed (removal runs off the event loop: on a full disk, their room is
+   * what the next event needs); rejects after `timeoutMs`.
+   */
   async flush(timeoutMs = 30_000): Promise<void> {
     await this.wal.syncNow();
     if (!(await this.shipper.drain(timeoutMs))) throw new AuditUnavailableError("backlog", `the audit log was not shipped to PostgreSQL within ${timeoutMs} ms`);
+    await this.wal.removalsSettled();
   }
 
   /**

@@ -552,6 +552,11 @@ export class AuditWal {
     };
   }
 
+  /** Resolves once the shipped segments being removed are gone (their room is free again). */
+  async removalsSettled(): Promise<void> {
+    while (this.removals.size > 0) await Promise.all(this.removals);
+  }
+
   /** Writes and syncs what is pending, closes the files and releases the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
