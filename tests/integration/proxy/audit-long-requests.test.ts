@@ -7,8 +7,8 @@ import { createLogger } from "@/lib/log";
 import { AuditWriter } from "@/proxy-worker/audit/writer";
 import { startSqlEndpoint } from "../../support/fake-services";
 import { viaProxy } from "../../support/proxy-client";
-import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import type { Upstream } from "../../support/upstreams";
+import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 const log = createLogger("audit-long-requests-test", "silent");
 
@@ -20,6 +20,7 @@ const log = createLogger("audit-long-requests-test", "silent");
 describe("a request padded with harmless actions is recorded and found whole", () => {
   let h: ProxyHarness;
   let sql: Upstream & { statements: string[] };
+  let railway: Upstream;
   let token: string;
   let writer: AuditWriter;
   let walDir: string;
@@ -31,16 +32,19 @@ describe("a request padded with harmless actions is recorded and found whole", (
 
   beforeAll(async () => {
     sql = await startSqlEndpoint();
+    railway = await startHttpUpstream();
     h = await startProxyHarness({ audit: () => ({ record: async (e) => void (await writer.record(e)) }) });
     walDir = mkdtempSync(path.join(tmpdir(), "bh-long-requests-"));
     writer = await AuditWriter.start({ databaseUrl: h.t.workerUrl, walDir, workerId: "long-requests", foldWindowMs: 0, log });
+    await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
     await h.addService({ id: "warehouse", hosts: ["db.test"], scheme: "http", ports: [sql.port], protocol: "sql-http", sql: { paths: ["/sql"], queryField: "query", database: "warehouse" }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: warehouse\n    effects: [read, write]\n", { scope: "*:*:irreversible" }));
+    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: warehouse\n    effects: [read, write]\n  - service: railway\n    effects: [read]\n", { scope: "*:*:irreversible" }));
   });
   afterAll(async () => {
     await h.close();
     await writer.close(0);
     await sql.close();
+    await railway.close();
     rmSync(walDir, { recursive: true, force: true });
   });
 
@@ -64,5 +68,26 @@ describe("a request padded with harmless actions is recorded and found whole", (
     expect(found.events.map((e) => e.outcome)).toEqual(["deny"]);
     expect(found.events[0]!.actions).toHaveLength(1_997);
     expect(sql.statements.some((s) => s.includes("ledger_dropped"))).toBe(false);
+  });
+
+  it("more actions than one event records: refused before it is decided, nothing forwarded, the refusal says how many", async () => {
+    // A GraphQL batch of 50 documents of 41 reads each: 2,050 actions, each within every GraphQL limit.
+    const doc = (d: number) => ({ query: `query { ${Array.from({ length: 41 }, (_, i) => `environment(id: "env_${d}_${i}") { id }`).join(" ")} }` });
+    const r = await viaProxy(h.proxyPort, `http://backboard.railway.com:${railway.port}/graphql/v2`, {
+      token,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(Array.from({ length: 50 }, (_, d) => doc(d))),
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(400);
+    expect(r.json?.error).toBe("too_many_actions");
+    expect(railway.hits).toHaveLength(0);
+    await writer.flush();
+    const found = await searchAuditEvents(h.t.db, { q: "too_many_actions", limit: 50 });
+    expect(found.events).toHaveLength(1);
+    const e = found.events[0]!;
+    expect(e.outcome).toBe("deny");
+    expect((e.data as { actionCount?: number }).actionCount).toBe(2_050);
+    expect(e.actions.length + e.actionsLeftOut).toBe(2_050);
+    expect(e.actionsLeftOut).toBe(2_050 - e.actions.length);
   });
 });
