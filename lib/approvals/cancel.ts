@@ -6,7 +6,9 @@ import type { Actor } from "@/lib/auth/actor";
  * Why a kill switch cancelled an approval (stored in `approvals.cancel_reason`), with the
  * sentence people and agents read. `task_inactive` is what a worker records when its snapshot no
  * longer has the task and it cannot tell which switch was pulled; `client_gone` what it records when
- * the connection of the request being held closed (nobody waits for the answer any more).
+ * the connection of the request being held closed (nobody waits for the answer any more);
+ * `policy_changed` what a policy save records for the held requests the new policy denies
+ * (`policy-change.ts`).
  */
 export const CANCEL_REASONS = {
   task_ended: "the task was ended",
@@ -17,6 +19,7 @@ export const CANCEL_REASONS = {
   token_expired: "the task token expired",
   task_inactive: "the task is no longer active",
   client_gone: "the agent stopped waiting for the answer (its connection closed)",
+  policy_changed: "the task's policy was changed and now denies the request",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
