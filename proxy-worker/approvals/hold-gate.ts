@@ -35,6 +35,9 @@ export interface HoldGateOptions {
   maxPendingPerTask?: number;
 }
 
+/** Advisory lock class for creating one task's holds (the task id's hash is the second key): "bhhl". */
+const HOLD_LIMIT_LOCK = 0x6268_686c;
+
 const cancelled = (approvalId: string, reason: string | null): HoldResult => ({
   outcome: "cancelled",
   approvalId,
@@ -54,8 +57,6 @@ export class PostgresHoldGate implements HoldGate {
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
   private readonly pollMs: number;
-  /** Holds being created, per task: counted with the pending rows so a burst cannot slip past the limit. */
-  private readonly creating = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -236,29 +237,26 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   /**
-   * Creates the approval row unless the task already has its limit of pending holds (rows
-   * pending in the database, from any worker, plus those this worker is creating right now).
-   * Counting conservatively may refuse one request too many in a burst; it never lets one more in.
+   * Creates the approval row unless the task already has its limit of pending holds, counted in
+   * the database across every worker. The count and the insert run under a transaction-scoped
+   * advisory lock of the task, so holds of one task are created one at a time by all workers
+   * together: a burst split between workers can neither slip one more past the limit nor be
+   * refused while there is room.
    */
   private async createWithinLimit(
     taskId: string,
     build: () => Promise<Parameters<Db["approval"]["create"]>[0] & { select: { id: true } }>,
   ): Promise<{ id: string } | null> {
     const max = this.options.maxPendingPerTask;
-    const creating = (this.creating.get(taskId) ?? 0) + 1;
-    this.creating.set(taskId, creating);
-    try {
-      if (max !== undefined) {
-        // Pending and not yet timed out: a 202-and-poll hold nobody decided stops counting at its deadline.
-        const pending = await this.db.approval.count({ where: { taskId, status: "pending", expiresAt: { gt: new Date() } } });
-        if (pending + creating > max) return null;
-      }
-      return await this.db.approval.create(await build());
-    } finally {
-      const left = (this.creating.get(taskId) ?? 1) - 1;
-      if (left <= 0) this.creating.delete(taskId);
-      else this.creating.set(taskId, left);
-    }
+    const row = await build();
+    if (max === undefined) return this.db.approval.create(row);
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${HOLD_LIMIT_LOCK}::int, hashtext(${taskId}))`;
+      // Pending and not yet timed out: a 202-and-poll hold nobody decided stops counting at its deadline.
+      const pending = await tx.approval.count({ where: { taskId, status: "pending", expiresAt: { gt: new Date() } } });
+      if (pending >= max) return null;
+      return tx.approval.create(row);
+    });
   }
 
   /** Answers and cancels the holds whose authority is gone; returns how many. */
