@@ -9,6 +9,7 @@ import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
+import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { unknownFieldIssues } from "./unknown-fields";
@@ -118,6 +119,23 @@ async function readBodyText(request: Request, max: number): Promise<string> {
 }
 
 /**
+ * JSON.parse keeps the last of two equal keys (`{"role":"auditor","role":"admin"}`), while a
+ * gateway, a log or a reviewer in front of Bulkhead may read the first: the change made would
+ * not be the one that was looked at. The proxy's strict parser (lib/semantics/json.ts) refuses
+ * such bodies, keys that differ only in case or Unicode form, keys with invisible characters,
+ * and nesting deeper than any route reads; so does every route. Run after the storable-text
+ * check, so a NUL or lone surrogate is still reported by the field that holds it.
+ */
+function refuseAmbiguousJson(text: string): void {
+  try {
+    parseStrictJson(text);
+  } catch (error) {
+    if (!(error instanceof JsonError)) throw error;
+    throw new AppError("INVALID_INPUT", `The request body is refused: ${error.message}. Send each field once; nothing was changed.`);
+  }
+}
+
+/**
  * Wraps a route handler: every handler states the permission it needs, is authenticated (API
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
@@ -144,6 +162,7 @@ export function apiRoute<P = Record<string, string>>(
           throw new AppError("INVALID_INPUT", "The request body is not valid JSON.");
         }
         assertStorableText(body, "the request body");
+        refuseAmbiguousJson(text);
         const unknown = unknownFieldIssues(schema, body);
         if (unknown.length > 0) throw new ZodError(unknown);
         return schema.parse(body);

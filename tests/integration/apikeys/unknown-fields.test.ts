@@ -29,7 +29,7 @@ describe("API bodies with a field the route does not know", () => {
   let ownerEmail: string;
   const post = async (handler: Handler, path: string, body: unknown) => {
     const response = await handler(
-      new Request(`http://127.0.0.1:3000${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) }),
+      new Request(`http://127.0.0.1:3000${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }),
       { params: Promise.resolve({}) },
     );
     return { status: response.status, body: (await response.json()) as { issues?: Array<{ path: string; message: string }> } & Record<string, unknown> };
@@ -65,5 +65,28 @@ describe("API bodies with a field the route does not know", () => {
     expect(refused.body.issues?.[0]?.message).toMatch(/did you mean policyYaml\?/);
     expect(refused.body.issues?.[1]?.message).toMatch(/did you mean ttl\?/);
     expect(await t.db.task.count({ where: { agentId } })).toBe(0);
+  });
+
+  it("refuses a body with a key twice, or two keys one in case or Unicode form, instead of keeping the last, and creates nothing", async () => {
+    const first = unique("seen");
+    const second = unique("kept");
+    for (const [body, why] of [
+      [`{"name":"${first}","name":"${second}"}`, /duplicate key "name"/],
+      [`{"name":"${first}","description":"a","description":"b"}`, /duplicate key "description"/],
+      [`{"name":"${first}","Name":"${second}"}`, /keys "name" and "Name" differ only in case/],
+      [`{"name":"${first}","na\u200bme":"${second}"}`, /invisible character/],
+    ] as const) {
+      const refused = await post(agentsRoute.POST, "/api/v1/agents", body);
+      expect(refused.status, body).toBe(400);
+      expect(refused.body.error).toBe("invalid_input");
+      expect(refused.body.message).toMatch(why);
+    }
+    expect(await t.db.agent.count({ where: { name: { in: [first, second] } } })).toBe(0);
+  });
+
+  it("refuses nesting deeper than any route reads with a 400", async () => {
+    const refused = await post(agentsRoute.POST, "/api/v1/agents", `{"name":"${unique("deep")}","description":${"[".repeat(200)}"x"${"]".repeat(200)}}`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toMatch(/nesting too deep/);
   });
 });
