@@ -142,6 +142,10 @@ export type AuditPageInput = z.input<typeof auditPageInput>;
 const FILTER_KEYS = ["from", "to", "agent", "task", "user", "type", "outcome", "effect", "service", "environment", "q"] as const;
 const MULTI = new Set(["type", "outcome", "effect", "service", "environment"]);
 
+/** The query parameters of a filtered read (the export), and of a page of the log. */
+export const AUDIT_FILTER_QUERY = { names: FILTER_KEYS, repeatable: [...MULTI] } as const;
+export const AUDIT_PAGE_QUERY = { names: [...FILTER_KEYS, "cursor", "after", "limit"], repeatable: [...MULTI] } as const;
+
 /** Query-string parameters (URLSearchParams or Next's searchParams object) as the zod input. */
 export function filterParams(params: URLSearchParams | Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {};

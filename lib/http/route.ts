@@ -12,7 +12,7 @@ import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/er
 import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
-import { unknownFieldIssues } from "./unknown-fields";
+import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
 
 /** The one mapping from errors to HTTP responses for route handlers. */
 export function errorResponse(error: unknown): NextResponse {
@@ -143,16 +143,22 @@ function refuseAmbiguousJson(text: string): void {
 export function apiRoute<P = Record<string, string>>(
   permission: Permission,
   handler: (ctx: RouteContext<P>) => Promise<unknown>,
-  options: { status?: number } = {},
+  options: { status?: number; query?: QueryParameters } = {},
 ) {
-  return async (request: Request, segment: { params: Promise<P> }): Promise<NextResponse> => {
+  const query: QueryParameters = options.query ?? { names: [] };
+  const route = async (request: Request, segment: { params: Promise<P> }): Promise<NextResponse> => {
     try {
       const actor = await authenticate(request, permission);
       const params = await segment.params;
+      const searchParams = new URL(request.url).searchParams;
       // Text PostgreSQL cannot store (NUL, lone surrogates) is refused with a 400 naming the
       // parameter or field, for every route, before any handler sees it (lib/validation/text.ts).
-      assertStorableText(new URL(request.url).searchParams);
+      assertStorableText(searchParams);
       assertStorableText(params);
+      // A query parameter the route does not read, or a single-valued one given twice, is a 400
+      // naming it: `?status=pending` for `?state=` must not answer with every approval.
+      const unknownQuery = unknownQueryIssues(query, searchParams);
+      if (unknownQuery.length > 0) throw new ZodError(unknownQuery);
       const json = async <S extends z.ZodType>(schema: S) => {
         const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
         let body: unknown;
@@ -175,4 +181,6 @@ export function apiRoute<P = Record<string, string>>(
       return errorResponse(error);
     }
   };
+  // What the route reads from the query string, for the check against the OpenAPI document.
+  return Object.assign(route, { queryParameters: query });
 }

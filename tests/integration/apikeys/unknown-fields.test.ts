@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as agentsRoute from "@/app/api/v1/agents/route";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
+import * as approvalsRoute from "@/app/api/v1/approvals/route";
+import * as auditRoute from "@/app/api/v1/audit/route";
+import * as meRoute from "@/app/api/v1/me/route";
 import { createApiKey } from "@/lib/apikeys";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
@@ -88,5 +91,33 @@ describe("API bodies with a field the route does not know", () => {
     const refused = await post(agentsRoute.POST, "/api/v1/agents", `{"name":"${unique("deep")}","description":${"[".repeat(200)}"x"${"]".repeat(200)}}`);
     expect(refused.status).toBe(400);
     expect(refused.body.message).toMatch(/nesting too deep/);
+  });
+
+  const get = async (handler: Handler, pathAndQuery: string) => {
+    const response = await handler(new Request(`http://127.0.0.1:3000${pathAndQuery}`, { headers: { authorization: `Bearer ${key}` } }), { params: Promise.resolve({}) });
+    return { status: response.status, body: (await response.json()) as { issues?: Array<{ path: string; message: string }> } & Record<string, unknown> };
+  };
+
+  it("refuses a query parameter the route does not read instead of answering unfiltered", async () => {
+    const typo = await get(approvalsRoute.GET, "/api/v1/approvals?status=pending");
+    expect(typo.status).toBe(400);
+    expect(typo.body.error).toBe("invalid_input");
+    expect(typo.body.issues).toEqual([{ path: "status", message: "status is not a parameter of this request (did you mean state?); its parameters are state, task, agent, limit" }]);
+    const agentId = await get(tasksRoute.GET, "/api/v1/tasks?agentId=00000000-0000-4000-8000-000000000000");
+    expect(agentId.status).toBe(400);
+    expect(agentId.body.issues?.[0]?.message).toMatch(/^agentId is not a parameter of this request \(did you mean agent\?\)/);
+    const none = await get(meRoute.GET, "/api/v1/me?verbose=1");
+    expect(none.status).toBe(400);
+    expect(none.body.issues?.[0]?.message).toBe("verbose is not a parameter of this request; it takes no query parameters");
+    // The parameters a route reads still work.
+    expect((await get(approvalsRoute.GET, "/api/v1/approvals?state=pending&limit=5")).status).toBe(200);
+  });
+
+  it("refuses a single-valued query parameter given twice, and takes repeatable filters", async () => {
+    const twice = await get(agentsRoute.GET, "/api/v1/agents?status=active&status=suspended");
+    expect(twice.status).toBe(400);
+    expect(twice.body.issues).toEqual([{ path: "status", message: "status is given 2 times; give it once" }]);
+    expect((await get(auditRoute.GET, "/api/v1/audit?limit=1&limit=500")).status).toBe(400);
+    expect((await get(auditRoute.GET, "/api/v1/audit?type=agent.created&type=task.created&limit=5")).status).toBe(200);
   });
 });

@@ -5,7 +5,7 @@ import { listSandboxes, registerExternalSandbox, registerSandboxInput } from "@/
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
   return { sandboxes: await listSandboxes(getDb(), actor, { live: query.get("state") !== "all", taskId: query.get("task") ?? undefined }) };
-});
+}, { query: { names: ["state", "task"] } });
 
 // The dashboard cannot create namespaces (it runs unprivileged): POST registers a sandbox isolated
 // elsewhere (a Kubernetes pod's address) for a task. Local sandboxes come from `bulkhead sandbox run`.

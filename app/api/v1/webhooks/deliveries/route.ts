@@ -8,4 +8,4 @@ const query = z.object({ webhook: z.uuid().optional(), limit: z.coerce.number().
 export const GET = apiRoute("settings:write", async ({ actor, request }) => {
   const q = query.parse(Object.fromEntries(new URL(request.url).searchParams));
   return { deliveries: await listDeliveries(getDb(), actor, { webhookId: q.webhook, limit: q.limit }) };
-});
+}, { query: { names: ["webhook", "limit"] } });
