@@ -19,6 +19,26 @@ export function storable(what: string): [(value: string) => boolean, string] {
   return [isStorableText, `${what} ${UNSTORABLE_TEXT_MESSAGE}`];
 }
 
+/**
+ * Characters that change how a name looks without being seen: controls (Cc: newline, escape,
+ * bell), format characters (Cf: zero-width spaces and joiners, bidi overrides such as U+202E that
+ * display `ops\u202Egnp.exe` as `opsexe.png`, the BOM), line and paragraph separators, and the
+ * rest of Unicode's default-ignorable code points (Hangul fillers, variation selectors).
+ */
+const UNSEEN_IN_NAMES = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * A free-text name people tell objects apart by (an API key's, a webhook's, a person's), shown in
+ * the dashboard and recorded in the audit log: refused when it holds a character that is not seen
+ * (two names that look the same would be two objects), and stored in Unicode NFC, so `é` typed
+ * as one character and as `e` + combining accent are the same name.
+ */
+export function visibleName(schema: z.ZodString, what: string) {
+  return schema
+    .refine((v) => !UNSEEN_IN_NAMES.test(v), `${what} must not contain control, invisible or direction-changing characters, which make names look alike.`)
+    .transform((v) => v.normalize("NFC"));
+}
+
 /** A value still to look at, and how it was reached (its parent's node and its key there). */
 interface Visit {
   value: unknown;
