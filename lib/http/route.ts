@@ -82,7 +82,12 @@ interface RouteContext<P> {
   actor: Actor;
   request: Request;
   params: P;
-  json<S extends z.ZodType>(schema: S): Promise<z.output<S>>;
+  /**
+   * The JSON body, parsed with `schema`. With `whenEmpty`, a request without a body (nothing, or
+   * only white space) reads as that value; a body is always read and parsed, whatever its
+   * Content-Type says (a session's writes are refused earlier unless it is JSON).
+   */
+  json<S extends z.ZodType>(schema: S, options?: { whenEmpty?: z.input<S> }): Promise<z.output<S>>;
 }
 
 /**
@@ -159,8 +164,9 @@ export function apiRoute<P = Record<string, string>>(
       // naming it: `?status=pending` for `?state=` must not answer with every approval.
       const unknownQuery = unknownQueryIssues(query, searchParams);
       if (unknownQuery.length > 0) throw new ZodError(unknownQuery);
-      const json = async <S extends z.ZodType>(schema: S) => {
+      const json = async <S extends z.ZodType>(schema: S, jsonOptions: { whenEmpty?: z.input<S> } = {}) => {
         const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
+        if (jsonOptions.whenEmpty !== undefined && text.trim() === "") return schema.parse(jsonOptions.whenEmpty);
         let body: unknown;
         try {
           body = JSON.parse(text);

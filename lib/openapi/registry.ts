@@ -20,6 +20,8 @@ export interface OpenApiOperation {
   query?: z.ZodObject;
   /** JSON request body. */
   body?: z.ZodType;
+  /** The body may be left out (an empty body reads as `{}`). */
+  bodyOptional?: boolean;
   /** Success responses by status; error responses are added from the operation's shape. */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
 }
@@ -81,7 +83,7 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
     security: op.permission ? [{ apiKey: [] }, { session: [] }] : [],
     ...(op.permission ? { "x-bulkhead-permission": op.permission } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } } : {}),
+    ...(op.body ? { requestBody: { required: !op.bodyOptional, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } } : {}),
     responses,
   };
 }
