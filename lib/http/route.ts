@@ -14,6 +14,17 @@ import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
 
+/**
+ * The field errors a domain error carries (`details.fieldErrors`, as forms show them) in the
+ * shape a validation error has (`issues: [{path, message}]`), so that an API client finds the
+ * field named in one place whichever check refused it (a taken name's 409, an unknown owner's 400).
+ */
+function fieldIssues(details: unknown): Array<{ path: string; message: string }> {
+  const fieldErrors = (details as { fieldErrors?: unknown } | undefined)?.fieldErrors;
+  if (!fieldErrors || typeof fieldErrors !== "object") return [];
+  return Object.entries(fieldErrors).flatMap(([path, messages]) => (Array.isArray(messages) ? messages.filter((m): m is string => typeof m === "string").map((message) => ({ path, message })) : []));
+}
+
 /** The one mapping from errors to HTTP responses for route handlers. */
 export function errorResponse(error: unknown): NextResponse {
   if (error instanceof ZodError) {
@@ -29,8 +40,9 @@ export function errorResponse(error: unknown): NextResponse {
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
     if (error.code === "DATABASE_UNAVAILABLE") headers["Retry-After"] = "5";
+    const issues = fieldIssues(error.details);
     return NextResponse.json(
-      { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}) },
+      { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}), ...(issues.length > 0 ? { issues } : {}) },
       { status: error.statusCode, headers },
     );
   }

@@ -41,7 +41,10 @@ const errorSchema = z.object({
   error: z.string().meta({ description: "Machine-readable reason, e.g. unauthenticated, forbidden, invalid_input." }),
   message: z.string(),
   details: z.unknown().optional(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  issues: z
+    .array(z.object({ path: z.string(), message: z.string() }))
+    .optional()
+    .meta({ description: "Each refused field (dotted path) with a sentence: for invalid input, and for any other error that concerns a field (a taken name's 409)." }),
 });
 
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {

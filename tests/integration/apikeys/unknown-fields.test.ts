@@ -120,4 +120,20 @@ describe("API bodies with a field the route does not know", () => {
     expect((await get(auditRoute.GET, "/api/v1/audit?limit=1&limit=500")).status).toBe(400);
     expect((await get(auditRoute.GET, "/api/v1/audit?type=agent.created&type=task.created&limit=5")).status).toBe(200);
   });
+
+  it("names the refused field in issues whichever check refused it: validation, a filter, or a taken name", async () => {
+    const name = unique("taken");
+    expect((await post(agentsRoute.POST, "/api/v1/agents", { name })).status).toBe(201);
+    const taken = await post(agentsRoute.POST, "/api/v1/agents", { name });
+    expect(taken.status).toBe(409);
+    expect(taken.body).toMatchObject({ error: "conflict", issues: [{ path: "name", message: `An agent named ${name} already exists.` }] });
+    const owner = await post(agentsRoute.POST, "/api/v1/agents", { name: unique("owner"), ownerEmail: "nobody@example.test" });
+    expect(owner.status).toBe(400);
+    expect(owner.body.issues).toEqual([{ path: "ownerEmail", message: "No active user with email nobody@example.test." }]);
+    const filter = await get(tasksRoute.GET, "/api/v1/tasks?agent=abc");
+    expect(filter.status).toBe(400);
+    expect(filter.body.issues).toEqual([{ path: "agent", message: expect.stringMatching(/^agent must be an agent's id/) }]);
+    const invalid = await post(agentsRoute.POST, "/api/v1/agents", { name: "" });
+    expect(invalid.body.issues?.[0]?.path).toBe("name");
+  });
 });
