@@ -97,3 +97,23 @@ export function assertStorableText(value: unknown, where?: string): void {
   const name = path.length > 0 ? path.join(".") : (where ?? "the input");
   throw new z.ZodError([{ code: "custom", path, message: `${name} ${UNSTORABLE_TEXT_MESSAGE}`, input: undefined }]);
 }
+
+/**
+ * A page size in a query string: decimal digits only, from 1 to `max` (`fallback` when absent).
+ * `Number()`, as `z.coerce.number()` uses it, also takes `0x10`, `1e2`, `" 7"` and `""` (zero).
+ */
+export function limitParam(max: number, fallback: number) {
+  const sentence = `limit must be a whole number from 1 to ${max}, in decimal digits`;
+  return z
+    .preprocess(
+      (v) => (typeof v === "number" ? String(v) : v),
+      z
+        .string(sentence)
+        .trim()
+        .regex(/^\d{1,6}$/, sentence)
+        .transform(Number)
+        .pipe(z.number().min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`)),
+    )
+    .optional()
+    .transform((v) => v ?? fallback);
+}

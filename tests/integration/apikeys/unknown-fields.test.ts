@@ -136,4 +136,14 @@ describe("API bodies with a field the route does not know", () => {
     const invalid = await post(agentsRoute.POST, "/api/v1/agents", { name: "" });
     expect(invalid.body.issues?.[0]?.path).toBe("name");
   });
+
+  it("takes a list's limit in decimal digits only, as the audit log does", async () => {
+    for (const limit of ["0x10", "1e2", "", "0", "-1", "201", "2.5", "99999999999999999999"]) {
+      const refused = await get(approvalsRoute.GET, `/api/v1/approvals?limit=${limit}`);
+      expect(refused.status, limit).toBe(400);
+      expect(refused.body.issues?.[0], limit).toMatchObject({ path: "limit", message: expect.stringMatching(/^limit must be (a whole number from 1 to 200, in decimal digits|at least 1|at most 200)$/) });
+    }
+    expect((await get(approvalsRoute.GET, "/api/v1/approvals?limit=200")).status).toBe(200);
+    expect((await get(approvalsRoute.GET, "/api/v1/approvals")).status).toBe(200);
+  });
 });
