@@ -4,6 +4,7 @@ import * as tasksRoute from "@/app/api/v1/tasks/route";
 import * as approvalsRoute from "@/app/api/v1/approvals/route";
 import * as auditRoute from "@/app/api/v1/audit/route";
 import * as meRoute from "@/app/api/v1/me/route";
+import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import { createApiKey } from "@/lib/apikeys";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
@@ -145,5 +146,17 @@ describe("API bodies with a field the route does not know", () => {
     }
     expect((await get(approvalsRoute.GET, "/api/v1/approvals?limit=200")).status).toBe(200);
     expect((await get(approvalsRoute.GET, "/api/v1/approvals")).status).toBe(200);
+  });
+
+  it("refuses a sandbox filter that is not one instead of listing every sandbox", async () => {
+    const badTask = await get(sandboxesRoute.GET, "/api/v1/sandboxes?task=not-a-uuid");
+    expect(badTask.status).toBe(400);
+    expect(badTask.body.issues).toEqual([{ path: "task", message: "task must be a task's id (a uuid)." }]);
+    for (const state of ["ALL", "stopped", "1"]) {
+      const bad = await get(sandboxesRoute.GET, `/api/v1/sandboxes?state=${state}`);
+      expect(bad.status, state).toBe(400);
+      expect(bad.body.issues).toEqual([{ path: "state", message: "state must be live or all." }]);
+    }
+    for (const ok of ["", "?state=all", "?state=live", "?task=00000000-0000-4000-8000-000000000000"]) expect((await get(sandboxesRoute.GET, `/api/v1/sandboxes${ok}`)).status, ok).toBe(200);
   });
 });
