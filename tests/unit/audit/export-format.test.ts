@@ -53,4 +53,18 @@ describe("visible(): agent text cannot hide or reorder itself", () => {
     expect(visible("a\u200Bb\u0000c\nd\u2066")).toBe("a\\u200bb\\u0000c\\u000ad\\u2066");
     expect(visible("<img src=x onerror=alert(1)>")).toBe("<img src=x onerror=alert(1)>"); // left to React's escaping
   });
+
+  it("shows the invisible characters outside the bidi and zero-width blocks too: soft hyphen, fillers, variation selectors, tag characters", () => {
+    // Tag characters spell a hidden ASCII message ("ok" here) that a person never sees.
+    const hidden = "vol_prod\u{E006F}\u{E006B}\u00AD\u3164\uFE0F\u180E\u2061\u034F";
+    expect(visible(hidden)).toBe("vol_prod\\u{e006f}\\u{e006b}\\u00ad\\u3164\\ufe0f\\u180e\\u2061\\u034f");
+    // ESC and the one-byte CSI (U+009B) start terminal sequences; CR returns to the line's start.
+    expect(visible("a\u001b[2Jb\u009b2Kc\rd")).toBe("a\\u001b[2Jb\\u009b2Kc\\u000dd");
+  });
+
+  it("keeps line feeds and tabs when asked (a pretty-printed body), never CR or the rest", () => {
+    expect(visible("SELECT 1;\n\tDROP\r\u202eX", { keepLines: true })).toBe("SELECT 1;\n\tDROP\\u000d\\u202eX");
+    // Ordinary text in any script is left alone.
+    expect(visible("Grüße, 東京, עברית, 🙂")).toBe("Grüße, 東京, עברית, 🙂");
+  });
 });
