@@ -4,6 +4,7 @@
  * the hash chain. Everything in `data` may have come from an agent: it is returned as data, and
  * the page renders it as text only.
  */
+import { mostSevereFirst } from "@/lib/approvals/severity";
 import type { AuditRow } from "./search";
 
 export interface AuditActionView {
@@ -47,15 +48,20 @@ export function parseData(text: string): unknown {
   }
 }
 
-/** The semantic actions recorded in an event's data (proxy decisions), as plain strings. */
+/**
+ * The semantic actions recorded in an event's data (proxy decisions), as plain strings, in request
+ * order. Beyond `MAX_ACTIONS` the most severe are kept (still in request order): the agent chooses
+ * how many actions a request has, and 100 reads must not push its one irreversible action out.
+ */
 export function actionsOf(data: unknown): AuditActionView[] {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
   const actions = (data as { actions?: unknown }).actions;
   if (!Array.isArray(actions)) return [];
-  return actions
-    .slice(0, MAX_ACTIONS)
+  const all = actions
     .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null && !Array.isArray(a))
-    .map((a) => ({ service: str(a.service) ?? "", environment: str(a.environment) ?? "", resource: str(a.resource) ?? "", operation: str(a.operation) ?? "", effect: str(a.effect) ?? "" }));
+    .map((a, index) => ({ index, service: str(a.service) ?? "", environment: str(a.environment) ?? "", resource: str(a.resource) ?? "", operation: str(a.operation) ?? "", effect: str(a.effect) ?? "" }));
+  const kept = all.length > MAX_ACTIONS ? mostSevereFirst(all).slice(0, MAX_ACTIONS).sort((a, b) => a.index - b.index) : all;
+  return kept.map(({ index: _index, ...a }) => a);
 }
 
 export function requestOf(data: unknown): AuditEventView["request"] {

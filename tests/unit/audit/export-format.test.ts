@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { csvCell } from "@/lib/audit/export/csv";
 import { auditFilterInput, filterParams } from "@/lib/audit/filter";
 import { likePattern } from "@/lib/audit/search";
-import { visible } from "@/lib/audit/view";
+import { actionsOf, visible } from "@/lib/audit/view";
 
 describe("csvCell: RFC 4180 quoting and formula neutralisation", () => {
   it.each([
@@ -66,5 +66,18 @@ describe("visible(): agent text cannot hide or reorder itself", () => {
     expect(visible("SELECT 1;\n\tDROP\r\u202eX", { keepLines: true })).toBe("SELECT 1;\n\tDROP\\u000d\\u202eX");
     // Ordinary text in any script is left alone.
     expect(visible("Grüße, 東京, עברית, 🙂")).toBe("Grüße, 東京, עברית, 🙂");
+  });
+});
+
+describe("actionsOf(): an event's actions as a person reads them", () => {
+  it("beyond 100 actions keeps the most severe, in request order: 150 reads cannot push out the one irreversible action", () => {
+    const reads = Array.from({ length: 150 }, (_, i) => ({ service: "pg-http", environment: "production", resource: `t${i}`, operation: "SELECT", effect: "read" }));
+    const drop = { service: "pg-http", environment: "production", resource: "invoices", operation: "DROP TABLE", effect: "irreversible" };
+    const shown = actionsOf({ actions: [...reads.slice(0, 120), drop, ...reads.slice(120)] });
+    expect(shown).toHaveLength(100);
+    expect(shown).toContainEqual(drop);
+    expect(shown[0]!.resource).toBe("t0");
+    // 100 or fewer: all of them, as recorded.
+    expect(actionsOf({ actions: [drop, reads[0]] })).toEqual([drop, reads[0]]);
   });
 });
