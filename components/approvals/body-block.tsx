@@ -24,6 +24,11 @@ export function BodyBlock({ body, fullHref }: { body: BodyView; fullHref: string
       {body.truncated ? (
         <p className="mt-1 text-sm">
           Showing the first {body.shown} characters. The approval covers the whole body.{" "}
+          {body.marksBeyond > 0 ? (
+            <strong className="text-red-800" data-testid="marks-beyond">
+              {body.marksBeyond === 1 ? "1 highlighted part lies" : `${body.marksBeyond} highlighted parts lie`} beyond what is shown.{" "}
+            </strong>
+          ) : null}
           <a className="underline" href={fullHref}>
             Show all
           </a>

@@ -210,3 +210,18 @@ test("an irreversible action cannot hide behind harmless ones, bidi overrides, i
   await expect(row.locator("li").first()).toContainText("invoices\\u202e");
   expect(await row.evaluate((el) => (el as HTMLElement).innerText)).not.toMatch(/[\u202a-\u202e\u200b-\u200f\u001b]/u);
 });
+
+test("a DROP padded past the part of the body the card shows is still first among the actions, and the card says a highlight lies beyond", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const padding = `/* ${"this statement only reads. ".repeat(800)} */`;
+  const held = await holdRequest(db, { ownerId: owner.id, url: SQL, body: JSON.stringify({ query: `SELECT 1; ${padding} DROP TABLE invoices`, database: "billing" }) });
+  await signInViaApi(page.request, owner.email, owner.password);
+  await page.goto(`/approvals/${held.approval.id}`);
+  const card = page.getByTestId("approval-card");
+  await expect(card.getByTestId("actions").first().getByTestId("action").first()).toContainText("DROP");
+  await expect(card.getByTestId("request-body").getByTestId("danger")).toHaveCount(0);
+  await expect(card.getByTestId("marks-beyond")).toHaveText("2 highlighted parts lie beyond what is shown.");
+  await card.getByRole("link", { name: "Show all" }).click();
+  await expect(page.getByTestId("request-body").getByTestId("danger").filter({ hasText: /DROP TABLE/i })).toHaveCount(1);
+  await expect(page.getByTestId("marks-beyond")).toHaveCount(0);
+});
