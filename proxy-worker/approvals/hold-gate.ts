@@ -56,6 +56,10 @@ export class PostgresHoldGate implements HoldGate {
   private listener: pg.Client | null = null;
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
+  /** Set once the worker stops: every hold is answered at once, and none waits any more. */
+  private stopping = false;
+  /** Cancellations being written (close waits for them before the database goes). */
+  private readonly cancelling = new Set<Promise<void>>();
   private readonly pollMs: number;
 
   constructor(
@@ -210,7 +214,9 @@ export class PostgresHoldGate implements HoldGate {
         if (settled) return;
         // Answered at once; the row follows (a kill switch in the dashboard may have written it already).
         finish(cancelled(id, reason));
-        void this.cancelRow(id, reason);
+        const row = this.cancelRow(id, reason);
+        this.cancelling.add(row);
+        void row.finally(() => this.cancelling.delete(row));
       };
       // The client went away: nobody waits for the answer, so no person is asked to give one (an
       // approval given meanwhile would be recorded as allowing a request that is never sent).
@@ -228,6 +234,7 @@ export class PostgresHoldGate implements HoldGate {
       // waiter existed, is not waited out.
       const known = this.options.revoked?.(authority);
       if (known) cancel(known);
+      else if (this.stopping) cancel("worker_stopped");
       else if (input.abandoned?.aborted) gone();
       else {
         input.abandoned?.addEventListener("abort", gone, { once: true });
@@ -307,7 +314,23 @@ export class PostgresHoldGate implements HoldGate {
     return this.waiters.size;
   }
 
+  /**
+   * The worker is stopping: every request held here is answered now (`approval_cancelled`,
+   * `worker_stopped`) and its approval cancelled, and so is any hold that starts from now on. A
+   * held request lives in this process only; left waiting it would be cut off without an answer
+   * when the worker exits, and its approval would stay pending for someone to grant a request
+   * that nobody can release any more. Holds answered with 202 (poll mode) are left: any worker
+   * redeems those.
+   */
+  stop(): number {
+    this.stopping = true;
+    return this.cancelWhere(() => "worker_stopped");
+  }
+
   async close(): Promise<void> {
+    this.stop();
+    // The cancellations are written (and audited) before the database connection goes.
+    await Promise.all([...this.cancelling]);
     this.closed = true;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;

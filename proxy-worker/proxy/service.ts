@@ -259,6 +259,8 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     }),
     async close() {
       killSwitch?.stop();
+      // Held requests first: answered and cancelled at once, not waited out below (a hold outlasts any drain).
+      holds.stop();
       // Stop accepting, let in-flight requests finish (bounded), then release upstream pools.
       const closing = [explicit, transparentHttp, transparentTls, tunnels.inner].map(
         (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),

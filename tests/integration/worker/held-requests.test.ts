@@ -1,0 +1,88 @@
+import { fork } from "node:child_process";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { decideApproval } from "@/lib/approvals/decide-approval";
+import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
+import { makeUser } from "../../support/factories";
+import { waitFor } from "../../support/log-capture";
+import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+import { prepareWorkerEnvironment, type WorkerEnvironment } from "../../support/worker-process";
+
+/** Deletes are held for a person; the task may read. */
+const HOLD_DELETES = "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n  - service: local\n    effects: [destructive]\n    decision: hold\n";
+
+/**
+ * A held request lives in the worker process that holds it. When that process stops (Ctrl-C,
+ * SIGTERM from the launcher) or dies, the request can no longer be released by anyone: the agent
+ * must get an answer, the approval must not stay pending for a person to grant, and both must be
+ * in the audit. Runs the launcher's supervisor around the real `bulkhead worker`.
+ */
+describe("held requests when the worker stops", () => {
+  let up: Upstream;
+  let w: WorkerEnvironment;
+  let supervisor: WorkerSupervisor | null = null;
+  const said: string[] = [];
+
+  const supervise = async () => {
+    supervisor = superviseWorker({
+      spawn: (env) => fork(path.resolve("bin/bulkhead.mjs"), ["worker"], { env: { ...w.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] }),
+      say: (line) => said.push(line),
+      onGiveUp: (reason) => said.push(`gave up: ${reason}`),
+      backoff: { initialMs: 200, maxMs: 2000, stableAfterMs: 60_000 },
+    });
+    await supervisor.ready();
+    await waitFor(async () => ((await w.readyz()).status === 200 ? true : null), 90_000, "the worker");
+  };
+  const pendingApproval = () =>
+    waitFor(async () => w.t.db.approval.findFirst({ where: { status: "pending" }, orderBy: { createdAt: "desc" } }), 30_000, "the held request's approval");
+  const held = () => {
+    const answer: Promise<ProxyResponse | Error> = viaProxy(w.proxyPort, `http://127.0.0.1:${up.port}/volumes/v1`, { token: w.token, method: "DELETE" }).catch((e: Error) => e);
+    return answer;
+  };
+
+  beforeAll(async () => {
+    up = await startHttpUpstream();
+    // Holds wait far longer than any shutdown may take.
+    w = await prepareWorkerEnvironment(up.port, { BULKHEAD_HOLD_TIMEOUT_SECONDS: "600" }, { policyYaml: HOLD_DELETES });
+  }, 120_000);
+  afterEach(async () => {
+    await supervisor?.stop();
+    supervisor = null;
+  });
+  afterAll(async () => {
+    await w.close();
+    await up.close();
+  });
+
+  it("on SIGTERM answers the held request, cancels its approval and audits both, and stops without being killed", async () => {
+    await supervise();
+    const worker = supervisor!.child()!;
+    const answer = held();
+    const approval = await pendingApproval();
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));
+    const stopping = Date.now();
+    await supervisor!.stop();
+    const exit = await exited;
+    // Stopped on its own, well inside the launcher's 10 s before SIGKILL: a held request is not waited out.
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(9_000);
+
+    const res = await answer;
+    expect(res).not.toBeInstanceOf(Error);
+    expect((res as ProxyResponse).status).toBe(403);
+    expect((res as ProxyResponse).json).toMatchObject({ error: "approval_cancelled", approvalId: approval.id });
+    expect(String((res as ProxyResponse).json?.reason)).toMatch(/proxy worker holding the request stopped/);
+
+    const row = await w.t.db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+    expect(row).toMatchObject({ status: "cancelled", cancelReason: "worker_stopped" });
+    const approver = await makeUser(w.t.db, "approver");
+    await expect(decideApproval(w.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/cancelled/);
+
+    // Both in the audit: the cancellation, and the refusal the agent got (shipped before the worker exited).
+    const events = await w.t.db.auditEvent.findMany({ where: { OR: [{ type: "approval.cancelled" }, { type: "proxy.decision" }] }, orderBy: { id: "asc" } });
+    const mine = events.filter((e) => (e.data as { approvalId?: string }).approvalId === approval.id);
+    expect(mine.map((e) => [e.type, e.outcome])).toEqual(expect.arrayContaining([["approval.cancelled", "cancel"], ["proxy.decision", "deny"]]));
+    expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
+  }, 180_000);
+});
