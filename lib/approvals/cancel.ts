@@ -37,12 +37,14 @@ export function cancelReasonText(reason: string | null | undefined): string {
 }
 
 /** Which approvals a kill switch reaches. */
-export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] };
+export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] } | { heldBy: string };
 
 function scopeWhere(scope: CancelScope) {
   if ("taskIds" in scope) return { taskId: { in: scope.taskIds } };
   if ("agentId" in scope) return { agentId: scope.agentId };
   if ("jti" in scope) return { jti: scope.jti };
+  // A worker's blocking holds (202-and-poll holds carry no holder).
+  if ("heldBy" in scope) return { heldBy: scope.heldBy, pollMode: false };
   return { id: { in: scope.ids } };
 }
 

@@ -33,6 +33,11 @@ export interface HoldGateOptions {
   revoked?: (authority: Authority) => CancelReason | null;
   /** Pending holds one task may have at once (BULKHEAD_TASK_MAX_PENDING_HOLDS); unlimited when absent. */
   maxPendingPerTask?: number;
+  /**
+   * This worker's identity, stable across its restarts (its audit log's id): recorded on each
+   * blocking hold, so that the next start cancels what a killed predecessor left pending.
+   */
+  holder?: string;
 }
 
 /** Advisory lock class for creating one task's holds (the task id's hash is the second key): "bhhl". */
@@ -73,7 +78,27 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   async start(): Promise<void> {
+    await this.cancelLeftBehind();
     await this.listen();
+  }
+
+  /**
+   * Cancels the blocking holds an earlier run of this worker left pending (or approved, unused):
+   * it was killed or crashed while they waited, so the requests went with it and nobody can
+   * release them. Each is audited as `approval.cancelled` (`worker_stopped`). Another worker's
+   * holds are not touched (they carry its id); 202-and-poll holds carry none.
+   */
+  private async cancelLeftBehind(): Promise<void> {
+    const holder = this.options.holder;
+    if (!holder || this.closed) return;
+    try {
+      const ids = await this.db.$transaction((tx) => cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR));
+      if (ids.length > 0) this.log.warn({ approvals: ids }, "cancelled the held requests an earlier run of this worker left waiting (it stopped without answering them)");
+    } catch (error) {
+      // PostgreSQL away: the worker starts all the same (it enforces its last-known-good policy) and tries again.
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not cancel the held requests an earlier run of this worker left waiting; trying again in 5 s");
+      setTimeout(() => void this.cancelLeftBehind(), 5000).unref();
+    }
   }
 
   private async listen(): Promise<void> {
@@ -127,6 +152,7 @@ export class PostgresHoldGate implements HoldGate {
         policyVersion: auth.task.policyVersion,
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
         pollMode,
+        heldBy: pollMode ? null : (this.options.holder ?? null),
       },
       select: { id: true },
     }));

@@ -85,4 +85,35 @@ describe("held requests when the worker stops", () => {
     expect(mine.map((e) => [e.type, e.outcome])).toEqual(expect.arrayContaining([["approval.cancelled", "cancel"], ["proxy.decision", "deny"]]));
     expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
   }, 180_000);
+
+  it("after a SIGKILL, the restarted worker cancels what its predecessor held (pending or approved meanwhile) and audits it; another worker's holds stay", async () => {
+    await supervise();
+    const first = supervisor!.child()!;
+    const answer = held();
+    const approval = await pendingApproval();
+    expect(approval.heldBy).toEqual(expect.any(String));
+    // A hold of another worker (another audit log) waiting at the same time.
+    const other = await w.t.adminDb().approval.create({
+      data: { ...approval, id: undefined, heldBy: "another-worker-log", createdAt: undefined, actions: approval.actions as object, requestHeaders: approval.requestHeaders as object },
+    });
+    first.kill("SIGKILL");
+    // The agent's connection dies with the process; no answer could be given.
+    expect(await answer).toBeInstanceOf(Error);
+    // Between the crash and the restart someone approves the orphan: it must release nothing.
+    const approver = await makeUser(w.t.db, "approver");
+    await decideApproval(w.t.db, approver.actor, approval.id, "approve").catch(() => undefined);
+    await waitFor(async () => (supervisor!.child() && supervisor!.child() !== first && (await w.readyz()).status === 200 ? true : null), 90_000, "the restarted worker");
+
+    const row = await waitFor(async () => {
+      const r = await w.t.db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+      return r.status === "cancelled" ? r : null;
+    }, 30_000, "the left-behind approval's cancellation");
+    expect(row.cancelReason).toBe("worker_stopped");
+    await expect(decideApproval(w.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/cancelled|no longer be decided/);
+    const cancelledEvents = await w.t.db.auditEvent.findMany({ where: { type: "approval.cancelled" } });
+    expect(cancelledEvents.filter((e) => (e.data as { approvalId?: string }).approvalId === approval.id)).toHaveLength(1);
+    expect((await w.t.db.approval.findUniqueOrThrow({ where: { id: other.id } })).status).toBe("pending");
+    await w.t.adminDb().approval.update({ where: { id: other.id }, data: { status: "expired" } });
+    expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
+  }, 240_000);
 });
