@@ -22,7 +22,7 @@ import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/files/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
 import { CliError, type CommandHandler } from "../context";
-import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
+import { superviseWorker, WORKER_STOP_TIMEOUT_MS, type WorkerSupervisor } from "@/cli/runtime/supervise";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
@@ -154,6 +154,8 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     supervisor = superviseWorker({
       spawn: (restart) => fork(bin, ["worker"], { env: { ...env.worker, ...restart }, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
       say,
+      // Its own shutdown takes up to 10 s for requests in flight and 5 s to ship the audit log.
+      stopTimeoutMs: WORKER_STOP_TIMEOUT_MS,
       onGiveUp: () => void shutdown(1),
     });
     await dashboard.ready();

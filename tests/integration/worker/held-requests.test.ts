@@ -2,7 +2,8 @@ import { fork } from "node:child_process";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
-import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
+import type http from "node:http";
+import { superviseWorker, WORKER_STOP_TIMEOUT_MS, type WorkerSupervisor } from "@/cli/runtime/supervise";
 import { makeUser } from "../../support/factories";
 import { waitFor } from "../../support/log-capture";
 import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
@@ -30,6 +31,8 @@ describe("held requests when the worker stops", () => {
       say: (line) => said.push(line),
       onGiveUp: (reason) => said.push(`gave up: ${reason}`),
       backoff: { initialMs: 200, maxMs: 2000, stableAfterMs: 60_000 },
+      // As the launcher runs it.
+      stopTimeoutMs: WORKER_STOP_TIMEOUT_MS,
     });
     await supervisor.ready();
     await waitFor(async () => ((await w.readyz()).status === 200 ? true : null), 90_000, "the worker");
@@ -41,8 +44,15 @@ describe("held requests when the worker stops", () => {
     return answer;
   };
 
+  /** Answers to /slow are never sent (until the test ends). */
+  const hanging: http.ServerResponse[] = [];
+
   beforeAll(async () => {
-    up = await startHttpUpstream();
+    up = await startHttpUpstream((hit, res) => {
+      if (hit.url.startsWith("/slow")) return void hanging.push(res);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: true }));
+    });
     // Holds wait far longer than any shutdown may take.
     w = await prepareWorkerEnvironment(up.port, { BULKHEAD_HOLD_TIMEOUT_SECONDS: "600" }, { policyYaml: HOLD_DELETES });
   }, 120_000);
@@ -51,6 +61,7 @@ describe("held requests when the worker stops", () => {
     supervisor = null;
   });
   afterAll(async () => {
+    for (const res of hanging) res.destroy();
     await w.close();
     await up.close();
   });
@@ -116,4 +127,22 @@ describe("held requests when the worker stops", () => {
     await w.t.adminDb().approval.update({ where: { id: other.id }, data: { status: "expired" } });
     expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
   }, 240_000);
+
+  // The worker's own shutdown waits up to 10 s for requests in flight, then ships its audit log
+  // (up to 5 s); the launcher killed it 10 s after SIGTERM, in the middle of that.
+  it("with a request in flight to an upstream that does not answer, the launcher lets the worker finish its own shutdown", async () => {
+    await supervise();
+    const worker = supervisor!.child()!;
+    const answer = viaProxy(w.proxyPort, `http://127.0.0.1:${up.port}/slow`, { token: w.token }).catch((e: Error) => e);
+    await waitFor(() => (hanging.length > 0 ? true : null), 30_000, "the request to reach the upstream");
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));
+    await supervisor!.stop();
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(said.some((line) => /killing it/.test(line))).toBe(false);
+    await answer;
+    // Its decision and its ending were shipped on the way out.
+    const events = await w.t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." } }, orderBy: { id: "asc" } });
+    const slow = events.filter((e) => String((e.data as { url?: string }).url ?? "").includes("/slow"));
+    expect(slow.length).toBeGreaterThan(0);
+  }, 180_000);
 });
