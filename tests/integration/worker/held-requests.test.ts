@@ -5,6 +5,7 @@ import { decideApproval } from "@/lib/approvals/decide-approval";
 import type http from "node:http";
 import { superviseWorker, WORKER_STOP_TIMEOUT_MS, type WorkerSupervisor } from "@/cli/runtime/supervise";
 import { makeUser } from "../../support/factories";
+import { DatabaseOutage } from "../audit/helpers";
 import { waitFor } from "../../support/log-capture";
 import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
@@ -127,6 +128,36 @@ describe("held requests when the worker stops", () => {
     await w.t.adminDb().approval.update({ where: { id: other.id }, data: { status: "expired" } });
     expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
   }, 240_000);
+
+  // A hold needs its approval row: while PostgreSQL was away the request failed after the pool's
+  // timeout as a 502 internal_error, "the proxy failed to handle the request".
+  it("while PostgreSQL is away a request that needs approval is refused as 503 approvals_unavailable, audited, nothing forwarded; holds work again once it is back", async () => {
+    await supervise();
+    const outage = new DatabaseOutage(w.t.adminUrl);
+    await outage.begin();
+    let res: ProxyResponse | Error;
+    try {
+      res = await held();
+    } finally {
+      await outage.end();
+    }
+    expect(res).not.toBeInstanceOf(Error);
+    const refused = res as ProxyResponse;
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({ error: "approvals_unavailable", kind: "unavailable" });
+    expect(String(refused.json?.reason)).toMatch(/needs a person's approval.*nothing was forwarded/);
+    expect(typeof refused.json?.auditEventId).toBe("string");
+    // Recorded (in the worker's log first, shipped once PostgreSQL is back).
+    const recorded = await waitFor(async () => w.t.db.auditEvent.findFirst({ where: { type: "proxy.rejected", outcome: "deny", reason: { contains: "approvals cannot be recorded" } } }), 60_000, "the refusal's audit event");
+    expect(recorded.taskId).toEqual(expect.any(String));
+    // Back: the next one is held as usual.
+    const answer = held();
+    const approval = await pendingApproval();
+    const approver = await makeUser(w.t.db, "approver");
+    await decideApproval(w.t.db, approver.actor, approval.id, "deny", "after the outage");
+    expect(((await answer) as ProxyResponse).status).toBe(403);
+    expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
+  }, 180_000);
 
   // The worker's own shutdown waits up to 10 s for requests in flight, then ships its audit log
   // (up to 5 s); the launcher killed it 10 s after SIGTERM, in the middle of that.
