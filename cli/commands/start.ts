@@ -12,7 +12,7 @@ import { redactDatabaseUrl } from "@/lib/db/url";
 import { packageRoot } from "@/lib/package-root";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";
-import { takeDataFolder } from "@/cli/runtime/data-folder-lock";
+import { takeDataFolderWhenFree } from "@/cli/runtime/data-folder-lock";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/cli/runtime/database-roles";
 import { assertPortFree } from "@/cli/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
@@ -53,7 +53,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
 
   // One Bulkhead per data folder, held until this process exits: a second start would take the
   // first one's PostgreSQL for a leftover of a killed run and stop it (data-folder-lock.ts).
-  takeDataFolder(common.dataDir, "start");
+  await takeDataFolderWhenFree(common.dataDir, "start", say);
   await assertPortFree(app.host, app.port, "BULKHEAD_APP_PORT");
   await assertPortFree(worker.healthHost, worker.healthPort, "BULKHEAD_WORKER_HEALTH_PORT");
   await assertPortFree(worker.proxyHost, worker.proxyPort, "BULKHEAD_PROXY_PORT");
