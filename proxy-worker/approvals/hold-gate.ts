@@ -33,6 +33,11 @@ export interface HoldGateOptions {
   revoked?: (authority: Authority) => CancelReason | null;
   /** Pending holds one task may have at once (BULKHEAD_TASK_MAX_PENDING_HOLDS); unlimited when absent. */
   maxPendingPerTask?: number;
+  /**
+   * This worker's identity, stable across its restarts (its audit log's id): recorded on each
+   * blocking hold, so that the next start cancels what a killed predecessor left pending.
+   */
+  holder?: string;
 }
 
 /** Advisory lock class for creating one task's holds (the task id's hash is the second key): "bhhl". */
@@ -56,6 +61,10 @@ export class PostgresHoldGate implements HoldGate {
   private listener: pg.Client | null = null;
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
+  /** Set once the worker stops: every hold is answered at once, and none waits any more. */
+  private stopping = false;
+  /** Cancellations being written (close waits for them before the database goes). */
+  private readonly cancelling = new Set<Promise<void>>();
   private readonly pollMs: number;
 
   constructor(
@@ -69,7 +78,27 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   async start(): Promise<void> {
+    await this.cancelLeftBehind();
     await this.listen();
+  }
+
+  /**
+   * Cancels the blocking holds an earlier run of this worker left pending (or approved, unused):
+   * it was killed or crashed while they waited, so the requests went with it and nobody can
+   * release them. Each is audited as `approval.cancelled` (`worker_stopped`). Another worker's
+   * holds are not touched (they carry its id); 202-and-poll holds carry none.
+   */
+  private async cancelLeftBehind(): Promise<void> {
+    const holder = this.options.holder;
+    if (!holder || this.closed) return;
+    try {
+      const ids = await this.db.$transaction((tx) => cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR));
+      if (ids.length > 0) this.log.warn({ approvals: ids }, "cancelled the held requests an earlier run of this worker left waiting (it stopped without answering them)");
+    } catch (error) {
+      // PostgreSQL away: the worker starts all the same (it enforces its last-known-good policy) and tries again.
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not cancel the held requests an earlier run of this worker left waiting; trying again in 5 s");
+      setTimeout(() => void this.cancelLeftBehind(), 5000).unref();
+    }
   }
 
   private async listen(): Promise<void> {
@@ -123,6 +152,7 @@ export class PostgresHoldGate implements HoldGate {
         policyVersion: auth.task.policyVersion,
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
         pollMode,
+        heldBy: pollMode ? null : (this.options.holder ?? null),
       },
       select: { id: true },
     }));
@@ -210,7 +240,9 @@ export class PostgresHoldGate implements HoldGate {
         if (settled) return;
         // Answered at once; the row follows (a kill switch in the dashboard may have written it already).
         finish(cancelled(id, reason));
-        void this.cancelRow(id, reason);
+        const row = this.cancelRow(id, reason);
+        this.cancelling.add(row);
+        void row.finally(() => this.cancelling.delete(row));
       };
       // The client went away: nobody waits for the answer, so no person is asked to give one (an
       // approval given meanwhile would be recorded as allowing a request that is never sent).
@@ -228,6 +260,7 @@ export class PostgresHoldGate implements HoldGate {
       // waiter existed, is not waited out.
       const known = this.options.revoked?.(authority);
       if (known) cancel(known);
+      else if (this.stopping) cancel("worker_stopped");
       else if (input.abandoned?.aborted) gone();
       else {
         input.abandoned?.addEventListener("abort", gone, { once: true });
@@ -307,7 +340,23 @@ export class PostgresHoldGate implements HoldGate {
     return this.waiters.size;
   }
 
+  /**
+   * The worker is stopping: every request held here is answered now (`approval_cancelled`,
+   * `worker_stopped`) and its approval cancelled, and so is any hold that starts from now on. A
+   * held request lives in this process only; left waiting it would be cut off without an answer
+   * when the worker exits, and its approval would stay pending for someone to grant a request
+   * that nobody can release any more. Holds answered with 202 (poll mode) are left: any worker
+   * redeems those.
+   */
+  stop(): number {
+    this.stopping = true;
+    return this.cancelWhere(() => "worker_stopped");
+  }
+
   async close(): Promise<void> {
+    this.stop();
+    // The cancellations are written (and audited) before the database connection goes.
+    await Promise.all([...this.cancelling]);
     this.closed = true;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
