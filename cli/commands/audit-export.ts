@@ -4,6 +4,7 @@ import { startAuditExport } from "@/lib/audit/export";
 import { parseFlags } from "../args";
 import type { CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
+import { terminalText } from "../terminal-text";
 
 const MULTI = ["type", "outcome", "effect", "service", "environment"] as const;
 
@@ -37,11 +38,14 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
   const summary = await withCliDatabase(ctx, async (db) => {
     const exp = await startAuditExport(db, CLI_ACTOR, input, { via: "cli" });
     const out = values.output ? createWriteStream(values.output, { mode: 0o600 }) : (ctx.stdoutStream ?? process.stdout);
+    // An export read on a terminal shows agent-chosen text: its control characters are shown, not
+    // obeyed. To a file or a pipe it is written exactly.
+    const show = !values.output && (out as { isTTY?: boolean }).isTTY === true ? terminalText : (chunk: string) => chunk;
     let bytes = 0;
     try {
       for await (const chunk of exp.chunks) {
         bytes += Buffer.byteLength(chunk);
-        if (!out.write(chunk)) await once(out, "drain");
+        if (!out.write(show(chunk))) await once(out, "drain");
       }
     } finally {
       if (values.output) {

@@ -12,7 +12,7 @@ import { redactDatabaseUrl } from "@/lib/db/url";
 import { packageRoot } from "@/lib/package-root";
 import { ensureBuilt } from "@/cli/runtime/build";
 import { openDatabase } from "@/cli/runtime/database";
-import { takeDataFolder } from "@/cli/runtime/data-folder-lock";
+import { takeDataFolderWhenFree } from "@/cli/runtime/data-folder-lock";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/cli/runtime/database-roles";
 import { assertPortFree } from "@/cli/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
@@ -22,7 +22,7 @@ import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
 import { readOrCreateSecretFile } from "@/lib/files/secrets";
 import { issueSetupTokenIfNeeded } from "@/lib/users/setup";
 import { CliError, type CommandHandler } from "../context";
-import { superviseWorker, type WorkerSupervisor } from "@/cli/runtime/supervise";
+import { superviseWorker, WORKER_STOP_TIMEOUT_MS, type WorkerSupervisor } from "@/cli/runtime/supervise";
 
 /**
  * `bulkhead start` (what `npm start` runs): validates configuration, checks ports, starts the
@@ -53,7 +53,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
 
   // One Bulkhead per data folder, held until this process exits: a second start would take the
   // first one's PostgreSQL for a leftover of a killed run and stop it (data-folder-lock.ts).
-  takeDataFolder(common.dataDir, "start");
+  await takeDataFolderWhenFree(common.dataDir, "start", say);
   await assertPortFree(app.host, app.port, "BULKHEAD_APP_PORT");
   await assertPortFree(worker.healthHost, worker.healthPort, "BULKHEAD_WORKER_HEALTH_PORT");
   await assertPortFree(worker.proxyHost, worker.proxyPort, "BULKHEAD_PROXY_PORT");
@@ -154,6 +154,8 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     supervisor = superviseWorker({
       spawn: (restart) => fork(bin, ["worker"], { env: { ...env.worker, ...restart }, stdio: ["ignore", "inherit", "inherit", "ipc"] }),
       say,
+      // Its own shutdown takes up to 10 s for requests in flight and 5 s to ship the audit log.
+      stopTimeoutMs: WORKER_STOP_TIMEOUT_MS,
       onGiveUp: () => void shutdown(1),
     });
     await dashboard.ready();

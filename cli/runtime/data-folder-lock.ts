@@ -165,3 +165,26 @@ export function takeDataFolder(dataDir: string, command: string): () => void {
   process.on("exit", release);
   return release;
 }
+
+/**
+ * `bulkhead start`'s take of the data folder: a CLI command that started the embedded database for
+ * itself (`db migrate`, `keys rotate-master`, ...) holds the folder until it ends, so the start
+ * waits for it (saying so once, at most `timeoutMs`) instead of being refused; another
+ * `bulkhead start` is refused at once, naming it.
+ */
+export async function takeDataFolderWhenFree(dataDir: string, command: string, say: (line: string) => void, timeoutMs = 10 * 60_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    try {
+      return takeDataFolder(dataDir, command);
+    } catch (error) {
+      if (!(error instanceof DataFolderBusyError) || error.owner.command === "start" || Date.now() >= deadline) throw error;
+      if (!said) {
+        say(`Waiting for ${error.owner.command} (pid ${error.owner.pid}) to finish: it is using the embedded database in ${dataDir}.`);
+        said = true;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -12,6 +12,12 @@ export interface SuperviseOptions {
   name?: string;
   /** What goes on while it is away, said with each restart. */
   meanwhile?: string;
+  /**
+   * How long `stop` waits after SIGTERM before SIGKILL. It must exceed what the child's own
+   * shutdown may take: the worker's is bounded at 10 s for requests in flight plus 5 s to ship
+   * its audit log, so it gets 20 s. Default: 10 s.
+   */
+  stopTimeoutMs?: number;
 }
 
 export interface WorkerSupervisor {
@@ -19,11 +25,14 @@ export interface WorkerSupervisor {
   child(): ChildProcess | null;
   /** Resolves once a worker has said it is ready (IPC `{ type: "ready" }`). */
   ready(): Promise<void>;
-  /** Stops the worker (SIGTERM, then SIGKILL after 10 s) and restarts nothing. */
+  /** Stops the worker (SIGTERM, then SIGKILL after `stopTimeoutMs`) and restarts nothing. */
   stop(): Promise<void>;
 }
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000, stableAfterMs: 60_000 };
+
+/** The launcher's wait for the proxy worker to stop: its own bounds (10 s in flight, 5 s audit) and a margin. */
+export const WORKER_STOP_TIMEOUT_MS = 20_000;
 
 /**
  * Keeps the proxy worker running under `bulkhead start`. A worker that crashes after it was
@@ -41,6 +50,7 @@ export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const name = options.name ?? "proxy worker";
   const meanwhile = options.meanwhile ?? "The dashboard keeps running; agents cannot connect until the worker is back.";
+  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
   let current: ChildProcess | null = null;
   let stopping = false;
   let everReady = false;
@@ -97,7 +107,10 @@ export function superviseWorker(options: SuperviseOptions): WorkerSupervisor {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       child.kill("SIGTERM");
-      const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const kill = setTimeout(() => {
+        options.say(`The ${name} did not stop within ${stopTimeoutMs / 1000} s of SIGTERM; killing it.`);
+        child.kill("SIGKILL");
+      }, stopTimeoutMs);
       await gone;
       clearTimeout(kill);
     },

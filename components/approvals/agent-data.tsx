@@ -1,12 +1,17 @@
 import type { ReactNode } from "react";
 import type { LinePart } from "@/lib/approvals/plain-language";
+import { visible } from "@/lib/audit/view";
 
 /**
  * A value the agent controls (path, operation, resource, body): shown as inert text in its own
  * marked box, never as part of Bulkhead's sentences. React escapes it; the marker says whose
- * words these are, so "already approved by security" reads as the agent's claim.
+ * words these are, so "already approved by security" reads as the agent's claim. Text is shown
+ * through `visible`: a control, bidirectional or invisible character appears as its \u escape,
+ * so a resource cannot turn itself around, hide a part, or break the line it stands on (a block
+ * keeps its line feeds and tabs). Callers that pass elements apply `visible` to their text.
  */
-export function AgentData({ children, block = false }: { children: ReactNode; block?: boolean }) {
+export function AgentData({ children: given, block = false }: { children: ReactNode; block?: boolean }) {
+  const children = typeof given === "string" ? visible(given, { keepLines: block }) : given;
   const cls = "rounded border border-dashed border-amber-500 bg-amber-50 px-1 font-mono text-xs text-amber-950";
   const label = (
     <span className="mr-1 select-none rounded bg-amber-500 px-1 font-sans text-[10px] font-bold uppercase tracking-wide text-white" aria-label="from the agent:">

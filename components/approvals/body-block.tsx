@@ -1,4 +1,5 @@
 import type { BodyView } from "@/lib/approvals/body-view";
+import { visible } from "@/lib/audit/view";
 import { AgentData } from "./agent-data";
 
 /** The request body, pretty-printed, with the dangerous parts marked. */
@@ -13,16 +14,21 @@ export function BodyBlock({ body, fullHref }: { body: BodyView; fullHref: string
         {body.segments.map((s, i) =>
           s.mark ? (
             <mark key={i} data-testid="danger" className="rounded bg-red-200 px-0.5 font-bold text-red-900">
-              {s.text}
+              {visible(s.text, { keepLines: true })}
             </mark>
           ) : (
-            <span key={i}>{s.text}</span>
+            <span key={i}>{visible(s.text, { keepLines: true })}</span>
           ),
         )}
       </AgentData>
       {body.truncated ? (
         <p className="mt-1 text-sm">
           Showing the first {body.shown} characters. The approval covers the whole body.{" "}
+          {body.marksBeyond > 0 ? (
+            <strong className="text-red-800" data-testid="marks-beyond">
+              {body.marksBeyond === 1 ? "1 highlighted part lies" : `${body.marksBeyond} highlighted parts lie`} beyond what is shown.{" "}
+            </strong>
+          ) : null}
           <a className="underline" href={fullHref}>
             Show all
           </a>

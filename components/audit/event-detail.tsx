@@ -161,7 +161,7 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
         <p className="mb-2 text-xs text-slate-500">As stored. Values may come from the agent; control characters are shown escaped.</p>
         <pre data-testid="event-data" className="max-h-[32rem] overflow-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100">
           {/* JSON.stringify escapes control characters inside strings; its own line breaks are layout. */}
-          {(JSON.stringify(e.data, null, 2) ?? "").split("\n").map(visible).join("\n")}
+          {(JSON.stringify(e.data, null, 2) ?? "").split("\n").map((t) => visible(t)).join("\n")}
         </pre>
       </section>
     </div>

@@ -2,6 +2,7 @@ import Link from "next/link";
 import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
 import { Table, Td } from "@/components/ui/table";
+import { mostSevereFirst } from "@/lib/approvals/severity";
 import type { AuditEventView } from "@/lib/audit/view";
 import { AgentText } from "./agent-text";
 
@@ -79,7 +80,7 @@ export function AuditEventsTable({ events }: { events: AuditEventView[] }) {
                 <AgentText text={e.request.url} />
               </span>
             ) : null}
-            {e.actions.slice(0, 3).map((a, i) => (
+            {mostSevereFirst(e.actions).slice(0, 3).map((a, i) => (
               <span key={i} className="mt-1 block text-slate-600">
                 {a.service}/{a.environment}: <AgentText text={a.operation} /> <AgentText className="font-mono" text={a.resource} /> ({a.effect})
               </span>

@@ -16,7 +16,7 @@ export function PolicyVersions({ versions }: { versions: TaskReport["policyVersi
                     {`${d.op} ${visible(d.text)}`}
                   </span>
                 ))
-              : v.yaml.split("\n").map(visible).join("\n")}
+              : v.yaml.split("\n").map((t) => visible(t)).join("\n")}
           </pre>
         </li>
       ))}

@@ -8,7 +8,8 @@ import { useHydrated } from "@/components/ui/use-hydrated";
 import type { ActionResult } from "@/lib/http/action";
 import type { ExplainResult } from "@/lib/policy/explain";
 
-type SaveAction = (prev: ActionResult<{ policyVersion: number }> | null, form: FormData) => Promise<ActionResult<{ policyVersion: number }>>;
+type Saved = { policyVersion: number; cancelledApprovals: number };
+type SaveAction = (prev: ActionResult<Saved> | null, form: FormData) => Promise<ActionResult<Saved>>;
 type SimulateAction = (prev: ActionResult<ExplainResult> | null, form: FormData) => Promise<ActionResult<ExplainResult>>;
 
 const TONE = { allow: "green", deny: "red", hold: "amber" } as const;
@@ -58,6 +59,9 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
         {saved?.ok ? (
           <p role="status" className="text-sm text-emerald-700">
             Saved as version {saved.data.policyVersion}; workers enforce it within a second.
+            {saved.data.cancelledApprovals > 0
+              ? ` ${saved.data.cancelledApprovals === 1 ? "One held request" : `${saved.data.cancelledApprovals} held requests`} of this task that it denies ${saved.data.cancelledApprovals === 1 ? "was" : "were"} cancelled; the agent was told.`
+              : ""}
           </p>
         ) : saved && !saved.ok && errors.length === 0 ? (
           <p role="alert" className="text-sm text-red-700">

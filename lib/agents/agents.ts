@@ -61,11 +61,25 @@ async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: st
   throw new OwnerRequiredError(admins.length === 0 ? "no_admin" : "several_admins");
 }
 
+// Agent registrations are taken one at a time, so that two names differing only in case cannot
+// both be created at the same moment (the unique index compares names exactly).
+const CREATE_LOCK = 0x6268_6167; // "bhag"
+
+function nameTaken(name: string, requested = name): AppError {
+  const message = `An agent named ${name} already exists${name === requested ? "" : " (names that differ only in case are one name)"}.`;
+  return new AppError("CONFLICT", message, { details: { fieldErrors: { name: [message] } } });
+}
+
 export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput): Promise<AgentView> {
   assertCan(actor, "agents:write");
   const data = createAgentInput.parse(input);
   try {
     return await db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CREATE_LOCK}::int)`;
+      // `deploy-bot` and `Deploy-Bot` read as one agent in the dashboard, the audit log and the
+      // CLI (which takes an agent's name): a name equal to another but for case is taken.
+      const [twin] = await tx.$queryRaw<Array<{ name: string }>>`SELECT "name" FROM "agents" WHERE lower("name") = lower(${data.name}) LIMIT 1`;
+      if (twin) throw nameTaken(twin.name, data.name);
       const ownerId = await resolveOwnerId(tx, actor, data.ownerEmail);
       const agent = await tx.agent.create({
         data: { name: data.name, description: data.description, ownerId },
@@ -80,11 +94,7 @@ export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput)
       return agent;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new AppError("CONFLICT", `An agent named ${data.name} already exists.`, {
-        details: { fieldErrors: { name: [`An agent named ${data.name} already exists.`] } },
-      });
-    }
+    if (isUniqueViolation(error)) throw nameTaken(data.name);
     throw error;
   }
 }

@@ -1,16 +1,11 @@
 import { z } from "zod";
 import { ROLES } from "@/lib/auth/roles";
+import { visibleName } from "@/lib/validation/text";
 
 export const apiKeyIdSchema = z.uuid({ error: "Not a valid id." });
 
 export const createApiKeyInput = z.object({
-  name: z
-    .string({ error: "Enter a name." })
-    .trim()
-    .min(1, "Enter a name.")
-    .max(100, "Name must be at most 100 characters.")
-     
-    .regex(/^[^\u0000-\u001f\u007f]*$/, "Name must not contain control characters."),
+  name: visibleName(z.string({ error: "Enter a name." }).trim().min(1, "Enter a name.").max(100, "Name must be at most 100 characters."), "Name"),
   role: z.enum(ROLES, { error: `Role must be one of: ${ROLES.join(", ")}.` }),
   /** Omitted: the key does not expire (it can still be revoked). */
   expiresInDays: z.coerce

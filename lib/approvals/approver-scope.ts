@@ -75,18 +75,23 @@ export async function getApproverScope(db: Db, actor: Actor, userId: string): Pr
 export async function setApproverScope(db: Db, actor: Actor, userId: string, input: unknown): Promise<{ agents: string[]; services: string[] }> {
   assertCan(actor, "users:write");
   const next = approverScopeInput.parse(input);
-  const before = await getApproverScope(db, actor, userId);
+  await getApproverScope(db, actor, userId); // 404 for a user that does not exist
   const agents = [...new Set(next.agents)];
   const services = [...new Set(next.services)];
   const found = await db.agent.count({ where: { id: { in: agents } } });
   if (found !== agents.length) throw new AppError("INVALID_INPUT", "Some of these agents do not exist.", { details: { fieldErrors: { agents: ["Some of these agents do not exist."] } } });
-  const wasScoped = before.agents.length + before.services.length > 0;
-  const widens = !wasScoped ? false : agents.length + services.length === 0 || agents.some((a) => !before.agents.includes(a)) || services.some((s) => !before.services.includes(s));
-  const stepUp = widens ? requireStepUp(actor, "widen what an approver may decide") : undefined;
   await db.$transaction(async (tx) => {
     // The user's row is what a decision in progress holds a share lock on (decide-approval.ts):
-    // a narrowed scope is in force for every decision that commits after this one.
+    // a narrowed scope is in force for every decision that commits after this one. Changes of
+    // one person's scope are taken in turn under it, each judged against the scope in force when
+    // it commits: judged against a scope read before, a change that looked like no change
+    // (re-saving the old scope) undid a narrowing committed meanwhile, without step-up.
     await tx.$queryRaw`SELECT 1 FROM "users" WHERE "id" = ${userId}::uuid FOR UPDATE`;
+    const stored = await scopeOfUser(tx, userId);
+    const before = { agents: stored?.agents ?? [], services: stored?.services ?? [] };
+    const wasScoped = before.agents.length + before.services.length > 0;
+    const widens = !wasScoped ? false : agents.length + services.length === 0 || agents.some((a) => !before.agents.includes(a)) || services.some((s) => !before.services.includes(s));
+    const stepUp = widens ? requireStepUp(actor, "widen what an approver may decide") : undefined;
     await tx.approverScope.deleteMany({ where: { userId } });
     await tx.approverScope.createMany({ data: [...agents.map((value) => ({ userId, kind: "agent", value })), ...services.map((value) => ({ userId, kind: "service", value }))] });
     await recordAuditEvent(tx, { type: "user.approver_scope_changed", actor, data: { userId, from: before, to: { agents, services }, ...(stepUp ? { stepUp } : {}) } });

@@ -18,6 +18,8 @@ export interface BodyView {
   size: number;
   shown: number;
   truncated: boolean;
+  /** Highlighted parts that lie (or continue) beyond the part shown: the card says so. */
+  marksBeyond: number;
   segments: BodySegment[];
 }
 
@@ -115,11 +117,15 @@ export function bodyView(
   });
   const segments: BodySegment[] = [];
   let at = 0;
-  for (const [start, end] of format === "binary" ? [] : ranges(text, needles)) {
+  // An agent can pad the body (a long comment, whitespace) so that what is dangerous starts after
+  // the part shown; the highlights are found in the whole text, and those beyond are counted.
+  const marks = format === "binary" ? [] : ranges(full, needles);
+  const marksBeyond = marks.filter(([, end]) => end > text.length).length;
+  for (const [start, end] of marks.filter(([s]) => s < text.length).map(([s, e]) => [s, Math.min(e, text.length)] as const)) {
     if (start > at) segments.push({ text: text.slice(at, start), mark: false });
     segments.push({ text: text.slice(start, end), mark: true });
     at = end;
   }
   if (at < text.length) segments.push({ text: text.slice(at), mark: false });
-  return { format, size: bytes.byteLength, shown: text.length, truncated: text.length < full.length, segments };
+  return { format, size: bytes.byteLength, shown: text.length, truncated: text.length < full.length, marksBeyond, segments };
 }

@@ -6,7 +6,11 @@ import type { Actor } from "@/lib/auth/actor";
  * Why a kill switch cancelled an approval (stored in `approvals.cancel_reason`), with the
  * sentence people and agents read. `task_inactive` is what a worker records when its snapshot no
  * longer has the task and it cannot tell which switch was pulled; `client_gone` what it records when
- * the connection of the request being held closed (nobody waits for the answer any more).
+ * the connection of the request being held closed (nobody waits for the answer any more);
+ * `policy_changed` what a policy save records for the held requests the new policy denies
+ * (`policy-change.ts`);
+ * `worker_stopped` what it records for the requests it held when it stops (or, after a crash, what
+ * its next start records for them): the request waited in that process, and no other can release it.
  */
 export const CANCEL_REASONS = {
   task_ended: "the task was ended",
@@ -17,6 +21,8 @@ export const CANCEL_REASONS = {
   token_expired: "the task token expired",
   task_inactive: "the task is no longer active",
   client_gone: "the agent stopped waiting for the answer (its connection closed)",
+  policy_changed: "the task's policy was changed and now denies the request",
+  worker_stopped: "the proxy worker holding the request stopped before anyone decided (the request was not forwarded)",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
@@ -31,12 +37,14 @@ export function cancelReasonText(reason: string | null | undefined): string {
 }
 
 /** Which approvals a kill switch reaches. */
-export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] };
+export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] } | { heldBy: string };
 
 function scopeWhere(scope: CancelScope) {
   if ("taskIds" in scope) return { taskId: { in: scope.taskIds } };
   if ("agentId" in scope) return { agentId: scope.agentId };
   if ("jti" in scope) return { jti: scope.jti };
+  // A worker's blocking holds (202-and-poll holds carry no holder).
+  if ("heldBy" in scope) return { heldBy: scope.heldBy, pollMode: false };
   return { id: { in: scope.ids } };
 }
 

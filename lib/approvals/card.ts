@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { limitParam } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
@@ -105,7 +106,7 @@ export const listApprovalsInput = z.object({
   state: z.enum(["pending", "approved", "denied", "expired", "consumed", "cancelled"]).optional(),
   task: z.uuid().optional(),
   agent: z.uuid().optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: limitParam(200, 50),
 });
 
 /**

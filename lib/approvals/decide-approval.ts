@@ -22,6 +22,9 @@ export const decideApprovalInput = z.object({
     .meta({ description: "Approve only: also add an allow rule for exactly these actions to the task's policy for the rest of the task (audited as a policy change; needs step-up)." }),
 });
 
+/** A denial takes a note only: `allowForTask` sent to deny is refused, not ignored. */
+export const denyApprovalInput = decideApprovalInput.pick({ note: true });
+
 /** The answer to deciding an approval a kill switch has cancelled: said plainly, with the reason. */
 function cancelledError(reason: string | null): AppError {
   return new AppError("CONFLICT", `This request can no longer be decided: it was cancelled because ${cancelReasonText(reason)}. Nothing was forwarded.`, {

@@ -8,6 +8,7 @@ import { requiredByEffect, requiredByEffectInput, type RequiredByEffect } from "
 
 const FOUR_EYES = "approvals.four_eyes";
 const REQUIRED = "approvals.required_by_effect";
+const SETTINGS_LOCK = 0x6268_6170; // "bhap"
 
 export async function isFourEyesOn(db: Pick<Db, "setting">): Promise<boolean> {
   const row = await db.setting.findUnique({ where: { key: FOUR_EYES } });
@@ -47,21 +48,27 @@ function weakens(before: ApprovalSettings, after: ApprovalSettings): boolean {
 export async function updateApprovalSettings(db: Db, actor: Actor, input: unknown): Promise<ApprovalSettings> {
   assertCan(actor, "settings:write");
   const change = approvalSettingsInput.parse(input);
-  const before = await getApprovalSettings(db, actor);
-  const after: ApprovalSettings = {
-    fourEyes: change.fourEyes ?? before.fourEyes,
-    requiredByEffect: change.requiredByEffect
-      ? Object.fromEntries(EFFECTS.filter((e) => (change.requiredByEffect![e] ?? 1) > 1).map((e) => [e, change.requiredByEffect![e]!]))
-      : before.requiredByEffect,
-  };
-  const stepUp = weakens(before, after) ? requireStepUp(actor, "let fewer people approve held requests") : undefined;
-  await db.$transaction(async (tx) => {
+  // Changes are taken one at a time, each merged into and judged against the settings as they
+  // are when it commits: read before the lock, a change of one setting (more approvers) wrote
+  // back the other as it was read, so it turned four-eyes off again, without step-up, when
+  // another admin had just turned it on.
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SETTINGS_LOCK}::int)`;
+    const [fourEyes, requiredNow] = await Promise.all([isFourEyesOn(tx), requiredByEffect(tx)]);
+    const before: ApprovalSettings = { fourEyes, requiredByEffect: requiredNow };
+    const after: ApprovalSettings = {
+      fourEyes: change.fourEyes ?? before.fourEyes,
+      requiredByEffect: change.requiredByEffect
+        ? Object.fromEntries(EFFECTS.filter((e) => (change.requiredByEffect![e] ?? 1) > 1).map((e) => [e, change.requiredByEffect![e]!]))
+        : before.requiredByEffect,
+    };
+    const stepUp = weakens(before, after) ? requireStepUp(actor, "let fewer people approve held requests") : undefined;
     await tx.setting.upsert({ where: { key: FOUR_EYES }, create: { key: FOUR_EYES, value: after.fourEyes }, update: { value: after.fourEyes } });
     const required = after.requiredByEffect as Record<string, number>;
     await tx.setting.upsert({ where: { key: REQUIRED }, create: { key: REQUIRED, value: required }, update: { value: required } });
     await recordAuditEvent(tx, { type: "settings.changed", actor, data: { key: "approvals", from: { ...before }, to: { ...after }, ...(stepUp ? { stepUp } : {}) } });
+    return after;
   });
-  return after;
 }
 
 /** Four-eyes on or off (kept for the CLI and older callers). */

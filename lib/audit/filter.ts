@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { EFFECTS } from "@/lib/semantics/types";
-import { storable } from "@/lib/validation/text";
+import { limitParam, storable } from "@/lib/validation/text";
 
 const MAX_VALUES = 20;
 
@@ -121,19 +121,7 @@ export const auditPageInput = z
     cursor: seqParam("cursor").meta({ description: "`nextCursor` of the previous page: events older than this seq." }),
     after: seqParam("after").meta({ description: "`prevCursor` of a page: events newer than this seq (the page before it). Not together with cursor." }),
     // Decimal digits only: Number() would also take 0x10, 1e2, " 7" or "".
-    limit: z
-      .preprocess(
-        (v) => (typeof v === "number" ? String(v) : v),
-        z
-          .string("limit must be a whole number from 1 to 500, in decimal digits")
-          .trim()
-          .regex(/^\d{1,4}$/, "limit must be a whole number from 1 to 500, in decimal digits")
-          .transform(Number)
-          .pipe(z.number().min(1, "limit must be at least 1").max(500, "limit must be at most 500")),
-      )
-      .optional()
-      .transform((v) => v ?? 50)
-      .meta({ description: "Events per page, 1-500 (default 50)." }),
+    limit: limitParam(500, 50).meta({ description: "Events per page, 1-500 (default 50)." }),
   })
   .refine((p) => p.cursor === undefined || p.after === undefined, { path: ["after"], message: "give cursor (older events) or after (newer events), not both" });
 
@@ -141,6 +129,10 @@ export type AuditPageInput = z.input<typeof auditPageInput>;
 
 const FILTER_KEYS = ["from", "to", "agent", "task", "user", "type", "outcome", "effect", "service", "environment", "q"] as const;
 const MULTI = new Set(["type", "outcome", "effect", "service", "environment"]);
+
+/** The query parameters of a filtered read (the export), and of a page of the log. */
+export const AUDIT_FILTER_QUERY = { names: FILTER_KEYS, repeatable: [...MULTI] } as const;
+export const AUDIT_PAGE_QUERY = { names: [...FILTER_KEYS, "cursor", "after", "limit"], repeatable: [...MULTI] } as const;
 
 /** Query-string parameters (URLSearchParams or Next's searchParams object) as the zod input. */
 export function filterParams(params: URLSearchParams | Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {

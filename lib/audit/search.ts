@@ -65,7 +65,7 @@ function typeFacets(types: readonly string[]): string[] {
 
 /**
  * An event whose `search_text` or `facets` may miss part of it (more than 100 actions, more than
- * 16 KiB of text, a field over its cap: migration 20261205001000_audit_search_complete). Written
+ * 16 KiB of text, a field over its cap: migration 20261205002000_audit_search_complete). Written
  * exactly as the partial index's predicate, so PostgreSQL finds these few events through it; their
  * text and facets are then computed in full. Agent padding can make an event long, never unfound.
  */

@@ -47,7 +47,11 @@ export function parseData(text: string): unknown {
   }
 }
 
-/** The semantic actions recorded in an event's data (proxy decisions), as plain strings: every one. */
+/**
+ * The semantic actions recorded in an event's data (proxy decisions), as plain strings, in request
+ * order: every one (the agent chooses how many actions a request has; a page that kept only some
+ * let padding push the one that mattered out of view).
+ */
 export function actionsOf(data: unknown): AuditActionView[] {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
   const actions = (data as { actions?: unknown }).actions;
@@ -102,10 +106,30 @@ export function toEventView(row: AuditRow): AuditEventView {
 }
 
 /**
- * Agent-controlled text made visible: control characters and the bidirectional overrides that
- * can make text read differently from what it is (U+202E turns "gpj.exe" around) are shown as
- * \u escapes; everything else is left to React, which escapes HTML.
+ * Characters that change how text reads without showing themselves: C0 and C1 controls (ESC
+ * starts a terminal sequence, CR returns to the line's start), the bidirectional controls (U+202E
+ * turns "gpj.exe" around), zero-width and other invisible characters (soft hyphen, joiners, word
+ * joiner, fillers, variation selectors, interlinear annotation) and the tag characters
+ * (U+E0000-U+E007F, which can spell a hidden ASCII message). Line breaks and tabs are in the set
+ * too; `visible` keeps them where asked.
  */
-export function visible(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\u{1d173}-\u{1d17a}\u{e0000}-\u{e0fff}]/gu;
+
+function escapeOf(c: string, utf16: boolean): string {
+  const code = c.codePointAt(0)!;
+  if (code <= 0xffff) return `\\u${code.toString(16).padStart(4, "0")}`;
+  if (!utf16) return `\\u{${code.toString(16)}}`;
+  return [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16)}`).join("");
+}
+
+/**
+ * Agent-controlled text made visible: every character of `HIDDEN` is shown as a \u escape;
+ * everything else is left to React (or the caller), which escapes HTML. With `keepLines`, line
+ * feeds and tabs stay as they are (a pretty-printed body), while CR, which can hide what precedes
+ * it on a terminal, is still escaped. With `utf16`, a character beyond U+FFFF is written as its
+ * two UTF-16 escapes, as JSON spells it, so the result of escaping JSON text is still JSON that
+ * decodes to the same value.
+ */
+export function visible(text: string, options: { keepLines?: boolean; utf16?: boolean } = {}): string {
+  return text.replace(HIDDEN, (c) => (options.keepLines && (c === "\n" || c === "\t") ? c : escapeOf(c, options.utf16 === true)));
 }

@@ -9,9 +9,21 @@ import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
+import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
-import { unknownFieldIssues } from "./unknown-fields";
+import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
+
+/**
+ * The field errors a domain error carries (`details.fieldErrors`, as forms show them) in the
+ * shape a validation error has (`issues: [{path, message}]`), so that an API client finds the
+ * field named in one place whichever check refused it (a taken name's 409, an unknown owner's 400).
+ */
+function fieldIssues(details: unknown): Array<{ path: string; message: string }> {
+  const fieldErrors = (details as { fieldErrors?: unknown } | undefined)?.fieldErrors;
+  if (!fieldErrors || typeof fieldErrors !== "object") return [];
+  return Object.entries(fieldErrors).flatMap(([path, messages]) => (Array.isArray(messages) ? messages.filter((m): m is string => typeof m === "string").map((message) => ({ path, message })) : []));
+}
 
 /** The one mapping from errors to HTTP responses for route handlers. */
 export function errorResponse(error: unknown): NextResponse {
@@ -28,8 +40,9 @@ export function errorResponse(error: unknown): NextResponse {
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
     if (error.code === "DATABASE_UNAVAILABLE") headers["Retry-After"] = "5";
+    const issues = fieldIssues(error.details);
     return NextResponse.json(
-      { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}) },
+      { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}), ...(issues.length > 0 ? { issues } : {}) },
       { status: error.statusCode, headers },
     );
   }
@@ -81,7 +94,12 @@ interface RouteContext<P> {
   actor: Actor;
   request: Request;
   params: P;
-  json<S extends z.ZodType>(schema: S): Promise<z.output<S>>;
+  /**
+   * The JSON body, parsed with `schema`. With `whenEmpty`, a request without a body (nothing, or
+   * only white space) reads as that value; a body is always read and parsed, whatever its
+   * Content-Type says (a session's writes are refused earlier unless it is JSON).
+   */
+  json<S extends z.ZodType>(schema: S, options?: { whenEmpty?: z.input<S> }): Promise<z.output<S>>;
 }
 
 /**
@@ -118,6 +136,23 @@ async function readBodyText(request: Request, max: number): Promise<string> {
 }
 
 /**
+ * JSON.parse keeps the last of two equal keys (`{"role":"auditor","role":"admin"}`), while a
+ * gateway, a log or a reviewer in front of Bulkhead may read the first: the change made would
+ * not be the one that was looked at. The proxy's strict parser (lib/semantics/json.ts) refuses
+ * such bodies, keys that differ only in case or Unicode form, keys with invisible characters,
+ * and nesting deeper than any route reads; so does every route. Run after the storable-text
+ * check, so a NUL or lone surrogate is still reported by the field that holds it.
+ */
+function refuseAmbiguousJson(text: string): void {
+  try {
+    parseStrictJson(text);
+  } catch (error) {
+    if (!(error instanceof JsonError)) throw error;
+    throw new AppError("INVALID_INPUT", `The request body is refused: ${error.message}. Send each field once; nothing was changed.`);
+  }
+}
+
+/**
  * Wraps a route handler: every handler states the permission it needs, is authenticated (API
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
@@ -125,18 +160,25 @@ async function readBodyText(request: Request, max: number): Promise<string> {
 export function apiRoute<P = Record<string, string>>(
   permission: Permission,
   handler: (ctx: RouteContext<P>) => Promise<unknown>,
-  options: { status?: number } = {},
+  options: { status?: number; query?: QueryParameters } = {},
 ) {
-  return async (request: Request, segment: { params: Promise<P> }): Promise<NextResponse> => {
+  const query: QueryParameters = options.query ?? { names: [] };
+  const route = async (request: Request, segment: { params: Promise<P> }): Promise<NextResponse> => {
     try {
       const actor = await authenticate(request, permission);
       const params = await segment.params;
+      const searchParams = new URL(request.url).searchParams;
       // Text PostgreSQL cannot store (NUL, lone surrogates) is refused with a 400 naming the
       // parameter or field, for every route, before any handler sees it (lib/validation/text.ts).
-      assertStorableText(new URL(request.url).searchParams);
+      assertStorableText(searchParams);
       assertStorableText(params);
-      const json = async <S extends z.ZodType>(schema: S) => {
+      // A query parameter the route does not read, or a single-valued one given twice, is a 400
+      // naming it: `?status=pending` for `?state=` must not answer with every approval.
+      const unknownQuery = unknownQueryIssues(query, searchParams);
+      if (unknownQuery.length > 0) throw new ZodError(unknownQuery);
+      const json = async <S extends z.ZodType>(schema: S, jsonOptions: { whenEmpty?: z.input<S> } = {}) => {
         const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
+        if (jsonOptions.whenEmpty !== undefined && text.trim() === "") return schema.parse(jsonOptions.whenEmpty);
         let body: unknown;
         try {
           body = JSON.parse(text);
@@ -144,6 +186,7 @@ export function apiRoute<P = Record<string, string>>(
           throw new AppError("INVALID_INPUT", "The request body is not valid JSON.");
         }
         assertStorableText(body, "the request body");
+        refuseAmbiguousJson(text);
         const unknown = unknownFieldIssues(schema, body);
         if (unknown.length > 0) throw new ZodError(unknown);
         return schema.parse(body);
@@ -156,4 +199,6 @@ export function apiRoute<P = Record<string, string>>(
       return errorResponse(error);
     }
   };
+  // What the route reads from the query string, for the check against the OpenAPI document.
+  return Object.assign(route, { queryParameters: query });
 }

@@ -20,6 +20,8 @@ export interface OpenApiOperation {
   query?: z.ZodObject;
   /** JSON request body. */
   body?: z.ZodType;
+  /** The body may be left out (an empty body reads as `{}`). */
+  bodyOptional?: boolean;
   /** Success responses by status; error responses are added from the operation's shape. */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
 }
@@ -39,7 +41,10 @@ const errorSchema = z.object({
   error: z.string().meta({ description: "Machine-readable reason, e.g. unauthenticated, forbidden, invalid_input." }),
   message: z.string(),
   details: z.unknown().optional(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  issues: z
+    .array(z.object({ path: z.string(), message: z.string() }))
+    .optional()
+    .meta({ description: "Each refused field (dotted path) with a sentence: for invalid input, and for any other error that concerns a field (a taken name's 409)." }),
 });
 
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
@@ -81,7 +86,7 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
     security: op.permission ? [{ apiKey: [] }, { session: [] }] : [],
     ...(op.permission ? { "x-bulkhead-permission": op.permission } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } } : {}),
+    ...(op.body ? { requestBody: { required: !op.bodyOptional, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } } : {}),
     responses,
   };
 }

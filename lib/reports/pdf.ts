@@ -12,13 +12,16 @@ import type { TaskReport } from "./task-report";
 const OUTCOME_COLOURS: Record<string, string> = { allow: "#15803d", approved: "#0f766e", deny: "#b91c1c", hold: "#b45309", reject: "#7f1d1d", none: "#64748b" };
 const colour = (outcome: string) => OUTCOME_COLOURS[outcome] ?? "#475569";
 
-/** Printable Latin-1 only; everything else escaped. */
+/**
+ * Printable Latin-1 only; everything else escaped. The soft hyphen (U+00AD) is Latin-1 but shows
+ * nothing in the middle of a line, so it is escaped too: "vol\u00adprod" must not read as "volprod".
+ */
 export function pdfText(value: unknown): string {
   const s = value === null || value === undefined ? "-" : String(value);
   let out = "";
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    out += (c >= 0x20 && c < 0x7f) || (c >= 0xa0 && c <= 0xff) ? ch : `\\u${c.toString(16).padStart(4, "0")}`;
+    out += (c >= 0x20 && c < 0x7f) || (c >= 0xa0 && c <= 0xff && c !== 0xad) ? ch : `\\u${c.toString(16).padStart(4, "0")}`;
   }
   return out;
 }

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { AppError } from "@/lib/errors/app-error";
 import { dateOf, epochMs } from "@/lib/db/view-sql";
 
 export interface SandboxView {
@@ -61,7 +62,13 @@ ORDER BY s.created_at DESC LIMIT 500`;
 /** The newest 500 sandboxes, optionally only live ones or one task's; a malformed task id filters nothing. */
 export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: boolean; taskId?: string } = {}): Promise<SandboxView[]> {
   assertCan(actor, "read");
-  const taskId = filter.taskId && uuid.safeParse(filter.taskId).success ? filter.taskId : null;
+  // A task filter that is not a task's id is refused, never dropped (dropping it listed every
+  // task's sandboxes, for a client that might then stop each one).
+  if (filter.taskId && !uuid.safeParse(filter.taskId).success) {
+    const message = "task must be a task's id (a uuid)";
+    throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { task: [`${message}.`] } } });
+  }
+  const taskId = filter.taskId || null;
   const rows = await auditSql(db).query<SandboxRow>(LIST_SQL, [filter.live === true, taskId]);
   return rows.map((r) => ({
     id: r.id,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { uuidSchema } from "@/lib/agents/agents";
+import { cancelHoldsTheNewPolicyDenies } from "@/lib/approvals/policy-change";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
@@ -21,10 +22,12 @@ export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
  * NOTIFY that the commit sends; the old and new YAML are kept in the audit event. A policy that
  * widens what the task can do without a human (lib/policy/widening.ts) needs step-up; the
- * comparison is made against the stored policy inside the transaction that replaces it.
+ * comparison is made against the stored policy inside the transaction that replaces it. Held
+ * requests of the task that the new policy denies are cancelled in the same commit
+ * (`policy_changed`, lib/approvals/policy-change.ts); the caller is told how many.
  */
 
-export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string): Promise<{ policyVersion: number }> {
+export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string): Promise<{ policyVersion: number; cancelledApprovals: number }> {
   assertCan(actor, "tasks:write");
   const policyYaml = normalizeLineEndings(sentYaml);
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
@@ -52,7 +55,8 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sen
       taskId,
       data: { fromVersion: task.policyVersion, toVersion: updated.policyVersion, before: task.policyYaml, after: policyYaml, ...(stepUp ? { stepUp, widenings } : {}) },
     });
-    return updated;
+    const cancelled = await cancelHoldsTheNewPolicyDenies(tx, taskId, parsed.policy, actor);
+    return { policyVersion: updated.policyVersion, cancelledApprovals: cancelled.length };
   });
 }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
+import { visibleName } from "@/lib/validation/text";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from "@/lib/auth/password";
 import { ROLES, type Role } from "@/lib/auth/roles";
@@ -22,7 +23,7 @@ export const passwordSchema = z
 
 export const createUserInput = z.object({
   email: emailSchema,
-  name: z.string().trim().max(200).optional(),
+  name: visibleName(z.string().trim().max(200, "Name must be at most 200 characters."), "Name").optional(),
   role: z.enum(ROLES, { error: `Role must be one of: ${ROLES.join(", ")}.` }),
   /** Omitted: a password is generated and returned once. */
   password: passwordSchema.optional(),

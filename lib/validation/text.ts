@@ -19,6 +19,26 @@ export function storable(what: string): [(value: string) => boolean, string] {
   return [isStorableText, `${what} ${UNSTORABLE_TEXT_MESSAGE}`];
 }
 
+/**
+ * Characters that change how a name looks without being seen: controls (Cc: newline, escape,
+ * bell), format characters (Cf: zero-width spaces and joiners, bidi overrides such as U+202E that
+ * display `ops\u202Egnp.exe` as `opsexe.png`, the BOM), line and paragraph separators, and the
+ * rest of Unicode's default-ignorable code points (Hangul fillers, variation selectors).
+ */
+const UNSEEN_IN_NAMES = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * A free-text name people tell objects apart by (an API key's, a webhook's, a person's), shown in
+ * the dashboard and recorded in the audit log: refused when it holds a character that is not seen
+ * (two names that look the same would be two objects), and stored in Unicode NFC, so `é` typed
+ * as one character and as `e` + combining accent are the same name.
+ */
+export function visibleName(schema: z.ZodString, what: string) {
+  return schema
+    .refine((v) => !UNSEEN_IN_NAMES.test(v), `${what} must not contain control, invisible or direction-changing characters, which make names look alike.`)
+    .transform((v) => v.normalize("NFC"));
+}
+
 /** A value still to look at, and how it was reached (its parent's node and its key there). */
 interface Visit {
   value: unknown;
@@ -76,4 +96,24 @@ export function assertStorableText(value: unknown, where?: string): void {
   const path = found.length > 16 ? [...found.slice(0, 8), `... (${found.length} levels)`] : found;
   const name = path.length > 0 ? path.join(".") : (where ?? "the input");
   throw new z.ZodError([{ code: "custom", path, message: `${name} ${UNSTORABLE_TEXT_MESSAGE}`, input: undefined }]);
+}
+
+/**
+ * A page size in a query string: decimal digits only, from 1 to `max` (`fallback` when absent).
+ * `Number()`, as `z.coerce.number()` uses it, also takes `0x10`, `1e2`, `" 7"` and `""` (zero).
+ */
+export function limitParam(max: number, fallback: number) {
+  const sentence = `limit must be a whole number from 1 to ${max}, in decimal digits`;
+  return z
+    .preprocess(
+      (v) => (typeof v === "number" ? String(v) : v),
+      z
+        .string(sentence)
+        .trim()
+        .regex(/^\d{1,6}$/, sentence)
+        .transform(Number)
+        .pipe(z.number().min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`)),
+    )
+    .optional()
+    .transform((v) => v ?? fallback);
 }

@@ -47,6 +47,13 @@ export async function addCredential(db: Db, actor: Actor, worker: BoxRecipient, 
         const message = `The credential ${existing.name} is already bound to ${service}; rotate, rebind or delete it instead.`;
         throw new AppError("CONFLICT", message, { details: { fieldErrors: { host: [message] } } });
       }
+      // Names that differ only in case read as one credential in the dashboard and the audit
+      // log; under the lock above, so two such names cannot be added at the same moment.
+      const [twin] = await tx.$queryRaw<Array<{ name: string }>>`SELECT "name" FROM "credentials" WHERE lower("name") = lower(${data.name}) LIMIT 1`;
+      if (twin && twin.name !== data.name) {
+        const message = `A credential named ${twin.name} already exists (names that differ only in case are one name).`;
+        throw new AppError("CONFLICT", message, { details: { fieldErrors: { name: [message] } } });
+      }
       const row = await tx.credential.create({
         data: {
           id,

@@ -6,6 +6,7 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { sealSecret } from "@/lib/crypto/envelope";
 import { AppError } from "@/lib/errors/app-error";
+import { visibleName } from "@/lib/validation/text";
 import { webhookAad } from "./aad";
 import { checkWebhookDestination, refusedDestinationMessage, type WebhookNetworkPolicy } from "./destination";
 
@@ -15,7 +16,7 @@ export { webhookAad };
 
 export const createWebhookInput = z
   .object({
-    name: z.string().trim().min(1, "Enter a name.").max(100),
+    name: visibleName(z.string().trim().min(1, "Enter a name.").max(100, "Name must be at most 100 characters."), "Name"),
     url: z
       .url({ protocol: /^https?$/, error: "Enter an http(s) URL." })
       .max(2000)

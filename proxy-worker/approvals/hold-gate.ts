@@ -33,7 +33,15 @@ export interface HoldGateOptions {
   revoked?: (authority: Authority) => CancelReason | null;
   /** Pending holds one task may have at once (BULKHEAD_TASK_MAX_PENDING_HOLDS); unlimited when absent. */
   maxPendingPerTask?: number;
+  /**
+   * This worker's identity, stable across its restarts (its audit log's id): recorded on each
+   * blocking hold, so that the next start cancels what a killed predecessor left pending.
+   */
+  holder?: string;
 }
+
+/** Advisory lock class for creating one task's holds (the task id's hash is the second key): "bhhl". */
+const HOLD_LIMIT_LOCK = 0x6268_686c;
 
 const cancelled = (approvalId: string, reason: string | null): HoldResult => ({
   outcome: "cancelled",
@@ -53,9 +61,11 @@ export class PostgresHoldGate implements HoldGate {
   private listener: pg.Client | null = null;
   private readonly waiters = new Map<string, Waiter>();
   private closed = false;
+  /** Set once the worker stops: every hold is answered at once, and none waits any more. */
+  private stopping = false;
+  /** Cancellations being written (close waits for them before the database goes). */
+  private readonly cancelling = new Set<Promise<void>>();
   private readonly pollMs: number;
-  /** Holds being created, per task: counted with the pending rows so a burst cannot slip past the limit. */
-  private readonly creating = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -68,7 +78,27 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   async start(): Promise<void> {
+    await this.cancelLeftBehind();
     await this.listen();
+  }
+
+  /**
+   * Cancels the blocking holds an earlier run of this worker left pending (or approved, unused):
+   * it was killed or crashed while they waited, so the requests went with it and nobody can
+   * release them. Each is audited as `approval.cancelled` (`worker_stopped`). Another worker's
+   * holds are not touched (they carry its id); 202-and-poll holds carry none.
+   */
+  private async cancelLeftBehind(): Promise<void> {
+    const holder = this.options.holder;
+    if (!holder || this.closed) return;
+    try {
+      const ids = await this.db.$transaction((tx) => cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR));
+      if (ids.length > 0) this.log.warn({ approvals: ids }, "cancelled the held requests an earlier run of this worker left waiting (it stopped without answering them)");
+    } catch (error) {
+      // PostgreSQL away: the worker starts all the same (it enforces its last-known-good policy) and tries again.
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not cancel the held requests an earlier run of this worker left waiting; trying again in 5 s");
+      setTimeout(() => void this.cancelLeftBehind(), 5000).unref();
+    }
   }
 
   private async listen(): Promise<void> {
@@ -122,6 +152,7 @@ export class PostgresHoldGate implements HoldGate {
         policyVersion: auth.task.policyVersion,
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
         pollMode,
+        heldBy: pollMode ? null : (this.options.holder ?? null),
       },
       select: { id: true },
     }));
@@ -209,7 +240,9 @@ export class PostgresHoldGate implements HoldGate {
         if (settled) return;
         // Answered at once; the row follows (a kill switch in the dashboard may have written it already).
         finish(cancelled(id, reason));
-        void this.cancelRow(id, reason);
+        const row = this.cancelRow(id, reason);
+        this.cancelling.add(row);
+        void row.finally(() => this.cancelling.delete(row));
       };
       // The client went away: nobody waits for the answer, so no person is asked to give one (an
       // approval given meanwhile would be recorded as allowing a request that is never sent).
@@ -227,6 +260,7 @@ export class PostgresHoldGate implements HoldGate {
       // waiter existed, is not waited out.
       const known = this.options.revoked?.(authority);
       if (known) cancel(known);
+      else if (this.stopping) cancel("worker_stopped");
       else if (input.abandoned?.aborted) gone();
       else {
         input.abandoned?.addEventListener("abort", gone, { once: true });
@@ -236,29 +270,26 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   /**
-   * Creates the approval row unless the task already has its limit of pending holds (rows
-   * pending in the database, from any worker, plus those this worker is creating right now).
-   * Counting conservatively may refuse one request too many in a burst; it never lets one more in.
+   * Creates the approval row unless the task already has its limit of pending holds, counted in
+   * the database across every worker. The count and the insert run under a transaction-scoped
+   * advisory lock of the task, so holds of one task are created one at a time by all workers
+   * together: a burst split between workers can neither slip one more past the limit nor be
+   * refused while there is room.
    */
   private async createWithinLimit(
     taskId: string,
     build: () => Promise<Parameters<Db["approval"]["create"]>[0] & { select: { id: true } }>,
   ): Promise<{ id: string } | null> {
     const max = this.options.maxPendingPerTask;
-    const creating = (this.creating.get(taskId) ?? 0) + 1;
-    this.creating.set(taskId, creating);
-    try {
-      if (max !== undefined) {
-        // Pending and not yet timed out: a 202-and-poll hold nobody decided stops counting at its deadline.
-        const pending = await this.db.approval.count({ where: { taskId, status: "pending", expiresAt: { gt: new Date() } } });
-        if (pending + creating > max) return null;
-      }
-      return await this.db.approval.create(await build());
-    } finally {
-      const left = (this.creating.get(taskId) ?? 1) - 1;
-      if (left <= 0) this.creating.delete(taskId);
-      else this.creating.set(taskId, left);
-    }
+    const row = await build();
+    if (max === undefined) return this.db.approval.create(row);
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${HOLD_LIMIT_LOCK}::int, hashtext(${taskId}))`;
+      // Pending and not yet timed out: a 202-and-poll hold nobody decided stops counting at its deadline.
+      const pending = await tx.approval.count({ where: { taskId, status: "pending", expiresAt: { gt: new Date() } } });
+      if (pending >= max) return null;
+      return tx.approval.create(row);
+    });
   }
 
   /** Answers and cancels the holds whose authority is gone; returns how many. */
@@ -309,7 +340,23 @@ export class PostgresHoldGate implements HoldGate {
     return this.waiters.size;
   }
 
+  /**
+   * The worker is stopping: every request held here is answered now (`approval_cancelled`,
+   * `worker_stopped`) and its approval cancelled, and so is any hold that starts from now on. A
+   * held request lives in this process only; left waiting it would be cut off without an answer
+   * when the worker exits, and its approval would stay pending for someone to grant a request
+   * that nobody can release any more. Holds answered with 202 (poll mode) are left: any worker
+   * redeems those.
+   */
+  stop(): number {
+    this.stopping = true;
+    return this.cancelWhere(() => "worker_stopped");
+  }
+
   async close(): Promise<void> {
+    this.stop();
+    // The cancellations are written (and audited) before the database connection goes.
+    await Promise.all([...this.cancelling]);
     this.closed = true;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;

@@ -215,6 +215,11 @@ export class AuditWriter {
     await this.wal.removalsSettled();
   }
 
+  /** The log's identity: stable for this worker slot across restarts (it names what it logged). */
+  get logId(): string {
+    return this.wal.walId;
+  }
+
   /**
    * For SIGTERM: stop accepting, ship what it can within `drainMs` (the rest stays in the log for
    * the next start), stop the shipper, sync and close the log, release the lock.

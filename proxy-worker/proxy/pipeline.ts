@@ -254,8 +254,14 @@ export class Pipeline extends PipelineAudit {
     const grant = request.headers[GRANT_HEADER];
     const held = { auth, request, actions: d.actions, reason: decision.reason, eventId: j.eventId };
     if (grant === undefined) await this.record("proxy.hold", "hold", detail, auth, decision);
+    // Approvals are rows in PostgreSQL: while it is away a request that needs one is refused
+    // (503, audited) with the reason, not left to fail as an internal error.
+    const unavailable = async (error: unknown): Promise<never> => {
+      if (error instanceof ProxyRefusal) throw error;
+      throw await this.refuse(new ProxyRefusal("unavailable", "approvals_unavailable", "the request needs a person's approval and approvals cannot be recorded or read right now (the database is unreachable); nothing was forwarded, send it again later"), detail, auth, decision);
+    };
     if (grant === undefined && wantsAsync(request.headers) && this.deps.holds.open) {
-      const opened = await this.deps.holds.open(held);
+      const opened = await this.deps.holds.open(held).catch(unavailable);
       if (opened.outcome === "limited") throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", opened.reason), detail, auth, decision);
       const answer = heldAnswer(opened.approvalId, opened.expiresAt);
       // The proxy.hold event just recorded: the approval row points at it too.
@@ -263,7 +269,7 @@ export class Pipeline extends PipelineAudit {
       answer.context = { ...detail, taskId: auth.taskId, agentId: auth.agentId, actions: undefined, approvalId: opened.approvalId };
       throw answer;
     }
-    const result = grant !== undefined && this.deps.holds.redeem ? await this.deps.holds.redeem({ auth, request, grant }) : await this.holdWhileConnected(j, held);
+    const result = await (grant !== undefined && this.deps.holds.redeem ? this.deps.holds.redeem({ auth, request, grant }) : this.holdWhileConnected(j, held)).catch(unavailable);
     if (result.outcome === "limited") {
       // Too many of this task's requests already wait: refused without asking anyone, so a flood never buries other tasks.
       throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);

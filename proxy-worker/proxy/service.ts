@@ -45,6 +45,8 @@ export interface ProxyServiceOptions {
   metrics?: Metrics;
   /** DNS; tests inject one that maps test names to loopback. */
   lookup?: Lookup;
+  /** This worker's identity across restarts (its audit log's id), recorded on the requests it holds. */
+  holderId?: string;
 }
 
 /** What layer 3's sandbox listener and resolver share with the proxy (one pipeline, one DNS cache). */
@@ -140,6 +142,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
 
   const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs, {
     maxPendingPerTask: config.taskMaxPendingHolds,
+    holder: o.holderId,
     revoked: (authority) => {
       const why = core.tokens.revoked(authority);
       return why ? cancelReasonFor(why) : null;
@@ -259,6 +262,8 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     }),
     async close() {
       killSwitch?.stop();
+      // Held requests first: answered and cancelled at once, not waited out below (a hold outlasts any drain).
+      holds.stop();
       // Stop accepting, let in-flight requests finish (bounded), then release upstream pools.
       const closing = [explicit, transparentHttp, transparentTls, tunnels.inner].map(
         (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),

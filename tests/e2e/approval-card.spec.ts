@@ -172,3 +172,56 @@ test("four-eyes refuses the agent's owner and the task's creator, and accepts a 
     await db.setting.update({ where: { key: "approvals.four_eyes" }, data: { value: false } });
   }
 });
+
+test("an irreversible action cannot hide behind harmless ones, bidi overrides, invisible characters or line breaks", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const reads = Array.from({ length: 11 }, (_, i) => `SELECT * FROM harmless_${i}`).join("; ");
+  // A quoted identifier may hold anything: a right-to-left override and zero-width characters
+  // that would turn "invoices" around and hide part of it, ESC and a line break.
+  const table = "invoices\u202E\u200Bdetalpmoc\u2066\u{E0041}\u001b[2K\nSELECT 1";
+  const sql = `${reads}; DROP TABLE "${table}"`;
+  const held = await holdRequest(db, { ownerId: owner.id, url: SQL, body: JSON.stringify({ query: sql, database: "billing" }) });
+  await db.approval.update({ where: { id: held.approval.id }, data: { requestHeaders: { "content-type": "application/json", "user-agent": "safe-reader\u0085\u00AD/1.0" } } });
+  await signInViaApi(page.request, owner.email, owner.password);
+  await page.goto(`/approvals/${held.approval.id}`);
+  const card = page.getByTestId("approval-card");
+  // The irreversible DROP comes first, under a count per effect, however many reads precede it.
+  await expect(card.getByTestId("effect-summary").first()).toHaveText("12 actions: 1 irreversible, 11 read. Most severe first.");
+  const first = card.getByTestId("actions").first().getByTestId("action").first();
+  await expect(first).toContainText("irreversible");
+  await expect(first).toContainText("DROP");
+  // What a person sees holds none of the characters that reorder or hide text: they are shown as escapes.
+  const seen = await card.evaluate((el) => (el as HTMLElement).innerText);
+  expect(seen).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u);
+  expect(seen).not.toMatch(/[\u{E0000}-\u{E007F}]/u);
+  await expect(first.locator("[data-agent-data]").filter({ hasText: "invoices" }).first()).toContainText("invoices\\u202e\\u200bdetalpmoc\\u2066\\u{e0041}\\u001b[2K\\u000aSELECT 1");
+  await expect(card.getByTestId("request-body")).toContainText("invoices\\u202e\\u200bdetalpmoc");
+  await expect(card.getByTestId("request")).toContainText("safe-reader\\u0085\\u00ad/1.0");
+  // The confirmation restates it the same way.
+  await page.getByRole("button", { name: "Approve…" }).click();
+  const confirm = page.getByTestId("confirm-decision");
+  await expect(confirm.getByTestId("action").first()).toContainText("irreversible");
+  await expect(confirm.getByTestId("effect-summary")).toContainText("1 irreversible, 11 read");
+  // And so does the list.
+  await page.goto("/approvals");
+  const row = page.locator(`[data-approval-id="${held.approval.id}"]`);
+  await expect(row.getByTestId("effect-summary")).toHaveText("1 irreversible, 11 read");
+  await expect(row.locator("li").first()).toContainText("irreversible");
+  await expect(row.locator("li").first()).toContainText("invoices\\u202e");
+  expect(await row.evaluate((el) => (el as HTMLElement).innerText)).not.toMatch(/[\u202a-\u202e\u200b-\u200f\u001b]/u);
+});
+
+test("a DROP padded past the part of the body the card shows is still first among the actions, and the card says a highlight lies beyond", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const padding = `/* ${"this statement only reads. ".repeat(800)} */`;
+  const held = await holdRequest(db, { ownerId: owner.id, url: SQL, body: JSON.stringify({ query: `SELECT 1; ${padding} DROP TABLE invoices`, database: "billing" }) });
+  await signInViaApi(page.request, owner.email, owner.password);
+  await page.goto(`/approvals/${held.approval.id}`);
+  const card = page.getByTestId("approval-card");
+  await expect(card.getByTestId("actions").first().getByTestId("action").first()).toContainText("DROP");
+  await expect(card.getByTestId("request-body").getByTestId("danger")).toHaveCount(0);
+  await expect(card.getByTestId("marks-beyond")).toHaveText("2 highlighted parts lie beyond what is shown.");
+  await card.getByRole("link", { name: "Show all" }).click();
+  await expect(page.getByTestId("request-body").getByTestId("danger").filter({ hasText: /DROP TABLE/i })).toHaveCount(1);
+  await expect(page.getByTestId("marks-beyond")).toHaveCount(0);
+});

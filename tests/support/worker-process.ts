@@ -28,7 +28,7 @@ export interface WorkerEnvironment {
  * A database, task and token for running the real worker process (`bulkhead worker`) in tests:
  * free ports, its own spool folder, `service` registered for the upstream on loopback.
  */
-export async function prepareWorkerEnvironment(upstreamPort: number, extraEnv: Record<string, string> = {}): Promise<WorkerEnvironment> {
+export async function prepareWorkerEnvironment(upstreamPort: number, extraEnv: Record<string, string> = {}, options: { policyYaml?: string } = {}): Promise<WorkerEnvironment> {
   const t = await createTestDatabase();
   const keys = await establishTestKeys(t.db);
   const owner = await makeUser(t.db, "admin");
@@ -36,7 +36,7 @@ export async function prepareWorkerEnvironment(upstreamPort: number, extraEnv: R
     data: { name: "local", descriptorYaml: `id: local\nhosts: ["127.0.0.1"]\nscheme: http\nports: [${upstreamPort}]\nprotocol: rest\nproxy:\n  internalAddresses: [127.0.0.1/32]\n` },
   });
   const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: owner.user.id } });
-  const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "worker process test", policyYaml: "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n  - service: unknown\n    effects: [read]\n", ttl: "30m" });
+  const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "worker process test", policyYaml: options.policyYaml ?? "unlisted: deny\nrules:\n  - service: local\n    effects: [read]\n  - service: unknown\n    effects: [read]\n", ttl: "30m" });
   const token = (await issueTaskToken(t.db, owner.actor, keys.dashboardKey, identity, task.id)).token;
   const spoolDir = mkdtempSync(path.join(tmpdir(), "bh-worker-"));
   const proxyPort = await freePort();

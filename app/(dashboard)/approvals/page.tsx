@@ -9,6 +9,7 @@ import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
 import { listApprovals } from "@/lib/approvals/card";
+import { effectSummary, mostSevereFirst } from "@/lib/approvals/severity";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
 import { listRecentlyCancelledApprovals } from "@/lib/tasks/list";
@@ -39,8 +40,11 @@ export default async function ApprovalsPage() {
                 <div className="text-xs text-slate-600">{a.purpose}</div>
               </Td>
               <Td className="max-w-md text-xs">
+                <div className="mb-1 font-semibold" data-testid="effect-summary">
+                  {effectSummary(a.operations)}
+                </div>
                 <ul className="space-y-1">
-                  {a.operations.map((o, i) => (
+                  {mostSevereFirst(a.operations).map((o, i) => (
                     <li key={i}>
                       <Badge tone={TONE[o.effect] ?? "slate"}>{o.effect}</Badge> <AgentData>{o.operation}</AgentData> on <AgentData>{o.resource}</AgentData>{" "}
                       <span className="text-slate-600">

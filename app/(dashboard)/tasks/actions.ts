@@ -53,7 +53,7 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
   });
 }
 
-export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number }> | null, form: FormData) {
+export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number; cancelledApprovals: number }> | null, form: FormData) {
   form = formOf(form);
   return runAction("tasks:write", updatePolicyInput, { id: form.get("id"), policyYaml: formText(form, "policyYaml") }, async (actor, data) => {
     const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);

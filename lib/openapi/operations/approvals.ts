@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { approverScopeInput } from "@/lib/approvals/approver-scope";
 import { listApprovalsInput } from "@/lib/approvals/card";
-import { decideApprovalInput } from "@/lib/approvals/decide-approval";
+import { decideApprovalInput, denyApprovalInput } from "@/lib/approvals/decide-approval";
 import { approvalSettingsInput } from "@/lib/approvals/settings";
 import { createWebhookInput } from "@/lib/webhooks/webhooks";
 import type { OpenApiOperation } from "../registry";
@@ -106,7 +106,8 @@ export const approvalOperations: OpenApiOperation[] = [
       tags: ["approvals"],
       permission: "approvals:decide",
       pathParams: { id: "The approval's id (uuid)." },
-      body: decideApprovalInput,
+      body: verdict === "approve" ? decideApprovalInput : denyApprovalInput,
+      bodyOptional: true,
       responses: { 200: { description: "The decision.", schema: z.object({ approval: z.object({ id: z.string(), status: z.enum(["approved", "denied", "pending"]), approvals: z.number().int(), required: z.number().int() }) }) } },
     }),
   ),

@@ -164,6 +164,9 @@ export class AuditWal {
       const hadIdentity = await access(path.join(options.dir, `${options.workerId}.wal-id`)).then(() => true, () => false);
       const walId = await walIdentity(options.dir, options.workerId, found.length > 0);
       await checkSegmentsBelong(found, walId);
+      // Judged on what is on disk, before an empty newest segment is set aside below: a run that
+      // logged nothing (started and stopped, or killed, before any request) leaves exactly that.
+      const segmentsMissing = hadIdentity && found.length === 0;
       let lastLsn = 0;
       let truncated = 0;
       const newest = found.at(-1);
@@ -176,7 +179,6 @@ export class AuditWal {
         // An empty newest segment is started again below, under the same name.
         if (tail.lastLsn < newest.first) found.pop();
       }
-      const segmentsMissing = hadIdentity && found.length === 0;
       if (segmentsMissing) options.log?.error({ walId, dir: options.dir }, "audit log: its identity is here but every segment is gone (removed, or a folder restored without them); events in them that were not shipped are missing from the audit");
       const wal = new AuditWal(walId, unlock, lastLsn, truncated, options, segmentsMissing);
       for (const s of found) wal.segments.push({ ...s, fd: null });

@@ -54,6 +54,9 @@ export default async function globalSetup() {
   process.env.E2E_DATABASE_URL = db.url;
   // For tests that run a second dashboard of their own (tests/e2e/database-unavailable.spec.ts).
   process.env.E2E_DASHBOARD_ENV = JSON.stringify(dashboard);
+  // Secrets the dashboard must never send a browser, for tests/e2e/secrets-in-responses.spec.ts:
+  // the master key (the dashboard never holds it), the worker's key and every role's database URL.
+  process.env.E2E_PROCESS_SECRETS = JSON.stringify({ masterKey, ...workerKeyEnvironment(keys), databaseUrls: [urls.owner, ...Object.values(urls.runtime), db.url].filter((u) => typeof u === "string") });
 
   return async () => {
     app.kill("SIGTERM");

@@ -161,7 +161,11 @@ describe("API keys through the real database", () => {
     await expect(createApiKey(t.db, admin, { name: "", role: "auditor" })).rejects.toThrow(/Enter a name/);
     await expect(createApiKey(t.db, admin, { name: "x", role: "root" as never })).rejects.toThrow(/Role must be one of: admin, approver, auditor/);
     await expect(createApiKey(t.db, admin, { name: "x", role: "auditor", expiresInDays: 0 })).rejects.toThrow(/between 1 and 730 days/);
-    await expect(createApiKey(t.db, admin, { name: "x\nfake log line", role: "auditor" })).rejects.toThrow(/control characters/);
+    await expect(createApiKey(t.db, admin, { name: "x\nfake log line", role: "auditor" })).rejects.toThrow(/must not contain control, invisible or direction-changing characters/);
+    // Looks like "ci-deployfdp.exe" on the API keys page and in the audit log: refused, nothing stored.
+    await expect(createApiKey(t.db, admin, { name: "ci-deploy\u202Eexe.pdf", role: "auditor" })).rejects.toThrow(/must not contain control, invisible or direction-changing characters/);
+    await expect(createApiKey(t.db, admin, { name: "ci\u200Bdeploy", role: "auditor" })).rejects.toThrow(/invisible/);
+    expect(await t.db.apiKey.count({ where: { name: { in: ["ci-deploy\u202Eexe.pdf", "ci\u200Bdeploy"] } } })).toBe(0);
   });
 
   it("updates lastUsedAt at most once a minute", async () => {

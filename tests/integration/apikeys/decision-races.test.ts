@@ -76,4 +76,34 @@ describe("approving through the API while the key is revoked", () => {
       }
     }
   });
+
+  it("reads a decision's body whatever its Content-Type, and refuses a field the verdict does not take", async () => {
+    const creator = await makeUser(t.db, "admin");
+    const { key } = await createApiKey(t.db, creator.actor, { name: unique("k"), role: "approver" });
+    const send = (handler: Handler<{ id: string }>, id: string, body: string, headers: Record<string, string> = {}) =>
+      handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, ...headers }, body }), { params: Promise.resolve({ id }) });
+
+    // No Content-Type (a client that does not set one): the note is kept, not dropped.
+    const denied = await held();
+    const request = new Request(`http://127.0.0.1:3000/api/v1/approvals/${denied.id}/deny`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: new Blob([JSON.stringify({ note: "dropping prod is not on the plan" })]),
+    });
+    expect(request.headers.get("content-type")).toBeNull();
+    const res = await denyRoute.POST(request, { params: Promise.resolve({ id: denied.id }) });
+    expect(res.status).toBe(200);
+    expect((await t.db.approval.findUniqueOrThrow({ where: { id: denied.id } })).decisionNote).toBe("dropping prod is not on the plan");
+
+    // allowForTask on a denial is refused (it only means something for approve), and nothing is decided.
+    const other = await held();
+    const refused = await send(denyRoute.POST, other.id, JSON.stringify({ note: "n", allowForTask: true }), { "content-type": "application/json" });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: "invalid_input", issues: [{ path: "allowForTask", message: expect.stringMatching(/^allowForTask is not a field of this request/) }] });
+    expect((await t.db.approval.findUniqueOrThrow({ where: { id: other.id } })).status).toBe("pending");
+
+    // No body at all still decides.
+    const empty = await send(approveRoute.POST, other.id, "");
+    expect(empty.status).toBe(200);
+  });
 });

@@ -33,7 +33,7 @@ async function referenceFunctions(): Promise<string> {
 }
 
 // The current search_text ends in U+0001 when its caps left part of the event out
-// (20261205001000_audit_search_complete): the text before the mark is the first definitions'.
+// (20261205002000_audit_search_complete): the text before the mark is the first definitions'.
 const UNMARKED = (text: string) => `CASE WHEN right(${text}, 1) = chr(1) THEN left(${text}, -1) ELSE ${text} END`;
 
 const COMPARE = `

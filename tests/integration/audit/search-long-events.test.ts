@@ -159,8 +159,8 @@ describe("events stored before the search columns' cut was known", () => {
     const t = await createTestDatabase({ migrate: false });
     const dir = await mkdtemp(path.join(tmpdir(), "bh-migrations-"));
     try {
-      // Every migration before 20261205001000_audit_search_complete, then the padded events, then the rest.
-      const earlier = (await readMigrations()).filter((m) => m.name < "20261205001000");
+      // Every migration before 20261205002000_audit_search_complete, then the padded events, then the rest.
+      const earlier = (await readMigrations()).filter((m) => m.name < "20261205002000");
       for (const m of earlier) await cp(path.join(defaultMigrationsDir(), m.name), path.join(dir, m.name), { recursive: true });
       await cp(path.join(defaultMigrationsDir(), "migration_lock.toml"), path.join(dir, "migration_lock.toml"));
       await migrate(t.ownerUrl, dir);

@@ -256,6 +256,23 @@ describe("the audit write-ahead log", () => {
     await chainOk();
   });
 
+  it("records no gap when the worker is restarted after a run that logged nothing (a quiet start, stop, start)", async () => {
+    // A worker started and stopped before any request (or killed right after it started) leaves
+    // its identity and one empty segment: nothing was lost, so nothing may be reported lost.
+    await close(await start());
+    await close(await start());
+    const w = await start();
+    const after = await w.record(event(1));
+    await w.flush();
+    await close(w);
+    await close(await start());
+    const walId = (await readFile(path.join(dir, "w.wal-id"), "utf8")).trim();
+    const gaps = await withClient(t.url, async (c) => (await c.query("SELECT data FROM audit_events WHERE type = 'audit.log_gap' AND data->>'walId' = $1", [walId])).rows);
+    expect(gaps).toEqual([]);
+    expect(await stored([after.eventId])).toHaveLength(1);
+    await chainOk();
+  });
+
   it("ships the events logged before it learnt that its log is an older copy than the database's cursor", async () => {
     const w1 = await start();
     await Promise.all(Array.from({ length: 10 }, (_, i) => w1.record(event(i))));

@@ -229,11 +229,13 @@ describe("read-only CLI listings without Prisma", () => {
       expect(problems.filter((p) => p === null).length).toBe(2);
       expect(problems.some((p) => /^unbound/.test(p ?? "")) && problems.some((p) => /now belongs to the service later/.test(p ?? ""))).toBe(true);
 
-      for (const filter of [{}, { live: true }, { live: false }, { taskId: taskIds[0] }, { taskId: taskIds[1], live: true }, { taskId: "not-a-uuid" }, { taskId: "00000000-0000-4000-8000-000000000000" }]) {
+      for (const filter of [{}, { live: true }, { live: false }, { taskId: taskIds[0] }, { taskId: taskIds[1], live: true }, { taskId: "00000000-0000-4000-8000-000000000000" }]) {
         const expected = await prismaSandboxes(t.db, filter);
         expect(await listSandboxes(client, auditor, filter), JSON.stringify(filter)).toEqual(expected);
         expect(await listSandboxes(t.db, auditor, filter), JSON.stringify(filter)).toEqual(expected);
       }
+      // A task filter that is not an id is refused, not dropped (which listed every sandbox).
+      await expect(listSandboxes(client, auditor, { taskId: "not-a-uuid" })).rejects.toMatchObject({ code: "INVALID_INPUT", details: { fieldErrors: { task: ["task must be a task's id (a uuid)."] } } });
     });
 
     it("the SQL reads check the same permissions: users only for admins; the rest for every role", async () => {

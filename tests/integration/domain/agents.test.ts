@@ -48,6 +48,25 @@ describe("agents through the real database", () => {
     expect(await getAgent(t.db, admin, first.id)).toMatchObject({ name });
   });
 
+  it("refuses a name that differs from an agent's only in case, also when both are created at once", async () => {
+    const name = unique("Look-Alike");
+    await createAgent(t.db, admin, { name });
+    for (const other of [name.toLowerCase(), name.toUpperCase()]) {
+      const refused = await createAgent(t.db, admin, { name: other }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(AppError);
+      expect(refused).toMatchObject({ code: "CONFLICT", details: { fieldErrors: { name: [`An agent named ${name} already exists (names that differ only in case are one name).`] } } });
+    }
+    // Two at the same moment: exactly one is registered.
+    const race = unique("race-bot");
+    const results = await Promise.allSettled([race, race.toUpperCase(), `R${race.slice(1)}`].map((n) => createAgent(t.db, admin, { name: n })));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason)).toEqual([
+      expect.objectContaining({ code: "CONFLICT" }),
+      expect.objectContaining({ code: "CONFLICT" }),
+    ]);
+    expect(await t.db.agent.count({ where: { name: { in: [name.toLowerCase(), name.toUpperCase(), race, race.toUpperCase(), `R${race.slice(1)}`] } } })).toBe(1);
+  });
+
   it("validates input with clear messages", async () => {
     await expect(createAgent(t.db, admin, { name: "" })).rejects.toThrow(/at least 2 characters/);
     await expect(createAgent(t.db, admin, { name: "<script>" })).rejects.toThrow(/Use letters, digits/);

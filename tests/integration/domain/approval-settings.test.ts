@@ -45,4 +45,69 @@ describe("who must approve: settings and approver scopes", () => {
     expect(await getApproverScope(t.db, admin, target.user.id)).toEqual({ agents: [a1.id], services: [] });
     await expect(setApproverScope(t.db, approver, target.user.id, {})).rejects.toMatchObject({ code: "FORBIDDEN" });
   });
+
+  /** Waits (by state, not by time) until `n` sessions of this database wait for a lock. */
+  const waitingForLocks = async (n: number) => {
+    for (let i = 0; i < 600; i++) {
+      const [row] = await t.db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+      if (row!.n >= n) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`never saw ${n} sessions waiting for a lock`);
+  };
+
+  /** Holds a row lock on `sql`'s rows until the returned release() is called. */
+  const holdRows = async (lock: (tx: Parameters<Parameters<typeof t.db.$transaction>[0]>[0]) => Promise<unknown>) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const held = new Promise<void>((r) => (locked = r));
+    const done = t.db.$transaction(
+      async (tx) => {
+        await lock(tx);
+        locked();
+        await gate;
+      },
+      { timeout: 60_000 },
+    );
+    await held;
+    return { release: async () => (release(), await done) };
+  };
+
+  it("a change made while another is being saved is merged into what that one saved, never into what it read before", async () => {
+    await updateApprovalSettings(t.db, admin, { fourEyes: false, requiredByEffect: {} });
+    // Both requests are in flight at once: the first turns four-eyes on, the second (a session
+    // without a recent sign-in) asks for two approvers for irreversible requests.
+    const lock = await holdRows((tx) => tx.$queryRaw`SELECT 1 FROM "settings" WHERE "key" LIKE 'approvals.%' FOR UPDATE`);
+    const turnOn = updateApprovalSettings(t.db, admin, { fourEyes: true });
+    await waitingForLocks(1);
+    const moreApprovers = updateApprovalSettings(t.db, stale(admin), { requiredByEffect: { irreversible: 2 } });
+    await waitingForLocks(2);
+    await lock.release();
+    expect(await turnOn).toEqual({ fourEyes: true, requiredByEffect: {} });
+    // It asked for more approvers only: four-eyes stays on (it was not switched off again,
+    // without step-up, by writing back the value read before the first change committed).
+    expect(await moreApprovers).toEqual({ fourEyes: true, requiredByEffect: { irreversible: 2 } });
+    expect(await getApprovalSettings(t.db, admin)).toEqual({ fourEyes: true, requiredByEffect: { irreversible: 2 } });
+    const last = await t.db.auditEvent.findFirst({ where: { type: "settings.changed" }, orderBy: { id: "desc" } });
+    expect(last?.data).toMatchObject({ from: { fourEyes: true, requiredByEffect: {} }, to: { fourEyes: true, requiredByEffect: { irreversible: 2 } } });
+  });
+
+  it("re-saving an approver's old scope while it is being narrowed is judged against the narrowed scope (step-up)", async () => {
+    const target = await makeUser(t.db, "approver");
+    const owner = (admin as { userId: string }).userId;
+    const a1 = await t.db.agent.create({ data: { name: unique("a"), ownerId: owner } });
+    const a2 = await t.db.agent.create({ data: { name: unique("a"), ownerId: owner } });
+    await setApproverScope(t.db, admin, target.user.id, { agents: [a1.id, a2.id] });
+    const lock = await holdRows((tx) => tx.$queryRaw`SELECT 1 FROM "approver_scopes" WHERE "user_id" = ${target.user.id}::uuid FOR UPDATE`);
+    const narrow = setApproverScope(t.db, admin, target.user.id, { agents: [a1.id] });
+    await waitingForLocks(1);
+    // A stale session saves the scope it loaded (both agents): no change from what it read.
+    const resave = setApproverScope(t.db, stale(admin), target.user.id, { agents: [a1.id, a2.id] }).catch((e: unknown) => e);
+    await waitingForLocks(2);
+    await lock.release();
+    expect(await narrow).toEqual({ agents: [a1.id], services: [] });
+    expect(await resave).toMatchObject({ code: "STEP_UP_REQUIRED" });
+    expect(await getApproverScope(t.db, admin, target.user.id)).toEqual({ agents: [a1.id], services: [] });
+  });
 });

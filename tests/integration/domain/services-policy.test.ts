@@ -40,7 +40,7 @@ describe("custom services, the inventory and task policies", () => {
     const admin = await makeUser(t.db, "admin");
     const agent = await t.db.agent.create({ data: { name: unique("p"), ownerId: admin.user.id } });
     const task = await t.db.task.create({ data: { agentId: agent.id, purpose: "p", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 60_000) } });
-    expect(await updateTaskPolicy(t.db, admin.actor, task.id, "unlisted: hold\nrules: []\n")).toEqual({ policyVersion: 2 });
+    expect(await updateTaskPolicy(t.db, admin.actor, task.id, "unlisted: hold\nrules: []\n")).toEqual({ policyVersion: 2, cancelledApprovals: 0 });
     await expect(updateTaskPolicy(t.db, admin.actor, task.id, "rules: [ { service: x, effects: [boom] } ]")).rejects.toThrow(/not valid/);
     const event = await t.db.auditEvent.findFirstOrThrow({ where: { type: "task.policy_changed", taskId: task.id } });
     expect(event.data).toMatchObject({ fromVersion: 1, toVersion: 2 });

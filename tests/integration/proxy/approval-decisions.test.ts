@@ -3,6 +3,11 @@ import { getApprovalCard, listApprovals } from "@/lib/approvals/card";
 import { CARD_BODY_LIMIT } from "@/lib/approvals/body-view";
 import { decideApproval } from "@/lib/approvals/decide-approval";
 import { updateApprovalSettings } from "@/lib/approvals/settings";
+import { createPrismaClient } from "@/lib/db/client";
+import { createLogger } from "@/lib/log";
+import { canonicalizeRequest } from "@/lib/semantics/canonical";
+import { PostgresHoldGate } from "@/proxy-worker/approvals/hold-gate";
+import type { AuthenticatedTask } from "@/proxy-worker/identity/token-verifier";
 import { makeUser } from "../../support/factories";
 import { viaProxy } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -153,13 +158,15 @@ describe("approval decisions through a real proxy", () => {
     const refused = (await Promise.all(attempts.slice(0, 6).map((p) => Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), 1500))])))).filter(
       (r): r is NonNullable<typeof r> => r !== null,
     );
-    expect(refused.length).toBeGreaterThanOrEqual(4);
+    // Exactly the limit is held: holds of one task are created one at a time, so a burst is
+    // neither let past the limit nor refused while there is room.
+    expect(refused.length).toBe(4);
     for (const r of refused) {
       expect(r.status).toBe(429);
       expect(r.json).toMatchObject({ error: "hold_limit" });
       expect(String(r.json?.reason)).toMatch(/already has 2 requests waiting/);
     }
-    expect(await h.t.db.approval.count({ where: { taskId: flood.taskId, status: "pending" } })).toBeLessThanOrEqual(2);
+    expect(await h.t.db.approval.count({ where: { taskId: flood.taskId, status: "pending" } })).toBe(2);
     const quiet = send(calm.token, deleteVolume("calm"));
     const [held] = await pendingFor(calm.agentId);
     const listed = await listApprovals(h.t.db, approver.actor, { state: "pending", limit: 3 });
@@ -169,4 +176,27 @@ describe("approval decisions through a real proxy", () => {
     await Promise.all(attempts);
     expect(railway.hits.length).toBe(before + 1);
   }, 30_000);
+
+  it("a task's holds arriving at several workers at once stop at the limit together, counted in the database", async () => {
+    const { taskId, agentId } = await h.newTask(POLICY);
+    // Two more workers on the same database (the worker's own role), each with the same limit.
+    const db = createPrismaClient(h.t.workerUrl, 8);
+    const log = createLogger("hold-limit-test", "silent");
+    const gates = [new PostgresHoldGate(db, h.t.workerUrl, log, 30_000, { maxPendingPerTask: 3 }), new PostgresHoldGate(db, h.t.workerUrl, log, 30_000, { maxPendingPerTask: 3 })];
+    try {
+      const task = await h.t.db.task.findUniqueOrThrow({ where: { id: taskId } });
+      const auth = { taskId, agentId, jti: null, via: "sandbox", token: null, task: { ...task, expiresAt: task.expiresAt }, scope: null } as unknown as AuthenticatedTask;
+      const canonical = canonicalizeRequest({ method: "POST", url: `http://${RAILWAY}:${railway.port}/graphql/v2`, headers: { "content-type": "application/json" } });
+      if (!canonical.ok) throw new Error(canonical.reason);
+      const actions = [{ service: "railway", environment: "staging", resource: "vol_staging", operation: "volumeDelete", effect: "irreversible" as const }];
+      const opened = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => gates[i % 2]!.open!({ auth, request: { ...canonical.request, body: new TextEncoder().encode(`{"n":${i}}`) }, actions, reason: "held", eventId: `e-${i}` })),
+      );
+      expect(opened.filter((o) => o.outcome === "opened")).toHaveLength(3);
+      expect(opened.filter((o) => o.outcome === "limited")).toHaveLength(9);
+      expect(await h.t.db.approval.count({ where: { taskId, status: "pending" } })).toBe(3);
+    } finally {
+      await db.$disconnect();
+    }
+  });
 });

@@ -52,10 +52,30 @@ describe("a policy or credential changed while a request is held", () => {
     throw new Error("no pending approval appeared");
   };
 
-  it("a request whose action the new policy denies is refused when approved: nothing reaches the upstream", async () => {
+  it("saving a policy that denies a held request cancels it at once: the agent is answered, nothing is left to approve, nothing reaches the upstream", async () => {
     const hold = await held();
     expect(hold.approval.policyVersion).toBe(1);
-    await updateTaskPolicy(h.t.db, h.admin, hold.taskId, NARROWED);
+    const before = railway.hits.length;
+    const saved = await updateTaskPolicy(h.t.db, h.admin, hold.taskId, NARROWED);
+    expect(saved).toEqual({ policyVersion: 2, cancelledApprovals: 1 });
+    // Answered without anyone deciding: the cancellation wakes the worker holding it.
+    const res = await hold.response;
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ error: "approval_cancelled", kind: "denied" });
+    expect(JSON.stringify(res.json)).toContain("policy was changed and now denies the request");
+    const row = await h.t.db.approval.findUniqueOrThrow({ where: { id: hold.approval.id } });
+    expect(row).toMatchObject({ status: "cancelled", cancelReason: "policy_changed" });
+    const cancelled = await h.t.db.auditEvent.findFirst({ where: { type: "approval.cancelled", data: { path: ["approvalId"], equals: hold.approval.id } } });
+    expect(cancelled?.data).toMatchObject({ cause: "policy_changed" });
+    // An approver who opens it afterwards is told why, and nothing is released.
+    const approver = await makeUser(h.t.db, "approver");
+    await expect(decideApproval(h.t.db, approver.actor, hold.approval.id, "approve")).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringContaining("policy was changed") });
+    expect(railway.hits.length).toBe(before);
+  });
+
+  it("a policy changed by a path that cancels nothing (written straight to the database) still cannot release a request it denies: the worker judges it again at release", async () => {
+    const hold = await held();
+    await h.t.db.task.update({ where: { id: hold.taskId }, data: { policyYaml: NARROWED, policyVersion: { increment: 1 } } });
     await h.sync();
     const before = railway.hits.length;
     const approver = await makeUser(h.t.db, "approver");
@@ -71,7 +91,8 @@ describe("a policy or credential changed while a request is held", () => {
 
   it("a policy change that still holds the action does not stop the approved request", async () => {
     const hold = await held();
-    await updateTaskPolicy(h.t.db, h.admin, hold.taskId, UNRELATED);
+    expect(await updateTaskPolicy(h.t.db, h.admin, hold.taskId, UNRELATED)).toEqual({ policyVersion: 2, cancelledApprovals: 0 });
+    expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: hold.approval.id } })).status).toBe("pending");
     await h.sync();
     const before = railway.hits.length;
     const approver = await makeUser(h.t.db, "approver");

@@ -214,6 +214,20 @@ describe("credential vault through the real database", () => {
     expect(await t.db.credential.count({ where: { host: h2 } })).toBe(1);
   });
 
+  it("refuses a name that differs from a credential's only in case, also when both are added at once", async () => {
+    const first = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("Railway-Prod"), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() });
+    await expect(addCredential(t.db, admin, keys.workerKey, { environments: "*", name: first.name.toLowerCase(), host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })).rejects.toMatchObject({
+      code: "CONFLICT",
+      details: { fieldErrors: { name: [`A credential named ${first.name} already exists (names that differ only in case are one name).`] } },
+    });
+    const race = unique("race-name");
+    const results = await Promise.allSettled(
+      [race, race.toUpperCase(), `R${race.slice(1)}`].map((name) => addCredential(t.db, admin, keys.workerKey, { environments: "*", name, host: host(), headerTemplate: "X-Key: {secret}", secret: secret() })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(await t.db.credential.count({ where: { name: { in: [first.name.toLowerCase(), race, race.toUpperCase(), `R${race.slice(1)}`] } } })).toBe(1);
+  });
+
   it("records added/rotated/deleted with name and service, and no audit row contains any secret", async () => {
     const s = secret();
     const c = await addCredential(t.db, admin, keys.workerKey, { environments: "*", name: unique("audited"), host: host(), headerTemplate: "Authorization: Basic {secret:base64}", secret: s });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { commandLine, DATA_FOLDER_LOCK, DataFolderBusyError, processStartTime, takeDataFolder } from "@/cli/runtime/data-folder-lock";
+import { commandLine, DATA_FOLDER_LOCK, DataFolderBusyError, processStartTime, takeDataFolder, takeDataFolderWhenFree } from "@/cli/runtime/data-folder-lock";
 
 describe("the data folder lock", () => {
   let other: ChildProcess;
@@ -55,6 +55,36 @@ describe("the data folder lock", () => {
     lockAs(dir, { ...owner, command: "bulkhead audit export" });
     expect(() => takeDataFolder(dir, "start")).toThrow(`A bulkhead command (bulkhead audit export, pid ${other.pid}) is using the embedded database in ${dir}. Wait for it to finish, then try again.`);
     expect(ownerOf(dir).pid).toBe(other.pid);
+  });
+
+  // docs/architecture.md: a start meanwhile waits for a command that started the embedded
+  // database for itself. It was refused ("Wait for it to finish, then try again").
+  it("bulkhead start waits for a CLI command that holds the folder, says so once, then takes it; another start is refused at once", async () => {
+    const dir = folder();
+    const owner = { pid: other.pid!, startedAt: processStartTime(other.pid!), command: "bulkhead db migrate" };
+    lockAs(dir, owner);
+    const said: string[] = [];
+    let taken = false;
+    const taking = takeDataFolderWhenFree(dir, "start", (line) => said.push(line), 30_000).then((release) => {
+      taken = true;
+      return release;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(taken).toBe(false);
+    expect(ownerOf(dir).pid).toBe(other.pid);
+    expect(said).toEqual([`Waiting for bulkhead db migrate (pid ${other.pid}) to finish: it is using the embedded database in ${dir}.`]);
+    // The command ends and releases the folder.
+    rmSync(path.join(dir, DATA_FOLDER_LOCK));
+    const release = await taking;
+    expect(ownerOf(dir)).toMatchObject({ pid: process.pid, command: "start" });
+    expect(said).toHaveLength(1);
+    release();
+
+    lockAs(dir, { ...owner, command: "start" });
+    await expect(takeDataFolderWhenFree(dir, "start", () => undefined, 30_000)).rejects.toThrow(`Bulkhead is already running on the data folder ${dir} (bulkhead start, pid ${other.pid})`);
+    // A command that does not finish in time: refused, naming it.
+    lockAs(dir, owner);
+    await expect(takeDataFolderWhenFree(dir, "start", () => undefined, 300)).rejects.toThrow(`A bulkhead command (bulkhead db migrate, pid ${other.pid}) is using the embedded database in ${dir}.`);
   });
 
   it("takes over a lock whose owner is gone, whose pid now names another process, or that cannot be read", () => {

@@ -12,6 +12,7 @@ import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
 import { previewApproveAndAllow } from "@/lib/approvals/allow-rule";
 import { getApprovalCard } from "@/lib/approvals/card";
+import { visible } from "@/lib/audit/view";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
@@ -35,7 +36,7 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
     <AgentData block>
       {allow.added.map((line, i) => (
         <span key={i} className={line.startsWith("+") ? "block text-green-800" : "block text-red-800"}>
-          {line}
+          {visible(line)}
         </span>
       ))}
     </AgentData>

@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
 import { formatTime } from "@/components/format";
+import { visible } from "@/lib/audit/view";
 import { BlastRadiusSummary } from "@/components/tasks/blast-radius";
 import { MintToken } from "@/components/tasks/mint-token";
 import { PolicyWorkbench } from "@/components/tasks/policy-workbench";
@@ -170,7 +171,7 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
                   <Td className="whitespace-nowrap">{formatTime(e.at)}</Td>
                   <Td className="font-mono text-xs">{e.type}</Td>
                   <Td>{e.outcome ? <Badge tone={e.outcome === "deny" ? "red" : "green"}>{e.outcome}</Badge> : null}</Td>
-                  <Td className="max-w-xl text-xs text-slate-700">{e.reason}</Td>
+                  <Td className="max-w-xl text-xs text-slate-700">{e.reason ? visible(e.reason) : null}</Td>
                 </tr>
               ))}
             </Table>

@@ -12,7 +12,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       status: status === null || status === "" ? undefined : (status as "active"),
     }),
   };
-});
+}, { query: { names: ["status", "q"] } });
 
 export const POST = apiRoute(
   "agents:write",

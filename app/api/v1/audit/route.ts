@@ -1,5 +1,5 @@
 import { chainStatus } from "@/lib/audit/chain-status";
-import { filterParams } from "@/lib/audit/filter";
+import { AUDIT_PAGE_QUERY, filterParams } from "@/lib/audit/filter";
 import { apiReadVia, listAuditEvents } from "@/lib/audit/query";
 import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
 import { getDb } from "@/lib/db/client";
@@ -12,4 +12,4 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
   // Never waits: the last finished verification (a running one is reported as running).
   const chain = await chainStatus(db, { checkpointKeys: dashboardCheckpointKeys(), waitMs: 0 });
   return { ...page, chain };
-});
+}, { query: AUDIT_PAGE_QUERY });

@@ -1,11 +1,17 @@
 import { getDb } from "@/lib/db/client";
+import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { listSandboxes, registerExternalSandbox, registerSandboxInput } from "@/lib/sandboxes/sandboxes";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
-  return { sandboxes: await listSandboxes(getDb(), actor, { live: query.get("state") !== "all", taskId: query.get("task") ?? undefined }) };
-});
+  const state = query.get("state") || "live";
+  // Refused, never read as "live": `state=ALL` or `state=stopped` must not answer with a subset.
+  if (state !== "live" && state !== "all") {
+    throw new AppError("INVALID_INPUT", "state must be live or all", { details: { fieldErrors: { state: ["state must be live or all."] } } });
+  }
+  return { sandboxes: await listSandboxes(getDb(), actor, { live: state === "live", taskId: query.get("task") ?? undefined }) };
+}, { query: { names: ["state", "task"] } });
 
 // The dashboard cannot create namespaces (it runs unprivileged): POST registers a sandbox isolated
 // elsewhere (a Kubernetes pod's address) for a task. Local sandboxes come from `bulkhead sandbox run`.

@@ -5,4 +5,4 @@ import { apiRoute } from "@/lib/http/route";
 export const GET = apiRoute<{ id: string }>("read", async ({ actor, params, request }) => {
   const full = new URL(request.url).searchParams.get("body") === "full";
   return { approval: await getApprovalCard(getDb(), actor, params.id, { fullBody: full }) };
-});
+}, { query: { names: ["body"] } });

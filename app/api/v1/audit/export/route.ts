@@ -1,5 +1,5 @@
 import { exportByteStream, startAuditExport } from "@/lib/audit/export";
-import { filterParams } from "@/lib/audit/filter";
+import { AUDIT_FILTER_QUERY, filterParams } from "@/lib/audit/filter";
 import { apiReadVia } from "@/lib/audit/query";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
@@ -22,4 +22,4 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       "X-Bulkhead-Export-Through-Seq": exp.throughSeq,
     },
   });
-});
+}, { query: { names: [...AUDIT_FILTER_QUERY.names, "format"], repeatable: AUDIT_FILTER_QUERY.repeatable } });

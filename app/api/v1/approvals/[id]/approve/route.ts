@@ -3,9 +3,10 @@ import { decideApproval, decideApprovalInput } from "@/lib/approvals/decide-appr
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 
-export const POST = apiRoute<{ id: string }>("approvals:decide", async ({ actor, params, request, json }) => {
-  const hasBody = request.headers.get("content-length") !== "0" && request.headers.get("content-type") !== null;
-  const { note, allowForTask } = hasBody ? await json(decideApprovalInput) : { note: undefined, allowForTask: false };
+// The body is optional; when one is sent it is read whatever its Content-Type (judged by the
+// headers, a body without a Content-Type was dropped: its note and allowForTask ignored).
+export const POST = apiRoute<{ id: string }>("approvals:decide", async ({ actor, params, json }) => {
+  const { note, allowForTask } = await json(decideApprovalInput, { whenEmpty: {} });
   if (allowForTask) return { approval: await approveAndAllow(getDb(), actor, params.id, note) };
   return { approval: await decideApproval(getDb(), actor, params.id, "approve", note) };
 });

@@ -39,4 +39,4 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, request, par
       "X-Bulkhead-Report-Signature": Buffer.from(signature).toString("base64url"),
     },
   });
-});
+}, { query: { names: ["format", "report"] } });

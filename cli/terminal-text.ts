@@ -1,0 +1,20 @@
+import { visible } from "@/lib/audit/view";
+
+/**
+ * What the CLI prints may hold text an agent chose (an operation or resource from a request, a
+ * SQL table name, an exported event) or that reached Bulkhead from outside. On a terminal, ESC
+ * and the one-byte CSI start sequences that move the cursor, clear lines, recolour, retitle the
+ * window or rewrite what was printed above; CR returns to the line's start so what follows
+ * overwrites it; bidirectional and invisible characters reorder or hide text. Every line the
+ * CLI prints goes through here: such characters become `\uXXXX` escapes, line feeds and tabs
+ * stay. JSON output stays JSON with the same values (the characters can only stand inside its
+ * strings, where `\uXXXX` means the same character).
+ */
+export function terminalLine(line: string): string {
+  return visible(line, { keepLines: true, utf16: true });
+}
+
+/** The same for a file's text shown on a terminal (an export to standard output): CRLF line ends stay. */
+export function terminalText(text: string): string {
+  return text.split("\r\n").map(terminalLine).join("\r\n");
+}
