@@ -84,7 +84,12 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
       </dl>
 
       <section>
-        <h2 className="mb-2 font-semibold">Semantic actions</h2>
+        <h2 className="mb-2 font-semibold">Semantic actions{e.actions.length > 0 ? ` (${e.actions.length})` : ""}</h2>
+        {e.actionsLeftOut > 0 ? (
+          <p className="mb-2 text-sm text-amber-800" data-testid="event-actions-left-out">
+            {e.actionsLeftOut} more action{e.actionsLeftOut === 1 ? " was" : "s were"} left out of this record when it was stored (the request carried {e.actions.length + e.actionsLeftOut}).
+          </p>
+        ) : null}
         {e.actions.length === 0 ? (
           <p className="text-sm text-slate-600">This event records no semantic actions.</p>
         ) : (

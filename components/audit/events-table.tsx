@@ -85,7 +85,11 @@ export function AuditEventsTable({ events }: { events: AuditEventView[] }) {
                 {a.service}/{a.environment}: <AgentText text={a.operation} /> <AgentText className="font-mono" text={a.resource} /> ({a.effect})
               </span>
             ))}
-            {e.actions.length > 3 ? <span className="block text-slate-500">+{e.actions.length - 3} more actions</span> : null}
+            {e.actions.length + e.actionsLeftOut > 3 ? (
+              <span className="block text-slate-500">
+                +{Math.max(e.actions.length - 3, 0) + e.actionsLeftOut} more actions{e.actionsLeftOut > 0 ? ` (${e.actionsLeftOut} not in the record)` : ""}
+              </span>
+            ) : null}
           </Td>
           <Td className="max-w-md text-xs">
             <AgentText text={e.reason} />

@@ -11,6 +11,7 @@ import { actorUserId, approverScope, scopeWhere } from "./approver-scope";
 import { approvalAuthorityProblem } from "./authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "./cancel";
 import { countedVotes } from "./counted-votes";
+import { approvalsLog } from "./log";
 import { isFourEyesOn } from "./settings";
 
 export const decideApprovalInput = z.object({
@@ -77,7 +78,16 @@ async function decideInTransaction<T>(db: Db, actor: Actor, id: string, verdict:
     return await db.$transaction(fn);
   } catch (error) {
     if (error instanceof StaleAuthorityError) {
-      await recordAuditEvent(db, { type: "approval.decision_refused", actor, outcome: "deny", reason: "the decider's sign-in, role or API key changed before the decision", data: { approvalId: id, verdict } }).catch(() => undefined);
+      // The refusal stands whatever happens to its record; a record that cannot be written is
+      // logged, so the attempt is not lost without a trace.
+      await recordAuditEvent(db, { type: "approval.decision_refused", actor, outcome: "deny", reason: "the decider's sign-in, role or API key changed before the decision", data: { approvalId: id, verdict } }).catch(
+        (auditError: unknown) => {
+          approvalsLog.error(
+            { approvalId: id, verdict, actorKind: actor.kind, err: (auditError instanceof Error ? auditError.message : String(auditError)).trim().split("\n").at(-1) },
+            "approval.decision_refused could not be recorded in the audit log",
+          );
+        },
+      );
     }
     throw error;
   }

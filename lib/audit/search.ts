@@ -1,7 +1,8 @@
 /**
  * Turns an audit filter into SQL over `audit_events`. Equality filters use the generated
  * `facets` array (one GIN index, so combinations intersect as bitmaps); free text uses the
- * generated, lower-cased `search_text` with a trigram index; agent and task use their own
+ * generated, lower-cased `search_text` with a trigram index (both capped per event: the events
+ * they cut are found through an index of their own and matched in full); agent and task use their own
  * indexes; everything orders by `seq`, the chain's order, which is also commit order: an event
  * committed later always has a larger seq, so a keyset page (`seq < cursor`) never skips or
  * repeats an event however many are inserted meanwhile.
@@ -62,6 +63,15 @@ function typeFacets(types: readonly string[]): string[] {
   });
 }
 
+/**
+ * An event whose `search_text` or `facets` may miss part of it (more than 100 actions, more than
+ * 16 KiB of text, a field over its cap: migration 20261205002000_audit_search_complete). Written
+ * exactly as the partial index's predicate, so PostgreSQL finds these few events through it; their
+ * text and facets are then computed in full. Agent padding can make an event long, never unfound.
+ */
+const CUT = "audit_event_search_cut(e.search_text)";
+const FULL_FACETS = "audit_event_facets_full(e.type, e.outcome, e.effect, e.actor_type, e.actor_id, e.data)";
+
 /** The WHERE conditions for a resolved filter; `extra` adds position conditions (cursor, range). */
 export function whereClause(r: ResolvedFilter, extra: { beforeSeq?: bigint; afterSeq?: bigint; throughSeq?: bigint } = {}): WhereClause {
   const f = r.filter;
@@ -80,12 +90,17 @@ export function whereClause(r: ResolvedFilter, extra: { beforeSeq?: bigint; afte
   const facet = (prefix: string, vals: readonly string[]) => {
     if (vals.length > 0) add((p) => `e.facets && ${p}::text[]`, vals.map((v) => `${prefix}:${v}`));
   };
+  // Service and environment come from every action, which `facets` holds only for the first 100:
+  // a cut event is matched on all of them.
+  const actionFacet = (prefix: string, vals: readonly string[]) => {
+    if (vals.length > 0) add((p) => `(e.facets && ${p}::text[] OR (${CUT} AND ${FULL_FACETS} && ${p}::text[]))`, vals.map((v) => `${prefix}:${v}`));
+  };
   if (f.type.length > 0) add((p) => `e.facets && ${p}::text[]`, typeFacets(f.type));
   facet("outcome", f.outcome);
   facet("effect", f.effect);
-  facet("service", f.service);
-  facet("environment", f.environment);
-  if (f.q) add((p) => `e.search_text LIKE lower(${p})`, likePattern(f.q));
+  actionFacet("service", f.service);
+  actionFacet("environment", f.environment);
+  if (f.q) add((p) => `(e.search_text LIKE lower(${p}) OR (${CUT} AND audit_event_search_text_full(e.reason, e.data) LIKE lower(${p})))`, likePattern(f.q));
   if (extra.beforeSeq !== undefined) add((p) => `e.seq < ${p}::bigint`, extra.beforeSeq.toString());
   if (extra.afterSeq !== undefined) add((p) => `e.seq > ${p}::bigint`, extra.afterSeq.toString());
   if (extra.throughSeq !== undefined) add((p) => `e.seq <= ${p}::bigint`, extra.throughSeq.toString());

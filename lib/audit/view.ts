@@ -4,7 +4,6 @@
  * the hash chain. Everything in `data` may have come from an agent: it is returned as data, and
  * the page renders it as text only.
  */
-import { mostSevereFirst } from "@/lib/approvals/severity";
 import type { AuditRow } from "./search";
 
 export interface AuditActionView {
@@ -30,11 +29,11 @@ export interface AuditEventView {
   /** From a proxy event's data: the request as the proxy parsed it. */
   request: { method: string | null; url: string | null; service: string | null; code: string | null } | null;
   actions: AuditActionView[];
+  /** Actions the request carried that the stored event does not hold (cut when it was recorded); 0 when it holds them all. */
+  actionsLeftOut: number;
   data: unknown;
   chain: { prevHash: string | null; hash: string | null };
 }
-
-const MAX_ACTIONS = 100;
 
 function str(v: unknown): string | null {
   return typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : null;
@@ -50,18 +49,31 @@ export function parseData(text: string): unknown {
 
 /**
  * The semantic actions recorded in an event's data (proxy decisions), as plain strings, in request
- * order. Beyond `MAX_ACTIONS` the most severe are kept (still in request order): the agent chooses
- * how many actions a request has, and 100 reads must not push its one irreversible action out.
+ * order: every one (the agent chooses how many actions a request has; a page that kept only some
+ * let padding push the one that mattered out of view).
  */
 export function actionsOf(data: unknown): AuditActionView[] {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
   const actions = (data as { actions?: unknown }).actions;
   if (!Array.isArray(actions)) return [];
-  const all = actions
+  return actions
     .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null && !Array.isArray(a))
-    .map((a, index) => ({ index, service: str(a.service) ?? "", environment: str(a.environment) ?? "", resource: str(a.resource) ?? "", operation: str(a.operation) ?? "", effect: str(a.effect) ?? "" }));
-  const kept = all.length > MAX_ACTIONS ? mostSevereFirst(all).slice(0, MAX_ACTIONS).sort((a, b) => a.index - b.index) : all;
-  return kept.map(({ index: _index, ...a }) => a);
+    .map((a) => ({ service: str(a.service) ?? "", environment: str(a.environment) ?? "", resource: str(a.resource) ?? "", operation: str(a.operation) ?? "", effect: str(a.effect) ?? "" }));
+}
+
+/**
+ * How many of the request's actions the stored event does not hold: what the worker noted when it
+ * had to cut them (`data.sanitised.actionsLeftOut`), or the sanitiser's "…[N more items]" at the
+ * end of the list (events recorded before that note existed, and the app's own events).
+ */
+export function actionsLeftOutOf(data: unknown): number {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return 0;
+  const d = data as { actions?: unknown; sanitised?: { actionsLeftOut?: unknown } };
+  const noted = d.sanitised?.actionsLeftOut;
+  if (typeof noted === "number" && Number.isSafeInteger(noted) && noted > 0) return noted;
+  const last = Array.isArray(d.actions) ? d.actions[d.actions.length - 1] : undefined;
+  const more = typeof last === "string" ? /^…\[(\d{1,9}) more items\]$/.exec(last) : null;
+  return more ? Number(more[1]) : 0;
 }
 
 export function requestOf(data: unknown): AuditEventView["request"] {
@@ -87,6 +99,7 @@ export function toEventView(row: AuditRow): AuditEventView {
     task: row.task_id ? { id: row.task_id, purpose: row.task_purpose } : null,
     request: requestOf(data),
     actions: actionsOf(data),
+    actionsLeftOut: actionsLeftOutOf(data),
     data,
     chain: { prevHash: row.prev_hash, hash: row.hash },
   };

@@ -17,6 +17,7 @@ import {
   UNSTORABLE_JSON,
   type SanitiseNote,
 } from "@/lib/audit/sanitise";
+import { MAX_RECORDED_ACTIONS, essentialAction } from "./compact";
 
 /** What the proxy records: the fields of AuditEventInput, with the actor given flat. */
 export type WorkerAuditEvent = Omit<AuditEventInput, "actor" | "data"> & {
@@ -123,23 +124,52 @@ function dataJson(data: Record<string, unknown>, eventId: string, notes: Sanitis
   // The usual case costs one regex over the text: nothing to change, and small enough (a UTF-16
   // unit is at most three UTF-8 bytes, so the byte count is needed only near the limit).
   if (json !== null && notes.length === 0 && !UNSTORABLE_JSON.test(json) && (json.length * 3 <= MAX_EVENT_DATA_BYTES || Buffer.byteLength(json) <= MAX_EVENT_DATA_BYTES)) return json;
-  const assemble = (limits: typeof DEFAULT_JSON_LIMITS) => {
+  // The semantic actions are what a search for the event finds it by: their number is never cut
+  // to a generic array limit. When they do not fit whole, each keeps its essentials (service,
+  // environment, resource, operation, effect) and loses its details; only beyond what an event
+  // can hold (a refusal: the pipeline refuses to forward a request with more, see
+  // unrecordableActions) are actions left out, and `sanitised.actionsLeftOut` says how many.
+  const actions = Array.isArray(data.actions) ? (data.actions as unknown[]) : null;
+  const rest = actions ? Object.fromEntries(Object.entries(data).filter(([k]) => k !== "actions")) : data;
+  const actionLimits = (limits: typeof DEFAULT_JSON_LIMITS, count: number) => ({ ...limits, maxArrayItems: Math.max(limits.maxArrayItems, count), maxNodes: limits.maxNodes + 16 * count });
+  const assemble = (limits: typeof DEFAULT_JSON_LIMITS, list: unknown[] | null, extraNotes: SanitiseNote[] = [], more: Record<string, unknown> = {}, listLimits = limits) => {
     const local: SanitiseNote[] = [];
-    const clean = sanitiseJson(data, limits, "data", local) as Record<string, unknown>;
-    const all = [...notes, ...local];
+    const clean = sanitiseJson(rest, limits, "data", local) as Record<string, unknown>;
+    if (list) clean.actions = sanitiseJson(list, actionLimits(listLimits, list.length), "data.actions", local);
+    const all = [...notes, ...extraNotes, ...local];
     const extra: Record<string, unknown> = { eventId };
-    if (all.length > 0) extra.sanitised = { ...summariseNotes(all), ...(Object.keys(dropped).length ? { dropped } : {}) };
+    if (all.length > 0) extra.sanitised = { ...summariseNotes(all), ...more, ...(Object.keys(dropped).length ? { dropped } : {}) };
     return JSON.stringify({ ...clean, ...extra });
   };
-  let out = assemble(DEFAULT_JSON_LIMITS);
-  if (Buffer.byteLength(out) > MAX_EVENT_DATA_BYTES) out = assemble(TIGHT_JSON_LIMITS);
+  const capped = actions && actions.length > MAX_RECORDED_ACTIONS ? actions.slice(0, MAX_RECORDED_ACTIONS) : actions;
+  const leftOut = actions && capped ? actions.length - capped.length : 0;
+  const cutNote: SanitiseNote[] = leftOut > 0 ? [{ path: "data.actions", what: "truncated" }] : [];
+  const cutMore = leftOut > 0 ? { actionsLeftOut: leftOut, actionCount: actions!.length } : {};
+  let out = assemble(DEFAULT_JSON_LIMITS, capped, cutNote, cutMore);
   if (Buffer.byteLength(out) > MAX_EVENT_DATA_BYTES) {
-    // Still too large (very many keys): keep the small top-level facts and say what was cut.
+    const essentials = capped?.map(essentialAction) ?? null;
+    const slim: SanitiseNote[] = essentials ? [{ path: "data.actions[*].detail", what: "dropped" }] : [];
+    // The essentials keep their strings whole: the pipeline forwards only actions whose essentials fit.
+    out = assemble({ ...TIGHT_JSON_LIMITS, maxStringChars: 1024 }, essentials, [...cutNote, ...slim], cutMore, DEFAULT_JSON_LIMITS);
+  }
+  if (Buffer.byteLength(out) > MAX_EVENT_DATA_BYTES) {
+    // Still too large (very many keys, or actions beyond what the pipeline forwards): keep the
+    // small top-level facts and as many actions' essentials as fit, and say what was cut.
     const facts: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(data).slice(0, 50)) {
+    for (const [k, v] of Object.entries(rest).slice(0, 50)) {
       if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") facts[sanitiseText(k, 64, "", [])] = typeof v === "string" ? sanitiseText(v, 2048, "", []) : v;
     }
-    out = JSON.stringify({ ...facts, eventId, sanitised: { ...summariseNotes([...notes, { path: "data", what: "truncated" }]), originalBytes: json === null ? null : Buffer.byteLength(json) } });
+    const kept: unknown[] = [];
+    let room = MAX_EVENT_DATA_BYTES - Buffer.byteLength(JSON.stringify(facts)) - 4096;
+    for (const a of actions ?? []) {
+      const one = sanitiseJson(essentialAction(a), { ...TIGHT_JSON_LIMITS, maxStringChars: 1024 }, "", []);
+      room -= Buffer.byteLength(JSON.stringify(one)) + 1;
+      if (room < 0) break;
+      kept.push(one);
+    }
+    const left = (actions?.length ?? 0) - kept.length;
+    const summary = { ...summariseNotes([...notes, { path: "data", what: "truncated" }]), originalBytes: json === null ? null : Buffer.byteLength(json), ...(left > 0 ? { actionsLeftOut: left, actionCount: actions!.length } : {}) };
+    out = JSON.stringify({ ...facts, ...(actions ? { actions: kept } : {}), eventId, sanitised: summary });
   }
   return out;
 }

@@ -7,7 +7,7 @@ import type { ServiceMatch } from "@/lib/semantics/registry";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
 import { GRANT_HEADER, heldAnswer, isStatusRequest, statusAnswer, statusRequestId, wantsAsync } from "../approvals/async-hold";
-import { compactActions } from "../audit/compact";
+import { compactActions, unrecordableActions } from "../audit/compact";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
@@ -163,6 +163,12 @@ export class Pipeline extends PipelineAudit {
     const classification = classifyMatched(c.request, match, j.state.inventory);
     this.deps.observe?.("classify", since(t));
     if (!classification.ok) throw await this.refuse(new ProxyRefusal("malformed", classification.code, classification.reason), j.base, auth);
+    // Every action of a request that may be forwarded is recorded whole: more than an event holds is refused.
+    const unrecordable = unrecordableActions(classification.actions);
+    if (unrecordable) {
+      const data = { ...j.base, service: classification.service, url: c.url, actionCount: classification.actions.length, actions: compactActions(classification.actions, c.request) };
+      throw await this.refuse(new ProxyRefusal("malformed", "too_many_actions", unrecordable), data, auth);
+    }
     const classified = { ...c, descriptor: match.kind === "service" ? match.descriptor : null, service: classification.service, actions: classification.actions };
     const outside = this.outsideScope(j, auth, classified, () => ({ url: c.url, actions: compactActions(classified.actions, c.request) }));
     if (outside) throw await outside;

@@ -94,3 +94,34 @@ test("an auditor filters the log, opens an event and exports the filtered CSV", 
   expect(await db.auditEvent.count({ where: { type: "audit.event_viewed", actorId: auditor.id } })).toBe(1);
   expect(await db.auditEvent.count({ where: { type: "audit.viewed", actorId: auditor.id } })).toBeGreaterThanOrEqual(3);
 });
+
+test("a padded event is found by its last action, and its page lists every action and says how many the record lacks", async ({ page, createUser }) => {
+  const marker = unique("ledger_e2e");
+  const pool = new pg.Pool({ connectionString: process.env.E2E_DATABASE_URL!, max: 1 });
+  try {
+    const padding = Array.from({ length: 150 }, (_, i) => ({ service: "orders-db", environment: "staging", resource: `public.t_${i}`, operation: "SELECT", effect: "read" }));
+    await insertEvents(pool, [
+      {
+        type: "proxy.decision",
+        actorType: "system",
+        actorId: "proxy",
+        outcome: "deny",
+        effect: "irreversible",
+        reason: "no rule allows it",
+        data: { method: "POST", url: "https://sql.internal.test/sql", service: "orders-db", actions: [...padding, { service: "orders-db", environment: "production", resource: marker, operation: "DROP TABLE", effect: "irreversible" }], sanitised: { changes: [], count: 0, actionsLeftOut: 40, actionCount: 191 } },
+      },
+    ]);
+  } finally {
+    await pool.end();
+  }
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto(`/audit?q=${encodeURIComponent(marker)}`);
+  const rows = page.getByTestId("audit-row");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText("+188 more actions (40 not in the record)");
+  await rows.first().getByRole("link", { name: /details/ }).click();
+  await expect(page.getByTestId("event-action")).toHaveCount(151);
+  await expect(page.getByTestId("event-action").last()).toContainText(marker);
+  await expect(page.getByTestId("event-actions-left-out")).toContainText("40 more actions were left out of this record");
+});

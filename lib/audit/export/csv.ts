@@ -8,7 +8,7 @@
  * nothing to treat the same way.
  */
 import type { AuditRow } from "../search";
-import { actionsOf, parseData, requestOf } from "../view";
+import { actionsLeftOutOf, actionsOf, parseData, requestOf } from "../view";
 
 const FORMULA_START = /^[\s\u00a0]*[=+\-@\t\r\n\uff1d\uff0b\uff0d\uff20]/;
 
@@ -47,11 +47,12 @@ export function csvHeader(): string {
   return `${CSV_COLUMNS.map(csvCell).join(",")}\r\n`;
 }
 
-/** "service/environment: operation resource (effect)" per semantic action, "; "-separated. */
+/** "service/environment: operation resource (effect)" per semantic action, "; "-separated; every one, and how many the record lacks. */
 function actionsText(data: unknown): string {
-  return actionsOf(data)
-    .map((a) => `${a.service}/${a.environment}: ${a.operation} ${a.resource} (${a.effect})`)
-    .join("; ");
+  const listed = actionsOf(data).map((a) => `${a.service}/${a.environment}: ${a.operation} ${a.resource} (${a.effect})`);
+  const leftOut = actionsLeftOutOf(data);
+  if (leftOut > 0) listed.push(`${leftOut} more actions not in the record`);
+  return listed.join("; ");
 }
 
 export function csvRow(row: AuditRow): string {

@@ -11,7 +11,7 @@
  */
 import { isIP } from "node:net";
 import type { AuditRow } from "../search";
-import { actionsOf, parseData, requestOf } from "../view";
+import { actionsLeftOutOf, actionsOf, parseData, requestOf } from "../view";
 
 export const OCSF_VERSION = "1.3.0";
 const PRODUCT = { name: "Bulkhead", vendor_name: "Bulkhead" };
@@ -65,6 +65,7 @@ function base(row: AuditRow, data: unknown, profiles: string[]): Obj {
         agent: row.agent_id ? { id: row.agent_id, name: row.agent_name } : null,
         task: row.task_id ? { id: row.task_id, purpose: row.task_purpose } : null,
         actions: actionsOf(data),
+        actions_left_out: actionsLeftOutOf(data),
         data,
         prev_hash: row.prev_hash,
         hash: row.hash,

@@ -109,6 +109,11 @@ export const PRIVILEGES: PrivilegeMap = {
     audit_event_actions: ["dashboard", "worker"],
     audit_event_search_text: ["dashboard", "worker"],
     audit_event_facets: ["dashboard", "worker"],
+    // The index of events those columns cut (its predicate runs at every insert) and the full
+    // text and facets searched for them (by the dashboard; the worker reads the audit too).
+    audit_event_search_cut: ["dashboard", "worker"],
+    audit_event_search_text_full: ["dashboard", "worker"],
+    audit_event_facets_full: ["dashboard", "worker"],
     // Locked the head for the old spool replayer; the write-ahead log's shipper needs no lock.
     audit_chain_lock_head: [],
     // Audit retention deletes as the owner only: no runtime role may call it (it runs with the

@@ -17,7 +17,8 @@ const event = z.object({
   agent: z.object({ id: z.string(), name: z.string().nullable() }).nullable(),
   task: z.object({ id: z.string(), purpose: z.string().nullable() }).nullable(),
   request: z.object({ method: z.string().nullable(), url: z.string().nullable(), service: z.string().nullable(), code: z.string().nullable() }).nullable(),
-  actions: z.array(action),
+  actions: z.array(action).meta({ description: "Every semantic action the stored event holds, however many." }),
+  actionsLeftOut: z.number().int().meta({ description: "Actions the request carried that the stored event does not hold (only a refusal's event can lack some); 0 when it holds them all." }),
   data: z.unknown(),
   chain: z.object({ prevHash: z.string().nullable(), hash: z.string().nullable() }),
 });
