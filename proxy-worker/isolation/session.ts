@@ -1,6 +1,6 @@
 /**
- * One sandboxed command from start to teardown: it runs inside the namespace as an unprivileged
- * user with no capabilities (setpriv: no ambient, inheritable or bounding-set capabilities, no new
+ * One sandboxed command from start to teardown: it runs inside the namespace, in a PID namespace
+ * of its own, as an unprivileged user with no capabilities (setpriv: no ambient, inheritable or bounding-set capabilities, no new
  * privileges, so no CAP_NET_ADMIN or CAP_NET_RAW even through setuid files), with Bulkhead's CA in
  * the usual trust variables and no proxy variables. The sandbox is torn down (and the command
  * killed) when the command exits, when its task ends, expires or is revoked, when its agent is
@@ -20,10 +20,17 @@ export function trustEnvironment(caFile: string): Record<string, string> {
   return { SSL_CERT_FILE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: caFile, CURL_CA_BUNDLE: caFile, GIT_SSL_CAINFO: caFile };
 }
 
-/** The argument vector that enters the sandbox and drops every privilege before `command`. */
+/**
+ * The argument vector that enters the sandbox and drops every privilege before `command`.
+ * Every sandbox also gets its own PID namespace (with its own /proc): all sandboxes run as the
+ * same user, and a process of one that could see another's would read its environment, signal
+ * it, ptrace it or take its sockets (pidfd_getfd), and speak with that sandbox's identity.
+ * `--kill-child`: when the launcher kills `unshare`, the command and everything it started go too.
+ */
 export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
   return [
     "netns", "exec", netns,
+    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
     "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
     ...command,
   ];

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endTask } from "@/lib/tasks/tasks";
+import { startStack, type Stack } from "../../support/isolation/stack";
+import { sh } from "../../support/isolation/topology";
+
+/**
+ * One sandbox against the others, from inside: every sandbox's command runs as the same user, so
+ * a command that could see another sandbox's processes could read their environment, signal them,
+ * ptrace them or take their sockets (pidfd_getfd) and speak with that sandbox's identity.
+ */
+const DENY_ALL = "unlisted: deny\nrules: []\n";
+const SECRET = "neighbour-secret-5d1e9a";
+
+// What the attacker runs in its own sandbox: everything it can learn about and do to the
+// victim's processes (their host pids are its argument), and every process it can see at all.
+const ATTACKER = `
+const fs = require("node:fs");
+const victims = JSON.parse(process.argv[1]);
+const out = { signalled: [], environ: [], secretSeen: false, seen: [], mine: fs.readlinkSync("/proc/self/ns/net") };
+for (const pid of victims) {
+  try { process.kill(pid, 0); out.signalled.push(pid); } catch {}
+  try { out.environ.push(fs.readFileSync("/proc/" + pid + "/environ", "latin1")); } catch {}
+}
+for (const entry of fs.readdirSync("/proc")) {
+  if (!/^[0-9]+$/.test(entry)) continue;
+  let net = null;
+  try { net = fs.readlinkSync("/proc/" + entry + "/ns/net"); } catch {}
+  try { if (fs.readFileSync("/proc/" + entry + "/environ", "latin1").includes(${JSON.stringify(SECRET)})) out.secretSeen = true; } catch {}
+  out.seen.push({ pid: Number(entry), net });
+}
+console.log(JSON.stringify(out));
+`;
+
+describe("sandboxes: one sandbox against its neighbours", () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+    await s.startWorker();
+  }, 600_000);
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it.sequential("a sandbox cannot see, signal or read another sandbox's processes (no way to take its identity), and the command's exit status still comes back", async () => {
+    const victim = await s.newTask(DENY_ALL);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--env", `AGENT_SECRET=${SECRET}`, "--", "sleep", "120"], s.env());
+    try {
+      const box = await s.liveSandbox(victim.taskId, launcher);
+      const pids = (await sh("ip", ["netns", "pids", box.name])).stdout.split(/\s+/).filter((p) => /^[0-9]+$/.test(p)).map(Number);
+      expect(pids.length).toBeGreaterThan(0);
+      const attacker = await s.newTask(DENY_ALL);
+      const run = await s.topo.bulkhead(["sandbox", "run", "--task", attacker.taskId, "--", process.execPath, "-e", ATTACKER, JSON.stringify(pids)], s.env());
+      expect(run.code, run.stderr).toBe(0);
+      const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { signalled: number[]; environ: string[]; secretSeen: boolean; seen: Array<{ pid: number; net: string | null }>; mine: string };
+      expect(out.signalled, JSON.stringify(out)).toEqual([]);
+      expect(out.environ).toEqual([]);
+      expect(out.secretSeen).toBe(false);
+      // Only its own processes, none of the host's or another sandbox's.
+      expect(out.seen.length).toBeGreaterThan(0);
+      expect(out.seen.every((p) => p.net === out.mine), JSON.stringify(out.seen)).toBe(true);
+      expect(out.seen.some((p) => pids.includes(p.pid) && p.pid > 1)).toBe(false);
+      // The victim is still there, untouched.
+      expect(launcher.exitCode).toBeNull();
+      expect((await s.t.db.sandbox.findUnique({ where: { id: box.id } }))?.removedAt).toBeNull();
+    } finally {
+      await endTask(s.t.db, s.admin, victim.taskId, "test ends the task");
+      await new Promise((r) => (launcher.exitCode !== null ? r(null) : launcher.once("exit", r)));
+    }
+    // The command's own exit status is still what the launcher returns.
+    const { taskId } = await s.newTask(DENY_ALL);
+    const exit = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", "/bin/sh", "-c", "exit 7"], s.env());
+    expect(exit.code, exit.stderr).toBe(7);
+  }, 600_000);
+});
