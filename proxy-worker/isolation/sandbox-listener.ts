@@ -21,7 +21,7 @@ import type { ServiceMatch } from "@/lib/semantics/registry";
 import { dialChecked } from "@/lib/net/dial";
 import { parseHost } from "@/lib/net/address";
 import { ProxyRefusal } from "../proxy/errors";
-import { createProxyServer, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
+import { createProxyServer, guardListener, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
 import type { ConnectionRegistry } from "../proxy/connections";
 import { handleProxyRequest, sendRefusal, type HandlerDeps } from "../proxy/handler";
 import type { EnforcementState } from "../proxy/enforcement-state";
@@ -94,6 +94,12 @@ export interface SandboxListenerDeps {
   memory: ResolverMemory;
   connections: TaskConnectionRegistry;
   limits: ListenerLimits;
+  /**
+   * `perTask`: the most connections one sandbox holds open, counted from the accept (while its
+   * first bytes are sniffed, its TLS handshake or first request head is awaited, nothing is
+   * authenticated yet, so the task's own budget does not see them); `listener`: per socket.
+   */
+  connectionCaps: { listener: number; perTask: number };
   sniffMs: number;
   connectTimeoutMs: number;
   /** No sandbox connection stays open longer (BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS). */
@@ -121,11 +127,11 @@ export class SandboxListener {
       // body chunks, and with Nagle's algorithm a chunk written while the head is unacknowledged
       // waits for the client's delayed ACK (tens of milliseconds on Linux).
       const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(socket));
-      server.on("error", (error) => this.deps.log.error({ err: error.message }, "sandbox listener error"));
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, address, () => resolve());
       });
+      guardListener(server, this.deps.handler, "transparent", this.deps.connectionCaps.listener);
       this.servers.push(server);
     }
   }
@@ -140,6 +146,11 @@ export class SandboxListener {
       socket.destroy();
       return;
     }
+    // Before anything is read: connections that never authenticate (a stalled TLS handshake or
+    // request head holds one for the head timeout) would otherwise let one sandbox take every
+    // file descriptor of the worker, and with them every other sandbox's and agent's connections.
+    const open = this.deps.connections.countFor(binding.sandboxId);
+    if (open >= this.deps.connectionCaps.perTask) return this.refuseOverLimit(socket, binding, source, dst, open);
     this.deps.connections.add(binding, socket);
     const lifetime = setTimeout(() => socket.destroy(), this.deps.maxLifetimeMs);
     lifetime.unref();
@@ -241,6 +252,17 @@ export class SandboxListener {
       // evaluateTunnel recorded the refusal; raw protocols get no HTTP answer, only a close.
       socket.destroy();
     }
+  }
+
+  /** Closed at once; audited through the refusal audit, which aggregates a flood of them. */
+  private refuseOverLimit(socket: net.Socket, binding: Binding, source: string, dst: OriginalDestination, open: number): void {
+    socket.destroy();
+    const limit = this.deps.connectionCaps.perTask;
+    const refusal = new ProxyRefusal("rate_limited", "sandbox_connection_limit", `the sandbox already holds ${open} connections through Bulkhead (the limit is ${limit}, BULKHEAD_TASK_MAX_CONNECTIONS); close one first`);
+    const agentId = this.deps.state()?.snapshot.tasks.get(binding.taskId)?.agentId ?? null;
+    const data = { eventId: randomUUID(), listener: "transparent", client: source, sandboxId: binding.sandboxId, originalDestination: `${dst.family === 6 ? `[${dst.address}]` : dst.address}:${dst.port}` };
+    refusal.context = data;
+    void this.deps.handler.refusals.record(refusal, { data, auth: agentId ? { agentId, taskId: binding.taskId } : null }).catch(() => undefined);
   }
 
   private mismatch(ctx: Ctx, host: string): string {

@@ -56,6 +56,12 @@ export interface ProxyParts {
   /** The enforcement state in force (its registry, its CA's leaves...). */
   state: () => EnforcementState | null;
   limits: ListenerLimits;
+  /**
+   * Connection caps: `listener` per listening socket (BULKHEAD_MAX_CONNECTIONS), `perTask` the
+   * most one task may hold (BULKHEAD_TASK_MAX_CONNECTIONS), which bounds a sandbox's connections
+   * from the moment they are accepted, before anything on them is authenticated.
+   */
+  connectionCaps: { listener: number; perTask: number };
   /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
   deniedPorts: number[];
 }
@@ -243,7 +249,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   o.metrics?.gauges("bulkhead_open_connections", "Client connections and tunnels registered under a task", () => connections.size);
 
   return {
-    parts: { pipeline, handler, connections, destinations, state: current, limits, deniedPorts },
+    parts: { pipeline, handler, connections, destinations, state: current, limits, connectionCaps: { listener: config.maxConnections, perTask: config.limits.taskMaxConnections }, deniedPorts },
     explicit,
     transparentHttp,
     transparentTls,
