@@ -31,6 +31,7 @@ import type { AuditSink, ReceivedRequest } from "../proxy/types";
 import { tokenFromProxyAuthorization } from "../proxy/credentials";
 import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
+import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
 import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
 import { sniff, SNIFF_LIMIT } from "./sniff";
@@ -146,12 +147,9 @@ export class SandboxListener {
       socket.destroy();
       return;
     }
-    // Before anything is read: connections that never authenticate (a stalled TLS handshake or
-    // request head holds one for the head timeout) would otherwise let one sandbox take every
-    // file descriptor of the worker, and with them every other sandbox's and agent's connections.
-    const open = this.deps.connections.countFor(binding.sandboxId);
-    if (open >= this.deps.connectionCaps.perTask) return this.refuseOverLimit(socket, binding, source, dst, open);
-    this.deps.connections.add(binding, socket);
+    // Before anything is read (connections.ts says why).
+    const admitted = admitWithinCap(this.deps.connections, binding, socket, this.deps.connectionCaps.perTask);
+    if (!admitted.admitted) return this.refuseOverLimit(socket, binding, source, dst, admitted.open);
     const lifetime = setTimeout(() => socket.destroy(), this.deps.maxLifetimeMs);
     lifetime.unref();
     socket.once("close", () => clearTimeout(lifetime));
@@ -254,15 +252,9 @@ export class SandboxListener {
     }
   }
 
-  /** Closed at once; audited through the refusal audit, which aggregates a flood of them. */
   private refuseOverLimit(socket: net.Socket, binding: Binding, source: string, dst: OriginalDestination, open: number): void {
-    socket.destroy();
-    const limit = this.deps.connectionCaps.perTask;
-    const refusal = new ProxyRefusal("rate_limited", "sandbox_connection_limit", `the sandbox already holds ${open} connections through Bulkhead (the limit is ${limit}, BULKHEAD_TASK_MAX_CONNECTIONS); close one first`);
-    const agentId = this.deps.state()?.snapshot.tasks.get(binding.taskId)?.agentId ?? null;
-    const data = { eventId: randomUUID(), listener: "transparent", client: source, sandboxId: binding.sandboxId, originalDestination: `${dst.family === 6 ? `[${dst.address}]` : dst.address}:${dst.port}` };
-    refusal.context = data;
-    void this.deps.handler.refusals.record(refusal, { data, auth: agentId ? { agentId, taskId: binding.taskId } : null }).catch(() => undefined);
+    const originalDestination = `${dst.family === 6 ? `[${dst.address}]` : dst.address}:${dst.port}`;
+    refuseOverConnectionCap(this.deps.handler.refusals, this.deps.state(), socket, binding, { client: source, open, cap: this.deps.connectionCaps.perTask, originalDestination });
   }
 
   private mismatch(ctx: Ctx, host: string): string {

@@ -25,6 +25,8 @@ import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
 import { ClientLimits } from "./limits";
+import { admitWithinCap, refuseOverConnectionCap } from "../isolation/connection-cap";
+import { SandboxConnections } from "../isolation/connections";
 import { Pipeline } from "./pipeline";
 import { RefusalAudit } from "./refusal-audit";
 import { Tunnels } from "./tunnels";
@@ -233,9 +235,21 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
+  // A bound (external) sandbox holds at most the task's connection limit here, counted from the
+  // accept (isolation/connection-cap.ts says why); unbound clients are refused at their request.
+  const sandboxOpen = new SandboxConnections();
+  const acceptTransparent = (socket: net.Socket, scheme: "http" | "https") => {
+    const identity = sandboxIdentity(socket);
+    const binding = current()?.snapshot.sandboxBindings.get(identity.sourceAddress);
+    if (binding) {
+      const admitted = admitWithinCap(sandboxOpen, binding, socket, config.limits.taskMaxConnections);
+      if (!admitted.admitted) return refuseOverConnectionCap(refusals, current(), socket, binding, { client: identity.sourceAddress, open: admitted.open, cap: config.limits.taskMaxConnections });
+    }
+    tunnels.accept(socket, { listener: "transparent", scheme, authority: null, identity, connection: socket });
+  };
   // noDelay, as node:http's servers have it (sandbox-listener.ts says why).
-  const transparentHttp = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket), connection: socket }));
-  const transparentTls = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket), connection: socket }));
+  const transparentHttp = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "http"));
+  const transparentTls = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "https"));
 
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
