@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endTask } from "@/lib/tasks/tasks";
 import type net from "node:net";
-import { exchangeOn, GATEWAY4, PLAIN, startStack, waitFor, type Stack } from "../../support/isolation/stack";
+import { CANARY4, CANARY6, exchangeOn, GATEWAY4, PLAIN, startStack, waitFor, type Stack } from "../../support/isolation/stack";
 import { sh } from "../../support/isolation/topology";
 
 /**
@@ -125,6 +125,65 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     } finally {
       for (const task of [hog, neighbour]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
       for (const l of [hogLauncher, neighbourLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
+    }
+  }, 600_000);
+
+  // The agent as root in its own network namespace (the helper runs there without setpriv): it
+  // puts a neighbour's addresses on its own interface and speaks from them. The fence's guard
+  // must drop that before anything can take it for the neighbour's task.
+  it.sequential("a sandbox that takes a neighbour's addresses (as root in its namespace) is not taken for the neighbour: nothing gets through from them, and nothing is blamed on the neighbour", async () => {
+    const thief = await s.newTask(DENY_ALL);
+    const victim = await s.newTask(PLAIN_READ);
+    const thiefLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", thief.taskId, "--", "sleep", "120"], s.env());
+    const victimLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--", "sleep", "120"], s.env());
+    try {
+      const live = (taskId: string, launcher: typeof thiefLauncher) => s.liveSandbox(taskId, launcher).catch((error: unknown) => {
+        throw new Error(`${String(error)}\nlauncher: ${launcher.output.stderr.slice(-2000)}\nworker: ${s.workerLog().slice(-3000)}`);
+      });
+      const thiefBox = await live(thief.taskId, thiefLauncher);
+      const victimBox = await live(victim.taskId, victimLauncher);
+      const links = JSON.parse((await sh("ip", ["-n", thiefBox.name, "-j", "link", "show"])).stdout) as Array<{ ifname: string }>;
+      const ifname = links.map((l) => l.ifname).find((n) => n !== "lo")!;
+      for (const address of [`${victimBox.sourceAddress}/32`, `${victimBox.sourceAddressV6}/128`]) {
+        const added = await sh("ip", ["-n", thiefBox.name, ...(address.includes(":") ? ["-6"] : []), "addr", "add", address, "dev", ifname, ...(address.includes(":") ? ["nodad"] : [])]);
+        expect(added.code, added.stderr).toBe(0);
+      }
+      const inside = await s.topo.helper(thiefBox.name);
+      // The victim may read plain.example.test; the thief may not (control: refused as itself).
+      const own = await exchangeOn(await inside.connect(PLAIN, 80), "GET /own HTTP/1.1\r\nHost: plain.example.test\r\nConnection: close\r\n\r\n");
+      expect(own).toMatch(/^HTTP\/1\.1 403/);
+      const hitsBefore = s.plain.hits.length;
+      const GET = "GET /stolen HTTP/1.1\r\nHost: plain.example.test\r\nConnection: close\r\n\r\n";
+      for (const [target, from] of [[PLAIN, victimBox.sourceAddress!], ["fd42:b17e:ad00::1", victimBox.sourceAddressV6!], [GATEWAY4, victimBox.sourceAddress!]] as const) {
+        const attempt = inside.connect(target, 80, from).then(
+          (socket) => exchangeOn(socket, GET),
+          () => "refused",
+        );
+        const got = await Promise.race([attempt, new Promise<string>((r) => setTimeout(() => r("no answer"), 4000))]);
+        expect(got, `from ${from} to ${target}`).not.toMatch(/^HTTP\/1\.1 200/);
+      }
+      expect(s.plain.hits.length).toBe(hitsBefore);
+      // Datagrams from the neighbour's addresses go nowhere and are not blamed on the neighbour
+      // (the fence's drop counters are keyed by source address): a sandbox cannot frame another
+      // with escape attempts. Then one from its own address, which is counted against itself.
+      expect(await inside.udpExchange(CANARY4, 9997, "framed", 300, victimBox.sourceAddress!)).toBeNull();
+      expect(await inside.udpExchange(CANARY6, 9997, "framed", 300, victimBox.sourceAddressV6!)).toBeNull();
+      expect(await inside.udpExchange(CANARY4, 9996, "own", 300)).toBeNull();
+      const flowsOf = async (taskId: string) =>
+        (await s.t.db.auditEvent.findMany({ where: { taskId, type: "sandbox.escape_blocked" } })).flatMap((e) => (e.data as { flows: Array<{ destination: string; port: number }> }).flows);
+      await waitFor("the thief's own drop to be audited against it", async () => (await flowsOf(thief.taskId)).some((f) => f.port === 9996), 20_000, 250);
+      // Each sandbox's drops are their own event: give the read that saw the thief's time to
+      // write every other sandbox's too, and another read on top.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(await flowsOf(victim.taskId)).toEqual([]);
+      expect(s.canary.udpHits + s.canary6.udpHits).toBe(0);
+      // Nothing at all was judged as the victim's task.
+      const asVictim = await s.t.db.auditEvent.findMany({ where: { taskId: victim.taskId, type: { in: ["proxy.decision", "sandbox.escape_blocked"] } } });
+      expect(asVictim).toEqual([]);
+      inside.close();
+    } finally {
+      for (const task of [thief, victim]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
+      for (const l of [thiefLauncher, victimLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
     }
   }, 600_000);
 });
