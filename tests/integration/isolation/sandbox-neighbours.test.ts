@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endTask } from "@/lib/tasks/tasks";
+import { rmSync } from "node:fs";
 import type net from "node:net";
+import path from "node:path";
 import { CANARY4, CANARY6, exchangeOn, GATEWAY4, PLAIN, startStack, waitFor, type Stack } from "../../support/isolation/stack";
 import { sh } from "../../support/isolation/topology";
 
@@ -13,6 +15,9 @@ import { sh } from "../../support/isolation/topology";
 const DENY_ALL = "unlisted: deny\nrules: []\n";
 const PLAIN_READ = "unlisted: deny\nrules:\n  - service: plainapi\n    effects: [read]\n";
 const SECRET = "neighbour-secret-5d1e9a";
+// A dotfile one sandbox plants in its home for the next one's tools (git obeys a planted
+// `.gitconfig`'s core.fsmonitor, npm a `.npmrc`...): a unique name, removed afterwards.
+const PLANTED = `.bulkhead-planted-${process.pid}`;
 
 // What the attacker runs in its own sandbox: everything it can learn about and do to the
 // victim's processes (their host pids are its argument), and every process it can see at all.
@@ -31,7 +36,17 @@ for (const entry of fs.readdirSync("/proc")) {
   try { if (fs.readFileSync("/proc/" + entry + "/environ", "latin1").includes(${JSON.stringify(SECRET)})) out.secretSeen = true; } catch {}
   out.seen.push({ pid: Number(entry), net });
 }
+out.home = process.env.HOME;
+try { fs.writeFileSync(require("node:path").join(process.env.HOME, ${JSON.stringify(PLANTED)}), "[core]\\n\\tfsmonitor = /tmp/evil\\n"); out.planted = true; } catch (e) { out.planted = String(e.code); }
 console.log(JSON.stringify(out));
+`;
+// What a later sandbox finds in its own home.
+const LOOKER = `
+const fs = require("node:fs");
+const home = process.env.HOME;
+let writable = false;
+try { fs.writeFileSync(home + "/.mine", "x"); writable = true; } catch {}
+console.log(JSON.stringify({ home, writable, seen: fs.existsSync(home + "/" + ${JSON.stringify(PLANTED)}) }));
 `;
 
 describe("sandboxes: one sandbox against its neighbours", () => {
@@ -44,7 +59,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     await s?.close();
   });
 
-  it.sequential("a sandbox cannot see, signal or read another sandbox's processes (no way to take its identity), and the command's exit status still comes back", async () => {
+  it.sequential("a sandbox cannot see, signal or read another sandbox's processes nor plant files in another's home (no way to take its identity), and the command's exit status still comes back", async () => {
     const victim = await s.newTask(DENY_ALL);
     const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--env", `AGENT_SECRET=${SECRET}`, "--", "sleep", "120"], s.env());
     try {
@@ -54,7 +69,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       const attacker = await s.newTask(DENY_ALL);
       const run = await s.topo.bulkhead(["sandbox", "run", "--task", attacker.taskId, "--", process.execPath, "-e", ATTACKER, JSON.stringify(pids)], s.env());
       expect(run.code, run.stderr).toBe(0);
-      const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { signalled: number[]; environ: string[]; secretSeen: boolean; seen: Array<{ pid: number; net: string | null }>; mine: string };
+      const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { signalled: number[]; environ: string[]; secretSeen: boolean; seen: Array<{ pid: number; net: string | null }>; mine: string; planted: boolean | string };
       expect(out.signalled, JSON.stringify(out)).toEqual([]);
       expect(out.environ).toEqual([]);
       expect(out.secretSeen).toBe(false);
@@ -62,10 +77,18 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       expect(out.seen.length).toBeGreaterThan(0);
       expect(out.seen.every((p) => p.net === out.mine), JSON.stringify(out.seen)).toBe(true);
       expect(out.seen.some((p) => pids.includes(p.pid) && p.pid > 1)).toBe(false);
+      // Its home is its own: what it planted there, no other sandbox finds in its home.
+      expect(out.planted).toBe(true);
+      const look = await s.topo.bulkhead(["sandbox", "run", "--task", (await s.newTask(DENY_ALL)).taskId, "--", process.execPath, "-e", LOOKER], s.env());
+      expect(look.code, look.stderr).toBe(0);
+      const seen = JSON.parse(look.stdout.trim().split("\n").pop() ?? "{}") as { home: string; writable: boolean; seen: boolean };
+      expect(seen.writable).toBe(true);
+      expect(seen.seen, JSON.stringify(seen)).toBe(false);
       // The victim is still there, untouched.
       expect(launcher.exitCode).toBeNull();
       expect((await s.t.db.sandbox.findUnique({ where: { id: box.id } }))?.removedAt).toBeNull();
     } finally {
+      rmSync(path.join("/tmp", PLANTED), { force: true });
       await endTask(s.t.db, s.admin, victim.taskId, "test ends the task");
       await new Promise((r) => (launcher.exitCode !== null ? r(null) : launcher.once("exit", r)));
     }
