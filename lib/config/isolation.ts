@@ -104,7 +104,8 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
 const INHERITED = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "COLORTERM"] as const;
 
 export function sandboxBaseEnvironment(source: Record<string, string | undefined> = process.env): Record<string, string> {
-  const env: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/tmp" };
+  // HOME is the sandbox's own (proxy-worker/isolation/session.ts), unless --env sets one.
+  const env: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin" };
   for (const name of INHERITED) {
     const value = source[name];
     if (value !== undefined && value !== "") env[name] = value;

@@ -22,17 +22,21 @@ export interface TaskConnectionRegistry {
 
 export class SandboxConnections implements TaskConnectionRegistry {
   private readonly open = new Map<Duplex, ConnectionOwner>();
+  /** Open connections per sandbox, kept as they come and go (the listener asks at every accept). */
+  private readonly counts = new Map<string, number>();
 
   add(owner: ConnectionOwner, socket: Duplex): void {
+    if (this.open.has(socket)) return;
     this.open.set(socket, owner);
-    socket.once("close", () => this.open.delete(socket));
+    this.counts.set(owner.sandboxId, (this.counts.get(owner.sandboxId) ?? 0) + 1);
+    socket.once("close", () => this.remove(socket));
   }
 
   closeWhere(keep: (owner: ConnectionOwner) => boolean): number {
     let closed = 0;
     for (const [socket, owner] of this.open) {
       if (keep(owner)) continue;
-      this.open.delete(socket);
+      this.remove(socket);
       socket.destroy();
       closed++;
     }
@@ -44,8 +48,15 @@ export class SandboxConnections implements TaskConnectionRegistry {
   }
 
   countFor(sandboxId: string): number {
-    let n = 0;
-    for (const owner of this.open.values()) if (owner.sandboxId === sandboxId) n++;
-    return n;
+    return this.counts.get(sandboxId) ?? 0;
+  }
+
+  private remove(socket: Duplex): void {
+    const owner = this.open.get(socket);
+    if (!owner) return;
+    this.open.delete(socket);
+    const n = (this.counts.get(owner.sandboxId) ?? 1) - 1;
+    if (n <= 0) this.counts.delete(owner.sandboxId);
+    else this.counts.set(owner.sandboxId, n);
   }
 }

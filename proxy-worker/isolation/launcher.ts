@@ -130,6 +130,8 @@ export async function launchSandbox(db: Db, config: IsolationConfig, actor: Acto
     try {
       await createSandboxNetwork(config, names, addresses);
       await mkdir(runDir, { recursive: true, mode: 0o755 });
+      // Where the sandbox's own home is mounted (session.ts); empty and root's outside it.
+      await mkdir(path.join(runDir, "home"), { mode: 0o755 });
       await writeFile(path.join(runDir, "launcher"), `${process.pid} ${startTimeOf(process.pid) ?? "?"}\n`, { mode: 0o644 });
       const system = existsSync("/etc/ssl/certs/ca-certificates.crt") ? readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8") : "";
       // Bulkhead's CA first (intercepted TLS), then the system's (passthrough services present their own).

@@ -21,7 +21,7 @@ import type { ServiceMatch } from "@/lib/semantics/registry";
 import { dialChecked } from "@/lib/net/dial";
 import { parseHost } from "@/lib/net/address";
 import { ProxyRefusal } from "../proxy/errors";
-import { createProxyServer, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
+import { createProxyServer, guardListener, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "../proxy/explicit-listener";
 import type { ConnectionRegistry } from "../proxy/connections";
 import { handleProxyRequest, sendRefusal, type HandlerDeps } from "../proxy/handler";
 import type { EnforcementState } from "../proxy/enforcement-state";
@@ -31,6 +31,7 @@ import type { AuditSink, ReceivedRequest } from "../proxy/types";
 import { tokenFromProxyAuthorization } from "../proxy/credentials";
 import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
+import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
 import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
 import { sniff, SNIFF_LIMIT } from "./sniff";
@@ -94,6 +95,12 @@ export interface SandboxListenerDeps {
   memory: ResolverMemory;
   connections: TaskConnectionRegistry;
   limits: ListenerLimits;
+  /**
+   * `perTask`: the most connections one sandbox holds open, counted from the accept (while its
+   * first bytes are sniffed, its TLS handshake or first request head is awaited, nothing is
+   * authenticated yet, so the task's own budget does not see them); `listener`: per socket.
+   */
+  connectionCaps: { listener: number; perTask: number };
   sniffMs: number;
   connectTimeoutMs: number;
   /** No sandbox connection stays open longer (BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS). */
@@ -121,11 +128,11 @@ export class SandboxListener {
       // body chunks, and with Nagle's algorithm a chunk written while the head is unacknowledged
       // waits for the client's delayed ACK (tens of milliseconds on Linux).
       const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(socket));
-      server.on("error", (error) => this.deps.log.error({ err: error.message }, "sandbox listener error"));
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, address, () => resolve());
       });
+      guardListener(server, this.deps.handler, "transparent", this.deps.connectionCaps.listener);
       this.servers.push(server);
     }
   }
@@ -140,7 +147,9 @@ export class SandboxListener {
       socket.destroy();
       return;
     }
-    this.deps.connections.add(binding, socket);
+    // Before anything is read (connections.ts says why).
+    const admitted = admitWithinCap(this.deps.connections, binding, socket, this.deps.connectionCaps.perTask);
+    if (!admitted.admitted) return this.refuseOverLimit(socket, binding, source, dst, admitted.open);
     const lifetime = setTimeout(() => socket.destroy(), this.deps.maxLifetimeMs);
     lifetime.unref();
     socket.once("close", () => clearTimeout(lifetime));
@@ -241,6 +250,11 @@ export class SandboxListener {
       // evaluateTunnel recorded the refusal; raw protocols get no HTTP answer, only a close.
       socket.destroy();
     }
+  }
+
+  private refuseOverLimit(socket: net.Socket, binding: Binding, source: string, dst: OriginalDestination, open: number): void {
+    const originalDestination = `${dst.family === 6 ? `[${dst.address}]` : dst.address}:${dst.port}`;
+    refuseOverConnectionCap(this.deps.handler.refusals, this.deps.state(), socket, binding, { client: source, open, cap: this.deps.connectionCaps.perTask, originalDestination });
   }
 
   private mismatch(ctx: Ctx, host: string): string {

@@ -118,6 +118,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     memory,
     connections,
     limits: o.parts.limits,
+    connectionCaps: o.parts.connectionCaps,
     sniffMs: config.sniffMs,
     connectTimeoutMs: o.upstreamConnectTimeoutMs,
     maxLifetimeMs: o.tunnelMaxLifetimeMs,

@@ -1,17 +1,19 @@
 /**
- * One sandboxed command from start to teardown: it runs inside the namespace as an unprivileged
- * user with no capabilities (setpriv: no ambient, inheritable or bounding-set capabilities, no new
+ * One sandboxed command from start to teardown: it runs inside the namespace, in a PID namespace
+ * of its own, as an unprivileged user with no capabilities (setpriv: no ambient, inheritable or bounding-set capabilities, no new
  * privileges, so no CAP_NET_ADMIN or CAP_NET_RAW even through setuid files), with Bulkhead's CA in
  * the usual trust variables and no proxy variables. The sandbox is torn down (and the command
  * killed) when the command exits, when its task ends, expires or is revoked, when its agent is
  * suspended, when someone stops the sandbox, or when the launcher is told to stop.
  */
 import { spawn } from "node:child_process";
+import path from "node:path";
 import pg from "pg";
 import type { IsolationConfig } from "@/lib/config/isolation";
 import type { Db } from "@/lib/db/client";
 import type { Actor } from "@/lib/auth/actor";
 import { teardownSandbox, type LaunchedSandbox } from "./launcher";
+import { sandboxRunDir } from "./network";
 
 const PROXY_VARIABLE = /_proxy$/i;
 const POLL_MS = 1000;
@@ -20,10 +22,27 @@ export function trustEnvironment(caFile: string): Record<string, string> {
   return { SSL_CERT_FILE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: caFile, CURL_CA_BUNDLE: caFile, GIT_SSL_CAINFO: caFile };
 }
 
-/** The argument vector that enters the sandbox and drops every privilege before `command`. */
+/**
+ * The sandbox's HOME. All sandboxes run as the same user, so a shared home (or /tmp) would let
+ * one plant dotfiles that another's tools obey (`.gitconfig`'s `core.fsmonitor`, `.npmrc`,
+ * `.bashrc`...) and run its code there, as the other task. On the host this is an empty
+ * directory owned by root; inside each sandbox a tmpfs of its own is mounted over it.
+ */
+export const sandboxHome = (netns: string) => path.join(sandboxRunDir(netns), "home");
+
+/**
+ * The argument vector that enters the sandbox and drops every privilege before `command`.
+ * Every sandbox also gets its own PID namespace (with its own /proc): all sandboxes run as the
+ * same user, and a process of one that could see another's would read its environment, signal
+ * it, ptrace it or take its sockets (pidfd_getfd), and speak with that sandbox's identity.
+ * `--kill-child`: when the launcher kills `unshare`, the command and everything it started go too.
+ */
 export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
   return [
     "netns", "exec", netns,
+    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
+    // Still root, in the sandbox's own mount namespace: its home is a tmpfs no other sandbox sees.
+    "/bin/sh", "-c", 'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" && shift 3 && exec "$@"', "sh", String(config.uid), String(config.gid), sandboxHome(netns),
     "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
     ...command,
   ];
@@ -59,6 +78,7 @@ export interface SessionResult {
 
 export async function runSession(o: SessionOptions): Promise<SessionResult> {
   const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => !PROXY_VARIABLE.test(k)));
+  env.HOME ??= sandboxHome(o.sandbox.names.netns);
   Object.assign(env, trustEnvironment(o.sandbox.caFile));
   const child = spawn("ip", sandboxArgv(o.config, o.sandbox.names.netns, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd });
   if (o.stdio === "pipe") child.stdout?.on("data", (c: Buffer) => o.onStdout?.(c));

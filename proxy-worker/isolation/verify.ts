@@ -15,7 +15,7 @@ import type { Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { run } from "./exec";
 import type { LaunchedSandbox } from "./launcher";
-import { sandboxArgv, trustEnvironment } from "./session";
+import { sandboxArgv, sandboxHome, trustEnvironment } from "./session";
 
 export interface Canary {
   v4?: string;
@@ -61,7 +61,7 @@ export async function runProbe(config: IsolationConfig, sandbox: LaunchedSandbox
   await chmod(probe, 0o644);
   const koffiPath = createRequire(import.meta.url).resolve("koffi");
   const input = JSON.stringify({ ...targets, koffiPath, interface: sandbox.names.sandboxIf, nonce: sandbox.id.slice(0, 8) });
-  const env = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/tmp", ...trustEnvironment(sandbox.caFile) } as unknown as NodeJS.ProcessEnv;
+  const env = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: sandboxHome(sandbox.names.netns), ...trustEnvironment(sandbox.caFile) } as unknown as NodeJS.ProcessEnv;
   const child = spawn("ip", sandboxArgv(config, sandbox.names.netns, [process.execPath, probe, input]), { stdio: ["ignore", "pipe", "pipe"], env, cwd: "/" });
   let stdout = "";
   let stderr = "";

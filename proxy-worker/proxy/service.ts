@@ -25,6 +25,8 @@ import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
 import { ClientLimits } from "./limits";
+import { admitWithinCap, refuseOverConnectionCap } from "../isolation/connection-cap";
+import { SandboxConnections } from "../isolation/connections";
 import { Pipeline } from "./pipeline";
 import { RefusalAudit } from "./refusal-audit";
 import { Tunnels } from "./tunnels";
@@ -58,6 +60,12 @@ export interface ProxyParts {
   /** The enforcement state in force (its registry, its CA's leaves...). */
   state: () => EnforcementState | null;
   limits: ListenerLimits;
+  /**
+   * Connection caps: `listener` per listening socket (BULKHEAD_MAX_CONNECTIONS), `perTask` the
+   * most one task may hold (BULKHEAD_TASK_MAX_CONNECTIONS), which bounds a sandbox's connections
+   * from the moment they are accepted, before anything on them is authenticated.
+   */
+  connectionCaps: { listener: number; perTask: number };
   /** Bulkhead's own ports (never destinations); isolation adds its listener's. */
   deniedPorts: number[];
 }
@@ -230,9 +238,21 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
+  // A bound (external) sandbox holds at most the task's connection limit here, counted from the
+  // accept (isolation/connection-cap.ts says why); unbound clients are refused at their request.
+  const sandboxOpen = new SandboxConnections();
+  const acceptTransparent = (socket: net.Socket, scheme: "http" | "https") => {
+    const identity = sandboxIdentity(socket);
+    const binding = current()?.snapshot.sandboxBindings.get(identity.sourceAddress);
+    if (binding) {
+      const admitted = admitWithinCap(sandboxOpen, binding, socket, config.limits.taskMaxConnections);
+      if (!admitted.admitted) return refuseOverConnectionCap(refusals, current(), socket, binding, { client: identity.sourceAddress, open: admitted.open, cap: config.limits.taskMaxConnections });
+    }
+    tunnels.accept(socket, { listener: "transparent", scheme, authority: null, identity, connection: socket });
+  };
   // noDelay, as node:http's servers have it (sandbox-listener.ts says why).
-  const transparentHttp = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "http", authority: null, identity: sandboxIdentity(socket), connection: socket }));
-  const transparentTls = net.createServer({ noDelay: true }, (socket) => tunnels.accept(socket, { listener: "transparent", scheme: "https", authority: null, identity: sandboxIdentity(socket), connection: socket }));
+  const transparentHttp = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "http"));
+  const transparentTls = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "https"));
 
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
@@ -246,7 +266,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   o.metrics?.gauges("bulkhead_open_connections", "Client connections and tunnels registered under a task", () => connections.size);
 
   return {
-    parts: { pipeline, handler, connections, destinations, state: current, limits, deniedPorts },
+    parts: { pipeline, handler, connections, destinations, state: current, limits, connectionCaps: { listener: config.maxConnections, perTask: config.limits.taskMaxConnections }, deniedPorts },
     explicit,
     transparentHttp,
     transparentTls,

@@ -21,7 +21,7 @@ describe("sandbox identity", () => {
 
   beforeAll(async () => {
     plain = await startHttpUpstream();
-    h = await startProxyHarness();
+    h = await startProxyHarness({ env: { BULKHEAD_TASK_MAX_CONNECTIONS: "4" } });
     await h.addService({ id: "plain", hosts: ["plain.test"], scheme: "http", ports: [plain.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
   });
   afterAll(async () => {
@@ -61,5 +61,37 @@ describe("sandbox identity", () => {
     // switch has already recorded the expiry and the snapshot dropped the task) as no longer active.
     expect(late).toMatch(/"error":"(task_expired|task_revoked)"/);
     expect(plain.hits.length).toBe(before);
+  });
+
+  // Connections were counted against the task only from their first authenticated request: an
+  // external sandbox could hold any number whose request head never ends (each open for the head
+  // timeout), every one a file descriptor of the worker shared with every other client.
+  it("caps an external sandbox's connections at the task's limit from the accept; a neighbour is served, and the sandbox again once it closed them", async () => {
+    const hog = await h.newTask(policy);
+    const neighbour = await h.newTask(policy);
+    await h.t.db.sandbox.create({ data: { taskId: hog.taskId, name: "identity-hog", sourceAddress: "127.0.0.11", addresses: "127.0.0.11" } });
+    await h.t.db.sandbox.create({ data: { taskId: neighbour.taskId, name: "identity-neighbour", sourceAddress: "127.0.0.12", addresses: "127.0.0.12" } });
+    await h.sync();
+    const stalled: net.Socket[] = [];
+    const closed = new Set<net.Socket>();
+    for (let i = 0; i < 12; i++) {
+      const socket = await from("127.0.0.11", h.transparentHttpPort);
+      socket.on("error", () => undefined);
+      socket.once("close", () => closed.add(socket));
+      socket.write(`GET /stall-${i} HTTP/1.1\r\nHost: plain.test:${plain.port}\r\n`);
+      stalled.push(socket);
+    }
+    const deadline = Date.now() + 10_000;
+    while (stalled.length - closed.size > 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(stalled.length - closed.size, "connections the hog still holds").toBe(4);
+    const get = `GET /x HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nConnection: close\r\n\r\n`;
+    expect(statuses(await exchange(await from("127.0.0.12", h.transparentHttpPort), get))).toEqual([200]);
+    const audited = async () => (await h.t.db.auditEvent.findMany({ where: { taskId: hog.taskId, outcome: "deny" } })).some((e) => (e.data as { code?: string }).code === "sandbox_connection_limit");
+    const until = Date.now() + 10_000;
+    while (!(await audited()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(await audited()).toBe(true);
+    for (const socket of stalled) socket.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(statuses(await exchange(await from("127.0.0.11", h.transparentHttpPort), get))).toEqual([200]);
   });
 });

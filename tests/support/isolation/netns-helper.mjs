@@ -43,7 +43,9 @@ process.on("message", (m) => {
         socket.close();
         reply(m.id, { reply: msg.toString("latin1") });
       });
-      socket.send(Buffer.from(m.payload), m.port, m.host);
+      const send = () => socket.send(Buffer.from(m.payload), m.port, m.host);
+      if (m.localAddress) socket.bind({ address: m.localAddress }, send);
+      else send();
     }
   } catch (error) {
     fail(error);

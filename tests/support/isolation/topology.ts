@@ -90,9 +90,9 @@ export class NetnsHelper {
     return (await this.call<dgram.Socket>({ op: "listen-udp", host, port })).handle;
   }
 
-  /** A TCP connection made from inside the namespace (its source address is the namespace's). */
-  async connect(host: string, port: number): Promise<net.Socket> {
-    const socket = (await this.call<net.Socket>({ op: "connect", host, port })).handle;
+  /** A TCP connection made from inside the namespace (its source address is the namespace's, or `localAddress`). */
+  async connect(host: string, port: number, localAddress?: string): Promise<net.Socket> {
+    const socket = (await this.call<net.Socket>({ op: "connect", host, port, localAddress })).handle;
     socket.resume();
     return socket;
   }
@@ -101,8 +101,9 @@ export class NetnsHelper {
     return (await this.call<never>({ op: "resolve", server, name, type })).m.addresses as string[];
   }
 
-  async udpExchange(host: string, port: number, payload: string, timeoutMs = 1000): Promise<string | null> {
-    return (await this.call<never>({ op: "udp-exchange", host, port, payload, timeoutMs })).m.reply as string | null;
+  /** Sends one datagram (from `localAddress` when given) and resolves with the reply, or null. */
+  async udpExchange(host: string, port: number, payload: string, timeoutMs = 1000, localAddress?: string): Promise<string | null> {
+    return (await this.call<never>({ op: "udp-exchange", host, port, payload, timeoutMs, localAddress })).m.reply as string | null;
   }
 
   close(): void {
