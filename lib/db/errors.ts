@@ -47,7 +47,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof adapter?.originalCode === "string" && SQLSTATE_UNAVAILABLE.test(adapter.originalCode)) return true;
     if (typeof x.message === "string" && PG_MESSAGES.test(x.message)) return true;
     // Prisma's client errors carry the driver's words at the end of a longer message.
-    if (typeof x.message === "string" && /Can't reach database server|Connection terminated|Query read timeout|Timed out fetching a new connection/.test(x.message)) return true;
+    // "database … is not currently accepting connections": SQLSTATE 55000, which also covers faults
+    // of a request, so only this wording counts (the database closed to connections, for
+    // maintenance or an outage).
+    if (typeof x.message === "string" && /Can't reach database server|Connection terminated|Query read timeout|Timed out fetching a new connection|is not currently accepting connections/.test(x.message)) return true;
     e = x.cause;
   }
   return false;

@@ -7,6 +7,7 @@ import type { ServiceMatch } from "@/lib/semantics/registry";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
 import { GRANT_HEADER, heldAnswer, isStatusRequest, statusAnswer, statusRequestId, wantsAsync } from "../approvals/async-hold";
+import { isDatabaseUnavailable } from "@/lib/db/errors";
 import { compactActions, unrecordableActions } from "../audit/compact";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { EnforcementState } from "./enforcement-state";
@@ -255,9 +256,10 @@ export class Pipeline extends PipelineAudit {
     const held = { auth, request, actions: d.actions, reason: decision.reason, eventId: j.eventId };
     if (grant === undefined) await this.record("proxy.hold", "hold", detail, auth, decision);
     // Approvals are rows in PostgreSQL: while it is away a request that needs one is refused
-    // (503, audited) with the reason, not left to fail as an internal error.
+    // (503, audited) with the reason, not left to fail as an internal error. Any other failure
+    // stays what it is (an internal error), not reported as the database's.
     const unavailable = async (error: unknown): Promise<never> => {
-      if (error instanceof ProxyRefusal) throw error;
+      if (error instanceof ProxyRefusal || !isDatabaseUnavailable(error)) throw error;
       throw await this.refuse(new ProxyRefusal("unavailable", "approvals_unavailable", "the request needs a person's approval and approvals cannot be recorded or read right now (the database is unreachable); nothing was forwarded, send it again later"), detail, auth, decision);
     };
     if (grant === undefined && wantsAsync(request.headers) && this.deps.holds.open) {

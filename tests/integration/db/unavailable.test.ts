@@ -4,6 +4,7 @@ import { isDatabaseUnavailable, isUniqueViolation } from "@/lib/db/errors";
 import { makeUser } from "../../support/factories";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { DatabaseLink } from "../../support/database-link";
+import { DatabaseOutage } from "../audit/helpers";
 
 /**
  * What the dashboard's client sees when its PostgreSQL is down, stops answering or is too slow,
@@ -67,6 +68,20 @@ describe("a database that is unavailable", () => {
       link.pass();
     }
     await expect.poll(() => db.agent.count().catch(() => -1), { timeout: 10_000 }).toBe(0);
+  });
+
+  it("a database closed to connections (ALLOW_CONNECTIONS false, as for maintenance): unavailable too", async () => {
+    const outage = new DatabaseOutage(t.adminUrl);
+    const closed = createPrismaClient(t.url, 1);
+    await outage.begin();
+    try {
+      const refused = await failure(() => closed.agent.count());
+      expect(String(refused.error)).toMatch(/not currently accepting connections/);
+      expect(isDatabaseUnavailable(refused.error), String(refused.error)).toBe(true);
+    } finally {
+      await outage.end();
+      await closed.$disconnect();
+    }
   });
 
   it("a server that stops answering: the query times out instead of waiting forever", async () => {
