@@ -66,6 +66,10 @@ export class PostgresHoldGate implements HoldGate {
   /** Cancellations being written (close waits for them before the database goes). */
   private readonly cancelling = new Set<Promise<void>>();
   private readonly pollMs: number;
+  /** Whether the holds an earlier run left have been cancelled (see `cancelLeftBehind`). */
+  private leftBehindCancelled = false;
+  private leftBehindAttempt: Promise<void> | null = null;
+  private leftBehindRetry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -78,7 +82,7 @@ export class PostgresHoldGate implements HoldGate {
   }
 
   async start(): Promise<void> {
-    await this.cancelLeftBehind();
+    await this.cancelLeftBehind().catch(() => undefined);
     await this.listen();
   }
 
@@ -87,17 +91,34 @@ export class PostgresHoldGate implements HoldGate {
    * it was killed or crashed while they waited, so the requests went with it and nobody can
    * release them. Each is audited as `approval.cancelled` (`worker_stopped`). Another worker's
    * holds are not touched (they carry its id); 202-and-poll holds carry none.
+   *
+   * This run's holds carry the same id, so the cancellation must be over before this run records
+   * its first one: it runs at start and, when PostgreSQL was away then, again every 5 s and before
+   * any blocking hold is recorded (one attempt at a time, awaited by every hold), never after.
    */
-  private async cancelLeftBehind(): Promise<void> {
-    const holder = this.options.holder;
-    if (!holder || this.closed) return;
+  private cancelLeftBehind(): Promise<void> {
+    if (this.leftBehindCancelled || !this.options.holder || this.closed) return Promise.resolve();
+    this.leftBehindAttempt ??= this.cancelLeftBehindNow(this.options.holder).finally(() => {
+      this.leftBehindAttempt = null;
+    });
+    return this.leftBehindAttempt;
+  }
+
+  private async cancelLeftBehindNow(holder: string): Promise<void> {
     try {
       const ids = await this.db.$transaction((tx) => cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR));
+      this.leftBehindCancelled = true;
       if (ids.length > 0) this.log.warn({ approvals: ids }, "cancelled the held requests an earlier run of this worker left waiting (it stopped without answering them)");
     } catch (error) {
       // PostgreSQL away: the worker starts all the same (it enforces its last-known-good policy) and tries again.
       this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not cancel the held requests an earlier run of this worker left waiting; trying again in 5 s");
-      setTimeout(() => void this.cancelLeftBehind(), 5000).unref();
+      if (!this.leftBehindRetry) {
+        this.leftBehindRetry = setTimeout(() => {
+          this.leftBehindRetry = null;
+          void this.cancelLeftBehind().catch(() => undefined);
+        }, 5000).unref();
+      }
+      throw error;
     }
   }
 
@@ -137,6 +158,9 @@ export class PostgresHoldGate implements HoldGate {
       ...(auth.token ? [{ at: auth.token.expiresAt.getTime(), reason: "token_expired" as const }] : []),
     ];
     const deadline = limits.reduce((a, b) => (b.at < a.at ? b : a));
+    // An earlier run's holds are cancelled before this run records one under the same holder id
+    // (when that fails, PostgreSQL is away and so would the insert: the hold fails the same way).
+    if (!pollMode) await this.cancelLeftBehind();
     const approval = await this.createWithinLimit(auth.taskId, async () => ({
       data: {
         taskId: auth.taskId,
@@ -358,6 +382,8 @@ export class PostgresHoldGate implements HoldGate {
     // The cancellations are written (and audited) before the database connection goes.
     await Promise.all([...this.cancelling]);
     this.closed = true;
+    if (this.leftBehindRetry) clearTimeout(this.leftBehindRetry);
+    this.leftBehindRetry = null;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
   }

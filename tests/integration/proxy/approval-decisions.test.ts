@@ -9,6 +9,8 @@ import { canonicalizeRequest } from "@/lib/semantics/canonical";
 import { PostgresHoldGate } from "@/proxy-worker/approvals/hold-gate";
 import type { AuthenticatedTask } from "@/proxy-worker/identity/token-verifier";
 import { makeUser } from "../../support/factories";
+import { waitFor } from "../../support/log-capture";
+import { DatabaseOutage } from "../audit/helpers";
 import { viaProxy } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
@@ -199,4 +201,51 @@ describe("approval decisions through a real proxy", () => {
       await db.$disconnect();
     }
   });
+  // A restarted worker's holds carry its predecessor's holder id. When PostgreSQL was away as it
+  // started, the cancellation of what the predecessor left was retried every 5 s, and a retry after
+  // the database came back cancelled the holds the new run had opened meanwhile as well.
+  it("a worker that could not cancel its predecessor's holds at start cancels them before recording its own, and never its own", async () => {
+    const { taskId, agentId } = await h.newTask(POLICY);
+    const task = await h.t.db.task.findUniqueOrThrow({ where: { id: taskId } });
+    const auth = { taskId, agentId, jti: null, via: "sandbox", token: null, task: { ...task, expiresAt: task.expiresAt }, scope: null } as unknown as AuthenticatedTask;
+    const canonical = canonicalizeRequest({ method: "POST", url: `http://${RAILWAY}:${railway.port}/graphql/v2`, headers: { "content-type": "application/json" } });
+    if (!canonical.ok) throw new Error(canonical.reason);
+    const actions = [{ service: "railway", environment: "staging", resource: "vol_staging", operation: "volumeDelete", effect: "irreversible" as const }];
+    const input = (n: number) => ({ auth, request: { ...canonical.request, body: new TextEncoder().encode(`{"n":${n}}`) }, actions, reason: "held", eventId: `restart-${n}` });
+    const holder = `worker-log-${taskId}`;
+    const db = createPrismaClient(h.t.workerUrl, 8);
+    const log = createLogger("hold-restart-test", "silent");
+    // What the killed predecessor left: a blocking hold of this holder, still pending.
+    const seeding = new PostgresHoldGate(db, h.t.workerUrl, log, 30_000);
+    const seeded = await seeding.open!(input(1));
+    if (seeded.outcome !== "opened") throw new Error("the predecessor's hold was not recorded");
+    await h.t.adminDb().approval.update({ where: { id: seeded.approvalId }, data: { heldBy: holder, pollMode: false } });
+    const gate = new PostgresHoldGate(db, h.t.workerUrl, log, 30_000, { holder });
+    const outage = new DatabaseOutage(h.t.adminUrl);
+    try {
+      await outage.begin();
+      try {
+        await gate.start();
+      } finally {
+        await outage.end();
+      }
+      expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: seeded.approvalId } })).status).toBe("pending");
+      // Back, and at once (before the 5 s retry) this run holds a request of its own.
+      const holding = gate.hold(input(2));
+      const fresh = await waitFor(() => h.t.db.approval.findFirst({ where: { taskId, heldBy: holder, id: { not: seeded.approvalId } } }), 30_000, "the new run's hold");
+      expect(await h.t.db.approval.findUniqueOrThrow({ where: { id: seeded.approvalId } })).toMatchObject({ status: "cancelled", cancelReason: "worker_stopped" });
+      // Past the retry: the new run's hold still waits for a person.
+      await new Promise((r) => setTimeout(r, 6500));
+      expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: fresh.id } })).status).toBe("pending");
+      const approver = await makeUser(h.t.db, "approver");
+      await decideApproval(h.t.db, approver.actor, fresh.id, "deny", "after the restart");
+      expect((await holding).outcome).toBe("denied");
+      const cancelled = await h.t.db.auditEvent.findMany({ where: { type: "approval.cancelled", taskId } });
+      expect(cancelled.map((e) => (e.data as { approvalId?: string }).approvalId)).toEqual([seeded.approvalId]);
+    } finally {
+      await gate.close();
+      await seeding.close();
+      await db.$disconnect();
+    }
+  }, 60_000);
 });
