@@ -47,8 +47,9 @@ async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: st
   if (ownerEmail) {
     const owner = await tx.user.findUnique({ where: { email: ownerEmail }, select: { id: true, disabledAt: true } });
     if (!owner || owner.disabledAt) {
-      throw new AppError("INVALID_INPUT", `No active user with email ${ownerEmail}.`, {
-        details: { fieldErrors: { ownerEmail: [`No active user with email ${ownerEmail}.`] } },
+      const why = `No active user with email ${ownerEmail}. An agent's owner is a Bulkhead user: see the Users page or \`bulkhead user list\`.`;
+      throw new AppError("INVALID_INPUT", why, {
+        details: { fieldErrors: { ownerEmail: [why] } },
       });
     }
     return owner.id;

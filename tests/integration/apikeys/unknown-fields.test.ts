@@ -130,7 +130,7 @@ describe("API bodies with a field the route does not know", () => {
     expect(taken.body).toMatchObject({ error: "conflict", issues: [{ path: "name", message: `An agent named ${name} already exists.` }] });
     const owner = await post(agentsRoute.POST, "/api/v1/agents", { name: unique("owner"), ownerEmail: "nobody@example.test" });
     expect(owner.status).toBe(400);
-    expect(owner.body.issues).toEqual([{ path: "ownerEmail", message: "No active user with email nobody@example.test." }]);
+    expect(owner.body.issues).toEqual([{ path: "ownerEmail", message: "No active user with email nobody@example.test. An agent's owner is a Bulkhead user: see the Users page or `bulkhead user list`." }]);
     const filter = await get(tasksRoute.GET, "/api/v1/tasks?agent=abc");
     expect(filter.status).toBe(400);
     expect(filter.body.issues).toEqual([{ path: "agent", message: expect.stringMatching(/^agent must be an agent's id/) }]);
