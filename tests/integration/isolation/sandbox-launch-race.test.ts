@@ -69,4 +69,22 @@ describe("sandboxes: launchers started at the same moment", () => {
     }
     expect(await s.t.db.sandbox.count({ where: { instanceId: inst, removedAt: null } })).toBe(0);
   }, 600_000);
+
+  it.sequential("a launcher whose sandbox is removed under it (its namespace deleted) kills the command and exits with 125 saying so, instead of waiting for it", async () => {
+    const task = await s.newTask(DENY_ALL);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", task.taskId, "--", "sleep", "1197"], s.env());
+    const exited = new Promise<number | null>((r) => (launcher.exitCode !== null ? r(launcher.exitCode) : launcher.once("exit", r)));
+    try {
+      const box = await s.liveSandbox(task.taskId, launcher);
+      expect((await sh("ip", ["netns", "del", box.name])).code).toBe(0);
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 15 s"), 15_000))]);
+      expect(code, launcher.output.stderr).toBe(125);
+      expect(launcher.output.stderr).toMatch(/removed under its launcher: its network namespace bh-\S+ is gone/);
+      expect((await sh("pgrep", ["-f", "sleep 1197"])).stdout.trim()).toBe("");
+      expect((await s.t.db.sandbox.findUnique({ where: { id: box.id } }))?.removedAt).not.toBeNull();
+    } finally {
+      launcher.kill("SIGKILL");
+      await exited;
+    }
+  }, 300_000);
 });
