@@ -106,13 +106,10 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     await s.startWorker({ BULKHEAD_TASK_MAX_CONNECTIONS: "6" });
     const hog = await s.newTask(PLAIN_READ);
     const neighbour = await s.newTask(PLAIN_READ);
-    // One launcher after the other: a launcher's cleanup of leftovers can take a sandbox that
-    // another launcher is still building for one (a race of the launcher, not covered here).
     const hogLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", hog.taskId, "--", "sleep", "120"], s.env());
-    let neighbourLauncher: typeof hogLauncher | null = null;
+    const neighbourLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", neighbour.taskId, "--", "sleep", "120"], s.env());
     try {
       const hogBox = await s.liveSandbox(hog.taskId, hogLauncher);
-      neighbourLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", neighbour.taskId, "--", "sleep", "120"], s.env());
       const neighbourBox = await s.liveSandbox(neighbour.taskId, neighbourLauncher);
       const inside = await s.topo.helper(hogBox.name);
       const stalled: net.Socket[] = [];
@@ -150,7 +147,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       expect(again).toMatch(/^HTTP\/1\.1 200/);
     } finally {
       for (const task of [hog, neighbour]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
-      for (const l of [hogLauncher, neighbourLauncher]) if (l) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
+      for (const l of [hogLauncher, neighbourLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
     }
   }, 600_000);
 
@@ -161,13 +158,12 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     const thief = await s.newTask(DENY_ALL);
     const victim = await s.newTask(PLAIN_READ);
     const thiefLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", thief.taskId, "--", "sleep", "120"], s.env());
-    let victimLauncher: typeof thiefLauncher | null = null;
+    const victimLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--", "sleep", "120"], s.env());
     try {
       const live = (taskId: string, launcher: typeof thiefLauncher) => s.liveSandbox(taskId, launcher).catch((error: unknown) => {
         throw new Error(`${String(error)}\nlauncher: ${launcher.output.stderr.slice(-2000)}\nworker: ${s.workerLog().slice(-3000)}`);
       });
       const thiefBox = await live(thief.taskId, thiefLauncher);
-      victimLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--", "sleep", "120"], s.env());
       const victimBox = await live(victim.taskId, victimLauncher);
       const links = JSON.parse((await sh("ip", ["-n", thiefBox.name, "-j", "link", "show"])).stdout) as Array<{ ifname: string }>;
       const ifname = links.map((l) => l.ifname).find((n) => n !== "lo")!;
@@ -210,7 +206,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       inside.close();
     } finally {
       for (const task of [thief, victim]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
-      for (const l of [thiefLauncher, victimLauncher]) if (l) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
+      for (const l of [thiefLauncher, victimLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
     }
   }, 600_000);
 });
