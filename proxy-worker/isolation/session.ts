@@ -34,6 +34,32 @@ export function trustEnvironment(caFile: string): Record<string, string> {
 export const sandboxHome = (netns: string) => path.join(sandboxRunDir(netns), "home");
 
 /**
+ * Every place outside its home where the sandbox user may write on a Debian host: the
+ * world-writable directories (`find / -xdev -type d -perm -0002`, plus /dev/shm, a file system of
+ * its own). Shared, they would let one sandbox leave another files, sockets, caches or lock files
+ * to trust, or read what the other leaves there. Inside each sandbox an empty tmpfs of its own
+ * (mode 1777 like the original, gone with the sandbox) is mounted over each one that exists.
+ * /var/lock is a link to /run/lock.
+ */
+export const SANDBOX_SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] as const;
+
+/*
+ * Run as root in the sandbox's own mount namespace, before the privileges are dropped: mounts the
+ * private home ($3, owned by the sandbox user $1:$2) and a private scratch over each directory up
+ * to `--`, then runs what follows. A mount that fails fails the start (mount's exit status).
+ */
+const MOUNT_PRIVATE = [
+  'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" || exit',
+  "shift 3",
+  'while [ "$1" != -- ]; do',
+  '  if [ -d "$1" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev bulkhead-scratch "$1" || exit; fi',
+  "  shift",
+  "done",
+  "shift",
+  'exec "$@"',
+].join("\n");
+
+/**
  * The argument vector that enters the sandbox and drops every privilege before `command`.
  * Every sandbox also gets its own PID namespace (with its own /proc): all sandboxes run as the
  * same user, and a process of one that could see another's would read its environment, signal
@@ -42,13 +68,15 @@ export const sandboxHome = (netns: string) => path.join(sandboxRunDir(netns), "h
  * gets SIGKILL, and everything it started goes with it. The kernel clears that parent-death signal
  * when setpriv changes the user, so setpriv sets it again (`--pdeathsig KILL`); without it the
  * command outlived its launcher whenever its namespace was gone and could not be searched for it.
+ * `--ipc`: System V shared memory, semaphores and message queues and POSIX message queues of its
+ * own, for the same reason as the scratch directories.
  */
 export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
   return [
     "netns", "exec", netns,
-    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
-    // Still root, in the sandbox's own mount namespace: its home is a tmpfs no other sandbox sees.
-    "/bin/sh", "-c", 'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" && shift 3 && exec "$@"', "sh", String(config.uid), String(config.gid), sandboxHome(netns),
+    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--",
+    // Still root, in the sandbox's own mount namespace: its home and scratch are tmpfs no other sandbox sees.
+    "/bin/sh", "-c", MOUNT_PRIVATE, "sh", String(config.uid), String(config.gid), sandboxHome(netns), ...SANDBOX_SCRATCH, "--",
     "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig", "KILL", "--",
     ...command,
   ];
