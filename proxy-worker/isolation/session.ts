@@ -45,8 +45,11 @@ export const SANDBOX_SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] as 
 
 /*
  * Run as root in the sandbox's own mount namespace, before the privileges are dropped: mounts the
- * private home ($3, owned by the sandbox user $1:$2) and a private scratch over each directory up
- * to `--`, then runs what follows. A mount that fails fails the start (mount's exit status).
+ * private home ($3, owned by the sandbox user $1:$2), a private scratch over each directory up to
+ * `--`, and terminals of its own, then runs what follows. A mount that fails fails the start
+ * (mount's exit status). Terminals: /dev/ptmx is world-writable, and a terminal it opens in the
+ * host's /dev/pts belongs to the sandbox user, so another sandbox could open it, read from it and
+ * type into it; a devpts instance of the sandbox's own holds only its own (as in a container).
  */
 const MOUNT_PRIVATE = [
   'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" || exit',
@@ -56,6 +59,8 @@ const MOUNT_PRIVATE = [
   "  shift",
   "done",
   "shift",
+  "mount -t devpts -o newinstance,ptmxmode=0666,mode=0600,nosuid,noexec bulkhead-pts /dev/pts || exit",
+  "mount --bind /dev/pts/ptmx /dev/ptmx || exit",
   'exec "$@"',
 ].join("\n");
 

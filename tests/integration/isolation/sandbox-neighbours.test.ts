@@ -55,20 +55,22 @@ console.log(JSON.stringify({ home, writable, seen: fs.existsSync(home + "/" + ${
 // of a Debian host, and /var/lock, a link to /run/lock).
 const SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock"];
 // What each of two sandboxes running at once does there: leaves a file in each place, a socket in
-// /tmp and a System V shared memory segment, then for a while looks for anything it did not put
-// there (the other's, or the host's) and tries the other's socket.
+// /tmp, a System V shared memory segment and a terminal, then for a while looks for anything it
+// did not put there (the other's, or the host's), tries the other's socket and every terminal.
 const SCRATCH_USER = `
 const fs = require("node:fs");
 const net = require("node:net");
-const { execFileSync } = require("node:child_process");
+const { execFileSync, spawn } = require("node:child_process");
 const [me, other, ms] = [process.argv[1], process.argv[2], Number(process.argv[3])];
 const places = ${JSON.stringify(SCRATCH)};
-const out = { written: {}, foreign: {}, shmForeign: [], reachedOther: false };
+const out = { written: {}, foreign: {}, shmForeign: [], reachedOther: false, terminals: [] };
 for (const dir of places) {
   try { fs.writeFileSync(dir + "/" + me + "-" + dir.replaceAll("/", "_"), me); out.written[dir] = true; } catch (e) { out.written[dir] = String(e.code); }
 }
 const server = net.createServer((c) => c.end(me)).listen("/tmp/" + me + ".sock");
 const shmid = execFileSync("ipcmk", ["-M", "4096", "-p", "0666"], { encoding: "utf8" }).match(/[0-9]+/)[0];
+// A terminal of its own (as an agent that drives a shell through one has).
+const terminal = spawn("script", ["-qc", "sleep " + Math.ceil(ms / 1000), "/dev/null"], { stdio: ["pipe", "ignore", "ignore"] });
 const look = () => {
   for (const dir of places) {
     let names = [];
@@ -78,6 +80,10 @@ const look = () => {
   }
   const ids = fs.readFileSync("/proc/sysvipc/shm", "utf8").trim().split("\\n").slice(1).map((l) => l.trim().split(/\\s+/)[1]);
   out.shmForeign = [...new Set([...out.shmForeign, ...ids.filter((id) => id !== shmid)])];
+  // Every terminal it can open to type into: its own, and any other's it can reach.
+  for (const n of fs.readdirSync("/dev/pts").filter((n) => /^[0-9]+$/.test(n))) {
+    try { fs.closeSync(fs.openSync("/dev/pts/" + n, fs.constants.O_WRONLY | fs.constants.O_NOCTTY)); if (!out.terminals.includes(n)) out.terminals.push(n); } catch {}
+  }
   const c = net.connect("/tmp/" + other + ".sock");
   c.on("data", () => { out.reachedOther = true; c.destroy(); });
   c.on("error", () => undefined);
@@ -87,6 +93,7 @@ look();
 setTimeout(() => {
   clearInterval(timer);
   server.close();
+  terminal.kill();
   execFileSync("ipcrm", ["-m", shmid]);
   console.log(JSON.stringify(out));
   process.exit(0);
@@ -142,7 +149,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     expect(exit.code, exit.stderr).toBe(7);
   }, 600_000);
 
-  it.sequential("two sandboxes at once each write to /tmp, /var/tmp, /dev/shm and /run/lock (and System V shared memory) of their own: neither finds the other's files, sockets or segments, nor the host's, and nothing lands on the host", async () => {
+  it.sequential("two sandboxes at once each write to /tmp, /var/tmp, /dev/shm and /run/lock (and System V shared memory, terminals) of their own: neither finds the other's files, sockets, segments or terminals, nor the host's, and nothing lands on the host", async () => {
     const names = [`bulkhead-a-${process.pid}`, `bulkhead-b-${process.pid}`];
     const tasks = await Promise.all(names.map(() => s.newTask(DENY_ALL)));
     const hostCopies = () => SCRATCH.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((n) => names.some((name) => n.startsWith(name))).map((n) => path.join(dir, n)) : []));
@@ -152,11 +159,12 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       );
       for (const [i, run] of runs.entries()) {
         expect(run.code, run.stderr).toBe(0);
-        const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { written: Record<string, boolean | string>; foreign: Record<string, string[]>; shmForeign: string[]; reachedOther: boolean };
+        const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { written: Record<string, boolean | string>; foreign: Record<string, string[]>; shmForeign: string[]; reachedOther: boolean; terminals: string[] };
         expect(out.written, `sandbox ${names[i]}`).toEqual(Object.fromEntries(SCRATCH.map((d) => [d, true])));
         expect(out.foreign, `what sandbox ${names[i]} found that it did not write`).toEqual({});
         expect(out.shmForeign, `shared memory segments sandbox ${names[i]} saw besides its own`).toEqual([]);
         expect(out.reachedOther, `sandbox ${names[i]} reached the other's socket`).toBe(false);
+        expect(out.terminals, `terminals sandbox ${names[i]} could type into (its own is one)`).toHaveLength(1);
       }
       // What they wrote went with their sandboxes; none of it was ever the host's.
       expect(hostCopies()).toEqual([]);
