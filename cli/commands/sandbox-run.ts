@@ -13,9 +13,7 @@ import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
 import { liveLockHolder } from "@/proxy-worker/audit/wal/segments";
-import { removeFenceIfUnused } from "@/proxy-worker/isolation/fence";
-import { cleanupLeftovers, launchSandbox, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
-import { listOwnNetwork } from "@/proxy-worker/isolation/network";
+import { cleanupLeftovers, launchSandbox, removeFenceWithoutSandboxes, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
 import { dataFolderOwner } from "@/cli/runtime/data-folder-lock";
 import { runSession } from "@/proxy-worker/isolation/session";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
@@ -264,8 +262,7 @@ async function removeUnusedFence(config: IsolationConfig): Promise<string[]> {
   const owner = dataFolderOwner(common.dataDir);
   if (owner && owner.pid !== process.pid) return [];
   if (liveLockHolder(loadWorkerConfig().auditWalDir ?? path.join(common.dataDir, "audit-wal")) !== null) return [];
-  const { netns } = await listOwnNetwork(config.instanceId);
-  return removeFenceIfUnused(config, netns);
+  return removeFenceWithoutSandboxes(config);
 }
 
 /** `sandbox cleanup`: removes what an earlier launcher on this host left (root). */

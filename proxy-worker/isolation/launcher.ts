@@ -3,6 +3,8 @@
  * inserting the sandbox row (unique addresses make two launchers race safely), build the network
  * (fence first), and on teardown undo all of it. Also removes this instance's leftovers after a
  * crash: namespaces whose launcher is gone, orphaned interfaces and rows; never another instance's.
+ * Building, tearing down and cleaning up each hold the instance's lock (instance-lock.ts), so a
+ * cleanup only ever sees sandboxes that are whole (row, network, folder and launcher file) or gone.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -14,12 +16,15 @@ import type { Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { actorLabel, markSandboxRemoved } from "@/lib/sandboxes/sandboxes";
 import { IsolationError, requireNetAdmin, run } from "./exec";
+import { withInstanceLock } from "./instance-lock";
+import { removeFenceIfUnused } from "./fence";
 import { createSandboxNetwork, destroySandboxNetwork, listOwnNetwork, sandboxRunDir } from "./network";
 import { netnsPrefix, sandboxNames, slotOfInterface, type SandboxNames } from "./names";
 import { freeSlot, poolSize, slotAddresses, slotOfAddress, type SlotAddresses } from "./pool";
 
 export interface LaunchedSandbox {
   id: string;
+  instanceId: string;
   taskId: string;
   agentId: string;
   expiresAt: Date;
@@ -56,6 +61,10 @@ function slotOfNetns(config: IsolationConfig, netns: string): number | null {
 /** Removes what a crashed launcher of THIS instance left behind. Returns what was removed. */
 export async function cleanupLeftovers(db: Db, config: IsolationConfig, actor: Actor): Promise<string[]> {
   requireNetAdmin("cleaning up sandboxes");
+  return withInstanceLock(config.instanceId, "cleaning up sandboxes", () => removeLeftovers(db, config, actor));
+}
+
+async function removeLeftovers(db: Db, config: IsolationConfig, actor: Actor): Promise<string[]> {
   const removed: string[] = [];
   const { netns, hostIfs } = await listOwnNetwork(config.instanceId);
   const kept = new Set<string>();
@@ -91,6 +100,11 @@ export async function launchSandbox(db: Db, config: IsolationConfig, actor: Acto
   requireNetAdmin("bulkhead sandbox run");
   const task = await db.task.findFirst({ where: { id: taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true, expiresAt: true } });
   if (!task) throw new IsolationError(`task ${taskId} is not active (ended, expired, revoked, or its agent is suspended)`, "task_inactive");
+  // Up to the launcher file, which makes it a live sandbox to every cleanup, under the lock.
+  return withInstanceLock(config.instanceId, "bulkhead sandbox run", () => buildSandbox(db, config, actor, task, caPem));
+}
+
+async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task: { id: string; agentId: string; expiresAt: Date }, caPem: string): Promise<LaunchedSandbox> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const live = await db.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true } });
     const used = new Set<number>();
@@ -142,13 +156,26 @@ export async function launchSandbox(db: Db, config: IsolationConfig, actor: Acto
       await markSandboxRemoved(db, actor, id, `could not be created: ${message}`.slice(0, 200), "sandbox.removed");
       throw error;
     }
-    return { id, taskId: task.id, agentId: task.agentId, expiresAt: task.expiresAt, names, addresses, runDir, caFile };
+    return { id, instanceId: config.instanceId, taskId: task.id, agentId: task.agentId, expiresAt: task.expiresAt, names, addresses, runDir, caFile };
   }
   throw new IsolationError("could not reserve a sandbox address after several attempts (many launchers at once?); try again", "pool_contended");
 }
 
 /** Undoes a sandbox: processes killed, network removed, binding cleared and audited. Idempotent. */
 export async function teardownSandbox(db: Db, actor: Actor, sandbox: LaunchedSandbox, reason: string): Promise<void> {
-  await destroySandboxNetwork(sandbox.names);
-  await markSandboxRemoved(db, actor, sandbox.id, reason, "sandbox.removed");
+  // Under the lock: a cleanup meanwhile would find the row live and its namespace gone, and remove
+  // it as a crash's leftover under a reason that is not this one.
+  await withInstanceLock(sandbox.instanceId, "removing a sandbox", async () => {
+    await destroySandboxNetwork(sandbox.names);
+    await markSandboxRemoved(db, actor, sandbox.id, reason, "sandbox.removed");
+  });
+}
+
+/**
+ * The instance's fence (and the gateway addresses, once no Bulkhead fence is left) when no sandbox
+ * namespace of the instance exists. Under the lock: a launcher installs the fence and then creates
+ * its namespace, and a removal between the two would leave that sandbox without a fence.
+ */
+export async function removeFenceWithoutSandboxes(config: IsolationConfig): Promise<string[]> {
+  return withInstanceLock(config.instanceId, "removing the unused fence", async () => removeFenceIfUnused(config, (await listOwnNetwork(config.instanceId)).netns));
 }

@@ -18,8 +18,8 @@ import { SandboxConnections } from "./connections";
 import { hasNetAdmin } from "./exec";
 import { COUNTER_MS, counterReadDue } from "./counters";
 import { DropReader } from "./drop-reader";
-import { ensureFence, readDrops, removeFenceIfUnused } from "./fence";
-import { listOwnNetwork } from "./network";
+import { ensureFence, readDrops } from "./fence";
+import { removeFenceWithoutSandboxes } from "./launcher";
 import { SandboxListener } from "./sandbox-listener";
 import { SandboxResolver } from "./resolver";
 import { ToolHost } from "./tool-host";
@@ -201,9 +201,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
       // A worker that stops leaves nothing behind in the host's network unless a sandbox still
       // needs the fence (then it stays, so that sandbox's traffic still cannot leave).
       if (privileged) {
-        const removed = await listOwnNetwork(config.instanceId)
-          .then(({ netns }) => removeFenceIfUnused(config, netns))
-          .catch((error: unknown) => {
+        const removed = await removeFenceWithoutSandboxes(config).catch((error: unknown) => {
             log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not remove the unused fence");
             return [] as string[];
           });

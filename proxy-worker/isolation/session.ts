@@ -7,6 +7,7 @@
  * suspended, when someone stops the sandbox, or when the launcher is told to stop.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import type { IsolationConfig } from "@/lib/config/isolation";
@@ -16,6 +17,8 @@ import { teardownSandbox, type LaunchedSandbox } from "./launcher";
 import { sandboxRunDir } from "./network";
 
 const PROXY_VARIABLE = /_proxy$/i;
+/** Where `ip netns` keeps the namespaces it names. */
+const NETNS_DIR = "/run/netns";
 const POLL_MS = 1000;
 
 export function trustEnvironment(caFile: string): Record<string, string> {
@@ -31,19 +34,55 @@ export function trustEnvironment(caFile: string): Record<string, string> {
 export const sandboxHome = (netns: string) => path.join(sandboxRunDir(netns), "home");
 
 /**
+ * Every place outside its home where the sandbox user may write on a Debian host: the
+ * world-writable directories (`find / -xdev -type d -perm -0002`, plus /dev/shm, a file system of
+ * its own). Shared, they would let one sandbox leave another files, sockets, caches or lock files
+ * to trust, or read what the other leaves there. Inside each sandbox an empty tmpfs of its own
+ * (mode 1777 like the original, gone with the sandbox) is mounted over each one that exists.
+ * /var/lock is a link to /run/lock.
+ */
+export const SANDBOX_SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] as const;
+
+/*
+ * Run as root in the sandbox's own mount namespace, before the privileges are dropped: mounts the
+ * private home ($3, owned by the sandbox user $1:$2), a private scratch over each directory up to
+ * `--`, and terminals of its own, then runs what follows. A mount that fails fails the start
+ * (mount's exit status). Terminals: /dev/ptmx is world-writable, and a terminal it opens in the
+ * host's /dev/pts belongs to the sandbox user, so another sandbox could open it, read from it and
+ * type into it; a devpts instance of the sandbox's own holds only its own (as in a container).
+ */
+const MOUNT_PRIVATE = [
+  'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" || exit',
+  "shift 3",
+  'while [ "$1" != -- ]; do',
+  '  if [ -d "$1" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev bulkhead-scratch "$1" || exit; fi',
+  "  shift",
+  "done",
+  "shift",
+  "mount -t devpts -o newinstance,ptmxmode=0666,mode=0600,nosuid,noexec bulkhead-pts /dev/pts || exit",
+  "mount --bind /dev/pts/ptmx /dev/ptmx || exit",
+  'exec "$@"',
+].join("\n");
+
+/**
  * The argument vector that enters the sandbox and drops every privilege before `command`.
  * Every sandbox also gets its own PID namespace (with its own /proc): all sandboxes run as the
  * same user, and a process of one that could see another's would read its environment, signal
  * it, ptrace it or take its sockets (pidfd_getfd), and speak with that sandbox's identity.
- * `--kill-child`: when the launcher kills `unshare`, the command and everything it started go too.
+ * `--kill-child`: when the launcher kills `unshare`, the command (the namespace's first process)
+ * gets SIGKILL, and everything it started goes with it. The kernel clears that parent-death signal
+ * when setpriv changes the user, so setpriv sets it again (`--pdeathsig KILL`); without it the
+ * command outlived its launcher whenever its namespace was gone and could not be searched for it.
+ * `--ipc`: System V shared memory, semaphores and message queues and POSIX message queues of its
+ * own, for the same reason as the scratch directories.
  */
 export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
   return [
     "netns", "exec", netns,
-    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
-    // Still root, in the sandbox's own mount namespace: its home is a tmpfs no other sandbox sees.
-    "/bin/sh", "-c", 'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" && shift 3 && exec "$@"', "sh", String(config.uid), String(config.gid), sandboxHome(netns),
-    "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--",
+    // Still root, in the sandbox's own mount namespace: its home and scratch are tmpfs no other sandbox sees.
+    "/bin/sh", "-c", MOUNT_PRIVATE, "sh", String(config.uid), String(config.gid), sandboxHome(netns), ...SANDBOX_SCRATCH, "--",
+    "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig", "KILL", "--",
     ...command,
   ];
 }
@@ -99,6 +138,18 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
   return { exitCode: 125, reason: outcome.reason };
 }
 
+/**
+ * Why the sandbox is no longer there although its launcher did not remove it, or null: its
+ * namespace or its folder (with the launcher file that marks it live) was removed by someone else
+ * (`ip netns del`, a cleanup that took it for a leftover). Its command would otherwise run on
+ * without a network until it exits of its own accord, and its launcher wait for it.
+ */
+function removedUnderIt(sandbox: LaunchedSandbox): string | null {
+  if (!existsSync(path.join(NETNS_DIR, sandbox.names.netns))) return `the sandbox was removed under its launcher: its network namespace ${sandbox.names.netns} is gone`;
+  if (!existsSync(path.join(sandbox.runDir, "launcher"))) return `the sandbox was removed under its launcher: its folder ${sandbox.runDir} is gone`;
+  return null;
+}
+
 /** Resolves with a reason as soon as the sandbox's binding or task no longer allows it to live. */
 function watchBinding(db: Db, databaseUrl: string, sandbox: LaunchedSandbox): { promise: Promise<string>; stop: () => void } {
   let stopped = false;
@@ -108,6 +159,8 @@ function watchBinding(db: Db, databaseUrl: string, sandbox: LaunchedSandbox): { 
   const promise = new Promise<string>((resolve) => {
     const check = async () => {
       if (stopped) return;
+      const gone = removedUnderIt(sandbox);
+      if (gone) return resolve(gone);
       const row = await db.sandbox
         .findUnique({ where: { id: sandbox.id }, select: { removedAt: true, removedReason: true, task: { select: { status: true, expiresAt: true, endedReason: true, agent: { select: { status: true } } } } } })
         .catch(() => undefined);

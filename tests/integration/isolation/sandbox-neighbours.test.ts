@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endTask } from "@/lib/tasks/tasks";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import type net from "node:net";
 import path from "node:path";
 import { CANARY4, CANARY6, exchangeOn, GATEWAY4, PLAIN, startStack, waitFor, type Stack } from "../../support/isolation/stack";
@@ -9,8 +9,10 @@ import { sh } from "../../support/isolation/topology";
 /**
  * One sandbox against the others, from inside: every sandbox's command runs as the same user, so
  * a command that could see another sandbox's processes could read their environment, signal them,
- * ptrace them or take their sockets (pidfd_getfd) and speak with that sandbox's identity; and one
- * sandbox holding connections it never authenticates must not starve the worker for the others.
+ * ptrace them or take their sockets (pidfd_getfd) and speak with that sandbox's identity; what one
+ * writes where that user may write (its home, /tmp and the other world-writable places, System V
+ * IPC) another must not find; and one sandbox holding connections it never authenticates must not
+ * starve the worker for the others.
  */
 const DENY_ALL = "unlisted: deny\nrules: []\n";
 const PLAIN_READ = "unlisted: deny\nrules:\n  - service: plainapi\n    effects: [read]\n";
@@ -47,6 +49,55 @@ const home = process.env.HOME;
 let writable = false;
 try { fs.writeFileSync(home + "/.mine", "x"); writable = true; } catch {}
 console.log(JSON.stringify({ home, writable, seen: fs.existsSync(home + "/" + ${JSON.stringify(PLANTED)}) }));
+`;
+
+// Every place outside its home where the sandbox user may write (the world-writable directories
+// of a Debian host, and /var/lock, a link to /run/lock).
+const SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock"];
+// What each of two sandboxes running at once does there: leaves a file in each place, a socket in
+// /tmp, a System V shared memory segment and a terminal, then for a while looks for anything it
+// did not put there (the other's, or the host's), tries the other's socket and every terminal.
+const SCRATCH_USER = `
+const fs = require("node:fs");
+const net = require("node:net");
+const { execFileSync, spawn } = require("node:child_process");
+const [me, other, ms] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+const places = ${JSON.stringify(SCRATCH)};
+const out = { written: {}, foreign: {}, shmForeign: [], reachedOther: false, terminals: [] };
+for (const dir of places) {
+  try { fs.writeFileSync(dir + "/" + me + "-" + dir.replaceAll("/", "_"), me); out.written[dir] = true; } catch (e) { out.written[dir] = String(e.code); }
+}
+const server = net.createServer((c) => c.end(me)).listen("/tmp/" + me + ".sock");
+const shmid = execFileSync("ipcmk", ["-M", "4096", "-p", "0666"], { encoding: "utf8" }).match(/[0-9]+/)[0];
+// A terminal of its own (as an agent that drives a shell through one has).
+const terminal = spawn("script", ["-qc", "sleep " + Math.ceil(ms / 1000), "/dev/null"], { stdio: ["pipe", "ignore", "ignore"] });
+const look = () => {
+  for (const dir of places) {
+    let names = [];
+    try { names = fs.readdirSync(dir); } catch (e) { names = ["(unreadable: " + e.code + ")"]; }
+    const theirs = names.filter((n) => !n.startsWith(me));
+    if (theirs.length) out.foreign[dir] = [...new Set([...(out.foreign[dir] ?? []), ...theirs.slice(0, 10)])];
+  }
+  const ids = fs.readFileSync("/proc/sysvipc/shm", "utf8").trim().split("\\n").slice(1).map((l) => l.trim().split(/\\s+/)[1]);
+  out.shmForeign = [...new Set([...out.shmForeign, ...ids.filter((id) => id !== shmid)])];
+  // Every terminal it can open to type into: its own, and any other's it can reach.
+  for (const n of fs.readdirSync("/dev/pts").filter((n) => /^[0-9]+$/.test(n))) {
+    try { fs.closeSync(fs.openSync("/dev/pts/" + n, fs.constants.O_WRONLY | fs.constants.O_NOCTTY)); if (!out.terminals.includes(n)) out.terminals.push(n); } catch {}
+  }
+  const c = net.connect("/tmp/" + other + ".sock");
+  c.on("data", () => { out.reachedOther = true; c.destroy(); });
+  c.on("error", () => undefined);
+};
+const timer = setInterval(look, 200);
+look();
+setTimeout(() => {
+  clearInterval(timer);
+  server.close();
+  terminal.kill();
+  execFileSync("ipcrm", ["-m", shmid]);
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}, ms);
 `;
 
 describe("sandboxes: one sandbox against its neighbours", () => {
@@ -98,6 +149,30 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     expect(exit.code, exit.stderr).toBe(7);
   }, 600_000);
 
+  it.sequential("two sandboxes at once each write to /tmp, /var/tmp, /dev/shm and /run/lock (and System V shared memory, terminals) of their own: neither finds the other's files, sockets, segments or terminals, nor the host's, and nothing lands on the host", async () => {
+    const names = [`bulkhead-a-${process.pid}`, `bulkhead-b-${process.pid}`];
+    const tasks = await Promise.all(names.map(() => s.newTask(DENY_ALL)));
+    const hostCopies = () => SCRATCH.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((n) => names.some((name) => n.startsWith(name))).map((n) => path.join(dir, n)) : []));
+    try {
+      const runs = await Promise.all(
+        tasks.map((task, i) => s.topo.bulkhead(["sandbox", "run", "--task", task.taskId, "--", process.execPath, "-e", SCRATCH_USER, names[i]!, names[1 - i]!, "8000"], s.env())),
+      );
+      for (const [i, run] of runs.entries()) {
+        expect(run.code, run.stderr).toBe(0);
+        const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { written: Record<string, boolean | string>; foreign: Record<string, string[]>; shmForeign: string[]; reachedOther: boolean; terminals: string[] };
+        expect(out.written, `sandbox ${names[i]}`).toEqual(Object.fromEntries(SCRATCH.map((d) => [d, true])));
+        expect(out.foreign, `what sandbox ${names[i]} found that it did not write`).toEqual({});
+        expect(out.shmForeign, `shared memory segments sandbox ${names[i]} saw besides its own`).toEqual([]);
+        expect(out.reachedOther, `sandbox ${names[i]} reached the other's socket`).toBe(false);
+        expect(out.terminals, `terminals sandbox ${names[i]} could type into (its own is one)`).toHaveLength(1);
+      }
+      // What they wrote went with their sandboxes; none of it was ever the host's.
+      expect(hostCopies()).toEqual([]);
+    } finally {
+      for (const file of hostCopies()) rmSync(file, { force: true });
+    }
+  }, 600_000);
+
   // Connections were counted against the task only from their first authenticated request: a
   // sandbox could hold any number that never got there (a request head or TLS handshake left
   // unfinished stays open for the head timeout), each a file descriptor of the worker.
@@ -106,13 +181,10 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     await s.startWorker({ BULKHEAD_TASK_MAX_CONNECTIONS: "6" });
     const hog = await s.newTask(PLAIN_READ);
     const neighbour = await s.newTask(PLAIN_READ);
-    // One launcher after the other: a launcher's cleanup of leftovers can take a sandbox that
-    // another launcher is still building for one (a race of the launcher, not covered here).
     const hogLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", hog.taskId, "--", "sleep", "120"], s.env());
-    let neighbourLauncher: typeof hogLauncher | null = null;
+    const neighbourLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", neighbour.taskId, "--", "sleep", "120"], s.env());
     try {
       const hogBox = await s.liveSandbox(hog.taskId, hogLauncher);
-      neighbourLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", neighbour.taskId, "--", "sleep", "120"], s.env());
       const neighbourBox = await s.liveSandbox(neighbour.taskId, neighbourLauncher);
       const inside = await s.topo.helper(hogBox.name);
       const stalled: net.Socket[] = [];
@@ -150,7 +222,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       expect(again).toMatch(/^HTTP\/1\.1 200/);
     } finally {
       for (const task of [hog, neighbour]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
-      for (const l of [hogLauncher, neighbourLauncher]) if (l) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
+      for (const l of [hogLauncher, neighbourLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
     }
   }, 600_000);
 
@@ -161,13 +233,12 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     const thief = await s.newTask(DENY_ALL);
     const victim = await s.newTask(PLAIN_READ);
     const thiefLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", thief.taskId, "--", "sleep", "120"], s.env());
-    let victimLauncher: typeof thiefLauncher | null = null;
+    const victimLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--", "sleep", "120"], s.env());
     try {
       const live = (taskId: string, launcher: typeof thiefLauncher) => s.liveSandbox(taskId, launcher).catch((error: unknown) => {
         throw new Error(`${String(error)}\nlauncher: ${launcher.output.stderr.slice(-2000)}\nworker: ${s.workerLog().slice(-3000)}`);
       });
       const thiefBox = await live(thief.taskId, thiefLauncher);
-      victimLauncher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--", "sleep", "120"], s.env());
       const victimBox = await live(victim.taskId, victimLauncher);
       const links = JSON.parse((await sh("ip", ["-n", thiefBox.name, "-j", "link", "show"])).stdout) as Array<{ ifname: string }>;
       const ifname = links.map((l) => l.ifname).find((n) => n !== "lo")!;
@@ -210,7 +281,7 @@ describe("sandboxes: one sandbox against its neighbours", () => {
       inside.close();
     } finally {
       for (const task of [thief, victim]) await endTask(s.t.db, s.admin, task.taskId, "test ends the task");
-      for (const l of [thiefLauncher, victimLauncher]) if (l) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
+      for (const l of [thiefLauncher, victimLauncher]) await new Promise((r) => (l.exitCode !== null ? r(null) : l.once("exit", r)));
     }
   }, 600_000);
 });

@@ -213,12 +213,19 @@ export interface TopologyOptions {
   database: { ownerUrl: string; url: string; workerUrl: string };
 }
 
+/**
+ * The letter that names this run's namespaces (`bh<letter>-<run>-host`) and its Bulkhead instance
+ * (`<letter><run>`): `t` unless BULKHEAD_TEST_NETNS_LETTER names another, so that test runs from
+ * several checkouts on one machine cannot even by chance take each other's names.
+ */
+const LETTER = /^[a-z]$/.test(process.env.BULKHEAD_TEST_NETNS_LETTER ?? "") ? process.env.BULKHEAD_TEST_NETNS_LETTER! : "t";
+
 export class Topology {
   readonly run = randomBytes(3).toString("hex").slice(0, 3);
   /** Bulkhead instance id for this run (4 characters, unique per run). */
-  readonly instanceId = `t${this.run}`;
-  readonly host = `bht-${this.run}-host`;
-  readonly outside = `bht-${this.run}-out`;
+  readonly instanceId = `${LETTER}${this.run}`;
+  readonly host = `bh${LETTER}-${this.run}-host`;
+  readonly outside = `bh${LETTER}-${this.run}-out`;
   readonly hostAddress4 = "10.77.0.1";
   readonly hostAddress6 = "fd77::1";
   readonly dir = mkdtempSync(path.join(tmpdir(), "bh-isolation-"));
@@ -343,7 +350,7 @@ export class Topology {
     const ours = list.stdout
       .split("\n")
       .map((l) => l.split(" ")[0] ?? "")
-      .filter((n) => n.startsWith(`bht-${this.run}-`) || new RegExp(`^bh-[a-z]${this.run}-`).test(n));
+      .filter((n) => n.startsWith(`bh${LETTER}-${this.run}-`) || new RegExp(`^bh-[a-z]${this.run}-`).test(n));
     for (const ns of ours) {
       const pids = (await sh("ip", ["netns", "pids", ns])).stdout.split(/\s+/).filter((p) => /^[0-9]+$/.test(p));
       for (const pid of pids) {
@@ -355,8 +362,9 @@ export class Topology {
       }
     }
     // Sandbox namespaces first (their veths live in host), then host and outside.
-    for (const ns of ours.sort((a, b) => Number(a.startsWith("bht-")) - Number(b.startsWith("bht-")))) await sh("ip", ["netns", "del", ns]);
-    const mine = new RegExp(`^(bht-${this.run}-|bh-[a-z]${this.run}-)`);
+    const own = (n: string) => n.startsWith(`bh${LETTER}-${this.run}-`);
+    for (const ns of ours.sort((a, b) => Number(own(a)) - Number(own(b)))) await sh("ip", ["netns", "del", ns]);
+    const mine = new RegExp(`^(bh${LETTER}-${this.run}-|bh-[a-z]${this.run}-)`);
     for (const dir of ["/etc/netns", "/run/bulkhead-sandbox"]) {
       for (const entry of existsSync(dir) ? readdirSync(dir) : []) if (mine.test(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
     }
