@@ -4,6 +4,7 @@ import { ZodError, type z } from "zod";
 import { loadAppConfig } from "@/lib/config/app";
 import { AppError, isAppError } from "@/lib/errors/app-error";
 import { authenticateApiKey } from "@/lib/apikeys/authenticate-api-key";
+import { apiKeyThrottle } from "@/lib/apikeys/failure-throttle";
 import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
@@ -11,6 +12,7 @@ import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
+import { clientAddress } from "./client-address";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
 
@@ -63,6 +65,34 @@ function bearerToken(request: Request): string | null {
 }
 
 /**
+ * The API key's actor, under the per-address limit on failures (lib/apikeys/failure-throttle.ts):
+ * an address that has failed too often is refused (429 with Retry-After) before any key is
+ * looked up, and each failure counts towards that, whatever was wrong with the key.
+ */
+async function throttledApiKey(request: Request, token: string) {
+  const app = loadAppConfig();
+  const db = getDb();
+  const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+  const throttle = apiKeyThrottle(db, app.apiKeyThrottle);
+  if (address !== null) {
+    const wait = throttle.throttle.lockedFor(address);
+    if (wait > 0) {
+      const minutes = Math.ceil(wait / 60);
+      throw new AppError("RATE_LIMITED", "Too many failed API key authentications from this address.", {
+        userMessage: `Too many failed API key authentications from your network. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`,
+        details: { retryAfterSeconds: wait },
+      });
+    }
+  }
+  const actor = await authenticateApiKey(db, token);
+  if (!actor && address !== null) {
+    const lock = throttle.throttle.fail(address);
+    if (lock) await throttle.locked(lock);
+  }
+  return actor;
+}
+
+/**
  * Who is calling. An `Authorization: Bearer` header means an API key, and only that key
  * counts: if it is not a live key the answer is 401 even when a session cookie is also present,
  * so a bad key never falls back to someone's ambient session. Such requests need no CSRF check:
@@ -74,7 +104,7 @@ function bearerToken(request: Request): string | null {
 async function authenticate(request: Request, permission: Permission): Promise<Actor> {
   const token = bearerToken(request);
   if (token !== null) {
-    const actor = await authenticateApiKey(getDb(), token);
+    const actor = await throttledApiKey(request, token);
     if (!actor) throw new AppError("UNAUTHENTICATED", "The API key is not valid.", { userMessage: "The API key is missing, malformed, unknown, expired or revoked." });
     if (!roleCan(actor.role, permission)) {
       throw new AppError("FORBIDDEN", `Role ${actor.role} may not ${permission}`, { userMessage: "This API key's role does not allow this." });
