@@ -183,6 +183,18 @@ function refuseAmbiguousJson(text: string): void {
 }
 
 /**
+ * What an authenticated route answers is for its caller only, now: a browser's disk cache or
+ * history, or a shared cache in front of the dashboard, must not keep users, keys, audit events
+ * or minted tokens for whoever uses the machine or the cache next. Pages say so themselves
+ * (Next.js renders them per request) and so do downloads; JSON answers said nothing, and a
+ * response without Cache-Control may be stored. A handler that sets its own keeps it.
+ */
+function unstored(response: NextResponse): NextResponse {
+  if (!response.headers.has("cache-control")) response.headers.set("Cache-Control", "no-store");
+  return response;
+}
+
+/**
  * Wraps a route handler: every handler states the permission it needs, is authenticated (API
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
@@ -223,10 +235,10 @@ export function apiRoute<P = Record<string, string>>(
       };
       const result = await handler({ actor, request, params, json });
       // A handler may answer with its own Response (a file download); otherwise JSON.
-      if (result instanceof Response) return result as NextResponse;
-      return NextResponse.json(result, { status: options.status ?? 200 });
+      if (result instanceof Response) return unstored(result as NextResponse);
+      return unstored(NextResponse.json(result, { status: options.status ?? 200 }));
     } catch (error) {
-      return errorResponse(error);
+      return unstored(errorResponse(error));
     }
   };
   // What the route reads from the query string, for the check against the OpenAPI document.
