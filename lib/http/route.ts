@@ -67,7 +67,10 @@ function bearerToken(request: Request): string | null {
 /**
  * The API key's actor, under the per-address limit on failures (lib/apikeys/failure-throttle.ts):
  * an address that has failed too often is refused (429 with Retry-After) before any key is
- * looked up, and each failure counts towards that, whatever was wrong with the key.
+ * looked up, and each failure counts towards that, whatever was wrong with the key. Failures are
+ * counted when they happen, not reserved before the lookup as sign-in attempts are: API clients
+ * legitimately send many requests at once, which a reservation would lock out for a moment; a
+ * burst of bad keys gets at most its own concurrency in lookups past the limit.
  */
 async function throttledApiKey(request: Request, token: string) {
   const app = loadAppConfig();
