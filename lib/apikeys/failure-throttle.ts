@@ -7,18 +7,19 @@ import { addressThrottleKey } from "@/lib/http/client-address";
  * Failed API key authentications, counted per client address (an IPv6 client by its /64).
  *
  * A key is 256 random bits, so this is not about guessing one: it is about what an
- * unauthenticated client may make the dashboard do. Without it, anyone could send Bearer values
- * without end, each costing an indexed lookup, and malformed or unknown keys left no trace at all
- * (lib/apikeys/failure-audit.ts records failures against real keys only). So, as for sign-in
- * (lib/auth/sign-in-throttle.ts): at `failures` failures an address is locked for a minute,
- * doubling with each failure after a lock ends, up to `maxLockoutSeconds`, after which quiet
- * failures are forgotten. While it is locked every Bearer request from it is refused (429 with
- * Retry-After) before any key is looked up, even a valid key: one lock event is recorded when it
- * starts, and the attempts refused meanwhile are reported in one summary when it ends.
+ * unauthenticated client may make the dashboard do unnoticed. Without it, anyone could send
+ * Bearer values without end and be told 401 each time, and malformed or unknown keys left no
+ * trace at all (lib/apikeys/failure-audit.ts records failures against real keys only). So, as
+ * for sign-in (lib/auth/sign-in-throttle.ts): at `failures` failures an address is locked for a
+ * minute, doubling with each failure after a lock ends, up to `maxLockoutSeconds`, after which
+ * quiet failures are forgotten. While it is locked its failures are answered 429 with Retry-After
+ * (apiRoute); a valid key from it still passes, so a shared address's bad values cannot lock its
+ * legitimate clients out. One lock event is recorded when a lock starts, and the attempts refused
+ * meanwhile are reported in one summary when it ends.
  *
  * Counted in the dashboard process, as the failure audit's budget is: a key's secret cannot be
- * guessed, so a count that a restart forgets costs nothing but a few more refused lookups, and
- * checking it costs no query on the path every API request takes.
+ * guessed, so a count that a restart forgets costs nothing but a few more 401s, and checking it
+ * costs no query on the path every API request takes.
  */
 interface Entry {
   failures: number;
@@ -68,7 +69,7 @@ export class ApiKeyFailureThrottle {
       this.makeRoom();
       this.entries.set(key, entry);
     }
-    if (entry.lockedUntil > now) return null; // refused before any lookup; never reaches here from apiRoute
+    if (entry.lockedUntil > now) return null; // already locked: apiRoute asks lockedFor first
     entry.failures += 1;
     entry.lastFailureAt = now;
     if (entry.failures < this.config.failures) return null;

@@ -66,33 +66,34 @@ function bearerToken(request: Request): string | null {
 
 /**
  * The API key's actor, under the per-address limit on failures (lib/apikeys/failure-throttle.ts):
- * an address that has failed too often is refused (429 with Retry-After) before any key is
- * looked up, and each failure counts towards that, whatever was wrong with the key. Failures are
- * counted when they happen, not reserved before the lookup as sign-in attempts are: API clients
- * legitimately send many requests at once, which a reservation would lock out for a moment; a
- * burst of bad keys gets at most its own concurrency in lookups past the limit.
+ * a failure counts towards the limit whatever was wrong with the key, and once the address is
+ * locked its failures are answered 429 with Retry-After instead of 401. A valid key is always
+ * let through: its holder proves what a lock is there to stop nobody from proving (a key is 256
+ * random bits), and refusing it would let anyone behind the same address (a NAT, a CI runner,
+ * the machine's own loopback) lock out the legitimate clients with a few bad values. Failures
+ * are counted when they happen, not reserved before the lookup as sign-in attempts are: API
+ * clients legitimately send many requests at once, which a reservation would refuse for a moment.
  */
 async function throttledApiKey(request: Request, token: string) {
   const app = loadAppConfig();
   const db = getDb();
-  const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
-  const throttle = apiKeyThrottle(db, app.apiKeyThrottle);
-  if (address !== null) {
-    const wait = throttle.throttle.lockedFor(address);
-    if (wait > 0) {
-      const minutes = Math.ceil(wait / 60);
-      throw new AppError("RATE_LIMITED", "Too many failed API key authentications from this address.", {
-        userMessage: `Too many failed API key authentications from your network. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`,
-        details: { retryAfterSeconds: wait },
-      });
-    }
-  }
   const actor = await authenticateApiKey(db, token);
-  if (!actor && address !== null) {
+  if (actor) return actor;
+  const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+  if (address === null) return null;
+  const throttle = apiKeyThrottle(db, app.apiKeyThrottle);
+  let wait = throttle.throttle.lockedFor(address);
+  if (wait === 0) {
     const lock = throttle.throttle.fail(address);
-    if (lock) await throttle.locked(lock);
+    if (!lock) return null;
+    await throttle.locked(lock);
+    wait = Math.max(1, Math.ceil((lock.lockedUntil.getTime() - Date.now()) / 1000));
   }
-  return actor;
+  const minutes = Math.ceil(wait / 60);
+  throw new AppError("RATE_LIMITED", "Too many failed API key authentications from this address.", {
+    userMessage: `Too many failed API key authentications from your network. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`,
+    details: { retryAfterSeconds: wait },
+  });
 }
 
 /**
