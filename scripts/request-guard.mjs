@@ -7,6 +7,7 @@
 // can mean such a path, so it is refused here as what it is: a malformed request (400), with a
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
+import os from "node:os";
 /**
  * The methods the dashboard's pages and route handlers serve. Anything else is refused with 405
  * before Next.js sees it: Next.js builds a fetch `Request` for every request, and the fetch
@@ -75,7 +76,9 @@ export function refuseMalformed(req, res, reason) {
 // and once a guess is right act with that session, since an Origin that names the request's own
 // Host passes the same-origin checks. So the dashboard answers only names that are its own: the
 // public URL's, its listening address, BULKHEAD_ALLOWED_HOSTS, and names no page can rebind (an IP
-// address, `localhost` and `*.localhost`, which browsers resolve to loopback themselves).
+// address, `localhost` and `*.localhost`, which browsers resolve to loopback themselves), and the
+// machine's own host name (a page cannot rebind a name it does not own; on a dashboard that
+// listens on every address, people reach it by that name).
 
 /** The host names (lower case) a request may name besides IP addresses and `localhost`, from the dashboard's settings. */
 export function allowedHostNames(env) {
@@ -92,6 +95,7 @@ export function allowedHostNames(env) {
     }
   }
   add(env.BULKHEAD_APP_HOST);
+  add(os.hostname());
   for (const name of String(env.BULKHEAD_ALLOWED_HOSTS ?? "").split(",")) add(name);
   return names;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
 import { allowedHostNames, malformedPath, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
 
@@ -33,9 +34,10 @@ describe("the dashboard server's malformed-path guard", () => {
     for (const host of ["rebind.attacker.test:3000", "attacker.test", "bulkhead.example.com.attacker.test", "localhost.attacker.test", "127.0.0.1.nip.io", "0x7f.1", "evil:3000:1", "a b", "[::1"]) {
       expect(misdirected(host, names), host).not.toBeNull();
     }
-    // The defaults: the listening address and loopback names only.
+    // The defaults: the listening address, loopback names and the machine's own name.
     const defaults = allowed({});
     expect(misdirected("127.0.0.1:3000", defaults)).toBeNull();
+    expect(misdirected(`${os.hostname()}:3000`, defaults)).toBeNull();
     expect(misdirected("localhost:3000", defaults)).toBeNull();
     expect(misdirected("rebind.attacker.test:3000", defaults)).toMatch(/not a name of this dashboard.*BULKHEAD_ALLOWED_HOSTS/);
   });
