@@ -5,10 +5,12 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { malformedPath, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
+import { allowedHostNames, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
 const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
+// Names a request may use to reach the dashboard (scripts/request-guard.mjs: DNS rebinding).
+const allowedHosts = allowedHostNames(process.env);
 
 // Route handlers and server actions never see the socket, so this server tells them who the TCP
 // peer is (lib/http/client-address.ts): it drops whatever a client sent under the header's name
@@ -31,6 +33,9 @@ await app.prepare();
 const handle = app.getRequestHandler();
 const server = http.createServer((req, res) => {
   // Next.js answers these with a 500 (scripts/request-guard.mjs): refused here, with the reason.
+  // A name that is not the dashboard's (a page that rebound its own name to this address): 421.
+  const misdirected = misdirectedHost(req.headers.host, allowedHosts);
+  if (misdirected) return refuseHost(req, res, misdirected);
   if (!servedMethod(req.method)) return refuseMethod(req, res);
   const malformed = malformedPath(req.url);
   if (malformed) return refuseMalformed(req, res, malformed);

@@ -7,6 +7,7 @@
 // can mean such a path, so it is refused here as what it is: a malformed request (400), with a
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
+import os from "node:os";
 /**
  * The methods the dashboard's pages and route handlers serve. Anything else is refused with 405
  * before Next.js sees it: Next.js builds a fetch `Request` for every request, and the fetch
@@ -58,6 +59,68 @@ export function refuseMalformed(req, res, reason) {
   const api = (req.url ?? "").startsWith("/api/");
   const body = api ? `${JSON.stringify({ error: "invalid_input", message: `The request is not valid: ${reason}.` })}\n` : `Bad request: ${reason}.\n`;
   res.writeHead(400, {
+    "content-type": api ? "application/json" : "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    "content-security-policy": "default-src 'none'",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+// DNS rebinding. A page on a name its author controls (http://rebind.example:3000) can make that
+// name resolve to 127.0.0.1 once the page has loaded: its later requests then reach the dashboard
+// as same-origin requests, which the browser lets the page read. They carry none of the
+// dashboard's own cookies (those belong to the name the person uses), but the page can sign in
+// with guesses, lock every loopback sign-in out with wrong ones (the throttle counts per address),
+// and once a guess is right act with that session, since an Origin that names the request's own
+// Host passes the same-origin checks. So the dashboard answers only names that are its own: the
+// public URL's, its listening address, BULKHEAD_ALLOWED_HOSTS, and names no page can rebind (an IP
+// address, `localhost` and `*.localhost`, which browsers resolve to loopback themselves), and the
+// machine's own host name (a page cannot rebind a name it does not own; on a dashboard that
+// listens on every address, people reach it by that name).
+
+/** The host names (lower case) a request may name besides IP addresses and `localhost`, from the dashboard's settings. */
+export function allowedHostNames(env) {
+  const names = new Set();
+  const add = (name) => {
+    const value = String(name ?? "").trim().toLowerCase().replace(/\.$/, "");
+    if (value) names.add(value);
+  };
+  if (env.BULKHEAD_PUBLIC_URL) {
+    try {
+      add(new URL(env.BULKHEAD_PUBLIC_URL).hostname);
+    } catch {
+      // Validated by the launcher (lib/config/app.ts); nothing to add from a value that is not a URL.
+    }
+  }
+  add(env.BULKHEAD_APP_HOST);
+  add(os.hostname());
+  for (const name of String(env.BULKHEAD_ALLOWED_HOSTS ?? "").split(",")) add(name);
+  return names;
+}
+
+function isIpLiteral(hostname) {
+  if (hostname.startsWith("[") && hostname.endsWith("]")) return true;
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** Why a request naming `host` (its Host header) is not for this dashboard, or null when it is. */
+export function misdirectedHost(host, allowed) {
+  // No Host at all is no browser's request (Node refuses an HTTP/1.1 request without one).
+  if (host === undefined || host === "") return null;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(host);
+  if (!match) return "the Host header is not a host name";
+  const hostname = match[1].toLowerCase().replace(/\.$/, "");
+  if (isIpLiteral(hostname) || hostname === "localhost" || hostname.endsWith(".localhost") || allowed.has(hostname)) return null;
+  return `${JSON.stringify(hostname.slice(0, 100))} is not a name of this dashboard (set BULKHEAD_PUBLIC_URL to the URL people use, or list other names in BULKHEAD_ALLOWED_HOSTS)`;
+}
+
+/** Answers a request for a name the dashboard does not serve: 421 Misdirected Request, nothing else runs. */
+export function refuseHost(req, res, reason) {
+  const api = (req.url ?? "").startsWith("/api/");
+  const body = api ? `${JSON.stringify({ error: "misdirected_request", message: `Refused: ${reason}.` })}\n` : `Misdirected request: ${reason}.\n`;
+  res.writeHead(421, {
     "content-type": api ? "application/json" : "text/plain; charset=utf-8",
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",

@@ -3,10 +3,7 @@
 import { z } from "zod";
 import { requireActor } from "@/lib/auth/current";
 import { signIn, signOut } from "@/lib/auth/next-auth";
-import { reauthenticateWithPassword } from "@/lib/auth/step-up";
-import { loadAppConfig } from "@/lib/config/app";
-import { getDb } from "@/lib/db/client";
-import { actionClientAddress, actionError, assertSameOriginAction, type ActionResult, formOf } from "@/lib/http/action";
+import { assertSameOriginAction, formOf } from "@/lib/http/action";
 
 /** Sign-out deletes the session row (events.signOut), so the cookie is dead even if replayed. */
 export async function signOutAction(): Promise<void> {
@@ -15,21 +12,9 @@ export async function signOutAction(): Promise<void> {
   await signOut({ redirectTo: "/login" });
 }
 
-/** Step-up with the password: the session counts as freshly authenticated for a few minutes. */
-export async function reauthenticateAction(_prev: ActionResult<{ authenticatedAt: number }> | null, form: FormData): Promise<ActionResult<{ authenticatedAt: number }>> {
-  form = formOf(form);
-  try {
-    await assertSameOriginAction();
-    const actor = await requireActor("read");
-    const { authenticatedAt } = await reauthenticateWithPassword(getDb(), actor, form.get("password"), {
-      address: await actionClientAddress(),
-      throttle: loadAppConfig().signInThrottle,
-    });
-    return { ok: true, data: { authenticatedAt: authenticatedAt.getTime() } };
-  } catch (error) {
-    return actionError(error, {});
-  }
-}
+// Step-up with the password is the API's (POST /api/v1/session/reauthenticate), which the dialog
+// calls: it rotates the session's token and sets the new cookie, which a server action cannot do
+// without Next.js rendering the page again with the old one (components/auth/step-up.tsx).
 
 const returnTo = z.string().regex(/^\/(?!\/)[^\s\\]*$/).max(500).catch("/agents");
 

@@ -11,7 +11,7 @@ import { getDb } from "@/lib/db/client";
 import { loadAppConfig } from "@/lib/config/app";
 import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
 import { isAppError } from "@/lib/errors/app-error";
-import { reauthenticateAction, reauthenticateWithOidcAction, signOutAction } from "./actions";
+import { reauthenticateWithOidcAction, signOutAction } from "./actions";
 
 export const dynamic = "force-dynamic";
 
@@ -51,7 +51,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
   ];
   const oidc = loadAppConfig().oidc;
   return (
-    <StepUpProvider reauthenticate={reauthenticateAction} reauthenticateWithOidc={reauthenticateWithOidcAction} oidcName={oidc?.name ?? null}>
+    <StepUpProvider reauthenticateWithOidc={reauthenticateWithOidcAction} oidcName={oidc?.name ?? null}>
       <div className="min-h-screen md:flex">
         <aside className="border-b border-slate-200 bg-white p-4 md:min-h-screen md:w-60 md:border-b-0 md:border-r">
           <div className="mb-4 flex items-center justify-between md:block">

@@ -1,12 +1,27 @@
 "use client";
 
-import { createContext, useActionState, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { createContext, useCallback, useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
-import type { ActionResult } from "@/lib/http/action";
 
 type Method = "password" | "oidc";
-type ReauthenticateAction = (prev: ActionResult<{ authenticatedAt: number }> | null, form: FormData) => Promise<ActionResult<{ authenticatedAt: number }>>;
+
+/**
+ * Confirms the password with the API (POST /api/v1/session/reauthenticate), not a server action:
+ * re-authentication gives the session a new token and sets its cookie (lib/auth/step-up.ts), and
+ * a server action that sets a cookie has Next.js render the page again within the same request,
+ * still with the old cookie, which no longer signs in. A route handler's answer just sets it.
+ */
+async function reauthenticate(password: string): Promise<string | null> {
+  try {
+    const res = await fetch("/api/v1/session/reauthenticate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ password }) });
+    if (res.ok) return null;
+    const body = (await res.json().catch(() => null)) as { message?: unknown } | null;
+    return typeof body?.message === "string" ? body.message : "Your password could not be checked. Try again.";
+  } catch {
+    return "The dashboard could not be reached. Try again.";
+  }
+}
 
 export interface StepUp {
   /** Opens the re-authentication dialog; resolves true once the person has confirmed who they are. */
@@ -22,12 +37,10 @@ export const StepUpContext = createContext<StepUp | null>(null);
  */
 export function StepUpProvider({
   children,
-  reauthenticate,
   reauthenticateWithOidc,
   oidcName,
 }: {
   children: ReactNode;
-  reauthenticate: ReauthenticateAction;
   reauthenticateWithOidc: (form: FormData) => Promise<void>;
   oidcName: string | null;
 }) {
@@ -55,7 +68,6 @@ export function StepUpProvider({
         <StepUpDialog
           key={open.attempt}
           method={open.method}
-          reauthenticate={reauthenticate}
           reauthenticateWithOidc={reauthenticateWithOidc}
           oidcName={oidcName}
           onDone={finish}
@@ -67,26 +79,30 @@ export function StepUpProvider({
 
 function StepUpDialog({
   method,
-  reauthenticate,
   reauthenticateWithOidc,
   oidcName,
   onDone,
 }: {
   method: Method;
-  reauthenticate: ReauthenticateAction;
   reauthenticateWithOidc: (form: FormData) => Promise<void>;
   oidcName: string | null;
   onDone: (ok: boolean) => void;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
-  const [state, formAction, pending] = useActionState(reauthenticate, null);
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     if (!dialog.current?.open) dialog.current?.showModal();
   }, []);
-  useEffect(() => {
-    if (state?.ok) onDone(true);
-  }, [state, onDone]);
-  const error = state && !state.ok ? (state.fieldErrors?.password?.join(" ") ?? state.message) : null;
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const password = new FormData(event.currentTarget).get("password");
+    setPending(true);
+    const problem = await reauthenticate(typeof password === "string" ? password : "");
+    setPending(false);
+    if (problem) setError(problem);
+    else onDone(true);
+  };
   return (
     <dialog
       ref={dialog}
@@ -102,7 +118,7 @@ function StepUpDialog({
         Confirm it is you
       </h2>
       <p className="mt-1 text-sm text-slate-600">This change is protected: enter your password again to continue. Nothing has been changed yet.</p>
-      <form action={formAction} className="mt-4 space-y-3">
+      <form onSubmit={(e) => void submit(e)} className="mt-4 space-y-3">
         <TextField label="Your password" name="password" type="password" autoComplete="current-password" required autoFocus errors={error ? [error] : undefined} />
         <div className="flex gap-2">
           <Button type="submit" disabled={pending}>

@@ -39,16 +39,26 @@ export class SignInUnavailable extends CredentialsSignin {
  */
 export function authCookies(secure: boolean): NonNullable<NextAuthConfig["cookies"]> {
   const prefix = secure ? "__Host-" : "";
-  const options = { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
+  const options = authCookieOptions(secure);
   const short = { ...options, maxAge: 15 * 60 };
   return {
-    sessionToken: { name: `${prefix}authjs.session-token`, options },
+    sessionToken: { name: sessionCookieName(secure), options },
     callbackUrl: { name: `${prefix}authjs.callback-url`, options },
     csrfToken: { name: `${prefix}authjs.csrf-token`, options },
     pkceCodeVerifier: { name: `${prefix}authjs.pkce.code_verifier`, options: short },
     state: { name: `${prefix}authjs.state`, options: short },
     nonce: { name: `${prefix}authjs.nonce`, options: short },
   };
+}
+
+/** The session cookie's name: `__Host-` prefixed over https (authCookies). */
+export function sessionCookieName(secure: boolean): string {
+  return `${secure ? "__Host-" : ""}authjs.session-token`;
+}
+
+/** What every next-auth cookie is set with (authCookies). */
+export function authCookieOptions(secure: boolean) {
+  return { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
 }
 
 /** The `auth_time` claim as a Date, when the identity provider sent a plausible one. */

@@ -30,7 +30,7 @@ export async function createSession(
   maxAgeSeconds: number,
   meta: { userAgent?: string | null; ip?: string | null; authMethod?: AuthMethod; authenticatedAt?: Date } = {},
 ): Promise<string> {
-  const token = randomBytes(32).toString("base64url");
+  const token = newSessionToken();
   const now = new Date();
   // An identity provider's auth_time can be older than now (single sign-on), never newer.
   const authenticatedAt = meta.authenticatedAt && meta.authenticatedAt < now ? meta.authenticatedAt : now;
@@ -83,6 +83,11 @@ export async function resolveSession(db: Db, token: string, now = new Date()): P
     authenticatedAt: session.authenticatedAt.getTime(),
     authMethod: session.authMethod === "oidc" ? "oidc" : "password",
   };
+}
+
+/** A new random session token: what the cookie carries; the table keeps its hash. */
+export function newSessionToken(): string {
+  return randomBytes(32).toString("base64url");
 }
 
 export async function deleteSession(db: Db, token: string): Promise<void> {

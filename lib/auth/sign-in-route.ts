@@ -14,14 +14,27 @@ function tooMany(retryAfterSeconds: number): Response {
   );
 }
 
-async function keysOf(request: Request, app: AppConfig) {
-  let email: string | null = null;
+/**
+ * The email of a sign-in attempt, read as next-auth reads the body (@auth/core's getBody): JSON
+ * when the content type says JSON, a form when it says form-urlencoded, nothing otherwise.
+ * Reading forms only, the account's lock was not seen here for a JSON attempt: next-auth refused it
+ * inside, and the answer said to retry after a second instead of the lock's length.
+ */
+async function emailOf(request: Request): Promise<string | null> {
+  const type = request.headers.get("content-type") ?? "";
+  let value: unknown = null;
   try {
-    const parsed = emailSchema.safeParse((await request.clone().formData()).get("email"));
-    email = parsed.success ? parsed.data : null;
+    if (type.includes("application/json")) value = ((await request.clone().json()) as { email?: unknown } | null)?.email;
+    else if (type.includes("application/x-www-form-urlencoded")) value = new URLSearchParams(await request.clone().text()).get("email");
   } catch {
-    // Not a form: next-auth refuses it itself; the address still counts.
+    // Not valid JSON: next-auth refuses it itself; the address still counts.
   }
+  const parsed = emailSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
+
+async function keysOf(request: Request, app: AppConfig) {
+  const email = await emailOf(request);
   const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
   return throttleKeys({ email, address }, app.signInThrottle);
 }

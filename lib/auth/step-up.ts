@@ -6,6 +6,7 @@ import { AppError } from "@/lib/errors/app-error";
 import type { Actor } from "./actor";
 import { checkPasswordAttempt, type PasswordAttemptContext } from "./authenticate";
 import { verifyPassword } from "./password";
+import { hashSessionToken, newSessionToken } from "./sessions";
 
 /**
  * Step-up: a dangerous change (vault credentials, a policy that widens what runs without a
@@ -52,9 +53,16 @@ export const reauthenticateInput = z.object({ password: z.string({ error: "Enter
 /**
  * Re-authenticates the actor's session with its password: throttled and audited like a sign-in
  * (the same per-account and per-address limits, so a stolen session cannot guess the password
- * here either), and on success the session counts as freshly authenticated.
+ * here either), and on success the session counts as freshly authenticated under a new token.
+ *
+ * The token is rotated because freshness belongs to the session row: every copy of the cookie
+ * used to become fresh with it, so whoever held a copy (another local port, a proxy log) only
+ * had to wait for the person to confirm their password once, then make the dangerous change
+ * step-up exists to stop (an admin API key that outlives the session). Now the old token no
+ * longer resolves: the caller sets the cookie for `sessionToken` (lib/auth/session-cookie.ts),
+ * and every other copy is signed out. The row, its id and its live streams stay.
  */
-export async function reauthenticateWithPassword(db: Db, actor: Actor, password: unknown, context: PasswordAttemptContext): Promise<{ authenticatedAt: Date }> {
+export async function reauthenticateWithPassword(db: Db, actor: Actor, password: unknown, context: PasswordAttemptContext): Promise<{ authenticatedAt: Date; sessionToken: string }> {
   if (actor.kind !== "user" || !actor.sessionId) {
     throw new AppError("FORBIDDEN", "Only a dashboard session can re-authenticate.", { userMessage: "Only a signed-in person can confirm their identity; API keys do not need to." });
   }
@@ -73,10 +81,11 @@ export async function reauthenticateWithPassword(db: Db, actor: Actor, password:
     });
   }
   const authenticatedAt = new Date();
+  const sessionToken = newSessionToken();
   await db.$transaction(async (tx) => {
-    const updated = await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { authenticatedAt } });
+    const updated = await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { authenticatedAt, tokenHash: hashSessionToken(sessionToken) } });
     if (updated.count !== 1) throw new AppError("UNAUTHENTICATED", "The session has ended.", { userMessage: "Your session has ended; sign in again." });
-    await recordAuditEvent(tx, { type: "auth.reauthenticated", actor, outcome: "allow", data: { sessionId: actor.sessionId!, method: "password" } });
+    await recordAuditEvent(tx, { type: "auth.reauthenticated", actor, outcome: "allow", data: { sessionId: actor.sessionId!, method: "password", tokenRotated: true } });
   });
-  return { authenticatedAt };
+  return { authenticatedAt, sessionToken };
 }

@@ -35,6 +35,13 @@ const networkList = z
     return cidrs;
   });
 
+/** Comma-separated host names, e.g. "bulkhead.internal, dashboard.svc.cluster.local". */
+const hostNameList = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? "").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== ""))
+  .refine((list) => list.every((name) => /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$/.test(name)), "must be a comma-separated list of host names (no scheme, port or path)");
+
 const appSchema = z
   .object({
     BULKHEAD_APP_HOST: host.default("127.0.0.1"),
@@ -60,6 +67,10 @@ const appSchema = z
     BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS: count(100_000).default(20),
     /** The longest a throttled account or address waits; failures older than this are forgotten. */
     BULKHEAD_SIGNIN_LOCKOUT_MINUTES: count(1440).default(15),
+    /** Failed API key authentications per client address before its Bearer requests are refused for a while (same lock lengths). */
+    BULKHEAD_API_KEY_ADDRESS_FAILURES: count(100_000).default(20),
+    /** Host names the dashboard answers besides its public URL's, its listening address, IP addresses and localhost (scripts/request-guard.mjs). */
+    BULKHEAD_ALLOWED_HOSTS: hostNameList,
     /** Reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client. */
     BULKHEAD_TRUSTED_PROXIES: addressList,
     /** Set by scripts/app-server.mjs for its own process only: authenticates the peer-address header it adds. */
@@ -90,6 +101,14 @@ export interface SignInThrottleConfig {
   maxLockoutSeconds: number;
 }
 
+/** Failed API key authentications per client address (lib/apikeys/failure-throttle.ts). */
+export interface ApiKeyThrottleConfig {
+  /** Failures from one address before it is locked. */
+  failures: number;
+  /** The longest lock; failures older than this are forgotten. */
+  maxLockoutSeconds: number;
+}
+
 export interface AppConfig {
   host: string;
   port: number;
@@ -102,6 +121,7 @@ export interface AppConfig {
   stepUpMaxAgeSeconds: number;
   webhooks: WebhookConfig;
   signInThrottle: SignInThrottleConfig;
+  apiKeyThrottle: ApiKeyThrottleConfig;
   trustedProxies: string[];
   peerToken: string | undefined;
 }
@@ -146,6 +166,7 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
       addressAttempts: env.BULKHEAD_SIGNIN_ADDRESS_ATTEMPTS,
       maxLockoutSeconds: env.BULKHEAD_SIGNIN_LOCKOUT_MINUTES * 60,
     },
+    apiKeyThrottle: { failures: env.BULKHEAD_API_KEY_ADDRESS_FAILURES, maxLockoutSeconds: env.BULKHEAD_SIGNIN_LOCKOUT_MINUTES * 60 },
     trustedProxies: env.BULKHEAD_TRUSTED_PROXIES,
     peerToken: env.BULKHEAD_INTERNAL_PEER_TOKEN,
   };

@@ -4,6 +4,7 @@ import { ZodError, type z } from "zod";
 import { loadAppConfig } from "@/lib/config/app";
 import { AppError, isAppError } from "@/lib/errors/app-error";
 import { authenticateApiKey } from "@/lib/apikeys/authenticate-api-key";
+import { apiKeyThrottle } from "@/lib/apikeys/failure-throttle";
 import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
@@ -11,6 +12,7 @@ import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
+import { clientAddress } from "./client-address";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
 
@@ -63,6 +65,38 @@ function bearerToken(request: Request): string | null {
 }
 
 /**
+ * The API key's actor, under the per-address limit on failures (lib/apikeys/failure-throttle.ts):
+ * a failure counts towards the limit whatever was wrong with the key, and once the address is
+ * locked its failures are answered 429 with Retry-After instead of 401. A valid key is always
+ * let through: its holder proves what a lock is there to stop nobody from proving (a key is 256
+ * random bits), and refusing it would let anyone behind the same address (a NAT, a CI runner,
+ * the machine's own loopback) lock out the legitimate clients with a few bad values. Failures
+ * are counted when they happen, not reserved before the lookup as sign-in attempts are: API
+ * clients legitimately send many requests at once, which a reservation would refuse for a moment.
+ */
+async function throttledApiKey(request: Request, token: string) {
+  const app = loadAppConfig();
+  const db = getDb();
+  const actor = await authenticateApiKey(db, token);
+  if (actor) return actor;
+  const address = clientAddress(request.headers, { peerToken: app.peerToken, trustedProxies: app.trustedProxies });
+  if (address === null) return null;
+  const throttle = apiKeyThrottle(db, app.apiKeyThrottle);
+  let wait = throttle.throttle.lockedFor(address);
+  if (wait === 0) {
+    const lock = throttle.throttle.fail(address);
+    if (!lock) return null;
+    await throttle.locked(lock);
+    wait = Math.max(1, Math.ceil((lock.lockedUntil.getTime() - Date.now()) / 1000));
+  }
+  const minutes = Math.ceil(wait / 60);
+  throw new AppError("RATE_LIMITED", "Too many failed API key authentications from this address.", {
+    userMessage: `Too many failed API key authentications from your network. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`,
+    details: { retryAfterSeconds: wait },
+  });
+}
+
+/**
  * Who is calling. An `Authorization: Bearer` header means an API key, and only that key
  * counts: if it is not a live key the answer is 401 even when a session cookie is also present,
  * so a bad key never falls back to someone's ambient session. Such requests need no CSRF check:
@@ -74,7 +108,7 @@ function bearerToken(request: Request): string | null {
 async function authenticate(request: Request, permission: Permission): Promise<Actor> {
   const token = bearerToken(request);
   if (token !== null) {
-    const actor = await authenticateApiKey(getDb(), token);
+    const actor = await throttledApiKey(request, token);
     if (!actor) throw new AppError("UNAUTHENTICATED", "The API key is not valid.", { userMessage: "The API key is missing, malformed, unknown, expired or revoked." });
     if (!roleCan(actor.role, permission)) {
       throw new AppError("FORBIDDEN", `Role ${actor.role} may not ${permission}`, { userMessage: "This API key's role does not allow this." });
@@ -153,6 +187,18 @@ function refuseAmbiguousJson(text: string): void {
 }
 
 /**
+ * What an authenticated route answers is for its caller only, now: a browser's disk cache or
+ * history, or a shared cache in front of the dashboard, must not keep users, keys, audit events
+ * or minted tokens for whoever uses the machine or the cache next. Pages say so themselves
+ * (Next.js renders them per request) and so do downloads; JSON answers said nothing, and a
+ * response without Cache-Control may be stored. A handler that sets its own keeps it.
+ */
+function unstored(response: NextResponse): NextResponse {
+  if (!response.headers.has("cache-control")) response.headers.set("Cache-Control", "no-store");
+  return response;
+}
+
+/**
  * Wraps a route handler: every handler states the permission it needs, is authenticated (API
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
@@ -193,10 +239,10 @@ export function apiRoute<P = Record<string, string>>(
       };
       const result = await handler({ actor, request, params, json });
       // A handler may answer with its own Response (a file download); otherwise JSON.
-      if (result instanceof Response) return result as NextResponse;
-      return NextResponse.json(result, { status: options.status ?? 200 });
+      if (result instanceof Response) return unstored(result as NextResponse);
+      return unstored(NextResponse.json(result, { status: options.status ?? 200 }));
     } catch (error) {
-      return errorResponse(error);
+      return unstored(errorResponse(error));
     }
   };
   // What the route reads from the query string, for the check against the OpenAPI document.

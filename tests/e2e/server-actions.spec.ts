@@ -63,7 +63,6 @@ const withState = (fields: Record<string, string>) => ({ args: [null, form(field
 
 const PAYLOADS: Record<string, Payload> = {
   signOutAction: () => ({ args: [form({})] }),
-  reauthenticateAction: (f) => withState({ password: f.adminPassword }),
   reauthenticateWithOidcAction: () => ({ args: [form({ returnTo: "/agents" })] }),
   registerAgentAction: () => withState({ name: unique("csrf-agent"), description: "should not exist" }),
   setAgentStatusAction: (f) => withState({ id: f.agentId, suspend: "true" }),

@@ -123,6 +123,34 @@ test("the API answers step_up_required, accepts a re-authentication, and refuses
   expect((await api.post("/api/v1/credentials", { data: body() })).status()).toBe(403);
 });
 
+test("a copy of the session cookie is not made fresh by the person's re-authentication: it is signed out", async ({ playwright, baseURL, api, createUser, db }) => {
+  const admin = await createUser("admin");
+  await signInViaApi(api, admin.email, admin.password);
+  // The thief holds the very same cookie (another local port, a proxy log, malware in the profile).
+  const thief = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { origin: new URL(baseURL!).origin }, storageState: await api.storageState() });
+  try {
+    const mintKey = (ctx: typeof api) => ctx.post("/api/v1/api-keys", { data: { name: unique("outlives-the-session"), role: "admin" } });
+    await ageSessions(db, admin.id, 10);
+    expect((await mintKey(thief)).status()).toBe(403); // step_up_required: so far, so good
+
+    // The person confirms their password (the dashboard asked them to, for something else).
+    const ok = await api.post("/api/v1/session/reauthenticate", { data: { password: admin.password } });
+    expect(ok.status()).toBe(200);
+    expect(ok.headers()["set-cookie"]).toMatch(/authjs\.session-token=/);
+
+    // Before, the copy was fresh too and minted an admin API key that outlived any sign-out.
+    const stolen = await mintKey(thief);
+    expect(stolen.status()).toBe(401);
+    expect((await thief.get("/api/v1/me")).status()).toBe(401);
+    expect(await db.apiKey.count({ where: { createdById: admin.id } })).toBe(0);
+    // The person's own browser carries on with the new cookie, fresh.
+    expect((await mintKey(api)).status()).toBe(201);
+    expect(await db.session.count({ where: { userId: admin.id } })).toBe(1);
+  } finally {
+    await thief.dispose();
+  }
+});
+
 test("API keys need no step-up, and their changes say so in the audit", async ({ playwright, baseURL, api, createUser, db }) => {
   const admin = await createUser("admin");
   await signInViaApi(api, admin.email, admin.password);

@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { actorStillValid } from "@/lib/auth/actor-still-valid";
 import type { Db } from "@/lib/db/client";
 import { AppError, isAppError } from "@/lib/errors/app-error";
 import { isDatabaseUnavailable } from "@/lib/db/errors";
@@ -95,6 +96,10 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
       const header = spec.header();
       if (header) yield header;
       for await (const batch of streamAuditRows(db, whereClause(resolved, { throughSeq: BigInt(throughSeq) }), { batchSize: options.batchSize })) {
+        // A download can run for a long time (as slowly as its receiver reads): signing out,
+        // revoking the API key, disabling or demoting its user ends it between two batches, as it
+        // ends the live approval stream, instead of letting it run to the end of the log.
+        if (!(await actorStillValid(db, actor, "read"))) throw credentialsEnded();
         let out = "";
         for (const row of batch) out += spec.row(row);
         firstSeq ??= batch[0]!.seq;
@@ -107,7 +112,9 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
       status = "failed";
       // The audit keeps a short reason, never the driver's message (it can quote values and SQL).
       error = exportFailureReason(e);
-      console.error("audit: an export failed", e);
+      // A refusal (credentials that ended) is expected and said in the audit; anything else is logged whole.
+      if (isAppError(e)) console.error(`audit: an export stopped: ${e.message}`);
+      else console.error("audit: an export failed", e);
       throw e;
     } finally {
       const data = { ...about, status, rows, firstSeq, lastSeq, ...(error ? { error } : {}) };
@@ -119,6 +126,12 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS) };
+}
+
+function credentialsEnded(): AppError {
+  return new AppError("UNAUTHENTICATED", "The export's sign-in, role or API key is no longer valid.", {
+    userMessage: "The export stopped: the sign-in, role or API key it ran with is no longer valid.",
+  });
 }
 
 /** What the audit says about a failed export: a fixed sentence and, for a database error, its SQLSTATE. */

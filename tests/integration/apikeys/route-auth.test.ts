@@ -94,6 +94,21 @@ describe("apiRoute with API keys", () => {
     expect(await t.db.agent.count({ where: { name } })).toBe(1);
   });
 
+  it("tells every cache not to keep an answer: data, creations and refusals are all no-store", async () => {
+    const { key } = await createApiKey(t.db, admin, { name: "uncached", role: "admin" });
+    const { key: auditorKey } = await createApiKey(t.db, admin, { name: "uncached-auditor", role: "auditor" });
+    const answers = {
+      me: await call(meRoute.GET, "GET", "/api/v1/me", { key }),
+      list: await call(apiKeysRoute.GET, "GET", "/api/v1/api-keys", { key }),
+      created: await call(agentsRoute.POST, "POST", "/api/v1/agents", { key, body: { name: unique("uncached") } }),
+      invalid: await call(agentsRoute.POST, "POST", "/api/v1/agents", { key, body: { name: "" } }),
+      forbidden: await call(agentsRoute.POST, "POST", "/api/v1/agents", { key: auditorKey, body: { name: unique("uncached") } }),
+      unauthenticated: await call(meRoute.GET, "GET", "/api/v1/me", { key: "bk_nope" }),
+    };
+    expect(Object.fromEntries(Object.entries(answers).map(([what, res]) => [what, res.status]))).toEqual({ me: 200, list: 200, created: 201, invalid: 400, forbidden: 403, unauthenticated: 401 });
+    for (const [what, res] of Object.entries(answers)) expect(res.headers.get("cache-control"), what).toBe("no-store");
+  });
+
   it("does not let a key create or revoke keys", async () => {
     const { key } = await createApiKey(t.db, admin, { name: "admin-key", role: "admin" });
     const victim = await createApiKey(t.db, admin, { name: "victim", role: "auditor" });

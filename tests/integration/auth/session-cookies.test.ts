@@ -67,12 +67,13 @@ describe("throttled password sign-in through the API answers 429 with Retry-Afte
   function routeClient(peer: string) {
     const config = { ...buildAuthConfig(app, t.db), logger: { error: () => undefined } };
     const c = new AuthClient(config, "http://127.0.0.1:3999", { [PEER_HEADER]: `peer-token;${peer}` });
-    const post = (email: string, password: string, csrfToken: string) =>
+    // next-auth reads a JSON body as well as a form (@auth/core's getBody), so API clients send either.
+    const post = (email: string, password: string, csrfToken: string, as: "form" | "json" = "form") =>
       passwordSignInRoute(
         new Request("http://127.0.0.1:3999/api/auth/callback/password", {
           method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded", [PEER_HEADER]: `peer-token;${peer}`, cookie: [...c.jar].map(([k, v]) => `${k}=${v}`).join("; ") },
-          body: new URLSearchParams({ csrfToken, email, password, callbackUrl: "http://127.0.0.1:3999/agents" }).toString(),
+          headers: { "content-type": as === "json" ? "application/json" : "application/x-www-form-urlencoded", [PEER_HEADER]: `peer-token;${peer}`, cookie: [...c.jar].map(([k, v]) => `${k}=${v}`).join("; ") },
+          body: as === "json" ? JSON.stringify({ csrfToken, email, password }) : new URLSearchParams({ csrfToken, email, password, callbackUrl: "http://127.0.0.1:3999/agents" }).toString(),
         }),
         app,
         t.db,
@@ -96,6 +97,22 @@ describe("throttled password sign-in through the API answers 429 with Retry-Afte
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
     expect(await refused.json()).toMatchObject({ error: "rate_limited", retryAfterSeconds: retryAfter, message: expect.stringMatching(/Try again in/) });
+    expect(await t.db.session.count({ where: { userId: victim.user.id } })).toBe(0);
+  });
+
+  it("per account with a JSON body too: Retry-After is the lock's real length, not a second", async () => {
+    const victim = await makeUser(t.db, "admin");
+    const { c, post } = routeClient("203.0.113.30");
+    const csrf = await c.csrfToken();
+    for (let i = 0; i < 5; i++) expect((await post(victim.email, `wrong-${i}`, csrf, "json")).status).toBe(302);
+    const refused = await post(victim.email, TEST_PASSWORD, csrf, "json");
+    expect(refused.status).toBe(429);
+    // Before, the route read the email from forms only: a JSON attempt was refused by the
+    // account's lock inside next-auth, and the answer said to come back in 1 second.
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(50);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await refused.json()).toMatchObject({ error: "rate_limited", retryAfterSeconds: retryAfter });
     expect(await t.db.session.count({ where: { userId: victim.user.id } })).toBe(0);
   });
 

@@ -91,8 +91,8 @@ describe("step-up for dangerous changes", () => {
   it("accepts them after re-authentication, records how, and refuses again once the window has passed", async () => {
     const person = await sessionActor(t.db, 30);
     await expect(reauthenticateWithPassword(t.db, person.actor, "not the password", { address: null, throttle: THROTTLE })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await reauthenticateWithPassword(t.db, person.actor, TEST_PASSWORD, { address: null, throttle: THROTTLE });
-    const refreshed = (await resolveSession(t.db, person.token))!;
+    const { sessionToken } = await reauthenticateWithPassword(t.db, person.actor, TEST_PASSWORD, { address: null, throttle: THROTTLE });
+    const refreshed = (await resolveSession(t.db, sessionToken))!;
     expect(Date.now() - refreshed.authenticatedAt).toBeLessThan(MINUTE);
     const fresh: Actor = { ...person.actor, authenticatedAt: refreshed.authenticatedAt } as Actor;
     for (const change of dangerousChanges(t.db)) {
@@ -108,7 +108,7 @@ describe("step-up for dangerous changes", () => {
     const later = Date.now() + 6 * MINUTE;
     expect(() => requireStepUp(fresh, "add a vault credential", later)).toThrow(/Re-authentication required/);
     await t.db.session.update({ where: { id: refreshed.sessionId }, data: { authenticatedAt: new Date(Date.now() - 6 * MINUTE) } });
-    const stale = (await resolveSession(t.db, person.token))!;
+    const stale = (await resolveSession(t.db, sessionToken))!;
     await stepUpRefusal(createApiKey(t.db, { ...person.actor, authenticatedAt: stale.authenticatedAt } as Actor, { name: unique("k"), role: "auditor" }));
   });
 
@@ -118,6 +118,21 @@ describe("step-up for dangerous changes", () => {
     await reauthenticateWithPassword(t.db, person.actor, TEST_PASSWORD, { address: null, throttle: THROTTLE });
     const other = (await resolveSession(t.db, otherToken))!;
     expect(Date.now() - other.authenticatedAt).toBeGreaterThan(25 * MINUTE);
+  });
+
+  it("gives the re-authenticated session a new token: a copy of the old cookie is signed out, never made fresh", async () => {
+    const person = await sessionActor(t.db, 30);
+    const copied = person.token; // what a thief holds: the very same cookie
+    expect(await resolveSession(t.db, copied)).not.toBeNull();
+    const { sessionToken } = await reauthenticateWithPassword(t.db, person.actor, TEST_PASSWORD, { address: null, throttle: THROTTLE });
+    expect(sessionToken).not.toBe(copied);
+    // Before, the copy resolved to the same, now fresh, session and could create an admin API key.
+    expect(await resolveSession(t.db, copied)).toBeNull();
+    const renewed = (await resolveSession(t.db, sessionToken))!;
+    expect(renewed.sessionId).toBe(person.actor.sessionId); // the same row: live streams keep running
+    expect(Date.now() - renewed.authenticatedAt).toBeLessThan(MINUTE);
+    const event = await t.db.auditEvent.findFirstOrThrow({ where: { type: "auth.reauthenticated", actorId: person.user.id } });
+    expect(event.data).toMatchObject({ sessionId: person.actor.sessionId, method: "password", tokenRotated: true });
   });
 
   it("lets changes that only narrow through without re-authentication", async () => {

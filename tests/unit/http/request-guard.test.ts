@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
+import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { malformedPath, servedMethod } from "../../../scripts/request-guard.mjs";
+import { allowedHostNames, malformedPath, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
 
 const check = malformedPath as (url: string) => string | null;
 const served = servedMethod as (method: string | undefined) => boolean;
+const allowed = allowedHostNames as (env: Record<string, string | undefined>) => Set<string>;
+const misdirected = misdirectedHost as (host: string | undefined, allowed: Set<string>) => string | null;
 
 describe("the dashboard server's malformed-path guard", () => {
   it("refuses every path segment whose percent-encoding does not decode", () => {
@@ -21,5 +24,21 @@ describe("the dashboard server's malformed-path guard", () => {
   it("serves the methods pages and route handlers use, and nothing else", () => {
     for (const m of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]) expect(served(m), m).toBe(true);
     for (const m of ["TRACE", "TRACK", "CONNECT", "PROPFIND", "PURGE", "QUERY", "get", "", undefined]) expect(served(m), String(m)).toBe(false);
+  });
+
+  it("answers only the dashboard's own names: a page that rebinds its name to the dashboard's address is refused", () => {
+    const names = allowed({ BULKHEAD_PUBLIC_URL: "https://Bulkhead.Example.com:8443", BULKHEAD_APP_HOST: "0.0.0.0", BULKHEAD_ALLOWED_HOSTS: " dash.internal , Other.Svc. " });
+    for (const host of ["bulkhead.example.com:8443", "BULKHEAD.example.com", "bulkhead.example.com.", "dash.internal:3000", "other.svc", "127.0.0.1:3000", "10.1.2.3", "[::1]:3000", "[2001:db8::1]", "localhost:3000", "LOCALHOST", "bulkhead.localhost:3000", undefined, ""]) {
+      expect(misdirected(host, names), String(host)).toBeNull();
+    }
+    for (const host of ["rebind.attacker.test:3000", "attacker.test", "bulkhead.example.com.attacker.test", "localhost.attacker.test", "127.0.0.1.nip.io", "0x7f.1", "evil:3000:1", "a b", "[::1"]) {
+      expect(misdirected(host, names), host).not.toBeNull();
+    }
+    // The defaults: the listening address, loopback names and the machine's own name.
+    const defaults = allowed({});
+    expect(misdirected("127.0.0.1:3000", defaults)).toBeNull();
+    expect(misdirected(`${os.hostname()}:3000`, defaults)).toBeNull();
+    expect(misdirected("localhost:3000", defaults)).toBeNull();
+    expect(misdirected("rebind.attacker.test:3000", defaults)).toMatch(/not a name of this dashboard.*BULKHEAD_ALLOWED_HOSTS/);
   });
 });
