@@ -68,7 +68,7 @@ const appSchema = z
     /** The longest a throttled account or address waits; failures older than this are forgotten. */
     BULKHEAD_SIGNIN_LOCKOUT_MINUTES: count(1440).default(15),
     /** Failed API key authentications per client address before its Bearer requests are refused for a while (same lock lengths). */
-    BULKHEAD_API_KEY_ADDRESS_FAILURES: count(100_000).default(20),
+    BULKHEAD_API_KEY_ADDRESS_FAILURES: count(100_000).default(100),
     /** Host names the dashboard answers besides its public URL's, its listening address, IP addresses and localhost (scripts/request-guard.mjs). */
     BULKHEAD_ALLOWED_HOSTS: hostNameList,
     /** Reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client. */

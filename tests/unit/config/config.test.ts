@@ -172,6 +172,7 @@ describe("dashboard security settings", () => {
     const c = loadAppConfig({});
     expect(c.stepUpMaxAgeSeconds).toBe(300);
     expect(c.signInThrottle).toEqual({ accountAttempts: 5, addressAttempts: 20, maxLockoutSeconds: 900 });
+    expect(c.apiKeyThrottle).toEqual({ failures: 100, maxLockoutSeconds: 900 });
     expect(c.trustedProxies).toEqual([]);
     expect(c.secure).toBe(false);
     expect(loadAppConfig({ BULKHEAD_PUBLIC_URL: "https://bulkhead.example.com" }).secure).toBe(true);
