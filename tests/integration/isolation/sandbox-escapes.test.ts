@@ -153,7 +153,10 @@ next();
 
   it.sequential("the launcher refuses without CAP_NET_ADMIN, in one line, before touching anything", async () => {
     const { taskId } = await s.newTask(DENY_ALL);
-    const before = (await sh("ip", ["netns", "list"])).stdout;
+    // Only this file's namespaces and what its launcher would create (named after its instance):
+    // other test files, and other runs on the machine, add and remove theirs meanwhile.
+    const ours = async () => (await sh("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`bht-${s.topo.run}-`) || l.startsWith(`bh-${s.topo.instanceId}-`)).join("\n");
+    const before = await ours();
     const run = await sh(
       "nsenter",
       [`--net=/run/netns/${s.topo.host}`, "--", "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", process.execPath, "bin/bulkhead.mjs", "sandbox", "run", "--task", taskId, "--", "true"],
@@ -163,7 +166,7 @@ next();
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/CAP_NET_ADMIN/);
-    expect((await sh("ip", ["netns", "list"])).stdout).toBe(before);
+    expect(await ours()).toBe(before);
     expect(await s.t.db.sandbox.count({ where: { taskId } })).toBe(0);
   }, 600_000);
 
