@@ -155,7 +155,7 @@ next();
     const { taskId } = await s.newTask(DENY_ALL);
     // Only this file's namespaces and what its launcher would create (named after its instance):
     // other test files, and other runs on the machine, add and remove theirs meanwhile.
-    const ours = async () => (await sh("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`bht-${s.topo.run}-`) || l.startsWith(`bh-${s.topo.instanceId}-`)).join("\n");
+    const ours = async () => (await sh("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(s.topo.host.replace(/host$/, "")) || l.startsWith(`bh-${s.topo.instanceId}-`)).join("\n");
     const before = await ours();
     const run = await sh(
       "nsenter",
