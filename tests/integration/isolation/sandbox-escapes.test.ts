@@ -58,11 +58,19 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(s.resolver.queries).toBe(0);
     // Audited: the verify run, the refused connections, the dropped packets and the DNS queries.
     const sandboxId = out!.sandboxId;
+    // The fence's counters are read in batches (on the clock and at teardown): the drops of one
+    // run may be spread over several events, so wait for the flows this test looks for.
+    type Flow = { destination: string; protocol: string; port: number };
+    const flowsOf = (rows: Array<{ type: string; data: unknown }>) => rows.filter((e) => e.type === "sandbox.escape_blocked").flatMap((e) => (e.data as { flows: Flow[] }).flows);
     const events = await waitFor(
       "the fence's drops to be audited",
       async () => {
         const rows = await s.t.db.auditEvent.findMany({ where: { taskId }, orderBy: { id: "asc" } });
-        return rows.some((e) => e.type === "sandbox.escape_blocked") && rows.some((e) => e.type === "sandbox.dns") ? rows : null;
+        const seen = flowsOf(rows);
+        const complete = seen.some((f) => f.destination === CANARY4 && f.protocol === "udp" && f.port === 9999) && seen.some((f) => f.destination === CANARY6 && f.protocol === "udp");
+        const dns = rows.filter((e) => e.type === "sandbox.dns").map((e) => e.data as { nxdomain: number; refused: number });
+        const dnsComplete = dns.reduce((n, d) => n + d.nxdomain, 0) >= 2 && dns.reduce((n, d) => n + d.refused, 0) >= 1;
+        return complete && dnsComplete ? rows : null;
       },
       20_000,
       250,
@@ -71,7 +79,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(verifyEvent?.outcome).toBe("allow");
     const drops = events.filter((e) => e.type === "sandbox.escape_blocked");
     expect(drops.every((e) => (e.data as { sandboxId?: string }).sandboxId === sandboxId)).toBe(true);
-    const flows = drops.flatMap((e) => (e.data as { flows: Array<{ destination: string; protocol: string; port: number }> }).flows);
+    const flows = flowsOf(drops);
     expect(flows.some((f) => f.destination === CANARY4 && f.protocol === "udp" && f.port === 9999)).toBe(true);
     expect(flows.some((f) => f.destination === CANARY6 && f.protocol === "udp")).toBe(true);
     const refused = events.filter((e) => e.type === "proxy.decision" && e.outcome === "deny");
