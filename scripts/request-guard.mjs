@@ -23,18 +23,8 @@ export function servedMethod(method) {
 
 /** Answers a request whose method the dashboard does not serve: 405 with the methods it does. */
 export function refuseMethod(req, res) {
-  const api = (req.url ?? "").startsWith("/api/");
   const reason = `the dashboard does not serve ${JSON.stringify(String(req.method).slice(0, 32))} requests`;
-  const body = api ? `${JSON.stringify({ error: "method_not_allowed", message: `${reason}.` })}\n` : `Method not allowed: ${reason}.\n`;
-  res.writeHead(405, {
-    allow: SERVED_METHODS.join(", "),
-    "content-type": api ? "application/json" : "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'",
-    "x-content-type-options": "nosniff",
-  });
-  res.end(body);
+  answer(req, res, 405, { error: "method_not_allowed", message: `${reason}.`, text: `Method not allowed: ${reason}.` }, { allow: SERVED_METHODS.join(", ") });
 }
 
 /** Why `url` (a request target as received) cannot be served, or null when its path decodes. */
@@ -56,16 +46,7 @@ export function malformedPath(url) {
 
 /** Answers a request whose path is malformed: 400, JSON for the API, plain text elsewhere; nothing cached or sniffed. */
 export function refuseMalformed(req, res, reason) {
-  const api = (req.url ?? "").startsWith("/api/");
-  const body = api ? `${JSON.stringify({ error: "invalid_input", message: `The request is not valid: ${reason}.` })}\n` : `Bad request: ${reason}.\n`;
-  res.writeHead(400, {
-    "content-type": api ? "application/json" : "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'",
-    "x-content-type-options": "nosniff",
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
+  answer(req, res, 400, { error: "invalid_input", message: `The request is not valid: ${reason}.`, text: `Bad request: ${reason}.` });
 }
 
 // DNS rebinding. A page on a name its author controls (http://rebind.example:3000) can make that
@@ -118,9 +99,18 @@ export function misdirectedHost(host, allowed) {
 
 /** Answers a request for a name the dashboard does not serve: 421 Misdirected Request, nothing else runs. */
 export function refuseHost(req, res, reason) {
+  answer(req, res, 421, { error: "misdirected_request", message: `Refused: ${reason}.`, text: `Misdirected request: ${reason}.` });
+}
+
+/**
+ * Every answer the server gives itself: JSON under /api/, plain text elsewhere; never cached,
+ * sniffed or run as a page; no body for HEAD.
+ */
+function answer(req, res, status, { error, message, text }, headers = {}) {
   const api = (req.url ?? "").startsWith("/api/");
-  const body = api ? `${JSON.stringify({ error: "misdirected_request", message: `Refused: ${reason}.` })}\n` : `Misdirected request: ${reason}.\n`;
-  res.writeHead(421, {
+  const body = api ? `${JSON.stringify({ error, message })}\n` : `${text}\n`;
+  res.writeHead(status, {
+    ...headers,
     "content-type": api ? "application/json" : "text/plain; charset=utf-8",
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
