@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { loadCommonConfig } from "@/lib/config/common";
 import pg from "pg";
 import type { Db } from "@/lib/db/client";
@@ -5,7 +7,7 @@ import type { ProcessKeys } from "@/lib/keys/process-keys";
 import type { RowReader } from "@/lib/keys/reseal";
 import { openDatabase } from "@/cli/runtime/database";
 import { migrateDatabase, ownerUrl, runtimeUrl, type DatabaseUrls } from "@/cli/runtime/database-roles";
-import type { CliContext } from "./context";
+import { CliError, type CliContext } from "./context";
 
 export interface CliDatabaseOptions {
   /**
@@ -87,16 +89,28 @@ export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
  */
 export async function withCliKeys<T>(ctx: CliContext, fn: (db: Db, keys: ProcessKeys) => Promise<T>): Promise<T> {
   // Loaded here, not at the top: commands that need no keys (task list, agent list) skip jose and argon2.
-  const [{ ensureSigningKey }, { resolveMasterKey }, { establishProcessKeys, keysAlreadyEstablished }] = await Promise.all([
+  const [{ ensureSigningKey }, { FINGERPRINT_SETTING, MASTER_KEY_FILE, resolveMasterKey }, { establishProcessKeys, keysAlreadyEstablished }] = await Promise.all([
     import("@/lib/identity/key-store"),
     import("@/lib/identity/master-key"),
     import("@/lib/keys/establish"),
   ]);
   const config = loadCommonConfig();
-  const master = resolveMasterKey(config.masterKey, config.dataDir);
-  if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);
   return withOpenedDatabase(ctx, async (urls) => {
     const keysUrl = urls.owner ?? runtimeUrl(urls, "dashboard");
+    const keyFile = path.join(config.dataDir, MASTER_KEY_FILE);
+    if (!config.masterKey && !existsSync(keyFile)) {
+      // No master key here. A new one is generated only for a database that has none yet: one
+      // whose secrets are sealed under a key kept elsewhere refuses a new key anyway, and the file
+      // (announced as one to back up) would be a key to nothing, used by every later command.
+      const recorded = await withSql(keysUrl, async (client) => (await client.query<{ value: unknown }>("SELECT value FROM settings WHERE key = $1", [FINGERPRINT_SETTING])).rows[0]?.value).catch(() => undefined);
+      if (typeof recorded === "string") {
+        throw new CliError(
+          `There is no master key: BULKHEAD_MASTER_KEY is unset and ${keyFile} does not exist, and this database's secrets are sealed under the master key ${recorded}. Set BULKHEAD_MASTER_KEY to that key, or BULKHEAD_DATA_DIR to the folder that holds its master.key. Nothing was written.`,
+        );
+      }
+    }
+    const master = resolveMasterKey(config.masterKey, config.dataDir);
+    if (master.source === "generated") ctx.stderr(`Generated a master key in ${master.file} (owner-only); back it up.`);
     // Usually a start (or an earlier command) has recorded these keys already: then one read on a
     // plain connection says so, and no Prisma client is opened as the owner to write nothing. A
     // read that fails for any reason leaves the decision to establishProcessKeys.

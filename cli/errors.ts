@@ -26,6 +26,7 @@ export function describeErrorJson(error: unknown): { code: string; message: stri
  */
 const FLAG_OF_FIELD: Record<string, string> = {
   agentId: "--agent",
+  format: "--format",
   taskId: "--task",
   purpose: "--purpose",
   scope: "--scope",

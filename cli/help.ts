@@ -16,7 +16,10 @@ export const COMMAND_USAGE = {
   user: `usage:
   bulkhead user create --email E --role admin|approver|auditor [--name N]
                                        create a dashboard user (password from stdin, or generated and printed once)
-  bulkhead user list                   every user with role and state (never a password hash)`,
+  bulkhead user list                   every user with role and state (never a password hash)
+  bulkhead user sign-out EMAIL         end every dashboard session of the user (API keys are not sessions)
+  bulkhead user reset-password EMAIL   set the user's password (from stdin, or generated and printed once);
+                                       every session of the user ends`,
   agent: `usage:
   bulkhead agent create --name N [--owner EMAIL] [--description D]
   bulkhead agent list [--query Q]
@@ -55,7 +58,9 @@ export const COMMAND_USAGE = {
   bulkhead audit export [--format csv|jsonl|ocsf] [--output FILE] [--from TIME] [--to TIME] [--agent ID|NAME]
                         [--task ID] [--user ID|EMAIL] [--type T]... [--outcome O]... [--effect E]...
                         [--service S]... [--environment E]... [--q TEXT]
-                                       export the audit log (filters as on the Audit page)
+                                       export the audit log (filters as on the Audit page, values matched
+                                       exactly: --outcome allow, deny, hold, approve, reject, cancel,
+                                       forwarded, failed, ...; --type proxy.decision, or proxy.* for a kind)
   bulkhead audit checkpoint [--no-sign]
                                        sign the current end of the audit chain
   bulkhead audit key                   print the checkpoint signer's public key (created on first use)
@@ -75,8 +80,12 @@ export const COMMAND_USAGE = {
   bulkhead policy templates [ID]       the ready-made policies, or one as YAML (> policy.yaml)
   (services and inventory come from the database unless --offline is given)`,
   sandbox: `usage:
-  bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR] -- COMMAND [ARGS...]
-                                       run a command in a network sandbox whose only way out is Bulkhead (root)
+  bulkhead sandbox run --task ID [--verify] [--env K=V]... [--cwd DIR]
+                     [--home-size SIZE] [--scratch-size SIZE] [--memory SIZE] [--pids N] [--no-resource-limits]
+                     -- COMMAND [ARGS...]
+                                       run a command in a network sandbox whose only way out is Bulkhead (root);
+                                       SIZE like 512MiB or 2GiB (defaults: home 1GiB, scratch 512MiB each,
+                                       memory 4GiB, 1024 processes; BULKHEAD_SANDBOX_* variables set them)
   bulkhead sandbox list [--all]
   bulkhead sandbox stop ID
   bulkhead sandbox verify [--task ID | --owner EMAIL]
@@ -121,6 +130,8 @@ Commands:
                                       print the SQL that sets up the database roles on your own PostgreSQL
   user create --email E --role R      create a dashboard user (password from stdin, or generated)
   user list                           every user with role and state (never a password hash)
+  user sign-out EMAIL                 end every dashboard session of the user
+  user reset-password EMAIL           set a user's password (stdin, or generated); their sessions end
   agent create --name N [--owner EMAIL] [--description D]
   agent list [--query Q]
   agent suspend ID|NAME | agent reactivate ID|NAME

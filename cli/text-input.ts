@@ -33,7 +33,16 @@ export async function readTextFile(file: string, what: string): Promise<string> 
   try {
     bytes = await readFile(file);
   } catch (error) {
-    throw new CliError(`cannot read ${what}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new CliError(`cannot read ${what}: ${fileErrorReason(error)}`);
   }
   return storableInput(decodeUtf8(bytes, what), what);
+}
+
+const FILE_ERRORS: Record<string, string> = { ENOENT: "no such file", EISDIR: "it is a folder", EACCES: "permission denied", ENOTDIR: "a part of the path is not a folder" };
+
+/** Why a file could not be read, as the error code and what it means ("ENOENT (no such file)"). */
+export function fileErrorReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (!code) return "error";
+  return FILE_ERRORS[code] ? `${code} (${FILE_ERRORS[code]})` : code;
 }

@@ -10,7 +10,6 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import type { Actor } from "@/lib/auth/actor";
 import type { IdentityConfig } from "@/lib/config/identity";
@@ -19,6 +18,7 @@ import type { Db } from "@/lib/db/client";
 import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { builtInDescriptors } from "@/lib/semantics/descriptors";
 import { setInventoryYaml } from "@/lib/services/inventory";
+import { packageRoot } from "@/lib/package-root";
 import { createTask } from "@/lib/tasks/tasks";
 import { generateCertificateAuthority } from "@/lib/tls/ca";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
@@ -32,8 +32,10 @@ import { RAILWAY_HOST } from "./railway";
 import { judgeCell } from "./judge";
 import { ReplayTopology } from "./topology";
 
-const AGENT = fileURLToPath(new URL("./agent.mjs", import.meta.url));
-const OUTSIDE = fileURLToPath(new URL("./outside.ts", import.meta.url));
+// Found from the package's root, not next to this module: `bulkhead replay` runs it compiled into
+// dist/cli/<build>/chunks/, where neither file is.
+const AGENT = path.join(packageRoot(), "replay", "agent.mjs");
+const OUTSIDE = path.join(packageRoot(), "replay", "outside.ts");
 export const RAILWAY_ADDRESS = "10.80.0.10";
 export const OUTSIDE_RESOLVER = "192.0.2.53";
 const PROXY_PORT = 8080;
@@ -204,6 +206,11 @@ export async function runReplay(b: ReplayBulkhead, options: ReplayOptions = {}):
       chmodSync(path.join(workspace, "deploy"), 0o755);
       chmodSync(workspace, 0o755);
       const agentArgs = [AGENT, "--behaviour", cell.behaviour, "--workspace", workspace, "--resolver", OUTSIDE_RESOLVER];
+      // The task's own notification may have been read by a load that started before `changed`
+      // (the worker is quicker than this process's return from the commit): ask for the task row
+      // again, so a load starting after `changed` has read it, instead of waiting for the
+      // worker's periodic reconcile. The payload is the one the tasks trigger sends.
+      await b.db.$executeRaw`SELECT pg_notify('bulkhead_policy', ${`tasks:${task.id}`})`;
       await synced(changed);
       let output;
       if (cell.isolation) {

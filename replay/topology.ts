@@ -14,9 +14,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "@/lib/package-root";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The checkout: found from Bulkhead's package.json, so the compiled CLI (dist/cli/<build>/) finds it too. */
+const ROOT = packageRoot();
 const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface RunResult {

@@ -18,7 +18,10 @@ export async function signOutAction(): Promise<void> {
 
 const returnTo = z.string().regex(/^\/(?!\/)[^\s\\]*$/).max(500).catch("/agents");
 
-/** Step-up through the identity provider: a new sign-in there (prompt=login, max_age=0) opens a fresh session. */
+/**
+ * Step-up through the identity provider: a new sign-in there (prompt=login, max_age=0) opens a
+ * fresh session, which deletes this one's row in the same transaction (lib/auth/auth-config.ts).
+ */
 export async function reauthenticateWithOidcAction(form: FormData): Promise<void> {
   form = formOf(form);
   await assertSameOriginAction();

@@ -48,6 +48,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
     { href: "/services", label: "Services & Credentials" },
     ...(roleCan(actor.role, "users:read") ? [{ href: "/users", label: "Users" }] : []),
     { href: "/settings", label: "Settings" },
+    { href: "/account", label: "Your account" },
   ];
   const oidc = loadAppConfig().oidc;
   return (
@@ -62,7 +63,9 @@ export default async function DashboardLayout({ children }: { children: ReactNod
           <Nav items={items} />
           <div className="mt-6 border-t border-slate-200 pt-4 text-sm">
             <p className="truncate font-medium" title={actor.email}>
-              {actor.email}
+              <Link href="/account" className="hover:underline">
+                {actor.email}
+              </Link>
             </p>
             <p className="mt-1">
               <Badge tone={actor.role === "admin" ? "blue" : "slate"}>{actor.role}</Badge>

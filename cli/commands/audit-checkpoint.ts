@@ -32,10 +32,22 @@ export async function checkpointCommand(args: string[], ctx: CliContext): Promis
   let refused: string | null = null;
   let signed = false;
   if (!values["no-sign"]) {
-    const key = loadSignerKey(config.signerKeyFile, { create: true })!;
-    if (key.created) ctx.stderr(`Created the audit checkpoint signer key in ${config.signerKeyFile} (owner-only).`);
     try {
-      signed = (await withCliDatabase(ctx, (db) => signCheckpointRound({ db, key, sink }))).signed !== null;
+      signed = await withCliDatabase(ctx, async (db) => {
+        // A new signer key only where no checkpoint was signed yet: elsewhere (another data folder)
+        // it would be a key nobody trusts, left behind by a round that refuses anyway.
+        if (!loadSignerKey(config.signerKeyFile, { create: false })) {
+          const [row] = await db.$queryRawUnsafe<Array<{ n: string | null }>>("SELECT max(number)::text AS n FROM audit_checkpoints");
+          if (row?.n) {
+            throw new CheckpointSignerError(
+              `refusing to sign: there is no signer key in ${config.signerKeyFile}, and the database holds checkpoints up to number ${row.n}; run this where Bulkhead's data folder is (BULKHEAD_DATA_DIR), or point BULKHEAD_AUDIT_SIGNER_KEY_FILE at its key`,
+            );
+          }
+        }
+        const key = loadSignerKey(config.signerKeyFile, { create: true })!;
+        if (key.created) ctx.stderr(`Created the audit checkpoint signer key in ${config.signerKeyFile} (owner-only).`);
+        return (await signCheckpointRound({ db, key, sink })).signed !== null;
+      });
     } catch (error) {
       if (!(error instanceof CheckpointSignerError)) throw error;
       refused = error.message;
@@ -49,13 +61,16 @@ export async function checkpointCommand(args: string[], ctx: CliContext): Promis
   } else if (latest) {
     const cp = latest.checkpoint;
     ctx.stdout(`${signed ? "Signed" : "Latest"} checkpoint ${cp.chain.number}: seq ${cp.seq}, hash ${cp.hash}, signed ${cp.chain.signedAt.toISOString()} by ${cp.keyId}; published at ${latest.location}.`);
+  } else if (values["no-sign"] || refused) {
+    // Nothing in the folder says nothing about the chain (it may be another data folder's).
+    ctx.stdout(`No checkpoint is published in ${config.sinkDir}.`);
   } else {
     ctx.stdout("No checkpoint yet: the audit chain is empty.");
   }
   return refused ? 1 : 0;
 }
 
-const keyFlag = z.string().regex(/^ack_[0-9a-f]{16}:[A-Za-z0-9_-]{43}$/, "--key must be KEY_ID:PUBLIC_KEY as printed by `bulkhead audit key`");
+const KEY_FLAG = /^ack_[0-9a-f]{16}:[A-Za-z0-9_-]{43}$/;
 const trustedCheckpoint = z.object({
   seq: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v)),
   hash: z.string().regex(/^[0-9a-f]{64}$/),
@@ -66,12 +81,44 @@ const trustedCheckpoint = z.object({
   prevSignature: z.string().nullable().optional(),
 });
 
-/** Checkpoints saved elsewhere: a JSON array, or one JSON object per line (format 1 or 2). */
+/**
+ * Checkpoints saved elsewhere: one published checkpoint file (`checkpoint-*.json`), a JSON array,
+ * or one JSON object per line, as `bulkhead audit checkpoint --json` prints them (format 1 or 2).
+ * A file that is missing or holds anything else is refused naming the flag, the file and the entry.
+ */
 async function readTrusted(file: string): Promise<SignedCheckpoint[]> {
-  const text = (await readFile(file, "utf8")).trim();
-  const items: unknown[] = text.startsWith("[") ? (JSON.parse(text) as unknown[]) : text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as unknown);
-  return items.map((i) => {
-    const c = trustedCheckpoint.parse(i);
+  const expected = "a published checkpoint file, a JSON array of checkpoints, or one per line as `bulkhead audit checkpoint --json` prints them";
+  let text: string;
+  try {
+    text = (await readFile(file, "utf8")).trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(code === "ENOENT" ? `--trusted ${file} does not exist` : `--trusted ${file} cannot be read (${code ?? String(error)})`, 2);
+  }
+  let items: Array<{ where: string; value: unknown }>;
+  try {
+    // The whole file as one JSON value: a published checkpoint (pretty-printed) or an array of them.
+    const whole = JSON.parse(text) as unknown;
+    items = Array.isArray(whole) ? whole.map((value, i) => ({ where: `entry ${i + 1}`, value })) : [{ where: "its checkpoint", value: whole }];
+  } catch {
+    items = [];
+    for (const [i, line] of text.split("\n").entries()) {
+      if (line.trim() === "") continue;
+      try {
+        items.push({ where: `line ${i + 1}`, value: JSON.parse(line) as unknown });
+      } catch {
+        throw new CliError(`--trusted ${file}: line ${i + 1} is not JSON; the file must be ${expected}`, 2);
+      }
+    }
+  }
+  if (items.length === 0) throw new CliError(`--trusted ${file} holds no checkpoint; it must be ${expected}`, 2);
+  return items.map(({ where, value }) => {
+    const parsed = trustedCheckpoint.safeParse(value);
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((x) => x.path.join(".") || "value"))].join(", ");
+      throw new CliError(`--trusted ${file}: ${where} is not a checkpoint (${fields} missing or malformed); the file must be ${expected}`, 2);
+    }
+    const c = parsed.data;
     const chain = c.number && c.signedAt ? { number: BigInt(c.number), signedAt: new Date(c.signedAt), prevSignature: c.prevSignature ?? null } : undefined;
     return { seq: c.seq, hash: c.hash, keyId: c.keyId, signature: c.signature, ...(chain ? { chain } : {}) };
   });
@@ -88,7 +135,8 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
   const { values } = parseFlags(args, { from: { type: "string" }, key: { type: "string", multiple: true }, trusted: { type: "string" }, "no-outside": { type: "boolean" } });
   if (values.from !== undefined && !/^[1-9]\d*$/.test(values.from)) throw new CliError("--from must be a positive integer", 2);
   const extraKeys: CheckpointKey[] = (values.key ?? []).map((k) => {
-    const [keyId, publicKey] = keyFlag.parse(k).split(":") as [string, string];
+    if (!KEY_FLAG.test(k)) throw new CliError("--key must be KEY_ID:PUBLIC_KEY as printed by `bulkhead audit key`", 2);
+    const [keyId, publicKey] = k.split(":") as [string, string];
     return { keyId, publicKey };
   });
   const extraCheckpoints = values.trusted ? await readTrusted(values.trusted) : [];

@@ -1,12 +1,16 @@
-import { createWriteStream } from "node:fs";
 import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import { finished } from "node:stream/promises";
 import { startAuditExport } from "@/lib/audit/export";
 import { parseFlags } from "../args";
 import type { CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
+import { assertWritableOutput } from "../output-file";
 import { terminalText } from "../terminal-text";
 
 const MULTI = ["type", "outcome", "effect", "service", "environment"] as const;
+const FILTER_FLAGS = ["from", "to", "agent", "task", "user", "q", ...MULTI] as const;
+const OUTCOME_EXAMPLES = "allow, deny, hold, approve, reject, cancel, forwarded, failed";
 
 /**
  * `bulkhead audit export`: the same export as the dashboard's, to a file or standard output,
@@ -35,27 +39,44 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     q: values.q,
     ...Object.fromEntries(MULTI.map((k) => [k, (values as Record<string, string[] | undefined>)[k]])),
   };
+  // The destination is checked before the export starts (without touching an existing file, so
+  // refused input never truncates it): a folder that does not exist or cannot be written is one
+  // line naming it, not an unhandled stream error and a stack trace.
+  if (values.output) await assertWritableOutput(values.output);
   const summary = await withCliDatabase(ctx, async (db) => {
     const exp = await startAuditExport(db, CLI_ACTOR, input, { via: "cli" });
-    const out = values.output ? createWriteStream(values.output, { mode: 0o600 }) : (ctx.stdoutStream ?? process.stdout);
+    const toFile = values.output ? createWriteStream(values.output, { mode: 0o600 }) : undefined;
+    // An error opening or writing the file (a full disk) ends the export with that error, never
+    // as an unhandled 'error' event.
+    let failed = null as Error | null;
+    toFile?.on("error", (error) => (failed = error));
+    if (toFile) await once(toFile, "open");
+    const out = toFile ?? ctx.stdoutStream ?? process.stdout;
     // An export read on a terminal shows agent-chosen text: its control characters are shown, not
     // obeyed. To a file or a pipe it is written exactly.
     const show = !values.output && (out as { isTTY?: boolean }).isTTY === true ? terminalText : (chunk: string) => chunk;
     let bytes = 0;
     try {
       for await (const chunk of exp.chunks) {
+        if (failed) throw failed;
         bytes += Buffer.byteLength(chunk);
         if (!out.write(show(chunk))) await once(out, "drain");
       }
     } finally {
-      if (values.output) {
-        out.end();
-        await once(out, "finish");
+      if (toFile) {
+        toFile.end();
+        await finished(toFile);
       }
     }
-    return { format: exp.format, throughSeq: exp.throughSeq, bytes };
+    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows() };
   });
   const where = values.output ?? "standard output";
-  ctx.stderr(`Exported the audit log as ${summary.format} (events up to seq ${summary.throughSeq}, ${summary.bytes} bytes) to ${where}.`);
+  const events = `${summary.rows} ${summary.rows === 1 ? "event" : "events"}`;
+  ctx.stderr(`Exported the audit log as ${summary.format} (events up to seq ${summary.throughSeq}, ${summary.bytes} bytes) to ${where}: ${events}.`);
+  // An empty export is often a filter value that never occurs (an outcome is "deny", not "denied"):
+  // said, so that an empty file is not read as "nothing happened".
+  if (summary.rows === 0 && FILTER_FLAGS.some((k) => (values as Record<string, unknown>)[k] !== undefined)) {
+    ctx.stderr(`No event matched the filters. Values are matched exactly: outcomes are words such as ${OUTCOME_EXAMPLES}; types look like proxy.decision or proxy.* (bulkhead help audit).`);
+  }
   return 0;
 }

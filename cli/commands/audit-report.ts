@@ -5,18 +5,21 @@ import { loadCommonConfig } from "@/lib/config/common";
 import { MASTER_KEY_FILE, resolveMasterKey } from "@/lib/identity/master-key";
 import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { checkpointVerificationKey } from "@/lib/audit/checkpoints";
-import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
+import { readRetiredCheckpointKeys, readRetiredReportKeys } from "@/lib/keys/retired-checkpoint-keys";
 import { generateTaskReport } from "@/lib/reports/generate";
 import { reportVerificationKey, verifyReport, type ReportKey } from "@/lib/reports/signature";
 import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliKeys } from "../database";
+import { assertWritableOutput } from "../output-file";
 
 /** `bulkhead audit report TASK_ID [--output FILE.pdf]`: the signed PDF and FILE.pdf.sig beside it. */
 export async function reportCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseFlags(args, { output: { type: "string" } }, 1);
   const taskId = positionals[0];
   if (!taskId || positionals.length > 1) throw new CliError("usage: bulkhead audit report TASK_ID [--output FILE.pdf]", 2);
+  // Before the report is generated (and audited as generated): a path it cannot be written to.
+  if (values.output) await assertWritableOutput(values.output);
   const generated = await withCliKeys(ctx, (db, keys) => {
     const checkpointKeys = [checkpointVerificationKey(keys.checkpointKey), ...readRetiredCheckpointKeys(loadCommonConfig().dataDir)];
     return generateTaskReport(db, CLI_ACTOR, taskId, { checkpointKeys, reportKey: keys.reportKey, via: "cli" });
@@ -34,12 +37,16 @@ const KEY = /^brk_[0-9a-f]{16}:[A-Za-z0-9_-]{43}$/;
 /** Keys from --keys (the JSON at /.well-known/bulkhead-audit-keys.json). */
 async function keysFromFile(file: string): Promise<ReportKey[]> {
   let doc: { keys?: Array<{ keyId?: unknown; publicKey?: unknown; use?: unknown }> };
+  if (!existsSync(file)) throw new CliError(`--keys ${file} does not exist (save /.well-known/bulkhead-audit-keys.json to it)`, 2);
   try {
     doc = JSON.parse(await readFile(file, "utf8")) as typeof doc;
   } catch {
-    throw new CliError(`${file} is not the JSON of /.well-known/bulkhead-audit-keys.json`, 2);
+    throw new CliError(`--keys ${file} is not the JSON of /.well-known/bulkhead-audit-keys.json`, 2);
   }
-  return (doc.keys ?? []).filter((k) => k.use === "report" && typeof k.keyId === "string" && typeof k.publicKey === "string").map((k) => ({ keyId: k.keyId as string, publicKey: k.publicKey as string }));
+  // `report` and `report-retired` (the report keys of master keys rotated away).
+  return (doc.keys ?? [])
+    .filter((k) => (k.use === "report" || k.use === "report-retired") && typeof k.keyId === "string" && typeof k.publicKey === "string")
+    .map((k) => ({ keyId: k.keyId as string, publicKey: k.publicKey as string }));
 }
 
 /**
@@ -61,11 +68,21 @@ export async function verifyReportCommand(args: string[], ctx: CliContext): Prom
   if (values.keys) keys.push(...(await keysFromFile(values.keys)));
   const local = localReportKey();
   if (local) keys.push(local);
+  keys.push(...retiredReportKeys());
   const result = verifyReport(await readFile(file), await readFile(sigFile, "utf8"), keys);
   if (ctx.json) ctx.stdout(JSON.stringify(result));
   else if (result.ok) ctx.stdout(`Report OK: ${file} is the report of task ${result.taskId} generated ${result.generatedAt}, signed by ${result.keyId}.`);
   else ctx.stdout(`Report NOT VERIFIED: ${result.problem}.`);
   return result.ok ? 0 : 1;
+}
+
+/** Report keys of this installation's master keys rotated away (none outside its data folder). */
+function retiredReportKeys(): ReportKey[] {
+  try {
+    return readRetiredReportKeys(loadCommonConfig().dataDir);
+  } catch {
+    return [];
+  }
 }
 
 /** This installation's report key, when the master key is configured or in the data folder (never created here). */

@@ -72,10 +72,11 @@ const KEY = /^ack_[0-9a-f]{16}:[A-Za-z0-9_-]{43}$/;
 /** Checkpoint keys from --keys (the JSON of /.well-known/bulkhead-audit-keys.json). */
 async function keysFromFile(file: string): Promise<CheckpointKey[]> {
   let doc: { keys?: Array<{ keyId?: unknown; publicKey?: unknown; use?: unknown }> };
+  if (!existsSync(file)) throw new CliError(`--keys ${file} does not exist (save /.well-known/bulkhead-audit-keys.json to it)`, 2);
   try {
     doc = JSON.parse(await readFile(file, "utf8")) as typeof doc;
   } catch {
-    throw new CliError(`${file} is not the JSON of /.well-known/bulkhead-audit-keys.json`, 2);
+    throw new CliError(`--keys ${file} is not the JSON of /.well-known/bulkhead-audit-keys.json`, 2);
   }
   return (doc.keys ?? [])
     .filter((k) => typeof k.use === "string" && k.use.startsWith("checkpoint") && typeof k.keyId === "string" && typeof k.publicKey === "string")

@@ -29,7 +29,8 @@ export const caCommand: CommandHandler = async (args, ctx) => {
     ctx.stdout(toJson(ca));
   } else {
     ctx.stdout(`New interception CA ${ca.id} (SHA-256 ${ca.fingerprintSha256}), valid until ${ca.notAfter.toISOString()}.`);
-    ctx.stdout("The previous CA is retired: give agents the new certificate (`bulkhead ca cert`) and restart the proxy worker.");
+    // A running worker loads the new CA itself when its policy snapshot names it (no restart).
+    ctx.stdout("The previous CA is retired: give agents the new certificate (`bulkhead ca cert`); a running proxy worker signs new tunnels with it at once.");
   }
   return 0;
 };

@@ -1,3 +1,6 @@
+import { dataFolderOwner } from "@/cli/runtime/data-folder-lock";
+import { loadSignerKey } from "@/lib/audit/outside/signer-key";
+import { loadAuditCheckpointConfig } from "@/lib/config/audit-checkpoints";
 import { loadCommonConfig } from "@/lib/config/common";
 import { rotateKeys } from "@/lib/identity/key-store";
 import { readMasterFingerprint, readStagedFingerprint, resolveMasterKey } from "@/lib/identity/master-key";
@@ -27,6 +30,16 @@ async function rotateSigning(ctx: CliContext): Promise<number> {
 
 async function rotateMaster(ctx: CliContext): Promise<number> {
   const config = loadCommonConfig();
+  // Its dashboard and worker hold keys derived from the current master key: after the switch they
+  // can no longer mint tokens, write secrets or restart, so the rotation is refused while they run
+  // here (Bulkhead elsewhere, on an external database, is the operator's to stop: docs/identity.md).
+  const running = dataFolderOwner(config.dataDir);
+  if (running?.command === "start") {
+    throw new CliError(
+      `Bulkhead is running on the data folder ${config.dataDir} (bulkhead start, pid ${running.pid}): stop it first (Ctrl-C where it runs), then rotate, then start it again. Its processes hold keys derived from the current master key. Nothing was changed.`,
+      2,
+    );
+  }
   const current = resolveMasterKey(config.masterKey, config.dataDir, { create: false });
   let done = 0;
   const result = await withCliDatabase(ctx, async (db, url) => {
@@ -83,7 +96,17 @@ async function status(ctx: CliContext): Promise<number> {
   ctx.stdout(`Master key: ${result.master ?? "none recorded yet"}${result.rotationTo ? ` (rotation to ${result.rotationTo} unfinished)` : ""}`);
   if (result.generation) {
     const g = result.generation;
-    ctx.stdout(`Dashboard key: ${g.dashboard}   Worker key: ${g.worker}   Checkpoint key: ${g.checkpointKeyId}`);
+    ctx.stdout(`Dashboard key: ${g.dashboard}   Worker key: ${g.worker}`);
+    // The master-derived checkpoint key only verifies format-1 checkpoints; the launcher signs with
+    // a key of its own (audit-signer.key), which `bulkhead audit key` prints and the checkpoints name.
+    const signerFile = loadAuditCheckpointConfig(loadCommonConfig().dataDir).signerKeyFile;
+    let signer: string;
+    try {
+      signer = loadSignerKey(signerFile, { create: false })?.publicKey.keyId ?? `none yet (${signerFile} is created on first start)`;
+    } catch (error) {
+      signer = `unreadable (${error instanceof Error ? error.message : String(error)})`;
+    }
+    ctx.stdout(`Checkpoint signer key: ${signer}   Format-1 checkpoint key (verifies old checkpoints only): ${g.checkpointKeyId}`);
   }
   for (const s of result.sealed) ctx.stdout(`${s.count} ${s.label}(s) sealed with ${s.fingerprint}`);
   return 0;

@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { flagErrorMessage } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
-import { readTextFile } from "../text-input";
+import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
@@ -48,8 +48,9 @@ function usageErrors<T>(parse: () => T): T {
   }
 }
 
-function readText(file: string): Promise<string> {
-  return readTextFile(file, file);
+/** A file named by an argument, or by `--flag` (then errors name the flag too). */
+function readText(file: string, flag?: string): Promise<string> {
+  return readTextFile(file, flag ? `--${flag} ${file}` : file);
 }
 
 function printErrors(file: string, errors: readonly PolicyError[], ctx: CliContext): void {
@@ -84,13 +85,13 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
   }
   let registry = defaultRegistry();
   if (values.services !== undefined) {
-    const services = parseServicesYaml(await readText(values.services));
+    const services = parseServicesYaml(await readText(values.services, "services"));
     if (!services.ok) throw new CliError(`${values.services}: ${services.errors.join("; ")}`);
     registry = registryWith(services.descriptors);
   }
   let inventory = emptyInventory;
   if (values.inventory !== undefined) {
-    const parsed = parseInventoryYaml(await readText(values.inventory));
+    const parsed = parseInventoryYaml(await readText(values.inventory, "inventory"));
     if (!parsed.ok) throw new CliError(`${values.inventory}: ${parsed.errors.join("; ")}`);
     inventory = parsed.inventory;
   }
@@ -156,14 +157,14 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
   const body =
     bodyFile === undefined
       ? undefined
-      : await readFile(bodyFile).catch(() => {
-          throw new CliError(`cannot read ${bodyFile}`);
+      : await readFile(bodyFile).catch((error: unknown) => {
+          throw new CliError(`cannot read --body ${bodyFile}: ${fileErrorReason(error)}`);
         });
   if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json";
 
   const now = values.now !== undefined ? Date.parse(values.now) : Date.now();
   if (Number.isNaN(now)) throw new CliError("--now must be an ISO 8601 date-time", 2);
-  const policyYaml = await readText(policyFile);
+  const policyYaml = await readText(policyFile, "policy");
   const { registry, inventory } = await policyContext(values, ctx);
 
   const result = await explainRequest({

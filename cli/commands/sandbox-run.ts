@@ -13,9 +13,10 @@ import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
 import { liveLockHolder } from "@/proxy-worker/audit/wal/segments";
-import { cleanupLeftovers, launchSandbox, removeFenceWithoutSandboxes, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
+import { cleanupLeftovers, launchSandbox, removeFenceWithoutSandboxes, resourceLimitLayout, teardownSandbox, type LaunchedSandbox } from "@/proxy-worker/isolation/launcher";
 import { dataFolderOwner } from "@/cli/runtime/data-folder-lock";
-import { runSession } from "@/proxy-worker/isolation/session";
+import { runSession, SANDBOX_SCRATCH } from "@/proxy-worker/isolation/session";
+import { applyOverrides, formatBytes, LimitError, type SandboxLimits } from "@/lib/sandboxes/limits";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext } from "../context";
@@ -33,6 +34,32 @@ const canaryFlags = {
   "bulkhead-address": { type: "string", multiple: true },
 } as const;
 
+/** The limits a run may override (lib/sandboxes/limits.ts); the environment gives the defaults. */
+const limitFlags = {
+  "home-size": { type: "string" },
+  "scratch-size": { type: "string" },
+  memory: { type: "string" },
+  pids: { type: "string" },
+  "no-resource-limits": { type: "boolean" },
+} as const;
+
+/** The configured limits with the run's flags; bad input is refused (exit 2) before anything is made. */
+function runLimits(config: IsolationConfig, values: { "home-size"?: string; "scratch-size"?: string; memory?: string; pids?: string; "no-resource-limits"?: boolean }): SandboxLimits {
+  try {
+    return applyOverrides(config.limits, { homeSize: values["home-size"], scratchSize: values["scratch-size"], memory: values.memory, pids: values.pids, noResourceLimits: values["no-resource-limits"] });
+  } catch (error) {
+    if (error instanceof LimitError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+/** What `verify` says about the limits in force (also in its JSON). */
+function limitsReport(sandbox: LaunchedSandbox): string {
+  const l = sandbox.limits;
+  const resources = l.memoryBytes === null || l.pids === null ? "memory and processes: NOT LIMITED (turned off with --no-resource-limits or BULKHEAD_SANDBOX_RESOURCE_LIMITS=off)" : `memory: ${formatBytes(l.memoryBytes)}, processes: ${l.pids} (${sandbox.enforcedBy}, ${sandbox.cgroup?.memoryDir ?? ""})`;
+  return `limits in force: home tmpfs ${formatBytes(l.homeBytes)}, scratch tmpfs ${formatBytes(l.scratchBytes)} each (${SANDBOX_SCRATCH.join(", ")}); ${resources}`;
+}
+
 type CanaryValues = { [K in keyof typeof canaryFlags]?: K extends "bulkhead-address" ? string[] : string };
 
 /** `bulkhead start`'s cleanup step: this instance's leftovers, when isolation is possible here. */
@@ -46,10 +73,14 @@ function isolationConfig(): IsolationConfig {
   return loadIsolationConfig(loadCommonConfig().dataDir);
 }
 
-/** Rejects before anything is opened when the launcher cannot work (not root, not Linux). */
-function preflight(what: string): void {
+/**
+ * Rejects before anything is opened when the launcher cannot work (not root, not Linux, or no
+ * cgroup for the memory and process limits when they are on).
+ */
+function preflight(what: string, limits?: SandboxLimits): void {
   try {
     requireNetAdmin(what);
+    if (limits) resourceLimitLayout(limits);
   } catch (error) {
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
@@ -132,8 +163,9 @@ async function verifyIn(ctx: CliContext, db: Db, config: IsolationConfig, sandbo
   const addresses = values["bulkhead-address"] ?? (await hostAddresses());
   const results = await runProbe(config, sandbox, verifyTargets(values, config, addresses));
   await auditVerify(db, CLI_ACTOR, sandbox, results);
-  if (ctx.json) ctx.stdout(JSON.stringify({ sandboxId: sandbox.id, passed: results.every((r) => !r.escaped), results }));
-  else ctx.stdout(formatTable(results));
+  const limits = { ...sandbox.limits, enforcedBy: sandbox.enforcedBy, cgroup: sandbox.cgroup?.memoryDir ?? null };
+  if (ctx.json) ctx.stdout(JSON.stringify({ sandboxId: sandbox.id, passed: results.every((r) => !r.escaped), results, limits }));
+  else ctx.stdout(`${formatTable(results)}\n${limitsReport(sandbox)}`);
   return results;
 }
 
@@ -150,22 +182,23 @@ export async function runCommand(args: string[], ctx: CliContext): Promise<numbe
   const split = args.indexOf("--");
   if (split < 0 || split === args.length - 1) throw new CliError(USAGE, 2);
   const command = args.slice(split + 1);
-  const { values } = parseFlags(args.slice(0, split), { task: { type: "string" }, verify: { type: "boolean" }, env: { type: "string", multiple: true }, cwd: { type: "string" }, ...canaryFlags });
+  const { values } = parseFlags(args.slice(0, split), { task: { type: "string" }, verify: { type: "boolean" }, env: { type: "string", multiple: true }, cwd: { type: "string" }, ...limitFlags, ...canaryFlags });
   const taskId = requireFlag(values.task, "task");
+  const config = isolationConfig();
+  const limits = runLimits(config, values);
   const env = sandboxBaseEnvironment();
   for (const pair of values.env ?? []) {
     const eq = pair.indexOf("=");
     if (eq < 1) throw new CliError(`--env ${pair}: expected NAME=VALUE`, 2);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  preflight("bulkhead sandbox run");
-  const config = isolationConfig();
+  preflight("bulkhead sandbox run", limits);
   return withCliDatabase(ctx, async (db, url) => {
     await cleanupLeftovers(db, config, CLI_ACTOR);
     const caPem = (await getCaCertificatePem(db))?.certPem;
     if (!caPem) throw new CliError("no interception CA yet: start Bulkhead once (npm start) or run `bulkhead ca cert`");
     try {
-      return await runSandboxed(ctx, db, url, config, { taskId, caPem, command, env, cwd: values.cwd, verify: values.verify ? values : null });
+      return await runSandboxed(ctx, db, url, config, { taskId, caPem, command, env, cwd: values.cwd, verify: values.verify ? values : null, limits });
     } finally {
       await removeFenceAfterSandbox(ctx, config);
     }
@@ -192,13 +225,14 @@ async function runSandboxed(
   db: Db,
   url: string,
   config: IsolationConfig,
-  o: { taskId: string; caPem: string; command: string[]; env: Record<string, string>; cwd: string | undefined; verify: CanaryValues | null },
+  o: { taskId: string; caPem: string; command: string[]; env: Record<string, string>; cwd: string | undefined; verify: CanaryValues | null; limits: SandboxLimits },
 ): Promise<number> {
-  const sandbox = await launchSandbox(db, config, CLI_ACTOR, o.taskId, o.caPem).catch((error: unknown) => {
+  const sandbox = await launchSandbox(db, config, CLI_ACTOR, o.taskId, o.caPem, o.limits).catch((error: unknown) => {
     throw error instanceof IsolationError ? new CliError(error.message) : error;
   });
   await waitForWorker(ctx, sandbox);
   ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${o.taskId}`);
+  ctx.stderr(limitsReport(sandbox));
   if (o.verify) {
     const results = await verifyIn(ctx, db, config, sandbox, o.verify);
     if (results.some((r) => r.escaped)) {
@@ -212,10 +246,11 @@ async function runSandboxed(
 }
 
 export async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseFlags(args, { task: { type: "string" }, owner: { type: "string" }, ...canaryFlags });
+  const { values } = parseFlags(args, { task: { type: "string" }, owner: { type: "string" }, ...limitFlags, ...canaryFlags });
   if (values.task && values.owner) throw new CliError("--owner names the owner of the self-test's own agent; with --task the task's agent is used: give one of them", 2);
-  preflight("bulkhead sandbox verify");
   const config = isolationConfig();
+  const limits = runLimits(config, values);
+  preflight("bulkhead sandbox verify", limits);
   return withCliDatabase(ctx, async (db) => {
     await cleanupLeftovers(db, config, CLI_ACTOR);
     let taskId = values.task;
@@ -231,14 +266,15 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
       temporary = true;
     }
     const caPem = (await getCaCertificatePem(db))?.certPem ?? "";
-    const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem).catch((error: unknown) => {
+    const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem, limits).catch((error: unknown) => {
       throw error instanceof IsolationError ? new CliError(error.message) : error;
     });
     try {
       await waitForWorker(ctx, sandbox);
       const results = await verifyIn(ctx, db, config, sandbox, values);
       const escaped = results.filter((r) => r.escaped).length;
-      if (!ctx.json) ctx.stdout(escaped ? `FAILED: ${escaped} escape(s) worked.` : `OK: all ${results.length} escapes were blocked.`);
+      const probeFailed = results.some((r) => r.escape === "self-test probe" && r.escaped);
+      if (!ctx.json) ctx.stdout(probeFailed ? "FAILED: the self-test probe did not complete (see the table above)." : escaped ? `FAILED: ${escaped} escape(s) worked.` : `OK: all ${results.length} escapes were blocked.`);
       return escaped ? 3 : 0;
     } finally {
       await teardownSandbox(db, CLI_ACTOR, sandbox, "self-test finished");

@@ -3,6 +3,7 @@
  * namespace down), so they load neither the isolation code nor, for `list`, Prisma; `run`,
  * `verify` and `cleanup` load the launcher (./sandbox-run.ts) when they run.
  */
+import { describeLimits, isRecordedLimits } from "@/lib/sandboxes/limits";
 import { listSandboxes, type SandboxView } from "@/lib/sandboxes/view";
 import { parseFlags } from "../args";
 import { CliError, type CommandHandler } from "../context";
@@ -23,7 +24,11 @@ const toJson = (s: SandboxView) => ({
   createdAt: s.createdAt.toISOString(),
   removedAt: s.removedAt?.toISOString() ?? null,
   removedReason: s.removedReason,
+  limits: s.limits ?? null,
 });
+
+/** "home 1 GiB, scratch 512 MiB each, memory 4 GiB, 1024 processes (cgroup v1)", or "" when not recorded. */
+export const limitsLine = (s: Pick<SandboxView, "limits">) => (isRecordedLimits(s.limits) ? `${describeLimits(s.limits)} (${s.limits.enforcedBy === "off" ? "memory and process limits off" : s.limits.enforcedBy})` : "");
 
 export const sandboxCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
@@ -39,7 +44,7 @@ export const sandboxCommand: CommandHandler = async (args, ctx) => {
       const rows = await withCliSql(ctx, (db) => listSandboxes(db, CLI_ACTOR, { live: !values.all }));
       if (ctx.json) ctx.stdout(JSON.stringify(rows.map(toJson)));
       else if (rows.length === 0) ctx.stdout(values.all ? "No sandboxes." : "No live sandboxes.");
-      else for (const s of rows) ctx.stdout(`${s.id}  ${s.removedAt ? "removed" : "live   "}  ${s.kind.padEnd(8)}  ${s.addresses.padEnd(32)}  ${s.task.agent.name}  task ${s.taskId}  blocked ${s.blockedAttempts}`);
+      else for (const s of rows) ctx.stdout(`${s.id}  ${s.removedAt ? "removed" : "live   "}  ${s.kind.padEnd(8)}  ${s.addresses.padEnd(32)}  ${s.task.agent.name}  task ${s.taskId}  blocked ${s.blockedAttempts}${limitsLine(s) ? `  limits: ${limitsLine(s)}` : ""}`);
       return 0;
     }
     case "stop": {

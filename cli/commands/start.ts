@@ -3,6 +3,7 @@ import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadWorkerConfig } from "@/lib/config/worker";
+import { ConfigError } from "@/lib/config/env";
 import { assertDistinctListeners } from "@/lib/config/listen-ports";
 import { createPrismaClient } from "@/lib/db/client";
 import { resolveMasterKey } from "@/lib/identity/master-key";
@@ -32,14 +33,34 @@ import { superviseWorker, WORKER_STOP_TIMEOUT_MS, type WorkerSupervisor } from "
  * (or the embedded PostgreSQL) that crashes is restarted with backoff while the rest goes on
  * (cli/runtime/supervise.ts, cli/runtime/database.ts); one that fails during start-up stops all.
  */
+/**
+ * The settings of every process `start` runs, validated together: one refusal lists every
+ * variable that is wrong, the dashboard's and the worker's alike, not one part's at a time.
+ */
+function loadStartConfig() {
+  const problems: string[] = [];
+  const load = <T>(read: () => T): T | null => {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+      return null;
+    }
+  };
+  const common = load(loadCommonConfig);
+  const app = load(loadAppConfig);
+  const worker = load(loadWorkerConfig);
+  if (!common || !app || !worker) throw new ConfigError([...new Set(problems)]);
+  return { common, app, worker };
+}
+
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.
   if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead start takes none (settings are environment variables; bulkhead help start)`, 2);
   // The checkout this code belongs to, from wherever `bulkhead start` is run (lib/package-root.ts).
   const root = packageRoot();
-  const common = loadCommonConfig();
-  const app = loadAppConfig();
-  const worker = loadWorkerConfig();
+  const { common, app, worker } = loadStartConfig();
   // Every socket this start opens, on a port of its own: refused before anything starts.
   assertDistinctListeners([
     { variable: "BULKHEAD_APP_PORT", host: app.host, port: app.port },

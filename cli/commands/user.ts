@@ -5,6 +5,8 @@ import { CliError, type CommandHandler } from "../context";
 import { storableInput } from "../text-input";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
+import type { CliContext } from "../context";
+import type { Db } from "@/lib/db/client";
 
 const USAGE = usageLine("user");
 
@@ -29,6 +31,7 @@ export const userCommand: CommandHandler = async (args, ctx) => {
     else for (const u of users) ctx.stdout(`${u.id}  ${u.role.padEnd(8)}  ${(u.disabled ? "disabled" : "active").padEnd(8)}  ${u.email}${u.sso ? "  (sso)" : ""}`);
     return 0;
   }
+  if (sub === "sign-out" || sub === "reset-password") return sub === "sign-out" ? signOut(rest, ctx) : resetPassword(rest, ctx);
   if (sub !== "create") throw new CliError(USAGE, 2);
   const { values } = parseFlags(rest, { email: { type: "string" }, role: { type: "string" }, name: { type: "string" } });
   const email = requireFlag(values.email, "email");
@@ -50,3 +53,42 @@ export const userCommand: CommandHandler = async (args, ctx) => {
   }
   return 0;
 };
+
+/** The user with this email (as typed at sign-in: trimmed, lower case), or a clear error. */
+async function userIdOf(db: Db, email: string): Promise<string> {
+  const user = await db.user.findUnique({ where: { email: email.trim().toLowerCase() }, select: { id: true } });
+  if (!user) throw new CliError(`No user with email ${email.trim()}.`, 1);
+  return user.id;
+}
+
+function emailArgument(rest: string[], sub: string): string {
+  const { positionals } = parseFlags(rest, {}, 1);
+  const email = positionals[0];
+  if (!email) throw new CliError(`usage: bulkhead user ${sub} EMAIL`, 2);
+  return email;
+}
+
+/** Ends every dashboard session of the user (e.g. a lost laptop); audited as the CLI. */
+async function signOut(rest: string[], ctx: CliContext): Promise<number> {
+  const email = emailArgument(rest, "sign-out");
+  const { endUserSessions } = await import("@/lib/auth/manage-sessions");
+  const { ended, email: found } = await withCliDatabase(ctx, async (db) => endUserSessions(db, CLI_ACTOR, await userIdOf(db, email)));
+  ctx.stdout(ctx.json ? JSON.stringify({ email: found, ended }) : `Ended ${ended} session${ended === 1 ? "" : "s"} of ${found}.`);
+  return 0;
+}
+
+/** Sets a user's password (from stdin, or generated and printed once) and ends all their sessions. */
+async function resetPassword(rest: string[], ctx: CliContext): Promise<number> {
+  const email = emailArgument(rest, "reset-password");
+  const piped = ctx.stdinIsTTY ? undefined : storableInput(await ctx.readStdin(), "the password on stdin").replace(/\r?\n$/, "");
+  const password = piped === undefined || piped === "" ? undefined : piped;
+  const { resetUserPassword } = await import("@/lib/auth/change-password");
+  const result = await withCliDatabase(ctx, async (db) => resetUserPassword(db, CLI_ACTOR, await userIdOf(db, email), password));
+  if (ctx.json) {
+    ctx.stdout(JSON.stringify({ email: result.email, endedSessions: result.endedSessions, password: result.generatedPassword }));
+  } else {
+    ctx.stdout(`Password of ${result.email} set; ${result.endedSessions} session${result.endedSessions === 1 ? "" : "s"} ended.`);
+    if (result.generatedPassword) ctx.stdout(`Password (shown once): ${result.generatedPassword}`);
+  }
+  return 0;
+}

@@ -1,31 +1,66 @@
 "use client";
 
+import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 import { APPROVALS_EVENT } from "./live-refresh";
+
+/** How long to wait before opening the stream again when the server refused it (e.g. too many streams). */
+const REOPEN_MS = 5000;
 
 /**
  * The number of approvals waiting, beside "Approvals" in the navigation on every page, kept
  * current by one server-sent event stream per page; each change is passed on to the page
  * (LiveRefresh) so open lists and cards update without a reload.
+ *
+ * A page left open must never go quietly stale: when the server ends the stream and refuses to
+ * open it again (the browser gives up on a non-200 answer), the badge asks whether the session
+ * still exists. A session that ended (idle limit, lifetime, signed out elsewhere, user disabled)
+ * takes the page to the sign-in page, so an approver watching it sees they must sign in again
+ * instead of a list that no longer moves; otherwise the stream is opened again a little later.
  */
 export function PendingBadge({ initial }: { initial: number }) {
   const [pending, setPending] = useState(initial);
+  const router = useRouter();
   useEffect(() => {
-    const source = new EventSource("/api/v1/approvals/events");
-    let first = true;
-    source.addEventListener("approvals", (e) => {
-      try {
-        const data = JSON.parse((e as MessageEvent<string>).data) as { pending?: unknown };
-        if (typeof data.pending === "number") setPending(data.pending);
-      } catch {
-        return;
-      }
-      // The first event only states what the server rendered; later ones are changes.
-      if (!first) window.dispatchEvent(new Event(APPROVALS_EVENT));
-      first = false;
-    });
-    return () => source.close();
-  }, []);
+    let source: EventSource | null = null;
+    let reopen: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const open = () => {
+      const stream = new EventSource("/api/v1/approvals/events");
+      source = stream;
+      let first = true;
+      stream.addEventListener("approvals", (e) => {
+        try {
+          const data = JSON.parse((e as MessageEvent<string>).data) as { pending?: unknown };
+          if (typeof data.pending === "number") setPending(data.pending);
+        } catch {
+          return;
+        }
+        // The first event only states what the server rendered; later ones are changes.
+        if (!first) window.dispatchEvent(new Event(APPROVALS_EVENT));
+        first = false;
+      });
+      stream.addEventListener("error", () => {
+        // CONNECTING: the browser retries by itself. CLOSED: it gave up (the server refused).
+        if (stopped || stream.readyState !== EventSource.CLOSED) return;
+        void fetch("/api/v1/me", { credentials: "same-origin", cache: "no-store" })
+          .then((r) => {
+            if (stopped) return;
+            if (r.status === 401) router.replace("/login");
+            else reopen = setTimeout(open, REOPEN_MS);
+          })
+          .catch(() => {
+            if (!stopped) reopen = setTimeout(open, REOPEN_MS);
+          });
+      });
+    };
+    open();
+    return () => {
+      stopped = true;
+      clearTimeout(reopen);
+      source?.close();
+    };
+  }, [router]);
   if (pending === 0) return <span data-testid="pending-badge" data-count="0" className="sr-only">no approvals waiting</span>;
   return (
     <span data-testid="pending-badge" data-count={pending} aria-label={`${pending} waiting`} className="ml-2 rounded-full bg-red-600 px-2 py-0.5 text-xs font-bold text-white">

@@ -4,6 +4,7 @@ import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { Badge } from "@/components/ui/badge";
 import { Table, Td } from "@/components/ui/table";
 import type { ActionResult } from "@/lib/http/action";
+import { describeLimits, isRecordedLimits } from "@/lib/sandboxes/limits";
 
 export interface SandboxRow {
   id: string;
@@ -14,6 +15,8 @@ export interface SandboxRow {
   createdAt: Date;
   removedAt: Date | null;
   removedReason: string | null;
+  /** As recorded by the launcher (RecordedLimits); null for external sandboxes. */
+  limits?: unknown;
   task: { id: string; purpose: string; agent: { id: string; name: string } };
 }
 
@@ -30,6 +33,12 @@ export function SandboxTable({ sandboxes, stop }: { sandboxes: SandboxRow[]; sto
             <span className="ml-2">
               <Badge tone={s.kind === "external" ? "slate" : "green"}>{s.kind}</Badge>
             </span>
+            {isRecordedLimits(s.limits) ? (
+              <p className="text-xs text-slate-500" data-testid="sandbox-limits">
+                {describeLimits(s.limits)}
+                {s.limits.enforcedBy === "off" ? " (memory and process limits turned off)" : ` (${s.limits.enforcedBy})`}
+              </p>
+            ) : null}
             {s.removedAt ? <p className="text-xs text-slate-500">removed {formatTime(s.removedAt)}{s.removedReason ? `: ${s.removedReason}` : ""}</p> : null}
           </Td>
           <Td>

@@ -1,5 +1,6 @@
 import type { ApiKeyThrottleConfig } from "@/lib/config/app";
 import type { Db } from "@/lib/db/client";
+import { AuditBudget, perDatabase } from "@/lib/audit/budget";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { addressThrottleKey } from "@/lib/http/client-address";
 
@@ -113,28 +114,18 @@ export class ApiKeyFailureThrottle {
  * counted into the summary), so a client with many addresses cannot grind the audit chain.
  */
 export class ApiKeyThrottleAudit {
-  private windowStart = 0;
-  private used = 0;
-  private folded = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly budget: AuditBudget;
 
   constructor(
     private readonly db: Db,
     readonly throttle: ApiKeyFailureThrottle,
-    private readonly perMinute = 60,
-  ) {}
+    perMinute = 60,
+  ) {
+    this.budget = new AuditBudget(perMinute, () => this.flush(), "the API key throttle summary");
+  }
 
   async locked(lock: ApiKeyLock, now = Date.now()): Promise<void> {
-    this.startTimer();
-    if (now - this.windowStart >= 60_000) {
-      this.windowStart = now;
-      this.used = 0;
-    }
-    if (this.used >= this.perMinute) {
-      this.folded += 1;
-      return;
-    }
-    this.used += 1;
+    if (!this.budget.take(now)) return;
     await recordAuditEvent(this.db, {
       type: "api_key.auth_throttled",
       actor: { kind: "system", label: "api-key" },
@@ -146,8 +137,7 @@ export class ApiKeyThrottleAudit {
 
   /** Writes one summary when any lock went unrecorded or refused attempts since the last one. */
   async flush(now = Date.now()): Promise<void> {
-    const folded = this.folded;
-    this.folded = 0;
+    const folded = this.budget.takeFolded();
     const refused = this.throttle.sweep(now);
     const total = refused.reduce((n, r) => n + r.refused, 0);
     if (folded === 0 && total === 0) return;
@@ -168,28 +158,10 @@ export class ApiKeyThrottleAudit {
     });
   }
 
-  private startTimer(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.flush().catch((error: unknown) => console.error("Could not write the API key throttle summary", error));
-    }, 60_000);
-    this.timer.unref();
-  }
-
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.budget.stop();
   }
 }
-
-const perDatabase = new WeakMap<Db, ApiKeyThrottleAudit>();
 
 /** The process's API key throttle (and its audit) for `db`. */
-export function apiKeyThrottle(db: Db, config: ApiKeyThrottleConfig): ApiKeyThrottleAudit {
-  let audit = perDatabase.get(db);
-  if (!audit) {
-    audit = new ApiKeyThrottleAudit(db, new ApiKeyFailureThrottle(config));
-    perDatabase.set(db, audit);
-  }
-  return audit;
-}
+export const apiKeyThrottle = perDatabase((db: Db, config: ApiKeyThrottleConfig) => new ApiKeyThrottleAudit(db, new ApiKeyFailureThrottle(config)));

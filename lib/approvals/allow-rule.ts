@@ -1,4 +1,5 @@
 import { isMap, isSeq, parseDocument } from "yaml";
+import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
@@ -6,7 +7,7 @@ import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { isGlob } from "@/lib/semantics/glob";
 import type { SemanticAction } from "@/lib/semantics/types";
-import { policyErrors } from "@/lib/tasks/policy";
+import { policyErrors, taskIsLive } from "@/lib/tasks/policy";
 import { approverScope, scopeWhere } from "./approver-scope";
 import { decideApproval, type DecideOutcome } from "./decide-approval";
 
@@ -77,13 +78,16 @@ function addedLines(before: string, after: string): string[] {
 
 export async function previewApproveAndAllow(db: Db, actor: Actor, id: string): Promise<AllowPreview> {
   assertCan(actor, "approvals:decide");
+  // As decideApproval: an id that is not one is an approval that does not exist (the column is a
+  // uuid, and PostgreSQL refused the query: a 500 for `POST /approvals/x/approve {"allowForTask": true}`).
+  if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
   const scope = await approverScope(db, actor);
-  const approval = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { id: true, actions: true, requiredApprovals: true, task: { select: { policyYaml: true, status: true } } } });
+  const approval = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { id: true, actions: true, requiredApprovals: true, task: { select: { policyYaml: true, status: true, expiresAt: true } } } });
   if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
   const before = approval.task.policyYaml;
   const no = (why: string): AllowPreview => ({ possible: false, why, before, after: before, added: [] });
   if (approval.requiredApprovals > 1) return no(`this request needs ${approval.requiredApprovals} approvers, so one person cannot allow it for the rest of the task`);
-  if (approval.task.status !== "active") return no("the task is no longer active");
+  if (!taskIsLive(approval.task)) return no("the task is no longer active");
   const rules = rulesFor(approval.id, (Array.isArray(approval.actions) ? approval.actions : []) as unknown as SemanticAction[]);
   if (typeof rules === "string") return no(rules);
   const after = appendRules(before, rules);
@@ -103,9 +107,9 @@ export async function approveAndAllow(db: Db, actor: Actor, id: string, note?: s
     const approval = await tx.approval.findUniqueOrThrow({ where: { id }, select: { taskId: true, agentId: true } });
     // Taken in turn with other saves of this task's policy (as updateTaskPolicy), so the check below cannot go stale.
     await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${approval.taskId}::uuid FOR UPDATE`;
-    const task = await tx.task.findUniqueOrThrow({ where: { id: approval.taskId }, select: { policyYaml: true, policyVersion: true, status: true } });
+    const task = await tx.task.findUniqueOrThrow({ where: { id: approval.taskId }, select: { policyYaml: true, policyVersion: true, status: true, expiresAt: true } });
     // The policy the diff was made from must still be the one in force: no silent merge.
-    if (task.policyYaml !== preview.before || task.status !== "active") {
+    if (task.policyYaml !== preview.before || !taskIsLive(task)) {
       throw new AppError("CONFLICT", "The request was approved once, but the task's policy changed meanwhile (or the task ended), so no rule was added. Review the policy on the task's page.");
     }
     const updated = await tx.task.update({ where: { id: approval.taskId }, data: { policyYaml: preview.after, policyVersion: { increment: 1 } }, select: { policyVersion: true } });

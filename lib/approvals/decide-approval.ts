@@ -173,16 +173,20 @@ export async function decideApproval(
       return { id, status: "denied", approvals: counted.length, required };
     }
 
+    // An approval is a person's: N-of-M counts people and four-eyes compares them with the agent's
+    // owner and the task's creator. An actor no person stands behind (an API key whose creator is
+    // unknown) would otherwise complete any approval alone, past both; it may still deny.
+    if (!by) throw new AppError("FORBIDDEN", "No person stands behind this API key (it has no creator), so it cannot approve; it can deny.");
     const interested = new Set([approval.agent.ownerId, approval.task.createdById].filter((x): x is string => Boolean(x)));
-    if (by && approval.votes.some((v) => v.userId === by)) {
+    if (approval.votes.some((v) => v.userId === by)) {
       throw new AppError("CONFLICT", "You have already approved this request; it needs another person.", { details: { status: "pending", approvals: counted.length + 1, required } });
     }
-    const voters = [...counted, ...(by ? [by] : [])];
-    const completes = voters.length >= required || !by;
-    if (completes && by && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
+    const voters = [...counted, by];
+    const completes = voters.length >= required;
+    if (completes && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
       throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner and the task's creator cannot approve its requests alone. Ask another approver.");
     }
-    if (by) await tx.approvalVote.create({ data: { approvalId: id, userId: by, note: note ?? null, createdAt: now } });
+    await tx.approvalVote.create({ data: { approvalId: id, userId: by, note: note ?? null, createdAt: now } });
     if (!completes) {
       await recordAuditEvent(tx, {
         type: "approval.vote", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
+import { wholeNumber } from "@/lib/validation/whole-number";
 import type { Effect, SemanticAction } from "@/lib/semantics/types";
 
 const REQUIRED = "approvals.required_by_effect";
@@ -7,12 +8,15 @@ const REQUIRED = "approvals.required_by_effect";
 /** How many distinct people must approve a held request, by the most severe effect it carries. */
 export type RequiredByEffect = Partial<Record<Effect, number>>;
 
+/** Distinct approvers for one effect: 1 to 10. */
+export const approversNeeded = () => wholeNumber(1, 10, { type: "The number of approvers must be a whole number.", range: "The number of approvers must be between 1 and 10." });
+
 export const requiredByEffectInput = z
   .object({
-    read: z.coerce.number().int().min(1).max(10).optional(),
-    write: z.coerce.number().int().min(1).max(10).optional(),
-    destructive: z.coerce.number().int().min(1).max(10).optional(),
-    irreversible: z.coerce.number().int().min(1).max(10).optional(),
+    read: approversNeeded().optional(),
+    write: approversNeeded().optional(),
+    destructive: approversNeeded().optional(),
+    irreversible: approversNeeded().optional(),
   })
   .strict();
 

@@ -54,7 +54,9 @@ export async function updateApprovalSettings(db: Db, actor: Actor, input: unknow
   // another admin had just turned it on.
   return db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SETTINGS_LOCK}::int)`;
-    const [fourEyes, requiredNow] = await Promise.all([isFourEyesOn(tx), requiredByEffect(tx)]);
+    // One after the other: a transaction is one connection, which runs one query at a time.
+    const fourEyes = await isFourEyesOn(tx);
+    const requiredNow = await requiredByEffect(tx);
     const before: ApprovalSettings = { fourEyes, requiredByEffect: requiredNow };
     const after: ApprovalSettings = {
       fourEyes: change.fourEyes ?? before.fourEyes,

@@ -2,7 +2,7 @@ import { loadAuditViewConfig } from "@/lib/config/audit";
 import { loadCommonConfig } from "@/lib/config/common";
 import { loadReportKeyConfig } from "@/lib/config/process-keys";
 import { reportVerificationKey } from "@/lib/reports/signature";
-import { readRetiredCheckpointKeys } from "@/lib/keys/retired-checkpoint-keys";
+import { readRetiredCheckpointKeys, readRetiredReportKeys } from "@/lib/keys/retired-checkpoint-keys";
 
 export interface PublishedAuditKey {
   keyId: string;
@@ -10,8 +10,12 @@ export interface PublishedAuditKey {
   publicKey: string;
   alg: "EdDSA";
   jwk: { kty: "OKP"; crv: "Ed25519"; x: string; kid: string; use: "sig" };
-  /** `checkpoint`: the signer's current key; `checkpoint-legacy`: format-1 checkpoints; `checkpoint-retired`: master keys rotated away. */
-  use: "checkpoint" | "checkpoint-legacy" | "checkpoint-retired" | "report";
+  /**
+   * `checkpoint`: the signer's current key; `checkpoint-legacy`: format-1 checkpoints; `checkpoint-retired`:
+   * master keys rotated away; `report`: the key that signs task reports now; `report-retired`: the
+   * report keys of master keys rotated away (reports signed before a rotation).
+   */
+  use: "checkpoint" | "checkpoint-legacy" | "checkpoint-retired" | "report" | "report-retired";
 }
 
 /**
@@ -27,6 +31,12 @@ export function publishedAuditKeys(): { keys: PublishedAuditKey[] } {
   } catch (error) {
     console.error("audit: cannot read the retired checkpoint keys", error);
   }
+  let retiredReport: Array<{ keyId: string; publicKey: string }> = [];
+  try {
+    retiredReport = readRetiredReportKeys(loadCommonConfig().dataDir);
+  } catch (error) {
+    console.error("audit: cannot read the retired report keys", error);
+  }
   const entry = (k: { keyId: string; publicKey: string }, use: PublishedAuditKey["use"]): PublishedAuditKey => ({
     keyId: k.keyId,
     publicKey: k.publicKey,
@@ -35,6 +45,6 @@ export function publishedAuditKeys(): { keys: PublishedAuditKey[] } {
     use,
   });
   const reportKey = loadReportKeyConfig();
-  const report = reportKey ? [entry(reportVerificationKey(reportKey), "report")] : [];
+  const report = [...(reportKey ? [entry(reportVerificationKey(reportKey), "report")] : []), ...retiredReport.map((k) => entry(k, "report-retired"))];
   return { keys: [...given.map((k, i) => entry(k, i === 0 ? "checkpoint" : "checkpoint-legacy")), ...retired.map((k) => entry(k, "checkpoint-retired")), ...report] };
 }

@@ -8,7 +8,11 @@ import { isAppError } from "@/lib/errors/app-error";
 import { isDatabaseUnavailable } from "@/lib/db/errors";
 import { clientAddress } from "@/lib/http/client-address";
 import { authenticateLocal, authenticateOidc } from "./authenticate";
-import { createSession, deleteSession, resolveSession, type SessionUser } from "./sessions";
+import { authCookieOptions, sessionCookieName } from "./session-cookie";
+import { sessionOriginOf } from "./session-origin";
+import { deleteSession, openSession, resolveSession, type SessionUser } from "./sessions";
+
+export { authCookieOptions, sessionCookieName };
 
 declare module "next-auth" {
   interface Session {
@@ -51,15 +55,6 @@ export function authCookies(secure: boolean): NonNullable<NextAuthConfig["cookie
   };
 }
 
-/** The session cookie's name: `__Host-` prefixed over https (authCookies). */
-export function sessionCookieName(secure: boolean): string {
-  return `${secure ? "__Host-" : ""}authjs.session-token`;
-}
-
-/** What every next-auth cookie is set with (authCookies). */
-export function authCookieOptions(secure: boolean) {
-  return { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
-}
 
 /** The `auth_time` claim as a Date, when the identity provider sent a plausible one. */
 function authTime(profile: unknown): Date | undefined {
@@ -74,8 +69,12 @@ function authTime(profile: unknown): Date | undefined {
  * of truth for sessions: sign-out, disabling a user and role changes take effect at once. This
  * also lets local accounts (which next-auth only supports with JWT sessions) and OIDC share one
  * model. Free of Next.js imports, so tests can drive it through @auth/core directly.
+ *
+ * `request` is the request being answered (lib/auth/next-auth.ts builds the configuration per
+ * request): a new session records where it came from (sessionOriginOf), and replaces the session
+ * whose cookie the browser sent, in the same transaction.
  */
-export function buildAuthConfig(app: AppConfig, db: Db): NextAuthConfig {
+export function buildAuthConfig(app: AppConfig, db: Db, request?: { headers: Headers }): NextAuthConfig {
   const providers: NextAuthConfig["providers"] = [
     Credentials({
       id: "password",
@@ -134,17 +133,28 @@ export function buildAuthConfig(app: AppConfig, db: Db): NextAuthConfig {
           // A fresh sign-in: open a database session and keep only its token in the cookie. An
           // identity provider's auth_time says when the person really authenticated there.
           const viaOidc = account?.provider === "oidc";
-          const sid = await createSession(db, user.id, app.sessionMaxAgeSeconds, {
+          const origin = request ? await sessionOriginOf(request.headers, app) : null;
+          const opened = await openSession(db, user.id, app.sessionMaxAgeSeconds, {
             authMethod: viaOidc ? "oidc" : "password",
             authenticatedAt: viaOidc ? authTime(profile) : undefined,
+            ip: origin?.ip,
+            userAgent: origin?.userAgent,
+            // A sign-in in a browser that still held a session (an identity-provider step-up, or
+            // signing in again) ends that session: the old cookie no longer resolves.
+            replacesToken: origin?.previousToken,
           });
           await recordAuditEvent(db, {
             type: "auth.signed_in",
             actor: { actorType: "user", actorId: user.id },
             outcome: "allow",
-            data: { method: viaOidc ? "oidc" : "password" },
+            data: {
+              method: viaOidc ? "oidc" : "password",
+              sessionId: opened.sessionId,
+              ...(origin?.ip ? { address: origin.ip } : {}),
+              ...(opened.replaced ? { replacedSessionId: opened.replaced.id, ...(opened.replaced.userId !== user.id ? { replacedUserId: opened.replaced.userId } : {}) } : {}),
+            },
           });
-          return { sid };
+          return { sid: opened.token };
         }
         if (typeof token.sid !== "string") return null;
         let session: SessionUser | null;

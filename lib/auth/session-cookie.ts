@@ -1,6 +1,5 @@
 import { encode } from "@auth/core/jwt";
 import type { AppConfig } from "@/lib/config/app";
-import { authCookieOptions, sessionCookieName } from "./auth-config";
 
 export interface SessionCookie {
   name: string;
@@ -19,4 +18,14 @@ export async function sessionCookie(app: AppConfig, sessionToken: string): Promi
   const name = sessionCookieName(app.secure);
   const value = await encode({ token: { sid: sessionToken }, secret: app.authSecret, salt: name, maxAge: app.sessionMaxAgeSeconds });
   return { name, value, options: { ...authCookieOptions(app.secure), maxAge: app.sessionMaxAgeSeconds } };
+}
+
+/** The session cookie's name: `__Host-` prefixed over https (lib/auth/auth-config.ts, authCookies). */
+export function sessionCookieName(secure: boolean): string {
+  return `${secure ? "__Host-" : ""}authjs.session-token`;
+}
+
+/** What every next-auth cookie is set with (authCookies). */
+export function authCookieOptions(secure: boolean) {
+  return { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
 }

@@ -1,5 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import type { SignInThrottleConfig } from "@/lib/config/app";
+import { AuditBudget, perDatabase } from "@/lib/audit/budget";
 import { recordAuditEvent, type AuditEventInput } from "@/lib/audit/record";
 import { sweepThrottles } from "./sign-in-throttle";
 
@@ -14,36 +15,24 @@ import { sweepThrottles } from "./sign-in-throttle";
  *   attempts refused on locks that have ended.
  */
 export class SignInAudit {
-  private windowStart = 0;
-  private used = 0;
-  private folded = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly budget: AuditBudget;
 
   constructor(
     private readonly db: Db,
     private readonly config: SignInThrottleConfig,
-    private readonly perMinute = 60,
-  ) {}
+    perMinute = 60,
+  ) {
+    this.budget = new AuditBudget(perMinute, () => this.flush(), "the sign-in audit summary");
+  }
 
   /** Records `event` if the budget allows; otherwise counts it for the next summary. */
   async record(event: AuditEventInput, now = Date.now()): Promise<void> {
-    if (now - this.windowStart >= 60_000) {
-      this.windowStart = now;
-      this.used = 0;
-    }
-    this.startTimer();
-    if (this.used >= this.perMinute) {
-      this.folded += 1;
-      return;
-    }
-    this.used += 1;
-    await recordAuditEvent(this.db, event);
+    if (this.budget.take(now)) await recordAuditEvent(this.db, event);
   }
 
   /** Writes one summary event when anything was folded or refused since the last one. */
   async flush(now = new Date()): Promise<void> {
-    const folded = this.folded;
-    this.folded = 0;
+    const folded = this.budget.takeFolded();
     const refused = await sweepThrottles(this.db, this.config, now);
     const totalRefused = refused.reduce((n, r) => n + r.refused, 0);
     if (folded === 0 && totalRefused === 0) return;
@@ -57,28 +46,10 @@ export class SignInAudit {
     });
   }
 
-  private startTimer(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.flush().catch((error: unknown) => console.error("Could not write the sign-in audit summary", error));
-    }, 60_000);
-    this.timer.unref();
-  }
-
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.budget.stop();
   }
 }
-
-const perDatabase = new WeakMap<Db, SignInAudit>();
 
 /** The process's budgeted sign-in audit for `db`. */
-export function signInAudit(db: Db, config: SignInThrottleConfig): SignInAudit {
-  let audit = perDatabase.get(db);
-  if (!audit) {
-    audit = new SignInAudit(db, config);
-    perDatabase.set(db, audit);
-  }
-  return audit;
-}
+export const signInAudit = perDatabase((db: Db, config: SignInThrottleConfig) => new SignInAudit(db, config));

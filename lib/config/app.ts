@@ -50,6 +50,8 @@ const appSchema = z
     BULKHEAD_PUBLIC_URL: z.url({ error: "must be an absolute http(s) URL" }).optional(),
     AUTH_SECRET: z.string().min(32, "must be at least 32 characters (the launcher generates one)").optional(),
     BULKHEAD_SESSION_HOURS: z.coerce.number().positive("must be a positive number of hours").max(720).default(12),
+    /** A session unused for this long ends (compared with its last-seen time, which is written at most once a minute). */
+    BULKHEAD_SESSION_IDLE_MINUTES: z.coerce.number({ error: "must be a number of minutes" }).min(5, "must be at least 5 minutes").max(43_200, "must be at most 43200 (30 days)").optional(),
     BULKHEAD_OIDC_ISSUER: z.url({ error: "must be the issuer URL of your OIDC provider" }).optional(),
     BULKHEAD_OIDC_CLIENT_ID: optionalString,
     BULKHEAD_OIDC_CLIENT_SECRET: optionalString,
@@ -77,6 +79,9 @@ const appSchema = z
     BULKHEAD_INTERNAL_PEER_TOKEN: optionalString,
   })
   .superRefine((env, ctx) => {
+    if (env.BULKHEAD_SESSION_IDLE_MINUTES !== undefined && env.BULKHEAD_SESSION_IDLE_MINUTES * 60 > env.BULKHEAD_SESSION_HOURS * 3600) {
+      ctx.addIssue({ code: "custom", path: ["BULKHEAD_SESSION_IDLE_MINUTES"], message: "must not exceed the session lifetime (BULKHEAD_SESSION_HOURS)" });
+    }
     const oidc = [env.BULKHEAD_OIDC_ISSUER, env.BULKHEAD_OIDC_CLIENT_ID, env.BULKHEAD_OIDC_CLIENT_SECRET];
     const set = oidc.filter((v) => v !== undefined).length;
     if (set !== 0 && set !== 3) {
@@ -117,6 +122,8 @@ export interface AppConfig {
   secure: boolean;
   authSecret: string | undefined;
   sessionMaxAgeSeconds: number;
+  /** A session whose last-seen time is older than this ends (never more than sessionMaxAgeSeconds). */
+  sessionIdleSeconds: number;
   oidc: OidcConfig | undefined;
   stepUpMaxAgeSeconds: number;
   webhooks: WebhookConfig;
@@ -145,6 +152,8 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
     secure: publicUrl.startsWith("https://"),
     authSecret: env.AUTH_SECRET,
     sessionMaxAgeSeconds: Math.round(env.BULKHEAD_SESSION_HOURS * 3600),
+    // Unset: an hour, or the whole lifetime when that is shorter.
+    sessionIdleSeconds: Math.round(env.BULKHEAD_SESSION_IDLE_MINUTES !== undefined ? env.BULKHEAD_SESSION_IDLE_MINUTES * 60 : Math.min(3600, env.BULKHEAD_SESSION_HOURS * 3600)),
     oidc:
       env.BULKHEAD_OIDC_ISSUER && env.BULKHEAD_OIDC_CLIENT_ID && env.BULKHEAD_OIDC_CLIENT_SECRET
         ? {
@@ -170,9 +179,4 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
     trustedProxies: env.BULKHEAD_TRUSTED_PROXIES,
     peerToken: env.BULKHEAD_INTERNAL_PEER_TOKEN,
   };
-}
-
-/** True inside the Node.js server runtime (not the edge runtime, not a build). */
-export function isNodeServerRuntime(): boolean {
-  return process.env.NEXT_RUNTIME === "nodejs";
 }

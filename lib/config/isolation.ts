@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { DEFAULT_LIMITS, formatBytes, LimitError, MEMORY_BOUNDS, parseHomeSize, parseMemory, parsePids, parseScratchSize, PIDS_BOUNDS, SIZE_BOUNDS, type SandboxLimits } from "@/lib/sandboxes/limits";
 import { parseEnv, port } from "./env";
 
 /**
@@ -17,6 +18,24 @@ const cidr = (family: "ipv4" | "ipv6", min: number, max: number) =>
       return false;
     }
   }, `must be an ${family === "ipv4" ? "IPv4" : "IPv6"} CIDR with a prefix between /${min} and /${max}`);
+
+/** A limit variable read with the same parser as its `sandbox run` flag; the message never repeats the value. */
+const limit = <T>(parse: (value: string) => T, rule: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      try {
+        return parse(value);
+      } catch (error) {
+        if (!(error instanceof LimitError)) throw error;
+        ctx.addIssue({ code: "custom", message: `${rule}; 0, max and unlimited are not values (BULKHEAD_SANDBOX_RESOURCE_LIMITS=off turns the memory and process limits off)` });
+        return z.NEVER;
+      }
+    });
+
+const sizeRule = (bounds: { min: number; max: number }) => `must be a size such as 512MiB or 2GiB, between ${formatBytes(bounds.min)} and ${formatBytes(bounds.max)}`;
 
 const isolationSchema = z.object({
   /** `auto`: on when the worker may manage the fence (Linux, CAP_NET_ADMIN); `on` insists; `off` never. */
@@ -34,6 +53,8 @@ const isolationSchema = z.object({
   BULKHEAD_SANDBOX_DNS_PORT: port.default(15053),
   /** TTL of the resolver's answers, in seconds. */
   BULKHEAD_SANDBOX_DNS_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Queries a second one sandbox address may send the resolver (twice that in a burst); more get no answer. */
+  BULKHEAD_SANDBOX_DNS_QUERIES_PER_SECOND: z.coerce.number({ error: "must be a number of queries a second" }).int("must be a whole number").min(1, "must be at least 1").max(100_000, "must be at most 100000").default(200),
   /** A client that sends nothing for this long is treated as a raw TCP client (server speaks first). */
   BULKHEAD_SANDBOX_SNIFF_MS: z.coerce.number().int().min(50).max(10_000).default(500),
   /** uid:gid the sandboxed command runs as (no capabilities). */
@@ -41,6 +62,21 @@ const isolationSchema = z.object({
     .string()
     .regex(/^[0-9]+:[0-9]+$/, "must be uid:gid, for example 65534:65534")
     .default("65534:65534"),
+  /** Size of each sandbox's private tmpfs home (default 1GiB). */
+  BULKHEAD_SANDBOX_HOME_SIZE: limit(parseHomeSize, sizeRule(SIZE_BOUNDS)),
+  /** Size of each private scratch tmpfs: /tmp, /var/tmp, /dev/shm, /run/lock (default 512MiB). */
+  BULKHEAD_SANDBOX_SCRATCH_SIZE: limit(parseScratchSize, sizeRule(SIZE_BOUNDS)),
+  /** Memory of a sandbox's processes together, tmpfs included (default 4GiB; a cgroup). */
+  BULKHEAD_SANDBOX_MEMORY: limit(parseMemory, sizeRule(MEMORY_BOUNDS)),
+  /** Processes and threads of a sandbox together (default 1024; a cgroup). */
+  BULKHEAD_SANDBOX_PIDS: limit(parsePids, `must be a whole number of processes between ${PIDS_BOUNDS.min} and ${PIDS_BOUNDS.max}`),
+  /**
+   * `on`: a sandbox runs in a cgroup with the memory and process limits, and is refused where no
+   * cgroup can be made; `off`: no memory or process limit (the tmpfs sizes stay).
+   */
+  BULKHEAD_SANDBOX_RESOURCE_LIMITS: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  /** How long `sandbox verify` (and `run --verify`) waits for its probe before failing. */
+  BULKHEAD_SANDBOX_VERIFY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
 });
 
 export interface IsolationConfig {
@@ -54,9 +90,14 @@ export interface IsolationConfig {
   listenPort: number;
   dnsPort: number;
   dnsTtlSeconds: number;
+  /** Per sandbox address: the resolver's sustained rate (its burst is twice this). */
+  dnsQueriesPerSecond: number;
   sniffMs: number;
   uid: number;
   gid: number;
+  /** What each sandbox may take (`sandbox run` flags override them per run). */
+  limits: SandboxLimits;
+  verifyTimeoutMs: number;
 }
 
 /** A stable instance id from the data folder: two data folders never share sandboxes by accident. */
@@ -94,9 +135,17 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
     listenPort: env.BULKHEAD_SANDBOX_LISTEN_PORT,
     dnsPort: env.BULKHEAD_SANDBOX_DNS_PORT,
     dnsTtlSeconds: env.BULKHEAD_SANDBOX_DNS_TTL_SECONDS,
+    dnsQueriesPerSecond: env.BULKHEAD_SANDBOX_DNS_QUERIES_PER_SECOND,
     sniffMs: env.BULKHEAD_SANDBOX_SNIFF_MS,
     uid,
     gid,
+    limits: {
+      homeBytes: env.BULKHEAD_SANDBOX_HOME_SIZE ?? DEFAULT_LIMITS.homeBytes,
+      scratchBytes: env.BULKHEAD_SANDBOX_SCRATCH_SIZE ?? DEFAULT_LIMITS.scratchBytes,
+      memoryBytes: env.BULKHEAD_SANDBOX_RESOURCE_LIMITS === "off" ? null : (env.BULKHEAD_SANDBOX_MEMORY ?? DEFAULT_LIMITS.memoryBytes),
+      pids: env.BULKHEAD_SANDBOX_RESOURCE_LIMITS === "off" ? null : (env.BULKHEAD_SANDBOX_PIDS ?? DEFAULT_LIMITS.pids),
+    },
+    verifyTimeoutMs: env.BULKHEAD_SANDBOX_VERIFY_TIMEOUT_SECONDS * 1000,
   };
 }
 

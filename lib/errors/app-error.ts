@@ -12,6 +12,8 @@ export type AppErrorCode =
   | "CSRF"
   | "STEP_UP_REQUIRED"
   | "RATE_LIMITED"
+  | "IDEMPOTENCY_KEY_REUSED"
+  | "IDEMPOTENCY_KEY_IN_PROGRESS"
   | "CONFIG"
   | "DATABASE_UNAVAILABLE"
   | "MIGRATION"
@@ -28,6 +30,10 @@ const STATUS: Record<AppErrorCode, number> = {
   // Signed in, but this change needs a recent password or identity-provider confirmation.
   STEP_UP_REQUIRED: 403,
   RATE_LIMITED: 429,
+  // An Idempotency-Key sent again with a different request (lib/http/idempotency.ts).
+  IDEMPOTENCY_KEY_REUSED: 422,
+  // An Idempotency-Key whose first request is still running.
+  IDEMPOTENCY_KEY_IN_PROGRESS: 409,
   CONFIG: 500,
   DATABASE_UNAVAILABLE: 503,
   MIGRATION: 500,

@@ -9,11 +9,13 @@ import type { Actor } from "@/lib/auth/actor";
 import { requireActor } from "@/lib/auth/current";
 import { roleCan, type Permission } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
+import { appKeys } from "@/lib/identity/app-keys";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
 import { clientAddress } from "./client-address";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
+import { claimIdempotencyKey, idempotencyKeyOf, requestFingerprint, type IdempotencyClaim } from "./idempotency";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
 
 /**
@@ -42,6 +44,7 @@ export function errorResponse(error: unknown): NextResponse {
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
     if (error.code === "DATABASE_UNAVAILABLE") headers["Retry-After"] = "5";
+    if (error.code === "IDEMPOTENCY_KEY_IN_PROGRESS") headers["Retry-After"] = "1";
     const issues = fieldIssues(error.details);
     return NextResponse.json(
       { error: error.code.toLowerCase(), message: error.userMessage, ...(error.details ? { details: error.details } : {}), ...(issues.length > 0 ? { issues } : {}) },
@@ -199,6 +202,36 @@ function unstored(response: NextResponse): NextResponse {
 }
 
 /**
+ * Runs a handler under an Idempotency-Key claim: its JSON answer, or the answer of an error it
+ * throws that says something about the request (an AppError, a validation error), is stored for
+ * retries; an unexpected error (a bug, the database gone) or a handler's own Response (a
+ * download, not kept) releases the claim so that a retry runs. A failure to store is logged and
+ * the answer still sent: the change was made, and the claim stays running until it is stale.
+ */
+async function runClaimed(claim: IdempotencyClaim, run: () => Promise<unknown>, status: number): Promise<NextResponse> {
+  let response: NextResponse;
+  let storable: boolean;
+  try {
+    const result = await run();
+    if (result instanceof Response) {
+      await claim.release().catch((error: unknown) => console.error("Could not release an Idempotency-Key:", error instanceof Error ? error.message : String(error)));
+      return result as NextResponse;
+    }
+    response = NextResponse.json(result, { status });
+    storable = true;
+  } catch (error) {
+    response = errorResponse(error);
+    storable = isAppError(error) || error instanceof ZodError;
+  }
+  try {
+    await claim.finish(response, { storable });
+  } catch (error) {
+    console.error("Could not store the answer of an idempotent request:", error instanceof Error ? error.message : String(error));
+  }
+  return response;
+}
+
+/**
  * Wraps a route handler: every handler states the permission it needs, is authenticated (API
  * key or session) and authorised here (never by middleware alone), is CSRF-checked when a
  * session cookie is used to change state, and maps errors through errorResponse.
@@ -222,8 +255,27 @@ export function apiRoute<P = Record<string, string>>(
       // naming it: `?status=pending` for `?state=` must not answer with every approval.
       const unknownQuery = unknownQueryIssues(query, searchParams);
       if (unknownQuery.length > 0) throw new ZodError(unknownQuery);
+      // A write with an Idempotency-Key (lib/http/idempotency.ts) reads its body here, once, for
+      // the request's fingerprint, and json() parses that text; a retry of a finished request is
+      // answered from its stored answer without running the handler. Authentication and
+      // permission were checked above, as for any request.
+      const idempotencyKey = isSafeMethod(request.method) ? null : idempotencyKeyOf(request);
+      let preRead: string | undefined;
+      let claim: IdempotencyClaim | undefined;
+      if (idempotencyKey !== null) {
+        preRead = await readBodyText(request, MAX_JSON_BODY_BYTES);
+        const db = getDb();
+        const outcome = await claimIdempotencyKey(db, {
+          actor,
+          key: idempotencyKey,
+          fingerprint: requestFingerprint(request, preRead),
+          dashboardKey: (await appKeys(db)).dashboardKey,
+        });
+        if (outcome.kind === "replay") return unstored(outcome.response);
+        claim = outcome;
+      }
       const json = async <S extends z.ZodType>(schema: S, jsonOptions: { whenEmpty?: z.input<S> } = {}) => {
-        const text = await readBodyText(request, MAX_JSON_BODY_BYTES);
+        const text = preRead ?? (await readBodyText(request, MAX_JSON_BODY_BYTES));
         if (jsonOptions.whenEmpty !== undefined && text.trim() === "") return schema.parse(jsonOptions.whenEmpty);
         let body: unknown;
         try {
@@ -237,10 +289,13 @@ export function apiRoute<P = Record<string, string>>(
         if (unknown.length > 0) throw new ZodError(unknown);
         return schema.parse(body);
       };
-      const result = await handler({ actor, request, params, json });
-      // A handler may answer with its own Response (a file download); otherwise JSON.
-      if (result instanceof Response) return unstored(result as NextResponse);
-      return unstored(NextResponse.json(result, { status: options.status ?? 200 }));
+      if (!claim) {
+        const result = await handler({ actor, request, params, json });
+        // A handler may answer with its own Response (a file download); otherwise JSON.
+        if (result instanceof Response) return unstored(result as NextResponse);
+        return unstored(NextResponse.json(result, { status: options.status ?? 200 }));
+      }
+      return unstored(await runClaimed(claim, () => handler({ actor, request, params, json }), options.status ?? 200));
     } catch (error) {
       return unstored(errorResponse(error));
     }

@@ -105,7 +105,7 @@ function withRow<T>(column: SealedColumn, id: string, fn: () => T): T {
 }
 
 async function rowsOf(sql: RowReader, c: SealedColumn): Promise<Array<{ id: string; sealed: string }>> {
-  return sql.$queryRawUnsafe(`SELECT ${c.idColumn}::text AS id, ${c.column} AS sealed FROM ${c.table} ORDER BY ${c.idColumn}`);
+  return sql.$queryRawUnsafe(`SELECT ${c.idColumn}::text AS id, ${c.column} AS sealed FROM ${c.table} WHERE ${c.column} IS NOT NULL ORDER BY ${c.idColumn}`);
 }
 
 async function currentValue(sql: Sql, c: SealedColumn, id: string): Promise<string | null> {

@@ -39,7 +39,8 @@ import { replaceFileDurably, writeSecretFileDurably } from "@/lib/files/secrets"
 import { KEYS_LOCK, writeKeyGeneration } from "./generation";
 import { deriveProcessKeys, keyGeneration } from "./process-keys";
 import { resealAll, type ResealPlan } from "./reseal";
-import { retireCheckpointKey } from "./retired-checkpoint-keys";
+import { reportVerificationKey } from "@/lib/reports/signature";
+import { retireCheckpointKey, retireReportKey } from "./retired-checkpoint-keys";
 
 export interface RotateMasterOptions {
   db: Db;
@@ -155,6 +156,8 @@ function finish(o: RotateMasterOptions, staged: { key: Buffer; file: string }, r
   const old = deriveProcessKeys(o.current.key);
   const retiredCheckpointKey = checkpointVerificationKey(old.checkpointKey);
   retireCheckpointKey(o.dataDir, retiredCheckpointKey, at);
+  // The report key derives from the master key too: reports signed before the rotation still verify.
+  retireReportKey(o.dataDir, reportVerificationKey(old.reportKey), at);
   const result = { from: old.masterFingerprint, to: keyFingerprint(staged.key), resealed, retiredCheckpointKey };
   if (o.current.source === "environment" || !o.current.file) {
     return { ...result, keyFile: staged.file, setEnvironment: true };

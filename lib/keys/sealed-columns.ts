@@ -3,6 +3,7 @@
  * master-key rotation walk exactly this list; a new sealed column must be added here (a test
  * compares it with the schema's `*_sealed` columns).
  */
+import { idempotencyResponseAad } from "@/lib/http/idempotency-aad";
 import { signingKeyAad } from "@/lib/identity/keys";
 import { caKeyAad } from "@/lib/tls/ca-public";
 import { credentialAad } from "@/lib/vault/view";
@@ -25,4 +26,5 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { label: "credential", table: "credentials", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: credentialAad, opener: "worker" },
   { label: "webhook secret", table: "webhooks", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: webhookAad, opener: "dashboard" },
   { label: "interception CA", table: "certificate_authorities", idColumn: "id", idType: "uuid", column: "private_key_sealed", aad: caKeyAad, opener: "worker" },
+  { label: "idempotent response", table: "idempotency_keys", idColumn: "id", idType: "uuid", column: "response_sealed", aad: idempotencyResponseAad, opener: "dashboard" },
 ];

@@ -28,7 +28,7 @@ export const OPERATIONS: readonly OpenApiOperation[] = [
 ];
 
 const TAGS = [
-  { name: "session", description: "The caller's identity." },
+  { name: "session", description: "The caller's identity, dashboard sessions and password." },
   { name: "agents", description: "Registered AI agents." },
   { name: "tasks", description: "Assignments of an agent: purpose, allowlist, lifetime." },
   { name: "tokens", description: "Task tokens: the agents' only credentials." },

@@ -55,6 +55,22 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
 const errorRef = { $ref: "#/components/schemas/Error" };
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: errorRef } } });
 
+const idempotencyKeyParameter = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description:
+    "Makes a retry safe: a request sent again with the same key, method, path, query and body within 24 hours is answered with " +
+    "the first answer (same status and body, header `Idempotent-Replayed: true`) without running again. Keys are per API key " +
+    "or person. Answers with status 5xx, 401, 403 or 429 are not kept, so their retry runs. Downloads are never kept.",
+  schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7E]+$" },
+};
+
+const replayedHeader = {
+  description: "`true` when this is the stored answer to an earlier request with the same Idempotency-Key (the handler did not run again).",
+  schema: { type: "string", enum: ["true"] },
+};
+
 function buildOperation(op: OpenApiOperation): Record<string, unknown> {
   const parameters: unknown[] = [];
   for (const [name, description] of Object.entries(op.pathParams ?? {})) {
@@ -66,11 +82,15 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
       parameters.push({ name, in: "query", required: shape.required?.includes(name) ?? false, schema });
     }
   }
+  // Every authenticated write takes an Idempotency-Key (lib/http/idempotency.ts, apiRoute).
+  const idempotent = op.permission !== null && op.method !== "get";
+  if (idempotent) parameters.push(idempotencyKeyParameter);
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(op.responses)) {
     responses[status] = r.schema ? { description: r.description, content: { "application/json": { schema: jsonSchema(r.schema, "output") } } } : { description: r.description };
+    if (idempotent) (responses[status] as Record<string, unknown>).headers = { "Idempotent-Replayed": replayedHeader };
   }
-  if (op.body || op.query) responses["400"] = errorResponse("The request is not valid.");
+  if (op.body || op.query || idempotent) responses["400"] = errorResponse("The request is not valid.");
   if (op.permission) {
     responses["401"] = errorResponse("No session, or the API key is missing, malformed, unknown, expired or revoked.");
     responses["403"] = errorResponse(
@@ -78,6 +98,12 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
     );
   }
   if (op.pathParams) responses["404"] = errorResponse("No such resource (a malformed id is reported the same way).");
+  if (idempotent) {
+    const conflict = "`idempotency_key_in_progress` (with `Retry-After: 1`): a request with the same Idempotency-Key is still running; nothing was run.";
+    const existing = responses["409"] as { description: string } | undefined;
+    responses["409"] = existing ? { ...existing, description: `${existing.description} Also ${conflict}` } : errorResponse(conflict);
+    responses["422"] ??= errorResponse("`idempotency_key_reused`: the Idempotency-Key was already used for a different request (method, path, query or body); nothing was run.");
+  }
   return {
     operationId: op.operationId,
     summary: op.summary,

@@ -53,3 +53,15 @@ export const apiKeySchema = z.object({
   revokedAt: nullableDateTime,
   createdBy: z.string().nullable(),
 });
+
+export const sessionSchema = z.object({
+  id: z.uuid(),
+  createdAt: dateTime,
+  lastSeenAt: dateTime.meta({ description: "Written at most once a minute; the idle limit (BULKHEAD_SESSION_IDLE_MINUTES) is measured from it." }),
+  expiresAt: dateTime.meta({ description: "The end of its absolute lifetime (BULKHEAD_SESSION_HOURS)." }),
+  authenticatedAt: dateTime.meta({ description: "When the person last proved who they are in it (sign-in or re-authentication)." }),
+  authMethod: z.enum(["password", "oidc"]),
+  ip: z.string().nullable().meta({ description: "The client address it was opened from, as the sign-in throttle determines it (X-Forwarded-For only from BULKHEAD_TRUSTED_PROXIES)." }),
+  userAgent: z.string().nullable(),
+  current: z.boolean().meta({ description: "The session making this request." }),
+});

@@ -2,7 +2,8 @@
  * The decision. Pure: plain values in, a decision out; no I/O, no clock (`now` is an argument).
  *
  * Order of application, for each action of a request (written out here and nowhere else):
- *   1. An explicit `deny` rule that matches → deny.
+ *   1. An explicit `deny` rule that matches → deny (its resources also match the resource without
+ *      a format suffix: `prod-db.json` is `prod-db` to a Rails-style server).
  *   2. An `allow` rule that matches → allow; but an irreversible action is held for a human
  *      unless a matching allow rule has `waive_approval: true`.
  *   3. A `hold` rule that matches (and no allow rule does) → hold.
@@ -39,12 +40,26 @@ export interface Decision {
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, hold: 1, deny: 2 };
 
-function matches(rule: CompiledRule, action: SemanticAction, now: number): boolean {
+function matches(rule: CompiledRule, action: SemanticAction, now: number, alias: string | null = null): boolean {
   if (rule.expiresAt !== null && rule.expiresAt <= now) return false;
   if (rule.environments && !rule.environments(action.environment)) return false;
-  if (rule.resources && !rule.resources(action.resource)) return false;
+  if (rule.resources && !rule.resources(action.resource) && (alias === null || !rule.resources(alias))) return false;
   if (rule.operations && !rule.operations(action.operation)) return false;
   return true;
+}
+
+const FORMAT_SUFFIX = /\.[A-Za-z0-9]{1,10}$/;
+
+/**
+ * The resource without a format suffix on its last part (`prod-db.json` → `prod-db`), or null. A
+ * Rails-style server routes `DELETE /volumes/prod-db.json` to the volume `prod-db`, while the
+ * route's parameter takes the segment whole; a deny rule naming `prod-db` must stop it too. Only
+ * deny rules read it, so it can make a decision stricter, never laxer.
+ */
+export function resourceWithoutFormatSuffix(resource: string): string | null {
+  if (resource === NO_RESOURCE || !FORMAT_SUFFIX.test(resource)) return null;
+  const stripped = resource.replace(FORMAT_SUFFIX, "");
+  return stripped === "" || stripped.endsWith("/") || stripped.endsWith(".") ? null : stripped;
 }
 
 /** First matching rule (lowest index) of one decision kind across the two candidate buckets. */
@@ -54,13 +69,14 @@ function first(
   action: SemanticAction,
   now: number,
   pick: (rule: CompiledRule) => boolean = () => true,
+  alias: string | null = null,
 ): CompiledRule | null {
   let best: CompiledRule | null = null;
   for (const bucket of buckets) {
     if (!bucket) continue;
     for (const rule of bucket[kind]) {
       if (best && rule.index >= best.index) break;
-      if (pick(rule) && matches(rule, action, now)) {
+      if (pick(rule) && matches(rule, action, now, alias)) {
         best = rule;
         break;
       }
@@ -83,7 +99,7 @@ export function decideAction(policy: CompiledPolicy, action: SemanticAction, now
   const buckets = [slot.byOperation.size > 0 ? slot.byOperation.get(action.operation.toLowerCase()) : undefined, slot.generic];
   const what = describeAction(action);
 
-  const deny = first("deny", buckets, action, now);
+  const deny = first("deny", buckets, action, now, undefined, resourceWithoutFormatSuffix(action.resource));
   if (deny) return { action, decision: "deny", ruleId: deny.id, reason: `${what}: denied by rule ${deny.id}` };
 
   const allow = first("allow", buckets, action, now);

@@ -6,11 +6,13 @@
  * elsewhere (a Kubernetes pod whose NetworkPolicy lets it reach only the worker), bound to a task
  * by their address. Every start, stop and removal is audited in the same transaction.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
+import { isUniqueViolation } from "@/lib/db/errors";
 import { AppError } from "@/lib/errors/app-error";
 import type { SandboxView } from "./view";
 
@@ -30,6 +32,7 @@ const sandboxSelect = {
   createdAt: true,
   removedAt: true,
   removedReason: true,
+  limits: true,
   task: { select: { id: true, purpose: true, status: true, expiresAt: true, agent: { select: { id: true, name: true } } } },
 } as const;
 
@@ -49,12 +52,34 @@ const canonicalIp = (value: string) => {
   return ip.kind() === "ipv6" && (ip as ipaddr.IPv6).isIPv4MappedAddress() ? (ip as ipaddr.IPv6).toIPv4Address().toString() : ip.toString();
 };
 
+const DOTTED_QUAD = /^(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}$/;
+const NEVER_A_SOURCE = new Set(["unspecified", "broadcast", "multicast"]);
+
+/**
+ * Why `value` is not an agent's source address written one way, or null. ipaddr.js (like
+ * inet_aton) also reads "10.0.12" as 10.0.0.12, "012.0.0.1" as 10.0.0.1 (octal), "0xa000001" and
+ * "167772161" as 10.0.0.1: a typo or a crafted spelling would bind the task's authority to another
+ * pod than the one meant. IPv4 is four decimal numbers without leading zeros; IPv6 has no zone
+ * (the worker never sees one); unspecified, broadcast and multicast addresses never open a connection.
+ */
+function sourceAddressProblem(value: string): string | null {
+  if (value.includes(":")) {
+    if (value.includes("%")) return "must not carry an IPv6 zone (%eth0): the worker sees the address alone";
+    if (!isIPv6(value)) return "must be an IPv4 or IPv6 address";
+  } else if (!DOTTED_QUAD.test(value) || !isIPv4(value)) return "must be an IPv4 address written as four decimal numbers without leading zeros (e.g. 10.0.0.12), or an IPv6 address";
+  const range = ipaddr.process(value).range();
+  return NEVER_A_SOURCE.has(range) ? `is a${range === "unspecified" ? "n" : ""} ${range} address, which no agent connects from` : null;
+}
+
 export const registerSandboxInput = z.strictObject({
   taskId: z.uuid(),
   /** The agent's source address as the worker sees it (a pod IP). */
   address: z
     .string()
-    .refine((v) => ipaddr.isValid(v), "must be an IPv4 or IPv6 address")
+    .superRefine((value, ctx) => {
+      const problem = sourceAddressProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: `address ${problem}` });
+    })
     .transform(canonicalIp),
   name: z
     .string()
@@ -62,16 +87,42 @@ export const registerSandboxInput = z.strictObject({
     .optional(),
 });
 
-/** Binds an externally isolated agent's address to an active task. One live binding per address. */
+function addressTaken(address: string): AppError {
+  const message = `The address ${address} is already bound to a live sandbox.`;
+  return new AppError("CONFLICT", message, { details: { fieldErrors: { address: [message] } } });
+}
+
+function nameTaken(name: string): AppError {
+  const message = `A sandbox named ${name} already exists (names stay taken after a sandbox is stopped).`;
+  return new AppError("CONFLICT", message, { details: { fieldErrors: { name: [message] } } });
+}
+
+/**
+ * Binds an externally isolated agent's address to an active task. One live binding per address,
+ * and one sandbox per name (a stopped one keeps its name): either taken is a 409 naming the field,
+ * whether the check below sees it or the unique index does (two registrations at once both pass
+ * the check; the second's insert is refused, and was a 500).
+ */
 export async function registerExternalSandbox(db: Db, actor: Actor, input: z.input<typeof registerSandboxInput>): Promise<SandboxView> {
   assertCan(actor, "tasks:write");
   const parsed = registerSandboxInput.parse(input);
+  try {
+    return await insertExternalSandbox(db, actor, parsed);
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    if (parsed.name !== undefined && (await db.sandbox.count({ where: { name: parsed.name } })) > 0) throw nameTaken(parsed.name);
+    throw addressTaken(parsed.address);
+  }
+}
+
+async function insertExternalSandbox(db: Db, actor: Actor, parsed: z.output<typeof registerSandboxInput>): Promise<SandboxView> {
   const v6 = parsed.address.includes(":");
   return db.$transaction(async (tx) => {
     const task = await tx.task.findFirst({ where: { id: parsed.taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true } });
     if (!task) throw new AppError("INVALID_INPUT", "The task is not active (ended, expired, revoked, or its agent is suspended).");
     const taken = await tx.sandbox.findFirst({ where: v6 ? { sourceAddressV6: parsed.address } : { sourceAddress: parsed.address }, select: { id: true } });
-    if (taken) throw new AppError("CONFLICT", `The address ${parsed.address} is already bound to a live sandbox.`);
+    if (taken) throw addressTaken(parsed.address);
+    if (parsed.name !== undefined && (await tx.sandbox.findUnique({ where: { name: parsed.name }, select: { id: true } }))) throw nameTaken(parsed.name);
     const name = parsed.name ?? `external-${parsed.address.replaceAll(/[:.]/g, "-")}-${Date.now().toString(36)}`;
     const row = await tx.sandbox.create({
       data: {

@@ -25,6 +25,8 @@ export interface SandboxView {
   createdAt: Date;
   removedAt: Date | null;
   removedReason: string | null;
+  /** What a local sandbox could take, as recorded (RecordedLimits when isRecordedLimits); null for external ones. */
+  limits: unknown;
 }
 
 const uuid = z.uuid();
@@ -43,6 +45,7 @@ interface SandboxRow {
   created_at: string;
   removed_at: string | null;
   removed_reason: string | null;
+  limits: string | null;
   task_purpose: string;
   task_status: string;
   task_expires_at: string;
@@ -52,7 +55,7 @@ interface SandboxRow {
 
 const LIST_SQL = `SELECT s.id::text, s.name, s.kind, s.task_id::text, s.source_address, s.source_address_v6, s.addresses,
   s.instance_id, s.created_by, s.blocked_attempts::text, ${epochMs("s.created_at")} AS created_at,
-  ${epochMs("s.removed_at")} AS removed_at, s.removed_reason,
+  ${epochMs("s.removed_at")} AS removed_at, s.removed_reason, s.limits::text AS limits,
   t.purpose AS task_purpose, t.status::text AS task_status, ${epochMs("t.expires_at")} AS task_expires_at,
   a.id::text AS agent_id, a.name AS agent_name
 FROM sandboxes s JOIN tasks t ON t.id = s.task_id JOIN agents a ON a.id = t.agent_id
@@ -85,5 +88,6 @@ export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: 
     createdAt: dateOf(r.created_at),
     removedAt: dateOf(r.removed_at),
     removedReason: r.removed_reason,
+    limits: r.limits === null ? null : (JSON.parse(r.limits) as unknown),
   }));
 }

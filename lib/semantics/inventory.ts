@@ -4,7 +4,7 @@
  * inventory does not know is production, and so is anything it knows ambiguously: an action
  * that touches a staging ID and a production ID, or two different non-production tags.
  */
-import { parseDocument } from "yaml";
+import { readYaml } from "@/lib/semantics/yaml-read";
 import { z } from "zod";
 import { compileGlobs, type Matcher } from "@/lib/semantics/glob";
 import { UNKNOWN_ENVIRONMENT } from "@/lib/semantics/types";
@@ -80,9 +80,9 @@ export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery
 
 /** Loads an inventory from YAML: `entries: [ { environment, service?, resources?, hosts? } ]`. */
 export function parseInventoryYaml(text: string): { ok: true; inventory: Inventory } | { ok: false; errors: string[] } {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => e.message) };
-  const parsed = inventorySchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
+  const read = readYaml(text, "inventory");
+  if (!read.ok) return read;
+  const parsed = inventorySchema.safeParse(read.value ?? {});
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "inventory"}: ${i.message}`) };
   }

@@ -5,7 +5,7 @@
  * insensitively (ASP.NET with .NET case mapping, so `volumeſ` is `volumes`), Tomcat and Jetty
  * drop `;parameters` of a segment. The folded form of a path is what such a server would see:
  * per segment, the `;…` part removed, the case folded (a segment with escapes is decoded first
- * and folded like a JSON key: NFKC, upper then lower), and empty segments (a trailing slash, a
+ * and folded like a JSON key: NFKC, upper then lower), trailing dots and spaces dropped (IIS), and empty segments (a trailing slash, a
  * segment that was only `;…`) dropped. Classifiers use it to find what a folding server would
  * dispatch to, never to decide that a spelling is harmless.
  */
@@ -23,8 +23,15 @@ export function withoutMatrix(segment: string): string {
   return semi < 0 ? segment : segment.slice(0, semi);
 }
 
-/** The folded form of one segment (or literal) that has no `;…` part. */
+/**
+ * The folded form of one segment (or literal) that has no `;…` part. Trailing dots and spaces are
+ * dropped too: IIS routes `/volumes/v1/restore.` and `…/restore%20` to `/volumes/v1/restore`.
+ */
 export function foldSegment(segment: string): string {
+  return withoutTrailingDotsAndSpaces(foldCase(segment));
+}
+
+function foldCase(segment: string): string {
   if (!segment.includes("%")) return segment.toLowerCase();
   let decoded: string;
   try {
@@ -33,6 +40,12 @@ export function foldSegment(segment: string): string {
     return segment.toLowerCase(); // not UTF-8: compared as written, like most servers do
   }
   return foldKey(decoded);
+}
+
+function withoutTrailingDotsAndSpaces(key: string): string {
+  if (!key.endsWith(".") && !key.endsWith(" ")) return key;
+  const trimmed = key.replace(/[. ]+$/, "");
+  return trimmed === "" ? key : trimmed;
 }
 
 export function foldPath(path: string): FoldedPath {
@@ -52,10 +65,31 @@ export function foldPath(path: string): FoldedPath {
 const FORMAT_SUFFIX = /\.[a-z0-9]{1,10}$/;
 
 /**
+ * The folded reading with a format suffix dropped from its last segment (`transfer.json` read as
+ * `transfer`), or null when the last segment has none (or is nothing but one). Rails routes
+ * `/volumes/v1/restore.json` to the `restore` action; a REST classifier compares this reading
+ * with routes whose last part is a literal only, since a parameter already takes `v1.json` whole.
+ */
+export function withoutFormatSuffix(folded: FoldedPath): FoldedPath | null {
+  const last = folded.keys.length - 1;
+  if (last < 0) return null;
+  const key = folded.keys[last]!;
+  if (!FORMAT_SUFFIX.test(key)) return null;
+  const stripped = key.replace(FORMAT_SUFFIX, "");
+  const value = folded.values[last]!;
+  const dot = value.lastIndexOf(".");
+  if (stripped === "" || stripped.endsWith(".")) return null;
+  // Only a literal is compared with the last segment in this reading, never a parameter, so its
+  // value matters only when the suffix was spelled with an escape the key decoded (no "." in it).
+  return { keys: [...folded.keys.slice(0, last), stripped], values: [...folded.values.slice(0, last), dot > 0 ? value.slice(0, dot) : stripped] };
+}
+
+/**
  * "/" plus the folded segments, a format suffix on the last one dropped: equal for every spelling
  * a folding server routes to one endpoint. Used for protocol endpoints (`/graphql`, `/v1/sql`),
- * which are refused in any spelling but the declared one; REST routes keep the suffix (a dotted
- * resource name such as `report.pdf` is a resource, and `{id}` already takes `v1.json` whole).
+ * which are refused in any spelling but the declared one. REST routes read a suffix only where a
+ * route's last part is a literal (`withoutFormatSuffix`): a dotted name such as `report.pdf` or
+ * `next.js` in a parameter is a resource, and `{id}` takes `v1.json` whole.
  */
 export function pathKey(path: string): string {
   const keys = foldPath(path).keys;

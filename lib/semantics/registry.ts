@@ -2,7 +2,7 @@
  * The service registry: validated descriptors indexed by host. A host claimed twice is a
  * configuration error, caught when the registry is built, not when a request arrives.
  */
-import { parseDocument } from "yaml";
+import { readYaml } from "@/lib/semantics/yaml-read";
 import { z } from "zod";
 import { builtInDescriptors } from "@/lib/semantics/descriptors/index";
 import {
@@ -102,9 +102,14 @@ const servicesFileSchema = z.strictObject({ services: z.array(z.unknown()) });
 export function parseServicesYaml(
   text: string,
 ): { ok: true; descriptors: ServiceDescriptorInput[] } | { ok: false; errors: string[] } {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => e.message) };
-  const file = servicesFileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  const read = readYaml(text, "services file");
+  if (!read.ok) return read;
+  const value = read.value;
+  // One descriptor, as the Services & Credentials page takes it, where a file of them was expected.
+  if (value !== null && typeof value === "object" && !Array.isArray(value) && !("services" in value) && "id" in value && "protocol" in value) {
+    return { ok: false, errors: ["services file: this is one service descriptor; a services file lists them under `services:` (services: [ {id: …, hosts: …}, … ])"] };
+  }
+  const file = servicesFileSchema.safeParse(value);
   if (!file.success) return { ok: false, errors: formatIssues("services file", file.error) };
   const errors: string[] = [];
   const descriptors: ServiceDescriptorInput[] = [];

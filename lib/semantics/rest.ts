@@ -12,7 +12,7 @@
 import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
-import { foldPath, foldSegment, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
+import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
 import { matchWhen } from "@/lib/semantics/when";
 import {
   effectRank,
@@ -165,6 +165,8 @@ function differs(folded: FoldedPath, segments: readonly string[], fold: boolean,
 interface Reading {
   segments: readonly string[];
   keys: readonly string[] | null;
+  /** The format-suffix reading: only routes whose last part is a literal are compared with it. */
+  literalTail?: boolean;
 }
 
 /**
@@ -182,6 +184,8 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   const written: Reading = { segments, keys: null };
   const foldedPath = foldPath(req.path);
   const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys } : null;
+  const unsuffixed = withoutFormatSuffix(foldedPath);
+  const suffixless: Reading | null = unsuffixed ? { segments: unsuffixed.values, keys: unsuffixed.keys, literalTail: true } : null;
   let body: { value: unknown } | null = null;
   const jsonBody = (): { value: unknown } | Rejection => {
     if (body) return body;
@@ -208,13 +212,21 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   for (const method of methods) {
     const asWritten = draftFor(method, written);
     if ("ok" in asWritten) return asWritten;
-    if (!folded) {
-      drafts.push(asWritten);
-      continue;
+    let judged = [asWritten];
+    if (folded) {
+      const asFolded = draftFor(method, folded);
+      if ("ok" in asFolded) return asFolded;
+      judged = stricter(asFolded, asWritten);
     }
-    const asFolded = draftFor(method, folded);
-    if ("ok" in asFolded) return asFolded;
-    drafts.push(...stricter(asFolded, asWritten));
+    if (suffixless) {
+      // A route named by the path without its format suffix (`…/restore.json` on a server that
+      // routes it to `…/restore`); no such route adds nothing (the other readings stand).
+      const routes = method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes;
+      const asUnsuffixed = match(method, routes, suffixless);
+      if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
+      if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
+    }
+    drafts.push(...judged);
   }
   return { ok: true, drafts };
 }
@@ -223,6 +235,17 @@ function stricter(a: ActionDraft, b: ActionDraft): ActionDraft[] {
   const diff = effectRank(a.effect) - effectRank(b.effect);
   if (diff !== 0) return [diff > 0 ? a : b];
   return a.operation === b.operation && a.resource === b.resource ? [a] : [a, b];
+}
+
+/** The drafts of the highest effect among several readings, each operation and resource once. */
+function strictest(drafts: readonly ActionDraft[]): ActionDraft[] {
+  const top = Math.max(...drafts.map((d) => effectRank(d.effect)));
+  const out: ActionDraft[] = [];
+  for (const d of drafts) {
+    if (effectRank(d.effect) !== top) continue;
+    if (!out.some((o) => o.operation === d.operation && o.resource === d.resource)) out.push(d);
+  }
+  return out;
 }
 
 /**
@@ -244,6 +267,7 @@ function matchRoute(
   for (const route of routes) {
     const compiled = compileRoute(route);
     if (!methodMatches(compiled, method)) continue;
+    if (reading.literalTail && compiled.parts[compiled.parts.length - 1]?.kind !== "literal") continue;
     if (shape !== null && compiled.shape !== shape) continue;
     const params = matchTemplate(compiled.parts, reading.segments, fold, reading.keys);
     if (!params) continue;

@@ -14,6 +14,8 @@ export async function listCustomServices(db: Db, actor: Actor) {
   return db.service.findMany({ orderBy: { name: "asc" }, select: { id: true, name: true, descriptorYaml: true, updatedAt: true } });
 }
 
+const SERVICES_LOCK = 0x6268_7376; // "bhsv"
+
 /**
  * Adds or replaces a custom service from its YAML descriptor (keyed by its id). The whole set
  * must still form a valid registry: two services claiming one host are refused here, not
@@ -29,6 +31,10 @@ export async function saveCustomService(db: Db, actor: Actor, sentYaml: string):
   // changing one can widen what tasks do without a human: step-up, like a widening policy.
   const stepUp = requireStepUp(actor, "change a service descriptor");
   return db.$transaction(async (tx) => {
+    // Saves are taken one at a time: each checks the set as the others left it. Checked side by
+    // side, two services claiming one host both passed (neither saw the other's uncommitted row),
+    // and the stored set conflicted: every custom service fell back to the built-ins.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SERVICES_LOCK}::int)`;
     const others = await tx.service.findMany({ where: { name: { not: parsed.id } }, select: { descriptorYaml: true } });
     const all: ServiceDescriptorInput[] = [parsed.descriptor];
     for (const o of others) {

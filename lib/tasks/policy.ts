@@ -16,6 +16,11 @@ import { formatPolicyErrors, policyErrors } from "./policy-errors";
 
 export { formatPolicyErrors, policyErrors };
 
+/** Whether a task still runs: active in its row and inside its time to live (the clock decides, not the sweep). */
+export function taskIsLive(task: { status: string; expiresAt: Date }, now = new Date()): boolean {
+  return task.status === "active" && task.expiresAt > now;
+}
+
 export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
 
 /**
@@ -41,9 +46,11 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sen
     // One save at a time per task: a concurrent save (or approve-and-allow) commits first, and
     // this one is then judged against, and recorded as changing, the policy it left.
     await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${taskId}::uuid FOR UPDATE`;
-    const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, agentId: true, policyYaml: true, policyVersion: true } });
+    const task = await tx.task.findUnique({ where: { id: taskId }, select: { status: true, expiresAt: true, agentId: true, policyYaml: true, policyVersion: true } });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
-    if (task.status !== "active") throw new AppError("CONFLICT", "Only an active task's policy can change.");
+    // A task past its time to live is over (workers judge it by the clock) even while its row
+    // still says active, until the expiry sweep records it: its policy is history, as an ended one's.
+    if (!taskIsLive(task)) throw new AppError("CONFLICT", "Only an active task's policy can change.");
     const before = parsePolicy(task.policyYaml);
     const widenings = policyWidenings(before.ok ? before.policy : null, parsed.policy);
     const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `save a policy that widens what the task can do (${widenings.join("; ")})`) : undefined;

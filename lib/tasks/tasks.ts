@@ -9,7 +9,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { normalizeLineEndings } from "@/lib/validation/line-endings";
-import { policyErrors } from "./policy-errors";
+import { policyErrors, scopeServiceErrors } from "./policy-errors";
 import { formatDuration, parseDuration } from "./duration";
 import { resolveTaskScope } from "./scope";
 import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
@@ -57,6 +57,8 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
 
   // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now.
   const { scope, derived } = resolveTaskScope(data.scope, policyYaml, now);
+  const scopeErrors = derived ? null : await scopeServiceErrors(db, scope.entries.map((e) => e.service));
+  if (scopeErrors) throw new AppError("INVALID_INPUT", scopeErrors.join(" "), { details: { fieldErrors: { scope: scopeErrors } } });
   return db.$transaction(async (tx) => {
     // Suspending the agent updates this row, then revokes its active tasks: holding it shared
     // until the task is committed means a suspension either sees this task (and revokes it) or
@@ -93,6 +95,10 @@ export async function endTask(db: Db, actor: Actor, id: string, reason = "ended 
   const parsed = uuidSchema.safeParse(id);
   if (!parsed.success) throw new AppError("NOT_FOUND", "No such task.");
   return db.$transaction(async (tx) => {
+    // A task whose time ran out before the expiry sweep recorded it has expired, not been ended:
+    // recorded as the sweep would (workers already refuse it by the clock), so its history says
+    // what happened and an "End" pressed a moment too late does not rewrite it.
+    await recordExpiries(tx, { id: parsed.data }, now);
     const r = await tx.task.updateMany({
       where: { id: parsed.data, status: "active" },
       data: { status: "ended", endedAt: now, endedReason: reason.slice(0, 200) },
@@ -118,15 +124,18 @@ const EXPIRY_ACTOR = { actorType: "system", actorId: "expiry" } as const;
  * (a task is expired, and audited, once).
  */
 export async function expireTasks(db: Db, now = new Date()): Promise<number> {
-  return db.$transaction(async (tx) => {
-    const expired = await tx.task.updateManyAndReturn({
-      where: { status: "active", expiresAt: { lte: now } },
-      data: { status: "expired", endedAt: now, endedReason: "time to live reached" },
-      select: { id: true, agentId: true },
-    });
-    if (expired.length === 0) return 0;
-    await cancelApprovals(tx, { taskIds: expired.map((t) => t.id) }, "task_expired", EXPIRY_ACTOR, now);
-    for (const task of expired) await recordAuditEvent(tx, { type: "task.expired", actor: EXPIRY_ACTOR, agentId: task.agentId, taskId: task.id, reason: "time to live reached" });
-    return expired.length;
+  return db.$transaction((tx) => recordExpiries(tx, {}, now));
+}
+
+/** Marks the active tasks matching `where` whose time is up as expired: approvals cancelled, each audited. */
+async function recordExpiries(tx: Parameters<Parameters<Db["$transaction"]>[0]>[0], where: { id?: string }, now: Date): Promise<number> {
+  const expired = await tx.task.updateManyAndReturn({
+    where: { ...where, status: "active", expiresAt: { lte: now } },
+    data: { status: "expired", endedAt: now, endedReason: "time to live reached" },
+    select: { id: true, agentId: true },
   });
+  if (expired.length === 0) return 0;
+  await cancelApprovals(tx, { taskIds: expired.map((t) => t.id) }, "task_expired", EXPIRY_ACTOR, now);
+  for (const task of expired) await recordAuditEvent(tx, { type: "task.expired", actor: EXPIRY_ACTOR, agentId: task.agentId, taskId: task.id, reason: "time to live reached" });
+  return expired.length;
 }

@@ -138,7 +138,26 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
   });
 }
 
-/** Disabling a user ends all their sessions at once. */
+/**
+ * Revokes the live API keys `userId` created, each audited with why. A disabled user's keys
+ * already stop working (authentication checks the creator), but only revocation keeps them from
+ * working again when the user is re-enabled: whoever held a copy of such a key would get it back.
+ */
+async function revokeKeysCreatedBy(tx: Pick<Db, "apiKey" | "auditEvent">, actor: Actor, userId: string, reason: string, now: Date): Promise<string[]> {
+  const keys = await tx.apiKey.findMany({ where: { createdById: userId, revokedAt: null }, select: { id: true, name: true, prefix: true } });
+  if (keys.length === 0) return [];
+  await tx.apiKey.updateMany({ where: { id: { in: keys.map((k) => k.id) }, revokedAt: null }, data: { revokedAt: now } });
+  for (const key of keys) {
+    await recordAuditEvent(tx, { type: "api_key.revoked", actor, reason, data: { apiKeyId: key.id, name: key.name, prefix: key.prefix, reason, createdById: userId } });
+  }
+  return keys.map((k) => k.id);
+}
+
+/**
+ * Disabling a user ends all their sessions and revokes the API keys they created, at once; so
+ * re-enabling gives back the account, never the keys (and revokes any key still live from before
+ * keys were revoked on disabling).
+ */
 export async function setUserDisabled(db: Db, actor: Actor, userId: string, disabled: boolean): Promise<UserSummary> {
   assertCan(actor, "users:write");
   // Disabling is a kill switch and stays quick; enabling gives a role back.
@@ -152,13 +171,19 @@ export async function setUserDisabled(db: Db, actor: Actor, userId: string, disa
     if (disabled && user.role === "admin" && (await countActiveAdmins(tx, userId)) === 0) {
       throw new AppError("CONFLICT", "This is the last active admin; it cannot be disabled.");
     }
+    const now = new Date();
     const updated = await tx.user.update({
       where: { id: userId },
-      data: { disabledAt: disabled ? new Date() : null },
+      data: { disabledAt: disabled ? now : null },
       select: summarySelect,
     });
-    if (disabled) await tx.session.deleteMany({ where: { userId } });
-    await recordAuditEvent(tx, { type: disabled ? "user.disabled" : "user.enabled", actor, data: { userId, email: user.email, ...(stepUp ? { stepUp } : {}) } });
+    const endedSessions = disabled ? (await tx.session.deleteMany({ where: { userId } })).count : 0;
+    const revokedApiKeys = await revokeKeysCreatedBy(tx, actor, userId, disabled ? "its creator was disabled" : "created before its creator was disabled", now);
+    await recordAuditEvent(tx, {
+      type: disabled ? "user.disabled" : "user.enabled",
+      actor,
+      data: { userId, email: user.email, ...(disabled ? { endedSessions } : {}), revokedApiKeys, ...(stepUp ? { stepUp } : {}) },
+    });
     return toSummary(updated);
   });
 }

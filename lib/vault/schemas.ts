@@ -2,6 +2,7 @@ import { z } from "zod";
 import { formatTemplate, parseHeaderTemplate, secretProblem, type SecretEncoding } from "./header-template";
 import { canonicalEnvironments } from "./binding";
 import { normalizeHost, SCHEMES } from "./host";
+import { wholeNumber } from "@/lib/validation/whole-number";
 
 /** Input schemas shared by the domain functions, route handlers, server actions and OpenAPI. */
 
@@ -26,11 +27,7 @@ export const hostSchema = z
   return result.host;
 });
 
-export const portSchema = z.coerce
-  .number({ error: "The port must be a number." })
-  .int("The port must be a whole number.")
-  .min(1, "The port must be between 1 and 65535.")
-  .max(65535, "The port must be between 1 and 65535.");
+export const portSchema = wholeNumber(1, 65535, { type: "The port must be a whole number.", range: "The port must be between 1 and 65535." });
 
 export const headerTemplateSchema = z
   .string({ error: "Enter a header template." })

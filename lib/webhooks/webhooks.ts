@@ -22,7 +22,13 @@ export const createWebhookInput = z
       .max(2000)
       .meta({ description: "Where to POST: a public address, or one in the networks the operator allows (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS); never Bulkhead itself. Treated as a secret (Slack's URLs are): shown only by host afterwards." }),
     format: z.enum(["json", "slack"]).default("json"),
-    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).default([...WEBHOOK_EVENTS]),
+    // Each event once: a list of 100,000 "hold"s was stored and audited whole.
+    events: z
+      .array(z.enum(WEBHOOK_EVENTS))
+      .min(1)
+      .max(WEBHOOK_EVENTS.length, `List each event once (${WEBHOOK_EVENTS.join(", ")}).`)
+      .refine((events) => new Set(events).size === events.length, `List each event once (${WEBHOOK_EVENTS.join(", ")}).`)
+      .default([...WEBHOOK_EVENTS]),
   })
   .strict();
 

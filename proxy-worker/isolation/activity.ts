@@ -21,6 +21,8 @@ interface DnsTally {
   answered: number;
   nxdomain: number;
   refused: number;
+  /** Queries past the sandbox's rate: not answered, not decoded (resolver.ts, admit). */
+  limited: number;
   names: Map<string, string>;
 }
 
@@ -62,15 +64,15 @@ export class SandboxActivity {
     this.timer.unref();
   }
 
-  dns(binding: Binding | null, source: string | null, outcome: "answered" | "nxdomain" | "refused", name: string, type?: string): void {
+  dns(binding: Binding | null, source: string | null, outcome: "answered" | "nxdomain" | "refused" | "limited", name: string, type?: string): void {
     const key = binding?.sandboxId ?? `unbound:${source ?? "?"}`;
     let t = this.dnsTallies.get(key);
     if (!t) {
-      t = { binding, source, answered: 0, nxdomain: 0, refused: 0, names: new Map() };
+      t = { binding, source, answered: 0, nxdomain: 0, refused: 0, limited: 0, names: new Map() };
       this.dnsTallies.set(key, t);
     }
     t[outcome]++;
-    if (t.names.size < SAMPLE) t.names.set(`${type ?? "?"} ${name.slice(0, 253)}`, outcome);
+    if (outcome !== "limited" && t.names.size < SAMPLE) t.names.set(`${type ?? "?"} ${name.slice(0, 253)}`, outcome);
   }
 
   drops(binding: Binding | null, flow: DropCount, delta: number): void {
@@ -100,11 +102,13 @@ export class SandboxActivity {
     this.dnsTallies = new Map();
     this.dropTallies = new Map();
     for (const [key, t] of dns) {
-      const recorded = await this.record("sandbox.dns", t.binding, t.refused + t.nxdomain > 0 ? "deny" : "allow", `${t.answered} answered, ${t.nxdomain} NXDOMAIN (never resolved upstream), ${t.refused} refused`, {
+      const limited = t.limited > 0 ? `, ${t.limited} not answered (over the sandbox's query rate)` : "";
+      const recorded = await this.record("sandbox.dns", t.binding, t.refused + t.nxdomain + t.limited > 0 ? "deny" : "allow", `${t.answered} answered, ${t.nxdomain} NXDOMAIN (never resolved upstream), ${t.refused} refused${limited}`, {
         source: t.source,
         answered: t.answered,
         nxdomain: t.nxdomain,
         refused: t.refused,
+        limited: t.limited,
         sample: [...t.names].map(([q, outcome]) => ({ query: q, outcome })),
       });
       if (!recorded) this.keepDns(key, t);
@@ -138,6 +142,7 @@ export class SandboxActivity {
     now.answered += t.answered;
     now.nxdomain += t.nxdomain;
     now.refused += t.refused;
+    now.limited += t.limited;
     for (const [name, outcome] of t.names) if (now.names.size < SAMPLE) now.names.set(name, outcome);
   }
 

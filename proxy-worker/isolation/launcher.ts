@@ -15,11 +15,13 @@ import type { Db } from "@/lib/db/client";
 import type { Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { actorLabel, markSandboxRemoved } from "@/lib/sandboxes/sandboxes";
+import type { RecordedLimits, SandboxLimits } from "@/lib/sandboxes/limits";
+import { cgroupRecord, createSandboxCgroup, describeLayout, listOwnCgroups, ownCgroupLayout, planSandboxCgroup, removeSandboxCgroup, type CgroupLayout, type SandboxCgroup } from "./cgroup";
 import { IsolationError, requireNetAdmin, run } from "./exec";
 import { withInstanceLock } from "./instance-lock";
 import { removeFenceIfUnused } from "./fence";
 import { createSandboxNetwork, destroySandboxNetwork, listOwnNetwork, sandboxRunDir } from "./network";
-import { netnsPrefix, sandboxNames, slotOfInterface, type SandboxNames } from "./names";
+import { cgroupNameOf, netnsOfCgroup, netnsPrefix, sandboxNames, slotOfInterface, type SandboxNames } from "./names";
 import { freeSlot, poolSize, slotAddresses, slotOfAddress, type SlotAddresses } from "./pool";
 
 export interface LaunchedSandbox {
@@ -32,6 +34,12 @@ export interface LaunchedSandbox {
   addresses: SlotAddresses;
   runDir: string;
   caFile: string;
+  /** What it may take: tmpfs sizes always; memory and processes unless turned off (null). */
+  limits: SandboxLimits;
+  /** Its cgroup (memory and process limits), or null when those are off. */
+  cgroup: SandboxCgroup | null;
+  /** How the memory and process limits are applied: "cgroup v1", "cgroup v2" or "off". */
+  enforcedBy: string;
 }
 
 function startTimeOf(pid: number): string | null {
@@ -83,6 +91,16 @@ async function removeLeftovers(db: Db, config: IsolationConfig, actor: Actor): P
     await run("ip", ["link", "del", ifname]).catch(() => undefined);
     if (!removed.includes(ifname)) removed.push(ifname);
   }
+  // Cgroups of dead sandboxes whose namespace is already gone (a launcher killed in its teardown).
+  const layout = ownCgroupLayout({ enable: false });
+  if (!("unusable" in layout)) {
+    for (const { name, cgroup } of listOwnCgroups(config.instanceId, layout)) {
+      const owner = netnsOfCgroup(config.instanceId, name);
+      if (owner && kept.has(owner)) continue;
+      await removeSandboxCgroup(cgroup);
+      removed.push(name);
+    }
+  }
   const rows = await db.sandbox.findMany({ where: { instanceId: config.instanceId, kind: "netns", removedAt: null }, select: { id: true, name: true } });
   for (const row of rows) {
     if (kept.has(row.name)) continue;
@@ -96,15 +114,41 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: string }).code === "P2002";
 }
 
-export async function launchSandbox(db: Db, config: IsolationConfig, actor: Actor, taskId: string, caPem: string): Promise<LaunchedSandbox> {
+/**
+ * Where the sandbox's memory and process limits will live, checked before anything is made: a
+ * security team would rather a launch refused than a sandbox that can take the machine, so
+ * without a usable cgroup the launch fails unless the limits were turned off by name.
+ */
+export function resourceLimitLayout(limits: SandboxLimits): CgroupLayout | null {
+  if (limits.memoryBytes === null || limits.pids === null) return null;
+  const layout = ownCgroupLayout();
+  if ("unusable" in layout) {
+    throw new IsolationError(
+      `refusing to start a sandbox without its memory and process limits: no cgroup can hold them here (${layout.unusable}). Run the launcher as root where the cgroup v2 memory and pids controllers (or the v1 memory and pids hierarchies) are mounted writable, or run without those limits on purpose with --no-resource-limits (BULKHEAD_SANDBOX_RESOURCE_LIMITS=off); the tmpfs sizes apply either way. Nothing was created.`,
+      "limits_unavailable",
+    );
+  }
+  return layout;
+}
+
+export async function launchSandbox(db: Db, config: IsolationConfig, actor: Actor, taskId: string, caPem: string, limits: SandboxLimits = config.limits): Promise<LaunchedSandbox> {
   requireNetAdmin("bulkhead sandbox run");
+  const layout = resourceLimitLayout(limits);
   const task = await db.task.findFirst({ where: { id: taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true, expiresAt: true } });
   if (!task) throw new IsolationError(`task ${taskId} is not active (ended, expired, revoked, or its agent is suspended)`, "task_inactive");
   // Up to the launcher file, which makes it a live sandbox to every cleanup, under the lock.
-  return withInstanceLock(config.instanceId, "bulkhead sandbox run", () => buildSandbox(db, config, actor, task, caPem));
+  const resources = { limits, layout, enforcedBy: layout ? describeLayout(layout).split(" (")[0]! : "off" };
+  return withInstanceLock(config.instanceId, "bulkhead sandbox run", () => buildSandbox(db, config, actor, task, caPem, resources));
 }
 
-async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task: { id: string; agentId: string; expiresAt: Date }, caPem: string): Promise<LaunchedSandbox> {
+interface Resources {
+  limits: SandboxLimits;
+  layout: CgroupLayout | null;
+  enforcedBy: string;
+}
+
+async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task: { id: string; agentId: string; expiresAt: Date }, caPem: string, resources: Resources): Promise<LaunchedSandbox> {
+  const recorded: RecordedLimits = { ...resources.limits, enforcedBy: resources.enforcedBy };
   for (let attempt = 0; attempt < 8; attempt++) {
     const live = await db.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true } });
     const used = new Set<number>();
@@ -129,10 +173,10 @@ async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task:
     try {
       id = await db.$transaction(async (tx) => {
         const row = await tx.sandbox.create({
-          data: { taskId: task.id, name: names.netns, kind: "netns", sourceAddress: addresses.v4, sourceAddressV6: addresses.v6, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId, createdBy: actorLabel(actor) },
+          data: { taskId: task.id, name: names.netns, kind: "netns", sourceAddress: addresses.v4, sourceAddressV6: addresses.v6, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId, createdBy: actorLabel(actor), limits: { ...recorded } },
           select: { id: true },
         });
-        await recordAuditEvent(tx, { type: "sandbox.started", actor, agentId: task.agentId, taskId: task.id, outcome: "allow", reason: `sandbox ${names.netns} started at ${addresses.v4} and ${addresses.v6}`, data: { sandboxId: row.id, kind: "netns", netns: names.netns, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId } });
+        await recordAuditEvent(tx, { type: "sandbox.started", actor, agentId: task.agentId, taskId: task.id, outcome: "allow", reason: `sandbox ${names.netns} started at ${addresses.v4} and ${addresses.v6}`, data: { sandboxId: row.id, kind: "netns", netns: names.netns, addresses: `${addresses.v4} ${addresses.v6}`, instanceId: config.instanceId, limits: { ...recorded } } });
         return row.id;
       });
     } catch (error) {
@@ -141,22 +185,31 @@ async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task:
     }
     const runDir = sandboxRunDir(names.netns);
     const caFile = path.join(runDir, "ca-bundle.pem");
+    let cgroup: SandboxCgroup | null = null;
     try {
       await createSandboxNetwork(config, names, addresses);
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       // Where the sandbox's own home is mounted (session.ts); empty and root's outside it.
       await mkdir(path.join(runDir, "home"), { mode: 0o755 });
+      if (resources.layout && resources.limits.memoryBytes !== null && resources.limits.pids !== null) {
+        const planned = planSandboxCgroup(resources.layout, cgroupNameOf(config.instanceId, names.netns));
+        // Where it is, first: for teardown and for the cleanup of a launcher that dies (network.ts).
+        await writeFile(cgroupRecord(runDir), JSON.stringify(planned), { mode: 0o644 });
+        await createSandboxCgroup(planned, { memoryBytes: resources.limits.memoryBytes, pids: resources.limits.pids });
+        cgroup = planned;
+      }
       await writeFile(path.join(runDir, "launcher"), `${process.pid} ${startTimeOf(process.pid) ?? "?"}\n`, { mode: 0o644 });
       const system = existsSync("/etc/ssl/certs/ca-certificates.crt") ? readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8") : "";
       // Bulkhead's CA first (intercepted TLS), then the system's (passthrough services present their own).
       await writeFile(caFile, `${caPem.trim()}\n${system}`, { mode: 0o644 });
     } catch (error) {
+      if (cgroup) await removeSandboxCgroup(cgroup).catch(() => undefined);
       await destroySandboxNetwork(names).catch(() => undefined);
       const message = error instanceof Error ? error.message : String(error);
       await markSandboxRemoved(db, actor, id, `could not be created: ${message}`.slice(0, 200), "sandbox.removed");
       throw error;
     }
-    return { id, instanceId: config.instanceId, taskId: task.id, agentId: task.agentId, expiresAt: task.expiresAt, names, addresses, runDir, caFile };
+    return { id, instanceId: config.instanceId, taskId: task.id, agentId: task.agentId, expiresAt: task.expiresAt, names, addresses, runDir, caFile, limits: resources.limits, cgroup, enforcedBy: resources.enforcedBy };
   }
   throw new IsolationError("could not reserve a sandbox address after several attempts (many launchers at once?); try again", "pool_contended");
 }
@@ -166,8 +219,12 @@ export async function teardownSandbox(db: Db, actor: Actor, sandbox: LaunchedSan
   // Under the lock: a cleanup meanwhile would find the row live and its namespace gone, and remove
   // it as a crash's leftover under a reason that is not this one.
   await withInstanceLock(sandbox.instanceId, "removing a sandbox", async () => {
-    await destroySandboxNetwork(sandbox.names);
-    await markSandboxRemoved(db, actor, sandbox.id, reason, "sandbox.removed");
+    try {
+      await destroySandboxNetwork(sandbox.names);
+    } finally {
+      // Also when a part would not go (a cgroup still busy): the binding ends; cleanup retries the rest.
+      await markSandboxRemoved(db, actor, sandbox.id, reason, "sandbox.removed");
+    }
   });
 }
 

@@ -36,3 +36,17 @@ export function slotOfInterface(instanceId: string, name: string): number | null
 export function isOwnNetns(instanceId: string, name: string): boolean {
   return name.startsWith(netnsPrefix(instanceId)) && /^[0-9]{1,6}-[a-z0-9]{1,16}$/.test(name.slice(netnsPrefix(instanceId).length));
 }
+
+/**
+ * The cgroup of a sandbox (cgroup.ts): `bulkhead-<instance>-<slot>-<tag>`, after its namespace
+ * `bh-<instance>-<slot>-<tag>`, so a cleanup finds exactly this instance's and knows whose it is.
+ */
+export const cgroupPrefix = (instanceId: string) => `bulkhead-${instanceId}-`;
+export const cgroupNameOf = (instanceId: string, netns: string) => `${cgroupPrefix(instanceId)}${netns.slice(netnsPrefix(instanceId).length)}`;
+
+/** The namespace a cgroup of this instance belongs to, or null when the name is not one of ours. */
+export function netnsOfCgroup(instanceId: string, name: string): string | null {
+  if (!name.startsWith(cgroupPrefix(instanceId))) return null;
+  const netns = `${netnsPrefix(instanceId)}${name.slice(cgroupPrefix(instanceId).length)}`;
+  return isOwnNetns(instanceId, netns) ? netns : null;
+}

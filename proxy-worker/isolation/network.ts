@@ -7,6 +7,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { IsolationConfig } from "@/lib/config/isolation";
+import { readCgroupRecord, removeSandboxCgroup } from "./cgroup";
 import { IsolationError, run } from "./exec";
 import { ensureFence } from "./fence";
 import { hostIfPrefix, isOwnNetns, type SandboxNames } from "./names";
@@ -68,12 +69,20 @@ export async function createSandboxNetwork(config: IsolationConfig, names: Sandb
   }
 }
 
-/** Kills whatever still runs inside the namespace, then removes the veth pair, the namespace and its files. */
+/**
+ * Kills whatever still runs inside the namespace and in the sandbox's cgroup (then removes the
+ * cgroup), then removes the veth pair, the namespace and its files. The cgroup goes before the
+ * folder that says where it is, so a launcher killed in between leaves it findable.
+ */
 export async function destroySandboxNetwork(names: SandboxNames): Promise<void> {
   await killNetnsProcesses(names.netns);
+  const cgroup = await readCgroupRecord(sandboxRunDir(names.netns));
+  const failed = cgroup ? await removeSandboxCgroup(cgroup).then(() => null, (error: unknown) => error) : null;
   await run("ip", ["link", "del", names.hostIf]).catch(() => undefined);
   await run("ip", ["netns", "del", names.netns]).catch(() => undefined);
   await rm(path.join("/etc/netns", names.netns), { recursive: true, force: true });
+  // A cgroup that would not go keeps its record, so the next cleanup tries again; the rest is gone.
+  if (failed) throw failed;
   await rm(sandboxRunDir(names.netns), { recursive: true, force: true });
 }
 

@@ -3,7 +3,8 @@
  * packet here whatever resolver it was addressed to). It answers A and AAAA only; refuses other
  * types; answers NXDOMAIN, without any upstream lookup, for names the sandbox's task can never
  * reach; answers reachable names from Bulkhead's own destination check (the resolution the proxy
- * dials), and remembers what it told each sandbox for the name/address agreement check.
+ * dials), and remembers what it told each sandbox for the name/address agreement check. Each
+ * source address has a rate (`admit`): past it, queries get no answer.
  */
 import dgram from "node:dgram";
 import net from "node:net";
@@ -27,8 +28,20 @@ export interface ResolverDeps {
   memory: ResolverMemory;
   activity: SandboxActivity;
   ttlSeconds: number;
+  /** Per source address: queries a second, sustained; a burst may reach twice this. */
+  queriesPerSecond: number;
   log: Logger;
+  /** The clock (ms) the rate limit reads; tests give their own. */
+  now?: () => number;
 }
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Source addresses whose buckets are remembered at most; past it, full and idle ones are forgotten. */
+const MAX_BUCKETS = 4096;
 
 interface Answered {
   rcode: Rcode;
@@ -38,13 +51,51 @@ interface Answered {
 export class SandboxResolver {
   private readonly udp: dgram.Socket[] = [];
   private readonly tcp: net.Server[] = [];
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly deps: ResolverDeps) {}
+
+  /**
+   * Whether a query from `source` is answered: a token bucket per source address (refilled at
+   * `queriesPerSecond`, holding twice that). A sandbox flooding the resolver takes the worker's
+   * time from every other sandbox and from the proxy itself (each answerable name is a
+   * destination check); past its rate its queries get no answer at all, before they are even
+   * decoded, and are counted in its `sandbox.dns` audit (`limited`).
+   */
+  admit(source: string): boolean {
+    const now = (this.deps.now ?? Date.now)();
+    const rate = this.deps.queriesPerSecond;
+    let bucket = this.buckets.get(source);
+    if (!bucket) {
+      if (this.buckets.size >= MAX_BUCKETS) this.forgetIdle(now);
+      bucket = { tokens: rate * 2, at: now };
+      this.buckets.set(source, bucket);
+    } else {
+      bucket.tokens = Math.min(rate * 2, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+      bucket.at = now;
+    }
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return true;
+    }
+    const address = source.replace(/^::ffff:/, "");
+    this.deps.activity.dns(this.deps.state()?.snapshot.sandboxBindings.get(address) ?? null, address, "limited", "");
+    return false;
+  }
+
+  /** Drops the buckets that would be full again by now (their sources idle long enough). */
+  private forgetIdle(now: number): void {
+    const rate = this.deps.queriesPerSecond;
+    for (const [source, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * rate >= rate * 2) this.buckets.delete(source);
+    // Still full of busy sources (more than any machine has sandboxes): start again rather than grow.
+    if (this.buckets.size >= MAX_BUCKETS) this.buckets.clear();
+  }
 
   async listen(addresses: readonly string[], port: number): Promise<void> {
     for (const address of addresses) {
       const socket = dgram.createSocket({ type: address.includes(":") ? "udp6" : "udp4" });
       socket.on("message", (msg, rinfo) => {
+        if (!this.admit(rinfo.address)) return;
         void this.answer(msg, rinfo.address).then((reply) => {
           if (reply) socket.send(truncateForUdp(reply), rinfo.port, rinfo.address);
         });
@@ -77,6 +128,7 @@ export class SandboxResolver {
       while (buffer.length >= 2 && buffer.length >= 2 + buffer.readUInt16BE(0)) {
         const msg = buffer.subarray(2, 2 + buffer.readUInt16BE(0));
         buffer = buffer.subarray(2 + msg.length);
+        if (!this.admit(conn.remoteAddress ?? "")) continue;
         void this.answer(msg, conn.remoteAddress ?? "").then((reply) => {
           if (!reply || conn.destroyed) return;
           const len = Buffer.alloc(2);

@@ -108,7 +108,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     undefined,
     drops,
   );
-  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, log });
+  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, queriesPerSecond: config.dnsQueriesPerSecond, log });
   const listener = new SandboxListener({
     state: o.parts.state,
     pipeline: o.parts.pipeline,

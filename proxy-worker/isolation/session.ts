@@ -13,6 +13,8 @@ import pg from "pg";
 import type { IsolationConfig } from "@/lib/config/isolation";
 import type { Db } from "@/lib/db/client";
 import type { Actor } from "@/lib/auth/actor";
+import { formatBytes, inodesFor } from "@/lib/sandboxes/limits";
+import { cgroupEvents, procsFiles } from "./cgroup";
 import { teardownSandbox, type LaunchedSandbox } from "./launcher";
 import { sandboxRunDir } from "./network";
 
@@ -45,17 +47,21 @@ export const SANDBOX_SCRATCH = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] as 
 
 /*
  * Run as root in the sandbox's own mount namespace, before the privileges are dropped: mounts the
- * private home ($3, owned by the sandbox user $1:$2), a private scratch over each directory up to
- * `--`, and terminals of its own, then runs what follows. A mount that fails fails the start
- * (mount's exit status). Terminals: /dev/ptmx is world-writable, and a terminal it opens in the
+ * private home ($5, owned by the sandbox user $1:$2, of tmpfs options $3), a private scratch of
+ * tmpfs options $4 over each directory up to `--`, and terminals of its own, then runs what
+ * follows. A mount that fails fails the start (mount's exit status). Every tmpfs has a size and
+ * an inode count (limits.ts): without them each could grow to half the machine's memory, and an
+ * agent writing to its home or /tmp took the RAM the proxy, the dashboard and the database need;
+ * with them it gets ENOSPC. Terminals: /dev/ptmx is world-writable, and a terminal it opens in the
  * host's /dev/pts belongs to the sandbox user, so another sandbox could open it, read from it and
  * type into it; a devpts instance of the sandbox's own holds only its own (as in a container).
  */
 const MOUNT_PRIVATE = [
-  'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev" bulkhead-home "$3" || exit',
-  "shift 3",
+  'mount -t tmpfs -o "mode=0700,uid=$1,gid=$2,nosuid,nodev,$3" bulkhead-home "$5" || exit',
+  'scratch="$4"',
+  "shift 5",
   'while [ "$1" != -- ]; do',
-  '  if [ -d "$1" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev bulkhead-scratch "$1" || exit; fi',
+  '  if [ -d "$1" ]; then mount -t tmpfs -o "mode=1777,nosuid,nodev,$scratch" bulkhead-scratch "$1" || exit; fi',
   "  shift",
   "done",
   "shift",
@@ -64,8 +70,29 @@ const MOUNT_PRIVATE = [
   'exec "$@"',
 ].join("\n");
 
+/*
+ * The first process of a sandbox, in the host's namespaces and still root: writes itself into
+ * each of the sandbox's cgroup.procs files (up to `--`), then executes what follows. Everything
+ * the sandbox runs descends from it, so nothing of the sandbox is ever outside its cgroup.
+ */
+const JOIN_CGROUP = [
+  'while [ "$1" != -- ]; do',
+  '  echo $$ > "$1" || { echo "bulkhead: could not put the sandbox in its cgroup ($1)" >&2; exit 125; }',
+  "  shift",
+  "done",
+  "shift",
+  'exec "$@"',
+].join("\n");
+
+/** tmpfs options for a size: `size=` and an inode count to match (limits.ts, inodesFor). */
+export const tmpfsSize = (bytes: number) => `size=${Math.ceil(bytes / 1024)}k,nr_inodes=${inodesFor(bytes)}`;
+
+/** What sandboxArgv needs to know about the sandbox. */
+export type SandboxShape = Pick<LaunchedSandbox, "names" | "limits" | "cgroup">;
+
 /**
- * The argument vector that enters the sandbox and drops every privilege before `command`.
+ * The argument vector (for /bin/sh) that puts the sandbox's processes in its cgroup, enters the
+ * sandbox and drops every privilege before `command`.
  * Every sandbox also gets its own PID namespace (with its own /proc): all sandboxes run as the
  * same user, and a process of one that could see another's would read its environment, signal
  * it, ptrace it or take its sockets (pidfd_getfd), and speak with that sandbox's identity.
@@ -76,12 +103,14 @@ const MOUNT_PRIVATE = [
  * `--ipc`: System V shared memory, semaphores and message queues and POSIX message queues of its
  * own, for the same reason as the scratch directories.
  */
-export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, netns: string, command: readonly string[]): string[] {
+export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, sandbox: SandboxShape, command: readonly string[]): string[] {
+  const netns = sandbox.names.netns;
   return [
-    "netns", "exec", netns,
+    "-c", JOIN_CGROUP, "sh", ...(sandbox.cgroup ? procsFiles(sandbox.cgroup) : []), "--",
+    "ip", "netns", "exec", netns,
     "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--",
     // Still root, in the sandbox's own mount namespace: its home and scratch are tmpfs no other sandbox sees.
-    "/bin/sh", "-c", MOUNT_PRIVATE, "sh", String(config.uid), String(config.gid), sandboxHome(netns), ...SANDBOX_SCRATCH, "--",
+    "/bin/sh", "-c", MOUNT_PRIVATE, "sh", String(config.uid), String(config.gid), tmpfsSize(sandbox.limits.homeBytes), tmpfsSize(sandbox.limits.scratchBytes), sandboxHome(netns), ...SANDBOX_SCRATCH, "--",
     "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig", "KILL", "--",
     ...command,
   ];
@@ -119,7 +148,7 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
   const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => !PROXY_VARIABLE.test(k)));
   env.HOME ??= sandboxHome(o.sandbox.names.netns);
   Object.assign(env, trustEnvironment(o.sandbox.caFile));
-  const child = spawn("ip", sandboxArgv(o.config, o.sandbox.names.netns, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd });
+  const child = spawn("/bin/sh", sandboxArgv(o.config, o.sandbox, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd });
   if (o.stdio === "pipe") child.stdout?.on("data", (c: Buffer) => o.onStdout?.(c));
   const exited = new Promise<SessionResult>((resolve) => {
     child.on("error", (error) => resolve({ exitCode: 127, reason: `the command could not start: ${error.message}` }));
@@ -133,9 +162,21 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
     child.kill("SIGKILL");
     await o.drain?.().catch(() => undefined);
   }
-  await teardownSandbox(o.db, o.actor, o.sandbox, outcome.kind === "exit" ? `${outcome.reason}` : outcome.reason);
-  if (outcome.kind === "exit") return { exitCode: outcome.exitCode, reason: outcome.reason };
-  return { exitCode: 125, reason: outcome.reason };
+  // What the kernel did to the sandbox at its limits, read before teardown removes the cgroup.
+  const reason = `${outcome.reason}${limitsReached(o.sandbox)}`;
+  await teardownSandbox(o.db, o.actor, o.sandbox, reason);
+  if (outcome.kind === "exit") return { exitCode: outcome.exitCode, reason };
+  return { exitCode: 125, reason };
+}
+
+/** "" or "; …" naming each limit the sandbox ran into (an OOM kill, forks refused at pids.max). */
+export function limitsReached(sandbox: Pick<LaunchedSandbox, "limits" | "cgroup">): string {
+  if (!sandbox.cgroup) return "";
+  const { oomKills, pidsRefused } = cgroupEvents(sandbox.cgroup);
+  const notes: string[] = [];
+  if (oomKills > 0) notes.push(`the kernel killed ${oomKills} process(es) of the sandbox for going over its memory limit of ${formatBytes(sandbox.limits.memoryBytes ?? 0)} (out of memory in its cgroup)`);
+  if (pidsRefused > 0) notes.push(`the sandbox reached its limit of ${sandbox.limits.pids ?? 0} processes (${pidsRefused} fork(s) refused)`);
+  return notes.map((n) => `; ${n}`).join("");
 }
 
 /**

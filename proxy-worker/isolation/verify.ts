@@ -4,7 +4,7 @@
  * (servers that answer with a banner) make the result checkable: with the fence intact nothing
  * reaches them; with a rule removed, the probe does and verify fails.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { copyFile, chmod } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -54,7 +54,24 @@ export async function hostAddresses(limit = 6): Promise<string[]> {
   return out.slice(0, limit);
 }
 
-export async function runProbe(config: IsolationConfig, sandbox: LaunchedSandbox, targets: VerifyTargets): Promise<VerifyResult[]> {
+/**
+ * Waits for the probe to exit and its output to end, at most `timeoutMs`; on timeout kills it
+ * (SIGKILL to `unshare`, whose --kill-child takes the sandbox's processes with it) and says so.
+ */
+function waitBounded(child: ChildProcess, timeoutMs: number): Promise<number | "timeout"> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve("timeout");
+    }, timeoutMs);
+    child.once("close", (c) => {
+      clearTimeout(timer);
+      resolve(c ?? 1);
+    });
+  });
+}
+
+export async function runProbe(config: IsolationConfig, sandbox: LaunchedSandbox, targets: VerifyTargets, timeoutMs = config.verifyTimeoutMs): Promise<VerifyResult[]> {
   const source = fileURLToPath(new URL("./probe.mjs", import.meta.url));
   const probe = path.join(sandbox.runDir, "probe.mjs");
   await copyFile(source, probe);
@@ -62,12 +79,17 @@ export async function runProbe(config: IsolationConfig, sandbox: LaunchedSandbox
   const koffiPath = createRequire(import.meta.url).resolve("koffi");
   const input = JSON.stringify({ ...targets, koffiPath, interface: sandbox.names.sandboxIf, nonce: sandbox.id.slice(0, 8) });
   const env = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: sandboxHome(sandbox.names.netns), ...trustEnvironment(sandbox.caFile) } as unknown as NodeJS.ProcessEnv;
-  const child = spawn("ip", sandboxArgv(config, sandbox.names.netns, [process.execPath, probe, input]), { stdio: ["ignore", "pipe", "pipe"], env, cwd: "/" });
+  const child = spawn("/bin/sh", sandboxArgv(config, sandbox, [process.execPath, probe, input]), { stdio: ["ignore", "pipe", "pipe"], env, cwd: "/" });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? 1)));
+  // Bounded: a probe that hangs (a stuck socket, a sandbox at its limits) fails the self-test, it never holds the launcher.
+  const finished = await waitBounded(child, timeoutMs);
+  if (finished === "timeout") {
+    return [{ escape: "self-test probe", expected: `runs to completion within ${Math.round(timeoutMs / 1000)} s`, got: `did not finish within ${Math.round(timeoutMs / 1000)} s (BULKHEAD_SANDBOX_VERIFY_TIMEOUT_SECONDS); it was killed`, escaped: true }];
+  }
+  const code = finished;
   const line = stdout.trim().split("\n").pop() ?? "";
   try {
     return JSON.parse(line) as VerifyResult[];

@@ -11,6 +11,8 @@ interface Entry {
   /** Requests still being decided on this connection: they get their refusal before it closes. */
   busy: number;
   closing: boolean;
+  /** Why it is closing (the kill switch's reason: `agent_suspended`, `task_revoked`, ...). */
+  reason: string | null;
 }
 
 export interface ConnectionRegistryOptions {
@@ -19,7 +21,13 @@ export interface ConnectionRegistryOptions {
    * A revocation that arrived between authentication and registration still closes it.
    */
   revoked?: (owner: ConnectionOwner) => string | null;
-  /** How long a request being decided may take to be answered before its connection is cut. */
+  /**
+   * How long a request being decided may take to be answered before its connection is cut (5 s).
+   * Its refusal is audited before it is sent, and that write can take seconds on a machine whose
+   * disk is saturated (the connection was then cut with no answer at all). Nothing is forwarded
+   * in the meantime: a request whose decision ends on a closing connection is refused
+   * (`closedBecause`), and one that ends after the cut finds its socket destroyed.
+   */
   graceMs?: number;
 }
 
@@ -39,7 +47,7 @@ export class ConnectionRegistry {
   private readonly graceMs: number;
 
   constructor(private readonly options: ConnectionRegistryOptions = {}) {
-    this.graceMs = options.graceMs ?? 500;
+    this.graceMs = options.graceMs ?? 5_000;
   }
 
   /**
@@ -55,7 +63,8 @@ export class ConnectionRegistry {
       index(this.byAgent, owner.agentId, entry);
       if (owner.jti !== null) index(this.byJti, owner.jti, entry);
     }
-    if (!entry.closing && this.options.revoked?.(owner)) this.close(entry);
+    const revoked = entry.closing ? null : (this.options.revoked?.(owner) ?? null);
+    if (revoked) this.close(entry, revoked);
   }
 
   /**
@@ -69,7 +78,8 @@ export class ConnectionRegistry {
 
   /**
    * Marks a request on `socket` as being decided; call the returned function once it has been
-   * answered. A connection closed meanwhile is destroyed then (or after the grace period).
+   * answered (its response finished). A connection closed meanwhile is destroyed then (or after
+   * the grace period).
    */
   busy(socket: Duplex): () => void {
     const entry = this.ensure(socket);
@@ -84,23 +94,40 @@ export class ConnectionRegistry {
     };
   }
 
+  /**
+   * Why the connection `socket` belongs to is being closed by a kill switch, or null if it is not.
+   * A request whose decision ends on such a connection is refused with this reason, never forwarded:
+   * its authority was confirmed before the kill switch was pulled, but nothing leaves after it.
+   */
+  closedBecause(socket: Duplex): string | null {
+    const entry = this.entries.get(socket);
+    return entry?.closing ? (entry.reason ?? "closed") : null;
+  }
+
   closeTask(taskId: string): number {
-    return this.closeAll(this.byTask.get(taskId));
+    return this.closeAll(this.byTask.get(taskId), "task_revoked");
   }
 
   closeAgent(agentId: string): number {
-    return this.closeAll(this.byAgent.get(agentId));
+    return this.closeAll(this.byAgent.get(agentId), "agent_suspended");
   }
 
   closeJti(jti: string): number {
-    return this.closeAll(this.byJti.get(jti));
+    return this.closeAll(this.byJti.get(jti), "jti_revoked");
   }
 
-  /** Closes every connection one of whose owners matches. */
-  closeWhere(match: (owner: ConnectionOwner) => boolean): number {
-    const hit = new Set<Entry>();
-    for (const entry of this.entries.values()) if (entry.owners.some(match)) hit.add(entry);
-    return this.closeAll(hit);
+  /** Closes every connection one of whose owners has a reason to be closed (`reasonFor` is not null). */
+  closeWhere(reasonFor: (owner: ConnectionOwner) => string | null): number {
+    let n = 0;
+    for (const entry of new Set(this.entries.values())) {
+      if (entry.closing) continue;
+      let reason: string | null = null;
+      for (const owner of entry.owners) if ((reason = reasonFor(owner))) break;
+      if (!reason) continue;
+      this.close(entry, reason);
+      n++;
+    }
+    return n;
   }
 
   /** Open connections (not sockets: a tunnel and its TLS layer count once). */
@@ -108,18 +135,19 @@ export class ConnectionRegistry {
     return new Set(this.entries.values()).size;
   }
 
-  private closeAll(entries: Set<Entry> | undefined): number {
+  private closeAll(entries: Set<Entry> | undefined, reason: string): number {
     if (!entries) return 0;
     let n = 0;
     for (const entry of [...entries]) {
       if (entry.closing) continue;
-      this.close(entry);
+      this.close(entry, reason);
       n++;
     }
     return n;
   }
 
-  private close(entry: Entry): void {
+  private close(entry: Entry, reason: string): void {
+    entry.reason = reason;
     if (entry.busy === 0) {
       destroy(entry);
       return;
@@ -133,7 +161,7 @@ export class ConnectionRegistry {
     const known = this.entries.get(socket);
     if (known) return known;
     if (socket.destroyed) return null;
-    const entry: Entry = { sockets: new Set(), owners: [], busy: 0, closing: false };
+    const entry: Entry = { sockets: new Set(), owners: [], busy: 0, closing: false, reason: null };
     this.attach(socket, entry);
     return entry;
   }

@@ -88,8 +88,14 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
  */
 export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   deps.inFlight?.begin();
-  // While this request is decided, a kill switch lets its refusal out before closing the connection.
+  // While this request is decided, a kill switch lets its refusal out before closing the connection:
+  // released once the refusal is sent (its response finished), or once the request is forwarded.
   const decided = deps.connections?.busy(req.socket) ?? (() => undefined);
+  const releaseWhenAnswered = () => {
+    if (res.writableFinished || res.destroyed) decided();
+    else res.once("finish", decided).once("close", decided);
+  };
+  let answering = false;
   try {
     let plan: ForwardPlan;
     try {
@@ -104,18 +110,32 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
       const approval = await p.hold(j, auth, decision);
       plan = await p.recordDecision(j, auth, decision, destination, approval);
     } catch (error) {
-      res.once("finish", decided).once("close", decided);
+      answering = true;
       if (error instanceof ProxyRefusal) {
         sendRefusal(res, error);
         logDecision(deps.log, refusalLine(error));
       } else {
         await refuseRequest(deps, req, res, internalRefusal(deps.log, error), ctx.listener);
       }
+      releaseWhenAnswered();
+      return;
+    }
+    // A kill switch was pulled after the request's authority was last confirmed, while it was
+    // still being decided: nothing is forwarded. The agent gets its refusal (the connection closes
+    // once it is sent) and the request's completion says why.
+    const killed = req.socket.destroyed ? null : (deps.connections?.closedBecause(req.socket) ?? null);
+    if (killed) {
+      answering = true;
+      const refusal = revokedWhileDeciding(killed, plan.approvalId);
+      refusal.auditEventId = plan.eventId;
+      sendRefusal(res, refusal);
+      releaseWhenAnswered();
+      complete(deps, plan, { status: 0, answered: refusal.status, failure: refusal, cut: null, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
       return;
     }
     decided();
-    // Closed by a kill switch, or by the client, while it was being decided: nothing is forwarded,
-    // and its completion says so (the decision was recorded as allowed before this).
+    // Closed by the client while it was being decided: nothing is forwarded, and its completion
+    // says so (the decision was recorded as allowed before this).
     if (req.socket.destroyed) {
       const closed = new ProxyRefusal("bad_gateway", "connection_closed", "not forwarded: the client's connection closed before the request could be sent");
       complete(deps, plan, { status: 0, answered: 0, failure: closed, cut: null, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
@@ -127,10 +147,29 @@ export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage
     // Last resort: nothing above should throw, but a fault here must not become an unhandled rejection.
     deps.log.error({ err: error instanceof Error ? error.stack : String(error) }, "unexpected error while answering a request");
     res.destroy();
-  } finally {
     decided();
+  } finally {
+    // A refusal being sent keeps the connection until it is out (releaseWhenAnswered); anything
+    // else is done with being decided.
+    if (!answering) decided();
     deps.inFlight?.end();
   }
+}
+
+/** A failure that kept the request from being sent at all (the client went away, or a kill switch). */
+function notForwarded(failure: ProxyRefusal): boolean {
+  return failure.code === "connection_closed" || failure.kind === "identity" || failure.kind === "denied";
+}
+
+/**
+ * The refusal of a request decided as allowed (or approved) whose connection a kill switch
+ * closed meanwhile: the same answer a new request of the revoked authority would get, or for an
+ * approved request the same as `confirm` gives a held request whose authority went away.
+ */
+function revokedWhileDeciding(reason: string, approvalId: string | null): ProxyRefusal {
+  const code = `token_${reason}`;
+  if (approvalId) return new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${code}); nothing was forwarded`, { approvalId });
+  return new ProxyRefusal("identity", code, `task token refused: ${reason} (while the request was being decided; nothing was forwarded)`);
 }
 
 /** The request as the listener received it; its body is read only when the pipeline asks (after authentication). */
@@ -268,7 +307,7 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       taskId: plan.auth.taskId,
       outcome: status ? "forwarded" : "failed",
       effect: plan.effect,
-      reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure?.code === "connection_closed" ? failure.reason : "upstream failed",
+      reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure && notForwarded(failure) ? failure.reason : "upstream failed",
       ruleId: null,
       data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}), ...(cut ? { cut } : {}) },
     }, { deferred: true })

@@ -62,7 +62,7 @@ export class KillSwitch {
         return why ? cancelReasonFor(why) : null;
       });
       // Holds first: their requests get a refusal before their connections close.
-      connections = this.o.connections.closeWhere((owner) => this.o.revoked(owner, now) !== null);
+      connections = this.o.connections.closeWhere((owner) => this.o.revoked(owner, now));
       if (holds || connections) this.o.log.info({ holds, connections }, "kill switch: cancelled held requests and closed connections of revoked tasks");
     } catch (error) {
       // Never let a fault here fail the snapshot reload that called it (revocations still apply).

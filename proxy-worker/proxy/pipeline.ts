@@ -293,7 +293,7 @@ export class Pipeline extends PipelineAudit {
     else await this.record("proxy.decision", "allow", detail, auth, decision);
     const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined);
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
-    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, why, eventId: j.eventId, startedAt: j.startedAt };
+    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
   /** Waits for a person while the client's connection stays open; its closing cancels the hold. */

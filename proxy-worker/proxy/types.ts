@@ -69,6 +69,8 @@ export interface ForwardPlan {
   actions: SemanticAction[];
   effect: Effect;
   decision: Verdict;
+  /** The approval that released a held request (consumed), or null. */
+  approvalId: string | null;
   /** Why (for the decision log line): the rule, its reason and the policy mode. */
   why?: { reason: string; ruleId: string | null; mode: string; wouldBe: string | null };
   eventId: string;

@@ -59,6 +59,27 @@ test.describe("route handlers check the session and role themselves", () => {
     expect(await bad.json()).toMatchObject({ error: "invalid_input" });
   });
 
+  test("a signed-in person's retry with an Idempotency-Key gets the first answer, not a second agent", async ({ api: request, createUser, db }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(request, admin.email, admin.password);
+    const name = unique("idem-agent");
+    const key = unique("retry");
+    const first = await request.post("/api/v1/agents", { data: { name }, headers: { "idempotency-key": key } });
+    expect(first.status()).toBe(201);
+    const again = await request.post("/api/v1/agents", { data: { name }, headers: { "idempotency-key": key } });
+    expect(again.status()).toBe(201);
+    expect(again.headers()["idempotent-replayed"]).toBe("true");
+    expect(await again.json()).toEqual(await first.json());
+    expect(await db.agent.count({ where: { name } })).toBe(1);
+    // The same key for another request is refused, and runs nothing.
+    const other = await request.post("/api/v1/agents", { data: { name: unique("idem-other") }, headers: { "idempotency-key": key } });
+    expect(other.status()).toBe(422);
+    expect(await other.json()).toMatchObject({ error: "idempotency_key_reused" });
+    // The key does not lift CSRF: a cross-site retry is refused before it is looked at.
+    const crossSite = await request.post("/api/v1/agents", { data: { name }, headers: { "idempotency-key": key, origin: "https://evil.example" } });
+    expect(crossSite.status()).toBe(403);
+  });
+
   test("cross-site and form-encoded state changes are refused (CSRF)", async ({ api: request, createUser, db }) => {
     const admin = await createUser("admin");
     await signInViaApi(request, admin.email, admin.password);

@@ -35,7 +35,7 @@ test("every page carries a strict CSP with a fresh nonce, runs without violation
   await signInViaApi(page.request, admin.email, admin.password);
   const consoleViolations = await watchViolations(page);
 
-  const paths = ["/agents", "/agents/new", `/agents/${agent.id}`, "/tasks", "/tasks/new", `/tasks/${task.id}`, "/approvals", "/audit", "/services", "/users", "/settings", "/settings/api-keys", "/no-such-page", "/setup/not-a-token"];
+  const paths = ["/agents", "/agents/new", `/agents/${agent.id}`, "/tasks", "/tasks/new", `/tasks/${task.id}`, "/approvals", "/audit", "/services", "/users", "/settings", "/settings/api-keys", "/account", "/no-such-page", "/setup/not-a-token"];
   const nonces = new Set<string>();
   for (const path of paths) {
     const response = await page.goto(path);

@@ -59,3 +59,24 @@ test("an auditor sees sandboxes but cannot stop, register or delete them", async
   expect((await api.delete(`/api/v1/sandboxes/${row.id}`)).status()).toBe(403);
   expect((await db.sandbox.findUnique({ where: { id: row.id } }))?.removedAt).toBeNull();
 });
+
+test("a local sandbox's limits (tmpfs sizes, memory, processes and what enforced them) show on the Sandboxes page and in the API", async ({ page, api, createUser, db }) => {
+  const admin = await createUser("admin");
+  const { task } = await seed(db, admin.id);
+  const address = `10.96.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
+  const limits = { homeBytes: 2 * 1024 ** 3, scratchBytes: 256 * 1024 ** 2, memoryBytes: 6 * 1024 ** 3, pids: 2048, enforcedBy: "cgroup v2" };
+  const row = await db.sandbox.create({ data: { taskId: task.id, name: unique("bh-e2e"), kind: "netns", sourceAddress: address, addresses: address, limits } });
+  const off = `10.95.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
+  await db.sandbox.create({ data: { taskId: task.id, name: unique("bh-e2e-off"), kind: "netns", sourceAddress: off, addresses: off, limits: { ...limits, memoryBytes: null, pids: null, enforcedBy: "off" } } });
+
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto("/sandboxes");
+  await expect(page.getByTestId("sandbox-row").filter({ hasText: address }).getByTestId("sandbox-limits")).toHaveText("home 2 GiB, scratch 256 MiB each, memory 6 GiB, 2048 processes (cgroup v2)");
+  await expect(page.getByTestId("sandbox-row").filter({ hasText: off }).getByTestId("sandbox-limits")).toHaveText("home 2 GiB, scratch 256 MiB each, no memory or process limit (memory and process limits turned off)");
+
+  await signInViaApi(api, admin.email, admin.password);
+  const got = (await (await api.get(`/api/v1/sandboxes/${row.id}`)).json()) as { sandbox: { limits: unknown } };
+  expect(got.sandbox.limits).toEqual(limits);
+  const listed = (await (await api.get(`/api/v1/sandboxes?task=${task.id}`)).json()) as { sandboxes: Array<{ id: string; limits: unknown }> };
+  expect(listed.sandboxes.find((s) => s.id === row.id)?.limits).toEqual(limits);
+});

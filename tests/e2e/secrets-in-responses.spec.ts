@@ -47,7 +47,7 @@ function passwordOf(url: string): string | null {
   }
 }
 
-const PAGES = ["/agents", "/agents/new", "/tasks", "/tasks/new", "/approvals", "/audit", "/replay", "/sandboxes", "/services", "/settings", "/settings/api-keys", "/settings/webhooks", "/users"];
+const PAGES = ["/agents", "/agents/new", "/tasks", "/tasks/new", "/approvals", "/audit", "/replay", "/sandboxes", "/services", "/settings", "/settings/api-keys", "/settings/webhooks", "/users", "/account"];
 
 /** Records the body of every response the page receives (the endless event stream aside). */
 function record(page: Page, into: Array<{ url: string; body: Promise<string> }>): void {

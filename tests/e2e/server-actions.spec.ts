@@ -5,6 +5,7 @@ import type { APIRequestContext, APIResponse } from "@playwright/test";
 import { unique } from "../support/factories";
 import { expect, signInViaApi, test } from "./support/fixtures";
 import type { Db } from "../../lib/db/client";
+import { openSession } from "../../lib/auth/sessions";
 
 /**
  * Every server action of the running build, enumerated from Next.js's own manifest, is posted to
@@ -50,6 +51,10 @@ interface Fixture {
   userId: string;
   webhookId: string;
   sandboxId: string;
+  /** Another session of the admin (what "Sign out" on Your account ends). */
+  spareSessionId: string;
+  /** The session the actions are posted with (what "Sign out everywhere else" keeps). */
+  victimSessionId: string;
 }
 
 /** How to call each action: its arguments, and the page it is posted to. */
@@ -91,6 +96,8 @@ const PAYLOADS: Record<string, Payload> = {
   setApproverScopeAction: (f) => withState({ userId: f.userId, services: "railway" }),
   createWebhookAction: () => withState({ name: unique("csrf-hook"), url: "https://hooks.example.com/csrf", format: "json" }),
   deleteWebhookAction: (f) => withState({ id: f.webhookId }),
+  endSessionAction: (f) => withState({ id: f.spareSessionId }),
+  endOtherSessionsAction: (f) => withState({ keep: f.victimSessionId }),
   signInWithPassword: (f) => ({ args: [{}, form({ email: f.adminEmail, password: f.adminPassword })] }),
   signInWithOidc: () => ({ args: [form({})] }),
   completeSetupAction: () => ({ args: ["not-a-valid-setup-token", null, form({ email: "mallory@example.test", password: "a long enough password", confirm: "a long enough password" })] }),
@@ -177,10 +184,12 @@ test("every server action refuses a cross-site request and changes nothing; from
     const webhook = await db.webhook.create({ data: { name: unique("csrf-w"), url: "https://hooks.example.com/csrf", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
     // A sandbox registered from elsewhere (no network of its own): what Stop acts on.
     const sandbox = await db.sandbox.create({ data: { taskId: task.task.id, name: unique("csrf-sbx"), sourceAddress: null, addresses: "", kind: "external" } });
+    const spare = await openSession(db, admin.id, 3600);
+    const own = (await (await victimSession.get("/api/v1/session/sessions")).json()) as { sessions: Array<{ id: string; current: boolean }> };
     return {
       db, adminId: admin.id, adminEmail: admin.email, adminPassword: admin.password, agentId: agent.id, taskId: task.task.id,
       approvalId: approval.id, credentialId: credential.credential.id, serviceName, apiKeyId: apiKey.apiKey.id, jti: minted.jti, userId: user.id,
-      webhookId: webhook.id, sandboxId: sandbox.id,
+      webhookId: webhook.id, sandboxId: sandbox.id, spareSessionId: spare.sessionId, victimSessionId: own.sessions.find((x) => x.current)!.id,
     };
   }
 
@@ -227,6 +236,8 @@ test("every server action refuses a cross-site request and changes nothing; from
     }
     // No webhook outlives its step: a later fixture's approval would queue deliveries retried in the background.
     await db.webhook.deleteMany({});
+    // Signing out everywhere else ended the other client's session too.
+    if (action.name === "endOtherSessionsAction") await signInViaApi(api, admin.email, admin.password);
   }
   expect(worked).toBeGreaterThanOrEqual(23);
   await victimSession.dispose();

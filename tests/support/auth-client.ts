@@ -30,7 +30,8 @@ export class AuthClient {
   readonly setCookies: SetCookie[] = [];
 
   constructor(
-    private readonly config: NextAuthConfig,
+    /** The configuration, or how the dashboard builds it for each request (lib/auth/next-auth.ts). */
+    private readonly config: NextAuthConfig | ((request: Request) => NextAuthConfig),
     readonly base = "http://127.0.0.1:3999",
     private readonly headers: Record<string, string> = {},
   ) {}
@@ -43,7 +44,8 @@ export class AuthClient {
       headers.set("content-type", "application/x-www-form-urlencoded");
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await Auth(new Request(new URL(path, this.base), { method: init.method ?? (body ? "POST" : "GET"), headers, body }), this.config);
+    const request = new Request(new URL(path, this.base), { method: init.method ?? (body ? "POST" : "GET"), headers, body });
+    const response = await Auth(request, typeof this.config === "function" ? this.config(request) : this.config);
     for (const raw of response.headers.getSetCookie()) {
       const cookie = parseSetCookie(raw);
       this.setCookies.push(cookie);

@@ -11,10 +11,16 @@ export function unique(prefix: string): string {
 
 export const TEST_PASSWORD = "correct horse battery staple";
 
+// Users made with the default password share one real argon2id hash of it (per process): hashing
+// takes tens of milliseconds of CPU, and hundreds of users are made in a run. Each hash still
+// verifies like any other; a user given a password of its own gets a hash of its own.
+let testPasswordHash: Promise<string> | undefined;
+const passwordHashFor = (password: string | undefined) => (password === undefined ? (testPasswordHash ??= hashPassword(TEST_PASSWORD)) : hashPassword(password));
+
 export async function makeUser(db: Db, role: Role, options: { password?: string; email?: string } = {}) {
   const email = options.email ?? `${unique(role)}@example.test`;
   const user = await db.user.create({
-    data: { email, role, passwordHash: await hashPassword(options.password ?? TEST_PASSWORD) },
+    data: { email, role, passwordHash: await passwordHashFor(options.password) },
   });
   // A factory actor stands for a person who has just signed in: fresh enough for step-up
   // whenever it acts. Tests of step-up build actors with an explicit authenticatedAt.

@@ -3,6 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { setApproverScope } from "@/lib/approvals/approver-scope";
+import { approversNeeded } from "@/lib/approvals/required";
 import { updateApprovalSettings } from "@/lib/approvals/settings";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
@@ -34,9 +35,9 @@ export async function setMaxTtlAction(_prev: ActionResult<null> | null, form: Fo
 
 const approvalRulesInput = z.object({
   fourEyes: z.string().optional(),
-  write: z.coerce.number().int().min(1).max(10).default(1),
-  destructive: z.coerce.number().int().min(1).max(10).default(1),
-  irreversible: z.coerce.number().int().min(1).max(10).default(1),
+  write: approversNeeded().default(1),
+  destructive: approversNeeded().default(1),
+  irreversible: approversNeeded().default(1),
 });
 
 export async function setApprovalRulesAction(_prev: ActionResult<null> | null, form: FormData) {

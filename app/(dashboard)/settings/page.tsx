@@ -33,6 +33,7 @@ export default async function SettingsPage() {
   const rows: Array<[string, string]> = [
     ["Dashboard URL", config.publicUrl],
     ["Session lifetime", `${Math.round(config.sessionMaxAgeSeconds / 3600)} hours`],
+    ["Session idle timeout", `${Math.round(config.sessionIdleSeconds / 60)} minutes unused (your sessions: Your account)`],
     [
       "Session cookie",
       config.secure ? "__Host- prefixed, Secure, HttpOnly, SameSite=Lax" : "plain http: not Secure (use only on loopback; serve the dashboard over https anywhere else)",

@@ -2,6 +2,7 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
+import { endUserSessions } from "@/lib/auth/manage-sessions";
 import { ROLES } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
@@ -20,6 +21,8 @@ const updateInput = z.object({
   id: z.uuid(),
   role: z.enum(ROLES).optional(),
   disabled: z.enum(["true", "false"]).optional(),
+  /** "true": end every dashboard session of the user. */
+  signOut: z.literal("true").optional(),
 });
 
 export async function updateUserAction(_prev: ActionResult<null> | null, form: FormData) {
@@ -27,6 +30,7 @@ export async function updateUserAction(_prev: ActionResult<null> | null, form: F
   return runAction("users:write", updateInput, formToObject(form), async (actor, data) => {
     if (data.role) await setUserRole(getDb(), actor, data.id, data.role);
     if (data.disabled) await setUserDisabled(getDb(), actor, data.id, data.disabled === "true");
+    if (data.signOut) await endUserSessions(getDb(), actor, data.id);
     revalidatePath("/users");
     return null;
   });

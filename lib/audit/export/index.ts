@@ -43,6 +43,8 @@ export interface AuditExport {
   throughSeq: string;
   /** The file, in pieces; stop early with `return()` (the finishing event says "cancelled"). */
   chunks: AsyncGenerator<string, void, undefined>;
+  /** Events written so far (all of them once `chunks` has ended). */
+  rows: () => number;
 }
 
 export interface ExportOptions {
@@ -70,7 +72,8 @@ export function runningExports(): number {
 
 export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterInput & { format?: string }, options: ExportOptions): Promise<AuditExport> {
   assertCan(actor, "read");
-  const format = exportFormat.parse(input.format);
+  // As a field, so that a refusal names it (issues path "format", the CLI's --format), not the whole input.
+  const format = z.object({ format: exportFormat }).parse({ format: input.format }).format;
   const filter = auditFilterInput.parse(input);
   if (running >= MAX_CONCURRENT_EXPORTS) {
     throw new AppError("CONFLICT", `${running} audit exports are already running`, {
@@ -86,8 +89,8 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
   await recordAuditEvent(db, { type: "audit.export_started", actor, outcome: "allow", data: about as Prisma.InputJsonValue });
 
   const spec = FORMATS[format];
+  let rows = 0;
   async function* chunks(): AsyncGenerator<string, void, undefined> {
-    let rows = 0;
     let firstSeq: string | null = null;
     let lastSeq: string | null = null;
     let status: "completed" | "cancelled" | "failed" = "cancelled";
@@ -125,7 +128,7 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
   }
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS) };
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows };
 }
 
 function credentialsEnded(): AppError {

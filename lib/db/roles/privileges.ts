@@ -17,7 +17,8 @@ import type { RuntimeRole } from "./names";
  *   the approver's email; it writes approvals it holds, the usage time of credentials, the CA when
  *   none is usable, and audit events.
  * - the dashboard (and the CLI, which uses the dashboard's role) manages everything else, but
- *   deletes only what the product deletes (sessions, setup tokens, services, credentials) and
+ *   deletes only what the product deletes (sessions, setup tokens, services, credentials,
+ *   idempotency keys) and
  *   never creates approvals (only a held request does).
  */
 export type TablePrivilege = "SELECT" | "INSERT" | "UPDATE" | "DELETE";
@@ -76,6 +77,9 @@ export const PRIVILEGES: PrivilegeMap = {
     // worker's changes to approvals queue deliveries through a SECURITY DEFINER trigger.
     webhooks: { dashboard: CRUD, worker: NONE },
     webhook_deliveries: { dashboard: CRU, worker: NONE },
+    // The admin API's Idempotency-Keys (lib/http/idempotency.ts): claimed, completed, released
+    // and expired by the dashboard's route wrapper; the worker serves no admin API.
+    idempotency_keys: { dashboard: CRUD, worker: NONE },
     // The launcher (`bulkhead sandbox run`, the dashboard's role) records and removes sandboxes;
     // the worker only counts the escape attempts its fence and resolver block.
     sandboxes: { dashboard: CRU, worker: { SELECT: true, UPDATE: ["blocked_attempts"] } },

@@ -112,7 +112,7 @@ export const auditOperations: OpenApiOperation[] = [
       200: {
         description: "The keys.",
         schema: z.object({
-          keys: z.array(z.object({ keyId: z.string(), publicKey: z.string(), alg: z.literal("EdDSA"), jwk: z.object({}).loose(), use: z.enum(["checkpoint", "checkpoint-legacy", "checkpoint-retired", "report"]) })),
+          keys: z.array(z.object({ keyId: z.string(), publicKey: z.string(), alg: z.literal("EdDSA"), jwk: z.object({}).loose(), use: z.enum(["checkpoint", "checkpoint-legacy", "checkpoint-retired", "report", "report-retired"]) })),
         }),
       },
     },

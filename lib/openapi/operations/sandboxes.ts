@@ -18,6 +18,16 @@ const sandboxSchema = z.object({
   createdAt: dateTime,
   removedAt: nullableDateTime,
   removedReason: z.string().nullable(),
+  limits: z
+    .object({
+      homeBytes: z.number().int(),
+      scratchBytes: z.number().int(),
+      memoryBytes: z.number().int().nullable(),
+      pids: z.number().int().nullable(),
+      enforcedBy: z.string().meta({ description: "cgroup v2, cgroup v1, or off (memory and process limits turned off)." }),
+    })
+    .nullable()
+    .meta({ description: "What a local sandbox could take of its machine (tmpfs sizes in bytes, memory in bytes, processes); null for external sandboxes." }),
 });
 const sandboxResponse = z.object({ sandbox: sandboxSchema });
 const id = { id: "The sandbox's id (uuid)." };

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateMasterKey, parseMasterKey } from "../../../lib/crypto/envelope";
 import { createPrismaClient } from "../../../lib/db/client";
-import { startTestPostgres } from "../../support/test-postgres";
+import { skipDiskFlushes, startTestPostgres } from "../../support/test-postgres";
 import { childEnvironments } from "../../../lib/config/child-env";
 import { ensureSigningKey } from "../../../lib/identity/key-store";
 import { establishProcessKeys } from "../../../lib/keys/establish";
@@ -26,6 +26,7 @@ export default async function globalSetup() {
   const dir = await mkdtemp(path.join(tmpdir(), "bulkhead-e2e-"));
   const appPort = Number(new URL(process.env.E2E_BASE_URL ?? "http://127.0.0.1:3100").port);
   const db = await startTestPostgres({ dataDir: dir });
+  await skipDiskFlushes(db.url);
   const urls = await prepareEmbeddedRoles(db.url, dir, () => undefined);
   await migrateDatabase(urls, () => undefined);
   const masterKey = generateMasterKey();

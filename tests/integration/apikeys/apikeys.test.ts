@@ -161,6 +161,11 @@ describe("API keys through the real database", () => {
     await expect(createApiKey(t.db, admin, { name: "", role: "auditor" })).rejects.toThrow(/Enter a name/);
     await expect(createApiKey(t.db, admin, { name: "x", role: "root" as never })).rejects.toThrow(/Role must be one of: admin, approver, auditor/);
     await expect(createApiKey(t.db, admin, { name: "x", role: "auditor", expiresInDays: 0 })).rejects.toThrow(/between 1 and 730 days/);
+    // Number() reads these as 1, 5, 16 and 100 days: refused, never guessed.
+    for (const expiresInDays of [true, [5], "0x10", "1e2", "7.0"]) {
+      await expect(createApiKey(t.db, admin, { name: "x", role: "auditor", expiresInDays } as never), JSON.stringify(expiresInDays)).rejects.toThrow(/Expiry must be a whole number of days/);
+    }
+    expect(await createApiKey(t.db, admin, { name: "days-as-text", role: "auditor", expiresInDays: "7" })).toMatchObject({ apiKey: { name: "days-as-text" } });
     await expect(createApiKey(t.db, admin, { name: "x\nfake log line", role: "auditor" })).rejects.toThrow(/must not contain control, invisible or direction-changing characters/);
     // Looks like "ci-deployfdp.exe" on the API keys page and in the audit log: refused, nothing stored.
     await expect(createApiKey(t.db, admin, { name: "ci-deploy\u202Eexe.pdf", role: "auditor" })).rejects.toThrow(/must not contain control, invisible or direction-changing characters/);

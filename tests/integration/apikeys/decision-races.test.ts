@@ -6,18 +6,11 @@ import type { Actor } from "@/lib/auth/actor";
 import { setUserDisabled } from "@/lib/users/users";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import type { RouteHandler } from "../../support/no-session";
 
-// As in route-auth.test.ts: no session cookie outside Next's runtime; keys are real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
 const ROUNDS = 10;
 
 /**
@@ -28,7 +21,7 @@ describe("approving through the API while the key is revoked", () => {
   let t: TestDatabase;
   let admin: Actor;
   let agentId: string;
-  const post = (handler: Handler<{ id: string }>, key: string, id: string) =>
+  const post = (handler: RouteHandler<{ id: string }>, key: string, id: string) =>
     handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-length": "0" } }), { params: Promise.resolve({ id }) });
 
   beforeAll(async () => {
@@ -77,10 +70,24 @@ describe("approving through the API while the key is revoked", () => {
     }
   });
 
+  it("a key no person stands behind (no creator) cannot approve, not even a one-approver request; it can deny", async () => {
+    const { key, apiKey } = await createApiKey(t.db, admin, { name: unique("orphan"), role: "approver" });
+    await t.adminDb().apiKey.update({ where: { id: apiKey.id }, data: { createdById: null } });
+    const approval = await held();
+    const res = await post(approveRoute.POST, key, approval.id);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: "forbidden" });
+    expect(await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: "pending" });
+    expect(await t.db.auditEvent.count({ where: { type: "approval.approved", data: { path: ["approvalId"], equals: approval.id } } })).toBe(0);
+    const denied = await post(denyRoute.POST, key, approval.id);
+    expect(denied.status).toBe(200);
+    expect(await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: "denied" });
+  });
+
   it("reads a decision's body whatever its Content-Type, and refuses a field the verdict does not take", async () => {
     const creator = await makeUser(t.db, "admin");
     const { key } = await createApiKey(t.db, creator.actor, { name: unique("k"), role: "approver" });
-    const send = (handler: Handler<{ id: string }>, id: string, body: string, headers: Record<string, string> = {}) =>
+    const send = (handler: RouteHandler<{ id: string }>, id: string, body: string, headers: Record<string, string> = {}) =>
       handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, ...headers }, body }), { params: Promise.resolve({ id }) });
 
     // No Content-Type (a client that does not set one): the note is kept, not dropped.

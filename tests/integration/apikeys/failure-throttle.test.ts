@@ -8,15 +8,8 @@ import { PEER_HEADER } from "@/lib/http/client-address";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 
-// next-auth cannot load outside Next's runtime; these requests carry no session cookie.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 const PEER_TOKEN = "throttle-test-peer-token";
 const LIMIT = 5;

@@ -56,6 +56,26 @@ describe("OpenAPI document", () => {
     }
   });
 
+  it("documents the Idempotency-Key header on every authenticated write, with its 409 and 422, and on no read", () => {
+    let writes = 0;
+    for (const [p, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item) as Array<[string, { security: unknown[]; parameters?: Array<{ name: string; in: string }>; responses: Record<string, { description: string }> }]>) {
+        const header = (op.parameters ?? []).find((q) => q.in === "header" && q.name === "Idempotency-Key");
+        const write = method !== "get" && op.security.length > 0;
+        expect(Boolean(header), `${method} ${p}`).toBe(write);
+        if (!write) continue;
+        writes++;
+        expect(op.responses["409"]?.description, `${method} ${p}`).toMatch(/idempotency_key_in_progress/);
+        expect(op.responses["422"]?.description, `${method} ${p}`).toMatch(/idempotency_key_reused/);
+        expect(op.responses["400"], `${method} ${p}`).toBeDefined();
+        const success = Object.entries(op.responses).filter(([status]) => status.startsWith("2"));
+        expect(success.length, `${method} ${p}`).toBeGreaterThan(0);
+        for (const [, answer] of success) expect((answer as { headers?: Record<string, unknown> }).headers, `${method} ${p}`).toHaveProperty("Idempotent-Replayed");
+      }
+    }
+    expect(writes).toBeGreaterThan(10);
+  });
+
   it("documents every route under app/api/v1 of this module, with the permission the handler checks", () => {
     const files = routeFiles(API_ROOT).filter((f) => DOCUMENTED_HERE.includes(path.relative(API_ROOT, f).split(path.sep)[0]!));
     expect(files.length).toBeGreaterThanOrEqual(9);

@@ -8,19 +8,10 @@ import { MAX_JSON_BODY_BYTES } from "@/lib/http/route";
 import type { Actor } from "@/lib/auth/actor";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import type { RouteHandler } from "../../support/no-session";
 
-// next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
-// is exactly what this stand-in reports. Everything else (database included) is real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
-
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 /**
  * The real route handlers, called in-process with API keys. (Session-cookie requests need
@@ -30,7 +21,7 @@ describe("apiRoute with API keys", () => {
   let t: TestDatabase;
   let admin: Actor;
   const call = <P,>(
-    handler: Handler<P>,
+    handler: RouteHandler<P>,
     method: string,
     path: string,
     init: { key?: string; authorization?: string; body?: unknown; headers?: Record<string, string> } = {},

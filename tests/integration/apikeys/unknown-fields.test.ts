@@ -9,16 +9,8 @@ import { createApiKey } from "@/lib/apikeys";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 
-// next-auth cannot load outside Next's runtime; these requests carry an API key, not a session.
-// Everything else (database included) is real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 type Handler = (request: Request, segment: { params: Promise<Record<string, never>> }) => Promise<Response>;
 

@@ -12,17 +12,10 @@ import { auditFilterInput, auditPageInput } from "@/lib/audit/filter";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import type { RouteHandler } from "../../support/no-session";
 
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
-
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 /**
  * Input PostgreSQL cannot take (bigint overflow, year 0, NUL, lone surrogates) is a clear 400
@@ -32,7 +25,7 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
   let t: TestDatabase;
   let key: string;
 
-  const call = <P,>(handler: Handler<P>, path: string, init: { method?: string; body?: string } = {}, params = {} as P) =>
+  const call = <P,>(handler: RouteHandler<P>, path: string, init: { method?: string; body?: string } = {}, params = {} as P) =>
     handler(
       new Request(`http://127.0.0.1:3000${path}`, {
         method: init.method ?? "GET",
@@ -106,7 +99,7 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
     ["API key name", apiKeysRoute.POST, "/api/v1/api-keys", () => JSON.stringify({ name: "k\u0000", role: "auditor" }), /name/],
     ["nested key", agentsRoute.POST, "/api/v1/agents", () => `{"name":"ok","meta":{"k\\u0000":1}}`, /meta/],
   ])("refuses NUL or a lone surrogate in the %s with a 400 naming the field", async (_what, handler, path, body, field) => {
-    const res = await call(handler as Handler<object>, path, { method: "POST", body: body() });
+    const res = await call(handler as RouteHandler<object>, path, { method: "POST", body: body() });
     expect(res.status).toBe(400);
     const json = (await res.json()) as { issues: Array<{ path: string; message: string }> };
     expect(json.issues[0]!.path).toMatch(field);
@@ -116,10 +109,10 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
   it("answers a body nested deeper than the call stack with the route's own 400, and finds a NUL at the bottom of one", async () => {
     // JSON.parse takes nesting far deeper than a recursive walk could (a million levels is 2 MB).
     for (const depth of [20_000, 1_000_000]) {
-      const res = await call(agentsRoute.POST as Handler<object>, "/api/v1/agents", { method: "POST", body: `${"[".repeat(depth)}1${"]".repeat(depth)}` });
+      const res = await call(agentsRoute.POST as RouteHandler<object>, "/api/v1/agents", { method: "POST", body: `${"[".repeat(depth)}1${"]".repeat(depth)}` });
       expect(res.status, String(depth)).toBe(400);
     }
-    const res = await call(agentsRoute.POST as Handler<object>, "/api/v1/agents", { method: "POST", body: `{"name":"ok","meta":${"[".repeat(50_000)}"a\\u0000"${"]".repeat(50_000)}}` });
+    const res = await call(agentsRoute.POST as RouteHandler<object>, "/api/v1/agents", { method: "POST", body: `{"name":"ok","meta":${"[".repeat(50_000)}"a\\u0000"${"]".repeat(50_000)}}` });
     expect(res.status).toBe(400);
     const body = await text(res);
     expect(body, body.slice(0, 400)).toContain("meta.0.0.0.0.0.0.0.... (50001 levels) must not contain NUL");
@@ -128,7 +121,7 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
 
   it("refuses a NUL in an approval's deny note with 400", async () => {
     const id = "00000000-0000-4000-8000-000000000000";
-    const res = await call(denyRoute.POST as Handler<{ id: string }>, `/api/v1/approvals/${id}/deny`, { method: "POST", body: JSON.stringify({ note: "a\u0000b" }) }, { id });
+    const res = await call(denyRoute.POST as RouteHandler<{ id: string }>, `/api/v1/approvals/${id}/deny`, { method: "POST", body: JSON.stringify({ note: "a\u0000b" }) }, { id });
     expect(res.status).toBe(400);
     expect(await text(res)).toMatch(/note/);
   });

@@ -11,15 +11,8 @@ import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 import { makeFleet } from "./fleet";
 
-// next-auth cannot load outside Next's runtime; the route is called with an API key only.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 const EVENTS = 2_500;
 

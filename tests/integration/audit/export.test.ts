@@ -296,6 +296,15 @@ describe("audit exports: CSV, JSON Lines, OCSF", () => {
     const finished = await t.db.auditEvent.findFirst({ where: { type: "audit.exported" }, orderBy: { seq: "desc" } });
     expect(finished).toMatchObject({ actorType: "system", actorId: "cli" });
     expect(finished!.data).toMatchObject({ via: "cli", status: "completed", rows: rows.length - 1, filter: { outcome: ["deny"], type: ["proxy.*"], agent: "=cmd|' /C calc'!A0" } });
+    // The summary says how many events the file holds.
+    expect(run.stderr.join("\n")).toContain(`: ${rows.length - 1} events.`);
+    expect(run.stderr.join("\n")).not.toContain("No event matched");
+    // A filter value that never occurs ("denied" for "deny") gives an empty file, and says so.
+    const empty = await runCli(["audit", "export", "--format", "jsonl", "--output", path.join(dir, "empty.jsonl"), "--outcome", "denied"], { database: t });
+    expect(empty.code).toBe(0);
+    expect(empty.stderr.join("\n")).toContain(": 0 events.");
+    expect(empty.stderr.join("\n")).toMatch(/No event matched the filters\. Values are matched exactly: outcomes are words such as allow, deny/);
+    expect(await readFile(path.join(dir, "empty.jsonl"), "utf8")).toBe("");
     const bad = await runCli(["audit", "export", "--format", "xml"], { database: t });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.join("\n")).toMatch(/format must be csv, jsonl or ocsf/);

@@ -7,18 +7,12 @@ import { auditPageInput } from "@/lib/audit/filter";
 import { listTasks } from "@/lib/tasks/view";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import type { RouteHandler } from "../../support/no-session";
 
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
-type Route = Handler<Record<string, string>>;
+type Route = RouteHandler<Record<string, string>>;
 
 /** A filter value that cannot mean anything is refused with a sentence, never dropped (which widens the answer). */
 describe("bad filter values are refused, not ignored", () => {

@@ -13,19 +13,10 @@ import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 import { makeFleet } from "./fleet";
 import { tamper } from "./helpers";
+import type { RouteHandler } from "../../support/no-session";
 
-// next-auth cannot load outside Next's runtime; these requests carry no session cookie, which is
-// what this stand-in reports. Everything else (database included) is real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
-
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 describe("the audit API: roles, pages, one event with its chain, exports", () => {
   let t: TestDatabase;
@@ -34,7 +25,7 @@ describe("the audit API: roles, pages, one event with its chain, exports", () =>
   const keys: Record<string, string> = {};
   const checkpointKey = Buffer.alloc(32, 7);
 
-  const call = <P,>(handler: Handler<P>, path: string, key?: string, params = {} as P) =>
+  const call = <P,>(handler: RouteHandler<P>, path: string, key?: string, params = {} as P) =>
     handler(new Request(`http://127.0.0.1:3000${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} }), { params: Promise.resolve(params) });
 
   beforeAll(async () => {

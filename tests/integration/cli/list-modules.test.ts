@@ -74,8 +74,10 @@ const agentJson = (a: AgentView) => ({ id: a.id, name: a.name, description: a.de
 const agentLine = (a: AgentView) => `${a.id}  ${a.status.padEnd(9)}  ${a.name}  (${a.owner.email})`;
 const userJson = (u: UserSummary) => ({ id: u.id, email: u.email, name: u.name, role: u.role, disabled: u.disabled, sso: u.sso, lastLoginAt: u.lastLoginAt?.toISOString() ?? null, createdAt: u.createdAt.toISOString() });
 const userLine = (u: UserSummary) => `${u.id}  ${u.role.padEnd(8)}  ${(u.disabled ? "disabled" : "active").padEnd(8)}  ${u.email}${u.sso ? "  (sso)" : ""}`;
-const sandboxJson = (s: SandboxView) => ({ id: s.id, name: s.name, kind: s.kind, taskId: s.taskId, agent: s.task.agent.name, addresses: s.addresses, live: s.removedAt === null, blockedAttempts: s.blockedAttempts, createdAt: s.createdAt.toISOString(), removedAt: s.removedAt?.toISOString() ?? null, removedReason: s.removedReason });
-const sandboxLine = (s: SandboxView) => `${s.id}  ${s.removedAt ? "removed" : "live   "}  ${s.kind.padEnd(8)}  ${s.addresses.padEnd(32)}  ${s.task.agent.name}  task ${s.taskId}  blocked ${s.blockedAttempts}`;
+const sandboxJson = (s: SandboxView) => ({ id: s.id, name: s.name, kind: s.kind, taskId: s.taskId, agent: s.task.agent.name, addresses: s.addresses, live: s.removedAt === null, blockedAttempts: s.blockedAttempts, createdAt: s.createdAt.toISOString(), removedAt: s.removedAt?.toISOString() ?? null, removedReason: s.removedReason, limits: s.limits ?? null });
+// The limits as the launcher records them (lib/sandboxes/limits.ts), spelled out for the one row that has them.
+const limitsText = (l: unknown) => (l && typeof l === "object" && "enforcedBy" in l ? "  limits: home 4 MiB, scratch 2 MiB each, memory 1.5 GiB, 64 processes (cgroup v1)" : "");
+const sandboxLine = (s: SandboxView) => `${s.id}  ${s.removedAt ? "removed" : "live   "}  ${s.kind.padEnd(8)}  ${s.addresses.padEnd(32)}  ${s.task.agent.name}  task ${s.taskId}  blocked ${s.blockedAttempts}${limitsText(s.limits)}`;
 const credentialJson = (c: ListedCredential) => ({ id: c.id, name: c.name, service: c.service, serviceId: c.serviceId, environments: c.environments, problem: c.problem, headerTemplate: c.headerTemplate, secret: c.secret, createdAt: c.createdAt.toISOString(), rotatedAt: c.rotatedAt?.toISOString() ?? null, lastUsedAt: c.lastUsedAt?.toISOString() ?? null });
 const serving = (c: ListedCredential) => (c.serviceId === null || c.environments.length === 0 ? "nothing (unbound)" : `${c.serviceId} in ${c.environments.join(", ")}`);
 const credentialLine = (c: ListedCredential) => `${c.id}  ${c.name}  ${c.service}  ${serving(c)}  ${c.headerTemplate}${c.problem ? `  (${c.problem})` : ""}`;
@@ -143,7 +145,7 @@ describe("read-only CLI listings without Prisma", () => {
       // Distinct creation times, so "newest first" has one answer.
       const at = (s: number) => new Date(Date.now() - s * 1000);
       await t.db.sandbox.create({ data: { taskId: taskIds[0]!, name: unique("ext"), kind: "external", sourceAddress: "10.77.0.2", addresses: "10.77.0.2", createdBy: "system:test", blockedAttempts: 4, createdAt: at(30) } });
-      await t.db.sandbox.create({ data: { taskId: taskIds[1]!, name: unique("ns"), kind: "netns", sourceAddress: "10.78.0.2", sourceAddressV6: "fd00:78::2", addresses: "10.78.0.2 fd00:78::2", instanceId: "host-a", createdAt: at(20) } });
+      await t.db.sandbox.create({ data: { taskId: taskIds[1]!, name: unique("ns"), kind: "netns", sourceAddress: "10.78.0.2", sourceAddressV6: "fd00:78::2", addresses: "10.78.0.2 fd00:78::2", instanceId: "host-a", createdAt: at(20), limits: { homeBytes: 4 << 20, scratchBytes: 2 << 20, memoryBytes: 1.5 * 2 ** 30, pids: 64, enforcedBy: "cgroup v1" } } });
       await t.db.sandbox.create({ data: { taskId: taskIds[0]!, name: unique("old"), kind: "netns", addresses: "10.79.0.2", createdAt: at(10), removedAt: at(5), removedReason: "stopped from the CLI" } });
 
       // A custom service that took over a host a credential was bound for: listed with the problem.

@@ -25,7 +25,7 @@ describe("migration 20261201010000_audit_search", () => {
   const indexDef = async (url: string) => (await query<{ def: string }>(url, "SELECT pg_get_indexdef('audit_events_search_text_idx'::regclass) AS def"))[0]!.def;
 
   it("puts pg_trgm in a schema of its own, so no function of it lands in public", async () => {
-    const t = await createTestDatabase();
+    const t = await createTestDatabase({ migrate: "here" });
     dbs.push(t);
     expect(await trgmSchema(t.url)).toEqual([{ nspname: "bulkhead_extensions" }]);
     expect(await indexDef(t.url)).toContain("bulkhead_extensions.gin_trgm_ops");

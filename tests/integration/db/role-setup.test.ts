@@ -183,7 +183,7 @@ describe("an existing database built by an earlier version as the superuser", ()
 describe("refusing a runtime role that could alter the audit", () => {
   let t: TestDatabase;
   beforeAll(async () => {
-    t = await createTestDatabase();
+    t = await createTestDatabase({ migrate: "here" });
   });
   afterAll(() => t.drop());
 

@@ -97,7 +97,7 @@ describe("schema.prisma and prisma/migrations agree", () => {
   const q = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await client.query<T>(sql, params)).rows;
 
   beforeAll(async () => {
-    t = await createTestDatabase();
+    t = await createTestDatabase({ migrate: "here" });
     client = new pg.Client({ connectionString: t.ownerUrl });
     await client.connect();
   });

@@ -19,14 +19,8 @@ import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import { establishTestKeys } from "../../support/keys";
 
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 const STAGING_READ = "unlisted: deny\nrules:\n  - id: stg\n    service: railway\n    environments: [staging]\n    effects: [read]\n";
@@ -107,11 +101,14 @@ describe("task scope", () => {
     expect(report.warnings.map((w) => w.ruleId)).toEqual(["prod-delete"]);
     const candidate = await checkTaskScope(t.db, admin, task.id, { policyYaml: STAGING_READ });
     expect(candidate.warnings).toEqual([]);
-    const typo = await checkTaskScope(t.db, admin, (await createTask(t.db, admin, { agentId: await agent(), purpose: "typo", scope: "railwya:staging:read railway:stagign:read" })).id);
-    expect(typo.warnings.map((w) => w.message)).toEqual([
-      expect.stringMatching(/railway:stagign:read names an environment the inventory does not know \(known: production, staging\)/),
-      expect.stringMatching(/railwya:staging:read names no known service \(known: github, railway, unknown\); it matches nothing/),
-    ]);
+    // A service the registry does not know is refused at creation (the scope never changes, so
+    // the entry would match nothing for the task's life); an environment only warns.
+    const before = await t.db.task.count();
+    const refused = await createTask(t.db, admin, { agentId: await agent(), purpose: "typo", scope: "railwya:staging:read railway:stagign:read" }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "INVALID_INPUT", details: { fieldErrors: { scope: [expect.stringMatching(/names the service "railwya", which does not exist \(services: github, railway, unknown\)/)] } } });
+    expect(await t.db.task.count()).toBe(before);
+    const typo = await checkTaskScope(t.db, admin, (await createTask(t.db, admin, { agentId: await agent(), purpose: "typo", scope: "railway:stagign:read unknown:*:read *:staging:read" })).id);
+    expect(typo.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/railway:stagign:read names an environment the inventory does not know \(known: production, staging\)/)]);
 
     const sim = await simulateRequest(t.db, admin, {
       taskId: task.id,
@@ -164,6 +161,9 @@ describe("task scope", () => {
       const bad = await cli(["task", "create", "--agent", agentId, "--purpose", "cli bad", "--scope", "railway:staging"]);
       expect(bad.code).toBe(1);
       expect(bad.stderr.join("\n")).toMatch(/not service:environment:effect/);
+      const typo = await cli(["task", "create", "--agent", agentId, "--purpose", "cli typo", "--scope", "githib:*:read"]);
+      expect(typo.code).toBe(1);
+      expect(typo.stderr.join("\n")).toMatch(/names the service "githib", which does not exist/);
       expect((await cli(["task", "create", "--agent", agentId, "--purpose", "cli empty", "--scope", ""])).code).toBe(2);
 
       const { writeFile, mkdtemp, rm } = await import("node:fs/promises");

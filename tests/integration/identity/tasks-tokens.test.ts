@@ -66,6 +66,21 @@ describe("tasks and task tokens through the real database", () => {
     await expect(issueTaskToken(t.db, auditor, dashboardKey, identity, task.id)).rejects.toMatchObject({ code: "FORBIDDEN" });
   });
 
+  it("ending a task whose time already ran out (before the expiry sweep) records its expiry, not an ending", async () => {
+    const task = await createTask(t.db, admin, { agentId: await newAgent(), purpose: "ran out" });
+    await t.db.task.update({ where: { id: task.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const view = await endTask(t.db, admin, task.id);
+    expect(view.status).toBe("expired");
+    const row = await t.db.task.findUniqueOrThrow({ where: { id: task.id } });
+    expect(row).toMatchObject({ status: "expired", endedReason: "time to live reached" });
+    const types = (await t.db.auditEvent.findMany({ where: { taskId: task.id, type: { startsWith: "task." } } })).map((e) => e.type);
+    expect(types).toContain("task.expired");
+    expect(types).not.toContain("task.ended");
+    // A live task is ended as before.
+    const live = await createTask(t.db, admin, { agentId: await newAgent(), purpose: "still running" });
+    expect((await endTask(t.db, admin, live.id)).status).toBe("ended");
+  });
+
   it("mints a token that verifies, records it by jti (never the token), and never outlives the task", async () => {
     const agentId = await newAgent();
     const task = await createTask(t.db, admin, { agentId, purpose: "short", ttl: "2m" });

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../../support/isolation/stack";
 import { sh } from "../../support/isolation/topology";
@@ -11,23 +12,39 @@ import { sh } from "../../support/isolation/topology";
 const DENY_ALL = "unlisted: deny\nrules: []\n";
 
 // What each sandbox's command reports: the network namespace it runs in and the addresses it has.
-// It stays a moment, so that the sandboxes all live at once, then exits with its own status.
+// Then it waits at a barrier, a folder outside the sandboxes' private scratch (which each sandbox
+// sees as the same folder): it leaves a file there and exits with its own status only once the
+// round's three commands have all left theirs, so the three sandboxes are all built and live at
+// once, however long each takes to build (a fixed wait of 6 s did that before, mostly waiting).
 const REPORT = `
 const fs = require("node:fs");
 const os = require("node:os");
+const [status, barrier, me] = process.argv.slice(1);
 const addresses = Object.values(os.networkInterfaces()).flat().filter((a) => !a.internal && !a.address.startsWith("fe80")).map((a) => a.address);
 console.log(JSON.stringify({ netns: fs.readlinkSync("/proc/self/ns/net"), addresses }));
-setTimeout(() => process.exit(Number(process.argv[1])), 6000);
+fs.writeFileSync(barrier + "/" + me, "");
+const deadline = Date.now() + 90000;
+const wait = () => {
+  if (fs.readdirSync(barrier).length >= 3) process.exit(Number(status));
+  if (Date.now() > deadline) { console.error("the round's other commands never reached the barrier"); process.exit(99); }
+  setTimeout(wait, 20);
+};
+wait();
 `;
 
 describe("sandboxes: launchers started at the same moment", () => {
   let s: Stack;
+  let barriers: string | undefined;
   beforeAll(async () => {
+    // Under /run, not /tmp: every sandbox has a /tmp of its own.
+    barriers = mkdtempSync("/run/bulkhead-test-barrier-");
+    chmodSync(barriers, 0o755);
     s = await startStack();
     await s.startWorker();
   }, 600_000);
   afterAll(async () => {
     await s?.close();
+    if (barriers) rmSync(barriers, { recursive: true, force: true });
   });
 
   it.sequential("three sandbox runs started at once each get a sandbox of their own, run their command in it and return its status, and leave nothing behind", async () => {
@@ -38,10 +55,13 @@ describe("sandboxes: launchers started at the same moment", () => {
     for (const [round, apart] of [0, 100, 250, 400].entries()) {
       const tasks = await Promise.all([0, 1, 2].map(() => s.newTask(DENY_ALL)));
       const statuses = tasks.map((_, i) => 20 + 10 * round + i);
+      const barrier = path.join(barriers!, `round-${round}`);
+      mkdirSync(barrier);
+      chmodSync(barrier, 0o777);
       const runs = await Promise.all(
         tasks.map(async (task, i) => {
           await new Promise((r) => setTimeout(r, i * apart));
-          return s.topo.bulkhead(["sandbox", "run", "--task", task.taskId, "--", process.execPath, "-e", REPORT, String(statuses[i])], s.env(), 120_000);
+          return s.topo.bulkhead(["sandbox", "run", "--task", task.taskId, "--", process.execPath, "-e", REPORT, String(statuses[i]), barrier, `launcher-${i}`], s.env(), 120_000);
         }),
       );
       const reports: Array<{ netns: string; addresses: string[] }> = [];

@@ -115,7 +115,11 @@ describe("sandboxes: one sandbox against its neighbours", () => {
     const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", victim.taskId, "--env", `AGENT_SECRET=${SECRET}`, "--", "sleep", "120"], s.env());
     try {
       const box = await s.liveSandbox(victim.taskId, launcher);
-      const pids = (await sh("ip", ["netns", "pids", box.name])).stdout.split(/\s+/).filter((p) => /^[0-9]+$/.test(p)).map(Number);
+      // "ready" is printed as the command is started: its process may join the namespace a moment later.
+      const pids = await waitFor(`the victim's processes in ${box.name}`, async () => {
+        const found = (await sh("ip", ["netns", "pids", box.name])).stdout.split(/\s+/).filter((p) => /^[0-9]+$/.test(p)).map(Number);
+        return found.length > 0 ? found : null;
+      });
       expect(pids.length).toBeGreaterThan(0);
       const attacker = await s.newTask(DENY_ALL);
       const run = await s.topo.bulkhead(["sandbox", "run", "--task", attacker.taskId, "--", process.execPath, "-e", ATTACKER, JSON.stringify(pids)], s.env());

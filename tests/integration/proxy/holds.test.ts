@@ -98,9 +98,14 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
     await expect.poll(async () => (await h.t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).cancelReason, { timeout: 1500 }).toBe("client_gone");
     expect(h.proxy.status().pendingHolds).toBe(0);
     await expect(decideApproval(h.t.db, approver.actor, approval.id, "approve")).rejects.toThrow(/cancelled/);
-    const events = await h.t.db.auditEvent.findMany({ where: { OR: [{ type: "approval.cancelled" }, { type: { startsWith: "proxy." } }] }, orderBy: { id: "asc" } });
-    const mine = events.filter((e) => (e.data as { approvalId?: string }).approvalId === approval.id);
-    expect(mine.map((e) => [e.type, e.outcome])).toEqual(expect.arrayContaining([["approval.cancelled", "cancel"], ["proxy.decision", "deny"]]));
+    // The decision event goes through the worker's batched audit writer, the cancellation is
+    // written with the approval row: wait for the batch rather than reading once.
+    const eventsOf = async () => {
+      const events = await h.t.db.auditEvent.findMany({ where: { OR: [{ type: "approval.cancelled" }, { type: { startsWith: "proxy." } }] }, orderBy: { id: "asc" } });
+      return events.filter((e) => (e.data as { approvalId?: string }).approvalId === approval.id);
+    };
+    await expect.poll(async () => (await eventsOf()).map((e) => [e.type, e.outcome]), { timeout: 5000 }).toEqual(expect.arrayContaining([["approval.cancelled", "cancel"], ["proxy.decision", "deny"]]));
+    const mine = await eventsOf();
     expect(mine.find((e) => e.type === "proxy.decision")?.reason).toMatch(/stopped waiting/);
     expect(mine.some((e) => e.type === "proxy.approved")).toBe(false);
     expect(railway.hits.length).toBe(before);

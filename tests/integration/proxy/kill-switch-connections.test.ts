@@ -79,6 +79,61 @@ describe("kill switches close what is open", () => {
     expect(plain.hits.length).toBe(before);
   });
 
+  // A request still being decided keeps its connection for the grace period (2 s), so that its
+  // refusal can be sent. That window must not let it through: the body finishes arriving after
+  // the switch, the pipeline runs to its end, and still nothing reaches the upstream.
+  it("a request whose body is still arriving when its task is ended is not forwarded when the body completes in the grace period", async () => {
+    const { token, taskId } = await h.newTask(READS);
+    const socket = await connect(h.proxyPort);
+    let answer = "";
+    socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+    socket.write(`GET http://plain.test:${plain.port}/items HTTP/1.1\r\nHost: plain.test:${plain.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\nhalf-`);
+    await new Promise((r) => setTimeout(r, 200)); // authenticated, reading the body
+    const before = plain.hits.length;
+    const pulledAt = performance.now();
+    const closed = closedAfter(socket, pulledAt, 6000);
+    await endTask(h.t.db, h.admin, taskId);
+    await h.sync(); // the kill switch has swept: the connection is closing, its request busy
+    socket.write("done!");
+    expect(await closed).toBeLessThan(3000);
+    expect(plain.hits.length).toBe(before);
+    // The agent got its refusal before the close (what the grace period is for), never the upstream's answer.
+    expect(statuses(answer)).toHaveLength(1);
+    expect(statuses(answer)[0]).toBeGreaterThanOrEqual(400);
+  });
+
+  it("a request whose agent is suspended after its authority was last confirmed, before it is forwarded, gets its refusal and reaches no upstream", async () => {
+    const { token, agentId, taskId } = await h.newTask(READS);
+    const pipeline = h.proxy.parts.pipeline;
+    const original = pipeline.recordDecision;
+    // The kill switch lands in the instant between the last authority check and forwarding.
+    pipeline.recordDecision = async (...args: Parameters<typeof original>) => {
+      const plan = await original.apply(pipeline, args);
+      pipeline.recordDecision = original;
+      await setAgentSuspended(h.t.db, h.admin, agentId, true);
+      await h.sync(); // swept: the connection is closing and its request is still being decided
+      return plan;
+    };
+    const before = plain.hits.length;
+    try {
+      const res = await viaProxy(h.proxyPort, `http://plain.test:${plain.port}/items`, { token });
+      expect(res.status).toBe(407);
+      expect(res.json).toMatchObject({ error: "token_agent_suspended" });
+    } finally {
+      pipeline.recordDecision = original;
+    }
+    expect(plain.hits.length).toBe(before);
+    // The decision was recorded as allowed; its completion says it was never sent, and why.
+    const failure = async () => {
+      const rows = await h.t.db.auditEvent.findMany({ where: { taskId, type: { in: ["proxy.decision", "proxy.completed"] } } });
+      return rows.map((r) => {
+        const data = r.data as { failure?: string; completion?: { failure?: string } };
+        return r.type === "proxy.completed" ? data.failure : data.completion?.failure;
+      }).filter(Boolean);
+    };
+    await expect.poll(failure, { timeout: 5000 }).toEqual(["token_agent_suspended"]);
+  });
+
   it("an intercepted CONNECT tunnel is closed when its agent is suspended", async () => {
     const { token, agentId } = await h.newTask(READS);
     const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });

@@ -5,7 +5,8 @@ import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 /**
  * Through the running proxy: spellings that a server routes like the held or denied request
- * (a trailing slash, another case, `;parameters`, a method override in the query, a multipart
+ * (a trailing slash, another case, `;parameters`, a format suffix, trailing dots or spaces, a
+ * method override in the query, a multipart
  * part or a JSON key, a GraphQL endpoint's path spelled otherwise) are judged as that request,
  * or refused; never forwarded as the laxer one.
  */
@@ -24,7 +25,12 @@ describe("spellings of a request are judged as the request a server would run", 
       scheme: "http",
       ports: [up.port],
       protocol: "rest",
-      rest: { routes: [{ method: "DELETE", path: "/volumes/{id}", operation: "volumes.delete", effect: "irreversible", resource: "{id}" }] },
+      rest: {
+        routes: [
+          { method: "DELETE", path: "/volumes/{id}", operation: "volumes.delete", effect: "irreversible", resource: "{id}" },
+          { method: "POST", path: "/volumes/{id}/restore", operation: "volumes.restore", effect: "irreversible", resource: "{id}" },
+        ],
+      },
       graphql: { paths: ["/graphql"] },
       proxy: { internalAddresses: ["127.0.0.1/32"] },
     });
@@ -41,7 +47,9 @@ describe("spellings of a request are judged as the request a server would run", 
 
   it("the control: the route itself is refused, another volume path is forwarded", async () => {
     expect((await send("/volumes/v1", { method: "DELETE" })).status).toBe(403);
+    expect((await send("/volumes/v1/restore", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(403);
     expect((await send("/volumes/v1", { method: "GET" })).status).toBe(200);
+    expect((await send("/volumes/v1/snapshot.json", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(200);
   });
 
   it.each(["/volumes/v1/", "/Volumes/v1", "/VOLUMES/v1", "/volumes;a=b/v1", "/volumes/v1;c=d/"])("DELETE %s is the irreversible delete", async (path) => {
@@ -50,6 +58,16 @@ describe("spellings of a request are judged as the request a server would run", 
     expect(r.status, r.text).toBe(403);
     expect(up.hits.length).toBe(before);
   });
+
+  it.each(["/volumes/v1/restore.json", "/volumes/v1/Restore.XML/", "/volumes/v1/restore.", "/volumes/v1/restore%20"])(
+    "POST %s (a format suffix Rails drops, trailing dots or spaces IIS drops) is the irreversible restore",
+    async (path) => {
+      const before = up.hits.length;
+      const r = await send(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      expect(r.status, r.text).toBe(403);
+      expect(up.hits.length).toBe(before);
+    },
+  );
 
   it.each([
     ["a query parameter", "/volumes/v1?_method=DELETE", {}, undefined],

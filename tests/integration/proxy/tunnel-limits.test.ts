@@ -45,14 +45,19 @@ describe("tunnel idle timeout and maximum lifetime", () => {
     return tlsOver(tunnel.socket, "tunnel.test", upstreamCaPem);
   };
 
-  /** Sends a request every `everyMs` until the connection closes; returns how many were answered. */
+  /**
+   * Sends a request every `everyMs` until the connection closes; returns how many were answered
+   * and when the last answer came (performance.now()).
+   */
   const keepBusy = async (send: () => Promise<string>, everyMs: number) => {
     let answered = 0;
+    let lastAt = 0;
     for (;;) {
       const out = await send().catch(() => null);
-      if (out === null) return answered;
+      if (out === null) return { answered, lastAt };
       expect(statuses(out)).toEqual([200]);
       answered++;
+      lastAt = performance.now();
       await new Promise((r) => setTimeout(r, everyMs));
     }
   };
@@ -70,9 +75,11 @@ describe("tunnel idle timeout and maximum lifetime", () => {
     const openedAt = performance.now();
     const secure = await passthrough();
     const closed = closedAfter(secure, openedAt, LIFETIME_MS + 3000);
-    const answered = await keepBusy(() => requestOn(secure, "GET /b HTTP/1.1\r\nHost: tunnel.test\r\n\r\n"), IDLE_MS / 4);
+    const { answered, lastAt } = await keepBusy(() => requestOn(secure, "GET /b HTTP/1.1\r\nHost: tunnel.test\r\n\r\n"), IDLE_MS / 4);
     const ms = await closed;
-    expect(answered).toBeGreaterThan(3);
+    // Busy: it carried answers after the point where an idle tunnel would have been closed.
+    expect(answered).toBeGreaterThan(1);
+    expect(lastAt - openedAt).toBeGreaterThan(IDLE_MS);
     expect(ms).toBeGreaterThanOrEqual(LIFETIME_MS - 100);
     expect(ms).toBeLessThan(LIFETIME_MS + 1500);
   }, 15_000);
@@ -82,9 +89,11 @@ describe("tunnel idle timeout and maximum lifetime", () => {
     const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
     const secure = await tlsOver(tunnel.socket, GITHUB, caPem);
     const closed = closedAfter(secure, openedAt, LIFETIME_MS + 3000);
-    const answered = await keepBusy(() => requestOn(secure, `GET /repos/acme/app HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\n\r\n`), IDLE_MS / 4);
+    const { answered, lastAt } = await keepBusy(() => requestOn(secure, `GET /repos/acme/app HTTP/1.1\r\nHost: ${GITHUB}:${github.port}\r\n\r\n`), IDLE_MS / 4);
     const ms = await closed;
-    expect(answered).toBeGreaterThan(3);
+    // Busy: it carried answers after the point where an idle tunnel would have been closed.
+    expect(answered).toBeGreaterThan(1);
+    expect(lastAt - openedAt).toBeGreaterThan(IDLE_MS);
     expect(ms).toBeGreaterThanOrEqual(LIFETIME_MS - 100);
     expect(ms).toBeLessThan(LIFETIME_MS + 1500);
   }, 15_000);

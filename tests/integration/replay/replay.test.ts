@@ -1,39 +1,43 @@
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Actor } from "@/lib/auth/actor";
-import { workerKeyEnvironment } from "@/lib/keys/process-keys";
-import { ensureCertificateAuthority } from "@/lib/tls/ca-store";
+import type { ReplayCellRecord } from "@/lib/replay/runs";
 import { CELLS, cellKey, formatTable, type CellResult } from "@/replay/matrix";
-import { runReplay } from "@/replay/run";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { makeUser } from "../../support/factories";
-import { establishTestKeys, type TestKeys } from "../../support/keys";
-import { identity } from "../../support/proxy-harness";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
+
+type Cell = ReplayCellRecord & Pick<CellResult, "expected">;
 
 /**
- * The incident replay (issue 11): every combination of the three layers, for an agent that acts
- * as in the incident and one that tries to evade the proxy, against a Railway-like API that really
- * deletes. The table in the issue is asserted cell by cell, with who stopped each attempt.
+ * The incident replay (issue 11) as people run it: `bulkhead replay --json`, the command behind
+ * `npm run replay`, compiled as it ships (dist/cli), against its own throwaway Bulkhead. Every
+ * combination of the three layers, for an agent that acts as in the incident and one that tries
+ * to evade the proxy, against a Railway-like API that really deletes. The table in the issue is
+ * asserted cell by cell, with who stopped each attempt, and the run is recorded in the
+ * installation the command was pointed at.
  */
 describe("the incident replay", () => {
   let t: TestDatabase;
-  let keys: TestKeys;
-  let admin: Actor;
-  let ownerId: string;
-  let results: CellResult[] = [];
+  let out: { runId: string | null; passed: boolean; table: string; cells: Cell[] };
+  let results: Cell[] = [];
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    keys = await establishTestKeys(t.db);
-    await ensureCertificateAuthority(t.db, keys.workerKey);
-    const made = await makeUser(t.db, "admin");
-    admin = made.actor;
-    ownerId = made.user.id;
-    results = await runReplay(
-      { db: t.db, admin, ownerId, urls: { owner: t.ownerUrl, dashboard: t.url, worker: t.workerUrl }, workerKey: keys.workerKey, dashboardKey: keys.dashboardKey, identity, workerKeyEnv: workerKeyEnvironment(keys) },
-      { log: (line) => process.stderr.write(`${line}\n`) },
-    );
-    process.stderr.write(`${formatTable(results)}\n`);
-  }, 900_000);
+    const child = spawn(process.execPath, ["bin/bulkhead.mjs", "replay", "--json"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...databaseEnv(t) } as unknown as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      process.stderr.write(c);
+    });
+    const code = await new Promise<number | null>((r) => child.once("close", (c) => r(c)));
+    expect(code, `bulkhead replay exited ${code}\n${stderr.slice(-6000)}`).toBe(0);
+    out = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as typeof out;
+    results = out.cells;
+    process.stderr.write(`${out.table}\n`);
+  }, 600_000);
   afterAll(async () => {
     await t?.drop();
   });
@@ -42,7 +46,16 @@ describe("the incident replay", () => {
     expect(results.map(cellKey).sort()).toEqual(CELLS.map(cellKey).sort());
     const got = Object.fromEntries(results.map((r) => [cellKey(r), r.outcome]));
     const want = Object.fromEntries(CELLS.map((c) => [cellKey(c), c.expected]));
-    expect(got, formatTable(results)).toEqual(want);
+    expect(got, out.table).toEqual(want);
+    expect(out.passed).toBe(true);
+    expect(out.table).toBe(formatTable(results as unknown as CellResult[]));
+  });
+
+  it("records the run, with its table and cells, in the installation it was pointed at", async () => {
+    const row = await t.db.replayRun.findUniqueOrThrow({ where: { id: out.runId ?? "" } });
+    expect(row.passed).toBe(true);
+    expect(row.tableMarkdown).toBe(out.table);
+    expect((row.cells as unknown[]).length).toBe(16);
   });
 
   it("where the volumes survive, nothing was deleted and the stopping layer and reason are named", () => {

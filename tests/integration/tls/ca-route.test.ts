@@ -7,16 +7,8 @@ import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 import { establishTestKeys, type TestKeys } from "../../support/keys";
 
-// next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
-// is exactly what this stand-in reports. Everything else (database included) is real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 describe("GET /api/v1/ca", () => {
   let t: TestDatabase;

@@ -9,19 +9,10 @@ import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { makeUser, unique } from "../../support/factories";
 import { establishTestKeys } from "../../support/keys";
 import { leaks, randomSecret } from "./secret-search";
+import type { RouteHandler } from "../../support/no-session";
 
-// next-auth cannot load outside Next's runtime; these requests carry no session cookie, which
-// is exactly what this stand-in reports. Everything else (database included) is real.
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
-
-type Handler<P> = (request: Request, segment: { params: Promise<P> }) => Promise<Response>;
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 /** The real credential route handlers, called in-process with API keys: no response carries a secret. */
 describe("credential route handlers", () => {
@@ -31,7 +22,7 @@ describe("credential route handlers", () => {
   let auditorKey: string;
   const secrets: string[] = [];
   const bodies: string[] = [];
-  const call = async <P,>(handler: Handler<P>, method: string, path: string, key: string, body?: unknown, params = {} as P) => {
+  const call = async <P,>(handler: RouteHandler<P>, method: string, path: string, key: string, body?: unknown, params = {} as P) => {
     const headers: Record<string, string> = { authorization: `Bearer ${key}` };
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await handler(new Request(`http://127.0.0.1:3000${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }), {

@@ -25,14 +25,8 @@ import { establishTestKeys, type TestKeys } from "../../support/keys";
 /** A scope that allows everything, so only the binding decides. */
 const EVERYTHING = (parseScope("*:*:irreversible") as { ok: true; scope: TaskScope }).scope;
 
-vi.mock("@/lib/auth/current", async () => {
-  const { AppError } = await import("@/lib/errors/app-error");
-  return {
-    requireActor: async () => {
-      throw new AppError("UNAUTHENTICATED", "Sign in first.");
-    },
-  };
-});
+// Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
+vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 describe("credential bindings", () => {
   let t: TestDatabase;

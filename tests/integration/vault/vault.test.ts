@@ -364,7 +364,10 @@ describe("credential input validation", () => {
     expect(await messageOf({ scheme: "ftp" })).toMatch(/scheme: The scheme must be http or https/);
     expect(await messageOf({ port: 0 })).toMatch(/port: The port must be between 1 and 65535/);
     expect(await messageOf({ port: 65536 })).toMatch(/port: The port must be between 1 and 65535/);
-    expect(await messageOf({ port: "80a" })).toMatch(/port: The port must be a number/);
+    expect(await messageOf({ port: "80a" })).toMatch(/port: The port must be a whole number/);
+    // Number() reads these as ports (1, 443, 80, 100): refused, never guessed.
+    for (const port of [true, [443], "0x50", "1e2", "0b1", "443.0", false, null]) expect(await messageOf({ port }), JSON.stringify(port)).toMatch(/port: The port must be a whole number/);
+    expect(await t.db.credential.count({ where: { port: { in: [0, 1, 80, 100, 443] }, host: "api.example.test" } })).toBe(0);
     expect(await messageOf({ name: "<script>" })).toMatch(/name: Use letters, digits/);
     expect(await messageOf({ secret: "" })).toMatch(/secret: Enter the secret/);
     expect(await messageOf({ secret: "   " })).toMatch(/secret: The secret must not be blank/);

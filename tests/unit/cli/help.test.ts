@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { CliContext } from "@/cli/context";
 import { asksForHelp, COMMAND_USAGE, USAGE, usageLine } from "@/cli/help";
@@ -30,6 +31,23 @@ describe("CLI help", () => {
       expect(USAGE).toMatch(new RegExp(`audit ${sub}\\b`));
       expect(COMMAND_USAGE.audit).toContain(`bulkhead audit ${sub}`);
     }
+  });
+
+  it("README's list of commands names every command and subcommand that `bulkhead help COMMAND` documents", () => {
+    // README listed `user create|list` and `policy check|explain` while its own walkthrough uses
+    // `policy templates`, and `user sign-out|reset-password` exist: a reader could not find them.
+    const readme = readFileSync("README.md", "utf8").replace(/\s+/g, " ");
+    const list = /`npx bulkhead --help` lists the commands: (.*?); `npx bulkhead help COMMAND`/.exec(readme)?.[1];
+    expect(list, "README's command list").toBeTruthy();
+    const listed = new Map<string, Set<string>>();
+    for (const [, name, subs] of list!.matchAll(/`([a-z-]+)(?: ([a-z|-]+))?`/g)) listed.set(name!, new Set(subs ? subs.split("|") : []));
+    const documented = new Map<string, Set<string>>();
+    for (const [name, usage] of Object.entries(COMMAND_USAGE)) {
+      const subs = new Set<string>();
+      for (const [, sub] of usage.matchAll(new RegExp(`bulkhead ${name} ([a-z][a-z-]*)`, "g"))) subs.add(sub!);
+      documented.set(name, subs);
+    }
+    expect(Object.fromEntries([...listed].map(([k, v]) => [k, [...v].sort()]))).toEqual(Object.fromEntries([...documented].map(([k, v]) => [k, [...v].sort()])));
   });
 
   it("`COMMAND --help` prints that command's usage and runs nothing; `help COMMAND` too", async () => {

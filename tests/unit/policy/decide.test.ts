@@ -282,3 +282,32 @@ describe("decide: unlisted, report mode, wildcards", () => {
     expect([result.decision, result.ruleId]).toEqual(["allow", "waiver"]);
   });
 });
+
+describe("decide: a deny rule also stops its resource with a format suffix", () => {
+  // A server that strips `.json` from a parameter (Rails) deletes `prod-db` for `prod-db.json`.
+  const s = snapshot(`rules:
+  - { id: no-prod, service: storage, resources: [prod-db], decision: deny }
+  - { id: no-secrets, service: github, resources: ["acme/secrets"], decision: deny }
+  - { id: all, service: "*", effects: [read, write, destructive, irreversible], waive_approval: true }`);
+  const verdict = (service: string, resource: string) => decide(s, [action(service, "production", "volumes.delete", "irreversible", resource)], NOW);
+
+  for (const resource of ["prod-db.json", "prod-db.XML", "prod-db.v2"]) {
+    it(`${resource} is denied by the rule naming prod-db`, () => {
+      const result = verdict("storage", resource);
+      expect([result.decision, result.ruleId]).toEqual(["deny", "no-prod"]);
+    });
+  }
+  it("acme/secrets.json is denied by the rule naming acme/secrets", () => {
+    expect(verdict("github", "acme/secrets.json").ruleId).toBe("no-secrets");
+  });
+  it("other names are not: a longer name, a dotted name with another stem, a suffix alone", () => {
+    for (const resource of ["prod-db2.json", "prod-dbx", "prod.db", "staging-db.json", ".json", "prod-db.toolongsuffix"]) {
+      expect(verdict("storage", resource).decision, resource).toBe("allow");
+    }
+  });
+  it("allow rules never read the suffixless resource", () => {
+    const only = snapshot("rules:\n  - { id: one, service: storage, resources: [v1], effects: [destructive] }");
+    expect(decide(only, [action("storage", "production", "volumes.delete", "destructive", "v1.json")], NOW).decision).toBe("deny");
+    expect(decide(only, [action("storage", "production", "volumes.delete", "destructive", "v1")], NOW).decision).toBe("allow");
+  });
+});

@@ -53,7 +53,7 @@ describe("ConnectionRegistry", () => {
     const a = await pair();
     registry.register(a.server, owner("task-1"));
     registry.register(a.server, owner("task-2"));
-    expect(registry.closeWhere((o) => o.taskId === "task-2")).toBe(1);
+    expect(registry.closeWhere((o) => (o.taskId === "task-2" ? "task_revoked" : null))).toBe(1);
     expect(await closed(a.client)).toBe(true);
   });
 
@@ -87,6 +87,32 @@ describe("ConnectionRegistry", () => {
     const started = performance.now();
     await closed(b.client);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it("says why a connection with a request being decided is closing, so the request is refused instead of sent", async () => {
+    const registry = new ConnectionRegistry({ graceMs: 5000 });
+    const a = await pair();
+    const b = await pair();
+    const c = await pair();
+    const doneA = registry.busy(a.server);
+    registry.register(a.server, owner("task-w", "agent-w"));
+    const doneB = registry.busy(b.server);
+    registry.register(b.server, owner("task-x", "agent-x", "jti-x"));
+    const doneC = registry.busy(c.server);
+    registry.register(c.server, owner("task-y", "agent-y"));
+    expect(registry.closedBecause(a.server)).toBeNull();
+    registry.closeAgent("agent-w");
+    registry.closeWhere((o) => (o.jti === "jti-x" ? "jti_revoked" : null));
+    expect(registry.closedBecause(a.server)).toBe("agent_suspended");
+    expect(registry.closedBecause(b.server)).toBe("jti_revoked");
+    expect(registry.closedBecause(c.server)).toBeNull();
+    expect(a.server.destroyed || b.server.destroyed).toBe(false);
+    doneA();
+    doneB();
+    await Promise.all([closed(a.client), closed(b.client)]);
+    expect(c.server.destroyed).toBe(false);
+    doneC();
+    c.client.destroy();
   });
 
   it("registering an owner that is already revoked closes the connection at once", async () => {

@@ -190,3 +190,73 @@ describe("REST routes match the path as folding servers route it", () => {
     expect(r.ok && r.actions.map((a) => a.operation)).toEqual(["DELETE /volumes/"]);
   });
 });
+
+describe("a format suffix on the last segment: the route a Rails-style server runs", () => {
+  // Rails routes `/volumes/v1/restore.json` (any `.format`) to the `restore` action, so the route
+  // named by the path without its suffix is judged too when its last part is a literal.
+  const config = restConfigSchema.parse({
+    routes: [
+      { method: "POST", path: "/volumes/{id}/restore", operation: "volumes.restore", effect: "irreversible", resource: "{id}" },
+      { method: "DELETE", path: "/volumes/{id}", operation: "volumes.delete", effect: "irreversible", resource: "{id}" },
+      { method: "GET", path: "/volumes/{id}/export", operation: "volumes.export", effect: "read", resource: "{id}" },
+      { method: "POST", path: "/volumes/{id}/{rest+}", operation: "volumes.other", effect: "write", resource: "{id}" },
+    ],
+  });
+  const drafts = (method: string, path: string) => {
+    const r = classifyRest(canonical(method, `https://svc.test${path}`, method === "POST" ? { body: json({}) } : {}), config);
+    return r.ok ? r.drafts.map((d) => [d.operation, d.effect, d.resource]) : r.code;
+  };
+
+  for (const path of ["/volumes/v1/restore.json", "/volumes/v1/restore.JSON/", "/volumes/v1/Restore.xml;v=1", "/volumes/v1/restore%2Ejson"]) {
+    it(`POST ${path} is the irreversible restore, never the catch-all write`, () => {
+      expect(drafts("POST", path)).toEqual([["volumes.restore", "irreversible", "v1"]]);
+    });
+  }
+
+  it("GitHub: POST …/transfer.json is the irreversible transfer", () => {
+    const r = classifyRequest("POST", `${GH}/repos/acme/app/transfer.json`, { body: json({ new_owner: "x" }) });
+    expect(r.ok && r.actions.map((a) => [a.operation, a.effect, a.resource])).toEqual([["repos.transfer", "irreversible", "acme/app"]]);
+  });
+
+  it("a read named by the unsuffixed path is judged beside the written reading, the effect unchanged", () => {
+    expect(drafts("GET", "/volumes/v1/export.csv")).toEqual([
+      ["volumes.export", "read", "v1"],
+      ["GET /volumes/v1/export.csv", "read", "/volumes/v1/export.csv"],
+    ]);
+  });
+
+  it("a dotted name in a parameter is left whole: no second action, no other resource", () => {
+    expect(drafts("DELETE", "/volumes/v1.json")).toEqual([["volumes.delete", "irreversible", "v1.json"]]);
+    const r = classifyRequest("GET", `${GH}/repos/vercel/next.js`);
+    expect(r.ok && r.actions.map((a) => [a.operation, a.resource])).toEqual([["repos.get", "vercel/next.js"]]);
+  });
+
+  it("a path without a route for its unsuffixed form keeps its reading", () => {
+    expect(drafts("POST", "/volumes/v1/snapshot.json")).toEqual([["volumes.other", "write", "v1"]]);
+    expect(drafts("POST", "/other/x.json")).toEqual([["POST /other/x.json", "write", "/other/x.json"]]);
+  });
+});
+
+describe("trailing dots and spaces on a segment, which IIS drops", () => {
+  const config = restConfigSchema.parse({
+    routes: [
+      { method: "POST", path: "/volumes/{id}/restore", operation: "volumes.restore", effect: "irreversible", resource: "{id}" },
+      { method: "DELETE", path: "/volumes/{id}", operation: "volumes.delete", effect: "irreversible", resource: "{id}" },
+    ],
+  });
+  const drafts = (method: string, path: string) => {
+    const r = classifyRest(canonical(method, `https://svc.test${path}`, method === "POST" ? { body: json({}) } : {}), config);
+    return r.ok ? r.drafts.map((d) => [d.operation, d.effect]) : r.code;
+  };
+  it("a literal spelled with trailing dots is still the route", () => {
+    expect(drafts("POST", "/volumes/v1/restore.")).toEqual([["volumes.restore", "irreversible"]]);
+    expect(drafts("POST", "/volumes/v1/restore..")).toEqual([["volumes.restore", "irreversible"]]);
+    expect(drafts("POST", "/volumes/v1/restore%20")).toEqual([["volumes.restore", "irreversible"]]);
+    expect(drafts("POST", "/volumes/v1/restore.%20.")).toEqual([["volumes.restore", "irreversible"]]);
+    expect(drafts("DELETE", "/volumes./v1")).toEqual([["volumes.delete", "irreversible"]]);
+  });
+  it("a protocol endpoint spelled with a trailing dot is refused as a variant", () => {
+    const r = opsClassify("POST", "/graphql.", NUKE);
+    expect(r.ok ? r.effect : r.code).toBe("endpoint_path_variant");
+  });
+});

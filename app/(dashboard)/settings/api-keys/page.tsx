@@ -22,7 +22,7 @@ export default async function ApiKeysPage() {
     <>
       <PageHeader
         title="API keys"
-        description="Keys for the admin API (Authorization: Bearer …). A key acts with its role, never more than its creator's, and stops working when revoked, expired, or when its creator is disabled."
+        description="Keys for the admin API (Authorization: Bearer …). A key acts with its role, never more than its creator's, and stops working when revoked or expired; disabling its creator revokes it."
       />
       <CreateApiKeyForm action={createApiKeyAction} />
       {keys.length === 0 ? (

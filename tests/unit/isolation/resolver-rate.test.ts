@@ -1,0 +1,97 @@
+/**
+ * The sandbox resolver's rate limit, on real sockets on loopback: one source past its rate gets no
+ * answer (UDP and TCP), another source is still answered, the bucket refills with time, and the
+ * queries left unanswered are counted for the sandbox's `sandbox.dns` audit.
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import dnsPacket from "dns-packet";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Logger } from "@/lib/log";
+import type { SandboxActivity } from "@/proxy-worker/isolation/activity";
+import type { ResolverMemory } from "@/proxy-worker/isolation/answers";
+import { SandboxResolver } from "@/proxy-worker/isolation/resolver";
+import type { DestinationChecker } from "@/proxy-worker/proxy/pipeline";
+
+const RATE = 5;
+
+function query(id: number): Buffer {
+  return dnsPacket.encode({ type: "query", id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name: `n${id}.example.com` }] });
+}
+
+describe("the sandbox resolver's rate per source address", () => {
+  let resolver: SandboxResolver | null = null;
+  const sockets: dgram.Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    await resolver?.close();
+    resolver = null;
+  });
+
+  async function start() {
+    let clock = 1_000_000;
+    const counted: string[] = [];
+    const activity = { dns: (_b: unknown, source: string | null, outcome: string) => counted.push(`${outcome} ${source}`) } as unknown as SandboxActivity;
+    const log = { warn: () => undefined } as unknown as Logger;
+    resolver = new SandboxResolver({
+      // No sandbox is bound in this test: every admitted query is answered REFUSED.
+      state: () => null,
+      destinations: {} as DestinationChecker,
+      memory: {} as ResolverMemory,
+      activity,
+      ttlSeconds: 30,
+      queriesPerSecond: RATE,
+      log,
+      now: () => clock,
+    });
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    await resolver.listen(["127.0.0.1"], port);
+    return { port, counted, advance: (ms: number) => (clock += ms) };
+  }
+
+  /** Sends `n` queries from `from` and counts the answers that came within 400 ms. */
+  async function udpBurst(port: number, from: string, n: number): Promise<number> {
+    const socket = dgram.createSocket("udp4");
+    sockets.push(socket);
+    await new Promise<void>((r) => socket.bind(0, from, () => r()));
+    let answers = 0;
+    socket.on("message", (msg) => {
+      if (dnsPacket.decode(msg).type === "response") answers++;
+    });
+    for (let i = 0; i < n; i++) socket.send(query(i + 1), port, "127.0.0.1");
+    await new Promise((r) => setTimeout(r, 400));
+    return answers;
+  }
+
+  it("answers a burst of twice the rate, then nothing until the bucket refills; another address is still answered", async () => {
+    const { port, counted, advance } = await start();
+    expect(await udpBurst(port, "127.0.0.1", 3 * RATE)).toBe(2 * RATE);
+    expect(counted.filter((c) => c === "limited 127.0.0.1")).toHaveLength(RATE);
+    expect(await udpBurst(port, "127.0.0.2", 2)).toBe(2);
+    advance(1000);
+    expect(await udpBurst(port, "127.0.0.1", 2 * RATE)).toBe(RATE);
+  });
+
+  it("counts queries over TCP the same way", async () => {
+    const { port } = await start();
+    const conn = net.connect(port, "127.0.0.1");
+    await new Promise<void>((r) => conn.once("connect", () => r()));
+    let data = Buffer.alloc(0);
+    conn.on("data", (c: Buffer) => (data = Buffer.concat([data, c])));
+    const frames = Array.from({ length: 3 * RATE }, (_, i) => {
+      const q = query(i + 1);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(q.length);
+      return Buffer.concat([len, q]);
+    });
+    conn.write(Buffer.concat(frames));
+    await new Promise((r) => setTimeout(r, 400));
+    let answers = 0;
+    for (let at = 0; at + 2 <= data.length; at += 2 + data.readUInt16BE(at)) answers++;
+    expect(answers).toBe(2 * RATE);
+    conn.destroy();
+  });
+});
