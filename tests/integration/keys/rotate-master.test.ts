@@ -2,7 +2,6 @@ import { createPrismaClient, type Db } from "@/lib/db/client";
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,16 +24,10 @@ import { credentialAad } from "@/lib/vault/view";
 import { runCli } from "../../support/cli";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { freePort } from "../../support/free-port";
 
 const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 
-async function freePort(): Promise<string> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return String(port);
-}
 const CREDENTIALS = 400;
 
 /**
@@ -189,7 +182,7 @@ describe("master-key rotation", () => {
     // The real worker process with the old keys stops at once, saying why, printing no key.
     const oldEnv = workerKeyEnvironment(old);
     const child = fork(path.resolve("bin/bulkhead.mjs"), ["worker"], {
-      env: { ...process.env, ...oldEnv, BULKHEAD_WORKER_DATABASE_URL: t.workerUrl, BULKHEAD_PROXY_PORT: await freePort(), BULKHEAD_WORKER_HEALTH_PORT: await freePort(), BULKHEAD_AUDIT_SPOOL_DIR: path.join(dataDir, "spool"), LOG_LEVEL: "silent" },
+      env: { ...process.env, ...oldEnv, BULKHEAD_WORKER_DATABASE_URL: t.workerUrl, BULKHEAD_PROXY_PORT: String(await freePort()), BULKHEAD_WORKER_HEALTH_PORT: String(await freePort()), BULKHEAD_AUDIT_SPOOL_DIR: path.join(dataDir, "spool"), LOG_LEVEL: "silent" },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let output = "";
