@@ -153,6 +153,35 @@ describe("Idempotency-Key on API writes", () => {
     expect(await tasksOf(agentId)).toBe(0);
   });
 
+  it("keeps no answer that says nothing about the request: after a 500 (a database fault) the retry runs", async () => {
+    const agentId = await newAgent();
+    const idempotencyKey = unique("fault");
+    const body = { agentId, purpose: "database fault once" };
+    const fault = `fail_task_insert_${randomUUID().replace(/-/g, "")}`;
+    // A real fault in the database while the write runs: the insert of this task raises.
+    await t.adminDb().$executeRawUnsafe(`CREATE FUNCTION ${fault}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.purpose = 'database fault once' THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$`);
+    await t.adminDb().$executeRawUnsafe(`CREATE TRIGGER ${fault} BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION ${fault}()`);
+    let failed: Response;
+    try {
+      failed = await createTask({ body, idempotencyKey });
+    } finally {
+      await t.adminDb().$executeRawUnsafe(`DROP TRIGGER ${fault} ON tasks`);
+      await t.adminDb().$executeRawUnsafe(`DROP FUNCTION ${fault}()`);
+    }
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).not.toContain("disk on fire"); // the database's words stay in the log
+    expect(await t.db.idempotencyKey.count({ where: { key: idempotencyKey } })).toBe(0);
+    expect(await tasksOf(agentId)).toBe(0);
+    const retry = await createTask({ body, idempotencyKey });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("idempotent-replayed")).toBeNull();
+    expect(await tasksOf(agentId)).toBe(1);
+    const replay = await createTask({ body, idempotencyKey });
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replay.text()).toBe(await retry.text());
+    expect(await tasksOf(agentId)).toBe(1);
+  });
+
   it("mints one task token for a retried POST, and stores it sealed, never in clear", async () => {
     const agentId = await newAgent();
     const task = JSON.parse(await (await createTask({ body: { agentId, purpose: "token holder" } })).text()) as { task: { id: string } };
