@@ -2,6 +2,7 @@ import { ZodError } from "zod";
 import { ConfigError } from "@/lib/config/env";
 import { OwnerRequiredError } from "@/lib/agents/owner-required";
 import { AppError, isAppError } from "@/lib/errors/app-error";
+import { databaseMessage } from "@/lib/db/errors";
 import { CliError } from "./context";
 import { DataFolderBusyError } from "./runtime/data-folder-lock";
 
@@ -61,6 +62,9 @@ export function describeError(error: unknown): string {
     return more.length === 0 ? error.userMessage : `${error.userMessage.replace(/\.$/, "")}: ${more.join("; ")}`;
   }
   if (error instanceof ConfigError) return error.message;
+  // A failed query: what the database said, not Prisma's "Invalid `…` invocation in" heading.
+  const fromDatabase = databaseMessage(error);
+  if (fromDatabase) return fromDatabase;
   // The first line that says something (a driver's message may start with an empty line).
   if (error instanceof Error) return error.message.split("\n").find((line) => line.trim() !== "")?.trim() ?? error.name;
   return String(error);

@@ -58,3 +58,23 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /** What callers are told when the database is unavailable. */
 export const DATABASE_UNAVAILABLE_MESSAGE = "Bulkhead cannot reach its database right now. Try again in a moment.";
+
+/**
+ * What the database (or Prisma) said about a failed query, in its own words, for a one-line
+ * report: the driver's message when Prisma carries one (`meta.driverAdapterError`), otherwise the
+ * last line of Prisma's message, which begins with "Invalid `…` invocation in" and the caller's
+ * source position before it says what went wrong. Null for anything else.
+ */
+export function databaseMessage(error: unknown): string | null {
+  if (typeof error !== "object" || error === null) return null;
+  const e = error as { message?: unknown; meta?: { driverAdapterError?: { cause?: { message?: unknown; originalMessage?: unknown } } } };
+  const cause = e.meta?.driverAdapterError?.cause;
+  const said = typeof cause?.message === "string" ? cause.message : typeof cause?.originalMessage === "string" ? cause.originalMessage : null;
+  if (said && said.trim() !== "") return `the database answered: ${said.trim()}`;
+  if (typeof e.message === "string" && /^\s*Invalid `[^`]*` invocation/.test(e.message)) {
+    const lines = e.message.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    const last = lines.at(-1);
+    if (last && !/invocation( in)?:?$/.test(last)) return last;
+  }
+  return null;
+}

@@ -43,7 +43,22 @@ describe("text handed to the CLI", () => {
   });
 
   it("a driver's error whose message starts with an empty line still says something", () => {
-    expect(describeError(new Error("\n\nInvalid `prisma.task.create()` invocation:\n\ninvalid byte sequence"))).toBe("Invalid `prisma.task.create()` invocation:");
+    expect(describeError(new Error("\n\nInvalid `prisma.task.create()` invocation:\n\ninvalid byte sequence"))).toBe("invalid byte sequence");
     expect(describeError(Object.assign(new Error(""), { name: "DriverError" }))).toBe("DriverError");
+  });
+
+  it("a failed query says what the database said, not Prisma's heading and the caller's source position", () => {
+    // The shape Prisma 7 gives a query the database refused (a trigger raising, a full disk).
+    const refused = Object.assign(new Error("\nInvalid `tx.replayRun.create()` invocation in\n/app/dist/cli/index.js:12:30\n\n  11 const run = await tx.replayRun.create(\n→ 12 ...\nDatabase error. Code: `P0001`. Message: `no space left on device`"), {
+      code: "P2039",
+      meta: { modelName: "ReplayRun", driverAdapterError: { name: "DriverAdapterError", cause: { originalCode: "P0001", originalMessage: "no space left on device", kind: "postgres", code: "P0001", message: "no space left on device" } } },
+    });
+    expect(describeError(refused)).toBe("the database answered: no space left on device");
+    expect(describeErrorJson(refused)).toEqual({ code: "error", message: "the database answered: no space left on device" });
+    // Without the driver's part, the last line of Prisma's message is what it has to say.
+    const { meta: _meta, ...bare } = refused;
+    expect(describeError(Object.assign(new Error(refused.message), bare))).toBe("Database error. Code: `P0001`. Message: `no space left on device`");
+    // A heading with nothing after it is kept rather than printing nothing.
+    expect(describeError(new Error("Invalid `prisma.task.create()` invocation in"))).toBe("Invalid `prisma.task.create()` invocation in");
   });
 });
