@@ -99,7 +99,9 @@ export const COMMAND_USAGE = {
   arguments; settings are environment variables (docs/proxy.md).`,
   replay: `usage: bulkhead replay [--no-record]
   plays the incident replay's matrix in network namespaces it creates (root); prints the table,
-  records the run (unless --no-record) and exits 1 if a cell differs (docs/replay.md)`,
+  records the run in this installation's database (unless --no-record; opened before anything
+  plays) and exits 1 if a cell differs, 3 if every cell ended as expected but the run could not be
+  recorded (docs/replay.md)`,
 } as const;
 
 export type CommandName = keyof typeof COMMAND_USAGE;

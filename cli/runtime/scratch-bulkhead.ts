@@ -14,7 +14,7 @@ import { hashPassword } from "@/lib/auth/password";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { generateMasterKey, parseMasterKey } from "@/lib/crypto/envelope";
 import { createPrismaClient } from "@/lib/db/client";
-import { startEmbeddedDatabase } from "@/lib/db/embedded";
+import { EmbeddedDatabaseError, startEmbeddedDatabase, type EmbeddedDatabase } from "@/lib/db/embedded";
 import { ensureSigningKey } from "@/lib/identity/key-store";
 import { establishProcessKeys } from "@/lib/keys/establish";
 import { workerKeyEnvironment } from "@/lib/keys/process-keys";
@@ -33,9 +33,25 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The throwaway PostgreSQL on a port that was free a moment ago. Another program can take it
+ * before PostgreSQL binds it (any outgoing connection on the machine may be given it as its own
+ * port), so a port found taken is replaced by another, a few times.
+ */
+async function startOnFreePort(dir: string): Promise<EmbeddedDatabase> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEmbeddedDatabase({ dataDir: dir, port: await freePort() });
+    } catch (error) {
+      const taken = error instanceof EmbeddedDatabaseError && /already in use/.test(error.message);
+      if (!taken || attempt >= 5) throw error;
+    }
+  }
+}
+
 export async function startScratchBulkhead(log: (line: string) => void): Promise<{ bulkhead: ReplayBulkhead; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), "bh-replay-db-"));
-  const pg = await startEmbeddedDatabase({ dataDir: dir, port: await freePort() }).catch((error: unknown) => {
+  const pg = await startOnFreePort(dir).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   });
