@@ -70,6 +70,27 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(github.hits.length).toBe(before + 1);
   });
 
+  it("REST: GitHub's /repositories/{id} spelling of a repository is judged like /repos/{owner}/{repo}", async () => {
+    // Everything short of irreversible: deleting, transferring or publishing a repository needs more.
+    const { token } = await h.newTask("rules:\n  - service: github\n    effects: [read, write, destructive]\n", { scope: "github:*:irreversible" });
+    const before = github.hits.length;
+    const url = `http://${GITHUB}:${github.port}/repositories/1296269`;
+    const json = { "content-type": "application/json" };
+    const attempts = [
+      viaProxy(h.proxyPort, url, { token, method: "DELETE" }),
+      viaProxy(h.proxyPort, `${url}/transfer`, { token, method: "POST", headers: json, body: '{"new_owner":"elsewhere"}' }),
+      viaProxy(h.proxyPort, url, { token, method: "PATCH", headers: json, body: '{"private":false}' }),
+      viaProxy(h.proxyPort, `${url}/git/refs/heads/main`, { token, method: "PATCH", headers: json, body: '{"sha":"abc","force":true}' }),
+    ];
+    for (const r of await Promise.all(attempts)) {
+      expect([r.status, r.json?.error], r.text).toEqual([403, "policy_deny"]);
+      expect(String(r.json?.reason)).toMatch(/^irreversible/);
+    }
+    expect(github.hits.length).toBe(before);
+    expect((await viaProxy(h.proxyPort, `${url}/issues?page=2`, { token })).status).toBe(200);
+    expect(github.hits.length).toBe(before + 1);
+  });
+
   it("MCP: case-twin keys, a lone Method beside result, tool names outside the grammar and non-MCP methods reach nothing", async () => {
     const { token } = await h.newTask("rules:\n  - service: ops-mcp\n    effects: [read, write]\n");
     const before = mcp.hits.length;

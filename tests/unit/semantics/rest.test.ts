@@ -41,6 +41,13 @@ const github: Case[] = [
   { name: "paths outside any route: effect by method", method: "GET", url: `${GH}/user`, operation: "GET /user", effect: "read", resource: "/user" },
   { name: "X-HTTP-Method-Override: DELETE on a POST", method: "POST", url: `${GH}/repos/acme/app`, headers: { "x-http-method-override": "DELETE" }, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
   { name: "_method=DELETE in the query", method: "POST", url: `${GH}/repos/acme/app?_method=DELETE`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  // GitHub serves every repository endpoint under /repositories/{id} as well.
+  { name: "DELETE /repositories/{id} is the irreversible repos.delete", method: "DELETE", url: `${GH}/repositories/1296269`, operation: "repos.delete", effect: "irreversible", resource: "1296269", environment: "production" },
+  { name: "POST /repositories/{id}/transfer is irreversible", method: "POST", url: `${GH}/repositories/1296269/transfer`, operation: "repos.transfer", effect: "irreversible", resource: "1296269" },
+  { name: "making a repository public by id is irreversible", method: "PATCH", url: `${GH}/Repositories/1296269/`, body: { private: false }, operation: "repos.update", effect: "irreversible", resource: "1296269" },
+  { name: "force-update of a ref by repository id is irreversible", method: "PATCH", url: `${GH}/repositories/1296269/git/refs/heads/main`, body: { sha: "abc", force: true }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "1296269" },
+  { name: "issues by repository id are a read", method: "GET", url: `${GH}/repositories/1296269/issues?page=2`, operation: "issues.list", effect: "read", resource: "1296269" },
+  { name: "other paths by repository id: effect by method", method: "DELETE", url: `${GH}/repositories/1296269/labels/bug`, operation: "repos.other", effect: "destructive", resource: "1296269" },
 ];
 
 const generic: Case[] = [
