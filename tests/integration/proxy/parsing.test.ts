@@ -145,6 +145,30 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(statuses(inside), inside).toEqual([408]);
   }, 15_000);
 
+  it("refuses a CONNECT inside a tunnel and on the transparent listener (400, audited, closed), rather than keeping the connection unanswered", async () => {
+    const refusedAndClosed = async (socket: net.Socket, bytes: string) => {
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("utf8"))).on("error", () => undefined);
+      socket.write(bytes);
+      expect(await closedAfter(socket, performance.now(), 5000), answer).toBeLessThan(3000);
+      expect(statuses(answer), answer).toEqual([400]);
+      const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+      expect(body.error).toBe("unsupported_method");
+      expect((await h.events()).some((e) => e.data.eventId === body.auditEventId)).toBe(true);
+    };
+    const before = up.hits.length;
+    const connect = `CONNECT api.test:${up.port} HTTP/1.1\r\nHost: api.test:${up.port}\r\n\r\n`;
+    // Inside an admitted tunnel (a plain-HTTP service, so it carries HTTP).
+    const tunnel = await connectTunnel(h.proxyPort, `api.test:${up.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    await refusedAndClosed(tunnel.socket, connect);
+    // On the transparent HTTP listener, before anyone is identified.
+    const transparent = net.connect(h.transparentHttpPort, "127.0.0.1");
+    await new Promise((r) => transparent.once("connect", r));
+    await refusedAndClosed(transparent, connect);
+    expect(up.hits.length).toBe(before);
+  }, 15_000);
+
   it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {
     const before = up.hits.length;
     const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: 200-ok\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
