@@ -59,6 +59,13 @@ describe("spellings of a request are judged as the request a server would run", 
     expect(up.hits.length).toBe(before);
   });
 
+  it.each(["/%2576olumes/v1", "/volumes%252Fv1", "/x/%252e%252e/volumes/v1", "/%25%37%36olumes/v1"])("DELETE %s (double-encoded: the delete on a server that decodes twice) is refused", async (path) => {
+    const before = up.hits.length;
+    const r = await send(path, { method: "DELETE" });
+    expect([r.status, r.json?.error], r.text).toEqual([400, "double_encoding"]);
+    expect(up.hits.length).toBe(before);
+  });
+
   it.each(["/volumes/v1/restore.json", "/volumes/v1/Restore.XML/", "/volumes/v1/restore.", "/volumes/v1/restore%20"])(
     "POST %s (a format suffix Rails drops, trailing dots or spaces IIS drops) is the irreversible restore",
     async (path) => {
