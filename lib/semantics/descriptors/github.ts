@@ -58,6 +58,8 @@ export const github: ServiceDescriptorInput = {
       { method: "GET", path: `${R}/pulls/{pull_number}`, operation: "pulls.get", effect: "read", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/pulls`, operation: "pulls.create", effect: "write", resource: repo, resourceKind: "repository" },
       { method: "DELETE", path: "/orgs/{org}", operation: "orgs.delete", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
+      // The same under the organization's id (GitHub's own pagination links use /organizations/{id}).
+      { method: "DELETE", path: "/organizations/{org_id}", operation: "orgs.delete", effect: "irreversible", resource: "{org_id}", resourceKind: "organization" },
       // Anything else under a repository: effect by method, resource still owner/repo.
       { method: "*", path: `${R}/{rest+}`, operation: "repos.other", resource: repo, resourceKind: "repository" },
     ]),

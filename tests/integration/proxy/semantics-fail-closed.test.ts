@@ -70,7 +70,7 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(github.hits.length).toBe(before + 1);
   });
 
-  it("REST: GitHub's /repositories/{id} spelling of a repository is judged like /repos/{owner}/{repo}", async () => {
+  it("REST: GitHub's /repositories/{id} and /organizations/{id} spellings are judged like /repos/{owner}/{repo} and /orgs/{org}", async () => {
     // Everything short of irreversible: deleting, transferring or publishing a repository needs more.
     const { token } = await h.newTask("rules:\n  - service: github\n    effects: [read, write, destructive]\n", { scope: "github:*:irreversible" });
     const before = github.hits.length;
@@ -81,6 +81,7 @@ describe("the proxy fails closed on what it does not know", () => {
       viaProxy(h.proxyPort, `${url}/transfer`, { token, method: "POST", headers: json, body: '{"new_owner":"elsewhere"}' }),
       viaProxy(h.proxyPort, url, { token, method: "PATCH", headers: json, body: '{"private":false}' }),
       viaProxy(h.proxyPort, `${url}/git/refs/heads/main`, { token, method: "PATCH", headers: json, body: '{"sha":"abc","force":true}' }),
+      viaProxy(h.proxyPort, `http://${GITHUB}:${github.port}/organizations/11708465`, { token, method: "DELETE" }),
     ];
     for (const r of await Promise.all(attempts)) {
       expect([r.status, r.json?.error], r.text).toEqual([403, "policy_deny"]);

@@ -47,6 +47,7 @@ const github: Case[] = [
   { name: "making a repository public by id is irreversible", method: "PATCH", url: `${GH}/Repositories/1296269/`, body: { private: false }, operation: "repos.update", effect: "irreversible", resource: "1296269" },
   { name: "force-update of a ref by repository id is irreversible", method: "PATCH", url: `${GH}/repositories/1296269/git/refs/heads/main`, body: { sha: "abc", force: true }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "1296269" },
   { name: "issues by repository id are a read", method: "GET", url: `${GH}/repositories/1296269/issues?page=2`, operation: "issues.list", effect: "read", resource: "1296269" },
+  { name: "DELETE /organizations/{id} is the irreversible orgs.delete", method: "DELETE", url: `${GH}/organizations/11708465`, operation: "orgs.delete", effect: "irreversible", resource: "11708465" },
   { name: "other paths by repository id: effect by method", method: "DELETE", url: `${GH}/repositories/1296269/labels/bug`, operation: "repos.other", effect: "destructive", resource: "1296269" },
 ];
 
