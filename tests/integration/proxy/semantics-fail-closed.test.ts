@@ -59,6 +59,25 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(railway.hits.length).toBe(before + 1);
   });
 
+  it("GraphQL: parameters hidden behind a ';' in the URL, or carried by an OPTIONS, never pass as a preflight or a read", async () => {
+    const { token } = await h.newTask("rules:\n  - service: railway\n    effects: [read]\n");
+    const before = railway.hits.length;
+    const url = `http://${RAILWAY}:${railway.port}/graphql/v2`;
+    const read = encodeURIComponent("query { me { id } }");
+    const drop = encodeURIComponent('mutation { volumeDelete(volumeId: "vol_prod") }');
+    // Rack 2 splits at ';' too, and its last `query` wins: the mutation.
+    const hidden = await viaProxy(h.proxyPort, `${url}?query=${read}&a=1;query=${drop}`, { token });
+    expect([hidden.status, hidden.json?.error]).toEqual([400, "graphql_ambiguous_request"]);
+    // An OPTIONS used to be a preflight whatever its URL carried.
+    const options = await viaProxy(h.proxyPort, `${url}?query=${drop}`, { token, method: "OPTIONS" });
+    expect(options.status).toBe(403);
+    expect(String(options.json?.reason)).toMatch(/volumeDelete/);
+    expect(railway.hits.length).toBe(before);
+    expect((await viaProxy(h.proxyPort, url, { token, method: "OPTIONS" })).status).toBe(200);
+    expect((await viaProxy(h.proxyPort, `${url}?query=${read}&a=1;b=2`, { token })).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 2);
+  });
+
   it("REST: HEAD does not pass a rule that allows only the GET operation", async () => {
     const { token } = await h.newTask("rules:\n  - service: github\n    operations: [repos.get]\n    effects: [read]\n");
     const before = github.hits.length;
