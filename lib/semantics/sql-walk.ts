@@ -170,7 +170,17 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
 function operator(body: PgNode, ctx: WalkContext): void {
   const kind = str(body["kind"]) ?? "";
   if (kind.includes("BETWEEN")) return; // spelled as words, always built-in comparisons
-  const parts = namePartsOf(body["name"]);
+  namedOperator(body["name"], ctx);
+}
+
+/**
+ * An operator named anywhere in the tree, not only between two operands (`A_Expr`): before a
+ * sub-select (`x OPERATOR(public.=) ANY (SELECT …)`, `SubLink.operName`) and in an ordering
+ * (`ORDER BY x USING ###`, `SortBy.useOp`). Each runs the operator's function.
+ */
+function namedOperator(list: unknown, ctx: WalkContext): void {
+  const parts = namePartsOf(list);
+  if (parts.length === 0) return;
   const rule = operatorEffect(parts);
   if (rule) push(ctx, { operation: `OPERATOR(${parts.join(".")})`, effect: rule.effect, resource: "-", resourceKind: "operator", note: rule.note });
 }
@@ -196,6 +206,8 @@ export function walk(value: unknown, ctx: WalkContext): void {
       }
       if (kind === "FuncCall") funcCall(body, ctx);
       if (kind === "A_Expr") operator(body, ctx);
+      if (kind === "SubLink") namedOperator(body["operName"], ctx);
+      if (kind === "SortBy") namedOperator(body["useOp"], ctx);
       if (kind === "CommonTableExpr" && typeof body["ctename"] === "string") ctx.ctes.add(body["ctename"]);
     }
     const rel = relationName(value);

@@ -149,7 +149,8 @@ describe("the proxy fails closed on what it does not know", () => {
     const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
     const url = `http://sql.test:${sql.port}/`;
     const before = sql.statements.length;
-    for (const query of ["SELECT purge_tenant(42)", "SELECT * FROM purge_tenant(42)", "SELECT 1\u0000; DROP TABLE users"]) {
+    // An operator runs a function too, also before a sub-select and in ORDER BY … USING.
+    for (const query of ["SELECT purge_tenant(42)", "SELECT * FROM purge_tenant(42)", "SELECT 1\u0000; DROP TABLE users", "SELECT 1 WHERE 42 OPERATOR(public.=) ANY (SELECT id FROM users)", "SELECT * FROM users ORDER BY id USING ###"]) {
       expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
     }
     expect(sql.statements.length).toBe(before);
