@@ -158,10 +158,84 @@ function collectRelations(value: unknown, out: Set<string>): void {
   for (const child of Object.values(value)) collectRelations(child, out);
 }
 
+/** Built-ins that read the rows of a table named by their first argument (`table_to_xml('t', …)`). */
+const TABLE_READERS = new Set(["table_to_xml", "table_to_xml_and_xmlschema"]);
+/** Built-ins that read the rows of every table of a schema or of the database. */
+const BULK_READERS = new Set(["schema_to_xml", "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xml_and_xmlschema"]);
+
+/** A string constant, also cast (`'t'::regclass`), or null. */
+function stringConstant(node: unknown): string | null {
+  let wrapped = unwrap(node);
+  if (wrapped?.[0] === "TypeCast") wrapped = unwrap(wrapped[1]["arg"]);
+  if (wrapped?.[0] !== "A_Const" || !isObject(wrapped[1]["sval"])) return null;
+  return str(wrapped[1]["sval"]["sval"]) ?? null;
+}
+
+/**
+ * A relation name as `regclass` input reads it: dot-separated, each part lower-cased unless
+ * double-quoted (`""` inside quotes is one `"`). Null for anything else.
+ */
+function regclassName(text: string): string | null {
+  const parts: string[] = [];
+  let i = 0;
+  const input = text.trim();
+  for (;;) {
+    let part = "";
+    if (input[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= input.length) return null;
+        if (input[i] === '"') {
+          if (input[i + 1] !== '"') break;
+          i++;
+        }
+        part += input[i];
+      }
+      i++;
+    } else {
+      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(input.slice(i));
+      if (!m) return null;
+      part = m[0].toLowerCase();
+      i += m[0].length;
+    }
+    if (part === "") return null;
+    parts.push(part);
+    if (i === input.length) break;
+    if (input[i] !== ".") return null;
+    i++;
+  }
+  return parts.length <= 3 ? parts.join(".") : null;
+}
+
+/**
+ * Built-ins that read table rows without naming the table in the FROM clause: the table becomes a
+ * read of that table (as `SELECT * FROM t` is), so a rule about the table applies. When the table
+ * is not a constant, or the function reads a whole schema or database, which table rules cannot
+ * be matched against, the call is irreversible (not analysable), never a read of nothing.
+ */
+function tableReader(name: string, body: PgNode, ctx: WalkContext): void {
+  const args = Array.isArray(body["args"]) ? body["args"] : [];
+  if (TABLE_READERS.has(name)) {
+    const literal = stringConstant(args[0]);
+    const table = literal === null ? null : regclassName(literal);
+    if (table !== null) {
+      ctx.reads.add(table);
+      return;
+    }
+    push(ctx, { operation: name, effect: "irreversible", resource: "-", resourceKind: "function", note: "reads a table named at run time: rules about tables cannot be applied" });
+    return;
+  }
+  push(ctx, { operation: name, effect: "irreversible", resource: ctx.database, resourceKind: "function", note: "reads every table of a schema or of the database: rules about tables cannot be applied" });
+}
+
 function funcCall(body: PgNode, ctx: WalkContext): void {
   const parts = namePartsOf(body["funcname"]);
   const rule = functionEffect(parts, ctx.readOnlyFunctions);
-  if (!rule) return;
+  if (!rule) {
+    const name = parts[parts.length - 1] ?? "";
+    const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog");
+    if (builtin && (TABLE_READERS.has(name) || BULK_READERS.has(name))) tableReader(name, body, ctx);
+    return;
+  }
   // Known side effects keep their plain name; an unknown function is named as it was called.
   const operation = rule.unknown ? parts.join(".") : (parts.at(-1) ?? "").toLowerCase();
   push(ctx, { operation, effect: rule.effect, resource: "-", resourceKind: "function", note: rule.note });

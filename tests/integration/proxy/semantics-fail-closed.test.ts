@@ -158,6 +158,18 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(sql.statements.length).toBe(before + 1);
   });
 
+  it("SQL: a table read through a built-in that names it in a string is a read of that table; a whole schema or database is not analysable", async () => {
+    const { token } = await h.newTask('rules:\n  - service: app-db\n    resources: ["secrets"]\n    decision: deny\n  - service: app-db\n    effects: [read]\n');
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    for (const query of ["SELECT * FROM secrets", "SELECT table_to_xml('secrets', true, false, '')", "SELECT table_to_xml('\"secrets\"'::regclass, true, false, '')", "SELECT database_to_xml(true, true, '')"]) {
+      expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "SELECT table_to_xml('orders', true, false, '')" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
   it("SQL: an EXPLAIN that runs its statement is judged by that statement, however ANALYZE is spelled and whatever the statement's kind", async () => {
     const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
     const url = `http://sql.test:${sql.port}/`;

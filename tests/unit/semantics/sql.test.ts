@@ -109,6 +109,13 @@ const cases: Case[] = [
   { name: "query_to_xml runs SQL we cannot see", sql: "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, true, '')", effect: "irreversible" },
   { name: "unknown user function is at least a write", sql: "SELECT my_report(1)", effect: "write", actions: [["my_report", "write", "-"]] },
   { name: "advisory lock", sql: "SELECT pg_advisory_lock(1)", effect: "write" },
+  // Built-ins that read rows of a table named by a string: a read of that table, as SELECT * FROM it.
+  { name: "table_to_xml reads the table it names", sql: "SELECT table_to_xml('secrets', true, false, '')", effect: "read", actions: [["SELECT", "read", "secrets"]] },
+  { name: "table_to_xml: regclass spelling (quoted, qualified, cast)", sql: `SELECT pg_catalog.table_to_xml_and_xmlschema('Public."Secrets"'::regclass, true, false, '')`, effect: "read",
+    actions: [["SELECT", "read", "public.Secrets"]] },
+  { name: "table_to_xml of a table named at run time is irreversible", sql: "SELECT table_to_xml(c.oid::regclass, true, false, '') FROM pg_class c", effect: "irreversible" },
+  { name: "database_to_xml reads every table: irreversible", sql: "SELECT database_to_xml(true, true, '')", effect: "irreversible", actions: [["database_to_xml", "irreversible", "-"]] },
+  { name: "schema_to_xml reads every table of the schema: irreversible", sql: "SELECT schema_to_xml('public', true, true, '')", effect: "irreversible" },
   { name: "CTE names are not tables", sql: "WITH x AS (SELECT 1) SELECT * FROM x", effect: "read", actions: [["SELECT", "read", "-"]] },
   { name: "unparseable SQL", sql: "DELET FROM t", effect: "irreversible", actions: [["UNPARSEABLE", "irreversible", "-"]], note: /^unparseable SQL/ },
   { name: "unterminated string", sql: "SELECT 'abc", effect: "irreversible", note: /^unparseable SQL/ },
