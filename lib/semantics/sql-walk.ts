@@ -160,8 +160,14 @@ function collectRelations(value: unknown, out: Set<string>): void {
 
 /** Built-ins that read the rows of a table named by their first argument (`table_to_xml('t', …)`). */
 const TABLE_READERS = new Set(["table_to_xml", "table_to_xml_and_xmlschema"]);
-/** Built-ins that read the rows of every table of a schema or of the database. */
-const BULK_READERS = new Set(["schema_to_xml", "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xml_and_xmlschema"]);
+/**
+ * Built-ins that read the rows of every table of a schema or of the database (a logical slot's
+ * peek returns the changed rows of every table it decodes).
+ */
+const BULK_READERS = new Set([
+  "schema_to_xml", "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xml_and_xmlschema",
+  "pg_logical_slot_peek_changes", "pg_logical_slot_peek_binary_changes",
+]);
 
 /** A string constant, also cast (`'t'::regclass`), or null. */
 function stringConstant(node: unknown): string | null {
@@ -224,7 +230,7 @@ function tableReader(name: string, body: PgNode, ctx: WalkContext): void {
     push(ctx, { operation: name, effect: "irreversible", resource: "-", resourceKind: "function", note: "reads a table named at run time: rules about tables cannot be applied" });
     return;
   }
-  push(ctx, { operation: name, effect: "irreversible", resource: ctx.database, resourceKind: "function", note: "reads every table of a schema or of the database: rules about tables cannot be applied" });
+  push(ctx, { operation: name, effect: "irreversible", resource: ctx.database, resourceKind: "function", note: "reads rows of every table of a schema or of the database: rules about tables cannot be applied" });
 }
 
 function funcCall(body: PgNode, ctx: WalkContext): void {

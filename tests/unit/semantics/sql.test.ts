@@ -115,6 +115,7 @@ const cases: Case[] = [
     actions: [["SELECT", "read", "public.Secrets"]] },
   { name: "table_to_xml of a table named at run time is irreversible", sql: "SELECT table_to_xml(c.oid::regclass, true, false, '') FROM pg_class c", effect: "irreversible" },
   { name: "database_to_xml reads every table: irreversible", sql: "SELECT database_to_xml(true, true, '')", effect: "irreversible", actions: [["database_to_xml", "irreversible", "-"]] },
+  { name: "peeking at a logical slot reads the changed rows of every table: irreversible", sql: "SELECT * FROM pg_logical_slot_peek_changes('s', NULL, NULL)", effect: "irreversible" },
   { name: "schema_to_xml reads every table of the schema: irreversible", sql: "SELECT schema_to_xml('public', true, true, '')", effect: "irreversible" },
   { name: "CTE names are not tables", sql: "WITH x AS (SELECT 1) SELECT * FROM x", effect: "read", actions: [["SELECT", "read", "-"]] },
   { name: "unparseable SQL", sql: "DELET FROM t", effect: "irreversible", actions: [["UNPARSEABLE", "irreversible", "-"]], note: /^unparseable SQL/ },
