@@ -170,6 +170,18 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(sql.statements.length).toBe(before + 1);
   });
 
+  it("SQL: a deny rule naming a table stops its schema-qualified spellings, and an inventory entry for it cannot be dodged by one", async () => {
+    const { token } = await h.newTask('rules:\n  - service: app-db\n    resources: ["secrets"]\n    decision: deny\n  - service: app-db\n    effects: [read, write]\n');
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    for (const query of ["SELECT * FROM secrets", "SELECT * FROM public.secrets", "SELECT * FROM app.public.secrets", "UPDATE public.secrets SET v = 1 WHERE id = 2", "SELECT table_to_xml('public.secrets', true, false, '')"]) {
+      expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "SELECT * FROM public.orders" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
   it("SQL: an EXPLAIN that runs its statement is judged by that statement, however ANALYZE is spelled and whatever the statement's kind", async () => {
     const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
     const url = `http://sql.test:${sql.port}/`;
