@@ -121,8 +121,22 @@ function methodMatches(route: CompiledRoute, method: string): boolean {
   return route.methods.has("*") || route.methods.has(method);
 }
 
+/**
+ * A parameter as the server reads it: percent-escapes decoded (the canonical path keeps `%40`
+ * and `@` apart, a server does not), so a rule naming `prod@db` also names `prod%40db`. Escapes
+ * that are not UTF-8 stay as sent.
+ */
+function decodedParam(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 function fill(template: string, params: Record<string, string>, fold: boolean): string {
-  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => params[name] ?? "");
+  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => decodedParam(params[name] ?? ""));
   return fold ? out.toLowerCase() : out;
 }
 
@@ -296,7 +310,7 @@ function routeDraft(route: RestRoute, method: string, params: Record<string, str
     effect: route.effect ?? methodEffect(method),
     resource: resource || NO_RESOURCE,
     detail,
-    keys: [resource, ...Object.values(params)],
+    keys: [resource, ...Object.values(params).map(decodedParam)],
   };
 }
 

@@ -78,6 +78,26 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(railway.hits.length).toBe(before + 2);
   });
 
+  it("REST: a deny rule naming a resource stops its percent-encoded spelling", async () => {
+    const files = await startHttpUpstream();
+    try {
+      await h.addService({ id: "files", hosts: ["files.test"], ports: [files.port], scheme: "http", protocol: "rest", rest: { routes: [{ method: "GET", path: "/files/{name}", operation: "files.get", resource: "{name}" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
+      const { token } = await h.newTask('rules:\n  - service: files\n    resources: ["prod@db"]\n    decision: deny\n  - service: files\n    effects: [read]\n');
+      const url = `http://files.test:${files.port}/files`;
+      for (const name of ["prod@db", "prod%40db", "prod%40%64b"]) {
+        const r = await viaProxy(h.proxyPort, `${url}/${name}`, { token });
+        expect([r.status, r.json?.error], name).toEqual([403, "policy_deny"]);
+      }
+      expect(files.hits.length).toBe(0);
+      expect((await viaProxy(h.proxyPort, `${url}/staging%40db`, { token })).status).toBe(200);
+      expect(files.hits.length).toBe(1);
+    } finally {
+      await deleteCustomService(h.t.db, h.admin, "files");
+      await h.sync();
+      await files.close();
+    }
+  });
+
   it("REST: HEAD does not pass a rule that allows only the GET operation", async () => {
     const { token } = await h.newTask("rules:\n  - service: github\n    operations: [repos.get]\n    effects: [read]\n");
     const before = github.hits.length;

@@ -61,6 +61,7 @@ const generic: Case[] = [
   { name: "PATCH write", method: "PATCH", url: "https://api.storage.example.com/buckets/b", body: {}, operation: "PATCH /buckets/b", effect: "write", resource: "/buckets/b" },
   { name: "DELETE destructive", method: "DELETE", url: "https://api.storage.example.com/buckets/b", operation: "DELETE /buckets/b", effect: "destructive", resource: "/buckets/b" },
   { name: "unknown methods are destructive", method: "PURGE", url: "https://api.storage.example.com/buckets/b", operation: "PURGE /buckets/b", effect: "destructive", resource: "/buckets/b" },
+  { name: "a route parameter is the resource as the server reads it: escapes decoded", method: "DELETE", url: "https://api.storage.example.com/volumes/prod%40db", operation: "volumes.delete", effect: "irreversible", resource: "prod@db" },
   { name: "encoded unreserved chars cannot dodge a route", method: "DELETE", url: "https://api.storage.example.com/%76olumes/v1", operation: "volumes.delete", effect: "irreversible", resource: "v1" },
   { name: "unknown host: service unknown, production, effect by method", method: "DELETE", url: "https://random.example.org/things/1", operation: "DELETE /things/1", effect: "destructive", resource: "random.example.org/things/1", environment: "production" },
 ];
