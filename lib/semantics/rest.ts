@@ -240,7 +240,15 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
     }
-    drafts.push(...judged);
+    // A request left unmatched is also named by the path a server may serve it as.
+    const served = servedSpelling(req.path);
+    for (const draft of judged) {
+      drafts.push(draft);
+      const plain = draft.operation === `${method} ${req.path}` ? method : draft.operation === `HEAD ${req.path}` ? "HEAD" : null;
+      if (served !== null && plain !== null && draft.resource === req.path) {
+        drafts.push({ ...draft, operation: `${plain} ${served}`, resource: served, keys: [served], detail: { ...draft.detail, servedAs: served, note: "the path as a server that drops ;parameters and trailing dots serves it" } });
+      }
+    }
   }
   return { ok: true, drafts };
 }
@@ -312,6 +320,32 @@ function routeDraft(route: RestRoute, method: string, params: Record<string, str
     detail,
     keys: [resource, ...Object.values(params).map(decodedParam)],
   };
+}
+
+/**
+ * The path as a server that strips `;parameters` and trailing dots or spaces (Tomcat, Spring,
+ * IIS) serves it: `/admin;x/y` and `/admin./y` are `/admin/y` there. Null when it is the path.
+ */
+export function servedSpelling(path: string): string | null {
+  const segments = path.split("/").slice(1).map((segment) => {
+    const bare = withoutMatrix(segment);
+    const trimmed = bare.replace(/(?:\.|%20|%2E| )+$/i, "");
+    return trimmed === "" ? bare : trimmed;
+  });
+  const served = `/${segments.join("/")}`;
+  return served === path ? null : served;
+}
+
+/**
+ * The unmatched actions of a request no route describes, under both spellings of its path when a
+ * server may serve it as another (`servedSpelling`): a rule about `DELETE /admin/*` applies to
+ * `DELETE /admin;x/y`, and a policy must allow both spellings.
+ */
+export function unmatchedBoth(method: string, path: string, resourceOf: (path: string) => string): ActionDraft[] {
+  const served = servedSpelling(path);
+  const drafts = [unmatched(method, path, resourceOf(path))];
+  if (served !== null) drafts.push({ ...unmatched(method, served, resourceOf(served)), detail: { method, path, servedAs: served, note: "the path as a server that drops ;parameters and trailing dots serves it" } });
+  return drafts;
 }
 
 /** A request no route describes: effect by method, operation "METHOD /path". */

@@ -98,6 +98,26 @@ describe("the proxy fails closed on what it does not know", () => {
     }
   });
 
+  it("REST: a rule about an unrouted path applies to the spelling a server serves (;parameters, trailing dots dropped)", async () => {
+    const plain = await startHttpUpstream();
+    try {
+      await h.addService({ id: "plain", hosts: ["plain.test"], ports: [plain.port], scheme: "http", protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+      const { token } = await h.newTask('rules:\n  - service: plain\n    operations: ["DELETE /admin/*"]\n    decision: deny\n  - service: plain\n    effects: [read, write, destructive]\n');
+      const url = `http://plain.test:${plain.port}`;
+      for (const path of ["/admin/users", "/admin;jsessionid=1/users", "/admin./users", "/admin%20/users"]) {
+        const r = await viaProxy(h.proxyPort, `${url}${path}`, { token, method: "DELETE" });
+        expect([r.status, r.json?.error], path).toEqual([403, "policy_deny"]);
+      }
+      expect(plain.hits.length).toBe(0);
+      expect((await viaProxy(h.proxyPort, `${url}/other;x/users`, { token, method: "DELETE" })).status).toBe(200);
+      expect(plain.hits.length).toBe(1);
+    } finally {
+      await deleteCustomService(h.t.db, h.admin, "plain");
+      await h.sync();
+      await plain.close();
+    }
+  });
+
   it("REST: HEAD does not pass a rule that allows only the GET operation", async () => {
     const { token } = await h.newTask("rules:\n  - service: github\n    operations: [repos.get]\n    effects: [read]\n");
     const before = github.hits.length;
