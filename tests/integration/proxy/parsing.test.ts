@@ -68,6 +68,16 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it("refuses two Content-Type or Content-Encoding headers (400 duplicate_header), reaching nothing", async () => {
+    const before = up.hits.length;
+    for (const [first, second] of [["Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded"], ["Content-Type: text/plain\r\nContent-Encoding: identity", "Content-Encoding: gzip"]]) {
+      const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}${first}\r\n${second}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
+      expect(statuses(out), out).toEqual([400]);
+      expect(out).toContain('"duplicate_header"');
+    }
+    expect(up.hits.length).toBe(before);
+  });
+
   it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
     const before = up.hits.length;
     const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;
