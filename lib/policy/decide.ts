@@ -3,7 +3,8 @@
  *
  * Order of application, for each action of a request (written out here and nowhere else):
  *   1. An explicit `deny` rule that matches → deny (its resources also match the resource without
- *      a format suffix: `prod-db.json` is `prod-db` to a Rails-style server).
+ *      a format suffix: `prod-db.json` is `prod-db` to a Rails-style server; and an SQL table's
+ *      other spellings: `public.secrets` is `secrets`).
  *   2. An `allow` rule that matches → allow; but an irreversible action is held for a human
  *      unless a matching allow rule has `waive_approval: true`.
  *   3. A `hold` rule that matches (and no allow rule does) → hold.
@@ -40,10 +41,10 @@ export interface Decision {
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, hold: 1, deny: 2 };
 
-function matches(rule: CompiledRule, action: SemanticAction, now: number, alias: string | null = null): boolean {
+function matches(rule: CompiledRule, action: SemanticAction, now: number, aliases: readonly string[] = []): boolean {
   if (rule.expiresAt !== null && rule.expiresAt <= now) return false;
   if (rule.environments && !rule.environments(action.environment)) return false;
-  if (rule.resources && !rule.resources(action.resource) && (alias === null || !rule.resources(alias))) return false;
+  if (rule.resources && !rule.resources(action.resource) && !aliases.some((alias) => rule.resources!(alias))) return false;
   if (rule.operations && !rule.operations(action.operation)) return false;
   return true;
 }
@@ -62,6 +63,26 @@ export function resourceWithoutFormatSuffix(resource: string): string | null {
   return stripped === "" || stripped.endsWith("/") || stripped.endsWith(".") ? null : stripped;
 }
 
+/**
+ * The other names of an SQL table resource (`detail.resourceKind: "table"`): PostgreSQL finds
+ * `secrets` through the search path (`public` by default) and `public.secrets` or
+ * `app.public.secrets` name the same table, so a deny rule naming either spelling must stop the
+ * others (`public.secrets` → `secrets`; `app.public.secrets` → `public.secrets`, `secrets`;
+ * `secrets` → `public.secrets`). Deny rules only: stricter, never laxer.
+ */
+export function tableAliases(action: SemanticAction): string[] {
+  if (action.detail?.["resourceKind"] !== "table" || action.resource === NO_RESOURCE) return [];
+  const parts = action.resource.split(".");
+  if (parts.length === 1) return [`public.${action.resource}`];
+  return [...new Set([parts.slice(-2).join("."), parts[parts.length - 1] as string])].filter((a) => a !== action.resource);
+}
+
+/** What a deny rule's resources are also matched against: see resourceWithoutFormatSuffix and tableAliases. */
+function denyAliases(action: SemanticAction): string[] {
+  const unsuffixed = resourceWithoutFormatSuffix(action.resource);
+  return [...(unsuffixed === null ? [] : [unsuffixed]), ...tableAliases(action)];
+}
+
 /** First matching rule (lowest index) of one decision kind across the two candidate buckets. */
 function first(
   kind: keyof Bucket,
@@ -69,14 +90,14 @@ function first(
   action: SemanticAction,
   now: number,
   pick: (rule: CompiledRule) => boolean = () => true,
-  alias: string | null = null,
+  aliases: readonly string[] = [],
 ): CompiledRule | null {
   let best: CompiledRule | null = null;
   for (const bucket of buckets) {
     if (!bucket) continue;
     for (const rule of bucket[kind]) {
       if (best && rule.index >= best.index) break;
-      if (pick(rule) && matches(rule, action, now, alias)) {
+      if (pick(rule) && matches(rule, action, now, aliases)) {
         best = rule;
         break;
       }
@@ -99,7 +120,7 @@ export function decideAction(policy: CompiledPolicy, action: SemanticAction, now
   const buckets = [slot.byOperation.size > 0 ? slot.byOperation.get(action.operation.toLowerCase()) : undefined, slot.generic];
   const what = describeAction(action);
 
-  const deny = first("deny", buckets, action, now, undefined, resourceWithoutFormatSuffix(action.resource));
+  const deny = first("deny", buckets, action, now, undefined, denyAliases(action));
   if (deny) return { action, decision: "deny", ruleId: deny.id, reason: `${what}: denied by rule ${deny.id}` };
 
   const allow = first("allow", buckets, action, now);

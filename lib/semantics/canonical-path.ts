@@ -2,7 +2,8 @@
  * Path and query canonicalisation. The canonical path is what rules are evaluated against AND
  * what is forwarded, so every spelling that servers might resolve differently is rejected:
  * dot segments (literal or percent-encoded, also `..;` which Tomcat resolves), encoded "/" and
- * "\", encoded control characters, empty segments ("//") and invalid escapes.
+ * "\", encoded control characters, double encoding (`%25` before two hex digits), empty segments
+ * ("//") and invalid escapes.
  *
  * Canonical form: percent-escapes of unreserved characters (A-Z a-z 0-9 - . _ ~) are decoded,
  * every other escape keeps its byte with upper-case hex, characters outside the path grammar are
@@ -71,8 +72,14 @@ function canonicalSegment(raw: string): { ok: true; segment: string } | Rejectio
     out += encoded;
     i += width;
   }
+  // `%25` before two hex digits is an escape escaped: a server (or a gateway in front of it) that
+  // decodes twice reads `%2576olumes` as `volumes`, `%252F` as `/`, `%252e%252e` as `..`. Looked
+  // for in the canonical segment, where `%25%32%66` has become `%252f`.
+  if (DOUBLE_ENCODED.test(out)) return reject("double_encoding", "double percent-encoding (%25 followed by an escape) in path");
   return { ok: true, segment: out };
 }
+
+const DOUBLE_ENCODED = /%25[0-9A-Fa-f]{2}/;
 
 export function canonicalizePath(rawPath: string): { ok: true; path: string } | Rejection {
   if (rawPath === "") return { ok: true, path: "/" };

@@ -9,7 +9,7 @@ import { resolveEnvironment, type Inventory } from "@/lib/semantics/inventory";
 import { classifyMcp } from "@/lib/semantics/mcp";
 import { foldedPathSet, pathKey } from "@/lib/semantics/path-fold";
 import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
-import { classifyRest, effectiveMethods, unmatched } from "@/lib/semantics/rest";
+import { classifyRest, effectiveMethods, unmatchedBoth } from "@/lib/semantics/rest";
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
   maxEffectOf,
@@ -60,10 +60,16 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
 function unknownService(req: CanonicalRequest): Classification {
   const methods = effectiveMethods(req);
   if (!Array.isArray(methods)) return methods;
-  const actions: SemanticAction[] = methods.map((method) => {
-    const draft = unmatched(method, req.path, `${req.host}${req.path}`);
-    return { service: UNKNOWN_SERVICE, environment: UNKNOWN_ENVIRONMENT, resource: draft.resource, operation: draft.operation, effect: draft.effect, detail: { ...draft.detail, host: req.host } };
-  });
+  const actions: SemanticAction[] = methods.flatMap((method) =>
+    unmatchedBoth(method, req.path, (path) => `${req.host}${path}`).map((draft) => ({
+      service: UNKNOWN_SERVICE,
+      environment: UNKNOWN_ENVIRONMENT,
+      resource: draft.resource,
+      operation: draft.operation,
+      effect: draft.effect,
+      detail: { ...draft.detail, host: req.host },
+    })),
+  );
   return { ok: true, service: UNKNOWN_SERVICE, actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }
 

@@ -129,13 +129,43 @@ function fromJson(value: JsonValue): PayloadResult {
   return { ok: true, payloads };
 }
 
+const LOWER_PARAMS = GRAPHQL_PARAMS.map((p) => p.toLowerCase());
+
+/**
+ * A GraphQL parameter hidden behind a `;` in the query string (`?query={me}&a=1;query=mutation…`):
+ * Rack before 3, Django before 3.2 and Python's parse_qs before 3.9.2 also split pairs at `;`, so
+ * there the URL carries a second `query` (the last one wins in Rack) that a `&`-only reading never
+ * sees. A client that meant a literal `;` in a value would have escaped it (`%3B`).
+ */
+function hiddenBehindSemicolon(query: string): string | null {
+  for (const pair of query.split("&")) {
+    for (const piece of pair.split(";").slice(1)) {
+      const eq = piece.indexOf("=");
+      let name = eq < 0 ? piece : piece.slice(0, eq);
+      try {
+        name = decodeURIComponent(name.replace(/\+/g, " "));
+      } catch {
+        // An undecodable name is no GraphQL parameter's.
+      }
+      if (LOWER_PARAMS.includes(name.trim().toLowerCase())) return name;
+    }
+  }
+  return null;
+}
+
 export function extractGraphqlPayloads(req: CanonicalRequest): PayloadResult {
   const query = parseFormStrict(req.query);
   if (!query.ok) return query;
-  const lowerParams = GRAPHQL_PARAMS.map((p) => p.toLowerCase());
-  const urlHasGraphql = [...query.fields.keys()].some((k) => lowerParams.includes(k.toLowerCase()));
+  const hidden = hiddenBehindSemicolon(req.query);
+  if (hidden !== null) {
+    return reject("graphql_ambiguous_request", `GraphQL parameter "${hidden.slice(0, 40)}" after a ";" in the query string: some servers split parameters at ";", others do not`);
+  }
+  const urlHasGraphql = [...query.fields.keys()].some((k) => LOWER_PARAMS.includes(k.toLowerCase()));
 
-  if (req.method === "GET" || req.method === "HEAD") {
+  // An OPTIONS request is a CORS preflight, but with GraphQL parameters in its URL it is judged
+  // by them as a GET is (a browser's preflight of a GET query carries its URL; a server that runs
+  // an OPTIONS, or a method override that turns it into a GET or POST, runs them).
+  if (req.method === "GET" || req.method === "HEAD" || (req.method === "OPTIONS" && urlHasGraphql)) {
     if (req.body && req.body.length > 0) return reject("graphql_ambiguous_request", "GET request with a body");
     if (!urlHasGraphql) return reject("graphql_missing_query", "GET request without a GraphQL query");
     const p = fromFields(query.fields);

@@ -10,8 +10,9 @@
  *   (`%5Fmethod`), case (`_METHOD`, read by case-insensitive form collections), and PHP's name
  *   mangling (leading spaces dropped, ` ` and `.` read as `_`, a NUL ending the name). `;`
  *   separates pairs too (older Rack and Python did so).
- * - A form body in any ASCII-compatible charset (the name and a method are ASCII there); another
- *   charset (UTF-16, UTF-7...) or a compressed form body is refused.
+ * - A form, multipart or JSON body in any ASCII-compatible charset (the name and a method are
+ *   ASCII there); another charset (UTF-16, UTF-7...) or a compressed body of those types is
+ *   refused.
  * - A multipart/form-data part named `_method` (Rails, Laravel and Symfony read it); a multipart
  *   body that does not parse is refused.
  * - A top-level `_method` key of a JSON body (Laravel's `input()` reads JSON).
@@ -98,11 +99,13 @@ function bodyOverrides(req: CanonicalRequest): Found {
   if (encoding !== "" && encoding !== "identity") {
     return reject("unsupported_content_encoding", `cannot look for a _method override in a body with Content-Encoding "${encoding}"`);
   }
-  if (json) return jsonOverride(req);
+  // Checked for JSON too: Express's JSON parser decodes `charset=utf-16le`, where `_method` is
+  // not the ASCII bytes the quick look below searches for.
   const charset = media.params["charset"]?.toLowerCase();
   if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
     return reject("unsupported_charset", `cannot look for a _method override in a ${media.type || "form"} body in charset "${charset}"`);
   }
+  if (json) return jsonOverride(req);
   const text = latin1.decode(bytes);
   return form ? formOverrides(text, "form body") : multipartOverrides(text, media.params["boundary"]);
 }

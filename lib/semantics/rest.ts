@@ -121,8 +121,22 @@ function methodMatches(route: CompiledRoute, method: string): boolean {
   return route.methods.has("*") || route.methods.has(method);
 }
 
+/**
+ * A parameter as the server reads it: percent-escapes decoded (the canonical path keeps `%40`
+ * and `@` apart, a server does not), so a rule naming `prod@db` also names `prod%40db`. Escapes
+ * that are not UTF-8 stay as sent.
+ */
+function decodedParam(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 function fill(template: string, params: Record<string, string>, fold: boolean): string {
-  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => params[name] ?? "");
+  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => decodedParam(params[name] ?? ""));
   return fold ? out.toLowerCase() : out;
 }
 
@@ -226,7 +240,15 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
     }
-    drafts.push(...judged);
+    // A request left unmatched is also named by the path a server may serve it as.
+    const served = servedSpelling(req.path);
+    for (const draft of judged) {
+      drafts.push(draft);
+      const plain = draft.operation === `${method} ${req.path}` ? method : draft.operation === `HEAD ${req.path}` ? "HEAD" : null;
+      if (served !== null && plain !== null && draft.resource === req.path) {
+        drafts.push({ ...draft, operation: `${plain} ${served}`, resource: served, keys: [served], detail: { ...draft.detail, servedAs: served, note: "the path as a server that drops ;parameters and trailing dots serves it" } });
+      }
+    }
   }
   return { ok: true, drafts };
 }
@@ -296,8 +318,34 @@ function routeDraft(route: RestRoute, method: string, params: Record<string, str
     effect: route.effect ?? methodEffect(method),
     resource: resource || NO_RESOURCE,
     detail,
-    keys: [resource, ...Object.values(params)],
+    keys: [resource, ...Object.values(params).map(decodedParam)],
   };
+}
+
+/**
+ * The path as a server that strips `;parameters` and trailing dots or spaces (Tomcat, Spring,
+ * IIS) serves it: `/admin;x/y` and `/admin./y` are `/admin/y` there. Null when it is the path.
+ */
+export function servedSpelling(path: string): string | null {
+  const segments = path.split("/").slice(1).map((segment) => {
+    const bare = withoutMatrix(segment);
+    const trimmed = bare.replace(/(?:\.|%20|%2E| )+$/i, "");
+    return trimmed === "" ? bare : trimmed;
+  });
+  const served = `/${segments.join("/")}`;
+  return served === path ? null : served;
+}
+
+/**
+ * The unmatched actions of a request no route describes, under both spellings of its path when a
+ * server may serve it as another (`servedSpelling`): a rule about `DELETE /admin/*` applies to
+ * `DELETE /admin;x/y`, and a policy must allow both spellings.
+ */
+export function unmatchedBoth(method: string, path: string, resourceOf: (path: string) => string): ActionDraft[] {
+  const served = servedSpelling(path);
+  const drafts = [unmatched(method, path, resourceOf(path))];
+  if (served !== null) drafts.push({ ...unmatched(method, served, resourceOf(served)), detail: { method, path, servedAs: served, note: "the path as a server that drops ;parameters and trailing dots serves it" } });
+  return drafts;
 }
 
 /** A request no route describes: effect by method, operation "METHOD /path". */

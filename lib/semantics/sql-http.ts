@@ -25,7 +25,9 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
       effect: a.effect,
       resource: a.resource,
       detail,
-      keys: [a.resource, ...(database ? [database] : [])],
+      // A qualified table is also looked up by its own name: an inventory entry for `secrets`
+      // must not be dodged by writing `public.secrets`.
+      keys: [a.resource, ...(a.resourceKind === "table" && a.resource.includes(".") ? [a.resource.split(".").pop() as string] : []), ...(database ? [database] : [])],
     };
   });
 }

@@ -11,6 +11,7 @@ import {
   str,
   unwrap,
   walk,
+  setNestedStatementHandler,
   walkChildren,
   type PgNode,
   type WalkContext,
@@ -49,10 +50,15 @@ const ddlWrite = (operation: string): Handler => (body, ctx) => {
   walkChildren(body, ctx, "relation");
 };
 
+/**
+ * Does the EXPLAIN run its statement? PostgreSQL reads every `analyze` option and the last one
+ * wins (`EXPLAIN (ANALYZE false, ANALYZE true) DELETE …` deletes), so any option that is not
+ * plainly false counts, wherever it stands.
+ */
 function explainAnalyzes(body: PgNode): boolean {
-  for (const option of list(body["options"])) {
+  return list(body["options"]).some((option) => {
     const def = unwrap(option)?.[1];
-    if (!def || def["defname"] !== "analyze") continue;
+    if (!def || def["defname"] !== "analyze") return false;
     const arg = unwrap(def["arg"]);
     if (!arg) return true;
     const [kind, value] = arg;
@@ -60,13 +66,14 @@ function explainAnalyzes(body: PgNode): boolean {
     if (kind === "Integer") return value["ival"] !== undefined && value["ival"] !== 0;
     if (kind === "Boolean") return value["boolval"] === true;
     return true;
-  }
-  return false;
+  });
 }
 
 function explain(body: PgNode, ctx: WalkContext, database: string): void {
-  if (explainAnalyzes(body)) return walk(body["query"], ctx); // EXPLAIN ANALYZE runs the statement
-  const inner = newContext(ctx.statement, ctx.readOnlyFunctions, ctx.budget);
+  // EXPLAIN ANALYZE runs the statement, whatever its kind (`EXECUTE p`, `CREATE TABLE … AS`):
+  // `walk` classifies a nested non-DML statement by the table below.
+  if (explainAnalyzes(body)) return walk(body["query"], ctx);
+  const inner = newContext(ctx.statement, ctx.readOnlyFunctions, ctx.budget, database);
   walk(body["query"], inner);
   const resources = new Set([...inner.actions.map((a) => a.resource), ...inner.reads]);
   resources.delete("-");
@@ -195,3 +202,10 @@ export function genericHandler(kind: string): Handler | null {
   }
   return null;
 }
+
+/** Statements nested in another (`EXPLAIN ANALYZE EXECUTE p`, `CREATE TABLE x AS EXECUTE p`). */
+setNestedStatementHandler((kind, body, ctx) => {
+  const handler = Object.hasOwn(STATEMENTS, kind) ? STATEMENTS[kind] : genericHandler(kind);
+  if (handler) return handler(body, ctx, ctx.database);
+  push(ctx, { operation: kindWords(kind), effect: "irreversible", resource: ctx.database, note: `statement kind ${kind} is not classified` });
+});

@@ -34,12 +34,29 @@ export interface WalkContext {
   readOnlyFunctions: ReadonlySet<string>;
   /** Parse-tree nodes the request may still visit, shared by its statements (see `sql.ts`). */
   budget: { nodes: number };
+  /** The database statements that name no table act on. */
+  database: string;
 }
 
 export class TooDeepError extends Error {}
 /** The request's parse trees are larger than Bulkhead analyses (`SQL_LIMITS.maxNodes`). */
 export class TooManyNodesError extends Error {}
 const MAX_DEPTH = 2000;
+
+/**
+ * A statement other than SELECT and DML found inside another one: `EXPLAIN ANALYZE` runs its
+ * statement (`EXECUTE p`, `CREATE TABLE … AS`), `CREATE TABLE … AS EXECUTE p` runs `p`, a rule runs
+ * its `NOTIFY`. They are classified by the statement table of `sql-statements.ts`, which registers
+ * itself here (it imports this module, so it cannot be imported from it). Until it has, such a
+ * statement is irreversible: it runs, and nothing here knows what it does.
+ */
+type NestedHandler = (kind: string, body: PgNode, ctx: WalkContext) => void;
+let nestedHandler: NestedHandler | null = null;
+export function setNestedStatementHandler(handler: NestedHandler): void {
+  nestedHandler = handler;
+}
+
+const DML_KINDS = new Set(["InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
 export function isObject(value: unknown): value is PgNode {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -141,10 +158,90 @@ function collectRelations(value: unknown, out: Set<string>): void {
   for (const child of Object.values(value)) collectRelations(child, out);
 }
 
+/** Built-ins that read the rows of a table named by their first argument (`table_to_xml('t', …)`). */
+const TABLE_READERS = new Set(["table_to_xml", "table_to_xml_and_xmlschema"]);
+/**
+ * Built-ins that read the rows of every table of a schema or of the database (a logical slot's
+ * peek returns the changed rows of every table it decodes).
+ */
+const BULK_READERS = new Set([
+  "schema_to_xml", "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xml_and_xmlschema",
+  "pg_logical_slot_peek_changes", "pg_logical_slot_peek_binary_changes",
+]);
+
+/** A string constant, also cast (`'t'::regclass`), or null. */
+function stringConstant(node: unknown): string | null {
+  let wrapped = unwrap(node);
+  if (wrapped?.[0] === "TypeCast") wrapped = unwrap(wrapped[1]["arg"]);
+  if (wrapped?.[0] !== "A_Const" || !isObject(wrapped[1]["sval"])) return null;
+  return str(wrapped[1]["sval"]["sval"]) ?? null;
+}
+
+/**
+ * A relation name as `regclass` input reads it: dot-separated, each part lower-cased unless
+ * double-quoted (`""` inside quotes is one `"`). Null for anything else.
+ */
+function regclassName(text: string): string | null {
+  const parts: string[] = [];
+  let i = 0;
+  const input = text.trim();
+  for (;;) {
+    let part = "";
+    if (input[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= input.length) return null;
+        if (input[i] === '"') {
+          if (input[i + 1] !== '"') break;
+          i++;
+        }
+        part += input[i];
+      }
+      i++;
+    } else {
+      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(input.slice(i));
+      if (!m) return null;
+      part = m[0].toLowerCase();
+      i += m[0].length;
+    }
+    if (part === "") return null;
+    parts.push(part);
+    if (i === input.length) break;
+    if (input[i] !== ".") return null;
+    i++;
+  }
+  return parts.length <= 3 ? parts.join(".") : null;
+}
+
+/**
+ * Built-ins that read table rows without naming the table in the FROM clause: the table becomes a
+ * read of that table (as `SELECT * FROM t` is), so a rule about the table applies. When the table
+ * is not a constant, or the function reads a whole schema or database, which table rules cannot
+ * be matched against, the call is irreversible (not analysable), never a read of nothing.
+ */
+function tableReader(name: string, body: PgNode, ctx: WalkContext): void {
+  const args = Array.isArray(body["args"]) ? body["args"] : [];
+  if (TABLE_READERS.has(name)) {
+    const literal = stringConstant(args[0]);
+    const table = literal === null ? null : regclassName(literal);
+    if (table !== null) {
+      ctx.reads.add(table);
+      return;
+    }
+    push(ctx, { operation: name, effect: "irreversible", resource: "-", resourceKind: "function", note: "reads a table named at run time: rules about tables cannot be applied" });
+    return;
+  }
+  push(ctx, { operation: name, effect: "irreversible", resource: ctx.database, resourceKind: "function", note: "reads rows of every table of a schema or of the database: rules about tables cannot be applied" });
+}
+
 function funcCall(body: PgNode, ctx: WalkContext): void {
   const parts = namePartsOf(body["funcname"]);
   const rule = functionEffect(parts, ctx.readOnlyFunctions);
-  if (!rule) return;
+  if (!rule) {
+    const name = parts[parts.length - 1] ?? "";
+    const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog");
+    if (builtin && (TABLE_READERS.has(name) || BULK_READERS.has(name))) tableReader(name, body, ctx);
+    return;
+  }
   // Known side effects keep their plain name; an unknown function is named as it was called.
   const operation = rule.unknown ? parts.join(".") : (parts.at(-1) ?? "").toLowerCase();
   push(ctx, { operation, effect: rule.effect, resource: "-", resourceKind: "function", note: rule.note });
@@ -153,7 +250,17 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
 function operator(body: PgNode, ctx: WalkContext): void {
   const kind = str(body["kind"]) ?? "";
   if (kind.includes("BETWEEN")) return; // spelled as words, always built-in comparisons
-  const parts = namePartsOf(body["name"]);
+  namedOperator(body["name"], ctx);
+}
+
+/**
+ * An operator named anywhere in the tree, not only between two operands (`A_Expr`): before a
+ * sub-select (`x OPERATOR(public.=) ANY (SELECT …)`, `SubLink.operName`) and in an ordering
+ * (`ORDER BY x USING ###`, `SortBy.useOp`). Each runs the operator's function.
+ */
+function namedOperator(list: unknown, ctx: WalkContext): void {
+  const parts = namePartsOf(list);
+  if (parts.length === 0) return;
   const rule = operatorEffect(parts);
   if (rule) push(ctx, { operation: `OPERATOR(${parts.join(".")})`, effect: rule.effect, resource: "-", resourceKind: "operator", note: rule.note });
 }
@@ -171,10 +278,16 @@ export function walk(value: unknown, ctx: WalkContext): void {
     const wrapped = unwrap(value);
     if (wrapped) {
       const [kind, body] = wrapped;
-      if (kind === "InsertStmt" || kind === "UpdateStmt" || kind === "DeleteStmt" || kind === "MergeStmt") return dml(kind, body, ctx);
+      if (DML_KINDS.has(kind)) return dml(kind, body, ctx);
       if (kind === "SelectStmt") return select(body, ctx);
+      if (kind.endsWith("Stmt")) {
+        if (nestedHandler) return nestedHandler(kind, body, ctx);
+        return push(ctx, { operation: kind, effect: "irreversible", resource: ctx.database, note: `nested statement kind ${kind} is not classified` });
+      }
       if (kind === "FuncCall") funcCall(body, ctx);
       if (kind === "A_Expr") operator(body, ctx);
+      if (kind === "SubLink") namedOperator(body["operName"], ctx);
+      if (kind === "SortBy") namedOperator(body["useOp"], ctx);
       if (kind === "CommonTableExpr" && typeof body["ctename"] === "string") ctx.ctes.add(body["ctename"]);
     }
     const rel = relationName(value);
@@ -203,6 +316,6 @@ export function collectCteNames(value: unknown, out: Set<string>): void {
 
 const NONE: ReadonlySet<string> = new Set();
 
-export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }): WalkContext {
-  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget };
+export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }, database = "-"): WalkContext {
+  return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget, database };
 }

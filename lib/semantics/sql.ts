@@ -132,7 +132,7 @@ export function classifySqlWithin(sql: string, options: SqlOptions, budget: SqlB
 }
 
 function classifyStatement(raw: RawStatement, index: number, database: string, readOnly: ReadonlySet<string>, budget: { nodes: number }): SqlAction[] {
-  const ctx = newContext(index, readOnly, budget);
+  const ctx = newContext(index, readOnly, budget, database);
   const wrapped = unwrap(raw.stmt);
   if (!wrapped) return [{ operation: "UNKNOWN", effect: "irreversible", resource: database, statement: index, note: "statement not recognised" }];
   const [kind, body] = wrapped;

@@ -116,8 +116,7 @@ export class SandboxListener {
   readonly inner: http.Server;
 
   constructor(private readonly deps: SandboxListenerDeps) {
-    this.inner = createProxyServer(deps.limits, deps.handler, "transparent", (req, res) => this.onRequest(req, res));
-    this.inner.on("connect", (_req: http.IncomingMessage, socket: net.Socket) =>
+    this.inner = createProxyServer(deps.limits, deps.handler, "transparent", (req, res) => this.onRequest(req, res), (_req: http.IncomingMessage, socket: Duplex) =>
       writeRawRefusal(socket, new ProxyRefusal("malformed", "connect_in_sandbox", "inside a sandbox, connect to the destination directly; there is no proxy to CONNECT through")),
     );
   }

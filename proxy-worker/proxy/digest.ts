@@ -5,10 +5,26 @@ import { AGENT_STRIPPED, HOP_BY_HOP } from "./headers";
 
 /**
  * Headers that change nothing about what a request does and that a client may send anew on each
- * attempt (tracing, Bulkhead's own 202-and-poll preference): left out of the digest, so that
- * redeeming a grant does not depend on them.
+ * attempt (tracing): left out of the digest, so that redeeming a grant does not depend on them.
  */
-const VOLATILE = new Set(["prefer", "traceparent", "tracestate", "baggage", "b3", "sentry-trace", "x-request-id", "x-correlation-id", "x-amzn-trace-id", "date"]);
+const VOLATILE = new Set(["traceparent", "tracestate", "baggage", "b3", "sentry-trace", "x-request-id", "x-correlation-id", "x-amzn-trace-id", "date"]);
+
+/** The preferences that ask Bulkhead (not the upstream) to answer at once (RFC 7240: `wait` goes with them). */
+const ASYNC_PREFERENCES = new Set(["respond-async", "wait"]);
+
+/**
+ * `Prefer` without Bulkhead's own 202-and-poll preferences, or null when nothing else is left.
+ * The rest reaches the upstream and can change what it does (PostgREST's `tx=rollback` makes the
+ * request a dry run, `resolution=merge-duplicates` turns an insert into an overwrite), so it is
+ * bound like any other header: a grant for a dry run does not release the real thing.
+ */
+function boundPreferences(value: string): string | null {
+  const kept = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "" && !ASYNC_PREFERENCES.has((p.split(/[=;]/)[0] ?? "").trim().toLowerCase()));
+  return kept.length > 0 ? kept.join(", ") : null;
+}
 
 /**
  * The agent's headers that reach the upstream (as `upstreamHeaders` passes them on; the
@@ -22,6 +38,11 @@ function forwardedHeaders(headers: Record<string, string>): [string, string][] {
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || VOLATILE.has(lower) || lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-") || lower.startsWith("x-b3-")) continue;
+    if (lower === "prefer") {
+      const bound = boundPreferences(headers[name] as string);
+      if (bound !== null) out.push([lower, bound]);
+      continue;
+    }
     out.push([lower, headers[name] as string]);
   }
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -96,8 +96,19 @@ function awaitFirstRequest(server: http.Server, ms: number): void {
  * status (431 for oversized heads, 408 for slow clients, 400 otherwise) and audited, protocol
  * upgrades refused (no uninspected tunnels) and audited. Each request on a keep-alive
  * connection goes through the handler on its own.
+ *
+ * CONNECT goes to `onConnect`; a server given none (inside an intercepted tunnel, the transparent
+ * listeners) refuses it, audited. Node hands a CONNECT's socket to whoever listens for the event
+ * and stops parsing and timing it: with nobody answering (the head-timeout hook listens too), the
+ * connection stayed open, unanswered and unaudited, for as long as the client liked.
  */
-export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, listener: ListenerKind, onRequest: http.RequestListener): http.Server {
+export function createProxyServer(
+  limits: ListenerLimits,
+  deps: ListenerDeps,
+  listener: ListenerKind,
+  onRequest: http.RequestListener,
+  onConnect?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void,
+): http.Server {
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -144,6 +155,15 @@ export function createProxyServer(limits: ListenerLimits, deps: ListenerDeps, li
     const refusal = new ProxyRefusal("denied", "upgrade_refused", "protocol upgrades are not allowed through Bulkhead");
     refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url, upgrade: req.headers.upgrade?.slice(0, 64) }).catch(() => socket.destroy());
   });
+  server.on(
+    "connect",
+    onConnect ??
+      ((req: http.IncomingMessage, socket: Duplex) => {
+        socket.on("error", () => socket.destroy());
+        const refusal = new ProxyRefusal("malformed", "unsupported_method", "CONNECT is accepted by the explicit proxy listener only, not inside a tunnel nor on a transparent listener: send the request itself");
+        refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url }).catch(() => socket.destroy());
+      }),
+  );
   return server;
 }
 
@@ -156,7 +176,7 @@ export function createExplicitListener(
   limits: ListenerLimits,
   onConnect: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void,
 ): http.Server {
-  const server = createProxyServer(limits, deps, "explicit", (req, res) => {
+  return createProxyServer(limits, deps, "explicit", (req, res) => {
     const target = req.url ?? "";
     if (!/^https?:\/\//i.test(target)) {
       const refusal = new ProxyRefusal("malformed", "not_absolute_form", "this is a forward proxy: send requests in absolute form (http://host/path)");
@@ -168,9 +188,7 @@ export function createExplicitListener(
       identity: { kind: "token", token: tokenFromProxyAuthorization(req.headers["proxy-authorization"]) },
       url: target,
     });
-  });
-  server.on("connect", onConnect);
-  return server;
+  }, onConnect);
 }
 
 /**

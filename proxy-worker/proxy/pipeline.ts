@@ -67,8 +67,12 @@ export interface Approval {
   decidedBy: string | null;
 }
 
-/** Headers whose duplicates change meaning; a request carrying two is ambiguous. */
-const SINGLE = new Set(["host", "content-length", "content-type", "transfer-encoding", "authorization", "proxy-authorization"]);
+/**
+ * Headers whose duplicates change meaning; a request carrying two is ambiguous. Content-Encoding
+ * too: Node joins two into one value (`identity, gzip`) that was forwarded as it came, where one
+ * server decodes by the first and another by every one.
+ */
+const SINGLE = new Set(["host", "content-length", "content-type", "content-encoding", "transfer-encoding", "authorization", "proxy-authorization"]);
 
 function duplicateHeader(raw: readonly string[]): string | null {
   const seen = new Set<string>();

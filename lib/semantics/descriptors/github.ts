@@ -3,10 +3,24 @@
  * Resources are `owner/repo`, lower-cased: GitHub treats owner and repository names
  * case-insensitively, so `ACME/App` must not slip past a rule written for `acme/app`.
  */
-import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
+import type { RestRouteInput, ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 
 const repo = "{owner}/{repo}";
 const R = "/repos/{owner}/{repo}";
+/**
+ * GitHub serves every repository endpoint under `/repositories/{id}` too (undocumented but
+ * supported: its own pagination links and renamed-repository redirects use it), so
+ * `DELETE /repositories/123` deletes the repository like `DELETE /repos/acme/app`. Each route
+ * under `/repos/{owner}/{repo}` is repeated there with the same operation and effect; the
+ * resource is the numeric id (the name is not in the request), as a GraphQL node id is.
+ */
+const BY_ID = "/repositories/{repository_id}";
+function alsoById(routes: RestRouteInput[]): RestRouteInput[] {
+  const byId = routes
+    .filter((route) => route.path === R || route.path.startsWith(`${R}/`))
+    .map((route) => ({ ...route, path: BY_ID + route.path.slice(R.length), resource: "{repository_id}" }));
+  return [...routes, ...byId];
+}
 
 export const github: ServiceDescriptorInput = {
   id: "github",
@@ -16,7 +30,7 @@ export const github: ServiceDescriptorInput = {
   protocol: "rest",
   rest: {
     caseInsensitive: true,
-    routes: [
+    routes: alsoById([
       { method: "DELETE", path: R, operation: "repos.delete", effect: "irreversible", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/transfer`, operation: "repos.transfer", effect: "irreversible", resource: repo, resourceKind: "repository" },
       // Making a private repository public cannot be taken back: its contents have been exposed.
@@ -44,9 +58,11 @@ export const github: ServiceDescriptorInput = {
       { method: "GET", path: `${R}/pulls/{pull_number}`, operation: "pulls.get", effect: "read", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/pulls`, operation: "pulls.create", effect: "write", resource: repo, resourceKind: "repository" },
       { method: "DELETE", path: "/orgs/{org}", operation: "orgs.delete", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
+      // The same under the organization's id (GitHub's own pagination links use /organizations/{id}).
+      { method: "DELETE", path: "/organizations/{org_id}", operation: "orgs.delete", effect: "irreversible", resource: "{org_id}", resourceKind: "organization" },
       // Anything else under a repository: effect by method, resource still owner/repo.
       { method: "*", path: `${R}/{rest+}`, operation: "repos.other", resource: repo, resourceKind: "repository" },
-    ],
+    ]),
   },
   graphql: {
     paths: ["/graphql"],

@@ -152,6 +152,7 @@ export type ServiceDescriptorInput = z.input<typeof serviceDescriptorSchema>;
 export type ServiceDescriptor = z.output<typeof serviceDescriptorSchema>;
 export type RestConfig = z.output<typeof restConfigSchema>;
 export type RestRoute = z.output<typeof restRouteSchema>;
+export type RestRouteInput = z.input<typeof restRouteSchema>;
 export type GraphqlConfig = z.output<typeof graphqlConfigSchema>;
 export type GraphqlField = z.output<typeof graphqlFieldSchema>;
 export type SqlConfig = z.output<typeof sqlConfigSchema>;

@@ -84,6 +84,27 @@ describe("202-and-poll: a held request answered at once, a one-use grant bound t
     expect(railway.hits.length).toBe(before + 1);
   });
 
+  it("the grant is bound to the request's other preferences: an approved dry run does not release the real write", async () => {
+    const { token } = await h.newTask(POLICY);
+    const approver = await makeUser(h.t.db, "approver");
+    const before = railway.hits.length;
+    // `Prefer` reaches the upstream: PostgREST reads tx=rollback as a dry run, resolution=merge-duplicates as an overwrite.
+    const held = await send(token, { prefer: "respond-async, tx=rollback" });
+    expect(held.status).toBe(202);
+    const { approvalId } = held.json as { approvalId: string };
+    await decideApproval(h.t.db, approver.actor, approvalId, "approve");
+    for (const prefer of ["tx=commit", "resolution=merge-duplicates", "respond-async"]) {
+      const r = await send(token, { "bulkhead-approval": approvalId, prefer });
+      expect([r.status, String(r.json?.reason)], prefer).toEqual([403, expect.stringMatching(/different request/)]);
+    }
+    expect(railway.hits.length).toBe(before);
+    // Bulkhead's own preferences (respond-async, wait) are not part of what was approved.
+    const ok = await send(token, { "bulkhead-approval": approvalId, prefer: "tx=rollback, respond-async, wait=10" });
+    expect(ok.status).toBe(200);
+    expect(railway.hits.length).toBe(before + 1);
+    expect(railway.hits.at(-1)!.headers.prefer).toBe("tx=rollback, respond-async, wait=10");
+  });
+
   it("a denied or cancelled async hold says so on poll, and its grant releases nothing", async () => {
     const { token, taskId } = await h.newTask(POLICY);
     const approver = await makeUser(h.t.db, "approver");

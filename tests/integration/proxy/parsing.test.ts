@@ -68,6 +68,16 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it("refuses two Content-Type or Content-Encoding headers (400 duplicate_header), reaching nothing", async () => {
+    const before = up.hits.length;
+    for (const [first, second] of [["Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded"], ["Content-Type: text/plain\r\nContent-Encoding: identity", "Content-Encoding: gzip"]]) {
+      const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}${first}\r\n${second}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
+      expect(statuses(out), out).toEqual([400]);
+      expect(out).toContain('"duplicate_header"');
+    }
+    expect(up.hits.length).toBe(before);
+  });
+
   it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
     const before = up.hits.length;
     const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;
@@ -143,6 +153,30 @@ describe("parsing: one parsed request decides and dials", () => {
     tunnel.socket.on("data", (c: Buffer) => (inside += c.toString("utf8"))).on("error", () => undefined);
     expect(await closedAfter(tunnel.socket, performance.now(), 5000)).toBeLessThan(3000);
     expect(statuses(inside), inside).toEqual([408]);
+  }, 15_000);
+
+  it("refuses a CONNECT inside a tunnel and on the transparent listener (400, audited, closed), rather than keeping the connection unanswered", async () => {
+    const refusedAndClosed = async (socket: net.Socket, bytes: string) => {
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("utf8"))).on("error", () => undefined);
+      socket.write(bytes);
+      expect(await closedAfter(socket, performance.now(), 5000), answer).toBeLessThan(3000);
+      expect(statuses(answer), answer).toEqual([400]);
+      const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+      expect(body.error).toBe("unsupported_method");
+      expect((await h.events()).some((e) => e.data.eventId === body.auditEventId)).toBe(true);
+    };
+    const before = up.hits.length;
+    const connect = `CONNECT api.test:${up.port} HTTP/1.1\r\nHost: api.test:${up.port}\r\n\r\n`;
+    // Inside an admitted tunnel (a plain-HTTP service, so it carries HTTP).
+    const tunnel = await connectTunnel(h.proxyPort, `api.test:${up.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    await refusedAndClosed(tunnel.socket, connect);
+    // On the transparent HTTP listener, before anyone is identified.
+    const transparent = net.connect(h.transparentHttpPort, "127.0.0.1");
+    await new Promise((r) => transparent.once("connect", r));
+    await refusedAndClosed(transparent, connect);
+    expect(up.hits.length).toBe(before);
   }, 15_000);
 
   it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {

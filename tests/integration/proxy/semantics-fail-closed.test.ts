@@ -59,6 +59,65 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(railway.hits.length).toBe(before + 1);
   });
 
+  it("GraphQL: parameters hidden behind a ';' in the URL, or carried by an OPTIONS, never pass as a preflight or a read", async () => {
+    const { token } = await h.newTask("rules:\n  - service: railway\n    effects: [read]\n");
+    const before = railway.hits.length;
+    const url = `http://${RAILWAY}:${railway.port}/graphql/v2`;
+    const read = encodeURIComponent("query { me { id } }");
+    const drop = encodeURIComponent('mutation { volumeDelete(volumeId: "vol_prod") }');
+    // Rack 2 splits at ';' too, and its last `query` wins: the mutation.
+    const hidden = await viaProxy(h.proxyPort, `${url}?query=${read}&a=1;query=${drop}`, { token });
+    expect([hidden.status, hidden.json?.error]).toEqual([400, "graphql_ambiguous_request"]);
+    // An OPTIONS used to be a preflight whatever its URL carried.
+    const options = await viaProxy(h.proxyPort, `${url}?query=${drop}`, { token, method: "OPTIONS" });
+    expect(options.status).toBe(403);
+    expect(String(options.json?.reason)).toMatch(/volumeDelete/);
+    expect(railway.hits.length).toBe(before);
+    expect((await viaProxy(h.proxyPort, url, { token, method: "OPTIONS" })).status).toBe(200);
+    expect((await viaProxy(h.proxyPort, `${url}?query=${read}&a=1;b=2`, { token })).status).toBe(200);
+    expect(railway.hits.length).toBe(before + 2);
+  });
+
+  it("REST: a deny rule naming a resource stops its percent-encoded spelling", async () => {
+    const files = await startHttpUpstream();
+    try {
+      await h.addService({ id: "files", hosts: ["files.test"], ports: [files.port], scheme: "http", protocol: "rest", rest: { routes: [{ method: "GET", path: "/files/{name}", operation: "files.get", resource: "{name}" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
+      const { token } = await h.newTask('rules:\n  - service: files\n    resources: ["prod@db"]\n    decision: deny\n  - service: files\n    effects: [read]\n');
+      const url = `http://files.test:${files.port}/files`;
+      for (const name of ["prod@db", "prod%40db", "prod%40%64b"]) {
+        const r = await viaProxy(h.proxyPort, `${url}/${name}`, { token });
+        expect([r.status, r.json?.error], name).toEqual([403, "policy_deny"]);
+      }
+      expect(files.hits.length).toBe(0);
+      expect((await viaProxy(h.proxyPort, `${url}/staging%40db`, { token })).status).toBe(200);
+      expect(files.hits.length).toBe(1);
+    } finally {
+      await deleteCustomService(h.t.db, h.admin, "files");
+      await h.sync();
+      await files.close();
+    }
+  });
+
+  it("REST: a rule about an unrouted path applies to the spelling a server serves (;parameters, trailing dots dropped)", async () => {
+    const plain = await startHttpUpstream();
+    try {
+      await h.addService({ id: "plain", hosts: ["plain.test"], ports: [plain.port], scheme: "http", protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+      const { token } = await h.newTask('rules:\n  - service: plain\n    operations: ["DELETE /admin/*"]\n    decision: deny\n  - service: plain\n    effects: [read, write, destructive]\n');
+      const url = `http://plain.test:${plain.port}`;
+      for (const path of ["/admin/users", "/admin;jsessionid=1/users", "/admin./users", "/admin%20/users"]) {
+        const r = await viaProxy(h.proxyPort, `${url}${path}`, { token, method: "DELETE" });
+        expect([r.status, r.json?.error], path).toEqual([403, "policy_deny"]);
+      }
+      expect(plain.hits.length).toBe(0);
+      expect((await viaProxy(h.proxyPort, `${url}/other;x/users`, { token, method: "DELETE" })).status).toBe(200);
+      expect(plain.hits.length).toBe(1);
+    } finally {
+      await deleteCustomService(h.t.db, h.admin, "plain");
+      await h.sync();
+      await plain.close();
+    }
+  });
+
   it("REST: HEAD does not pass a rule that allows only the GET operation", async () => {
     const { token } = await h.newTask("rules:\n  - service: github\n    operations: [repos.get]\n    effects: [read]\n");
     const before = github.hits.length;
@@ -67,6 +126,28 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(head.status).toBe(403);
     expect(github.hits.length).toBe(before);
     expect((await viaProxy(h.proxyPort, url, { token })).status).toBe(200);
+    expect(github.hits.length).toBe(before + 1);
+  });
+
+  it("REST: GitHub's /repositories/{id} and /organizations/{id} spellings are judged like /repos/{owner}/{repo} and /orgs/{org}", async () => {
+    // Everything short of irreversible: deleting, transferring or publishing a repository needs more.
+    const { token } = await h.newTask("rules:\n  - service: github\n    effects: [read, write, destructive]\n", { scope: "github:*:irreversible" });
+    const before = github.hits.length;
+    const url = `http://${GITHUB}:${github.port}/repositories/1296269`;
+    const json = { "content-type": "application/json" };
+    const attempts = [
+      viaProxy(h.proxyPort, url, { token, method: "DELETE" }),
+      viaProxy(h.proxyPort, `${url}/transfer`, { token, method: "POST", headers: json, body: '{"new_owner":"elsewhere"}' }),
+      viaProxy(h.proxyPort, url, { token, method: "PATCH", headers: json, body: '{"private":false}' }),
+      viaProxy(h.proxyPort, `${url}/git/refs/heads/main`, { token, method: "PATCH", headers: json, body: '{"sha":"abc","force":true}' }),
+      viaProxy(h.proxyPort, `http://${GITHUB}:${github.port}/organizations/11708465`, { token, method: "DELETE" }),
+    ];
+    for (const r of await Promise.all(attempts)) {
+      expect([r.status, r.json?.error], r.text).toEqual([403, "policy_deny"]);
+      expect(String(r.json?.reason)).toMatch(/^irreversible/);
+    }
+    expect(github.hits.length).toBe(before);
+    expect((await viaProxy(h.proxyPort, `${url}/issues?page=2`, { token })).status).toBe(200);
     expect(github.hits.length).toBe(before + 1);
   });
 
@@ -108,11 +189,51 @@ describe("the proxy fails closed on what it does not know", () => {
     const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
     const url = `http://sql.test:${sql.port}/`;
     const before = sql.statements.length;
-    for (const query of ["SELECT purge_tenant(42)", "SELECT * FROM purge_tenant(42)", "SELECT 1\u0000; DROP TABLE users"]) {
+    // An operator runs a function too, also before a sub-select and in ORDER BY … USING.
+    for (const query of ["SELECT purge_tenant(42)", "SELECT * FROM purge_tenant(42)", "SELECT 1\u0000; DROP TABLE users", "SELECT 1 WHERE 42 OPERATOR(public.=) ANY (SELECT id FROM users)", "SELECT * FROM users ORDER BY id USING ###"]) {
       expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
     }
     expect(sql.statements.length).toBe(before);
     expect((await post(token, url, JSON.stringify({ query: "SELECT safe_report(1), lower('x')" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
+  it("SQL: a table read through a built-in that names it in a string is a read of that table; a whole schema or database is not analysable", async () => {
+    const { token } = await h.newTask('rules:\n  - service: app-db\n    resources: ["secrets"]\n    decision: deny\n  - service: app-db\n    effects: [read]\n');
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    for (const query of ["SELECT * FROM secrets", "SELECT table_to_xml('secrets', true, false, '')", "SELECT table_to_xml('\"secrets\"'::regclass, true, false, '')", "SELECT database_to_xml(true, true, '')"]) {
+      expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "SELECT table_to_xml('orders', true, false, '')" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
+  it("SQL: a deny rule naming a table stops its schema-qualified spellings, and an inventory entry for it cannot be dodged by one", async () => {
+    const { token } = await h.newTask('rules:\n  - service: app-db\n    resources: ["secrets"]\n    decision: deny\n  - service: app-db\n    effects: [read, write]\n');
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    for (const query of ["SELECT * FROM secrets", "SELECT * FROM public.secrets", "SELECT * FROM app.public.secrets", "UPDATE public.secrets SET v = 1 WHERE id = 2", "SELECT table_to_xml('public.secrets', true, false, '')"]) {
+      expect((await post(token, url, JSON.stringify({ query }))).status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "SELECT * FROM public.orders" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
+  it("SQL: an EXPLAIN that runs its statement is judged by that statement, however ANALYZE is spelled and whatever the statement's kind", async () => {
+    const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read]\n");
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    // PostgreSQL keeps the last ANALYZE option (this deletes every row); EXPLAIN ANALYZE runs an
+    // EXECUTE's prepared statement and a CREATE TABLE AS as well.
+    for (const query of ["EXPLAIN (ANALYZE false, ANALYZE true) DELETE FROM users", "EXPLAIN ANALYZE EXECUTE purge", "EXPLAIN ANALYZE CREATE TABLE copy AS SELECT * FROM users"]) {
+      const r = await post(token, url, JSON.stringify({ query }));
+      expect(r.status, query).toBe(403);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "EXPLAIN (ANALYZE false) DELETE FROM users" }))).status).toBe(200);
     expect(sql.statements.length).toBe(before + 1);
   });
 

@@ -43,7 +43,7 @@ describe("spellings of a request are judged as the request a server would run", 
     await up.close();
   });
 
-  const send = (path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) => viaProxy(h.proxyPort, `${origin}${path}`, { token, ...options });
+  const send = (path: string, options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}) => viaProxy(h.proxyPort, `${origin}${path}`, { token, ...options });
 
   it("the control: the route itself is refused, another volume path is forwarded", async () => {
     expect((await send("/volumes/v1", { method: "DELETE" })).status).toBe(403);
@@ -56,6 +56,13 @@ describe("spellings of a request are judged as the request a server would run", 
     const before = up.hits.length;
     const r = await send(path, { method: "DELETE" });
     expect(r.status, r.text).toBe(403);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it.each(["/%2576olumes/v1", "/volumes%252Fv1", "/x/%252e%252e/volumes/v1", "/%25%37%36olumes/v1"])("DELETE %s (double-encoded: the delete on a server that decodes twice) is refused", async (path) => {
+    const before = up.hits.length;
+    const r = await send(path, { method: "DELETE" });
+    expect([r.status, r.json?.error], r.text).toEqual([400, "double_encoding"]);
     expect(up.hits.length).toBe(before);
   });
 
@@ -76,6 +83,8 @@ describe("spellings of a request are judged as the request a server would run", 
     ["a form in another charset", "/volumes/v1", { "content-type": "application/x-www-form-urlencoded; charset=iso-8859-1" }, "_method=DELETE"],
     ["a multipart part", "/volumes/v1", { "content-type": "multipart/form-data; boundary=XyZ" }, '--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--XyZ--\r\n'],
     ["a JSON key", "/volumes/v1", { "content-type": "application/json" }, '{"_method":"DELETE"}'],
+    // Express's JSON parser decodes UTF-16 when the charset says so.
+    ["a JSON key in UTF-16", "/volumes/v1", { "content-type": "application/json; charset=utf-16le" }, Buffer.from('{"_method":"DELETE"}', "utf16le")],
   ])("a POST overridden to DELETE by %s is not forwarded", async (_name, path, headers, body) => {
     const before = up.hits.length;
     const r = await send(path, { method: "POST", headers, body: body ?? "" });

@@ -311,3 +311,31 @@ describe("decide: a deny rule also stops its resource with a format suffix", () 
     expect(decide(only, [action("storage", "production", "volumes.delete", "destructive", "v1")], NOW).decision).toBe("allow");
   });
 });
+
+describe("decide: a deny rule naming an SQL table also stops its other spellings", () => {
+  // PostgreSQL finds `secrets` through the search path (public by default): one table, three spellings.
+  const s = snapshot(`rules:
+  - { id: no-secrets, service: app-db, resources: [secrets], decision: deny }
+  - { id: no-payroll, service: app-db, resources: [hr.payroll], decision: deny }
+  - { id: all, service: "*", effects: [read, write, destructive, irreversible], waive_approval: true }`);
+  const table = (resource: string, kind = "table") => decide(s, [action("app-db", "production", "SELECT", "read", resource, { resourceKind: kind })], NOW);
+
+  for (const resource of ["secrets", "public.secrets", "app.public.secrets", "PUBLIC.Secrets"]) {
+    it(`${resource} is denied by the rule naming secrets`, () => {
+      expect([table(resource).decision, table(resource).ruleId]).toEqual(["deny", "no-secrets"]);
+    });
+  }
+  it("a rule naming a qualified table stops the catalog-qualified spelling, and the unqualified one only through public", () => {
+    expect(table("app.hr.payroll").ruleId).toBe("no-payroll");
+    expect(table("hr.payroll").ruleId).toBe("no-payroll");
+    expect(table("payroll").decision).toBe("allow");
+  });
+  it("other tables and other kinds of resource are not", () => {
+    expect(table("public.secrets_archive").decision).toBe("allow");
+    expect(table("public.secrets", "repository").decision).toBe("allow");
+  });
+  it("allow rules never read the other spellings", () => {
+    const only = snapshot("rules:\n  - { id: one, service: app-db, resources: [orders], effects: [read] }");
+    expect(decide(only, [action("app-db", "production", "SELECT", "read", "public.orders", { resourceKind: "table" })], NOW).decision).toBe("deny");
+  });
+});

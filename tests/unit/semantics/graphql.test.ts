@@ -146,6 +146,14 @@ describe("GraphQL: every body encoding", () => {
     const url = `${RAILWAY}?query=${encodeURIComponent("{ me { id } }")}&query=${encodeURIComponent(mutation)}`;
     expect(code(classifyRequest("GET", url))).toBe("ambiguous_parameter");
   });
+  it("a GraphQL parameter after a ';' in the query string is ambiguous (Rack 2 and old Django split there)", () => {
+    const read = encodeURIComponent("{ me { id } }");
+    expect(code(classifyRequest("GET", `${RAILWAY}?query=${read}&a=1;query=${encodeURIComponent(mutation)}`))).toBe("graphql_ambiguous_request");
+    expect(code(classifyRequest("GET", `${RAILWAY}?query=${read}&a=1;%71uery=x`))).toBe("graphql_ambiguous_request");
+    expect(code(classifyRequest("POST", `${RAILWAY}?a=1;Query=${encodeURIComponent(mutation)}`, { body: json({ query: "{ me { id } }" }) }))).toBe("graphql_ambiguous_request");
+    // A ';' that names no GraphQL parameter is only data.
+    expect(ops(classifyRequest("GET", `${RAILWAY}?query=${read}&a=1;b=2`))).toEqual([["me", "read"]]);
+  });
   it("application/graphql body", () => {
     expect(ops(classifyRequest("POST", RAILWAY, { body: mutation, contentType: "application/graphql" }))).toEqual([["volumeDelete", "irreversible"]]);
   });
@@ -192,6 +200,10 @@ describe("GraphQL: every body encoding", () => {
   });
   it("CORS preflight is a read", () => {
     expect(ops(classifyRequest("OPTIONS", RAILWAY))).toEqual([["OPTIONS", "read"]]);
+  });
+  it("an OPTIONS request with GraphQL parameters in its URL is judged by them, as a GET is", () => {
+    expect(ops(classifyRequest("OPTIONS", `${RAILWAY}?query=${encodeURIComponent("{ me { id } }")}`))).toEqual([["me", "read"]]);
+    expect(ops(classifyRequest("OPTIONS", `${RAILWAY}?query=${encodeURIComponent(mutation)}`))).toEqual([["volumeDelete", "irreversible"]]);
   });
   it("GET without a query is rejected", () => {
     expect(code(classifyRequest("GET", RAILWAY))).toBe("graphql_missing_query");

@@ -94,6 +94,9 @@ describe("an override that cannot be determined is refused", () => {
   const refused: Array<[string, string | Uint8Array, string, string, Record<string, string>?]> = [
     ["form body in UTF-16", new Uint8Array([...new TextEncoder().encode("_method=DELETE")].flatMap((b) => [b, 0])), `${FORM}; charset=utf-16le`, "unsupported_charset"],
     ["form body in UTF-7", "+AF8-method=DELETE", `${FORM}; charset=utf-7`, "unsupported_charset"],
+    // Express's JSON parser decodes UTF-16 when the charset says so; the key is not ASCII bytes then.
+    ["JSON body in UTF-16", new Uint8Array(Buffer.from('{"_method":"DELETE"}', "utf16le")), "application/json; charset=utf-16le", "unsupported_charset"],
+    ["JSON body in UTF-32", new Uint8Array([...'{"_method":"DELETE"}'].flatMap((c) => [c.charCodeAt(0), 0, 0, 0])), "application/json; charset=utf-32le", "unsupported_charset"],
     ["compressed form body", "_method=DELETE", FORM, "unsupported_content_encoding", { "content-encoding": "gzip" }],
     ["multipart without a boundary", "--x\r\n\r\n", "multipart/form-data", "invalid_multipart"],
     ["truncated multipart", '--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE', "multipart/form-data; boundary=XyZ", "invalid_multipart"],

@@ -41,6 +41,14 @@ const github: Case[] = [
   { name: "paths outside any route: effect by method", method: "GET", url: `${GH}/user`, operation: "GET /user", effect: "read", resource: "/user" },
   { name: "X-HTTP-Method-Override: DELETE on a POST", method: "POST", url: `${GH}/repos/acme/app`, headers: { "x-http-method-override": "DELETE" }, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
   { name: "_method=DELETE in the query", method: "POST", url: `${GH}/repos/acme/app?_method=DELETE`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  // GitHub serves every repository endpoint under /repositories/{id} as well.
+  { name: "DELETE /repositories/{id} is the irreversible repos.delete", method: "DELETE", url: `${GH}/repositories/1296269`, operation: "repos.delete", effect: "irreversible", resource: "1296269", environment: "production" },
+  { name: "POST /repositories/{id}/transfer is irreversible", method: "POST", url: `${GH}/repositories/1296269/transfer`, operation: "repos.transfer", effect: "irreversible", resource: "1296269" },
+  { name: "making a repository public by id is irreversible", method: "PATCH", url: `${GH}/Repositories/1296269/`, body: { private: false }, operation: "repos.update", effect: "irreversible", resource: "1296269" },
+  { name: "force-update of a ref by repository id is irreversible", method: "PATCH", url: `${GH}/repositories/1296269/git/refs/heads/main`, body: { sha: "abc", force: true }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "1296269" },
+  { name: "issues by repository id are a read", method: "GET", url: `${GH}/repositories/1296269/issues?page=2`, operation: "issues.list", effect: "read", resource: "1296269" },
+  { name: "DELETE /organizations/{id} is the irreversible orgs.delete", method: "DELETE", url: `${GH}/organizations/11708465`, operation: "orgs.delete", effect: "irreversible", resource: "11708465" },
+  { name: "other paths by repository id: effect by method", method: "DELETE", url: `${GH}/repositories/1296269/labels/bug`, operation: "repos.other", effect: "destructive", resource: "1296269" },
 ];
 
 const generic: Case[] = [
@@ -53,6 +61,8 @@ const generic: Case[] = [
   { name: "PATCH write", method: "PATCH", url: "https://api.storage.example.com/buckets/b", body: {}, operation: "PATCH /buckets/b", effect: "write", resource: "/buckets/b" },
   { name: "DELETE destructive", method: "DELETE", url: "https://api.storage.example.com/buckets/b", operation: "DELETE /buckets/b", effect: "destructive", resource: "/buckets/b" },
   { name: "unknown methods are destructive", method: "PURGE", url: "https://api.storage.example.com/buckets/b", operation: "PURGE /buckets/b", effect: "destructive", resource: "/buckets/b" },
+  { name: "a route parameter is the resource as the server reads it: escapes decoded", method: "DELETE", url: "https://api.storage.example.com/volumes/prod%40db", operation: "volumes.delete", effect: "irreversible", resource: "prod@db" },
+  { name: "an unmatched path is also named as a server that drops ;parameters serves it", method: "DELETE", url: "https://api.storage.example.com/admin;x=1/users", operation: "DELETE /admin;x=1/users", effect: "destructive", resource: "/admin;x=1/users" },
   { name: "encoded unreserved chars cannot dodge a route", method: "DELETE", url: "https://api.storage.example.com/%76olumes/v1", operation: "volumes.delete", effect: "irreversible", resource: "v1" },
   { name: "unknown host: service unknown, production, effect by method", method: "DELETE", url: "https://random.example.org/things/1", operation: "DELETE /things/1", effect: "destructive", resource: "random.example.org/things/1", environment: "production" },
 ];
@@ -144,5 +154,28 @@ describe("REST route templates", () => {
     const folded = restConfigSchema.parse({ ...config, caseInsensitive: true });
     const r = classifyRest(canonical("PUT", "https://svc.example.com/EXACT/Id9"), folded);
     expect(r.ok && r.drafts.map((d) => `${d.operation} ${d.resource}`)).toEqual(["exact.put id9"]);
+  });
+});
+
+describe("unmatched paths under the spelling a server serves", () => {
+  it("`;parameters` and trailing dots or spaces dropped: both spellings are actions", () => {
+    for (const [url, served] of [
+      ["https://api.storage.example.com/admin;x=1/users", "/admin/users"],
+      ["https://api.storage.example.com/admin./users", "/admin/users"],
+      ["https://api.storage.example.com/admin%20/users;v", "/admin/users"],
+    ] as const) {
+      const result = classifyRequest("DELETE", url);
+      if (!result.ok) throw new Error(result.reason);
+      expect(result.actions.map((a) => a.operation), url).toContain(`DELETE ${served}`);
+    }
+    const unknown = classifyRequest("DELETE", "https://random.example.org/admin;x/users");
+    expect(unknown.ok && unknown.actions.map((a) => [a.operation, a.resource])).toEqual([
+      ["DELETE /admin;x/users", "random.example.org/admin;x/users"],
+      ["DELETE /admin/users", "random.example.org/admin/users"],
+    ]);
+  });
+  it("a plain path is one action", () => {
+    const result = classifyRequest("DELETE", "https://random.example.org/admin/users/");
+    expect(result.ok && result.actions.length).toBe(1);
   });
 });

@@ -31,6 +31,12 @@ describe("SQL: a function Bulkhead does not know is at least a write", () => {
     "EXPLAIN ANALYZE SELECT purge_tenant(1)",
     "SELECT 1 OPERATOR(public.+) 2", // an operator is a function call
     "SELECT a ### b FROM t",
+    // An operator before a sub-select, or in ORDER BY … USING, runs its function too.
+    "SELECT 1 WHERE 1 ### ANY (SELECT 1)",
+    "SELECT 1 WHERE 1 OPERATOR(public.=) ALL (SELECT 1)",
+    "SELECT * FROM t ORDER BY x USING ###",
+    "SELECT * FROM t ORDER BY x USING OPERATOR(public.<)",
+    "SELECT array_agg(x ORDER BY x USING ###) FROM t",
     "SELECT setseed(0.5)",
     "SELECT pg_logical_slot_get_changes('slot', NULL, NULL)",
     "SELECT count(*) FILTER (WHERE purge_tenant(1) > 0) FROM t",

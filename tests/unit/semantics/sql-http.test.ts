@@ -16,6 +16,12 @@ describe("SQL over HTTP", () => {
     expect(result.actions.map((a) => [a.operation, a.effect, a.resource, a.environment])).toEqual([["DELETE", "destructive", "orders", "staging"]]);
     expect(result.actions[0]?.detail?.["database"]).toBe("app_staging");
   });
+  it("a qualified table is looked up by its own name too: public.payroll is the production payroll", () => {
+    for (const query of ["SELECT * FROM payroll", "SELECT * FROM public.payroll", "DELETE FROM app_staging.public.payroll WHERE id = 1"]) {
+      const result = classifyRequest("POST", SQL, { body: json({ query, database: "app_staging" }) });
+      expect(result.ok && result.actions.map((a) => a.environment), query).toEqual(["production"]);
+    }
+  });
   it("an unknown database is production", () => {
     const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT * FROM orders", database: "app" }) });
     expect(result.ok && result.actions[0]?.environment).toBe("production");

@@ -32,6 +32,7 @@ export const inventory: Inventory = createInventory([
   { environment: "staging", service: "github", resources: ["acme/sandbox"] },
   { environment: "production", service: "github", resources: ["acme/app"] },
   { environment: "staging", service: "pg-http", resources: ["app_staging"] },
+  { environment: "production", service: "pg-http", resources: ["payroll"] },
   { environment: "staging", hosts: ["*.staging.example.com"] },
 ]);
 
