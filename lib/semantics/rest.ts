@@ -240,12 +240,14 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
     }
-    // A request left unmatched is also named by the path a server may serve it as.
-    const served = servedSpelling(req.path);
+    // A request left unmatched is also named by the path a server may serve it as (worked out only
+    // for such a request: a matched route is named by its route).
     for (const draft of judged) {
       drafts.push(draft);
+      if (draft.resource !== req.path) continue;
       const plain = draft.operation === `${method} ${req.path}` ? method : draft.operation === `HEAD ${req.path}` ? "HEAD" : null;
-      if (served !== null && plain !== null && draft.resource === req.path) {
+      const served = plain === null ? null : servedSpelling(req.path);
+      if (served !== null && plain !== null) {
         drafts.push({ ...draft, operation: `${plain} ${served}`, resource: served, keys: [served], detail: { ...draft.detail, servedAs: served, note: "the path as a server that drops ;parameters and trailing dots serves it" } });
       }
     }
