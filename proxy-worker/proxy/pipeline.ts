@@ -142,6 +142,13 @@ export class Pipeline extends PipelineAudit {
     const { received } = j;
     const dup = duplicateHeader(received.rawHeaders);
     if (dup) throw await this.refuse(new ProxyRefusal("malformed", "duplicate_header", `duplicate ${dup} header`), j.base, auth);
+    // Node's parser takes away the chunking and nothing else: a body also coded another way
+    // (`gzip, chunked`) would reach the upstream still coded and without its coding named
+    // (Transfer-Encoding is hop-by-hop), so it is refused as a coding Bulkhead does not handle.
+    const transfer = received.headers["transfer-encoding"];
+    if (transfer !== undefined && transfer.trim().toLowerCase() !== "chunked") {
+      throw await this.refuse(new ProxyRefusal("malformed", "unsupported_transfer_encoding", `Transfer-Encoding "${transfer.slice(0, 64)}": only chunked is accepted`), j.base, auth);
+    }
     // Headers listed in Connection never reach the upstream: the classifier does not see them either.
     const canonical = canonicalizeRequest({ method: received.method, url: received.url, headers: withoutConnectionListed(received.headers), body });
     if (!canonical.ok) throw await this.refuse(new ProxyRefusal("malformed", canonical.code, canonical.reason), j.base, auth);

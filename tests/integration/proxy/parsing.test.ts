@@ -221,6 +221,19 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it.each(["gzip, chunked", "deflate,chunked", "identity, chunked", "x-custom;q=1, chunked"])(
+    "refuses a transfer coding besides chunked (Transfer-Encoding: %s) with 400, reaching nothing",
+    async (te) => {
+      // The parser takes away the chunking only: the body would reach the upstream still coded and
+      // without the coding named (Transfer-Encoding is hop-by-hop), not as what the client sent.
+      const before = up.hits.length;
+      const out = await raw(chunkedHead(te) + "4\r\nabcd\r\n0\r\n\r\n");
+      expect(statuses(out), out).toEqual([400]);
+      expect(out).toContain('"unsupported_transfer_encoding"');
+      expect(up.hits.length).toBe(before);
+    },
+  );
+
   it("forwards a good chunked body (the control for the refusals above)", async () => {
     const out = await raw(chunkedHead("chunked") + "4\r\nabcd\r\n0\r\n\r\n");
     expect(statuses(out)).toEqual([200]);
