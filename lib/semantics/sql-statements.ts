@@ -12,6 +12,8 @@ import {
   unwrap,
   walk,
   setNestedStatementHandler,
+  searchPathShadowsCatalog,
+  stringConstant,
   walkChildren,
   type PgNode,
   type WalkContext,
@@ -124,6 +126,13 @@ function variableSet(body: PgNode, ctx: WalkContext, database: string): void {
     const operation = `${verb} ${name === "role" ? "ROLE" : "SESSION AUTHORIZATION"}`;
     return push(ctx, { operation, effect: "write", resource: database, note: "changes the privileges of the session" });
   }
+  if (name === "search_path" && kind === "VAR_SET_VALUE") {
+    // Each argument is one schema name (a quoted string too: `'a, b'` names one schema "a, b").
+    const schemas = list(body["args"]).map((arg) => stringConstant(arg));
+    if (schemas.some((s) => s === null) || searchPathShadowsCatalog(schemas as string[])) {
+      return push(ctx, { operation: `${verb} search_path`, effect: "irreversible", resource: database, note: "puts a schema before pg_catalog: built-in function and operator names in later statements may then run that schema's functions" });
+    }
+  }
   if (name === "standard_conforming_strings") {
     // Changes how the server reads string literals in later statements, which we parsed with the default.
     return push(ctx, { operation: `${verb} ${name}`, effect: "irreversible", resource: database, note: "changes how later SQL is parsed" });
@@ -192,7 +201,21 @@ export const STATEMENTS: Record<string, Handler> = {
   DiscardStmt: (_b, ctx, db) => push(ctx, { operation: "DISCARD", effect: "write", resource: db }),
   NotifyStmt: (_b, ctx, db) => push(ctx, { operation: "NOTIFY", effect: "write", resource: db }),
   CheckPointStmt: (_b, ctx, db) => push(ctx, { operation: "CHECKPOINT", effect: "write", resource: db }),
+  AlterRoleSetStmt: alterSet("AlterRoleSetStmt"),
+  AlterDatabaseSetStmt: alterSet("AlterDatabaseSetStmt"),
 };
+
+/**
+ * `ALTER ROLE|DATABASE … SET x = …`: a schema change (a write), and a search_path set this way
+ * is judged as `SET search_path` is, since every later session of that role or database gets it.
+ */
+function alterSet(kind: string): Handler {
+  return (body, ctx, db) => {
+    ddlWrite(kindWords(kind))(body, ctx, db);
+    const set = body["setstmt"];
+    if (isObject(set) && (str(set["name"]) ?? "").toLowerCase() === "search_path") variableSet(set, ctx, db);
+  };
+}
 
 /** Kinds not in the table whose name says they define or change schema objects: writes. */
 export function genericHandler(kind: string): Handler | null {

@@ -170,7 +170,7 @@ const BULK_READERS = new Set([
 ]);
 
 /** A string constant, also cast (`'t'::regclass`), or null. */
-function stringConstant(node: unknown): string | null {
+export function stringConstant(node: unknown): string | null {
   let wrapped = unwrap(node);
   if (wrapped?.[0] === "TypeCast") wrapped = unwrap(wrapped[1]["arg"]);
   if (wrapped?.[0] !== "A_Const" || !isObject(wrapped[1]["sval"])) return null;
@@ -233,9 +233,72 @@ function tableReader(name: string, body: PgNode, ctx: WalkContext): void {
   push(ctx, { operation: name, effect: "irreversible", resource: ctx.database, resourceKind: "function", note: "reads rows of every table of a schema or of the database: rules about tables cannot be applied" });
 }
 
+/**
+ * Whether a search path puts another schema before `pg_catalog`. PostgreSQL searches pg_catalog
+ * first when the path does not name it; named later, an unqualified built-in name (`lower()`,
+ * `=`) in the statements that follow finds a function or operator of that name in an earlier
+ * schema first, so what they run is no longer what their text shows.
+ */
+export function searchPathShadowsCatalog(schemas: readonly string[]): boolean {
+  return schemas.indexOf("pg_catalog") > 0;
+}
+
+/**
+ * A search_path value as text (`set_config('search_path', 'app, pg_catalog', …)`): comma-separated
+ * names, unquoted ones lower-cased, double-quoted ones kept (`""` is one `"`). Null when it does not
+ * read as such a list.
+ */
+export function parseSearchPath(text: string): string[] | null {
+  const names: string[] = [];
+  let i = 0;
+  for (;;) {
+    while (text[i] === " " || text[i] === "\t") i++;
+    let name = "";
+    if (text[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= text.length) return null;
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
+          i++;
+        }
+        name += text[i];
+      }
+      i++;
+    } else {
+      while (i < text.length && text[i] !== "," && text[i] !== " " && text[i] !== "\t") name += text[i++];
+      name = name.toLowerCase();
+    }
+    while (text[i] === " " || text[i] === "\t") i++;
+    if (name !== "") names.push(name);
+    if (i >= text.length) return names;
+    if (text[i] !== ",") return null;
+    i++;
+  }
+}
+
+/**
+ * `set_config('search_path', value, …)` that puts a schema before pg_catalog, or whose setting or
+ * value is not a constant (it may be search_path): irreversible, as `SET search_path` is
+ * (sql-statements.ts). Null for any other setting: the function's own rule applies.
+ */
+function searchPathConfig(body: PgNode): { note: string } | null {
+  const args = Array.isArray(body["args"]) ? body["args"] : [];
+  const setting = stringConstant(args[0]);
+  if (setting !== null && setting.trim().toLowerCase() !== "search_path") return null;
+  const value = stringConstant(args[1]);
+  const schemas = setting === null || value === null ? null : parseSearchPath(value);
+  if (schemas !== null && !searchPathShadowsCatalog(schemas)) return null;
+  return { note: schemas === null ? "may set search_path to a value not known here: built-in names in later statements may then run other functions" : "puts a schema before pg_catalog in search_path: built-in names in later statements may then run that schema's functions" };
+}
+
 function funcCall(body: PgNode, ctx: WalkContext): void {
   const parts = namePartsOf(body["funcname"]);
   const rule = functionEffect(parts, ctx.readOnlyFunctions);
+  const fn = (parts[parts.length - 1] ?? "").toLowerCase();
+  if (fn === "set_config" && (parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog"))) {
+    const shadowing = searchPathConfig(body);
+    if (shadowing) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: shadowing.note });
+  }
   if (!rule) {
     const name = parts[parts.length - 1] ?? "";
     const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog");
