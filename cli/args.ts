@@ -2,10 +2,38 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { closest } from "@/lib/policy/suggest";
 import { CliError } from "./context";
 
-/** node:util parseArgs with strict options; unknown flags become a one-line CliError. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, positionals = 0) {
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * node:util parseArgs, strict, that also refuses a flag taking one value given more than once
+ * (`--name a --name b`): parseArgs alone keeps the last one silently, so a command would act on a
+ * value the person may not have meant. Flags declared `multiple` (`--env`, `--key`) repeat freely;
+ * a boolean repeated says the same thing twice and is accepted.
+ */
+export function parseCommandArgs<T extends Options>(config: { args: string[]; options: T; allowPositionals: boolean }) {
+  const parsed = parseArgs({ ...config, strict: true, tokens: true });
+  const seen = new Map<string, string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option") continue;
+    const option = config.options[token.name];
+    if (!option || option.type !== "string" || option.multiple) continue;
+    const value = token.value ?? "";
+    const before = seen.get(token.name);
+    if (before !== undefined) {
+      throw new CliError(`--${token.name} is given more than once ("${shown(before)}", then "${shown(value)}"); give it once`, 2);
+    }
+    seen.set(token.name, value);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
+}
+
+/** A value as a refusal quotes it: a long one is cut. */
+const shown = (value: string) => (value.length > 40 ? `${value.slice(0, 40)}…` : value);
+
+/** Strict options (see parseCommandArgs); unknown, repeated or valueless flags become a one-line CliError. */
+export function parseFlags<T extends Options>(args: string[], options: T, positionals = 0) {
   try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: positionals > 0 });
+    const parsed = parseCommandArgs({ args, options, allowPositionals: positionals > 0 });
     if (parsed.positionals.length > positionals) {
       throw new CliError(`unexpected argument "${parsed.positionals[positionals]}"`, 2);
     }

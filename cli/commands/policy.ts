@@ -7,8 +7,7 @@
  * `--services` and `--inventory` files when given.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { flagErrorMessage } from "../args";
+import { flagErrorMessage, parseCommandArgs } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
@@ -100,7 +99,7 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
 
 async function check(args: string[], ctx: CliContext): Promise<number> {
   const { positionals, values } = usageErrors(() =>
-    parseArgs({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true, strict: true }),
+    parseCommandArgs({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true }),
   );
   if (positionals.length !== 1) throw new CliError(`policy check takes one FILE\n${USAGE}`, 2);
   const file = positionals[0] as string;
@@ -130,10 +129,9 @@ function headersFrom(values: string[]): Record<string, string> {
 
 async function explain(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = usageErrors(() =>
-    parseArgs({
+    parseCommandArgs({
       args,
       allowPositionals: true,
-      strict: true,
       options: {
         policy: { type: "string" },
         request: { type: "string" },
@@ -205,7 +203,7 @@ function printExplanation(r: ExplainDecision, ctx: CliContext): void {
 
 /** Lists the templates, or prints one's YAML (`policy templates read-only > policy.yaml`). */
 function templates(args: string[], ctx: CliContext): number {
-  const { positionals } = usageErrors(() => parseArgs({ args, options: {}, strict: true, allowPositionals: true }));
+  const { positionals } = usageErrors(() => parseCommandArgs({ args, options: {}, allowPositionals: true }));
   if (positionals.length > 1) throw new CliError(`policy templates takes at most one template id\n${USAGE}`, 2);
   const id = positionals[0];
   if (id !== undefined) {
