@@ -5,10 +5,19 @@ import { CliError } from "./context";
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
+ * Flags whose empty value means "none" (free text, a search): every other flag given an empty or
+ * blank value is refused, since a command would otherwise act as if it had not been given at all
+ * (`--policy "$POLICY"` with the variable unset created a task with the deny-all policy,
+ * `--output ""` wrote to standard output). `--scope` is refused by its command, with its own advice.
+ */
+const EMPTY_MEANS_NONE = new Set(["description", "query", "q", "scope"]);
+
+/**
  * node:util parseArgs, strict, that also refuses a flag taking one value given more than once
  * (`--name a --name b`): parseArgs alone keeps the last one silently, so a command would act on a
  * value the person may not have meant. Flags declared `multiple` (`--env`, `--key`) repeat freely;
- * a boolean repeated says the same thing twice and is accepted.
+ * a boolean repeated says the same thing twice and is accepted. An empty value is refused
+ * too (EMPTY_MEANS_NONE).
  */
 export function parseCommandArgs<T extends Options>(config: { args: string[]; options: T; allowPositionals: boolean }) {
   const parsed = parseArgs({ ...config, strict: true, tokens: true });
@@ -16,8 +25,12 @@ export function parseCommandArgs<T extends Options>(config: { args: string[]; op
   for (const token of parsed.tokens) {
     if (token.kind !== "option") continue;
     const option = config.options[token.name];
-    if (!option || option.type !== "string" || option.multiple) continue;
+    if (!option || option.type !== "string") continue;
     const value = token.value ?? "";
+    if (value.trim() === "" && !EMPTY_MEANS_NONE.has(token.name)) {
+      throw new CliError(`--${token.name} is empty: give it a value, or leave the flag out`, 2);
+    }
+    if (option.multiple) continue;
     const before = seen.get(token.name);
     if (before !== undefined) {
       throw new CliError(`--${token.name} is given more than once ("${shown(before)}", then "${shown(value)}"); give it once`, 2);
