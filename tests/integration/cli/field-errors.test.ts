@@ -61,6 +61,18 @@ describe("CLI errors carry what each field is refused for", () => {
     await t.db.agent.update({ where: { id: agentId }, data: { status: "active" } });
   });
 
+  it("a time to live that is no duration is told so, not that it is out of range", async () => {
+    for (const ttl of ["1h30m", "1e3", "PT30M", "30 minutes"]) {
+      const run = await cli(["task", "create", "--agent", agentId, "--purpose", "odd ttl", "--ttl", ttl]);
+      expect(run.code, ttl).toBe(1);
+      expect(run.stderr).toEqual([`bulkhead task: The time to live "${ttl}" is not a duration: write a whole number and one unit, s, m, h or d (e.g. 90s, 15m, 2h), between 1m and 8h.`]);
+    }
+    // A number alone counts seconds: "30" is 30 seconds, too short, and the refusal says how it was read.
+    const bare = await cli(["task", "create", "--agent", agentId, "--purpose", "bare ttl", "--ttl", "30"]);
+    expect(bare.stderr).toEqual(["bulkhead task: The time to live must be between 1m and 8h (e.g. 15m, 2h); a number alone counts seconds (30s)."]);
+    expect(await t.db.task.count({ where: { agentId, purpose: { in: ["odd ttl", "bare ttl"] } } })).toBe(0);
+  });
+
   it("an input the schema refuses is named by the flag that was typed, not by the schema's field", async () => {
     const short = await cli(["task", "create", "--agent", agentId, "--purpose", "ab"]);
     expect(short.stderr).toEqual(["bulkhead task: --purpose: Describe the purpose in a few words."]);
