@@ -2,13 +2,14 @@ import { ZodError } from "zod";
 import { ConfigError } from "@/lib/config/env";
 import { OwnerRequiredError } from "@/lib/agents/owner-required";
 import { AppError, isAppError } from "@/lib/errors/app-error";
+import { apiIssues } from "@/lib/http/form-errors";
 import { CliError } from "./context";
 import { DataFolderBusyError } from "./runtime/data-folder-lock";
 
 /** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
 export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
   if (error instanceof ZodError) {
-    return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
+    return { code: "invalid_input", message: describeError(error), issues: apiIssues(error).map((i) => ({ path: i.path || "input", message: i.message })) };
   }
   if (isAppError(error)) {
     const issues = fieldIssues(error);
@@ -51,7 +52,7 @@ function fieldName(path: readonly PropertyKey[]): string {
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof ZodError) return error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; ");
+  if (error instanceof ZodError) return apiIssues(error).map((i) => `${fieldName(i.path === "" ? [] : i.path.split("."))}: ${i.message}`).join("; ");
   if (isAppError(error)) {
     // The dashboard shows these beside the field; a command has only its one line to say them.
     // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").
