@@ -43,6 +43,18 @@ const FLAG_OF_FIELD: Record<string, string> = {
   port: "--port",
   email: "--email",
   role: "--role",
+  name: "--name",
+  // audit export's filters
+  from: "--from",
+  to: "--to",
+  user: "--user",
+  type: "--type",
+  outcome: "--outcome",
+  effect: "--effect",
+  service: "--service",
+  environment: "--environment",
+  q: "--q",
+  password: "the password on standard input",
 };
 
 function fieldName(path: readonly PropertyKey[]): string {
@@ -51,8 +63,20 @@ function fieldName(path: readonly PropertyKey[]): string {
   return [FLAG_OF_FIELD[first] ?? first, ...rest].join(".");
 }
 
+/**
+ * One refused field as a command says it: named by its flag, and a message that already starts
+ * with the field's name ("from must be a date ...") says it once (`--from must be a date ...`),
+ * not "from: from must be".
+ */
+function issueLine(issue: { path: string; message: string }): string {
+  const path = issue.path === "" ? [] : issue.path.split(".");
+  const name = fieldName(path);
+  if (path.length === 1 && issue.message.startsWith(`${path[0]} `)) return `${name} ${issue.message.slice(path[0]!.length + 1)}`;
+  return `${name}: ${issue.message}`;
+}
+
 export function describeError(error: unknown): string {
-  if (error instanceof ZodError) return apiIssues(error).map((i) => `${fieldName(i.path === "" ? [] : i.path.split("."))}: ${i.message}`).join("; ");
+  if (error instanceof ZodError) return apiIssues(error).map(issueLine).join("; ");
   if (isAppError(error)) {
     // The dashboard shows these beside the field; a command has only its one line to say them.
     // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").

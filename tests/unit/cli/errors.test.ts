@@ -33,7 +33,7 @@ describe("a schema's refusal on the CLI's line", () => {
   it("says what a value must be instead of zod's wording, and each refusal once", () => {
     const schema = z.object({ ttl: z.union([z.string(), z.number()]), dryRun: z.boolean(), name: z.string().min(2, "Too short.").min(2, "Too short.") });
     const error = schema.safeParse({ ttl: [], dryRun: "no", name: "a" }).error!;
-    expect(describeError(error)).toBe("--ttl: matches none of its forms: must be a string, not an array; or must be a number, not an array; dryRun: must be true or false, not a string; name: Too short.");
+    expect(describeError(error)).toBe("--ttl: matches none of its forms: must be a string, not an array; or must be a number, not an array; dryRun: must be true or false, not a string; --name: Too short.");
     expect(describeErrorJson(error).issues).toEqual([
       { path: "ttl", message: "matches none of its forms: must be a string, not an array; or must be a number, not an array" },
       { path: "dryRun", message: "must be true or false, not a string" },
