@@ -2,7 +2,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { closest } from "@/lib/policy/suggest";
 import { CliError } from "./context";
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
+type Options = FlagOptions;
 
 /**
  * Flags whose empty value means "none" (free text, a search): every other flag given an empty or

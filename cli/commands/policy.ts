@@ -7,7 +7,7 @@
  * `--services` and `--inventory` files when given.
  */
 import { readFile } from "node:fs/promises";
-import { flagErrorMessage, parseCommandArgs } from "../args";
+import { flagErrorMessage, parseCommandArgs, type FlagOptions } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
@@ -38,12 +38,15 @@ export const policyCommand: CommandHandler = async (args, ctx) => {
   }
 };
 
-/** Runs `parseArgs`, turning its errors (unknown flags, missing values) into usage errors. */
-function usageErrors<T>(parse: () => T): T {
+/**
+ * Parses the flags, turning errors (unknown, repeated or empty flags, missing values) into usage
+ * errors; a mistyped flag is answered with the nearest one, as every other command does.
+ */
+function usageErrors<O extends FlagOptions>(config: { args: string[]; options: O; allowPositionals: boolean }) {
   try {
-    return parse();
+    return parseCommandArgs<O>(config);
   } catch (error) {
-    throw new CliError(`${flagErrorMessage(error)}\n${USAGE}`, 2);
+    throw new CliError(`${flagErrorMessage(error, Object.keys(config.options))}\n${USAGE}`, 2);
   }
 }
 
@@ -98,9 +101,7 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
 }
 
 async function check(args: string[], ctx: CliContext): Promise<number> {
-  const { positionals, values } = usageErrors(() =>
-    parseCommandArgs({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true }),
-  );
+  const { positionals, values } = usageErrors({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true });
   if (positionals.length !== 1) throw new CliError(`policy check takes one FILE\n${USAGE}`, 2);
   const file = positionals[0] as string;
   const text = await readText(file);
@@ -128,8 +129,7 @@ function headersFrom(values: string[]): Record<string, string> {
 }
 
 async function explain(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = usageErrors(() =>
-    parseCommandArgs({
+  const { values, positionals } = usageErrors({
       args,
       allowPositionals: true,
       options: {
@@ -141,8 +141,7 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         now: { type: "string" },
         json: { type: "boolean" },
       },
-    }),
-  );
+    });
   const policyFile = values.policy;
   const requestLine = values.request;
   if (typeof policyFile !== "string" || typeof requestLine !== "string" || positionals.length > 0) {
@@ -203,7 +202,7 @@ function printExplanation(r: ExplainDecision, ctx: CliContext): void {
 
 /** Lists the templates, or prints one's YAML (`policy templates read-only > policy.yaml`). */
 function templates(args: string[], ctx: CliContext): number {
-  const { positionals } = usageErrors(() => parseCommandArgs({ args, options: {}, allowPositionals: true }));
+  const { positionals } = usageErrors({ args, options: {}, allowPositionals: true });
   if (positionals.length > 1) throw new CliError(`policy templates takes at most one template id\n${USAGE}`, 2);
   const id = positionals[0];
   if (id !== undefined) {
