@@ -11,6 +11,7 @@ import * as bindingRoute from "@/app/api/v1/credentials/[id]/binding/route";
 import * as rotateRoute from "@/app/api/v1/credentials/[id]/rotate/route";
 import * as revokeRoute from "@/app/api/v1/tokens/[jti]/revoke/route";
 import * as approverScopeRoute from "@/app/api/v1/users/[id]/approver-scope/route";
+import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import { createApiKey } from "@/lib/apikeys";
 import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -70,6 +71,17 @@ describe("API routes given an id that names nothing", () => {
     ["revoke token", revokeRoute.POST, "POST", (id) => `/api/v1/tokens/${id}/revoke`, "No such token.", {}],
     ["approver scope", approverScopeRoute.PUT, "PUT", (id) => `/api/v1/users/${id}/approver-scope`, "No such user.", { services: ["github"] }],
   ];
+
+  it("registering a sandbox for a task that does not exist is a 404 naming taskId, not \"the task is not active\"", async () => {
+    const unknown = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", { id: "", jti: "" }, { taskId: ids[0], address: "10.99.0.1" });
+    expect(unknown).toEqual({ status: 404, body: expect.objectContaining({ error: "not_found", message: "No such task.", issues: [{ path: "taskId", message: "No such task." }] }) });
+    const owner = await t.db.user.findFirstOrThrow();
+    const agent = await t.db.agent.create({ data: { name: unique("ended"), ownerId: owner.id } });
+    const ended = await t.db.task.create({ data: { agentId: agent.id, purpose: "ended", policyYaml: "rules: []\n", status: "ended", expiresAt: new Date(Date.now() + 60_000) } });
+    const inactive = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", { id: "", jti: "" }, { taskId: ended.id, address: "10.99.0.2" });
+    expect(inactive).toEqual({ status: 400, body: expect.objectContaining({ issues: [{ path: "taskId", message: "The task is not active (ended, expired, revoked, or its agent is suspended)." }] }) });
+    expect(await t.db.sandbox.count()).toBe(0);
+  });
 
   for (const [name, handler, method, path, message, body] of routes) {
     it(`${name}: 404 "${message}"`, async () => {
