@@ -7,6 +7,7 @@
  * `--services` and `--inventory` files when given.
  */
 import { readFile } from "node:fs/promises";
+import { z } from "zod";
 import { flagErrorMessage, parseCommandArgs, type FlagOptions } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
@@ -159,8 +160,7 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         });
   if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json";
 
-  const now = values.now !== undefined ? Date.parse(values.now) : Date.now();
-  if (Number.isNaN(now)) throw new CliError("--now must be an ISO 8601 date-time", 2);
+  const now = values.now !== undefined ? instantOf(values.now) : Date.now();
   const policyYaml = await readText(policyFile, "policy");
   const { registry, inventory } = await policyContext(values, ctx);
 
@@ -183,6 +183,18 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
   if (json) ctx.stdout(JSON.stringify(result, null, 2));
   else printExplanation(result, ctx);
   return 0;
+}
+
+/**
+ * --now as an ISO 8601 date-time with its zone. Date.parse alone took "5" for 1 May 2001, "Dec 5"
+ * for 5 December 2001 and rolled 2026-02-30 over to 2 March: the policy was judged at a time
+ * nobody meant, and a rule's expires_at with it.
+ */
+function instantOf(text: string): number {
+  if (!z.iso.datetime({ offset: true }).safeParse(text).success) {
+    throw new CliError(`--now must be an ISO 8601 date-time with its zone, such as 2026-12-05T09:30:00Z, not "${text.length > 40 ? `${text.slice(0, 40)}…` : text}"`, 2);
+  }
+  return Date.parse(text);
 }
 
 function printExplanation(r: ExplainDecision, ctx: CliContext): void {
