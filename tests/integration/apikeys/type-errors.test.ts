@@ -60,6 +60,15 @@ describe("API bodies with values of the wrong type", () => {
     expect(await t.db.task.count({ where: { agentId } })).toBe(0);
   });
 
+  it("a time to live of a fraction of seconds is told so, not that it is out of range", async () => {
+    const fraction = await send(tasksRoute.POST, "POST", "/api/v1/tasks", { agentId, purpose: "fraction ttl", ttl: 900.5 });
+    expect(fraction.status).toBe(400);
+    expect(fraction.body.issues).toEqual([{ path: "ttl", message: "The time to live is a whole number of seconds (900.5 is not), between 60 and 28800; or a duration such as 15m." }]);
+    const text = await send(tasksRoute.POST, "POST", "/api/v1/tasks", { agentId, purpose: "text ttl", ttl: "1h30m" });
+    expect(text.body.issues?.[0]?.message).toMatch(/^The time to live "1h30m" is not a duration/);
+    expect(await t.db.task.count({ where: { agentId } })).toBe(0);
+  });
+
   it("says each refusal of a field once", async () => {
     const empty = await send(credentialsRoute.POST, "POST", "/api/v1/credentials", { name: unique("c"), host: "api.github.com", environments: ["*"], headerTemplate: "Authorization: Bearer {secret}", secret: "" });
     expect(empty.status).toBe(400);
