@@ -82,6 +82,10 @@ function toErrors(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, da
     const known = path.length === 0 ? TOP_KEYS : RULE_KEYS;
     return issue.keys.map((key) => {
       const full = [...path, key];
+      // YAML 1.1's merge key is not part of YAML 1.2, which policies are read as: it arrives as a key named "<<".
+      if (key === "<<") {
+        return { path: formatPath(full), ...lineOf(doc, lines, full), message: `${ruleLabel(data, path)}merge keys (<<: *anchor) are not supported: write the rule's keys out (an alias of a whole value, key: *anchor, works)` };
+      }
       const hint = suggest(key, known);
       return {
         path: formatPath(full),

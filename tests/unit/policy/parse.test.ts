@@ -139,6 +139,11 @@ describe("parsePolicy: errors point at the offending rule", () => {
       error: { path: "", line: 3, message: "a second YAML document starts here (after a `---` line); the file must hold exactly one" },
     },
     {
+      name: "a YAML merge key",
+      yaml: "base: &b\n  service: railway\nrules:\n  - <<: *b\n    id: x\n    effects: [read]\n",
+      error: { path: "rules[0].<<", line: 4, message: 'in rule "x": merge keys (<<: *anchor) are not supported: write the rule\'s keys out (an alias of a whole value, key: *anchor, works)' },
+    },
+    {
       name: "an alias with no anchor",
       yaml: "rules:\n  - id: *nope\n",
       error: { path: "", message: "policy could not be read: the alias *nope names no anchor (&nope) set before it" },
