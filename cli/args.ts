@@ -38,6 +38,9 @@ export function parseCommandArgs<T extends Options>(config: { args: string[]; op
     }
     seen.set(token.name, value);
   }
+  // An empty argument (`policy check "$FILE"` with the variable unset) names nothing: said as such,
+  // not as a file called "" that cannot be read, or a usage line.
+  if (parsed.positionals.some((p) => p.trim() === "")) throw new CliError('an argument is empty (""): give a value, or leave it out', 2);
   return { values: parsed.values, positionals: parsed.positionals };
 }
 
