@@ -12,6 +12,7 @@ import { flagErrorMessage, parseCommandArgs, type FlagOptions } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
+import { oneLine } from "../terminal-text";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
@@ -204,11 +205,11 @@ function printExplanation(r: ExplainDecision, ctx: CliContext): void {
     ctx.stdout("actions:");
     for (const d of r.perAction) {
       const a = d.action;
-      ctx.stdout(`  - ${a.effect} ${a.operation} on ${a.environment} ${a.resource} → ${d.decision}${d.ruleId ? ` (rule ${d.ruleId})` : ""}`);
+      ctx.stdout(`  - ${a.effect} ${oneLine(a.operation)} on ${oneLine(a.environment)} ${oneLine(a.resource)} → ${d.decision}${d.ruleId ? ` (rule ${d.ruleId})` : ""}`);
     }
   }
   ctx.stdout(`decision: ${r.decision}${r.wouldBe !== undefined ? ` (report mode; would ${r.wouldBe})` : ""}`);
-  ctx.stdout(`reason:   ${r.reason}`);
+  ctx.stdout(`reason:   ${oneLine(r.reason)}`);
   ctx.stdout(`rule:     ${r.ruleId ?? "-"}`);
 }
 
