@@ -108,3 +108,15 @@ describe("YAML syntax errors in the inventory and services files", () => {
     expect(errorsOf(parseInventoryYaml("entries: *nope\n"))).toEqual(["inventory: the YAML could not be read: the alias *nope names no anchor (&nope) set before it"]);
   });
 });
+
+/** The schema's refusals in the inventory and services files, said as what the value must be, not zod's wording. */
+describe("schema errors in the inventory and services files", () => {
+  const errorsOf = (result: { ok: true } | { ok: false; errors: string[] }) => (result.ok ? [] : result.errors);
+  it("name the field and what it must be", () => {
+    expect(errorsOf(parseInventoryYaml("environments:\n  staging: {}\n"))).toEqual(["inventory: Remove the unexpected field: environments."]);
+    expect(errorsOf(parseInventoryYaml("entries:\n  - environment: 5\n    resources: x\n"))).toEqual(["entries.0.environment: must be a string, not a number", "entries.0.resources: must be an array, not a string"]);
+    const services = errorsOf(parseServicesYaml("services:\n  - id: x\n    hosts: api.x.com\n    protocol: soap\n"));
+    expect(services).toEqual(["services[0].hosts: must be an array, not a string", "services[0].protocol: Choose one of: rest, graphql, sql-http, mcp."]);
+    for (const e of services) expect(e).not.toMatch(/Invalid input|received|Unrecognized/);
+  });
+});
