@@ -76,6 +76,10 @@ export function flagErrorMessage(error: unknown, known: readonly string[] = []):
     const flags = known.map((k) => `--${k}`).join(", ");
     return `Unknown option '--${unknown[1]}' (${meant ? `did you mean --${meant}?` : `its options are ${flags}`})`;
   }
+  // node's "Unexpected argument 'x'. This command does not take positional arguments", in the words
+  // the other commands use for an argument too many.
+  const positional = /^Unexpected argument '([^']*)'\. This command does not take positional arguments/.exec(message);
+  if (positional) return `unexpected argument "${positional[1]}": this command takes no arguments besides its flags`;
   return message.split("\n")[0] ?? message;
 }
 

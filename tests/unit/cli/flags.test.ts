@@ -57,3 +57,10 @@ describe("empty values and repeated flags", () => {
     expect(refused(["--description", "", "--env", "a", "--env", "b", "--all", "--all", "file"])).toBeNull();
   });
 });
+
+describe("an argument a command does not take", () => {
+  it("is named the same way whichever parser refuses it", () => {
+    expect(refusal(["extra"], { all: { type: "boolean" } }).message).toBe('unexpected argument "extra": this command takes no arguments besides its flags');
+    expect(refusal(["extra"], { all: { type: "boolean" } }).exitCode).toBe(2);
+  });
+});
