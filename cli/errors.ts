@@ -3,13 +3,14 @@ import { ConfigError } from "@/lib/config/env";
 import { OwnerRequiredError } from "@/lib/agents/owner-required";
 import { AppError, isAppError } from "@/lib/errors/app-error";
 import { databaseMessage } from "@/lib/db/errors";
+import { apiIssues } from "@/lib/http/form-errors";
 import { CliError } from "./context";
 import { DataFolderBusyError } from "./runtime/data-folder-lock";
 
 /** The --json form of an error: a stable code, the same message as the text form, and details where they exist. */
 export function describeErrorJson(error: unknown): { code: string; message: string; issues?: Array<{ path: string; message: string }>; problems?: string[] } {
   if (error instanceof ZodError) {
-    return { code: "invalid_input", message: describeError(error), issues: error.issues.map((i) => ({ path: i.path.join(".") || "input", message: i.message })) };
+    return { code: "invalid_input", message: describeError(error), issues: apiIssues(error).map((i) => ({ path: i.path || "input", message: i.message })) };
   }
   if (isAppError(error)) {
     const issues = fieldIssues(error);
@@ -43,6 +44,18 @@ const FLAG_OF_FIELD: Record<string, string> = {
   port: "--port",
   email: "--email",
   role: "--role",
+  name: "--name",
+  // audit export's filters
+  from: "--from",
+  to: "--to",
+  user: "--user",
+  type: "--type",
+  outcome: "--outcome",
+  effect: "--effect",
+  service: "--service",
+  environment: "--environment",
+  q: "--q",
+  password: "the password on standard input",
 };
 
 function fieldName(path: readonly PropertyKey[]): string {
@@ -51,8 +64,20 @@ function fieldName(path: readonly PropertyKey[]): string {
   return [FLAG_OF_FIELD[first] ?? first, ...rest].join(".");
 }
 
+/**
+ * One refused field as a command says it: named by its flag, and a message that already starts
+ * with the field's name ("from must be a date ...") says it once (`--from must be a date ...`),
+ * not "from: from must be".
+ */
+function issueLine(issue: { path: string; message: string }): string {
+  const path = issue.path === "" ? [] : issue.path.split(".");
+  const name = fieldName(path);
+  if (path.length === 1 && issue.message.startsWith(`${path[0]} `)) return `${name} ${issue.message.slice(path[0]!.length + 1)}`;
+  return `${name}: ${issue.message}`;
+}
+
 export function describeError(error: unknown): string {
-  if (error instanceof ZodError) return error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; ");
+  if (error instanceof ZodError) return apiIssues(error).map(issueLine).join("; ");
   if (isAppError(error)) {
     // The dashboard shows these beside the field; a command has only its one line to say them.
     // Only what the message does not say already ("The agent is suspended." beside "The agent is suspended; reactivate it first.").

@@ -55,7 +55,7 @@ export const COMMAND_USAGE = {
   audit: `usage:
   bulkhead audit verify [--from SEQ] [--key KEY_ID:PUBLIC_KEY]... [--trusted FILE] [--no-outside]
                                        check the audit hash chain and signed checkpoints
-  bulkhead audit export [--format csv|jsonl|ocsf] [--output FILE] [--from TIME] [--to TIME] [--agent ID|NAME]
+  bulkhead audit export [--format csv|jsonl|ocsf] [--output FILE | -o FILE] [--from TIME] [--to TIME] [--agent ID|NAME]
                         [--task ID] [--user ID|EMAIL] [--type T]... [--outcome O]... [--effect E]...
                         [--service S]... [--environment E]... [--q TEXT]
                                        export the audit log (filters as on the Audit page, values matched
@@ -89,6 +89,7 @@ export const COMMAND_USAGE = {
   bulkhead sandbox list [--all]
   bulkhead sandbox stop ID
   bulkhead sandbox verify [--task ID | --owner EMAIL]
+                          [--home-size SIZE] [--scratch-size SIZE] [--memory SIZE] [--pids N] [--no-resource-limits]
                                        try every escape from inside a sandbox and print a table (root);
                                        without --task, in a throwaway deny-all task of the agent
                                        bulkhead-self-test, registered on first use and owned by --owner

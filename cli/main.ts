@@ -69,6 +69,8 @@ export async function main(argv: string[], ctx: CliContext = defaultContext(cliA
     return name ? 0 : 2;
   }
   if (!isCommandName(name)) return fail(ctx, undefined, new CliError(`unknown command "${name}". Run \`bulkhead --help\`.`, 2));
+  const mended = mendedArgument(args);
+  if (mended) return fail(ctx, name, new CliError(mended, 2));
   // `bulkhead COMMAND ... --help` never runs the command (`start --help` must not start anything).
   if (asksForHelp(rest)) return help(ctx, name);
   const factory = COMMANDS[name];
@@ -78,6 +80,24 @@ export async function main(argv: string[], ctx: CliContext = defaultContext(cliA
   } catch (error) {
     return await fail(ctx, name, error);
   }
+}
+
+/**
+ * An argument that was not UTF-8 on the command line: Node decodes the command line with U+FFFD
+ * in place of each byte it cannot read, so `--purpose $'caf\xe9'` arrived as "caf\uFFFD" and was
+ * stored mended (a file or standard input that is not UTF-8 is refused by name; an argument is
+ * too). That includes the arguments of the command a sandbox runs, which it would otherwise run
+ * with other bytes than were typed. A U+FFFD typed on purpose cannot be told apart and is refused
+ * the same way.
+ */
+export function mendedArgument(args: readonly string[]): string | null {
+  const at = args.findIndex((a) => a.includes("\uFFFD"));
+  if (at < 0) return null;
+  const arg = args[at]!;
+  const previous = args[at - 1];
+  const flag = /^(--[^=]+)=/.exec(arg)?.[1] ?? (!arg.startsWith("-") && previous?.startsWith("--") && previous !== "--" && !previous.includes("=") ? previous : undefined);
+  const what = flag ? `the value of ${flag}` : `argument ${at + 1} ("${arg.length > 40 ? `${arg.slice(0, 40)}…` : arg}")`;
+  return `${what} is not valid UTF-8 text (the shell passed bytes UTF-8 cannot read, shown as \uFFFD); give it in UTF-8, nothing was done`;
 }
 
 function help(ctx: CliContext, command: keyof typeof COMMAND_USAGE): number {

@@ -18,3 +18,12 @@ export function terminalLine(line: string): string {
 export function terminalText(text: string): string {
   return text.split("\r\n").map(terminalLine).join("\r\n");
 }
+
+/**
+ * A field printed inside one line of a listing (a task's purpose, a resource a request named):
+ * its line feeds and tabs too become `\uXXXX`, so that a value cannot end its row and print
+ * what looks like another (a purpose "x\n<id>  active  deploy-bot  [railway:production:write]").
+ */
+export function oneLine(field: string): string {
+  return field.replace(/[\n\t\v\f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

@@ -68,14 +68,18 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
         await finished(toFile);
       }
     }
-    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows() };
+    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing };
   });
   const where = values.output ?? "standard output";
   const events = `${summary.rows} ${summary.rows === 1 ? "event" : "events"}`;
   ctx.stderr(`Exported the audit log as ${summary.format} (events up to seq ${summary.throughSeq}, ${summary.bytes} bytes) to ${where}: ${events}.`);
   // An empty export is often a filter value that never occurs (an outcome is "deny", not "denied"):
   // said, so that an empty file is not read as "nothing happened".
-  if (summary.rows === 0 && FILTER_FLAGS.some((k) => (values as Record<string, unknown>)[k] !== undefined)) {
+  // A name no agent has, an email no user has: said as such (the filter could never match).
+  if (summary.rows === 0 && summary.nothing) {
+    const named = summary.nothing.includes("agent") ? `--agent ${values.agent}` : `--user ${values.user}`;
+    ctx.stderr(`No event matched the filters: ${summary.nothing} (${named}; bulkhead agent list and bulkhead user list show them).`);
+  } else if (summary.rows === 0 && FILTER_FLAGS.some((k) => (values as Record<string, unknown>)[k] !== undefined)) {
     ctx.stderr(`No event matched the filters. Values are matched exactly: outcomes are words such as ${OUTCOME_EXAMPLES}; types look like proxy.decision or proxy.* (bulkhead help audit).`);
   }
   return 0;

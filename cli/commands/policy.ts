@@ -7,11 +7,12 @@
  * `--services` and `--inventory` files when given.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { flagErrorMessage } from "../args";
+import { z } from "zod";
+import { flagErrorMessage, parseCommandArgs, type FlagOptions } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
+import { oneLine } from "../terminal-text";
 import { explainRequest, type ExplainDecision } from "@/lib/policy/explain";
 import { policyJsonSchema } from "@/lib/policy/json-schema";
 import { parsePolicy, type PolicyError } from "@/lib/policy/parse";
@@ -39,12 +40,15 @@ export const policyCommand: CommandHandler = async (args, ctx) => {
   }
 };
 
-/** Runs `parseArgs`, turning its errors (unknown flags, missing values) into usage errors. */
-function usageErrors<T>(parse: () => T): T {
+/**
+ * Parses the flags, turning errors (unknown, repeated or empty flags, missing values) into usage
+ * errors; a mistyped flag is answered with the nearest one, as every other command does.
+ */
+function usageErrors<O extends FlagOptions>(config: { args: string[]; options: O; allowPositionals: boolean }) {
   try {
-    return parse();
+    return parseCommandArgs<O>(config);
   } catch (error) {
-    throw new CliError(`${flagErrorMessage(error)}\n${USAGE}`, 2);
+    throw new CliError(`${flagErrorMessage(error, Object.keys(config.options))}\n${USAGE}`, 2);
   }
 }
 
@@ -99,9 +103,7 @@ async function policyContext(values: { offline?: boolean | undefined; services?:
 }
 
 async function check(args: string[], ctx: CliContext): Promise<number> {
-  const { positionals, values } = usageErrors(() =>
-    parseArgs({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true, strict: true }),
-  );
+  const { positionals, values } = usageErrors({ args, options: { json: { type: "boolean" }, ...CONTEXT_OPTIONS }, allowPositionals: true });
   if (positionals.length !== 1) throw new CliError(`policy check takes one FILE\n${USAGE}`, 2);
   const file = positionals[0] as string;
   const text = await readText(file);
@@ -129,11 +131,9 @@ function headersFrom(values: string[]): Record<string, string> {
 }
 
 async function explain(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = usageErrors(() =>
-    parseArgs({
+  const { values, positionals } = usageErrors({
       args,
       allowPositionals: true,
-      strict: true,
       options: {
         policy: { type: "string" },
         request: { type: "string" },
@@ -143,8 +143,7 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         now: { type: "string" },
         json: { type: "boolean" },
       },
-    }),
-  );
+    });
   const policyFile = values.policy;
   const requestLine = values.request;
   if (typeof policyFile !== "string" || typeof requestLine !== "string" || positionals.length > 0) {
@@ -162,8 +161,7 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
         });
   if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json";
 
-  const now = values.now !== undefined ? Date.parse(values.now) : Date.now();
-  if (Number.isNaN(now)) throw new CliError("--now must be an ISO 8601 date-time", 2);
+  const now = values.now !== undefined ? instantOf(values.now) : Date.now();
   const policyYaml = await readText(policyFile, "policy");
   const { registry, inventory } = await policyContext(values, ctx);
 
@@ -188,6 +186,18 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
   return 0;
 }
 
+/**
+ * --now as an ISO 8601 date-time with its zone. Date.parse alone took "5" for 1 May 2001, "Dec 5"
+ * for 5 December 2001 and rolled 2026-02-30 over to 2 March: the policy was judged at a time
+ * nobody meant, and a rule's expires_at with it.
+ */
+function instantOf(text: string): number {
+  if (!z.iso.datetime({ offset: true }).safeParse(text).success) {
+    throw new CliError(`--now must be an ISO 8601 date-time with its zone, such as 2026-12-05T09:30:00Z, not "${text.length > 40 ? `${text.slice(0, 40)}…` : text}"`, 2);
+  }
+  return Date.parse(text);
+}
+
 function printExplanation(r: ExplainDecision, ctx: CliContext): void {
   if (r.request) ctx.stdout(`request:  ${r.request.method} ${r.request.url}`);
   if (r.service) ctx.stdout(`service:  ${r.service}`);
@@ -195,17 +205,17 @@ function printExplanation(r: ExplainDecision, ctx: CliContext): void {
     ctx.stdout("actions:");
     for (const d of r.perAction) {
       const a = d.action;
-      ctx.stdout(`  - ${a.effect} ${a.operation} on ${a.environment} ${a.resource} → ${d.decision}${d.ruleId ? ` (rule ${d.ruleId})` : ""}`);
+      ctx.stdout(`  - ${a.effect} ${oneLine(a.operation)} on ${oneLine(a.environment)} ${oneLine(a.resource)} → ${d.decision}${d.ruleId ? ` (rule ${d.ruleId})` : ""}`);
     }
   }
   ctx.stdout(`decision: ${r.decision}${r.wouldBe !== undefined ? ` (report mode; would ${r.wouldBe})` : ""}`);
-  ctx.stdout(`reason:   ${r.reason}`);
+  ctx.stdout(`reason:   ${oneLine(r.reason)}`);
   ctx.stdout(`rule:     ${r.ruleId ?? "-"}`);
 }
 
 /** Lists the templates, or prints one's YAML (`policy templates read-only > policy.yaml`). */
 function templates(args: string[], ctx: CliContext): number {
-  const { positionals } = usageErrors(() => parseArgs({ args, options: {}, strict: true, allowPositionals: true }));
+  const { positionals } = usageErrors({ args, options: {}, allowPositionals: true });
   if (positionals.length > 1) throw new CliError(`policy templates takes at most one template id\n${USAGE}`, 2);
   const id = positionals[0];
   if (id !== undefined) {

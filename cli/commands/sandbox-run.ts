@@ -18,6 +18,7 @@ import { dataFolderOwner } from "@/cli/runtime/data-folder-lock";
 import { runSession, SANDBOX_SCRATCH } from "@/proxy-worker/isolation/session";
 import { applyOverrides, formatBytes, LimitError, type SandboxLimits } from "@/lib/sandboxes/limits";
 import { auditVerify, formatTable, hostAddresses, runProbe, type Canary, type VerifyResult } from "@/proxy-worker/isolation/verify";
+import { uuidSchema } from "@/lib/agents/ids";
 import { parseFlags, requireFlag } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
@@ -183,7 +184,7 @@ export async function runCommand(args: string[], ctx: CliContext): Promise<numbe
   if (split < 0 || split === args.length - 1) throw new CliError(USAGE, 2);
   const command = args.slice(split + 1);
   const { values } = parseFlags(args.slice(0, split), { task: { type: "string" }, verify: { type: "boolean" }, env: { type: "string", multiple: true }, cwd: { type: "string" }, ...limitFlags, ...canaryFlags });
-  const taskId = requireFlag(values.task, "task");
+  const taskId = taskIdOf(requireFlag(values.task, "task"));
   const config = isolationConfig();
   const limits = runLimits(config, values);
   const env = sandboxBaseEnvironment();
@@ -219,6 +220,12 @@ async function removeFenceAfterSandbox(ctx: CliContext, config: IsolationConfig)
   }
 }
 
+/** --task as given, refused before anything is set up when it is not a task id at all. */
+function taskIdOf(value: string): string {
+  if (!uuidSchema.safeParse(value).success) throw new CliError(`--task must be a task's id (a uuid; bulkhead task list shows them), not "${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`, 2);
+  return value;
+}
+
 /** Launches the sandbox, self-tests it when asked, runs the command in it and tears it down. */
 async function runSandboxed(
   ctx: CliContext,
@@ -247,6 +254,7 @@ async function runSandboxed(
 
 export async function verifyCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseFlags(args, { task: { type: "string" }, owner: { type: "string" }, ...limitFlags, ...canaryFlags });
+  if (values.task !== undefined) taskIdOf(values.task);
   if (values.task && values.owner) throw new CliError("--owner names the owner of the self-test's own agent; with --task the task's agent is used: give one of them", 2);
   const config = isolationConfig();
   const limits = runLimits(config, values);

@@ -4,6 +4,7 @@ import { CliError, type CommandHandler } from "../context";
 import { agentIdOf, agentIdOfSql } from "../agent-ref";
 import { readTextFile } from "../text-input";
 import { usageLine } from "../help";
+import { oneLine } from "../terminal-text";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
 
 const toJson = (t: TaskView) => ({
@@ -41,7 +42,7 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const tasks = await withCliSql(ctx, async (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent === undefined ? undefined : await agentIdOfSql(db, values.agent) }));
       if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
       else if (tasks.length === 0) ctx.stdout("No tasks.");
-      else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${t.purpose}`);
+      else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${oneLine(t.purpose)}`);
       return 0;
     }
     case "end": {

@@ -27,7 +27,8 @@ export const tokenCommand: CommandHandler = async (args, ctx) => {
         ctx.stdout(JSON.stringify(verified.claims));
         return 0;
       } catch (error) {
-        if (isTokenError(error)) throw new CliError(`invalid token: ${error.reason}${error.field ? ` (${error.field})` : ""}`);
+        // The reason's code for scripts, then what it means for a person ("jti_revoked" alone left them to guess).
+        if (isTokenError(error)) throw new CliError(`invalid token: ${error.reason}: ${error.userMessage}`);
         throw error;
       }
     }

@@ -84,3 +84,52 @@ export function fieldErrorsOf(error: z.ZodError): Record<string, string[]> {
   }
   return fieldErrors;
 }
+
+const JSON_KIND: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+  array: "an array",
+  object: "an object",
+  date: "a date",
+  bigint: "a whole number",
+};
+
+/**
+ * An issue as an API client or a command line reads it: a schema's own message as written, and
+ * for zod's defaults ("Invalid input: expected boolean, received string", a union's bare "Invalid
+ * input") what the value must be, in JSON's words. `path` is said by the caller.
+ */
+export function apiIssueSentence(issue: z.core.$ZodIssue): string {
+  if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
+  if (issue.code === "invalid_type") {
+    const received = /received (\w+)$/.exec(issue.message)?.[1];
+    if (received === "undefined") return "is required";
+    const kind = JSON_KIND[String(issue.expected)] ?? String(issue.expected);
+    if (received === "number" && (issue.expected === "int" || issue.expected === "bigint")) return `must be ${kind}`;
+    return received ? `must be ${kind}, not ${received === "null" ? "null" : (JSON_KIND[received] ?? received)}` : `must be ${kind}`;
+  }
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    // Each form the value may take, with what is wrong for that form.
+    const forms = issue.errors.map((branch) =>
+      branch.map((inner) => `${inner.path.length > 0 ? `item ${inner.path.map(String).join(".")} ` : ""}${apiIssueSentence(inner)}`).join(", "),
+    );
+    return `matches none of its forms: ${forms.join("; or ")}`;
+  }
+  return issueSentence(issue);
+}
+
+/** A ZodError's issues for an API answer: messages as apiIssueSentence says them, each said once. */
+export function apiIssues(error: z.ZodError): Array<{ path: string; message: string }> {
+  const seen = new Set<string>();
+  const issues: Array<{ path: string; message: string }> = [];
+  for (const issue of error.issues) {
+    const entry = { path: issue.path.map(String).join("."), message: apiIssueSentence(issue) };
+    const key = `${entry.path}\u0000${entry.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push(entry);
+  }
+  return issues;
+}

@@ -14,6 +14,7 @@ import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/er
 import { JsonError, parseStrictJson } from "@/lib/semantics/json";
 import { assertStorableText } from "@/lib/validation/text";
 import { clientAddress } from "./client-address";
+import { apiIssues } from "./form-errors";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { claimIdempotencyKey, idempotencyKeyOf, requestFingerprint, type IdempotencyClaim } from "./idempotency";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
@@ -33,7 +34,7 @@ function fieldIssues(details: unknown): Array<{ path: string; message: string }>
 export function errorResponse(error: unknown): NextResponse {
   if (error instanceof ZodError) {
     return NextResponse.json(
-      { error: "invalid_input", message: "The request is not valid.", issues: error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) },
+      { error: "invalid_input", message: "The request is not valid.", issues: apiIssues(error) },
       { status: 400 },
     );
   }

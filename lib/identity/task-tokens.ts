@@ -99,7 +99,9 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
 
 export async function listTaskTokens(db: Db, actor: Actor, taskId: string) {
   assertCan(actor, "read");
-  if (!uuidSchema.safeParse(taskId).success) return [];
+  // A task that does not exist is not one with no tokens: the same 404 as the task's own routes.
+  const task = uuidSchema.safeParse(taskId).success ? await db.task.findUnique({ where: { id: taskId }, select: { id: true } }) : null;
+  if (!task) throw new AppError("NOT_FOUND", "No such task.");
   return db.issuedToken.findMany({
     where: { taskId },
     orderBy: { issuedAt: "desc" },

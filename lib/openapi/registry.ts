@@ -16,6 +16,8 @@ export interface OpenApiOperation {
   /** The permission the handler's apiRoute requires; null for a public operation. */
   permission: Permission | null;
   pathParams?: Record<string, string>;
+  /** The 404 of an operation whose body names another thing by id (a task's agent): what it says. */
+  notFound?: string;
   /** Each property is one query parameter. */
   query?: z.ZodObject;
   /** JSON request body. */
@@ -97,7 +99,8 @@ function buildOperation(op: OpenApiOperation): Record<string, unknown> {
       `The role lacks \`${op.permission}\`, or (session only) the request is cross-site, or the change needs a recent re-authentication (\`step_up_required\`: POST /api/v1/session/reauthenticate).`,
     );
   }
-  if (op.pathParams) responses["404"] = errorResponse("No such resource (a malformed id is reported the same way).");
+  if (op.pathParams) responses["404"] = errorResponse(`No such resource (a malformed id is reported the same way).${op.notFound ? ` ${op.notFound}` : ""}`);
+  else if (op.notFound) responses["404"] = errorResponse(op.notFound);
   if (idempotent) {
     const conflict = "`idempotency_key_in_progress` (with `Retry-After: 1`): a request with the same Idempotency-Key is still running; nothing was run.";
     const existing = responses["409"] as { description: string } | undefined;

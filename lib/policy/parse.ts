@@ -7,6 +7,7 @@ import type { z } from "zod";
 import { normalizePolicy, policySchema, type Policy } from "@/lib/policy/schema";
 import { checkReferences, type PolicyContext } from "@/lib/policy/references";
 import { closest } from "@/lib/policy/suggest";
+import { yamlErrorMessage, yamlReadFailure } from "@/lib/semantics/yaml-read";
 
 export interface PolicyError {
   /** e.g. "rules[2].effects[0]"; "" for the document itself. */
@@ -43,7 +44,7 @@ export function parsePolicy(yamlText: string, options: ParseOptions = {}): Parse
   try {
     return parse(yamlText, options);
   } catch (error) {
-    return { ok: false, errors: [{ path: "", message: `policy could not be read: ${error instanceof Error ? error.message : "unknown error"}` }] };
+    return { ok: false, errors: [{ path: "", message: `policy could not be read: ${yamlReadFailure(error)}` }] };
   }
 }
 
@@ -55,7 +56,7 @@ function parse(text: string, options: ParseOptions): ParsePolicyResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => ({ path: "", line: lineCounter.linePos(e.pos[0]).line, message: e.message.split("\n")[0] ?? e.message })),
+      errors: doc.errors.map((e) => ({ path: "", line: lineCounter.linePos(e.pos[0]).line, message: yamlErrorMessage(e) })),
     };
   }
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
@@ -81,6 +82,10 @@ function toErrors(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, da
     const known = path.length === 0 ? TOP_KEYS : RULE_KEYS;
     return issue.keys.map((key) => {
       const full = [...path, key];
+      // YAML 1.1's merge key is not part of YAML 1.2, which policies are read as: it arrives as a key named "<<".
+      if (key === "<<") {
+        return { path: formatPath(full), ...lineOf(doc, lines, full), message: `${ruleLabel(data, path)}merge keys (<<: *anchor) are not supported: write the rule's keys out (an alias of a whole value, key: *anchor, works)` };
+      }
       const hint = suggest(key, known);
       return {
         path: formatPath(full),
@@ -90,11 +95,37 @@ function toErrors(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, da
     });
   }
   let message = issue.message;
+  if (issue.code === "invalid_type") message = typeMessage(issue.expected, valueAt(data, path));
   if (issue.code === "invalid_value") {
     const received = valueAt(data, path);
     message = `${JSON.stringify(received)} is not allowed here: expected one of ${issue.values.map(String).join(", ")}`;
   }
   return [{ path: formatPath(path), ...lineOf(doc, lines, path), message: `${ruleLabel(data, path)}${message}` }];
+}
+
+const KIND: Record<string, string> = { string: "text", array: "a list", object: "a mapping", number: "a number", boolean: "true or false" };
+
+/**
+ * zod's "Invalid input: expected string, received undefined" in the policy's own words: a key
+ * that is missing is required, a value of the wrong kind is named with the kind it should be.
+ */
+function typeMessage(expected: string, received: unknown): string {
+  if (received === undefined) return "is required";
+  const got =
+    received === null
+      ? "nothing (null)"
+      : Array.isArray(received)
+        ? "a list"
+        : received instanceof Uint8Array
+          ? "binary data"
+          : received instanceof Date
+            ? "a date"
+            : typeof received === "object"
+              ? "a mapping"
+              : typeof received === "string"
+                ? "text"
+                : `${typeof received === "number" ? "the number" : "the value"} ${String(received)}`;
+  return `must be ${KIND[expected] ?? expected}, not ${got}`;
 }
 
 /** Line of the deepest YAML node that exists along the path. */

@@ -33,7 +33,7 @@ export const ruleSchema = z
       .default(false)
       .describe("Let allowed irreversible actions through without a human approval."),
     expires_at: z.iso
-      .datetime({ offset: true })
+      .datetime({ offset: true, error: "must be a date and time with its zone, such as 2026-12-31T18:00:00Z" })
       .optional()
       .describe("ISO 8601 date-time after which the rule no longer applies."),
   })

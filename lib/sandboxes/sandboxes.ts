@@ -119,7 +119,12 @@ async function insertExternalSandbox(db: Db, actor: Actor, parsed: z.output<type
   const v6 = parsed.address.includes(":");
   return db.$transaction(async (tx) => {
     const task = await tx.task.findFirst({ where: { id: parsed.taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true } });
-    if (!task) throw new AppError("INVALID_INPUT", "The task is not active (ended, expired, revoked, or its agent is suspended).");
+    if (!task) {
+      // A task that does not exist is not an ended one: 404, as every route naming a task answers.
+      if ((await tx.task.count({ where: { id: parsed.taskId } })) === 0) throw new AppError("NOT_FOUND", "No such task.", { details: { fieldErrors: { taskId: ["No such task."] } } });
+      const inactive = "The task is not active (ended, expired, revoked, or its agent is suspended).";
+      throw new AppError("INVALID_INPUT", inactive, { details: { fieldErrors: { taskId: [inactive] } } });
+    }
     const taken = await tx.sandbox.findFirst({ where: v6 ? { sourceAddressV6: parsed.address } : { sourceAddress: parsed.address }, select: { id: true } });
     if (taken) throw addressTaken(parsed.address);
     if (parsed.name !== undefined && (await tx.sandbox.findUnique({ where: { name: parsed.name }, select: { id: true } }))) throw nameTaken(parsed.name);

@@ -44,7 +44,14 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
   const ttl = data.ttl === undefined || data.ttl === "" ? DEFAULT_TASK_TTL_SECONDS : typeof data.ttl === "number" ? data.ttl : parseDuration(data.ttl);
   const max = await getMaxTaskTtlSeconds(db);
   if (ttl === null || !Number.isInteger(ttl) || ttl < 60 || ttl > max) {
-    const message = `The time to live must be between 1m and ${formatDuration(max)} (e.g. 15m, 2h).`;
+    // A text that is no duration at all ("1h30m", "1e3", "PT30M") is told so: "between 1m and 8h"
+    // alone would be wrong about "1h30m". A bare number counts seconds, which "30" surprises.
+    const message =
+      ttl === null
+        ? `The time to live "${String(data.ttl).slice(0, 40)}" is not a duration: write a whole number and one unit, s, m, h or d (e.g. 90s, 15m, 2h), between 1m and ${formatDuration(max)}.`
+        : !Number.isInteger(ttl) && ttl >= 60 && ttl <= max
+          ? `The time to live is a whole number of seconds (${ttl} is not), between 60 and ${max}; or a duration such as 15m.`
+          : `The time to live must be between 1m and ${formatDuration(max)} (e.g. 15m, 2h)${typeof data.ttl === "string" && /^\s*\d+\s*$/.test(data.ttl) ? `; a number alone counts seconds (${data.ttl.trim()}s)` : ""}.`;
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
   }
   const policyYaml = data.policyYaml?.trim() ? normalizeLineEndings(data.policyYaml) : DENY_ALL_POLICY;

@@ -14,6 +14,7 @@ import type { IsolationConfig } from "@/lib/config/isolation";
 import type { Db } from "@/lib/db/client";
 import type { Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
+import { uuidSchema } from "@/lib/agents/ids";
 import { actorLabel, markSandboxRemoved } from "@/lib/sandboxes/sandboxes";
 import type { RecordedLimits, SandboxLimits } from "@/lib/sandboxes/limits";
 import { cgroupRecord, createSandboxCgroup, describeLayout, listOwnCgroups, ownCgroupLayout, planSandboxCgroup, removeSandboxCgroup, type CgroupLayout, type SandboxCgroup } from "./cgroup";
@@ -134,6 +135,10 @@ export function resourceLimitLayout(limits: SandboxLimits): CgroupLayout | null 
 export async function launchSandbox(db: Db, config: IsolationConfig, actor: Actor, taskId: string, caPem: string, limits: SandboxLimits = config.limits): Promise<LaunchedSandbox> {
   requireNetAdmin("bulkhead sandbox run");
   const layout = resourceLimitLayout(limits);
+  // A task that does not exist (an id mistyped, or not an id at all) is said so, not taken for an
+  // ended one; an id that is not a uuid never reaches the query (Prisma's refusal is no sentence).
+  const exists = uuidSchema.safeParse(taskId).success && (await db.task.count({ where: { id: taskId } })) > 0;
+  if (!exists) throw new IsolationError(`no such task: ${taskId.length > 40 ? `${taskId.slice(0, 40)}…` : taskId} (bulkhead task list shows them)`, "task_unknown");
   const task = await db.task.findFirst({ where: { id: taskId, status: "active", expiresAt: { gt: new Date() }, agent: { status: "active" } }, select: { id: true, agentId: true, expiresAt: true } });
   if (!task) throw new IsolationError(`task ${taskId} is not active (ended, expired, revoked, or its agent is suspended)`, "task_inactive");
   // Up to the launcher file, which makes it a live sandbox to every cleanup, under the lock.

@@ -45,6 +45,8 @@ export interface AuditExport {
   chunks: AsyncGenerator<string, void, undefined>;
   /** Events written so far (all of them once `chunks` has ended). */
   rows: () => number;
+  /** Why the filter matches nothing whatever the log holds ("no agent has that name"), else null. */
+  nothing: string | null;
 }
 
 export interface ExportOptions {
@@ -128,7 +130,7 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
   }
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows };
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows, nothing: resolved.nothing };
 }
 
 function credentialsEnded(): AppError {

@@ -54,6 +54,7 @@ export const sandboxOperations: OpenApiOperation[] = [
     tags: ["sandboxes"],
     permission: "tasks:write",
     body: registerSandboxInput,
+    notFound: "`taskId` names no task (`issues` names the field); a task that has ended is a 400.",
     responses: { 201: { description: "The registered sandbox; workers authenticate its address within a second.", schema: sandboxResponse } },
   },
   { method: "get", path: "/api/v1/sandboxes/{id}", operationId: "getSandbox", summary: "Get a sandbox", tags: ["sandboxes"], permission: "read", pathParams: id, responses: { 200: { description: "The sandbox.", schema: sandboxResponse } } },

@@ -43,6 +43,7 @@ export const taskOperations: OpenApiOperation[] = [
     tags: ["tasks"],
     permission: "tasks:write",
     body: createTaskInput,
+    notFound: "`agentId` names no agent (`issues` names the field).",
     responses: { 201: { description: "The new task.", schema: taskResponse } },
   },
   { method: "get", path: "/api/v1/tasks/{id}", operationId: "getTask", summary: "Get a task", tags: ["tasks"], permission: "read", pathParams: id, responses: { 200: { description: "The task.", schema: taskResponse } } },

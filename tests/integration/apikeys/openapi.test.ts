@@ -107,6 +107,12 @@ describe("OpenAPI document", () => {
     expect(checked).toBeGreaterThanOrEqual(40);
   });
 
+  it("documents the 404 of a write whose body names another thing by id", () => {
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    expect(paths["/api/v1/tasks"]!.post!.responses["404"]?.description).toMatch(/`agentId` names no agent/);
+    expect(paths["/api/v1/sandboxes"]!.post!.responses["404"]?.description).toMatch(/`taskId` names no task/);
+  });
+
   it("documents nothing that has no handler", () => {
     for (const op of OPERATIONS) {
       const file = path.join(path.resolve("app"), op.path.replace(/\{([^}]+)\}/g, "[$1]"), "route.ts");

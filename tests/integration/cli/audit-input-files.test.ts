@@ -78,7 +78,7 @@ describe("the audit commands' input files", () => {
     const bad = await bulkhead(["audit", "export", "--format", "xml", "--output", "kept.csv"]);
     expect(bad.code).not.toBe(0);
     // The refused field is named (it was "input: format must be …").
-    expect(bad.stderr.trim()).toBe("bulkhead audit: --format: format must be csv, jsonl or ocsf");
+    expect(bad.stderr.trim()).toBe("bulkhead audit: --format must be csv, jsonl or ocsf");
     expect(readFileSync(path.join(dir, "kept.csv"), "utf8")).toBe("an earlier export\n");
     const good = await bulkhead(["audit", "export", "--format", "jsonl", "--output", "kept.csv"]);
     expect(good.code, good.stderr).toBe(0);

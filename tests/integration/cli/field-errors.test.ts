@@ -61,6 +61,34 @@ describe("CLI errors carry what each field is refused for", () => {
     await t.db.agent.update({ where: { id: agentId }, data: { status: "active" } });
   });
 
+  it("a time to live that is no duration is told so, not that it is out of range", async () => {
+    for (const ttl of ["1h30m", "1e3", "PT30M", "30 minutes"]) {
+      const run = await cli(["task", "create", "--agent", agentId, "--purpose", "odd ttl", "--ttl", ttl]);
+      expect(run.code, ttl).toBe(1);
+      expect(run.stderr).toEqual([`bulkhead task: The time to live "${ttl}" is not a duration: write a whole number and one unit, s, m, h or d (e.g. 90s, 15m, 2h), between 1m and 8h.`]);
+    }
+    // A number alone counts seconds: "30" is 30 seconds, too short, and the refusal says how it was read.
+    const bare = await cli(["task", "create", "--agent", agentId, "--purpose", "bare ttl", "--ttl", "30"]);
+    expect(bare.stderr).toEqual(["bulkhead task: The time to live must be between 1m and 8h (e.g. 15m, 2h); a number alone counts seconds (30s)."]);
+    expect(await t.db.task.count({ where: { agentId, purpose: { in: ["odd ttl", "bare ttl"] } } })).toBe(0);
+  });
+
+  it("every refused field is named by its flag, and a message that starts with the field's name says it once", async () => {
+    const from = await cli(["audit", "export", "--from", "2026-13-01"]);
+    expect(from).toMatchObject({ code: 1, stdout: [] });
+    expect(from.stderr).toEqual(["bulkhead audit: --from must be a date or an ISO 8601 time, e.g. 2026-12-01T09:30:00Z"]);
+    const name = await cli(["agent", "create", "--name", "x"]);
+    expect(name.stderr).toEqual(["bulkhead agent: --name: Name must be at least 2 characters."]);
+  });
+
+  it("an export filtered by a name no agent has says so, not only that nothing matched", async () => {
+    const run = await cli(["audit", "export", "--agent", "no-such-agent", "--output", path.join(dir, "empty.csv")]);
+    expect(run.code).toBe(0);
+    expect(run.stderr.at(-1)).toBe("No event matched the filters: no agent has that name (--agent no-such-agent; bulkhead agent list and bulkhead user list show them).");
+    const user = await cli(["audit", "export", "--user", "nobody@example.test", "--output", path.join(dir, "empty2.csv")]);
+    expect(user.stderr.at(-1)).toBe("No event matched the filters: no user has that email (--user nobody@example.test; bulkhead agent list and bulkhead user list show them).");
+  });
+
   it("an input the schema refuses is named by the flag that was typed, not by the schema's field", async () => {
     const short = await cli(["task", "create", "--agent", agentId, "--purpose", "ab"]);
     expect(short.stderr).toEqual(["bulkhead task: --purpose: Describe the purpose in a few words."]);

@@ -43,11 +43,13 @@ describe("bulkhead task / token / keys", () => {
     expect((await cli(["task", "end", task.id])).code).toBe(0);
     const after = await cli(["token", "verify", token]);
     expect(after.code).toBe(1);
-    expect(after.stderr[0]).toMatch(/invalid token: task_revoked/);
+    expect(after.stderr).toEqual(["bulkhead token: invalid token: task_revoked: task token's task has ended or was revoked"]);
 
     const tampered = await cli(["token", "verify", `${token.slice(0, -4)}AAAA`]);
     expect(tampered.code).toBe(1);
-    expect(tampered.stderr[0]).toMatch(/invalid token: signature_invalid/);
+    expect(tampered.stderr).toEqual(["bulkhead token: invalid token: signature_invalid: task token signature is invalid"]);
+    const garbage = await cli(["token", "verify", "not-a-token"]);
+    expect(garbage.stderr).toEqual(["bulkhead token: invalid token: malformed: task token is malformed"]);
   });
 
   it("rotates keys and keeps old tokens valid", async () => {

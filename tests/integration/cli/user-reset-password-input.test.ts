@@ -32,7 +32,7 @@ describe("user reset-password refuses a weak password naming the field, and keep
 
     const text = await bulkhead(["user", "reset-password", "someone@example.com"], "short\n");
     expect(text.code).toBe(1);
-    expect(text.stderr.trim()).toBe("bulkhead user: password: Use at least 12 characters.");
+    expect(text.stderr.trim()).toBe("bulkhead user: the password on standard input: Use at least 12 characters.");
     const json = await bulkhead(["user", "reset-password", "someone@example.com", "--json"], "short\n");
     expect(JSON.parse(json.stderr).error.issues).toEqual([{ path: "password", message: "Use at least 12 characters." }]);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { describeError, describeErrorJson } from "@/cli/errors";
 import { decodeUtf8, storableInput } from "@/cli/text-input";
 import { AppError } from "@/lib/errors/app-error";
@@ -25,6 +26,19 @@ describe("the CLI's error line", () => {
     expect(describeError(new AppError("INVALID_INPUT", ttl, { details: { fieldErrors: { ttl: [ttl] } } }))).toBe(ttl);
     expect(describeError(new AppError("FORBIDDEN", "Re-authenticate first.", { details: { stepUp: { maxAgeSeconds: 300 } } }))).toBe("Re-authenticate first.");
     expect(describeErrorJson(new AppError("NOT_FOUND", "No such task.")).issues).toBeUndefined();
+  });
+});
+
+describe("a schema's refusal on the CLI's line", () => {
+  it("says what a value must be instead of zod's wording, and each refusal once", () => {
+    const schema = z.object({ ttl: z.union([z.string(), z.number()]), dryRun: z.boolean(), name: z.string().min(2, "Too short.").min(2, "Too short.") });
+    const error = schema.safeParse({ ttl: [], dryRun: "no", name: "a" }).error!;
+    expect(describeError(error)).toBe("--ttl: matches none of its forms: must be a string, not an array; or must be a number, not an array; dryRun: must be true or false, not a string; --name: Too short.");
+    expect(describeErrorJson(error).issues).toEqual([
+      { path: "ttl", message: "matches none of its forms: must be a string, not an array; or must be a number, not an array" },
+      { path: "dryRun", message: "must be true or false, not a string" },
+      { path: "name", message: "Too short." },
+    ]);
   });
 });
 

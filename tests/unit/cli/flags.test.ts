@@ -31,3 +31,36 @@ describe("unknown flags", () => {
     expect(error.message).not.toContain("hunter2");
   });
 });
+
+/** What a script's unset variable gives (`--policy "$POLICY"`, `check "$FILE"`): refused by name, never taken as not given. */
+describe("empty values and repeated flags", () => {
+  const options = { name: { type: "string" }, env: { type: "string", multiple: true }, description: { type: "string" }, all: { type: "boolean" } } as const;
+  const refused = (args: string[]) => {
+    try {
+      parseFlags(args, options, 1);
+    } catch (error) {
+      if (error instanceof CliError) return error.message;
+      throw error;
+    }
+    return null;
+  };
+
+  it("refuses an empty or blank value, a repeated single-value flag, and an empty argument", () => {
+    expect(refused(["--name", ""])).toBe("--name is empty: give it a value, or leave the flag out");
+    expect(refused(["--name=  "])).toBe("--name is empty: give it a value, or leave the flag out");
+    expect(refused(["--env", "a", "--env", ""])).toBe("--env is empty: give it a value, or leave the flag out");
+    expect(refused(["--name", "a", "--name=b"])).toBe('--name is given more than once ("a", then "b"); give it once');
+    expect(refused([""])).toBe('an argument is empty (""): give a value, or leave it out');
+  });
+
+  it("takes free text empty, repeatable flags repeated, and a switch twice", () => {
+    expect(refused(["--description", "", "--env", "a", "--env", "b", "--all", "--all", "file"])).toBeNull();
+  });
+});
+
+describe("an argument a command does not take", () => {
+  it("is named the same way whichever parser refuses it", () => {
+    expect(refusal(["extra"], { all: { type: "boolean" } }).message).toBe('unexpected argument "extra": this command takes no arguments besides its flags');
+    expect(refusal(["extra"], { all: { type: "boolean" } }).exitCode).toBe(2);
+  });
+});

@@ -80,6 +80,17 @@ describe("bulkhead policy check: names must exist (offline: built-ins and the gi
 });
 
 describe("bulkhead policy explain", () => {
+  it("takes --now only as an ISO 8601 date-time with its zone, never as whatever Date.parse makes of it", async () => {
+    const expiring = file("expiring.yaml", "rules:\n  - id: until-2026\n    service: railway\n    effects: [read]\n    expires_at: 2026-06-01T00:00:00Z\n");
+    const explain = (now: string) => policyCommand(["explain", "--policy", expiring, "--request", "GET https://backboard.railway.com/", "--offline", "--now", now], context().ctx);
+    // "5" was 1 May 2001 and "Dec 5" 5 December 2001 (the rule applied), 2026-02-30 was 2 March.
+    for (const now of ["5", "Dec 5", "2026-02-30T00:00:00Z", "12/05/2026", "2026-12-05 10:00"]) {
+      await expect(explain(now), now).rejects.toMatchObject({ exitCode: 2, message: `--now must be an ISO 8601 date-time with its zone, such as 2026-12-05T09:30:00Z, not "${now}"` });
+    }
+    const { ctx, out } = context(true);
+    expect(await policyCommand(["explain", "--policy", expiring, "--request", "GET https://backboard.railway.com/", "--offline", "--now", "2026-07-01T00:00:00+02:00", "--json"], ctx)).toBe(0);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ decision: "deny" });
+  });
   it("explains the PocketOS incident", async () => {
     const { ctx, out } = context();
     const code = await policyCommand(

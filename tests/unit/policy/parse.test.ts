@@ -66,7 +66,7 @@ describe("parsePolicy: errors point at the offending rule", () => {
     {
       name: "missing service",
       yaml: "rules:\n  - id: x\n    effects: [read]\n",
-      error: { path: "rules[0].service", line: 2, message: 'in rule "x": Invalid input: expected string, received undefined' },
+      error: { path: "rules[0].service", line: 2, message: 'in rule "x": is required' },
     },
     {
       name: "allow rule without effects",
@@ -91,7 +91,7 @@ describe("parsePolicy: errors point at the offending rule", () => {
     {
       name: "waive_approval must be a boolean",
       yaml: "rules:\n  - service: s\n    effects: [irreversible]\n    waive_approval: yes please\n",
-      error: { path: "rules[0].waive_approval", line: 4, message: "in rule 1: Invalid input: expected boolean, received string" },
+      error: { path: "rules[0].waive_approval", line: 4, message: "in rule 1: must be true or false, not text" },
     },
     {
       name: "empty pattern list",
@@ -101,7 +101,7 @@ describe("parsePolicy: errors point at the offending rule", () => {
     {
       name: "invalid expiry",
       yaml: "rules:\n  - service: s\n    effects: [read]\n    expires_at: tomorrow\n",
-      error: { path: "rules[0].expires_at", line: 4, message: "in rule 1: Invalid ISO datetime" },
+      error: { path: "rules[0].expires_at", line: 4, message: "in rule 1: must be a date and time with its zone, such as 2026-12-31T18:00:00Z" },
     },
     {
       name: "YAML syntax error",
@@ -121,7 +121,32 @@ describe("parsePolicy: errors point at the offending rule", () => {
     {
       name: "rules is not a list",
       yaml: "rules: allow-everything\n",
-      error: { path: "rules", line: 1, message: "Invalid input: expected array, received string" },
+      error: { path: "rules", line: 1, message: "must be a list, not text" },
+    },
+    {
+      name: "a service that is a number",
+      yaml: "rules:\n  - service: 5\n    effects: [read]\n",
+      error: { path: "rules[0].service", line: 2, message: "in rule 1: must be text, not the number 5" },
+    },
+    {
+      name: "rules given as binary data",
+      yaml: "rules: !!binary aGVsbG8=\n",
+      error: { path: "rules", line: 1, message: "must be a list, not binary data" },
+    },
+    {
+      name: "two YAML documents",
+      yaml: "---\nrules: []\n---\nrules: []\n",
+      error: { path: "", line: 3, message: "a second YAML document starts here (after a `---` line); the file must hold exactly one" },
+    },
+    {
+      name: "a YAML merge key",
+      yaml: "base: &b\n  service: railway\nrules:\n  - <<: *b\n    id: x\n    effects: [read]\n",
+      error: { path: "rules[0].<<", line: 4, message: 'in rule "x": merge keys (<<: *anchor) are not supported: write the rule\'s keys out (an alias of a whole value, key: *anchor, works)' },
+    },
+    {
+      name: "an alias with no anchor",
+      yaml: "rules:\n  - id: *nope\n",
+      error: { path: "", message: "policy could not be read: the alias *nope names no anchor (&nope) set before it" },
     },
   ];
   for (const c of cases) {

@@ -87,3 +87,36 @@ describe("environment inventory", () => {
     expect(parseInventoryYaml("entries:\n  - resources: [a]\n").ok).toBe(false);
   });
 });
+
+/**
+ * The inventory, a services file and a service descriptor are YAML a person types: a syntax error
+ * is one line naming the line of the text, never the library's advice to programmers
+ * ("please use YAML.parseAllDocuments()") nor its multi-line excerpt, which a command cut to a
+ * first line ending in "at line 2, column 1:".
+ */
+describe("YAML syntax errors in the inventory and services files", () => {
+  const errorsOf = (result: { ok: true } | { ok: false; errors: string[] }) => (result.ok ? [] : result.errors);
+  it("are one line each, starting with the line they are on", () => {
+    expect(errorsOf(parseInventoryYaml("entries: []\n---\nentries: []\n"))).toEqual(["line 2: a second YAML document starts here (after a `---` line); the file must hold exactly one"]);
+    const syntax = errorsOf(parseServicesYaml("services: [\n  - id: x\n"));
+    expect(syntax.length).toBeGreaterThan(0);
+    for (const e of syntax) expect(e).toMatch(/^line \d+: [^\n]+$/);
+    const duplicate = errorsOf(parseInventoryYaml("entries: []\nentries: []\n"));
+    expect(duplicate).toEqual(["line 2: Map keys must be unique"]);
+  });
+  it("an alias with no anchor is named", () => {
+    expect(errorsOf(parseInventoryYaml("entries: *nope\n"))).toEqual(["inventory: the YAML could not be read: the alias *nope names no anchor (&nope) set before it"]);
+  });
+});
+
+/** The schema's refusals in the inventory and services files, said as what the value must be, not zod's wording. */
+describe("schema errors in the inventory and services files", () => {
+  const errorsOf = (result: { ok: true } | { ok: false; errors: string[] }) => (result.ok ? [] : result.errors);
+  it("name the field and what it must be", () => {
+    expect(errorsOf(parseInventoryYaml("environments:\n  staging: {}\n"))).toEqual(["inventory: Remove the unexpected field: environments."]);
+    expect(errorsOf(parseInventoryYaml("entries:\n  - environment: 5\n    resources: x\n"))).toEqual(["entries.0.environment: must be a string, not a number", "entries.0.resources: must be an array, not a string"]);
+    const services = errorsOf(parseServicesYaml("services:\n  - id: x\n    hosts: api.x.com\n    protocol: soap\n"));
+    expect(services).toEqual(["services[0].hosts: must be an array, not a string", "services[0].protocol: Choose one of: rest, graphql, sql-http, mcp."]);
+    for (const e of services) expect(e).not.toMatch(/Invalid input|received|Unrecognized/);
+  });
+});
