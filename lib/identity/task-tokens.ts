@@ -81,15 +81,19 @@ export async function issueTaskToken(
   return { token: minted.token, jti: minted.jti, kid: key.kid, expiresAt: minted.expiresAt };
 }
 
-/** Revokes one token; the requests it has waiting for approval are cancelled with it. */
-export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = new Date()): Promise<void> {
+/**
+ * Revokes one token; the requests it has waiting for approval are cancelled with it. With
+ * `taskId` (the dashboard's button on a task's page), a token of another task is "no such token"
+ * and nothing is revoked: the page a person acted on names the task.
+ */
+export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = new Date(), options: { taskId?: string } = {}): Promise<void> {
   assertCan(actor, "tasks:write");
   if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(jti)) throw new AppError("NOT_FOUND", "No such token.");
   await db.$transaction(async (tx) => {
     // Two revocations at once are taken in turn: the second finds it revoked and records nothing.
     await tx.$queryRaw`SELECT 1 FROM "issued_tokens" WHERE "jti" = ${jti} FOR UPDATE`;
     const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
-    if (!token) throw new AppError("NOT_FOUND", "No such token.");
+    if (!token || (options.taskId !== undefined && token.taskId !== options.taskId)) throw new AppError("NOT_FOUND", "No such token.");
     if (token.revokedAt) return;
     await tx.issuedToken.update({ where: { jti }, data: { revokedAt: now } });
     const cancelled = await cancelApprovals(tx, { jti }, "token_revoked", actor, now);

@@ -47,7 +47,7 @@ const revokeInput = z.object({ jti: z.string().min(16).max(128), taskId: uuidSch
 export async function revokeTokenAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
   return runAction("tasks:write", revokeInput, formToObject(form), async (actor, { jti, taskId }) => {
-    await revokeTaskToken(getDb(), actor, jti);
+    await revokeTaskToken(getDb(), actor, jti, new Date(), { taskId });
     revalidatePath(`/tasks/${taskId}`);
     return null;
   });

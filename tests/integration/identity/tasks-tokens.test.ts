@@ -114,7 +114,10 @@ describe("tasks and task tokens through the real database", () => {
     const task3 = await createTask(t.db, admin, { agentId: a3, purpose: "jti" });
     const t3 = await issueTaskToken(t.db, admin, dashboardKey, identity, task3.id);
     const t3b = await issueTaskToken(t.db, admin, dashboardKey, identity, task3.id);
-    await revokeTaskToken(t.db, admin, t3.jti);
+    // Named with another task (the dashboard's button sends the page's task): no such token, nothing revoked.
+    await expect(revokeTaskToken(t.db, admin, t3.jti, new Date(), { taskId: task2.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(verifyTaskTokenNow(t.db, identity, t3.token)).resolves.toMatchObject({ jti: t3.jti });
+    await revokeTaskToken(t.db, admin, t3.jti, new Date(), { taskId: task3.id });
     await expect(verifyTaskTokenNow(t.db, identity, t3.token)).rejects.toMatchObject({ reason: "jti_revoked" });
     await expect(verifyTaskTokenNow(t.db, identity, t3b.token)).resolves.toMatchObject({ jti: t3b.jti });
   });
