@@ -176,7 +176,8 @@ Commands:
   replay [--no-record]                play the incident replay's matrix in namespaces it creates (root);
                                       prints the table, records the run, exits 1 if a cell differs
 
-\`bulkhead help COMMAND\` or \`bulkhead COMMAND --help\` shows one command's options.
+\`bulkhead help COMMAND\` or \`bulkhead COMMAND --help\` shows one command's options;
+\`bulkhead --version\` prints the version.
 Every command accepts --json for machine-readable output; with --json an error is one JSON
 object on stderr: {"error":{"code":"...","message":"..."}} (see docs/architecture.md).`;
 

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import process from "node:process";
+import { packageRoot } from "@/lib/package-root";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { asksForHelp, COMMAND_USAGE, isCommandName, USAGE } from "./help";
 import { terminalLine } from "./terminal-text";
@@ -53,6 +56,7 @@ export function cliArguments(argv: readonly string[]): { args: string[]; json: b
 export async function main(argv: string[], ctx: CliContext = defaultContext(cliArguments(argv).json)): Promise<number> {
   const { args } = cliArguments(argv);
   const [name, ...rest] = args;
+  if (name === "--version" || name === "-V" || name === "version") return version(ctx);
   if (!name || name === "help" || name === "--help" || name === "-h") {
     if (!name && ctx.json) return fail(ctx, undefined, new CliError("no command given; run `bulkhead --help`", 2));
     // `bulkhead help COMMAND`: that command's usage.
@@ -98,6 +102,14 @@ export function mendedArgument(args: readonly string[]): string | null {
   const flag = /^(--[^=]+)=/.exec(arg)?.[1] ?? (!arg.startsWith("-") && previous?.startsWith("--") && previous !== "--" && !previous.includes("=") ? previous : undefined);
   const what = flag ? `the value of ${flag}` : `argument ${at + 1} ("${arg.length > 40 ? `${arg.slice(0, 40)}…` : arg}")`;
   return `${what} is not valid UTF-8 text (the shell passed bytes UTF-8 cannot read, shown as \uFFFD); give it in UTF-8, nothing was done`;
+}
+
+/** `bulkhead --version`: the version of the code this CLI ships with (its package.json). */
+function version(ctx: CliContext): number {
+  const { version: v } = JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version?: unknown };
+  const text = typeof v === "string" ? v : "unknown";
+  ctx.stdout(ctx.json ? JSON.stringify({ version: text }) : `bulkhead ${text}`);
+  return 0;
 }
 
 function help(ctx: CliContext, command: keyof typeof COMMAND_USAGE): number {

@@ -11,6 +11,19 @@ function capture(json = false): { ctx: CliContext; out: string[]; err: string[] 
 }
 
 describe("CLI help", () => {
+  it("prints the version of the code it ships with for --version, -V and version (also with --json)", async () => {
+    const { version } = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+    for (const argv of [["--version"], ["-V"], ["version"]]) {
+      const { ctx, out, err } = capture();
+      expect(await main(argv, ctx)).toBe(0);
+      expect(out).toEqual([`bulkhead ${version}`]);
+      expect(err).toEqual([]);
+    }
+    const { ctx, out } = capture(true);
+    expect(await main(["--version", "--json"], ctx)).toBe(0);
+    expect(JSON.parse(out[0]!)).toEqual({ version });
+  });
+
   it("asks for help only before a `--` (after it, the flags are the sandboxed command's)", () => {
     expect(asksForHelp(["create", "--name", "x", "--help"])).toBe(true);
     expect(asksForHelp(["-h"])).toBe(true);
