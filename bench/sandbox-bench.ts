@@ -49,6 +49,11 @@ async function main(): Promise<void> {
     return;
   }
   const dir = mkdtempSync(path.join(tmpdir(), "bh-sandbox-bench-"));
+  // What the sandboxed client reads (its script, the CAs) lives outside /tmp: a sandbox gets an
+  // empty /tmp of its own (docs/isolation.md), where a file the host put in its /tmp is not.
+  const resultsDir = path.join(process.cwd(), "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const files = mkdtempSync(path.join(resultsDir, "sandbox-files-"));
   chmodSync(dir, 0o755);
   const pg = await startEmbeddedDatabase({ dataDir: path.join(dir, "pg"), port: 20000 + Math.floor(Math.random() * 20000), database: "bench" });
   let topo: Topology | null = null;
@@ -86,8 +91,7 @@ async function main(): Promise<void> {
     };
     await serveHttp(outside, PLAIN, 80, { respond: fixed });
     await serveHttp(outside, TLSHOST, 443, { tls: { cert: cert.certPem, key: cert.keyPem }, respond: fixed });
-    const files = path.join(dir, "files");
-    mkdirSync(files, { mode: 0o755 });
+    chmodSync(files, 0o755);
     writeFileSync(path.join(files, "upstream-ca.pem"), pki.caPem);
     writeFileSync(path.join(files, "bulkhead-ca.pem"), caPem);
     const client = path.join(files, "client.mjs");
@@ -153,6 +157,7 @@ async function main(): Promise<void> {
     await topo?.close();
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(files, { recursive: true, force: true });
   }
 }
 
