@@ -178,38 +178,47 @@ export function stringConstant(node: unknown): string | null {
 }
 
 /**
- * A relation name as `regclass` input reads it: dot-separated, each part lower-cased unless
- * double-quoted (`""` inside quotes is one `"`). Null for anything else.
+ * Names separated by `separator` as PostgreSQL splits them (`SplitIdentifierString`: a relation
+ * name for `regclass` with ".", a search path with ","): whitespace around each name, unquoted ones
+ * lower-cased, double-quoted ones kept (`""` is one `"`). Null for an empty name, an unterminated
+ * quote or anything else between names; an empty text is no names.
  */
-function regclassName(text: string): string | null {
-  const parts: string[] = [];
+export function splitIdentifiers(text: string, separator: "." | ","): string[] | null {
+  const names: string[] = [];
+  const space = (c: string | undefined) => c === " " || c === "\t" || c === "\n" || c === "\r" || c === "\f" || c === "\v";
   let i = 0;
-  const input = text.trim();
+  while (space(text[i])) i++;
+  if (i >= text.length) return names;
   for (;;) {
-    let part = "";
-    if (input[i] === '"') {
+    let name = "";
+    if (text[i] === '"') {
       for (i++; ; i++) {
-        if (i >= input.length) return null;
-        if (input[i] === '"') {
-          if (input[i + 1] !== '"') break;
+        if (i >= text.length) return null;
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
           i++;
         }
-        part += input[i];
+        name += text[i];
       }
       i++;
     } else {
-      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(input.slice(i));
-      if (!m) return null;
-      part = m[0].toLowerCase();
-      i += m[0].length;
+      while (i < text.length && text[i] !== separator && !space(text[i])) name += text[i++];
+      name = name.toLowerCase();
     }
-    if (part === "") return null;
-    parts.push(part);
-    if (i === input.length) break;
-    if (input[i] !== ".") return null;
+    if (name === "") return null;
+    names.push(name);
+    while (space(text[i])) i++;
+    if (i >= text.length) return names;
+    if (text[i] !== separator) return null;
     i++;
+    while (space(text[i])) i++;
   }
-  return parts.length <= 3 ? parts.join(".") : null;
+}
+
+/** A relation name as `regclass` input reads it (at most database.schema.table), or null. */
+function regclassName(text: string): string | null {
+  const parts = splitIdentifiers(text, ".");
+  return parts !== null && parts.length >= 1 && parts.length <= 3 ? parts.join(".") : null;
 }
 
 /**
@@ -243,38 +252,6 @@ export function searchPathShadowsCatalog(schemas: readonly string[]): boolean {
   return schemas.indexOf("pg_catalog") > 0;
 }
 
-/**
- * A search_path value as text (`set_config('search_path', 'app, pg_catalog', …)`): comma-separated
- * names, unquoted ones lower-cased, double-quoted ones kept (`""` is one `"`). Null when it does not
- * read as such a list.
- */
-export function parseSearchPath(text: string): string[] | null {
-  const names: string[] = [];
-  let i = 0;
-  for (;;) {
-    while (text[i] === " " || text[i] === "\t") i++;
-    let name = "";
-    if (text[i] === '"') {
-      for (i++; ; i++) {
-        if (i >= text.length) return null;
-        if (text[i] === '"') {
-          if (text[i + 1] !== '"') break;
-          i++;
-        }
-        name += text[i];
-      }
-      i++;
-    } else {
-      while (i < text.length && text[i] !== "," && text[i] !== " " && text[i] !== "\t") name += text[i++];
-      name = name.toLowerCase();
-    }
-    while (text[i] === " " || text[i] === "\t") i++;
-    if (name !== "") names.push(name);
-    if (i >= text.length) return names;
-    if (text[i] !== ",") return null;
-    i++;
-  }
-}
 
 /**
  * `set_config('search_path', value, …)` that puts a schema before pg_catalog, or whose setting or
@@ -286,7 +263,7 @@ function searchPathConfig(body: PgNode): { note: string } | null {
   const setting = stringConstant(args[0]);
   if (setting !== null && setting.trim().toLowerCase() !== "search_path") return null;
   const value = stringConstant(args[1]);
-  const schemas = setting === null || value === null ? null : parseSearchPath(value);
+  const schemas = setting === null || value === null ? null : splitIdentifiers(value, ",");
   if (schemas !== null && !searchPathShadowsCatalog(schemas)) return null;
   return { note: schemas === null ? "may set search_path to a value not known here: built-in names in later statements may then run other functions" : "puts a schema before pg_catalog in search_path: built-in names in later statements may then run that schema's functions" };
 }

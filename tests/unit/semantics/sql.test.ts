@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { classifySql, loadSqlParser } from "@/lib/semantics/sql";
+import { splitIdentifiers } from "@/lib/semantics/sql-walk";
 import type { Effect } from "@/lib/semantics/types";
 
 beforeAll(async () => {
@@ -162,5 +163,23 @@ describe("classifySql", () => {
     expect(["read", "irreversible"]).toContain(result.effect);
     const huge = `SELECT ${"a+".repeat(100000)}1`;
     expect(classifySql(huge).effect).toBe("irreversible");
+  });
+});
+
+describe("splitIdentifiers (PostgreSQL's SplitIdentifierString: regclass names and search paths)", () => {
+  it("reads quoted and unquoted names, with whitespace around them", () => {
+    expect(splitIdentifiers('  App , "Pg""X" ,pg_catalog ', ",")).toEqual(["app", 'Pg"X', "pg_catalog"]);
+    expect(splitIdentifiers('db . "Public".T', ".")).toEqual(["db", "Public", "t"]);
+    expect(splitIdentifiers("   ", ",")).toEqual([]);
+  });
+
+  it("refuses what PostgreSQL refuses: an empty name, a trailing separator, an unterminated quote, text between names", () => {
+    for (const text of ["a,,b", "a,", ",a", '"unterminated', '""', "a b", 'a "b"']) expect(splitIdentifiers(text, ","), text).toBeNull();
+    for (const text of ["a..b", "a.", '"t']) expect(splitIdentifiers(text, "."), text).toBeNull();
+  });
+
+  it("set_config of a search path that does not read as a list is irreversible; an empty one is a write", () => {
+    expect(classifySql("SELECT set_config('search_path', 'app,,pg_catalog', false)").effect).toBe("irreversible");
+    expect(classifySql("SELECT set_config('search_path', '', false)").effect).toBe("write");
   });
 });
