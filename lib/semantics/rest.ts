@@ -113,6 +113,74 @@ function matchTemplate(
   return segments.length === parts.length ? (params ?? {}) : null;
 }
 
+/** A route with what is derived from it, and its first part's key in each way of comparing. */
+interface IndexedRoute {
+  route: RestRoute;
+  compiled: CompiledRoute;
+}
+
+/**
+ * A route list's routes by their first literal, in each way a reading compares literals (as
+ * written, lower-cased, folded): a request is compared only with the routes whose first part can
+ * match its first segment, and with those whose first part is a parameter, in the list's order
+ * (the first route that applies is the one judged, so the order is what a scan of the whole list
+ * would see). Built once per route list: descriptors are immutable once parsed.
+ */
+interface RouteIndex {
+  all: readonly IndexedRoute[];
+  /** By first literal: [as written, lower-cased, folded]. */
+  byFirst: readonly [Map<string, IndexedRoute[]>, Map<string, IndexedRoute[]>, Map<string, IndexedRoute[]>];
+  /** Routes whose first part is a parameter: the candidates of a first segment no literal names. */
+  open: readonly IndexedRoute[];
+}
+
+const routeIndexes = new WeakMap<readonly RestRoute[], RouteIndex>();
+
+function literalKey(part: TemplatePart | undefined, mode: 0 | 1 | 2): string | null {
+  if (part?.kind !== "literal") return null;
+  return mode === 0 ? part.text : mode === 1 ? part.lower : part.folded;
+}
+
+function routeIndex(routes: readonly RestRoute[]): RouteIndex {
+  let index = routeIndexes.get(routes);
+  if (index) return index;
+  const all = routes.map((route) => ({ route, compiled: compileRoute(route) }));
+  const open = all.filter((r) => r.compiled.parts[0]?.kind !== "literal");
+  const byFirst = ([0, 1, 2] as const).map((mode) => {
+    const map = new Map<string, IndexedRoute[]>();
+    for (const r of all) {
+      const key = literalKey(r.compiled.parts[0], mode);
+      if (key === null || map.has(key)) continue;
+      map.set(key, all.filter((o) => o.compiled.parts[0]?.kind !== "literal" || literalKey(o.compiled.parts[0], mode) === key));
+    }
+    return map;
+  }) as unknown as RouteIndex["byFirst"];
+  index = { all, byFirst, open };
+  routeIndexes.set(routes, index);
+  return index;
+}
+
+/** The routes a reading's first segment can match, in list order. */
+function candidates(routes: readonly RestRoute[], reading: Reading, fold: boolean): readonly IndexedRoute[] {
+  const index = routeIndex(routes);
+  const first = reading.keys ? reading.keys[0] : fold ? reading.segments[0]?.toLowerCase() : reading.segments[0];
+  if (first === undefined) return index.open;
+  return index.byFirst[reading.keys ? 2 : fold ? 1 : 0].get(first) ?? index.open;
+}
+
+// The routes that list HEAD, per route list (the same list object for every HEAD request, so its
+// index is built once).
+const headLists = new WeakMap<readonly RestRoute[], readonly RestRoute[]>();
+
+function headRoutes(routes: readonly RestRoute[]): readonly RestRoute[] {
+  let heads = headLists.get(routes);
+  if (!heads) {
+    heads = routes.filter((r) => compileRoute(r).methods.has("HEAD"));
+    headLists.set(routes, heads);
+  }
+  return heads;
+}
+
 function routeMethods(route: RestRoute): string[] {
   return (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toUpperCase());
 }
@@ -213,7 +281,7 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
 
   const match = (method: string, routes: readonly RestRoute[], reading: Reading) => matchRoute(method, routes, req, reading, fold, jsonBody);
   const draftFor = (method: string, reading: Reading): ActionDraft | Rejection => {
-    const draft = match(method, method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes, reading);
+    const draft = match(method, method === "HEAD" ? headRoutes(config.routes) : config.routes, reading);
     if (draft !== null || method !== "HEAD") return draft ?? unmatched(method, req.path, req.path);
     // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
     const get = match("GET", config.routes, reading) ?? unmatched("GET", req.path, req.path);
@@ -235,7 +303,7 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     if (suffixless) {
       // A route named by the path without its format suffix (`…/restore.json` on a server that
       // routes it to `…/restore`); no such route adds nothing (the other readings stand).
-      const routes = method === "HEAD" ? config.routes.filter((r) => compileRoute(r).methods.has("HEAD")) : config.routes;
+      const routes = method === "HEAD" ? headRoutes(config.routes) : config.routes;
       const asUnsuffixed = match(method, routes, suffixless);
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
@@ -288,8 +356,7 @@ function matchRoute(
 ): ActionDraft | Rejection | null {
   let found: ActionDraft | null = null;
   let shape: string | null = null;
-  for (const route of routes) {
-    const compiled = compileRoute(route);
+  for (const { route, compiled } of candidates(routes, reading, fold)) {
     if (!methodMatches(compiled, method)) continue;
     if (reading.literalTail && compiled.parts[compiled.parts.length - 1]?.kind !== "literal") continue;
     if (shape !== null && compiled.shape !== shape) continue;

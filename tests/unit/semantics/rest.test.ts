@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Effect } from "@/lib/semantics/types";
 import { restConfigSchema } from "@/lib/semantics/descriptors/schema";
@@ -154,6 +155,48 @@ describe("REST route templates", () => {
     const folded = restConfigSchema.parse({ ...config, caseInsensitive: true });
     const r = classifyRest(canonical("PUT", "https://svc.example.com/EXACT/Id9"), folded);
     expect(r.ok && r.drafts.map((d) => `${d.operation} ${d.resource}`)).toEqual(["exact.put id9"]);
+  });
+});
+
+describe("routes indexed by their first segment", () => {
+  // A request is compared only with the routes whose first part can match its first segment
+  // (and those starting with a parameter), in the descriptor's order. The same routes behind a
+  // leading parameter (`/{zz}/…`) cannot be narrowed by any index: every route is compared, in
+  // order, as a plain scan would. Both must judge every request alike.
+  const FIRST = ["repos", "Repos", "REPOS", "users", "a", "ä", "{p}", "{q+}"];
+  const REST = ["", "/{id}", "/{id}/x", "/x", "/X", "/{id}/{rest+}", "/x.json"];
+  const METHOD_SETS: Array<string | string[]> = ["GET", "DELETE", "*", ["GET", "HEAD"], ["PUT", "PATCH"]];
+  const EFFECTS = [undefined, "read", "write", "destructive", "irreversible"] as const;
+  const route = fc.record({
+    first: fc.constantFrom(...FIRST),
+    rest: fc.constantFrom(...REST),
+    method: fc.constantFrom(...METHOD_SETS),
+    effect: fc.constantFrom(...EFFECTS),
+    op: fc.nat(99),
+  });
+  const SEGMENTS = ["repos", "Repos", "rEpOs", "users", "a", "A", "ä", "Ä", "b", "x", "X", "7", "x.json", "repos;v=1", "repos."];
+  const path = fc
+    .tuple(fc.array(fc.constantFrom(...SEGMENTS), { minLength: 0, maxLength: 4 }), fc.boolean())
+    .map(([s, slash]) => `/${s.join("/")}${slash && s.length > 0 ? "/" : ""}`);
+  const norm = (drafts: ReadonlyArray<{ operation: string; effect: string; resource: string }>, prefix: string) =>
+    drafts.map((d) => `${d.operation.replace(` ${prefix}`, " ")} ${d.effect} ${d.resource.startsWith(prefix) ? d.resource.slice(prefix.length - 1) : d.resource}`);
+
+  it("narrowing by first segment judges as a scan of every route in order", () => {
+    fc.assert(
+      fc.property(fc.array(route, { minLength: 1, maxLength: 12 }), path, fc.constantFrom("GET", "HEAD", "DELETE", "PUT", "POST"), fc.boolean(), (routes, p, method, caseInsensitive) => {
+        const spec = routes.map((r) => ({ method: r.method, path: `/${r.first}${r.rest}`, operation: `op${r.op}`, ...(r.effect ? { effect: r.effect } : {}), ...(r.rest.includes("{id}") ? { resource: "{id}" } : {}) }));
+        // A greedy part must be last: such a route is kept only where the template allows it.
+        const valid = spec.filter((r) => !/\{[a-z]+\+\}\//.test(r.path));
+        if (valid.length === 0) return;
+        const indexed = restConfigSchema.parse({ caseInsensitive, routes: valid });
+        const scanned = restConfigSchema.parse({ caseInsensitive, routes: valid.map((r) => ({ ...r, path: `/{zz}${r.path}` })) });
+        const a = classifyRest(canonical(method, `https://svc.example.com${p}`), indexed);
+        const b = classifyRest(canonical(method, `https://svc.example.com/pp${p}`), scanned);
+        expect(a.ok).toBe(b.ok);
+        if (a.ok && b.ok) expect(norm(a.drafts, "/")).toEqual(norm(b.drafts, "/pp/"));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
