@@ -4,9 +4,10 @@ import * as denyRoute from "@/app/api/v1/approvals/[id]/deny/route";
 import { createApiKey, revokeApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { setUserDisabled } from "@/lib/users/users";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -22,11 +23,10 @@ describe("approving through the API while the key is revoked", () => {
   let admin: Actor;
   let agentId: string;
   const post = (handler: RouteHandler<{ id: string }>, key: string, id: string) =>
-    handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-length": "0" } }), { params: Promise.resolve({ id }) });
+    callRoute(handler, `/api/v1/approvals/${id}/x`, { method: "POST", key, headers: { "content-length": "0" }, params: { id } });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
+    t = await routeDatabase();
     const a = await makeUser(t.db, "admin");
     admin = a.actor;
     agentId = (await t.db.agent.create({ data: { name: unique("agent"), ownerId: a.user.id } })).id;
@@ -88,6 +88,7 @@ describe("approving through the API while the key is revoked", () => {
     const creator = await makeUser(t.db, "admin");
     const { key } = await createApiKey(t.db, creator.actor, { name: unique("k"), role: "approver" });
     const send = (handler: RouteHandler<{ id: string }>, id: string, body: string, headers: Record<string, string> = {}) =>
+      // Built here: callRoute would give the body a JSON Content-Type, which is what varies here.
       handler(new Request(`http://127.0.0.1:3000/api/v1/approvals/${id}/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, ...headers }, body }), { params: Promise.resolve({ id }) });
 
     // No Content-Type (a client that does not set one): the note is kept, not dropped.

@@ -5,8 +5,9 @@ import { apiKeyThrottle } from "@/lib/apikeys/failure-throttle";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { PEER_HEADER } from "@/lib/http/client-address";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -28,11 +29,10 @@ describe("failed API key authentications are limited per client address", () => 
   let realPrefix: string;
 
   const me = (key: string, address: string) =>
-    meRoute.GET(new Request("http://127.0.0.1:3000/api/v1/me", { headers: { authorization: `Bearer ${key}`, [PEER_HEADER]: `${PEER_TOKEN};${address}` } }), { params: Promise.resolve({}) });
+    callRoute(meRoute.GET, "/api/v1/me", { key, headers: { [PEER_HEADER]: `${PEER_TOKEN};${address}` } });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    t = await routeDatabase();
     process.env.BULKHEAD_INTERNAL_PEER_TOKEN = PEER_TOKEN;
     process.env.BULKHEAD_API_KEY_ADDRESS_FAILURES = String(LIMIT);
     const admin = (await makeUser(t.db, "admin")).actor;

@@ -11,12 +11,12 @@ import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { generateMasterKey, keyFingerprint, openSecretText, parseMasterKey, sealSecret } from "@/lib/crypto/envelope";
 import { idempotencyResponseAad } from "@/lib/http/idempotency-aad";
-import { dashboardKeyEnvironment, deriveProcessKeys } from "@/lib/keys/process-keys";
+import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { resealAll, resealNeeded, sealedValueCounts } from "@/lib/keys/reseal";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -29,10 +29,9 @@ describe("Idempotency-Key on API writes", () => {
   let otherKey: string;
 
   const call = <P,>(handler: RouteHandler<P>, path: string, init: { key: string; body?: unknown; idempotencyKey?: string }, params = {} as P) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${init.key}`, "content-type": "application/json" };
+    const headers: Record<string, string> = { "content-type": "application/json" };
     if (init.idempotencyKey !== undefined) headers["idempotency-key"] = init.idempotencyKey;
-    const request = new Request(`http://127.0.0.1:3000${path}`, { method: "POST", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
-    return handler(request, { params: Promise.resolve(params) });
+    return callRoute(handler, path, { method: "POST", key: init.key, body: init.body === undefined ? undefined : JSON.stringify(init.body), headers, params });
   };
   const createTask = (init: { key?: string; body: unknown; idempotencyKey?: string }) => call(tasksRoute.POST, "/api/v1/tasks", { key: init.key ?? key, ...init });
   const newAgent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
@@ -40,13 +39,10 @@ describe("Idempotency-Key on API writes", () => {
   const createdEvents = () => t.db.auditEvent.count({ where: { type: "task.created" } });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
+    t = await routeDatabase({ keys: true });
     const a = await makeUser(t.db, "admin");
     admin = a.actor;
     ownerId = a.user.id;
-    const keys = await establishTestKeys(t.db);
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
-    Object.assign(process.env, dashboardKeyEnvironment(keys));
     key = (await createApiKey(t.db, admin, { name: "automation", role: "admin" })).key;
     otherKey = (await createApiKey(t.db, admin, { name: "other-automation", role: "admin" })).key;
   });

@@ -4,9 +4,10 @@ import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import * as approvalSettingsRoute from "@/app/api/v1/settings/approvals/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -22,18 +23,10 @@ describe("route handlers under hostile input", () => {
   let approverKey: string;
   let agentId: string;
   const call = <P,>(handler: RouteHandler<P>, method: string, path: string, key: string, body?: unknown, params = {} as P) =>
-    handler(
-      new Request(`http://127.0.0.1:3000${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      }),
-      { params: Promise.resolve(params) },
-    );
+    callRoute(handler, path, { method, key, body: body === undefined ? undefined : JSON.stringify(body), params });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
+    t = await routeDatabase();
     const a = await makeUser(t.db, "admin");
     admin = a.actor;
     adminKey = (await createApiKey(t.db, admin, { name: unique("admin"), role: "admin" })).key;

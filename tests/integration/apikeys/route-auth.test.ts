@@ -6,9 +6,10 @@ import * as meRoute from "@/app/api/v1/me/route";
 import { createApiKey, revokeApiKey } from "@/lib/apikeys";
 import { MAX_JSON_BODY_BYTES } from "@/lib/http/route";
 import type { Actor } from "@/lib/auth/actor";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -27,17 +28,11 @@ describe("apiRoute with API keys", () => {
     init: { key?: string; authorization?: string; body?: unknown; headers?: Record<string, string> } = {},
     params = {} as P,
   ) => {
-    const headers: Record<string, string> = { ...init.headers };
-    if (init.authorization !== undefined) headers.authorization = init.authorization;
-    else if (init.key) headers.authorization = `Bearer ${init.key}`;
-    if (init.body !== undefined) headers["content-type"] ??= "application/json";
-    const request = new Request(`http://127.0.0.1:3000${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
-    return handler(request, { params: Promise.resolve(params) });
+    return callRoute(handler, path, { ...init, method, params });
   };
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    t = await routeDatabase();
     admin = (await makeUser(t.db, "admin")).actor;
   });
   afterAll(() => t.drop());

@@ -3,11 +3,10 @@ import * as tasksRoute from "@/app/api/v1/tasks/route";
 import * as credentialsRoute from "@/app/api/v1/credentials/route";
 import * as approvalSettingsRoute from "@/app/api/v1/settings/approvals/route";
 import { createApiKey } from "@/lib/apikeys";
-import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -25,17 +24,12 @@ describe("API bodies with values of the wrong type", () => {
   let key: string;
   let agentId: string;
   const send = async (handler: Handler, method: string, path: string, body: unknown) => {
-    const response = await handler(
-      new Request(`http://127.0.0.1:3000${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) }),
-      { params: Promise.resolve({}) },
-    );
+    const response = await callRoute(handler, path, { method, key, body: JSON.stringify(body) });
     return { status: response.status, body: (await response.json()) as { issues?: Array<{ path: string; message: string }> } };
   };
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
-    Object.assign(process.env, dashboardKeyEnvironment(await establishTestKeys(t.db)));
+    t = await routeDatabase({ keys: true });
     const admin = await makeUser(t.db, "admin");
     key = (await createApiKey(t.db, admin.actor, { name: unique("types"), role: "admin" })).key;
     agentId = (await t.db.agent.create({ data: { name: unique("types"), ownerId: admin.user.id } })).id;

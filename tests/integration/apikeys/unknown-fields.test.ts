@@ -6,8 +6,9 @@ import * as auditRoute from "@/app/api/v1/audit/route";
 import * as meRoute from "@/app/api/v1/me/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import { createApiKey } from "@/lib/apikeys";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -24,16 +25,12 @@ describe("API bodies with a field the route does not know", () => {
   let key: string;
   let ownerEmail: string;
   const post = async (handler: Handler, path: string, body: unknown) => {
-    const response = await handler(
-      new Request(`http://127.0.0.1:3000${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }),
-      { params: Promise.resolve({}) },
-    );
+    const response = await callRoute(handler, path, { method: "POST", key, body });
     return { status: response.status, body: (await response.json()) as { issues?: Array<{ path: string; message: string }> } & Record<string, unknown> };
   };
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    t = await routeDatabase();
     const admin = await makeUser(t.db, "admin");
     await makeUser(t.db, "admin"); // two admins: an agent's owner cannot be guessed
     ownerEmail = admin.user.email;
@@ -87,7 +84,7 @@ describe("API bodies with a field the route does not know", () => {
   });
 
   const get = async (handler: Handler, pathAndQuery: string) => {
-    const response = await handler(new Request(`http://127.0.0.1:3000${pathAndQuery}`, { headers: { authorization: `Bearer ${key}` } }), { params: Promise.resolve({}) });
+    const response = await callRoute(handler, pathAndQuery, { key });
     return { status: response.status, body: (await response.json()) as { issues?: Array<{ path: string; message: string }> } & Record<string, unknown> };
   };
 

@@ -13,11 +13,10 @@ import * as revokeRoute from "@/app/api/v1/tokens/[jti]/revoke/route";
 import * as approverScopeRoute from "@/app/api/v1/users/[id]/approver-scope/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import { createApiKey } from "@/lib/apikeys";
-import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -36,23 +35,14 @@ describe("API routes given an id that names nothing", () => {
   const ids = ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "ZZZZZZZZ-0000-4000-8000-000000000000", "x".repeat(3000)];
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
-    Object.assign(process.env, dashboardKeyEnvironment(await establishTestKeys(t.db)));
+    t = await routeDatabase({ keys: true });
     const admin = await makeUser(t.db, "admin");
     key = (await createApiKey(t.db, admin.actor, { name: unique("ids"), role: "admin" })).key;
   });
   afterAll(() => t.drop());
 
   const call = async (handler: Handler, method: string, path: string, params: { id: string; jti: string }, body?: unknown) => {
-    const response = await handler(
-      new Request(`http://127.0.0.1:3000${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      }),
-      { params: Promise.resolve(params) },
-    );
+    const response = await callRoute(handler, path, { method, key, body, headers: { "content-type": "application/json" }, params });
     return { status: response.status, body: (await response.json()) as { error?: string; message?: string } };
   };
 

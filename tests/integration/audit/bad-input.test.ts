@@ -10,9 +10,10 @@ import { createApiKey } from "@/lib/apikeys";
 import { exportFailureReason } from "@/lib/audit/export";
 import { auditFilterInput, auditPageInput } from "@/lib/audit/filter";
 import { recordAuditEvent } from "@/lib/audit/record";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -26,19 +27,11 @@ describe("bad input reaching PostgreSQL is a 400, never a 500", () => {
   let key: string;
 
   const call = <P,>(handler: RouteHandler<P>, path: string, init: { method?: string; body?: string } = {}, params = {} as P) =>
-    handler(
-      new Request(`http://127.0.0.1:3000${path}`, {
-        method: init.method ?? "GET",
-        headers: { authorization: `Bearer ${key}`, ...(init.body !== undefined ? { "content-type": "application/json" } : {}) },
-        body: init.body,
-      }),
-      { params: Promise.resolve(params) },
-    );
+    callRoute(handler, path, { ...init, key, params });
   const text = async (res: Response) => JSON.stringify(await res.json());
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
+    t = await routeDatabase();
     const admin = await makeUser(t.db, "admin");
     key = (await createApiKey(t.db, admin.actor, { name: "bad-input", role: "admin" })).key;
     await recordAuditEvent(t.db, { type: "test.seed", actor: { kind: "system", label: "test" } });

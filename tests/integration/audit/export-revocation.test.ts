@@ -7,8 +7,9 @@ import { createSession, deleteSession, resolveSession } from "@/lib/auth/session
 import { runningExports, startAuditExport } from "@/lib/audit/export";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
 import { insertEvents, proxyDecisions } from "../../support/audit-events";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
+import { callRoute, routeDatabase } from "../../support/routes";
 import { makeFleet } from "./fleet";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
@@ -28,8 +29,7 @@ describe("an audit export ends with the credentials it runs with", () => {
   let admin: Actor;
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the route reads it on first use
+    t = await routeDatabase();
     pool = new pg.Pool({ connectionString: t.url, max: 2 });
     const owner = await makeUser(t.db, "admin");
     admin = owner.actor;
@@ -46,7 +46,7 @@ describe("an audit export ends with the credentials it runs with", () => {
 
   it("over the API: revoking the key mid-download breaks the response off, it does not complete", async () => {
     const { apiKey, key } = await createApiKey(t.db, admin, { name: "leaked", role: "auditor" });
-    const res = await exportRoute.GET(new Request("http://127.0.0.1:3000/api/v1/audit/export?format=jsonl", { headers: { authorization: `Bearer ${key}` } }), { params: Promise.resolve({}) });
+    const res = await callRoute(exportRoute.GET, "/api/v1/audit/export?format=jsonl", { key });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const first = await reader.read();

@@ -5,9 +5,10 @@ import * as listRoute from "@/app/api/v1/audit/route";
 import { createApiKey } from "@/lib/apikeys";
 import { auditPageInput } from "@/lib/audit/filter";
 import { listTasks } from "@/lib/tasks/view";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -19,11 +20,10 @@ describe("bad filter values are refused, not ignored", () => {
   let t: TestDatabase;
   let key: string;
   const call = (handler: Route, path: string) =>
-    handler(new Request(`http://127.0.0.1:3000${path}`, { headers: { authorization: `Bearer ${key}` } }), { params: Promise.resolve({}) });
+    callRoute(handler, path, { key });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
+    t = await routeDatabase();
     const admin = await makeUser(t.db, "admin");
     key = (await createApiKey(t.db, admin.actor, { name: "filters", role: "auditor" })).key;
     const agent = await t.db.agent.create({ data: { name: unique("a"), ownerId: admin.user.id } });

@@ -9,11 +9,12 @@ import { chainStatus } from "@/lib/audit/chain-status";
 import { checkpointVerificationKey, writeCheckpoint } from "@/lib/audit/checkpoints";
 import { getAuditEvent } from "@/lib/audit/query";
 import { insertEvents, proxyDecisions } from "../../support/audit-events";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 import { makeFleet } from "./fleet";
 import { tamper } from "./helpers";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -26,11 +27,10 @@ describe("the audit API: roles, pages, one event with its chain, exports", () =>
   const checkpointKey = Buffer.alloc(32, 7);
 
   const call = <P,>(handler: RouteHandler<P>, path: string, key?: string, params = {} as P) =>
-    handler(new Request(`http://127.0.0.1:3000${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} }), { params: Promise.resolve(params) });
+    callRoute(handler, path, { key, params });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handlers reads it on first use
+    t = await routeDatabase();
     pool = new pg.Pool({ connectionString: t.url, max: 2 });
     const a = await makeUser(t.db, "admin");
     admin = a.actor;

@@ -10,14 +10,12 @@ import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { generateMasterKey } from "@/lib/crypto/envelope";
 import { issueTaskToken, verifyTaskTokenNow } from "@/lib/identity/task-tokens";
-import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { simulateRequest, updatePolicyInput, updateTaskPolicy } from "@/lib/tasks/policy";
 import { checkTaskScope } from "@/lib/tasks/scope";
 import { createTask, createTaskInput } from "@/lib/tasks/tasks";
 import { runCli } from "../../support/cli";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
+import { callRoute, routeDatabase, type RouteDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -26,21 +24,18 @@ const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 const STAGING_READ = "unlisted: deny\nrules:\n  - id: stg\n    service: railway\n    environments: [staging]\n    effects: [read]\n";
 
 describe("task scope", () => {
-  let t: TestDatabase;
+  let t: RouteDatabase;
   let admin: Actor;
   let ownerId: string;
   let dashboardKey: Buffer;
   const agent = async () => (await t.db.agent.create({ data: { name: unique("agent"), ownerId } })).id;
 
   beforeAll(async () => {
-    t = await createTestDatabase();
+    t = await routeDatabase({ keys: true });
     const a = await makeUser(t.db, "admin");
     admin = a.actor;
     ownerId = a.user.id;
-    const keys = await establishTestKeys(t.db);
-    dashboardKey = keys.dashboardKey;
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
-    Object.assign(process.env, dashboardKeyEnvironment(keys));
+    dashboardKey = t.keys!.dashboardKey;
     await t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    service: railway\n    resources: [env_staging]\n" } });
   });
   afterAll(() => t.drop());
@@ -123,17 +118,15 @@ describe("task scope", () => {
 
   it("the API takes a scope on POST /api/v1/tasks and reports it on GET /api/v1/tasks/{id}/scope", async () => {
     const key = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
-    const req = (method: string, path: string, body?: unknown) =>
-      new Request(`http://127.0.0.1:3000${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
     const agentId = await agent();
-    const bad = await tasksRoute.POST(req("POST", "/api/v1/tasks", { agentId, purpose: "api scoped", scope: "railway" }), { params: Promise.resolve({}) });
+    const bad = await callRoute(tasksRoute.POST, "/api/v1/tasks", { method: "POST", key, body: { agentId, purpose: "api scoped", scope: "railway" } });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toMatch(/not service:environment:effect/);
-    const created = await tasksRoute.POST(req("POST", "/api/v1/tasks", { agentId, purpose: "api scoped", scope: ["railway:staging:read"], policyYaml: STAGING_READ }), { params: Promise.resolve({}) });
+    const created = await callRoute(tasksRoute.POST, "/api/v1/tasks", { method: "POST", key, body: { agentId, purpose: "api scoped", scope: ["railway:staging:read"], policyYaml: STAGING_READ } });
     expect(created.status).toBe(201);
     const { task } = (await created.json()) as { task: { id: string; scope: string } };
     expect(task.scope).toBe("railway:staging:read");
-    const report = await scopeRoute.GET(req("GET", `/api/v1/tasks/${task.id}/scope`), { params: Promise.resolve({ id: task.id }) });
+    const report = await callRoute(scopeRoute.GET, `/api/v1/tasks/${task.id}/scope`, { key, params: { id: task.id } });
     expect(report.status).toBe(200);
     expect(await report.json()).toMatchObject({ taskId: task.id, scope: "railway:staging:read", scopeText: "railway:staging:read", warnings: [] });
     expect(createTaskInput.shape.scope).toBeDefined();

@@ -3,9 +3,10 @@ import * as caRoute from "@/app/api/v1/ca/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { ensureCertificateAuthority, getCaCertificatePem, rotateCertificateAuthority } from "@/lib/tls/ca-store";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import type { TestDatabase } from "../../support/database";
 import { makeUser } from "../../support/factories";
 import { establishTestKeys, type TestKeys } from "../../support/keys";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -16,11 +17,10 @@ describe("GET /api/v1/ca", () => {
   let auditorKey: string;
   let keys: TestKeys;
   const get = (authorization?: string) =>
-    caRoute.GET(new Request("http://127.0.0.1:3000/api/v1/ca", { headers: authorization ? { authorization } : {} }), { params: Promise.resolve({}) });
+    callRoute(caRoute.GET, "/api/v1/ca", { authorization });
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url; // getDb() in the handler reads it on first use
+    t = await routeDatabase();
     keys = await establishTestKeys(t.db, { signingKey: false });
     admin = (await makeUser(t.db, "admin")).actor;
     auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;

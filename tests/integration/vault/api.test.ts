@@ -4,12 +4,11 @@ import * as credentialRoute from "@/app/api/v1/credentials/[id]/route";
 import * as rotateRoute from "@/app/api/v1/credentials/[id]/rotate/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
+import type { TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys } from "../../support/keys";
 import { leaks, randomSecret } from "./secret-search";
 import type { RouteHandler } from "../../support/no-session";
+import { callRoute, routeDatabase } from "../../support/routes";
 
 // Requests without a session cookie; API keys and the database are real (tests/support/no-session.ts).
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
@@ -23,11 +22,7 @@ describe("credential route handlers", () => {
   const secrets: string[] = [];
   const bodies: string[] = [];
   const call = async <P,>(handler: RouteHandler<P>, method: string, path: string, key: string, body?: unknown, params = {} as P) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await handler(new Request(`http://127.0.0.1:3000${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }), {
-      params: Promise.resolve(params),
-    });
+    const res = await callRoute(handler, path, { method, key, body: body === undefined ? undefined : JSON.stringify(body), params });
     const text = await res.text();
     bodies.push(text);
     return { status: res.status, text, json: JSON.parse(text) as Record<string, unknown> };
@@ -39,10 +34,7 @@ describe("credential route handlers", () => {
   };
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
-    // The dashboard's own keys, as the launcher hands them to it.
-    Object.assign(process.env, dashboardKeyEnvironment(await establishTestKeys(t.db)));
+    t = await routeDatabase({ keys: true }); // the dashboard's own keys, as the launcher hands them to it
     admin = (await makeUser(t.db, "admin")).actor;
     adminKey = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
     auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;

@@ -15,12 +15,12 @@ import { createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { credentialCommand } from "@/cli/commands/credential";
 import { CliError, type CliContext } from "@/cli/context";
-import { dashboardKeyEnvironment } from "@/lib/keys/process-keys";
 import { parseScope, type TaskScope } from "@/lib/identity/scope";
 import { addCredential, bindCredential, listCredentials, loadCredentialsForInjection, selectCredential } from "@/lib/vault";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { makeUser, unique } from "../../support/factories";
-import { establishTestKeys, type TestKeys } from "../../support/keys";
+import type { TestKeys } from "../../support/keys";
+import { callRoute, routeDatabase, type RouteDatabase } from "../../support/routes";
 
 /** A scope that allows everything, so only the binding decides. */
 const EVERYTHING = (parseScope("*:*:irreversible") as { ok: true; scope: TaskScope }).scope;
@@ -29,7 +29,7 @@ const EVERYTHING = (parseScope("*:*:irreversible") as { ok: true; scope: TaskSco
 vi.mock("@/lib/auth/current", () => import("../../support/no-session"));
 
 describe("credential bindings", () => {
-  let t: TestDatabase;
+  let t: RouteDatabase;
   let keys: TestKeys;
   let admin: Actor;
   let auditor: Actor;
@@ -37,10 +37,8 @@ describe("credential bindings", () => {
     addCredential(t.db, admin, keys.workerKey, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value", environments: "staging", ...over } as never);
 
   beforeAll(async () => {
-    t = await createTestDatabase();
-    process.env.BULKHEAD_DASHBOARD_DATABASE_URL = t.url;
-    keys = await establishTestKeys(t.db);
-    Object.assign(process.env, dashboardKeyEnvironment(keys));
+    t = await routeDatabase({ keys: true });
+    keys = t.keys!;
     admin = (await makeUser(t.db, "admin")).actor;
     auditor = (await makeUser(t.db, "auditor")).actor;
     await t.db.service.create({ data: { name: "billing", descriptorYaml: stringify({ id: "billing", hosts: ["billing.example.test"], protocol: "rest", ports: [8443] }) } });
@@ -110,10 +108,7 @@ describe("credential bindings", () => {
     const adminKey = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
     const auditorKey = (await createApiKey(t.db, admin, { name: "auditor", role: "auditor" })).key;
     const call = async (key: string, body: unknown) => {
-      const res = await bindingRoute.POST(
-        new Request(`http://127.0.0.1:3000/api/v1/credentials/${c.id}/binding`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) }),
-        { params: Promise.resolve({ id: c.id }) },
-      );
+      const res = await callRoute(bindingRoute.POST, `/api/v1/credentials/${c.id}/binding`, { method: "POST", key, body: JSON.stringify(body), params: { id: c.id } });
       return { status: res.status, json: (await res.json()) as Record<string, unknown> };
     };
     expect((await call(auditorKey, { environments: "production" })).status).toBe(403);
