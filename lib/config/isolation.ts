@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import path from "node:path";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
@@ -37,6 +38,9 @@ const limit = <T>(parse: (value: string) => T, rule: string) =>
 
 const sizeRule = (bounds: { min: number; max: number }) => `must be a size such as 512MiB or 2GiB, between ${formatBytes(bounds.min)} and ${formatBytes(bounds.max)}`;
 
+/** Ids up to 2^32 - 2: (uid_t) -1 means "unchanged" to the kernel. */
+const MAX_ID = 4_294_967_294;
+
 const isolationSchema = z.object({
   /** `auto`: on when the worker may manage the fence (Linux, CAP_NET_ADMIN); `on` insists; `off` never. */
   BULKHEAD_ISOLATION: z.enum(["auto", "on", "off"]).default("auto"),
@@ -61,6 +65,8 @@ const isolationSchema = z.object({
   BULKHEAD_SANDBOX_USER: z
     .string()
     .regex(/^[0-9]+:[0-9]+$/, "must be uid:gid, for example 65534:65534")
+    .refine((v) => v.split(":").every((n) => Number(n) <= MAX_ID), `must be uid:gid with each at most ${MAX_ID}`)
+    .refine((v) => v.split(":").every((n) => Number(n) !== 0), "must not be root (uid or gid 0): without capabilities root still owns the host's root-owned files, Bulkhead's data folder among them")
     .default("65534:65534"),
   /** Size of each sandbox's private tmpfs home (default 1GiB). */
   BULKHEAD_SANDBOX_HOME_SIZE: limit(parseHomeSize, sizeRule(SIZE_BOUNDS)),
@@ -118,6 +124,24 @@ export function sandboxListenPorts(source: Record<string, string | undefined> = 
   return [env.BULKHEAD_SANDBOX_LISTEN_PORT, env.BULKHEAD_SANDBOX_DNS_PORT];
 }
 
+/**
+ * The sandbox user may own nothing of Bulkhead's: a sandbox's command needs no capability to read
+ * its own user's files, so a sandbox running as the user Bulkhead runs as, or as the owner of the
+ * data folder (its master key, the audit log, the CA), could read the keys that mint task tokens
+ * for any task. Checked where the configuration is read (the launcher, `sandbox run`, the worker).
+ */
+export function sandboxUserProblem(uid: number, dataDir: string, ownUid: number | null = process.getuid?.() ?? null): string | null {
+  if (ownUid !== null && uid === ownUid) return `BULKHEAD_SANDBOX_USER must not be the user Bulkhead runs as (uid ${uid}): a sandbox's command could read Bulkhead's own files`;
+  let owner: number | null = null;
+  try {
+    owner = statSync(dataDir).uid;
+  } catch {
+    // No data folder yet: it will be made by the user Bulkhead runs as, checked above.
+  }
+  if (owner !== null && uid === owner) return `BULKHEAD_SANDBOX_USER must not be the owner of the data folder ${dataDir} (uid ${uid}): a sandbox's command could read its keys`;
+  return null;
+}
+
 export function loadIsolationConfig(dataDir: string, source: Record<string, string | undefined> = process.env): IsolationConfig {
   const env = parseEnv(isolationSchema, source);
   const [v4, v4bits] = ipaddr.parseCIDR(env.BULKHEAD_SANDBOX_POOL_V4);
@@ -125,6 +149,8 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
   const network4 = ipaddr.IPv4.networkAddressFromCIDR(`${v4.toString()}/${v4bits}`).toString();
   const network6 = ipaddr.IPv6.networkAddressFromCIDR(`${v6.toString()}/${v6bits}`).toString();
   const [uid, gid] = env.BULKHEAD_SANDBOX_USER.split(":").map(Number) as [number, number];
+  const problem = sandboxUserProblem(uid, dataDir);
+  if (problem) throw new Error(problem);
   return {
     mode: env.BULKHEAD_ISOLATION,
     instanceId: env.BULKHEAD_INSTANCE_ID ?? instanceIdFor(dataDir),

@@ -1,7 +1,10 @@
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import tls from "node:tls";
 import { describe, expect, it } from "vitest";
-import { instanceIdFor, loadIsolationConfig } from "@/lib/config/isolation";
+import { instanceIdFor, loadIsolationConfig, sandboxUserProblem } from "@/lib/config/isolation";
 import { ResolverMemory } from "@/proxy-worker/isolation/answers";
 import { COUNTER_MS, counterReadDue, IDLE_COUNTER_MS } from "@/proxy-worker/isolation/counters";
 import { renderFence } from "@/proxy-worker/isolation/fence";
@@ -37,6 +40,30 @@ describe("isolation configuration", () => {
     expect(() => loadIsolationConfig("/d", { BULKHEAD_INSTANCE_ID: "TOO-LONG" })).toThrow(/BULKHEAD_INSTANCE_ID must be 1 to 4/);
     expect(() => loadIsolationConfig("/d", { BULKHEAD_SANDBOX_POOL_V4: "fd00::/8" })).toThrow(/BULKHEAD_SANDBOX_POOL_V4 must be an IPv4 CIDR/);
     expect(() => loadIsolationConfig("/d", { BULKHEAD_SANDBOX_USER: "nobody" })).toThrow(/BULKHEAD_SANDBOX_USER must be uid:gid/);
+  });
+
+  // A sandbox's command has no capabilities, but needs none to read its own user's files: as root,
+  // as the user Bulkhead runs as, or as the data folder's owner it could read the master key and
+  // mint task tokens for any task.
+  it("refuses a sandbox user that owns Bulkhead's files", () => {
+    for (const user of ["0:0", "0:65534", "65534:0", "00:1"]) {
+      expect(() => loadIsolationConfig("/d", { BULKHEAD_SANDBOX_USER: user })).toThrow(/BULKHEAD_SANDBOX_USER must not be root/);
+    }
+    expect(() => loadIsolationConfig("/d", { BULKHEAD_SANDBOX_USER: "4294967295:1" })).toThrow(/at most 4294967294/);
+    const own = process.getuid!();
+    if (own !== 0) expect(() => loadIsolationConfig("/d", { BULKHEAD_SANDBOX_USER: `${own}:${own}` })).toThrow(/must not be the user Bulkhead runs as/);
+    expect(sandboxUserProblem(4242, "/nonexistent", 4242)).toMatch(/must not be the user Bulkhead runs as \(uid 4242\)/);
+    const dir = mkdtempSync(path.join(tmpdir(), "bh-sandbox-user-"));
+    try {
+      const owner = process.getuid!() === 0 ? 4243 : process.getuid!();
+      if (process.getuid!() === 0) chownSync(dir, owner, owner);
+      expect(sandboxUserProblem(owner, dir, 1)).toMatch(/must not be the owner of the data folder/);
+      expect(sandboxUserProblem(owner + 1, dir, 1)).toBeNull();
+      expect(sandboxUserProblem(65534, "/nonexistent", 0)).toBeNull();
+      expect(loadIsolationConfig(dir, { BULKHEAD_SANDBOX_USER: "65534:65534" }).uid).toBe(65534);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
