@@ -93,6 +93,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
 
     const health = createHealthServer({
       startedAt: new Date(),
+      allowedHostNames: config.healthAllowedHostNames,
       metrics: metrics.registry,
       readiness: () => {
         const policy = core.policy.status();

@@ -1,0 +1,68 @@
+import type { ChildProcess } from "node:child_process";
+import http from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadWorkerConfig } from "@/lib/config/worker";
+import { prepareWorkerEnvironment, startWorkerProcess, stopWorkerProcess, type WorkerEnvironment } from "../../support/worker-process";
+
+/** One request to the worker's health port with the Host header a browser would send for `host`. */
+function get(port: number, path: string, host: string | null): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method: "GET", setHost: false, headers: host === null ? {} : { host } }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * DNS rebinding against the worker's health port: a page the operator has open at
+ * http://rebind.attacker.example:8081 has its name re-resolved to 127.0.0.1, and the browser
+ * sends the page's requests (same origin, so it may read the answers) to the real worker, with
+ * `Host: rebind.attacker.example:8081`. The worker answers only requests addressed to an IP,
+ * localhost or a listed name; the rest get 403 and learn nothing.
+ */
+describe("the worker's health port and the Host it is reached by", () => {
+  let w: WorkerEnvironment;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    w = await prepareWorkerEnvironment(1, { BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS: "metrics.bulkhead.internal, worker-0.example." });
+    child = await startWorkerProcess(w);
+  }, 120_000);
+  afterAll(async () => {
+    await stopWorkerProcess(child);
+    await w.close();
+  });
+
+  const paths = ["/healthz", "/readyz", "/metrics", "/sandboxes/known?address=10.0.0.1", "/sandboxes/connections?address=10.0.0.1", "/nothing"];
+
+  it("refuses every path to a request addressed to a name that rebinds to it, saying nothing of the worker", async () => {
+    const port = w.healthPort;
+    for (const host of [`rebind.attacker.example:${port}`, "rebind.attacker.example", `127.0.0.1.nip.io:${port}`, `LOCALHOST.attacker.example:${port}`, `metrics.bulkhead.internal.attacker.example:${port}`, "a:b:c", "[::1", `[::1]x:${port}`, `127.0.0.1:${port}@evil.example`, ""]) {
+      for (const path of paths) {
+        const res = await get(port, path, host);
+        expect(res.status, `${host} ${path}`).toBe(403);
+        expect(JSON.parse(res.body), `${host} ${path}`).toEqual({ error: "host_not_allowed", message: expect.any(String) });
+      }
+    }
+  });
+
+  it("answers requests addressed to an IP address, localhost or a listed name as before", async () => {
+    const port = w.healthPort;
+    for (const host of [`127.0.0.1:${port}`, "127.0.0.1", `[::1]:${port}`, `localhost:${port}`, `LocalHost:${port}`, `app.localhost:${port}`, `metrics.bulkhead.internal:${port}`, `METRICS.bulkhead.internal.`, `worker-0.example:${port}`]) {
+      expect((await get(port, "/readyz", host)).status, String(host)).toBe(200);
+      const metrics = await get(port, "/metrics", host);
+      expect(metrics.status, String(host)).toBe(200);
+      expect(metrics.body).toContain("bulkhead_decisions_total");
+    }
+  });
+
+  it("takes BULKHEAD_WORKER_HEALTH_HOST as an allowed name when it is one, and refuses a list entry that is not a name", () => {
+    expect(loadWorkerConfig({ BULKHEAD_WORKER_HEALTH_HOST: "worker.example" }).healthAllowedHostNames).toEqual(["worker.example"]);
+    expect(loadWorkerConfig({ BULKHEAD_WORKER_HEALTH_HOST: "0.0.0.0", BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS: "a.example,b.example" }).healthAllowedHostNames).toEqual(["a.example", "b.example"]);
+    expect(() => loadWorkerConfig({ BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS: "a.example,http://b.example" })).toThrow(/BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS/);
+  });
+});
