@@ -12,8 +12,9 @@ export interface HealthSources {
   /** `/sandboxes/connections?address=A`: how many connections of that sandbox this worker holds open. */
   sandboxConnections?: (address: string) => number;
   /**
-   * DNS names a client may reach this endpoint by (BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS, and
-   * BULKHEAD_WORKER_HEALTH_HOST when it is a name); IP literals and `localhost` always may.
+   * DNS names a client may reach this endpoint by (BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS,
+   * BULKHEAD_WORKER_HEALTH_HOST when it is a name, the machine's host name); IP literals and
+   * `localhost` always may.
    */
   allowedHostNames?: readonly string[];
 }

@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import http from "node:http";
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadWorkerConfig } from "@/lib/config/worker";
 import { prepareWorkerEnvironment, startWorkerProcess, stopWorkerProcess, type WorkerEnvironment } from "../../support/worker-process";
@@ -52,7 +53,7 @@ describe("the worker's health port and the Host it is reached by", () => {
 
   it("answers requests addressed to an IP address, localhost or a listed name as before", async () => {
     const port = w.healthPort;
-    for (const host of [`127.0.0.1:${port}`, "127.0.0.1", `[::1]:${port}`, `localhost:${port}`, `LocalHost:${port}`, `app.localhost:${port}`, `metrics.bulkhead.internal:${port}`, `METRICS.bulkhead.internal.`, `worker-0.example:${port}`]) {
+    for (const host of [`127.0.0.1:${port}`, "127.0.0.1", `[::1]:${port}`, `localhost:${port}`, `LocalHost:${port}`, `app.localhost:${port}`, `metrics.bulkhead.internal:${port}`, `METRICS.bulkhead.internal.`, `worker-0.example:${port}`, `${os.hostname()}:${port}`]) {
       expect((await get(port, "/readyz", host)).status, String(host)).toBe(200);
       const metrics = await get(port, "/metrics", host);
       expect(metrics.status, String(host)).toBe(200);
