@@ -48,8 +48,19 @@ export function healthHostAllowed(hostHeader: string | undefined, allowedNames: 
  * spooling); /metrics: Prometheus. Only for requests whose Host is an IP address, localhost or a
  * listed name (healthHostAllowed): never for a page that rebound its own name to this address.
  */
+/**
+ * What one client of the health port may hold. Anything on the machine can connect to it, an
+ * agent running there with the explicit proxy too; the port's connections share the worker's
+ * file descriptors with the proxy's listeners, its database connections and its audit log, and
+ * without a cap thousands of idle connections left the worker unable to accept or open anything.
+ * Scrapers and probes send one short request at a time.
+ */
+export const HEALTH_MAX_CONNECTIONS = 64;
+export const HEALTH_HEADERS_TIMEOUT_MS = 5_000;
+export const HEALTH_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 export function createHealthServer(sources: HealthSources): http.Server {
-  return http.createServer((req, res) => {
+  const server = http.createServer({ headersTimeout: HEALTH_HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEALTH_HEADERS_TIMEOUT_MS, keepAliveTimeout: HEALTH_KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify(body));
@@ -85,4 +96,10 @@ export function createHealthServer(sources: HealthSources): http.Server {
     }
     return send(404, { error: "not_found" });
   });
+  // Beyond the cap a new connection is closed at once (the proxy's own listeners are unaffected).
+  server.maxConnections = HEALTH_MAX_CONNECTIONS;
+  // A connection that sends nothing is not a request the headers timeout watches: it is closed
+  // once it has been idle this long.
+  server.setTimeout(HEALTH_HEADERS_TIMEOUT_MS);
+  return server;
 }

@@ -1,8 +1,11 @@
 import type { ChildProcess } from "node:child_process";
+import { readdirSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadWorkerConfig } from "@/lib/config/worker";
+import { HEALTH_HEADERS_TIMEOUT_MS, HEALTH_MAX_CONNECTIONS } from "@/proxy-worker/health";
 import { prepareWorkerEnvironment, startWorkerProcess, stopWorkerProcess, type WorkerEnvironment } from "../../support/worker-process";
 
 /** One request to the worker's health port with the Host header a browser would send for `host`. */
@@ -60,6 +63,32 @@ describe("the worker's health port and the Host it is reached by", () => {
       expect(metrics.body).toContain("bulkhead_decisions_total");
     }
   });
+
+  it("holds at most a few dozen connections, idle ones not for long: a local flood cannot take the worker's file descriptors", async () => {
+    // Anything on the machine can connect to the health port (an agent there with the explicit
+    // proxy too), and its connections share the worker's file descriptors with the proxy's
+    // listeners, its database connections and its audit log. 400 idle connections used to be 400
+    // descriptors held for as long as the client liked.
+    const pid = child!.pid!;
+    const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+    const before = fds();
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < 400; i++) {
+      const s = net.connect({ host: "127.0.0.1", port: w.healthPort });
+      s.on("error", () => undefined);
+      sockets.push(s);
+    }
+    await Promise.all(sockets.map((s) => new Promise((r) => (s.connecting ? s.once("connect", r).once("close", r) : r(null)))));
+    await new Promise((r) => setTimeout(r, 500));
+    const during = fds() - before;
+    expect(during, "descriptors the worker holds for 400 idle connections").toBeLessThanOrEqual(HEALTH_MAX_CONNECTIONS + 16);
+    // Those it accepted and that never sent a request are closed after the headers timeout.
+    await new Promise((r) => setTimeout(r, HEALTH_HEADERS_TIMEOUT_MS + 2_500));
+    expect(sockets.filter((s) => !s.destroyed && s.readyState === "open").length).toBe(0);
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await get(w.healthPort, "/readyz", `127.0.0.1:${w.healthPort}`)).status).toBe(200);
+  }, 30_000);
 
   it("takes BULKHEAD_WORKER_HEALTH_HOST as an allowed name when it is one, and refuses a list entry that is not a name", () => {
     expect(loadWorkerConfig({ BULKHEAD_WORKER_HEALTH_HOST: "worker.example" }).healthAllowedHostNames).toEqual(["worker.example"]);
