@@ -1,3 +1,4 @@
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as approveRoute from "@/app/api/v1/approvals/[id]/approve/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
@@ -66,7 +67,7 @@ describe("route handlers under hostile input", () => {
     expect(await res.json()).toMatchObject({ settings: { requiredByEffect: { irreversible: 2, destructive: 3 } } });
   });
 
-  it("refuses to bind a task to a loopback address, which every local process connects from (400 naming address, nothing bound)", async () => {
+  it("refuses to bind a task to a loopback address or one of this machine's, which every local process connects from (400 naming address, nothing bound)", async () => {
     // The transparent listeners listen on 127.0.0.1 by default and take the task from the source
     // address: a binding for 127.0.0.1 would give this task's authority, without a token, to any
     // process on the worker's machine that connects to them (another agent, a script).
@@ -75,6 +76,13 @@ describe("route handlers under hostile input", () => {
       const res = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address });
       expect(res.status, address).toBe(400);
       expect(await res.json(), address).toMatchObject({ error: "invalid_input", issues: [{ path: "address", message: expect.stringMatching(/loopback address/) }] });
+    }
+    // This machine's own interface addresses are the same thing reached another way.
+    const own = Object.values(os.networkInterfaces()).flat().map((a) => a!.address.replace(/%.*$/, "")).filter((a) => !a.startsWith("127.") && a !== "::1");
+    for (const address of own) {
+      const res = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address });
+      expect(res.status, address).toBe(400);
+      expect(await res.json(), address).toMatchObject({ issues: [{ path: "address", message: expect.stringMatching(/address of the machine Bulkhead runs on/) }] });
     }
     expect(await t.db.sandbox.count({ where: { taskId: task.id } })).toBe(0);
     // A pod's address next to it is still bound.
