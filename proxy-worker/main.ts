@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import os from "node:os";
 import path from "node:path";
 import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common";
 import { loadIdentityConfig } from "@/lib/config/identity";
@@ -93,6 +94,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
 
     const health = createHealthServer({
       startedAt: new Date(),
+      // As the dashboard's (scripts/request-guard.mjs): the machine's own name too, which no page can rebind.
+      allowedHostNames: [...config.healthAllowedHostNames, os.hostname()],
       metrics: metrics.registry,
       readiness: () => {
         const policy = core.policy.status();

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
 import { listenerClashes, type Listener } from "./listen-ports";
@@ -20,6 +21,12 @@ const workerSchema = z.object({
   /** Transparent listeners for sandboxes (agents that do not know a proxy exists). */
   BULKHEAD_TRANSPARENT_HOST: host.default("127.0.0.1"),
   BULKHEAD_WORKER_HEALTH_HOST: host.default("127.0.0.1"),
+  /** DNS names the health endpoint answers to besides IP addresses and localhost (comma-separated). */
+  BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9.])?$/, "must be DNS names (letters, digits, '.' and '-'), separated by commas"))),
   /** How often the worker reconciles its policy snapshot even without a notification. */
   BULKHEAD_POLICY_RECONCILE_SECONDS: seconds(3600).default(30),
   /** Request bodies are buffered up to this size to classify them; larger ones get 413. */
@@ -93,6 +100,8 @@ export interface WorkerConfig {
   transparentTlsPort: number;
   healthHost: string;
   healthPort: number;
+  /** Names the health endpoint answers to besides IP addresses and localhost: the listed ones and healthHost when it is a name. */
+  healthAllowedHostNames: string[];
   appPort: number;
   reconcileIntervalMs: number;
   maxBodyBytes: number;
@@ -142,6 +151,7 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     transparentTlsPort: env.BULKHEAD_TRANSPARENT_TLS_PORT,
     healthHost: env.BULKHEAD_WORKER_HEALTH_HOST,
     healthPort: env.BULKHEAD_WORKER_HEALTH_PORT,
+    healthAllowedHostNames: [...env.BULKHEAD_WORKER_HEALTH_ALLOWED_HOSTS, ...(isIP(env.BULKHEAD_WORKER_HEALTH_HOST) === 0 ? [env.BULKHEAD_WORKER_HEALTH_HOST] : [])],
     appPort: env.BULKHEAD_APP_PORT,
     reconcileIntervalMs: Math.round(env.BULKHEAD_POLICY_RECONCILE_SECONDS * 1000),
     maxBodyBytes: env.BULKHEAD_MAX_BODY_BYTES,

@@ -28,6 +28,35 @@ export function pdfText(value: unknown): string {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : "-");
 
+/**
+ * How much of one agent-controlled line (a decision's or approval's URL and reason) the PDF
+ * draws. A URL may be 16 KiB, which pdfkit wraps into ~150 lines of Courier in 0.2 s of
+ * synchronous work: 2,000 such rows froze the dashboard for minutes whenever someone opened the
+ * report. The rest is named, not drawn; the export and the report page have every character.
+ */
+export const PDF_ROW_CHARS = 400;
+
+/**
+ * `value` as pdfText shows it, cut to about `max` characters of that (an escaped character counts
+ * as its six), never inside an escape, saying how many characters were left out.
+ */
+export function pdfRow(value: string, max = PDF_ROW_CHARS): string {
+  let out = "";
+  let taken = 0;
+  const points = [...value];
+  for (const ch of points) {
+    const shown = pdfText(ch);
+    if (out.length + shown.length > max) return `${out}...[${points.length - taken} more characters]`;
+    out += shown;
+    taken++;
+  }
+  return out;
+}
+
+/** Rows drawn between two yields to the event loop, so that other requests are served meanwhile. */
+const ROWS_PER_TURN = 100;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
   const doc = new PDFDocument({ size: "A4", margin: 48, info: { Title: pdfText(`Bulkhead task report: ${report.task.purpose}`), Author: "Bulkhead", CreationDate: report.generatedAt }, bufferPages: false });
   const chunks: Buffer[] = [];
@@ -80,9 +109,10 @@ export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
   if (report.timeline) drawTimeline(doc, report.timeline);
 
   h(`Approvals (${report.approvals.length})`);
-  for (const a of report.approvals) {
+  for (const [i, a] of report.approvals.entries()) {
+    if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
     const waited = a.waitedMs === null ? "" : `, after ${(a.waitedMs / 1000).toFixed(1)} s`;
-    doc.text(pdfText(`${a.status}: ${a.method} ${a.url} - held ${iso(a.createdAt)}; decided ${iso(a.decidedAt)} by ${a.decidedBy ?? "-"}${waited}${a.note ? `; note: ${a.note}` : ""}${a.cancelReason ? `; cancelled: ${a.cancelReason}` : ""}`));
+    doc.text(pdfText(`${a.status}: ${a.method} ${pdfRow(a.url)} - held ${iso(a.createdAt)}; decided ${iso(a.decidedAt)} by ${a.decidedBy ?? "-"}${waited}${a.note ? `; note: ${pdfRow(a.note)}` : ""}${a.cancelReason ? `; cancelled: ${a.cancelReason}` : ""}`));
   }
 
   verificationBlock(doc, report, h, line);
@@ -90,9 +120,11 @@ export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
   const shown = report.decisions.rows.length;
   h(`Decision log (${shown} of ${report.totalDecisions}, oldest first)`);
   if (shown < report.totalDecisions) doc.text(`The first ${PDF_DECISION_ROWS} decisions are listed; every one is in \`bulkhead audit export --task ${report.task.id}\` and on the report page.`);
+  doc.text(`A URL or reason longer than ${PDF_ROW_CHARS} characters is cut short here; the export and the report page have it whole.`);
   doc.font("Courier").fontSize(7);
-  for (const r of report.decisions.rows) {
-    doc.fillColor(colour(r.outcome ?? "none")).text(pdfText(`#${r.seq} ${r.at.toISOString()} ${r.outcome ?? "-"} ${r.effect ?? "-"} ${r.method ?? ""} ${r.url ?? r.type} ${r.reason ? `- ${r.reason}` : ""}`), { lineBreak: true });
+  for (const [i, r] of report.decisions.rows.entries()) {
+    if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
+    doc.fillColor(colour(r.outcome ?? "none")).text(pdfText(`#${r.seq} ${r.at.toISOString()} ${r.outcome ?? "-"} ${r.effect ?? "-"} ${pdfRow(r.method ?? "", 40)} ${pdfRow(r.url ?? r.type)} ${r.reason ? `- ${pdfRow(r.reason, 200)}` : ""}`), { lineBreak: true });
   }
   doc.end();
   return done;

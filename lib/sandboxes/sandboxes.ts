@@ -8,6 +8,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import ipaddr from "ipaddr.js";
+import { isMachineAddress } from "@/lib/net/own-addresses";
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
@@ -61,6 +62,9 @@ const NEVER_A_SOURCE = new Set(["unspecified", "broadcast", "multicast"]);
  * "167772161" as 10.0.0.1: a typo or a crafted spelling would bind the task's authority to another
  * pod than the one meant. IPv4 is four decimal numbers without leading zeros; IPv6 has no zone
  * (the worker never sees one); unspecified, broadcast and multicast addresses never open a connection.
+ * A loopback address (127.0.0.0/8, ::1, also IPv4-mapped), or one of this machine's own, is no
+ * pod's: the transparent listeners listen on loopback by default, and every local process (another
+ * agent given only the explicit proxy, a script) would be taken for this task there.
  */
 function sourceAddressProblem(value: string): string | null {
   if (value.includes(":")) {
@@ -68,6 +72,13 @@ function sourceAddressProblem(value: string): string | null {
     if (!isIPv6(value)) return "must be an IPv4 or IPv6 address";
   } else if (!DOTTED_QUAD.test(value) || !isIPv4(value)) return "must be an IPv4 address written as four decimal numbers without leading zeros (e.g. 10.0.0.12), or an IPv6 address";
   const range = ipaddr.process(value).range();
+  if (range === "loopback") {
+    return "is a loopback address, which every process on the worker's machine connects from: the task's authority would go to all of them, without a token";
+  }
+  // An address of this machine's own interfaces is the same thing, reached another way.
+  if (isMachineAddress(canonicalIp(value))) {
+    return "is an address of the machine Bulkhead runs on, which every process there can connect from: the task's authority would go to all of them, without a token";
+  }
   return NEVER_A_SOURCE.has(range) ? `is a${range === "unspecified" ? "n" : ""} ${range} address, which no agent connects from` : null;
 }
 

@@ -83,6 +83,22 @@ export async function startAuditExport(db: Db, actor: Actor, input: AuditFilterI
       userMessage: `${MAX_CONCURRENT_EXPORTS} audit exports are already running; try again when one has finished.`,
     });
   }
+  // The slot is taken now, in the same turn as the check: taken only once the export was set up
+  // (after the queries and the audit event below), any number of requests sent at once all passed
+  // the check while none had taken one yet, each then holding a connection for as long as its
+  // receiver read. Given back here if setting up fails; the export's own guard releases it after.
+  running++;
+  let handedOver = false;
+  try {
+    const exp = await setUpExport(db, actor, filter, format, options);
+    handedOver = true;
+    return exp;
+  } finally {
+    if (!handedOver) running--;
+  }
+}
+
+async function setUpExport(db: Db, actor: Actor, filter: z.output<typeof auditFilterInput>, format: z.output<typeof exportFormat>, options: ExportOptions): Promise<AuditExport> {
   const sql = auditSql(db);
   const resolved = await resolveFilter(sql, filter);
   const [head] = await sql.query<{ seq: string }>("SELECT coalesce(max(seq), 0)::text AS seq FROM audit_events");
@@ -149,12 +165,12 @@ export function exportFailureReason(error: unknown): string {
 }
 
 /**
- * Holds one of the process's export slots until the export ends however it ends: read to the
+ * Holds the export slot startAuditExport took until the export ends however it ends: read to the
  * end, failed, stopped by the receiver (`return()`, even before the first chunk), or abandoned
  * (no `next()` for `idleMs`, then it is stopped as if the receiver had gone).
  */
 function guarded(inner: AsyncGenerator<string, void, undefined>, idleMs: number): AsyncGenerator<string, void, undefined> {
-  running++;
+  // The slot was taken by startAuditExport; this guard gives it back.
   let released = false;
   let timer: NodeJS.Timeout | null = null;
   const release = () => {

@@ -21,9 +21,17 @@ export function httpTransport(url: string, options: { timeoutMs?: number; header
         method: "POST",
         headers: { "content-type": "application/x-ndjson", "idempotency-key": batchId, ...options.headers },
         body,
+        // A redirect is never followed: a 301/302/303 would turn the POST into a GET whose 200 marks
+        // the batch accepted though no event arrived anywhere, and a 307/308 would send the whole
+        // batch to wherever the answer points (another host, this machine's loopback). The
+        // endpoint is the URL the operator configured, or nothing is accepted.
+        redirect: "manual",
         signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
       });
       await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 300 && res.status <= 399) {
+        throw new Error(`the SIEM endpoint answered ${res.status}, a redirect, which is not followed: set BULKHEAD_SIEM_URL to the address the SIEM takes events at`);
+      }
       if (res.status < 200 || res.status > 299) throw new Error(`the SIEM endpoint answered ${res.status}`);
     },
     async close() {},

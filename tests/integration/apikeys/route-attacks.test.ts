@@ -1,3 +1,4 @@
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as approveRoute from "@/app/api/v1/approvals/[id]/approve/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
@@ -57,6 +58,29 @@ describe("route handlers under hostile input", () => {
     // Decimal digits, as a form sends them, are a number.
     const res = await call(approvalSettingsRoute.PUT, "PUT", "/api/v1/settings/approvals", adminKey, { requiredByEffect: { irreversible: "2", destructive: 3 } });
     expect(await res.json()).toMatchObject({ settings: { requiredByEffect: { irreversible: 2, destructive: 3 } } });
+  });
+
+  it("refuses to bind a task to a loopback address or one of this machine's, which every local process connects from (400 naming address, nothing bound)", async () => {
+    // The transparent listeners listen on 127.0.0.1 by default and take the task from the source
+    // address: a binding for 127.0.0.1 would give this task's authority, without a token, to any
+    // process on the worker's machine that connects to them (another agent, a script).
+    const task = await activeTask();
+    for (const address of ["127.0.0.1", "127.0.0.53", "127.255.255.254", "::1", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1", "::ffff:7f00:1"]) {
+      const res = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address });
+      expect(res.status, address).toBe(400);
+      expect(await res.json(), address).toMatchObject({ error: "invalid_input", issues: [{ path: "address", message: expect.stringMatching(/loopback address/) }] });
+    }
+    // This machine's own interface addresses are the same thing reached another way.
+    const own = Object.values(os.networkInterfaces()).flat().map((a) => a!.address.replace(/%.*$/, "")).filter((a) => !a.startsWith("127.") && a !== "::1");
+    for (const address of own) {
+      const res = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address });
+      expect(res.status, address).toBe(400);
+      expect(await res.json(), address).toMatchObject({ issues: [{ path: "address", message: expect.stringMatching(/address of the machine Bulkhead runs on/) }] });
+    }
+    expect(await t.db.sandbox.count({ where: { taskId: task.id } })).toBe(0);
+    // A pod's address next to it is still bound.
+    const ok = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address: "10.77.9.1" });
+    expect(ok.status).toBe(201);
   });
 
   it("answers 409 naming the field for a sandbox name or address already taken, never 500", async () => {

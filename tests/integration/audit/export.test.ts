@@ -286,6 +286,35 @@ describe("audit exports: CSV, JSON Lines, OCSF", () => {
     expect(finished!.data).toMatchObject({ status: "cancelled", rows: 10 });
   });
 
+  it("holds the limit when many exports are asked for at once: the rest are 429, no connection is taken beyond it", async () => {
+    // Each export holds a database connection for as long as its receiver reads. The limit was
+    // checked before setting up (two queries and an audit event) and counted after: requests sent
+    // together all passed the check, and a reader of the audit could hold the whole pool.
+    const db = createPrismaClient(t.url, 20);
+    const asked = 12;
+    const outcomes = await Promise.allSettled(Array.from({ length: asked }, () => startAuditExport(db, auditor, { format: "jsonl" }, { via: "api", batchSize: 10 })));
+    const started = outcomes.filter((o): o is PromiseFulfilledResult<Awaited<ReturnType<typeof startAuditExport>>> => o.status === "fulfilled").map((o) => o.value);
+    try {
+      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected").map((o) => o.reason as unknown);
+      expect(started).toHaveLength(MAX_CONCURRENT_EXPORTS);
+      expect(refused.map((e) => isAppError(e) && e.statusCode)).toEqual(Array(asked - MAX_CONCURRENT_EXPORTS).fill(429));
+      expect(runningExports()).toBe(MAX_CONCURRENT_EXPORTS);
+      for (const exp of started) await exp.chunks.next();
+    } finally {
+      for (const exp of started) await exp.chunks.return(undefined);
+      await db.$disconnect();
+    }
+    expect(runningExports()).toBe(0);
+    // A set-up that fails (here: the database does not answer) gives its slot back.
+    const gone = createPrismaClient("postgresql://nobody:nothing@127.0.0.1:1/none", 1);
+    try {
+      for (let i = 0; i < MAX_CONCURRENT_EXPORTS + 1; i++) await expect(startAuditExport(gone, auditor, { format: "csv" }, { via: "api" })).rejects.toBeTruthy();
+    } finally {
+      await gone.$disconnect();
+    }
+    expect(runningExports()).toBe(0);
+  });
+
   it("bulkhead audit export writes the file and is recorded as the CLI's export", async () => {
     const file = path.join(dir, "out.csv");
     const run = await runCli(["audit", "export", "--format", "csv", "--output", file, "--outcome", "deny", "--type", "proxy.*", "--agent", "=cmd|' /C calc'!A0"], { database: t });

@@ -10,6 +10,7 @@ import type { CliContext } from "@/cli/context";
 import { generateMasterKey } from "@/lib/crypto/envelope";
 import { deriveProcessKeys } from "@/lib/keys/process-keys";
 import { generateTaskReport } from "@/lib/reports/generate";
+import { pdfRow } from "@/lib/reports/pdf";
 import { MAX_CONCURRENT_REPORTS, reportsBuilding } from "@/lib/reports/slots";
 import { reportVerificationKey, verifyReport } from "@/lib/reports/signature";
 import { loadTaskReport } from "@/lib/reports/task-report";
@@ -147,6 +148,45 @@ describe("per-task reports: content, signature, offline verification", () => {
       }
     }
   });
+
+  it("draws decisions with 16 KiB URLs in moments, each row cut short, the event loop free meanwhile", async () => {
+    // The agent chooses its URLs (up to the proxy's 16 KiB head; the audit keeps 16 KiB of a
+    // string), and the PDF lists up to 2,000 of its decisions. Every row used to be drawn whole:
+    // hundreds of wrapped lines of Courier (a character outside Latin-1 is drawn as a six-character
+    // escape), up to 0.8 s of synchronous pdfkit per row, so opening the report of 2,000 such
+    // decisions froze the dashboard for half an hour (no page served, no approval decided
+    // meanwhile); the 300 here froze it for four minutes.
+    const agentId = fleet.agents[0]!.id;
+    const task = await t.db.task.create({ data: { agentId, purpose: "long urls", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+    const decisions = proxyDecisions({ agents: fleet.agents, tasks: [{ id: task.id, agentId }] }, 300, { seed: 9 });
+    for (const [i, d] of decisions.entries()) {
+      const data = d.data as Record<string, unknown>;
+      d.data = { ...data, url: `https://api.github.com/repos/acme/app/issues?${i}=${"%E4%B8%AD".repeat(16 * 1024 / 9)}` };
+      d.reason = `${d.reason ?? ""} ${"\u4e2d".repeat(4000)}`;
+    }
+    await withClient(t.url, (c) => insertEvents(c, decisions));
+    let longestStall = 0;
+    let last = Date.now();
+    const ticker = setInterval(() => {
+      longestStall = Math.max(longestStall, Date.now() - last);
+      last = Date.now();
+    }, 50);
+    const started = Date.now();
+    try {
+      const g = await generateTaskReport(t.db, auditor, task.id, { checkpointKeys: null, reportKey, via: "api" });
+      expect(g.report.decisions.rows).toHaveLength(300);
+      expect(verifyReport(g.pdf, JSON.stringify(g.signature), keys).ok).toBe(true);
+      expect(g.pdf.length).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(longestStall, "the longest time the event loop was blocked").toBeLessThan(2_000);
+    // What a row keeps: the first 400 characters as drawn (an escape counts as six, and is never cut).
+    expect(pdfRow("a".repeat(500))).toBe(`${"a".repeat(400)}...[100 more characters]`);
+    expect(pdfRow(`${"a".repeat(397)}\u4e2dbc`)).toBe(`${"a".repeat(397)}...[3 more characters]`);
+    expect(pdfRow("\u202eok", 40)).toBe("\\u202eok");
+  }, 240_000);
 
   it("generates the report of a 100,000-event task within a minute", async () => {
     const task = fleet.tasks[1]!;

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -57,6 +58,39 @@ describe("SIEM streaming", () => {
     expect(await shipper.status()).toMatchObject({ lagEvents: 0, lagSeconds: 0, lastError: null });
     await shipper.stop();
     await r.close();
+  });
+
+  it("follows no redirect: a 3xx from the endpoint is a failure, the batch is not accepted and nothing reaches the place it points to", async () => {
+    // Where the redirects point: a receiver that would answer any request with 200.
+    const elsewhere: string[] = [];
+    const target = http.createServer((req, res) => {
+      elsewhere.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on("end", () => res.writeHead(200).end());
+    });
+    await new Promise<void>((res) => target.listen(0, "127.0.0.1", () => res()));
+    const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}/collected`;
+    // 302 and 303 turn the POST into a GET (whose 200 would accept a batch nobody received);
+    // 307 and 308 resend the whole batch there.
+    for (const status of [301, 302, 303, 307, 308]) {
+      const intake = http.createServer((req, res) => {
+        req.resume();
+        req.on("end", () => res.writeHead(status, { location: targetUrl }).end());
+      });
+      await new Promise<void>((res) => intake.listen(0, "127.0.0.1", () => res()));
+      const cursorFile = path.join(dir, `redirect-${status}-cursor.json`);
+      const shipper = startSiemShipper({ db: t.db, transport: httpTransport(`http://127.0.0.1:${(intake.address() as AddressInfo).port}/ingest`, { timeoutMs: 2000 }), cursorFile, batchSize: 5, intervalMs: 20, maxBackoffMs: 100 });
+      await until(async () => (await shipper.status()).state === "retrying", 10_000, `retrying after ${status}`);
+      const s = await shipper.status();
+      expect(s.cursorSeq, `after a ${status}`).toBe("0");
+      expect(s.lastError).toMatch(new RegExp(`answered ${status}, a redirect, which is not followed`));
+      await shipper.stop();
+      intake.closeAllConnections();
+      await new Promise<void>((res) => intake.close(() => res()));
+    }
+    expect(elsewhere).toEqual([]);
+    target.closeAllConnections();
+    await new Promise<void>((res) => target.close(() => res()));
   });
 
   it("ships RFC 5424 messages over TCP with octet counting, and reconnects", async () => {
