@@ -119,3 +119,44 @@ function answer(req, res, status, { error, message, text }, headers = {}) {
   });
   res.end(req.method === "HEAD" ? undefined : body);
 }
+
+/**
+ * What a connection to the dashboard may hold. Node's HTTP server closes neither a connection that
+ * never sends a byte nor one that sends its request head a byte at a time, and it takes
+ * connections without limit: anyone who can reach the port could hold every file descriptor of
+ * the dashboard (and with them its database connections' room) open at no cost. So each request's
+ * head must be complete within `headTimeoutMs` of the connection's start or of the end of the
+ * response before it; a request in progress (a long download, the live approvals stream) is
+ * never cut by this. Beyond `maxConnections` a new connection is closed at once.
+ */
+export const APP_HEAD_TIMEOUT_MS = 10_000;
+export const APP_MAX_CONNECTIONS = 1024;
+
+const HEAD_TIMER = Symbol("bulkhead.headTimer");
+const IN_FLIGHT = Symbol("bulkhead.inFlight");
+
+export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, maxConnections = APP_MAX_CONNECTIONS } = {}) {
+  server.maxConnections = maxConnections;
+  const arm = (socket) => {
+    clearTimeout(socket[HEAD_TIMER]);
+    if (socket.destroyed) return;
+    socket[HEAD_TIMER] = setTimeout(() => socket.destroy(), headTimeoutMs);
+    socket[HEAD_TIMER].unref();
+  };
+  server.on("connection", (socket) => {
+    socket[IN_FLIGHT] = 0;
+    arm(socket);
+    socket.once("close", () => clearTimeout(socket[HEAD_TIMER]));
+  });
+  server.on("request", (req, res) => {
+    const socket = req.socket;
+    socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
+    clearTimeout(socket[HEAD_TIMER]);
+    // Ended or broken off: the next request on this connection has its own time for its head.
+    res.once("close", () => {
+      socket[IN_FLIGHT] -= 1;
+      if (socket[IN_FLIGHT] === 0) arm(socket);
+    });
+  });
+  server.on("upgrade", (req) => clearTimeout(req.socket[HEAD_TIMER]));
+}
