@@ -50,11 +50,14 @@ export async function completeSetup(db: Db, token: string, input: z.input<typeof
   if (!(await isSetupTokenValid(db, token, now))) throw invalidSetupLink();
   const passwordHash = await hashPassword(data.password);
   return db.$transaction(async (tx) => {
-    // Lock the token row so two submissions cannot both create an admin.
-    const rows = await tx.$queryRaw<Array<{ id: string }>>`
-      SELECT id FROM setup_tokens WHERE token_hash = ${hash(token)} AND used_at IS NULL AND expires_at > ${now} FOR UPDATE`;
-    const row = rows[0];
-    // Checked again under the row's lock: two submissions of one link must not both create an admin.
+    // Every token row locked, not only this one: two submissions, of one link or of two links
+    // left valid side by side (two starts racing to issue one), wait for each other, and the
+    // second sees the first's admin below (READ COMMITTED: the count reads after the lock).
+    const rows = await tx.$queryRaw<Array<{ id: string; usable: boolean }>>`
+      SELECT id, (token_hash = ${hash(token)} AND used_at IS NULL AND expires_at > ${now}) AS usable
+        FROM setup_tokens ORDER BY id FOR UPDATE`;
+    const row = rows.find((r) => r.usable);
+    // Checked again under the locks: only the first submission creates an admin.
     if (!row || (await tx.user.count()) > 0) throw invalidSetupLink();
     await tx.setupToken.update({ where: { id: row.id }, data: { usedAt: now } });
     const user = await tx.user.create({ data: { email: data.email, name: data.name || null, role: "admin", passwordHash } });

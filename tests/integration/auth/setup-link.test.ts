@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { hashPassword } from "@/lib/auth/password";
 import { isAppError } from "@/lib/errors/app-error";
@@ -61,5 +62,48 @@ describe("first-run setup with a link that cannot be used", () => {
     expect(await refusal(() => completeSetup(t.db, stale, INPUT))).toBe(invalid);
     expect(hashes).not.toHaveBeenCalled();
     expect(await t.db.user.count()).toBe(1);
+  });
+});
+
+/**
+ * Two links valid at once (two starts that raced to issue one each: each deletes the others and
+ * adds its own, and both may commit) must still create one admin, whichever is used first and
+ * however close together. Each submission locked only its own link's row, so two submissions of
+ * two links both saw no user yet and both created an admin.
+ */
+describe("first-run setup with two links valid at once", () => {
+  let t: TestDatabase;
+  const hashes = vi.mocked(hashPassword);
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(() => t.drop());
+
+  it("creates one admin when both are submitted together", async () => {
+    const tokens = [randomBytes(24).toString("base64url"), randomBytes(24).toString("base64url")];
+    for (const token of tokens) {
+      await t.db.setupToken.create({ data: { tokenHash: createHash("sha256").update(token).digest("hex"), expiresAt: new Date(Date.now() + 3600_000) } });
+    }
+    // Both submissions reach their transaction at the same moment: each password's hash resolves
+    // only once both have been asked for.
+    const real = (await vi.importActual<typeof import("@/lib/auth/password")>("@/lib/auth/password")).hashPassword;
+    let release!: () => void;
+    const both = new Promise<void>((resolve) => (release = resolve));
+    let asked = 0;
+    hashes.mockImplementation(async (password: string) => {
+      const hashed = await real(password);
+      if (++asked === 2) release();
+      await both;
+      return hashed;
+    });
+    try {
+      const results = await Promise.allSettled(tokens.map((token, i) => completeSetup(t.db, token, { ...INPUT, email: `first${i}@example.test` })));
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      expect(isAppError(refused.reason) && refused.reason.code).toBe("FORBIDDEN");
+      expect(await t.db.user.count()).toBe(1);
+    } finally {
+      hashes.mockReset();
+    }
   });
 });
