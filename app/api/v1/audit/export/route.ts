@@ -20,6 +20,8 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       "Cache-Control": "no-store",
       "X-Content-Type-Options": "nosniff",
       "X-Bulkhead-Export-Through-Seq": exp.throughSeq,
+      // Event types are open-ended (never refused): a requested one the log has no event of is said here.
+      ...(exp.unmatchedTypes.length > 0 ? { "X-Bulkhead-Unmatched-Types": exp.unmatchedTypes.join("; ") } : {}),
     },
   });
 }, { query: { names: [...AUDIT_FILTER_QUERY.names, "format"], repeatable: AUDIT_FILTER_QUERY.repeatable } });
