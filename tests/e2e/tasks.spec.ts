@@ -150,3 +150,29 @@ test("Copy token says 'Copied' only when the clipboard took it; otherwise it sel
   await expect(page.getByRole("button", { name: "Copied" })).toHaveCount(0);
   expect(await box.evaluate((el: HTMLTextAreaElement) => el.value.slice(el.selectionStart, el.selectionEnd))).toBe(token);
 });
+
+test("a policy template does not replace a policy the person wrote without asking", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("templated"), ownerId: admin.id } });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto(`/tasks/new?agent=${agent.id}`);
+  const policy = page.getByLabel("Allowlist policy (YAML)");
+  // The starting text is replaced at once.
+  await page.getByText("Start from a template").click();
+  await page.getByRole("button", { name: "Read-only on one service" }).click();
+  await expect(policy).toHaveValue(/railway-read/);
+  // Written by hand: asked first, and kept when the answer is no.
+  const mine = "unlisted: deny\nrules:\n  - id: mine\n    service: github\n    effects: [read]\n";
+  await policy.fill(mine);
+  const asked: string[] = [];
+  page.once("dialog", (d) => {
+    asked.push(d.message());
+    void d.dismiss();
+  });
+  await page.getByRole("button", { name: "Hold everything for approval" }).click();
+  await expect(policy).toHaveValue(mine);
+  expect(asked).toEqual(['Replace the policy you wrote with the template "Hold everything for approval"?']);
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Hold everything for approval" }).click();
+  await expect(policy).not.toHaveValue(mine);
+});
