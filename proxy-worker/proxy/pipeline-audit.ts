@@ -129,7 +129,7 @@ export class PipelineAudit {
     let token: string | null;
     if (incoming.identity.kind === "token") {
       token = incoming.identity.token;
-      if (!token) throw new ProxyRefusal("identity", "token_missing", "a task token is required in Proxy-Authorization");
+      if (!token) throw new ProxyRefusal("identity", "token_missing", incoming.identity.missing ?? "a task token is required in Proxy-Authorization");
     } else {
       const taskId = state.snapshot.sandboxes.get(incoming.identity.sourceAddress);
       if (!taskId) throw new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
