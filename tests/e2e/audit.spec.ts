@@ -125,3 +125,15 @@ test("a padded event is found by its last action, and its page lists every actio
   await expect(page.getByTestId("event-action").last()).toContainText(marker);
   await expect(page.getByTestId("event-actions-left-out")).toContainText("40 more actions were left out of this record");
 });
+
+test("an event type no event in the log has is named on the page, alone or beside one that matches", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  // Signing in recorded auth.signed_in, so the log holds at least that auth type.
+  await page.goto("/audit?type=auth.signed_inn");
+  await expect(page.getByText("No events match these filters")).toBeVisible();
+  await expect(page.getByText(/^Nothing can match: no event in the log has type auth\.signed_inn \(recorded auth types: .*auth\.signed_in.*\)\.$/)).toBeVisible();
+  await page.goto("/audit?type=auth.signed_in,auth.signed_inn");
+  await expect(page.getByTestId("unmatched-types")).toContainText("no event in the log has type auth.signed_inn");
+  await expect(page.getByRole("cell", { name: "auth.signed_in" }).first()).toBeVisible();
+});
