@@ -80,4 +80,12 @@ describe("an audit type filter that no event in the log has is said, never silen
     expect(run.stderr).toContain("--type: no event in the log has type proxy.decisoin (recorded proxy types: proxy.completed, proxy.decision).");
     expect(run.stderr.at(-1)).toBe("No event matched the filters: no event in the log has any of the --type values given.");
   });
+
+  it("a recorded type that is not ASCII cannot break the export's header", async () => {
+    await recordAuditEvent(t.db, { type: "t\u4e2dst.seed", actor: { actorType: "system", actorId: "test" } });
+    const res = await call(exportRoute.GET, "/api/v1/audit/export?format=jsonl&type=nosuch.*");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-bulkhead-unmatched-types")).toMatch(/^no event in the log is of kind nosuch \(recorded kinds: .*t\?st.*\)$/);
+    await res.text();
+  });
 });
