@@ -137,3 +137,14 @@ test("an event type no event in the log has is named on the page, alone or besid
   await expect(page.getByTestId("unmatched-types")).toContainText("no event in the log has type auth.signed_inn");
   await expect(page.getByRole("cell", { name: "auth.signed_in" }).first()).toBeVisible();
 });
+
+test("with filters the export refuses, the page offers no export links (they downloaded the 400 answer as the file)", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto("/audit?from=2026-02-31");
+  await expect(page.getByText("These filters cannot be used:")).toBeVisible();
+  await expect(page.getByTestId("export-unavailable")).toHaveText("Export: correct the filters first.");
+  await expect(page.getByRole("link", { name: "CSV" })).toHaveCount(0);
+  await page.goto("/audit?from=2026-02-01");
+  await expect(page.getByRole("link", { name: "CSV" })).toHaveAttribute("href", /\/api\/v1\/audit\/export\?from=2026-02-01.*format=csv/);
+});

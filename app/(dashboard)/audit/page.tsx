@@ -53,18 +53,25 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         title="Audit"
         description="Every decision and every admin change, newest first, hash-chained: rows cannot be edited or deleted unnoticed. Reading this page is recorded too."
         actions={
-          <div className="flex items-center gap-2 text-sm" aria-label="Export">
-            <span className="text-slate-600">Export {filtered ? "these filters" : "everything"}:</span>
-            {[
-              ["csv", "CSV"],
-              ["jsonl", "JSON Lines"],
-              ["ocsf", "OCSF"],
-            ].map(([format, label]) => (
-              <a key={format} href={exportHref(format!)} download className="rounded-md bg-white px-2 py-1 font-semibold ring-1 ring-inset ring-slate-300 hover:bg-slate-50">
-                {label}
-              </a>
-            ))}
-          </div>
+          problems.length > 0 ? (
+            // Links with filters the export refuses downloaded its 400 answer as the file.
+            <p className="text-sm text-slate-600" data-testid="export-unavailable">
+              Export: correct the filters first.
+            </p>
+          ) : (
+            <div className="flex items-center gap-2 text-sm" aria-label="Export">
+              <span className="text-slate-600">Export {filtered ? "these filters" : "everything"}:</span>
+              {[
+                ["csv", "CSV"],
+                ["jsonl", "JSON Lines"],
+                ["ocsf", "OCSF"],
+              ].map(([format, label]) => (
+                <a key={format} href={exportHref(format!)} download className="rounded-md bg-white px-2 py-1 font-semibold ring-1 ring-inset ring-slate-300 hover:bg-slate-50">
+                  {label}
+                </a>
+              ))}
+            </div>
+          )
         }
       />
       <ChainStatusBanner status={status} />
