@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endTask } from "@/lib/tasks/tasks";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
@@ -47,5 +48,20 @@ describe("the explicit proxy's 407 says what is wrong with Proxy-Authorization",
 
   it("the token in the password still works", async () => {
     expect((await viaProxy(h.proxyPort, url, { proxyAuthorization: basic(`bulkhead:${token}`) })).status).toBe(200);
+  });
+
+  it("a refused token is said in words with the next step, not as a bare code", async () => {
+    const garbage = await viaProxy(h.proxyPort, url, { token: "not-a-token" });
+    expect(garbage.status).toBe(407);
+    expect((garbage.json as { reason: string }).reason).toBe("task token refused: task token is malformed; send the whole token exactly as minted (three dot-separated parts)");
+    const ended = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n", { scope: "api:*:read" });
+    await endTask(h.t.db, h.admin, ended.taskId);
+    await h.sync();
+    const r = await viaProxy(h.proxyPort, url, { token: ended.token });
+    expect(r.status).toBe(407);
+    expect((r.json as { error: string; reason: string })).toMatchObject({
+      error: "token_task_revoked",
+      reason: "task token refused: task token's task has ended or was revoked; the task is over; create a new task for further work",
+    });
   });
 });
