@@ -27,7 +27,8 @@ export const COMMAND_USAGE = {
   bulkhead agent reactivate ID|NAME`,
   task: `usage:
   bulkhead task create --agent ID|NAME --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m]
-                                       the scope is fixed for the task's life; omitted: what the policy reaches
+                                       the scope is fixed for the task's life; omitted: what the policy reaches;
+                                      without --policy the policy has no rules and denies everything
   bulkhead task list [--agent ID|NAME]
   bulkhead task end ID                 its tokens, connections and pending approvals end at once`,
   token: `usage:

@@ -28,10 +28,10 @@ async function signedIn(): Promise<boolean | "unknown"> {
   }
 }
 
-export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string }> }) {
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string; setup?: string }> }) {
   const state = await signedIn();
   if (state === true) redirect("/agents");
-  const { error, code } = await searchParams;
+  const { error, code, setup } = await searchParams;
   const oidc = loadAppConfig().oidc;
   // next-auth's own form posts land here after a refusal; a throttled one says so.
   const message =
@@ -50,6 +50,11 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
         {message ? (
           <p role="alert" className="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-800">
             {message}
+          </p>
+        ) : setup === "done" ? (
+          // Where the first-admin link sends its person: the account exists, this is the next step.
+          <p role="status" className="mt-4 rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
+            The first admin account is ready. Sign in with the email and password you just chose.
           </p>
         ) : null}
         <div className="mt-6">

@@ -68,7 +68,7 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
         await finished(toFile);
       }
     }
-    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing };
+    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing, unmatchedTypes: exp.unmatchedTypes };
   });
   const where = values.output ?? "standard output";
   const events = `${summary.rows} ${summary.rows === 1 ? "event" : "events"}`;
@@ -76,7 +76,12 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
   // An empty export is often a filter value that never occurs (an outcome is "deny", not "denied"):
   // said, so that an empty file is not read as "nothing happened".
   // A name no agent has, an email no user has: said as such (the filter could never match).
-  if (summary.rows === 0 && summary.nothing) {
+  // Event types are open-ended, so --type is never refused; one that no event in the log has is
+  // said, whether or not the other --type values matched.
+  for (const sentence of summary.unmatchedTypes) ctx.stderr(`--type: ${sentence}.`);
+  if (summary.rows === 0 && summary.nothing && summary.unmatchedTypes.length > 0 && summary.nothing === summary.unmatchedTypes.join("; ")) {
+    ctx.stderr("No event matched the filters: no event in the log has any of the --type values given.");
+  } else if (summary.rows === 0 && summary.nothing) {
     const named = summary.nothing.includes("agent") ? `--agent ${values.agent}` : `--user ${values.user}`;
     ctx.stderr(`No event matched the filters: ${summary.nothing} (${named}; bulkhead agent list and bulkhead user list show them).`);
   } else if (summary.rows === 0 && FILTER_FLAGS.some((k) => (values as Record<string, unknown>)[k] !== undefined)) {

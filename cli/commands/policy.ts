@@ -151,6 +151,11 @@ async function explain(args: string[], ctx: CliContext): Promise<number> {
   }
   const match = /^\s*(\S+)\s+(\S+)\s*$/.exec(requestLine);
   if (!match) throw new CliError(`--request must be 'METHOD URL', got "${requestLine}"`, 2);
+  // A path alone ("GET /items") was explained as the proxy's refusal of it ("deny ... not_absolute",
+  // exit 0), which reads as a policy decision; it is a mistake in the command.
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(match[2]!)) {
+    throw new CliError(`--request's URL must be absolute, with its scheme and host, such as 'POST https://backboard.railway.com/graphql/v2', not "${oneLine(match[2]!.slice(0, 80))}"`, 2);
+  }
   const headers = headersFrom(values.header ?? []);
   const bodyFile = values.body;
   const body =

@@ -35,6 +35,13 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const { createTask } = await import("@/lib/tasks/tasks");
       const task = await withCliDatabase(ctx, async (db) => createTask(db, CLI_ACTOR, { agentId: await agentIdOf(db, agentId), purpose, policyYaml, scope: values.scope, ttl: values.ttl }));
       ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Created task ${task.id} for ${task.agent.name}, scope ${task.scope || "none"}, expires ${task.expiresAt.toISOString()}.`);
+      // Without --policy the task gets the empty deny-all policy: safe, but a first task made
+      // this way refuses everything its agent asks, which exit 0 alone did not say.
+      if (!values.policy && !ctx.json) {
+        ctx.stderr(
+          `No --policy given: the task's policy has no rules ("unlisted: deny"), so every request of ${task.agent.name} under it is denied. Give one with --policy FILE (bulkhead policy templates lists starting points), or edit it on the task's page.`,
+        );
+      }
       return 0;
     }
     case "list": {

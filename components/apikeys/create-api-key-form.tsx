@@ -42,7 +42,9 @@ export function CreateApiKeyForm({ action }: { action: (prev: Result | null, for
 }
 
 function NewKey({ name, value }: { name: string; value: string }) {
-  const [copied, setCopied] = useState(false);
+  // As for a minted token (components/tasks/mint-token.tsx): "Copied" only once the clipboard
+  // took it; where the browser refuses (no clipboard API over plain http), the key is selected.
+  const [copied, setCopied] = useState<"no" | "copied" | "failed">("no");
   return (
     <div role="status" className="space-y-2 rounded-md bg-amber-50 px-3 py-2 text-sm">
       <p>
@@ -55,13 +57,26 @@ function NewKey({ name, value }: { name: string; value: string }) {
         <button
           type="button"
           className="rounded bg-white px-2 py-1 text-xs font-semibold ring-1 ring-inset ring-slate-300"
-          onClick={() => {
-            void navigator.clipboard.writeText(value).then(() => setCopied(true));
+          onClick={async () => {
+            try {
+              await navigator.clipboard.writeText(value);
+              setCopied("copied");
+            } catch {
+              const code = document.querySelector("[data-testid=new-api-key]");
+              const selection = window.getSelection();
+              if (code && selection) selection.selectAllChildren(code);
+              setCopied("failed");
+            }
           }}
         >
-          {copied ? "Copied" : "Copy"}
+          {copied === "copied" ? "Copied" : "Copy"}
         </button>
       </div>
+      {copied === "failed" ? (
+        <p role="alert" className="text-red-700">
+          The browser did not let the page copy it (the clipboard needs https, or permission). The key is selected: copy it with Ctrl+C (⌘C).
+        </p>
+      ) : null}
     </div>
   );
 }

@@ -7,6 +7,9 @@ import { FieldError, TextAreaField, TextField } from "@/components/ui/field";
 import { useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
+/** What the policy field holds until someone writes in it or picks a template. */
+const STARTING_POLICY = "unlisted: deny\nrules: []\n";
+
 type Action = (prev: ActionResult<{ id: string }> | null, form: FormData) => Promise<ActionResult<{ id: string }>>;
 
 export interface TemplateOption {
@@ -66,7 +69,7 @@ export function CreateTaskForm({
         rows={12}
         className="mt-1 block w-full rounded-md border-0 px-3 py-2 font-mono text-xs shadow-sm ring-1 ring-inset ring-slate-300"
         placeholder={"unlisted: deny\nrules:\n  - service: github\n    resources: [\"acme/app\"]\n    effects: [read]"}
-        defaultValue={values?.policyYaml ?? "unlisted: deny\nrules: []\n"}
+        defaultValue={values?.policyYaml ?? STARTING_POLICY}
         errors={errors?.policyYaml}
       />
       {templates.length > 0 ? (
@@ -80,7 +83,12 @@ export function CreateTaskForm({
                   className="text-brand-700 underline"
                   onClick={() => {
                     const area = document.getElementById("policyYaml") as HTMLTextAreaElement | null;
-                    if (area) area.value = t.yaml;
+                    if (!area) return;
+                    // A policy the person wrote is not thrown away without asking (the starting text
+                    // and an untouched template are replaced at once).
+                    const untouched = area.value.trim() === "" || area.value === STARTING_POLICY || templates.some((x) => x.yaml === area.value);
+                    if (!untouched && !window.confirm(`Replace the policy you wrote with the template "${t.title}"?`)) return;
+                    area.value = t.yaml;
                   }}
                 >
                   {t.title}

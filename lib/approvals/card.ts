@@ -9,6 +9,7 @@ import { bodyView, type BodyView } from "./body-view";
 import { cancelReasonText } from "./cancel";
 import { approvalEffect } from "./decide-approval";
 import { plainLine, type LinePart } from "./plain-language";
+import { taskCreatorLabel } from "@/lib/audit/actor-label";
 
 /**
  * Everything a person needs to decide one held request, as data: who asked and why (the task's
@@ -89,7 +90,7 @@ export async function getApprovalCard(db: Db, actor: Actor, id: string, options:
       scope: a.task.scope,
       policyVersion: a.policyVersion,
       currentPolicyVersion: a.task.policyVersion,
-      createdBy: a.task.createdBy?.email ?? null,
+      createdBy: await taskCreatorLabel(db, a.task.id, a.task.createdBy?.email ?? null),
       status: a.task.status,
     },
     agent: { id: a.agent.id, name: a.agent.name, owner: a.agent.owner?.email ?? null },

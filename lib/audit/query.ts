@@ -26,6 +26,8 @@ export interface AuditPage {
   filter: Record<string, string | string[]>;
   /** When the filter can match nothing because a name in it is unknown, why. */
   nothing: string | null;
+  /** A sentence for each `type` the log has no event of (types are open-ended, never refused). */
+  unmatchedTypes: string[];
 }
 
 /** Where a read came from, recorded with it. */
@@ -52,6 +54,7 @@ export async function searchAuditEvents(db: AuditDb, input: AuditFilterInput & A
     prevCursor: first && (newer ? more : page.cursor !== undefined) ? first.seq : null,
     filter: describeFilter(filter),
     nothing: resolved.nothing,
+    unmatchedTypes: resolved.unmatchedTypes,
   };
 }
 

@@ -17,6 +17,51 @@ export interface ResolvedFilter {
   userIds: string[] | null;
   /** Why the filter can match nothing (an unknown agent name, say), for the empty-result message. */
   nothing: string | null;
+  /**
+   * Event types are open-ended (any text a component records, kept as long as the log keeps its
+   * events), so a type filter is never refused; a requested type or kind that no event in the log
+   * has is said here instead ("no event in the log has type proxy.decisoin (...)"), one sentence
+   * each, whether or not the filter's other types match.
+   */
+  unmatchedTypes: string[];
+}
+
+/** Every type the log holds, one index probe per distinct type (skip scan on audit_events_type_at_idx). */
+async function recordedTypes(sql: AuditSql): Promise<string[]> {
+  const rows = await sql.query<{ type: string }>(
+    `WITH RECURSIVE t(type) AS (
+       (SELECT type FROM audit_events ORDER BY type LIMIT 1)
+       UNION ALL
+       SELECT (SELECT e.type FROM audit_events e WHERE e.type > t.type ORDER BY e.type LIMIT 1) FROM t WHERE t.type IS NOT NULL
+     ) SELECT type FROM t WHERE type IS NOT NULL`,
+  );
+  return rows.map((r) => r.type);
+}
+
+/** The kind a type filter names ("proxy", "proxy.", "proxy.*"), or null for one exact type. */
+function filterKind(t: string): string | null {
+  return t.endsWith(".*") ? t.slice(0, -2) : t.endsWith(".") ? t.slice(0, -1) : t.includes(".") ? null : t;
+}
+
+const kindOf = (type: string) => type.split(".")[0]!;
+
+/** A sentence for each requested type or kind that no recorded type matches, with what the log does hold. */
+export function unmatchedTypeSentences(requested: readonly string[], recorded: readonly string[]): string[] {
+  const kinds = [...new Set(recorded.map(kindOf))].sort();
+  const out: string[] = [];
+  for (const t of requested) {
+    const kind = filterKind(t);
+    if (kind !== null ? kinds.includes(kind) : recorded.includes(t)) continue;
+    const sameKind = kind === null ? recorded.filter((r) => kindOf(r) === kindOf(t)) : [];
+    const hint =
+      recorded.length === 0
+        ? "the log holds no events yet"
+        : sameKind.length > 0
+          ? `recorded ${kindOf(t)} types: ${sameKind.join(", ")}`
+          : `recorded kinds: ${kinds.join(", ")}; a whole kind is written like proxy.*`;
+    out.push(kind !== null ? `no event in the log is of kind ${kind} (${hint})` : `no event in the log has type ${t} (${hint})`);
+  }
+  return out;
 }
 
 /** Agent names and user emails become ids; a uuid is taken as it is (the row may be deleted). */
@@ -41,7 +86,13 @@ export async function resolveFilter(sql: AuditSql, filter: AuditFilter): Promise
       if (userIds.length === 0) nothing ??= "no user has that email";
     }
   }
-  return { filter, agentIds, userIds, nothing };
+  let unmatchedTypes: string[] = [];
+  if (filter.type.length > 0) {
+    unmatchedTypes = unmatchedTypeSentences(filter.type, await recordedTypes(sql));
+    // Types are alternatives: the filter matches nothing only when none of them occurs.
+    if (unmatchedTypes.length === filter.type.length) nothing ??= unmatchedTypes.join("; ");
+  }
+  return { filter, agentIds, userIds, nothing, unmatchedTypes };
 }
 
 export interface WhereClause {
@@ -58,7 +109,7 @@ export function likePattern(q: string): string {
 function typeFacets(types: readonly string[]): string[] {
   // "proxy", "proxy." and "proxy.*" name a whole kind; anything else is one exact type.
   return types.map((t) => {
-    const kind = t.endsWith(".*") ? t.slice(0, -2) : t.endsWith(".") ? t.slice(0, -1) : t.includes(".") ? null : t;
+    const kind = filterKind(t);
     return kind !== null ? `kind:${kind}` : `type:${t}`;
   });
 }

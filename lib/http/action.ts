@@ -11,6 +11,7 @@ import { clientAddress } from "./client-address";
 import { checkOriginHeaders } from "./csrf";
 import { assertStorableText } from "@/lib/validation/text";
 import { fieldErrorsOf, formErrorMap } from "./form-errors";
+import { splitHiddenFieldIssues } from "./hidden-fields";
 
 export type ActionResult<T> =
   | { ok: true; data: T }
@@ -97,7 +98,18 @@ export async function runAction<S extends z.ZodType, T>(
     // NUL and lone surrogates are refused as a field error, never a database error (lib/validation/text.ts).
     assertStorableText(input);
     const parsed = schema.safeParse(input, { error: formErrorMap });
-    if (!parsed.success) throw parsed.error;
+    if (!parsed.success) {
+      // A refused hidden field (the id of what the form acts on) is said in the message: the form
+      // has no field to highlight for it (lib/http/hidden-fields.ts).
+      const { problems, rest } = splitHiddenFieldIssues(schema, parsed.error);
+      if (problems.length === 0) throw parsed.error;
+      return {
+        ok: false,
+        message: rest.length > 0 ? `${problems.join(" ")} Correct the highlighted fields too.` : problems.join(" "),
+        ...(rest.length > 0 ? { fieldErrors: fieldErrorsOf(new ZodError(rest)) } : {}),
+        values: echoValues(input),
+      };
+    }
     return { ok: true, data: await fn(actor, parsed.data) };
   } catch (error) {
     return actionError(error, input);

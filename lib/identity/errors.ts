@@ -88,3 +88,19 @@ export class TokenMintError extends AppError {
     this.reason = reason;
   }
 }
+
+/** What the person running the agent can do about a refused token, where there is something. */
+const NEXT_STEP: Partial<Record<TokenErrorReason, string>> = {
+  expired: "mint a new token for the task (its page, or bulkhead token mint --task ID) while the task is active",
+  jti_revoked: "mint a new token for the task (its page, or bulkhead token mint --task ID)",
+  task_expired: "the task is over; create a new task for further work",
+  task_revoked: "the task is over; create a new task for further work",
+  agent_suspended: "an admin must reactivate the agent, then create a new task (its tasks were revoked)",
+  malformed: "send the whole token exactly as minted (three dot-separated parts)",
+};
+
+/** The proxy's reason for a refused token: the fixed sentence, never the token or its claims, and the next step. */
+export function tokenRefusalReason(error: TokenError): string {
+  const next = NEXT_STEP[error.reason];
+  return `task token refused: ${error.message}${next ? `; ${next}` : ""}`;
+}

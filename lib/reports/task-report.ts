@@ -16,6 +16,7 @@ import { parsePolicy } from "@/lib/policy/parse";
 import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { lineDiff, type DiffLine } from "./line-diff";
 import { withReportSlot } from "./slots";
+import { actorLabel, taskCreatorLabel } from "@/lib/audit/actor-label";
 
 export const TIMELINE_BUCKETS = 48;
 export const DECISIONS_PER_PAGE = 200;
@@ -96,8 +97,8 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
   const now = options.now ?? new Date();
 
   const [policyEvents, tokens, sandboxes, approvals] = await Promise.all([
-    sql.query<{ at: Date; data: { fromVersion?: number; toVersion?: number; before?: string; after?: string }; email: string | null }>(
-      `SELECT e.at, e.data, u.email FROM audit_events e LEFT JOIN users u ON e.actor_type = 'user' AND u.id::text = e.actor_id
+    sql.query<{ at: Date; data: { fromVersion?: number; toVersion?: number; before?: string; after?: string }; email: string | null; actor_type: string; actor_id: string | null }>(
+      `SELECT e.at, e.data, u.email, e.actor_type, e.actor_id FROM audit_events e LEFT JOIN users u ON e.actor_type = 'user' AND u.id::text = e.actor_id
         WHERE e.task_id = $1::uuid AND e.type = 'task.policy_changed' ORDER BY e.seq`,
       [task.id],
     ),
@@ -106,7 +107,13 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
     db.approval.findMany({ where: { taskId: task.id }, orderBy: { createdAt: "asc" }, include: { decidedBy: { select: { email: true } } } }),
   ]);
 
-  const policyVersions = versions(task.policyYaml, task.createdAt, task.createdBy?.email ?? null, policyEvents);
+  const createdBy = await taskCreatorLabel(db, task.id, task.createdBy?.email ?? null);
+  const policyVersions = versions(
+    task.policyYaml,
+    task.createdAt,
+    createdBy,
+    policyEvents.map((e) => ({ ...e, email: actorLabel(e.actor_type, e.actor_id, e.email) })),
+  );
   const parsed = parsePolicy(task.policyYaml);
 
   const outcomes = (
@@ -120,7 +127,7 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
   return {
     generatedAt: now,
     generatedBy: actor.kind === "user" ? actor.email : actor.kind === "api_key" ? `API key ${actor.apiKeyId}` : `system:${actor.label}`,
-    task: { id: task.id, purpose: task.purpose, status: task.status, scope: task.scope, createdAt: task.createdAt, createdBy: task.createdBy?.email ?? null, expiresAt: task.expiresAt, endedAt: task.endedAt, endedReason: task.endedReason },
+    task: { id: task.id, purpose: task.purpose, status: task.status, scope: task.scope, createdAt: task.createdAt, createdBy, expiresAt: task.expiresAt, endedAt: task.endedAt, endedReason: task.endedReason },
     agent: { id: task.agent.id, name: task.agent.name, status: task.agent.status, owner: task.agent.owner.email },
     policyVersions,
     blastRadius: parsed.ok ? blastRadius(parsed.policy, now) : null,

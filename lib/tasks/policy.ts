@@ -70,7 +70,13 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sen
 export const simulateInput = z.object({
   policyYaml: z.string().max(200_000),
   method: z.string().trim().min(1, "Enter a method.").max(16),
-  url: z.string().trim().min(1, "Enter an absolute URL.").max(16_000),
+  // A path alone was "simulated" as the proxy's refusal of it (deny, not_absolute), read as a decision.
+  url: z
+    .string()
+    .trim()
+    .min(1, "Enter an absolute URL.")
+    .max(16_000)
+    .refine((u) => /^[A-Za-z][A-Za-z0-9+.-]*:/.test(u), "Enter an absolute URL, with its scheme and host, such as https://api.github.com/repos/acme/app."),
   body: z.string().max(1_000_000).optional(),
   contentType: z.string().max(200).optional(),
   /** When given, the task's scope is checked first, as the proxy does. */

@@ -20,3 +20,30 @@ export function tokenFromProxyAuthorization(header: string | string[] | undefine
   }
   return null;
 }
+
+const HOW = "send it as Bearer TOKEN, or as the proxy password (http://bulkhead:TOKEN@proxy:port)";
+
+/**
+ * Why tokenFromProxyAuthorization found no token, for the 407's reason: an agent's operator who
+ * wrote the token as the proxy's user name (`http://TOKEN@proxy:8080`, as some proxies take it)
+ * was told only that a token is required, though one was sent. Never echoes the header.
+ */
+export function missingTokenReason(header: string | string[] | undefined): string {
+  if (header === undefined) return `a task token is required in Proxy-Authorization: ${HOW}`;
+  if (Array.isArray(header)) return "Proxy-Authorization was sent more than once; send it once, with the task token";
+  const m = /^([A-Za-z]+) +([^\s]+)\s*$/.exec(header);
+  const scheme = m?.[1]!.toLowerCase();
+  if (!m || (scheme !== "bearer" && scheme !== "basic")) return `Proxy-Authorization holds no task token (it must be Bearer or Basic): ${HOW}`;
+  if (scheme === "basic" && /^[A-Za-z0-9+/]+={0,2}$/.test(m[2]!)) {
+    const decoded = Buffer.from(m[2]!, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0 && colon === decoded.length - 1) return `Proxy-Authorization has a user name and an empty password: the task token goes in the password, not the user name; ${HOW}`;
+  }
+  return `Proxy-Authorization holds no task token: ${HOW}`;
+}
+
+/** The explicit listener's identity for a request: its token, or why it has none. */
+export function tokenIdentity(header: string | string[] | undefined): { kind: "token"; token: string | null; missing?: string } {
+  const token = tokenFromProxyAuthorization(header);
+  return token ? { kind: "token", token } : { kind: "token", token: null, missing: missingTokenReason(header) };
+}

@@ -4,7 +4,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@/lib/log";
-import { tokenFromProxyAuthorization } from "./credentials";
+import { tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import { handleProxyRequest, refuseRequest, type HandlerDeps } from "./handler";
@@ -185,7 +185,7 @@ export function createExplicitListener(
     }
     void handleProxyRequest(deps, req, res, {
       listener: "explicit",
-      identity: { kind: "token", token: tokenFromProxyAuthorization(req.headers["proxy-authorization"]) },
+      identity: tokenIdentity(req.headers["proxy-authorization"]),
       url: target,
     });
   }, onConnect);

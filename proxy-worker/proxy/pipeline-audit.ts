@@ -2,7 +2,7 @@
  * What the request path's stages share: their dependencies, who is asking (identify, and the
  * confirmation of it just before forwarding), and how decisions and refusals are audited.
  */
-import { isTokenError } from "@/lib/identity/errors";
+import { isTokenError, tokenRefusalReason } from "@/lib/identity/errors";
 import { NO_SCOPE } from "@/lib/identity/scope";
 import { decide, type Decision } from "@/lib/policy/decide";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
@@ -129,7 +129,7 @@ export class PipelineAudit {
     let token: string | null;
     if (incoming.identity.kind === "token") {
       token = incoming.identity.token;
-      if (!token) throw new ProxyRefusal("identity", "token_missing", "a task token is required in Proxy-Authorization");
+      if (!token) throw new ProxyRefusal("identity", "token_missing", incoming.identity.missing ?? "a task token is required in Proxy-Authorization");
     } else {
       const taskId = state.snapshot.sandboxes.get(incoming.identity.sourceAddress);
       if (!taskId) throw new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
@@ -144,7 +144,7 @@ export class PipelineAudit {
     try {
       auth = await this.deps.tokens.authenticate(token);
     } catch (error) {
-      if (isTokenError(error)) throw new ProxyRefusal("identity", `token_${error.reason}`, `task token refused: ${error.reason}`);
+      if (isTokenError(error)) throw new ProxyRefusal("identity", `token_${error.reason}`, tokenRefusalReason(error));
       // A verifier fault must fail closed.
       throw new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
     }

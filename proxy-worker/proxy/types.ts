@@ -13,7 +13,8 @@ export interface ReceivedRequest {
   listener: ListenerKind;
   clientAddress: string;
   /** How the agent identified itself: a task token, or (transparent) its sandbox's source address. */
-  identity: { kind: "token"; token: string | null } | { kind: "sandbox"; sourceAddress: string };
+  /** `missing`: why there is no token, said in the 407 (credentials.ts, missingTokenReason). */
+  identity: { kind: "token"; token: string | null; missing?: string } | { kind: "sandbox"; sourceAddress: string };
   method: string;
   /** Absolute URL: the request target (explicit), or built from the checked authority (intercepted). */
   url: string;

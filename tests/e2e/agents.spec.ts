@@ -29,6 +29,19 @@ test("an admin signs in with the form, registers an agent, finds it and suspends
   await expect(page.getByRole("heading", { name })).toBeVisible();
   // Agent-controlled text is escaped, never rendered as markup.
   await expect(page.getByText("Deploys the staging app <b>bold?</b>")).toBeVisible();
+  // The next step is on the page: a task for this agent, with the agent already chosen.
+  const agentUrl = page.url();
+  await page.getByRole("link", { name: "Create a task for it" }).click();
+  await expect(page).toHaveURL(/\/tasks\/new\?agent=/);
+  await expect(page.getByLabel("Agent", { exact: true })).toHaveValue(agentUrl.split("/").at(-1)!);
+  await page.goto(agentUrl);
+  await expect(page.getByRole("link", { name: "Its tasks" })).toHaveAttribute("href", `/tasks?agent=${agentUrl.split("/").at(-1)}`);
+  // The filtered list says whose tasks it shows, and its empty state offers a task for this agent.
+  await page.getByRole("link", { name: "Its tasks" }).click();
+  await expect(page.getByTestId("tasks-filter")).toContainText(`Tasks of the agent ${name}.`);
+  await expect(page.getByText(`${name} has no tasks yet`)).toBeVisible();
+  await expect(page.getByRole("main").getByRole("link", { name: "Create a task for it" })).toHaveAttribute("href", `/tasks/new?agent=${agentUrl.split("/").at(-1)}`);
+  await page.goto(agentUrl);
 
   await page.getByRole("link", { name: "Agents" }).click();
   await page.getByLabel("Search agents").fill(name);

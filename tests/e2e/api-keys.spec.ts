@@ -130,3 +130,20 @@ test("the OpenAPI document is public and lists these routes", async ({ request }
     expect(doc.paths[p], p).toBeDefined();
   }
 });
+
+test("the new key's Copy button selects the key and says so when the browser refuses the clipboard", async ({ page, createUser }) => {
+  const admin = await createUser("admin");
+  await signInViaApi(page.request, admin.email, admin.password);
+  // A browser that refuses the clipboard (plain http away from loopback has no clipboard API at all).
+  await page.addInitScript(() => {
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: () => Promise.reject(new DOMException("Write permission denied.", "NotAllowedError")) } });
+  });
+  await page.goto("/settings/api-keys");
+  await page.getByLabel("Name", { exact: true }).fill(unique("copy-key"));
+  await page.getByLabel("Role").selectOption("auditor");
+  await page.getByRole("button", { name: "Create API key" }).click();
+  const key = await page.getByTestId("new-api-key").innerText();
+  await page.getByRole("button", { name: "Copy", exact: true }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "did not let the page copy it" })).toBeVisible();
+  expect(await page.evaluate(() => window.getSelection()?.toString())).toBe(key);
+});

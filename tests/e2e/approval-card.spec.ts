@@ -43,6 +43,8 @@ test("a held GraphQL volumeDelete shows every action, the highlighted body and a
   expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
   await confirm.getByRole("button", { name: "Confirm approval" }).click();
   await expect(page.getByTestId("approval-card")).toHaveAttribute("data-status", "approved");
+  // One approver is one approver ("Needs 1 distinct approvers" before).
+  await expect(page.getByTestId("approval-card")).toContainText("Needs 1 distinct approver; approved so far by ");
   const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
   expect(row.status).toBe("approved");
   expect(row.decisionNote).toBe("checked with the owner");

@@ -125,3 +125,26 @@ test("a padded event is found by its last action, and its page lists every actio
   await expect(page.getByTestId("event-action").last()).toContainText(marker);
   await expect(page.getByTestId("event-actions-left-out")).toContainText("40 more actions were left out of this record");
 });
+
+test("an event type no event in the log has is named on the page, alone or beside one that matches", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  // Signing in recorded auth.signed_in, so the log holds at least that auth type.
+  await page.goto("/audit?type=auth.signed_inn");
+  await expect(page.getByText("No events match these filters")).toBeVisible();
+  await expect(page.getByText(/^Nothing can match: no event in the log has type auth\.signed_inn \(recorded auth types: .*auth\.signed_in.*\)\.$/)).toBeVisible();
+  await page.goto("/audit?type=auth.signed_in,auth.signed_inn");
+  await expect(page.getByTestId("unmatched-types")).toContainText("no event in the log has type auth.signed_inn");
+  await expect(page.getByRole("cell", { name: "auth.signed_in" }).first()).toBeVisible();
+});
+
+test("with filters the export refuses, the page offers no export links (they downloaded the 400 answer as the file)", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto("/audit?from=2026-02-31");
+  await expect(page.getByText("These filters cannot be used:")).toBeVisible();
+  await expect(page.getByTestId("export-unavailable")).toHaveText("Export: correct the filters first.");
+  await expect(page.getByRole("link", { name: "CSV" })).toHaveCount(0);
+  await page.goto("/audit?from=2026-02-01");
+  await expect(page.getByRole("link", { name: "CSV" })).toHaveAttribute("href", /\/api\/v1\/audit\/export\?from=2026-02-01.*format=csv/);
+});

@@ -90,3 +90,11 @@ test("form errors are sentences, and the other fields keep their values", async 
   await expect(page.locator("#ttl-error")).not.toHaveText(RAW);
   await expect(page.getByLabel("Purpose")).toHaveValue("Check the staging volumes");
 });
+
+test("the sign-in page the first-admin link leads to says that the account is ready", async ({ page }) => {
+  // completeSetupAction redirects here once the first admin exists (app/setup/[token]/actions.ts).
+  await page.goto("/login?setup=done");
+  await expect(page.getByRole("status")).toHaveText("The first admin account is ready. Sign in with the email and password you just chose.");
+  await page.goto("/login");
+  await expect(page.getByRole("status")).toHaveCount(0);
+});

@@ -29,6 +29,15 @@ test("the task page shows the blast radius, simulates the PocketOS request, and 
   await expect(page.getByTestId("simulation")).toContainText("deny");
   await expect(page.getByTestId("simulation-reason")).toContainText("volumeDelete");
   await expect(page.getByTestId("simulation")).toContainText("irreversible");
+  // A path alone is a mistake in the form, not a request the proxy "denies".
+  await page.getByLabel("URL").fill("/graphql/v2");
+  await page.getByRole("button", { name: "Simulate" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "Enter an absolute URL, with its scheme and host" })).toBeVisible();
+  await expect(page.getByTestId("simulation")).toHaveCount(0);
+  await expect(page.getByLabel("URL")).toHaveValue("/graphql/v2");
+  await page.getByLabel("URL").fill("https://backboard.railway.com/graphql/v2");
+  await page.getByRole("button", { name: "Simulate" }).click();
+  await expect(page.getByTestId("simulation")).toContainText("irreversible");
 
   const shot = testInfo.outputPath("policy-simulator.png");
   await page.screenshot({ path: shot, fullPage: true });

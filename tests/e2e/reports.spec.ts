@@ -58,3 +58,24 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
   return Buffer.concat(chunks);
 }
+
+test("a report's empty decision log says why: no request yet, or an outcome the task never had", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("report-empty-agent"), ownerId: owner.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "nothing done yet", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000), createdById: owner.id } });
+  await signInViaApi(page.request, owner.email, owner.password);
+  await page.goto(`/tasks/${task.id}/report`);
+  await expect(page.getByTestId("report-decisions-empty")).toHaveText(/^The agent has made no request under this task yet/);
+
+  const pool = new pg.Pool({ connectionString: process.env.E2E_DATABASE_URL!, max: 1 });
+  try {
+    await insertEvents(pool, [{ actorType: "agent", actorId: agent.id, agentId: agent.id, taskId: task.id, type: "proxy.decision", outcome: "deny", effect: "write", reason: "no rule", data: { method: "POST", url: "https://api.github.com/repos/a/b/issues" } }]);
+  } finally {
+    await pool.end();
+  }
+  // "denied" for "deny": the empty table names the outcomes the task does have.
+  await page.goto(`/tasks/${task.id}/report?outcome=denied`);
+  await expect(page.getByTestId("report-decisions-empty")).toContainText("No decision of this task has the outcome “denied”; its outcomes are deny.");
+  await page.getByRole("link", { name: "Show all decisions" }).click();
+  await expect(page.getByTestId("report-decisions-empty")).toHaveCount(0);
+});

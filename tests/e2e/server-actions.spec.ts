@@ -287,3 +287,46 @@ function diffTables(a: string, b: string): string[] {
     .filter(([t, d]) => left.get(t) !== d)
     .map(([t]) => t);
 }
+
+/** Hand-built forms whose hidden id is malformed, and the thing the answer must say the form does not name. */
+const MALFORMED_HIDDEN_ID: Record<string, [Record<string, string>, string]> = {
+  setAgentStatusAction: [{ id: "not-a-uuid", suspend: "true" }, "agent"],
+  decideApprovalAction: [{ id: "not-a-uuid", verdict: "deny", note: "x" }, "approval request"],
+  bindCredentialAction: [{ id: "not-a-uuid", environments: "production" }, "credential"],
+  rotateCredentialAction: [{ id: "not-a-uuid", secret: "a-new-secret-value" }, "credential"],
+  deleteCredentialAction: [{ id: "not-a-uuid" }, "credential"],
+  revokeApiKeyAction: [{ id: "not-a-uuid" }, "API key"],
+  endTaskAction: [{ id: "not-a-uuid" }, "task"],
+  mintTokenAction: [{ id: "not-a-uuid" }, "task"],
+  revokeTokenAction: [{ jti: "0123456789abcdef0123", taskId: "not-a-uuid" }, "task"],
+  updatePolicyAction: [{ id: "not-a-uuid", policyYaml: "rules: []\n" }, "task"],
+  simulateAction: [{ policyYaml: "rules: []\n", method: "GET", url: "https://api.github.com/repos/a/b", body: "", contentType: "", taskId: "not-a-uuid" }, "task"],
+  stopSandboxAction: [{ id: "not-a-uuid" }, "sandbox"],
+  updateUserAction: [{ id: "not-a-uuid", role: "admin" }, "user"],
+  deleteWebhookAction: [{ id: "not-a-uuid" }, "webhook"],
+  endSessionAction: [{ id: "not-a-uuid" }, "session"],
+  endOtherSessionsAction: [{ keep: "not-a-uuid" }, "session"],
+};
+
+test("a form whose hidden id is malformed says which thing it does not name, never 'correct the highlighted fields' with nothing to highlight", async ({ createUser, db, api }, testInfo) => {
+  test.setTimeout(120_000);
+  const origin = new URL(testInfo.project.use.baseURL!).origin;
+  const admin = await createUser("admin");
+  await signInViaApi(api, admin.email, admin.password);
+  const f = { agentId: "00000000-0000-4000-8000-000000000000", taskId: "00000000-0000-4000-8000-000000000000" } as Fixture;
+  const actions = manifestActions().filter((a) => MALFORMED_HIDDEN_ID[a.name]);
+  expect(actions.map((a) => a.name).sort()).toEqual(Object.keys(MALFORMED_HIDDEN_ID).sort());
+  for (const action of actions) {
+    const [fields, what] = MALFORMED_HIDDEN_ID[action.name]!;
+    const before = await snapshot(db);
+    const res = await post(api, pagePath(action.workers[0]!, f), action.id, [null, form(fields)], { origin });
+    expect(res.status(), action.name).toBeLessThan(500);
+    const text = await res.text();
+    expect(text, action.name).toContain('{"ok":false');
+    expect(text, action.name).not.toContain("highlighted fields");
+    expect(text, action.name).toContain(`This form does not name a valid ${what}: its ${what} id is missing or malformed, so nothing was changed.`);
+    // No field error for a field the form does not show.
+    expect(text, action.name).not.toContain('"fieldErrors"');
+    expect(diffTables(before, await snapshot(db)).filter((t) => !RECORDS_OF_REFUSALS.includes(t)), action.name).toEqual([]);
+  }
+});

@@ -130,3 +130,49 @@ test("a task is created with a scope; its page shows scope and policy side by si
   await expect(page.getByTestId("scope-warnings")).toHaveCount(0);
   expect((await db.task.findUniqueOrThrow({ where: { id: taskId } })).scope).toBe("railway:staging:read");
 });
+
+test("Copy token says 'Copied' only when the clipboard took it; otherwise it selects the token and says to copy it by hand", async ({ page, createUser, db, api }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("copier"), ownerId: admin.id } });
+  await signInViaApi(api, admin.email, admin.password);
+  const task = (await (await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "copy the token", ttl: "30m" } })).json()) as { task: { id: string } };
+  await signInViaApi(page.request, admin.email, admin.password);
+  // A browser that refuses the clipboard (plain http away from loopback has no clipboard API at all).
+  await page.addInitScript(() => {
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: () => Promise.reject(new DOMException("Write permission denied.", "NotAllowedError")) } });
+  });
+  await page.goto(`/tasks/${task.task.id}`);
+  await page.getByRole("button", { name: "Mint token" }).click();
+  const box = page.getByTestId("minted-token");
+  const token = await box.inputValue();
+  await page.getByRole("button", { name: "Copy token" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "did not let the page copy it" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Copied" })).toHaveCount(0);
+  expect(await box.evaluate((el: HTMLTextAreaElement) => el.value.slice(el.selectionStart, el.selectionEnd))).toBe(token);
+});
+
+test("a policy template does not replace a policy the person wrote without asking", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("templated"), ownerId: admin.id } });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto(`/tasks/new?agent=${agent.id}`);
+  const policy = page.getByLabel("Allowlist policy (YAML)");
+  // The starting text is replaced at once.
+  await page.getByText("Start from a template").click();
+  await page.getByRole("button", { name: "Read-only on one service" }).click();
+  await expect(policy).toHaveValue(/railway-read/);
+  // Written by hand: asked first, and kept when the answer is no.
+  const mine = "unlisted: deny\nrules:\n  - id: mine\n    service: github\n    effects: [read]\n";
+  await policy.fill(mine);
+  const asked: string[] = [];
+  page.once("dialog", (d) => {
+    asked.push(d.message());
+    void d.dismiss();
+  });
+  await page.getByRole("button", { name: "Hold everything for approval" }).click();
+  await expect(policy).toHaveValue(mine);
+  expect(asked).toEqual(['Replace the policy you wrote with the template "Hold everything for approval"?']);
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Hold everything for approval" }).click();
+  await expect(policy).not.toHaveValue(mine);
+});

@@ -2,9 +2,10 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
-import { createAgent, createAgentInput, setAgentSuspended, uuidSchema } from "@/lib/agents/agents";
+import { createAgent, createAgentInput, setAgentSuspended } from "@/lib/agents/agents";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
+import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function registerAgentAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
   form = formOf(form);
@@ -15,7 +16,10 @@ export async function registerAgentAction(_prev: ActionResult<{ id: string }> | 
   });
 }
 
-const statusInput = z.object({ id: uuidSchema, suspend: z.enum(["true", "false"]) });
+const statusInput = z.object({
+  id: hiddenId("agent"),
+  suspend: hiddenField(z.enum(["true", "false"]), "This form does not say whether to suspend or reactivate the agent (its suspend field must be true or false), so nothing was changed. Reload the page and try again."),
+});
 
 export async function setAgentStatusAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);

@@ -53,18 +53,25 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         title="Audit"
         description="Every decision and every admin change, newest first, hash-chained: rows cannot be edited or deleted unnoticed. Reading this page is recorded too."
         actions={
-          <div className="flex items-center gap-2 text-sm" aria-label="Export">
-            <span className="text-slate-600">Export {filtered ? "these filters" : "everything"}:</span>
-            {[
-              ["csv", "CSV"],
-              ["jsonl", "JSON Lines"],
-              ["ocsf", "OCSF"],
-            ].map(([format, label]) => (
-              <a key={format} href={exportHref(format!)} download className="rounded-md bg-white px-2 py-1 font-semibold ring-1 ring-inset ring-slate-300 hover:bg-slate-50">
-                {label}
-              </a>
-            ))}
-          </div>
+          problems.length > 0 ? (
+            // Links with filters the export refuses downloaded its 400 answer as the file.
+            <p className="text-sm text-slate-600" data-testid="export-unavailable">
+              Export: correct the filters first.
+            </p>
+          ) : (
+            <div className="flex items-center gap-2 text-sm" aria-label="Export">
+              <span className="text-slate-600">Export {filtered ? "these filters" : "everything"}:</span>
+              {[
+                ["csv", "CSV"],
+                ["jsonl", "JSON Lines"],
+                ["ocsf", "OCSF"],
+              ].map(([format, label]) => (
+                <a key={format} href={exportHref(format!)} download className="rounded-md bg-white px-2 py-1 font-semibold ring-1 ring-inset ring-slate-300 hover:bg-slate-50">
+                  {label}
+                </a>
+              ))}
+            </div>
+          )
         }
       />
       <ChainStatusBanner status={status} />
@@ -75,6 +82,16 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <p className="font-semibold">These filters cannot be used:</p>
           <ul className="mt-1 list-disc pl-5">
             {problems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+      {page && page.unmatchedTypes.length > 0 && !page.nothing ? (
+        <div role="status" className="mb-4 rounded-md bg-amber-50 px-4 py-3 text-sm text-amber-900 ring-1 ring-amber-600/30" data-testid="unmatched-types">
+          <p className="font-semibold">Part of the type filter matches nothing (the other types are shown):</p>
+          <ul className="mt-1 list-disc pl-5">
+            {page.unmatchedTypes.map((p) => (
               <li key={p}>{p}</li>
             ))}
           </ul>

@@ -2,12 +2,12 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
-import { uuidSchema } from "@/lib/agents/agents";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { stopSandbox } from "@/lib/sandboxes/sandboxes";
+import { hiddenId } from "@/lib/http/hidden-fields";
 
-const idInput = z.object({ id: uuidSchema });
+const idInput = z.object({ id: hiddenId("sandbox") });
 
 /** Stops a sandbox: workers refuse its address at once; its launcher tears the namespace down. */
 export async function stopSandboxAction(_prev: ActionResult<null> | null, form: FormData) {

@@ -4,11 +4,12 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/lib/db/client";
 import { formOf, formText, formToObject, runAction, type ActionResult } from "@/lib/http/action";
-import { addCredential, addCredentialInput, bindCredential, bindCredentialInput, credentialIdSchema, deleteCredential, rotateCredential } from "@/lib/vault";
+import { addCredential, addCredentialInput, bindCredential, bindCredentialInput, deleteCredential, rotateCredential } from "@/lib/vault";
 import { appKeys } from "@/lib/identity/app-keys";
 import { secretSchema } from "@/lib/vault/schemas";
 import { setInventoryYaml } from "@/lib/services/inventory";
 import { deleteCustomService, saveCustomService } from "@/lib/services/services";
+import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 // Results carry names only: a secret is never sent back to the browser, not even on error.
 
@@ -25,7 +26,7 @@ export async function addCredentialAction(_prev: ActionResult<{ name: string }> 
   return result;
 }
 
-const rotateInput = z.object({ id: credentialIdSchema, secret: secretSchema });
+const rotateInput = z.object({ id: hiddenId("credential"), secret: secretSchema });
 
 export async function rotateCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
@@ -37,7 +38,7 @@ export async function rotateCredentialAction(_prev: ActionResult<{ name: string 
   });
 }
 
-const bindInput = bindCredentialInput.extend({ id: credentialIdSchema });
+const bindInput = bindCredentialInput.extend({ id: hiddenId("credential") });
 
 export async function bindCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
@@ -50,7 +51,7 @@ export async function bindCredentialAction(_prev: ActionResult<{ name: string }>
 
 export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("credentials:write", z.object({ id: credentialIdSchema }), formToObject(form), async (actor, data) => {
+  return runAction("credentials:write", z.object({ id: hiddenId("credential") }), formToObject(form), async (actor, data) => {
     await deleteCredential(getDb(), actor, data.id);
     revalidatePath("/services");
     return null;
@@ -70,7 +71,7 @@ export async function saveServiceAction(_prev: ActionResult<{ name: string }> | 
 
 export async function deleteServiceAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ name: z.string().min(1).max(100) }), { name: form.get("name") }, async (actor, data) => {
+  return runAction("settings:write", z.object({ name: hiddenField(z.string().min(1).max(100), "This form does not name a service (its name is missing or too long), so nothing was deleted. Reload the page and try again.") }), { name: form.get("name") }, async (actor, data) => {
     await deleteCustomService(getDb(), actor, data.name);
     revalidatePath("/services");
     return null;

@@ -2,7 +2,6 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
-import { uuidSchema } from "@/lib/agents/agents";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
@@ -11,6 +10,7 @@ import { formOf, formText, formToObject, runAction, type ActionResult } from "@/
 import type { ExplainResult } from "@/lib/policy/explain";
 import { simulateInput, simulateRequest, updatePolicyInput, updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask, createTaskInput, endTask } from "@/lib/tasks/tasks";
+import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function createTaskAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
   form = formOf(form);
@@ -21,7 +21,7 @@ export async function createTaskAction(_prev: ActionResult<{ id: string }> | nul
   });
 }
 
-const idInput = z.object({ id: uuidSchema });
+const idInput = z.object({ id: hiddenId("task") });
 
 export async function endTaskAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
@@ -42,7 +42,12 @@ export async function mintTokenAction(_prev: ActionResult<{ token: string; expir
   });
 }
 
-const revokeInput = z.object({ jti: z.string().min(16).max(128), taskId: uuidSchema });
+const revokeInput = z.object({
+  jti: hiddenField(z.string().min(16).max(128), "This form does not name a valid token (its token id is missing or malformed), so nothing was revoked. Reload the page and try again."),
+  taskId: hiddenId("task"),
+});
+const policyFormInput = updatePolicyInput.extend({ id: hiddenId("task") });
+const simulateFormInput = simulateInput.extend({ taskId: hiddenId("task").optional() });
 
 export async function revokeTokenAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
@@ -55,7 +60,7 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
 
 export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number; cancelledApprovals: number }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", updatePolicyInput, { id: form.get("id"), policyYaml: formText(form, "policyYaml") }, async (actor, data) => {
+  return runAction("tasks:write", policyFormInput, { id: form.get("id"), policyYaml: formText(form, "policyYaml") }, async (actor, data) => {
     const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);
     revalidatePath(`/tasks/${data.id}`);
     return result;
@@ -65,5 +70,5 @@ export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: nu
 export async function simulateAction(_prev: ActionResult<ExplainResult> | null, form: FormData) {
   form = formOf(form);
   const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? ""), taskId: form.get("taskId") ? String(form.get("taskId")) : undefined };
-  return runAction("read", simulateInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
+  return runAction("read", simulateFormInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
 }

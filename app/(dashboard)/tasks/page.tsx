@@ -10,6 +10,7 @@ import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
+import { getAgent } from "@/lib/agents/agents";
 import { listTasks } from "@/lib/tasks/tasks";
 
 export const metadata: Metadata = { title: "Tasks" };
@@ -26,6 +27,8 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
     },
   );
   const canWrite = roleCan(actor.role, "tasks:write");
+  // Filtered to one agent (its page links here): said, with the way back to every task.
+  const forAgent = agent && !problem ? await getAgent(getDb(), actor, agent).catch(() => null) : null;
   return (
     <>
       <PageHeader
@@ -38,8 +41,17 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           {problem}
         </p>
       ) : null}
+      {forAgent ? (
+        <p className="mb-4 text-sm text-slate-700" data-testid="tasks-filter">
+          Tasks of the agent <Link className="font-medium text-brand-700 hover:underline" href={`/agents/${forAgent.id}`}>{forAgent.name}</Link>.{" "}
+          <Link className="text-brand-700 hover:underline" href="/tasks">Show every task</Link>
+        </p>
+      ) : null}
       {problem ? null : tasks.length === 0 ? (
-        <EmptyState title="No tasks yet" action={canWrite ? <LinkButton href="/tasks/new">Create the first task</LinkButton> : null}>
+        <EmptyState
+          title={forAgent ? `${forAgent.name} has no tasks yet` : "No tasks yet"}
+          action={canWrite ? <LinkButton href={forAgent ? `/tasks/new?agent=${encodeURIComponent(forAgent.id)}` : "/tasks/new"}>{forAgent ? "Create a task for it" : "Create the first task"}</LinkButton> : null}
+        >
           Create a task for each assignment of an agent: what it is for, what it may do, and for how long.
         </EmptyState>
       ) : (

@@ -7,6 +7,7 @@ import { ROLES } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { createUser, createUserInput, setUserDisabled, setUserRole } from "@/lib/users/users";
+import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function createUserAction(_prev: ActionResult<{ email: string; password: string | null }> | null, form: FormData) {
   form = formOf(form);
@@ -18,11 +19,11 @@ export async function createUserAction(_prev: ActionResult<{ email: string; pass
 }
 
 const updateInput = z.object({
-  id: z.uuid(),
+  id: hiddenId("user"),
   role: z.enum(ROLES).optional(),
-  disabled: z.enum(["true", "false"]).optional(),
+  disabled: hiddenField(z.enum(["true", "false"]), "This form does not say whether to disable or enable the user (its disabled field must be true or false), so nothing was changed. Reload the page and try again.").optional(),
   /** "true": end every dashboard session of the user. */
-  signOut: z.literal("true").optional(),
+  signOut: hiddenField(z.literal("true"), "This form does not say to sign the user out (its signOut field must be true), so nothing was changed. Reload the page and try again.").optional(),
 });
 
 export async function updateUserAction(_prev: ActionResult<null> | null, form: FormData) {

@@ -47,6 +47,8 @@ export interface AuditExport {
   rows: () => number;
   /** Why the filter matches nothing whatever the log holds ("no agent has that name"), else null. */
   nothing: string | null;
+  /** A sentence for each requested `type` the log has no event of (lib/audit/search.ts). */
+  unmatchedTypes: string[];
 }
 
 export interface ExportOptions {
@@ -146,7 +148,7 @@ async function setUpExport(db: Db, actor: Actor, filter: z.output<typeof auditFi
   }
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows, nothing: resolved.nothing };
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows, nothing: resolved.nothing, unmatchedTypes: resolved.unmatchedTypes };
 }
 
 function credentialsEnded(): AppError {

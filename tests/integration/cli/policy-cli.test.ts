@@ -58,4 +58,11 @@ describe("bulkhead policy: the database's services and inventory by default", ()
     const op = file("op.yaml", "rules:\n  - id: t\n    service: billing\n    operations: [invoices.delet]\n    decision: deny\n");
     expect((await cli(["policy", "check", op])).stderr[0]).toMatch(/did you mean "invoices.delete"/);
   });
+
+  it("explain refuses a request whose URL is a path alone, naming the flag, instead of explaining the proxy's refusal of it", async () => {
+    const r = await cli(["policy", "explain", "--policy", policy(), "--request", "GET /items"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toEqual([]);
+    expect(r.stderr).toEqual([`bulkhead policy: --request's URL must be absolute, with its scheme and host, such as 'POST https://backboard.railway.com/graphql/v2', not "/items"`]);
+  });
 });

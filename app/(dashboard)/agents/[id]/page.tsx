@@ -3,6 +3,7 @@ import { notFound } from "next/navigation";
 import { AgentStatusForm } from "@/components/agents/agent-status-form";
 import { AgentStatusBadge } from "@/components/agents/status-badge";
 import { formatTime } from "@/components/format";
+import { LinkButton } from "@/components/ui/button";
 import { PageHeader } from "@/components/ui/page-header";
 import { getAgent } from "@/lib/agents/agents";
 import { requirePageActor } from "@/lib/auth/current";
@@ -22,7 +23,19 @@ export default async function AgentPage({ params }: { params: Promise<{ id: stri
   });
   return (
     <>
-      <PageHeader title={agent.name} description={agent.description || "No description."} />
+      <PageHeader
+        title={agent.name}
+        description={agent.description || "No description."}
+        actions={
+          // The next step after registering: an agent acts only through a task's token.
+          <div className="flex gap-2">
+            <LinkButton variant="secondary" href={`/tasks?agent=${encodeURIComponent(agent.id)}`}>
+              Its tasks
+            </LinkButton>
+            {roleCan(actor.role, "tasks:write") && agent.status === "active" ? <LinkButton href={`/tasks/new?agent=${encodeURIComponent(agent.id)}`}>Create a task for it</LinkButton> : null}
+          </div>
+        }
+      />
       <dl className="grid max-w-2xl grid-cols-1 gap-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:grid-cols-2">
         <div>
           <dt className="text-xs font-semibold uppercase text-slate-500">Status</dt>

@@ -58,7 +58,7 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
           </p>
           {card.required > 1 || card.votes.length > 0 ? (
             <p className="mt-1 text-sm">
-              Needs {card.required} distinct approvers; approved so far by {card.votes.length === 0 ? "nobody" : card.votes.map((v) => v.by).join(", ")}.
+              Needs {card.required} distinct {card.required === 1 ? "approver" : "approvers"}; approved so far by {card.votes.length === 0 ? "nobody" : card.votes.map((v) => v.by).join(", ")}.
             </p>
           ) : null}
           {card.decision?.by ? (

@@ -7,6 +7,7 @@ import { getDb } from "@/lib/db/client";
 import { formToObject, runAction, type ActionResult, formOf } from "@/lib/http/action";
 import { appKeys } from "@/lib/identity/app-keys";
 import { createWebhook, deleteWebhook } from "@/lib/webhooks/webhooks";
+import { hiddenId } from "@/lib/http/hidden-fields";
 
 const createInput = z.object({ name: z.string().max(100).default(""), url: z.string().max(2000).default(""), format: z.enum(["json", "slack"]).default("json") });
 
@@ -23,7 +24,7 @@ export async function createWebhookAction(_prev: ActionResult<{ name: string; se
 
 export async function deleteWebhookAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ id: z.uuid() }), formToObject(form), async (actor, { id }) => {
+  return runAction("settings:write", z.object({ id: hiddenId("webhook") }), formToObject(form), async (actor, { id }) => {
     await deleteWebhook(getDb(), actor, id);
     revalidatePath("/settings/webhooks");
     return null;

@@ -28,7 +28,8 @@ export default async function TaskReportPage({ params, searchParams }: { params:
   const actor = await requirePageActor("read");
   const { id } = await params;
   const sp = await searchParams;
-  const outcome = typeof sp.outcome === "string" && /^[a-z_]{1,32}$/.test(sp.outcome) ? sp.outcome : null;
+  const asked = typeof sp.outcome === "string" && sp.outcome !== "" ? sp.outcome : null;
+  const outcome = asked !== null && /^[a-z_]{1,32}$/.test(asked) ? asked : null;
   const page = typeof sp.page === "string" && /^\d{1,7}$/.test(sp.page) ? Number(sp.page) : 1;
   const db = getDb();
   const loaded = await loadTaskReport(db, actor, id, { checkpointKeys: dashboardCheckpointKeys(), outcome, page }).catch((error: unknown) => {
@@ -160,6 +161,26 @@ export default async function TaskReportPage({ params, searchParams }: { params:
             </tr>
           ))}
         </Table>
+        {d.rows.length === 0 ? (
+          // An empty table alone read as "nothing happened" also when the outcome asked for is one
+          // this task never had (a typo in the URL), or one that is not an outcome at all.
+          <p className="mt-2 text-sm text-slate-600" data-testid="report-decisions-empty">
+            {asked !== null && !report.outcomes.some((o) => o.outcome === asked) ? (
+              <>
+                No decision of this task has the outcome &ldquo;{visible(asked.slice(0, 40))}&rdquo;
+                {report.outcomes.length > 0 ? `; its outcomes are ${report.outcomes.map((o) => o.outcome).join(", ")}` : ""}
+                {outcome === null ? ", so all its decisions are listed" : ""}.{" "}
+                {outcome !== null ? <Link className="text-brand-700 hover:underline" href={link(null, 1)}>Show all decisions</Link> : null}
+              </>
+            ) : (
+              "The agent has made no request under this task yet: each request it sends through the proxy with the task's token is listed here."
+            )}
+          </p>
+        ) : asked !== null && outcome === null ? (
+          <p className="mt-2 text-sm text-slate-600" data-testid="report-decisions-empty">
+            &ldquo;{visible(asked.slice(0, 40))}&rdquo; is not an outcome (outcomes are words such as allow, deny, hold), so all decisions are listed.
+          </p>
+        ) : null}
         <nav className="mt-2 flex gap-4 text-sm">
           {d.page > 1 ? <Link className="text-brand-700 hover:underline" href={link(outcome, d.page - 1)}>Previous page</Link> : null}
           {d.page < d.pages ? <Link className="text-brand-700 hover:underline" href={link(outcome, d.page + 1)} data-testid="report-next-page">Next page</Link> : null}

@@ -20,6 +20,9 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       "Cache-Control": "no-store",
       "X-Content-Type-Options": "nosniff",
       "X-Bulkhead-Export-Through-Seq": exp.throughSeq,
+      // Event types are open-ended (never refused): a requested one the log has no event of is said here.
+      // Printable ASCII only (a header cannot carry other text), and bounded.
+      ...(exp.unmatchedTypes.length > 0 ? { "X-Bulkhead-Unmatched-Types": exp.unmatchedTypes.join("; ").replace(/[^\x20-\x7e]/g, "?").slice(0, 4000) } : {}),
     },
   });
 }, { query: { names: [...AUDIT_FILTER_QUERY.names, "format"], repeatable: AUDIT_FILTER_QUERY.repeatable } });
