@@ -1,6 +1,7 @@
 import { recordedTarget } from "@/lib/semantics/canonical";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TOKEN_ERROR_REASONS, TokenError, tokenRefusalReason, type TokenErrorReason } from "@/lib/identity/errors";
 import type { Logger } from "@/lib/log";
 import { selectCredential } from "@/lib/vault/binding";
 import { serviceKey } from "@/lib/vault/host";
@@ -169,7 +170,9 @@ function notForwarded(failure: ProxyRefusal): boolean {
 function revokedWhileDeciding(reason: string, approvalId: string | null): ProxyRefusal {
   const code = `token_${reason}`;
   if (approvalId) return new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${code}); nothing was forwarded`, { approvalId });
-  return new ProxyRefusal("identity", code, `task token refused: ${reason} (while the request was being decided; nothing was forwarded)`);
+  // In words with the next step, as a new request of the revoked authority is told (tokenRefusalReason).
+  const words = (TOKEN_ERROR_REASONS as readonly string[]).includes(reason) ? tokenRefusalReason(new TokenError(reason as TokenErrorReason)) : `task token refused: ${reason}`;
+  return new ProxyRefusal("identity", code, `${words} (while the request was being decided; nothing was forwarded)`);
 }
 
 /** The request as the listener received it; its body is read only when the pipeline asks (after authentication). */

@@ -119,6 +119,10 @@ describe("kill switches close what is open", () => {
       const res = await viaProxy(h.proxyPort, `http://plain.test:${plain.port}/items`, { token });
       expect(res.status).toBe(407);
       expect(res.json).toMatchObject({ error: "token_agent_suspended" });
+      // Said in words with the next step, as a new request of the suspended agent is told.
+      expect((res.json as { reason: string }).reason).toBe(
+        "task token refused: task token's agent is suspended; an admin must reactivate the agent, then create a new task (its tasks were revoked) (while the request was being decided; nothing was forwarded)",
+      );
     } finally {
       pipeline.recordDecision = original;
     }
