@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
 import { listenerClashes, type Listener } from "./listen-ports";
@@ -139,6 +140,21 @@ export interface ClientLimitsConfig {
 export function workerListenPorts(source: Record<string, string | undefined> = process.env): number[] {
   const env = parseEnv(z.object(listenPorts), source);
   return [env.BULKHEAD_PROXY_PORT, env.BULKHEAD_TRANSPARENT_HTTP_PORT, env.BULKHEAD_TRANSPARENT_TLS_PORT, env.BULKHEAD_WORKER_HEALTH_PORT, env.BULKHEAD_APP_PORT];
+}
+
+/**
+ * Where an agent sends its requests (the explicit proxy), as `host:port` for a proxy URL, read from
+ * the same variables the worker reads; a wildcard listen address becomes this machine's name. Null
+ * when they are invalid (the worker refuses to start then, and says why).
+ */
+export function agentProxyAddress(source: Record<string, string | undefined> = process.env): string | null {
+  try {
+    const env = parseEnv(z.object({ BULKHEAD_PROXY_HOST: host.default("127.0.0.1"), BULKHEAD_PROXY_PORT: listenPorts.BULKHEAD_PROXY_PORT }), source);
+    const h = env.BULKHEAD_PROXY_HOST === "0.0.0.0" || env.BULKHEAD_PROXY_HOST === "::" ? hostname() : env.BULKHEAD_PROXY_HOST;
+    return `${isIP(h) === 6 ? `[${h}]` : h}:${env.BULKHEAD_PROXY_PORT}`;
+  } catch {
+    return null;
+  }
 }
 
 export function loadWorkerConfig(source: Record<string, string | undefined> = process.env): WorkerConfig {

@@ -30,6 +30,10 @@ test("an admin creates a task, mints a token shown once, and ends the task", asy
   const token = await tokenBox.inputValue();
   expect(token.split(".")).toHaveLength(3);
   await expect(verifyTaskTokenNow(db, identity, token)).resolves.toMatchObject({ taskId, agentId: agent.id });
+  // What the agent does with it: the proxy URL with the token as its password, and the CA to trust.
+  const settings = await page.getByTestId("proxy-settings").inputValue();
+  expect(settings).toMatch(new RegExp(`^export HTTPS_PROXY=http://agent:${token.replace(/[.]/g, "\\.")}@127\\.0\\.0\\.1:\\d+\n`));
+  await expect(page.getByRole("link", { name: "download the CA certificate" })).toHaveAttribute("href", "/api/v1/ca");
 
   const shot = testInfo.outputPath("token-minted.png");
   await page.screenshot({ path: shot, fullPage: true });

@@ -4,7 +4,8 @@ import { loadCommonConfig, requireRuntimeDatabaseUrl } from "@/lib/config/common
 import { ConfigError } from "@/lib/config/env";
 import { loadIdentityConfig } from "@/lib/config/identity";
 import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/process-keys";
-import { loadWorkerConfig } from "@/lib/config/worker";
+import { agentProxyAddress, loadWorkerConfig } from "@/lib/config/worker";
+import { hostname } from "node:os";
 import { loadSiemConfig } from "@/lib/config/siem";
 
 describe("configuration is validated once, with messages that name the variable", () => {
@@ -223,5 +224,17 @@ describe("dashboard security settings", () => {
       expect(message).not.toContain("token@");
     }
     expect(loadSiemConfig("/data", { BULKHEAD_SIEM_URL: "https://splunk.example/services/collector?token=abc" })).toMatchObject({ kind: "http" });
+  });
+});
+
+describe("the proxy address the dashboard shows with a minted token", () => {
+  it("is the explicit proxy's host and port as the worker reads them", () => {
+    expect(agentProxyAddress({})).toBe("127.0.0.1:8080");
+    expect(agentProxyAddress({ BULKHEAD_PROXY_HOST: "10.0.0.5", BULKHEAD_PROXY_PORT: "9000" })).toBe("10.0.0.5:9000");
+    expect(agentProxyAddress({ BULKHEAD_PROXY_HOST: "::1" })).toBe("[::1]:8080");
+    // A wildcard listen address is no address to send to: the machine's name instead.
+    expect(agentProxyAddress({ BULKHEAD_PROXY_HOST: "0.0.0.0" })).toBe(`${hostname()}:8080`);
+    // Invalid (the worker refuses to start and says why): none shown rather than a wrong one.
+    expect(agentProxyAddress({ BULKHEAD_PROXY_PORT: "99999" })).toBeNull();
   });
 });

@@ -5,6 +5,7 @@ import { formatTime } from "@/components/format";
 import { visible } from "@/lib/audit/view";
 import { BlastRadiusSummary } from "@/components/tasks/blast-radius";
 import { MintToken } from "@/components/tasks/mint-token";
+import { agentProxyAddress } from "@/lib/config/worker";
 import { PolicyWorkbench } from "@/components/tasks/policy-workbench";
 import { ScopeSummary } from "@/components/tasks/scope-summary";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
@@ -128,7 +129,7 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
         <h2 className="mb-2 font-semibold">Tokens</h2>
         {canWrite && active ? (
           <div className="mb-4">
-            <MintToken action={mintTokenAction} taskId={task.id} />
+            <MintToken action={mintTokenAction} taskId={task.id} proxy={agentProxyAddress()} />
           </div>
         ) : null}
         {tokens.length === 0 ? (
