@@ -142,7 +142,7 @@ export async function startStack(): Promise<Stack> {
     let worker: ReturnType<Topology["spawnBulkhead"]> | null = null;
     const ready = async () => {
       const socket = await host.connect(topo.hostAddress4, 8081);
-      const out = await exchangeOn(socket, "GET /readyz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      const out = await exchangeOn(socket, `GET /readyz HTTP/1.1\r\nHost: ${topo.hostAddress4}:8081\r\nConnection: close\r\n\r\n`);
       socket.destroy();
       return out.startsWith("HTTP/1.1 200") && out.includes('"isolation":{"enabled":true');
     };
