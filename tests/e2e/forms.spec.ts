@@ -98,3 +98,11 @@ test("the sign-in page the first-admin link leads to says that the account is re
   await page.goto("/login");
   await expect(page.getByRole("status")).toHaveCount(0);
 });
+
+test("a setup link followed once an account exists says that setup is done and leads to sign-in", async ({ page }) => {
+  // The test dashboard has accounts: any setup link, used or not, opens nothing now.
+  await page.goto("/setup/not-a-token");
+  await expect(page.getByText("Setup is done: Bulkhead has an account already, and this link opens nothing.")).toBeVisible();
+  await page.getByRole("link", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+});

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { SetupForm } from "@/components/auth/setup-form";
 import { getDb } from "@/lib/db/client";
 import { isSetupTokenValid } from "@/lib/users/setup";
@@ -10,6 +11,8 @@ export const dynamic = "force-dynamic";
 export default async function SetupPage({ params }: { params: Promise<{ token: string }> }) {
   const { token } = await params;
   const valid = await isSetupTokenValid(getDb(), token);
+  // A link followed again after the first account was made: that person signs in now.
+  const done = !valid && (await getDb().user.count()) > 0;
   return (
     <main className="flex min-h-screen items-center justify-center px-4">
       <div className="w-full max-w-sm rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">
@@ -21,6 +24,14 @@ export default async function SetupPage({ params }: { params: Promise<{ token: s
               <SetupForm action={completeSetupAction.bind(null, token)} />
             </div>
           </>
+        ) : done ? (
+          <p className="mt-3 text-sm text-slate-700">
+            Setup is done: Bulkhead has an account already, and this link opens nothing.{" "}
+            <Link className="font-medium text-brand-700 underline" href="/login">
+              Sign in
+            </Link>
+            , or ask an admin for an account of your own (the Users page, or <code>npx bulkhead user create</code>).
+          </p>
         ) : (
           <p className="mt-3 text-sm text-slate-700">
             This setup link is invalid, expired or already used. Restart Bulkhead to get a new link while no account exists, or
