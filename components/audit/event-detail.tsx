@@ -41,8 +41,15 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
           {e.outcome ? <Badge tone={OUTCOME_TONE[e.outcome] ?? "slate"}>{e.outcome}</Badge> : null}
         </Field>
         <Field label="Effect">{e.effect}</Field>
-        <Field label="Actor">
-          <ActorName actor={e.actor} /> <span className="text-xs text-slate-500">({e.actor.type}{e.actor.id ? `, ${e.actor.id}` : ""})</span>
+        <Field label="Actor" testId="event-actor">
+          <ActorName actor={e.actor} />
+          {/* A system actor named by its id is already shown as "system: <id>": its kind and id once. */}
+          {e.actor.type === "system" && (e.actor.name ?? e.actor.id) === e.actor.id ? null : (
+            <>
+              {" "}
+              <span className="text-xs text-slate-500">({e.actor.type}{e.actor.id ? `, ${e.actor.id}` : ""})</span>
+            </>
+          )}
         </Field>
         <Field label="Agent">
           {e.agent ? (

@@ -124,6 +124,8 @@ test("a padded event is found by its last action, and its page lists every actio
   await expect(page.getByTestId("event-action")).toHaveCount(151);
   await expect(page.getByTestId("event-action").last()).toContainText(marker);
   await expect(page.getByTestId("event-actions-left-out")).toContainText("40 more actions were left out of this record");
+  // A system actor named by its id is said once ("system: proxy"), not again in brackets.
+  await expect(page.getByTestId("event-actor")).toHaveText("system: proxy");
 });
 
 test("an event type no event in the log has is named on the page, alone or beside one that matches", async ({ page, createUser }) => {
