@@ -149,7 +149,9 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
   const network4 = ipaddr.IPv4.networkAddressFromCIDR(`${v4.toString()}/${v4bits}`).toString();
   const network6 = ipaddr.IPv6.networkAddressFromCIDR(`${v6.toString()}/${v6bits}`).toString();
   const [uid, gid] = env.BULKHEAD_SANDBOX_USER.split(":").map(Number) as [number, number];
-  const problem = sandboxUserProblem(uid, dataDir);
+  // With isolation off no sandbox runs: a worker may then run as that user itself (a container
+  // run as nobody), and refusing it would stop the proxy for a setting that is not used.
+  const problem = env.BULKHEAD_ISOLATION === "off" ? null : sandboxUserProblem(uid, dataDir);
   if (problem) throw new Error(problem);
   return {
     mode: env.BULKHEAD_ISOLATION,

@@ -61,6 +61,11 @@ describe("isolation configuration", () => {
       expect(sandboxUserProblem(owner + 1, dir, 1)).toBeNull();
       expect(sandboxUserProblem(65534, "/nonexistent", 0)).toBeNull();
       expect(loadIsolationConfig(dir, { BULKHEAD_SANDBOX_USER: "65534:65534" }).uid).toBe(65534);
+      // Isolation off: no sandbox runs, so a worker running as that user is not stopped for it.
+      if (process.getuid!() === 0) {
+        expect(() => loadIsolationConfig(dir, { BULKHEAD_SANDBOX_USER: `${owner}:${owner}` })).toThrow(/owner of the data folder/);
+        expect(loadIsolationConfig(dir, { BULKHEAD_ISOLATION: "off", BULKHEAD_SANDBOX_USER: `${owner}:${owner}` }).uid).toBe(owner);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
