@@ -41,8 +41,14 @@ function load(): { flock: Flock; errno: () => number } {
 /** The lock file of an instance (kept: removing a lock file others may have open would split the lock). */
 export const instanceLockFile = (instanceId: string) => path.join(RUN_DIR, `${netnsPrefix(instanceId)}lock`);
 
-/** Instances whose lock this process holds: taking it again here would wait for itself. */
-const heldHere = new Set<string>();
+/**
+ * Instances whose lock this process holds (taking it again here would wait for itself), with the
+ * open lock file. The map is what keeps that file reachable while `fn` runs: a FileHandle nothing
+ * references is closed when it is garbage-collected, and closing it releases the flock, so a
+ * holder waiting on a promise only its own closure references lost its lock at the next
+ * collection.
+ */
+const heldHere = new Map<string, FileHandle | null>();
 
 /**
  * Runs `fn` holding the instance's lock; waits for it at most `timeoutMs` (a holder builds or
@@ -50,11 +56,12 @@ const heldHere = new Set<string>();
  */
 export async function withInstanceLock<T>(instanceId: string, what: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   if (heldHere.has(instanceId)) throw new Error(`${what}: the sandbox lock of instance ${instanceId} is already held by this process`);
-  heldHere.add(instanceId);
+  heldHere.set(instanceId, null);
   let file: FileHandle | null = null;
   try {
     await mkdir(RUN_DIR, { recursive: true, mode: 0o755 });
     file = await open(instanceLockFile(instanceId), "a", 0o600);
+    heldHere.set(instanceId, file);
     const deadline = Date.now() + timeoutMs;
     while (load().flock(file.fd, LOCK_EX | LOCK_NB) !== 0) {
       const errno = load().errno();

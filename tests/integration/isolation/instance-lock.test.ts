@@ -14,18 +14,20 @@ const LOCK = fileURLToPath(new URL("../../../proxy-worker/isolation/instance-loc
 const instance = `q${randomBytes(2).toString("hex").slice(0, 3)}`;
 
 // A holder in a process of its own: takes the lock, starts a long-lived child of its own, says
-// so, and waits to be killed.
+// so, and waits to be killed, on a promise nothing else references, collecting garbage all the
+// while (the lock's open file must not be collected, and closed, from under a waiting holder).
 const HOLDER = `
 const { spawn } = require("node:child_process");
 import(${JSON.stringify(LOCK)}).then((m) => m.withInstanceLock(process.argv[1], "test holder", () => {
   const child = spawn("sleep", ["60"], { stdio: "ignore", detached: true });
   console.log("held " + child.pid);
+  setInterval(() => globalThis.gc(), 20);
   return new Promise(() => undefined);
 }));
 `;
 
 function startHolder(): Promise<{ holder: ChildProcess; grandchild: number }> {
-  const holder = spawn(process.execPath, ["--import", "tsx", "-e", HOLDER, instance], { stdio: ["ignore", "pipe", "inherit"] });
+  const holder = spawn(process.execPath, ["--expose-gc", "--import", "tsx", "-e", HOLDER, instance], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
     holder.stdout!.on("data", (d: Buffer) => {
