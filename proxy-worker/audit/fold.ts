@@ -76,17 +76,39 @@ export function assembleBatch(records: WalRecord[], options: { foldWindowMs: num
 }
 
 /** The decision row with `completion: { outcome, upstreamStatus, durationMs, ... , at }` added. */
-function foldCompletion(decision: AuditRow, completion: AuditRow): AuditRow | null {
+export function foldCompletion(decision: AuditRow, completion: AuditRow): AuditRow | null {
+  // data is a JSON object with at least eventId, so it ends in "}" and is not empty.
+  if (!decision.data.endsWith("}")) return null;
+  const added = completionFacts(decision, completion);
+  if (added === null) return null;
+  return { ...decision, data: `${decision.data.slice(0, -1)},"completion":${added}}` };
+}
+
+/**
+ * `{ outcome, ...facts, at }` as JSON text: the completion's data without its two ids. The
+ * handler writes those ids first (event.ts keeps a given eventId where it was), so the text after
+ * them is the facts' own text, taken as it is: no parse and no new serialisation per request.
+ * Any other shape (a sanitised event, an older writer) is parsed. Both give the same object to
+ * anything that reads JSON as PostgreSQL's jsonb and JSON.parse do, where a key given twice keeps
+ * its last value: a fact named `outcome` wins over the first key, `at` is the completion's time.
+ */
+export function completionFacts(decision: AuditRow, completion: AuditRow): string | null {
+  const data = completion.data;
+  const head = `{"eventId":${JSON.stringify(completion.eventId)},"decisionEventId":${JSON.stringify(decision.eventId)}`;
+  const outcome = `{"outcome":${JSON.stringify(completion.outcome)}`;
+  const at = `"at":${JSON.stringify(completion.at)}}`;
+  if (data.startsWith(head) && data.endsWith("}")) {
+    if (data.length === head.length + 1) return `${outcome},${at}`;
+    if (data.charCodeAt(head.length) === 0x2c) return `${outcome}${data.slice(head.length, -1)},${at}`;
+  }
   let facts: Record<string, unknown>;
   try {
-    facts = JSON.parse(completion.data) as Record<string, unknown>;
+    facts = JSON.parse(data) as Record<string, unknown>;
   } catch {
     return null;
   }
+  if (typeof facts !== "object" || facts === null || Array.isArray(facts)) return null;
   delete facts.eventId;
   delete facts.decisionEventId;
-  const added = JSON.stringify({ outcome: completion.outcome, ...facts, at: completion.at });
-  // data is a JSON object with at least eventId, so it ends in "}" and is not empty.
-  if (!decision.data.endsWith("}")) return null;
-  return { ...decision, data: `${decision.data.slice(0, -1)},"completion":${added}}` };
+  return JSON.stringify({ outcome: completion.outcome, ...facts, at: completion.at });
 }

@@ -5,7 +5,10 @@
  * its cursor says so: a shipper that restarts, or retries after a timeout that in fact committed,
  * reads the cursor and goes on from there, with no duplicate and no gap. Rows go in in array
  * order (WITH ORDINALITY ... ORDER BY), so the chain trigger sees them in log order; seq,
- * prev_hash and hash are the trigger's business. Eleven array parameters whatever the batch size.
+ * prev_hash and hash are the trigger's business. Eleven array parameters whatever the batch size,
+ * each a text[] in PostgreSQL's binary format (textArrayBinary): no element is quoted or escaped
+ * on the way, and the server copies each one instead of parsing a literal; the columns that are
+ * not text are cast in the statement, as the server cast the literals before.
  */
 import type pg from "pg";
 import type { AuditRow } from "./event";
@@ -17,7 +20,7 @@ const SHIP = `WITH moved AS (
 ), inserted AS (
   INSERT INTO audit_events (at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data)
   SELECT v.at, v.type, v.actor_type, v.actor_id, v.agent_id, v.task_id, v.outcome, v.effect, v.reason, v.rule_id, v.data::jsonb
-    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+    FROM unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[]::uuid[], $6::text[]::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
          WITH ORDINALITY AS v(at, type, actor_type, actor_id, agent_id, task_id, outcome, effect, reason, rule_id, data, ord)
    WHERE EXISTS (SELECT 1 FROM moved)
    ORDER BY v.ord
@@ -39,7 +42,7 @@ SELECT lsn::text AS lsn FROM created UNION ALL SELECT lsn::text FROM audit_wal_c
 
 // Which of these events (id and time, as the log holds them) are stored, by the index on `at`.
 // One older than the newest retention run may have been archived and removed: counted as stored.
-const STORED = `SELECT v.ord::int AS ord FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS v(id, at, ord)
+const STORED = `SELECT v.ord::int AS ord FROM unnest($1::text[], $2::text[]::timestamptz[]) WITH ORDINALITY AS v(id, at, ord)
  WHERE EXISTS (SELECT 1 FROM audit_events e WHERE e.at = v.at AND e.data->>'eventId' = v.id)
     OR v.at < (SELECT max(created_at) FROM audit_retention)`;
 
@@ -48,31 +51,57 @@ export async function storedEvents(client: pg.ClientBase, rows: readonly AuditRo
   if (rows.length === 0) return new Set();
   const { rows: found } = await client.query<{ ord: number }>({
     text: STORED,
-    values: [textArrayLiteral(rows.map((r) => r.eventId)), textArrayLiteral(rows.map((r) => r.at))],
+    values: [textArrayBinary(rows.map((r) => r.eventId)), textArrayBinary(rows.map((r) => r.at))],
   });
   return new Set(found.map((r) => r.ord - 1));
 }
 
+const TEXT_OID = 25;
+
 /**
- * A PostgreSQL array literal of text values (NULL for null), as the driver would write the array
- * itself: every element quoted, backslashes and double quotes escaped. Made by the shipper, not
- * by the driver, so that a batch's parameters can be made while the database is still storing
- * the batch before it.
+ * A one-dimensional text[] in PostgreSQL's binary wire format (what array_send writes, and
+ * array_recv reads for a parameter sent in binary): dimensions, null flag, element type, then
+ * each element as its length (-1 for NULL) and its UTF-8 bytes. The driver sends a Buffer
+ * parameter in binary. Made by the shipper, not by the driver, so that a batch's parameters can
+ * be made while the database is still storing the batch before it.
  */
-export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
-  let out = "{";
-  for (let i = 0; i < values.length; i++) {
-    if (i > 0) out += ",";
+export function textArrayBinary(values: ReadonlyArray<string | null>): Buffer {
+  const n = values.length;
+  const lengths = new Int32Array(n);
+  let size = n === 0 ? 12 : 20 + 4 * n;
+  let hasNull = 0;
+  for (let i = 0; i < n; i++) {
     const v = values[i];
-    out += v === null || v === undefined ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`;
+    if (v === null || v === undefined) {
+      lengths[i] = -1;
+      hasNull = 1;
+    } else {
+      const bytes = Buffer.byteLength(v, "utf8");
+      lengths[i] = bytes;
+      size += bytes;
+    }
   }
-  return `${out}}`;
+  const out = Buffer.allocUnsafe(size);
+  out.writeInt32BE(n === 0 ? 0 : 1, 0);
+  out.writeInt32BE(hasNull, 4);
+  out.writeInt32BE(TEXT_OID, 8);
+  if (n === 0) return out;
+  out.writeInt32BE(n, 12);
+  out.writeInt32BE(1, 16); // lower bound
+  let at = 20;
+  for (let i = 0; i < n; i++) {
+    const length = lengths[i]!;
+    out.writeInt32BE(length, at);
+    at += 4;
+    if (length > 0) at += out.write(values[i]!, at, length, "utf8");
+  }
+  return out;
 }
 
-/** A batch's eleven columns as array literals, ready to send; `rows` is how many rows they hold. */
+/** A batch's eleven columns as binary text arrays, ready to send; `rows` is how many rows they hold. */
 export interface PreparedRows {
   rows: number;
-  values: string[];
+  values: Buffer[];
 }
 
 function isPrepared(rows: readonly AuditRow[] | PreparedRows): rows is PreparedRows {
@@ -94,7 +123,7 @@ export function prepareRows(rows: readonly AuditRow[]): PreparedRows {
     cols[9]![i] = r.ruleId;
     cols[10]![i] = r.data;
   });
-  return { rows: rows.length, values: cols.map(textArrayLiteral) };
+  return { rows: rows.length, values: cols.map(textArrayBinary) };
 }
 
 /** The log's cursor: every event with an LSN up to it is in audit_events. */

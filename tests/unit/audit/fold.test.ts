@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { prepareEvent, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
-import { assembleBatch } from "@/proxy-worker/audit/fold";
+import { assembleBatch, completionFacts } from "@/proxy-worker/audit/fold";
 import type { WalRecord } from "@/proxy-worker/audit/wal/frame";
 
 const NOW = Date.parse("2026-12-01T10:00:10.000Z");
@@ -49,5 +50,31 @@ describe("assembling a shipped batch", () => {
     expect(b.rows.map((r) => r.eventId)).toEqual(["req-0041"]);
     expect(JSON.parse(b.rows[0]!.data).completion).toBeUndefined();
     expect(b.last).toBe(records[0]!.lsn);
+  });
+
+  it("takes a completion's facts from its text as parsing and re-serialising them would, for any facts", () => {
+    const value = fc.jsonValue({ maxDepth: 2 });
+    // Keys an attacker-influenced fact could collide with are drawn often.
+    const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("outcome", "at", "eventId", "decisionEventId", "__proto__", "1", "completion"));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 6 }), fc.option(fc.string({ maxLength: 8 }), { nil: null }), (entries, outcome) => {
+        const d = decision("req-0100", 900);
+        const facts = Object.fromEntries(entries.filter(([k]) => k !== "eventId" && k !== "decisionEventId" && k !== "__proto__"));
+        const c = rec({ type: "proxy.completed", actorType: "agent", outcome, data: { eventId: "req-0100:completed", decisionEventId: "req-0100", ...facts } }, 800);
+        const fast = completionFacts(d.row, c.row);
+        // The same facts with the ids elsewhere in the text take the parsing path.
+        const moved = { ...c.row, data: JSON.stringify({ ...facts, decisionEventId: "req-0100", eventId: "req-0100:completed" }) };
+        const parsed = completionFacts(d.row, moved);
+        expect(fast).not.toBeNull();
+        expect(JSON.parse(fast!)).toEqual(JSON.parse(parsed!));
+        expect(JSON.parse(fast!)).toEqual({ outcome: c.row.outcome, ...JSON.parse(c.row.data), eventId: undefined, decisionEventId: undefined, at: c.row.at });
+      }),
+      { numRuns: 1_000 },
+    );
+    // Not JSON, or not an object: not folded.
+    const d = decision("req-0101", 900).row;
+    const c = completion("req-0101", 800).row;
+    expect(completionFacts(d, { ...c, data: "{not json" })).toBeNull();
+    expect(completionFacts(d, { ...c, data: "[1]" })).toBeNull();
   });
 });
