@@ -4,7 +4,7 @@ import { useRouter } from "next/navigation";
 import { useEffect } from "react";
 import { Button } from "@/components/ui/button";
 import { TextAreaField, TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action = (prev: ActionResult<{ id: string }> | null, form: FormData) => Promise<ActionResult<{ id: string }>>;
@@ -24,7 +24,7 @@ export function RegisterAgentForm({ action, defaultOwner }: { action: Action; de
       <TextField label="Owner email" name="ownerEmail" type="email" defaultValue={values?.ownerEmail ?? defaultOwner} errors={errors?.ownerEmail} hint="The person responsible for this agent." />
       {state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {formAlert(state, ["name", "description", "ownerEmail"])}
         </p>
       ) : null}
       <Button type="submit" disabled={pending}>

@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ name: string; key: string }>;
@@ -30,7 +30,7 @@ export function CreateApiKeyForm({ action }: { action: (prev: Result | null, for
       <TextField label="Expires in (days)" name="expiresInDays" inputMode="numeric" placeholder="never" defaultValue={values?.expiresInDays} errors={errors?.expiresInDays} hint="Leave empty for a key that lasts until revoked." />
       {state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {formAlert(state, ["name", "role", "expiresInDays"])}
         </p>
       ) : null}
       {state?.ok ? <NewKey name={state.data.name} value={state.data.key} /> : null}

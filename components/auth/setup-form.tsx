@@ -2,7 +2,7 @@
 
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 export function SetupForm({ action }: { action: (prev: ActionResult<null> | null, form: FormData) => Promise<ActionResult<null>> }) {
@@ -15,7 +15,7 @@ export function SetupForm({ action }: { action: (prev: ActionResult<null> | null
       <TextField label="Name (optional)" name="name" defaultValue={values?.name} errors={errors?.name} />
       <TextField label="Password" name="password" type="password" autoComplete="new-password" required minLength={12} errors={errors?.password} hint="At least 12 characters." />
       <TextField label="Repeat password" name="confirm" type="password" autoComplete="new-password" required errors={errors?.confirm} />
-      {state && !state.ok ? <p role="alert" className="text-sm text-red-700">{state.message}</p> : null}
+      {state && !state.ok ? <p role="alert" className="text-sm text-red-700">{formAlert(state, ["email", "name", "password", "confirm"])}</p> : null}
       <Button type="submit" className="w-full" disabled={pending}>
         Create the first admin
       </Button>

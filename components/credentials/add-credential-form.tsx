@@ -2,7 +2,7 @@
 
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ name: string }>;
@@ -58,7 +58,7 @@ export function AddCredentialForm({ action }: { action: (prev: Result | null, fo
       <TextField label="Secret" name="secret" type="password" required autoComplete="off" errors={errors?.secret} hint="Stored encrypted. It can be replaced, never shown again." />
       {state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {formAlert(state, ["name", "host", "port", "serviceId", "environments", "headerTemplate", "secret"])}
         </p>
       ) : null}
       {state?.ok ? (

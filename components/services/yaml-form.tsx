@@ -1,7 +1,7 @@
 "use client";
 
 import { Button } from "@/components/ui/button";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { formAlert, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
@@ -33,7 +33,7 @@ export function YamlForm<T>({ action, name, label, initial, rows = 10, submit, p
         </ul>
       ) : state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {formAlert(state, [name])}
         </p>
       ) : null}
       {state?.ok ? (

@@ -4,7 +4,7 @@ import { useRouter } from "next/navigation";
 import { useEffect } from "react";
 import { Button } from "@/components/ui/button";
 import { FieldError, TextAreaField, TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 /** What the policy field holds until someone writes in it or picks a template. */
@@ -100,7 +100,7 @@ export function CreateTaskForm({
       ) : null}
       {state && !state.ok ? (
         <p role="alert" className="text-sm text-red-700">
-          {state.message}
+          {formAlert(state, ["agentId", "purpose", "scope", "ttl", "policyYaml"])}
         </p>
       ) : null}
       <Button type="submit" disabled={pending}>

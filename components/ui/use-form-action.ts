@@ -79,3 +79,24 @@ export function errorText(state: ActionResult<unknown> | null): string | null {
   const fields = Object.values(state.fieldErrors ?? {}).flat();
   return fields.length > 0 ? fields.join(" ") : state.message;
 }
+
+const sentence = (s: string) => s.trim().replace(/\.$/, "");
+
+/**
+ * The alert of a form whose fields show their own errors (`marked`: the names of the fields it
+ * marks). The result's message, unless it only repeats what a marked field already says (a
+ * refusal about one field is both the message and that field's error): then a pointer to the
+ * field, so the same sentence is not shown twice. Errors of fields the form does not mark follow,
+ * so no refusal goes unseen.
+ */
+export function formAlert(state: ActionResult<unknown> | null, marked: readonly string[]): string | null {
+  if (!state || state.ok) return null;
+  const errors = state.fieldErrors ?? {};
+  const shown = marked.flatMap((name) => errors[name] ?? []);
+  const unmarked = Object.entries(errors)
+    .filter(([name]) => !marked.includes(name))
+    .flatMap(([, list]) => list);
+  const repeated = shown.some((m) => sentence(m) === sentence(state.message));
+  const head = repeated ? (shown.length > 1 ? "Please correct the highlighted fields." : "Please correct the highlighted field.") : state.message;
+  return [head, ...unmarked.filter((m) => sentence(m) !== sentence(head))].join(" ");
+}

@@ -2,7 +2,7 @@
 
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
-import { useFormAction } from "@/components/ui/use-form-action";
+import { useFormAction, formAlert } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type Result = ActionResult<{ email: string; password: string | null }>;
@@ -26,7 +26,7 @@ export function CreateUserForm({ action }: { action: (prev: Result | null, form:
         </select>
       </div>
       <p className="text-xs text-slate-500">A password is generated and shown once. Users who sign in with SSO use their identity provider instead.</p>
-      {state && !state.ok ? <p role="alert" className="text-sm text-red-700">{state.message}</p> : null}
+      {state && !state.ok ? <p role="alert" className="text-sm text-red-700">{formAlert(state, ["email"])}</p> : null}
       {state?.ok && state.data.password ? (
         <p role="status" className="rounded-md bg-amber-50 px-3 py-2 text-sm">
           Created {state.data.email}. Password (shown once): <code className="select-all font-mono">{state.data.password}</code>

@@ -180,3 +180,18 @@ test("a policy template does not replace a policy the person wrote without askin
   await page.getByRole("button", { name: "Hold everything for approval" }).click();
   await expect(policy).not.toHaveValue(mine);
 });
+
+test("a refused time to live is said once, at its field, and the alert points to it", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("ttl-once"), ownerId: admin.id } });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.goto(`/tasks/new?agent=${agent.id}`);
+  await page.getByLabel("Purpose").fill("A task that would live for a year");
+  await page.getByLabel("Time to live").fill("365d");
+  await page.getByRole("button", { name: "Create task" }).click();
+  await expect(page.locator("#ttl-error")).toContainText("The time to live must be between 1m and");
+  await expect(page.getByText(/The time to live must be between 1m and/)).toHaveCount(1);
+  await expect(page.locator("form [role=alert]")).toHaveText("Please correct the highlighted field.");
+  await expect(page.getByLabel("Purpose")).toHaveValue("A task that would live for a year");
+  expect(await db.task.count({ where: { agentId: agent.id } })).toBe(0);
+});
