@@ -78,4 +78,9 @@ test("a report's empty decision log says why: no request yet, or an outcome the 
   await expect(page.getByTestId("report-decisions-empty")).toContainText("No decision of this task has the outcome “denied”; its outcomes are deny.");
   await page.getByRole("link", { name: "Show all decisions" }).click();
   await expect(page.getByTestId("report-decisions-empty")).toHaveCount(0);
+  await expect(page.getByTestId("report-page-beyond")).toHaveCount(0);
+  // A page past the end says so, above the last page it shows instead.
+  await page.goto(`/tasks/${task.id}/report?page=999`);
+  await expect(page.getByTestId("report-page-beyond")).toHaveText("There is no page 999: the decision log has 1 page, and this is the last.");
+  await expect(page.getByText("page 1 of 1")).toBeVisible();
 });

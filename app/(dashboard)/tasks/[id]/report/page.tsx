@@ -149,6 +149,11 @@ export default async function TaskReportPage({ params, searchParams }: { params:
         <h2 className="mb-2 font-semibold">
           Decision log {outcome ? `(${outcome})` : ""} <span className="text-xs font-normal text-slate-500">page {d.page} of {d.pages}</span>
         </h2>
+        {page > d.pages && d.rows.length > 0 ? (
+          <p className="mb-2 text-sm text-amber-800" data-testid="report-page-beyond">
+            There is no page {page}: the decision log has {d.pages} {d.pages === 1 ? "page" : "pages"}, and this is the last.
+          </p>
+        ) : null}
         <Table head={["Seq", "Time", "Outcome", "Effect", "Request", "Reason"]}>
           {d.rows.map((r) => (
             <tr key={r.seq}>
