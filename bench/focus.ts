@@ -14,7 +14,7 @@
  *   https        the intercepted-HTTPS paths at saturation, interleaved, BENCH_REPEATS times for
  *                BENCH_SECONDS each: Bulkhead and mitmdump, keep-alive and a new connection per
  *                request, and the bar's ratios between them;
- *   soak         the suite's memory soak (bench/support/soak.ts): F at 1k rps for 15 s +
+ *   soak         the suite's memory soak (bench/support/soak.ts): F at 1k rps (BENCH_SOAK_RATE) for 15 s +
  *                BENCH_SOAK_SECONDS (default here 120), RSS and the audit log's backlog every 5 s;
  *   audit        the audit log's part of the suite (bench/audit-bench.ts as a child, with the
  *                suite's BENCH_AUDIT_SECONDS/_RATES/_BACKLOG) and its bar rows; needs no proxies;
@@ -208,8 +208,8 @@ async function main(): Promise<void> {
 
   if (focus.has("soak")) {
     const soakSeconds = int("BENCH_SOAK_SECONDS", 120);
-    console.log(`memory soak: F at 1000 rps for ${SOAK_SETTLE_S + soakSeconds} s`);
-    const r = await soak(env, f, { seconds: soakSeconds, connections: 64, onSample: (x) => console.log(`  ${x.atSeconds} s: RSS ${x.rss} MiB, audit backlog ${x.lagEvents ?? "?"} events, oldest ${x.lagSeconds ?? "?"} s; shipped ${x.shipped ?? "?"} events in ${x.batches ?? "?"} batches (${x.rows ?? "?"} rows); event-loop delay p99 ${x.loopDelayMs ? round(x.loopDelayMs.p99, 1) : "?"} ms, max ${x.loopDelayMs ? round(x.loopDelayMs.max, 1) : "?"} ms; batch statements ${x.shipStatements ? `${x.shipStatements.batches}, ${round(x.shipStatements.seconds, 2)} s in all, longest ${round(x.shipStatements.maxSeconds, 2)} s` : "?"}`) });
+    console.log(`memory soak: F at ${process.env.BENCH_SOAK_RATE ?? 1000} rps for ${SOAK_SETTLE_S + soakSeconds} s`);
+    const r = await soak(env, f, { seconds: soakSeconds, connections: 64, rate: process.env.BENCH_SOAK_RATE ? Number(process.env.BENCH_SOAK_RATE) : undefined, onSample: (x) => console.log(`  ${x.atSeconds} s: RSS ${x.rss} MiB, audit backlog ${x.lagEvents ?? "?"} events, oldest ${x.lagSeconds ?? "?"} s; shipped ${x.shipped ?? "?"} events in ${x.batches ?? "?"} batches (${x.rows ?? "?"} rows); event-loop delay p99 ${x.loopDelayMs ? round(x.loopDelayMs.p99, 1) : "?"} ms, max ${x.loopDelayMs ? round(x.loopDelayMs.max, 1) : "?"} ms; batch statements ${x.shipStatements ? `${x.shipStatements.batches}, ${round(x.shipStatements.seconds, 2)} s in all, longest ${round(x.shipStatements.maxSeconds, 2)} s` : "?"}`) });
     console.log(`RSS after a full GC ${r.startMiB} → ${r.endMiB} MiB (${r.changePct} %), heap ${r.heapStartMiB} → ${r.heapEndMiB} MiB (the audit log shipped; when the load stopped ${r.backlogAtEnd?.events ?? "?"} events were not, and with them in memory RSS was ${r.backlogAtEnd?.rssMiB ?? "?"} MiB, heap ${r.backlogAtEnd?.heapMiB ?? "?"} MiB); achieved ${r.load.achievedRps} rps, errors ${r.load.errors}, p50 ${round(r.load.latencyUs.p50)} µs, p99 ${round(r.load.latencyUs.p99)} µs, cpu ${JSON.stringify(r.load.cpu.processes)}; flush lag ${JSON.stringify(r.flushLagMs)}`);
     out.soak = r;
   }
