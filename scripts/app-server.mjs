@@ -5,7 +5,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { allowedHostNames, guardConnections, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, guardConnections, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
 const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
@@ -42,8 +42,10 @@ const server = http.createServer((req, res) => {
   stampPeer(req);
   return handle(req, res);
 });
-// Each request's head within a time limit, and a cap on connections (scripts/request-guard.mjs).
-guardConnections(server);
+// Each request's head within a time limit, and caps on connections, overall and per client address
+// (scripts/request-guard.mjs); a configured reverse proxy carries everyone's and is held to the
+// overall cap only.
+guardConnections(server, { unlimited: addressMatcher(process.env.BULKHEAD_TRUSTED_PROXIES) });
 server.on("error", (error) => {
   console.error(error.code === "EADDRINUSE" ? `Port ${port} (BULKHEAD_APP_PORT) is already in use.` : String(error));
   process.exit(1);

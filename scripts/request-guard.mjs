@@ -8,6 +8,8 @@
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
 import os from "node:os";
+import ipaddr from "ipaddr.js";
+
 /**
  * The methods the dashboard's pages and route handlers serve. Anything else is refused with 405
  * before Next.js sees it: Next.js builds a fetch `Request` for every request, and the fetch
@@ -127,16 +129,68 @@ function answer(req, res, status, { error, message, text }, headers = {}) {
  * the dashboard (and with them its database connections' room) open at no cost. So each request's
  * head must be complete within `headTimeoutMs` of the connection's start or of the end of the
  * response before it; a request in progress (a long download, the live approvals stream) is
- * never cut by this. Beyond `maxConnections` a new connection is closed at once.
+ * never cut by this. Beyond `maxConnections` a new connection is closed at once, and so is one
+ * beyond `maxPerAddress` from one client address (an IPv6 client counts by its /64, which one
+ * host usually holds whole): one client cannot take every connection the dashboard has room for
+ * and lock everyone else out. Addresses `unlimited` names (the configured reverse proxies, which
+ * carry everyone's connections) are held to the overall cap only.
  */
 export const APP_HEAD_TIMEOUT_MS = 10_000;
 export const APP_MAX_CONNECTIONS = 1024;
+export const APP_MAX_CONNECTIONS_PER_ADDRESS = 256;
+
+/** The key a connection counts under: its address, or an IPv6 address's /64. */
+export function connectionKey(address) {
+  if (typeof address !== "string" || address === "") return "";
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1];
+  if (!address.includes(":")) return address;
+  try {
+    const parts = ipaddr.IPv6.parse(address.replace(/%.*$/, "")).parts;
+    return `${parts.slice(0, 4).map((p) => p.toString(16)).join(":")}::/64`;
+  } catch {
+    return address;
+  }
+}
 
 const HEAD_TIMER = Symbol("bulkhead.headTimer");
 const IN_FLIGHT = Symbol("bulkhead.inFlight");
 
-export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, maxConnections = APP_MAX_CONNECTIONS } = {}) {
+/**
+ * Whether an address is one of BULKHEAD_TRUSTED_PROXIES (addresses or CIDR ranges, comma-separated;
+ * the dashboard's configuration refuses anything else before this server starts). An IPv4 address
+ * a dual-stack socket reports as ::ffff:a.b.c.d is matched as IPv4.
+ */
+export function addressMatcher(list) {
+  const ranges = String(list ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+    .flatMap((entry) => {
+      try {
+        if (entry.includes("/")) return [ipaddr.parseCIDR(entry)];
+        const one = ipaddr.process(entry);
+        return [[one, one.kind() === "ipv4" ? 32 : 128]];
+      } catch {
+        return [];
+      }
+    });
+  if (ranges.length === 0) return () => false;
+  return (address) => {
+    if (typeof address !== "string" || address === "") return false;
+    let parsed;
+    try {
+      parsed = ipaddr.process(address.replace(/%.*$/, ""));
+    } catch {
+      return false;
+    }
+    return ranges.some(([net, bits]) => net.kind() === parsed.kind() && parsed.match(net, bits));
+  };
+}
+
+export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, maxConnections = APP_MAX_CONNECTIONS, maxPerAddress = APP_MAX_CONNECTIONS_PER_ADDRESS, unlimited = () => false } = {}) {
   server.maxConnections = maxConnections;
+  const perAddress = new Map();
   const arm = (socket) => {
     clearTimeout(socket[HEAD_TIMER]);
     if (socket.destroyed) return;
@@ -144,6 +198,21 @@ export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, 
     socket[HEAD_TIMER].unref();
   };
   server.on("connection", (socket) => {
+    const address = socket.remoteAddress;
+    if (!unlimited(address)) {
+      const key = connectionKey(address);
+      const held = perAddress.get(key) ?? 0;
+      if (held >= maxPerAddress) {
+        socket.destroy();
+        return;
+      }
+      perAddress.set(key, held + 1);
+      socket.once("close", () => {
+        const left = (perAddress.get(key) ?? 1) - 1;
+        if (left > 0) perAddress.set(key, left);
+        else perAddress.delete(key);
+      });
+    }
     socket[IN_FLIGHT] = 0;
     arm(socket);
     socket.once("close", () => clearTimeout(socket[HEAD_TIMER]));

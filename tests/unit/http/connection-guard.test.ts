@@ -2,9 +2,12 @@ import http from "node:http";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { guardConnections } from "../../../scripts/request-guard.mjs";
+import { addressMatcher, connectionKey, guardConnections } from "../../../scripts/request-guard.mjs";
 
-const guard = guardConnections as (server: http.Server, options: { headTimeoutMs: number; maxConnections: number }) => void;
+type GuardOptions = { headTimeoutMs: number; maxConnections: number; maxPerAddress?: number; unlimited?: (address: string | undefined) => boolean };
+const guard = guardConnections as (server: http.Server, options: GuardOptions) => void;
+const matcher = addressMatcher as (list: string | undefined) => (address: string | undefined) => boolean;
+const keyOf = connectionKey as (address: string | undefined) => string;
 
 // The dashboard's server (scripts/app-server.mjs) runs Next behind this guard; here a plain
 // handler stands in for Next, on a real socket.
@@ -12,9 +15,9 @@ const HEAD_MS = 400;
 let server: http.Server;
 let port: number;
 
-async function start(handler: http.RequestListener, maxConnections = 5): Promise<void> {
+async function start(handler: http.RequestListener, maxConnections = 5, more: Partial<GuardOptions> = {}): Promise<void> {
   server = http.createServer(handler);
-  guard(server, { headTimeoutMs: HEAD_MS, maxConnections });
+  guard(server, { headTimeoutMs: HEAD_MS, maxConnections, ...more });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as net.AddressInfo).port;
 }
@@ -36,9 +39,9 @@ function closedWithin(socket: net.Socket, waitMs: number): Promise<number | null
   });
 }
 
-function connect(): Promise<net.Socket> {
+function connect(from?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    const socket = net.connect({ port, host: "127.0.0.1", ...(from ? { localAddress: from } : {}) }, () => resolve(socket));
     socket.on("error", reject);
   });
 }
@@ -119,5 +122,53 @@ describe("the dashboard server's connection guard", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
     for (const s of held) s.destroy();
+  });
+
+  it("holds one client address to its share, so it cannot lock out the others; a trusted proxy only to the overall cap", async () => {
+    await start((_req, res) => res.end("ok"), 10, { maxPerAddress: 2 });
+    const mine = await Promise.all([connect("127.0.0.1"), connect("127.0.0.1")]);
+    await new Promise((r) => setTimeout(r, 50));
+    const third = await connect("127.0.0.1");
+    expect(await closedWithin(third, HEAD_MS / 2)).not.toBeNull();
+    // Another client is served meanwhile.
+    const other = await connect("127.0.0.2");
+    expect(await closedWithin(other, 100)).toBeNull();
+    let answer = "";
+    other.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    other.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    // A connection closed gives its place back.
+    mine[0]!.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await connect("127.0.0.1");
+    expect(await closedWithin(again, 100)).toBeNull();
+    for (const s of [mine[1]!, other, again]) s.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+
+    await start((_req, res) => res.end("ok"), 4, { maxPerAddress: 2, unlimited: matcher("10.0.0.0/8, 127.0.0.1") });
+    const proxied = await Promise.all([connect("127.0.0.1"), connect("127.0.0.1"), connect("127.0.0.1"), connect("127.0.0.1")]);
+    expect(await Promise.all(proxied.map((s) => closedWithin(s, 100)))).toEqual([null, null, null, null]);
+    const beyond = await connect("127.0.0.1");
+    expect(await closedWithin(beyond, HEAD_MS / 2)).not.toBeNull();
+    for (const s of proxied) s.destroy();
+  });
+
+  it("counts an IPv6 client by its /64 and an IPv4-mapped address as IPv4, and matches trusted proxies by address or range", () => {
+    expect(keyOf("2001:db8:1:2:aaaa::1")).toBe(keyOf("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    expect(keyOf("2001:db8:1:2::1")).not.toBe(keyOf("2001:db8:1:3::1"));
+    expect(keyOf("::ffff:192.0.2.7")).toBe("192.0.2.7");
+    expect(keyOf("192.0.2.7")).toBe("192.0.2.7");
+    const trusted = matcher("10.0.0.0/8, 192.0.2.1, 2001:db8::/32");
+    expect(trusted("10.1.2.3")).toBe(true);
+    expect(trusted("::ffff:10.1.2.3")).toBe(true);
+    expect(trusted("192.0.2.1")).toBe(true);
+    expect(trusted("192.0.2.2")).toBe(false);
+    expect(trusted("2001:db8:5::1")).toBe(true);
+    expect(trusted("2001:db9::1")).toBe(false);
+    expect(trusted(undefined)).toBe(false);
+    expect(matcher("")("127.0.0.1")).toBe(false);
+    expect(matcher(undefined)("127.0.0.1")).toBe(false);
   });
 });
