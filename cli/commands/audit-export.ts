@@ -3,8 +3,9 @@ import { createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import { startAuditExport } from "@/lib/audit/export";
 import { parseFlags } from "../args";
-import type { CliContext } from "../context";
+import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
+import { outputGone, writable } from "../output";
 import { assertWritableOutput } from "../output-file";
 import { terminalText } from "../terminal-text";
 
@@ -56,12 +57,16 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     // obeyed. To a file or a pipe it is written exactly.
     const show = !values.output && (out as { isTTY?: boolean }).isTTY === true ? terminalText : (chunk: string) => chunk;
     let bytes = 0;
+    // Standard output closed by its reader (`| head`): the export stops, and says it is incomplete.
+    const closed = () => new CliError(`standard output was closed by its reader after ${bytes} bytes; the export is incomplete (use --output FILE for the whole log)`);
     try {
       for await (const chunk of exp.chunks) {
         if (failed) throw failed;
+        if (!toFile && outputGone(out)) throw closed();
+        if (!out.write(show(chunk))) await writable(out);
         bytes += Buffer.byteLength(chunk);
-        if (!out.write(show(chunk))) await once(out, "drain");
       }
+      if (!toFile && outputGone(out)) throw closed();
     } finally {
       if (toFile) {
         toFile.end();
