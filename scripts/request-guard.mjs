@@ -8,7 +8,7 @@
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
 import os from "node:os";
-import ipaddr from "ipaddr.js";
+import { addressThrottleKey, isTrustedAddress, normalizeAddress, trustedList } from "../lib/http/client-addresses.mjs";
 
 /**
  * The methods the dashboard's pages and route handlers serve. Anything else is refused with 405
@@ -139,53 +139,23 @@ export const APP_HEAD_TIMEOUT_MS = 10_000;
 export const APP_MAX_CONNECTIONS = 1024;
 export const APP_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
-/** The key a connection counts under: its address, or an IPv6 address's /64. */
+/** The key a connection counts under: its address, or an IPv6 address's /64 (as sign-in throttling counts). */
 export function connectionKey(address) {
-  if (typeof address !== "string" || address === "") return "";
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1];
-  if (!address.includes(":")) return address;
-  try {
-    const parts = ipaddr.IPv6.parse(address.replace(/%.*$/, "")).parts;
-    return `${parts.slice(0, 4).map((p) => p.toString(16)).join(":")}::/64`;
-  } catch {
-    return address;
-  }
+  const normal = normalizeAddress(address ?? "");
+  return normal === null ? String(address ?? "") : addressThrottleKey(normal);
 }
 
 const HEAD_TIMER = Symbol("bulkhead.headTimer");
 const IN_FLIGHT = Symbol("bulkhead.inFlight");
 
 /**
- * Whether an address is one of BULKHEAD_TRUSTED_PROXIES (addresses or CIDR ranges, comma-separated;
- * the dashboard's configuration refuses anything else before this server starts). An IPv4 address
- * a dual-stack socket reports as ::ffff:a.b.c.d is matched as IPv4.
+ * Whether a connection's address is one of BULKHEAD_TRUSTED_PROXIES: the same match the app uses
+ * to believe X-Forwarded-For (lib/http/client-addresses.mjs).
  */
-export function addressMatcher(list) {
-  const ranges = String(list ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-    .flatMap((entry) => {
-      try {
-        if (entry.includes("/")) return [ipaddr.parseCIDR(entry)];
-        const one = ipaddr.process(entry);
-        return [[one, one.kind() === "ipv4" ? 32 : 128]];
-      } catch {
-        return [];
-      }
-    });
-  if (ranges.length === 0) return () => false;
-  return (address) => {
-    if (typeof address !== "string" || address === "") return false;
-    let parsed;
-    try {
-      parsed = ipaddr.process(address.replace(/%.*$/, ""));
-    } catch {
-      return false;
-    }
-    return ranges.some(([net, bits]) => net.kind() === parsed.kind() && parsed.match(net, bits));
-  };
+export function addressMatcher(value) {
+  const list = trustedList(value);
+  if (list.length === 0) return () => false;
+  return (address) => typeof address === "string" && isTrustedAddress(address, list);
 }
 
 export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, maxConnections = APP_MAX_CONNECTIONS, maxPerAddress = APP_MAX_CONNECTIONS_PER_ADDRESS, unlimited = () => false } = {}) {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import ipaddr from "ipaddr.js";
+import { addressThrottleKey, isTrustedAddress, normalizeAddress } from "./client-addresses.mjs";
 
 /**
  * Who is on the other end of a dashboard request, for sign-in throttling and the audit.
@@ -21,33 +21,6 @@ export interface ClientAddressOptions {
   trustedProxies: readonly string[];
 }
 
-type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
-
-/** An address in its canonical text form (IPv4-mapped IPv6 as IPv4), or null if it is not one. */
-export function normalizeAddress(text: string): string | null {
-  let value = text.trim();
-  // "[2001:db8::1]:443" and "192.0.2.1:443" as some proxies write them.
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(value);
-  if (bracketed) value = bracketed[1]!;
-  else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(value)) value = value.slice(0, value.lastIndexOf(":"));
-  const zone = value.indexOf("%");
-  if (zone !== -1) value = value.slice(0, zone);
-  if (!ipaddr.isValid(value)) return null;
-  // isValid accepts shorthand IPv4 ("127.1", "0x7f.1"); only the four-part decimal form counts.
-  if (ipaddr.IPv4.isValid(value) && !ipaddr.IPv4.isValidFourPartDecimal(value)) return null;
-  return canonical(ipaddr.parse(value));
-}
-
-function canonical(address: Parsed): string {
-  if (address instanceof ipaddr.IPv6 && address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
-  return address.toString();
-}
-
-function parseCanonical(text: string): Parsed {
-  const address = ipaddr.parse(text);
-  return address instanceof ipaddr.IPv6 && address.isIPv4MappedAddress() ? address.toIPv4Address() : address;
-}
-
 /** The TCP peer recorded by the dashboard's server, or null when the header is missing or not ours. */
 export function peerAddress(headers: Headers, peerToken: string | undefined): string | null {
   const value = headers.get(PEER_HEADER);
@@ -60,24 +33,11 @@ export function peerAddress(headers: Headers, peerToken: string | undefined): st
   return normalizeAddress(value.slice(separator + 1));
 }
 
-function isTrusted(address: string, trusted: readonly string[]): boolean {
-  const parsed = parseCanonical(address);
-  return trusted.some((entry) => {
-    if (!entry.includes("/")) {
-      const other = normalizeAddress(entry);
-      return other !== null && other === address;
-    }
-    const [range, bits] = ipaddr.parseCIDR(entry);
-    const candidate = range.kind() === parsed.kind() ? parsed : parsed instanceof ipaddr.IPv4 ? parsed.toIPv4MappedAddress() : null;
-    return candidate !== null && candidate.match(range, bits);
-  });
-}
-
 /** The client's address, or null when it cannot be known (the dashboard was not started by its own server). */
 export function clientAddress(headers: Headers, options: ClientAddressOptions): string | null {
   const peer = peerAddress(headers, options.peerToken);
   if (peer === null) return null;
-  if (!isTrusted(peer, options.trustedProxies)) return peer;
+  if (!isTrustedAddress(peer, options.trustedProxies)) return peer;
   const hops = (headers.get("x-forwarded-for") ?? "")
     .split(",")
     .map((h) => h.trim())
@@ -88,18 +48,15 @@ export function clientAddress(headers: Headers, options: ClientAddressOptions): 
     // A malformed entry ends the walk: the nearest trusted hop is all that is known.
     if (hop === null) break;
     client = hop;
-    if (!isTrusted(hop, options.trustedProxies)) break;
+    if (!isTrustedAddress(hop, options.trustedProxies)) break;
   }
   return client;
 }
 
 /**
- * The key that throttling counts under: an IPv4 address, or the /64 an IPv6 address belongs to
- * (one subscriber usually holds a whole /64, so single IPv6 addresses are free to rotate).
+ * normalizeAddress, and the key that throttling counts under (addressThrottleKey: an IPv4
+ * address, or the /64 an IPv6 address belongs to; one subscriber usually holds a whole /64, so
+ * single IPv6 addresses are free to rotate), live in client-addresses.mjs (plain JavaScript) with the
+ * trusted-proxy match: the dashboard's own server uses them too, before anything is compiled.
  */
-export function addressThrottleKey(address: string): string {
-  const parsed = parseCanonical(address);
-  if (parsed instanceof ipaddr.IPv4) return parsed.toString();
-  const parts = parsed.toNormalizedString().split(":").slice(0, 4);
-  return `${ipaddr.parse(`${parts.join(":")}::`).toString()}/64`;
-}
+export { addressThrottleKey, normalizeAddress };

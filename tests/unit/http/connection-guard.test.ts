@@ -168,6 +168,10 @@ describe("the dashboard server's connection guard", () => {
     expect(trusted("2001:db8:5::1")).toBe(true);
     expect(trusted("2001:db9::1")).toBe(false);
     expect(trusted(undefined)).toBe(false);
+    // The app's own match (lib/http/client-addresses.mjs, as X-Forwarded-For is believed): an IPv4
+    // peer is also inside an IPv4-mapped IPv6 range, and junk is never trusted.
+    expect(matcher("::ffff:10.0.0.0/104")("10.1.2.3")).toBe(true);
+    expect(matcher("10.0.0.0/8")("not an address")).toBe(false);
     expect(matcher("")("127.0.0.1")).toBe(false);
     expect(matcher(undefined)("127.0.0.1")).toBe(false);
   });
