@@ -7,6 +7,14 @@ import { fileURLToPath } from "node:url";
 import next from "next";
 import { addressMatcher, allowedHostNames, guardConnections, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
+// Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
+// collector restarted): the next write fails with EPIPE, emitted as an 'error' event on the
+// stream. Unhandled, it reached Next's uncaughtException handler, which logs it with
+// console.error, to the same closed stream: a new EPIPE, logged again, without end. The dashboard
+// spun a core and stopped answering. Taken here, the stream is left closed and what would still be
+// written to it is dropped (the audit log, not this output, is the record of what happened).
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+
 const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
 // Names a request may use to reach the dashboard (scripts/request-guard.mjs: DNS rebinding).

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -239,6 +240,94 @@ test("npm start: stopping npm (SIGTERM, or SIGKILL) stops the launcher and every
     }
   } finally {
     for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** A process's CPU time so far (user + system), in seconds, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+}
+
+/**
+ * The launcher's output read through a pipe whose reader goes away (`npm start | tee log` with tee
+ * gone, a log collector restarted): every process that writes there gets EPIPE from then on. The
+ * dashboard's first log line after that (an Auth.js error for a forged sign-in, here) made an
+ * EPIPE error that Next logged to the same closed stream, and so on without end: the dashboard
+ * spun a core and stopped answering. Each process must go on serving and drop its output.
+ */
+test("bulkhead start whose output reader goes away keeps serving", async () => {
+  test.setTimeout(300_000);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-closed-output-"));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  // Info level: the worker writes a line for every refused request too.
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "info", BULKHEAD_ISOLATION: "off" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const launcher: ChildProcess = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  launcher.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+  launcher.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+  let tree: Array<{ pid: number; cmdline: string }> = [];
+  try {
+    await expect.poll(() => output, { timeout: 240_000, intervals: [500] }).toContain("Press Ctrl-C to stop.");
+    const app = `http://127.0.0.1:${ports.BULKHEAD_APP_PORT}`;
+    const readyz = `http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}/readyz`;
+    await expect.poll(() => fetch(readyz).then((r) => r.status, () => 0), { timeout: 60_000, intervals: [250] }).toBe(200);
+    tree = descendantsOf(launcher.pid!);
+    const dashboard = tree.find((p) => p.cmdline.includes("app-server.mjs"));
+    expect(dashboard, tree.map((p) => p.cmdline).join("\n")).toBeDefined();
+
+    // The reader goes away: both pipes closed at this end.
+    launcher.stdout!.destroy();
+    launcher.stderr!.destroy();
+
+    // Things every process logs: a forged sign-in (the dashboard, Auth.js's error line), requests
+    // the proxy refuses (the worker), a page.
+    const noisy = async () => {
+      for (let i = 0; i < 3; i++) {
+        await fetch(`${app}/api/auth/callback/credentials`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "email=a%40b.test&password=x", redirect: "manual", signal: AbortSignal.timeout(10_000) }).catch(() => null);
+        await new Promise<void>((resolve) => {
+          const req = http.request({ host: "127.0.0.1", port: ports.BULKHEAD_PROXY_PORT, method: "GET", path: "http://api.example.test/", headers: { host: "api.example.test" }, timeout: 10_000 }, (res) => res.resume().on("end", resolve));
+          req.on("error", () => resolve()).on("timeout", () => req.destroy());
+          req.end();
+        });
+      }
+    };
+    await noisy();
+    await new Promise((r) => setTimeout(r, 500));
+    const before = cpuSeconds(dashboard!.pid);
+    // Serving on, and idle when asked nothing: a write loop would take the whole 3 s.
+    for (let i = 0; i < 6; i++) {
+      expect((await fetch(`${app}/login`, { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+      expect((await fetch(readyz, { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(cpuSeconds(dashboard!.pid) - before).toBeLessThan(1.5);
+    await noisy();
+    expect((await fetch(`${app}/login`, { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+    expect(descendantsOf(launcher.pid!).map((p) => p.pid)).toEqual(expect.arrayContaining(tree.map((p) => p.pid)));
+
+    // And it still stops cleanly, everything it started with it.
+    const exited = new Promise((r) => launcher.once("exit", r));
+    launcher.kill("SIGINT");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+    expect(launcher.exitCode).toBe(0);
+    await expect.poll(() => tree.filter((p) => alive(p.pid)).map((p) => p.cmdline), { timeout: 30_000, intervals: [250] }).toEqual([]);
+    expect(readdirSync(path.join(dataDir, "postgres"))).not.toContain("postmaster.pid");
+  } finally {
+    if (launcher.exitCode === null) launcher.kill("SIGKILL");
+    for (const p of tree) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
