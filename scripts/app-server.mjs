@@ -70,4 +70,5 @@ function stop() {
 }
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
+process.on("SIGHUP", stop); // the terminal closed: the launcher, signalled too, stops everything in order
 process.on("disconnect", stop);

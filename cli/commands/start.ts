@@ -55,6 +55,9 @@ function loadStartConfig() {
   return { common, app, worker };
 }
 
+/** The signals that stop Bulkhead: SIGINT (Ctrl-C), SIGTERM (a supervisor), SIGHUP (its terminal closed). */
+const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.
   if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}": bulkhead start takes none (settings are environment variables; bulkhead help start)`, 2);
@@ -83,6 +86,11 @@ export const startCommand: CommandHandler = async (args, ctx) => {
 
   // `shutdown` is defined below; a server that will not come back stops everything.
   let giveUp: (code: number) => void = (code) => process.exit(code);
+  // A signal that comes while the database starts is kept and acted on once it is up (stopping
+  // needs it): left to its default action, it ended this process and left PostgreSQL running.
+  let signalledEarly = false;
+  const early = () => (signalledEarly = true);
+  for (const signal of ENDING_SIGNALS) process.on(signal, early);
   const database = await openDatabase(common, { running: "restart", log: say, supervise: { say, onGiveUp: () => giveUp(1) } });
   say(database.embedded ? `Embedded PostgreSQL running, data in ${path.join(common.dataDir, "postgres")}` : `Using ${redactDatabaseUrl(ownerUrl(database.urls))}`);
   let dashboard: WorkerSupervisor | null = null;
@@ -105,8 +113,12 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     process.exit(code);
   };
   giveUp = (code) => void shutdown(code);
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
+  // SIGHUP too: the terminal that ran it closed. Stopped in order, as on Ctrl-C.
+  for (const signal of ENDING_SIGNALS) {
+    process.off(signal, early);
+    process.on(signal, () => void shutdown(0));
+  }
+  if (signalledEarly) return shutdown(0).then(() => 0);
   // Started by a package manager's script runner (`npm start`), the process that ran it may go
   // away without passing its signal on (npm runs the script through a shell, and a shell killed
   // while it waits does not forward SIGTERM; a SIGKILL reaches nobody). Left running, this

@@ -4,7 +4,7 @@ import { runWorker } from "@/proxy-worker/main";
 import { CliError, type CommandHandler } from "../context";
 
 /**
- * Runs the proxy worker in this process until SIGINT/SIGTERM or the parent goes away. It refuses
+ * Runs the proxy worker in this process until SIGINT/SIGTERM/SIGHUP or the parent goes away. It refuses
  * a database role that could switch off the audit's protections (a superuser, an owner), unless
  * the operator opted out of separate roles with BULKHEAD_DATABASE_SINGLE_ROLE.
  */
@@ -20,6 +20,7 @@ export const workerCommand: CommandHandler = async (args) => {
     const done = () => resolve();
     process.once("SIGINT", done);
     process.once("SIGTERM", done);
+    process.once("SIGHUP", done); // its terminal closed
     process.once("disconnect", done); // the launcher died: do not linger as an orphan
   });
   await stop();

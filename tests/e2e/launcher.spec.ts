@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -328,6 +328,72 @@ test("bulkhead start whose output reader goes away keeps serving", async () => {
   } finally {
     if (launcher.exitCode === null) launcher.kill("SIGKILL");
     for (const p of tree) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * The signals that end `bulkhead start` besides Ctrl-C: SIGHUP (the terminal it ran in closed) was
+ * not handled, so the launcher died at once and left PostgreSQL running; and a SIGTERM that came
+ * while the embedded database was starting (before the launcher's handlers) did the same. Both
+ * must stop everything in order.
+ */
+test("bulkhead start stops everything on SIGHUP, and on SIGTERM while its database starts", async () => {
+  test.setTimeout(300_000);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-signals-"));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "warn", BULKHEAD_ISOLATION: "off" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
+  const postmaster = () => {
+    try {
+      const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+      return pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  };
+  const started: number[] = [];
+  const launch = () => {
+    const launcher = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    started.push(launcher.pid!);
+    const run = { launcher, output: "", exited: new Promise<number | null>((r) => launcher.once("exit", (code) => r(code))) };
+    launcher.stdout!.on("data", (c: Buffer) => (run.output += c.toString()));
+    launcher.stderr!.on("data", (c: Buffer) => (run.output += c.toString()));
+    return run;
+  };
+  try {
+    // SIGTERM as soon as PostgreSQL is starting (its pid file is written early in its start).
+    const first = launch();
+    await expect.poll(postmaster, { timeout: 120_000, intervals: [5] }).not.toBeNull();
+    const server = postmaster()!;
+    started.push(server);
+    first.launcher.kill("SIGTERM");
+    expect(await Promise.race([first.exited, new Promise((r) => setTimeout(() => r("still running"), 60_000))]), first.output).toBe(0);
+    expect(alive(server), first.output).toBe(false);
+    expect(existsSync(pidFile)).toBe(false);
+
+    // SIGHUP once everything runs.
+    const second = launch();
+    await expect.poll(() => second.output, { timeout: 240_000, intervals: [500] }).toContain("Press Ctrl-C to stop.");
+    const tree = descendantsOf(second.launcher.pid!);
+    started.push(...tree.map((p) => p.pid));
+    expect(tree.some((p) => p.cmdline.includes("app-server.mjs")) && tree.some((p) => p.cmdline.includes("bulkhead.mjs worker")), tree.map((p) => p.cmdline).join("\n")).toBe(true);
+    second.launcher.kill("SIGHUP");
+    expect(await Promise.race([second.exited, new Promise((r) => setTimeout(() => r("still running"), 60_000))]), second.output).toBe(0);
+    expect(second.output).toContain("Stopped. Data is kept for the next start.");
+    await expect.poll(() => tree.filter((p) => alive(p.pid)).map((p) => p.cmdline), { timeout: 30_000, intervals: [250] }).toEqual([]);
+    expect(existsSync(pidFile)).toBe(false);
+  } finally {
+    for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
