@@ -31,6 +31,7 @@ import type { RailwayState } from "./railway";
 import { RAILWAY_HOST } from "./railway";
 import { judgeCell } from "./judge";
 import { ReplayTopology } from "./topology";
+import { cleanUpOnSignal } from "@/lib/process/ending-signals";
 
 // Found from the package's root, not next to this module: `bulkhead replay` runs it compiled into
 // dist/cli/<build>/chunks/, where neither file is.
@@ -112,12 +113,11 @@ export async function runReplay(b: ReplayBulkhead, options: ReplayOptions = {}):
   // The agent's workspace must be readable by the sandbox's unprivileged user.
   const workspaces = mkdtempSync(path.join(tmpdir(), "bh-replay-ws-"));
   chmodSync(workspaces, 0o755);
-  // Interrupted (Ctrl-C, a CI timeout): the namespaces and their rules still go.
-  const onSignal = (signal: NodeJS.Signals) => {
-    void topo.close().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // Interrupted (Ctrl-C, a CI timeout, a closed terminal): the namespaces and their rules still go.
+  const undoOnSignal = cleanUpOnSignal(async () => {
+    await topo.close();
+    rmSync(workspaces, { recursive: true, force: true });
+  });
   try {
     await topo.setUp();
     const pki = await testPki();
@@ -233,9 +233,8 @@ export async function runReplay(b: ReplayBulkhead, options: ReplayOptions = {}):
     }
     return results;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     await topo.close();
+    undoOnSignal();
     rmSync(workspaces, { recursive: true, force: true });
   }
 }

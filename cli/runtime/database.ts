@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
 import { processAlive } from "@/lib/files/process-alive";
+import { cleanUpOnSignal } from "@/lib/process/ending-signals";
 import type { EmbeddedDatabase } from "@/lib/db/embedded";
 import { commandLine, dataFolderOwner, DataFolderBusyError, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
@@ -121,70 +121,34 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
   }
 }
 
-/** Signals that end a command: SIGINT (Ctrl-C), SIGTERM (`timeout`, a supervisor), SIGHUP (a closed terminal). */
-const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-/** How long a command ending on a signal waits for its server to stop before it exits anyway. */
-const SIGNAL_STOP_TIMEOUT_MS = 30_000;
-
 /**
- * A command that starts the embedded server for itself stops it when a signal ends the command.
- * Left to the signal's default action the command died and its server ran on with nobody to stop
- * it (the data folder's lock went with the command), until a later `bulkhead start` found it.
- * Installed before the server starts, so a signal during its start is kept and acted on once it
- * is up. The command then exits with 128 + the signal's number, as a shell reports a signal,
- * whatever the command made of its connection closing under it meanwhile. A
- * command that handles the signal itself (`sandbox run` ends its sandbox first) is left to end
- * its own way, which closes the database.
+ * A command that starts the embedded server for itself stops it when a signal ends the command
+ * (lib/process/ending-signals.ts). Left to the signal's default action the command died and its
+ * server ran on with nobody to stop it (the data folder's lock went with the command), until a
+ * later `bulkhead start` found it. Registered before the server starts, so a signal during its
+ * start is acted on once it is up.
  */
 function stopOwnServerOnSignal(log: (line: string) => void): { attach(opened: OpenDatabase): OpenDatabase; failed(): void } {
-  let server: OpenDatabase | null = null;
-  let received: (typeof ENDING_SIGNALS)[number] | null = null;
-  const exitCode = () => 128 + (received ? osConstants.signals[received] : 0);
-  const finish = () => {
-    if (!server || !received) return;
-    log(`Received ${received}: stopping the embedded PostgreSQL this command started.`);
-    // The server's shutdown closes the command's connections under it: an idle client's error
-    // would end the process before the server has stopped, and the command may end first on
-    // the error a query gets. Neither matters now: the server is waited for, and the code is the signal's.
-    process.on("uncaughtException", () => undefined);
-    process.on("exit", () => (process.exitCode = exitCode()));
-    setTimeout(() => process.exit(exitCode()), SIGNAL_STOP_TIMEOUT_MS).unref();
-    void server
-      .close()
-      .catch(() => undefined)
-      .finally(() => process.exit(exitCode()));
-  };
-  const handlers = ENDING_SIGNALS.map((signal) => {
-    const handler = () => {
-      if (received || process.listenerCount(signal) > 1) return;
-      received = signal;
-      finish();
-    };
-    process.on(signal, handler);
-    return { signal, handler };
+  let settle!: (server: OpenDatabase | null) => void;
+  const started = new Promise<OpenDatabase | null>((resolve) => (settle = resolve));
+  const unregister = cleanUpOnSignal(async (signal) => {
+    const server = await started;
+    if (!server) return;
+    log(`Received ${signal}: stopping the embedded PostgreSQL this command started.`);
+    await server.close();
   });
-  const detach = () => {
-    for (const { signal, handler } of handlers) process.off(signal, handler);
-  };
   return {
     attach(opened) {
       const close = opened.close;
       let closed: Promise<void> | null = null;
       // Once only: the command's own `finally` and a signal may both close it.
-      server = {
-        ...opened,
-        close: () =>
-          (closed ??= close().finally(() => {
-            if (!received) detach();
-          })),
-      };
-      finish();
+      const server = { ...opened, close: () => (closed ??= close().finally(unregister)) };
+      settle(server);
       return server;
     },
     failed() {
-      detach();
-      // The server did not start (nothing is left running): end as the signal asked.
-      if (received) process.exit(exitCode());
+      settle(null);
+      unregister();
     },
   };
 }

@@ -21,6 +21,7 @@ import { workerKeyEnvironment } from "@/lib/keys/process-keys";
 import { migrateDatabase, ownerUrl, runtimeUrl } from "./database-roles";
 import { prepareEmbeddedRoles } from "./database-roles";
 import { ensureCertificateAuthority } from "@/lib/tls/ca-store";
+import { cleanUpOnSignal } from "@/lib/process/ending-signals";
 import type { ReplayBulkhead } from "@/replay/run";
 
 const REPLAY_ACTOR = { kind: "system", label: "replay" } as const;
@@ -51,16 +52,26 @@ async function startOnFreePort(dir: string): Promise<EmbeddedDatabase> {
 
 export async function startScratchBulkhead(log: (line: string) => void): Promise<{ bulkhead: ReplayBulkhead; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), "bh-replay-db-"));
-  const pg = await startOnFreePort(dir).catch((error: unknown) => {
-    rmSync(dir, { recursive: true, force: true });
+  // A signal (Ctrl-C, a CI timeout, a closed terminal) must not leave this server running, also
+  // while it starts: the cleanup waits for the start to end (lib/process/ending-signals.ts).
+  let settle!: (pg: EmbeddedDatabase | null) => void;
+  const started = new Promise<EmbeddedDatabase | null>((resolve) => (settle = resolve));
+  const clients: Array<{ $disconnect(): Promise<void> }> = [];
+  let closed: Promise<void> | null = null;
+  const close = () =>
+    (closed ??= (async () => {
+      for (const c of clients) await c.$disconnect().catch(() => undefined);
+      await (await started)?.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      undoOnSignal();
+    })());
+  const undoOnSignal = cleanUpOnSignal(close);
+  const pg = await startOnFreePort(dir).catch(async (error: unknown) => {
+    settle(null);
+    await close();
     throw error;
   });
-  const clients: Array<{ $disconnect(): Promise<void> }> = [];
-  const close = async () => {
-    for (const c of clients) await c.$disconnect().catch(() => undefined);
-    await pg.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  settle(pg);
   try {
     const urls = await prepareEmbeddedRoles(pg.url, dir, () => undefined);
     await migrateDatabase(urls, () => undefined);
