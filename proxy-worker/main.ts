@@ -10,7 +10,7 @@ import { loadWorkerConfig } from "@/lib/config/worker";
 import { createPrismaClient, WORKER_DB_TIMEOUTS } from "@/lib/db/client";
 import { assertProcessKeysCurrent } from "@/lib/keys/generation";
 import { workerKeysFrom } from "@/lib/keys/process-keys";
-import { createLogger } from "@/lib/log";
+import { createLogger, droppedLogLines } from "@/lib/log";
 import { auditHealth, createAuditMetrics } from "./audit/metrics";
 import { watchSiem } from "./audit/siem-metrics";
 import { AuditWriter } from "./audit/writer";
@@ -90,6 +90,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
     metrics.gauges("bulkhead_worker_restarts", "Times the launcher restarted this worker slot after it exited unexpectedly", () => config.restarts.count);
     metrics.gauges("bulkhead_proxy_in_flight_requests", "Requests being handled right now", () => proxy.status().inFlight);
+    metrics.gauges("bulkhead_log_lines_dropped", "Operational log lines standard output would not take (a full disk, a closed pipe) since the worker started; the audit log is not affected", () => droppedLogLines().lines);
     watchSiem(metrics, { db, dataDir: common.dataDir, config: siemConfig });
 
     const health = createHealthServer({

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -394,6 +394,65 @@ test("bulkhead start stops everything on SIGHUP, and on SIGTERM while its databa
     expect(existsSync(pidFile)).toBe(false);
   } finally {
     for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Output redirected to a full disk (/dev/full answers every write with ENOSPC): the worker's first
+ * log line failed with an error nobody handled, its fatal-error path then retried the same write
+ * every 100 ms for ever, and the worker hung with its ports unanswered. Every process must serve
+ * on, dropping (and counting) the lines it cannot write.
+ */
+test("bulkhead start whose output goes to a full disk keeps serving", async () => {
+  test.setTimeout(300_000);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-full-output-"));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "info", BULKHEAD_ISOLATION: "off" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const full = openSync("/dev/full", "w");
+  const launcher = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", full, full] });
+  closeSync(full);
+  const exited = new Promise<number | null>((r) => launcher.once("exit", (code) => r(code)));
+  let tree: Array<{ pid: number; cmdline: string }> = [];
+  const app = `http://127.0.0.1:${ports.BULKHEAD_APP_PORT}`;
+  const health = `http://127.0.0.1:${ports.BULKHEAD_WORKER_HEALTH_PORT}`;
+  const status = (url: string) => fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
+  try {
+    await expect.poll(() => status(`${health}/readyz`), { timeout: 240_000, intervals: [500] }).toBe(200);
+    await expect.poll(() => status(`${app}/login`), { timeout: 60_000, intervals: [500] }).toBe(200);
+    tree = descendantsOf(launcher.pid!);
+    // Refused proxy requests (a line each from the worker) and a forged sign-in (the dashboard's).
+    for (let i = 0; i < 5; i++) {
+      const code = await new Promise<number>((resolve) => {
+        const req = http.request({ host: "127.0.0.1", port: ports.BULKHEAD_PROXY_PORT, method: "GET", path: "http://api.example.test/", headers: { host: "api.example.test" }, timeout: 10_000 }, (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0)));
+        req.on("error", () => resolve(0)).on("timeout", () => req.destroy());
+        req.end();
+      });
+      expect(code).toBe(407);
+      await fetch(`${app}/api/auth/callback/credentials`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "email=a%40b.test&password=x", redirect: "manual", signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await status(`${health}/readyz`)).toBe(200);
+    expect(await status(`${app}/login`)).toBe(200);
+    const metrics = await (await fetch(`${health}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    expect(Number(/^bulkhead_log_lines_dropped (\d+)/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(descendantsOf(launcher.pid!).map((p) => p.pid)).toEqual(expect.arrayContaining(tree.map((p) => p.pid)));
+
+    launcher.kill("SIGINT");
+    expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 60_000))])).toBe(0);
+    await expect.poll(() => tree.filter((p) => alive(p.pid)).map((p) => p.cmdline), { timeout: 30_000, intervals: [250] }).toEqual([]);
+  } finally {
+    if (launcher.exitCode === null) launcher.kill("SIGKILL");
+    for (const p of tree) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

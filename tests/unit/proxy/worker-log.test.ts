@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -49,4 +49,58 @@ describe("the worker's buffered log", () => {
     const lines = await r.lines;
     expect(lines.map((l) => l.line.msg)).toEqual(["before", "before", "before", "before", "before", "uncaught exception: the proxy worker exits"]);
   });
+});
+
+/**
+ * Standard output that takes no write (redirected to a full disk: /dev/full answers every write
+ * with ENOSPC). The worker's fatal-error path used to retry the write every 100 ms for ever, its
+ * main thread asleep; a synchronous logger's line threw into whatever code logged it. Lines are
+ * dropped and counted instead, and the process goes on and ends.
+ */
+describe("loggers whose standard output takes no write", () => {
+  function runOnFullDisk(body: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
+    const script = path.join(dir, `full-${Math.random().toString(36).slice(2)}.ts`);
+    writeFileSync(script, [`import { createLogger, droppedLogLines } from ${JSON.stringify(path.resolve("lib/log.ts"))};`, ...body].join("\n"));
+    const full = openSync("/dev/full", "w");
+    const started = Date.now();
+    const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: process.cwd(), stdio: ["ignore", full, "pipe"] });
+    closeSync(full);
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    return new Promise((resolve) =>
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr, ms: Date.now() - started });
+      }),
+    );
+  }
+
+  it("the buffered logger drops and counts, and a fatal line followed by exit does not hang", async () => {
+    const r = await runOnFullDisk([
+      `const log = createLogger("proxy-worker", "info", { bufferedStdout: true });`,
+      `for (let i = 0; i < 2000; i++) log.info({ i }, "line");`,
+      `setTimeout(() => {`,
+      `  log.fatal({ err: "boom" }, "uncaught exception: the proxy worker exits");`,
+      `  process.stderr.write(JSON.stringify(droppedLogLines()) + "\\n");`,
+      `  process.exit(70);`,
+      `}, 400);`,
+    ]);
+    expect(r.code, r.stderr).toBe(70);
+    const dropped = JSON.parse(r.stderr.trim().split("\n").at(-1)!) as { lines: number; lastError: string };
+    expect(dropped.lines).toBe(2001);
+    expect(dropped.lastError).toMatch(/ENOSPC|no space/i);
+  }, 30_000);
+
+  it("a synchronous logger's line neither throws nor stops the code that logged it", async () => {
+    const r = await runOnFullDisk([
+      `const log = createLogger("dashboard", "info");`,
+      `let reached = 0;`,
+      `for (let i = 0; i < 50; i++) { log.info({ i }, "line"); log.error({ i }, "an error line"); reached++; }`,
+      `process.stderr.write(JSON.stringify({ reached, ...droppedLogLines() }) + "\\n");`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stderr.trim().split("\n").at(-1)!) as { reached: number; lines: number };
+    expect(out).toMatchObject({ reached: 50, lines: 100 });
+  }, 30_000);
 });
