@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { publicEnvironment } from "@/lib/config/child-env";
+import { outputGone } from "../output";
 
 /**
  * Inputs of the Next.js build: a change to any of them means the build is stale. Next also
@@ -36,8 +37,18 @@ export async function ensureBuilt(root: string, log: (line: string) => void): Pr
   log("Building the dashboard (first start or sources changed; this takes a minute or two)...");
   const nextBin = path.join(root, "node_modules", "next", "dist", "bin", "next");
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [nextBin, "build"], { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: { ...publicEnvironment(), NEXT_TELEMETRY_DISABLED: "1" } }); // the build needs no secret
-    child.on("exit", (c) => resolve(c ?? 1));
+    // The build needs no secret. Its output comes through this process, not straight to the
+    // launcher's own output: written there by the build, a closed pipe (`npm start | head`) or a
+    // full disk where the output was redirected failed the build's own writes and so the build.
+    // Here what cannot be written is dropped (cli/output.ts) and the build goes on.
+    const colour = process.stdout.isTTY ? { FORCE_COLOR: "1" } : {};
+    const child = spawn(process.execPath, [nextBin, "build"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...publicEnvironment(), NEXT_TELEMETRY_DISABLED: "1", ...colour } });
+    const relay = (to: NodeJS.WriteStream) => (chunk: Buffer) => {
+      if (!outputGone(to)) to.write(chunk);
+    };
+    child.stdout.on("data", relay(process.stdout));
+    child.stderr.on("data", relay(process.stderr));
+    child.on("close", (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error("The dashboard build failed (see the output above).");
   writeFileSync(stamp, fingerprint);
