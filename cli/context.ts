@@ -10,6 +10,11 @@ export interface CliContext {
   readStdin: () => Promise<string>;
   /** Whether standard input is a terminal (then secrets are generated, not read). */
   stdinIsTTY: boolean;
+  /**
+   * Lines go to the process's own standard output, so a command whose output could not be
+   * written fails (cli/main.ts); a test's context, which collects lines, leaves it unset.
+   */
+  checksOutput?: boolean;
 }
 
 /** A command's failure: printed as one line on stderr, exit code non-zero. */

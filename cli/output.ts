@@ -8,12 +8,40 @@
  * with an error instead of reporting a complete result.
  */
 const gone = new WeakSet<NodeJS.WritableStream>();
+/** Why a stream stopped taking writes, when it was not its reader going away (EPIPE). */
+const failures = new WeakMap<NodeJS.WritableStream, NodeJS.ErrnoException>();
 let guarded = false;
 
 export function guardOutput(): void {
   if (guarded) return;
   guarded = true;
-  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => gone.add(stream));
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      gone.add(stream);
+      if (error.code !== "EPIPE" && !failures.has(stream)) failures.set(stream, error);
+    });
+  }
+}
+
+/**
+ * Why `stream` could not be written, in words, when its writes failed (a full disk where it was
+ * redirected, an I/O error); null when it took everything, or when its reader went away (EPIPE:
+ * `| head` chose to stop reading, and what it did not read was not wanted).
+ */
+export function outputFailure(stream: NodeJS.WritableStream): string | null {
+  const error = failures.get(stream);
+  if (!error) return null;
+  const why = error.code === "ENOSPC" ? "no space left on device" : error.code === "EFBIG" ? "the file is too large" : error.code === "EIO" ? "an I/O error" : error.message;
+  return `${why}${error.code ? ` (${error.code})` : ""}`;
+}
+
+/**
+ * Resolves once what was written to `stream` so far has been taken or has failed: a write's error
+ * is reported after the write returns, so a command that ends at once would not see it yet.
+ */
+export async function settled(stream: NodeJS.WritableStream): Promise<void> {
+  if (!outputGone(stream)) await new Promise<void>((resolve) => stream.write("", () => resolve()));
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Whether `stream` can no longer be written (its reader went away, or it failed). */

@@ -5,7 +5,7 @@ import { startAuditExport } from "@/lib/audit/export";
 import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
-import { outputGone, writable } from "../output";
+import { outputFailure, outputGone, writable } from "../output";
 import { assertWritableOutput } from "../output-file";
 import { terminalText } from "../terminal-text";
 
@@ -57,8 +57,13 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     // obeyed. To a file or a pipe it is written exactly.
     const show = !values.output && (out as { isTTY?: boolean }).isTTY === true ? terminalText : (chunk: string) => chunk;
     let bytes = 0;
-    // Standard output closed by its reader (`| head`): the export stops, and says it is incomplete.
-    const closed = () => new CliError(`standard output was closed by its reader after ${bytes} bytes; the export is incomplete (use --output FILE for the whole log)`);
+    // Standard output closed by its reader (`| head`), or failing (a full disk where it was
+    // redirected): the export stops, and says it is incomplete and why.
+    const closed = () => {
+      const failure = outputFailure(out);
+      if (failure) return new CliError(`standard output could not be written after ${bytes} bytes: ${failure}; the export is incomplete`);
+      return new CliError(`standard output was closed by its reader after ${bytes} bytes; the export is incomplete (use --output FILE for the whole log)`);
+    };
     try {
       for await (const chunk of exp.chunks) {
         if (failed) throw failed;

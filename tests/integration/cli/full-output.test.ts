@@ -1,0 +1,80 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateMasterKey } from "@/lib/crypto/envelope";
+import { bulkProxyDecisions } from "../../support/audit-events";
+import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
+
+/**
+ * A CLI command whose standard output takes no write: redirected to a full disk (/dev/full answers
+ * every write with ENOSPC). `bulkhead ca cert > ca.pem` or `bulkhead token mint ... > token` exited
+ * 0 over an empty file, so a script went on with nothing. The command fails now and says why; an
+ * export says how far it got. (A reader that goes away, `| head`, is its own choice: see
+ * closed-output.test.ts.)
+ */
+function runToFullDisk(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stderr: string }> {
+  const full = openSync("/dev/full", "w");
+  const child = spawn(process.execPath, ["bin/bulkhead.mjs", ...args], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", full, "pipe"] });
+  closeSync(full);
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stderr })));
+}
+
+describe("a CLI command whose standard output is on a full disk", () => {
+  let dir = "";
+  let t: TestDatabase;
+  let env: Record<string, string | undefined> = {};
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "bh-full-out-"));
+    t = await createTestDatabase();
+    const client = new pg.Client({ connectionString: t.workerUrl });
+    await client.connect();
+    try {
+      await bulkProxyDecisions(client, { agents: [{ id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "a" }], tasks: [{ id: "7c9e6679-7425-40de-944b-e07fc1f90ae7", agentId: "0f8fad5b-d9cb-469f-a165-70867728950e" }] }, 500);
+    } finally {
+      await client.end();
+    }
+    env = { PATH: process.env.PATH, HOME: dir, BULKHEAD_DATA_DIR: path.join(dir, "data"), BULKHEAD_MASTER_KEY: generateMasterKey(), ...databaseEnv(t) };
+  }, 120_000);
+  afterAll(async () => {
+    await t?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const LOST = "standard output could not be written: no space left on device (ENOSPC); what the command printed is incomplete";
+
+  it.each([
+    [["--version"], `bulkhead: ${LOST}`],
+    [["policy", "schema"], `bulkhead policy: ${LOST}`],
+    [["agent", "list"], `bulkhead agent: ${LOST}`],
+    [["ca", "cert"], `bulkhead ca: ${LOST}`],
+  ])("%j fails and says why", async (args, line) => {
+    const r = await runToFullDisk(args, env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe(line);
+  }, 120_000);
+
+  it("--json: the failure is a JSON error object", async () => {
+    const r = await runToFullDisk(["agent", "list", "--json"], env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stderr.trim().split("\n").at(-1)!)).toEqual({ error: { code: "failed", message: LOST, exitCode: 1 } });
+  }, 120_000);
+
+  it("an audit export says how far it got and that it is incomplete", async () => {
+    const r = await runToFullDisk(["audit", "export"], env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^bulkhead audit: standard output could not be written after \d+ bytes: no space left on device \(ENOSPC\); the export is incomplete$/m);
+    expect(r.stderr).not.toMatch(/^Exported the audit log/m);
+  }, 120_000);
+
+  it("a command's own failure keeps its exit code and message", async () => {
+    const r = await runToFullDisk(["token", "mint", "--task", "00000000-0000-4000-8000-000000000000"], env);
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).not.toContain(LOST);
+  }, 120_000);
+});
