@@ -30,9 +30,14 @@ export function guardOutput(): void {
  */
 export function outputFailure(stream: NodeJS.WritableStream): string | null {
   const error = failures.get(stream);
-  if (!error) return null;
-  const why = error.code === "ENOSPC" ? "no space left on device" : error.code === "EFBIG" ? "the file is too large" : error.code === "EIO" ? "an I/O error" : error.message;
-  return `${why}${error.code ? ` (${error.code})` : ""}`;
+  return error ? writeErrorText(error) : null;
+}
+
+/** A failed write's reason in words, with its code: "no space left on device (ENOSPC)". */
+export function writeErrorText(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  const why = e.code === "ENOSPC" ? "no space left on device" : e.code === "EFBIG" ? "the file is too large" : e.code === "EIO" ? "an I/O error" : e.code === "EDQUOT" ? "the disk quota is exceeded" : (e.message ?? String(error));
+  return `${why}${e.code ? ` (${e.code})` : ""}`;
 }
 
 /**

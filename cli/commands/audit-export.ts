@@ -6,7 +6,7 @@ import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
 import { outputFailure, outputGone, writable } from "../output";
-import { assertWritableOutput } from "../output-file";
+import { assertWritableOutput, writeFailure } from "../output-file";
 import { terminalText } from "../terminal-text";
 
 const MULTI = ["type", "outcome", "effect", "service", "environment"] as const;
@@ -66,7 +66,7 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     };
     try {
       for await (const chunk of exp.chunks) {
-        if (failed) throw failed;
+        if (failed) break;
         if (!toFile && outputGone(out)) throw closed();
         if (!out.write(show(chunk))) await writable(out);
         bytes += Buffer.byteLength(chunk);
@@ -75,9 +75,11 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     } finally {
       if (toFile) {
         toFile.end();
-        await finished(toFile);
+        await finished(toFile).catch((error: Error) => (failed ??= error));
       }
     }
+    // The file could not be written whole (a full disk): named, with the reason, and removed.
+    if (failed && values.output) throw await writeFailure([values.output], failed, `--output ${values.output} (after ${bytes} bytes of the export)`);
     return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing, unmatchedTypes: exp.unmatchedTypes };
   });
   const where = values.output ?? "standard output";

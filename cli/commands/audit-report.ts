@@ -11,7 +11,7 @@ import { reportVerificationKey, verifyReport, type ReportKey } from "@/lib/repor
 import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliKeys } from "../database";
-import { assertWritableOutput } from "../output-file";
+import { assertWritableOutput, writeFailure } from "../output-file";
 
 /** `bulkhead audit report TASK_ID [--output FILE.pdf]`: the signed PDF and FILE.pdf.sig beside it. */
 export async function reportCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -25,8 +25,13 @@ export async function reportCommand(args: string[], ctx: CliContext): Promise<nu
     return generateTaskReport(db, CLI_ACTOR, taskId, { checkpointKeys, reportKey: keys.reportKey, via: "cli" });
   });
   const file = values.output ?? generated.filename;
-  await writeFile(file, generated.pdf, { mode: 0o600 });
-  await writeFile(`${file}.sig`, `${JSON.stringify(generated.signature, null, 2)}\n`, { mode: 0o600 });
+  try {
+    await writeFile(file, generated.pdf, { mode: 0o600 });
+    await writeFile(`${file}.sig`, `${JSON.stringify(generated.signature, null, 2)}\n`, { mode: 0o600 });
+  } catch (error) {
+    // A report without its signature (or half a PDF) is not left to be taken for a whole one.
+    throw await writeFailure([file, `${file}.sig`], error, `the report ${file}`);
+  }
   if (ctx.json) ctx.stdout(JSON.stringify({ pdf: file, signature: `${file}.sig`, sha256: generated.signature.sha256, keyId: generated.signature.keyId }));
   else ctx.stdout(`Report written to ${file} (${generated.pdf.length} bytes) with its signature ${file}.sig (key ${generated.signature.keyId}).`);
   return 0;

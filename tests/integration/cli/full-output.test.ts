@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, openSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -70,6 +70,24 @@ describe("a CLI command whose standard output is on a full disk", () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^bulkhead audit: standard output could not be written after \d+ bytes: no space left on device \(ENOSPC\); the export is incomplete$/m);
     expect(r.stderr).not.toMatch(/^Exported the audit log/m);
+  }, 120_000);
+
+  it("an export to an --output that cannot be written names the file and the reason; a device is left alone", async () => {
+    const r = await runToFullDisk(["audit", "export", "--output", "/dev/full"], env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^bulkhead audit: could not write --output \/dev\/full \(after \d+ bytes of the export\): no space left on device \(ENOSPC\)$/m);
+    expect(statSync("/dev/full").isCharacterDevice()).toBe(true);
+  }, 120_000);
+
+  it("an export to a file on a full filesystem is removed, not left to pass for a whole one", () => {
+    // A filesystem of its own, full, in a mount namespace of its own (nothing is mounted here).
+    const folder = path.join(dir, "small");
+    const file = path.join(folder, "export.jsonl");
+    const script = [`mkdir -p '${folder}'`, `mount -t tmpfs -o size=64k tmpfs '${folder}'`, `dd if=/dev/zero of='${folder}/fill' bs=1k count=64 2>/dev/null`, `"$0" bin/bulkhead.mjs audit export --format jsonl --output '${file}'; echo "rc=$?"`, `ls '${folder}'`].join("; ");
+    const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath], { env: env as NodeJS.ProcessEnv, encoding: "utf8", timeout: 120_000 });
+    expect(r.stdout, r.stderr).toContain("rc=1");
+    expect(r.stderr).toMatch(/^bulkhead audit: could not write --output \S+export\.jsonl \(after \d+ bytes of the export\): no space left on device \(ENOSPC\); the incomplete file was removed$/m);
+    expect(r.stdout.split("\n")).not.toContain("export.jsonl");
   }, 120_000);
 
   it("a command's own failure keeps its exit code and message", async () => {
