@@ -90,6 +90,24 @@ describe("a CLI command whose standard output is on a full disk", () => {
     expect(r.stdout.split("\n")).not.toContain("export.jsonl");
   }, 120_000);
 
+  it("a report on a full filesystem: the PDF and its signature are removed, the reason said", async () => {
+    const cli = (args: string[], input?: string) => spawnSync(process.execPath, ["bin/bulkhead.mjs", ...args], { env: env as NodeJS.ProcessEnv, encoding: "utf8", input, timeout: 120_000 });
+    for (const [args, input] of [[["user", "create", "--email", "owner@example.com", "--role", "admin"], "a long enough password 1\n"], [["agent", "create", "--name", "report-bot"], undefined]] as const) {
+      const step = cli([...args], input);
+      expect(step.status, step.stderr).toBe(0);
+    }
+    const task = cli(["task", "create", "--agent", "report-bot", "--purpose", "a report on a full disk", "--scope", "none", "--json"]);
+    expect(task.status, task.stderr).toBe(0);
+    const taskId = (JSON.parse(task.stdout) as { id: string }).id;
+    const folder = path.join(dir, "small-report");
+    const file = path.join(folder, "report.pdf");
+    const script = [`mkdir -p '${folder}'`, `mount -t tmpfs -o size=64k tmpfs '${folder}'`, `dd if=/dev/zero of='${folder}/fill' bs=1k count=64 2>/dev/null`, `"$0" bin/bulkhead.mjs audit report ${taskId} --output '${file}'; echo "rc=$?"`, `ls '${folder}'`].join("; ");
+    const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath], { env: env as NodeJS.ProcessEnv, encoding: "utf8", timeout: 120_000 });
+    expect(r.stdout, r.stderr).toContain("rc=1");
+    expect(r.stderr).toMatch(/^bulkhead audit: could not write the report \S+report\.pdf: no space left on device \(ENOSPC\); the incomplete file was removed$/m);
+    expect(r.stdout.split("\n").filter((n) => n.startsWith("report"))).toEqual([]);
+  }, 180_000);
+
   it("a command's own failure keeps its exit code and message", async () => {
     const r = await runToFullDisk(["token", "mint", "--task", "00000000-0000-4000-8000-000000000000"], env);
     expect(r.code, r.stderr).not.toBe(0);
