@@ -1,4 +1,5 @@
 import { fork } from "node:child_process";
+import { ENDING_SIGNALS } from "@/lib/process/ending-signals";
 import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
 import { loadCommonConfig } from "@/lib/config/common";
@@ -54,9 +55,6 @@ function loadStartConfig() {
   if (!common || !app || !worker) throw new ConfigError([...new Set(problems)]);
   return { common, app, worker };
 }
-
-/** The signals that stop Bulkhead: SIGINT (Ctrl-C), SIGTERM (a supervisor), SIGHUP (its terminal closed). */
-const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 export const startCommand: CommandHandler = async (args, ctx) => {
   // Settings are environment variables; an argument is a mistake, not something to start with.

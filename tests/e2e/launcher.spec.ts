@@ -52,6 +52,26 @@ const MASTER_TEXT = Buffer.alloc(32, 0x3c).toString("base64url");
 const SESSION_SECRET = "launcher-e2e-session-secret-launcher-e2e-session";
 
 /**
+ * A data folder, free ports and the launcher's environment (the master key and session secret in
+ * it, no network isolation) for a `bulkhead start` of a test's own.
+ */
+async function launcherSetup(prefix: string, logLevel: string) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
+  const ports = {
+    BULKHEAD_APP_PORT: await freePort(),
+    BULKHEAD_PG_PORT: await freePort(),
+    BULKHEAD_PROXY_PORT: await freePort(),
+    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
+    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: logLevel, BULKHEAD_ISOLATION: "off" };
+  delete env.DATABASE_URL;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  return { dataDir, ports, env };
+}
+
+/**
  * The real `bulkhead start`, with a launcher environment that holds the master key and the
  * session secret: each child's environment is read from /proc, the dashboard serves pages with
  * only its own, and a credential stored next to the running stack does not open under any key
@@ -205,18 +225,7 @@ function alive(pid: number): boolean {
  */
 test("npm start: stopping npm (SIGTERM, or SIGKILL) stops the launcher and everything it started", async () => {
   test.setTimeout(420_000);
-  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-npm-start-"));
-  const ports = {
-    BULKHEAD_APP_PORT: await freePort(),
-    BULKHEAD_PG_PORT: await freePort(),
-    BULKHEAD_PROXY_PORT: await freePort(),
-    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
-  };
-  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "warn", BULKHEAD_ISOLATION: "off" };
-  delete env.DATABASE_URL;
-  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const { dataDir, env } = await launcherSetup("bulkhead-npm-start-", "warn");
   const started: number[] = [];
   try {
     for (const signal of ["SIGTERM", "SIGKILL"] as const) {
@@ -261,19 +270,7 @@ function cpuSeconds(pid: number): number {
  */
 test("bulkhead start whose output reader goes away keeps serving", async () => {
   test.setTimeout(300_000);
-  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-closed-output-"));
-  const ports = {
-    BULKHEAD_APP_PORT: await freePort(),
-    BULKHEAD_PG_PORT: await freePort(),
-    BULKHEAD_PROXY_PORT: await freePort(),
-    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
-  };
-  // Info level: the worker writes a line for every refused request too.
-  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "info", BULKHEAD_ISOLATION: "off" };
-  delete env.DATABASE_URL;
-  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const { dataDir, ports, env } = await launcherSetup("bulkhead-closed-output-", "info");
   const launcher: ChildProcess = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   launcher.stdout!.on("data", (c: Buffer) => (output += c.toString()));
@@ -340,18 +337,7 @@ test("bulkhead start whose output reader goes away keeps serving", async () => {
  */
 test("bulkhead start stops everything on SIGHUP, and on SIGTERM while its database starts", async () => {
   test.setTimeout(300_000);
-  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-signals-"));
-  const ports = {
-    BULKHEAD_APP_PORT: await freePort(),
-    BULKHEAD_PG_PORT: await freePort(),
-    BULKHEAD_PROXY_PORT: await freePort(),
-    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
-  };
-  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "warn", BULKHEAD_ISOLATION: "off" };
-  delete env.DATABASE_URL;
-  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const { dataDir, env } = await launcherSetup("bulkhead-signals-", "warn");
   const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
   const postmaster = () => {
     try {
@@ -406,18 +392,7 @@ test("bulkhead start stops everything on SIGHUP, and on SIGTERM while its databa
  */
 test("bulkhead start whose output goes to a full disk keeps serving", async () => {
   test.setTimeout(300_000);
-  const dataDir = mkdtempSync(path.join(tmpdir(), "bulkhead-full-output-"));
-  const ports = {
-    BULKHEAD_APP_PORT: await freePort(),
-    BULKHEAD_PG_PORT: await freePort(),
-    BULKHEAD_PROXY_PORT: await freePort(),
-    BULKHEAD_WORKER_HEALTH_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_HTTP_PORT: await freePort(),
-    BULKHEAD_TRANSPARENT_TLS_PORT: await freePort(),
-  };
-  const env: NodeJS.ProcessEnv = { ...process.env, BULKHEAD_DATA_DIR: dataDir, BULKHEAD_MASTER_KEY: MASTER_TEXT, AUTH_SECRET: SESSION_SECRET, LOG_LEVEL: "info", BULKHEAD_ISOLATION: "off" };
-  delete env.DATABASE_URL;
-  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const { dataDir, ports, env } = await launcherSetup("bulkhead-full-output-", "info");
   const full = openSync("/dev/full", "w");
   const launcher = spawn(process.execPath, [path.resolve("bin/bulkhead.mjs"), "start"], { env, stdio: ["ignore", full, full] });
   closeSync(full);
