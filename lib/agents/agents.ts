@@ -29,7 +29,7 @@ export type CreateAgentInput = z.input<typeof createAgentInput>;
 export { uuidSchema };
 
 // Reading agents lives in ./view (no audit writer or user schemas): `bulkhead agent list` loads only that.
-export { listAgents, listAgentsInput, type AgentView } from "./view";
+export { listAgents, listAgentsInput, listAgentsPage, type AgentView } from "./view";
 
 /** What an agent reads as (AgentView), for the Prisma paths that write and return one. */
 export const agentSelect = {

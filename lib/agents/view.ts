@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { everyPage, nameCursor, pageOf, readLimit, readNameCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import { containsPattern, dateOf, epochMs } from "@/lib/db/view-sql";
 
 export interface AgentView {
@@ -46,14 +47,29 @@ const LIST_SQL = `SELECT a.id::text, a.name, a.description, a.status::text,
 FROM agents a JOIN users u ON u.id = a.owner_id
 WHERE ($1::text IS NULL OR a.status::text = $1::text)
   AND ($2::text IS NULL OR a.name ILIKE $2::text OR a.description ILIKE $2::text OR u.email ILIKE $2::text)
-ORDER BY a.name ASC LIMIT 500`;
+  AND ($3::text IS NULL OR a.name > $3::text)
+ORDER BY a.name ASC LIMIT $4::int`;
 
-/** Agents by name (at most 500), optionally only those matching `query` or in one status. */
-export async function listAgents(db: AuditDb, actor: Actor, input: z.input<typeof listAgentsInput> = {}): Promise<AgentView[]> {
+/**
+ * One page of agents by name (names are unique), optionally only those matching `query` or in one
+ * status: at most `limit` (default 500) and the cursor of the next page.
+ */
+export async function listAgentsPage(db: AuditDb, actor: Actor, input: z.input<typeof listAgentsInput> & PageRequest = {}): Promise<ListPage<AgentView>> {
   assertCan(actor, "read");
-  const { query, status } = listAgentsInput.parse(input);
-  const rows = await auditSql(db).query<AgentRow>(LIST_SQL, [status ?? null, query ? containsPattern(query) : null]);
-  return rows.map((r) => ({
+  const { query, status } = listAgentsInput.parse({ query: input.query, status: input.status });
+  const after = readNameCursor(input.cursor);
+  const limit = readLimit(input.limit);
+  const rows = await auditSql(db).query<AgentRow>(LIST_SQL, [status ?? null, query ? containsPattern(query) : null, after?.name ?? null, limit + 1]);
+  return pageOf(rows, limit, agentOfRow, (r) => nameCursor({ name: r.name }));
+}
+
+/** Every agent matching the filter (page after page): the CLI's list, and pickers that must offer every agent. */
+export async function listAgents(db: AuditDb, actor: Actor, input: z.input<typeof listAgentsInput> = {}): Promise<AgentView[]> {
+  return everyPage((cursor) => listAgentsPage(db, actor, { ...input, cursor }));
+}
+
+function agentOfRow(r: AgentRow): AgentView {
+  return {
     id: r.id,
     name: r.name,
     description: r.description,
@@ -62,5 +78,5 @@ export async function listAgents(db: AuditDb, actor: Actor, input: z.input<typeo
     createdAt: dateOf(r.created_at),
     updatedAt: dateOf(r.updated_at),
     owner: { id: r.owner_id, email: r.owner_email, name: r.owner_name },
-  }));
+  };
 }

@@ -65,3 +65,12 @@ export const sessionSchema = z.object({
   userAgent: z.string().nullable(),
   current: z.boolean().meta({ description: "The session making this request." }),
 });
+
+/** The page parameters of a keyset-paged list (lib/db/list-page.ts). */
+export const pageQuery = {
+  cursor: z.string().optional().meta({ description: "`nextCursor` of the previous page; absent: the first page." }),
+  limit: z.string().optional().meta({ description: "Rows per page, 1-500 (default 500)." }),
+};
+
+/** `nextCursor` of a keyset-paged list: null on the last page. */
+export const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null: this is the last page. Pages never skip or repeat a row, however many are added meanwhile." });

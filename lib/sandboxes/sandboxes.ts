@@ -38,7 +38,7 @@ const sandboxSelect = {
 } as const;
 
 // Reading the list lives in ./view (no audit writer, no address parser): `bulkhead sandbox list` loads only that.
-export { listSandboxes, type SandboxView } from "./view";
+export { listSandboxes, listSandboxesPage, type SandboxView } from "./view";
 
 export async function getSandbox(db: Db, actor: Actor, id: string): Promise<SandboxView> {
   assertCan(actor, "read");

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
+import { everyPage, pageOf, readLimit, readTimeCursor, timeCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import { dateOf, epochMs } from "@/lib/db/view-sql";
 
 export interface SandboxView {
@@ -60,10 +61,19 @@ const LIST_SQL = `SELECT s.id::text, s.name, s.kind, s.task_id::text, s.source_a
   a.id::text AS agent_id, a.name AS agent_name
 FROM sandboxes s JOIN tasks t ON t.id = s.task_id JOIN agents a ON a.id = t.agent_id
 WHERE ($1::boolean IS NOT TRUE OR s.removed_at IS NULL) AND ($2::uuid IS NULL OR s.task_id = $2::uuid)
-ORDER BY s.created_at DESC LIMIT 500`;
+  AND ($3::bigint IS NULL OR (s.created_at, s.id) < ('epoch'::timestamptz + $3::bigint * interval '1 millisecond', $4::uuid))
+ORDER BY s.created_at DESC, s.id DESC LIMIT $5::int`;
 
-/** The newest 500 sandboxes, optionally only live ones or one task's; a malformed task id filters nothing. */
-export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: boolean; taskId?: string } = {}): Promise<SandboxView[]> {
+export interface SandboxListFilter extends PageRequest {
+  live?: boolean;
+  taskId?: string;
+}
+
+/**
+ * One page of sandboxes, newest first, optionally only live ones or one task's: at most `limit`
+ * (default 500) and the cursor of the next page.
+ */
+export async function listSandboxesPage(db: AuditDb, actor: Actor, filter: SandboxListFilter = {}): Promise<ListPage<SandboxView>> {
   assertCan(actor, "read");
   // A task filter that is not a task's id is refused, never dropped (dropping it listed every
   // task's sandboxes, for a client that might then stop each one).
@@ -72,8 +82,19 @@ export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: 
     throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { task: [`${message}.`] } } });
   }
   const taskId = filter.taskId || null;
-  const rows = await auditSql(db).query<SandboxRow>(LIST_SQL, [filter.live === true, taskId]);
-  return rows.map((r) => ({
+  const after = readTimeCursor("sandboxes", filter.cursor);
+  const limit = readLimit(filter.limit);
+  const rows = await auditSql(db).query<SandboxRow>(LIST_SQL, [filter.live === true, taskId, after?.atMs ?? null, after?.id ?? null, limit + 1]);
+  return pageOf(rows, limit, sandboxOfRow, (r) => timeCursor("sandboxes", { atMs: r.created_at, id: r.id }));
+}
+
+/** Every sandbox matching the filter (page after page): the CLI's list and a task's page. */
+export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: boolean; taskId?: string } = {}): Promise<SandboxView[]> {
+  return everyPage((cursor) => listSandboxesPage(db, actor, { ...filter, cursor }));
+}
+
+function sandboxOfRow(r: SandboxRow): SandboxView {
+  return {
     id: r.id,
     name: r.name,
     kind: r.kind,
@@ -89,5 +110,5 @@ export async function listSandboxes(db: AuditDb, actor: Actor, filter: { live?: 
     removedAt: dateOf(r.removed_at),
     removedReason: r.removed_reason,
     limits: r.limits === null ? null : (JSON.parse(r.limits) as unknown),
-  }));
+  };
 }

@@ -16,7 +16,7 @@ import { DEFAULT_TASK_TTL_SECONDS, getMaxTaskTtlSeconds } from "./settings";
 import { effective, taskSelect, type TaskView } from "./view";
 
 // Reading tasks lives in ./view (no policy parser, no YAML): `bulkhead task list` loads only that.
-export { getTask, listTasks, type TaskView } from "./view";
+export { getTask, listTasks, listTasksPage, type TaskView } from "./view";
 
 /** What no policy allows: a task without an explicit allowlist can do nothing. */
 export const DENY_ALL_POLICY = "unlisted: deny\nrules: []\n";

@@ -9,6 +9,7 @@ import { uuidSchema } from "@/lib/agents/ids";
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
+import { everyPage, pageOf, readLimit, readTimeCursor, timeCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 
 export const taskSelect = {
   id: true,
@@ -56,40 +57,55 @@ const LIST_SQL = `SELECT t.id::text, t.purpose, t.policy_yaml, t.policy_version:
   ${epochMs("t.created_at")} AS created_at, ${epochMs("t.expires_at")} AS expires_at, ${epochMs("t.ended_at")} AS ended_at, t.ended_reason,
   a.id::text AS agent_id, a.name AS agent_name, a.status::text AS agent_status, u.email AS created_by_email
 FROM tasks t JOIN agents a ON a.id = t.agent_id LEFT JOIN users u ON u.id = t.created_by_id
-WHERE $1::uuid IS NULL OR t.agent_id = $1::uuid
-ORDER BY t.created_at DESC LIMIT 500`;
+WHERE ($1::uuid IS NULL OR t.agent_id = $1::uuid)
+  AND ($2::bigint IS NULL OR (t.created_at, t.id) < ('epoch'::timestamptz + $2::bigint * interval '1 millisecond', $3::uuid))
+ORDER BY t.created_at DESC, t.id DESC LIMIT $4::int`;
+
+export interface TaskListFilter extends PageRequest {
+  agentId?: string;
+}
 
 /**
- * The newest 500 tasks, optionally one agent's. One SQL query through either driver: the
- * dashboard passes its Prisma client; `bulkhead task list` a plain pg client, so a command that
- * only reads a list does not pay for starting Prisma's query compiler.
+ * One page of tasks, newest first, optionally one agent's: at most `limit` (default 500) and the
+ * cursor of the next page. One SQL query through either driver: the dashboard passes its Prisma
+ * client; `bulkhead task list` a plain pg client, so a command that only reads a list does not
+ * pay for starting Prisma's query compiler.
  */
-export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
+export async function listTasksPage(db: AuditDb, actor: Actor, filter: TaskListFilter = {}, now = new Date()): Promise<ListPage<TaskView>> {
   assertCan(actor, "read");
   // A filter that names no agent is refused, never dropped (which would list every agent's tasks).
   const agentId = filter.agentId === undefined || filter.agentId === "" ? null : filter.agentId.trim().toLowerCase();
   if (agentId !== null && !uuidSchema.safeParse(agentId).success) {
     throw new AppError("INVALID_INPUT", "agent must be an agent's id (a uuid)", { details: { fieldErrors: { agent: ["agent must be an agent's id (a uuid)."] } } });
   }
-  const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId]);
-  return rows.map((r) =>
-    effective(
-      {
-        id: r.id,
-        purpose: r.purpose,
-        policyYaml: r.policy_yaml,
-        policyVersion: Number(r.policy_version),
-        scope: r.scope,
-        status: r.status as TaskView["status"],
-        createdAt: new Date(Number(r.created_at)),
-        expiresAt: new Date(Number(r.expires_at)),
-        endedAt: r.ended_at === null ? null : new Date(Number(r.ended_at)),
-        endedReason: r.ended_reason,
-        agent: { id: r.agent_id, name: r.agent_name, status: r.agent_status as TaskView["agent"]["status"] },
-        createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
-      },
-      now,
-    ),
+  const after = readTimeCursor("tasks", filter.cursor);
+  const limit = readLimit(filter.limit);
+  const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId, after?.atMs ?? null, after?.id ?? null, limit + 1]);
+  return pageOf(rows, limit, (r) => taskOfRow(r, now), (r) => timeCursor("tasks", { atMs: r.created_at, id: r.id }));
+}
+
+/** Every task (page after page), optionally one agent's: for the CLI, which prints them all. */
+export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
+  return everyPage((cursor) => listTasksPage(db, actor, { ...filter, cursor }, now));
+}
+
+function taskOfRow(r: TaskRow, now: Date): TaskView {
+  return effective(
+    {
+      id: r.id,
+      purpose: r.purpose,
+      policyYaml: r.policy_yaml,
+      policyVersion: Number(r.policy_version),
+      scope: r.scope,
+      status: r.status as TaskView["status"],
+      createdAt: new Date(Number(r.created_at)),
+      expiresAt: new Date(Number(r.expires_at)),
+      endedAt: r.ended_at === null ? null : new Date(Number(r.ended_at)),
+      endedReason: r.ended_reason,
+      agent: { id: r.agent_id, name: r.agent_name, status: r.agent_status as TaskView["agent"]["status"] },
+      createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
+    },
+    now,
   );
 }
 

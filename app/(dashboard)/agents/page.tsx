@@ -7,24 +7,31 @@ import { LinkButton } from "@/components/ui/button";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
-import { listAgents } from "@/lib/agents/agents";
+import { ListPager } from "@/components/ui/list-pager";
+import { listAgentsPage } from "@/lib/agents/agents";
+import { isAppError } from "@/lib/errors/app-error";
+
+/** Agents a page of the list shows (the API's pages hold up to 500). */
+const PAGE_SIZE = 100;
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 
 export const metadata: Metadata = { title: "Agents" };
 
-export default async function AgentsPage({ searchParams }: { searchParams: Promise<{ q?: string; status?: string }> }) {
+export default async function AgentsPage({ searchParams }: { searchParams: Promise<{ q?: string; status?: string; cursor?: string }> }) {
   const actor = await requirePageActor("read");
-  const { q, status } = await searchParams;
+  const { q, status, cursor } = await searchParams;
   const query = typeof q === "string" ? q.slice(0, 200) : undefined;
   // Passed as sent: a status that is not one is said on the page (below), never read as "all".
   const statusFilter = typeof status === "string" && status !== "" ? (status as "active") : undefined;
-  // A search the list refuses (a NUL character) is said on the page, not a server error.
-  const { agents, problem } = await listAgents(getDb(), actor, { query, status: statusFilter }).then(
-    (found) => ({ agents: found, problem: null }),
+  // A search the list refuses (a NUL character), or a page position that is not one, is said on
+  // the page, not a server error.
+  const { agents, nextCursor, problem } = await listAgentsPage(getDb(), actor, { query, status: statusFilter, cursor, limit: PAGE_SIZE }).then(
+    (page) => ({ agents: page.items, nextCursor: page.nextCursor, problem: null }),
     (error: unknown) => {
-      if (error instanceof ZodError) return { agents: [], problem: error.issues.map((i) => i.message).join(" ") };
+      if (error instanceof ZodError) return { agents: [], nextCursor: null, problem: error.issues.map((i) => i.message).join(" ") };
+      if (isAppError(error) && error.code === "INVALID_INPUT") return { agents: [], nextCursor: null, problem: error.userMessage };
       throw error;
     },
   );
@@ -61,7 +68,7 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
           {problem}
         </p>
       ) : null}
-      {agents.length === 0 ? (
+      {problem && !(query || statusFilter) ? null : agents.length === 0 ? (
         query || statusFilter ? (
           <EmptyState title="No agents match">Try another search.</EmptyState>
         ) : (
@@ -91,6 +98,7 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
           ))}
         </Table>
       )}
+      {problem ? null : <ListPager base="/agents" filters={{ q: query, status: statusFilter }} cursor={cursor} nextCursor={nextCursor} nextLabel="Next agents" endLabel="Last agent reached." />}
     </>
   );
 }

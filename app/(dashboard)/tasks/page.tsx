@@ -11,18 +11,23 @@ import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
 import { getAgent } from "@/lib/agents/agents";
-import { listTasks } from "@/lib/tasks/tasks";
+import { ListPager } from "@/components/ui/list-pager";
+import { listTasksPage } from "@/lib/tasks/tasks";
+
+/** Tasks a page of the list shows (the API's pages hold up to 500). */
+const PAGE_SIZE = 100;
 
 export const metadata: Metadata = { title: "Tasks" };
 
-export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string }> }) {
+export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string; cursor?: string }> }) {
   const actor = await requirePageActor("read");
-  const { agent } = await searchParams;
-  // A filter that names no agent is said on the page, not a server error and not every task.
-  const { tasks, problem } = await listTasks(getDb(), actor, { agentId: agent }).then(
-    (found) => ({ tasks: found, problem: null }),
+  const { agent, cursor } = await searchParams;
+  // A filter that names no agent, or a page position that is not one, is said on the page, not a
+  // server error and not every task.
+  const { tasks, nextCursor, problem } = await listTasksPage(getDb(), actor, { agentId: agent, cursor, limit: PAGE_SIZE }).then(
+    (page) => ({ tasks: page.items, nextCursor: page.nextCursor, problem: null }),
     (error: unknown) => {
-      if (isAppError(error) && error.code === "INVALID_INPUT") return { tasks: [], problem: error.userMessage };
+      if (isAppError(error) && error.code === "INVALID_INPUT") return { tasks: [], nextCursor: null, problem: error.userMessage };
       throw error;
     },
   );
@@ -47,7 +52,9 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           <Link className="text-brand-700 hover:underline" href="/tasks">Show every task</Link>
         </p>
       ) : null}
-      {problem ? null : tasks.length === 0 ? (
+      {problem ? null : tasks.length === 0 && cursor ? (
+        <p className="text-sm text-slate-600">No older tasks.</p>
+      ) : tasks.length === 0 ? (
         <EmptyState
           title={forAgent ? `${forAgent.name} has no tasks yet` : "No tasks yet"}
           action={canWrite ? <LinkButton href={forAgent ? `/tasks/new?agent=${encodeURIComponent(forAgent.id)}` : "/tasks/new"}>{forAgent ? "Create a task for it" : "Create the first task"}</LinkButton> : null}
@@ -78,6 +85,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           ))}
         </Table>
       )}
+      {problem ? null : <ListPager base="/tasks" filters={{ agent }} cursor={cursor} nextCursor={nextCursor} nextLabel="Older tasks" endLabel="Oldest task reached." />}
     </>
   );
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { createAgentInput, listAgentsInput } from "@/lib/agents/agents";
 import type { OpenApiOperation } from "../registry";
-import { agentSchema } from "../schemas";
+import { agentSchema, nextCursor, pageQuery } from "../schemas";
 
 const agentResponse = z.object({ agent: agentSchema });
 const id = { id: "The agent's id (uuid)." };
@@ -17,8 +17,9 @@ export const agentOperations: OpenApiOperation[] = [
     query: z.object({
       q: listAgentsInput.shape.query.meta({ description: "Matches name, description or owner email." }),
       status: listAgentsInput.shape.status,
+      ...pageQuery,
     }),
-    responses: { 200: { description: "Agents by name.", schema: z.object({ agents: z.array(agentSchema) }) } },
+    responses: { 200: { description: "Agents by name, a page at a time.", schema: z.object({ agents: z.array(agentSchema), nextCursor }) } },
   },
   {
     method: "post",

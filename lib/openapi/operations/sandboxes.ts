@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { registerSandboxInput } from "@/lib/sandboxes/sandboxes";
 import type { OpenApiOperation } from "../registry";
-import { dateTime, nullableDateTime } from "../schemas";
+import { dateTime, nextCursor, nullableDateTime, pageQuery } from "../schemas";
 
 const sandboxSchema = z.object({
   id: z.string(),
@@ -43,8 +43,9 @@ export const sandboxOperations: OpenApiOperation[] = [
     query: z.object({
       state: z.enum(["live", "all"]).optional().meta({ description: "Default: live." }),
       task: z.string().optional().meta({ description: "Only this task's sandboxes." }),
+      ...pageQuery,
     }),
-    responses: { 200: { description: "Newest first.", schema: z.object({ sandboxes: z.array(sandboxSchema) }) } },
+    responses: { 200: { description: "Newest first, a page at a time.", schema: z.object({ sandboxes: z.array(sandboxSchema), nextCursor }) } },
   },
   {
     method: "post",

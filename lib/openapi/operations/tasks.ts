@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { createTaskInput } from "@/lib/tasks/tasks";
 import type { OpenApiOperation } from "../registry";
-import { dateTime, nullableDateTime } from "../schemas";
+import { dateTime, nextCursor, nullableDateTime, pageQuery } from "../schemas";
 
 const taskSchema = z.object({
   id: z.string(),
@@ -29,8 +29,8 @@ export const taskOperations: OpenApiOperation[] = [
     summary: "List tasks",
     tags: ["tasks"],
     permission: "read",
-    query: z.object({ agent: z.string().optional().meta({ description: "Only this agent's tasks." }) }),
-    responses: { 200: { description: "Newest first.", schema: z.object({ tasks: z.array(taskSchema) }) } },
+    query: z.object({ agent: z.string().optional().meta({ description: "Only this agent's tasks." }), ...pageQuery }),
+    responses: { 200: { description: "Newest first, a page at a time.", schema: z.object({ tasks: z.array(taskSchema), nextCursor }) } },
   },
   {
     method: "post",

@@ -1,7 +1,7 @@
 import { getDb } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
-import { listSandboxes, registerExternalSandbox, registerSandboxInput } from "@/lib/sandboxes/sandboxes";
+import { listSandboxesPage, registerExternalSandbox, registerSandboxInput } from "@/lib/sandboxes/sandboxes";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
@@ -10,8 +10,14 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
   if (state !== "live" && state !== "all") {
     throw new AppError("INVALID_INPUT", "state must be live or all", { details: { fieldErrors: { state: ["state must be live or all."] } } });
   }
-  return { sandboxes: await listSandboxes(getDb(), actor, { live: state === "live", taskId: query.get("task") ?? undefined }) };
-}, { query: { names: ["state", "task"] } });
+  const page = await listSandboxesPage(getDb(), actor, {
+    live: state === "live",
+    taskId: query.get("task") ?? undefined,
+    cursor: query.get("cursor") ?? undefined,
+    limit: query.get("limit") ?? undefined,
+  });
+  return { sandboxes: page.items, nextCursor: page.nextCursor };
+}, { query: { names: ["state", "task", "cursor", "limit"] } });
 
 // The dashboard cannot create namespaces (it runs unprivileged): POST registers a sandbox isolated
 // elsewhere (a Kubernetes pod's address) for a task. Local sandboxes come from `bulkhead sandbox run`.

@@ -1,10 +1,12 @@
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
-import { createTask, createTaskInput, listTasks } from "@/lib/tasks/tasks";
+import { createTask, createTaskInput, listTasksPage } from "@/lib/tasks/tasks";
 
-export const GET = apiRoute("read", async ({ actor, request }) => ({
-  tasks: await listTasks(getDb(), actor, { agentId: new URL(request.url).searchParams.get("agent") ?? undefined }),
-}), { query: { names: ["agent"] } });
+export const GET = apiRoute("read", async ({ actor, request }) => {
+  const query = new URL(request.url).searchParams;
+  const page = await listTasksPage(getDb(), actor, { agentId: query.get("agent") ?? undefined, cursor: query.get("cursor") ?? undefined, limit: query.get("limit") ?? undefined });
+  return { tasks: page.items, nextCursor: page.nextCursor };
+}, { query: { names: ["agent", "cursor", "limit"] } });
 
 export const POST = apiRoute("tasks:write", async ({ actor, json }) => ({ task: await createTask(getDb(), actor, await json(createTaskInput)) }), {
   status: 201,

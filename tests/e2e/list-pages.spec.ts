@@ -1,0 +1,51 @@
+import { unique } from "../support/factories";
+import { expect, signInViaApi, test } from "./support/fixtures";
+
+/** The Tasks and Agents pages show 100 rows a page and link on to the rest: no row is out of reach. */
+test("the task list pages on past its first 100 tasks, keeping the agent filter", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("pager"), ownerId: admin.id } });
+  const base = Date.parse("2026-10-01T00:00:00Z");
+  await db.task.createMany({
+    data: Array.from({ length: 103 }, (_, i) => ({ agentId: agent.id, purpose: `paged task ${String(i).padStart(3, "0")}`, policyYaml: "rules: []\n", expiresAt: new Date(base + 3600_000), createdAt: new Date(base + i * 1000) })),
+  });
+  await signInViaApi(page.request, admin.email, admin.password);
+
+  await page.goto(`/tasks?agent=${agent.id}`);
+  const rows = page.locator("tbody tr");
+  await expect(rows).toHaveCount(100);
+  await expect(rows.first()).toContainText("paged task 102");
+  await expect(page.getByRole("link", { name: "First page" })).toHaveCount(0);
+  await page.getByRole("link", { name: "Older tasks →" }).click();
+  await expect(rows).toHaveCount(3);
+  await expect(rows.nth(0)).toContainText("paged task 002");
+  await expect(rows.nth(2)).toContainText("paged task 000");
+  await expect(page.getByText("Oldest task reached.")).toBeVisible();
+  expect(new URL(page.url()).searchParams.get("agent")).toBe(agent.id);
+  await page.getByRole("link", { name: "First page" }).click();
+  await expect(rows).toHaveCount(100);
+  await expect(rows.first()).toContainText("paged task 102");
+
+  // A position that is not one is said on the page, not a server error and not the first page.
+  const res = await page.goto(`/tasks?agent=${agent.id}&cursor=bogus`);
+  expect(res?.status()).toBe(200);
+  await expect(page.getByText("cursor is not a position in the tasks list", { exact: false })).toBeVisible();
+  await expect(rows).toHaveCount(0);
+});
+
+test("the agent list pages on by name, keeping the search", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const prefix = unique("fleet");
+  await db.agent.createMany({ data: Array.from({ length: 104 }, (_, i) => ({ name: `${prefix}-${String(i).padStart(3, "0")}`, ownerId: admin.id })) });
+  await signInViaApi(page.request, admin.email, admin.password);
+
+  await page.goto(`/agents?q=${prefix}`);
+  const rows = page.locator("tbody tr");
+  await expect(rows).toHaveCount(100);
+  await expect(rows.last()).toContainText(`${prefix}-099`);
+  await page.getByRole("link", { name: "Next agents →" }).click();
+  await expect(rows).toHaveCount(4);
+  await expect(rows.first()).toContainText(`${prefix}-100`);
+  await expect(page.getByText("Last agent reached.")).toBeVisible();
+  expect(new URL(page.url()).searchParams.get("q")).toBe(prefix);
+});
