@@ -29,7 +29,7 @@ export const COMMAND_USAGE = {
   bulkhead task create --agent ID|NAME --purpose TEXT [--scope 'service:environment:effect ...'] [--policy FILE] [--ttl 15m]
                                        the scope is fixed for the task's life; omitted: what the policy reaches;
                                       without --policy the policy has no rules and denies everything
-  bulkhead task list [--agent ID|NAME]
+  bulkhead task list [--agent ID|NAME] [--status active|expired|ended|revoked]
   bulkhead task end ID                 its tokens, connections and pending approvals end at once`,
   token: `usage:
   bulkhead token mint --task ID        print a task token (the agent's only credential)
@@ -141,7 +141,7 @@ Commands:
   agent suspend ID|NAME | agent reactivate ID|NAME
   task create --agent ID|NAME --purpose TEXT [--scope 'railway:staging:read ...'] [--policy FILE] [--ttl 15m]
                                       the scope is fixed for the task's life; omitted: what the policy reaches
-  task list [--agent ID|NAME] | task end ID
+  task list [--agent ID|NAME] [--status S] | task end ID
   token mint --task ID                print a task token (the agent's only credential)
   token verify TOKEN                  print the verified claims, or fail with the reason
   token revoke JTI

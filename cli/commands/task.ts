@@ -45,8 +45,10 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       return 0;
     }
     case "list": {
-      const { values } = parseFlags(rest, { agent: { type: "string" } });
-      const tasks = await withCliSql(ctx, async (db) => listTasks(db, CLI_ACTOR, { agentId: values.agent === undefined ? undefined : await agentIdOfSql(db, values.agent) }));
+      const { values } = parseFlags(rest, { agent: { type: "string" }, status: { type: "string" } });
+      const tasks = await withCliSql(ctx, async (db) =>
+        listTasks(db, CLI_ACTOR, { agentId: values.agent === undefined ? undefined : await agentIdOfSql(db, values.agent), status: values.status }),
+      );
       if (ctx.json) ctx.stdout(JSON.stringify(tasks.map(toJson)));
       else if (tasks.length === 0) ctx.stdout("No tasks.");
       else for (const t of tasks) ctx.stdout(`${t.id}  ${t.status.padEnd(7)}  ${t.agent.name}  [${t.scope || "none"}]  ${oneLine(t.purpose)}`);

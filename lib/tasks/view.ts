@@ -59,14 +59,24 @@ const LIST_SQL = `SELECT t.id::text, t.purpose, t.policy_yaml, t.policy_version:
 FROM tasks t JOIN agents a ON a.id = t.agent_id LEFT JOIN users u ON u.id = t.created_by_id
 WHERE ($1::uuid IS NULL OR t.agent_id = $1::uuid)
   AND ($2::bigint IS NULL OR (t.created_at, t.id) < ('epoch'::timestamptz + $2::bigint * interval '1 millisecond', $3::uuid))
+  AND ($5::text IS NULL
+    OR ($5::text = 'active' AND t.status = 'active' AND t.expires_at > $6::timestamptz)
+    OR ($5::text = 'expired' AND (t.status = 'expired' OR (t.status = 'active' AND t.expires_at <= $6::timestamptz)))
+    OR ($5::text IN ('ended', 'revoked') AND t.status::text = $5::text))
 ORDER BY t.created_at DESC, t.id DESC LIMIT $4::int`;
+
+/** The statuses a task list can be narrowed to (as shown: a task past its expiry is expired). */
+export const TASK_STATUSES = ["active", "expired", "ended", "revoked"] as const;
+export type TaskStatusFilter = (typeof TASK_STATUSES)[number];
 
 export interface TaskListFilter extends PageRequest {
   agentId?: string;
+  /** Only tasks in this status, as the list shows it (`expired` includes an active task past its expiry). */
+  status?: string;
 }
 
 /**
- * One page of tasks, newest first, optionally one agent's: at most `limit` (default 500) and the
+ * One page of tasks, newest first, optionally one agent's or in one status: at most `limit` (default 500) and the
  * cursor of the next page. One SQL query through either driver: the dashboard passes its Prisma
  * client; `bulkhead task list` a plain pg client, so a command that only reads a list does not
  * pay for starting Prisma's query compiler.
@@ -78,14 +88,20 @@ export async function listTasksPage(db: AuditDb, actor: Actor, filter: TaskListF
   if (agentId !== null && !uuidSchema.safeParse(agentId).success) {
     throw new AppError("INVALID_INPUT", "agent must be an agent's id (a uuid)", { details: { fieldErrors: { agent: ["agent must be an agent's id (a uuid)."] } } });
   }
+  // A status that is not one is refused, never read as "every status".
+  const status = filter.status === undefined || filter.status === "" ? null : filter.status;
+  if (status !== null && !(TASK_STATUSES as readonly string[]).includes(status)) {
+    const message = `status must be ${TASK_STATUSES.slice(0, -1).join(", ")} or ${TASK_STATUSES.at(-1)}`;
+    throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { status: [`${message}.`] } } });
+  }
   const after = readTimeCursor("tasks", filter.cursor);
   const limit = readLimit(filter.limit);
-  const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId, after?.atMs ?? null, after?.id ?? null, limit + 1]);
+  const rows = await auditSql(db).query<TaskRow>(LIST_SQL, [agentId, after?.atMs ?? null, after?.id ?? null, limit + 1, status, now.toISOString()]);
   return pageOf(rows, limit, (r) => taskOfRow(r, now), (r) => timeCursor("tasks", { atMs: r.created_at, id: r.id }));
 }
 
-/** Every task (page after page), optionally one agent's: for the CLI, which prints them all. */
-export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string } = {}, now = new Date()): Promise<TaskView[]> {
+/** Every task (page after page), optionally one agent's or in one status: for the CLI, which prints them all. */
+export async function listTasks(db: AuditDb, actor: Actor, filter: { agentId?: string; status?: string } = {}, now = new Date()): Promise<TaskView[]> {
   return everyPage((cursor) => listTasksPage(db, actor, { ...filter, cursor }, now));
 }
 

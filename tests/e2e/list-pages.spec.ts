@@ -26,6 +26,19 @@ test("the task list pages on past its first 100 tasks, keeping the agent filter"
   await expect(rows).toHaveCount(100);
   await expect(rows.first()).toContainText("paged task 102");
 
+  // The status filter reads tasks as they are shown (these expired an hour after 2026-10-01), keeps
+  // the agent, and pages the same way.
+  await page.getByLabel("Status").selectOption("active");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.getByText("No active tasks")).toBeVisible();
+  expect(new URL(page.url()).searchParams.get("agent")).toBe(agent.id);
+  await page.getByLabel("Status").selectOption("expired");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(rows).toHaveCount(100);
+  await page.getByRole("link", { name: "Older tasks →" }).click();
+  await expect(rows).toHaveCount(3);
+  expect(new URL(page.url()).searchParams.get("status")).toBe("expired");
+
   // A position that is not one is said on the page, not a server error and not the first page.
   const res = await page.goto(`/tasks?agent=${agent.id}&cursor=bogus`);
   expect(res?.status()).toBe(200);

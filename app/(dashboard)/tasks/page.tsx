@@ -13,18 +13,19 @@ import { isAppError } from "@/lib/errors/app-error";
 import { getAgent } from "@/lib/agents/agents";
 import { ListPager } from "@/components/ui/list-pager";
 import { listTasksPage } from "@/lib/tasks/tasks";
+import { TASK_STATUSES } from "@/lib/tasks/view";
 
 /** Tasks a page of the list shows (the API's pages hold up to 500). */
 const PAGE_SIZE = 100;
 
 export const metadata: Metadata = { title: "Tasks" };
 
-export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string; cursor?: string }> }) {
+export default async function TasksPage({ searchParams }: { searchParams: Promise<{ agent?: string; status?: string; cursor?: string }> }) {
   const actor = await requirePageActor("read");
-  const { agent, cursor } = await searchParams;
+  const { agent, status, cursor } = await searchParams;
   // A filter that names no agent, or a page position that is not one, is said on the page, not a
   // server error and not every task.
-  const { tasks, nextCursor, problem } = await listTasksPage(getDb(), actor, { agentId: agent, cursor, limit: PAGE_SIZE }).then(
+  const { tasks, nextCursor, problem } = await listTasksPage(getDb(), actor, { agentId: agent, status, cursor, limit: PAGE_SIZE }).then(
     (page) => ({ tasks: page.items, nextCursor: page.nextCursor, problem: null }),
     (error: unknown) => {
       if (isAppError(error) && error.code === "INVALID_INPUT") return { tasks: [], nextCursor: null, problem: error.userMessage };
@@ -41,6 +42,20 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
         description="Each task gives one agent a purpose, an allowlist and a lifetime; its token is the agent's only credential."
         actions={canWrite ? <LinkButton href={agent ? `/tasks/new?agent=${encodeURIComponent(agent)}` : "/tasks/new"}>Create task</LinkButton> : null}
       />
+      <form role="search" className="mb-4 flex flex-wrap gap-2" action="/tasks">
+        {agent ? <input type="hidden" name="agent" value={agent} /> : null}
+        <select name="status" defaultValue={status ?? ""} aria-label="Status" className="rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slate-300">
+          <option value="">All statuses</option>
+          {TASK_STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s[0]!.toUpperCase() + s.slice(1)}
+            </option>
+          ))}
+        </select>
+        <button type="submit" className="rounded-md bg-white px-3 py-2 text-sm font-semibold ring-1 ring-inset ring-slate-300">
+          Filter
+        </button>
+      </form>
       {problem ? (
         <p role="alert" className="mb-4 text-sm text-red-700">
           {problem}
@@ -54,6 +69,8 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
       ) : null}
       {problem ? null : tasks.length === 0 && cursor ? (
         <p className="text-sm text-slate-600">No older tasks.</p>
+      ) : tasks.length === 0 && status ? (
+        <EmptyState title={`No ${status} tasks`}>Choose another status, or all statuses.</EmptyState>
       ) : tasks.length === 0 ? (
         <EmptyState
           title={forAgent ? `${forAgent.name} has no tasks yet` : "No tasks yet"}
@@ -85,7 +102,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           ))}
         </Table>
       )}
-      {problem ? null : <ListPager base="/tasks" filters={{ agent }} cursor={cursor} nextCursor={nextCursor} nextLabel="Older tasks" endLabel="Oldest task reached." />}
+      {problem ? null : <ListPager base="/tasks" filters={{ agent, status }} cursor={cursor} nextCursor={nextCursor} nextLabel="Older tasks" endLabel="Oldest task reached." />}
     </>
   );
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { createTaskInput } from "@/lib/tasks/tasks";
+import { TASK_STATUSES } from "@/lib/tasks/view";
 import type { OpenApiOperation } from "../registry";
 import { dateTime, nextCursor, nullableDateTime, pageQuery } from "../schemas";
 
@@ -29,7 +30,11 @@ export const taskOperations: OpenApiOperation[] = [
     summary: "List tasks",
     tags: ["tasks"],
     permission: "read",
-    query: z.object({ agent: z.string().optional().meta({ description: "Only this agent's tasks." }), ...pageQuery }),
+    query: z.object({
+      agent: z.string().optional().meta({ description: "Only this agent's tasks." }),
+      status: z.enum(TASK_STATUSES).optional().meta({ description: "Only tasks in this status, as listed: `expired` includes an active task past its expiry, `active` excludes it." }),
+      ...pageQuery,
+    }),
     responses: { 200: { description: "Newest first, a page at a time.", schema: z.object({ tasks: z.array(taskSchema), nextCursor }) } },
   },
   {

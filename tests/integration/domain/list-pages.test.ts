@@ -119,6 +119,40 @@ describe("lists are read a page at a time and lose no row", () => {
     expect((JSON.parse(run.stdout.join("\n")) as Array<{ id: string }>).map((x) => x.id)).toEqual(expectedTasks);
   });
 
+  it("status narrows the list as it is shown: an active task past its expiry is expired, not active", async () => {
+    const admin = await makeUser(t.db, "admin");
+    const agent = (await t.db.agent.create({ data: { name: unique("st"), ownerId: admin.user.id } })).id;
+    const hour = 3600_000;
+    const make = (purpose: string, status: "active" | "ended" | "expired" | "revoked", expiresIn: number) =>
+      t.db.task.create({ data: { agentId: agent, purpose, policyYaml: "rules: []\n", status, expiresAt: new Date(Date.now() + expiresIn) } }).then((x) => x.id);
+    const live = await make("live", "active", hour);
+    const lapsed = await make("lapsed", "active", -hour);
+    const expired = await make("expired", "expired", -hour);
+    const ended = await make("ended", "ended", hour);
+    const revoked = await make("revoked", "revoked", hour);
+    const listed = async (status: string) => {
+      const res = await get(tasksRoute.GET, `/api/v1/tasks?agent=${agent}&status=${status}`);
+      expect(res.status).toBe(200);
+      return new Set(ids(res.body.tasks));
+    };
+    expect(await listed("active")).toEqual(new Set([live]));
+    expect(await listed("expired")).toEqual(new Set([lapsed, expired]));
+    expect(await listed("ended")).toEqual(new Set([ended]));
+    expect(await listed("revoked")).toEqual(new Set([revoked]));
+    expect(await listed("")).toEqual(new Set([live, lapsed, expired, ended, revoked]));
+    for (const bad of ["ACTIVE", "all", "pending", "active,ended"]) {
+      const res = await get(tasksRoute.GET, `/api/v1/tasks?status=${encodeURIComponent(bad)}`);
+      expect(res.status, bad).toBe(400);
+      expect(JSON.stringify(res.body)).toMatch(/status must be active, expired, ended or revoked/);
+    }
+    const run = await runCli(["task", "list", "--agent", agent, "--status", "expired", "--json"], { database: t });
+    expect(run.code).toBe(0);
+    expect(new Set((JSON.parse(run.stdout.join("\n")) as Array<{ id: string; status: string }>).map((x) => `${x.id} ${x.status}`))).toEqual(new Set([`${lapsed} expired`, `${expired} expired`]));
+    const wrong = await runCli(["task", "list", "--status", "done"], { database: t });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr.join("\n")).toMatch(/status must be active, expired, ended or revoked/);
+  });
+
   it.each([
     ["not base64", "not a cursor!"],
     ["not JSON", Buffer.from("{{").toString("base64url")],

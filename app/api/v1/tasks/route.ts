@@ -4,9 +4,9 @@ import { createTask, createTaskInput, listTasksPage } from "@/lib/tasks/tasks";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
-  const page = await listTasksPage(getDb(), actor, { agentId: query.get("agent") ?? undefined, cursor: query.get("cursor") ?? undefined, limit: query.get("limit") ?? undefined });
+  const page = await listTasksPage(getDb(), actor, { agentId: query.get("agent") ?? undefined, status: query.get("status") ?? undefined, cursor: query.get("cursor") ?? undefined, limit: query.get("limit") ?? undefined });
   return { tasks: page.items, nextCursor: page.nextCursor };
-}, { query: { names: ["agent", "cursor", "limit"] } });
+}, { query: { names: ["agent", "status", "cursor", "limit"] } });
 
 export const POST = apiRoute("tasks:write", async ({ actor, json }) => ({ task: await createTask(getDb(), actor, await json(createTaskInput)) }), {
   status: 201,
