@@ -3,6 +3,7 @@ import { limitParam } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
+import { pageOf, readTimeCursor, timeCursor, type ListPage } from "@/lib/db/list-page";
 import type { SemanticAction } from "@/lib/semantics/types";
 import { approverScope, scopeWhere } from "./approver-scope";
 import { bodyView, type BodyView } from "./body-view";
@@ -108,6 +109,8 @@ export const listApprovalsInput = z.object({
   task: z.uuid().optional(),
   agent: z.uuid().optional(),
   limit: limitParam(200, 50),
+  /** `nextCursor` of the previous page (decided approvals: not with state=pending). */
+  cursor: z.string().optional(),
 });
 
 /**
@@ -116,13 +119,34 @@ export const listApprovalsInput = z.object({
  * task's flood of holds never pushes other tasks' requests off the page.
  */
 export async function listApprovals(db: Db, actor: Actor, input: unknown) {
+  return (await listApprovalsPage(db, actor, input)).items;
+}
+
+/**
+ * The same, with the cursor of the next page: other states than pending are read a page at a time,
+ * newest first (keyset on creation time and id, so pages never skip or repeat one while holds come
+ * and go). Pending ones are a queue, not a history: one page, taken round-robin (nextCursor null).
+ */
+export async function listApprovalsPage(db: Db, actor: Actor, input: unknown): Promise<ListPage<ApprovalSummary>> {
   assertCan(actor, "read");
   const f = listApprovalsInput.parse(input);
+  const pending = f.state === "pending";
+  if (pending && f.cursor) {
+    throw new AppError("INVALID_INPUT", "cursor pages decided approvals; pending ones are one page, oldest first", { details: { fieldErrors: { cursor: ["cursor is not used with state=pending."] } } });
+  }
+  const after = pending ? null : readTimeCursor("approvals", f.cursor);
+  const afterAt = after ? new Date(Number(after.atMs)) : null;
   const scope = await approverScope(db, actor);
   const rows = await db.approval.findMany({
-    where: { ...scopeWhere(scope), ...(f.state ? { status: f.state } : {}), ...(f.task ? { taskId: f.task } : {}), ...(f.agent ? { agentId: f.agent } : {}) },
-    orderBy: { createdAt: f.state === "pending" ? "asc" : "desc" },
-    take: f.state === "pending" ? 2000 : f.limit,
+    where: {
+      ...scopeWhere(scope),
+      ...(f.state ? { status: f.state } : {}),
+      ...(f.task ? { taskId: f.task } : {}),
+      ...(f.agent ? { agentId: f.agent } : {}),
+      ...(after && afterAt ? { AND: [{ OR: [{ createdAt: { lt: afterAt } }, { createdAt: afterAt, id: { lt: after.id } }] }] } : {}),
+    },
+    orderBy: pending ? [{ createdAt: "asc" }, { id: "asc" }] : [{ createdAt: "desc" }, { id: "desc" }],
+    take: pending ? 2000 : f.limit + 1,
     select: {
       id: true, status: true, method: true, url: true, actions: true, createdAt: true, expiresAt: true, taskId: true, agentId: true, cancelReason: true, requiredApprovals: true,
       agent: { select: { name: true } }, task: { select: { purpose: true } }, decidedBy: { select: { email: true } }, _count: { select: { votes: true } },
@@ -146,8 +170,28 @@ export async function listApprovals(db: Db, actor: Actor, input: unknown) {
     required: r.requiredApprovals,
     decidedBy: r.decidedBy?.email ?? null,
   }));
-  return f.state === "pending" ? roundRobin(shaped, (r) => r.taskId).slice(0, f.limit) : shaped;
+  if (pending) return { items: roundRobin(shaped, (r) => r.taskId).slice(0, f.limit), nextCursor: null };
+  return pageOf(shaped, f.limit, (r) => r, (r) => timeCursor("approvals", { atMs: String(Date.parse(r.createdAt)), id: r.id }));
 }
+
+export type ApprovalSummary = {
+  id: string;
+  status: string;
+  statusText: string | null;
+  method: string;
+  url: string;
+  effect: ReturnType<typeof approvalEffect>;
+  operations: Array<Pick<SemanticAction, "service" | "environment" | "resource" | "operation" | "effect">>;
+  createdAt: string;
+  expiresAt: string;
+  taskId: string;
+  agentId: string;
+  agent: string;
+  purpose: string;
+  approvals: number;
+  required: number;
+  decidedBy: string | null;
+};
 
 /** Interleaves items by key, oldest first within each key. */
 function roundRobin<T>(items: T[], key: (t: T) => string): T[] {

@@ -1,5 +1,6 @@
 /**
- * Keyset pages for the dashboard's, the API's and the CLI's lists (tasks, agents, sandboxes). A
+ * Keyset pages for the dashboard's, the API's and the CLI's lists (tasks, agents, sandboxes, decided
+ * approvals). A
  * list used to stop at its first 500 rows without saying so: with more tasks than that, the older
  * ones could not be found on the Tasks page, through `GET /api/v1/tasks` or with `bulkhead task
  * list`. Now every list is read a page at a time: a page says where the next one starts
@@ -38,7 +39,7 @@ export interface NamePosition {
   name: string;
 }
 
-type Kind = "tasks" | "sandboxes" | "agents";
+type Kind = "tasks" | "sandboxes" | "agents" | "approvals";
 
 function encode(kind: Kind, key: readonly string[]): string {
   return Buffer.from(JSON.stringify([kind, ...key]), "utf8").toString("base64url");
@@ -63,11 +64,11 @@ function decode(kind: Kind, cursor: string, length: number): string[] {
   return parsed.slice(1) as string[];
 }
 
-export function timeCursor(kind: "tasks" | "sandboxes", row: TimePosition): string {
+export function timeCursor(kind: "tasks" | "sandboxes" | "approvals", row: TimePosition): string {
   return encode(kind, [row.atMs, row.id]);
 }
 
-export function readTimeCursor(kind: "tasks" | "sandboxes", cursor: string | undefined): TimePosition | null {
+export function readTimeCursor(kind: "tasks" | "sandboxes" | "approvals", cursor: string | undefined): TimePosition | null {
   if (cursor === undefined || cursor === "") return null;
   const [atMs, id] = decode(kind, cursor, 2) as [string, string];
   if (!EPOCH_MS.test(atMs) || !UUID.test(id)) throw invalidCursor(kind);

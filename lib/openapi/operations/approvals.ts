@@ -5,7 +5,7 @@ import { decideApprovalInput, denyApprovalInput } from "@/lib/approvals/decide-a
 import { approvalSettingsInput } from "@/lib/approvals/settings";
 import { createWebhookInput } from "@/lib/webhooks/webhooks";
 import type { OpenApiOperation } from "../registry";
-import { dateTime } from "../schemas";
+import { dateTime, nextCursor } from "../schemas";
 
 const effect = z.enum(["read", "write", "destructive", "irreversible"]);
 const status = z.enum(["pending", "approved", "denied", "expired", "consumed", "cancelled"]);
@@ -78,11 +78,11 @@ export const approvalOperations: OpenApiOperation[] = [
     path: "/api/v1/approvals",
     operationId: "listApprovals",
     summary: "List held requests (within the caller's approver scope)",
-    description: "Pending ones oldest first, taken from each task in turn, so one task's flood never hides another's; other states newest first.",
+    description: "Pending ones oldest first, taken from each task in turn, so one task's flood never hides another's (one page: `nextCursor` is null). Other states newest first, a page at a time: pass `nextCursor` as `cursor`.",
     tags: ["approvals"],
     permission: "read",
-    query: z.object({ state: listApprovalsInput.shape.state, task: listApprovalsInput.shape.task, agent: listApprovalsInput.shape.agent, limit: z.number().int().min(1).max(200).optional() }),
-    responses: { 200: { description: "Approvals.", schema: z.object({ approvals: z.array(summary) }) } },
+    query: z.object({ state: listApprovalsInput.shape.state, task: listApprovalsInput.shape.task, agent: listApprovalsInput.shape.agent, limit: z.number().int().min(1).max(200).optional(), cursor: z.string().optional().meta({ description: "`nextCursor` of the previous page (not with state=pending)." }) }),
+    responses: { 200: { description: "Approvals.", schema: z.object({ approvals: z.array(summary), nextCursor }) } },
   },
   {
     method: "get",

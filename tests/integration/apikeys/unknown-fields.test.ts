@@ -92,7 +92,7 @@ describe("API bodies with a field the route does not know", () => {
     const typo = await get(approvalsRoute.GET, "/api/v1/approvals?status=pending");
     expect(typo.status).toBe(400);
     expect(typo.body.error).toBe("invalid_input");
-    expect(typo.body.issues).toEqual([{ path: "status", message: "status is not a parameter of this request (did you mean state?); its parameters are state, task, agent, limit" }]);
+    expect(typo.body.issues).toEqual([{ path: "status", message: "status is not a parameter of this request (did you mean state?); its parameters are state, task, agent, limit, cursor" }]);
     const agentId = await get(tasksRoute.GET, "/api/v1/tasks?agentId=00000000-0000-4000-8000-000000000000");
     expect(agentId.status).toBe(400);
     expect(agentId.body.issues?.[0]?.message).toMatch(/^agentId is not a parameter of this request \(did you mean agent\?\)/);

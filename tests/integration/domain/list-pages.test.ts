@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as agentsRoute from "@/app/api/v1/agents/route";
+import * as approvalsRoute from "@/app/api/v1/approvals/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
 import { listAgents, listAgentsPage } from "@/lib/agents/view";
@@ -192,6 +193,40 @@ describe("lists are read a page at a time and lose no row", () => {
     const wrong = await get(agentsRoute.GET, `/api/v1/agents?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`);
     expect(wrong.status).toBe(400);
     expect(JSON.stringify(wrong.body)).toMatch(/cursor is not a position in the agents list/);
+  });
+
+  it("decided approvals: newest first a page at a time past the old cap of 200; pending ones stay one page", async () => {
+    const [task] = await t.adminDb().$queryRawUnsafe<Array<{ id: string; agent_id: string }>>("SELECT id::text, agent_id::text FROM tasks WHERE agent_id = $1::uuid LIMIT 1", agentA);
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO approvals (task_id, agent_id, request_digest, method, url, actions, reason, status, created_at, expires_at)
+       SELECT $1::uuid, $2::uuid, 'd' || g, 'DELETE', 'https://api.example.test/v/' || g, '[]'::jsonb, 'held', CASE WHEN g % 5 = 0 THEN 'denied' ELSE 'approved' END::"ApprovalStatus",
+              timestamptz '2026-11-03 00:00:00+00' + (g / 7) * interval '1 second', now() + interval '1 hour'
+       FROM generate_series(1, 263) g`,
+      task!.id,
+      task!.agent_id,
+    );
+    for (const state of ["approved", ""]) {
+      const where = state ? `WHERE status = '${state}'` : "";
+      const expected = (await t.adminDb().$queryRawUnsafe<Array<{ id: string }>>(`SELECT id::text FROM approvals ${where} ORDER BY created_at DESC, id DESC`)).map((r) => r.id);
+      expect(expected.length).toBeGreaterThan(200);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const res = await get(approvalsRoute.GET, `/api/v1/approvals?limit=200${state ? `&state=${state}` : ""}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        expect(res.status).toBe(200);
+        seen.push(...ids(res.body.approvals));
+        cursor = (res.body.nextCursor as string | null) ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual(expected);
+    }
+    const pending = await get(approvalsRoute.GET, "/api/v1/approvals?state=pending");
+    expect(pending.status).toBe(200);
+    expect(pending.body.nextCursor).toBeNull();
+    const mixed = await get(approvalsRoute.GET, `/api/v1/approvals?state=pending&cursor=${encodeURIComponent(timeCursor("approvals", { atMs: "1", id: agentA }))}`);
+    expect(mixed.status).toBe(400);
+    const foreign = await get(approvalsRoute.GET, `/api/v1/approvals?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`);
+    expect(foreign.status).toBe(400);
+    expect(JSON.stringify(foreign.body)).toMatch(/cursor is not a position in the approvals list/);
   });
 
   it("sandboxes: pages newest first across ties, and the state filter is kept", async () => {

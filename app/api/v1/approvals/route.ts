@@ -1,8 +1,9 @@
-import { listApprovals } from "@/lib/approvals/card";
+import { listApprovalsPage } from "@/lib/approvals/card";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const params = Object.fromEntries(new URL(request.url).searchParams);
-  return { approvals: await listApprovals(getDb(), actor, params) };
-}, { query: { names: ["state", "task", "agent", "limit"] } });
+  const page = await listApprovalsPage(getDb(), actor, params);
+  return { approvals: page.items, nextCursor: page.nextCursor };
+}, { query: { names: ["state", "task", "agent", "limit", "cursor"] } });
