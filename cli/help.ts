@@ -22,7 +22,7 @@ export const COMMAND_USAGE = {
                                        every session of the user ends`,
   agent: `usage:
   bulkhead agent create --name N [--owner EMAIL] [--description D]
-  bulkhead agent list [--query Q]
+  bulkhead agent list [--query Q] [--status active|suspended]
   bulkhead agent suspend ID|NAME       its tokens stop working at once; its pending approvals are cancelled
   bulkhead agent reactivate ID|NAME`,
   task: `usage:
@@ -137,7 +137,7 @@ Commands:
   user sign-out EMAIL                 end every dashboard session of the user
   user reset-password EMAIL           set a user's password (stdin, or generated); their sessions end
   agent create --name N [--owner EMAIL] [--description D]
-  agent list [--query Q]
+  agent list [--query Q] [--status S]
   agent suspend ID|NAME | agent reactivate ID|NAME
   task create --agent ID|NAME --purpose TEXT [--scope 'railway:staging:read ...'] [--policy FILE] [--ttl 15m]
                                       the scope is fixed for the task's life; omitted: what the policy reaches

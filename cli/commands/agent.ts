@@ -35,8 +35,10 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
       return 0;
     }
     case "list": {
-      const { values } = parseFlags(rest, { query: { type: "string" } });
-      const agents = await withCliSql(ctx, (db) => listAgents(db, CLI_ACTOR, { query: values.query }));
+      const { values } = parseFlags(rest, { query: { type: "string" }, status: { type: "string" } });
+      // Passed as given: a status that is not one is refused by listAgents, never read as "every agent".
+      const status = values.status as "active" | "suspended" | undefined;
+      const agents = await withCliSql(ctx, (db) => listAgents(db, CLI_ACTOR, { query: values.query, status }));
       if (ctx.json) ctx.stdout(JSON.stringify(agents.map(toJson)));
       else if (agents.length === 0) ctx.stdout("No agents.");
       else for (const a of agents) ctx.stdout(`${a.id}  ${a.status.padEnd(9)}  ${a.name}  (${a.owner.email})`);

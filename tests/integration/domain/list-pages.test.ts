@@ -190,6 +190,15 @@ describe("lists are read a page at a time and lose no row", () => {
     expect((await listAgents(t.db, actor, { query: prefix })).map((a) => a.name)).toEqual(names);
     const page = await listAgentsPage(t.db, actor, { query: prefix, limit: 23 });
     expect(page.nextCursor).toBeNull();
+    // The CLI narrows by status as the API does, and refuses a status that is not one.
+    const suspendedName = names[3]!;
+    await t.db.agent.update({ where: { name: suspendedName }, data: { status: "suspended", suspendedAt: new Date() } });
+    const suspended = await runCli(["agent", "list", "--query", prefix, "--status", "suspended", "--json"], { database: t });
+    expect(suspended.code).toBe(0);
+    expect((JSON.parse(suspended.stdout.join("\n")) as Array<{ name: string }>).map((a) => a.name)).toEqual([suspendedName]);
+    const bogus = await runCli(["agent", "list", "--status", "bogus"], { database: t });
+    expect(bogus.code).toBe(1);
+    expect(bogus.stderr.join("\n")).toMatch(/status must be active or suspended/);
     const wrong = await get(agentsRoute.GET, `/api/v1/agents?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`);
     expect(wrong.status).toBe(400);
     expect(JSON.stringify(wrong.body)).toMatch(/cursor is not a position in the agents list/);
