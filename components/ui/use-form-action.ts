@@ -3,6 +3,7 @@
 import { startTransition, useActionState, useCallback, useContext, useEffect, useRef, type FormEvent } from "react";
 import { StepUpContext } from "@/components/auth/step-up";
 import type { ActionResult } from "@/lib/http/action";
+import { FORM_BODY_LIMIT_BYTES } from "@/lib/http/form-limit";
 
 type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
 
@@ -31,7 +32,9 @@ export function useFormAction<T>(action: Action<T>, options: FormActionOptions =
   const run = useCallback<Action<T>>(
     (prev, form) => {
       submitted.current = form;
-      return action(prev, form);
+      const tooLarge = oversized(form);
+      if (tooLarge) return Promise.resolve(tooLarge as ActionResult<T>);
+      return action(prev, form).catch(unanswered);
     },
     [action],
   );
@@ -71,6 +74,45 @@ export function useFormAction<T>(action: Action<T>, options: FormActionOptions =
     [dispatch],
   );
   return { state, pending, formProps: { ref, action: dispatch, onSubmit } };
+}
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(bytes < 10 * MIB ? 2 : 0)} MiB`;
+
+/**
+ * A submission larger than the dashboard takes, refused here before it is sent: Next.js would
+ * answer it with 413 before Bulkhead's code ran, shown as a failed page with what was typed gone.
+ * Counted as a multipart body: each field's name and value in UTF-8 and its part's headers.
+ */
+function oversized(form: FormData): ActionResult<never> | null {
+  const encoder = new TextEncoder();
+  let total = 0;
+  let largest: { name: string; bytes: number } | null = null;
+  for (const [name, value] of form.entries()) {
+    const bytes = typeof value === "string" ? encoder.encode(value).length : value.size;
+    total += 128 + encoder.encode(name).length + bytes;
+    if (!largest || bytes > largest.bytes) largest = { name, bytes };
+  }
+  if (total <= FORM_BODY_LIMIT_BYTES) return null;
+  const message = `This form is too large to send: ${mib(total)}, and the dashboard takes at most ${mib(FORM_BODY_LIMIT_BYTES)} a submission. Nothing was sent; what you typed is still here.`;
+  const field = largest && largest.bytes > FORM_BODY_LIMIT_BYTES / 2 ? { [largest.name]: [`This field is ${mib(largest.bytes)}: shorten it.`] } : undefined;
+  return { ok: false, message, fieldErrors: field };
+}
+
+/**
+ * A submission that got no answer the form can read (the dashboard unreachable or restarting, the
+ * connection cut, an answer that is not an action's): said in the form, with what was typed kept,
+ * instead of replacing the page with an error page. Next.js's own redirects and not-found answers
+ * are passed on as they are.
+ */
+function unanswered(error: unknown): ActionResult<never> {
+  const digest = typeof error === "object" && error !== null ? (error as { digest?: unknown }).digest : undefined;
+  if (typeof digest === "string" && digest.startsWith("NEXT_")) throw error;
+  return {
+    ok: false,
+    message:
+      "The dashboard did not answer this submission (it may be unreachable or restarting). What you typed is still here; check whether the change took effect before sending it again.",
+  };
 }
 
 /** What to show for a failed submission where the form has no field of its own to mark. */
