@@ -135,6 +135,18 @@ export function createProxyServer(
   awaitFirstRequest(server, limits.headersTimeoutMs);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+    // Bytes after a request that closes its connection (HTTP/1.0 without keep-alive, or
+    // `Connection: close`): RFC 9112 §9.6, they are not processed, and that request is still
+    // answered; the connection closes once its response is out (Node ends it then). Node's parser
+    // reports them as an error, which used to be taken for the request's own: the connection was
+    // destroyed while that request was being decided or forwarded, so an allowed request got no
+    // answer (and an upstream that had acted on it was cut off), and a parse error was audited
+    // for a request that had parsed. Nothing in them is a request: nothing to judge or refuse.
+    if (code === "HPE_CLOSED_CONNECTION") {
+      if (inFlight === null || inFlight.writableFinished) socket.destroy();
+      return;
+    }
     const refusal = parserRefusal(code);
     if (!refusal) {
       socket.destroy();
@@ -144,7 +156,6 @@ export function createProxyServer(
     // a request whose body failed to parse (bad chunking, an unknown transfer coding) has had
     // nothing answered yet, and is answered with the refusal (its handler, waiting for the body,
     // finds the connection closed; nothing of it was forwarded, since a body is read whole first).
-    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
     const busy = inFlight !== null && (inFlight.headersSent || inFlight.req?.complete !== false);
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";

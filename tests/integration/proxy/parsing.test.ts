@@ -179,6 +179,27 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   }, 15_000);
 
+  // Bytes after a request that closes its connection are not a request (RFC 9112 §9.6): that
+  // request is answered and nothing after it is processed. Node's parser reports them as an
+  // error, which destroyed the connection while the request was decided: no answer for an allowed
+  // request, and a parse error audited for a request that had parsed.
+  it.each([
+    ["HTTP/1.0 without keep-alive", "HTTP/1.0", ""],
+    ["HTTP/1.1 with Connection: close", "HTTP/1.1", "Connection: close\r\n"],
+  ])("answers a request that closes its connection (%s) whatever follows it, and processes nothing after it", async (_name, version, close) => {
+    const before = up.hits.length;
+    const eventsBefore = (await h.events()).length;
+    const first = `GET ${origin}/items?first=1 ${version}\r\nHost: api.test:${up.port}\r\n${auth()}${close}\r\n`;
+    const second = `GET ${origin}/items?second=1 HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`;
+    const out = await raw(first + second);
+    expect(statuses(out), out).toEqual([200]);
+    expect(out).toContain('"url":"/items?first=1"');
+    expect(up.hits.slice(before).map((hit) => hit.url)).toEqual(["/items?first=1"]);
+    const events = (await h.events()).slice(eventsBefore);
+    expect(events.filter((e) => e.type === "proxy.completed").map((e) => e.outcome)).toEqual(["forwarded"]);
+    expect(events.filter((e) => e.outcome === "deny"), JSON.stringify(events)).toEqual([]);
+  });
+
   it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {
     const before = up.hits.length;
     const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: 200-ok\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
