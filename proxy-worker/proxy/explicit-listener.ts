@@ -109,6 +109,15 @@ export function createProxyServer(
   onRequest: http.RequestListener,
   onConnect?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void,
 ): http.Server {
+  // RFC 9112 §3.2: an HTTP/1.1 request must carry Host (HTTP/1.0 need not).
+  function withHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.headers.host === undefined && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1))) {
+      const refusal = new ProxyRefusal("malformed", "host_missing", "an HTTP/1.1 request must carry a Host header");
+      refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
+      return;
+    }
+    onRequest(req, res);
+  }
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -120,12 +129,15 @@ export function createProxyServer(
       // Header names and values are validated strictly; lenient parsing enables smuggling.
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
+      // An HTTP/1.1 request without Host is refused below, audited: Node's own check answered a
+      // bare 400 itself, with no reason and no audit event.
+      requireHostHeader: false,
     },
-    onRequest,
+    withHost,
   );
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
-  server.on("checkContinue", onRequest);
+  server.on("checkContinue", withHost);
   // Any other expectation: Node would answer 417 on its own, unaudited; refused here like any
   // other malformed request (a listener for this event replaces Node's answer).
   server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {

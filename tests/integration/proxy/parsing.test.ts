@@ -200,6 +200,24 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(events.filter((e) => e.outcome === "deny"), JSON.stringify(events)).toEqual([]);
   });
 
+  // Node answered an HTTP/1.1 request without Host itself: a bare 400, no reason, no audit event.
+  it("refuses an HTTP/1.1 request without Host with 400 host_missing, audited, on the listener and inside a tunnel", async () => {
+    const before = up.hits.length;
+    const refusedAsMissing = async (out: string) => {
+      expect(statuses(out), out).toEqual([400]);
+      const body = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+      expect(body.error).toBe("host_missing");
+      expect((await h.events()).some((e) => e.data.eventId === body.auditEventId && e.outcome === "deny")).toBe(true);
+    };
+    await refusedAsMissing(await raw(`GET ${origin}/items HTTP/1.1\r\n${auth()}Connection: close\r\n\r\n`));
+    const tunnel = await connectTunnel(h.proxyPort, `api.test:${up.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    await refusedAsMissing(await exchange(tunnel.socket, "GET /items HTTP/1.1\r\nConnection: close\r\n\r\n", 800));
+    expect(up.hits.length).toBe(before);
+    // HTTP/1.0 needs no Host: the absolute URL names the destination (the control).
+    expect(statuses(await raw(`GET ${origin}/items HTTP/1.0\r\n${auth()}\r\n`))).toEqual([200]);
+  });
+
   it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {
     const before = up.hits.length;
     const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: 200-ok\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
