@@ -189,7 +189,10 @@ export function upstreamRefusal(error: unknown): ProxyRefusal {
   // It answered, but not with HTTP that can be relayed: a head over the limits, a malformed head,
   // a body whose length disagrees with its head.
   const name = (error as { name?: string }).name;
-  if (code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
+  // A `101 Switching Protocols` to a request that asked for no upgrade (undici: "bad upgrade"):
+  // the upstream answered, trying to turn the connection into something Bulkhead would not inspect.
+  const badUpgrade = code === "UND_ERR_SOCKET" && error instanceof Error && error.message === "bad upgrade";
+  if (badUpgrade || code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
     return new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer was not valid HTTP or exceeded the proxy's limits");
   }
   if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");
