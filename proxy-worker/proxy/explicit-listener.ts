@@ -4,6 +4,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@/lib/log";
+import { failBody } from "./body";
 import { tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
@@ -164,11 +165,17 @@ export function createProxyServer(
       socket.destroy();
       return;
     }
-    // A response still being written on this connection cannot be followed by another one; but
-    // a request whose body failed to parse (bad chunking, an unknown transfer coding) has had
-    // nothing answered yet, and is answered with the refusal (its handler, waiting for the body,
-    // finds the connection closed; nothing of it was forwarded, since a body is read whole first).
-    const busy = inFlight !== null && (inFlight.headersSent || inFlight.req?.complete !== false);
+    // A request whose body failed to parse (bad chunking, an unknown transfer coding) or did not
+    // arrive in time has had nothing answered yet: its own handler refuses it, once, audited as
+    // its task's (it used to be audited here without the task, and then again by the handler as
+    // an unreadable body "aborted", when this closed the connection under it). Nothing of it was
+    // forwarded, since a body is read whole first.
+    if (inFlight !== null && !inFlight.headersSent && inFlight.req?.complete === false) {
+      failBody(inFlight.req, refusal);
+      return;
+    }
+    // A response still being written on this connection cannot be followed by another one.
+    const busy = inFlight !== null;
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";
     refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());

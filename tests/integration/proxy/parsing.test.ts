@@ -9,6 +9,7 @@ describe("parsing: one parsed request decides and dials", () => {
   let h: ProxyHarness;
   let up: Upstream;
   let token: string;
+  let taskId: string;
   let origin: string;
 
   const raw = async (bytes: string) => {
@@ -23,7 +24,7 @@ describe("parsing: one parsed request decides and dials", () => {
     h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096", BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "GET", path: "/admin/{rest+}", operation: "admin", effect: "irreversible" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
     // A scope wider than the policy: the refusals here are the policy's (token-scope.test.ts covers the scope).
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n", { scope: "api:*:irreversible" }));
+    ({ token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n", { scope: "api:*:irreversible" }));
     origin = `http://api.test:${up.port}`;
   });
   afterAll(async () => {
@@ -195,8 +196,9 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(statuses(out), out).toEqual([200]);
     expect(out).toContain('"url":"/items?first=1"');
     expect(up.hits.slice(before).map((hit) => hit.url)).toEqual(["/items?first=1"]);
+    // Its completion is recorded after the answer.
+    await expect.poll(async () => (await h.events()).slice(eventsBefore).filter((e) => e.type === "proxy.completed").map((e) => e.outcome), { timeout: 3000 }).toEqual(["forwarded"]);
     const events = (await h.events()).slice(eventsBefore);
-    expect(events.filter((e) => e.type === "proxy.completed").map((e) => e.outcome)).toEqual(["forwarded"]);
     expect(events.filter((e) => e.outcome === "deny"), JSON.stringify(events)).toEqual([]);
   });
 
@@ -252,12 +254,18 @@ describe("parsing: one parsed request decides and dials", () => {
     ["a chunk size that is not hex", "chunked", "zz\r\nabcd\r\n0\r\n\r\n"],
     ["a chunk extension broken by a bare LF", "chunked", "4;a\nb\r\nabcd\r\n0\r\n\r\n"],
     ["a chunk longer than its size", "chunked", "2\r\nabcd\r\n0\r\n\r\n"],
-  ])("answers a body that cannot be parsed (%s) with 400, reaching nothing", async (_name, te, body) => {
+  ])("answers a body that cannot be parsed (%s) with 400, reaching nothing, audited once as the task's", async (_name, te, body) => {
     const before = up.hits.length;
+    const since = await h.t.db.auditEvent.count();
     const out = await raw(chunkedHead(te) + body);
     expect(statuses(out), out).toEqual([400]);
     expect(out).toContain("http_parse_error");
     expect(up.hits.length).toBe(before);
+    // One refusal, one event, under the task that sent it (it was recorded without the task, and
+    // then a second time as a body "aborted" when the connection was closed under its handler).
+    const { auditEventId } = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { auditEventId: string };
+    const denials = (await h.t.db.auditEvent.findMany({ orderBy: { id: "asc" }, skip: since })).filter((e) => e.outcome === "deny");
+    expect(denials.map((e) => [(e.data as { eventId?: string }).eventId, e.taskId])).toEqual([[auditEventId, taskId]]);
   });
 
   it.each(["gzip, chunked", "deflate,chunked", "identity, chunked", "x-custom;q=1, chunked"])(
