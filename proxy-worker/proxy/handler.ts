@@ -28,6 +28,11 @@ export interface HandlerDeps {
   connections?: ConnectionRegistry;
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
+  /**
+   * How long a client may take nothing of its answer while the upstream is paused for it (the
+   * upstream timeout: what undici allows an upstream that sends nothing); unset: no limit.
+   */
+  clientStallTimeoutMs?: number;
   /** Audits refusals that happen outside the pipeline (listener plumbing, internal faults). */
   refusals?: RefusalAudit;
   /** Requests being handled right now (begin/end around each). */
@@ -254,7 +259,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
     return out;
-  }, secrets ? new StreamRedaction(secrets) : null);
+  }, secrets ? new StreamRedaction(secrets) : null, deps.clientStallTimeoutMs);
   const { status, failure, cut } = await deps.forwarder.forward(request, destination, headers, relay);
   let answered = status;
   if (failure) {

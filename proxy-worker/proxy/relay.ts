@@ -48,6 +48,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private headTimer: NodeJS.Timeout | null = null;
   private over = false;
   private draining = false;
+  /** Armed while the client's side is full (the upstream paused); cleared when it drains. */
+  private stallTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly res: ServerResponse,
@@ -56,6 +58,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     /** The client's status line headers from the upstream's; throws a ProxyRefusal to refuse the answer. */
     private readonly head: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders,
     private readonly redaction: StreamRedaction | null,
+    /**
+     * How long the client may take nothing while the upstream is paused for it. A paused
+     * upstream is not timed by undici (its body timeout stops while paused), so a client that
+     * never reads held its upstream connection, one of the pool's few for that origin, for ever:
+     * enough of them left every other task's request to that service waiting in the pool's queue.
+     */
+    private readonly stallMs: number = Infinity,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
     res.on("close", this.clientClosed).on("finish", this.finished).on("error", this.clientClosed);
@@ -106,6 +115,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
         this.draining = true;
         this.res.on("drain", this.drained);
       }
+      if (this.stallTimer === null && Number.isFinite(this.stallMs)) {
+        this.stallTimer = setTimeout(this.stalled, this.stallMs);
+        this.stallTimer.unref();
+      }
     }
   }
 
@@ -149,7 +162,24 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   private readonly drained = (): void => {
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.controller?.resume();
+  };
+
+  /**
+   * The client took nothing for `stallMs` while the upstream waited for it: both sides are cut
+   * (the upstream connection is released; the client sees a cut connection, never a shortened
+   * body passed off as whole), recorded as `client_timeout`.
+   */
+  private readonly stalled = (): void => {
+    this.stallTimer = null;
+    if (this.over) return;
+    const refusal = new ProxyRefusal("client_timeout", "client_timeout", "the client did not take the answer in time");
+    this.cut = "client_timeout";
+    this.end(null);
+    this.controller?.abort(refusal);
+    this.res.destroy();
   };
 
   private readonly finished = (): void => this.end(null);
@@ -167,6 +197,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.over) return;
     this.over = true;
     if (this.headTimer !== null) clearTimeout(this.headTimer);
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.res.off("close", this.clientClosed).off("finish", this.finished);
     // An error on the client's side after this is over (a late reset) still has this listener.
     this.connection.off("close", this.clientClosed);
