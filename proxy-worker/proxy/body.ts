@@ -19,7 +19,7 @@ export function failBody(req: IncomingMessage, refusal: ProxyRefusal): void {
  * Reads the request body to classify it, refusing (413) before buffering more than `limit`
  * bytes: a declared Content-Length over the limit is refused without reading at all.
  */
-export async function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer | null> {
+export async function readBody(req: IncomingMessage, limit: number, timeoutMs: number, invite?: () => void): Promise<Buffer | null> {
   const declared = req.headers["content-length"];
   // No Content-Length (or 0) and no Transfer-Encoding: the request has no body by HTTP framing
   // (RFC 9112, 6.3), and Node's parser reads any bytes after it as the next request. Nothing to
@@ -30,6 +30,11 @@ export async function readBody(req: IncomingMessage, limit: number, timeoutMs: n
   if (declared !== undefined && Number(declared) > limit) {
     throw new ProxyRefusal("body_too_large", "body_too_large", `request body of ${declared} bytes exceeds the ${limit}-byte limit`);
   }
+  // `Expect: 100-continue`: the client is invited only now that its body will be read, never for
+  // a body refused by its declared length (above) or that it does not have, and never over
+  // HTTP/1.0, whose clients do not know interim answers (RFC 9110 §10.1.1: the expectation is
+  // ignored). It used to be sent before these checks: "100 Continue" then "413".
+  if (invite && /^100-continue$/i.test(String(req.headers.expect ?? "")) && (req.httpVersionMajor > 1 || req.httpVersionMinor >= 1)) invite();
   const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {

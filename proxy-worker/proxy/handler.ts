@@ -191,11 +191,11 @@ function receive(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, c
     headers: joinHeaders(req),
     rawHeaders: req.rawHeaders,
     body: null,
-    readBody: () => {
-      // Only an authenticated client is invited to send the body it announced.
-      if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
-      return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
-    },
+    // Only an authenticated client is invited to send the body it announced (100 Continue), and
+    // only when that body will be read (body.ts).
+    readBody: () => readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs, () => {
+      if (!res.headersSent) res.writeContinue();
+    }),
     connection: ctx.connection ?? req.socket,
     tunnelAuthority: ctx.tunnelAuthority,
   };
