@@ -42,9 +42,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private cut: string | null = null;
-  /** When the final head must have come (performance.now() ms); Infinity: no deadline. */
-  private headDue = Infinity;
-  /** Armed only once an informational answer came: until then undici's headers timeout applies. */
+  /** Armed from the request's dispatch (finalHeadBy) until the final head comes. */
   private headTimer: NodeJS.Timeout | null = null;
   private over = false;
   private draining = false;
@@ -80,16 +78,12 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.over) return;
-    // 1xx informational answers (103 Early Hints...) are not the response. Each one restarts
-    // undici's headers timeout, so from the first one on, the final head's deadline is watched here.
-    if (status < 200) {
-      if (this.headTimer === null && this.headDue !== Infinity) {
-        this.headTimer = setTimeout(() => this.headDeadline(), Math.max(0, this.headDue - performance.now()));
-        this.headTimer.unref();
-      }
-      return;
-    }
+    // 1xx informational answers (103 Early Hints...) are not the response: the final head's
+    // deadline (finalHeadBy) still runs.
+    if (status < 200) return;
     this.status = status;
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
     try {
       this.res.writeHead(status, this.head(status, headers));
     } catch (error) {
@@ -143,16 +137,26 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
   }
 
-  /** Sets when the final answer's head must have come (a performance.now() time), whatever 1xx answers precede it. */
+  /**
+   * Sets when the final answer's head must have come (a performance.now() time), whatever 1xx
+   * answers precede it, and however long the request waits for a pooled connection first.
+   */
   finalHeadBy(due: number): void {
-    this.headDue = due;
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
+    if (due === Infinity || this.over) return;
+    this.headTimer = setTimeout(() => this.headDeadline(), Math.max(0, due - performance.now()));
+    this.headTimer.unref();
   }
 
   /**
-   * The final answer's head did not come in time: undici's headers timeout is only per read, and
-   * an informational answer (1xx) restarts it, so an upstream sending `102 Processing` every few
-   * seconds held the request (and the client's connection) for ever. Ended as an upstream timeout
-   * unless the final head has come.
+   * The final answer's head did not come in time. undici's headers timeout does not cover it
+   * all: it starts only once the request is written to a connection, so a request waiting in
+   * the pool's queue (every connection to that origin busy, e.g. with event streams) waited for
+   * ever; and an informational answer (1xx) restarts it, so an upstream sending `102 Processing`
+   * every few seconds held the request (and the client's connection) for ever. Ended as an
+   * upstream timeout unless the final head has come; a request still queued is then never sent
+   * (onRequestStart).
    */
   private headDeadline(): void {
     if (this.over || this.status !== 0) return;
