@@ -45,6 +45,9 @@ describe("parsing: one parsed request decides and dials", () => {
     ["encoded slash", "/public%2F..%2Fadmin/x"],
     ["double slash", "//admin/x"],
     ["backslash", "/public\\..\\admin/x"],
+    // "." and "/" to a lax UTF-8 decoder; refused or read otherwise by a strict one.
+    ["overlong UTF-8 dots", "/public/%C0%AE%C0%AE/admin/x"],
+    ["overlong UTF-8 slash", "/public%C0%AF..%C0%AFadmin/x"],
   ])("rejects %s in the path with 400, reaching nothing", async (_name, path) => {
     const before = up.hits.length;
     const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
@@ -56,6 +59,10 @@ describe("parsing: one parsed request decides and dials", () => {
     const out = await raw(`GET ${origin}/items/%7euser HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
     expect(statuses(out)).toEqual([200]);
     expect(up.hits.at(-1)!.url).toBe("/items/~user");
+    // Escaped UTF-8 goes as it came (the control for the overlong forms above).
+    const utf8 = await raw(`GET ${origin}/items/caf%c3%a9 HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(utf8)).toEqual([200]);
+    expect(up.hits.at(-1)!.url).toBe("/items/caf%C3%A9");
   });
 
   it("rejects userinfo in the authority, Host mismatch and duplicate Host", async () => {
