@@ -250,9 +250,18 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     if (secrets && encoding !== "identity") {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
-    const out = downstreamHeaders(upstream);
+    let out = downstreamHeaders(upstream);
     if (secrets) {
-      for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
+      // Names too: an upstream can reflect what it was sent into a header's name (a token: the
+      // secret's hexadecimal or base64url form fits), and asterisks are token characters.
+      const redacted: typeof out = {};
+      for (const [k, v] of Object.entries(out)) {
+        const value = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
+        const name = redactHeaderValue(k, secrets);
+        const before = redacted[name];
+        redacted[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), ...(Array.isArray(value) ? value : [value])];
+      }
+      out = redacted;
     }
     const length = upstream["content-length"];
     if (typeof length === "string") out["content-length"] = length;
