@@ -116,10 +116,15 @@ describe("parsing: one parsed request decides and dials", () => {
 
   it("strips routing and credential headers the agent sets, and never lets it pick the upstream", async () => {
     await raw(
-      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Forwarded: host=evil.test\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 10.0.0.1\r\nAuthorization: Bearer agent-own\r\nCookie: session=stolen\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\n\r\n`,
+      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Forwarded: host=evil.test\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 10.0.0.1\r\nAuthorization: Bearer agent-own\r\nCookie: session=stolen\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\n` +
+        // What a proxy or CDN in front of an upstream vouches for: the client's address, and the
+        // method, path and scheme it saw (forward-auth services and frameworks trust these).
+        `True-Client-IP: 10.0.0.1\r\nX-Client-IP: 10.0.0.1\r\nCF-Connecting-IP: 10.0.0.1\r\nX-Cluster-Client-IP: 10.0.0.1\r\nFastly-Client-IP: 10.0.0.1\r\n` +
+        `X-Forwarded-Method: GET\r\nX-Forwarded-Uri: /items\r\nX-Forwarded-Prefix: /admin\r\nX-Original-Method: GET\r\nX-Original-URI: /items\r\nX-Envoy-Original-Path: /items\r\nFront-End-Https: on\r\nX-Url-Scheme: https\r\nX-Custom: kept\r\n\r\n`,
     );
     const hit = up.hits.at(-1)!;
-    for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-for", "authorization", "cookie", "x-secret-hop", "proxy-authorization"]) {
+    expect(hit.headers["x-custom"]).toBe("kept");
+    for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-for", "authorization", "cookie", "x-secret-hop", "proxy-authorization", "true-client-ip", "x-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "fastly-client-ip", "x-forwarded-method", "x-forwarded-uri", "x-forwarded-prefix", "x-original-method", "x-original-uri", "x-envoy-original-path", "front-end-https", "x-url-scheme"]) {
       expect(hit.headers[name], name).toBeUndefined();
     }
     expect(hit.headers.host).toBe(`api.test:${up.port}`);
