@@ -3,7 +3,8 @@
  * what is forwarded, so every spelling that servers might resolve differently is rejected:
  * dot segments (literal or percent-encoded, also `..;` which Tomcat resolves), encoded "/" and
  * "\", encoded control characters, double encoding (`%25` before two hex digits), empty segments
- * ("//") and invalid escapes.
+ * ("//"), invalid escapes, and escaped bytes that are not UTF-8 (overlong `%C0%AE` is "." to a
+ * lax decoder).
  *
  * Canonical form: percent-escapes of unreserved characters (A-Z a-z 0-9 - . _ ~) are decoded,
  * every other escape keeps its byte with upper-case hex, characters outside the path grammar are
@@ -41,8 +42,34 @@ function encodeChar(ch: string): string | null {
   }
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Are the bytes of a canonical segment (ASCII and `%XX` escapes only) valid UTF-8? Overlong forms
+ * (`%C0%AE` for ".", `%C0%AF` for "/", `%E0%80%AE`), encoded surrogates and stray bytes are
+ * not: a server whose decoder is lax reads `%C0%AE%C0%AE` as "..", one that is strict refuses
+ * it, another substitutes U+FFFD or reads Latin-1, so the path judged would not be the path run.
+ */
+function validUtf8(segment: string): boolean {
+  const bytes: number[] = [];
+  for (let i = 0; i < segment.length; i++) {
+    if (segment[i] === "%") {
+      bytes.push(parseInt(segment.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(segment.charCodeAt(i));
+  }
+  try {
+    STRICT_UTF8.decode(Uint8Array.from(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function canonicalSegment(raw: string): { ok: true; segment: string } | Rejection {
   let out = "";
+  // An escaped byte outside ASCII: the segment's bytes must then be checked as UTF-8.
+  let high = false;
   for (let i = 0; i < raw.length; ) {
     const ch = raw[i] as string;
     const code = raw.charCodeAt(i);
@@ -54,6 +81,7 @@ function canonicalSegment(raw: string): { ok: true; segment: string } | Rejectio
       if (byte === 0x2f) return reject("encoded_slash", "encoded slash (%2F) in path");
       if (byte === 0x5c) return reject("encoded_backslash", "encoded backslash (%5C) in path");
       if (byte < 0x20 || byte === 0x7f) return reject("control_character", "encoded control character in path");
+      if (byte >= 0x80) high = true;
       out += isUnreserved(byte) ? String.fromCharCode(byte) : encodeByte(byte);
       i += 3;
       continue;
@@ -76,6 +104,7 @@ function canonicalSegment(raw: string): { ok: true; segment: string } | Rejectio
   // decodes twice reads `%2576olumes` as `volumes`, `%252F` as `/`, `%252e%252e` as `..`. Looked
   // for in the canonical segment, where `%25%32%66` has become `%252f`.
   if (DOUBLE_ENCODED.test(out)) return reject("double_encoding", "double percent-encoding (%25 followed by an escape) in path");
+  if (high && !validUtf8(out)) return reject("invalid_utf8", "percent-encoded bytes in the path that are not UTF-8 (an overlong or invalid sequence)");
   return { ok: true, segment: out };
 }
 

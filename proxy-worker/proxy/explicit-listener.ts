@@ -4,6 +4,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@/lib/log";
+import { failBody } from "./body";
 import { tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
@@ -109,6 +110,15 @@ export function createProxyServer(
   onRequest: http.RequestListener,
   onConnect?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void,
 ): http.Server {
+  // RFC 9112 §3.2: an HTTP/1.1 request must carry Host (HTTP/1.0 need not).
+  function withHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.headers.host === undefined && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1))) {
+      const refusal = new ProxyRefusal("malformed", "host_missing", "an HTTP/1.1 request must carry a Host header");
+      refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
+      return;
+    }
+    onRequest(req, res);
+  }
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -120,12 +130,15 @@ export function createProxyServer(
       // Header names and values are validated strictly; lenient parsing enables smuggling.
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
+      // An HTTP/1.1 request without Host is refused below, audited: Node's own check answered a
+      // bare 400 itself, with no reason and no audit event.
+      requireHostHeader: false,
     },
-    onRequest,
+    withHost,
   );
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
-  server.on("checkContinue", onRequest);
+  server.on("checkContinue", withHost);
   // Any other expectation: Node would answer 417 on its own, unaudited; refused here like any
   // other malformed request (a listener for this event replaces Node's answer).
   server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -135,17 +148,34 @@ export function createProxyServer(
   awaitFirstRequest(server, limits.headersTimeoutMs);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+    // Bytes after a request that closes its connection (HTTP/1.0 without keep-alive, or
+    // `Connection: close`): RFC 9112 §9.6, they are not processed, and that request is still
+    // answered; the connection closes once its response is out (Node ends it then). Node's parser
+    // reports them as an error, which used to be taken for the request's own: the connection was
+    // destroyed while that request was being decided or forwarded, so an allowed request got no
+    // answer (and an upstream that had acted on it was cut off), and a parse error was audited
+    // for a request that had parsed. Nothing in them is a request: nothing to judge or refuse.
+    if (code === "HPE_CLOSED_CONNECTION") {
+      if (inFlight === null || inFlight.writableFinished) socket.destroy();
+      return;
+    }
     const refusal = parserRefusal(code);
     if (!refusal) {
       socket.destroy();
       return;
     }
-    // A response still being written on this connection cannot be followed by another one; but
-    // a request whose body failed to parse (bad chunking, an unknown transfer coding) has had
-    // nothing answered yet, and is answered with the refusal (its handler, waiting for the body,
-    // finds the connection closed; nothing of it was forwarded, since a body is read whole first).
-    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
-    const busy = inFlight !== null && (inFlight.headersSent || inFlight.req?.complete !== false);
+    // A request whose body failed to parse (bad chunking, an unknown transfer coding) or did not
+    // arrive in time has had nothing answered yet: its own handler refuses it, once, audited as
+    // its task's (it used to be audited here without the task, and then again by the handler as
+    // an unreadable body "aborted", when this closed the connection under it). Nothing of it was
+    // forwarded, since a body is read whole first.
+    if (inFlight !== null && !inFlight.headersSent && inFlight.req?.complete === false) {
+      failBody(inFlight.req, refusal);
+      return;
+    }
+    // A response still being written on this connection cannot be followed by another one.
+    const busy = inFlight !== null;
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";
     refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());

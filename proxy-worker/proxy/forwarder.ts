@@ -7,6 +7,15 @@ import type { RelayOutcome, ResponseRelay } from "./relay";
 
 export type { CheckedDestination };
 
+/**
+ * Pools kept at once. Each holds its idle upstream connections for the keep-alive timeout; a
+ * service with a wildcard host lets a task name a new origin with every request, so without a
+ * bound a task at its request rate held one idle connection (a file descriptor) per origin
+ * named in the last 30 s: thousands, enough to leave the worker unable to accept or dial. Past
+ * the bound, the least recently used pool is closed (its requests in flight finish first).
+ */
+export const MAX_POOLS = 256;
+
 export interface ForwardLimits {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
@@ -36,7 +45,16 @@ export class Forwarder {
   private poolFor(scheme: "http" | "https", dest: CheckedDestination): Pool {
     const key = `${scheme}://${dest.host}:${dest.port}@${dest.address}`;
     let entry = this.pools.get(key);
-    if (!entry) {
+    if (entry) {
+      // Most recently used last: the map's first entry is the one to close when it is full.
+      this.pools.delete(key);
+      this.pools.set(key, entry);
+    } else {
+      if (this.pools.size >= MAX_POOLS) {
+        const [oldestKey, oldest] = this.pools.entries().next().value as [string, { pool: Pool }];
+        this.pools.delete(oldestKey);
+        void oldest.pool.close().catch(() => undefined);
+      }
       const origin = `${scheme}://${dest.host.includes(":") ? `[${dest.host}]` : dest.host}:${dest.port}`;
       const pool = new Pool(origin, {
         // The pool can only ever dial this checked address (and, for TLS, verify this name).

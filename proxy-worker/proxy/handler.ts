@@ -28,6 +28,11 @@ export interface HandlerDeps {
   connections?: ConnectionRegistry;
   maxBodyBytes: number;
   clientBodyTimeoutMs: number;
+  /**
+   * How long a client may take nothing of its answer while the upstream is paused for it (the
+   * upstream timeout: what undici allows an upstream that sends nothing); unset: no limit.
+   */
+  clientStallTimeoutMs?: number;
   /** Audits refusals that happen outside the pipeline (listener plumbing, internal faults). */
   refusals?: RefusalAudit;
   /** Requests being handled right now (begin/end around each). */
@@ -186,11 +191,11 @@ function receive(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, c
     headers: joinHeaders(req),
     rawHeaders: req.rawHeaders,
     body: null,
-    readBody: () => {
-      // Only an authenticated client is invited to send the body it announced.
-      if (/^100-continue$/i.test(String(req.headers.expect ?? "")) && !res.headersSent) res.writeContinue();
-      return readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs);
-    },
+    // Only an authenticated client is invited to send the body it announced (100 Continue), and
+    // only when that body will be read (body.ts).
+    readBody: () => readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs, () => {
+      if (!res.headersSent) res.writeContinue();
+    }),
     connection: ctx.connection ?? req.socket,
     tunnelAuthority: ctx.tunnelAuthority,
   };
@@ -245,16 +250,25 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     if (secrets && encoding !== "identity") {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
-    const out = downstreamHeaders(upstream);
+    let out = downstreamHeaders(upstream);
     if (secrets) {
-      for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
+      // Names too: an upstream can reflect what it was sent into a header's name (a token: the
+      // secret's hexadecimal or base64url form fits), and asterisks are token characters.
+      const redacted: typeof out = {};
+      for (const [k, v] of Object.entries(out)) {
+        const value = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
+        const name = redactHeaderValue(k, secrets);
+        const before = redacted[name];
+        redacted[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), ...(Array.isArray(value) ? value : [value])];
+      }
+      out = redacted;
     }
     const length = upstream["content-length"];
     if (typeof length === "string") out["content-length"] = length;
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
     return out;
-  }, secrets ? new StreamRedaction(secrets) : null);
+  }, secrets ? new StreamRedaction(secrets) : null, deps.clientStallTimeoutMs);
   const { status, failure, cut } = await deps.forwarder.forward(request, destination, headers, relay);
   let answered = status;
   if (failure) {

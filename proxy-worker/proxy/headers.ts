@@ -37,7 +37,33 @@ export const AGENT_STRIPPED = new Set([
   "host",
   "content-length", // recomputed from the exact body forwarded
   "expect",
+  // The client's address as a proxy or CDN in front of an upstream would vouch for it: an
+  // upstream that allows by source address (an office network, a partner's range) reads these.
+  "true-client-ip",
+  "x-client-ip",
+  "client-ip",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-proxyuser-ip",
+  // The scheme, method and path as a proxy in front would report them (Rack, Traefik and nginx
+  // forward-auth, Spring's ForwardedHeaderFilter): an upstream, or its auth service, that trusts
+  // them judges another request than the one decided here.
+  "front-end-https",
+  "x-url-scheme",
 ]);
+
+/**
+ * Prefixes of header families that only a proxy in front of an upstream sets: every
+ * `X-Forwarded-*` (Host, Proto, Port, Prefix, Uri, Method, Ssl, Scheme...), `X-Original-*` (URL,
+ * URI, Host, Method) and Envoy's own (`x-envoy-original-path`, `x-envoy-external-address`).
+ */
+const AGENT_STRIPPED_PREFIXES = ["x-forwarded-", "x-original-", "x-envoy-", "proxy-", "x-bulkhead-"];
+
+/** Is the agent's header `lower` (lower case) one that never reaches the upstream? */
+export function agentStripped(lower: string): boolean {
+  return HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || AGENT_STRIPPED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
 
 /** Builds the upstream header list from the agent's headers: strip, then inject the credential. */
 export function upstreamHeaders(
@@ -51,8 +77,7 @@ export function upstreamHeaders(
   for (const name of Object.keys(agentHeaders)) {
     const value = agentHeaders[name] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || connectionTokens.has(lower)) continue;
-    if (lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-")) continue;
+    if (agentStripped(lower) || connectionTokens.has(lower)) continue;
     if (lower === injected) continue;
     out[lower] = value;
   }

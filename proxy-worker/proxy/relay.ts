@@ -42,12 +42,12 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private cut: string | null = null;
-  /** When the final head must have come (performance.now() ms); Infinity: no deadline. */
-  private headDue = Infinity;
-  /** Armed only once an informational answer came: until then undici's headers timeout applies. */
+  /** Armed from the request's dispatch (finalHeadBy) until the final head comes. */
   private headTimer: NodeJS.Timeout | null = null;
   private over = false;
   private draining = false;
+  /** Armed while the client's side is full (the upstream paused); cleared when it drains. */
+  private stallTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly res: ServerResponse,
@@ -56,6 +56,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     /** The client's status line headers from the upstream's; throws a ProxyRefusal to refuse the answer. */
     private readonly head: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders,
     private readonly redaction: StreamRedaction | null,
+    /**
+     * How long the client may take nothing while the upstream is paused for it. A paused
+     * upstream is not timed by undici (its body timeout stops while paused), so a client that
+     * never reads held its upstream connection, one of the pool's few for that origin, for ever:
+     * enough of them left every other task's request to that service waiting in the pool's queue.
+     */
+    private readonly stallMs: number = Infinity,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
     res.on("close", this.clientClosed).on("finish", this.finished).on("error", this.clientClosed);
@@ -71,16 +78,12 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.over) return;
-    // 1xx informational answers (103 Early Hints...) are not the response. Each one restarts
-    // undici's headers timeout, so from the first one on, the final head's deadline is watched here.
-    if (status < 200) {
-      if (this.headTimer === null && this.headDue !== Infinity) {
-        this.headTimer = setTimeout(() => this.headDeadline(), Math.max(0, this.headDue - performance.now()));
-        this.headTimer.unref();
-      }
-      return;
-    }
+    // 1xx informational answers (103 Early Hints...) are not the response: the final head's
+    // deadline (finalHeadBy) still runs.
+    if (status < 200) return;
     this.status = status;
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
     try {
       this.res.writeHead(status, this.head(status, headers));
     } catch (error) {
@@ -106,6 +109,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
         this.draining = true;
         this.res.on("drain", this.drained);
       }
+      if (this.stallTimer === null && Number.isFinite(this.stallMs)) {
+        this.stallTimer = setTimeout(this.stalled, this.stallMs);
+        this.stallTimer.unref();
+      }
     }
   }
 
@@ -130,16 +137,26 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
   }
 
-  /** Sets when the final answer's head must have come (a performance.now() time), whatever 1xx answers precede it. */
+  /**
+   * Sets when the final answer's head must have come (a performance.now() time), whatever 1xx
+   * answers precede it, and however long the request waits for a pooled connection first.
+   */
   finalHeadBy(due: number): void {
-    this.headDue = due;
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
+    if (due === Infinity || this.over) return;
+    this.headTimer = setTimeout(() => this.headDeadline(), Math.max(0, due - performance.now()));
+    this.headTimer.unref();
   }
 
   /**
-   * The final answer's head did not come in time: undici's headers timeout is only per read, and
-   * an informational answer (1xx) restarts it, so an upstream sending `102 Processing` every few
-   * seconds held the request (and the client's connection) for ever. Ended as an upstream timeout
-   * unless the final head has come.
+   * The final answer's head did not come in time. undici's headers timeout does not cover it
+   * all: it starts only once the request is written to a connection, so a request waiting in
+   * the pool's queue (every connection to that origin busy, e.g. with event streams) waited for
+   * ever; and an informational answer (1xx) restarts it, so an upstream sending `102 Processing`
+   * every few seconds held the request (and the client's connection) for ever. Ended as an
+   * upstream timeout unless the final head has come; a request still queued is then never sent
+   * (onRequestStart).
    */
   private headDeadline(): void {
     if (this.over || this.status !== 0) return;
@@ -149,7 +166,24 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   private readonly drained = (): void => {
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.controller?.resume();
+  };
+
+  /**
+   * The client took nothing for `stallMs` while the upstream waited for it: both sides are cut
+   * (the upstream connection is released; the client sees a cut connection, never a shortened
+   * body passed off as whole), recorded as `client_timeout`.
+   */
+  private readonly stalled = (): void => {
+    this.stallTimer = null;
+    if (this.over) return;
+    const refusal = new ProxyRefusal("client_timeout", "client_timeout", "the client did not take the answer in time");
+    this.cut = "client_timeout";
+    this.end(null);
+    this.controller?.abort(refusal);
+    this.res.destroy();
   };
 
   private readonly finished = (): void => this.end(null);
@@ -167,6 +201,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.over) return;
     this.over = true;
     if (this.headTimer !== null) clearTimeout(this.headTimer);
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.res.off("close", this.clientClosed).off("finish", this.finished);
     // An error on the client's side after this is over (a late reset) still has this listener.
     this.connection.off("close", this.clientClosed);
@@ -189,7 +224,10 @@ export function upstreamRefusal(error: unknown): ProxyRefusal {
   // It answered, but not with HTTP that can be relayed: a head over the limits, a malformed head,
   // a body whose length disagrees with its head.
   const name = (error as { name?: string }).name;
-  if (code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
+  // A `101 Switching Protocols` to a request that asked for no upgrade (undici: "bad upgrade"):
+  // the upstream answered, trying to turn the connection into something Bulkhead would not inspect.
+  const badUpgrade = code === "UND_ERR_SOCKET" && error instanceof Error && error.message === "bad upgrade";
+  if (badUpgrade || code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
     return new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer was not valid HTTP or exceeded the proxy's limits");
   }
   if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");

@@ -216,6 +216,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     connections,
     maxBodyBytes: config.maxBodyBytes,
     clientBodyTimeoutMs: config.clientTimeoutMs,
+    clientStallTimeoutMs: config.upstreamTimeoutMs,
     onCredentialUsed: (id) => used.add(id),
     onForwarded: (status, seconds) => o.metrics?.request.observe(seconds, status ? STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx` : "failed"),
   };

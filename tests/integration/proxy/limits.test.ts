@@ -95,6 +95,18 @@ describe("limits: authenticate before buffering; requests per second per task an
     expect(s.up.hits.at(-1)!.body).toBe(body);
   });
 
+  it("invites no body it will refuse or not read: 413 for a declared length over the limit, nothing for a request without one or over HTTP/1.0", async () => {
+    const { token } = await s.h.newTask(policy);
+    const head = (first: string, rest: string) => `${first}\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n${rest}\r\n`;
+    const big = await exchange(await connect(), head(`POST ${s.origin}/items HTTP/1.1`, "Content-Length: 99999\r\n"), 800);
+    expect(statuses(big)).toEqual([413]);
+    const none = await exchange(await connect(), head(`GET ${s.origin}/items HTTP/1.1`, "Connection: close\r\n"), 800);
+    expect(statuses(none)).toEqual([200]);
+    // HTTP/1.0 (its status lines are HTTP/1.1's): the expectation is ignored, the body awaited.
+    const old = await exchange(await connect(), head(`POST ${s.origin}/items HTTP/1.0`, "Content-Length: 7\r\n"), 800);
+    expect(old).not.toContain("100 Continue");
+  });
+
   it("gives an authenticated client its time to send the body (the control for the test above)", async () => {
     const { token } = await s.h.newTask(policy);
     const started = Date.now();

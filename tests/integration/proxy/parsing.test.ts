@@ -9,6 +9,7 @@ describe("parsing: one parsed request decides and dials", () => {
   let h: ProxyHarness;
   let up: Upstream;
   let token: string;
+  let taskId: string;
   let origin: string;
 
   const raw = async (bytes: string) => {
@@ -23,7 +24,7 @@ describe("parsing: one parsed request decides and dials", () => {
     h = await startProxyHarness({ env: { BULKHEAD_MAX_BODY_BYTES: "4096", BULKHEAD_MAX_HEADER_BYTES: "4096", BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
     await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", rest: { routes: [{ method: "GET", path: "/admin/{rest+}", operation: "admin", effect: "irreversible" }] }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
     // A scope wider than the policy: the refusals here are the policy's (token-scope.test.ts covers the scope).
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n", { scope: "api:*:irreversible" }));
+    ({ token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read, write]\n", { scope: "api:*:irreversible" }));
     origin = `http://api.test:${up.port}`;
   });
   afterAll(async () => {
@@ -44,6 +45,9 @@ describe("parsing: one parsed request decides and dials", () => {
     ["encoded slash", "/public%2F..%2Fadmin/x"],
     ["double slash", "//admin/x"],
     ["backslash", "/public\\..\\admin/x"],
+    // "." and "/" to a lax UTF-8 decoder; refused or read otherwise by a strict one.
+    ["overlong UTF-8 dots", "/public/%C0%AE%C0%AE/admin/x"],
+    ["overlong UTF-8 slash", "/public%C0%AF..%C0%AFadmin/x"],
   ])("rejects %s in the path with 400, reaching nothing", async (_name, path) => {
     const before = up.hits.length;
     const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
@@ -55,6 +59,10 @@ describe("parsing: one parsed request decides and dials", () => {
     const out = await raw(`GET ${origin}/items/%7euser HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
     expect(statuses(out)).toEqual([200]);
     expect(up.hits.at(-1)!.url).toBe("/items/~user");
+    // Escaped UTF-8 goes as it came (the control for the overlong forms above).
+    const utf8 = await raw(`GET ${origin}/items/caf%c3%a9 HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(statuses(utf8)).toEqual([200]);
+    expect(up.hits.at(-1)!.url).toBe("/items/caf%C3%A9");
   });
 
   it("rejects userinfo in the authority, Host mismatch and duplicate Host", async () => {
@@ -108,10 +116,15 @@ describe("parsing: one parsed request decides and dials", () => {
 
   it("strips routing and credential headers the agent sets, and never lets it pick the upstream", async () => {
     await raw(
-      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Forwarded: host=evil.test\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 10.0.0.1\r\nAuthorization: Bearer agent-own\r\nCookie: session=stolen\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\n\r\n`,
+      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Forwarded: host=evil.test\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 10.0.0.1\r\nAuthorization: Bearer agent-own\r\nCookie: session=stolen\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\n` +
+        // What a proxy or CDN in front of an upstream vouches for: the client's address, and the
+        // method, path and scheme it saw (forward-auth services and frameworks trust these).
+        `True-Client-IP: 10.0.0.1\r\nX-Client-IP: 10.0.0.1\r\nCF-Connecting-IP: 10.0.0.1\r\nX-Cluster-Client-IP: 10.0.0.1\r\nFastly-Client-IP: 10.0.0.1\r\n` +
+        `X-Forwarded-Method: GET\r\nX-Forwarded-Uri: /items\r\nX-Forwarded-Prefix: /admin\r\nX-Original-Method: GET\r\nX-Original-URI: /items\r\nX-Envoy-Original-Path: /items\r\nFront-End-Https: on\r\nX-Url-Scheme: https\r\nX-Custom: kept\r\n\r\n`,
     );
     const hit = up.hits.at(-1)!;
-    for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-for", "authorization", "cookie", "x-secret-hop", "proxy-authorization"]) {
+    expect(hit.headers["x-custom"]).toBe("kept");
+    for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-for", "authorization", "cookie", "x-secret-hop", "proxy-authorization", "true-client-ip", "x-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "fastly-client-ip", "x-forwarded-method", "x-forwarded-uri", "x-forwarded-prefix", "x-original-method", "x-original-uri", "x-envoy-original-path", "front-end-https", "x-url-scheme"]) {
       expect(hit.headers[name], name).toBeUndefined();
     }
     expect(hit.headers.host).toBe(`api.test:${up.port}`);
@@ -179,6 +192,46 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   }, 15_000);
 
+  // Bytes after a request that closes its connection are not a request (RFC 9112 §9.6): that
+  // request is answered and nothing after it is processed. Node's parser reports them as an
+  // error, which destroyed the connection while the request was decided: no answer for an allowed
+  // request, and a parse error audited for a request that had parsed.
+  it.each([
+    ["HTTP/1.0 without keep-alive", "HTTP/1.0", ""],
+    ["HTTP/1.1 with Connection: close", "HTTP/1.1", "Connection: close\r\n"],
+  ])("answers a request that closes its connection (%s) whatever follows it, and processes nothing after it", async (_name, version, close) => {
+    const before = up.hits.length;
+    const eventsBefore = (await h.events()).length;
+    const first = `GET ${origin}/items?first=1 ${version}\r\nHost: api.test:${up.port}\r\n${auth()}${close}\r\n`;
+    const second = `GET ${origin}/items?second=1 HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`;
+    const out = await raw(first + second);
+    expect(statuses(out), out).toEqual([200]);
+    expect(out).toContain('"url":"/items?first=1"');
+    expect(up.hits.slice(before).map((hit) => hit.url)).toEqual(["/items?first=1"]);
+    // Its completion is recorded after the answer.
+    await expect.poll(async () => (await h.events()).slice(eventsBefore).filter((e) => e.type === "proxy.completed").map((e) => e.outcome), { timeout: 3000 }).toEqual(["forwarded"]);
+    const events = (await h.events()).slice(eventsBefore);
+    expect(events.filter((e) => e.outcome === "deny"), JSON.stringify(events)).toEqual([]);
+  });
+
+  // Node answered an HTTP/1.1 request without Host itself: a bare 400, no reason, no audit event.
+  it("refuses an HTTP/1.1 request without Host with 400 host_missing, audited, on the listener and inside a tunnel", async () => {
+    const before = up.hits.length;
+    const refusedAsMissing = async (out: string) => {
+      expect(statuses(out), out).toEqual([400]);
+      const body = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { error: string; auditEventId: string };
+      expect(body.error).toBe("host_missing");
+      expect((await h.events()).some((e) => e.data.eventId === body.auditEventId && e.outcome === "deny")).toBe(true);
+    };
+    await refusedAsMissing(await raw(`GET ${origin}/items HTTP/1.1\r\n${auth()}Connection: close\r\n\r\n`));
+    const tunnel = await connectTunnel(h.proxyPort, `api.test:${up.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    await refusedAsMissing(await exchange(tunnel.socket, "GET /items HTTP/1.1\r\nConnection: close\r\n\r\n", 800));
+    expect(up.hits.length).toBe(before);
+    // HTTP/1.0 needs no Host: the absolute URL names the destination (the control).
+    expect(statuses(await raw(`GET ${origin}/items HTTP/1.0\r\n${auth()}\r\n`))).toEqual([200]);
+  });
+
   it("refuses an expectation other than 100-continue with 400, audited, reaching nothing", async () => {
     const before = up.hits.length;
     const out = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: 200-ok\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
@@ -213,12 +266,18 @@ describe("parsing: one parsed request decides and dials", () => {
     ["a chunk size that is not hex", "chunked", "zz\r\nabcd\r\n0\r\n\r\n"],
     ["a chunk extension broken by a bare LF", "chunked", "4;a\nb\r\nabcd\r\n0\r\n\r\n"],
     ["a chunk longer than its size", "chunked", "2\r\nabcd\r\n0\r\n\r\n"],
-  ])("answers a body that cannot be parsed (%s) with 400, reaching nothing", async (_name, te, body) => {
+  ])("answers a body that cannot be parsed (%s) with 400, reaching nothing, audited once as the task's", async (_name, te, body) => {
     const before = up.hits.length;
+    const since = await h.t.db.auditEvent.count();
     const out = await raw(chunkedHead(te) + body);
     expect(statuses(out), out).toEqual([400]);
     expect(out).toContain("http_parse_error");
     expect(up.hits.length).toBe(before);
+    // One refusal, one event, under the task that sent it (it was recorded without the task, and
+    // then a second time as a body "aborted" when the connection was closed under its handler).
+    const { auditEventId } = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { auditEventId: string };
+    const denials = (await h.t.db.auditEvent.findMany({ orderBy: { id: "asc" }, skip: since })).filter((e) => e.outcome === "deny");
+    expect(denials.map((e) => [(e.data as { eventId?: string }).eventId, e.taskId])).toEqual([[auditEventId, taskId]]);
   });
 
   it.each(["gzip, chunked", "deflate,chunked", "identity, chunked", "x-custom;q=1, chunked"])(

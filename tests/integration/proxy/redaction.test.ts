@@ -68,6 +68,9 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
           "X-Bulkhead-Approved-By": "mallory@example.com",
           "x-bulkhead-policy": "allow-all",
           "x-echo": FORMS["JSON string"]!(secret),
+          // A header name carries only token characters: the hexadecimal and base64url forms fit.
+          [`x-echo-${FORMS.hexadecimal!(secret)}`]: "1",
+          [`x-echo64-${FORMS.base64url!(secret)}`]: "1",
         });
         res.end("ok");
         return;
@@ -140,6 +143,9 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     const r = await viaProxy(h.proxyPort, `${origin}/headers`, { token });
     expect(r.status).toBe(200);
     expect(leaked(String(r.headers["x-echo"]))).toBeNull();
+    // Nor in a header's name (an upstream reflecting what it was sent into names).
+    expect(leaked(Object.keys(r.headers).join("\n")), Object.keys(r.headers).join(" ")).toBeNull();
+    expect(Object.keys(r.headers).filter((k) => k.startsWith("x-echo")).length).toBe(3);
     const bulkhead = Object.keys(r.headers).filter((k) => k.startsWith("x-bulkhead-")).sort();
     expect(bulkhead).toEqual(["x-bulkhead-decision", "x-bulkhead-event"]);
     expect(r.headers["x-bulkhead-decision"]).toBe("allow");

@@ -70,6 +70,8 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       `HTTP/1.1 200 OK\r\nX-Big: ${"b".repeat(128 * 1024)}\r\nContent-Length: 2\r\n\r\nok`,
       "HTTP/1.1 200 OK\r\nContent Length: 2\r\n\r\nok",
       "NOT HTTP AT ALL\r\n\r\n",
+      // A protocol switch nobody asked for (the request carried no Upgrade).
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes",
     ];
     for (const raw of answers) {
       answer = (socket) => socket.end(raw);

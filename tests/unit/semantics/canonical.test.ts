@@ -13,6 +13,7 @@ describe("canonicalizeRequest: accepted spellings and their canonical form", () 
     { name: "matrix parameters are kept literally", url: "https://a.example.com/volumes/1;v=2/x", path: "/volumes/1;v=2/x" },
     { name: "an encoded % not before an escape is kept", url: "https://a.example.com/100%25done/%25", path: "/100%25done/%25" },
     { name: "non-ASCII is percent-encoded as UTF-8", url: "https://a.example.com/caf\u00e9", path: "/caf%C3%A9" },
+    { name: "escaped UTF-8 is kept (upper-case hex)", url: "https://a.example.com/caf%c3%a9/%F0%9F%98%80", path: "/caf%C3%A9/%F0%9F%98%80" },
     { name: "unsafe ASCII is percent-encoded", url: "https://a.example.com/a|b^c", path: "/a%7Cb%5Ec" },
     { name: "trailing slash is significant", url: "https://a.example.com/a/", path: "/a/" },
     { name: "host is lower-cased", url: "https://API.Example.COM/", path: "/", host: "api.example.com" },
@@ -39,6 +40,12 @@ describe("canonicalizeRequest: accepted spellings and their canonical form", () 
 describe("canonicalizeRequest: rejected spellings (each with its own code)", () => {
   const cases: Array<{ name: string; url: string; code: string }> = [
     { name: "dot segment", url: "https://a.example.com/a/../admin", code: "dot_segment" },
+    { name: "overlong UTF-8 dots %C0%AE%C0%AE", url: "https://a.example.com/a/%C0%AE%C0%AE/admin", code: "invalid_utf8" },
+    { name: "overlong UTF-8 slash %C0%AF", url: "https://a.example.com/a%C0%AFadmin", code: "invalid_utf8" },
+    { name: "three-byte overlong dot %E0%80%AE", url: "https://a.example.com/a/%E0%80%AE%E0%80%AE/admin", code: "invalid_utf8" },
+    { name: "encoded surrogate %ED%A0%80", url: "https://a.example.com/a%ED%A0%80", code: "invalid_utf8" },
+    { name: "stray byte %FF", url: "https://a.example.com/a%FF", code: "invalid_utf8" },
+    { name: "a sequence cut by a slash %C3/%A9", url: "https://a.example.com/caf%C3/%A9", code: "invalid_utf8" },
     { name: "single dot segment", url: "https://a.example.com/a/./b", code: "dot_segment" },
     { name: "encoded dot segment %2e%2e", url: "https://a.example.com/a/%2e%2e/admin", code: "dot_segment" },
     { name: "mixed-case encoded dots .%2E", url: "https://a.example.com/a/.%2E/admin", code: "dot_segment" },
