@@ -1,6 +1,12 @@
 /**
  * SQL over HTTP: the statement comes from a configured JSON field (or the whole body), the
  * database name from another field or the descriptor. Each statement's actions are kept.
+ *
+ * The URL must not carry the statement or the database as well: servers that accept the SQL as a
+ * URL parameter read it there (ClickHouse runs `?query=` and takes the body as its data or the
+ * query's continuation, `?database=` picks the database; others merge URL and body parameters,
+ * and which one wins differs), so a request that names them in both places is refused rather
+ * than judged on the body alone.
  */
 import { parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
@@ -32,7 +38,45 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
   });
 }
 
+/**
+ * The URL parameter that names the statement or the database, if any: the descriptor's
+ * `queryField` and `databaseField` (whole, or their last dotted key), plus `query`, `sql` and
+ * `database`, compared case-insensitively after decoding, with `[...]` suffixes dropped
+ * (`query[]`, `input[sql]`), in pairs split at `&` or `;` (Rack 2 and old Python split at `;`).
+ */
+function sqlParameterInUrl(query: string, config: SqlConfig): string | null {
+  if (query === "") return null;
+  const names = new Set(["query", "sql", "database"]);
+  for (const field of [config.queryField, config.databaseField]) {
+    if (field === undefined) continue;
+    names.add(field.toLowerCase());
+    names.add((field.split(".").pop() ?? field).toLowerCase());
+  }
+  for (const pair of query.split(/[&;]/)) {
+    const eq = pair.indexOf("=");
+    const raw = eq < 0 ? pair : pair.slice(0, eq);
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw.replace(/\+/g, " "));
+    } catch {
+      // An undecodable name is read as written.
+    }
+    const plain = name.trim().toLowerCase();
+    const base = plain.includes("[") ? plain.slice(0, plain.indexOf("[")).trim() : plain;
+    const inner = /\[([^\]]*)\]\s*$/.exec(plain)?.[1]?.trim();
+    if (names.has(plain) || names.has(base) || (inner !== undefined && names.has(inner))) return name;
+  }
+  return null;
+}
+
 export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): DraftResult {
+  const inUrl = sqlParameterInUrl(req.query, config);
+  if (inUrl !== null) {
+    return reject(
+      "sql_ambiguous_request",
+      `URL parameter "${inUrl.slice(0, 40)}" names the SQL statement or the database, which this service reads from the body: servers that accept it in the URL would run or target what the URL says, so it is refused; send it in the body only`,
+    );
+  }
   if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
   const text = readTextBody(req);
   if (!text.ok) return text;
