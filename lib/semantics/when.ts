@@ -37,6 +37,37 @@ export function lookupPath(value: unknown, path: string): { ok: true; value: unk
   return { ok: true, value: current };
 }
 
+/**
+ * Every value a dotted path reaches when the lists on its way are read element by element
+ * (`input.id` in `{input: [{id: "a"}, {id: "b"}]}` reaches "a" and "b"), as a server that acts
+ * on each element does. Absent keys reach nothing; a key present only in another case is a
+ * rejection, as in `lookupPath`. Lists nested more than 4 deep on the way are not entered.
+ */
+export function lookupAll(value: unknown, path: string): { ok: true; values: unknown[] } | Rejection {
+  const out: unknown[] = [];
+  const walk = (current: unknown, keys: readonly string[], lists: number): Rejection | null => {
+    if (keys.length === 0) {
+      if (current !== undefined) out.push(current);
+      return null;
+    }
+    if (Array.isArray(current)) {
+      if (lists >= 4) return null;
+      for (const item of current) {
+        const failed = walk(item, keys, lists + 1);
+        if (failed) return failed;
+      }
+      return null;
+    }
+    if (typeof current !== "object" || current === null) return null;
+    const [key = "", ...rest] = keys;
+    const found = property(current, key);
+    if (!found.ok) return variantRejection(key, found.variant);
+    return walk(found.value, rest, lists);
+  };
+  const failed = walk(value, path.split("."), 0);
+  return failed ?? { ok: true, values: out };
+}
+
 function truthy(value: unknown): boolean | undefined {
   if (typeof value === "boolean") return value;
   if (typeof value === "number") return value !== 0;

@@ -56,3 +56,40 @@ describe("MCP over streamable HTTP", () => {
     expect(result.ok ? null : result.code).toBe("unknown_endpoint");
   });
 });
+
+describe("MCP: the resource argument of a tool", () => {
+  // A deny rule on `vol_123` was dodged by sending ["vol_123"] (resource "-"); a server that
+  // accepts the list, or coerces it to "vol_123", deletes it.
+  const resources = (body: unknown) => {
+    const result = classifyRequest("POST", MCP, { body: json(body) });
+    return result.ok ? result.actions.map((a) => [a.operation, a.resource, a.environment]) : result.code;
+  };
+  it("a list names each of its elements", () => {
+    expect(resources(call("delete_volume", { volume_id: ["vol_123"] }))).toEqual([["delete_volume", "vol_123", "production"]]);
+    expect(resources(call("delete_volume", { volume_id: ["vol_a", "vol_b", "vol_a", 7] }))).toEqual([
+      ["delete_volume", "vol_a", "production"],
+      ["delete_volume", "vol_b", "production"],
+      ["delete_volume", "7", "production"],
+    ]);
+  });
+  it("a list in a batch keeps each element's batch index", () => {
+    const result = classifyRequest("POST", MCP, { body: json([call("list_volumes"), call("delete_volume", { volume_id: ["vol_a", "vol_b"] }, 2)]) });
+    expect(result.ok && result.actions.map((a) => [a.resource, a.detail?.["batchIndex"]])).toEqual([["-", 0], ["vol_a", 1], ["vol_b", 1]]);
+  });
+  for (const [label, value] of [
+    ["an object", { id: "vol_123" }],
+    ["a query operator", { $ne: null }],
+    ["a boolean", true],
+    ["a list holding an object", [{ id: "vol_123" }]],
+    ["a list holding a list", [["vol_123"]]],
+    ["a list holding null", [null]],
+  ] as const) {
+    it(`${label} is refused`, () => {
+      expect(resources(call("delete_volume", { volume_id: value }))).toBe("mcp_invalid_resource_argument");
+    });
+  }
+  it("null or absent: no resource (the control)", () => {
+    expect(resources(call("delete_volume", { volume_id: null }))).toEqual([["delete_volume", "-", "production"]]);
+    expect(resources(call("delete_volume", {}))).toEqual([["delete_volume", "-", "production"]]);
+  });
+});
