@@ -105,3 +105,33 @@ export function parseFormStrict(text: string): { ok: true; fields: Map<string, s
   }
   return { ok: true, fields };
 }
+
+/**
+ * The parameter names of a query string as servers read them: pairs split at `&` and at `;`
+ * (Rack 2, Django before 3.2 and old Python split there), `+` and escapes decoded (an undecodable
+ * name is read as written), leading spaces and anything from a NUL on dropped (PHP), lower-cased
+ * (case-insensitive parameter collections). `base` is the name before any `[` or `.`, which
+ * nested-parameter parsers (Rails, PHP, Express's `qs`) read as the top-level key
+ * (`input[force]`, `input.force`).
+ */
+export function queryParameterNames(query: string): Array<{ name: string; base: string }> {
+  const out: Array<{ name: string; base: string }> = [];
+  if (query === "") return out;
+  for (const pair of query.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, " ");
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      // Read as written.
+    }
+    const nul = name.indexOf("\0");
+    if (nul >= 0) name = name.slice(0, nul);
+    name = name.trim().toLowerCase();
+    const cut = name.search(/[[.]/);
+    out.push({ name, base: (cut >= 0 ? name.slice(0, cut) : name).trim() });
+  }
+  return out;
+}

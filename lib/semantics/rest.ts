@@ -9,7 +9,7 @@
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
@@ -17,6 +17,7 @@ import { matchWhen } from "@/lib/semantics/when";
 import {
   effectRank,
   NO_RESOURCE,
+  reject,
   type ActionDraft,
   type CanonicalRequest,
   type DraftResult,
@@ -363,6 +364,8 @@ function matchRoute(
     const params = matchTemplate(compiled.parts, reading.segments, fold, reading.keys);
     if (!params) continue;
     if (route.when) {
+      const inUrl = whenKeyInUrl(route, req.query);
+      if (inUrl) return inUrl;
       const parsed = jsonBody();
       if ("ok" in parsed) return parsed;
       const when = matchWhen(route.when, parsed.value);
@@ -375,6 +378,27 @@ function matchRoute(
     shape = compiled.shape;
   }
   return found;
+}
+
+/**
+ * A key of the route's `when` condition sent in the URL (`PATCH …/git/refs/heads/main?force=true`).
+ * Rails, PHP's `$_REQUEST` and Express apps that merge `req.query` into the body read URL
+ * parameters as request parameters, so there the URL's `force=true` forces the update, while the
+ * condition was checked on the JSON body only; other servers ignore it. Which reading a server
+ * takes cannot be known, so the request is refused.
+ */
+function whenKeyInUrl(route: RestRoute, query: string): Rejection | null {
+  if (!route.when || query === "") return null;
+  const keys = new Set(Object.keys(route.when).map((path) => (path.split(".")[0] as string).toLowerCase()));
+  for (const { name, base } of queryParameterNames(query)) {
+    if (keys.has(base)) {
+      return reject(
+        "ambiguous_parameter",
+        `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${base}", which decides whether ${route.operation} is ${route.effect ?? "more severe"}: servers that merge URL and body parameters would read it, others would not; send it in the JSON body only`,
+      );
+    }
+  }
+  return null;
 }
 
 function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {

@@ -8,7 +8,7 @@
  * and which one wins differs), so a request that names them in both places is refused rather
  * than judged on the body alone.
  */
-import { parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySqlWithin, newSqlBudget, type SqlBudget } from "@/lib/semantics/sql";
@@ -40,31 +40,22 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
 
 /**
  * The URL parameter that names the statement or the database, if any: the descriptor's
- * `queryField` and `databaseField` (whole, or their last dotted key), plus `query`, `sql` and
- * `database`, compared case-insensitively after decoding, with `[...]` suffixes dropped
- * (`query[]`, `input[sql]`), in pairs split at `&` or `;` (Rack 2 and old Python split at `;`).
+ * `queryField` and `databaseField` (whole, or their first or last dotted key), plus `query`,
+ * `sql` and `database`, as servers read parameter names (`queryParameterNames`: any case,
+ * escapes, `[...]` suffixes, pairs split at `;`).
  */
 function sqlParameterInUrl(query: string, config: SqlConfig): string | null {
-  if (query === "") return null;
   const names = new Set(["query", "sql", "database"]);
   for (const field of [config.queryField, config.databaseField]) {
     if (field === undefined) continue;
+    const keys = field.toLowerCase().split(".");
     names.add(field.toLowerCase());
-    names.add((field.split(".").pop() ?? field).toLowerCase());
+    names.add(keys[0] as string);
+    names.add(keys[keys.length - 1] as string);
   }
-  for (const pair of query.split(/[&;]/)) {
-    const eq = pair.indexOf("=");
-    const raw = eq < 0 ? pair : pair.slice(0, eq);
-    let name = raw;
-    try {
-      name = decodeURIComponent(raw.replace(/\+/g, " "));
-    } catch {
-      // An undecodable name is read as written.
-    }
-    const plain = name.trim().toLowerCase();
-    const base = plain.includes("[") ? plain.slice(0, plain.indexOf("[")).trim() : plain;
-    const inner = /\[([^\]]*)\]\s*$/.exec(plain)?.[1]?.trim();
-    if (names.has(plain) || names.has(base) || (inner !== undefined && names.has(inner))) return name;
+  for (const { name, base } of queryParameterNames(query)) {
+    const inner = /\[([^\]]*)\]\s*$/.exec(name)?.[1]?.trim();
+    if (names.has(name) || names.has(base) || (inner !== undefined && names.has(inner))) return name;
   }
   return null;
 }

@@ -222,3 +222,38 @@ describe("unmatched paths under the spelling a server serves", () => {
     expect(result.ok && result.actions.length).toBe(1);
   });
 });
+
+describe("REST: a key of a body condition sent in the URL", () => {
+  // Rails, PHP's $_REQUEST and Express apps that merge req.query read ?force=true as a request
+  // parameter: the forced update ran while the JSON body alone was checked (a write).
+  const refused: Array<[string, string, unknown]> = [
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?FORCE=1", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?%66orce=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?a=1;force=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force[]=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force=false", { sha: "abc", force: true }],
+    ["PATCH", "/repos/acme/app?visibility=public", { description: "x" }],
+    ["PATCH", "/repos/acme/app?private=false", { description: "x" }],
+    ["PATCH", "/repositories/1296269?private=0", { description: "x" }],
+  ];
+  for (const [method, path, body] of refused) {
+    it(`${method} ${path} is refused`, () => {
+      const result = classifyRequest(method, `${GH}${path}`, { body: json(body) });
+      expect(result.ok ? result.actions.map((a) => [a.operation, a.effect]) : result.code).toBe("ambiguous_parameter");
+    });
+  }
+  it("a nested condition key's top-level name in the URL is refused (input[replace], input.replace)", () => {
+    const config = restConfigSchema.parse({ routes: [{ method: "POST", path: "/vars", operation: "vars.replace", effect: "destructive", when: { "input.replace": true } }] });
+    for (const query of ["input[replace]=true", "input.replace=true", "Input=1"]) {
+      const result = classifyRest(canonical("POST", `https://api.example.com/vars?${query}`, { body: json({ input: {} }) }), config);
+      expect(result.ok ? result.drafts.map((d) => d.effect) : result.code, query).toBe("ambiguous_parameter");
+    }
+  });
+  it("other URL parameters, and routes without a condition, are left alone (the control)", () => {
+    const patch = classifyRequest("PATCH", `${GH}/repos/acme/app/git/refs/heads/main?per_page=1`, { body: json({ sha: "abc" }) });
+    expect(patch.ok && patch.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
+    const get = classifyRequest("GET", `${GH}/repos/acme/app?force=true`);
+    expect(get.ok && get.actions.map((a) => a.operation)).toEqual(["repos.get"]);
+  });
+});
