@@ -257,3 +257,34 @@ describe("REST: a key of a body condition sent in the URL", () => {
     expect(get.ok && get.actions.map((a) => a.operation)).toEqual(["repos.get"]);
   });
 });
+
+describe("REST: a boolean condition matches every value some server reads as that boolean", () => {
+  // JavaScript and Python read any non-empty string as true (`if (body.force)`), Rails casts "no"
+  // to true and "f" to false, Go's ParseBool reads "f" as false: the old comparison knew only
+  // "true"/"1"/"yes"/"on" and their opposites.
+  const ref = `${GH}/repos/acme/app/git/refs/heads/main`;
+  for (const force of ["false", "no", "off", "0", "False", " ", [], {}, [false], 0.5, -1]) {
+    it(`force: ${JSON.stringify(force)} is the forced update`, () => {
+      const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
+      expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.forceUpdate"]);
+    });
+  }
+  for (const force of [false, 0, "", null]) {
+    it(`force: ${JSON.stringify(force)} is not (the control)`, () => {
+      const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
+      expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
+    });
+  }
+  for (const value of ["f", "F", "n", "No", " false ", "0.0", "-0", "0e1", null, [], {}]) {
+    it(`private: ${JSON.stringify(value)} makes the repository public`, () => {
+      const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "irreversible"]]);
+    });
+  }
+  for (const value of [true, 1, "true", "t", "yes", "private", [true]]) {
+    it(`private: ${JSON.stringify(value)} does not (the control)`, () => {
+      const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "write"]]);
+    });
+  }
+});
