@@ -14,7 +14,11 @@ import { foldKey } from "@/lib/semantics/json";
 export interface FoldedPath {
   /** Folded segments, for comparing with folded literals. */
   keys: string[];
-  /** The same segments as the agent sent them, minus `;…` (what parameters capture). */
+  /**
+   * The same segments as the agent sent them, minus `;…` and trailing dots and spaces (what
+   * parameters capture): IIS drops those before routing, so there `DELETE /volumes/prod.` or
+   * `/volumes/prod%20` reaches `{id}` as `prod`.
+   */
   values: string[];
 }
 
@@ -48,6 +52,12 @@ function withoutTrailingDotsAndSpaces(key: string): string {
   return trimmed === "" ? key : trimmed;
 }
 
+/** The same on a segment as sent (a space is `%20` there, a dot `.` or `%2E`), never to nothing. */
+function withoutTrailingEscapedDotsAndSpaces(value: string): string {
+  const trimmed = value.replace(/(?:\.|%20|%2E)+$/i, "");
+  return trimmed === "" ? value : trimmed;
+}
+
 export function foldPath(path: string): FoldedPath {
   const parts = path.split("/");
   const keys: string[] = [];
@@ -55,7 +65,7 @@ export function foldPath(path: string): FoldedPath {
   for (let i = 1; i < parts.length; i++) {
     const value = withoutMatrix(parts[i] as string);
     if (value === "") continue;
-    values.push(value);
+    values.push(withoutTrailingEscapedDotsAndSpaces(value));
     keys.push(foldSegment(value));
   }
   return { keys, values };

@@ -260,3 +260,25 @@ describe("trailing dots and spaces on a segment, which IIS drops", () => {
     expect(r.ok ? r.effect : r.code).toBe("endpoint_path_variant");
   });
 });
+
+describe("a parameter with trailing dots or spaces is also read without them", () => {
+  // IIS drops trailing dots and spaces from a segment before routing, so `DELETE /volumes/prod-db.`
+  // deletes prod-db there; the parameter was taken as `prod-db.`, which a rule naming prod-db
+  // does not match.
+  const resources = (method: string, url: string) => {
+    const result = classifyRequest(method, url);
+    return result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code;
+  };
+  for (const tail of [".", "..", "%20", ".%20.", "%2E"]) {
+    it(`DELETE /volumes/prod-db${tail} names prod-db too`, () => {
+      const found = resources("DELETE", `${STORAGE}/volumes/prod-db${tail}`);
+      expect(found).toContainEqual(["volumes.delete", "prod-db"]);
+    });
+  }
+  it("on GitHub, DELETE /repos/acme/secrets. names acme/secrets too", () => {
+    expect(resources("DELETE", `${GH}/repos/acme/secrets.`)).toContainEqual(["repos.delete", "acme/secrets"]);
+  });
+  it("a plain name stays one action (the control)", () => {
+    expect(resources("DELETE", `${STORAGE}/volumes/v1`)).toEqual([["volumes.delete", "v1"]]);
+  });
+});
