@@ -90,7 +90,9 @@ describe("REST classification", () => {
     expect(result.ok && result.effect).toBe("write");
   });
   it("_method in a form body is honoured", () => {
-    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
+    // On /orgs/{org}: a POST to /repos/{o}/{r} is also GitHub's PATCH there, whose body condition
+    // needs JSON, so a form body is refused (below).
+    const result = classifyRequest("POST", `${GH}/orgs/acme`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
     expect(result.ok && result.effect).toBe("irreversible");
   });
   it("duplicate _method parameters are ambiguous", () => {
@@ -287,4 +289,28 @@ describe("REST: a boolean condition matches every value some server reads as tha
       expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "write"]]);
     });
   }
+});
+
+describe("GitHub: POST is accepted wherever PATCH is", () => {
+  // GitHub's API v3 documentation: "PATCH is a relatively new and uncommon HTTP verb, so resource
+  // endpoints also accept POST requests". A POST with the PATCH's body was a plain write.
+  const cases: Array<[string, unknown, string, Effect]> = [
+    ["/repos/acme/app", { private: false }, "repos.update", "irreversible"],
+    ["/repos/acme/app", { visibility: "public" }, "repos.update", "irreversible"],
+    ["/repositories/1296269", { private: false }, "repos.update", "irreversible"],
+    ["/repos/acme/app/git/refs/heads/main", { sha: "abc", force: true }, "git.refs.forceUpdate", "irreversible"],
+    ["/repos/acme/app", { description: "x" }, "repos.update", "write"],
+    ["/repos/acme/app/git/refs/heads/main", { sha: "abc" }, "git.refs.update", "write"],
+    ["/repos/acme/app/git/refs", { ref: "refs/heads/x", sha: "abc" }, "git.refs.create", "write"],
+  ];
+  for (const [path, body, operation, effect] of cases) {
+    it(`POST ${path} ${JSON.stringify(body)} is ${operation} (${effect})`, () => {
+      const result = classifyRequest("POST", `${GH}${path}`, { body: json(body) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([[operation, effect]]);
+    });
+  }
+  it("a form body there is refused: the condition cannot be read from it", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
+    expect(result.ok ? result.effect : result.code).toBe("invalid_json");
+  });
 });
