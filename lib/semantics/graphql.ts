@@ -12,6 +12,7 @@
 import type { GraphqlConfig, GraphqlField } from "@/lib/semantics/descriptors/schema";
 import { analyseDocument, type AnalysedOperation, type RootField } from "@/lib/semantics/graphql-document";
 import { extractGraphqlPayloads, type GraphqlPayload } from "@/lib/semantics/graphql-request";
+import { isUnsafeInteger, unsafeIntegerRejection } from "@/lib/semantics/json";
 import { lookupAll, matchWhen } from "@/lib/semantics/when";
 import {
   maxEffect,
@@ -161,10 +162,11 @@ function kindOf(argName: string, fieldName: string): string {
 }
 
 /** The identifiers a value names: a string or number, or every one in a list (nested lists too). */
-function idValues(value: unknown, depth = 0): string[] {
+function idValues(value: unknown, unsafe: string[], path: string, depth = 0): string[] {
   if (typeof value === "string" && value !== "") return [value];
+  if (isUnsafeInteger(value)) unsafe.push(path);
   if (typeof value === "number") return [String(value)];
-  if (Array.isArray(value) && depth < 4) return [...new Set(value.flatMap((v) => idValues(v, depth + 1)))];
+  if (Array.isArray(value) && depth < 4) return [...new Set(value.flatMap((v) => idValues(v, unsafe, path, depth + 1)))];
   return [];
 }
 
@@ -173,16 +175,16 @@ function idValues(value: unknown, depth = 0): string[] {
  * elements of a list of input objects are read under the list's path (`input: [{id: "a"}, {id:
  * "b"}]` gives `input.id` twice): the server acts on each.
  */
-function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string): void {
+function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string, unsafe: string[]): void {
   if (depth > 4 || typeof value !== "object" || value === null) return;
   if (Array.isArray(value)) {
-    for (const item of value) collectIds(item, depth + 1, out, prefix);
+    for (const item of value) collectIds(item, depth + 1, out, prefix, unsafe);
     return;
   }
   for (const [key, v] of Object.entries(value)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    if (/^id$|Ids?$|_ids?$/.test(key)) for (const id of idValues(v)) out.push({ path, value: id });
-    collectIds(v, depth + 1, out, path);
+    if (/^id$|Ids?$|_ids?$/.test(key)) for (const id of idValues(v, unsafe, path)) out.push({ path, value: id });
+    collectIds(v, depth + 1, out, path, unsafe);
   }
 }
 
@@ -192,16 +194,19 @@ function resourceOf(
   config: GraphqlConfig,
 ): { resources: string[]; kind: string | null; keys: string[] } | Rejection {
   const found: Array<{ path: string; value: string }> = [];
-  collectIds(field.args, 0, found, "");
+  const unsafe: string[] = [];
+  collectIds(field.args, 0, found, "", unsafe);
   const keys = [...new Set(found.map((f) => f.value))];
   if (override?.resourceArg) {
     const arg = lookupAll(field.args, override.resourceArg);
     if (!arg.ok) return arg;
-    const values = [...new Set(arg.values.flatMap((v) => idValues(v)))];
+    const values = [...new Set(arg.values.flatMap((v) => idValues(v, unsafe, override.resourceArg as string)))];
+    if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
     if (values.length > 0) {
       return { resources: values, kind: override.resourceKind ?? kindOf(override.resourceArg, field.name), keys: [...new Set([...values, ...keys])] };
     }
   }
+  if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
   for (const name of config.resourceArgs) {
     const hit = found.find((f) => f.path === name) ?? found.find((f) => f.path.endsWith(`.${name}`));
     if (hit) {

@@ -14,7 +14,7 @@
 import { isJsonMediaType, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { McpConfig } from "@/lib/semantics/descriptors/schema";
 import { compileGlob } from "@/lib/semantics/glob";
-import { isJsonObject, type JsonValue } from "@/lib/semantics/json";
+import { isJsonObject, isUnsafeInteger, unsafeIntegerRejection, type JsonValue } from "@/lib/semantics/json";
 import { looksLikeHierarchicalUri, normalizeResourceUri } from "@/lib/semantics/resource-uri";
 import { lookupAll, readField as field } from "@/lib/semantics/when";
 import { NO_RESOURCE, reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Effect, type Rejection } from "@/lib/semantics/types";
@@ -109,6 +109,7 @@ function resourcesOf(value: unknown, arg: string): { ok: true; resources: string
         `resource argument "${arg}" is ${Array.isArray(value) ? "a list holding " : ""}${Array.isArray(item) ? "a list" : item === null ? "null" : typeof item === "object" ? "an object" : `a ${typeof item}`}: it must be a string, a number or a list of them, so that the resource it names can be judged`,
       );
     }
+    if (isUnsafeInteger(item)) return unsafeIntegerRejection(`resource argument "${arg}"`);
     const found = scalarResource(item);
     if (!found.ok) return found;
     if (found.resource !== null) out.add(found.resource);

@@ -307,3 +307,18 @@ describe("GraphQL: a list argument names every resource in it", () => {
     expect(resources(result).map(([, r]) => r)).toEqual(["only"]);
   });
 });
+
+describe("GraphQL: an identifier given as an integer beyond 2^53", () => {
+  // graphql-js and JSON.parse round 9007199254740993 to 9007199254740992; an ID argument on the
+  // server keeps the literal's digits.
+  it("is refused, as a literal and as a variable; the same digits as a string are the resource", () => {
+    const literal = classifyRequest("POST", RAILWAY, { body: json({ query: "mutation { volumeDelete(volumeId: 9007199254740993) }" }) });
+    expect(literal.ok ? literal.actions.map((a) => a.resource) : literal.code).toBe("unsafe_integer");
+    const variable = classifyRequest("POST", SHOP, { body: '{"query":"mutation($i: ID!) { deleteProduct(id: $i) }","variables":{"i":9007199254740993}}' });
+    expect(variable.ok ? variable.actions.map((a) => a.resource) : variable.code).toBe("unsafe_integer");
+    const nested = classifyRequest("POST", SHOP, { body: json({ query: "mutation { updateProduct(input: { productIds: [1, 12345678901234567890] }) }" }) });
+    expect(nested.ok ? nested.actions.map((a) => a.resource) : nested.code).toBe("unsafe_integer");
+    const exact = classifyRequest("POST", RAILWAY, { body: json({ query: 'mutation { volumeDelete(volumeId: "9007199254740993") }' }) });
+    expect(exact.ok && exact.actions.map((a) => a.resource)).toEqual(["9007199254740993"]);
+  });
+});

@@ -93,3 +93,18 @@ describe("MCP: the resource argument of a tool", () => {
     expect(resources(call("delete_volume", {}))).toEqual([["delete_volume", "-", "production"]]);
   });
 });
+
+describe("MCP: a resource given as an integer beyond 2^53", () => {
+  // 9007199254740993 is read as 9007199254740992 here (and by JavaScript), exactly by Python:
+  // a deny rule naming the real id was judged against its neighbour.
+  it("is refused, in a list too; a string of the same digits is the resource (the control)", () => {
+    for (const volume of ["9007199254740993", "[1, 12345678901234567890]"]) {
+      const result = classifyRequest("POST", MCP, { body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_volume","arguments":{"volume_id":${volume}}}}` });
+      expect(result.ok ? result.actions.map((a) => a.resource) : result.code).toBe("unsafe_integer");
+    }
+    const exact = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: "9007199254740993" })) });
+    expect(exact.ok && exact.actions.map((a) => a.resource)).toEqual(["9007199254740993"]);
+    const small = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: 9007199254740991 })) });
+    expect(small.ok && small.actions.map((a) => a.resource)).toEqual(["9007199254740991"]);
+  });
+});
