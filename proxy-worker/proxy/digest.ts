@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import { AGENT_STRIPPED, HOP_BY_HOP } from "./headers";
+import { isAgentStripped } from "./headers";
 
 /**
  * Headers that change nothing about what a request does and that a client may send anew on each
@@ -37,7 +37,7 @@ function forwardedHeaders(headers: Record<string, string>): [string, string][] {
   const out: [string, string][] = [];
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || VOLATILE.has(lower) || lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-") || lower.startsWith("x-b3-")) continue;
+    if (isAgentStripped(lower) || VOLATILE.has(lower) || lower.startsWith("x-b3-")) continue;
     if (lower === "prefer") {
       const bound = boundPreferences(headers[name] as string);
       if (bound !== null) out.push([lower, bound]);

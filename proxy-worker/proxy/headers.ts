@@ -39,6 +39,23 @@ export const AGENT_STRIPPED = new Set([
   "expect",
 ]);
 
+/**
+ * A header name as CGI, PHP (`$_SERVER['HTTP_X_ORIGINAL_URL']`), IIS and other gateways read it:
+ * `-` and `_` are the same there, so `X_Original_URL` is `X-Original-URL` and `X_Forwarded_Host`
+ * is `X-Forwarded-Host`. Every stripping decision compares this form, or the agent could send a
+ * routing hint (a rewritten path the classifier never judged) or a credential of its own under
+ * the underscore spelling.
+ */
+export function gatewayName(lower: string): string {
+  return lower.includes("_") ? lower.replace(/_/g, "-") : lower;
+}
+
+/** Is this (lower-case) agent header never forwarded, in either spelling? */
+export function isAgentStripped(lower: string): boolean {
+  const name = gatewayName(lower);
+  return HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(name) || name.startsWith("proxy-") || name.startsWith("x-bulkhead-");
+}
+
 /** Builds the upstream header list from the agent's headers: strip, then inject the credential. */
 export function upstreamHeaders(
   agentHeaders: Record<string, string>,
@@ -47,13 +64,12 @@ export function upstreamHeaders(
   host: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const injected = inject ? inject.name.toLowerCase() : null;
+  const injected = inject ? gatewayName(inject.name.toLowerCase()) : null;
   for (const name of Object.keys(agentHeaders)) {
     const value = agentHeaders[name] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || connectionTokens.has(lower)) continue;
-    if (lower.startsWith("proxy-") || lower.startsWith("x-bulkhead-")) continue;
-    if (lower === injected) continue;
+    if (isAgentStripped(lower) || connectionTokens.has(lower) || connectionTokens.has(gatewayName(lower))) continue;
+    if (gatewayName(lower) === injected) continue;
     out[lower] = value;
   }
   out.host = host;
