@@ -269,14 +269,25 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys } : null;
   const unsuffixed = withoutFormatSuffix(foldedPath);
   const suffixless: Reading | null = unsuffixed ? { segments: unsuffixed.values, keys: unsuffixed.keys, literalTail: true } : null;
-  let body: { value: unknown } | null = null;
-  const jsonBody = (): { value: unknown } | Rejection => {
+  let body: { value: unknown; form?: Record<string, unknown> } | null = null;
+  const jsonBody = (): { value: unknown; form?: Record<string, unknown> } | Rejection => {
     if (body) return body;
     if (!req.body || req.body.length === 0) return (body = { value: undefined });
     const text = readTextBody(req);
     if (!text.ok) return text;
+    if (text.media.type === "multipart/form-data") {
+      return reject("unsupported_content_type", "a body condition of this route cannot be checked on a multipart body: send JSON");
+    }
     const json = parseJsonText(text.text);
     if (!json.ok) return json;
+    // Labelled a form, the same text is a form to servers that parse by Content-Type (Rails,
+    // Express, PHP): `{"sha":"a","x":"&force=true&"}` carries force=true there. The condition is
+    // checked on both readings.
+    if (text.media.type === "application/x-www-form-urlencoded") {
+      const form = formReading(text.text);
+      if (!form.ok) return form;
+      return (body = { value: json.value, form: form.value });
+    }
     return (body = { value: json.value });
   };
 
@@ -353,7 +364,7 @@ function matchRoute(
   req: CanonicalRequest,
   reading: Reading,
   fold: boolean,
-  jsonBody: () => { value: unknown } | Rejection,
+  jsonBody: () => { value: unknown; form?: Record<string, unknown> } | Rejection,
 ): ActionDraft | Rejection | null {
   let found: ActionDraft | null = null;
   let shape: string | null = null;
@@ -370,7 +381,9 @@ function matchRoute(
       if ("ok" in parsed) return parsed;
       const when = matchWhen(route.when, parsed.value);
       if (!when.ok) return when;
-      if (!when.match) continue;
+      const asForm = parsed.form ? matchWhen(route.when, parsed.form) : { ok: true as const, match: false };
+      if (!asForm.ok) return asForm;
+      if (!when.match && !asForm.match) continue;
     }
     const draft = routeDraft(route, method, params, req, reading, fold);
     if (!reading.keys) return draft;
@@ -378,6 +391,45 @@ function matchRoute(
     shape = compiled.shape;
   }
   return found;
+}
+
+/** `+` and `%XX` decoded byte by byte, never failing (what a lenient form parser reads). */
+function decodeFormPart(text: string): string {
+  const spaced = text.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+}
+
+/**
+ * A body read as `application/x-www-form-urlencoded`: pairs split at `&` and `;`, `a[b]` and
+ * `a.b` nested as Rails, PHP and `qs` nest them (a name in another case is caught where the
+ * condition reads it, as in JSON). A name given twice is refused: servers keep the first, the
+ * last or both.
+ */
+function formReading(text: string): { ok: true; value: Record<string, unknown> } | Rejection {
+  const root: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const pair of text.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = decodeFormPart(eq < 0 ? "" : pair.slice(eq + 1));
+    const keys = name.split(/\[|\]\[|\]|\./).filter((k) => k !== "");
+    if (keys.length === 0) continue;
+    let node = root;
+    for (const key of keys.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next === "object" && next !== null) node = next as Record<string, unknown>;
+      else if (next === undefined) node = node[key] = Object.create(null) as Record<string, unknown>;
+      else return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    }
+    const last = keys[keys.length - 1] as string;
+    if (last in node) return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    node[last] = value;
+  }
+  return { ok: true, value: root };
 }
 
 /**

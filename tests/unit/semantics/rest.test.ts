@@ -314,3 +314,36 @@ describe("GitHub: POST is accepted wherever PATCH is", () => {
     expect(result.ok ? result.effect : result.code).toBe("invalid_json");
   });
 });
+
+describe("REST: a JSON body labelled as a form is checked as a form too", () => {
+  // Rails, Express and PHP parse a body by its Content-Type: `{"sha":"abc","x":"&force=true&"}`
+  // is JSON without force to Bulkhead's JSON reading and the form field force=true to them.
+  const FORM = "application/x-www-form-urlencoded";
+  const ref = `${GH}/repos/acme/app/git/refs/heads/main`;
+  const judged = (url: string, body: string, contentType = FORM) => {
+    const result = classifyRequest("PATCH", url, { body, contentType });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect]) : result.code;
+  };
+  it("a condition met by the form reading applies", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=true&"}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
+    expect(judged(ref, '{"sha":"abc","x":";force=1;"}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
+    expect(judged(`${GH}/repos/acme/app`, '{"description":"x","y":"&visibility=public&"}')).toEqual([["repos.update", "irreversible"]]);
+    expect(judged(`${GH}/repos/acme/app`, '{"description":"x","y":"&private=0&"}')).toEqual([["repos.update", "irreversible"]]);
+  });
+  it("nested names read as Rails, PHP and qs nest them", () => {
+    const config = restConfigSchema.parse({ routes: [{ method: "POST", path: "/vars", operation: "vars.replace", effect: "destructive", when: { "input.replace": true } }] });
+    for (const body of ['{"a":"&input[replace]=1&"}', '{"a":"&input.replace=1&"}']) {
+      const result = classifyRest(canonical("POST", "https://api.example.com/vars", { body, contentType: FORM }), config);
+      expect(result.ok ? result.drafts.map((d) => d.effect) : result.code, body).toEqual(["destructive"]);
+    }
+  });
+  it("a field given twice in the form reading is refused; another case of it too", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=0&force=1&"}')).toBe("ambiguous_parameter");
+    expect(judged(ref, '{"sha":"abc","x":"&Force=1&"}')).toBe("json_key_variant");
+  });
+  it("JSON labelled as JSON is read as JSON only; a form label without such fields changes nothing (the controls)", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=true&"}', "application/json")).toEqual([["git.refs.update", "write"]]);
+    expect(judged(ref, '{"sha":"abc","x":"100%"}')).toEqual([["git.refs.update", "write"]]);
+    expect(judged(ref, '{"sha":"abc","force":true}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
+  });
+});
