@@ -135,3 +135,42 @@ export function queryParameterNames(query: string): Array<{ name: string; base: 
   }
   return out;
 }
+
+/** `+` and `%XX` decoded byte by byte, never failing (what a lenient form parser reads). */
+function decodeFormPart(text: string): string {
+  const spaced = text.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+}
+
+/**
+ * A body read as `application/x-www-form-urlencoded`: pairs split at `&` and `;`, `a[b]` and
+ * `a.b` nested as Rails, PHP and `qs` nest them (a name in another case is caught where the
+ * condition reads it, as in JSON). A name given twice is refused: servers keep the first, the
+ * last or both.
+ */
+export function formReading(text: string): { ok: true; value: Record<string, unknown> } | Rejection {
+  const root: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const pair of text.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = decodeFormPart(eq < 0 ? "" : pair.slice(eq + 1));
+    const keys = name.split(/\[|\]\[|\]|\./).filter((k) => k !== "");
+    if (keys.length === 0) continue;
+    let node = root;
+    for (const key of keys.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next === "object" && next !== null) node = next as Record<string, unknown>;
+      else if (next === undefined) node = node[key] = Object.create(null) as Record<string, unknown>;
+      else return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    }
+    const last = keys[keys.length - 1] as string;
+    if (last in node) return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    node[last] = value;
+  }
+  return { ok: true, value: root };
+}

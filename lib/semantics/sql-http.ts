@@ -8,7 +8,7 @@
  * and which one wins differs), so a request that names them in both places is refused rather
  * than judged on the body alone.
  */
-import { parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
+import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySqlWithin, newSqlBudget, type SqlBudget } from "@/lib/semantics/sql";
@@ -44,7 +44,7 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
  * `sql` and `database`, as servers read parameter names (`queryParameterNames`: any case,
  * escapes, `[...]` suffixes, pairs split at `;`).
  */
-function sqlParameterInUrl(query: string, config: SqlConfig): string | null {
+function sqlParameterNames(config: SqlConfig): Set<string> {
   const names = new Set(["query", "sql", "database"]);
   for (const field of [config.queryField, config.databaseField]) {
     if (field === undefined) continue;
@@ -53,6 +53,11 @@ function sqlParameterInUrl(query: string, config: SqlConfig): string | null {
     names.add(keys[0] as string);
     names.add(keys[keys.length - 1] as string);
   }
+  return names;
+}
+
+function sqlParameterInUrl(query: string, config: SqlConfig): string | null {
+  const names = sqlParameterNames(config);
   for (const { name, base } of queryParameterNames(query)) {
     const inner = /\[([^\]]*)\]\s*$/.exec(name)?.[1]?.trim();
     if (names.has(name) || names.has(base) || (inner !== undefined && names.has(inner))) return name;
@@ -80,6 +85,20 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
 
   const json = parseJsonText(text.text);
   if (!json.ok) return json;
+  // Labelled a form, the JSON text is a form to servers that parse by Content-Type:
+  // `{"query":"SELECT 1","x":"&query=DROP TABLE t&"}` is the form field query=DROP TABLE t there.
+  if (text.media.type === "application/x-www-form-urlencoded") {
+    const form = formReading(text.text);
+    if (!form.ok) return form;
+    const names = sqlParameterNames(config);
+    const named = Object.keys(form.value).find((key) => names.has(key.trim().toLowerCase()));
+    if (named !== undefined) {
+      return reject(
+        "sql_ambiguous_request",
+        `the body is labelled a form and, read as one, has the field "${named.slice(0, 40)}": servers that parse it as a form would run or target what that field says, so it is refused; send JSON as application/json`,
+      );
+    }
+  }
   const items = Array.isArray(json.value) ? json.value : [json.value];
   if (items.length === 0 || items.length > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
   const drafts: ActionDraft[] = [];

@@ -83,3 +83,19 @@ describe("SQL over HTTP: the statement or the database in the URL too", () => {
     expect(result.ok && result.actions.map((a) => a.effect)).toEqual(["read"]);
   });
 });
+
+describe("SQL over HTTP: a JSON body labelled as a form", () => {
+  // Servers that parse by Content-Type read `&query=DROP TABLE payroll&` inside a JSON string as
+  // the form field query; Bulkhead judged the JSON's SELECT.
+  const FORM = "application/x-www-form-urlencoded";
+  it("is refused when its form reading names the statement or the database", () => {
+    for (const body of ['{"query":"SELECT 1","x":"&query=DROP TABLE payroll&"}', '{"query":"SELECT 1","x":"&database=payroll&"}', '{"query":"SELECT 1","x":";SQL=DROP TABLE payroll;"}']) {
+      const result = classifyRequest("POST", SQL, { body, contentType: FORM });
+      expect(result.ok ? result.actions.map((a) => a.operation) : result.code, body).toBe("sql_ambiguous_request");
+    }
+  });
+  it("is read as JSON when its form reading names neither (the control)", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT 1 FROM orders" }), contentType: FORM });
+    expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["SELECT", "read"]]);
+  });
+});
