@@ -17,7 +17,8 @@ export interface FoldedPath {
   /**
    * The same segments as the agent sent them, minus `;…` and trailing dots and spaces (what
    * parameters capture): IIS drops those before routing, so there `DELETE /volumes/prod.` or
-   * `/volumes/prod%20` reaches `{id}` as `prod`.
+   * `/volumes/prod%20` reaches `{id}` as `prod`. A decimal integer is read as a number is
+   * (`0123` and `+123` are `123`).
    */
   values: string[];
 }
@@ -58,6 +59,17 @@ function withoutTrailingEscapedDotsAndSpaces(value: string): string {
   return trimmed === "" ? value : trimmed;
 }
 
+/**
+ * A segment that is a decimal integer, as a server that parses the parameter as one reads it:
+ * Rails' `to_i`, `parseInt`, Spring's `Long` and ASP.NET's `int` read `0123` and `+123` as 123,
+ * so `DELETE /repositories/0123` deletes repository 123.
+ */
+function asNumberReads(value: string): string {
+  const m = /^\+?0*(\d+)$/.exec(value);
+  if (!m || m[1] === value) return value;
+  return (m[1] as string).replace(/^0+(?=\d)/, "");
+}
+
 export function foldPath(path: string): FoldedPath {
   const parts = path.split("/");
   const keys: string[] = [];
@@ -65,7 +77,7 @@ export function foldPath(path: string): FoldedPath {
   for (let i = 1; i < parts.length; i++) {
     const value = withoutMatrix(parts[i] as string);
     if (value === "") continue;
-    values.push(withoutTrailingEscapedDotsAndSpaces(value));
+    values.push(asNumberReads(withoutTrailingEscapedDotsAndSpaces(value)));
     keys.push(foldSegment(value));
   }
   return { keys, values };

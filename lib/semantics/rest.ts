@@ -240,6 +240,8 @@ function differs(folded: FoldedPath, segments: readonly string[], fold: boolean,
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i] as string;
     if (folded.keys[i] !== (fold ? s.toLowerCase() : s)) return true;
+    // A parameter would capture another value (`0123` read as 123, `prod.` as prod).
+    if (folded.values[i] !== s) return true;
   }
   return false;
 }
