@@ -16,6 +16,7 @@ import type { McpConfig } from "@/lib/semantics/descriptors/schema";
 import { compileGlob } from "@/lib/semantics/glob";
 import { isJsonObject, isUnsafeInteger, unsafeIntegerRejection, type JsonValue } from "@/lib/semantics/json";
 import { looksLikeHierarchicalUri, normalizeResourceUri } from "@/lib/semantics/resource-uri";
+import { asNumberReads } from "@/lib/semantics/path-fold";
 import { lookupAll, readField as field } from "@/lib/semantics/when";
 import { NO_RESOURCE, reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Effect, type Rejection } from "@/lib/semantics/types";
 
@@ -113,6 +114,9 @@ function resourcesOf(value: unknown, arg: string): { ok: true; resources: string
     const found = scalarResource(item);
     if (!found.ok) return found;
     if (found.resource !== null) out.add(found.resource);
+    // "0123" and "+123" are 123 to a server that coerces the argument to an integer (pydantic,
+    // zod's coerce, parseInt): both are judged.
+    if (typeof item === "string" && found.resource !== null) out.add(asNumberReads(item));
   }
   return { ok: true, resources: [...out] };
 }

@@ -64,7 +64,7 @@ function withoutTrailingEscapedDotsAndSpaces(value: string): string {
  * Rails' `to_i`, `parseInt`, Spring's `Long` and ASP.NET's `int` read `0123` and `+123` as 123,
  * so `DELETE /repositories/0123` deletes repository 123.
  */
-function asNumberReads(value: string): string {
+export function asNumberReads(value: string): string {
   const m = /^\+?0*(\d+)$/.exec(value);
   if (!m || m[1] === value) return value;
   return (m[1] as string).replace(/^0+(?=\d)/, "");

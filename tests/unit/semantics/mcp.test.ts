@@ -108,3 +108,16 @@ describe("MCP: a resource given as an integer beyond 2^53", () => {
     expect(small.ok && small.actions.map((a) => a.resource)).toEqual(["9007199254740991"]);
   });
 });
+
+describe("MCP: a resource given as a number with leading zeros or a sign", () => {
+  // pydantic (lax), zod's coerce and parseInt read "0123" for an integer argument as 123: a deny
+  // rule naming 123 must apply.
+  it("names the number too", () => {
+    const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: ["0123", "+7", "vol_1"] })) });
+    expect(result.ok && result.actions.map((a) => a.resource)).toEqual(["0123", "123", "+7", "7", "vol_1"]);
+  });
+  it("a plain number stays one resource (the control)", () => {
+    const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: "123" })) });
+    expect(result.ok && result.actions.map((a) => a.resource)).toEqual(["123"]);
+  });
+});
