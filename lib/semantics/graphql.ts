@@ -13,6 +13,7 @@ import type { GraphqlConfig, GraphqlField } from "@/lib/semantics/descriptors/sc
 import { analyseDocument, type AnalysedOperation, type RootField } from "@/lib/semantics/graphql-document";
 import { extractGraphqlPayloads, type GraphqlPayload } from "@/lib/semantics/graphql-request";
 import { isUnsafeInteger, unsafeIntegerRejection } from "@/lib/semantics/json";
+import { asNumberReads } from "@/lib/semantics/path-fold";
 import { lookupAll, matchWhen } from "@/lib/semantics/when";
 import {
   maxEffect,
@@ -163,7 +164,11 @@ function kindOf(argName: string, fieldName: string): string {
 
 /** The identifiers a value names: a string or number, or every one in a list (nested lists too). */
 function idValues(value: unknown, unsafe: string[], path: string, depth = 0): string[] {
-  if (typeof value === "string" && value !== "") return [value];
+  if (typeof value === "string" && value !== "") {
+    // "0042" and "+42" are 42 to a resolver that parses the ID as a number: both are judged.
+    const number = asNumberReads(value);
+    return number === value ? [value] : [value, number];
+  }
   if (isUnsafeInteger(value)) unsafe.push(path);
   if (typeof value === "number") return [String(value)];
   if (Array.isArray(value) && depth < 4) return [...new Set(value.flatMap((v) => idValues(v, unsafe, path, depth + 1)))];

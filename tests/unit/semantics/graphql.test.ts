@@ -322,3 +322,13 @@ describe("GraphQL: an identifier given as an integer beyond 2^53", () => {
     expect(exact.ok && exact.actions.map((a) => a.resource)).toEqual(["9007199254740993"]);
   });
 });
+
+describe("GraphQL: an identifier with leading zeros or a sign", () => {
+  // A resolver that parses the ID as a number (Number(id), parseInt) acts on 42 for "0042".
+  it("names the number too; a plain one stays one resource (the control)", () => {
+    const padded = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: "0042") }' }) });
+    expect(padded.ok && padded.actions.map((a) => a.resource)).toEqual(["0042", "42"]);
+    const plain = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: "42") }' }) });
+    expect(plain.ok && plain.actions.map((a) => a.resource)).toEqual(["42"]);
+  });
+});
