@@ -105,3 +105,72 @@ export function parseFormStrict(text: string): { ok: true; fields: Map<string, s
   }
   return { ok: true, fields };
 }
+
+/**
+ * The parameter names of a query string as servers read them: pairs split at `&` and at `;`
+ * (Rack 2, Django before 3.2 and old Python split there), `+` and escapes decoded (an undecodable
+ * name is read as written), leading spaces and anything from a NUL on dropped (PHP), lower-cased
+ * (case-insensitive parameter collections). `base` is the name before any `[` or `.`, which
+ * nested-parameter parsers (Rails, PHP, Express's `qs`) read as the top-level key
+ * (`input[force]`, `input.force`).
+ */
+export function queryParameterNames(query: string): Array<{ name: string; base: string }> {
+  const out: Array<{ name: string; base: string }> = [];
+  if (query === "") return out;
+  for (const pair of query.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, " ");
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      // Read as written.
+    }
+    const nul = name.indexOf("\0");
+    if (nul >= 0) name = name.slice(0, nul);
+    name = name.trim().toLowerCase();
+    const cut = name.search(/[[.]/);
+    out.push({ name, base: (cut >= 0 ? name.slice(0, cut) : name).trim() });
+  }
+  return out;
+}
+
+/** `+` and `%XX` decoded byte by byte, never failing (what a lenient form parser reads). */
+function decodeFormPart(text: string): string {
+  const spaced = text.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+}
+
+/**
+ * A body read as `application/x-www-form-urlencoded`: pairs split at `&` and `;`, `a[b]` and
+ * `a.b` nested as Rails, PHP and `qs` nest them (a name in another case is caught where the
+ * condition reads it, as in JSON). A name given twice is refused: servers keep the first, the
+ * last or both.
+ */
+export function formReading(text: string): { ok: true; value: Record<string, unknown> } | Rejection {
+  const root: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const pair of text.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = decodeFormPart(eq < 0 ? "" : pair.slice(eq + 1));
+    const keys = name.split(/\[|\]\[|\]|\./).filter((k) => k !== "");
+    if (keys.length === 0) continue;
+    let node = root;
+    for (const key of keys.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next === "object" && next !== null) node = next as Record<string, unknown>;
+      else if (next === undefined) node = node[key] = Object.create(null) as Record<string, unknown>;
+      else return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    }
+    const last = keys[keys.length - 1] as string;
+    if (last in node) return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    node[last] = value;
+  }
+  return { ok: true, value: root };
+}

@@ -12,7 +12,9 @@
 import type { GraphqlConfig, GraphqlField } from "@/lib/semantics/descriptors/schema";
 import { analyseDocument, type AnalysedOperation, type RootField } from "@/lib/semantics/graphql-document";
 import { extractGraphqlPayloads, type GraphqlPayload } from "@/lib/semantics/graphql-request";
-import { lookupPath, matchWhen } from "@/lib/semantics/when";
+import { isUnsafeInteger, unsafeIntegerRejection } from "@/lib/semantics/json";
+import { asNumberReads } from "@/lib/semantics/path-fold";
+import { lookupAll, matchWhen } from "@/lib/semantics/when";
 import {
   maxEffect,
   NO_RESOURCE,
@@ -83,15 +85,21 @@ export function classifyDocument(
   const drafts: ActionDraft[] = [];
   for (const operation of analysed.operations) {
     for (const field of operation.fields) {
-      const draft = fieldDraft(field, operation, config);
-      if ("ok" in draft) return draft;
-      drafts.push(draft);
+      const found = fieldDrafts(field, operation, config);
+      if (!Array.isArray(found)) return found;
+      drafts.push(...found);
     }
   }
   return { ok: true, drafts };
 }
 
-function fieldDraft(field: RootField, operation: AnalysedOperation, config: GraphqlConfig): ActionDraft | Rejection {
+/**
+ * The actions of one root field: one per resource it names. A list argument names each of its
+ * elements (`volumeIds: ["vol_stg", "vol_prod"]`, `input: [{id: "a"}, {id: "b"}]`), and the
+ * server acts on every one, so each is judged: taking the first alone let a field allowed on
+ * `vol_stg` delete `vol_prod` beside it.
+ */
+function fieldDrafts(field: RootField, operation: AnalysedOperation, config: GraphqlConfig): ActionDraft[] | Rejection {
   let override: GraphqlField | undefined;
   for (const candidate of config.fields) {
     if (candidate.name !== field.name) continue;
@@ -105,7 +113,7 @@ function fieldDraft(field: RootField, operation: AnalysedOperation, config: Grap
   const effect = fieldEffect(field.name, operation.type, override, config);
   const found = resourceOf(field, override, config);
   if ("ok" in found) return found;
-  const { resource, kind, keys } = found;
+  const { resources, kind, keys } = found;
   const detail: Record<string, unknown> = { operationType: operation.type, arguments: field.args };
   if (operation.name !== null) detail["operationName"] = operation.name;
   if (!operation.selected) {
@@ -114,7 +122,24 @@ function fieldDraft(field: RootField, operation: AnalysedOperation, config: Grap
   }
   if (field.alias !== null && field.alias !== field.name) detail["alias"] = field.alias;
   if (kind !== null) detail["resourceKind"] = kind;
-  return { operation: field.name, effect, resource, keys, detail };
+  if (resources.length === 0) return [{ operation: field.name, effect, resource: NO_RESOURCE, keys, detail }];
+  if (resources.length === 1) return [{ operation: field.name, effect, resource: resources[0] as string, keys, detail }];
+  // Each action is looked up by its own resource plus the field's other identifiers, and only
+  // the first carries the arguments: a list of n ids costs n actions, not n times n.
+  const named = new Set(resources);
+  const others = keys.filter((k) => !named.has(k));
+  return resources.map((resource, index) => ({
+    operation: field.name,
+    effect,
+    resource,
+    keys: [resource, ...others],
+    detail: index === 0 ? { ...detail, resourceIndex: 0 } : { ...withoutArguments(detail), resourceIndex: index },
+  }));
+}
+
+function withoutArguments(detail: Record<string, unknown>): Record<string, unknown> {
+  const { arguments: _omitted, ...rest } = detail;
+  return rest;
 }
 
 function fieldEffect(name: string, type: AnalysedOperation["type"], override: GraphqlField | undefined, config: GraphqlConfig): Effect {
@@ -137,20 +162,34 @@ function kindOf(argName: string, fieldName: string): string {
   return words.find((w) => !VERBS.has(w)) ?? "resource";
 }
 
-function idValues(value: unknown): string[] {
-  if (typeof value === "string" && value !== "") return [value];
+/** The identifiers a value names: a string or number, or every one in a list (nested lists too). */
+function idValues(value: unknown, unsafe: string[], path: string, depth = 0): string[] {
+  if (typeof value === "string" && value !== "") {
+    // "0042" and "+42" are 42 to a resolver that parses the ID as a number: both are judged.
+    const number = asNumberReads(value);
+    return number === value ? [value] : [value, number];
+  }
+  if (isUnsafeInteger(value)) unsafe.push(path);
   if (typeof value === "number") return [String(value)];
-  if (Array.isArray(value)) return value.flatMap((v) => (typeof v === "string" || typeof v === "number" ? [String(v)] : []));
+  if (Array.isArray(value) && depth < 4) return [...new Set(value.flatMap((v) => idValues(v, unsafe, path, depth + 1)))];
   return [];
 }
 
-/** Every identifier-looking argument ("id", "…Id", "…Ids", "…_id"), at any depth up to 4. */
-function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string): void {
-  if (depth > 4 || typeof value !== "object" || value === null || Array.isArray(value)) return;
+/**
+ * Every identifier-looking argument ("id", "…Id", "…Ids", "…_id"), at any depth up to 4. The
+ * elements of a list of input objects are read under the list's path (`input: [{id: "a"}, {id:
+ * "b"}]` gives `input.id` twice): the server acts on each.
+ */
+function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string, unsafe: string[]): void {
+  if (depth > 4 || typeof value !== "object" || value === null) return;
+  if (Array.isArray(value)) {
+    for (const item of value) collectIds(item, depth + 1, out, prefix, unsafe);
+    return;
+  }
   for (const [key, v] of Object.entries(value)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    if (/^id$|Ids?$|_ids?$/.test(key)) for (const id of idValues(v)) out.push({ path, value: id });
-    collectIds(v, depth + 1, out, path);
+    if (/^id$|Ids?$|_ids?$/.test(key)) for (const id of idValues(v, unsafe, path)) out.push({ path, value: id });
+    collectIds(v, depth + 1, out, path, unsafe);
   }
 }
 
@@ -158,19 +197,27 @@ function resourceOf(
   field: RootField,
   override: GraphqlField | undefined,
   config: GraphqlConfig,
-): { resource: string; kind: string | null; keys: string[] } | Rejection {
+): { resources: string[]; kind: string | null; keys: string[] } | Rejection {
   const found: Array<{ path: string; value: string }> = [];
-  collectIds(field.args, 0, found, "");
+  const unsafe: string[] = [];
+  collectIds(field.args, 0, found, "", unsafe);
   const keys = [...new Set(found.map((f) => f.value))];
   if (override?.resourceArg) {
-    const arg = lookupPath(field.args, override.resourceArg);
+    const arg = lookupAll(field.args, override.resourceArg);
     if (!arg.ok) return arg;
-    const v = idValues(arg.value)[0];
-    if (v !== undefined) return { resource: v, kind: override.resourceKind ?? kindOf(override.resourceArg, field.name), keys: [v, ...keys] };
+    const values = [...new Set(arg.values.flatMap((v) => idValues(v, unsafe, override.resourceArg as string)))];
+    if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
+    if (values.length > 0) {
+      return { resources: values, kind: override.resourceKind ?? kindOf(override.resourceArg, field.name), keys: [...new Set([...values, ...keys])] };
+    }
   }
+  if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
   for (const name of config.resourceArgs) {
     const hit = found.find((f) => f.path === name) ?? found.find((f) => f.path.endsWith(`.${name}`));
-    if (hit) return { resource: hit.value, kind: override?.resourceKind ?? kindOf(name, field.name), keys };
+    if (hit) {
+      const resources = [...new Set(found.filter((f) => f.path === hit.path).map((f) => f.value))];
+      return { resources, kind: override?.resourceKind ?? kindOf(name, field.name), keys };
+    }
   }
-  return { resource: NO_RESOURCE, kind: null, keys };
+  return { resources: [], kind: null, keys };
 }

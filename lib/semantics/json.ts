@@ -13,6 +13,8 @@
  * expected), is caught where a key is read: see `property`.
  */
 
+import { reject, type Rejection } from "@/lib/semantics/types";
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export class JsonError extends Error {
@@ -223,4 +225,22 @@ export function property(obj: object, key: string): { ok: true; value: unknown }
   const known = FOLDED.get(obj);
   const variant = known ? known.get(fold) : Object.keys(obj).find((k) => foldKey(k) === fold);
   return variant === undefined ? { ok: true, value: undefined } : { ok: false, variant };
+}
+
+/**
+ * An integer this parser may have rounded: beyond 2^53 a JSON number is read as the nearest
+ * double here (and by JavaScript and Go's `interface{}`), exactly by Python and by Go into an
+ * `int64`, so `9007199254740993` is one resource to Bulkhead and another to such a server.
+ * Where a number names a resource, it is refused rather than judged as a neighbour.
+ */
+export function isUnsafeInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value);
+}
+
+/** The refusal for such a number in a resource argument (`argument` names where it was). */
+export function unsafeIntegerRejection(argument: string): Rejection {
+  return reject(
+    "unsafe_integer",
+    `${argument} holds an integer beyond 2^53, which JavaScript and some servers round and others read exactly, so the resource it names cannot be known; send it as a string`,
+  );
 }

@@ -14,9 +14,10 @@
 import { isJsonMediaType, parseJsonText, readTextBody } from "@/lib/semantics/body";
 import type { McpConfig } from "@/lib/semantics/descriptors/schema";
 import { compileGlob } from "@/lib/semantics/glob";
-import { isJsonObject, type JsonValue } from "@/lib/semantics/json";
+import { isJsonObject, isUnsafeInteger, unsafeIntegerRejection, type JsonValue } from "@/lib/semantics/json";
 import { looksLikeHierarchicalUri, normalizeResourceUri } from "@/lib/semantics/resource-uri";
-import { lookupPath, readField as field } from "@/lib/semantics/when";
+import { asNumberReads } from "@/lib/semantics/path-fold";
+import { lookupAll, readField as field } from "@/lib/semantics/when";
 import { NO_RESOURCE, reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Effect, type Rejection } from "@/lib/semantics/types";
 
 /** Client-to-server methods of MCP (2025-11-25) and what each does. */
@@ -82,15 +83,45 @@ function checkToolName(name: string, config: McpConfig): Rejection | null {
   return null;
 }
 
-function resourceOf(value: unknown): { ok: true; resource: string | null } | Rejection {
+function scalarResource(value: string | number): { ok: true; resource: string | null } | Rejection {
   if (typeof value === "number") return { ok: true, resource: String(value) };
-  if (typeof value !== "string" || value === "") return { ok: true, resource: null };
+  if (value === "") return { ok: true, resource: null };
   if (!looksLikeHierarchicalUri(value)) return { ok: true, resource: value };
   const uri = normalizeResourceUri(value);
   return uri.ok ? { ok: true, resource: uri.uri } : uri;
 }
 
-function toolCall(params: unknown, config: McpConfig): ActionDraft | Rejection {
+/**
+ * The resources a tool's resource argument names. A string or number is one; a list names each
+ * of its elements (a server that accepts `["vol_stg", "vol_prod"]`, or turns it into the string
+ * `vol_stg,vol_prod`, acts on both), and each is judged. Any other value (an object, a boolean,
+ * a list holding one) names something Bulkhead cannot read a resource from, while a server that
+ * coerces it, or passes it to a query (`{"$ne": null}`), may act on any resource: refused.
+ * Absent or null: no resource.
+ */
+function resourcesOf(value: unknown, arg: string): { ok: true; resources: string[] } | Rejection {
+  if (value === undefined || value === null) return { ok: true, resources: [] };
+  const items = Array.isArray(value) ? value : [value];
+  const out = new Set<string>();
+  for (const item of items) {
+    if (typeof item !== "string" && typeof item !== "number") {
+      return reject(
+        "mcp_invalid_resource_argument",
+        `resource argument "${arg}" is ${Array.isArray(value) ? "a list holding " : ""}${Array.isArray(item) ? "a list" : item === null ? "null" : typeof item === "object" ? "an object" : `a ${typeof item}`}: it must be a string, a number or a list of them, so that the resource it names can be judged`,
+      );
+    }
+    if (isUnsafeInteger(item)) return unsafeIntegerRejection(`resource argument "${arg}"`);
+    const found = scalarResource(item);
+    if (!found.ok) return found;
+    if (found.resource !== null) out.add(found.resource);
+    // "0123" and "+123" are 123 to a server that coerces the argument to an integer (pydantic,
+    // zod's coerce, parseInt): both are judged.
+    if (typeof item === "string" && found.resource !== null) out.add(asNumberReads(item));
+  }
+  return { ok: true, resources: [...out] };
+}
+
+function toolCall(params: unknown, config: McpConfig): ActionDraft[] | Rejection {
   if (!isJsonObject(params)) return reject("mcp_invalid_message", "tools/call without a tool name");
   const name = field(params, "name");
   if (!name.ok) return name;
@@ -103,24 +134,39 @@ function toolCall(params: unknown, config: McpConfig): ActionDraft | Rejection {
   if (!isJsonObject(args)) return reject("mcp_invalid_message", "tools/call arguments must be an object");
   const tool = config.tools.find((t) => toolMatcher(t).exact(name.value as string));
   const effect: Effect = tool ? tool.effect : config.unknownToolEffect;
-  let resource: string | null = null;
+  const named = new Set<string>();
   if (tool?.resourceArg) {
-    const arg = lookupPath(args, tool.resourceArg);
+    const arg = lookupAll(args, tool.resourceArg);
     if (!arg.ok) return arg;
-    const found = resourceOf(arg.value);
-    if (!found.ok) return found;
-    resource = found.resource;
+    for (const value of arg.values) {
+      const found = resourcesOf(value, tool.resourceArg);
+      if (!found.ok) return found;
+      for (const resource of found.resources) named.add(resource);
+    }
   }
-  return {
-    operation: name.value,
+  const resources = [...named];
+  const detail = { method: "tools/call", arguments: args, ...(tool ? {} : { note: "tool not in the service descriptor" }) };
+  if (resources.length <= 1) {
+    const resource = resources[0];
+    return [{ operation: name.value, effect, resource: resource ?? NO_RESOURCE, keys: resource ? [resource] : [], detail }];
+  }
+  // One action per resource; only the first carries the arguments (n resources, not n times n).
+  return resources.map((resource, index) => ({
+    operation: name.value as string,
     effect,
-    resource: resource ?? NO_RESOURCE,
-    keys: resource ? [resource] : [],
-    detail: { method: "tools/call", arguments: args, ...(tool ? {} : { note: "tool not in the service descriptor" }) },
-  };
+    resource,
+    keys: [resource],
+    detail: index === 0 ? { ...detail, resourceIndex: 0 } : { method: "tools/call", resourceIndex: index },
+  }));
 }
 
-function messageDraft(message: JsonValue, config: McpConfig): ActionDraft | Rejection {
+function messageDrafts(message: JsonValue, config: McpConfig): ActionDraft[] | Rejection {
+  const draft = messageDraft(message, config);
+  if (Array.isArray(draft)) return draft;
+  return "ok" in draft ? draft : [draft];
+}
+
+function messageDraft(message: JsonValue, config: McpConfig): ActionDraft | ActionDraft[] | Rejection {
   if (!isJsonObject(message)) return reject("mcp_invalid_message", "not a JSON-RPC 2.0 message");
   const read: Fields = {};
   for (const key of ["jsonrpc", "method", "params", "result", "error"]) {
@@ -179,10 +225,12 @@ export function classifyMcp(req: CanonicalRequest, config: McpConfig): DraftResu
   if (messages.length > MAX_BATCH) return reject("mcp_batch_too_large", `batch of more than ${MAX_BATCH} messages`);
   const drafts: ActionDraft[] = [];
   for (const [index, message] of messages.entries()) {
-    const draft = messageDraft(message, config);
-    if ("ok" in draft) return draft;
-    if (messages.length > 1) draft.detail = { ...draft.detail, batchIndex: index };
-    drafts.push(draft);
+    const found = messageDrafts(message, config);
+    if (!Array.isArray(found)) return found;
+    for (const draft of found) {
+      if (messages.length > 1) draft.detail = { ...draft.detail, batchIndex: index };
+      drafts.push(draft);
+    }
   }
   return { ok: true, drafts };
 }

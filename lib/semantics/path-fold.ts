@@ -14,7 +14,12 @@ import { foldKey } from "@/lib/semantics/json";
 export interface FoldedPath {
   /** Folded segments, for comparing with folded literals. */
   keys: string[];
-  /** The same segments as the agent sent them, minus `;…` (what parameters capture). */
+  /**
+   * The same segments as the agent sent them, minus `;…` and trailing dots and spaces (what
+   * parameters capture): IIS drops those before routing, so there `DELETE /volumes/prod.` or
+   * `/volumes/prod%20` reaches `{id}` as `prod`. A decimal integer is read as a number is
+   * (`0123` and `+123` are `123`).
+   */
   values: string[];
 }
 
@@ -48,6 +53,23 @@ function withoutTrailingDotsAndSpaces(key: string): string {
   return trimmed === "" ? key : trimmed;
 }
 
+/** The same on a segment as sent (a space is `%20` there, a dot `.` or `%2E`), never to nothing. */
+function withoutTrailingEscapedDotsAndSpaces(value: string): string {
+  const trimmed = value.replace(/(?:\.|%20|%2E)+$/i, "");
+  return trimmed === "" ? value : trimmed;
+}
+
+/**
+ * A segment that is a decimal integer, as a server that parses the parameter as one reads it:
+ * Rails' `to_i`, `parseInt`, Spring's `Long` and ASP.NET's `int` read `0123` and `+123` as 123,
+ * so `DELETE /repositories/0123` deletes repository 123.
+ */
+export function asNumberReads(value: string): string {
+  const m = /^\+?0*(\d+)$/.exec(value);
+  if (!m || m[1] === value) return value;
+  return (m[1] as string).replace(/^0+(?=\d)/, "");
+}
+
 export function foldPath(path: string): FoldedPath {
   const parts = path.split("/");
   const keys: string[] = [];
@@ -55,7 +77,7 @@ export function foldPath(path: string): FoldedPath {
   for (let i = 1; i < parts.length; i++) {
     const value = withoutMatrix(parts[i] as string);
     if (value === "") continue;
-    values.push(value);
+    values.push(asNumberReads(withoutTrailingEscapedDotsAndSpaces(value)));
     keys.push(foldSegment(value));
   }
   return { keys, values };

@@ -9,7 +9,7 @@
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
@@ -17,6 +17,7 @@ import { matchWhen } from "@/lib/semantics/when";
 import {
   effectRank,
   NO_RESOURCE,
+  reject,
   type ActionDraft,
   type CanonicalRequest,
   type DraftResult,
@@ -239,6 +240,8 @@ function differs(folded: FoldedPath, segments: readonly string[], fold: boolean,
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i] as string;
     if (folded.keys[i] !== (fold ? s.toLowerCase() : s)) return true;
+    // A parameter would capture another value (`0123` read as 123, `prod.` as prod).
+    if (folded.values[i] !== s) return true;
   }
   return false;
 }
@@ -268,14 +271,25 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys } : null;
   const unsuffixed = withoutFormatSuffix(foldedPath);
   const suffixless: Reading | null = unsuffixed ? { segments: unsuffixed.values, keys: unsuffixed.keys, literalTail: true } : null;
-  let body: { value: unknown } | null = null;
-  const jsonBody = (): { value: unknown } | Rejection => {
+  let body: { value: unknown; form?: Record<string, unknown> } | null = null;
+  const jsonBody = (): { value: unknown; form?: Record<string, unknown> } | Rejection => {
     if (body) return body;
     if (!req.body || req.body.length === 0) return (body = { value: undefined });
     const text = readTextBody(req);
     if (!text.ok) return text;
+    if (text.media.type === "multipart/form-data") {
+      return reject("unsupported_content_type", "a body condition of this route cannot be checked on a multipart body: send JSON");
+    }
     const json = parseJsonText(text.text);
     if (!json.ok) return json;
+    // Labelled a form, the same text is a form to servers that parse by Content-Type (Rails,
+    // Express, PHP): `{"sha":"a","x":"&force=true&"}` carries force=true there. The condition is
+    // checked on both readings.
+    if (text.media.type === "application/x-www-form-urlencoded") {
+      const form = formReading(text.text);
+      if (!form.ok) return form;
+      return (body = { value: json.value, form: form.value });
+    }
     return (body = { value: json.value });
   };
 
@@ -352,7 +366,7 @@ function matchRoute(
   req: CanonicalRequest,
   reading: Reading,
   fold: boolean,
-  jsonBody: () => { value: unknown } | Rejection,
+  jsonBody: () => { value: unknown; form?: Record<string, unknown> } | Rejection,
 ): ActionDraft | Rejection | null {
   let found: ActionDraft | null = null;
   let shape: string | null = null;
@@ -363,11 +377,15 @@ function matchRoute(
     const params = matchTemplate(compiled.parts, reading.segments, fold, reading.keys);
     if (!params) continue;
     if (route.when) {
+      const inUrl = whenKeyInUrl(route, req.query);
+      if (inUrl) return inUrl;
       const parsed = jsonBody();
       if ("ok" in parsed) return parsed;
       const when = matchWhen(route.when, parsed.value);
       if (!when.ok) return when;
-      if (!when.match) continue;
+      const asForm = parsed.form ? matchWhen(route.when, parsed.form) : { ok: true as const, match: false };
+      if (!asForm.ok) return asForm;
+      if (!when.match && !asForm.match) continue;
     }
     const draft = routeDraft(route, method, params, req, reading, fold);
     if (!reading.keys) return draft;
@@ -375,6 +393,27 @@ function matchRoute(
     shape = compiled.shape;
   }
   return found;
+}
+
+/**
+ * A key of the route's `when` condition sent in the URL (`PATCH …/git/refs/heads/main?force=true`).
+ * Rails, PHP's `$_REQUEST` and Express apps that merge `req.query` into the body read URL
+ * parameters as request parameters, so there the URL's `force=true` forces the update, while the
+ * condition was checked on the JSON body only; other servers ignore it. Which reading a server
+ * takes cannot be known, so the request is refused.
+ */
+function whenKeyInUrl(route: RestRoute, query: string): Rejection | null {
+  if (!route.when || query === "") return null;
+  const keys = new Set(Object.keys(route.when).map((path) => (path.split(".")[0] as string).toLowerCase()));
+  for (const { name, base } of queryParameterNames(query)) {
+    if (keys.has(base)) {
+      return reject(
+        "ambiguous_parameter",
+        `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${base}", which decides whether ${route.operation} is ${route.effect ?? "more severe"}: servers that merge URL and body parameters would read it, others would not; send it in the JSON body only`,
+      );
+    }
+  }
+  return null;
 }
 
 function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {

@@ -111,13 +111,33 @@ function mentionsColumn(value: unknown): boolean {
   return false;
 }
 
+/**
+ * Does the WHERE clause restrict rows at all, as far as its boolean structure shows? A clause
+ * that mentions no column (`WHERE true`, `WHERE 1=1`, `WHERE $1`) does not. Neither does a
+ * disjunction one of whose branches mentions no column: `WHERE id = 1 OR 1=1`, `WHERE id = $1
+ * OR $1 IS NULL` (every row when the parameter is null) and `WHERE id = 1 OR true` affect every
+ * row whatever the column says. A conjunction restricts when one of its branches does; `NOT`
+ * swaps the two (`NOT (id = 1 AND false)` is `id <> 1 OR true`). What a branch that mentions a
+ * column computes is not analysed (`WHERE id = id` is still taken to restrict).
+ */
+function restrictsRows(value: unknown, negated = false): boolean {
+  const node = isObject(value) ? value["BoolExpr"] : undefined;
+  if (!isObject(node) || !Array.isArray(node["args"])) return mentionsColumn(value);
+  const args = node["args"] as unknown[];
+  const op = node["boolop"];
+  if (op === "NOT_EXPR") return args.every((arg) => restrictsRows(arg, !negated));
+  const conjunction = (op === "AND_EXPR") !== negated;
+  if (op !== "AND_EXPR" && op !== "OR_EXPR") return mentionsColumn(value);
+  return conjunction ? args.some((arg) => restrictsRows(arg, negated)) : args.length > 0 && args.every((arg) => restrictsRows(arg, negated));
+}
+
 function dml(kind: string, body: PgNode, ctx: WalkContext): void {
   const target = relationName(body["relation"]) ?? "-";
   const operation = kind.replace(/Stmt$/, "").toUpperCase();
   let effect: Effect = "write";
   let note: string | undefined;
   if (kind === "UpdateStmt" || kind === "DeleteStmt") {
-    if (!mentionsColumn(body["whereClause"])) {
+    if (!restrictsRows(body["whereClause"])) {
       effect = "destructive";
       note = body["whereClause"] === undefined ? "no WHERE clause: affects every row" : "WHERE clause does not restrict rows";
     }

@@ -2,7 +2,8 @@
  * `when` conditions in descriptors: "this route/field is more dangerous if the body says so"
  * (GitHub `force: true`, Railway `replace: true`). Comparison is lenient on purpose, because an
  * escalation that a loosely-typed server would still honour must not be dodged by spelling
- * `true` as `"true"` or `1`.
+ * `true` as `"true"` or `1`, nor as a string that JavaScript reads as true (`"false"`, `"no"`),
+ * nor `false` as `"f"` or `null`.
  */
 import type { When } from "@/lib/semantics/descriptors/schema";
 import { property } from "@/lib/semantics/json";
@@ -37,25 +38,73 @@ export function lookupPath(value: unknown, path: string): { ok: true; value: unk
   return { ok: true, value: current };
 }
 
-function truthy(value: unknown): boolean | undefined {
-  if (typeof value === "boolean") return value;
-  if (typeof value === "number") return value !== 0;
+/**
+ * Every value a dotted path reaches when the lists on its way are read element by element
+ * (`input.id` in `{input: [{id: "a"}, {id: "b"}]}` reaches "a" and "b"), as a server that acts
+ * on each element does. Absent keys reach nothing; a key present only in another case is a
+ * rejection, as in `lookupPath`. Lists nested more than 4 deep on the way are not entered.
+ */
+export function lookupAll(value: unknown, path: string): { ok: true; values: unknown[] } | Rejection {
+  const out: unknown[] = [];
+  const walk = (current: unknown, keys: readonly string[], lists: number): Rejection | null => {
+    if (keys.length === 0) {
+      if (current !== undefined) out.push(current);
+      return null;
+    }
+    if (Array.isArray(current)) {
+      if (lists >= 4) return null;
+      for (const item of current) {
+        const failed = walk(item, keys, lists + 1);
+        if (failed) return failed;
+      }
+      return null;
+    }
+    if (typeof current !== "object" || current === null) return null;
+    const [key = "", ...rest] = keys;
+    const found = property(current, key);
+    if (!found.ok) return variantRejection(key, found.variant);
+    return walk(found.value, rest, lists);
+  };
+  const failed = walk(value, path.split("."), 0);
+  return failed ?? { ok: true, values: out };
+}
+
+/**
+ * Could some server read this value as `true`? JavaScript's and Python's truthiness (`if
+ * (body.force)`: any non-empty string, `"false"` and `"no"` included, any number but 0, any
+ * object or list) and Rails' cast (anything but its few false values: `"no"` is true there) read
+ * far more values as true than a strict boolean does; only `false`, `0`, `""` and `null` are
+ * false to all of them.
+ */
+function mayBeTrue(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== false && value !== 0 && value !== "";
+}
+
+/** Words some server casts to `false` (Rails, Go's ParseBool, PHP's filter_var, Python's strtobool), trimmed and lower-cased. */
+const FALSE_WORDS = new Set(["0", "f", "false", "off", "n", "no"]);
+const NUMBER_TEXT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?$/;
+
+/**
+ * Could some server read this value as `false`? Falsy in JavaScript or Python (`null`, `0`, `""`,
+ * an empty list or object), a false word of a boolean cast (`"f"` is false in Rails and Go), or a
+ * number that is zero once parsed (`"0.0"`).
+ */
+function mayBeFalse(value: unknown): boolean {
+  if (value === false || value === null || value === 0) return true;
   if (typeof value === "string") {
     const v = value.trim().toLowerCase();
-    if (v === "true" || v === "1" || v === "yes" || v === "on") return true;
-    if (v === "false" || v === "0" || v === "no" || v === "off" || v === "") return false;
+    return v === "" || FALSE_WORDS.has(v) || (NUMBER_TEXT.test(v) && Number(v) === 0);
   }
-  return undefined;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === "object" && value !== null) return Object.keys(value).length === 0;
+  return false;
 }
 
 function matches(expected: string | number | boolean | null, actual: unknown): boolean {
   if (expected === null) return actual === null;
-  if (typeof expected === "boolean") {
-    // Any value a server could read as the expected boolean counts; unknown shapes count for `true`.
-    const t = truthy(actual);
-    if (t === undefined) return expected === true && actual !== undefined && actual !== null;
-    return t === expected;
-  }
+  // A boolean condition matches any value some server reads as that boolean: the condition marks
+  // an escalation (`force: true`, `private: false`), which a loosely-typed server still honours.
+  if (typeof expected === "boolean") return expected ? mayBeTrue(actual) : mayBeFalse(actual);
   if (typeof expected === "number") return actual !== null && actual !== "" && Number(actual) === expected;
   return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase();
 }

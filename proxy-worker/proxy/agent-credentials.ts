@@ -22,7 +22,8 @@ const NAMED = new Set([
 const SUFFIX = /(?:^|[-_])(?:token|api-?key|apikey|secret|password)$/;
 
 export function isAgentCredentialHeader(name: string): boolean {
-  const lower = name.toLowerCase();
+  // `-` and `_` are one to CGI, PHP and IIS: `X_Api_Key` reaches such an upstream as X-Api-Key.
+  const lower = name.toLowerCase().replace(/_/g, "-");
   return NAMED.has(lower) || SUFFIX.test(lower);
 }
 

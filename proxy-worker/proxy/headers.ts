@@ -54,15 +54,27 @@ export const AGENT_STRIPPED = new Set([
 ]);
 
 /**
+ * A header name as CGI, PHP (`$_SERVER['HTTP_X_ORIGINAL_URL']`), IIS and other gateways read it:
+ * `-` and `_` are the same there, so `X_Original_URL` is `X-Original-URL` and `X_Forwarded_Host`
+ * is `X-Forwarded-Host`. Every stripping decision compares this form, or the agent could send a
+ * routing hint (a rewritten path the classifier never judged) or a credential of its own under
+ * the underscore spelling.
+ */
+export function gatewayName(lower: string): string {
+  return lower.includes("_") ? lower.replace(/_/g, "-") : lower;
+}
+
+/**
  * Prefixes of header families that only a proxy in front of an upstream sets: every
  * `X-Forwarded-*` (Host, Proto, Port, Prefix, Uri, Method, Ssl, Scheme...), `X-Original-*` (URL,
  * URI, Host, Method) and Envoy's own (`x-envoy-original-path`, `x-envoy-external-address`).
  */
 const AGENT_STRIPPED_PREFIXES = ["x-forwarded-", "x-original-", "x-envoy-", "proxy-", "x-bulkhead-"];
 
-/** Is the agent's header `lower` (lower case) one that never reaches the upstream? */
+/** Is the agent's header `lower` (lower case) one that never reaches the upstream, in either spelling? */
 export function agentStripped(lower: string): boolean {
-  return HOP_BY_HOP.has(lower) || AGENT_STRIPPED.has(lower) || AGENT_STRIPPED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+  const name = gatewayName(lower);
+  return HOP_BY_HOP.has(lower) || HOP_BY_HOP.has(name) || AGENT_STRIPPED.has(name) || AGENT_STRIPPED_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
 /** Builds the upstream header list from the agent's headers: strip, then inject the credential. */
@@ -73,12 +85,12 @@ export function upstreamHeaders(
   host: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const injected = inject ? inject.name.toLowerCase() : null;
+  const injected = inject ? gatewayName(inject.name.toLowerCase()) : null;
   for (const name of Object.keys(agentHeaders)) {
     const value = agentHeaders[name] as string;
     const lower = name.toLowerCase();
-    if (agentStripped(lower) || connectionTokens.has(lower)) continue;
-    if (lower === injected) continue;
+    if (agentStripped(lower) || connectionTokens.has(lower) || connectionTokens.has(gatewayName(lower))) continue;
+    if (gatewayName(lower) === injected) continue;
     out[lower] = value;
   }
   out.host = host;

@@ -22,6 +22,14 @@ function alsoById(routes: RestRouteInput[]): RestRouteInput[] {
   return [...routes, ...byId];
 }
 
+/**
+ * GitHub's REST API accepts POST wherever it accepts PATCH ("PATCH is a relatively new and
+ * uncommon HTTP verb, so resource endpoints also accept POST requests", API v3 documentation):
+ * `POST /repos/{o}/{r}` with `{"private": false}` makes the repository public like the PATCH.
+ * So every PATCH route lists POST too; none of their paths has a POST of its own.
+ */
+const PATCH = ["PATCH", "POST"];
+
 export const github: ServiceDescriptorInput = {
   id: "github",
   title: "GitHub",
@@ -34,12 +42,12 @@ export const github: ServiceDescriptorInput = {
       { method: "DELETE", path: R, operation: "repos.delete", effect: "irreversible", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/transfer`, operation: "repos.transfer", effect: "irreversible", resource: repo, resourceKind: "repository" },
       // Making a private repository public cannot be taken back: its contents have been exposed.
-      { method: "PATCH", path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "public" }, resource: repo, resourceKind: "repository" },
-      { method: "PATCH", path: R, operation: "repos.update", effect: "irreversible", when: { private: false }, resource: repo, resourceKind: "repository" },
-      { method: "PATCH", path: R, operation: "repos.update", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "public" }, resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { private: false }, resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: R, operation: "repos.update", effect: "write", resource: repo, resourceKind: "repository" },
       // A forced ref update rewrites history; the old commits may be unrecoverable.
-      { method: "PATCH", path: `${R}/git/refs/{ref+}`, operation: "git.refs.forceUpdate", effect: "irreversible", when: { force: true }, resource: repo, resourceKind: "repository" },
-      { method: "PATCH", path: `${R}/git/refs/{ref+}`, operation: "git.refs.update", effect: "write", resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: `${R}/git/refs/{ref+}`, operation: "git.refs.forceUpdate", effect: "irreversible", when: { force: true }, resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: `${R}/git/refs/{ref+}`, operation: "git.refs.update", effect: "write", resource: repo, resourceKind: "repository" },
       { method: "DELETE", path: `${R}/git/refs/{ref+}`, operation: "git.refs.delete", effect: "destructive", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/git/refs`, operation: "git.refs.create", effect: "write", resource: repo, resourceKind: "repository" },
       { method: "DELETE", path: `${R}/branches/{branch}/protection`, operation: "repos.deleteBranchProtection", effect: "destructive", resource: repo, resourceKind: "repository" },

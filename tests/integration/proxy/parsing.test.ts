@@ -130,6 +130,19 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(hit.headers.host).toBe(`api.test:${up.port}`);
   });
 
+  it("strips those headers in their underscore spellings too, which CGI, PHP and IIS read as the same", async () => {
+    // X_Original_URL is $_SERVER['HTTP_X_ORIGINAL_URL'] to PHP (IIS and Zend route by it): the
+    // upstream would serve a path the classifier never judged.
+    await raw(
+      `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}X_Original_URL: /admin/drop\r\nX_Rewrite_URL: /admin/drop\r\nX_Forwarded_Host: evil.test\r\nX_Api_Key: agent-own\r\nProxy_Authorization: Bearer x\r\nX_Bulkhead_Task: t\r\nConnection: close\r\n\r\n`,
+    );
+    const hit = up.hits.at(-1)!;
+    for (const name of ["x_original_url", "x_rewrite_url", "x_forwarded_host", "x_api_key", "proxy_authorization", "x_bulkhead_task"]) {
+      expect(hit.headers[name], name).toBeUndefined();
+    }
+    expect(hit.url).toBe("/items");
+  });
+
   it("gives up on a slow client (headers or body that never finish) with 408", async () => {
     const before = up.hits.length;
     const socket = net.connect(h.proxyPort, "127.0.0.1");

@@ -27,7 +27,7 @@ describe("the proxy fails closed on what it does not know", () => {
     h = await startProxyHarness();
     await h.addService(onLoopback("railway", railway.port, { scheme: "http" }));
     await h.addService(onLoopback("github", github.port, { scheme: "http" }));
-    await h.addService({ id: "ops-mcp", hosts: ["mcp.test"], ports: [mcp.port], scheme: "http", protocol: "mcp", proxy: { internalAddresses: ["127.0.0.1/32"] }, mcp: { tools: [{ name: "list_volumes", effect: "read" }, { name: "drop_database", effect: "irreversible" }] } });
+    await h.addService({ id: "ops-mcp", hosts: ["mcp.test"], ports: [mcp.port], scheme: "http", protocol: "mcp", proxy: { internalAddresses: ["127.0.0.1/32"] }, mcp: { tools: [{ name: "list_volumes", effect: "read" }, { name: "drop_database", effect: "irreversible" }, { name: "delete_volume", effect: "irreversible", resourceArg: "volume_id" }] } });
     await h.addService({ id: "app-db", hosts: ["sql.test"], ports: [sql.port], scheme: "http", protocol: "sql-http", proxy: { internalAddresses: ["127.0.0.1/32"] }, sql: { readOnlyFunctions: ["safe_report"] } });
     await setInventoryYaml(h.t.db, h.admin, INVENTORY);
     await h.sync();
@@ -265,6 +265,59 @@ describe("the proxy fails closed on what it does not know", () => {
     } finally {
       await scratch.close();
     }
+  });
+
+  it("MCP: a resource argument sent as a list or an object never dodges a deny rule naming the resource", async () => {
+    const { token } = await h.newTask(
+      "rules:\n  - service: ops-mcp\n    resources: [vol_prod]\n    decision: deny\n  - service: ops-mcp\n    effects: [read, write, destructive, irreversible]\n    waive_approval: true\n",
+    );
+    const before = mcp.hits.length;
+    const url = `http://mcp.test:${mcp.port}/mcp`;
+    const call = (volume: unknown) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "delete_volume", arguments: { volume_id: volume } } });
+    for (const volume of [["vol_prod"], ["vol_scratch", "vol_prod"]]) {
+      const r = await post(token, url, call(volume));
+      expect([r.status, r.json?.error], JSON.stringify(volume)).toEqual([403, "policy_deny"]);
+    }
+    for (const volume of [{ $ne: null }, true, [{ id: "vol_prod" }]]) {
+      const r = await post(token, url, call(volume));
+      expect([r.status, r.json?.error], JSON.stringify(volume)).toEqual([400, "mcp_invalid_resource_argument"]);
+    }
+    expect(mcp.hits.length).toBe(before);
+    expect((await post(token, url, call(["vol_scratch"]))).status).toBe(200);
+    expect(mcp.hits.length).toBe(before + 1);
+  });
+
+  it("SQL over HTTP: a statement in the URL, or a WHERE with a vacuous OR branch, never reaches the database as a write", async () => {
+    // Unrestricted scope: the policy is what must refuse the destructive statements here.
+    const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read, write]\n", { scope: "*:*:irreversible" });
+    const url = `http://sql.test:${sql.port}/`;
+    const before = sql.statements.length;
+    const inUrl = await post(token, `${url}?query=${encodeURIComponent("DROP TABLE orders")}`, JSON.stringify({ query: "SELECT 1" }));
+    expect([inUrl.status, inUrl.json?.error]).toEqual([400, "sql_ambiguous_request"]);
+    for (const text of ["DELETE FROM orders WHERE id = 1 OR 1=1", "UPDATE orders SET paid = true WHERE id = 1 OR true"]) {
+      const r = await post(token, url, JSON.stringify({ query: text }));
+      expect([r.status, r.json?.error], text).toEqual([403, "policy_deny"]);
+    }
+    expect(sql.statements.length).toBe(before);
+    expect((await post(token, url, JSON.stringify({ query: "DELETE FROM orders WHERE id = 1 OR id = 2" }))).status).toBe(200);
+    expect(sql.statements.length).toBe(before + 1);
+  });
+
+  it("GitHub: force in the URL or as a truthy string, and a trailing dot on a denied repository, never reach GitHub", async () => {
+    const { token } = await h.newTask(
+      "rules:\n  - service: github\n    resources: [acme/secrets]\n    decision: deny\n  - service: github\n    effects: [read, write, destructive, irreversible]\n    waive_approval: true\n    operations: [git.refs.update, repos.delete]\n",
+    );
+    const before = github.hits.length;
+    const ref = `http://${GITHUB}:${github.port}/repos/acme/app/git/refs/heads/main`;
+    const inUrl = await post(token, `${ref}?force=true`, JSON.stringify({ sha: "abc" }), "PATCH");
+    expect([inUrl.status, inUrl.json?.error]).toEqual([400, "ambiguous_parameter"]);
+    const truthy = await post(token, ref, JSON.stringify({ sha: "abc", force: "false" }), "PATCH");
+    expect([truthy.status, truthy.json?.error]).toEqual([403, "policy_deny"]);
+    const dotted = await viaProxy(h.proxyPort, `http://${GITHUB}:${github.port}/repos/acme/secrets.`, { token, method: "DELETE" });
+    expect([dotted.status, dotted.json?.error]).toEqual([403, "policy_deny"]);
+    expect(github.hits.length).toBe(before);
+    expect((await post(token, ref, JSON.stringify({ sha: "abc", force: false }), "PATCH")).status).toBe(200);
+    expect(github.hits.length).toBe(before + 1);
   });
 
   it("an environment removed from the inventory makes the policies naming it unusable, not silently empty", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { explainRequest } from "@/lib/policy/explain";
-import { exampleSqlHttp } from "@/lib/semantics/descriptors/examples";
+import { exampleDescriptors, exampleSqlHttp } from "@/lib/semantics/descriptors/examples";
 import { createInventory } from "@/lib/semantics/inventory";
 import { registryWith } from "@/lib/semantics/registry";
 import { NOW } from "./support";
@@ -99,4 +99,35 @@ describe("explainRequest (canonicalise + classify + decide)", () => {
     expect(result.ok).toBe(false);
     expect(!result.ok && result.errors[0]?.path).toBe("rules[0].effects");
   });
+});
+
+describe("explainRequest: a trailing dot does not dodge a deny rule naming a resource", () => {
+  const policyYaml = `mode: enforce
+unlisted: deny
+rules:
+  - id: no-prod-db
+    service: storage-api
+    resources: [prod-db]
+    decision: deny
+  - id: storage-all
+    service: storage-api
+    effects: [read, write, destructive, irreversible]
+    waive_approval: true
+`;
+  for (const tail of ["", ".", "%20"]) {
+    it(`DELETE /volumes/prod-db${tail} is denied by the rule`, async () => {
+      const result = await explainRequest({
+        policyYaml,
+        method: "DELETE",
+        url: `https://api.storage.example.com/volumes/prod-db${tail}`,
+        headers: {},
+        body: "",
+        registry: registryWith(exampleDescriptors),
+        inventory: createInventory([]),
+        now: NOW,
+      });
+      if (!result.ok) throw new Error("policy should parse");
+      expect([result.decision, result.ruleId]).toEqual(["deny", "no-prod-db"]);
+    });
+  }
 });

@@ -263,3 +263,72 @@ describe("generic GraphQL service", () => {
     expect(result.ok && result.actions[0]?.resource).toBe("p9");
   });
 });
+
+describe("GraphQL: a list argument names every resource in it", () => {
+  // The server acts on every element of a list argument; judging the first alone let a field a
+  // policy allows on one resource act on another beside it.
+  const resources = (result: Classification) => {
+    if (!result.ok) throw new Error(`${result.code}: ${result.reason}`);
+    return result.actions.map((a) => [a.operation, a.resource, a.environment]);
+  };
+  it("a descriptor's resource argument given as a list: one action per element, each in its environment", () => {
+    const result = classifyRequest("POST", RAILWAY, { body: json({ query: 'mutation { volumeInstanceBackupBatchDelete(volumeInstanceId: ["vol_stg", "vol_123"]) }' }) });
+    expect(resources(result)).toEqual([
+      ["volumeInstanceBackupBatchDelete", "vol_stg", "staging"],
+      ["volumeInstanceBackupBatchDelete", "vol_123", "production"],
+    ]);
+  });
+  it("the same list passed as a variable", () => {
+    const result = classifyRequest("POST", RAILWAY, {
+      body: json({ query: "mutation($v: [String!]!) { volumeDelete(volumeId: $v) }", variables: { v: ["vol_stg", "vol_stg", "vol_123"] } }),
+    });
+    expect(resources(result)).toEqual([
+      ["volumeDelete", "vol_stg", "staging"],
+      ["volumeDelete", "vol_123", "production"],
+    ]);
+  });
+  it("a generic service's resource argument as a list", () => {
+    const result = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: ["safe", "prod"]) }' }) });
+    expect(resources(result).map(([, r]) => r)).toEqual(["safe", "prod"]);
+  });
+  it("a list of input objects: each element's identifier", () => {
+    const result = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProducts(input: [{productId: "safe"}, {productId: "prod"}]) }' }) });
+    expect(resources(result).map(([, r]) => r)).toEqual(["safe", "prod"]);
+  });
+  it("only the first action carries the arguments (a long list costs n actions, not n times n)", () => {
+    const ids = Array.from({ length: 300 }, (_, i) => `p${i}`);
+    const result = classifyRequest("POST", SHOP, { body: json({ query: "mutation($i: [ID!]!) { deleteProduct(id: $i) }", variables: { i: ids } }) });
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.actions.map((a) => a.resource)).toEqual(ids);
+    expect(result.actions.filter((a) => a.detail?.["arguments"] !== undefined).length).toBe(1);
+  });
+  it("one identifier stays one action (the control)", () => {
+    const result = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: ["only"]) }' }) });
+    expect(resources(result).map(([, r]) => r)).toEqual(["only"]);
+  });
+});
+
+describe("GraphQL: an identifier given as an integer beyond 2^53", () => {
+  // graphql-js and JSON.parse round 9007199254740993 to 9007199254740992; an ID argument on the
+  // server keeps the literal's digits.
+  it("is refused, as a literal and as a variable; the same digits as a string are the resource", () => {
+    const literal = classifyRequest("POST", RAILWAY, { body: json({ query: "mutation { volumeDelete(volumeId: 9007199254740993) }" }) });
+    expect(literal.ok ? literal.actions.map((a) => a.resource) : literal.code).toBe("unsafe_integer");
+    const variable = classifyRequest("POST", SHOP, { body: '{"query":"mutation($i: ID!) { deleteProduct(id: $i) }","variables":{"i":9007199254740993}}' });
+    expect(variable.ok ? variable.actions.map((a) => a.resource) : variable.code).toBe("unsafe_integer");
+    const nested = classifyRequest("POST", SHOP, { body: json({ query: "mutation { updateProduct(input: { productIds: [1, 12345678901234567890] }) }" }) });
+    expect(nested.ok ? nested.actions.map((a) => a.resource) : nested.code).toBe("unsafe_integer");
+    const exact = classifyRequest("POST", RAILWAY, { body: json({ query: 'mutation { volumeDelete(volumeId: "9007199254740993") }' }) });
+    expect(exact.ok && exact.actions.map((a) => a.resource)).toEqual(["9007199254740993"]);
+  });
+});
+
+describe("GraphQL: an identifier with leading zeros or a sign", () => {
+  // A resolver that parses the ID as a number (Number(id), parseInt) acts on 42 for "0042".
+  it("names the number too; a plain one stays one resource (the control)", () => {
+    const padded = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: "0042") }' }) });
+    expect(padded.ok && padded.actions.map((a) => a.resource)).toEqual(["0042", "42"]);
+    const plain = classifyRequest("POST", SHOP, { body: json({ query: 'mutation { deleteProduct(id: "42") }' }) });
+    expect(plain.ok && plain.actions.map((a) => a.resource)).toEqual(["42"]);
+  });
+});

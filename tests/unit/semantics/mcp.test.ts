@@ -56,3 +56,68 @@ describe("MCP over streamable HTTP", () => {
     expect(result.ok ? null : result.code).toBe("unknown_endpoint");
   });
 });
+
+describe("MCP: the resource argument of a tool", () => {
+  // A deny rule on `vol_123` was dodged by sending ["vol_123"] (resource "-"); a server that
+  // accepts the list, or coerces it to "vol_123", deletes it.
+  const resources = (body: unknown) => {
+    const result = classifyRequest("POST", MCP, { body: json(body) });
+    return result.ok ? result.actions.map((a) => [a.operation, a.resource, a.environment]) : result.code;
+  };
+  it("a list names each of its elements", () => {
+    expect(resources(call("delete_volume", { volume_id: ["vol_123"] }))).toEqual([["delete_volume", "vol_123", "production"]]);
+    expect(resources(call("delete_volume", { volume_id: ["vol_a", "vol_b", "vol_a", 7] }))).toEqual([
+      ["delete_volume", "vol_a", "production"],
+      ["delete_volume", "vol_b", "production"],
+      ["delete_volume", "7", "production"],
+    ]);
+  });
+  it("a list in a batch keeps each element's batch index", () => {
+    const result = classifyRequest("POST", MCP, { body: json([call("list_volumes"), call("delete_volume", { volume_id: ["vol_a", "vol_b"] }, 2)]) });
+    expect(result.ok && result.actions.map((a) => [a.resource, a.detail?.["batchIndex"]])).toEqual([["-", 0], ["vol_a", 1], ["vol_b", 1]]);
+  });
+  for (const [label, value] of [
+    ["an object", { id: "vol_123" }],
+    ["a query operator", { $ne: null }],
+    ["a boolean", true],
+    ["a list holding an object", [{ id: "vol_123" }]],
+    ["a list holding a list", [["vol_123"]]],
+    ["a list holding null", [null]],
+  ] as const) {
+    it(`${label} is refused`, () => {
+      expect(resources(call("delete_volume", { volume_id: value }))).toBe("mcp_invalid_resource_argument");
+    });
+  }
+  it("null or absent: no resource (the control)", () => {
+    expect(resources(call("delete_volume", { volume_id: null }))).toEqual([["delete_volume", "-", "production"]]);
+    expect(resources(call("delete_volume", {}))).toEqual([["delete_volume", "-", "production"]]);
+  });
+});
+
+describe("MCP: a resource given as an integer beyond 2^53", () => {
+  // 9007199254740993 is read as 9007199254740992 here (and by JavaScript), exactly by Python:
+  // a deny rule naming the real id was judged against its neighbour.
+  it("is refused, in a list too; a string of the same digits is the resource (the control)", () => {
+    for (const volume of ["9007199254740993", "[1, 12345678901234567890]"]) {
+      const result = classifyRequest("POST", MCP, { body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_volume","arguments":{"volume_id":${volume}}}}` });
+      expect(result.ok ? result.actions.map((a) => a.resource) : result.code).toBe("unsafe_integer");
+    }
+    const exact = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: "9007199254740993" })) });
+    expect(exact.ok && exact.actions.map((a) => a.resource)).toEqual(["9007199254740993"]);
+    const small = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: 9007199254740991 })) });
+    expect(small.ok && small.actions.map((a) => a.resource)).toEqual(["9007199254740991"]);
+  });
+});
+
+describe("MCP: a resource given as a number with leading zeros or a sign", () => {
+  // pydantic (lax), zod's coerce and parseInt read "0123" for an integer argument as 123: a deny
+  // rule naming 123 must apply.
+  it("names the number too", () => {
+    const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: ["0123", "+7", "vol_1"] })) });
+    expect(result.ok && result.actions.map((a) => a.resource)).toEqual(["0123", "123", "+7", "7", "vol_1"]);
+  });
+  it("a plain number stays one resource (the control)", () => {
+    const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: "123" })) });
+    expect(result.ok && result.actions.map((a) => a.resource)).toEqual(["123"]);
+  });
+});

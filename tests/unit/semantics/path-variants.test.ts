@@ -260,3 +260,47 @@ describe("trailing dots and spaces on a segment, which IIS drops", () => {
     expect(r.ok ? r.effect : r.code).toBe("endpoint_path_variant");
   });
 });
+
+describe("a parameter with trailing dots or spaces is also read without them", () => {
+  // IIS drops trailing dots and spaces from a segment before routing, so `DELETE /volumes/prod-db.`
+  // deletes prod-db there; the parameter was taken as `prod-db.`, which a rule naming prod-db
+  // does not match.
+  const resources = (method: string, url: string) => {
+    const result = classifyRequest(method, url);
+    return result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code;
+  };
+  for (const tail of [".", "..", "%20", ".%20.", "%2E"]) {
+    it(`DELETE /volumes/prod-db${tail} names prod-db too`, () => {
+      const found = resources("DELETE", `${STORAGE}/volumes/prod-db${tail}`);
+      expect(found).toContainEqual(["volumes.delete", "prod-db"]);
+    });
+  }
+  it("on GitHub, DELETE /repos/acme/secrets. names acme/secrets too", () => {
+    expect(resources("DELETE", `${GH}/repos/acme/secrets.`)).toContainEqual(["repos.delete", "acme/secrets"]);
+  });
+  it("a plain name stays one action (the control)", () => {
+    expect(resources("DELETE", `${STORAGE}/volumes/v1`)).toEqual([["volumes.delete", "v1"]]);
+  });
+});
+
+describe("a numeric parameter is also read as the number a server parses", () => {
+  // Rails' to_i, parseInt, Spring's Long and ASP.NET's int read 0123 and +123 as 123: a deny
+  // rule naming repository 123 did not match DELETE /repositories/0123.
+  const resources = (method: string, url: string) => {
+    const result = classifyRequest(method, url);
+    return result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code;
+  };
+  for (const id of ["0123", "+123", "000123", "+0123"]) {
+    it(`DELETE /repositories/${id} names repository 123 too`, () => {
+      expect(resources("DELETE", `${GH}/repositories/${id}`)).toContainEqual(["repos.delete", "123"]);
+    });
+  }
+  it("DELETE /organizations/007 names organization 7 too, and a storage volume 0042 is 42 too", () => {
+    expect(resources("DELETE", `${GH}/organizations/007`)).toContainEqual(["orgs.delete", "7"]);
+    expect(resources("DELETE", `${STORAGE}/volumes/0042`)).toContainEqual(["volumes.delete", "42"]);
+  });
+  it("a plain number and zero stay one action (the controls)", () => {
+    expect(resources("DELETE", `${GH}/repositories/123`)).toEqual([["repos.delete", "123"]]);
+    expect(resources("DELETE", `${STORAGE}/volumes/0`)).toEqual([["volumes.delete", "0"]]);
+  });
+});

@@ -90,7 +90,9 @@ describe("REST classification", () => {
     expect(result.ok && result.effect).toBe("write");
   });
   it("_method in a form body is honoured", () => {
-    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
+    // On /orgs/{org}: a POST to /repos/{o}/{r} is also GitHub's PATCH there, whose body condition
+    // needs JSON, so a form body is refused (below).
+    const result = classifyRequest("POST", `${GH}/orgs/acme`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
     expect(result.ok && result.effect).toBe("irreversible");
   });
   it("duplicate _method parameters are ambiguous", () => {
@@ -220,5 +222,128 @@ describe("unmatched paths under the spelling a server serves", () => {
   it("a plain path is one action", () => {
     const result = classifyRequest("DELETE", "https://random.example.org/admin/users/");
     expect(result.ok && result.actions.length).toBe(1);
+  });
+});
+
+describe("REST: a key of a body condition sent in the URL", () => {
+  // Rails, PHP's $_REQUEST and Express apps that merge req.query read ?force=true as a request
+  // parameter: the forced update ran while the JSON body alone was checked (a write).
+  const refused: Array<[string, string, unknown]> = [
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?FORCE=1", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?%66orce=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?a=1;force=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force[]=true", { sha: "abc" }],
+    ["PATCH", "/repos/acme/app/git/refs/heads/main?force=false", { sha: "abc", force: true }],
+    ["PATCH", "/repos/acme/app?visibility=public", { description: "x" }],
+    ["PATCH", "/repos/acme/app?private=false", { description: "x" }],
+    ["PATCH", "/repositories/1296269?private=0", { description: "x" }],
+  ];
+  for (const [method, path, body] of refused) {
+    it(`${method} ${path} is refused`, () => {
+      const result = classifyRequest(method, `${GH}${path}`, { body: json(body) });
+      expect(result.ok ? result.actions.map((a) => [a.operation, a.effect]) : result.code).toBe("ambiguous_parameter");
+    });
+  }
+  it("a nested condition key's top-level name in the URL is refused (input[replace], input.replace)", () => {
+    const config = restConfigSchema.parse({ routes: [{ method: "POST", path: "/vars", operation: "vars.replace", effect: "destructive", when: { "input.replace": true } }] });
+    for (const query of ["input[replace]=true", "input.replace=true", "Input=1"]) {
+      const result = classifyRest(canonical("POST", `https://api.example.com/vars?${query}`, { body: json({ input: {} }) }), config);
+      expect(result.ok ? result.drafts.map((d) => d.effect) : result.code, query).toBe("ambiguous_parameter");
+    }
+  });
+  it("other URL parameters, and routes without a condition, are left alone (the control)", () => {
+    const patch = classifyRequest("PATCH", `${GH}/repos/acme/app/git/refs/heads/main?per_page=1`, { body: json({ sha: "abc" }) });
+    expect(patch.ok && patch.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
+    const get = classifyRequest("GET", `${GH}/repos/acme/app?force=true`);
+    expect(get.ok && get.actions.map((a) => a.operation)).toEqual(["repos.get"]);
+  });
+});
+
+describe("REST: a boolean condition matches every value some server reads as that boolean", () => {
+  // JavaScript and Python read any non-empty string as true (`if (body.force)`), Rails casts "no"
+  // to true and "f" to false, Go's ParseBool reads "f" as false: the old comparison knew only
+  // "true"/"1"/"yes"/"on" and their opposites.
+  const ref = `${GH}/repos/acme/app/git/refs/heads/main`;
+  for (const force of ["false", "no", "off", "0", "False", " ", [], {}, [false], 0.5, -1]) {
+    it(`force: ${JSON.stringify(force)} is the forced update`, () => {
+      const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
+      expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.forceUpdate"]);
+    });
+  }
+  for (const force of [false, 0, "", null]) {
+    it(`force: ${JSON.stringify(force)} is not (the control)`, () => {
+      const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
+      expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
+    });
+  }
+  for (const value of ["f", "F", "n", "No", " false ", "0.0", "-0", "0e1", null, [], {}]) {
+    it(`private: ${JSON.stringify(value)} makes the repository public`, () => {
+      const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "irreversible"]]);
+    });
+  }
+  for (const value of [true, 1, "true", "t", "yes", "private", [true]]) {
+    it(`private: ${JSON.stringify(value)} does not (the control)`, () => {
+      const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "write"]]);
+    });
+  }
+});
+
+describe("GitHub: POST is accepted wherever PATCH is", () => {
+  // GitHub's API v3 documentation: "PATCH is a relatively new and uncommon HTTP verb, so resource
+  // endpoints also accept POST requests". A POST with the PATCH's body was a plain write.
+  const cases: Array<[string, unknown, string, Effect]> = [
+    ["/repos/acme/app", { private: false }, "repos.update", "irreversible"],
+    ["/repos/acme/app", { visibility: "public" }, "repos.update", "irreversible"],
+    ["/repositories/1296269", { private: false }, "repos.update", "irreversible"],
+    ["/repos/acme/app/git/refs/heads/main", { sha: "abc", force: true }, "git.refs.forceUpdate", "irreversible"],
+    ["/repos/acme/app", { description: "x" }, "repos.update", "write"],
+    ["/repos/acme/app/git/refs/heads/main", { sha: "abc" }, "git.refs.update", "write"],
+    ["/repos/acme/app/git/refs", { ref: "refs/heads/x", sha: "abc" }, "git.refs.create", "write"],
+  ];
+  for (const [path, body, operation, effect] of cases) {
+    it(`POST ${path} ${JSON.stringify(body)} is ${operation} (${effect})`, () => {
+      const result = classifyRequest("POST", `${GH}${path}`, { body: json(body) });
+      expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([[operation, effect]]);
+    });
+  }
+  it("a form body there is refused: the condition cannot be read from it", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/app`, { body: "_method=delete", contentType: "application/x-www-form-urlencoded" });
+    expect(result.ok ? result.effect : result.code).toBe("invalid_json");
+  });
+});
+
+describe("REST: a JSON body labelled as a form is checked as a form too", () => {
+  // Rails, Express and PHP parse a body by its Content-Type: `{"sha":"abc","x":"&force=true&"}`
+  // is JSON without force to Bulkhead's JSON reading and the form field force=true to them.
+  const FORM = "application/x-www-form-urlencoded";
+  const ref = `${GH}/repos/acme/app/git/refs/heads/main`;
+  const judged = (url: string, body: string, contentType = FORM) => {
+    const result = classifyRequest("PATCH", url, { body, contentType });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect]) : result.code;
+  };
+  it("a condition met by the form reading applies", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=true&"}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
+    expect(judged(ref, '{"sha":"abc","x":";force=1;"}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
+    expect(judged(`${GH}/repos/acme/app`, '{"description":"x","y":"&visibility=public&"}')).toEqual([["repos.update", "irreversible"]]);
+    expect(judged(`${GH}/repos/acme/app`, '{"description":"x","y":"&private=0&"}')).toEqual([["repos.update", "irreversible"]]);
+  });
+  it("nested names read as Rails, PHP and qs nest them", () => {
+    const config = restConfigSchema.parse({ routes: [{ method: "POST", path: "/vars", operation: "vars.replace", effect: "destructive", when: { "input.replace": true } }] });
+    for (const body of ['{"a":"&input[replace]=1&"}', '{"a":"&input.replace=1&"}']) {
+      const result = classifyRest(canonical("POST", "https://api.example.com/vars", { body, contentType: FORM }), config);
+      expect(result.ok ? result.drafts.map((d) => d.effect) : result.code, body).toEqual(["destructive"]);
+    }
+  });
+  it("a field given twice in the form reading is refused; another case of it too", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=0&force=1&"}')).toBe("ambiguous_parameter");
+    expect(judged(ref, '{"sha":"abc","x":"&Force=1&"}')).toBe("json_key_variant");
+  });
+  it("JSON labelled as JSON is read as JSON only; a form label without such fields changes nothing (the controls)", () => {
+    expect(judged(ref, '{"sha":"abc","x":"&force=true&"}', "application/json")).toEqual([["git.refs.update", "write"]]);
+    expect(judged(ref, '{"sha":"abc","x":"100%"}')).toEqual([["git.refs.update", "write"]]);
+    expect(judged(ref, '{"sha":"abc","force":true}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
   });
 });

@@ -53,3 +53,49 @@ describe("SQL over HTTP", () => {
     expect(result.ok ? null : result.code).toBe("sql_missing_query");
   });
 });
+
+describe("SQL over HTTP: the statement or the database in the URL too", () => {
+  // A server that reads `?query=` (ClickHouse) or merges URL and body parameters would run the
+  // URL's DROP while the body's SELECT was judged; `?database=` would switch the database the
+  // environment was looked up by.
+  const refused: Array<[string, string]> = [
+    ["?query=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?QUERY=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?%71uery=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?a=1;query=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?query[]=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?sql=DROP%20TABLE%20payroll", json({ query: "SELECT 1" })],
+    ["?database=payroll", json({ query: "DELETE FROM orders WHERE id = 1", database: "app_staging" })],
+    ["?+Database+=payroll", json({ query: "DELETE FROM orders WHERE id = 1", database: "app_staging" })],
+  ];
+  for (const [query, body] of refused) {
+    it(`refuses ${query}`, () => {
+      const result = classifyRequest("POST", `${SQL}${query}`, { body });
+      expect(result.ok ? result.actions.map((a) => [a.operation, a.environment]) : result.code).toBe("sql_ambiguous_request");
+    });
+  }
+  it("a GET carrying the statement in the URL is refused the same way", () => {
+    const result = classifyRequest("GET", `${SQL}?query=DROP%20TABLE%20payroll`);
+    expect(result.ok ? null : result.code).toBe("sql_ambiguous_request");
+  });
+  it("other URL parameters are left alone", () => {
+    const result = classifyRequest("POST", `${SQL}?timeout=5&queryId=7`, { body: json({ query: "SELECT 1" }) });
+    expect(result.ok && result.actions.map((a) => a.effect)).toEqual(["read"]);
+  });
+});
+
+describe("SQL over HTTP: a JSON body labelled as a form", () => {
+  // Servers that parse by Content-Type read `&query=DROP TABLE payroll&` inside a JSON string as
+  // the form field query; Bulkhead judged the JSON's SELECT.
+  const FORM = "application/x-www-form-urlencoded";
+  it("is refused when its form reading names the statement or the database", () => {
+    for (const body of ['{"query":"SELECT 1","x":"&query=DROP TABLE payroll&"}', '{"query":"SELECT 1","x":"&database=payroll&"}', '{"query":"SELECT 1","x":";SQL=DROP TABLE payroll;"}']) {
+      const result = classifyRequest("POST", SQL, { body, contentType: FORM });
+      expect(result.ok ? result.actions.map((a) => a.operation) : result.code, body).toBe("sql_ambiguous_request");
+    }
+  });
+  it("is read as JSON when its form reading names neither (the control)", () => {
+    const result = classifyRequest("POST", SQL, { body: json({ query: "SELECT 1 FROM orders" }), contentType: FORM });
+    expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["SELECT", "read"]]);
+  });
+});

@@ -183,3 +183,38 @@ describe("splitIdentifiers (PostgreSQL's SplitIdentifierString: regclass names a
     expect(classifySql("SELECT set_config('search_path', '', false)").effect).toBe("write");
   });
 });
+
+describe("SQL: a WHERE whose disjunction has a branch without a column restricts nothing", () => {
+  // `id = 1 OR 1=1` mentions a column, so it was taken to restrict rows (a write), while
+  // PostgreSQL deletes every row.
+  const everyRow = [
+    "DELETE FROM t WHERE id = 1 OR 1=1",
+    "DELETE FROM t WHERE id = 1 OR true",
+    "DELETE FROM t WHERE (id = 1) OR (NOT false)",
+    "UPDATE t SET a = 1 WHERE id = $1 OR $1 IS NULL",
+    "DELETE FROM t WHERE id = 1 AND x = 2 OR 'a' = 'a'",
+    "DELETE FROM t WHERE NOT (id = 1 AND false)",
+    "DELETE FROM t WHERE NOT NOT (id = 1 OR true)",
+    "DELETE FROM t WHERE id IN (1, 2) OR now() IS NOT NULL",
+    "WITH d AS (DELETE FROM t WHERE id = 1 OR 1=1 RETURNING *) SELECT * FROM d",
+  ];
+  for (const sql of everyRow) {
+    it(`${sql} is destructive`, () => {
+      const result = classifySql(sql);
+      expect(result.effect).toBe("destructive");
+      expect(result.actions.find((a) => a.resource === "t")?.note).toMatch(/does not restrict/);
+    });
+  }
+  const restricted = [
+    "DELETE FROM t WHERE id = 1 OR id = 2",
+    "DELETE FROM t WHERE id = 1 AND (a = 2 OR true)",
+    "DELETE FROM t WHERE id = 1 AND true",
+    "DELETE FROM t WHERE NOT (id = 1 OR true)",
+    "UPDATE t SET a = 1 WHERE NOT (id = 1)",
+  ];
+  for (const sql of restricted) {
+    it(`${sql} is a write (the control)`, () => {
+      expect(classifySql(sql).effect).toBe("write");
+    });
+  }
+});
