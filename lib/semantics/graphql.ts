@@ -16,6 +16,7 @@ import { isUnsafeInteger, unsafeIntegerRejection } from "@/lib/semantics/json";
 import { asNumberReads } from "@/lib/semantics/path-fold";
 import { lookupAll, matchWhen } from "@/lib/semantics/when";
 import {
+  effectRank,
   maxEffect,
   NO_RESOURCE,
   reject,
@@ -101,15 +102,23 @@ export function classifyDocument(
  */
 function fieldDrafts(field: RootField, operation: AnalysedOperation, config: GraphqlConfig): ActionDraft[] | Rejection {
   let override: GraphqlField | undefined;
+  // A field whose condition is met only as some servers read the value: one reading; the fields
+  // after it (or the default) the other. The stricter is judged (rest.ts does the same).
+  let loose: GraphqlField | undefined;
   for (const candidate of config.fields) {
     if (candidate.name !== field.name) continue;
     const when = matchWhen(candidate.when, field.args);
     if (!when.ok) return when;
+    if (when.match && !when.exact) {
+      loose ??= candidate;
+      continue;
+    }
     if (when.match) {
       override = candidate;
       break;
     }
   }
+  if (loose && effectRank(fieldEffect(field.name, operation.type, loose, config)) >= effectRank(fieldEffect(field.name, operation.type, override, config))) override = loose;
   const effect = fieldEffect(field.name, operation.type, override, config);
   const found = resourceOf(field, override, config);
   if ("ok" in found) return found;

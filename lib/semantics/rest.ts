@@ -370,6 +370,11 @@ function matchRoute(
 ): ActionDraft | Rejection | null {
   let found: ActionDraft | null = null;
   let shape: string | null = null;
+  // A conditional route whose condition only some servers read as met (`"force": "false"` is true
+  // to JavaScript's `if`, false to Rails): one reading. The routes after it, or none (the
+  // method's default), are the other; the stricter of the two is judged, so a loose value can
+  // neither dodge an escalating condition nor win a de-escalating one (`dryRun: "false"`).
+  let loose: ActionDraft | null = null;
   for (const { route, compiled } of candidates(routes, reading, fold)) {
     if (!methodMatches(compiled, method)) continue;
     if (reading.literalTail && compiled.parts[compiled.parts.length - 1]?.kind !== "literal") continue;
@@ -386,13 +391,26 @@ function matchRoute(
       const asForm = parsed.form ? matchWhen(route.when, parsed.form) : { ok: true as const, match: false };
       if (!asForm.ok) return asForm;
       if (!when.match && !asForm.match) continue;
+      // Met exactly in the JSON body: the route applies. Met only loosely, or only in the form
+      // reading of a body labelled a form: one reading of two.
+      if (!(when.match && when.exact)) {
+        const draft = routeDraft(route, method, params, req, reading, fold);
+        if (loose === null || effectRank(draft.effect) > effectRank(loose.effect)) loose = draft;
+        continue;
+      }
     }
     const draft = routeDraft(route, method, params, req, reading, fold);
-    if (!reading.keys) return draft;
+    if (!reading.keys) return loose ? strongerOf(loose, draft) : draft;
     if (found === null || effectRank(draft.effect) > effectRank(found.effect)) found = draft;
     shape = compiled.shape;
   }
+  if (loose) return strongerOf(loose, found ?? unmatched(method, req.path, req.path));
   return found;
+}
+
+/** The reading of higher effect; on a tie the conditional route's (`a`), whose operation is the more specific. */
+function strongerOf(a: ActionDraft, b: ActionDraft): ActionDraft {
+  return effectRank(b.effect) > effectRank(a.effect) ? b : a;
 }
 
 /**

@@ -100,22 +100,43 @@ function mayBeFalse(value: unknown): boolean {
   return false;
 }
 
-function matches(expected: string | number | boolean | null, actual: unknown): boolean {
-  if (expected === null) return actual === null;
-  // A boolean condition matches any value some server reads as that boolean: the condition marks
-  // an escalation (`force: true`, `private: false`), which a loosely-typed server still honours.
-  if (typeof expected === "boolean") return expected ? mayBeTrue(actual) : mayBeFalse(actual);
-  if (typeof expected === "number") return actual !== null && actual !== "" && Number(actual) === expected;
-  return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase();
+/**
+ * Does `actual` meet the condition? `exact` when every server reads it so (the JSON value itself:
+ * `true` for `true`, the number for a number, the string in its own case); otherwise only some
+ * servers do (`"false"` is true to JavaScript's `if`, `"f"` false to Rails), and the request has
+ * two readings: with the condition's route or field and without it.
+ */
+function matches(expected: string | number | boolean | null, actual: unknown): "exact" | "loose" | "no" {
+  if (expected === null) return actual === null ? "exact" : "no";
+  // A boolean condition matches any value some server reads as that boolean.
+  if (typeof expected === "boolean") {
+    if (actual === expected) return "exact";
+    return (expected ? mayBeTrue(actual) : mayBeFalse(actual)) ? "loose" : "no";
+  }
+  if (typeof expected === "number") {
+    if (actual === expected) return "exact";
+    return actual !== null && actual !== "" && Number(actual) === expected ? "loose" : "no";
+  }
+  if (actual === expected) return "exact";
+  return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase() ? "loose" : "no";
 }
 
-/** Does the body match every condition? A condition key spelled in another case is a rejection. */
-export function matchWhen(when: When | undefined, value: unknown): { ok: true; match: boolean } | Rejection {
-  if (when === undefined) return { ok: true, match: true };
+/**
+ * Does the body match every condition? `exact` is false when some condition matched only as
+ * some servers read the value (`"false"` for `true`): then a server may also run the request as
+ * if the condition did not hold, and the caller judges both readings (the stricter wins), so a
+ * condition can neither raise nor lower an effect on a value servers disagree about. A condition
+ * key spelled in another case is a rejection.
+ */
+export function matchWhen(when: When | undefined, value: unknown): { ok: true; match: boolean; exact: boolean } | Rejection {
+  if (when === undefined) return { ok: true, match: true, exact: true };
+  let exact = true;
   for (const [path, expected] of Object.entries(when)) {
     const found = lookupPath(value, path);
     if (!found.ok) return found;
-    if (!matches(expected, found.value)) return { ok: true, match: false };
+    const m = matches(expected, found.value);
+    if (m === "no") return { ok: true, match: false, exact: true };
+    if (m === "loose") exact = false;
   }
-  return { ok: true, match: true };
+  return { ok: true, match: true, exact };
 }
