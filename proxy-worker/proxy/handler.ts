@@ -92,7 +92,68 @@ function joinHeaders(req: IncomingMessage): Record<string, string> {
  * and it becomes the response. Never rejects: every failure becomes a refusal (or, once the
  * response has started, a closed connection).
  */
-export async function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export function handleProxyRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  // Node gives a response its connection once the responses before it on that connection are
+  // done: a request pipelined behind others has none yet, and waits for its turn.
+  return res.socket !== null ? judgeAndAnswer(deps, req, res, ctx) : awaitTurn(deps, req, res, ctx);
+}
+
+/** Requests pipelined on one connection that may wait for their turn; one more and the connection is cut. */
+export const MAX_PIPELINED = 32;
+const kWaiting = Symbol("bulkhead.pipelinedWaiting");
+type PipelinedSocket = IncomingMessage["socket"] & { [kWaiting]?: number };
+
+/**
+ * Requests pipelined on one connection are judged one at a time, each once the answers before it
+ * are out: HTTP/1.1 answers them in that order anyway, and judging them all at once let one
+ * connection carry any number of requests in flight (each with its body held, up to
+ * BULKHEAD_MAX_BODY_BYTES), past the per-task and per-agent connection caps, and have a later
+ * request forwarded while an earlier one waited for a person's approval. More than
+ * MAX_PIPELINED waiting is no client's ordinary use: the connection is cut, and that is audited.
+ */
+function awaitTurn(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const socket = req.socket as PipelinedSocket;
+  const waiting = (socket[kWaiting] ?? 0) + 1;
+  socket[kWaiting] = waiting;
+  if (waiting > MAX_PIPELINED) {
+    if (waiting === MAX_PIPELINED + 1) void auditPipelineCut(deps, req, ctx);
+    socket.destroy();
+    return Promise.resolve();
+  }
+  return new Promise<void>((resolve) => {
+    const settle = () => {
+      res.off("socket", turn);
+      req.off("close", gone);
+      socket[kWaiting] = (socket[kWaiting] ?? 1) - 1;
+    };
+    const turn = () => {
+      settle();
+      resolve(judgeAndAnswer(deps, req, res, ctx));
+    };
+    // The connection closed before this request's turn: nothing was judged, nothing to answer.
+    const gone = () => {
+      if (!req.destroyed) return;
+      settle();
+      resolve();
+    };
+    res.once("socket", turn);
+    req.on("close", gone);
+  });
+}
+
+async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
+  const refusal = new ProxyRefusal("rate_limited", "pipeline_too_deep", `more than ${MAX_PIPELINED} requests pipelined on one connection: it was closed (send requests on more connections, or wait for answers)`);
+  const data = { eventId: randomUUID(), listener: ctx.listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
+  refusal.context = { ...data };
+  try {
+    if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+    logDecision(deps.log, refusalLine(refusal));
+  } catch (error) {
+    deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not record a pipelined connection's cut");
+  }
+}
+
+async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   deps.inFlight?.begin();
   // While this request is decided, a kill switch lets its refusal out before closing the connection:
   // released once the refusal is sent (its response finished), or once the request is forwarded.
