@@ -294,25 +294,27 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   };
 
   const match = (method: string, routes: readonly RestRoute[], reading: Reading) => matchRoute(method, routes, req, reading, fold, jsonBody);
-  const draftFor = (method: string, reading: Reading): ActionDraft | Rejection => {
-    const draft = match(method, method === "HEAD" ? headRoutes(config.routes) : config.routes, reading);
-    if (draft !== null || method !== "HEAD") return draft ?? unmatched(method, req.path, req.path);
+  const draftFor = (method: string, reading: Reading): ActionDraft[] | Rejection => {
+    const drafts = match(method, method === "HEAD" ? headRoutes(config.routes) : config.routes, reading);
+    if (drafts !== null || method !== "HEAD") return drafts ?? [unmatched(method, req.path, req.path)];
     // No route names HEAD here: judged as the GET it mirrors, under an operation of its own.
-    const get = match("GET", config.routes, reading) ?? unmatched("GET", req.path, req.path);
-    if ("ok" in get) return get;
-    const operation = get.operation.startsWith("GET /") ? get.operation.slice(4) : get.operation;
-    return { ...get, operation: `HEAD ${operation}`, detail: { ...get.detail, method: "HEAD", note: "HEAD is judged like GET under its own operation name" } };
+    const gets = match("GET", config.routes, reading) ?? [unmatched("GET", req.path, req.path)];
+    if ("ok" in gets) return gets;
+    return gets.map((get) => {
+      const operation = get.operation.startsWith("GET /") ? get.operation.slice(4) : get.operation;
+      return { ...get, operation: `HEAD ${operation}`, detail: { ...get.detail, method: "HEAD", note: "HEAD is judged like GET under its own operation name" } };
+    });
   };
 
   const drafts: ActionDraft[] = [];
   for (const method of methods) {
     const asWritten = draftFor(method, written);
     if ("ok" in asWritten) return asWritten;
-    let judged = [asWritten];
+    let judged = asWritten;
     if (folded) {
       const asFolded = draftFor(method, folded);
       if ("ok" in asFolded) return asFolded;
-      judged = stricter(asFolded, asWritten);
+      judged = strictest([...asFolded, ...asWritten]);
     }
     if (suffixless) {
       // A route named by the path without its format suffix (`…/restore.json` on a server that
@@ -320,7 +322,7 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       const routes = method === "HEAD" ? headRoutes(config.routes) : config.routes;
       const asUnsuffixed = match(method, routes, suffixless);
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
-      if (asUnsuffixed !== null) judged = strictest([asUnsuffixed, ...judged]);
+      if (asUnsuffixed !== null) judged = strictest([...asUnsuffixed, ...judged]);
     }
     // A request left unmatched is also named by the path a server may serve it as (worked out only
     // for such a request: a matched route is named by its route).
@@ -367,7 +369,7 @@ function matchRoute(
   reading: Reading,
   fold: boolean,
   jsonBody: () => { value: unknown; form?: Record<string, unknown> } | Rejection,
-): ActionDraft | Rejection | null {
+): ActionDraft[] | Rejection | null {
   let found: ActionDraft | null = null;
   let shape: string | null = null;
   // A conditional route whose condition only some servers read as met (`"force": "false"` is true
@@ -400,17 +402,14 @@ function matchRoute(
       }
     }
     const draft = routeDraft(route, method, params, req, reading, fold);
-    if (!reading.keys) return loose ? strongerOf(loose, draft) : draft;
+    if (!reading.keys) return loose ? stricter(loose, draft) : [draft];
     if (found === null || effectRank(draft.effect) > effectRank(found.effect)) found = draft;
     shape = compiled.shape;
   }
-  if (loose) return strongerOf(loose, found ?? unmatched(method, req.path, req.path));
-  return found;
-}
-
-/** The reading of higher effect; on a tie the conditional route's (`a`), whose operation is the more specific. */
-function strongerOf(a: ActionDraft, b: ActionDraft): ActionDraft {
-  return effectRank(b.effect) > effectRank(a.effect) ? b : a;
+  // Both readings when they tie (another operation of the same effect: a policy may allow one and
+  // not the other); the stricter alone otherwise.
+  if (loose) return stricter(loose, found ?? unmatched(method, req.path, req.path));
+  return found ? [found] : null;
 }
 
 /**

@@ -46,6 +46,22 @@ describe("a condition met only as some servers read the value: both readings, th
     expect(exact.ok && exact.drafts.map((d) => [d.operation, d.effect])).toEqual([["jobs.preview", "read"]]);
   });
 
+  it("two readings of the same effect are both judged (a policy may allow one operation and not the other)", () => {
+    const tie = restConfigSchema.parse({
+      routes: [
+        { method: "POST", path: "/jobs/{id}/run", operation: "jobs.rehearse", effect: "write", when: { rehearse: true } },
+        { method: "POST", path: "/jobs/{id}/run", operation: "jobs.run", effect: "write" },
+      ],
+    });
+    const judged = (rehearse: unknown) => {
+      const result = classifyRest(canonical("POST", "https://jobs.example.com/jobs/7/run", { body: json({ rehearse }) }), tie);
+      return result.ok ? result.drafts.map((d) => d.operation) : result.code;
+    };
+    expect(judged("false")).toEqual(["jobs.rehearse", "jobs.run"]);
+    expect(judged(true)).toEqual(["jobs.rehearse"]);
+    expect(judged(false)).toEqual(["jobs.run"]);
+  });
+
   const graphql = graphqlConfigSchema.parse({
     fields: [
       { name: "deployRun", effect: "read", when: { dryRun: true } },
