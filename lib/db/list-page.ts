@@ -19,23 +19,23 @@ export interface ListPage<T> {
 }
 
 /** The most rows a page holds (and the API's default, which was the lists' old fixed length). */
-export const MAX_PAGE = 500;
+const MAX_PAGE = 500;
 
 /** `limit` in a query string (decimal digits, 1 to 500; `fallback` when absent). */
-export const pageLimit = (fallback: number = MAX_PAGE) => limitParam(MAX_PAGE, fallback);
+const pageLimit = (fallback: number = MAX_PAGE) => limitParam(MAX_PAGE, fallback);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const EPOCH_MS = /^\d{1,15}$/;
 
 /** The position after a row of a list ordered by time and id (newest first): tasks, sandboxes. */
-export interface TimePosition {
+interface TimePosition {
   /** The row's time as epoch milliseconds (the columns keep milliseconds), in decimal digits. */
   atMs: string;
   id: string;
 }
 
 /** The position after a row of a list ordered by a unique name: agents. */
-export interface NamePosition {
+interface NamePosition {
   name: string;
 }
 

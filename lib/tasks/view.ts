@@ -9,6 +9,7 @@ import { uuidSchema } from "@/lib/agents/ids";
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
+import { epochMs } from "@/lib/db/view-sql";
 import { everyPage, pageOf, readLimit, readTimeCursor, timeCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 
 export const taskSelect = {
@@ -51,8 +52,7 @@ interface TaskRow {
 }
 
 // Times as epoch milliseconds (the columns keep milliseconds) and everything else as text: the
-// Prisma client and a plain pg client then hand back the same JavaScript values.
-const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::bigint::text`;
+// Prisma client and a plain pg client then hand back the same JavaScript values (lib/db/view-sql.ts).
 const LIST_SQL = `SELECT t.id::text, t.purpose, t.policy_yaml, t.policy_version::text, t.scope, t.status::text,
   ${epochMs("t.created_at")} AS created_at, ${epochMs("t.expires_at")} AS expires_at, ${epochMs("t.ended_at")} AS ended_at, t.ended_reason,
   a.id::text AS agent_id, a.name AS agent_name, a.status::text AS agent_status, u.email AS created_by_email
@@ -67,7 +67,6 @@ ORDER BY t.created_at DESC, t.id DESC LIMIT $4::int`;
 
 /** The statuses a task list can be narrowed to (as shown: a task past its expiry is expired). */
 export const TASK_STATUSES = ["active", "expired", "ended", "revoked"] as const;
-export type TaskStatusFilter = (typeof TASK_STATUSES)[number];
 
 export interface TaskListFilter extends PageRequest {
   agentId?: string;

@@ -7,6 +7,8 @@
  * `PRIVATE-TOKEN`, `DD-API-KEY`, ...). A credential in a query string or a body cannot be told
  * apart from data and is not covered (docs/proxy.md).
  */
+import { gatewayName } from "./headers";
+
 const NAMED = new Set([
   "authorization",
   "cookie",
@@ -23,7 +25,7 @@ const SUFFIX = /(?:^|[-_])(?:token|api-?key|apikey|secret|password)$/;
 
 export function isAgentCredentialHeader(name: string): boolean {
   // `-` and `_` are one to CGI, PHP and IIS: `X_Api_Key` reaches such an upstream as X-Api-Key.
-  const lower = name.toLowerCase().replace(/_/g, "-");
+  const lower = gatewayName(name.toLowerCase());
   return NAMED.has(lower) || SUFFIX.test(lower);
 }
 
