@@ -57,10 +57,10 @@ ORDER BY a.name ASC LIMIT $4::int`;
 export async function listAgentsPage(db: AuditDb, actor: Actor, input: z.input<typeof listAgentsInput> & PageRequest = {}): Promise<ListPage<AgentView>> {
   assertCan(actor, "read");
   const { query, status } = listAgentsInput.parse({ query: input.query, status: input.status });
-  const after = readNameCursor(input.cursor);
+  const after = readNameCursor("agents", input.cursor);
   const limit = readLimit(input.limit);
   const rows = await auditSql(db).query<AgentRow>(LIST_SQL, [status ?? null, query ? containsPattern(query) : null, after?.name ?? null, limit + 1]);
-  return pageOf(rows, limit, agentOfRow, (r) => nameCursor({ name: r.name }));
+  return pageOf(rows, limit, agentOfRow, (r) => nameCursor("agents", { name: r.name }));
 }
 
 /** Every agent matching the filter (page after page): the CLI's list, and pickers that must offer every agent. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
+import { everyPage, nameCursor, pageOf, readLimit, readNameCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
@@ -99,23 +100,34 @@ export async function setApproverScope(db: Db, actor: Actor, userId: string, inp
   return { agents, services };
 }
 
-/** People who may decide approvals, each with their scope in words (for Settings). */
-export async function listApproversWithScopes(db: Db, actor: Actor): Promise<Array<{ id: string; email: string; scope: string }>> {
+/**
+ * One page of the people who may decide approvals, by email (unique), each with their scope in
+ * words: at most `limit` (default 500) and the cursor of the next page.
+ */
+export async function listApproversPage(db: Db, actor: Actor, page: PageRequest = {}): Promise<ListPage<{ id: string; email: string; scope: string }>> {
   assertCan(actor, "users:read");
+  const after = readNameCursor("approvers", page.cursor);
+  const limit = readLimit(page.limit);
   const users = await db.user.findMany({
-    where: { role: { in: ["admin", "approver"] }, disabledAt: null },
+    where: { role: { in: ["admin", "approver"] }, disabledAt: null, ...(after ? { email: { gt: after.name } } : {}) },
     orderBy: { email: "asc" },
-    take: 200,
+    take: limit + 1,
     select: { id: true, email: true, approverScopes: { select: { kind: true, value: true } } },
   });
   const agentIds = users.flatMap((u) => u.approverScopes.filter((s) => s.kind === "agent").map((s) => s.value));
   const names = new Map((await db.agent.findMany({ where: { id: { in: agentIds } }, select: { id: true, name: true } })).map((a) => [a.id, a.name]));
-  return users.map((u) => ({
+  const view = (u: (typeof users)[number]) => ({
     id: u.id,
     email: u.email,
     scope:
       u.approverScopes.length === 0
         ? "all agents and services"
         : u.approverScopes.map((s) => (s.kind === "agent" ? `agent ${names.get(s.value) ?? s.value}` : `service ${s.value}`)).join(", "),
-  }));
+  });
+  return pageOf(users, limit, view, (u) => nameCursor("approvers", { name: u.email }));
+}
+
+/** Every person who may decide approvals, each with their scope in words (Settings' picker offers them all). */
+export async function listApproversWithScopes(db: Db, actor: Actor): Promise<Array<{ id: string; email: string; scope: string }>> {
+  return everyPage((cursor) => listApproversPage(db, actor, { cursor }));
 }

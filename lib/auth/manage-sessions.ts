@@ -35,16 +35,32 @@ function person(actor: Actor, what: string): PersonActor {
   return actor;
 }
 
-/** The actor's live sessions (not past their lifetime or idle limit), most recently used first. */
-export async function listOwnSessions(db: Db, actor: Actor, now = new Date(), idleSeconds = loadAppConfig().sessionIdleSeconds): Promise<SessionView[]> {
+/** The most sessions listed at once (a person rarely has more than a few; "sign out everywhere else" ends them all). */
+export const SESSIONS_LISTED = 200;
+
+/**
+ * The actor's live sessions (not past their lifetime or idle limit), most recently used first: at
+ * most SESSIONS_LISTED of them, and how many there are in all, so a list that stops short says so.
+ */
+export async function ownSessions(db: Db, actor: Actor, now = new Date(), idleSeconds = loadAppConfig().sessionIdleSeconds): Promise<{ sessions: SessionView[]; total: number }> {
   const me = person(actor, "list their sessions");
-  const rows = await db.session.findMany({
-    where: { userId: me.userId, expiresAt: { gt: now }, lastSeenAt: { gte: new Date(now.getTime() - idleSeconds * 1000) } },
-    orderBy: [{ lastSeenAt: "desc" }, { createdAt: "desc" }],
-    select: { id: true, createdAt: true, lastSeenAt: true, expiresAt: true, authenticatedAt: true, authMethod: true, ip: true, userAgent: true },
-    take: 200,
-  });
-  return rows.map((r) => ({ ...r, authMethod: r.authMethod === "oidc" ? "oidc" : "password", current: r.id === me.sessionId }));
+  const where = { userId: me.userId, expiresAt: { gt: now }, lastSeenAt: { gte: new Date(now.getTime() - idleSeconds * 1000) } };
+  const [rows, total] = await Promise.all([
+    db.session.findMany({
+      where,
+      orderBy: [{ lastSeenAt: "desc" }, { createdAt: "desc" }],
+      select: { id: true, createdAt: true, lastSeenAt: true, expiresAt: true, authenticatedAt: true, authMethod: true, ip: true, userAgent: true },
+      take: SESSIONS_LISTED,
+    }),
+    db.session.count({ where }),
+  ]);
+  const sessions = rows.map((r): SessionView => ({ ...r, authMethod: r.authMethod === "oidc" ? "oidc" : "password", current: r.id === me.sessionId }));
+  return { sessions, total: Math.max(total, sessions.length) };
+}
+
+/** The actor's live sessions, most recently used first (at most SESSIONS_LISTED). */
+export async function listOwnSessions(db: Db, actor: Actor, now = new Date(), idleSeconds = loadAppConfig().sessionIdleSeconds): Promise<SessionView[]> {
+  return (await ownSessions(db, actor, now, idleSeconds)).sessions;
 }
 
 /** Ends one of the actor's own sessions (the current one too: that is signing out). Another person's id is NOT_FOUND. */

@@ -1,7 +1,6 @@
 /**
  * Keyset pages for the dashboard's, the API's and the CLI's lists (tasks, agents, sandboxes, decided
- * approvals). A
- * list used to stop at its first 500 rows without saying so: with more tasks than that, the older
+ * approvals, credentials, API keys, approvers). A list used to stop at its first 500 rows without saying so: with more tasks than that, the older
  * ones could not be found on the Tasks page, through `GET /api/v1/tasks` or with `bulkhead task
  * list`. Now every list is read a page at a time: a page says where the next one starts
  * (`nextCursor`, null on the last page) and the caller passes it back as `cursor`. The cursor is
@@ -34,12 +33,14 @@ interface TimePosition {
   id: string;
 }
 
-/** The position after a row of a list ordered by a unique name: agents. */
+/** The position after a row of a list ordered by a unique name: agents, credentials, approvers (by email). */
 interface NamePosition {
   name: string;
 }
 
-type Kind = "tasks" | "sandboxes" | "agents" | "approvals";
+type TimeKind = "tasks" | "sandboxes" | "approvals" | "api-keys";
+type NameKind = "agents" | "credentials" | "approvers";
+type Kind = TimeKind | NameKind;
 
 function encode(kind: Kind, key: readonly string[]): string {
   return Buffer.from(JSON.stringify([kind, ...key]), "utf8").toString("base64url");
@@ -64,25 +65,26 @@ function decode(kind: Kind, cursor: string, length: number): string[] {
   return parsed.slice(1) as string[];
 }
 
-export function timeCursor(kind: "tasks" | "sandboxes" | "approvals", row: TimePosition): string {
+export function timeCursor(kind: TimeKind, row: TimePosition): string {
   return encode(kind, [row.atMs, row.id]);
 }
 
-export function readTimeCursor(kind: "tasks" | "sandboxes" | "approvals", cursor: string | undefined): TimePosition | null {
+export function readTimeCursor(kind: TimeKind, cursor: string | undefined): TimePosition | null {
   if (cursor === undefined || cursor === "") return null;
   const [atMs, id] = decode(kind, cursor, 2) as [string, string];
   if (!EPOCH_MS.test(atMs) || !UUID.test(id)) throw invalidCursor(kind);
   return { atMs, id };
 }
 
-export function nameCursor(row: NamePosition): string {
-  return encode("agents", [row.name]);
+export function nameCursor(kind: NameKind, row: NamePosition): string {
+  return encode(kind, [row.name]);
 }
 
-export function readNameCursor(cursor: string | undefined): NamePosition | null {
+export function readNameCursor(kind: NameKind, cursor: string | undefined): NamePosition | null {
   if (cursor === undefined || cursor === "") return null;
-  const [name] = decode("agents", cursor, 1) as [string];
-  if (name.length > 200 || name.includes("\0")) throw invalidCursor("agents");
+  const [name] = decode(kind, cursor, 1) as [string];
+  // Names and emails are at most a few hundred characters; PostgreSQL text cannot hold NUL.
+  if (name.length > 400 || name.includes("\0")) throw invalidCursor(kind);
   return { name };
 }
 

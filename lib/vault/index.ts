@@ -1,6 +1,6 @@
 /** The credential vault: upstream secrets sealed at rest, injected by the proxy, never read back. */
 export { addCredential } from "./add-credential";
-export { listCredentials } from "./list-credentials";
+export { listCredentials, listCredentialsPage } from "./list-credentials";
 export { rotateCredential } from "./rotate-credential";
 export { deleteCredential } from "./delete-credential";
 export { bindCredential } from "./bind-credential";

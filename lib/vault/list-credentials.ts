@@ -1,5 +1,6 @@
 import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { everyPage, nameCursor, pageOf, readLimit, readNameCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import { dateOf, epochMs } from "@/lib/db/view-sql";
 import { buildRegistry } from "@/lib/services/build-registry";
 import { endpointService } from "./binding";
@@ -30,38 +31,49 @@ const LIST_SQL = `SELECT c.id::text, c.name, c.scheme, c.host, c.port::text, c.s
   ${epochMs("c.created_at")} AS created_at, ${epochMs("c.rotated_at")} AS rotated_at, ${epochMs("c.last_used_at")} AS last_used_at,
   u.email AS created_by_email
 FROM credentials c LEFT JOIN users u ON u.id = c.created_by_id
-ORDER BY c.name ASC LIMIT 1000`;
+WHERE ($1::text IS NULL OR c.name > $1::text)
+ORDER BY c.name ASC LIMIT $2::int`;
 const SERVICES_SQL = "SELECT name, descriptor_yaml AS \"descriptorYaml\" FROM services ORDER BY name ASC";
 
 /**
- * Metadata of every credential, for anyone with `read`, with why the proxy would not inject it.
+ * One page of credentials' metadata by name (names are unique), for anyone with `read`, each with
+ * why the proxy would not inject it: at most `limit` (default 500) and the cursor of the next page.
  * Plain SQL on either driver (the dashboard's Prisma client, or `bulkhead credential list`'s pg
  * connection); the registry that judges the binding is built from the stored services as the
  * proxy builds it.
  */
-export async function listCredentials(db: AuditDb, actor: Actor): Promise<ListedCredential[]> {
+export async function listCredentialsPage(db: AuditDb, actor: Actor, page: PageRequest = {}): Promise<ListPage<ListedCredential>> {
   assertCan(actor, "read");
+  const after = readNameCursor("credentials", page.cursor);
+  const limit = readLimit(page.limit);
   const sql = auditSql(db);
-  const [rows, services] = await Promise.all([sql.query<CredentialRow>(LIST_SQL), sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL)]);
+  const [rows, services] = await Promise.all([sql.query<CredentialRow>(LIST_SQL, [after?.name ?? null, limit + 1]), sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL)]);
   // Only the registry matters here; the environment inventory does not decide a binding.
   const { registry } = buildRegistry(services, null);
-  return rows.map((r) => {
-    const view = toCredentialView({
-      id: r.id,
-      name: r.name,
-      scheme: r.scheme,
-      host: r.host,
-      port: Number(r.port),
-      serviceId: r.service_id,
-      environments: r.environments,
-      headerTemplate: r.header_template,
-      createdAt: dateOf(r.created_at),
-      rotatedAt: dateOf(r.rotated_at),
-      lastUsedAt: dateOf(r.last_used_at),
-      createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
-    });
-    return { ...view, problem: bindingProblem(view, registry) };
+  return pageOf(rows, limit, (r) => listed(r, registry), (r) => nameCursor("credentials", { name: r.name }));
+}
+
+/** Metadata of every credential (page after page): `bulkhead credential list`. */
+export async function listCredentials(db: AuditDb, actor: Actor): Promise<ListedCredential[]> {
+  return everyPage((cursor) => listCredentialsPage(db, actor, { cursor }));
+}
+
+function listed(r: CredentialRow, registry: Parameters<typeof endpointService>[0]): ListedCredential {
+  const view = toCredentialView({
+    id: r.id,
+    name: r.name,
+    scheme: r.scheme,
+    host: r.host,
+    port: Number(r.port),
+    serviceId: r.service_id,
+    environments: r.environments,
+    headerTemplate: r.header_template,
+    createdAt: dateOf(r.created_at),
+    rotatedAt: dateOf(r.rotated_at),
+    lastUsedAt: dateOf(r.last_used_at),
+    createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
   });
+  return { ...view, problem: bindingProblem(view, registry) };
 }
 
 /** Why the proxy would never inject this credential as it stands, or null. */

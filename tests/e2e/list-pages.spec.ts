@@ -62,3 +62,64 @@ test("the agent list pages on by name, keeping the search", async ({ page, creat
   await expect(page.getByText("Last agent reached.")).toBeVisible();
   expect(new URL(page.url()).searchParams.get("q")).toBe(prefix);
 });
+
+/** Rows of a paged table (its first column), every page followed, and how many pages it took. */
+async function everyPageOf(page: import("@playwright/test").Page, next: string, first: (row: import("@playwright/test").Locator) => Promise<string>) {
+  const seen: string[] = [];
+  let pages = 0;
+  for (;;) {
+    pages++;
+    const rows = page.locator("tbody tr");
+    const count = await rows.count();
+    expect(count).toBeLessThanOrEqual(100);
+    for (let i = 0; i < count; i++) seen.push(await first(rows.nth(i)));
+    const link = page.getByRole("link", { name: `${next} →` });
+    if ((await link.count()) === 0) return { seen, pages };
+    await link.click();
+    await page.waitForURL(/cursor=/);
+  }
+}
+
+test("credentials and API keys page on past 100 rows; every row is reachable once", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const prefix = unique("vault");
+  const names = Array.from({ length: 103 }, (_, i) => `${prefix}-${String(i).padStart(3, "0")}`);
+  await db.credential.createMany({ data: names.map((name, i) => ({ name, scheme: "https", host: `${name}.example.test`, port: 443 + i, headerTemplate: "Authorization: Bearer {secret}", secretSealed: "sealed" })) });
+  await db.apiKey.createMany({ data: names.map((name, i) => ({ name, prefix: `${prefix}${i}`, keyHash: `${prefix}-hash-${i}`, role: "auditor" as const })) });
+  try {
+    await signInViaApi(page.request, admin.email, admin.password);
+    await page.goto("/services");
+    const credentials = await everyPageOf(page, "Next credentials", async (row) => (await row.locator("td").first().innerText()).trim());
+    expect(credentials.pages).toBeGreaterThanOrEqual(2);
+    await expect(page.getByText("Last credential reached.")).toBeVisible();
+    expect(new Set(credentials.seen).size).toBe(credentials.seen.length);
+    expect(credentials.seen.filter((n) => n.startsWith(prefix))).toEqual(names);
+
+    await page.goto("/settings/api-keys");
+    const keys = await everyPageOf(page, "Older keys", async (row) => (await row.locator("td").first().innerText()).split("\n")[0]!.trim());
+    expect(keys.pages).toBeGreaterThanOrEqual(2);
+    await expect(page.getByText("Oldest key reached.")).toBeVisible();
+    expect(new Set(keys.seen.filter((n) => n.startsWith(prefix)))).toEqual(new Set(names));
+
+    const res = await page.goto("/services?cursor=bogus");
+    expect(res?.status()).toBe(200);
+    await expect(page.getByText("cursor is not a position in the credentials list", { exact: false })).toBeVisible();
+  } finally {
+    // Later files expect their own credentials on the first page of /services.
+    await db.credential.deleteMany({ where: { name: { in: names } } });
+    await db.apiKey.deleteMany({ where: { name: { in: names } } });
+  }
+});
+
+test("a person with more live sessions than are listed is told how many there are", async ({ page, createUser, db }) => {
+  const person = await createUser("auditor");
+  const now = Date.now();
+  await db.session.createMany({
+    data: Array.from({ length: 210 }, (_, i) => ({ tokenHash: `${person.id}-${i}`, userId: person.id, expiresAt: new Date(now + 3600_000), lastSeenAt: new Date(now - (i + 60) * 1000) })),
+  });
+  await signInViaApi(page.request, person.email, person.password);
+  await page.goto("/account");
+  await expect(page.locator("tbody tr")).toHaveCount(200);
+  await expect(page.getByTestId("sessions-not-listed")).toHaveText("Listed: the 200 most recently used of your 211 live sessions. Sign out everywhere else ends all 210 others.");
+  await expect(page.getByRole("button", { name: "Sign out everywhere else" })).toBeVisible();
+});

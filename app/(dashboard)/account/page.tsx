@@ -6,7 +6,7 @@ import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
-import { listOwnSessions } from "@/lib/auth/manage-sessions";
+import { ownSessions, SESSIONS_LISTED } from "@/lib/auth/manage-sessions";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { endOtherSessionsAction, endSessionAction } from "./actions";
@@ -18,8 +18,9 @@ export default async function AccountPage() {
   const actor = await requirePageActor("read");
   const db = getDb();
   const config = loadAppConfig();
-  const [sessions, user] = await Promise.all([listOwnSessions(db, actor), db.user.findUnique({ where: { id: actor.userId }, select: { passwordHash: true } })]);
-  const others = sessions.filter((s) => !s.current).length;
+  const [{ sessions, total }, user] = await Promise.all([ownSessions(db, actor), db.user.findUnique({ where: { id: actor.userId }, select: { passwordHash: true } })]);
+  // Every live session but this one, listed or not (the list stops at SESSIONS_LISTED).
+  const others = total - (sessions.some((s) => s.current) ? 1 : 0);
   const hasPassword = Boolean(user?.passwordHash);
   return (
     <>
@@ -50,6 +51,11 @@ export default async function AccountPage() {
             </tr>
           ))}
         </Table>
+        {total > sessions.length ? (
+          <p className="mt-2 text-sm text-amber-800" data-testid="sessions-not-listed">
+            Listed: the {SESSIONS_LISTED} most recently used of your {total} live sessions. Sign out everywhere else ends all {others} others.
+          </p>
+        ) : null}
         <p className="mt-2 text-xs text-slate-500">Last used is updated at most once a minute.</p>
       </section>
       <section className="mt-8 max-w-3xl">

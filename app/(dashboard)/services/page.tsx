@@ -4,12 +4,14 @@ import { BindCredentialForm } from "@/components/credentials/bind-credential-for
 import { CredentialRowActions } from "@/components/credentials/credential-row-actions";
 import { formatTime } from "@/components/format";
 import { EmptyState } from "@/components/ui/empty-state";
+import { ListPager } from "@/components/ui/list-pager";
 import { PageHeader } from "@/components/ui/page-header";
 import { Table, Td } from "@/components/ui/table";
 import { requirePageActor } from "@/lib/auth/current";
 import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
-import { listCredentials } from "@/lib/vault";
+import { isAppError } from "@/lib/errors/app-error";
+import { listCredentialsPage } from "@/lib/vault";
 import { YamlForm } from "@/components/services/yaml-form";
 import { SimpleActionButton } from "@/components/tasks/simple-action-button";
 import { getInventoryYaml } from "@/lib/services/inventory";
@@ -35,10 +37,23 @@ proxy:
 
 export const metadata: Metadata = { title: "Services & Credentials" };
 
-export default async function ServicesPage() {
+/** Credentials a page of the list shows (the API's pages hold up to 500). */
+const PAGE_SIZE = 100;
+
+export default async function ServicesPage({ searchParams }: { searchParams: Promise<{ cursor?: string }> }) {
   const actor = await requirePageActor("read");
   const db = getDb();
-  const [credentials, services, inventoryYaml] = await Promise.all([listCredentials(db, actor), listCustomServices(db, actor), getInventoryYaml(db)]);
+  const { cursor: rawCursor } = await searchParams;
+  const cursor = typeof rawCursor === "string" && rawCursor !== "" ? rawCursor : undefined;
+  // A page position that is not one is said on the page, never read as the first page.
+  const credentialPage = listCredentialsPage(db, actor, { cursor, limit: PAGE_SIZE }).then(
+    (page) => ({ credentials: page.items, nextCursor: page.nextCursor, problem: null }),
+    (error: unknown) => {
+      if (isAppError(error) && error.code === "INVALID_INPUT") return { credentials: [], nextCursor: null, problem: error.userMessage };
+      throw error;
+    },
+  );
+  const [{ credentials, nextCursor, problem }, services, inventoryYaml] = await Promise.all([credentialPage, listCustomServices(db, actor), getInventoryYaml(db)]);
   const canWrite = roleCan(actor.role, "credentials:write");
   const canConfigure = roleCan(actor.role, "settings:write");
   return (
@@ -48,7 +63,11 @@ export default async function ServicesPage() {
         description="Upstream credentials live here, encrypted, and are injected by the proxy for their exact endpoint, only for actions of their service in the environments they serve, inside the task's scope. Agents never see them, and nobody can read a secret back."
       />
       {canWrite ? <AddCredentialForm action={addCredentialAction} /> : null}
-      {credentials.length === 0 ? (
+      {problem ? (
+        <p role="alert" className="mb-4 text-sm text-red-700">
+          {problem}
+        </p>
+      ) : credentials.length === 0 ? (
         <EmptyState title="No credentials stored">No upstream credential has been added yet.</EmptyState>
       ) : (
         <Table head={["Name", "Endpoint", "Serves", "Header", "Secret", "Rotated", "Last used", ...(canWrite ? ["Actions"] : [])]}>
@@ -74,6 +93,7 @@ export default async function ServicesPage() {
           ))}
         </Table>
       )}
+      {problem ? null : <ListPager base="/services" filters={{}} cursor={cursor} nextCursor={nextCursor} nextLabel="Next credentials" endLabel="Last credential reached." />}
 
       <section className="mt-10">
         <h2 className="mb-1 font-semibold">Services</h2>

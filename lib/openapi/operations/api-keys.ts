@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { createApiKeyInput } from "@/lib/apikeys/schemas";
 import type { OpenApiOperation } from "../registry";
-import { apiKeySchema } from "../schemas";
+import { apiKeySchema, nextCursor, pageQuery } from "../schemas";
 
 export const apiKeyOperations: OpenApiOperation[] = [
   {
@@ -11,7 +11,8 @@ export const apiKeyOperations: OpenApiOperation[] = [
     summary: "List API keys",
     tags: ["api-keys"],
     permission: "users:read",
-    responses: { 200: { description: "API keys, newest first; never the key or its hash.", schema: z.object({ apiKeys: z.array(apiKeySchema) }) } },
+    query: z.object(pageQuery),
+    responses: { 200: { description: "API keys, newest first, a page at a time; never the key or its hash.", schema: z.object({ apiKeys: z.array(apiKeySchema), nextCursor }) } },
   },
   {
     method: "post",

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { addCredentialInput, bindCredentialInput, rotateCredentialInput } from "@/lib/vault/schemas";
 import type { OpenApiOperation } from "../registry";
-import { credentialSchema } from "../schemas";
+import { credentialSchema, nextCursor, pageQuery } from "../schemas";
 
 const credentialResponse = z.object({ credential: credentialSchema });
 const id = { id: "The credential's id (uuid)." };
@@ -14,7 +14,8 @@ export const credentialOperations: OpenApiOperation[] = [
     summary: "List upstream credentials (metadata only)",
     tags: ["credentials"],
     permission: "read",
-    responses: { 200: { description: "Credentials by name; secrets are always masked.", schema: z.object({ credentials: z.array(credentialSchema) }) } },
+    query: z.object(pageQuery),
+    responses: { 200: { description: "Credentials by name, a page at a time; secrets are always masked.", schema: z.object({ credentials: z.array(credentialSchema), nextCursor }) } },
   },
   {
     method: "post",

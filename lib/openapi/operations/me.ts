@@ -35,10 +35,10 @@ export const meOperations: OpenApiOperation[] = [
     path: "/api/v1/session/sessions",
     operationId: "listSessions",
     summary: "Your own dashboard sessions",
-    description: `Live sessions of the signed-in person (not past their lifetime or idle limit), most recently used first. ${SESSIONS_ONLY}`,
+    description: `Live sessions of the signed-in person (not past their lifetime or idle limit), most recently used first: at most 200, and \`total\`, how many there are (\`POST /api/v1/session/sessions/end-others\` ends every other one). ${SESSIONS_ONLY}`,
     tags: ["session"],
     permission: "read",
-    responses: { 200: { description: "The sessions; `current` is the one making the request.", schema: z.object({ sessions: z.array(sessionSchema) }) } },
+    responses: { 200: { description: "The sessions; `current` is the one making the request.", schema: z.object({ sessions: z.array(sessionSchema), total: z.number().int().meta({ description: "How many live sessions there are, listed or not." }) }) } },
   },
   {
     method: "delete",

@@ -1,13 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as agentsRoute from "@/app/api/v1/agents/route";
+import * as apiKeysRoute from "@/app/api/v1/api-keys/route";
+import * as credentialsRoute from "@/app/api/v1/credentials/route";
 import * as approvalsRoute from "@/app/api/v1/approvals/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
 import { listAgents, listAgentsPage } from "@/lib/agents/view";
-import { createApiKey } from "@/lib/apikeys";
+import { createApiKey, listApiKeys } from "@/lib/apikeys";
+import { listApproversWithScopes } from "@/lib/approvals/approver-scope";
+import { ownSessions } from "@/lib/auth/manage-sessions";
 import { timeCursor } from "@/lib/db/list-page";
 import { listSandboxes } from "@/lib/sandboxes/view";
 import { listTasks, listTasksPage } from "@/lib/tasks/view";
+import { listCredentials } from "@/lib/vault/list-credentials";
 import { runCli } from "../../support/cli";
 import { makeUser, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
@@ -261,4 +266,94 @@ describe("lists are read a page at a time and lose no row", () => {
       expect((await listSandboxes(t.db, actor, { live: state === "live" })).map((s) => s.id)).toEqual(expected);
     }
   });
+
+  /** Every row of a list through the API, `limit` a page, and the pages it took. */
+  const everyRow = async (handler: Route, path: string, field: string, limit: number, key_: string) => {
+    const seen: Array<Record<string, unknown>> = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const res = await callRoute(handler, `${path}?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key: key_ });
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      seen.push(...(body[field] as Array<Record<string, unknown>>));
+      cursor = (body.nextCursor as string | null) ?? undefined;
+      pages++;
+    } while (cursor);
+    return { seen, pages };
+  };
+
+  it("credentials: past the old cap of 1,000, by name a page at a time, in the API and in `bulkhead credential list`", async () => {
+    const CREDENTIALS = 1_012;
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO credentials (name, scheme, host, port, header_template, secret_sealed)
+       SELECT 'cred-' || lpad(g::text, 5, '0'), 'https', 'h' || g || '.example.test', 443, 'Authorization: Bearer {secret}', 'sealed-' || g
+       FROM generate_series(1, $1::int) g`,
+      CREDENTIALS,
+    );
+    const expected = (await t.adminDb().$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM credentials ORDER BY name ASC")).map((r) => r.name);
+    expect(expected).toHaveLength(CREDENTIALS);
+    const first = await get(credentialsRoute.GET, "/api/v1/credentials");
+    expect(first.status).toBe(200);
+    expect(first.body.credentials).toHaveLength(500);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const { seen, pages } = await everyRow(credentialsRoute.GET, "/api/v1/credentials", "credentials", 333, key);
+    expect(pages).toBe(Math.ceil(CREDENTIALS / 333));
+    expect(seen.map((c) => c.name)).toEqual(expected);
+    // Metadata only: the sealed secret is never part of a page.
+    expect(JSON.stringify(seen)).not.toContain("sealed-");
+    expect((await listCredentials(t.db, actor)).map((c) => c.name)).toEqual(expected);
+    const run = await runCli(["credential", "list", "--json"], { database: t });
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout.join("\n")) as Array<{ name: string }>).map((c) => c.name)).toEqual(expected);
+    const foreign = await get(credentialsRoute.GET, `/api/v1/credentials?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`);
+    expect(foreign.status).toBe(400);
+    expect(JSON.stringify(foreign.body)).toMatch(/cursor is not a position in the credentials list/);
+    expect((await get(credentialsRoute.GET, "/api/v1/credentials?limit=0")).status).toBe(400);
+  });
+
+  it("API keys: past the old cap of 500, newest first across ties of creation time", async () => {
+    const admin = await makeUser(t.db, "admin");
+    const adminKey = (await createApiKey(t.db, admin.actor, { name: "keys", role: "admin" })).key;
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO api_keys (name, prefix, key_hash, role, created_at)
+       SELECT 'k' || g, 'p' || md5(random()::text || g), md5(random()::text || g), 'auditor', timestamptz '2026-11-04 00:00:00+00' + (g / 50) * interval '1 second'
+       FROM generate_series(1, 530) g`,
+    );
+    const expected = (await t.adminDb().$queryRawUnsafe<Array<{ id: string }>>("SELECT id::text FROM api_keys ORDER BY created_at DESC, id DESC")).map((r) => r.id);
+    expect(expected.length).toBeGreaterThan(530);
+    const { seen } = await everyRow(apiKeysRoute.GET, "/api/v1/api-keys", "apiKeys", 97, adminKey);
+    expect(seen.map((k) => k.id)).toEqual(expected);
+    expect(JSON.stringify(seen)).not.toMatch(/key_?hash/i);
+    expect((await listApiKeys(t.db, admin.actor)).map((k) => k.id)).toEqual(expected);
+    const foreign = await callRoute(apiKeysRoute.GET, `/api/v1/api-keys?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`, { key: adminKey });
+    expect(foreign.status).toBe(400);
+  });
+
+  it("approvers on Settings: every one past the old cap of 200, by email", async () => {
+    const admin = await makeUser(t.db, "admin");
+    const prefix = unique("appr");
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO users (email, role) SELECT $1 || '-' || lpad(g::text, 4, '0') || '@example.test', 'approver' FROM generate_series(1, 230) g`,
+      prefix,
+    );
+    const expected = (
+      await t.adminDb().$queryRawUnsafe<Array<{ email: string }>>("SELECT email FROM users WHERE role IN ('admin', 'approver') AND disabled_at IS NULL ORDER BY email ASC")
+    ).map((r) => r.email);
+    expect(expected.length).toBeGreaterThan(230);
+    expect((await listApproversWithScopes(t.db, admin.actor)).map((u) => u.email)).toEqual(expected);
+  });
+
+  it("a person's sessions: the list stops at 200 most recently used and says how many there are", async () => {
+    const person = await makeUser(t.db, "auditor");
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO sessions (token_hash, user_id, expires_at, last_seen_at)
+       SELECT md5(random()::text || g), $1::uuid, now() + interval '1 hour', now() - g * interval '1 second' FROM generate_series(1, 230) g`,
+      person.user.id,
+    );
+    const { sessions, total } = await ownSessions(t.db, person.actor);
+    expect(sessions).toHaveLength(200);
+    expect(total).toBe(230);
+  });
 });
+

@@ -1,8 +1,16 @@
-import { createApiKey, createApiKeyInput, listApiKeys } from "@/lib/apikeys";
+import { createApiKey, createApiKeyInput, listApiKeysPage } from "@/lib/apikeys";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 
-export const GET = apiRoute("users:read", async ({ actor }) => ({ apiKeys: await listApiKeys(getDb(), actor) }));
+export const GET = apiRoute(
+  "users:read",
+  async ({ actor, request }) => {
+    const url = new URL(request.url);
+    const page = await listApiKeysPage(getDb(), actor, { cursor: url.searchParams.get("cursor") ?? undefined, limit: url.searchParams.get("limit") ?? undefined });
+    return { apiKeys: page.items, nextCursor: page.nextCursor };
+  },
+  { query: { names: ["cursor", "limit"] } },
+);
 
 /** The response carries the new key; it is shown this once and cannot be retrieved again. */
 export const POST = apiRoute("users:write", async ({ actor, json }) => createApiKey(getDb(), actor, await json(createApiKeyInput)), {

@@ -1,9 +1,17 @@
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
-import { addCredential, addCredentialInput, listCredentials } from "@/lib/vault";
+import { addCredential, addCredentialInput, listCredentialsPage } from "@/lib/vault";
 import { appKeys } from "@/lib/identity/app-keys";
 
-export const GET = apiRoute("read", async ({ actor }) => ({ credentials: await listCredentials(getDb(), actor) }));
+export const GET = apiRoute(
+  "read",
+  async ({ actor, request }) => {
+    const url = new URL(request.url);
+    const page = await listCredentialsPage(getDb(), actor, { cursor: url.searchParams.get("cursor") ?? undefined, limit: url.searchParams.get("limit") ?? undefined });
+    return { credentials: page.items, nextCursor: page.nextCursor };
+  },
+  { query: { names: ["cursor", "limit"] } },
+);
 
 /** The secret arrives in this POST body only, and is never part of any response. */
 export const POST = apiRoute(

@@ -1,6 +1,6 @@
-import { listOwnSessions } from "@/lib/auth/manage-sessions";
+import { ownSessions } from "@/lib/auth/manage-sessions";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 
-/** The caller's own dashboard sessions (`current` marks the one making this request). */
-export const GET = apiRoute("read", async ({ actor }) => ({ sessions: await listOwnSessions(getDb(), actor) }));
+/** The caller's own dashboard sessions (`current` marks the one making this request), and how many there are. */
+export const GET = apiRoute("read", async ({ actor }) => ownSessions(getDb(), actor));
