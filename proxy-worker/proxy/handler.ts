@@ -14,7 +14,7 @@ import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
-import { patternFor, redactHeaderValue, StreamRedaction } from "./redact";
+import { namePatternFor, patternFor, redactHeaderName, redactHeaderValue, StreamRedaction } from "./redact";
 import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
@@ -288,6 +288,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // upstream that was sent it once (an earlier request, another task's) can hand it back later,
   // in a request log, a "last delivery" page or an error, to a request it was withheld from.
   const secrets = stored ? patternFor(stored.secretForms) : null;
+  const secretNames = stored ? namePatternFor(stored.secretForms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
   // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);
@@ -314,11 +315,12 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     let out = downstreamHeaders(upstream);
     if (secrets) {
       // Names too: an upstream can reflect what it was sent into a header's name (a token: the
-      // secret's hexadecimal or base64url form fits), and asterisks are token characters.
+      // secret's hexadecimal or base64url form fits), and asterisks are token characters. A name
+      // arrives lower-cased, so it is matched against the lower-cased carriers as well.
       const redacted: typeof out = {};
       for (const [k, v] of Object.entries(out)) {
         const value = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
-        const name = redactHeaderValue(k, secrets);
+        const name = secretNames ? redactHeaderName(redactHeaderValue(k, secrets), secretNames) : redactHeaderValue(k, secrets);
         const before = redacted[name];
         redacted[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), ...(Array.isArray(value) ? value : [value])];
       }
