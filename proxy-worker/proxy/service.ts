@@ -20,7 +20,8 @@ import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementState, type EnforcementExtras } from "./enforcement-state";
 import type { PolicyVersion } from "../policy/snapshot";
-import { createExplicitListener, guardListener, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
+import { createExplicitListener, guardListener, refuseRaw, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
+import { ProxyRefusal } from "./errors";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
@@ -248,6 +249,16 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     if (binding) {
       const admitted = admitWithinCap(sandboxOpen, binding, socket, config.limits.taskMaxConnections);
       if (!admitted.admitted) return refuseOverConnectionCap(refusals, current(), socket, binding, { client: identity.sourceAddress, open: admitted.open, cap: config.limits.taskMaxConnections });
+    } else if (scheme === "https") {
+      // No sandbox owns the address, and nothing a TLS client sends can change that (the
+      // transparent listeners know clients by address only): refused before the handshake, so a
+      // stranger makes the worker mint no leaf for its SNI nor fill the leaf cache with them.
+      // Plain HTTP gets its 407 at its request, as every unknown address does.
+      // Closed at once, audited after (a flood of them is aggregated, refusal-audit.ts).
+      socket.destroy();
+      const refusal = new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
+      refuseRaw(handler, socket, refusal, { listener: "transparent", client: identity.sourceAddress }, false).catch(() => undefined);
+      return;
     }
     tunnels.accept(socket, { listener: "transparent", scheme, authority: null, identity, connection: socket });
   };
