@@ -130,6 +130,16 @@ export class ConnectionRegistry {
     return n;
   }
 
+  /**
+   * Who the connection `socket` belongs to (or is layered on) last acted for: the owner of its
+   * latest authenticated request or CONNECT, or null for a connection that never authenticated.
+   * A refusal the listener itself makes on such a connection (a parse error between two requests,
+   * an upgrade, a TLS handshake inside a CONNECT tunnel) is audited under that task and agent.
+   */
+  ownerOf(socket: Duplex): ConnectionOwner | null {
+    return this.entries.get(socket)?.owners.at(-1) ?? null;
+  }
+
   /** Open connections (not sockets: a tunnel and its TLS layer count once). */
   get size(): number {
     return new Set(this.entries.values()).size;
@@ -187,6 +197,15 @@ export class ConnectionRegistry {
       if (owner.jti !== null) unindex(this.byJti, owner.jti, entry);
     }
   }
+}
+
+/**
+ * The task and agent a connection last authenticated as (null before its first authenticated
+ * request): what a refusal made on it is audited under, so it shows in that task's audit.
+ */
+export function connectionAuth(deps: { connections?: Pick<ConnectionRegistry, "ownerOf"> }, socket: Duplex): { taskId: string; agentId: string } | null {
+  const owner = deps.connections?.ownerOf(socket) ?? null;
+  return owner ? { taskId: owner.taskId, agentId: owner.agentId } : null;
 }
 
 function destroy(entry: Entry): void {

@@ -7,6 +7,7 @@ import type { Logger } from "@/lib/log";
 import { failBody } from "./body";
 import { tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
+import { connectionAuth, type ConnectionRegistry } from "./connections";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import { handleProxyRequest, refuseRequest, type HandlerDeps } from "./handler";
 import type { RefusalAudit } from "./refusal-audit";
@@ -25,6 +26,8 @@ export interface ListenerLimits {
 export interface ListenerDeps {
   log: Logger;
   refusals: RefusalAudit;
+  /** Whose a connection is once it has authenticated: its refusals are audited under that task. */
+  connections?: Pick<ConnectionRegistry, "ownerOf">;
 }
 
 /** Writes a refusal on a raw socket (CONNECT, upgrades, parse errors) and closes it. */
@@ -45,8 +48,9 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
  */
 export async function refuseRaw(deps: ListenerDeps, socket: Duplex, refusal: ProxyRefusal, data: { listener: ListenerKind; client: string; method?: string; url?: string; [field: string]: unknown }, respond = true): Promise<void> {
   const source = { eventId: randomUUID(), ...data, method: data.method?.slice(0, 32), url: data.url === undefined ? undefined : recordedTarget(data.url) };
-  refusal.context = { ...source, ...refusal.context };
-  await deps.refusals.record(refusal, { data: source, auth: null });
+  const auth = connectionAuth(deps, socket);
+  refusal.context = { ...source, ...auth, ...refusal.context };
+  await deps.refusals.record(refusal, { data: source, auth });
   if (respond) writeRawRefusal(socket, refusal);
   else socket.destroy();
   logDecision(deps.log, refusalLine(refusal, respond ? {} : { status: 0 }));

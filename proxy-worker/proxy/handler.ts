@@ -9,7 +9,7 @@ import { agentCredentialHeaders } from "./agent-credentials";
 import { readBody } from "./body";
 import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
-import type { ConnectionRegistry } from "./connections";
+import { connectionAuth, type ConnectionRegistry } from "./connections";
 import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Duplex } from "node:stream";
@@ -66,10 +66,12 @@ export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
  * Audits a refusal that never reached the pipeline (a listener-level problem with the request),
  * answers with it, and writes its decision log line.
  */
-export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
+export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log"> & { connections?: Pick<ConnectionRegistry, "ownerOf"> }, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
   const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
-  refusal.context = { ...data, ...refusal.context };
-  if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+  // Refused before it was authenticated, on a connection that may have been (keep-alive).
+  const auth = connectionAuth(deps, req.socket);
+  refusal.context = { ...data, ...auth, ...refusal.context };
+  if (deps.refusals) await deps.refusals.record(refusal, { data, auth });
   sendRefusal(res, refusal);
   logDecision(deps.log, refusalLine(refusal));
 }
@@ -141,12 +143,13 @@ function awaitTurn(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse,
   });
 }
 
-async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
+async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log" | "connections">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
   const refusal = new ProxyRefusal("rate_limited", "pipeline_too_deep", `more than ${MAX_PIPELINED} requests pipelined on one connection: it was closed (send requests on more connections, or wait for answers)`);
   const data = { eventId: randomUUID(), listener: ctx.listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
-  refusal.context = { ...data };
+  const auth = connectionAuth(deps, req.socket);
+  refusal.context = { ...data, ...auth };
   try {
-    if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+    if (deps.refusals) await deps.refusals.record(refusal, { data, auth });
     logDecision(deps.log, refusalLine(refusal));
   } catch (error) {
     deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not record a pipelined connection's cut");
