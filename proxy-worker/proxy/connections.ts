@@ -29,6 +29,11 @@ export interface ConnectionRegistryOptions {
    * (`closedBecause`), and one that ends after the cut finds its socket destroyed.
    */
   graceMs?: number;
+  /**
+   * Told of each socket of a connection when it is registered under an owner it did not have:
+   * the connection has authenticated (the listeners' per-source share stops counting it).
+   */
+  onOwned?: (socket: Duplex) => void;
 }
 
 /**
@@ -62,6 +67,7 @@ export class ConnectionRegistry {
       index(this.byTask, owner.taskId, entry);
       index(this.byAgent, owner.agentId, entry);
       if (owner.jti !== null) index(this.byJti, owner.jti, entry);
+      if (this.options.onOwned) for (const s of entry.sockets) this.options.onOwned(s);
     }
     const revoked = entry.closing ? null : (this.options.revoked?.(owner) ?? null);
     if (revoked) this.close(entry, revoked);
