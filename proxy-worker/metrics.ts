@@ -11,6 +11,12 @@ export function createMetrics() {
     labelNames: ["outcome", "effect"] as const,
     registers: [registry],
   });
+  const connectionsRefused = new client.Counter({
+    name: "bulkhead_connections_refused_total",
+    help: "Client connections closed at their accept, by listener and reason (source_connection_limit: the source held its share)",
+    labelNames: ["listener", "reason"] as const,
+    registers: [registry],
+  });
   // Observed several times per request: FastHistogram, which renders as prom-client's would.
   const stage = new FastHistogram("bulkhead_stage_seconds", "Time per pipeline stage", [0.000005, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1], "stage", registry);
   const request = new FastHistogram(
@@ -36,7 +42,7 @@ export function createMetrics() {
         this.set(collect());
       },
     });
-  return { registry, decisions, stage, request, auditLag, gauges };
+  return { registry, decisions, connectionsRefused, stage, request, auditLag, gauges };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -63,6 +63,11 @@ const workerSchema = z.object({
   BULKHEAD_WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be letters, digits, - and _ (at most 64)").default("worker-0"),
   /** Open client connections per listener; beyond it new connections are dropped (and audited). */
   BULKHEAD_MAX_CONNECTIONS: count(1_000_000).default(4096),
+  /**
+   * Connections one source address (an IPv6 /64) may hold on a listener before they authenticate;
+   * beyond it new ones are closed at once (and audited). Authenticated ones count for their task instead.
+   */
+  BULKHEAD_SOURCE_MAX_CONNECTIONS: count(1_000_000).default(256),
   /** Concurrent client connections one task / one agent may hold (429 beyond). */
   BULKHEAD_TASK_MAX_CONNECTIONS: count(1_000_000).default(256),
   BULKHEAD_AGENT_MAX_CONNECTIONS: count(1_000_000).default(512),
@@ -123,6 +128,8 @@ export interface WorkerConfig {
   auditSpoolDir: string | undefined;
   workerId: string;
   maxConnections: number;
+  /** Unauthenticated connections per source address on a listener (BULKHEAD_SOURCE_MAX_CONNECTIONS). */
+  sourceMaxConnections: number;
   limits: ClientLimitsConfig;
   refusalAudit: { burst: number; windowMs: number };
   /** What the launcher said about earlier runs of this worker slot. */
@@ -188,6 +195,7 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     auditSpoolDir: env.BULKHEAD_AUDIT_SPOOL_DIR,
     workerId: env.BULKHEAD_WORKER_ID,
     maxConnections: env.BULKHEAD_MAX_CONNECTIONS,
+    sourceMaxConnections: env.BULKHEAD_SOURCE_MAX_CONNECTIONS,
     limits: {
       taskMaxConnections: env.BULKHEAD_TASK_MAX_CONNECTIONS,
       agentMaxConnections: env.BULKHEAD_AGENT_MAX_CONNECTIONS,

@@ -29,6 +29,11 @@ export interface ConnectionRegistryOptions {
    * (`closedBecause`), and one that ends after the cut finds its socket destroyed.
    */
   graceMs?: number;
+  /**
+   * Told of each socket of a connection when it is registered under an owner it did not have:
+   * the connection has authenticated (the listeners' per-source share stops counting it).
+   */
+  onOwned?: (socket: Duplex) => void;
 }
 
 /**
@@ -62,6 +67,7 @@ export class ConnectionRegistry {
       index(this.byTask, owner.taskId, entry);
       index(this.byAgent, owner.agentId, entry);
       if (owner.jti !== null) index(this.byJti, owner.jti, entry);
+      if (this.options.onOwned) for (const s of entry.sockets) this.options.onOwned(s);
     }
     const revoked = entry.closing ? null : (this.options.revoked?.(owner) ?? null);
     if (revoked) this.close(entry, revoked);
@@ -130,6 +136,16 @@ export class ConnectionRegistry {
     return n;
   }
 
+  /**
+   * Who the connection `socket` belongs to (or is layered on) last acted for: the owner of its
+   * latest authenticated request or CONNECT, or null for a connection that never authenticated.
+   * A refusal the listener itself makes on such a connection (a parse error between two requests,
+   * an upgrade, a TLS handshake inside a CONNECT tunnel) is audited under that task and agent.
+   */
+  ownerOf(socket: Duplex): ConnectionOwner | null {
+    return this.entries.get(socket)?.owners.at(-1) ?? null;
+  }
+
   /** Open connections (not sockets: a tunnel and its TLS layer count once). */
   get size(): number {
     return new Set(this.entries.values()).size;
@@ -187,6 +203,15 @@ export class ConnectionRegistry {
       if (owner.jti !== null) unindex(this.byJti, owner.jti, entry);
     }
   }
+}
+
+/**
+ * The task and agent a connection last authenticated as (null before its first authenticated
+ * request): what a refusal made on it is audited under, so it shows in that task's audit.
+ */
+export function connectionAuth(deps: { connections?: Pick<ConnectionRegistry, "ownerOf"> }, socket: Duplex): { taskId: string; agentId: string } | null {
+  const owner = deps.connections?.ownerOf(socket) ?? null;
+  return owner ? { taskId: owner.taskId, agentId: owner.agentId } : null;
 }
 
 function destroy(entry: Entry): void {

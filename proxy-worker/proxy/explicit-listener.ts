@@ -7,9 +7,11 @@ import type { Logger } from "@/lib/log";
 import { failBody } from "./body";
 import { tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
+import { connectionAuth, type ConnectionRegistry } from "./connections";
 import { ProxyRefusal, refusalResponse } from "./errors";
 import { handleProxyRequest, refuseRequest, type HandlerDeps } from "./handler";
 import type { RefusalAudit } from "./refusal-audit";
+import type { SourceShare } from "./source-share";
 import type { ListenerKind } from "./types";
 
 export interface ListenerLimits {
@@ -25,6 +27,8 @@ export interface ListenerLimits {
 export interface ListenerDeps {
   log: Logger;
   refusals: RefusalAudit;
+  /** Whose a connection is once it has authenticated: its refusals are audited under that task. */
+  connections?: Pick<ConnectionRegistry, "ownerOf">;
 }
 
 /** Writes a refusal on a raw socket (CONNECT, upgrades, parse errors) and closes it. */
@@ -45,8 +49,9 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
  */
 export async function refuseRaw(deps: ListenerDeps, socket: Duplex, refusal: ProxyRefusal, data: { listener: ListenerKind; client: string; method?: string; url?: string; [field: string]: unknown }, respond = true): Promise<void> {
   const source = { eventId: randomUUID(), ...data, method: data.method?.slice(0, 32), url: data.url === undefined ? undefined : recordedTarget(data.url) };
-  refusal.context = { ...source, ...refusal.context };
-  await deps.refusals.record(refusal, { data: source, auth: null });
+  const auth = connectionAuth(deps, socket);
+  refusal.context = { ...source, ...auth, ...refusal.context };
+  await deps.refusals.record(refusal, { data: source, auth });
   if (respond) writeRawRefusal(socket, refusal);
   else socket.destroy();
   logDecision(deps.log, refusalLine(refusal, respond ? {} : { status: 0 }));
@@ -226,8 +231,10 @@ export function createExplicitListener(
  * beyond it are dropped by Node and audited here), and accept errors (EMFILE and the like)
  * logged instead of crashing the process.
  */
-export function guardListener(server: net.Server, deps: ListenerDeps, listener: ListenerKind, maxConnections: number): void {
+export function guardListener(server: net.Server, deps: ListenerDeps, listener: ListenerKind, maxConnections: number, share?: SourceShareGuard): void {
   server.maxConnections = maxConnections;
+  // Every connection counts for its source until it authenticates (source-share.ts).
+  if (share) server.on("connection", (socket: net.Socket) => admitBySource(share, deps, listener, socket));
   server.on("drop", (data?: { remoteAddress?: string }) => {
     const refusal = new ProxyRefusal("rate_limited", "connection_limit", `the listener already holds ${maxConnections} connections`);
     const source = { eventId: randomUUID(), listener, client: data?.remoteAddress ?? "" };
@@ -238,4 +245,33 @@ export function guardListener(server: net.Server, deps: ListenerDeps, listener: 
       .catch(() => undefined);
   });
   server.on("error", (error: Error) => deps.log.error({ err: error.message, listener }, "listener error"));
+}
+
+/** A listener's per-source share, and what to count refusals with (metrics). */
+export interface SourceShareGuard {
+  share: SourceShare;
+  onRefused?: (listener: ListenerKind) => void;
+}
+
+/**
+ * Counts `socket` for its source; a source that already holds its share has the connection
+ * closed at once (before anything is read), audited as `source_connection_limit` (aggregated in
+ * floods, by source: refusal-audit.ts) and counted. Only the refusals recorded individually get
+ * a decision log line, so a flood does not flood the log either. True when admitted.
+ */
+export function admitBySource(guard: SourceShareGuard, deps: ListenerDeps, listener: ListenerKind, socket: net.Socket, address = socket.remoteAddress ?? ""): boolean {
+  const admitted = guard.share.admit(socket, address);
+  if (admitted.admitted) return true;
+  socket.destroy();
+  guard.onRefused?.(listener);
+  const refusal = new ProxyRefusal("rate_limited", "source_connection_limit", `this address already holds ${admitted.open} connections that have not authenticated (the limit is ${guard.share.perSource}, BULKHEAD_SOURCE_MAX_CONNECTIONS); send a request on one, or close one first`);
+  const source = { eventId: randomUUID(), listener, client: address, sourceKey: admitted.key };
+  refusal.context = source;
+  deps.refusals
+    .record(refusal, { data: source, auth: null })
+    .then(() => {
+      if (!refusal.extra.auditAggregated) logDecision(deps.log, refusalLine(refusal, { status: 0 }));
+    })
+    .catch(() => undefined);
+  return false;
 }

@@ -9,12 +9,12 @@ import { agentCredentialHeaders } from "./agent-credentials";
 import { readBody } from "./body";
 import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal, refusalResponse } from "./errors";
-import type { ConnectionRegistry } from "./connections";
+import { connectionAuth, type ConnectionRegistry } from "./connections";
 import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
-import { patternFor, redactHeaderValue, StreamRedaction } from "./redact";
+import { namePatternFor, patternFor, redactHeaderName, redactHeaderValue, StreamRedaction } from "./redact";
 import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
@@ -66,10 +66,12 @@ export function sendRefusal(res: ServerResponse, refusal: ProxyRefusal): void {
  * Audits a refusal that never reached the pipeline (a listener-level problem with the request),
  * answers with it, and writes its decision log line.
  */
-export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
+export async function refuseRequest(deps: Pick<HandlerDeps, "refusals" | "log"> & { connections?: Pick<ConnectionRegistry, "ownerOf"> }, req: IncomingMessage, res: ServerResponse, refusal: ProxyRefusal, listener: ListenerKind): Promise<void> {
   const data = { eventId: randomUUID(), listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
-  refusal.context = { ...data, ...refusal.context };
-  if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+  // Refused before it was authenticated, on a connection that may have been (keep-alive).
+  const auth = connectionAuth(deps, req.socket);
+  refusal.context = { ...data, ...auth, ...refusal.context };
+  if (deps.refusals) await deps.refusals.record(refusal, { data, auth });
   sendRefusal(res, refusal);
   logDecision(deps.log, refusalLine(refusal));
 }
@@ -141,12 +143,13 @@ function awaitTurn(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse,
   });
 }
 
-async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
+async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log" | "connections">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
   const refusal = new ProxyRefusal("rate_limited", "pipeline_too_deep", `more than ${MAX_PIPELINED} requests pipelined on one connection: it was closed (send requests on more connections, or wait for answers)`);
   const data = { eventId: randomUUID(), listener: ctx.listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
-  refusal.context = { ...data };
+  const auth = connectionAuth(deps, req.socket);
+  refusal.context = { ...data, ...auth };
   try {
-    if (deps.refusals) await deps.refusals.record(refusal, { data, auth: null });
+    if (deps.refusals) await deps.refusals.record(refusal, { data, auth });
     logDecision(deps.log, refusalLine(refusal));
   } catch (error) {
     deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not record a pipelined connection's cut");
@@ -288,6 +291,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // upstream that was sent it once (an earlier request, another task's) can hand it back later,
   // in a request log, a "last delivery" page or an error, to a request it was withheld from.
   const secrets = stored ? patternFor(stored.secretForms) : null;
+  const secretNames = stored ? namePatternFor(stored.secretForms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
   // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);
@@ -314,11 +318,12 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     let out = downstreamHeaders(upstream);
     if (secrets) {
       // Names too: an upstream can reflect what it was sent into a header's name (a token: the
-      // secret's hexadecimal or base64url form fits), and asterisks are token characters.
+      // secret's hexadecimal or base64url form fits), and asterisks are token characters. A name
+      // arrives lower-cased, so it is matched against the lower-cased carriers as well.
       const redacted: typeof out = {};
       for (const [k, v] of Object.entries(out)) {
         const value = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
-        const name = redactHeaderValue(k, secrets);
+        const name = secretNames ? redactHeaderName(redactHeaderValue(k, secrets), secretNames) : redactHeaderValue(k, secrets);
         const before = redacted[name];
         redacted[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), ...(Array.isArray(value) ? value : [value])];
       }

@@ -95,6 +95,23 @@ export function patternFor(forms: readonly string[]): SecretPattern | null {
   return compiled.get(forms) ?? null;
 }
 
+const compiledNames = new WeakMap<readonly string[], SecretPattern | null>();
+
+/**
+ * The pattern for header names: a name arrives lower-cased (Node lower-cases every header name,
+ * and names are case-insensitive anyway), so a carrier whose letters have case (base64, base64url,
+ * the secret itself) is matched in its lower-cased spelling. Names are lower-cased before matching.
+ */
+export function namePatternFor(forms: readonly string[]): SecretPattern | null {
+  if (!compiledNames.has(forms)) compiledNames.set(forms, compileSecretPattern(forms.map((form) => form.toLowerCase())));
+  return compiledNames.get(forms) ?? null;
+}
+
+/** Redacts secrets in a header name: `name` lower-cased, matched against `pattern` from namePatternFor. */
+export function redactHeaderName(name: string, pattern: SecretPattern): string {
+  return redactHeaderValue(name.toLowerCase(), pattern);
+}
+
 /** Replaces every match in `data` with asterisks; returns `data` itself when nothing matched. */
 function redactBytes(data: Buffer, pattern: SecretPattern): Buffer {
   if (pattern.anchors && !pattern.anchors.some((anchor) => data.includes(anchor))) return data;

@@ -20,7 +20,9 @@ import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementState, type EnforcementExtras } from "./enforcement-state";
 import type { PolicyVersion } from "../policy/snapshot";
-import { createExplicitListener, guardListener, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
+import { admitBySource, createExplicitListener, guardListener, refuseRaw, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
+import { SourceShare, type SourceShareStats } from "./source-share";
+import { ProxyRefusal } from "./errors";
 import { Forwarder } from "./forwarder";
 import type { HandlerDeps } from "./handler";
 import { cancelReasonFor, KillSwitch } from "./kill-switch";
@@ -75,7 +77,7 @@ export interface ProxyService {
   explicit: http.Server;
   transparentHttp: net.Server;
   transparentTls: net.Server;
-  status(): { credentials: number; credentialError: string | null; pendingHolds: number; openConnections: number; inFlight: number; leafCache: unknown; limits: unknown; refusalAudit: unknown };
+  status(): { credentials: number; credentialError: string | null; pendingHolds: number; openConnections: number; inFlight: number; leafCache: unknown; limits: unknown; refusalAudit: unknown; sourceShare: SourceShareStats };
   close(): Promise<void>;
 }
 
@@ -127,7 +129,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     state = state.with(loaded);
   };
   // Every client connection by task, agent and jti; one whose owner is already revoked is closed.
-  const connections = new ConnectionRegistry({ revoked: (owner) => core.tokens.revoked(owner) });
+  // Each source's share of a listener before its connections authenticate (source-share.ts).
+  const sourceShare = new SourceShare(config.sourceMaxConnections);
+  const shareGuard = { share: sourceShare, onRefused: (listener: string) => o.metrics?.connectionsRefused.inc({ listener, reason: "source_connection_limit" }) };
+  const connections = new ConnectionRegistry({ revoked: (owner) => core.tokens.revoked(owner), onOwned: (socket) => sourceShare.authenticated(socket) });
   let killSwitch: KillSwitch | null = null;
   // Right after the token verifier has taken the new snapshot, before anything slower.
   core.policy.onSnapshot(() => void killSwitch?.sweep());
@@ -248,6 +253,20 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     if (binding) {
       const admitted = admitWithinCap(sandboxOpen, binding, socket, config.limits.taskMaxConnections);
       if (!admitted.admitted) return refuseOverConnectionCap(refusals, current(), socket, binding, { client: identity.sourceAddress, open: admitted.open, cap: config.limits.taskMaxConnections });
+    } else if (scheme === "http") {
+      // No sandbox owns the address: it gets its 407 at its request, and meanwhile holds no more
+      // than any other source's share of the listener.
+      if (!admitBySource(shareGuard, handler, "transparent", socket, identity.sourceAddress)) return;
+    } else {
+      // No sandbox owns the address, and nothing a TLS client sends can change that (the
+      // transparent listeners know clients by address only): refused before the handshake, so a
+      // stranger makes the worker mint no leaf for its SNI nor fill the leaf cache with them.
+      // Plain HTTP gets its 407 at its request, as every unknown address does.
+      // Closed at once, audited after (a flood of them is aggregated, refusal-audit.ts).
+      socket.destroy();
+      const refusal = new ProxyRefusal("identity", "sandbox_unknown", "this address belongs to no sandbox");
+      refuseRaw(handler, socket, refusal, { listener: "transparent", client: identity.sourceAddress }, false).catch(() => undefined);
+      return;
     }
     tunnels.accept(socket, { listener: "transparent", scheme, authority: null, identity, connection: socket });
   };
@@ -259,7 +278,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   await listen(transparentHttp, config.transparentHttpPort, config.transparentHost, "BULKHEAD_TRANSPARENT_HTTP_PORT");
   await listen(transparentTls, config.transparentTlsPort, config.transparentHost, "BULKHEAD_TRANSPARENT_TLS_PORT");
   for (const [server, listener] of [[explicit, "explicit"], [transparentHttp, "transparent"], [transparentTls, "transparent"]] as const) {
-    guardListener(server, handler, listener, config.maxConnections);
+    // A transparent listener counts unbound sources itself (acceptTransparent); a bound one is a
+    // sandbox, held to its own cap.
+    guardListener(server, handler, listener, config.maxConnections, listener === "explicit" ? shareGuard : undefined);
     const bound = (server.address() as net.AddressInfo).port;
     if (!deniedPorts.includes(bound)) deniedPorts.push(bound);
   }
@@ -280,6 +301,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
       leafCache: (state?.leaves ?? firstLeaves).stats(),
       limits: clientLimits.stats(),
       refusalAudit: refusals.stats(),
+      sourceShare: sourceShare.stats(),
     }),
     async close() {
       killSwitch?.stop();

@@ -207,3 +207,89 @@ describe("limits: concurrent connections per task, per agent and per listener", 
     }, 5000, "the listener to accept again");
   });
 });
+
+describe("limits: one source's share of a listener before its connections authenticate", () => {
+  const { s } = setup({ BULKHEAD_SOURCE_MAX_CONNECTIONS: "4", BULKHEAD_MAX_CONNECTIONS: "40", BULKHEAD_TASK_MAX_CONNECTIONS: "10", BULKHEAD_AGENT_MAX_CONNECTIONS: "20" });
+  const held: net.Socket[] = [];
+  afterAll(() => {
+    for (const socket of held) socket.destroy();
+  });
+
+  const from = async (localAddress: string, port = s.h.proxyPort) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress });
+    socket.on("error", () => undefined);
+    await new Promise((r, j) => {
+      socket.once("connect", r);
+      socket.once("error", j);
+    });
+    held.push(socket);
+    return socket;
+  };
+  /** "closed" when the worker closed it within `ms` without a byte, "open" when it is still open then. */
+  const fate = (socket: net.Socket, ms = 1500) =>
+    new Promise<"closed" | "open" | "answered">((resolve) => {
+      if (socket.destroyed) return resolve("closed");
+      const timer = setTimeout(() => resolve("open"), ms);
+      socket.once("data", () => {
+        clearTimeout(timer);
+        resolve("answered");
+      });
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve("closed");
+      });
+    });
+  const get = (socket: net.Socket, token: string) => requestOn(socket, `GET ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
+
+  it("closes a source's connections past its share at once, and another source is still served", async () => {
+    const refused = () => (s.h.proxy.status() as { sourceShare?: { refused: number } }).sourceShare?.refused;
+    const refusedBefore = refused() ?? 0;
+    // One client opens far more idle connections than its share (each would be held up to the head timeout).
+    const greedy: net.Socket[] = [];
+    for (let i = 0; i < 12; i++) greedy.push(await from("127.0.0.1"));
+    const fates = await Promise.all(greedy.map((socket) => fate(socket)));
+    expect(fates.filter((f) => f === "open").length).toBe(4);
+    expect(fates.filter((f) => f === "closed").length).toBe(8);
+    expect((refused() ?? 0) - refusedBefore).toBe(8);
+    // Another agent, from another address, gets in and is served.
+    const { token } = await s.h.newTask(policy);
+    const other = await from("127.0.0.2");
+    expect(statuses(await get(other, token))).toEqual([200]);
+    // Audited (a flood aggregated), under the greedy client's address.
+    await waitFor(async () => ((await s.h.events()).some((e) => e.data.code === "source_connection_limit" && e.data.client === "127.0.0.1") ? true : null), 10_000, "the refused connections in the audit");
+    for (const socket of greedy) socket.destroy();
+  });
+
+  it("counts a connection only until it authenticates: the task's own caps bound it from then on", async () => {
+    const { token } = await s.h.newTask(policy);
+    const authenticated: net.Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const socket = await from("127.0.0.3");
+      expect(statuses(await get(socket, token)), `connection ${i}`).toEqual([200]);
+      authenticated.push(socket);
+    }
+    // Six authenticated connections hold none of the share: four idle ones still fit, the fifth not.
+    const idle: net.Socket[] = [];
+    for (let i = 0; i < 5; i++) idle.push(await from("127.0.0.3"));
+    expect(await Promise.all(idle.map((socket) => fate(socket)))).toEqual(["open", "open", "open", "open", "closed"]);
+    // The authenticated ones still carry requests.
+    expect(statuses(await get(authenticated[5]!, token))).toEqual([200]);
+    for (const socket of [...authenticated, ...idle]) socket.destroy();
+    // A closed connection frees its place in the share.
+    await waitFor(async () => ((await fate(await from("127.0.0.3"), 500)) === "open" ? true : null), 5000, "a freed place in the share");
+  });
+
+  it("holds an address no sandbox owns to its share on the transparent listener, and a sandbox to its own cap", async () => {
+    const { taskId } = await s.h.newTask(policy);
+    await s.h.t.adminDb().sandbox.create({ data: { taskId, name: `share-${taskId.slice(0, 8)}`, sourceAddress: "127.0.0.5" } });
+    await s.h.sync();
+    const stranger: net.Socket[] = [];
+    for (let i = 0; i < 6; i++) stranger.push(await from("127.0.0.4", s.h.transparentHttpPort));
+    expect(await Promise.all(stranger.map((socket) => fate(socket)))).toEqual(["open", "open", "open", "open", "closed", "closed"]);
+    // A sandbox's connections are its own (BULKHEAD_TASK_MAX_CONNECTIONS, 10 here), not the share's.
+    const sandbox: net.Socket[] = [];
+    for (let i = 0; i < 6; i++) sandbox.push(await from("127.0.0.5", s.h.transparentHttpPort));
+    expect((await Promise.all(sandbox.map((socket) => fate(socket)))).every((f) => f === "open")).toBe(true);
+    for (const socket of [...stranger, ...sandbox]) socket.destroy();
+  });
+});

@@ -71,6 +71,9 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
           // A header name carries only token characters: the hexadecimal and base64url forms fit.
           [`x-echo-${FORMS.hexadecimal!(secret)}`]: "1",
           [`x-echo64-${FORMS.base64url!(secret)}`]: "1",
+          // Names are case-insensitive: Node lower-cases them, base64url's letters with them.
+          [`x-echo64lc-${FORMS.base64url!(secret).toLowerCase()}`]: "1",
+          [`x-echo64blob-${FORMS["base64url inside a larger blob"]!(secret).toUpperCase()}`]: "1",
         });
         res.end("ok");
         return;
@@ -145,7 +148,14 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     expect(leaked(String(r.headers["x-echo"]))).toBeNull();
     // Nor in a header's name (an upstream reflecting what it was sent into names).
     expect(leaked(Object.keys(r.headers).join("\n")), Object.keys(r.headers).join(" ")).toBeNull();
-    expect(Object.keys(r.headers).filter((k) => k.startsWith("x-echo")).length).toBe(3);
+    // Header names arrive lower-cased: a base64url echo is looked for in that spelling too.
+    const names = Object.keys(r.headers).join("\n");
+    for (const form of ["base64url", "base64url inside a larger blob"]) {
+      const lower = FORMS[form]!(SECRET).toLowerCase();
+      const core = form === "base64url" ? lower : Buffer.from(SECRET).toString("base64url").toLowerCase().slice(4, -4);
+      expect(names.includes(core), `${form} lower-cased in a header name: ${names}`).toBe(false);
+    }
+    expect(Object.keys(r.headers).filter((k) => k.startsWith("x-echo")).length).toBe(5);
     const bulkhead = Object.keys(r.headers).filter((k) => k.startsWith("x-bulkhead-")).sort();
     expect(bulkhead).toEqual(["x-bulkhead-decision", "x-bulkhead-event"]);
     expect(r.headers["x-bulkhead-decision"]).toBe("allow");

@@ -2,7 +2,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../support/log-capture";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import { connectTunnel, exchange, statuses } from "../../support/tunnel-client";
+import { connectTunnel, exchange, requestOn, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 interface Refusal {
@@ -89,6 +89,50 @@ describe("every refusal is recorded, parser-level ones too", () => {
     expect(tunnel.status).toBe(200);
     await new Promise((resolve) => tunnel.socket.once("close", resolve));
     await waitFor(async () => ((await h.events()).some((e) => e.data.code === "tls_handshake_failed" && /handshake_timeout/.test(String(e.reason))) ? true : null), 10_000, "the handshake timeout in the audit");
+  });
+
+  it("audits a refusal the listener makes on a connection that has authenticated under that connection's task and agent", async () => {
+    const task = await h.newTask("unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n");
+    const row = async (id: string | null) => {
+      const events = await h.t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." } }, orderBy: { id: "asc" } });
+      return events.find((e) => (e.data as Record<string, unknown>).eventId === id);
+    };
+    const authenticatedConnection = async () => {
+      const socket = net.connect(h.proxyPort, "127.0.0.1");
+      await new Promise((r) => socket.once("connect", r));
+      const first = await requestOn(socket, `GET ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\nProxy-Authorization: Bearer ${task.token}\r\n\r\n`);
+      expect(statuses(first)).toEqual([200]);
+      return socket;
+    };
+    const cases: Array<[string, string, number]> = [
+      // An upgrade on the keep-alive connection, without the token this time.
+      ["upgrade_refused", `GET ${origin}/ws HTTP/1.1\r\nHost: api.test:${up.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, 403],
+      // Bytes the parser rejects between two requests.
+      ["http_parse_error", "GARBAGE / HTTP/1.1\r\n\r\n", 400],
+      // A request refused before its own authentication.
+      ["host_missing", `GET ${origin}/items HTTP/1.1\r\nConnection: close\r\n\r\n`, 400],
+    ];
+    for (const [code, bytes, status] of cases) {
+      const out = await exchange(await authenticatedConnection(), bytes, 800);
+      expect(statuses(out), `${code}: ${out}`).toEqual([status]);
+      const refusal = refusalOf(out);
+      expect(refusal.error).toBe(code);
+      const event = await row(refusal.auditEventId);
+      expect(event, code).toBeDefined();
+      expect({ code, taskId: event?.taskId, agentId: event?.agentId }).toEqual({ code, taskId: task.taskId, agentId: task.agentId });
+    }
+    // A TLS handshake that fails inside an authenticated CONNECT tunnel.
+    const tunnel = await connectTunnel(h.proxyPort, "secure.test:443", { "proxy-authorization": `Bearer ${task.token}` });
+    expect(tunnel.status).toBe(200);
+    tunnel.socket.end("not a ClientHello\r\n\r\n");
+    const handshake = await waitFor(async () => {
+      const events = await h.t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." }, taskId: task.taskId } });
+      return events.find((e) => (e.data as Record<string, unknown>).code === "tls_handshake_failed") ?? null;
+    }, 10_000, "the failed handshake under its task");
+    expect(handshake.agentId).toBe(task.agentId);
+    // A connection that never authenticated is still audited without a task.
+    const stranger = refusalOf(await raw("GARBAGE / HTTP/1.1\r\n\r\n"));
+    expect((await row(stranger.auditEventId))?.taskId).toBeNull();
   });
 
   it("aggregates a flood per client and reason: every refusal carries an id, the chain gets a bounded number of events", async () => {

@@ -73,6 +73,26 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
     expect(github.hits.length).toBe(before + 1);
   });
 
+  it("closes a TLS connection from an address no sandbox owns before its handshake: no leaf is minted, the cache is untouched", async () => {
+    const leaves = () => h.proxy.status().leafCache as { hits: number; misses: number; coalesced: number; size: number };
+    const before = leaves();
+    for (let i = 0; i < 5; i++) {
+      const raw = await fromAddress("127.0.0.9", h.transparentTlsPort);
+      const socket = tls.connect({ socket: raw, servername: `stranger-${i}.example`, rejectUnauthorized: false });
+      const outcome = await new Promise<{ certificate: boolean; error: string | null }>((resolve) => {
+        socket.once("secureConnect", () => resolve({ certificate: Object.keys(socket.getPeerCertificate()).length > 0, error: null }));
+        socket.once("error", (error: NodeJS.ErrnoException) => resolve({ certificate: false, error: error.code ?? error.message }));
+        socket.once("close", () => resolve({ certificate: false, error: "closed" }));
+      });
+      socket.destroy();
+      expect(outcome.certificate, `stranger-${i}.example`).toBe(false);
+      expect(outcome.error).not.toBeNull();
+    }
+    // A bound sandbox still gets its leaf, so the cache is live: the strangers made it do nothing.
+    expect(leaves()).toEqual(before);
+    await expect.poll(async () => (await h.events()).filter((e) => e.data.code === "sandbox_unknown" && e.data.client === "127.0.0.9" && e.data.listener === "transparent").length, { timeout: 5_000 }).toBeGreaterThan(0);
+  });
+
   it("a sandbox that lost its task is refused", async () => {
     const { taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n");
     await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-b", sourceAddress: "127.0.0.4" } });

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { secretForms } from "@/lib/vault/secret-forms";
-import { compileSecretPattern, redactHeaderValue, StreamRedaction, type SecretPattern } from "@/proxy-worker/proxy/redact";
+import { compileSecretPattern, namePatternFor, redactHeaderName, redactHeaderValue, StreamRedaction, type SecretPattern } from "@/proxy-worker/proxy/redact";
 
 const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
 const pattern = compileSecretPattern(secretForms(SECRET))!;
@@ -112,5 +112,20 @@ describe("redaction (proxy-worker/proxy/redact)", () => {
     const started = performance.now();
     expect(redactHeaderValue(big, pattern)).toBe(big);
     expect(performance.now() - started).toBeLessThan(500);
+  });
+});
+
+describe("header names (proxy-worker/proxy/redact, namePatternFor)", () => {
+  it("finds a carrier whose letters were lower-cased, as a header name arrives", () => {
+    const forms = secretForms("sk_live_AbCdEfGh12345678", {});
+    const names = namePatternFor(forms)!;
+    for (const form of forms.filter((f) => /^[A-Za-z0-9_.!#$%&'*+^`|~-]+$/.test(f))) {
+      const name = `x-echo-${form}`.toLowerCase();
+      const out = redactHeaderName(name, names);
+      expect(out.startsWith("x-echo-"), form).toBe(true);
+      expect(out.slice("x-echo-".length), form).toMatch(/^\*+$/);
+      expect(out.length).toBe(name.length);
+    }
+    expect(redactHeaderName("x-unrelated-header", names)).toBe("x-unrelated-header");
   });
 });
