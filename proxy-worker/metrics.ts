@@ -13,7 +13,7 @@ export function createMetrics() {
   });
   const connectionsRefused = new client.Counter({
     name: "bulkhead_connections_refused_total",
-    help: "Client connections closed at their accept, by listener and reason (source_connection_limit: the source held its share)",
+    help: "Client connections the listener closed before they authenticated, by listener and reason (source_connection_limit: the oldest of a source that held its share, closed for a newer one)",
     labelNames: ["listener", "reason"] as const,
     registers: [registry],
   });

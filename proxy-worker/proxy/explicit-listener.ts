@@ -247,25 +247,30 @@ export function guardListener(server: net.Server, deps: ListenerDeps, listener: 
   server.on("error", (error: Error) => deps.log.error({ err: error.message, listener }, "listener error"));
 }
 
-/** A listener's per-source share, and what to count refusals with (metrics). */
+/** A listener's per-source share, and what to count the connections it closes with (metrics). */
 export interface SourceShareGuard {
   share: SourceShare;
-  onRefused?: (listener: ListenerKind) => void;
+  onEvicted?: (listener: ListenerKind) => void;
 }
 
 /**
- * Counts `socket` for its source; a source that already holds its share has the connection
- * closed at once (before anything is read), audited as `source_connection_limit` (aggregated in
- * floods, by source: refusal-audit.ts) and counted. Only the refusals recorded individually get
- * a decision log line, so a flood does not flood the log either. True when admitted.
+ * Counts `socket` for its source. A source that already holds its share loses its oldest
+ * connection that has not authenticated, closed at once, audited as `source_connection_limit`
+ * (aggregated in floods, by source: refusal-audit.ts) and counted; the new connection is kept, so
+ * idle connections cannot keep a newer client behind the same address out. Only the closings
+ * recorded individually get a decision log line, so a flood does not flood the log either.
  */
-export function admitBySource(guard: SourceShareGuard, deps: ListenerDeps, listener: ListenerKind, socket: net.Socket, address = socket.remoteAddress ?? ""): boolean {
-  const admitted = guard.share.admit(socket, address);
-  if (admitted.admitted) return true;
-  socket.destroy();
-  guard.onRefused?.(listener);
-  const refusal = new ProxyRefusal("rate_limited", "source_connection_limit", `this address already holds ${admitted.open} connections that have not authenticated (the limit is ${guard.share.perSource}, BULKHEAD_SOURCE_MAX_CONNECTIONS); send a request on one, or close one first`);
-  const source = { eventId: randomUUID(), listener, client: address, sourceKey: admitted.key };
+export function admitBySource(guard: SourceShareGuard, deps: ListenerDeps, listener: ListenerKind, socket: net.Socket, address = socket.remoteAddress ?? ""): void {
+  const admission = guard.share.admit(socket, address);
+  if (admission.evicted === null) return;
+  admission.evicted.destroy();
+  guard.onEvicted?.(listener);
+  const refusal = new ProxyRefusal(
+    "rate_limited",
+    "source_connection_limit",
+    `this address held ${admission.open} connections that had not authenticated (the limit is ${guard.share.perSource}, BULKHEAD_SOURCE_MAX_CONNECTIONS): its oldest was closed to make room for a newer one; send the request as soon as a connection is open`,
+  );
+  const source = { eventId: randomUUID(), listener, client: address, sourceKey: admission.key };
   refusal.context = source;
   deps.refusals
     .record(refusal, { data: source, auth: null })
@@ -273,5 +278,4 @@ export function admitBySource(guard: SourceShareGuard, deps: ListenerDeps, liste
       if (!refusal.extra.auditAggregated) logDecision(deps.log, refusalLine(refusal, { status: 0 }));
     })
     .catch(() => undefined);
-  return false;
 }

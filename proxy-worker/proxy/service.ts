@@ -131,7 +131,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   // Every client connection by task, agent and jti; one whose owner is already revoked is closed.
   // Each source's share of a listener before its connections authenticate (source-share.ts).
   const sourceShare = new SourceShare(config.sourceMaxConnections);
-  const shareGuard = { share: sourceShare, onRefused: (listener: string) => o.metrics?.connectionsRefused.inc({ listener, reason: "source_connection_limit" }) };
+  const shareGuard = { share: sourceShare, onEvicted: (listener: string) => o.metrics?.connectionsRefused.inc({ listener, reason: "source_connection_limit" }) };
   const connections = new ConnectionRegistry({ revoked: (owner) => core.tokens.revoked(owner), onOwned: (socket) => sourceShare.authenticated(socket) });
   let killSwitch: KillSwitch | null = null;
   // Right after the token verifier has taken the new snapshot, before anything slower.
@@ -256,7 +256,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     } else if (scheme === "http") {
       // No sandbox owns the address: it gets its 407 at its request, and meanwhile holds no more
       // than any other source's share of the listener.
-      if (!admitBySource(shareGuard, handler, "transparent", socket, identity.sourceAddress)) return;
+      admitBySource(shareGuard, handler, "transparent", socket, identity.sourceAddress);
     } else {
       // No sandbox owns the address, and nothing a TLS client sends can change that (the
       // transparent listeners know clients by address only): refused before the handshake, so a

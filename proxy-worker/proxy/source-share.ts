@@ -4,7 +4,8 @@
  * yet is held until its head timeout (up to 20 s) whatever it sends: without a share, one client
  * (one address) could open the whole cap and keep every other agent out. A source (an IPv4
  * address, an IPv6 /64, as the refusal audit keys clients) holds at most `perSource` connections
- * that have not authenticated; a connection leaves its source's count as soon as it authenticates
+ * that have not authenticated (a new one beyond that closes the source's oldest such connection);
+ * a connection leaves its source's count as soon as it authenticates
  * (its first authenticated request or CONNECT registers it under a task: ConnectionRegistry), from
  * when the task's and agent's own connection caps (limits.ts) bound it instead, or when it closes.
  */
@@ -16,49 +17,65 @@ export interface SourceShareStats {
   sources: number;
   /** Unauthenticated connections counted now. */
   unauthenticated: number;
-  /** Connections closed at their accept because their source held its share, since the start. */
-  refused: number;
+  /** Connections closed to make room for a newer one from their source, since the start. */
+  evicted: number;
 }
 
+/** What admitting a connection did: the source's oldest unauthenticated connection it pushed out, if any. */
+export type Admission = { evicted: null } | { evicted: Duplex; key: string; open: number };
+
 export class SourceShare {
-  private readonly open = new Map<string, number>();
+  /** Each source's unauthenticated connections, oldest first (a Set keeps insertion order). */
+  private readonly open = new Map<string, Set<Duplex>>();
   /** Connections still counted, by socket: their source's key. */
   private readonly counted = new WeakMap<Duplex, string>();
   private unauthenticated = 0;
-  private refusedTotal = 0;
+  private evictedTotal = 0;
 
   constructor(readonly perSource: number) {}
 
   /**
-   * Counts `socket` for its source (`address`, the peer's address) unless the source already
-   * holds its share: then false, and the caller closes it. Released when it authenticates or closes.
+   * Counts `socket` for its source (`address`, the peer's address). A source that already holds
+   * its share loses its oldest connection that has not authenticated (returned: the caller closes
+   * it), never the new one: an idle connection cannot keep a newer one out, so a client that fills
+   * the share with connections it never uses cannot stop another agent behind the same address
+   * from connecting and authenticating (a real client sends its request at once, and leaves the
+   * count then). Released when it authenticates or closes.
    */
-  admit(socket: Duplex, address: string): { admitted: true } | { admitted: false; key: string; open: number } {
+  admit(socket: Duplex, address: string): Admission {
     const key = clientKey(address);
-    const open = this.open.get(key) ?? 0;
-    if (open >= this.perSource) {
-      this.refusedTotal++;
-      return { admitted: false, key, open };
+    let sockets = this.open.get(key);
+    if (!sockets) this.open.set(key, (sockets = new Set()));
+    let admission: Admission = { evicted: null };
+    if (sockets.size >= this.perSource) {
+      const oldest = sockets.values().next().value as Duplex;
+      admission = { evicted: oldest, key, open: sockets.size };
+      this.release(oldest);
+      this.evictedTotal++;
     }
-    this.open.set(key, open + 1);
+    sockets.add(socket);
     this.unauthenticated++;
     this.counted.set(socket, key);
-    socket.once("close", () => this.authenticated(socket));
-    return { admitted: true };
+    socket.once("close", () => this.release(socket));
+    return admission;
   }
 
-  /** `socket` authenticated (or closed): it no longer counts against its source. Idempotent. */
+  /** `socket` authenticated: it no longer counts against its source. Idempotent. */
   authenticated(socket: Duplex): void {
+    this.release(socket);
+  }
+
+  private release(socket: Duplex): void {
     const key = this.counted.get(socket);
     if (key === undefined) return;
     this.counted.delete(socket);
     this.unauthenticated--;
-    const n = (this.open.get(key) ?? 1) - 1;
-    if (n <= 0) this.open.delete(key);
-    else this.open.set(key, n);
+    const sockets = this.open.get(key);
+    sockets?.delete(socket);
+    if (sockets && sockets.size === 0) this.open.delete(key);
   }
 
   stats(): SourceShareStats {
-    return { sources: this.open.size, unauthenticated: this.unauthenticated, refused: this.refusedTotal };
+    return { sources: this.open.size, unauthenticated: this.unauthenticated, evicted: this.evictedTotal };
   }
 }

@@ -241,23 +241,26 @@ describe("limits: one source's share of a listener before its connections authen
     });
   const get = (socket: net.Socket, token: string) => requestOn(socket, `GET ${s.origin}/items HTTP/1.1\r\nHost: api.test:${s.up.port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
 
-  it("closes a source's connections past its share at once, and another source is still served", async () => {
-    const refused = () => (s.h.proxy.status() as { sourceShare?: { refused: number } }).sourceShare?.refused;
-    const refusedBefore = refused() ?? 0;
+  it("a source past its share loses its oldest idle connections, never a new one; another source is still served", async () => {
+    const evicted = () => (s.h.proxy.status() as { sourceShare?: { evicted: number } }).sourceShare?.evicted;
+    const evictedBefore = evicted() ?? 0;
     // One client opens far more idle connections than its share (each would be held up to the head timeout).
     const greedy: net.Socket[] = [];
     for (let i = 0; i < 12; i++) greedy.push(await from("127.0.0.1"));
     const fates = await Promise.all(greedy.map((socket) => fate(socket)));
-    expect(fates.filter((f) => f === "open").length).toBe(4);
-    expect(fates.filter((f) => f === "closed").length).toBe(8);
-    expect((refused() ?? 0) - refusedBefore).toBe(8);
-    // Another agent, from another address, gets in and is served.
+    expect(fates).toEqual([...Array<string>(8).fill("closed"), ...Array<string>(4).fill("open")]);
+    expect((evicted() ?? 0) - evictedBefore).toBe(8);
+    // Another agent behind the same address, with the share full of idle connections, connects,
+    // authenticates and is served: the idle ones cannot keep it out.
     const { token } = await s.h.newTask(policy);
+    const neighbour = await from("127.0.0.1");
+    expect(statuses(await get(neighbour, token))).toEqual([200]);
+    // So is one from another address.
     const other = await from("127.0.0.2");
     expect(statuses(await get(other, token))).toEqual([200]);
     // Audited (a flood aggregated), under the greedy client's address.
-    await waitFor(async () => ((await s.h.events()).some((e) => e.data.code === "source_connection_limit" && e.data.client === "127.0.0.1") ? true : null), 10_000, "the refused connections in the audit");
-    for (const socket of greedy) socket.destroy();
+    await waitFor(async () => ((await s.h.events()).some((e) => e.data.code === "source_connection_limit" && e.data.client === "127.0.0.1") ? true : null), 10_000, "the closed connections in the audit");
+    for (const socket of [...greedy, neighbour, other]) socket.destroy();
   });
 
   it("counts a connection only until it authenticates: the task's own caps bound it from then on", async () => {
@@ -268,15 +271,20 @@ describe("limits: one source's share of a listener before its connections authen
       expect(statuses(await get(socket, token)), `connection ${i}`).toEqual([200]);
       authenticated.push(socket);
     }
-    // Six authenticated connections hold none of the share: four idle ones still fit, the fifth not.
+    // Six authenticated connections hold none of the share: four idle ones fit, a fifth pushes out
+    // the oldest idle one, never an authenticated one.
     const idle: net.Socket[] = [];
     for (let i = 0; i < 5; i++) idle.push(await from("127.0.0.3"));
-    expect(await Promise.all(idle.map((socket) => fate(socket)))).toEqual(["open", "open", "open", "open", "closed"]);
+    expect(await Promise.all(idle.map((socket) => fate(socket)))).toEqual(["closed", "open", "open", "open", "open"]);
     // The authenticated ones still carry requests.
     expect(statuses(await get(authenticated[5]!, token))).toEqual([200]);
     for (const socket of [...authenticated, ...idle]) socket.destroy();
-    // A closed connection frees its place in the share.
-    await waitFor(async () => ((await fate(await from("127.0.0.3"), 500)) === "open" ? true : null), 5000, "a freed place in the share");
+    // Closed connections free their places: four new idle ones fit again, nobody pushed out.
+    await new Promise((r) => setTimeout(r, 200));
+    const again: net.Socket[] = [];
+    for (let i = 0; i < 4; i++) again.push(await from("127.0.0.3"));
+    expect(await Promise.all(again.map((socket) => fate(socket, 500)))).toEqual(["open", "open", "open", "open"]);
+    for (const socket of again) socket.destroy();
   });
 
   it("holds an address no sandbox owns to its share on the transparent listener, and a sandbox to its own cap", async () => {
@@ -285,7 +293,7 @@ describe("limits: one source's share of a listener before its connections authen
     await s.h.sync();
     const stranger: net.Socket[] = [];
     for (let i = 0; i < 6; i++) stranger.push(await from("127.0.0.4", s.h.transparentHttpPort));
-    expect(await Promise.all(stranger.map((socket) => fate(socket)))).toEqual(["open", "open", "open", "open", "closed", "closed"]);
+    expect(await Promise.all(stranger.map((socket) => fate(socket)))).toEqual(["closed", "closed", "open", "open", "open", "open"]);
     // A sandbox's connections are its own (BULKHEAD_TASK_MAX_CONNECTIONS, 10 here), not the share's.
     const sandbox: net.Socket[] = [];
     for (let i = 0; i < 6; i++) sandbox.push(await from("127.0.0.5", s.h.transparentHttpPort));
