@@ -140,3 +140,32 @@ export function matchWhen(when: When | undefined, value: unknown): { ok: true; m
   }
   return { ok: true, match: true, exact };
 }
+
+/**
+ * `matchWhen` on a request body as a server that also reads it under a wrapper key may: Rails'
+ * `wrap_parameters` copies a JSON body's keys into `params[<resource>]`, and its controllers read
+ * `params[:repository][:private]`, so `{"repository": {"private": false}}` says `private: false`
+ * to them while the body's top level says nothing (JSON APIs built on nested-parameter parsers
+ * read `{"job": {"dryRun": true}}` the same way). Every object-valued top-level key that holds a
+ * key of the condition is such a reading, whatever its name (the wrapper is named after the
+ * controller, which Bulkhead cannot know). When the readings disagree, or one is met only
+ * loosely, the condition is met loosely: the caller judges the request with and without it, the
+ * stricter wins.
+ */
+export function matchWhenBody(when: When | undefined, value: unknown): { ok: true; match: boolean; exact: boolean } | Rejection {
+  const top = matchWhen(when, value);
+  if (!top.ok || when === undefined || typeof value !== "object" || value === null || Array.isArray(value)) return top;
+  const firstKeys = [...new Set(Object.keys(when).map((path) => path.split(".")[0] as string))];
+  let match = top.match;
+  let exact = top.exact;
+  for (const inner of Object.values(value)) {
+    if (typeof inner !== "object" || inner === null || Array.isArray(inner)) continue;
+    // Only a wrapper that holds a key of the condition (or a variant of one, refused by matchWhen).
+    if (!firstKeys.some((key) => { const found = property(inner, key); return !found.ok || found.value !== undefined; })) continue;
+    const wrapped = matchWhen(when, inner);
+    if (!wrapped.ok) return wrapped;
+    if (wrapped.match !== top.match || !wrapped.exact) exact = false;
+    if (wrapped.match) match = true;
+  }
+  return { ok: true, match, exact: match ? exact : true };
+}
