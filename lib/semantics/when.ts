@@ -42,8 +42,11 @@ export function lookupPath(value: unknown, path: string): { ok: true; value: unk
  * Every value a dotted path reaches when the lists on its way are read element by element
  * (`input.id` in `{input: [{id: "a"}, {id: "b"}]}` reaches "a" and "b"), as a server that acts
  * on each element does. Absent keys reach nothing; a key present only in another case is a
- * rejection, as in `lookupPath`. Lists nested more than 4 deep on the way are not entered.
+ * rejection, as in `lookupPath`. Lists nested more than 64 deep on the way are refused
+ * (`arguments_too_deep`), never skipped: what is not read cannot be judged.
  */
+const MAX_LIST_NESTING = 64;
+
 export function lookupAll(value: unknown, path: string): { ok: true; values: unknown[] } | Rejection {
   const out: unknown[] = [];
   const walk = (current: unknown, keys: readonly string[], lists: number): Rejection | null => {
@@ -52,7 +55,9 @@ export function lookupAll(value: unknown, path: string): { ok: true; values: unk
       return null;
     }
     if (Array.isArray(current)) {
-      if (lists >= 4) return null;
+      if (lists >= MAX_LIST_NESTING) {
+        return reject("arguments_too_deep", `"${path.slice(0, 80)}" is reached through lists nested more than ${MAX_LIST_NESTING} deep; the resources it names cannot all be read`);
+      }
       for (const item of current) {
         const failed = walk(item, keys, lists + 1);
         if (failed) return failed;
