@@ -17,6 +17,13 @@ import { reject, type ActionDraft, type CanonicalRequest, type DraftResult, type
 
 const MAX_BATCH = 50;
 
+/**
+ * Keys that name a statement or a batch of statements on some SQL-over-HTTP server (Neon's
+ * `query` and `queries`, `sql`, `statements`, `batch`, `stmt`, `commands`…), compared trimmed and
+ * lower-cased.
+ */
+const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "stmt", "statement", "commands"]);
+
 function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget): ActionDraft[] | Rejection {
   const result = classifySqlWithin(sql, { database, readOnlyFunctions: config.readOnlyFunctions }, budget);
   if ("ok" in result) return result;
@@ -40,12 +47,13 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
 
 /**
  * The URL parameter that names the statement or the database, if any: the descriptor's
- * `queryField` and `databaseField` (whole, or their first or last dotted key), plus `query`,
- * `sql` and `database`, as servers read parameter names (`queryParameterNames`: any case,
- * escapes, `[...]` suffixes, pairs split at `;`).
+ * `queryField`, `batchField` and `databaseField` (whole, or their first or last dotted key),
+ * plus `database` and every name of `STATEMENT_KEYS` (`query`, `sql`, `queries`…), as servers
+ * read parameter names (`queryParameterNames`: any case, escapes, `[...]` suffixes, pairs split
+ * at `;`).
  */
 function sqlParameterNames(config: SqlConfig): Set<string> {
-  const names = new Set(["query", "sql", "database"]);
+  const names = new Set(["database", ...STATEMENT_KEYS]);
   for (const field of [config.queryField, config.batchField, config.databaseField]) {
     if (field === undefined) continue;
     const keys = field.toLowerCase().split(".");
@@ -159,12 +167,6 @@ function databaseOf(item: object, config: SqlConfig, fallback: string | undefine
   return typeof named === "string" && named !== "" ? named : fallback;
 }
 
-/**
- * Keys that name a statement or a batch of statements on some SQL-over-HTTP server (Neon's
- * `query` and `queries`, `sql`, `statements`, `batch`, `stmt`, `commands`…), compared trimmed and
- * lower-cased.
- */
-const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "stmt", "statement", "commands"]);
 
 /**
  * A key beside the ones this service reads that names a statement or a batch

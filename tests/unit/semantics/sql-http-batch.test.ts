@@ -36,6 +36,15 @@ describe("SQL over HTTP: statements under a key the descriptor does not read are
     expect(judged([{ query: "SELECT 1" }, { query: "SELECT 2", queries: [{ query: "DROP TABLE users" }] }])).toBe("sql_ambiguous_request");
   });
 
+  it("a statement key in the URL or in the form reading of a body labelled a form is refused", () => {
+    for (const key of ["queries", "statements", "batch", "stmt", "commands"]) {
+      const inUrl = classifyRequest("POST", `${SQL}?${key}=x`, { body: json({ query: "SELECT 1" }) });
+      expect(inUrl.ok ? "ok" : inUrl.code, key).toBe("sql_ambiguous_request");
+      const asForm = classifyRequest("POST", SQL, { body: `{"query":"SELECT 1","x":"&${key}=DROP TABLE users&"}`, contentType: "application/x-www-form-urlencoded" });
+      expect(asForm.ok ? "ok" : asForm.code, key).toBe("sql_ambiguous_request");
+    }
+  });
+
   it("other keys are not refused (the control)", () => {
     expect(judged({ query: "SELECT 1", params: [], arrayMode: false, database: "app_staging" })).not.toBe("sql_ambiguous_request");
   });
