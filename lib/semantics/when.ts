@@ -105,6 +105,11 @@ function mayBeFalse(value: unknown): boolean {
   return false;
 }
 
+/** The text without whitespace or NULs at either end. */
+function unpadded(text: string): string {
+  return text.replace(/^[\s\0]+|[\s\0]+$/g, "");
+}
+
 /**
  * Does `actual` meet the condition? `exact` when every server reads it so (the JSON value itself:
  * `true` for `true`, the number for a number, the string in its own case); otherwise only some
@@ -123,7 +128,8 @@ function matches(expected: string | number | boolean | null, actual: unknown): "
     return actual !== null && actual !== "" && Number(actual) === expected ? "loose" : "no";
   }
   if (actual === expected) return "exact";
-  return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase() ? "loose" : "no";
+  // Another case, or padded with whitespace a server may trim (`" public"`, `"public\t"`).
+  return typeof actual === "string" && unpadded(actual).toLowerCase() === expected.toLowerCase() ? "loose" : "no";
 }
 
 /**

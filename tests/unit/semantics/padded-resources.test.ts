@@ -56,3 +56,18 @@ describe("a resource padded with whitespace is judged as its trimmed form too", 
     expect(seen(classifyRequest("DELETE", "https://api.storage.example.com/volumes/prod-db"))).toEqual([["volumes.delete", "prod-db", "production"]]);
   });
 });
+
+describe("a string condition's value padded with whitespace", () => {
+  const visibility = (value: string) => {
+    const result = classifyRequest("PATCH", "https://api.github.com/repos/acme/app", { body: json({ visibility: value }) });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect]) : result.code;
+  };
+  for (const value of [" public", "public ", "public\t", "\npublic", " Public "]) {
+    it(`visibility: ${JSON.stringify(value)} makes the repository public (irreversible)`, () => {
+      expect(visibility(value)).toEqual([["repos.update", "irreversible"]]);
+    });
+  }
+  it('visibility: " private " is a write (the control)', () => {
+    expect(visibility(" private ")).toEqual([["repos.update", "write"]]);
+  });
+});
