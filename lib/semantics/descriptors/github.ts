@@ -89,6 +89,10 @@ export const github: ServiceDescriptorInput = {
     fields: [
       { name: "updateRef", effect: "irreversible", when: { "input.force": true }, resourceArg: "input.refId", resourceKind: "ref" },
       { name: "updateRefs", effect: "irreversible", resourceArg: "input.repositoryId", resourceKind: "repository" },
+      // The GraphQL twin of POST …/generate: a copy of the template, public unless visibility is
+      // PRIVATE (INTERNAL shows it to the whole enterprise).
+      { name: "cloneTemplateRepository", effect: "write", when: { "input.visibility": "PRIVATE" }, resourceArg: "input.repositoryId", resourceKind: "repository" },
+      { name: "cloneTemplateRepository", effect: "irreversible", resourceArg: "input.repositoryId", resourceKind: "repository" },
     ],
   },
 };

@@ -52,3 +52,19 @@ describe("GitHub: repositories created from a template, forked or created", () =
     expect(judged("POST", "/repos/acme/app/transfer", { new_owner: "mallory" })).toEqual([["repos.transfer", "irreversible", "acme/app"]]);
   });
 });
+
+describe("GitHub GraphQL: cloneTemplateRepository, the twin of POST …/generate", () => {
+  const clone = (visibility: string) => {
+    const query = `mutation { cloneTemplateRepository(input: {repositoryId: "R_tmpl", name: "copy", ownerId: "U_1", visibility: ${visibility}}) { repository { id } } }`;
+    const result = classifyRequest("POST", `${GH}/graphql`, { body: json({ query }) });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect, a.resource]) : result.code;
+  };
+  it("a PUBLIC or INTERNAL copy is irreversible", () => {
+    expect(clone("PUBLIC")).toEqual([["cloneTemplateRepository", "irreversible", "R_tmpl"]]);
+    expect(clone("INTERNAL")).toEqual([["cloneTemplateRepository", "irreversible", "R_tmpl"]]);
+  });
+  it("a PRIVATE copy is a write (the control)", () => {
+    expect(clone("PRIVATE")).toEqual([["cloneTemplateRepository", "write", "R_tmpl"]]);
+  });
+});
+
