@@ -59,6 +59,11 @@ describe("GraphQL: Go-style and case-variant identifier names", () => {
     expect(judged('mutation { transferThing(input: {owner: "acme"}) { ok } }')).toEqual([["transferThing", "write", "acme"]]);
   });
 
+  it("a descriptor field's resourceArg spelled in another case is refused, not skipped", () => {
+    const result = classifyRequest("POST", "https://api.github.com/graphql", { body: json({ query: 'mutation { updateRef(input: {refID: "R1", sha: "a", force: true}) { ref { id } } }' }) });
+    expect(result.ok ? "ok" : result.code).toBe("json_key_variant");
+  });
+
   it("valid and paid are not identifiers (the control)", () => {
     expect(keysOf('mutation { pay(paid: "x", valid: "y") { ok } }')).toEqual([]);
   });
