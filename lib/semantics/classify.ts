@@ -52,7 +52,7 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   if (!result.ok) return result;
   if (result.drafts.length === 0) return reject("no_actions", "request carries no operation");
 
-  const actions = result.drafts.map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment));
+  const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment));
   return { ok: true, service: descriptor.id, actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }
 
@@ -123,6 +123,39 @@ function runClassifier(protocol: Protocol, req: CanonicalRequest, d: ServiceDesc
     case "mcp":
       return classifyMcp(req, d.mcp ?? defaultConfigs.mcp());
   }
+}
+
+/** Whitespace (Unicode's, as JavaScript, Python and Go trim it) and NULs at either end. */
+const PADDING = /^[\s\0]+|[\s\0]+$/g;
+
+/** The name with each `/`-separated part trimmed (`" acme/ app\t"` is `acme/app`); null when that is the name, or nothing is left. */
+export function trimmedResource(name: string): string | null {
+  const trimmed = name
+    .split("/")
+    .map((part) => part.replace(PADDING, ""))
+    .join("/");
+  return trimmed === name || trimmed.replace(/\//g, "") === "" ? null : trimmed;
+}
+
+/**
+ * Resources and identifiers padded with whitespace (`DELETE /volumes/%20prod-db`, `volumeId:
+ * "vol_123\t"`, `"database": "payroll "`) are also judged trimmed: servers often trim what names
+ * a resource (Rails' `strip`, Go's `TrimSpace`, a lookup that ignores trailing blanks), so a rule
+ * or an inventory entry for `prod-db` must apply to the padded spelling too. Every identifier is
+ * looked up in the inventory in both spellings, and an action whose resource is padded gets a
+ * twin on the trimmed resource (a policy must allow both).
+ */
+function withTrimmed(drafts: readonly ActionDraft[]): ActionDraft[] {
+  const out: ActionDraft[] = [];
+  for (const draft of drafts) {
+    const extra = draft.keys.map(trimmedResource).filter((k): k is string => k !== null && !draft.keys.includes(k));
+    const keys = extra.length > 0 ? [...draft.keys, ...new Set(extra)] : draft.keys;
+    out.push(keys === draft.keys ? draft : { ...draft, keys });
+    const resource = trimmedResource(draft.resource);
+    if (resource === null || drafts.some((d) => d.operation === draft.operation && d.resource === resource) || out.some((d) => d.operation === draft.operation && d.resource === resource)) continue;
+    out.push({ ...draft, resource, keys: [resource, ...keys.filter((k) => k !== resource)], detail: { ...draft.detail, padded: draft.resource, note: "the resource without the whitespace around it, as a server that trims it reads it" } });
+  }
+  return out;
 }
 
 function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined): SemanticAction {

@@ -38,6 +38,12 @@ export interface RootField {
   alias: string | null;
   /** Arguments with variables substituted (defaults applied). */
   args: Record<string, unknown>;
+  /**
+   * Set on a field selected inside a mutation's root field that takes no arguments (a namespace
+   * object: `mutation { admin { deleteProject(id: 1) } }`): the dotted path of the namespace
+   * fields above it (`admin`). Such fields run as mutations on servers that nest them.
+   */
+  namespace?: string;
 }
 
 export interface AnalysedOperation {
@@ -211,11 +217,32 @@ function rootFields(
   const nodes: FieldNode[] = [];
   const expanded = expandRoot(op.selectionSet, fragments, nodes, []);
   if (!expanded.ok) return expanded;
-  const fields = nodes.map((node) => {
+  const fields: RootField[] = [];
+  // A mutation's root field without arguments may be a namespace whose fields are the mutations
+  // (`mutation { admin { deleteProject(id: 1) } }`): its selections are listed too, under it,
+  // and so on down through fields without arguments (bounded by the document's depth and field
+  // limits, already checked). The classifier decides which of them to judge.
+  const visit = (node: FieldNode, namespace: string | undefined): Rejection | null => {
     const args: Record<string, unknown> = {};
     for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, vars);
-    return { name: node.name.value, alias: node.alias?.value ?? null, args };
-  });
+    const field: RootField = { name: node.name.value, alias: node.alias?.value ?? null, args };
+    if (namespace !== undefined) field.namespace = namespace;
+    fields.push(field);
+    if (op.operation !== "mutation" || (node.arguments?.length ?? 0) > 0 || !node.selectionSet) return null;
+    const children: FieldNode[] = [];
+    const inner = expandRoot(node.selectionSet, fragments, children, []);
+    if (!inner.ok) return inner;
+    const path = namespace === undefined ? node.name.value : `${namespace}.${node.name.value}`;
+    for (const child of children) {
+      const failed = visit(child, path);
+      if (failed) return failed;
+    }
+    return null;
+  };
+  for (const node of nodes) {
+    const failed = visit(node, undefined);
+    if (failed) return failed;
+  }
   return { ok: true, fields };
 }
 

@@ -86,12 +86,23 @@ export function classifyDocument(
   const drafts: ActionDraft[] = [];
   for (const operation of analysed.operations) {
     for (const field of operation.fields) {
+      if (field.namespace !== undefined && !namespacedOperation(field, config)) continue;
       const found = fieldDrafts(field, operation, config);
       if (!Array.isArray(found)) return found;
       drafts.push(...found);
     }
   }
   return { ok: true, drafts };
+}
+
+/**
+ * A field inside a mutation's namespace field (`mutation { admin { deleteProject(id: 1) } }`) is
+ * judged as a mutation of its own when it looks like one: it takes arguments, its name announces
+ * destruction, or the descriptor names it in `fields`. Other selections there (`logout { success
+ * }`) are what the mutation returns, and the root field is judged in any case.
+ */
+function namespacedOperation(field: RootField, config: GraphqlConfig): boolean {
+  return Object.keys(field.args).length > 0 || DESTRUCTIVE_NAME.test(field.name) || config.fields.some((f) => f.name === field.name);
 }
 
 /**
@@ -130,6 +141,11 @@ function fieldDrafts(field: RootField, operation: AnalysedOperation, config: Gra
     detail["note"] = "in an operation the request does not select: a server that ignores operationName would run it";
   }
   if (field.alias !== null && field.alias !== field.name) detail["alias"] = field.alias;
+  if (field.namespace !== undefined) {
+    detail["namespace"] = field.namespace;
+    const note = `selected inside ${field.namespace}, a root field without arguments: servers that group mutations under a namespace run it as one`;
+    detail["note"] = typeof detail["note"] === "string" ? `${detail["note"]}; ${note}` : note;
+  }
   if (kind !== null) detail["resourceKind"] = kind;
   if (resources.length === 0) return [{ operation: field.name, effect, resource: NO_RESOURCE, keys, detail }];
   if (resources.length === 1) return [{ operation: field.name, effect, resource: resources[0] as string, keys, detail }];
@@ -171,8 +187,18 @@ function kindOf(argName: string, fieldName: string): string {
   return words.find((w) => !VERBS.has(w)) ?? "resource";
 }
 
+/**
+ * How deep an argument's input objects and lists are read for identifiers. A JSON variable nests
+ * at most 128 deep (json.ts), a literal in the document further: beyond this the request is
+ * refused (`graphql_too_deep`), never read partly, so nesting cannot hide an identifier.
+ */
+const MAX_ARGUMENT_DEPTH = 160;
+
+const tooDeep = (field: string): Rejection =>
+  reject("graphql_too_deep", `an argument of ${field} nests input objects or lists more than ${MAX_ARGUMENT_DEPTH} deep; the identifiers in it cannot all be read`);
+
 /** The identifiers a value names: a string or number, or every one in a list (nested lists too). */
-function idValues(value: unknown, unsafe: string[], path: string, depth = 0): string[] {
+function idValues(value: unknown, unsafe: string[], path: string, depth = 0): string[] | null {
   if (typeof value === "string" && value !== "") {
     // "0042" and "+42" are 42 to a resolver that parses the ID as a number: both are judged.
     const number = asNumberReads(value);
@@ -180,26 +206,61 @@ function idValues(value: unknown, unsafe: string[], path: string, depth = 0): st
   }
   if (isUnsafeInteger(value)) unsafe.push(path);
   if (typeof value === "number") return [String(value)];
-  if (Array.isArray(value) && depth < 4) return [...new Set(value.flatMap((v) => idValues(v, unsafe, path, depth + 1)))];
+  if (Array.isArray(value)) {
+    if (depth >= MAX_ARGUMENT_DEPTH) return null;
+    const out = new Set<string>();
+    for (const v of value) {
+      const inner = idValues(v, unsafe, path, depth + 1);
+      if (inner === null) return null;
+      for (const id of inner) out.add(id);
+    }
+    return [...out];
+  }
   return [];
 }
 
 /**
- * Every identifier-looking argument ("id", "…Id", "…Ids", "…_id"), at any depth up to 4. The
- * elements of a list of input objects are read under the list's path (`input: [{id: "a"}, {id:
- * "b"}]` gives `input.id` twice): the server acts on each.
+ * An identifier-looking argument name: `id`, `ID`, `…Id`, `…ID` (Go's `userID`, `repoIDs`),
+ * `…_id`, `…_ID`, with an `s` for a list. Case-insensitive only at a word boundary, so `valid` and
+ * `paid` are not identifiers.
  */
-function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string, unsafe: string[]): void {
-  if (depth > 4 || typeof value !== "object" || value === null) return;
+const ID_KEY = /^[iI][dD][sS]?$|(?:Id|ID)[sS]?$|_[iI][dD][sS]?$/;
+
+/**
+ * Every identifier-looking argument (`ID_KEY`, or an argument the descriptor names in
+ * `resourceArgs`, compared without case: `owner`, `name`), at any depth up to
+ * MAX_ARGUMENT_DEPTH (deeper is a rejection). The elements of a list of input objects are read
+ * under the list's path (`input: [{id: "a"}, {id: "b"}]` gives `input.id` twice): the server acts
+ * on each. False when the value nests too deep.
+ */
+function collectIds(value: unknown, depth: number, out: Array<{ path: string; value: string }>, prefix: string, unsafe: string[], named: ReadonlySet<string>): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (depth > MAX_ARGUMENT_DEPTH) return false;
   if (Array.isArray(value)) {
-    for (const item of value) collectIds(item, depth + 1, out, prefix, unsafe);
-    return;
+    for (const item of value) if (!collectIds(item, depth + 1, out, prefix, unsafe, named)) return false;
+    return true;
   }
   for (const [key, v] of Object.entries(value)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    if (/^id$|Ids?$|_ids?$/.test(key)) for (const id of idValues(v, unsafe, path)) out.push({ path, value: id });
-    collectIds(v, depth + 1, out, path, unsafe);
+    if (ID_KEY.test(key) || named.has(key.toLowerCase())) {
+      const ids = idValues(v, unsafe, path, depth);
+      if (ids === null) return false;
+      for (const id of ids) out.push({ path, value: id });
+    }
+    if (!collectIds(v, depth + 1, out, path, unsafe, named)) return false;
   }
+  return true;
+}
+
+// Per descriptor: the last part of each resourceArgs name, lower-cased.
+const namedArgs = new WeakMap<readonly string[], ReadonlySet<string>>();
+function resourceArgNames(config: GraphqlConfig): ReadonlySet<string> {
+  let names = namedArgs.get(config.resourceArgs);
+  if (!names) {
+    names = new Set(config.resourceArgs.map((name) => (name.split(".").pop() ?? name).toLowerCase()));
+    namedArgs.set(config.resourceArgs, names);
+  }
+  return names;
 }
 
 function resourceOf(
@@ -209,20 +270,24 @@ function resourceOf(
 ): { resources: string[]; kind: string | null; keys: string[] } | Rejection {
   const found: Array<{ path: string; value: string }> = [];
   const unsafe: string[] = [];
-  collectIds(field.args, 0, found, "", unsafe);
+  if (!collectIds(field.args, 0, found, "", unsafe, resourceArgNames(config))) return tooDeep(field.name);
   const keys = [...new Set(found.map((f) => f.value))];
   if (override?.resourceArg) {
     const arg = lookupAll(field.args, override.resourceArg);
     if (!arg.ok) return arg;
-    const values = [...new Set(arg.values.flatMap((v) => idValues(v, unsafe, override.resourceArg as string)))];
+    const read = arg.values.map((v) => idValues(v, unsafe, override.resourceArg as string));
+    if (read.some((v) => v === null)) return tooDeep(field.name);
+    const values = [...new Set(read.flatMap((v) => v ?? []))];
     if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
     if (values.length > 0) {
       return { resources: values, kind: override.resourceKind ?? kindOf(override.resourceArg, field.name), keys: [...new Set([...values, ...keys])] };
     }
   }
   if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
+  // Names compared without case: Go's `repositoryID` is the descriptor's `repositoryId`.
   for (const name of config.resourceArgs) {
-    const hit = found.find((f) => f.path === name) ?? found.find((f) => f.path.endsWith(`.${name}`));
+    const lower = name.toLowerCase();
+    const hit = found.find((f) => f.path.toLowerCase() === lower) ?? found.find((f) => f.path.toLowerCase().endsWith(`.${lower}`));
     if (hit) {
       const resources = [...new Set(found.filter((f) => f.path === hit.path).map((f) => f.value))];
       return { resources, kind: override?.resourceKind ?? kindOf(name, field.name), keys };

@@ -13,7 +13,7 @@ import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
-import { matchWhen } from "@/lib/semantics/when";
+import { matchWhenBody } from "@/lib/semantics/when";
 import {
   effectRank,
   NO_RESOURCE,
@@ -388,9 +388,11 @@ function matchRoute(
       if (inUrl) return inUrl;
       const parsed = jsonBody();
       if ("ok" in parsed) return parsed;
-      const when = matchWhen(route.when, parsed.value);
+      // Read at the top level and under each wrapper key that holds a key of the condition
+      // (Rails' wrap_parameters): readings that disagree make the condition met loosely.
+      const when = matchWhenBody(route.when, parsed.value);
       if (!when.ok) return when;
-      const asForm = parsed.form ? matchWhen(route.when, parsed.form) : { ok: true as const, match: false };
+      const asForm = parsed.form ? matchWhenBody(route.when, parsed.form) : { ok: true as const, match: false };
       if (!asForm.ok) return asForm;
       if (!when.match && !asForm.match) continue;
       // Met exactly in the JSON body: the route applies. Met only loosely, or only in the form
@@ -423,10 +425,12 @@ function whenKeyInUrl(route: RestRoute, query: string): Rejection | null {
   if (!route.when || query === "") return null;
   const keys = new Set(Object.keys(route.when).map((path) => (path.split(".")[0] as string).toLowerCase()));
   for (const { name, base } of queryParameterNames(query)) {
-    if (keys.has(base)) {
+    // `repository[private]` too: a server that wraps parameters reads it as the condition's key.
+    const nested = name.split(/\[|\]\[|\]|\./).map((k) => k.trim())[1];
+    if (keys.has(base) || (nested !== undefined && keys.has(nested))) {
       return reject(
         "ambiguous_parameter",
-        `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${base}", which decides whether ${route.operation} is ${route.effect ?? "more severe"}: servers that merge URL and body parameters would read it, others would not; send it in the JSON body only`,
+        `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${keys.has(base) ? base : nested}", which decides whether ${route.operation} is ${route.effect ?? "more severe"}: servers that merge URL and body parameters would read it, others would not; send it in the JSON body only`,
       );
     }
   }

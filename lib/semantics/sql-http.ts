@@ -17,6 +17,13 @@ import { reject, type ActionDraft, type CanonicalRequest, type DraftResult, type
 
 const MAX_BATCH = 50;
 
+/**
+ * Keys that name a statement or a batch of statements on some SQL-over-HTTP server (Neon's
+ * `query` and `queries`, `sql`, `statements`, `batch`, `stmt`, `commands`…), compared trimmed and
+ * lower-cased.
+ */
+const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "stmt", "statement", "commands"]);
+
 function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget): ActionDraft[] | Rejection {
   const result = classifySqlWithin(sql, { database, readOnlyFunctions: config.readOnlyFunctions }, budget);
   if ("ok" in result) return result;
@@ -40,13 +47,14 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
 
 /**
  * The URL parameter that names the statement or the database, if any: the descriptor's
- * `queryField` and `databaseField` (whole, or their first or last dotted key), plus `query`,
- * `sql` and `database`, as servers read parameter names (`queryParameterNames`: any case,
- * escapes, `[...]` suffixes, pairs split at `;`).
+ * `queryField`, `batchField` and `databaseField` (whole, or their first or last dotted key),
+ * plus `database` and every name of `STATEMENT_KEYS` (`query`, `sql`, `queries`…), as servers
+ * read parameter names (`queryParameterNames`: any case, escapes, `[...]` suffixes, pairs split
+ * at `;`).
  */
 function sqlParameterNames(config: SqlConfig): Set<string> {
-  const names = new Set(["query", "sql", "database"]);
-  for (const field of [config.queryField, config.databaseField]) {
+  const names = new Set(["database", ...STATEMENT_KEYS]);
+  for (const field of [config.queryField, config.batchField, config.databaseField]) {
     if (field === undefined) continue;
     const keys = field.toLowerCase().split(".");
     names.add(field.toLowerCase());
@@ -101,26 +109,80 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   }
   const items = Array.isArray(json.value) ? json.value : [json.value];
   if (items.length === 0 || items.length > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
+  const batched = Array.isArray(json.value);
   const drafts: ActionDraft[] = [];
+  let statements = 0;
   for (const [index, item] of items.entries()) {
     if (!isJsonObject(item)) return reject("sql_invalid_request", "SQL request must be a JSON object");
+    const database = databaseOf(item, config, config.database);
+    if (typeof database !== "string" && database !== undefined) return database;
     const query = lookupPath(item, config.queryField);
     if (!query.ok) return query;
-    const sql = query.value;
-    if (typeof sql !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
-    let database = config.database;
-    if (config.databaseField) {
-      const field = lookupPath(item, config.databaseField);
-      if (!field.ok) return field;
-      const named = field.value;
-      if (named !== undefined && named !== null && typeof named !== "string") {
-        return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
-      }
-      if (typeof named === "string" && named !== "") database = named;
+    const list = config.batchField ? lookupPath(item, config.batchField) : ({ ok: true, value: undefined } as const);
+    if (!list.ok) return list;
+    if (query.value === undefined && list.value === undefined) {
+      return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"${config.batchField ? ` nor a list "${config.batchField}"` : ""}`);
     }
-    const found = draftsFor(sql, database, Array.isArray(json.value) ? index : null, config, budget);
-    if (!Array.isArray(found)) return found;
-    drafts.push(...found);
+    const stray = strayStatementKey(item, config, true);
+    if (stray) return stray;
+    // Both may be present: a server may run either (or both), so every statement is judged.
+    if (query.value !== undefined) {
+      if (typeof query.value !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
+      if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
+      const found = draftsFor(query.value, database, batched ? index : null, config, budget);
+      if (!Array.isArray(found)) return found;
+      drafts.push(...found);
+    }
+    if (list.value !== undefined) {
+      const field = config.batchField as string;
+      if (!Array.isArray(list.value) || list.value.length === 0) return reject("sql_invalid_request", `"${field}" must be a list of 1 to 50 statements`);
+      for (const [inner, element] of list.value.entries()) {
+        if (!isJsonObject(element)) return reject("sql_invalid_request", `each element of "${field}" must be a JSON object`);
+        const sql = lookupPath(element, config.queryField);
+        if (!sql.ok) return sql;
+        if (typeof sql.value !== "string") return reject("sql_missing_query", `an element of "${field}" has no string field "${config.queryField}"`);
+        const strayInside = strayStatementKey(element, config, false);
+        if (strayInside) return strayInside;
+        const elementDatabase = databaseOf(element, config, database);
+        if (typeof elementDatabase !== "string" && elementDatabase !== undefined) return elementDatabase;
+        if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
+        const found = draftsFor(sql.value, elementDatabase, batched ? index : inner, config, budget);
+        if (!Array.isArray(found)) return found;
+        drafts.push(...found);
+      }
+    }
   }
   return { ok: true, drafts };
+}
+
+/** The database an object names in `databaseField`, else `fallback`. */
+function databaseOf(item: object, config: SqlConfig, fallback: string | undefined): string | undefined | Rejection {
+  if (!config.databaseField) return fallback;
+  const field = lookupPath(item, config.databaseField);
+  if (!field.ok) return field;
+  const named = field.value;
+  if (named !== undefined && named !== null && typeof named !== "string") {
+    return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
+  }
+  return typeof named === "string" && named !== "" ? named : fallback;
+}
+
+
+/**
+ * A key beside the ones this service reads that names a statement or a batch
+ * (`{"query": "SELECT 1", "queries": [{"query": "DROP TABLE users"}]}` on a service that reads
+ * `query` only): the server may run what that key says instead of, or as well as, what Bulkhead
+ * judged, so the request is refused. `top`: the request object (its batch field is read there);
+ * otherwise an element of the batch.
+ */
+function strayStatementKey(item: object, config: SqlConfig, top: boolean): Rejection | null {
+  const read = new Set<string>([config.queryField, ...(top && config.batchField ? [config.batchField] : []), ...(config.databaseField ? [config.databaseField] : [])].map((f) => f.split(".")[0] as string));
+  for (const key of Object.keys(item)) {
+    if (read.has(key) || !STATEMENT_KEYS.has(key.trim().toLowerCase())) continue;
+    return reject(
+      "sql_ambiguous_request",
+      `the body has the field "${key.slice(0, 40)}", which names SQL statements on some servers, beside ${[...read].map((r) => `"${r}"`).join(", ")} that this service reads: a server may run what it says, so it is refused; ${config.batchField ? `send statements in "${config.queryField}" or "${config.batchField}"` : `send the statement in "${config.queryField}" only (a service that takes batches declares its batchField)`}`,
+    );
+  }
+  return null;
 }

@@ -42,8 +42,11 @@ export function lookupPath(value: unknown, path: string): { ok: true; value: unk
  * Every value a dotted path reaches when the lists on its way are read element by element
  * (`input.id` in `{input: [{id: "a"}, {id: "b"}]}` reaches "a" and "b"), as a server that acts
  * on each element does. Absent keys reach nothing; a key present only in another case is a
- * rejection, as in `lookupPath`. Lists nested more than 4 deep on the way are not entered.
+ * rejection, as in `lookupPath`. Lists nested more than 64 deep on the way are refused
+ * (`arguments_too_deep`), never skipped: what is not read cannot be judged.
  */
+const MAX_LIST_NESTING = 64;
+
 export function lookupAll(value: unknown, path: string): { ok: true; values: unknown[] } | Rejection {
   const out: unknown[] = [];
   const walk = (current: unknown, keys: readonly string[], lists: number): Rejection | null => {
@@ -52,7 +55,9 @@ export function lookupAll(value: unknown, path: string): { ok: true; values: unk
       return null;
     }
     if (Array.isArray(current)) {
-      if (lists >= 4) return null;
+      if (lists >= MAX_LIST_NESTING) {
+        return reject("arguments_too_deep", `"${path.slice(0, 80)}" is reached through lists nested more than ${MAX_LIST_NESTING} deep; the resources it names cannot all be read`);
+      }
       for (const item of current) {
         const failed = walk(item, keys, lists + 1);
         if (failed) return failed;
@@ -100,6 +105,11 @@ function mayBeFalse(value: unknown): boolean {
   return false;
 }
 
+/** The text without whitespace or NULs at either end. */
+function unpadded(text: string): string {
+  return text.replace(/^[\s\0]+|[\s\0]+$/g, "");
+}
+
 /**
  * Does `actual` meet the condition? `exact` when every server reads it so (the JSON value itself:
  * `true` for `true`, the number for a number, the string in its own case); otherwise only some
@@ -118,7 +128,8 @@ function matches(expected: string | number | boolean | null, actual: unknown): "
     return actual !== null && actual !== "" && Number(actual) === expected ? "loose" : "no";
   }
   if (actual === expected) return "exact";
-  return typeof actual === "string" && actual.toLowerCase() === expected.toLowerCase() ? "loose" : "no";
+  // Another case, or padded with whitespace a server may trim (`" public"`, `"public\t"`).
+  return typeof actual === "string" && unpadded(actual).toLowerCase() === expected.toLowerCase() ? "loose" : "no";
 }
 
 /**
@@ -139,4 +150,33 @@ export function matchWhen(when: When | undefined, value: unknown): { ok: true; m
     if (m === "loose") exact = false;
   }
   return { ok: true, match: true, exact };
+}
+
+/**
+ * `matchWhen` on a request body as a server that also reads it under a wrapper key may: Rails'
+ * `wrap_parameters` copies a JSON body's keys into `params[<resource>]`, and its controllers read
+ * `params[:repository][:private]`, so `{"repository": {"private": false}}` says `private: false`
+ * to them while the body's top level says nothing (JSON APIs built on nested-parameter parsers
+ * read `{"job": {"dryRun": true}}` the same way). Every object-valued top-level key that holds a
+ * key of the condition is such a reading, whatever its name (the wrapper is named after the
+ * controller, which Bulkhead cannot know). When the readings disagree, or one is met only
+ * loosely, the condition is met loosely: the caller judges the request with and without it, the
+ * stricter wins.
+ */
+export function matchWhenBody(when: When | undefined, value: unknown): { ok: true; match: boolean; exact: boolean } | Rejection {
+  const top = matchWhen(when, value);
+  if (!top.ok || when === undefined || typeof value !== "object" || value === null || Array.isArray(value)) return top;
+  const firstKeys = [...new Set(Object.keys(when).map((path) => path.split(".")[0] as string))];
+  let match = top.match;
+  let exact = top.exact;
+  for (const inner of Object.values(value)) {
+    if (typeof inner !== "object" || inner === null || Array.isArray(inner)) continue;
+    // Only a wrapper that holds a key of the condition (or a variant of one, refused by matchWhen).
+    if (!firstKeys.some((key) => { const found = property(inner, key); return !found.ok || found.value !== undefined; })) continue;
+    const wrapped = matchWhen(when, inner);
+    if (!wrapped.ok) return wrapped;
+    if (wrapped.match !== top.match || !wrapped.exact) exact = false;
+    if (wrapped.match) match = true;
+  }
+  return { ok: true, match, exact: match ? exact : true };
 }

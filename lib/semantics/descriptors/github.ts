@@ -41,6 +41,14 @@ export const github: ServiceDescriptorInput = {
     routes: alsoById([
       { method: "DELETE", path: R, operation: "repos.delete", effect: "irreversible", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/transfer`, operation: "repos.transfer", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      // A new repository from a template carries the template's contents; it is public unless the
+      // body says private: true (GitHub's default is false), and a public copy of a private
+      // template exposes it as making the template public would. Only an exact private: true is
+      // the private copy; a value servers disagree about is judged both ways (the stricter wins).
+      { method: "POST", path: `${R}/generate`, operation: "repos.createUsingTemplate", effect: "write", when: { private: true }, resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/generate`, operation: "repos.createUsingTemplate", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      // A fork copies the repository under another owner; a private repository's fork stays private.
+      { method: "POST", path: `${R}/forks`, operation: "repos.createFork", effect: "write", resource: repo, resourceKind: "repository" },
       // Making a private repository public cannot be taken back: its contents have been exposed.
       { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "public" }, resource: repo, resourceKind: "repository" },
       { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { private: false }, resource: repo, resourceKind: "repository" },
@@ -65,6 +73,9 @@ export const github: ServiceDescriptorInput = {
       { method: "GET", path: `${R}/pulls`, operation: "pulls.list", effect: "read", resource: repo, resourceKind: "repository" },
       { method: "GET", path: `${R}/pulls/{pull_number}`, operation: "pulls.get", effect: "read", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/pulls`, operation: "pulls.create", effect: "write", resource: repo, resourceKind: "repository" },
+      // A new, empty repository (public unless the body says otherwise): nothing is exposed yet.
+      { method: "POST", path: "/user/repos", operation: "repos.createForAuthenticatedUser", effect: "write", resourceKind: "repository" },
+      { method: "POST", path: "/orgs/{org}/repos", operation: "repos.createInOrg", effect: "write", resource: "{org}", resourceKind: "organization" },
       { method: "DELETE", path: "/orgs/{org}", operation: "orgs.delete", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
       // The same under the organization's id (GitHub's own pagination links use /organizations/{id}).
       { method: "DELETE", path: "/organizations/{org_id}", operation: "orgs.delete", effect: "irreversible", resource: "{org_id}", resourceKind: "organization" },
@@ -78,6 +89,10 @@ export const github: ServiceDescriptorInput = {
     fields: [
       { name: "updateRef", effect: "irreversible", when: { "input.force": true }, resourceArg: "input.refId", resourceKind: "ref" },
       { name: "updateRefs", effect: "irreversible", resourceArg: "input.repositoryId", resourceKind: "repository" },
+      // The GraphQL twin of POST …/generate: a copy of the template, public unless visibility is
+      // PRIVATE (INTERNAL shows it to the whole enterprise).
+      { name: "cloneTemplateRepository", effect: "write", when: { "input.visibility": "PRIVATE" }, resourceArg: "input.repositoryId", resourceKind: "repository" },
+      { name: "cloneTemplateRepository", effect: "irreversible", resourceArg: "input.repositoryId", resourceKind: "repository" },
     ],
   },
 };

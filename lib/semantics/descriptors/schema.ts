@@ -79,6 +79,12 @@ export const sqlConfigSchema = z.strictObject({
   /** `json`: SQL in a JSON field; `text`: the whole body is SQL. */
   bodyFormat: z.enum(["json", "text"]).default("json"),
   queryField: z.string().min(1).default("query"),
+  /**
+   * A JSON field holding a list of statement objects, each read with `queryField` (and
+   * `databaseField`): a batch or transaction (Neon's `{"queries": [{"query": …}, …]}`). Read
+   * beside `queryField`: a body may carry either or both, and every statement is judged.
+   */
+  batchField: z.string().min(1).optional(),
   databaseField: z.string().min(1).optional(),
   /** Fixed database name when the request does not carry one. */
   database: z.string().min(1).optional(),

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { classifyRequest, json } from "./support";
+
+const GH = "https://api.github.com";
+
+const judged = (method: string, path: string, body?: unknown) => {
+  const result = classifyRequest(method, `${GH}${path}`, body === undefined ? {} : { body: json(body) });
+  return result.ok ? result.actions.map((a) => [a.operation, a.effect, a.resource]) : result.code;
+};
+
+/**
+ * Endpoints that create a repository from another one. A repository generated from a template is
+ * public unless the body says `private: true` (GitHub's default is false), so a public copy of a
+ * private template exposes its contents as making the template public does.
+ */
+describe("GitHub: repositories created from a template, forked or created", () => {
+  it("generate without private (public by default) is irreversible", () => {
+    expect(judged("POST", "/repos/acme/template/generate", { owner: "mallory", name: "copy" })).toEqual([["repos.createUsingTemplate", "irreversible", "acme/template"]]);
+  });
+
+  for (const value of [false, "false", "f", 0, null, "no"]) {
+    it(`generate with private: ${JSON.stringify(value)} is irreversible`, () => {
+      expect(judged("POST", "/repos/acme/template/generate", { owner: "mallory", name: "copy", private: value })).toEqual([["repos.createUsingTemplate", "irreversible", "acme/template"]]);
+    });
+  }
+
+  it("generate with private: true is a write (the control)", () => {
+    expect(judged("POST", "/repos/acme/template/generate", { owner: "acme", name: "copy", private: true })).toEqual([["repos.createUsingTemplate", "write", "acme/template"]]);
+  });
+
+  it('generate with private: "true" (a value servers disagree about) is judged public too', () => {
+    expect(judged("POST", "/repos/acme/template/generate", { owner: "acme", name: "copy", private: "true" })).toEqual([["repos.createUsingTemplate", "irreversible", "acme/template"]]);
+  });
+
+  it("generate under the repository id and in other spellings is the same", () => {
+    expect(judged("POST", "/repositories/1296269/generate", { name: "copy" })).toEqual([["repos.createUsingTemplate", "irreversible", "1296269"]]);
+    expect(judged("POST", "/Repos/ACME/Template/Generate/", { name: "copy" })).toEqual([["repos.createUsingTemplate", "irreversible", "acme/template"]]);
+    expect(judged("POST", "/repos/acme/template/generate.json", { name: "copy" })).toEqual([["repos.createUsingTemplate", "irreversible", "acme/template"]]);
+  });
+
+  it("a fork is repos.createFork (write) on the forked repository", () => {
+    expect(judged("POST", "/repos/acme/app/forks", { organization: "mallory" })).toEqual([["repos.createFork", "write", "acme/app"]]);
+    expect(judged("POST", "/repositories/1296269/forks", {})).toEqual([["repos.createFork", "write", "1296269"]]);
+  });
+
+  it("creating a repository is named, for the user or in an organization", () => {
+    expect(judged("POST", "/user/repos", { name: "x" })).toEqual([["repos.createForAuthenticatedUser", "write", "/user/repos"]]);
+    expect(judged("POST", "/orgs/Acme/repos", { name: "x", visibility: "public" })).toEqual([["repos.createInOrg", "write", "acme"]]);
+  });
+
+  it("a transfer stays irreversible", () => {
+    expect(judged("POST", "/repos/acme/app/transfer", { new_owner: "mallory" })).toEqual([["repos.transfer", "irreversible", "acme/app"]]);
+  });
+});
+
+describe("GitHub GraphQL: cloneTemplateRepository, the twin of POST …/generate", () => {
+  const clone = (visibility: string) => {
+    const query = `mutation { cloneTemplateRepository(input: {repositoryId: "R_tmpl", name: "copy", ownerId: "U_1", visibility: ${visibility}}) { repository { id } } }`;
+    const result = classifyRequest("POST", `${GH}/graphql`, { body: json({ query }) });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect, a.resource]) : result.code;
+  };
+  it("a PUBLIC or INTERNAL copy is irreversible", () => {
+    expect(clone("PUBLIC")).toEqual([["cloneTemplateRepository", "irreversible", "R_tmpl"]]);
+    expect(clone("INTERNAL")).toEqual([["cloneTemplateRepository", "irreversible", "R_tmpl"]]);
+  });
+  it("a PRIVATE copy is a write (the control)", () => {
+    expect(clone("PRIVATE")).toEqual([["cloneTemplateRepository", "write", "R_tmpl"]]);
+  });
+});
+
