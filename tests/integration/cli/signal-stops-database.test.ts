@@ -110,6 +110,21 @@ describe("a CLI command ended by a signal stops the embedded database it started
     }
   }
 
+  // SIGKILL cannot be caught: the guard (cli/runtime/orphan-guard.ts), woken by the closed pipe,
+  // stops the server the dead command left.
+  for (const [moment, ready] of Object.entries(MOMENTS)) {
+    it(`SIGKILL ${moment}: the server it left is stopped all the same`, async () => {
+      let ended: Awaited<ReturnType<typeof run>> = null;
+      for (let attempt = 0; attempt < 5 && ended === null; attempt++) ended = await run("SIGKILL", ready);
+      expect(ended, "the command always finished before the signal could be sent").not.toBeNull();
+      expect(ended!.signalCode).toBe("SIGKILL");
+      const server = ended!.server;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && processAlive(server); ) await new Promise((r) => setTimeout(r, 100));
+      expect(processAlive(server), "the killed command's PostgreSQL still runs").toBe(false);
+      expect(postmasterPid()).toBeNull();
+    }, 150_000);
+  }
+
   it("the next command starts its own server and works", async () => {
     const next = spawnSync(process.execPath, ["bin/bulkhead.mjs", "agent", "list"], { env, encoding: "utf8", timeout: 120_000 });
     expect(next.status, next.stderr).toBe(0);
