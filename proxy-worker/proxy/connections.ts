@@ -46,6 +46,8 @@ export interface ConnectionRegistryOptions {
  */
 export class ConnectionRegistry {
   private readonly entries = new Map<Duplex, Entry>();
+  /** Whose a connection is known to be before it authenticates (a sandbox's, by its address): ownerOf only. */
+  private readonly presumed = new WeakMap<Duplex, ConnectionOwner>();
   private readonly byTask = new Map<string, Set<Entry>>();
   private readonly byAgent = new Map<string, Set<Entry>>();
   private readonly byJti = new Map<string, Set<Entry>>();
@@ -143,7 +145,24 @@ export class ConnectionRegistry {
    * an upgrade, a TLS handshake inside a CONNECT tunnel) is audited under that task and agent.
    */
   ownerOf(socket: Duplex): ConnectionOwner | null {
-    return this.entries.get(socket)?.owners.at(-1) ?? null;
+    const entry = this.entries.get(socket);
+    const owner = entry?.owners.at(-1);
+    if (owner) return owner;
+    for (const s of entry ? entry.sockets : [socket]) {
+      const presumed = this.presumed.get(s);
+      if (presumed) return presumed;
+    }
+    return null;
+  }
+
+  /**
+   * `socket` is known to be `owner`'s before any request authenticates it (a bound sandbox's
+   * connection, by its source address): `ownerOf` says so, so a refusal before its first request
+   * (a failed TLS handshake, a request that does not parse) is audited under that task and agent.
+   * Nothing else: it is not registered (a task that has ended still gets its 407 at the request).
+   */
+  presume(socket: Duplex, owner: ConnectionOwner): void {
+    this.presumed.set(socket, owner);
   }
 
   /** Open connections (not sockets: a tunnel and its TLS layer count once). */

@@ -253,6 +253,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     if (binding) {
       const admitted = admitWithinCap(sandboxOpen, binding, socket, config.limits.taskMaxConnections);
       if (!admitted.admitted) return refuseOverConnectionCap(refusals, current(), socket, binding, { client: identity.sourceAddress, open: admitted.open, cap: config.limits.taskMaxConnections });
+      // Its address says whose it is: a refusal before its first request (a TLS handshake that
+      // fails, a request that does not parse) is audited under the sandbox's task and agent.
+      const agentId = current()?.snapshot.tasks.get(binding.taskId)?.agentId;
+      if (agentId) connections.presume(socket, { taskId: binding.taskId, agentId, jti: null });
     } else if (scheme === "http") {
       // No sandbox owns the address: it gets its 407 at its request, and meanwhile holds no more
       // than any other source's share of the listener.

@@ -93,6 +93,33 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
     await expect.poll(async () => (await h.events()).filter((e) => e.data.code === "sandbox_unknown" && e.data.client === "127.0.0.9" && e.data.listener === "transparent").length, { timeout: 5_000 }).toBeGreaterThan(0);
   });
 
+  it("a refusal before a sandbox connection's first request is audited under the sandbox's task", async () => {
+    const { taskId, agentId } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n");
+    await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-c", sourceAddress: "127.0.0.6" } });
+    await h.sync();
+    // Not TLS at all on the TLS listener: the handshake fails before any request names a task.
+    const garbage = await fromAddress("127.0.0.6", h.transparentTlsPort);
+    garbage.on("error", () => undefined);
+    garbage.write("GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n");
+    // Nor is this HTTP on the HTTP listener.
+    const broken = await fromAddress("127.0.0.6", h.transparentHttpPort);
+    broken.on("error", () => undefined);
+    broken.write("NOT HTTP\r\n\r\n");
+    await expect
+      .poll(
+        async () =>
+          (await h.t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." } }, select: { taskId: true, agentId: true, data: true } }))
+            .map((e) => ({ ...e, data: e.data as Record<string, unknown> }))
+            .filter((e) => e.data.client === "127.0.0.6" && (e.data.code === "tls_handshake_failed" || e.data.code === "http_parse_error"))
+            .map((e) => `${String(e.data.code)} ${e.taskId} ${e.agentId}`)
+            .sort(),
+        { timeout: 5_000 },
+      )
+      .toEqual([`http_parse_error ${taskId} ${agentId}`, `tls_handshake_failed ${taskId} ${agentId}`]);
+    garbage.destroy();
+    broken.destroy();
+  });
+
   it("a sandbox that lost its task is refused", async () => {
     const { taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: plain\n    effects: [read]\n");
     await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-b", sourceAddress: "127.0.0.4" } });
