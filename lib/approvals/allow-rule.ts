@@ -8,7 +8,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { isGlob } from "@/lib/semantics/glob";
 import type { SemanticAction } from "@/lib/semantics/types";
 import { policyErrors, taskIsLive } from "@/lib/tasks/policy";
-import { approverScope, scopeWhere } from "./approver-scope";
+import { approverScope, scopeWhere, type ApproverScope } from "./approver-scope";
 import { decideApproval, type DecideOutcome } from "./decide-approval";
 
 /**
@@ -76,19 +76,39 @@ function addedLines(before: string, after: string): string[] {
   return [...a.slice(start, endA).map((l) => `- ${l}`), ...b.slice(start, endB).map((l) => `+ ${l}`)];
 }
 
+/**
+ * The services of `actions` that a scoped approver does not answer for (none for an approver
+ * without a scope, or scoped to the request's agent). A scope lets its holder decide a request
+ * that touches one of their services, mixed ones included; but a standing allow rule for an
+ * action of another service would let later requests of that service through without anyone,
+ * requests this approver could not even see.
+ */
+export function servicesOutsideScope(scope: ApproverScope | null, agentId: string, actions: readonly SemanticAction[]): string[] {
+  if (!scope || scope.agents.some((a) => a.toLowerCase() === agentId.toLowerCase())) return [];
+  const mine = new Set(scope.services);
+  return [...new Set(actions.map((a) => String(a.service)).filter((s) => !mine.has(s)))].sort();
+}
+
+function outsideScopeWhy(services: string[]): string {
+  return `the request also acts on ${services.join(", ")}, outside your approver scope, so only an approver who answers for ${services.length === 1 ? "that service" : "those services"} can allow it for the rest of the task`;
+}
+
 export async function previewApproveAndAllow(db: Db, actor: Actor, id: string): Promise<AllowPreview> {
   assertCan(actor, "approvals:decide");
   // As decideApproval: an id that is not one is an approval that does not exist (the column is a
   // uuid, and PostgreSQL refused the query: a 500 for `POST /approvals/x/approve {"allowForTask": true}`).
   if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
   const scope = await approverScope(db, actor);
-  const approval = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { id: true, actions: true, requiredApprovals: true, task: { select: { policyYaml: true, status: true, expiresAt: true } } } });
+  const approval = await db.approval.findFirst({ where: { id, ...scopeWhere(scope) }, select: { id: true, agentId: true, actions: true, requiredApprovals: true, task: { select: { policyYaml: true, status: true, expiresAt: true } } } });
   if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
   const before = approval.task.policyYaml;
   const no = (why: string): AllowPreview => ({ possible: false, why, before, after: before, added: [] });
   if (approval.requiredApprovals > 1) return no(`this request needs ${approval.requiredApprovals} approvers, so one person cannot allow it for the rest of the task`);
   if (!taskIsLive(approval.task)) return no("the task is no longer active");
-  const rules = rulesFor(approval.id, (Array.isArray(approval.actions) ? approval.actions : []) as unknown as SemanticAction[]);
+  const actions = (Array.isArray(approval.actions) ? approval.actions : []) as unknown as SemanticAction[];
+  const outside = servicesOutsideScope(scope, approval.agentId, actions);
+  if (outside.length > 0) return no(outsideScopeWhy(outside));
+  const rules = rulesFor(approval.id, actions);
   if (typeof rules === "string") return no(rules);
   const after = appendRules(before, rules);
   if (after === null) return no("the task's policy cannot be extended automatically; edit it on the task's page");
@@ -104,9 +124,12 @@ export async function approveAndAllow(db: Db, actor: Actor, id: string, note?: s
   if (errors) throw new AppError("CONFLICT", `Cannot approve and allow: the resulting policy is not valid (${errors.join("; ")}).`);
   const outcome = await decideApproval(db, actor, id, "approve", note);
   const changed = await db.$transaction(async (tx) => {
-    const approval = await tx.approval.findUniqueOrThrow({ where: { id }, select: { taskId: true, agentId: true } });
+    const approval = await tx.approval.findUniqueOrThrow({ where: { id }, select: { taskId: true, agentId: true, actions: true } });
     // Taken in turn with other saves of this task's policy (as updateTaskPolicy), so the check below cannot go stale.
     await tx.$queryRaw`SELECT 1 FROM "tasks" WHERE "id" = ${approval.taskId}::uuid FOR UPDATE`;
+    // The scope as it is now: narrowed since the preview, the rule is no longer this approver's to add.
+    const outside = servicesOutsideScope(await approverScope(tx, actor), approval.agentId, (Array.isArray(approval.actions) ? approval.actions : []) as unknown as SemanticAction[]);
+    if (outside.length > 0) throw new AppError("CONFLICT", `The request was approved once, but no rule was added: ${outsideScopeWhy(outside)}.`);
     const task = await tx.task.findUniqueOrThrow({ where: { id: approval.taskId }, select: { policyYaml: true, policyVersion: true, status: true, expiresAt: true } });
     // The policy the diff was made from must still be the one in force: no silent merge.
     if (task.policyYaml !== preview.before || !taskIsLive(task)) {

@@ -168,7 +168,7 @@ export async function decideApproval(
     const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.map((v) => v.userId).filter((v) => v !== by));
     const withdrawnData = withdrawn.length > 0 ? { withdrawnVotes: withdrawn } : {};
     if (verdict === "deny") {
-      await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
+      await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null }, select: { id: true } });
       await recordAuditEvent(tx, { type: "approval.denied", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "reject", reason: note ?? null, data: { ...base, note: note ?? null, ...withdrawnData } });
       return { id, status: "denied", approvals: counted.length, required };
     }
@@ -194,7 +194,8 @@ export async function decideApproval(
       });
       return { id, status: "pending", approvals: voters.length, required };
     }
-    await tx.approval.update({ where: { id }, data: { status: "approved", decidedById: by, decidedAt: now, decisionNote: note ?? null } });
+    // Nothing read back: an update returns every column by default, the held body included.
+    await tx.approval.update({ where: { id }, data: { status: "approved", decidedById: by, decidedAt: now, decisionNote: note ?? null }, select: { id: true } });
     await recordAuditEvent(tx, {
       type: "approval.approved", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
       data: { ...base, note: note ?? null, approvers: voters, required, ...withdrawnData, ...(stepUp ? { stepUp } : {}) },

@@ -48,13 +48,18 @@ export function idempotencyKeyOf(request: Request): string | null {
 }
 
 /**
- * The principal a key belongs to: an API key by its id, a person by their user id (every session
- * and device of theirs shares the keys). Route handlers only ever see those two; Bulkhead acting
- * itself (CLI, start-up) does not go through HTTP, and is refused rather than given a shared scope.
+ * The principal a key belongs to: an API key by its id, a person by their user id and the session
+ * acting. Sessions of one person do not share answers: an answer may hold a secret shown once (a
+ * new API key, a task token) made under step-up, which belongs to the session that re-authenticated
+ * (lib/auth/step-up.ts); another session of theirs, say a copied cookie that never did, must run the
+ * request and be asked for step-up itself, not be handed the answer. (A password re-authentication
+ * keeps the session's id, so a retry from the same browser is still answered.) Route handlers only
+ * ever see those two; Bulkhead acting itself (CLI, start-up) does not go through HTTP, and is
+ * refused rather than given a shared scope.
  */
 function principalOf(actor: Actor): string {
   if (actor.kind === "api_key") return `api_key:${actor.apiKeyId}`;
-  if (actor.kind === "user") return `user:${actor.userId}`;
+  if (actor.kind === "user") return actor.sessionId ? `user:${actor.userId}:session:${actor.sessionId}` : `user:${actor.userId}`;
   throw invalidKey("An Idempotency-Key can only be used by an API key or a signed-in person.");
 }
 

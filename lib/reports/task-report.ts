@@ -104,7 +104,16 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
     ),
     db.issuedToken.findMany({ where: { taskId: task.id }, orderBy: { issuedAt: "asc" }, include: { issuedBy: { select: { email: true } } } }),
     db.sandbox.findMany({ where: { taskId: task.id }, orderBy: { createdAt: "asc" } }),
-    db.approval.findMany({ where: { taskId: task.id }, orderBy: { createdAt: "asc" }, include: { decidedBy: { select: { email: true } } } }),
+    // The columns the report shows, never the held request's body: `include` read every column,
+    // so each approval's whole body (up to BULKHEAD_MAX_BODY_BYTES, 64 MiB at most), for every
+    // request the task ever had held, was loaded into the dashboard's memory to list a method and
+    // a URL; an agent that had many large requests held could take the dashboard down this way
+    // whenever anyone opened its task's report.
+    db.approval.findMany({
+      where: { taskId: task.id },
+      orderBy: { createdAt: "asc" },
+      select: { id: true, method: true, url: true, status: true, reason: true, createdAt: true, decidedAt: true, decisionNote: true, cancelReason: true, decidedBy: { select: { email: true } } },
+    }),
   ]);
 
   const createdBy = await taskCreatorLabel(db, task.id, task.createdBy?.email ?? null);
