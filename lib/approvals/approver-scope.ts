@@ -34,7 +34,8 @@ export async function approverScope(db: Pick<Db, "approverScope">, actor: Actor)
 async function scopeOfUser(db: Pick<Db, "approverScope">, userId: string): Promise<ApproverScope | null> {
   const rows = await db.approverScope.findMany({ where: { userId }, select: { kind: true, value: true } });
   if (rows.length === 0) return null;
-  return { agents: rows.filter((r) => r.kind === "agent").map((r) => r.value), services: rows.filter((r) => r.kind === "service").map((r) => r.value) };
+  // Agent ids in PostgreSQL's spelling (lower case), also for rows saved before ids were lower-cased on save.
+  return { agents: rows.filter((r) => r.kind === "agent").map((r) => r.value.toLowerCase()), services: rows.filter((r) => r.kind === "service").map((r) => r.value) };
 }
 
 /** A `where` fragment limiting approvals to the scope (actions hold `[{service, …}]`). */
@@ -77,7 +78,9 @@ export async function setApproverScope(db: Db, actor: Actor, userId: string, inp
   assertCan(actor, "users:write");
   const next = approverScopeInput.parse(input);
   await getApproverScope(db, actor, userId); // 404 for a user that does not exist
-  const agents = [...new Set(next.agents)];
+  // Stored as PostgreSQL spells a uuid (lower case): an id sent in capitals is the same agent, and
+  // kept as sent it showed as a raw id on Settings and counted as a widening of the scope.
+  const agents = [...new Set(next.agents.map((a) => a.toLowerCase()))];
   const services = [...new Set(next.services)];
   const found = await db.agent.count({ where: { id: { in: agents } } });
   if (found !== agents.length) throw new AppError("INVALID_INPUT", "Some of these agents do not exist.", { details: { fieldErrors: { agents: ["Some of these agents do not exist."] } } });
@@ -114,7 +117,7 @@ export async function listApproversPage(db: Db, actor: Actor, page: PageRequest 
     take: limit + 1,
     select: { id: true, email: true, approverScopes: { select: { kind: true, value: true } } },
   });
-  const agentIds = users.flatMap((u) => u.approverScopes.filter((s) => s.kind === "agent").map((s) => s.value));
+  const agentIds = users.flatMap((u) => u.approverScopes.filter((s) => s.kind === "agent").map((s) => s.value.toLowerCase()));
   const names = new Map((await db.agent.findMany({ where: { id: { in: agentIds } }, select: { id: true, name: true } })).map((a) => [a.id, a.name]));
   const view = (u: (typeof users)[number]) => ({
     id: u.id,
@@ -122,7 +125,7 @@ export async function listApproversPage(db: Db, actor: Actor, page: PageRequest 
     scope:
       u.approverScopes.length === 0
         ? "all agents and services"
-        : u.approverScopes.map((s) => (s.kind === "agent" ? `agent ${names.get(s.value) ?? s.value}` : `service ${s.value}`)).join(", "),
+        : u.approverScopes.map((s) => (s.kind === "agent" ? `agent ${names.get(s.value.toLowerCase()) ?? s.value}` : `service ${s.value}`)).join(", "),
   });
   return pageOf(users, limit, view, (u) => nameCursor("approvers", { name: u.email }));
 }

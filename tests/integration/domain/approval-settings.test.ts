@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getApproverScope, setApproverScope } from "@/lib/approvals/approver-scope";
+import { getApproverScope, listApproversWithScopes, setApproverScope } from "@/lib/approvals/approver-scope";
 import { getApprovalSettings, updateApprovalSettings } from "@/lib/approvals/settings";
 import type { Actor } from "@/lib/auth/actor";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -44,6 +44,19 @@ describe("who must approve: settings and approver scopes", () => {
     await expect(setApproverScope(t.db, stale(admin), target.user.id, {})).rejects.toMatchObject({ code: "STEP_UP_REQUIRED" });
     expect(await getApproverScope(t.db, admin, target.user.id)).toEqual({ agents: [a1.id], services: [] });
     await expect(setApproverScope(t.db, approver, target.user.id, {})).rejects.toMatchObject({ code: "FORBIDDEN" });
+  });
+
+  it("an agent id sent in capitals is the same agent: stored lower-cased, named on Settings, no widening", async () => {
+    const target = await makeUser(t.db, "approver");
+    const owner = (admin as { userId: string }).userId;
+    const agent = await t.db.agent.create({ data: { name: unique("caps"), ownerId: owner } });
+    // The same id twice, in two spellings, is one agent (it used to be "Some of these agents do not exist").
+    expect(await setApproverScope(t.db, stale(admin), target.user.id, { agents: [agent.id.toUpperCase(), agent.id] })).toEqual({ agents: [agent.id], services: [] });
+    expect(await getApproverScope(t.db, admin, target.user.id)).toEqual({ agents: [agent.id], services: [] });
+    // Saving it again in capitals narrows nothing and widens nothing: no step-up asked of a stale session.
+    await setApproverScope(t.db, stale(admin), target.user.id, { agents: [agent.id.toUpperCase()] });
+    const listed = (await listApproversWithScopes(t.db, admin)).find((u) => u.id === target.user.id);
+    expect(listed?.scope).toBe(`agent ${agent.name}`);
   });
 
   /** Waits (by state, not by time) until `n` sessions of this database wait for a lock. */
