@@ -272,6 +272,40 @@ export function searchPathShadowsCatalog(schemas: readonly string[]): boolean {
   return schemas.indexOf("pg_catalog") > 0;
 }
 
+const RUNS_COMMAND = "the server runs its value as a shell command, as COPY … PROGRAM does";
+const LOADS_LIBRARY = "the server loads the shared libraries it names, as LOAD does";
+const WRITES_FILE = "the server writes its log to the file it names, as COPY … TO 'file' does";
+
+/**
+ * Settings that are irreversible whichever way they are set (`SET`, `ALTER ROLE|DATABASE … SET`,
+ * `ALTER SYSTEM SET`, `set_config`), with why: `standard_conforming_strings` changes how the
+ * server reads string literals in later statements, which Bulkhead parses with the default (with
+ * it off, `SELECT 'a\'' ; DROP TABLE t; --'` is one string here and a DROP there); the others
+ * make the server run a shell command, load a shared library or write a file of its choosing,
+ * which the statements that do so directly already are.
+ */
+const IRREVERSIBLE_SETTINGS: ReadonlyMap<string, string> = new Map([
+  ["standard_conforming_strings", "changes how later SQL is parsed"],
+  ["archive_command", RUNS_COMMAND],
+  ["archive_cleanup_command", RUNS_COMMAND],
+  ["restore_command", RUNS_COMMAND],
+  ["recovery_end_command", RUNS_COMMAND],
+  ["ssl_passphrase_command", RUNS_COMMAND],
+  ["archive_library", LOADS_LIBRARY],
+  ["shared_preload_libraries", LOADS_LIBRARY],
+  ["session_preload_libraries", LOADS_LIBRARY],
+  ["local_preload_libraries", LOADS_LIBRARY],
+  ["dynamic_library_path", LOADS_LIBRARY],
+  ["jit_provider", LOADS_LIBRARY],
+  ["log_directory", WRITES_FILE],
+  ["log_filename", WRITES_FILE],
+]);
+
+/** Why setting `name` (any case, trimmed) is irreversible, or null. */
+export function irreversibleSetting(name: string): string | null {
+  return IRREVERSIBLE_SETTINGS.get(name.trim().toLowerCase()) ?? null;
+}
+
 
 /**
  * `set_config('search_path', value, …)` that puts a schema before pg_catalog, or whose setting or
@@ -295,6 +329,10 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
   if (fn === "set_config" && (parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog"))) {
     const shadowing = searchPathConfig(body);
     if (shadowing) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: shadowing.note });
+    // `set_config('standard_conforming_strings', 'off', false)` is `SET standard_conforming_strings`.
+    const setting = stringConstant((Array.isArray(body["args"]) ? body["args"] : [])[0]);
+    const why = setting === null ? null : irreversibleSetting(setting);
+    if (why !== null) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: `sets ${setting?.trim().toLowerCase()}: ${why}` });
   }
   if (!rule) {
     const name = parts[parts.length - 1] ?? "";
