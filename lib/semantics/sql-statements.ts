@@ -135,8 +135,10 @@ function variableSet(body: PgNode, ctx: WalkContext, database: string): void {
     }
   }
   // standard_conforming_strings changes how the server reads string literals in later statements,
-  // which we parsed with the default; the others run a command, load a library or write a file.
-  const why = irreversibleSetting(name);
+  // which we parsed with the default, and a client_encoding other than UTF-8 how it decodes their
+  // bytes; the others run a command, load a library or write a file.
+  const value = kind === "VAR_SET_VALUE" ? stringConstant(list(body["args"])[0]) : undefined;
+  const why = irreversibleSetting(name, value);
   if (why !== null) return push(ctx, { operation: `${verb} ${name}`, effect: "irreversible", resource: database, note: why });
   const effect: Effect = HARMLESS_SETTINGS.has(name) || name.startsWith("transaction") ? "read" : "write";
   push(ctx, { operation: `${verb} ${name || "?"}`.trim(), effect, resource: database });
@@ -221,7 +223,7 @@ function alterSet(kind: string): Handler {
     const set = body["setstmt"];
     if (!isObject(set)) return;
     const name = (str(set["name"]) ?? "").toLowerCase();
-    if (name === "search_path" || irreversibleSetting(name) !== null) variableSet(set, ctx, db);
+    if (name === "search_path" || name === "client_encoding" || irreversibleSetting(name) !== null) variableSet(set, ctx, db);
   };
 }
 

@@ -280,7 +280,8 @@ const WRITES_FILE = "the server writes its log to the file it names, as COPY …
  * Settings that are irreversible whichever way they are set (`SET`, `ALTER ROLE|DATABASE … SET`,
  * `ALTER SYSTEM SET`, `set_config`), with why: `standard_conforming_strings` changes how the
  * server reads string literals in later statements, which Bulkhead parses with the default (with
- * it off, `SELECT 'a\'' ; DROP TABLE t; --'` is one string here and a DROP there); the others
+ * it off, `SELECT 'a\'' ; DROP TABLE t; --'` is one string here and a DROP there), as a
+ * `client_encoding` other than UTF-8 changes how it decodes their bytes (below); the others
  * make the server run a shell command, load a shared library or write a file of its choosing,
  * which the statements that do so directly already are.
  */
@@ -301,9 +302,23 @@ const IRREVERSIBLE_SETTINGS: ReadonlyMap<string, string> = new Map([
   ["log_filename", WRITES_FILE],
 ]);
 
-/** Why setting `name` (any case, trimmed) is irreversible, or null. */
-export function irreversibleSetting(name: string): string | null {
-  return IRREVERSIBLE_SETTINGS.get(name.trim().toLowerCase()) ?? null;
+const CHANGES_DECODING =
+  "the server decodes later SQL text in this encoding, which Bulkhead reads as UTF-8: in SJIS, BIG5 or GBK a backslash can be the second byte of a character, so `E'Á\\' ), d AS (DELETE …` closes its string there and not here";
+/** PostgreSQL's names for UTF-8, as it compares encoding names (letters and digits only, any case). */
+const UTF8_NAMES = new Set(["utf8", "unicode"]);
+
+/**
+ * Why setting `name` (any case, trimmed) to `value` is irreversible, or null. `value` is the
+ * constant set (null when it is computed at run time, undefined for RESET or DEFAULT); only
+ * `client_encoding` depends on it: UTF-8, or back to the connection's own, changes nothing.
+ */
+export function irreversibleSetting(name: string, value?: string | null): string | null {
+  const key = name.trim().toLowerCase();
+  if (key === "client_encoding") {
+    if (value === undefined) return null;
+    return value !== null && UTF8_NAMES.has(value.toLowerCase().replace(/[^a-z0-9]/g, "")) ? null : CHANGES_DECODING;
+  }
+  return IRREVERSIBLE_SETTINGS.get(key) ?? null;
 }
 
 
@@ -330,8 +345,9 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
     const shadowing = searchPathConfig(body);
     if (shadowing) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: shadowing.note });
     // `set_config('standard_conforming_strings', 'off', false)` is `SET standard_conforming_strings`.
-    const setting = stringConstant((Array.isArray(body["args"]) ? body["args"] : [])[0]);
-    const why = setting === null ? null : irreversibleSetting(setting);
+    const args: unknown[] = Array.isArray(body["args"]) ? body["args"] : [];
+    const setting = stringConstant(args[0]);
+    const why = setting === null ? null : irreversibleSetting(setting, stringConstant(args[1]));
     if (why !== null) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: `sets ${setting?.trim().toLowerCase()}: ${why}` });
   }
   if (!rule) {

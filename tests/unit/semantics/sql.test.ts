@@ -126,6 +126,18 @@ const cases: Case[] = [
   { name: "ALTER SYSTEM SET log_directory / log_filename write a file of the agent's choosing", sql: "ALTER SYSTEM SET log_filename = 'authorized_keys'", effect: "irreversible" },
   { name: "ALTER SYSTEM SET of an ordinary setting stays a write (the control)", sql: "ALTER SYSTEM SET work_mem = '64MB'", effect: "write" },
   { name: "ALTER ROLE … SET of an ordinary setting stays a write (the control)", sql: "ALTER ROLE app SET statement_timeout = '5s'", effect: "write" },
+  // A client_encoding other than UTF-8 changes how the server decodes the bytes of later SQL,
+  // which Bulkhead reads as UTF-8. In SJIS the bytes of `Á` (C3 81) and the backslash after it
+  // (5C) are two characters, so the backslash no longer escapes the quote: the statement below is
+  // a SELECT of one string here and a DELETE of every row of t there (a later statement of the
+  // same session, such as the next element of a SQL-over-HTTP transaction batch).
+  { name: "the statement that hides a DELETE from a UTF-8 reading is a read by itself", sql: "WITH x AS (SELECT E'\u00c1\\' ) , d AS (DELETE FROM t RETURNING 1) SELECT 1 FROM d --' ) SELECT 1", effect: "read" },
+  { name: "SET client_encoding TO 'SJIS' is irreversible", sql: "SET client_encoding TO 'SJIS'", effect: "irreversible", actions: [["SET client_encoding", "irreversible", "-"]], note: /decodes later SQL/ },
+  { name: "SET NAMES, unquoted names and other multi-byte encodings are irreversible", sql: "SET NAMES 'BIG5'; SET client_encoding = gbk; SET LOCAL client_encoding TO 'Shift_JIS'", effect: "irreversible" },
+  { name: "set_config('client_encoding', …) other than UTF-8 is irreversible", sql: "SELECT set_config('client_encoding', 'SJIS', false)", effect: "irreversible", note: /decodes later SQL/ },
+  { name: "set_config('client_encoding', …) with a value computed at run time is irreversible", sql: "SELECT set_config('client_encoding', current_setting('x'), false)", effect: "irreversible" },
+  { name: "ALTER ROLE … SET client_encoding other than UTF-8 is irreversible", sql: "ALTER ROLE CURRENT_USER SET client_encoding = 'SJIS'", effect: "irreversible" },
+  { name: "client_encoding UTF-8 in any spelling, RESET and DEFAULT stay reads (the control)", sql: "SET client_encoding = 'UTF8'; SET client_encoding TO 'utf-8'; SET NAMES 'Unicode'; RESET client_encoding; SET client_encoding TO DEFAULT", effect: "read" },
   { name: "GRANT", sql: "GRANT SELECT ON t TO bob", effect: "write" },
   { name: "REVOKE", sql: "REVOKE SELECT ON t FROM bob", effect: "write" },
   { name: "VACUUM FULL", sql: "VACUUM FULL t", effect: "write", actions: [["VACUUM", "write", "t"]] },
