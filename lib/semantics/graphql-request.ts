@@ -132,9 +132,10 @@ function fromJson(value: JsonValue): PayloadResult {
 const LOWER_PARAMS = GRAPHQL_PARAMS.map((p) => p.toLowerCase());
 
 /**
- * A GraphQL parameter hidden behind a `;` in the query string (`?query={me}&a=1;query=mutation…`):
- * Rack before 3, Django before 3.2 and Python's parse_qs before 3.9.2 also split pairs at `;`, so
- * there the URL carries a second `query` (the last one wins in Rack) that a `&`-only reading never
+ * A GraphQL parameter hidden behind a `;` in the query string (`?query={me}&a=1;query=mutation…`)
+ * or in a form body: Rack before 3, Django before 3.2 (query string and form body alike) and
+ * Python's parse_qs before 3.9.2 also split pairs at `;`, so there the request carries a second
+ * `query` (the last one wins in Rack and in Django's QueryDict) that a `&`-only reading never
  * sees. A client that meant a literal `;` in a value would have escaped it (`%3B`).
  */
 function hiddenBehindSemicolon(query: string): string | null {
@@ -187,6 +188,13 @@ export function extractGraphqlPayloads(req: CanonicalRequest): PayloadResult {
     return { ok: true, payloads: [{ query: text.text, operationName: null, variables: {}, persistedHash: null, documentId: null }] };
   }
   if (type === "application/x-www-form-urlencoded") {
+    // Django before 3.2 (graphene-django reads `request.POST`) and Python's parse_qs before 3.9.2
+    // split a form body at `;` too, and QueryDict keeps the last `query`: a body
+    // `query={me{id}}&a=1;query=mutation{…}` runs the mutation there, as the URL's twin would.
+    const hiddenInBody = hiddenBehindSemicolon(text.text);
+    if (hiddenInBody !== null) {
+      return reject("graphql_ambiguous_request", `GraphQL parameter "${hiddenInBody.slice(0, 40)}" after a ";" in the form body: some servers split form fields at ";", others do not`);
+    }
     const form = parseFormStrict(text.text);
     if (!form.ok) return form;
     const p = fromFields(form.fields);

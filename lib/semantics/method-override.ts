@@ -13,8 +13,9 @@
  * - A form, multipart or JSON body in any ASCII-compatible charset (the name and a method are
  *   ASCII there); another charset (UTF-16, UTF-7...) or a compressed body of those types is
  *   refused.
- * - A multipart/form-data part named `_method` (Rails, Laravel and Symfony read it); a multipart
- *   body that does not parse is refused.
+ * - A multipart/form-data part named `_method` (Rails, Laravel and Symfony read it), also in a
+ *   multipart/mixed or multipart/related body (Rack parses those as form data as well); a
+ *   multipart body that does not parse, or has no boundary, is refused.
  * - A top-level `_method` key of a JSON body (Laravel's `input()` reads JSON).
  */
 import { isJsonMediaType, parseJsonText, parseMediaType, readTextBody } from "@/lib/semantics/body";
@@ -27,6 +28,8 @@ const METHOD_TOKEN = /^[A-Za-z]+$/;
 /** Charsets in which every ASCII byte means its ASCII character. */
 const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
 const latin1 = new TextDecoder("latin1");
+/** Multipart types whose parts some framework reads as form fields (Rack: form-data, mixed, related). */
+const MULTIPART_FORMS = new Set(["multipart/form-data", "multipart/mixed", "multipart/related"]);
 
 type Found = { ok: true; values: string[] } | Rejection;
 
@@ -92,7 +95,11 @@ function bodyOverrides(req: CanonicalRequest): Found {
   // Rack reads "application/x-www-form-urlencoded, text/plain" as a form: a type that does not parse could be one.
   if ("ok" in media) return reject("invalid_method_override", `${media.reason}: a _method override in the body cannot be ruled out`);
   const form = media.type === "" || media.type === "application/x-www-form-urlencoded";
-  const multipart = media.type === "multipart/form-data";
+  // Rack parses multipart/mixed and multipart/related bodies as form data too
+  // (PARSEABLE_DATA_MEDIA_TYPES: as multipart with a boundary, as a urlencoded form without one),
+  // and Rack::MethodOverride reads `_method` there: read like multipart/form-data, refused
+  // without a boundary.
+  const multipart = MULTIPART_FORMS.has(media.type);
   const json = isJsonMediaType(media.type);
   if (!form && !multipart && !json) return { ok: true, values: [] };
   const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();

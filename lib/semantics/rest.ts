@@ -383,6 +383,8 @@ function matchRoute(
     if (shape !== null && compiled.shape !== shape) continue;
     const params = matchTemplate(compiled.parts, reading.segments, fold, reading.keys);
     if (!params) continue;
+    const named = resourceParamInUrl(route, req.query);
+    if (named) return named;
     if (route.when) {
       const inUrl = whenKeyInUrl(route, req.query);
       if (inUrl) return inUrl;
@@ -433,6 +435,41 @@ function whenKeyInUrl(route: RestRoute, query: string): Rejection | null {
         `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${keys.has(base) ? base : nested}", which decides whether ${route.operation} is ${route.effect ?? "more severe"}: servers that merge URL and body parameters would read it, others would not; send it in the JSON body only`,
       );
     }
+  }
+  return null;
+}
+
+const RESOURCE_PARAM = /\{([A-Za-z0-9_]+)\+?\}/g;
+const resourceParamNames = new WeakMap<RestRoute, ReadonlySet<string>>();
+
+/** The template parameters a route's resource is made of (`{owner}/{repo}`: owner, repo), lower-cased. */
+function resourceParams(route: RestRoute): ReadonlySet<string> {
+  let names = resourceParamNames.get(route);
+  if (!names) {
+    names = new Set([...(route.resource ?? "").matchAll(RESOURCE_PARAM)].map((m) => (m[1] as string).toLowerCase()));
+    resourceParamNames.set(route, names);
+  }
+  return names;
+}
+
+/**
+ * A URL parameter named like a path parameter the route's resource is read from
+ * (`DELETE /volumes/vol_stg?id=vol_prod` on `/volumes/{id}`). Laravel's `$request->id` reads the
+ * query and body before the route's own parameter, and other frameworks that merge request and
+ * route parameters differ on which wins, so such a server deletes `vol_prod` while the rules were
+ * applied to `vol_stg`. Which one a server reads cannot be known: refused, as a condition's key in
+ * the URL is.
+ */
+function resourceParamInUrl(route: RestRoute, query: string): Rejection | null {
+  if (route.resource === undefined || query === "") return null;
+  const names = resourceParams(route);
+  if (names.size === 0) return null;
+  for (const { name, base } of queryParameterNames(query)) {
+    if (!names.has(base)) continue;
+    return reject(
+      "ambiguous_parameter",
+      `URL parameter ${JSON.stringify(name.slice(0, 40))} names "${base}", the path parameter that ${route.operation}'s resource is read from: servers that read request parameters before route parameters (Laravel's $request->${base}) would act on the resource the URL parameter names, others on the path's; name the resource in the path only`,
+    );
   }
   return null;
 }

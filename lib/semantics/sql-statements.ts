@@ -13,6 +13,7 @@ import {
   walk,
   setNestedStatementHandler,
   searchPathShadowsCatalog,
+  irreversibleSetting,
   stringConstant,
   walkChildren,
   type PgNode,
@@ -133,10 +134,12 @@ function variableSet(body: PgNode, ctx: WalkContext, database: string): void {
       return push(ctx, { operation: `${verb} search_path`, effect: "irreversible", resource: database, note: "puts a schema before pg_catalog: built-in function and operator names in later statements may then run that schema's functions" });
     }
   }
-  if (name === "standard_conforming_strings") {
-    // Changes how the server reads string literals in later statements, which we parsed with the default.
-    return push(ctx, { operation: `${verb} ${name}`, effect: "irreversible", resource: database, note: "changes how later SQL is parsed" });
-  }
+  // standard_conforming_strings changes how the server reads string literals in later statements,
+  // which we parsed with the default, and a client_encoding other than UTF-8 how it decodes their
+  // bytes; the others run a command, load a library or write a file.
+  const value = kind === "VAR_SET_VALUE" ? stringConstant(list(body["args"])[0]) : undefined;
+  const why = irreversibleSetting(name, value);
+  if (why !== null) return push(ctx, { operation: `${verb} ${name}`, effect: "irreversible", resource: database, note: why });
   const effect: Effect = HARMLESS_SETTINGS.has(name) || name.startsWith("transaction") ? "read" : "write";
   push(ctx, { operation: `${verb} ${name || "?"}`.trim(), effect, resource: database });
 }
@@ -203,17 +206,24 @@ export const STATEMENTS: Record<string, Handler> = {
   CheckPointStmt: (_b, ctx, db) => push(ctx, { operation: "CHECKPOINT", effect: "write", resource: db }),
   AlterRoleSetStmt: alterSet("AlterRoleSetStmt"),
   AlterDatabaseSetStmt: alterSet("AlterDatabaseSetStmt"),
+  AlterSystemStmt: alterSet("AlterSystemStmt"),
 };
 
 /**
- * `ALTER ROLE|DATABASE … SET x = …`: a schema change (a write), and a search_path set this way
- * is judged as `SET search_path` is, since every later session of that role or database gets it.
+ * `ALTER ROLE|DATABASE … SET x = …` and `ALTER SYSTEM SET x = …`: a schema or configuration
+ * change (a write), and a setting judged irreversible when `SET` (a search_path before
+ * pg_catalog, standard_conforming_strings, a command or a library the server runs) is judged so
+ * here too, since every later session of that role, database or server gets it (an ordinary role
+ * may `ALTER ROLE CURRENT_USER SET standard_conforming_strings = off`, and the next request's
+ * literals are then read another way than Bulkhead parses them).
  */
 function alterSet(kind: string): Handler {
   return (body, ctx, db) => {
     ddlWrite(kindWords(kind))(body, ctx, db);
     const set = body["setstmt"];
-    if (isObject(set) && (str(set["name"]) ?? "").toLowerCase() === "search_path") variableSet(set, ctx, db);
+    if (!isObject(set)) return;
+    const name = (str(set["name"]) ?? "").toLowerCase();
+    if (name === "search_path" || name === "client_encoding" || irreversibleSetting(name) !== null) variableSet(set, ctx, db);
   };
 }
 

@@ -272,6 +272,55 @@ export function searchPathShadowsCatalog(schemas: readonly string[]): boolean {
   return schemas.indexOf("pg_catalog") > 0;
 }
 
+const RUNS_COMMAND = "the server runs its value as a shell command, as COPY … PROGRAM does";
+const LOADS_LIBRARY = "the server loads the shared libraries it names, as LOAD does";
+const WRITES_FILE = "the server writes its log to the file it names, as COPY … TO 'file' does";
+
+/**
+ * Settings that are irreversible whichever way they are set (`SET`, `ALTER ROLE|DATABASE … SET`,
+ * `ALTER SYSTEM SET`, `set_config`), with why: `standard_conforming_strings` changes how the
+ * server reads string literals in later statements, which Bulkhead parses with the default (with
+ * it off, `SELECT 'a\'' ; DROP TABLE t; --'` is one string here and a DROP there), as a
+ * `client_encoding` other than UTF-8 changes how it decodes their bytes (below); the others
+ * make the server run a shell command, load a shared library or write a file of its choosing,
+ * which the statements that do so directly already are.
+ */
+const IRREVERSIBLE_SETTINGS: ReadonlyMap<string, string> = new Map([
+  ["standard_conforming_strings", "changes how later SQL is parsed"],
+  ["archive_command", RUNS_COMMAND],
+  ["archive_cleanup_command", RUNS_COMMAND],
+  ["restore_command", RUNS_COMMAND],
+  ["recovery_end_command", RUNS_COMMAND],
+  ["ssl_passphrase_command", RUNS_COMMAND],
+  ["archive_library", LOADS_LIBRARY],
+  ["shared_preload_libraries", LOADS_LIBRARY],
+  ["session_preload_libraries", LOADS_LIBRARY],
+  ["local_preload_libraries", LOADS_LIBRARY],
+  ["dynamic_library_path", LOADS_LIBRARY],
+  ["jit_provider", LOADS_LIBRARY],
+  ["log_directory", WRITES_FILE],
+  ["log_filename", WRITES_FILE],
+]);
+
+const CHANGES_DECODING =
+  "the server decodes later SQL text in this encoding, which Bulkhead reads as UTF-8: in SJIS, BIG5 or GBK a backslash can be the second byte of a character, so `E'Á\\' ), d AS (DELETE …` closes its string there and not here";
+/** PostgreSQL's names for UTF-8, as it compares encoding names (letters and digits only, any case). */
+const UTF8_NAMES = new Set(["utf8", "unicode"]);
+
+/**
+ * Why setting `name` (any case, trimmed) to `value` is irreversible, or null. `value` is the
+ * constant set (null when it is computed at run time, undefined for RESET or DEFAULT); only
+ * `client_encoding` depends on it: UTF-8, or back to the connection's own, changes nothing.
+ */
+export function irreversibleSetting(name: string, value?: string | null): string | null {
+  const key = name.trim().toLowerCase();
+  if (key === "client_encoding") {
+    if (value === undefined) return null;
+    return value !== null && UTF8_NAMES.has(value.toLowerCase().replace(/[^a-z0-9]/g, "")) ? null : CHANGES_DECODING;
+  }
+  return IRREVERSIBLE_SETTINGS.get(key) ?? null;
+}
+
 
 /**
  * `set_config('search_path', value, …)` that puts a schema before pg_catalog, or whose setting or
@@ -295,6 +344,11 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
   if (fn === "set_config" && (parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog"))) {
     const shadowing = searchPathConfig(body);
     if (shadowing) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: shadowing.note });
+    // `set_config('standard_conforming_strings', 'off', false)` is `SET standard_conforming_strings`.
+    const args: unknown[] = Array.isArray(body["args"]) ? body["args"] : [];
+    const setting = stringConstant(args[0]);
+    const why = setting === null ? null : irreversibleSetting(setting, stringConstant(args[1]));
+    if (why !== null) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: `sets ${setting?.trim().toLowerCase()}: ${why}` });
   }
   if (!rule) {
     const name = parts[parts.length - 1] ?? "";

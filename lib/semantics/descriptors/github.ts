@@ -50,7 +50,10 @@ export const github: ServiceDescriptorInput = {
       // A fork copies the repository under another owner; a private repository's fork stays private.
       { method: "POST", path: `${R}/forks`, operation: "repos.createFork", effect: "write", resource: repo, resourceKind: "repository" },
       // Making a private repository public cannot be taken back: its contents have been exposed.
+      // So is making it internal (GitHub Enterprise): every member of the enterprise can then read
+      // and clone it, as cloneTemplateRepository's INTERNAL below.
       { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "public" }, resource: repo, resourceKind: "repository" },
+      { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { visibility: "internal" }, resource: repo, resourceKind: "repository" },
       { method: PATCH, path: R, operation: "repos.update", effect: "irreversible", when: { private: false }, resource: repo, resourceKind: "repository" },
       { method: PATCH, path: R, operation: "repos.update", effect: "write", resource: repo, resourceKind: "repository" },
       // A forced ref update rewrites history; the old commits may be unrecoverable.

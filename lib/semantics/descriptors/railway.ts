@@ -49,6 +49,14 @@ export const railway: ServiceDescriptorInput = {
       irreversible("projectTransfer", "projectId", "project"),
       irreversible("projectTransferConfirm", "projectId", "project"),
       irreversible("projectTransferToTeam", "projectId", "project"),
+      // An environment config patch applies whatever it holds, and it deletes a service, a volume
+      // or a bucket named only as a key (`{"volumes": {"<id>": {"isDeleted": true}}}`): what the
+      // dashboard's "delete" does, under a name that says nothing of it. Committing staged
+      // changes applies a patch sent by an earlier request, which this one does not show.
+      // Staging one changes nothing yet (the commit is judged).
+      irreversible("environmentPatchCommit", "environmentId", "environment"),
+      irreversible("environmentPatchCommitStaged", "environmentId", "environment"),
+      { name: "environmentStageChanges", effect: "write", resourceArg: "environmentId", resourceKind: "environment" },
       // Destructive, recoverable in principle (grace period, re-creatable secrets).
       { name: "projectScheduleDelete", effect: "destructive", resourceArg: "id", resourceKind: "project" },
       { name: "privateNetworksForEnvironmentDelete", effect: "destructive", resourceArg: "environmentId", resourceKind: "environment" },

@@ -320,6 +320,41 @@ describe("the proxy fails closed on what it does not know", () => {
     expect(github.hits.length).toBe(before + 1);
   });
 
+  it("settings for later statements, config patches, hidden form parameters and overrides never reach the upstream as writes", async () => {
+    // Unrestricted scope: the policy (read and write only) is what must refuse these.
+    const { token } = await h.newTask("rules:\n  - service: app-db\n    effects: [read, write]\n  - service: railway\n    effects: [read, write]\n  - service: github\n    effects: [read, write]\n", { scope: "*:*:irreversible" });
+    const [sqlBefore, railwayBefore, githubBefore] = [sql.statements.length, railway.hits.length, github.hits.length];
+    const sqlUrl = `http://sql.test:${sql.port}/`;
+    // Each changes how the server reads later SQL, or runs a command: irreversible, not a write.
+    for (const query of ["ALTER ROLE CURRENT_USER SET standard_conforming_strings = off", "SELECT set_config('standard_conforming_strings', 'off', false)", "SET client_encoding TO 'SJIS'", "ALTER SYSTEM SET archive_command = 'sh -c id'"]) {
+      const r = await post(token, sqlUrl, JSON.stringify({ query }));
+      expect([r.status, r.json?.error], query).toEqual([403, "policy_deny"]);
+    }
+    const railwayUrl = `http://${RAILWAY}:${railway.port}/graphql/v2`;
+    const patch = await post(token, railwayUrl, JSON.stringify({ query: 'mutation { environmentPatchCommit(environmentId: "env_staging", patch: { volumes: { vol_staging: { isDeleted: true } } }) }' }));
+    expect([patch.status, patch.json?.error]).toEqual([403, "policy_deny"]);
+    expect(String(patch.json?.reason)).toMatch(/environmentPatchCommit/);
+    // Old Django splits a form body at ';' and keeps the last query: the volumeDelete.
+    const read = encodeURIComponent("{ me { id } }");
+    const drop = encodeURIComponent('mutation { volumeDelete(volumeId: "vol_staging") }');
+    const form = await viaProxy(h.proxyPort, railwayUrl, { token, method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `query=${read}&a=1;query=${drop}` });
+    expect([form.status, form.json?.error]).toEqual([400, "graphql_ambiguous_request"]);
+    const repo = `http://${GITHUB}:${github.port}/repos/acme/app`;
+    const internal = await post(token, repo, JSON.stringify({ visibility: "internal" }), "PATCH");
+    expect([internal.status, internal.json?.error]).toEqual([403, "policy_deny"]);
+    // Laravel's $request->repo reads the query before the route's {repo}.
+    const named = await viaProxy(h.proxyPort, `${repo}?repo=secrets`, { token });
+    expect([named.status, named.json?.error]).toEqual([400, "ambiguous_parameter"]);
+    // Rack reads multipart/mixed as a form: _method=DELETE turns this POST into a DELETE.
+    const mixed = await viaProxy(h.proxyPort, `${repo}/issues`, { token, method: "POST", headers: { "content-type": "multipart/mixed; boundary=XyZ" }, body: '--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--XyZ--\r\n' });
+    expect([mixed.status, mixed.json?.error]).toEqual([403, "policy_deny"]);
+    expect([sql.statements.length, railway.hits.length, github.hits.length]).toEqual([sqlBefore, railwayBefore, githubBefore]);
+    // The controls reach their upstreams.
+    expect((await post(token, sqlUrl, JSON.stringify({ query: "SET client_encoding TO 'UTF8'" }))).status).toBe(200);
+    expect((await viaProxy(h.proxyPort, `${repo}?per_page=1`, { token })).status).toBe(200);
+    expect([sql.statements.length, github.hits.length]).toEqual([sqlBefore + 1, githubBefore + 1]);
+  });
+
   it("an environment removed from the inventory makes the policies naming it unusable, not silently empty", async () => {
     // Unrestricted scope: the policy is what must become unusable here.
     const { token } = await h.newTask("rules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n", { scope: "*:*:irreversible" });

@@ -68,3 +68,25 @@ describe("GitHub GraphQL: cloneTemplateRepository, the twin of POST …/generate
   });
 });
 
+
+/**
+ * `visibility: "internal"` (GitHub Enterprise) shows a private repository to every member of the
+ * enterprise, who can read and clone it: as irreversible as making it public, and what
+ * cloneTemplateRepository's INTERNAL already is. It used to be a plain `repos.update` write.
+ */
+describe("GitHub: making a repository internal exposes it like making it public", () => {
+  for (const [method, path] of [["PATCH", "/repos/acme/app"], ["POST", "/repos/acme/app"], ["PATCH", "/repositories/1296269"], ["PATCH", "/Repos/Acme/App/"]] as const) {
+    it(`${method} ${path} with visibility: "internal" is irreversible`, () => {
+      const result = judged(method, path, { visibility: "internal" });
+      expect(Array.isArray(result) && result.map(([operation, effect]) => [operation, effect])).toEqual([["repos.update", "irreversible"]]);
+    });
+  }
+  it('"Internal", " internal" and a wrapped {"repository": {"visibility": "internal"}} are irreversible too', () => {
+    for (const body of [{ visibility: "Internal" }, { visibility: " internal" }, { repository: { visibility: "internal" } }]) {
+      expect(judged("PATCH", "/repos/acme/app", body)).toEqual([["repos.update", "irreversible", "acme/app"]]);
+    }
+  });
+  it('visibility: "private" stays a write (the control)', () => {
+    expect(judged("PATCH", "/repos/acme/app", { visibility: "private" })).toEqual([["repos.update", "write", "acme/app"]]);
+  });
+});

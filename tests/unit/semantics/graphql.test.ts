@@ -154,6 +154,15 @@ describe("GraphQL: every body encoding", () => {
     // A ';' that names no GraphQL parameter is only data.
     expect(ops(classifyRequest("GET", `${RAILWAY}?query=${read}&a=1;b=2`))).toEqual([["me", "read"]]);
   });
+  it("a GraphQL parameter after a ';' in a form body is ambiguous (old Django splits form bodies there, and its QueryDict keeps the last query)", () => {
+    const form = "application/x-www-form-urlencoded";
+    const read = encodeURIComponent("{ me { id } }");
+    expect(code(classifyRequest("POST", RAILWAY, { body: `query=${read}&a=1;query=${encodeURIComponent(mutation)}`, contentType: form }))).toBe("graphql_ambiguous_request");
+    expect(code(classifyRequest("POST", RAILWAY, { body: `query=${read}&a=1;+%71uery=x`, contentType: form }))).toBe("graphql_ambiguous_request");
+    expect(code(classifyRequest("POST", RAILWAY, { body: `a=1;OperationName=Evil&query=${read}`, contentType: form }))).toBe("graphql_ambiguous_request");
+    // A ';' that names no GraphQL parameter is only data.
+    expect(ops(classifyRequest("POST", RAILWAY, { body: `query=${read}&a=1;b=2`, contentType: form }))).toEqual([["me", "read"]]);
+  });
   it("application/graphql body", () => {
     expect(ops(classifyRequest("POST", RAILWAY, { body: mutation, contentType: "application/graphql" }))).toEqual([["volumeDelete", "irreversible"]]);
   });

@@ -78,6 +78,26 @@ describe("multipart/form-data parts named _method", () => {
   });
 });
 
+/**
+ * Rack parses multipart/mixed and multipart/related as form data too (PARSEABLE_DATA_MEDIA_TYPES):
+ * as multipart with a boundary, as a urlencoded form without one. Rack::MethodOverride (in every
+ * non-API Rails app, Sinatra's method_override) then runs a POST as the `_method` it finds there.
+ */
+describe("multipart/mixed and multipart/related bodies carry _method to Rack", () => {
+  for (const subtype of ["mixed", "related", "Mixed"]) {
+    it(`multipart/${subtype} with a part named _method`, () => {
+      const body = multipart([{ head: 'Content-Disposition: form-data; name="title"', value: "x" }, { head: 'Content-Disposition: form-data; name="_method"', value: "DELETE" }]);
+      expect(outcome(VOLUME, body, `multipart/${subtype}; boundary=XyZ`)).toBe("irreversible");
+    });
+    it(`multipart/${subtype} without a boundary (Rack reads it as a urlencoded form) is refused`, () => {
+      expect(outcome(VOLUME, "_method=DELETE", `multipart/${subtype}`)).toBe("rejected:invalid_multipart");
+    });
+  }
+  it("multipart/mixed without _method is a plain POST (the control)", () => {
+    expect(outcome(VOLUME, multipart([{ head: 'Content-Disposition: form-data; name="file"; filename="a.txt"', value: "_method=DELETE" }]), "multipart/mixed; boundary=XyZ")).toBe("write");
+  });
+});
+
 describe("a top-level _method key of a JSON body (Laravel)", () => {
   it("plain and escaped", () => {
     expect(outcome(VOLUME, json({ _method: "DELETE" }), "application/json")).toBe("irreversible");

@@ -68,6 +68,29 @@ const cases: Case[] = [
     query: 'mutation { variableCollectionUpsert(input: { projectId: "p", environmentId: "env_stg", serviceId: "svc_stg", variables: {} }) }',
     expect: [{ operation: "variableCollectionUpsert", effect: "write", resource: "svc_stg", environment: "staging" }],
   },
+  // An environment config patch deletes what it marks `isDeleted` (the dashboard's delete), named
+  // only as a key: judged irreversible whatever it holds, as is committing staged changes.
+  {
+    name: "environmentPatchCommit deleting a volume by a key of the patch is irreversible",
+    query: "mutation P($environmentId: String!, $patch: EnvironmentConfig) { environmentPatchCommit(environmentId: $environmentId, patch: $patch) }",
+    variables: { environmentId: "env_prod", patch: { volumes: { vol_123: { isDeleted: true } }, services: { svc_prod: { isDeleted: true } } } },
+    expect: [{ operation: "environmentPatchCommit", effect: "irreversible", resource: "env_prod", environment: "production" }],
+  },
+  {
+    name: "environmentPatchCommit on staging is irreversible too (a rule may waive the approval)",
+    query: 'mutation { environmentPatchCommit(environmentId: "env_stg", patch: { services: { svc_stg: { deploy: { numReplicas: 2 } } } }) }',
+    expect: [{ operation: "environmentPatchCommit", effect: "irreversible", resource: "env_stg", environment: "staging" }],
+  },
+  {
+    name: "environmentPatchCommitStaged applies a patch this request does not show: irreversible",
+    query: 'mutation { environmentPatchCommitStaged(environmentId: "env_prod", commitMessage: "tidy up") }',
+    expect: [{ operation: "environmentPatchCommitStaged", effect: "irreversible", resource: "env_prod", environment: "production" }],
+  },
+  {
+    name: "environmentStageChanges only stages: a write (the commit is judged)",
+    query: 'mutation { environmentStageChanges(environmentId: "env_stg", input: { volumes: { vol_stg: { isDeleted: true } } }) { id } }',
+    expect: [{ operation: "environmentStageChanges", effect: "write", resource: "env_stg", environment: "staging" }],
+  },
   {
     name: "unlisted delete-like mutation is destructive by name",
     query: 'mutation { customDomainDelete(id: "cd1") tcpProxyDelete(id: "tp1") }',

@@ -347,3 +347,30 @@ describe("REST: a JSON body labelled as a form is checked as a form too", () => 
     expect(judged(ref, '{"sha":"abc","force":true}')).toEqual([["git.refs.forceUpdate", "irreversible"]]);
   });
 });
+
+/**
+ * A URL parameter named like the path parameter a route's resource is read from: Laravel's
+ * `$request->id` reads the query before the route's `{id}`, so `DELETE /volumes/vol_stg?id=vol_123`
+ * deletes vol_123 there while the rules were applied to vol_stg.
+ */
+describe("REST: the resource's path parameter named again in the URL", () => {
+  const STORAGE = "https://api.storage.example.com";
+  for (const query of ["id=vol_123", "ID=vol_123", "%69d=vol_123", "a=1;id=vol_123", "id[]=vol_123", "+id=vol_123"]) {
+    it(`DELETE /volumes/vol_stg?${query} is refused`, () => {
+      const result = classifyRequest("DELETE", `${STORAGE}/volumes/vol_stg?${query}`);
+      expect(result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code).toBe("ambiguous_parameter");
+    });
+  }
+  it("GitHub: ?owner= or ?repo= beside /repos/{owner}/{repo} is refused", () => {
+    for (const path of ["/repos/acme/sandbox?repo=app", "/repos/acme/sandbox?Owner=acme", "/repos/acme/sandbox/issues?repo=app"]) {
+      const result = classifyRequest("DELETE", `${GH}${path}`);
+      expect(result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code, path).toBe("ambiguous_parameter");
+    }
+  });
+  it("other URL parameters are left alone (the control)", () => {
+    const result = classifyRequest("DELETE", `${STORAGE}/volumes/vol_stg?reason=cleanup&ids=1`);
+    expect(result.ok && result.actions.map((a) => [a.operation, a.resource])).toEqual([["volumes.delete", "vol_stg"]]);
+    const issues = classifyRequest("GET", `${GH}/repos/acme/app/issues?state=open&per_page=5`);
+    expect(issues.ok && issues.actions.map((a) => a.operation)).toEqual(["issues.list"]);
+  });
+});

@@ -64,6 +64,15 @@ describe("SQL over HTTP: a descriptor's batchField is read, every statement judg
     ]);
   });
 
+  it("a transaction that switches client_encoding to SJIS before a statement whose bytes read otherwise there is irreversible", () => {
+    // In SJIS, `Á` (C3 81) and the backslash (5C) after it are two characters: the quote closes the
+    // string, and the statement deletes every row of t on the server, while it is a SELECT here.
+    const hidden = "WITH x AS (SELECT E'\u00c1\\' ) , d AS (DELETE FROM t RETURNING 1) SELECT 1 FROM d --' ) SELECT 1";
+    expect(run({ queries: [{ query: hidden }] })).toEqual([["SELECT", "read", "-"]]);
+    const drafts = run({ queries: [{ query: "SET client_encoding TO 'SJIS'" }, { query: hidden }] });
+    expect(Array.isArray(drafts) && drafts[0]).toEqual(["SET client_encoding", "irreversible", "-"]);
+  });
+
   it("query and queries both present: both are judged", () => {
     const drafts = run({ query: "SELECT 1", queries: [{ query: "DROP TABLE users" }] });
     expect(Array.isArray(drafts) && drafts.some((d) => d[1] === "irreversible" && d[2] === "users")).toBe(true);
