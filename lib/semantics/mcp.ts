@@ -136,7 +136,9 @@ function toolCall(params: unknown, config: McpConfig): ActionDraft[] | Rejection
   const effect: Effect = tool ? tool.effect : config.unknownToolEffect;
   const named = new Set<string>();
   if (tool?.resourceArg) {
-    const arg = lookupAll(args, tool.resourceArg);
+    // In every spelling of its name (`volumeId` for `volume_id`): a server that accepts either
+    // acts on the resource it names, which was otherwise no resource at all ("-").
+    const arg = lookupAll(args, tool.resourceArg, { aliases: true });
     if (!arg.ok) return arg;
     for (const value of arg.values) {
       const found = resourcesOf(value, tool.resourceArg);

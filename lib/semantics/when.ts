@@ -6,7 +6,7 @@
  * nor `false` as `"f"` or `null`.
  */
 import type { When } from "@/lib/semantics/descriptors/schema";
-import { property } from "@/lib/semantics/json";
+import { foldKey, property } from "@/lib/semantics/json";
 import { reject, type Rejection } from "@/lib/semantics/types";
 
 /** A key spelled differently from the one Bulkhead reads, which a case-insensitive server takes for it. */
@@ -47,7 +47,21 @@ export function lookupPath(value: unknown, path: string): { ok: true; value: unk
  */
 const MAX_LIST_NESTING = 64;
 
-export function lookupAll(value: unknown, path: string): { ok: true; values: unknown[] } | Rejection {
+/**
+ * A key's name as servers that accept either of its spellings read it: case folded, `_` and `-`
+ * dropped (`volume_id`, `volumeId`, `VolumeID` and `volume-id` are one name to pydantic models
+ * with an alias generator that populate by name, or to camel/snake converting middleware).
+ */
+export function spellingFree(key: string): string {
+  return foldKey(key).replace(/[_-]/g, "");
+}
+
+/**
+ * `lookupAll`, with `aliases`: at each step the object's other keys that are the same name in
+ * another spelling (`spellingFree`) are followed too, so an argument sent as `volumeId` where
+ * `volume_id` is read is not a missing one.
+ */
+export function lookupAll(value: unknown, path: string, options: { aliases?: boolean } = {}): { ok: true; values: unknown[] } | Rejection {
   const out: unknown[] = [];
   const walk = (current: unknown, keys: readonly string[], lists: number): Rejection | null => {
     if (keys.length === 0) {
@@ -68,7 +82,15 @@ export function lookupAll(value: unknown, path: string): { ok: true; values: unk
     const [key = "", ...rest] = keys;
     const found = property(current, key);
     if (!found.ok) return variantRejection(key, found.variant);
-    return walk(found.value, rest, lists);
+    const failed = walk(found.value, rest, lists);
+    if (failed || !options.aliases) return failed;
+    const loose = spellingFree(key);
+    for (const other of Object.keys(current)) {
+      if (other === key || spellingFree(other) !== loose) continue;
+      const again = walk((current as Record<string, unknown>)[other], rest, lists);
+      if (again) return again;
+    }
+    return null;
   };
   const failed = walk(value, path.split("."), 0);
   return failed ?? { ok: true, values: out };

@@ -64,6 +64,22 @@ describe("MCP: the resource argument of a tool", () => {
     const result = classifyRequest("POST", MCP, { body: json(body) });
     return result.ok ? result.actions.map((a) => [a.operation, a.resource, a.environment]) : result.code;
   };
+  it("the argument in another spelling of its name names the resource too (a server that accepts either acts on it)", () => {
+    // volumeId, VolumeId, volume-id: one name to a pydantic model with a camel alias generator.
+    for (const key of ["volumeId", "VolumeId", "volume-id", "VOLUMEID", "volume__id"]) {
+      expect(resources(call("delete_volume", { [key]: "vol_123" })), key).toEqual([["delete_volume", "vol_123", "production"]]);
+    }
+    // Both spellings, naming two volumes: both judged.
+    expect(resources(call("delete_volume", { volume_id: "vol_a", volumeId: "vol_b" }))).toEqual([
+      ["delete_volume", "vol_a", "production"],
+      ["delete_volume", "vol_b", "production"],
+    ]);
+    // A name that only resembles it is not it.
+    expect(resources(call("delete_volume", { volume: "vol_123" }))).toEqual([["delete_volume", "-", "production"]]);
+    // An object under another spelling is refused as under the name itself.
+    expect(resources(call("delete_volume", { volumeId: { $ne: null } }))).toBe("mcp_invalid_resource_argument");
+  });
+
   it("a list names each of its elements", () => {
     expect(resources(call("delete_volume", { volume_id: ["vol_123"] }))).toEqual([["delete_volume", "vol_123", "production"]]);
     expect(resources(call("delete_volume", { volume_id: ["vol_a", "vol_b", "vol_a", 7] }))).toEqual([
