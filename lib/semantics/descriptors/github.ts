@@ -82,6 +82,16 @@ export const github: ServiceDescriptorInput = {
       { method: "DELETE", path: "/orgs/{org}", operation: "orgs.delete", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
       // The same under the organization's id (GitHub's own pagination links use /organizations/{id}).
       { method: "DELETE", path: "/organizations/{org_id}", operation: "orgs.delete", effect: "irreversible", resource: "{org_id}", resourceKind: "organization" },
+      // Access given to someone: a collaborator, a deploy key (a key that reads the repository from
+      // anywhere), a team, a member of the organization (base permissions reach its private and
+      // internal repositories). Taking it away later does not take back what was read or cloned
+      // meanwhile, so each is irreversible, as making the repository public is.
+      { method: "PUT", path: `${R}/collaborators/{username}`, operation: "repos.addCollaborator", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      { method: "POST", path: `${R}/keys`, operation: "repos.createDeployKey", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      { method: "PUT", path: "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}", operation: "teams.addOrUpdateRepoPermissionsInOrg", effect: "irreversible", resource: repo, resourceKind: "repository" },
+      { method: "PUT", path: "/orgs/{org}/memberships/{username}", operation: "orgs.setMembershipForUser", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
+      { method: "POST", path: "/orgs/{org}/invitations", operation: "orgs.createInvitation", effect: "irreversible", resource: "{org}", resourceKind: "organization" },
+      { method: "PUT", path: "/orgs/{org}/outside_collaborators/{username}", operation: "orgs.convertMemberToOutsideCollaborator", effect: "write", resource: "{org}", resourceKind: "organization" },
       // Anything else under a repository: effect by method, resource still owner/repo.
       { method: "*", path: `${R}/{rest+}`, operation: "repos.other", resource: repo, resourceKind: "repository" },
     ]),

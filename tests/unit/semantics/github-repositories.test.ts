@@ -90,3 +90,27 @@ describe("GitHub: making a repository internal exposes it like making it public"
     expect(judged("PATCH", "/repos/acme/app", { visibility: "private" })).toEqual([["repos.update", "write", "acme/app"]]);
   });
 });
+
+/**
+ * Giving someone access to a private repository exposes its contents as making it public does:
+ * what they read or clone meanwhile is not taken back when the access is.
+ */
+describe("GitHub: access given to a repository or an organization is irreversible", () => {
+  const cases: Array<[string, string, unknown, string, string]> = [
+    ["PUT", "/repos/acme/app/collaborators/mallory", { permission: "pull" }, "repos.addCollaborator", "acme/app"],
+    ["PUT", "/repositories/42/collaborators/mallory", {}, "repos.addCollaborator", "42"],
+    ["POST", "/repos/acme/app/keys", { title: "ci", key: "ssh-ed25519 AAAA", read_only: true }, "repos.createDeployKey", "acme/app"],
+    ["PUT", "/orgs/acme/teams/contractors/repos/acme/app", { permission: "pull" }, "teams.addOrUpdateRepoPermissionsInOrg", "acme/app"],
+    ["PUT", "/orgs/acme/memberships/mallory", { role: "member" }, "orgs.setMembershipForUser", "acme"],
+    ["POST", "/orgs/acme/invitations", { email: "mallory@example.com" }, "orgs.createInvitation", "acme"],
+  ];
+  for (const [method, path, body, operation, resource] of cases) {
+    it(`${method} ${path}`, () => {
+      expect(judged(method, path, body)).toEqual([[operation, "irreversible", resource]]);
+    });
+  }
+
+  it("taking access away stays what it was (a destructive delete by method)", () => {
+    expect(judged("DELETE", "/repos/acme/app/collaborators/mallory")).toEqual([["repos.other", "destructive", "acme/app"]]);
+  });
+});
