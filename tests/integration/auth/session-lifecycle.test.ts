@@ -8,6 +8,7 @@ import { changeOwnPassword, resetUserPassword } from "@/lib/auth/change-password
 import { endOtherSessions, endOwnSession, endUserSessions, listOwnSessions } from "@/lib/auth/manage-sessions";
 import { sessionTokenOf } from "@/lib/auth/session-origin";
 import { createSession, resolveSession } from "@/lib/auth/sessions";
+import { reauthenticateWithPassword } from "@/lib/auth/step-up";
 import { loadAppConfig } from "@/lib/config/app";
 import type { Db } from "@/lib/db/client";
 import { PEER_HEADER } from "@/lib/http/client-address";
@@ -88,6 +89,21 @@ describe("idle timeout", () => {
     expect(await actorStillValid(t.db, actor, "read", new Date(), HOUR)).toBe(true);
     await t.db.session.update({ where: { id: sessionId }, data: { lastSeenAt: new Date(Date.now() - 61 * MINUTE) } });
     expect(await actorStillValid(t.db, actor, "read", new Date(), HOUR)).toBe(false);
+  });
+
+  it("ends a live stream opened before the session re-authenticated (its cookie, or a copy of it, no longer signs in)", async () => {
+    const { actor, token } = await signedIn(t.db, "admin");
+    expect(await actorStillValid(t.db, actor, "read", new Date(), HOUR, { sameSignIn: true })).toBe(true);
+    const { sessionToken } = await reauthenticateWithPassword(t.db, actor, TEST_PASSWORD, { address: null, throttle: { accountAttempts: 5, addressAttempts: 20, maxLockoutSeconds: 900 } });
+    // The old cookie signs nobody in any more; a stream it opened ends too.
+    expect(await resolveSession(t.db, token)).toBeNull();
+    expect(await actorStillValid(t.db, actor, "read", new Date(), HOUR, { sameSignIn: true })).toBe(false);
+    // The person's own browser, with the new cookie, opens it again.
+    const fresh = (await resolveSession(t.db, sessionToken))!;
+    const again: Actor = { ...actor, authenticatedAt: fresh.authenticatedAt };
+    expect(await actorStillValid(t.db, again, "read", new Date(), HOUR, { sameSignIn: true })).toBe(true);
+    // A decision in flight is not held to it (it is one request, made with the cookie it was made with).
+    expect(await actorStillValid(t.db, actor, "read", new Date(), HOUR)).toBe(true);
   });
 
   it("a sign-in sweeps the person's ended sessions nobody presented again (a closed browser): deleted, each audited once", async () => {

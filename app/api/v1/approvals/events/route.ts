@@ -18,7 +18,8 @@ const slots = new StreamSlots();
  * bounded per person (or API key) and in all (lib/approvals/live-slots.ts): one more is a 429.
  * The caller is checked again on every tick (lib/auth/actor-still-valid.ts): once its session is
  * signed out or expired, its API key revoked, its user disabled or its role changed, the stream
- * ends with an `end` event, and nothing more is sent.
+ * ends with an `end` event, and nothing more is sent; so does the stream of a session that has
+ * re-authenticated since it opened (its token was rotated: a copied cookie is signed out then).
  */
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const slot = slots.acquire(streamOwner(actor));
@@ -48,7 +49,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       if (request.signal.aborted) return stop();
       const tick = async () => {
         try {
-          if (!(await actorStillValid(db, actor, "read"))) {
+          if (!(await actorStillValid(db, actor, "read", undefined, undefined, { sameSignIn: true }))) {
             controller.enqueue(encoder.encode(`event: end\ndata: ${JSON.stringify({ reason: "credentials_no_longer_valid" })}\n\n`));
             return stop();
           }
