@@ -293,6 +293,25 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     return (body = { value: json.value });
   };
 
+  // The body's parameters as a server that merges them with the route's reads them (JSON object
+  // or form); anything else names none. Read once, only when a matched route has a resource.
+  let parameters: Record<string, unknown> | null | undefined;
+  const bodyParameters = (): Record<string, unknown> | null => {
+    if (parameters !== undefined) return parameters;
+    parameters = null;
+    if (!req.body || req.body.length === 0) return parameters;
+    const text = readTextBody(req);
+    if (!text.ok) return parameters;
+    if (text.media.type === "application/x-www-form-urlencoded") {
+      const form = formReading(text.text);
+      if (form.ok) parameters = form.value;
+      return parameters;
+    }
+    const json = parseJsonText(text.text);
+    if (json.ok && typeof json.value === "object" && json.value !== null && !Array.isArray(json.value)) parameters = json.value as Record<string, unknown>;
+    return parameters;
+  };
+
   const match = (method: string, routes: readonly RestRoute[], reading: Reading) => matchRoute(method, routes, req, reading, fold, jsonBody);
   const draftFor = (method: string, reading: Reading): ActionDraft[] | Rejection => {
     const drafts = match(method, method === "HEAD" ? headRoutes(config.routes) : config.routes, reading);
@@ -324,6 +343,7 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([...asUnsuffixed, ...judged]);
     }
+    if (config.bodyNamesPathParameters) judged = [...judged, ...bodyReadings(judged, config.routes, bodyParameters, fold)];
     // A request left unmatched is also named by the path a server may serve it as (worked out only
     // for such a request: a matched route is named by its route).
     for (const draft of judged) {
@@ -472,6 +492,49 @@ function resourceParamInUrl(route: RestRoute, query: string): Rejection | null {
     );
   }
   return null;
+}
+
+/**
+ * The same actions on the resources a body names in the route's path parameters
+ * (`DELETE /volumes/vol_stg` with `{"id": "vol_123"}` on `/volumes/{id}`): Laravel's
+ * `$request->id` reads the body (and the query, refused above) before the route's own parameter,
+ * so such a server deletes vol_123; which one a server reads cannot be known, so both are judged
+ * and a policy must allow both. A value equal to the path's, or that is not a string or a number,
+ * adds nothing.
+ */
+function bodyReadings(drafts: readonly ActionDraft[], routes: readonly RestRoute[], body: () => Record<string, unknown> | null, fold: boolean): ActionDraft[] {
+  const out: ActionDraft[] = [];
+  for (const draft of drafts) {
+    const template = draft.detail?.["route"];
+    const params = draft.detail?.["params"] as Record<string, string> | undefined;
+    if (typeof template !== "string" || !params) continue;
+    const route = routes.find((r) => r.path === template && r.operation === draft.operation && r.resource !== undefined);
+    if (!route?.resource) continue;
+    const names = [...route.resource.matchAll(RESOURCE_PARAM)].map((m) => m[1] as string);
+    if (names.length === 0) continue;
+    const values = body();
+    if (!values) return out;
+    const changed: Record<string, string> = { ...params };
+    let differs = false;
+    for (const name of names) {
+      const value = Object.hasOwn(values, name) ? values[name] : undefined;
+      if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) continue;
+      const text = String(value);
+      if (text === decodedParam(params[name] ?? "")) continue;
+      changed[name] = encodeURIComponent(text);
+      differs = true;
+    }
+    if (!differs) continue;
+    const resource = fill(route.resource, changed, fold);
+    if (resource === draft.resource || out.some((o) => o.operation === draft.operation && o.resource === resource)) continue;
+    out.push({
+      ...draft,
+      resource: resource || NO_RESOURCE,
+      keys: [resource, ...names.map((n) => decodedParam(changed[n] ?? ""))],
+      detail: { ...draft.detail, params: changed, note: "the resource as a server that reads the body's parameters before the route's (Laravel's $request->…) names it" },
+    });
+  }
+  return out;
 }
 
 function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {

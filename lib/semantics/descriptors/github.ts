@@ -38,6 +38,9 @@ export const github: ServiceDescriptorInput = {
   protocol: "rest",
   rest: {
     caseInsensitive: true,
+    // GitHub reads path parameters from the path; bodies use the same names for other things
+    // (`POST …/generate` takes the new repository's `owner` and `name`).
+    bodyNamesPathParameters: false,
     routes: alsoById([
       { method: "DELETE", path: R, operation: "repos.delete", effect: "irreversible", resource: repo, resourceKind: "repository" },
       { method: "POST", path: `${R}/transfer`, operation: "repos.transfer", effect: "irreversible", resource: repo, resourceKind: "repository" },

@@ -38,6 +38,15 @@ export const restConfigSchema = z.strictObject({
   routes: z.array(restRouteSchema).default([]),
   /** Match literal segments and extract resources case-insensitively (GitHub does). */
   caseInsensitive: z.boolean().default(false),
+  /**
+   * Whether the server may read a route's path parameters from the body as well (Laravel's
+   * `$request->id` takes the body's `id` before the route's `{id}`): then a body that names one of
+   * the resource's path parameters with another value is also judged on the resource that value
+   * names. On by default (an API's framework is not known); off for an API known to read path
+   * parameters from the path alone whose bodies use the same names for other things (GitHub's
+   * `generate` takes the new repository's `owner`).
+   */
+  bodyNamesPathParameters: z.boolean().default(true),
 });
 
 export const graphqlFieldSchema = z.strictObject({

@@ -374,3 +374,41 @@ describe("REST: the resource's path parameter named again in the URL", () => {
     expect(issues.ok && issues.actions.map((a) => a.operation)).toEqual(["issues.list"]);
   });
 });
+
+/**
+ * A body that names the resource's path parameter again, with another value: Laravel's
+ * `$request->id` reads the body before the route's `{id}`, so `DELETE /volumes/vol_stg` with
+ * `{"id": "vol_123"}` deletes vol_123 there. Both resources are judged.
+ */
+describe("REST: the resource's path parameter named again in the body", () => {
+  const STORAGE = "https://api.storage.example.com";
+  const judgedWith = (method: string, path: string, body: string, type = "application/json") => {
+    const result = classifyRequest(method, `${STORAGE}${path}`, { body, contentType: type });
+    return result.ok ? result.actions.map((a) => [a.operation, a.effect, a.resource]) : result.code;
+  };
+  it("a JSON body's id beside the path's: both volumes are judged", () => {
+    expect(judgedWith("DELETE", "/volumes/vol_stg", JSON.stringify({ id: "vol_123" }))).toEqual([
+      ["volumes.delete", "irreversible", "vol_stg"],
+      ["volumes.delete", "irreversible", "vol_123"],
+    ]);
+  });
+  it("a form body's id, and a number, too", () => {
+    expect(judgedWith("POST", "/volumes/vol_stg/snapshots", "id=vol_123&name=x", "application/x-www-form-urlencoded")).toEqual([
+      ["volumes.snapshot", "write", "vol_stg"],
+      ["volumes.snapshot", "write", "vol_123"],
+    ]);
+    expect(judgedWith("DELETE", "/volumes/vol_stg", JSON.stringify({ id: 123 }))).toEqual([
+      ["volumes.delete", "irreversible", "vol_stg"],
+      ["volumes.delete", "irreversible", "123"],
+    ]);
+  });
+  it("the same id, another key, a non-scalar or no body adds nothing (the controls)", () => {
+    for (const body of [JSON.stringify({ id: "vol_stg" }), JSON.stringify({ volume: "vol_123" }), JSON.stringify({ id: { $ne: null } }), JSON.stringify([{ id: "vol_123" }]), "not json", ""]) {
+      expect(judgedWith("DELETE", "/volumes/vol_stg", body), body).toEqual([["volumes.delete", "irreversible", "vol_stg"]]);
+    }
+  });
+  it("GitHub reads path parameters from the path only: generate's owner is the new repository's", () => {
+    const result = classifyRequest("POST", `${GH}/repos/acme/template/generate`, { body: json({ owner: "mallory", name: "copy", private: true }) });
+    expect(result.ok ? result.actions.map((a) => [a.operation, a.resource]) : result.code).toEqual([["repos.createUsingTemplate", "acme/template"]]);
+  });
+});
