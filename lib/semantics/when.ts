@@ -99,12 +99,13 @@ export function lookupAll(value: unknown, path: string, options: { aliases?: boo
 /**
  * Could some server read this value as `true`? JavaScript's and Python's truthiness (`if
  * (body.force)`: any non-empty string, `"false"` and `"no"` included, any number but 0, any
- * object or list) and Rails' cast (anything but its few false values: `"no"` is true there) read
- * far more values as true than a strict boolean does; only `false`, `0`, `""` and `null` are
- * false to all of them.
+ * object or list), Rails' cast (anything but its few false values: `"no"` is true there) and
+ * Ruby's own truthiness (`if params[:force]`: everything but `nil` and `false`, so `0` and `""`
+ * too) read far more values as true than a strict boolean does; only `false` and `null` are false
+ * to all of them.
  */
 function mayBeTrue(value: unknown): boolean {
-  return value !== undefined && value !== null && value !== false && value !== 0 && value !== "";
+  return value !== undefined && value !== null && value !== false;
 }
 
 /** Words some server casts to `false` (Rails, Go's ParseBool, PHP's filter_var, Python's strtobool), trimmed and lower-cased. */

@@ -265,13 +265,14 @@ describe("REST: a boolean condition matches every value some server reads as tha
   // to true and "f" to false, Go's ParseBool reads "f" as false: the old comparison knew only
   // "true"/"1"/"yes"/"on" and their opposites.
   const ref = `${GH}/repos/acme/app/git/refs/heads/main`;
-  for (const force of ["false", "no", "off", "0", "False", " ", [], {}, [false], 0.5, -1]) {
+  // Ruby's `if params[:force]` is true for everything but nil and false: 0 and "" too.
+  for (const force of ["false", "no", "off", "0", "False", " ", [], {}, [false], 0.5, -1, 0, ""]) {
     it(`force: ${JSON.stringify(force)} is the forced update`, () => {
       const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
       expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.forceUpdate"]);
     });
   }
-  for (const force of [false, 0, "", null]) {
+  for (const force of [false, null]) {
     it(`force: ${JSON.stringify(force)} is not (the control)`, () => {
       const result = classifyRequest("PATCH", ref, { body: json({ sha: "abc", force }) });
       expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
