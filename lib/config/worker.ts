@@ -65,9 +65,10 @@ const workerSchema = z.object({
   BULKHEAD_MAX_CONNECTIONS: count(1_000_000).default(4096),
   /**
    * Connections one source address (an IPv6 /64) may hold on a listener before they authenticate;
-   * beyond it new ones are closed at once (and audited). Authenticated ones count for their task instead.
+   * a new one beyond it closes the source's oldest (audited). Authenticated ones count for their
+   * task instead. A quarter of the listener's cap: a burst from one host's agents is not cut.
    */
-  BULKHEAD_SOURCE_MAX_CONNECTIONS: count(1_000_000).default(256),
+  BULKHEAD_SOURCE_MAX_CONNECTIONS: count(1_000_000).default(1024),
   /** Concurrent client connections one task / one agent may hold (429 beyond). */
   BULKHEAD_TASK_MAX_CONNECTIONS: count(1_000_000).default(256),
   BULKHEAD_AGENT_MAX_CONNECTIONS: count(1_000_000).default(512),
