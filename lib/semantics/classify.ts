@@ -129,7 +129,12 @@ function runClassifier(protocol: Protocol, req: CanonicalRequest, d: ServiceDesc
 const PADDING = /^[\s\0]+|[\s\0]+$/g;
 
 /** The name with each `/`-separated part trimmed (`" acme/ app\t"` is `acme/app`); null when that is the name, or nothing is left. */
+/** Whitespace or a NUL at either end of the name or of one of its `/`-separated parts. */
+const PADDED = /(?:^|\/)[\s\0]|[\s\0](?:$|\/)/;
+
 export function trimmedResource(name: string): string | null {
+  // Most names are not padded: one test, nothing allocated (this runs for every key of every action).
+  if (!PADDED.test(name)) return null;
   const trimmed = name
     .split("/")
     .map((part) => part.replace(PADDING, ""))

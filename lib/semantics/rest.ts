@@ -293,22 +293,26 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     return (body = { value: json.value });
   };
 
-  // The body's parameters as a server that merges them with the route's reads them (JSON object
-  // or form); anything else names none. Read once, only when a matched route has a resource.
+  // The body's parameters as a server that merges them with the route's reads them (a form, for
+  // a body labelled one; else a JSON object); anything else names none. Taken from the body a
+  // `when` condition already parsed (jsonBody), only when a matched route has a resource.
   let parameters: Record<string, unknown> | null | undefined;
   const bodyParameters = (): Record<string, unknown> | null => {
     if (parameters !== undefined) return parameters;
     parameters = null;
     if (!req.body || req.body.length === 0) return parameters;
-    const text = readTextBody(req);
-    if (!text.ok) return parameters;
-    if (text.media.type === "application/x-www-form-urlencoded") {
-      const form = formReading(text.text);
-      if (form.ok) parameters = form.value;
+    const parsed = jsonBody();
+    if (!("ok" in parsed)) {
+      const value = parsed.form ?? parsed.value;
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) parameters = value as Record<string, unknown>;
       return parameters;
     }
-    const json = parseJsonText(text.text);
-    if (json.ok && typeof json.value === "object" && json.value !== null && !Array.isArray(json.value)) parameters = json.value as Record<string, unknown>;
+    // Not JSON: a form is still a form to the server.
+    const text = readTextBody(req);
+    if (text.ok && text.media.type === "application/x-www-form-urlencoded") {
+      const form = formReading(text.text);
+      if (form.ok) parameters = form.value;
+    }
     return parameters;
   };
 
