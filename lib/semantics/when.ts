@@ -108,21 +108,16 @@ function mayBeTrue(value: unknown): boolean {
   return value !== undefined && value !== null && value !== false;
 }
 
-/** Words some server casts to `false` (Rails, Go's ParseBool, PHP's filter_var, Python's strtobool), trimmed and lower-cased. */
-const FALSE_WORDS = new Set(["0", "f", "false", "off", "n", "no"]);
-const NUMBER_TEXT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?$/;
-
 /**
  * Could some server read this value as `false`? Falsy in JavaScript or Python (`null`, `0`, `""`,
- * an empty list or object), a false word of a boolean cast (`"f"` is false in Rails and Go), or a
- * number that is zero once parsed (`"0.0"`).
+ * an empty list or object), or any string but `"true"` in some case: Java's
+ * `Boolean.parseBoolean` reads every other string as false (`"yes"`, `"1"`, `"on"`, `" true"` and
+ * `"maybe"` included), which covers the false words of every other boolean cast (`"f"` in Rails
+ * and Go, `"off"` in PHP, `"0.0"` as a number).
  */
 function mayBeFalse(value: unknown): boolean {
   if (value === false || value === null || value === 0) return true;
-  if (typeof value === "string") {
-    const v = value.trim().toLowerCase();
-    return v === "" || FALSE_WORDS.has(v) || (NUMBER_TEXT.test(v) && Number(v) === 0);
-  }
+  if (typeof value === "string") return value.toLowerCase() !== "true";
   if (Array.isArray(value)) return value.length === 0;
   if (typeof value === "object" && value !== null) return Object.keys(value).length === 0;
   return false;

@@ -278,13 +278,15 @@ describe("REST: a boolean condition matches every value some server reads as tha
       expect(result.ok && result.actions.map((a) => a.operation)).toEqual(["git.refs.update"]);
     });
   }
-  for (const value of ["f", "F", "n", "No", " false ", "0.0", "-0", "0e1", null, [], {}]) {
+  // Java's Boolean.parseBoolean reads every string but "true" (in any case) as false: "yes", "t",
+  // "1", "on", " true" (untrimmed) and "private" too.
+  for (const value of ["f", "F", "n", "No", " false ", "0.0", "-0", "0e1", null, [], {}, "t", "yes", "1", "on", " true", "true\n", "private", "maybe"]) {
     it(`private: ${JSON.stringify(value)} makes the repository public`, () => {
       const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
       expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "irreversible"]]);
     });
   }
-  for (const value of [true, 1, "true", "t", "yes", "private", [true]]) {
+  for (const value of [true, 1, "true", "TRUE", "True", [true]]) {
     it(`private: ${JSON.stringify(value)} does not (the control)`, () => {
       const result = classifyRequest("PATCH", `${GH}/repos/acme/app`, { body: json({ private: value }) });
       expect(result.ok && result.actions.map((a) => [a.operation, a.effect])).toEqual([["repos.update", "write"]]);
