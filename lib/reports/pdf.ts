@@ -99,7 +99,8 @@ export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
     }
   }
 
-  h(`Tokens (${report.tokens.length}) and sandboxes (${report.sandboxes.length})`);
+  h(`Tokens (${report.tokenCount}) and sandboxes (${report.sandboxes.length})`);
+  if (report.tokens.length < report.tokenCount) doc.text(`The first ${report.tokens.length} tokens are listed; every one is in \`bulkhead audit export --task ${report.task.id}\`.`);
   for (const t of report.tokens) doc.text(pdfText(`token ${t.jti}: issued ${iso(t.issuedAt)} by ${t.issuedBy ?? "-"}, expires ${iso(t.expiresAt)}${t.revokedAt ? `, revoked ${iso(t.revokedAt)}` : ""}`));
   for (const s of report.sandboxes) doc.text(pdfText(`sandbox ${s.name} (${s.sourceAddress ?? "address released"}): created ${iso(s.createdAt)}${s.removedAt ? `, removed ${iso(s.removedAt)}` : ""}`));
 
@@ -108,7 +109,9 @@ export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
   doc.fillColor("#0f172a");
   if (report.timeline) drawTimeline(doc, report.timeline);
 
-  h(`Approvals (${report.approvals.length})`);
+  h(`Approvals (${report.approvalCounts.total})`);
+  if (report.approvalCounts.total > 0) doc.text(pdfText(report.approvalCounts.byStatus.map((s) => `${s.status}: ${s.count}`).join(", ")));
+  if (report.approvals.length < report.approvalCounts.total) doc.text(`The first ${report.approvals.length} held requests are listed, oldest first; every hold and decision is in \`bulkhead audit export --task ${report.task.id}\`.`);
   for (const [i, a] of report.approvals.entries()) {
     if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
     const waited = a.waitedMs === null ? "" : `, after ${(a.waitedMs / 1000).toFixed(1)} s`;

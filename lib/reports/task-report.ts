@@ -16,6 +16,7 @@ import { parsePolicy } from "@/lib/policy/parse";
 import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { lineDiff, type DiffLine } from "./line-diff";
 import { withReportSlot } from "./slots";
+import { REPORT_LIST_ROWS } from "./limits";
 import { actorLabel, taskCreatorLabel } from "@/lib/audit/actor-label";
 
 export const TIMELINE_BUCKETS = 48;
@@ -49,13 +50,19 @@ export interface TaskReport {
   agent: { id: string; name: string; status: string; owner: string };
   policyVersions: PolicyVersionView[];
   blastRadius: BlastRadius | null;
+  /** The first REPORT_LIST_ROWS tokens minted for the task, oldest first. */
   tokens: Array<{ jti: string; issuedAt: Date; expiresAt: Date; revokedAt: Date | null; issuedBy: string | null }>;
   sandboxes: Array<{ name: string; sourceAddress: string | null; createdAt: Date; removedAt: Date | null }>;
   outcomes: Array<{ outcome: string; count: number }>;
   totalDecisions: number;
   timeline: { from: Date; to: Date; buckets: Array<Record<string, number>> } | null;
   decisions: { outcome: string | null; page: number; pages: number; rows: DecisionRow[] };
+  /** The first REPORT_LIST_ROWS held requests, oldest first. */
   approvals: Array<{ id: string; method: string; url: string; status: string; reason: string; createdAt: Date; decidedAt: Date | null; decidedBy: string | null; note: string | null; waitedMs: number | null; cancelReason: string | null }>;
+  /** Every held request of the task, and how many ended in each status. */
+  approvalCounts: { total: number; byStatus: Array<{ status: string; count: number }> };
+  /** Every token minted for the task (`tokens` lists the first REPORT_LIST_ROWS). */
+  tokenCount: number;
   verification: {
     events: number;
     firstSeq: string | null;
@@ -102,19 +109,29 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
         WHERE e.task_id = $1::uuid AND e.type = 'task.policy_changed' ORDER BY e.seq`,
       [task.id],
     ),
-    db.issuedToken.findMany({ where: { taskId: task.id }, orderBy: { issuedAt: "asc" }, include: { issuedBy: { select: { email: true } } } }),
+    db.issuedToken.findMany({ where: { taskId: task.id }, orderBy: [{ issuedAt: "asc" }, { jti: "asc" }], take: REPORT_LIST_ROWS, include: { issuedBy: { select: { email: true } } } }),
     db.sandbox.findMany({ where: { taskId: task.id }, orderBy: { createdAt: "asc" } }),
     // The columns the report shows, never the held request's body: `include` read every column,
     // so each approval's whole body (up to BULKHEAD_MAX_BODY_BYTES, 64 MiB at most), for every
     // request the task ever had held, was loaded into the dashboard's memory to list a method and
     // a URL; an agent that had many large requests held could take the dashboard down this way
     // whenever anyone opened its task's report.
+    // The first REPORT_LIST_ROWS of them: the agent decides how many of its requests are held.
     db.approval.findMany({
       where: { taskId: task.id },
-      orderBy: { createdAt: "asc" },
+      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      take: REPORT_LIST_ROWS,
       select: { id: true, method: true, url: true, status: true, reason: true, createdAt: true, decidedAt: true, decisionNote: true, cancelReason: true, decidedBy: { select: { email: true } } },
     }),
   ]);
+
+  const [approvalStatuses, tokenCount] = await Promise.all([
+    db.approval.groupBy({ by: ["status"], where: { taskId: task.id }, _count: { _all: true } }),
+    db.issuedToken.count({ where: { taskId: task.id } }),
+  ]);
+  const byStatus = approvalStatuses
+    .map((g) => ({ status: g.status as string, count: g._count._all }))
+    .sort((a, b) => b.count - a.count || a.status.localeCompare(b.status));
 
   const createdBy = await taskCreatorLabel(db, task.id, task.createdBy?.email ?? null);
   const policyVersions = versions(
@@ -159,6 +176,8 @@ export async function buildTaskReport(db: Db, actor: Actor, taskId: string, opti
       waitedMs: a.decidedAt ? a.decidedAt.getTime() - a.createdAt.getTime() : null,
       cancelReason: a.cancelReason,
     })),
+    approvalCounts: { total: byStatus.reduce((n, s) => n + s.count, 0), byStatus },
+    tokenCount,
     verification: await verification(db, sql, task.id, options.checkpointKeys),
   };
 }

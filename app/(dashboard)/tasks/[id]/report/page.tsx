@@ -108,7 +108,15 @@ export default async function TaskReportPage({ params, searchParams }: { params:
       </section>
 
       <section className="mt-8 max-w-4xl">
-        <h2 className="mb-2 font-semibold">Approvals ({report.approvals.length})</h2>
+        <h2 className="mb-2 font-semibold">Approvals ({report.approvalCounts.total})</h2>
+        {report.approvalCounts.total > 0 ? (
+          <p className="mb-2 text-sm text-slate-600">{report.approvalCounts.byStatus.map((s) => `${s.status}: ${s.count}`).join(", ")}</p>
+        ) : null}
+        {report.approvals.length < report.approvalCounts.total ? (
+          <p className="mb-2 text-sm text-slate-600" data-testid="report-approvals-cut">
+            The first {report.approvals.length} held requests are listed, oldest first; every hold and decision is in the audit export (<code>bulkhead audit export --task {report.task.id}</code>).
+          </p>
+        ) : null}
         <Table head={["Request", "Status", "Held", "Decided", "By", "Note"]}>
           {report.approvals.map((a) => (
             <tr key={a.id}>
@@ -124,7 +132,10 @@ export default async function TaskReportPage({ params, searchParams }: { params:
       </section>
 
       <section className="mt-8 max-w-4xl">
-        <h2 className="mb-2 font-semibold">Tokens ({report.tokens.length}) and sandboxes ({report.sandboxes.length})</h2>
+        <h2 className="mb-2 font-semibold">Tokens ({report.tokenCount}) and sandboxes ({report.sandboxes.length})</h2>
+        {report.tokens.length < report.tokenCount ? (
+          <p className="mb-2 text-sm text-slate-600">The first {report.tokens.length} tokens are listed; every one is in the audit export.</p>
+        ) : null}
         <Table head={["What", "Created", "Ended", "By"]}>
           {report.tokens.map((t) => (
             <tr key={t.jti}>
