@@ -5,7 +5,7 @@ import Link from "next/link";
  * and on to the next while there is one. `base` is the list's path with its filters; the cursor is
  * added to it.
  */
-export function ListPager({ base, filters, cursor, nextCursor, nextLabel, endLabel }: {
+export function ListPager({ base, filters, cursor, nextCursor, nextLabel, endLabel, param = "cursor" }: {
   base: string;
   /** The list's filters as they are in the address (kept on every link). */
   filters: Record<string, string | undefined>;
@@ -15,6 +15,8 @@ export function ListPager({ base, filters, cursor, nextCursor, nextLabel, endLab
   nextLabel: string;
   /** Said on the last page, when there was more than one. */
   endLabel: string;
+  /** The query parameter that carries the cursor (a page with more than one list names each). */
+  param?: string;
 }) {
   if (!cursor && !nextCursor) return null;
   const href = (extra: Record<string, string>) => {
@@ -31,7 +33,7 @@ export function ListPager({ base, filters, cursor, nextCursor, nextLabel, endLab
         </Link>
       ) : null}
       {nextCursor ? (
-        <Link className="text-brand-700 hover:underline" href={href({ cursor: nextCursor })}>
+        <Link className="text-brand-700 hover:underline" href={href({ [param]: nextCursor })}>
           {nextLabel} →
         </Link>
       ) : (

@@ -1,6 +1,6 @@
 /**
  * Keyset pages for the dashboard's, the API's and the CLI's lists (tasks, agents, sandboxes, decided
- * approvals, credentials, API keys, approvers). A list used to stop at its first 500 rows without saying so: with more tasks than that, the older
+ * approvals, credentials, API keys, approvers, a task's tokens). A list used to stop at its first 500 rows without saying so: with more tasks than that, the older
  * ones could not be found on the Tasks page, through `GET /api/v1/tasks` or with `bulkhead task
  * list`. Now every list is read a page at a time: a page says where the next one starts
  * (`nextCursor`, null on the last page) and the caller passes it back as `cursor`. The cursor is
@@ -39,8 +39,10 @@ interface NamePosition {
 }
 
 type TimeKind = "tasks" | "sandboxes" | "approvals" | "api-keys";
+/** Lists ordered by time and a token id (jti) rather than a UUID: a task's tokens. */
+type TokenKind = "tokens";
 type NameKind = "agents" | "credentials" | "approvers";
-type Kind = TimeKind | NameKind;
+type Kind = TimeKind | NameKind | TokenKind;
 
 function encode(kind: Kind, key: readonly string[]): string {
   return Buffer.from(JSON.stringify([kind, ...key]), "utf8").toString("base64url");
@@ -74,6 +76,20 @@ export function readTimeCursor(kind: TimeKind, cursor: string | undefined): Time
   const [atMs, id] = decode(kind, cursor, 2) as [string, string];
   if (!EPOCH_MS.test(atMs) || !UUID.test(id)) throw invalidCursor(kind);
   return { atMs, id };
+}
+
+/** The position after a token in a list ordered by issue time and jti, newest first. */
+export function tokenCursor(row: { atMs: string; jti: string }): string {
+  return encode("tokens", [row.atMs, row.jti]);
+}
+
+const JTI = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function readTokenCursor(cursor: string | undefined): { atMs: string; jti: string } | null {
+  if (cursor === undefined || cursor === "") return null;
+  const [atMs, jti] = decode("tokens", cursor, 2) as [string, string];
+  if (!EPOCH_MS.test(atMs) || !JTI.test(jti)) throw invalidCursor("tokens");
+  return { atMs, jti };
 }
 
 export function nameCursor(kind: NameKind, row: NamePosition): string {

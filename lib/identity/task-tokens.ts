@@ -5,6 +5,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { AppError } from "@/lib/errors/app-error";
+import { everyPage, pageOf, readLimit, readTokenCursor, tokenCursor, type PageRequest } from "@/lib/db/list-page";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
 import { loadActiveSigningKey, loadVerificationKeys } from "./key-store";
 import { VerificationKeySet } from "./key-ring";
@@ -101,16 +102,31 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
   });
 }
 
-export async function listTaskTokens(db: Db, actor: Actor, taskId: string) {
+/**
+ * One page of a task's tokens, newest first (ties of issue time by jti), metadata only: at most
+ * `limit` (default 500) and the cursor of the next page. Who mints tokens, and how often, is up
+ * to the people and scripts with `tasks:write`: a long task can have thousands.
+ */
+export async function listTaskTokensPage(db: Db, actor: Actor, taskId: string, page: PageRequest = {}) {
   assertCan(actor, "read");
+  const after = readTokenCursor(page.cursor);
+  const limit = readLimit(page.limit);
   // A task that does not exist is not one with no tokens: the same 404 as the task's own routes.
   const task = uuidSchema.safeParse(taskId).success ? await db.task.findUnique({ where: { id: taskId }, select: { id: true } }) : null;
   if (!task) throw new AppError("NOT_FOUND", "No such task.");
-  return db.issuedToken.findMany({
-    where: { taskId },
-    orderBy: { issuedAt: "desc" },
+  const at = after ? new Date(Number(after.atMs)) : null;
+  const rows = await db.issuedToken.findMany({
+    where: at && after ? { taskId, OR: [{ issuedAt: { lt: at } }, { issuedAt: at, jti: { lt: after.jti } }] } : { taskId },
+    orderBy: [{ issuedAt: "desc" }, { jti: "desc" }],
+    take: limit + 1,
     select: { jti: true, kid: true, issuedAt: true, expiresAt: true, revokedAt: true, issuedBy: { select: { email: true } } },
   });
+  return pageOf(rows, limit, (r) => r, (r) => tokenCursor({ atMs: String(r.issuedAt.getTime()), jti: r.jti }));
+}
+
+/** Every token of a task, newest first (page after page). */
+export async function listTaskTokens(db: Db, actor: Actor, taskId: string) {
+  return everyPage((cursor) => listTaskTokensPage(db, actor, taskId, { cursor }));
 }
 
 /**

@@ -123,3 +123,29 @@ test("a person with more live sessions than are listed is told how many there ar
   await expect(page.getByTestId("sessions-not-listed")).toHaveText("Listed: the 200 most recently used of your 211 live sessions. Sign out everywhere else ends all 210 others.");
   await expect(page.getByRole("button", { name: "Sign out everywhere else" })).toBeVisible();
 });
+
+test("a task's tokens page on past the first 100, and a bad position is said on the page", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("minted"), ownerId: admin.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "many tokens", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+  const kid = unique("kid");
+  await db.signingKey.create({ data: { kid, alg: "EdDSA", publicJwk: {}, privateKeySealed: "x", status: "retired" } });
+  const base = Date.now() - 60_000;
+  const jtis = Array.from({ length: 104 }, (_, i) => `tok_${String(i).padStart(3, "0")}_${unique("j")}`.replace(/[^A-Za-z0-9_-]/g, "_"));
+  await db.issuedToken.createMany({ data: jtis.map((jti, i) => ({ jti, taskId: task.id, agentId: agent.id, kid, issuedAt: new Date(base + i * 10), expiresAt: new Date(base + 3600_000) })) });
+  await signInViaApi(page.request, admin.email, admin.password);
+
+  await page.goto(`/tasks/${task.id}`);
+  const tokens = page.locator("tbody tr", { hasText: "tok_" });
+  await expect(tokens).toHaveCount(100);
+  await expect(tokens.first()).toContainText("tok_103_");
+  await page.getByRole("link", { name: "Older tokens →" }).click();
+  await expect(tokens).toHaveCount(4);
+  await expect(tokens.last()).toContainText("tok_000_");
+  await expect(page.getByText("Oldest token reached.")).toBeVisible();
+
+  const res = await page.goto(`/tasks/${task.id}?tokens=bogus`);
+  expect(res?.status()).toBe(200);
+  await expect(page.getByText("cursor is not a position in the tokens list", { exact: false })).toBeVisible();
+  await expect(tokens).toHaveCount(0);
+});

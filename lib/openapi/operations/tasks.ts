@@ -92,7 +92,8 @@ export const taskOperations: OpenApiOperation[] = [
     tags: ["tokens"],
     permission: "read",
     pathParams: id,
-    responses: { 200: { description: "Newest first.", schema: z.object({ tokens: z.array(tokenMeta) }) } },
+    query: z.object(pageQuery),
+    responses: { 200: { description: "Newest first, a page at a time.", schema: z.object({ tokens: z.array(tokenMeta), nextCursor }) } },
   },
   {
     method: "post",

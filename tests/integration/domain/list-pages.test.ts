@@ -5,11 +5,13 @@ import * as credentialsRoute from "@/app/api/v1/credentials/route";
 import * as approvalsRoute from "@/app/api/v1/approvals/route";
 import * as sandboxesRoute from "@/app/api/v1/sandboxes/route";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
+import * as taskTokensRoute from "@/app/api/v1/tasks/[id]/tokens/route";
 import { listAgents, listAgentsPage } from "@/lib/agents/view";
 import { createApiKey, listApiKeys } from "@/lib/apikeys";
 import { listApproversWithScopes } from "@/lib/approvals/approver-scope";
 import { ownSessions } from "@/lib/auth/manage-sessions";
-import { timeCursor } from "@/lib/db/list-page";
+import { timeCursor, tokenCursor } from "@/lib/db/list-page";
+import { listTaskTokens } from "@/lib/identity/task-tokens";
 import { listSandboxes } from "@/lib/sandboxes/view";
 import { listTasks, listTasksPage } from "@/lib/tasks/view";
 import { listCredentials } from "@/lib/vault/list-credentials";
@@ -328,6 +330,47 @@ describe("lists are read a page at a time and lose no row", () => {
     expect((await listApiKeys(t.db, admin.actor)).map((k) => k.id)).toEqual(expected);
     const foreign = await callRoute(apiKeysRoute.GET, `/api/v1/api-keys?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`, { key: adminKey });
     expect(foreign.status).toBe(400);
+  });
+
+  it("a task's tokens: past 500, newest first across ties of issue time, none twice", async () => {
+    const task = expectedTasks[0]!;
+    const [{ agent_id: agentId } = { agent_id: "" }] = await t.adminDb().$queryRawUnsafe<Array<{ agent_id: string }>>("SELECT agent_id::text FROM tasks WHERE id = $1::uuid", task);
+    const kid = unique("kid");
+    await t.adminDb().signingKey.create({ data: { kid, alg: "EdDSA", publicJwk: {}, privateKeySealed: "x" } });
+    // 40 tokens share each issue time: their order rests on the jti alone.
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO issued_tokens (jti, task_id, agent_id, kid, issued_at, expires_at)
+       SELECT 'jti_' || md5(random()::text || g), $1::uuid, $2::uuid, $3, timestamptz '2026-11-05 00:00:00+00' + (g / 40) * interval '1 second', now() + interval '1 hour'
+       FROM generate_series(1, 523) g`,
+      task,
+      agentId,
+      kid,
+    );
+    const expected = (await t.adminDb().$queryRawUnsafe<Array<{ jti: string }>>("SELECT jti FROM issued_tokens WHERE task_id = $1::uuid ORDER BY issued_at DESC, jti DESC", task)).map((r) => r.jti);
+    expect(expected).toHaveLength(523);
+    const page = (query: string) => callRoute(taskTokensRoute.GET, `/api/v1/tasks/${task}/tokens${query}`, { key, params: { id: task } });
+    const first = await page("");
+    const firstBody = (await first.json()) as { tokens: Array<{ jti: string }>; nextCursor: string | null };
+    expect(firstBody.tokens).toHaveLength(500);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await page(`?limit=61${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const body = (await res.json()) as { tokens: Array<{ jti: string }>; nextCursor: string | null };
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      seen.push(...body.tokens.map((r) => r.jti));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+    expect((await listTaskTokens(t.db, actor, task)).map((r) => r.jti)).toEqual(expected);
+    // Another list's cursor, a cursor with a jti that is not one, and a bad limit: 400, never the first page.
+    for (const bad of [timeCursor("tasks", { atMs: "1", id: agentA }), tokenCursor({ atMs: "1", jti: "a b" }), "%%%"]) {
+      const res = await page(`?cursor=${encodeURIComponent(bad)}`);
+      expect(res.status, bad).toBe(400);
+      expect(JSON.stringify(await res.json())).toMatch(/cursor/);
+    }
+    expect((await page("?limit=501")).status).toBe(400);
+    expect((await page("?page=2")).status).toBe(400);
   });
 
   it("approvers on Settings: every one past the old cap of 200, by email", async () => {

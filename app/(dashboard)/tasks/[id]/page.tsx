@@ -18,7 +18,8 @@ import { roleCan } from "@/lib/auth/roles";
 import { getDb } from "@/lib/db/client";
 import { isAppError } from "@/lib/errors/app-error";
 import { parseCanonicalScope } from "@/lib/identity/scope";
-import { listTaskTokens } from "@/lib/identity/task-tokens";
+import { listTaskTokensPage } from "@/lib/identity/task-tokens";
+import { ListPager } from "@/components/ui/list-pager";
 import { blastRadius } from "@/lib/policy/blast-radius";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyErrors } from "@/lib/tasks/policy";
@@ -31,20 +32,33 @@ import { endTaskAction, mintTokenAction, revokeTokenAction, simulateAction, upda
 
 export const metadata: Metadata = { title: "Task" };
 
-export default async function TaskPage({ params }: { params: Promise<{ id: string }> }) {
+/** Tokens the task's page lists at a time (the API's pages hold up to 500). */
+const TOKENS_PER_PAGE = 100;
+
+export default async function TaskPage({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: Promise<{ tokens?: string | string[] }> }) {
   const actor = await requirePageActor("read");
   const { id } = await params;
+  const { tokens: rawCursor } = await searchParams;
+  const tokenCursor = typeof rawCursor === "string" && rawCursor !== "" ? rawCursor : undefined;
   const db = getDb();
   const task = await getTask(db, actor, id).catch((error: unknown) => {
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
     throw error;
   });
-  const [tokens, scopeReport, sandboxes, sandboxEvents] = await Promise.all([
-    listTaskTokens(db, actor, task.id),
+  const [tokenPage, scopeReport, sandboxes, sandboxEvents] = await Promise.all([
+    // A page position that is not one is said on the page, never read as the first page.
+    listTaskTokensPage(db, actor, task.id, { cursor: tokenCursor, limit: TOKENS_PER_PAGE }).then(
+      (page) => ({ tokens: page.items, nextCursor: page.nextCursor, problem: null as string | null }),
+      (error: unknown) => {
+        if (isAppError(error) && error.code === "INVALID_INPUT") return { tokens: [], nextCursor: null, problem: error.userMessage };
+        throw error;
+      },
+    ),
     checkTaskScope(db, actor, task.id),
     listSandboxes(db, actor, { taskId: task.id }),
     listSandboxEvents(db, actor, task.id),
   ]);
+  const { tokens } = tokenPage;
   const scope = parseCanonicalScope(task.scope);
   const canWrite = roleCan(actor.role, "tasks:write");
   const active = task.status === "active";
@@ -132,7 +146,9 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
             <MintToken action={mintTokenAction} taskId={task.id} proxy={agentProxyAddress()} />
           </div>
         ) : null}
-        {tokens.length === 0 ? (
+        {tokenPage.problem ? (
+          <p className="text-sm text-red-700" role="alert">{tokenPage.problem}</p>
+        ) : tokens.length === 0 && !tokenCursor ? (
           <p className="text-sm text-slate-600">No token has been minted for this task.</p>
         ) : (
           <Table head={["Token id (jti)", "Key", "Issued", "Expires", "State", ""]}>
@@ -154,6 +170,9 @@ export default async function TaskPage({ params }: { params: Promise<{ id: strin
               );
             })}
           </Table>
+        )}
+        {tokenPage.problem ? null : (
+          <ListPager base={`/tasks/${task.id}`} filters={{}} cursor={tokenCursor} nextCursor={tokenPage.nextCursor} nextLabel="Older tokens" endLabel="Oldest token reached." param="tokens" />
         )}
       </section>
 

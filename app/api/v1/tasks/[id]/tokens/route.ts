@@ -2,10 +2,18 @@ import { loadIdentityConfig } from "@/lib/config/identity";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { appKeys } from "@/lib/identity/app-keys";
-import { issueTaskToken, listTaskTokens } from "@/lib/identity/task-tokens";
+import { issueTaskToken, listTaskTokensPage } from "@/lib/identity/task-tokens";
 
-/** Token metadata only; a token itself is returned once, by POST. */
-export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) => ({ tokens: await listTaskTokens(getDb(), actor, params.id) }));
+/** Token metadata only, newest first, a page at a time; a token itself is returned once, by POST. */
+export const GET = apiRoute<{ id: string }>(
+  "read",
+  async ({ actor, params, request }) => {
+    const url = new URL(request.url);
+    const page = await listTaskTokensPage(getDb(), actor, params.id, { cursor: url.searchParams.get("cursor") ?? undefined, limit: url.searchParams.get("limit") ?? undefined });
+    return { tokens: page.items, nextCursor: page.nextCursor };
+  },
+  { query: { names: ["cursor", "limit"] } },
+);
 
 export const POST = apiRoute<{ id: string }>(
   "tasks:write",
