@@ -1,7 +1,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import { exchange, statuses } from "../../support/tunnel-client";
+import { connectTunnel, exchange, statuses } from "../../support/tunnel-client";
 
 /**
  * The upstream runs what Bulkhead judged, at the level of HTTP framing: what reaches it is one
@@ -60,7 +60,11 @@ describe("framing: the upstream runs the request that was judged", () => {
       proxy: { internalAddresses: ["127.0.0.1/32"] },
     });
     // Reads and writes: every DELETE (destructive) is refused.
-    ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: raw\n    effects: [read, write]\n", { scope: "raw:*:irreversible" }));
+    let taskId: string;
+    ({ token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: raw\n    effects: [read, write]\n", { scope: "raw:*:irreversible" }));
+    // The same task behind a sandbox at 127.0.0.2, for the transparent listener.
+    await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-desync", sourceAddress: "127.0.0.2" } });
+    await h.sync();
   });
   afterAll(async () => {
     await h.close();
@@ -77,6 +81,17 @@ describe("framing: the upstream runs the request that was judged", () => {
     await new Promise((r) => socket.once("connect", r));
     return exchange(socket, bytes, 800);
   };
+  /** The same raw request on every entry path: absolute-form to the explicit listener, origin-form inside a CONNECT tunnel and from a sandbox. */
+  const viaEveryPath = async (method: string, path: string, rest: string): Promise<Record<string, string>> => {
+    const explicit = await send(`${head(`${method} ${origin()}${path}`)}${rest}`);
+    const tunnel = await connectTunnel(h.proxyPort, `raw.test:${port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    const intercepted = await exchange(tunnel.socket, `${method} ${path} HTTP/1.1\r\nHost: raw.test:${port}\r\n${rest}`, 800);
+    const sandbox = net.connect({ host: "127.0.0.1", port: h.transparentHttpPort, localAddress: "127.0.0.2" });
+    await new Promise((r) => sandbox.once("connect", r));
+    const transparent = await exchange(sandbox, `${method} ${path} HTTP/1.1\r\nHost: raw.test:${port}\r\n${rest}`, 800);
+    return { explicit, intercepted, transparent };
+  };
   const head = (line: string, extra = "") => `${line} HTTP/1.1\r\nHost: raw.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\n${extra}`;
   const origin = () => `http://raw.test:${port}`;
 
@@ -89,11 +104,11 @@ describe("framing: the upstream runs the request that was judged", () => {
     // skips GET bodies reads the body as the next request on that connection, and ran it.
     readsGetBodies = false;
     const hidden = `DELETE /items/1 HTTP/1.1\r\nHost: raw.test:${port}\r\n\r\n`;
-    const out = await send(`${head(`GET ${origin()}/items`, `Content-Length: ${hidden.length}\r\n`)}Connection: close\r\n\r\n${hidden}`);
-    expect(statuses(out)).toEqual([200]);
+    const answers = await viaEveryPath("GET", "/items", `Content-Length: ${hidden.length}\r\nConnection: close\r\n\r\n${hidden}`);
+    for (const [path, out] of Object.entries(answers)) expect(statuses(out), path).toEqual([200]);
     await new Promise((r) => setTimeout(r, 200));
-    expect(executed).toEqual(["GET /items HTTP/1.1"]);
-    expect(received).toMatch(/^GET \/items HTTP\/1\.1\r\n[^]*\r\nconnection: close\r\n/);
+    expect(executed).toEqual(["GET /items HTTP/1.1", "GET /items HTTP/1.1", "GET /items HTTP/1.1"]);
+    expect(received.match(/^GET \/items HTTP\/1\.1\r\n(?:[^\r]+\r\n)*?connection: close\r\n/gm)).toHaveLength(3);
     // The body still reaches the upstream as it was judged: it is not dropped, only not followed by anything.
     expect(received).toContain(hidden);
 
