@@ -64,7 +64,7 @@ describe("framing: the upstream runs the request that was judged", () => {
     ({ token, taskId } = await h.newTask("unlisted: deny\nrules:\n  - service: raw\n    effects: [read, write]\n", { scope: "raw:*:irreversible" }));
     // The same task behind a sandbox at 127.0.0.2, for the transparent listener.
     await h.t.adminDb().sandbox.create({ data: { taskId, name: "sandbox-desync", sourceAddress: "127.0.0.2" } });
-    await h.sync();
+    await h.addCredential({ name: "raw", scheme: "http", host: "raw.test", port, headerTemplate: "Authorization: Bearer {secret}", secret: "raw_secret_value_0123456789" });
   });
   afterAll(async () => {
     await h.close();
@@ -149,5 +149,19 @@ describe("framing: the upstream runs the request that was judged", () => {
     expect(statuses(bare)).toEqual([200]);
     expect(executed).toEqual(["GET /items HTTP/1.1"]);
     expect(received).not.toMatch(/upgrade|http2-settings/i);
+  });
+
+  it("a header the agent names in Connection cannot take away what Bulkhead sets (the credential, Host, Content-Length), nor reach the upstream itself", async () => {
+    const out = await send(
+      `${head(`POST ${origin()}/items`, "Content-Type: text/plain\r\nContent-Length: 2\r\nX-HTTP-Method-Override: DELETE\r\nAuthorization: Bearer agent-own\r\n")}` +
+        "Connection: close, authorization, host, content-length, content-type, x-http-method-override, proxy-authorization\r\n\r\nhi",
+    );
+    // Judged as the upstream gets it: a POST (a write), no override, no type.
+    expect(statuses(out), out).toEqual([200]);
+    expect(executed).toEqual(["POST /items HTTP/1.1"]);
+    expect(received).toContain(`\r\nhost: raw.test:${port}\r\n`);
+    expect(received).toContain("\r\nauthorization: Bearer raw_secret_value_0123456789\r\n");
+    expect(received).toMatch(/\r\ncontent-length: 2\r\n/);
+    expect(received).not.toMatch(/override|agent-own|content-type|proxy-authorization/i);
   });
 });
