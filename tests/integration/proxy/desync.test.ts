@@ -42,8 +42,14 @@ describe("framing: the upstream runs the request that was judged", () => {
           executed.push(line);
           closing = /\r\nconnection: *close/i.test(head);
           const answer = `ran ${line}`;
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n${closing ? "Connection: close\r\n" : ""}\r\n${answer}`);
-          if (closing) socket.end();
+          const close = closing;
+          const reply = () => {
+            socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n${close ? "Connection: close\r\n" : ""}\r\n${answer}`);
+            if (close) socket.end();
+          };
+          // `/slow` is answered late: a request pipelined behind it is still waiting its turn.
+          if (line.includes("/slow")) setTimeout(reply, 300);
+          else reply();
         }
       });
     });
@@ -163,5 +169,30 @@ describe("framing: the upstream runs the request that was judged", () => {
     expect(received).toContain("\r\nauthorization: Bearer raw_secret_value_0123456789\r\n");
     expect(received).toMatch(/\r\ncontent-length: 2\r\n/);
     expect(received).not.toMatch(/override|agent-own|content-type|proxy-authorization/i);
+  });
+
+  // Node hands the socket of a CONNECT or an upgrade over as soon as it is parsed, while the
+  // requests before it on the connection may still be decided or forwarded: what was written on
+  // the raw socket (the upgrade's refusal, the tunnel's 200) went out ahead of their answers, which
+  // the client read as the answer to its earlier request.
+  it("answers a CONNECT or an upgrade pipelined behind a request only after that request's answer, in order", async () => {
+    const upgrade = await send(`${head(`GET ${origin()}/slow`)}\r\n${head(`GET ${origin()}/ws`)}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    expect(statuses(upgrade), upgrade).toEqual([200, 403]);
+    expect(upgrade.indexOf("ran GET /slow")).toBeLessThan(upgrade.indexOf("upgrade_refused"));
+
+    executed = [];
+    const socket = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    const tunnel = await exchange(
+      socket,
+      `${head(`GET ${origin()}/slow`)}\r\nCONNECT raw.test:${port} HTTP/1.1\r\nHost: raw.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n` +
+        `GET /items HTTP/1.1\r\nHost: raw.test:${port}\r\nConnection: close\r\n\r\n`,
+      1500,
+    );
+    expect(statuses(tunnel), tunnel).toEqual([200, 200, 200]);
+    const order = ["ran GET /slow", "200 Connection Established", "ran GET /items"].map((text) => tunnel.indexOf(text));
+    expect(order.every((at) => at >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(executed).toEqual(["GET /slow HTTP/1.1", "GET /items HTTP/1.1"]);
   });
 });
