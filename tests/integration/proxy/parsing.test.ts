@@ -48,6 +48,10 @@ describe("parsing: one parsed request decides and dials", () => {
     // "." and "/" to a lax UTF-8 decoder; refused or read otherwise by a strict one.
     ["overlong UTF-8 dots", "/public/%C0%AE%C0%AE/admin/x"],
     ["overlong UTF-8 slash", "/public%C0%AF..%C0%AFadmin/x"],
+    // `..;` with its `;` escaped: decoded by a front server (nginx proxy_pass with a URI), Tomcat
+    // strips the matrix parameter and resolves the `..`.
+    ["dots before an escaped matrix parameter", "/public/..%3Bx/admin/x"],
+    ["encoded dots before an escaped ;", "/public/%2e%2e%3b/admin/x"],
   ])("rejects %s in the path with 400, reaching nothing", async (_name, path) => {
     const before = up.hits.length;
     const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
