@@ -59,6 +59,17 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it("matches routes without matrix parameters, escaped or not: /admin;x/y and /admin%3Bx/y are the admin route", async () => {
+    const before = up.hits.length;
+    // What Tomcat runs for /admin;x/y, and for /admin%3Bx/y once a server in front has decoded it.
+    for (const path of ["/admin;x/y", "/admin%3Bx/y", "/admin%3b/y"]) {
+      const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+      expect(statuses(out)[0], path).toBe(403);
+      expect(out, path).toContain("policy_deny");
+    }
+    expect(up.hits.length).toBe(before);
+  });
+
   it("the path that was evaluated is the path that is forwarded (case and encoding normalised once)", async () => {
     const out = await raw(`GET ${origin}/items/%7euser HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
     expect(statuses(out)).toEqual([200]);
