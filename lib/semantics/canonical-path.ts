@@ -1,7 +1,7 @@
 /**
  * Path and query canonicalisation. The canonical path is what rules are evaluated against AND
  * what is forwarded, so every spelling that servers might resolve differently is rejected:
- * dot segments (literal or percent-encoded, also `..;` which Tomcat resolves), encoded "/" and
+ * dot segments (literal or percent-encoded, also `..;` which Tomcat resolves, and `..%3B`), encoded "/" and
  * "\", encoded control characters, double encoding (`%25` before two hex digits), empty segments
  * ("//"), invalid escapes, and escaped bytes that are not UTF-8 (overlong `%C0%AE` is "." to a
  * lax decoder).
@@ -121,8 +121,10 @@ export function canonicalizePath(rawPath: string): { ok: true; path: string } | 
     if (raw === "" && !last) return reject("double_slash", "empty path segment ('//') in path");
     const result = canonicalSegment(raw);
     if (!result.ok) return result;
-    // "..;x" resolves to ".." on servers that strip matrix parameters before normalising.
-    const bare = result.segment.split(";")[0];
+    // "..;x" resolves to ".." on servers that strip matrix parameters before normalising, and so
+    // does "..%3Bx" once a server in front decodes it (nginx's proxy_pass with a URI passes the
+    // decoded path on, and Tomcat behind it strips the parameter).
+    const bare = result.segment.split(/;|%3B/)[0];
     if (bare === "." || bare === "..") return reject("dot_segment", "dot segment ('.' or '..') in path");
     out.push(result.segment);
   }

@@ -23,9 +23,16 @@ export interface FoldedPath {
   values: string[];
 }
 
+/**
+ * A segment without its matrix parameters: from its first `;`, or its first `%3B`, which is a `;`
+ * to Tomcat once a server in front has decoded the path (nginx's proxy_pass with a URI passes it
+ * on decoded): `/admin%3Bx/y` is `/admin/y` there.
+ */
 export function withoutMatrix(segment: string): string {
   const semi = segment.indexOf(";");
-  return semi < 0 ? segment : segment.slice(0, semi);
+  const escaped = segment.includes("%") ? segment.search(/%3B/i) : -1;
+  const cut = semi < 0 ? escaped : escaped < 0 ? semi : Math.min(semi, escaped);
+  return cut < 0 ? segment : segment.slice(0, cut);
 }
 
 /**

@@ -187,19 +187,51 @@ export function createProxyServer(
   });
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy());
-    const refusal = new ProxyRefusal("denied", "upgrade_refused", "protocol upgrades are not allowed through Bulkhead");
-    refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url, upgrade: req.headers.upgrade?.slice(0, 64) }).catch(() => socket.destroy());
+    afterEarlierAnswers(socket, () => {
+      const refusal = new ProxyRefusal("denied", "upgrade_refused", "protocol upgrades are not allowed through Bulkhead");
+      refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url, upgrade: req.headers.upgrade?.slice(0, 64) }).catch(() => socket.destroy());
+    });
   });
-  server.on(
-    "connect",
+  const connect =
     onConnect ??
-      ((req: http.IncomingMessage, socket: Duplex) => {
-        socket.on("error", () => socket.destroy());
-        const refusal = new ProxyRefusal("malformed", "unsupported_method", "CONNECT is accepted by the explicit proxy listener only, not inside a tunnel nor on a transparent listener: send the request itself");
-        refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url }).catch(() => socket.destroy());
-      }),
-  );
+    ((req: http.IncomingMessage, socket: Duplex) => {
+      const refusal = new ProxyRefusal("malformed", "unsupported_method", "CONNECT is accepted by the explicit proxy listener only, not inside a tunnel nor on a transparent listener: send the request itself");
+      refuseRaw(deps, socket, refusal, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url }).catch(() => socket.destroy());
+    });
+  server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server has removed its own handlers from this socket: ours come first.
+    socket.on("error", () => socket.destroy());
+    afterEarlierAnswers(socket, () => connect(req, socket, head));
+  });
   return server;
+}
+
+/**
+ * Runs `then` once the answers to every request before a CONNECT or an upgrade on `socket` are
+ * out: at once on a connection with nothing in flight. Node hands such a request's socket over as
+ * soon as it is parsed, while requests pipelined before it may still be decided, held or
+ * forwarded: whatever was written on the raw socket (the upgrade's refusal, a tunnel's `200
+ * Connection Established`) went out ahead of their answers, which the client read as the answer
+ * to its earlier request (and an earlier answer then landed inside the tunnel's TLS stream). Node
+ * gives each waiting answer the socket when the one before it finishes (its own `finish` listener
+ * runs first), so the socket's current answer is read again after each. A connection that closes
+ * meanwhile never gets to `then`: like a pipelined request whose turn never came, nothing of it is
+ * judged.
+ */
+export function afterEarlierAnswers(socket: Duplex, then: () => void): void {
+  const current = () => (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+  const wait = (answer: http.ServerResponse | null): void => {
+    if (socket.destroyed) return;
+    if (answer === null || answer.writableFinished) return then();
+    const next = () => {
+      answer.off("finish", next).off("close", next);
+      wait(current());
+    };
+    answer.once("finish", next).once("close", next);
+  };
+  const first = current();
+  if (first === null || first.writableFinished || socket.destroyed) return then();
+  wait(first);
 }
 
 /**

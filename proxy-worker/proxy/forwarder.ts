@@ -16,6 +16,15 @@ export type { CheckedDestination };
  */
 export const MAX_POOLS = 256;
 
+/**
+ * Methods whose requests carry a body that every server reads (undici's own list). A body on any
+ * other method (GET, HEAD, DELETE, OPTIONS...) "has no generally defined semantics" (RFC 9110
+ * §9.3.1) and some servers do not read it: they take its bytes for the next request on the
+ * connection (a CL.0 desync), one Bulkhead never judged, run with whatever that server trusts
+ * the connection for (its source address, an internal service's network position).
+ */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "QUERY", "PROPFIND", "PROPPATCH"]);
+
 export interface ForwardLimits {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
@@ -82,11 +91,16 @@ export class Forwarder {
   forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, relay: ResponseRelay): Promise<RelayOutcome> {
     const path = `${request.path}${request.query ? `?${request.query}` : ""}`;
     const body = request.body && request.body.length > 0 ? Buffer.from(request.body) : request.method === "GET" || request.method === "HEAD" ? null : "";
+    // Such a body goes on a connection that ends with it: sent with `Connection: close`, after
+    // which the upstream processes nothing more on it (RFC 9112 §9.6), and never reused. undici
+    // would only stop reusing the connection, having announced keep-alive, so an upstream that
+    // skipped the body ran the request in it (tests/integration/proxy/desync.test.ts).
+    const reset = body !== null && body.length > 0 && !BODY_METHODS.has(request.method) ? true : undefined;
     // The final answer's head must come within the connect and upstream timeouts of now, however
     // many informational (1xx) answers come first (relay.ts, finalHeadBy).
     relay.finalHeadBy(performance.now() + this.limits.connectTimeoutMs + this.limits.headersTimeoutMs);
     try {
-      this.poolFor(request.scheme, dest).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body }, relay);
+      this.poolFor(request.scheme, dest).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body, reset }, relay);
     } catch (error) {
       // Refused before it was sent (undici validates the request as it is dispatched).
       relay.onResponseError(null as unknown as Dispatcher.DispatchController, error as Error);

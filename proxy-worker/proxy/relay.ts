@@ -226,8 +226,10 @@ export function upstreamRefusal(error: unknown): ProxyRefusal {
   const name = (error as { name?: string }).name;
   // A `101 Switching Protocols` to a request that asked for no upgrade (undici: "bad upgrade"):
   // the upstream answered, trying to turn the connection into something Bulkhead would not inspect.
-  const badUpgrade = code === "UND_ERR_SOCKET" && error instanceof Error && error.message === "bad upgrade";
-  if (badUpgrade || code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
+  // A `100 Continue` nobody asked for (no Expect is sent), or an answer with no request waiting
+  // for it, is a "bad response": the upstream answered too, just not as HTTP allows.
+  const badAnswer = code === "UND_ERR_SOCKET" && error instanceof Error && (error.message === "bad upgrade" || error.message === "bad response");
+  if (badAnswer || code === "UND_ERR_HEADERS_OVERFLOW" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code.startsWith("HPE_") || name === "HTTPParserError") {
     return new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer was not valid HTTP or exceeded the proxy's limits");
   }
   if (code === "connect_timeout") return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not accept the connection in time");

@@ -48,10 +48,25 @@ describe("parsing: one parsed request decides and dials", () => {
     // "." and "/" to a lax UTF-8 decoder; refused or read otherwise by a strict one.
     ["overlong UTF-8 dots", "/public/%C0%AE%C0%AE/admin/x"],
     ["overlong UTF-8 slash", "/public%C0%AF..%C0%AFadmin/x"],
+    // `..;` with its `;` escaped: decoded by a front server (nginx proxy_pass with a URI), Tomcat
+    // strips the matrix parameter and resolves the `..`.
+    ["dots before an escaped matrix parameter", "/public/..%3Bx/admin/x"],
+    ["encoded dots before an escaped ;", "/public/%2e%2e%3b/admin/x"],
   ])("rejects %s in the path with 400, reaching nothing", async (_name, path) => {
     const before = up.hits.length;
     const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
     expect(statuses(out)[0]).toBe(400);
+    expect(up.hits.length).toBe(before);
+  });
+
+  it("matches routes without matrix parameters, escaped or not: /admin;x/y and /admin%3Bx/y are the admin route", async () => {
+    const before = up.hits.length;
+    // What Tomcat runs for /admin;x/y, and for /admin%3Bx/y once a server in front has decoded it.
+    for (const path of ["/admin;x/y", "/admin%3Bx/y", "/admin%3b/y"]) {
+      const out = await raw(`GET ${origin}${path} HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Connection: close\r\n\r\n`);
+      expect(statuses(out)[0], path).toBe(403);
+      expect(out, path).toContain("policy_deny");
+    }
     expect(up.hits.length).toBe(before);
   });
 

@@ -72,6 +72,10 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       "NOT HTTP AT ALL\r\n\r\n",
       // A protocol switch nobody asked for (the request carried no Upgrade).
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes",
+      // The same after an informational answer, and a `100 Continue` nobody asked for (no
+      // Expect was sent): undici refuses both ("bad response"), which read as "unreachable".
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nraw bytes",
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     ];
     for (const raw of answers) {
       answer = (socket) => socket.end(raw);

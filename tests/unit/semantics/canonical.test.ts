@@ -50,6 +50,11 @@ describe("canonicalizeRequest: rejected spellings (each with its own code)", () 
     { name: "encoded dot segment %2e%2e", url: "https://a.example.com/a/%2e%2e/admin", code: "dot_segment" },
     { name: "mixed-case encoded dots .%2E", url: "https://a.example.com/a/.%2E/admin", code: "dot_segment" },
     { name: "dot segment with matrix parameter ..;", url: "https://a.example.com/a/..;x=1/admin", code: "dot_segment" },
+    // The same with the `;` escaped: a front server that decodes the path before passing it on
+    // (nginx's `proxy_pass` with a URI) hands Tomcat `..;x`, which it resolves to `..`.
+    { name: "dot segment with an escaped matrix parameter ..%3B", url: "https://a.example.com/a/..%3Bx=1/admin", code: "dot_segment" },
+    { name: "encoded dots with an escaped ; %2e%2e%3b", url: "https://a.example.com/a/%2e%2e%3b/admin", code: "dot_segment" },
+    { name: "single dot with an escaped ; .%3B", url: "https://a.example.com/a/.%3B/admin", code: "dot_segment" },
     // A server that decodes twice reads these as `/`, `..` and `volumes`.
     { name: "double-encoded slash %252F", url: "https://a.example.com/volumes%252Fv1", code: "double_encoding" },
     { name: "double-encoded dots %252e%252e", url: "https://a.example.com/a/%252e%252e/admin", code: "double_encoding" },

@@ -24,6 +24,7 @@ const github: Case[] = [
   { name: "owner/repo are case-insensitive", method: "DELETE", url: `${GH}/repos/ACME/App`, operation: "repos.delete", effect: "irreversible", resource: "acme/app", environment: "production" },
   { name: "literal segments are case-insensitive too", method: "DELETE", url: `${GH}/REPOS/acme/app`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
   { name: "matrix parameters do not change the repository", method: "DELETE", url: `${GH}/repos/acme/app;x=1`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
+  { name: "escaped matrix parameters (%3B, a ; once a front server decodes it) neither", method: "DELETE", url: `${GH}/repos/acme/app%3Bx=1`, operation: "repos.delete", effect: "irreversible", resource: "acme/app" },
   { name: "force-update of a ref is irreversible", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: true }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "acme/app" },
   { name: "force given as a string still counts", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: "true" }, operation: "git.refs.forceUpdate", effect: "irreversible", resource: "acme/app" },
   { name: "non-forced ref update is a write", method: "PATCH", url: `${GH}/repos/acme/app/git/refs/heads/main`, body: { sha: "abc", force: false }, operation: "git.refs.update", effect: "write", resource: "acme/app" },
