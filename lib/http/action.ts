@@ -83,18 +83,22 @@ export function actionError<T>(error: unknown, input: unknown): ActionResult<T> 
 /**
  * Every dashboard server action goes through here: it refuses requests from other origins,
  * requires a session with `permission` (checked in the action itself, not by middleware),
- * parses its input with zod (errors as sentences), and returns expected errors as data for the
+ * reads its input with `read` (formToObject, formText) and parses it with zod (errors as sentences), and returns expected errors as data for the
  * form; unexpected errors are logged and reported generically.
  */
 export async function runAction<S extends z.ZodType, T>(
   permission: Permission,
   schema: S,
-  input: unknown,
+  read: () => unknown,
   fn: (actor: Actor, data: z.output<S>) => Promise<T>,
 ): Promise<ActionResult<T>> {
+  let input: unknown;
   try {
     await assertSameOriginAction();
     const actor = await requireActor(permission);
+    // Read here, not by the caller: reading a form can refuse it (a field sent twice), and that
+    // refusal is answered like any invalid input, after the origin and session checks.
+    input = read();
     // NUL and lone surrogates are refused as a field error, never a database error (lib/validation/text.ts).
     assertStorableText(input);
     const parsed = schema.safeParse(input, { error: formErrorMap });
@@ -128,20 +132,43 @@ export function formOf(form: unknown): FormData {
 }
 
 /**
+ * A form field sent more than once where the form has one: a browser never does that (each of
+ * the dashboard's fields is one input, one select or one button), a request built by hand can.
+ * Which of the values counts is then up to whoever reads it (FormData.get takes the first,
+ * formToObject took the last), and a check made on one while another is used is the classic
+ * differential; so such a form is refused, as input that does not validate, and nothing changes.
+ */
+function refuseRepeatedFields(form: FormData, names: Iterable<string>): void {
+  const issues: z.core.$ZodIssue[] = [];
+  for (const name of new Set(names)) {
+    const count = form.getAll(name).length;
+    if (count > 1) issues.push({ code: "custom", path: [name], message: `${name} was sent ${count} times, and this form sends it once, so nothing was changed. Reload the page and try again.`, input: undefined });
+  }
+  if (issues.length > 0) throw new ZodError(issues);
+}
+
+/**
  * One text field as submitted: "" when it was sent empty (a cleared textarea), undefined when it
  * was not sent at all (or is a file), so that validation refuses a missing field instead of
- * taking it for an empty one.
+ * taking it for an empty one. A field sent more than once is refused (a ZodError).
  */
 export function formText(form: FormData, name: string): string | undefined {
+  refuseRepeatedFields(form, [name]);
   const value = form.get(name);
   return typeof value === "string" ? value : undefined;
 }
 
-/** FormData to a plain object of strings (empty fields become undefined). */
-export function formToObject(form: FormData): Record<string, string | undefined> {
+/**
+ * FormData to a plain object of strings (empty fields become undefined). A field sent more than
+ * once is refused (a ZodError), except those named in `multiValued` (a <select multiple>, a
+ * group of checkboxes), which are left out: the action reads them with form.getAll.
+ */
+export function formToObject(form: FormData, multiValued: readonly string[] = []): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const [key, value] of form.entries()) {
-    if (key.startsWith("$ACTION")) continue;
+  const names = [...form.keys()].filter((key) => !key.startsWith("$ACTION") && !multiValued.includes(key));
+  refuseRepeatedFields(form, names);
+  for (const key of names) {
+    const value = form.get(key);
     if (typeof value === "string") out[key] = value === "" ? undefined : value;
   }
   return out;
