@@ -139,18 +139,22 @@ export function formOf(form: unknown): FormData {
  * differential; so such a form is refused, as input that does not validate, and nothing changes.
  */
 function refuseRepeatedFields(form: FormData, names: Iterable<string>): void {
-  const issues: z.core.$ZodIssue[] = [];
+  const repeated: string[] = [];
   for (const name of new Set(names)) {
     const count = form.getAll(name).length;
-    if (count > 1) issues.push({ code: "custom", path: [name], message: `${name} was sent ${count} times, and this form sends it once, so nothing was changed. Reload the page and try again.`, input: undefined });
+    if (count > 1) repeated.push(`${name.slice(0, 64)} (${count} times)`);
   }
-  if (issues.length > 0) throw new ZodError(issues);
+  if (repeated.length === 0) return;
+  // Said in the message, not as a field error: no field of the form can correct it, as for a
+  // refused hidden field (lib/http/hidden-fields.ts).
+  const message = `This form sent ${repeated.join(", ")} more than once, where it sends each once, so nothing was changed. The request was not made by the dashboard's page; reload it and try again.`;
+  throw new AppError("INVALID_INPUT", message, { details: { repeatedFields: repeated } });
 }
 
 /**
  * One text field as submitted: "" when it was sent empty (a cleared textarea), undefined when it
  * was not sent at all (or is a file), so that validation refuses a missing field instead of
- * taking it for an empty one. A field sent more than once is refused (a ZodError).
+ * taking it for an empty one. A field sent more than once is refused (INVALID_INPUT).
  */
 export function formText(form: FormData, name: string): string | undefined {
   refuseRepeatedFields(form, [name]);
@@ -160,7 +164,7 @@ export function formText(form: FormData, name: string): string | undefined {
 
 /**
  * FormData to a plain object of strings (empty fields become undefined). A field sent more than
- * once is refused (a ZodError), except those named in `multiValued` (a <select multiple>, a
+ * once is refused (INVALID_INPUT), except those named in `multiValued` (a <select multiple>, a
  * group of checkboxes), which are left out: the action reads them with form.getAll.
  */
 export function formToObject(form: FormData, multiValued: readonly string[] = []): Record<string, string | undefined> {
