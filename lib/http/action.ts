@@ -83,8 +83,9 @@ export function actionError<T>(error: unknown, input: unknown): ActionResult<T> 
 /**
  * Every dashboard server action goes through here: it refuses requests from other origins,
  * requires a session with `permission` (checked in the action itself, not by middleware),
- * reads its input with `read` (formToObject, formText) and parses it with zod (errors as sentences), and returns expected errors as data for the
- * form; unexpected errors are logged and reported generically.
+ * reads its input with `read` (formToObject, formText) and parses it with zod (errors as
+ * sentences), and returns expected errors as data for the form; unexpected errors are logged and
+ * reported generically.
  */
 export async function runAction<S extends z.ZodType, T>(
   permission: Permission,
@@ -138,12 +139,8 @@ export function formOf(form: unknown): FormData {
  * formToObject took the last), and a check made on one while another is used is the classic
  * differential; so such a form is refused, as input that does not validate, and nothing changes.
  */
-function refuseRepeatedFields(form: FormData, names: Iterable<string>): void {
-  const repeated: string[] = [];
-  for (const name of new Set(names)) {
-    const count = form.getAll(name).length;
-    if (count > 1) repeated.push(`${name.slice(0, 64)} (${count} times)`);
-  }
+function refuseRepeatedFields(counts: ReadonlyMap<string, number>): void {
+  const repeated = [...counts].filter(([, count]) => count > 1).map(([name, count]) => `${name.slice(0, 64)} (${count} times)`);
   if (repeated.length === 0) return;
   // Said in the message, not as a field error: no field of the form can correct it, as for a
   // refused hidden field (lib/http/hidden-fields.ts).
@@ -157,7 +154,7 @@ function refuseRepeatedFields(form: FormData, names: Iterable<string>): void {
  * taking it for an empty one. A field sent more than once is refused (INVALID_INPUT).
  */
 export function formText(form: FormData, name: string): string | undefined {
-  refuseRepeatedFields(form, [name]);
+  refuseRepeatedFields(new Map([[name, form.getAll(name).length]]));
   const value = form.get(name);
   return typeof value === "string" ? value : undefined;
 }
@@ -169,11 +166,13 @@ export function formText(form: FormData, name: string): string | undefined {
  */
 export function formToObject(form: FormData, multiValued: readonly string[] = []): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  const names = [...form.keys()].filter((key) => !key.startsWith("$ACTION") && !multiValued.includes(key));
-  refuseRepeatedFields(form, names);
-  for (const key of names) {
-    const value = form.get(key);
-    if (typeof value === "string") out[key] = value === "" ? undefined : value;
+  // One pass, counted as it goes: a hand-built form may have thousands of fields.
+  const counts = new Map<string, number>();
+  for (const [key, value] of form.entries()) {
+    if (key.startsWith("$ACTION") || multiValued.includes(key)) continue;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (typeof value === "string" && counts.get(key) === 1) out[key] = value === "" ? undefined : value;
   }
+  refuseRepeatedFields(counts);
   return out;
 }
