@@ -83,18 +83,23 @@ export function actionError<T>(error: unknown, input: unknown): ActionResult<T> 
 /**
  * Every dashboard server action goes through here: it refuses requests from other origins,
  * requires a session with `permission` (checked in the action itself, not by middleware),
- * parses its input with zod (errors as sentences), and returns expected errors as data for the
- * form; unexpected errors are logged and reported generically.
+ * reads its input with `read` (formToObject, formText) and parses it with zod (errors as
+ * sentences), and returns expected errors as data for the form; unexpected errors are logged and
+ * reported generically.
  */
 export async function runAction<S extends z.ZodType, T>(
   permission: Permission,
   schema: S,
-  input: unknown,
+  read: () => unknown,
   fn: (actor: Actor, data: z.output<S>) => Promise<T>,
 ): Promise<ActionResult<T>> {
+  let input: unknown;
   try {
     await assertSameOriginAction();
     const actor = await requireActor(permission);
+    // Read here, not by the caller: reading a form can refuse it (a field sent twice), and that
+    // refusal is answered like any invalid input, after the origin and session checks.
+    input = read();
     // NUL and lone surrogates are refused as a field error, never a database error (lib/validation/text.ts).
     assertStorableText(input);
     const parsed = schema.safeParse(input, { error: formErrorMap });
@@ -128,21 +133,46 @@ export function formOf(form: unknown): FormData {
 }
 
 /**
+ * A form field sent more than once where the form has one: a browser never does that (each of
+ * the dashboard's fields is one input, one select or one button), a request built by hand can.
+ * Which of the values counts is then up to whoever reads it (FormData.get takes the first,
+ * formToObject took the last), and a check made on one while another is used is the classic
+ * differential; so such a form is refused, as input that does not validate, and nothing changes.
+ */
+function refuseRepeatedFields(counts: ReadonlyMap<string, number>): void {
+  const repeated = [...counts].filter(([, count]) => count > 1).map(([name, count]) => `${name.slice(0, 64)} (${count} times)`);
+  if (repeated.length === 0) return;
+  // Said in the message, not as a field error: no field of the form can correct it, as for a
+  // refused hidden field (lib/http/hidden-fields.ts).
+  const message = `This form sent ${repeated.join(", ")} more than once, where it sends each once, so nothing was changed. The request was not made by the dashboard's page; reload it and try again.`;
+  throw new AppError("INVALID_INPUT", message, { details: { repeatedFields: repeated } });
+}
+
+/**
  * One text field as submitted: "" when it was sent empty (a cleared textarea), undefined when it
  * was not sent at all (or is a file), so that validation refuses a missing field instead of
- * taking it for an empty one.
+ * taking it for an empty one. A field sent more than once is refused (INVALID_INPUT).
  */
 export function formText(form: FormData, name: string): string | undefined {
+  refuseRepeatedFields(new Map([[name, form.getAll(name).length]]));
   const value = form.get(name);
   return typeof value === "string" ? value : undefined;
 }
 
-/** FormData to a plain object of strings (empty fields become undefined). */
-export function formToObject(form: FormData): Record<string, string | undefined> {
+/**
+ * FormData to a plain object of strings (empty fields become undefined). A field sent more than
+ * once is refused (INVALID_INPUT), except those named in `multiValued` (a <select multiple>, a
+ * group of checkboxes), which are left out: the action reads them with form.getAll.
+ */
+export function formToObject(form: FormData, multiValued: readonly string[] = []): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
+  // One pass, counted as it goes: a hand-built form may have thousands of fields.
+  const counts = new Map<string, number>();
   for (const [key, value] of form.entries()) {
-    if (key.startsWith("$ACTION")) continue;
-    if (typeof value === "string") out[key] = value === "" ? undefined : value;
+    if (key.startsWith("$ACTION") || multiValued.includes(key)) continue;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (typeof value === "string" && counts.get(key) === 1) out[key] = value === "" ? undefined : value;
   }
+  refuseRepeatedFields(counts);
   return out;
 }

@@ -24,8 +24,11 @@ export type CanonicalResult = { ok: true; request: CanonicalRequest } | Rejectio
 const MAX_URL_LENGTH = 16 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const DEFAULT_PORT = { http: 80, https: 443 } as const;
-/** Headers whose duplicates change meaning (routing, framing, body decoding). */
-const SINGLE_VALUED = new Set(["host", "content-type", "content-length", "content-encoding", "transfer-encoding"]);
+/**
+ * Headers whose duplicates change meaning (routing, framing, body decoding, and the database
+ * Neon's SQL-over-HTTP endpoint runs in: a server reads the first, the joined value is another).
+ */
+const SINGLE_VALUED = new Set(["host", "content-type", "content-length", "content-encoding", "transfer-encoding", "neon-connection-string"]);
 
 export function canonicalizeRequest(raw: RawRequest): CanonicalResult {
   try {

@@ -7,11 +7,16 @@
  * query's continuation, `?database=` picks the database; others merge URL and body parameters,
  * and which one wins differs), so a request that names them in both places is refused rather
  * than judged on the body alone.
+ *
+ * Neon takes the database from the `Neon-Connection-String` header (sql-connection-string.ts):
+ * when a request carries it, every statement is judged for that database (and endpoint), and a
+ * body that names another database is refused.
  */
 import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySqlWithin, newSqlBudget, type SqlBudget } from "@/lib/semantics/sql";
+import { connectionTarget, NEON_CONNECTION_STRING, type ConnectionTarget } from "@/lib/semantics/sql-connection-string";
 import { lookupPath } from "@/lib/semantics/when";
 import { reject, type ActionDraft, type CanonicalRequest, type DraftResult, type Rejection } from "@/lib/semantics/types";
 
@@ -24,7 +29,7 @@ const MAX_BATCH = 50;
  */
 const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "stmt", "statement", "commands"]);
 
-function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget): ActionDraft[] | Rejection {
+function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget, target: ConnectionTarget | null): ActionDraft[] | Rejection {
   const result = classifySqlWithin(sql, { database, readOnlyFunctions: config.readOnlyFunctions }, budget);
   if ("ok" in result) return result;
   return result.actions.map((a) => {
@@ -32,6 +37,10 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
     if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
     if (a.note) detail["note"] = a.note;
     if (database) detail["database"] = database;
+    if (target) {
+      detail["databaseUser"] = target.user;
+      detail["databaseHost"] = target.host;
+    }
     if (batchIndex !== null) detail["batchIndex"] = batchIndex;
     return {
       operation: a.operation,
@@ -40,7 +49,8 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
       detail,
       // A qualified table is also looked up by its own name: an inventory entry for `secrets`
       // must not be dodged by writing `public.secrets`.
-      keys: [a.resource, ...(a.resourceKind === "table" && a.resource.includes(".") ? [a.resource.split(".").pop() as string] : []), ...(database ? [database] : [])],
+      // The endpoint too: on Neon it picks the branch, which an inventory may map to an environment.
+      keys: [a.resource, ...(a.resourceKind === "table" && a.resource.includes(".") ? [a.resource.split(".").pop() as string] : []), ...(database ? [database] : []), ...(target ? [target.host] : [])],
     };
   });
 }
@@ -81,13 +91,17 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
       `URL parameter "${inUrl.slice(0, 40)}" names the SQL statement or the database, which this service reads from the body: servers that accept it in the URL would run or target what the URL says, so it is refused; send it in the body only`,
     );
   }
+  const target = connectionTarget(req.headers);
+  if (target !== null && "ok" in target) return target;
   if (!req.body || req.body.length === 0) return reject("sql_missing_query", "SQL request has no body");
   const text = readTextBody(req);
   if (!text.ok) return text;
   // One budget for the whole request, batch included (SQL_LIMITS).
   const budget = newSqlBudget();
+  // The descriptor's fixed database is what the request runs in when it names none.
+  const fallback = target?.database ?? config.database;
   if (config.bodyFormat === "text") {
-    const drafts = draftsFor(text.text, config.database, null, config, budget);
+    const drafts = draftsFor(text.text, fallback, null, config, budget, target);
     return Array.isArray(drafts) ? { ok: true, drafts } : drafts;
   }
 
@@ -114,7 +128,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   let statements = 0;
   for (const [index, item] of items.entries()) {
     if (!isJsonObject(item)) return reject("sql_invalid_request", "SQL request must be a JSON object");
-    const database = databaseOf(item, config, config.database);
+    const database = databaseOf(item, config, fallback, target);
     if (typeof database !== "string" && database !== undefined) return database;
     const query = lookupPath(item, config.queryField);
     if (!query.ok) return query;
@@ -129,7 +143,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
     if (query.value !== undefined) {
       if (typeof query.value !== "string") return reject("sql_missing_query", `SQL request has no string field "${config.queryField}"`);
       if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
-      const found = draftsFor(query.value, database, batched ? index : null, config, budget);
+      const found = draftsFor(query.value, database, batched ? index : null, config, budget, target);
       if (!Array.isArray(found)) return found;
       drafts.push(...found);
     }
@@ -143,10 +157,10 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
         if (typeof sql.value !== "string") return reject("sql_missing_query", `an element of "${field}" has no string field "${config.queryField}"`);
         const strayInside = strayStatementKey(element, config, false);
         if (strayInside) return strayInside;
-        const elementDatabase = databaseOf(element, config, database);
+        const elementDatabase = databaseOf(element, config, database, target);
         if (typeof elementDatabase !== "string" && elementDatabase !== undefined) return elementDatabase;
         if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
-        const found = draftsFor(sql.value, elementDatabase, batched ? index : inner, config, budget);
+        const found = draftsFor(sql.value, elementDatabase, batched ? index : inner, config, budget, target);
         if (!Array.isArray(found)) return found;
         drafts.push(...found);
       }
@@ -155,8 +169,12 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   return { ok: true, drafts };
 }
 
-/** The database an object names in `databaseField`, else `fallback`. */
-function databaseOf(item: object, config: SqlConfig, fallback: string | undefined): string | undefined | Rejection {
+/**
+ * The database an object names in `databaseField`, else `fallback`. With a connection-string
+ * header, that header says where the statements run: a body naming another database is refused,
+ * as is one naming it in a spelling that differs in any way (a server may read either).
+ */
+function databaseOf(item: object, config: SqlConfig, fallback: string | undefined, target: ConnectionTarget | null): string | undefined | Rejection {
   if (!config.databaseField) return fallback;
   const field = lookupPath(item, config.databaseField);
   if (!field.ok) return field;
@@ -164,7 +182,14 @@ function databaseOf(item: object, config: SqlConfig, fallback: string | undefine
   if (named !== undefined && named !== null && typeof named !== "string") {
     return reject("sql_invalid_request", `"${config.databaseField}" must be a string`);
   }
-  return typeof named === "string" && named !== "" ? named : fallback;
+  if (typeof named !== "string" || named === "") return fallback;
+  if (target && named !== target.database) {
+    return reject(
+      "sql_ambiguous_request",
+      `"${config.databaseField}" names the database "${named.slice(0, 60)}" and the ${NEON_CONNECTION_STRING} header "${target.database.slice(0, 60)}": the server may run the statements in either, so the request is refused; name one database`,
+    );
+  }
+  return named;
 }
 
 

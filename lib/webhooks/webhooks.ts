@@ -35,7 +35,9 @@ export const createWebhookInput = z
 /**
  * Adds a webhook. Its signing secret is generated here, sealed under the dashboard's key, and
  * returned this once; afterwards nobody can read it back (rotate by adding a new webhook).
- * Adding a place that learns of every held request is a dangerous change: step-up.
+ * Adding a place that learns of every held request is a dangerous change: step-up. There is no
+ * edit: re-pointing a webhook, changing its format or events, or enabling it would be the same
+ * change and would need step-up too (docs/approvals.md).
  */
 export async function createWebhook(db: Db, actor: Actor, dashboardKey: Buffer, network: WebhookNetworkPolicy, input: unknown): Promise<{ id: string; name: string; signingSecret: string }> {
   assertCan(actor, "settings:write");

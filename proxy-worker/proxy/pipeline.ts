@@ -14,6 +14,7 @@ import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
 import { withoutConnectionListed } from "./headers";
+import { serviceKey } from "@/lib/vault/host";
 import { PipelineAudit, type Recorded } from "./pipeline-audit";
 import { checkScope } from "./scope-gate";
 import type { ForwardPlan, ReceivedRequest } from "./types";
@@ -153,6 +154,12 @@ export class Pipeline extends PipelineAudit {
     const canonical = canonicalizeRequest({ method: received.method, url: received.url, headers: withoutConnectionListed(received.headers), body });
     if (!canonical.ok) throw await this.refuse(new ProxyRefusal("malformed", canonical.code, canonical.reason), j.base, auth);
     const request = canonical.request;
+    // The header the endpoint's vault credential goes in reaches the upstream as the vault's, never
+    // as the agent wrote it (forward replaces or drops it): the classifier does not see the agent's
+    // either. Neon's connection string names the database; judged as the agent's, a staging name
+    // there passed while the credential's production string was what the upstream got.
+    const stored = j.state.credentials.get(serviceKey(request.scheme, request.host, request.port));
+    if (stored) delete request.headers[stored.headerName.toLowerCase()];
     const tunnel = received.tunnelAuthority;
     if (tunnel && (request.host !== tunnel.host || request.port !== tunnel.port)) {
       const why = `request is for ${request.host}:${request.port} but the tunnel was authorised for ${tunnel.host}:${tunnel.port}`;

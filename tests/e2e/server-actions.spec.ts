@@ -330,3 +330,36 @@ test("a form whose hidden id is malformed says which thing it does not name, nev
     expect(diffTables(before, await snapshot(db)).filter((t) => !RECORDS_OF_REFUSALS.includes(t)), action.name).toEqual([]);
   }
 });
+
+test("a single-valued field sent twice is refused through the real server, and a multi-valued one still takes several", async ({ createUser, db, api }, testInfo) => {
+  const origin = new URL(testInfo.project.use.baseURL!).origin;
+  const admin = await createUser("admin");
+  const target = await createUser("auditor");
+  await signInViaApi(api, admin.email, admin.password);
+  const f = { agentId: "00000000-0000-4000-8000-000000000000", taskId: "00000000-0000-4000-8000-000000000000" } as Fixture;
+  const actions = manifestActions();
+  const action = (name: string) => actions.find((a) => a.name === name)!;
+  const entries = (pairs: Array<[string, string]>) => {
+    const data = new FormData();
+    for (const [k, v] of pairs) data.append(k, v);
+    return data;
+  };
+
+  // role=auditor&role=admin: a browser never sends it; the person stays an auditor.
+  const update = action("updateUserAction");
+  const res = await post(api, pagePath(update.workers[0]!, f), update.id, [null, entries([["id", target.id], ["role", "auditor"], ["role", "admin"]])], { origin });
+  expect(res.status()).toBeLessThan(500);
+  const text = await res.text();
+  expect(text).toContain('{"ok":false');
+  expect(text).toContain("This form sent role (2 times) more than once");
+  expect((await db.user.findUniqueOrThrow({ where: { id: target.id } })).role).toBe("auditor");
+
+  // The approver scope's agents are a <select multiple>: two of them are two agents.
+  const approver = await createUser("approver");
+  const [a, b] = await Promise.all([unique("scope-a"), unique("scope-b")].map((name) => db.agent.create({ data: { name, ownerId: admin.id } })));
+  const scope = action("setApproverScopeAction");
+  const saved = await post(api, pagePath(scope.workers[0]!, f), scope.id, [null, entries([["userId", approver.id], ["agents", a!.id], ["agents", b!.id], ["services", ""]])], { origin });
+  expect(await saved.text()).toContain('{"ok":true');
+  const stored = await db.approverScope.findMany({ where: { userId: approver.id, kind: "agent" }, select: { value: true } });
+  expect(stored.map((s) => s.value).sort()).toEqual([a!.id, b!.id].sort());
+});

@@ -95,6 +95,28 @@ test("changing a role from a stale session asks first", async ({ page, createUse
   await expect.poll(async () => (await db.user.findUniqueOrThrow({ where: { id: target.id } })).role).toBe("admin");
 });
 
+test("adding a webhook from a stale session asks first; the dialog then adds what was typed", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  await signInViaApi(page.request, admin.email, admin.password);
+  await ageSessions(db, admin.id, 10);
+  await page.goto("/settings/webhooks");
+  const name = unique("stepup-hook");
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  // 127.0.0.2 is the network the browser tests' operator allows (tests/e2e/support/global-setup.ts).
+  await page.getByLabel("URL", { exact: true }).fill("http://127.0.0.2:9/stepup");
+  await page.getByRole("button", { name: "Add webhook" }).click();
+  const dialog = page.getByTestId("step-up-dialog");
+  await expect(dialog).toBeVisible();
+  expect(await db.webhook.count({ where: { name } })).toBe(0);
+  await dialog.getByLabel("Your password").fill(admin.password);
+  await dialog.getByRole("button", { name: "Confirm" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByTestId("webhook-secret")).toBeVisible();
+  const stored = await db.webhook.findFirstOrThrow({ where: { name } });
+  const event = await db.auditEvent.findFirstOrThrow({ where: { type: "webhook.created", data: { path: ["webhookId"], equals: stored.id } } });
+  expect((event.data as { stepUp: { method: string } }).stepUp.method).toBe("password");
+});
+
 test("the API answers step_up_required, accepts a re-authentication, and refuses again once the window has passed", async ({ api, createUser, db }) => {
   const admin = await createUser("admin");
   await signInViaApi(api, admin.email, admin.password);

@@ -11,7 +11,7 @@ import { hiddenId } from "@/lib/http/hidden-fields";
 /** Ends one of the signed-in person's own sessions (another person's id is "not found"). */
 export async function endSessionAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("read", z.object({ id: hiddenId("session") }), formToObject(form), async (actor, data) => {
+  return runAction("read", z.object({ id: hiddenId("session") }), () => formToObject(form), async (actor, data) => {
     await endOwnSession(getDb(), actor, data.id);
     revalidatePath("/account");
     return null;
@@ -24,7 +24,7 @@ export async function endSessionAction(_prev: ActionResult<null> | null, form: F
  */
 export async function endOtherSessionsAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("read", z.object({ keep: hiddenId("session") }), formToObject(form), async (actor, data) => {
+  return runAction("read", z.object({ keep: hiddenId("session") }), () => formToObject(form), async (actor, data) => {
     if (actor.kind !== "user" || actor.sessionId !== data.keep) {
       throw new AppError("CONFLICT", "The page was not shown to this session.", { userMessage: "This page is out of date: reload it and try again." });
     }

@@ -9,7 +9,7 @@ import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function registerAgentAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("agents:write", createAgentInput, formToObject(form), async (actor, data) => {
+  return runAction("agents:write", createAgentInput, () => formToObject(form), async (actor, data) => {
     const agent = await createAgent(getDb(), actor, data);
     revalidatePath("/agents");
     return { id: agent.id };
@@ -23,7 +23,7 @@ const statusInput = z.object({
 
 export async function setAgentStatusAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("agents:write", statusInput, formToObject(form), async (actor, data) => {
+  return runAction("agents:write", statusInput, () => formToObject(form), async (actor, data) => {
     await setAgentSuspended(getDb(), actor, data.id, data.suspend === "true");
     revalidatePath(`/agents/${data.id}`);
     revalidatePath("/agents");

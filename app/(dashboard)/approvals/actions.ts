@@ -15,7 +15,7 @@ const input = z.object({
 
 export async function decideApprovalAction(_prev: unknown, form: FormData) {
   form = formOf(form);
-  return runAction("approvals:decide", input, formToObject(form), async (actor, data) => {
+  return runAction("approvals:decide", input, () => formToObject(form), async (actor, data) => {
     const note = data.note || undefined;
     const outcome = data.verdict === "approve_allow" ? await approveAndAllow(getDb(), actor, data.id, note) : await decideApproval(getDb(), actor, data.id, data.verdict, note);
     revalidatePath("/approvals");

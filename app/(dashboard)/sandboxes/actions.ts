@@ -12,7 +12,7 @@ const idInput = z.object({ id: hiddenId("sandbox") });
 /** Stops a sandbox: workers refuse its address at once; its launcher tears the namespace down. */
 export async function stopSandboxAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
+  return runAction("tasks:write", idInput, () => formToObject(form), async (actor, { id }) => {
     await stopSandbox(getDb(), actor, id, "stopped from the dashboard");
     revalidatePath("/sandboxes");
     return null;

@@ -15,7 +15,7 @@ import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function addCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
-  const result = await runAction("credentials:write", addCredentialInput, formToObject(form), async (actor, data) => {
+  const result = await runAction("credentials:write", addCredentialInput, () => formToObject(form), async (actor, data) => {
     const db = getDb();
     const credential = await addCredential(db, actor, (await appKeys(db)).workerRecipient, data);
     revalidatePath("/services");
@@ -30,7 +30,7 @@ const rotateInput = z.object({ id: hiddenId("credential"), secret: secretSchema 
 
 export async function rotateCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("credentials:write", rotateInput, formToObject(form), async (actor, data) => {
+  return runAction("credentials:write", rotateInput, () => formToObject(form), async (actor, data) => {
     const db = getDb();
     const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret);
     revalidatePath("/services");
@@ -42,7 +42,7 @@ const bindInput = bindCredentialInput.extend({ id: hiddenId("credential") });
 
 export async function bindCredentialAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("credentials:write", bindInput, formToObject(form), async (actor, { id, ...binding }) => {
+  return runAction("credentials:write", bindInput, () => formToObject(form), async (actor, { id, ...binding }) => {
     const credential = await bindCredential(getDb(), actor, id, binding);
     revalidatePath("/services");
     return { name: credential.name };
@@ -51,7 +51,7 @@ export async function bindCredentialAction(_prev: ActionResult<{ name: string }>
 
 export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("credentials:write", z.object({ id: hiddenId("credential") }), formToObject(form), async (actor, data) => {
+  return runAction("credentials:write", z.object({ id: hiddenId("credential") }), () => formToObject(form), async (actor, data) => {
     await deleteCredential(getDb(), actor, data.id);
     revalidatePath("/services");
     return null;
@@ -62,7 +62,7 @@ const descriptorInput = z.object({ descriptorYaml: z.string().max(200_000) });
 
 export async function saveServiceAction(_prev: ActionResult<{ name: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", descriptorInput, { descriptorYaml: formText(form, "descriptorYaml") }, async (actor, data) => {
+  return runAction("settings:write", descriptorInput, () => ({ descriptorYaml: formText(form, "descriptorYaml") }), async (actor, data) => {
     const result = await saveCustomService(getDb(), actor, data.descriptorYaml);
     revalidatePath("/services");
     return result;
@@ -71,7 +71,7 @@ export async function saveServiceAction(_prev: ActionResult<{ name: string }> | 
 
 export async function deleteServiceAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ name: hiddenField(z.string().min(1).max(100), "This form does not name a service (its name is missing or too long), so nothing was deleted. Reload the page and try again.") }), { name: form.get("name") }, async (actor, data) => {
+  return runAction("settings:write", z.object({ name: hiddenField(z.string().min(1).max(100), "This form does not name a service (its name is missing or too long), so nothing was deleted. Reload the page and try again.") }), () => ({ name: formText(form, "name") }), async (actor, data) => {
     await deleteCustomService(getDb(), actor, data.name);
     revalidatePath("/services");
     return null;
@@ -80,7 +80,7 @@ export async function deleteServiceAction(_prev: ActionResult<null> | null, form
 
 export async function saveInventoryAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), { inventoryYaml: formText(form, "inventoryYaml") }, async (actor, data) => {
+  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), () => ({ inventoryYaml: formText(form, "inventoryYaml") }), async (actor, data) => {
     await setInventoryYaml(getDb(), actor, data.inventoryYaml);
     revalidatePath("/services");
     return null;

@@ -13,7 +13,7 @@ import { parseDuration } from "@/lib/tasks/duration";
 import { MAX_TOKEN_TTL_SECONDS, setMaxTaskTtlSeconds } from "@/lib/tasks/settings";
 
 export async function rotateKeysAction(_prev: ActionResult<null> | null, _form: FormData) {
-  return runAction("settings:write", z.object({}), {}, async (actor) => {
+  return runAction("settings:write", z.object({}), () => ({}), async (actor) => {
     await rotateKeys(getDb(), actor, (await appKeys(getDb())).dashboardKey, { maxTokenTtlSeconds: MAX_TOKEN_TTL_SECONDS });
     revalidatePath("/settings");
     return null;
@@ -26,7 +26,7 @@ const ttlInput = z.object({
 
 export async function setMaxTtlAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", ttlInput, formToObject(form), async (actor, { maxTtl }) => {
+  return runAction("settings:write", ttlInput, () => formToObject(form), async (actor, { maxTtl }) => {
     await setMaxTaskTtlSeconds(getDb(), actor, parseDuration(maxTtl)!);
     revalidatePath("/settings");
     return null;
@@ -42,7 +42,7 @@ const approvalRulesInput = z.object({
 
 export async function setApprovalRulesAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", approvalRulesInput, formToObject(form), async (actor, data) => {
+  return runAction("settings:write", approvalRulesInput, () => formToObject(form), async (actor, data) => {
     await updateApprovalSettings(getDb(), actor, {
       fourEyes: data.fourEyes === "on",
       requiredByEffect: { write: data.write, destructive: data.destructive, irreversible: data.irreversible },
@@ -56,7 +56,7 @@ const scopeFormInput = z.object({ userId: z.uuid(), services: z.string().max(200
 
 export async function setApproverScopeAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("users:write", scopeFormInput, formToObject(form), async (actor, data) => {
+  return runAction("users:write", scopeFormInput, () => formToObject(form, ["agents"]), async (actor, data) => {
     const services = data.services.split(",").map((s) => s.trim()).filter(Boolean);
     const agents = form.getAll("agents").filter((v): v is string => typeof v === "string");
     await setApproverScope(getDb(), actor, data.userId, { agents, services });

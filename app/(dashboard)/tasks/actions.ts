@@ -14,7 +14,7 @@ import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function createTaskAction(_prev: ActionResult<{ id: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", createTaskInput, formToObject(form), async (actor, data) => {
+  return runAction("tasks:write", createTaskInput, () => formToObject(form), async (actor, data) => {
     const task = await createTask(getDb(), actor, data);
     revalidatePath("/tasks");
     return { id: task.id };
@@ -25,7 +25,7 @@ const idInput = z.object({ id: hiddenId("task") });
 
 export async function endTaskAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
+  return runAction("tasks:write", idInput, () => formToObject(form), async (actor, { id }) => {
     await endTask(getDb(), actor, id);
     revalidatePath(`/tasks/${id}`);
     return null;
@@ -35,7 +35,7 @@ export async function endTaskAction(_prev: ActionResult<null> | null, form: Form
 /** Returns the token once; it is not stored and cannot be shown again. */
 export async function mintTokenAction(_prev: ActionResult<{ token: string; expiresAt: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", idInput, formToObject(form), async (actor, { id }) => {
+  return runAction("tasks:write", idInput, () => formToObject(form), async (actor, { id }) => {
     const issued = await issueTaskToken(getDb(), actor, (await appKeys(getDb())).dashboardKey, loadIdentityConfig(), id);
     revalidatePath(`/tasks/${id}`);
     return { token: issued.token, expiresAt: issued.expiresAt.toISOString() };
@@ -51,7 +51,7 @@ const simulateFormInput = simulateInput.extend({ taskId: hiddenId("task").option
 
 export async function revokeTokenAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", revokeInput, formToObject(form), async (actor, { jti, taskId }) => {
+  return runAction("tasks:write", revokeInput, () => formToObject(form), async (actor, { jti, taskId }) => {
     await revokeTaskToken(getDb(), actor, jti, new Date(), { taskId });
     revalidatePath(`/tasks/${taskId}`);
     return null;
@@ -60,7 +60,7 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
 
 export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number; cancelledApprovals: number }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", policyFormInput, { id: form.get("id"), policyYaml: formText(form, "policyYaml") }, async (actor, data) => {
+  return runAction("tasks:write", policyFormInput, () => ({ id: formText(form, "id"), policyYaml: formText(form, "policyYaml") }), async (actor, data) => {
     const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);
     revalidatePath(`/tasks/${data.id}`);
     return result;
@@ -69,6 +69,9 @@ export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: nu
 
 export async function simulateAction(_prev: ActionResult<ExplainResult> | null, form: FormData) {
   form = formOf(form);
-  const input = { policyYaml: String(form.get("policyYaml") ?? ""), method: String(form.get("method") ?? ""), url: String(form.get("url") ?? ""), body: String(form.get("body") ?? ""), contentType: String(form.get("contentType") ?? ""), taskId: form.get("taskId") ? String(form.get("taskId")) : undefined };
+  const input = () => {
+    const text = (name: string) => formText(form, name) ?? "";
+    return { policyYaml: text("policyYaml"), method: text("method"), url: text("url"), body: text("body"), contentType: text("contentType"), taskId: text("taskId") || undefined };
+  };
   return runAction("read", simulateFormInput, input, (actor, data) => simulateRequest(getDb(), actor, data));
 }

@@ -11,7 +11,7 @@ import { hiddenField, hiddenId } from "@/lib/http/hidden-fields";
 
 export async function createUserAction(_prev: ActionResult<{ email: string; password: string | null }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("users:write", createUserInput, formToObject(form), async (actor, data) => {
+  return runAction("users:write", createUserInput, () => formToObject(form), async (actor, data) => {
     const { user, generatedPassword } = await createUser(getDb(), actor, data);
     revalidatePath("/users");
     return { email: user.email, password: generatedPassword };
@@ -28,7 +28,7 @@ const updateInput = z.object({
 
 export async function updateUserAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("users:write", updateInput, formToObject(form), async (actor, data) => {
+  return runAction("users:write", updateInput, () => formToObject(form), async (actor, data) => {
     if (data.role) await setUserRole(getDb(), actor, data.id, data.role);
     if (data.disabled) await setUserDisabled(getDb(), actor, data.id, data.disabled === "true");
     if (data.signOut) await endUserSessions(getDb(), actor, data.id);

@@ -10,9 +10,10 @@ import { assertStorableText } from "@/lib/validation/text";
 export async function completeSetupAction(token: string, _prev: ActionResult<null> | null, form: FormData): Promise<ActionResult<null>> {
   form = formOf(form);
   // Unauthenticated by design: the one-time token is the credential, checked inside completeSetup.
-  const input = formToObject(form);
+  let input: Record<string, string | undefined> = {};
   try {
     await assertSameOriginAction();
+    input = formToObject(form);
     assertStorableText(input);
     const parsed = setupInput.safeParse(input, { error: formErrorMap });
     if (!parsed.success) throw parsed.error;

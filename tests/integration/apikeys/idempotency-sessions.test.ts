@@ -5,6 +5,9 @@
  * the same person (a copied cookie on another machine, never re-authenticated) that sends the
  * same request with the same key must run it, and be asked for step-up, not be handed the answer.
  */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as apiKeysRoute from "@/app/api/v1/api-keys/route";
 import * as agentsRoute from "@/app/api/v1/agents/route";
@@ -79,4 +82,30 @@ describe("Idempotency-Key answers and sessions", () => {
     expect(elsewhere.status).toBe(409);
     expect(await t.db.agent.count({ where: { name: body.name } })).toBe(1);
   });
+
+  it("stores its principals in exactly the forms the schema documents for IdempotencyKey.principal", async () => {
+    const { sessionId: _none, ...sessionless } = fresh as Extract<Actor, { kind: "user" }>;
+    const apiKey: Actor = { kind: "api_key", apiKeyId: randomUUID(), role: "admin", createdById: null };
+    for (const actor of [fresh, sessionless, apiKey]) {
+      expect((await post(agentsRoute.POST, "/api/v1/agents", actor, { name: unique("principal") }, unique("principal"))).status).toBe(201);
+    }
+    const forms = documentedPrincipalForms();
+    const principals = (await t.db.idempotencyKey.findMany({ select: { principal: true } })).map((r) => r.principal);
+    for (const principal of principals) expect(forms.some((f) => f.test(principal)), `${principal} is not one of the documented forms ${forms.join(", ")}`).toBe(true);
+    // And the comment names no form that is never stored.
+    for (const form of forms) expect(principals.some((p) => form.test(p)), `${form} is documented but never stored`).toBe(true);
+  });
 });
+
+/** The quoted forms (`"user:<id>"`) in the `///` comment above IdempotencyKey.principal, as patterns. */
+function documentedPrincipalForms(): RegExp[] {
+  const schema = readFileSync(path.resolve("prisma/schema.prisma"), "utf8");
+  const model = /^model IdempotencyKey \{\n([\s\S]*?)^\}/m.exec(schema)?.[1] ?? "";
+  const lines = model.split("\n");
+  const at = lines.findIndex((l) => /^\s*principal\s/.test(l));
+  const comment: string[] = [];
+  for (let i = at - 1; i >= 0 && /^\s*\/\/\//.test(lines[i]!); i--) comment.unshift(lines[i]!.replace(/^\s*\/\/\/\s?/, ""));
+  const forms = [...comment.join(" ").matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+  expect(forms.length, "the comment on IdempotencyKey.principal quotes its forms").toBeGreaterThan(0);
+  return forms.map((f) => new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/<[^>]+>/g, "[^:]+")}$`));
+}

@@ -11,6 +11,8 @@ import { updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask } from "@/lib/tasks/tasks";
 import { createUser, setUserDisabled, setUserRole } from "@/lib/users/users";
 import { addCredential, deleteCredential, rotateCredential } from "@/lib/vault";
+import { createWebhook } from "@/lib/webhooks/webhooks";
+import type { WebhookNetworkPolicy } from "@/lib/webhooks/destination";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { establishTestKeys } from "../../support/keys";
 import type { BoxRecipient } from "@/lib/crypto/sealed-box";
@@ -20,6 +22,8 @@ const MINUTE = 60_000;
 const THROTTLE = { accountAttempts: 5, addressAttempts: 20, maxLockoutSeconds: 900 };
 const SAFE_POLICY = "rules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n";
 const WIDE_POLICY = `${SAFE_POLICY}  - id: wipe\n    service: railway\n    effects: [irreversible]\n    waive_approval: true\n`;
+// Receivers resolve to a public address here; where they may be is tested in webhook-destinations.
+const WEBHOOK_NETWORK: WebhookNetworkPolicy = { allowedNetworks: [], ownPorts: [], lookup: async () => [{ address: "93.184.216.34", family: 4 }] };
 const SERVICE = (id: string) => `id: ${id}\nhosts: [${id}.example.test]\nscheme: https\nprotocol: rest\nrest:\n  routes: []\n`;
 
 /** A signed-in person whose session's last authentication was `minutesAgo` ago (a stolen cookie). */
@@ -46,9 +50,11 @@ describe("step-up for dangerous changes", () => {
   let admin: Actor;
   // The dashboard seals credentials to the worker's public key.
   let KEY: BoxRecipient;
+  // Webhook secrets are sealed under the dashboard's key.
+  let DASHBOARD_KEY: Buffer;
   beforeAll(async () => {
     t = await createTestDatabase();
-    KEY = (await establishTestKeys(t.db)).workerKey;
+    ({ workerKey: KEY, dashboardKey: DASHBOARD_KEY } = await establishTestKeys(t.db));
     admin = (await makeUser(t.db, "admin")).actor;
     // The policies below name the staging environment, which must exist in the inventory.
     await t.db.setting.create({ data: { key: INVENTORY_SETTING, value: "entries:\n  - environment: staging\n    resources: [\"vol_stg\"]\n" } });
@@ -70,6 +76,8 @@ describe("step-up for dangerous changes", () => {
       { name: "widen a task's policy", setup: () => createTask(db, admin, { agentId, purpose: "to widen", policyYaml: SAFE_POLICY }), run: (a: Actor, task: { id: string }) => updateTaskPolicy(db, a, task.id, WIDE_POLICY), count: () => db.task.count({ where: { policyVersion: { gt: 1 } } }) },
       { name: "save a service descriptor", run: (a: Actor) => saveCustomService(db, a, SERVICE(unique("svc").replace(/-/g, ""))), count: () => db.service.count() },
       { name: "delete a service descriptor", setup: async () => saveCustomService(db, admin, SERVICE(unique("svc").replace(/-/g, ""))), run: (a: Actor, s: { name: string }) => deleteCustomService(db, a, s.name), count: () => db.service.count() },
+      // A webhook receives every held request's details at an address of the admin's choosing.
+      { name: "add a webhook", run: (a: Actor) => createWebhook(db, a, DASHBOARD_KEY, WEBHOOK_NETWORK, { name: unique("hook"), url: `https://${unique("hooks")}.example.com/in` }), count: () => db.webhook.count() },
       { name: "change the inventory", run: (a: Actor) => setInventoryYaml(db, a, `entries:\n  - environment: staging\n    resources: ["${unique("vol")}"]\n`), count: () => db.setting.count({ where: { key: "inventory.yaml" } }) },
     ] as Array<{ name: string; setup?: () => Promise<unknown>; run: (a: Actor, target: never) => Promise<unknown>; count: () => Promise<number> }>;
   }
@@ -101,7 +109,8 @@ describe("step-up for dangerous changes", () => {
     }
     const audited = await t.db.auditEvent.findMany({ where: { actorId: person.user.id } });
     const withStepUp = audited.filter((e) => (e.data as { stepUp?: { method?: string } }).stepUp?.method === "password");
-    expect(withStepUp.length).toBeGreaterThanOrEqual(12);
+    expect(withStepUp.length).toBeGreaterThanOrEqual(13);
+    expect(audited.find((e) => e.type === "webhook.created")?.data).toMatchObject({ stepUp: { method: "password" } });
     expect(audited.some((e) => e.type === "auth.reauthenticated")).toBe(true);
 
     // Six minutes later the same session is stale again.
@@ -155,6 +164,9 @@ describe("step-up for dangerous changes", () => {
     const created = await t.db.auditEvent.findFirstOrThrow({ where: { type: "task.created", taskId: task.id } });
     expect((created.data as { stepUp: unknown; widenings: string[] }).stepUp).toEqual({ exempt: "api_key" });
     expect((created.data as { widenings: string[] }).widenings[0]).toMatch(/waives approval/);
+    const hook = await createWebhook(t.db, apiKey, DASHBOARD_KEY, WEBHOOK_NETWORK, { name: unique("via-key"), url: "https://hooks.example.com/key" });
+    const hookEvent = await t.db.auditEvent.findFirstOrThrow({ where: { type: "webhook.created", data: { path: ["webhookId"], equals: hook.id } } });
+    expect((hookEvent.data as { stepUp: unknown }).stepUp).toEqual({ exempt: "api_key" });
     // The role still decides: an auditor key is refused by its role, not let through by the exemption.
     const auditorKey = (await authenticateApiKey(t.db, (await createApiKey(t.db, admin, { name: unique("ro"), role: "auditor" })).key))!;
     await expect(addCredential(t.db, auditorKey, KEY, { name: unique("no"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-8", environments: "*" })).rejects.toMatchObject({ code: "FORBIDDEN" });

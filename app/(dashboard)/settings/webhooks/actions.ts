@@ -14,7 +14,7 @@ const createInput = z.object({ name: z.string().max(100).default(""), url: z.str
 /** Returns the secret this once; the page shows it and never again. */
 export async function createWebhookAction(_prev: ActionResult<{ name: string; secret: string }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", createInput, formToObject(form), async (actor, data) => {
+  return runAction("settings:write", createInput, () => formToObject(form), async (actor, data) => {
     const db = getDb();
     const created = await createWebhook(db, actor, (await appKeys(db)).dashboardKey, loadAppConfig().webhooks, data);
     revalidatePath("/settings/webhooks");
@@ -24,7 +24,7 @@ export async function createWebhookAction(_prev: ActionResult<{ name: string; se
 
 export async function deleteWebhookAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ id: hiddenId("webhook") }), formToObject(form), async (actor, { id }) => {
+  return runAction("settings:write", z.object({ id: hiddenId("webhook") }), () => formToObject(form), async (actor, { id }) => {
     await deleteWebhook(getDb(), actor, id);
     revalidatePath("/settings/webhooks");
     return null;
