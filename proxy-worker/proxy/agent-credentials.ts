@@ -3,8 +3,9 @@
  * project file, say). Bulkhead injects the only credential an upstream may see, so these never
  * leave the proxy, whether or not a vault credential is injected for the endpoint: Authorization
  * and Cookie, the header names well-known APIs read tokens from, and any header whose name ends in
- * -token, -api-key/-apikey, -secret or -password (`Project-Access-Token`, `X-Auth-Token`,
- * `PRIVATE-TOKEN`, `DD-API-KEY`, ...). A credential in a query string or a body cannot be told
+ * -token, -api-key/-apikey, -secret, -password, -credential(s) or -connection-string
+ * (`Project-Access-Token`, `X-Auth-Token`, `PRIVATE-TOKEN`, `DD-API-KEY`, Neon's
+ * `Neon-Connection-String`, which carries a database password, ...). A credential in a query string or a body cannot be told
  * apart from data and is not covered (docs/proxy.md).
  */
 import { gatewayName } from "./headers";
@@ -21,7 +22,7 @@ const NAMED = new Set([
   "x-honeycomb-team",
   "x-goog-api-key",
 ]);
-const SUFFIX = /(?:^|[-_])(?:token|api-?key|apikey|secret|password)$/;
+const SUFFIX = /(?:^|[-_])(?:token|api-?key|apikey|secret|password|credentials?|connection-?string)$/;
 
 export function isAgentCredentialHeader(name: string): boolean {
   // `-` and `_` are one to CGI, PHP and IIS: `X_Api_Key` reaches such an upstream as X-Api-Key.

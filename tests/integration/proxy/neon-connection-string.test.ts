@@ -41,7 +41,8 @@ describe("Neon's connection-string header through the proxy", () => {
     });
     h = await startProxyHarness();
     const neon = (id: string, host: string, database: string) => ({ id, hosts: [host], scheme: "http" as const, ports: [upstream.port], protocol: "sql-http" as const, sql: { paths: ["/sql"], queryField: "query", batchField: "queries", database }, proxy: { internalAddresses: ["127.0.0.1/32"] } });
-    // The agent brings its own connection string (Neon also takes a JWT in Authorization).
+    // The agent names the database in its own connection string (judged; not forwarded: its
+    // password would be a credential of the agent's own).
     await h.addService(neon("neon-jwt", "api.jwt.test", "app_staging"));
     // The vault injects the connection string: the service is the production database.
     await h.addService(neon("neon-vault", "api.vault.test", "payroll"));
@@ -58,6 +59,16 @@ describe("Neon's connection-string header through the proxy", () => {
     const before = upstream.hits.length;
     expect((await sql("api.jwt.test", "postgres://agent@ep-dev-1.neon.test/app_staging", "DELETE FROM orders")).status).toBe(200);
     expect(upstream.hits.length).toBe(before + 1);
+  });
+
+  it("a connection string the agent brings (a database password it found) is judged, never forwarded", async () => {
+    const before = upstream.hits.length;
+    const found = "postgres://owner:found-password-42@ep-dev-1.neon.test/app_staging";
+    expect((await sql("api.jwt.test", found, "SELECT 1")).status).toBe(200);
+    expect(upstream.hits.length).toBe(before + 1);
+    const hit = upstream.hits.at(-1)!;
+    expect(hit.headers["neon-connection-string"]).toBeUndefined();
+    expect(JSON.stringify(hit.headers)).not.toContain("found-password-42");
   });
 
   it("the production database named in the header is judged as production: denied, nothing sent", async () => {

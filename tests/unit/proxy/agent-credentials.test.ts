@@ -6,6 +6,7 @@ describe("headers that carry an agent's own credentials", () => {
     "Authorization", "cookie", "Project-Access-Token", "Team-Access-Token", "X-Auth-Token", "PRIVATE-TOKEN", "Job-Token", "X-Api-Key",
     "X-API-KEY", "api-key", "apikey", "DD-API-KEY", "x-goog-api-key", "X-Amz-Security-Token",
     "Ocp-Apim-Subscription-Key", "X-Vault-Token", "x-client-secret", "x_access_token", "x-db-password",
+    "Neon-Connection-String", "neon_connection_string", "X-Connection-String", "X-Db-Credentials", "x-credential",
   ])("%s is never forwarded", (name) => {
     expect(isAgentCredentialHeader(name)).toBe(true);
   });
