@@ -1,4 +1,5 @@
 import { fork } from "node:child_process";
+import { existsSync } from "node:fs";
 import { ENDING_SIGNALS } from "@/lib/process/ending-signals";
 import path from "node:path";
 import { loadAppConfig } from "@/lib/config/app";
@@ -7,7 +8,7 @@ import { loadWorkerConfig } from "@/lib/config/worker";
 import { ConfigError } from "@/lib/config/env";
 import { assertDistinctListeners } from "@/lib/config/listen-ports";
 import { createPrismaClient } from "@/lib/db/client";
-import { resolveMasterKey } from "@/lib/identity/master-key";
+import { MASTER_KEY_FILE, readMasterFingerprint, resolveMasterKey } from "@/lib/identity/master-key";
 import { loadIsolationConfig } from "@/lib/config/isolation";
 import { removeSandboxLeftovers } from "./sandbox-run";
 import { redactDatabaseUrl } from "@/lib/db/url";
@@ -139,6 +140,19 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     await assertRuntimeRoles(database.urls, ["dashboard", "worker"]);
     const dashboardDbUrl = runtimeUrl(database.urls, "dashboard");
     const authSecret = app.authSecret ?? readOrCreateSecretFile(common.dataDir, "auth-secret").value;
+    if (!common.masterKey && !existsSync(path.join(common.dataDir, MASTER_KEY_FILE))) {
+      // No master key here. A new one is generated only for a database that has none yet: one
+      // whose secrets are sealed under a key kept elsewhere (a master.key deleted or not restored
+      // from a backup, another data folder) would refuse it anyway, and the file, announced as
+      // one to back up, would be a key to nothing standing where the real one must be restored.
+      const probe = createPrismaClient(ownerUrl(database.urls), 1);
+      const recorded = await readMasterFingerprint(probe).finally(() => probe.$disconnect());
+      if (recorded) {
+        throw new Error(
+          `There is no master key: BULKHEAD_MASTER_KEY is unset and ${path.join(common.dataDir, MASTER_KEY_FILE)} does not exist, and this database's secrets are sealed under the master key ${recorded}. Restore that file from your backup, or set BULKHEAD_MASTER_KEY to that key. Nothing was written.`,
+        );
+      }
+    }
     const master = resolveMasterKey(common.masterKey, common.dataDir);
     if (master.source === "generated") {
       say(`Generated a master key in ${master.file} (owner-only). Back it up: stored secrets cannot be decrypted without it.`);

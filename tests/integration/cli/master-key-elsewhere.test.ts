@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
 import { runCompiledCli } from "../../support/compiled-cli";
+import { freePort } from "../../support/free-port";
 
 /**
  * A command that needs the master key, run against an existing database from a folder without
@@ -53,6 +54,43 @@ describe("the CLI without the database's master key", () => {
     const again = await bulkhead(home, ["keys", "rotate"]);
     expect(again.code, again.stderr).toBe(0);
   }, 120_000);
+
+  /**
+   * `bulkhead start` with the data folder's master.key gone (deleted, not restored from a backup)
+   * generated a new key into its place, said "Back it up", and only then refused it as not the
+   * database's key: the file standing where the real key must be restored was a key to nothing.
+   */
+  it("start refuses before writing a key where the database's secrets are sealed under another", async () => {
+    const home = path.join(dir, "home");
+    // A command that seals something records the master key's fingerprint in the database.
+    const sealed = await bulkhead(home, ["keys", "rotate"]);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const status = await bulkhead(home, ["keys", "status", "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    const fingerprint = (JSON.parse(status.stdout) as { master: string }).master;
+    const lost = path.join(dir, "lost-key");
+    const r = await runCompiledCli(["start"], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: dir,
+        BULKHEAD_DATA_DIR: lost,
+        BULKHEAD_ISOLATION: "off",
+        BULKHEAD_APP_PORT: String(await freePort()),
+        BULKHEAD_PROXY_PORT: String(await freePort()),
+        BULKHEAD_TRANSPARENT_HTTP_PORT: String(await freePort()),
+        BULKHEAD_TRANSPARENT_TLS_PORT: String(await freePort()),
+        BULKHEAD_WORKER_HEALTH_PORT: String(await freePort()),
+        ...databaseEnv(t),
+      },
+    });
+    expect(r.code, r.stderr + r.stdout).not.toBe(0);
+    const said = r.stdout + r.stderr;
+    expect(said).toContain(`There is no master key: BULKHEAD_MASTER_KEY is unset and ${path.join(lost, "master.key")} does not exist, and this database's secrets are sealed under the master key ${fingerprint}.`);
+    expect(said).toContain("Nothing was written.");
+    expect(said).not.toContain("Generated a master key");
+    expect(existsSync(path.join(lost, "master.key"))).toBe(false);
+  }, 180_000);
 
   /**
    * `audit checkpoint` from a folder without the signer's key created a new signer key there,
