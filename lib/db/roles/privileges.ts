@@ -135,6 +135,7 @@ export const PRIVILEGES: PrivilegeMap = {
     bulkhead_notify_policy: [],
     bulkhead_notify_policy_row: [],
     bulkhead_notify_approval: [],
+    approval_status_transition: [],
     bulkhead_enqueue_webhooks: [],
   },
 };
