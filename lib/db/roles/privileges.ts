@@ -126,6 +126,7 @@ export const PRIVILEGES: PrivilegeMap = {
     // Trigger functions.
     audit_retention_append_only: [],
     audit_events_append_only: [],
+    audit_events_actor_guard: [],
     audit_events_chain_lock: [],
     audit_events_chain: [],
     audit_events_chain_advance: [],
