@@ -137,6 +137,7 @@ export const PRIVILEGES: PrivilegeMap = {
     bulkhead_notify_policy_row: [],
     bulkhead_notify_approval: [],
     approval_status_transition: [],
+    task_status_transition: [],
     bulkhead_enqueue_webhooks: [],
   },
 };
