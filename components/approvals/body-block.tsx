@@ -5,6 +5,13 @@ import { AgentData } from "./agent-data";
 /** The request body, pretty-printed, with the dangerous parts marked. */
 export function BodyBlock({ body, fullHref }: { body: BodyView; fullHref: string }) {
   if (body.format === "empty") return <p className="text-sm text-slate-600">No body.</p>;
+  if (body.format === "withheld") {
+    return (
+      <p className="text-sm text-slate-600" data-testid="body-withheld">
+        A body of {body.size} bytes, not shown: only people who may decide approvals read what a held request would send.
+      </p>
+    );
+  }
   return (
     <div data-testid="request-body" data-format={body.format}>
       <p className="mb-1 text-xs text-slate-600">

@@ -8,7 +8,8 @@ import { effectRank, type SemanticAction } from "@/lib/semantics/types";
  * operations and resources of destructive or irreversible actions, and JSON keys that ask for
  * destruction (`"also_delete_all_backups": true`). Pure and linear in the body's size.
  */
-export type BodyFormat = "json" | "graphql" | "sql" | "text" | "binary" | "empty";
+/** `withheld`: the body exists but the reader's role does not read held bodies (card.ts). */
+export type BodyFormat = "json" | "graphql" | "sql" | "text" | "binary" | "empty" | "withheld";
 export interface BodySegment {
   text: string;
   mark: boolean;

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { limitParam } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
-import { assertCan, type Actor } from "@/lib/auth/actor";
+import { actorRole, assertCan, type Actor } from "@/lib/auth/actor";
+import { roleCan } from "@/lib/auth/roles";
 import { AppError } from "@/lib/errors/app-error";
 import { pageOf, readTimeCursor, timeCursor, type ListPage } from "@/lib/db/list-page";
 import type { SemanticAction } from "@/lib/semantics/types";
@@ -56,12 +57,33 @@ function statusText(status: string, cancelReason: string | null): string | null 
   return null;
 }
 
+/**
+ * Whether the actor reads held requests' bodies: the people who may decide them (admins, and
+ * approvers within their scope, which the card's query applies). A body is what the agent was
+ * about to send (customer records, a message, a migration with data in it), kept only so that
+ * someone can judge it; an auditor's, or an auditor key's, read access covers the decisions
+ * (method, URL, actions, outcome, as the audit log holds them), not the data.
+ */
+export function mayReadHeldBodies(actor: Actor): boolean {
+  return roleCan(actorRole(actor), "approvals:decide");
+}
+
+/** A body the actor may not read: its size only. */
+function withheldBody(size: number): BodyView {
+  return size > 0
+    ? { format: "withheld", size, shown: 0, truncated: false, marksBeyond: 0, segments: [] }
+    : { format: "empty", size: 0, shown: 0, truncated: false, marksBeyond: 0, segments: [] };
+}
+
 export async function getApprovalCard(db: Db, actor: Actor, id: string, options: { fullBody?: boolean } = {}): Promise<ApprovalCard> {
   assertCan(actor, "read");
   if (!idInput.safeParse(id).success) throw new AppError("NOT_FOUND", "No such approval.");
   const scope = await approverScope(db, actor);
+  const readsBody = mayReadHeldBodies(actor);
   const a = await db.approval.findFirst({
     where: { id, ...scopeWhere(scope) },
+    // A body the actor may not read is not loaded either (up to BULKHEAD_MAX_BODY_BYTES).
+    omit: { requestBody: !readsBody },
     include: {
       task: { select: { id: true, purpose: true, scope: true, policyVersion: true, status: true, createdBy: { select: { email: true } } } },
       agent: { select: { id: true, name: true, owner: { select: { email: true } } } },
@@ -72,12 +94,14 @@ export async function getApprovalCard(db: Db, actor: Actor, id: string, options:
   if (!a) throw new AppError("NOT_FOUND", "No such approval.");
   const actions = (Array.isArray(a.actions) ? a.actions : []) as unknown as SemanticAction[];
   const headers = (a.requestHeaders && typeof a.requestHeaders === "object" ? a.requestHeaders : {}) as Record<string, string>;
-  const body = bodyView(a.requestBody ? new Uint8Array(a.requestBody) : null, {
-    contentType: headers["content-type"] ?? "",
-    sqlService: actions.some((x) => typeof x.detail?.statement === "number"),
-    actions,
-    limit: options.fullBody ? null : undefined,
-  });
+  const body = readsBody
+    ? bodyView(a.requestBody ? new Uint8Array(a.requestBody) : null, {
+        contentType: headers["content-type"] ?? "",
+        sqlService: actions.some((x) => typeof x.detail?.statement === "number"),
+        actions,
+        limit: options.fullBody ? null : undefined,
+      })
+    : withheldBody(a.bodySize);
   return {
     id: a.id,
     status: a.status,

@@ -6,6 +6,7 @@
  */
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { codeOf } from "@/lib/db/errors";
 import { AppError } from "@/lib/errors/app-error";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { GENESIS_HASH, eventHash } from "./chain";
@@ -13,7 +14,8 @@ import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type
 import { auditFilterInput, auditPageInput, describeFilter, isSeqText, type AuditFilterInput, type AuditPageInput } from "./filter";
 import { recordAuditEvent } from "./record";
 import { EVENT_COLUMNS, EVENT_JOINS, pageQuery, resolveFilter, whereClause, type AuditRow } from "./search";
-import { auditSql, type AuditDb } from "./sql";
+import { auditSql, queryWithin, type AuditDb } from "./sql";
+import { StreamSlots, streamOwner } from "@/lib/approvals/live-slots";
 import { toEventView, type AuditEventView } from "./view";
 
 export interface AuditPage {
@@ -33,8 +35,31 @@ export interface AuditPage {
 /** Where a read came from, recorded with it. */
 export type AuditReadVia = "dashboard" | "api" | "cli";
 
+/**
+ * How long one page's query may run (`SET LOCAL statement_timeout`), and how many pages may be
+ * searched at once per person or API key and per dashboard process. A filter the indexes cannot
+ * narrow (free text with no trigram, such as `!!!`, or text whose every trigram is common) makes
+ * PostgreSQL read the whole log, in parallel workers, until the connection's timeout (20 s); a
+ * reader (an auditor, a read-only key) sending such searches at once could hold every connection
+ * of the dashboard's pool, and approvals could not be decided meanwhile.
+ */
+export const SEARCH_STATEMENT_TIMEOUT_MS = 5_000;
+export const SEARCHES_PER_ACTOR = 2;
+export const SEARCHES_IN_ALL = 4;
+const searchSlots = new StreamSlots(SEARCHES_PER_ACTOR, SEARCHES_IN_ALL);
+
+/** Page searches running now (for `actor`, or in all). */
+export function runningSearches(actor?: Actor): number {
+  return searchSlots.count(actor ? streamOwner(actor) : undefined);
+}
+
+function searchTooSlow(ms: number): AppError {
+  const message = `The search was stopped after ${ms / 1000} s: the indexes could not narrow it. Narrow it with a time range (from, to), an agent, a task or a type, or search for longer text with letters or digits.`;
+  return new AppError("INVALID_INPUT", message, { details: { reason: "search_too_slow", timeoutMs: ms } });
+}
+
 /** The page itself, without the permission check or the audit record (benchmarks, exports). */
-export async function searchAuditEvents(db: AuditDb, input: AuditFilterInput & AuditPageInput): Promise<AuditPage> {
+export async function searchAuditEvents(db: AuditDb, input: AuditFilterInput & AuditPageInput, options: { statementTimeoutMs?: number } = {}): Promise<AuditPage> {
   const filter = auditFilterInput.parse(input);
   const page = auditPageInput.parse(input);
   const sql = auditSql(db);
@@ -42,7 +67,11 @@ export async function searchAuditEvents(db: AuditDb, input: AuditFilterInput & A
   const newer = page.after !== undefined;
   const where = whereClause(resolved, newer ? { afterSeq: page.after } : { beforeSeq: page.cursor });
   const q = pageQuery(where, newer ? "asc" : "desc", page.limit + 1);
-  const rows = await sql.query<AuditRow>(q.text, q.values);
+  const ms = options.statementTimeoutMs;
+  const rows = await (ms === undefined ? sql.query<AuditRow>(q.text, q.values) : queryWithin<AuditRow>(db, ms, q.text, q.values)).catch((error: unknown) => {
+    // 57014: cancelled by the statement timeout set for this query.
+    throw ms !== undefined && codeOf(error) === "57014" ? searchTooSlow(ms) : error;
+  });
   const more = rows.length > page.limit;
   const shown = rows.slice(0, page.limit);
   if (newer) shown.reverse();
@@ -63,9 +92,25 @@ function readEvent(actor: Actor, type: string, data: Record<string, unknown>) {
 }
 
 /** A page of the audit log for `actor`, recorded as `audit.viewed` (who, filter, position, rows). */
-export async function listAuditEvents(db: Db, actor: Actor, input: AuditFilterInput & AuditPageInput, via: AuditReadVia): Promise<AuditPage> {
+export async function listAuditEvents(
+  db: Db,
+  actor: Actor,
+  input: AuditFilterInput & AuditPageInput,
+  via: AuditReadVia,
+  options: { statementTimeoutMs?: number } = {},
+): Promise<AuditPage> {
   assertCan(actor, "read");
-  const page = await searchAuditEvents(db, input);
+  const slot = searchSlots.acquire(streamOwner(actor));
+  if ("refused" in slot) {
+    const who = slot.refused === "actor" ? `${SEARCHES_PER_ACTOR} searches of yours are` : `${SEARCHES_IN_ALL} searches are`;
+    throw new AppError("RATE_LIMITED", `${who} already running; try again when one has finished.`, { details: { retryAfterSeconds: 1, limit: slot.refused } });
+  }
+  let page: AuditPage;
+  try {
+    page = await searchAuditEvents(db, input, { statementTimeoutMs: options.statementTimeoutMs ?? SEARCH_STATEMENT_TIMEOUT_MS });
+  } finally {
+    slot.release();
+  }
   const position = auditPageInput.parse(input);
   await recordAuditEvent(
     db,

@@ -21,6 +21,20 @@ export function auditSql(db: AuditDb): AuditSql {
   return { query: async <T>(text: string, values: unknown[] = []) => (await db.query(text, values)).rows as T[] };
 }
 
+/**
+ * Runs one query with its own statement timeout (a read-only transaction with `SET LOCAL
+ * statement_timeout`), so that PostgreSQL stops it after `ms` whatever the connection's default.
+ * A plain pg client or pool runs it as `query` does (the worker and tools bound their own).
+ */
+export async function queryWithin<T>(db: AuditDb, ms: number, text: string, values: unknown[] = []): Promise<T[]> {
+  if (!isPrisma(db)) return auditSql(db).query<T>(text, values);
+  return db.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe("SET TRANSACTION READ ONLY");
+    await tx.$executeRawUnsafe(`SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(ms))}`);
+    return tx.$queryRawUnsafe<T[]>(text, ...values);
+  });
+}
+
 /** Runs `fn` in one REPEATABLE READ, READ ONLY transaction: every query sees the same snapshot. */
 export async function withAuditSnapshot<T>(db: AuditDb, fn: (sql: AuditSql) => Promise<T>): Promise<T> {
   if (isPrisma(db)) {

@@ -1,5 +1,5 @@
 /** Recognises driver errors by their SQLSTATE / Prisma codes, as the real driver reports them. */
-function codeOf(error: unknown): string | undefined {
+export function codeOf(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const e = error as { code?: unknown; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } };
   const original = e.meta?.driverAdapterError?.cause?.originalCode;

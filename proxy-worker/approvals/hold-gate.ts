@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { approvalAuthorityProblem, consumeApproval } from "@/lib/approvals/authority";
 import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/approvals/cancel";
 import { approvalsNeeded, requiredByEffect } from "@/lib/approvals/required";
+import { sealApproval, sealMatches } from "@/lib/approvals/seal";
 import { storedRequest } from "@/lib/approvals/stored-request";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
@@ -38,6 +40,12 @@ export interface HoldGateOptions {
    * blocking hold, so that the next start cancels what a killed predecessor left pending.
    */
   holder?: string;
+  /**
+   * The key this worker seals the approvals it records with (`approvalSealKey` of the worker's
+   * process key). When set, a 202 grant is released only from a row that carries its valid seal:
+   * a row someone else inserted with the worker's database role releases nothing.
+   */
+  sealKey?: Buffer;
 }
 
 /** Advisory lock class for creating one task's holds (the task id's hash is the second key): "bhhl". */
@@ -161,8 +169,9 @@ export class PostgresHoldGate implements HoldGate {
     // An earlier run's holds are cancelled before this run records one under the same holder id
     // (when that fails, PostgreSQL is away and so would the insert: the hold fails the same way).
     if (!pollMode) await this.cancelLeftBehind();
-    const approval = await this.createWithinLimit(auth.taskId, async () => ({
-      data: {
+    const approval = await this.createWithinLimit(auth.taskId, async () => {
+      const card = {
+        id: randomUUID(),
         taskId: auth.taskId,
         agentId: auth.agentId,
         jti: auth.jti,
@@ -171,15 +180,21 @@ export class PostgresHoldGate implements HoldGate {
         url: canonicalUrl(request).slice(0, 4096),
         actions: input.actions as unknown as Prisma.InputJsonValue,
         reason: input.reason.slice(0, 2000),
-        expiresAt: new Date(deadline.at),
         ...storedRequest(request),
-        policyVersion: auth.task.policyVersion,
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
-        pollMode,
-        heldBy: pollMode ? null : (this.options.holder ?? null),
-      },
-      select: { id: true },
-    }));
+      };
+      return {
+        data: {
+          ...card,
+          seal: this.options.sealKey ? sealApproval(this.options.sealKey, card) : null,
+          expiresAt: new Date(deadline.at),
+          policyVersion: auth.task.policyVersion,
+          pollMode,
+          heldBy: pollMode ? null : (this.options.holder ?? null),
+        },
+        select: { id: true },
+      };
+    });
     return approval ? { id: approval.id, digest, deadline } : null;
   }
 
@@ -216,6 +231,10 @@ export class PostgresHoldGate implements HoldGate {
     const digest = requestDigest(auth.taskId, auth.agentId, request);
     const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true, jti: true } });
     if (!row) return { outcome: "denied", approvalId: id, reason: "no such approval for this task" };
+    if (this.options.sealKey && !(await this.sealed(id, this.options.sealKey))) {
+      this.log.error({ approvalId: id, taskId: auth.taskId }, "an approval grant was presented for a row that no Bulkhead worker sealed (inserted with the worker's database role?); nothing released");
+      return { outcome: "denied", approvalId: id, reason: "the approval was not sealed by Bulkhead's proxy (it was not recorded by a worker holding the request), so it releases nothing" };
+    }
     // Bound to the token that made the request (as a blocking hold is): another token of the same
     // task, minted or stolen meanwhile, cannot spend it. The jti never changes, so no race here.
     if (row.jti !== auth.jti) return { outcome: "denied", approvalId: id, reason: "the approval is bound to another task token (the one that made the request)" };
@@ -226,6 +245,15 @@ export class PostgresHoldGate implements HoldGate {
     const current = await this.db.approval.findUnique({ where: { id }, select: { status: true, requestDigest: true } });
     if (current?.requestDigest !== digest) return { outcome: "denied", approvalId: id, reason: "the approval is bound to a different request (its method, URL, headers or body differ)" };
     return settled;
+  }
+
+  /** Whether the row carries this worker key's seal over exactly what it holds (seal.ts). */
+  private async sealed(id: string, key: Buffer): Promise<boolean> {
+    const row = await this.db.approval.findUnique({
+      where: { id },
+      select: { id: true, taskId: true, agentId: true, jti: true, requestDigest: true, method: true, url: true, actions: true, reason: true, requestHeaders: true, requestBody: true, requiredApprovals: true, seal: true },
+    });
+    return row !== null && sealMatches(key, { ...row, requestBody: row.requestBody ? new Uint8Array(row.requestBody) : null }, row.seal);
   }
 
   async hold(input: Parameters<HoldGate["hold"]>[0]): Promise<HoldResult> {

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { approvalSealKey } from "@/lib/approvals/seal";
 import type { Db } from "@/lib/db/client";
 import type { Logger } from "@/lib/log";
 import type { WorkerConfig } from "@/lib/config/worker";
@@ -156,6 +157,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const holds = new PostgresHoldGate(db, o.databaseUrl, log, config.holdTimeoutMs, {
     maxPendingPerTask: config.taskMaxPendingHolds,
     holder: o.holderId,
+    sealKey: approvalSealKey(o.workerKey.privateKey),
     revoked: (authority) => {
       const why = core.tokens.revoked(authority);
       return why ? cancelReasonFor(why) : null;

@@ -227,3 +227,17 @@ test("a DROP padded past the part of the body the card shows is still first amon
   await expect(page.getByTestId("request-body").getByTestId("danger").filter({ hasText: /DROP TABLE/i })).toHaveCount(1);
   await expect(page.getByTestId("marks-beyond")).toHaveCount(0);
 });
+
+test("an auditor reads the held request's actions and URL, not its body: the card says how large it is and why", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const { approval } = await holdRequest(db, { ownerId: owner.id, url: RAILWAY, body: JSON.stringify({ query: 'mutation { volumeDelete(volumeId: "vol_prod") }', variables: { note: "customer 4111111111111111" } }) });
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  await page.goto(`/approvals/${approval.id}?body=full`);
+  const card = page.getByTestId("approval-card");
+  await expect(card.getByTestId("actions").first().getByTestId("action").first()).toContainText("volumeDelete");
+  await expect(card.getByTestId("body-withheld")).toContainText(/bytes, not shown: only people who may decide approvals/);
+  await expect(card.getByTestId("request-body")).toHaveCount(0);
+  expect(await page.content()).not.toContain("4111111111111111");
+  await expect(page.getByRole("button", { name: "Approve…" })).toHaveCount(0);
+});

@@ -9,6 +9,7 @@ import { PageHeader } from "@/components/ui/page-header";
 import { chainStatus } from "@/lib/audit/chain-status";
 import { filterParams } from "@/lib/audit/filter";
 import { listAuditEvents, type AuditPage } from "@/lib/audit/query";
+import { AppError } from "@/lib/errors/app-error";
 import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
@@ -41,8 +42,10 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
   try {
     page = await listAuditEvents(db, actor, filterParams(params), "dashboard");
   } catch (error) {
-    if (!(error instanceof ZodError)) throw error;
-    problems = error.issues.map((i) => i.message);
+    // A search stopped at its time limit, or one too many at once (lib/audit/query.ts), is said on the page.
+    if (error instanceof AppError && (error.code === "RATE_LIMITED" || error.code === "INVALID_INPUT")) problems = [error.userMessage];
+    else if (!(error instanceof ZodError)) throw error;
+    else problems = error.issues.map((i) => i.message);
   }
   const status = await chainStatus(db, { checkpointKeys: dashboardCheckpointKeys() });
   const filtered = Object.keys(values).some((k) => !["cursor", "after", "limit"].includes(k));

@@ -126,6 +126,7 @@ export const PRIVILEGES: PrivilegeMap = {
     // Trigger functions.
     audit_retention_append_only: [],
     audit_events_append_only: [],
+    audit_events_actor_guard: [],
     audit_events_chain_lock: [],
     audit_events_chain: [],
     audit_events_chain_advance: [],
@@ -135,6 +136,8 @@ export const PRIVILEGES: PrivilegeMap = {
     bulkhead_notify_policy: [],
     bulkhead_notify_policy_row: [],
     bulkhead_notify_approval: [],
+    approval_status_transition: [],
+    task_status_transition: [],
     bulkhead_enqueue_webhooks: [],
   },
 };

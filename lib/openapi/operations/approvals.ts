@@ -57,7 +57,7 @@ const card = z.object({
     query: agentData("The query"),
     headers: z.record(z.string(), z.string()),
     body: z.object({
-      format: z.enum(["json", "graphql", "sql", "text", "binary", "empty"]),
+      format: z.enum(["json", "graphql", "sql", "text", "binary", "empty", "withheld"]).meta({ description: "`withheld`: the caller's role does not read held bodies (only roles that may decide approvals do); `size` says how large it is." }),
       size: z.number().int().meta({ description: "Bytes in the whole body; the approval binds to all of them." }),
       shown: z.number().int(),
       truncated: z.boolean().meta({ description: "True when only the first part is included; ask with body=full for all." }),

@@ -42,7 +42,7 @@ export const auditOperations: OpenApiOperation[] = [
     operationId: "listAuditEvents",
     summary: "One page of the audit log, newest first, with the hash chain's status",
     description:
-      "Keyset pagination over the chain's seq: pass `nextCursor` as `cursor` for older events, `prevCursor` as `after` for newer ones; pages never skip or repeat an event however many are written meanwhile. Filters combine with AND; comma-separated values of one filter combine with OR. Every call is itself recorded (`audit.viewed`).",
+      "Keyset pagination over the chain's seq: pass `nextCursor` as `cursor` for older events, `prevCursor` as `after` for newer ones; pages never skip or repeat an event however many are written meanwhile. Filters combine with AND; comma-separated values of one filter combine with OR. Every call is itself recorded (`audit.viewed`). A page's query runs for at most 5 s (a search the indexes cannot narrow is then a 400 with `details.reason` `search_too_slow`), and at most two run at once per person or API key (one more: 429 with Retry-After).",
     tags: ["audit"],
     permission: "read",
     query: filters.extend(auditPageInput.shape),
