@@ -45,7 +45,13 @@ export interface AuditRow {
   data: string;
 }
 
-const ACTOR_TYPES = new Set(["user", "agent", "api_key", "system"]);
+/**
+ * The worker records what agents did and what Bulkhead itself did. PostgreSQL refuses any other
+ * actor from its role (audit_events_actor_guard: people and API keys act through the dashboard),
+ * and a refusal that is not about the data would stop the shipper at that event; so an event
+ * naming another actor is recorded as the system's, the given actor kept in `sanitised`.
+ */
+const ACTOR_TYPES = new Set(["agent", "system"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;

@@ -49,6 +49,10 @@ describe("worker audit events", () => {
     ["a cycle", { data: cycle }, "data.self", "not_json"],
     ["a malformed agent id", { agentId: "not-a-uuid" }, "agentId", "dropped"],
     ["an unknown actor type", { actorType: "robot" }, "actorType", "dropped"],
+    // The database refuses people and API keys from the worker's role (audit_events_actor_guard),
+    // and that refusal would stop the shipper at the event.
+    ["a person as the actor", { actorType: "user" }, "actorType", "dropped"],
+    ["an API key as the actor", { actorType: "api_key" }, "actorType", "dropped"],
     ["a malformed event id", { data: { eventId: "a b" } }, "data.eventId", "dropped"],
     ["an over-long reason", { reason: "r".repeat(10_000) }, "reason", "truncated"],
   ])("are recorded sanitised, saying so, with %s", (_name, change, path, what) => {
