@@ -81,7 +81,12 @@ async function latestPublished(options: SignerOptions): Promise<Chained | null> 
     throw new CheckpointSignerError(`refusing to sign: the newest published checkpoint (${latest.location}) is unreadable: ${latest.problem}`);
   }
   if (!checkpointSignatureValid(latest.checkpoint, [options.key.publicKey])) {
-    throw new CheckpointSignerError(`refusing to sign: the newest published checkpoint (${latest.location}) is not signed by this signer's key ${options.key.publicKey.keyId}`);
+    // Usually the key file was lost and a new one created: say which key the chain is under.
+    throw new CheckpointSignerError(
+      `refusing to sign: the newest published checkpoint (${latest.location}) is not signed by this signer's key ${options.key.publicKey.keyId} but names ${latest.checkpoint.keyId}; ` +
+        `restore the signer key file that holds ${latest.checkpoint.keyId} (BULKHEAD_AUDIT_SIGNER_KEY_FILE, default <data dir>/audit-signer.key) and restart. ` +
+        `Until then no checkpoint is signed; enforcement and the audit log go on`,
+    );
   }
   return latest.checkpoint;
 }

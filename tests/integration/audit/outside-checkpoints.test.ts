@@ -69,6 +69,15 @@ describe("checkpoints published outside the database", () => {
     await expect(sink.publish(checkpoints[0]!.checkpoint)).rejects.toThrow(/exists already/);
   });
 
+  it("with the signer key lost and a new one made, refuses and names the key to restore; the old key signs again", async () => {
+    await record(2);
+    const stranger = loadSignerKey(path.join(dir, "new-signer.key"), { create: true })!;
+    const attempt = signCheckpointRound({ db: t.db, key: stranger, sink });
+    await expect(attempt).rejects.toThrow(`is not signed by this signer's key ${stranger.publicKey.keyId} but names ${key.publicKey.keyId}; restore the signer key file that holds ${key.publicKey.keyId}`);
+    expect((await readdir(sink.dir)).length).toBe(3);
+    expect((await round()).signed?.chain?.number).toBe(4n);
+  });
+
   it("names a dropped tail when the owner deletes the tail, moves the head back and deletes the checkpoints covering it", async () => {
     await tamper(t.adminUrl, `DELETE FROM audit_events WHERE seq > 7;
       UPDATE audit_chain_head SET seq = 7, hash = (SELECT hash FROM audit_events WHERE seq = 7);
