@@ -7,6 +7,14 @@ import { loadPolicyVersion, type PolicyVersion } from "./snapshot";
 
 export const POLICY_CHANNEL = "bulkhead_policy";
 
+/**
+ * A failed load is tried again on its own after this long, doubling up to RETRY_MAX_MS: it may
+ * carry a revocation (a `tasks:<id>` heard but not read), and waiting for the next notification
+ * or the periodic reconcile (30 s) let the ended task act on meanwhile.
+ */
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 2_000;
+
 export interface PolicyStoreStatus {
   version: number;
   loadedAt: string | null;
@@ -53,6 +61,9 @@ export class PolicyStore {
   private readonly loads = { full: 0, incremental: 0 };
   /** An incremental load failed: whatever runs next reads everything. */
   private recoverWithFullLoad = false;
+  /** The next try after a failed load, and how long it waits (doubling up to RETRY_MAX_MS). */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs = RETRY_MIN_MS;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private reachable = true;
@@ -207,13 +218,18 @@ export class PolicyStore {
           this.stale = false;
           this.reachable = true;
           this.lastError = null;
+          this.retryDelayMs = RETRY_MIN_MS;
         } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          // Said once per outage (and whenever the cause changes), not at every retry.
+          const level = this.stale && message === this.lastError ? "debug" : "warn";
           this.stale = this.snapshot !== null;
-          this.lastError = error instanceof Error ? error.message : String(error);
-          this.log.warn({ err: this.lastError, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
-          // The changes are not lost: the next load (a notification, the probe's recovery or the
-          // periodic reconcile) is a full one.
+          this.lastError = message;
+          this.log[level]({ err: message, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
+          // The changes are not lost: the next load (the retry below, a notification, the probe's
+          // recovery or the periodic reconcile) is a full one.
           if (!full) this.recoverWithFullLoad = true;
+          this.scheduleRetry();
           break;
         }
       }
@@ -225,6 +241,23 @@ export class PolicyStore {
       }
     });
     return this.reloading;
+  }
+
+  /**
+   * Tries a failed load again soon, whatever else happens: a change that could not be read (an
+   * ended task, a revoked token) must not wait for the next notification or the reconcile.
+   */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(delay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closed) return;
+      this.fullWanted = true;
+      void this.drain();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** One connection attempt at a time (the reconciliation timer and the probe both ask). */
@@ -260,6 +293,7 @@ export class PolicyStore {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.probeTimer) clearInterval(this.probeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.reloading;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;

@@ -1,0 +1,68 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endTask } from "@/lib/tasks/tasks";
+import { viaProxy } from "../../support/proxy-client";
+import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+
+const READ_POLICY = "unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n";
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * A reload of the worker's enforcement state that fails (a query refused, a bad row) must not
+ * lose a revocation: the real worker (in-process harness, real PostgreSQL, a real upstream on
+ * loopback) is made to fail a reload, and a request of the ended task is sent afterwards.
+ */
+describe("a failed policy reload never loses a task end", () => {
+  let h: ProxyHarness;
+  let up: Upstream;
+  let admin: pg.Client;
+  let workerRole: string;
+
+  beforeAll(async () => {
+    up = await startHttpUpstream();
+    h = await startProxyHarness();
+    await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    admin = new pg.Client({ connectionString: h.t.adminUrl });
+    await admin.connect();
+    workerRole = decodeURIComponent(new URL(h.t.workerUrl).username);
+  });
+  afterAll(async () => {
+    await admin.query(`GRANT SELECT ON tasks TO "${workerRole}"`).catch(() => undefined);
+    await admin.end();
+    await h.close();
+    await up.close();
+  });
+
+  const get = (token: string) => viaProxy(h.proxyPort, `http://api.test:${up.port}/items`, { token });
+
+  it("an ended task whose row could not be read when its notification came is refused within about a second once the database answers", async () => {
+    const { taskId, token } = await h.newTask(READ_POLICY);
+    expect((await get(token)).status).toBe(200);
+
+    // The worker hears `tasks:<id>` but cannot read the row (any transient failure of the
+    // incremental read: a statement timeout, a connection cut, a privilege changed).
+    await admin.query(`REVOKE SELECT ON tasks FROM "${workerRole}"`);
+    const failedBefore = h.core.policy.status().loads;
+    await endTask(h.t.db, h.admin, taskId);
+    await until(() => h.core.policy.status().stale, 5_000);
+    expect(h.core.policy.status().loads).toEqual(failedBefore);
+    await admin.query(`GRANT SELECT ON tasks TO "${workerRole}"`);
+
+    // Nothing else happens: no other notification, and the reconcile is a minute away (30 s in
+    // production). The worker must retry on its own.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const hitsBefore = up.hits.length;
+    const after = await get(token);
+    expect(after.status).toBe(407);
+    expect(up.hits.length).toBe(hitsBefore);
+    expect(h.core.policy.status().stale).toBe(false);
+  });
+});
