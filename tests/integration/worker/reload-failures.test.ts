@@ -1,5 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newKid } from "@/lib/identity/keys";
 import { endTask } from "@/lib/tasks/tasks";
 import { viaProxy } from "../../support/proxy-client";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -64,5 +65,31 @@ describe("a failed policy reload never loses a task end", () => {
     expect(after.status).toBe(407);
     expect(up.hits.length).toBe(hitsBefore);
     expect(h.core.policy.status().stale).toBe(false);
+  });
+
+  it("a signing key that will not import does not keep a task end out of the verifier", async () => {
+    const { taskId, token } = await h.newTask(READ_POLICY);
+    expect((await get(token)).status).toBe(200);
+
+    // A key row the verifier cannot import (hand-edited, or written by a faulty tool): every full
+    // reload fails from now on, and the worker says so (stale).
+    await h.t.db.signingKey.create({ data: { kid: newKid(), alg: "EdDSA", publicJwk: { kty: "OKP", crv: "Ed25519" }, privateKeySealed: "none" } });
+    await h.sync();
+    expect(h.core.policy.status().stale).toBe(true);
+
+    // The task is ended while the worker's notification is lost (its listener reconnecting), so
+    // only a full reload (the reconnect's, the periodic reconcile's) can bring it.
+    await admin.query("BEGIN");
+    await admin.query("SET LOCAL session_replication_role = replica");
+    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = $1", [taskId]);
+    await admin.query("COMMIT");
+    await h.sync();
+    expect(h.core.policy.status().stale).toBe(true);
+
+    const hitsBefore = up.hits.length;
+    const after = await get(token);
+    expect(after.status).toBe(407);
+    expect(after.json?.error).toBe("token_task_revoked");
+    expect(up.hits.length).toBe(hitsBefore);
   });
 });
