@@ -102,7 +102,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
         const policy = core.policy.status();
         const auditStats = audit.stats();
         const proxyStatus = proxy.status();
-        const degraded = policy.stale || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
+        // Not listening (or the listening connection does not answer): changes are only seen by polling.
+        const degraded = policy.stale || !policy.listening || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
         return {
           // Refusing every request for audit backlog: not ready for traffic.
           ready: policy.version > 0 && auditStats.backlog !== "refusing",

@@ -100,10 +100,17 @@ export class PolicyStore {
       tasks: this.snapshot?.tasks.size ?? 0,
       stale: this.stale,
       lastError: this.lastError,
-      listening: this.listener !== null,
+      // Connected is not enough: a listening connection that does not answer hears nothing.
+      listening: this.listener !== null && !this.listenerSilent(),
       databaseReachable: this.reachable,
       loads: { ...this.loads },
     };
+  }
+
+  /** The liveness probe on the listening connection has waited past its timeout. */
+  private listenerSilent(): boolean {
+    const pending = this.probe.pending;
+    return pending !== null && Date.now() - pending.since > this.probe.timeoutMs;
   }
 
   async start(): Promise<void> {
@@ -129,6 +136,11 @@ export class PolicyStore {
     if (this.probe.pending) {
       const waited = Date.now() - this.probe.pending.since;
       if (waited > 60_000) this.dropListener(this.probe.pending.client);
+      // The listening connection does not answer, so notifications may not arrive either (a
+      // frozen backend, a connection a firewall dropped without a reset): the snapshot is read
+      // in full, through the pool, at every tick until it answers. Before, a task ended now was
+      // heard only when the connection was given up, a minute later.
+      else if (waited > this.probe.timeoutMs) void this.reload();
       return;
     }
     if (!this.listener) {

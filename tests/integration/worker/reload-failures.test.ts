@@ -1,9 +1,11 @@
+import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newKid } from "@/lib/identity/keys";
 import { endTask } from "@/lib/tasks/tasks";
 import { viaProxy } from "../../support/proxy-client";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
+import { exchange, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 const READ_POLICY = "unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n";
@@ -67,9 +69,51 @@ describe("a failed policy reload never loses a task end", () => {
     expect(h.core.policy.status().stale).toBe(false);
   });
 
-  it("a signing key that will not import does not keep a task end out of the verifier", async () => {
+  it("a listening connection that stops answering does not leave a task end unheard for a minute", async () => {
     const { taskId, token } = await h.newTask(READ_POLICY);
     expect((await get(token)).status).toBe(200);
+
+    // The worker's LISTEN connection goes silent (its backend frozen here; a connection dropped
+    // by a firewall or a NAT without a reset looks the same) while PostgreSQL itself answers.
+    const dbName = new URL(h.t.adminUrl).pathname.slice(1);
+    let pids: number[] = [];
+    for (let i = 0; i < 50 && pids.length === 0; i++) {
+      const rows = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND query = 'SELECT 1'", [dbName, workerRole]);
+      pids = rows.rows.map((r) => r.pid);
+      if (pids.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, "SIGSTOP");
+    try {
+      await until(() => h.core.policy.status().stale || !h.core.policy.status().databaseReachable, 5_000);
+      await endTask(h.t.db, h.admin, taskId);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const hitsBefore = up.hits.length;
+      const after = await get(token);
+      expect(after.status).toBe(407);
+      expect(up.hits.length).toBe(hitsBefore);
+      // The operator is told that the worker is not hearing changes.
+      expect(h.core.policy.status().listening).toBe(false);
+    } finally {
+      for (const pid of pids) process.kill(pid, "SIGCONT");
+    }
+  });
+
+  /** A plain HTTP request from a sandbox's address, through the transparent listener. */
+  const fromSandbox = async (address: string) => {
+    const socket = net.connect({ host: "127.0.0.1", port: h.transparentHttpPort, localAddress: address });
+    await new Promise((r) => socket.once("connect", r));
+    const raw = await exchange(socket, `GET /items HTTP/1.1\r\nHost: api.test:${up.port}\r\nConnection: close\r\n\r\n`);
+    return { status: statuses(raw)[0], raw };
+  };
+
+  it("a signing key that will not import does not keep a task end out of the verifier, nor out of a sandbox's requests", async () => {
+    const { taskId, token } = await h.newTask(READ_POLICY);
+    expect((await get(token)).status).toBe(200);
+    const sandboxed = await h.newTask(READ_POLICY);
+    await h.t.adminDb().sandbox.create({ data: { taskId: sandboxed.taskId, name: "sandbox-reload", sourceAddress: "127.0.0.4" } });
+    await h.sync();
+    expect((await fromSandbox("127.0.0.4")).status).toBe(200);
 
     // A key row the verifier cannot import (hand-edited, or written by a faulty tool): every full
     // reload fails from now on, and the worker says so (stale).
@@ -81,7 +125,7 @@ describe("a failed policy reload never loses a task end", () => {
     // only a full reload (the reconnect's, the periodic reconcile's) can bring it.
     await admin.query("BEGIN");
     await admin.query("SET LOCAL session_replication_role = replica");
-    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = $1", [taskId]);
+    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = ANY($1::uuid[])", [[taskId, sandboxed.taskId]]);
     await admin.query("COMMIT");
     await h.sync();
     expect(h.core.policy.status().stale).toBe(true);
@@ -90,6 +134,10 @@ describe("a failed policy reload never loses a task end", () => {
     const after = await get(token);
     expect(after.status).toBe(407);
     expect(after.json?.error).toBe("token_task_revoked");
+    // A sandbox is known by its address, not by a token: the revocation counts for it too.
+    const sandbox = await fromSandbox("127.0.0.4");
+    expect(sandbox.status).toBe(407);
+    expect(sandbox.raw).toContain("task_revoked");
     expect(up.hits.length).toBe(hitsBefore);
   });
 });
