@@ -73,6 +73,7 @@ export class PolicyStore {
   /** The probe's settings, and the query it is waiting for. */
   private readonly probe: PolicyStoreProbe & { pending: { client: pg.Client; since: number } | null };
   private readonly listeners: Array<(snapshot: PolicyVersion) => Promise<void> | void> = [];
+  private readonly failureListeners: Array<() => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -87,6 +88,14 @@ export class PolicyStore {
   /** Called with every new snapshot before it becomes current (e.g. the token verifier). */
   onSnapshot(listener: (snapshot: PolicyVersion) => Promise<void> | void): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Called after a load that failed, also one that failed in a listener after the token verifier
+   * had taken its revocations (the kill switch: what is already refused is closed too).
+   */
+  onLoadFailed(listener: () => void): void {
+    this.failureListeners.push(listener);
   }
 
   current(): PolicyVersion | null {
@@ -241,6 +250,13 @@ export class PolicyStore {
           // The changes are not lost: the next load (the retry below, a notification, the probe's
           // recovery or the periodic reconcile) is a full one.
           if (!full) this.recoverWithFullLoad = true;
+          for (const listener of this.failureListeners) {
+            try {
+              listener();
+            } catch (failure) {
+              this.log.error({ err: failure instanceof Error ? failure.message : String(failure) }, "a listener of a failed policy load failed");
+            }
+          }
           this.scheduleRetry();
           break;
         }

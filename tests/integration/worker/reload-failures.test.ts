@@ -5,7 +5,7 @@ import { newKid } from "@/lib/identity/keys";
 import { endTask } from "@/lib/tasks/tasks";
 import { viaProxy } from "../../support/proxy-client";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
-import { exchange, statuses } from "../../support/tunnel-client";
+import { closedAfter, connectTunnel, exchange, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 const READ_POLICY = "unlisted: deny\nrules:\n  - service: api\n    effects: [read]\n";
@@ -114,6 +114,11 @@ describe("a failed policy reload never loses a task end", () => {
     await h.t.adminDb().sandbox.create({ data: { taskId: sandboxed.taskId, name: "sandbox-reload", sourceAddress: "127.0.0.4" } });
     await h.sync();
     expect((await fromSandbox("127.0.0.4")).status).toBe(200);
+    // A passthrough tunnel of a third task: nothing inside it is re-checked, only the kill switch closes it.
+    await h.addService({ id: "opaque", hosts: ["tunnel.test"], scheme: "https", ports: [up.port], protocol: "rest", proxy: { tls: "passthrough", internalAddresses: ["127.0.0.1/32"] } });
+    const tunnelled = await h.newTask("unlisted: deny\nrules:\n  - service: opaque\n    effects: [irreversible]\n    waive_approval: true\n");
+    const tunnel = await connectTunnel(h.proxyPort, `tunnel.test:${up.port}`, { "proxy-authorization": `Bearer ${tunnelled.token}` });
+    expect(tunnel.status).toBe(200);
 
     // A key row the verifier cannot import (hand-edited, or written by a faulty tool): every full
     // reload fails from now on, and the worker says so (stale).
@@ -125,10 +130,17 @@ describe("a failed policy reload never loses a task end", () => {
     // only a full reload (the reconnect's, the periodic reconcile's) can bring it.
     await admin.query("BEGIN");
     await admin.query("SET LOCAL session_replication_role = replica");
-    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = ANY($1::uuid[])", [[taskId, sandboxed.taskId]]);
+    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = ANY($1::uuid[])", [[taskId, sandboxed.taskId, tunnelled.taskId]]);
     await admin.query("COMMIT");
+    const ended = performance.now();
     await h.sync();
     expect(h.core.policy.status().stale).toBe(true);
+    // The kill switch sweeps after a load that failed too: the open tunnel of an ended task is closed.
+    try {
+      expect(await closedAfter(tunnel.socket, ended, 2_000)).toBeLessThan(2_000);
+    } finally {
+      tunnel.socket.destroy();
+    }
 
     const hitsBefore = up.hits.length;
     const after = await get(token);
