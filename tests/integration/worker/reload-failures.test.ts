@@ -128,6 +128,7 @@ describe("a failed policy reload never loses a task end", () => {
 
     // The task is ended while the worker's notification is lost (its listener reconnecting), so
     // only a full reload (the reconnect's, the periodic reconcile's) can bring it.
+    const endedAt = new Date();
     await admin.query("BEGIN");
     await admin.query("SET LOCAL session_replication_role = replica");
     await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = ANY($1::uuid[])", [[taskId, sandboxed.taskId, tunnelled.taskId]]);
@@ -150,6 +151,10 @@ describe("a failed policy reload never loses a task end", () => {
     const sandbox = await fromSandbox("127.0.0.4");
     expect(sandbox.status).toBe(407);
     expect(sandbox.raw).toContain("task_revoked");
+    // Refused as it was asked, not judged allowed and then stopped: no allowed decision is
+    // recorded for the ended sandbox task.
+    const allowed = await h.t.db.auditEvent.findMany({ where: { taskId: sandboxed.taskId, type: "proxy.decision", outcome: "allow", at: { gt: endedAt } } });
+    expect(allowed).toEqual([]);
     expect(up.hits.length).toBe(hitsBefore);
   });
 });
