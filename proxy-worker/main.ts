@@ -85,6 +85,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => isolation.close());
 
     metrics.gauges("bulkhead_policy_version", "Version of the policy snapshot in force (per worker)", () => core.policy.status().version);
+    metrics.gauges("bulkhead_policy_listening", "1 while the worker hears policy notifications (its listening connection is open and answers)", () => (core.policy.status().listening ? 1 : 0));
     metrics.gauges("bulkhead_policy_stale", "1 while enforcing a last-known-good snapshot because Postgres is away", () => (core.policy.status().stale ? 1 : 0));
     metrics.gauges("bulkhead_token_cache_hits", "Task-token verifications served from the cache", () => core.tokens.stats().hits);
     metrics.gauges("bulkhead_token_cache_misses", "Task-token verifications that checked a signature", () => core.tokens.stats().misses);
@@ -102,7 +103,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
         const policy = core.policy.status();
         const auditStats = audit.stats();
         const proxyStatus = proxy.status();
-        const degraded = policy.stale || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
+        // Not listening (or the listening connection does not answer): changes are only seen by polling.
+        const degraded = policy.stale || !policy.listening || auditStats.backlog !== "ok" || proxyStatus.credentialError !== null;
         return {
           // Refusing every request for audit backlog: not ready for traffic.
           ready: policy.version > 0 && auditStats.backlog !== "refusing",

@@ -62,12 +62,9 @@ export class TokenVerifier {
   }
 
   async applySnapshot(snapshot: PolicyVersion, now = new Date()): Promise<void> {
-    // Re-importing keys invalidates cached verifications; do it only when the keys changed.
-    const fingerprint = createHash("sha256").update(JSON.stringify(snapshot.keys)).digest("hex");
-    if (fingerprint !== this.keysFingerprint) {
-      await this.keys.replace(snapshot.keys);
-      this.keysFingerprint = fingerprint;
-    }
+    // Revocations first: they only ever refuse more, so they are taken even when the rest of the
+    // snapshot cannot be (a key that will not import fails the load below, and every full load
+    // after it, and a task ended meanwhile was never refused).
     for (const t of snapshot.revocation.revokedTasks) {
       if (typeof t === "string") this.revocation.revokeTask(t);
       else this.revocation.revokeTask(t.id, t.until);
@@ -77,6 +74,15 @@ export class TokenVerifier {
       else this.revocation.revokeJti(j.id, j.until);
     }
     for (const agentId of snapshot.suspendedAgents) this.revocation.suspendAgent(agentId);
+    // Re-importing keys invalidates cached verifications; do it only when the keys changed. A key
+    // that will not import fails the whole load (the worker goes stale and says why) and leaves
+    // the tasks and tokens below as they were.
+    const fingerprint = createHash("sha256").update(JSON.stringify(snapshot.keys)).digest("hex");
+    if (fingerprint !== this.keysFingerprint) {
+      await this.keys.replace(snapshot.keys);
+      this.keysFingerprint = fingerprint;
+    }
+    // What widens comes last, once nothing can fail.
     for (const agentId of this.suspended) if (!snapshot.suspendedAgents.has(agentId)) this.revocation.reinstateAgent(agentId);
     this.suspended = new Set(snapshot.suspendedAgents);
     this.tasks = snapshot.tasks;

@@ -240,6 +240,12 @@ export class SandboxListener {
       const plan = await evaluateTunnel(this.deps.pipeline, client, { ...target, port: ctx.dst.port }, state);
       this.deps.registry.register(socket, { taskId: plan.auth.taskId, agentId: plan.auth.agentId, jti: plan.auth.jti });
       const upstream = await dialChecked(plan.destination, { timeoutMs: this.deps.connectTimeoutMs });
+      // Closed meanwhile (the registry closes an owner already revoked, a kill switch, the
+      // client): its "close" has fired already, so the upstream side would stay open.
+      if (socket.destroyed) {
+        upstream.destroy();
+        return;
+      }
       upstream.on("error", () => socket.destroy());
       socket.on("close", () => upstream.destroy());
       upstream.on("close", () => socket.destroy());

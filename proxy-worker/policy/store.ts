@@ -7,6 +7,14 @@ import { loadPolicyVersion, type PolicyVersion } from "./snapshot";
 
 export const POLICY_CHANNEL = "bulkhead_policy";
 
+/**
+ * A failed load is tried again on its own after this long, doubling up to RETRY_MAX_MS: it may
+ * carry a revocation (a `tasks:<id>` heard but not read), and waiting for the next notification
+ * or the periodic reconcile (30 s) let the ended task act on meanwhile.
+ */
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 2_000;
+
 export interface PolicyStoreStatus {
   version: number;
   loadedAt: string | null;
@@ -53,6 +61,9 @@ export class PolicyStore {
   private readonly loads = { full: 0, incremental: 0 };
   /** An incremental load failed: whatever runs next reads everything. */
   private recoverWithFullLoad = false;
+  /** The next try after a failed load, and how long it waits (doubling up to RETRY_MAX_MS). */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs = RETRY_MIN_MS;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private reachable = true;
@@ -62,6 +73,7 @@ export class PolicyStore {
   /** The probe's settings, and the query it is waiting for. */
   private readonly probe: PolicyStoreProbe & { pending: { client: pg.Client; since: number } | null };
   private readonly listeners: Array<(snapshot: PolicyVersion) => Promise<void> | void> = [];
+  private readonly failureListeners: Array<() => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -78,6 +90,14 @@ export class PolicyStore {
     this.listeners.push(listener);
   }
 
+  /**
+   * Called after a load that failed, also one that failed in a listener after the token verifier
+   * had taken its revocations (the kill switch: what is already refused is closed too).
+   */
+  onLoadFailed(listener: () => void): void {
+    this.failureListeners.push(listener);
+  }
+
   current(): PolicyVersion | null {
     return this.snapshot;
   }
@@ -89,10 +109,17 @@ export class PolicyStore {
       tasks: this.snapshot?.tasks.size ?? 0,
       stale: this.stale,
       lastError: this.lastError,
-      listening: this.listener !== null,
+      // Connected is not enough: a listening connection that does not answer hears nothing.
+      listening: this.listener !== null && !this.listenerSilent(),
       databaseReachable: this.reachable,
       loads: { ...this.loads },
     };
+  }
+
+  /** The liveness probe on the listening connection has waited past its timeout. */
+  private listenerSilent(): boolean {
+    const pending = this.probe.pending;
+    return pending !== null && Date.now() - pending.since > this.probe.timeoutMs;
   }
 
   async start(): Promise<void> {
@@ -118,6 +145,11 @@ export class PolicyStore {
     if (this.probe.pending) {
       const waited = Date.now() - this.probe.pending.since;
       if (waited > 60_000) this.dropListener(this.probe.pending.client);
+      // The listening connection does not answer, so notifications may not arrive either (a
+      // frozen backend, a connection a firewall dropped without a reset): the snapshot is read
+      // in full, through the pool, at every tick until it answers. Before, a task ended now was
+      // heard only when the connection was given up, a minute later.
+      else if (waited > this.probe.timeoutMs) void this.reload();
       return;
     }
     if (!this.listener) {
@@ -207,13 +239,25 @@ export class PolicyStore {
           this.stale = false;
           this.reachable = true;
           this.lastError = null;
+          this.retryDelayMs = RETRY_MIN_MS;
         } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          // Said once per outage (and whenever the cause changes), not at every retry.
+          const level = this.stale && message === this.lastError ? "debug" : "warn";
           this.stale = this.snapshot !== null;
-          this.lastError = error instanceof Error ? error.message : String(error);
-          this.log.warn({ err: this.lastError, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
-          // The changes are not lost: the next load (a notification, the probe's recovery or the
-          // periodic reconcile) is a full one.
+          this.lastError = message;
+          this.log[level]({ err: message, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
+          // The changes are not lost: the next load (the retry below, a notification, the probe's
+          // recovery or the periodic reconcile) is a full one.
           if (!full) this.recoverWithFullLoad = true;
+          for (const listener of this.failureListeners) {
+            try {
+              listener();
+            } catch (failure) {
+              this.log.error({ err: failure instanceof Error ? failure.message : String(failure) }, "a listener of a failed policy load failed");
+            }
+          }
+          this.scheduleRetry();
           break;
         }
       }
@@ -225,6 +269,23 @@ export class PolicyStore {
       }
     });
     return this.reloading;
+  }
+
+  /**
+   * Tries a failed load again soon, whatever else happens: a change that could not be read (an
+   * ended task, a revoked token) must not wait for the next notification or the reconcile.
+   */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(delay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closed) return;
+      this.fullWanted = true;
+      void this.drain();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** One connection attempt at a time (the reconciliation timer and the probe both ask). */
@@ -260,6 +321,7 @@ export class PolicyStore {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.probeTimer) clearInterval(this.probeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.reloading;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;

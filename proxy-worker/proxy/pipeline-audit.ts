@@ -137,6 +137,11 @@ export class PipelineAudit {
       if (!task) throw new ProxyRefusal("identity", "task_revoked", "the sandbox's task is not active");
       // Checked on every request: the snapshot is only as fresh as its last reload.
       if (task.expiresAt.getTime() <= Date.now()) throw new ProxyRefusal("identity", "task_expired", "the sandbox's task has expired");
+      // And against the verifier's revocations, as a token is: this state's snapshot can be older
+      // than what the verifier has taken (a load that failed after its revocations were applied),
+      // and a sandbox of an ended task was then judged allowed, and its raw connections dialled.
+      const revoked = this.deps.tokens.revoked({ taskId: task.id, agentId: task.agentId, jti: null });
+      if (revoked) throw new ProxyRefusal("identity", revoked === "task_expired" ? "task_expired" : "task_revoked", `the sandbox's task may no longer act (${revoked})`);
       // The sandbox binding carries its task's scope (an unreadable one allows nothing).
       return { task, agentId: task.agentId, taskId: task.id, jti: null, via: "sandbox", token: null, scope: task.scope ?? NO_SCOPE };
     }

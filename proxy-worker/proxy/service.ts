@@ -137,6 +137,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   let killSwitch: KillSwitch | null = null;
   // Right after the token verifier has taken the new snapshot, before anything slower.
   core.policy.onSnapshot(() => void killSwitch?.sweep());
+  // A load that failed after the verifier took its revocations (verifier first, then what can
+  // fail): what new requests are refused, open connections and held requests are too.
+  core.policy.onLoadFailed(() => void killSwitch?.sweep());
   core.policy.onSnapshot((snapshot) => refresh(snapshot));
   const first = core.policy.current();
   if (first) await refresh(first, true);

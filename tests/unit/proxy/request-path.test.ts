@@ -45,7 +45,7 @@ describe("the request path's stages", () => {
   const events: DecisionEvent[] = [];
   const checked: Array<{ request: CanonicalRequest; descriptor: ServiceDescriptor | null }> = [];
   let state: EnforcementState;
-  const tokens = { authenticate: () => Promise.reject(new Error("no token in these requests")) } as unknown as TokenVerifier;
+  const tokens = { authenticate: () => Promise.reject(new Error("no token in these requests")), revoked: () => null } as unknown as TokenVerifier;
   const pipeline = new Pipeline({
     state: () => state,
     tokens,
