@@ -1,4 +1,4 @@
-import { unique } from "../support/factories";
+import { retiredSigningKeyData, unique } from "../support/factories";
 import { expect, signInViaApi, test } from "./support/fixtures";
 
 /** The Tasks and Agents pages show 100 rows a page and link on to the rest: no row is out of reach. */
@@ -128,8 +128,8 @@ test("a task's tokens page on past the first 100, and a bad position is said on 
   const admin = await createUser("admin");
   const agent = await db.agent.create({ data: { name: unique("minted"), ownerId: admin.id } });
   const task = await db.task.create({ data: { agentId: agent.id, purpose: "many tokens", policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
-  const kid = unique("kid");
-  await db.signingKey.create({ data: { kid, alg: "EdDSA", publicJwk: {}, privateKeySealed: "x", status: "retired" } });
+  // A retired key: the shared dashboard must go on signing with its own, and the worker importing it.
+  const { kid } = await db.signingKey.create({ data: await retiredSigningKeyData() });
   const base = Date.now() - 60_000;
   const jtis = Array.from({ length: 104 }, (_, i) => `tok_${String(i).padStart(3, "0")}_${unique("j")}`.replace(/[^A-Za-z0-9_-]/g, "_"));
   await db.issuedToken.createMany({ data: jtis.map((jti, i) => ({ jti, taskId: task.id, agentId: agent.id, kid, issuedAt: new Date(base + i * 10), expiresAt: new Date(base + 3600_000) })) });

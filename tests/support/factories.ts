@@ -3,6 +3,7 @@ import type { Actor } from "@/lib/auth/actor";
 import type { Role } from "@/lib/auth/roles";
 import { hashPassword } from "@/lib/auth/password";
 import type { Db } from "@/lib/db/client";
+import { generateSigningKey } from "@/lib/identity/keys";
 
 /** Unique values per call, so tests never collide (documenso-style factories). */
 export function unique(prefix: string): string {
@@ -34,4 +35,25 @@ export async function makeUser(db: Db, role: Role, options: { password?: string;
     },
   };
   return { user, actor, email, password: options.password ?? TEST_PASSWORD };
+}
+
+/**
+ * A signing-key row for fixtures that need a kid (issued_tokens rows): a real Ed25519 public key,
+ * so a worker that imports every key still loads its snapshot, retired an hour ago, so it never
+ * signs or verifies anything; its private half is not stored.
+ */
+export async function retiredSigningKeyData() {
+  const past = new Date(Date.now() - 3600_000);
+  const key = await generateSigningKey(new Date(past.getTime() - 3600_000));
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    publicJwk: JSON.parse(JSON.stringify(key.publicJwk)) as Record<string, string>,
+    privateKeySealed: "not-stored",
+    status: "retired" as const,
+    createdAt: key.createdAt,
+    retiringAt: past,
+    verifyUntil: past,
+    retiredAt: past,
+  };
 }

@@ -16,7 +16,7 @@ import { listSandboxes } from "@/lib/sandboxes/view";
 import { listTasks, listTasksPage } from "@/lib/tasks/view";
 import { listCredentials } from "@/lib/vault/list-credentials";
 import { runCli } from "../../support/cli";
-import { makeUser, unique } from "../../support/factories";
+import { makeUser, retiredSigningKeyData, unique } from "../../support/factories";
 import type { RouteHandler } from "../../support/no-session";
 import { callRoute, routeDatabase, type RouteDatabase } from "../../support/routes";
 
@@ -335,8 +335,7 @@ describe("lists are read a page at a time and lose no row", () => {
   it("a task's tokens: past 500, newest first across ties of issue time, none twice", async () => {
     const task = expectedTasks[0]!;
     const [{ agent_id: agentId } = { agent_id: "" }] = await t.adminDb().$queryRawUnsafe<Array<{ agent_id: string }>>("SELECT agent_id::text FROM tasks WHERE id = $1::uuid", task);
-    const kid = unique("kid");
-    await t.adminDb().signingKey.create({ data: { kid, alg: "EdDSA", publicJwk: {}, privateKeySealed: "x" } });
+    const { kid } = await t.adminDb().signingKey.create({ data: await retiredSigningKeyData() });
     // 40 tokens share each issue time: their order rests on the jti alone.
     await t.adminDb().$executeRawUnsafe(
       `INSERT INTO issued_tokens (jti, task_id, agent_id, kid, issued_at, expires_at)

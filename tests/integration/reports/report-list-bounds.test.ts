@@ -4,7 +4,7 @@ import { REPORT_LIST_ROWS } from "@/lib/reports/limits";
 import { renderTaskReportPdf } from "@/lib/reports/pdf";
 import { loadTaskReport } from "@/lib/reports/task-report";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { makeUser, unique } from "../../support/factories";
+import { makeUser, retiredSigningKeyData, unique } from "../../support/factories";
 
 /**
  * How many of a task's requests are held is the agent's choice, and every held request is a row
@@ -35,7 +35,7 @@ describe("a task's report with more held requests and tokens than it lists", () 
         createdAt: new Date(base + i * 10), expiresAt: new Date(base + i * 10 + 60_000),
       })),
     });
-    const key = await admin.signingKey.create({ data: { kid: unique("kid"), alg: "EdDSA", publicJwk: {}, privateKeySealed: "x" } });
+    const key = await admin.signingKey.create({ data: await retiredSigningKeyData() });
     await admin.issuedToken.createMany({
       data: Array.from({ length: tokens }, (_, i) => ({ jti: unique(`jti${i}`), taskId, agentId: agent.id, kid: key.kid, issuedAt: new Date(base + i), expiresAt: new Date(base + i + 900_000) })),
     });
