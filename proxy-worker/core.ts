@@ -20,6 +20,9 @@ export async function startEnforcementCore(options: {
 }): Promise<EnforcementCore> {
   const policy = new PolicyStore(options.db, options.databaseUrl, options.log, options.reconcileIntervalMs);
   const tokens = new TokenVerifier(options.identity, (jti) => options.db.issuedToken.findUnique({ where: { jti }, select: { taskId: true, agentId: true, revokedAt: true, expiresAt: true } }));
+  tokens.onUnusableKeys = (unusable) => {
+    if (unusable.length > 0) options.log.error({ unusable }, "signing-key rows that are not usable public keys were left out: tokens they signed are refused");
+  };
   policy.onSnapshot((snapshot) => tokens.applySnapshot(snapshot));
   await policy.start();
   return { policy, tokens, close: () => policy.close() };

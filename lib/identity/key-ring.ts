@@ -148,14 +148,30 @@ export class VerificationKeySet {
     return set;
   }
 
-  /** Imports every key first, then swaps, so a bad record never leaves a half-loaded set. */
-  async replace(records: Iterable<VerificationKeyRecord>): Promise<void> {
+  /**
+   * Imports every key first, then swaps, so a bad record never leaves a half-loaded set. A record
+   * that is not a usable public key (an invalid kid, a JWK that will not import: a hand-edited or
+   * faulty row) is left out and returned: a token naming its kid finds no key and is refused, and
+   * every other key still verifies. Failing the whole set for it stopped every token of every
+   * other key (and, in the worker, every full reload) for as long as the row stayed.
+   */
+  async replace(records: Iterable<VerificationKeyRecord>): Promise<{ unusable: Array<{ kid: string; reason: string }> }> {
     const next = new Map<string, Entry>();
+    const unusable: Array<{ kid: string; reason: string }> = [];
     for (const record of records) {
-      if (!isValidKid(record.kid)) throw new TypeError("key record has an invalid kid");
-      next.set(record.kid, { record, key: await importPublicSigningKey(record.publicJwk) });
+      const kid = String(record.kid).slice(0, 64);
+      if (!isValidKid(record.kid)) {
+        unusable.push({ kid, reason: "invalid kid" });
+        continue;
+      }
+      try {
+        next.set(record.kid, { record, key: await importPublicSigningKey(record.publicJwk) });
+      } catch (error) {
+        unusable.push({ kid, reason: error instanceof Error ? error.message.slice(0, 200) : "the public key does not import" });
+      }
     }
     this.entries = next;
+    return { unusable };
   }
 
   resolve(kid: string, now: Date): ResolvedKey | undefined {

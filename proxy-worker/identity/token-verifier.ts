@@ -52,6 +52,10 @@ export class TokenVerifier {
   private tasks = new Map<string, SnapshotTask>();
   private suspended = new Set<string>();
   private issued = new Map<string, IssuedTokenRecord>();
+  /** Signing-key rows of the last snapshot that are not usable public keys (left out). */
+  private unusable: Array<{ kid: string; reason: string }> = [];
+  /** Told each time the snapshot's keys change, with the rows left out (none: an empty list). */
+  onUnusableKeys: ((unusable: Array<{ kid: string; reason: string }>) => void) | null = null;
 
   constructor(
     config: IdentityConfig,
@@ -59,6 +63,11 @@ export class TokenVerifier {
     private readonly lookupIssued?: (jti: string) => Promise<IssuedTokenRecord | null>,
   ) {
     this.cache = new VerifiedTokenCache({ verify: { ...config, keys: this.keys.resolver, revocation: this.revocation } });
+  }
+
+  /** Signing-key rows the last snapshot held that are not usable public keys. */
+  unusableKeys(): ReadonlyArray<{ kid: string; reason: string }> {
+    return this.unusable;
   }
 
   async applySnapshot(snapshot: PolicyVersion, now = new Date()): Promise<void> {
@@ -75,12 +84,14 @@ export class TokenVerifier {
     }
     for (const agentId of snapshot.suspendedAgents) this.revocation.suspendAgent(agentId);
     // Re-importing keys invalidates cached verifications; do it only when the keys changed. A key
-    // that will not import fails the whole load (the worker goes stale and says why) and leaves
-    // the tasks and tokens below as they were.
+    // that will not import is left out (its tokens find no key and are refused) and said by the
+    // caller (onUnusableKeys); the rest of the snapshot is taken.
     const fingerprint = createHash("sha256").update(JSON.stringify(snapshot.keys)).digest("hex");
     if (fingerprint !== this.keysFingerprint) {
-      await this.keys.replace(snapshot.keys);
+      const { unusable } = await this.keys.replace(snapshot.keys);
       this.keysFingerprint = fingerprint;
+      this.unusable = unusable;
+      this.onUnusableKeys?.(unusable);
     }
     // What widens comes last, once nothing can fail.
     for (const agentId of this.suspended) if (!snapshot.suspendedAgents.has(agentId)) this.revocation.reinstateAgent(agentId);

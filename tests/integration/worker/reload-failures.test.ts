@@ -107,7 +107,30 @@ describe("a failed policy reload never loses a task end", () => {
     return { status: statuses(raw)[0], raw };
   };
 
-  it("a signing key that will not import does not keep a task end out of the verifier, nor out of a sandbox's requests", async () => {
+  it("a signing-key row that is not a usable key is left out: loads go on, other tokens verify, a task end arrives", async () => {
+    const { taskId, token } = await h.newTask(READ_POLICY);
+    expect((await get(token)).status).toBe(200);
+    // A key row the verifier cannot import (hand-edited, or written by a faulty tool). It used to
+    // fail every full reload from then on (the worker stale until the row was mended).
+    const bad = newKid();
+    await h.t.db.signingKey.create({ data: { kid: bad, alg: "EdDSA", publicJwk: { kty: "OKP", crv: "Ed25519" }, privateKeySealed: "none", retiredAt: new Date() } });
+    await h.sync();
+    expect(h.core.policy.status().stale).toBe(false);
+    expect(h.core.tokens.unusableKeys().map((k) => k.kid)).toEqual([bad]);
+    expect((await get(token)).status).toBe(200);
+    // A task end whose notification is lost comes with the next full reload.
+    await admin.query("BEGIN");
+    await admin.query("SET LOCAL session_replication_role = replica");
+    await admin.query("UPDATE tasks SET status = 'ended', ended_at = now() WHERE id = $1::uuid", [taskId]);
+    await admin.query("COMMIT");
+    await h.sync();
+    expect((await get(token)).status).toBe(407);
+    await h.t.adminDb().signingKey.delete({ where: { kid: bad } });
+    await h.sync();
+    expect(h.core.tokens.unusableKeys()).toEqual([]);
+  });
+
+  it("a load that fails after the verifier took its revocations keeps a task end out of nothing: tokens, sandboxes, open tunnels", async () => {
     const { taskId, token } = await h.newTask(READ_POLICY);
     expect((await get(token)).status).toBe(200);
     const sandboxed = await h.newTask(READ_POLICY);
@@ -120,9 +143,16 @@ describe("a failed policy reload never loses a task end", () => {
     const tunnel = await connectTunnel(h.proxyPort, `tunnel.test:${up.port}`, { "proxy-authorization": `Bearer ${tunnelled.token}` });
     expect(tunnel.status).toBe(200);
 
-    // A key row the verifier cannot import (hand-edited, or written by a faulty tool): every full
-    // reload fails from now on, and the worker says so (stale).
-    await h.t.db.signingKey.create({ data: { kid: newKid(), alg: "EdDSA", publicJwk: { kty: "OKP", crv: "Ed25519" }, privateKeySealed: "none" } });
+    // Every load fails from now on just after the verifier has taken the snapshot's revocations
+    // (what a key that would not import did before such keys were left out), so nothing that
+    // listens after it (the enforcement state, the kill switch's snapshot) sees the snapshot, and
+    // the worker says so (stale).
+    let failing = true;
+    const apply = h.core.tokens.applySnapshot.bind(h.core.tokens);
+    h.core.tokens.applySnapshot = async (snapshot, now) => {
+      await apply(snapshot, now);
+      if (failing) throw new Error("the snapshot could not be taken past the verifier");
+    };
     await h.sync();
     expect(h.core.policy.status().stale).toBe(true);
 
@@ -156,5 +186,7 @@ describe("a failed policy reload never loses a task end", () => {
     const allowed = await h.t.db.auditEvent.findMany({ where: { taskId: sandboxed.taskId, type: "proxy.decision", outcome: "allow", at: { gt: endedAt } } });
     expect(allowed).toEqual([]);
     expect(up.hits.length).toBe(hitsBefore);
+    failing = false;
+    h.core.tokens.applySnapshot = apply;
   });
 });
