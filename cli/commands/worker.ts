@@ -16,11 +16,16 @@ export const workerCommand: CommandHandler = async (args) => {
   const stop = await runWorker();
   // Tells the launcher (cli/runtime/supervise.ts) that this worker started: a later exit is a crash.
   process.send?.({ type: "ready" });
+  // `on`, not `once`: a SIGTERM sent to the whole process group (systemd's default stop, `timeout`,
+  // `kill -TERM -<pgid>`) reaches the worker and then the launcher's own SIGTERM reaches it again;
+  // with the handler gone, the default action killed it before stop() removed its nftables fence
+  // and gateway addresses from the host. Later signals are ignored while it stops; the launcher's
+  // stop timeout still ends a worker that hangs.
   await new Promise<void>((resolve) => {
     const done = () => resolve();
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-    process.once("SIGHUP", done); // its terminal closed
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+    process.on("SIGHUP", done); // its terminal closed
     process.once("disconnect", done); // the launcher died: do not linger as an orphan
   });
   await stop();

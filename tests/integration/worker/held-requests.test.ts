@@ -98,6 +98,24 @@ describe("held requests when the worker stops", () => {
     expect(up.hits.filter((h) => h.method === "DELETE")).toHaveLength(0);
   }, 180_000);
 
+  it("a second SIGTERM while it stops (the process group's, then the launcher's) does not cut the stop short", async () => {
+    await supervise();
+    const worker = supervisor!.child()!;
+    // A request in flight to an upstream that does not answer: the worker's stop waits for it.
+    const answer = viaProxy(w.proxyPort, `http://127.0.0.1:${up.port}/slow-twice`, { token: w.token }).catch((e: Error) => e);
+    await waitFor(() => (hanging.some((res) => res.req.url?.startsWith("/slow-twice")) ? true : null), 30_000, "the request to reach the upstream");
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));
+    // As systemd's stop or `timeout` does: SIGTERM to every process of the group, then the
+    // launcher, which got it too, sends the worker its own while the worker is stopping.
+    worker.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 500));
+    await supervisor!.stop();
+    expect(await exited).toEqual({ code: 0, signal: null });
+    await answer;
+    const events = await w.t.db.auditEvent.findMany({ where: { type: { startsWith: "proxy." } }, orderBy: { id: "asc" } });
+    expect(events.some((e) => String((e.data as { url?: string }).url ?? "").includes("/slow-twice"))).toBe(true);
+  }, 180_000);
+
   it("after a SIGKILL, the restarted worker cancels what its predecessor held (pending or approved meanwhile) and audits it; another worker's holds stay", async () => {
     await supervise();
     const first = supervisor!.child()!;
