@@ -123,6 +123,25 @@ function answer(req, res, status, { error, message, text }, headers = {}) {
 }
 
 /**
+ * Headers in which a reverse proxy tells the server which host and scheme the client used. Next.js
+ * takes them as they come (it only fills them in when they are missing): the host and scheme of
+ * the URLs it makes for a server action (where it fetches the page a redirect leads to) and the
+ * host its own server-action origin check compares with. From a client that is not a configured
+ * reverse proxy they are whatever that client chose, so they are dropped before Next.js sees the
+ * request and Next.js fills them in from the connection; BULKHEAD_TRUSTED_PROXIES keeps them.
+ */
+export const FORWARDED_HEADERS = ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"];
+
+/** Removes FORWARDED_HEADERS from `req` unless its TCP peer is a trusted proxy (`trusted`, from addressMatcher). */
+export function dropForwardedHeaders(req, trusted) {
+  if (trusted(req.socket?.remoteAddress)) return;
+  for (const name of FORWARDED_HEADERS) delete req.headers[name];
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (FORWARDED_HEADERS.includes(req.rawHeaders[i].toLowerCase())) req.rawHeaders.splice(i, 2);
+  }
+}
+
+/**
  * What a connection to the dashboard may hold. Node's HTTP server closes neither a connection that
  * never sends a byte nor one that sends its request head a byte at a time, and it takes
  * connections without limit: anyone who can reach the port could hold every file descriptor of
