@@ -5,7 +5,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
 // Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
 // collector restarted): the next write fails with EPIPE, emitted as an 'error' event on the
@@ -47,7 +47,7 @@ const server = http.createServer((req, res) => {
   const misdirected = misdirectedHost(req.headers.host, allowedHosts);
   if (misdirected) return refuseHost(req, res, misdirected);
   if (!servedMethod(req.method)) return refuseMethod(req, res);
-  const malformed = malformedPath(req.url);
+  const malformed = malformedPath(req.url) ?? malformedRouterState(req.headers);
   if (malformed) return refuseMalformed(req, res, malformed);
   stampPeer(req);
   dropForwardedHeaders(req, trustedProxy);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
 
 const check = malformedPath as (url: string) => string | null;
 const served = servedMethod as (method: string | undefined) => boolean;
@@ -66,5 +66,16 @@ describe("the dashboard server's forwarded headers", () => {
     const none = request("127.0.0.1");
     drop(none, trusted(undefined));
     expect(none.headers["x-forwarded-proto"]).toBeUndefined();
+  });
+});
+
+describe("the dashboard server's router state guard", () => {
+  const routerState = malformedRouterState as (headers: Record<string, string | undefined>) => string | null;
+  it("refuses a Next-Router-State-Tree that Next.js cannot parse, and lets a valid one and none through", () => {
+    for (const value of ["garbage", "%5B%5D", "[", "%E0%A4%A", "%7B%7D", encodeURIComponent('["",{"children":1}]'), '["",{}], ["",{}]', encodeURIComponent(JSON.stringify(["", {}])).padEnd(40_001, " ")]) {
+      expect(routerState({ "next-router-state-tree": value }), value.slice(0, 40)).toMatch(/Next-Router-State-Tree/);
+    }
+    expect(routerState({})).toBeNull();
+    expect(routerState({ "next-router-state-tree": encodeURIComponent(JSON.stringify(["", { children: ["agents", { children: ["__PAGE__", {}] }] }])) })).toBeNull();
   });
 });
