@@ -135,3 +135,10 @@ test.describe("a router state header that does not parse", () => {
     expect(res.headers()["content-type"]).toContain("text/x-component");
   });
 });
+
+test("the image optimiser, which no page uses, is not served: no internal requests, no 500", async ({ request }) => {
+  for (const url of ["/agents", "/api/v1/agents", "/favicon.ico", "/login"]) {
+    const res = await request.get(`/_next/image?url=${encodeURIComponent(url)}&w=64&q=75`, { maxRedirects: 0 });
+    expect(res.status(), `/_next/image of ${url}`).toBe(404);
+  }
+});
