@@ -33,7 +33,7 @@ test("Next.js's internal headers do not skip the proxy or the pages' own session
     expect(post.status(), what).toBe(403);
     // Signed out, the pages send the visitor to sign in and show nothing, as HTML or as an RSC payload.
     for (const path of ["/agents", `/agents/${agent.id}`, "/agents/index.rsc", "/agents.rsc", "/AGENTS", "/agents/", `/agents/${agent.id}.`]) {
-      for (const extra of [{}, { rsc: "1" }]) {
+      for (const extra of [{}, { rsc: "1" }] as Array<Record<string, string>>) {
         const res = await request.get(path, { headers: { ...headers, ...extra } });
         expect(await res.text(), `${path} ${what} ${JSON.stringify(extra)}`).not.toContain(agent.name);
       }
