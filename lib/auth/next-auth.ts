@@ -55,5 +55,11 @@ export async function authRoute(request: Request): Promise<Response> {
   setEnvDefaults(process.env, config, true);
   const { pathname, search } = new URL(request.url);
   const init: RequestInit & { duplex?: "half" } = { method: request.method, headers: request.headers, body: request.body, duplex: "half" };
-  return Auth(new Request(`${new URL(app.publicUrl).origin}${pathname}${search}`, init), config);
+  const response = await Auth(new Request(`${new URL(app.publicUrl).origin}${pathname}${search}`, init), config);
+  // Its sign-out page carries a CSRF token, its redirects set cookies: no cache keeps any answer.
+  if (response.headers.has("cache-control")) return response;
+  // (A redirect's headers are immutable: the answer is copied.)
+  const headers = new Headers(response.headers);
+  headers.set("Cache-Control", "no-store");
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }

@@ -40,3 +40,10 @@ test("after signing out, Back shows the sign-in page, not the pages seen before;
   expect(documents.length).toBeGreaterThanOrEqual(4);
   for (const d of documents) expect(d.cacheControl, d.url).toMatch(/no-store/);
 });
+
+test("every answer of the sign-in endpoints is no-store: the sign-out page carries a CSRF token", async ({ request }) => {
+  for (const path of ["/api/auth/signout", "/api/auth/signin", "/api/auth/providers", "/api/auth/verify-request", "/api/auth/error", "/api/auth/csrf", "/api/auth/session"]) {
+    const res = await request.get(path, { maxRedirects: 0 });
+    expect(res.headers()["cache-control"] ?? "", path).toMatch(/no-store/);
+  }
+});
