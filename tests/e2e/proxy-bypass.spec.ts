@@ -3,7 +3,8 @@ import { expect, signInViaApi, test } from "./support/fixtures";
 
 /**
  * Headers Next.js uses between its own parts (a proxy's subrequest marker, data and invoke hints)
- * and path spellings a router may normalise differently from the proxy's matcher. Sent by a
+ * path spellings a router may normalise differently from the proxy's matcher, and query
+ * parameters Next.js reads itself. Sent by a
  * client, none of them skips proxy.ts (its CSP and its refusal of cross-site posts), and none
  * gets a page's data without a session: the pages and actions check the session themselves.
  */
@@ -40,6 +41,11 @@ test("Next.js's internal headers do not skip the proxy or the pages' own session
     }
     const api = await request.get("/api/v1/agents", { headers });
     expect(api.status(), what).toBe(401);
+  }
+  // Query parameters Next.js reads itself (locales, data requests, the RSC cache key).
+  for (const q of ["__nextLocale=en", "__nextDefaultLocale=en", "__nextDataReq=1", "__nextInferredLocaleFromDefault=1", "_rsc=1", "__flight__=1", "__nextBypass=1"]) {
+    expect(await (await request.get(`/agents?${q}`)).text(), q).not.toContain(agent.name);
+    expect((await request.get(`/api/v1/agents?${q}`)).status(), q).toBe(401);
   }
   await victim.dispose();
 });
