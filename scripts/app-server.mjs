@@ -5,7 +5,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { addressMatcher, allowedHostNames, guardConnections, malformedPath, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
 
 // Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
 // collector restarted): the next write fails with EPIPE, emitted as an 'error' event on the
@@ -19,6 +19,8 @@ const host = process.env.BULKHEAD_APP_HOST ?? "127.0.0.1";
 const port = Number(process.env.BULKHEAD_APP_PORT ?? 3000);
 // Names a request may use to reach the dashboard (scripts/request-guard.mjs: DNS rebinding).
 const allowedHosts = allowedHostNames(process.env);
+// The reverse proxies whose X-Forwarded-* headers count (none unless configured).
+const trustedProxy = addressMatcher(process.env.BULKHEAD_TRUSTED_PROXIES);
 
 // Route handlers and server actions never see the socket, so this server tells them who the TCP
 // peer is (lib/http/client-address.ts): it drops whatever a client sent under the header's name
@@ -45,15 +47,16 @@ const server = http.createServer((req, res) => {
   const misdirected = misdirectedHost(req.headers.host, allowedHosts);
   if (misdirected) return refuseHost(req, res, misdirected);
   if (!servedMethod(req.method)) return refuseMethod(req, res);
-  const malformed = malformedPath(req.url);
+  const malformed = malformedPath(req.url) ?? malformedRouterState(req.headers);
   if (malformed) return refuseMalformed(req, res, malformed);
   stampPeer(req);
+  dropForwardedHeaders(req, trustedProxy);
   return handle(req, res);
 });
 // Each request's head within a time limit, and caps on connections, overall and per client address
 // (scripts/request-guard.mjs); a configured reverse proxy carries everyone's and is held to the
 // overall cap only.
-guardConnections(server, { unlimited: addressMatcher(process.env.BULKHEAD_TRUSTED_PROXIES) });
+guardConnections(server, { unlimited: trustedProxy });
 server.on("error", (error) => {
   console.error(error.code === "EADDRINUSE" ? `Port ${port} (BULKHEAD_APP_PORT) is already in use.` : String(error));
   process.exit(1);

@@ -7,6 +7,7 @@
 // can mean such a path, so it is refused here as what it is: a malformed request (400), with a
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
+import { createRequire } from "node:module";
 import os from "node:os";
 import { addressThrottleKey, isTrustedAddress, normalizeAddress, trustedList } from "../lib/http/client-addresses.mjs";
 
@@ -49,6 +50,30 @@ export function malformedPath(url) {
 /** Answers a request whose path is malformed: 400, JSON for the API, plain text elsewhere; nothing cached or sniffed. */
 export function refuseMalformed(req, res, reason) {
   answer(req, res, 400, { error: "invalid_input", message: `The request is not valid: ${reason}.`, text: `Bad request: ${reason}.` });
+}
+
+// A client-side navigation sends `Next-Router-State-Tree`: which segments the browser already has.
+// Next.js parses it while rendering and throws on one it cannot parse (not JSON, not its shape,
+// too long, sent twice), and the request ended as a 500 with the error logged, for signed-out
+// visitors too. It is checked here with Next.js's own parser, so both agree on what is valid.
+const requireFromNext = createRequire(import.meta.url);
+let parseRouterState = null;
+try {
+  ({ parseAndValidateFlightRouterState: parseRouterState } = requireFromNext("next/dist/server/app-render/parse-and-validate-flight-router-state.js"));
+} catch {
+  // A Next.js without this module: its own parser answers, as before.
+}
+
+/** Why the request's router state header cannot be used, or null when there is none or it parses. */
+export function malformedRouterState(headers) {
+  const value = headers["next-router-state-tree"];
+  if (value === undefined || parseRouterState === null) return null;
+  try {
+    parseRouterState(value);
+    return null;
+  } catch {
+    return "the Next-Router-State-Tree header is not a router state this dashboard can read";
+  }
 }
 
 // DNS rebinding. A page on a name its author controls (http://rebind.example:3000) can make that
@@ -120,6 +145,25 @@ function answer(req, res, status, { error, message, text }, headers = {}) {
     "x-content-type-options": "nosniff",
   });
   res.end(req.method === "HEAD" ? undefined : body);
+}
+
+/**
+ * Headers in which a reverse proxy tells the server which host and scheme the client used. Next.js
+ * takes them as they come (it only fills them in when they are missing): the host and scheme of
+ * the URLs it makes for a server action (where it fetches the page a redirect leads to) and the
+ * host its own server-action origin check compares with. From a client that is not a configured
+ * reverse proxy they are whatever that client chose, so they are dropped before Next.js sees the
+ * request and Next.js fills them in from the connection; BULKHEAD_TRUSTED_PROXIES keeps them.
+ */
+export const FORWARDED_HEADERS = ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"];
+
+/** Removes FORWARDED_HEADERS from `req` unless its TCP peer is a trusted proxy (`trusted`, from addressMatcher). */
+export function dropForwardedHeaders(req, trusted) {
+  if (trusted(req.socket?.remoteAddress)) return;
+  for (const name of FORWARDED_HEADERS) delete req.headers[name];
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (FORWARDED_HEADERS.includes(req.rawHeaders[i].toLowerCase())) req.rawHeaders.splice(i, 2);
+  }
 }
 
 /**

@@ -104,3 +104,41 @@ test.describe("pages given ids and searches they cannot use", () => {
     await expect(page.getByText("No agents match")).toBeVisible();
   });
 });
+
+test.describe("a router state header that does not parse", () => {
+  // The header a client-side navigation sends with `RSC: 1`: which segments the browser already
+  // has. Next.js throws on one it cannot parse, and the request ended as a 500.
+  const MALFORMED = ["garbage", "%5B%5D", "[", "%E0%A4%A", encodeURIComponent(JSON.stringify({ children: 1 })), encodeURIComponent('["",{"children":1}]'), '["",{}], ["",{}]'];
+
+  /** The request a navigation makes: Next.js first sends the client to the same URL with its `_rsc` cache key. */
+  async function navigate(client: import("@playwright/test").APIRequestContext, path: string, headers: Record<string, string>) {
+    let res = await client.get(path, { headers, maxRedirects: 0 });
+    const location = res.headers()["location"] ?? "";
+    if (res.status() === 307 && location.includes("_rsc=")) res = await client.get(location, { headers, maxRedirects: 0 });
+    return res;
+  }
+
+  test("is a 400 with the reason, signed out or in, never a 500; a valid one still navigates", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    for (const [client, path] of [[request, "/login"], [api, "/agents"], [api, "/tasks/00000000-0000-4000-8000-000000000000"]] as const) {
+      for (const state of MALFORMED) {
+        const res = await navigate(client, path, { rsc: "1", "next-router-state-tree": state });
+        expect(res.status(), `${path} with router state ${JSON.stringify(state)}`).toBe(400);
+        expect(await res.text()).toMatch(/router state/);
+        expect(res.headers()["cache-control"]).toBe("no-store");
+      }
+    }
+    const valid = encodeURIComponent(JSON.stringify(["", { children: ["(dashboard)", { children: ["agents", { children: ["__PAGE__", {}] }] }] }]));
+    const res = await navigate(api, "/agents", { rsc: "1", "next-router-state-tree": valid });
+    expect(res.status()).toBe(200);
+    expect(res.headers()["content-type"]).toContain("text/x-component");
+  });
+});
+
+test("the image optimiser, which no page uses, is not served: no internal requests, no 500", async ({ request }) => {
+  for (const url of ["/agents", "/api/v1/agents", "/favicon.ico", "/login"]) {
+    const res = await request.get(`/_next/image?url=${encodeURIComponent(url)}&w=64&q=75`, { maxRedirects: 0 });
+    expect(res.status(), `/_next/image of ${url}`).toBe(404);
+  }
+});

@@ -363,3 +363,62 @@ test("a single-valued field sent twice is refused through the real server, and a
   const stored = await db.approverScope.findMany({ where: { userId: approver.id, kind: "agent" }, select: { value: true } });
   expect(stored.map((s) => s.value).sort()).toEqual([a!.id, b!.id].sort());
 });
+
+test("every server action, called from the dashboard's own origin, checks the caller itself: signed out, an auditor and an approver change nothing they may not", async ({ playwright, createUser, db, api }, testInfo) => {
+  test.setTimeout(240_000);
+  const baseURL = testInfo.project.use.baseURL!;
+  const origin = new URL(baseURL).origin;
+  const admin = await createUser("admin");
+  await signInViaApi(api, admin.email, admin.password);
+  expect((await api.post("/api/v1/session/reauthenticate", { data: { password: admin.password } })).status()).toBe(200);
+  // One set of real targets, made by the admin: a refused call must leave every one of them as it is.
+  const agent = await db.agent.create({ data: { name: unique("role-target"), ownerId: admin.id } });
+  const task = (await (await api.post("/api/v1/tasks", { data: { agentId: agent.id, purpose: "role target", ttl: "30m" } })).json()) as { task: { id: string } };
+  const minted = (await (await api.post(`/api/v1/tasks/${task.task.id}/tokens`)).json()) as { jti: string };
+  const approval = await db.approval.create({
+    data: { taskId: task.task.id, agentId: agent.id, requestDigest: unique("digest"), method: "DELETE", url: "https://api.github.com/repos/a/b", actions: [], reason: "test", expiresAt: new Date(Date.now() + 600_000) },
+  });
+  const credential = (await (await api.post("/api/v1/credentials", { data: { name: unique("role-c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "role-secret-value-0", environments: "*" } })).json()) as { credential: { id: string } };
+  const serviceName = unique("rolesvc").replace(/-/g, "");
+  await db.service.create({ data: { name: serviceName, descriptorYaml: `id: ${serviceName}\nhosts: [${serviceName}.example.test]\nprotocol: rest\n` } });
+  const apiKey = (await (await api.post("/api/v1/api-keys", { data: { name: unique("role-k"), role: "auditor" } })).json()) as { apiKey: { id: string } };
+  const other = await createUser("auditor");
+  const webhook = await db.webhook.create({ data: { name: unique("role-w"), url: "https://hooks.example.com/role", events: ["hold"], secretSealed: "not-a-sealed-secret" } });
+  const sandbox = await db.sandbox.create({ data: { taskId: task.task.id, name: unique("role-sbx"), sourceAddress: null, addresses: "", kind: "external" } });
+  const spare = await openSession(db, admin.id, 3600);
+  const own = (await (await api.get("/api/v1/session/sessions")).json()) as { sessions: Array<{ id: string; current: boolean }> };
+  const f: Fixture = {
+    db, adminId: admin.id, adminEmail: admin.email, adminPassword: admin.password, agentId: agent.id, taskId: task.task.id, approvalId: approval.id,
+    credentialId: credential.credential.id, serviceName, apiKeyId: apiKey.apiKey.id, jti: minted.jti, userId: other.id, webhookId: webhook.id,
+    sandboxId: sandbox.id, spareSessionId: spare.sessionId, victimSessionId: own.sessions.find((s) => s.current)!.id,
+  };
+
+  const callers: Array<[string, APIRequestContext, string[]]> = [];
+  callers.push(["signed out", await playwright.request.newContext({ baseURL }), []]);
+  for (const role of ["auditor", "approver"] as const) {
+    const person = await createUser(role);
+    const ctx = await playwright.request.newContext({ baseURL });
+    await signInViaApi(ctx, person.email, person.password);
+    // What each role may do: an approver decides approvals; anyone signed in may sign out and try the policy simulator.
+    callers.push([role, ctx, ["signOutAction", "simulateAction", ...(role === "approver" ? ["decideApprovalAction"] : [])]]);
+  }
+  // Sign-in takes a password, not a session: the admin's own is in its payload.
+  const identity = ["signInWithPassword", "signInWithOidc", "reauthenticateWithOidcAction"];
+  let refused = 0;
+  for (const action of manifestActions()) {
+    if (identity.includes(action.name)) continue;
+    const page = pagePath(action.workers[0]!, f);
+    for (const [who, ctx, allowed] of callers) {
+      if (allowed.includes(action.name)) continue;
+      const before = await snapshot(db);
+      const res = await post(ctx, page, action.id, PAYLOADS[action.name]!(f).args, { origin });
+      expect(res.status(), `${action.name} ${who}`).toBeLessThan(500);
+      const text = await res.text();
+      if (RETURNS_RESULT.includes(action.name)) expect(text, `${action.name} ${who}`).toContain('{"ok":false');
+      expect(diffTables(before, await snapshot(db)).filter((t) => !RECORDS_OF_REFUSALS.includes(t)), `${action.name} ${who} changed the database`).toEqual([]);
+      refused++;
+    }
+  }
+  expect(refused).toBeGreaterThanOrEqual(85);
+  for (const [, ctx] of callers) await ctx.dispose();
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { allowedHostNames, malformedPath, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
 
 const check = malformedPath as (url: string) => string | null;
 const served = servedMethod as (method: string | undefined) => boolean;
@@ -40,5 +40,42 @@ describe("the dashboard server's malformed-path guard", () => {
     expect(misdirected(`${os.hostname()}:3000`, defaults)).toBeNull();
     expect(misdirected("localhost:3000", defaults)).toBeNull();
     expect(misdirected("rebind.attacker.test:3000", defaults)).toMatch(/not a name of this dashboard.*BULKHEAD_ALLOWED_HOSTS/);
+  });
+});
+
+describe("the dashboard server's forwarded headers", () => {
+  type Req = { headers: Record<string, string>; rawHeaders: string[]; socket: { remoteAddress: string } };
+  const drop = dropForwardedHeaders as (req: Req, trusted: (address: string | undefined) => boolean) => void;
+  const trusted = addressMatcher as (value: string | undefined) => (address: string | undefined) => boolean;
+  const request = (remoteAddress: string): Req => {
+    const raw = ["Host", "127.0.0.1:3000", "X-Forwarded-Host", "evil.example", "x-forwarded-proto", "https", "X-Forwarded-Port", "443", "Forwarded", "host=evil.example;proto=https", "X-Forwarded-For", "203.0.113.9", "Cookie", "a=b"];
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
+    return { headers, rawHeaders: raw, socket: { remoteAddress } };
+  };
+
+  it("drops the host and scheme a client claims, unless it is a configured reverse proxy", () => {
+    const direct = request("198.51.100.7");
+    drop(direct, trusted("10.0.0.0/8"));
+    expect(Object.keys(direct.headers).sort()).toEqual(["cookie", "host", "x-forwarded-for"]);
+    expect(direct.rawHeaders).toEqual(["Host", "127.0.0.1:3000", "X-Forwarded-For", "203.0.113.9", "Cookie", "a=b"]);
+    const proxied = request("10.1.2.3");
+    drop(proxied, trusted("10.0.0.0/8"));
+    expect(proxied.headers["x-forwarded-host"]).toBe("evil.example");
+    expect(proxied.headers["forwarded"]).toBe("host=evil.example;proto=https");
+    const none = request("127.0.0.1");
+    drop(none, trusted(undefined));
+    expect(none.headers["x-forwarded-proto"]).toBeUndefined();
+  });
+});
+
+describe("the dashboard server's router state guard", () => {
+  const routerState = malformedRouterState as (headers: Record<string, string | undefined>) => string | null;
+  it("refuses a Next-Router-State-Tree that Next.js cannot parse, and lets a valid one and none through", () => {
+    for (const value of ["garbage", "%5B%5D", "[", "%E0%A4%A", "%7B%7D", encodeURIComponent('["",{"children":1}]'), '["",{}], ["",{}]', encodeURIComponent(JSON.stringify(["", {}])).padEnd(40_001, " ")]) {
+      expect(routerState({ "next-router-state-tree": value }), value.slice(0, 40)).toMatch(/Next-Router-State-Tree/);
+    }
+    expect(routerState({})).toBeNull();
+    expect(routerState({ "next-router-state-tree": encodeURIComponent(JSON.stringify(["", { children: ["agents", { children: ["__PAGE__", {}] }] }])) })).toBeNull();
   });
 });

@@ -1,12 +1,14 @@
 import type { NextRequest } from "next/server";
-import { handlers } from "@/lib/auth/next-auth";
+import { authRoute } from "@/lib/auth/next-auth";
 import { passwordSignInRoute } from "@/lib/auth/sign-in-route";
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 
-export const { GET } = handlers;
+export function GET(request: NextRequest): Promise<Response> {
+  return authRoute(request);
+}
 
 /** Password sign-ins that are throttled get 429 with Retry-After; everything else is next-auth's. */
 export function POST(request: NextRequest): Promise<Response> {
-  return passwordSignInRoute(request, loadAppConfig(), getDb(), (r) => handlers.POST(r as NextRequest));
+  return passwordSignInRoute(request, loadAppConfig(), getDb(), authRoute);
 }
