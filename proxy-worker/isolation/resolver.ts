@@ -15,6 +15,7 @@ import type { EnforcementState } from "../proxy/enforcement-state";
 import type { DestinationChecker } from "../proxy/pipeline";
 import type { ResolverMemory } from "./answers";
 import type { SandboxActivity } from "./activity";
+import type { ConnectionOwner, TaskConnectionRegistry } from "./connections";
 import { reachableName } from "./reachability";
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -33,6 +34,20 @@ export interface ResolverDeps {
   log: Logger;
   /** The clock (ms) the rate limit reads; tests give their own. */
   now?: () => number;
+  /**
+   * TCP connections (DNS over TCP) count toward the sandbox's connection cap, with its listener
+   * connections, and close with its task. Without them a sandbox could hold any number of idle
+   * connections to the resolver, each a file descriptor of the worker.
+   */
+  connections?: {
+    registry: TaskConnectionRegistry;
+    /** The most connections one sandbox holds open to the worker (BULKHEAD_TASK_MAX_CONNECTIONS). */
+    perTask: number;
+    /** The most connections each resolver socket holds, whoever opened them (BULKHEAD_MAX_CONNECTIONS). */
+    listener: number;
+    /** A connection over the sandbox's cap: closed and audited. */
+    refuse: (socket: net.Socket, owner: ConnectionOwner, source: string, open: number) => void;
+  };
 }
 
 interface Bucket {
@@ -110,6 +125,7 @@ export class SandboxResolver {
       });
       this.udp.push(socket);
       const server = net.createServer({ noDelay: true }, (conn) => this.onTcp(conn));
+      if (this.deps.connections) server.maxConnections = this.deps.connections.listener;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, address, () => resolve());
@@ -119,9 +135,20 @@ export class SandboxResolver {
   }
 
   private onTcp(conn: net.Socket): void {
+    conn.on("error", () => conn.destroy());
+    const caps = this.deps.connections;
+    if (caps) {
+      // Only sandboxes are answered (UDP from anyone else gets REFUSED): a connection from an
+      // address no sandbox owns is closed at once rather than held for its idle timeout.
+      const source = (conn.remoteAddress ?? "").replace(/^::ffff:/, "");
+      const binding = this.deps.state()?.snapshot.sandboxBindings.get(source);
+      if (!binding) return void conn.destroy();
+      const open = caps.registry.countFor(binding.sandboxId);
+      if (open >= caps.perTask) return caps.refuse(conn, binding, source, open);
+      caps.registry.add(binding, conn);
+    }
     let buffer = Buffer.alloc(0);
     conn.setTimeout(10_000, () => conn.destroy());
-    conn.on("error", () => conn.destroy());
     conn.on("data", (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
       if (buffer.length > 70_000) return conn.destroy();

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type net from "node:net";
+import { endTask } from "@/lib/tasks/tasks";
+import { GATEWAY4, startStack, waitFor, type Stack } from "../../support/isolation/stack";
+
+/**
+ * The sandbox resolver, attacked from inside a sandbox: what it costs the worker, and what it
+ * tells the world.
+ */
+const PLAIN_READ = "unlisted: deny\nrules:\n  - service: plainapi\n    effects: [read]\n";
+
+describe("sandboxes: the resolver as a way to hurt the worker or to leave", () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  }, 600_000);
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  // DNS over TCP (port 53 on any address, captured by the fence) went to a server with no cap at
+  // all: a sandbox could hold any number of idle connections to it, each a file descriptor of the
+  // worker, past the cap its listener connections have.
+  it.sequential("a sandbox holding TCP connections to its resolver is capped with its other connections, audited, and they close with its task", async () => {
+    await s.startWorker({ BULKHEAD_TASK_MAX_CONNECTIONS: "6" });
+    const { taskId } = await s.newTask(PLAIN_READ);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], s.env());
+    try {
+      const box = await s.liveSandbox(taskId, launcher);
+      const inside = await s.topo.helper(box.name);
+      const held: net.Socket[] = [];
+      // Any resolver address: the fence sends TCP port 53 to the sandbox resolver.
+      for (let i = 0; i < 20; i++) {
+        const socket = await inside.connect(i % 2 ? GATEWAY4 : "192.0.2.53", 53).catch(() => null);
+        if (!socket) continue;
+        socket.on("error", () => undefined);
+        held.push(socket);
+      }
+      const open = () => held.filter((c) => !c.destroyed && !c.readableEnded).length;
+      // Well within the resolver's idle timeout (10 s): nothing would close them on their own.
+      const left = await waitFor("the connections beyond the cap to be closed", async () => (open() <= 6 ? open() : null), 5_000, 100).catch(() => open());
+      expect(left, "connections to the resolver the sandbox still holds").toBeLessThanOrEqual(6);
+      expect(left).toBeGreaterThan(0);
+      // Still a resolver: a query over one of the connections it kept is answered.
+      const kept = held.find((c) => !c.destroyed && !c.readableEnded)!;
+      const query = Buffer.from("000100000001000000000000" + "05706c61696e076578616d706c65047465737400" + "00010001", "hex");
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(query.length);
+      const answer = await new Promise<Buffer | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), 3000);
+        kept.once("data", (d: Buffer) => {
+          clearTimeout(timer);
+          resolve(d);
+        });
+        kept.write(Buffer.concat([length, query]));
+      });
+      expect(answer?.length ?? 0).toBeGreaterThan(14);
+      expect((answer!.readUInt16BE(4) & 0x000f)).toBe(0);
+      await waitFor("the connection limit to be audited", async () => {
+        const events = await s.t.db.auditEvent.findMany({ where: { taskId, outcome: "deny" } });
+        return events.some((e) => (e.data as { code?: string }).code === "sandbox_connection_limit");
+      }, 20_000, 250);
+      // Ending the task closes what it still holds, within a second.
+      const closed = Promise.all(held.filter((c) => !c.destroyed && !c.readableEnded).map((c) => new Promise<number>((r) => c.once("close", () => r(Date.now())))));
+      await endTask(s.t.db, s.admin, taskId, "test ends the task");
+      const endedAt = Date.now();
+      const times = await Promise.race([closed, new Promise<number[]>((r) => setTimeout(() => r([Number.POSITIVE_INFINITY]), 5000))]);
+      expect(Math.max(...times) - endedAt).toBeLessThan(1000);
+      inside.close();
+    } finally {
+      await endTask(s.t.db, s.admin, taskId, "test ends the task").catch(() => undefined);
+      await new Promise((r) => (launcher.exitCode !== null ? r(null) : launcher.once("exit", r)));
+    }
+  }, 600_000);
+});
