@@ -3,8 +3,10 @@
  * packet here whatever resolver it was addressed to). It answers A and AAAA only; refuses other
  * types; answers NXDOMAIN, without any upstream lookup, for names the sandbox's task can never
  * reach; answers reachable names from Bulkhead's own destination check (the resolution the proxy
- * dials), and remembers what it told each sandbox for the name/address agreement check. Each
- * source address has a rate (`admit`): past it, queries get no answer.
+ * dials), and remembers what it told each sandbox for the name/address agreement check. A name
+ * only a person's approval could reach is answered with the gateway's address, also without any
+ * upstream lookup: its request is judged (and held) by the name it presents there. Each source
+ * address has a rate (`admit`): past it, queries get no answer.
  */
 import dgram from "node:dgram";
 import net from "node:net";
@@ -29,6 +31,12 @@ export interface ResolverDeps {
   memory: ResolverMemory;
   activity: SandboxActivity;
   ttlSeconds: number;
+  /**
+   * The gateway addresses (IPv4, IPv6): the answer for a name only a person's approval could
+   * reach. Every TCP connection reaches the sandbox listener whatever its address, which judges
+   * it by the name it presents; a connection that presents none is refused (it is Bulkhead's).
+   */
+  gateways: { v4: string; v6: string };
   /** Per source address: queries a second, sustained; a burst may reach twice this. */
   queriesPerSecond: number;
   log: Logger;
@@ -205,6 +213,15 @@ export class SandboxResolver {
     const reach = reachableName(state.registry, compiled.policy, name);
     // Never looked up upstream: the name cannot leave through DNS.
     if (!reach) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    const family = question.type === "A" ? 4 : 6;
+    if (reach.held) {
+      // Not looked up before a person approves a request for it: a lookup now would carry the
+      // name (the agent's data, label by label) to whoever serves it, with nothing approved.
+      const { v4, v6 } = this.deps.gateways;
+      this.deps.memory.remember(binding.sandboxId, name, [v4, v6], this.deps.ttlSeconds * 1000);
+      this.deps.activity.dns(binding, source, "answered", name, question.type);
+      return { rcode: "NOERROR", answers: [{ type: question.type, name: question.name, ttl: this.deps.ttlSeconds, class: "IN", data: family === 4 ? v4 : v6 } as dnsPacket.Answer] };
+    }
     let checked: readonly string[];
     try {
       const request = { method: "GET", scheme: reach.scheme, host: name, port: reach.port, path: "/", query: "", headers: {} } as unknown as CanonicalRequest;
@@ -213,7 +230,6 @@ export class SandboxResolver {
       const code = (error as { code?: string }).code;
       return this.outcome(binding, code === "dns_failure" ? "SERVFAIL" : "NXDOMAIN", name, question.type);
     }
-    const family = question.type === "A" ? 4 : 6;
     const addresses = checked.filter((a) => (a.includes(":") ? 6 : 4) === family);
     this.deps.memory.remember(binding.sandboxId, name, checked, this.deps.ttlSeconds * 1000);
     this.deps.activity.dns(binding, source, "answered", name, question.type);

@@ -110,7 +110,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     undefined,
     drops,
   );
-  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, queriesPerSecond: config.dnsQueriesPerSecond,
+  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, gateways: { v4: config.gatewayV4, v6: config.gatewayV6 }, queriesPerSecond: config.dnsQueriesPerSecond,
     log,
     connections: {
       registry: connections,
