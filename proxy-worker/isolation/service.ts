@@ -90,7 +90,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   tools?.prepare();
   const drops = tools
     ? new DropReader({
-        read: () => readDrops(config.instanceId, tools),
+        read: () => readDrops(config, tools),
         bindings: () => current()?.sandboxBindings,
         onDrops: (binding, flow, delta) => activity.drops(binding, flow, delta),
         onRead: (error) => {
