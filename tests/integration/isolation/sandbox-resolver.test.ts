@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type net from "node:net";
+import { decideApproval } from "@/lib/approvals/decide-approval";
 import { endTask } from "@/lib/tasks/tasks";
+import { makeUser } from "../../support/factories";
 import { exchangeOn, GATEWAY4, startStack, waitFor, type Stack } from "../../support/isolation/stack";
 import { serveCanaryResolver } from "../../support/isolation/topology";
 
@@ -81,7 +83,7 @@ describe("sandboxes: the resolver as a way to hurt the worker or to leave", () =
   // up upstream as soon as the sandbox asked for it: the agent's data left in the names it asked
   // about (<data>.attacker.example, to the attacker's name server), 200 a second, with no request
   // for anyone to approve and only ten names a batch in the audit.
-  it.sequential("a name only a person's approval could reach is answered without any upstream lookup, and the held request still reaches its hold", async () => {
+  it.sequential("a name only a person's approval could reach is answered without any upstream lookup, and the held request still reaches its hold and, approved, its upstream", async () => {
     // The worker's own resolver (the host namespace's resolv.conf names 127.0.0.1): it counts
     // every lookup that leaves the worker.
     await s.stopWorker();
@@ -112,6 +114,14 @@ describe("sandboxes: the resolver as a way to hurt the worker or to leave", () =
         return rows.length > 0 ? rows : null;
       }, 10_000, 100);
       expect(holds.map((e) => (e.data as { url?: string }).url)).toEqual(["http://plain.example.test/items"]);
+      // Approved, the same request through the same answer reaches the real upstream.
+      const { approvalId } = JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { approvalId: string };
+      const approver = await makeUser(s.t.db, "approver");
+      await decideApproval(s.t.db, approver.actor, approvalId, "approve");
+      const hits = s.plain.hits.length;
+      const released = await exchangeOn(await inside.connect(GATEWAY4, 80), `GET /items HTTP/1.1\r\nHost: plain.example.test\r\nBulkhead-Approval: ${approvalId}\r\nConnection: close\r\n\r\n`, 10_000);
+      expect(released, `${released}\n${s.workerLog().slice(-3000)}`).toMatch(/^HTTP\/1\.1 200/);
+      expect(s.plain.hits.length).toBe(hits + 1);
       // A raw connection to that address is Bulkhead itself: refused.
       const raw = await inside.connect(GATEWAY4, 5432);
       const rawOut = await exchangeOn(raw, "\x00\x00\x00\x08\x04\xd2\x16\x2f", 3000);
