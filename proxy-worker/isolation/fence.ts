@@ -183,7 +183,14 @@ interface NftSetElem {
 export async function readDrops(c: Pick<IsolationConfig, "instanceId" | "poolV4" | "poolV6">, tools: ToolRunner = { run }): Promise<DropCount[]> {
   const out: DropCount[] = [];
   for (const set of ["drops4", "drops6", "drops6ll"]) {
-    const { stdout } = await tools.run("nft", ["-j", "list", "set", "inet", fenceTable(c.instanceId), set]);
+    // A fence of an earlier version (installed by an older launcher, until the next one replaces
+    // it) has no drops6ll: its other counters are still read.
+    const listed = await tools.run("nft", ["-j", "list", "set", "inet", fenceTable(c.instanceId), set]).catch((error: unknown) => {
+      if (set === "drops6ll") return null;
+      throw error;
+    });
+    if (!listed) continue;
+    const { stdout } = listed;
     const parsed = JSON.parse(stdout) as { nftables?: Array<{ set?: { elem?: NftSetElem[] } }> };
     for (const entry of parsed.nftables ?? []) {
       for (const e of entry.set?.elem ?? []) {
