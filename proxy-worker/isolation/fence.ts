@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import type { IsolationConfig } from "@/lib/config/isolation";
-import { run, type ToolRunner } from "./exec";
+import { IsolationError, run, type ToolRunner } from "./exec";
 import { fenceTable, hostIfPrefix, slotOfInterface } from "./names";
 import { slotAddresses } from "./pool";
 
@@ -97,6 +97,17 @@ function body(c: FenceConfig): string {
 `;
 }
 
+/**
+ * True when one instance's fence would match the other's interfaces: the fence matches
+ * `bh<id>h*`, so an id followed by "h" that begins another id (`a` and `ah12`: `bhah*` matches
+ * `bhah12h3`) takes in that instance's sandboxes too. Ids of the same length never overlap.
+ */
+export function interfacesOverlap(a: string, b: string): boolean {
+  if (a === b) return false;
+  const [pa, pb] = [hostIfPrefix(a), hostIfPrefix(b)];
+  return pa.startsWith(pb) || pb.startsWith(pa);
+}
+
 /** The ruleset, exactly as installed (docs/isolation.md prints it). The comment names its version. */
 export function renderFence(c: FenceConfig): string {
   const inner = body(c);
@@ -114,6 +125,16 @@ function versionOf(ruleset: string): string {
  * Idempotent; safe to call from several launchers at once.
  */
 export async function ensureFence(c: FenceConfig): Promise<{ changed: boolean }> {
+  const tables = (await run("nft", ["list", "tables"]).then((r) => r.stdout, () => "")).split("\n");
+  for (const line of tables) {
+    const other = /^table inet bulkhead_([a-z0-9]+)$/.exec(line.trim())?.[1];
+    if (other && interfacesOverlap(c.instanceId, other)) {
+      throw new IsolationError(
+        `BULKHEAD_INSTANCE_ID ${c.instanceId} and the instance ${other} on this machine would match each other's sandbox interfaces (bh${c.instanceId}h* and bh${other}h*): one fence would capture, and drop, the other's traffic; give one of them another id. The fence was not installed.`,
+        "instance_overlap",
+      );
+    }
+  }
   await run("ip", ["addr", "replace", `${c.gatewayV4}/32`, "dev", "lo"]);
   await run("ip", ["-6", "addr", "replace", `${c.gatewayV6}/128`, "dev", "lo"]);
   const wanted = renderFence(c);
