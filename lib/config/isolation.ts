@@ -118,6 +118,17 @@ function firstHost(network: string): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
+/**
+ * The sandbox gateways, the first address of each pool: on the `lo` of the worker's machine while
+ * isolation runs, so every process there can connect from them.
+ */
+export function sandboxGateways(source: Record<string, string | undefined> = process.env): string[] {
+  const env = parseEnv(isolationSchema.pick({ BULKHEAD_SANDBOX_POOL_V4: true, BULKHEAD_SANDBOX_POOL_V6: true }), source);
+  const [v4, v4bits] = ipaddr.parseCIDR(env.BULKHEAD_SANDBOX_POOL_V4);
+  const [v6, v6bits] = ipaddr.parseCIDR(env.BULKHEAD_SANDBOX_POOL_V6);
+  return [firstHost(ipaddr.IPv4.networkAddressFromCIDR(`${v4.toString()}/${v4bits}`).toString()), firstHost(ipaddr.IPv6.networkAddressFromCIDR(`${v6.toString()}/${v6bits}`).toString())];
+}
+
 /** The sandbox listener's and resolver's ports. */
 export function sandboxListenPorts(source: Record<string, string | undefined> = process.env): number[] {
   const env = parseEnv(isolationSchema.pick({ BULKHEAD_SANDBOX_LISTEN_PORT: true, BULKHEAD_SANDBOX_DNS_PORT: true }), source);

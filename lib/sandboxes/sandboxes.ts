@@ -8,6 +8,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import ipaddr from "ipaddr.js";
+import { sandboxGateways } from "@/lib/config/isolation";
 import { isMachineAddress } from "@/lib/net/own-addresses";
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
@@ -74,6 +75,11 @@ function sourceAddressProblem(value: string): string | null {
   const range = ipaddr.process(value).range();
   if (range === "loopback") {
     return "is a loopback address, which every process on the worker's machine connects from: the task's authority would go to all of them, without a token";
+  }
+  // The sandbox gateways are the worker's machine's (on its `lo` while isolation runs), whichever
+  // machine this runs on and whether or not they are there yet.
+  if (sandboxGateways().includes(canonicalIp(value))) {
+    return "is a sandbox gateway address (the first of BULKHEAD_SANDBOX_POOL_V4 or BULKHEAD_SANDBOX_POOL_V6), an address of the worker's machine that every process there can connect from: the task's authority would go to all of them, without a token";
   }
   // An address of this machine's own interfaces is the same thing, reached another way.
   if (isMachineAddress(canonicalIp(value))) {

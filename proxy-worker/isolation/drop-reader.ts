@@ -154,7 +154,8 @@ export class DropReader {
     for (const [address, d] of this.departed) if (d.until <= now) this.departed.delete(address);
     const live = this.o.bindings();
     for (const flow of drops) {
-      const key = `${flow.source}|${flow.destination}|${flow.protocol}|${flow.port}`;
+      // A link-local flow is a set element of its own, though its source is the sandbox's address.
+      const key = `${flow.source}|${flow.destination}|${flow.protocol}|${flow.port}${flow.linkLocal ? "|ll" : ""}`;
       const before = this.seen.get(key) ?? 0;
       // Fewer than before: the element timed out and came back, so all of its count is new.
       const delta = flow.packets >= before ? flow.packets - before : flow.packets;

@@ -8,14 +8,18 @@
  *     set the worker reads; only the neighbour discovery the link itself needs is let through;
  *   - a packet whose source address does not belong to the interface it came in on is dropped
  *     (no sandbox can speak with another one's address);
+ *   - a packet from a link-local address (fe80::/10: every interface has one, and any program may
+ *     bind to it) is dropped before the capture, except the neighbour discovery the link needs,
+ *     and counted by the interface it came in on: its address names no sandbox, the interface does;
  *   - nothing is forwarded into a sandbox.
  * The table exists before any sandbox interface comes up (the launcher ensures it first) and is
  * never removed by Bulkhead: when the worker dies, connections find nothing listening (fail closed).
  */
 import { createHash } from "node:crypto";
 import type { IsolationConfig } from "@/lib/config/isolation";
-import { run, type ToolRunner } from "./exec";
-import { fenceTable, hostIfPrefix } from "./names";
+import { IsolationError, run, type ToolRunner } from "./exec";
+import { fenceTable, hostIfPrefix, slotOfInterface } from "./names";
+import { slotAddresses } from "./pool";
 
 type FenceConfig = Pick<IsolationConfig, "instanceId" | "gatewayV4" | "gatewayV6" | "listenPort" | "dnsPort">;
 
@@ -39,9 +43,24 @@ function body(c: FenceConfig): string {
     size 65536
     counter
   }
+  set drops6ll {
+    type ifname . ipv6_addr . inet_proto . inet_service
+    flags dynamic, timeout
+    timeout 1h
+    size 65536
+    counter
+  }
   chain guard {
     type filter hook prerouting priority raw; policy accept;
     ${ifs} fib saddr . iif oif missing counter drop
+    ${ifs} ip6 saddr fe80::/10 jump link_local
+  }
+  chain link_local {
+    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 return
+    icmpv6 type { nd-router-solicit, mld-listener-report, mld2-listener-report } return
+    meta l4proto ${PORTED} update @drops6ll { iifname . ip6 daddr . meta l4proto . th dport }
+    meta l4proto != ${PORTED} update @drops6ll { iifname . ip6 daddr . meta l4proto . 0 }
+    counter drop
   }
   chain capture {
     type nat hook prerouting priority dstnat - 10; policy accept;
@@ -78,6 +97,17 @@ function body(c: FenceConfig): string {
 `;
 }
 
+/**
+ * True when one instance's fence would match the other's interfaces: the fence matches
+ * `bh<id>h*`, so an id followed by "h" that begins another id (`a` and `ah12`: `bhah*` matches
+ * `bhah12h3`) takes in that instance's sandboxes too. Ids of the same length never overlap.
+ */
+export function interfacesOverlap(a: string, b: string): boolean {
+  if (a === b) return false;
+  const [pa, pb] = [hostIfPrefix(a), hostIfPrefix(b)];
+  return pa.startsWith(pb) || pb.startsWith(pa);
+}
+
 /** The ruleset, exactly as installed (docs/isolation.md prints it). The comment names its version. */
 export function renderFence(c: FenceConfig): string {
   const inner = body(c);
@@ -95,6 +125,16 @@ function versionOf(ruleset: string): string {
  * Idempotent; safe to call from several launchers at once.
  */
 export async function ensureFence(c: FenceConfig): Promise<{ changed: boolean }> {
+  const tables = (await run("nft", ["list", "tables"]).then((r) => r.stdout, () => "")).split("\n");
+  for (const line of tables) {
+    const other = /^table inet bulkhead_([a-z0-9]+)$/.exec(line.trim())?.[1];
+    if (other && interfacesOverlap(c.instanceId, other)) {
+      throw new IsolationError(
+        `BULKHEAD_INSTANCE_ID ${c.instanceId} and the instance ${other} on this machine would match each other's sandbox interfaces (bh${c.instanceId}h* and bh${other}h*): one fence would capture, and drop, the other's traffic; give one of them another id. The fence was not installed.`,
+        "instance_overlap",
+      );
+    }
+  }
   await run("ip", ["addr", "replace", `${c.gatewayV4}/32`, "dev", "lo"]);
   await run("ip", ["-6", "addr", "replace", `${c.gatewayV6}/128`, "dev", "lo"]);
   const wanted = renderFence(c);
@@ -141,6 +181,7 @@ export async function fencePresent(instanceId: string): Promise<boolean> {
 }
 
 export interface DropCount {
+  /** The source address; for a link-local one, the IPv6 address of the sandbox whose interface it came in on. */
   source: string;
   destination: string;
   /** IP protocol name or number as nft prints it (tcp, udp, icmp, ipv6-icmp, ...). */
@@ -148,6 +189,8 @@ export interface DropCount {
   /** Destination port; 0 for protocols without ports. */
   port: number;
   packets: number;
+  /** Sent from a link-local address (counted by its interface, `drops6ll`). */
+  linkLocal?: boolean;
 }
 
 interface NftSetElem {
@@ -158,22 +201,37 @@ interface NftSetElem {
  * Reads the per-flow drop counters of both families (`nft -j`). The worker passes its ToolHost,
  * so that the periodic read never forks the worker (tool-host.ts).
  */
-export async function readDrops(instanceId: string, tools: ToolRunner = { run }): Promise<DropCount[]> {
+export async function readDrops(c: Pick<IsolationConfig, "instanceId" | "poolV4" | "poolV6">, tools: ToolRunner = { run }): Promise<DropCount[]> {
   const out: DropCount[] = [];
-  for (const set of ["drops4", "drops6"]) {
-    const { stdout } = await tools.run("nft", ["-j", "list", "set", "inet", fenceTable(instanceId), set]);
+  for (const set of ["drops4", "drops6", "drops6ll"]) {
+    // A fence of an earlier version (installed by an older launcher, until the next one replaces
+    // it) has no drops6ll: its other counters are still read.
+    const listed = await tools.run("nft", ["-j", "list", "set", "inet", fenceTable(c.instanceId), set]).catch((error: unknown) => {
+      if (set === "drops6ll") return null;
+      throw error;
+    });
+    if (!listed) continue;
+    const { stdout } = listed;
     const parsed = JSON.parse(stdout) as { nftables?: Array<{ set?: { elem?: NftSetElem[] } }> };
     for (const entry of parsed.nftables ?? []) {
       for (const e of entry.set?.elem ?? []) {
         const concat = e.elem?.val?.concat;
         if (!Array.isArray(concat) || concat.length !== 4) continue;
-        out.push({
+        const flow: DropCount = {
           source: String(concat[0]),
           destination: String(concat[1]),
           protocol: String(concat[2]),
           port: Number(concat[3]) || 0,
           packets: e.elem?.counter?.packets ?? 0,
-        });
+        };
+        if (set === "drops6ll") {
+          // The interface is the sandbox's (the guard dropped anything else); its slot names the
+          // address its row holds. An interface that is no slot's stays as its name: unbound.
+          const slot = slotOfInterface(c.instanceId, flow.source);
+          if (slot !== null) flow.source = slotAddresses(c, slot).v6;
+          flow.linkLocal = true;
+        }
+        out.push(flow);
       }
     }
   }

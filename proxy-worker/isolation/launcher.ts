@@ -155,11 +155,15 @@ interface Resources {
 async function buildSandbox(db: Db, config: IsolationConfig, actor: Actor, task: { id: string; agentId: string; expiresAt: Date }, caPem: string, resources: Resources): Promise<LaunchedSandbox> {
   const recorded: RecordedLimits = { ...resources.limits, enforcedBy: resources.enforcedBy };
   for (let attempt = 0; attempt < 8; attempt++) {
-    const live = await db.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true } });
+    // Either address of a slot taken makes the slot taken: an external sandbox (registered by
+    // address) may hold only one of them, and the insert would fail on it every time.
+    const live = await db.sandbox.findMany({ where: { removedAt: null }, select: { sourceAddress: true, sourceAddressV6: true } });
     const used = new Set<number>();
     for (const r of live) {
-      const slot = r.sourceAddress ? slotOfAddress(config, r.sourceAddress) : null;
-      if (slot !== null) used.add(slot);
+      for (const address of [r.sourceAddress, r.sourceAddressV6]) {
+        const slot = address ? slotOfAddress(config, address) : null;
+        if (slot !== null) used.add(slot);
+      }
     }
     for (const ifname of (await listOwnNetwork(config.instanceId)).hostIfs) {
       const slot = slotOfInterface(config.instanceId, ifname);

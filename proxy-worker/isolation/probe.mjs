@@ -121,10 +121,43 @@ function udpExchange(host, port, payload) {
 }
 
 const RCODES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
-function dnsSummary(msg) {
-  if (!msg || msg.length < 12) return { answers: 0, rcode: "no answer", canary: false };
-  return { answers: msg.readUInt16BE(6), rcode: RCODES[msg.readUInt16BE(2) & 0xf] ?? "?", canary: msg.includes(Buffer.from([198, 51, 100, 77])) };
+/** Skips a (possibly compressed) name at `p`; returns the offset after it. */
+function skipName(msg, p) {
+  while (p < msg.length) {
+    const len = msg[p];
+    if (len === 0) return p + 1;
+    if ((len & 0xc0) === 0xc0) return p + 2;
+    p += 1 + len;
+  }
+  return msg.length;
 }
+
+/** The IPv4 addresses of the answer's A records. */
+function aRecords(msg) {
+  const out = [];
+  let p = 12;
+  for (let i = 0; i < msg.readUInt16BE(4); i++) p = skipName(msg, p) + 4;
+  for (let i = 0; i < msg.readUInt16BE(6) && p < msg.length; i++) {
+    p = skipName(msg, p);
+    if (p + 10 > msg.length) break;
+    const type = msg.readUInt16BE(p);
+    const len = msg.readUInt16BE(p + 8);
+    if (type === 1 && len === 4 && p + 14 <= msg.length) out.push([...msg.subarray(p + 10, p + 14)].join("."));
+    p += 10 + len;
+  }
+  return out;
+}
+
+function dnsSummary(msg) {
+  if (!msg || msg.length < 12) return { answers: 0, rcode: "no answer", canary: false, addresses: [] };
+  return { answers: msg.readUInt16BE(6), rcode: RCODES[msg.readUInt16BE(2) & 0xf] ?? "?", canary: msg.includes(Buffer.from([198, 51, 100, 77])), addresses: aRecords(msg) };
+}
+
+/**
+ * Not resolved upstream: no answer, or only the gateway's own address (what the resolver answers,
+ * without any lookup, for a name that only a person's approval could reach).
+ */
+const notResolved = (s) => s.answers === 0 || (s.addresses.length === s.answers && s.addresses.every((a) => a === ns));
 
 async function dnsProbe(escape, server, name, type, expected, ok) {
   const s = dnsSummary(await udpExchange(server, 53, dnsQuery(name, type)));
@@ -188,9 +221,9 @@ const probes = [
   () => udpProbe("UDP to an outside address (IPv4)", v4, c.udpPort ?? 9999),
   () => udpProbe("UDP to an outside address (IPv6)", v6, c.udpPort ?? 9999),
   () => udpProbe("UDP to the IPv6 link-local gateway", `fe80::1%${input.interface ?? "eth0"}`, c.udpPort ?? 9999),
-  () => dnsProbe("UDP DNS to an outside resolver", c.resolver ?? "192.0.2.53", `verify-${nonce}.example.com`, 1, "NXDOMAIN from Bulkhead's resolver", (s) => s.answers === 0),
+  () => dnsProbe("UDP DNS to an outside resolver", c.resolver ?? "192.0.2.53", `verify-${nonce}.example.com`, 1, "NXDOMAIN from Bulkhead's resolver (or the gateway, never resolved upstream)", notResolved),
   () => dnsProbe("DNS TXT query", ns, `verify-${nonce}.example.com`, 16, "REFUSED", (s) => s.rcode === "REFUSED"),
-  () => dnsProbe("DNS long-label query (tunnelling)", ns, `${"a".repeat(63)}.${"b".repeat(63)}.${nonce}.exfil.example.com`, 1, "NXDOMAIN, never resolved upstream", (s) => s.answers === 0),
+  () => dnsProbe("DNS long-label query (tunnelling)", ns, `${"a".repeat(63)}.${"b".repeat(63)}.${nonce}.exfil.example.com`, 1, "NXDOMAIN (or the gateway), never resolved upstream", notResolved),
   // DNS over TLS: reaching port 853 of any outside server at all is the escape.
   () => silentTcpProbe("DNS over TLS (TCP 853)", v4, 853),
   () => silentTcpProbe("TCP 443 to an outside address", v4, 443),

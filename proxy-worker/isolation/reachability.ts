@@ -3,7 +3,9 @@
  * and the task's policy can only let traffic through to a service that one of its allow or hold
  * rules names (or `*`), or when unlisted actions are held, or in report mode. Names outside that
  * are answered NXDOMAIN by the sandbox resolver without any upstream lookup, so DNS cannot carry
- * data out. Pure over the enforcement view.
+ * data out. A name that only a person's approval could reach (a hold rule, `unlisted: hold`) is
+ * not looked up either (`held`): the lookup would carry the name out before anyone approved it.
+ * Pure over the enforcement view.
  */
 import type { CompiledPolicy } from "@/lib/policy/compiled";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
@@ -13,6 +15,8 @@ export interface ReachableName {
   descriptor: ServiceDescriptor | null;
   scheme: "http" | "https";
   port: number;
+  /** Only a person's approval could let traffic through to this name: no allow rule, not report mode. */
+  held: boolean;
 }
 
 /** The service that claims `name` on any scheme or port, or null. */
@@ -32,9 +36,17 @@ export function policyCouldReach(policy: CompiledPolicy, serviceId: string): boo
   return policy.rules.some((r) => r.decision !== "deny" && (r.service === serviceId || r.service === "*") && (r.expiresAt === null || r.expiresAt > Date.now()));
 }
 
+/** True when some request to the service could be let through without a person (report mode, or an allow rule). */
+export function policyCouldAllow(policy: CompiledPolicy, serviceId: string, now = Date.now()): boolean {
+  if (policy.mode === "report") return true;
+  return policy.rules.some((r) => r.decision === "allow" && (r.service === serviceId || r.service === "*") && (r.expiresAt === null || r.expiresAt > now));
+}
+
 export function reachableName(registry: ServiceRegistry, policy: CompiledPolicy, name: string): ReachableName | null {
   const descriptor = serviceFor(registry, name);
-  if (!policyCouldReach(policy, descriptor?.id ?? "unknown")) return null;
-  if (!descriptor) return { descriptor: null, scheme: "https", port: 443 };
-  return { descriptor, scheme: descriptor.scheme, port: descriptor.ports?.[0] ?? (descriptor.scheme === "https" ? 443 : 80) };
+  const serviceId = descriptor?.id ?? "unknown";
+  if (!policyCouldReach(policy, serviceId)) return null;
+  const held = !policyCouldAllow(policy, serviceId);
+  if (!descriptor) return { descriptor: null, scheme: "https", port: 443, held };
+  return { descriptor, scheme: descriptor.scheme, port: descriptor.ports?.[0] ?? (descriptor.scheme === "https" ? 443 : 80), held };
 }

@@ -3,8 +3,10 @@
  * packet here whatever resolver it was addressed to). It answers A and AAAA only; refuses other
  * types; answers NXDOMAIN, without any upstream lookup, for names the sandbox's task can never
  * reach; answers reachable names from Bulkhead's own destination check (the resolution the proxy
- * dials), and remembers what it told each sandbox for the name/address agreement check. Each
- * source address has a rate (`admit`): past it, queries get no answer.
+ * dials), and remembers what it told each sandbox for the name/address agreement check. A name
+ * only a person's approval could reach is answered with the gateway's address, also without any
+ * upstream lookup: its request is judged (and held) by the name it presents there. Each source
+ * address has a rate (`admit`): past it, queries get no answer.
  */
 import dgram from "node:dgram";
 import net from "node:net";
@@ -15,6 +17,7 @@ import type { EnforcementState } from "../proxy/enforcement-state";
 import type { DestinationChecker } from "../proxy/pipeline";
 import type { ResolverMemory } from "./answers";
 import type { SandboxActivity } from "./activity";
+import type { ConnectionOwner, TaskConnectionRegistry } from "./connections";
 import { reachableName } from "./reachability";
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -28,11 +31,31 @@ export interface ResolverDeps {
   memory: ResolverMemory;
   activity: SandboxActivity;
   ttlSeconds: number;
+  /**
+   * The gateway addresses (IPv4, IPv6): the answer for a name only a person's approval could
+   * reach. Every TCP connection reaches the sandbox listener whatever its address, which judges
+   * it by the name it presents; a connection that presents none is refused (it is Bulkhead's).
+   */
+  gateways: { v4: string; v6: string };
   /** Per source address: queries a second, sustained; a burst may reach twice this. */
   queriesPerSecond: number;
   log: Logger;
   /** The clock (ms) the rate limit reads; tests give their own. */
   now?: () => number;
+  /**
+   * TCP connections (DNS over TCP) count toward the sandbox's connection cap, with its listener
+   * connections, and close with its task. Without them a sandbox could hold any number of idle
+   * connections to the resolver, each a file descriptor of the worker.
+   */
+  connections?: {
+    registry: TaskConnectionRegistry;
+    /** The most connections one sandbox holds open to the worker (BULKHEAD_TASK_MAX_CONNECTIONS). */
+    perTask: number;
+    /** The most connections each resolver socket holds, whoever opened them (BULKHEAD_MAX_CONNECTIONS). */
+    listener: number;
+    /** A connection over the sandbox's cap: closed and audited. */
+    refuse: (socket: net.Socket, owner: ConnectionOwner, source: string, open: number) => void;
+  };
 }
 
 interface Bucket {
@@ -110,6 +133,7 @@ export class SandboxResolver {
       });
       this.udp.push(socket);
       const server = net.createServer({ noDelay: true }, (conn) => this.onTcp(conn));
+      if (this.deps.connections) server.maxConnections = this.deps.connections.listener;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, address, () => resolve());
@@ -119,9 +143,20 @@ export class SandboxResolver {
   }
 
   private onTcp(conn: net.Socket): void {
+    conn.on("error", () => conn.destroy());
+    const caps = this.deps.connections;
+    if (caps) {
+      // Only sandboxes are answered (UDP from anyone else gets REFUSED): a connection from an
+      // address no sandbox owns is closed at once rather than held for its idle timeout.
+      const source = (conn.remoteAddress ?? "").replace(/^::ffff:/, "");
+      const binding = this.deps.state()?.snapshot.sandboxBindings.get(source);
+      if (!binding) return void conn.destroy();
+      const open = caps.registry.countFor(binding.sandboxId);
+      if (open >= caps.perTask) return caps.refuse(conn, binding, source, open);
+      caps.registry.add(binding, conn);
+    }
     let buffer = Buffer.alloc(0);
     conn.setTimeout(10_000, () => conn.destroy());
-    conn.on("error", () => conn.destroy());
     conn.on("data", (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
       if (buffer.length > 70_000) return conn.destroy();
@@ -178,6 +213,15 @@ export class SandboxResolver {
     const reach = reachableName(state.registry, compiled.policy, name);
     // Never looked up upstream: the name cannot leave through DNS.
     if (!reach) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    const family = question.type === "A" ? 4 : 6;
+    if (reach.held) {
+      // Not looked up before a person approves a request for it: a lookup now would carry the
+      // name (the agent's data, label by label) to whoever serves it, with nothing approved.
+      const { v4, v6 } = this.deps.gateways;
+      this.deps.memory.remember(binding.sandboxId, name, [v4, v6], this.deps.ttlSeconds * 1000);
+      this.deps.activity.dns(binding, source, "answered", name, question.type);
+      return { rcode: "NOERROR", answers: [{ type: question.type, name: question.name, ttl: this.deps.ttlSeconds, class: "IN", data: family === 4 ? v4 : v6 } as dnsPacket.Answer] };
+    }
     let checked: readonly string[];
     try {
       const request = { method: "GET", scheme: reach.scheme, host: name, port: reach.port, path: "/", query: "", headers: {} } as unknown as CanonicalRequest;
@@ -186,7 +230,6 @@ export class SandboxResolver {
       const code = (error as { code?: string }).code;
       return this.outcome(binding, code === "dns_failure" ? "SERVFAIL" : "NXDOMAIN", name, question.type);
     }
-    const family = question.type === "A" ? 4 : 6;
     const addresses = checked.filter((a) => (a.includes(":") ? 6 : 4) === family);
     this.deps.memory.remember(binding.sandboxId, name, checked, this.deps.ttlSeconds * 1000);
     this.deps.activity.dns(binding, source, "answered", name, question.type);

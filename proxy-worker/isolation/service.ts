@@ -19,7 +19,9 @@ import { hasNetAdmin } from "./exec";
 import { COUNTER_MS, counterReadDue } from "./counters";
 import { DropReader } from "./drop-reader";
 import { ensureFence, readDrops } from "./fence";
+import { refuseOverConnectionCap } from "./connection-cap";
 import { removeFenceWithoutSandboxes } from "./launcher";
+import { originalDestination } from "./original-destination";
 import { SandboxListener } from "./sandbox-listener";
 import { SandboxResolver } from "./resolver";
 import { ToolHost } from "./tool-host";
@@ -88,7 +90,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
   tools?.prepare();
   const drops = tools
     ? new DropReader({
-        read: () => readDrops(config.instanceId, tools),
+        read: () => readDrops(config, tools),
         bindings: () => current()?.sandboxBindings,
         onDrops: (binding, flow, delta) => activity.drops(binding, flow, delta),
         onRead: (error) => {
@@ -108,7 +110,19 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     undefined,
     drops,
   );
-  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, queriesPerSecond: config.dnsQueriesPerSecond, log });
+  const resolver = new SandboxResolver({ state: o.parts.state, destinations: o.parts.destinations, memory, activity, ttlSeconds: config.dnsTtlSeconds, gateways: { v4: config.gatewayV4, v6: config.gatewayV6 }, queriesPerSecond: config.dnsQueriesPerSecond,
+    log,
+    connections: {
+      registry: connections,
+      perTask: o.parts.connectionCaps.perTask,
+      listener: o.parts.connectionCaps.listener,
+      refuse: (socket, owner, source, open) => {
+        const dst = originalDestination(socket);
+        const where = dst ? `${dst.family === 6 ? `[${dst.address}]` : dst.address}:${dst.port}` : undefined;
+        refuseOverConnectionCap(o.parts.handler.refusals, o.parts.state(), socket, owner, { client: source, open, cap: o.parts.connectionCaps.perTask, originalDestination: where });
+      },
+    },
+  });
   const listener = new SandboxListener({
     state: o.parts.state,
     pipeline: o.parts.pipeline,

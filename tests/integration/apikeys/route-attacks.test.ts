@@ -77,6 +77,13 @@ describe("route handlers under hostile input", () => {
       expect(res.status, address).toBe(400);
       expect(await res.json(), address).toMatchObject({ issues: [{ path: "address", message: expect.stringMatching(/address of the machine Bulkhead runs on/) }] });
     }
+    // The sandbox gateways are addresses of the worker's machine (on its `lo` while isolation
+    // runs), whichever machine the dashboard runs on and whether or not they are there yet.
+    for (const address of ["10.213.0.1", "fd42:b17e:ad00::1", "fd42:b17e:ad00:0::0001"]) {
+      const res = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address });
+      expect(res.status, address).toBe(400);
+      expect(await res.json(), address).toMatchObject({ issues: [{ path: "address", message: expect.stringMatching(/sandbox gateway/) }] });
+    }
     expect(await t.db.sandbox.count({ where: { taskId: task.id } })).toBe(0);
     // A pod's address next to it is still bound.
     const ok = await call(sandboxesRoute.POST, "POST", "/api/v1/sandboxes", adminKey, { taskId: task.id, address: "10.77.9.1" });

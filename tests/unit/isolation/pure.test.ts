@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { instanceIdFor, loadIsolationConfig, sandboxUserProblem } from "@/lib/config/isolation";
 import { ResolverMemory } from "@/proxy-worker/isolation/answers";
 import { COUNTER_MS, counterReadDue, IDLE_COUNTER_MS } from "@/proxy-worker/isolation/counters";
-import { renderFence } from "@/proxy-worker/isolation/fence";
+import { interfacesOverlap, renderFence } from "@/proxy-worker/isolation/fence";
 import { isOwnNetns, sandboxNames, slotOfInterface } from "@/proxy-worker/isolation/names";
 import { freeSlot, poolSize, slotAddresses, slotOfAddress } from "@/proxy-worker/isolation/pool";
 import { sniff } from "@/proxy-worker/isolation/sniff";
@@ -111,6 +111,15 @@ describe("the fence ruleset", () => {
     expect(rules).toMatch(/chain relay \{[^}]*jump blocked[^}]*oifname "bhab12h\*" counter drop/);
     expect(rules).toMatch(/chain blocked \{[\s\S]*update @drops4[\s\S]*update @drops6[\s\S]*counter drop\n  \}/);
     expect(rules).toMatch(/comment "bulkhead fence [0-9a-f]{12}"/);
+  });
+  it("knows which instance ids would match each other's interfaces", () => {
+    expect(interfacesOverlap("a", "ah12")).toBe(true);
+    expect(interfacesOverlap("ah12", "a")).toBe(true);
+    expect(interfacesOverlap("ab", "abh1")).toBe(true);
+    expect(interfacesOverlap("a", "a")).toBe(false);
+    expect(interfacesOverlap("a", "ab12")).toBe(false);
+    expect(interfacesOverlap("ab12", "ab13")).toBe(false);
+    expect(interfacesOverlap("t3f9", "p3f9")).toBe(false);
   });
   it("changes version when anything in it changes", () => {
     const other = renderFence({ ...config, listenPort: 15002 });

@@ -38,6 +38,7 @@ describe("the sandbox resolver's rate per source address", () => {
       state: () => null,
       destinations: {} as DestinationChecker,
       memory: {} as ResolverMemory,
+      gateways: { v4: "10.213.0.1", v6: "fd42:b17e:ad00::1" },
       activity,
       ttlSeconds: 30,
       queriesPerSecond: RATE,
