@@ -278,6 +278,17 @@ interface Outcome {
 }
 
 /**
+ * Whether a response's Transfer-Encoding is absent or only `chunked`. HTTP's parser takes off the
+ * chunked framing and nothing else, so a body also compressed as a transfer coding (`gzip,
+ * chunked`, which Bulkhead never asks for: it sends no `TE`) would reach the client as compressed
+ * bytes with no Content-Encoding, which the redaction cannot read and the client can still inflate.
+ */
+function onlyChunked(value: string | string[] | undefined): boolean {
+  if (value === undefined) return true;
+  return (Array.isArray(value) ? value : [value]).every((v) => v.split(",").every((coding) => coding.trim().toLowerCase() === "chunked"));
+}
+
+/**
  * Forward exactly what was evaluated to the address that was checked, with the agent's own
  * credentials removed and the vault's injected, and stream the answer back (redacted).
  */
@@ -312,7 +323,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // waiting forever.
   const relay = new ResponseRelay(res, req.socket, (status, upstream) => {
     const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
-    if (secrets && encoding !== "identity") {
+    if (secrets && (encoding !== "identity" || !onlyChunked(upstream["transfer-encoding"]))) {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
     }
     let out = downstreamHeaders(upstream);

@@ -88,6 +88,13 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
         } else res.end(body);
         return;
       }
+      if (url.pathname === "/transfer-coded") {
+        // Compressed as a transfer coding (`Transfer-Encoding: gzip, chunked`): HTTP's parsers take
+        // off the chunked framing only, so the gzip bytes reach the agent with no Content-Encoding.
+        res.writeHead(200, { "content-type": "application/json", "transfer-encoding": url.searchParams.get("coding") ?? "gzip, chunked" });
+        res.end(gzipSync(`{"echo":"${secret}"}`));
+        return;
+      }
       if (url.pathname === "/basic") {
         // What a server that decodes Basic credentials may say back (an error page, a debug echo).
         const decoded = Buffer.from(String(hit.headers.authorization ?? "").replace(/^Basic /, ""), "base64").toString("utf8");
@@ -173,6 +180,16 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     }
     // The worker is still up and answering (a compressed answer once crashed it: an aborted body without a listener).
     await new Promise((r) => setTimeout(r, 100));
+    const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
+    expect(after.status).toBe(200);
+  });
+
+  it("refuses an answer compressed as a transfer coding (Transfer-Encoding: gzip, chunked) with 502", async () => {
+    for (const coding of ["gzip, chunked", "deflate,chunked", "x-gzip , chunked", "br, chunked", "zstd, chunked", "identity, gzip, chunked"]) {
+      const r = await viaProxy(h.proxyPort, `${origin}/transfer-coded?coding=${encodeURIComponent(coding)}`, { token });
+      expect(r.status, coding).toBe(502);
+      expect(r.json?.error, coding).toBe("upstream_encoded_body");
+    }
     const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
     expect(after.status).toBe(200);
   });
