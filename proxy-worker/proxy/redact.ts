@@ -19,9 +19,37 @@ export interface SecretPattern {
   readonly maxLength: number;
   /** One verbatim substring per carrier (null: some carrier has none worth searching for). */
   readonly anchors: readonly string[] | null;
+  /**
+   * Pieces of the encoded carriers (those that may be wrapped across lines) that a line break
+   * leaves whole, looked for only when the anchors are absent and the data holds a line break:
+   * empty when no carrier can be wrapped, null when some wrapped carrier has no piece to look for.
+   */
+  readonly pieces: readonly string[] | null;
 }
 
 const MIN_ANCHOR = 3;
+
+/**
+ * Encoders wrap base64 and hexadecimal at a line width (MIME at 76 characters with CRLF, PEM and
+ * `openssl base64` at 64, `base64` at 76, `xxd -p` at 60, with LF), and a JSON string carries such
+ * a break as `\n` or `\r\n`: a carrier written only in those alphabets may have one between any
+ * two of its characters. An optional alternative that no carrier character starts with (and
+ * whose JSON spelling differs from `\/` and `\u` at its second character) keeps matching linear.
+ */
+const WRAPPABLE = /^[A-Za-z0-9+/=_-]+$/;
+const LINE_BREAK = "(?:\r?\n|\\\\r\\\\n|\\\\n)?";
+const LINE_BREAK_LENGTH = 4;
+/**
+ * The narrowest line width a stream's hold-back allows for (at most one break per this many
+ * characters of a carrier): holding back room for a break between every two characters would
+ * delay every streamed answer by five times a carrier's length. Narrower wrapping is still
+ * found within one chunk of the upstream's body.
+ */
+const MIN_LINE_WIDTH = 16;
+/** The length of the pieces of a wrapped carrier looked for: a carrier wrapped fewer times than it has pieces keeps one whole. */
+const PIECE = 6;
+const NEWLINE = "\n";
+const JSON_NEWLINE = "\\n";
 
 const hexClass = (digit: string) => (/[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit);
 const hexPattern = (value: number, width: number) => [...value.toString(16).padStart(width, "0")].map(hexClass).join("");
@@ -72,7 +100,10 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
   if (usable.length === 0) return null;
   let maxLength = 0;
   const anchors = usable.map((form) => (form.match(/[A-Za-z0-9]+/g) ?? []).reduce((a, b) => (b.length > a.length ? b : a), ""));
+  const pieces: string[] = [];
+  let everyWrappedHasPieces = true;
   const sources = usable.map((form) => {
+    const wrappable = WRAPPABLE.test(form);
     let length = 0;
     const source = [...form]
       .map((char) => {
@@ -80,11 +111,34 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
         length += longest;
         return pattern;
       })
-      .join("");
+      .join(wrappable ? LINE_BREAK : "");
+    if (wrappable) {
+      length += LINE_BREAK_LENGTH * Math.ceil((form.length - 1) / MIN_LINE_WIDTH);
+      const own = (form.match(/[A-Za-z0-9]+/g) ?? []).flatMap((run) => Array.from({ length: Math.floor(run.length / PIECE) }, (_, i) => run.slice(i * PIECE, (i + 1) * PIECE)));
+      if (own.length === 0) everyWrappedHasPieces = false;
+      pieces.push(...own);
+    }
     maxLength = Math.max(maxLength, length);
     return source;
   });
-  return { regex: new RegExp(sources.join("|"), "g"), maxLength, anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null };
+  return {
+    regex: new RegExp(sources.join("|"), "g"),
+    maxLength,
+    anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null,
+    pieces: everyWrappedHasPieces ? [...new Set(pieces)] : null,
+  };
+}
+
+/**
+ * Whether `data` may hold a carrier: one's anchor is in it, or it holds a line break and a piece
+ * of a carrier that may be wrapped across lines. Letters and digits are the same in a string as in
+ * its latin1 bytes, so this answers for either.
+ */
+function mayHold(data: Buffer | string, pattern: SecretPattern): boolean {
+  if (!pattern.anchors || pattern.anchors.some((anchor) => data.includes(anchor))) return true;
+  if (pattern.pieces !== null && pattern.pieces.length === 0) return false;
+  if (!data.includes(NEWLINE) && !data.includes(JSON_NEWLINE)) return false;
+  return pattern.pieces === null || pattern.pieces.some((piece) => data.includes(piece));
 }
 
 const compiled = new WeakMap<readonly string[], SecretPattern | null>();
@@ -114,7 +168,7 @@ export function redactHeaderName(name: string, pattern: SecretPattern): string {
 
 /** Replaces every match in `data` with asterisks; returns `data` itself when nothing matched. */
 function redactBytes(data: Buffer, pattern: SecretPattern): Buffer {
-  if (pattern.anchors && !pattern.anchors.some((anchor) => data.includes(anchor))) return data;
+  if (!mayHold(data, pattern)) return data;
   const text = data.toString("latin1");
   const regex = new RegExp(pattern.regex.source, "g");
   let out: Buffer | null = null;
@@ -160,8 +214,7 @@ export class StreamRedaction {
 
 /** Redacts secrets in a header value the same way (an upstream may echo them in headers too). */
 export function redactHeaderValue(value: string, pattern: SecretPattern): string {
-  // Anchors are ASCII letters and digits, the same in the string as in its latin1 bytes.
-  if (pattern.anchors && !pattern.anchors.some((anchor) => value.includes(anchor))) return value;
+  if (!mayHold(value, pattern)) return value;
   const bytes = Buffer.from(value, "latin1");
   const out = redactBytes(bytes, pattern);
   return out === bytes ? value : out.toString("latin1");

@@ -30,7 +30,19 @@ const FORMS: Record<string, (secret: string) => string> = {
   hexadecimal: (s) => Buffer.from(s).toString("hex"),
   "hexadecimal, upper case": (s) => Buffer.from(s).toString("hex").toUpperCase(),
   "hexadecimal inside a larger dump": (s) => Buffer.from(`x${s}y`).toString("hex"),
+  // Encoders wrap long base64 and hex at a line width: an echoed request, mail or file, encoded.
+  "base64 wrapped at 76 with CRLF (MIME) inside a larger blob": (s) => wrap(Buffer.from(`Authorization: Bearer ${s}\r\n`).toString("base64"), 76, "\r\n"),
+  "base64 wrapped at 64 with LF (PEM) inside a larger blob": (s) => wrap(Buffer.from(`GET /x HTTP/1.1\r\nauthorization: Bearer ${s}\r\n`).toString("base64"), 64, "\n"),
+  "base64 wrapped at 20 inside a larger blob, at each offset": (s) => [0, 1, 2].map((i) => wrap(Buffer.from(`${"a".repeat(i)}${s}zz`).toString("base64"), 20, "\n")).join(" "),
+  "base64url wrapped inside a JSON string (\\n)": (s) => wrap(Buffer.from(`{"token":"${s}"}`).toString("base64url"), 16, "\\n"),
+  "base64 wrapped inside a JSON string (\\r\\n)": (s) => wrap(Buffer.from(`:${s}`).toString("base64"), 40, "\\r\\n"),
+  "hexadecimal wrapped at 60 (xxd -p) inside a larger dump": (s) => wrap(Buffer.from(`token=${s}&x=1`).toString("hex"), 60, "\n"),
 };
+
+/** `text` cut into lines of `width` characters, joined with `eol`. */
+function wrap(text: string, width: number, eol: string): string {
+  return (text.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join(eol);
+}
 
 /** A Basic credential's user:password, stored as its base64 (`Authorization: Basic {secret}`). */
 const BASIC = "svc-robot:Pr3-encoded/basic+password-77";
@@ -38,8 +50,13 @@ const BASIC = "svc-robot:Pr3-encoded/basic+password-77";
 /** The secret in `text`, in any of the forms above, or null. */
 function leaked(text: string): string | null {
   for (const [name, encode] of Object.entries(FORMS)) {
-    if (name.includes("larger blob")) continue;
+    if (name.includes("larger blob") || name.includes("wrapped")) continue;
     if (text.includes(encode(SECRET))) return name;
+  }
+  // Line breaks taken out (raw and JSON-escaped), as whoever decodes a wrapped blob does.
+  text = text.replace(/\r?\n|\\r\\n|\\n/g, "");
+  for (const run of text.match(/[0-9a-fA-F]{16,}/g) ?? []) {
+    if (Buffer.from(run.length % 2 ? run.slice(1) : run, "hex").toString("latin1").includes(SECRET) || Buffer.from(run.slice(1), "hex").toString("latin1").includes(SECRET)) return "embedded hexadecimal";
   }
   // Embedded base64: decode every base64-looking run and look for the secret inside.
   for (const run of text.match(/[A-Za-z0-9+/_-]{16,}={0,2}/g) ?? []) {
