@@ -1,8 +1,10 @@
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
+import { secretForms } from "@/lib/vault/secret-forms";
 
 /** A secret with every character that encoders treat specially (printable ASCII, as `{secret}` requires). */
 const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
@@ -42,6 +44,18 @@ const FORMS: Record<string, (secret: string) => string> = {
 /** `text` cut into lines of `width` characters, joined with `eol`. */
 function wrap(text: string, width: number, eol: string): string {
   return (text.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join(eol);
+}
+
+/** Everything the proxy sends back on one connection, as bytes (1xx answers and trailers included). */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.on("error", reject);
+    socket.write(request);
+  });
 }
 
 /** A Basic credential's user:password, stored as its base64 (`Authorization: Basic {secret}`). */
@@ -103,6 +117,23 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
           res.flushHeaders();
           setTimeout(() => res.end(body), 30);
         } else res.end(body);
+        return;
+      }
+      if (url.pathname === "/everywhere") {
+        // Every other place a response can carry the secret: a 1xx answer's headers, a redirect,
+        // cookies, a challenge, trailers, an error page, the answer to HEAD.
+        res.writeEarlyHints({ link: `</${encodeURIComponent(secret)}>; rel=preload`, "x-echo": secret });
+        res.writeHead(hit.method === "HEAD" ? 200 : 500, {
+          "content-type": "text/html",
+          location: `https://elsewhere.test/cb?token=${encodeURIComponent(secret)}`,
+          "set-cookie": [`a=${secret}`, `b=${Buffer.from(secret).toString("base64")}`],
+          "www-authenticate": `Bearer error="invalid_token", error_description="${secret}"`,
+          ...(hit.method === "HEAD" ? { "content-length": "64" } : { trailer: "x-echo-trailer", "transfer-encoding": "chunked" }),
+        });
+        if (hit.method === "HEAD") return void res.end();
+        res.write(`<h1>500</h1><pre>Authorization: Bearer ${secret.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")}</pre>`);
+        res.addTrailers({ "x-echo-trailer": secret });
+        res.end();
         return;
       }
       if (url.pathname === "/transfer-coded") {
@@ -199,6 +230,17 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     await new Promise((r) => setTimeout(r, 100));
     const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
     expect(after.status).toBe(200);
+  });
+
+  it("hands the secret back nowhere else: 1xx headers, Location, Set-Cookie, WWW-Authenticate, trailers, an error page, HEAD", async () => {
+    for (const method of ["GET", "HEAD"]) {
+      const r = await rawExchange(h.proxyPort, `${method} ${origin}/everywhere HTTP/1.1\r\nHost: echo.test:${up.port}\r\nProxy-Authorization: Bearer ${token}\r\nTE: trailers\r\nConnection: close\r\n\r\n`);
+      expect(r, method).toMatch(method === "HEAD" ? /^HTTP\/1\.1 200 / : /^HTTP\/1\.1 500 /);
+      expect(r, method).toContain("location: https://elsewhere.test/cb?token=***");
+      expect(r, method).toContain('error_description="***');
+      expect(leaked(r), `${method}: ${r}`).toBeNull();
+      for (const carrier of secretForms(SECRET)) expect(r.includes(carrier), carrier).toBe(false);
+    }
   });
 
   it("refuses an answer compressed as a transfer coding (Transfer-Encoding: gzip, chunked) with 502", async () => {
