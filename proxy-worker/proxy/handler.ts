@@ -277,6 +277,9 @@ interface Outcome {
   withheld: string | null;
 }
 
+/** The request headers that ask for a part of an answer (RFC 9110 §14.2, §13.1.5); upstreamHeaders' names are lower case. */
+const PARTIAL_REQUEST = ["range", "if-range", "request-range"];
+
 /**
  * Whether a response's Transfer-Encoding is absent or only `chunked`. HTTP's parser takes off the
  * chunked framing and nothing else, so a body also compressed as a transfer coding (`gzip,
@@ -314,8 +317,14 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     credential ? { name: credential.headerName, value: credential.headerValue } : null,
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
-  // Echoed secrets can only be found in bodies we can read.
-  if (secrets) headers["accept-encoding"] = "identity";
+  // Echoed secrets can only be found in bodies we can read: whole and uncompressed. A slice
+  // (`Range`) of an answer that echoes the secret is too short to be recognised, and slices
+  // asked for one after another hand it over piece by piece; so the upstream is asked for the
+  // whole answer (a server may always answer a range request with all of it, RFC 9110 §14.2).
+  if (secrets) {
+    headers["accept-encoding"] = "identity";
+    for (const name of PARTIAL_REQUEST) delete headers[name];
+  }
   if (credential) deps.onCredentialUsed?.(credential.credentialId);
   // The answer streams back through the relay (relay.ts): redacted, with back-pressure, and
   // ended on both sides if either fails or the client goes away (its response closes, or for a
@@ -325,6 +334,9 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
     if (secrets && (encoding !== "identity" || !onlyChunked(upstream["transfer-encoding"]))) {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
+    }
+    if (secrets && status === 206) {
+      throw new ProxyRefusal("bad_gateway", "upstream_partial_body", "the upstream answered with a part of a response that must be checked whole for echoed secrets");
     }
     let out = downstreamHeaders(upstream);
     if (secrets) {

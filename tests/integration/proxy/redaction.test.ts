@@ -136,6 +136,21 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
         res.end();
         return;
       }
+      if (url.pathname === "/request-log") {
+        // A stored request log served as a file, as static file servers serve any file: a Range
+        // request gets any slice of it, each too short to be recognised as the secret.
+        const log = Buffer.from(`GET /items HTTP/1.1\nauthorization: Bearer ${secret}\n`);
+        const range = /^bytes=(\d+)-(\d+)$/.exec(String(hit.headers.range ?? ""));
+        if (range || url.searchParams.has("partial")) {
+          const [from, to] = range ? [Number(range[1]), Math.min(Number(range[2]), log.length - 1)] : [0, 9];
+          res.writeHead(206, { "content-type": "text/plain", "content-range": `bytes ${from}-${to}/${log.length}`, "accept-ranges": "bytes" });
+          res.end(log.subarray(from, to + 1));
+        } else {
+          res.writeHead(200, { "content-type": "text/plain", "accept-ranges": "bytes" });
+          res.end(log);
+        }
+        return;
+      }
       if (url.pathname === "/transfer-coded") {
         // Compressed as a transfer coding (`Transfer-Encoding: gzip, chunked`): HTTP's parsers take
         // off the chunked framing only, so the gzip bytes reach the agent with no Content-Encoding.
@@ -241,6 +256,23 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
       expect(leaked(r), `${method}: ${r}`).toBeNull();
       for (const carrier of secretForms(SECRET)) expect(r.includes(carrier), carrier).toBe(false);
     }
+  });
+
+  it("does not let the agent read the secret a slice at a time with Range requests", async () => {
+    let pieced = "";
+    for (let from = 0; from < 120; from += 8) {
+      const r = await viaProxy(h.proxyPort, `${origin}/request-log`, { token, headers: { range: `bytes=${from}-${from + 7}`, "if-range": "*" } });
+      expect(r.status, r.text).toBe(200);
+      expect(up.hits.at(-1)!.headers.range).toBeUndefined();
+      expect(up.hits.at(-1)!.headers["if-range"]).toBeUndefined();
+      pieced += r.status === 206 ? r.text : "";
+      expect(leaked(r.text), r.text).toBeNull();
+    }
+    expect(pieced).not.toContain(SECRET);
+    // A partial answer nobody asked for is refused: a slice cannot be checked for the secret.
+    const partial = await viaProxy(h.proxyPort, `${origin}/request-log?partial=1`, { token });
+    expect(partial.status).toBe(502);
+    expect(partial.json?.error).toBe("upstream_partial_body");
   });
 
   it("refuses an answer compressed as a transfer coding (Transfer-Encoding: gzip, chunked) with 502", async () => {
