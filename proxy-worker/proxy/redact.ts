@@ -48,8 +48,6 @@ const LINE_BREAK_LENGTH = 4;
 const MIN_LINE_WIDTH = 16;
 /** The length of the pieces of a wrapped carrier looked for: a carrier wrapped fewer times than it has pieces keeps one whole. */
 const PIECE = 6;
-const NEWLINE = "\n";
-const JSON_NEWLINE = "\\n";
 
 const hexClass = (digit: string) => (/[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit);
 const hexPattern = (value: number, width: number) => [...value.toString(16).padStart(width, "0")].map(hexClass).join("");
@@ -130,15 +128,51 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
 }
 
 /**
- * Whether `data` may hold a carrier: one's anchor is in it, or it holds a line break and a piece
- * of a carrier that may be wrapped across lines. Letters and digits are the same in a string as in
+ * Whether `data` may hold a carrier: one's anchor is in it, or it holds a line break between two
+ * characters a carrier can have and a piece of a carrier that may be wrapped across lines. Letters and digits are the same in a string as in
  * its latin1 bytes, so this answers for either.
  */
 function mayHold(data: Buffer | string, pattern: SecretPattern): boolean {
   if (!pattern.anchors || pattern.anchors.some((anchor) => data.includes(anchor))) return true;
   if (pattern.pieces !== null && pattern.pieces.length === 0) return false;
-  if (!data.includes(NEWLINE) && !data.includes(JSON_NEWLINE)) return false;
+  if (!wrapsBetweenCarrierCharacters(data)) return false;
   return pattern.pieces === null || pattern.pieces.some((piece) => data.includes(piece));
+}
+
+/**
+ * A carrier's character (or the start or end of its escaped spelling: `\`, `%`, `&`, `;`) on
+ * each side of some line break. Cheaper than looking for every piece: an indented document
+ * (pretty-printed JSON, HTML) breaks its lines between punctuation and indentation.
+ */
+const WRAPPED_SIDE = new Uint8Array(256);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-\\%&;") WRAPPED_SIDE[c.charCodeAt(0)] = 1;
+
+const JSON_LINE_BREAK = "\\n";
+
+function wrapsBetweenCarrierCharacters(data: Buffer | string): boolean {
+  return typeof data === "string" ? wrapsIn(Buffer.from(data, "latin1")) : wrapsIn(data);
+}
+
+/** One pass over the bytes (a native search per line break costs more on short lines). */
+function wrapsIn(bytes: Buffer): boolean {
+  // Most answers without a line break (compact JSON) are told by two native searches.
+  if (bytes.indexOf(0x0a) < 0 && bytes.indexOf(JSON_LINE_BREAK) < 0) return false;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    let before = -1;
+    let after = n;
+    if (b === 0x0a) {
+      before = i >= 1 && bytes[i - 1] === 0x0d ? i - 2 : i - 1;
+      after = i + 1;
+    } else if (b === 0x5c && bytes[i + 1] === 0x6e) {
+      // `\n`, or the `\n` of `\r\n`, inside a JSON string.
+      before = i >= 2 && bytes[i - 2] === 0x5c && bytes[i - 1] === 0x72 ? i - 3 : i - 1;
+      after = i + 2;
+    } else continue;
+    if (before >= 0 && after < n && WRAPPED_SIDE[bytes[before]!] === 1 && WRAPPED_SIDE[bytes[after]!] === 1) return true;
+  }
+  return false;
 }
 
 const compiled = new WeakMap<readonly string[], SecretPattern | null>();
