@@ -46,6 +46,19 @@ function wrap(text: string, width: number, eol: string): string {
   return (text.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join(eol);
 }
 
+/** Every base64, base64url or hex run in `text` (line breaks taken out), decoded at each alignment. */
+function decodedRuns(text: string): string[] {
+  const joined = text.replace(/\r?\n|\\r\\n|\\n/g, "");
+  const out: string[] = [];
+  for (const run of joined.match(/[A-Za-z0-9+/_-]{12,}={0,2}/g) ?? []) {
+    for (let skip = 0; skip < 4; skip++) {
+      out.push(Buffer.from(run.slice(skip), "base64").toString("latin1"), Buffer.from(run.slice(skip), "base64url").toString("latin1"));
+    }
+    if (/^[0-9a-fA-F]+$/.test(run)) out.push(Buffer.from(run.length % 2 ? run.slice(1) : run, "hex").toString("latin1"), Buffer.from(run.length % 2 ? run : run.slice(1), "hex").toString("latin1"));
+  }
+  return out;
+}
+
 /** Everything the proxy sends back on one connection, as bytes (1xx answers and trailers included). */
 function rawExchange(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -188,6 +201,9 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     // Basic auth stored the way many services document it: the base64 of user:password, pasted whole.
     await h.addService({ id: "basic-echo", hosts: ["basic.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "basic-echo", scheme: "http", host: "basic.test", port: up.port, headerTemplate: "Authorization: Basic {secret}", secret: Buffer.from(BASIC).toString("base64") });
+    // Basic auth as the template encodes it: the header carries the base64 of user:password.
+    await h.addService({ id: "basic64-echo", hosts: ["basic64.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "basic64-echo", scheme: "http", host: "basic64.test", port: up.port, headerTemplate: "Authorization: Basic {secret:base64}", secret: BASIC });
     ({ token } = await h.newTask("unlisted: deny\nrules:\n  - service: echo\n    effects: [read]\n"));
     origin = `http://echo.test:${up.port}`;
   });
@@ -283,6 +299,22 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     }
     const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
     expect(after.status).toBe(200);
+  });
+
+  it("redacts the header as it was sent, encoded again: a Basic value echoed in a base64 or hex dump of the request", async () => {
+    const basicToken = (await h.newTask("unlisted: deny\nrules:\n  - service: basic64-echo\n    effects: [read]\n")).token;
+    const forms = Object.keys(FORMS).filter((f) => /base64|hex/.test(f));
+    for (const form of forms) {
+      const r = await viaProxy(h.proxyPort, `http://basic64.test:${up.port}/echo?form=${encodeURIComponent(form)}`, { token: basicToken });
+      expect(r.status).toBe(200);
+      expect(up.hits.at(-1)!.headers.authorization).toBe(`Basic ${Buffer.from(BASIC).toString("base64")}`);
+      // Whoever reads the dump decodes it, then decodes the Basic value in it.
+      const password = BASIC.slice(BASIC.indexOf(":") + 1);
+      const once = decodedRuns(r.text).join("\n");
+      const twice = decodedRuns(once).join("\n");
+      expect(`${once}\n${twice}`.includes(password), `${form}: ${r.text}`).toBe(false);
+      expect(once.includes(Buffer.from(BASIC).toString("base64").slice(0, 24)), `${form}: ${once}`).toBe(false);
+    }
   });
 
   it("redacts the decoded user:password and password of a Basic credential stored already encoded", async () => {
