@@ -15,6 +15,7 @@ import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers"
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { namePatternFor, patternFor, redactHeaderName, redactHeaderValue, StreamRedaction } from "./redact";
+import { redactionForms } from "./redaction-scope";
 import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
@@ -304,8 +305,10 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // The endpoint's secret is redacted from every answer, injected into this request or not: an
   // upstream that was sent it once (an earlier request, another task's) can hand it back later,
   // in a request log, a "last delivery" page or an error, to a request it was withheld from.
-  const secrets = stored ? patternFor(stored.secretForms) : null;
-  const secretNames = stored ? namePatternFor(stored.secretForms) : null;
+  // So is the secret of the service's credential, from any of the service's other endpoints.
+  const forms = redactionForms(plan.state.credentials, stored, plan.actions);
+  const secrets = forms ? patternFor(forms) : null;
+  const secretNames = forms ? namePatternFor(forms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
   // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);

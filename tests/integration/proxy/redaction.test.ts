@@ -97,13 +97,23 @@ function leaked(text: string): string | null {
 describe("redaction: an upstream that echoes the injected secret, in any encoding, never hands it to the agent", () => {
   let h: ProxyHarness;
   let up: Upstream;
+  let up2: Upstream;
   let token: string;
   let origin: string;
 
   beforeAll(async () => {
+    let remembered = "";
     up = await startHttpUpstream((hit, res) => {
       const secret = String(hit.headers.authorization ?? "").replace(/^Bearer /, "");
       const url = new URL(hit.url, "http://x");
+      if (hit.headers.host?.startsWith("api.multi.test") && secret) remembered = secret;
+      if (url.pathname === "/remembered") {
+        // Another host or port of the same service showing what it was sent (a request log, the
+        // token's settings page): that endpoint has no credential of its own.
+        res.writeHead(200, { "content-type": "application/json", "x-last-token": remembered });
+        res.end(JSON.stringify({ lastToken: remembered, dump: Buffer.from(`authorization: Bearer ${remembered}`).toString("base64"), note: "the upstream's own text" }));
+        return;
+      }
       if (url.pathname === "/headers") {
         res.writeHead(200, {
           "content-type": "text/plain",
@@ -195,12 +205,20 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
       res.writeHead(200, { "content-type": "application/json" });
       res.end(text);
     });
+    // The same server on a second port (another endpoint of the same service).
+    up2 = await startHttpUpstream((hit, res) => {
+      res.writeHead(200, { "content-type": "application/json", "x-last-token": remembered });
+      res.end(JSON.stringify({ lastToken: remembered, dump: Buffer.from(`authorization: Bearer ${remembered}`).toString("base64"), note: "the upstream's own text" }));
+    });
     h = await startProxyHarness();
     await h.addService({ id: "echo", hosts: ["echo.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "echo", scheme: "http", host: "echo.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: SECRET });
     // Basic auth stored the way many services document it: the base64 of user:password, pasted whole.
     await h.addService({ id: "basic-echo", hosts: ["basic.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "basic-echo", scheme: "http", host: "basic.test", port: up.port, headerTemplate: "Authorization: Basic {secret}", secret: Buffer.from(BASIC).toString("base64") });
+    // One service on two hosts and two ports; its credential is stored for one endpoint only.
+    await h.addService({ id: "multi", hosts: ["api.multi.test", "logs.multi.test"], scheme: "http", ports: [up.port, up2.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "multi", scheme: "http", host: "api.multi.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: SECRET });
     // Basic auth as the template encodes it: the header carries the base64 of user:password.
     await h.addService({ id: "basic64-echo", hosts: ["basic64.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "basic64-echo", scheme: "http", host: "basic64.test", port: up.port, headerTemplate: "Authorization: Basic {secret:base64}", secret: BASIC });
@@ -210,6 +228,7 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
   afterAll(async () => {
     await h.close();
     await up.close();
+    await up2.close();
   });
 
   it("injects the secret upstream (the control)", async () => {
@@ -299,6 +318,21 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     }
     const after = await viaProxy(h.proxyPort, `${origin}/echo?form=raw`, { token });
     expect(after.status).toBe(200);
+  });
+
+  it("redacts the secret from every host and port of the credential's service, not only from its own endpoint", async () => {
+    const multiToken = (await h.newTask("unlisted: deny\nrules:\n  - service: multi\n    effects: [read]\n")).token;
+    const sent = await viaProxy(h.proxyPort, `http://api.multi.test:${up.port}/echo?form=raw`, { token: multiToken });
+    expect(sent.status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${SECRET}`);
+    for (const origin of [`http://logs.multi.test:${up.port}`, `http://api.multi.test:${up2.port}`, `http://logs.multi.test:${up2.port}`]) {
+      const r = await viaProxy(h.proxyPort, `${origin}/remembered`, { token: multiToken, headers: { "accept-encoding": "gzip" } });
+      expect(r.status, origin).toBe(200);
+      expect(up.hits.at(-1)!.headers.authorization ?? up2.hits.at(-1)?.headers.authorization).toBeUndefined();
+      expect(r.text).toContain("the upstream's own text");
+      expect(leaked(r.text), `${origin}: ${r.text}`).toBeNull();
+      expect(leaked(String(r.headers["x-last-token"])), origin).toBeNull();
+    }
   });
 
   it("redacts the header as it was sent, encoded again: a Basic value echoed in a base64 or hex dump of the request", async () => {
