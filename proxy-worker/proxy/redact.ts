@@ -84,11 +84,12 @@ function characterPattern(char: string): [string, number] {
   const short = JSON_SHORT[char];
   if (short) alternatives.push(escapeRegex(short));
   if (char === " ") alternatives.push("\\+");
-  if (HTML[char]) {
-    for (const entity of HTML[char]) alternatives.push(escapeRegex(entity));
-    alternatives.push(`&#0*${code};`, `&#[xX]0*${hexPattern(code, 1)};`);
-    longest = Math.max(longest, 8);
-  }
+  // Named references for the characters HTML must escape; a numeric one for any character:
+  // encoders write more than those five (Go's html/template `+` as `&#43;`, OWASP's `/` as
+  // `&#x2F;`, some every character but letters and digits).
+  for (const entity of HTML[char] ?? []) alternatives.push(escapeRegex(entity));
+  alternatives.push(`&#0*${code};`, `&#[xX]0*${hexPattern(code, 1)};`);
+  longest = Math.max(longest, 8);
   return [`(?:${alternatives.join("|")})`, longest];
 }
 

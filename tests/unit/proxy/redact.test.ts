@@ -29,6 +29,12 @@ const encodings: Record<string, (s: string) => string> = {
   form: (s) => encodeURIComponent(s).replace(/%20/g, "+"),
   html: (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/'/g, "&#39;"),
   "html, numeric hex": (s) => s.replace(/["&<>']/g, (c) => `&#x${c.charCodeAt(0).toString(16)};`),
+  // Go's html/template writes `+` as `&#43;`; OWASP's encoders write `/` as `&#x2F;`, and some
+  // encoders write every character but letters and digits as a numeric reference.
+  "html, Go (+ as &#43;)": (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&#34;").replace(/'/g, "&#39;").replace(/\+/g, "&#43;"),
+  "html, OWASP (/ as &#x2F;)": (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;").replace(/\//g, "&#x2F;"),
+  "html, every non-alphanumeric numeric": (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `&#${c.charCodeAt(0)};`),
+  "base64 in HTML, + and = as numeric references": (s) => Buffer.from(s).toString("base64").replace(/\+/g, "&#43;").replace(/=/g, "&#61;").replace(/\//g, "&#x2f;"),
   base64: (s) => Buffer.from(s).toString("base64"),
   base64url: (s) => Buffer.from(s).toString("base64url"),
   "base64 at offset 1 of a blob": (s) => Buffer.from(`a${s}bcdef`).toString("base64"),
