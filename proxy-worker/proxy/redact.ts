@@ -2,13 +2,13 @@
  * Redaction of injected secrets echoed by an upstream. The vault lists the carriers of a secret
  * (the secret, its base64 forms: lib/vault/secret-forms.ts); an upstream may also wrap any of
  * them in a text escaping: a JSON string (`\"`, `\\`, `\/`, `\u00XX` in either hex case),
- * percent-encoding (either hex case, any subset of characters escaped), form encoding (`+` for
- * a space) or HTML entities. Rather than listing every combination, each character of a carrier
+ * percent-encoding (either hex case, any subset of characters escaped, once or twice), form
+ * encoding (`+` for a space) or HTML entities. Rather than listing every combination, each character of a carrier
  * is matched in any of its escaped spellings, so an encoder that escapes some characters and not
  * others is caught too.
  *
  * The pattern is a concatenation of alternations without quantifiers, and the alternatives for one
- * character differ within their first two characters, so matching stays linear in the response.
+ * character differ within their first three characters, so matching stays linear in the response.
  * Matches are replaced by asterisks of the same byte length, so Content-Length stays true.
  * Letters and digits are never escaped, so each carrier's longest run of them appears verbatim
  * in every spelling: a response without any such anchor is passed on without running the regex.
@@ -70,8 +70,9 @@ function characterPattern(char: string): [string, number] {
   // Letters and digits are never escaped by the encoders above.
   if (/^[A-Za-z0-9]$/.test(char)) return [raw, 1];
   const code = char.codePointAt(0) as number;
-  const alternatives = [raw, [...bytes].map((b) => `%${hexPattern(b, 2)}`).join("")];
-  let longest = bytes.length * 3;
+  // Percent-encoded once, or twice (a URL carried in another URL's query: `%252F`).
+  const alternatives = [raw, [...bytes].map((b) => `%${hexPattern(b, 2)}`).join(""), [...bytes].map((b) => `%25${hexPattern(b, 2)}`).join("")];
+  let longest = bytes.length * 5;
   if (code <= 0xffff) {
     alternatives.push(`\\\\u${hexPattern(code, 4)}`);
     longest = Math.max(longest, 6);

@@ -25,6 +25,9 @@ const encodings: Record<string, (s: string) => string> = {
   percent: (s) => encodeURIComponent(s),
   // Letters and digits are never escaped by a real encoder; everything else may be.
   "percent, every non-alphanumeric": (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`),
+  // A URL carried in another URL's query (a redirect's `next=`, a callback) is encoded twice.
+  "percent, twice": (s) => encodeURIComponent(encodeURIComponent(s)),
+  "base64 percent-encoded twice": (s) => encodeURIComponent(encodeURIComponent(Buffer.from(s).toString("base64"))),
   "percent, mixed case": (s) => encodeURIComponent(s).replace(/%([0-9A-F])([0-9A-F])/g, (_m, a: string, b: string) => `%${a}${b.toLowerCase()}`),
   form: (s) => encodeURIComponent(s).replace(/%20/g, "+"),
   html: (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/'/g, "&#39;"),
