@@ -5,6 +5,7 @@ import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harnes
 import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 import { secretForms } from "@/lib/vault/secret-forms";
+import { rotateCredential } from "@/lib/vault/rotate-credential";
 
 /** A secret with every character that encoders treat specially (printable ASCII, as `{secret}` requires). */
 const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
@@ -103,10 +104,18 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
 
   beforeAll(async () => {
     let remembered = "";
+    let firstRotated = "";
     up = await startHttpUpstream((hit, res) => {
       const secret = String(hit.headers.authorization ?? "").replace(/^Bearer /, "");
       const url = new URL(hit.url, "http://x");
       if (hit.headers.host?.startsWith("api.multi.test") && secret) remembered = secret;
+      if (hit.headers.host?.startsWith("rot.test") && secret) firstRotated ||= secret;
+      if (url.pathname === "/first-token") {
+        // A request log that still shows the first token it was ever sent.
+        res.writeHead(200, { "content-type": "application/json", "x-first-token": firstRotated });
+        res.end(JSON.stringify({ firstToken: firstRotated, note: "the upstream's own text" }));
+        return;
+      }
       if (url.pathname === "/remembered") {
         // Another host or port of the same service showing what it was sent (a request log, the
         // token's settings page): that endpoint has no credential of its own.
@@ -333,6 +342,27 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
       expect(leaked(r.text), `${origin}: ${r.text}`).toBeNull();
       expect(leaked(String(r.headers["x-last-token"])), origin).toBeNull();
     }
+  });
+
+  it("still redacts the secret a rotation replaced: an upstream's request log can show it, and it may not be revoked yet", async () => {
+    const OLD = "rot-old-secret-0123456789abcdef";
+    const NEW = "rot-new-secret-fedcba9876543210";
+    await h.addService({ id: "rot", hosts: ["rot.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "rot", scheme: "http", host: "rot.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: OLD });
+    const rotToken = (await h.newTask("unlisted: deny\nrules:\n  - service: rot\n    effects: [read]\n")).token;
+    expect((await viaProxy(h.proxyPort, `http://rot.test:${up.port}/echo`, { token: rotToken })).status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${OLD}`);
+    const id = (await h.t.db.credential.findFirstOrThrow({ where: { name: "rot" } })).id;
+    await rotateCredential(h.t.db, h.admin, h.keys.workerKey, id, NEW);
+    await h.sync();
+    const r = await viaProxy(h.proxyPort, `http://rot.test:${up.port}/first-token`, { token: rotToken });
+    expect(r.status).toBe(200);
+    // The new secret is the one injected; the old one is redacted, never sent.
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${NEW}`);
+    expect(r.text).toContain("the upstream's own text");
+    expect(r.text, r.text).not.toContain(OLD);
+    expect(String(r.headers["x-first-token"])).not.toContain(OLD);
+    expect((await h.t.db.credential.findFirstOrThrow({ where: { id } })).retiredSecretSealed).not.toContain(OLD);
   });
 
   it("redacts the header as it was sent, encoded again: a Basic value echoed in a base64 or hex dump of the request", async () => {
