@@ -24,6 +24,8 @@ export interface SealedColumn {
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { label: "signing key", table: "signing_keys", idColumn: "kid", idType: "text", column: "private_key_sealed", aad: signingKeyAad, opener: "dashboard" },
   { label: "credential", table: "credentials", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: credentialAad, opener: "worker" },
+  // The secret a rotation replaced, sealed as it was (same aad): redacted, never injected.
+  { label: "retired credential", table: "credentials", idColumn: "id", idType: "uuid", column: "retired_secret_sealed", aad: credentialAad, opener: "worker" },
   { label: "webhook secret", table: "webhooks", idColumn: "id", idType: "uuid", column: "secret_sealed", aad: webhookAad, opener: "dashboard" },
   { label: "interception CA", table: "certificate_authorities", idColumn: "id", idType: "uuid", column: "private_key_sealed", aad: caKeyAad, opener: "worker" },
   { label: "idempotent response", table: "idempotency_keys", idColumn: "id", idType: "uuid", column: "response_sealed", aad: idempotencyResponseAad, opener: "dashboard" },

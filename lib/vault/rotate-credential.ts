@@ -22,15 +22,17 @@ export async function rotateCredential(db: Db, actor: Actor, worker: BoxRecipien
   return db.$transaction(async (tx) => {
     await assertSealingKeyCurrent(tx, { worker: worker.fingerprint });
     // Lock the row: a concurrent delete or rotation waits for this one instead of racing it.
-    const [current] = await tx.$queryRaw<Array<{ header_template: string }>>`
-      SELECT header_template FROM credentials WHERE id = ${parsedId.data}::uuid FOR UPDATE`;
+    // The sealed secret is read only to be kept as the retired one (this process cannot open it).
+    const [current] = await tx.$queryRaw<Array<{ header_template: string; secret_sealed: string }>>`
+      SELECT header_template, secret_sealed FROM credentials WHERE id = ${parsedId.data}::uuid FOR UPDATE`;
     if (!current) throw new AppError("NOT_FOUND", "No such credential.");
     const encoding = encodingOf(current.header_template);
     const problem = encoding ? secretProblem(secret, encoding) : "The stored header template is invalid; delete and re-add the credential.";
     if (problem) throw new AppError("INVALID_INPUT", problem, { details: { fieldErrors: { secret: [problem] } } });
     const row = await tx.credential.update({
       where: { id: parsedId.data },
-      data: { secretSealed: sealTo(worker, secret, credentialAad(parsedId.data)), rotatedAt: new Date() },
+      // The replaced secret stays redacted (an upstream's request log can still show it), never injected.
+      data: { secretSealed: sealTo(worker, secret, credentialAad(parsedId.data)), retiredSecretSealed: current.secret_sealed, rotatedAt: new Date() },
       select: credentialSelect,
     });
     const view = toCredentialView(row);

@@ -65,9 +65,15 @@ export function preEncodedBasicCredentials(secret: string, before: string): stri
   return text;
 }
 
-/** Every carrier of a credential's secret, given how its template injects it (see secretForms). */
+/**
+ * Every carrier of a credential's secret, given how its template injects it (see secretForms).
+ * What goes on the wire is a carrier of its own too, with its own encodings: an upstream that
+ * echoes the request it was sent base64- or hex-encoded (a dump, a request log) encodes the
+ * `{secret:base64}` value again, which hides it from the carriers of the secret alone.
+ */
 export function credentialSecretForms(secret: string, template: { encoding: "raw" | "base64"; before: string } | null): string[] {
   const forms = new Set(secretForms(secret, { basicAuth: template?.encoding === "base64" }));
+  if (template?.encoding === "base64") for (const form of secretForms(Buffer.from(secret, "utf8").toString("base64"))) forms.add(form);
   const decoded = template?.encoding === "raw" ? preEncodedBasicCredentials(secret, template.before) : null;
   if (decoded) for (const form of secretForms(decoded, { basicAuth: true })) forms.add(form);
   return [...forms].sort((a, b) => b.length - a.length);

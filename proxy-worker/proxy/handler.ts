@@ -15,6 +15,7 @@ import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers"
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
 import { namePatternFor, patternFor, redactHeaderName, redactHeaderValue, StreamRedaction } from "./redact";
+import { redactionForms } from "./redaction-scope";
 import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
@@ -277,6 +278,20 @@ interface Outcome {
   withheld: string | null;
 }
 
+/** The request headers that ask for a part of an answer (RFC 9110 §14.2, §13.1.5); upstreamHeaders' names are lower case. */
+const PARTIAL_REQUEST = ["range", "if-range", "request-range"];
+
+/**
+ * Whether a response's Transfer-Encoding is absent or only `chunked`. HTTP's parser takes off the
+ * chunked framing and nothing else, so a body also compressed as a transfer coding (`gzip,
+ * chunked`, which Bulkhead never asks for: it sends no `TE`) would reach the client as compressed
+ * bytes with no Content-Encoding, which the redaction cannot read and the client can still inflate.
+ */
+function onlyChunked(value: string | string[] | undefined): boolean {
+  if (value === undefined) return true;
+  return (Array.isArray(value) ? value : [value]).every((v) => v.split(",").every((coding) => coding.trim().toLowerCase() === "chunked"));
+}
+
 /**
  * Forward exactly what was evaluated to the address that was checked, with the agent's own
  * credentials removed and the vault's injected, and stream the answer back (redacted).
@@ -290,8 +305,10 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // The endpoint's secret is redacted from every answer, injected into this request or not: an
   // upstream that was sent it once (an earlier request, another task's) can hand it back later,
   // in a request log, a "last delivery" page or an error, to a request it was withheld from.
-  const secrets = stored ? patternFor(stored.secretForms) : null;
-  const secretNames = stored ? namePatternFor(stored.secretForms) : null;
+  // So is the secret of the service's credential, from any of the service's other endpoints.
+  const forms = redactionForms(plan.state.credentials, stored, plan.actions);
+  const secrets = forms ? patternFor(forms) : null;
+  const secretNames = forms ? namePatternFor(forms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the
   // header the endpoint's credential uses, and every header that carries credentials.
   const strip = connectionTokens(request.headers.connection);
@@ -303,8 +320,14 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     credential ? { name: credential.headerName, value: credential.headerValue } : null,
     request.port === (request.scheme === "https" ? 443 : 80) ? request.host : `${request.host}:${request.port}`,
   );
-  // Echoed secrets can only be found in bodies we can read.
-  if (secrets) headers["accept-encoding"] = "identity";
+  // Echoed secrets can only be found in bodies we can read: whole and uncompressed. A slice
+  // (`Range`) of an answer that echoes the secret is too short to be recognised, and slices
+  // asked for one after another hand it over piece by piece; so the upstream is asked for the
+  // whole answer (a server may always answer a range request with all of it, RFC 9110 §14.2).
+  if (secrets) {
+    headers["accept-encoding"] = "identity";
+    for (const name of PARTIAL_REQUEST) delete headers[name];
+  }
   if (credential) deps.onCredentialUsed?.(credential.credentialId);
   // The answer streams back through the relay (relay.ts): redacted, with back-pressure, and
   // ended on both sides if either fails or the client goes away (its response closes, or for a
@@ -312,8 +335,11 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // waiting forever.
   const relay = new ResponseRelay(res, req.socket, (status, upstream) => {
     const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
-    if (secrets && encoding !== "identity") {
+    if (secrets && (encoding !== "identity" || !onlyChunked(upstream["transfer-encoding"]))) {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");
+    }
+    if (secrets && status === 206) {
+      throw new ProxyRefusal("bad_gateway", "upstream_partial_body", "the upstream answered with a part of a response that must be checked whole for echoed secrets");
     }
     let out = downstreamHeaders(upstream);
     if (secrets) {

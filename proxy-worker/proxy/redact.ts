@@ -2,13 +2,13 @@
  * Redaction of injected secrets echoed by an upstream. The vault lists the carriers of a secret
  * (the secret, its base64 forms: lib/vault/secret-forms.ts); an upstream may also wrap any of
  * them in a text escaping: a JSON string (`\"`, `\\`, `\/`, `\u00XX` in either hex case),
- * percent-encoding (either hex case, any subset of characters escaped), form encoding (`+` for
- * a space) or HTML entities. Rather than listing every combination, each character of a carrier
+ * percent-encoding (either hex case, any subset of characters escaped, once or twice), form
+ * encoding (`+` for a space) or HTML entities. Rather than listing every combination, each character of a carrier
  * is matched in any of its escaped spellings, so an encoder that escapes some characters and not
  * others is caught too.
  *
  * The pattern is a concatenation of alternations without quantifiers, and the alternatives for one
- * character differ within their first two characters, so matching stays linear in the response.
+ * character differ within their first three characters, so matching stays linear in the response.
  * Matches are replaced by asterisks of the same byte length, so Content-Length stays true.
  * Letters and digits are never escaped, so each carrier's longest run of them appears verbatim
  * in every spelling: a response without any such anchor is passed on without running the regex.
@@ -19,9 +19,35 @@ export interface SecretPattern {
   readonly maxLength: number;
   /** One verbatim substring per carrier (null: some carrier has none worth searching for). */
   readonly anchors: readonly string[] | null;
+  /**
+   * Pieces of the encoded carriers (those that may be wrapped across lines) that a line break
+   * leaves whole, looked for only when the anchors are absent and the data holds a line break:
+   * empty when no carrier can be wrapped, null when some wrapped carrier has no piece to look for.
+   */
+  readonly pieces: readonly string[] | null;
 }
 
 const MIN_ANCHOR = 3;
+
+/**
+ * Encoders wrap base64 and hexadecimal at a line width (MIME at 76 characters with CRLF, PEM and
+ * `openssl base64` at 64, `base64` at 76, `xxd -p` at 60, with LF), and a JSON string carries such
+ * a break as `\n` or `\r\n`: a carrier written only in those alphabets may have one between any
+ * two of its characters. An optional alternative that no carrier character starts with (and
+ * whose JSON spelling differs from `\/` and `\u` at its second character) keeps matching linear.
+ */
+const WRAPPABLE = /^[A-Za-z0-9+/=_-]+$/;
+const LINE_BREAK = "(?:\r?\n|\\\\r\\\\n|\\\\n)?";
+const LINE_BREAK_LENGTH = 4;
+/**
+ * The narrowest line width a stream's hold-back allows for (at most one break per this many
+ * characters of a carrier): holding back room for a break between every two characters would
+ * delay every streamed answer by five times a carrier's length. Narrower wrapping is still
+ * found within one chunk of the upstream's body.
+ */
+const MIN_LINE_WIDTH = 16;
+/** The length of the pieces of a wrapped carrier looked for: a carrier wrapped fewer times than it has pieces keeps one whole. */
+const PIECE = 6;
 
 const hexClass = (digit: string) => (/[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit);
 const hexPattern = (value: number, width: number) => [...value.toString(16).padStart(width, "0")].map(hexClass).join("");
@@ -44,8 +70,9 @@ function characterPattern(char: string): [string, number] {
   // Letters and digits are never escaped by the encoders above.
   if (/^[A-Za-z0-9]$/.test(char)) return [raw, 1];
   const code = char.codePointAt(0) as number;
-  const alternatives = [raw, [...bytes].map((b) => `%${hexPattern(b, 2)}`).join("")];
-  let longest = bytes.length * 3;
+  // Percent-encoded once, or twice (a URL carried in another URL's query: `%252F`).
+  const alternatives = [raw, [...bytes].map((b) => `%${hexPattern(b, 2)}`).join(""), [...bytes].map((b) => `%25${hexPattern(b, 2)}`).join("")];
+  let longest = bytes.length * 5;
   if (code <= 0xffff) {
     alternatives.push(`\\\\u${hexPattern(code, 4)}`);
     longest = Math.max(longest, 6);
@@ -58,11 +85,12 @@ function characterPattern(char: string): [string, number] {
   const short = JSON_SHORT[char];
   if (short) alternatives.push(escapeRegex(short));
   if (char === " ") alternatives.push("\\+");
-  if (HTML[char]) {
-    for (const entity of HTML[char]) alternatives.push(escapeRegex(entity));
-    alternatives.push(`&#0*${code};`, `&#[xX]0*${hexPattern(code, 1)};`);
-    longest = Math.max(longest, 8);
-  }
+  // Named references for the characters HTML must escape; a numeric one for any character:
+  // encoders write more than those five (Go's html/template `+` as `&#43;`, OWASP's `/` as
+  // `&#x2F;`, some every character but letters and digits).
+  for (const entity of HTML[char] ?? []) alternatives.push(escapeRegex(entity));
+  alternatives.push(`&#0*${code};`, `&#[xX]0*${hexPattern(code, 1)};`);
+  longest = Math.max(longest, 8);
   return [`(?:${alternatives.join("|")})`, longest];
 }
 
@@ -72,7 +100,10 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
   if (usable.length === 0) return null;
   let maxLength = 0;
   const anchors = usable.map((form) => (form.match(/[A-Za-z0-9]+/g) ?? []).reduce((a, b) => (b.length > a.length ? b : a), ""));
+  const pieces: string[] = [];
+  let everyWrappedHasPieces = true;
   const sources = usable.map((form) => {
+    const wrappable = WRAPPABLE.test(form);
     let length = 0;
     const source = [...form]
       .map((char) => {
@@ -80,11 +111,70 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
         length += longest;
         return pattern;
       })
-      .join("");
+      .join(wrappable ? LINE_BREAK : "");
+    if (wrappable) {
+      length += LINE_BREAK_LENGTH * Math.ceil((form.length - 1) / MIN_LINE_WIDTH);
+      const own = (form.match(/[A-Za-z0-9]+/g) ?? []).flatMap((run) => Array.from({ length: Math.floor(run.length / PIECE) }, (_, i) => run.slice(i * PIECE, (i + 1) * PIECE)));
+      if (own.length === 0) everyWrappedHasPieces = false;
+      pieces.push(...own);
+    }
     maxLength = Math.max(maxLength, length);
     return source;
   });
-  return { regex: new RegExp(sources.join("|"), "g"), maxLength, anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null };
+  return {
+    regex: new RegExp(sources.join("|"), "g"),
+    maxLength,
+    anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null,
+    pieces: everyWrappedHasPieces ? [...new Set(pieces)] : null,
+  };
+}
+
+/**
+ * Whether `data` may hold a carrier: one's anchor is in it, or it holds a line break between two
+ * characters a carrier can have and a piece of a carrier that may be wrapped across lines. Letters and digits are the same in a string as in
+ * its latin1 bytes, so this answers for either.
+ */
+function mayHold(data: Buffer | string, pattern: SecretPattern): boolean {
+  if (!pattern.anchors || pattern.anchors.some((anchor) => data.includes(anchor))) return true;
+  if (pattern.pieces !== null && pattern.pieces.length === 0) return false;
+  if (!wrapsBetweenCarrierCharacters(data)) return false;
+  return pattern.pieces === null || pattern.pieces.some((piece) => data.includes(piece));
+}
+
+/**
+ * A carrier's character (or the start or end of its escaped spelling: `\`, `%`, `&`, `;`) on
+ * each side of some line break. Cheaper than looking for every piece: an indented document
+ * (pretty-printed JSON, HTML) breaks its lines between punctuation and indentation.
+ */
+const WRAPPED_SIDE = new Uint8Array(256);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-\\%&;") WRAPPED_SIDE[c.charCodeAt(0)] = 1;
+
+const JSON_LINE_BREAK = "\\n";
+
+function wrapsBetweenCarrierCharacters(data: Buffer | string): boolean {
+  return typeof data === "string" ? wrapsIn(Buffer.from(data, "latin1")) : wrapsIn(data);
+}
+
+/** One pass over the bytes (a native search per line break costs more on short lines). */
+function wrapsIn(bytes: Buffer): boolean {
+  // Most answers without a line break (compact JSON) are told by two native searches.
+  if (bytes.indexOf(0x0a) < 0 && bytes.indexOf(JSON_LINE_BREAK) < 0) return false;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    let before = -1;
+    let after = n;
+    if (b === 0x0a) {
+      before = i >= 1 && bytes[i - 1] === 0x0d ? i - 2 : i - 1;
+      after = i + 1;
+    } else if (b === 0x5c && bytes[i + 1] === 0x6e) {
+      // `\n`, or the `\n` of `\r\n`, inside a JSON string.
+      before = i >= 2 && bytes[i - 2] === 0x5c && bytes[i - 1] === 0x72 ? i - 3 : i - 1;
+      after = i + 2;
+    } else continue;
+    if (before >= 0 && after < n && WRAPPED_SIDE[bytes[before]!] === 1 && WRAPPED_SIDE[bytes[after]!] === 1) return true;
+  }
+  return false;
 }
 
 const compiled = new WeakMap<readonly string[], SecretPattern | null>();
@@ -114,7 +204,7 @@ export function redactHeaderName(name: string, pattern: SecretPattern): string {
 
 /** Replaces every match in `data` with asterisks; returns `data` itself when nothing matched. */
 function redactBytes(data: Buffer, pattern: SecretPattern): Buffer {
-  if (pattern.anchors && !pattern.anchors.some((anchor) => data.includes(anchor))) return data;
+  if (!mayHold(data, pattern)) return data;
   const text = data.toString("latin1");
   const regex = new RegExp(pattern.regex.source, "g");
   let out: Buffer | null = null;
@@ -160,8 +250,7 @@ export class StreamRedaction {
 
 /** Redacts secrets in a header value the same way (an upstream may echo them in headers too). */
 export function redactHeaderValue(value: string, pattern: SecretPattern): string {
-  // Anchors are ASCII letters and digits, the same in the string as in its latin1 bytes.
-  if (pattern.anchors && !pattern.anchors.some((anchor) => value.includes(anchor))) return value;
+  if (!mayHold(value, pattern)) return value;
   const bytes = Buffer.from(value, "latin1");
   const out = redactBytes(bytes, pattern);
   return out === bytes ? value : out.toString("latin1");

@@ -92,7 +92,9 @@ describe("master-key rotation", () => {
       const id = randomUUID();
       const secret = `sk_live_${randomUUID().replace(/-/g, "")}`;
       secrets.set(id, secret);
-      return { id, name: `bulk-${i}-${id.slice(0, 8)}`, scheme: "https", host: `bulk-${i}.example.test`, port: 443, headerTemplate: "Authorization: Bearer {secret}", secretSealed: sealTo(keys.workerKey, secret, credentialAad(id)) };
+      // Some were rotated: the secret they replaced is sealed too, and must open after the rotation.
+      const retired = i % 2 === 0 ? { retiredSecretSealed: sealTo(keys.workerKey, `sk_old_${randomUUID()}`, credentialAad(id)) } : {};
+      return { id, name: `bulk-${i}-${id.slice(0, 8)}`, scheme: "https", host: `bulk-${i}.example.test`, port: 443, headerTemplate: "Authorization: Bearer {secret}", secretSealed: sealTo(keys.workerKey, secret, credentialAad(id)), ...retired };
     });
     await t.db.credential.createMany({ data: rows });
     const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: owner.user.id } });
