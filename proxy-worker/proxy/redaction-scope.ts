@@ -14,8 +14,7 @@ export function redactionForms(credentials: CredentialSet, stored: InjectableCre
   const found = new Map<string, InjectableCredential>();
   if (stored) found.set(stored.credentialId, stored);
   for (const action of actions) {
-    const credential = index.get(action.service);
-    if (credential) found.set(credential.credentialId, credential);
+    for (const credential of index.get(action.service) ?? []) found.set(credential.credentialId, credential);
   }
   if (found.size === 0) return null;
   if (found.size === 1) return [...found.values()][0]!.secretForms;
@@ -30,16 +29,23 @@ export function redactionForms(credentials: CredentialSet, stored: InjectableCre
   return forms;
 }
 
-const indexes = new WeakMap<CredentialSet, ReadonlyMap<string, InjectableCredential>>();
+const indexes = new WeakMap<CredentialSet, ReadonlyMap<string, readonly InjectableCredential[]>>();
 const unions = new WeakMap<CredentialSet, Map<string, readonly string[]>>();
 
-/** Each service's credential (the vault stores at most one per service). Built once per loaded set. */
-function serviceIndex(credentials: CredentialSet): ReadonlyMap<string, InjectableCredential> {
+/**
+ * Each service's credentials: one per endpoint, so a service with several hosts, ports or
+ * environments may have several, and an answer from any of its endpoints is redacted of them all.
+ * Built once per loaded set.
+ */
+function serviceIndex(credentials: CredentialSet): ReadonlyMap<string, readonly InjectableCredential[]> {
   let index = indexes.get(credentials);
   if (!index) {
-    const built = new Map<string, InjectableCredential>();
+    const built = new Map<string, InjectableCredential[]>();
     for (const credential of credentials.values()) {
-      if (credential.serviceId && credential.serviceId !== "unknown") built.set(credential.serviceId, credential);
+      if (!credential.serviceId || credential.serviceId === "unknown") continue;
+      const list = built.get(credential.serviceId);
+      if (list) list.push(credential);
+      else built.set(credential.serviceId, [credential]);
     }
     indexes.set(credentials, (index = built));
   }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { redactionForms } from "@/proxy-worker/proxy/redaction-scope";
+import type { SemanticAction } from "@/lib/semantics/types";
+import type { InjectableCredential } from "@/lib/vault/load-for-injection";
+
+const credential = (id: string, serviceId: string | null, secret: string, environments: string[] = []): InjectableCredential => ({
+  credentialId: id,
+  name: id,
+  serviceId,
+  environments,
+  headerName: "authorization",
+  headerValue: `Bearer ${secret}`,
+  secretForms: [secret],
+});
+
+const action = (service: string): SemanticAction => ({ service, environment: "unknown", resource: "r", operation: "read", effect: "read" }) as unknown as SemanticAction;
+
+describe("redactionForms: whose secrets an answer is redacted of", () => {
+  it("every credential a service has, not one of them, when the answer comes from another of its endpoints", () => {
+    // A service with one credential per environment (or per host): an endpoint of it that has no
+    // credential of its own can show what any of them was sent.
+    const credentials = new Map([
+      ["http://api.multi.test:80", credential("staging", "multi", "staging-secret-0000", ["staging"])],
+      ["http://prod.multi.test:80", credential("production", "multi", "production-secret-1111", ["production"])],
+      ["http://other.test:80", credential("other", "other", "other-secret-2222")],
+    ]);
+    const forms = redactionForms(credentials, undefined, [action("multi")]);
+    expect([...(forms ?? [])].sort()).toEqual(["production-secret-1111", "staging-secret-0000"]);
+  });
+
+  it("the endpoint's own credential with those of the services acted on; nothing for unknown hosts", () => {
+    const own = credential("own", null, "own-secret-3333");
+    const credentials = new Map([
+      ["http://own.test:80", own],
+      ["http://a.test:80", credential("a", "svc-a", "a-secret-4444")],
+      ["http://u.test:80", credential("u", "unknown", "unknown-secret-5555")],
+    ]);
+    expect([...(redactionForms(credentials, own, [action("svc-a")]) ?? [])].sort()).toEqual(["a-secret-4444", "own-secret-3333"]);
+    expect(redactionForms(credentials, undefined, [action("unknown")])).toBeNull();
+    // The same credentials give the same array (its compiled pattern is reused).
+    expect(redactionForms(credentials, own, [action("svc-a")])).toBe(redactionForms(credentials, own, [action("svc-a")]));
+  });
+});
