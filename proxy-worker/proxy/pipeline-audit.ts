@@ -6,8 +6,11 @@ import { isTokenError, tokenRefusalReason } from "@/lib/identity/errors";
 import { NO_SCOPE } from "@/lib/identity/scope";
 import { decide, type Decision } from "@/lib/policy/decide";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
+import { classifyMatched } from "@/lib/semantics/classify";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import { actionsChanged } from "../approvals/actions-changed";
 import type { HoldStatus } from "../approvals/async-hold";
+import { compactActions } from "../audit/compact";
 import { AuditUnavailableError } from "../audit/errors";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
 import type { ConnectionRegistry } from "./connections";
@@ -29,7 +32,8 @@ export interface HoldGate {
   /** 202-and-poll (see approvals/async-hold.ts): record the hold without waiting on it. */
   open?(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | { outcome: "limited"; approvalId: null; reason: string }>;
   status?(taskId: string, approvalId: string): Promise<HoldStatus | null>;
-  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string }): ReturnType<HoldGate["hold"]>;
+  /** `actions`: what the retry is classified into now (a grant releases only the actions it was given for). */
+  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string; actions?: SemanticAction[] }): ReturnType<HoldGate["hold"]>;
 }
 
 /** Checks where a request would go after DNS; throws a ProxyRefusal for forbidden destinations. */
@@ -75,6 +79,7 @@ export class PipelineAudit {
     decision: Decision,
     approvalId?: string,
     actions?: SemanticAction[],
+    request?: CanonicalRequest,
   ): Promise<EnforcementState> {
     const state = this.deps.state();
     let refusal: ProxyRefusal | null = null;
@@ -92,12 +97,43 @@ export class PipelineAudit {
     }
     // A held request is released under the policy in force now: one narrowed while it waited wins
     // over the approval (as a 202-and-poll retry is judged afresh before its grant is looked at).
-    if (!refusal && state && again && approvalId && actions) await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
+    if (!refusal && state && again && approvalId && actions) {
+      if (request) await this.stillTheSameActions(state, auth, detail, decision, approvalId, actions, request);
+      await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
+    }
     if (!refusal && state) return state;
     refusal ??= new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
     if (approvalId) refusal = new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${refusal.code})`, { approvalId });
     // Its own event: the allow before it was recorded, and stays true of the decision.
     throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
+  }
+
+  /**
+   * Refuses (actions_changed) an approved request that the service registry and environment
+   * inventory in force now classify into other actions than those it was held with: the person
+   * approved what the card said (delete a staging volume), and the inventory may have moved that
+   * volume to production meanwhile. Neither change touches the task's policy version, so the
+   * policy check below would not have looked again, and the request was released as staging.
+   */
+  private async stillTheSameActions(
+    state: EnforcementState,
+    auth: AuthenticatedTask,
+    detail: Record<string, unknown>,
+    decision: Decision,
+    approvalId: string,
+    actions: SemanticAction[],
+    request: CanonicalRequest,
+  ): Promise<void> {
+    const now = classifyMatched(request, state.registry.match(request.host, request.port, request.scheme), state.inventory);
+    const changed = now.ok ? actionsChanged(actions, now.actions) : `it can no longer be classified (${now.reason})`;
+    if (!changed) return;
+    const refusal = new ProxyRefusal(
+      "denied",
+      "actions_changed",
+      `what the request does was judged differently while it was held (the service registry or environment inventory changed): ${changed}; the approval was given for what it did before, so nothing was forwarded; send it again to have it judged afresh`,
+      { approvalId },
+    );
+    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:actions`, decisionEventId: detail.eventId, approvalId, ...(now.ok ? { actionsNow: compactActions(now.actions, request) } : {}) }, auth, decision);
   }
 
   /** Refuses (policy_changed) an approved request that the task's policy, as it is now, denies. */
