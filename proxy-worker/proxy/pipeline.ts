@@ -310,8 +310,19 @@ export class Pipeline extends PipelineAudit {
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
     const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined, approval ? d.request : undefined);
+    // A held request's destination is checked again under the service as it is now: the address
+    // checked minutes ago may since have been taken from the service (its internal ranges or ports
+    // narrowed while the request waited), and it was dialled all the same.
+    let descriptor = d.descriptor;
+    let checked = destination;
+    if (approval) {
+      const match = state.registry.match(d.request.host, d.request.port, d.request.scheme);
+      descriptor = match.kind === "service" ? match.descriptor : null;
+      const released = { ...detail, eventId: `${j.eventId}:destination`, decisionEventId: j.eventId, approvalId: approval.approvalId };
+      checked = await this.checkDestination(j, auth, { request: d.request, descriptor, detail: released, decision });
+    }
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
-    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
+    return { auth, state, request: d.request, url: d.url, descriptor, destination: checked, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
   /** Waits for a person while the client's connection stays open; its closing cancels the hold. */

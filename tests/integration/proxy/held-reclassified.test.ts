@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
+import { stringify } from "yaml";
 import { setInventoryYaml } from "@/lib/services/inventory";
+import { saveCustomService } from "@/lib/services/services";
 import { makeUser } from "../../support/factories";
 import { viaProxy, type ProxyResponse } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -101,5 +103,26 @@ describe("the inventory changed while a request is held", () => {
     await inventory(STAGING);
     expect((await send(task.token, { "bulkhead-approval": approvalId })).status).toBe(200);
     expect(railway.hits.length).toBe(before + 1);
+  });
+
+  it("a destination the service no longer allows (its internal address taken away while the request waited) is not dialled", async () => {
+    await inventory(STAGING);
+    const task = await h.newTask(STAGING_ONLY);
+    const response = send(task.token);
+    const approval = await pending(task.taskId);
+    // Incident response: the service may no longer reach the internal address it was allowed.
+    const closed = onLoopback("railway", railway.port, { scheme: "http", proxy: { internalAddresses: [] } });
+    await saveCustomService(h.t.db, h.admin, stringify(closed));
+    await h.sync();
+    const before = railway.hits.length;
+    await decideApproval(h.t.db, (await makeUser(h.t.db, "approver")).actor, approval.id, "approve");
+    const res = await response;
+    expect(res.status, JSON.stringify(res.json)).toBe(403);
+    expect(res.json).toMatchObject({ error: "destination_forbidden", kind: "denied", auditEventId: expect.stringMatching(/:destination$/) });
+    expect(railway.hits.length).toBe(before);
+    const refusal = (await h.events()).find((e) => e.data.approvalId === approval.id && e.outcome === "deny");
+    expect(refusal?.data.code).toBe((res.json as { error: string }).error);
+    await saveCustomService(h.t.db, h.admin, stringify(onLoopback("railway", railway.port, { scheme: "http" })));
+    await h.sync();
   });
 });
