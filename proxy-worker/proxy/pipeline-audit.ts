@@ -79,7 +79,7 @@ export class PipelineAudit {
     decision: Decision,
     approvalId?: string,
     actions?: SemanticAction[],
-    request?: CanonicalRequest,
+    judged?: { request: CanonicalRequest; state: EnforcementState; hostOnly?: boolean },
   ): Promise<EnforcementState> {
     const state = this.deps.state();
     let refusal: ProxyRefusal | null = null;
@@ -95,10 +95,14 @@ export class PipelineAudit {
         refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
       }
     }
-    // A held request is released under the policy in force now: one narrowed while it waited wins
-    // over the approval (as a 202-and-poll retry is judged afresh before its grant is looked at).
-    if (!refusal && state && again && approvalId && actions) {
-      if (request) await this.stillTheSameActions(state, auth, detail, decision, approvalId, actions, request);
+    // A request is forwarded under the policy, services and inventory in force now, not those it
+    // began under: a held one may have waited minutes, and any other may have taken as long as a
+    // client takes to send its body (the state is read when the request begins). One narrowed
+    // meanwhile wins over the approval (as a 202-and-poll retry is judged afresh before its grant
+    // is looked at), and over the decision made before it.
+    if (!refusal && state && again && actions) {
+      const reclassify = judged && !judged.hostOnly && (approvalId !== undefined || state.registry !== judged.state.registry || state.inventory !== judged.state.inventory);
+      if (reclassify) await this.stillTheSameActions(state, auth, detail, decision, approvalId, actions, judged.request);
       await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
     }
     if (!refusal && state) return state;
@@ -120,44 +124,43 @@ export class PipelineAudit {
     auth: AuthenticatedTask,
     detail: Record<string, unknown>,
     decision: Decision,
-    approvalId: string,
+    approvalId: string | undefined,
     actions: SemanticAction[],
     request: CanonicalRequest,
   ): Promise<void> {
     const now = classifyMatched(request, state.registry.match(request.host, request.port, request.scheme), state.inventory);
     const changed = now.ok ? actionsChanged(actions, now.actions) : `it can no longer be classified (${now.reason})`;
     if (!changed) return;
-    const refusal = new ProxyRefusal(
-      "denied",
-      "actions_changed",
-      `what the request does was judged differently while it was held (the service registry or environment inventory changed): ${changed}; the approval was given for what it did before, so nothing was forwarded; send it again to have it judged afresh`,
-      { approvalId },
-    );
-    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:actions`, decisionEventId: detail.eventId, approvalId, ...(now.ok ? { actionsNow: compactActions(now.actions, request) } : {}) }, auth, decision);
+    const why = approvalId
+      ? `what the request does was judged differently while it was held (the service registry or environment inventory changed): ${changed}; the approval was given for what it did before`
+      : `what the request does was judged differently while it was being decided (the service registry or environment inventory changed): ${changed}`;
+    const refusal = new ProxyRefusal("denied", "actions_changed", `${why}, so nothing was forwarded; send it again to have it judged afresh`, approvalId ? { approvalId } : {});
+    const data = { ...detail, eventId: `${String(detail.eventId)}:actions`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}), ...(now.ok ? { actionsNow: compactActions(now.actions, request) } : {}) };
+    throw await this.refuse(refusal, data, auth, decision);
   }
 
-  /** Refuses (policy_changed) an approved request that the task's policy, as it is now, denies. */
+  /**
+   * Refuses (policy_changed) a request that the task's policy, as it is now, no longer lets
+   * through as decided: an approved one it denies, any other it denies or would hold for a person.
+   */
   private async stillPermitted(
     state: EnforcementState,
     auth: AuthenticatedTask,
     again: AuthenticatedTask,
     detail: Record<string, unknown>,
     decision: Decision,
-    approvalId: string,
+    approvalId: string | undefined,
     actions: SemanticAction[],
   ): Promise<void> {
     if (again.task.policyVersion === auth.task.policyVersion && again.task.policyYaml === auth.task.policyYaml) return;
     const compiled = state.policyFor(again.task);
     const now = "error" in compiled ? null : decide(compiled.policy, actions, Date.now());
-    if (now && now.decision !== "deny") return;
+    if (now && (now.decision === "allow" || (approvalId !== undefined && now.decision === "hold"))) return;
     const why = now ? now.reason : `the task's policy cannot be used: ${"error" in compiled ? compiled.error : ""}`;
-    const refusal = new ProxyRefusal("denied", "policy_changed", `the task's policy changed while the request was held and now denies it: ${why}`, { approvalId, ...(now?.ruleId ? { ruleId: now.ruleId } : {}) });
-    throw await this.refuse(
-      refusal,
-      { ...detail, eventId: `${String(detail.eventId)}:policy`, decisionEventId: detail.eventId, approvalId, heldUnderPolicyVersion: auth.task.policyVersion, policyVersion: again.task.policyVersion },
-      auth,
-      now ?? decision,
-    );
+    const what = approvalId ? "while the request was held and now denies it" : now?.decision === "hold" ? "while the request was being decided and now needs a person's approval for it (send it again)" : "while the request was being decided and now denies it";
+    const refusal = new ProxyRefusal("denied", "policy_changed", `the task's policy changed ${what}: ${why}`, { ...(approvalId ? { approvalId } : {}), ...(now?.ruleId ? { ruleId: now.ruleId } : {}) });
+    const versions = approvalId ? { approvalId, heldUnderPolicyVersion: auth.task.policyVersion } : { decidedUnderPolicyVersion: auth.task.policyVersion };
+    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:policy`, decisionEventId: detail.eventId, ...versions, policyVersion: again.task.policyVersion }, auth, now ?? decision);
   }
 
   /** Who is asking: the token verified behind the cache, or the sandbox the source address belongs to. */

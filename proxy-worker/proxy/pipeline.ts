@@ -309,7 +309,7 @@ export class Pipeline extends PipelineAudit {
     const { decision, detail } = d;
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
-    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined, approval ? d.request : undefined);
+    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, d.actions, { request: d.request, state: j.state, hostOnly: d.hostOnly });
     // A held request's destination is checked again under the service as it is now: the address
     // checked minutes ago may since have been taken from the service (its internal ranges or ports
     // narrowed while the request waited), and it was dialled all the same.
