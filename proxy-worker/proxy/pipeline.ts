@@ -310,15 +310,16 @@ export class Pipeline extends PipelineAudit {
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
     const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, d.actions, { request: d.request, state: j.state, hostOnly: d.hostOnly });
-    // A held request's destination is checked again under the service as it is now: the address
-    // checked minutes ago may since have been taken from the service (its internal ranges or ports
-    // narrowed while the request waited), and it was dialled all the same.
+    // The destination is checked again under the service as it is now when the services changed
+    // since the request began (and always for a held request): the address checked then may since
+    // have been taken from the service (its internal ranges or ports narrowed while the request
+    // waited for a person, or while its body arrived), and it was dialled all the same.
     let descriptor = d.descriptor;
     let checked = destination;
-    if (approval) {
+    if (approval || state.registry !== j.state.registry) {
       const match = state.registry.match(d.request.host, d.request.port, d.request.scheme);
       descriptor = match.kind === "service" ? match.descriptor : null;
-      const released = { ...detail, eventId: `${j.eventId}:destination`, decisionEventId: j.eventId, approvalId: approval.approvalId };
+      const released = { ...detail, eventId: `${j.eventId}:destination`, decisionEventId: j.eventId, ...(approval ? { approvalId: approval.approvalId } : {}) };
       checked = await this.checkDestination(j, auth, { request: d.request, descriptor, detail: released, decision });
     }
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };

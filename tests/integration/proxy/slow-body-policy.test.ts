@@ -1,5 +1,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { saveCustomService } from "@/lib/services/services";
 import { updateTaskPolicy } from "@/lib/tasks/policy";
 import { startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
@@ -45,8 +47,9 @@ describe("a policy narrowed while a request's body is still arriving", () => {
   beforeAll(async () => {
     up = await startHttpUpstream();
     h = await startProxyHarness();
-    await h.addService({ id: "api", hosts: ["api.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addService(api(["127.0.0.1/32"]));
   });
+  const api = (internalAddresses: string[]) => ({ id: "api", hosts: ["api.test"], scheme: "http" as const, ports: [up.port], protocol: "rest" as const, proxy: { internalAddresses } });
   afterAll(async () => {
     await h.close();
     await up.close();
@@ -79,5 +82,19 @@ describe("a policy narrowed while a request's body is still arriving", () => {
     });
     expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
     expect(up.hits.length).toBe(before + 1);
+  });
+
+  it("an address taken from the service while the body arrives is not dialled", async () => {
+    const task = await h.newTask(WRITES, { scope: "api:*:write" });
+    const before = up.hits.length;
+    const answer = await slowPost(h.proxyPort, `http://api.test:${up.port}/items`, `api.test:${up.port}`, task.token, async () => {
+      await saveCustomService(h.t.db, h.admin, stringify(api([])));
+      await h.sync();
+    });
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 403 Forbidden");
+    expect(answer).toContain('"error":"destination_forbidden"');
+    expect(up.hits.length).toBe(before);
+    await saveCustomService(h.t.db, h.admin, stringify(api(["127.0.0.1/32"])));
+    await h.sync();
   });
 });
