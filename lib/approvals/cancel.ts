@@ -1,4 +1,5 @@
 import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent, type AuditActorRef } from "@/lib/audit/record";
 import type { Actor } from "@/lib/auth/actor";
 
@@ -25,7 +26,7 @@ export const CANCEL_REASONS = {
   client_gone: "the agent stopped waiting for the answer (its connection closed)",
   policy_changed: "the task's policy was changed and now denies the request",
   worker_stopped: "the proxy worker holding the request stopped before anyone decided (the request was not forwarded)",
-  approver_removed: "a person who approved it was disabled or lost the right to approve before it was used",
+  approver_removed: "a person who approved it was disabled or lost the right to approve it before it was used",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
@@ -97,7 +98,10 @@ export async function cancelApprovalsGivenBy(
   userId: string,
   actor: Actor | AuditActorRef,
   now = new Date(),
+  /** Only those outside this approver scope (the person's scope was narrowed): the rest still stand. */
+  outside?: Prisma.ApprovalWhereInput,
 ): Promise<string[]> {
-  const rows = await tx.approval.findMany({ where: { status: "approved", OR: [{ decidedById: userId }, { votes: { some: { userId } } }] }, select: { id: true } });
+  const given: Prisma.ApprovalWhereInput = { status: "approved", OR: [{ decidedById: userId }, { votes: { some: { userId } } }] };
+  const rows = await tx.approval.findMany({ where: outside ? { AND: [given, { NOT: outside }] } : given, select: { id: true } });
   return cancelApprovals(tx, { ids: rows.map((r) => r.id) }, "approver_removed", actor, now);
 }

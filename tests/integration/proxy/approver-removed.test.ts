@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideApproval } from "@/lib/approvals/decide-approval";
+import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
 import { makeUser } from "../../support/factories";
 import { viaProxy } from "../../support/proxy-client";
@@ -47,6 +48,7 @@ describe("an approver removed between the approval and its use", () => {
   it.each([
     ["disabled", (userId: string) => setUserDisabled(h.t.db, h.admin, userId, true)],
     ["demoted to auditor", (userId: string) => setUserRole(h.t.db, h.admin, userId, "auditor")],
+    ["narrowed to another service", (userId: string) => setApproverScope(h.t.db, h.admin, userId, { services: ["github"] })],
   ])("an approver %s: the unused grant is cancelled, audited, and releases nothing", async (_what, remove) => {
     const { token, approvalId, approver } = await approvedGrant();
     await remove(approver.user.id);
@@ -68,6 +70,10 @@ describe("an approver removed between the approval and its use", () => {
     await setUserDisabled(h.t.db, h.admin, used.approver.user.id, true);
     expect((await h.t.db.approval.findUniqueOrThrow({ where: { id: used.approvalId } })).status).toBe("consumed");
     expect((await send(kept.token, { "bulkhead-approval": kept.approvalId })).status).toBe(200);
+    // A scope that still covers the approval takes nothing away.
+    const covered = await approvedGrant();
+    await setApproverScope(h.t.db, h.admin, covered.approver.user.id, { services: ["railway"] });
+    expect((await send(covered.token, { "bulkhead-approval": covered.approvalId })).status).toBe(200);
     // Promoting someone (approver to admin) takes nothing away.
     const promoted = await approvedGrant();
     await setUserRole(h.t.db, h.admin, promoted.approver.user.id, "admin");
