@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { loadCommonConfig } from "@/lib/config/common";
 import pg from "pg";
@@ -76,7 +77,23 @@ async function withClient<T>(url: string, fn: (db: Db, url: string) => Promise<T
   }
 }
 
-export const CLI_ACTOR = { kind: "system", label: "cli" } as const;
+/** The account on this machine that runs the CLI (its uid when it has no name). */
+function osAccount(): string {
+  try {
+    const name = os.userInfo().username;
+    if (name) return name;
+  } catch {
+    // No passwd entry for the uid (a container): the uid says who.
+  }
+  return `uid ${process.getuid?.() ?? "unknown"}`;
+}
+
+/**
+ * How the CLI appears in the audit: Bulkhead itself (`system`/`cli`, it holds the master key), with
+ * the operating-system account that ran it in each event's data (`osUser`), so a token revoked, a
+ * task ended or an agent suspended from a shell says by whom.
+ */
+export const CLI_ACTOR = { kind: "system", label: "cli", osUser: osAccount() } as const;
 
 /**
  * Like withCliDatabase, with the master key resolved, checked against the data and its process

@@ -122,10 +122,17 @@ export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspen
     // Taken in turn with another suspension or reactivation of the same agent (and with task
     // creation and token mints, which hold it shared): the second finds it done and records nothing.
     await tx.$queryRaw`SELECT 1 FROM "agents" WHERE "id" = ${parsed.data}::uuid FOR UPDATE`;
-    const current = await tx.agent.findUnique({ where: { id: parsed.data }, select: { status: true } });
+    const current = await tx.agent.findUnique({ where: { id: parsed.data }, select: { status: true, suspendedAt: true } });
     if (!current) throw new AppError("NOT_FOUND", "No such agent.");
     const target = suspended ? "suspended" : "active";
-    if (current.status === target) return tx.agent.findUniqueOrThrow({ where: { id: parsed.data }, select: agentSelect });
+    // Done already (by someone else, or a second click): refused, saying so, never answered as if
+    // this call had suspended (or reactivated) the agent.
+    if (current.status === target) {
+      const since = current.suspendedAt ? ` since ${current.suspendedAt.toISOString()}` : "";
+      throw new AppError("CONFLICT", suspended ? `The agent is already suspended${since}; nothing was changed.` : "The agent is already active; nothing was changed.", {
+        details: { status: current.status },
+      });
+    }
     const now = new Date();
     const agent = await tx.agent.update({
       where: { id: parsed.data },

@@ -3,6 +3,7 @@ import type { Db } from "@/lib/db/client";
 import { everyPage, nameCursor, pageOf, readLimit, readNameCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
+import { cancelApprovalsGivenBy } from "./cancel";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
@@ -98,7 +99,11 @@ export async function setApproverScope(db: Db, actor: Actor, userId: string, inp
     const stepUp = widens ? requireStepUp(actor, "widen what an approver may decide") : undefined;
     await tx.approverScope.deleteMany({ where: { userId } });
     await tx.approverScope.createMany({ data: [...agents.map((value) => ({ userId, kind: "agent", value })), ...services.map((value) => ({ userId, kind: "service", value }))] });
-    await recordAuditEvent(tx, { type: "user.approver_scope_changed", actor, data: { userId, from: before, to: { agents, services }, ...(stepUp ? { stepUp } : {}) } });
+    // What they approved outside their new scope, and is not used yet, is not released: the
+    // scope says which requests they may answer for (their votes are withdrawn the same way).
+    const scoped = agents.length + services.length > 0;
+    const cancelledApprovals = scoped ? (await cancelApprovalsGivenBy(tx, userId, actor, new Date(), scopeWhere({ agents, services }))).length : 0;
+    await recordAuditEvent(tx, { type: "user.approver_scope_changed", actor, data: { userId, from: before, to: { agents, services }, ...(stepUp ? { stepUp } : {}), ...(cancelledApprovals ? { cancelledApprovals } : {}) } });
   });
   return { agents, services };
 }

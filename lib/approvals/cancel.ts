@@ -1,4 +1,5 @@
 import type { Db } from "@/lib/db/client";
+import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent, type AuditActorRef } from "@/lib/audit/record";
 import type { Actor } from "@/lib/auth/actor";
 
@@ -11,6 +12,8 @@ import type { Actor } from "@/lib/auth/actor";
  * (`policy-change.ts`);
  * `worker_stopped` what it records for the requests it held when it stops (or, after a crash, what
  * its next start records for them): the request waited in that process, and no other can release it.
+ * `approver_removed` what disabling a person, or taking the right to approve from them, records for
+ * the approvals they gave that are not used yet (`cancelApprovalsGivenBy`).
  */
 export const CANCEL_REASONS = {
   task_ended: "the task was ended",
@@ -23,6 +26,7 @@ export const CANCEL_REASONS = {
   client_gone: "the agent stopped waiting for the answer (its connection closed)",
   policy_changed: "the task's policy was changed and now denies the request",
   worker_stopped: "the proxy worker holding the request stopped before anyone decided (the request was not forwarded)",
+  approver_removed: "a person who approved it was disabled or lost the right to approve it before it was used",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
@@ -80,4 +84,24 @@ export async function cancelApprovals(
     });
   }
   return rows.map((r) => r.id);
+}
+
+/**
+ * Cancels the approvals `userId` helped approve that are not used yet (a 202 grant waiting for
+ * the agent's retry, a blocking hold a worker has not yet released): called in the transaction
+ * that disables the person or takes the right to approve from them. An account found compromised
+ * is disabled precisely so that what it approved does not happen; a grant left approved stayed
+ * good until its deadline (the hold timeout, hours if so configured). Used approvals are history.
+ */
+export async function cancelApprovalsGivenBy(
+  tx: Pick<Db, "approval" | "auditEvent">,
+  userId: string,
+  actor: Actor | AuditActorRef,
+  now = new Date(),
+  /** Only those outside this approver scope (the person's scope was narrowed): the rest still stand. */
+  outside?: Prisma.ApprovalWhereInput,
+): Promise<string[]> {
+  const given: Prisma.ApprovalWhereInput = { status: "approved", OR: [{ decidedById: userId }, { votes: { some: { userId } } }] };
+  const rows = await tx.approval.findMany({ where: outside ? { AND: [given, { NOT: outside }] } : given, select: { id: true } });
+  return cancelApprovals(tx, { ids: rows.map((r) => r.id) }, "approver_removed", actor, now);
 }

@@ -52,9 +52,21 @@ export function storableEvent(event: AuditEventInput): AuditEventInput {
   return { ...cleaned, data: (isObject ? { ...(data as object), sanitised } : { value: data ?? null, sanitised }) as unknown as Prisma.InputJsonValue };
 }
 
+/**
+ * The event with the account of a system actor that names one (the CLI's: `data.osUser`): the
+ * CLI acts as Bulkhead itself (`system`/`cli`), and its events said nothing of who ran it.
+ */
+function withOsUser(input: AuditEventInput): AuditEventInput {
+  const actor = input.actor;
+  if (!("kind" in actor) || actor.kind !== "system" || !actor.osUser) return input;
+  const data = input.data ?? {};
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return input;
+  return { ...input, data: { ...(data as Record<string, Prisma.InputJsonValue>), osUser: actor.osUser } };
+}
+
 /** Writes one audit event; call it inside the transaction of the change it records. */
 export async function recordAuditEvent(tx: Tx, input: AuditEventInput): Promise<bigint> {
-  const event = storableEvent(input);
+  const event = storableEvent(withOsUser(input));
   const row = await tx.auditEvent.create({
     data: {
       type: event.type,

@@ -15,7 +15,12 @@ export type Actor =
       authMethod?: "password" | "oidc";
     }
   | { kind: "api_key"; apiKeyId: string; role: Role; createdById: string | null }
-  | { kind: "system"; label: string };
+  | {
+      kind: "system";
+      label: string;
+      /** The operating-system account that ran it (the CLI), recorded in its audit events' data. */
+      osUser?: string;
+    };
 
 export function actorRole(actor: Actor): Role {
   return actor.kind === "system" ? "admin" : actor.role;

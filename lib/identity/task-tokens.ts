@@ -83,7 +83,8 @@ export async function issueTaskToken(
 }
 
 /**
- * Revokes one token; the requests it has waiting for approval are cancelled with it. With
+ * Revokes one token; the requests it has waiting for approval are cancelled with it. A token
+ * already revoked is a CONFLICT (when it was revoked; nothing recorded). With
  * `taskId` (the dashboard's button on a task's page), a token of another task is "no such token"
  * and nothing is revoked: the page a person acted on names the task.
  */
@@ -95,7 +96,11 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
     await tx.$queryRaw`SELECT 1 FROM "issued_tokens" WHERE "jti" = ${jti} FOR UPDATE`;
     const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
     if (!token || (options.taskId !== undefined && token.taskId !== options.taskId)) throw new AppError("NOT_FOUND", "No such token.");
-    if (token.revokedAt) return;
+    // A second revocation is refused, saying when the first one was: answering "revoked" again
+    // (as this did) told a person or a script that their action took effect when it did nothing.
+    if (token.revokedAt) {
+      throw new AppError("CONFLICT", `This token was already revoked at ${token.revokedAt.toISOString()}; nothing was changed.`, { details: { revokedAt: token.revokedAt.toISOString() } });
+    }
     await tx.issuedToken.update({ where: { jti }, data: { revokedAt: now } });
     const cancelled = await cancelApprovals(tx, { jti }, "token_revoked", actor, now);
     await recordAuditEvent(tx, { type: "token.revoked", actor, agentId: token.agentId, taskId: token.taskId, data: { jti, cancelledApprovals: cancelled.length } });

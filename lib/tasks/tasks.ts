@@ -105,13 +105,21 @@ export async function endTask(db: Db, actor: Actor, id: string, reason = "ended 
     // A task whose time ran out before the expiry sweep recorded it has expired, not been ended:
     // recorded as the sweep would (workers already refuse it by the clock), so its history says
     // what happened and an "End" pressed a moment too late does not rewrite it.
-    await recordExpiries(tx, { id: parsed.data }, now);
+    const expiredNow = await recordExpiries(tx, { id: parsed.data }, now);
     const r = await tx.task.updateMany({
       where: { id: parsed.data, status: "active" },
       data: { status: "ended", endedAt: now, endedReason: reason.slice(0, 200) },
     });
     const task = await tx.task.findUnique({ where: { id: parsed.data }, select: taskSelect });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
+    // Already over before this call (ended, revoked with its agent, expired): a second "end" is
+    // refused, saying what happened and when, rather than answered as if it had ended the task.
+    if (r.count === 0 && expiredNow === 0) {
+      const at = task.endedAt ? ` at ${task.endedAt.toISOString()}` : "";
+      throw new AppError("CONFLICT", `The task is already ${task.status}${at}${task.endedReason ? ` (${task.endedReason})` : ""}; nothing was changed.`, {
+        details: { status: task.status, endedAt: task.endedAt?.toISOString() ?? null },
+      });
+    }
     if (r.count === 1) {
       const cancelled = await cancelApprovals(tx, { taskIds: [task.id] }, "task_ended", actor, now);
       await recordAuditEvent(tx, { type: "task.ended", actor, agentId: task.agent.id, taskId: task.id, reason, data: { cancelledApprovals: cancelled.length } });

@@ -4,7 +4,8 @@ import { AppError } from "@/lib/errors/app-error";
 import { visibleName } from "@/lib/validation/text";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from "@/lib/auth/password";
-import { ROLES, type Role } from "@/lib/auth/roles";
+import { ROLES, roleCan, type Role } from "@/lib/auth/roles";
+import { cancelApprovalsGivenBy } from "@/lib/approvals/cancel";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isUniqueViolation } from "@/lib/db/errors";
@@ -129,10 +130,13 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
       throw new AppError("CONFLICT", "This is the last active admin; make someone else admin first.");
     }
     const updated = await tx.user.update({ where: { id: userId }, data: { role: parsedRole }, select: summarySelect });
+    // No longer one who may approve: what they approved and is not used yet is not released.
+    const lostDecide = roleCan(user.role, "approvals:decide") && !roleCan(parsedRole, "approvals:decide");
+    const cancelledApprovals = lostDecide ? (await cancelApprovalsGivenBy(tx, userId, actor)).length : 0;
     await recordAuditEvent(tx, {
       type: "user.role_changed",
       actor,
-      data: { userId, email: user.email, from: user.role, to: parsedRole, stepUp },
+      data: { userId, email: user.email, from: user.role, to: parsedRole, stepUp, ...(lostDecide ? { cancelledApprovals } : {}) },
     });
     return toSummary(updated);
   });
@@ -179,10 +183,12 @@ export async function setUserDisabled(db: Db, actor: Actor, userId: string, disa
     });
     const endedSessions = disabled ? (await tx.session.deleteMany({ where: { userId } })).count : 0;
     const revokedApiKeys = await revokeKeysCreatedBy(tx, actor, userId, disabled ? "its creator was disabled" : "created before its creator was disabled", now);
+    // What they approved and is not used yet is not released (a compromised account's approvals).
+    const cancelledApprovals = disabled ? (await cancelApprovalsGivenBy(tx, userId, actor, now)).length : 0;
     await recordAuditEvent(tx, {
       type: disabled ? "user.disabled" : "user.enabled",
       actor,
-      data: { userId, email: user.email, ...(disabled ? { endedSessions } : {}), revokedApiKeys, ...(stepUp ? { stepUp } : {}) },
+      data: { userId, email: user.email, ...(disabled ? { endedSessions, cancelledApprovals } : {}), revokedApiKeys, ...(stepUp ? { stepUp } : {}) },
     });
     return toSummary(updated);
   });

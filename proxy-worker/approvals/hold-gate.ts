@@ -10,7 +10,8 @@ import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Logger } from "@/lib/log";
 import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { Authority } from "../identity/token-verifier";
-import type { CanonicalRequest } from "@/lib/semantics/types";
+import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import { actionsChanged } from "./actions-changed";
 import { requestDigest } from "../proxy/digest";
 import type { HoldStatus } from "./async-hold";
 import type { HoldGate } from "../proxy/pipeline";
@@ -224,12 +225,12 @@ export class PostgresHoldGate implements HoldGate {
    * the request (the same jti; a sandbox's request has none) and its authority must still stand.
    * One conditional update, so a grant releases one request at most.
    */
-  async redeem(input: { auth: Parameters<HoldGate["hold"]>[0]["auth"]; request: CanonicalRequest; grant: string }): Promise<HoldResult> {
+  async redeem(input: { auth: Parameters<HoldGate["hold"]>[0]["auth"]; request: CanonicalRequest; grant: string; actions?: SemanticAction[] }): Promise<HoldResult> {
     const { auth, request, grant } = input;
     const id = /^[0-9a-f-]{36}$/i.test(grant) ? grant.toLowerCase() : null;
     if (!id) return { outcome: "denied", approvalId: grant.slice(0, 64), reason: "the approval grant is not an approval id" };
     const digest = requestDigest(auth.taskId, auth.agentId, request);
-    const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true, jti: true } });
+    const row = await this.db.approval.findFirst({ where: { id, taskId: auth.taskId }, select: { id: true, jti: true, actions: true, requestDigest: true } });
     if (!row) return { outcome: "denied", approvalId: id, reason: "no such approval for this task" };
     if (this.options.sealKey && !(await this.sealed(id, this.options.sealKey))) {
       this.log.error({ approvalId: id, taskId: auth.taskId }, "an approval grant was presented for a row that no Bulkhead worker sealed (inserted with the worker's database role?); nothing released");
@@ -238,6 +239,13 @@ export class PostgresHoldGate implements HoldGate {
     // Bound to the token that made the request (as a blocking hold is): another token of the same
     // task, minted or stolen meanwhile, cannot spend it. The jti never changes, so no race here.
     if (row.jti !== auth.jti) return { outcome: "denied", approvalId: id, reason: "the approval is bound to another task token (the one that made the request)" };
+    // The same request, judged now, must still do what the card said it did when a person
+    // approved it (the service registry or the inventory may have changed since): checked before
+    // the grant is spent. Sealed, so the stored actions are the worker's own.
+    const changed = input.actions && row.requestDigest === digest ? actionsChanged(Array.isArray(row.actions) ? (row.actions as unknown as SemanticAction[]) : [], input.actions) : null;
+    if (changed) {
+      return { outcome: "denied", approvalId: id, reason: `what the request does was judged differently since it was approved (the service registry or environment inventory changed): ${changed}; the grant releases only what it was given for, so nothing was forwarded; send the request without the grant to have it judged afresh` };
+    }
     const settled = await this.settle(id, digest);
     if (settled?.outcome === "approved" || settled?.outcome === "cancelled" || settled?.outcome === "denied") return settled;
     if (settled === null) return { outcome: "denied", approvalId: id, reason: "the request is still waiting for a person; poll its status first" };

@@ -28,7 +28,7 @@ import type { EnforcementState } from "../proxy/enforcement-state";
 import type { Pipeline } from "../proxy/pipeline";
 import { evaluateTunnel } from "../proxy/tunnel-path";
 import type { AuditSink, ReceivedRequest } from "../proxy/types";
-import { tokenFromProxyAuthorization } from "../proxy/credentials";
+import { missingTokenReason, proxyAuthorizationOf, tokenFromProxyAuthorization } from "../proxy/credentials";
 import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
 import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
@@ -310,7 +310,9 @@ export class SandboxListener {
     };
     // The sandbox is the identity. A token presented as well is verified like any other, and
     // refused unless it belongs to the sandbox's own task (the pipeline checks the binding).
-    const token = tokenFromProxyAuthorization(req.headers["proxy-authorization"]);
+    const presented = proxyAuthorizationOf(req);
+    if (Array.isArray(presented)) return refuse(new ProxyRefusal("identity", "token_missing", missingTokenReason(presented)));
+    const token = tokenFromProxyAuthorization(presented);
     const identity: ReceivedRequest["identity"] = token ? { kind: "token", token } : { kind: "sandbox", sourceAddress: ctx.source };
     if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_sandbox", "inside a sandbox, send origin-form requests (/path)"));
     if (ctx.authority) {

@@ -47,3 +47,19 @@ export function tokenIdentity(header: string | string[] | undefined): { kind: "t
   const token = tokenFromProxyAuthorization(header);
   return token ? { kind: "token", token } : { kind: "token", token: null, missing: missingTokenReason(header) };
 }
+
+/**
+ * Every Proxy-Authorization header the client sent: one value, an array when there were several,
+ * or undefined. Node's parser keeps only the first in `req.headers` and drops the others without
+ * a word, so read from there a request with two credentials acted under the first (a CONNECT
+ * opened its tunnel with it); two are ambiguous and refused (`tokenIdentity`).
+ */
+export function proxyAuthorizationOf(req: { headers: { "proxy-authorization"?: string | string[] }; rawHeaders: readonly string[] }): string | string[] | undefined {
+  const first = req.headers["proxy-authorization"];
+  if (first === undefined) return undefined;
+  const values: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.length === 19 && req.rawHeaders[i]!.toLowerCase() === "proxy-authorization") values.push(req.rawHeaders[i + 1] ?? "");
+  }
+  return values.length > 1 ? values : first;
+}

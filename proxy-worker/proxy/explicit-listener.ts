@@ -5,7 +5,7 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@/lib/log";
 import { failBody } from "./body";
-import { tokenIdentity } from "./credentials";
+import { proxyAuthorizationOf, tokenIdentity } from "./credentials";
 import { logDecision, logSafe, refusalLine } from "./decision-log";
 import { connectionAuth, type ConnectionRegistry } from "./connections";
 import { ProxyRefusal, refusalResponse } from "./errors";
@@ -252,7 +252,7 @@ export function createExplicitListener(
     }
     void handleProxyRequest(deps, req, res, {
       listener: "explicit",
-      identity: tokenIdentity(req.headers["proxy-authorization"]),
+      identity: tokenIdentity(proxyAuthorizationOf(req)),
       url: target,
     });
   }, onConnect);

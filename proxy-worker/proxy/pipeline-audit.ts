@@ -6,8 +6,11 @@ import { isTokenError, tokenRefusalReason } from "@/lib/identity/errors";
 import { NO_SCOPE } from "@/lib/identity/scope";
 import { decide, type Decision } from "@/lib/policy/decide";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
+import { classifyMatched } from "@/lib/semantics/classify";
 import type { CanonicalRequest, SemanticAction } from "@/lib/semantics/types";
+import { actionsChanged } from "../approvals/actions-changed";
 import type { HoldStatus } from "../approvals/async-hold";
+import { compactActions } from "../audit/compact";
 import { AuditUnavailableError } from "../audit/errors";
 import type { AuthenticatedTask, TokenVerifier } from "../identity/token-verifier";
 import type { ConnectionRegistry } from "./connections";
@@ -29,7 +32,8 @@ export interface HoldGate {
   /** 202-and-poll (see approvals/async-hold.ts): record the hold without waiting on it. */
   open?(input: Parameters<HoldGate["hold"]>[0]): Promise<{ outcome: "opened"; approvalId: string; expiresAt: Date } | { outcome: "limited"; approvalId: null; reason: string }>;
   status?(taskId: string, approvalId: string): Promise<HoldStatus | null>;
-  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string }): ReturnType<HoldGate["hold"]>;
+  /** `actions`: what the retry is classified into now (a grant releases only the actions it was given for). */
+  redeem?(input: { auth: AuthenticatedTask; request: CanonicalRequest; grant: string; actions?: SemanticAction[] }): ReturnType<HoldGate["hold"]>;
 }
 
 /** Checks where a request would go after DNS; throws a ProxyRefusal for forbidden destinations. */
@@ -75,6 +79,7 @@ export class PipelineAudit {
     decision: Decision,
     approvalId?: string,
     actions?: SemanticAction[],
+    judged?: { request: CanonicalRequest; state: EnforcementState; hostOnly?: boolean },
   ): Promise<EnforcementState> {
     const state = this.deps.state();
     let refusal: ProxyRefusal | null = null;
@@ -90,9 +95,16 @@ export class PipelineAudit {
         refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
       }
     }
-    // A held request is released under the policy in force now: one narrowed while it waited wins
-    // over the approval (as a 202-and-poll retry is judged afresh before its grant is looked at).
-    if (!refusal && state && again && approvalId && actions) await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
+    // A request is forwarded under the policy, services and inventory in force now, not those it
+    // began under: a held one may have waited minutes, and any other may have taken as long as a
+    // client takes to send its body (the state is read when the request begins). One narrowed
+    // meanwhile wins over the approval (as a 202-and-poll retry is judged afresh before its grant
+    // is looked at), and over the decision made before it.
+    if (!refusal && state && again && actions) {
+      const reclassify = judged && !judged.hostOnly && (approvalId !== undefined || state.registry !== judged.state.registry || state.inventory !== judged.state.inventory);
+      if (reclassify) await this.stillTheSameActions(state, auth, detail, decision, approvalId, actions, judged.request);
+      await this.stillPermitted(state, auth, again, detail, decision, approvalId, actions);
+    }
     if (!refusal && state) return state;
     refusal ??= new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot");
     if (approvalId) refusal = new ProxyRefusal("denied", "approval_cancelled", `the approval was cancelled because its authority is gone (${refusal.code})`, { approvalId });
@@ -100,28 +112,55 @@ export class PipelineAudit {
     throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:revoked`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}) }, auth, decision);
   }
 
-  /** Refuses (policy_changed) an approved request that the task's policy, as it is now, denies. */
+  /**
+   * Refuses (actions_changed) an approved request that the service registry and environment
+   * inventory in force now classify into other actions than those it was held with: the person
+   * approved what the card said (delete a staging volume), and the inventory may have moved that
+   * volume to production meanwhile. Neither change touches the task's policy version, so the
+   * policy check below would not have looked again, and the request was released as staging.
+   */
+  private async stillTheSameActions(
+    state: EnforcementState,
+    auth: AuthenticatedTask,
+    detail: Record<string, unknown>,
+    decision: Decision,
+    approvalId: string | undefined,
+    actions: SemanticAction[],
+    request: CanonicalRequest,
+  ): Promise<void> {
+    const now = classifyMatched(request, state.registry.match(request.host, request.port, request.scheme), state.inventory);
+    const changed = now.ok ? actionsChanged(actions, now.actions) : `it can no longer be classified (${now.reason})`;
+    if (!changed) return;
+    const why = approvalId
+      ? `what the request does was judged differently while it was held (the service registry or environment inventory changed): ${changed}; the approval was given for what it did before`
+      : `what the request does was judged differently while it was being decided (the service registry or environment inventory changed): ${changed}`;
+    const refusal = new ProxyRefusal("denied", "actions_changed", `${why}, so nothing was forwarded; send it again to have it judged afresh`, approvalId ? { approvalId } : {});
+    const data = { ...detail, eventId: `${String(detail.eventId)}:actions`, decisionEventId: detail.eventId, ...(approvalId ? { approvalId } : {}), ...(now.ok ? { actionsNow: compactActions(now.actions, request) } : {}) };
+    throw await this.refuse(refusal, data, auth, decision);
+  }
+
+  /**
+   * Refuses (policy_changed) a request that the task's policy, as it is now, no longer lets
+   * through as decided: an approved one it denies, any other it denies or would hold for a person.
+   */
   private async stillPermitted(
     state: EnforcementState,
     auth: AuthenticatedTask,
     again: AuthenticatedTask,
     detail: Record<string, unknown>,
     decision: Decision,
-    approvalId: string,
+    approvalId: string | undefined,
     actions: SemanticAction[],
   ): Promise<void> {
     if (again.task.policyVersion === auth.task.policyVersion && again.task.policyYaml === auth.task.policyYaml) return;
     const compiled = state.policyFor(again.task);
     const now = "error" in compiled ? null : decide(compiled.policy, actions, Date.now());
-    if (now && now.decision !== "deny") return;
+    if (now && (now.decision === "allow" || (approvalId !== undefined && now.decision === "hold"))) return;
     const why = now ? now.reason : `the task's policy cannot be used: ${"error" in compiled ? compiled.error : ""}`;
-    const refusal = new ProxyRefusal("denied", "policy_changed", `the task's policy changed while the request was held and now denies it: ${why}`, { approvalId, ...(now?.ruleId ? { ruleId: now.ruleId } : {}) });
-    throw await this.refuse(
-      refusal,
-      { ...detail, eventId: `${String(detail.eventId)}:policy`, decisionEventId: detail.eventId, approvalId, heldUnderPolicyVersion: auth.task.policyVersion, policyVersion: again.task.policyVersion },
-      auth,
-      now ?? decision,
-    );
+    const what = approvalId ? "while the request was held and now denies it" : now?.decision === "hold" ? "while the request was being decided and now needs a person's approval for it (send it again)" : "while the request was being decided and now denies it";
+    const refusal = new ProxyRefusal("denied", "policy_changed", `the task's policy changed ${what}: ${why}`, { ...(approvalId ? { approvalId } : {}), ...(now?.ruleId ? { ruleId: now.ruleId } : {}) });
+    const versions = approvalId ? { approvalId, heldUnderPolicyVersion: auth.task.policyVersion } : { decidedUnderPolicyVersion: auth.task.policyVersion };
+    throw await this.refuse(refusal, { ...detail, eventId: `${String(detail.eventId)}:policy`, decisionEventId: detail.eventId, ...versions, policyVersion: again.task.policyVersion }, auth, now ?? decision);
   }
 
   /** Who is asking: the token verified behind the cache, or the sandbox the source address belongs to. */

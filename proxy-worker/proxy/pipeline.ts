@@ -289,7 +289,7 @@ export class Pipeline extends PipelineAudit {
       answer.context = { ...detail, taskId: auth.taskId, agentId: auth.agentId, actions: undefined, approvalId: opened.approvalId };
       throw answer;
     }
-    const result = await (grant !== undefined && this.deps.holds.redeem ? this.deps.holds.redeem({ auth, request, grant }) : this.holdWhileConnected(j, held)).catch(unavailable);
+    const result = await (grant !== undefined && this.deps.holds.redeem ? this.deps.holds.redeem({ auth, request, grant, actions: d.actions }) : this.holdWhileConnected(j, held)).catch(unavailable);
     if (result.outcome === "limited") {
       // Too many of this task's requests already wait: refused without asking anyone, so a flood never buries other tasks.
       throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);
@@ -309,9 +309,21 @@ export class Pipeline extends PipelineAudit {
     const { decision, detail } = d;
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
-    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, approval ? d.actions : undefined);
+    const state = await this.confirm(j.received, auth, detail, decision, approval?.approvalId, d.actions, { request: d.request, state: j.state, hostOnly: d.hostOnly });
+    // The destination is checked again under the service as it is now when the services changed
+    // since the request began (and always for a held request): the address checked then may since
+    // have been taken from the service (its internal ranges or ports narrowed while the request
+    // waited for a person, or while its body arrived), and it was dialled all the same.
+    let descriptor = d.descriptor;
+    let checked = destination;
+    if (approval || state.registry !== j.state.registry) {
+      const match = state.registry.match(d.request.host, d.request.port, d.request.scheme);
+      descriptor = match.kind === "service" ? match.descriptor : null;
+      const released = { ...detail, eventId: `${j.eventId}:destination`, decisionEventId: j.eventId, ...(approval ? { approvalId: approval.approvalId } : {}) };
+      checked = await this.checkDestination(j, auth, { request: d.request, descriptor, detail: released, decision });
+    }
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
-    return { auth, state, request: d.request, url: d.url, descriptor: d.descriptor, destination, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
+    return { auth, state, request: d.request, url: d.url, descriptor, destination: checked, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
   /** Waits for a person while the client's connection stays open; its closing cancels the hold. */

@@ -10,7 +10,7 @@ import type { AuthenticatedTask } from "../identity/token-verifier";
 import { dialChecked } from "@/lib/net/dial";
 import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ConnectionRegistry } from "./connections";
-import { tokenIdentity } from "./credentials";
+import { proxyAuthorizationOf, tokenIdentity } from "./credentials";
 import { logDecision, refusalLine } from "./decision-log";
 import { ProxyRefusal } from "./errors";
 import { createProxyServer, refuseRaw, writeRawRefusal, type ListenerDeps, type ListenerLimits } from "./explicit-listener";
@@ -133,7 +133,7 @@ export class Tunnels {
     const where = { listener: "explicit" as const, client, method: "CONNECT", url: req.url ?? "" };
     const target = parseConnectTarget(req.url ?? "");
     if (!target) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("malformed", "connect_target", "CONNECT target must be a plain host:port"), where);
-    const identity = tokenIdentity(req.headers["proxy-authorization"]);
+    const identity = tokenIdentity(proxyAuthorizationOf(req));
     // The registry is matched here, once, in the state the tunnel is then judged by.
     const state = this.deps.state();
     const registry = state?.registry;

@@ -49,7 +49,10 @@ export const agentOperations: OpenApiOperation[] = [
     tags: ["agents"],
     permission: "agents:write",
     pathParams: id,
-    responses: { 200: { description: "The agent, now suspended.", schema: agentResponse } },
+    responses: {
+      200: { description: "The agent, now suspended.", schema: agentResponse },
+      409: { description: "The agent was already suspended (the message says since when). Nothing was changed." },
+    },
   },
   {
     method: "post",
@@ -59,6 +62,9 @@ export const agentOperations: OpenApiOperation[] = [
     tags: ["agents"],
     permission: "agents:write",
     pathParams: id,
-    responses: { 200: { description: "The agent, now active.", schema: agentResponse } },
+    responses: {
+      200: { description: "The agent, now active.", schema: agentResponse },
+      409: { description: "The agent was already active. Nothing was changed." },
+    },
   },
 ];

@@ -82,7 +82,10 @@ export const taskOperations: OpenApiOperation[] = [
     tags: ["tasks"],
     permission: "tasks:write",
     pathParams: id,
-    responses: { 200: { description: "The ended task.", schema: taskResponse } },
+    responses: {
+      200: { description: "The ended task.", schema: taskResponse },
+      409: { description: "The task was already over (ended, revoked with its agent, or expired); the message says which and when. Nothing was changed." },
+    },
   },
   {
     method: "get",
@@ -113,7 +116,10 @@ export const taskOperations: OpenApiOperation[] = [
     tags: ["tokens"],
     permission: "tasks:write",
     pathParams: { jti: "The token's jti." },
-    responses: { 200: { description: "Revoked.", schema: z.object({ jti: z.string(), revoked: z.literal(true) }) } },
+    responses: {
+      200: { description: "Revoked.", schema: z.object({ jti: z.string(), revoked: z.literal(true) }) },
+      409: { description: "The token was already revoked (`details.revokedAt` says when). Nothing was changed." },
+    },
   },
   {
     method: "post",

@@ -93,7 +93,8 @@ describe("state races between decisions, kill switches, mints and policy saves",
         // Approved and then changed is a valid order; changed and then approved by them is not.
         expect(events.map((e) => e.type)[0]).toBe(events.length === 2 ? "approval.approved" : changed);
         const status = (await t.db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status;
-        expect(status).toBe(events.length === 2 ? "approved" : "pending");
+        // Approved and then changed: the approval, not used yet, goes with its approver's authority.
+        expect(status).toBe(events.length === 2 ? "cancelled" : "pending");
       }
     });
   });
@@ -162,8 +163,14 @@ describe("state races between decisions, kill switches, mints and policy saves",
       for (let i = 0; i < ROUNDS; i++) {
         const agentId = await newAgent();
         await createTask(t.db, admin, { agentId, purpose: "suspended twice" });
-        await Promise.all([setAgentSuspended(t.db, admin, agentId, true), setAgentSuspended(t.db, admin, agentId, true)]);
-        await Promise.all([setAgentSuspended(t.db, admin, agentId, false), setAgentSuspended(t.db, admin, agentId, false)]);
+        // The second is told it was done already (409), and records nothing.
+        const once = async (changes: Array<Promise<unknown>>) => {
+          const settled = await Promise.allSettled(changes);
+          expect(settled.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+          expect(settled.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "CONFLICT" } });
+        };
+        await once([setAgentSuspended(t.db, admin, agentId, true), setAgentSuspended(t.db, admin, agentId, true)]);
+        await once([setAgentSuspended(t.db, admin, agentId, false), setAgentSuspended(t.db, admin, agentId, false)]);
         const events = await t.db.auditEvent.findMany({ where: { agentId, type: { in: ["agent.suspended", "agent.reactivated"] } }, orderBy: { seq: "asc" } });
         expect(events.map((e) => e.type)).toEqual(["agent.suspended", "agent.reactivated"]);
         expect((events[0]!.data as { revokedTasks: number }).revokedTasks).toBe(1);
@@ -175,7 +182,8 @@ describe("state races between decisions, kill switches, mints and policy saves",
         const agentId = await newAgent();
         const task = await createTask(t.db, admin, { agentId, purpose: "revoked twice" });
         const { jti } = await issueTaskToken(t.db, admin, dashboardKey, identity, task.id);
-        await Promise.all([revokeTaskToken(t.db, admin, jti), revokeTaskToken(t.db, admin, jti)]);
+        const settled = await Promise.allSettled([revokeTaskToken(t.db, admin, jti), revokeTaskToken(t.db, admin, jti)]);
+        expect(settled.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "CONFLICT" } });
         expect(await t.db.auditEvent.count({ where: { taskId: task.id, type: "token.revoked" } })).toBe(1);
       }
     });
