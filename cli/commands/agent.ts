@@ -4,6 +4,7 @@ import { CliError, type CommandHandler } from "../context";
 import { agentIdOf } from "../agent-ref";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
+import { pullSwitch } from "../already-done";
 import { ownerFlagError } from "../errors";
 
 const toJson = (a: AgentView) => ({
@@ -50,8 +51,9 @@ export const agentCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError(`usage: bulkhead agent ${sub} ID|NAME`, 2);
       const { setAgentSuspended } = await import("@/lib/agents/agents");
-      const agent = await withCliDatabase(ctx, async (db) => setAgentSuspended(db, CLI_ACTOR, await agentIdOf(db, id), sub === "suspend"));
-      ctx.stdout(ctx.json ? JSON.stringify(toJson(agent)) : `Agent ${agent.name} is now ${agent.status}.`);
+      const { value: agent, unchanged } = await withCliDatabase(ctx, async (db) => pullSwitch(setAgentSuspended(db, CLI_ACTOR, await agentIdOf(db, id), sub === "suspend")));
+      if (ctx.json) ctx.stdout(JSON.stringify({ ...toJson(agent), changed: unchanged === null, ...(unchanged ? { message: unchanged } : {}) }));
+      else ctx.stdout(unchanged ? `Agent ${agent.name}: ${unchanged}` : `Agent ${agent.name} is now ${agent.status}.`);
       return 0;
     }
     default:

@@ -10,7 +10,7 @@ import { loadWorkerConfig } from "@/lib/config/worker";
 import type { Db } from "@/lib/db/client";
 import { createAgent } from "@/lib/agents/agents";
 import { DENY_ALL_POLICY, createTask, endTask } from "@/lib/tasks/tasks";
-import { AppError } from "@/lib/errors/app-error";
+import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { getCaCertificatePem } from "@/lib/tls/ca-store";
 import { hasNetAdmin, IsolationError, requireNetAdmin } from "@/proxy-worker/isolation/exec";
 import { liveLockHolder } from "@/proxy-worker/audit/wal/segments";
@@ -289,7 +289,7 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
       await teardownSandbox(db, CLI_ACTOR, sandbox, "self-test finished");
       // Already over (its time ran out, or someone ended it meanwhile): nothing left to end.
       if (temporary) await endTask(db, CLI_ACTOR, taskId, "sandbox self-test finished").catch((error: unknown) => {
-        if (!(error instanceof AppError && error.code === "CONFLICT")) throw error;
+        if (!(error instanceof AlreadyDoneError)) throw error;
       });
       await removeFenceAfterSandbox(ctx, config);
     }

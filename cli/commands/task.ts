@@ -6,6 +6,7 @@ import { readTextFile } from "../text-input";
 import { usageLine } from "../help";
 import { oneLine } from "../terminal-text";
 import { CLI_ACTOR, withCliDatabase, withCliSql } from "../database";
+import { pullSwitch } from "../already-done";
 
 const toJson = (t: TaskView) => ({
   id: t.id,
@@ -59,8 +60,9 @@ export const taskCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead task end ID", 2);
       const { endTask } = await import("@/lib/tasks/tasks");
-      const task = await withCliDatabase(ctx, (db) => endTask(db, CLI_ACTOR, id, "ended from the CLI"));
-      ctx.stdout(ctx.json ? JSON.stringify(toJson(task)) : `Task ${task.id} is ${task.status}.`);
+      const { value: task, unchanged } = await withCliDatabase(ctx, (db) => pullSwitch(endTask(db, CLI_ACTOR, id, "ended from the CLI")));
+      if (ctx.json) ctx.stdout(JSON.stringify({ ...toJson(task), changed: unchanged === null, ...(unchanged ? { message: unchanged } : {}) }));
+      else ctx.stdout(unchanged ?? `Task ${task.id} is ${task.status}.`);
       return 0;
     }
     default:

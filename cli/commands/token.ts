@@ -5,6 +5,7 @@ import { parseFlags, requireFlag } from "../args";
 import { CliError, type CommandHandler } from "../context";
 import { usageLine } from "../help";
 import { CLI_ACTOR, withCliDatabase, withCliKeys } from "../database";
+import { pullSwitch } from "../already-done";
 
 export const tokenCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
@@ -36,8 +37,9 @@ export const tokenCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const jti = positionals[0];
       if (!jti) throw new CliError("usage: bulkhead token revoke JTI", 2);
-      await withCliDatabase(ctx, (db) => revokeTaskToken(db, CLI_ACTOR, jti));
-      ctx.stdout(ctx.json ? JSON.stringify({ jti, revoked: true }) : `Token ${jti} revoked.`);
+      const { unchanged } = await withCliDatabase(ctx, (db) => pullSwitch(revokeTaskToken(db, CLI_ACTOR, jti)));
+      if (ctx.json) ctx.stdout(JSON.stringify({ jti, revoked: true, changed: unchanged === null, ...(unchanged ? { message: unchanged } : {}) }));
+      else ctx.stdout(unchanged ? `Token ${jti}: ${unchanged}` : `Token ${jti} revoked.`);
       return 0;
     }
     default:

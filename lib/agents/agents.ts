@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
-import { AppError } from "@/lib/errors/app-error";
+import { AlreadyDoneError, AppError } from "@/lib/errors/app-error";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { cancelApprovals } from "@/lib/approvals/cancel";
@@ -125,13 +125,12 @@ export async function setAgentSuspended(db: Db, actor: Actor, id: string, suspen
     const current = await tx.agent.findUnique({ where: { id: parsed.data }, select: { status: true, suspendedAt: true } });
     if (!current) throw new AppError("NOT_FOUND", "No such agent.");
     const target = suspended ? "suspended" : "active";
-    // Done already (by someone else, or a second click): refused, saying so, never answered as if
-    // this call had suspended (or reactivated) the agent.
+    // Done already (by someone else, or a second click): never answered as if this call had
+    // suspended (or reactivated) the agent; AlreadyDoneError says so, with the agent as it is.
     if (current.status === target) {
       const since = current.suspendedAt ? ` since ${current.suspendedAt.toISOString()}` : "";
-      throw new AppError("CONFLICT", suspended ? `The agent is already suspended${since}; nothing was changed.` : "The agent is already active; nothing was changed.", {
-        details: { status: current.status },
-      });
+      const agent = await tx.agent.findUniqueOrThrow({ where: { id: parsed.data }, select: agentSelect });
+      throw new AlreadyDoneError(suspended ? `The agent is already suspended${since}; nothing was changed.` : "The agent is already active; nothing was changed.", agent, { status: current.status });
     }
     const now = new Date();
     const agent = await tx.agent.update({

@@ -68,3 +68,21 @@ export class AppError extends Error {
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }
+
+/**
+ * A kill switch pulled again: the token was revoked, the task is over, the agent is suspended (or
+ * active) already, and nothing was changed or recorded. A CONFLICT where a person acted on a page
+ * that was out of date (the dashboard says what happened and when); the API and the CLI answer it
+ * as done, with `changed: false` and the same words, because the state asked for holds (revoking
+ * is idempotent there, as an OAuth token revocation is) and a script pulling a switch in an
+ * incident must not stop on one that someone else pulled first. `current` is the thing as it is.
+ */
+export class AlreadyDoneError<T = unknown> extends AppError {
+  readonly current: T;
+
+  constructor(message: string, current: T, details?: unknown) {
+    super("CONFLICT", message, { details });
+    this.name = "AlreadyDoneError";
+    this.current = current;
+  }
+}

@@ -4,7 +4,7 @@ import { uuidSchema } from "@/lib/agents/agents";
 import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
-import { AppError } from "@/lib/errors/app-error";
+import { AlreadyDoneError, AppError } from "@/lib/errors/app-error";
 import { everyPage, pageOf, readLimit, readTokenCursor, tokenCursor, type PageRequest } from "@/lib/db/list-page";
 import { MAX_TOKEN_TTL_SECONDS } from "@/lib/tasks/settings";
 import { loadActiveSigningKey, loadVerificationKeys } from "./key-store";
@@ -84,7 +84,7 @@ export async function issueTaskToken(
 
 /**
  * Revokes one token; the requests it has waiting for approval are cancelled with it. A token
- * already revoked is a CONFLICT (when it was revoked; nothing recorded). With
+ * already revoked is an AlreadyDoneError (when it was revoked; nothing recorded). With
  * `taskId` (the dashboard's button on a task's page), a token of another task is "no such token"
  * and nothing is revoked: the page a person acted on names the task.
  */
@@ -96,10 +96,11 @@ export async function revokeTaskToken(db: Db, actor: Actor, jti: string, now = n
     await tx.$queryRaw`SELECT 1 FROM "issued_tokens" WHERE "jti" = ${jti} FOR UPDATE`;
     const token = await tx.issuedToken.findUnique({ where: { jti }, select: { jti: true, taskId: true, agentId: true, revokedAt: true } });
     if (!token || (options.taskId !== undefined && token.taskId !== options.taskId)) throw new AppError("NOT_FOUND", "No such token.");
-    // A second revocation is refused, saying when the first one was: answering "revoked" again
-    // (as this did) told a person or a script that their action took effect when it did nothing.
+    // A second revocation says when the first one was (AlreadyDoneError): answering "revoked" as
+    // if it were the first told a person or a script that their action took effect when it did nothing.
     if (token.revokedAt) {
-      throw new AppError("CONFLICT", `This token was already revoked at ${token.revokedAt.toISOString()}; nothing was changed.`, { details: { revokedAt: token.revokedAt.toISOString() } });
+      const revokedAt = token.revokedAt.toISOString();
+      throw new AlreadyDoneError(`This token was already revoked at ${revokedAt}; nothing was changed.`, { jti, revokedAt }, { revokedAt });
     }
     await tx.issuedToken.update({ where: { jti }, data: { revokedAt: now } });
     const cancelled = await cancelApprovals(tx, { jti }, "token_revoked", actor, now);

@@ -5,7 +5,7 @@ import { cancelApprovals } from "@/lib/approvals/cancel";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp, type StepUpEvidence } from "@/lib/auth/step-up";
-import { AppError } from "@/lib/errors/app-error";
+import { AlreadyDoneError, AppError } from "@/lib/errors/app-error";
 import { parsePolicy } from "@/lib/policy/parse";
 import { policyWidenings } from "@/lib/policy/widening";
 import { normalizeLineEndings } from "@/lib/validation/line-endings";
@@ -112,12 +112,13 @@ export async function endTask(db: Db, actor: Actor, id: string, reason = "ended 
     });
     const task = await tx.task.findUnique({ where: { id: parsed.data }, select: taskSelect });
     if (!task) throw new AppError("NOT_FOUND", "No such task.");
-    // Already over before this call (ended, revoked with its agent, expired): a second "end" is
-    // refused, saying what happened and when, rather than answered as if it had ended the task.
+    // Already over before this call (ended, revoked with its agent, expired): a second "end" says
+    // what happened and when (AlreadyDoneError), rather than answered as if it had ended the task.
     if (r.count === 0 && expiredNow === 0) {
       const at = task.endedAt ? ` at ${task.endedAt.toISOString()}` : "";
-      throw new AppError("CONFLICT", `The task is already ${task.status}${at}${task.endedReason ? ` (${task.endedReason})` : ""}; nothing was changed.`, {
-        details: { status: task.status, endedAt: task.endedAt?.toISOString() ?? null },
+      throw new AlreadyDoneError(`The task is already ${task.status}${at}${task.endedReason ? ` (${task.endedReason})` : ""}; nothing was changed.`, task, {
+        status: task.status,
+        endedAt: task.endedAt?.toISOString() ?? null,
       });
     }
     if (r.count === 1) {

@@ -4,6 +4,9 @@ import type { OpenApiOperation } from "../registry";
 import { agentSchema, nextCursor, pageQuery } from "../schemas";
 
 const agentResponse = z.object({ agent: agentSchema });
+/** A kill switch's answer: `changed: false` when it was pulled already (nothing changed or recorded; `message` says since when). */
+const switchAnswer = { changed: z.boolean(), message: z.string().optional() };
+const agentSwitchResponse = z.object({ agent: agentSchema, ...switchAnswer });
 const id = { id: "The agent's id (uuid)." };
 
 export const agentOperations: OpenApiOperation[] = [
@@ -50,8 +53,7 @@ export const agentOperations: OpenApiOperation[] = [
     permission: "agents:write",
     pathParams: id,
     responses: {
-      200: { description: "The agent, now suspended.", schema: agentResponse },
-      409: { description: "The agent was already suspended (the message says since when). Nothing was changed." },
+      200: { description: "The agent, now suspended (`changed: false` and a `message` saying since when if it was suspended already: nothing changed or recorded).", schema: agentSwitchResponse },
     },
   },
   {
@@ -63,8 +65,7 @@ export const agentOperations: OpenApiOperation[] = [
     permission: "agents:write",
     pathParams: id,
     responses: {
-      200: { description: "The agent, now active.", schema: agentResponse },
-      409: { description: "The agent was already active. Nothing was changed." },
+      200: { description: "The agent, now active (`changed: false` and a `message` if it was active already: nothing changed or recorded).", schema: agentSwitchResponse },
     },
   },
 ];

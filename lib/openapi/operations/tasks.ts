@@ -19,6 +19,8 @@ const taskSchema = z.object({
   createdBy: z.object({ email: z.string() }).nullable(),
 });
 const taskResponse = z.object({ task: taskSchema });
+/** A kill switch's answer: `changed: false` when it was pulled already (nothing changed or recorded; `message` says what happened and when). */
+const switchAnswer = { changed: z.boolean(), message: z.string().optional() };
 const tokenMeta = z.object({ jti: z.string(), kid: z.string(), issuedAt: dateTime, expiresAt: dateTime, revokedAt: nullableDateTime, issuedBy: z.object({ email: z.string() }).nullable() });
 const id = { id: "The task's id (uuid)." };
 
@@ -83,8 +85,10 @@ export const taskOperations: OpenApiOperation[] = [
     permission: "tasks:write",
     pathParams: id,
     responses: {
-      200: { description: "The ended task.", schema: taskResponse },
-      409: { description: "The task was already over (ended, revoked with its agent, or expired); the message says which and when. Nothing was changed." },
+      200: {
+        description: "The ended task; `changed: false` and a `message` saying which and when if it was over already (ended, revoked with its agent, or expired): nothing changed or recorded.",
+        schema: z.object({ task: taskSchema, ...switchAnswer }),
+      },
     },
   },
   {
@@ -117,8 +121,7 @@ export const taskOperations: OpenApiOperation[] = [
     permission: "tasks:write",
     pathParams: { jti: "The token's jti." },
     responses: {
-      200: { description: "Revoked.", schema: z.object({ jti: z.string(), revoked: z.literal(true) }) },
-      409: { description: "The token was already revoked (`details.revokedAt` says when). Nothing was changed." },
+      200: { description: "Revoked; `changed: false` and a `message` saying when if it was revoked already (nothing changed or recorded).", schema: z.object({ jti: z.string(), revoked: z.literal(true), ...switchAnswer }) },
     },
   },
   {

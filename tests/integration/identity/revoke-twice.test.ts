@@ -20,10 +20,13 @@ const identity = { issuer: "bulkhead", audience: "bulkhead-proxy" };
 
 /**
  * Every way an operator has to pull a kill switch (the API with a key, the CLI, and the functions
- * the dashboard's actions call) does it once, audited with who did it, and refuses a second
- * attempt clearly (409, exit 1, the action's error) saying it was done already and when, with
- * nothing recorded. A second "revoke" used to answer as the first did (200 `revoked: true`,
- * "Token … revoked.", exit 0), telling the person or script that their action took effect.
+ * the dashboard's actions call) does it once, audited with who did it. A second attempt records
+ * nothing and says it was done already and when: the API and the CLI answer it as done with
+ * `changed: false` (200, exit 0: the state asked for holds, and a script pulling switches in an
+ * incident must not stop on one someone else pulled first), the dashboard's actions with a
+ * CONFLICT (the page the person acted on was out of date). A second "revoke" used to answer
+ * exactly as the first did (`revoked: true`, "Token … revoked."), telling the person or script
+ * that their action took effect.
  */
 describe("revoking, ending and suspending twice", () => {
   let t: RouteDatabase;
@@ -55,36 +58,41 @@ describe("revoking, ending and suspending twice", () => {
   });
   afterAll(() => t.drop());
 
-  it("the API: a token, a task and an agent each once, by the key; the second call is a 409 that says when", async () => {
+  it("the API: a token, a task and an agent each once, by the key; the second call changes nothing and says when", async () => {
     const task = await createTask(t.db, admin, { agentId, purpose: "api twice" });
     const { jti } = await issueTaskToken(t.db, admin, t.keys!.dashboardKey, identity, task.id);
 
     const first = await post(revokeRoute.POST, `/api/v1/tokens/${jti}/revoke`, { jti });
     expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ jti, revoked: true, changed: true });
     const second = await post(revokeRoute.POST, `/api/v1/tokens/${jti}/revoke`, { jti });
-    expect(second.status).toBe(409);
+    expect(second.status).toBe(200);
     const revokedAt = (await t.db.issuedToken.findUniqueOrThrow({ where: { jti } })).revokedAt!.toISOString();
-    expect(await second.json()).toMatchObject({ error: "conflict", message: expect.stringContaining(`already revoked at ${revokedAt}`) });
+    expect(await second.json()).toEqual({ jti, revoked: true, changed: false, message: expect.stringContaining(`already revoked at ${revokedAt}`) });
     const revoked = await events({ type: "token.revoked", taskId: task.id });
     expect(revoked).toHaveLength(1);
     expect(revoked[0]).toMatchObject({ actorType: "api_key", actorId: keyId });
 
-    expect((await post(endRoute.POST, `/api/v1/tasks/${task.id}/end`, { id: task.id })).status).toBe(200);
+    const end = await post(endRoute.POST, `/api/v1/tasks/${task.id}/end`, { id: task.id });
+    expect(end.status).toBe(200);
+    expect(await end.json()).toMatchObject({ task: { id: task.id, status: "ended" }, changed: true });
     const again = await post(endRoute.POST, `/api/v1/tasks/${task.id}/end`, { id: task.id });
-    expect(again.status).toBe(409);
-    expect((await again.json()).message).toMatch(/already ended at .*ended through the API/);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ task: { id: task.id, status: "ended" }, changed: false, message: expect.stringMatching(/already ended at .*ended through the API/) });
     const ended = await events({ type: "task.ended", taskId: task.id });
     expect(ended).toHaveLength(1);
     expect(ended[0]).toMatchObject({ actorType: "api_key", actorId: keyId });
 
     const other = await newAgent();
     await createTask(t.db, admin, { agentId: other, purpose: "suspended twice" });
-    expect((await post(suspendRoute.POST, `/api/v1/agents/${other}/suspend`, { id: other })).status).toBe(200);
+    expect(await (await post(suspendRoute.POST, `/api/v1/agents/${other}/suspend`, { id: other })).json()).toMatchObject({ agent: { status: "suspended" }, changed: true });
     const resuspend = await post(suspendRoute.POST, `/api/v1/agents/${other}/suspend`, { id: other });
-    expect(resuspend.status).toBe(409);
-    expect((await resuspend.json()).message).toMatch(/already suspended since/);
-    expect((await post(reactivateRoute.POST, `/api/v1/agents/${other}/reactivate`, { id: other })).status).toBe(200);
-    expect((await post(reactivateRoute.POST, `/api/v1/agents/${other}/reactivate`, { id: other })).status).toBe(409);
+    expect(resuspend.status).toBe(200);
+    expect(await resuspend.json()).toMatchObject({ agent: { id: other, status: "suspended" }, changed: false, message: expect.stringMatching(/already suspended since/) });
+    expect(await (await post(reactivateRoute.POST, `/api/v1/agents/${other}/reactivate`, { id: other })).json()).toMatchObject({ agent: { status: "active" }, changed: true });
+    const reactivate = await post(reactivateRoute.POST, `/api/v1/agents/${other}/reactivate`, { id: other });
+    expect(reactivate.status).toBe(200);
+    expect(await reactivate.json()).toMatchObject({ agent: { id: other, status: "active" }, changed: false, message: expect.stringMatching(/already active/) });
     const changes = await events({ agentId: other, type: { in: ["agent.suspended", "agent.reactivated"] } });
     expect(changes.map((e) => [e.type, e.actorType, e.actorId])).toEqual([
       ["agent.suspended", "api_key", keyId],
@@ -92,30 +100,32 @@ describe("revoking, ending and suspending twice", () => {
     ]);
   });
 
-  it("the CLI: the second revocation, end and suspension exit 1 with the reason, and record nothing", async () => {
+  it("the CLI: the second revocation, end and suspension exit 0 saying they were done already and when, and record nothing", async () => {
     const task = await createTask(t.db, admin, { agentId, purpose: "cli twice" });
     const { jti } = await issueTaskToken(t.db, admin, t.keys!.dashboardKey, identity, task.id);
 
     const first = await cli(["token", "revoke", jti]);
     expect(first.code, first.stderr.join()).toBe(0);
+    expect(first.stdout.join()).toMatch(/revoked\./);
     const second = await cli(["token", "revoke", jti]);
-    expect(second.code).toBe(1);
-    expect(second.stdout).toEqual([]);
-    expect(second.stderr.join()).toMatch(/already revoked at/);
+    expect(second.code, second.stderr.join()).toBe(0);
+    expect(second.stdout.join()).toMatch(/already revoked at .*nothing was changed/);
+    const json = await cli(["token", "revoke", jti, "--json"]);
+    expect(JSON.parse(json.stdout.join(""))).toMatchObject({ jti, revoked: true, changed: false });
     // By whom: the CLI is Bulkhead itself, run by an account of this machine.
     expect(await events({ type: "token.revoked", taskId: task.id })).toMatchObject([{ actorType: "system", actorId: "cli", data: { osUser: os.userInfo().username } }]);
 
     expect((await cli(["task", "end", task.id])).code).toBe(0);
     const end = await cli(["task", "end", task.id]);
-    expect(end.code).toBe(1);
-    expect(end.stderr.join()).toMatch(/already ended at .*ended from the CLI/);
+    expect(end.code, end.stderr.join()).toBe(0);
+    expect(end.stdout.join()).toMatch(/already ended at .*ended from the CLI/);
     expect(await events({ type: "task.ended", taskId: task.id })).toMatchObject([{ actorType: "system", actorId: "cli", data: { osUser: os.userInfo().username } }]);
 
     const other = await newAgent();
     expect((await cli(["agent", "suspend", other])).code).toBe(0);
     const suspend = await cli(["agent", "suspend", other]);
-    expect(suspend.code).toBe(1);
-    expect(suspend.stderr.join()).toMatch(/already suspended since/);
+    expect(suspend.code, suspend.stderr.join()).toBe(0);
+    expect(suspend.stdout.join()).toMatch(/already suspended since/);
     expect(await events({ agentId: other, type: "agent.suspended" })).toMatchObject([{ actorType: "system", actorId: "cli", data: { osUser: os.userInfo().username } }]);
   });
 

@@ -1,7 +1,14 @@
 import { getDb } from "@/lib/db/client";
+import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { endTask } from "@/lib/tasks/tasks";
 
-export const POST = apiRoute<{ id: string }>("tasks:write", async ({ actor, params }) => ({
-  task: await endTask(getDb(), actor, params.id, actor.kind === "api_key" ? "ended through the API" : "ended by a person"),
-}));
+/** Over already (ended, revoked, expired): 200 with `changed: false`, the task as it is and what happened when. */
+export const POST = apiRoute<{ id: string }>("tasks:write", async ({ actor, params }) => {
+  try {
+    return { task: await endTask(getDb(), actor, params.id, actor.kind === "api_key" ? "ended through the API" : "ended by a person"), changed: true };
+  } catch (error) {
+    if (error instanceof AlreadyDoneError) return { task: error.current, changed: false, message: error.message };
+    throw error;
+  }
+});

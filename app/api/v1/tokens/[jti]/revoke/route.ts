@@ -1,8 +1,15 @@
 import { getDb } from "@/lib/db/client";
+import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { revokeTaskToken } from "@/lib/identity/task-tokens";
 
+/** Revoked already: 200 with `changed: false` and when it was (revocation is idempotent; nothing recorded again). */
 export const POST = apiRoute<{ jti: string }>("tasks:write", async ({ actor, params }) => {
-  await revokeTaskToken(getDb(), actor, params.jti);
-  return { jti: params.jti, revoked: true };
+  try {
+    await revokeTaskToken(getDb(), actor, params.jti);
+    return { jti: params.jti, revoked: true, changed: true };
+  } catch (error) {
+    if (error instanceof AlreadyDoneError) return { jti: params.jti, revoked: true, changed: false, message: error.message };
+    throw error;
+  }
 });
