@@ -152,7 +152,10 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 const JSON_LINE_BREAK = "\\n";
 
 function wrapsBetweenCarrierCharacters(data: Buffer | string): boolean {
-  return typeof data === "string" ? wrapsIn(Buffer.from(data, "latin1")) : wrapsIn(data);
+  if (typeof data !== "string") return wrapsIn(data);
+  // A header value (a string) almost never holds a line break: told without copying it.
+  if (!data.includes("\n") && !data.includes(JSON_LINE_BREAK)) return false;
+  return wrapsIn(Buffer.from(data, "latin1"));
 }
 
 /** One pass over the bytes (a native search per line break costs more on short lines). */
