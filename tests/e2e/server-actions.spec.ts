@@ -421,4 +421,6 @@ test("every server action, called from the dashboard's own origin, checks the ca
   }
   expect(refused).toBeGreaterThanOrEqual(85);
   for (const [, ctx] of callers) await ctx.dispose();
+  // Its webhook (with a secret no one sealed) must not receive later tests' holds, nor show in their lists.
+  await db.webhook.deleteMany({ where: { id: f.webhookId } });
 });
