@@ -152,3 +152,27 @@ test.describe("sessions end at once", () => {
     }
   });
 });
+
+test.describe("a path under /api/ that nothing serves", () => {
+  test("is a JSON 404 in the API's error shape for every method, signed out or in, never the HTML page", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    const paths = ["/api/v1/nothing", "/api/v1/agents/00000000-0000-4000-8000-000000000000/nothing", "/api/v2/agents", "/api/nothing", "/api/v1/tasks/x/y/z"];
+    for (const client of [request, api]) {
+      for (const path of paths) {
+        for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"]) {
+          const res = await client.fetch(path, { method, maxRedirects: 0, ...(method === "GET" || method === "DELETE" ? {} : { data: {} }) });
+          expect(res.status(), `${method} ${path}`).toBe(404);
+          expect(res.headers()["content-type"], `${method} ${path}`).toContain("application/json");
+          expect(res.headers()["cache-control"], `${method} ${path}`).toContain("no-store");
+          expect(await res.json(), `${method} ${path}`).toMatchObject({ error: "not_found", message: expect.stringContaining("openapi.json") });
+        }
+      }
+    }
+    // Routes that exist are not shadowed by it.
+    expect((await api.get("/api/v1/me")).status()).toBe(200);
+    expect((await request.get("/api/v1/me")).status()).toBe(401);
+    expect((await request.get("/api/v1/openapi.json")).status()).toBe(200);
+    expect((await request.get("/api/auth/csrf")).status()).toBe(200);
+  });
+});
