@@ -76,3 +76,47 @@ export async function readBody(req: IncomingMessage, limit: number, timeoutMs: n
   });
   return size === 0 ? null : Buffer.concat(chunks, size);
 }
+
+/** RFC 9110's tchar: the bytes a method token is made of. */
+const TCHAR = (() => {
+  const table = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~") table[c.charCodeAt(0)] = 1;
+  for (let b = 0x30; b <= 0x39; b++) table[b] = 1;
+  for (let b = 0x41; b <= 0x5a; b++) table[b] = 1;
+  for (let b = 0x61; b <= 0x7a; b++) table[b] = 1;
+  return table;
+})();
+
+/**
+ * The request line a body begins with, if it begins with one (`METHOD target HTTP/x`, after any
+ * run of control bytes and spaces, which servers skip before a request line: RFC 9112 §2.2), or
+ * null. An upstream that does not read a request's body, as its framing says it should, takes the
+ * body's bytes for the next request on the connection (a CL.0 desync): a body that is itself a
+ * request would run there, never judged, and a partial one would take the head of the next
+ * request on that pooled connection, injected credential included. No API's JSON, form, SQL or
+ * GraphQL body starts with a request line, so such a body is refused whatever the method.
+ * Linear: one pass over the leading bytes and the first line, at most `LINE_LIMIT` bytes of it.
+ */
+export function leadingRequestLine(body: Buffer): string | null {
+  const LINE_LIMIT = 8192;
+  const n = body.length;
+  let i = 0;
+  while (i < n && body[i]! <= 0x20) i++;
+  const start = i;
+  const end = Math.min(n, start + LINE_LIMIT);
+  // The method: one or more tchars.
+  while (i < end && TCHAR[body[i]!] === 1) i++;
+  if (i === start || i >= end || (body[i] !== 0x20 && body[i] !== 0x09)) return null;
+  while (i < end && (body[i] === 0x20 || body[i] === 0x09)) i++;
+  // The target: anything up to the next space or line break.
+  const target = i;
+  while (i < end && body[i]! > 0x20) i++;
+  if (i === target || i >= end || (body[i] !== 0x20 && body[i] !== 0x09)) return null;
+  while (i < end && (body[i] === 0x20 || body[i] === 0x09)) i++;
+  // The version: "HTTP/" in any case (lenient servers fold it).
+  if (i + 5 > n) return null;
+  if ((body[i]! | 0x20) !== 0x68 || (body[i + 1]! | 0x20) !== 0x74 || (body[i + 2]! | 0x20) !== 0x74 || (body[i + 3]! | 0x20) !== 0x70 || body[i + 4] !== 0x2f) return null;
+  let stop = i + 5;
+  while (stop < end && body[stop] !== 0x0d && body[stop] !== 0x0a) stop++;
+  return body.toString("latin1", start, Math.min(stop, start + 200));
+}

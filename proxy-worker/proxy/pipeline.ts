@@ -13,6 +13,7 @@ import type { AuthenticatedTask } from "../identity/token-verifier";
 import type { EnforcementState } from "./enforcement-state";
 import type { CheckedDestination } from "./forwarder";
 import { ProxyRefusal } from "./errors";
+import { leadingRequestLine } from "./body";
 import { withoutConnectionListed } from "./headers";
 import { serviceKey } from "@/lib/vault/host";
 import { PipelineAudit, type Recorded } from "./pipeline-audit";
@@ -149,6 +150,11 @@ export class Pipeline extends PipelineAudit {
     const transfer = received.headers["transfer-encoding"];
     if (transfer !== undefined && transfer.trim().toLowerCase() !== "chunked") {
       throw await this.refuse(new ProxyRefusal("malformed", "unsupported_transfer_encoding", `Transfer-Encoding "${transfer.slice(0, 64)}": only chunked is accepted`), j.base, auth);
+    }
+    // A body that is itself an HTTP request is what a CL.0 desync runs: refused whatever the method.
+    const smuggled = body ? leadingRequestLine(body) : null;
+    if (smuggled !== null) {
+      throw await this.refuse(new ProxyRefusal("malformed", "body_is_request", `the body begins with an HTTP request line ("${smuggled.slice(0, 64)}"): an upstream that does not read the body would run it as a request of its own`), j.base, auth);
     }
     // Headers listed in Connection never reach the upstream: the classifier does not see them either.
     const canonical = canonicalizeRequest({ method: received.method, url: received.url, headers: withoutConnectionListed(received.headers), body });

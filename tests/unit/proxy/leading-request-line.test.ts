@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { leadingRequestLine } from "@/proxy-worker/proxy/body";
+
+const line = (text: string) => leadingRequestLine(Buffer.from(text, "latin1"));
+
+describe("leadingRequestLine: a body that a server reading no body would run as a request", () => {
+  it("finds a request line at the start, in the spellings lenient servers accept", () => {
+    expect(line("DELETE /volumes/vol_1 HTTP/1.1\r\nHost: api\r\n\r\n")).toBe("DELETE /volumes/vol_1 HTTP/1.1");
+    expect(line("DELETE /volumes/vol_1 HTTP/1.1\r\nX: ")).toBe("DELETE /volumes/vol_1 HTTP/1.1");
+    expect(line("\r\n\r\n\t delete\t/x\thttp/1.0\n")).toBe("delete\t/x\thttp/1.0");
+    expect(line("\u0000\u000b  POST  http://api.test/x  HTTP/1.1")).toBe("POST  http://api.test/x  HTTP/1.1");
+    expect(line("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")).toBe("PRI * HTTP/2.0");
+    expect(line("M-SEARCH * HTTP/1.1\r\n")).toBe("M-SEARCH * HTTP/1.1");
+    expect(line("GET / HTTP/")).toBe("GET / HTTP/");
+    // Any token is a method to a server that hands unknown ones to its application.
+    expect(line("SELECT 1 HTTP/1.1")).toBe("SELECT 1 HTTP/1.1");
+  });
+
+  it("leaves every ordinary body alone, request lines inside it included", () => {
+    for (const body of [
+      '{"query":"mutation { volumeDelete(id: \\"v\\") }"}',
+      "DELETE FROM users WHERE id = 1",
+      "a=1&b=DELETE /x HTTP/1.1",
+      "note: DELETE /items/1 HTTP/1.1",
+      '["DELETE /items/1 HTTP/1.1"]',
+      "GET /x\r\nHTTP/1.1",
+      "GET /x HTTP",
+      "GET /x HTTP1.1",
+      "GET  HTTP/1.1",
+      "GET",
+      "",
+      "   \r\n",
+      "--boundary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nGET / HTTP/1.1\r\n--boundary--",
+    ]) {
+      expect(line(body), JSON.stringify(body)).toBeNull();
+    }
+  });
+
+  it("stays linear on hostile bodies (long runs of blanks, of token bytes, of target bytes)", () => {
+    const started = process.hrtime.bigint();
+    expect(leadingRequestLine(Buffer.alloc(8 << 20, 0x20))).toBeNull();
+    expect(leadingRequestLine(Buffer.alloc(8 << 20, 0x41))).toBeNull();
+    expect(leadingRequestLine(Buffer.concat([Buffer.from("GET "), Buffer.alloc(8 << 20, 0x2f)]))).toBeNull();
+    expect(leadingRequestLine(Buffer.concat([Buffer.from("GET "), Buffer.alloc(8000, 0x2f), Buffer.from(" HTTP/1.1")]))).toBe(`GET ${"/".repeat(196)}`);
+    // A request line longer than any server takes is not one.
+    expect(leadingRequestLine(Buffer.concat([Buffer.from("GET "), Buffer.alloc(9000, 0x2f), Buffer.from(" HTTP/1.1")]))).toBeNull();
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
+  });
+});
