@@ -34,6 +34,16 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
     <div className="space-y-8">
       <dl className="max-w-4xl divide-y divide-slate-100 rounded-lg bg-white px-6 py-2 shadow-sm ring-1 ring-slate-200" data-testid="event-fields">
         <Field label="Time">{formatTime(e.at)}</Field>
+        <Field label="Stored" testId="event-recorded-at">
+          {e.recordedAt ? (
+            <>
+              {formatTime(e.recordedAt)}{" "}
+              <span className="text-xs text-slate-500">(the database&apos;s clock, which no writer can set; the time above is the writer&apos;s)</span>
+            </>
+          ) : (
+            <span className="text-xs text-slate-500">not kept (stored before the database recorded this time)</span>
+          )}
+        </Field>
         <Field label="Type">
           <span className="font-mono">{e.type}</span>
         </Field>

@@ -158,13 +158,13 @@ export function whereClause(r: ResolvedFilter, extra: { beforeSeq?: bigint; afte
   return { text: parts.join(" AND "), values };
 }
 
-const STORED_COLUMNS = "e.id, e.seq, e.at, e.type, e.actor_type, e.actor_id, e.agent_id, e.task_id, e.outcome, e.effect, e.reason, e.rule_id, e.data, e.prev_hash, e.hash";
+const STORED_COLUMNS = "e.id, e.seq, e.at, e.recorded_at, e.type, e.actor_type, e.actor_id, e.agent_id, e.task_id, e.outcome, e.effect, e.reason, e.rule_id, e.data, e.prev_hash, e.hash";
 
 /**
  * Columns of one event with the names people read instead of ids: the agent's name, the task's
  * purpose, and the acting user's email or API key's name. Every id is text, every count a string.
  */
-export const EVENT_COLUMNS = `e.id::text AS id, e.seq::text AS seq, e.at, e.type, e.actor_type, e.actor_id,
+export const EVENT_COLUMNS = `e.id::text AS id, e.seq::text AS seq, e.at, e.recorded_at, e.type, e.actor_type, e.actor_id,
   e.agent_id::text AS agent_id, e.task_id::text AS task_id, e.outcome, e.effect, e.reason, e.rule_id,
   e.data::text AS data_text, e.prev_hash, e.hash,
   ag.name AS agent_name, tk.purpose AS task_purpose,
@@ -184,6 +184,8 @@ export interface AuditRow {
   id: string;
   seq: string;
   at: Date;
+  /** When PostgreSQL stored it (its own clock; no runtime role can set it); null before 20261207003000. */
+  recorded_at: Date | null;
   type: string;
   actor_type: string;
   actor_id: string | null;

@@ -17,7 +17,10 @@ export interface AuditActionView {
 export interface AuditEventView {
   seq: string;
   id: string;
+  /** When the writer says it happened. */
   at: Date;
+  /** When the database stored it, by its own clock (null for events stored before it kept this). */
+  recordedAt: Date | null;
   type: string;
   outcome: string | null;
   effect: string | null;
@@ -89,6 +92,7 @@ export function toEventView(row: AuditRow): AuditEventView {
     seq: row.seq,
     id: row.id,
     at: new Date(row.at),
+    recordedAt: row.recorded_at === null ? null : new Date(row.recorded_at),
     type: row.type,
     outcome: row.outcome,
     effect: row.effect,

@@ -64,6 +64,8 @@ test("an auditor filters the log, opens an event and exports the filtered CSV", 
   await row.getByRole("link", { name: /details/ }).click();
   await expect(page.getByRole("heading", { name: /^Event #\d+$/ })).toBeVisible();
   await expect(page.getByTestId("event-outcome")).toContainText("deny");
+  // When the database stored it, beside the writer's time.
+  await expect(page.getByTestId("event-recorded-at")).toContainText("the database's clock, which no writer can set");
   await expect(page.getByTestId("event-action")).toContainText(marker);
   await expect(page.getByTestId("event-action")).toContainText(`volumeDelete${attack}`);
   await expect(page.getByTestId("event-chain")).toContainText("recomputed: matches");

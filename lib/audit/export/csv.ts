@@ -41,6 +41,7 @@ export const CSV_COLUMNS = [
   "data",
   "prev_hash",
   "hash",
+  "recorded_at",
 ] as const;
 
 export function csvHeader(): string {
@@ -80,6 +81,7 @@ export function csvRow(row: AuditRow): string {
     row.data_text,
     row.prev_hash,
     row.hash,
+    row.recorded_at === null ? null : new Date(row.recorded_at).toISOString(),
   ];
   return `${cells.map(csvCell).join(",")}\r\n`;
 }

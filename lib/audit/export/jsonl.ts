@@ -10,6 +10,7 @@ export function jsonlRow(row: AuditRow): string {
     seq: row.seq,
     id: row.id,
     at: new Date(row.at).toISOString(),
+    recordedAt: row.recorded_at === null ? null : new Date(row.recorded_at).toISOString(),
     type: row.type,
     actor: { type: row.actor_type, id: row.actor_id, name: row.actor_name },
     agent: row.agent_id ? { id: row.agent_id, name: row.agent_name } : null,

@@ -48,6 +48,8 @@ function base(row: AuditRow, data: unknown, profiles: string[]): Obj {
       uid: row.seq,
       ...(typeof d.eventId === "string" ? { correlation_uid: cap(d.eventId) } : {}),
       log_name: "bulkhead-audit",
+      // When the database stored it (OCSF: "the time when the logging system collected and logged the event").
+      ...(row.recorded_at === null ? {} : { logged_time: new Date(row.recorded_at).getTime() }),
       sequence: Number(row.seq),
       ...(profiles.length > 0 ? { profiles } : {}),
     },

@@ -23,7 +23,7 @@ describe("what a person sees of a long event's actions", () => {
   it("the CSV's actions cell lists every action and says how many the record lacks", () => {
     const data = { method: "POST", url: "https://sql.test/sql", actions: [...Array.from({ length: 120 }, (_, i) => action(i)), "…[880 more items]"] };
     const row: AuditRow = {
-      id: "1", seq: "1", at: new Date("2026-12-05T05:00:00Z"), type: "proxy.decision", actor_type: "agent", actor_id: null, agent_id: null, task_id: null, outcome: "deny", effect: "read",
+      id: "1", seq: "1", at: new Date("2026-12-05T05:00:00Z"), recorded_at: null, type: "proxy.decision", actor_type: "agent", actor_id: null, agent_id: null, task_id: null, outcome: "deny", effect: "read",
       reason: "r", rule_id: null, data_text: JSON.stringify(data), prev_hash: null, hash: null, agent_name: null, task_purpose: null, actor_name: null,
     };
     const line = csvRow(row);
