@@ -1,3 +1,4 @@
+import { loadRetiredSecretsConfig } from "@/lib/config/retired-secrets";
 import { listCredentials } from "@/lib/vault/list-credentials";
 import type { CredentialView } from "@/lib/vault/view";
 import { parseFlags, requireFlag } from "../args";
@@ -98,8 +99,10 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential rotate ID (new secret on stdin)", 2);
       const secret = await readSecret(ctx);
+      // Checked before anything changes; the same bounds the dashboard and the worker use.
+      const retired = loadRetiredSecretsConfig();
       const { rotateCredential } = await vault();
-      const credential = await withCliKeys(ctx, (db, keys) => rotateCredential(db, CLI_ACTOR, keys.workerKey, id, secret));
+      const credential = await withCliKeys(ctx, (db, keys) => rotateCredential(db, CLI_ACTOR, keys.workerKey, id, secret, retired));
       say(credential, `Rotated credential ${credential.name}.`);
       return 0;
     }
@@ -107,8 +110,9 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const { positionals } = parseFlags(rest, {}, 1);
       const id = positionals[0];
       if (!id) throw new CliError("usage: bulkhead credential delete ID", 2);
+      const retired = loadRetiredSecretsConfig();
       const { deleteCredential } = await vault();
-      const credential = await withCliDatabase(ctx, (db) => deleteCredential(db, CLI_ACTOR, id));
+      const credential = await withCliDatabase(ctx, (db) => deleteCredential(db, CLI_ACTOR, id, retired));
       say(credential, `Deleted credential ${credential.name}.`);
       return 0;
     }

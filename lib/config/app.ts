@@ -4,6 +4,7 @@ import { parseAllowInternal } from "@/lib/net/allow-internal";
 import { loadCommonConfig } from "./common";
 import { host, optionalString, parseEnv, port } from "./env";
 import { sandboxListenPorts } from "./isolation";
+import { retiredSecretsConfigOf, retiredSecretsEnv, type RetiredSecretsConfig } from "./retired-secrets";
 import { workerListenPorts } from "./worker";
 
 const count = (max: number) => z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
@@ -77,6 +78,8 @@ const appSchema = z
     BULKHEAD_TRUSTED_PROXIES: addressList,
     /** Set by scripts/app-server.mjs for its own process only: authenticates the peer-address header it adds. */
     BULKHEAD_INTERNAL_PEER_TOKEN: optionalString,
+    /** Retired credential secrets: how long and how many per service are kept (pruned when one is written). */
+    ...retiredSecretsEnv,
   })
   .superRefine((env, ctx) => {
     if (env.BULKHEAD_SESSION_IDLE_MINUTES !== undefined && env.BULKHEAD_SESSION_IDLE_MINUTES * 60 > env.BULKHEAD_SESSION_HOURS * 3600) {
@@ -131,6 +134,8 @@ export interface AppConfig {
   apiKeyThrottle: ApiKeyThrottleConfig;
   trustedProxies: string[];
   peerToken: string | undefined;
+  /** Retired credential secrets kept (and redacted) for this long, this many per service. */
+  retiredSecrets: RetiredSecretsConfig;
 }
 
 export interface WebhookConfig {
@@ -178,5 +183,6 @@ export function loadAppConfig(source: Record<string, string | undefined> = proce
     apiKeyThrottle: { failures: env.BULKHEAD_API_KEY_ADDRESS_FAILURES, maxLockoutSeconds: env.BULKHEAD_SIGNIN_LOCKOUT_MINUTES * 60 },
     trustedProxies: env.BULKHEAD_TRUSTED_PROXIES,
     peerToken: env.BULKHEAD_INTERNAL_PEER_TOKEN,
+    retiredSecrets: retiredSecretsConfigOf(env),
   };
 }

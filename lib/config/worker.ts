@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { host, optionalString, parseEnv, port } from "./env";
 import { listenerClashes, type Listener } from "./listen-ports";
+import { retiredSecretsConfigOf, retiredSecretsEnv, type RetiredSecretsConfig } from "./retired-secrets";
 
 const seconds = (max: number) => z.coerce.number().positive("must be a positive number of seconds").max(max);
 const count = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max);
@@ -82,6 +83,8 @@ const workerSchema = z.object({
   BULKHEAD_WORKER_RESTARTS: z.coerce.number().int().min(0).default(0),
   BULKHEAD_WORKER_LAST_EXIT: optionalString,
   BULKHEAD_WORKER_LAST_EXIT_AT: optionalString,
+  /** Retired credential secrets redacted: only those younger than this, the newest this many per service. */
+  ...retiredSecretsEnv,
 }).refine((env) => env.BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB > env.BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB, {
   path: ["BULKHEAD_AUDIT_WAL_HARD_LIMIT_MB"],
   message: "must be larger than BULKHEAD_AUDIT_WAL_SOFT_LIMIT_MB",
@@ -135,6 +138,8 @@ export interface WorkerConfig {
   refusalAudit: { burst: number; windowMs: number };
   /** What the launcher said about earlier runs of this worker slot. */
   restarts: { count: number; lastExit: string | null; lastExitAt: string | null };
+  /** Retired credential secrets redacted: younger than retentionDays, the newest perService per service. */
+  retiredSecrets: RetiredSecretsConfig;
 }
 
 export interface ClientLimitsConfig {
@@ -205,5 +210,6 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     },
     refusalAudit: { burst: env.BULKHEAD_REFUSAL_AUDIT_BURST, windowMs: Math.round(env.BULKHEAD_REFUSAL_AUDIT_WINDOW_SECONDS * 1000) },
     restarts: { count: env.BULKHEAD_WORKER_RESTARTS, lastExit: env.BULKHEAD_WORKER_LAST_EXIT ?? null, lastExitAt: env.BULKHEAD_WORKER_LAST_EXIT_AT ?? null },
+    retiredSecrets: retiredSecretsConfigOf(env),
   };
 }

@@ -62,8 +62,8 @@ function symmetricFingerprint(sealed: string): string | null {
 }
 
 /** How a value can be opened, or that it is already in the target generation. */
-function classify(column: SealedColumn, id: string, sealed: string, plan: ResealPlan): Step {
-  const aad = column.aad(id);
+function classify(column: SealedColumn, id: string, aadId: string, sealed: string, plan: ResealPlan): Step {
+  const aad = column.aad(aadId);
   const legacy = (fp: string | null) => plan.legacyMasters.find((m) => keyFingerprint(m) === fp);
   if (column.opener === "dashboard") {
     const fp = symmetricFingerprint(sealed);
@@ -104,8 +104,8 @@ function withRow<T>(column: SealedColumn, id: string, fn: () => T): T {
   }
 }
 
-async function rowsOf(sql: RowReader, c: SealedColumn): Promise<Array<{ id: string; sealed: string }>> {
-  return sql.$queryRawUnsafe(`SELECT ${c.idColumn}::text AS id, ${c.column} AS sealed FROM ${c.table} WHERE ${c.column} IS NOT NULL ORDER BY ${c.idColumn}`);
+async function rowsOf(sql: RowReader, c: SealedColumn): Promise<Array<{ id: string; aad_id: string; sealed: string }>> {
+  return sql.$queryRawUnsafe(`SELECT ${c.idColumn}::text AS id, ${c.aadColumn ?? c.idColumn}::text AS aad_id, ${c.column} AS sealed FROM ${c.table} WHERE ${c.column} IS NOT NULL ORDER BY ${c.idColumn}`);
 }
 
 async function currentValue(sql: Sql, c: SealedColumn, id: string): Promise<string | null> {
@@ -114,12 +114,12 @@ async function currentValue(sql: Sql, c: SealedColumn, id: string): Promise<stri
 }
 
 /** Brings one row into the target generation; true when it was changed. */
-async function resealRow(sql: Sql, c: SealedColumn, id: string, sealed: string, plan: ResealPlan): Promise<boolean> {
+async function resealRow(sql: Sql, c: SealedColumn, id: string, aadId: string, sealed: string, plan: ResealPlan): Promise<boolean> {
   let value: string | null = sealed;
   // A concurrent writer (rotate, delete) may change the row between read and update: re-read.
   for (let attempt = 0; value !== null && attempt < 5; attempt++) {
-    const aad = c.aad(id);
-    const step = withRow(c, id, () => classify(c, id, value!, plan));
+    const aad = c.aad(aadId);
+    const step = withRow(c, id, () => classify(c, id, aadId, value!, plan));
     if (step.done) {
       if (plan.verify) withRow(c, id, () => openWith(c, plan.to, value!, aad).fill(0));
       return false;
@@ -145,7 +145,7 @@ export async function resealAll(sql: Sql, plan: ResealPlan): Promise<ResealResul
   const result: ResealResult = { resealed: {}, current: 0 };
   for (const column of SEALED_COLUMNS) {
     for (const row of await rowsOf(sql, column)) {
-      if (await resealRow(sql, column, row.id, row.sealed, plan)) {
+      if (await resealRow(sql, column, row.id, row.aad_id, row.sealed, plan)) {
         result.resealed[column.label] = (result.resealed[column.label] ?? 0) + 1;
         await plan.onResealed?.(column, row.id);
       } else {
@@ -164,7 +164,7 @@ export async function resealNeeded(sql: RowReader, plan: ResealPlan): Promise<bo
   for (const column of SEALED_COLUMNS) {
     for (const row of await rowsOf(sql, column)) {
       try {
-        if (!classify(column, row.id, row.sealed, plan).done) return true;
+        if (!classify(column, row.id, row.aad_id, row.sealed, plan).done) return true;
       } catch {
         return true;
       }

@@ -41,7 +41,7 @@ export type CredentialSet = ReadonlyMap<string, InjectableCredential>;
  */
 export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair): Promise<Map<string, InjectableCredential>> {
   const rows = await db.credential.findMany({
-    select: { id: true, name: true, scheme: true, host: true, port: true, serviceId: true, environments: true, headerTemplate: true, secretSealed: true, retiredSecretSealed: true },
+    select: { id: true, name: true, scheme: true, host: true, port: true, serviceId: true, environments: true, headerTemplate: true, secretSealed: true },
     orderBy: { createdAt: "asc" },
   });
   const out = new Map<string, InjectableCredential>();
@@ -54,10 +54,8 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
     }
     stored.set(key, row.name);
     let secret: string;
-    let retired: string | null = null;
     try {
       secret = openBoxText(workerKey, row.secretSealed, credentialAad(row.id));
-      if (row.retiredSecretSealed !== null) retired = openBoxText(workerKey, row.retiredSecretSealed, credentialAad(row.id));
     } catch (error) {
       const reason = error instanceof Error ? error.message : "unknown error";
       throw new CredentialLoadError(`Credential ${row.name} (${row.id}) could not be decrypted: ${reason}`, error);
@@ -72,10 +70,8 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
     const template = parseHeaderTemplate(row.headerTemplate);
     // An unbound credential (no service, no environments) is kept, and serves nothing (binding.ts).
     const environments = environmentList(row.environments);
-    // The secret the last rotation replaced is redacted too (never injected): an upstream that
-    // was sent it can still show it, and it may not be revoked yet.
-    const forms = credentialSecretForms(secret, template.ok ? template.template : null);
-    const secretForms = retired === null ? forms : [...new Set([...forms, ...credentialSecretForms(retired, template.ok ? template.template : null)])].sort((a, b) => b.length - a.length);
+    // The secrets rotations replaced are redacted too, never injected (retired-secrets.ts).
+    const secretForms = credentialSecretForms(secret, template.ok ? template.template : null);
     out.set(key, { credentialId: row.id, name: row.name, serviceId: row.serviceId, environments, ...header, secretForms });
   }
   return out;

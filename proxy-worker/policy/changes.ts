@@ -1,6 +1,7 @@
 /**
  * What a notification on `bulkhead_policy` says changed (prisma/migrations/20261202003000_policy_notify_rows):
- * `<table>:<key>` for one task, agent, issued token or credential, which the worker applies by
+ * `<table>:<key>` for one task, agent, issued token or credential (or a retired secret of a
+ * credential, `retired_secrets:<credential id>`, migration 20261207002000), which the worker applies by
  * re-reading that row; anything else (a bare table name for services, settings, sandboxes,
  * signing keys and CAs, an unknown table, a malformed or oversized payload) means: reload
  * everything. The payload only says where to look; what the row says is always read from
@@ -14,6 +15,8 @@ const TABLES = new Map<string, PolicyChange["kind"]>([
   ["agents", "agent"],
   ["issued_tokens", "token"],
   ["credentials", "credential"],
+  // A retired secret (keyed by its credential's id) changes what is redacted: the credentials are re-read.
+  ["retired_secrets", "credential"],
 ]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A jti is what task-token issuance generates; anything much longer is not one of ours. */

@@ -5,6 +5,7 @@ import type { Inventory } from "@/lib/semantics/inventory";
 import type { ServiceRegistry } from "@/lib/semantics/registry";
 import { buildRegistry } from "@/lib/services/registry-source";
 import type { CredentialSet } from "@/lib/vault/load-for-injection";
+import { NO_RETIRED_SECRETS, type RetiredSecretSet } from "@/lib/vault/retired-secrets";
 import type { PolicyVersion, SnapshotTask } from "../policy/snapshot";
 import type { LeafCertificateCache } from "../tls/leaf-cache";
 
@@ -17,6 +18,11 @@ function sameRegistrySource(a: PolicyVersion, b: PolicyVersion): boolean {
 export interface EnforcementExtras {
   /** Upstream credentials, decrypted, by service key (the vault's state when last loaded). */
   credentials: CredentialSet;
+  /**
+   * Secrets credentials no longer inject (rotated away, deleted), loaded with them: only ever
+   * redacted (lib/vault/retired-secrets.ts). None when not given.
+   */
+  retired?: RetiredSecretSet;
   /** Why the credentials could not be reloaded (the previous set stays in force), or null. */
   credentialError: string | null;
   /** Leaf certificates for interception, issued by the CA in force (a rotation brings a new cache). */
@@ -37,6 +43,7 @@ export class EnforcementState {
   readonly registry: ServiceRegistry;
   readonly inventory: Inventory;
   readonly credentials: CredentialSet;
+  readonly retired: RetiredSecretSet;
   readonly credentialError: string | null;
   readonly leaves: LeafCertificateCache;
   readonly caId: string | null;
@@ -49,6 +56,7 @@ export class EnforcementState {
     previous?: EnforcementState,
   ) {
     this.credentials = extras.credentials;
+    this.retired = extras.retired ?? NO_RETIRED_SECRETS;
     this.credentialError = extras.credentialError;
     this.leaves = extras.leaves;
     this.caId = extras.caId;
@@ -78,7 +86,7 @@ export class EnforcementState {
 
   /** The same policy version with other credentials or another CA: a new state, sharing what did not change. */
   with(extras: Partial<EnforcementExtras>): EnforcementState {
-    return new EnforcementState(this.snapshot, { credentials: this.credentials, credentialError: this.credentialError, leaves: this.leaves, caId: this.caId, ...extras }, this.log, this);
+    return new EnforcementState(this.snapshot, { credentials: this.credentials, retired: this.retired, credentialError: this.credentialError, leaves: this.leaves, caId: this.caId, ...extras }, this.log, this);
   }
 
   /**

@@ -300,13 +300,16 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   const { request, destination } = plan;
   // Offered only for the exact service host, scheme and port the request was decided for, and
   // injected only if it serves every action, each inside the task's scope (lib/vault/binding.ts).
-  const stored = plan.state.credentials.get(serviceKey(request.scheme, request.host, request.port));
+  const endpoint = serviceKey(request.scheme, request.host, request.port);
+  const stored = plan.state.credentials.get(endpoint);
   const { credential, withheld } = selectCredential(stored, plan.actions, plan.auth.scope);
   // The endpoint's secret is redacted from every answer, injected into this request or not: an
   // upstream that was sent it once (an earlier request, another task's) can hand it back later,
   // in a request log, a "last delivery" page or an error, to a request it was withheld from.
   // So is the secret of the service's credential, from any of the service's other endpoints.
-  const forms = redactionForms(plan.state.credentials, stored, plan.actions);
+  // And the secrets rotations replaced or deletions removed, of the endpoint and of the services
+  // acted on (lib/vault/retired-secrets.ts): only ever redacted, never injected.
+  const forms = redactionForms(plan.state.credentials, stored, plan.actions, plan.state.retired, endpoint);
   const secrets = forms ? patternFor(forms) : null;
   const secretNames = forms ? namePatternFor(forms) : null;
   // Credentials the agent brings itself never go upstream, whether or not one is injected: the

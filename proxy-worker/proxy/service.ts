@@ -11,6 +11,7 @@ import { loadSqlParser } from "@/lib/semantics/sql";
 import { expireTasks } from "@/lib/tasks/tasks";
 import { loadCertificateAuthority, ensureCertificateAuthority } from "@/lib/tls/ca-store";
 import { loadCredentialsForInjection } from "@/lib/vault/load-for-injection";
+import { loadRetiredSecrets } from "@/lib/vault/retired-secrets";
 import { PostgresHoldGate } from "../approvals/hold-gate";
 import type { EnforcementCore } from "../core";
 import type { Metrics } from "../metrics";
@@ -117,7 +118,11 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     const load = ++credentialLoads;
     let loaded: Partial<EnforcementExtras>;
     try {
-      loaded = { credentials: await loadCredentialsForInjection(db, o.workerKey), credentialError: null };
+      // The credentials first, then the retired secrets: a rotation committed in between is then
+      // seen with its old secret current and retired at once (redacted twice), never with neither.
+      const credentials = await loadCredentialsForInjection(db, o.workerKey);
+      const retired = await loadRetiredSecrets(db, o.workerKey, config.retiredSecrets);
+      loaded = { credentials, retired, credentialError: null };
     } catch (error) {
       // Keep injecting what was loaded before; say so loudly.
       const message = error instanceof Error ? error.message : String(error);

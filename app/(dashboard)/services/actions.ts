@@ -2,6 +2,7 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
+import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { formOf, formText, formToObject, runAction, type ActionResult } from "@/lib/http/action";
 import { addCredential, addCredentialInput, bindCredential, bindCredentialInput, deleteCredential, rotateCredential } from "@/lib/vault";
@@ -32,7 +33,7 @@ export async function rotateCredentialAction(_prev: ActionResult<{ name: string 
   form = formOf(form);
   return runAction("credentials:write", rotateInput, () => formToObject(form), async (actor, data) => {
     const db = getDb();
-    const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret);
+    const credential = await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, data.id, data.secret, loadAppConfig().retiredSecrets);
     revalidatePath("/services");
     return { name: credential.name };
   });
@@ -52,7 +53,7 @@ export async function bindCredentialAction(_prev: ActionResult<{ name: string }>
 export async function deleteCredentialAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
   return runAction("credentials:write", z.object({ id: hiddenId("credential") }), () => formToObject(form), async (actor, data) => {
-    await deleteCredential(getDb(), actor, data.id);
+    await deleteCredential(getDb(), actor, data.id, loadAppConfig().retiredSecrets);
     revalidatePath("/services");
     return null;
   });

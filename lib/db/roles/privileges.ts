@@ -18,7 +18,7 @@ import type { RuntimeRole } from "./names";
  *   none is usable, and audit events.
  * - the dashboard (and the CLI, which uses the dashboard's role) manages everything else, but
  *   deletes only what the product deletes (sessions, setup tokens, services, credentials,
- *   idempotency keys) and
+ *   retired secrets past their retention, idempotency keys) and
  *   never creates approvals (only a held request does).
  */
 export type TablePrivilege = "SELECT" | "INSERT" | "UPDATE" | "DELETE";
@@ -62,6 +62,10 @@ export const PRIVILEGES: PrivilegeMap = {
     signing_keys: { dashboard: CRU, worker: { SELECT: PUBLIC_SIGNING_KEY_COLUMNS } },
     issued_tokens: { dashboard: CRU, worker: READ },
     credentials: { dashboard: CRUD, worker: { SELECT: true, UPDATE: ["last_used_at"] } },
+    // Secrets credentials no longer inject: written and pruned by the dashboard with the rotation or
+    // deletion that retires them, resealed (only) by master-key rotation; the worker reads them to
+    // redact them.
+    retired_secrets: { dashboard: { SELECT: true, INSERT: true, UPDATE: ["secret_sealed"], DELETE: true }, worker: READ },
     api_keys: { dashboard: CRU, worker: NONE },
     // A decision never rewrites what was held (digest, method, URL, actions).
     // Either side cancels an approval whose task, agent or token went away (kill switch).

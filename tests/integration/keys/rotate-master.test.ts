@@ -19,7 +19,7 @@ import { sealedValueCounts } from "@/lib/keys/reseal";
 import { rotateMasterKey } from "@/lib/keys/rotate-master";
 import { createTask } from "@/lib/tasks/tasks";
 import { ensureCertificateAuthority, loadCertificateAuthority, rotateCertificateAuthority } from "@/lib/tls/ca-store";
-import { addCredential, loadCredentialsForInjection, rotateCredential } from "@/lib/vault";
+import { addCredential, loadCredentialsForInjection, loadRetiredSecrets, rotateCredential, serviceKey } from "@/lib/vault";
 import { credentialAad } from "@/lib/vault/view";
 import { runCli } from "../../support/cli";
 import { createTestDatabase, databaseEnv, type TestDatabase } from "../../support/database";
@@ -40,6 +40,8 @@ describe("master-key rotation", () => {
   let dataDir: string;
   let admin: Actor;
   const secrets = new Map<string, string>();
+  /** Retired secrets by their row's id. */
+  const retiredSecrets = new Map<string, string>();
   let oldToken: string;
   let taskId: string;
   // The rotation rewrites sealed columns no runtime role may write: the CLI runs it as the owner.
@@ -73,6 +75,19 @@ describe("master-key rotation", () => {
     expect(injected.size).toBe(secrets.size);
     expect((await loadCertificateAuthority(t.db, keys.workerKey)).id).toBeTruthy();
     expect(await loadActiveSigningKey(t.db, keys.dashboardKey)).toBeDefined();
+    // Every retired secret (rotated away or deleted) opens too, and is what the worker redacts.
+    const all = { retentionDays: 3650, perService: 100_000 };
+    const stored = await t.db.retiredSecret.findMany({ select: { id: true, scheme: true, host: true, port: true } });
+    const opened = await loadRetiredSecrets(t.db, keys.workerKey, all);
+    expect(opened.count).toBe(stored.length);
+    let checked = 0;
+    for (const row of stored) {
+      const old = retiredSecrets.get(row.id);
+      if (old === undefined) continue;
+      expect(opened.byEndpoint.get(serviceKey(row.scheme, row.host, row.port)), row.id).toContain(old);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
     const fingerprints = new Set((await sealedValueCounts(t.db)).map((c) => c.fingerprint));
     expect(fingerprints).toEqual(new Set([keys.workerKey.fingerprint, keyFingerprint(keys.dashboardKey)]));
   }
@@ -92,11 +107,23 @@ describe("master-key rotation", () => {
       const id = randomUUID();
       const secret = `sk_live_${randomUUID().replace(/-/g, "")}`;
       secrets.set(id, secret);
-      // Some were rotated: the secret they replaced is sealed too, and must open after the rotation.
-      const retired = i % 2 === 0 ? { retiredSecretSealed: sealTo(keys.workerKey, `sk_old_${randomUUID()}`, credentialAad(id)) } : {};
-      return { id, name: `bulk-${i}-${id.slice(0, 8)}`, scheme: "https", host: `bulk-${i}.example.test`, port: 443, headerTemplate: "Authorization: Bearer {secret}", secretSealed: sealTo(keys.workerKey, secret, credentialAad(id)), ...retired };
+      return { id, name: `bulk-${i}-${id.slice(0, 8)}`, scheme: "https", host: `bulk-${i}.example.test`, port: 443, headerTemplate: "Authorization: Bearer {secret}", secretSealed: sealTo(keys.workerKey, secret, credentialAad(id)) };
     });
     await t.db.credential.createMany({ data: rows });
+    // Some were rotated twice: both secrets they replaced are sealed too (bound to the credential's
+    // id, not the row's), and must open after the rotation.
+    const retired = rows.flatMap((row, i) =>
+      i % 2 !== 0
+        ? []
+        : [1, 2].map(() => {
+            const id = randomUUID();
+            const old = `sk_old_${randomUUID()}`;
+            retiredSecrets.set(id, old);
+            const { id: credentialId, name: credentialName, secretSealed: _current, ...endpoint } = row;
+            return { id, credentialId, credentialName, ...endpoint, secretSealed: sealTo(keys.workerKey, old, credentialAad(credentialId)), reason: "rotated" as const };
+          }),
+    );
+    await t.db.retiredSecret.createMany({ data: retired });
     const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: owner.user.id } });
     taskId = (await createTask(t.db, admin, { agentId: agent.id, purpose: "rotation", policyYaml: "unlisted: deny\nrules: []\n", ttl: "2h" })).id;
     oldToken = (await issueTaskToken(t.db, admin, keys.dashboardKey, identity, taskId)).token;
@@ -153,6 +180,7 @@ describe("master-key rotation", () => {
 
     // The old keys open nothing any more.
     await expect(loadCredentialsForInjection(t.db, old.workerKey)).rejects.toThrow(/sealed for key/);
+    await expect(loadRetiredSecrets(t.db, old.workerKey, { retentionDays: 3650, perService: 100_000 })).rejects.toThrow(/sealed for key/);
     await expect(loadCertificateAuthority(t.db, old.workerKey)).rejects.toThrow(/sealed for key/);
     await expect(loadActiveSigningKey(t.db, old.dashboardKey)).rejects.toThrow(/sealed for key/);
     // Tokens minted before still verify (signing keys keep their public halves), and the audit

@@ -6,6 +6,7 @@ import { viaProxy } from "../../support/proxy-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 import { secretForms } from "@/lib/vault/secret-forms";
 import { rotateCredential } from "@/lib/vault/rotate-credential";
+import { deleteCredential } from "@/lib/vault/delete-credential";
 
 /** A secret with every character that encoders treat specially (printable ASCII, as `{secret}` requires). */
 const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
@@ -101,6 +102,7 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
   let up2: Upstream;
   let token: string;
   let origin: string;
+  const seen = new Map<string, string[]>();
 
   beforeAll(async () => {
     let remembered = "";
@@ -108,6 +110,15 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     up = await startHttpUpstream((hit, res) => {
       const secret = String(hit.headers.authorization ?? "").replace(/^Bearer /, "");
       const url = new URL(hit.url, "http://x");
+      // A request log per service (the host's last label before .test): every token it was ever sent.
+      const service = (hit.headers.host ?? "").replace(/:\d+$/, "").split(".").at(-2) ?? "";
+      if (secret) seen.set(service, [...new Set([...(seen.get(service) ?? []), secret])]);
+      if (url.pathname === "/request-history") {
+        const all = seen.get(service) ?? [];
+        res.writeHead(200, { "content-type": "application/json", "x-history": all.join(" ") });
+        res.end(JSON.stringify({ tokens: all, dump: Buffer.from(all.map((t) => `authorization: Bearer ${t}`).join("\r\n")).toString("base64"), note: "the upstream's own text" }));
+        return;
+      }
       if (hit.headers.host?.startsWith("api.multi.test") && secret) remembered = secret;
       if (hit.headers.host?.startsWith("rot.test") && secret) firstRotated ||= secret;
       if (url.pathname === "/first-token") {
@@ -362,7 +373,67 @@ describe("redaction: an upstream that echoes the injected secret, in any encodin
     expect(r.text).toContain("the upstream's own text");
     expect(r.text, r.text).not.toContain(OLD);
     expect(String(r.headers["x-first-token"])).not.toContain(OLD);
-    expect((await h.t.db.credential.findFirstOrThrow({ where: { id } })).retiredSecretSealed).not.toContain(OLD);
+    const kept = await h.t.db.retiredSecret.findMany({ where: { credentialId: id } });
+    expect(kept.map((r) => r.reason)).toEqual(["rotated"]);
+    expect(kept[0]!.secretSealed).not.toContain(OLD);
+  });
+
+  /** Whether `text` or what its base64 and hex runs decode to holds `secret`. */
+  const shows = (text: string, secret: string) => text.includes(secret) || decodedRuns(text).some((d) => d.includes(secret));
+
+  it("still redacts every secret rotations replaced, not only the last: rotated twice, the first one is redacted too", async () => {
+    const [S1, S2, S3] = ["twice-first-secret-0123456789ab", "twice-second-secret-456789abcdef", "twice-third-secret-89abcdef012345"] as const;
+    await h.addService({ id: "twice", hosts: ["twice.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "twice", scheme: "http", host: "twice.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: S1 });
+    const twiceToken = (await h.newTask("unlisted: deny\nrules:\n  - service: twice\n    effects: [read]\n")).token;
+    const id = (await h.t.db.credential.findFirstOrThrow({ where: { name: "twice" } })).id;
+    for (const [current, next] of [[S1, S2], [S2, S3]] as const) {
+      expect((await viaProxy(h.proxyPort, `http://twice.test:${up.port}/echo`, { token: twiceToken })).status).toBe(200);
+      expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${current}`);
+      await rotateCredential(h.t.db, h.admin, h.keys.workerKey, id, next);
+      await h.sync();
+    }
+    // The upstream's request log shows all three; only the current one was injected.
+    const r = await viaProxy(h.proxyPort, `http://twice.test:${up.port}/request-history`, { token: twiceToken });
+    expect(r.status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${S3}`);
+    expect(seen.get("twice")).toEqual([S1, S2, S3]);
+    expect(r.text).toContain("the upstream's own text");
+    for (const secret of [S1, S2, S3]) {
+      expect(shows(r.text, secret), `${secret}: ${r.text}`).toBe(false);
+      expect(String(r.headers["x-history"]), secret).not.toContain(secret);
+    }
+    expect((await h.t.db.retiredSecret.findMany({ where: { credentialId: id } })).map((row) => row.reason)).toEqual(["rotated", "rotated"]);
+  });
+
+  it("still redacts a deleted credential's secret from its service's answers (every endpoint), and never injects it", async () => {
+    const GONE = "deleted-secret-0123456789abcdef";
+    const NEXT = "readded-secret-fedcba9876543210";
+    await h.addService({ id: "del", hosts: ["api.del.test", "logs.del.test"], scheme: "http", ports: [up.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    await h.addCredential({ name: "del", scheme: "http", host: "api.del.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: GONE });
+    const delToken = (await h.newTask("unlisted: deny\nrules:\n  - service: del\n    effects: [read]\n")).token;
+    expect((await viaProxy(h.proxyPort, `http://api.del.test:${up.port}/echo`, { token: delToken })).status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${GONE}`);
+    const id = (await h.t.db.credential.findFirstOrThrow({ where: { name: "del" } })).id;
+    await deleteCredential(h.t.db, h.admin, id);
+    await h.sync();
+    for (const host of ["api.del.test", "logs.del.test"]) {
+      const r = await viaProxy(h.proxyPort, `http://${host}:${up.port}/request-history`, { token: delToken });
+      expect(r.status, host).toBe(200);
+      // Nothing is injected any more: the deleted secret is only ever redacted.
+      expect(up.hits.at(-1)!.headers.authorization, host).toBeUndefined();
+      expect(r.text).toContain("the upstream's own text");
+      expect(shows(r.text, GONE), `${host}: ${r.text}`).toBe(false);
+      expect(String(r.headers["x-history"]), host).not.toContain(GONE);
+    }
+    expect((await h.t.db.retiredSecret.findMany({ where: { credentialId: id } })).map((row) => row.reason)).toEqual(["deleted"]);
+
+    // A credential added again for the endpoint: its secret is injected, the deleted one never.
+    await h.addCredential({ name: "del-again", scheme: "http", host: "api.del.test", port: up.port, headerTemplate: "Authorization: Bearer {secret}", secret: NEXT });
+    const r = await viaProxy(h.proxyPort, `http://api.del.test:${up.port}/request-history`, { token: delToken });
+    expect(r.status).toBe(200);
+    expect(up.hits.at(-1)!.headers.authorization).toBe(`Bearer ${NEXT}`);
+    for (const secret of [GONE, NEXT]) expect(shows(r.text, secret), `${secret}: ${r.text}`).toBe(false);
   });
 
   it("redacts the header as it was sent, encoded again: a Basic value echoed in a base64 or hex dump of the request", async () => {

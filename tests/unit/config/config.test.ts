@@ -7,12 +7,33 @@ import { loadDashboardKeyConfig, loadWorkerKeyConfig } from "@/lib/config/proces
 import { agentProxyAddress, loadWorkerConfig } from "@/lib/config/worker";
 import { hostname } from "node:os";
 import { loadSiemConfig } from "@/lib/config/siem";
+import { loadRetiredSecretsConfig } from "@/lib/config/retired-secrets";
 
 describe("configuration is validated once, with messages that name the variable", () => {
   it("applies documented defaults", () => {
     expect(loadWorkerConfig({})).toMatchObject({ proxyHost: "127.0.0.1", proxyPort: 8080, healthPort: 8081 });
     expect(loadAppConfig({})).toMatchObject({ host: "127.0.0.1", port: 3000, publicUrl: "http://127.0.0.1:3000", oidc: undefined });
     expect(loadCommonConfig({}).databaseUrl).toBeUndefined();
+  });
+
+  it("bounds how long and how many retired credential secrets stay redacted, the same for the dashboard, the worker and the CLI", () => {
+    const defaults = { retentionDays: 90, perService: 20 };
+    expect(loadWorkerConfig({}).retiredSecrets).toEqual(defaults);
+    expect(loadAppConfig({}).retiredSecrets).toEqual(defaults);
+    expect(loadRetiredSecretsConfig({})).toEqual(defaults);
+    const set = { BULKHEAD_RETIRED_SECRET_DAYS: "30", BULKHEAD_RETIRED_SECRETS_PER_SERVICE: "5" };
+    expect(loadWorkerConfig(set).retiredSecrets).toEqual({ retentionDays: 30, perService: 5 });
+    expect(loadAppConfig(set).retiredSecrets).toEqual({ retentionDays: 30, perService: 5 });
+    for (const [name, value, message] of [
+      ["BULKHEAD_RETIRED_SECRET_DAYS", "0", /BULKHEAD_RETIRED_SECRET_DAYS must be at least 1 day/],
+      ["BULKHEAD_RETIRED_SECRET_DAYS", "1.5", /BULKHEAD_RETIRED_SECRET_DAYS must be a whole number of days/],
+      ["BULKHEAD_RETIRED_SECRET_DAYS", "3651", /at most 3650/],
+      ["BULKHEAD_RETIRED_SECRETS_PER_SERVICE", "0", /BULKHEAD_RETIRED_SECRETS_PER_SERVICE must be at least 1/],
+      ["BULKHEAD_RETIRED_SECRETS_PER_SERVICE", "many", /BULKHEAD_RETIRED_SECRETS_PER_SERVICE must be a whole number/],
+      ["BULKHEAD_RETIRED_SECRETS_PER_SERVICE", "201", /at most 200/],
+    ] as const) {
+      for (const load of [loadWorkerConfig, loadAppConfig, loadRetiredSecretsConfig]) expect(() => load({ [name]: value }), `${name}=${value}`).toThrow(message);
+    }
   });
 
   it.each([

@@ -25,6 +25,6 @@ describe("the list of sealed columns", () => {
   it("lets only the worker open what only the worker may read", () => {
     const opener = Object.fromEntries(SEALED_COLUMNS.map((c) => [c.table, c.opener]));
     // Webhook secrets are the dashboard's: it alone sends webhooks, the worker never reads them.
-    expect(opener).toEqual({ signing_keys: "dashboard", credentials: "worker", certificate_authorities: "worker", webhooks: "dashboard", idempotency_keys: "dashboard" });
+    expect(opener).toEqual({ signing_keys: "dashboard", credentials: "worker", retired_secrets: "worker", certificate_authorities: "worker", webhooks: "dashboard", idempotency_keys: "dashboard" });
   });
 });

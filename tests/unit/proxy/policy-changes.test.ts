@@ -9,6 +9,8 @@ describe("what a bulkhead_policy notification says changed", () => {
     expect(parsePolicyChange(`agents:${id}`)).toEqual({ kind: "agent", id });
     expect(parsePolicyChange("issued_tokens:i4Lx1MfZBXRMgsepJdKLzA")).toEqual({ kind: "token", jti: "i4Lx1MfZBXRMgsepJdKLzA" });
     expect(parsePolicyChange(`credentials:${id}`)).toEqual({ kind: "credential", id });
+    // A retired secret written, pruned or resealed: the credentials (and their retired secrets) are re-read.
+    expect(parsePolicyChange(`retired_secrets:${id}`)).toEqual({ kind: "credential", id });
   });
 
   it("anything else asks for a full reload: table names, unknown tables, bad keys, oversized payloads", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { redactionForms } from "@/proxy-worker/proxy/redaction-scope";
+import type { RetiredSecretSet } from "@/lib/vault/retired-secrets";
 import type { SemanticAction } from "@/lib/semantics/types";
 import type { InjectableCredential } from "@/lib/vault/load-for-injection";
 
@@ -39,5 +40,28 @@ describe("redactionForms: whose secrets an answer is redacted of", () => {
     expect(redactionForms(credentials, undefined, [action("unknown")])).toBeNull();
     // The same credentials give the same array (its compiled pattern is reused).
     expect(redactionForms(credentials, own, [action("svc-a")])).toBe(redactionForms(credentials, own, [action("svc-a")]));
+  });
+
+  it("secrets credentials no longer inject: those of the services acted on and of the endpoint, with the live ones", () => {
+    const live = credential("live", "svc-a", "live-secret-6666");
+    const credentials = new Map([["http://a.test:80", live]]);
+    const retired: RetiredSecretSet = {
+      byService: new Map([
+        ["svc-a", ["rotated-away-7777", "deleted-8888"]],
+        ["svc-b", ["other-service-9999"]],
+      ]),
+      byEndpoint: new Map([["http://gone.test:80", ["deleted-unknown-0000"]]]),
+      count: 4,
+    };
+    expect([...(redactionForms(credentials, live, [action("svc-a")], retired, "http://a.test:80") ?? [])].sort()).toEqual(["deleted-8888", "live-secret-6666", "rotated-away-7777"]);
+    // A service whose every credential was deleted: its retired secrets alone.
+    expect(redactionForms(credentials, undefined, [action("svc-b")], retired, "http://b.test:80")).toEqual(["other-service-9999"]);
+    // A host no service describes: the endpoint's.
+    expect(redactionForms(credentials, undefined, [action("unknown")], retired, "http://gone.test:80")).toEqual(["deleted-unknown-0000"]);
+    expect(redactionForms(credentials, undefined, [action("unknown")], retired, "http://elsewhere.test:80")).toBeNull();
+    // Cached per loaded set: the same array again, another for another set.
+    const again = redactionForms(credentials, live, [action("svc-a")], retired, "http://a.test:80");
+    expect(redactionForms(credentials, live, [action("svc-a")], retired, "http://a.test:80")).toBe(again);
+    expect(redactionForms(credentials, live, [action("svc-a")], { ...retired }, "http://a.test:80")).not.toBe(again);
   });
 });

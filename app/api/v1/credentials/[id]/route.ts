@@ -1,7 +1,8 @@
+import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { deleteCredential } from "@/lib/vault";
 
 export const DELETE = apiRoute<{ id: string }>("credentials:write", async ({ actor, params }) => ({
-  credential: await deleteCredential(getDb(), actor, params.id),
+  credential: await deleteCredential(getDb(), actor, params.id, loadAppConfig().retiredSecrets),
 }));

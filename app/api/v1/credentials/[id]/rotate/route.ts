@@ -1,3 +1,4 @@
+import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { rotateCredential, rotateCredentialInput } from "@/lib/vault";
@@ -7,5 +8,5 @@ import { appKeys } from "@/lib/identity/app-keys";
 export const POST = apiRoute<{ id: string }>("credentials:write", async ({ actor, params, json }) => {
   const { secret } = await json(rotateCredentialInput);
   const db = getDb();
-  return { credential: await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, params.id, secret) };
+  return { credential: await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, params.id, secret, loadAppConfig().retiredSecrets) };
 });
