@@ -144,7 +144,7 @@ export async function decideApproval(
       select: {
         id: true, status: true, cancelReason: true, expiresAt: true, taskId: true, agentId: true, jti: true, method: true, url: true, requiredApprovals: true,
         agent: { select: { ownerId: true } }, task: { select: { createdById: true } }, decidedBy: { select: { email: true } },
-        votes: { select: { userId: true } },
+        votes: { select: { userId: true, apiKeyId: true } },
       },
     });
     if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
@@ -186,7 +186,8 @@ export async function decideApproval(
     if (completes && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
       throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner and the task's creator cannot approve its requests alone. Ask another approver.");
     }
-    await tx.approvalVote.create({ data: { approvalId: id, userId: by, note: note ?? null, createdAt: now } });
+    // The key it was cast through, if any: revoking that key takes back what it approved (cancel.ts).
+    await tx.approvalVote.create({ data: { approvalId: id, userId: by, apiKeyId: actor.kind === "api_key" ? actor.apiKeyId : null, note: note ?? null, createdAt: now } });
     if (!completes) {
       await recordAuditEvent(tx, {
         type: "approval.vote", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,
