@@ -165,7 +165,7 @@ export async function decideApproval(
     const required = Math.max(1, approval.requiredApprovals);
     const base = { approvalId: id, method: approval.method, url: approval.url };
     // Earlier votes count only while their voters may still approve this request (counted-votes.ts).
-    const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.map((v) => v.userId).filter((v) => v !== by));
+    const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.filter((v) => v.userId !== by));
     const withdrawnData = withdrawn.length > 0 ? { withdrawnVotes: withdrawn } : {};
     if (verdict === "deny") {
       await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null }, select: { id: true } });
