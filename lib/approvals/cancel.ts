@@ -13,7 +13,9 @@ import type { Actor } from "@/lib/auth/actor";
  * `worker_stopped` what it records for the requests it held when it stops (or, after a crash, what
  * its next start records for them): the request waited in that process, and no other can release it.
  * `approver_removed` what disabling a person, or taking the right to approve from them, records for
- * the approvals they gave that are not used yet (`cancelApprovalsGivenBy`).
+ * the approvals they gave that are not used yet (`cancelApprovalsGivenBy`); `approver_key_revoked`
+ * what revoking an API key records for the approvals with a vote cast through it that could still
+ * release a request: approved and not used yet, or pending (`cancelApprovalsVotedThrough`).
  */
 export const CANCEL_REASONS = {
   task_ended: "the task was ended",
@@ -27,6 +29,7 @@ export const CANCEL_REASONS = {
   policy_changed: "the task's policy was changed and now denies the request",
   worker_stopped: "the proxy worker holding the request stopped before anyone decided (the request was not forwarded)",
   approver_removed: "a person who approved it was disabled or lost the right to approve it before it was used",
+  approver_key_revoked: "an API key through which it was approved was revoked before it was used",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
@@ -104,4 +107,29 @@ export async function cancelApprovalsGivenBy(
   const given: Prisma.ApprovalWhereInput = { status: "approved", OR: [{ decidedById: userId }, { votes: { some: { userId } } }] };
   const rows = await tx.approval.findMany({ where: outside ? { AND: [given, { NOT: outside }] } : given, select: { id: true } });
   return cancelApprovals(tx, { ids: rows.map((r) => r.id) }, "approver_removed", actor, now);
+}
+
+/**
+ * Cancels every approval with a vote cast through one of `apiKeyIds` that could still release a
+ * request: approved and not used yet (a 202 grant, a blocking hold a worker has not released), or
+ * still pending (an N-of-M approval the key voted for). Called in the transaction that sets the
+ * keys' `revoked_at`: a key is revoked (found stolen) precisely so that what it did does not take
+ * effect. A pending approval is cancelled rather than its vote withdrawn: the vote row is the
+ * key creator's one vote on it (insert-only, one per person), so a withdrawn vote would leave that
+ * person unable to vote on the request themselves, and a request a stolen key voted for is better
+ * judged afresh. Approvals the key's creator gave through a dashboard session stand; used ones are
+ * history.
+ */
+export async function cancelApprovalsVotedThrough(
+  tx: Pick<Db, "approval" | "auditEvent">,
+  apiKeyIds: readonly string[],
+  actor: Actor | AuditActorRef,
+  now = new Date(),
+): Promise<string[]> {
+  if (apiKeyIds.length === 0) return [];
+  const rows = await tx.approval.findMany({
+    where: { status: { in: ["pending", "approved"] }, votes: { some: { apiKeyId: { in: [...apiKeyIds] } } } },
+    select: { id: true },
+  });
+  return cancelApprovals(tx, { ids: rows.map((r) => r.id) }, "approver_key_revoked", actor, now);
 }

@@ -5,7 +5,7 @@ import { scopeWhere, type ApproverScope } from "./approver-scope";
 /** A vote that no longer counts, and why. */
 export type WithdrawnVote = {
   userId: string;
-  reason: "disabled" | "removed" | "no_longer_an_approver" | "outside_approver_scope";
+  reason: "disabled" | "removed" | "no_longer_an_approver" | "outside_approver_scope" | "api_key_revoked";
 };
 
 /**
@@ -13,26 +13,34 @@ export type WithdrawnVote = {
  * the database says at this instant (call it inside the deciding transaction, after the
  * approval's row lock). A vote counts only while its voter still exists, is not disabled, has a
  * role that may decide approvals, and has an approver scope that still covers this approval: a
- * person disabled, demoted or narrowed after voting must not help release a request. The vote
+ * person disabled, demoted or narrowed after voting must not help release a request. A vote cast
+ * through an API key counts only while the key is not revoked (revoking it normally cancels the
+ * approval outright, `cancelApprovalsVotedThrough`; this covers a key revoked by any other
+ * route). An expired key's vote still counts: expiry is not a finding against it. The vote
  * rows stay as they were (approval_votes is insert-only for the dashboard); a vote that does not
  * count is named in the decision's audit event as withdrawn.
  */
 export async function countedVotes(
-  tx: Pick<Db, "user" | "approval">,
+  tx: Pick<Db, "user" | "approval" | "apiKey">,
   approvalId: string,
-  voterIds: readonly string[],
+  votes: ReadonlyArray<{ userId: string; apiKeyId: string | null }>,
 ): Promise<{ counted: string[]; withdrawn: WithdrawnVote[] }> {
-  if (voterIds.length === 0) return { counted: [], withdrawn: [] };
+  if (votes.length === 0) return { counted: [], withdrawn: [] };
   const users = await tx.user.findMany({
-    where: { id: { in: [...voterIds] } },
+    where: { id: { in: votes.map((v) => v.userId) } },
     select: { id: true, role: true, disabledAt: true, approverScopes: { select: { kind: true, value: true } } },
   });
+  const keyIds = votes.flatMap((v) => (v.apiKeyId ? [v.apiKeyId] : []));
+  const revokedKeys = new Set(
+    keyIds.length === 0 ? [] : (await tx.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: { not: null } }, select: { id: true } })).map((k) => k.id),
+  );
   const byId = new Map(users.map((u) => [u.id, u]));
   const counted: string[] = [];
   const withdrawn: WithdrawnVote[] = [];
-  for (const userId of voterIds) {
+  for (const { userId, apiKeyId } of votes) {
     const user = byId.get(userId);
-    if (!user) withdrawn.push({ userId, reason: "removed" });
+    if (apiKeyId && revokedKeys.has(apiKeyId)) withdrawn.push({ userId, reason: "api_key_revoked" });
+    else if (!user) withdrawn.push({ userId, reason: "removed" });
     else if (user.disabledAt) withdrawn.push({ userId, reason: "disabled" });
     else if (!roleCan(user.role, "approvals:decide")) withdrawn.push({ userId, reason: "no_longer_an_approver" });
     else if (!(await inScope(tx, approvalId, user.approverScopes))) withdrawn.push({ userId, reason: "outside_approver_scope" });

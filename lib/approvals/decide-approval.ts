@@ -144,7 +144,7 @@ export async function decideApproval(
       select: {
         id: true, status: true, cancelReason: true, expiresAt: true, taskId: true, agentId: true, jti: true, method: true, url: true, requiredApprovals: true,
         agent: { select: { ownerId: true } }, task: { select: { createdById: true } }, decidedBy: { select: { email: true } },
-        votes: { select: { userId: true } },
+        votes: { select: { userId: true, apiKeyId: true } },
       },
     });
     if (!approval) throw new AppError("NOT_FOUND", "No such approval.");
@@ -165,7 +165,7 @@ export async function decideApproval(
     const required = Math.max(1, approval.requiredApprovals);
     const base = { approvalId: id, method: approval.method, url: approval.url };
     // Earlier votes count only while their voters may still approve this request (counted-votes.ts).
-    const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.map((v) => v.userId).filter((v) => v !== by));
+    const { counted, withdrawn } = await countedVotes(tx, id, approval.votes.filter((v) => v.userId !== by));
     const withdrawnData = withdrawn.length > 0 ? { withdrawnVotes: withdrawn } : {};
     if (verdict === "deny") {
       await tx.approval.update({ where: { id }, data: { status: "denied", decidedById: by, decidedAt: now, decisionNote: note ?? null }, select: { id: true } });
@@ -186,7 +186,8 @@ export async function decideApproval(
     if (completes && interested.has(by) && (await isFourEyesOn(tx)) && voters.every((v) => interested.has(v))) {
       throw new AppError("FORBIDDEN", "Four-eyes is on: the agent's owner and the task's creator cannot approve its requests alone. Ask another approver.");
     }
-    await tx.approvalVote.create({ data: { approvalId: id, userId: by, note: note ?? null, createdAt: now } });
+    // The key it was cast through, if any: revoking that key takes back what it approved (cancel.ts).
+    await tx.approvalVote.create({ data: { approvalId: id, userId: by, apiKeyId: actor.kind === "api_key" ? actor.apiKeyId : null, note: note ?? null, createdAt: now } });
     if (!completes) {
       await recordAuditEvent(tx, {
         type: "approval.vote", actor, agentId: approval.agentId, taskId: approval.taskId, outcome: "approve", reason: note ?? null,

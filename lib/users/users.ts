@@ -5,7 +5,7 @@ import { visibleName } from "@/lib/validation/text";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from "@/lib/auth/password";
 import { ROLES, roleCan, type Role } from "@/lib/auth/roles";
-import { cancelApprovalsGivenBy } from "@/lib/approvals/cancel";
+import { cancelApprovalsGivenBy, cancelApprovalsVotedThrough } from "@/lib/approvals/cancel";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { isUniqueViolation } from "@/lib/db/errors";
@@ -146,15 +146,20 @@ export async function setUserRole(db: Db, actor: Actor, userId: string, role: Ro
  * Revokes the live API keys `userId` created, each audited with why. A disabled user's keys
  * already stop working (authentication checks the creator), but only revocation keeps them from
  * working again when the user is re-enabled: whoever held a copy of such a key would get it back.
+ * As any revocation, it cancels what the keys approved (or voted for) that could still release a
+ * request (`approver_key_revoked`, cancel.ts).
  */
-async function revokeKeysCreatedBy(tx: Pick<Db, "apiKey" | "auditEvent">, actor: Actor, userId: string, reason: string, now: Date): Promise<string[]> {
+async function revokeKeysCreatedBy(tx: Pick<Db, "apiKey" | "approval" | "auditEvent">, actor: Actor, userId: string, reason: string, now: Date): Promise<string[]> {
   const keys = await tx.apiKey.findMany({ where: { createdById: userId, revokedAt: null }, select: { id: true, name: true, prefix: true } });
   if (keys.length === 0) return [];
-  await tx.apiKey.updateMany({ where: { id: { in: keys.map((k) => k.id) }, revokedAt: null }, data: { revokedAt: now } });
-  for (const key of keys) {
-    await recordAuditEvent(tx, { type: "api_key.revoked", actor, reason, data: { apiKeyId: key.id, name: key.name, prefix: key.prefix, reason, createdById: userId } });
+  // Only the keys this update revokes (a concurrent revocation may have taken one: it cancelled for it).
+  const revoked = await tx.apiKey.updateManyAndReturn({ where: { id: { in: keys.map((k) => k.id) }, revokedAt: null }, data: { revokedAt: now }, select: { id: true } });
+  const mine = new Set(revoked.map((k) => k.id));
+  for (const key of keys.filter((k) => mine.has(k.id))) {
+    const cancelledApprovals = (await cancelApprovalsVotedThrough(tx, [key.id], actor, now)).length;
+    await recordAuditEvent(tx, { type: "api_key.revoked", actor, reason, data: { apiKeyId: key.id, name: key.name, prefix: key.prefix, reason, createdById: userId, cancelledApprovals } });
   }
-  return keys.map((k) => k.id);
+  return [...mine];
 }
 
 /**
@@ -182,9 +187,11 @@ export async function setUserDisabled(db: Db, actor: Actor, userId: string, disa
       select: summarySelect,
     });
     const endedSessions = disabled ? (await tx.session.deleteMany({ where: { userId } })).count : 0;
-    const revokedApiKeys = await revokeKeysCreatedBy(tx, actor, userId, disabled ? "its creator was disabled" : "created before its creator was disabled", now);
-    // What they approved and is not used yet is not released (a compromised account's approvals).
+    // What they approved and is not used yet is not released (a compromised account's approvals),
+    // whether through a session or one of their keys: `approver_removed`. Then their keys are
+    // revoked, which cancels what is left that a key voted for (pending N-of-M approvals).
     const cancelledApprovals = disabled ? (await cancelApprovalsGivenBy(tx, userId, actor, now)).length : 0;
+    const revokedApiKeys = await revokeKeysCreatedBy(tx, actor, userId, disabled ? "its creator was disabled" : "created before its creator was disabled", now);
     await recordAuditEvent(tx, {
       type: disabled ? "user.disabled" : "user.enabled",
       actor,

@@ -35,7 +35,8 @@ export const apiKeyOperations: OpenApiOperation[] = [
     path: "/api/v1/api-keys/{id}",
     operationId: "revokeApiKey",
     summary: "Revoke an API key",
-    description: "Takes effect on the next request. Only with a session: API keys cannot revoke API keys.",
+    description:
+      "Takes effect on the next request. Only with a session: API keys cannot revoke API keys. Every approval the key approved or voted for that could still release a request (approved and not used yet, or pending) is cancelled with it (`approver_key_revoked`); what its creator approved through a session stands.",
     tags: ["api-keys"],
     permission: "users:write",
     pathParams: { id: "The API key's id (uuid)." },

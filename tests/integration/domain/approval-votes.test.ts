@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setApproverScope } from "@/lib/approvals/approver-scope";
 import { decideApproval } from "@/lib/approvals/decide-approval";
+import { authenticateApiKey, createApiKey } from "@/lib/apikeys";
 import type { Actor } from "@/lib/auth/actor";
 import { setUserDisabled, setUserRole } from "@/lib/users/users";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -59,6 +60,25 @@ describe("quorum votes count only while their voters may still approve", () => {
     const approved = await lastDecision(approval.id);
     expect(approved.type).toBe("approval.approved");
     expect((approved.data as { approvers: string[] }).approvers.sort()).toEqual([second.user.id, third.user.id].sort());
+  });
+
+  it("a vote cast through an API key revoked since (by any route) does not complete the quorum; its creator's other votes are theirs", async () => {
+    const approval = await heldForTwo();
+    const first = await makeUser(t.db, "approver");
+    const { apiKey, key } = await createApiKey(t.db, admin, { name: unique("k"), role: "approver" });
+    await t.adminDb().apiKey.update({ where: { id: apiKey.id }, data: { createdById: first.user.id } });
+    const keyActor = (await authenticateApiKey(t.db, key)) as Actor;
+    expect(await decideApproval(t.db, keyActor, approval.id, "approve")).toMatchObject({ status: "pending", approvals: 1 });
+    // Revoked outside revokeApiKey (which would cancel the approval outright): an operator's SQL.
+    await t.adminDb().apiKey.update({ where: { id: apiKey.id }, data: { revokedAt: new Date() } });
+    const second = await makeUser(t.db, "approver");
+    expect(await decideApproval(t.db, second.actor, approval.id, "approve"), "the revoked key's vote still counted").toMatchObject({ status: "pending", approvals: 1, required: 2 });
+    const vote = await lastDecision(approval.id);
+    expect(vote.data).toMatchObject({ approvals: 1, withdrawnVotes: [{ userId: first.user.id, reason: "api_key_revoked" }] });
+    // The person (active, still an approver) is not what was revoked: their session's votes elsewhere count.
+    const other = await heldForTwo();
+    await decideApproval(t.db, first.actor, other.id, "approve");
+    expect(await decideApproval(t.db, second.actor, other.id, "approve")).toMatchObject({ status: "approved", approvals: 2 });
   });
 
   it("a vote from an approver who is still active still counts", async () => {
