@@ -40,6 +40,8 @@ test("an API key created in the UI works as a Bearer token without Origin, and s
   expect(event.actorType).toBe("api_key");
 
   await page.getByRole("row").filter({ hasText: name }).getByRole("button", { name: `Revoke ${name}` }).click();
+  // The confirmation says what revoking does, approvals given through the key included.
+  await expect(page.getByRole("row").filter({ hasText: name }).getByTestId("revoke-key-warning")).toContainText("approvals given through it that are not used yet are cancelled");
   await page.getByRole("row").filter({ hasText: name }).getByRole("button", { name: "Confirm revoke" }).click();
   await expect(page.getByRole("row").filter({ hasText: name })).toContainText("revoked");
 
