@@ -2,6 +2,11 @@ import { NextResponse, type NextRequest } from "next/server";
 import { loadAppConfig } from "@/lib/config/app";
 import { buildCsp, newNonce } from "@/lib/http/csp";
 import { checkOriginHeaders, isSafeMethod } from "@/lib/http/csrf";
+import { malformedActionRequest } from "@/lib/http/action-request";
+import { FORM_BODY_LIMIT_BYTES } from "@/lib/http/form-limit";
+// React's reply decoder, the one Next.js decodes server actions with (the proxy is built with the
+// react-server condition, as Next.js's own server code is).
+import * as replyDecoder from "next/dist/compiled/react-server-dom-turbopack/server.node";
 
 /**
  * Runs before every page, server action and route handler (not static assets):
@@ -11,19 +16,18 @@ import { checkOriginHeaders, isSafeMethod } from "@/lib/http/csrf";
  *   a first filter, not the boundary: every server action checks its origin itself
  *   (lib/http/action.ts) and route handlers check theirs (lib/http/route.ts; /api/v1 accepts
  *   API keys without an Origin, and next-auth's /api/auth has its own CSRF token), so /api is
- *   left to them.
+ *   left to them;
+ * - a server action whose body Next.js cannot decode is refused with 400 before Next.js tries
+ *   (lib/http/action-request.ts): its decoder threw and the request ended as a 500.
  */
-export function proxy(request: NextRequest): NextResponse {
+export async function proxy(request: NextRequest): Promise<NextResponse> {
   const app = loadAppConfig();
   const path = request.nextUrl.pathname;
   if (!isSafeMethod(request.method) && !path.startsWith("/api/")) {
     const problem = checkOriginHeaders(request.headers, [new URL(app.publicUrl).origin]);
-    if (problem) {
-      return new NextResponse("Refused: this request did not come from the dashboard's own pages, so nothing was changed.\n", {
-        status: 403,
-        headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
-      });
-    }
+    if (problem) return refuse(403, "Refused: this request did not come from the dashboard's own pages, so nothing was changed.");
+    const malformed = await malformedActionRequest(request, replyDecoder, FORM_BODY_LIMIT_BYTES);
+    if (malformed) return refuse(malformed.status, `Bad request: this server action request ${malformed.reason}, so nothing was run or changed.`);
   }
   const csp = buildCsp({ nonce: newNonce(), secure: app.secure, oidcIssuer: app.oidc?.issuer });
   const requestHeaders = new Headers(request.headers);
@@ -32,6 +36,14 @@ export function proxy(request: NextRequest): NextResponse {
   response.headers.set("content-security-policy", csp);
   if (app.secure) response.headers.set("strict-transport-security", "max-age=31536000");
   return response;
+}
+
+/** An answer the proxy gives itself: plain text, never cached, sniffed or run as a page. */
+function refuse(status: number, text: string): NextResponse {
+  return new NextResponse(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff", "content-security-policy": "default-src 'none'" },
+  });
 }
 
 export const config = {
