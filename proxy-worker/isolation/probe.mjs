@@ -4,7 +4,8 @@
 // { escape, expected, got, escaped }, in the catalogue's order. A result counts as an escape when
 // the probe reached something that is not Bulkhead: a canary's banner, an HTTP answer without
 // Bulkhead's x-bulkhead-decision header, a DNS answer carrying addresses for a name that must not
-// resolve, a UDP or ICMP reply, or a socket the sandbox must not be able to open. The probes run
+// resolve, a UDP or ICMP reply, a socket the sandbox must not be able to open, or a namespace of
+// its own it managed to create (a user namespace hands it every capability there). The probes run
 // at the same time, each with its own socket or child and its own timer (none blocks the event
 // loop, so no timer can fire before the data that arrived in time is read), so the whole
 // catalogue takes about as long as its slowest probe.
@@ -14,6 +15,7 @@ import tls from "node:tls";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 
 const input = JSON.parse(process.argv[2] ?? "{}");
 const CANARY = "BULKHEAD-CANARY";
@@ -204,6 +206,41 @@ function icmpProbe(escape, host) {
   });
 }
 
+/**
+ * A namespace of its own, through util-linux's unshare(1) as a child: Node has threads, and the
+ * kernel refuses unshare(CLONE_NEWUSER) to any threaded process, whatever the sandbox allows.
+ */
+function namespaceProbe(escape, args) {
+  return new Promise((resolve) => {
+    const child = spawn("unshare", [...args, "--", "true"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), WAIT * 3);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      resolve(record(escape, "refused by the kernel", `could not test (${error.code ?? error.message})`, true));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const why = (stderr.trim().split("\n").pop() ?? "").replace(/^unshare: (unshare failed: )?/, "").slice(0, 60);
+      resolve(record(escape, "refused by the kernel", code === 0 ? "created" : `refused (${why || `exit ${code}`})`, code === 0));
+    });
+  });
+}
+
+/** The sandbox's own user namespace allows no namespace (0); raising that limit takes CAP_SYS_RESOURCE there. */
+async function namespaceLimitProbe() {
+  const file = "/proc/sys/user/max_user_namespaces";
+  const escape = "raise user.max_user_namespaces";
+  try {
+    await writeFile(file, "1000\n");
+    return record(escape, "refused by the kernel", "raised", true);
+  } catch (error) {
+    const limit = await readFile(file, "utf8").then((v) => v.trim(), () => "unreadable");
+    return record(escape, "refused by the kernel", `refused (${error.code ?? error.message}); the limit is ${limit}`, false);
+  }
+}
+
 const c = input.canary ?? {};
 const v4 = c.v4 ?? "192.0.2.10";
 const v6 = c.v6 ?? "2001:db8::10";
@@ -235,6 +272,11 @@ const probes = [
   () => icmpProbe("ICMP echo (IPv4)", v4),
   () => icmpProbe("ICMP echo (IPv6)", v6),
   async () => socketProbes(),
+  () => namespaceProbe("nested user namespace (unshare --user)", ["--user"]),
+  () => namespaceProbe("user namespace as root, with a network (unshare -r --net)", ["--map-root-user", "--net"]),
+  () => namespaceProbe("user namespace as root, with mounts (unshare -r --mount)", ["--map-root-user", "--mount"]),
+  () => namespaceProbe("network namespace (unshare --net)", ["--net"]),
+  () => namespaceLimitProbe(),
   () => httpProbe("cloud metadata 169.254.169.254", "169.254.169.254", 80, "/latest/meta-data/"),
   () => httpProbe("cloud metadata fd00:ec2::254", "fd00:ec2::254", 80, "/latest/meta-data/"),
 ];

@@ -71,6 +71,63 @@ const MOUNT_PRIVATE = [
 ].join("\n");
 
 /*
+ * Run as root, the sandbox's first process (PID 1 of its PID namespace), after its mounts and
+ * just before the privileges are dropped: moves it into a user namespace of its own in which no
+ * namespace can be created, then runs what follows (setpriv, then the command) there, as the
+ * same process. Without it the sandbox user could create a user namespace (`unshare --user`,
+ * `unshare -r`), hold every capability in it, and from there network, mount and other namespaces:
+ * no way out of the sandbox, but the kernel attack surface most Linux privilege escalations start
+ * from. `user.max_user_namespaces` (and the other `user.max_*_namespaces`) is a limit of each user
+ * namespace, applied to whatever is created by the processes in it: 0 in the sandbox's own one,
+ * written while still root there (CAP_SYS_RESOURCE in a namespace root owns), and the sandbox user,
+ * without capabilities, can neither create one (ENOSPC) nor raise the limit; the other namespaces
+ * need CAP_SYS_ADMIN in the user namespace, which it has in none. Nothing of the host changes.
+ * How: a holder child creates the namespace (`unshare --user`); this shell, root in the parent
+ * namespace, writes the identity map ("0 0 4294967295": every uid, gid and file owner looks as on
+ * the host; setgroups stays allowed so that setpriv can clear the groups), keeps the namespace open
+ * on fd 9, kills and reaps the holder (no process of the launcher is left for the command to
+ * inherit), and enters the namespace itself (`nsenter --user`, which keeps the pid, so the command
+ * is still PID 1, its parent-death signal and its cgroup). A host whose own limit is 0 already
+ * refuses every user namespace (the sandbox user's too), and none can be made for the sandbox
+ * there: the command runs as before. Any other failure fails the start (125), never runs the
+ * command without it.
+ */
+export const CLOSE_USER_NAMESPACES = [
+  'limits="$1"',
+  "shift",
+  'if [ "$(cat /proc/sys/user/max_user_namespaces)" = 0 ]; then exec "$@"; fi',
+  "holder=",
+  'fail() { echo "bulkhead: could not give the sandbox a user namespace of its own ($1)" >&2; [ -z "$holder" ] || kill -KILL "$holder" 2>/dev/null; exit 125; }',
+  "unshare --user -- sleep 1000000 &",
+  "holder=$!",
+  'host=$(readlink /proc/self/ns/user) || fail "/proc/self/ns/user cannot be read"',
+  "tries=0",
+  'while [ "$(readlink "/proc/$holder/ns/user" 2>/dev/null)" = "$host" ]; do',
+  '  tries=$((tries + 1)); [ "$tries" -le 1000 ] || fail "unshare --user did not create it within 10 s"',
+  "  sleep 0.01",
+  "done",
+  'echo "0 0 4294967295" 2>/dev/null > "/proc/$holder/uid_map" || fail "unshare --user failed, or its uid_map could not be written"',
+  'echo "0 0 4294967295" 2>/dev/null > "/proc/$holder/gid_map" || fail "its gid_map could not be written"',
+  'exec 9< "/proc/$holder/ns/user"',
+  'kill -KILL "$holder"',
+  'wait "$holder"',
+  "holder=",
+  'exec nsenter --user=/proc/self/fd/9 -- /bin/sh -c "$limits" sh "$@"',
+].join("\n");
+
+/*
+ * Run as root in the sandbox's own user namespace (CLOSE_USER_NAMESPACES): closes the namespace's
+ * fd, sets every `user.max_*_namespaces` of that namespace to 0 and runs what follows.
+ */
+export const ZERO_NAMESPACE_LIMITS = [
+  "exec 9<&-",
+  "for f in /proc/sys/user/max_*_namespaces; do",
+  '  echo 0 2>/dev/null > "$f" || { echo "bulkhead: could not set $f to 0 in the sandbox\'s user namespace" >&2; exit 125; }',
+  "done",
+  'exec "$@"',
+].join("\n");
+
+/*
  * The first process of a sandbox, in the host's namespaces and still root: writes itself into
  * each of the sandbox's cgroup.procs files (up to `--`), then executes what follows. Everything
  * the sandbox runs descends from it, so nothing of the sandbox is ever outside its cgroup.
@@ -111,6 +168,8 @@ export function sandboxArgv(config: Pick<IsolationConfig, "uid" | "gid">, sandbo
     "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--",
     // Still root, in the sandbox's own mount namespace: its home and scratch are tmpfs no other sandbox sees.
     "/bin/sh", "-c", MOUNT_PRIVATE, "sh", String(config.uid), String(config.gid), tmpfsSize(sandbox.limits.homeBytes), tmpfsSize(sandbox.limits.scratchBytes), sandboxHome(netns), ...SANDBOX_SCRATCH, "--",
+    // Still root, PID 1 of its PID namespace: into a user namespace of its own where none can be created.
+    "/bin/sh", "-c", CLOSE_USER_NAMESPACES, "sh", ZERO_NAMESPACE_LIMITS,
     "setpriv", `--reuid=${config.uid}`, `--regid=${config.gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig", "KILL", "--",
     ...command,
   ];

@@ -51,7 +51,7 @@ describe("sandboxes: escapes, the self-test, and failure", () => {
     expect(run.code).toBe(0);
     // The catalogue is complete: every class of SECURITY.md's sandbox list was tried.
     const names = out!.results.map((r) => r.escape).join("\n");
-    for (const escape of [/non-Bulkhead address \(IPv4\)/, /global IPv6/, /unique-local IPv6/, /link-local/, /UDP to an outside/, /outside resolver/, /TXT/, /long-label/, /853/, /DNS over HTTPS/, /ICMP/, /raw IPv4 socket/, /packet socket/, /169\.254\.169\.254/, /fd00:ec2::254/, /health port/, /dashboard/, /explicit proxy/, /database/]) {
+    for (const escape of [/non-Bulkhead address \(IPv4\)/, /global IPv6/, /unique-local IPv6/, /link-local/, /UDP to an outside/, /outside resolver/, /TXT/, /long-label/, /853/, /DNS over HTTPS/, /ICMP/, /raw IPv4 socket/, /packet socket/, /169\.254\.169\.254/, /fd00:ec2::254/, /health port/, /dashboard/, /explicit proxy/, /database/, /nested user namespace/, /unshare -r --net/, /unshare -r --mount/, /network namespace \(unshare --net\)/, /max_user_namespaces/]) {
       expect(names).toMatch(escape);
     }
     expect(s.canary.tcpHits + s.canary.udpHits + s.canary6.tcpHits + s.canary6.udpHits).toBe(0);
