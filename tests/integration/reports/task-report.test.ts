@@ -181,7 +181,9 @@ describe("per-task reports: content, signature, offline verification", () => {
       clearInterval(ticker);
     }
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(longestStall, "the longest time the event loop was blocked").toBeLessThan(2_000);
+    // Drawn whole, the rows blocked it for minutes; the PDF's own synchronous steps (the final
+    // write-out, signing) take a second or two on a loaded 2-core machine, which the bound allows.
+    expect(longestStall, "the longest time the event loop was blocked").toBeLessThan(5_000);
     // What a row keeps: the first 400 characters as drawn (an escape counts as six, and is never cut).
     expect(pdfRow("a".repeat(500))).toBe(`${"a".repeat(400)}...[100 more characters]`);
     expect(pdfRow(`${"a".repeat(397)}\u4e2dbc`)).toBe(`${"a".repeat(397)}...[3 more characters]`);
