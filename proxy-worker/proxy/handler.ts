@@ -410,6 +410,12 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
     durationMs: Math.round(seconds * 1000),
     auditEventId: plan.eventId,
   });
+  // Built key by key rather than with conditional spreads (same keys, same order, so the same
+  // JSON): a literal with spreads after other keys takes V8's slow path, on every request.
+  const data: Record<string, unknown> = { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null };
+  if (withheld) data.credentialWithheld = withheld;
+  if (failure) data.failure = failure.code;
+  if (cut) data.cut = cut;
   void deps.audit
     .record({
       type: "proxy.completed",
@@ -421,7 +427,7 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       effect: plan.effect,
       reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure && notForwarded(failure) ? failure.reason : "upstream failed",
       ruleId: null,
-      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}), ...(cut ? { cut } : {}) },
+      data,
     }, { deferred: true })
     .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }
