@@ -70,7 +70,7 @@ const writer =
         },
       })
     : null;
-const sink: AuditSink = writer ? { record: async (e, options) => void (await writer.record(e, options)) } : { record: async () => undefined };
+const sink: AuditSink = writer ? { record: (e, options) => writer.record(e, options) } : { record: async () => undefined };
 const core = await startEnforcementCore({ db, databaseUrl, log, identity: loadIdentityConfig({}), reconcileIntervalMs: 30_000 });
 // The benchmark drives one task far beyond the default per-task budgets: measure the proxy, not its limiter.
 const unlimited = { BULKHEAD_TASK_REQUESTS_PER_SECOND: "10000000", BULKHEAD_AGENT_REQUESTS_PER_SECOND: "10000000", BULKHEAD_TASK_MAX_CONNECTIONS: "1000000", BULKHEAD_AGENT_MAX_CONNECTIONS: "1000000" };

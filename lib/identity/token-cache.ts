@@ -110,13 +110,17 @@ export class VerifiedTokenCache {
    * verification (which throws `TokenError` with the precise reason, including revocations).
    */
   check(token: string, now: Date): Promise<VerifiedTaskToken> {
-    const hit = this.lookup(token, now);
-    if (hit !== undefined) {
-      this.hits++;
-      return Promise.resolve(hit);
-    }
+    const hit = this.hit(token, now);
+    if (hit !== undefined) return Promise.resolve(hit);
     this.misses++;
     return this.verifyAndStore(token, now);
+  }
+
+  /** `check`'s synchronous half: the cached result (counted as a hit), else undefined and nothing counted. */
+  hit(token: string, now: Date): VerifiedTaskToken | undefined {
+    const hit = this.lookup(token, now);
+    if (hit !== undefined) this.hits++;
+    return hit;
   }
 
   private async verifyAndStore(token: string, now: Date): Promise<VerifiedTaskToken> {

@@ -204,8 +204,26 @@ function decodedParam(value: string): string {
   }
 }
 
+/** Resource templates split at their parameters (literal text at even indexes, names at odd ones), split once each. */
+const templateParts = new Map<string, readonly string[]>();
+const MAX_TEMPLATES = 4096;
+
+function partsOf(template: string): readonly string[] {
+  let parts = templateParts.get(template);
+  if (parts === undefined) {
+    // A capturing split keeps the names: "a/{x}/b/{y+}" -> ["a/", "x", "/b/", "y", ""].
+    parts = template.split(/\{([A-Za-z0-9_]+)\+?\}/);
+    if (templateParts.size >= MAX_TEMPLATES) templateParts.clear();
+    templateParts.set(template, parts);
+  }
+  return parts;
+}
+
+/** The template with each `{name}` (or `{name+}`) replaced by that parameter as the server reads it. */
 function fill(template: string, params: Record<string, string>, fold: boolean): string {
-  const out = template.replace(/\{([A-Za-z0-9_]+)\+?\}/g, (_, name: string) => decodedParam(params[name] ?? ""));
+  const parts = partsOf(template);
+  let out = parts[0] as string;
+  for (let i = 1; i < parts.length; i += 2) out += decodedParam(params[parts[i] as string] ?? "") + (parts[i + 1] as string);
   return fold ? out.toLowerCase() : out;
 }
 

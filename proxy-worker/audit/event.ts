@@ -105,15 +105,24 @@ function withEventId(data: Record<string, unknown>, eventId: string): string {
 }
 
 /**
- * The instant as ISO-8601 text. Events come many to a millisecond under load, so the last one
- * formatted is kept.
+ * The instant as ISO-8601 text (`toISOString`). Events come many to a millisecond under load, so
+ * the last one formatted is kept; and many milliseconds to a second, so a new millisecond only
+ * puts its three digits after the second's text.
  */
 let lastIsoMs = Number.NaN;
 let lastIso = "";
-function isoTime(at: Date): string {
+let secondMs = Number.NaN;
+let secondText = "";
+export function isoTime(at: Date): string {
   const ms = at.getTime();
   if (ms !== lastIsoMs) {
-    lastIso = at.toISOString();
+    const milli = ((ms % 1000) + 1000) % 1000;
+    if (ms - milli !== secondMs) {
+      secondMs = ms - milli;
+      // "…T12:34:56." of the second's own text (years beyond 9999 are longer): only the milliseconds differ.
+      secondText = new Date(secondMs).toISOString().slice(0, -4);
+    }
+    lastIso = `${secondText}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
     lastIsoMs = ms;
   }
   return lastIso;

@@ -14,7 +14,7 @@ import type { Forwarder } from "./forwarder";
 import { connectionTokens, downstreamHeaders, upstreamHeaders } from "./headers";
 import type { Duplex } from "node:stream";
 import type { Pipeline } from "./pipeline";
-import { namePatternFor, patternFor, redactHeaderName, redactHeaderValue, StreamRedaction } from "./redact";
+import { namePatternFor, patternFor, redactHeaderValue, redactResponseHeaderName, StreamRedaction } from "./redact";
 import { redactionForms } from "./redaction-scope";
 import { ResponseRelay } from "./relay";
 import type { RefusalAudit } from "./refusal-audit";
@@ -161,11 +161,7 @@ async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: Serv
   deps.inFlight?.begin();
   // While this request is decided, a kill switch lets its refusal out before closing the connection:
   // released once the refusal is sent (its response finished), or once the request is forwarded.
-  const decided = deps.connections?.busy(req.socket) ?? (() => undefined);
-  const releaseWhenAnswered = () => {
-    if (res.writableFinished || res.destroyed) decided();
-    else res.once("finish", decided).once("close", decided);
-  };
+  const decided = deps.connections?.busy(req.socket) ?? noop;
   let answering = false;
   try {
     let plan: ForwardPlan;
@@ -188,7 +184,7 @@ async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: Serv
       } else {
         await refuseRequest(deps, req, res, internalRefusal(deps.log, error), ctx.listener);
       }
-      releaseWhenAnswered();
+      releaseWhenAnswered(res, decided);
       return;
     }
     // A kill switch was pulled after the request's authority was last confirmed, while it was
@@ -200,7 +196,7 @@ async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: Serv
       const refusal = revokedWhileDeciding(killed, plan.approvalId);
       refusal.auditEventId = plan.eventId;
       sendRefusal(res, refusal);
-      releaseWhenAnswered();
+      releaseWhenAnswered(res, decided);
       complete(deps, plan, { status: 0, answered: refusal.status, failure: refusal, cut: null, seconds: Number(process.hrtime.bigint() - plan.startedAt) / 1e9, credential: null, withheld: null }, req, ctx);
       return;
     }
@@ -225,6 +221,14 @@ async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: Serv
     if (!answering) decided();
     deps.inFlight?.end();
   }
+}
+
+const noop = (): void => undefined;
+
+/** Calls `decided` once the refusal being sent on `res` is out (its response finished or closed). */
+function releaseWhenAnswered(res: ServerResponse, decided: () => void): void {
+  if (res.writableFinished || res.destroyed) decided();
+  else res.once("finish", decided).once("close", decided);
 }
 
 /** A failure that kept the request from being sent at all (the client went away, or a kill switch). */
@@ -352,7 +356,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
       const redacted: typeof out = {};
       for (const [k, v] of Object.entries(out)) {
         const value = Array.isArray(v) ? v.map((x) => redactHeaderValue(x, secrets)) : redactHeaderValue(v, secrets);
-        const name = secretNames ? redactHeaderName(redactHeaderValue(k, secrets), secretNames) : redactHeaderValue(k, secrets);
+        const name = redactResponseHeaderName(k, secrets, secretNames);
         const before = redacted[name];
         redacted[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), ...(Array.isArray(value) ? value : [value])];
       }
@@ -410,6 +414,12 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
     durationMs: Math.round(seconds * 1000),
     auditEventId: plan.eventId,
   });
+  // Built key by key rather than with conditional spreads (same keys, same order, so the same
+  // JSON): a literal with spreads after other keys takes V8's slow path, on every request.
+  const data: Record<string, unknown> = { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null };
+  if (withheld) data.credentialWithheld = withheld;
+  if (failure) data.failure = failure.code;
+  if (cut) data.cut = cut;
   void deps.audit
     .record({
       type: "proxy.completed",
@@ -421,7 +431,7 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       effect: plan.effect,
       reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure && notForwarded(failure) ? failure.reason : "upstream failed",
       ruleId: null,
-      data: { eventId: `${plan.eventId}:completed`, decisionEventId: plan.eventId, upstreamStatus: status, durationMs: Math.round(seconds * 1000), credential: credential?.name ?? null, ...(withheld ? { credentialWithheld: withheld } : {}), ...(failure ? { failure: failure.code } : {}), ...(cut ? { cut } : {}) },
+      data,
     }, { deferred: true })
     .catch((e: unknown) => deps.log.warn({ err: String(e) }, "completion event could not be recorded"));
 }

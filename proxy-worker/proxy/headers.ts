@@ -102,6 +102,12 @@ export function upstreamHeaders(
 export function connectionTokens(connection: string | undefined): Set<string> {
   const set = new Set<string>();
   if (!connection) return set;
+  // The usual value is one token (`keep-alive`, `close`): no list to split.
+  if (!connection.includes(",")) {
+    const t = connection.trim().toLowerCase();
+    if (t) set.add(t);
+    return set;
+  }
   for (const token of connection.split(",")) {
     const t = token.trim().toLowerCase();
     if (t) set.add(t);

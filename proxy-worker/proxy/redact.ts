@@ -205,6 +205,28 @@ export function redactHeaderName(name: string, pattern: SecretPattern): string {
   return redactHeaderValue(name.toLowerCase(), pattern);
 }
 
+/** Names found to hold no secret, per compiled pattern: the same few names come with every answer. */
+const cleanNames = new WeakMap<SecretPattern, { names: SecretPattern | null; clean: Set<string> }>();
+const MAX_CLEAN_NAMES = 1024;
+
+/**
+ * A response header's name redacted as a value (against `values`, from patternFor) and, when
+ * given, lower-cased against `names` (from namePatternFor). A name that held nothing is
+ * remembered for the pair and passed on at once next time; one that held something (rare) is
+ * redacted every time, so no name carrying a secret is kept.
+ */
+export function redactResponseHeaderName(name: string, values: SecretPattern, names: SecretPattern | null): string {
+  let known = cleanNames.get(values);
+  if (known === undefined || known.names !== names) cleanNames.set(values, (known = { names, clean: new Set() }));
+  if (known.clean.has(name)) return name;
+  const redacted = names ? redactHeaderName(redactHeaderValue(name, values), names) : redactHeaderValue(name, values);
+  if (redacted === name) {
+    if (known.clean.size >= MAX_CLEAN_NAMES) known.clean.clear();
+    known.clean.add(name);
+  }
+  return redacted;
+}
+
 /** Replaces every match in `data` with asterisks; returns `data` itself when nothing matched. */
 function redactBytes(data: Buffer, pattern: SecretPattern): Buffer {
   if (!mayHold(data, pattern)) return data;

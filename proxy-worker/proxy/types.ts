@@ -49,12 +49,13 @@ export interface DecisionEvent {
 }
 
 /**
- * Where decision events go: resolves once the event is durable; rejects when it cannot be.
+ * Where decision events go: resolves once the event is durable (with whatever the sink says of
+ * it, which the request path does not read); rejects when it cannot be.
  * `deferred`: nothing waits for this event (a request's completion), so the sink may write it
  * with the next one instead of on its own (AuditWriter.record).
  */
 export interface AuditSink {
-  record(event: DecisionEvent, options?: { deferred?: boolean }): Promise<void>;
+  record(event: DecisionEvent, options?: { deferred?: boolean }): Promise<unknown>;
 }
 
 /** A request that may be forwarded: exactly what was evaluated, plus where and as whom. */

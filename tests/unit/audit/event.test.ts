@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_EVENT_DATA_BYTES, minimalRow, prepareEvent, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
+import { isoTime, MAX_EVENT_DATA_BYTES, minimalRow, prepareEvent, type WorkerAuditEvent } from "@/proxy-worker/audit/event";
 
 const at = new Date("2026-11-25T10:00:00.123Z");
 const event: WorkerAuditEvent = {
@@ -123,5 +123,13 @@ describe("worker audit events", () => {
     const c = prepareEvent(event, new Date("2026-11-25T10:00:00.124Z"));
     const d = prepareEvent(event, new Date("2026-11-25T10:00:00.123Z"));
     expect([a.at, b.at, c.at, d.at]).toEqual(["2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.124Z", "2026-11-25T10:00:00.123Z"]);
+  });
+
+  it("formats the time as toISOString does, from the second's text kept between calls", () => {
+    // Consecutive instants (the cache's own path), any instant JavaScript can represent, and
+    // the edges: before 1970, years beyond 9999 (±YYYYYY), the first millisecond of a second.
+    for (let ms = Date.UTC(2026, 11, 6, 23, 59, 58, 990); ms < Date.UTC(2026, 11, 7, 0, 0, 1, 20); ms += 7) expect(isoTime(new Date(ms))).toBe(new Date(ms).toISOString());
+    for (const ms of [0, -1, -999, -1000, -1001, 253402300799999, 253402300800000, -62198755200001, 8.64e15, -8.64e15]) expect(isoTime(new Date(ms))).toBe(new Date(ms).toISOString());
+    fc.assert(fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => isoTime(new Date(ms)) === new Date(ms).toISOString()));
   });
 });

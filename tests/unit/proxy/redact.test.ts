@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { secretForms } from "@/lib/vault/secret-forms";
-import { compileSecretPattern, namePatternFor, redactHeaderName, redactHeaderValue, StreamRedaction, type SecretPattern } from "@/proxy-worker/proxy/redact";
+import { compileSecretPattern, namePatternFor, patternFor, redactHeaderName, redactHeaderValue, redactResponseHeaderName, StreamRedaction, type SecretPattern } from "@/proxy-worker/proxy/redact";
 
 const SECRET = `Xk9"q\\w/e+r=t&y<u>i'o(p)a!s*d~f%g h_j-k.l`;
 const pattern = compileSecretPattern(secretForms(SECRET))!;
@@ -172,5 +172,21 @@ describe("header names (proxy-worker/proxy/redact, namePatternFor)", () => {
       expect(out.length).toBe(name.length);
     }
     expect(redactHeaderName("x-unrelated-header", names)).toBe("x-unrelated-header");
+  });
+
+  it("redacts a response header's name the same whether or not clean names were remembered", () => {
+    const forms = secretForms("sk_live_AbCdEfGh12345678", {});
+    const values = patternFor(forms)!;
+    const names = namePatternFor(forms)!;
+    const both = (name: string) => redactHeaderName(redactHeaderValue(name, values), names);
+    const echoed = forms.filter((f) => /^[A-Za-z0-9_.!#$%&'*+^`|~-]+$/.test(f)).map((f) => `x-echo-${f}`.toLowerCase());
+    // Twice each, interleaved: a clean name is remembered, a name with a carrier never is.
+    for (let round = 0; round < 2; round++) {
+      for (const name of ["content-type", "x-unrelated-header", ...echoed]) {
+        expect(redactResponseHeaderName(name, values, names)).toBe(both(name));
+        expect(redactResponseHeaderName(name, values, null)).toBe(redactHeaderValue(name, values));
+      }
+    }
+    for (const name of echoed) expect(redactResponseHeaderName(name, values, names)).not.toBe(name);
   });
 });
