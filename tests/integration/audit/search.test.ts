@@ -248,10 +248,13 @@ describe("audit search: keyset pages, filters, names", () => {
     const c = await pool.connect();
     try {
       await c.query("SET enable_seqscan = off");
+      // Rule out walking the seq index backwards with a filter, which ANALYZE's random sample can
+      // make look cheaper for LIMIT 50 on this small table; GIN indexes are read by bitmap scans,
+      // which stay allowed.
+      await c.query("SET enable_indexscan = off");
       const plan = async (where: string, params: unknown[]) =>
         JSON.stringify((await c.query(`EXPLAIN (FORMAT JSON) SELECT seq FROM audit_events e WHERE ${where} ORDER BY seq DESC LIMIT 50`, params)).rows);
       expect(await plan("e.search_text LIKE lower($1)", ["%vol_0042%"])).toContain("audit_events_search_text_idx");
-      await c.query("SET enable_indexscan = off"); // rule out walking the seq index
       expect(await plan("e.facets && $1::text[]", [["outcome:approve"]])).toContain("audit_events_facets_idx");
     } finally {
       c.release();
