@@ -12,6 +12,8 @@
  * reference to one is refused: the dashboard's pages never pass a function as an argument).
  */
 
+import { readBodyBytes } from "./body-limit";
+
 /** What Next.js treats as a server action: the same tests as its own (next/dist/server/lib/server-action-request-meta). */
 export interface ActionRequestShape {
   /** A `Next-Action` header on a POST: a fetch action, its arguments in the body. */
@@ -54,7 +56,7 @@ const NO_SERVER_FUNCTIONS: Record<string, unknown> = Object.freeze(Object.create
 export async function malformedActionRequest(request: Request, decoder: ReplyDecoder, limitBytes: number): Promise<ActionRefusal | null> {
   const shape = actionRequestShape(request.method, request.headers);
   if (!shape.fetchAction && !shape.formAction) return null;
-  const body = await readLimited(request, limitBytes);
+  const body = await readBodyBytes(request, limitBytes);
   if (body === null) return { status: 413, reason: `is larger than the ${formatBytes(limitBytes)} a form of the dashboard may send` };
   const contentType = request.headers.get("content-type") ?? "";
   if (contentType.startsWith("multipart/form-data")) {
@@ -106,33 +108,6 @@ async function checkFormAction(decoder: ReplyDecoder, form: FormData): Promise<A
   } catch {
     return { status: 400, reason: "has bound arguments that do not decode" };
   }
-}
-
-/** The body, or null when it is larger than `limit` bytes (refused by its declared length without reading it). */
-async function readLimited(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  const declared = Number(request.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) return null;
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return null;
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return body;
 }
 
 function formatBytes(n: number): string {

@@ -18,6 +18,7 @@ import { apiIssues } from "./form-errors";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { claimIdempotencyKey, idempotencyKeyOf, requestFingerprint, type IdempotencyClaim } from "./idempotency";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
+import { readBodyBytes } from "./body-limit";
 
 /**
  * The field errors a domain error carries (`details.fieldErrors`, as forms show them) in the
@@ -153,24 +154,10 @@ function tooLarge(max: number): AppError {
 
 /** The body as text, refused (413) past `max` bytes: by its Content-Length at once, else as it arrives. */
 async function readBodyText(request: Request, max: number): Promise<string> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > max) throw tooLarge(max);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(max);
-    }
-    chunks.push(value);
-  }
+  const body = await readBodyBytes(request, max);
+  if (body === null) throw tooLarge(max);
   // As fetch's text(): UTF-8, without a leading byte order mark.
-  return Buffer.concat(chunks).toString("utf8").replace(/^\uFEFF/, "");
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").replace(/^\uFEFF/, "");
 }
 
 /**
