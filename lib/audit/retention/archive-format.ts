@@ -46,6 +46,11 @@ export interface ArchivedEvent {
   ruleId: string | null;
   /** `data::text`, the exact bytes the chain hashed (JSON: parse it to read it). */
   dataText: string;
+  /**
+   * When PostgreSQL stored the row (`recorded_at`, not hashed: docs/audit.md, "Two times"); null
+   * for an event stored before it was kept. Absent from archives written before it was archived.
+   */
+  recordedAt?: string | null;
 }
 
 export interface ArchivedCheckpoint {
@@ -130,6 +135,10 @@ function parseEvent(o: Record<string, unknown>): ArchivedEvent | string {
   if (!DIGITS.test(o.seq as string)) return "event seq is not an integer";
   const at = new Date(o.at as string);
   if (Number.isNaN(at.getTime()) || at.toISOString() !== o.at) return `event ${o.seq as string}: at is not an ISO time`;
+  if (o.recordedAt !== undefined && o.recordedAt !== null) {
+    const recorded = isStr(o.recordedAt) ? new Date(o.recordedAt) : null;
+    if (recorded === null || Number.isNaN(recorded.getTime()) || recorded.toISOString() !== o.recordedAt) return `event ${o.seq as string}: recordedAt is not an ISO time or null`;
+  }
   return o as unknown as ArchivedEvent;
 }
 

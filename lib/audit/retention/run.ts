@@ -168,9 +168,9 @@ async function applyRetention(db: Db, plan: RetentionPlan, archive: ArchiveWritt
 
 const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
 
-type EventRow = ChainRow & { id: string };
+type EventRow = ChainRow & { id: string; recorded_ms: string | null };
 
-const EVENT_COLUMNS = `id::text AS id, ${CHAIN_COLUMNS}`;
+const EVENT_COLUMNS = `id::text AS id, ${CHAIN_COLUMNS}, floor(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_ms`;
 
 function archivedEvent(r: EventRow): ArchivedEvent {
   return {
@@ -190,5 +190,6 @@ function archivedEvent(r: EventRow): ArchivedEvent {
     reason: r.reason,
     ruleId: r.rule_id,
     dataText: r.data_text,
+    recordedAt: r.recorded_ms === null ? null : new Date(Number(r.recorded_ms)).toISOString(),
   };
 }

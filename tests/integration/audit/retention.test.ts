@@ -88,6 +88,7 @@ describe("audit retention", () => {
   });
 
   it("archives, re-verifies and removes exactly the whole segment up to the newest eligible checkpoint; the chain verifies from the marker", async () => {
+    const stored = await withClient(t.url, async (c) => (await c.query<{ seq: string; recorded_at: Date }>("SELECT seq::text, recorded_at FROM audit_events WHERE seq <= 10 ORDER BY seq")).rows);
     const r = await run();
     expect(r.state).toBe("removed");
     if (r.state !== "removed") return;
@@ -107,6 +108,10 @@ describe("audit retention", () => {
     expect(archive).toMatchObject({ ok: true, events: 10, checkpoints: 2, problems: [] });
     const lines = (await readFile(r.archive.file, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines[1]).toMatchObject({ kind: "event", seq: "1", prevHash: "0".repeat(64), reason: "old 0", dataText: '{"i": 0, "tag": "old"}' });
+    // The time PostgreSQL stored each row goes with it, beside the (older) time it claims.
+    const archived = lines.filter((l) => l.kind === "event");
+    expect(archived.map((l) => [l.seq, l.recordedAt])).toEqual(stored.map((s) => [s.seq, s.recorded_at.toISOString()]));
+    expect(Date.parse(archived[0].recordedAt)).toBeGreaterThan(Date.parse(archived[0].at));
 
     const full = await verify();
     expect(full.ok).toBe(true);

@@ -14,7 +14,7 @@ function build(from = 1, through = 4, anchor = GENESIS_HASH) {
   const events: ArchivedEvent[] = [];
   let prev = anchor;
   for (let seq = from; seq <= through; seq++) {
-    const e = { kind: "event" as const, id: String(seq), seq: String(seq), prevHash: prev, hash: "", at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(), type: "t", actorType: "system", actorId: "x", agentId: null, taskId: null, outcome: null, effect: null, reason: `r|${seq}`, ruleId: null, dataText: `{"i": ${seq}}` };
+    const e = { kind: "event" as const, id: String(seq), seq: String(seq), prevHash: prev, hash: "", at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(), type: "t", actorType: "system", actorId: "x", agentId: null, taskId: null, outcome: null, effect: null, reason: `r|${seq}`, ruleId: null, dataText: `{"i": ${seq}}`, recordedAt: seq % 2 === 0 ? new Date(Date.UTC(2026, 0, 1, 0, 5, seq)).toISOString() : null };
     e.hash = eventHash({ ...e, seq: BigInt(seq), at: new Date(e.at) });
     prev = e.hash;
     events.push(e);
@@ -43,6 +43,10 @@ describe("audit archive format", () => {
   it("verifies a whole archive, and one anchored on an earlier segment", () => {
     expect(check(build())).toMatchObject({ ok: true, events: 4, checkpoints: 1, problems: [] });
     expect(check(build(11, 15, "a".repeat(64)))).toMatchObject({ ok: true, events: 5 });
+    // Archives written before events carried their stored time still verify.
+    const older = build().replace(/,"recordedAt":(null|"[^"]*")/g, "");
+    expect(older).not.toContain("recordedAt");
+    expect(check(older)).toMatchObject({ ok: true, events: 4 });
   });
 
   it.each([
@@ -51,6 +55,7 @@ describe("audit archive format", () => {
     ["a swapped anchor", (t: string) => t.replace(`"anchorPrevHash":"${GENESIS_HASH}"`, `"anchorPrevHash":"${"b".repeat(64)}"`), /event 1 does not link/],
     ["no header", (t: string) => t.split("\n").slice(1).join("\n"), /no valid header/],
     ["garbage line", (t: string) => `${t}not json\n`, /is not JSON/],
+    ["a stored time that is not a time", (t: string) => t.replace('"recordedAt":"2026-01-01T00:05:02.000Z"', '"recordedAt":"yesterday"'), /event 2: recordedAt is not an ISO time/],
   ])("reports %s", (_name, change, problem) => {
     const text = change(build());
     // The manifest is recomputed too: what is found must come from the chain itself.
