@@ -88,7 +88,7 @@ describe("audit retention", () => {
   });
 
   it("archives, re-verifies and removes exactly the whole segment up to the newest eligible checkpoint; the chain verifies from the marker", async () => {
-    const stored = await withClient(t.url, async (c) => (await c.query<{ seq: string; recorded_at: Date }>("SELECT seq::text, recorded_at FROM audit_events WHERE seq <= 10 ORDER BY seq")).rows);
+    const stored = await withClient(t.url, async (c) => (await c.query<{ seq: string; recorded_at: Date }>("SELECT seq::text, recorded_at FROM audit_events WHERE seq <= 10 ORDER BY audit_events.seq")).rows);
     const r = await run();
     expect(r.state).toBe("removed");
     if (r.state !== "removed") return;
