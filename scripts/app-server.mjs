@@ -5,7 +5,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, servedMethod } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, loadActionIds, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, refuseUnknownAction, servedMethod, unknownAction } from "./request-guard.mjs";
 
 // Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
 // collector restarted): the next write fails with EPIPE, emitted as an 'error' event on the
@@ -38,8 +38,12 @@ function stampPeer(req) {
 }
 
 // The checkout this file belongs to, not the working directory: the launcher may be run from anywhere.
-const app = next({ dev: false, dir: fileURLToPath(new URL("..", import.meta.url)), hostname: host, port });
+const appDir = fileURLToPath(new URL("..", import.meta.url));
+const app = next({ dev: false, dir: appDir, hostname: host, port });
 await app.prepare();
+// The server actions this build has: a POST naming any other is answered here (request-guard.mjs).
+const actionIds = loadActionIds(appDir);
+if (actionIds === null) console.warn("The build's server action manifest could not be read: requests naming unknown server actions go to Next.js.");
 const handle = app.getRequestHandler();
 const server = http.createServer((req, res) => {
   // Next.js answers these with a 500 (scripts/request-guard.mjs): refused here, with the reason.
@@ -49,6 +53,8 @@ const server = http.createServer((req, res) => {
   if (!servedMethod(req.method)) return refuseMethod(req, res);
   const malformed = malformedPath(req.url) ?? malformedRouterState(req.headers);
   if (malformed) return refuseMalformed(req, res, malformed);
+  const unknown = unknownAction(req, actionIds);
+  if (unknown !== null) return refuseUnknownAction(req, res, unknown);
   stampPeer(req);
   dropForwardedHeaders(req, trustedProxy);
   return handle(req, res);

@@ -1,5 +1,6 @@
 import "server-only";
 import { forbidden, redirect } from "next/navigation";
+import { connection } from "next/server";
 import { AppError } from "@/lib/errors/app-error";
 import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
 import type { Actor } from "./actor";
@@ -8,6 +9,10 @@ import { roleCan, type Permission } from "./roles";
 
 /** The signed-in user as an Actor, or null. The session row was re-validated by the jwt callback. */
 export async function currentActor(): Promise<Actor | null> {
+  // Request time only: without a session cookie next-auth makes a CSRF token from random bytes,
+  // which a router prefetch (`Next-Router-Prefetch`) would otherwise try to prerender, logging an
+  // error on every such request (tests/e2e/prefetch-logs.spec.ts). A prefetch stops here.
+  await connection();
   const session = await auth();
   // Not "signed out": the session could not be checked. Nobody is let in, and nobody is told to sign in again.
   if (session?.databaseUnavailable) throw new AppError("DATABASE_UNAVAILABLE", "The session could not be checked: the database did not answer.", { userMessage: DATABASE_UNAVAILABLE_MESSAGE });

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { connection } from "next/server";
 import { SetupForm } from "@/components/auth/setup-form";
 import { getDb } from "@/lib/db/client";
 import { isSetupTokenValid } from "@/lib/users/setup";
@@ -9,6 +10,9 @@ export const metadata: Metadata = { title: "Set up Bulkhead" };
 export const dynamic = "force-dynamic";
 
 export default async function SetupPage({ params }: { params: Promise<{ token: string }> }) {
+  // Request time only: the token's expiry is compared with the clock, which a router prefetch
+  // would otherwise try to prerender (an error logged per request: tests/e2e/prefetch-logs.spec.ts).
+  await connection();
   const { token } = await params;
   const valid = await isSetupTokenValid(getDb(), token);
   // A link followed again after the first account was made: that person signs in now.

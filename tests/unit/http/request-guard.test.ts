@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod } from "../../../scripts/request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, loadActionIds, malformedPath, malformedRouterState, misdirectedHost, servedMethod, unknownAction } from "../../../scripts/request-guard.mjs";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 
 const check = malformedPath as (url: string) => string | null;
 const served = servedMethod as (method: string | undefined) => boolean;
@@ -77,5 +79,27 @@ describe("the dashboard server's router state guard", () => {
     }
     expect(routerState({})).toBeNull();
     expect(routerState({ "next-router-state-tree": encodeURIComponent(JSON.stringify(["", { children: ["agents", { children: ["__PAGE__", {}] }] }])) })).toBeNull();
+  });
+
+  it("answers a POST naming a server action the build does not have as Next.js would (409, or 400 for an id of no valid shape), and lets every other request through", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "bulkhead-actions-"));
+    const known = "00" + "ab".repeat(20);
+    mkdirSync(path.join(dir, ".next", "server"), { recursive: true });
+    writeFileSync(path.join(dir, ".next", "server", "server-reference-manifest.json"), JSON.stringify({ node: { [known]: { workers: {} } }, edge: {} }));
+    const ids = (loadActionIds as (dir: string) => Set<string> | null)(dir);
+    expect(ids).toEqual(new Set([known]));
+    const verdict = unknownAction as (req: { method?: string; url?: string; headers: Record<string, string | undefined> }, known: Set<string> | null) => number | null;
+    const post = (id: string | undefined, url = "/agents/new", method = "POST") => verdict({ method, url, headers: id === undefined ? {} : { "next-action": id } }, ids);
+    expect(post(known)).toBeNull();
+    expect(post(undefined)).toBeNull();
+    expect(post("7f" + "0".repeat(40))).toBe(409);
+    expect(post("00" + "cd".repeat(20), "/login")).toBe(409);
+    for (const id of ["x", "", "toString", "__proto__", "constructor", "a".repeat(5_000), `${known}, ${known}`]) expect(post(id), id.slice(0, 20)).toBe(400);
+    // Only POSTs run actions; route handlers do not run them.
+    expect(post("x", "/agents/new", "GET")).toBeNull();
+    expect(post("x", "/api/v1/agents")).toBeNull();
+    // No manifest (a build that has none, or one that cannot be read): Next.js answers, as before.
+    expect((loadActionIds as (dir: string) => Set<string> | null)(path.join(dir, "missing"))).toBeNull();
+    expect(verdict({ method: "POST", url: "/agents/new", headers: { "next-action": "x" } }, null)).toBeNull();
   });
 });

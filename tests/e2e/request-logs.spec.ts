@@ -1,0 +1,89 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { expect, test } from "./support/fixtures";
+import { freePort } from "../support/free-port";
+
+/**
+ * Requests anyone can send, signed in or not, that must be answered without a 5xx and without an
+ * error in the dashboard's log, or a client could fill the log at will:
+ * - the router's prefetches (`RSC: 1`, with `Next-Router-Prefetch: 1` or `2`) of every page:
+ *   /login, every page signed out and /setup once logged a Next.js prerender error per request
+ *   (next-auth made a CSRF token from random bytes, the setup page read the clock, while the page
+ *   was prerendered for the prefetch);
+ * - POSTs naming a server action the build does not have, which Next.js answers 409 or 400 and
+ *   logs with a stack trace: answered the same way by the dashboard's server, unlogged
+ *   (scripts/request-guard.mjs).
+ * A second production dashboard, the suite's own environment, with its output read by the test.
+ */
+const SIGNED_OUT = ["/login", "/login?error=CredentialsSignin", "/setup/not-a-valid-setup-token", "/agents", "/"];
+const SIGNED_IN = ["/account", "/agents", "/agents/new", "/tasks", "/tasks/new", "/approvals", "/audit", "/services", "/sandboxes", "/replay", "/users", "/settings", "/settings/api-keys", "/settings/webhooks", "/login"];
+const HEADERS: Array<Record<string, string>> = [{ RSC: "1" }, { RSC: "1", "Next-Router-Prefetch": "1" }, { RSC: "1", "Next-Router-Prefetch": "2" }];
+const LOGGED_ERROR = /unstable value|Error:|⨯/;
+
+function knownActionId(name: string): string {
+  const manifest = JSON.parse(readFileSync(path.resolve(".next/server/server-reference-manifest.json"), "utf8")) as { node: Record<string, { exportedName?: string; workers: Record<string, { exportedName?: string }> }> };
+  const found = Object.entries(manifest.node).find(([, e]) => (e.exportedName ?? Object.values(e.workers)[0]?.exportedName) === name);
+  if (!found) throw new Error(`no server action named ${name} in the build`);
+  return found[0];
+}
+
+test("router prefetches of every page and unknown server actions are answered without a 5xx and log no error", async ({ playwright, createUser }) => {
+  test.setTimeout(120_000);
+  const admin = await createUser("admin");
+  const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const app: ChildProcess = fork(path.resolve("scripts/app-server.mjs"), [], {
+    env: { ...(env as NodeJS.ProcessEnv), BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(port), BULKHEAD_PUBLIC_URL: base },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let logs = "";
+  app.stdout!.on("data", (c: Buffer) => (logs += c.toString()));
+  app.stderr!.on("data", (c: Buffer) => (logs += c.toString()));
+  const api = await playwright.request.newContext({ baseURL: base, extraHTTPHeaders: { origin: base } });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
+      app.once("exit", (code) => reject(new Error(`the second dashboard exited (code ${code}): ${logs}`)));
+    });
+    const prefetchAll = async (pages: string[]) => {
+      for (const page of pages) {
+        for (const headers of HEADERS) {
+          // Next.js answers a prefetch without its cache-busting `_rsc` with a redirect to it.
+          const res = await api.get(page, { headers, maxRedirects: 2 });
+          expect(res.status(), `${page} ${JSON.stringify(headers)}`).toBeLessThan(500);
+        }
+      }
+    };
+    await prefetchAll(SIGNED_OUT);
+    const unknownActions = async () => {
+      for (const [id, status] of [["00" + "a".repeat(40), 409], ["7f" + "0".repeat(40), 409], ["x", 400], ["", 400], ["__proto__", 400], ["a".repeat(5_000), 400]] as const) {
+        for (const page of ["/login", "/agents/new", "/setup/not-a-valid-setup-token", "/no/such/page"]) {
+          const res = await api.post(page, { headers: { "next-action": id, "content-type": "text/plain;charset=UTF-8" }, data: "[]", maxRedirects: 0 });
+          const what = `unknown action ${id.slice(0, 12)} on ${page}`;
+          expect(res.status(), what).toBe(status);
+          expect(res.headers()["x-nextjs-action-not-found"], what).toBe("1");
+          expect(await res.text(), what).toBe(status === 400 ? "Invalid Server Action request." : "Server Action unavailable.");
+        }
+      }
+    };
+    await unknownActions();
+    const { csrfToken } = (await (await api.get("/api/auth/csrf")).json()) as { csrfToken: string };
+    const signedIn = await api.post("/api/auth/callback/password", { form: { csrfToken, email: admin.email, password: admin.password, callbackUrl: "/agents" }, maxRedirects: 0 });
+    expect(signedIn.status()).toBe(302);
+    await prefetchAll(SIGNED_IN);
+    await unknownActions();
+    // A known action still reaches Next.js (and its own checks): refused for its origin, not as unknown.
+    const known = await api.post("/agents/new", { headers: { "next-action": knownActionId("registerAgentAction"), origin: "https://elsewhere.example", "content-type": "text/plain;charset=UTF-8" }, data: "[]", maxRedirects: 0 });
+    expect(known.headers()["x-nextjs-action-not-found"]).toBeUndefined();
+    // Errors are logged as the render ends, after the answer: give the log a moment.
+    await new Promise((r) => setTimeout(r, 500));
+    const errors = logs.split("\n").filter((l) => LOGGED_ERROR.test(l));
+    expect(errors, logs).toEqual([]);
+  } finally {
+    await api.dispose();
+    app.kill("SIGTERM");
+    await new Promise((r) => (app.exitCode !== null ? r(null) : app.once("exit", r)));
+  }
+});
