@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { NextResponse, type NextRequest } from "next/server";
 import { loadAppConfig } from "@/lib/config/app";
 import { buildCsp, newNonce } from "@/lib/http/csp";
@@ -26,7 +27,8 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   if (!isSafeMethod(request.method) && !path.startsWith("/api/")) {
     const problem = checkOriginHeaders(request.headers, [new URL(app.publicUrl).origin]);
     if (problem) return refuse(403, "Refused: this request did not come from the dashboard's own pages, so nothing was changed.");
-    const malformed = await malformedActionRequest(request, replyDecoder, FORM_BODY_LIMIT_BYTES);
+    const malformed = await malformedActionRequest(request, replyDecoder, FORM_BODY_LIMIT_BYTES, buildActionIds());
+    if (malformed && "unknownAction" in malformed) return unknownAction(malformed.status);
     if (malformed) return refuse(malformed.status, `Bad request: this server action request ${malformed.reason}, so nothing was run or changed.`);
   }
   const csp = buildCsp({ nonce: newNonce(), secure: app.secure, oidcIssuer: app.oidc?.issuer });
@@ -36,6 +38,32 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   response.headers.set("content-security-policy", csp);
   if (app.secure) response.headers.set("strict-transport-security", "max-age=31536000");
   return response;
+}
+
+/**
+ * The server actions of this build, from the manifest the dashboard's server names
+ * (scripts/app-server.mjs, BULKHEAD_INTERNAL_ACTION_MANIFEST); null (nothing is refused as
+ * unknown: Next.js answers) when there is none or it cannot be read.
+ */
+let actionIds: ReadonlySet<string> | null | undefined;
+function buildActionIds(): ReadonlySet<string> | null {
+  if (actionIds !== undefined) return actionIds;
+  const file = process.env.BULKHEAD_INTERNAL_ACTION_MANIFEST;
+  try {
+    const manifest = file ? (JSON.parse(readFileSync(file, "utf8")) as { node?: Record<string, unknown>; edge?: Record<string, unknown> }) : null;
+    actionIds = manifest ? new Set([...Object.keys(manifest.node ?? {}), ...Object.keys(manifest.edge ?? {})]) : null;
+  } catch {
+    actionIds = null;
+  }
+  return actionIds;
+}
+
+/** A form naming an action this build does not have: answered as Next.js answers it (lib/http/action-request.ts), unlogged. */
+function unknownAction(status: 400 | 409): NextResponse {
+  return new NextResponse(status === 400 ? "Invalid Server Action request." : "Server Action unavailable.", {
+    status,
+    headers: { "x-nextjs-action-not-found": "1", "content-type": "text/plain", "cache-control": "no-store", "x-content-type-options": "nosniff", "content-security-policy": "default-src 'none'" },
+  });
 }
 
 /** An answer the proxy gives itself: plain text, never cached, sniffed or run as a page. */

@@ -141,10 +141,15 @@ try {
   // A Next.js without this module: every unknown id is answered as a possible one (409).
 }
 
+/** Where the build in `appDir` lists its server actions (proxy.ts reads it too, for forms that name one). */
+export function actionManifestFile(appDir) {
+  return path.join(appDir, ".next", "server", "server-reference-manifest.json");
+}
+
 /** The server action ids of the build in `appDir`, or null (then nothing is refused as unknown) when its manifest cannot be read. */
 export function loadActionIds(appDir) {
   try {
-    const manifest = JSON.parse(readFileSync(path.join(appDir, ".next", "server", "server-reference-manifest.json"), "utf8"));
+    const manifest = JSON.parse(readFileSync(actionManifestFile(appDir), "utf8"));
     return new Set([...Object.keys(manifest.node ?? {}), ...Object.keys(manifest.edge ?? {})]);
   } catch {
     return null;

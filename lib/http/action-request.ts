@@ -42,6 +42,21 @@ export interface ActionRefusal {
   reason: string;
 }
 
+/**
+ * A form posted without JavaScript that names a server action this build does not have: Next.js
+ * answers it 409 (400 when the id is not shaped like one) with `x-nextjs-action-not-found: 1`
+ * and logs a warning with a stack trace each time. The proxy answers it the same way, unlogged
+ * (the header case is answered by scripts/request-guard.mjs, which needs no body).
+ */
+export interface UnknownAction {
+  unknownAction: true;
+  status: 400 | 409;
+}
+
+/** Next.js's action ids are this long (next/dist/shared/lib/server-reference-info: mightBeServerReferenceId). */
+const ACTION_ID_LENGTH = 42;
+const unknownActionOf = (id: string): UnknownAction => ({ unknownAction: true, status: id.length === ACTION_ID_LENGTH ? 409 : 400 });
+
 /** Next.js refuses an action called with more arguments than this (SERVER_ACTION_ARGS_LIMIT, a 500). */
 export const ACTION_ARGUMENT_LIMIT = 1000;
 
@@ -53,7 +68,7 @@ const NO_SERVER_FUNCTIONS: Record<string, unknown> = Object.freeze(Object.create
  * one). Reads the request's body (a clone of it when called from the proxy, which Next.js keeps
  * for the action); at most `limitBytes` of it, Next.js's own limit for an action's body.
  */
-export async function malformedActionRequest(request: Request, decoder: ReplyDecoder, limitBytes: number): Promise<ActionRefusal | null> {
+export async function malformedActionRequest(request: Request, decoder: ReplyDecoder, limitBytes: number, knownActions: ReadonlySet<string> | null = null): Promise<ActionRefusal | UnknownAction | null> {
   const shape = actionRequestShape(request.method, request.headers);
   if (!shape.fetchAction && !shape.formAction) return null;
   const body = await readBodyBytes(request, limitBytes);
@@ -66,7 +81,7 @@ export async function malformedActionRequest(request: Request, decoder: ReplyDec
     } catch {
       return { status: 400, reason: "has a multipart body that does not parse" };
     }
-    return shape.fetchAction ? checkArguments(decoder, form) : checkFormAction(decoder, form);
+    return shape.fetchAction ? checkArguments(decoder, form) : checkFormAction(decoder, form, knownActions);
   }
   // Next.js reads any other body as UTF-8 text (invalid bytes replaced), as this does.
   return checkArguments(decoder, new TextDecoder().decode(body));
@@ -94,9 +109,17 @@ function argumentList(args: unknown, what: string): ActionRefusal | null {
  * which React decodes as a reply of their own (decodeAction: the last such field counts). A
  * multipart body without either is not an action, and Next.js answers it itself.
  */
-async function checkFormAction(decoder: ReplyDecoder, form: FormData): Promise<ActionRefusal | null> {
+async function checkFormAction(decoder: ReplyDecoder, form: FormData, knownActions: ReadonlySet<string> | null): Promise<ActionRefusal | UnknownAction | null> {
   let actionKey: string | null = null;
-  for (const key of form.keys()) if (key.startsWith("$ACTION_REF_") || key.startsWith("$ACTION_ID_")) actionKey = key;
+  for (const key of form.keys()) {
+    if (key.startsWith("$ACTION_REF_")) actionKey = key;
+    else if (key.startsWith("$ACTION_ID_")) {
+      actionKey = key;
+      // Next.js checks every action a form names before it decodes any.
+      const id = key.slice("$ACTION_ID_".length);
+      if (knownActions !== null && !knownActions.has(id)) return unknownActionOf(id);
+    }
+  }
   if (actionKey === null || !actionKey.startsWith("$ACTION_REF_")) return null;
   const prefix = `$ACTION_${actionKey.slice("$ACTION_REF_".length)}:`;
   const bound = new FormData();
@@ -104,6 +127,7 @@ async function checkFormAction(decoder: ReplyDecoder, form: FormData): Promise<A
   try {
     const meta = (await decoder.decodeReply(bound, NO_SERVER_FUNCTIONS)) as { id?: unknown; bound?: unknown } | null;
     if (typeof meta !== "object" || meta === null || typeof meta.id !== "string") return { status: 400, reason: "names its action in a form field that does not decode" };
+    if (knownActions !== null && !knownActions.has(meta.id)) return unknownActionOf(meta.id);
     return meta.bound === null || meta.bound === undefined ? null : argumentList(await meta.bound, "bound arguments");
   } catch {
     return { status: 400, reason: "has bound arguments that do not decode" };

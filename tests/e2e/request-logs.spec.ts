@@ -11,9 +11,9 @@ import { freePort } from "../support/free-port";
  *   /login, every page signed out and /setup once logged a Next.js prerender error per request
  *   (next-auth made a CSRF token from random bytes, the setup page read the clock, while the page
  *   was prerendered for the prefetch);
- * - POSTs naming a server action the build does not have, which Next.js answers 409 or 400 and
- *   logs with a stack trace: answered the same way by the dashboard's server, unlogged
- *   (scripts/request-guard.mjs).
+ * - POSTs naming a server action the build does not have, in the `Next-Action` header or in a
+ *   form's fields, which Next.js answers 409 or 400 and logs with a stack trace: answered the same
+ *   way before Next.js sees them, unlogged (scripts/request-guard.mjs, proxy.ts).
  * A second production dashboard, the suite's own environment, with its output read by the test.
  */
 const SIGNED_OUT = ["/login", "/login?error=CredentialsSignin", "/setup/not-a-valid-setup-token", "/agents", "/"];
@@ -65,6 +65,13 @@ test("router prefetches of every page and unknown server actions are answered wi
           expect(res.status(), what).toBe(status);
           expect(res.headers()["x-nextjs-action-not-found"], what).toBe("1");
           expect(await res.text(), what).toBe(status === 400 ? "Invalid Server Action request." : "Server Action unavailable.");
+          // A form posted without JavaScript names its action in a field, or in a reference's descriptor.
+          for (const multipart of [{ [`$ACTION_ID_${id}`]: "", name: "x" }, { $ACTION_REF_1: "", "$ACTION_1:0": JSON.stringify({ id, bound: null }), name: "x" }]) {
+            const form = await api.post(page, { multipart, maxRedirects: 0 });
+            const how = `${what}, a form field ${Object.keys(multipart)[0]!.slice(0, 16)}`;
+            expect(form.status(), how).toBe(status);
+            expect(form.headers()["x-nextjs-action-not-found"], how).toBe("1");
+          }
         }
       }
     };

@@ -114,6 +114,38 @@ describe("a form posted without JavaScript", () => {
     expect(await check(post("x", "multipart/form-data"))).toEqual({ status: 400, reason: "has a multipart body that does not parse" });
   });
 
+  it("naming an action the build does not have, in a $ACTION_ID_ field or a $ACTION_REF_'s descriptor, is answered as Next.js answers it: 409, or 400 for an id of no valid shape", async () => {
+    const known = new Set(["60e65da4edd8588666e3ce89703b1abea32bdaf80b", "70288a770dd5cf5a4decfa02ad1efd17e88c5e1431"]);
+    const checkKnown = (request: Request) => malformedActionRequest(request, decoder, LIMIT, known);
+    const byId = (id: string, before: string[] = []) => {
+      const form = new FormData();
+      for (const other of before) form.append(`$ACTION_ID_${other}`, "");
+      form.append(`$ACTION_ID_${id}`, "");
+      form.append("name", "x");
+      return post(form);
+    };
+    const byRef = (id: string) => {
+      const form = new FormData();
+      form.append("$ACTION_REF_1", "");
+      form.append("$ACTION_1:0", JSON.stringify({ id, bound: "$@1" }));
+      form.append("$ACTION_1:1", JSON.stringify(["setup-token"]));
+      return post(form);
+    };
+    expect(await checkKnown(byId("60e65da4edd8588666e3ce89703b1abea32bdaf80b"))).toBeNull();
+    expect(await checkKnown(byRef("70288a770dd5cf5a4decfa02ad1efd17e88c5e1431"))).toBeNull();
+    const unknown = "00" + "0".repeat(40);
+    expect(await checkKnown(byId(unknown))).toEqual({ unknownAction: true, status: 409 });
+    expect(await checkKnown(byRef(unknown))).toEqual({ unknownAction: true, status: 409 });
+    // Every id a form names counts, not only the last.
+    expect(await checkKnown(byId("60e65da4edd8588666e3ce89703b1abea32bdaf80b", [unknown]))).toEqual({ unknownAction: true, status: 409 });
+    for (const id of ["x", "", "toString", "__proto__", "a".repeat(5_000)]) {
+      expect(await checkKnown(byId(id)), id.slice(0, 10)).toEqual({ unknownAction: true, status: 400 });
+      expect(await checkKnown(byRef(id)), id.slice(0, 10)).toEqual({ unknownAction: true, status: 400 });
+    }
+    // Without the build's list (none given), Next.js answers them, as before.
+    expect(await check(byId(unknown))).toBeNull();
+  });
+
   it("is not an action unless it is a POST with Next-Action or a multipart body, as Next.js decides", () => {
     const h = (o: Record<string, string>) => new Headers(o);
     expect(actionRequestShape("POST", h({ "next-action": "x" }))).toEqual({ fetchAction: true, formAction: false });
