@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { APIRequestContext } from "@playwright/test";
+import { actionId } from "./support/actions";
 import { expect, signInViaApi, test } from "./support/fixtures";
 
 /**
@@ -17,15 +17,6 @@ const requireFromNext = createRequire(path.resolve("node_modules/next/package.js
 const { encodeReply } = requireFromNext("next/dist/compiled/react-server-dom-webpack/client.node") as {
   encodeReply(value: unknown[]): Promise<string | FormData>;
 };
-
-function actionId(name: string): string {
-  const manifest = JSON.parse(readFileSync(path.resolve(".next/server/server-reference-manifest.json"), "utf8")) as {
-    node: Record<string, { exportedName?: string; workers: Record<string, { exportedName?: string }> }>;
-  };
-  const found = Object.entries(manifest.node).find(([, e]) => (e.exportedName ?? Object.values(e.workers)[0]?.exportedName) === name);
-  if (!found) throw new Error(`no server action named ${name} in the build`);
-  return found[0];
-}
 
 /** The pages the actions are posted to: sign-in and setup are open to everyone. */
 const TARGETS = [

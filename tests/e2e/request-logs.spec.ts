@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
+import { actionId } from "./support/actions";
 import { expect, test } from "./support/fixtures";
 import { freePort } from "../support/free-port";
 
@@ -20,13 +20,6 @@ const SIGNED_OUT = ["/login", "/login?error=CredentialsSignin", "/setup/not-a-va
 const SIGNED_IN = ["/account", "/agents", "/agents/new", "/tasks", "/tasks/new", "/approvals", "/audit", "/services", "/sandboxes", "/replay", "/users", "/settings", "/settings/api-keys", "/settings/webhooks", "/login"];
 const HEADERS: Array<Record<string, string>> = [{ RSC: "1" }, { RSC: "1", "Next-Router-Prefetch": "1" }, { RSC: "1", "Next-Router-Prefetch": "2" }];
 const LOGGED_ERROR = /unstable value|Error:|⨯/;
-
-function knownActionId(name: string): string {
-  const manifest = JSON.parse(readFileSync(path.resolve(".next/server/server-reference-manifest.json"), "utf8")) as { node: Record<string, { exportedName?: string; workers: Record<string, { exportedName?: string }> }> };
-  const found = Object.entries(manifest.node).find(([, e]) => (e.exportedName ?? Object.values(e.workers)[0]?.exportedName) === name);
-  if (!found) throw new Error(`no server action named ${name} in the build`);
-  return found[0];
-}
 
 test("router prefetches of every page and unknown server actions are answered without a 5xx and log no error", async ({ playwright, createUser }) => {
   test.setTimeout(120_000);
@@ -82,7 +75,7 @@ test("router prefetches of every page and unknown server actions are answered wi
     await prefetchAll(SIGNED_IN);
     await unknownActions();
     // A known action still reaches Next.js (and its own checks): refused for its origin, not as unknown.
-    const known = await api.post("/agents/new", { headers: { "next-action": knownActionId("registerAgentAction"), origin: "https://elsewhere.example", "content-type": "text/plain;charset=UTF-8" }, data: "[]", maxRedirects: 0 });
+    const known = await api.post("/agents/new", { headers: { "next-action": actionId("registerAgentAction"), origin: "https://elsewhere.example", "content-type": "text/plain;charset=UTF-8" }, data: "[]", maxRedirects: 0 });
     expect(known.headers()["x-nextjs-action-not-found"]).toBeUndefined();
     // Errors are logged as the render ends, after the answer: give the log a moment.
     await new Promise((r) => setTimeout(r, 500));
