@@ -11,7 +11,7 @@ import { roleCan, type Permission } from "./roles";
 export async function currentActor(): Promise<Actor | null> {
   // Request time only: without a session cookie next-auth makes a CSRF token from random bytes,
   // which a router prefetch (`Next-Router-Prefetch`) would otherwise try to prerender, logging an
-  // error on every such request (tests/e2e/prefetch-logs.spec.ts). A prefetch stops here.
+  // error on every such request (tests/e2e/request-logs.spec.ts). A prefetch stops here.
   await connection();
   const session = await auth();
   // Not "signed out": the session could not be checked. Nobody is let in, and nobody is told to sign in again.

@@ -11,7 +11,7 @@ export const dynamic = "force-dynamic";
 
 export default async function SetupPage({ params }: { params: Promise<{ token: string }> }) {
   // Request time only: the token's expiry is compared with the clock, which a router prefetch
-  // would otherwise try to prerender (an error logged per request: tests/e2e/prefetch-logs.spec.ts).
+  // would otherwise try to prerender (an error logged per request: tests/e2e/request-logs.spec.ts).
   await connection();
   const { token } = await params;
   const valid = await isSetupTokenValid(getDb(), token);
