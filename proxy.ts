@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import { NextResponse, type NextRequest } from "next/server";
 import { loadAppConfig } from "@/lib/config/app";
 import { buildCsp, newNonce } from "@/lib/http/csp";
 import { checkOriginHeaders, isSafeMethod } from "@/lib/http/csrf";
 import { malformedActionRequest } from "@/lib/http/action-request";
 import { FORM_BODY_LIMIT_BYTES } from "@/lib/http/form-limit";
+import { ACTION_MANIFEST_ENV, readActionIds, unknownActionAnswer } from "@/lib/http/server-actions.mjs";
 // React's reply decoder, the one Next.js decodes server actions with (the proxy is built with the
 // react-server condition, as Next.js's own server code is).
 import * as replyDecoder from "next/dist/compiled/react-server-dom-turbopack/server.node";
@@ -40,30 +40,17 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   return response;
 }
 
-/**
- * The server actions of this build, from the manifest the dashboard's server names
- * (scripts/app-server.mjs, BULKHEAD_INTERNAL_ACTION_MANIFEST); null (nothing is refused as
- * unknown: Next.js answers) when there is none or it cannot be read.
- */
+/** The server actions of this build (lib/http/server-actions.mjs), read once; null: Next.js answers unknown ones. */
 let actionIds: ReadonlySet<string> | null | undefined;
 function buildActionIds(): ReadonlySet<string> | null {
-  if (actionIds !== undefined) return actionIds;
-  const file = process.env.BULKHEAD_INTERNAL_ACTION_MANIFEST;
-  try {
-    const manifest = file ? (JSON.parse(readFileSync(file, "utf8")) as { node?: Record<string, unknown>; edge?: Record<string, unknown> }) : null;
-    actionIds = manifest ? new Set([...Object.keys(manifest.node ?? {}), ...Object.keys(manifest.edge ?? {})]) : null;
-  } catch {
-    actionIds = null;
-  }
+  if (actionIds === undefined) actionIds = readActionIds(process.env[ACTION_MANIFEST_ENV]);
   return actionIds;
 }
 
-/** A form naming an action this build does not have: answered as Next.js answers it (lib/http/action-request.ts), unlogged. */
+/** A form naming an action this build does not have: answered as Next.js answers it, unlogged. */
 function unknownAction(status: 400 | 409): NextResponse {
-  return new NextResponse(status === 400 ? "Invalid Server Action request." : "Server Action unavailable.", {
-    status,
-    headers: { "x-nextjs-action-not-found": "1", "content-type": "text/plain", "cache-control": "no-store", "x-content-type-options": "nosniff", "content-security-policy": "default-src 'none'" },
-  });
+  const { body, headers } = unknownActionAnswer(status);
+  return new NextResponse(body, { status, headers });
 }
 
 /** An answer the proxy gives itself: plain text, never cached, sniffed or run as a page. */

@@ -5,7 +5,8 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { addressMatcher, allowedHostNames, actionManifestFile, dropForwardedHeaders, guardConnections, loadActionIds, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, refuseUnknownAction, servedMethod, unknownAction } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, refuseUnknownAction, servedMethod, unknownAction } from "./request-guard.mjs";
+import { ACTION_MANIFEST_ENV, actionManifestFile, readActionIds } from "../lib/http/server-actions.mjs";
 
 // Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
 // collector restarted): the next write fails with EPIPE, emitted as an 'error' event on the
@@ -40,11 +41,12 @@ function stampPeer(req) {
 // The checkout this file belongs to, not the working directory: the launcher may be run from anywhere.
 const appDir = fileURLToPath(new URL("..", import.meta.url));
 // proxy.ts checks the actions a form posted without JavaScript names against the same list.
-process.env.BULKHEAD_INTERNAL_ACTION_MANIFEST = actionManifestFile(appDir);
+const actionManifest = actionManifestFile(appDir);
+process.env[ACTION_MANIFEST_ENV] = actionManifest;
 const app = next({ dev: false, dir: appDir, hostname: host, port });
 await app.prepare();
 // The server actions this build has: a POST naming any other is answered here (request-guard.mjs).
-const actionIds = loadActionIds(appDir);
+const actionIds = readActionIds(actionManifest);
 if (actionIds === null) console.warn("The build's server action manifest could not be read: requests naming unknown server actions go to Next.js.");
 const handle = app.getRequestHandler();
 const server = http.createServer((req, res) => {

@@ -7,11 +7,10 @@
 // can mean such a path, so it is refused here as what it is: a malformed request (400), with a
 // reason, the same on every path, before any page, route handler or session lookup runs.
 
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
-import path from "node:path";
 import { addressThrottleKey, isTrustedAddress, normalizeAddress, trustedList } from "../lib/http/client-addresses.mjs";
+import { unknownActionAnswer, unknownActionStatus } from "../lib/http/server-actions.mjs";
 
 /**
  * The methods the dashboard's pages and route handlers serve. Anything else is refused with 405
@@ -126,56 +125,23 @@ export function misdirectedHost(host, allowed) {
   return `${JSON.stringify(hostname.slice(0, 100))} is not a name of this dashboard (set BULKHEAD_PUBLIC_URL to the URL people use, or list other names in BULKHEAD_ALLOWED_HOSTS)`;
 }
 
-// Server actions that do not exist. A POST to a page with a `Next-Action` header Next.js cannot
-// find (a made-up id, or one from another build) is answered 409 (400 when the id is not even
-// shaped like one) with `x-nextjs-action-not-found: 1`, and Next.js logs an error with a stack
-// trace for every such request: anyone, signed out too, could fill the dashboard's log at will.
-// The ids this build has are in its server reference manifest; any other is answered here exactly
-// as Next.js answers it (status, marker header and text, so the dashboard's client reacts the same
-// way to a page left open across an upgrade), before Next.js sees it, and nothing is logged.
-// Route handlers (/api/) do not run actions and are left alone.
-let mightBeActionId = null;
-try {
-  ({ mightBeServerReferenceId: mightBeActionId } = requireFromNext("next/dist/shared/lib/server-reference-info.js"));
-} catch {
-  // A Next.js without this module: every unknown id is answered as a possible one (409).
-}
-
-/** Where the build in `appDir` lists its server actions (proxy.ts reads it too, for forms that name one). */
-export function actionManifestFile(appDir) {
-  return path.join(appDir, ".next", "server", "server-reference-manifest.json");
-}
-
-/** The server action ids of the build in `appDir`, or null (then nothing is refused as unknown) when its manifest cannot be read. */
-export function loadActionIds(appDir) {
-  try {
-    const manifest = JSON.parse(readFileSync(actionManifestFile(appDir), "utf8"));
-    return new Set([...Object.keys(manifest.node ?? {}), ...Object.keys(manifest.edge ?? {})]);
-  } catch {
-    return null;
-  }
-}
+// Server actions that do not exist (lib/http/server-actions.mjs): a POST to a page whose
+// `Next-Action` header names an id this build does not have is answered as Next.js answers it,
+// before Next.js sees it, without Next.js's log line. Route handlers (/api/) run no actions and
+// are left alone.
 
 /** The status for a POST naming a server action this build does not have (409, or 400 for an id of no valid shape), or null. */
 export function unknownAction(req, known) {
   if (known === null || req.method !== "POST") return null;
   const id = req.headers["next-action"];
   if (id === undefined || (req.url ?? "").startsWith("/api/")) return null;
-  if (known.has(id)) return null;
-  return mightBeActionId === null || mightBeActionId(id) ? 409 : 400;
+  return known.has(id) ? null : unknownActionStatus(id);
 }
 
-/** Answers it as Next.js does, without Next.js's log line. */
+/** Answers it as Next.js does, unlogged. */
 export function refuseUnknownAction(req, res, status) {
-  const body = status === 400 ? "Invalid Server Action request." : "Server Action unavailable.";
-  res.writeHead(status, {
-    "x-nextjs-action-not-found": "1",
-    "content-type": "text/plain",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'",
-    "x-content-type-options": "nosniff",
-  });
+  const { body, headers } = unknownActionAnswer(status);
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 

@@ -13,6 +13,7 @@
  */
 
 import { readBodyBytes } from "./body-limit";
+import { unknownActionStatus } from "./server-actions.mjs";
 
 /** What Next.js treats as a server action: the same tests as its own (next/dist/server/lib/server-action-request-meta). */
 export interface ActionRequestShape {
@@ -43,19 +44,16 @@ export interface ActionRefusal {
 }
 
 /**
- * A form posted without JavaScript that names a server action this build does not have: Next.js
- * answers it 409 (400 when the id is not shaped like one) with `x-nextjs-action-not-found: 1`
- * and logs a warning with a stack trace each time. The proxy answers it the same way, unlogged
- * (the header case is answered by scripts/request-guard.mjs, which needs no body).
+ * A form posted without JavaScript that names a server action this build does not have: the proxy
+ * answers it as Next.js would, unlogged (lib/http/server-actions.mjs; the header case is answered
+ * by scripts/request-guard.mjs, which needs no body).
  */
 export interface UnknownAction {
   unknownAction: true;
   status: 400 | 409;
 }
 
-/** Next.js's action ids are this long (next/dist/shared/lib/server-reference-info: mightBeServerReferenceId). */
-const ACTION_ID_LENGTH = 42;
-const unknownActionOf = (id: string): UnknownAction => ({ unknownAction: true, status: id.length === ACTION_ID_LENGTH ? 409 : 400 });
+const unknownActionOf = (id: string): UnknownAction => ({ unknownAction: true, status: unknownActionStatus(id) });
 
 /** Next.js refuses an action called with more arguments than this (SERVER_ACTION_ARGS_LIMIT, a 500). */
 export const ACTION_ARGUMENT_LIMIT = 1000;

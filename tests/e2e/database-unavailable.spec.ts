@@ -1,8 +1,6 @@
-import { fork, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { expect, test } from "./support/fixtures";
 import { DatabaseLink } from "../support/database-link";
-import { freePort } from "../support/free-port";
+import { startSecondDashboard } from "./support/second-dashboard";
 
 /**
  * A second production dashboard, the suite's own environment, reaching PostgreSQL through a link
@@ -17,21 +15,13 @@ test("a dashboard whose database is down says so, lets nobody in, and signs nobo
   const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
   const target = new URL(env.BULKHEAD_DASHBOARD_DATABASE_URL!);
   const link = await new DatabaseLink({ host: target.hostname, port: Number(target.port) }).start();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const app: ChildProcess = fork(path.resolve("scripts/app-server.mjs"), [], {
-    env: { ...(env as NodeJS.ProcessEnv), BULKHEAD_DASHBOARD_DATABASE_URL: link.urlFor(env.BULKHEAD_DASHBOARD_DATABASE_URL!), BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(port), BULKHEAD_PUBLIC_URL: base },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  const dashboard = await startSecondDashboard({ BULKHEAD_DASHBOARD_DATABASE_URL: link.urlFor(env.BULKHEAD_DASHBOARD_DATABASE_URL!) }).catch(async (error: unknown) => {
+    await link.stop();
+    throw error;
   });
-  let logs = "";
-  app.stderr!.on("data", (c: Buffer) => (logs += c.toString()));
+  const { base } = dashboard;
   const api = await playwright.request.newContext({ baseURL: base, extraHTTPHeaders: { origin: base } });
   try {
-    await new Promise<void>((resolve, reject) => {
-      app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
-      app.once("exit", (code) => reject(new Error(`the second dashboard exited (code ${code}): ${logs}`)));
-    });
-
     // Signed in while the database answers.
     const { csrfToken } = (await (await api.get("/api/auth/csrf")).json()) as { csrfToken: string };
     const signedIn = await api.post("/api/auth/callback/password", { form: { csrfToken, email: admin.email, password: admin.password, callbackUrl: "/agents" }, maxRedirects: 0 });
@@ -84,11 +74,10 @@ test("a dashboard whose database is down says so, lets nobody in, and signs nobo
     await expect.poll(async () => (await api.get("/api/v1/agents")).status(), { timeout: 30_000, intervals: [250] }).toBe(200);
     await page.goto(`${base}/agents`);
     await expect(page.getByRole("heading", { name: "Agents", exact: true })).toBeVisible();
-    expect(logs).not.toContain("Unhandled error");
+    expect(dashboard.logs()).not.toContain("Unhandled error");
   } finally {
     await api.dispose();
-    app.kill("SIGTERM");
-    await new Promise((r) => (app.exitCode === null ? app.once("exit", r) : r(null)));
+    await dashboard.stop();
     await link.stop();
   }
 });

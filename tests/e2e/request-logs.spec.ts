@@ -1,8 +1,6 @@
-import { fork, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { actionId } from "./support/actions";
 import { expect, test } from "./support/fixtures";
-import { freePort } from "../support/free-port";
+import { startSecondDashboard } from "./support/second-dashboard";
 
 /**
  * Requests anyone can send, signed in or not, that must be answered without a 5xx and without an
@@ -24,22 +22,9 @@ const LOGGED_ERROR = /unstable value|Error:|⨯/;
 test("router prefetches of every page and unknown server actions are answered without a 5xx and log no error", async ({ playwright, createUser }) => {
   test.setTimeout(120_000);
   const admin = await createUser("admin");
-  const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const app: ChildProcess = fork(path.resolve("scripts/app-server.mjs"), [], {
-    env: { ...(env as NodeJS.ProcessEnv), BULKHEAD_APP_HOST: "127.0.0.1", BULKHEAD_APP_PORT: String(port), BULKHEAD_PUBLIC_URL: base },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  let logs = "";
-  app.stdout!.on("data", (c: Buffer) => (logs += c.toString()));
-  app.stderr!.on("data", (c: Buffer) => (logs += c.toString()));
-  const api = await playwright.request.newContext({ baseURL: base, extraHTTPHeaders: { origin: base } });
+  const dashboard = await startSecondDashboard();
+  const api = await playwright.request.newContext({ baseURL: dashboard.base, extraHTTPHeaders: { origin: dashboard.base } });
   try {
-    await new Promise<void>((resolve, reject) => {
-      app.on("message", (m: { type?: string }) => m?.type === "ready" && resolve());
-      app.once("exit", (code) => reject(new Error(`the second dashboard exited (code ${code}): ${logs}`)));
-    });
     const prefetchAll = async (pages: string[]) => {
       for (const page of pages) {
         for (const headers of HEADERS) {
@@ -79,11 +64,10 @@ test("router prefetches of every page and unknown server actions are answered wi
     expect(known.headers()["x-nextjs-action-not-found"]).toBeUndefined();
     // Errors are logged as the render ends, after the answer: give the log a moment.
     await new Promise((r) => setTimeout(r, 500));
-    const errors = logs.split("\n").filter((l) => LOGGED_ERROR.test(l));
-    expect(errors, logs).toEqual([]);
+    const errors = dashboard.logs().split("\n").filter((l) => LOGGED_ERROR.test(l));
+    expect(errors, dashboard.logs()).toEqual([]);
   } finally {
     await api.dispose();
-    app.kill("SIGTERM");
-    await new Promise((r) => (app.exitCode !== null ? r(null) : app.once("exit", r)));
+    await dashboard.stop();
   }
 });

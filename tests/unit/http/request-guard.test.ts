@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, loadActionIds, malformedPath, malformedRouterState, misdirectedHost, servedMethod, unknownAction } from "../../../scripts/request-guard.mjs";
+import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod, unknownAction } from "../../../scripts/request-guard.mjs";
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { actionManifestFile, readActionIds } from "@/lib/http/server-actions.mjs";
 import path from "node:path";
 
 const check = malformedPath as (url: string) => string | null;
@@ -86,7 +87,7 @@ describe("the dashboard server's router state guard", () => {
     const known = "00" + "ab".repeat(20);
     mkdirSync(path.join(dir, ".next", "server"), { recursive: true });
     writeFileSync(path.join(dir, ".next", "server", "server-reference-manifest.json"), JSON.stringify({ node: { [known]: { workers: {} } }, edge: {} }));
-    const ids = (loadActionIds as (dir: string) => Set<string> | null)(dir);
+    const ids = readActionIds(actionManifestFile(dir));
     expect(ids).toEqual(new Set([known]));
     const verdict = unknownAction as (req: { method?: string; url?: string; headers: Record<string, string | undefined> }, known: Set<string> | null) => number | null;
     const post = (id: string | undefined, url = "/agents/new", method = "POST") => verdict({ method, url, headers: id === undefined ? {} : { "next-action": id } }, ids);
@@ -99,7 +100,8 @@ describe("the dashboard server's router state guard", () => {
     expect(post("x", "/agents/new", "GET")).toBeNull();
     expect(post("x", "/api/v1/agents")).toBeNull();
     // No manifest (a build that has none, or one that cannot be read): Next.js answers, as before.
-    expect((loadActionIds as (dir: string) => Set<string> | null)(path.join(dir, "missing"))).toBeNull();
+    expect(readActionIds(actionManifestFile(path.join(dir, "missing")))).toBeNull();
+    expect(readActionIds(undefined)).toBeNull();
     expect(verdict({ method: "POST", url: "/agents/new", headers: { "next-action": "x" } }, null)).toBeNull();
   });
 });
