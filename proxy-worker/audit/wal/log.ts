@@ -29,6 +29,8 @@ import { checkSegmentsBelong, listSegments, recoverTail, segmentFile, syncDir, t
  * syncs (a synchronous call would stall every request in flight for the length of the sync).
  */
 const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
+/** What a slot of the in-memory tail holds once its record is forgotten (never read: it is below `tailHead`). */
+const FORGOTTEN: WalRecord = Object.freeze({ lsn: -1, row: null as unknown as AuditRow, bytes: 0 });
 
 export type Durability = "group" | "strict";
 export type BacklogState = "ok" | "behind" | "refusing";
@@ -342,11 +344,21 @@ export class AuditWal {
   private remember(record: WalRecord): void {
     this.tail.push(record);
     this.tailBytes += record.bytes;
-    while (this.tailBytes > this.o.memoryBytes && this.tailHead < this.tail.length) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
+    while (this.tailBytes > this.o.memoryBytes && this.tailHead < this.tail.length) this.forgetHead();
     if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
       this.tail.splice(0, this.tailHead);
       this.tailHead = 0;
     }
+  }
+
+  /**
+   * Drops the oldest record kept in memory. Its slot is cleared at once rather than when the
+   * array is next compacted: a shipped row then dies in the young generation instead of being
+   * kept (and promoted) for the seconds until the compaction.
+   */
+  private forgetHead(): void {
+    this.tailBytes -= this.tail[this.tailHead]!.bytes;
+    this.tail[this.tailHead++] = FORGOTTEN;
   }
 
   private scheduleSync(): void {
@@ -447,7 +459,7 @@ export class AuditWal {
    * hold nothing newer (never the one being written).
    */
   release(lsn: number): void {
-    while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.lsn <= lsn) this.tailBytes -= this.tail[this.tailHead++]!.bytes;
+    while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.lsn <= lsn) this.forgetHead();
     // All shipped: start a new segment, so the log on disk measures what is not yet shipped.
     if (lsn >= this.writtenLsn && !this.failure && !this.closed && this.active.size > Math.min(1024 * 1024, this.o.segmentBytes / 4)) {
       try {
@@ -499,7 +511,7 @@ export class AuditWal {
       this.nextLsn = lsn + 1;
       this.writtenLsn = lsn;
       this.durableLsnValue = Math.max(this.durableLsnValue, lsn);
-      this.tailHead = this.tail.length; // memory holds consecutive LSNs only
+      while (this.tailHead < this.tail.length) this.forgetHead(); // memory holds consecutive LSNs only
       this.tailBytes = 0;
       this.startSegment();
     }
