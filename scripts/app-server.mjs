@@ -5,7 +5,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, guardConnections, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, refuseUnknownAction, servedMethod, unknownAction } from "./request-guard.mjs";
+import { addressMatcher, allowedHostNames, bodyLimit, declaredTooLarge, dropForwardedHeaders, guardConnections, limitStreamedBody, malformedPath, malformedRouterState, misdirectedHost, refuseHost, refuseMalformed, refuseMethod, refuseTooLarge, refuseUnknownAction, servedMethod, unknownAction } from "./request-guard.mjs";
 import { ACTION_MANIFEST_ENV, actionManifestFile, readActionIds } from "../lib/http/server-actions.mjs";
 
 // Standard output and error whose reader went away (`npm start | tee log` with tee gone, a log
@@ -49,7 +49,7 @@ await app.prepare();
 const actionIds = readActionIds(actionManifest);
 if (actionIds === null) console.warn("The build's server action manifest could not be read: requests naming unknown server actions go to Next.js.");
 const handle = app.getRequestHandler();
-const server = http.createServer((req, res) => {
+function serve(req, res, continueFirst = false) {
   // Next.js answers these with a 500 (scripts/request-guard.mjs): refused here, with the reason.
   // A name that is not the dashboard's (a page that rebound its own name to this address): 421.
   const misdirected = misdirectedHost(req.headers.host, allowedHosts);
@@ -57,16 +57,27 @@ const server = http.createServer((req, res) => {
   if (!servedMethod(req.method)) return refuseMethod(req, res);
   const malformed = malformedPath(req.url) ?? malformedRouterState(req.headers);
   if (malformed) return refuseMalformed(req, res, malformed);
+  // A body larger than its path accepts: 413 before Next.js copies it (request-guard.mjs).
+  const tooLarge = declaredTooLarge(req);
+  if (tooLarge !== null) return refuseTooLarge(req, res, tooLarge);
+  limitStreamedBody(req, res, bodyLimit(req.url));
   const unknown = unknownAction(req, actionIds);
   if (unknown !== null) return refuseUnknownAction(req, res, unknown);
   stampPeer(req);
   dropForwardedHeaders(req, trustedProxy);
+  if (continueFirst) res.writeContinue();
   return handle(req, res);
-});
+}
+const server = http.createServer(serve);
 // Each request's head within a time limit, and caps on connections, overall and per client address
 // (scripts/request-guard.mjs); a configured reverse proxy carries everyone's and is held to the
-// overall cap only.
+// overall cap only. Registered before the "checkContinue" handler below, so it sees those first.
 guardConnections(server, { unlimited: trustedProxy });
+// `Expect: 100-continue`: Node would answer "100 Continue" before any check ran, and the client
+// would send a body that is then refused. The checks run first: a refused request (a body
+// declared over its limit, a name or method not served) is answered without it, and the client
+// never sends its body; anything else is told to go on and served as usual.
+server.on("checkContinue", (req, res) => serve(req, res, true));
 server.on("error", (error) => {
   console.error(error.code === "EADDRINUSE" ? `Port ${port} (BULKHEAD_APP_PORT) is already in use.` : String(error));
   process.exit(1);

@@ -145,6 +145,103 @@ export function refuseUnknownAction(req, res, status) {
   res.end(body);
 }
 
+// Bodies. Next.js copies the body of every request its proxy (proxy.ts) sees, up to 10 MB, before
+// any of the dashboard's code runs, whoever sends it: a signed-out client could make the dashboard
+// hold 10 MB per request, on as many connections as it may open, for bodies nothing would accept
+// (a server action takes at most the form limit, a route handler at most the API's JSON limit).
+// So a body larger than what its path accepts is refused here: by its declared length at once,
+// without reading it; one sent without a length (chunked) once that much has arrived, and
+// nothing beyond it reaches Next.js.
+
+/** The form limit (lib/http/form-limit.ts) and the API's JSON limit (lib/http/route.ts); a unit test keeps them equal. */
+export const FORM_BODY_LIMIT_BYTES = 1024 * 1024;
+export const API_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** The most a request to `url` may carry: the API's JSON limit under /api/, the form limit elsewhere. */
+export function bodyLimit(url) {
+  return (url ?? "").startsWith("/api/") ? API_BODY_LIMIT_BYTES : FORM_BODY_LIMIT_BYTES;
+}
+
+/** The limit a request's declared Content-Length is over, or null (none declared, or within it). */
+export function declaredTooLarge(req) {
+  const declared = req.headers["content-length"];
+  if (declared === undefined) return null;
+  const limit = bodyLimit(req.url);
+  return Number(declared) > limit ? limit : null;
+}
+
+function tooLargeText(limit) {
+  const mib = `${limit / (1024 * 1024)} MiB`;
+  return { error: "payload_too_large", message: `The request body is larger than ${mib}; nothing was read or changed.`, text: `Payload too large: the request body is larger than the ${mib} this dashboard accepts here; nothing was read or changed.` };
+}
+
+/**
+ * A declared body up to this size that is refused is still read off the connection and thrown
+ * away as it arrives (nothing of it is kept), so that a client that sends its whole body before it
+ * reads the answer (most HTTP libraries) gets the 413 instead of a reset connection. A larger one
+ * is not read at all: the connection closes after the answer.
+ */
+export const DISCARD_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Answers a request whose declared body is over its limit: 413 before any of the body is read (see DISCARD_MAX_BYTES). */
+export function refuseTooLarge(req, res, limit) {
+  // A client that asked first (`Expect: 100-continue`) sends no body: nothing is left to read.
+  const close = req.headers.expect !== undefined || Number(req.headers["content-length"]) > DISCARD_MAX_BYTES;
+  answer(req, res, 413, tooLargeText(limit), close ? { connection: "close" } : {});
+}
+
+/**
+ * Counts a body sent without a declared length as Node's parser hands it to the request. Past
+ * `limit` nothing more is passed on: the client is answered 413 on the connection when no answer
+ * has started (else it is only closed), and the connection is closed. Next.js, still reading the
+ * body, sees the request aborted, as when a client goes away.
+ */
+export function limitStreamedBody(req, res, limit) {
+  if (req.headers["content-length"] !== undefined) return; // Node's parser stops at the declared length
+  let size = 0;
+  let over = false;
+  const push = req.push;
+  req.push = function pushWithinLimit(chunk, encoding) {
+    if (over) return false;
+    if (chunk !== null && chunk !== undefined) {
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        refuseStreamed(req, res, limit);
+        return false;
+      }
+    }
+    return push.call(this, chunk, encoding);
+  };
+}
+
+function refuseStreamed(req, res, limit) {
+  const socket = req.socket;
+  if (!socket || socket.destroyed) return;
+  if (res.headersSent || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const api = (req.url ?? "").startsWith("/api/");
+  const { error, message, text } = tooLargeText(limit);
+  const body = api ? `${JSON.stringify({ error, message })}\n` : `${text}\n`;
+  const head = [
+    "HTTP/1.1 413 Payload Too Large",
+    `content-type: ${api ? "application/json" : "text/plain; charset=utf-8"}`,
+    `content-length: ${Buffer.byteLength(body)}`,
+    "cache-control: no-store",
+    "content-security-policy: default-src 'none'",
+    "x-content-type-options: nosniff",
+    "connection: close",
+  ].join("\r\n");
+  // Written on the connection itself: the response object is Next.js's now, and stays unwritten.
+  // Nothing more is read (the parser is paused with the request); the connection is closed a
+  // moment after the answer has left, so that a client reading as it sends gets the answer before
+  // the reset that closing over unread bytes causes.
+  socket.end(`${head}\r\n\r\n${body}`, () => setTimeout(() => socket.destroy(), 1_000).unref());
+  setTimeout(() => socket.destroy(), 5_000).unref();
+}
+
 /** Answers a request for a name the dashboard does not serve: 421 Misdirected Request, nothing else runs. */
 export function refuseHost(req, res, reason) {
   answer(req, res, 421, { error: "misdirected_request", message: `Refused: ${reason}.`, text: `Misdirected request: ${reason}.` });
@@ -252,7 +349,9 @@ export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, 
     arm(socket);
     socket.once("close", () => clearTimeout(socket[HEAD_TIMER]));
   });
-  server.on("request", (req, res) => {
+  // A request that asks to be told to go on (`Expect: 100-continue`) is announced as
+  // "checkContinue" instead, when the server takes those itself.
+  const started = (req, res) => {
     const socket = req.socket;
     socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
     clearTimeout(socket[HEAD_TIMER]);
@@ -261,6 +360,8 @@ export function guardConnections(server, { headTimeoutMs = APP_HEAD_TIMEOUT_MS, 
       socket[IN_FLIGHT] -= 1;
       if (socket[IN_FLIGHT] === 0) arm(socket);
     });
-  });
+  };
+  server.on("request", started);
+  server.on("checkContinue", started);
   server.on("upgrade", (req) => clearTimeout(req.socket[HEAD_TIMER]));
 }

@@ -18,7 +18,7 @@ import { apiIssues } from "./form-errors";
 import { checkJsonBody, checkSameOrigin, isSafeMethod } from "./csrf";
 import { claimIdempotencyKey, idempotencyKeyOf, requestFingerprint, type IdempotencyClaim } from "./idempotency";
 import { unknownFieldIssues, unknownQueryIssues, type QueryParameters } from "./unknown-fields";
-import { readBodyBytes } from "./body-limit";
+import { MAX_JSON_BODY_BYTES, readBodyBytes } from "./body-limit";
 
 /**
  * The field errors a domain error carries (`details.fieldErrors`, as forms show them) in the
@@ -141,12 +141,7 @@ interface RouteContext<P> {
   json<S extends z.ZodType>(schema: S, options?: { whenEmpty?: z.input<S> }): Promise<z.output<S>>;
 }
 
-/**
- * The largest JSON body a route handler reads: above every field's own limit (a policy or a
- * service descriptor is at most 200,000 characters), so that only a body nobody could mean is
- * refused, before it is held in memory whole.
- */
-export const MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
+export { MAX_JSON_BODY_BYTES };
 
 function tooLarge(max: number): AppError {
   return new AppError("PAYLOAD_TOO_LARGE", `The request body is larger than ${max} bytes.`, { userMessage: `The request body is larger than ${max / (1024 * 1024)} MiB; nothing was read or changed.` });

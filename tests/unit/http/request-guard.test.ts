@@ -1,10 +1,16 @@
 import { describe, expect, it } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
-import { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod, unknownAction } from "../../../scripts/request-guard.mjs";
+import * as requestGuard from "../../../scripts/request-guard.mjs";
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { actionManifestFile, readActionIds } from "@/lib/http/server-actions.mjs";
 import path from "node:path";
+import http from "node:http";
+import net from "node:net";
+import { FORM_BODY_LIMIT_BYTES } from "@/lib/http/form-limit";
+
+const { addressMatcher, allowedHostNames, dropForwardedHeaders, malformedPath, malformedRouterState, misdirectedHost, servedMethod, unknownAction } = requestGuard;
+import { MAX_JSON_BODY_BYTES } from "@/lib/http/body-limit";
 
 const check = malformedPath as (url: string) => string | null;
 const served = servedMethod as (method: string | undefined) => boolean;
@@ -103,5 +109,121 @@ describe("the dashboard server's router state guard", () => {
     expect(readActionIds(actionManifestFile(path.join(dir, "missing")))).toBeNull();
     expect(readActionIds(undefined)).toBeNull();
     expect(verdict({ method: "POST", url: "/agents/new", headers: { "next-action": "x" } }, null)).toBeNull();
+  });
+});
+
+describe("the dashboard server's body limits", () => {
+  const guard = requestGuard as {
+    FORM_BODY_LIMIT_BYTES: number;
+    DISCARD_MAX_BYTES: number;
+    API_BODY_LIMIT_BYTES: number;
+    bodyLimit: (url: string) => number;
+    declaredTooLarge: (req: http.IncomingMessage) => number | null;
+    refuseTooLarge: (req: http.IncomingMessage, res: http.ServerResponse, limit: number) => void;
+    limitStreamedBody: (req: http.IncomingMessage, res: http.ServerResponse, limit: number) => void;
+  };
+
+  it("are the limits the forms and the route handlers enforce themselves", () => {
+    expect(guard.FORM_BODY_LIMIT_BYTES).toBe(FORM_BODY_LIMIT_BYTES);
+    expect(guard.API_BODY_LIMIT_BYTES).toBe(MAX_JSON_BODY_BYTES);
+    expect(guard.bodyLimit("/api/v1/agents")).toBe(MAX_JSON_BODY_BYTES);
+    expect(guard.bodyLimit("/api/auth/callback/credentials")).toBe(MAX_JSON_BODY_BYTES);
+    for (const url of ["/agents", "/", "/tasks/new", "/apix", "/ap/i/"]) expect(guard.bodyLimit(url), url).toBe(FORM_BODY_LIMIT_BYTES);
+  });
+
+  /** A server wired as scripts/app-server.mjs wires it, whose handler reads the whole body as Next.js's copy of it does. */
+  async function guarded(): Promise<{ port: number; received: number[]; close: () => Promise<void> }> {
+    const received: number[] = [];
+    const server = http.createServer((req, res) => {
+      const limit = guard.declaredTooLarge(req);
+      if (limit !== null) return guard.refuseTooLarge(req, res, limit);
+      guard.limitStreamedBody(req, res, guard.bodyLimit(req.url ?? ""));
+      // What the handler has been handed so far, kept up to date as it arrives.
+      const at = received.push(0) - 1;
+      req.on("data", (chunk: Buffer) => (received[at]! += chunk.length));
+      req.on("end", () => res.end(`read ${received[at]}\n`));
+      req.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    return { port, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  /**
+   * Sends `head`, then `chunks` one after another while the connection takes them, then ends its
+   * side; what came back, how many chunks were written and the connection's error, if any. With
+   * `readAfterWriting`, nothing is read before every chunk is written (as most HTTP clients do).
+   */
+  function exchange(port: number, head: string, chunks: Buffer[], { readAfterWriting = false } = {}): Promise<{ answer: string; written: number; error?: string }> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let answer = "";
+      let written = 0;
+      let error: string | undefined;
+      if (readAfterWriting) socket.pause();
+      socket.on("data", (d) => (answer += d.toString("latin1")));
+      socket.on("error", (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      socket.on("close", () => resolve({ answer, written, ...(error ? { error } : {}) }));
+      socket.write(head);
+      const next = () => {
+        while (written < chunks.length && !socket.destroyed) {
+          const ok = socket.write(chunks[written++]!);
+          if (!ok) return void socket.once("drain", next);
+        }
+        if (!socket.destroyed) socket.end(() => socket.resume());
+      };
+      next();
+    });
+  }
+
+  it("refuses a declared body over the limit with 413 before reading any of it; a client that sends it anyway still gets the answer", async () => {
+    const s = await guarded();
+    const head = (path: string, length: number) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    try {
+      for (const [path, limit] of [["/agents", FORM_BODY_LIMIT_BYTES], ["/api/v1/agents", MAX_JSON_BODY_BYTES]] as const) {
+        const says = path.startsWith("/api/") ? '"error":"payload_too_large"' : "Payload too large";
+        // Far over: the head alone is answered (the body never comes, so nothing waited for it),
+        // and the connection closes without reading any of it.
+        const far = await exchange(s.port, head(path, guard.DISCARD_MAX_BYTES + 1), []);
+        expect(far.answer, path).toMatch(/^HTTP\/1\.1 413 /);
+        expect(far.answer.toLowerCase(), path).toContain("connection: close");
+        expect(far.answer, path).toContain(says);
+        // Just over, sent whole by a client that reads only once it has sent it: the body is thrown
+        // away as it arrives and the answer reaches the client, not a reset connection.
+        const sent = await exchange(s.port, head(path, limit + 1), [Buffer.alloc(limit + 1, "x")], { readAfterWriting: true });
+        expect(sent.error, path).toBeUndefined();
+        expect(sent.written, path).toBe(1);
+        expect(sent.answer, path).toMatch(/^HTTP\/1\.1 413 /);
+        expect(sent.answer, path).toContain(says);
+      }
+      expect(s.received, "no handler ran").toEqual([]);
+      // At the limit: read whole, as before.
+      const body = Buffer.alloc(FORM_BODY_LIMIT_BYTES, "x");
+      const { answer } = await exchange(s.port, `POST /agents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, [body]);
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*read ${FORM_BODY_LIMIT_BYTES}\\n$`));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("stops a chunked body at the limit: 413, the connection closed, and nothing past the limit handed on", async () => {
+    const s = await guarded();
+    try {
+      const piece = Buffer.alloc(64 * 1024, "y");
+      const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]);
+      for (const [path, limit] of [["/agents", FORM_BODY_LIMIT_BYTES], ["/api/v1/agents", MAX_JSON_BODY_BYTES]] as const) {
+        const chunks = Array.from({ length: 1024 }, () => chunk); // 64 MiB: more than either limit and all the socket buffers between
+        const { answer, written } = await exchange(s.port, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n`, chunks);
+        expect(answer, path).toMatch(/^HTTP\/1\.1 413 /);
+        expect(written, `${path}: the client could not send it all`).toBeLessThan(chunks.length);
+        const handedOn = s.received.at(-1)!;
+        expect(handedOn, path).toBeLessThanOrEqual(limit);
+      }
+      // Under the limit, chunked: read whole.
+      const { answer } = await exchange(s.port, `POST /agents HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`, [chunk, Buffer.from("0\r\n\r\n")]);
+      expect(answer).toMatch(/read 65536\n$/);
+    } finally {
+      await s.close();
+    }
   });
 });
