@@ -174,16 +174,38 @@ export function createProxyServer(
     // arrive in time has had nothing answered yet: its own handler refuses it, once, audited as
     // its task's (it used to be audited here without the task, and then again by the handler as
     // an unreadable body "aborted", when this closed the connection under it). Nothing of it was
-    // forwarded, since a body is read whole first.
+    // forwarded, since a body is read whole first. That request is the one the parser was reading:
+    // the answer in flight may belong to a request pipelined before it, whose turn comes first.
+    const parsing = (socket as Duplex & { parser?: { incoming?: http.IncomingMessage | null } | null }).parser?.incoming ?? null;
+    if (parsing !== null && !parsing.complete) {
+      failBody(parsing, refusal);
+      return;
+    }
     if (inFlight !== null && !inFlight.headersSent && inFlight.req?.complete === false) {
       failBody(inFlight.req, refusal);
       return;
     }
-    // A response still being written on this connection cannot be followed by another one.
-    const busy = inFlight !== null;
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";
-    refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());
+    const refuse = () => refuseRaw(deps, socket, refusal, { listener, client, sample }, socket.writable && !socket.destroyed).catch(() => socket.destroy());
+    if (inFlight === null) {
+      void refuse();
+      return;
+    }
+    // Requests before the malformed bytes are still being decided, held or answered: they are
+    // answered first, in order, and the 400 follows on the same connection (unless an answer
+    // before it closed the connection: bytes after it are not processed, RFC 9112 §9.6; the
+    // refusal is still audited). It used to destroy the connection at once: an allowed request
+    // before it was never forwarded nor answered, and a refusal never reached its client.
+    let refused = false;
+    const once = () => {
+      if (refused) return;
+      refused = true;
+      socket.off("close", once);
+      void refuse();
+    };
+    socket.once("close", once);
+    afterEarlierAnswers(socket, once);
   });
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy());
