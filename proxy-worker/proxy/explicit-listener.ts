@@ -141,6 +141,11 @@ export function createProxyServer(
     },
     withHost,
   );
+  // Every field of a head is kept: Node keeps only the first 2000 in `req.headers` by default and
+  // drops the rest without a word, so a second Host or Content-Type after them escaped the
+  // duplicate check, and a Content-Length after them made the body vanish (judged and forwarded
+  // as none). The head's size is bounded by `maxHeaderSize` (431), which bounds the count too.
+  server.maxHeadersCount = 0;
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
   server.on("checkContinue", withHost);
