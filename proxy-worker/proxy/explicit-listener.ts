@@ -66,6 +66,17 @@ function parserRefusal(code: string): ProxyRefusal | null {
 }
 
 /**
+ * HTTP/1.0 and HTTP/1.1 only. Node's parser also takes a request line that says `HTTP/0.9` or
+ * `HTTP/2.0`, headers and all; such a request was judged and forwarded as HTTP/1.1 (and an
+ * HTTP/0.9 one needed no Host). HTTP/0.9 has no version token and no headers, and HTTP/2 is not
+ * written this way: neither is a request anyone meant, so it is refused rather than guessed at.
+ */
+function versionRefusal(req: http.IncomingMessage): ProxyRefusal | null {
+  if (req.httpVersionMajor === 1 && (req.httpVersionMinor === 0 || req.httpVersionMinor === 1)) return null;
+  return new ProxyRefusal("malformed", "unsupported_http_version", `HTTP/${req.httpVersion.slice(0, 8)} is not accepted: send HTTP/1.1 (or HTTP/1.0)`);
+}
+
+/**
  * A connection must bring its first request head within `ms` of opening. Node's headers timeout
  * only starts with a request's first byte, so a connection that sends nothing at all (and a
  * tunnel or transparent connection handed to an inner server that then goes quiet) was never
@@ -117,6 +128,11 @@ export function createProxyServer(
 ): http.Server {
   // RFC 9112 §3.2: an HTTP/1.1 request must carry Host (HTTP/1.0 need not).
   function withHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const version = versionRefusal(req);
+    if (version) {
+      refuseRequest(deps, req, res, version, listener).catch(() => res.destroy());
+      return;
+    }
     if (req.headers.host === undefined && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1))) {
       const refusal = new ProxyRefusal("malformed", "host_missing", "an HTTP/1.1 request must carry a Host header");
       refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
@@ -228,7 +244,11 @@ export function createProxyServer(
   server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node's HTTP server has removed its own handlers from this socket: ours come first.
     socket.on("error", () => socket.destroy());
-    afterEarlierAnswers(socket, () => connect(req, socket, head));
+    afterEarlierAnswers(socket, () => {
+      const version = versionRefusal(req);
+      if (version) refuseRaw(deps, socket, version, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url }).catch(() => socket.destroy());
+      else connect(req, socket, head);
+    });
   });
   return server;
 }

@@ -101,6 +101,23 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it("refuses request lines that claim HTTP/0.9 or HTTP/2.0 (400 unsupported_http_version), plain and CONNECT, reaching nothing", async () => {
+    // Node's parser takes both, headers and all, and they were judged and forwarded as HTTP/1.1
+    // (and an HTTP/0.9 line needed no Host): a guess about what the client meant.
+    const before = up.hits.length;
+    for (const version of ["HTTP/0.9", "HTTP/2.0"]) {
+      const plain = await raw(`GET ${origin}/items ${version}\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`);
+      expect(statuses(plain), version).toEqual([400]);
+      expect(plain).toContain('"unsupported_http_version"');
+      const tunnel = await raw(`CONNECT api.test:${up.port} ${version}\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`);
+      expect(statuses(tunnel), `CONNECT ${version}`).toEqual([400]);
+      expect(tunnel).toContain('"unsupported_http_version"');
+    }
+    expect(up.hits.length).toBe(before);
+    // HTTP/1.0 is still served.
+    expect(statuses(await raw(`GET ${origin}/items HTTP/1.0\r\n${auth()}\r\n`))).toEqual([200]);
+  });
+
   it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
     const before = up.hits.length;
     const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;
