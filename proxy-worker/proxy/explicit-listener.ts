@@ -70,10 +70,19 @@ function parserRefusal(code: string): ProxyRefusal | null {
  * `HTTP/2.0`, headers and all; such a request was judged and forwarded as HTTP/1.1 (and an
  * HTTP/0.9 one needed no Host). HTTP/0.9 has no version token and no headers, and HTTP/2 is not
  * written this way: neither is a request anyone meant, so it is refused rather than guessed at.
+ * Nor is an HTTP/1.0 request that names a transfer coding.
  */
 function versionRefusal(req: http.IncomingMessage): ProxyRefusal | null {
-  if (req.httpVersionMajor === 1 && (req.httpVersionMinor === 0 || req.httpVersionMinor === 1)) return null;
-  return new ProxyRefusal("malformed", "unsupported_http_version", `HTTP/${req.httpVersion.slice(0, 8)} is not accepted: send HTTP/1.1 (or HTTP/1.0)`);
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
+    return new ProxyRefusal("malformed", "unsupported_http_version", `HTTP/${req.httpVersion.slice(0, 8)} is not accepted: send HTTP/1.1 (or HTTP/1.0)`);
+  }
+  // HTTP/1.0 has no transfer codings: a recipient must treat such a message's framing as faulty
+  // (RFC 9112 §6.1). Node de-chunked it, and a keep-alive connection read its next request from
+  // wherever that framing said the body ended.
+  if (req.httpVersionMinor === 0 && req.headers["transfer-encoding"] !== undefined) {
+    return new ProxyRefusal("malformed", "unsupported_transfer_encoding", "Transfer-Encoding on an HTTP/1.0 request: its framing cannot be trusted; send HTTP/1.1, or a Content-Length");
+  }
+  return null;
 }
 
 /**

@@ -118,6 +118,17 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(statuses(await raw(`GET ${origin}/items HTTP/1.0\r\n${auth()}\r\n`))).toEqual([200]);
   });
 
+  it("refuses Transfer-Encoding on an HTTP/1.0 request (its framing is faulty), reading nothing after it", async () => {
+    // RFC 9112 §6.1: HTTP/1.0 has no transfer codings, and a recipient must treat such a message's
+    // framing as faulty. Node de-chunked it: it was forwarded, and a keep-alive connection went on
+    // to read the next request from wherever that framing said the body ended.
+    const before = up.hits.length;
+    const out = await raw(`POST ${origin}/items HTTP/1.0\r\nHost: api.test:${up.port}\r\n${auth()}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET ${origin}/items/next HTTP/1.0\r\n${auth()}Connection: keep-alive\r\n\r\n`);
+    expect(statuses(out)).toEqual([400]);
+    expect(out).toContain('"unsupported_transfer_encoding"');
+    expect(up.hits.length).toBe(before);
+  });
+
   it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
     const before = up.hits.length;
     const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;
