@@ -31,7 +31,19 @@ export interface ListenerDeps {
   connections?: Pick<ConnectionRegistry, "ownerOf">;
 }
 
-/** Writes a refusal on a raw socket (CONNECT, upgrades, parse errors) and closes it. */
+/**
+ * How long a refusal written on a raw socket may take to leave before the socket is destroyed.
+ * A refusal is a few hundred bytes: only a connection that cannot take them waits this long.
+ */
+export const RAW_REFUSAL_GRACE_MS = 5_000;
+
+/**
+ * Writes a refusal on a raw socket (CONNECT, upgrades, parse errors, timeouts) and closes it. The
+ * socket is destroyed if the refusal has not left within RAW_REFUSAL_GRACE_MS: `end()` waits for
+ * the write, and a connection that cannot take it never closed. A TLS layer whose client attempted
+ * a renegotiation, which is refused, can no longer write at all: a tunnel's 408 then stayed
+ * unsent, and the connection open (half-closed once the client left) until its maximum lifetime.
+ */
 export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
   if (!socket.writable || socket.destroyed) {
     socket.destroy();
@@ -39,6 +51,9 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
   }
   const r = refusalResponse(refusal);
   const head = [`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ""}`, ...Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`)].join("\r\n");
+  const stuck = setTimeout(() => socket.destroy(), RAW_REFUSAL_GRACE_MS);
+  stuck.unref();
+  socket.once("close", () => clearTimeout(stuck));
   socket.end(`${head}\r\n\r\n${r.body}`);
 }
 

@@ -139,3 +139,45 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     expect(github.hits.length).toBe(before);
   });
 });
+
+describe("a tunnel whose client attempted a renegotiation still closes on time", () => {
+  let h: ProxyHarness;
+  let github: Upstream;
+  let caPem: string;
+  let token: string;
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    github = await startHttpsUpstream(pki, GITHUB);
+    // A head timeout of one second: the tunnel gets its 408 then.
+    h = await startProxyHarness({ upstreamCaPem: pki.caPem, env: { BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
+    await h.addService(onLoopback("github", github.port));
+    ({ token } = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n'));
+    caPem = (await getCaCertificatePem(h.t.db))!.certPem;
+  });
+  afterAll(async () => {
+    await h.close();
+    await github.close();
+  });
+
+  it("closes the worker's side when the 408 cannot be written: a refused renegotiation leaves OpenSSL unable to write", async () => {
+    // The 408 went into a TLS layer that could no longer write, and `end()` waited for it for
+    // ever: the connection stayed open, and after the client left, half-closed, until the
+    // tunnel's maximum lifetime (an hour), holding a file descriptor and a connection slot.
+    const before = h.proxy.status().openConnections;
+    const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: tunnel.socket, servername: GITHUB, ca: caPem, maxVersion: "TLSv1.2" });
+      s.once("secureConnect", () => resolve(s));
+      s.once("error", reject);
+    });
+    secure.on("error", () => undefined);
+    secure.renegotiate({}, () => undefined);
+    const closed = new Promise<void>((resolve) => tunnel.socket.once("close", () => resolve()));
+    await waitFor(() => h.proxy.status().openConnections === before + 1, 5_000, "the tunnel to be registered");
+    // The head timeout (1 s) and the refusal's grace, well inside the tunnel's lifetime.
+    await waitFor(() => h.proxy.status().openConnections === before, 12_000, "the worker to close the tunnel");
+    await closed;
+  });
+});
