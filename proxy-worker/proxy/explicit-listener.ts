@@ -31,7 +31,19 @@ export interface ListenerDeps {
   connections?: Pick<ConnectionRegistry, "ownerOf">;
 }
 
-/** Writes a refusal on a raw socket (CONNECT, upgrades, parse errors) and closes it. */
+/**
+ * How long a refusal written on a raw socket may take to leave before the socket is destroyed.
+ * A refusal is a few hundred bytes: only a connection that cannot take them waits this long.
+ */
+export const RAW_REFUSAL_GRACE_MS = 5_000;
+
+/**
+ * Writes a refusal on a raw socket (CONNECT, upgrades, parse errors, timeouts) and closes it. The
+ * socket is destroyed if the refusal has not left within RAW_REFUSAL_GRACE_MS: `end()` waits for
+ * the write, and a connection that cannot take it never closed. A TLS layer whose client attempted
+ * a renegotiation, which is refused, can no longer write at all: a tunnel's 408 then stayed
+ * unsent, and the connection open (half-closed once the client left) until its maximum lifetime.
+ */
 export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
   if (!socket.writable || socket.destroyed) {
     socket.destroy();
@@ -39,6 +51,9 @@ export function writeRawRefusal(socket: Duplex, refusal: ProxyRefusal): void {
   }
   const r = refusalResponse(refusal);
   const head = [`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ""}`, ...Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`)].join("\r\n");
+  const stuck = setTimeout(() => socket.destroy(), RAW_REFUSAL_GRACE_MS);
+  stuck.unref();
+  socket.once("close", () => clearTimeout(stuck));
   socket.end(`${head}\r\n\r\n${r.body}`);
 }
 
@@ -63,6 +78,26 @@ function parserRefusal(code: string): ProxyRefusal | null {
   if (code === "ERR_HTTP_REQUEST_TIMEOUT") return new ProxyRefusal("client_timeout", "client_timeout", "the request did not arrive in time");
   if (code.startsWith("HPE_")) return new ProxyRefusal("malformed", "http_parse_error", `the request could not be parsed (${code})`);
   return null; // ECONNRESET, EPIPE...: nothing to refuse
+}
+
+/**
+ * HTTP/1.0 and HTTP/1.1 only. Node's parser also takes a request line that says `HTTP/0.9` or
+ * `HTTP/2.0`, headers and all; such a request was judged and forwarded as HTTP/1.1 (and an
+ * HTTP/0.9 one needed no Host). HTTP/0.9 has no version token and no headers, and HTTP/2 is not
+ * written this way: neither is a request anyone meant, so it is refused rather than guessed at.
+ * Nor is an HTTP/1.0 request that names a transfer coding.
+ */
+function versionRefusal(req: http.IncomingMessage): ProxyRefusal | null {
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
+    return new ProxyRefusal("malformed", "unsupported_http_version", `HTTP/${req.httpVersion.slice(0, 8)} is not accepted: send HTTP/1.1 (or HTTP/1.0)`);
+  }
+  // HTTP/1.0 has no transfer codings: a recipient must treat such a message's framing as faulty
+  // (RFC 9112 §6.1). Node de-chunked it, and a keep-alive connection read its next request from
+  // wherever that framing said the body ended.
+  if (req.httpVersionMinor === 0 && req.headers["transfer-encoding"] !== undefined) {
+    return new ProxyRefusal("malformed", "unsupported_transfer_encoding", "Transfer-Encoding on an HTTP/1.0 request: its framing cannot be trusted; send HTTP/1.1, or a Content-Length");
+  }
+  return null;
 }
 
 /**
@@ -117,6 +152,11 @@ export function createProxyServer(
 ): http.Server {
   // RFC 9112 §3.2: an HTTP/1.1 request must carry Host (HTTP/1.0 need not).
   function withHost(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const version = versionRefusal(req);
+    if (version) {
+      refuseRequest(deps, req, res, version, listener).catch(() => res.destroy());
+      return;
+    }
     if (req.headers.host === undefined && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1))) {
       const refusal = new ProxyRefusal("malformed", "host_missing", "an HTTP/1.1 request must carry a Host header");
       refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
@@ -141,6 +181,11 @@ export function createProxyServer(
     },
     withHost,
   );
+  // Every field of a head is kept: Node keeps only the first 2000 in `req.headers` by default and
+  // drops the rest without a word, so a second Host or Content-Type after them escaped the
+  // duplicate check, and a Content-Length after them made the body vanish (judged and forwarded
+  // as none). The head's size is bounded by `maxHeaderSize` (431), which bounds the count too.
+  server.maxHeadersCount = 0;
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
   server.on("checkContinue", withHost);
@@ -174,16 +219,38 @@ export function createProxyServer(
     // arrive in time has had nothing answered yet: its own handler refuses it, once, audited as
     // its task's (it used to be audited here without the task, and then again by the handler as
     // an unreadable body "aborted", when this closed the connection under it). Nothing of it was
-    // forwarded, since a body is read whole first.
+    // forwarded, since a body is read whole first. That request is the one the parser was reading:
+    // the answer in flight may belong to a request pipelined before it, whose turn comes first.
+    const parsing = (socket as Duplex & { parser?: { incoming?: http.IncomingMessage | null } | null }).parser?.incoming ?? null;
+    if (parsing !== null && !parsing.complete) {
+      failBody(parsing, refusal);
+      return;
+    }
     if (inFlight !== null && !inFlight.headersSent && inFlight.req?.complete === false) {
       failBody(inFlight.req, refusal);
       return;
     }
-    // A response still being written on this connection cannot be followed by another one.
-    const busy = inFlight !== null;
     const sample = error.rawPacket ? logSafe(error.rawPacket.subarray(0, 128).toString("latin1"), 128) : undefined;
     const client = (socket as net.Socket).remoteAddress ?? "";
-    refuseRaw(deps, socket, refusal, { listener, client, sample }, !busy).catch(() => socket.destroy());
+    const refuse = () => refuseRaw(deps, socket, refusal, { listener, client, sample }, socket.writable && !socket.destroyed).catch(() => socket.destroy());
+    if (inFlight === null) {
+      void refuse();
+      return;
+    }
+    // Requests before the malformed bytes are still being decided, held or answered: they are
+    // answered first, in order, and the 400 follows on the same connection (unless an answer
+    // before it closed the connection: bytes after it are not processed, RFC 9112 §9.6; the
+    // refusal is still audited). It used to destroy the connection at once: an allowed request
+    // before it was never forwarded nor answered, and a refusal never reached its client.
+    let refused = false;
+    const once = () => {
+      if (refused) return;
+      refused = true;
+      socket.off("close", once);
+      void refuse();
+    };
+    socket.once("close", once);
+    afterEarlierAnswers(socket, once);
   });
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy());
@@ -201,7 +268,11 @@ export function createProxyServer(
   server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node's HTTP server has removed its own handlers from this socket: ours come first.
     socket.on("error", () => socket.destroy());
-    afterEarlierAnswers(socket, () => connect(req, socket, head));
+    afterEarlierAnswers(socket, () => {
+      const version = versionRefusal(req);
+      if (version) refuseRaw(deps, socket, version, { listener, client: req.socket.remoteAddress ?? "", method: req.method, url: req.url }).catch(() => socket.destroy());
+      else connect(req, socket, head);
+    });
   });
   return server;
 }

@@ -3,6 +3,7 @@
  * SNI, so each is validated before anything is minted; mints are cached (bounded LRU), renewed
  * an hour before expiry, and concurrent handshakes for one name share a single mint.
  */
+import { constants } from "node:crypto";
 import tls from "node:tls";
 import { AppError } from "@/lib/errors/app-error";
 import { DEFAULT_LEAF_VALIDITY_HOURS, issueLeafCertificate, validateServerName, type IssuingCertificateAuthority } from "@/lib/tls/leaf";
@@ -93,7 +94,7 @@ export class LeafCertificateCache {
     const generation = this.generation;
     const leaf = await issueLeafCertificate({ ca: this.ca, serverName: name, now, validityHours: this.validityHours });
     const entry: Entry = {
-      context: tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, minVersion: "TLSv1.2" }),
+      context: tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, minVersion: "TLSv1.2", secureOptions: NO_RENEGOTIATION }),
       notBefore: leaf.notBefore.getTime(),
       notAfter: leaf.notAfter.getTime(),
     };
@@ -129,6 +130,15 @@ export interface InterceptingTlsOptionsSettings {
 }
 
 /**
+ * Client-initiated TLS 1.2 renegotiation is refused (a `no_renegotiation` alert). The intercepting
+ * sockets are TLSSockets made by hand, not by a tls.Server, so Node's own limit on renegotiations
+ * (3 per 10 minutes) never applies to them: one tunnel could make the worker compute one full
+ * handshake after another, past every connection and request limit. Set on the leaves' contexts
+ * too, since a context given as `secureContext` (an IP literal's leaf) replaces these options'.
+ */
+const NO_RENEGOTIATION = constants.SSL_OP_NO_RENEGOTIATION;
+
+/**
  * Server options for `tls.createServer(...)` or `new tls.TLSSocket(socket, { isServer: true, ... })`.
  *
  * There is deliberately no default certificate: Node only calls SNICallback when the client sent
@@ -138,11 +148,12 @@ export interface InterceptingTlsOptionsSettings {
 export function createInterceptingTlsOptions(
   cache: LeafCertificateCache,
   settings: InterceptingTlsOptionsSettings = {},
-): Required<Pick<tls.TlsOptions, "SNICallback" | "minVersion">> {
+): Required<Pick<tls.TlsOptions, "SNICallback" | "minVersion" | "secureOptions">> {
   const expected = settings.expectedServerName === undefined ? undefined : validateServerName(settings.expectedServerName).name;
   const clock = settings.now ?? (() => new Date());
   return {
     minVersion: "TLSv1.2",
+    secureOptions: NO_RENEGOTIATION,
     SNICallback(serverName, callback) {
       let name: string;
       try {

@@ -2,6 +2,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
 import { viaProxy } from "../../support/proxy-client";
+import { exchange, statuses } from "../../support/tunnel-client";
 import { startHttpUpstream, type Upstream } from "../../support/upstreams";
 
 /** Railway's API, imitated on plain HTTP loopback: the proxy sees real GraphQL bodies. */
@@ -99,6 +100,30 @@ describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () 
       body: JSON.stringify({ query: 'query { environment(id: "env_staging") { id } }' }),
     });
     expect(basic.status).toBe(200);
+  });
+
+  it("judges a request on every header field it sent, however many: none is dropped after the 2000th", async () => {
+    // Node's HTTP server keeps only the first 2000 fields of a head in `req.headers` (and says
+    // nothing): a second Host after them passed as no duplicate, and a Content-Length after them
+    // made a JSON body vanish, judged and forwarded as `content-length: 0`. 2,100 short fields fit
+    // well inside the default 16 KiB head.
+    const raw = async (bytes: string) => {
+      const socket = net.connect(h.proxyPort, "127.0.0.1");
+      await new Promise((r) => socket.once("connect", r));
+      return exchange(socket, bytes, 800);
+    };
+    const filler = "a:b\r\n".repeat(2100);
+    const head = (extra: string) => `POST http://${RAILWAY}:${railway.port}/graphql/v2 HTTP/1.1\r\nHost: ${RAILWAY}:${railway.port}\r\nProxy-Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n${filler}${extra}Connection: close\r\n\r\n`;
+    const before = railway.hits.length;
+    const twoHosts = await raw(head(`Host: evil.test\r\nContent-Length: 0\r\n`));
+    expect(statuses(twoHosts)).toEqual([400]);
+    expect(twoHosts).toContain('"duplicate_header"');
+    expect(railway.hits.length).toBe(before);
+    const body = JSON.stringify({ query: 'query { environment(id: "env_staging") { id name } }' });
+    const late = await raw(head(`Content-Length: ${Buffer.byteLength(body)}\r\n`) + body);
+    expect(statuses(late)).toEqual([200]);
+    expect(railway.hits.length).toBe(before + 1);
+    expect(railway.hits.at(-1)!.body).toBe(body);
   });
 
   it("revocation: ending the task makes the very token fail at once", async () => {

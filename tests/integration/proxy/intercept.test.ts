@@ -1,3 +1,4 @@
+import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getCaCertificatePem, rotateCertificateAuthority } from "@/lib/tls/ca-store";
 import { waitFor } from "../../support/log-capture";
@@ -18,6 +19,8 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     github = await startHttpsUpstream(pki, GITHUB);
     h = await startProxyHarness({ upstreamCaPem: pki.caPem });
     await h.addService(onLoopback("github", github.port));
+    // The same upstream by address: a tunnel to an IP literal is served that address's leaf.
+    await h.addService({ id: "by-address", hosts: ["127.0.0.1"], scheme: "https", ports: [github.port], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
     await h.addCredential({ name: "github", scheme: "https", host: GITHUB, port: github.port, headerTemplate: "Authorization: Bearer {secret}", secret: "ghp_realsecretvalue000" });
     ({ token } = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    resources: ["acme/app"]\n    effects: [read]\n'));
     caPem = (await getCaCertificatePem(h.t.db))!.certPem;
@@ -81,6 +84,28 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     await expect(tlsOver(tunnel.socket, "evil.example", caPem)).rejects.toThrow();
   });
 
+  it("refuses TLS renegotiation inside a tunnel, to a name or an IP literal: a handshake one connection could repeat without end", async () => {
+    // The tunnel's TLS is a TLSSocket made by hand, not by a tls.Server, so Node's limit on
+    // client-initiated renegotiations (3 per 10 minutes) never applied: one connection could make
+    // the worker compute a full handshake after another, past every connection and request limit.
+    for (const [target, servername] of [[`${GITHUB}:${github.port}`, GITHUB], [`127.0.0.1:${github.port}`, undefined]] as const) {
+      const tunnel = await connectTunnel(h.proxyPort, target, { "proxy-authorization": `Bearer ${token}` });
+      expect(tunnel.status, target).toBe(200);
+      const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ socket: tunnel.socket, servername, ca: caPem, maxVersion: "TLSv1.2", checkServerIdentity: () => undefined });
+        s.once("secureConnect", () => resolve(s));
+        s.once("error", reject);
+      });
+      const outcome = await new Promise<string>((resolve) => {
+        secure.once("error", () => resolve("refused"));
+        if (!secure.renegotiate({}, (error) => resolve(error ? "refused" : "renegotiated"))) resolve("refused");
+        setTimeout(() => resolve("no answer"), 3000);
+      });
+      expect(outcome, target).toBe("refused");
+      secure.destroy();
+    }
+  });
+
   it("refuses a CONNECT without a valid token before any TLS, and CONNECT targets that are not host:port", async () => {
     expect((await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`)).status).toBe(407);
     expect((await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": "Bearer nope" })).status).toBe(407);
@@ -112,5 +137,47 @@ describe("CONNECT with TLS interception: the tunnel is not a blank cheque", () =
     const out = await exchange(socket, get("/repos/acme/app/issues"));
     expect(statuses(out)).toEqual([]);
     expect(github.hits.length).toBe(before);
+  });
+});
+
+describe("a tunnel whose client attempted a renegotiation still closes on time", () => {
+  let h: ProxyHarness;
+  let github: Upstream;
+  let caPem: string;
+  let token: string;
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    github = await startHttpsUpstream(pki, GITHUB);
+    // A head timeout of one second: the tunnel gets its 408 then.
+    h = await startProxyHarness({ upstreamCaPem: pki.caPem, env: { BULKHEAD_CLIENT_TIMEOUT_SECONDS: "1" } });
+    await h.addService(onLoopback("github", github.port));
+    ({ token } = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n'));
+    caPem = (await getCaCertificatePem(h.t.db))!.certPem;
+  });
+  afterAll(async () => {
+    await h.close();
+    await github.close();
+  });
+
+  it("closes the worker's side when the 408 cannot be written: a refused renegotiation leaves OpenSSL unable to write", async () => {
+    // The 408 went into a TLS layer that could no longer write, and `end()` waited for it for
+    // ever: the connection stayed open, and after the client left, half-closed, until the
+    // tunnel's maximum lifetime (an hour), holding a file descriptor and a connection slot.
+    const before = h.proxy.status().openConnections;
+    const tunnel = await connectTunnel(h.proxyPort, `${GITHUB}:${github.port}`, { "proxy-authorization": `Bearer ${token}` });
+    expect(tunnel.status).toBe(200);
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: tunnel.socket, servername: GITHUB, ca: caPem, maxVersion: "TLSv1.2" });
+      s.once("secureConnect", () => resolve(s));
+      s.once("error", reject);
+    });
+    secure.on("error", () => undefined);
+    secure.renegotiate({}, () => undefined);
+    const closed = new Promise<void>((resolve) => tunnel.socket.once("close", () => resolve()));
+    await waitFor(() => h.proxy.status().openConnections === before + 1, 5_000, "the tunnel to be registered");
+    // The head timeout (1 s) and the refusal's grace, well inside the tunnel's lifetime.
+    await waitFor(() => h.proxy.status().openConnections === before, 12_000, "the worker to close the tunnel");
+    await closed;
   });
 });

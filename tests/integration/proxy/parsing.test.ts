@@ -101,6 +101,34 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(up.hits.length).toBe(before);
   });
 
+  it("refuses request lines that claim HTTP/0.9 or HTTP/2.0 (400 unsupported_http_version), plain and CONNECT, reaching nothing", async () => {
+    // Node's parser takes both, headers and all, and they were judged and forwarded as HTTP/1.1
+    // (and an HTTP/0.9 line needed no Host): a guess about what the client meant.
+    const before = up.hits.length;
+    for (const version of ["HTTP/0.9", "HTTP/2.0"]) {
+      const plain = await raw(`GET ${origin}/items ${version}\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`);
+      expect(statuses(plain), version).toEqual([400]);
+      expect(plain).toContain('"unsupported_http_version"');
+      const tunnel = await raw(`CONNECT api.test:${up.port} ${version}\r\nHost: api.test:${up.port}\r\n${auth()}\r\n`);
+      expect(statuses(tunnel), `CONNECT ${version}`).toEqual([400]);
+      expect(tunnel).toContain('"unsupported_http_version"');
+    }
+    expect(up.hits.length).toBe(before);
+    // HTTP/1.0 is still served.
+    expect(statuses(await raw(`GET ${origin}/items HTTP/1.0\r\n${auth()}\r\n`))).toEqual([200]);
+  });
+
+  it("refuses Transfer-Encoding on an HTTP/1.0 request (its framing is faulty), reading nothing after it", async () => {
+    // RFC 9112 §6.1: HTTP/1.0 has no transfer codings, and a recipient must treat such a message's
+    // framing as faulty. Node de-chunked it: it was forwarded, and a keep-alive connection went on
+    // to read the next request from wherever that framing said the body ended.
+    const before = up.hits.length;
+    const out = await raw(`POST ${origin}/items HTTP/1.0\r\nHost: api.test:${up.port}\r\n${auth()}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET ${origin}/items/next HTTP/1.0\r\n${auth()}Connection: keep-alive\r\n\r\n`);
+    expect(statuses(out)).toEqual([400]);
+    expect(out).toContain('"unsupported_transfer_encoding"');
+    expect(up.hits.length).toBe(before);
+  });
+
   it("refuses request smuggling: Content-Length with Transfer-Encoding, and bad chunking", async () => {
     const before = up.hits.length;
     const smuggle = `POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET ${origin}/admin/x HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}\r\n\r\n`;

@@ -98,4 +98,52 @@ describe("pipelined requests are judged one at a time", () => {
     await expect.poll(() => text.includes("answer to /other"), { timeout: 5000 }).toBe(true);
     other.destroy();
   });
+  /** Everything the connection answers until it closes. */
+  const exchangeAll = async (bytes: string) => {
+    const client = net.connect(h.proxyPort, "127.0.0.1");
+    await new Promise((r) => client.once("connect", r));
+    let text = "";
+    client.on("data", (c: Buffer) => (text += c.toString("latin1")));
+    client.on("error", () => undefined);
+    const closed = new Promise((r) => client.once("close", r));
+    client.write(bytes);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    client.destroy();
+    return text;
+  };
+  const statusLines = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+
+  it("a malformed request pipelined behind others: the earlier ones are answered in order, then it gets its 400", async () => {
+    // The parse error used to destroy the connection while the requests before it were still
+    // being decided: an allowed one was never forwarded nor answered, a refusal never reached the
+    // client (a denial with no status), and the malformed bytes got no 400 either.
+    arrived.length = 0;
+    const denied = `DELETE http://pipe.test:${port}/gone HTTP/1.1\r\nHost: pipe.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`;
+    const allowedThenGarbage = await exchangeAll(request("/before-garbage") + "GARBAGE\r\n\r\n");
+    expect(statusLines(allowedThenGarbage)).toEqual([200, 400]);
+    expect(allowedThenGarbage).toContain("answer to /before-garbage");
+    expect(allowedThenGarbage).toContain('"http_parse_error"');
+    expect(arrived).toEqual(["/before-garbage"]);
+    // A refusal (it closes the connection) is sent; nothing after it is read.
+    const deniedThenGarbage = await exchangeAll(denied + "GARBAGE\r\n\r\n");
+    expect(statusLines(deniedThenGarbage)).toEqual([403]);
+    expect(deniedThenGarbage).toContain('"kind":"denied"');
+    const unauthenticated = `POST http://pipe.test:${port}/x HTTP/1.1\r\nHost: pipe.test:${port}\r\nContent-Length: 3\r\n\r\nabcGARBAGE\r\n\r\n`;
+    const missingThenGarbage = await exchangeAll(unauthenticated);
+    expect(statusLines(missingThenGarbage)).toEqual([407]);
+    expect(arrived).toEqual(["/before-garbage"]);
+  });
+
+  it("a pipelined request whose body is malformed is refused in its turn, after the answers before it", async () => {
+    arrived.length = 0;
+    const badChunks = `POST http://pipe.test:${port}/bad-body HTTP/1.1\r\nHost: pipe.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`;
+    const started = Date.now();
+    const text = await exchangeAll(request("/before-bad-body") + badChunks);
+    expect(statusLines(text)).toEqual([200, 400]);
+    expect(text).toContain("answer to /before-bad-body");
+    expect(text).toContain('"http_parse_error"');
+    // Refused at once in its turn, not left to the body timeout.
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(arrived).toEqual(["/before-bad-body"]);
+  });
 });
