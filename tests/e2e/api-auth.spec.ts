@@ -153,6 +153,34 @@ test.describe("sessions end at once", () => {
   });
 });
 
+test.describe("a method an API path does not serve", () => {
+  test("is a JSON 405 in the API's error shape with Allow and no-store, signed out or in, for every path the OpenAPI document lists", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    const spec = (await (await request.get("/api/v1/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
+    const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let checked = 0;
+    for (const [template, operations] of Object.entries(spec.paths)) {
+      const path = template.replace(/\{[^}]+\}/g, "00000000-0000-4000-8000-000000000000");
+      const served = METHODS.filter((m) => m.toLowerCase() in operations);
+      const allow = served.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])).concat("OPTIONS").join(", ");
+      for (const method of METHODS.filter((m) => !served.includes(m))) {
+        for (const client of [request, api]) {
+          const res = await client.fetch(path, { method, maxRedirects: 0, ...(method === "GET" || method === "DELETE" ? {} : { data: {} }) });
+          const what = `${method} ${template}`;
+          expect(res.status(), what).toBe(405);
+          expect(res.headers()["allow"], what).toBe(allow);
+          expect(res.headers()["cache-control"], what).toContain("no-store");
+          expect(res.headers()["content-type"], what).toContain("application/json");
+          expect(await res.json(), what).toMatchObject({ error: "method_not_allowed", message: expect.stringContaining("openapi.json") });
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+});
+
 test.describe("a path under /api/ that nothing serves", () => {
   test("is a JSON 404 in the API's error shape for every method, signed out or in, never the HTML page", async ({ request, api, createUser }) => {
     const admin = await createUser("admin");
