@@ -1,5 +1,6 @@
 import { NextResponse, type NextRequest } from "next/server";
 import { callbackUrlCookieName, withoutUnusableCallbackCookie } from "@/lib/auth/auth-endpoints";
+import { PAGE_HEADER, requestedPage } from "@/lib/auth/return-to";
 import { loadAppConfig } from "@/lib/config/app";
 import { buildCsp, newNonce } from "@/lib/http/csp";
 import { checkOriginHeaders, isSafeMethod } from "@/lib/http/csrf";
@@ -37,6 +38,8 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   const csp = buildCsp({ nonce: newNonce(), secure: app.secure, oidcIssuer: app.oidc?.issuer });
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set("content-security-policy", csp);
+  // The page asked for, so that a signed-out visit can come back to it after signing in (lib/auth/return-to.ts).
+  requestHeaders.set(PAGE_HEADER, requestedPage(request.nextUrl));
   // A callback-URL cookie next-auth would refuse made every sign-in a server error (lib/auth/auth-endpoints.ts).
   const callbackCookie = callbackUrlCookieName(app.secure);
   const cookie = withoutUnusableCallbackCookie(request.headers.get("cookie"), callbackCookie, new URL(app.publicUrl).origin);
