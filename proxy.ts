@@ -1,4 +1,6 @@
 import { NextResponse, type NextRequest } from "next/server";
+import { callbackUrlCookieName, withoutUnusableCallbackCookie } from "@/lib/auth/auth-endpoints";
+import { PAGE_HEADER, requestedPage } from "@/lib/auth/return-to";
 import { loadAppConfig } from "@/lib/config/app";
 import { buildCsp, newNonce } from "@/lib/http/csp";
 import { checkOriginHeaders, isSafeMethod } from "@/lib/http/csrf";
@@ -19,7 +21,9 @@ import * as replyDecoder from "next/dist/compiled/react-server-dom-turbopack/ser
  *   API keys without an Origin, and next-auth's /api/auth has its own CSRF token), so /api is
  *   left to them;
  * - a server action whose body Next.js cannot decode is refused with 400 before Next.js tries
- *   (lib/http/action-request.ts): its decoder threw and the request ended as a 500.
+ *   (lib/http/action-request.ts): its decoder threw and the request ended as a 500;
+ * - a next-auth callback-URL cookie that is not an http URL or a path is dropped from the request
+ *   and the browser (lib/auth/auth-endpoints.ts): next-auth failed every sign-in on it.
  */
 export async function proxy(request: NextRequest): Promise<NextResponse> {
   const app = loadAppConfig();
@@ -34,7 +38,14 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   const csp = buildCsp({ nonce: newNonce(), secure: app.secure, oidcIssuer: app.oidc?.issuer });
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set("content-security-policy", csp);
+  // The page asked for, so that a signed-out visit can come back to it after signing in (lib/auth/return-to.ts).
+  requestHeaders.set(PAGE_HEADER, requestedPage(request.nextUrl));
+  // A callback-URL cookie next-auth would refuse made every sign-in a server error (lib/auth/auth-endpoints.ts).
+  const callbackCookie = callbackUrlCookieName(app.secure);
+  const cookie = withoutUnusableCallbackCookie(request.headers.get("cookie"), callbackCookie, new URL(app.publicUrl).origin);
+  if (cookie !== null) requestHeaders.set("cookie", cookie);
   const response = NextResponse.next({ request: { headers: requestHeaders } });
+  if (cookie !== null) response.cookies.set(callbackCookie, "", { path: "/", maxAge: 0, httpOnly: true, sameSite: "lax", secure: app.secure });
   response.headers.set("content-security-policy", csp);
   if (app.secure) response.headers.set("strict-transport-security", "max-age=31536000");
   return response;

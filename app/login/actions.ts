@@ -9,6 +9,7 @@ import { getDb } from "@/lib/db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "@/lib/db/errors";
 import { actionClientAddress, assertSameOriginAction, formOf } from "@/lib/http/action";
 import { isAppError } from "@/lib/errors/app-error";
+import { safeReturnPath } from "@/lib/auth/return-to";
 
 const FAILED = "Sign-in failed: the email or password is wrong, or the account is disabled.";
 
@@ -21,7 +22,8 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
     await signIn("password", {
       email,
       password: String(form.get("password") ?? ""),
-      redirectTo: "/agents",
+      // Back to the page that asked for a sign-in (lib/auth/return-to.ts), else the Agents page.
+      redirectTo: safeReturnPath(form.get("next")) ?? "/agents",
     });
     return {};
   } catch (error) {
@@ -40,7 +42,8 @@ export async function signInWithPassword(_prev: SignInState, form: FormData): Pr
   }
 }
 
-export async function signInWithOidc(): Promise<void> {
+export async function signInWithOidc(form: FormData): Promise<void> {
+  form = formOf(form);
   await assertSameOriginAction();
-  await signIn("oidc", { redirectTo: "/agents" });
+  await signIn("oidc", { redirectTo: safeReturnPath(form.get("next")) ?? "/agents" });
 }

@@ -3,6 +3,7 @@ import { redirect } from "next/navigation";
 import { LoginForm } from "@/components/auth/login-form";
 import { Button } from "@/components/ui/button";
 import { currentActor } from "@/lib/auth/current";
+import { safeReturnPath } from "@/lib/auth/return-to";
 import { loadAppConfig } from "@/lib/config/app";
 import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
 import { isAppError } from "@/lib/errors/app-error";
@@ -28,10 +29,12 @@ async function signedIn(): Promise<boolean | "unknown"> {
   }
 }
 
-export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string; setup?: string }> }) {
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string; code?: string; setup?: string; next?: string | string[] }> }) {
   const state = await signedIn();
-  if (state === true) redirect("/agents");
-  const { error, code, setup } = await searchParams;
+  const { error, code, setup, next: nextParam } = await searchParams;
+  // The page that sent a signed-out person here, to go back to afterwards (lib/auth/return-to.ts).
+  const next = safeReturnPath(nextParam) ?? undefined;
+  if (state === true) redirect(next ?? "/agents");
   const oidc = loadAppConfig().oidc;
   // next-auth's own form posts land here after a refusal; a throttled one says so.
   const message =
@@ -58,10 +61,11 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
           </p>
         ) : null}
         <div className="mt-6">
-          <LoginForm signIn={signInWithPassword} />
+          <LoginForm signIn={signInWithPassword} next={next} />
         </div>
         {oidc ? (
           <form action={signInWithOidc} className="mt-4 border-t border-slate-200 pt-4">
+            {next ? <input type="hidden" name="next" value={next} /> : null}
             <Button type="submit" variant="secondary" className="w-full">
               Continue with {oidc.name}
             </Button>

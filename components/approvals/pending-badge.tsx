@@ -3,6 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 import { APPROVALS_EVENT } from "./live-refresh";
+import { signInPath } from "@/lib/auth/return-to";
 
 /** How long to wait before opening the stream again when the server refused it (e.g. too many streams). */
 const REOPEN_MS = 5000;
@@ -46,7 +47,8 @@ export function PendingBadge({ initial }: { initial: number }) {
         void fetch("/api/v1/me", { credentials: "same-origin", cache: "no-store" })
           .then((r) => {
             if (stopped) return;
-            if (r.status === 401) router.replace("/login");
+            // Signed out: to the sign-in page, which brings the person back to this page.
+            if (r.status === 401) router.replace(signInPath(`${window.location.pathname}${window.location.search}`));
             else reopen = setTimeout(open, REOPEN_MS);
           })
           .catch(() => {

@@ -1,4 +1,5 @@
 import Link from "next/link";
+import { auditFilterShape } from "@/lib/audit/filter";
 import { EFFECTS } from "@/lib/semantics/types";
 
 export const OUTCOMES = ["allow", "deny", "hold", "approve", "reject", "cancel", "forwarded", "failed"] as const;
@@ -15,6 +16,22 @@ function Text({ name, title, values, placeholder, type = "text" }: { name: strin
       <input className={input} type={type} name={name} defaultValue={values[name] ?? ""} placeholder={placeholder} />
     </label>
   );
+}
+
+/**
+ * A time filter as its field shows it. A `datetime-local` field holds only `YYYY-MM-DDTHH:MM[:SS[.sss]]`
+ * and shows anything else empty, while the filter also takes a bare date and ISO 8601 times with
+ * `Z` or an offset (its own message gives `2026-12-01T09:30:00Z` as the example): such a link
+ * filtered the page by a time the form did not show, and applying the form again dropped it. A time
+ * the filter reads is shown as that instant in UTC; one it refuses is kept as typed, in a text
+ * field, beside the message saying what is wrong with it.
+ */
+function TimeField({ name, title, values }: { name: "from" | "to"; title: string; values: Values }) {
+  const raw = values[name] ?? "";
+  const parsed = raw === "" ? null : auditFilterShape[name].safeParse(raw);
+  if (parsed && !(parsed.success && parsed.data)) return <Text name={name} title={title} values={values} />;
+  const local = parsed?.data ? parsed.data.toISOString().replace(/Z$/, "").replace(/\.000$/, "").replace(/:00$/, "") : "";
+  return <Text name={name} title={title} values={{ [name]: local }} type="datetime-local" />;
 }
 
 function Choice({ name, title, values, options }: { name: string; title: string; values: Values; options: readonly string[] }) {
@@ -46,8 +63,8 @@ export function AuditFilterForm({ values }: { values: Values }) {
         <div className="col-span-2 md:col-span-4 xl:col-span-6">
           <Text name="q" title="Search URL, operation, resource, reason" values={values} placeholder="e.g. vol_prod, volumeDelete, /repos/acme" type="search" />
         </div>
-        <Text name="from" title="From (UTC)" values={values} type="datetime-local" />
-        <Text name="to" title="To (UTC)" values={values} type="datetime-local" />
+        <TimeField name="from" title="From (UTC)" values={values} />
+        <TimeField name="to" title="To (UTC)" values={values} />
         <Text name="agent" title="Agent (name or id)" values={values} />
         <Text name="task" title="Task id" values={values} />
         <Text name="user" title="User (email or id)" values={values} />

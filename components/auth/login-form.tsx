@@ -14,10 +14,11 @@ export interface SignInState {
 }
 
 /** The password form. The page passes the server action in: components never import from app/. */
-export function LoginForm({ signIn }: { signIn: (prev: SignInState, form: FormData) => Promise<SignInState> }) {
+export function LoginForm({ signIn, next }: { signIn: (prev: SignInState, form: FormData) => Promise<SignInState>; next?: string }) {
   const [state, action, pending] = useActionState<SignInState, FormData>(signIn, {});
   return (
     <form action={action} className="space-y-4">
+      {next ? <input type="hidden" name="next" value={next} /> : null}
       <TextField label="Email" name="email" type="email" autoComplete="username" required defaultValue={state.email} />
       <TextField label="Password" name="password" type="password" autoComplete="current-password" required />
       {state.error ? (

@@ -7,6 +7,8 @@ import { cancelApprovalsGivenBy } from "./cancel";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
+import { closest } from "@/lib/policy/suggest";
+import { loadRegistry } from "@/lib/services/registry-source";
 
 /**
  * Approvers responsible for some agents or services only. A person with scope rows sees and
@@ -54,7 +56,7 @@ export const approverScopeInput = z
   .object({
     agents: z.array(z.uuid()).max(200).default([]).meta({ description: "Agent ids this approver answers for." }),
     services: z
-      .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a service id"))
+      .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "Each service is a service id such as github or railway: lower-case letters, digits, - and _."))
       .max(200)
       .default([])
       .meta({ description: "Service ids (as in descriptors) this approver answers for." }),
@@ -78,13 +80,28 @@ export async function getApproverScope(db: Db, actor: Actor, userId: string): Pr
 export async function setApproverScope(db: Db, actor: Actor, userId: string, input: unknown): Promise<{ agents: string[]; services: string[] }> {
   assertCan(actor, "users:write");
   const next = approverScopeInput.parse(input);
-  await getApproverScope(db, actor, userId); // 404 for a user that does not exist
+  const current = await getApproverScope(db, actor, userId); // 404 for a user that does not exist
   // Stored as PostgreSQL spells a uuid (lower case): an id sent in capitals is the same agent, and
   // kept as sent it showed as a raw id on Settings and counted as a widening of the scope.
   const agents = [...new Set(next.agents.map((a) => a.toLowerCase()))];
   const services = [...new Set(next.services)];
   const found = await db.agent.count({ where: { id: { in: agents } } });
   if (found !== agents.length) throw new AppError("INVALID_INPUT", "Some of these agents do not exist.", { details: { fieldErrors: { agents: ["Some of these agents do not exist."] } } });
+  // The services must exist too, as the names in a policy must (docs/policy.md): a typo
+  // ("githbu") was stored, and the approver then saw and decided nothing, silently. A service
+  // already in the scope stays allowed (it may have been deleted since), and so does `unknown`
+  // (hosts no service claims).
+  const { registry } = await loadRegistry(db);
+  const known = new Set(["unknown", ...registry.services.map((d) => d.id), ...current.services]);
+  const missing = services.filter((s) => !known.has(s));
+  if (missing.length > 0) {
+    const hint = (name: string) => {
+      const best = closest(name, known, 3);
+      return best === null ? "" : ` (did you mean "${best}"?)`;
+    };
+    const message = `No service is called ${missing.slice(0, 5).map((name) => `"${name}"${hint(name)}`).join(", ")}; the services are ${[...known].sort().join(", ")}.`;
+    throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { services: [message] } } });
+  }
   await db.$transaction(async (tx) => {
     // The user's row is what a decision in progress holds a share lock on (decide-approval.ts):
     // a narrowed scope is in force for every decision that commits after this one. Changes of

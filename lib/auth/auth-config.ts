@@ -1,4 +1,5 @@
-import { CredentialsSignin } from "@auth/core/errors";
+import { AuthError, CredentialsSignin } from "@auth/core/errors";
+import { callbackUrlCookieName } from "./auth-endpoints";
 import Credentials from "@auth/core/providers/credentials";
 import type { NextAuthConfig } from "next-auth";
 import type { AppConfig } from "@/lib/config/app";
@@ -47,7 +48,7 @@ export function authCookies(secure: boolean): NonNullable<NextAuthConfig["cookie
   const short = { ...options, maxAge: 15 * 60 };
   return {
     sessionToken: { name: sessionCookieName(secure), options },
-    callbackUrl: { name: `${prefix}authjs.callback-url`, options },
+    callbackUrl: { name: callbackUrlCookieName(secure), options },
     csrfToken: { name: `${prefix}authjs.csrf-token`, options },
     pkceCodeVerifier: { name: `${prefix}authjs.pkce.code_verifier`, options: short },
     state: { name: `${prefix}authjs.state`, options: short },
@@ -60,6 +61,36 @@ export function authCookies(secure: boolean): NonNullable<NextAuthConfig["cookie
 function authTime(profile: unknown): Date | undefined {
   const value = (profile as { auth_time?: unknown } | undefined)?.auth_time;
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? new Date(value * 1000) : undefined;
+}
+
+/**
+ * next-auth's errors that a client causes, signed out too: a wrong password (or a throttled or
+ * unavailable sign-in, its subclasses), a missing or stale CSRF token, state, PKCE or nonce cookie
+ * (a tab left open, a form posted twice), an identity provider's refusal or an account it does not
+ * link, a path next-auth cannot parse. next-auth logged each with a stack trace, so anyone could
+ * fill the dashboard's log at will (as with unknown server action ids, docs/dashboard-security.md).
+ * Sign-in failures are recorded in the audit (lib/auth/sign-in-audit.ts) and the client is told;
+ * the log keeps what is the server's fault.
+ */
+const CLIENT_AUTH_ERRORS = new Set([
+  "CredentialsSignin",
+  "MissingCSRF",
+  "InvalidCheck",
+  "UnknownAction",
+  "AccessDenied",
+  "OAuthCallbackError",
+  "OAuthAccountNotLinked",
+  "AccountNotLinked",
+  "Verification",
+]);
+
+export function logAuthError(error: Error): void {
+  if (error instanceof AuthError && CLIENT_AUTH_ERRORS.has(error.type)) return;
+  const name = error instanceof AuthError ? error.type : error.name;
+  console.error(`[auth][error] ${name}: ${error.message}`);
+  const cause = error.cause as { err?: unknown } | undefined;
+  if (cause && typeof cause === "object" && cause.err instanceof Error) console.error("[auth][cause]:", cause.err.stack);
+  else if (error.stack) console.error(error.stack.replace(/.*/, "").substring(1));
 }
 
 /**
@@ -113,8 +144,24 @@ export function buildAuthConfig(app: AppConfig, db: Db, request?: { headers: Hea
     cookies: authCookies(app.secure),
     session: { strategy: "jwt", maxAge: app.sessionMaxAgeSeconds, updateAge: 0 },
     pages: { signIn: "/login", error: "/login" },
+    logger: { error: logAuthError },
     providers,
     callbacks: {
+      /**
+       * next-auth's own rule (a path of the dashboard, or a URL of its origin; anything else is the
+       * dashboard), without its throw: a callbackUrl that is no URL at all (`%2F%2Fevil`, a tab
+       * before `//evil`) made `new URL` throw there, and a right password was answered "Sign-in is
+       * misconfigured on the server", with the error in the log.
+       */
+      redirect({ url, baseUrl }) {
+        if (url.startsWith("/")) return `${baseUrl}${url}`;
+        try {
+          if (new URL(url).origin === baseUrl) return url;
+        } catch {
+          // Not a URL: the dashboard.
+        }
+        return baseUrl;
+      },
       async signIn({ account, profile, user }) {
         if (account?.provider === "oidc") {
           if (!oidc) return false;

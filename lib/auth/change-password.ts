@@ -10,7 +10,7 @@ import { requireStepUp } from "./step-up";
 import { hashSessionToken, newSessionToken } from "./sessions";
 
 export const changePasswordInput = z.object({
-  currentPassword: z.string({ error: "Enter your current password." }).min(1, "Enter your current password.").max(1024).meta({ writeOnly: true, format: "password" }),
+  currentPassword: z.string({ error: "Enter your current password." }).min(1, "Enter your current password.").max(1024, "A password is at most 1024 characters.").meta({ writeOnly: true, format: "password" }),
   newPassword: passwordSchema.meta({ writeOnly: true, format: "password" }),
 });
 

@@ -1,10 +1,12 @@
 import "server-only";
+import { headers } from "next/headers";
 import { forbidden, redirect } from "next/navigation";
 import { connection } from "next/server";
 import { AppError } from "@/lib/errors/app-error";
 import { DATABASE_UNAVAILABLE_MESSAGE } from "@/lib/db/errors";
 import type { Actor } from "./actor";
 import { auth } from "./next-auth";
+import { PAGE_HEADER, signInPath } from "./return-to";
 import { roleCan, type Permission } from "./roles";
 
 /** The signed-in user as an Actor, or null. The session row was re-validated by the jwt callback. */
@@ -24,7 +26,8 @@ export async function currentActor(): Promise<Actor | null> {
 /** For pages: redirect to sign-in when signed out, render 403 when the role lacks `permission`. */
 export async function requirePageActor(permission: Permission = "read"): Promise<Actor & { kind: "user" }> {
   const actor = await currentActor();
-  if (!actor || actor.kind !== "user") redirect("/login");
+  // Signed out: to the sign-in page, which comes back here afterwards (lib/auth/return-to.ts).
+  if (!actor || actor.kind !== "user") redirect(signInPath((await headers()).get(PAGE_HEADER)));
   if (!roleCan(actor.role, permission)) forbidden();
   return actor;
 }

@@ -5,6 +5,7 @@ import { headers } from "next/headers";
 import { loadAppConfig, type AppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { buildAuthConfig } from "./auth-config";
+import { authEndpointRefusal, isUsableCallbackUrl } from "./auth-endpoints";
 
 /**
  * The request's headers: next-auth hands route handlers' requests to the configuration, but not
@@ -52,10 +53,30 @@ export const { auth, signIn, signOut } = NextAuth(async (request) => buildAuthCo
 export async function authRoute(request: Request): Promise<Response> {
   const app = pinAuthUrl(loadAppConfig());
   const config = buildAuthConfig(app, getDb(), request);
+  const url = new URL(request.url);
+  // A request next-auth has no endpoint for is answered here (lib/auth/auth-endpoints.ts).
+  // A provider's own id is in its options (Credentials({ id: "password" }) is "credentials" until next-auth merges them).
+  const providers = config.providers
+    .map((p) => (typeof p === "function" ? p() : p))
+    .map((p) => ({ id: String((p as { options?: { id?: unknown } }).options?.id ?? p.id), type: String(p.type) }));
+  const refusal = authEndpointRefusal(request.method, url.pathname, providers);
+  if (refusal) {
+    return Response.json(
+      { error: refusal.error, message: refusal.message },
+      { status: refusal.status, headers: { "Cache-Control": "no-store", ...(refusal.allow ? { Allow: refusal.allow.join(", ") } : {}) } },
+    );
+  }
   setEnvDefaults(process.env, config, true);
-  const { pathname, search } = new URL(request.url);
+  const origin = new URL(app.publicUrl).origin;
+  // A callbackUrl next-auth would refuse as a fault of the server (a 500) leads back to the dashboard instead.
+  const callbackUrls = url.searchParams.getAll("callbackUrl");
+  if (callbackUrls.some((value) => !isUsableCallbackUrl(value, origin))) {
+    url.searchParams.delete("callbackUrl");
+    for (const value of callbackUrls) if (isUsableCallbackUrl(value, origin)) url.searchParams.append("callbackUrl", value);
+  }
+  // (An unusable callback-URL cookie never gets this far: proxy.ts drops it from every request.)
   const init: RequestInit & { duplex?: "half" } = { method: request.method, headers: request.headers, body: request.body, duplex: "half" };
-  const response = await Auth(new Request(`${new URL(app.publicUrl).origin}${pathname}${search}`, init), config);
+  const response = await Auth(new Request(`${origin}${url.pathname}${url.search}`, init), config);
   // Its sign-out page carries a CSRF token, its redirects set cookies: no cache keeps any answer.
   if (response.headers.has("cache-control")) return response;
   // (A redirect's headers are immutable: the answer is copied.)
@@ -63,3 +84,4 @@ export async function authRoute(request: Request): Promise<Response> {
   headers.set("Cache-Control", "no-store");
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
+

@@ -48,7 +48,7 @@ export function requireStepUp(actor: Actor, what: string, now = Date.now(), maxA
   return { method: actor.authMethod ?? "password", authenticatedAt: new Date(actor.authenticatedAt!).toISOString() };
 }
 
-export const reauthenticateInput = z.object({ password: z.string({ error: "Enter your password." }).min(1, "Enter your password.").max(1024).meta({ writeOnly: true, format: "password" }) });
+export const reauthenticateInput = z.object({ password: z.string({ error: "Enter your password." }).min(1, "Enter your password.").max(1024, "A password is at most 1024 characters.").meta({ writeOnly: true, format: "password" }) });
 
 /**
  * Re-authenticates the actor's session with its password: throttled and audited like a sign-in

@@ -60,7 +60,7 @@ const appSchema = z
     /** Dangerous changes need a password (or identity-provider) confirmation at most this old. */
     BULKHEAD_STEP_UP_MINUTES: z.coerce.number({ error: "must be a number of minutes" }).positive("must be a positive number of minutes").max(1440, "must be at most 1440 (a day)").default(5),
     /** Approval webhooks: the first retry waits this long, doubling each time (at most an hour). */
-    BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number({ error: "must be a number of seconds" }).positive("must be a positive number of seconds").max(3600).default(5),
+    BULKHEAD_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number({ error: "must be a number of seconds" }).positive("must be a positive number of seconds").max(3600, "must be at most 3600").default(5),
     /** Approval webhooks: attempts before a delivery is marked failed. */
     BULKHEAD_WEBHOOK_MAX_ATTEMPTS: count(100).default(8),
     /** Approval webhooks go to public addresses only, and to these networks besides. */

@@ -12,7 +12,7 @@ const schema = z.object({
   /** The signer's Ed25519 seed (created on first start, owner-only); default <data dir>/audit-signer.key. */
   BULKHEAD_AUDIT_SIGNER_KEY_FILE: optionalString,
   /** How often the signer signs the chain head when it moved. */
-  BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number({ error: "must be a number of milliseconds" }).int().min(100, "must be at least 100").max(3_600_000, "must be at most 3600000").default(10_000),
+  BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number({ error: "must be a number of milliseconds" }).int("must be a whole number of milliseconds").min(100, "must be at least 100").max(3_600_000, "must be at most 3600000").default(10_000),
 });
 
 export interface AuditCheckpointConfig {

@@ -13,8 +13,8 @@ const schema = z.object({
     // fetch refuses a URL with credentials, and its refusal repeats the URL (password and all)
     // into the launcher's output and siem-status.json, which the Audit page shows.
     .refine((v) => v === undefined || !/^https?:\/\/[^/?#]*@/i.test(v), "must not contain a user name or password (put the SIEM's token in the path or query it documents)"),
-  BULKHEAD_SIEM_BATCH_SIZE: z.coerce.number({ error: "must be a number" }).int().min(1).max(10_000, "must be at most 10000").default(500),
-  BULKHEAD_SIEM_INTERVAL_MS: z.coerce.number({ error: "must be a number" }).int().min(50).max(600_000).default(1000),
+  BULKHEAD_SIEM_BATCH_SIZE: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(1, "must be at least 1").max(10_000, "must be at most 10000").default(500),
+  BULKHEAD_SIEM_INTERVAL_MS: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(50, "must be at least 50").max(600_000, "must be at most 600000").default(1000),
   /** Last seq the SIEM accepted; default <data dir>/siem-cursor.json. */
   BULKHEAD_SIEM_CURSOR_FILE: optionalString,
 });

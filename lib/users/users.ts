@@ -15,7 +15,7 @@ export const emailSchema = z
   .string()
   .trim()
   .toLowerCase()
-  .pipe(z.email({ error: "Enter a valid email address." }).max(254));
+  .pipe(z.email({ error: "Enter a valid email address." }).max(254, "An email address is at most 254 characters."));
 
 export const passwordSchema = z
   .string()

@@ -72,7 +72,7 @@ export const serviceIdSchema = z
  * lower-case, space-separated).
  */
 export const environmentsSchema = z
-  .union([z.string({ error: "List the environments the credential serves." }).max(2000), z.array(z.string().max(64)).max(32)], { error: "List the environments the credential serves." })
+  .union([z.string({ error: "List the environments the credential serves." }).max(2000, "The environments are at most 2000 characters."), z.array(z.string().max(64)).max(32)], { error: "List the environments the credential serves." })
   .transform((value, ctx) => {
     const result = canonicalEnvironments(value);
     if (!result.ok) {

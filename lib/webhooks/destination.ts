@@ -1,7 +1,7 @@
 import { Client } from "undici";
 import { checkedConnector } from "@/lib/net/dial";
 import { isMachineAddress } from "@/lib/net/own-addresses";
-import { resolveDestination, systemLookup, type CheckedDestination, type DestinationResult, type Lookup } from "@/lib/net/resolve";
+import { resolveDestination, systemLookup, type CheckedDestination, type DestinationRefusalCode, type DestinationResult, type Lookup } from "@/lib/net/resolve";
 
 /**
  * Where webhooks may be sent. A webhook is a request the dashboard makes to a URL someone typed,
@@ -41,12 +41,22 @@ export async function checkWebhookDestination(url: URL, policy: WebhookNetworkPo
   );
 }
 
-/** The sentence shown when a webhook's destination is refused. */
-export function refusedDestinationMessage(reason: string, allowedNetworks: readonly string[]): string {
+/**
+ * The sentence shown when a webhook's destination is refused. Only an address outside the public
+ * internet is a matter of BULKHEAD_WEBHOOK_ALLOWED_NETWORKS; a host that is not one
+ * (`https://a..b/`, a name too long), a port that is not one (`:0`) or one of Bulkhead's own (which
+ * no network setting allows) used to be told "Webhooks are sent to public addresses only" and to
+ * ask the operator for a network, which would change nothing.
+ */
+export function refusedDestinationMessage(refusal: { code: DestinationRefusalCode; reason: string }, allowedNetworks: readonly string[]): string {
+  if (refusal.code === "invalid_host") return `This URL's host cannot be used (${refusal.reason}). Enter the receiver's host name or address.`;
+  if (refusal.code === "port_forbidden") return `This URL's port cannot be used (${refusal.reason}). Webhooks are never sent to Bulkhead itself.`;
   const networks =
     allowedNetworks.length > 0
       ? `The networks allowed besides public addresses are ${allowedNetworks.join(", ")} (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS)`
       : "To send webhooks to a receiver on a private network, the machine's operator lists it in BULKHEAD_WEBHOOK_ALLOWED_NETWORKS";
+  // The proxy's wording for a local name speaks of services, which webhooks do not have.
+  const reason = refusal.reason.replace(/; refused unless an internal service names it$/, "");
   return `Webhooks are sent to public addresses only (${reason}). ${networks}.`;
 }
 

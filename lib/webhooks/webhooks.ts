@@ -19,7 +19,8 @@ export const createWebhookInput = z
     name: visibleName(z.string().trim().min(1, "Enter a name.").max(100, "Name must be at most 100 characters."), "Name"),
     url: z
       .url({ protocol: /^https?$/, error: "Enter an http(s) URL." })
-      .max(2000)
+      // Its own message: zod gives a later check without one the URL's ("Enter an http(s) URL.").
+      .max(2000, "The URL must be at most 2000 characters.")
       .meta({ description: "Where to POST: a public address, or one in the networks the operator allows (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS); never Bulkhead itself. Treated as a secret (Slack's URLs are): shown only by host afterwards." }),
     format: z.enum(["json", "slack"]).default("json"),
     // Each event once: a list of 100,000 "hold"s was stored and audited whole.
@@ -65,7 +66,7 @@ async function assertWebhookDestination(url: URL, network: WebhookNetworkPolicy)
   const invalid = (message: string) => new AppError("INVALID_INPUT", message, { details: { fieldErrors: { url: [message] } } });
   if (url.username !== "" || url.password !== "") throw invalid("Put no user name or password in the URL: receivers authenticate deliveries by their signature.");
   const result = await checkWebhookDestination(url, network);
-  if (!result.ok && result.code !== "dns_failure") throw invalid(refusedDestinationMessage(result.reason, network.allowedNetworks));
+  if (!result.ok && result.code !== "dns_failure") throw invalid(refusedDestinationMessage(result, network.allowedNetworks));
 }
 
 export async function deleteWebhook(db: Db, actor: Actor, id: string): Promise<void> {

@@ -145,11 +145,73 @@ test.describe("sessions end at once", () => {
     await expect(page.getByRole("alert").filter({ hasText: "Sign-in failed" })).toHaveText("Sign-in failed: the email or password is wrong, or the account is disabled.");
   });
 
-  test("pages redirect to sign-in when signed out", async ({ page }) => {
-    for (const path of ["/agents", "/tasks", "/approvals", "/audit", "/services", "/users", "/settings"]) {
+  test("pages redirect to sign-in when signed out, which comes back to the page asked for", async ({ page }) => {
+    await page.goto("/agents");
+    await expect(page).toHaveURL(/\/login$/);
+    for (const path of ["/tasks", "/approvals", "/audit", "/services", "/users", "/settings"]) {
       await page.goto(path);
-      await expect(page, path).toHaveURL(/\/login$/);
+      await expect(page, path).toHaveURL(`/login?next=${encodeURIComponent(path)}`);
     }
+  });
+
+  test("signing in from a link to a page (a webhook's approval card, a shared audit search) lands on that page, never on another site", async ({ browser, createUser }, testInfo) => {
+    const baseURL = testInfo.project.use.baseURL!;
+    const approver = await createUser("approver");
+    const signIn = async (page: import("@playwright/test").Page) => {
+      await page.getByLabel("Email").fill(approver.email);
+      await page.getByLabel("Password").fill(approver.password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+    };
+    for (const path of [`/approvals/${ZERO}`, "/audit?q=volumes&type=proxy.*", "/tasks?agent=x"]) {
+      const context = await browser.newContext({ baseURL });
+      const page = await context.newPage();
+      await page.goto(path);
+      await expect(page, path).toHaveURL(/\/login\?next=/);
+      await signIn(page);
+      await expect(page, path).toHaveURL(path);
+      // Signed in already, the sign-in page sends the person on too.
+      await page.goto(`/login?next=${encodeURIComponent(path)}`);
+      await expect(page, path).toHaveURL(path);
+      await context.close();
+    }
+    // (`/%09/evil.example` is a path of the dashboard, and stays one: no page, on the dashboard's origin.)
+    for (const next of ["//evil.example/", "/\\evil.example", "https://evil.example/", "\t//evil.example", "javascript:alert(1)", "/login", "/api/v1/me", " /audit"]) {
+      const context = await browser.newContext({ baseURL });
+      const page = await context.newPage();
+      await page.goto(`/login?next=${encodeURIComponent(next)}`);
+      await signIn(page);
+      await expect(page, next).toHaveURL(/\/agents$/);
+      expect(new URL(page.url()).origin, next).toBe(new URL(baseURL).origin);
+      await context.close();
+    }
+  });
+});
+
+test.describe("a method an API path does not serve", () => {
+  test("is a JSON 405 in the API's error shape with Allow and no-store, signed out or in, for every path the OpenAPI document lists", async ({ request, api, createUser }) => {
+    const admin = await createUser("admin");
+    await signInViaApi(api, admin.email, admin.password);
+    const spec = (await (await request.get("/api/v1/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
+    const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let checked = 0;
+    for (const [template, operations] of Object.entries(spec.paths)) {
+      const path = template.replace(/\{[^}]+\}/g, "00000000-0000-4000-8000-000000000000");
+      const served = METHODS.filter((m) => m.toLowerCase() in operations);
+      const allow = served.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])).concat("OPTIONS").join(", ");
+      for (const method of METHODS.filter((m) => !served.includes(m))) {
+        for (const client of [request, api]) {
+          const res = await client.fetch(path, { method, maxRedirects: 0, ...(method === "GET" || method === "DELETE" ? {} : { data: {} }) });
+          const what = `${method} ${template}`;
+          expect(res.status(), what).toBe(405);
+          expect(res.headers()["allow"], what).toBe(allow);
+          expect(res.headers()["cache-control"], what).toContain("no-store");
+          expect(res.headers()["content-type"], what).toContain("application/json");
+          expect(await res.json(), what).toMatchObject({ error: "method_not_allowed", message: expect.stringContaining("openapi.json") });
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
   });
 });
 

@@ -152,3 +152,29 @@ test("with filters the export refuses, the page offers no export links (they dow
   await page.goto("/audit?from=2026-02-01");
   await expect(page.getByRole("link", { name: "CSV" })).toHaveAttribute("href", /\/api\/v1\/audit\/export\?from=2026-02-01.*format=csv/);
 });
+
+test("the filter form shows every time filter the page applies, so applying it again keeps it; a time it cannot read is kept as typed", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  const from = page.getByLabel("From (UTC)");
+  const to = page.getByLabel("To (UTC)");
+  // The forms the filter takes (a bare date, the ISO 8601 time its own message gives as the example,
+  // an offset): a datetime-local field shows none of them as written, and showed them empty.
+  await page.goto("/audit?from=2026-12-01T09:30:00Z&to=2026-12-02");
+  await expect(from).toHaveValue("2026-12-01T09:30");
+  await expect(to).toHaveValue("2026-12-02T00:00");
+  await page.getByLabel("Search URL, operation, resource, reason").fill("volumes");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await expect(page).toHaveURL(/q=volumes/);
+  const url = new URL(page.url());
+  expect(new Date(`${url.searchParams.get("from")}Z`).toISOString()).toBe("2026-12-01T09:30:00.000Z");
+  expect(new Date(`${url.searchParams.get("to")}Z`).toISOString()).toBe("2026-12-02T00:00:00.000Z");
+  await page.goto("/audit?from=2026-12-01T10:30:15.5%2B01:00");
+  await expect(from).toHaveValue("2026-12-01T09:30:15.5");
+  // A time the filter refuses is said, and stays in its field to be corrected.
+  for (const [query, field, typed] of [["from=garbage", from, "garbage"], ["to=2026-02-31T10:00", to, "2026-02-31T10:00"], ["from=2026-13-01", from, "2026-13-01"]] as const) {
+    await page.goto(`/audit?${query}`);
+    await expect(page.getByText("These filters cannot be used:")).toBeVisible();
+    await expect(field, query).toHaveValue(typed);
+  }
+});

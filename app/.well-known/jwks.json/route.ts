@@ -2,6 +2,7 @@ import { NextResponse } from "next/server";
 import { getDb } from "@/lib/db/client";
 import { loadVerificationKeys } from "@/lib/identity/key-store";
 import { VerificationKeySet } from "@/lib/identity/key-ring";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const dynamic = "force-dynamic";
 
@@ -10,3 +11,5 @@ export async function GET() {
   const keys = await VerificationKeySet.fromRecords(await loadVerificationKeys(getDb()));
   return NextResponse.json(keys.jwks(new Date()), { headers: { "cache-control": "public, max-age=60" } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

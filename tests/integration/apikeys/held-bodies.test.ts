@@ -41,8 +41,8 @@ describe("held request bodies on the approval card", () => {
       });
       return a.id;
     };
-    approvalId = await held("crm");
-    otherServiceApprovalId = await held("billing");
+    approvalId = await held("github");
+    otherServiceApprovalId = await held("railway");
   });
   afterAll(() => t.drop());
 
@@ -56,7 +56,7 @@ describe("held request bodies on the approval card", () => {
     const card = await getApprovalCard(t.db, auditor.actor, approvalId, { fullBody: true });
     expect(card.request.body).toMatchObject({ format: "withheld", shown: 0, segments: [] });
     expect(card.request.body.size).toBeGreaterThan(20_000);
-    expect(card.request.url).toBe("https://api.crm.test/customers");
+    expect(card.request.url).toBe("https://api.github.test/customers");
     expect(JSON.stringify(card)).not.toContain("078-05-1120");
 
     const { key } = await createApiKey(t.db, admin, { name: unique("auditor-key"), role: "auditor" });
@@ -76,7 +76,7 @@ describe("held request bodies on the approval card", () => {
       expect(res.text).toContain("078-05-1120");
     }
     const scoped = await makeUser(t.db, "approver");
-    await setApproverScope(t.db, admin, scoped.user.id, { services: ["crm"] });
+    await setApproverScope(t.db, admin, scoped.user.id, { services: ["github"] });
     expect(JSON.stringify(await getApprovalCard(t.db, scoped.actor, approvalId))).toContain("078-05-1120");
     await expect(getApprovalCard(t.db, scoped.actor, otherServiceApprovalId)).rejects.toMatchObject({ code: "NOT_FOUND" });
   });

@@ -12,3 +12,8 @@ export function GET(request: NextRequest): Promise<Response> {
 export function POST(request: NextRequest): Promise<Response> {
   return passwordSignInRoute(request, loadAppConfig(), getDb(), authRoute);
 }
+
+/** next-auth has no endpoint for other methods: a JSON 405 naming the ones it has (lib/auth/auth-endpoints.ts). */
+export const PUT = GET;
+export const PATCH = GET;
+export const DELETE = GET;

@@ -1,6 +1,7 @@
 import { createAgent, createAgentInput, listAgentsPage } from "@/lib/agents/agents";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const url = new URL(request.url);
@@ -20,3 +21,5 @@ export const POST = apiRoute(
   async ({ actor, json }) => ({ agent: await createAgent(getDb(), actor, await json(createAgentInput)) }),
   { status: 201 },
 );
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

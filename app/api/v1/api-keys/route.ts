@@ -1,6 +1,7 @@
 import { createApiKey, createApiKeyInput, listApiKeysPage } from "@/lib/apikeys";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute(
   "users:read",
@@ -16,3 +17,5 @@ export const GET = apiRoute(
 export const POST = apiRoute("users:write", async ({ actor, json }) => createApiKey(getDb(), actor, await json(createApiKeyInput)), {
   status: 201,
 });
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

@@ -4,6 +4,7 @@ import { apiReadVia, listAuditEvents } from "@/lib/audit/query";
 import { dashboardCheckpointKeys } from "@/lib/audit/trusted-keys";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /** GET /api/v1/audit: one page of the audit log (newest first) with the chain's status. */
 export const GET = apiRoute("read", async ({ actor, request }) => {
@@ -13,3 +14,5 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
   const chain = await chainStatus(db, { checkpointKeys: dashboardCheckpointKeys(), waitMs: 0 });
   return { ...page, chain };
 }, { query: AUDIT_PAGE_QUERY });
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

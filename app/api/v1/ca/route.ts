@@ -3,6 +3,7 @@ import { getDb } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { getCaCertificatePem } from "@/lib/tls/ca-public";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * GET /api/v1/ca: the interception CA certificate as a PEM download, for agents' trust stores.
@@ -28,3 +29,5 @@ export const GET = apiRoute("read", async () => {
     },
   });
 });
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

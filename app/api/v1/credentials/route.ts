@@ -2,6 +2,7 @@ import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { addCredential, addCredentialInput, listCredentialsPage } from "@/lib/vault";
 import { appKeys } from "@/lib/identity/app-keys";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute(
   "read",
@@ -23,3 +24,5 @@ export const POST = apiRoute(
   },
   { status: 201 },
 );
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

@@ -1,5 +1,6 @@
 import { NextResponse } from "next/server";
 import { openApiDocument } from "@/lib/openapi/document";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * Public on purpose: the document describes the API (as the source code does) and holds no
@@ -9,3 +10,5 @@ import { openApiDocument } from "@/lib/openapi/document";
 export function GET(): NextResponse {
   return NextResponse.json(openApiDocument(), { headers: { "Cache-Control": "public, max-age=300" } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

@@ -2,6 +2,7 @@ import { getDb } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { listSandboxesPage, registerExternalSandbox, registerSandboxInput } from "@/lib/sandboxes/sandboxes";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
@@ -24,3 +25,5 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
 export const POST = apiRoute("tasks:write", async ({ actor, json }) => ({ sandbox: await registerExternalSandbox(getDb(), actor, await json(registerSandboxInput)) }), {
   status: 201,
 });
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

@@ -1,6 +1,7 @@
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { createTask, createTaskInput, listTasksPage } from "@/lib/tasks/tasks";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute("read", async ({ actor, request }) => {
   const query = new URL(request.url).searchParams;
@@ -11,3 +12,5 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
 export const POST = apiRoute("tasks:write", async ({ actor, json }) => ({ task: await createTask(getDb(), actor, await json(createTaskInput)) }), {
   status: 201,
 });
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

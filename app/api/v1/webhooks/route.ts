@@ -3,6 +3,7 @@ import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { appKeys } from "@/lib/identity/app-keys";
 import { createWebhook, createWebhookInput, listWebhooks } from "@/lib/webhooks/webhooks";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute("settings:write", async ({ actor }) => ({ webhooks: await listWebhooks(getDb(), actor) }));
 
@@ -14,3 +15,5 @@ export const POST = apiRoute(
   },
   { status: 201 },
 );
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

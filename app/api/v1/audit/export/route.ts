@@ -3,6 +3,7 @@ import { AUDIT_FILTER_QUERY, filterParams } from "@/lib/audit/filter";
 import { apiReadVia } from "@/lib/audit/query";
 import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * GET /api/v1/audit/export?format=csv|jsonl|ocsf&<filters>: every matching event, streamed in
@@ -26,3 +27,5 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
     },
   });
 }, { query: { names: [...AUDIT_FILTER_QUERY.names, "format"], repeatable: AUDIT_FILTER_QUERY.repeatable } });
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

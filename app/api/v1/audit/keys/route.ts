@@ -1,5 +1,6 @@
 import { NextResponse } from "next/server";
 import { publishedAuditKeys } from "@/lib/audit/published-keys";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * GET /api/v1/audit/keys, also at /.well-known/bulkhead-audit-keys.json (next.config.ts): the
@@ -9,3 +10,5 @@ import { publishedAuditKeys } from "@/lib/audit/published-keys";
 export function GET(): NextResponse {
   return NextResponse.json(publishedAuditKeys(), { headers: { "Cache-Control": "public, max-age=300" } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

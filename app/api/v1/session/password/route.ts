@@ -5,6 +5,7 @@ import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { clientAddress } from "@/lib/http/client-address";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * Changes the caller's own password (the current one is required). Every other session ends; this
@@ -20,3 +21,5 @@ export const POST = apiRoute("read", async ({ actor, request, json }) => {
   response.cookies.set(cookie.name, cookie.value, cookie.options);
   return response;
 });
+
+export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);

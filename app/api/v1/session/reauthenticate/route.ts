@@ -5,6 +5,7 @@ import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { clientAddress } from "@/lib/http/client-address";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /**
  * Step-up for session clients of the API; the dashboard's dialog uses the server action. The
@@ -21,3 +22,5 @@ export const POST = apiRoute("read", async ({ actor, request, json }) => {
   response.cookies.set(cookie.name, cookie.value, cookie.options);
   return response;
 });
+
+export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);

@@ -2,6 +2,7 @@ import { setAgentSuspended } from "@/lib/agents/agents";
 import { getDb } from "@/lib/db/client";
 import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /** Active already: 200 with `changed: false` (lib/errors/app-error.ts, AlreadyDoneError). */
 export const POST = apiRoute<{ id: string }>("agents:write", async ({ actor, params }) => {
@@ -12,3 +13,5 @@ export const POST = apiRoute<{ id: string }>("agents:write", async ({ actor, par
     throw error;
   }
 });
+
+export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);

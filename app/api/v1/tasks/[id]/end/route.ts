@@ -2,6 +2,7 @@ import { getDb } from "@/lib/db/client";
 import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { endTask } from "@/lib/tasks/tasks";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /** Over already (ended, revoked, expired): 200 with `changed: false`, the task as it is and what happened when. */
 export const POST = apiRoute<{ id: string }>("tasks:write", async ({ actor, params }) => {
@@ -12,3 +13,5 @@ export const POST = apiRoute<{ id: string }>("tasks:write", async ({ actor, para
     throw error;
   }
 });
+
+export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);

@@ -6,6 +6,7 @@ import { AppError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { keepReport, keptReport } from "@/lib/reports/cache";
 import { generateTaskReport } from "@/lib/reports/generate";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 const query = z.object({ format: z.enum(["pdf", "sig"]).default("pdf"), report: z.uuid().optional() });
 
@@ -40,3 +41,5 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, request, par
     },
   });
 }, { query: { names: ["format", "report"] } });
+
+export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);

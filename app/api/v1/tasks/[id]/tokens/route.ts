@@ -3,6 +3,7 @@ import { getDb } from "@/lib/db/client";
 import { apiRoute } from "@/lib/http/route";
 import { appKeys } from "@/lib/identity/app-keys";
 import { issueTaskToken, listTaskTokensPage } from "@/lib/identity/task-tokens";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /** Token metadata only, newest first, a page at a time; a token itself is returned once, by POST. */
 export const GET = apiRoute<{ id: string }>(
@@ -23,3 +24,5 @@ export const POST = apiRoute<{ id: string }>(
   },
   { status: 201 },
 );
+
+export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);

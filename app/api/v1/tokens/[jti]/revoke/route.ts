@@ -2,6 +2,7 @@ import { getDb } from "@/lib/db/client";
 import { AlreadyDoneError } from "@/lib/errors/app-error";
 import { apiRoute } from "@/lib/http/route";
 import { revokeTaskToken } from "@/lib/identity/task-tokens";
+import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 /** Revoked already: 200 with `changed: false` and when it was (revocation is idempotent; nothing recorded again). */
 export const POST = apiRoute<{ jti: string }>("tasks:write", async ({ actor, params }) => {
@@ -13,3 +14,5 @@ export const POST = apiRoute<{ jti: string }>("tasks:write", async ({ actor, par
     throw error;
   }
 });
+
+export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
