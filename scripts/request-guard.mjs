@@ -1,5 +1,7 @@
 // Requests the dashboard's server answers itself, before Next.js sees them (scripts/app-server.mjs):
-// methods it does not serve (405, below) and paths that do not decode (400).
+// methods it does not serve (405), paths and router states that do not decode (400), names that
+// are not the dashboard's (421), unknown server actions (as Next.js answers them) and bodies
+// larger than their path accepts (413).
 //
 // A path segment whose percent-encoding does not decode (`/agents/%ff`, `/tasks/%E0%A4%A`) makes
 // Next.js's production router throw while it decodes a dynamic segment, and the request ends as
@@ -222,18 +224,8 @@ function refuseStreamed(req, res, limit) {
     socket.destroy();
     return;
   }
-  const api = (req.url ?? "").startsWith("/api/");
-  const { error, message, text } = tooLargeText(limit);
-  const body = api ? `${JSON.stringify({ error, message })}\n` : `${text}\n`;
-  const head = [
-    "HTTP/1.1 413 Payload Too Large",
-    `content-type: ${api ? "application/json" : "text/plain; charset=utf-8"}`,
-    `content-length: ${Buffer.byteLength(body)}`,
-    "cache-control: no-store",
-    "content-security-policy: default-src 'none'",
-    "x-content-type-options: nosniff",
-    "connection: close",
-  ].join("\r\n");
+  const { body, headers } = answerParts(req, tooLargeText(limit), { connection: "close" });
+  const head = ["HTTP/1.1 413 Payload Too Large", ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)].join("\r\n");
   // Written on the connection itself: the response object is Next.js's now, and stays unwritten.
   // Nothing more is read (the parser is paused with the request); the connection is closed a
   // moment after the answer has left, so that a client reading as it sends gets the answer before
@@ -251,18 +243,27 @@ export function refuseHost(req, res, reason) {
  * Every answer the server gives itself: JSON under /api/, plain text elsewhere; never cached,
  * sniffed or run as a page; no body for HEAD.
  */
-function answer(req, res, status, { error, message, text }, headers = {}) {
+function answer(req, res, status, texts, headers = {}) {
+  const parts = answerParts(req, texts, headers);
+  res.writeHead(status, parts.headers);
+  res.end(req.method === "HEAD" ? undefined : parts.body);
+}
+
+/** The body and headers of such an answer. */
+function answerParts(req, { error, message, text }, headers = {}) {
   const api = (req.url ?? "").startsWith("/api/");
   const body = api ? `${JSON.stringify({ error, message })}\n` : `${text}\n`;
-  res.writeHead(status, {
-    ...headers,
-    "content-type": api ? "application/json" : "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'",
-    "x-content-type-options": "nosniff",
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
+  return {
+    body,
+    headers: {
+      ...headers,
+      "content-type": api ? "application/json" : "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'",
+      "x-content-type-options": "nosniff",
+    },
+  };
 }
 
 /**

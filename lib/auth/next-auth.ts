@@ -84,4 +84,3 @@ export async function authRoute(request: Request): Promise<Response> {
   headers.set("Cache-Control", "no-store");
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
-
