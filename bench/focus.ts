@@ -28,6 +28,8 @@
  *                worker's log shipped before every run as the suite does; prints each run, the
  *                median per path and F's p50 over N's per repeat.
  *
+ * BENCH_PG_SQL runs statements (";"-separated) as the database's owner before the load.
+ *
  * BENCH_FOCUS = "propagation,profile" by default (any comma-separated subset of the seven).
  * Prints results; writes bench/results/focus.json.
  */
@@ -81,6 +83,12 @@ async function main(): Promise<void> {
   }
   if (!["propagation", "profile", "https", "soak", "latency", "catchup"].some((f) => focus.has(f))) return write(out);
   const env = await startEnvironment({ ...cpus, coldTokens: { rate: 1, perRepeat: 1, repeats: 1 } });
+  // BENCH_PG_SQL: statements (";"-separated) run as the database's owner before any load, to
+  // compare PostgreSQL settings (a table's autovacuum parameters, an index's) on the same build.
+  for (const statement of (process.env.BENCH_PG_SQL ?? "").split(";").map((x) => x.trim()).filter(Boolean)) {
+    await env.seeded.db.$executeRawUnsafe(statement);
+    console.log(`ran: ${statement}`);
+  }
   const f = env.paths.find((p) => p.id === "F")!;
   const closed = (seconds: number, conns: number) => {
     const spec: ClosedLoopSpec = { scenario: f.scenario(0), concurrency: conns, durationMs: seconds * 1000, warmupMs: 1000, watch: f.watch() };
@@ -126,6 +134,7 @@ async function main(): Promise<void> {
           const r = await env.load.ipc.call<LoadResult>("open", spec, seconds * 1000 + 61_000);
           runs.push({ ...r, path: p.id, repeat });
           console.log(`${p.id.padEnd(10)} ${rate} rps #${repeat}: achieved ${r.achievedRps}, errors ${r.errors}, p50 ${round(r.latencyUs.p50)} µs, p90 ${round(r.latencyUs.p90)} µs, p99 ${round(r.latencyUs.p99)} µs, cpu ${JSON.stringify(r.cpu.processes)}`);
+          if (r.secondsOver100ms) console.log(`  ${r.secondsOver100ms} of its seconds had a request over 100 ms; the slowest: ${slowest(r)}`);
         }
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -211,6 +220,7 @@ async function main(): Promise<void> {
     console.log(`memory soak: F at ${process.env.BENCH_SOAK_RATE ?? 1000} rps for ${SOAK_SETTLE_S + soakSeconds} s`);
     const r = await soak(env, f, { seconds: soakSeconds, connections: 64, rate: process.env.BENCH_SOAK_RATE ? Number(process.env.BENCH_SOAK_RATE) : undefined, onSample: (x) => console.log(`  ${x.atSeconds} s: RSS ${x.rss} MiB, audit backlog ${x.lagEvents ?? "?"} events, oldest ${x.lagSeconds ?? "?"} s; shipped ${x.shipped ?? "?"} events in ${x.batches ?? "?"} batches (${x.rows ?? "?"} rows); event-loop delay p99 ${x.loopDelayMs ? round(x.loopDelayMs.p99, 1) : "?"} ms, max ${x.loopDelayMs ? round(x.loopDelayMs.max, 1) : "?"} ms; batch statements ${x.shipStatements ? `${x.shipStatements.batches}, ${round(x.shipStatements.seconds, 2)} s in all, longest ${round(x.shipStatements.maxSeconds, 2)} s` : "?"}`) });
     console.log(`RSS after a full GC ${r.startMiB} → ${r.endMiB} MiB (${r.changePct} %), heap ${r.heapStartMiB} → ${r.heapEndMiB} MiB (the audit log shipped; when the load stopped ${r.backlogAtEnd?.events ?? "?"} events were not, and with them in memory RSS was ${r.backlogAtEnd?.rssMiB ?? "?"} MiB, heap ${r.backlogAtEnd?.heapMiB ?? "?"} MiB); achieved ${r.load.achievedRps} rps, errors ${r.load.errors}, p50 ${round(r.load.latencyUs.p50)} µs, p99 ${round(r.load.latencyUs.p99)} µs, cpu ${JSON.stringify(r.load.cpu.processes)}; flush lag ${JSON.stringify(r.flushLagMs)}`);
+    if (r.load.secondsOver100ms) console.log(`${r.load.secondsOver100ms} of the soak's seconds had a request over 100 ms; the slowest: ${slowest(r.load)}`);
     out.soak = r;
   }
 
@@ -237,6 +247,11 @@ async function main(): Promise<void> {
   }
   write(out);
   await env.seeded.db.$disconnect();
+}
+
+/** An open-loop run's slowest seconds, "second: max ms (p99 ms, requests over 100 ms)". */
+function slowest(r: LoadResult): string {
+  return (r.slowSeconds ?? []).map((x) => `${x.second} s: ${x.maxMs} ms (p99 ${x.p99Ms}, ${x.over100ms} over 100 ms)`).join("; ");
 }
 
 function write(out: Record<string, unknown>): void {

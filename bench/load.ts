@@ -82,6 +82,13 @@ export interface LoadResult {
    * that it really was one), ~0 for keep-alive.
    */
   connectionsPerRequest: number;
+  /**
+   * Open loop: the measured window's seconds (counted from the first measured request's intended
+   * send time) whose slowest request took longest, worst first (at most SLOW_SECONDS_KEPT), and
+   * how many seconds had a request over 100 ms: where a long run's tail sits in time.
+   */
+  slowSeconds?: { second: number; maxMs: number; p99Ms: number; over100ms: number }[];
+  secondsOver100ms?: number;
 }
 
 const STRAGGLER_TIMEOUT_MS = 15_000;
@@ -167,6 +174,23 @@ for (let i = 0; i < total; i++) {
 }
 `;
 
+const SLOW_SECONDS_KEPT = 12;
+
+/** Each second of an open-loop run by its slowest request (request m was due at m / rate s). */
+function slowSeconds(latencyUs: Float64Array, rate: number): Pick<LoadResult, "slowSeconds" | "secondsOver100ms"> {
+  const perSecond = Math.max(1, Math.round(rate));
+  const seconds: NonNullable<LoadResult["slowSeconds"]> = [];
+  for (let start = 0; start < latencyUs.length; start += perSecond) {
+    const slice = latencyUs.subarray(start, Math.min(latencyUs.length, start + perSecond));
+    const p = percentiles(slice);
+    let over = 0;
+    for (const v of slice) if (v > 100_000) over++;
+    seconds.push({ second: start / perSecond, maxMs: round(p.max / 1e3, 1), p99Ms: round(p.p99 / 1e3, 1), over100ms: over });
+  }
+  const secondsOver100ms = seconds.filter((x) => x.maxMs > 100).length;
+  return { slowSeconds: seconds.sort((a, b) => b.maxMs - a.maxMs).slice(0, SLOW_SECONDS_KEPT), secondsOver100ms };
+}
+
 /** Fixed-rate load; latency from the intended send time of each request. */
 export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
   const { pool, send, opened } = clientFor(spec.scenario, spec.connections);
@@ -239,6 +263,7 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
     achievedRps: round(ok / Math.max(span, spec.durationMs / 1000)),
     latencyUs: percentiles(latency),
     sendLagUs: percentiles(lag),
+    ...slowSeconds(latency, spec.rate),
     cpu,
     connectionsPerRequest: round(opened() / Math.max(1, next), 3),
   };
