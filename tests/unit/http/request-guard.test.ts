@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import os from "node:os";
 // @ts-expect-error: a plain .mjs module of the dashboard's server (scripts/app-server.mjs), without types
 import * as requestGuard from "../../../scripts/request-guard.mjs";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { actionManifestFile, readActionIds } from "@/lib/http/server-actions.mjs";
 import path from "node:path";
 import http from "node:http";
@@ -90,6 +90,7 @@ describe("the dashboard server's router state guard", () => {
 
   it("answers a POST naming a server action the build does not have as Next.js would (409, or 400 for an id of no valid shape), and lets every other request through", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "bulkhead-actions-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const known = "00" + "ab".repeat(20);
     mkdirSync(path.join(dir, ".next", "server"), { recursive: true });
     writeFileSync(path.join(dir, ".next", "server", "server-reference-manifest.json"), JSON.stringify({ node: { [known]: { workers: {} } }, edge: {} }));
