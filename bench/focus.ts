@@ -249,9 +249,9 @@ async function main(): Promise<void> {
   await env.seeded.db.$disconnect();
 }
 
-/** An open-loop run's slowest seconds, "second: max ms (p99 ms, requests over 100 ms)". */
+/** An open-loop run's slowest seconds, "second: max ms (p99 ms, requests over 100 ms, unfinished)". */
 function slowest(r: LoadResult): string {
-  return (r.slowSeconds ?? []).map((x) => `${x.second} s: ${x.maxMs} ms (p99 ${x.p99Ms}, ${x.over100ms} over 100 ms)`).join("; ");
+  return (r.slowSeconds ?? []).map((x) => `${x.second} s: ${x.maxMs} ms (p99 ${x.p99Ms}, ${x.over100ms} over 100 ms${x.unfinished ? `, ${x.unfinished} unfinished` : ""})`).join("; ");
 }
 
 function write(out: Record<string, unknown>): void {

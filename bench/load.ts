@@ -87,7 +87,7 @@ export interface LoadResult {
    * send time) whose slowest request took longest, worst first (at most SLOW_SECONDS_KEPT), and
    * how many seconds had a request over 100 ms: where a long run's tail sits in time.
    */
-  slowSeconds?: { second: number; maxMs: number; p99Ms: number; over100ms: number }[];
+  slowSeconds?: { second: number; maxMs: number; p99Ms: number; over100ms: number; unfinished: number }[];
   secondsOver100ms?: number;
 }
 
@@ -184,11 +184,17 @@ function slowSeconds(latencyUs: Float64Array, rate: number): Pick<LoadResult, "s
     const slice = latencyUs.subarray(start, Math.min(latencyUs.length, start + perSecond));
     const p = percentiles(slice);
     let over = 0;
-    for (const v of slice) if (v > 100_000) over++;
-    seconds.push({ second: start / perSecond, maxMs: round(p.max / 1e3, 1), p99Ms: round(p.p99 / 1e3, 1), over100ms: over });
+    let unfinished = 0;
+    for (const v of slice) {
+      if (Number.isNaN(v)) unfinished++;
+      else if (v > 100_000) over++;
+    }
+    seconds.push({ second: start / perSecond, maxMs: round(p.max / 1e3, 1), p99Ms: round(p.p99 / 1e3, 1), over100ms: over, unfinished });
   }
-  const secondsOver100ms = seconds.filter((x) => x.maxMs > 100).length;
-  return { slowSeconds: seconds.sort((a, b) => b.maxMs - a.maxMs).slice(0, SLOW_SECONDS_KEPT), secondsOver100ms };
+  // A request that never finished (an error or a timeout) is slower than any that did.
+  const worst = (x: (typeof seconds)[number]) => (x.unfinished > 0 ? Infinity : Number.isFinite(x.maxMs) ? x.maxMs : -1);
+  const secondsOver100ms = seconds.filter((x) => worst(x) > 100).length;
+  return { slowSeconds: seconds.sort((a, b) => worst(b) - worst(a) || a.second - b.second).slice(0, SLOW_SECONDS_KEPT), secondsOver100ms };
 }
 
 /** Fixed-rate load; latency from the intended send time of each request. */

@@ -230,7 +230,7 @@ function refuseStreamed(req, res, limit) {
   // Nothing more is read (the parser is paused with the request); the connection is closed a
   // moment after the answer has left, so that a client reading as it sends gets the answer before
   // the reset that closing over unread bytes causes.
-  socket.end(`${head}\r\n\r\n${body}`, () => setTimeout(() => socket.destroy(), 1_000).unref());
+  socket.end(`${head}\r\n\r\n${req.method === "HEAD" ? "" : body}`, () => setTimeout(() => socket.destroy(), 1_000).unref());
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
 

@@ -220,6 +220,10 @@ describe("the dashboard server's body limits", () => {
         const handedOn = s.received.at(-1)!;
         expect(handedOn, path).toBeLessThanOrEqual(limit);
       }
+      // A HEAD answer has no body, however it arrives: the head alone, its content-length that of a GET's.
+      const head = await exchange(s.port, `HEAD /api/v1/agents HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n`, Array.from({ length: 1024 }, () => chunk));
+      expect(head.answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(head.answer.endsWith("\r\n\r\n"), "nothing after the head").toBe(true);
       // Under the limit, chunked: read whole.
       const { answer } = await exchange(s.port, `POST /agents HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`, [chunk, Buffer.from("0\r\n\r\n")]);
       expect(answer).toMatch(/read 65536\n$/);
