@@ -124,7 +124,8 @@ export function canonicalizePath(rawPath: string): { ok: true; path: string } | 
     // "..;x" resolves to ".." on servers that strip matrix parameters before normalising, and so
     // does "..%3Bx" once a server in front decodes it (nginx's proxy_pass with a URI passes the
     // decoded path on, and Tomcat behind it strips the parameter).
-    const bare = result.segment.split(/;|%3B/)[0];
+    // Only a segment that starts with "." can be one (the split is skipped for every other).
+    const bare = result.segment.charCodeAt(0) === 0x2e ? result.segment.split(/;|%3B/)[0] : "";
     if (bare === "." || bare === "..") return reject("dot_segment", "dot segment ('.' or '..') in path");
     out.push(result.segment);
   }

@@ -118,6 +118,29 @@ export function canonicalAuthority(
   scheme: "http" | "https",
   authority: string,
 ): { ok: true; host: string; port: number } | Rejection {
+  // Every request parses its URL's authority and its Host header, and an agent talks to a few
+  // hosts: the parse (WHATWG URL) is remembered per spelling. Only accepted spellings are kept,
+  // frozen (every caller reads them), and at most AUTHORITY_MEMO_MAX of them: past that the memo
+  // starts again, so many distinct spellings cost what they did without it.
+  const memo = authorityMemo[scheme];
+  const known = memo.get(authority);
+  if (known !== undefined) return known;
+  const result = parseAuthority(scheme, authority);
+  if (result.ok && authority.length <= 300) {
+    if (memo.size >= AUTHORITY_MEMO_MAX) memo.clear();
+    memo.set(authority, Object.freeze(result));
+  }
+  return result;
+}
+
+const AUTHORITY_MEMO_MAX = 1024;
+/** One memo per scheme: the same spelling means another default port under each. */
+const authorityMemo = {
+  http: new Map<string, Readonly<{ ok: true; host: string; port: number }>>(),
+  https: new Map<string, Readonly<{ ok: true; host: string; port: number }>>(),
+};
+
+function parseAuthority(scheme: "http" | "https", authority: string): { ok: true; host: string; port: number } | Rejection {
   if (authority === "" || /[@/\\?#\s]/.test(authority)) return reject("invalid_host", "invalid authority");
   if (authority.includes("%")) return reject("invalid_host", "percent-encoded authority (hosts are never decoded)");
   let parsed: URL;

@@ -145,6 +145,24 @@ describe("canonicalizeRequest: method and headers", () => {
     expect(canonicalAuthority("https", "pub%6cic.example:443")).toMatchObject({ ok: false, code: "invalid_host" });
   });
 
+  it("remembers an authority's parse per scheme, never a refusal, and stays right past its bound", () => {
+    // The same spelling under the other scheme has its own default port.
+    expect(canonicalAuthority("http", "memo.example")).toEqual({ ok: true, host: "memo.example", port: 80 });
+    expect(canonicalAuthority("https", "memo.example")).toEqual({ ok: true, host: "memo.example", port: 443 });
+    expect(canonicalAuthority("http", "memo.example")).toEqual({ ok: true, host: "memo.example", port: 80 });
+    // A remembered answer is shared, so it cannot be changed by whoever got it.
+    const shared = canonicalAuthority("https", "memo.example");
+    expect(Object.isFrozen(shared)).toBe(true);
+    expect(canonicalAuthority("https", "memo.example")).toBe(shared);
+    // A refused spelling is refused every time, and does not shadow its scheme's other spellings.
+    for (let i = 0; i < 2; i++) expect(canonicalAuthority("https", "a@memo.example")).toMatchObject({ ok: false, code: "invalid_host" });
+    // Thousands of distinct hosts (more than it keeps), each still parsed right when asked again.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3_000; i++) expect(canonicalAuthority("http", `h${i}.example:${1000 + i}`)).toEqual({ ok: true, host: `h${i}.example`, port: 1000 + i });
+    }
+    expect(canonicalAuthority("http", "MEMO.example.:80")).toEqual({ ok: true, host: "memo.example", port: 80 });
+  });
+
   it("canonicalUrl omits the default port and keeps the query", () => {
     const r = get("https://A.example.com:443/a%7e?q=1");
     expect(r.ok && canonicalUrl(r.request)).toBe("https://a.example.com/a~?q=1");
