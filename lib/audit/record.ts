@@ -1,7 +1,7 @@
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Db } from "@/lib/db/client";
 import { auditActor, type Actor } from "@/lib/auth/actor";
-import { sanitiseJson, sanitiseText, summariseNotes, UNSTORABLE_JSON, type JsonLimits, type SanitiseNote } from "./sanitise";
+import { sanitiseJson, sanitiseText, summariseNotes, isStorableJson, type JsonLimits, type SanitiseNote } from "./sanitise";
 
 /** The stable shape of an audit event; the hash chain is added by the audit writer later. */
 export interface AuditEventInput {
@@ -34,7 +34,7 @@ const TEXT_ONLY: JsonLimits = { maxStringChars: Number.MAX_SAFE_INTEGER, maxKeyC
  * (the JSON test finds none) are returned as they are.
  */
 export function storableEvent(event: AuditEventInput): AuditEventInput {
-  if (!UNSTORABLE_JSON.test(JSON.stringify(event, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))) return event;
+  if (isStorableJson(JSON.stringify(event, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))) return event;
   const notes: SanitiseNote[] = [];
   const text = (v: string | null | undefined, name: string) => (typeof v === "string" ? sanitiseText(v, Number.MAX_SAFE_INTEGER, name, notes) : v);
   const data = event.data === undefined ? undefined : sanitiseJson(event.data, TEXT_ONLY, "data", notes);

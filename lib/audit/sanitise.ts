@@ -39,6 +39,14 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 /** In JSON text: an unescaped \u0000 or \udXXX escape (JSON.stringify writes lone surrogates so). */
 export const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
+/**
+ * Whether JSON text holds no escape PostgreSQL's jsonb refuses (UNSTORABLE_JSON). Most text has no
+ * `\u` escape at all, which two scans find faster than the pattern does; same answer always.
+ */
+export function isStorableJson(json: string): boolean {
+  return (json.indexOf("\\u") < 0 && json.indexOf("\\U") < 0) || !UNSTORABLE_JSON.test(json);
+}
+
 /** How an input that isStorableText refuses is described (after the input's name). */
 export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates";
 

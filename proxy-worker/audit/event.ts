@@ -14,7 +14,7 @@ import {
   sanitiseText,
   summariseNotes,
   TIGHT_JSON_LIMITS,
-  UNSTORABLE_JSON,
+  isStorableJson,
   type SanitiseNote,
 } from "@/lib/audit/sanitise";
 import { MAX_RECORDED_ACTIONS, essentialAction } from "./compact";
@@ -138,7 +138,7 @@ function dataJson(data: Record<string, unknown>, eventId: string, notes: Sanitis
   }
   // The usual case costs one regex over the text: nothing to change, and small enough (a UTF-16
   // unit is at most three UTF-8 bytes, so the byte count is needed only near the limit).
-  if (json !== null && notes.length === 0 && !UNSTORABLE_JSON.test(json) && (json.length * 3 <= MAX_EVENT_DATA_BYTES || Buffer.byteLength(json) <= MAX_EVENT_DATA_BYTES)) return json;
+  if (json !== null && notes.length === 0 && isStorableJson(json) && (json.length * 3 <= MAX_EVENT_DATA_BYTES || Buffer.byteLength(json) <= MAX_EVENT_DATA_BYTES)) return json;
   // The semantic actions are what a search for the event finds it by: their number is never cut
   // to a generic array limit. When they do not fit whole, each keeps its essentials (service,
   // environment, resource, operation, effect) and loses its details; only beyond what an event
