@@ -13,6 +13,7 @@ import { classifyRest, effectiveMethods, unmatchedBoth } from "@/lib/semantics/r
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
   maxEffectOf,
+  NO_RESOURCE,
   reject,
   UNKNOWN_ENVIRONMENT,
   type ActionDraft,
@@ -52,7 +53,11 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   if (!result.ok) return result;
   if (result.drafts.length === 0) return reject("no_actions", "request carries no operation");
 
-  const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment));
+  // Where the request names the resource acted on, that resource must itself be known to the
+  // inventory (inventory.ts, `resource`); a SQL request's database and host are its place, as
+  // the connection goes there, so its keys vouch as they are.
+  const named = protocol !== "sql-http";
+  const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment, named));
   return { ok: true, service: descriptor.id, actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }
 
@@ -163,8 +168,10 @@ function withTrimmed(drafts: readonly ActionDraft[]): ActionDraft[] {
   return out;
 }
 
-function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined): SemanticAction {
-  const environment = resolveEnvironment(inventory, { service, host, keys: draft.keys, fixed });
+function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined, named: boolean): SemanticAction {
+  const trimmed = named && draft.resource !== NO_RESOURCE ? trimmedResource(draft.resource) : null;
+  const resource = named && draft.resource !== NO_RESOURCE ? (trimmed === null ? [draft.resource] : [draft.resource, trimmed]) : undefined;
+  const environment = resolveEnvironment(inventory, { service, host, keys: draft.keys, fixed, resource });
   const action: SemanticAction = { service, environment, resource: draft.resource, operation: draft.operation, effect: draft.effect };
   if (draft.detail) action.detail = draft.detail;
   return action;

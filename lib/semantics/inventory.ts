@@ -57,14 +57,27 @@ export interface EnvironmentQuery {
   keys: readonly string[];
   /** The descriptor's fixed environment, if it has one. */
   fixed?: string | undefined;
+  /**
+   * The spellings of the identifier the action acts on (its resource, also read trimmed), when
+   * its protocol names it in the request (a REST path parameter, a GraphQL argument, an MCP
+   * argument). One of them, or the host, must be in the inventory: an identifier beside it (a
+   * project, an environment, any other argument the agent adds) can make the answer production
+   * by disagreeing, but never vouches for a resource the inventory does not know.
+   */
+  resource?: readonly string[] | undefined;
 }
 
 export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery): string {
   if (query.fixed !== undefined) return query.fixed;
   const found = new Set<string>();
+  // Whether the host or the action's own resource is in the inventory (see `resource`).
+  let placed = query.resource === undefined;
   for (const entry of inventory.entries) {
     if (entry.service !== undefined && entry.service !== query.service) continue;
-    if (entry.host?.(query.host)) found.add(entry.environment);
+    if (entry.host?.(query.host)) {
+      found.add(entry.environment);
+      placed = true;
+    }
     if (entry.resource) {
       for (const key of query.keys) {
         if (entry.resource(key)) {
@@ -72,8 +85,13 @@ export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery
           break;
         }
       }
+      if (!placed && query.resource?.some((spelling) => entry.resource?.(spelling))) {
+        found.add(entry.environment);
+        placed = true;
+      }
     }
   }
+  if (!placed) return UNKNOWN_ENVIRONMENT;
   if (found.size === 1) return [...found][0] as string;
   // Nothing known, or conflicting answers: assume the most sensitive environment.
   return UNKNOWN_ENVIRONMENT;

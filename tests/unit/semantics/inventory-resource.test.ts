@@ -1,0 +1,85 @@
+/**
+ * The resource an action acts on must itself be known to the inventory before any environment
+ * but production is given to it. An agent can add identifiers the upstream ignores (an extra
+ * argument, another path parameter): one of a staging thing beside a production volume made the
+ * volume "staging", and a rule that waives approval in staging let its deletion through.
+ */
+import { describe, expect, it } from "vitest";
+import { classify } from "@/lib/semantics/classify";
+import { createInventory } from "@/lib/semantics/inventory";
+import { registryWith } from "@/lib/semantics/registry";
+import { exampleDescriptors } from "@/lib/semantics/descriptors/examples";
+import { canonical, json, RAILWAY } from "./support";
+
+const registry = registryWith([
+  ...exampleDescriptors,
+  {
+    id: "volumes-api",
+    hosts: ["api.volumes.example.com", "api.volumes.staging.example.com"],
+    protocol: "rest",
+    rest: {
+      routes: [
+        { method: "DELETE", path: "/projects/{project}/volumes/{id}", operation: "projVolumeDelete", effect: "irreversible", resource: "{id}" },
+        { method: "POST", path: "/volumes/{id}/restore", operation: "volumeRestore", effect: "irreversible", resource: "{id}" },
+      ],
+    },
+  },
+  {
+    id: "volumes-graphql",
+    hosts: ["gql.volumes.example.com"],
+    protocol: "graphql",
+    graphql: { paths: ["/graphql"], resourceArgs: ["volumeId", "projectId", "environmentId"], fields: [{ name: "volumeDelete", effect: "irreversible", resourceArg: "volumeId" }] },
+  },
+]);
+
+const inventory = createInventory([
+  { environment: "staging", resources: ["vol_stg", "env_stg", "proj_stg"] },
+  { environment: "production", resources: ["vol_123", "env_prod"] },
+  { environment: "staging", service: "pg-http", resources: ["app_staging"] },
+  { environment: "staging", hosts: ["*.staging.example.com"] },
+]);
+
+function environments(method: string, url: string, body?: unknown): string[] {
+  const c = classify(canonical(method, url, body === undefined ? {} : { body: json(body) }), registry, inventory);
+  if (!c.ok) throw new Error(`${c.code}: ${c.reason}`);
+  return c.actions.map((a) => `${a.operation} ${a.resource} ${a.environment}`);
+}
+
+describe("the inventory: an action's own resource decides, identifiers beside it never vouch for it", () => {
+  it("GraphQL: a staging identifier in another argument leaves an unknown volume production", () => {
+    const gql = "https://gql.volumes.example.com/graphql";
+    for (const extra of ['projectId: "vol_stg"', 'projectId: "proj_stg"', 'environmentId: "env_stg"', 'input: { environmentId: "env_stg" }']) {
+      expect(environments("POST", gql, { query: `mutation { volumeDelete(volumeId: "vol_prod_x", ${extra}) }` })).toEqual(["volumeDelete vol_prod_x production"]);
+    }
+    // The built-in Railway service alike.
+    expect(environments("POST", RAILWAY, { query: 'mutation { volumeDelete(volumeId: "vol_prod_x", environmentId: "env_stg") }' })).toEqual(["volumeDelete vol_prod_x production"]);
+    // A known staging volume stays staging beside an identifier nobody listed...
+    expect(environments("POST", gql, { query: 'mutation { volumeDelete(volumeId: "vol_stg", projectId: "p_other") }' })).toEqual(["volumeDelete vol_stg staging"]);
+    // ...and becomes production beside a production one (conflicting answers), as before.
+    expect(environments("POST", gql, { query: 'mutation { volumeDelete(volumeId: "vol_stg", environmentId: "env_prod") }' })).toEqual(["volumeDelete vol_stg production"]);
+  });
+
+  it("REST: another path parameter naming a staging thing leaves an unknown resource production", () => {
+    expect(environments("DELETE", "https://api.volumes.example.com/projects/vol_stg/volumes/vol_prod_x")).toEqual(["projVolumeDelete vol_prod_x production"]);
+    expect(environments("DELETE", "https://api.volumes.example.com/projects/proj_stg/volumes/vol_prod_x")).toEqual(["projVolumeDelete vol_prod_x production"]);
+    expect(environments("DELETE", "https://api.volumes.example.com/projects/p1/volumes/vol_stg")).toEqual(["projVolumeDelete vol_stg staging"]);
+    // A body parameter naming a staging thing does not vouch either.
+    expect(environments("POST", "https://api.volumes.example.com/volumes/vol_prod_x/restore", { project: "proj_stg" })).toEqual(["volumeRestore vol_prod_x production"]);
+  });
+
+  it("a host the inventory places still places every resource on it", () => {
+    expect(environments("DELETE", "https://api.volumes.staging.example.com/projects/p1/volumes/vol_unlisted")).toEqual(["projVolumeDelete vol_unlisted staging"]);
+  });
+
+  it("a padded resource is known by its trimmed spelling", () => {
+    const actions = environments("DELETE", "https://api.storage.example.com/volumes/%20vol_stg");
+    expect(actions).toContain("volumes.delete vol_stg staging");
+    expect(actions.every((a) => a.endsWith(" staging"))).toBe(true);
+  });
+
+  it("SQL over HTTP: the database the request connects to places its tables", () => {
+    const actions = environments("POST", "https://sql.example.com/sql", { query: "DELETE FROM orders WHERE id = 1", database: "app_staging" });
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.every((a) => a.endsWith(" staging"))).toBe(true);
+  });
+});
