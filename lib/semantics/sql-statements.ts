@@ -155,6 +155,26 @@ function eachObject(operation: string, effect: Effect, key: string, resourceKind
   };
 }
 
+/**
+ * Transaction control is a read: what runs inside the transaction is judged statement by
+ * statement. Two-phase commit is not: `PREPARE TRANSACTION` keeps the transaction's work and its
+ * locks past the session (a write), `COMMIT PREPARED` makes permanent a transaction that any
+ * session may have prepared, whose statements Bulkhead never saw (irreversible, like `EXECUTE`),
+ * and `ROLLBACK PREPARED` throws such a transaction's work away (destructive).
+ */
+const transaction: Handler = (body, ctx, db) => {
+  const kind = str(body["kind"]) ?? "";
+  const gid = str(body["gid"]) ?? "-";
+  if (kind === "TRANS_STMT_PREPARE") return push(ctx, { operation: "PREPARE TRANSACTION", effect: "write", resource: gid, note: "keeps the transaction's changes and locks after the session ends, until a COMMIT or ROLLBACK PREPARED" });
+  if (kind === "TRANS_STMT_COMMIT_PREPARED") return opaque("COMMIT PREPARED", "commits a prepared transaction whose statements are not known here", gid)(body, ctx, db);
+  if (kind === "TRANS_STMT_ROLLBACK_PREPARED") return push(ctx, { operation: "ROLLBACK PREPARED", effect: "destructive", resource: gid, note: "discards the work of a prepared transaction, which may be another session's" });
+  const known = ["BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "ROLLBACK_TO"];
+  const word = kind.replace(/^TRANS_STMT_/, "");
+  // A kind this parser version adds is judged as unknown statements are, never as a read.
+  if (!known.includes(word)) return opaque(`TRANSACTION ${word.replace(/_/g, " ") || "?"}`, "a transaction statement Bulkhead does not know");
+  push(ctx, { operation: word.replace(/_/g, " "), effect: "read", resource: db });
+};
+
 export const STATEMENTS: Record<string, Handler> = {
   ExplainStmt: explain,
   PrepareStmt: (body, ctx) => walk(body["query"], ctx),
@@ -168,8 +188,7 @@ export const STATEMENTS: Record<string, Handler> = {
   AlterTableStmt: alterTable,
   VariableSetStmt: variableSet,
   VariableShowStmt: (_body, ctx, db) => push(ctx, { operation: "SHOW", effect: "read", resource: db }),
-  TransactionStmt: (body, ctx, db) =>
-    push(ctx, { operation: (str(body["kind"]) ?? "TRANSACTION").replace(/^TRANS_STMT_/, "").replace(/_/g, " "), effect: "read", resource: db }),
+  TransactionStmt: transaction,
   DoStmt: opaque("DO", "procedural code cannot be analysed"),
   CreateFunctionStmt: (body, ctx) =>
     opaque(body["is_procedure"] === true ? "CREATE PROCEDURE" : "CREATE FUNCTION", "function bodies cannot be analysed", nameOf(body["funcname"]) || "-")(body, ctx, ""),
