@@ -38,8 +38,47 @@ export function parseMediaType(header: string | undefined): MediaType | Rejectio
   return { type, params };
 }
 
+/**
+ * The JSON types Bulkhead accepts as a protocol's own body (MCP, GraphQL). Deciding whether a
+ * server might *also* read a body as JSON is `mayBeJsonBody`'s job, which says yes far more often.
+ */
 export function isJsonMediaType(type: string): boolean {
   return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
+}
+
+/** Charsets in which every ASCII byte means its ASCII character (a form's or multipart body's structure, `_method`). */
+export const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
+
+/** Multipart types whose parts some framework reads as form fields (Rack: form-data, mixed, related). */
+export const MULTIPART_FORMS: ReadonlySet<string> = new Set(["multipart/form-data", "multipart/mixed", "multipart/related"]);
+
+const JSON_LABEL = /json/i;
+
+/**
+ * Might a server read this body as JSON (and take `_method`, or a route's parameters, from it)?
+ * The one rule for every place that looks for fields in a body (method overrides, body
+ * parameters; `when` conditions read every body but multipart as JSON, which includes these):
+ *
+ * - its Content-Type mentions "json" anywhere, in any case, parameters included: Laravel's
+ *   `Request::isJson()` is "the header contains `/json` or `+json`" (`text/json`,
+ *   `application/jsonp`, `text/plain+json`, even `text/plain; x=/json`), Express's
+ *   `express.json({ type })` is often given such types (`application/x-json`, `*\/json`);
+ * - or, whatever its Content-Type (none, `text/plain`, a form), its first character other than
+ *   JSON whitespace is `{`: Express apps parse every body as JSON with `express.json({ type:
+ *   () => true })` or `type: "*\/*"`, Flask's `get_json(force=True)` ignores the type.
+ *
+ * Multipart bodies are read as multipart, never as JSON. A body this says yes to is parsed as
+ * JSON and refused when it does not parse (a duplicate key is read as the last one by PHP and
+ * JavaScript): answering yes too often only refuses or judges more.
+ */
+export function mayBeJsonBody(contentType: string | undefined, mediaType: string, body: Uint8Array): boolean {
+  if (MULTIPART_FORMS.has(mediaType)) return false;
+  if (contentType !== undefined && JSON_LABEL.test(contentType)) return true;
+  for (const byte of body) {
+    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
+    return byte === 0x7b; // "{"
+  }
+  return false;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -173,4 +212,73 @@ export function formReading(text: string): { ok: true; value: Record<string, unk
     node[last] = value;
   }
   return { ok: true, value: root };
+}
+
+/** `+` and `%XX` decoded byte by byte: exact for ASCII, never fails. */
+export function decodeLoose(text: string): string {
+  if (!text.includes("%") && !text.includes("+")) return text;
+  return text.replace(/\+/g, " ").replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+const NAME_PARAM = /(?:^|;)\s*name(\*?)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/gi;
+
+/** The spellings a server may take a Content-Disposition `name` for (quoted, unescaped, `name*=`, decoded). */
+function partNames(disposition: string): string[] {
+  const names: string[] = [];
+  for (const m of disposition.matchAll(NAME_PARAM)) {
+    let value = (m[2] as string).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+      value = value.slice(1, -1);
+      names.push(value, value.replace(/\\(.)/g, "$1"));
+    } else {
+      names.push(value);
+    }
+    if (m[1] === "*") names.push(value.slice(value.lastIndexOf("'") + 1)); // RFC 5987: charset'lang'value
+  }
+  return [...new Set(names.flatMap((n) => [n, decodeLoose(n)]))];
+}
+
+export interface MultipartPart {
+  /** Every spelling of the part's name a server may read (see `partNames`). */
+  names: string[];
+  /** Content-Transfer-Encoding, lower-cased ("" when absent). */
+  transfer: string;
+  /** The part's content, one character per byte as the text given to `parseMultipart`. */
+  value: string;
+}
+
+/**
+ * A multipart body's parts, from its text read one character per byte (Latin-1): a preamble
+ * before the first delimiter is skipped, lines may end in CRLF or bare LF, names are read in
+ * every spelling a server may take them for. `why` says what did not parse: callers refuse
+ * such a body, since what it carries cannot be ruled out.
+ */
+export function parseMultipart(text: string, boundary: string | undefined): { ok: true; parts: MultipartPart[] } | { ok: false; why: string } {
+  if (!boundary || boundary.length > 200) return { ok: false, why: "no boundary" };
+  const delimiter = `--${boundary}`;
+  let pos = text.indexOf(delimiter);
+  if (pos < 0) return { ok: false, why: "no delimiter" };
+  const parts: MultipartPart[] = [];
+  for (;;) {
+    pos += delimiter.length;
+    if (text.startsWith("--", pos)) return { ok: true, parts };
+    const lineEnd = text.indexOf("\n", pos);
+    if (lineEnd < 0) return { ok: false, why: "no closing delimiter" };
+    const next = text.indexOf(`\n${delimiter}`, lineEnd);
+    if (next < 0) return { ok: false, why: "no closing delimiter" };
+    const part = text.slice(lineEnd + 1, next);
+    const crlf = part.indexOf("\r\n\r\n");
+    const lf = part.indexOf("\n\n");
+    const [headEnd, gap] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : lf >= 0 ? [lf, 2] : [part.length, 0];
+    let names: string[] = [];
+    let transfer = "";
+    for (const line of part.slice(0, headEnd).split(/\r?\n/)) {
+      const colon = line.indexOf(":");
+      const header = line.slice(0, colon).trim().toLowerCase();
+      if (header === "content-disposition") names = names.concat(partNames(line.slice(colon + 1)));
+      if (header === "content-transfer-encoding") transfer = line.slice(colon + 1).trim().toLowerCase();
+    }
+    parts.push({ names, transfer, value: part.slice(headEnd + gap).replace(/\r$/, "") });
+    pos = next + 1;
+  }
 }

@@ -16,20 +16,19 @@
  * - A multipart/form-data part named `_method` (Rails, Laravel and Symfony read it), also in a
  *   multipart/mixed or multipart/related body (Rack parses those as form data as well); a
  *   multipart body that does not parse, or has no boundary, is refused.
- * - A top-level `_method` key of a JSON body (Laravel's `input()` reads JSON).
+ * - A top-level `_method` key of a body a server may read as JSON (`mayBeJsonBody`: a Content-Type
+ *   that mentions "json" anywhere, as Laravel's `isJson()` reads `text/json` or
+ *   `application/jsonp`, or a body that starts with `{` under any other type but multipart, as
+ *   Express apps with `express.json({ type: () => true })` read it); a form body is read both ways.
  */
-import { isJsonMediaType, parseJsonText, parseMediaType, readTextBody } from "@/lib/semantics/body";
+import { ASCII_COMPATIBLE, decodeLoose, mayBeJsonBody, MULTIPART_FORMS, parseJsonText, parseMediaType, parseMultipart, readTextBody } from "@/lib/semantics/body";
 import { isJsonObject } from "@/lib/semantics/json";
 import { readField } from "@/lib/semantics/when";
 import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
 
 const OVERRIDE_HEADERS = new Set(["x-http-method-override", "x-http-method", "x-method-override"]);
 const METHOD_TOKEN = /^[A-Za-z]+$/;
-/** Charsets in which every ASCII byte means its ASCII character. */
-const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
 const latin1 = new TextDecoder("latin1");
-/** Multipart types whose parts some framework reads as form fields (Rack: form-data, mixed, related). */
-const MULTIPART_FORMS = new Set(["multipart/form-data", "multipart/mixed", "multipart/related"]);
 
 type Found = { ok: true; values: string[] } | Rejection;
 
@@ -48,12 +47,6 @@ export function effectiveMethods(req: CanonicalRequest): string[] | Rejection {
     for (const value of found.values) methods.add(value);
   }
   return [...methods];
-}
-
-/** `+` and `%XX` decoded byte by byte: exact for ASCII, never fails (other bytes cannot match). */
-function decodeLoose(text: string): string {
-  if (!text.includes("%") && !text.includes("+")) return text;
-  return text.replace(/\+/g, " ").replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** Is this (decoded) parameter name `_method` to some framework? `_method[...]` is refused. */
@@ -100,7 +93,7 @@ function bodyOverrides(req: CanonicalRequest): Found {
   // and Rack::MethodOverride reads `_method` there: read like multipart/form-data, refused
   // without a boundary.
   const multipart = MULTIPART_FORMS.has(media.type);
-  const json = isJsonMediaType(media.type);
+  const json = mayBeJsonBody(req.headers["content-type"], media.type, bytes);
   if (!form && !multipart && !json) return { ok: true, values: [] };
   const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
   if (encoding !== "" && encoding !== "identity") {
@@ -112,9 +105,14 @@ function bodyOverrides(req: CanonicalRequest): Found {
   if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
     return reject("unsupported_charset", `cannot look for a _method override in a ${media.type || "form"} body in charset "${charset}"`);
   }
-  if (json) return jsonOverride(req);
+  // A form body that starts with `{` is read both ways: as a form by Rack and PHP, as JSON by an
+  // app that parses every body as JSON.
+  const asJson = json ? jsonOverride(req) : ({ ok: true, values: [] } as Found);
+  if (!asJson.ok || (!form && !multipart)) return asJson;
   const text = latin1.decode(bytes);
-  return form ? formOverrides(text, "form body") : multipartOverrides(text, media.params["boundary"]);
+  const asForm = form ? formOverrides(text, "form body") : multipartOverrides(text, media.params["boundary"]);
+  if (!asForm.ok || asJson.values.length === 0) return asForm;
+  return { ok: true, values: [...asJson.values, ...asForm.values] };
 }
 
 function jsonOverride(req: CanonicalRequest): Found {
@@ -132,59 +130,18 @@ function jsonOverride(req: CanonicalRequest): Found {
   return checked([field.value], "JSON body");
 }
 
-const NAME_PARAM = /(?:^|;)\s*name(\*?)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/gi;
-
-/** The spellings a server may take a Content-Disposition `name` for. */
-function partNames(disposition: string): string[] {
-  const names: string[] = [];
-  for (const m of disposition.matchAll(NAME_PARAM)) {
-    let value = (m[2] as string).trim();
-    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
-      value = value.slice(1, -1);
-      names.push(value, value.replace(/\\(.)/g, "$1"));
-    } else {
-      names.push(value);
-    }
-    if (m[1] === "*") names.push(value.slice(value.lastIndexOf("'") + 1)); // RFC 5987: charset'lang'value
-  }
-  return names.flatMap((n) => [n, decodeLoose(n)]);
-}
-
 function multipartOverrides(text: string, boundary: string | undefined): Found {
-  const unparsable = (why: string) => reject("invalid_multipart", `multipart body could not be parsed (${why}): a _method part cannot be ruled out`);
-  if (!boundary || boundary.length > 200) return unparsable("no boundary");
-  const delimiter = `--${boundary}`;
-  let pos = text.indexOf(delimiter);
-  if (pos < 0) return unparsable("no delimiter");
+  const parsed = parseMultipart(text, boundary);
+  if (!parsed.ok) return reject("invalid_multipart", `multipart body could not be parsed (${parsed.why}): a _method part cannot be ruled out`);
   const values: string[] = [];
-  for (;;) {
-    pos += delimiter.length;
-    if (text.startsWith("--", pos)) return checked(values, "multipart body");
-    const lineEnd = text.indexOf("\n", pos);
-    if (lineEnd < 0) return unparsable("no closing delimiter");
-    const next = text.indexOf(`\n${delimiter}`, lineEnd);
-    if (next < 0) return unparsable("no closing delimiter");
-    const part = text.slice(lineEnd + 1, next);
-    const crlf = part.indexOf("\r\n\r\n");
-    const lf = part.indexOf("\n\n");
-    const [headEnd, gap] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : lf >= 0 ? [lf, 2] : [part.length, 0];
-    const head = part.slice(0, headEnd);
-    let names: string[] = [];
-    let transfer = "";
-    for (const line of head.split(/\r?\n/)) {
-      const colon = line.indexOf(":");
-      const header = line.slice(0, colon).trim().toLowerCase();
-      if (header === "content-disposition") names = names.concat(partNames(line.slice(colon + 1)));
-      if (header === "content-transfer-encoding") transfer = line.slice(colon + 1).trim().toLowerCase();
-    }
-    const kinds = names.map(overrideName);
+  for (const part of parsed.parts) {
+    const kinds = part.names.map(overrideName);
     if (kinds.includes("array")) return reject("invalid_method_override", "_method given as an array in the multipart body");
-    if (kinds.includes("yes")) {
-      if (transfer !== "" && transfer !== "7bit" && transfer !== "8bit" && transfer !== "binary") {
-        return reject("invalid_method_override", `_method part with Content-Transfer-Encoding "${transfer}"`);
-      }
-      values.push(part.slice(headEnd + gap).replace(/\r$/, ""));
+    if (!kinds.includes("yes")) continue;
+    if (part.transfer !== "" && part.transfer !== "7bit" && part.transfer !== "8bit" && part.transfer !== "binary") {
+      return reject("invalid_method_override", `_method part with Content-Transfer-Encoding "${part.transfer}"`);
     }
-    pos = next + 1;
+    values.push(part.value);
   }
+  return checked(values, "multipart body");
 }

@@ -9,7 +9,7 @@
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
+import { ASCII_COMPATIBLE, formReading, mayBeJsonBody, MULTIPART_FORMS, parseJsonText, parseMediaType, parseMultipart, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
@@ -311,26 +311,15 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     return (body = { value: json.value });
   };
 
-  // The body's parameters as a server that merges them with the route's reads them (a form, for
-  // a body labelled one; else a JSON object); anything else names none. Taken from the body a
-  // `when` condition already parsed (jsonBody), only when a matched route has a resource.
-  let parameters: Record<string, unknown> | null | undefined;
-  const bodyParameters = (): Record<string, unknown> | null => {
-    if (parameters !== undefined) return parameters;
-    parameters = null;
-    if (!req.body || req.body.length === 0) return parameters;
-    const parsed = jsonBody();
-    if (!("ok" in parsed)) {
-      const value = parsed.form ?? parsed.value;
-      if (typeof value === "object" && value !== null && !Array.isArray(value)) parameters = value as Record<string, unknown>;
-      return parameters;
-    }
-    // Not JSON: a form is still a form to the server.
-    const text = readTextBody(req);
-    if (text.ok && text.media.type === "application/x-www-form-urlencoded") {
-      const form = formReading(text.text);
-      if (form.ok) parameters = form.value;
-    }
+  // The body's parameters as a server that merges them with the route's reads them: each reading
+  // of the body (a JSON object, for a body `mayBeJsonBody` says a server may read as JSON or that
+  // parses as one; a form, for a body labelled one; the fields of a multipart body). A body a
+  // server may read but that cannot be read exactly (JSON that does not parse or has a duplicate
+  // key, a field given twice, a compressed body, another charset) is refused: the parameters it
+  // names cannot be ruled out. Worked out only when a matched route has a resource.
+  let parameters: Array<Record<string, unknown>> | Rejection | undefined;
+  const bodyParameters = (): Array<Record<string, unknown>> | Rejection => {
+    parameters ??= readBodyParameters(req, jsonBody);
     return parameters;
   };
 
@@ -365,7 +354,11 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
       if (asUnsuffixed !== null && "ok" in asUnsuffixed) return asUnsuffixed;
       if (asUnsuffixed !== null) judged = strictest([...asUnsuffixed, ...judged]);
     }
-    if (config.bodyNamesPathParameters) judged = [...judged, ...bodyReadings(judged, config.routes, bodyParameters, fold)];
+    if (config.bodyNamesPathParameters) {
+      const fromBody = bodyReadings(judged, config.routes, bodyParameters, fold);
+      if (!Array.isArray(fromBody)) return fromBody;
+      judged = [...judged, ...fromBody];
+    }
     // A request left unmatched is also named by the path a server may serve it as (worked out only
     // for such a request: a matched route is named by its route).
     for (const draft of judged) {
@@ -524,7 +517,12 @@ function resourceParamInUrl(route: RestRoute, query: string): Rejection | null {
  * and a policy must allow both. A value equal to the path's, or that is not a string or a number,
  * adds nothing.
  */
-function bodyReadings(drafts: readonly ActionDraft[], routes: readonly RestRoute[], body: () => Record<string, unknown> | null, fold: boolean): ActionDraft[] {
+function bodyReadings(
+  drafts: readonly ActionDraft[],
+  routes: readonly RestRoute[],
+  body: () => Array<Record<string, unknown>> | Rejection,
+  fold: boolean,
+): ActionDraft[] | Rejection {
   const out: ActionDraft[] = [];
   for (const draft of drafts) {
     const template = draft.detail?.["route"];
@@ -534,29 +532,120 @@ function bodyReadings(drafts: readonly ActionDraft[], routes: readonly RestRoute
     if (!route?.resource) continue;
     const names = [...route.resource.matchAll(RESOURCE_PARAM)].map((m) => m[1] as string);
     if (names.length === 0) continue;
-    const values = body();
-    if (!values) return out;
-    const changed: Record<string, string> = { ...params };
-    let differs = false;
-    for (const name of names) {
-      const value = Object.hasOwn(values, name) ? values[name] : undefined;
-      if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) continue;
-      const text = String(value);
-      if (text === decodedParam(params[name] ?? "")) continue;
-      changed[name] = encodeURIComponent(text);
-      differs = true;
+    const readings = body();
+    if (!Array.isArray(readings)) return readings;
+    for (const values of readings) {
+      const changed: Record<string, string> = { ...params };
+      let differs = false;
+      for (const name of names) {
+        const value = Object.hasOwn(values, name) ? values[name] : undefined;
+        if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) continue;
+        const text = String(value);
+        if (text === decodedParam(params[name] ?? "")) continue;
+        changed[name] = encodeURIComponent(text);
+        differs = true;
+      }
+      if (!differs) continue;
+      const resource = fill(route.resource, changed, fold);
+      if (resource === draft.resource || out.some((o) => o.operation === draft.operation && o.resource === resource)) continue;
+      out.push({
+        ...draft,
+        resource: resource || NO_RESOURCE,
+        keys: [resource, ...names.map((n) => decodedParam(changed[n] ?? ""))],
+        detail: { ...draft.detail, params: changed, note: "the resource as a server that reads the body's parameters before the route's (Laravel's $request->…) names it" },
+      });
     }
-    if (!differs) continue;
-    const resource = fill(route.resource, changed, fold);
-    if (resource === draft.resource || out.some((o) => o.operation === draft.operation && o.resource === resource)) continue;
-    out.push({
-      ...draft,
-      resource: resource || NO_RESOURCE,
-      keys: [resource, ...names.map((n) => decodedParam(changed[n] ?? ""))],
-      detail: { ...draft.detail, params: changed, note: "the resource as a server that reads the body's parameters before the route's (Laravel's $request->…) names it" },
-    });
   }
   return out;
+}
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder("utf-8");
+
+/**
+ * The readings of a body's parameters (see `bodyParameters` in `classifyRest`). `jsonBody` is
+ * the JSON (and form) reading `when` conditions use, parsed once per request.
+ */
+function readBodyParameters(req: CanonicalRequest, jsonBody: () => { value: unknown; form?: Record<string, unknown> } | Rejection): Array<Record<string, unknown>> | Rejection {
+  const bytes = req.body;
+  if (!bytes || bytes.length === 0) return [];
+  const media = parseMediaType(req.headers["content-type"]);
+  if ("ok" in media) return media;
+  if (MULTIPART_FORMS.has(media.type)) return multipartParameters(req, bytes, media.params);
+  const readings: Array<Record<string, unknown>> = [];
+  const parsed = jsonBody();
+  if (!("ok" in parsed)) {
+    if (parsed.form) readings.push(parsed.form);
+    if (typeof parsed.value === "object" && parsed.value !== null && !Array.isArray(parsed.value)) readings.push(parsed.value as Record<string, unknown>);
+    return readings;
+  }
+  // A body a server may read as JSON that does not parse (or has a duplicate key, which PHP and
+  // JavaScript read as the last one) names parameters that cannot be ruled out.
+  if (mayBeJsonBody(req.headers["content-type"], media.type, bytes)) return parsed;
+  // Not JSON: a form is still a form to the server.
+  if (media.type !== "application/x-www-form-urlencoded") return readings;
+  const text = asciiText(req, bytes, media.params, "form");
+  if (typeof text !== "string") return text;
+  const form = formReading(text);
+  if (!form.ok) return form;
+  readings.push(form.value);
+  return readings;
+}
+
+/**
+ * A form or multipart body as text, one character per byte: its structure (and a form's escapes)
+ * is ASCII in any ASCII-compatible charset, as PHP and Rack parse it whatever the charset says.
+ * A compressed body, or one in another charset, is refused.
+ */
+function asciiText(req: CanonicalRequest, bytes: Uint8Array, params: Record<string, string>, what: string): string | Rejection {
+  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (encoding !== "" && encoding !== "identity") {
+    return reject("unsupported_content_encoding", `cannot read the fields of a ${what} body with Content-Encoding "${encoding}"`);
+  }
+  const charset = params["charset"]?.toLowerCase();
+  if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
+    return reject("unsupported_charset", `cannot read the fields of a ${what} body in charset "${charset}"`);
+  }
+  return latin1.decode(bytes);
+}
+
+/**
+ * A multipart body's fields by name, in every spelling a server may read a part's name as
+ * (`parseMultipart`, the parser `_method` is looked for with; PHP's mangling too: leading spaces
+ * dropped, ` ` and `.` read as `_`). A file part counts (Laravel's `all()` merges files into
+ * the bag `$request->id` reads). A name given by several parts is read both ways: the first
+ * part's value (as some parsers keep it) and the last's (PHP, Rack); a name with `[` makes an
+ * array, never a route parameter's value, and is skipped.
+ */
+function multipartParameters(req: CanonicalRequest, bytes: Uint8Array, params: Record<string, string>): Array<Record<string, unknown>> | Rejection {
+  const text = asciiText(req, bytes, params, "multipart");
+  if (typeof text !== "string") return text;
+  const parsed = parseMultipart(text, params["boundary"]);
+  if (!parsed.ok) return reject("invalid_multipart", `multipart body could not be parsed (${parsed.why}): the parameters it names cannot be ruled out`);
+  const first: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const last: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  let repeated = false;
+  for (const part of parsed.parts) {
+    const names = new Set<string>();
+    for (const raw of part.names) {
+      if (raw.includes("[")) continue;
+      names.add(raw);
+      let name = raw.replace(/^ +/, "");
+      const nul = name.indexOf("\0");
+      if (nul >= 0) name = name.slice(0, nul);
+      names.add(name.replace(/[ .]/g, "_"));
+    }
+    if (names.size === 0) continue;
+    // The value's bytes as UTF-8 (one character per byte in the parsed text).
+    const value = utf8.decode(Uint8Array.from(part.value, (c) => c.charCodeAt(0)));
+    for (const name of names) {
+      if (name === "") continue;
+      if (Object.hasOwn(first, name)) repeated = true;
+      else first[name] = value;
+      last[name] = value;
+    }
+  }
+  return repeated ? [first, last] : [first];
 }
 
 function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {

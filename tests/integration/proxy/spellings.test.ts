@@ -83,6 +83,9 @@ describe("spellings of a request are judged as the request a server would run", 
     ["a form in another charset", "/volumes/v1", { "content-type": "application/x-www-form-urlencoded; charset=iso-8859-1" }, "_method=DELETE"],
     ["a multipart part", "/volumes/v1", { "content-type": "multipart/form-data; boundary=XyZ" }, '--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--XyZ--\r\n'],
     ["a JSON key", "/volumes/v1", { "content-type": "application/json" }, '{"_method":"DELETE"}'],
+    // Laravel reads any Content-Type containing "/json" or "+json" as JSON (Request::isJson()).
+    ["a JSON key labelled text/json", "/volumes/v1", { "content-type": "text/json" }, '{"_method":"DELETE"}'],
+    ["a JSON key labelled application/x-json", "/volumes/v1", { "content-type": "application/x-json; charset=utf-8" }, '{"_method":"DELETE"}'],
     // Express's JSON parser decodes UTF-16 when the charset says so.
     ["a JSON key in UTF-16", "/volumes/v1", { "content-type": "application/json; charset=utf-16le" }, Buffer.from('{"_method":"DELETE"}', "utf16le")],
   ])("a POST overridden to DELETE by %s is not forwarded", async (_name, path, headers, body) => {

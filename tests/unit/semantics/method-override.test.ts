@@ -144,3 +144,46 @@ describe("bodies that cannot carry an override are not refused", () => {
     expect(outcome(VOLUME, new Uint8Array([0xff, 0xfe, 0x00]), "application/octet-stream", { "content-encoding": "gzip" })).toBe("write");
   });
 });
+
+/**
+ * Laravel reads the body as JSON when the Content-Type contains `/json` or `+json` anywhere
+ * (`Request::isJson()`), and Symfony's getMethod then takes `_method` from it; Express apps
+ * configure `express.json({ type })` to take other types, or any. Every body labelled with a type
+ * that mentions "json", and every body that starts as a JSON object, is read as JSON.
+ */
+describe("a JSON _method under every Content-Type a server may read as JSON", () => {
+  const types = [
+    "text/json",
+    "TEXT/JSON",
+    "text/json; charset=utf-8",
+    "text/plain+json",
+    "application/jsonp",
+    "application/x-json",
+    "Application/JSON",
+    "application/json; charset=UTF-8",
+    "application/problem+json",
+    "application/vnd.api+JSON; charset=utf-8",
+    "text/plain; profile=/json", // Laravel's isJson() looks at the whole header
+    "text/plain",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+  ];
+  for (const type of types) {
+    it(`${type}: {"_method":"DELETE"} is the DELETE`, () => expect(outcome(VOLUME, json({ _method: "DELETE" }), type)).toBe("irreversible"));
+    it(`${type}: duplicate _method keys are refused`, () => expect(outcome(VOLUME, '{"_method":"GET","_method":"DELETE"}', type)).toBe("rejected:invalid_json"));
+  }
+  it("without a Content-Type, and after leading whitespace", () => {
+    expect(outcome(VOLUME, json({ _method: "DELETE" }), null)).toBe("irreversible");
+    expect(outcome(VOLUME, ` \r\n\t${json({ _method: "DELETE" })}`, "text/json")).toBe("irreversible");
+  });
+  it("escaped key under text/json", () => expect(outcome(VOLUME, '{"_\\u006dethod":"DELETE"}', "text/json")).toBe("irreversible"));
+  it("a body labelled JSON that does not parse and may hold the key is refused", () => {
+    expect(outcome(VOLUME, '{"_method":"DELETE",}', "text/json")).toBe("rejected:invalid_json");
+    expect(outcome(VOLUME, '{"_method":"DELETE",}', "application/x-json")).toBe("rejected:invalid_json");
+  });
+  it("the controls: no _method, or text that is not JSON, is a plain POST", () => {
+    expect(outcome(VOLUME, json({ name: "x" }), "text/json")).toBe("write");
+    expect(outcome(VOLUME, "please use the DELETE method", "text/plain")).toBe("write");
+    expect(outcome(VOLUME, json([{ _method: "DELETE" }]), "text/json")).toBe("write");
+  });
+});

@@ -407,9 +407,13 @@ describe("REST: the resource's path parameter named again in the body", () => {
     ]);
   });
   it("the same id, another key, a non-scalar or no body adds nothing (the controls)", () => {
-    for (const body of [JSON.stringify({ id: "vol_stg" }), JSON.stringify({ volume: "vol_123" }), JSON.stringify({ id: { $ne: null } }), JSON.stringify([{ id: "vol_123" }]), "not json", ""]) {
+    for (const body of [JSON.stringify({ id: "vol_stg" }), JSON.stringify({ volume: "vol_123" }), JSON.stringify({ id: { $ne: null } }), JSON.stringify([{ id: "vol_123" }]), ""]) {
       expect(judgedWith("DELETE", "/volumes/vol_stg", body), body).toEqual([["volumes.delete", "irreversible", "vol_stg"]]);
     }
+    expect(judgedWith("DELETE", "/volumes/vol_stg", "not json", "text/plain")).toEqual([["volumes.delete", "irreversible", "vol_stg"]]);
+  });
+  it("a body labelled JSON that does not parse is refused: what it names cannot be ruled out", () => {
+    expect(judgedWith("DELETE", "/volumes/vol_stg", "not json")).toBe("invalid_json");
   });
   it("GitHub reads path parameters from the path only: generate's owner is the new repository's", () => {
     const result = classifyRequest("POST", `${GH}/repos/acme/template/generate`, { body: json({ owner: "mallory", name: "copy", private: true }) });
