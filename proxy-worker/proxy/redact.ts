@@ -15,16 +15,22 @@
  */
 export interface SecretPattern {
   readonly regex: RegExp;
-  /** The longest spelling any carrier can take, in bytes: what a stream holds back between chunks. */
+  /**
+   * The longest spelling any carrier can take, in bytes, a carrier that may be wrapped counted
+   * with a line break between every two of its characters: the most a stream ever holds back.
+   */
   readonly maxLength: number;
+  /** The longest spelling any carrier can take not counting its line breaks, in bytes. */
+  readonly maxUnbroken: number;
   /** One verbatim substring per carrier (null: some carrier has none worth searching for). */
   readonly anchors: readonly string[] | null;
   /**
-   * Pieces of the encoded carriers (those that may be wrapped across lines) that a line break
-   * leaves whole, looked for only when the anchors are absent and the data holds a line break:
-   * empty when no carrier can be wrapped, null when some wrapped carrier has no piece to look for.
+   * One substring per carrier that may be wrapped across lines, found verbatim in the data once
+   * its line breaks are taken out, looked for only when the anchors are absent and the data holds
+   * a line break between two characters a carrier can have: empty when no carrier can be wrapped,
+   * null when some wrapped carrier has none worth searching for.
    */
-  readonly pieces: readonly string[] | null;
+  readonly wrappedAnchors: readonly string[] | null;
 }
 
 const MIN_ANCHOR = 3;
@@ -38,16 +44,10 @@ const MIN_ANCHOR = 3;
  */
 const WRAPPABLE = /^[A-Za-z0-9+/=_-]+$/;
 const LINE_BREAK = "(?:\r?\n|\\\\r\\\\n|\\\\n)?";
+/** The longest line break LINE_BREAK matches (`\r\n` inside a JSON string), in bytes. */
 const LINE_BREAK_LENGTH = 4;
-/**
- * The narrowest line width a stream's hold-back allows for (at most one break per this many
- * characters of a carrier): holding back room for a break between every two characters would
- * delay every streamed answer by five times a carrier's length. Narrower wrapping is still
- * found within one chunk of the upstream's body.
- */
-const MIN_LINE_WIDTH = 16;
-/** The length of the pieces of a wrapped carrier looked for: a carrier wrapped fewer times than it has pieces keeps one whole. */
-const PIECE = 6;
+/** Every line break LINE_BREAK matches, to take them out of the data before looking for a wrapped carrier's anchor. */
+const LINE_BREAKS = /\r?\n|\\r\\n|\\n/g;
 
 const hexClass = (digit: string) => (/[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit);
 const hexPattern = (value: number, width: number) => [...value.toString(16).padStart(width, "0")].map(hexClass).join("");
@@ -94,14 +94,18 @@ function characterPattern(char: string): [string, number] {
   return [`(?:${alternatives.join("|")})`, longest];
 }
 
+/** A carrier's longest run of letters and digits: verbatim in every spelling of it. */
+const longestRun = (form: string) => (form.match(/[A-Za-z0-9]+/g) ?? []).reduce((a, b) => (b.length > a.length ? b : a), "");
+
 /** Compiles the carriers of one credential's secret; null when there is nothing to redact. */
 export function compileSecretPattern(forms: readonly string[]): SecretPattern | null {
   const usable = [...new Set(forms.filter((f) => f.length >= 4))].sort((a, b) => b.length - a.length);
   if (usable.length === 0) return null;
   let maxLength = 0;
-  const anchors = usable.map((form) => (form.match(/[A-Za-z0-9]+/g) ?? []).reduce((a, b) => (b.length > a.length ? b : a), ""));
-  const pieces: string[] = [];
-  let everyWrappedHasPieces = true;
+  let maxUnbroken = 0;
+  const anchors = usable.map(longestRun);
+  const wrappedAnchors: string[] = [];
+  let everyWrappedHasAnchor = true;
   const sources = usable.map((form) => {
     const wrappable = WRAPPABLE.test(form);
     let length = 0;
@@ -112,11 +116,15 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
         return pattern;
       })
       .join(wrappable ? LINE_BREAK : "");
+    maxUnbroken = Math.max(maxUnbroken, length);
     if (wrappable) {
-      length += LINE_BREAK_LENGTH * Math.ceil((form.length - 1) / MIN_LINE_WIDTH);
-      const own = (form.match(/[A-Za-z0-9]+/g) ?? []).flatMap((run) => Array.from({ length: Math.floor(run.length / PIECE) }, (_, i) => run.slice(i * PIECE, (i + 1) * PIECE)));
-      if (own.length === 0) everyWrappedHasPieces = false;
-      pieces.push(...own);
+      length += LINE_BREAK_LENGTH * (form.length - 1);
+      // With the line breaks taken out, the run is whole again, but for one case: a run that
+      // starts the carrier with `n` after a lone `\` in the data loses that `n` with the `\n`.
+      const run = longestRun(form);
+      const anchor = form.startsWith(run) && run.startsWith("n") ? run.slice(1) : run;
+      if (anchor.length < MIN_ANCHOR) everyWrappedHasAnchor = false;
+      wrappedAnchors.push(anchor);
     }
     maxLength = Math.max(maxLength, length);
     return source;
@@ -124,21 +132,25 @@ export function compileSecretPattern(forms: readonly string[]): SecretPattern | 
   return {
     regex: new RegExp(sources.join("|"), "g"),
     maxLength,
+    maxUnbroken,
     anchors: anchors.every((a) => a.length >= MIN_ANCHOR) ? anchors : null,
-    pieces: everyWrappedHasPieces ? [...new Set(pieces)] : null,
+    wrappedAnchors: everyWrappedHasAnchor ? [...new Set(wrappedAnchors)] : null,
   };
 }
 
 /**
  * Whether `data` may hold a carrier: one's anchor is in it, or it holds a line break between two
- * characters a carrier can have and a piece of a carrier that may be wrapped across lines. Letters and digits are the same in a string as in
- * its latin1 bytes, so this answers for either.
+ * characters a carrier can have and, once every line break is taken out, the anchor of a carrier
+ * that may be wrapped across lines (at any width, down to a break between every two characters).
+ * Letters and digits are the same in a string as in its latin1 bytes, so this answers for either.
  */
 function mayHold(data: Buffer | string, pattern: SecretPattern): boolean {
   if (!pattern.anchors || pattern.anchors.some((anchor) => data.includes(anchor))) return true;
-  if (pattern.pieces !== null && pattern.pieces.length === 0) return false;
+  if (pattern.wrappedAnchors !== null && pattern.wrappedAnchors.length === 0) return false;
   if (!wrapsBetweenCarrierCharacters(data)) return false;
-  return pattern.pieces === null || pattern.pieces.some((piece) => data.includes(piece));
+  if (pattern.wrappedAnchors === null) return true;
+  const unbroken = (typeof data === "string" ? data : data.toString("latin1")).replace(LINE_BREAKS, "");
+  return pattern.wrappedAnchors.some((anchor) => unbroken.includes(anchor));
 }
 
 /**
@@ -243,23 +255,71 @@ function redactBytes(data: Buffer, pattern: SecretPattern): Buffer {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Redacts a byte stream chunk by chunk, including occurrences split across chunks: the last
- * (longest spelling - 1) bytes are held back until more data or the end arrives. A plain object
- * the relay feeds (relay.ts), not a Transform stream: a stream per response, with its two
- * internal states and the extra hop of `pipe`, cost more than the matching itself.
+ * Whether byte `i` of `data` belongs to a line break LINE_BREAK matches (CRLF, LF, or `\n` or
+ * `\r\n` inside a JSON string). Errs towards yes (a `\n` after an escaped backslash is counted),
+ * which only holds back more.
+ */
+function inLineBreak(data: Buffer, i: number): boolean {
+  switch (data[i]) {
+    case 0x0a:
+      return true;
+    case 0x0d:
+      return data[i + 1] === 0x0a;
+    case 0x5c: // `\`
+      return data[i + 1] === 0x6e || (data[i + 1] === 0x72 && data[i + 2] === 0x5c && data[i + 3] === 0x6e);
+    case 0x6e: // `n`
+      return data[i - 1] === 0x5c;
+    case 0x72: // `r`
+      return data[i - 1] === 0x5c && data[i + 1] === 0x5c && data[i + 2] === 0x6e;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Redacts a byte stream chunk by chunk, including occurrences split across chunks: what may be
+ * the start of an occurrence is held back until more data or the end arrives. That is the last
+ * (longest spelling without line breaks - 1) bytes, plus every line break among them and the
+ * bytes a line break cut at the end may have begun, so a carrier wrapped at any width, even
+ * with a break between every two characters, is held whole; never more than (longest spelling
+ * with a break between every two characters - 1) bytes. A chunk whose tail holds no line break
+ * holds back the same as without wrapping. A plain object the relay feeds (relay.ts), not a
+ * Transform stream: a stream per response, with its two internal states and the extra hop of
+ * `pipe`, cost more than the matching itself.
  */
 export class StreamRedaction {
+  /** The bytes other than line breaks held back. */
   private readonly keep: number;
+  /** The most bytes held back, line breaks included. */
+  private readonly most: number;
   private tail: Buffer = EMPTY;
 
   constructor(private readonly pattern: SecretPattern) {
-    this.keep = Math.max(0, pattern.maxLength - 1);
+    const wraps = pattern.maxLength > pattern.maxUnbroken;
+    // A line break cut at the end (`\r`, `\`, `\r\`) is counted as text: room for its first bytes.
+    this.keep = Math.max(0, pattern.maxUnbroken - 1 + (wraps ? LINE_BREAK_LENGTH - 1 : 0));
+    this.most = Math.max(this.keep, pattern.maxLength - 1);
+  }
+
+  /** Where the held-back tail of `data` starts. */
+  private cut(data: Buffer): number {
+    const n = data.length;
+    const plain = n - this.keep;
+    if (plain <= 0) return 0;
+    // Most tails hold no line break (or it is not a carrier that may be wrapped): two native searches.
+    if (this.most === this.keep || (data.indexOf(0x0a, plain) < 0 && data.indexOf("\\n", plain - 1) < 0)) return plain;
+    const floor = Math.max(0, n - this.most);
+    let at = n;
+    for (let text = 0; at > floor && text < this.keep; ) if (!inLineBreak(data, --at)) text++;
+    // The line breaks just before: the start of an occurrence may be counted among them.
+    while (at > floor && inLineBreak(data, at - 1)) at--;
+    return at;
   }
 
   /** The next chunk in; what can be passed on now (possibly empty). */
   push(chunk: Buffer): Buffer {
     const data = redactBytes(this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk, this.pattern);
-    const cut = Math.max(0, data.length - this.keep);
+    const cut = this.cut(data);
     // A copy: the tail outlives the chunk it came from.
     this.tail = Buffer.from(data.subarray(cut));
     return cut > 0 ? data.subarray(0, cut) : EMPTY;

@@ -121,21 +121,21 @@ describe("redaction (proxy-worker/proxy/redact)", () => {
     const started = performance.now();
     expect(redactHeaderValue(big, pattern)).toBe(big);
     expect(performance.now() - started).toBeLessThan(500);
-    // Lines of base64 (a mail, a PEM file) that do not carry the secret: the pieces' prefilter.
+    // Lines of base64 (a mail, a PEM file) that do not carry the secret: the wrapped anchors' prefilter.
     const lines = `${Buffer.from("x".repeat(600_000)).toString("base64").replace(/.{76}/g, "$&\r\n")}`;
     const again = performance.now();
     expect(redactHeaderValue(lines, pattern)).toBe(lines);
     expect(performance.now() - again).toBeLessThan(500);
   });
 
-  it("property: base64 and hexadecimal wrapped at any line width of 16 or more, in a blob at any offset, any chunking: never leaks", async () => {
+  it("property: base64 and hexadecimal wrapped at any line width, in a blob at any offset, any chunking: never leaks", async () => {
     const breaks = ["\r\n", "\n", "\\n", "\\r\\n"];
     await fc.assert(
       fc.asyncProperty(
         fc.string({ unit: fc.constantFrom(..."abcXYZ019 \"\\/+=&<>'%_-.~!*()"), minLength: 8, maxLength: 40 }).filter((s) => s.trim() === s),
         fc.constantFrom("base64", "base64url", "hex"),
         fc.integer({ min: 0, max: 5 }),
-        fc.integer({ min: 16, max: 80 }),
+        fc.integer({ min: 1, max: 80 }),
         fc.constantFrom(...breaks),
         fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }),
         async (secret, encoding, offset, width, eol, sizes) => {
@@ -188,5 +188,105 @@ describe("header names (proxy-worker/proxy/redact, namePatternFor)", () => {
       }
     }
     for (const name of echoed) expect(redactResponseHeaderName(name, values, names)).not.toBe(name);
+  });
+});
+
+describe("wrapped carriers at any line width (proxy-worker/proxy/redact)", () => {
+  // An Authorization header's secret, echoed base64- or hex-encoded inside a larger text (an
+  // echoed request, `prefix:` + the header), with a line break every `width` characters.
+  const WRAP_SECRET = "sk-live-4f9Qz7Lm2Xc8Vb1Nw6Rt3Yp0Ke";
+  const wrapPattern = compileSecretPattern(secretForms(WRAP_SECRET))!;
+  const carriers: Record<string, { encode: (b: Buffer) => string; decode: (s: string) => Buffer; fill: string }> = {
+    base64: { encode: (b) => b.toString("base64"), decode: (s) => Buffer.from(s, "base64"), fill: "A" },
+    "base64, unpadded": { encode: (b) => b.toString("base64").replace(/=+$/, ""), decode: (s) => Buffer.from(s, "base64"), fill: "A" },
+    base64url: { encode: (b) => b.toString("base64url"), decode: (s) => Buffer.from(s, "base64url"), fill: "A" },
+    hex: { encode: (b) => b.toString("hex"), decode: (s) => Buffer.from(s, "hex"), fill: "0" },
+    "hex, upper case": { encode: (b) => b.toString("hex").toUpperCase(), decode: (s) => Buffer.from(s, "hex"), fill: "0" },
+  };
+  // Every line break the wrapped matcher accepts: CRLF, LF, and both inside a JSON string.
+  const breaks: Record<string, string> = { CRLF: "\r\n", LF: "\n", "JSON \\r\\n": "\\r\\n", "JSON \\n": "\\n" };
+  const wrap = (text: string, width: number, eol: string) => (text.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join(eol);
+  /** The secret's bytes at `offset` (0..2: each alignment in base64's 3-byte groups) of the encoded text. */
+  const echoed = (offset: number) => Buffer.from(`${"p".repeat(offset)}${WRAP_SECRET}\r\n`, "latin1");
+  const leaks = (out: string, eol: string, carrier: (typeof carriers)[string]) => carrier.decode(out.split(eol).join("").replace(/\*/g, carrier.fill)).toString("latin1").includes(WRAP_SECRET);
+
+  describe.each(Object.keys(carriers))("%s", (name) => {
+    const carrier = carriers[name]!;
+    it.each(Object.keys(breaks).flatMap((eol) => [0, 1, 2].map((offset) => [eol, offset] as const)))("wrapped with %s, secret at offset %i: redacted within one chunk at every width 1..80", async (eol, offset) => {
+      const leaked: number[] = [];
+      for (let width = 1; width <= 80; width++) {
+        const text = `${breaks[eol]}${wrap(carrier.encode(echoed(offset)), width, breaks[eol]!)}${breaks[eol]}`;
+        const out = await redactStream(wrapPattern, [Buffer.from(text, "latin1")]);
+        expect(out).toHaveLength(text.length);
+        if (leaks(out.slice(breaks[eol]!.length, -breaks[eol]!.length), breaks[eol]!, carrier)) leaked.push(width);
+        // A header value goes through the same matcher.
+        const header = redactHeaderValue(text, wrapPattern);
+        if (leaks(header.slice(breaks[eol]!.length, -breaks[eol]!.length), breaks[eol]!, carrier) && !leaked.includes(width)) leaked.push(width);
+      }
+      expect(leaked, "widths at which the secret came back").toEqual([]);
+    });
+  });
+
+  it("property: narrow or wide wrapping, any chunking: never leaks across chunk boundaries", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(carriers)),
+        fc.constantFrom(...Object.values(breaks)),
+        fc.integer({ min: 0, max: 2 }),
+        fc.integer({ min: 1, max: 80 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        async (name, eol, offset, width, sizes) => {
+          const carrier = carriers[name]!;
+          const text = Buffer.from(`{"echo":"${wrap(carrier.encode(echoed(offset)), width, eol)}"}`, "latin1");
+          const chunks: Buffer[] = [];
+          for (let at = 0, i = 0; at < text.length; i++) {
+            const size = sizes[i % sizes.length]!;
+            chunks.push(text.subarray(at, at + size));
+            at += size;
+          }
+          const out = await redactStream(wrapPattern, chunks);
+          expect(out).toHaveLength(text.length);
+          expect(leaks(out.slice(9, -2), eol, carrier), `${name} at ${width}: ${out}`).toBe(false);
+        },
+      ),
+      { numRuns: 400, seed: 23 },
+    );
+  });
+
+  it("redacts a carrier wrapped at every character, split at every possible chunk boundary", async () => {
+    for (const eol of ["\r\n", "\\r\\n"]) {
+      const encoded = Buffer.from(`:${WRAP_SECRET}`).toString("base64");
+      const text = Buffer.from(`{"echo":"${wrap(encoded, 1, eol)}"}`, "latin1");
+      for (let cut = 1; cut < text.length; cut++) {
+        const out = await redactStream(wrapPattern, [text.subarray(0, cut), text.subarray(cut)]);
+        expect(out).toHaveLength(text.length);
+        expect(leaks(out.slice(9, -2), eol, carriers.base64!), `cut at ${cut}`).toBe(false);
+      }
+    }
+  });
+
+  it("finds a wrapped carrier that starts with n right after a lone backslash (the \\n taken out is not a line break)", () => {
+    const secret = "nQ7zS9xK2lM4vB8rT1wY";
+    const p = compileSecretPattern(secretForms(secret))!;
+    for (let width = 1; width <= 24; width++) {
+      const wrapped = wrap(secret, width, "\\n");
+      const text = `path \\${wrapped} end`;
+      expect(redactHeaderValue(text, p), `width ${width}`).toBe(`path \\${"*".repeat(wrapped.length)} end`);
+    }
+  });
+
+  it("passes ordinary text and unrelated base64 or hex with line breaks through unchanged", async () => {
+    const prose = "The quick brown fox jumps over the lazy dog; sk-live is a prefix, Bearer tokens are fine. ".repeat(8);
+    const blob = Buffer.from(`${WRAP_SECRET.slice(0, 20)}${"unrelated bytes ".repeat(10)}${WRAP_SECRET.slice(20)}`, "latin1");
+    for (const eol of Object.values(breaks)) {
+      for (let width = 1; width <= 80; width++) {
+        for (const text of [wrap(prose, width, eol), wrap(blob.toString("base64"), width, eol), wrap(blob.toString("base64url"), width, eol), wrap(blob.toString("hex"), width, eol)]) {
+          expect(redactHeaderValue(text, wrapPattern)).toBe(text);
+          expect(await redactStream(wrapPattern, [Buffer.from(text, "latin1")])).toBe(text);
+        }
+      }
+    }
+    const json = `{\n  "id": "chatcmpl-1",\n  "choices": [\n    {\n      "message": {\n        "content": "Line one\\nLine two\\r\\nLine three"\n      }\n    }\n  ]\n}\n`;
+    expect(await redactStream(wrapPattern, [Buffer.from(json, "latin1")])).toBe(json);
   });
 });
