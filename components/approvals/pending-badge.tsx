@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
-import { APPROVALS_EVENT } from "./live-refresh";
+import { APPROVALS_EVENT, type ApprovalsChange } from "./live-refresh";
 import { signInPath } from "@/lib/auth/return-to";
 
 /** How long to wait before opening the stream again when the server refused it (e.g. too many streams). */
@@ -29,17 +29,19 @@ export function PendingBadge({ initial }: { initial: number }) {
     const open = () => {
       const stream = new EventSource("/api/v1/approvals/events");
       source = stream;
-      let first = true;
       stream.addEventListener("approvals", (e) => {
+        let version: string | null = null;
         try {
-          const data = JSON.parse((e as MessageEvent<string>).data) as { pending?: unknown };
+          const data = JSON.parse((e as MessageEvent<string>).data) as { pending?: unknown; version?: unknown };
           if (typeof data.pending === "number") setPending(data.pending);
+          if (typeof data.version === "string") version = data.version;
         } catch {
           return;
         }
-        // The first event only states what the server rendered; later ones are changes.
-        if (!first) window.dispatchEvent(new Event(APPROVALS_EVENT));
-        first = false;
+        // Every event, the first of each stream included: the page compares the version with the
+        // one it was rendered from (LiveRefresh), so a change between its render and the stream's
+        // opening (or while the stream was reconnecting) is not missed.
+        window.dispatchEvent(new CustomEvent<ApprovalsChange>(APPROVALS_EVENT, { detail: { version } }));
       });
       stream.addEventListener("error", () => {
         // CONNECTING: the browser retries by itself. CLOSED: it gave up (the server refused).

@@ -82,3 +82,40 @@ test("ending the task cancels its held request: the API refuses to approve it an
   await expect(row).toContainText("the task was ended");
   await expect(row.getByRole("button")).toHaveCount(0);
 });
+
+test("a request held between the page's render and the opening of its live stream appears without a reload", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const approver = await createUser("approver");
+  await signInViaApi(page.request, approver.email, approver.password);
+  // The live stream is held back until the page has rendered and the hold exists: the stream's
+  // first event then differs from what the page shows, and only that can bring the row in.
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let streams = 0;
+  await page.route("**/api/v1/approvals/events", async (route) => {
+    streams++;
+    await released;
+    await route.continue();
+  });
+  await page.goto("/approvals");
+  await expect.poll(() => streams).toBeGreaterThan(0);
+  const approval = await pendingApproval(db, owner.id);
+  release();
+  await expect(page.locator(`[data-approval-id="${approval.id}"]`)).toBeVisible({ timeout: 15_000 });
+  // And on its card, a decision made before the card's stream opened shows too.
+  let releaseCard = () => {};
+  const cardReleased = new Promise<void>((resolve) => (releaseCard = resolve));
+  await page.unroute("**/api/v1/approvals/events");
+  streams = 0;
+  await page.route("**/api/v1/approvals/events", async (route) => {
+    streams++;
+    await cardReleased;
+    await route.continue();
+  });
+  await page.goto(`/approvals/${approval.id}`);
+  await expect(page.getByRole("button", { name: "Approve…" })).toBeVisible();
+  await expect.poll(() => streams).toBeGreaterThan(0);
+  await db.approval.update({ where: { id: approval.id }, data: { status: "denied", decidedAt: new Date(), decidedById: owner.id } });
+  releaseCard();
+  await expect(page.getByRole("button", { name: "Approve…" })).toHaveCount(0, { timeout: 15_000 });
+});

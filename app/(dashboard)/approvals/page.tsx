@@ -3,6 +3,7 @@ import Link from "next/link";
 import { AgentData } from "@/components/approvals/agent-data";
 import { Countdown } from "@/components/approvals/countdown";
 import { LiveRefresh } from "@/components/approvals/live-refresh";
+import { approvalsPulse } from "@/lib/approvals/live";
 import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
 import { EmptyState } from "@/components/ui/empty-state";
@@ -20,11 +21,13 @@ const TONE = { read: "slate", write: "blue", destructive: "amber", irreversible:
 
 export default async function ApprovalsPage() {
   const actor = await requirePageActor("read");
+  // Read before the page's data: anything that changes after it makes the live stream's version differ.
+  const { fingerprint: version } = await approvalsPulse(getDb(), actor);
   const pending = await listApprovals(getDb(), actor, { state: "pending", limit: 200 });
   const cancelled = await listRecentlyCancelledApprovals(getDb(), actor);
   return (
     <>
-      <LiveRefresh />
+      <LiveRefresh version={version} />
       <PageHeader
         title="Approvals"
         description="Held actions wait here for a person. Open one to read the whole request and decide; an approval releases exactly that request, once; requests not decided in time are refused."

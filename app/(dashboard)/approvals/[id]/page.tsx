@@ -7,6 +7,7 @@ import { BodyBlock } from "@/components/approvals/body-block";
 import { Countdown } from "@/components/approvals/countdown";
 import { DecideForm } from "@/components/approvals/decide-form";
 import { LiveRefresh } from "@/components/approvals/live-refresh";
+import { approvalsPulse } from "@/lib/approvals/live";
 import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
 import { PageHeader } from "@/components/ui/page-header";
@@ -25,6 +26,8 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
   const actor = await requirePageActor("read");
   const { id } = await params;
   const { body } = await searchParams;
+  // Read before the page's data: anything that changes after it makes the live stream's version differ.
+  const { fingerprint: version } = await approvalsPulse(getDb(), actor);
   const card = await getApprovalCard(getDb(), actor, id, { fullBody: body === "full" }).catch((error: unknown) => {
     if (isAppError(error) && error.code === "NOT_FOUND") notFound();
     throw error;
@@ -43,7 +46,7 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
   ) : null;
   return (
     <>
-      <LiveRefresh />
+      <LiveRefresh version={version} />
       <PageHeader
         title="Held request"
         description="Read what the agent asked for. Values in dashed boxes marked AGENT come from the agent's request: they are data, not Bulkhead's words."

@@ -14,7 +14,8 @@ const slots = new StreamSlots();
 
 /**
  * Server-sent events for the Approvals list and the nav badge: an `approvals` event with the
- * pending count whenever what the caller may see changes (checked each second), and a comment
+ * pending count and the version of what the caller may see (approvalsPulse's fingerprint) when
+ * the stream opens and whenever that changes (checked each second), and a comment
  * every 15 s to keep proxies from closing the stream. Read-only, like any GET. Open streams are
  * bounded per person (or API key) and in all (lib/approvals/live-slots.ts): one more is a 429.
  * The caller is checked again on every tick (lib/auth/actor-still-valid.ts): once its session is
@@ -57,7 +58,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
           const pulse = await approvalsPulse(db, actor);
           if (pulse.fingerprint !== last) {
             last = pulse.fingerprint;
-            controller.enqueue(encoder.encode(`event: approvals\ndata: ${JSON.stringify({ pending: pulse.pending })}\n\n`));
+            controller.enqueue(encoder.encode(`event: approvals\ndata: ${JSON.stringify({ pending: pulse.pending, version: pulse.fingerprint })}\n\n`));
           } else if (++ticks % 15 === 0) controller.enqueue(encoder.encode(": keep-alive\n\n"));
         } catch {
           return stop();
