@@ -78,7 +78,9 @@ export async function checkTaskScope(db: Db, actor: Actor, taskId: string, optio
   const { registry, inventory } = await loadRegistry(db);
   const warnings = unknownScopeNames(scope, registry, inventory);
   if (isUnrestricted(scope)) warnings.push({ ruleId: null, message: "the scope is unrestricted (*:*:irreversible): layer 1 stops nothing for this task, only its policy does; a task with a narrower scope needs a new task" });
-  const policy = parsePolicy(options.policyYaml ?? task.policyYaml);
+  // With the names it uses checked against the services and inventory stored now, as the proxy
+  // loads it: a service deleted since makes the stored policy one the proxy refuses outright.
+  const policy = parsePolicy(options.policyYaml ?? task.policyYaml, { references: { registry, inventory } });
   if (!policy.ok) return { ...base, scopeText: describeScope(scope), policyErrors: formatPolicyErrors(policy.errors), warnings };
   warnings.push(...policyOutsideScope(policy.policy, scope, options.now ?? new Date()));
   return { ...base, scopeText: describeScope(scope), policyErrors: null, warnings };

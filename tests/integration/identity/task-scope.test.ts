@@ -172,5 +172,26 @@ describe("task scope", () => {
       await writeFile(`${dir}/broken.yaml`, "rules:\n  - service: railway\n    effects: [explode]\n");
       expect((await cli(["policy", "check", "--task", task.id, `${dir}/broken.yaml`])).code).toBe(1);
     });
+
+    it("fails a stored policy that names a service deleted since, as the proxy refuses it", async () => {
+      const name = unique("gone-api").toLowerCase().replace(/[^a-z0-9-]/g, "-");
+      await t.db.service.create({ data: { name, descriptorYaml: `id: ${name}\nhosts: [${name}.example.com]\nprotocol: rest\n` } });
+      const agentId = await agent();
+      const { writeFile, mkdtemp, rm } = await import("node:fs/promises");
+      const dir = await mkdtemp(`${(await import("node:os")).tmpdir()}/bh-scope-`);
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      await writeFile(`${dir}/policy.yaml`, `unlisted: deny\nrules:\n  - id: reads\n    service: ${name}\n    effects: [read]\n`);
+      const created = await cli(["task", "create", "--agent", agentId, "--purpose", "uses a custom service", "--scope", `${name}:*:read`, "--policy", `${dir}/policy.yaml`, "--json"]);
+      expect(created.code, created.stderr.join()).toBe(0);
+      const task = JSON.parse(created.stdout[0]!) as { id: string };
+      expect((await cli(["policy", "check", "--task", task.id])).code).toBe(0);
+      await t.db.service.delete({ where: { name } });
+      const stored = await cli(["policy", "check", "--task", task.id, "--json"]);
+      expect(stored.code).toBe(1);
+      expect(JSON.parse(stored.stdout[0]!)).toMatchObject({ ok: false, policyErrors: [expect.stringMatching(new RegExp(`service "${name}" does not exist`))] });
+      const text = await cli(["policy", "check", "--task", task.id]);
+      expect(text.code).toBe(1);
+      expect(text.stderr.join("\n")).toMatch(new RegExp(`policy v1: line 4: rules\\[0\\]\\.service: .*"${name}" does not exist`));
+    });
   });
 });
