@@ -12,6 +12,7 @@ import { cancelReasonText } from "./cancel";
 import { approvalEffect } from "./decide-approval";
 import { plainLine, type LinePart } from "./plain-language";
 import { taskCreatorLabel } from "@/lib/audit/actor-label";
+import { isFourEyesOn } from "./settings";
 
 /**
  * Everything a person needs to decide one held request, as data: who asked and why (the task's
@@ -35,6 +36,11 @@ export interface ApprovalCard {
   required: number;
   votes: Array<{ by: string; note: string | null; at: string }>;
   decision: { by: string | null; at: string | null; note: string | null } | null;
+  /**
+   * For a pending request, when four-eyes is on and the viewer is the agent's owner or the task's
+   * creator: why their approval cannot release it alone (said before they try, not after).
+   */
+  fourEyes: string | null;
 }
 
 const idInput = z.uuid();
@@ -85,8 +91,8 @@ export async function getApprovalCard(db: Db, actor: Actor, id: string, options:
     // A body the actor may not read is not loaded either (up to BULKHEAD_MAX_BODY_BYTES).
     omit: { requestBody: !readsBody },
     include: {
-      task: { select: { id: true, purpose: true, scope: true, policyVersion: true, status: true, createdBy: { select: { email: true } } } },
-      agent: { select: { id: true, name: true, owner: { select: { email: true } } } },
+      task: { select: { id: true, purpose: true, scope: true, policyVersion: true, status: true, createdById: true, createdBy: { select: { email: true } } } },
+      agent: { select: { id: true, name: true, ownerId: true, owner: { select: { email: true } } } },
       decidedBy: { select: { email: true } },
       votes: { orderBy: { createdAt: "asc" }, select: { note: true, createdAt: true, user: { select: { email: true } } } },
     },
@@ -125,7 +131,16 @@ export async function getApprovalCard(db: Db, actor: Actor, id: string, options:
     required: a.requiredApprovals,
     votes: a.votes.map((v) => ({ by: v.user.email, note: v.note, at: v.createdAt.toISOString() })),
     decision: a.decidedAt || a.decidedBy ? { by: a.decidedBy?.email ?? null, at: a.decidedAt?.toISOString() ?? null, note: a.decisionNote } : null,
+    fourEyes: a.status === "pending" ? await fourEyesNotice(db, actor, a.agent.ownerId, a.task.createdById) : null,
   };
+}
+
+/** The card's four-eyes sentence for this viewer (the rule itself is enforced in decide-approval.ts). */
+async function fourEyesNotice(db: Db, actor: Actor, ownerId: string | null, creatorId: string | null): Promise<string | null> {
+  const by = actor.kind === "user" ? actor.userId : actor.kind === "api_key" ? actor.createdById : null;
+  if (!by || (by !== ownerId && by !== creatorId) || !(await isFourEyesOn(db))) return null;
+  const role = by === ownerId && by === creatorId ? "the agent's owner and the task's creator" : by === ownerId ? "the agent's owner" : "the task's creator";
+  return `Four-eyes is on and you are ${role}: your approval cannot release this request alone; another approver must approve it too. You can still deny it.`;
 }
 
 export const listApprovalsInput = z.object({

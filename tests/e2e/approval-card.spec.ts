@@ -157,6 +157,8 @@ test("four-eyes refuses the agent's owner and the task's creator, and accepts a 
       await page.context().clearCookies();
       await signInViaApi(page.request, who.email, who.password);
       await page.goto(`/approvals/${held.approval.id}`);
+      // Said before they try, naming why.
+      await expect(page.getByTestId("four-eyes-notice")).toContainText(who === admin ? "you are the agent's owner" : "you are the task's creator");
       await page.getByRole("button", { name: "Approve…" }).click();
       await page.getByTestId("confirm-decision").getByRole("button", { name: "Confirm approval" }).click();
       await expect(page.getByRole("alert").filter({ hasText: "Four-eyes" })).toBeVisible();
@@ -166,6 +168,8 @@ test("four-eyes refuses the agent's owner and the task's creator, and accepts a 
     await page.context().clearCookies();
     await signInViaApi(page.request, other.email, other.password);
     await page.goto(`/approvals/${held.approval.id}`);
+    await expect(page.getByRole("button", { name: "Approve…" })).toBeVisible();
+    await expect(page.getByTestId("four-eyes-notice")).toHaveCount(0);
     await page.getByRole("button", { name: "Approve…" }).click();
     await page.getByTestId("confirm-decision").getByRole("button", { name: "Confirm approval" }).click();
     await expect(page.getByTestId("approval-card")).toHaveAttribute("data-status", "approved");

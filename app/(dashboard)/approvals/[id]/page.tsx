@@ -130,6 +130,11 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
           {canDecide ? (
             <div className="mt-6">
               <h2 className="mb-2 text-base font-semibold">Decide</h2>
+              {card.fourEyes ? (
+                <p data-testid="four-eyes-notice" className="mb-3 rounded-md bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200">
+                  {card.fourEyes}
+                </p>
+              ) : null}
               <DecideForm id={card.id} action={decideApprovalAction} restate={<ActionsList actions={card.actions} />} irreversible={card.effect === "irreversible"} allowDiff={allowDiff} />
             </div>
           ) : null}
