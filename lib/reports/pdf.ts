@@ -8,6 +8,7 @@
 import PDFDocument from "pdfkit";
 import { PDF_DECISION_ROWS } from "./limits";
 import type { TaskReport } from "./task-report";
+import { tokenEnd } from "./token-end";
 
 const OUTCOME_COLOURS: Record<string, string> = { allow: "#15803d", approved: "#0f766e", deny: "#b91c1c", hold: "#b45309", reject: "#7f1d1d", none: "#64748b" };
 const colour = (outcome: string) => OUTCOME_COLOURS[outcome] ?? "#475569";
@@ -101,7 +102,10 @@ export async function renderTaskReportPdf(report: TaskReport): Promise<Buffer> {
 
   h(`Tokens (${report.tokenCount}) and sandboxes (${report.sandboxes.length})`);
   if (report.tokens.length < report.tokenCount) doc.text(`The first ${report.tokens.length} tokens are listed; every one is in \`bulkhead audit export --task ${report.task.id}\`.`);
-  for (const t of report.tokens) doc.text(pdfText(`token ${t.jti}: issued ${iso(t.issuedAt)} by ${t.issuedBy ?? "-"}, expires ${iso(t.expiresAt)}${t.revokedAt ? `, revoked ${iso(t.revokedAt)}` : ""}`));
+  for (const t of report.tokens) {
+    const end = tokenEnd(t, report.task, report.generatedAt);
+    doc.text(pdfText(`token ${t.jti}: issued ${iso(t.issuedAt)} by ${t.issuedBy ?? "-"}, ${end.word} ${iso(end.at)}`));
+  }
   for (const s of report.sandboxes) doc.text(pdfText(`sandbox ${s.name} (${s.sourceAddress ?? "address released"}): created ${iso(s.createdAt)}${s.removedAt ? `, removed ${iso(s.removedAt)}` : ""}`));
 
   h(`Decisions (${report.totalDecisions})`);

@@ -271,3 +271,4 @@ async function verification(db: Db, sql: ReturnType<typeof auditSql>, taskId: st
     result: result.ok ? { ok: true, verifiedThroughSeq: result.lastSeq.toString() } : { ok: false, firstBadSeq: result.firstBadSeq.toString(), problem: result.problem, detail: result.detail },
   };
 }
+

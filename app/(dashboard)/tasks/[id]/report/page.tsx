@@ -17,6 +17,7 @@ import { isAppError } from "@/lib/errors/app-error";
 import { recordReportEvent } from "@/lib/reports/generate";
 import { ReportsBusy } from "@/components/reports/busy";
 import { loadTaskReport } from "@/lib/reports/task-report";
+import { tokenEnd } from "@/lib/reports/token-end";
 
 export const metadata: Metadata = { title: "Task report" };
 
@@ -141,7 +142,7 @@ export default async function TaskReportPage({ params, searchParams }: { params:
             <tr key={t.jti}>
               <Td className="font-mono text-xs">token {t.jti}</Td>
               <Td>{formatTime(t.issuedAt)}</Td>
-              <Td>{t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : `expires ${formatTime(t.expiresAt)}`}</Td>
+              <Td>{((end) => `${end.word} ${formatTime(end.at)}`)(tokenEnd(t, report.task, report.generatedAt))}</Td>
               <Td>{t.issuedBy ?? "-"}</Td>
             </tr>
           ))}
