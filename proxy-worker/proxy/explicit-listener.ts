@@ -188,13 +188,19 @@ export function createProxyServer(
   server.maxHeadersCount = 0;
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
-  server.on("checkContinue", withHost);
+  // Node takes any value that contains the word for it (`100-continue, foo`, `x;100-continue`),
+  // which is then an expectation beside it that nobody meets: only the bare value is accepted.
+  server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.headers.expect?.trim().toLowerCase() === "100-continue") withHost(req, res);
+    else refuseExpectation(req, res);
+  });
   // Any other expectation: Node would answer 417 on its own, unaudited; refused here like any
   // other malformed request (a listener for this event replaces Node's answer).
-  server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const refuseExpectation = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const refusal = new ProxyRefusal("malformed", "expectation_unsupported", "the only expectation Bulkhead accepts is 100-continue");
     refuseRequest(deps, req, res, refusal, listener).catch(() => res.destroy());
-  });
+  };
+  server.on("checkExpectation", refuseExpectation);
   awaitFirstRequest(server, limits.headersTimeoutMs);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const code = error.code ?? "";

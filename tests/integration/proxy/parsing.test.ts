@@ -296,6 +296,18 @@ describe("parsing: one parsed request decides and dials", () => {
     expect(body.error).toBe("expectation_unsupported");
     expect((await h.events()).some((e) => e.data.eventId === body.auditEventId)).toBe(true);
     expect(up.hits.length).toBe(before);
+    // Values Node takes for 100-continue because they contain it carry another expectation too.
+    for (const expect100 of ["100-continue, foo", "foo, 100-continue", "100-continue;x=1", "x 100-continue"]) {
+      const other = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: ${expect100}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
+      expect(statuses(other), `${expect100}: ${other}`).toEqual([400]);
+      expect(other).toContain("expectation_unsupported");
+    }
+    expect(up.hits.length).toBe(before);
+    // The bare value, in any case and with spaces around it, is 100-continue (the control).
+    for (const expect100 of ["100-continue", " 100-Continue "]) {
+      const ok = await raw(`POST ${origin}/items HTTP/1.1\r\nHost: api.test:${up.port}\r\n${auth()}Expect: ${expect100}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab`);
+      expect(statuses(ok), ok).toEqual(expect.arrayContaining([200]));
+    }
   });
 
   it("rejects origin-form on the explicit listener", async () => {
