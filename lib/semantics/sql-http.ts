@@ -24,10 +24,12 @@ const MAX_BATCH = 50;
 
 /**
  * Keys that name a statement or a batch of statements on some SQL-over-HTTP server (Neon's
- * `query` and `queries`, `sql`, `statements`, `batch`, `stmt`, `commands`…), compared trimmed and
- * lower-cased.
+ * `query` and `queries`, `sql`, `statements`, `batch`, `stmt`, `commands`, InfluxQL's and many
+ * query APIs' `q`, `command`…), compared trimmed and lower-cased.
  */
-const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "stmt", "statement", "commands"]);
+const STATEMENT_KEYS = new Set(["queries", "statements", "batch", "sql", "query", "q", "stmt", "statement", "command", "commands"]);
+/** URL parameters that name the database on some server besides `database` (InfluxDB's `db`, libpq's `dbname`). */
+const DATABASE_KEYS = ["database", "db", "dbname"];
 
 function draftsFor(sql: string, database: string | undefined, batchIndex: number | null, config: SqlConfig, budget: SqlBudget, target: ConnectionTarget | null): ActionDraft[] | Rejection {
   const result = classifySqlWithin(sql, { database, readOnlyFunctions: config.readOnlyFunctions }, budget);
@@ -58,12 +60,12 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
 /**
  * The URL parameter that names the statement or the database, if any: the descriptor's
  * `queryField`, `batchField` and `databaseField` (whole, or their first or last dotted key),
- * plus `database` and every name of `STATEMENT_KEYS` (`query`, `sql`, `queries`…), as servers
+ * plus `database` (`db`, `dbname`) and every name of `STATEMENT_KEYS` (`query`, `q`, `sql`, `queries`…), as servers
  * read parameter names (`queryParameterNames`: any case, escapes, `[...]` suffixes, pairs split
  * at `;`).
  */
 function sqlParameterNames(config: SqlConfig): Set<string> {
-  const names = new Set(["database", ...STATEMENT_KEYS]);
+  const names = new Set([...DATABASE_KEYS, ...STATEMENT_KEYS]);
   for (const field of [config.queryField, config.batchField, config.databaseField]) {
     if (field === undefined) continue;
     const keys = field.toLowerCase().split(".");

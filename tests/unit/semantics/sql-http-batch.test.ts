@@ -25,7 +25,7 @@ describe("SQL over HTTP: statements under a key the descriptor does not read are
     expect(judged({ query: "SELECT * FROM orders" })).toEqual([["SELECT", "read", "orders"]]);
   });
 
-  for (const key of ["queries", "statements", "batch", "sql", "stmt", "statement", "commands", "Queries", " SQL ", "QUERIES"]) {
+  for (const key of ["queries", "statements", "batch", "sql", "q", "stmt", "statement", "command", "commands", "Queries", " SQL ", "QUERIES", "Q"]) {
     it(`{"query": "SELECT 1", ${JSON.stringify(key)}: [DROP]} is refused`, () => {
       expect(judged({ query: "SELECT 1", [key]: [{ query: "DROP TABLE users" }] })).toBe("sql_ambiguous_request");
       expect(judged({ query: "SELECT 1", [key]: "DROP TABLE users" })).toBe("sql_ambiguous_request");
@@ -37,7 +37,7 @@ describe("SQL over HTTP: statements under a key the descriptor does not read are
   });
 
   it("a statement key in the URL or in the form reading of a body labelled a form is refused", () => {
-    for (const key of ["queries", "statements", "batch", "stmt", "commands"]) {
+    for (const key of ["queries", "statements", "batch", "stmt", "commands", "q", "Q", "command", "db", "dbname", "q[]"]) {
       const inUrl = classifyRequest("POST", `${SQL}?${key}=x`, { body: json({ query: "SELECT 1" }) });
       expect(inUrl.ok ? "ok" : inUrl.code, key).toBe("sql_ambiguous_request");
       const asForm = classifyRequest("POST", SQL, { body: `{"query":"SELECT 1","x":"&${key}=DROP TABLE users&"}`, contentType: "application/x-www-form-urlencoded" });
