@@ -43,6 +43,9 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
   const data = createTaskInput.parse(input);
   const ttl = data.ttl === undefined || data.ttl === "" ? DEFAULT_TASK_TTL_SECONDS : typeof data.ttl === "number" ? data.ttl : parseDuration(data.ttl);
   const max = await getMaxTaskTtlSeconds(db);
+  // Every field is checked before anything is refused, so a form with several mistakes says all
+  // of them at once (ttl, policy, scope), not one per try.
+  const fieldErrors: Record<string, string[]> = {};
   if (ttl === null || !Number.isInteger(ttl) || ttl < 60 || ttl > max) {
     // A text that is no duration at all ("1h30m", "1e3", "PT30M") is told so: "between 1m and 8h"
     // alone would be wrong about "1h30m". A bare number counts seconds, which "30" surprises.
@@ -52,20 +55,43 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
         : !Number.isInteger(ttl) && ttl >= 60 && ttl <= max
           ? `The time to live is a whole number of seconds (${ttl} is not), between 60 and ${max}; or a duration such as 15m.`
           : `The time to live must be between 1m and ${formatDuration(max)} (e.g. 15m, 2h)${typeof data.ttl === "string" && /^\s*\d+\s*$/.test(data.ttl) ? `; a number alone counts seconds (${data.ttl.trim()}s)` : ""}.`;
-    throw new AppError("INVALID_INPUT", message, { details: { fieldErrors: { ttl: [message] } } });
+    fieldErrors.ttl = [message];
   }
   const policyYaml = data.policyYaml?.trim() ? normalizeLineEndings(data.policyYaml) : DENY_ALL_POLICY;
   const errors = await policyErrors(db, policyYaml);
-  if (errors) throw new AppError("INVALID_INPUT", "The policy is not valid.", { details: { fieldErrors: { policyYaml: errors } } });
+  if (errors) fieldErrors.policyYaml = errors;
+  // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now
+  // (worked out only from a valid policy).
+  const messages: Record<string, string> = {};
+  if (fieldErrors.ttl) messages.ttl = fieldErrors.ttl[0] as string;
+  if (errors) messages.policyYaml = "The policy is not valid.";
+  let resolved: ReturnType<typeof resolveTaskScope> | null = null;
+  const scopeGiven = Array.isArray(data.scope) ? data.scope.length > 0 : typeof data.scope === "string" && data.scope.trim() !== "";
+  if (!errors || scopeGiven) {
+    try {
+      resolved = resolveTaskScope(data.scope, policyYaml, now);
+    } catch (error) {
+      const scope = error instanceof AppError ? (error.details as { fieldErrors?: Record<string, string[]> } | undefined)?.fieldErrors?.scope : undefined;
+      if (!scope || !(error instanceof AppError)) throw error;
+      fieldErrors.scope = scope;
+      messages.scope = error.message;
+    }
+  }
+  const scopeErrors = resolved && !resolved.derived ? await scopeServiceErrors(db, resolved.scope.entries.map((e) => e.service)) : null;
+  if (scopeErrors) {
+    fieldErrors.scope = scopeErrors;
+    messages.scope = scopeErrors.join(" ");
+  }
+  const failed = Object.values(messages);
+  if (failed.length > 0 || !resolved || ttl === null) {
+    throw new AppError("INVALID_INPUT", failed.length === 1 ? (failed[0] as string) : "Several fields are not valid; each says why.", { details: { fieldErrors } });
+  }
+  const { scope, derived } = resolved;
   // A new task starts from nothing: a policy with dangerous grants is a widening like any other.
   const parsed = parsePolicy(policyYaml);
   const widenings = parsed.ok ? policyWidenings(null, parsed.policy) : [];
   const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `create a task whose policy ${widenings.join("; ")}`) : undefined;
 
-  // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now.
-  const { scope, derived } = resolveTaskScope(data.scope, policyYaml, now);
-  const scopeErrors = derived ? null : await scopeServiceErrors(db, scope.entries.map((e) => e.service));
-  if (scopeErrors) throw new AppError("INVALID_INPUT", scopeErrors.join(" "), { details: { fieldErrors: { scope: scopeErrors } } });
   return db.$transaction(async (tx) => {
     // Suspending the agent updates this row, then revokes its active tasks: holding it shared
     // until the task is committed means a suspension either sees this task (and revokes it) or

@@ -116,6 +116,24 @@ describe("task scope", () => {
     expect(sim.ok && sim.reason).toMatch(/^token_scope: irreversible `volumeDelete`/);
   });
 
+  it("a task with several mistakes is refused with every one of them at once, and nothing is created", async () => {
+    const before = await t.db.task.count();
+    const refused = await createTask(t.db, admin, { agentId: await agent(), purpose: "three mistakes", ttl: "9h", scope: "railway:staging:sometimes", policyYaml: "rules:\n  - servce: railway\n" }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: "INVALID_INPUT",
+      details: { fieldErrors: { ttl: [expect.stringMatching(/between 1m and/)], policyYaml: expect.arrayContaining([expect.stringMatching(/servce/)]), scope: [expect.stringMatching(/sometimes/)] } },
+    });
+    expect((refused as Error).message).toBe("Several fields are not valid; each says why.");
+    // A scope naming a service that does not exist is reported beside a bad time to live too.
+    const two = await createTask(t.db, admin, { agentId: await agent(), purpose: "two mistakes", ttl: "0s", scope: "railwya:staging:read" }).catch((e: unknown) => e);
+    expect(two).toMatchObject({ code: "INVALID_INPUT", details: { fieldErrors: { ttl: [expect.any(String)], scope: [expect.stringMatching(/"railwya", which does not exist/)] } } });
+    // One mistake keeps its own sentence as the message.
+    const one = await createTask(t.db, admin, { agentId: await agent(), purpose: "one mistake", ttl: "9h" }).catch((e: unknown) => e);
+    expect(one).toMatchObject({ code: "INVALID_INPUT", details: { fieldErrors: { ttl: [expect.any(String)] } } });
+    expect((one as Error).message).toMatch(/^The time to live must be between 1m and/);
+    expect(await t.db.task.count()).toBe(before);
+  });
+
   it("the API takes a scope on POST /api/v1/tasks and reports it on GET /api/v1/tasks/{id}/scope", async () => {
     const key = (await createApiKey(t.db, admin, { name: "admin", role: "admin" })).key;
     const agentId = await agent();
