@@ -46,7 +46,10 @@ export function ChangePasswordForm() {
         if (issue.path === "currentPassword" || issue.path === "newPassword") (fieldErrors[issue.path] ??= []).push(issue.message);
       }
       setErrors(fieldErrors);
-      setMessage({ ok: false, text: body?.message ?? "The password could not be changed. Try again." });
+      // A problem shown at its field is not said twice: the alert points to the field instead.
+      const shown = Object.values(fieldErrors).flat();
+      const text = body?.message ?? "The password could not be changed. Try again.";
+      setMessage({ ok: false, text: shown.includes(text) ? (shown.length > 1 ? "Please correct the highlighted fields." : "Please correct the highlighted field.") : text });
     } catch {
       setMessage({ ok: false, text: "The dashboard could not be reached. Try again." });
     } finally {

@@ -63,8 +63,13 @@ export function AuditFilterForm({ values }: { values: Values }) {
         <div className="col-span-2 md:col-span-4 xl:col-span-6">
           <Text name="q" title="Search URL, operation, resource, reason" values={values} placeholder="e.g. vol_prod, volumeDelete, /repos/acme" type="search" />
         </div>
-        <TimeField name="from" title="From (UTC)" values={values} />
-        <TimeField name="to" title="To (UTC)" values={values} />
+        {/* A date and a time need room: two columns each, or the field cuts the time off. */}
+        <div className="col-span-2">
+          <TimeField name="from" title="From (UTC)" values={values} />
+        </div>
+        <div className="col-span-2">
+          <TimeField name="to" title="To (UTC)" values={values} />
+        </div>
         <Text name="agent" title="Agent (name or id)" values={values} />
         <Text name="task" title="Task id" values={values} />
         <Text name="user" title="User (email or id)" values={values} />

@@ -150,7 +150,10 @@ test("changing your password signs out your other sessions and a copy of your co
   await form.getByLabel("New password", { exact: true }).fill("a new long password 1");
   await form.getByLabel("New password again").fill("a new long password 1");
   await form.getByRole("button", { name: "Change password" }).click();
-  await expect(form.getByRole("alert").first()).toContainText("Your current password is not correct.");
+  // Said once, at its field; the form's own alert points there.
+  await expect(form.getByText("Your current password is not correct.")).toBeVisible();
+  await expect(form.getByText("Your current password is not correct.")).toHaveCount(1);
+  await expect(form.getByRole("alert")).toContainText("Please correct the highlighted field.");
   expect((await other.get("/api/v1/me")).status()).toBe(200);
 
   await form.getByLabel("Current password").fill(me.password);
