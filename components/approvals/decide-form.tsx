@@ -1,6 +1,6 @@
 "use client";
 
-import { useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { Button } from "@/components/ui/button";
 import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
@@ -30,6 +30,24 @@ export function DecideForm({
   const { state, pending, formProps } = useFormAction(action, { resetOnSuccess: false });
   const [verdict, setVerdict] = useState<"approve" | "deny" | "approve_allow" | null>(null);
   const done = state?.ok ? state.data : null;
+  // Keyboard: the confirmation takes the focus when it opens, Escape (or Back) closes it, and the
+  // focus returns to the button that opened it, not to the page.
+  const choicesRef = useRef<HTMLDivElement | null>(null);
+  const confirmRef = useRef<HTMLDivElement | null>(null);
+  const opener = useRef<string | null>(null);
+  useEffect(() => {
+    if (verdict !== null) confirmRef.current?.focus();
+    else if (opener.current) choicesRef.current?.querySelector<HTMLButtonElement>(`button[data-verdict="${opener.current}"]`)?.focus();
+  }, [verdict]);
+  const back = () => {
+    opener.current = verdict;
+    setVerdict(null);
+  };
+  const onConfirmKey = (event: KeyboardEvent<HTMLDivElement>) => {
+    if (event.key !== "Escape" || pending) return;
+    event.preventDefault();
+    back();
+  };
   return (
     <form {...formProps} className="space-y-3" data-testid="decide-form">
       <input type="hidden" name="id" value={id} />
@@ -39,21 +57,29 @@ export function DecideForm({
       </label>
       <textarea id="decision-note" name="note" maxLength={500} rows={2} className="w-full rounded-md border border-slate-300 p-2 text-sm" />
       {verdict === null ? (
-        <div className="flex gap-2">
-          <Button type="button" variant="primary" onClick={() => setVerdict("approve")} disabled={pending}>
+        <div className="flex gap-2" ref={choicesRef}>
+          <Button type="button" variant="primary" data-verdict="approve" onClick={() => setVerdict("approve")} disabled={pending}>
             Approve…
           </Button>
-          <Button type="button" variant="danger" onClick={() => setVerdict("deny")} disabled={pending}>
+          <Button type="button" variant="danger" data-verdict="deny" onClick={() => setVerdict("deny")} disabled={pending}>
             Deny…
           </Button>
           {allowDiff ? (
-            <Button type="button" variant="secondary" onClick={() => setVerdict("approve_allow")} disabled={pending}>
+            <Button type="button" variant="secondary" data-verdict="approve_allow" onClick={() => setVerdict("approve_allow")} disabled={pending}>
               Approve and allow for the rest of the task…
             </Button>
           ) : null}
         </div>
       ) : (
-        <div role="group" aria-label="Confirm the decision" className="rounded-md border border-slate-300 bg-slate-50 p-3" data-testid="confirm-decision">
+        <div
+          role="group"
+          aria-label="Confirm the decision"
+          ref={confirmRef}
+          tabIndex={-1}
+          onKeyDown={onConfirmKey}
+          className="rounded-md border border-slate-300 bg-slate-50 p-3 focus:outline-none focus-visible:ring-2 focus-visible:ring-brand-600"
+          data-testid="confirm-decision"
+        >
           <p className="mb-2 text-sm font-semibold">
             {verdict === "deny"
               ? "You are about to deny this request. Nothing will be forwarded. The actions were:"
@@ -70,7 +96,7 @@ export function DecideForm({
             <Button type="submit" variant={verdict === "deny" ? "danger" : "primary"} disabled={pending}>
               {verdict === "deny" ? "Confirm denial" : verdict === "approve_allow" ? "Confirm approval and policy change" : "Confirm approval"}
             </Button>
-            <Button type="button" variant="secondary" onClick={() => setVerdict(null)} disabled={pending}>
+            <Button type="button" variant="secondary" onClick={back} disabled={pending}>
               Back
             </Button>
           </div>

@@ -119,3 +119,23 @@ test("a request held between the page's render and the opening of its live strea
   releaseCard();
   await expect(page.getByRole("button", { name: "Approve…" })).toHaveCount(0, { timeout: 15_000 });
 });
+
+test("the decision's confirmation by keyboard: it takes the focus, Escape closes it, the focus returns to the button that opened it", async ({ page, createUser, db }) => {
+  const owner = await createUser("admin");
+  const approval = await pendingApproval(db, owner.id);
+  const approver = await createUser("approver");
+  await signInViaApi(page.request, approver.email, approver.password);
+  await page.goto(`/approvals/${approval.id}`);
+  for (const [opener, confirm] of [["Deny…", "Confirm denial"], ["Approve…", "Confirm approval"]] as const) {
+    await page.getByRole("button", { name: opener }).focus();
+    await page.keyboard.press("Enter");
+    const group = page.getByTestId("confirm-decision");
+    await expect(group).toBeFocused();
+    await page.keyboard.press("Tab");
+    await expect(group.getByRole("button", { name: confirm })).toBeFocused();
+    await page.keyboard.press("Escape");
+    await expect(group).toHaveCount(0);
+    await expect(page.getByRole("button", { name: opener })).toBeFocused();
+  }
+  expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe("pending");
+});
