@@ -43,11 +43,19 @@ export const agentSelect = {
   owner: { select: { id: true, email: true, name: true } },
 } as const satisfies Prisma.AgentSelect;
 
+const noOwner = (email: string) => `No active user with email ${email}. An agent's owner is a Bulkhead user: see the Users page or \`bulkhead user list\`.`;
+
+/** Why `ownerEmail` cannot own an agent, or null when it names an active user. */
+async function ownerProblem(tx: Pick<Db, "user">, ownerEmail: string): Promise<string | null> {
+  const owner = await tx.user.findUnique({ where: { email: ownerEmail }, select: { disabledAt: true } });
+  return !owner || owner.disabledAt ? noOwner(ownerEmail) : null;
+}
+
 async function resolveOwnerId(tx: Pick<Db, "user">, actor: Actor, ownerEmail: string | undefined): Promise<string> {
   if (ownerEmail) {
     const owner = await tx.user.findUnique({ where: { email: ownerEmail }, select: { id: true, disabledAt: true } });
     if (!owner || owner.disabledAt) {
-      const why = `No active user with email ${ownerEmail}. An agent's owner is a Bulkhead user: see the Users page or \`bulkhead user list\`.`;
+      const why = noOwner(ownerEmail);
       throw new AppError("INVALID_INPUT", why, {
         details: { fieldErrors: { ownerEmail: [why] } },
       });
@@ -73,7 +81,17 @@ function nameTaken(name: string, requested = name): AppError {
 
 export async function createAgent(db: Db, actor: Actor, input: CreateAgentInput): Promise<AgentView> {
   assertCan(actor, "agents:write");
-  const data = createAgentInput.parse(input);
+  const checked = createAgentInput.safeParse(input);
+  if (!checked.success) {
+    // An owner who is no active user is said beside the other mistakes, not on the next try.
+    const email = createAgentInput.shape.ownerEmail.safeParse((input as { ownerEmail?: unknown } | null)?.ownerEmail);
+    if (email.success && email.data && !checked.error.issues.some((i) => i.path[0] === "ownerEmail")) {
+      const problem = await ownerProblem(db, email.data);
+      if (problem) checked.error.issues.push({ code: "custom", path: ["ownerEmail"], message: problem, input: email.data });
+    }
+    throw checked.error;
+  }
+  const data = checked.data;
   try {
     return await db.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CREATE_LOCK}::int)`;

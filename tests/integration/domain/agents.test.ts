@@ -1,3 +1,4 @@
+import { ZodError } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, getAgent, listAgents, setAgentSuspended } from "@/lib/agents/agents";
 import type { Actor } from "@/lib/auth/actor";
@@ -37,6 +38,14 @@ describe("agents through the real database", () => {
     await expect(createAgent(t.db, admin, { name: unique("x"), ownerEmail: "nobody@example.test" })).rejects.toThrow(
       /No active user with email nobody@example.test/,
     );
+    // With a bad name as well, both are said at once.
+    const both = await createAgent(t.db, admin, { name: "bad name!", ownerEmail: "nobody@example.test" }).catch((e: unknown) => e);
+    expect(both).toBeInstanceOf(ZodError);
+    expect((both as ZodError).issues.map((i) => i.path[0])).toEqual(["name", "ownerEmail"]);
+    expect((both as ZodError).issues[1]?.message).toMatch(/No active user with email nobody@example.test/);
+    // An owner who exists adds nothing to a bad name's refusal.
+    const nameOnly = await createAgent(t.db, admin, { name: "bad name!", ownerEmail: owner.email }).catch((e: unknown) => e);
+    expect((nameOnly as ZodError).issues.map((i) => i.path[0])).toEqual(["name"]);
   });
 
   it("refuses duplicate names with a conflict, and loses nothing", async () => {
