@@ -77,7 +77,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
             </form>
           </div>
         </aside>
-        <main className="flex-1 px-4 py-6 md:px-10 md:py-8">{children}</main>
+        <main className="min-w-0 flex-1 px-4 py-6 md:px-10 md:py-8">{children}</main>
       </div>
     </StepUpProvider>
   );

@@ -149,3 +149,19 @@ test("a task's tokens page on past the first 100, and a bad position is said on 
   await expect(page.getByText("cursor is not a position in the tokens list", { exact: false })).toBeVisible();
   await expect(tokens).toHaveCount(0);
 });
+
+test("a wide table scrolls inside its frame: the page itself never scrolls sideways at 1280 px", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  // A credential whose name and host are long, as real ones are (a wide Services & Credentials table).
+  await db.credential.create({
+    data: { name: unique("a-credential-with-a-rather-long-descriptive-name-for-production"), scheme: "https", host: `${unique("api-gateway-production-eu-west-1-internal")}.example.test`, port: 8443, headerTemplate: "X-Very-Long-Authorization-Header-Name: Bearer {secret}", secretSealed: "v1.not-a-real-envelope", createdById: admin.id },
+  });
+  await signInViaApi(page.request, admin.email, admin.password);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const path of ["/services", "/audit", "/tasks", "/agents", "/approvals"]) {
+    await page.goto(path);
+    await expect(page.locator("main")).toBeVisible();
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    expect(scrollWidth, path).toBeLessThanOrEqual(innerWidth);
+  }
+});
