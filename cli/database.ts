@@ -32,7 +32,16 @@ export async function withCliDatabase<T>(ctx: CliContext, fn: (db: Db, url: stri
 
 async function withOpenedDatabase<T>(ctx: CliContext, fn: (urls: DatabaseUrls) => Promise<T>): Promise<T> {
   const config = loadCommonConfig();
+  // A command run outside the folder Bulkhead was started in (BULKHEAD_DATA_DIR unset) makes a new,
+  // empty database there, and its "No tasks." would read as an answer about the real one: said.
+  const fresh = !config.externalDatabase && !existsSync(path.join(path.resolve(config.dataDir), "postgres", "PG_VERSION"));
   const opened = await openDatabase(config, { running: "reuse", log: (l) => ctx.stderr(l) });
+  if (fresh) {
+    ctx.stderr(
+      `Note: there was no Bulkhead database in ${path.resolve(config.dataDir)}, so a new, empty one was made there. ` +
+        "If you meant an existing Bulkhead, run the command in the folder it was started in, or set BULKHEAD_DATA_DIR to its data folder.",
+    );
+  }
   try {
     // A server that a running `bulkhead start` prepared needs grants again only after a migration.
     if (opened.embedded) await migrateDatabase(opened.urls, (l) => ctx.stderr(l), { grants: opened.reused ? "after-changes" : "always" });
