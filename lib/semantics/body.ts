@@ -47,7 +47,20 @@ export function isJsonMediaType(type: string): boolean {
 }
 
 /** Charsets in which every ASCII byte means its ASCII character (a form's or multipart body's structure, `_method`). */
-export const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
+const ASCII_COMPATIBLE = /^(?:utf-?8|us-ascii|ascii|iso[-_]?8859-\d{1,2}|latin-?[1-9]|l[1-9]|windows-125\d|cp125\d)$/;
+
+/**
+ * Why a body cannot be read byte for byte as ASCII structure (a form, a multipart body, `_method`
+ * in JSON), or null when it can: a Content-Encoding other than identity, or a charset in which an
+ * ASCII byte is not its ASCII character. `doing` completes "cannot … in a body".
+ */
+export function notAsciiReadable(req: { headers: Record<string, string> }, params: Record<string, string>, doing: string): Rejection | null {
+  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (encoding !== "" && encoding !== "identity") return reject("unsupported_content_encoding", `cannot ${doing} in a body with Content-Encoding "${encoding}"`);
+  const charset = params["charset"]?.toLowerCase();
+  if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) return reject("unsupported_charset", `cannot ${doing} in a body in charset "${charset}"`);
+  return null;
+}
 
 /** Multipart types whose parts some framework reads as form fields (Rack: form-data, mixed, related). */
 export const MULTIPART_FORMS: ReadonlySet<string> = new Set(["multipart/form-data", "multipart/mixed", "multipart/related"]);

@@ -21,7 +21,7 @@
  *   `application/jsonp`, or a body that starts with `{` under any other type but multipart, as
  *   Express apps with `express.json({ type: () => true })` read it); a form body is read both ways.
  */
-import { ASCII_COMPATIBLE, decodeLoose, mayBeJsonBody, MULTIPART_FORMS, parseJsonText, parseMediaType, parseMultipart, readTextBody } from "@/lib/semantics/body";
+import { decodeLoose, mayBeJsonBody, MULTIPART_FORMS, notAsciiReadable, parseJsonText, parseMediaType, parseMultipart, readTextBody } from "@/lib/semantics/body";
 import { isJsonObject } from "@/lib/semantics/json";
 import { readField } from "@/lib/semantics/when";
 import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
@@ -95,16 +95,10 @@ function bodyOverrides(req: CanonicalRequest): Found {
   const multipart = MULTIPART_FORMS.has(media.type);
   const json = mayBeJsonBody(req.headers["content-type"], media.type, bytes);
   if (!form && !multipart && !json) return { ok: true, values: [] };
-  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
-  if (encoding !== "" && encoding !== "identity") {
-    return reject("unsupported_content_encoding", `cannot look for a _method override in a body with Content-Encoding "${encoding}"`);
-  }
-  // Checked for JSON too: Express's JSON parser decodes `charset=utf-16le`, where `_method` is
-  // not the ASCII bytes the quick look below searches for.
-  const charset = media.params["charset"]?.toLowerCase();
-  if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
-    return reject("unsupported_charset", `cannot look for a _method override in a ${media.type || "form"} body in charset "${charset}"`);
-  }
+  // The charset is checked for JSON too: Express's JSON parser decodes `charset=utf-16le`, where
+  // `_method` is not the ASCII bytes the quick look below searches for.
+  const unreadable = notAsciiReadable(req, media.params, "look for a _method override");
+  if (unreadable) return unreadable;
   // A form body that starts with `{` is read both ways: as a form by Rack and PHP, as JSON by an
   // app that parses every body as JSON.
   const asJson = json ? jsonOverride(req) : ({ ok: true, values: [] } as Found);

@@ -9,7 +9,7 @@
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { ASCII_COMPATIBLE, formReading, mayBeJsonBody, MULTIPART_FORMS, parseJsonText, parseMediaType, parseMultipart, queryParameterNames, readTextBody } from "@/lib/semantics/body";
+import { formReading, mayBeJsonBody, MULTIPART_FORMS, notAsciiReadable, parseJsonText, parseMediaType, parseMultipart, queryParameterNames, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
@@ -315,8 +315,9 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   // of the body (a JSON object, for a body `mayBeJsonBody` says a server may read as JSON or that
   // parses as one; a form, for a body labelled one; the fields of a multipart body). A body a
   // server may read but that cannot be read exactly (JSON that does not parse or has a duplicate
-  // key, a field given twice, a compressed body, another charset) is refused: the parameters it
-  // names cannot be ruled out. Worked out only when a matched route has a resource.
+  // key, a form field given twice, a compressed body, another charset) is refused: the parameters
+  // it names cannot be ruled out (a multipart field given twice is read with each value).
+  // Worked out only when a matched route has a resource.
   let parameters: Array<Record<string, unknown>> | Rejection | undefined;
   const bodyParameters = (): Array<Record<string, unknown>> | Rejection => {
     parameters ??= readBodyParameters(req, jsonBody);
@@ -598,15 +599,7 @@ function readBodyParameters(req: CanonicalRequest, jsonBody: () => { value: unkn
  * A compressed body, or one in another charset, is refused.
  */
 function asciiText(req: CanonicalRequest, bytes: Uint8Array, params: Record<string, string>, what: string): string | Rejection {
-  const encoding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
-  if (encoding !== "" && encoding !== "identity") {
-    return reject("unsupported_content_encoding", `cannot read the fields of a ${what} body with Content-Encoding "${encoding}"`);
-  }
-  const charset = params["charset"]?.toLowerCase();
-  if (charset !== undefined && !ASCII_COMPATIBLE.test(charset)) {
-    return reject("unsupported_charset", `cannot read the fields of a ${what} body in charset "${charset}"`);
-  }
-  return latin1.decode(bytes);
+  return notAsciiReadable(req, params, `read the fields of a ${what}`) ?? latin1.decode(bytes);
 }
 
 /**

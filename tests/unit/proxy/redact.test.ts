@@ -16,6 +16,17 @@ async function redactStream(p: SecretPattern, chunks: Buffer[]): Promise<string>
   return Buffer.concat(out).toString("latin1");
 }
 
+/** `text` cut into pieces of the given sizes, taken in turn until it is used up. */
+function inChunks(text: Buffer, sizes: readonly number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < text.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    chunks.push(text.subarray(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
 const encodings: Record<string, (s: string) => string> = {
   raw: (s) => s,
   json: (s) => JSON.stringify(s).slice(1, -1),
@@ -100,12 +111,7 @@ describe("redaction (proxy-worker/proxy/redact)", () => {
           const p = compileSecretPattern(secretForms(secret))!;
           const encoded = encodings[encoding]!(secret);
           const text = Buffer.from(`<<${encoded}>>`, "latin1");
-          const chunks: Buffer[] = [];
-          for (let at = 0, i = 0; at < text.length; i++) {
-            const size = sizes[i % sizes.length]!;
-            chunks.push(text.subarray(at, at + size));
-            at += size;
-          }
+          const chunks = inChunks(text, sizes);
           const out = await redactStream(p, chunks);
           expect(out).toHaveLength(text.length);
           if (!encoding.includes("base64")) expect(out.includes(encoded)).toBe(false);
@@ -142,12 +148,7 @@ describe("redaction (proxy-worker/proxy/redact)", () => {
           const p = compileSecretPattern(secretForms(secret))!;
           const encoded = Buffer.from(`${"p".repeat(offset)}${secret}${"s".repeat(3)}`).toString(encoding as BufferEncoding);
           const text = Buffer.from(`<<${(encoded.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join(eol)}>>`, "latin1");
-          const chunks: Buffer[] = [];
-          for (let at = 0, i = 0; at < text.length; i++) {
-            const size = sizes[i % sizes.length]!;
-            chunks.push(text.subarray(at, at + size));
-            at += size;
-          }
+          const chunks = inChunks(text, sizes);
           const out = await redactStream(p, chunks);
           expect(out).toHaveLength(text.length);
           const joined = out.slice(2, -2).split(eol).join("");
@@ -238,12 +239,7 @@ describe("wrapped carriers at any line width (proxy-worker/proxy/redact)", () =>
         async (name, eol, offset, width, sizes) => {
           const carrier = carriers[name]!;
           const text = Buffer.from(`{"echo":"${wrap(carrier.encode(echoed(offset)), width, eol)}"}`, "latin1");
-          const chunks: Buffer[] = [];
-          for (let at = 0, i = 0; at < text.length; i++) {
-            const size = sizes[i % sizes.length]!;
-            chunks.push(text.subarray(at, at + size));
-            at += size;
-          }
+          const chunks = inChunks(text, sizes);
           const out = await redactStream(wrapPattern, chunks);
           expect(out).toHaveLength(text.length);
           expect(leaks(out.slice(9, -2), eol, carrier), `${name} at ${width}: ${out}`).toBe(false);
