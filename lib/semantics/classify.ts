@@ -12,6 +12,7 @@ import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
 import { classifyRest, effectiveMethods, unmatchedBoth } from "@/lib/semantics/rest";
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
+  MAX_ACTIONS,
   maxEffectOf,
   NO_RESOURCE,
   reject,
@@ -52,6 +53,12 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   const result = runClassifier(protocol, req, descriptor);
   if (!result.ok) return result;
   if (result.drafts.length === 0) return reject("no_actions", "request carries no operation");
+  // Refused before any per-action work: a request with more actions than an audit event records
+  // is refused anyway (proxy-worker/audit/compact.ts), and its actions must not cost the worker
+  // time first (125,000 ids in one GraphQL list are a 1 MB body).
+  if (result.drafts.length > MAX_ACTIONS) {
+    return reject("too_many_actions", `the request carries ${result.drafts.length} actions, more than the ${MAX_ACTIONS} Bulkhead judges and records in one request; send fewer per request`);
+  }
 
   // Where the request names the resource acted on, that resource must itself be known to the
   // inventory (inventory.ts, `resource`); a SQL request's database and host are its place, as
@@ -157,12 +164,19 @@ export function trimmedResource(name: string): string | null {
  */
 function withTrimmed(drafts: readonly ActionDraft[]): ActionDraft[] {
   const out: ActionDraft[] = [];
+  // Operation and resource of every action so far and to come (looked up once per padded
+  // resource: a list was searched, quadratic in a request's many padded identifiers).
+  let seen: Set<string> | null = null;
   for (const draft of drafts) {
     const extra = draft.keys.map(trimmedResource).filter((k): k is string => k !== null && !draft.keys.includes(k));
     const keys = extra.length > 0 ? [...draft.keys, ...new Set(extra)] : draft.keys;
     out.push(keys === draft.keys ? draft : { ...draft, keys });
     const resource = trimmedResource(draft.resource);
-    if (resource === null || drafts.some((d) => d.operation === draft.operation && d.resource === resource) || out.some((d) => d.operation === draft.operation && d.resource === resource)) continue;
+    if (resource === null) continue;
+    seen ??= new Set(drafts.map((d) => `${d.operation}\u0000${d.resource}`));
+    const id = `${draft.operation}\u0000${resource}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
     out.push({ ...draft, resource, keys: [resource, ...keys.filter((k) => k !== resource)], detail: { ...draft.detail, padded: draft.resource, note: "the resource without the whitespace around it, as a server that trims it reads it" } });
   }
   return out;

@@ -44,6 +44,12 @@ export interface RootField {
    * fields above it (`admin`). Such fields run as mutations on servers that nest them.
    */
   namespace?: string;
+  /**
+   * Set on any other field below the root (under a field that takes arguments, or in a query or
+   * subscription): the dotted path of the fields above it (`admin.tenant`). Most are what their
+   * parent returns; the classifier judges those that may act on their own (see graphql.ts).
+   */
+  within?: string;
 }
 
 export interface AnalysedOperation {
@@ -104,7 +110,7 @@ function fragmentNesting(doc: DocumentNode): number {
     }
     if (def.kind === Kind.FRAGMENT_DEFINITION) {
       if (!spreads.has(def.name.value)) spreads.set(def.name.value, names);
-    } else roots.push(...names);
+    } else for (const name of names) roots.push(name);
   }
   // Longest chain from each fragment (memoised; a fragment still being walked counts as 0, which
   // ends a cycle), walked with an explicit stack. Every fragment, spread or not: validation walks
@@ -220,27 +226,33 @@ function rootFields(
   const fields: RootField[] = [];
   // A mutation's root field without arguments may be a namespace whose fields are the mutations
   // (`mutation { admin { deleteProject(id: 1) } }`): its selections are listed too, under it,
-  // and so on down through fields without arguments (bounded by the document's depth and field
-  // limits, already checked). The classifier decides which of them to judge.
-  const visit = (node: FieldNode, namespace: string | undefined): Rejection | null => {
+  // and so on down through fields without arguments. Every other selection below the root is
+  // listed as well, marked `within` its parents: a namespace that takes arguments
+  // (`mutation { tenant(id: "t") { deleteProject(id: 1) } }`) runs its fields as mutations too,
+  // and a field the descriptor names acts wherever it is selected. The document's depth and
+  // field limits (checked before) bound the walk; the classifier decides which to judge.
+  const visit = (node: FieldNode, namespace: string | undefined, within: string | undefined): Rejection | null => {
     const args: Record<string, unknown> = {};
     for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, vars);
     const field: RootField = { name: node.name.value, alias: node.alias?.value ?? null, args };
     if (namespace !== undefined) field.namespace = namespace;
+    if (within !== undefined) field.within = within;
     fields.push(field);
-    if (op.operation !== "mutation" || (node.arguments?.length ?? 0) > 0 || !node.selectionSet) return null;
+    if (!node.selectionSet) return null;
     const children: FieldNode[] = [];
-    const inner = expandRoot(node.selectionSet, fragments, children, []);
+    const inner = expandRoot(node.selectionSet, fragments, children, [], Number.POSITIVE_INFINITY);
     if (!inner.ok) return inner;
-    const path = namespace === undefined ? node.name.value : `${namespace}.${node.name.value}`;
+    const parent = namespace ?? within;
+    const path = parent === undefined ? node.name.value : `${parent}.${node.name.value}`;
+    const opens = op.operation === "mutation" && within === undefined && (node.arguments?.length ?? 0) === 0;
     for (const child of children) {
-      const failed = visit(child, path);
+      const failed = opens ? visit(child, path, undefined) : visit(child, undefined, path);
       if (failed) return failed;
     }
     return null;
   };
   for (const node of nodes) {
-    const failed = visit(node, undefined);
+    const failed = visit(node, undefined, undefined);
     if (failed) return failed;
   }
   return { ok: true, fields };
@@ -310,28 +322,30 @@ function checkLimits(
 }
 
 /**
- * Flattens the root selection set. Type conditions and @skip/@include are ignored on purpose:
- * a field that *might* run is classified as if it runs.
+ * Flattens a selection set (the root's, or a field's). Type conditions and @skip/@include are
+ * ignored on purpose: a field that *might* run is classified as if it runs. Only the root's
+ * fields are capped here; below it the document's field limit (checkLimits) bounds them.
  */
 function expandRoot(
   set: SelectionSetNode,
   fragments: ReadonlyMap<string, FragmentDefinitionNode>,
   out: FieldNode[],
   stack: string[],
+  limit = MAX_ROOT_FIELDS,
 ): { ok: true } | Rejection {
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) {
       out.push(selection);
-      if (out.length > MAX_ROOT_FIELDS) return reject("graphql_too_many_fields", "too many root fields");
+      if (out.length > limit) return reject("graphql_too_many_fields", "too many root fields");
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      const r = expandRoot(selection.selectionSet, fragments, out, stack);
+      const r = expandRoot(selection.selectionSet, fragments, out, stack, limit);
       if (!r.ok) return r;
     } else {
       const name = selection.name.value;
       const fragment = fragments.get(name);
       if (!fragment) return reject("graphql_invalid_document", `unknown fragment "${name}"`);
       if (stack.includes(name)) return reject("graphql_invalid_document", `fragment "${name}" spreads itself`);
-      const r = expandRoot(fragment.selectionSet, fragments, out, [...stack, name]);
+      const r = expandRoot(fragment.selectionSet, fragments, out, [...stack, name], limit);
       if (!r.ok) return r;
     }
   }

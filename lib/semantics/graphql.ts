@@ -87,9 +87,10 @@ export function classifyDocument(
   for (const operation of analysed.operations) {
     for (const field of operation.fields) {
       if (field.namespace !== undefined && !namespacedOperation(field, config)) continue;
+      if (field.within !== undefined && !nestedOperation(field, operation.type, config)) continue;
       const found = fieldDrafts(field, operation, config);
       if (!Array.isArray(found)) return found;
-      drafts.push(...found);
+      for (const draft of found) drafts.push(draft);
     }
   }
   return { ok: true, drafts };
@@ -103,6 +104,35 @@ export function classifyDocument(
  */
 function namespacedOperation(field: RootField, config: GraphqlConfig): boolean {
   return Object.keys(field.args).length > 0 || DESTRUCTIVE_NAME.test(field.name) || config.fields.some((f) => f.name === field.name);
+}
+
+/**
+ * A field deeper in the document than a namespace reaches (under a field that takes arguments,
+ * `mutation { tenant(id: "t") { deleteProject(id: 1) } }`, or anywhere in a query or
+ * subscription) is judged as an operation of its own when the descriptor names it in `fields`
+ * (a field declared irreversible acts wherever it is selected: `{ admin { nukeShop } }`) or, in
+ * a mutation, when its name announces destruction or it names a resource by an identifier
+ * argument (a server that groups mutations under a scoped namespace runs it as one). What a
+ * mutation returns rarely does either (`createProduct(…) { product { reviews(first: 5) } }`
+ * stays one action); where it does, it is judged too, the safe side.
+ */
+function nestedOperation(field: RootField, type: AnalysedOperation["type"], config: GraphqlConfig): boolean {
+  if (config.fields.some((f) => f.name === field.name)) return true;
+  if (type !== "mutation") return false;
+  if (DESTRUCTIVE_NAME.test(field.name)) return true;
+  const named = resourceArgNames(config);
+  return namesIdentifier(field.args, named, 0);
+}
+
+/** Whether an input object in these arguments carries an identifier-shaped key, at any depth (bounded). */
+function namesIdentifier(value: unknown, named: ReadonlySet<string>, depth: number): boolean {
+  if (typeof value !== "object" || value === null || depth > MAX_ARGUMENT_DEPTH) return depth > MAX_ARGUMENT_DEPTH;
+  if (Array.isArray(value)) return value.some((item) => namesIdentifier(item, named, depth + 1));
+  for (const [key, inner] of Object.entries(value)) {
+    if (ID_KEY.test(key) || named.has(key.toLowerCase())) return true;
+    if (namesIdentifier(inner, named, depth + 1)) return true;
+  }
+  return false;
 }
 
 /**
@@ -144,6 +174,11 @@ function fieldDrafts(field: RootField, operation: AnalysedOperation, config: Gra
   if (field.namespace !== undefined) {
     detail["namespace"] = field.namespace;
     const note = `selected inside ${field.namespace}, a root field without arguments: servers that group mutations under a namespace run it as one`;
+    detail["note"] = typeof detail["note"] === "string" ? `${detail["note"]}; ${note}` : note;
+  }
+  if (field.within !== undefined) {
+    detail["within"] = field.within;
+    const note = `selected inside ${field.within}: judged as an operation of its own, as a server that nests operations there may run it`;
     detail["note"] = typeof detail["note"] === "string" ? `${detail["note"]}; ${note}` : note;
   }
   if (kind !== null) detail["resourceKind"] = kind;

@@ -147,7 +147,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
       if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
       const found = draftsFor(query.value, database, batched ? index : null, config, budget, target);
       if (!Array.isArray(found)) return found;
-      drafts.push(...found);
+      for (const draft of found) drafts.push(draft);
     }
     if (list.value !== undefined) {
       const field = config.batchField as string;
@@ -164,7 +164,7 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
         if (++statements > MAX_BATCH) return reject("sql_invalid_request", "SQL batch must hold 1 to 50 requests");
         const found = draftsFor(sql.value, elementDatabase, batched ? index : inner, config, budget, target);
         if (!Array.isArray(found)) return found;
-        drafts.push(...found);
+        for (const draft of found) drafts.push(draft);
       }
     }
   }

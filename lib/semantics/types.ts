@@ -84,6 +84,12 @@ export function reject(code: string, reason: string): Rejection {
 /** The resource placeholder for operations that act on nothing nameable. */
 export const NO_RESOURCE = "-";
 
+/**
+ * The most actions one request may carry: what one audit event records whole
+ * (proxy-worker/audit/compact.ts). The classifier refuses more before any per-action work.
+ */
+export const MAX_ACTIONS = 2_000;
+
 /** The environment of anything the inventory does not know. */
 export const UNKNOWN_ENVIRONMENT = "production";
 

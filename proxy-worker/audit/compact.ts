@@ -5,7 +5,7 @@
  * name the resource), and the method and path are the request's own, so those are dropped
  * unless they differ; GraphQL arguments, SQL statements and MCP tool arguments stay.
  */
-import type { SemanticAction } from "@/lib/semantics/types";
+import { MAX_ACTIONS, type SemanticAction } from "@/lib/semantics/types";
 
 export function compactActions(actions: readonly SemanticAction[], request: { method: string; path: string; host: string }): Array<Record<string, unknown>> {
   return actions.map((a) => {
@@ -32,7 +32,7 @@ export function compactActions(actions: readonly SemanticAction[], request: { me
  * decided, as SQL with more than 2,000 actions already is. The bytes leave 16 KiB of an event's
  * 256 KiB for the rest of its data.
  */
-export const MAX_RECORDED_ACTIONS = 2_000;
+export const MAX_RECORDED_ACTIONS = MAX_ACTIONS;
 export const MAX_RECORDED_ACTION_BYTES = 240 * 1024;
 /** What a recorded action's keys and punctuation take besides its values (`{"service":"",…},`). */
 const ACTION_OVERHEAD_BYTES = 73;

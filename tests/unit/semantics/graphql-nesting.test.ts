@@ -6,7 +6,10 @@ import { classifyRequest, json, RAILWAY } from "./support";
 const config = graphqlConfigSchema.parse({
   paths: ["/graphql"],
   resourceArgs: ["id", "productId", "repositoryId", "owner"],
-  fields: [{ name: "archiveProduct", effect: "destructive", resourceArg: "input.productId" }],
+  fields: [
+    { name: "archiveProduct", effect: "destructive", resourceArg: "input.productId" },
+    { name: "nukeShop", effect: "irreversible" },
+  ],
 });
 
 const judged = (doc: string, variables: Record<string, unknown> = {}) => {
@@ -96,5 +99,45 @@ describe("GraphQL: mutations grouped under a namespace field are judged", () => 
 
   it("queries are not namespaces (the control)", () => {
     expect(judged("query { admin { project(id: 1) { name } } }")).toEqual([["admin", "read", "-"]]);
+  });
+});
+
+describe("GraphQL: operations nested below a field with arguments, or in a query, are judged", () => {
+  it("an irreversible field under a namespace that takes arguments is held like the root one", () => {
+    expect(judged('mutation { admin(tenant: "t") { nukeShop } }')).toContainEqual(["nukeShop", "irreversible", "-"]);
+    expect(judged('mutation { admin { tenant(id: "t") { nukeShop } } }')).toContainEqual(["nukeShop", "irreversible", "-"]);
+  });
+
+  it("a destructive field under a scoped namespace is judged on its own resource", () => {
+    expect(judged('mutation { admin(tenant: "t") { deleteProduct(id: "p") { ok } } }')).toContainEqual(["deleteProduct", "destructive", "p"]);
+    expect(judged('mutation { admin { tenant(id: "t") { deleteProduct(id: "p") { ok } } } }')).toContainEqual(["deleteProduct", "destructive", "p"]);
+  });
+
+  it("a write under a scoped namespace is judged on the resource it names, not only the namespace's", () => {
+    expect(judged('mutation { tenant(id: "t") { updateProduct(productId: "p9") { ok } } }')).toEqual([
+      ["tenant", "write", "t"],
+      ["updateProduct", "write", "p9"],
+    ]);
+    expect(judged('mutation { tenant(id: "t") { updateProduct(input: {productId: "p9"}) { ok } } }')).toContainEqual(["updateProduct", "write", "p9"]);
+  });
+
+  it("through fragments and inline fragments below the root", () => {
+    expect(judged('mutation { tenant(id: "t") { ...F } } fragment F on Tenant { ... on Tenant { nukeShop } }')).toContainEqual(["nukeShop", "irreversible", "-"]);
+  });
+
+  it("a field the descriptor declares acts wherever a query selects it", () => {
+    expect(judged("{ admin { nukeShop } }")).toContainEqual(["nukeShop", "irreversible", "-"]);
+    expect(judged('{ shop(id: "s") { ...F } } fragment F on Shop { nukeShop }')).toContainEqual(["nukeShop", "irreversible", "-"]);
+    expect(judged('subscription { events { archiveProduct(input: {productId: "p1"}) { ok } } }')).toContainEqual(["archiveProduct", "destructive", "p1"]);
+  });
+
+  it("what a mutation returns stays part of it (the control)", () => {
+    expect(judged('mutation { createProduct(input: {name: "x"}) { product { reviews(first: 5) { text author { name } } } } }')).toEqual([["createProduct", "write", "-"]]);
+    expect(judged('query { shop(id: "s") { products(first: 10) { id name } } }')).toEqual([["shop", "read", "s"]]);
+  });
+
+  it("a large query's nested selections are walked without refusing it (over 500 below one field)", () => {
+    const many = Array.from({ length: 600 }, (_, i) => `f${i}`).join(" ");
+    expect(judged(`{ shop(id: "s") { ${many} } }`)).toEqual([["shop", "read", "s"]]);
   });
 });
