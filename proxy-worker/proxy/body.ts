@@ -111,12 +111,36 @@ export function leadingRequestLine(body: Buffer): string | null {
   // The target: anything up to the next space or line break.
   const target = i;
   while (i < end && body[i]! > 0x20) i++;
-  if (i === target || i >= end || (body[i] !== 0x20 && body[i] !== 0x09)) return null;
+  if (i === target) return null;
+  // A first line longer than the limit: a request line whose end lies beyond it (a long query
+  // string) is still one; no API body begins with a token, a space and 8 KiB without a break.
+  if (i >= end && end < n) return body.toString("latin1", start, start + 200);
+  const targetEnd = i;
+  if (i < end && body[i] !== 0x20 && body[i] !== 0x09) return null;
   while (i < end && (body[i] === 0x20 || body[i] === 0x09)) i++;
+  if (i >= end && end < n) return body.toString("latin1", start, start + 200);
+  // The body ends inside its first line, after a method and a target (`DELETE /volumes/x?a=`):
+  // the next request on the connection completes it with its own head (`GET /y HTTP/1.1`, its
+  // headers and injected credential), which a server lenient about spaces in the target runs
+  // as that request. Only a method in capitals and a target in origin, absolute or asterisk form
+  // are taken as one (a one-line text body such as `Fix the build` is not).
+  if (i >= n) return partialRequestLine(body, start, target, targetEnd) ? body.toString("latin1", start, Math.min(n, start + 200)) : null;
   // The version: "HTTP/" in any case (lenient servers fold it).
   if (i + 5 > n) return null;
   if ((body[i]! | 0x20) !== 0x68 || (body[i + 1]! | 0x20) !== 0x74 || (body[i + 2]! | 0x20) !== 0x74 || (body[i + 3]! | 0x20) !== 0x70 || body[i + 4] !== 0x2f) return null;
   let stop = i + 5;
   while (stop < end && body[stop] !== 0x0d && body[stop] !== 0x0a) stop++;
   return body.toString("latin1", start, Math.min(stop, start + 200));
+}
+
+/** `METHOD target` with the method in capitals and the target `/…`, `*` or `scheme://…`. */
+function partialRequestLine(body: Buffer, start: number, target: number, targetEnd: number): boolean {
+  for (let k = start; k < target; k++) {
+    const b = body[k]!;
+    if (b === 0x20 || b === 0x09) break;
+    if (!((b >= 0x41 && b <= 0x5a) || b === 0x2d || b === 0x5f)) return false;
+  }
+  const first = body[target];
+  if (first === 0x2f || (first === 0x2a && targetEnd === target + 1)) return true;
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(body.toString("latin1", target, Math.min(targetEnd, target + 64)));
 }

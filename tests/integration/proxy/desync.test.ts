@@ -116,6 +116,10 @@ describe("framing: the upstream runs the request that was judged", () => {
       "DELETE /items/2 HTTP/1.1\r\nX-Swallow-Next: ",
       `\r\n\r\n delete\t/items/3 http/1.1\r\nHost: raw.test:${port}\r\n\r\n`,
       "\u0000\u000bPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+      // A request line longer than the scan (its target a long query string), and one the body
+      // leaves unfinished for the next request's head to complete.
+      `DELETE /items/4?p=${"A".repeat(8200)} HTTP/1.1\r\nX: `,
+      "DELETE /items/5?x=",
     ];
     for (const method of ["POST", "GET", "PATCH"]) {
       for (const body of hidden) {
@@ -130,7 +134,7 @@ describe("framing: the upstream runs the request that was judged", () => {
     expect(statuses(await send(`${head(`POST ${origin()}/items`, "Content-Type: text/plain\r\nContent-Length: 2\r\n")}Connection: close\r\n\r\nhi`))).toEqual([200]);
     await new Promise((r) => setTimeout(r, 200));
     expect(executed).toEqual(["POST /items HTTP/1.1"]);
-    expect(received).not.toMatch(/items\/[123]|PRI \*/i);
+    expect(received).not.toMatch(/items\/[12345]|PRI \*/i);
 
     // A request line anywhere but at the start is data (a JSON note, a log line), forwarded as judged.
     ignoresBodiesOf = new Set();
