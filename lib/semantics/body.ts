@@ -78,18 +78,37 @@ const JSON_LABEL = /json/i;
  *   `express.json({ type })` is often given such types (`application/x-json`, `*\/json`);
  * - or, whatever its Content-Type (none, `text/plain`, a form), its first character other than
  *   JSON whitespace is `{`: Express apps parse every body as JSON with `express.json({ type:
- *   () => true })` or `type: "*\/*"`, Flask's `get_json(force=True)` ignores the type.
+ *   () => true })` or `type: "*\/*"`, Flask's `get_json(force=True)` ignores the type;
+ * - or its bytes are not the text they will be read as: a Content-Encoding other than identity
+ *   (body-parser inflates gzip, deflate and br before parsing), or a first byte (after JSON
+ *   whitespace) that begins a byte-order mark or a UTF-16/32 text (`EF BB BF`, `FF FE`, `FE FF`,
+ *   `00 7B`): Python's `json.loads` and body-parser read those as JSON too. Such a body is then
+ *   refused by whoever reads it (`unsupported_content_encoding`, `invalid_body`), as it cannot be
+ *   looked into.
  *
  * Multipart bodies are read as multipart, never as JSON. A body this says yes to is parsed as
  * JSON and refused when it does not parse (a duplicate key is read as the last one by PHP and
  * JavaScript): answering yes too often only refuses or judges more.
  */
-export function mayBeJsonBody(contentType: string | undefined, mediaType: string, body: Uint8Array): boolean {
+export function mayBeJsonBody(headers: Readonly<Record<string, string>>, mediaType: string, body: Uint8Array): boolean {
   if (MULTIPART_FORMS.has(mediaType)) return false;
+  const contentType = headers["content-type"];
   if (contentType !== undefined && JSON_LABEL.test(contentType)) return true;
-  for (const byte of body) {
+  const encoding = headers["content-encoding"];
+  if (encoding !== undefined && !/^[\s,]*(?:identity[\s,]*)*$/i.test(encoding)) return true;
+  let nul = false;
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i]!;
     if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
-    return byte === 0x7b; // "{"
+    // UTF-16/32 text: its NULs between JSON's bytes (`00 7B`, `00 20 00 7B`, `7B 00` is `{` already).
+    if (byte === 0x00) {
+      nul = true;
+      continue;
+    }
+    if (byte === 0x7b) return true; // "{"
+    if (nul || i > 0) return false;
+    // A byte-order mark: UTF-8's (EF BB BF), UTF-16's and UTF-32's (FF FE, FE FF).
+    return (byte === 0xef && body[1] === 0xbb && body[2] === 0xbf) || (byte === 0xff && body[1] === 0xfe) || (byte === 0xfe && body[1] === 0xff);
   }
   return false;
 }

@@ -93,7 +93,7 @@ function bodyOverrides(req: CanonicalRequest): Found {
   // and Rack::MethodOverride reads `_method` there: read like multipart/form-data, refused
   // without a boundary.
   const multipart = MULTIPART_FORMS.has(media.type);
-  const json = mayBeJsonBody(req.headers["content-type"], media.type, bytes);
+  const json = mayBeJsonBody(req.headers, media.type, bytes);
   if (!form && !multipart && !json) return { ok: true, values: [] };
   // The charset is checked for JSON too: Express's JSON parser decodes `charset=utf-16le`, where
   // `_method` is not the ASCII bytes the quick look below searches for.
@@ -110,8 +110,11 @@ function bodyOverrides(req: CanonicalRequest): Found {
 }
 
 function jsonOverride(req: CanonicalRequest): Found {
-  // Only a body that mentions "method" (or escapes characters) can carry the key.
-  if (!/method|\\u/i.test(latin1.decode(req.body ?? new Uint8Array()))) return { ok: true, values: [] };
+  // Only a body that mentions "method" (or escapes characters) can carry the key, if its bytes
+  // are ASCII's: one that starts with a byte-order mark or holds a NUL (UTF-16, UTF-32) is read
+  // whole, and refused as the text it is not.
+  const bytes = req.body ?? new Uint8Array();
+  if ((bytes.length === 0 || bytes[0]! < 0x80) && !bytes.includes(0) && !/method|\\u/i.test(latin1.decode(bytes))) return { ok: true, values: [] };
   const text = readTextBody(req);
   if (!text.ok) return text;
   const parsed = parseJsonText(text.text);

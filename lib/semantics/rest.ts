@@ -582,7 +582,7 @@ function readBodyParameters(req: CanonicalRequest, jsonBody: () => { value: unkn
   }
   // A body a server may read as JSON that does not parse (or has a duplicate key, which PHP and
   // JavaScript read as the last one) names parameters that cannot be ruled out.
-  if (mayBeJsonBody(req.headers["content-type"], media.type, bytes)) return parsed;
+  if (mayBeJsonBody(req.headers, media.type, bytes)) return parsed;
   // Not JSON: a form is still a form to the server.
   if (media.type !== "application/x-www-form-urlencoded") return readings;
   const text = asciiText(req, bytes, media.params, "form");

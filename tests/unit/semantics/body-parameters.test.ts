@@ -4,6 +4,7 @@
  * parameter, whatever body it parsed them from (a JSON body, a form, a multipart form). Both
  * resources are judged; a body whose fields cannot be read exactly is refused, never skipped.
  */
+import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { restConfigSchema } from "@/lib/semantics/descriptors/schema";
 import { classifyRest } from "@/lib/semantics/rest";
@@ -117,5 +118,28 @@ describe("JSON bodies under every Content-Type a server may read as JSON", () =>
     expect(judged("id=vol_prod", "text/plain")).toEqual(PATH_ONLY);
     expect(judged("not json", "application/octet-stream")).toEqual(PATH_ONLY);
     expect(judged('{"id":"vol_stg"}', "text/json")).toEqual(PATH_ONLY);
+  });
+});
+
+describe("a body that names the parameter in bytes that are not plain text is refused, whatever its Content-Type", () => {
+  const named = '{"id":"vol_prod"}';
+  it("compressed (body-parser inflates it before parsing)", () => {
+    for (const type of ["text/plain", "application/octet-stream", null]) {
+      expect(judged(zlib.gzipSync(named), type, { "content-encoding": "gzip" }), String(type)).toBe("rejected:unsupported_content_encoding");
+      expect(judged(zlib.deflateSync(named), type, { "content-encoding": "deflate" }), String(type)).toBe("rejected:unsupported_content_encoding");
+    }
+  });
+
+  it("after a byte-order mark, or in UTF-16", () => {
+    for (const type of ["text/plain", null]) {
+      expect(judged(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(named)]), type), String(type)).toMatch(/^rejected:/);
+      expect(judged(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(named, "utf16le")]), type), String(type)).toMatch(/^rejected:/);
+      expect(judged(Buffer.from(named, "utf16le").swap16(), type), String(type)).toMatch(/^rejected:/);
+    }
+  });
+
+  it("binary data that merely contains the bytes is not read (the control)", () => {
+    expect(judged(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.from(named)]), "image/jpeg")).toEqual(PATH_ONLY);
+    expect(judged("id=vol_prod", "text/plain")).toEqual(PATH_ONLY);
   });
 });

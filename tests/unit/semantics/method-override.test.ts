@@ -3,6 +3,7 @@
  * classified with the method it names, and a body whose override cannot be determined is refused.
  * `DELETE /volumes/{id}` is irreversible on the storage example; a plain POST there is a write.
  */
+import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { classifyRequest, json } from "./support";
 
@@ -141,7 +142,35 @@ describe("bodies that cannot carry an override are not refused", () => {
     expect(outcome(`${VOLUME}?tag=a&tag=b`)).toBe("write");
     expect(outcome(VOLUME, "caf%E9=1", `${FORM}; charset=iso-8859-1`)).toBe("write");
     expect(outcome(VOLUME, "_method=DELETE", "text/plain")).toBe("write");
-    expect(outcome(VOLUME, new Uint8Array([0xff, 0xfe, 0x00]), "application/octet-stream", { "content-encoding": "gzip" })).toBe("write");
+    // Binary uploads: a JPEG (FF D8), a gzip file sent as data (no Content-Encoding), a PNG.
+    expect(outcome(VOLUME, new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x7b]), "application/octet-stream")).toBe("write");
+    expect(outcome(VOLUME, new Uint8Array([0x1f, 0x8b, 0x08, 0x00, 0x7b]), "application/octet-stream")).toBe("write");
+    expect(outcome(VOLUME, new Uint8Array([0x89, 0x50, 0x4e, 0x47]), null)).toBe("write");
+  });
+});
+
+describe("a body whose bytes are not the text a server reads is refused, whatever its Content-Type", () => {
+  const override = Buffer.from('{"_method":"DELETE"}');
+  it("compressed: body-parser inflates gzip, deflate and br before its JSON parser reads `_method`", () => {
+    for (const type of ["text/plain", "application/octet-stream", null]) {
+      for (const encoding of ["gzip", "deflate", "br", "GZIP", "identity, gzip"]) {
+        expect(outcome(VOLUME, zlib.gzipSync(override), type, { "content-encoding": encoding }), `${type} ${encoding}`).toBe("rejected:unsupported_content_encoding");
+      }
+    }
+    // identity is no encoding (the control).
+    expect(outcome(VOLUME, "hello", "text/plain", { "content-encoding": "identity" })).toBe("write");
+  });
+
+  it("after a byte-order mark, or in UTF-16 or UTF-32 (Python's json.loads reads them all)", () => {
+    const utf16le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"_method":"DELETE"}', "utf16le")]);
+    const utf16be = Buffer.from('{"_method":"DELETE"}', "utf16le").swap16();
+    const utf32be = Buffer.concat([...'{"_method":"DELETE"}'].map((c) => Buffer.from([0, 0, 0, c.charCodeAt(0)])));
+    for (const type of ["text/plain", "application/octet-stream", null]) {
+      for (const body of [Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), override]), utf16le, Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be]), utf16be, utf32be]) {
+        expect(outcome(VOLUME, body, type), `${type} ${body.subarray(0, 4).toString("hex")}`).toMatch(/^rejected:|^irreversible$/);
+        expect(outcome(VOLUME, body, type)).not.toBe("write");
+      }
+    }
   });
 });
 
