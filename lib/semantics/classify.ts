@@ -12,6 +12,7 @@ import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
 import { classifyRest, effectiveMethods, unmatchedBoth } from "@/lib/semantics/rest";
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
+  effectRank,
   MAX_ACTIONS,
   maxEffectOf,
   NO_RESOURCE,
@@ -26,6 +27,8 @@ import {
 } from "@/lib/semantics/types";
 
 export const UNKNOWN_SERVICE = "unknown";
+
+const DESTRUCTIVE_RANK = effectRank("destructive");
 
 export function classify(request: CanonicalRequest, registry: ServiceRegistry, inventory: Inventory): Classification {
   return classifyMatched(request, registry.match(request.host, request.port, request.scheme), inventory);
@@ -182,9 +185,19 @@ function withTrimmed(drafts: readonly ActionDraft[]): ActionDraft[] {
   return out;
 }
 
+/**
+ * Where the protocol names the resource an action acts on, only that resource (or the host) can
+ * place it outside production (inventory.ts). A destructive or irreversible action that names
+ * none (`deleteProduct(sku: …)`, `deleteAllProducts(exceptId: …)`, a bulk `DELETE /volumes`)
+ * acts on something no identifier in it is known to be: the identifiers beside it (a
+ * `shopId`, a project) may only disagree, never vouch, so it is production unless its host is
+ * placed. A read or write without a resource of its own (a list, a creation under a project)
+ * is still placed by its identifiers.
+ */
 function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined, named: boolean): SemanticAction {
-  const trimmed = named && draft.resource !== NO_RESOURCE ? trimmedResource(draft.resource) : null;
-  const resource = named && draft.resource !== NO_RESOURCE ? (trimmed === null ? [draft.resource] : [draft.resource, trimmed]) : undefined;
+  const own = draft.resource !== NO_RESOURCE;
+  const trimmed = named && own ? trimmedResource(draft.resource) : null;
+  const resource = !named ? undefined : own ? (trimmed === null ? [draft.resource] : [draft.resource, trimmed]) : effectRank(draft.effect) >= DESTRUCTIVE_RANK ? [] : undefined;
   const environment = resolveEnvironment(inventory, { service, host, keys: draft.keys, fixed, resource });
   const action: SemanticAction = { service, environment, resource: draft.resource, operation: draft.operation, effect: draft.effect };
   if (draft.detail) action.detail = draft.detail;

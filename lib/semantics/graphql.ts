@@ -287,12 +287,15 @@ function collectIds(value: unknown, depth: number, out: Array<{ path: string; va
   return true;
 }
 
-// Per descriptor: the last part of each resourceArgs name, lower-cased.
+// Per descriptor: the last part of each resourceArgs name, lower-cased, and its plural.
 const namedArgs = new WeakMap<readonly string[], ReadonlySet<string>>();
 function resourceArgNames(config: GraphqlConfig): ReadonlySet<string> {
   let names = namedArgs.get(config.resourceArgs);
   if (!names) {
-    names = new Set(config.resourceArgs.map((name) => (name.split(".").pop() ?? name).toLowerCase()));
+    names = new Set(config.resourceArgs.flatMap((name) => {
+      const last = (name.split(".").pop() ?? name).toLowerCase();
+      return [last, `${last}s`];
+    }));
     namedArgs.set(config.resourceArgs, names);
   }
   return names;
@@ -319,10 +322,13 @@ function resourceOf(
     }
   }
   if (unsafe.length > 0) return unsafeIntegerRejection(`argument "${unsafe[0]}" of ${field.name}`);
-  // Names compared without case: Go's `repositoryID` is the descriptor's `repositoryId`.
+  // Names compared without case: Go's `repositoryID` is the descriptor's `repositoryId`; and a
+  // list under the plural (`ids`, `productIds`) names each of its elements.
   for (const name of config.resourceArgs) {
     const lower = name.toLowerCase();
-    const hit = found.find((f) => f.path.toLowerCase() === lower) ?? found.find((f) => f.path.toLowerCase().endsWith(`.${lower}`));
+    const plural = `${lower}s`;
+    const is = (path: string) => path === lower || path === plural || path.endsWith(`.${lower}`) || path.endsWith(`.${plural}`);
+    const hit = found.find((f) => f.path.toLowerCase() === lower) ?? found.find((f) => is(f.path.toLowerCase()));
     if (hit) {
       const resources = [...new Set(found.filter((f) => f.path === hit.path).map((f) => f.value))];
       return { resources, kind: override?.resourceKind ?? kindOf(name, field.name), keys };

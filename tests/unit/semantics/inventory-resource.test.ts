@@ -83,3 +83,49 @@ describe("the inventory: an action's own resource decides, identifiers beside it
     expect(actions.every((a) => a.endsWith(" staging"))).toBe(true);
   });
 });
+
+describe("an action that names no resource of its own", () => {
+  const shop = registryWith([
+    {
+      id: "shop",
+      hosts: ["api.shop.test"],
+      protocol: "graphql",
+      graphql: { paths: ["/graphql"], resourceArgs: ["id", "productId"], fields: [{ name: "nukeShop", effect: "irreversible" }] },
+    },
+    {
+      id: "bulk",
+      hosts: ["api.bulk.test", "api.bulk.staging.example.com"],
+      protocol: "rest",
+      rest: { routes: [{ method: "DELETE", path: "/volumes", operation: "volumes.deleteAll", effect: "destructive" }, { method: "GET", path: "/volumes", operation: "volumes.list", effect: "read" }] },
+    },
+  ]);
+  const places = createInventory([
+    { environment: "staging", resources: ["staging-*"] },
+    { environment: "production", resources: ["prod-*"] },
+    { environment: "staging", hosts: ["*.staging.example.com"] },
+  ]);
+  const judged = (method: string, url: string, body?: unknown) => {
+    const c = classify(canonical(method, url, body === undefined ? {} : { body: json(body) }), shop, places);
+    if (!c.ok) throw new Error(`${c.code}: ${c.reason}`);
+    return c.actions.map((a) => `${a.operation} ${a.resource} ${a.environment}`);
+  };
+  const gql = (query: string) => judged("POST", "https://api.shop.test/graphql", { query });
+
+  it("a destructive or irreversible one is production, whatever staging identifier sits beside it", () => {
+    expect(gql('mutation { deleteProduct(sku: "prod-1", shopId: "staging-1") { ok } }')).toEqual(["deleteProduct - production"]);
+    expect(gql('mutation { deleteAllProducts(exceptId: "staging-1") { ok } }')).toEqual(["deleteAllProducts - production"]);
+    expect(gql('mutation { nukeShop(shopId: "staging-1") }')).toEqual(["nukeShop - production"]);
+    expect(judged("DELETE", "https://api.bulk.test/volumes?projectId=staging-1")).toEqual(["volumes.deleteAll /volumes production"]);
+  });
+
+  it("its host still places it, and a read or write without a resource is still placed by its identifiers", () => {
+    expect(judged("DELETE", "https://api.bulk.staging.example.com/volumes")).toEqual(["volumes.deleteAll /volumes staging"]);
+    expect(gql('mutation { createProduct(input: {shopId: "staging-1", name: "x"}) { ok } }')).toEqual(["createProduct - staging"]);
+    expect(gql('{ products(shopId: "staging-1") { name } }')).toEqual(["products - staging"]);
+  });
+
+  it("a resource argument's plural names each element (`ids`, `productIds`)", () => {
+    expect(gql('mutation { deleteProducts(ids: ["prod-1", "staging-2"]) { ok } }')).toEqual(["deleteProducts prod-1 production", "deleteProducts staging-2 staging"]);
+    expect(gql('mutation { deleteProducts(input: {productIds: ["prod-1"]}) { ok } }')).toEqual(["deleteProducts prod-1 production"]);
+  });
+});
