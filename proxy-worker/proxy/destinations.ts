@@ -23,7 +23,11 @@ export class ServiceDestinations implements DestinationChecker {
 
   async check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination> {
     const internal = descriptor?.proxy.internalAddresses ?? [];
-    const key = `${descriptor?.id ?? "-"}|${internal.join(",")}|${request.host}|${request.port}`;
+    // A local name (`localhost`, `db.internal`, a single label) is resolved only for a service
+    // declared internal that lists it exactly among its hosts (no glob), and every address it
+    // resolves to must then lie inside the service's internal ranges (lib/net/resolve.ts).
+    const names = internal.length > 0 && descriptor ? descriptor.hosts.filter((h) => !h.includes("*")) : [];
+    const key = `${descriptor?.id ?? "-"}|${internal.join(",")}|${names.join(",")}|${request.host}|${request.port}`;
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.result;
     const result = await resolveDestination(
@@ -31,6 +35,7 @@ export class ServiceDestinations implements DestinationChecker {
       {
         lookup: this.lookup,
         allowInternal: internal,
+        allowInternalNames: names,
         // Unknown hosts may use only the scheme's default port.
         allowedPorts: allowedPortsFor(descriptor ?? { scheme: request.scheme }),
         deniedPorts: this.deniedPorts,
