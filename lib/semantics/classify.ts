@@ -13,7 +13,7 @@ import { classifyRest, effectiveMethods, unmatchedBoth } from "@/lib/semantics/r
 import { classifySqlHttp } from "@/lib/semantics/sql-http";
 import {
   effectRank,
-  MAX_ACTIONS,
+  MAX_CLASSIFIED_ACTIONS,
   maxEffectOf,
   NO_RESOURCE,
   reject,
@@ -57,10 +57,10 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   if (!result.ok) return result;
   if (result.drafts.length === 0) return reject("no_actions", "request carries no operation");
   // Refused before any per-action work: a request with more actions than an audit event records
-  // is refused anyway (proxy-worker/audit/compact.ts), and its actions must not cost the worker
-  // time first (125,000 ids in one GraphQL list are a 1 MB body).
-  if (result.drafts.length > MAX_ACTIONS) {
-    return reject("too_many_actions", `the request carries ${result.drafts.length} actions, more than the ${MAX_ACTIONS} Bulkhead judges and records in one request; send fewer per request`);
+  // is refused anyway (proxy-worker/audit/compact.ts, which records what it refused), and far
+  // more must not cost the worker time first (125,000 ids in one GraphQL list are a 1 MB body).
+  if (result.drafts.length > MAX_CLASSIFIED_ACTIONS) {
+    return reject("too_many_actions", `the request carries ${result.drafts.length} actions, far more than the 2,000 Bulkhead judges and records in one request; send fewer per request`);
   }
 
   // Where the request names the resource acted on, that resource must itself be known to the

@@ -86,9 +86,15 @@ export const NO_RESOURCE = "-";
 
 /**
  * The most actions one request may carry: what one audit event records whole
- * (proxy-worker/audit/compact.ts). The classifier refuses more before any per-action work.
+ * (proxy-worker/audit/compact.ts, which refuses more, recording how many and which).
  */
 export const MAX_ACTIONS = 2_000;
+
+/**
+ * Beyond this many the classifier refuses a request before any per-action work (its resources'
+ * twins, the inventory, the event's record of them): 125,000 ids in a 1 MB GraphQL list.
+ */
+export const MAX_CLASSIFIED_ACTIONS = 10 * MAX_ACTIONS;
 
 /** The environment of anything the inventory does not know. */
 export const UNKNOWN_ENVIRONMENT = "production";
