@@ -186,6 +186,12 @@ export function createProxyServer(
   // duplicate check, and a Content-Length after them made the body vanish (judged and forwarded
   // as none). The head's size is bounded by `maxHeaderSize` (431), which bounds the count too.
   server.maxHeadersCount = 0;
+  // A client that sends its whole request and then shuts down its sending side (a half-close,
+  // `shutdown(SHUT_WR)`, as some clients do once they have nothing more to send) still gets the
+  // answer: by default Node aborts the request in flight on that FIN, so the request was
+  // forwarded, ran upstream, and was recorded as `client_gone` with nothing answered. The
+  // connection is closed once the answers of the requests it has already sent are written.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // `Expect: 100-continue`: Node would answer "100 Continue" before anyone looked at the request;
   // the handler sends it only once the client is authenticated (handler.ts, readBody).
   // Node takes any value that contains the word for it (`100-continue, foo`, `x;100-continue`),

@@ -335,18 +335,24 @@ export class Pipeline extends PipelineAudit {
     return { auth, state, request: d.request, url: d.url, descriptor, destination: checked, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
-  /** Waits for a person while the client's connection stays open; its closing cancels the hold. */
+  /**
+   * Waits for a person while the client's connection stays open; its closing cancels the hold.
+   * So does the client's end of sending (a FIN): a client that closed its socket sends only that,
+   * and is indistinguishable from one that half-closed until an answer is written to it, which
+   * for a hold may be minutes later; an approval meanwhile would run a request nobody waits for.
+   * (Requests that are not held are answered on a half-closed connection: explicit-listener.ts.)
+   */
   private async holdWhileConnected(j: Judgement, held: Parameters<HoldGate["hold"]>[0]): ReturnType<HoldGate["hold"]> {
     const connection = j.received.connection;
     if (!connection) return this.deps.holds.hold(held);
     const abandoned = new AbortController();
     const gone = () => abandoned.abort();
-    if (connection.destroyed) gone();
-    else connection.once("close", gone);
+    if (connection.destroyed || connection.readableEnded) gone();
+    else connection.once("close", gone).once("end", gone);
     try {
       return await this.deps.holds.hold({ ...held, abandoned: abandoned.signal });
     } finally {
-      connection.off("close", gone);
+      connection.off("close", gone).off("end", gone);
     }
   }
 

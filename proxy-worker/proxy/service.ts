@@ -285,7 +285,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     tunnels.accept(socket, { listener: "transparent", scheme, authority: null, identity, connection: socket });
   };
   // noDelay, as node:http's servers have it (sandbox-listener.ts says why).
-  const transparentHttp = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "http"));
+  // allowHalfOpen: a client that half-closes after its request still gets the answer (the HTTP
+  // server finishes it and then closes: createProxyServer).
+  const transparentHttp = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => acceptTransparent(socket, "http"));
   const transparentTls = net.createServer({ noDelay: true }, (socket) => acceptTransparent(socket, "https"));
 
   await listen(explicit, config.proxyPort, config.proxyHost, "BULKHEAD_PROXY_PORT");
