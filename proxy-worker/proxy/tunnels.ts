@@ -96,7 +96,10 @@ export class Tunnels {
     const ctx = this.contexts.get(req.socket);
     if (!ctx) return refuse(new ProxyRefusal("malformed", "no_tunnel_context", "request arrived on an unknown connection"), "intercepted");
     const target = req.url ?? "";
-    if (!target.startsWith("/")) return refuse(new ProxyRefusal("malformed", "absolute_form_in_tunnel", "inside a tunnel, send origin-form requests (/path)"), ctx.listener);
+    if (!target.startsWith("/")) {
+      const why = ctx.listener === "transparent" ? "a sandbox's connection goes to the destination itself: send origin-form requests (/path), not a proxy's absolute form" : "inside a tunnel, send origin-form requests (/path)";
+      return refuse(new ProxyRefusal("malformed", "absolute_form_in_tunnel", why), ctx.listener);
+    }
     const base = { listener: ctx.listener, identity: ctx.identity, connection: ctx.connection };
     const authority = ctx.authority;
     if (ctx.listener === "transparent" && ctx.scheme === "https" && authority) {
@@ -154,7 +157,10 @@ export class Tunnels {
     // Identity, budgets, destination and ports are decided before the tunnel opens.
     let admitted: Awaited<ReturnType<typeof admitConnect>>;
     try {
-      const descriptor = match?.kind === "service" ? match.descriptor : null;
+      // A host a service claims on a port it does not list is that service's, never an unknown
+      // host's: its ports are the ones checked (and named in the refusal; it said "443").
+      const claimed = plain?.kind === "mismatch" ? plain : match;
+      const descriptor = claimed?.kind === "service" || claimed?.kind === "mismatch" ? claimed.descriptor : null;
       admitted = await admitConnect(this.deps.pipeline, { listener: "intercepted", clientAddress: client, identity, connection: socket }, { ...target, scheme, descriptor }, state);
     } catch (error) {
       if (!(error instanceof ProxyRefusal)) throw error;

@@ -62,6 +62,13 @@ describe("CONNECT: the answer is decided before the tunnel opens", () => {
     expect(event?.data.code).toBe(code);
   });
 
+  it("a host a service claims, on a port it does not list, is refused naming that service's ports (not 443)", async () => {
+    const tunnel = await connectTunnel(h.proxyPort, `public.test:${up.port + 1}`, bearer(token));
+    expect(tunnel.status, tunnel.body).toBe(403);
+    expect(body(tunnel.body).reason).toContain(`(${up.port})`);
+    expect(body(tunnel.body).reason).not.toContain("443");
+  });
+
   it("keeps the reason for an IPv6 destination: loopback is refused as loopback", async () => {
     const tunnel = await connectTunnel(h.proxyPort, "[::1]:443", bearer(token));
     expect(body(tunnel.body).reason).toMatch(/::1 is loopback/);
