@@ -36,6 +36,9 @@ export function refuseMethod(req, res) {
 /** Why `url` (a request target as received) cannot be served, or null when its path decodes. */
 export function malformedPath(url) {
   if (typeof url !== "string" || url.length === 0) return "the request has no target";
+  // Only origin form (`/path?query`): an absolute-form target (`GET http://evil.example/x`) named
+  // a host the Host check never saw, and Next.js answered it with a 308 to that host.
+  if (url[0] !== "/" && url !== "*") return "the request target must be a path (/…), not a URL or another form";
   const query = url.indexOf("?");
   const path = query < 0 ? url : url.slice(0, query);
   if (!path.includes("%")) return null;

@@ -24,6 +24,12 @@ describe("the dashboard server's malformed-path guard", () => {
     }
   });
 
+  it("refuses a target that is not a path: the absolute form named a host the Host check never saw (Next.js redirected to it)", () => {
+    for (const url of ["http://evil.example/agents", "https://evil.example/", "HTTP://127.0.0.1:3000/agents", "evil.example:443", "agents"]) {
+      expect(check(url), url).toMatch(/must be a path/);
+    }
+  });
+
   it("lets through what decodes, and never looks at the query", () => {
     for (const url of ["/", "/agents", "/agents/%25", "/tasks/a%20b", "/api/v1/audit/12", "/agents/%E2%9C%93", "/audit?q=%ff", "/api/v1/audit?q=%", "*", "/a/%2F/b"]) {
       expect(check(url), url).toBeNull();
