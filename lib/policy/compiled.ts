@@ -15,7 +15,10 @@ export interface CompiledRule {
   waiveApproval: boolean;
   effects: readonly Effect[];
   environments: Matcher | null;
+  /** Case-insensitive: what deny rules match (a changed case cannot dodge them). */
   resources: Matcher | null;
+  /** Case-sensitive: what allow and hold rules match, unless the action's service ignores case. */
+  resourcesExact: Matcher | null;
   /** Null when the rule lists no operations or is filed under exact operation names. */
   operations: Matcher | null;
   /** Epoch milliseconds, or null for no expiry. */
@@ -69,6 +72,7 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule & { exactOpe
     effects: rule.effects ?? EFFECTS,
     environments: rule.environments ? compileGlobs(rule.environments, ci) : null,
     resources: rule.resources ? compileGlobs(rule.resources, ci) : null,
+    resourcesExact: rule.resources ? compileGlobs(rule.resources) : null,
     operations: ops && !exact ? compileGlobs(ops, ci) : null,
     expiresAt: rule.expires_at ? Date.parse(rule.expires_at) : null,
     source: rule,

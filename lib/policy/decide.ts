@@ -41,10 +41,17 @@ export interface Decision {
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, hold: 1, deny: 2 };
 
-function matches(rule: CompiledRule, action: SemanticAction, now: number, aliases: readonly string[] = []): boolean {
+/**
+ * Resources: a deny rule matches in any case (changing case cannot dodge it); an allow or hold
+ * rule matches the resource as written, unless the action's service ignores case (GitHub), so an
+ * allowance for `Kx9Prod` (an approval's "allow for the rest of the task" included) does not
+ * reach `kx9prod`, another resource on a case-sensitive API.
+ */
+function matches(rule: CompiledRule, action: SemanticAction, now: number, aliases: readonly string[] = [], anyCase = true): boolean {
   if (rule.expiresAt !== null && rule.expiresAt <= now) return false;
   if (rule.environments && !rule.environments(action.environment)) return false;
-  if (rule.resources && !rule.resources(action.resource) && !aliases.some((alias) => rule.resources!(alias))) return false;
+  const resources = anyCase || action.caseInsensitive ? rule.resources : rule.resourcesExact;
+  if (resources && !resources(action.resource) && !aliases.some((alias) => resources(alias))) return false;
   if (rule.operations && !rule.operations(action.operation)) return false;
   return true;
 }
@@ -97,7 +104,7 @@ function first(
     if (!bucket) continue;
     for (const rule of bucket[kind]) {
       if (best && rule.index >= best.index) break;
-      if (pick(rule) && matches(rule, action, now, aliases)) {
+      if (pick(rule) && matches(rule, action, now, aliases, kind === "deny")) {
         best = rule;
         break;
       }

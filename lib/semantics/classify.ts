@@ -67,7 +67,8 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   // inventory (inventory.ts, `resource`); a SQL request's database and host are its place, as
   // the connection goes there, so its keys vouch as they are.
   const named = protocol !== "sql-http";
-  const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment, named));
+  const foldsCase = protocol === "rest" && descriptor.rest?.caseInsensitive === true;
+  const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment, named, foldsCase));
   return { ok: true, service: descriptor.id, actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }
 
@@ -194,12 +195,13 @@ function withTrimmed(drafts: readonly ActionDraft[]): ActionDraft[] {
  * placed. A read or write without a resource of its own (a list, a creation under a project)
  * is still placed by its identifiers.
  */
-function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined, named: boolean): SemanticAction {
+function toAction(draft: ActionDraft, service: string, host: string, inventory: Inventory, fixed: string | undefined, named: boolean, foldsCase: boolean): SemanticAction {
   const own = draft.resource !== NO_RESOURCE;
   const trimmed = named && own ? trimmedResource(draft.resource) : null;
   const resource = !named ? undefined : own ? (trimmed === null ? [draft.resource] : [draft.resource, trimmed]) : effectRank(draft.effect) >= DESTRUCTIVE_RANK ? [] : undefined;
-  const environment = resolveEnvironment(inventory, { service, host, keys: draft.keys, fixed, resource });
+  const environment = resolveEnvironment(inventory, { service, host, keys: draft.keys, fixed, resource, caseInsensitive: foldsCase });
   const action: SemanticAction = { service, environment, resource: draft.resource, operation: draft.operation, effect: draft.effect };
+  if (foldsCase) action.caseInsensitive = true;
   if (draft.detail) action.detail = draft.detail;
   return action;
 }

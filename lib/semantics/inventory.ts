@@ -27,7 +27,9 @@ export type InventoryEntryInput = z.input<typeof inventoryEntrySchema>;
 interface CompiledEntry {
   environment: string;
   service: string | undefined;
+  /** The resources as written (case-sensitive), and in any case (a variant of a listed one). */
   resource: Matcher | null;
+  resourceAnyCase: Matcher | null;
   host: Matcher | null;
 }
 
@@ -41,7 +43,8 @@ export function createInventory(entries: readonly InventoryEntryInput[] = []): I
     return {
       environment: e.environment,
       service: e.service,
-      resource: e.resources.length ? compileGlobs(e.resources, { caseInsensitive: true }) : null,
+      resource: e.resources.length ? compileGlobs(e.resources) : null,
+      resourceAnyCase: e.resources.length ? compileGlobs(e.resources, { caseInsensitive: true }) : null,
       host: e.hosts.length ? compileGlobs(e.hosts, { caseInsensitive: true }) : null,
     };
   });
@@ -65,6 +68,13 @@ export interface EnvironmentQuery {
    * by disagreeing, but never vouches for a resource the inventory does not know.
    */
   resource?: readonly string[] | undefined;
+  /**
+   * The service names resources without regard to case (a REST descriptor's `caseInsensitive`).
+   * Elsewhere an identifier that matches an entry only in another case (`STG1` beside a listed
+   * `stg1`) is another resource, unknown to the inventory: it never places an action, and as an
+   * identifier it counts as production (it can only make the answer production, never staging).
+   */
+  caseInsensitive?: boolean | undefined;
 }
 
 export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery): string {
@@ -79,13 +89,12 @@ export function resolveEnvironment(inventory: Inventory, query: EnvironmentQuery
       placed = true;
     }
     if (entry.resource) {
+      const exact = query.caseInsensitive ? entry.resourceAnyCase! : entry.resource;
       for (const key of query.keys) {
-        if (entry.resource(key)) {
-          found.add(entry.environment);
-          break;
-        }
+        if (exact(key)) found.add(entry.environment);
+        else if (entry.resourceAnyCase!(key)) found.add(UNKNOWN_ENVIRONMENT);
       }
-      if (!placed && query.resource?.some((spelling) => entry.resource?.(spelling))) {
+      if (!placed && query.resource?.some((spelling) => exact(spelling))) {
         found.add(entry.environment);
         placed = true;
       }

@@ -61,6 +61,12 @@ export interface SemanticAction {
   /** Service-specific operation name (`volumeDelete`, `repos.delete`, `DROP TABLE`, a tool name). */
   operation: string;
   effect: Effect;
+  /**
+   * The service names resources without regard to case (a REST descriptor's `caseInsensitive`,
+   * GitHub's): allow and hold rules then match its resource in any case, as deny rules always do.
+   * Elsewhere `Kx9Prod` and `kx9prod` may be two resources, and an allow rule names one.
+   */
+  caseInsensitive?: true;
   /** Extra facts for people and audit (arguments, statement index, notes). Never used to decide. */
   detail?: Record<string, unknown>;
 }

@@ -129,3 +129,28 @@ describe("an action that names no resource of its own", () => {
     expect(gql('mutation { deleteProducts(input: {productIds: ["prod-1"]}) { ok } }')).toEqual(["deleteProducts prod-1 production"]);
   });
 });
+
+describe("the inventory and case", () => {
+  const services = registryWith([
+    ...exampleDescriptors,
+    { id: "items", hosts: ["api.items.test"], protocol: "rest", rest: { routes: [{ method: "DELETE", path: "/items/{id}", operation: "items.delete", effect: "irreversible", resource: "{id}" }] } },
+  ]);
+  const places = createInventory([
+    { environment: "staging", service: "items", resources: ["Stg1"] },
+    { environment: "staging", service: "github", resources: ["acme/Sandbox"] },
+  ]);
+  const judged = (method: string, url: string) => {
+    const c = classify(canonical(method, url), services, places);
+    if (!c.ok) throw new Error(`${c.code}: ${c.reason}`);
+    return c.actions.map((a) => `${a.resource} ${a.environment}${a.caseInsensitive ? " any-case" : ""}`);
+  };
+
+  it("on a case-sensitive API a case variant of a listed resource is another, unlisted one: production", () => {
+    expect(judged("DELETE", "https://api.items.test/items/Stg1")).toEqual(["Stg1 staging"]);
+    for (const variant of ["stg1", "STG1", "sTg1"]) expect(judged("DELETE", `https://api.items.test/items/${variant}`)).toEqual([`${variant} production`]);
+  });
+
+  it("on a service that ignores case (GitHub), any case is the listed one, and its actions say so", () => {
+    expect(judged("DELETE", "https://api.github.com/repos/ACME/sandbox")).toEqual(["acme/sandbox staging any-case"]);
+  });
+});

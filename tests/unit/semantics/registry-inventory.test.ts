@@ -72,7 +72,14 @@ describe("environment inventory", () => {
   it("unknown resources are production", () => expect(env(["vol_x"])).toBe("production"));
   it("no resources at all is production", () => expect(env([])).toBe("production"));
   it("a known staging resource", () => expect(env(["vol_stg"])).toBe("staging"));
-  it("glob patterns, case-insensitive", () => expect(env(["ENV_STG_2"])).toBe("staging"));
+  it("glob patterns", () => expect(env(["env_stg_2"])).toBe("staging"));
+  it("a case variant of a listed resource is another resource (production), unless the service ignores case", () => {
+    expect(env(["ENV_STG_2"])).toBe("production");
+    expect(env(["VOL_STG"])).toBe("production");
+    // Beside a listed staging resource, a case variant is a disagreement: production.
+    expect(env(["vol_stg", "Vol_Stg"])).toBe("production");
+    expect(resolveEnvironment(inventory, { service: "railway", host: "backboard.railway.com", keys: ["ENV_STG_2"], caseInsensitive: true })).toBe("staging");
+  });
   it("staging and production together resolve to production", () => expect(env(["vol_stg", "vol_prod"])).toBe("production"));
   it("two different non-production tags resolve to production", () => expect(env(["vol_stg", "vol_dev"])).toBe("production"));
   it("service-scoped entries do not apply to other services", () => expect(env(["vol_stg"], "github")).toBe("production"));
