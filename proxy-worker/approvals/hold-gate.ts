@@ -5,6 +5,7 @@ import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/appr
 import { approvalsNeeded, requiredByEffect } from "@/lib/approvals/required";
 import { sealApproval, sealMatches } from "@/lib/approvals/seal";
 import { storedRequest } from "@/lib/approvals/stored-request";
+import { agentStripped } from "../proxy/headers";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import type { Logger } from "@/lib/log";
@@ -181,7 +182,7 @@ export class PostgresHoldGate implements HoldGate {
         url: canonicalUrl(request).slice(0, 4096),
         actions: input.actions as unknown as Prisma.InputJsonValue,
         reason: input.reason.slice(0, 2000),
-        ...storedRequest(request),
+        ...storedRequest(request, (name) => !agentStripped(name)),
         requiredApprovals: approvalsNeeded(await requiredByEffect(this.db), input.actions),
       };
       return {

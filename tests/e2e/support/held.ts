@@ -1,6 +1,7 @@
 import type { Db } from "../../../lib/db/client";
 import type { Prisma } from "../../../lib/generated/prisma/client";
 import { storedRequest } from "../../../lib/approvals/stored-request";
+import { agentStripped } from "../../../proxy-worker/proxy/headers";
 import { exampleSqlHttp } from "../../../lib/semantics/descriptors/examples";
 import { canonicalizeRequest } from "../../../lib/semantics/canonical";
 import { classify } from "../../../lib/semantics/classify";
@@ -50,7 +51,7 @@ export async function holdRequest(
       expiresAt: new Date(Date.now() + (options.expiresInMs ?? 600_000)),
       policyVersion: 1,
       requiredApprovals: options.requiredApprovals ?? 1,
-      ...storedRequest(canonical.request),
+      ...storedRequest(canonical.request, (name) => !agentStripped(name)),
     },
   });
   return { approval, agent, task, actions: classified.actions };

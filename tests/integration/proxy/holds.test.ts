@@ -57,6 +57,20 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
     expect(railway.hits.length).toBe(before + 1);
   });
 
+  it("the held request keeps every header it will be forwarded with, for the card (not the agent's credentials)", async () => {
+    const pending = viaProxy(h.proxyPort, `http://${RAILWAY}:${railway.port}/graphql/v2`, {
+      token,
+      headers: { "content-type": "application/json", "x-cascade": "delete-all-backups", prefer: "return=minimal", authorization: "Bearer agent-own-token" },
+      body: JSON.stringify(DELETE_STAGING),
+    });
+    const approval = await nextPending();
+    expect(approval.requestHeaders).toMatchObject({ "x-cascade": "delete-all-backups", prefer: "return=minimal", "content-type": "application/json" });
+    expect(JSON.stringify(approval.requestHeaders)).not.toContain("agent-own-token");
+    const approver = await makeUser(h.t.db, "approver");
+    await decideApproval(h.t.db, approver.actor, approval.id, "deny");
+    expect((await pending).status).toBe(403);
+  });
+
   it("a denied hold gets 403 and reaches nothing", async () => {
     const approver = await makeUser(h.t.db, "approver");
     const before = railway.hits.length;
