@@ -53,7 +53,7 @@ export function DecideForm({
       <input type="hidden" name="id" value={id} />
       <input type="hidden" name="verdict" value={verdict ?? ""} />
       <label className="block text-sm font-medium" htmlFor="decision-note">
-        Note (kept in the audit)
+        Note (kept in the audit; a denial&apos;s note is also sent to the agent)
       </label>
       <textarea id="decision-note" name="note" maxLength={500} rows={2} className="w-full rounded-md border border-slate-300 p-2 text-sm" />
       {verdict === null ? (

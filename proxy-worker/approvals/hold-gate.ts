@@ -5,6 +5,7 @@ import { cancelApprovals, cancelReasonText, type CancelReason } from "@/lib/appr
 import { approvalsNeeded, requiredByEffect } from "@/lib/approvals/required";
 import { sealApproval, sealMatches } from "@/lib/approvals/seal";
 import { storedRequest } from "@/lib/approvals/stored-request";
+import { visible } from "@/lib/audit/view";
 import { agentStripped } from "../proxy/headers";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
@@ -393,7 +394,9 @@ export class PostgresHoldGate implements HoldGate {
       }
       return { outcome: "expired", approvalId: id, reason: "the approval arrived after the request timed out" };
     }
-    if (row.status === "denied") return { outcome: "denied", approvalId: id, reason: `a person denied the request${row.decisionNote ? `: ${row.decisionNote}` : ""}` };
+    // The note goes to the agent (it may say what to do instead), as visible text: a control or
+    // direction-changing character in it reached the agent's terminal or context as it was.
+    if (row.status === "denied") return { outcome: "denied", approvalId: id, reason: `a person denied the request${row.decisionNote ? `: ${visible(row.decisionNote)}` : ""}` };
     return { outcome: "expired", approvalId: id, reason: row.status === "consumed" ? "the approval was already used" : "no one approved the request in time" };
   }
 

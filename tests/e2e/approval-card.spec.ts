@@ -35,7 +35,7 @@ test("a held GraphQL volumeDelete shows every action, the highlighted body and a
   await expect(marks.filter({ hasText: "also_delete_all_backups" })).toHaveCount(1);
   await expect(card.getByTestId("countdown")).toContainText(/left/);
 
-  await page.getByLabel("Note (kept in the audit)").fill("checked with the owner");
+  await page.getByLabel(/^Note \(kept in the audit/).fill("checked with the owner");
   await page.getByRole("button", { name: "Approve…" }).click();
   const confirm = page.getByTestId("confirm-decision");
   await expect(confirm).toContainText("cannot be undone");

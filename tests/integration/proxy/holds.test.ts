@@ -76,11 +76,13 @@ describe("holds: irreversible actions wait for a person, bound to the exact requ
     const before = railway.hits.length;
     const pending = send(DELETE_STAGING);
     const approval = await nextPending();
-    await decideApproval(h.t.db, approver.actor, approval.id, "deny", "not today");
+    await decideApproval(h.t.db, approver.actor, approval.id, "deny", "not today \u001b[31mred\u202e");
     const res = await pending;
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: "approval_denied" });
-    expect(String(res.json?.reason)).toContain("not today");
+    // The note reaches the agent as visible text: no terminal escape, no direction override.
+    expect(String(res.json?.reason)).toContain("not today \\u001b[31mred\\u202e");
+    expect(String(res.json?.reason)).not.toMatch(/[\u001b\u202e]/);
     expect(railway.hits.length).toBe(before);
   });
 
