@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { readableText } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
 import type { Prisma } from "@/lib/generated/prisma/client";
 import { AlreadyDoneError, AppError } from "@/lib/errors/app-error";
@@ -20,7 +21,7 @@ export const agentNameSchema = z
 
 export const createAgentInput = z.object({
   name: agentNameSchema,
-  description: z.string().trim().max(2000, "Description must be at most 2000 characters.").default(""),
+  description: readableText(z.string().trim().max(2000, "Description must be at most 2000 characters."), "Description").default(""),
   /** Email of the responsible user; defaults to the acting user. */
   ownerEmail: emailSchema.optional(),
 });

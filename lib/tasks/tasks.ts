@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { readableText } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
 import { uuidSchema } from "@/lib/agents/ids";
 import { cancelApprovals } from "@/lib/approvals/cancel";
@@ -23,7 +24,7 @@ export const DENY_ALL_POLICY = "unlisted: deny\nrules: []\n";
 
 export const createTaskInput = z.object({
   agentId: uuidSchema,
-  purpose: z.string().trim().min(3, "Describe the purpose in a few words.").max(500, "At most 500 characters."),
+  purpose: readableText(z.string().trim().min(3, "Describe the purpose in a few words.").max(500, "At most 500 characters."), "The purpose"),
   policyYaml: z.string().max(200_000, "The policy is too large.").optional(),
   /**
    * Layer 1: entries `service:environment:effect` (e.g. "railway:staging:read"), separated by

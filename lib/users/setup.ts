@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
+import { visibleName } from "@/lib/validation/text";
 import type { Db } from "@/lib/db/client";
 import { AppError } from "@/lib/errors/app-error";
 import { hashPassword } from "@/lib/auth/password";
@@ -32,7 +33,7 @@ export async function isSetupTokenValid(db: Db, token: string, now = new Date())
 export const setupInput = z
   .object({
     email: emailSchema,
-    name: z.string().trim().max(200).optional(),
+    name: visibleName(z.string().trim().max(200, "Name must be at most 200 characters."), "Name").optional(),
     password: passwordSchema,
     confirm: z.string(),
   })

@@ -39,6 +39,19 @@ export function visibleName(schema: z.ZodString, what: string) {
     .transform((v) => v.normalize("NFC"));
 }
 
+/**
+ * Characters that change how free text reads without being seen, in text people read as
+ * written (a description, a purpose): direction overrides, embeddings and isolates, and the
+ * bidi marks (`desc \u202Egnp.exe` shows as `desc exe.png`), and controls other than line
+ * breaks and tabs. Joiners and variation selectors are allowed here (emoji use them).
+ */
+const UNSEEN_IN_TEXT = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]|(?![\t\n\r])\p{Cc}/u;
+
+/** Free text shown as written: refused when it holds a direction-changing character or a control (see UNSEEN_IN_TEXT). */
+export function readableText(schema: z.ZodString, what: string) {
+  return schema.refine((v) => !UNSEEN_IN_TEXT.test(v), `${what} must not contain control or direction-changing characters, which make text read other than it is.`);
+}
+
 /** A value still to look at, and how it was reached (its parent's node and its key there). */
 interface Visit {
   value: unknown;
