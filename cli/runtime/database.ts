@@ -33,9 +33,23 @@ export function runningEmbeddedPid(dataDir: string): number | null {
   return processAlive(pid) ? pid : null;
 }
 
-function embeddedUrl(config: CommonConfig): string {
+/**
+ * The port the running embedded server of this data folder listens on, from its postmaster.pid
+ * (line 4), or null. A command run next to `bulkhead start` with another BULKHEAD_PG_PORT (or
+ * none: the default) reaches the server where it is, as the README says a data folder is enough.
+ */
+export function runningEmbeddedPort(dataDir: string): number | null {
+  try {
+    const port = Number(readFileSync(path.join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[3]);
+    return Number.isInteger(port) && port > 0 && port < 65536 ? port : null;
+  } catch {
+    return null;
+  }
+}
+
+function embeddedUrl(config: CommonConfig, port = config.embeddedPgPort): string {
   const password = readFileSync(path.join(config.dataDir, "postgres.password"), "utf8").trim();
-  return `postgresql://bulkhead:${encodeURIComponent(password)}@127.0.0.1:${config.embeddedPgPort}/bulkhead`;
+  return `postgresql://bulkhead:${encodeURIComponent(password)}@127.0.0.1:${port}/bulkhead`;
 }
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
@@ -95,8 +109,9 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
     await waitForCommandOwner(config.dataDir, options.log, deadline);
     const pid = runningEmbeddedPid(config.dataDir);
     if (pid !== null) {
-      // `bulkhead start`'s server (or one a killed run left, which nobody will stop).
-      const superuser = embeddedUrl(config);
+      // `bulkhead start`'s server (or one a killed run left, which nobody will stop), on the
+      // port it was started with.
+      const superuser = embeddedUrl(config, runningEmbeddedPort(config.dataDir) ?? config.embeddedPgPort);
       const urls = preparedEmbeddedRoles(superuser, config.dataDir) ?? (await prepareEmbeddedRoles(superuser, config.dataDir, options.log));
       return { urls, embedded: true, reused: true, close: async () => undefined, closing: () => undefined };
     }
