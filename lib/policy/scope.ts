@@ -7,8 +7,9 @@
  */
 import { describeScope, entryCovers, isUnrestricted, NO_SCOPE, scopeAllows, scopeFromEntries, type ScopeEntry, type TaskScope } from "@/lib/identity/scope";
 import { describeAction } from "@/lib/policy/decide";
+import { compileGlobs } from "@/lib/semantics/glob";
 import type { Policy, PolicyRule } from "@/lib/policy/schema";
-import { EFFECTS, maxEffectOf, type Effect, type SemanticAction } from "@/lib/semantics/types";
+import { EFFECTS, effectRank, maxEffectOf, type Effect, type SemanticAction } from "@/lib/semantics/types";
 
 export type DerivedScope =
   | { ok: true; scope: TaskScope; basis: "rules" | "unlisted_hold" | "report_mode"; notes: string[] }
@@ -90,15 +91,25 @@ export function policyOutsideScope(policy: Policy, scope: TaskScope, now: Date |
   for (const rule of live(policy, nowMs)) {
     if (rule.decision === "deny") continue; // a deny rule only narrows
     const outside: string[] = [];
+    // Whether some of what the rule reaches lies inside the scope (`environments` omitted or a
+    // glob, the scope naming some of them): then the rule works there, and only the rest is refused.
+    let partly = false;
     for (const pattern of rule.environments ?? ["*"]) {
       const environment = pattern.toLowerCase();
       const effects = (rule.effects ?? EFFECTS).filter((effect) => !scope.entries.some((e) => entryCovers(e, { service: rule.service, environment, effect })));
-      if (effects.length > 0) outside.push(describe(rule.service, pattern, effects));
+      if (effects.length === 0) continue;
+      const glob = environment.includes("*") || environment.includes("?");
+      const ruleEffects = rule.effects ?? EFFECTS;
+      if (glob && scope.entries.some((e) => (e.service === "*" || e.service === rule.service) && (e.environment === "*" || globMatches(environment, e.environment)) && ruleEffects.some((effect) => effectRank(e.effect) >= effectRank(effect)))) partly = true;
+      outside.push(describe(rule.service, pattern === "*" && !rule.environments ? "* (every environment)" : pattern, effects));
     }
     if (outside.length > 0) {
+      const does = rule.decision === "hold" ? "holds" : "allows";
       warnings.push({
         ruleId: rule.id,
-        message: `rule ${rule.id} ${rule.decision === "hold" ? "holds" : "allows"} ${outside.join("; ")}, outside the task's scope (${shown}): the proxy refuses those actions (token_scope) whatever the rule says`,
+        message: partly
+          ? `rule ${rule.id} ${does} ${outside.join("; ")}, more than the task's scope (${shown}): it applies inside the scope, and the proxy refuses the rest (token_scope) whatever the rule says`
+          : `rule ${rule.id} ${does} ${outside.join("; ")}, outside the task's scope (${shown}): the proxy refuses those actions (token_scope) whatever the rule says`,
       });
     }
   }
@@ -107,4 +118,9 @@ export function policyOutsideScope(policy: Policy, scope: TaskScope, now: Date |
     if (policy.mode === "report") warnings.push({ ruleId: null, message: `report mode blocks nothing the scope allows; actions outside the scope (${shown}) are still refused (token_scope)` });
   }
   return warnings;
+}
+
+/** Does the glob `pattern` (lower case) match the environment name? */
+function globMatches(pattern: string, environment: string): boolean {
+  return compileGlobs([pattern], { caseInsensitive: true })(environment);
 }

@@ -38,7 +38,7 @@ describe("a CLI command next to a running embedded server on another port", () =
     const dataDir = path.join(dir, "data");
     server = await startTestPostgres({ dataDir });
     expect(server.port).not.toBe(54329);
-    for (const env of [{}, { BULKHEAD_PG_PORT: String(server.port === 54330 ? 54331 : 54330) }]) {
+    for (const env of [{}, { BULKHEAD_PG_PORT: String(server.port === 54330 ? 54331 : 54330) }] as Array<Record<string, string>>) {
       const { code, out } = await run(dataDir, env);
       expect(code, out).toBe(0);
       expect(out).toContain("No agents");

@@ -184,7 +184,7 @@ describe("task scope", () => {
       const checked = await cli(["policy", "check", "--task", task.id, `${dir}/wide.yaml`]);
       expect(checked.code).toBe(0);
       expect(checked.stdout[0]).toBe(`task ${task.id}: scope railway:staging:read`);
-      expect(checked.stderr.join("\n")).toMatch(/warning: rule wide allows write on railway\/\*, outside the task's scope/);
+      expect(checked.stderr.join("\n")).toMatch(/warning: rule wide allows write on railway\/\* \(every environment\), outside the task's scope/);
       const stored = await cli(["policy", "check", "--task", task.id, "--json"]);
       expect(JSON.parse(stored.stdout[0]!)).toMatchObject({ ok: true, scope: "railway:staging:read", warnings: [] });
       await writeFile(`${dir}/broken.yaml`, "rules:\n  - service: railway\n    effects: [explode]\n");

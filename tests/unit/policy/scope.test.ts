@@ -102,3 +102,15 @@ describe("the refusal before the policy", () => {
     expect(outsideScope(NO_SCOPE, actions)?.reason).toMatch(/\(none\) \(and 1 more action\)$/);
   });
 });
+
+describe("a rule wider than the scope, partly inside it", () => {
+  it("says the rule applies inside the scope and only the rest is refused (the README's read-only example)", () => {
+    const [warning] = policyOutsideScope(policy("unlisted: deny\nrules:\n  - id: railway-read\n    service: railway\n    effects: [read]\n"), scope("railway:staging:read"));
+    expect(warning?.message).toBe("rule railway-read allows read on railway/* (every environment), more than the task's scope (railway:staging:read): it applies inside the scope, and the proxy refuses the rest (token_scope) whatever the rule says");
+  });
+
+  it("a glob no part of which the scope allows is still outside it (the control)", () => {
+    const [warning] = policyOutsideScope(policy("unlisted: deny\nrules:\n  - id: wide\n    service: railway\n    effects: [write]\n"), scope("railway:staging:read"));
+    expect(warning?.message).toMatch(/^rule wide allows write on railway\/\* \(every environment\), outside the task's scope/);
+  });
+});

@@ -119,7 +119,7 @@ export default async function TaskPage({ params, searchParams }: { params: Promi
         <ScopeSummary entries={scope?.entries ?? []} valid={scope !== null} warnings={scopeReport.warnings} />
       </section>
       <section className="mt-8">
-        <h2 className="mb-2 font-semibold">What this task can reach</h2>
+        <h2 className="mb-2 font-semibold">What this task can reach <span className="text-xs font-normal text-slate-500">layer 2: what the policy allows; only the part inside the scope is ever forwarded</span></h2>
         {missing ? (
           <div role="alert" data-testid="policy-stale" className="mb-3 rounded-md bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">
             <p className="font-semibold">The proxy refuses every request of this task: its policy names something that no longer exists.</p>
