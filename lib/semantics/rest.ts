@@ -436,12 +436,12 @@ function matchRoute(
       // Met exactly in the JSON body: the route applies. Met only loosely, or only in the form
       // reading of a body labelled a form: one reading of two.
       if (!(when.match && when.exact)) {
-        const draft = routeDraft(route, method, params, req, reading, fold);
+        const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, req, fold), fold);
         if (loose === null || effectRank(draft.effect) > effectRank(loose.effect)) loose = draft;
         continue;
       }
     }
-    const draft = routeDraft(route, method, params, req, reading, fold);
+    const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, req, fold), fold);
     if (!reading.keys) return loose ? stricter(loose, draft) : [draft];
     if (found === null || effectRank(draft.effect) > effectRank(found.effect)) found = draft;
     shape = compiled.shape;
@@ -641,11 +641,16 @@ function multipartParameters(req: CanonicalRequest, bytes: Uint8Array, params: R
   return repeated ? [first, last] : [first];
 }
 
-function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, reading: Reading, fold: boolean): ActionDraft {
+/** Matched only in a folded reading: the path as written does not match the route itself. */
+function foldedOnly(parts: Parameters<typeof matchTemplate>[0], reading: Reading, req: CanonicalRequest, fold: boolean): boolean {
+  return reading.keys !== null && matchTemplate(parts, matchSegments(req.path), fold, null) === null;
+}
+
+function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, foldedOnly: boolean, fold: boolean): ActionDraft {
   const resource = route.resource !== undefined ? fill(route.resource, params, fold) : req.path;
   const detail: Record<string, unknown> = { method, path: req.path, route: route.path, params };
   if (route.resourceKind) detail["resourceKind"] = route.resourceKind;
-  if (reading.keys) detail["note"] = "route matched with the path folded (trailing slash, case, ;parameters), as many servers route it";
+  if (foldedOnly) detail["note"] = "route matched with the path folded (trailing slash, case, ;parameters), as many servers route it";
   return {
     operation: route.operation,
     effect: route.effect ?? methodEffect(method),
