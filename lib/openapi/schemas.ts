@@ -46,6 +46,7 @@ export const apiKeySchema = z.object({
   name: z.string(),
   prefix: z.string().meta({ description: "bk_<prefix>_…: identifies the key, cannot be used as one." }),
   role: z.enum(ROLES),
+  actsAs: z.enum(ROLES).nullable().meta({ description: "The role the key acts with now: its role lowered to its creator's current role; null when it is refused (its creator disabled)." }),
   status: z.enum(["active", "expired", "revoked"]),
   createdAt: dateTime,
   expiresAt: nullableDateTime,

@@ -138,12 +138,17 @@ describe("API keys through the real database", () => {
 
   it("follows its creator: a demoted creator lowers the key's role, a disabled one stops it", async () => {
     const person = await makeUser(t.db, "admin");
-    const { key } = await createApiKey(t.db, person.actor, { name: "follows", role: "admin" });
+    const { key, apiKey } = await createApiKey(t.db, person.actor, { name: "follows", role: "admin" });
+    const listed = async () => (await listApiKeys(t.db, admin)).find((k) => k.id === apiKey.id);
     expect((await authenticateApiKey(t.db, key))?.role).toBe("admin");
+    expect(await listed()).toMatchObject({ role: "admin", actsAs: "admin" });
     await t.db.user.update({ where: { id: person.user.id }, data: { role: "auditor" } });
     expect((await authenticateApiKey(t.db, key))?.role).toBe("auditor");
+    // The list says the role the key acts with, as authentication does, beside the one it was made with.
+    expect(await listed()).toMatchObject({ role: "admin", actsAs: "auditor" });
     await t.db.user.update({ where: { id: person.user.id }, data: { role: "admin", disabledAt: new Date() } });
     expect(await authenticateApiKey(t.db, key)).toBeNull();
+    expect(await listed()).toMatchObject({ role: "admin", actsAs: null });
   });
 
   it("revokes once (audited once), and treats unknown and malformed ids as not found", async () => {

@@ -56,6 +56,11 @@ export default async function ApiKeysPage({ searchParams }: { searchParams: Prom
               <Td className="font-mono text-xs">{k.prefix}</Td>
               <Td>
                 <Badge tone={k.role === "admin" ? "blue" : "slate"}>{k.role}</Badge>
+                {k.actsAs !== k.role && k.status === "active" ? (
+                  <p className="mt-1 text-xs text-amber-800" data-testid="api-key-acts-as">
+                    {k.actsAs === null ? "refused: its creator is disabled" : `acts as ${k.actsAs}: its creator's role now`}
+                  </p>
+                ) : null}
               </Td>
               <Td>
                 <Badge tone={STATUS_TONE[k.status]}>{k.status}</Badge>
