@@ -17,8 +17,12 @@ export type RouteMethod = (typeof ROUTE_METHODS)[number];
 
 type Handler = (request: Request) => Response;
 
-/** What methodsNotAllowed gives: HEAD too, for a route without GET (Next.js answers HEAD with GET otherwise). */
-type NotServed = Record<RouteMethod | "HEAD", Handler>;
+/**
+ * What methodsNotAllowed gives: HEAD too, for a route without GET (Next.js answers HEAD with GET
+ * otherwise), and OPTIONS, answered with the methods the route serves (Next.js's own OPTIONS
+ * listed every method a route file exports, the refused ones included).
+ */
+type NotServed = Record<RouteMethod | "HEAD" | "OPTIONS", Handler>;
 
 /** The methods a route serves as an `Allow` value: HEAD comes with GET, OPTIONS always (Next.js answers both). */
 export function allowHeader(served: readonly RouteMethod[]): string {
@@ -38,5 +42,6 @@ export function methodNotAllowedResponse(method: string, served: readonly RouteM
 /** A handler for each method the route does not serve, answering 405 with the ones it does. */
 export function methodsNotAllowed(served: readonly RouteMethod[]): NotServed {
   const handler: Handler = (request) => methodNotAllowedResponse(request.method, served);
-  return Object.fromEntries([...ROUTE_METHODS, "HEAD"].map((m) => [m, handler])) as NotServed;
+  const options: Handler = () => new Response(null, { status: 204, headers: { Allow: allowHeader(served), "Cache-Control": "no-store" } });
+  return { ...(Object.fromEntries([...ROUTE_METHODS, "HEAD"].map((m) => [m, handler])) as Record<RouteMethod | "HEAD", Handler>), OPTIONS: options };
 }

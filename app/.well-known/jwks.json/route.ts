@@ -12,4 +12,4 @@ export async function GET() {
   return NextResponse.json(keys.jwks(new Date()), { headers: { "cache-control": "public, max-age=60" } });
 }
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

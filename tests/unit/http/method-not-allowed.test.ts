@@ -25,6 +25,9 @@ describe("a method a route does not serve", () => {
     const handlers = methodsNotAllowed(["DELETE"]);
     expect(handlers.HEAD(new Request("http://x/", { method: "HEAD" })).status).toBe(405);
     expect(handlers.GET(new Request("http://x/")).headers.get("allow")).toBe("DELETE, OPTIONS");
+    const options = methodsNotAllowed(["GET", "POST"]).OPTIONS(new Request("http://x/", { method: "OPTIONS" }));
+    expect(options.status).toBe(204);
+    expect(options.headers.get("allow")).toBe("GET, HEAD, POST, OPTIONS");
   });
 
   it("is answered by every route file of the API: each exports every method, those it does not serve from methodsNotAllowed with exactly the ones it does", () => {
@@ -41,7 +44,8 @@ describe("a method a route does not serve", () => {
       const names = refused![1]!.split(", ");
       const listed = JSON.parse(`[${refused![2]}]`) as string[];
       expect(listed, `${what}: methodsNotAllowed names what it serves`).toEqual(served);
-      expect(names.filter((n) => n !== "HEAD").sort(), `${what}: every other method`).toEqual(ROUTE_METHODS.filter((m) => !served.includes(m)).sort());
+      expect(names.includes("OPTIONS"), `${what}: OPTIONS answered with the methods served`).toBe(true);
+      expect(names.filter((n) => n !== "HEAD" && n !== "OPTIONS").sort(), `${what}: every other method`).toEqual(ROUTE_METHODS.filter((m) => !served.includes(m)).sort());
       expect(names.includes("HEAD"), `${what}: HEAD refused exactly where there is no GET`).toBe(!served.includes("GET"));
     }
   });

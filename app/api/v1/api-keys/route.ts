@@ -18,4 +18,4 @@ export const POST = apiRoute("users:write", async ({ actor, json }) => createApi
   status: 201,
 });
 
-export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);
+export const { PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET", "POST"]);

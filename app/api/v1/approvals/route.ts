@@ -9,4 +9,4 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
   return { approvals: page.items, nextCursor: page.nextCursor };
 }, { query: { names: ["state", "task", "agent", "limit", "cursor"] } });
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

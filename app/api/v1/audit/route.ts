@@ -15,4 +15,4 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
   return { ...page, chain };
 }, { query: AUDIT_PAGE_QUERY });
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

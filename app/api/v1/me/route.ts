@@ -3,4 +3,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute("read", async ({ actor }) => ({ actor }));
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

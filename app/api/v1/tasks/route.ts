@@ -13,4 +13,4 @@ export const POST = apiRoute("tasks:write", async ({ actor, json }) => ({ task: 
   status: 201,
 });
 
-export const { PUT, PATCH, DELETE } = methodsNotAllowed(["GET", "POST"]);
+export const { PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET", "POST"]);

@@ -5,4 +5,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
 export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) => ({ agent: await getAgent(getDb(), actor, params.id) }));
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

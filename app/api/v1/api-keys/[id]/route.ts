@@ -8,4 +8,4 @@ export const DELETE = apiRoute<{ id: string }>("users:write", async ({ actor, pa
   apiKey: await revokeApiKey(getDb(), actor, params.id),
 }));
 
-export const { GET, HEAD, POST, PUT, PATCH } = methodsNotAllowed(["DELETE"]);
+export const { GET, HEAD, POST, PUT, PATCH, OPTIONS } = methodsNotAllowed(["DELETE"]);

@@ -8,4 +8,4 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, params, requ
   return { approval: await getApprovalCard(getDb(), actor, params.id, { fullBody: full }) };
 }, { query: { names: ["body"] } });
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

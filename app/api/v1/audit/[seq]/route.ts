@@ -9,4 +9,4 @@ export const GET = apiRoute<{ seq: string }>("read", async ({ actor, params }) =
   getAuditEvent(getDb(), actor, params.seq, { via: apiReadVia(actor), checkpointKeys: dashboardCheckpointKeys() }),
 );
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

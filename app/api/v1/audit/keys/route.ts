@@ -11,4 +11,4 @@ export function GET(): NextResponse {
   return NextResponse.json(publishedAuditKeys(), { headers: { "Cache-Control": "public, max-age=300" } });
 }
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

@@ -8,4 +8,4 @@ export const DELETE = apiRoute<{ id: string }>("credentials:write", async ({ act
   credential: await deleteCredential(getDb(), actor, params.id, loadAppConfig().retiredSecrets),
 }));
 
-export const { GET, HEAD, POST, PUT, PATCH } = methodsNotAllowed(["DELETE"]);
+export const { GET, HEAD, POST, PUT, PATCH, OPTIONS } = methodsNotAllowed(["DELETE"]);

@@ -8,4 +8,4 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) =>
 /** Stops the sandbox: its binding goes at once; a local sandbox's launcher tears it down. */
 export const DELETE = apiRoute<{ id: string }>("tasks:write", async ({ actor, params }) => ({ sandbox: await stopSandbox(getDb(), actor, params.id, "stopped through the API") }));
 
-export const { POST, PUT, PATCH } = methodsNotAllowed(["GET", "DELETE"]);
+export const { POST, PUT, PATCH, OPTIONS } = methodsNotAllowed(["GET", "DELETE"]);

@@ -22,4 +22,4 @@ export const POST = apiRoute("read", async ({ actor, request, json }) => {
   return response;
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

@@ -6,4 +6,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 /** The caller's own dashboard sessions (`current` marks the one making this request), and how many there are. */
 export const GET = apiRoute("read", async ({ actor }) => ownSessions(getDb(), actor));
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

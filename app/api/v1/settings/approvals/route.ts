@@ -7,4 +7,4 @@ export const GET = apiRoute("read", async ({ actor }) => ({ settings: await getA
 
 export const PUT = apiRoute("settings:write", async ({ actor, json }) => ({ settings: await updateApprovalSettings(getDb(), actor, await json(approvalSettingsInput)) }));
 
-export const { POST, PATCH, DELETE } = methodsNotAllowed(["GET", "PUT"]);
+export const { POST, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET", "PUT"]);

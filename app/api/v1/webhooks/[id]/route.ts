@@ -8,4 +8,4 @@ export const DELETE = apiRoute<{ id: string }>("settings:write", async ({ actor,
   return { deleted: true };
 });
 
-export const { GET, HEAD, POST, PUT, PATCH } = methodsNotAllowed(["DELETE"]);
+export const { GET, HEAD, POST, PUT, PATCH, OPTIONS } = methodsNotAllowed(["DELETE"]);

@@ -12,4 +12,4 @@ export const GET = apiRoute("settings:write", async ({ actor, request }) => {
   return { deliveries: await listDeliveries(getDb(), actor, { webhookId: q.webhook, limit: q.limit }) };
 }, { query: { names: ["webhook", "limit"] } });
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

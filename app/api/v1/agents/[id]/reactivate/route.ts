@@ -14,4 +14,4 @@ export const POST = apiRoute<{ id: string }>("agents:write", async ({ actor, par
   }
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

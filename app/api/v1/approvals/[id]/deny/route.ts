@@ -9,4 +9,4 @@ export const POST = apiRoute<{ id: string }>("approvals:decide", async ({ actor,
   return { approval: await decideApproval(getDb(), actor, params.id, "deny", note) };
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

@@ -8,4 +8,4 @@ export const POST = apiRoute<{ id: string }>("credentials:write", async ({ actor
   credential: await bindCredential(getDb(), actor, params.id, await json(bindCredentialInput)),
 }));
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

@@ -12,4 +12,4 @@ export const POST = apiRoute<{ id: string }>("credentials:write", async ({ actor
   return { credential: await rotateCredential(db, actor, (await appKeys(db)).workerRecipient, params.id, secret, loadAppConfig().retiredSecrets) };
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

@@ -6,4 +6,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 /** Ends one of the caller's own sessions; another person's session id is 404. */
 export const DELETE = apiRoute<{ id: string }>("read", async ({ actor, params }) => ({ session: await endOwnSession(getDb(), actor, params.id) }));
 
-export const { GET, HEAD, POST, PUT, PATCH } = methodsNotAllowed(["DELETE"]);
+export const { GET, HEAD, POST, PUT, PATCH, OPTIONS } = methodsNotAllowed(["DELETE"]);

@@ -6,4 +6,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 /** "Sign out everywhere else": every session of the caller but this one. */
 export const POST = apiRoute("read", async ({ actor }) => endOtherSessions(getDb(), actor));
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

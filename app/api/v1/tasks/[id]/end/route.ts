@@ -14,4 +14,4 @@ export const POST = apiRoute<{ id: string }>("tasks:write", async ({ actor, para
   }
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

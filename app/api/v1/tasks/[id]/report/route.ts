@@ -42,4 +42,4 @@ export const GET = apiRoute<{ id: string }>("read", async ({ actor, request, par
   });
 }, { query: { names: ["format", "report"] } });
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

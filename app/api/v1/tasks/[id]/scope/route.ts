@@ -6,4 +6,4 @@ import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 /** The scope next to the stored policy; a rule outside the scope is a warning, never applied. */
 export const GET = apiRoute<{ id: string }>("read", async ({ actor, params }) => checkTaskScope(getDb(), actor, params.id));
 
-export const { POST, PUT, PATCH, DELETE } = methodsNotAllowed(["GET"]);
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET"]);

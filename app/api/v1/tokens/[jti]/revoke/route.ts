@@ -15,4 +15,4 @@ export const POST = apiRoute<{ jti: string }>("tasks:write", async ({ actor, par
   }
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);

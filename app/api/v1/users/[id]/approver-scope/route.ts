@@ -7,4 +7,4 @@ export const GET = apiRoute<{ id: string }>("users:read", async ({ actor, params
 
 export const PUT = apiRoute<{ id: string }>("users:write", async ({ actor, params, json }) => ({ scope: await setApproverScope(getDb(), actor, params.id, await json(approverScopeInput)) }));
 
-export const { POST, PATCH, DELETE } = methodsNotAllowed(["GET", "PUT"]);
+export const { POST, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["GET", "PUT"]);

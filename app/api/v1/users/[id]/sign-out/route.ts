@@ -9,4 +9,4 @@ export const POST = apiRoute<{ id: string }>("users:write", async ({ actor, para
   return { ended };
 });
 
-export const { GET, HEAD, PUT, PATCH, DELETE } = methodsNotAllowed(["POST"]);
+export const { GET, HEAD, PUT, PATCH, DELETE, OPTIONS } = methodsNotAllowed(["POST"]);
