@@ -151,9 +151,17 @@ function tooLarge(max: number): AppError {
 async function readBodyText(request: Request, max: number): Promise<string> {
   const body = await readBodyBytes(request, max);
   if (body === null) throw tooLarge(max);
-  // As fetch's text(): UTF-8, without a leading byte order mark.
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").replace(/^\uFEFF/, "");
+  // UTF-8 without a leading byte order mark, as fetch's text() reads it, except that bytes that
+  // are not UTF-8 are refused: text() turned them into U+FFFD, and the API stored `caf\uFFFD`
+  // for what the client sent, changed without a word.
+  try {
+    return STRICT_UTF8.decode(body).replace(/^\uFEFF/, "");
+  } catch {
+    throw new AppError("INVALID_INPUT", "The request body is not valid UTF-8; nothing was read or changed.");
+  }
 }
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * JSON.parse keeps the last of two equal keys (`{"role":"auditor","role":"admin"}`), while a

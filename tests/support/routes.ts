@@ -37,7 +37,7 @@ export interface RouteInit<P> {
   key?: string;
   /** The Authorization header as given (instead of `key`). */
   authorization?: string;
-  /** A string is sent as it is, anything else as JSON; either way with `Content-Type: application/json` unless `headers` says otherwise. */
+  /** A string or bytes are sent as they are, anything else as JSON; either way with `Content-Type: application/json` unless `headers` says otherwise. */
   body?: unknown;
   /** Added last: they override the ones above. */
   headers?: Record<string, string>;
@@ -50,9 +50,9 @@ export function callRoute<P>(handler: RouteHandler<P>, path: string, init: Route
   const headers: Record<string, string> = {};
   if (init.key !== undefined) headers.authorization = `Bearer ${init.key}`;
   if (init.authorization !== undefined) headers.authorization = init.authorization;
-  let body: string | undefined;
+  let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (init.body !== undefined) {
-    body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+    body = init.body instanceof Uint8Array ? new Uint8Array(init.body) : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
     headers["content-type"] = "application/json";
   }
   Object.assign(headers, init.headers);

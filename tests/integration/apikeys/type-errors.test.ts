@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as tasksRoute from "@/app/api/v1/tasks/route";
 import * as credentialsRoute from "@/app/api/v1/credentials/route";
+import * as agentsRoute from "@/app/api/v1/agents/route";
 import * as approvalSettingsRoute from "@/app/api/v1/settings/approvals/route";
 import { createApiKey } from "@/lib/apikeys";
 import type { TestDatabase } from "../../support/database";
@@ -68,5 +69,14 @@ describe("API bodies with values of the wrong type", () => {
     expect(empty.status).toBe(400);
     expect(empty.body.issues).toEqual([{ path: "secret", message: "Enter the secret." }]);
     expect(await t.db.credential.count()).toBe(0);
+  });
+
+  it("a body that is not UTF-8 is refused, not stored with its bytes replaced", async () => {
+    const bytes = Buffer.concat([Buffer.from('{"name":"' + unique("utf8") + '","description":"caf'), Buffer.from([0xe9, 0x20, 0xff]), Buffer.from(' end"}')]);
+    const before = await t.db.agent.count();
+    const response = await callRoute(agentsRoute.POST as unknown as Handler, "/api/v1/agents", { method: "POST", key, body: new Uint8Array(bytes) });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toMatch(/not valid UTF-8/);
+    expect(await t.db.agent.count()).toBe(before);
   });
 });
