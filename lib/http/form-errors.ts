@@ -120,11 +120,36 @@ export function apiIssueSentence(issue: z.core.$ZodIssue): string {
   return issueSentence(issue);
 }
 
+/**
+ * The issues without a looser bound beside a tighter one on the same value: a port of 10^23 broke
+ * both `int()`'s safe-integer bound and the schema's 65535, and was told "Enter
+ * 9007199254740991 or less." and "Enter 65535 or less.", which read as a contradiction.
+ */
+export function withoutLooserBounds(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const key = (issue: z.core.$ZodIssue) => `${issue.code}\u0000${issue.path.map(String).join("\u0000")}`;
+  const bound = (issue: z.core.$ZodIssue): number | null => {
+    const value = issue.code === "too_big" ? issue.maximum : issue.code === "too_small" ? issue.minimum : null;
+    return typeof value === "number" || typeof value === "bigint" ? Number(value) : null;
+  };
+  const tightest = new Map<string, number>();
+  for (const issue of issues) {
+    const b = bound(issue);
+    if (b === null) continue;
+    const k = key(issue);
+    const known = tightest.get(k);
+    if (known === undefined || (issue.code === "too_big" ? b < known : b > known)) tightest.set(k, b);
+  }
+  return issues.filter((issue) => {
+    const b = bound(issue);
+    return b === null || tightest.get(key(issue)) === b;
+  });
+}
+
 /** A ZodError's issues for an API answer: messages as apiIssueSentence says them, each said once. */
 export function apiIssues(error: z.ZodError): Array<{ path: string; message: string }> {
   const seen = new Set<string>();
   const issues: Array<{ path: string; message: string }> = [];
-  for (const issue of error.issues) {
+  for (const issue of withoutLooserBounds(error.issues)) {
     const entry = { path: issue.path.map(String).join("."), message: apiIssueSentence(issue) };
     const key = `${entry.path}\u0000${entry.message}`;
     if (seen.has(key)) continue;

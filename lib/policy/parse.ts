@@ -59,6 +59,11 @@ function parse(text: string, options: ParseOptions): ParsePolicyResult {
       errors: doc.errors.map((e) => ({ path: "", line: lineCounter.linePos(e.pos[0]).line, message: yamlErrorMessage(e) })),
     };
   }
+  // A tag the reader does not know was dropped with a warning, its value read as plain text.
+  const unknownTags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
+  if (unknownTags.length > 0) {
+    return { ok: false, errors: unknownTags.map((w) => ({ path: "", line: lineCounter.linePos(w.pos[0]).line, message: `${yamlErrorMessage(w)}; write the value without a tag` })) };
+  }
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || data === undefined) {
     return { ok: false, errors: [{ path: "", line: 1, message: "policy is empty: expected a mapping with mode, unlisted and rules" }] };

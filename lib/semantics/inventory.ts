@@ -4,7 +4,7 @@
  * inventory does not know is production, and so is anything it knows ambiguously: an action
  * that touches a staging ID and a production ID, or two different non-production tags.
  */
-import { apiIssueSentence } from "@/lib/http/form-errors";
+import { apiIssueSentence, withoutLooserBounds } from "@/lib/http/form-errors";
 import { readYaml } from "@/lib/semantics/yaml-read";
 import { z } from "zod";
 import { compileGlobs, type Matcher } from "@/lib/semantics/glob";
@@ -112,7 +112,7 @@ export function parseInventoryYaml(text: string): { ok: true; inventory: Invento
   if (!read.ok) return read;
   const parsed = inventorySchema.safeParse(read.value ?? {});
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "inventory"}: ${apiIssueSentence(i)}`) };
+    return { ok: false, errors: withoutLooserBounds(parsed.error.issues).map((i) => `${i.path.join(".") || "inventory"}: ${apiIssueSentence(i)}`) };
   }
   return { ok: true, inventory: createInventory(parsed.data.entries) };
 }

@@ -2,7 +2,7 @@
  * The service registry: validated descriptors indexed by host. A host claimed twice is a
  * configuration error, caught when the registry is built, not when a request arrives.
  */
-import { apiIssueSentence } from "@/lib/http/form-errors";
+import { apiIssueSentence, withoutLooserBounds } from "@/lib/http/form-errors";
 import { readYaml } from "@/lib/semantics/yaml-read";
 import { z } from "zod";
 import { builtInDescriptors } from "@/lib/semantics/descriptors/index";
@@ -32,7 +32,7 @@ export class RegistryError extends Error {
 }
 
 function formatIssues(prefix: string, error: z.ZodError): string[] {
-  return error.issues.map((i) => `${prefix}${i.path.length ? `.${i.path.join(".")}` : ""}: ${apiIssueSentence(i)}`);
+  return withoutLooserBounds(error.issues).map((i) => `${prefix}${i.path.length ? `.${i.path.join(".")}` : ""}: ${apiIssueSentence(i)}`);
 }
 
 /** Validates descriptors and indexes them. Throws `RegistryError` on invalid or conflicting input. */

@@ -33,6 +33,10 @@ export function readYaml(text: string, what: string): { ok: true; value: unknown
     const lines = new LineCounter();
     const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
     if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => `line ${lines.linePos(e.pos[0]).line}: ${yamlErrorMessage(e)}`) };
+    // A tag the reader does not know (`!!js/function "x"`, `!custom x`) was dropped with a warning
+    // and its value read as plain text: refused, so what is saved is what was written.
+    const unknownTags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
+    if (unknownTags.length > 0) return { ok: false, errors: unknownTags.map((w) => `line ${lines.linePos(w.pos[0]).line}: ${yamlErrorMessage(w)}; write the value without a tag`) };
     return { ok: true, value: doc.toJS({ maxAliasCount: 100 }) as unknown };
   } catch (error) {
     return { ok: false, errors: [`${what}: the YAML could not be read: ${yamlReadFailure(error)}`] };

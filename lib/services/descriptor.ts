@@ -1,4 +1,4 @@
-import { apiIssueSentence } from "@/lib/http/form-errors";
+import { apiIssueSentence, withoutLooserBounds } from "@/lib/http/form-errors";
 import { readYaml } from "@/lib/semantics/yaml-read";
 import { serviceDescriptorSchema, type ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 
@@ -11,7 +11,7 @@ export function parseServiceDescriptorYaml(
   const raw = read.value;
   const parsed = serviceDescriptorSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "service"}: ${apiIssueSentence(i)}`) };
+    return { ok: false, errors: withoutLooserBounds(parsed.error.issues).map((i) => `${i.path.join(".") || "service"}: ${apiIssueSentence(i)}`) };
   }
   return { ok: true, descriptor: raw as ServiceDescriptorInput, id: parsed.data.id };
 }
