@@ -147,8 +147,23 @@ function tooLarge(max: number): AppError {
   return new AppError("PAYLOAD_TOO_LARGE", `The request body is larger than ${max} bytes.`, { userMessage: `The request body is larger than ${max / (1024 * 1024)} MiB; nothing was read or changed.` });
 }
 
+/**
+ * A body whose bytes are not the UTF-8 JSON text they are read as: compressed (a Content-Encoding
+ * other than identity) or labelled another charset. Both were read as UTF-8 as they were: gzip
+ * bytes failed as "not JSON", and `charset=utf-16` text was stored as whatever UTF-8 made of it.
+ */
+function unreadableEncoding(request: Request): string | null {
+  const encoding = (request.headers.get("content-encoding") ?? "").trim().toLowerCase();
+  if (encoding !== "" && encoding !== "identity") return `a body with Content-Encoding "${encoding.slice(0, 40)}" is not read: send it uncompressed`;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers.get("content-type") ?? "")?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") return `a body in charset "${charset.slice(0, 40)}" is not read: send UTF-8`;
+  return null;
+}
+
 /** The body as text, refused (413) past `max` bytes: by its Content-Length at once, else as it arrives. */
 async function readBodyText(request: Request, max: number): Promise<string> {
+  const unreadable = unreadableEncoding(request);
+  if (unreadable) throw new AppError("INVALID_INPUT", `The request body cannot be read: ${unreadable}; nothing was changed.`);
   const body = await readBodyBytes(request, max);
   if (body === null) throw tooLarge(max);
   // UTF-8 without a leading byte order mark, as fetch's text() reads it, except that bytes that

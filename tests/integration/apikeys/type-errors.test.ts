@@ -79,4 +79,17 @@ describe("API bodies with values of the wrong type", () => {
     expect(((await response.json()) as { message: string }).message).toMatch(/not valid UTF-8/);
     expect(await t.db.agent.count()).toBe(before);
   });
+
+  it("a compressed body, or one labelled another charset than UTF-8, is refused", async () => {
+    const before = await t.db.agent.count();
+    const body = JSON.stringify({ name: unique("enc"), description: "x" });
+    for (const headers of [{ "content-encoding": "gzip" }, { "content-type": "application/json; charset=utf-16" }, { "content-type": "application/json; charset=latin1" }] as Array<Record<string, string>>) {
+      const response = await callRoute(agentsRoute.POST as unknown as Handler, "/api/v1/agents", { method: "POST", key, body, headers });
+      expect(response.status, JSON.stringify(headers)).toBe(400);
+      expect(((await response.json()) as { message: string }).message).toMatch(/cannot be read/);
+    }
+    const ok = await callRoute(agentsRoute.POST as unknown as Handler, "/api/v1/agents", { method: "POST", key, body, headers: { "content-type": "application/json; charset=UTF-8" } });
+    expect(ok.status).toBe(201);
+    expect(await t.db.agent.count()).toBe(before + 1);
+  });
 });
