@@ -6,7 +6,7 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { isGlob } from "@/lib/semantics/glob";
-import type { SemanticAction } from "@/lib/semantics/types";
+import { NO_RESOURCE, type SemanticAction } from "@/lib/semantics/types";
 import { policyErrors, taskIsLive } from "@/lib/tasks/policy";
 import { approverScope, scopeWhere, type ApproverScope } from "./approver-scope";
 import { decideApproval, type DecideOutcome } from "./decide-approval";
@@ -30,11 +30,31 @@ export interface AllowPreview {
   added: string[];
 }
 
+/** SQL whose effect is code the request carries (a body, a procedure, a prepared statement): a rule pins its name, never its code. */
+const OPAQUE_SQL = new Set(["DO", "CREATE FUNCTION", "CREATE PROCEDURE", "EXECUTE", "CALL", "LOAD", "COMMIT PREPARED", "UNKNOWN", "UNPARSEABLE"]);
+const OPAQUE_NOTE = /cannot be analysed|not recognised|not classified|not known/i;
+
+/**
+ * Why no rule can stand for this action alone, or null. A rule pins service, environment,
+ * operation, resource and effect: an action without a resource (`-`) would make the rule allow
+ * the operation on anything (`delete_volume` approved as a dry run, then on `vol_prod`); SQL whose
+ * effect lies in code would let any later code under the same name through (`CREATE FUNCTION
+ * cleanup` approved with `SELECT 1` in it, then replaced by one that drops a table; a `DO` block).
+ */
+function unpinnable(a: SemanticAction): string | null {
+  if (a.resource === NO_RESOURCE) return `\`${a.operation}\` names no resource, so a rule for it would allow it on anything`;
+  const sql = typeof a.detail?.["statement"] === "number";
+  if (sql && (OPAQUE_SQL.has(a.operation) || OPAQUE_NOTE.test(String(a.detail?.["note"] ?? "")))) return `\`${a.operation}\` runs code a rule cannot pin (only its name), so later code under that name would be allowed too`;
+  return null;
+}
+
 function rulesFor(approvalId: string, actions: readonly SemanticAction[]): Array<Record<string, unknown>> | string {
   const rules: Array<Record<string, unknown>> = [];
   for (const [i, a] of actions.entries()) {
     const values = [a.environment, a.operation, a.resource];
     if (values.some((v) => typeof v !== "string" || v.length === 0 || isGlob(v))) return "an action's operation, resource or environment contains * or ?, which a rule cannot pin exactly";
+    const why = unpinnable(a);
+    if (why) return why;
     rules.push({
       id: `approved-${approvalId.slice(0, 8)}-${i + 1}`,
       description: `added when approval ${approvalId} was approved`,
