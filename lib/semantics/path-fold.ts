@@ -67,14 +67,79 @@ function withoutTrailingEscapedDotsAndSpaces(value: string): string {
 }
 
 /**
- * A segment that is a decimal integer, as a server that parses the parameter as one reads it:
- * Rails' `to_i`, `parseInt`, Spring's `Long` and ASP.NET's `int` read `0123` and `+123` as 123,
- * so `DELETE /repositories/0123` deletes repository 123.
+ * A value that is an integer as a server that parses the parameter as one reads it, as that
+ * integer in plain decimal; otherwise the value itself. Rails' `to_i`, `parseInt`, Spring's
+ * `Long` and ASP.NET's `int` read `0123` and `+123` as 123, so `DELETE /repositories/0123`
+ * deletes repository 123. Coercing readers take more spellings: Python's `int()` and pydantic
+ * `1_23`, `" 123 "` and any Unicode decimal digits (`１２３`); JavaScript's `Number()` (zod's
+ * coerce) `0x7b`, `0o173`, `0b1111011` and `1.23e2`, `123.0`. Callers judge both readings.
  */
 export function asNumberReads(value: string): string {
   const m = /^\+?0*(\d+)$/.exec(value);
-  if (!m || m[1] === value) return value;
-  return (m[1] as string).replace(/^0+(?=\d)/, "");
+  if (m) return m[1] === value ? value : (m[1] as string).replace(/^0+(?=\d)/, "");
+  // Only what could be a number is looked at further (most identifiers hold a letter a number cannot).
+  if (value.length > 96 || !MAYBE_NUMBER.test(value)) return value;
+  const n = integerReading(value);
+  return n === null ? value : n;
+}
+
+/** Digits (any script), signs, the radix prefixes' and exponent's letters, `_`, `.`, white space: nothing else. */
+const MAYBE_NUMBER = /^[\s+\p{Nd}_.xXoObBeEa-fA-F-]*\p{Nd}[\s+\p{Nd}_.xXoObBeEa-fA-F-]*$/u;
+const MAX_EXPONENT = 40;
+
+function integerReading(raw: string): string | null {
+  let text = raw.trim();
+  if (/[^\x00-\x7f]/.test(text)) {
+    let ascii = "";
+    for (const c of text) {
+      const d = unicodeDigit(c);
+      ascii += d === null ? c : String(d);
+    }
+    text = ascii;
+  }
+  if (text.startsWith("+")) text = text.slice(1);
+  let n: bigint | null = null;
+  if (/^\d+(?:_\d+)*$/.test(text)) n = BigInt(text.replace(/_/g, ""));
+  else if (/^0[xX](?:_?[0-9a-fA-F])+$/.test(text)) n = BigInt(`0x${text.slice(2).replace(/_/g, "")}`);
+  else if (/^0[oO](?:_?[0-7])+$/.test(text)) n = BigInt(`0o${text.slice(2).replace(/_/g, "")}`);
+  else if (/^0[bB](?:_?[01])+$/.test(text)) n = BigInt(`0b${text.slice(2).replace(/_/g, "")}`);
+  else {
+    const d = /^(\d*)\.?(\d*)(?:[eE]([+-]?\d{1,6}))?$/.exec(text);
+    if (!d || (d[1] === "" && d[2] === "") || (!text.includes(".") && d[3] === undefined)) return null;
+    const fraction = d[2] ?? "";
+    const exponent = Number(d[3] ?? "0") - fraction.length;
+    const digits = BigInt(`${d[1] ?? ""}${fraction}` || "0");
+    if (exponent >= 0) {
+      if (exponent > MAX_EXPONENT) return null;
+      n = digits * 10n ** BigInt(exponent);
+    } else {
+      if (-exponent > MAX_EXPONENT + fraction.length) return null;
+      const scale = 10n ** BigInt(-exponent);
+      if (digits % scale !== 0n) return null;
+      n = digits / scale;
+    }
+  }
+  return n === null ? null : n.toString();
+}
+
+/** Each Unicode decimal digit's value (`\p{Nd}` comes in runs of ten, zero first), built on first need. */
+let digitValues: Map<number, number> | null = null;
+function unicodeDigit(c: string): number | null {
+  const cp = c.codePointAt(0)!;
+  if (cp >= 0x30 && cp <= 0x39) return cp - 0x30;
+  if (cp < 0x80) return null;
+  if (digitValues === null) {
+    digitValues = new Map();
+    const nd = /\p{Nd}/u;
+    let run = 0;
+    for (let code = 0x80; code <= 0x1fbff; code++) {
+      if (nd.test(String.fromCodePoint(code))) {
+        digitValues.set(code, run % 10);
+        run++;
+      } else run = 0;
+    }
+  }
+  return digitValues.get(cp) ?? null;
 }
 
 export function foldPath(path: string): FoldedPath {

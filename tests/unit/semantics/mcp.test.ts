@@ -136,4 +136,18 @@ describe("MCP: a resource given as a number with leading zeros or a sign", () =>
     const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: "123" })) });
     expect(result.ok && result.actions.map((a) => a.resource)).toEqual(["123"]);
   });
+
+  it("every spelling a coercing server reads as the integer names it too (Python's int, pydantic, Number())", () => {
+    for (const spelling of ["1_23", "0x7b", "0X7B", "0o173", "0b1111011", "1.23e2", "123.0", "1230e-1", " 123", "\uff11\uff12\uff13", "\u0661\u0662\u0663"]) {
+      const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: spelling })) });
+      expect(result.ok && result.actions.map((a) => a.resource), JSON.stringify(spelling)).toContain("123");
+    }
+  });
+
+  it("what no server reads as an integer is not one (the control)", () => {
+    for (const value of ["vol_123", "1.5", "-123", "1e99999", "12a", "1__2", "_12"]) {
+      const result = classifyRequest("POST", MCP, { body: json(call("delete_volume", { volume_id: value })) });
+      expect(result.ok && result.actions.map((a) => a.resource), value).toEqual([value]);
+    }
+  });
 });
