@@ -103,10 +103,15 @@ export function normalizeResourceUri(raw: string): Result {
   let canonicalPath = path.text;
 
   if (name === "file") {
-    if (authority === "localhost") authority = "";
+    // A file is read by its path: Node's fileURLToPath and Python's url2pathname(urlparse(u).path)
+    // ignore the query (`file:///etc/passwd?x` is /etc/passwd), and Python the host too. So the
+    // query is dropped, this machine's names and addresses are no host, and any other host is
+    // refused (read as a local path by some servers, as a network share by others).
+    if (authority !== null && /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\]|\[0*:(?:0*:){0,6}0*1\])$/.test(authority)) authority = "";
+    if (authority !== null && authority !== "") return invalid("is a file URI naming a host, which servers read either as this machine's path or as a network share");
     if (!canonicalPath.startsWith("/")) return invalid("is a file URI without an absolute path");
     canonicalPath = removeDotSegments(canonicalPath.replace(/\/{2,}/g, "/"));
-    authority ??= "";
+    return { ok: true, uri: `file://${canonicalPath}` };
   } else if (name in DEFAULT_PORTS) {
     if (!authority) return invalid(`is a ${name} URI without a host`);
     canonicalPath = canonicalPath === "" ? "/" : canonicalPath.startsWith("/") ? removeDotSegments(canonicalPath) : canonicalPath;

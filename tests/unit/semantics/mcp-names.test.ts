@@ -90,6 +90,11 @@ describe("resource URIs are normalised before matching", () => {
     "file:///tmp/%2e%2e/etc/passwd",
     "file:///%65tc/passwd",
     "file:/./etc/./passwd",
+    // Readers take a file by its path: a query is not part of it, this machine is no host.
+    "file:///etc/passwd?",
+    "file:///etc/passwd?x=1",
+    "file://127.0.0.1/etc/passwd",
+    "file://[::1]/etc/passwd",
   ];
   for (const uri of spellings) {
     it(`${uri} is file:///etc/passwd and the deny rule applies`, () => {
@@ -106,7 +111,7 @@ describe("resource URIs are normalised before matching", () => {
     }
   });
   it("spellings different readers resolve differently are refused", () => {
-    for (const uri of ["file:///etc%2Fpasswd", "file:///etc%5Cpasswd", "file:///etc/passwd%00.txt", "file:///etc\\passwd", "file:///etc/passwd#x", "etc/passwd", "file:etc/passwd", "file:///etc/pass wd", "file:///etc/%zz"]) {
+    for (const uri of ["file://evil.example/etc/passwd", "file://10.0.0.1/share/x", "file:///etc%2Fpasswd", "file:///etc%5Cpasswd", "file:///etc/passwd%00.txt", "file:///etc\\passwd", "file:///etc/passwd#x", "etc/passwd", "file:etc/passwd", "file:///etc/pass wd", "file:///etc/%zz"]) {
       expect(normalizeResourceUri(uri).ok, uri).toBe(false);
     }
   });
