@@ -1,30 +1,13 @@
 import { createHash } from "node:crypto";
 import { canonicalUrl } from "@/lib/semantics/canonical";
 import type { CanonicalRequest } from "@/lib/semantics/types";
-import { agentStripped } from "./headers";
+import { agentStripped, boundPreferences } from "./headers";
 
 /**
  * Headers that change nothing about what a request does and that a client may send anew on each
  * attempt (tracing): left out of the digest, so that redeeming a grant does not depend on them.
  */
 const VOLATILE = new Set(["traceparent", "tracestate", "baggage", "b3", "sentry-trace", "x-request-id", "x-correlation-id", "x-amzn-trace-id", "date"]);
-
-/** The preferences that ask Bulkhead (not the upstream) to answer at once (RFC 7240: `wait` goes with them). */
-const ASYNC_PREFERENCES = new Set(["respond-async", "wait"]);
-
-/**
- * `Prefer` without Bulkhead's own 202-and-poll preferences, or null when nothing else is left.
- * The rest reaches the upstream and can change what it does (PostgREST's `tx=rollback` makes the
- * request a dry run, `resolution=merge-duplicates` turns an insert into an overwrite), so it is
- * bound like any other header: a grant for a dry run does not release the real thing.
- */
-function boundPreferences(value: string): string | null {
-  const kept = value
-    .split(",")
-    .map((p) => p.trim())
-    .filter((p) => p !== "" && !ASYNC_PREFERENCES.has((p.split(/[=;]/)[0] ?? "").trim().toLowerCase()));
-  return kept.length > 0 ? kept.join(", ") : null;
-}
 
 /**
  * The agent's headers that reach the upstream (as `upstreamHeaders` passes them on; the
@@ -39,6 +22,7 @@ function forwardedHeaders(headers: Record<string, string>): [string, string][] {
     const lower = name.toLowerCase();
     if (agentStripped(lower) || VOLATILE.has(lower) || lower.startsWith("x-b3-")) continue;
     if (lower === "prefer") {
+      // As forwarded: without Bulkhead's own 202-and-poll preferences (headers.ts).
       const bound = boundPreferences(headers[name] as string);
       if (bound !== null) out.push([lower, bound]);
       continue;

@@ -77,6 +77,25 @@ export function agentStripped(lower: string): boolean {
   return HOP_BY_HOP.has(lower) || HOP_BY_HOP.has(name) || AGENT_STRIPPED.has(name) || AGENT_STRIPPED_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
+/** The preferences that ask Bulkhead (not the upstream) to answer at once (RFC 7240: `wait` goes with them). */
+const ASYNC_PREFERENCES = new Set(["respond-async", "wait"]);
+
+/**
+ * `Prefer` without Bulkhead's own 202-and-poll preferences, or null when nothing else is left:
+ * what the upstream gets, and what an approval is bound to. The rest reaches the upstream and can
+ * change what it does (PostgREST's `tx=rollback` makes the request a dry run,
+ * `resolution=merge-duplicates` turns an insert into an overwrite), so it is bound like any other
+ * header: a grant for a dry run does not release the real thing. `respond-async` and `wait` were
+ * forwarded too, so an upstream that honours them ran a request its approval did not cover.
+ */
+export function boundPreferences(value: string): string | null {
+  const kept = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "" && !ASYNC_PREFERENCES.has((p.split(/[=;]/)[0] ?? "").trim().toLowerCase()));
+  return kept.length > 0 ? kept.join(", ") : null;
+}
+
 /** Builds the upstream header list from the agent's headers: strip, then inject the credential. */
 export function upstreamHeaders(
   agentHeaders: Record<string, string>,
@@ -91,6 +110,11 @@ export function upstreamHeaders(
     const lower = name.toLowerCase();
     if (agentStripped(lower) || connectionTokens.has(lower) || connectionTokens.has(gatewayName(lower))) continue;
     if (gatewayName(lower) === injected) continue;
+    if (lower === "prefer") {
+      const kept = boundPreferences(value);
+      if (kept !== null) out[lower] = kept;
+      continue;
+    }
     out[lower] = value;
   }
   out.host = host;
