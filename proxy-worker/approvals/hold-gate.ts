@@ -397,7 +397,8 @@ export class PostgresHoldGate implements HoldGate {
     // The note goes to the agent (it may say what to do instead), as visible text: a control or
     // direction-changing character in it reached the agent's terminal or context as it was.
     if (row.status === "denied") return { outcome: "denied", approvalId: id, reason: `a person denied the request${row.decisionNote ? `: ${visible(row.decisionNote)}` : ""}` };
-    return { outcome: "expired", approvalId: id, reason: row.status === "consumed" ? "the approval was already used" : "no one approved the request in time" };
+    if (row.status === "consumed") return { outcome: "expired", approvalId: id, reason: "the approval was already used: it releases one request, once", used: true };
+    return { outcome: "expired", approvalId: id, reason: "no one approved the request in time" };
   }
 
   pending(): number {

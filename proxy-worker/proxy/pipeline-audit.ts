@@ -26,7 +26,7 @@ export interface HoldGate {
   /** `abandoned` aborts when nobody waits for the answer any more (the client's connection closed): the hold is cancelled. */
   hold(input: { auth: AuthenticatedTask; request: CanonicalRequest; actions: SemanticAction[]; reason: string; eventId: string; abandoned?: AbortSignal }): Promise<
     | { outcome: "approved"; approvalId: string; decidedBy: string | null }
-    | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string }
+    | { outcome: "denied" | "expired" | "cancelled"; approvalId: string; reason: string; used?: true }
     | { outcome: "limited"; approvalId: null; reason: string }
   >;
   /** 202-and-poll (see approvals/async-hold.ts): record the hold without waiting on it. */

@@ -304,7 +304,7 @@ export class Pipeline extends PipelineAudit {
       throw await this.refuse(new ProxyRefusal("rate_limited", "hold_limit", result.reason), detail, auth, decision);
     }
     if (result.outcome !== "approved") {
-      const code = result.outcome === "expired" ? "approval_timeout" : result.outcome === "cancelled" ? "approval_cancelled" : "approval_denied";
+      const code = result.outcome === "expired" ? ("used" in result && result.used ? "approval_used" : "approval_timeout") : result.outcome === "cancelled" ? "approval_cancelled" : "approval_denied";
       throw await this.refuse(new ProxyRefusal("denied", code, result.reason, { approvalId: result.approvalId }), { ...detail, approvalId: result.approvalId }, auth, decision);
     }
     return { approvalId: result.approvalId, decidedBy: result.decidedBy };
