@@ -80,7 +80,12 @@ export function resourceWithoutFormatSuffix(resource: string): string | null {
 export function tableAliases(action: SemanticAction): string[] {
   if (action.detail?.["resourceKind"] !== "table" || action.resource === NO_RESOURCE) return [];
   const parts = action.resource.split(".");
-  if (parts.length === 1) return [`public.${action.resource}`];
+  if (parts.length === 1) {
+    // After `SET search_path = hr` earlier in the request, `payroll` may be `hr.payroll`.
+    const path = action.detail["searchPath"];
+    const schemas = Array.isArray(path) ? path.filter((s): s is string => typeof s === "string" && s !== "" && !s.startsWith("$")) : [];
+    return [...new Set([`public.${action.resource}`, ...schemas.map((schema) => `${schema}.${action.resource}`)])];
+  }
   return [...new Set([parts.slice(-2).join("."), parts[parts.length - 1] as string])].filter((a) => a !== action.resource);
 }
 

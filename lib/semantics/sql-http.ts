@@ -37,6 +37,7 @@ function draftsFor(sql: string, database: string | undefined, batchIndex: number
   return result.actions.map((a) => {
     const detail: Record<string, unknown> = { statement: a.statement };
     if (a.resourceKind) detail["resourceKind"] = a.resourceKind;
+    if (a.searchPath) detail["searchPath"] = a.searchPath;
     if (a.note) detail["note"] = a.note;
     if (database) detail["database"] = database;
     if (target) {

@@ -133,6 +133,10 @@ function variableSet(body: PgNode, ctx: WalkContext, database: string): void {
     if (schemas.some((s) => s === null) || searchPathShadowsCatalog(schemas as string[])) {
       return push(ctx, { operation: `${verb} search_path`, effect: "irreversible", resource: database, note: "puts a schema before pg_catalog: built-in function and operator names in later statements may then run that schema's functions" });
     }
+    // Later unqualified tables of the request may be these schemas' (sql.ts).
+    ctx.budget.searchPath = schemas as string[];
+  } else if (name === "search_path" || kind === "VAR_RESET_ALL") {
+    delete ctx.budget.searchPath;
   }
   // standard_conforming_strings changes how the server reads string literals in later statements,
   // which we parsed with the default, and a client_encoding other than UTF-8 how it decodes their

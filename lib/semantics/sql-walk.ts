@@ -18,6 +18,18 @@ export interface SqlAction {
   /** Index of the statement in the SQL text. */
   statement: number;
   note?: string;
+  /** For an unqualified table: the schemas a search_path set earlier in the request names. */
+  searchPath?: readonly string[];
+}
+
+/**
+ * What the statements of one request share: the parse-tree nodes they may still visit, and the
+ * search_path an earlier statement set (`SET search_path = hr`, `set_config('search_path', …)`),
+ * under which a later unqualified table may be another schema's (`payroll` is `hr.payroll`).
+ */
+export interface SharedBudget {
+  nodes: number;
+  searchPath?: readonly string[];
 }
 
 export interface WalkContext {
@@ -32,8 +44,8 @@ export interface WalkContext {
   depth: number;
   /** Functions the service declares read-only (`name` or `schema.name`). */
   readOnlyFunctions: ReadonlySet<string>;
-  /** Parse-tree nodes the request may still visit, shared by its statements (see `sql.ts`). */
-  budget: { nodes: number };
+  /** Parse-tree nodes the request may still visit, and its search_path, shared by its statements (see `sql.ts`). */
+  budget: SharedBudget;
   /** The database statements that name no table act on. */
   database: string;
 }
@@ -344,6 +356,12 @@ function funcCall(body: PgNode, ctx: WalkContext): void {
   if (fn === "set_config" && (parts.length === 1 || (parts.length === 2 && parts[0] === "pg_catalog"))) {
     const shadowing = searchPathConfig(body);
     if (shadowing) return push(ctx, { operation: "set_config", effect: "irreversible", resource: "-", resourceKind: "function", note: shadowing.note });
+    const pathArgs: unknown[] = Array.isArray(body["args"]) ? body["args"] : [];
+    if (stringConstant(pathArgs[0])?.trim().toLowerCase() === "search_path") {
+      const value = stringConstant(pathArgs[1]);
+      const schemas = value === null ? null : splitIdentifiers(value, ",");
+      if (schemas !== null) ctx.budget.searchPath = schemas;
+    }
     // `set_config('standard_conforming_strings', 'off', false)` is `SET standard_conforming_strings`.
     const args: unknown[] = Array.isArray(body["args"]) ? body["args"] : [];
     const setting = stringConstant(args[0]);
@@ -430,6 +448,6 @@ export function collectCteNames(value: unknown, out: Set<string>): void {
 
 const NONE: ReadonlySet<string> = new Set();
 
-export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget = { nodes: Infinity }, database = "-"): WalkContext {
+export function newContext(statement: number, readOnlyFunctions: ReadonlySet<string> = NONE, budget: SharedBudget = { nodes: Infinity }, database = "-"): WalkContext {
   return { statement, actions: [], reads: new Set(), targets: new Set(), ctes: new Set(), depth: 0, readOnlyFunctions, budget, database };
 }

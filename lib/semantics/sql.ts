@@ -8,7 +8,7 @@
  */
 import { loadModule, parseSync } from "libpg-query";
 import { STATEMENTS, genericHandler, kindWords } from "@/lib/semantics/sql-statements";
-import { collectCteNames, newContext, TooManyNodesError, unwrap, walk, type SqlAction } from "@/lib/semantics/sql-walk";
+import { collectCteNames, newContext, TooManyNodesError, unwrap, walk, type SharedBudget, type SqlAction } from "@/lib/semantics/sql-walk";
 import { maxEffectOf, reject, type Effect, type Rejection } from "@/lib/semantics/types";
 
 export type { SqlAction } from "@/lib/semantics/sql-walk";
@@ -74,7 +74,7 @@ export const SQL_LIMITS = {
 export interface SqlBudget {
   chars: number;
   statements: number;
-  nodes: { nodes: number };
+  nodes: SharedBudget;
   actions: number;
 }
 
@@ -131,7 +131,7 @@ export function classifySqlWithin(sql: string, options: SqlOptions, budget: SqlB
   return { actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
 }
 
-function classifyStatement(raw: RawStatement, index: number, database: string, readOnly: ReadonlySet<string>, budget: { nodes: number }): SqlAction[] {
+function classifyStatement(raw: RawStatement, index: number, database: string, readOnly: ReadonlySet<string>, budget: SharedBudget): SqlAction[] {
   const ctx = newContext(index, readOnly, budget, database);
   const wrapped = unwrap(raw.stmt);
   if (!wrapped) return [{ operation: "UNKNOWN", effect: "irreversible", resource: database, statement: index, note: "statement not recognised" }];
@@ -156,5 +156,11 @@ function classifyStatement(raw: RawStatement, index: number, database: string, r
     if (!ctx.targets.has(rel)) ctx.actions.push({ operation: "SELECT", effect: "read", resource: rel, resourceKind: "table", statement: index });
   }
   if (ctx.actions.length === 0) ctx.actions.push({ operation, effect: "read", resource: database, statement: index });
+  // After a search_path set earlier in the request (or in this statement), an unqualified table
+  // may be one of its schemas': deny rules naming `hr.payroll` see `payroll` then (decide.ts).
+  const path = budget.searchPath;
+  if (path && path.length > 0) {
+    for (const action of ctx.actions) if (action.resourceKind === "table" && !action.resource.includes(".")) action.searchPath = path;
+  }
   return ctx.actions;
 }
