@@ -1,4 +1,5 @@
 import { AppError } from "@/lib/errors/app-error";
+import { agentStripped, gatewayName } from "@/lib/net/agent-headers";
 
 /**
  * A credential is injected as one header, written as a template: `Authorization: Bearer {secret}`.
@@ -63,6 +64,22 @@ export const FORBIDDEN_HEADER_NAMES: ReadonlySet<string> = new Set([
   "x-method-override",
 ]);
 
+/** Where credentials live: the agent may not send them (the proxy strips its own), a credential may set them. */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(["authorization", "cookie"]);
+
+/**
+ * A header a credential may not set: the names above and every header the proxy strips from an
+ * agent's request (routing hints such as `X-Original-URL`, `X-Host`, `Via`, the `X-Forwarded-*`
+ * family, `Bulkhead-Approval`), each also in the spelling CGI, PHP and IIS read alike
+ * (`X_HTTP_Method_Override` is `X-HTTP-Method-Override` there), except the credential headers
+ * themselves. A template could set all of these before.
+ */
+export function forbiddenForCredential(lower: string): boolean {
+  const name = gatewayName(lower);
+  if (CREDENTIAL_HEADERS.has(name)) return false;
+  return FORBIDDEN_HEADER_NAMES.has(lower) || FORBIDDEN_HEADER_NAMES.has(name) || agentStripped(lower);
+}
+
 export type TemplateResult = { ok: true; template: ParsedTemplate } | { ok: false; message: string };
 
 const fail = (message: string): TemplateResult => ({ ok: false, message });
@@ -83,7 +100,7 @@ export function parseHeaderTemplate(template: unknown): TemplateResult {
   if (!TOKEN.test(headerName)) {
     return fail("The header name must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~) with no space before the colon.");
   }
-  if (FORBIDDEN_HEADER_NAMES.has(headerName.toLowerCase())) return fail(`A credential may not set the ${headerName} header.`);
+  if (forbiddenForCredential(headerName.toLowerCase())) return fail(`A credential may not set the ${headerName} header.`);
   const value = text.slice(colon + 1).trim();
 
   const tokens = [...value.matchAll(/\{[^{}]*\}/g)];
