@@ -1,23 +1,26 @@
 "use client";
 
-import { useActionState } from "react";
+import { errorText, useFormAction } from "@/components/ui/use-form-action";
 import type { ActionResult } from "@/lib/http/action";
 
 type BindAction = (prev: ActionResult<{ name: string }> | null, form: FormData) => Promise<ActionResult<{ name: string }>>;
 
-/** Declares (or changes) the environments a credential serves; what it typed survives an error. */
+/**
+ * Declares (or changes) the environments a credential serves; what it typed survives an error.
+ * It decides where a secret is injected, so it needs a recent sign-in: a stale session gets the
+ * re-authentication dialog and the same submission runs again once confirmed (useFormAction).
+ */
 export function BindCredentialForm({ id, name, environments, bind }: { id: string; name: string; environments: readonly string[]; bind: BindAction }) {
-  const [state, action, pending] = useActionState(bind, null);
-  const error = state && !state.ok ? [...Object.values(state.fieldErrors ?? {}).flat(), ...(state.fieldErrors ? [] : [state.message])].join(" ") : null;
-  const typed = state && !state.ok ? state.values?.environments : undefined;
+  const { state, pending, formProps } = useFormAction(bind, { resetOnSuccess: false });
+  const error = state && !state.ok && !state.stepUp ? errorText(state) : null;
   return (
-    <form action={action} className="flex flex-col gap-1">
+    <form {...formProps} className="flex flex-col gap-1">
       <input type="hidden" name="id" value={id} />
       <div className="flex items-center gap-2">
         <input
           name="environments"
           required
-          defaultValue={typed ?? environments.join(", ")}
+          defaultValue={environments.join(", ")}
           aria-label={`Environments ${name} serves`}
           placeholder="staging"
           className="w-32 rounded-md border-0 px-2 py-1 text-xs ring-1 ring-inset ring-slate-300"

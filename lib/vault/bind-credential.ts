@@ -1,5 +1,6 @@
 import type { Db } from "@/lib/db/client";
 import { assertCan, type Actor } from "@/lib/auth/actor";
+import { requireStepUp } from "@/lib/auth/step-up";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { AppError } from "@/lib/errors/app-error";
 import { loadRegistry } from "@/lib/services/registry-source";
@@ -15,6 +16,9 @@ import { credentialSelect, toCredentialView, type CredentialView } from "./view"
  */
 export async function bindCredential(db: Db, actor: Actor, id: string, input: BindCredentialInput): Promise<CredentialView> {
   assertCan(actor, "credentials:write");
+  // Rebinding decides where a secret is injected (a staging credential made to serve every
+  // environment): a recent sign-in, as adding, rotating and deleting one need.
+  const stepUp = requireStepUp(actor, "rebind a vault credential");
   const data = bindCredentialInput.parse(input);
   const parsedId = credentialIdSchema.safeParse(id);
   if (!parsedId.success) throw new AppError("NOT_FOUND", "No such credential.");
@@ -37,6 +41,7 @@ export async function bindCredential(db: Db, actor: Actor, id: string, input: Bi
         service: view.service,
         before: { serviceId: row.serviceId, environments: environmentList(row.environments) },
         after: { serviceId: view.serviceId, environments: view.environments },
+        stepUp,
       },
     });
     return view;

@@ -72,10 +72,12 @@ async function assertWebhookDestination(url: URL, network: WebhookNetworkPolicy)
 export async function deleteWebhook(db: Db, actor: Actor, id: string): Promise<void> {
   assertCan(actor, "settings:write");
   if (!z.uuid().safeParse(id).success) throw new AppError("NOT_FOUND", "No such webhook.");
+  // Removing one silences who is told of holds, as adding one chooses who is: both need a recent sign-in.
+  const stepUp = requireStepUp(actor, "remove an approval webhook");
   await db.$transaction(async (tx) => {
     const removed = await tx.webhook.deleteMany({ where: { id } });
     if (removed.count === 0) throw new AppError("NOT_FOUND", "No such webhook.");
-    await recordAuditEvent(tx, { type: "webhook.deleted", actor, data: { webhookId: id } });
+    await recordAuditEvent(tx, { type: "webhook.deleted", actor, data: { webhookId: id, stepUp } });
   });
 }
 

@@ -10,8 +10,8 @@ import { deleteCustomService, saveCustomService } from "@/lib/services/services"
 import { updateTaskPolicy } from "@/lib/tasks/policy";
 import { createTask } from "@/lib/tasks/tasks";
 import { createUser, setUserDisabled, setUserRole } from "@/lib/users/users";
-import { addCredential, deleteCredential, rotateCredential } from "@/lib/vault";
-import { createWebhook } from "@/lib/webhooks/webhooks";
+import { addCredential, bindCredential, deleteCredential, rotateCredential } from "@/lib/vault";
+import { createWebhook, deleteWebhook } from "@/lib/webhooks/webhooks";
 import type { WebhookNetworkPolicy } from "@/lib/webhooks/destination";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { establishTestKeys } from "../../support/keys";
@@ -67,6 +67,7 @@ describe("step-up for dangerous changes", () => {
     return [
       { name: "add a credential", run: (a: Actor) => addCredential(db, a, KEY, { name: unique("c"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-1", environments: "*" }), count: () => db.credential.count() },
       { name: "rotate a credential", setup: () => addCredential(db, admin, KEY, { name: unique("r"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-2", environments: "*" }), run: (a: Actor, c: { id: string }) => rotateCredential(db, a, KEY, c.id, "s3cret-value-3"), count: () => db.credential.count({ where: { rotatedAt: { not: null } } }) },
+      { name: "rebind a credential", setup: () => addCredential(db, admin, KEY, { name: unique("b"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-6", environments: "staging" }), run: (a: Actor, c: { id: string }) => bindCredential(db, a, c.id, { environments: "*" }), count: () => db.credential.count({ where: { environments: "*" } }) },
       { name: "delete a credential", setup: () => addCredential(db, admin, KEY, { name: unique("d"), host: `${unique("h")}.example.test`, headerTemplate: "X-Key: {secret}", secret: "s3cret-value-4", environments: "*" }), run: (a: Actor, c: { id: string }) => deleteCredential(db, a, c.id), count: () => db.credential.count() },
       { name: "create an API key", run: (a: Actor) => createApiKey(db, a, { name: unique("k"), role: "admin" }), count: () => db.apiKey.count() },
       { name: "change a role", setup: () => makeUser(db, "auditor"), run: (a: Actor, u: { user: { id: string } }) => setUserRole(db, a, u.user.id, "admin"), count: () => db.user.count({ where: { role: "admin" } }) },
@@ -78,6 +79,7 @@ describe("step-up for dangerous changes", () => {
       { name: "delete a service descriptor", setup: async () => saveCustomService(db, admin, SERVICE(unique("svc").replace(/-/g, ""))), run: (a: Actor, s: { name: string }) => deleteCustomService(db, a, s.name), count: () => db.service.count() },
       // A webhook receives every held request's details at an address of the admin's choosing.
       { name: "add a webhook", run: (a: Actor) => createWebhook(db, a, DASHBOARD_KEY, WEBHOOK_NETWORK, { name: unique("hook"), url: `https://${unique("hooks")}.example.com/in` }), count: () => db.webhook.count() },
+      { name: "remove a webhook", setup: () => createWebhook(db, admin, DASHBOARD_KEY, WEBHOOK_NETWORK, { name: unique("hook"), url: `https://${unique("hooks")}.example.com/in` }), run: (a: Actor, w: { id: string }) => deleteWebhook(db, a, w.id), count: () => db.webhook.count() },
       { name: "change the inventory", run: (a: Actor) => setInventoryYaml(db, a, `entries:\n  - environment: staging\n    resources: ["${unique("vol")}"]\n`), count: () => db.setting.count({ where: { key: "inventory.yaml" } }) },
     ] as Array<{ name: string; setup?: () => Promise<unknown>; run: (a: Actor, target: never) => Promise<unknown>; count: () => Promise<number> }>;
   }

@@ -75,6 +75,10 @@ describe("credential bindings", () => {
     await expect(bindCredential(t.db, admin, c.id, { environments: "" })).rejects.toThrow(/List the environments/);
     await expect(bindCredential(t.db, admin, c.id, { serviceId: "github", environments: "production" })).rejects.toThrow(/belongs to the service unknown/);
     await expect(bindCredential(t.db, admin, "00000000-0000-4000-8000-000000000000", { environments: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // Where a secret is injected is decided with a recent sign-in, as adding it was.
+    const stale = { ...(admin as Extract<typeof admin, { kind: "user" }>), authenticatedAt: Date.now() - 3600_000 };
+    await expect(bindCredential(t.db, stale, c.id, { environments: "*" })).rejects.toMatchObject({ code: "STEP_UP_REQUIRED" });
+    expect((await t.db.credential.findUniqueOrThrow({ where: { id: c.id } })).environments).toBe("staging");
     const bound = await bindCredential(t.db, admin, c.id, { environments: "production" });
     expect(bound).toMatchObject({ serviceId: "unknown", environments: ["production"] });
     expect((await t.db.credential.findUniqueOrThrow({ where: { id: c.id } })).secretSealed).toBe(sealed);
