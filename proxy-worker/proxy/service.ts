@@ -183,7 +183,9 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   killSwitch.sweep();
   // Bulkhead's own ports are never destinations on Bulkhead's own addresses; the listeners'
   // actual ports are added once bound.
-  const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort].filter((p) => p > 0);
+  // PostgreSQL's too: the database's port, on this machine's addresses (a service declared
+  // internal on localhost with that port tunnelled an agent to the audit log's server).
+  const deniedPorts = [config.proxyPort, config.healthPort, config.transparentHttpPort, config.transparentTlsPort, config.appPort, databasePort(o.databaseUrl)].filter((p) => p > 0);
   const isOwnAddress = ownAddressChecker([config.proxyHost, config.transparentHost, config.healthHost]);
   const onDecision = (outcome: string, effect: string | null) => o.metrics?.decisions.inc({ outcome, effect: effect ?? "none" });
   const refusals = new RefusalAudit({ sink: o.audit, log, burst: config.refusalAudit.burst, windowMs: config.refusalAudit.windowMs, onDecision });
@@ -339,4 +341,14 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
       await forwarder.close();
     },
   };
+}
+
+/** The port of the worker's database URL (PostgreSQL's 5432 when it names none), or 0 when it does not parse. */
+function databasePort(url: string): number {
+  try {
+    const parsed = new URL(url);
+    return parsed.port === "" ? 5432 : Number(parsed.port);
+  } catch {
+    return 0;
+  }
 }

@@ -69,6 +69,18 @@ describe("CONNECT: the answer is decided before the tunnel opens", () => {
     expect(body(tunnel.body).reason).not.toContain("443");
   });
 
+  it("the database's port on this machine is Bulkhead's own: never dialled, whatever service lists it", async () => {
+    const dbPort = Number(new URL(h.t.workerUrl).port);
+    await h.addService({ id: "ownpg", hosts: ["ownpg.test"], scheme: "http", ports: [dbPort], protocol: "rest", proxy: { internalAddresses: ["127.0.0.1/32"] } });
+    const { token: own } = await h.newTask("unlisted: deny\nrules:\n  - service: ownpg\n    effects: [read, write, destructive, irreversible]\n    waive_approval: true\n");
+    const tunnel = await connectTunnel(h.proxyPort, `ownpg.test:${dbPort}`, bearer(own));
+    expect(tunnel.status, tunnel.body).toBe(403);
+    expect(body(tunnel.body).error).toBe("port_forbidden");
+    const plain = await viaProxy(h.proxyPort, `http://ownpg.test:${dbPort}/`, { token: own });
+    expect(plain.status).toBe(403);
+    expect(plain.json?.error).toBe("port_forbidden");
+  });
+
   it("keeps the reason for an IPv6 destination: loopback is refused as loopback", async () => {
     const tunnel = await connectTunnel(h.proxyPort, "[::1]:443", bearer(token));
     expect(body(tunnel.body).reason).toMatch(/::1 is loopback/);
