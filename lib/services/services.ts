@@ -5,6 +5,8 @@ import { assertCan, type Actor } from "@/lib/auth/actor";
 import { requireStepUp } from "@/lib/auth/step-up";
 import { AppError } from "@/lib/errors/app-error";
 import { registryWith } from "@/lib/semantics/registry";
+import { parseAllowInternal } from "@/lib/net/allow-internal";
+import { parseHost } from "@/lib/net/host";
 import { normalizeLineEndings } from "@/lib/validation/line-endings";
 import { parseServiceDescriptorYaml } from "./descriptor";
 import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
@@ -27,6 +29,8 @@ export async function saveCustomService(db: Db, actor: Actor, sentYaml: string):
   if (descriptorYaml.length > 200_000) throw new AppError("INVALID_INPUT", "The descriptor is too large.");
   const parsed = parseServiceDescriptorYaml(descriptorYaml);
   if (!parsed.ok) throw new AppError("INVALID_INPUT", "The service descriptor is not valid.", { details: { fieldErrors: { descriptorYaml: parsed.errors } } });
+  const unusable = unusableEndpoints(parsed.descriptor);
+  if (unusable.length > 0) throw new AppError("INVALID_INPUT", "The service descriptor is not valid.", { details: { fieldErrors: { descriptorYaml: unusable } } });
   // A descriptor decides what every policy means (an effect, an internal address range), so
   // changing one can widen what tasks do without a human: step-up, like a widening policy.
   const stepUp = requireStepUp(actor, "change a service descriptor");
@@ -63,4 +67,26 @@ export async function deleteCustomService(db: Db, actor: Actor, name: string): P
     if (r.count === 0) throw new AppError("NOT_FOUND", "No such service.");
     await recordAuditEvent(tx, { type: "service.deleted", actor, data: { service: parsedName.data, stepUp } });
   });
+}
+
+/**
+ * What would be saved but never work, refused when saved instead of when a request comes: an
+ * internal address range the proxy refuses (broader than /8, not a plain CIDR, IPv4 inside
+ * IPv6), found at request time with nothing shown on the Services page; and a host written as an
+ * IP address in a spelling other than the canonical one (`2130706433`, `0x7f.0.0.2`,
+ * `127.0.0.03`), which requests, canonicalised, never matched, so they were judged as the
+ * unknown service (or another service claiming that address).
+ */
+export function unusableEndpoints(descriptor: ServiceDescriptorInput): string[] {
+  const problems: string[] = [];
+  const internal = parseAllowInternal(descriptor.proxy?.internalAddresses ?? []);
+  if (!internal.ok) problems.push(`proxy.internalAddresses: ${internal.reason.replace(/^allowInternal entry/, "entry")}`);
+  for (const [i, host] of (descriptor.hosts ?? []).entries()) {
+    if (host.includes("*")) continue;
+    const parsed = parseHost(host.toLowerCase());
+    if (parsed.kind !== "ip") continue;
+    const written = host.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+    if (written !== parsed.address) problems.push(`hosts.${i}: write the address ${host} as ${parsed.family === 6 ? `[${parsed.address}]` : parsed.address}, as requests to it are read`);
+  }
+  return problems;
 }
