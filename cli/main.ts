@@ -41,10 +41,8 @@ export function defaultContext(json: boolean): CliContext {
     stderr: (line) => writeLine(process.stderr, line),
     stdinIsTTY: Boolean(process.stdin.isTTY),
     readStdin: async () => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      const { decodeUtf8 } = await import("./text-input");
-      return decodeUtf8(Buffer.concat(chunks), "standard input");
+      const { decodeUtf8, readBounded } = await import("./text-input");
+      return decodeUtf8(await readBounded(process.stdin as AsyncIterable<Buffer>, "standard input", () => process.stdin.destroy()), "standard input");
     },
   };
 }
