@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { normalizePolicy, policySchema, type Policy } from "@/lib/policy/schema";
 import { checkReferences, type PolicyContext } from "@/lib/policy/references";
 import { closest } from "@/lib/policy/suggest";
-import { yamlErrorMessage, yamlReadFailure } from "@/lib/semantics/yaml-read";
+import { keysAlikeAsData, yamlErrorMessage, yamlReadFailure } from "@/lib/semantics/yaml-read";
 
 export interface PolicyError {
   /** e.g. "rules[2].effects[0]"; "" for the document itself. */
@@ -64,6 +64,8 @@ function parse(text: string, options: ParseOptions): ParsePolicyResult {
   if (unknownTags.length > 0) {
     return { ok: false, errors: unknownTags.map((w) => ({ path: "", line: lineCounter.linePos(w.pos[0]).line, message: `${yamlErrorMessage(w)}; write the value without a tag` })) };
   }
+  const sameKeys = keysAlikeAsData(doc, lineCounter);
+  if (sameKeys.length > 0) return { ok: false, errors: sameKeys.map((e) => ({ path: "", line: e.line, message: e.message })) };
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || data === undefined) {
     return { ok: false, errors: [{ path: "", line: 1, message: "policy is empty: expected a mapping with mode, unlisted and rules" }] };

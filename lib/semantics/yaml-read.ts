@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, type YAMLError } from "yaml";
+import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from "yaml";
 
 /**
  * A YAML syntax error as one line a person can act on. The library's own words are kept where
@@ -37,8 +37,37 @@ export function readYaml(text: string, what: string): { ok: true; value: unknown
     // and its value read as plain text: refused, so what is saved is what was written.
     const unknownTags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
     if (unknownTags.length > 0) return { ok: false, errors: unknownTags.map((w) => `line ${lines.linePos(w.pos[0]).line}: ${yamlErrorMessage(w)}; write the value without a tag`) };
+    const sameKeys = keysAlikeAsData(doc, lines);
+    if (sameKeys.length > 0) return { ok: false, errors: sameKeys.map((e) => `line ${e.line}: ${e.message}`) };
     return { ok: true, value: doc.toJS({ maxAliasCount: 100 }) as unknown };
   } catch (error) {
     return { ok: false, errors: [`${what}: the YAML could not be read: ${yamlReadFailure(error)}`] };
   }
+}
+
+/**
+ * Keys of one mapping that YAML tells apart but the data does not: `123` and `"123"`, `true` and
+ * `"true"` (YAML's own duplicate check compares nodes, and turning the document into data makes
+ * both one key, the last winning). Such a mapping is refused: a persisted query or a `when`
+ * condition could otherwise be written twice, the reviewer reading the first.
+ */
+export function keysAlikeAsData(doc: Document, lines: LineCounter): Array<{ line: number; message: string }> {
+  const found: Array<{ line: number; message: string }> = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Map<string, string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        const asData = String(key.value);
+        const written = typeof key.value === "string" ? JSON.stringify(key.value) : String(key.value);
+        const earlier = seen.get(asData);
+        if (earlier !== undefined) {
+          const offset = key.range?.[0] ?? 0;
+          found.push({ line: lines.linePos(offset).line, message: `the key ${JSON.stringify(asData)} appears twice in one mapping (written ${earlier} and ${written}), which read as the same key` });
+        } else seen.set(asData, written);
+      }
+    },
+  });
+  return found;
 }

@@ -32,3 +32,17 @@ describe("YAML the reader does not fully understand is refused", () => {
     expect(result).toEqual({ ok: false, errors: ["services[0].ports.0: Enter 65535 or less."] });
   });
 });
+
+describe("keys YAML tells apart but the data does not", () => {
+  it("123 and \"123\", true and \"true\" in one mapping are refused, in services and policies", () => {
+    const services = parseServicesYaml(`services:\n  - id: a\n    hosts: [a.example.com]\n    protocol: graphql\n    graphql:\n      paths: [/graphql]\n      persistedQueries:\n        123: "query { harmless }"\n        "123": "mutation { volumeDelete(id: 1) }"\n`);
+    expect(services.ok).toBe(false);
+    if (!services.ok) expect(services.errors[0]).toMatch(/^line 9: the key "123" appears twice in one mapping \(written 123 and "123"\)/);
+    const policy = parsePolicy('unlisted: deny\nrules:\n  - service: railway\n    effects: [read]\n    true: 1\n    "true": 2\n');
+    expect(policy.ok).toBe(false);
+  });
+
+  it("distinct keys are fine (the control)", () => {
+    expect(parseServicesYaml(`services:\n  - id: a\n    hosts: [a.example.com]\n    protocol: graphql\n    graphql:\n      paths: [/graphql]\n      persistedQueries:\n        "123": "query { a }"\n        "124": "query { b }"\n`).ok).toBe(true);
+  });
+});
