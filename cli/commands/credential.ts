@@ -43,7 +43,9 @@ async function readSecret(ctx: CliContext): Promise<string> {
 /** `--env staging --env production` or `--env staging,production`; "*" for every environment. */
 function requireEnvironments(values: string[] | undefined): string[] {
   if (!values || values.length === 0) throw new CliError("--env is required: the environments the credential serves (e.g. --env staging), or --env '*' for every environment of its service", 2);
-  return values;
+  // Commas separate names within one flag; a space is part of the name, which is then refused
+  // (`--env 'staging eu'` bound "staging" and "eu").
+  return values.flatMap((v) => v.split(",")).map((v) => v.trim());
 }
 
 const serving = (c: CredentialView) => (c.serviceId === null || c.environments.length === 0 ? "nothing (unbound)" : `${c.serviceId} in ${c.environments.join(", ")}`);

@@ -10,8 +10,17 @@ import { z } from "zod";
 import { compileGlobs, type Matcher } from "@/lib/semantics/glob";
 import { UNKNOWN_ENVIRONMENT } from "@/lib/semantics/types";
 
+/**
+ * An environment's name, as a task's scope and a credential's binding write it: letters, digits,
+ * ".", "_" and "-". Any text was accepted here ("staging eu", "*", a NUL, a direction override
+ * that showed as "staging"), and then meant something else, or nothing, in a scope or a binding.
+ */
+export const environmentNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "an environment name is 1 to 64 letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, as a task's scope and a credential's binding write it");
+
 export const inventoryEntrySchema = z.strictObject({
-  environment: z.string().min(1),
+  environment: environmentNameSchema,
   /** Limit the entry to one service id; omitted means any service. */
   service: z.string().min(1).optional(),
   /** Resource identifiers or glob patterns, matched case-insensitively. */

@@ -13,7 +13,9 @@ const ENVIRONMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Canonical environments: sorted, lower-case, space-separated; "*" alone for every environment. */
 export function canonicalEnvironments(value: string | readonly string[]): { ok: true; text: string } | { ok: false; message: string } {
-  const names = (typeof value === "string" ? value.split(/[\s,]+/) : value.flatMap((v) => v.split(/[\s,]+/))).map((n) => n.trim().toLowerCase()).filter((n) => n !== "");
+  // A list's elements are names each, never split: ["staging eu"] is one name (refused below),
+  // not "staging" and "eu" (it bound the credential to an environment nobody asked for).
+  const names = (typeof value === "string" ? value.split(/[\s,]+/) : value.map((v) => v.trim())).map((n) => n.toLowerCase()).filter((n) => n !== "");
   if (names.length === 0) return { ok: false, message: "List the environments the credential serves (e.g. staging), or * for every environment of its service." };
   if (names.includes(ALL_ENVIRONMENTS)) {
     return names.every((n) => n === ALL_ENVIRONMENTS) ? { ok: true, text: ALL_ENVIRONMENTS } : { ok: false, message: "* already means every environment; list names or *, not both." };

@@ -4,6 +4,7 @@
  * services are loaded from YAML with the same schema (see `registry.ts`).
  */
 import { z } from "zod";
+import { environmentNameSchema } from "@/lib/semantics/inventory";
 
 export const effectSchema = z.enum(["read", "write", "destructive", "irreversible"]);
 
@@ -154,7 +155,7 @@ export const serviceDescriptorSchema = z
     /** Protocol for every path not claimed by another protocol's `paths`. */
     protocol: z.enum(["rest", "graphql", "sql-http", "mcp"]),
     /** Every action of this service belongs to this environment (overrides the inventory). */
-    environment: z.string().min(1).optional(),
+    environment: environmentNameSchema.optional(),
     rest: restConfigSchema.optional(),
     graphql: graphqlConfigSchema.optional(),
     sql: sqlConfigSchema.optional(),
