@@ -68,7 +68,11 @@ export async function main(argv: string[], ctx: CliContext = defaultContext(cliA
 async function dispatch(argv: string[], ctx: CliContext): Promise<number> {
   const { args } = cliArguments(argv);
   const [name, ...rest] = args;
-  if (name === "--version" || name === "-V" || name === "version") return version(ctx);
+  if (name === "--version" || name === "-V" || name === "version") {
+    // It takes nothing: `bulkhead --version extra` printed the version and exited 0.
+    if (rest.length > 0) return fail(ctx, undefined, new CliError(`${name} takes no arguments (got ${JSON.stringify(rest[0]!.slice(0, 40))})`, 2));
+    return version(ctx);
+  }
   if (!name || name === "help" || name === "--help" || name === "-h") {
     if (!name && ctx.json) return fail(ctx, undefined, new CliError("no command given; run `bulkhead --help`", 2));
     // `bulkhead help COMMAND`: that command's usage.

@@ -22,6 +22,13 @@ describe("CLI help", () => {
     const { ctx, out } = capture(true);
     expect(await main(["--version", "--json"], ctx)).toBe(0);
     expect(JSON.parse(out[0]!)).toEqual({ version });
+    // It takes nothing else: an extra argument is refused, not ignored.
+    for (const argv of [["--version", "extra"], ["version", "--name", "x"]]) {
+      const refused = capture();
+      expect(await main(argv, refused.ctx)).toBe(2);
+      expect(refused.out).toEqual([]);
+      expect(refused.err.join("\n")).toMatch(/takes no arguments/);
+    }
   });
 
   it("asks for help only before a `--` (after it, the flags are the sandboxed command's)", () => {
