@@ -34,12 +34,13 @@ export type CredentialSet = ReadonlyMap<string, InjectableCredential>;
 /**
  * For the proxy worker, the only holder of the worker key: every credential opened, keyed by
  * `scheme://host:port` (see serviceKey). Fails as a whole, loudly, when any credential cannot be
- * opened or two are stored for one endpoint: a worker must notice at once rather than silently
+ * opened or two are stored for one endpoint (a template that cannot be used fails it too, unless
+ * the caller collects such credentials in `unusable`: then they alone are left out): a worker must notice at once rather than silently
  * stop injecting, or guess. Unbound credentials (from before bindings existed) are opened too,
  * and serve nothing (selectCredential never picks them). Error messages name the credential,
  * never its secret.
  */
-export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair): Promise<Map<string, InjectableCredential>> {
+export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair, unusable?: string[]): Promise<Map<string, InjectableCredential>> {
   const rows = await db.credential.findMany({
     select: { id: true, name: true, scheme: true, host: true, port: true, serviceId: true, environments: true, headerTemplate: true, secretSealed: true },
     orderBy: { createdAt: "asc" },
@@ -65,7 +66,12 @@ export async function loadCredentialsForInjection(db: Db, workerKey: BoxKeyPair)
       header = renderHeader(row.headerTemplate, secret);
     } catch (error) {
       const reason = error instanceof AppError ? error.userMessage : "invalid template";
-      throw new CredentialLoadError(`Credential ${row.name} (${row.id}) cannot be injected: ${reason}`, undefined);
+      const message = `Credential ${row.name} (${row.id}) cannot be injected: ${reason}`;
+      // With `unusable` (the worker), a template a later version refuses (a header it may no
+      // longer set) costs that credential only, said in `unusable`: the others are injected.
+      if (!unusable) throw new CredentialLoadError(message, undefined);
+      unusable.push(message);
+      continue;
     }
     const template = parseHeaderTemplate(row.headerTemplate);
     // An unbound credential (no service, no environments) is kept, and serves nothing (binding.ts).

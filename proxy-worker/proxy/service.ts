@@ -120,9 +120,13 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     try {
       // The credentials first, then the retired secrets: a rotation committed in between is then
       // seen with its old secret current and retired at once (redacted twice), never with neither.
-      const credentials = await loadCredentialsForInjection(db, o.workerKey);
+      const unusable: string[] = [];
+      const credentials = await loadCredentialsForInjection(db, o.workerKey, unusable);
       const retired = await loadRetiredSecrets(db, o.workerKey, config.retiredSecrets);
-      loaded = { credentials, retired, credentialError: null };
+      // A credential whose template this version refuses is left out (never injected), said in
+      // health and the log; the others are injected (the whole set was lost to one before).
+      if (unusable.length > 0) log.error({ unusable }, "credentials left out: their header template cannot be used; change or delete them");
+      loaded = { credentials, retired, credentialError: unusable.length > 0 ? unusable.join("; ") : null };
     } catch (error) {
       // Keep injecting what was loaded before; say so loudly.
       const message = error instanceof Error ? error.message : String(error);

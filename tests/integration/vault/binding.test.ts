@@ -169,4 +169,18 @@ describe("credential bindings", () => {
       expect(list.stdout.join("\n")).toContain(`${out.id}  gh  https://api.github.com:443  github in production  Authorization: Bearer {secret}`);
     });
   });
+
+  it("a stored template this version refuses costs that credential only: the others are still injected", async () => {
+    const good = await add({ environments: "*" });
+    const bad = await add({ environments: "*" });
+    // A template written before `Via` became a header no credential may set (it is stored as it was).
+    await t.adminDb().credential.update({ where: { id: bad.id }, data: { headerTemplate: "Via: {secret}" } });
+    await expect(loadCredentialsForInjection(t.db, keys.workerKey)).rejects.toThrow(/cannot be injected/);
+    const unusable: string[] = [];
+    const loaded = await loadCredentialsForInjection(t.db, keys.workerKey, unusable);
+    expect([...loaded.values()].some((c) => c.credentialId === good.id)).toBe(true);
+    expect([...loaded.values()].some((c) => c.credentialId === bad.id)).toBe(false);
+    expect(unusable).toEqual([expect.stringContaining(`(${bad.id}) cannot be injected`)]);
+    await t.adminDb().credential.delete({ where: { id: bad.id } });
+  });
 });
