@@ -164,6 +164,7 @@ export function analyseDocument(
   operationName: string | null,
   variables: Record<string, unknown>,
   limits: DocumentLimits,
+  declared: ReadonlySet<string> = new Set(),
 ): { ok: true; operations: AnalysedOperation[] } | Rejection {
   const parsed = parseDocument(text);
   if (!parsed.ok) return parsed;
@@ -202,7 +203,7 @@ export function analyseDocument(
 
   const out: AnalysedOperation[] = [];
   for (const op of operations) {
-    const fields = rootFields(op, fragments, variables);
+    const fields = rootFields(op, fragments, variables, declared);
     if (!fields.ok) return fields;
     out.push({ type: op.operation as OperationType, name: op.name?.value ?? null, selected: op === selected, fields: fields.fields });
   }
@@ -213,6 +214,7 @@ function rootFields(
   op: OperationDefinitionNode,
   fragments: ReadonlyMap<string, FragmentDefinitionNode>,
   variables: Record<string, unknown>,
+  declared: ReadonlySet<string>,
 ): { ok: true; fields: RootField[] } | Rejection {
   const vars: Record<string, unknown> = {};
   for (const def of op.variableDefinitions ?? []) {
@@ -230,14 +232,18 @@ function rootFields(
   // listed as well, marked `within` its parents: a namespace that takes arguments
   // (`mutation { tenant(id: "t") { deleteProject(id: 1) } }`) runs its fields as mutations too,
   // and a field the descriptor names acts wherever it is selected. The document's depth and
-  // field limits (checked before) bound the walk; the classifier decides which to judge.
+  // field limits (checked before) bound the walk; the classifier decides which to judge. Below
+  // the root of a query or subscription only the fields the descriptor names (`declared`) can be
+  // judged, so only those are listed (their arguments read): a read's selections cost nothing more.
   const visit = (node: FieldNode, namespace: string | undefined, within: string | undefined): Rejection | null => {
-    const args: Record<string, unknown> = {};
-    for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, vars);
-    const field: RootField = { name: node.name.value, alias: node.alias?.value ?? null, args };
-    if (namespace !== undefined) field.namespace = namespace;
-    if (within !== undefined) field.within = within;
-    fields.push(field);
+    if (within === undefined || op.operation === "mutation" || declared.has(node.name.value)) {
+      const args: Record<string, unknown> = {};
+      for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, vars);
+      const field: RootField = { name: node.name.value, alias: node.alias?.value ?? null, args };
+      if (namespace !== undefined) field.namespace = namespace;
+      if (within !== undefined) field.within = within;
+      fields.push(field);
+    }
     if (!node.selectionSet) return null;
     const children: FieldNode[] = [];
     const inner = expandRoot(node.selectionSet, fragments, children, [], Number.POSITIVE_INFINITY);

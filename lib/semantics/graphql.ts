@@ -78,7 +78,7 @@ export function classifyDocument(
   config: GraphqlConfig,
   method = "POST",
 ): DraftResult {
-  const analysed = analyseDocument(text, operationName, variables, config.limits);
+  const analysed = analyseDocument(text, operationName, variables, config.limits, declaredFields(config));
   if (!analysed.ok) return analysed;
   if ((method === "GET" || method === "HEAD") && analysed.operations.some((op) => op.type === "mutation")) {
     return reject("graphql_mutation_over_get", "a GraphQL mutation sent with GET is refused whatever the policy: a server that runs it makes cross-site request forgery trivial; send it with POST");
@@ -117,7 +117,7 @@ function namespacedOperation(field: RootField, config: GraphqlConfig): boolean {
  * stays one action); where it does, it is judged too, the safe side.
  */
 function nestedOperation(field: RootField, type: AnalysedOperation["type"], config: GraphqlConfig): boolean {
-  if (config.fields.some((f) => f.name === field.name)) return true;
+  if (declaredFields(config).has(field.name)) return true;
   if (type !== "mutation") return false;
   if (DESTRUCTIVE_NAME.test(field.name)) return true;
   const named = resourceArgNames(config);
@@ -285,6 +285,17 @@ function collectIds(value: unknown, depth: number, out: Array<{ path: string; va
     if (!collectIds(v, depth + 1, out, path, unsafe, named)) return false;
   }
   return true;
+}
+
+// Per descriptor: the names its `fields` declare an effect for.
+const declaredNames = new WeakMap<readonly GraphqlField[], ReadonlySet<string>>();
+function declaredFields(config: GraphqlConfig): ReadonlySet<string> {
+  let names = declaredNames.get(config.fields);
+  if (!names) {
+    names = new Set(config.fields.map((f) => f.name));
+    declaredNames.set(config.fields, names);
+  }
+  return names;
 }
 
 // Per descriptor: the last part of each resourceArgs name, lower-cased, and its plural.

@@ -270,6 +270,8 @@ interface Reading {
   keys: readonly string[] | null;
   /** The format-suffix reading: only routes whose last part is a literal are compared with it. */
   literalTail?: boolean;
+  /** A folded reading's path as written (`keys: null`), to tell whether folding was needed. */
+  written?: readonly string[];
 }
 
 /**
@@ -286,9 +288,9 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
   const segments = matchSegments(req.path);
   const written: Reading = { segments, keys: null };
   const foldedPath = foldPath(req.path);
-  const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys } : null;
+  const folded: Reading | null = differs(foldedPath, segments, fold, config.routes) ? { segments: foldedPath.values, keys: foldedPath.keys, written: segments } : null;
   const unsuffixed = withoutFormatSuffix(foldedPath);
-  const suffixless: Reading | null = unsuffixed ? { segments: unsuffixed.values, keys: unsuffixed.keys, literalTail: true } : null;
+  const suffixless: Reading | null = unsuffixed ? { segments: unsuffixed.values, keys: unsuffixed.keys, literalTail: true, written: segments } : null;
   let body: { value: unknown; form?: Record<string, unknown> } | null = null;
   const jsonBody = (): { value: unknown; form?: Record<string, unknown> } | Rejection => {
     if (body) return body;
@@ -436,12 +438,12 @@ function matchRoute(
       // Met exactly in the JSON body: the route applies. Met only loosely, or only in the form
       // reading of a body labelled a form: one reading of two.
       if (!(when.match && when.exact)) {
-        const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, req, fold), fold);
+        const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, fold), fold);
         if (loose === null || effectRank(draft.effect) > effectRank(loose.effect)) loose = draft;
         continue;
       }
     }
-    const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, req, fold), fold);
+    const draft = routeDraft(route, method, params, req, foldedOnly(compiled.parts, reading, fold), fold);
     if (!reading.keys) return loose ? stricter(loose, draft) : [draft];
     if (found === null || effectRank(draft.effect) > effectRank(found.effect)) found = draft;
     shape = compiled.shape;
@@ -642,8 +644,8 @@ function multipartParameters(req: CanonicalRequest, bytes: Uint8Array, params: R
 }
 
 /** Matched only in a folded reading: the path as written does not match the route itself. */
-function foldedOnly(parts: Parameters<typeof matchTemplate>[0], reading: Reading, req: CanonicalRequest, fold: boolean): boolean {
-  return reading.keys !== null && matchTemplate(parts, matchSegments(req.path), fold, null) === null;
+function foldedOnly(parts: Parameters<typeof matchTemplate>[0], reading: Reading, fold: boolean): boolean {
+  return reading.keys !== null && reading.written !== undefined && matchTemplate(parts, reading.written, fold, null) === null;
 }
 
 function routeDraft(route: RestRoute, method: string, params: Record<string, string>, req: CanonicalRequest, foldedOnly: boolean, fold: boolean): ActionDraft {
