@@ -64,7 +64,11 @@ describe("sandboxes: traffic through the only way out", () => {
     expect(JSON.parse(out.volumeDelete.body).error).toBe("policy_deny");
     expect(s.railway.executed.filter((e) => e.startsWith("volumeDelete"))).toEqual([]);
     // Judged and audited like the explicit path, as the transparent listener, bound to the task.
-    const events = await s.t.db.auditEvent.findMany({ where: { taskId, type: "proxy.decision" }, orderBy: { id: "asc" } });
+    // The worker ships its audit log to PostgreSQL after answering: wait for the rows, not a moment.
+    const decisions = () => s.t.db.auditEvent.findMany({ where: { taskId, type: "proxy.decision" }, orderBy: { id: "asc" } });
+    await expect.poll(async () => (await decisions()).filter((e) => e.outcome === "allow").length, { timeout: 10_000 }).toBe(2);
+    await expect.poll(async () => (await decisions()).some((e) => e.outcome === "deny"), { timeout: 10_000 }).toBe(true);
+    const events = await decisions();
     expect(events.filter((e) => e.outcome === "allow").length).toBe(2);
     const denied = events.find((e) => e.outcome === "deny");
     expect((denied?.data as { listener?: string }).listener).toBe("transparent");
