@@ -69,7 +69,7 @@ function classifyUnsafe(req: CanonicalRequest, match: ServiceMatch, inventory: I
   const named = protocol !== "sql-http";
   const foldsCase = protocol === "rest" && descriptor.rest?.caseInsensitive === true;
   const actions = withTrimmed(result.drafts).map((draft) => toAction(draft, descriptor.id, req.host, inventory, descriptor.environment, named, foldsCase));
-  return { ok: true, service: descriptor.id, actions, effect: maxEffectOf(actions.map((a) => a.effect)) };
+  return { ok: true, service: descriptor.id, actions, effect: maxEffectOf(actions.map((a) => a.effect)), protocol };
 }
 
 /** A host no service claims: classified by method only, and always production. */

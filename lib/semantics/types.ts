@@ -80,7 +80,8 @@ export interface Rejection {
 }
 
 export type Classification =
-  | { ok: true; service: string; actions: SemanticAction[]; effect: Effect }
+  /** `protocol`: how the request was read (absent for a host no service claims). */
+  | { ok: true; service: string; actions: SemanticAction[]; effect: Effect; protocol?: "rest" | "graphql" | "sql-http" | "mcp" }
   | Rejection;
 
 export function reject(code: string, reason: string): Rejection {

@@ -6,6 +6,7 @@
 export type RefusalKind =
   | "identity" // 407: no or invalid task token / unknown sandbox
   | "denied" // 403: the policy (or an approval) said no
+  | "not_found" // 404: an MCP session this task did not open (mcp-sessions.ts)
   | "malformed" // 400: the request cannot be parsed unambiguously
   | "headers_too_large" // 431
   | "body_too_large" // 413
@@ -20,6 +21,7 @@ export type RefusalKind =
 const STATUS: Record<RefusalKind, number> = {
   identity: 407,
   denied: 403,
+  not_found: 404,
   malformed: 400,
   headers_too_large: 431,
   body_too_large: 413,

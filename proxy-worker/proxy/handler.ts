@@ -17,6 +17,7 @@ import type { Pipeline } from "./pipeline";
 import { namePatternFor, patternFor, redactHeaderValue, redactResponseHeaderName, StreamRedaction } from "./redact";
 import { redactionForms } from "./redaction-scope";
 import { ResponseRelay } from "./relay";
+import { MCP_SESSION_HEADER, type McpSessions } from "./mcp-sessions";
 import type { RefusalAudit } from "./refusal-audit";
 import type { AuditSink, ForwardPlan, ListenerKind, ReceivedRequest } from "./types";
 
@@ -40,6 +41,8 @@ export interface HandlerDeps {
   inFlight?: { begin(): void; end(): void };
   onForwarded?: (status: number, seconds: number) => void;
   onCredentialUsed?: (credentialId: string) => void;
+  /** Which task opened each MCP session: an MCP answer's `Mcp-Session-Id` is bound to the request's task (mcp-sessions.ts). */
+  mcpSessions?: McpSessions;
 }
 
 export interface RequestContext {
@@ -362,6 +365,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
       }
       out = redacted;
     }
+    if (plan.protocol === "mcp" && deps.mcpSessions) observeMcpSession(deps.mcpSessions, endpoint, plan, status, upstream[MCP_SESSION_HEADER]);
     const length = upstream["content-length"];
     if (typeof length === "string") out["content-length"] = length;
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
@@ -377,6 +381,18 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   }
   const seconds = Number(process.hrtime.bigint() - plan.startedAt) / 1e9;
   return { status, answered, failure, cut, seconds, credential: credential ? { name: credential.name } : null, withheld: withheld ?? null };
+}
+
+/**
+ * An MCP server's answer: a session it names is the task's from now on (it names one in its
+ * answer to `initialize`); the session the request named is forgotten once the server ends it
+ * (a successful DELETE) or no longer knows it (404).
+ */
+function observeMcpSession(sessions: McpSessions, endpoint: string, plan: ForwardPlan, status: number, given: string | string[] | undefined): void {
+  const taskId = plan.auth.taskId;
+  const sent = plan.request.headers[MCP_SESSION_HEADER];
+  if (sent !== undefined && (status === 404 || (plan.request.method === "DELETE" && status >= 200 && status < 300))) sessions.forget(endpoint, sent, taskId);
+  if (typeof given === "string" && status < 400) sessions.bind(endpoint, given, taskId);
 }
 
 /**

@@ -2,6 +2,7 @@
  * What the request path's stages share: their dependencies, who is asking (identify, and the
  * confirmation of it just before forwarding), and how decisions and refusals are audited.
  */
+import type { McpSessions } from "./mcp-sessions";
 import { isTokenError, tokenRefusalReason } from "@/lib/identity/errors";
 import { NO_SCOPE } from "@/lib/identity/scope";
 import { decide, type Decision } from "@/lib/policy/decide";
@@ -54,6 +55,8 @@ export interface PipelineDeps {
   limits?: ClientLimits;
   /** Where refusals anyone can cause in bulk are audited (before authentication, rate limits). */
   refusals?: RefusalAudit;
+  /** Which task opened each MCP session (mcp-sessions.ts); unset: sessions are not checked. */
+  mcpSessions?: McpSessions;
   /** Stage timings (seconds) for metrics. */
   observe?: (stage: string, seconds: number) => void;
   onDecision?: (outcome: string, effect: string | null) => void;

@@ -19,6 +19,7 @@ import { serviceKey } from "@/lib/vault/host";
 import { PipelineAudit, type Recorded } from "./pipeline-audit";
 import { checkScope } from "./scope-gate";
 import type { ForwardPlan, ReceivedRequest } from "./types";
+import { MCP_SESSION_HEADER } from "./mcp-sessions";
 
 export type { DestinationChecker, HoldGate, PipelineDeps } from "./pipeline-audit";
 import type { HoldGate } from "./pipeline-audit";
@@ -54,6 +55,8 @@ export interface Classified extends Canonical {
   descriptor: ServiceDescriptor | null;
   service: string;
   actions: SemanticAction[];
+  /** How the request was read (null: a host no service claims, or a tunnel). */
+  protocol?: "rest" | "graphql" | "sql-http" | "mcp" | null;
   /** A passthrough tunnel: one `tunnel` action, contents not inspected, never held. */
   hostOnly?: boolean;
 }
@@ -74,7 +77,7 @@ export interface Approval {
  * too: Node joins two into one value (`identity, gzip`) that was forwarded as it came, where one
  * server decodes by the first and another by every one.
  */
-const SINGLE = new Set(["host", "content-length", "content-type", "content-encoding", "transfer-encoding", "authorization", "proxy-authorization"]);
+const SINGLE = new Set(["host", "content-length", "content-type", "content-encoding", "transfer-encoding", "authorization", "proxy-authorization", MCP_SESSION_HEADER]);
 
 function duplicateHeader(raw: readonly string[]): string | null {
   const seen = new Set<string>();
@@ -196,9 +199,10 @@ export class Pipeline extends PipelineAudit {
     }
     // Written out rather than spread from c: a spread followed by more keys takes V8's slow path
     // (this literal is built for every request).
-    const classified: Classified = { request: c.request, url: c.url, descriptor: match.kind === "service" ? match.descriptor : null, service: classification.service, actions: classification.actions };
+    const classified: Classified = { request: c.request, url: c.url, descriptor: match.kind === "service" ? match.descriptor : null, service: classification.service, actions: classification.actions, protocol: classification.protocol ?? null };
     const outside = this.outsideScope(j, auth, classified, () => ({ url: c.url, actions: compactActions(classified.actions, c.request) }));
     if (outside) throw await outside;
+    if (classified.protocol === "mcp") await this.checkMcpSession(j, auth, classified);
     return classified;
   }
 
@@ -226,6 +230,25 @@ export class Pipeline extends PipelineAudit {
     const outside = this.outsideScope(j, auth, classified, () => ({ actions: [action], hostOnly: true }));
     if (outside) throw await outside;
     return classified;
+  }
+
+  /**
+   * An MCP request may name only a session its own task opened (mcp-sessions.ts): any other id,
+   * another task's or one this worker never handed out, is answered as the server answers a
+   * session it does not know (404), so that the client starts a session of its own.
+   */
+  private async checkMcpSession(j: Judgement, auth: AuthenticatedTask, k: Classified): Promise<void> {
+    const id = k.request.headers[MCP_SESSION_HEADER];
+    const sessions = this.deps.mcpSessions;
+    if (id === undefined || !sessions) return;
+    const whose = sessions.check(serviceKey(k.request.scheme, k.request.host, k.request.port), id, auth.taskId);
+    if (whose === "own") return;
+    const why =
+      whose === "foreign"
+        ? "the MCP session named by Mcp-Session-Id was opened by another task; a task may use only sessions it opened itself: start one with initialize"
+        : "the MCP session named by Mcp-Session-Id was not opened by this task through this proxy (or was forgotten when the proxy restarted): start a new session with initialize";
+    const data = { ...j.base, service: k.service, url: k.url, actions: compactActions(k.actions, k.request), mcpSession: whose };
+    throw await this.refuse(new ProxyRefusal("not_found", "mcp_session_unknown", why), data, auth);
   }
 
   /**
@@ -260,7 +283,7 @@ export class Pipeline extends PipelineAudit {
     const detail = { eventId: b.eventId, listener: b.listener, client: b.client, method: b.method, url: k.url, service: k.service, actions: compactActions(k.actions, k.request), mode: decision.mode, wouldBe: decision.wouldBe ?? null };
     if (decision.decision === "deny") throw await this.refuse(new ProxyRefusal("denied", "policy_deny", decision.reason, { ruleId: decision.ruleId, effect: decision.effect }), detail, auth, decision);
     // k is not host-only here (that returned above): its keys written out, as for detail.
-    return { request: k.request, url: k.url, descriptor: k.descriptor, service: k.service, actions: k.actions, decision, detail };
+    return { request: k.request, url: k.url, descriptor: k.descriptor, service: k.service, actions: k.actions, protocol: k.protocol ?? null, decision, detail };
   }
 
   /** Where would it go? A forbidden destination is refused before any human is asked. */
@@ -332,7 +355,7 @@ export class Pipeline extends PipelineAudit {
       checked = await this.checkDestination(j, auth, { request: d.request, descriptor, detail: released, decision });
     }
     const why = { reason: decision.reason, ruleId: decision.ruleId, mode: decision.mode, wouldBe: decision.wouldBe ?? null };
-    return { auth, state, request: d.request, url: d.url, descriptor, destination: checked, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
+    return { auth, state, request: d.request, url: d.url, descriptor, protocol: d.protocol ?? null, destination: checked, actions: d.actions, effect: decision.effect, decision: decision.decision, approvalId: approval?.approvalId ?? null, why, eventId: j.eventId, startedAt: j.startedAt };
   }
 
   /**

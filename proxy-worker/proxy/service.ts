@@ -18,6 +18,7 @@ import type { Metrics } from "../metrics";
 import { ownAddressChecker } from "@/lib/net/own-addresses";
 import type { Lookup } from "@/lib/net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
+import { McpSessions } from "./mcp-sessions";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementState, type EnforcementExtras } from "./enforcement-state";
@@ -195,7 +196,10 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const refusals = new RefusalAudit({ sink: o.audit, log, burst: config.refusalAudit.burst, windowMs: config.refusalAudit.windowMs, onDecision });
   const clientLimits = new ClientLimits(config.limits);
   const destinations = new ServiceDestinations(deniedPorts, o.lookup, isOwnAddress);
+  // One record of which task opened each MCP session, read by the pipeline and written from the answers.
+  const mcpSessions = new McpSessions();
   const pipeline = new Pipeline({
+    mcpSessions,
     state: current,
     destinations,
     tokens: core.tokens,
@@ -239,6 +243,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     clientBodyTimeoutMs: config.clientTimeoutMs,
     clientStallTimeoutMs: config.upstreamTimeoutMs,
     onCredentialUsed: (id) => used.add(id),
+    mcpSessions,
     onForwarded: (status, seconds) => o.metrics?.request.observe(seconds, status ? STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx` : "failed"),
   };
   const limits: ListenerLimits = {

@@ -67,6 +67,8 @@ export interface ForwardPlan {
   /** `request` as a canonical URL (computed once, for audit events and the log line). */
   url: string;
   descriptor: ServiceDescriptor | null;
+  /** How the request was read (pipeline.ts `Classified`): an MCP answer's session is bound to the task. */
+  protocol: "rest" | "graphql" | "sql-http" | "mcp" | null;
   destination: CheckedDestination;
   actions: SemanticAction[];
   effect: Effect;
