@@ -37,6 +37,11 @@ export interface ForwardLimits {
  * Sends canonical requests upstream over pooled keep-alive connections. Each pool belongs to one
  * (origin, checked address) pair and can only ever connect to that address, so a name that
  * later resolves elsewhere cannot redirect traffic. Redirects are returned, never followed.
+ *
+ * And to one task (`partition`): a pool's connections are bounded (`connectionsPerPool`), and
+ * a pool shared by every task let one task hold all of them (64 event streams or long polls,
+ * read as they came) while every other task's requests to that service waited in the pool's
+ * queue until they failed. Each task now queues only behind its own requests.
  */
 export class Forwarder {
   private readonly pools = new Map<string, { pool: Pool; lastUsed: number }>();
@@ -51,8 +56,8 @@ export class Forwarder {
     this.sweeper.unref();
   }
 
-  private poolFor(scheme: "http" | "https", dest: CheckedDestination): Pool {
-    const key = `${scheme}://${dest.host}:${dest.port}@${dest.address}`;
+  private poolFor(scheme: "http" | "https", dest: CheckedDestination, partition: string): Pool {
+    const key = `${scheme}://${dest.host}:${dest.port}@${dest.address}#${partition}`;
     let entry = this.pools.get(key);
     if (entry) {
       // Most recently used last: the map's first entry is the one to close when it is full.
@@ -86,9 +91,10 @@ export class Forwarder {
 
   /**
    * Sends the request and hands its answer to `relay` as it arrives (relay.ts); resolves when
-   * the exchange is over, with the upstream's status or why it failed. Never rejects.
+   * the exchange is over, with the upstream's status or why it failed. Never rejects. `partition`
+   * (the task) names whose connections it may use.
    */
-  forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, relay: ResponseRelay): Promise<RelayOutcome> {
+  forward(request: CanonicalRequest, dest: CheckedDestination, headers: Record<string, string>, relay: ResponseRelay, partition = ""): Promise<RelayOutcome> {
     const path = `${request.path}${request.query ? `?${request.query}` : ""}`;
     const body = request.body && request.body.length > 0 ? Buffer.from(request.body) : request.method === "GET" || request.method === "HEAD" ? null : "";
     // Such a body goes on a connection that ends with it: sent with `Connection: close`, after
@@ -100,7 +106,7 @@ export class Forwarder {
     // many informational (1xx) answers come first (relay.ts, finalHeadBy).
     relay.finalHeadBy(performance.now() + this.limits.connectTimeoutMs + this.limits.headersTimeoutMs);
     try {
-      this.poolFor(request.scheme, dest).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body, reset }, relay);
+      this.poolFor(request.scheme, dest, partition).dispatch({ method: request.method as Dispatcher.HttpMethod, path, headers, body, reset }, relay);
     } catch (error) {
       // Refused before it was sent (undici validates the request as it is dispatched).
       relay.onResponseError(null as unknown as Dispatcher.DispatchController, error as Error);

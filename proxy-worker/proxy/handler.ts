@@ -372,7 +372,7 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     out["x-bulkhead-event"] = plan.eventId;
     return out;
   }, secrets ? new StreamRedaction(secrets) : null, deps.clientStallTimeoutMs);
-  const { status, failure, cut } = await deps.forwarder.forward(request, destination, headers, relay);
+  const { status, failure, cut } = await deps.forwarder.forward(request, destination, headers, relay, plan.auth.taskId);
   let answered = status;
   if (failure) {
     failure.auditEventId = plan.eventId;
