@@ -367,7 +367,8 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
     }
     if (plan.protocol === "mcp" && deps.mcpSessions) observeMcpSession(deps.mcpSessions, endpoint, plan, status, upstream[MCP_SESSION_HEADER]);
     const length = upstream["content-length"];
-    if (typeof length === "string") out["content-length"] = length;
+    // Never on a 204 (RFC 9110 §8.6): it has no body.
+    if (typeof length === "string" && status !== 204) out["content-length"] = length;
     out["x-bulkhead-decision"] = plan.decision === "hold" ? "approved" : "allow";
     out["x-bulkhead-event"] = plan.eventId;
     return out;
@@ -443,9 +444,12 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
       actorId: plan.auth.agentId,
       agentId: plan.auth.agentId,
       taskId: plan.auth.taskId,
-      outcome: status ? "forwarded" : "failed",
+      // Forwarded: the upstream's answer went to the client, whole or left by the client. Failed:
+      // no answer, one the upstream cut short, or one Bulkhead refused to pass on (a compressed
+      // answer that must be checked for echoed secrets...), upstream status recorded all the same.
+      outcome: status && !failure && cut !== "upstream_closed" && cut !== "upstream_timeout" ? "forwarded" : "failed",
       effect: plan.effect,
-      reason: status ? `upstream answered ${status}${cut ? `; the answer was cut short (${cut})` : ""}` : failure && notForwarded(failure) ? failure.reason : "upstream failed",
+      reason: status ? `upstream answered ${status}${failure ? `; not passed on: ${failure.reason}` : ""}${cut ? `; the answer was cut short (${cut})` : ""}` : failure && notForwarded(failure) ? failure.reason : "upstream failed",
       ruleId: null,
       data,
     }, { deferred: true })

@@ -45,6 +45,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   /** Armed from the request's dispatch (finalHeadBy) until the final head comes. */
   private headTimer: NodeJS.Timeout | null = null;
   private over = false;
+  /** Any of the upstream's body has arrived. */
+  private wroteBody = false;
   private draining = false;
   /** Armed while the client's side is full (the upstream paused); cleared when it drains. */
   private stallTimer: NodeJS.Timeout | null = null;
@@ -85,6 +87,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.headTimer !== null) clearTimeout(this.headTimer);
     this.headTimer = null;
     try {
+      // HTTP's status codes are three digits from 100 to 599 (RFC 9110 §15); Node would relay 600-999.
+      if (status > 599) throw new ProxyRefusal("bad_gateway", "upstream_bad_response", `the upstream answered with status ${status}, which is not an HTTP status code`);
       this.res.writeHead(status, this.head(status, headers));
     } catch (error) {
       const refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer could not be passed on");
@@ -95,6 +99,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.over) return;
+    this.wroteBody = true;
     let out = chunk;
     if (this.redaction) {
       out = this.redaction.push(chunk);
@@ -127,6 +132,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.over) return;
     if (this.res.headersSent) {
+      // A 204 or 304 has no body whatever its Content-Length says (for a 304 it is the size of
+      // the representation, which RFC 9110 §8.6 allows): undici still counts the body it did not
+      // get as missing. The answer is whole: it ends as it is.
+      if (!this.wroteBody && (this.status === 204 || this.status === 304) && (error as { code?: string }).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
+        this.res.end();
+        return;
+      }
       // Cut short (upstream reset, body timeout): the client sees a cut connection.
       // A body timeout is a timeout; anything else this late is the upstream closing or resetting.
       const code = (error instanceof ProxyRefusal ? error : upstreamRefusal(error)).code;
@@ -221,6 +233,8 @@ export function upstreamRefusal(error: unknown): ProxyRefusal {
     return new ProxyRefusal("timeout", "upstream_timeout", "the upstream did not answer in time");
   }
   if (code === "UND_ERR_ABORTED") return clientGone();
+  // undici asserts that a status is at least 100: "HTTP/1.1 000" or "099" fails its assertion.
+  if (code === "ERR_ASSERTION") return new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer was not valid HTTP (its status is not an HTTP status code)");
   // It answered, but not with HTTP that can be relayed: a head over the limits, a malformed head,
   // a body whose length disagrees with its head.
   const name = (error as { name?: string }).name;

@@ -76,6 +76,12 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       // Expect was sent): undici refuses both ("bad response"), which read as "unreachable".
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nraw bytes",
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      // Statuses outside 100-599: undici asserts on the first two (read as "unreachable"), and
+      // relayed the others as they came.
+      "HTTP/1.1 000 X\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n",
     ];
     for (const raw of answers) {
       answer = (socket) => socket.end(raw);
@@ -100,8 +106,37 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       .poll(async () => {
         const events = (await h.events()).filter((e) => e.data.eventId === eventId || e.data.decisionEventId === eventId);
         const completion = events.find((e) => e.type === "proxy.completed")?.data ?? (events.find((e) => e.type === "proxy.decision")?.data.completion as Record<string, unknown> | undefined);
-        return completion ? { cut: completion.cut, upstreamStatus: completion.upstreamStatus } : null;
+        // The harness records every event as a row of its own: the completion's outcome is its row's.
+        const outcome = events.find((e) => e.type === "proxy.completed")?.outcome ?? completion?.outcome;
+        return completion ? { cut: completion.cut, upstreamStatus: completion.upstreamStatus, outcome } : null;
       }, { timeout: 5000 })
-      .toEqual({ cut: "upstream_closed", upstreamStatus: 200 });
+      .toEqual({ cut: "upstream_closed", upstreamStatus: 200, outcome: "failed" });
   }, 15_000);
+
+  // undici counts a 204's or 304's Content-Length as a body that never came and fails the
+  // exchange after the head was relayed: the agent got an empty reply (its connection cut).
+  it("relays a 304 or 204 that carries a Content-Length whole", async () => {
+    for (const [raw, status] of [
+      ['HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 1234\r\n\r\n', 304],
+      ["HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", 204],
+    ] as const) {
+      answer = (socket) => socket.write(raw);
+      const socket = net.connect(h.proxyPort, "127.0.0.1");
+      await new Promise((r) => socket.once("connect", r));
+      const out = await exchange(socket, `GET http://raw.test:${port}/cond HTTP/1.1\r\nHost: raw.test:${port}\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`, 1000);
+      expect(statuses(out), out).toEqual([status]);
+      // Kept alive: the answer ended as HTTP ends it, not by a cut connection.
+      expect(out).not.toMatch(/connection: close/i);
+      if (status === 204) expect(out).not.toMatch(/content-length/i);
+      const eventId = /x-bulkhead-event: (\S+)/i.exec(out)?.[1];
+      await expect
+        .poll(async () => {
+          const events = (await h.events()).filter((e) => e.data.eventId === eventId || e.data.decisionEventId === eventId);
+          const completion = events.find((e) => e.type === "proxy.completed")?.data ?? (events.find((e) => e.type === "proxy.decision")?.data.completion as Record<string, unknown> | undefined);
+          const outcome = events.find((e) => e.type === "proxy.completed")?.outcome ?? completion?.outcome;
+          return completion ? { cut: completion.cut ?? null, outcome } : null;
+        }, { timeout: 5000 })
+        .toEqual({ cut: null, outcome: "forwarded" });
+    }
+  }, 20_000);
 });
