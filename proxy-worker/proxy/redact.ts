@@ -301,8 +301,23 @@ export class StreamRedaction {
     this.most = Math.max(this.keep, pattern.maxLength - 1);
   }
 
-  /** Where the held-back tail of `data` starts. */
+  /**
+   * Where the held-back tail of `data` starts: after `held` below, or after the last blank line
+   * in it. No spelling of a carrier holds two line breaks with nothing between them (a carrier's
+   * characters are never line breaks, and at most one break separates two of them), so no
+   * occurrence spans a blank line (`\n\n`, `\n\r\n`, `\r\r`) and what precedes one is final. An
+   * event stream's events end with one: each is passed on whole as it comes instead of waiting
+   * in the tail for the next (a stream of heartbeats every 15 s delivered each 15 s late).
+   */
   private cut(data: Buffer): number {
+    const at = this.held(data);
+    if (at >= data.length) return at;
+    const tail = data.subarray(at);
+    const blank = Math.max(after(tail, "\n\n"), after(tail, "\n\r\n"), after(tail, "\r\r"));
+    return blank > 0 ? at + blank : at;
+  }
+
+  private held(data: Buffer): number {
     const n = data.length;
     const plain = n - this.keep;
     if (plain <= 0) return 0;
@@ -331,6 +346,12 @@ export class StreamRedaction {
     this.tail = EMPTY;
     return rest;
   }
+}
+
+/** Just after the last `text` in `data`, or -1. */
+function after(data: Buffer, text: string): number {
+  const i = data.lastIndexOf(text);
+  return i < 0 ? -1 : i + text.length;
 }
 
 /** Redacts secrets in a header value the same way (an upstream may echo them in headers too). */

@@ -90,6 +90,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       // HTTP's status codes are three digits from 100 to 599 (RFC 9110 §15); Node would relay 600-999.
       if (status > 599) throw new ProxyRefusal("bad_gateway", "upstream_bad_response", `the upstream answered with status ${status}, which is not an HTTP status code`);
       this.res.writeHead(status, this.head(status, headers));
+      // Node sends a head with the first byte of the body: an event stream's client would wait
+      // for its first event (or, with echoed secrets redacted, for more) to learn it is open.
+      if (isEventStream(headers["content-type"])) this.res.flushHeaders();
     } catch (error) {
       const refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer could not be passed on");
       this.end(this.res.headersSent ? null : refusal);
@@ -220,6 +223,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.draining) this.res.off("drain", this.drained);
     this.settle({ status: this.status, failure, cut: this.cut });
   }
+}
+
+function isEventStream(type: string | string[] | undefined): boolean {
+  return typeof type === "string" && type.trimStart().toLowerCase().startsWith("text/event-stream");
 }
 
 function clientGone(): ProxyRefusal {

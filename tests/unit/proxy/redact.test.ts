@@ -286,3 +286,49 @@ describe("wrapped carriers at any line width (proxy-worker/proxy/redact)", () =>
     expect(await redactStream(wrapPattern, [Buffer.from(json, "latin1")])).toBe(json);
   });
 });
+
+describe("event streams through the redaction (proxy-worker/proxy/redact)", () => {
+  const STREAM_SECRET = "sk-live-4f9Qz7Lm2Xc8Vb1Nw6Rt3Yp0Ke";
+  const streamPattern = compileSecretPattern(secretForms(STREAM_SECRET))!;
+
+  it("passes each event on as it comes: nothing up to a blank line is held back", () => {
+    const redaction = new StreamRedaction(streamPattern);
+    for (const event of ["data: tick 1\n\n", ": ping\n\n", "event: x\r\ndata: y\r\n\r\n", "data: z\r\r"]) {
+      expect(redaction.push(Buffer.from(event)).toString()).toBe(event);
+    }
+    // An event not yet ended is still held back.
+    expect(redaction.push(Buffer.from("data: sk-live-4f9")).toString()).toBe("");
+    expect(redaction.push(Buffer.from("Qz7Lm2Xc8Vb1Nw6Rt3Yp0Ke\n\n")).toString()).toBe(`data: ${"*".repeat(STREAM_SECRET.length)}\n\n`);
+  });
+
+  it("property: events, blank lines and the secret in any spelling (wrapped too), any chunking: the stream redacts exactly as the whole body at once", async () => {
+    const b64 = Buffer.from(`Authorization: Bearer ${STREAM_SECRET}`).toString("base64");
+    const pieces = [
+      "data: ",
+      "\n",
+      "\n\n",
+      "\r\n",
+      "\r\n\r\n",
+      "\r\r",
+      "\\n",
+      "\\n\\n",
+      STREAM_SECRET,
+      encodeURIComponent(STREAM_SECRET),
+      JSON.stringify(STREAM_SECRET),
+      b64,
+      (b64.match(/.{1,7}/g) ?? []).join("\n"),
+      (b64.match(/.{1,5}/g) ?? []).join("\r\n"),
+      Buffer.from(STREAM_SECRET).toString("hex"),
+      "sk-live-",
+      "x",
+    ];
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 30 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 20 }), async (parts, sizes) => {
+        const text = Buffer.from(parts.join(""), "latin1");
+        const whole = await redactStream(streamPattern, [text]);
+        expect(await redactStream(streamPattern, inChunks(text, sizes))).toBe(whole);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
