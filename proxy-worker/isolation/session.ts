@@ -109,8 +109,8 @@ export const CLOSE_USER_NAMESPACES = [
   'echo "0 0 4294967295" 2>/dev/null > "/proc/$holder/uid_map" || fail "unshare --user failed, or its uid_map could not be written"',
   'echo "0 0 4294967295" 2>/dev/null > "/proc/$holder/gid_map" || fail "its gid_map could not be written"',
   'exec 9< "/proc/$holder/ns/user"',
-  'kill -KILL "$holder"',
-  'wait "$holder"',
+  // Braced with its own stderr: dash reports the holder's death ("Killed") on the command's stderr otherwise.
+  '{ kill -KILL "$holder"; wait "$holder"; } 2>/dev/null',
   "holder=",
   'exec nsenter --user=/proc/self/fd/9 -- /bin/sh -c "$limits" sh "$@"',
 ].join("\n");
@@ -207,7 +207,10 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
   const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => !PROXY_VARIABLE.test(k)));
   env.HOME ??= sandboxHome(o.sandbox.names.netns);
   Object.assign(env, trustEnvironment(o.sandbox.caFile));
-  const child = spawn("/bin/sh", sandboxArgv(o.config, o.sandbox, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd });
+  // A session of its own (setsid): the operator's terminal stays its standard input and output,
+  // but is not its controlling terminal, so it cannot type into it (TIOCSTI: the operator's root
+  // shell ran what a sandboxed command typed once the sandbox exited) or take its job control.
+  const child = spawn("/bin/sh", sandboxArgv(o.config, o.sandbox, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd, detached: true });
   if (o.stdio === "pipe") child.stdout?.on("data", (c: Buffer) => o.onStdout?.(c));
   const exited = new Promise<SessionResult>((resolve) => {
     child.on("error", (error) => resolve({ exitCode: 127, reason: `the command could not start: ${error.message}` }));

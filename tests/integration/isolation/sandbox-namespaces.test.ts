@@ -117,6 +117,9 @@ describe("sandboxes: no namespaces of their own", () => {
     const { taskId } = await s.newTask(PLAIN_READ);
     const run = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", process.execPath, "-e", INSIDE, RAW], s.env({ BULKHEAD_SANDBOX_USER: `${UID}:${GID}` }));
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
+    // The launcher's own steps write nothing the command did not write (dash reported the user
+    // namespace holder it kills as "Killed").
+    expect(run.stderr).not.toMatch(/^Killed$/m);
     const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as Inside;
     const all = JSON.stringify(out, null, 1);
     // Nothing created: a user namespace is over the limit of the sandbox's own (ENOSPC), the
@@ -143,6 +146,22 @@ describe("sandboxes: no namespaces of their own", () => {
     // Its network is still Bulkhead's, credential injected.
     expect(out.plain, all).toBe(200);
     expect(s.plain.hits.at(-1)?.headers["x-api-key"]).toBe(PLAIN_SECRET);
+  }, 600_000);
+
+  // The operator's terminal is the command's standard input (an agent may read it), but must not
+  // be its controlling terminal: with one, a command as any user may type into it (TIOCSTI), and
+  // the operator's root shell ran what it typed once the sandbox exited.
+  it.sequential("a sandboxed command started from a terminal has no controlling terminal and cannot type into it", async () => {
+    const { taskId } = await s.newTask(PLAIN_READ);
+    const inside = 'set -- $(cat /proc/self/stat); echo "tty=$7"; exec perl -e \'my $c = "x"; if (ioctl(STDIN, 0x5412, $c)) { print "typed", chr(10) } else { print "refused: $!", chr(10) }\'';
+    const cli = ["nsenter", `--net=/run/netns/${s.topo.host}`, "--", process.execPath, "bin/bulkhead.mjs", "sandbox", "run", "--task", taskId, "--", "/bin/sh", "-c", inside];
+    // script(1) gives the launcher a terminal of its own, as an operator's shell has.
+    const quoted = cli.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+    const run = await sh("script", ["-qec", quoted, "/dev/null"], { env: s.env({}), timeoutMs: 240_000 });
+    const out = run.stdout.replace(/\r/g, "");
+    expect(out, `${out}\n${run.stderr}`).toMatch(/^tty=0$/m);
+    expect(out, `${out}\n${run.stderr}`).toMatch(/^refused: /m);
+    expect(out).not.toMatch(/typed/);
   }, 600_000);
 
   // The launcher's step on its own, as root in a user namespace the test makes (nothing of the host changes).
