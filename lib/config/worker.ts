@@ -40,6 +40,8 @@ const workerSchema = z.object({
   BULKHEAD_UPSTREAM_TIMEOUT_SECONDS: seconds(3600).default(60),
   /** How long a held request waits for a human before it is denied. */
   BULKHEAD_HOLD_TIMEOUT_SECONDS: seconds(24 * 3600).default(300),
+  /** How long a stale policy snapshot (PostgreSQL not answering) is enforced before every request is refused. */
+  BULKHEAD_POLICY_STALE_LIMIT_SECONDS: seconds(24 * 3600).default(5),
   /** Pending held requests one task may have at once; beyond it requests that would be held are refused. */
   BULKHEAD_TASK_MAX_PENDING_HOLDS: count(10_000).default(10),
   /** A passthrough (uninspected) tunnel with no traffic either way for this long is closed. */
@@ -120,6 +122,7 @@ export interface WorkerConfig {
   upstreamConnectTimeoutMs: number;
   upstreamTimeoutMs: number;
   holdTimeoutMs: number;
+  policyStaleLimitMs: number;
   taskMaxPendingHolds: number;
   tunnelIdleTimeoutMs: number;
   tunnelMaxLifetimeMs: number;
@@ -189,6 +192,7 @@ export function loadWorkerConfig(source: Record<string, string | undefined> = pr
     upstreamConnectTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000),
     upstreamTimeoutMs: Math.round(env.BULKHEAD_UPSTREAM_TIMEOUT_SECONDS * 1000),
     holdTimeoutMs: Math.round(env.BULKHEAD_HOLD_TIMEOUT_SECONDS * 1000),
+    policyStaleLimitMs: Math.round(env.BULKHEAD_POLICY_STALE_LIMIT_SECONDS * 1000),
     taskMaxPendingHolds: env.BULKHEAD_TASK_MAX_PENDING_HOLDS,
     tunnelIdleTimeoutMs: Math.round(env.BULKHEAD_TUNNEL_IDLE_SECONDS * 1000),
     tunnelMaxLifetimeMs: Math.round(env.BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS * 1000),

@@ -52,6 +52,7 @@ export class PolicyStore {
   private version = 0;
   private lastError: string | null = null;
   private stale = false;
+  private staleSince: number | null = null;
   private listener: pg.Client | null = null;
   private reloading: Promise<void> | null = null;
   /** A full reload was asked for and has not started yet. */
@@ -100,6 +101,22 @@ export class PolicyStore {
 
   current(): PolicyVersion | null {
     return this.snapshot;
+  }
+
+  /**
+   * How long the snapshot in force has been stale (ms; 0 while fresh): since a reload or the
+   * liveness probe last failed with nothing heard since. The request path refuses everything once
+   * this passes its limit (`BULKHEAD_POLICY_STALE_LIMIT_SECONDS`): a revocation committed just
+   * before PostgreSQL stopped answering would otherwise never be enforced while it is away.
+   */
+  staleForMs(now = Date.now()): number {
+    return this.staleSince === null ? 0 : Math.max(0, now - this.staleSince);
+  }
+
+  private setStale(stale: boolean): void {
+    this.stale = stale;
+    if (!stale) this.staleSince = null;
+    else this.staleSince ??= Date.now();
   }
 
   status(): PolicyStoreStatus {
@@ -193,7 +210,7 @@ export class PolicyStore {
     if (this.reachable) this.log.warn({ err: message, version: this.snapshot?.version ?? 0 }, "PostgreSQL is not answering; enforcing the last-known-good snapshot");
     this.reachable = false;
     // A snapshot that cannot be refreshed is stale: revocations made now would not arrive.
-    this.stale = this.snapshot !== null;
+    this.setStale(this.snapshot !== null);
     this.lastError = message;
   }
 
@@ -236,7 +253,7 @@ export class PolicyStore {
           this.snapshot = next;
           this.loads[full ? "full" : "incremental"]++;
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
-          this.stale = false;
+          this.setStale(false);
           this.reachable = true;
           this.lastError = null;
           this.retryDelayMs = RETRY_MIN_MS;
@@ -244,7 +261,7 @@ export class PolicyStore {
           const message = error instanceof Error ? error.message : String(error);
           // Said once per outage (and whenever the cause changes), not at every retry.
           const level = this.stale && message === this.lastError ? "debug" : "warn";
-          this.stale = this.snapshot !== null;
+          this.setStale(this.snapshot !== null);
           this.lastError = message;
           this.log[level]({ err: message, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
           // The changes are not lost: the next load (the retry below, a notification, the probe's

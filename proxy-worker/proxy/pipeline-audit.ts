@@ -55,6 +55,11 @@ export interface PipelineDeps {
   limits?: ClientLimits;
   /** Where refusals anyone can cause in bulk are audited (before authentication, rate limits). */
   refusals?: RefusalAudit;
+  /**
+   * Whether the snapshot in force has been stale (PostgreSQL not answering) for longer than the
+   * worker enforces one: every request is then refused. Unset: never.
+   */
+  policyTooStale?: () => boolean;
   /** Which task opened each MCP session (mcp-sessions.ts); unset: sessions are not checked. */
   mcpSessions?: McpSessions;
   /** Stage timings (seconds) for metrics. */

@@ -112,6 +112,9 @@ export class Pipeline extends PipelineAudit {
     const eventId = randomUUID();
     const base: JudgementBase = { eventId, listener: received.listener, client: received.clientAddress, method: received.method.slice(0, 32), url: recordedTarget(received.url) };
     if (!state) throw await this.refuse(new ProxyRefusal("unavailable", "policy_unavailable", "the proxy has no policy snapshot yet"), base, null);
+    // A snapshot PostgreSQL has not confirmed for too long may be missing a revocation or a task's
+    // end committed just before it stopped answering: nothing is decided by it any more.
+    if (this.deps.policyTooStale?.()) throw await this.refuse(new ProxyRefusal("unavailable", "policy_stale", "the proxy cannot confirm its policy with the database (it has not answered for too long), so nothing is forwarded; send it again later"), base, null);
     return { received, state, eventId, startedAt, base };
   }
 

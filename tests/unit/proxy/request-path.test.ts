@@ -90,6 +90,26 @@ describe("the request path's stages", () => {
     checked.length = 0;
   });
 
+  it("refuse every request, audited, once the policy snapshot has been stale for too long", async () => {
+    let tooStale = true;
+    const stalePipeline = new Pipeline({
+      state: () => state,
+      tokens,
+      audit: { record: async (e) => void events.push(e) },
+      holds: { hold: () => Promise.reject(new Error("nothing is held here")) },
+      destinations: { check: async () => ({ address: "192.0.2.10", family: 4 }) as unknown as CheckedDestination },
+      policyTooStale: () => tooStale,
+    });
+    const refused = await stalePipeline.begin(received("https://api.github.com/repos/acme/app")).then(
+      () => null,
+      (e: unknown) => e as { code?: string; status?: number },
+    );
+    expect([refused?.status, refused?.code]).toEqual([503, "policy_stale"]);
+    expect(events.map((e) => (e.data as { code?: string }).code)).toContain("policy_stale");
+    tooStale = false;
+    await expect(stalePipeline.begin(received("https://api.github.com/repos/acme/app"))).resolves.toBeTruthy();
+  });
+
   it("match the service registry once per request, and check the destination against that match's service", async () => {
     const match = vi.spyOn(state.registry, "match");
     const plan = await run("https://api.github.com/repos/acme/app");
