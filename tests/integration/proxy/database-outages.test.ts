@@ -84,6 +84,27 @@ describe("PostgreSQL stopped and frozen under load", () => {
     }, 15_000, "ready again after the thaw");
   });
 
+  // A revocation or a task's end committed just before the database stopped answering is in no
+  // snapshot the worker holds: the last one is enforced for BULKHEAD_POLICY_STALE_LIMIT_SECONDS
+  // (5 here) only, then every request is refused until the database answers again.
+  it("refuses every request once its snapshot has been stale for longer than the limit, and answers again after the thaw", async () => {
+    await until(async () => (await readyz(env))?.status === "ready", 10_000, "ready before the freeze");
+    const before = up.hits.length;
+    pgs.freeze();
+    let late: ProxyResponse | null = null;
+    try {
+      await until(async () => (await readyz(env, 500))?.policy.stale === true, 5_000, "the policy stale");
+      await pause(5_500);
+      late = await get(-2, 3_000);
+    } finally {
+      pgs.thaw();
+    }
+    expect([late?.status, late?.json?.error]).toEqual([503, "policy_stale"]);
+    expect(up.hits.length).toBe(before);
+    await until(async () => (await readyz(env))?.policy.stale === false, 15_000, "fresh again after the thaw");
+    expect((await get(-3, 5_000))?.status).toBe(200);
+  }, 40_000);
+
   it("loses no decision of an answered request through six outages and freezes under load", async () => {
     const answers: Array<{ n: number; method: string; r: ProxyResponse | null }> = [];
     const inFlight = new Set<Promise<void>>();
