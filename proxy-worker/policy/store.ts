@@ -52,7 +52,8 @@ export class PolicyStore {
   private version = 0;
   private lastError: string | null = null;
   private stale = false;
-  private staleSince: number | null = null;
+  /** When PostgreSQL last confirmed the snapshot (Date.now()); 0 before the first load. */
+  private confirmedAt = 0;
   private listener: pg.Client | null = null;
   private reloading: Promise<void> | null = null;
   /** A full reload was asked for and has not started yet. */
@@ -104,19 +105,20 @@ export class PolicyStore {
   }
 
   /**
-   * How long the snapshot in force has been stale (ms; 0 while fresh): since a reload or the
-   * liveness probe last failed with nothing heard since. The request path refuses everything once
-   * this passes its limit (`BULKHEAD_POLICY_STALE_LIMIT_SECONDS`): a revocation committed just
-   * before PostgreSQL stopped answering would otherwise never be enforced while it is away.
+   * How long ago PostgreSQL last confirmed the snapshot in force (ms; 0 before the first load):
+   * since the last reload began, or the last liveness probe that found the snapshot fresh was
+   * sent (anything committed before it was sent has had its notification heard by its answer). The
+   * request path refuses everything once this passes its limit
+   * (`BULKHEAD_POLICY_STALE_LIMIT_SECONDS`): a revocation committed just before PostgreSQL stopped
+   * answering, or while this process was stalled (its notification not read yet), would otherwise
+   * be forwarded past for as long as that lasted.
    */
-  staleForMs(now = Date.now()): number {
-    return this.staleSince === null ? 0 : Math.max(0, now - this.staleSince);
+  unconfirmedForMs(now = Date.now()): number {
+    return this.confirmedAt === 0 ? 0 : Math.max(0, now - this.confirmedAt);
   }
 
   private setStale(stale: boolean): void {
     this.stale = stale;
-    if (!stale) this.staleSince = null;
-    else this.staleSince ??= Date.now();
   }
 
   status(): PolicyStoreStatus {
@@ -191,6 +193,7 @@ export class PolicyStore {
       () => {
         clearTimeout(deadline);
         if (this.probe.pending === pending) this.probe.pending = null;
+        if (this.reachable && !this.stale && this.snapshot !== null) this.confirmedAt = Math.max(this.confirmedAt, pending.since);
         if (!this.reachable) {
           this.reachable = true;
           this.log.info("PostgreSQL answers again; reloading the policy snapshot");
@@ -247,6 +250,7 @@ export class PolicyStore {
         this.pending = [];
         this.fullWanted = false;
         try {
+          const began = Date.now();
           const next = full ? await loadPolicyVersion(this.db, this.version + 1) : await applyPolicyChanges(this.db, this.snapshot!, changes, this.version + 1);
           for (const listener of this.listeners) await listener(next);
           this.version = next.version;
@@ -255,6 +259,7 @@ export class PolicyStore {
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
           this.setStale(false);
           this.reachable = true;
+          this.confirmedAt = Math.max(this.confirmedAt, began);
           this.lastError = null;
           this.retryDelayMs = RETRY_MIN_MS;
         } catch (error) {

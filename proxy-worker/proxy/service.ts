@@ -200,7 +200,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
   const mcpSessions = new McpSessions();
   const pipeline = new Pipeline({
     mcpSessions,
-    policyTooStale: () => core.policy.staleForMs() > config.policyStaleLimitMs,
+    policyTooStale: () => core.policy.unconfirmedForMs() > config.policyStaleLimitMs,
     state: current,
     destinations,
     tokens: core.tokens,

@@ -105,6 +105,26 @@ describe("PostgreSQL stopped and frozen under load", () => {
     expect((await get(-3, 5_000))?.status).toBe(200);
   }, 40_000);
 
+  // A worker stalled (a paused VM, SIGSTOP) decides, when it resumes, the requests that waited
+  // before it reads the notifications that waited: a revocation committed meanwhile was forwarded
+  // past. A snapshot the database has not confirmed within the limit decides nothing.
+  it("refuses a request that waited while the worker was stalled past the limit, then answers again", async () => {
+    await until(async () => (await readyz(env))?.status === "ready", 10_000, "ready before the stall");
+    const before = up.hits.length;
+    worker.kill("SIGSTOP");
+    let waited: Promise<ProxyResponse | null>;
+    try {
+      waited = get(-4, 20_000);
+      await pause(6_000);
+    } finally {
+      worker.kill("SIGCONT");
+    }
+    const answer = await waited;
+    expect([answer?.status, answer?.json?.error]).toEqual([503, "policy_stale"]);
+    expect(up.hits.length).toBe(before);
+    await until(async () => (await get(-5, 3_000))?.status === 200, 10_000, "answering again after the stall");
+  }, 40_000);
+
   it("loses no decision of an answered request through six outages and freezes under load", async () => {
     const answers: Array<{ n: number; method: string; r: ProxyResponse | null }> = [];
     const inFlight = new Set<Promise<void>>();
