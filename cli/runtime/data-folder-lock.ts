@@ -1,7 +1,9 @@
 import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { makeFoldersSync } from "@/lib/files/make-folders";
-import { processAlive } from "@/lib/files/process-alive";
+import { lockOwnerAlive, processStartTime } from "@/lib/files/process-alive";
+
+export { processStartTime };
 
 /**
  * One Bulkhead per data folder. The folder holds the embedded PostgreSQL, the audit log, the
@@ -68,25 +70,8 @@ function ensureFolder(dataDir: string): void {
   if (problem) throw new Error(`The data folder ${dataDir} (BULKHEAD_DATA_DIR) cannot be used: ${problem}.`);
 }
 
-/** The kernel's start time of a process, or null where /proc cannot tell (not Linux, gone). */
-export function processStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may itself hold spaces and parentheses): the 22nd
-    // field of the line, starttime, is the 20th after the ") " that ends the name.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 function alive(owner: DataFolderOwner): boolean {
-  if (!processAlive(owner.pid)) return false;
-  // Alive; the same process only if it started when the owner did (where that can be known).
-  if (owner.startedAt === null) return true;
-  const now = processStartTime(owner.pid);
-  return now === null || now === owner.startedAt;
+  return lockOwnerAlive(owner.pid, owner.startedAt);
 }
 
 function readOwner(file: string): DataFolderOwner | null {

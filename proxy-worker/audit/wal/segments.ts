@@ -1,6 +1,6 @@
 /**
  * The log's directory, per worker id:
- *   <workerId>.lock                      the live owner's pid (one process per worker id)
+ *   <workerId>.lock                      the live owner's pid and start time (one process per worker id)
  *   <workerId>.wal-id                    the log's random identity (its cursor's key in Postgres)
  *   <workerId>.<first LSN, 16 digits>.wal  segments, in LSN order
  *   <workerId>.rejected.jsonl            events the database refused even in minimal form (kept)
@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, writeSync, fdatasyncSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { processAlive } from "@/lib/files/process-alive";
+import { lockOwnerAlive, processStartTime } from "@/lib/files/process-alive";
 import { AuditWalLockedError, AuditWalFormatError } from "../errors";
 import { decodeFrames, isSegmentHeader, logTag, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, segmentTag, type FrameProblem } from "./frame";
 
@@ -49,8 +49,25 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  return pid !== process.pid && processAlive(pid);
+interface LockOwner {
+  pid: number;
+  /** The kernel's start time of that process (null: a lock written before it was recorded). */
+  startedAt: string | null;
+}
+
+/** A lock file's text: the pid, then the process's start time (so a reused pid is not taken for the owner). */
+function lockText(): string {
+  return `${process.pid}\n${processStartTime(process.pid) ?? ""}\n`;
+}
+
+function parseLock(text: string): LockOwner {
+  const [pid, startedAt] = text.split("\n").map((l) => l.trim());
+  return { pid: Number(pid), startedAt: startedAt ? startedAt : null };
+}
+
+/** Another process that still runs holds it (not a dead owner's pid, nor one reused since). */
+function alive(owner: LockOwner): boolean {
+  return owner.pid !== process.pid && lockOwnerAlive(owner.pid, owner.startedAt);
 }
 
 /**
@@ -65,13 +82,13 @@ export function liveLockHolder(dir: string): number | null {
     return null; // no log folder: no worker ever ran here
   }
   for (const name of names) {
-    let pid: number;
+    let owner: LockOwner;
     try {
-      pid = Number(readFileSync(path.join(dir, name), "utf8").trim());
+      owner = parseLock(readFileSync(path.join(dir, name), "utf8"));
     } catch {
       continue; // released meanwhile
     }
-    if (alive(pid)) return pid;
+    if (alive(owner)) return owner.pid;
   }
   return null;
 }
@@ -85,13 +102,14 @@ export async function takeLock(dir: string, workerId: string): Promise<() => Pro
   for (let attempt = 0; ; attempt++) {
     if (attempt === 3) throw new AuditWalLockedError(`could not take the audit log lock ${file}`);
     try {
-      await writeFile(file, `${process.pid}\n`, { flag: "wx", mode: 0o600 });
+      await writeFile(file, lockText(), { flag: "wx", mode: 0o600 });
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-    if (alive(owner)) throw new AuditWalLockedError(`audit log ${file} is held by running process ${owner}; give each worker its own worker id`);
+    const owner = parseLock(await readFile(file, "utf8").catch(() => ""));
+    if (alive(owner)) throw new AuditWalLockedError(`audit log ${file} is held by running process ${owner.pid}; give each worker its own worker id`);
+    // Its owner is gone, or its pid now names another process (reused after a crash): stale.
     await unlink(file).catch(() => undefined);
   }
   heldHere.add(file);
