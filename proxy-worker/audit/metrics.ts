@@ -46,7 +46,7 @@ export function createAuditMetrics(metrics: Metrics) {
       metrics.gauges("bulkhead_audit_wal_segments", "Segment files of the audit write-ahead log", () => s().segments);
       metrics.gauges("bulkhead_audit_shipper_lag_events", "Audit events logged but not yet in PostgreSQL", () => s().lagEvents);
       metrics.gauges("bulkhead_audit_shipper_lag_seconds", "Age of the oldest audit event not yet in PostgreSQL", () => s().lagSeconds);
-      metrics.gauges("bulkhead_audit_backlog", "0 ok, 1 behind (log over the soft limit), 2 refusing requests (over the hard limit, or the log failed)", () => BACKLOG[s().backlog]);
+      metrics.gauges("bulkhead_audit_backlog", "0 ok, 1 behind (log over the soft limit), 2 refusing requests (over the hard limit, or the log's last write or an fsync failed)", () => BACKLOG[s().backlog]);
       metrics.gauges("bulkhead_audit_strict", "1 when every decision is fsync'd before forwarding (strict), 0 for group fsync", () => (s().durability === "strict" ? 1 : 0));
       metrics.gauges("bulkhead_audit_refused_events", "Audit events the log refused (the requests were not forwarded), since start", () => s().failed);
       metrics.gauges("bulkhead_audit_database_connected", "1 while the shipper holds a connection to PostgreSQL", () => (s().connected ? 1 : 0));
@@ -64,6 +64,7 @@ export function auditHealth(s: AuditWriterStats) {
     walBytes: s.walBytes,
     shippedLsn: s.shippedLsn,
     databaseConnected: s.connected,
+    writeFailure: s.writeFailure,
     fsyncFailure: s.fsyncFailure,
     lastError: s.lastError,
   };

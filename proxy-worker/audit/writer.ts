@@ -58,7 +58,7 @@ export interface AuditWriterOptions {
 
 export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> {
   durability: Durability;
-  /** ok | behind (over the soft limit) | refusing (over the hard limit, or the log failed). */
+  /** ok | behind (over the soft limit) | refusing (over the hard limit, the last write failed, or an fsync did). */
   backlog: BacklogState;
   walBytes: number;
   segments: number;
@@ -73,6 +73,8 @@ export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> 
   failed: number;
   refusedForBacklog: number;
   fsyncs: number;
+  /** Why the log's last write failed, while no write has succeeded since. */
+  writeFailure: string | null;
   fsyncFailure: string | null;
   truncatedAtOpen: number;
   /** Events logged again after the database's cursor, which had passed them without holding them. */
@@ -193,7 +195,10 @@ export class AuditWriter {
       lagSeconds: lagEvents > 0 ? Math.max(0, (Date.now() - since) / 1000) : 0,
       ...this.counters,
       fsyncs: w.fsyncs,
+      writeFailure: w.writeFailure,
       fsyncFailure: w.fsyncFailure,
+      // The log's failed write is what matters most while it lasts (every request is refused).
+      ...(w.writeFailure ? { lastError: `audit log write failed: ${w.writeFailure}`, lastErrorAt: w.writeFailureAt } : {}),
       truncatedAtOpen: w.truncatedAtOpen,
       relogged: w.relogged,
     };

@@ -8,9 +8,9 @@
  * Events written in one turn of the event loop go to disk with one write. Only fsync'd events
  * are offered to the shipper, so Postgres never holds an event the log could lose.
  *
- * If the log cannot be written, `append` rejects (the proxy then refuses the request); a failed
- * fsync stops the log for good (until a restart re-reads it), because the kernel may have
- * dropped data it could not write.
+ * If the log cannot be written, `append` rejects (the proxy then refuses the request) and the log
+ * says it is refusing until a later write succeeds; a failed fsync stops the log for good (until
+ * a restart re-reads it), because the kernel may have dropped data it could not write.
  */
 import { closeSync, fdatasync, ftruncateSync, openSync, unlinkSync, writevSync, writeSync } from "node:fs";
 import { access, unlink } from "node:fs/promises";
@@ -84,6 +84,9 @@ export interface AuditWalStats {
   /** Events logged again after the database's cursor, found to have passed them (advancePast). */
   relogged: number;
   writeFailures: number;
+  /** Why the last write failed, while no write has succeeded since (the log refuses events meanwhile). */
+  writeFailure: string | null;
+  writeFailureAt: Date | null;
   fsyncs: number;
   fsyncFailure: string | null;
   truncatedAtOpen: number;
@@ -109,6 +112,8 @@ export class AuditWal {
   private syncTimer: NodeJS.Timeout | null = null;
   private durableWaiters: Array<() => void> = [];
   private failure: Error | null = null;
+  /** The last write's failure, until a write succeeds again (disk full, I/O error). */
+  private writeFailure: { error: Error; at: Date } | null = null;
   private closed = false;
   private readonly reader = new WalDiskReader();
   /** Removals of shipped segments still under way (close waits for them). */
@@ -302,6 +307,7 @@ export class AuditWal {
       }
     } catch (error) {
       this.counters.writeFailures++;
+      this.writeFailure = { error: error instanceof Error ? error : new Error(String(error)), at: new Date() };
       this.o.log?.error({ err: (error as Error).message, events: batch.length - written }, "audit log write failed; the requests are refused");
       const failure = new AuditUnavailableError("unwritable", `the audit log could not be written: ${(error as Error).message}`, error);
       for (const p of batch.slice(written)) p.reject(failure);
@@ -331,6 +337,7 @@ export class AuditWal {
     this.nextLsn += batch.length;
     this.writtenLsn = this.nextLsn - 1;
     this.counters.appended += batch.length;
+    this.writeFailure = null;
     batch.forEach((p, i) => this.remember({ lsn: first + i, row: p.row, bytes: frames[i]!.length }));
     if (this.durability === "group") {
       batch.forEach((p, i) => p.resolve(first + i));
@@ -560,9 +567,12 @@ export class AuditWal {
       writtenLsn: this.writtenLsn,
       durableLsn: this.durableLsnValue,
       ...this.counters,
+      writeFailure: this.writeFailure?.error.message ?? null,
+      writeFailureAt: this.writeFailure?.at ?? null,
       fsyncFailure: this.failure?.message ?? null,
       truncatedAtOpen: this.truncatedAtOpen,
-      backlog: this.failure ? "refusing" : this.backlog(),
+      // A log whose last write failed refuses every request until a write succeeds again.
+      backlog: this.failure || this.writeFailure ? "refusing" : this.backlog(),
     };
   }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { appendFile, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -10,6 +10,7 @@ import { prepareEvent } from "@/proxy-worker/audit/event";
 import { readCursor, shipRows } from "@/proxy-worker/audit/store";
 import { decodeFrames, encodeFrame, SEGMENT_HEADER_BYTES } from "@/proxy-worker/audit/wal/frame";
 import { AuditWal } from "@/proxy-worker/audit/wal/log";
+import { segmentFile } from "@/proxy-worker/audit/wal/segments";
 import { AuditWriter, type AuditDurability, type AuditWriterOptions, type WorkerAuditEvent } from "@/proxy-worker/audit/writer";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { DatabaseOutage, until, withClient } from "./helpers";
@@ -191,6 +192,29 @@ describe("the audit write-ahead log", () => {
       execFileSync("umount", [mnt]);
       await rm(mnt, { recursive: true, force: true });
     }
+  });
+
+  it("says it refuses requests (not ready, backlog 2) while its writes fail, and is ready again once one succeeds", async () => {
+    // PostgreSQL away meanwhile, so nothing is shipped and no segment started but the one written here.
+    const outage = down();
+    await outage.begin();
+    const w = await start({ segmentBytes: 2048 });
+    const first = await w.record(event(1, { data: { pad: "p".repeat(1500) } }));
+    expect(w.stats().backlog).toBe("ok");
+    // A full disk: the segment the next event needs takes no write (/dev/full answers ENOSPC).
+    await symlink("/dev/full", segmentFile(dir, "w", first.lsn + 1));
+    await expect(w.record(event(2, { data: { pad: "p".repeat(1500) } }))).rejects.toMatchObject({ reason: "unwritable" });
+    const failed = w.stats();
+    // What /readyz (ready only while the backlog is not "refusing") and bulkhead_audit_backlog read.
+    expect(failed).toMatchObject({ failed: 1, backlog: "refusing" });
+    expect(failed.writeFailure).toMatch(/ENOSPC|no space/i);
+    expect(failed.lastError).toMatch(/audit log write failed: .*(ENOSPC|no space)/i);
+    const again = await w.record(event(3, { data: { pad: "p".repeat(1500) } }));
+    expect(w.stats()).toMatchObject({ backlog: "ok", writeFailure: null });
+    expect(w.stats().lastError ?? "").not.toMatch(/audit log write failed/);
+    await outage.end();
+    await w.flush();
+    expect((await stored([first.eventId, again.eventId])).map((r) => r.id)).toEqual([first.eventId, again.eventId]);
   });
 
   it("moves the events of an earlier version's spool into the log once, without duplicating those already committed", async () => {
