@@ -437,8 +437,8 @@ function gapEvent(gap: WalGap, workerId: string, walId: string): AuditRow {
       actorType: "system",
       actorId: `worker:${workerId}`,
       outcome: "lost",
-      reason: `audit log records ${gap.from}-${gap.to} could not be read back (${gap.problem}); they are missing from the audit`,
-      data: { walId, from: gap.from, to: gap.to, problem: gap.problem, segment: path.basename(gap.segment) },
+      reason: `audit log records ${gap.from}-${gap.to} could not be read back (${gap.problem}${gap.bytes === undefined ? "" : `, ${gap.bytes} bytes damaged`}); they are missing from the audit`,
+      data: { walId, from: gap.from, to: gap.to, problem: gap.problem, segment: path.basename(gap.segment), ...(gap.bytes === undefined ? {} : { bytes: gap.bytes }) },
     },
     new Date(),
   );

@@ -8,7 +8,7 @@
  * The payload is one event: a JSON array of its fields, a newline, and its data as JSON text
  * (kept as text, so reading it back costs no re-serialisation). LSNs are consecutive within a
  * segment and the file name carries the first one. A frame that is incomplete, fails its CRC or
- * breaks the LSN sequence ends what can be read from that segment.
+ * breaks the LSN sequence ends what can be read from that segment (`findNextFrame` looks past it).
  */
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
@@ -98,6 +98,21 @@ export function decodeFrames(buf: Buffer, offset: number, nextLsn: number, max =
     at += total;
   }
   return { records, end: at, problem: null };
+}
+
+/**
+ * The first whole, valid frame at or after `from` whose LSN is `minLsn` or later, or null: where
+ * reading can go on after damage. A frame is at least its header, which bounds the LSNs that can
+ * follow; only a candidate whose LSN fits is checksummed.
+ */
+export function findNextFrame(buf: Buffer, from: number, minLsn: number): { offset: number; lsn: number } | null {
+  const maxLsn = minLsn + Math.floor((buf.length - from) / FRAME_HEADER_BYTES);
+  for (let at = from; at + FRAME_HEADER_BYTES <= buf.length; at++) {
+    const lsn = buf.readUInt32LE(at + 12) * 2 ** 32 + buf.readUInt32LE(at + 8);
+    if (lsn < minLsn || lsn > maxLsn) continue;
+    if (decodeFrames(buf, at, lsn, 1).records.length === 1) return { offset: at, lsn };
+  }
+  return null;
 }
 
 function decodePayload(payload: Buffer): AuditRow | null {

@@ -22,7 +22,7 @@ import { AuditUnavailableError } from "../errors";
 import type { AuditRow } from "../event";
 import { encodeFrame, logTag, SEGMENT_HEADER_BYTES, segmentHeader, type WalRecord } from "./frame";
 import { WalDiskReader, type WalGap } from "./reader";
-import { checkSegmentsBelong, listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity } from "./segments";
+import { checkSegmentsBelong, listSegments, recoverTail, segmentFile, syncDir, takeLock, walIdentity, type WalDamage } from "./segments";
 
 /**
  * fdatasync through libuv's thread pool: the event loop keeps serving requests while the disk
@@ -125,6 +125,8 @@ export class AuditWal {
    * PostgreSQL yet, whatever the cursor says.
    */
   private openedLastLsn: number;
+  /** Damage found in the newest segment at open: names the problem of the gap the shipper finds there. */
+  private damagedAtOpen: WalDamage[] = [];
   /** The last LSN of the events logged again by advancePast (0: none). */
   reloggedThrough = 0;
   readonly durability: Durability;
@@ -161,7 +163,10 @@ export class AuditWal {
     this.durableLsnValue = lastLsn;
   }
 
-  /** Takes the worker id's lock, recovers the newest segment (cutting a torn record) and starts a new one. */
+  /**
+   * Takes the worker id's lock, recovers the newest segment (cutting a torn record, setting the
+   * valid records after damage apart: segments.ts recoverTail) and starts a new one.
+   */
   static async open(options: AuditWalOptions): Promise<AuditWal> {
     const unlock = await takeLock(options.dir, options.workerId);
     try {
@@ -176,18 +181,28 @@ export class AuditWal {
       const segmentsMissing = hadIdentity && found.length === 0;
       let lastLsn = 0;
       let truncated = 0;
+      let damage: WalDamage[] = [];
       const newest = found.at(-1);
       if (newest) {
         const tail = recoverTail(newest, logTag(walId));
         newest.size = tail.size;
         lastLsn = tail.lastLsn;
         truncated = tail.truncatedBytes;
+        damage = tail.damage;
         if (truncated > 0) options.log?.warn({ segment: newest.file, bytes: truncated, problem: tail.problem }, "audit log: cut a torn record off the end (an append that never completed)");
+        for (const d of damage) {
+          options.log?.error(
+            { segment: newest.file, from: d.from, to: d.to, offset: d.offset, bytes: d.bytes, problem: d.problem },
+            "audit log: damage in the newest segment with valid records after it; the records after it are kept, the ones lost to it are recorded as a gap when shipped",
+          );
+        }
         // An empty newest segment is started again below, under the same name.
         if (tail.lastLsn < newest.first) found.pop();
+        found.push(...tail.split);
       }
       if (segmentsMissing) options.log?.error({ walId, dir: options.dir }, "audit log: its identity is here but every segment is gone (removed, or a folder restored without them); events in them that were not shipped are missing from the audit");
       const wal = new AuditWal(walId, unlock, lastLsn, truncated, options, segmentsMissing);
+      wal.damagedAtOpen = damage.filter((d) => d.from <= d.to);
       for (const s of found) wal.segments.push({ ...s, fd: null });
       wal.startSegment();
       await syncDir(options.dir);
@@ -458,7 +473,14 @@ export class AuditWal {
       return { records: this.tail.slice(start, start + Math.min(max, last - fromLsn + 1)), gap: null };
     }
     const readable = this.segments.map((s) => ({ first: s.first, file: s.file, size: s.size }));
-    return this.reader.read(readable, fromLsn, Math.min(last, memFirst - 1), max);
+    const read = await this.reader.read(readable, fromLsn, Math.min(last, memFirst - 1), max);
+    return { records: read.records, gap: read.gap && this.explain(read.gap) };
+  }
+
+  /** A gap where damage was found at open: what the damage was, rather than just a short segment. */
+  private explain(gap: WalGap): WalGap {
+    const d = this.damagedAtOpen.find((d) => d.segment === gap.segment && gap.from >= d.from && gap.to <= d.to);
+    return d ? { ...gap, problem: d.problem, bytes: d.bytes } : gap;
   }
 
   /**

@@ -21,6 +21,8 @@ export interface WalGap {
   to: number;
   segment: string;
   problem: string;
+  /** Bytes of damage behind it, where known (damage found when the log was opened). */
+  bytes?: number;
 }
 
 export class WalDiskReader {

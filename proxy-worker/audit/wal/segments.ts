@@ -6,12 +6,12 @@
  *   <workerId>.rejected.jsonl            events the database refused even in minimal form (kept)
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, writeSync, fdatasyncSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync, fdatasyncSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { lockOwnerAlive, processStartTime } from "@/lib/files/process-alive";
 import { AuditWalLockedError, AuditWalFormatError } from "../errors";
-import { decodeFrames, isSegmentHeader, logTag, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, segmentTag, type FrameProblem } from "./frame";
+import { decodeFrames, findNextFrame, isSegmentHeader, logTag, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, segmentHeader, segmentTag, type FrameProblem } from "./frame";
 
 export const WORKER_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -175,20 +175,41 @@ export async function checkSegmentsBelong(segments: SegmentFile[], walId: string
   }
 }
 
+/** A damaged stretch of the newest segment with whole, valid frames after it. */
+export interface WalDamage {
+  /** The LSNs lost to it (from > to: bytes were damaged but no record is missing). */
+  from: number;
+  to: number;
+  /** Where it was in the segment, and how many bytes. */
+  offset: number;
+  bytes: number;
+  problem: FrameProblem;
+  segment: string;
+}
+
 export interface RecoveredTail {
-  /** The last LSN in the segment (first - 1 when it holds none). */
+  /** The last LSN in the segment, or in the last segment split off it (first - 1 when none holds any). */
   lastLsn: number;
   /** The segment's size after recovery. */
   size: number;
   /** Bytes cut off the end: a record whose append never completed (never acknowledged). */
   truncatedBytes: number;
   problem: FrameProblem | "header" | null;
+  /** Damage with valid frames after it: what was lost (recorded as a gap when shipped). */
+  damage: WalDamage[];
+  /** The valid frames after each damaged stretch, moved into segments of their own, in order. */
+  split: SegmentFile[];
 }
 
 /**
- * Reads the newest segment after a start, validates every frame and truncates it after the last
- * good one, so nothing is ever appended behind a torn record. A torn header (a crash while the
- * segment was being created) is rewritten; a header of another format is refused.
+ * Reads the newest segment after a start and validates every frame. Bad bytes with nothing valid
+ * after them are a torn end (an append that never completed, never acknowledged) and are cut off,
+ * so nothing is ever appended behind a torn record. Bad bytes with whole, valid frames after them
+ * are damage: those frames were written, and may have been acknowledged, after it. Each stretch of
+ * them is moved into a segment of its own (named by its first LSN), and the segment is cut at the
+ * damage: the LSNs lost to it are a hole between segments, which the shipper records as a gap, and
+ * numbering continues after the last valid frame, so no LSN is given out twice. A torn header (a
+ * crash while the segment was being created) is rewritten; a header of another format is refused.
  */
 export function recoverTail(segment: SegmentFile, tag: number): RecoveredTail {
   const fd = openSync(segment.file, constants.O_RDWR);
@@ -206,14 +227,62 @@ export function recoverTail(segment: SegmentFile, tag: number): RecoveredTail {
       ftruncateSync(fd, 0);
       writeSync(fd, segmentHeader(tag), 0, SEGMENT_HEADER_BYTES, 0);
       fdatasyncSync(fd);
-      return { lastLsn: segment.first - 1, size: SEGMENT_HEADER_BYTES, truncatedBytes: size, problem: "header" };
+      return { lastLsn: segment.first - 1, size: SEGMENT_HEADER_BYTES, truncatedBytes: size, problem: "header", damage: [], split: [] };
     }
     const decoded = decodeFrames(buf, SEGMENT_HEADER_BYTES, segment.first);
-    if (decoded.end < size) {
-      ftruncateSync(fd, decoded.end);
+    let lastLsn = segment.first + decoded.records.length - 1;
+    let end = decoded.end;
+    let problem = decoded.problem;
+    // Stretches of valid frames after damage, each after the damage before it.
+    const damage: WalDamage[] = [];
+    const runs: Array<{ first: number; offset: number; end: number }> = [];
+    while (problem !== null) {
+      const next = findNextFrame(buf, end + 1, lastLsn + 1);
+      if (!next) break; // nothing valid follows: a torn end
+      damage.push({ from: lastLsn + 1, to: next.lsn - 1, offset: end, bytes: next.offset - end, problem, segment: segment.file });
+      const run = decodeFrames(buf, next.offset, next.lsn);
+      runs.push({ first: next.lsn, offset: next.offset, end: run.end });
+      lastLsn = next.lsn + run.records.length - 1;
+      end = run.end;
+      problem = run.problem;
+    }
+    const keep = damage[0]?.offset ?? decoded.end;
+    // The newest stretch first: should this be cut short by a crash, every frame not yet moved is
+    // still in the damaged segment, behind damage the shipper reports as a gap up to the next
+    // segment, and numbering after a restart continues after the newest stretch moved.
+    const split: SegmentFile[] = [];
+    for (const run of runs.reverse()) split.unshift(writeSplit(segment.file, run.first, tag, buf.subarray(run.offset, run.end)));
+    if (split.length > 0) syncDirSync(path.dirname(segment.file));
+    if (keep < size) {
+      ftruncateSync(fd, keep);
       fdatasyncSync(fd);
     }
-    return { lastLsn: segment.first + decoded.records.length - 1, size: decoded.end, truncatedBytes: size - decoded.end, problem: decoded.problem };
+    return { lastLsn, size: keep, truncatedBytes: size - end, problem, damage, split };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes frames into a new segment beside `file`, named by their first LSN (complete, or not at all). */
+function writeSplit(file: string, first: number, tag: number, frames: Buffer): SegmentFile {
+  const target = path.join(path.dirname(file), path.basename(file).replace(/\d{16}\.wal$/, `${String(first).padStart(16, "0")}.wal`));
+  const tmp = `${target}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, segmentHeader(tag), 0, SEGMENT_HEADER_BYTES, 0);
+    for (let done = 0; done < frames.length; ) done += writeSync(fd, frames, done, frames.length - done, SEGMENT_HEADER_BYTES + done);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
+  return { first, file: target, size: SEGMENT_HEADER_BYTES + frames.length };
+}
+
+function syncDirSync(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
