@@ -103,7 +103,21 @@ export function isCheckedDestination(value: unknown): value is CheckedDestinatio
   return typeof value === "object" && value !== null && issued.has(value);
 }
 
-export async function resolveDestination(destination: Destination, options: ResolveOptions): Promise<DestinationResult> {
+/**
+ * Every check of `resolveDestination` that needs no DNS answer: the port, the host's form, an
+ * address given literally, a local name's declaration. Null when nothing refuses it so far (a
+ * name is not looked up: its answers are checked later, by `resolveDestination`). For a request
+ * held for a person: looking its name up before anyone approved it let an agent carry data out
+ * in names (`<data>.attacker.example`) that the resolver sent on, once per held request.
+ */
+export function precheckDestination(destination: Destination, options: Omit<ResolveOptions, "lookup" | "timeoutMs">): DestinationRefusal | null {
+  const early = beforeLookup(destination, options);
+  return "name" in early || early.ok ? null : early;
+}
+
+type EarlyResult = DestinationResult | { name: string; local: string | null; ranges: readonly AllowedRange[] };
+
+function beforeLookup(destination: Destination, options: Omit<ResolveOptions, "lookup" | "timeoutMs">): EarlyResult {
   const port = checkPort(destination.port, options.allowedPorts);
   if (!port.ok) return refuse("port_forbidden", port.reason);
   const own = options.isOwnAddress ?? isMachineAddress;
@@ -132,6 +146,15 @@ export async function resolveDestination(destination: Destination, options: Reso
       return refuse("destination_forbidden", `${local}; the service names it but declares no allowInternal CIDRs`);
     }
   }
+  return { name, local, ranges: allow.ranges };
+}
+
+export async function resolveDestination(destination: Destination, options: ResolveOptions): Promise<DestinationResult> {
+  const early = beforeLookup(destination, options);
+  if (!("name" in early)) return early;
+  const { name, local } = early;
+  const allow = { ranges: early.ranges };
+  const own = options.isOwnAddress ?? isMachineAddress;
 
   const answers = await lookupOnce(options.lookup, name, options.timeoutMs ?? DEFAULT_DNS_TIMEOUT_MS);
   if (!answers.ok) return refuse("dns_failure", answers.reason);

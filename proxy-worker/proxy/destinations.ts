@@ -1,7 +1,7 @@
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
 import type { CanonicalRequest } from "@/lib/semantics/types";
 import { allowedPortsFor } from "@/lib/net/ports";
-import { resolveDestination, systemLookup, type CheckedDestination, type Lookup } from "@/lib/net/resolve";
+import { precheckDestination, resolveDestination, systemLookup, type CheckedDestination, type DestinationRefusal, type Lookup } from "@/lib/net/resolve";
 import { ProxyRefusal } from "./errors";
 import type { DestinationChecker } from "./pipeline";
 
@@ -20,6 +20,17 @@ export class ServiceDestinations implements DestinationChecker {
     private readonly lookup: Lookup = systemLookup,
     private readonly isOwnAddress?: (address: string) => boolean,
   ) {}
+
+  /** What can be refused without looking the name up (lib/net/resolve.ts, precheckDestination): throws the refusal. */
+  async precheck(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<void> {
+    const internal = descriptor?.proxy.internalAddresses ?? [];
+    const names = internal.length > 0 && descriptor ? descriptor.hosts.filter((h) => !h.includes("*")) : [];
+    const refused = precheckDestination(
+      { host: request.host, port: request.port },
+      { allowInternal: internal, allowInternalNames: names, allowedPorts: allowedPortsFor(descriptor ?? { scheme: request.scheme }), deniedPorts: this.deniedPorts, isOwnAddress: this.isOwnAddress },
+    );
+    if (refused) throw destinationRefusal(refused);
+  }
 
   async check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination> {
     const internal = descriptor?.proxy.internalAddresses ?? [];
@@ -42,11 +53,13 @@ export class ServiceDestinations implements DestinationChecker {
         isOwnAddress: this.isOwnAddress,
       },
     );
-    if (!result.ok) {
-      throw new ProxyRefusal(result.code === "dns_failure" ? "bad_gateway" : result.code === "invalid_host" ? "malformed" : "denied", result.code, result.reason);
-    }
+    if (!result.ok) throw destinationRefusal(result);
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(key, { at: Date.now(), result });
     return result;
   }
+}
+
+function destinationRefusal(result: DestinationRefusal): ProxyRefusal {
+  return new ProxyRefusal(result.code === "dns_failure" ? "bad_gateway" : result.code === "invalid_host" ? "malformed" : "denied", result.code, result.reason);
 }

@@ -176,7 +176,7 @@ async function judgeAndAnswer(deps: HandlerDeps, req: IncomingMessage, res: Serv
       const canonical = await p.canonicalise(j, auth, body);
       const classified = await p.classify(j, auth, canonical);
       const decision = await p.decide(j, auth, classified);
-      const destination = await p.checkDestination(j, auth, decision);
+      const destination = await p.checkDestinationBeforeHold(j, auth, decision);
       const approval = await p.hold(j, auth, decision);
       plan = await p.recordDecision(j, auth, decision, destination, approval);
     } catch (error) {

@@ -40,6 +40,8 @@ export interface HoldGate {
 /** Checks where a request would go after DNS; throws a ProxyRefusal for forbidden destinations. */
 export interface DestinationChecker {
   check(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<CheckedDestination>;
+  /** Only what needs no DNS answer (a held request's name is looked up once a person approved it); unset: `check` in full. */
+  precheck?(request: CanonicalRequest, descriptor: ServiceDescriptor | null): Promise<void>;
 }
 
 export interface PipelineDeps {

@@ -301,6 +301,23 @@ export class Pipeline extends PipelineAudit {
     }
   }
 
+  /**
+   * Where would it go, before anyone is asked: a request to be held is checked without looking its
+   * name up (null: checked in full once approved, in recordDecision), so an agent cannot make the
+   * worker send names of its choosing (`<data>.attacker.example`) to the resolver by sending
+   * requests that wait for a person, or are refused for the hold limit, or never approved.
+   */
+  async checkDestinationBeforeHold(j: Judgement, auth: AuthenticatedTask, d: Decided): Promise<CheckedDestination | null> {
+    const precheck = this.deps.destinations.precheck;
+    if (d.decision.decision !== "hold" || !precheck) return this.checkDestination(j, auth, d);
+    try {
+      await precheck.call(this.deps.destinations, d.request, d.descriptor);
+      return null;
+    } catch (error) {
+      throw await this.refuse(error instanceof ProxyRefusal ? error : destinationError(), d.detail, auth, d.decision);
+    }
+  }
+
   /** A human decides a held request; the approval is bound to this exact request. Null when nothing is held. */
   async hold(j: Judgement, auth: AuthenticatedTask, d: Decided): Promise<Approval | null> {
     const { decision, detail, request } = d;
@@ -340,7 +357,7 @@ export class Pipeline extends PipelineAudit {
    * The decision is durable before anything leaves; then the request's authority is confirmed in
    * the state in force now. Returns the plan to forward, carrying that state (its credentials).
    */
-  async recordDecision(j: Judgement, auth: AuthenticatedTask, d: Decided, destination: CheckedDestination, approval: Approval | null): Promise<ForwardPlan> {
+  async recordDecision(j: Judgement, auth: AuthenticatedTask, d: Decided, destination: CheckedDestination | null, approval: Approval | null): Promise<ForwardPlan> {
     const { decision, detail } = d;
     if (approval) await this.record("proxy.approved", "allow", { ...detail, approvalId: approval.approvalId, approvedBy: approval.decidedBy }, auth, decision);
     else await this.record("proxy.decision", "allow", detail, auth, decision);
@@ -351,7 +368,7 @@ export class Pipeline extends PipelineAudit {
     // waited for a person, or while its body arrived), and it was dialled all the same.
     let descriptor = d.descriptor;
     let checked = destination;
-    if (approval || state.registry !== j.state.registry) {
+    if (approval || state.registry !== j.state.registry || checked === null) {
       const match = state.registry.match(d.request.host, d.request.port, d.request.scheme);
       descriptor = match.kind === "service" ? match.descriptor : null;
       const released = { ...detail, eventId: `${j.eventId}:destination`, decisionEventId: j.eventId, ...(approval ? { approvalId: approval.approvalId } : {}) };

@@ -77,6 +77,8 @@ export async function startProxyHarness(
   options: {
     upstreamCaPem?: string;
     env?: Record<string, string>;
+    /** The worker's resolver (default loopbackLookup). */
+    lookup?: Lookup;
     audit?: (db: TestDatabase["db"]) => AuditSink;
     beforeStart?: (workerDatabaseUrl: string) => Promise<void>;
     /** The worker's logger (e.g. one that captures lines: tests/support/log-capture.ts). */
@@ -110,7 +112,7 @@ export async function startProxyHarness(
     core,
     audit: options.audit?.(workerDb) ?? new DatabaseAuditSink(workerDb),
     log,
-    lookup: loopbackLookup,
+    lookup: options.lookup ?? loopbackLookup,
   });
   const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
 
