@@ -34,7 +34,7 @@ import type { ResolverMemory } from "./answers";
 import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
 import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
-import { sniff, SNIFF_LIMIT } from "./sniff";
+import { Sniffer } from "./sniff";
 
 /** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
 const pending = new WeakMap<net.Socket, Buffer>();
@@ -152,7 +152,9 @@ export class SandboxListener {
     const lifetime = setTimeout(() => socket.destroy(), this.deps.maxLifetimeMs);
     lifetime.unref();
     socket.once("close", () => clearTimeout(lifetime));
-    let data = Buffer.alloc(0);
+    // What was read while sniffing, joined once when decided (the sniffer keeps its own place).
+    const read: Buffer[] = [];
+    const sniffer = new Sniffer();
     let decided = false;
     const decide = (kind: "tls" | "http" | "raw", serverName: string | null) => {
       if (decided) return;
@@ -160,6 +162,7 @@ export class SandboxListener {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.pause();
+      const data = Buffer.concat(read);
       if (kind !== "tls") socket.unshift(data);
       else pending.set(socket, data);
       const ctx: Ctx = { binding, source, dst, scheme: kind === "tls" ? "https" : "http", authority: null };
@@ -171,9 +174,10 @@ export class SandboxListener {
       else void this.onRaw(socket, ctx);
     };
     const onData = (chunk: Buffer) => {
-      data = Buffer.concat([data, chunk]);
-      const s = sniff(data.length > SNIFF_LIMIT ? data.subarray(0, SNIFF_LIMIT) : data);
-      if (s.kind === "more" && data.length < SNIFF_LIMIT) return;
+      read.push(chunk);
+      // Only the new bytes are sniffed: re-reading all of them per chunk was quadratic.
+      const s = sniffer.push(chunk);
+      if (s.kind === "more") return;
       decide(s.kind === "tls" ? "tls" : s.kind === "http" ? "http" : "raw", s.kind === "tls" ? s.serverName : null);
     };
     const timer = setTimeout(() => decide("raw", null), this.deps.sniffMs);

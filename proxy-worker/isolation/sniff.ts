@@ -1,6 +1,8 @@
 /**
  * What a captured connection speaks, from its first bytes: a TLS ClientHello (and its SNI), an
- * HTTP/1 request line, or something else (raw TCP). Pure; linear in the bytes seen.
+ * HTTP/1 request line, or something else (raw TCP). Pure; linear in the bytes seen: a `Sniffer`
+ * keeps its place between chunks, so a connection fed a byte at a time costs no more than one
+ * fed everything at once (each byte is looked at once, and copied at most twice).
  */
 export type Sniffed =
   | { kind: "tls"; serverName: string | null }
@@ -13,39 +15,104 @@ export type Sniffed =
 export const SNIFF_LIMIT = 16 * 1024;
 
 const METHOD = /^[A-Z]{3,10} /;
+const MORE: Sniffed = { kind: "more" };
+const RAW: Sniffed = { kind: "raw" };
 
+/** One-shot: what `data` (the first bytes of a connection) speaks. */
 export function sniff(data: Buffer): Sniffed {
-  if (data.length === 0) return { kind: "more" };
-  if (data[0] === 0x16) return sniffTls(data);
-  const head = data.subarray(0, 12).toString("latin1");
-  if (METHOD.test(head)) return { kind: "http" };
-  // A method token still arriving ("GE"), or a lone upper-case start: wait for more.
-  if (/^[A-Z]{1,10}$/.test(head) && data.length < 11) return { kind: "more" };
-  return { kind: "raw" };
+  return new Sniffer().push(data);
 }
 
-/** Parses the ClientHello across TLS records (it may be split); the SNI host_name, lower-cased. */
-function sniffTls(data: Buffer): Sniffed {
-  // Reassemble the handshake bytes from consecutive handshake records.
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  let have = 0;
-  let need = -1;
-  while (offset + 5 <= data.length) {
-    if (data[offset] !== 0x16 || data[offset + 1] !== 0x03) return { kind: "raw" };
-    const len = data.readUInt16BE(offset + 3);
-    if (offset + 5 + len > data.length) break;
-    chunks.push(data.subarray(offset + 5, offset + 5 + len));
-    have += len;
-    offset += 5 + len;
-    const hs = Buffer.concat(chunks);
-    if (need < 0 && hs.length >= 4) {
-      if (hs[0] !== 0x01) return { kind: "raw" };
-      need = 4 + hs.readUIntBE(1, 3);
-    }
-    if (need >= 0 && have >= need) return { kind: "tls", serverName: serverNameOf(hs.subarray(4, need)) };
+/**
+ * Sniffs a connection chunk by chunk. Only the first SNIFF_LIMIT bytes are looked at; a ClientHello
+ * must be whole, in complete handshake records, within them. Once decided, the answer stays.
+ */
+export class Sniffer {
+  private seen = 0;
+  private result: Sniffed = MORE;
+  /** Told by the first byte: a TLS record (0x16), or something to read a request line from. */
+  private mode: "unknown" | "head" | "tls" = "unknown";
+  /** Not TLS: the first bytes, up to the 12 a method token and its space can take. */
+  private head = Buffer.alloc(0);
+  /** TLS: the record header being read (5 bytes), and the body of the record being read. */
+  private readonly recordHeader = Buffer.alloc(5);
+  private recordHeaderHave = 0;
+  private recordBody: Buffer[] = [];
+  private recordLeft = 0;
+  /** TLS: the handshake bytes of the complete records so far. */
+  private readonly handshake: Buffer[] = [];
+  private handshakeHave = 0;
+  private need = -1;
+
+  push(chunk: Buffer): Sniffed {
+    if (this.result.kind !== "more") return this.result;
+    const piece = chunk.subarray(0, Math.max(0, SNIFF_LIMIT - this.seen));
+    this.seen += piece.length;
+    if (piece.length === 0) return this.result;
+    if (this.mode === "unknown") this.mode = piece[0] === 0x16 ? "tls" : "head";
+    this.result = this.mode === "tls" ? this.pushTls(piece) : this.pushHead(piece);
+    if (this.result.kind === "more" && this.seen >= SNIFF_LIMIT) this.result = RAW;
+    return this.result;
   }
-  return data.length >= SNIFF_LIMIT ? { kind: "raw" } : { kind: "more" };
+
+  private pushHead(piece: Buffer): Sniffed {
+    this.head = Buffer.concat([this.head, piece.subarray(0, 12 - this.head.length)]);
+    const head = this.head.toString("latin1");
+    if (METHOD.test(head)) return { kind: "http" };
+    // A method token still arriving ("GE"), or a lone upper-case start: wait for more.
+    if (/^[A-Z]{1,10}$/.test(head) && this.head.length < 11) return MORE;
+    return RAW;
+  }
+
+  /** Reassembles the handshake bytes from consecutive handshake records (a ClientHello may be split). */
+  private pushTls(piece: Buffer): Sniffed {
+    let p = 0;
+    while (p < piece.length) {
+      if (this.recordHeaderHave < 5) {
+        const n = Math.min(5 - this.recordHeaderHave, piece.length - p);
+        piece.copy(this.recordHeader, this.recordHeaderHave, p, p + n);
+        this.recordHeaderHave += n;
+        p += n;
+        if (this.recordHeaderHave < 5) break;
+        if (this.recordHeader[0] !== 0x16 || this.recordHeader[1] !== 0x03) return RAW;
+        this.recordLeft = this.recordHeader.readUInt16BE(3);
+        this.recordBody = [];
+      }
+      const n = Math.min(this.recordLeft, piece.length - p);
+      if (n > 0) this.recordBody.push(piece.subarray(p, p + n));
+      this.recordLeft -= n;
+      p += n;
+      if (this.recordLeft > 0) break;
+      // A complete record: its body joins the handshake bytes.
+      this.recordHeaderHave = 0;
+      for (const body of this.recordBody) {
+        this.handshake.push(body);
+        this.handshakeHave += body.length;
+      }
+      this.recordBody = [];
+      if (this.need < 0 && this.handshakeHave >= 4) {
+        const start = this.handshakeBytes(4);
+        if (start[0] !== 0x01) return RAW;
+        this.need = 4 + start.readUIntBE(1, 3);
+      }
+      if (this.need >= 0 && this.handshakeHave >= this.need) {
+        const hs = Buffer.concat(this.handshake, this.handshakeHave);
+        return { kind: "tls", serverName: serverNameOf(hs.subarray(4, this.need)) };
+      }
+    }
+    return MORE;
+  }
+
+  /** The first `n` handshake bytes (n small: read once, for the handshake's header). */
+  private handshakeBytes(n: number): Buffer {
+    const out = Buffer.alloc(n);
+    let at = 0;
+    for (const piece of this.handshake) {
+      if (at >= n) break;
+      at += piece.copy(out, at, 0, Math.min(piece.length, n - at));
+    }
+    return out;
+  }
 }
 
 function serverNameOf(hello: Buffer): string | null {
