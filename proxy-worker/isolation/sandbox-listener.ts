@@ -34,6 +34,7 @@ import type { ResolverMemory } from "./answers";
 import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
 import type { TaskConnectionRegistry } from "./connections";
 import { originalDestination, type OriginalDestination } from "./original-destination";
+import { policyCouldReach } from "./reachability";
 import { Sniffer } from "./sniff";
 
 /** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
@@ -203,6 +204,12 @@ export class SandboxListener {
     // Matched once; a passthrough service (on any of its ports) is tunnelled, anything else intercepted.
     const match = state?.registry.match(host, ctx.dst.port, "https");
     if (state && match && match.kind !== "none" && match.descriptor.proxy.tls === "passthrough") return this.tunnel(socket, ctx, { host, match }, state);
+    // No leaf for a destination no request of the task could ever be let through to (judged by
+    // the match its requests would get): minting costs the worker a key and a signature per name
+    // and evicts other tasks' leaves from the shared cache, and a sandbox may dial any address
+    // with that address as its SNI. Refused before the handshake, and audited.
+    const unreachable = this.unreachable(state, ctx, host, match);
+    if (unreachable) return this.refuseRaw(socket, ctx, "destination_unreachable", unreachable);
     const cache = state?.leaves;
     if (!cache) return void socket.destroy();
     // The ClientHello was read while sniffing; TLS must see it first, so it reads through a stream
@@ -223,6 +230,17 @@ export class SandboxListener {
       this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
       this.inner.emit("connection", tlsSocket);
     });
+  }
+
+  /** Why no request to `host` on this connection could ever be allowed or held for the task, or null. */
+  private unreachable(state: EnforcementState | null, ctx: Ctx, host: string, match: ServiceMatch | undefined): string | null {
+    const task = state?.snapshot.tasks.get(ctx.binding.taskId);
+    const compiled = state && task && task.expiresAt.getTime() > Date.now() ? state.policyFor(task) : null;
+    const where = `${host.includes(":") ? `[${host}]` : host}:${ctx.dst.port}`;
+    if (!compiled || "error" in compiled) return `the sandbox's task has no policy in force, so nothing at ${where} can be reached; no certificate is made for it`;
+    const serviceId = match && match.kind !== "none" ? match.descriptor.id : "unknown";
+    if (policyCouldReach(compiled.policy, serviceId)) return null;
+    return `no rule of the task's policy could let a request to ${where} (service ${serviceId}) through; no certificate is made for it`;
   }
 
   private async onRaw(socket: net.Socket, ctx: Ctx): Promise<void> {
