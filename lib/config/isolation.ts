@@ -59,6 +59,8 @@ const isolationSchema = z.object({
   BULKHEAD_SANDBOX_DNS_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** Queries a second one sandbox address may send the resolver (twice that in a burst); more get no answer. */
   BULKHEAD_SANDBOX_DNS_QUERIES_PER_SECOND: z.coerce.number({ error: "must be a number of queries a second" }).int("must be a whole number").min(1, "must be at least 1").max(100_000, "must be at most 100000").default(200),
+  /** Leaf certificates one sandbox may have the worker mint a minute (as many in a burst); past it, handshakes needing a new one are closed. */
+  BULKHEAD_SANDBOX_LEAVES_PER_MINUTE: z.coerce.number({ error: "must be a number of certificates a minute" }).int("must be a whole number").min(1, "must be at least 1").max(100_000, "must be at most 100000").default(120),
   /** A client that sends nothing for this long is treated as a raw TCP client (server speaks first). */
   BULKHEAD_SANDBOX_SNIFF_MS: z.coerce.number().int().min(50).max(10_000).default(500),
   /** uid:gid the sandboxed command runs as (no capabilities). */
@@ -98,6 +100,8 @@ export interface IsolationConfig {
   dnsTtlSeconds: number;
   /** Per sandbox address: the resolver's sustained rate (its burst is twice this). */
   dnsQueriesPerSecond: number;
+  /** Per sandbox: leaf certificates minted a minute (and in a burst). */
+  leavesPerMinute: number;
   sniffMs: number;
   uid: number;
   gid: number;
@@ -175,6 +179,7 @@ export function loadIsolationConfig(dataDir: string, source: Record<string, stri
     dnsPort: env.BULKHEAD_SANDBOX_DNS_PORT,
     dnsTtlSeconds: env.BULKHEAD_SANDBOX_DNS_TTL_SECONDS,
     dnsQueriesPerSecond: env.BULKHEAD_SANDBOX_DNS_QUERIES_PER_SECOND,
+    leavesPerMinute: env.BULKHEAD_SANDBOX_LEAVES_PER_MINUTE,
     sniffMs: env.BULKHEAD_SANDBOX_SNIFF_MS,
     uid,
     gid,

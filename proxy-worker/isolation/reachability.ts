@@ -9,7 +9,8 @@
  */
 import type { CompiledPolicy } from "@/lib/policy/compiled";
 import type { ServiceDescriptor } from "@/lib/semantics/descriptors/schema";
-import type { ServiceRegistry } from "@/lib/semantics/registry";
+import type { ServiceMatch, ServiceRegistry } from "@/lib/semantics/registry";
+import type { EnforcementState } from "../proxy/enforcement-state";
 
 export interface ReachableName {
   descriptor: ServiceDescriptor | null;
@@ -49,4 +50,19 @@ export function reachableName(registry: ServiceRegistry, policy: CompiledPolicy,
   const held = !policyCouldAllow(policy, serviceId);
   if (!descriptor) return { descriptor: null, scheme: "https", port: 443, held };
   return { descriptor, scheme: descriptor.scheme, port: descriptor.ports?.[0] ?? (descriptor.scheme === "https" ? 443 : 80), held };
+}
+
+/**
+ * Why no request to `host`:`port` (whose registry match is `match`, as its requests would get it)
+ * could ever be allowed or held for the task, or null when one could: the sandbox listener mints
+ * no leaf certificate for such a destination.
+ */
+export function whyUnreachable(state: EnforcementState, taskId: string, host: string, port: number, match: ServiceMatch | undefined, now = Date.now()): string | null {
+  const task = state.snapshot.tasks.get(taskId);
+  const compiled = task && task.expiresAt.getTime() > now ? state.policyFor(task) : null;
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (!compiled || "error" in compiled) return `the sandbox's task has no policy in force, so nothing at ${where} can be reached; no certificate is made for it`;
+  const serviceId = match && match.kind !== "none" ? match.descriptor.id : "unknown";
+  if (policyCouldReach(compiled.policy, serviceId)) return null;
+  return `no rule of the task's policy could let a request to ${where} (service ${serviceId}) through; no certificate is made for it`;
 }

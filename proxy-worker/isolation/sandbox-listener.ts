@@ -33,8 +33,9 @@ import { createInterceptingTlsOptions } from "../tls/leaf-cache";
 import type { ResolverMemory } from "./answers";
 import { admitWithinCap, refuseOverConnectionCap } from "./connection-cap";
 import type { TaskConnectionRegistry } from "./connections";
+import type { LeafBudget } from "./leaf-budget";
 import { originalDestination, type OriginalDestination } from "./original-destination";
-import { policyCouldReach } from "./reachability";
+import { whyUnreachable } from "./reachability";
 import { Sniffer } from "./sniff";
 
 /** Bytes read while sniffing a TLS connection, replayed to the TLS layer. */
@@ -102,6 +103,8 @@ export interface SandboxListenerDeps {
    * authenticated yet, so the task's own budget does not see them); `listener`: per socket.
    */
   connectionCaps: { listener: number; perTask: number };
+  /** Per sandbox: how many new leaf certificates its handshakes may have minted. */
+  leafBudget: LeafBudget;
   sniffMs: number;
   connectTimeoutMs: number;
   /** No sandbox connection stays open longer (BULKHEAD_TUNNEL_MAX_LIFETIME_SECONDS). */
@@ -208,10 +211,15 @@ export class SandboxListener {
     // the match its requests would get): minting costs the worker a key and a signature per name
     // and evicts other tasks' leaves from the shared cache, and a sandbox may dial any address
     // with that address as its SNI. Refused before the handshake, and audited.
-    const unreachable = this.unreachable(state, ctx, host, match);
-    if (unreachable) return this.refuseRaw(socket, ctx, "destination_unreachable", unreachable);
+    const unreachable = state ? whyUnreachable(state, ctx.binding.taskId, host, ctx.dst.port, match) : "there is no enforcement state";
+    if (unreachable) return this.refuseInBulk(socket, ctx, new ProxyRefusal("denied", "destination_unreachable", unreachable));
     const cache = state?.leaves;
     if (!cache) return void socket.destroy();
+    // A new leaf comes out of the sandbox's budget; one already cached does not.
+    if (!cache.holds(host) && !this.deps.leafBudget.take(ctx.binding.sandboxId)) {
+      const refusal = new ProxyRefusal("rate_limited", "sandbox_certificate_limit", `the sandbox had the proxy make more certificates for new names than its limit allows (BULKHEAD_SANDBOX_LEAVES_PER_MINUTE); no certificate is made for ${host} now`);
+      return this.refuseInBulk(socket, ctx, refusal);
+    }
     // The ClientHello was read while sniffing; TLS must see it first, so it reads through a stream
     // that replays it (a TLSSocket on the raw socket would read the kernel handle and miss it).
     const tlsSocket = new tls.TLSSocket(replaying(socket), { isServer: true, ...createInterceptingTlsOptions(cache, { expectedServerName: host }) });
@@ -230,17 +238,6 @@ export class SandboxListener {
       this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
       this.inner.emit("connection", tlsSocket);
     });
-  }
-
-  /** Why no request to `host` on this connection could ever be allowed or held for the task, or null. */
-  private unreachable(state: EnforcementState | null, ctx: Ctx, host: string, match: ServiceMatch | undefined): string | null {
-    const task = state?.snapshot.tasks.get(ctx.binding.taskId);
-    const compiled = state && task && task.expiresAt.getTime() > Date.now() ? state.policyFor(task) : null;
-    const where = `${host.includes(":") ? `[${host}]` : host}:${ctx.dst.port}`;
-    if (!compiled || "error" in compiled) return `the sandbox's task has no policy in force, so nothing at ${where} can be reached; no certificate is made for it`;
-    const serviceId = match && match.kind !== "none" ? match.descriptor.id : "unknown";
-    if (policyCouldReach(compiled.policy, serviceId)) return null;
-    return `no rule of the task's policy could let a request to ${where} (service ${serviceId}) through; no certificate is made for it`;
   }
 
   private async onRaw(socket: net.Socket, ctx: Ctx): Promise<void> {
@@ -286,6 +283,18 @@ export class SandboxListener {
 
   private mismatch(ctx: Ctx, host: string): string {
     return `the connection names ${host} but was dialled at ${ctx.dst.address}:${ctx.dst.port}, which the sandbox's resolver never gave for that name`;
+  }
+
+  /**
+   * Closes the connection and audits a refusal a sandbox can cause in bulk through the refusal
+   * audit, which aggregates a flood (as for the connection cap) instead of writing an event each.
+   */
+  private refuseInBulk(socket: net.Socket, ctx: Ctx, refusal: ProxyRefusal): void {
+    socket.destroy();
+    const agentId = this.deps.state()?.snapshot.tasks.get(ctx.binding.taskId)?.agentId ?? null;
+    const data = { eventId: randomUUID(), listener: "transparent", client: ctx.source, sandboxId: ctx.binding.sandboxId, originalDestination: `${ctx.dst.family === 6 ? `[${ctx.dst.address}]` : ctx.dst.address}:${ctx.dst.port}` };
+    refusal.context = data;
+    void this.deps.handler.refusals.record(refusal, { data, auth: agentId ? { agentId, taskId: ctx.binding.taskId } : null }).catch(() => undefined);
   }
 
   private async refuseRaw(socket: net.Socket, ctx: Ctx, code: string, reason: string): Promise<void> {

@@ -21,6 +21,7 @@ import { DropReader } from "./drop-reader";
 import { ensureFence, readDrops } from "./fence";
 import { refuseOverConnectionCap } from "./connection-cap";
 import { removeFenceWithoutSandboxes } from "./launcher";
+import { LeafBudget } from "./leaf-budget";
 import { originalDestination } from "./original-destination";
 import { SandboxListener } from "./sandbox-listener";
 import { SandboxResolver } from "./resolver";
@@ -133,6 +134,7 @@ export async function startIsolation(o: IsolationOptions): Promise<IsolationServ
     connections,
     limits: o.parts.limits,
     connectionCaps: o.parts.connectionCaps,
+    leafBudget: new LeafBudget(config.leavesPerMinute),
     sniffMs: config.sniffMs,
     connectTimeoutMs: o.upstreamConnectTimeoutMs,
     maxLifetimeMs: o.tunnelMaxLifetimeMs,

@@ -79,6 +79,19 @@ export class LeafCertificateCache {
     }
   }
 
+  /** Whether `serverName` would be served without a new mint (a fresh leaf cached, or one being minted). */
+  holds(serverName: string, now: Date = new Date()): boolean {
+    let name: string;
+    try {
+      name = validateServerName(serverName).name;
+    } catch {
+      return false;
+    }
+    const cached = this.entries.get(name);
+    const t = now.getTime();
+    return (cached !== undefined && cached.notBefore <= t && cached.notAfter - t > RENEW_BEFORE_EXPIRY_MS) || this.inflight.has(name);
+  }
+
   /** After a CA rotation: forget every leaf signed by the old CA. */
   replaceCertificateAuthority(ca: IssuingCertificateAuthority): void {
     this.ca = ca;

@@ -17,6 +17,18 @@ describe("LeafCertificateCache", () => {
     expect(cache.stats()).toEqual({ hits: 1, misses: 1, coalesced: 9, size: 1 });
   });
 
+  it("says whether a name would be served without a new mint", async () => {
+    const cache = new LeafCertificateCache({ ca: (await makeCa()).issuing });
+    expect(cache.holds("api.github.com", NOW)).toBe(false);
+    const minting = cache.secureContextFor("api.github.com", NOW);
+    expect(cache.holds("API.GitHub.com.", NOW)).toBe(true);
+    await minting;
+    expect(cache.holds("api.github.com", NOW)).toBe(true);
+    expect(cache.holds("api.github.com", at(30 * DAY))).toBe(false);
+    expect(cache.holds("a b", NOW)).toBe(false);
+    expect(cache.stats()).toEqual({ hits: 0, misses: 1, coalesced: 0, size: 1 });
+  });
+
   it("validates the name before minting anything", async () => {
     const cache = new LeafCertificateCache({ ca: (await makeCa()).issuing });
     for (const bad of ["*.github.com", "", "a b", "x\0y", "a..b", "-a.com", "z".repeat(254)]) {
