@@ -7,11 +7,12 @@ import type { ActionResult } from "@/lib/http/action";
 type Action<T> = (prev: ActionResult<T> | null, form: FormData) => Promise<ActionResult<T>>;
 
 /** A YAML document edited in a textarea and saved by a server action, with its errors inline. */
-export function YamlForm<T>({ action, name, label, initial, rows = 10, submit, placeholder, testId }: { action: Action<T>; name: string; label: string; initial: string; rows?: number; submit: string; placeholder?: string; testId?: string }) {
+export function YamlForm<T>({ action, name, label, initial, rows = 10, submit, placeholder, testId, sendsBase = false }: { action: Action<T>; name: string; label: string; initial: string; rows?: number; submit: string; placeholder?: string; testId?: string; /** Sends the text the editor started from as `base`: the action refuses a save over a newer one. */ sendsBase?: boolean }) {
   const { state, pending, formProps } = useFormAction(action);
   const errors = state && !state.ok ? (state.fieldErrors?.[name] ?? []) : [];
   return (
     <form {...formProps} className="space-y-2" data-testid={testId}>
+      {sendsBase ? <input type="hidden" name="base" value={initial} /> : null}
       <label htmlFor={name} className="block text-sm font-medium">
         {label}
       </label>

@@ -19,7 +19,7 @@ const INPUT = "rounded-md border-0 px-3 py-2 text-sm ring-1 ring-inset ring-slat
  * The task's policy: edit the YAML (validated on save, errors point at the line and rule) and
  * try requests against the text in the editor, saved or not, before it blocks anything.
  */
-export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }: { taskId: string; initialYaml: string; canEdit: boolean; save: SaveAction; simulate: SimulateAction }) {
+export function PolicyWorkbench({ taskId, initialYaml, version, canEdit, save, simulate }: { taskId: string; initialYaml: string; version: number; canEdit: boolean; save: SaveAction; simulate: SimulateAction }) {
   const [yaml, setYaml] = useState(initialYaml);
   // Read-only until hydrated: text typed before then would be lost under React's state.
   const hydrated = useHydrated();
@@ -34,6 +34,8 @@ export function PolicyWorkbench({ taskId, initialYaml, canEdit, save, simulate }
     <div className="grid gap-6 lg:grid-cols-2">
       <form {...saveForm} className="space-y-2">
         <input type="hidden" name="id" value={taskId} />
+        {/* The version this editor started from (or last saved): a save over a newer one is refused. */}
+        <input type="hidden" name="baseVersion" value={saved?.ok ? saved.data.policyVersion : version} />
         <label htmlFor="policyYaml" className="block text-sm font-medium">
           Policy (YAML)
         </label>

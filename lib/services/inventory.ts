@@ -14,7 +14,11 @@ export async function getInventoryYaml(db: Pick<Db, "setting">): Promise<string>
   return typeof row?.value === "string" ? row.value : "entries: []\n";
 }
 
-export async function setInventoryYaml(db: Db, actor: Actor, sentYaml: string): Promise<void> {
+/**
+ * Replaces the inventory. `base`, when given, is the text the editor started from: a save over
+ * an inventory changed since (another person's save) is refused instead of silently undoing it.
+ */
+export async function setInventoryYaml(db: Db, actor: Actor, sentYaml: string, base?: string): Promise<void> {
   assertCan(actor, "settings:write");
   const yaml = normalizeLineEndings(sentYaml);
   if (yaml.length > 200_000) throw new AppError("INVALID_INPUT", "The inventory is too large.");
@@ -25,6 +29,14 @@ export async function setInventoryYaml(db: Db, actor: Actor, sentYaml: string): 
   // Moving a resource from production to staging widens every policy that allows staging.
   const stepUp = requireStepUp(actor, "change the environment inventory");
   await db.$transaction(async (tx) => {
+    if (base !== undefined) {
+      // One save at a time: the row (or, before the first save, the lock of its key) is held until commit.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${INVENTORY_SETTING}))`;
+      const now = await getInventoryYaml(tx);
+      if (normalizeLineEndings(now) !== normalizeLineEndings(base)) {
+        throw new AppError("CONFLICT", "The inventory changed since you opened it. Nothing was saved: reload to see the current inventory, then apply your change to it.", { details: { fieldErrors: { inventoryYaml: ["The inventory changed since you opened it (someone else saved it). Nothing was saved."] } } });
+      }
+    }
     await tx.setting.upsert({ where: { key: INVENTORY_SETTING }, create: { key: INVENTORY_SETTING, value: yaml }, update: { value: yaml } });
     await recordAuditEvent(tx, { type: "inventory.changed", actor, data: { entries: parsed.inventory.entries.length, stepUp } });
   });

@@ -21,7 +21,12 @@ export function taskIsLive(task: { status: string; expiresAt: Date }, now = new 
   return task.status === "active" && task.expiresAt > now;
 }
 
-export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string().max(200_000, "The policy is too large.") });
+export const updatePolicyInput = z.object({
+  id: uuidSchema,
+  policyYaml: z.string().max(200_000, "The policy is too large."),
+  /** The version the editor started from: a save over a newer one is refused (two editors, one task). */
+  baseVersion: z.coerce.number({ error: "The policy's version must be a whole number." }).int("The policy's version must be a whole number.").min(1).optional(),
+});
 
 /**
  * Replaces an active task's policy. The version goes up, so every worker recompiles it on the
@@ -32,7 +37,7 @@ export const updatePolicyInput = z.object({ id: uuidSchema, policyYaml: z.string
  * (`policy_changed`, lib/approvals/policy-change.ts); the caller is told how many.
  */
 
-export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string): Promise<{ policyVersion: number; cancelledApprovals: number }> {
+export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sentYaml: string, baseVersion?: number): Promise<{ policyVersion: number; cancelledApprovals: number }> {
   assertCan(actor, "tasks:write");
   const policyYaml = normalizeLineEndings(sentYaml);
   if (!uuidSchema.safeParse(taskId).success) throw new AppError("NOT_FOUND", "No such task.");
@@ -51,6 +56,11 @@ export async function updateTaskPolicy(db: Db, actor: Actor, taskId: string, sen
     // A task past its time to live is over (workers judge it by the clock) even while its row
     // still says active, until the expiry sweep records it: its policy is history, as an ended one's.
     if (!taskIsLive(task)) throw new AppError("CONFLICT", "Only an active task's policy can change.");
+    // Saved over a version the editor never saw (another person's save, an approve-and-allow),
+    // the edit would silently undo it, a deny rule added meanwhile included.
+    if (baseVersion !== undefined && task.policyVersion !== baseVersion) {
+      throw new AppError("CONFLICT", `The policy changed since you opened it (you edited version ${baseVersion}; it is now version ${task.policyVersion}). Nothing was saved: reload to see the current policy, then apply your change to it.`, { details: { fieldErrors: { policyYaml: [`The policy is now version ${task.policyVersion}; you edited version ${baseVersion}. Nothing was saved.`] } } });
+    }
     const before = parsePolicy(task.policyYaml);
     const widenings = policyWidenings(before.ok ? before.policy : null, parsed.policy);
     const stepUp: StepUpEvidence | undefined = widenings.length > 0 ? requireStepUp(actor, `save a policy that widens what the task can do (${widenings.join("; ")})`) : undefined;

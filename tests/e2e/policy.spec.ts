@@ -106,3 +106,44 @@ test("the policy editor is read-only until the page's script has taken over, the
   await page.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules: []\n# typed\n");
   await expect(page.getByLabel("Policy (YAML)")).toHaveValue("unlisted: deny\nrules: []\n# typed\n");
 });
+
+// Two people with the same task (or the inventory) open: the second save replaced the first
+// without a word, a deny rule the first added included.
+test("a save over a policy or inventory changed since the page was opened is refused, and the other's change kept", async ({ page, context, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("two-tabs"), ownerId: admin.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: "two editors", policyYaml: "unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n", expiresAt: new Date(Date.now() + 3600_000) } });
+  await signInViaApi(page.request, admin.email, admin.password);
+  const other = await context.newPage();
+  await page.goto(`/tasks/${task.id}`);
+  await other.goto(`/tasks/${task.id}`);
+
+  const withDeny = "unlisted: deny\nrules:\n  - service: github\n    operations: [delete_repo]\n    decision: deny\n  - service: github\n    effects: [read]\n";
+  await page.getByLabel("Policy (YAML)").fill(withDeny);
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByRole("status")).toContainText("version 2");
+
+  await other.getByLabel("Policy (YAML)").fill("unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n# tidied\n");
+  await other.getByRole("button", { name: "Save policy" }).click();
+  await expect(other.locator("#policyYaml-error")).toContainText("now version 2");
+  // What was typed stays in the editor, and nothing was saved.
+  await expect(other.getByLabel("Policy (YAML)")).toHaveValue(/# tidied/);
+  expect(await db.task.findUniqueOrThrow({ where: { id: task.id } })).toMatchObject({ policyVersion: 2, policyYaml: withDeny });
+
+  // The first editor saves again: its page knows the version it saved.
+  await page.getByLabel("Policy (YAML)").fill(`${withDeny}# reviewed\n`);
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByRole("status")).toContainText("version 3");
+
+  await page.goto("/services");
+  await other.goto("/services");
+  const mine = "entries:\n  - environment: staging\n    service: railway\n    resources: [env_first]\n";
+  await page.getByTestId("inventory-form").getByLabel("Inventory (YAML)").fill(mine);
+  await page.getByTestId("inventory-form").getByRole("button", { name: "Save inventory" }).click();
+  await expect(page.getByTestId("inventory-form").getByRole("status")).toContainText("Saved");
+  const inv = other.getByTestId("inventory-form");
+  await inv.getByLabel("Inventory (YAML)").fill("entries:\n  - environment: development\n    service: railway\n    resources: [env_second]\n");
+  await inv.getByRole("button", { name: "Save inventory" }).click();
+  await expect(inv.getByRole("alert")).toContainText("changed since you opened it");
+  expect((await db.setting.findUniqueOrThrow({ where: { key: "inventory.yaml" } })).value).toBe(mine);
+});

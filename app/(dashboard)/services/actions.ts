@@ -81,8 +81,8 @@ export async function deleteServiceAction(_prev: ActionResult<null> | null, form
 
 export async function saveInventoryAction(_prev: ActionResult<null> | null, form: FormData) {
   form = formOf(form);
-  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000) }), () => ({ inventoryYaml: formText(form, "inventoryYaml") }), async (actor, data) => {
-    await setInventoryYaml(getDb(), actor, data.inventoryYaml);
+  return runAction("settings:write", z.object({ inventoryYaml: z.string().max(200_000), base: z.string().max(200_000).optional() }), () => ({ inventoryYaml: formText(form, "inventoryYaml"), base: formText(form, "base") }), async (actor, data) => {
+    await setInventoryYaml(getDb(), actor, data.inventoryYaml, data.base);
     revalidatePath("/services");
     return null;
   });

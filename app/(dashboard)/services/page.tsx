@@ -121,7 +121,7 @@ export default async function ServicesPage({ searchParams }: { searchParams: Pro
         <h2 className="mb-1 font-semibold">Environment inventory</h2>
         <p className="mb-3 text-sm text-slate-600">Which resources and hosts are staging, production and so on. Anything not listed counts as production.</p>
         {canConfigure ? (
-          <YamlForm action={saveInventoryAction} name="inventoryYaml" label="Inventory (YAML)" initial={inventoryYaml} rows={10} submit="Save inventory" testId="inventory-form" />
+          <YamlForm action={saveInventoryAction} name="inventoryYaml" label="Inventory (YAML)" initial={inventoryYaml} rows={10} submit="Save inventory" testId="inventory-form" sendsBase />
         ) : (
           <pre className="rounded-lg bg-white p-4 text-xs ring-1 ring-slate-200">{inventoryYaml}</pre>
         )}

@@ -60,8 +60,8 @@ export async function revokeTokenAction(_prev: ActionResult<null> | null, form: 
 
 export async function updatePolicyAction(_prev: ActionResult<{ policyVersion: number; cancelledApprovals: number }> | null, form: FormData) {
   form = formOf(form);
-  return runAction("tasks:write", policyFormInput, () => ({ id: formText(form, "id"), policyYaml: formText(form, "policyYaml") }), async (actor, data) => {
-    const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml);
+  return runAction("tasks:write", policyFormInput, () => ({ id: formText(form, "id"), policyYaml: formText(form, "policyYaml"), baseVersion: formText(form, "baseVersion") || undefined }), async (actor, data) => {
+    const result = await updateTaskPolicy(getDb(), actor, data.id, data.policyYaml, data.baseVersion);
     revalidatePath(`/tasks/${data.id}`);
     return result;
   });

@@ -136,7 +136,7 @@ export default async function TaskPage({ params, searchParams }: { params: Promi
 
       <section className="mt-8">
         <h2 className="mb-2 font-semibold">Allowlist policy <span className="text-xs font-normal text-slate-500">version {task.policyVersion}</span></h2>
-        <PolicyWorkbench taskId={task.id} initialYaml={task.policyYaml} canEdit={canWrite && active} save={updatePolicyAction} simulate={simulateAction} />
+        <PolicyWorkbench taskId={task.id} initialYaml={task.policyYaml} version={task.policyVersion} canEdit={canWrite && active} save={updatePolicyAction} simulate={simulateAction} />
       </section>
 
       <section className="mt-8 max-w-3xl">
