@@ -146,7 +146,8 @@ export const proxyConfigSchema = z.strictObject({
 
 export const serviceDescriptorSchema = z
   .strictObject({
-    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'"),
+    // Bounded: an id is shown in pages, scope warnings and every audit event's actions, and named in forms (deleting it).
+    id: z.string().max(64, "at most 64 characters").regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'"),
     title: z.string().optional(),
     hosts: z.array(hostPattern).min(1),
     /** Defaults to 443 for https and 80 for http. */
