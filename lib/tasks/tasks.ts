@@ -59,7 +59,10 @@ export async function createTask(db: Db, actor: Actor, input: CreateTaskInput, n
     fieldErrors.ttl = [message];
   }
   const policyYaml = data.policyYaml?.trim() ? normalizeLineEndings(data.policyYaml) : DENY_ALL_POLICY;
-  const errors = await policyErrors(db, policyYaml);
+  // Sent but empty (a form's blank textarea) is a mistake, not a choice: the task could do
+  // nothing, for ever (its scope is fixed now). Leaving the policy out still means deny-all.
+  const blank = typeof data.policyYaml === "string" && data.policyYaml.trim() === "";
+  const errors = blank ? ["The policy is empty: write the rules this task may act under (docs/policy.md). A task created without any may do nothing, and its scope, fixed when it is created, would be none."] : await policyErrors(db, policyYaml);
   if (errors) fieldErrors.policyYaml = errors;
   // Layer 1, fixed for the task's life: the scope given, or exactly what the policy reaches now
   // (worked out only from a valid policy).
