@@ -203,16 +203,16 @@ export class SandboxResolver {
       return { rcode: "REFUSED", answers: [] };
     }
     const question = questions[0];
-    if (questions.length !== 1 || !question || ((query.flags ?? 0) >> 11) & 0xf) return this.outcome(binding, "FORMERR", question?.name ?? "");
+    if (questions.length !== 1 || !question || ((query.flags ?? 0) >> 11) & 0xf) return this.outcome(binding, source, "FORMERR", question?.name ?? "");
     const name = question.name.toLowerCase().replace(/\.$/, "");
-    if (question.type !== "A" && question.type !== "AAAA") return this.outcome(binding, "REFUSED", name, question.type);
-    if (!validName(name)) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    if (question.type !== "A" && question.type !== "AAAA") return this.outcome(binding, source, "REFUSED", name, question.type);
+    if (!validName(name)) return this.outcome(binding, source, "NXDOMAIN", name, question.type);
     const task = state.snapshot.tasks.get(binding.taskId);
     const compiled = task && task.expiresAt.getTime() > Date.now() ? state.policyFor(task) : null;
-    if (!compiled || "error" in compiled) return this.outcome(binding, "REFUSED", name, question.type);
+    if (!compiled || "error" in compiled) return this.outcome(binding, source, "REFUSED", name, question.type);
     const reach = reachableName(state.registry, compiled.policy, name);
     // Never looked up upstream: the name cannot leave through DNS.
-    if (!reach) return this.outcome(binding, "NXDOMAIN", name, question.type);
+    if (!reach) return this.outcome(binding, source, "NXDOMAIN", name, question.type);
     const family = question.type === "A" ? 4 : 6;
     if (reach.held) {
       // Not looked up before a person approves a request for it: a lookup now would carry the
@@ -228,7 +228,7 @@ export class SandboxResolver {
       checked = (await this.deps.destinations.check(request, reach.descriptor)).checked;
     } catch (error) {
       const code = (error as { code?: string }).code;
-      return this.outcome(binding, code === "dns_failure" ? "SERVFAIL" : "NXDOMAIN", name, question.type);
+      return this.outcome(binding, source, code === "dns_failure" ? "SERVFAIL" : "NXDOMAIN", name, question.type);
     }
     const addresses = checked.filter((a) => (a.includes(":") ? 6 : 4) === family);
     this.deps.memory.remember(binding.sandboxId, name, checked, this.deps.ttlSeconds * 1000);
@@ -236,8 +236,8 @@ export class SandboxResolver {
     return { rcode: "NOERROR", answers: addresses.map((data) => ({ type: question.type, name: question.name, ttl: this.deps.ttlSeconds, class: "IN", data }) as dnsPacket.Answer) };
   }
 
-  private outcome(binding: { sandboxId: string; taskId: string }, rcode: Rcode, name: string, type?: string): Answered {
-    this.deps.activity.dns(binding, null, rcode === "NXDOMAIN" ? "nxdomain" : "refused", name, type);
+  private outcome(binding: { sandboxId: string; taskId: string }, source: string, rcode: Rcode, name: string, type?: string): Answered {
+    this.deps.activity.dns(binding, source, rcode === "NXDOMAIN" ? "nxdomain" : "refused", name, type);
     return { rcode, answers: [] };
   }
 

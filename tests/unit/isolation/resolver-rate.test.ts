@@ -96,3 +96,28 @@ describe("the sandbox resolver's rate per source address", () => {
     conn.destroy();
   });
 });
+
+describe("the sandbox resolver's audit of refused and unknown names", () => {
+  // An interval with only NXDOMAIN or REFUSED answers was audited with `source: null`.
+  it("counts every outcome under the querying address", async () => {
+    const counted: string[] = [];
+    const activity = { dns: (_b: unknown, source: string | null, outcome: string) => counted.push(`${outcome} ${source}`) } as unknown as SandboxActivity;
+    // Bound, but its task is not in the snapshot: every A query is refused.
+    const bound = { snapshot: { sandboxBindings: new Map([["10.213.0.2", { sandboxId: "sandbox-1", taskId: "task-1" }]]), tasks: new Map() } };
+    const resolver = new SandboxResolver({
+      state: () => bound as never,
+      destinations: {} as DestinationChecker,
+      memory: {} as ResolverMemory,
+      gateways: { v4: "10.213.0.1", v6: "fd42:b17e:ad00::1" },
+      activity,
+      ttlSeconds: 30,
+      queriesPerSecond: 100,
+      log: { warn: () => undefined } as unknown as Logger,
+    });
+    const ask = (type: "A" | "TXT", name: string) => resolver.answer(dnsPacket.encode({ type: "query", id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), "10.213.0.2");
+    await ask("TXT", "a.example.com");
+    await ask("A", "b.example.com");
+    expect(counted).toEqual(["refused 10.213.0.2", "refused 10.213.0.2"]);
+    await resolver.close();
+  });
+});
