@@ -50,6 +50,12 @@ test("a held GraphQL volumeDelete shows every action, the highlighted body and a
   expect(row.decisionNote).toBe("checked with the owner");
   const event = await db.auditEvent.findFirstOrThrow({ where: { type: "approval.approved", data: { path: ["approvalId"], equals: approval.id } } });
   expect(event.reason).toBe("checked with the owner");
+  // A note is shown as agent data is: a right-to-left override in it is spelled out, not obeyed.
+  await db.approval.update({ where: { id: approval.id }, data: { decisionNote: "fine \u202egnirts" } });
+  await page.reload();
+  const decided = page.getByTestId("approval-card").getByText(/^Decided by/);
+  await expect(decided).toContainText("202e");
+  expect(await decided.textContent()).not.toContain("\u202e");
 });
 
 test("a held SQL DROP shows each statement as an action and the DROP highlighted", async ({ page, createUser, db }) => {

@@ -68,7 +68,8 @@ export default async function ApprovalCardPage({ params, searchParams }: { param
             <p className="mt-1 text-sm">
               Decided by {card.decision.by}
               {card.decision.at ? ` at ${formatTime(new Date(card.decision.at))}` : ""}
-              {card.decision.note ? `, note: ${card.decision.note}` : ""}
+              {/* Shown as the agent's words are: bidirectional and invisible characters spelled out. */}
+              {card.decision.note ? `, note: ${visible(card.decision.note)}` : ""}
             </p>
           ) : null}
           <h2 className="mb-2 mt-4 text-base font-semibold">Task</h2>
