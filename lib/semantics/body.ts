@@ -151,6 +151,32 @@ export function parseJsonText(text: string): { ok: true; value: JsonValue } | Re
 const PERCENT_OK = /^(?:[^%]|%[0-9A-Fa-f]{2})*$/;
 
 /**
+ * A form or query parameter's name as PHP registers it (`php_register_variable_ex`): cut at a
+ * NUL, leading spaces dropped, and in the name before its first `[` every space and `.` read as
+ * `_`. So `force%00`, `%20query` and `delete.data` are `force`, `query` and `delete_data` to PHP
+ * (and Laravel). Null when that is the name as written.
+ */
+export function phpParameterName(name: string): string | null {
+  let out = name;
+  const nul = out.indexOf("\0");
+  if (nul >= 0) out = out.slice(0, nul);
+  out = out.replace(/^ +/, "");
+  const bracket = out.indexOf("[");
+  const base = bracket < 0 ? out : out.slice(0, bracket);
+  out = base.replace(/[ .]/g, "_") + (bracket < 0 ? "" : out.slice(bracket));
+  return out === name || out === "" ? null : out;
+}
+
+/**
+ * Whether a body is read as a form by servers that parse by Content-Type: labelled one, or a POST
+ * labelled nothing at all, which Rack (Rails, Sinatra) parses as a form (`form_data?`): there
+ * `{"sha":"a","x":"&force=true&"}` sent without a Content-Type carries force=true.
+ */
+export function readAsForm(method: string, mediaType: string): boolean {
+  return mediaType === "application/x-www-form-urlencoded" || (mediaType === "" && method.toUpperCase() === "POST");
+}
+
+/**
  * `application/x-www-form-urlencoded` (also used for query strings). Duplicate names are
  * rejected because servers disagree on which one wins (first, last, or an array).
  */
@@ -171,8 +197,17 @@ export function parseFormStrict(text: string): { ok: true; fields: Map<string, s
     } catch {
       return reject("invalid_percent_encoding", "form data is not valid UTF-8 after decoding");
     }
-    if (fields.has(name)) return reject("ambiguous_parameter", `parameter "${name}" appears more than once`);
-    fields.set(name, value);
+    // PHP's reading of the name is a name too (`query%00=` and `%20query=` are `query` there):
+    // given beside the name it reads as, the request is ambiguous; alone, the value is judged
+    // under that name as well.
+    const php = phpParameterName(name);
+    for (const reading of php === null ? [name] : [name, php]) {
+      if (fields.has(reading)) {
+        const how = reading === name ? "" : ` (as "${name.slice(0, 40)}" too, which PHP reads as "${reading.slice(0, 40)}")`;
+        return reject("ambiguous_parameter", `parameter "${reading.slice(0, 40)}" appears more than once${how}`);
+      }
+      fields.set(reading, value);
+    }
   }
   return { ok: true, fields };
 }
@@ -203,6 +238,13 @@ export function queryParameterNames(query: string): Array<{ name: string; base: 
     name = name.trim().toLowerCase();
     const cut = name.search(/[[.]/);
     out.push({ name, base: (cut >= 0 ? name.slice(0, cut) : name).trim() });
+    // And as PHP reads it: inner spaces and dots before the first `[` are `_` there
+    // (`disk.id=` and `disk%20id=` are `disk_id`).
+    const php = phpParameterName(name);
+    if (php !== null) {
+      const bracket = php.indexOf("[");
+      out.push({ name: php, base: bracket >= 0 ? php.slice(0, bracket) : php });
+    }
   }
   return out;
 }
@@ -228,22 +270,54 @@ export function formReading(text: string): { ok: true; value: Record<string, unk
   for (const pair of text.split(/[&;]/)) {
     if (pair === "") continue;
     const eq = pair.indexOf("=");
-    const name = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const written = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq));
     const value = decodeFormPart(eq < 0 ? "" : pair.slice(eq + 1));
-    const keys = name.split(/\[|\]\[|\]|\./).filter((k) => k !== "");
-    if (keys.length === 0) continue;
-    let node = root;
-    for (const key of keys.slice(0, -1)) {
-      const next = node[key];
-      if (typeof next === "object" && next !== null) node = next as Record<string, unknown>;
-      else if (next === undefined) node = node[key] = Object.create(null) as Record<string, unknown>;
-      else return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+    const name = written.trim();
+    const set = place(root, name, value, name.split(/\[|\]\[|\]|\./).filter((k) => k !== ""));
+    if (set) return set;
+    // PHP's reading of the name (`force%00`, `delete.data`, `delete+data`) is where the value is
+    // there: it is placed under that name too, so a condition or a resource parameter sees it, and
+    // a name given twice that way is refused like any other.
+    const php = phpParameterName(written);
+    if (php !== null && php !== name) {
+      const again = place(root, php, value, php.split(/\[|\]\[|\]/).filter((k) => k !== ""));
+      if (again) return again;
     }
-    const last = keys[keys.length - 1] as string;
-    if (last in node) return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
-    node[last] = value;
   }
   return { ok: true, value: root };
+}
+
+/**
+ * Every parameter name of a form, as written (decoded leniently, trimmed) and as PHP reads it,
+ * never failing: for telling whether a body some server reads as a form names a parameter.
+ */
+export function formNames(text: string): string[] {
+  const names: string[] = [];
+  for (const pair of text.split(/[&;]/)) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const written = decodeFormPart(eq < 0 ? pair : pair.slice(0, eq));
+    names.push(written.trim());
+    const php = phpParameterName(written);
+    if (php !== null) names.push(php);
+  }
+  return names;
+}
+
+/** Sets `value` at `keys` in `root`; a rejection when that place is taken (the name given twice). */
+function place(root: Record<string, unknown>, name: string, value: string, keys: string[]): Rejection | null {
+  if (keys.length === 0) return null;
+  let node = root;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next === "object" && next !== null) node = next as Record<string, unknown>;
+    else if (next === undefined) node = node[key] = Object.create(null) as Record<string, unknown>;
+    else return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+  }
+  const last = keys[keys.length - 1] as string;
+  if (last in node) return reject("ambiguous_parameter", `form parameter "${name.slice(0, 40)}" is given twice`);
+  node[last] = value;
+  return null;
 }
 
 /** `+` and `%XX` decoded byte by byte: exact for ASCII, never fails. */

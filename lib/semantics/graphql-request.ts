@@ -4,7 +4,7 @@
  * `application/x-www-form-urlencoded`. Where servers disagree about precedence (a POST that
  * also carries `?query=`), the request is ambiguous and rejected.
  */
-import { isJsonMediaType, parseFormStrict, parseJsonText, readTextBody } from "@/lib/semantics/body";
+import { formNames, isJsonMediaType, parseFormStrict, parseJsonText, readAsForm, readTextBody } from "@/lib/semantics/body";
 import { parseStrictJson, isJsonObject, type JsonValue } from "@/lib/semantics/json";
 import { reject, type CanonicalRequest, type Rejection } from "@/lib/semantics/types";
 import { readField, variantRejection } from "@/lib/semantics/when";
@@ -181,6 +181,14 @@ export function extractGraphqlPayloads(req: CanonicalRequest): PayloadResult {
   if (!text.ok) return text;
   const type = text.media.type;
   if (type === "" || isJsonMediaType(type)) {
+    // A POST labelled nothing is a form to Rack: `{"query":"{me{id}}","x":"&query=mutation{…}&"}`
+    // runs the mutation there. Such a body naming a GraphQL parameter, read as a form, is refused.
+    if (readAsForm(req.method, type)) {
+      const named = formNames(text.text).find((n) => LOWER_PARAMS.includes(n.toLowerCase()));
+      if (named !== undefined) {
+        return reject("graphql_ambiguous_request", `the body has no Content-Type and, read as the form a server such as Rails reads it as, has the GraphQL parameter "${named.slice(0, 40)}": send it labelled application/json`);
+      }
+    }
     const json = parseJsonText(text.text);
     return json.ok ? fromJson(json.value) : json;
   }

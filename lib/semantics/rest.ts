@@ -9,7 +9,7 @@
  * lists HEAD it is classified like GET under its own operation, `HEAD <operation>` (`HEAD
  * repos.get`), so a rule that allows `repos.get` allows GET only.
  */
-import { formReading, mayBeJsonBody, MULTIPART_FORMS, notAsciiReadable, parseJsonText, parseMediaType, parseMultipart, queryParameterNames, readTextBody } from "@/lib/semantics/body";
+import { formReading, mayBeJsonBody, MULTIPART_FORMS, notAsciiReadable, parseJsonText, parseMediaType, parseMultipart, queryParameterNames, readAsForm, readTextBody } from "@/lib/semantics/body";
 import type { RestConfig, RestRoute } from "@/lib/semantics/descriptors/schema";
 import { effectiveMethods } from "@/lib/semantics/method-override";
 import { foldPath, foldSegment, withoutFormatSuffix, withoutMatrix, type FoldedPath } from "@/lib/semantics/path-fold";
@@ -303,9 +303,9 @@ export function classifyRest(req: CanonicalRequest, config: RestConfig): DraftRe
     const json = parseJsonText(text.text);
     if (!json.ok) return json;
     // Labelled a form, the same text is a form to servers that parse by Content-Type (Rails,
-    // Express, PHP): `{"sha":"a","x":"&force=true&"}` carries force=true there. The condition is
-    // checked on both readings.
-    if (text.media.type === "application/x-www-form-urlencoded") {
+    // Express, PHP): `{"sha":"a","x":"&force=true&"}` carries force=true there; so it is for a POST
+    // labelled nothing, which Rack parses as a form. The condition is checked on both readings.
+    if (readAsForm(req.method, text.media.type)) {
       const form = formReading(text.text);
       if (!form.ok) return form;
       return (body = { value: json.value, form: form.value });

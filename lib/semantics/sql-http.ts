@@ -12,7 +12,7 @@
  * when a request carries it, every statement is judged for that database (and endpoint), and a
  * body that names another database is refused.
  */
-import { formReading, parseJsonText, queryParameterNames, readTextBody } from "@/lib/semantics/body";
+import { formReading, parseJsonText, queryParameterNames, readAsForm, readTextBody } from "@/lib/semantics/body";
 import type { SqlConfig } from "@/lib/semantics/descriptors/schema";
 import { isJsonObject } from "@/lib/semantics/json";
 import { classifySqlWithin, newSqlBudget, type SqlBudget } from "@/lib/semantics/sql";
@@ -112,7 +112,8 @@ export function classifySqlHttp(req: CanonicalRequest, config: SqlConfig): Draft
   if (!json.ok) return json;
   // Labelled a form, the JSON text is a form to servers that parse by Content-Type:
   // `{"query":"SELECT 1","x":"&query=DROP TABLE t&"}` is the form field query=DROP TABLE t there.
-  if (text.media.type === "application/x-www-form-urlencoded") {
+  // So it is for a POST labelled nothing, which Rack parses as a form.
+  if (readAsForm(req.method, text.media.type)) {
     const form = formReading(text.text);
     if (!form.ok) return form;
     const names = sqlParameterNames(config);
