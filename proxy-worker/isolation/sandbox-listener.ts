@@ -349,7 +349,7 @@ export class SandboxListener {
     if (ctx.authority) {
       const { host, port } = ctx.authority;
       const hostPart = host.includes(":") ? `[${host}]` : host;
-      return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, url: `https://${hostPart}:${port}${target}`, tunnelAuthority: ctx.authority });
+      return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, clientAddress: ctx.source, url: `https://${hostPart}:${port}${target}`, tunnelAuthority: ctx.authority });
     }
     const hostHeader = req.headers.host;
     if (!hostHeader) return refuse(new ProxyRefusal("malformed", "host_missing", "a Host header is required"));
@@ -367,7 +367,7 @@ export class SandboxListener {
       return refuse(new ProxyRefusal("denied", "destination_mismatch", this.mismatch(ctx, `${authority.host}:${authority.port}`)));
     }
     const hostPart = authority.host.includes(":") ? `[${authority.host}]` : authority.host;
-    return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, url: `http://${hostPart}:${authority.port}${target}`, tunnelAuthority: authority });
+    return handleProxyRequest(this.deps.handler, req, res, { listener: "transparent", identity, clientAddress: ctx.source, url: `http://${hostPart}:${authority.port}${target}`, tunnelAuthority: authority });
   }
 
   async close(): Promise<void> {

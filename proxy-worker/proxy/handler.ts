@@ -53,6 +53,21 @@ export interface RequestContext {
   tunnelAuthority?: { host: string; port: number };
   /** The client's connection to Bulkhead (inside a tunnel: the CONNECT socket, not the decrypted one). */
   connection?: Duplex;
+  /**
+   * The client's address when the request's socket has none of its own to say it: a TLS layer
+   * over a relayed stream (a sandbox's intercepted TLS) has no remoteAddress.
+   */
+  clientAddress?: string;
+}
+
+/**
+ * The client's address: the listener's word, the request's socket's, or the connection's under a
+ * TLS layer. Empty only when none is known. Inside a sandbox's intercepted TLS it was empty, so
+ * the check binding a token to the sandbox it is presented from found no sandbox, and another
+ * task's token was honoured there.
+ */
+export function clientAddressOf(req: IncomingMessage, ctx?: Pick<RequestContext, "clientAddress" | "connection">): string {
+  return ctx?.clientAddress || req.socket.remoteAddress || (ctx?.connection as { remoteAddress?: string } | undefined)?.remoteAddress || "";
 }
 
 /** Sends a refusal as the response (the one place refusals become HTTP). */
@@ -149,7 +164,7 @@ function awaitTurn(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse,
 
 async function auditPipelineCut(deps: Pick<HandlerDeps, "refusals" | "log" | "connections">, req: IncomingMessage, ctx: RequestContext): Promise<void> {
   const refusal = new ProxyRefusal("rate_limited", "pipeline_too_deep", `more than ${MAX_PIPELINED} requests pipelined on one connection: it was closed (send requests on more connections, or wait for answers)`);
-  const data = { eventId: randomUUID(), listener: ctx.listener, client: req.socket.remoteAddress ?? "", method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
+  const data = { eventId: randomUUID(), listener: ctx.listener, client: clientAddressOf(req, ctx), method: (req.method ?? "").slice(0, 32), url: recordedTarget(req.url ?? "") };
   const auth = connectionAuth(deps, req.socket);
   refusal.context = { ...data, ...auth };
   try {
@@ -256,7 +271,7 @@ function revokedWhileDeciding(reason: string, approvalId: string | null): ProxyR
 function receive(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): ReceivedRequest {
   return {
     listener: ctx.listener,
-    clientAddress: req.socket.remoteAddress ?? "",
+    clientAddress: clientAddressOf(req, ctx),
     identity: ctx.identity,
     method: req.method ?? "",
     url: ctx.url,
@@ -410,7 +425,7 @@ function complete(deps: HandlerDeps, plan: ForwardPlan, outcome: Outcome, req: I
   logDecision(deps.log, {
     eventId: plan.eventId,
     listener: ctx.listener,
-    client: req.socket.remoteAddress ?? "",
+    client: clientAddressOf(req, ctx),
     method: plan.request.method,
     url: plan.url,
     taskId: plan.auth.taskId,

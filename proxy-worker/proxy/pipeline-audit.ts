@@ -202,7 +202,11 @@ export class PipelineAudit {
       // A verifier fault must fail closed.
       throw new ProxyRefusal("identity", "token_unverifiable", "task token could not be verified");
     }
-    // From a sandbox's address, only that sandbox's own task may act: a token is bound to it.
+    // From a sandbox's address, only that sandbox's own task may act: a token is bound to it. A
+    // transparent listener's client is always a sandbox: with no address to check, no token counts.
+    if (incoming.listener === "transparent" && !incoming.clientAddress) {
+      throw new ProxyRefusal("identity", "token_sandbox_mismatch", "a token presented on a sandbox's connection whose address is unknown is not honoured");
+    }
     const sandboxTask = state.snapshot.sandboxes.get(incoming.clientAddress.replace(/^::ffff:/, ""));
     if (sandboxTask !== undefined && sandboxTask !== auth.taskId) {
       throw new ProxyRefusal("identity", "token_sandbox_mismatch", "this token belongs to another task than the sandbox it was presented from");

@@ -173,7 +173,9 @@ export class Pipeline extends PipelineAudit {
     const stored = j.state.credentials.get(serviceKey(request.scheme, request.host, request.port));
     if (stored) delete request.headers[stored.headerName.toLowerCase()];
     const tunnel = received.tunnelAuthority;
-    if (tunnel && (request.host !== tunnel.host || request.port !== tunnel.port)) {
+    // An IPv6 address is bracketed in a canonical host, and may come without brackets from a listener.
+    const tunnelHost = tunnel && tunnel.host.includes(":") && !tunnel.host.startsWith("[") ? `[${tunnel.host}]` : tunnel?.host;
+    if (tunnel && (request.host !== tunnelHost || request.port !== tunnel.port)) {
       const why = `request is for ${request.host}:${request.port} but the tunnel was authorised for ${tunnel.host}:${tunnel.port}`;
       throw await this.refuse(new ProxyRefusal("malformed", "authority_mismatch", why), j.base, auth);
     }

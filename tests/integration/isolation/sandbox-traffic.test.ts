@@ -79,6 +79,39 @@ describe("sandboxes: traffic through the only way out", () => {
     expect(row?.sourceAddress).toBeNull();
   }, 600_000);
 
+  // Inside intercepted TLS the request's socket is the TLS layer, with no address of its own: the
+  // check binding a token to the sandbox it is presented from found no sandbox, and another task's
+  // token was honoured, its request forwarded as that task.
+  it.sequential("another task's token presented inside the sandbox is refused over HTTPS as over HTTP, and nothing reaches the upstream", async () => {
+    const { taskId } = await s.newTask(POLICY, "30m", "*:*:irreversible");
+    const other = await s.newTask(POLICY, "30m", "*:*:irreversible");
+    const token = await s.mintToken(other.taskId);
+    // node:http and node:https: fetch drops Proxy-* headers (forbidden by the Fetch standard).
+    const agent = `
+import http from "node:http";
+import https from "node:https";
+const out = {};
+const send = (name, mod, url) => new Promise((resolve) => {
+  const body = JSON.stringify({ query: "query { me }" });
+  const req = mod.request(url, { method: "POST", headers: { "proxy-authorization": "Bearer " + process.argv[1], "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    let text = ""; res.on("data", (c) => (text += c)); res.on("end", () => { out[name] = { status: res.statusCode, body: text }; resolve(); });
+  });
+  req.on("error", (e) => { out[name] = { error: String(e.code ?? e.message) }; resolve(); });
+  req.end(body);
+});
+await send("http", http, "http://plain.example.test/items");
+await send("https", https, "https://backboard.railway.com/graphql/v2");
+console.log(JSON.stringify(out));
+`;
+    const before = s.railway.hits.length;
+    const run = await s.topo.bulkhead(["sandbox", "run", "--task", taskId, "--", process.execPath, "--input-type=module", "-e", agent, token], s.env());
+    const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}");
+    expect(out.https?.status, `${JSON.stringify(out)}\n${run.stderr}`).toBe(407);
+    expect(JSON.parse(out.https.body).error).toBe("token_sandbox_mismatch");
+    expect(out.http?.status).toBe(407);
+    expect(s.railway.hits.length).toBe(before);
+  }, 600_000);
+
   it.sequential("a name whose address was swapped (SNI or Host that disagrees with where the connection went) is refused, and nothing reaches the upstream", async () => {
     const { taskId } = await s.newTask(POLICY);
     const script = `

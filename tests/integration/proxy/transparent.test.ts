@@ -73,6 +73,25 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
     expect(github.hits.length).toBe(before + 1);
   });
 
+  // Inside TLS the request's socket is the TLS layer. Over a relayed stream (the namespace
+  // sandbox's listener) it has no address of its own, and a check binding a token to the sandbox
+  // it is presented from found no sandbox (tests/integration/isolation/sandbox-traffic.test.ts).
+  // Here, on the transparent TLS listener, the sandbox is the identity and its address is recorded.
+  it("judges a request inside a sandbox's intercepted TLS as the sandbox, whatever token it carries, and records the sandbox's address", async () => {
+    const other = await h.newTask('unlisted: deny\nrules:\n  - service: github\n    effects: [read]\n');
+    const before = github.hits.length;
+    const socket = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: "api.github.com", ca: caPem });
+    await new Promise((r, j) => {
+      socket.once("secureConnect", r);
+      socket.once("error", j);
+    });
+    const out = await exchange(socket, `GET /repos/acme/other HTTP/1.1\r\nHost: api.github.com:${github.port}\r\nProxy-Authorization: Bearer ${other.token}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(out), out).toEqual([403]);
+    expect(github.hits.length).toBe(before);
+    const eventId = (JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4)) as { auditEventId: string }).auditEventId;
+    await expect.poll(async () => (await h.events()).find((e) => e.data.eventId === eventId)?.data.client, { timeout: 5000 }).toBe("127.0.0.2");
+  });
+
   it("closes a TLS connection from an address no sandbox owns before its handshake: no leaf is minted, the cache is untouched", async () => {
     const leaves = () => h.proxy.status().leafCache as { hits: number; misses: number; coalesced: number; size: number };
     const before = leaves();

@@ -10,6 +10,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import type { Actor } from "@/lib/auth/actor";
 import { workerKeyEnvironment } from "@/lib/keys/process-keys";
+import { issueTaskToken } from "@/lib/identity/task-tokens";
 import { builtInDescriptors } from "@/lib/semantics/descriptors";
 import type { ServiceDescriptorInput } from "@/lib/semantics/descriptors/schema";
 import { createTask } from "@/lib/tasks/tasks";
@@ -63,6 +64,8 @@ export interface Stack {
   workerLog(): string;
   /** `scope` omitted: the product's default (what the policy reaches). */
   newTask(policyYaml: string, ttl?: string, scope?: string): Promise<{ taskId: string; agentId: string }>;
+  /** A task token for `taskId`, as `bulkhead token mint` issues it. */
+  mintToken(taskId: string): Promise<string>;
   /** Waits until `launcher` says its sandbox for `taskId` is ready; returns its row. */
   liveSandbox(taskId: string, launcher: ReturnType<Topology["spawnBulkhead"]>, timeoutMs?: number): Promise<{ id: string; name: string; sourceAddress: string | null; sourceAddressV6: string | null }>;
   close(): Promise<void>;
@@ -180,6 +183,9 @@ export async function startStack(): Promise<Stack> {
         await exited;
       },
       workerLog: () => `${worker?.output.stdout ?? ""}${worker?.output.stderr ?? ""}`,
+      async mintToken(taskId) {
+        return (await issueTaskToken(t.db, admin, keys.dashboardKey, { issuer: "bulkhead", audience: "bulkhead-proxy" }, taskId)).token;
+      },
       async newTask(policyYaml, ttl = "30m", scope) {
         const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: (admin as { userId: string }).userId } });
         const task = await createTask(t.db, admin, { agentId: agent.id, purpose: "isolation test", policyYaml, ttl, scope });

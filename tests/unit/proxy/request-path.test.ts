@@ -110,6 +110,17 @@ describe("the request path's stages", () => {
     await expect(stalePipeline.begin(received("https://api.github.com/repos/acme/app"))).resolves.toBeTruthy();
   });
 
+  // A listener names an IPv6 destination without brackets; the canonical host has them: every
+  // request to an IPv6 literal from a sandbox was refused as authority_mismatch, never judged.
+  it("accept a request for the IPv6 literal its tunnel was authorised for", async () => {
+    const j = await pipeline.begin({ ...received("http://[2001:db8::7]/x"), tunnelAuthority: { host: "2001:db8::7", port: 80 } });
+    const auth = await pipeline.authenticate(j);
+    const canonical = await pipeline.canonicalise(j, auth, null);
+    expect(canonical.request.host).toBe("[2001:db8::7]");
+    const other = await pipeline.begin({ ...received("http://[2001:db8::8]/x"), tunnelAuthority: { host: "2001:db8::7", port: 80 } });
+    await expect(pipeline.canonicalise(other, await pipeline.authenticate(other), null)).rejects.toMatchObject({ code: "authority_mismatch" });
+  });
+
   it("match the service registry once per request, and check the destination against that match's service", async () => {
     const match = vi.spyOn(state.registry, "match");
     const plan = await run("https://api.github.com/repos/acme/app");
