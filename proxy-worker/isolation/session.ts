@@ -210,7 +210,11 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
   // A session of its own (setsid): the operator's terminal stays its standard input and output,
   // but is not its controlling terminal, so it cannot type into it (TIOCSTI: the operator's root
   // shell ran what a sandboxed command typed once the sandbox exited) or take its job control.
-  const child = spawn("/bin/sh", sandboxArgv(o.config, o.sandbox, o.command), { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd, detached: true });
+  // And tied to the launcher's life: `setpriv --pdeathsig KILL` makes the chain (sh, ip netns
+  // exec, unshare: one process, each exec'ing the next) die with the launcher, and unshare's
+  // --kill-child takes the command and its PID namespace with it. A launcher killed with SIGKILL
+  // left the command running, with its network, as the task, until the next cleanup.
+  const child = spawn("setpriv", ["--pdeathsig", "KILL", "--", "/bin/sh", ...sandboxArgv(o.config, o.sandbox, o.command)], { stdio: ["inherit", o.stdio, "inherit"], env: env as NodeJS.ProcessEnv, cwd: o.cwd, detached: true });
   if (o.stdio === "pipe") child.stdout?.on("data", (c: Buffer) => o.onStdout?.(c));
   const exited = new Promise<SessionResult>((resolve) => {
     child.on("error", (error) => resolve({ exitCode: 127, reason: `the command could not start: ${error.message}` }));

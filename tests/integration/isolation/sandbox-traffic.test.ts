@@ -146,6 +146,19 @@ console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control
     expect(refusals.length).toBeGreaterThanOrEqual(3);
   }, 600_000);
 
+  // The launcher killed with SIGKILL (no handler runs): the command kept running, with its
+  // network, as the task, until the next cleanup. It now dies with its launcher.
+  it.sequential("a launcher killed with SIGKILL takes its command with it", async () => {
+    const { taskId } = await s.newTask(POLICY);
+    const marker = String(700_000 + Math.floor(Math.random() * 99_999));
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", marker], s.env());
+    await s.liveSandbox(taskId, launcher);
+    const running = async () => (await import("../../support/isolation/topology").then((m) => m.sh("pgrep", ["-f", `^sleep ${marker}$`]))).stdout.trim() !== "";
+    await waitFor("the command to run", async () => (await running()) || null, 15_000);
+    launcher.kill("SIGKILL");
+    await waitFor("the command to be gone", async () => !(await running()) || null, 10_000);
+  }, 600_000);
+
   it.sequential("ending the task closes an open keep-alive connection and an open tunnel within a second, and tears the sandbox down", async () => {
     const { taskId } = await s.newTask(POLICY);
     const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], s.env());
