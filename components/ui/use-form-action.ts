@@ -64,6 +64,25 @@ export function useFormAction<T>(action: Action<T>, options: FormActionOptions =
       if (field instanceof HTMLInputElement) field.value = "";
     }
   }, [state, resetOnSuccess, clear]);
+  // After a refused submission, focus goes to the first field marked invalid, or, when none is and
+  // focus was lost (the submit button is disabled while pending, which drops it to the page), to
+  // the form's message: a keyboard or screen-reader user lands on what to fix, not at the top.
+  useEffect(() => {
+    const form = ref.current;
+    if (!form || !state || state.ok || state.stepUp) return;
+    const invalid = form.querySelector<HTMLElement>('[aria-invalid="true"]');
+    if (invalid) {
+      invalid.focus();
+      return;
+    }
+    const active = document.activeElement;
+    if (active && active !== document.body && form.contains(active)) return;
+    const alert = form.querySelector<HTMLElement>('[role="alert"]');
+    if (alert) {
+      alert.tabIndex = -1;
+      alert.focus();
+    }
+  }, [state]);
   const onSubmit = useCallback(
     (event: FormEvent<HTMLFormElement>) => {
       event.preventDefault();

@@ -84,9 +84,12 @@ test("form errors are sentences, and the other fields keep their values", async 
   await page.getByRole("button", { name: "Create task" }).click();
   await expect(page.locator("#purpose-error")).toHaveText(SENTENCE);
   await expect(page.getByLabel("Time to live")).toHaveValue("a while");
+  // Focus lands on the first field to fix (the disabled button dropped it to the page before).
+  await expect(page.getByLabel("Purpose")).toBeFocused();
   await page.getByLabel("Purpose").fill("Check the staging volumes");
   await page.getByRole("button", { name: "Create task" }).click();
   await expect(page.locator("#ttl-error")).toHaveText(SENTENCE);
+  await expect(page.getByLabel("Time to live")).toBeFocused();
   await expect(page.locator("#ttl-error")).not.toHaveText(RAW);
   await expect(page.getByLabel("Purpose")).toHaveValue("Check the staging volumes");
 });
