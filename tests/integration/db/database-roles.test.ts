@@ -150,8 +150,9 @@ describe("a runtime database role cannot get around the audit's protections", ()
         (SELECT count(*) FROM pg_namespace)::int AS schemas,
         (SELECT nspacl::text || pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public') AS schema_public,
         (SELECT datacl::text || pg_get_userbyid(datdba) || coalesce((SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0), '') FROM pg_database d WHERE datname = current_database()) AS database,
-        (SELECT string_agg(rolname || rolsuper || rolcreaterole || rolcreatedb || rolreplication || rolbypassrls || coalesce(array_to_string(rolconfig, ';'), ''), ',' ORDER BY rolname) FROM pg_roles) AS roles,
-        (SELECT count(*) FROM pg_auth_members)::int AS memberships,
+        (SELECT string_agg(rolname || rolsuper || rolcreaterole || rolcreatedb || rolreplication || rolbypassrls || coalesce(array_to_string(rolconfig, ';'), ''), ',' ORDER BY rolname) FROM pg_roles WHERE rolname NOT LIKE 'bh\_%') AS roles,
+        -- Roles of other test files (role-setup.test.ts and others make bh_* roles on this shared server) are theirs.
+        (SELECT count(*) FROM pg_auth_members m WHERE pg_get_userbyid(m.member) NOT LIKE 'bh\_%' AND pg_get_userbyid(m.roleid) NOT LIKE 'bh\_%')::int AS memberships,
         (SELECT count(*) FROM pg_default_acl)::int AS default_acls,
         (SELECT count(*) FROM pg_extension)::int AS extensions,
         (SELECT count(*) FROM pg_publication)::int + (SELECT count(*) FROM pg_subscription)::int + (SELECT count(*) FROM pg_event_trigger)::int AS replication_hooks`)
