@@ -47,6 +47,9 @@ async function rolesCommand(args: string[], ctx: CliContext): Promise<number> {
   const database = values.database ?? (config.databaseUrl ? databaseNameFromUrl(config.databaseUrl) : "bulkhead");
   for (const [what, name] of Object.entries({ ...names, database })) {
     if (name.trim() === "" || name.length > 63) throw new CliError(`--${what} must be a PostgreSQL name of 1 to 63 characters`, 2);
+    // The names also go into the SQL's comments and a psql hint, where a line break would start a
+    // statement of its own (`x\nDROP DATABASE bulkhead;`) in a script a superuser runs.
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) throw new CliError(`--${what} must not contain control characters (line breaks, tabs, escapes)`, 2);
   }
   if (new Set([names.owner, names.dashboard, names.worker]).size !== 3) throw new CliError("--owner, --dashboard and --worker must be three different roles", 2);
   const sql = rolesSql(names, database);

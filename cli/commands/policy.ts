@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { flagErrorMessage, parseCommandArgs, type FlagOptions } from "../args";
+import { flagErrorMessage, parseCommandArgs, parseFlags, type FlagOptions } from "../args";
 import { CliError, type CliContext, type CommandHandler } from "../context";
 import { fileErrorReason, readTextFile } from "../text-input";
 import { usageLine } from "../help";
@@ -31,6 +31,8 @@ export const policyCommand: CommandHandler = async (args, ctx) => {
     case "explain":
       return explain(rest, ctx);
     case "schema":
+      // It takes nothing: an unknown flag or an extra argument is refused, as everywhere.
+      parseFlags(rest, {});
       ctx.stdout(JSON.stringify(policyJsonSchema(), null, 2));
       return 0;
     case "templates":

@@ -92,6 +92,22 @@ describe("commands that need no database do not touch one", () => {
     });
   }
 
+  // The names go into SQL comments and a psql hint of a script a superuser runs: a line break in
+  // one started a statement of its own there (`x\nDROP DATABASE bulkhead;`).
+  it("db roles refuses names with control characters, and policy schema refuses arguments", async () => {
+    for (const args of [["db", "roles", "--owner", "x\nDROP DATABASE bulkhead;"], ["db", "roles", "--database", "bh\rDROP TABLE x;"], ["db", "roles", "--worker", "w\u001b[2J"]]) {
+      const r = await bulkhead(args, external());
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stderr).toMatch(/must not contain control characters/);
+      expect(r.stdout).not.toContain("DROP");
+    }
+    for (const args of [["policy", "schema", "extra"], ["policy", "schema", "--bogus"]]) {
+      const r = await bulkhead(args, external());
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stdout).toBe("");
+    }
+  });
+
   it("start and worker refuse arguments instead of starting with them", async () => {
     for (const args of [["start", "--port", "9000"], ["worker", "now"]]) {
       const before = attempts;
