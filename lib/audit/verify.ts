@@ -8,6 +8,7 @@
  * the last row). Truncation by someone who can also move the head and delete checkpoints is only
  * visible against checkpoints kept outside the database (`trustedCheckpoints`).
  */
+import { AppError } from "@/lib/errors/app-error";
 import { GENESIS_HASH, eventHash } from "./chain";
 import { checkpointFromRow, checkpointRowColumns, checkpointSignatureValid, type CheckpointKey, type CheckpointRow, type SignedCheckpoint } from "./checkpoints";
 import { latestRetentionMarker } from "./retention/marker";
@@ -128,7 +129,14 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
     prev = retention.anchorHash;
   } else if (start > 1n) {
     const [anchor] = await sql.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq = $1::bigint`, [(start - 1n).toString()]);
-    if (!anchor) return fail(start - 1n, "deleted_or_gap", `no event with seq ${start - 1n} to start from`);
+    if (!anchor) {
+      // Past the chain's end is a wrong argument, not a deleted event: said as such.
+      const [head] = await sql.query<{ seq: string }>("SELECT seq::text AS seq FROM audit_chain_head WHERE id = 1");
+      if (head && start - 1n > BigInt(head.seq)) {
+        throw new AppError("INVALID_INPUT", `the chain has no event ${start} to start from: its last event is seq ${head.seq} (give a --from between 1 and ${head.seq})`);
+      }
+      return fail(start - 1n, "deleted_or_gap", `no event with seq ${start - 1n} to start from`);
+    }
     prev = anchor.hash ?? "";
     prevPrev = anchor.prev_hash;
   }

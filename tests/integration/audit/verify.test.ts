@@ -47,6 +47,11 @@ describe("verifyAuditChain against a tampering table owner", () => {
     expect(await verify()).toMatchObject({ ok: true, lastSeq: 20n, events: 20, checkpoints: 1 });
     expect(await withClient(t.url, (c) => verifyAuditChain(c, { ...keys, pageSize: 3 }))).toMatchObject({ ok: true, lastSeq: 20n, events: 20 });
     expect(await verify({ fromSeq: 15 })).toMatchObject({ ok: true, lastSeq: 20n, events: 6 });
+    // A start past the end is a wrong argument, not a deleted event (it was reported as tampering).
+    await expect(verify({ fromSeq: 200 })).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/last event is seq 20/) });
+    // Deleting the events before a start inside the chain is still found.
+    await tamper(t.adminUrl, "DELETE FROM audit_events WHERE seq = 14");
+    expect(await verify({ fromSeq: 15 })).toMatchObject({ ok: false, problem: "deleted_or_gap" });
   });
 
   it("finds an edited event", async () => {
