@@ -81,7 +81,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     // The writer's promise as it is (its durability facts unused): no async wrapper and await
     // per event, two events a request.
     const auditSink: AuditSink = { record: (e, options) => audit.record(e, options) };
-    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics, holderId: audit.logId });
+    const proxy = await startProxyService({ config, db, databaseUrl, workerKey: keys.workerKey, core, audit: auditSink, log, metrics, holderId: audit.logId, leavesPerMinute: isolationConfig.leavesPerMinute });
     cleanups.push(() => proxy.close());
     const isolation = await startIsolation({ config: isolationConfig, parts: proxy.parts, policy: core.policy, audit: auditSink, db, log, upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs, tunnelMaxLifetimeMs: config.tunnelMaxLifetimeMs, stateDir: common.dataDir });
     cleanups.push(() => isolation.close());

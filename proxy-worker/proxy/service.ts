@@ -19,6 +19,7 @@ import { ownAddressChecker } from "@/lib/net/own-addresses";
 import type { Lookup } from "@/lib/net/resolve";
 import { LeafCertificateCache } from "../tls/leaf-cache";
 import { McpSessions } from "./mcp-sessions";
+import { LeafBudget } from "../isolation/leaf-budget";
 import { ConnectionRegistry } from "./connections";
 import { ServiceDestinations } from "./destinations";
 import { EnforcementState, type EnforcementExtras } from "./enforcement-state";
@@ -54,6 +55,8 @@ export interface ProxyServiceOptions {
   lookup?: Lookup;
   /** This worker's identity across restarts (its audit log's id), recorded on the requests it holds. */
   holderId?: string;
+  /** New leaf certificates a sandbox may have made a minute on the transparent TLS listener (BULKHEAD_SANDBOX_LEAVES_PER_MINUTE; default 120). */
+  leavesPerMinute?: number;
 }
 
 /** What layer 3's sandbox listener and resolver share with the proxy (one pipeline, one DNS cache). */
@@ -263,6 +266,7 @@ export async function startProxyService(o: ProxyServiceOptions): Promise<ProxySe
     connections,
     tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
     tunnelMaxLifetimeMs: config.tunnelMaxLifetimeMs,
+    leafBudget: new LeafBudget(o.leavesPerMinute ?? 120),
   });
   const explicit = createExplicitListener(handler, limits, tunnels.onConnect);
   const sandboxIdentity = (socket: net.Socket) => ({ kind: "sandbox" as const, sourceAddress: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });

@@ -8,7 +8,9 @@ import type { ServiceMatch } from "@/lib/semantics/registry";
 import { validateServerName } from "@/lib/tls/leaf";
 import type { AuthenticatedTask } from "../identity/token-verifier";
 import { dialChecked } from "@/lib/net/dial";
-import { createInterceptingTlsOptions } from "../tls/leaf-cache";
+import { createInterceptingTlsOptions, type LeafCertificateCache } from "../tls/leaf-cache";
+import type { LeafBudget } from "../isolation/leaf-budget";
+import { whyUnreachable } from "../isolation/reachability";
 import type { ConnectionRegistry } from "./connections";
 import { proxyAuthorizationOf, tokenIdentity } from "./credentials";
 import { logDecision, refusalLine } from "./decision-log";
@@ -60,6 +62,8 @@ export interface TunnelDeps {
   tunnelIdleTimeoutMs: number;
   /** No tunnel or transparent connection stays open longer (nor past its token's expiry). */
   tunnelMaxLifetimeMs: number;
+  /** New leaves a sandbox may have made on the transparent TLS listener (unset: no bound). */
+  leafBudget?: LeafBudget;
 }
 
 const ownerOf = (auth: AuthenticatedTask) => ({ taskId: auth.taskId, agentId: auth.agentId, jti: auth.jti });
@@ -220,8 +224,11 @@ export class Tunnels {
         socket.destroy();
         return;
       }
-      // Transparent: any valid name (it is judged with the original destination afterwards).
-      const options = prepared ?? createInterceptingTlsOptions(cache);
+      // Transparent: a name its sandbox's task could reach, within the sandbox's budget of new
+      // leaves (it is judged with the original destination afterwards). Minted for any name, an
+      // external sandbox had the worker make a leaf per name it chose, without limit, and push
+      // every other task's leaves out of the shared cache.
+      const options = prepared ?? createInterceptingTlsOptions(cache, { admit: (name) => this.admitLeaf(ctx, cache, name) });
       const tlsSocket = new tls.TLSSocket(socket as net.Socket, { isServer: true, ...options });
       let secured = false;
       // A client that opens the connection and never finishes its handshake does not keep it.
@@ -254,6 +261,20 @@ export class Tunnels {
       this.deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not take over an intercepted connection");
       socket.destroy();
     }
+  }
+
+  /** Whether a transparent connection's sandbox may have a leaf made for `name` (null) or why not. */
+  private admitLeaf(ctx: TunnelContext, cache: LeafCertificateCache, name: string): Error | null {
+    const state = this.deps.state();
+    const binding = ctx.identity.kind === "sandbox" ? state?.snapshot.sandboxBindings.get(ctx.identity.sourceAddress) : undefined;
+    if (!state || !binding) return Object.assign(new Error("this address belongs to no sandbox"), { reason: "sandbox_unknown" });
+    // The port comes from the Host header later; the service is matched as its default port would.
+    const why = whyUnreachable(state, binding.taskId, name, 443, state.registry.match(name, 443, "https"));
+    if (why) return Object.assign(new Error(why), { reason: "destination_unreachable" });
+    if (this.deps.leafBudget && !cache.holds(name) && !this.deps.leafBudget.take(binding.sandboxId)) {
+      return Object.assign(new Error("the sandbox had the proxy make more certificates for new names than its limit allows (BULKHEAD_SANDBOX_LEAVES_PER_MINUTE)"), { reason: "sandbox_certificate_limit" });
+    }
+    return null;
   }
 
   /** A handshake that failed before any request: audited (aggregated in floods), no response possible. */

@@ -138,6 +138,12 @@ export interface InterceptingTlsOptionsSettings {
    * anything else is refused before a certificate is minted.
    */
   expectedServerName?: string;
+  /**
+   * Asked for every valid server name before a certificate is made for it: an Error refuses the
+   * handshake (nothing minted). A transparent listener knows its client only by address, and
+   * checks there that the name is one its sandbox's task could reach and within its budget.
+   */
+  admit?: (name: string) => Error | null;
   /** The clock (tests). */
   now?: () => Date;
 }
@@ -172,6 +178,8 @@ export function createInterceptingTlsOptions(
       try {
         name = validateServerName(serverName).name;
         if (expected !== undefined && name !== expected) throw new ServerNameMismatchError();
+        const refused = settings.admit?.(name);
+        if (refused) throw refused;
       } catch (error) {
         callback(error as Error, undefined);
         return;

@@ -92,6 +92,31 @@ describe("transparent listeners (sandboxes) and host-only passthrough services",
     await expect.poll(async () => (await h.events()).find((e) => e.data.eventId === eventId)?.data.client, { timeout: 5000 }).toBe("127.0.0.2");
   });
 
+  // An external sandbox chose any SNI and the worker made a leaf for each, without limit, pushing
+  // every other task's leaves out of the shared cache.
+  it("makes no leaf for a name the sandbox's task could never reach", async () => {
+    const leaves = () => h.proxy.status().leafCache as { misses: number; size: number };
+    const before = leaves();
+    for (let i = 0; i < 5; i++) {
+      const socket = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: `unreached-${i}.example.com`, ca: caPem });
+      const outcome = await new Promise<string>((r) => {
+        socket.once("secureConnect", () => r("connected"));
+        socket.once("error", () => r("refused"));
+        socket.once("close", () => r("refused"));
+      });
+      socket.destroy();
+      expect(outcome).toBe("refused");
+    }
+    expect(leaves().misses).toBe(before.misses);
+    // A name its policy reaches still gets its leaf.
+    const ok = tls.connect({ socket: await fromAddress("127.0.0.2", h.transparentTlsPort), servername: "api.github.com", ca: caPem });
+    await new Promise((r, j) => {
+      ok.once("secureConnect", r);
+      ok.once("error", j);
+    });
+    ok.destroy();
+  });
+
   it("closes a TLS connection from an address no sandbox owns before its handshake: no leaf is minted, the cache is untouched", async () => {
     const leaves = () => h.proxy.status().leafCache as { hits: number; misses: number; coalesced: number; size: number };
     const before = leaves();
