@@ -6,7 +6,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import dnsPacket from "dns-packet";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Logger } from "@/lib/log";
 import type { SandboxActivity } from "@/proxy-worker/isolation/activity";
 import type { ResolverMemory } from "@/proxy-worker/isolation/answers";
@@ -93,6 +93,33 @@ describe("the sandbox resolver's rate per source address", () => {
     let answers = 0;
     for (let at = 0; at + 2 <= data.length; at += 2 + data.readUInt16BE(at)) answers++;
     expect(answers).toBe(2 * RATE);
+    conn.destroy();
+  });
+
+  // Joined on every chunk, a query sent a byte at a time cost time quadratic in its length.
+  it("answers a query sent a byte at a time, copying its bytes a bounded number of times", async () => {
+    const { port } = await start();
+    const conn = net.connect(port, "127.0.0.1");
+    conn.setNoDelay(true);
+    await new Promise<void>((r) => conn.once("connect", () => r()));
+    let data = Buffer.alloc(0);
+    conn.on("data", (c: Buffer) => (data = Buffer.concat([data, c])));
+    const q = query(77);
+    const frame = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+    const concat = vi.spyOn(Buffer, "concat");
+    try {
+      for (const byte of frame) {
+        conn.write(Buffer.from([byte]));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      // The resolver's own joins (this test's `data` joins are the answer's few chunks).
+      const copied = concat.mock.calls.reduce((n, [list]) => n + (list as Buffer[]).reduce((m, b) => m + b.length, 0), 0);
+      expect(copied).toBeLessThan(frame.length * 4);
+    } finally {
+      concat.mockRestore();
+    }
+    expect(data.length).toBeGreaterThan(2);
     conn.destroy();
   });
 });
