@@ -171,6 +171,19 @@ async function verifyIn(ctx: CliContext, db: Db, config: IsolationConfig, sandbo
   return results;
 }
 
+class StoppedBeforeCommand extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** `work`, unless a signal comes first (then StoppedBeforeCommand). */
+async function beforeCommand<T>(work: Promise<T>, stop: Promise<string>): Promise<T> {
+  const outcome = await Promise.race([work.then((value) => ({ value })), stop.then((reason) => ({ reason }))]);
+  if ("reason" in outcome) throw new StoppedBeforeCommand(outcome.reason);
+  return outcome.value;
+}
+
 function signalled(): Promise<string> {
   return new Promise((resolve) => {
     const on = (signal: string) => () => resolve(`the launcher received ${signal}`);
@@ -238,17 +251,27 @@ async function runSandboxed(
   const sandbox = await launchSandbox(db, config, CLI_ACTOR, o.taskId, o.caPem, o.limits).catch((error: unknown) => {
     throw error instanceof IsolationError ? new CliError(error.message) : error;
   });
-  await waitForWorker(ctx, sandbox);
-  ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${o.taskId}`);
-  ctx.stderr(limitsReport(sandbox));
-  if (o.verify) {
-    const results = await verifyIn(ctx, db, config, sandbox, o.verify);
-    if (results.some((r) => r.escaped)) {
-      await teardownSandbox(db, CLI_ACTOR, sandbox, "the self-test found an escape; the command was not started");
-      throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
+  // Listened for from the moment the sandbox exists: Ctrl-C while it waits for the worker or runs
+  // its self-test left it behind (namespace, cgroup, its row live) until the next cleanup.
+  const stop = signalled();
+  try {
+    await beforeCommand(waitForWorker(ctx, sandbox), stop);
+    ctx.stderr(`sandbox ${sandbox.names.netns} (${sandbox.id}) ready at ${sandbox.addresses.v4} and ${sandbox.addresses.v6} for task ${o.taskId}`);
+    ctx.stderr(limitsReport(sandbox));
+    if (o.verify) {
+      const results = await beforeCommand(verifyIn(ctx, db, config, sandbox, o.verify), stop);
+      if (results.some((r) => r.escaped)) {
+        await teardownSandbox(db, CLI_ACTOR, sandbox, "the self-test found an escape; the command was not started");
+        throw new CliError("the sandbox self-test failed: an escape worked, so the command was not started (see the table above)", 3);
+      }
     }
+  } catch (error) {
+    const why = error instanceof StoppedBeforeCommand ? `${error.reason} before the command started` : "the launcher failed before the command started";
+    await teardownSandbox(db, CLI_ACTOR, sandbox, why).catch(() => undefined);
+    if (error instanceof StoppedBeforeCommand) throw new CliError(`sandbox ${sandbox.names.netns} torn down: ${why}`, 130);
+    throw error;
   }
-  const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command: o.command, env: o.env, cwd: o.cwd, stdio: "inherit", stop: signalled(), drain: () => drainWorker(sandbox) });
+  const result = await runSession({ db, databaseUrl: url, config, actor: CLI_ACTOR, sandbox, command: o.command, env: o.env, cwd: o.cwd, stdio: "inherit", stop, drain: () => drainWorker(sandbox) });
   ctx.stderr(`sandbox ${sandbox.names.netns} torn down: ${result.reason}`);
   return result.exitCode;
 }
@@ -278,9 +301,14 @@ export async function verifyCommand(args: string[], ctx: CliContext): Promise<nu
     const sandbox = await launchSandbox(db, config, CLI_ACTOR, taskId, caPem, limits).catch((error: unknown) => {
       throw error instanceof IsolationError ? new CliError(error.message) : error;
     });
+    // A signal during the self-test ends it, and the sandbox is still torn down (finally below).
+    const stop = signalled();
     try {
-      await waitForWorker(ctx, sandbox);
-      const results = await verifyIn(ctx, db, config, sandbox, values);
+      const stopped = (error: unknown): never => {
+        throw error instanceof StoppedBeforeCommand ? new CliError(`the self-test was stopped: ${error.reason}`, 130) : error;
+      };
+      await beforeCommand(waitForWorker(ctx, sandbox), stop).catch(stopped);
+      const results = await beforeCommand(verifyIn(ctx, db, config, sandbox, values), stop).catch(stopped);
       const escaped = results.filter((r) => r.escaped).length;
       const probeFailed = results.some((r) => r.escape === "self-test probe" && r.escaped);
       if (!ctx.json) ctx.stdout(probeFailed ? "FAILED: the self-test probe did not complete (see the table above)." : escaped ? `FAILED: ${escaped} escape(s) worked.` : `OK: all ${results.length} escapes were blocked.`);

@@ -159,6 +159,21 @@ console.log(JSON.stringify({ railway, plain, viaTls, swapped, otherName, control
     await waitFor("the command to be gone", async () => !(await running()) || null, 10_000);
   }, 600_000);
 
+  // Ctrl-C while the sandbox waited for the worker or ran its self-test left it behind (its
+  // namespace, cgroup and live row) until the next cleanup.
+  it.sequential("a launcher interrupted before its command starts tears the sandbox down", async () => {
+    const { taskId } = await s.newTask(POLICY);
+    const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--verify", "--", "true"], s.env());
+    const box = await s.liveSandbox(taskId, launcher);
+    launcher.kill("SIGINT");
+    const code = await new Promise<number>((r) => (launcher.exitCode !== null ? r(launcher.exitCode) : launcher.once("exit", (c) => r(c ?? 1))));
+    expect(code, launcher.output.stderr).toBe(130);
+    expect(launcher.output.stderr).toMatch(/torn down: the launcher received SIGINT before the command started|the self-test was stopped/);
+    await waitFor("the sandbox row to be removed", async () => (await s.t.db.sandbox.findUnique({ where: { id: box.id } }))?.removedAt ?? null, 15_000);
+    const netns = await import("../../support/isolation/topology").then((m) => m.sh("ip", ["netns", "list"]));
+    expect(netns.stdout).not.toContain(box.name);
+  }, 600_000);
+
   it.sequential("ending the task closes an open keep-alive connection and an open tunnel within a second, and tears the sandbox down", async () => {
     const { taskId } = await s.newTask(POLICY);
     const launcher = s.topo.spawnBulkhead(["sandbox", "run", "--task", taskId, "--", "sleep", "120"], s.env());
