@@ -52,6 +52,11 @@ const serving = (c: CredentialView) => (c.serviceId === null || c.environments.l
 
 export const credentialCommand: CommandHandler = async (args, ctx) => {
   const [sub, ...rest] = args;
+  // What `credential list` would say is wrong with it (an environment nothing places, say), said at once.
+  const warnIfUnserved = async (context: CliContext, id: string) => {
+    const listed = (await withCliSql(context, (db) => listCredentials(db, CLI_ACTOR))).find((c) => c.id === id);
+    if (listed?.problem) context.stderr(`warning: credential ${listed.name}: ${listed.problem}`);
+  };
   const say = (c: CredentialView, text: string) => ctx.stdout(ctx.json ? JSON.stringify(toJson(c)) : text);
   switch (sub) {
     case "add": {
@@ -76,6 +81,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
         addCredential(db, CLI_ACTOR, keys.workerKey, { name, host, scheme: values.scheme as "http" | "https" | undefined, port: values.port, serviceId: values.service, environments, headerTemplate, secret }),
       );
       say(credential, `Added credential ${credential.name} (${credential.id}) for ${credential.service}, serving ${serving(credential)}.`);
+      await warnIfUnserved(ctx, credential.id);
       return 0;
     }
     case "bind": {
@@ -86,6 +92,7 @@ export const credentialCommand: CommandHandler = async (args, ctx) => {
       const { bindCredential } = await vault();
       const credential = await withCliDatabase(ctx, (db) => bindCredential(db, CLI_ACTOR, id, { serviceId: values.service, environments }));
       say(credential, `Credential ${credential.name} now serves ${serving(credential)}.`);
+      await warnIfUnserved(ctx, credential.id);
       return 0;
     }
     case "list": {

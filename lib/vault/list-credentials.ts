@@ -2,6 +2,7 @@ import { auditSql, type AuditDb } from "@/lib/audit/sql";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { everyPage, nameCursor, pageOf, readLimit, readNameCursor, type ListPage, type PageRequest } from "@/lib/db/list-page";
 import { dateOf, epochMs } from "@/lib/db/view-sql";
+import { knownEnvironments } from "@/lib/policy/references";
 import { buildRegistry } from "@/lib/services/build-registry";
 import { endpointService } from "./binding";
 import { toCredentialView, type CredentialView } from "./view";
@@ -34,6 +35,7 @@ FROM credentials c LEFT JOIN users u ON u.id = c.created_by_id
 WHERE ($1::text IS NULL OR c.name > $1::text)
 ORDER BY c.name ASC LIMIT $2::int`;
 const SERVICES_SQL = "SELECT name, descriptor_yaml AS \"descriptorYaml\" FROM services ORDER BY name ASC";
+const INVENTORY_SQL = "SELECT value FROM settings WHERE key = 'inventory.yaml'";
 
 /**
  * One page of credentials' metadata by name (names are unique), for anyone with `read`, each with
@@ -47,10 +49,16 @@ export async function listCredentialsPage(db: AuditDb, actor: Actor, page: PageR
   const after = readNameCursor("credentials", page.cursor);
   const limit = readLimit(page.limit);
   const sql = auditSql(db);
-  const [rows, services] = await Promise.all([sql.query<CredentialRow>(LIST_SQL, [after?.name ?? null, limit + 1]), sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL)]);
-  // Only the registry matters here; the environment inventory does not decide a binding.
-  const { registry } = buildRegistry(services, null);
-  return pageOf(rows, limit, (r) => listed(r, registry), (r) => nameCursor("credentials", { name: r.name }));
+  const [rows, services, inventoryRows] = await Promise.all([
+    sql.query<CredentialRow>(LIST_SQL, [after?.name ?? null, limit + 1]),
+    sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL),
+    sql.query<{ value: unknown }>(INVENTORY_SQL),
+  ]);
+  // The registry decides the binding; the registry and the inventory together which environments exist.
+  const stored = inventoryRows[0]?.value;
+  const { registry, inventory } = buildRegistry(services, typeof stored === "string" ? stored : null);
+  const known = new Set(knownEnvironments({ registry, inventory }));
+  return pageOf(rows, limit, (r) => listed(r, registry, known), (r) => nameCursor("credentials", { name: r.name }));
 }
 
 /** Metadata of every credential (page after page): `bulkhead credential list`. */
@@ -58,7 +66,7 @@ export async function listCredentials(db: AuditDb, actor: Actor): Promise<Listed
   return everyPage((cursor) => listCredentialsPage(db, actor, { cursor }));
 }
 
-function listed(r: CredentialRow, registry: Parameters<typeof endpointService>[0]): ListedCredential {
+function listed(r: CredentialRow, registry: Parameters<typeof endpointService>[0], known: ReadonlySet<string>): ListedCredential {
   const view = toCredentialView({
     id: r.id,
     name: r.name,
@@ -73,7 +81,22 @@ function listed(r: CredentialRow, registry: Parameters<typeof endpointService>[0
     lastUsedAt: dateOf(r.last_used_at),
     createdBy: r.created_by_email === null ? null : { email: r.created_by_email },
   });
-  return { ...view, problem: bindingProblem(view, registry) };
+  return { ...view, problem: bindingProblem(view, registry) ?? environmentProblem(view.environments, known) };
+}
+
+/**
+ * Environments a credential lists that nothing places an action in (no inventory entry and no
+ * service names them): a typo (`prodution`) is accepted as a name, and the credential is then
+ * never injected for it. Null when every one exists (or it serves every environment).
+ */
+export function environmentProblem(environments: readonly string[], known: ReadonlySet<string>): string | null {
+  const unknown = environments.filter((e) => e !== "*" && !known.has(e));
+  if (unknown.length === 0) return null;
+  const names = unknown.map((e) => JSON.stringify(e)).join(", ");
+  const hint = ` (environments that exist: ${[...known].sort().join(", ")})`;
+  return unknown.length === environments.length
+    ? `it serves ${names}, which no inventory entry or service names: no action is placed there, so it is never injected${hint}`
+    : `${names} ${unknown.length === 1 ? "is" : "are"} named by no inventory entry or service: it is injected only for its other environments${hint}`;
 }
 
 /** Why the proxy would never inject this credential as it stands, or null. */

@@ -118,6 +118,11 @@ describe("bulkhead CLI", () => {
       expect(password.code).toBe(2);
       expect(password.stderr[0]).toMatch(/the password on stdin must not contain NUL characters/);
       expect(await t.db.credential.count({ where: { host: "nul.example.test" } })).toBe(0);
+
+      // A typo in --env is accepted as a name, and said at once: nothing places an action there.
+      const typo = await cli(["credential", "add", "--name", unique("typo"), "--host", "typo.example.test", "--env", "prodution", "--header", "Authorization: Bearer {secret}"], "sk_live_typo_123");
+      expect(typo.code, typo.stderr.join("\n")).toBe(0);
+      expect(typo.stderr.join("\n")).toMatch(/warning: credential .*serves "prodution", which no inventory entry or service names/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

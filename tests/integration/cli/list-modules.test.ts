@@ -148,6 +148,8 @@ describe("read-only CLI listings without Prisma", () => {
       await t.db.sandbox.create({ data: { taskId: taskIds[1]!, name: unique("ns"), kind: "netns", sourceAddress: "10.78.0.2", sourceAddressV6: "fd00:78::2", addresses: "10.78.0.2 fd00:78::2", instanceId: "host-a", createdAt: at(20), limits: { homeBytes: 4 << 20, scratchBytes: 2 << 20, memoryBytes: 1.5 * 2 ** 30, pids: 64, enforcedBy: "cgroup v1" } } });
       await t.db.sandbox.create({ data: { taskId: taskIds[0]!, name: unique("old"), kind: "netns", addresses: "10.79.0.2", createdAt: at(10), removedAt: at(5), removedReason: "stopped from the CLI" } });
 
+      // Staging exists (the inventory places something there): credentials serving it are fine.
+      await t.db.setting.create({ data: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    resources: [stg-1]\n" } });
       // A custom service that took over a host a credential was bound for: listed with the problem.
       await t.db.service.create({ data: { name: "later", descriptorYaml: stringify({ id: "later", hosts: ["later.example.test"], protocol: "rest" }) } });
       const credential = (data: Partial<Prisma.CredentialUncheckedCreateInput> & { name: string; host: string }) =>

@@ -98,7 +98,13 @@ describe("credential bindings", () => {
     expect(selectCredential(loaded, [action], EVERYTHING)).toEqual({ credential: null, withheld: expect.stringMatching(/serves nothing \(unbound\)/) });
     await bindCredential(t.db, admin, c.id, { environments: "staging" });
     expect((await loadCredentialsForInjection(t.db, keys.workerKey)).get(`https://${c.host}:443`)).toMatchObject({ serviceId: "unknown", environments: ["staging"] });
+    // No inventory entry places anything in staging yet: it is never injected, and the list says so.
+    expect((await listCredentials(t.db, admin)).find((x) => x.id === c.id)!.problem).toMatch(/serves "staging", which no inventory entry or service names/);
+    await t.db.setting.upsert({ where: { key: "inventory.yaml" }, create: { key: "inventory.yaml", value: "entries:\n  - environment: staging\n    resources: [stg-1]\n" }, update: { value: "entries:\n  - environment: staging\n    resources: [stg-1]\n" } });
     expect((await listCredentials(t.db, admin)).find((x) => x.id === c.id)!.problem).toBeNull();
+    // A typo beside a real name: the list names it.
+    await bindCredential(t.db, admin, c.id, { environments: "staging prodution" });
+    expect((await listCredentials(t.db, admin)).find((x) => x.id === c.id)!.problem).toMatch(/"prodution" is named by no inventory entry or service/);
   });
 
   it("says so when a host later belongs to another service", async () => {
