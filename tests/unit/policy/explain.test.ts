@@ -1,9 +1,15 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { explainRequest } from "@/lib/policy/explain";
 import { exampleDescriptors, exampleSqlHttp } from "@/lib/semantics/descriptors/examples";
 import { createInventory } from "@/lib/semantics/inventory";
 import { registryWith } from "@/lib/semantics/registry";
 import { NOW } from "./support";
+import { loadSqlParser } from "@/lib/semantics/sql";
+
+// SQL is unparseable (irreversible) until the parser is loaded: every verdict here assumes it is.
+beforeAll(async () => {
+  await loadSqlParser();
+});
 
 const RAILWAY = "https://backboard.railway.com/graphql/v2";
 const inventory = createInventory([

@@ -1,6 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { formReading, parseFormStrict, phpParameterName, queryParameterNames } from "@/lib/semantics/body";
 import { classifyRequest } from "./support";
+import { loadSqlParser } from "@/lib/semantics/sql";
+
+// SQL is unparseable (irreversible) until the parser is loaded: every verdict here assumes it is.
+beforeAll(async () => {
+  await loadSqlParser();
+});
 
 const GH = "https://api.github.com";
 const REF = `${GH}/repos/acme/app/git/refs/heads/main`;

@@ -4,12 +4,18 @@
  * argument, another path parameter): one of a staging thing beside a production volume made the
  * volume "staging", and a rule that waives approval in staging let its deletion through.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { classify } from "@/lib/semantics/classify";
 import { createInventory } from "@/lib/semantics/inventory";
 import { registryWith } from "@/lib/semantics/registry";
 import { exampleDescriptors } from "@/lib/semantics/descriptors/examples";
 import { canonical, json, RAILWAY } from "./support";
+import { loadSqlParser } from "@/lib/semantics/sql";
+
+// SQL is unparseable (irreversible) until the parser is loaded: every verdict here assumes it is.
+beforeAll(async () => {
+  await loadSqlParser();
+});
 
 const registry = registryWith([
   ...exampleDescriptors,

@@ -5,13 +5,19 @@
  * are matched in the folded reading too, the stricter reading winning. The path forwarded stays
  * exactly what the agent sent.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { classify } from "@/lib/semantics/classify";
 import { restConfigSchema } from "@/lib/semantics/descriptors/schema";
 import { createInventory } from "@/lib/semantics/inventory";
 import { registryWith } from "@/lib/semantics/registry";
 import { classifyRest } from "@/lib/semantics/rest";
 import { canonical, classifyRequest, json } from "./support";
+import { loadSqlParser } from "@/lib/semantics/sql";
+
+// SQL is unparseable (irreversible) until the parser is loaded: every verdict here assumes it is.
+beforeAll(async () => {
+  await loadSqlParser();
+});
 
 const GH = "https://api.github.com";
 const STORAGE = "https://api.storage.example.com";
