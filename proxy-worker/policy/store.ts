@@ -193,7 +193,11 @@ export class PolicyStore {
       () => {
         clearTimeout(deadline);
         if (this.probe.pending === pending) this.probe.pending = null;
-        if (this.reachable && !this.stale && this.snapshot !== null) this.confirmedAt = Math.max(this.confirmedAt, pending.since);
+        // Its answer comes after every notification sent before it: heard, but applied only once
+        // the reload they started has finished. While one is waiting or running, the snapshot in
+        // force may still lack a revocation the probe's answer vouches for; that reload confirms it.
+        const settled = this.reloading === null && this.pending.length === 0 && !this.fullWanted;
+        if (this.reachable && !this.stale && this.snapshot !== null && settled) this.confirmedAt = Math.max(this.confirmedAt, pending.since);
         if (!this.reachable) {
           this.reachable = true;
           this.log.info("PostgreSQL answers again; reloading the policy snapshot");
