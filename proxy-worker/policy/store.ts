@@ -117,10 +117,6 @@ export class PolicyStore {
     return this.confirmedAt === 0 ? 0 : Math.max(0, now - this.confirmedAt);
   }
 
-  private setStale(stale: boolean): void {
-    this.stale = stale;
-  }
-
   status(): PolicyStoreStatus {
     return {
       version: this.snapshot?.version ?? 0,
@@ -217,7 +213,7 @@ export class PolicyStore {
     if (this.reachable) this.log.warn({ err: message, version: this.snapshot?.version ?? 0 }, "PostgreSQL is not answering; enforcing the last-known-good snapshot");
     this.reachable = false;
     // A snapshot that cannot be refreshed is stale: revocations made now would not arrive.
-    this.setStale(this.snapshot !== null);
+    this.stale = this.snapshot !== null;
     this.lastError = message;
   }
 
@@ -261,7 +257,7 @@ export class PolicyStore {
           this.snapshot = next;
           this.loads[full ? "full" : "incremental"]++;
           if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
-          this.setStale(false);
+          this.stale = false;
           this.reachable = true;
           this.confirmedAt = Math.max(this.confirmedAt, began);
           this.lastError = null;
@@ -270,7 +266,7 @@ export class PolicyStore {
           const message = error instanceof Error ? error.message : String(error);
           // Said once per outage (and whenever the cause changes), not at every retry.
           const level = this.stale && message === this.lastError ? "debug" : "warn";
-          this.setStale(this.snapshot !== null);
+          this.stale = this.snapshot !== null;
           this.lastError = message;
           this.log[level]({ err: message, version: this.snapshot?.version ?? 0 }, "policy reload failed; keeping last-known-good snapshot");
           // The changes are not lost: the next load (the retry below, a notification, the probe's
