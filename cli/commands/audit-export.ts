@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import { startAuditExport } from "@/lib/audit/export";
+import { OUTCOME_EXAMPLES } from "@/lib/audit/search";
 import { parseFlags } from "../args";
 import { CliError, type CliContext } from "../context";
 import { CLI_ACTOR, withCliDatabase } from "../database";
@@ -11,7 +12,6 @@ import { terminalText } from "../terminal-text";
 
 const MULTI = ["type", "outcome", "effect", "service", "environment"] as const;
 const FILTER_FLAGS = ["from", "to", "agent", "task", "user", "q", ...MULTI] as const;
-const OUTCOME_EXAMPLES = "allow, deny, hold, approve, reject, cancel, forwarded, failed";
 
 /**
  * `bulkhead audit export`: the same export as the dashboard's, to a file or standard output,
@@ -80,7 +80,7 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
     }
     // The file could not be written whole (a full disk): named, with the reason, and removed.
     if (failed && values.output) throw await writeFailure([values.output], failed, `--output ${values.output} (after ${bytes} bytes of the export)`);
-    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing, unmatchedTypes: exp.unmatchedTypes };
+    return { format: exp.format, throughSeq: exp.throughSeq, bytes, rows: exp.rows(), nothing: exp.nothing, unmatchedTypes: exp.unmatchedTypes, unmatchedOutcomes: exp.unmatchedOutcomes };
   });
   const where = values.output ?? "standard output";
   const events = `${summary.rows} ${summary.rows === 1 ? "event" : "events"}`;
@@ -88,11 +88,15 @@ export async function exportCommand(args: string[], ctx: CliContext): Promise<nu
   // An empty export is often a filter value that never occurs (an outcome is "deny", not "denied"):
   // said, so that an empty file is not read as "nothing happened".
   // A name no agent has, an email no user has: said as such (the filter could never match).
-  // Event types are open-ended, so --type is never refused; one that no event in the log has is
-  // said, whether or not the other --type values matched.
+  // Event types and outcomes are open-ended, so --type and --outcome are never refused; one that
+  // no event in the log has is said, whether or not the other values matched.
   for (const sentence of summary.unmatchedTypes) ctx.stderr(`--type: ${sentence}.`);
-  if (summary.rows === 0 && summary.nothing && summary.unmatchedTypes.length > 0 && summary.nothing === summary.unmatchedTypes.join("; ")) {
+  for (const sentence of summary.unmatchedOutcomes) ctx.stderr(`--outcome: ${sentence}.`);
+  const noneOf = (sentences: string[]) => sentences.length > 0 && summary.nothing === sentences.join("; ");
+  if (summary.rows === 0 && noneOf(summary.unmatchedTypes)) {
     ctx.stderr("No event matched the filters: no event in the log has any of the --type values given.");
+  } else if (summary.rows === 0 && noneOf(summary.unmatchedOutcomes)) {
+    ctx.stderr("No event matched the filters: no event in the log has any of the --outcome values given.");
   } else if (summary.rows === 0 && summary.nothing) {
     const named = summary.nothing.includes("agent") ? `--agent ${values.agent}` : `--user ${values.user}`;
     ctx.stderr(`No event matched the filters: ${summary.nothing} (${named}; bulkhead agent list and bulkhead user list show them).`);

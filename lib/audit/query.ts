@@ -30,6 +30,8 @@ export interface AuditPage {
   nothing: string | null;
   /** A sentence for each `type` the log has no event of (types are open-ended, never refused). */
   unmatchedTypes: string[];
+  /** A sentence for each `outcome` no event in the log has (outcomes are open-ended, never refused). */
+  unmatchedOutcomes: string[];
 }
 
 /** Where a read came from, recorded with it. */
@@ -84,6 +86,7 @@ export async function searchAuditEvents(db: AuditDb, input: AuditFilterInput & A
     filter: describeFilter(filter),
     nothing: resolved.nothing,
     unmatchedTypes: resolved.unmatchedTypes,
+    unmatchedOutcomes: resolved.unmatchedOutcomes,
   };
 }
 

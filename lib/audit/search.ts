@@ -24,6 +24,12 @@ export interface ResolvedFilter {
    * each, whether or not the filter's other types match.
    */
   unmatchedTypes: string[];
+  /**
+   * Outcomes are open-ended too (allow, deny, hold, approve, forwarded, …: whatever a component
+   * records), so an outcome filter is never refused; one that no event in the log has is said
+   * here, one sentence each ("no event in the log has outcome denied (…)").
+   */
+  unmatchedOutcomes: string[];
 }
 
 /** Every type the log holds, one index probe per distinct type (skip scan on audit_events_type_at_idx). */
@@ -36,6 +42,20 @@ async function recordedTypes(sql: AuditSql): Promise<string[]> {
      ) SELECT type FROM t WHERE type IS NOT NULL`,
   );
   return rows.map((r) => r.type);
+}
+
+/** Outcomes Bulkhead records most, named when a requested one occurs nowhere. */
+export const OUTCOME_EXAMPLES = "allow, deny, hold, approve, reject, cancel, forwarded, failed";
+
+/** The requested outcomes no event in the log has: one GIN probe of `facets` each. */
+async function absentOutcomes(sql: AuditSql, outcomes: readonly string[]): Promise<string[]> {
+  const rows = await sql.query<{ o: string }>(
+    `SELECT o FROM unnest($1::text[]) WITH ORDINALITY AS u(o, n)
+      WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.facets @> ARRAY['outcome:' || u.o])
+      ORDER BY n`,
+    [outcomes],
+  );
+  return rows.map((r) => r.o);
 }
 
 /** The kind a type filter names ("proxy", "proxy.", "proxy.*"), or null for one exact type. */
@@ -92,7 +112,13 @@ export async function resolveFilter(sql: AuditSql, filter: AuditFilter): Promise
     // Types are alternatives: the filter matches nothing only when none of them occurs.
     if (unmatchedTypes.length === filter.type.length) nothing ??= unmatchedTypes.join("; ");
   }
-  return { filter, agentIds, userIds, nothing, unmatchedTypes };
+  let unmatchedOutcomes: string[] = [];
+  if (filter.outcome.length > 0) {
+    const absent = await absentOutcomes(sql, filter.outcome);
+    unmatchedOutcomes = absent.map((o) => `no event in the log has outcome ${o} (outcomes are words such as ${OUTCOME_EXAMPLES})`);
+    if (absent.length === filter.outcome.length) nothing ??= unmatchedOutcomes.join("; ");
+  }
+  return { filter, agentIds, userIds, nothing, unmatchedTypes, unmatchedOutcomes };
 }
 
 export interface WhereClause {

@@ -142,6 +142,18 @@ test("an event type no event in the log has is named on the page, alone or besid
   await expect(page.getByRole("cell", { name: "auth.signed_in" }).first()).toBeVisible();
 });
 
+test("an outcome no event in the log has is named on the page, alone or beside one that matches", async ({ page, createUser }) => {
+  const auditor = await createUser("auditor");
+  await signInViaApi(page.request, auditor.email, auditor.password);
+  // Reading the page records audit.read with outcome allow, so the log holds that outcome.
+  await page.goto("/audit?outcome=bogus_outcome");
+  await expect(page.getByText("No events match these filters")).toBeVisible();
+  await expect(page.getByText(/^Nothing can match: no event in the log has outcome bogus_outcome \(outcomes are words such as allow, deny, .*\)\.$/)).toBeVisible();
+  await page.goto("/audit?outcome=allow,bogus_outcome");
+  await expect(page.getByTestId("unmatched-outcomes")).toContainText("no event in the log has outcome bogus_outcome");
+  await expect(page.getByTestId("audit-row").first()).toBeVisible();
+});
+
 test("with filters the export refuses, the page offers no export links (they downloaded the 400 answer as the file)", async ({ page, createUser }) => {
   const auditor = await createUser("auditor");
   await signInViaApi(page.request, auditor.email, auditor.password);

@@ -100,6 +100,16 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           </ul>
         </div>
       ) : null}
+      {page && page.unmatchedOutcomes.length > 0 && !page.nothing ? (
+        <div role="status" className="mb-4 rounded-md bg-amber-50 px-4 py-3 text-sm text-amber-900 ring-1 ring-amber-600/30" data-testid="unmatched-outcomes">
+          <p className="font-semibold">Part of the outcome filter matches nothing (the other outcomes are shown):</p>
+          <ul className="mt-1 list-disc pl-5">
+            {page.unmatchedOutcomes.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       {page && page.events.length === 0 ? (
         filtered ? (
           <EmptyState title="No events match these filters" action={<Link className="text-brand-700 hover:underline" href="/audit">Clear the filters</Link>}>

@@ -49,6 +49,8 @@ export interface AuditExport {
   nothing: string | null;
   /** A sentence for each requested `type` the log has no event of (lib/audit/search.ts). */
   unmatchedTypes: string[];
+  /** A sentence for each requested `outcome` no event in the log has. */
+  unmatchedOutcomes: string[];
 }
 
 export interface ExportOptions {
@@ -148,7 +150,7 @@ async function setUpExport(db: Db, actor: Actor, filter: z.output<typeof auditFi
   }
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows, nothing: resolved.nothing, unmatchedTypes: resolved.unmatchedTypes };
+  return { format, contentType: spec.contentType, filename: `bulkhead-audit-${stamp}.${spec.extension}`, throughSeq, chunks: guarded(chunks(), options.idleMs ?? DEFAULT_IDLE_MS), rows: () => rows, nothing: resolved.nothing, unmatchedTypes: resolved.unmatchedTypes, unmatchedOutcomes: resolved.unmatchedOutcomes };
 }
 
 function credentialsEnded(): AppError {

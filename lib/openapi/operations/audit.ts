@@ -56,6 +56,7 @@ export const auditOperations: OpenApiOperation[] = [
           filter: z.record(z.string(), z.unknown()),
           nothing: z.string().nullable().meta({ description: "Why the filter can match nothing (an unknown agent name or user email, or no event in the log of any requested type)." }),
           unmatchedTypes: z.array(z.string()).meta({ description: "A sentence for each requested `type` (or kind) that no event in the log has, with the types the log holds. Types are open-ended, so such a value is not refused." }),
+          unmatchedOutcomes: z.array(z.string()).meta({ description: "A sentence for each requested `outcome` that no event in the log has. Outcomes are open-ended, so such a value is not refused." }),
           chain,
         }),
       },
@@ -95,7 +96,7 @@ export const auditOperations: OpenApiOperation[] = [
     operationId: "exportAuditEvents",
     summary: "Export every matching audit event as CSV, JSON Lines or OCSF 1.3 JSON Lines (streamed)",
     description:
-      "Events up to the newest one at the start (header `X-Bulkhead-Export-Through-Seq`), oldest first. A requested `type` that no event in the log has is named in the header `X-Bulkhead-Unmatched-Types` (types are open-ended, so it is not refused). CSV is RFC 4180 with every cell neutralised against formula injection. Recorded as `audit.export_started` before the first byte and `audit.exported` (rows, completed or cancelled) at the end.",
+      "Events up to the newest one at the start (header `X-Bulkhead-Export-Through-Seq`), oldest first. A requested `type` that no event in the log has is named in the header `X-Bulkhead-Unmatched-Types` (types are open-ended, so it is not refused), a requested `outcome` likewise in `X-Bulkhead-Unmatched-Outcomes`. CSV is RFC 4180 with every cell neutralised against formula injection. Recorded as `audit.export_started` before the first byte and `audit.exported` (rows, completed or cancelled) at the end.",
     tags: ["audit"],
     permission: "read",
     query: filters.extend({ format: z.enum(["csv", "jsonl", "ocsf"]).optional().meta({ description: "Default csv." }) }),

@@ -24,6 +24,7 @@ export const GET = apiRoute("read", async ({ actor, request }) => {
       // Event types are open-ended (never refused): a requested one the log has no event of is said here.
       // Printable ASCII only (a header cannot carry other text), and bounded.
       ...(exp.unmatchedTypes.length > 0 ? { "X-Bulkhead-Unmatched-Types": exp.unmatchedTypes.join("; ").replace(/[^\x20-\x7e]/g, "?").slice(0, 4000) } : {}),
+      ...(exp.unmatchedOutcomes.length > 0 ? { "X-Bulkhead-Unmatched-Outcomes": exp.unmatchedOutcomes.join("; ").replace(/[^\x20-\x7e]/g, "?").slice(0, 4000) } : {}),
     },
   });
 }, { query: { names: [...AUDIT_FILTER_QUERY.names, "format"], repeatable: AUDIT_FILTER_QUERY.repeatable } });
