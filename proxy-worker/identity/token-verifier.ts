@@ -135,7 +135,7 @@ export class TokenVerifier {
   /** A verified, issued token's task: active in the snapshot, for the same agent, unexpired, and the claim within its scope. */
   private authorise(verified: VerifiedTaskToken, now: Date): AuthenticatedTask {
     const task = this.tasks.get(verified.taskId);
-    if (!task) throw new TokenError("task_revoked");
+    if (!task) throw new TokenError(this.missingTask(verified.taskId));
     if (task.agentId !== verified.agentId) throw new TokenError("claim_invalid", "sub");
     // The snapshot is only as fresh as its last reload; the clock is always current.
     if (task.expiresAt.getTime() <= now.getTime()) throw new TokenError("task_expired");
@@ -154,9 +154,21 @@ export class TokenVerifier {
     if (this.revocation.isAgentSuspended(authority.agentId)) return "agent_suspended";
     if (authority.jti !== null && this.revocation.isJtiRevoked(authority.jti)) return "jti_revoked";
     const task = this.tasks.get(authority.taskId);
-    if (!task || task.agentId !== authority.agentId || this.revocation.isTaskRevoked(authority.taskId)) return "task_revoked";
+    if (!task) return this.missingTask(authority.taskId);
+    if (task.agentId !== authority.agentId || this.revocation.isTaskRevoked(authority.taskId)) return "task_revoked";
     if (task.expiresAt.getTime() <= now.getTime()) return "task_expired";
     return null;
+  }
+
+  /**
+   * Why a task the snapshot no longer holds is gone. The snapshot holds the active, unexpired
+   * tasks of active agents; tasks are never deleted, and one ended or revoked while its lifetime
+   * runs is in the revocation set (an agent's suspension revokes its tasks). So a missing task that
+   * is not there has expired: said as such, not as a revocation (the expiry sweep drops it from the
+   * snapshot while its tokens are still inside their clock tolerance).
+   */
+  private missingTask(taskId: string): "task_revoked" | "task_expired" {
+    return this.revocation.isTaskRevoked(taskId) ? "task_revoked" : "task_expired";
   }
 
   /** The earliest expiry among the snapshot's tasks after `now` (when the next one must be stopped). */

@@ -136,6 +136,23 @@ describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () 
     expect(r.json).toMatchObject({ error: "token_task_revoked" });
   });
 
+  it("expiry: a token of a task whose time is up is refused as expired, also once the task left the snapshot", async () => {
+    const own = await h.newTask("unlisted: deny\nrules:\n  - service: railway\n    environments: [staging]\n    effects: [read]\n");
+    const query = { query: 'query { environment(id: "env_staging") { id } }' };
+    expect((await send(own.token, "/graphql/v2", query)).status).toBe(200);
+    // The token itself stays valid (minted for 30 minutes): only the task's end refuses it.
+    await h.t.db.task.update({ where: { id: own.taskId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const early = await send(own.token, "/graphql/v2", query);
+    expect(early.status).toBe(407);
+    expect(early.json).toMatchObject({ error: "token_task_expired" });
+    // The task now reads as expired, and the snapshot (active tasks only) no longer holds it.
+    await h.t.db.task.update({ where: { id: own.taskId }, data: { status: "expired" } });
+    await h.sync();
+    const r = await send(own.token, "/graphql/v2", query);
+    expect(r.status).toBe(407);
+    expect(r.json).toMatchObject({ error: "token_task_expired" });
+  });
+
   it("destinations: loopback, metadata and other spellings are refused before any connection", async () => {
     const counter = net.createServer((s) => {
       accepted++;
