@@ -47,7 +47,9 @@ export async function readManifest(archiveFile: string, manifestFile = manifestF
   try {
     text = await readFile(manifestFile, "utf8");
   } catch (error) {
-    return `the manifest ${manifestFile} cannot be read: ${(error as Error).message}`;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return `there is no manifest at ${manifestFile} (an archive is written with its manifest beside it; --manifest FILE names another)`;
+    return `the manifest ${manifestFile} cannot be read: ${code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (error as Error).message}`;
   }
   return parseManifest(text);
 }
@@ -73,5 +75,8 @@ export async function verifyArchiveFile(archiveFile: string, keys: readonly Chec
   if (pending !== "") verifier.line(pending);
   const result = verifier.finish(typeof manifest === "string" ? null : manifest);
   if (typeof manifest === "string") result.problems.unshift(manifest);
+  // A file with no archive header at all is most likely not an archive (an export, a report, a
+  // manifest given as the archive): said first, in one sentence, before the details.
+  if (result.header === null) result.problems.unshift(`${archiveFile} is not a Bulkhead audit archive: it does not start with an archive header (archives are the files bulkhead audit archive writes, with a .manifest.json beside each)`);
   return { ...result, ok: result.ok && typeof manifest !== "string", manifest: typeof manifest === "string" ? null : manifest };
 }

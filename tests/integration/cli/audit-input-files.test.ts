@@ -110,4 +110,14 @@ describe("the audit commands' input files", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe("bulkhead audit: --keys bad-keys.json is not the JSON of /.well-known/bulkhead-audit-keys.json");
   }, 120_000);
+
+  it("verify-archive says a file that is not an archive is not one, and a missing manifest is missing", async () => {
+    writeFileSync(path.join(dir, "export.csv"), "seq,at,type\n1,2026-12-01T00:00:00Z,proxy.decision\n");
+    const r = await bulkhead(["audit", "verify-archive", "export.csv"]);
+    expect(r.code).toBe(1);
+    const lines = (r.stdout + r.stderr).trim().split("\n").map((l) => l.trim());
+    expect(lines).toContain("export.csv is not a Bulkhead audit archive: it does not start with an archive header (archives are the files bulkhead audit archive writes, with a .manifest.json beside each)");
+    expect(lines).toContain("there is no manifest at export.csv.manifest.json (an archive is written with its manifest beside it; --manifest FILE names another)");
+    expect(r.stdout + r.stderr).not.toContain("ENOENT");
+  }, 120_000);
 });
