@@ -61,7 +61,11 @@ const FLAG_OF_FIELD: Record<string, string> = {
 function fieldName(path: readonly PropertyKey[]): string {
   const [first, ...rest] = path.map(String);
   if (first === undefined) return "input";
-  return [FLAG_OF_FIELD[first] ?? first, ...rest].join(".");
+  const flag = FLAG_OF_FIELD[first];
+  // One value of a comma-separated flag (`--effect read,bogus`): counted as the person counts,
+  // not the schema's zero-based path (`--effect.1`).
+  if (flag && rest.length === 1 && /^\d+$/.test(rest[0]!)) return `${flag} (value ${Number(rest[0]) + 1})`;
+  return [flag ?? first, ...rest].join(".");
 }
 
 /**

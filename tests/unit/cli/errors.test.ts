@@ -30,6 +30,12 @@ describe("the CLI's error line", () => {
 });
 
 describe("a schema's refusal on the CLI's line", () => {
+  it("names one value of a comma-separated flag by its place in the list, counted from 1", () => {
+    const error = z.object({ effect: z.array(z.enum(["read", "write"], { error: "an effect is one of read, write" })) }).safeParse({ effect: ["read", "bogus"] }).error!;
+    expect(describeError(error)).toBe("--effect (value 2): an effect is one of read, write");
+    expect(describeError(error)).not.toContain("--effect.1");
+  });
+
   it("says what a value must be instead of zod's wording, and each refusal once", () => {
     const schema = z.object({ ttl: z.union([z.string(), z.number()]), dryRun: z.boolean(), name: z.string().min(2, "Too short.").min(2, "Too short.") });
     const error = schema.safeParse({ ttl: [], dryRun: "no", name: "a" }).error!;
