@@ -54,6 +54,12 @@ export interface AuditWriterOptions {
   onFsync?: (seconds: number) => void;
   onShipped?: (events: number, seconds: number) => void;
   now?: () => Date;
+  /**
+   * While the log's writes fail, how often (ms) it tries a write of its own (default 2,000): the
+   * log says it is refusing until a write succeeds, and a worker that refuses every request, or
+   * that no traffic reaches while /readyz says it is not ready, would otherwise never write again.
+   */
+  writeRetryMs?: number;
 }
 
 export interface AuditWriterStats extends Omit<AuditShipperStats, "shippedLsn"> {
@@ -87,6 +93,8 @@ export class AuditWriter {
   private closing: Promise<void> | null = null;
   private readonly startedAt = Date.now();
   private readonly now: () => Date;
+  /** While the log's writes fail: since when, how many events were refused, the retry timer. */
+  private outage: { since: Date; refused: number; error: string | null; timer: NodeJS.Timeout; trying: boolean } | null = null;
 
   private constructor(
     private readonly wal: AuditWal,
@@ -161,6 +169,7 @@ export class AuditWriter {
     // backlog, the refusals themselves are still recorded for a while.
     return this.wal.append(row, event.outcome === "deny", deferred).then(
       (lsn) => {
+        if (this.outage) this.endOutage();
         if (!deferred) {
           const ms = performance.now() - started;
           this.lag.add(ms);
@@ -171,7 +180,65 @@ export class AuditWriter {
       (error: unknown) => {
         this.counters.failed++;
         if (error instanceof AuditUnavailableError && error.reason === "backlog") this.counters.refusedForBacklog++;
+        if (error instanceof AuditUnavailableError && error.reason === "unwritable") this.noteUnwritable();
         throw error;
+      },
+    );
+  }
+
+  /** An event could not be written: counted, and a retry started if none runs. */
+  private noteUnwritable(): void {
+    if (this.closing) return;
+    const error = this.wal.stats().writeFailure;
+    if (this.outage) {
+      this.outage.refused++;
+      this.outage.error = error ?? this.outage.error;
+      return;
+    }
+    const timer = setInterval(() => this.endOutage(), this.options.writeRetryMs ?? 2_000);
+    timer.unref();
+    this.outage = { since: this.now(), refused: 1, error, timer, trying: false };
+  }
+
+  /**
+   * Writes what the outage was into the log itself (`audit.log_unwritable`, outcome `recovered`):
+   * when it began and ended, how many events were refused (the requests they describe were not
+   * forwarded), the last error. Its success is what ends the outage (the log is ready again); a
+   * failure leaves it for the next try. Not tried after a failed fsync, which stops the log until
+   * a restart.
+   */
+  private endOutage(): void {
+    const outage = this.outage;
+    if (!outage || outage.trying) return;
+    if (this.closing) {
+      clearInterval(outage.timer);
+      this.outage = null;
+      return;
+    }
+    const w = this.wal.stats();
+    if (w.fsyncFailure) return;
+    outage.trying = true;
+    const to = this.now();
+    const error = w.writeFailure ?? outage.error;
+    const row = prepareEvent(
+      {
+        type: "audit.log_unwritable",
+        actorType: "system",
+        actorId: `worker:${this.options.workerId}`,
+        outcome: "recovered",
+        reason: `the audit log could not be written from ${outage.since.toISOString()} to ${to.toISOString()}; ${outage.refused} ${outage.refused === 1 ? "event was" : "events were"} refused (the requests they describe were not forwarded)${error ? `; last error: ${error}` : ""}`,
+        data: { walId: this.wal.walId, from: outage.since.toISOString(), to: to.toISOString(), refused: outage.refused, error },
+      },
+      to,
+    );
+    this.wal.append(row, false, false).then(
+      () => {
+        clearInterval(outage.timer);
+        if (this.outage === outage) this.outage = null;
+        this.options.log?.warn({ from: outage.since.toISOString(), refused: outage.refused }, "audit log writable again; the outage is recorded as audit.log_unwritable");
+      },
+      () => {
+        outage.trying = false;
       },
     );
   }
@@ -231,6 +298,7 @@ export class AuditWriter {
    */
   close(drainMs = 5_000): Promise<void> {
     this.closing ??= (async () => {
+      if (this.outage) clearInterval(this.outage.timer);
       await this.wal.syncNow().catch(() => undefined);
       await this.shipper.drain(drainMs);
       await this.shipper.stop();

@@ -252,6 +252,35 @@ describe("the audit write-ahead log", () => {
     expect((await stored([first.eventId, again.eventId])).map((r) => r.id)).toEqual([first.eventId, again.eventId]);
   });
 
+  it("after a failed write it tries again on its own: ready again with no traffic, and the outage is in the audit", async () => {
+    const startedAt = new Date();
+    const outage = down();
+    await outage.begin();
+    // Retries every 200 ms: none before the failure is asserted, several in the test's time.
+    const w = await start({ segmentBytes: 2048, writeRetryMs: 200 });
+    const first = await w.record(event(1, { data: { pad: "p".repeat(1500) } }));
+    await symlink("/dev/full", segmentFile(dir, "w", first.lsn + 1));
+    await expect(w.record(event(2, { data: { pad: "p".repeat(1500) } }))).rejects.toMatchObject({ reason: "unwritable" });
+    // The failed segment is removed after each failure: the disk is made full for the next one too.
+    await symlink("/dev/full", segmentFile(dir, "w", first.lsn + 1));
+    await expect(w.record(event(3, { data: { pad: "p".repeat(1500) } }))).rejects.toMatchObject({ reason: "unwritable" });
+    expect(w.stats().backlog).toBe("refusing");
+    // No request is sent: the writer's own retry must make it writable (and /readyz ready) again.
+    const until = Date.now() + 10_000;
+    while (w.stats().backlog !== "ok" && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(w.stats()).toMatchObject({ backlog: "ok", writeFailure: null });
+    await outage.end();
+    await w.flush();
+    const rows = await withClient(t.url, async (c) => (await c.query<{ outcome: string; reason: string; data: { refused: number; error: string; from: string; to: string } }>("SELECT outcome, reason, data FROM audit_events WHERE type = 'audit.log_unwritable' AND at >= $1", [startedAt])).rows);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.outcome).toBe("recovered");
+    expect(rows[0]!.data.refused).toBe(2);
+    expect(rows[0]!.data.error).toMatch(/ENOSPC|no space/i);
+    expect(Date.parse(rows[0]!.data.to)).toBeGreaterThanOrEqual(Date.parse(rows[0]!.data.from));
+    expect(rows[0]!.reason).toMatch(/^the audit log could not be written from .* to .*; 2 events were refused \(the requests they describe were not forwarded\); last error: /);
+    await chainOk();
+  });
+
   it("moves the events of an earlier version's spool into the log once, without duplicating those already committed", async () => {
     const spool = await mkdtemp(path.join(tmpdir(), "bh-legacy-spool-"));
     try {
