@@ -142,6 +142,10 @@ export const PRIVILEGES: PrivilegeMap = {
     bulkhead_notify_approval: [],
     approval_status_transition: [],
     task_status_transition: [],
+    task_update_guard: [],
+    audit_events_system_actor_guard: [],
+    certificate_authority_guard: [],
+    certificate_authority_audited: [],
     bulkhead_enqueue_webhooks: [],
   },
 };

@@ -19,11 +19,11 @@ describe("the worker's role cannot record what a person did", () => {
   let userId: string;
 
   /** One INSERT as `url`'s role; its SQLSTATE, or null when it ran. */
-  const insertAs = async (url: string, actorType: string, type: string): Promise<string | null> => {
+  const insertAs = async (url: string, actorType: string, type: string, actorId = userId): Promise<string | null> => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      await client.query(`INSERT INTO audit_events (type, actor_type, actor_id, outcome, reason, data) VALUES ($1, $2, $3, 'approve', 'forged?', '{}'::jsonb)`, [type, actorType, userId]);
+      await client.query(`INSERT INTO audit_events (type, actor_type, actor_id, outcome, reason, data) VALUES ($1, $2, $3, 'approve', 'forged?', '{}'::jsonb)`, [type, actorType, actorId]);
       return null;
     } catch (error) {
       return String((error as { code?: unknown }).code);
@@ -46,7 +46,7 @@ describe("the worker's role cannot record what a person did", () => {
     try {
       // A batch that hides one such event among the worker's own is refused whole.
       const batch = client.query(
-        `INSERT INTO audit_events (type, actor_type, actor_id, data) SELECT 'proxy.decision', a, $1, '{}'::jsonb FROM unnest(ARRAY['agent','system','user','agent']) AS a`,
+        `INSERT INTO audit_events (type, actor_type, actor_id, data) SELECT 'proxy.decision', a, CASE WHEN a = 'system' THEN 'proxy-worker' ELSE $1::text END, '{}'::jsonb FROM unnest(ARRAY['agent','system','user','agent']) AS a`,
         [userId],
       );
       await expect(batch).rejects.toMatchObject({ code: "42501" });
@@ -59,7 +59,7 @@ describe("the worker's role cannot record what a person did", () => {
 
   it("lets the worker's role record agents and the system, and the dashboard's role people; the chain verifies", async () => {
     expect(await insertAs(t.workerUrl, "agent", "proxy.decision")).toBeNull();
-    expect(await insertAs(t.workerUrl, "system", "approval.cancelled")).toBeNull();
+    expect(await insertAs(t.workerUrl, "system", "approval.cancelled", "proxy-worker")).toBeNull();
     expect(await insertAs(t.url, "user", "approval.approved")).toBeNull();
     expect(await insertAs(t.url, "api_key", "approval.denied")).toBeNull();
     const result = await verifyAuditChain(t.db, { checkpointKeys: null });
