@@ -20,6 +20,8 @@
 import { unlinkSync } from "node:fs";
 import path from "node:path";
 import { checkpointVerificationKey, type CheckpointKey } from "@/lib/audit/checkpoints";
+import { approvalSealKey, sealApproval, sealMatches } from "@/lib/approvals/seal";
+import type { Prisma } from "@/lib/generated/prisma/client";
 import { recordAuditEvent } from "@/lib/audit/record";
 import { assertCan, type Actor } from "@/lib/auth/actor";
 import { generateMasterKey, keyFingerprint, parseMasterKey } from "@/lib/crypto/envelope";
@@ -140,6 +142,10 @@ export async function rotateMasterKey(o: RotateMasterOptions): Promise<RotateMas
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEYS_LOCK})`;
       const rest = await resealAll(tx, { ...plan, verify: true, onResealed: undefined });
+      // Approvals' seals are HMACs under a key derived from the worker's: renewed here, under the
+      // lock, so that held 202-and-poll requests can still be released after the restart.
+      const seals = await resealApprovals(tx, approvalSealKey(plan.from[0]!.workerKey.privateKey), approvalSealKey(to.workerKey.privateKey));
+      if (seals > 0) rest.resealed["approval seal"] = (rest.resealed["approval seal"] ?? 0) + seals;
       await writeKeyGeneration(tx, keyGeneration(to));
       await writeMasterFingerprint(tx, to.masterFingerprint);
       await tx.setting.deleteMany({ where: { key: STAGED_FINGERPRINT_SETTING } });
@@ -165,4 +171,26 @@ function finish(o: RotateMasterOptions, staged: { key: Buffer; file: string }, r
   // One rename replaces the old key with the new one; the old key is gone once nothing needs it.
   replaceFileDurably(staged.file, o.current.file);
   return { ...result, keyFile: o.current.file, setEnvironment: false };
+}
+
+/**
+ * Moves the seals of approvals that can still release a request (pending, approved) from the
+ * worker key of the old master key to the new one's: the seal key derives from the worker's key
+ * (lib/approvals/seal.ts), so a 202-and-poll grant held across a rotation was refused as never
+ * sealed by Bulkhead. Only a seal that verifies under the old key is renewed (what no worker
+ * sealed stays unsealed); one already under the new key is left as it is, so a re-run is harmless.
+ */
+async function resealApprovals(tx: Prisma.TransactionClient, from: Buffer, to: Buffer): Promise<number> {
+  const rows = await tx.approval.findMany({
+    where: { status: { in: ["pending", "approved"] }, seal: { not: null } },
+    select: { id: true, taskId: true, agentId: true, jti: true, requestDigest: true, method: true, url: true, actions: true, reason: true, requestHeaders: true, requestBody: true, requiredApprovals: true, seal: true },
+  });
+  let resealed = 0;
+  for (const row of rows) {
+    const approval = { ...row, requestBody: row.requestBody ? new Uint8Array(row.requestBody) : null };
+    if (sealMatches(to, approval, row.seal) || !sealMatches(from, approval, row.seal)) continue;
+    await tx.approval.update({ where: { id: row.id }, data: { seal: sealApproval(to, approval) } });
+    resealed++;
+  }
+  return resealed;
 }

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { approvalSealKey, sealApproval, sealMatches } from "@/lib/approvals/seal";
 import { writeCheckpoint } from "@/lib/audit/checkpoints";
 import type { Actor } from "@/lib/auth/actor";
 import { generateMasterKey, keyFingerprint, parseMasterKey } from "@/lib/crypto/envelope";
@@ -245,6 +246,39 @@ describe("master-key rotation", () => {
     if (raced) {
       expect((await loadCredentialsForInjection(t.db, currentKeys().workerKey)).size).toBe(secrets.size);
     }
+    await expectAllSealedFor(currentKeys());
+  }, 120_000);
+
+  it("approvals that can still release a request keep a valid seal under the new key; unsealed and spent ones are left", async () => {
+    const old = currentKeys();
+    const agentId = (await t.db.task.findUniqueOrThrow({ where: { id: taskId } })).agentId;
+    const row = (status: "pending" | "approved" | "consumed") => ({
+      id: randomUUID(), taskId, agentId, status, requestDigest: "d".repeat(64), method: "DELETE", url: "https://api.railway.test/volumes/vol_1",
+      reason: "held", actions: [{ service: "railway", effect: "irreversible" }], requestHeaders: { "content-type": "application/json" },
+      requestBody: Buffer.from('{"confirm":true}'), requiredApprovals: 1, jti: null, expiresAt: new Date(Date.now() + 600_000),
+    });
+    const sealed = (r: ReturnType<typeof row>, key: Buffer) => ({ ...r, seal: sealApproval(key, { ...r, requestBody: new Uint8Array(r.requestBody) }) });
+    const oldSeal = approvalSealKey(old.workerKey.privateKey);
+    const pending = sealed(row("pending"), oldSeal);
+    const approved = sealed(row("approved"), oldSeal);
+    const spent = sealed(row("consumed"), oldSeal);
+    const forged = { ...row("approved"), seal: `v1.${"0".repeat(64)}` };
+    const unsealed = { ...row("approved"), seal: null };
+    for (const r of [pending, approved, spent, forged, unsealed]) await t.adminDb().approval.create({ data: r });
+
+    const result = await rotateInProcess();
+    expect(result.resealed["approval seal"]).toBe(2);
+    const newSeal = approvalSealKey(currentKeys().workerKey.privateKey);
+    const matches = async (r: ReturnType<typeof row>) => {
+      const stored = await t.db.approval.findUniqueOrThrow({ where: { id: r.id }, select: { seal: true } });
+      return sealMatches(newSeal, { ...r, requestBody: new Uint8Array(r.requestBody) }, stored.seal);
+    };
+    expect(await matches(pending)).toBe(true);
+    expect(await matches(approved)).toBe(true);
+    // A spent grant releases nothing either way; what no worker sealed stays unsealed.
+    expect(await matches(spent)).toBe(false);
+    expect(await matches(forged)).toBe(false);
+    expect((await t.db.approval.findUniqueOrThrow({ where: { id: unsealed.id } })).seal).toBeNull();
     await expectAllSealedFor(currentKeys());
   }, 120_000);
 
