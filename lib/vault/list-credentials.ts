@@ -49,11 +49,11 @@ export async function listCredentialsPage(db: AuditDb, actor: Actor, page: PageR
   const after = readNameCursor("credentials", page.cursor);
   const limit = readLimit(page.limit);
   const sql = auditSql(db);
-  const [rows, services, inventoryRows] = await Promise.all([
-    sql.query<CredentialRow>(LIST_SQL, [after?.name ?? null, limit + 1]),
-    sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL),
-    sql.query<{ value: unknown }>(INVENTORY_SQL),
-  ]);
+  // One after another: on the CLI's pg client, queries issued while one runs are deprecated (pg 9
+  // refuses them); on the dashboard's pool the three are short either way.
+  const rows = await sql.query<CredentialRow>(LIST_SQL, [after?.name ?? null, limit + 1]);
+  const services = await sql.query<{ name: string; descriptorYaml: string }>(SERVICES_SQL);
+  const inventoryRows = await sql.query<{ value: unknown }>(INVENTORY_SQL);
   // The registry decides the binding; the registry and the inventory together which environments exist.
   const stored = inventoryRows[0]?.value;
   const { registry, inventory } = buildRegistry(services, typeof stored === "string" ? stored : null);
