@@ -97,7 +97,8 @@ export async function openDatabase(config: CommonConfig, options: OpenDatabaseOp
   if (config.externalDatabase) {
     const urls = externalDatabaseUrls(config);
     const probe = urls.owner ?? urls.runtime.dashboard ?? urls.runtime.worker!;
-    const client = await connectForMigration(probe); // clear error when unreachable
+    const variable = urls.owner ? "DATABASE_URL" : urls.runtime.dashboard ? "BULKHEAD_DASHBOARD_DATABASE_URL" : "BULKHEAD_WORKER_DATABASE_URL";
+    const client = await connectForMigration(probe, variable); // clear error when unreachable
     await client.end();
     return { urls, embedded: false, reused: false, close: async () => undefined, closing: () => undefined };
   }

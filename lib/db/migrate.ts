@@ -70,14 +70,18 @@ interface AppliedRow {
   rolled_back_at: Date | null;
 }
 
-export async function connectForMigration(databaseUrl: string): Promise<pg.Client> {
+/**
+ * Connects with `databaseUrl`; an unreachable server is said with the URL (password hidden) and
+ * the variable it came from (`variable`, DATABASE_URL by default), the one the person can check.
+ */
+export async function connectForMigration(databaseUrl: string, variable = "DATABASE_URL"): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
   } catch (error) {
     throw new MigrationError(
       `Cannot reach the database at ${redactDatabaseUrl(databaseUrl)}: ${error instanceof Error ? error.message : String(error)}. ` +
-        "Check DATABASE_URL (or unset it to use the embedded PostgreSQL).",
+        `Check ${variable} (or unset the database URLs to use the embedded PostgreSQL).`,
     );
   }
   return client;

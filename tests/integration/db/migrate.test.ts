@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaultMigrationsDir, migrate, MigrationError, readMigrations } from "@/lib/db/migrate";
+import { connectForMigration, defaultMigrationsDir, migrate, MigrationError, readMigrations } from "@/lib/db/migrate";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
@@ -109,6 +109,11 @@ describe("bulkhead db migrate", () => {
     await expect(migrate("postgresql://nobody:secret@127.0.0.1:1/none", dir)).rejects.toThrow(
       /Cannot reach the database at postgresql:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/,
     );
+  });
+
+  it("names the variable the unreachable URL came from, not always DATABASE_URL", async () => {
+    await expect(migrate("postgresql://nobody:secret@127.0.0.1:1/none", dir)).rejects.toThrow(/Check DATABASE_URL /);
+    await expect(connectForMigration("postgresql://nobody:secret@127.0.0.1:1/none", "BULKHEAD_DASHBOARD_DATABASE_URL")).rejects.toThrow(/Check BULKHEAD_DASHBOARD_DATABASE_URL \(or unset the database URLs/);
   });
 
   it("masks a password given in the URL's query (libpq's ?password=) as well", async () => {
