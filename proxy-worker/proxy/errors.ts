@@ -34,6 +34,9 @@ const STATUS: Record<RefusalKind, number> = {
   hold_status: 200,
 };
 
+/** What `429 hold_limit` asks a client to wait before trying again. */
+export const HOLD_LIMIT_RETRY_AFTER_SECONDS = 30;
+
 export class ProxyRefusal extends Error {
   auditEventId: string | null = null;
   /** What was known when it was refused (task, agent, url, service, actions): for the decision log line. */
@@ -69,7 +72,9 @@ export function refusalResponse(refusal: ProxyRefusal): RefusalResponse {
     connection: "close",
   };
   if (refusal.kind === "identity") headers["proxy-authenticate"] = 'Bearer realm="bulkhead", Basic realm="bulkhead"';
-  if (refusal.kind === "rate_limited") headers["retry-after"] = "1";
+  // A rate limit frees within a second; held requests over the hold limit free only when a person
+  // decides one (or it times out): a client told to come back in a second would only be refused again.
+  if (refusal.kind === "rate_limited") headers["retry-after"] = refusal.code === "hold_limit" ? String(HOLD_LIMIT_RETRY_AFTER_SECONDS) : "1";
   const body = JSON.stringify({
     error: refusal.code,
     kind: refusal.kind,
