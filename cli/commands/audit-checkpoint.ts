@@ -161,6 +161,9 @@ function describe(result: FullVerification): string[] {
       ? `Audit chain OK: ${c.events} events verified, last seq ${c.lastSeq} (hash ${c.lastHash}); ${c.checkpoints} signed checkpoint(s) match.`
       : `Audit chain BROKEN at seq ${c.firstBadSeq}: ${c.problem}. ${c.detail}`,
   ];
+  if (!c.ok) {
+    lines.push(`Verification stops at the first break: events after it were not checked and may be broken too. \`bulkhead audit verify --from <seq>\` checks from a later event on, trusting the stored hash of the one before it.`);
+  }
   if (c.ok && c.retention) {
     lines.push(`Events before seq ${c.retention.firstKeptSeq} were archived and removed by retention: the chain starts there, anchored on checkpoint ${c.retention.checkpointNumber}; ${c.retention.archivedCheckpoints} checkpoint(s) cover archived events.`);
   }

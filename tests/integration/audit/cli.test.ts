@@ -88,6 +88,10 @@ describe("bulkhead audit verify / checkpoint / key", () => {
     const edited = await cli(["verify"]);
     expect(edited.code).toBe(1);
     expect(edited.stdout[0]).toMatch(/^Audit chain BROKEN at seq 2: edited\./);
+    // Only the first break is reported, and the output says so and how to look past it.
+    expect(edited.stdout[1]).toMatch(/^Verification stops at the first break: events after it were not checked and may be broken too\. `bulkhead audit verify --from <seq>`/);
+    // Past the edited event, the truncation found above is still there, hidden by the first break.
+    expect(JSON.parse((await cli(["verify", "--from", "3", "--json"])).stdout[0]!)).toMatchObject({ ok: false, firstBadSeq: "4", problem: "truncated" });
   });
 
   it("explains its usage and rejects malformed flags", async () => {
