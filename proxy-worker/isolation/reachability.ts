@@ -61,7 +61,7 @@ export function whyUnreachable(state: EnforcementState, taskId: string, host: st
   const task = state.snapshot.tasks.get(taskId);
   const compiled = task && task.expiresAt.getTime() > now ? state.policyFor(task) : null;
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  if (!compiled || "error" in compiled) return `the sandbox's task has no policy in force, so nothing at ${where} can be reached; no certificate is made for it`;
+  if (!compiled || "error" in compiled) return `the task has no policy in force, so nothing at ${where} can be reached; no certificate is made for it`;
   const serviceId = match && match.kind !== "none" ? match.descriptor.id : "unknown";
   if (policyCouldReach(compiled.policy, serviceId)) return null;
   return `no rule of the task's policy could let a request to ${where} (service ${serviceId}) through; no certificate is made for it`;

@@ -176,6 +176,17 @@ export class Tunnels {
     if (scheme === "https") {
       const cache = state?.leaves;
       if (!cache) return refuseRaw(this.deps.handler, socket, new ProxyRefusal("unavailable", "interception_unavailable", "TLS interception is not ready"), where);
+      // A leaf for a name the cache does not hold is made only within the task's budget of new
+      // names: a CONNECT to any address (1.2.3.4:443, no DNS, no upstream needed) made the worker
+      // mint a certificate per address, without limit, spend its CPU on them and push every other
+      // task's leaves out of the shared cache (sandboxes have the same budget: admitLeaf). The
+      // tunnel to a destination the policy cannot reach still opens: what is sent inside it is
+      // refused, audited, with the policy's reason.
+      const refusal = this.leafRefusal(admitted.auth, tlsName(target.host), cache);
+      if (refusal) {
+        this.deps.connections.register(socket, ownerOf(admitted.auth));
+        return refuseRaw(this.deps.handler, socket, refusal, where);
+      }
       options = createInterceptingTlsOptions(cache, { expectedServerName: tlsName(target.host) });
       // A client reaching an IP literal sends no SNI: the leaf for that address is the default.
       if (isIpLiteral(target.host)) options.secureContext = await cache.secureContextFor(tlsName(target.host));
@@ -261,6 +272,14 @@ export class Tunnels {
       this.deps.log.error({ err: error instanceof Error ? error.message : String(error) }, "could not take over an intercepted connection");
       socket.destroy();
     }
+  }
+
+  /** Why an explicit tunnel of `auth` gets no leaf certificate for `name`, or null when it may. */
+  private leafRefusal(auth: AuthenticatedTask, name: string, cache: LeafCertificateCache): ProxyRefusal | null {
+    if (this.deps.leafBudget && !cache.holds(name) && !this.deps.leafBudget.take(`task:${auth.taskId}`)) {
+      return new ProxyRefusal("rate_limited", "certificate_limit", "the task had the proxy make more certificates for new names than its limit allows (BULKHEAD_SANDBOX_LEAVES_PER_MINUTE); try again in a minute");
+    }
+    return null;
   }
 
   /** Whether a transparent connection's sandbox may have a leaf made for `name` (null) or why not. */

@@ -83,6 +83,8 @@ export async function startProxyHarness(
     beforeStart?: (workerDatabaseUrl: string) => Promise<void>;
     /** The worker's logger (e.g. one that captures lines: tests/support/log-capture.ts). */
     log?: Logger;
+    /** New leaf certificates a task (or sandbox) may have made per minute (default 120). */
+    leavesPerMinute?: number;
   } = {},
 ): Promise<ProxyHarness> {
   const t = await createTestDatabase();
@@ -113,6 +115,7 @@ export async function startProxyHarness(
     audit: options.audit?.(workerDb) ?? new DatabaseAuditSink(workerDb),
     log,
     lookup: options.lookup ?? loopbackLookup,
+    leavesPerMinute: options.leavesPerMinute,
   });
   const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
 
