@@ -60,20 +60,46 @@ export function signReport(seed: Buffer, pdf: Buffer, taskId: string, generatedA
 
 export type ReportVerification = { ok: true; keyId: string; taskId: string; generatedAt: string } | { ok: false; problem: string };
 
+const SIGNATURE_FIELDS = ["format", "version", "alg", "keyId", "taskId", "generatedAt", "size", "sha256", "signature"] as const;
+/** 64 bytes in unpadded base64url: 86 characters, the last carrying 2 bits that must be zero. */
+const SIGNATURE_B64URL = /^[A-Za-z0-9_-]{86}$/;
+
+/**
+ * Parses a signature file strictly: exactly the form `signReport` writes (the fields above and no
+ * other, alg EdDSA, the signature in unpadded base64url that re-encodes to itself). A verifier
+ * that accepted `alg: "none"`, an added `note` or a padded signature would vouch for a document
+ * Bulkhead never wrote; a string saying what is wrong otherwise.
+ */
+export function parseReportSignature(text: string): ReportSignature | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return "the signature file is not JSON";
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "the signature file is not a JSON object";
+  const o = doc as Record<string, unknown>;
+  if (o.format !== "bulkhead-report-signature" || o.version !== 1) return "not a Bulkhead report signature (format 1)";
+  const extra = Object.keys(o).filter((k) => !(SIGNATURE_FIELDS as readonly string[]).includes(k));
+  if (extra.length > 0) return `the signature file has field(s) a Bulkhead signature does not have: ${extra.join(", ")}`;
+  const missing = SIGNATURE_FIELDS.filter((k) => !(k in o));
+  if (missing.length > 0) return `the signature file is missing fields: ${missing.join(", ")}`;
+  if (o.alg !== "EdDSA") return `the signature's alg is ${JSON.stringify(o.alg)}; Bulkhead report signatures are EdDSA only`;
+  if (typeof o.keyId !== "string" || !/^brk_[0-9a-f]{16}$/.test(o.keyId)) return "the signature's keyId is not a report key id (brk_ and 16 hex digits)";
+  if (typeof o.taskId !== "string" || o.taskId === "") return "the signature's taskId is not a task id";
+  if (typeof o.generatedAt !== "string" || Number.isNaN(Date.parse(o.generatedAt)) || new Date(o.generatedAt).toISOString() !== o.generatedAt) return "the signature's generatedAt is not an ISO time";
+  if (typeof o.size !== "number" || !Number.isSafeInteger(o.size) || o.size < 0) return "the signature's size is not a byte count";
+  if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) return "the signature's sha256 is not 64 lowercase hex digits";
+  if (typeof o.signature !== "string" || !SIGNATURE_B64URL.test(o.signature) || Buffer.from(o.signature, "base64url").toString("base64url") !== o.signature) {
+    return "the signature is not a 64-byte Ed25519 signature in unpadded base64url (the one encoding Bulkhead writes)";
+  }
+  return o as unknown as ReportSignature;
+}
+
 /** Checks a detached signature against the PDF's bytes and the given public keys. */
 export function verifyReport(pdf: Buffer, signatureText: string, keys: readonly ReportKey[]): ReportVerification {
-  let doc: Partial<ReportSignature>;
-  try {
-    doc = JSON.parse(signatureText) as Partial<ReportSignature>;
-  } catch {
-    return { ok: false, problem: "the signature file is not JSON" };
-  }
-  if (doc.format !== "bulkhead-report-signature" || doc.version !== 1 || typeof doc.signature !== "string" || typeof doc.keyId !== "string") {
-    return { ok: false, problem: "not a Bulkhead report signature (format 1)" };
-  }
-  if (typeof doc.taskId !== "string" || typeof doc.generatedAt !== "string" || typeof doc.size !== "number" || typeof doc.sha256 !== "string") {
-    return { ok: false, problem: "the signature file is missing fields" };
-  }
+  const doc = parseReportSignature(signatureText);
+  if (typeof doc === "string") return { ok: false, problem: doc };
   if (pdf.length !== doc.size) return { ok: false, problem: `the PDF is ${pdf.length} bytes, the signed one was ${doc.size}` };
   if (createHash("sha256").update(pdf).digest("hex") !== doc.sha256) return { ok: false, problem: "the PDF's SHA-256 differs from the signed one: it was changed" };
   const key = keys.find((k) => k.keyId === doc.keyId);
@@ -82,11 +108,11 @@ export function verifyReport(pdf: Buffer, signatureText: string, keys: readonly 
   if (raw.length !== 32 || reportKeyId(raw) !== key.keyId) return { ok: false, problem: `the trusted key ${key.keyId} does not match its own id` };
   try {
     const publicKey = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: key.publicKey }, format: "jwk" });
-    if (verify(null, message(doc as ReportSignature), publicKey, Buffer.from(doc.signature, "base64url"))) {
+    if (verify(null, message(doc), publicKey, Buffer.from(doc.signature, "base64url"))) {
       return { ok: true, keyId: key.keyId, taskId: doc.taskId, generatedAt: doc.generatedAt };
     }
   } catch {
-    // a malformed signature fails below
+    // a malformed key or signature fails below
   }
   return { ok: false, problem: "the signature does not verify" };
 }
