@@ -9,7 +9,9 @@ import { mkdir, open, readFile, rename, unlink, type FileHandle } from "node:fs/
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import type { CheckpointKey } from "../checkpoints";
-import { ArchiveVerifier, manifestFileName, parseManifest, type ArchiveManifest, type ArchiveVerification } from "./archive-format";
+import { manifestFileName, type ArchiveManifest, type ArchiveVerification } from "./archive-format";
+import { parseManifest } from "./archive-parse";
+import { ArchiveVerifier } from "./archive-verifier";
 
 function syncDir(dir: string): void {
   const fd = openSync(dir, "r");
@@ -58,21 +60,11 @@ export async function readManifest(archiveFile: string, manifestFile = manifestF
 export async function verifyArchiveFile(archiveFile: string, keys: readonly CheckpointKey[] | null, manifestFile?: string): Promise<ArchiveVerification & { manifest: ArchiveManifest | null }> {
   const manifest = await readManifest(archiveFile, manifestFile);
   const verifier = new ArchiveVerifier(keys);
-  let pending = "";
-  const decoder = new TextDecoder("utf-8", { fatal: false });
   try {
-    for await (const chunk of createReadStream(archiveFile)) {
-      const bytes = chunk as Buffer;
-      verifier.update(bytes);
-      const lines = (pending + decoder.decode(bytes, { stream: true })).split("\n");
-      pending = lines.pop()!;
-      for (const line of lines) verifier.line(line);
-    }
+    for await (const chunk of createReadStream(archiveFile)) verifier.update(chunk as Buffer);
   } catch (error) {
     return { ok: false, problems: [`the archive ${archiveFile} cannot be read: ${(error as Error).message}`], header: null, events: 0, checkpoints: 0, signaturesChecked: keys !== null, manifest: null };
   }
-  pending += decoder.decode();
-  if (pending !== "") verifier.line(pending);
   const result = verifier.finish(typeof manifest === "string" ? null : manifest);
   if (typeof manifest === "string") result.problems.unshift(manifest);
   // A file with no archive header at all is most likely not an archive (an export, a report, a

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { eventHash, GENESIS_HASH } from "@/lib/audit/chain";
 import { checkpointVerificationKey, signChainedCheckpoint, type CheckpointKey } from "@/lib/audit/checkpoints";
-import { ArchiveVerifier, archivedCheckpoint, archiveFileName, parseManifest, type ArchivedEvent, type ArchiveManifest } from "@/lib/audit/retention/archive-format";
+import { archivedCheckpoint, archiveFileName, type ArchivedEvent, type ArchiveManifest } from "@/lib/audit/retention/archive-format";
+import { parseManifest } from "@/lib/audit/retention/archive-parse";
+import { ArchiveVerifier } from "@/lib/audit/retention/archive-verifier";
 import { loadAuditRetentionConfig } from "@/lib/config/audit-retention";
 import { ConfigError } from "@/lib/config/env";
 
@@ -19,9 +21,12 @@ function build(from = 1, through = 4, anchor = GENESIS_HASH) {
     prev = e.hash;
     events.push(e);
   }
-  const cp = signChainedCheckpoint(seed, BigInt(through), prev, { number: 1n, signedAt: new Date("2026-01-02T00:00:00.000Z"), prevSignature: null });
-  const header = { format: "bulkhead-audit-archive", version: 1, fromSeq: String(from), throughSeq: String(through), anchorPrevHash: anchor, events: String(through - from + 1), checkpoint: { number: "1", seq: String(through), hash: prev, keyId: cp.keyId } };
-  const lines = [header, ...events, archivedCheckpoint(cp)].map((l) => JSON.stringify(l));
+  // Checkpoint 1 in the middle of the segment, 2 (the segment's own) at its end.
+  const mid = events[Math.floor(events.length / 2) - 1]!;
+  const first = signChainedCheckpoint(seed, BigInt(mid.seq), mid.hash, { number: 1n, signedAt: new Date("2026-01-02T00:00:00.000Z"), prevSignature: null });
+  const cp = signChainedCheckpoint(seed, BigInt(through), prev, { number: 2n, signedAt: new Date("2026-01-02T00:00:10.000Z"), prevSignature: first.signature });
+  const header = { format: "bulkhead-audit-archive", version: 1, fromSeq: String(from), throughSeq: String(through), anchorPrevHash: anchor, events: String(through - from + 1), checkpoint: { number: "2", seq: String(through), hash: prev, keyId: cp.keyId } };
+  const lines = [header, ...events, archivedCheckpoint(first), archivedCheckpoint(cp)].map((l) => JSON.stringify(l));
   return `${lines.join("\n")}\n`;
 }
 
@@ -35,13 +40,15 @@ function check(text: string, manifest: ArchiveManifest | null = manifestFor(text
   // Fed in odd-sized pieces, as a stream would.
   const bytes = Buffer.from(text);
   for (let i = 0; i < bytes.length; i += 7) v.update(bytes.subarray(i, i + 7));
-  for (const line of text.split("\n")) v.line(line);
   return v.finish(manifest);
 }
 
+/** Changes an archive's lines (without the empty string after the final newline). */
+const lines = (change: (l: string[]) => string[]) => (t: string) => `${change(t.split("\n").slice(0, -1)).join("\n")}\n`;
+
 describe("audit archive format", () => {
   it("verifies a whole archive, and one anchored on an earlier segment", () => {
-    expect(check(build())).toMatchObject({ ok: true, events: 4, checkpoints: 1, problems: [] });
+    expect(check(build())).toMatchObject({ ok: true, events: 4, checkpoints: 2, problems: [] });
     expect(check(build(11, 15, "a".repeat(64)))).toMatchObject({ ok: true, events: 5 });
     // Archives written before events carried their stored time still verify.
     const older = build().replace(/,"recordedAt":(null|"[^"]*")/g, "");
@@ -56,6 +63,27 @@ describe("audit archive format", () => {
     ["no header", (t: string) => t.split("\n").slice(1).join("\n"), /no valid header/],
     ["garbage line", (t: string) => `${t}not json\n`, /is not JSON/],
     ["a stored time that is not a time", (t: string) => t.replace('"recordedAt":"2026-01-01T00:05:02.000Z"', '"recordedAt":"yesterday"'), /event 2: recordedAt is not an ISO time/],
+    // Caught by the chain and the signed checkpoints, and kept so.
+    ["two events swapped", lines((l) => [l[0]!, l[2]!, l[1]!, ...l.slice(3)]), /event 1 is missing \(line 2 holds seq 2\)/],
+    ["the last event dropped", lines((l) => l.filter((_, i) => i !== 4)), /the archive ends at seq 3, not at seq 4/],
+    ["the final checkpoint dropped", lines((l) => l.slice(0, 6)), /the segment's checkpoint 2 is not in the archive/],
+    ["a changed key id", (t: string) => t.replaceAll(key.keyId, "ack_0000000000000000"), /not signed by a trusted checkpoint key/],
+    ["an event line added after the checkpoints", lines((l) => [...l, l[2]!]), /event 2 after the checkpoints/],
+    // Not covered by the chain: refused by the strict parser.
+    ["an added field on an event", (t: string) => t.replace('"reason":"r|2"', '"reason":"r|2","note":"approved by alice"'), /line 3: the event has field\(s\) an archive does not have: note/],
+    ["an added field on the header", lines((l) => [l[0]!.replace(/}$/, ',"note":"x"}'), ...l.slice(1)]), /the header has field\(s\) an archive does not have: note/],
+    ["an added field on a checkpoint", lines((l) => [...l.slice(0, 6), l[6]!.replace(/}$/, ',"note":"x"}')]), /the checkpoint has field\(s\) an archive does not have: note/],
+    ["a missing field on an event", (t: string) => t.replace(',"ruleId":null,"dataText":"{\\"i\\": 3}"', ',"dataText":"{\\"i\\": 3}"'), /line 4: the event is missing field\(s\): ruleId/],
+    ["a repeated key (JSON.parse keeps the last)", (t: string) => t.replace('"reason":"r|2"', '"reason":"r|9","reason":"r|2"'), /line 3 is not written as Bulkhead writes it/],
+    ["spacing inside a line", (t: string) => t.replace('"type":"t"', '"type": "t"'), /is not written as Bulkhead writes it/],
+    ["fields in another order", (t: string) => t.replace('"type":"t","actorType":"system"', '"actorType":"system","type":"t"'), /fields in another order/],
+    ["a checkpoint line duplicated", lines((l) => [...l.slice(0, 6), l[5]!, l[6]!]), /line 7: checkpoint 1 appears twice/],
+    ["the segment's checkpoint duplicated", lines((l) => [...l, l[6]!]), /line 8: checkpoint 2 comes after the segment's checkpoint 2/],
+    ["checkpoints in another order", lines((l) => [...l.slice(0, 5), l[6]!, l[5]!]), /checkpoint 1 comes after the segment's checkpoint 2/],
+    ["a blank line between events", lines((l) => [...l.slice(0, 3), "", ...l.slice(3)]), /line 4 is blank/],
+    ["a blank line at the end", (t: string) => `${t}\n`, /line 8 is blank/],
+    ["no newline at the end", (t: string) => t.slice(0, -1), /does not end with a newline after line 7/],
+    ["a carriage return", (t: string) => t.replace("\n", "\r\n"), /line 1 is not written as Bulkhead writes it/],
   ])("reports %s", (_name, change, problem) => {
     const text = change(build());
     // The manifest is recomputed too: what is found must come from the chain itself.
