@@ -70,7 +70,7 @@ export const COMMAND_USAGE = {
   bulkhead audit verify-report FILE.pdf [--signature FILE.sig] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json]
   bulkhead audit retention [--dry-run]
                                        archive and remove events older than BULKHEAD_AUDIT_RETENTION_DAYS
-  bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json]`,
+  bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json] [--require-signed-manifest]`,
   policy: `usage:
   bulkhead policy check FILE [--offline [--services FILE] [--inventory FILE]] [--json]
   bulkhead policy check --task ID [FILE]

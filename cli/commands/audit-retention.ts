@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkpointVerificationKey, type CheckpointKey } from "@/lib/audit/checkpoints";
 import { DirectoryCheckpointSink } from "@/lib/audit/outside/directory";
-import { loadSignerKey } from "@/lib/audit/outside/signer-key";
+import { loadSignerKey, type SignerKey } from "@/lib/audit/outside/signer-key";
 import { verifyArchiveFile } from "@/lib/audit/retention/archive-file";
 import { AuditRetentionError } from "@/lib/audit/retention/plan";
 import { runAuditRetention, type RetentionResult } from "@/lib/audit/retention/run";
@@ -24,10 +24,14 @@ import { withCliDatabase } from "../database";
  */
 const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 
+/** The checkpoint signer's key, which signs archives' manifests; null when it is not here (never created here). */
+function localSignerKey(): SignerKey | null {
+  return loadSignerKey(loadAuditCheckpointConfig(loadCommonConfig().dataDir).signerKeyFile, { create: false });
+}
+
 /** Every checkpoint key this installation knows: the signer's, the format-1 key (from the master key, when at hand), retired ones. */
-function localCheckpointKeys(): CheckpointKey[] {
+function localCheckpointKeys(signer = localSignerKey()): CheckpointKey[] {
   const common = loadCommonConfig();
-  const signer = loadSignerKey(loadAuditCheckpointConfig(common.dataDir).signerKeyFile, { create: false });
   const keys: CheckpointKey[] = signer ? [signer.publicKey] : [];
   if (common.masterKey || existsSync(path.join(common.dataDir, MASTER_KEY_FILE))) {
     keys.push(checkpointVerificationKey(deriveProcessKeys(resolveMasterKey(common.masterKey, common.dataDir).key).checkpointKey));
@@ -45,7 +49,10 @@ export async function retentionCommand(args: string[], ctx: CliContext): Promise
   try {
     result = await withCliDatabase(
       ctx,
-      (db) => runAuditRetention({ db, sink, keys: localCheckpointKeys(), retentionDays: config.retentionDays, archiveDir: config.archiveDir, dryRun, performedBy: "cli" }),
+      (db) => {
+        const signer = localSignerKey();
+        return runAuditRetention({ db, sink, keys: localCheckpointKeys(signer), signerKey: signer?.seed ?? null, retentionDays: config.retentionDays, archiveDir: config.archiveDir, dryRun, performedBy: "cli" });
+      },
       // A dry run reads only; removing needs the owner, which alone may delete audit rows.
       { role: dryRun || config.retentionDays === null ? "dashboard" : "owner" },
     );
@@ -84,12 +91,18 @@ async function keysFromFile(file: string): Promise<CheckpointKey[]> {
 }
 
 /**
- * `bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json]`:
+ * `bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json] [--require-signed-manifest]`:
  * offline. Trusts --key, --keys and this installation's checkpoint keys when they are at hand.
+ * An archive whose manifest is unsigned (version 1) verifies as far as signatures reach, and the
+ * output names what only that manifest vouches for; --require-signed-manifest refuses it.
  */
 export async function verifyArchiveCommand(args: string[], ctx: CliContext): Promise<number> {
-  const usage = "usage: bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json]";
-  const { values, positionals } = parseFlags(args, { manifest: { type: "string" }, key: { type: "string", multiple: true }, keys: { type: "string" } }, 1);
+  const usage = "usage: bulkhead audit verify-archive FILE [--manifest FILE] [--key KEY_ID:PUBLIC_KEY]... [--keys KEYS.json] [--require-signed-manifest]";
+  const { values, positionals } = parseFlags(
+    args,
+    { manifest: { type: "string" }, key: { type: "string", multiple: true }, keys: { type: "string" }, "require-signed-manifest": { type: "boolean" } },
+    1,
+  );
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new CliError(usage, 2);
   if (!existsSync(file)) throw new CliError(`${file} does not exist`, 2);
@@ -106,10 +119,24 @@ export async function verifyArchiveCommand(args: string[], ctx: CliContext): Pro
   }
   if (keys.length === 0) throw new CliError(`no checkpoint key to check signatures with: pass --key or --keys\n${usage}`, 2);
   const result = await verifyArchiveFile(file, keys, values.manifest);
-  if (ctx.json) ctx.stdout(json({ ok: result.ok, problems: result.problems, header: result.header, events: result.events, checkpoints: result.checkpoints, sha256: result.manifest?.sha256 ?? null }));
-  else if (result.ok) {
+  if (result.ok && !result.manifestSigned && values["require-signed-manifest"] === true) {
+    result.ok = false;
+    result.problems.push("the manifest is not signed (an archive of version 1), and --require-signed-manifest was given");
+  }
+  const unsigned = result.manifestSigned ? [] : result.unsignedParts;
+  if (ctx.json) {
+    const { ok, problems, header, events, checkpoints, manifestSigned } = result;
+    ctx.stdout(json({ ok, problems, header, events, checkpoints, sha256: result.manifest?.sha256 ?? null, manifestSigned, manifestKeyId: manifestSigned ? result.manifest!.keyId : null, unsignedParts: unsigned }));
+  } else if (result.ok) {
     const h = result.header!;
-    ctx.stdout(`Archive OK: ${file} holds events ${h.fromSeq}-${h.throughSeq} (${result.events}), chained from ${h.anchorPrevHash.slice(0, 16)}… to checkpoint ${h.checkpoint.number} (hash ${h.checkpoint.hash}); ${result.checkpoints} checkpoint signature(s) and the manifest's sha256 verify.`);
+    const chain = `${file} holds events ${h.fromSeq}-${h.throughSeq} (${result.events}), chained from ${h.anchorPrevHash.slice(0, 16)}… to checkpoint ${h.checkpoint.number} (hash ${h.checkpoint.hash}); ${result.checkpoints} checkpoint signature(s) verify`;
+    if (result.manifestSigned) {
+      ctx.stdout(`Archive OK: ${chain}, and the manifest is signed by ${result.manifest!.keyId}: its sha256 vouches for every byte, with the segment's range and each event's id and recordedAt.`);
+    } else {
+      ctx.stdout(`Archive OK as far as signatures reach: ${chain}. Its manifest is NOT signed (an archive of version 1, written before manifests were); its sha256 matches, but only that unsigned manifest vouches for:`);
+      for (const p of unsigned) ctx.stdout(`  ${p}`);
+      ctx.stdout("Compare its sha256 with the audit.retention event that removed the segment, or pass --require-signed-manifest to refuse such archives.");
+    }
   } else {
     ctx.stdout(`Archive NOT VERIFIED: ${file}:`);
     for (const p of result.problems) ctx.stdout(`  ${p}`);

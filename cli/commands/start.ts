@@ -182,7 +182,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     // Only the launcher holds the owner's URL among Bulkhead's processes: retention runs here.
-    retention = startAuditRetentionSchedule({ dataDir: common.dataDir, ownerDatabaseUrl: ownerUrl(database.urls), signerKey: signer.publicKey, master: master.key, say });
+    retention = startAuditRetentionSchedule({ dataDir: common.dataDir, ownerDatabaseUrl: ownerUrl(database.urls), signer: signer.key, master: master.key, say });
     env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");
     await ensureBuilt(root, say);
 

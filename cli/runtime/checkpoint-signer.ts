@@ -1,5 +1,5 @@
 import { DirectoryCheckpointSink } from "@/lib/audit/outside/directory";
-import { loadSignerKey } from "@/lib/audit/outside/signer-key";
+import { loadSignerKey, type SignerKey } from "@/lib/audit/outside/signer-key";
 import { startCheckpointSigner } from "@/lib/audit/outside/signer";
 import type { CheckpointKey } from "@/lib/audit/checkpoints";
 import { loadAuditCheckpointConfig } from "@/lib/config/audit-checkpoints";
@@ -7,6 +7,8 @@ import { createPrismaClient } from "@/lib/db/client";
 
 export interface LauncherSigner {
   publicKey: CheckpointKey;
+  /** The key itself, for the launcher's own use only (retention signs archives' manifests with it). */
+  key: SignerKey;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export function startLauncherSigner(o: { dataDir: string; databaseUrl: string; s
   o.say(`Audit checkpoints: signed by ${key.publicKey.keyId} every ${config.intervalMs} ms, published to ${config.sinkDir}`);
   return {
     publicKey: key.publicKey,
+    key,
     async stop() {
       await loop.stop();
       await db.$disconnect();

@@ -110,13 +110,27 @@ export function signChainedCheckpoint(signerKey: Buffer, seq: bigint, hash: stri
 
 /** True when a key with the checkpoint's keyId (whose id matches its own bytes) signed it. */
 export function checkpointSignatureValid(checkpoint: SignedCheckpoint, keys: readonly CheckpointKey[]): boolean {
+  return signedByCheckpointKey(checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.chain), checkpoint.keyId, checkpoint.signature, keys);
+}
+
+/**
+ * Signs another message with a checkpoint key (an archive's manifest, lib/audit/retention): the
+ * message must start with a prefix of its own, so that it can never be read as a checkpoint.
+ */
+export function signWithCheckpointKey(checkpointKey: Buffer, message: Buffer): { keyId: string; signature: string } {
+  const key = signingKey(checkpointKey);
+  return { keyId: key.keyId, signature: sign(null, message, key.privateKey).toString("base64url") };
+}
+
+/** True when a trusted key with that keyId (whose id matches its own bytes) signed `message`. */
+export function signedByCheckpointKey(message: Buffer, keyId: string, signature: string, keys: readonly CheckpointKey[]): boolean {
   for (const k of keys) {
-    if (k.keyId !== checkpoint.keyId) continue;
+    if (k.keyId !== keyId) continue;
     const raw = Buffer.from(k.publicKey, "base64url");
     if (raw.length !== 32 || checkpointKeyId(raw) !== k.keyId) continue;
     try {
       const publicKey = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: k.publicKey }, format: "jwk" });
-      if (verify(null, checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.chain), publicKey, Buffer.from(checkpoint.signature, "base64url"))) return true;
+      if (verify(null, message, publicKey, Buffer.from(signature, "base64url"))) return true;
     } catch {
       // malformed key or signature: not valid under this key
     }

@@ -56,14 +56,15 @@ export async function readManifest(archiveFile: string, manifestFile = manifestF
   return parseManifest(text);
 }
 
-/** Re-verifies an archive offline: its manifest's digest, its hash chain and its checkpoints' signatures. */
+/** Re-verifies an archive offline: its manifest's digest and signature, its hash chain and its checkpoints' signatures. */
 export async function verifyArchiveFile(archiveFile: string, keys: readonly CheckpointKey[] | null, manifestFile?: string): Promise<ArchiveVerification & { manifest: ArchiveManifest | null }> {
   const manifest = await readManifest(archiveFile, manifestFile);
   const verifier = new ArchiveVerifier(keys);
   try {
     for await (const chunk of createReadStream(archiveFile)) verifier.update(chunk as Buffer);
   } catch (error) {
-    return { ok: false, problems: [`the archive ${archiveFile} cannot be read: ${(error as Error).message}`], header: null, events: 0, checkpoints: 0, signaturesChecked: keys !== null, manifest: null };
+    const problems = [`the archive ${archiveFile} cannot be read: ${(error as Error).message}`];
+    return { ok: false, problems, header: null, events: 0, checkpoints: 0, signaturesChecked: keys !== null, manifestSigned: false, unsignedParts: [], manifest: null };
   }
   const result = verifier.finish(typeof manifest === "string" ? null : manifest);
   if (typeof manifest === "string") result.problems.unshift(manifest);

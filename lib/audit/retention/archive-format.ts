@@ -11,10 +11,15 @@ import type { SignedCheckpoint } from "../checkpoints";
 
 export const ARCHIVE_FORMAT = "bulkhead-audit-archive";
 export const MANIFEST_FORMAT = "bulkhead-audit-archive-manifest";
+/**
+ * 2: the manifest is signed with the checkpoint signer's key and every event carries
+ * `recordedAt`. 1 (still verified): an unsigned manifest, `recordedAt` absent on older ones.
+ */
+export const ARCHIVE_VERSION = 2;
 
 export interface ArchiveHeader {
   format: typeof ARCHIVE_FORMAT;
-  version: 1;
+  version: 1 | 2;
   fromSeq: string;
   throughSeq: string;
   /** prevHash of the event at fromSeq: 64 zeros for the first segment, else the last marker's anchor. */
@@ -63,7 +68,8 @@ export interface ArchivedCheckpoint {
 
 export interface ArchiveManifest {
   format: typeof MANIFEST_FORMAT;
-  version: 1;
+  /** The archive header's version: 2 is signed (keyId, signature), 1 is not. */
+  version: 1 | 2;
   file: string;
   sha256: string;
   size: number;
@@ -73,6 +79,9 @@ export interface ArchiveManifest {
   anchorPrevHash: string;
   checkpoint: ArchiveHeader["checkpoint"];
   createdAt: string;
+  /** Version 2: the checkpoint signer's key id and its Ed25519 signature (archive-manifest.ts). */
+  keyId?: string;
+  signature?: string;
 }
 
 export function archivedCheckpoint(cp: SignedCheckpoint): ArchivedCheckpoint {
@@ -112,4 +121,11 @@ export interface ArchiveVerification {
   checkpoints: number;
   /** false when no key was given: signatures were not checked. */
   signaturesChecked: boolean;
+  /** true when the manifest is signed (version 2) and its signature verified under a trusted key. */
+  manifestSigned: boolean;
+  /**
+   * What nothing signed vouches for, only the manifest's unsigned digest (empty when the
+   * manifest's signature verified): said with the result, so "OK" never claims more.
+   */
+  unsignedParts: string[];
 }

@@ -47,7 +47,7 @@ export function parseArchiveLine(text: string): Record<string, unknown> | string
 }
 
 export function parseHeader(o: Record<string, unknown>): ArchiveHeader | string {
-  if (o.format !== ARCHIVE_FORMAT || o.version !== 1) return "line 1 is not a Bulkhead audit archive header of version 1";
+  if (o.format !== ARCHIVE_FORMAT || (o.version !== 1 && o.version !== 2)) return "line 1 is not a Bulkhead audit archive header of version 1 or 2";
   const fields = fieldProblem(o, HEADER_FIELDS);
   if (fields) return `the header ${fields}`;
   const cp = o.checkpoint as Record<string, unknown> | null;
@@ -59,9 +59,13 @@ export function parseHeader(o: Record<string, unknown>): ArchiveHeader | string 
   return o as unknown as ArchiveHeader;
 }
 
-/** `recordedAt`: "optional" in archives written before events carried it, else "required". */
-export function parseEvent(o: Record<string, unknown>, recordedAt: "optional" | "required"): ArchivedEvent | string {
-  const fields = fieldProblem(o, recordedAt === "required" || "recordedAt" in o ? [...EVENT_FIELDS, "recordedAt"] : EVENT_FIELDS);
+/**
+ * `recordedAt`: "required" in version 2; in version 1 "optional" for the first event (archives
+ * written before events carried it have none), then as the first event had it.
+ */
+export function parseEvent(o: Record<string, unknown>, recordedAt: "optional" | "required" | "absent"): ArchivedEvent | string {
+  const withIt = recordedAt === "required" || (recordedAt === "optional" && "recordedAt" in o);
+  const fields = fieldProblem(o, withIt ? [...EVENT_FIELDS, "recordedAt"] : EVENT_FIELDS);
   if (fields) return `the event ${fields}`;
   for (const k of ["id", "seq", "prevHash", "hash", "at", "type", "actorType", "dataText"]) if (!isStr(o[k])) return `event field ${k} is missing or not a string`;
   for (const k of ["actorId", "agentId", "taskId", "outcome", "effect", "reason", "ruleId"]) if (!isNullableStr(o[k])) return `event field ${k} is not a string or null`;
@@ -92,13 +96,20 @@ export function parseManifest(text: string): ArchiveManifest | string {
   } catch {
     return "the manifest is not JSON";
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o) || o.format !== MANIFEST_FORMAT || o.version !== 1) return "not a Bulkhead audit archive manifest of version 1";
-  const fields = fieldProblem(o, MANIFEST_FIELDS);
+  if (typeof o !== "object" || o === null || Array.isArray(o) || o.format !== MANIFEST_FORMAT || (o.version !== 1 && o.version !== 2)) return "not a Bulkhead audit archive manifest of version 1 or 2";
+  const fields = fieldProblem(o, o.version === 2 ? [...MANIFEST_FIELDS, "keyId", "signature"] : MANIFEST_FIELDS);
   if (fields) return `the manifest ${fields}`;
   if (!isStr(o.sha256) || !HEX64.test(o.sha256) || typeof o.size !== "number" || !Number.isSafeInteger(o.size) || !isStr(o.file)) return "the manifest's sha256, size or file is malformed";
   if (!isStr(o.fromSeq) || !isStr(o.throughSeq) || !isStr(o.events) || !isStr(o.anchorPrevHash) || typeof o.checkpoint !== "object" || o.checkpoint === null) return "the manifest's segment is malformed";
   const cp = o.checkpoint as Record<string, unknown>;
   if (fieldProblem(cp, HEADER_CHECKPOINT_FIELDS) !== null || !HEADER_CHECKPOINT_FIELDS.every((k) => isStr(cp[k]))) return "the manifest's checkpoint is malformed";
   if (!isIsoMs(o.createdAt)) return "the manifest's createdAt is not an ISO time";
+  if (o.version === 2) {
+    if (!isStr(o.keyId) || !/^ack_[0-9a-f]{16}$/.test(o.keyId)) return "the manifest's keyId is not a checkpoint key id (ack_ and 16 hex digits)";
+    // 64 bytes in unpadded base64url, in the one encoding that re-encodes to itself.
+    if (!isStr(o.signature) || !/^[A-Za-z0-9_-]{86}$/.test(o.signature) || Buffer.from(o.signature, "base64url").toString("base64url") !== o.signature) {
+      return "the manifest's signature is not a 64-byte Ed25519 signature in unpadded base64url";
+    }
+  }
   return o as unknown as ArchiveManifest;
 }

@@ -3,12 +3,14 @@
  * events' hashes are kept to match checkpoints against): every line parsed strictly (one object
  * per line, no blank line, exactly one newline at the end), the manifest's digest, every event's
  * hash, every link from the anchor to the segment's checkpoint, the checkpoints in order and
- * each once, and their signatures under the published keys.
+ * each once, their signatures and the manifest's (version 2) under the published keys. With a
+ * manifest of version 1 (unsigned) the result lists what only that manifest vouches for.
  */
 import { createHash, type Hash } from "node:crypto";
 import { eventHash, GENESIS_HASH } from "../chain";
 import { checkpointSignatureValid, type CheckpointKey } from "../checkpoints";
 import { signedCheckpoint, type ArchivedCheckpoint, type ArchiveHeader, type ArchiveManifest, type ArchiveVerification } from "./archive-format";
+import { manifestSignatureValid, UNSIGNED_MANIFEST_PARTS } from "./archive-manifest";
 import { parseArchiveLine, parseCheckpoint, parseEvent, parseHeader } from "./archive-parse";
 
 const MAX_PROBLEMS = 20;
@@ -31,6 +33,8 @@ export class ArchiveVerifier {
   private events = 0;
   private checkpoints = 0;
   private sawEnd = false;
+  /** Whether events carry recordedAt: always in version 2, in version 1 as the first event does. */
+  private recordedAt: "optional" | "required" | "absent" = "optional";
   private lastCheckpoint: ArchivedCheckpoint | null = null;
   private lastNumbered: ArchivedCheckpoint | null = null;
   private readonly signatures = new Set<string>();
@@ -67,6 +71,7 @@ export class ArchiveVerifier {
       const h = parseHeader(o);
       if (typeof h === "string") return this.problem(h);
       this.header = h;
+      this.recordedAt = h.version >= 2 ? "required" : "optional";
       this.expectedSeq = BigInt(h.fromSeq);
       this.prevHash = h.anchorPrevHash;
       return;
@@ -78,8 +83,9 @@ export class ArchiveVerifier {
   }
 
   private event(o: Record<string, unknown>): void {
-    const e = parseEvent(o, "optional");
+    const e = parseEvent(o, this.recordedAt);
     if (typeof e === "string") return this.problem(`line ${this.lineNo}: ${e}`);
+    this.recordedAt = e.recordedAt === undefined ? "absent" : "required";
     if (this.checkpoints > 0) return this.problem(`line ${this.lineNo}: event ${e.seq} after the checkpoints`);
     const seq = BigInt(e.seq);
     if (seq !== this.expectedSeq) this.problem(`event ${this.expectedSeq} is missing (line ${this.lineNo} holds seq ${seq})`);
@@ -144,13 +150,32 @@ export class ArchiveVerifier {
       if (!this.sawEnd) this.problem(`the segment's checkpoint ${h.checkpoint.number} is not in the archive`);
       if (this.prevHash !== h.checkpoint.hash) this.problem(`the last archived event's hash is not the one checkpoint ${h.checkpoint.number} signed`);
     }
-    if (manifest) {
-      const sha = this.digest.digest("hex");
-      if (manifest.sha256 !== sha) this.problem(`the file's SHA-256 is ${sha}, the manifest says ${manifest.sha256}: the archive was changed`);
-      if (manifest.size !== this.size) this.problem(`the file has ${this.size} bytes, the manifest says ${manifest.size}`);
-      if (h && !sameSegment(manifest, h)) this.problem("the manifest describes another segment than the archive's header");
-    } else this.problem("no manifest: the file's digest cannot be checked");
-    return { ok: this.problems.length === 0, problems: this.problems, header: h, events: this.events, checkpoints: this.checkpoints, signaturesChecked: this.keys !== null };
+    if (!manifest) this.problem("no manifest: the file's digest cannot be checked");
+    const manifestSigned = manifest !== null && this.manifest(manifest, h);
+    return {
+      ok: this.problems.length === 0,
+      problems: this.problems,
+      header: h,
+      events: this.events,
+      checkpoints: this.checkpoints,
+      signaturesChecked: this.keys !== null,
+      manifestSigned,
+      unsignedParts: manifestSigned ? [] : UNSIGNED_MANIFEST_PARTS,
+    };
+  }
+
+  /** Checks the file against the manifest and the manifest's signature; true when it is signed and verifies. */
+  private manifest(m: ArchiveManifest, h: ArchiveHeader | null): boolean {
+    const sha = this.digest.digest("hex");
+    if (m.sha256 !== sha) this.problem(`the file's SHA-256 is ${sha}, the manifest says ${m.sha256}: the archive was changed`);
+    if (m.size !== this.size) this.problem(`the file has ${this.size} bytes, the manifest says ${m.size}`);
+    if (h && !sameSegment(m, h)) this.problem("the manifest describes another segment than the archive's header");
+    // An archive written with a signed manifest is never vouched for by an unsigned one.
+    if (h && h.version !== m.version) this.problem(`the archive's header is of version ${h.version} but its manifest of version ${m.version}${h.version === 2 ? ": an archive of version 2 has a signed manifest, and this one is not signed" : ""}`);
+    if (m.version !== 2 || this.keys === null) return false;
+    if (manifestSignatureValid(m, this.keys)) return true;
+    this.problem(`the manifest's signature (key ${m.keyId}) does not verify under a trusted checkpoint key: nothing vouches for the file's digest`);
+    return false;
   }
 }
 

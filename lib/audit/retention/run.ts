@@ -12,7 +12,8 @@ import { checkpointFromRow, checkpointRowColumns, type CheckpointKey, type Check
 import type { CheckpointSink } from "../outside/sink";
 import { withAuditSnapshot, type AuditDb } from "../sql";
 import { CHAIN_COLUMNS, type ChainRow } from "../verify";
-import { archivedCheckpoint, archiveFileName, manifestFileName, type ArchivedEvent, type ArchiveHeader, type ArchiveManifest } from "./archive-format";
+import { ARCHIVE_VERSION, archivedCheckpoint, archiveFileName, manifestFileName, type ArchivedEvent, type ArchiveHeader } from "./archive-format";
+import { signManifest } from "./archive-manifest";
 import { verifyArchiveFile, writeFileAtomically } from "./archive-file";
 import { AuditRetentionError, planRetention, type RetentionPlan } from "./plan";
 
@@ -36,6 +37,11 @@ export interface RunRetentionOptions {
   db: Db;
   sink: CheckpointSink;
   keys: readonly CheckpointKey[];
+  /**
+   * The checkpoint signer's seed, which signs the archive's manifest (archive-manifest.ts); null
+   * when it is not at hand, and then nothing is archived or removed (a dry run needs none).
+   */
+  signerKey: Buffer | null;
   /** null: retention is off. */
   retentionDays: number | null;
   archiveDir: string;
@@ -55,13 +61,18 @@ export async function runAuditRetention(options: RunRetentionOptions): Promise<R
   if (!planned.plan) return { state: "nothing", reason: planned.reason, cutoff };
   const plan = planned.plan;
   if (options.dryRun) return { state: "planned", plan };
-  const archive = await writeVerifiedArchive(options.db, plan, options.archiveDir, options.keys);
+  if (!options.signerKey) {
+    throw new AuditRetentionError(
+      "refusing to archive: an archive's manifest is signed with the checkpoint signer's key (BULKHEAD_AUDIT_SIGNER_KEY_FILE, default <data dir>/audit-signer.key), and it cannot be read here; run retention where the launcher runs, or let the launcher run it (BULKHEAD_AUDIT_RETENTION_DAYS)",
+    );
+  }
+  const archive = await writeVerifiedArchive(options.db, plan, options.archiveDir, options.keys, options.signerKey);
   const removed = await applyRetention(options.db, plan, archive, options);
   return { state: "removed", plan, archive, removed };
 }
 
 /** Writes the segment's archive (or reuses a complete one), reads it back and verifies it. */
-async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: string, keys: readonly CheckpointKey[]): Promise<ArchiveWritten> {
+async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: string, keys: readonly CheckpointKey[], signerKey: Buffer): Promise<ArchiveWritten> {
   const name = archiveFileName(plan.fromSeq, plan.throughSeq);
   const file = path.join(dir, name);
   const manifestFile = manifestFileName(file);
@@ -69,12 +80,13 @@ async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: strin
     () => verifyArchiveFile(file, keys),
     () => null,
   );
-  if (existing?.ok && existing.manifest && existing.header?.checkpoint.number === plan.checkpoint.chain.number.toString() && existing.header.anchorPrevHash === plan.anchorPrevHash) {
+  // One left by a run of an older version (unsigned manifest) is written again, signed.
+  if (existing?.ok && existing.manifestSigned && existing.manifest && existing.header?.checkpoint.number === plan.checkpoint.chain.number.toString() && existing.header.anchorPrevHash === plan.anchorPrevHash) {
     return { file, manifestFile, sha256: existing.manifest.sha256, size: existing.manifest.size, reused: true };
   }
   const header: ArchiveHeader = {
     format: "bulkhead-audit-archive",
-    version: 1,
+    version: ARCHIVE_VERSION,
     fromSeq: plan.fromSeq.toString(),
     throughSeq: plan.throughSeq.toString(),
     anchorPrevHash: plan.anchorPrevHash,
@@ -109,9 +121,8 @@ async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: strin
     });
   });
   const sha256 = digest.digest("hex");
-  const manifest: ArchiveManifest = {
+  const manifest = signManifest(signerKey, {
     format: "bulkhead-audit-archive-manifest",
-    version: 1,
     file: name,
     sha256,
     size,
@@ -121,12 +132,13 @@ async function writeVerifiedArchive(db: AuditDb, plan: RetentionPlan, dir: strin
     anchorPrevHash: header.anchorPrevHash,
     checkpoint: header.checkpoint,
     createdAt: new Date().toISOString(),
-  };
+  });
   await writeFileAtomically(manifestFile, async (fh) => {
     await fh.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
   });
   // Read back from the disk and verify before anything is deleted.
   const check = await verifyArchiveFile(file, keys);
+  if (check.ok && !check.manifestSigned) throw new AuditRetentionError(`refusing to remove anything: the manifest of ${file} is signed by ${manifest.keyId}, which is not among the checkpoint keys it is verified with`);
   if (!check.ok) throw new AuditRetentionError(`refusing to remove anything: the archive ${file} does not verify: ${check.problems.join("; ")}`);
   return { file, manifestFile, sha256, size, reused: false };
 }

@@ -4,8 +4,9 @@
  * that the checkpoint signer has published the head, then every 24 hours. A failed run is
  * reported and tried again the next day; it removes nothing it has not archived and verified.
  */
-import { checkpointVerificationKey, type CheckpointKey } from "../checkpoints";
+import { checkpointVerificationKey } from "../checkpoints";
 import { DirectoryCheckpointSink } from "../outside/directory";
+import type { SignerKey } from "../outside/signer-key";
 import { loadAuditCheckpointConfig } from "@/lib/config/audit-checkpoints";
 import { loadAuditRetentionConfig } from "@/lib/config/audit-retention";
 import { createPrismaClient } from "@/lib/db/client";
@@ -20,8 +21,11 @@ const EVERY_MS = 24 * 3600_000;
 export interface RetentionScheduleOptions {
   dataDir: string;
   ownerDatabaseUrl: string;
-  /** The checkpoint signer's public key; with the master key's format-1 key and retired ones, what archives are verified with. */
-  signerKey: CheckpointKey;
+  /**
+   * The checkpoint signer's key: it signs archives' manifests, and its public half, with the
+   * master key's format-1 key and retired ones, is what archives are verified with.
+   */
+  signer: SignerKey;
   master: Buffer;
   say: (line: string) => void;
 }
@@ -29,14 +33,14 @@ export interface RetentionScheduleOptions {
 export function startAuditRetentionSchedule(o: RetentionScheduleOptions): { stop(): Promise<void> } | null {
   const config = loadAuditRetentionConfig(o.dataDir);
   if (config.retentionDays === null) return null;
-  const keys = [o.signerKey, checkpointVerificationKey(deriveProcessKeys(o.master).checkpointKey), ...readRetiredCheckpointKeys(o.dataDir)];
+  const keys = [o.signer.publicKey, checkpointVerificationKey(deriveProcessKeys(o.master).checkpointKey), ...readRetiredCheckpointKeys(o.dataDir)];
   const sink = new DirectoryCheckpointSink(loadAuditCheckpointConfig(o.dataDir).sinkDir);
   let running: Promise<void> | null = null;
   const runOnce = () => {
     running ??= (async () => {
       const db = createPrismaClient(o.ownerDatabaseUrl, 1);
       try {
-        const r = await runAuditRetention({ db, sink, keys, retentionDays: config.retentionDays, archiveDir: config.archiveDir, performedBy: "launcher" });
+        const r = await runAuditRetention({ db, sink, keys, signerKey: o.signer.seed, retentionDays: config.retentionDays, archiveDir: config.archiveDir, performedBy: "launcher" });
         if (r.state === "removed") o.say(`Audit retention: archived events ${r.plan.fromSeq}-${r.plan.throughSeq} to ${r.archive.file} and removed them; checkpoint ${r.plan.checkpoint.chain.number} kept.`);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

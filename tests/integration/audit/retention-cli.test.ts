@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -66,7 +67,32 @@ describe("bulkhead audit retention / verify-archive", () => {
 
     const ok = await cli(["verify-archive", result.archive.file]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout[0]).toMatch(/^Archive OK: .* holds events 1-5 \(5\)/);
+    expect(ok.stdout[0]).toMatch(/^Archive OK: .* holds events 1-5 \(5\).* the manifest is signed by ack_[0-9a-f]{16}: its sha256 vouches for every byte/);
+    const okJson = JSON.parse((await cli(["verify-archive", result.archive.file, "--json"])).stdout[0]!);
+    expect(okJson).toMatchObject({ ok: true, manifestSigned: true, manifestKeyId: expect.stringMatching(/^ack_/), unsignedParts: [] });
+
+    // recordedAt is not hashed: changed, with the manifest's digest recomputed, the manifest's signature fails.
+    const text = await readFile(result.archive.file, "utf8");
+    const manifest = JSON.parse(await readFile(`${result.archive.file}.manifest.json`, "utf8"));
+    const save = async (name: string, body: string, m: object) => {
+      const file = path.join(dir, name);
+      await writeFile(file, body);
+      await writeFile(`${file}.manifest.json`, JSON.stringify({ ...m, sha256: createHash("sha256").update(body).digest("hex"), size: Buffer.byteLength(body) }));
+      return file;
+    };
+    const redated = await cli(["verify-archive", await save("redated.jsonl", text.replace(/"recordedAt":"[^"]*"/, '"recordedAt":"2020-01-01T00:00:00.000Z"'), manifest)]);
+    expect(redated.code).toBe(1);
+    expect(redated.stdout.join("\n")).toMatch(/NOT VERIFIED[\s\S]*the manifest's signature \(key ack_[0-9a-f]{16}\) does not verify/);
+
+    // An archive of version 1 (unsigned manifest) still verifies, and the output says what only that manifest vouches for.
+    const { keyId: _keyId, signature: _signature, ...unsigned } = manifest;
+    const v1 = await save("v1.jsonl", text.replace('"version":2', '"version":1'), { ...unsigned, version: 1 });
+    const older = await cli(["verify-archive", v1]);
+    expect(older.code).toBe(0);
+    expect(older.stdout.join("\n")).toMatch(/^Archive OK as far as signatures reach: .*Its manifest is NOT signed[\s\S]*id and recordedAt[\s\S]*a tail cut back to an earlier checkpoint/);
+    const strict = await cli(["verify-archive", v1, "--require-signed-manifest"]);
+    expect(strict.code).toBe(1);
+    expect(strict.stdout.join("\n")).toMatch(/NOT VERIFIED[\s\S]*--require-signed-manifest/);
     const copy = path.join(dir, "copy.jsonl");
     await writeFile(copy, (await readFile(result.archive.file, "utf8")).replace('"cli.old"', '"cli.odd"'));
     await writeFile(`${copy}.manifest.json`, await readFile(`${result.archive.file}.manifest.json`));

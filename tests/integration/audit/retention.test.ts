@@ -45,7 +45,7 @@ describe("audit retention", () => {
     });
   const round = () => signCheckpointRound({ db: t.db, key, sink });
   const run = (extra: Partial<RunRetentionOptions> = {}) =>
-    runAuditRetention({ db: owner, sink, keys: [key.publicKey], retentionDays: 30, archiveDir, performedBy: "test", ...extra });
+    runAuditRetention({ db: owner, sink, keys: [key.publicKey], signerKey: key.seed, retentionDays: 30, archiveDir, performedBy: "test", ...extra });
   const seqs = async () => (await t.db.auditEvent.findMany({ select: { seq: true }, orderBy: { seq: "asc" } })).map((e) => Number(e.seq));
   const verify = () => verifyWithOutside(t.db, { keys: [key.publicKey], sink });
 
@@ -105,7 +105,9 @@ describe("audit retention", () => {
     expect(await t.db.auditCheckpoint.count()).toBe(3);
 
     const archive = await verifyArchiveFile(r.archive.file, [key.publicKey]);
-    expect(archive).toMatchObject({ ok: true, events: 10, checkpoints: 2, problems: [] });
+    expect(archive).toMatchObject({ ok: true, events: 10, checkpoints: 2, problems: [], manifestSigned: true, unsignedParts: [] });
+    expect(archive.header?.version).toBe(2);
+    expect(archive.manifest).toMatchObject({ version: 2, keyId: key.publicKey.keyId });
     const lines = (await readFile(r.archive.file, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines[1]).toMatchObject({ kind: "event", seq: "1", prevHash: "0".repeat(64), reason: "old 0", dataText: '{"i": 0, "tag": "old"}' });
     // The time PostgreSQL stored each row goes with it, beside the (older) time it claims.
@@ -190,6 +192,51 @@ describe("audit retention", () => {
     // No manifest: not verified.
     await unlink(manifestFileName(copy));
     expect((await verifyArchiveFile(copy, [key.publicKey])).ok).toBe(false);
+  });
+
+  it("verify-archive refuses every manipulation of a written archive, with the manifest's digest, size and segment recomputed", async () => {
+    const r = await run();
+    if (r.state !== "removed") throw new Error("expected a removal");
+    const text = await readFile(r.archive.file, "utf8");
+    const manifest = JSON.parse(await readFile(r.archive.manifestFile, "utf8"));
+    const copy = path.join(dir, "copy.jsonl");
+    // Lines: 0 header, 1-10 events 1-10, 11 checkpoint 1 (seq 5), 12 checkpoint 2 (seq 10).
+    const l = text.split("\n").slice(0, -1);
+    const join = (ls: string[]) => `${ls.join("\n")}\n`;
+    const cpAt5 = JSON.parse(l[11]!);
+    const cut = join([JSON.stringify({ ...JSON.parse(l[0]!), throughSeq: "5", events: "5", checkpoint: { number: cpAt5.number, seq: "5", hash: cpAt5.hash, keyId: cpAt5.keyId } }), ...l.slice(1, 6), l[11]!]);
+    const cases: Array<[string, string, RegExp]> = [
+      ["a changed recordedAt", text.replace(/"recordedAt":"[^"]*"/, '"recordedAt":"2020-01-01T00:00:00.000Z"'), /manifest's signature .* does not verify/],
+      ["an added field", text.replace('"reason":"old 2"', '"reason":"old 2","note":"approved by alice"'), /has field\(s\) an archive does not have: note/],
+      ["a duplicated checkpoint", join([...l.slice(0, 12), l[11]!, l[12]!]), /checkpoint 1 appears twice/],
+      ["a blank line", join([...l.slice(0, 4), "", ...l.slice(4)]), /line 5 is blank/],
+      ["the tail cut back to checkpoint 1, the header's range fixed", cut, /manifest's signature .* does not verify/],
+      // Already caught by the chain and the checkpoints, and still.
+      ["one changed byte", text.replace('"reason":"old 4"', '"reason":"old 5"'), /event 5's content does not match its hash/],
+      ["an edited reason", text.replace('"reason":"old 3"', '"reason":"nothing happened"'), /event 4's content does not match its hash/],
+      ["two events swapped", join([l[0]!, l[2]!, l[1]!, ...l.slice(3)]), /event 1 is missing/],
+      ["the last event dropped", join([...l.slice(0, 10), ...l.slice(11)]), /the archive ends at seq 9, not at seq 10/],
+      ["the final checkpoint dropped", join(l.slice(0, 12)), /the segment's checkpoint 2 is not in the archive/],
+      ["a changed key id", text.replaceAll(key.publicKey.keyId, "ack_0000000000000000"), /not signed by a trusted checkpoint key/],
+      ["an extra line", join([...l, l[3]!]), /event 3 after the checkpoints/],
+    ];
+    for (const [name, body, problem] of cases) {
+      expect(body, name).not.toBe(text);
+      const h = JSON.parse(body.split("\n")[0]!);
+      await writeFile(copy, body);
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      const segment = { fromSeq: h.fromSeq, throughSeq: h.throughSeq, events: h.events, anchorPrevHash: h.anchorPrevHash, checkpoint: h.checkpoint };
+      await writeFile(manifestFileName(copy), JSON.stringify({ ...manifest, sha256, size: Buffer.byteLength(body), ...segment }));
+      const result = await verifyArchiveFile(copy, [key.publicKey]);
+      expect(result.ok, name).toBe(false);
+      expect(result.problems.join("\n"), name).toMatch(problem);
+    }
+  });
+
+  it("archives nothing and removes nothing without the signer's key to sign the manifest with", async () => {
+    await expect(run({ signerKey: null })).rejects.toThrow(/refusing to archive: an archive's manifest is signed with the checkpoint signer's key/);
+    expect(await seqs()).toHaveLength(15);
+    expect(await run({ signerKey: null, dryRun: true })).toMatchObject({ state: "planned" });
   });
 
   it("runtime roles cannot delete audit rows, call the removal, or forge or change a marker", async () => {

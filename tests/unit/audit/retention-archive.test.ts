@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { eventHash, GENESIS_HASH } from "@/lib/audit/chain";
 import { checkpointVerificationKey, signChainedCheckpoint, type CheckpointKey } from "@/lib/audit/checkpoints";
 import { archivedCheckpoint, archiveFileName, type ArchivedEvent, type ArchiveManifest } from "@/lib/audit/retention/archive-format";
+import { signManifest } from "@/lib/audit/retention/archive-manifest";
 import { parseManifest } from "@/lib/audit/retention/archive-parse";
 import { ArchiveVerifier } from "@/lib/audit/retention/archive-verifier";
 import { loadAuditRetentionConfig } from "@/lib/config/audit-retention";
@@ -11,8 +12,8 @@ import { ConfigError } from "@/lib/config/env";
 const seed = randomBytes(32);
 const key = checkpointVerificationKey(seed);
 
-/** An archive of events from..through chained from `anchor`, ending at a signed checkpoint. */
-function build(from = 1, through = 4, anchor = GENESIS_HASH) {
+/** An archive (version 1 unless told) of events from..through chained from `anchor`, ending at a signed checkpoint. */
+function build(from = 1, through = 4, anchor = GENESIS_HASH, version = 1) {
   const events: ArchivedEvent[] = [];
   let prev = anchor;
   for (let seq = from; seq <= through; seq++) {
@@ -25,14 +26,38 @@ function build(from = 1, through = 4, anchor = GENESIS_HASH) {
   const mid = events[Math.floor(events.length / 2) - 1]!;
   const first = signChainedCheckpoint(seed, BigInt(mid.seq), mid.hash, { number: 1n, signedAt: new Date("2026-01-02T00:00:00.000Z"), prevSignature: null });
   const cp = signChainedCheckpoint(seed, BigInt(through), prev, { number: 2n, signedAt: new Date("2026-01-02T00:00:10.000Z"), prevSignature: first.signature });
-  const header = { format: "bulkhead-audit-archive", version: 1, fromSeq: String(from), throughSeq: String(through), anchorPrevHash: anchor, events: String(through - from + 1), checkpoint: { number: "2", seq: String(through), hash: prev, keyId: cp.keyId } };
+  const header = { format: "bulkhead-audit-archive", version, fromSeq: String(from), throughSeq: String(through), anchorPrevHash: anchor, events: String(through - from + 1), checkpoint: { number: "2", seq: String(through), hash: prev, keyId: cp.keyId } };
   const lines = [header, ...events, archivedCheckpoint(first), archivedCheckpoint(cp)].map((l) => JSON.stringify(l));
   return `${lines.join("\n")}\n`;
 }
 
 function manifestFor(text: string, over: Partial<ArchiveManifest> = {}): ArchiveManifest {
   const header = JSON.parse(text.split("\n")[0]!);
+  if (header.version === 2) return signedManifestFor(text, seed, over);
   return { format: "bulkhead-audit-archive-manifest", version: 1, file: "a.jsonl", sha256: createHash("sha256").update(text).digest("hex"), size: Buffer.byteLength(text), fromSeq: header.fromSeq, throughSeq: header.throughSeq, events: header.events, anchorPrevHash: header.anchorPrevHash, checkpoint: header.checkpoint, createdAt: new Date().toISOString(), ...over };
+}
+
+/** The manifest of version 2, signed by `by` (the signer's key, or an attacker's). */
+function signedManifestFor(text: string, by: Buffer, over: Partial<ArchiveManifest> = {}): ArchiveManifest {
+  const header = JSON.parse(text.split("\n")[0]!);
+  const m = { format: "bulkhead-audit-archive-manifest" as const, file: "a.jsonl", sha256: createHash("sha256").update(text).digest("hex"), size: Buffer.byteLength(text), fromSeq: header.fromSeq, throughSeq: header.throughSeq, events: header.events, anchorPrevHash: header.anchorPrevHash, checkpoint: header.checkpoint, createdAt: new Date().toISOString() };
+  return { ...signManifest(by, m), ...over };
+}
+
+/** What an attacker with write access but no signing key can do: the digest, size and segment recomputed from the changed file, the signature (if any) kept. */
+function recomputed(text: string, manifest: ArchiveManifest): ArchiveManifest {
+  const h = JSON.parse(text.split("\n")[0]!);
+  const segment = { fromSeq: h.fromSeq, throughSeq: h.throughSeq, events: h.events, anchorPrevHash: h.anchorPrevHash, checkpoint: h.checkpoint };
+  return { ...manifest, sha256: createHash("sha256").update(text).digest("hex"), size: Buffer.byteLength(text), ...segment };
+}
+
+/** Cuts an archive back to its first checkpoint (seq 2), with the header's range fixed to match. */
+function cutTail(text: string): string {
+  const l = text.split("\n").slice(0, -1);
+  const header = JSON.parse(l[0]!);
+  const first = JSON.parse(l[5]!);
+  const fixed = { ...header, throughSeq: first.seq, events: first.seq, checkpoint: { number: first.number, seq: first.seq, hash: first.hash, keyId: first.keyId } };
+  return `${[JSON.stringify(fixed), l[1], l[2], l[5]].join("\n")}\n`;
 }
 
 function check(text: string, manifest: ArchiveManifest | null = manifestFor(text), keys: CheckpointKey[] | null = [key]) {
@@ -83,6 +108,7 @@ describe("audit archive format", () => {
     ["a blank line between events", lines((l) => [...l.slice(0, 3), "", ...l.slice(3)]), /line 4 is blank/],
     ["a blank line at the end", (t: string) => `${t}\n`, /line 8 is blank/],
     ["no newline at the end", (t: string) => t.slice(0, -1), /does not end with a newline after line 7/],
+    ["recordedAt dropped from one event of an archive that carries it", (t: string) => t.replace(',"recordedAt":"2026-01-01T00:05:02.000Z"', ""), /line 3: the event is missing field\(s\): recordedAt/],
     ["a carriage return", (t: string) => t.replace("\n", "\r\n"), /line 1 is not written as Bulkhead writes it/],
   ])("reports %s", (_name, change, problem) => {
     const text = change(build());
@@ -90,6 +116,55 @@ describe("audit archive format", () => {
     const result = check(text, manifestFor(text));
     expect(result.ok).toBe(false);
     expect(result.problems.join("\n")).toMatch(problem);
+  });
+
+  it("verifies an archive of version 2 with its signed manifest, and says what an unsigned one (version 1) does not vouch for", () => {
+    expect(check(build(1, 4, GENESIS_HASH, 2))).toMatchObject({ ok: true, events: 4, checkpoints: 2, manifestSigned: true, unsignedParts: [] });
+    const older = check(build());
+    expect(older).toMatchObject({ ok: true, manifestSigned: false });
+    expect(older.unsignedParts.join("\n")).toMatch(/id and recordedAt[\s\S]*where the segment starts[\s\S]*a tail cut back to an earlier checkpoint/);
+    // Without keys nothing is signature-checked, the manifest included.
+    expect(check(build(1, 4, GENESIS_HASH, 2), undefined, null)).toMatchObject({ ok: true, signaturesChecked: false, manifestSigned: false });
+  });
+
+  /**
+   * What the chain does not cover, changed with the manifest's digest and size recomputed: in an
+   * archive of version 2 the manifest's signature no longer verifies; in one of version 1 the
+   * verifier says plainly that only the unsigned manifest vouches for it.
+   */
+  it.each([
+    ["a changed recordedAt", (t: string) => t.replace('"recordedAt":"2026-01-01T00:05:02.000Z"', '"recordedAt":"2026-03-01T00:05:02.000Z"'), /id and recordedAt/],
+    ["a changed event id", (t: string) => t.replace('"id":"3"', '"id":"99"'), /id and recordedAt/],
+    ["a tail cut back to an earlier checkpoint, with the header's range fixed", cutTail, /a tail cut back to an earlier checkpoint/],
+  ])("%s: refused in version 2 by the manifest's signature, named as unsigned in version 1", (_name, change, unsigned) => {
+    const v2 = build(1, 4, GENESIS_HASH, 2);
+    const changed2 = change(v2);
+    expect(changed2).not.toBe(v2);
+    const r2 = check(changed2, recomputed(changed2, manifestFor(v2)));
+    expect(r2.ok).toBe(false);
+    expect(r2.problems.join("\n")).toMatch(/the manifest's signature \(key ack_[0-9a-f]{16}\) does not verify under a trusted checkpoint key/);
+    // Signed again by a key of the attacker's own: not a trusted key.
+    const attacker = randomBytes(32);
+    expect(check(changed2, signedManifestFor(changed2, attacker)).problems.join("\n")).toMatch(/does not verify under a trusted checkpoint key/);
+
+    const v1 = build();
+    const changed1 = change(v1);
+    const r1 = check(changed1, recomputed(changed1, manifestFor(v1)));
+    expect(r1).toMatchObject({ ok: true, manifestSigned: false });
+    expect(r1.unsignedParts.join("\n")).toMatch(unsigned);
+  });
+
+  it("refuses an archive of version 2 with an unsigned manifest, and events of version 2 without recordedAt", () => {
+    const v2 = build(1, 4, GENESIS_HASH, 2);
+    const unsigned = { ...manifestFor(build()), ...recomputed(v2, manifestFor(build())), version: 1 as const };
+    expect(check(v2, unsigned).problems.join("\n")).toMatch(/header is of version 2 but its manifest of version 1: an archive of version 2 has a signed manifest/);
+    const bare = v2.replace(/,"recordedAt":(null|"[^"]*")/g, "");
+    expect(check(bare, manifestFor(bare)).problems.join("\n")).toMatch(/the event is missing field\(s\): recordedAt/);
+    // The signature in another encoding than the one written is refused when the manifest is read.
+    const m = manifestFor(v2);
+    expect(parseManifest(JSON.stringify({ ...m, signature: `${m.signature}==` }))).toMatch(/unpadded base64url/);
+    expect(parseManifest(JSON.stringify({ ...m, note: "approved" }))).toMatch(/has field\(s\) an archive does not have: note/);
+    expect(parseManifest(JSON.stringify({ ...m, version: 1 }))).toMatch(/has field\(s\) an archive does not have: keyId, signature/);
   });
 
   it("reports a changed file against the manifest, a missing manifest and an untrusted key", () => {
