@@ -60,7 +60,8 @@ export function signReport(seed: Buffer, pdf: Buffer, taskId: string, generatedA
 
 export type ReportVerification = { ok: true; keyId: string; taskId: string; generatedAt: string } | { ok: false; problem: string };
 
-const SIGNATURE_FIELDS = ["format", "version", "alg", "keyId", "taskId", "generatedAt", "size", "sha256", "signature"] as const;
+// In the order signReport writes them.
+const SIGNATURE_FIELDS = ["format", "version", "alg", "keyId", "sha256", "taskId", "generatedAt", "size", "signature"] as const;
 /** 64 bytes in unpadded base64url: 86 characters, the last carrying 2 bits that must be zero. */
 const SIGNATURE_B64URL = /^[A-Za-z0-9_-]{86}$/;
 
@@ -80,10 +81,15 @@ export function parseReportSignature(text: string): ReportSignature | string {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "the signature file is not a JSON object";
   const o = doc as Record<string, unknown>;
   if (o.format !== "bulkhead-report-signature" || o.version !== 1) return "not a Bulkhead report signature (format 1)";
+  // The text itself as written (2-space indented, the fields in order, one final newline or none):
+  // JSON.parse keeps the last of a repeated key, which another reader might not.
+  const body = text.endsWith("\n") ? text.slice(0, -1) : text;
+  if (body !== JSON.stringify(o, null, 2) && body !== JSON.stringify(o)) return "the signature file is not in the form Bulkhead writes (a repeated key or other spacing)";
   const extra = Object.keys(o).filter((k) => !(SIGNATURE_FIELDS as readonly string[]).includes(k));
   if (extra.length > 0) return `the signature file has field(s) a Bulkhead signature does not have: ${extra.join(", ")}`;
   const missing = SIGNATURE_FIELDS.filter((k) => !(k in o));
   if (missing.length > 0) return `the signature file is missing fields: ${missing.join(", ")}`;
+  if (Object.keys(o).some((k, i) => k !== SIGNATURE_FIELDS[i])) return "the signature file is not in the form Bulkhead writes (fields in another order)";
   if (o.alg !== "EdDSA") return `the signature's alg is ${JSON.stringify(o.alg)}; Bulkhead report signatures are EdDSA only`;
   if (typeof o.keyId !== "string" || !/^brk_[0-9a-f]{16}$/.test(o.keyId)) return "the signature's keyId is not a report key id (brk_ and 16 hex digits)";
   if (typeof o.taskId !== "string" || o.taskId === "") return "the signature's taskId is not a task id";

@@ -15,8 +15,10 @@ const text = (over: Record<string, unknown> = {}, drop: string[] = []) =>
  * "Report OK" would vouch for words (or an algorithm) nobody signed.
  */
 describe("report signature verification", () => {
-  it("verifies the signature as written", () => {
+  it("verifies the signature as written (the file, and the API's header decoded)", () => {
     expect(verifyReport(pdf, `${text()}\n`, keys)).toMatchObject({ ok: true, taskId: "task_1", keyId: keys[0]!.keyId });
+    expect(verifyReport(pdf, text(), keys)).toMatchObject({ ok: true });
+    expect(verifyReport(pdf, JSON.stringify(signed), keys)).toMatchObject({ ok: true });
   });
 
   const b64 = Buffer.from(signed.signature, "base64url").toString("base64");
@@ -33,6 +35,8 @@ describe("report signature verification", () => {
     ["an upper-case sha256", text({ sha256: signed.sha256.toUpperCase() }), /sha256 is not 64 lowercase hex/],
     ["a generatedAt in another form", text({ generatedAt: "2026-12-01T10:00:00Z" }), /generatedAt is not an ISO time/],
     ["an array", JSON.stringify([signed]), /not a JSON object/],
+    ["a repeated alg (JSON.parse keeps the last)", text().replace('"alg": "EdDSA"', '"alg": "none",\n  "alg": "EdDSA"'), /not in the form Bulkhead writes/],
+    ["fields in another order", JSON.stringify(Object.fromEntries(Object.entries(signed).reverse()), null, 2), /not in the form Bulkhead writes/],
   ])("refuses %s", (_name, sig, problem) => {
     const r = verifyReport(pdf, sig, keys);
     expect(r.ok).toBe(false);
