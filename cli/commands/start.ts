@@ -19,6 +19,7 @@ import { takeDataFolderWhenFree } from "@/cli/runtime/data-folder-lock";
 import { assertRuntimeRoles, childDatabaseEnv, migrateDatabase, ownerUrl, runtimeUrl } from "@/cli/runtime/database-roles";
 import { assertPortFree } from "@/cli/runtime/ports";
 import { startLauncherSigner, type LauncherSigner } from "@/cli/runtime/checkpoint-signer";
+import { startChainWatchdog } from "@/lib/audit/chain-watchdog";
 import { startLauncherSiem } from "@/cli/runtime/siem";
 import { startAuditRetentionSchedule } from "@/lib/audit/retention/schedule";
 import { prepareProcessSecrets } from "@/cli/runtime/process-secrets";
@@ -97,6 +98,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
   let signer: LauncherSigner | null = null;
   let siem: { stop(): Promise<void> } | null = null;
   let retention: { stop(): Promise<void> } | null = null;
+  let watchdogs: Array<{ stop(): Promise<void> }> = [];
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -107,6 +109,7 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     await signer?.stop();
     await siem?.stop();
     await retention?.stop();
+    await Promise.all(watchdogs.map((w) => w.stop()));
     await database.close();
     say("Stopped. Data is kept for the next start.");
     process.exit(code);
@@ -181,6 +184,9 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
     signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
+    // One per runtime role (a role may end only its own sessions): a session that holds the audit
+    // chain's lock for seconds, blocking every audit event and kill switch, is ended.
+    watchdogs = (["dashboard", "worker"] as const).map((role) => startChainWatchdog({ databaseUrl: runtimeUrl(database.urls, role), say }));
     // Only the launcher holds the owner's URL among Bulkhead's processes: retention runs here.
     retention = startAuditRetentionSchedule({ dataDir: common.dataDir, ownerDatabaseUrl: ownerUrl(database.urls), signer: signer.key, master: master.key, say });
     env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");

@@ -15,7 +15,8 @@ ALTER TABLE "audit_events" ADD CONSTRAINT "audit_events_actor_type_known"
   CHECK ("actor_type" IN ('agent', 'system', 'user', 'api_key')) NOT VALID;
 
 -- 2. The worker records the system under its own names only: `proxy-worker`, `worker:<id>`,
--- `expiry` (tasks reaching their end), `start-up` (the CA it creates when none is usable), or no
+-- `expiry` (tasks reaching their end), `start-up` (the CA it creates when none is usable),
+-- `chain-watchdog` (lib/audit/chain-watchdog.ts, run by the launcher with each role), or no
 -- id. Checked only for other system ids (the proxy's hot path, agents' events and the worker's own,
 -- calls no function). check_violation: the shipper then stores such an event in minimal form or
 -- keeps it aside, instead of retrying its batch forever.
@@ -32,7 +33,7 @@ $$;
 
 CREATE TRIGGER "audit_events_system_actor_guard" BEFORE INSERT ON "audit_events"
   FOR EACH ROW WHEN (NEW.actor_type = 'system' AND NEW.actor_id IS NOT NULL
-                     AND NEW.actor_id NOT IN ('proxy-worker', 'expiry', 'start-up')
+                     AND NEW.actor_id NOT IN ('proxy-worker', 'expiry', 'start-up', 'chain-watchdog')
                      AND NEW.actor_id NOT LIKE 'worker:%')
   EXECUTE FUNCTION "audit_events_system_actor_guard"();
 
