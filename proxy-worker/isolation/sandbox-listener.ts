@@ -232,8 +232,15 @@ export class SandboxListener {
       void this.record(ctx, "tls_handshake_failed", "the TLS handshake was refused (handshake_timeout)", host.slice(0, 256));
     }, this.deps.limits.headersTimeoutMs);
     slow.unref();
-    socket.once("close", () => clearTimeout(slow));
+    let secured = false;
+    // A client that leaves before its handshake is finished is let go of at once (not counted
+    // against its task until the head timeout).
+    socket.once("close", () => {
+      clearTimeout(slow);
+      if (!secured) tlsSocket.destroy();
+    });
     tlsSocket.once("secure", () => {
+      secured = true;
       clearTimeout(slow);
       this.contexts.set(tlsSocket, { ...ctx, scheme: "https", authority: { host, port: ctx.dst.port } });
       this.inner.emit("connection", tlsSocket);

@@ -249,6 +249,18 @@ export class Tunnels {
         tlsSocket.destroy();
       }, this.deps.limits.headersTimeoutMs);
       tlsSocket.once("close", () => clearTimeout(slow));
+      // A client that leaves before its handshake is finished (its last message never sent) is
+      // let go of at once: kept until the head timeout, it counted against the task's and the
+      // agent's connection limits for 20 s (256 of them locked the task out).
+      const gone = () => {
+        if (secured) return;
+        clearTimeout(slow);
+        tlsSocket.destroy();
+        socket.destroy();
+      };
+      tlsSocket.once("end", gone);
+      socket.once("end", gone);
+      socket.once("close", gone);
       tlsSocket.on("error", (error: NodeJS.ErrnoException) => {
         if (!secured) this.handshakeFailed(error, socket, ctx);
         tlsSocket.destroy();

@@ -61,7 +61,7 @@ class DatabaseAuditSink implements AuditSink {
   async record(e: DecisionEvent): Promise<void> {
     await recordAuditEvent(this.db, {
       type: e.type,
-      actor: { actorType: e.actorType, actorId: e.actorId ?? "proxy" },
+      actor: { actorType: e.actorType, actorId: e.actorId ?? "proxy-worker" },
       agentId: e.agentId,
       taskId: e.taskId,
       outcome: e.outcome,
