@@ -51,7 +51,7 @@ export function rolesSql(names: RoleNames, database: string): string {
 ${create(names.owner, "owns the schema; used only by migrations (DATABASE_URL)")}
 ${create(names.dashboard, "the dashboard and the CLI (BULKHEAD_DASHBOARD_DATABASE_URL)")}
 ${create(names.worker, "the proxy worker (BULKHEAD_WORKER_DATABASE_URL)")}
--- Then give each a password of its own, e.g. in psql: \\password ${names.owner}
+-- Then give each a password of its own, e.g. in psql: \\password ${quoteIdent(names.owner)}
 
 -- 2. Once, as a superuser connected to the database ${database}: the owner role owns the database,
 --    its schema public and everything in it (for a database an earlier Bulkhead created as another

@@ -18,6 +18,10 @@ describe("database roles: names, printed SQL, and what each child process is giv
     expect(urlForRole(OWNER, "bulkhead_worker", "p@ss/word")).toBe("postgresql://bulkhead_worker:p%40ss%2Fword@db.internal:5432/bulkhead?sslmode=require");
   });
 
+  it("names a role in its psql hint as an identifier, so an odd name cannot end the line early", () => {
+    expect(rolesSql({ ...DEFAULT_ROLE_NAMES, owner: "bad name;" }, "bulkhead")).toContain('\\password "bad name;"');
+  });
+
   it("docs/database.md shows exactly the SQL `bulkhead db roles` prints", () => {
     const doc = readFileSync("docs/database.md", "utf8");
     expect(doc).toContain(rolesSql(DEFAULT_ROLE_NAMES, "bulkhead").trimEnd());
