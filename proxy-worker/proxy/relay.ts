@@ -47,6 +47,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private over = false;
   /** Any of the upstream's body has arrived. */
   private wroteBody = false;
+  /**
+   * The client's head, kept until the first byte of the body (or the end) goes out with it, as
+   * Node would have sent it anyway: an upstream answer that turns out broken before then (a head
+   * followed by bad framing in the same packet) is still answered with a 502, not a cut
+   * connection under a head that never left.
+   */
+  private pendingHead: { status: number; headers: OutgoingHttpHeaders } | null = null;
   private draining = false;
   /** Armed while the client's side is full (the upstream paused); cleared when it drains. */
   private stallTimer: NodeJS.Timeout | null = null;
@@ -89,10 +96,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     try {
       // HTTP's status codes are three digits from 100 to 599 (RFC 9110 §15); Node would relay 600-999.
       if (status > 599) throw new ProxyRefusal("bad_gateway", "upstream_bad_response", `the upstream answered with status ${status}, which is not an HTTP status code`);
-      this.res.writeHead(status, this.head(status, headers));
+      this.pendingHead = { status, headers: this.head(status, headers) };
       // Node sends a head with the first byte of the body: an event stream's client would wait
       // for its first event (or, with echoed secrets redacted, for more) to learn it is open.
-      if (isEventStream(headers["content-type"])) this.res.flushHeaders();
+      if (isEventStream(headers["content-type"])) {
+        this.sendHead();
+        this.res.flushHeaders();
+      }
     } catch (error) {
       const refusal = error instanceof ProxyRefusal ? error : new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream's answer could not be passed on");
       this.end(this.res.headersSent ? null : refusal);
@@ -108,6 +118,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       out = this.redaction.push(chunk);
       if (out.length === 0) return;
     }
+    this.sendHead();
     // Node's response corks the client's socket until the end of this tick on a write, so a
     // body that arrives whole (its data and its end in one read of the upstream's socket) leaves
     // in one write with its held-back tail and its end; a stream that goes on is sent as it comes.
@@ -126,6 +137,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.over) return;
+    this.sendHead();
     const rest = this.redaction?.end();
     if (rest && rest.length > 0) this.res.end(rest);
     else this.res.end();
@@ -134,6 +146,17 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.over) return;
+    if (this.pendingHead) {
+      // A 204 or 304 has no body whatever its Content-Length says (below): it is whole.
+      if ((this.status === 204 || this.status === 304) && (error as { code?: string }).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
+        this.sendHead();
+        this.res.end();
+        return;
+      }
+      // Nothing has left for the client yet: it gets the refusal, not a cut connection.
+      this.pendingHead = null;
+      return this.end(error instanceof ProxyRefusal ? error : upstreamRefusal(error));
+    }
     if (this.res.headersSent) {
       // A 204 or 304 has no body whatever its Content-Length says (for a 304 it is the size of
       // the representation, which RFC 9110 §8.6 allows): undici still counts the body it did not
@@ -211,6 +234,14 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.res.headersSent) this.cut = "client_gone";
     this.end(this.res.headersSent ? null : clientGone());
   };
+
+  /** Writes the kept head (once); the body or the end goes out with it. */
+  private sendHead(): void {
+    const head = this.pendingHead;
+    if (!head) return;
+    this.pendingHead = null;
+    this.res.writeHead(head.status, head.headers);
+  }
 
   private end(failure: ProxyRefusal | null): void {
     if (this.over) return;

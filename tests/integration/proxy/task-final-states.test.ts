@@ -72,6 +72,9 @@ describe("tasks: ended, expired and revoked are final", () => {
     const revoked = await h.newTask(POLICY);
     await h.t.db.task.update({ where: { id: revoked.taskId }, data: { status: "revoked", endedAt: new Date(), endedReason: "agent suspended" } });
     const expired = await h.newTask(POLICY);
+    // Only once its time is up (migration 20261207101000: an hour early it is refused).
+    expect(await asRole(h.t.workerUrl, `UPDATE tasks SET status = 'expired', ended_at = now() WHERE id = $1::uuid`, [expired.taskId])).toBe("42501");
+    await h.t.db.task.update({ where: { id: expired.taskId }, data: { expiresAt: new Date(Date.now() - 1000) } });
     expect(await asRole(h.t.workerUrl, `UPDATE tasks SET status = 'expired', ended_at = now() WHERE id = $1::uuid`, [expired.taskId])).toBeNull();
     for (const id of [ended.taskId, revoked.taskId, expired.taskId]) {
       for (const [role, url] of [["worker", h.t.workerUrl], ["dashboard", h.t.url], ["superuser", h.t.adminUrl]] as const) {

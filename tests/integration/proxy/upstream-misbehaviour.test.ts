@@ -91,6 +91,21 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
     }
   }, 20_000);
 
+  // A head followed, in the same packet, by framing undici refuses: nothing had left for the agent
+  // (Node sends the head with the first byte of the body), yet it got an empty reply and the log
+  // said 200. The head is now kept until the body's first byte, so the agent gets the 502.
+  it("answers 502 when the upstream's framing breaks before any of its body", async () => {
+    for (const raw of [
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n",
+    ]) {
+      answer = (socket) => socket.end(raw);
+      const { out } = await send("/framing", 3000);
+      expect(statuses(out), raw.slice(0, 60)).toEqual([502]);
+      expect(JSON.parse(out.slice(out.indexOf("\r\n\r\n") + 4))).toMatchObject({ kind: "bad_gateway" });
+    }
+  }, 20_000);
+
   // The agent sees a cut connection (the declared length is kept); the audit must say so too, not
   // record an answer that never arrived whole as a plain "upstream answered 200".
   it("records an answer the upstream cut short as cut, in its completion", async () => {
