@@ -359,6 +359,11 @@ async function forward(deps: HandlerDeps, plan: ForwardPlan, req: IncomingMessag
   // pipelined request whose turn never came, only its connection does), so no request is left
   // waiting forever.
   const relay = new ResponseRelay(res, req.socket, (status, upstream) => {
+    // 407 asks the client to authenticate to a proxy: only Bulkhead is the agent's proxy, so an
+    // upstream's 407 relayed as it came read as Bulkhead refusing the agent's token.
+    if (status === 407) {
+      throw new ProxyRefusal("bad_gateway", "upstream_bad_response", "the upstream answered 407 Proxy Authentication Required, which only a proxy sends; it is not passed on as Bulkhead's own refusal");
+    }
     const encoding = String(upstream["content-encoding"] ?? "identity").toLowerCase();
     if (secrets && (encoding !== "identity" || !onlyChunked(upstream["transfer-encoding"]))) {
       throw new ProxyRefusal("bad_gateway", "upstream_encoded_body", "the upstream compressed a response that must be checked for echoed secrets");

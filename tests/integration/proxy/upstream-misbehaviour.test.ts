@@ -82,6 +82,8 @@ describe("upstream misbehaviour: the agent's request always ends", () => {
       "HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n",
       "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n",
       "HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n",
+      // Only a proxy asks for proxy authentication: relayed, it read as Bulkhead refusing the token.
+      'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n',
     ];
     for (const raw of answers) {
       answer = (socket) => socket.end(raw);
