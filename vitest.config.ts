@@ -19,6 +19,7 @@ const SERIAL_INTEGRATION = [
   "tests/integration/identity/tasks-tokens.test.ts",
   "tests/integration/isolation/sandbox-traffic.test.ts",
   "tests/integration/proxy/database-outages.test.ts",
+  "tests/integration/audit/chain-watchdog.test.ts",
   "tests/integration/replay/interrupted.test.ts",
   "tests/integration/proxy/hold-async.test.ts",
   "tests/integration/proxy/kill-switch-connections.test.ts",

@@ -1,3 +1,4 @@
+import { startChainWatchdog } from "@/lib/audit/chain-watchdog";
 import { once } from "node:events";
 import os from "node:os";
 import path from "node:path";
@@ -78,6 +79,11 @@ export async function runWorker(): Promise<() => Promise<void>> {
     cleanups.push(() => audit.close());
     const core = await startEnforcementCore({ db, databaseUrl, log, identity, reconcileIntervalMs: config.reconcileIntervalMs });
     cleanups.push(() => core.close());
+    // A session of the worker's role holding the audit chain's lock for seconds (one insert and an
+    // open transaction, by whoever has this role's URL) blocks every kill switch: ended here, so a
+    // worker run without the launcher has the watchdog too (lib/audit/chain-watchdog.ts).
+    const watchdog = startChainWatchdog({ databaseUrl, say: (line) => log.warn(line) });
+    cleanups.push(() => watchdog.stop());
     // The writer's promise as it is (its durability facts unused): no async wrapper and await
     // per event, two events a request.
     const auditSink: AuditSink = { record: (e, options) => audit.record(e, options) };

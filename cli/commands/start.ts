@@ -184,9 +184,10 @@ export const startCommand: CommandHandler = async (args, ctx) => {
     // Checkpoints are signed here, with a key no child holds; the dashboard gets the public halves.
     signer = startLauncherSigner({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
     siem = startLauncherSiem({ dataDir: common.dataDir, databaseUrl: dashboardDbUrl, say });
-    // One per runtime role (a role may end only its own sessions): a session that holds the audit
-    // chain's lock for seconds, blocking every audit event and kill switch, is ended.
-    watchdogs = (["dashboard", "worker"] as const).map((role) => startChainWatchdog({ databaseUrl: runtimeUrl(database.urls, role), say }));
+    // The dashboard's role's watchdog (a role may end only its own sessions; the worker runs its
+    // own): a session that holds the audit chain's lock for seconds, blocking every audit event
+    // and kill switch, is ended.
+    watchdogs = [startChainWatchdog({ databaseUrl: dashboardDbUrl, say })];
     // Only the launcher holds the owner's URL among Bulkhead's processes: retention runs here.
     retention = startAuditRetentionSchedule({ dataDir: common.dataDir, ownerDatabaseUrl: ownerUrl(database.urls), signer: signer.key, master: master.key, say });
     env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY = [`${signer.publicKey.keyId}:${signer.publicKey.publicKey}`, env.dashboard.BULKHEAD_CHECKPOINT_PUBLIC_KEY].filter(Boolean).join(",");

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startChainWatchdog } from "@/lib/audit/chain-watchdog";
 import { verifyAuditChain } from "@/lib/audit/verify";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { prepareWorkerEnvironment, startWorkerProcess, stopWorkerProcess } from "../../support/worker-process";
 
 /**
  * Whoever holds a runtime role's database URL could insert one audit event and keep its
@@ -116,4 +117,27 @@ describe("the audit chain's lock watchdog", () => {
     await expect(holder.query("SELECT 1")).rejects.toThrow();
     expect(lines.filter((l) => l.includes("was ended"))).toHaveLength(1);
   }, 30_000);
+
+  it("runs in the real worker process: a worker started without the launcher ends such a session of its role too", async () => {
+    const w = await prepareWorkerEnvironment(1);
+    const child = await startWorkerProcess(w);
+    try {
+      const attacker = await connect(w.t.workerUrl);
+      await attacker.query("BEGIN");
+      await event(attacker, "proxy-worker");
+      // The worker's default limit (5 s) and look (1 s): ended within about seven seconds.
+      const ended = new Promise<number>((resolve) => {
+        const started = Date.now();
+        attacker.once("error", () => resolve(Date.now() - started));
+        attacker.once("end", () => resolve(Date.now() - started));
+      });
+      const after = await Promise.race([ended, new Promise<number>((r) => setTimeout(() => r(-1), 15_000))]);
+      expect(after).toBeGreaterThan(3_000);
+      expect(after).toBeLessThan(12_000);
+      await expect.poll(() => w.t.db.auditEvent.count({ where: { type: "audit.chain_lock_released" } }), { timeout: 5_000 }).toBe(1);
+    } finally {
+      await stopWorkerProcess(child);
+      await w.close();
+    }
+  }, 150_000);
 });
