@@ -52,6 +52,8 @@ export class PolicyStore {
   private version = 0;
   private lastError: string | null = null;
   private stale = false;
+  /** A load succeeded after the snapshot was stale: probe at once when the loads settle. */
+  private recovered = false;
   /** When PostgreSQL last confirmed the snapshot (Date.now()); 0 before the first load. */
   private confirmedAt = 0;
   private listener: pg.Client | null = null;
@@ -256,7 +258,10 @@ export class PolicyStore {
           this.version = next.version;
           this.snapshot = next;
           this.loads[full ? "full" : "incremental"]++;
-          if (this.stale) this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
+          if (this.stale) {
+            this.log.info({ version: next.version }, "policy source is back; snapshot refreshed");
+            this.recovered = true;
+          }
           this.stale = false;
           this.reachable = true;
           this.confirmedAt = Math.max(this.confirmedAt, began);
@@ -285,6 +290,14 @@ export class PolicyStore {
       }
     })().finally(() => {
       this.reloading = null;
+      // A load that began during the outage confirms only as of when it began: a probe sent now
+      // confirms the snapshot at once, instead of requests being refused as stale until the next
+      // tick (and one still waiting from the outage would confirm only as of when it was sent).
+      if (this.recovered && !this.closed) {
+        this.recovered = false;
+        if (this.probe.pending && Date.now() - this.probe.pending.since > this.probe.timeoutMs) this.probe.pending = null;
+        void this.checkDatabase();
+      }
       if (this.recoverWithFullLoad) {
         this.recoverWithFullLoad = false;
         this.fullWanted = true;
