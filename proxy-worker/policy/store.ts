@@ -292,11 +292,11 @@ export class PolicyStore {
       this.reloading = null;
       // A load that began during the outage confirms only as of when it began: a probe sent now
       // confirms the snapshot at once, instead of requests being refused as stale until the next
-      // tick (and one still waiting from the outage would confirm only as of when it was sent).
+      // tick. Not while one is still unanswered: that listening connection is being watched (and
+      // the snapshot read in full at every tick until it answers, or given up).
       if (this.recovered && !this.closed) {
         this.recovered = false;
-        if (this.probe.pending && Date.now() - this.probe.pending.since > this.probe.timeoutMs) this.probe.pending = null;
-        void this.checkDatabase();
+        if (!this.probe.pending) void this.checkDatabase();
       }
       if (this.recoverWithFullLoad) {
         this.recoverWithFullLoad = false;
