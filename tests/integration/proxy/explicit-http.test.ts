@@ -142,6 +142,8 @@ describe("explicit proxy, plain HTTP: the PocketOS incident and the basics", () 
     expect((await send(own.token, "/graphql/v2", query)).status).toBe(200);
     // The token itself stays valid (minted for 30 minutes): only the task's end refuses it.
     await h.t.db.task.update({ where: { id: own.taskId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    // In force once the worker has read the change (its notification, or this reload).
+    await h.sync();
     const early = await send(own.token, "/graphql/v2", query);
     expect(early.status).toBe(407);
     expect(early.json).toMatchObject({ error: "token_task_expired" });
