@@ -32,6 +32,23 @@ function query(values: Record<string, string | undefined>, extra: Record<string,
   return s ? `?${s}` : "";
 }
 
+/** Filter values no event in the log has (types and outcomes are open-ended, so never refused): said, not silent. */
+function UnmatchedValues({ what, testId, sentences }: { what: string; testId: string; sentences: string[] }) {
+  if (sentences.length === 0) return null;
+  return (
+    <div role="status" className="mb-4 rounded-md bg-amber-50 px-4 py-3 text-sm text-amber-900 ring-1 ring-amber-600/30" data-testid={testId}>
+      <p className="font-semibold">
+        Part of the {what} filter matches nothing (the other {what}s are shown):
+      </p>
+      <ul className="mt-1 list-disc pl-5">
+        {sentences.map((p) => (
+          <li key={p}>{p}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Search> }) {
   const actor = await requirePageActor("read");
   const params = await searchParams;
@@ -90,25 +107,11 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           </ul>
         </div>
       ) : null}
-      {page && page.unmatchedTypes.length > 0 && !page.nothing ? (
-        <div role="status" className="mb-4 rounded-md bg-amber-50 px-4 py-3 text-sm text-amber-900 ring-1 ring-amber-600/30" data-testid="unmatched-types">
-          <p className="font-semibold">Part of the type filter matches nothing (the other types are shown):</p>
-          <ul className="mt-1 list-disc pl-5">
-            {page.unmatchedTypes.map((p) => (
-              <li key={p}>{p}</li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
-      {page && page.unmatchedOutcomes.length > 0 && !page.nothing ? (
-        <div role="status" className="mb-4 rounded-md bg-amber-50 px-4 py-3 text-sm text-amber-900 ring-1 ring-amber-600/30" data-testid="unmatched-outcomes">
-          <p className="font-semibold">Part of the outcome filter matches nothing (the other outcomes are shown):</p>
-          <ul className="mt-1 list-disc pl-5">
-            {page.unmatchedOutcomes.map((p) => (
-              <li key={p}>{p}</li>
-            ))}
-          </ul>
-        </div>
+      {page && !page.nothing ? (
+        <>
+          <UnmatchedValues what="type" testId="unmatched-types" sentences={page.unmatchedTypes} />
+          <UnmatchedValues what="outcome" testId="unmatched-outcomes" sentences={page.unmatchedOutcomes} />
+        </>
       ) : null}
       {page && page.events.length === 0 ? (
         filtered ? (

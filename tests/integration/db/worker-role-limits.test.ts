@@ -117,6 +117,12 @@ describe("the worker's database role writes only what the worker does", () => {
     const row = await t.db.certificateAuthority.findUniqueOrThrow({ where: { id: audited } });
     expect(Math.abs(row.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
 
+    // The dashboard's role holds the worker's public key too: a CA it inserts unaudited is refused
+    // at commit as well (`bulkhead ca rotate` records ca.rotated with it).
+    const silent = randomUUID();
+    expect(await as(t.url, "INSERT INTO certificate_authorities (id, cert_pem, private_key_sealed, not_after) VALUES ($1, 'pem', 'sb1.x', now() + interval '1 year')", [silent])).toBe("42501");
+    expect(await t.db.certificateAuthority.count({ where: { id: silent } })).toBe(0);
+
     // The worker's own path (ensureCertificateAuthority, as the worker's role) passes all of it.
     await t.db.certificateAuthority.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
     const workerDb = createPrismaClient(t.workerUrl, 1);

@@ -58,7 +58,7 @@ describe("data sealed under the master key before per-process keys", () => {
     }
     const ca = await generateCertificateAuthority({ now: new Date() });
     caId = randomUUID();
-    await t.db.certificateAuthority.create({ data: { id: caId, certPem: ca.certPem, privateKeySealed: sealSecret(ca.privateKeyPkcs8Pem, master, caKeyAad(caId)), notAfter: ca.notAfter } });
+    await t.adminDb().certificateAuthority.create({ data: { id: caId, certPem: ca.certPem, privateKeySealed: sealSecret(ca.privateKeyPkcs8Pem, master, caKeyAad(caId)), notAfter: ca.notAfter } });
     const agent = await t.db.agent.create({ data: { name: unique("agent"), ownerId: owner.user.id } });
     const task = await createTask(t.db, owner.actor, { agentId: agent.id, purpose: "legacy", policyYaml: "unlisted: deny\nrules: []\n", ttl: "30m" });
     // A token the old version minted: it must still verify after the conversion.
