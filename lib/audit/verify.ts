@@ -40,6 +40,12 @@ export interface VerifyAuditChainOptions {
   /** Start here (trusting the stored hash of the event before it). Default: the first event. */
   fromSeq?: bigint | number;
   /**
+   * Stop once the event at this seq is verified (a part of the chain: a task's events up to the
+   * signed checkpoint that covers them). The chain's end is then not read: nothing is said of the
+   * head or of what follows. Default: verify to the head.
+   */
+  throughSeq?: bigint | number;
+  /**
    * Keys whose checkpoints are trusted; a checkpoint signed by anything else is a failure. null:
    * signatures are not checked (a process that holds no verification key), only that each
    * checkpoint agrees with the chain.
@@ -102,6 +108,8 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   const pageSize = options.pageSize ?? 2000;
   const fromSeq = BigInt(options.fromSeq ?? 1);
   if (fromSeq < 1n) throw new RangeError("fromSeq starts at 1");
+  const throughSeq = options.throughSeq === undefined ? null : BigInt(options.throughSeq);
+  if (throughSeq !== null && throughSeq < fromSeq) throw new RangeError("throughSeq is before fromSeq");
 
   const [head] = await sql.query<{ seq: string; hash: string }>("SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1");
   if (!head) return fail(0n, "head_mismatch", "audit_chain_head has no row");
@@ -145,8 +153,8 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
   let events = 0;
   for (;;) {
     const page = await sql.query<ChainRow>(
-      `SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq >= $1::bigint ORDER BY audit_events.seq LIMIT ${pageSize}`,
-      [expected.toString()],
+      `SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq >= $1::bigint${throughSeq === null ? "" : " AND seq <= $2::bigint"} ORDER BY audit_events.seq LIMIT ${pageSize}`,
+      throughSeq === null ? [expected.toString()] : [expected.toString(), throughSeq.toString()],
     );
     for (const row of page) {
       const seq = BigInt(row.seq);
@@ -168,6 +176,12 @@ async function verifyInSnapshot(sql: AuditSql, options: VerifyAuditChainOptions)
     if (page.length < pageSize) break;
   }
   const lastSeq = expected - 1n;
+  if (throughSeq !== null) {
+    // A part of the chain: complete through throughSeq, and the checkpoints within it agree.
+    if (lastSeq < throughSeq) return fail(lastSeq + 1n, "truncated", `the chain ends at seq ${lastSeq}, before seq ${throughSeq}`);
+    const part = { ok: true as const, lastSeq, lastHash: prev, events, checkpoints: checkpoints.count };
+    return retention ? { ...part, retention } : part;
+  }
 
   let beyond: SignedCheckpoint | null = null;
   for (let cp = await checkpoints.nextAtOrBefore(null); cp !== null; cp = await checkpoints.nextAtOrBefore(null)) {

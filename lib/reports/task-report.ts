@@ -234,7 +234,7 @@ async function decisionPage(sql: ReturnType<typeof auditSql>, taskId: string, op
   return { outcome, page, pages, rows: rows.map((r) => ({ seq: r.seq, at: new Date(r.at), type: r.type, outcome: r.outcome, effect: r.effect, method: r.method, url: r.url, reason: r.reason, ruleId: r.rule_id })) };
 }
 
-/** The task's events in the chain, the checkpoint covering the last of them, and a verification from the first to the head. */
+/** The task's events in the chain, the checkpoint covering the last of them, and a verification from the first to that checkpoint (to the head when none covers it yet). */
 async function verification(db: Db, sql: ReturnType<typeof auditSql>, taskId: string, keys: readonly CheckpointKey[] | null): Promise<TaskReport["verification"]> {
   const [range] = await sql.query<{ n: string; first: string | null; last: string | null }>(
     "SELECT count(*)::text AS n, min(seq)::text AS first, max(seq)::text AS last FROM audit_events WHERE task_id = $1::uuid",
@@ -251,7 +251,11 @@ async function verification(db: Db, sql: ReturnType<typeof auditSql>, taskId: st
         [last],
       )
     : [];
-  const result = await verifyAuditChain(db, { fromSeq: first ? BigInt(first) : undefined, checkpointKeys: keys });
+  // The task's events are proven by the chain from the first of them to the signed checkpoint
+  // that covers the last: what follows that checkpoint says nothing more about them, and reading
+  // it made an old task's report re-verify the whole log written since (seconds per report). With
+  // no checkpoint past the last event yet, to the head.
+  const result = await verifyAuditChain(db, { fromSeq: first ? BigInt(first) : undefined, throughSeq: first && cp ? BigInt(cp.seq) : undefined, checkpointKeys: keys });
   return {
     events: Number(range?.n ?? 0),
     firstSeq: first,
