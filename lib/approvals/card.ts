@@ -148,7 +148,7 @@ export const listApprovalsInput = z.object({
   task: z.uuid().optional(),
   agent: z.uuid().optional(),
   limit: limitParam(200, 50),
-  /** `nextCursor` of the previous page (decided approvals: not with state=pending). */
+  /** `nextCursor` of the previous page (pending ones: oldest first; the others: newest first). */
   cursor: z.string().optional(),
 });
 
@@ -162,19 +162,19 @@ export async function listApprovals(db: Db, actor: Actor, input: unknown) {
 }
 
 /**
- * The same, with the cursor of the next page: other states than pending are read a page at a time,
- * newest first (keyset on creation time and id, so pages never skip or repeat one while holds come
- * and go). Pending ones are a queue, not a history: one page, taken round-robin (nextCursor null).
+ * The same, with the cursor of the next page, read a page at a time (keyset on creation time and
+ * id, so pages never skip or repeat one while holds come and go): other states than pending newest
+ * first; pending ones oldest first, the queue's order, each page listed a task at a time
+ * (round-robin by age) so that one task's holds do not fill the top of the page. Pending ones were
+ * one page, cut at `limit` without a word: past 200 waiting, the rest could not be seen or decided.
  */
 export async function listApprovalsPage(db: Db, actor: Actor, input: unknown): Promise<ListPage<ApprovalSummary>> {
   assertCan(actor, "read");
   const f = listApprovalsInput.parse(input);
   const pending = f.state === "pending";
-  if (pending && f.cursor) {
-    throw new AppError("INVALID_INPUT", "cursor pages decided approvals; pending ones are one page, oldest first", { details: { fieldErrors: { cursor: ["cursor is not used with state=pending."] } } });
-  }
-  const after = pending ? null : readTimeCursor("approvals", f.cursor);
+  const after = readTimeCursor(pending ? "pending approvals" : "approvals", f.cursor);
   const afterAt = after ? new Date(Number(after.atMs)) : null;
+  const beyond = pending ? "gt" : "lt";
   const scope = await approverScope(db, actor);
   const rows = await db.approval.findMany({
     where: {
@@ -182,10 +182,10 @@ export async function listApprovalsPage(db: Db, actor: Actor, input: unknown): P
       ...(f.state ? { status: f.state } : {}),
       ...(f.task ? { taskId: f.task } : {}),
       ...(f.agent ? { agentId: f.agent } : {}),
-      ...(after && afterAt ? { AND: [{ OR: [{ createdAt: { lt: afterAt } }, { createdAt: afterAt, id: { lt: after.id } }] }] } : {}),
+      ...(after && afterAt ? { AND: [{ OR: [{ createdAt: { [beyond]: afterAt } }, { createdAt: afterAt, id: { [beyond]: after.id } }] }] } : {}),
     },
     orderBy: pending ? [{ createdAt: "asc" }, { id: "asc" }] : [{ createdAt: "desc" }, { id: "desc" }],
-    take: pending ? 2000 : f.limit + 1,
+    take: f.limit + 1,
     select: {
       id: true, status: true, method: true, url: true, actions: true, createdAt: true, expiresAt: true, taskId: true, agentId: true, cancelReason: true, requiredApprovals: true,
       agent: { select: { name: true } }, task: { select: { purpose: true } }, decidedBy: { select: { email: true } }, _count: { select: { votes: true } },
@@ -209,8 +209,8 @@ export async function listApprovalsPage(db: Db, actor: Actor, input: unknown): P
     required: r.requiredApprovals,
     decidedBy: r.decidedBy?.email ?? null,
   }));
-  if (pending) return { items: roundRobin(shaped, (r) => r.taskId).slice(0, f.limit), nextCursor: null };
-  return pageOf(shaped, f.limit, (r) => r, (r) => timeCursor("approvals", { atMs: String(Date.parse(r.createdAt)), id: r.id }));
+  const page = pageOf(shaped, f.limit, (r) => r, (r) => timeCursor(pending ? "pending approvals" : "approvals", { atMs: String(Date.parse(r.createdAt)), id: r.id }));
+  return pending ? { ...page, items: roundRobin(page.items, (r) => r.taskId) } : page;
 }
 
 export type ApprovalSummary = {

@@ -38,7 +38,7 @@ interface NamePosition {
   name: string;
 }
 
-type TimeKind = "tasks" | "sandboxes" | "approvals" | "api-keys";
+type TimeKind = "tasks" | "sandboxes" | "approvals" | "pending approvals" | "api-keys";
 /** Lists ordered by time and a token id (jti) rather than a UUID: a task's tokens. */
 type TokenKind = "tokens";
 type NameKind = "agents" | "credentials" | "approvers";

@@ -165,3 +165,47 @@ test("a wide table scrolls inside its frame: the page itself never scrolls sidew
     expect(scrollWidth, path).toBeLessThanOrEqual(innerWidth);
   }
 });
+
+/** The Approvals page shows 200 waiting actions a page, oldest first, says how many wait, and links on: none is out of an approver's reach. */
+test("the approvals page pages on past 200 waiting actions and says how many wait", async ({ page, createUser, db }) => {
+  const admin = await createUser("admin");
+  const agent = await db.agent.create({ data: { name: unique("queue"), ownerId: admin.id } });
+  const task = await db.task.create({ data: { agentId: agent.id, purpose: unique("queued task"), policyYaml: "rules: []\n", expiresAt: new Date(Date.now() + 3600_000) } });
+  const base = Date.parse("2026-01-01T00:00:00Z");
+  await db.approval.createMany({
+    data: Array.from({ length: 203 }, (_, i) => ({
+      taskId: task.id,
+      agentId: agent.id,
+      requestDigest: `queue-${i}`,
+      method: "DELETE",
+      url: `https://api.example.test/queued/${String(i).padStart(3, "0")}`,
+      actions: [],
+      reason: "held",
+      createdAt: new Date(base + i * 1000),
+      expiresAt: new Date(Date.now() + 3600_000),
+    })),
+  });
+  await signInViaApi(page.request, admin.email, admin.password);
+  try {
+    await page.goto("/approvals");
+    const rows = page.locator('[data-testid="approval-row"]');
+    await expect(rows).toHaveCount(200);
+    // Oldest first: these were made in 2026-01, before any other test's holds.
+    await expect(rows.first()).toContainText("queued/000");
+    await expect(page.getByTestId("pending-count")).toContainText(/\d+ actions are waiting; this page shows 200 of them, oldest first\./);
+    const seen = new Set<string>();
+    const collect = async () => {
+      for (const text of await rows.allInnerTexts()) for (const m of text.matchAll(/queued\/(\d{3})/g)) seen.add(m[1]!);
+    };
+    await collect();
+    while (await page.getByRole("link", { name: "Next waiting actions →" }).count()) {
+      await page.getByRole("link", { name: "Next waiting actions →" }).click();
+      await expect(page.getByRole("link", { name: "First page" })).toBeVisible();
+      await collect();
+    }
+    await expect(page.getByText("No more actions are waiting.")).toBeVisible();
+    expect(seen.size).toBe(203);
+  } finally {
+    await db.approval.deleteMany({ where: { taskId: task.id } });
+  }
+});

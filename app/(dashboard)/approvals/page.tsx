@@ -8,8 +8,10 @@ import { formatTime } from "@/components/format";
 import { Badge } from "@/components/ui/badge";
 import { EmptyState } from "@/components/ui/empty-state";
 import { PageHeader } from "@/components/ui/page-header";
+import { ListPager } from "@/components/ui/list-pager";
 import { Table, Td } from "@/components/ui/table";
-import { listApprovals } from "@/lib/approvals/card";
+import { isAppError } from "@/lib/errors/app-error";
+import { countPendingApprovals, listApprovalsPage } from "@/lib/approvals/card";
 import { effectSummary, mostSevereFirst } from "@/lib/approvals/severity";
 import { requirePageActor } from "@/lib/auth/current";
 import { getDb } from "@/lib/db/client";
@@ -19,11 +21,23 @@ export const metadata: Metadata = { title: "Approvals" };
 
 const TONE = { read: "slate", write: "blue", destructive: "amber", irreversible: "red" } as const;
 
-export default async function ApprovalsPage() {
+/** Waiting actions a page shows, oldest first (the rest a page further: "Next waiting actions"). */
+const PAGE_SIZE = 200;
+
+export default async function ApprovalsPage({ searchParams }: { searchParams: Promise<{ cursor?: string }> }) {
   const actor = await requirePageActor("read");
+  const { cursor } = await searchParams;
   // Read before the page's data: anything that changes after it makes the live stream's version differ.
   const { fingerprint: version } = await approvalsPulse(getDb(), actor);
-  const pending = await listApprovals(getDb(), actor, { state: "pending", limit: 200 });
+  const { pending, nextCursor, problem } = await listApprovalsPage(getDb(), actor, { state: "pending", limit: PAGE_SIZE, cursor }).then(
+    (page) => ({ pending: page.items, nextCursor: page.nextCursor, problem: null }),
+    (error: unknown) => {
+      if (isAppError(error) && error.code === "INVALID_INPUT") return { pending: [], nextCursor: null, problem: error.userMessage };
+      throw error;
+    },
+  );
+  // More than a page waits: said, with how many, so that none is missed.
+  const waiting = cursor || nextCursor ? await countPendingApprovals(getDb(), actor) : pending.length;
   const cancelled = await listRecentlyCancelledApprovals(getDb(), actor);
   return (
     <>
@@ -32,6 +46,16 @@ export default async function ApprovalsPage() {
         title="Approvals"
         description="Held actions wait here for a person. Open one to read the whole request and decide; an approval releases exactly that request, once; requests not decided in time are refused."
       />
+      {problem ? (
+        <p role="alert" className="mb-4 text-sm text-red-700">
+          {problem}
+        </p>
+      ) : null}
+      {cursor || nextCursor ? (
+        <p className="mb-3 text-sm text-slate-700" data-testid="pending-count">
+          {`${waiting} actions are waiting; this page shows ${pending.length} of them, oldest first.`}
+        </p>
+      ) : null}
       {pending.length === 0 ? (
         <EmptyState title="Nothing is waiting">No held action needs a decision right now.</EmptyState>
       ) : (
@@ -74,6 +98,7 @@ export default async function ApprovalsPage() {
           ))}
         </Table>
       )}
+      {problem ? null : <ListPager base="/approvals" filters={{}} cursor={cursor} nextCursor={nextCursor} nextLabel="Next waiting actions" endLabel="No more actions are waiting." />}
       {cancelled.length > 0 ? (
         <section className="mt-8">
           <h2 className="mb-1 text-base font-semibold">Cancelled in the last hour</h2>

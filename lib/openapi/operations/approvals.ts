@@ -81,7 +81,7 @@ export const approvalOperations: OpenApiOperation[] = [
     description: "Pending ones oldest first, taken from each task in turn, so one task's flood never hides another's (one page: `nextCursor` is null). Other states newest first, a page at a time: pass `nextCursor` as `cursor`.",
     tags: ["approvals"],
     permission: "read",
-    query: z.object({ state: listApprovalsInput.shape.state, task: listApprovalsInput.shape.task, agent: listApprovalsInput.shape.agent, limit: z.number().int().min(1).max(200).optional(), cursor: z.string().optional().meta({ description: "`nextCursor` of the previous page (not with state=pending)." }) }),
+    query: z.object({ state: listApprovalsInput.shape.state, task: listApprovalsInput.shape.task, agent: listApprovalsInput.shape.agent, limit: z.number().int().min(1).max(200).optional(), cursor: z.string().optional().meta({ description: "`nextCursor` of the previous page: pending approvals are paged oldest first (each page a task at a time), the others newest first." }) }),
     responses: { 200: { description: "Approvals.", schema: z.object({ approvals: z.array(summary), nextCursor }) } },
   },
   {

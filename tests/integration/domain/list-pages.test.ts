@@ -211,7 +211,7 @@ describe("lists are read a page at a time and lose no row", () => {
     expect(JSON.stringify(wrong.body)).toMatch(/cursor is not a position in the agents list/);
   });
 
-  it("decided approvals: newest first a page at a time past the old cap of 200; pending ones stay one page", async () => {
+  it("decided approvals: newest first a page at a time past the old cap of 200; their positions are not the pending queue's", async () => {
     const [task] = await t.adminDb().$queryRawUnsafe<Array<{ id: string; agent_id: string }>>("SELECT id::text, agent_id::text FROM tasks WHERE agent_id = $1::uuid LIMIT 1", agentA);
     await t.adminDb().$executeRawUnsafe(
       `INSERT INTO approvals (task_id, agent_id, request_digest, method, url, actions, reason, status, created_at, expires_at)
@@ -238,11 +238,66 @@ describe("lists are read a page at a time and lose no row", () => {
     const pending = await get(approvalsRoute.GET, "/api/v1/approvals?state=pending");
     expect(pending.status).toBe(200);
     expect(pending.body.nextCursor).toBeNull();
+    // A decided list's position is not one in the pending queue (nor the other way round).
     const mixed = await get(approvalsRoute.GET, `/api/v1/approvals?state=pending&cursor=${encodeURIComponent(timeCursor("approvals", { atMs: "1", id: agentA }))}`);
     expect(mixed.status).toBe(400);
+    expect(JSON.stringify(mixed.body)).toMatch(/cursor is not a position in the pending approvals list/);
     const foreign = await get(approvalsRoute.GET, `/api/v1/approvals?cursor=${encodeURIComponent(timeCursor("tasks", { atMs: "1", id: agentA }))}`);
     expect(foreign.status).toBe(400);
     expect(JSON.stringify(foreign.body)).toMatch(/cursor is not a position in the approvals list/);
+  });
+
+  it("pending approvals: past 200 waiting, a page at a time oldest first, none missed or twice, each page a task at a time", async () => {
+    const tasks = await t.adminDb().$queryRawUnsafe<Array<{ id: string; agent_id: string }>>("SELECT id::text, agent_id::text FROM tasks ORDER BY created_at, id LIMIT 90");
+    expect(tasks.length).toBe(90);
+    // 299 waiting over 90 tasks, one task with 30 of them first (a flood), ties of creation time.
+    await t.adminDb().$executeRawUnsafe(
+      `INSERT INTO approvals (task_id, agent_id, request_digest, method, url, actions, reason, status, created_at, expires_at)
+       SELECT (t->>'id')::uuid, (t->>'agent_id')::uuid, 'p' || g, 'DELETE', 'https://api.example.test/p/' || g, '[]'::jsonb, 'held', 'pending',
+              timestamptz '2026-12-01 00:00:00+00' + (g / 3) * interval '1 second', now() + interval '1 hour'
+       FROM generate_series(1, 299) g, LATERAL (SELECT ($1::jsonb) -> (CASE WHEN g <= 30 THEN 0 ELSE g % 90 END)::int AS t) x`,
+      JSON.stringify(tasks),
+    );
+    const expected = (await t.adminDb().$queryRawUnsafe<Array<{ id: string; task_id: string }>>("SELECT id::text, task_id::text FROM approvals WHERE status = 'pending' ORDER BY created_at, id")).map((r) => r.id);
+    expect(expected.length).toBe(299);
+    const walk = async (limit: number, between?: (page: number) => Promise<void>) => {
+      const pages: Array<Array<{ id: string; taskId: string }>> = [];
+      let cursor: string | undefined;
+      do {
+        const res = await get(approvalsRoute.GET, `/api/v1/approvals?state=pending&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        expect(res.status).toBe(200);
+        pages.push((res.body.approvals as Array<{ id: string; taskId: string }>).map((a) => ({ id: a.id, taskId: a.taskId })));
+        cursor = (res.body.nextCursor as string | null) ?? undefined;
+        if (cursor) await between?.(pages.length);
+      } while (cursor);
+      return pages;
+    };
+    for (const limit of [200, 7]) {
+      const pages = await walk(limit);
+      // Every page is the next stretch of the queue, oldest first; together, every waiting action once.
+      let at = 0;
+      for (const page of pages) {
+        expect(new Set(page.map((a) => a.id))).toEqual(new Set(expected.slice(at, at + page.length)));
+        at += page.length;
+      }
+      expect(at).toBe(299);
+    }
+    // Within the first page the flood's 30 do not fill the top: one per task in turn.
+    const [first] = await walk(200).then((p) => p.slice(0, 1));
+    const top = first!.slice(0, 20).map((a) => a.taskId);
+    expect(new Set(top).size).toBe(20);
+    // Decided between two pages: nothing else is skipped or repeated.
+    const decided: string[] = [];
+    const pages = await walk(50, async (n) => {
+      if (n !== 2) return;
+      const ids = expected.slice(40, 45).concat(expected.slice(150, 152));
+      await t.adminDb().$executeRawUnsafe("UPDATE approvals SET status = 'denied', decided_at = now() WHERE id = ANY($1::uuid[])", ids);
+      decided.push(...ids);
+    });
+    const seen = pages.flat().map((a) => a.id);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(new Set(seen)).toEqual(new Set(expected.filter((id) => !expected.slice(150, 152).includes(id))));
+    expect(decided).toHaveLength(7);
   });
 
   it("sandboxes: pages newest first across ties, and the state filter is kept", async () => {
