@@ -16,6 +16,9 @@ import type { Actor } from "@/lib/auth/actor";
  * the approvals they gave that are not used yet (`cancelApprovalsGivenBy`); `approver_key_revoked`
  * what revoking an API key records for the approvals with a vote cast through it that could still
  * release a request: approved and not used yet, or pending (`cancelApprovalsVotedThrough`).
+ * `unsealed` what a worker that seals its holds records, when it starts, for pending and approved
+ * rows that carry no seal: held by a version of Bulkhead before the seal (or inserted by something
+ * other than a worker), they can release nothing, and were left for people to decide in vain.
  */
 export const CANCEL_REASONS = {
   task_ended: "the task was ended",
@@ -30,6 +33,7 @@ export const CANCEL_REASONS = {
   worker_stopped: "the proxy worker holding the request stopped before anyone decided (the request was not forwarded)",
   approver_removed: "a person who approved it was disabled or lost the right to approve it before it was used",
   approver_key_revoked: "an API key through which it was approved was revoked before it was used",
+  unsealed: "it was held by an earlier version of Bulkhead (or recorded by something other than its proxy) and carries no seal, so no worker can release it; the agent asks again",
 } as const;
 
 export type CancelReason = keyof typeof CANCEL_REASONS;
@@ -44,7 +48,7 @@ export function cancelReasonText(reason: string | null | undefined): string {
 }
 
 /** Which approvals a kill switch reaches. */
-export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] } | { heldBy: string };
+export type CancelScope = { taskIds: string[] } | { agentId: string } | { jti: string } | { ids: string[] } | { heldBy: string } | { unsealed: true };
 
 function scopeWhere(scope: CancelScope) {
   if ("taskIds" in scope) return { taskId: { in: scope.taskIds } };
@@ -52,6 +56,7 @@ function scopeWhere(scope: CancelScope) {
   if ("jti" in scope) return { jti: scope.jti };
   // A worker's blocking holds (202-and-poll holds carry no holder).
   if ("heldBy" in scope) return { heldBy: scope.heldBy, pollMode: false };
+  if ("unsealed" in scope) return { seal: null };
   return { id: { in: scope.ids } };
 }
 

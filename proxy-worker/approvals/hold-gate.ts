@@ -117,9 +117,16 @@ export class PostgresHoldGate implements HoldGate {
 
   private async cancelLeftBehindNow(holder: string): Promise<void> {
     try {
-      const ids = await this.db.$transaction((tx) => cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR));
+      const { ids, unsealed } = await this.db.$transaction(async (tx) => ({
+        ids: await cancelApprovals(tx, { heldBy: holder }, "worker_stopped", WORKER_ACTOR),
+        // Rows without a seal (held before this version, or not by a worker) release nothing here:
+        // settled now, not left for people to approve in vain. Every row this version holds is sealed
+        // in the statement that inserts it.
+        unsealed: this.options.sealKey ? await cancelApprovals(tx, { unsealed: true }, "unsealed", WORKER_ACTOR) : [],
+      }));
       this.leftBehindCancelled = true;
       if (ids.length > 0) this.log.warn({ approvals: ids }, "cancelled the held requests an earlier run of this worker left waiting (it stopped without answering them)");
+      if (unsealed.length > 0) this.log.warn({ approvals: unsealed }, "cancelled pending and approved approvals that carry no seal (held by an earlier version of Bulkhead, or not by a worker): they could release nothing");
     } catch (error) {
       // PostgreSQL away: the worker starts all the same (it enforces its last-known-good policy) and tries again.
       this.log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not cancel the held requests an earlier run of this worker left waiting; trying again in 5 s");
