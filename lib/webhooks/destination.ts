@@ -51,13 +51,16 @@ export async function checkWebhookDestination(url: URL, policy: WebhookNetworkPo
 export function refusedDestinationMessage(refusal: { code: DestinationRefusalCode; reason: string }, allowedNetworks: readonly string[]): string {
   if (refusal.code === "invalid_host") return `This URL's host cannot be used (${refusal.reason}). Enter the receiver's host name or address.`;
   if (refusal.code === "port_forbidden") return `This URL's port cannot be used (${refusal.reason}). Webhooks are never sent to Bulkhead itself.`;
-  const networks =
-    allowedNetworks.length > 0
-      ? `The networks allowed besides public addresses are ${allowedNetworks.join(", ")} (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS)`
-      : "To send webhooks to a receiver on a private network, the machine's operator lists it in BULKHEAD_WEBHOOK_ALLOWED_NETWORKS";
   // The proxy's wording for a local name speaks of services, which webhooks do not have.
   const reason = refusal.reason.replace(/; refused unless an internal service names it$/, "");
-  return `Webhooks are sent to public addresses only (${reason}). ${networks}.`;
+  return `Webhooks are sent to public addresses only (${reason}). ${allowedNetworksSentence(allowedNetworks)}`;
+}
+
+/** Which networks besides public addresses webhooks may reach, and where that is set. */
+export function allowedNetworksSentence(allowedNetworks: readonly string[]): string {
+  return allowedNetworks.length > 0
+    ? `The networks allowed besides public addresses are ${allowedNetworks.join(", ")} (BULKHEAD_WEBHOOK_ALLOWED_NETWORKS).`
+    : "To send webhooks to a receiver on a private network, the machine's operator lists it in BULKHEAD_WEBHOOK_ALLOWED_NETWORKS.";
 }
 
 export interface WebhookPost {

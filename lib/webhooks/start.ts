@@ -1,7 +1,11 @@
 import { loadAppConfig } from "@/lib/config/app";
 import { getDb } from "@/lib/db/client";
 import { appKeys } from "@/lib/identity/app-keys";
+import type { Actor } from "@/lib/auth/actor";
 import { startWebhookDispatcher } from "./dispatcher";
+import { listWebhooks } from "./webhooks";
+
+const SYSTEM_READER: Actor = { kind: "system", label: "webhook check at start" };
 
 let stop: (() => void) | null = null;
 
@@ -20,4 +24,11 @@ export function startDashboardWebhooks(): void {
     async () => ({ dashboardKey: (await appKeys(db)).dashboardKey, publicUrl: config.publicUrl, retryBaseMs: config.webhooks.retryBaseMs, maxAttempts: config.webhooks.maxAttempts, network: config.webhooks }),
     (message) => console.error(message),
   );
+  // A webhook saved before its destination was refused (a private receiver an earlier version
+  // accepted, or the allowed networks narrowed since) is said at start, not only in its deliveries.
+  void listWebhooks(db, SYSTEM_READER, config.webhooks)
+    .then((hooks) => {
+      for (const w of hooks) if (w.enabled && w.refused) console.error(`[bulkhead] Webhook ${JSON.stringify(w.name)} (${w.host}) will not be delivered: ${w.refused}`);
+    })
+    .catch(() => undefined);
 }

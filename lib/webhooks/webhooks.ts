@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import { z } from "zod";
 import type { Db } from "@/lib/db/client";
 import { recordAuditEvent } from "@/lib/audit/record";
@@ -8,7 +9,7 @@ import { sealSecret } from "@/lib/crypto/envelope";
 import { AppError } from "@/lib/errors/app-error";
 import { visibleName } from "@/lib/validation/text";
 import { webhookAad } from "./aad";
-import { checkWebhookDestination, refusedDestinationMessage, type WebhookNetworkPolicy } from "./destination";
+import { allowedNetworksSentence, checkWebhookDestination, refusedDestinationMessage, type WebhookNetworkPolicy } from "./destination";
 
 export const WEBHOOK_EVENTS = ["hold", "decided", "expired", "cancelled"] as const;
 
@@ -81,11 +82,38 @@ export async function deleteWebhook(db: Db, actor: Actor, id: string): Promise<v
   });
 }
 
-/** Webhooks without their URL's path or secret. */
-export async function listWebhooks(db: Db, actor: Actor) {
+/**
+ * Webhooks without their URL's path or secret, each with `refused`: why deliveries to it are
+ * refused, or null. A webhook saved before its destination was refused (a private or loopback
+ * receiver an earlier version accepted, or BULKHEAD_WEBHOOK_ALLOWED_NETWORKS narrowed since) was
+ * listed as if it worked, its failures only in each delivery's last answer. An address written as
+ * such is checked against the rules now (no DNS); a name by its latest delivery's answer.
+ */
+export async function listWebhooks(db: Db, actor: Actor, network?: WebhookNetworkPolicy) {
   assertCan(actor, "settings:write");
-  const rows = await db.webhook.findMany({ orderBy: { createdAt: "asc" }, select: { id: true, name: true, url: true, format: true, events: true, enabled: true, createdAt: true } });
-  return rows.map(({ url, events, ...w }) => ({ ...w, events: Array.isArray(events) ? events.filter((e): e is string => typeof e === "string") : [], host: new URL(url).host, createdAt: w.createdAt.toISOString() }));
+  const rows = await db.webhook.findMany({
+    orderBy: { createdAt: "asc" },
+    select: { id: true, name: true, url: true, format: true, events: true, enabled: true, createdAt: true, deliveries: { orderBy: { createdAt: "desc" }, take: 1, select: { lastError: true } } },
+  });
+  return Promise.all(
+    rows.map(async ({ url, events, deliveries, ...w }) => ({
+      ...w,
+      events: Array.isArray(events) ? events.filter((e): e is string => typeof e === "string") : [],
+      host: new URL(url).host,
+      createdAt: w.createdAt.toISOString(),
+      refused: await refusedNow(new URL(url), deliveries[0]?.lastError ?? null, network),
+    })),
+  );
+}
+
+async function refusedNow(url: URL, lastError: string | null, network: WebhookNetworkPolicy | undefined): Promise<string | null> {
+  if (network && isIP(url.hostname.replace(/^\[|\]$/g, "")) !== 0) {
+    const checked = await checkWebhookDestination(url, network);
+    if (!checked.ok && checked.code !== "dns_failure") return refusedDestinationMessage(checked, network.allowedNetworks);
+    if (checked.ok) return null;
+  }
+  const prefix = "destination refused: ";
+  return lastError?.startsWith(prefix) ? `Its latest delivery was refused (${lastError.slice(prefix.length)}). ${allowedNetworksSentence(network?.allowedNetworks ?? [])}` : null;
 }
 
 /** Recent deliveries, newest first: what was sent where, how often, and what came back. */

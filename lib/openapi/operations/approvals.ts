@@ -164,7 +164,7 @@ export const approvalOperations: OpenApiOperation[] = [
   },
 ];
 
-const webhook = z.object({ id: z.string(), name: z.string(), host: z.string(), format: z.enum(["json", "slack"]), events: z.array(z.string()), enabled: z.boolean(), createdAt: dateTime });
+const webhook = z.object({ id: z.string(), name: z.string(), host: z.string(), format: z.enum(["json", "slack"]), events: z.array(z.string()), enabled: z.boolean(), createdAt: dateTime, refused: z.string().nullable().meta({ description: "Why deliveries to it are refused now (its address outside the allowed networks, or its latest delivery refused), or null." }) });
 const delivery = z.object({
   id: z.string(),
   webhookId: z.string(),

@@ -8,7 +8,7 @@ import { isAppError } from "@/lib/errors/app-error";
 import type { Lookup } from "@/lib/net/resolve";
 import type { WebhookNetworkPolicy } from "@/lib/webhooks/destination";
 import { deliverDue, type DispatchOptions } from "@/lib/webhooks/dispatcher";
-import { createWebhook, deleteWebhook, listDeliveries } from "@/lib/webhooks/webhooks";
+import { createWebhook, deleteWebhook, listDeliveries, listWebhooks } from "@/lib/webhooks/webhooks";
 import { makeUser } from "../../support/factories";
 import { viaProxy } from "../../support/proxy-client";
 import { onLoopback, startProxyHarness, type ProxyHarness } from "../../support/proxy-harness";
@@ -275,6 +275,38 @@ describe("webhook destinations: public receivers only, checked at creation and a
       await deleteWebhook(h.t.db, h.admin, bad.id);
       await good.close();
       await wrong.close();
+    }
+  });
+
+  // A webhook saved when its receiver was allowed (an earlier version accepted private and loopback
+  // receivers; the operator may narrow BULKHEAD_WEBHOOK_ALLOWED_NETWORKS since) was listed as if it
+  // worked: its failures showed only in each delivery's last answer, and nothing was said at start.
+  it("a webhook whose receiver is no longer allowed is listed as refused, with why and what to set", async () => {
+    const receiver = await startReceiver();
+    const allowed: WebhookNetworkPolicy = { allowedNetworks: ["127.0.0.1/32"], ownPorts: [], lookup: tableLookup({ "hooks.office.example": ["127.0.0.1"] }) };
+    const narrowed: WebhookNetworkPolicy = { ...allowed, allowedNetworks: [] };
+    const literal = await createWebhook(h.t.db, h.admin, dashboardKey, allowed, { name: "office-ip", url: `http://127.0.0.1:${receiver.port}/hook` });
+    const named = await createWebhook(h.t.db, h.admin, dashboardKey, allowed, { name: "office-name", url: `http://hooks.office.example:${receiver.port}/hook` });
+    const release = await holdOne();
+    try {
+      const listed = async (network: WebhookNetworkPolicy) => new Map((await listWebhooks(h.t.db, h.admin, network)).map((w) => [w.id, w.refused]));
+      let now = await listed(allowed);
+      expect(now.get(literal.id)).toBeNull();
+      expect(now.get(named.id)).toBeNull();
+      // Narrowed: the address is refused at once (no delivery needed to know it).
+      now = await listed(narrowed);
+      expect(now.get(literal.id)).toMatch(/Webhooks are sent to public addresses only \(127\.0\.0\.1 is loopback\).*BULKHEAD_WEBHOOK_ALLOWED_NETWORKS/);
+      // A name is known refused once a delivery to it was.
+      expect(now.get(named.id)).toBeNull();
+      expect(await attempted(named.id, dispatch(narrowed))).toMatchObject({ status: "failed", lastError: expect.stringMatching(/^destination refused: /) });
+      now = await listed(narrowed);
+      expect(now.get(named.id)).toMatch(/^Its latest delivery was refused \(.*loopback.*\)\. .*BULKHEAD_WEBHOOK_ALLOWED_NETWORKS/);
+      expect(receiver.received).toEqual([]);
+    } finally {
+      await release();
+      await deleteWebhook(h.t.db, h.admin, literal.id);
+      await deleteWebhook(h.t.db, h.admin, named.id);
+      await receiver.close();
     }
   });
 });

@@ -19,7 +19,7 @@ const TONE = { pending: "amber", delivered: "green", failed: "red" } as const;
 export default async function WebhooksPage() {
   const actor = await requirePageActor("settings:write");
   const db = getDb();
-  const [hooks, deliveries] = await Promise.all([listWebhooks(db, actor), listDeliveries(db, actor, { limit: 100 })]);
+  const [hooks, deliveries] = await Promise.all([listWebhooks(db, actor, loadAppConfig().webhooks), listDeliveries(db, actor, { limit: 100 })]);
   return (
     <>
       <PageHeader
@@ -34,7 +34,14 @@ export default async function WebhooksPage() {
           {hooks.map((w) => (
             <tr key={w.id}>
               <Td>{w.name}</Td>
-              <Td className="font-mono text-xs">{w.host}</Td>
+              <Td className="text-xs">
+                <span className="font-mono">{w.host}</span>
+                {w.refused ? (
+                  <p className="mt-1 max-w-sm font-sans text-red-700" data-testid="webhook-refused">
+                    {`Not delivered: ${w.refused}`}
+                  </p>
+                ) : null}
+              </Td>
               <Td>{w.format}</Td>
               <Td className="text-xs">{w.events.join(", ")}</Td>
               <Td className="whitespace-nowrap">{formatTime(new Date(w.createdAt))}</Td>

@@ -5,7 +5,7 @@ import { appKeys } from "@/lib/identity/app-keys";
 import { createWebhook, createWebhookInput, listWebhooks } from "@/lib/webhooks/webhooks";
 import { methodsNotAllowed } from "@/lib/http/method-not-allowed";
 
-export const GET = apiRoute("settings:write", async ({ actor }) => ({ webhooks: await listWebhooks(getDb(), actor) }));
+export const GET = apiRoute("settings:write", async ({ actor }) => ({ webhooks: await listWebhooks(getDb(), actor, loadAppConfig().webhooks) }));
 
 export const POST = apiRoute(
   "settings:write",
