@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
@@ -94,6 +94,34 @@ async function readOrCreatePassword(dataDir: string): Promise<string> {
   return password;
 }
 
+/** PostgreSQL's own log in the data folder (docs/database.md): its start-up, errors, slow statements if configured. */
+export const SERVER_LOG = "postgres.log";
+const SERVER_LOG_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Appends the server's log lines to `file` (owner-only), moving it to `<file>.1` past 10 MiB, so
+ * an operator can read what PostgreSQL said (they were kept only in memory, for the start-up's
+ * error message). A line that cannot be written (disk full, folder gone) is dropped, never thrown:
+ * the log is for people, not part of running.
+ */
+function serverLogFile(file: string): (message: string) => void {
+  let size = -1;
+  return (message) => {
+    try {
+      if (size < 0) size = existsSync(file) ? statSync(file).size : 0;
+      const text = message.endsWith("\n") ? message : `${message}\n`;
+      if (size > 0 && size + text.length > SERVER_LOG_BYTES) {
+        renameSync(file, `${file}.1`);
+        size = 0;
+      }
+      appendFileSync(file, text, { mode: 0o600 });
+      size += Buffer.byteLength(text);
+    } catch {
+      size = -1;
+    }
+  };
+}
+
 export interface StartEmbeddedOptions {
   dataDir: string;
   port: number;
@@ -130,9 +158,11 @@ export async function startEmbeddedDatabase(options: StartEmbeddedOptions): Prom
   }
 
   const logs: string[] = [];
+  const toFile = serverLogFile(path.join(dataDir, SERVER_LOG));
   const onLog = (message: string) => {
     logs.push(message);
     if (logs.length > 200) logs.shift();
+    toFile(message);
     options.onLog?.(message);
   };
   const pg = new EmbeddedPostgres({

@@ -1,4 +1,4 @@
-import { readFileSync, watch } from "node:fs";
+import { readFileSync, statSync, watch } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -51,6 +51,11 @@ describe("the embedded PostgreSQL does not inherit the launcher's secrets", () =
     dir = await mkdtemp(path.join(tmpdir(), "bh-pgenv-"));
     server = await startTestPostgres({ dataDir: dir });
     const postmaster = Number(readFileSync(path.join(dir, "postgres", "postmaster.pid"), "utf8").split("\n")[0]);
+    // What the server said is kept for the operator, in the data folder, owner-only, without the secrets.
+    const serverLog = path.join(dir, "postgres.log");
+    expect(readFileSync(serverLog, "utf8")).toMatch(/database system is ready to accept connections/);
+    expect(statSync(serverLog).mode & 0o077).toBe(0);
+    for (const value of Object.values(SECRETS)) expect(readFileSync(serverLog, "utf8")).not.toContain(value);
     const env = environOf(postmaster);
     expect(Object.keys(env).length).toBeGreaterThan(0);
     const text = Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n");
