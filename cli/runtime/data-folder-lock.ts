@@ -1,4 +1,4 @@
-import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { makeFoldersSync } from "@/lib/files/make-folders";
 import { lockOwnerAlive, processStartTime } from "@/lib/files/process-alive";
@@ -15,7 +15,11 @@ export { processStartTime };
  *
  * The lock is a file created exclusively (`wx`) holding the owner's pid, the kernel's start time
  * of that process (so that a pid reused after a reboot or a crash is not taken for the owner) and
- * what it runs. A lock whose owner is gone (SIGKILL, power loss) is stale and taken over.
+ * what it runs. A lock whose owner is gone (SIGKILL, power loss) is stale and taken over. So is
+ * one that names another folder that still exists (`folder`, the real path it was taken on): this
+ * folder is a copy made while that one was held, and the copy's commands were refused as if
+ * Bulkhead ran on it ("already running on the data folder <copy> (pid …)", the pid of the
+ * original's launcher).
  */
 export const DATA_FOLDER_LOCK = "bulkhead.lock";
 
@@ -25,6 +29,8 @@ export interface DataFolderOwner {
   startedAt: string | null;
   /** What holds it: `start`, or the CLI command that started its own database. */
   command: string;
+  /** The real path of the folder it was taken on (absent in locks written before it was recorded). */
+  folder?: string;
 }
 
 export class DataFolderBusyError extends Error {
@@ -70,7 +76,17 @@ function ensureFolder(dataDir: string): void {
   if (problem) throw new Error(`The data folder ${dataDir} (BULKHEAD_DATA_DIR) cannot be used: ${problem}.`);
 }
 
-function alive(owner: DataFolderOwner): boolean {
+function realOrSame(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** Alive, and holding this folder (not the original of a copy: its folder is elsewhere and still there). */
+function holds(owner: DataFolderOwner, dataDir: string): boolean {
+  if (owner.folder !== undefined && owner.folder !== realOrSame(dataDir) && existsSync(owner.folder)) return false;
   return lockOwnerAlive(owner.pid, owner.startedAt);
 }
 
@@ -83,7 +99,9 @@ function readOwner(file: string): DataFolderOwner | null {
   }
   try {
     const v = JSON.parse(text) as Partial<DataFolderOwner>;
-    if (typeof v.pid === "number") return { pid: v.pid, startedAt: typeof v.startedAt === "string" ? v.startedAt : null, command: typeof v.command === "string" ? v.command : "bulkhead" };
+    if (typeof v.pid === "number") {
+      return { pid: v.pid, startedAt: typeof v.startedAt === "string" ? v.startedAt : null, command: typeof v.command === "string" ? v.command : "bulkhead", ...(typeof v.folder === "string" ? { folder: v.folder } : {}) };
+    }
   } catch {
     // a torn or foreign file: no owner can be named, so it is stale
   }
@@ -102,7 +120,7 @@ function describe(owner: DataFolderOwner, dataDir: string, taker: string): strin
 /** The live process that holds the data folder, or null when nobody does (or its owner is gone). */
 export function dataFolderOwner(dataDir: string): DataFolderOwner | null {
   const owner = readOwner(path.join(dataDir, DATA_FOLDER_LOCK));
-  return owner && alive(owner) ? owner : null;
+  return owner && holds(owner, dataDir) ? owner : null;
 }
 
 /**
@@ -112,7 +130,7 @@ export function dataFolderOwner(dataDir: string): DataFolderOwner | null {
 export function takeDataFolder(dataDir: string, command: string): () => void {
   ensureFolder(dataDir);
   const file = path.join(dataDir, DATA_FOLDER_LOCK);
-  const me: DataFolderOwner = { pid: process.pid, startedAt: processStartTime(process.pid), command };
+  const me: DataFolderOwner = { pid: process.pid, startedAt: processStartTime(process.pid), command, folder: realOrSame(dataDir) };
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o600 });
@@ -122,7 +140,7 @@ export function takeDataFolder(dataDir: string, command: string): () => void {
       if (code !== "EEXIST") throw new Error(`The data folder ${dataDir} (BULKHEAD_DATA_DIR) cannot be used: ${FOLDER_PROBLEMS[code] ?? (error as Error).message} (writing ${DATA_FOLDER_LOCK}).`);
     }
     const owner = readOwner(file);
-    if (owner && owner.pid !== process.pid && alive(owner)) throw new DataFolderBusyError(describe(owner, dataDir, command), owner);
+    if (owner && owner.pid !== process.pid && holds(owner, dataDir)) throw new DataFolderBusyError(describe(owner, dataDir, command), owner);
     // Stale (its owner is gone) or unreadable: removed and taken. The file is created
     // exclusively, so of two takers the later sees the earlier as its owner; only two taking
     // over the same stale lock in the same instant could both pass (launchers are started by

