@@ -14,7 +14,7 @@ export function AgentData({ children: given, block = false }: { children: ReactN
   const children = typeof given === "string" ? visible(given, { keepLines: block }) : given;
   const cls = "rounded border border-dashed border-amber-500 bg-amber-50 px-1 font-mono text-xs text-amber-950";
   const label = (
-    <span className="mr-1 select-none rounded bg-amber-500 px-1 font-sans text-[10px] font-bold uppercase tracking-wide text-white" aria-label="from the agent:">
+    <span className="mr-1 select-none rounded bg-amber-700 px-1 font-sans text-[10px] font-bold uppercase tracking-wide text-white" aria-label="from the agent:">
       agent
     </span>
   );
