@@ -43,7 +43,7 @@ export default async function TaskReportPdfPage({ params }: { params: Promise<{ 
       </ul>
       <p className="mt-4 max-w-2xl text-sm text-slate-600">
         Check them anywhere with <code>bulkhead audit verify-report FILE.pdf --signature FILE.pdf.sig --keys bulkhead-audit-keys.json</code>, using the public keys at{" "}
-        <a className="text-brand-700 hover:underline" href="/.well-known/bulkhead-audit-keys.json">/.well-known/bulkhead-audit-keys.json</a>.
+        <a className="text-brand-700 underline" href="/.well-known/bulkhead-audit-keys.json">/.well-known/bulkhead-audit-keys.json</a>.
       </p>
       <p className="mt-4 text-sm">
         <Link className="text-brand-700 hover:underline" href={`/tasks/${generated.report.task.id}/report`}>Back to the report</Link>
