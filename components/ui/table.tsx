@@ -6,9 +6,10 @@ export function Table({ head, children }: { head: string[]; children: ReactNode 
       <table className="min-w-full divide-y divide-slate-200 text-sm">
         <thead className="bg-slate-50">
           <tr>
-            {head.map((h) => (
-              <th key={h} scope="col" className="px-4 py-2 text-left font-semibold text-slate-700">
-                {h}
+            {head.map((h, i) => (
+              <th key={i} scope="col" className="px-4 py-2 text-left font-semibold text-slate-700">
+                {/* A column of row buttons has no visible heading; a screen reader still hears one. */}
+                {h || <span className="sr-only">Actions</span>}
               </th>
             ))}
           </tr>
