@@ -1,8 +1,10 @@
 import type { ReactNode } from "react";
+import { ScrollFrame } from "./scroll-frame";
 
-export function Table({ head, children }: { head: string[]; children: ReactNode }) {
+/** `label` names the table's frame for assistive technology while the table scrolls sideways. */
+export function Table({ head, label, children }: { head: string[]; label?: string; children: ReactNode }) {
   return (
-    <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+    <ScrollFrame label={label ?? `Table of ${head.filter(Boolean).join(", ")} (scrolls sideways)`} className="rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
       <table className="min-w-full divide-y divide-slate-200 text-sm">
         <thead className="bg-slate-50">
           <tr>
@@ -16,7 +18,7 @@ export function Table({ head, children }: { head: string[]; children: ReactNode 
         </thead>
         <tbody className="divide-y divide-slate-100">{children}</tbody>
       </table>
-    </div>
+    </ScrollFrame>
   );
 }
 

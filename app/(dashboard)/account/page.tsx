@@ -35,7 +35,7 @@ export default async function AccountPage() {
             <SimpleActionButton action={endOtherSessionsAction} fields={{ keep: actor.sessionId }} label="Sign out everywhere else" variant="danger" confirm={`Sign out ${others} other session${others === 1 ? "" : "s"}?`} />
           ) : null}
         </div>
-        <Table head={["Signed in", "Last used", "Address", "Browser", "Method", ""]}>
+        <Table label="Your sessions" head={["Signed in", "Last used", "Address", "Browser", "Method", ""]}>
           {sessions.map((s) => (
             <tr key={s.id} data-session-id={s.id}>
               <Td className="whitespace-nowrap">{formatTime(s.createdAt)}</Td>
