@@ -65,10 +65,14 @@ export function PendingBadge({ initial }: { initial: number }) {
       source?.close();
     };
   }, [router]);
-  if (pending === 0) return <span data-testid="pending-badge" data-count="0" className="sr-only">no approvals waiting</span>;
+  if (pending === 0) return <span data-testid="pending-badge" data-count="0" className="sr-only">, none waiting</span>;
   return (
-    <span data-testid="pending-badge" data-count={pending} aria-label={`${pending} waiting`} className="ml-2 rounded-full bg-red-600 px-2 py-0.5 text-xs font-bold text-white">
-      {pending}
+    <span data-testid="pending-badge" data-count={pending}>
+      {/* The number alone says little when read out with the link: the link reads "Approvals, N waiting". */}
+      <span aria-hidden="true" className="ml-2 rounded-full bg-red-600 px-2 py-0.5 text-xs font-bold text-white">
+        {pending}
+      </span>
+      <span className="sr-only">, {pending} waiting</span>
     </span>
   );
 }

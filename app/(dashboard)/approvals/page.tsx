@@ -56,6 +56,10 @@ export default async function ApprovalsPage({ searchParams }: { searchParams: Pr
           {`${waiting} actions are waiting; this page shows ${pending.length} of them, oldest first.`}
         </p>
       ) : null}
+      {/* A live region: when a held request arrives (or is decided elsewhere) and the list refreshes, a screen reader hears the new count. */}
+      <p role="status" className="sr-only" data-testid="approvals-waiting">
+        {waiting === 0 ? "No held requests are waiting." : `${waiting} held ${waiting === 1 ? "request is" : "requests are"} waiting.`}
+      </p>
       {pending.length === 0 ? (
         <EmptyState title="Nothing is waiting">No held action needs a decision right now.</EmptyState>
       ) : (
