@@ -110,7 +110,7 @@ export function AuditEventDetailView({ detail, status }: { detail: AuditEventDet
         {e.actions.length === 0 ? (
           <p className="text-sm text-slate-600">This event records no semantic actions.</p>
         ) : (
-          <Table head={["Service", "Environment", "Operation", "Resource", "Effect"]}>
+          <Table label="Classified actions" head={["Service", "Environment", "Operation", "Resource", "Effect"]}>
             {e.actions.map((a, i) => (
               <tr key={i} data-testid="event-action">
                 <Td>{a.service}</Td>

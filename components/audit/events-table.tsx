@@ -44,7 +44,7 @@ export function ActorName({ actor }: { actor: AuditEventView["actor"] }) {
 
 export function AuditEventsTable({ events }: { events: AuditEventView[] }) {
   return (
-    <Table head={["Seq", "Time (UTC)", "Event", "Outcome", "Actor", "Agent / task", "Request", "Reason"]}>
+    <Table label="Audit events" head={["Seq", "Time (UTC)", "Event", "Outcome", "Actor", "Agent / task", "Request", "Reason"]}>
       {events.map((e) => (
         <tr key={e.seq} data-testid="audit-row" data-seq={e.seq}>
           <Td className="font-mono text-xs">

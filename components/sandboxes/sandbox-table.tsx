@@ -25,7 +25,7 @@ type StopAction = (prev: ActionResult<null> | null, form: FormData) => Promise<A
 /** Sandboxes with their task, agent, addresses, start, blocked attempts and (for admins) Stop. */
 export function SandboxTable({ sandboxes, stop }: { sandboxes: SandboxRow[]; stop: StopAction | null }) {
   return (
-    <Table head={["Sandbox", "Task", "Agent", "Address", "Started", "Blocked attempts", ""]}>
+    <Table label="Sandboxes" head={["Sandbox", "Task", "Agent", "Address", "Started", "Blocked attempts", ""]}>
       {sandboxes.map((s) => (
         <tr key={s.id} data-testid="sandbox-row">
           <Td>

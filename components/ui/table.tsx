@@ -1,10 +1,14 @@
 import type { ReactNode } from "react";
 import { ScrollFrame } from "./scroll-frame";
 
-/** `label` names the table's frame for assistive technology while the table scrolls sideways. */
-export function Table({ head, label, children }: { head: string[]; label?: string; children: ReactNode }) {
+/**
+ * `label` names the table's frame for assistive technology while the table scrolls sideways: it
+ * must differ from the other tables' on the page (two regions of one name cannot be told apart),
+ * and should not contain a field's label on the same page (the region would answer to it too).
+ */
+export function Table({ head, label, children }: { head: string[]; label: string; children: ReactNode }) {
   return (
-    <ScrollFrame label={label ?? `Table of ${head.filter(Boolean).join(", ")} (scrolls sideways)`} className="rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+    <ScrollFrame label={label} className="rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
       <table className="min-w-full divide-y divide-slate-200 text-sm">
         <thead className="bg-slate-50">
           <tr>

@@ -80,7 +80,7 @@ export default async function AgentsPage({ searchParams }: { searchParams: Promi
           </EmptyState>
         )
       ) : (
-        <Table head={["Name", "Status", "Owner", "Registered"]}>
+        <Table label="Agents" head={["Name", "Status", "Owner", "Registered"]}>
           {agents.map((a) => (
             <tr key={a.id}>
               <Td>

@@ -63,7 +63,7 @@ export default async function ApprovalsPage({ searchParams }: { searchParams: Pr
       {pending.length === 0 ? (
         <EmptyState title="Nothing is waiting">No held action needs a decision right now.</EmptyState>
       ) : (
-        <Table head={["Agent and task", "Actions", "Request", "Waiting since", "Times out", ""]}>
+        <Table label="Held requests waiting" head={["Agent and task", "Actions", "Request", "Waiting since", "Times out", ""]}>
           {pending.map((a) => (
             <tr key={a.id} data-testid="approval-row" data-approval-id={a.id}>
               <Td>
@@ -107,7 +107,7 @@ export default async function ApprovalsPage({ searchParams }: { searchParams: Pr
         <section className="mt-8">
           <h2 className="mb-1 text-base font-semibold">Cancelled in the last hour</h2>
           <p className="mb-3 text-sm text-slate-600">The task ended, expired or was revoked, its agent was suspended or its token revoked while these waited. Nothing was forwarded, and they can no longer be approved.</p>
-          <Table head={["Agent", "Request", "Status", "Why", "Cancelled at"]}>
+          <Table label="Cancelled in the last hour" head={["Agent", "Request", "Status", "Why", "Cancelled at"]}>
             {cancelled.map((a) => (
               <tr key={a.id} data-testid="cancelled-approval-row">
                 <Td>

@@ -70,7 +70,7 @@ export default async function ServicesPage({ searchParams }: { searchParams: Pro
       ) : credentials.length === 0 ? (
         <EmptyState title="No credentials stored">No upstream credential has been added yet.</EmptyState>
       ) : (
-        <Table head={["Name", "Endpoint", "Serves", "Header", "Secret", "Rotated", "Last used", ...(canWrite ? ["Actions"] : [])]}>
+        <Table label="Credentials" head={["Name", "Endpoint", "Serves", "Header", "Secret", "Rotated", "Last used", ...(canWrite ? ["Actions"] : [])]}>
           {credentials.map((c) => (
             <tr key={c.id} data-testid="credential-row">
               <Td>{c.name}</Td>

@@ -90,7 +90,7 @@ export default async function SettingsPage() {
             /.well-known/jwks.json
           </a>
         </p>
-        <Table head={["Key id", "Status", "Created", "Verifies until", "Tokens signed"]}>
+        <Table label="Signing keys" head={["Key id", "Status", "Created", "Verifies until", "Tokens signed"]}>
           {keys.map((k) => (
             <tr key={k.kid}>
               <Td className="font-mono text-xs">{k.kid}</Td>

@@ -79,7 +79,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           Create a task for each assignment of an agent: what it is for, what it may do, and for how long.
         </EmptyState>
       ) : (
-        <Table head={["Purpose", "Agent", "Scope", "Status", "Created", "Expires"]}>
+        <Table label="Tasks" head={["Purpose", "Agent", "Scope", "Status", "Created", "Expires"]}>
           {tasks.map((t) => (
             <tr key={t.id}>
               <Td>

@@ -19,7 +19,7 @@ export default async function UsersPage() {
     <>
       <PageHeader title="Users" description="People who use the dashboard. Role changes and disabling take effect on their next request." />
       <CreateUserForm action={createUserAction} />
-      <Table head={["Email", "Role", "Status", "Last sign-in", ""]}>
+      <Table label="Users" head={["Email", "Role", "Status", "Last sign-in", ""]}>
         {users.map((u) => (
           <tr key={u.id}>
             <Td>

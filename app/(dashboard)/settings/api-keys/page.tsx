@@ -46,7 +46,7 @@ export default async function ApiKeysPage({ searchParams }: { searchParams: Prom
       ) : keys.length === 0 ? (
         <EmptyState title="No API keys">Create one for scripts and CI that call the API.</EmptyState>
       ) : (
-        <Table head={["Name", "Key", "Role", "Status", "Created", "Expires", "Last used", ""]}>
+        <Table label="API keys" head={["Name", "Key", "Role", "Status", "Created", "Expires", "Last used", ""]}>
           {keys.map((k) => (
             <tr key={k.id}>
               <Td>

@@ -30,7 +30,7 @@ export default async function WebhooksPage() {
       {hooks.length === 0 ? (
         <EmptyState title="No webhooks">Add one to be told when a request is held.</EmptyState>
       ) : (
-        <Table head={["Name", "Host", "Format", "Events", "Added", ""]}>
+        <Table label="Webhooks" head={["Name", "Host", "Format", "Events", "Added", ""]}>
           {hooks.map((w) => (
             <tr key={w.id}>
               <Td>{w.name}</Td>
@@ -56,7 +56,7 @@ export default async function WebhooksPage() {
       {deliveries.length === 0 ? (
         <EmptyState title="Nothing sent yet">Deliveries appear here as approvals are held and decided.</EmptyState>
       ) : (
-        <Table head={["When", "Webhook", "Event", "Status", "Attempts", "Last answer", "Next try"]}>
+        <Table label="Deliveries" head={["When", "Webhook", "Event", "Status", "Attempts", "Last answer", "Next try"]}>
           {deliveries.map((d) => (
             <tr key={d.id} data-testid="delivery-row">
               <Td className="whitespace-nowrap">{formatTime(new Date(d.createdAt))}</Td>

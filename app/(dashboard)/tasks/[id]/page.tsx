@@ -151,7 +151,7 @@ export default async function TaskPage({ params, searchParams }: { params: Promi
         ) : tokens.length === 0 && !tokenCursor ? (
           <p className="text-sm text-slate-600">No token has been minted for this task.</p>
         ) : (
-          <Table head={["Token id (jti)", "Key", "Issued", "Expires", "State", ""]}>
+          <Table label="Tokens" head={["Token id (jti)", "Key", "Issued", "Expires", "State", ""]}>
             {tokens.map((t) => {
               const state = t.revokedAt ? "revoked" : t.expiresAt <= now ? "expired" : active ? "valid" : "task ended";
               return (
@@ -185,7 +185,7 @@ export default async function TaskPage({ params, searchParams }: { params: Promi
         )}
         {sandboxEvents.length > 0 ? (
           <div className="mt-4">
-            <Table head={["When", "Event", "Outcome", "Detail"]}>
+            <Table label="Sandbox events" head={["When", "Event", "Outcome", "Detail"]}>
               {sandboxEvents.map((e) => (
                 <tr key={e.id} data-testid="sandbox-event">
                   <Td className="whitespace-nowrap">{formatTime(e.at)}</Td>

@@ -118,7 +118,7 @@ export default async function TaskReportPage({ params, searchParams }: { params:
             The first {report.approvals.length} held requests are listed, oldest first; every hold and decision is in the audit export (<code>bulkhead audit export --task {report.task.id}</code>).
           </p>
         ) : null}
-        <Table head={["Request", "Status", "Held", "Decided", "By", "Note"]}>
+        <Table label="Held requests" head={["Request", "Status", "Held", "Decided", "By", "Note"]}>
           {report.approvals.map((a) => (
             <tr key={a.id}>
               <Td className="break-all font-mono text-xs">{visible(`${a.method} ${a.url}`)}</Td>
@@ -137,7 +137,7 @@ export default async function TaskReportPage({ params, searchParams }: { params:
         {report.tokens.length < report.tokenCount ? (
           <p className="mb-2 text-sm text-slate-600">The first {report.tokens.length} tokens are listed; every one is in the audit export.</p>
         ) : null}
-        <Table head={["What", "Created", "Ended", "By"]}>
+        <Table label="Tokens and sandboxes" head={["What", "Created", "Ended", "By"]}>
           {report.tokens.map((t) => (
             <tr key={t.jti}>
               <Td className="font-mono text-xs">token {t.jti}</Td>
@@ -166,7 +166,7 @@ export default async function TaskReportPage({ params, searchParams }: { params:
             There is no page {page}: the decision log has {d.pages} {d.pages === 1 ? "page" : "pages"}, and this is the last.
           </p>
         ) : null}
-        <Table head={["Seq", "Time", "Outcome", "Effect", "Request", "Reason"]}>
+        <Table label="Audit events" head={["Seq", "Time", "Outcome", "Effect", "Request", "Reason"]}>
           {d.rows.map((r) => (
             <tr key={r.seq}>
               <Td><Link className="text-brand-700 hover:underline" href={`/audit/${r.seq}`}>{r.seq}</Link></Td>
