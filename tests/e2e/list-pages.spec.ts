@@ -206,6 +206,8 @@ test("the approvals page pages on past 200 waiting actions and says how many wai
     await expect(page.getByText("No more actions are waiting.")).toBeVisible();
     expect(seen.size).toBe(203);
   } finally {
-    await db.approval.deleteMany({ where: { taskId: task.id } });
+    // Settled rather than deleted: a webhook another test added has deliveries of them queued.
+    await db.approval.updateMany({ where: { taskId: task.id, status: "pending" }, data: { status: "cancelled", cancelledAt: new Date(), cancelReason: "task_ended" } });
+    await db.task.update({ where: { id: task.id }, data: { status: "ended", endedAt: new Date(), endedReason: "test over" } });
   }
 });
