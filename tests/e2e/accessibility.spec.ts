@@ -1,12 +1,11 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Locator, Page } from "@playwright/test";
 import pg from "pg";
-import { DatabaseLink } from "../support/database-link";
 import { insertEvents } from "../support/audit-events";
 import { unique } from "../support/factories";
 import { expect, signInViaApi, test } from "./support/fixtures";
 import { holdRequest } from "./support/held";
-import { startSecondDashboard } from "./support/second-dashboard";
+import { startDashboardBehindLink } from "./support/second-dashboard";
 
 /**
  * The dashboard against WCAG 2.1 A and AA, as axe-core checks it in the real browser: every page
@@ -168,13 +167,7 @@ test("the signed-out pages meet WCAG 2.1 AA: sign-in, its messages, the setup li
 test("the page a dashboard shows when its database is down meets WCAG 2.1 AA", async ({ page, playwright, createUser }) => {
   test.setTimeout(120_000);
   const admin = await createUser("admin");
-  const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
-  const target = new URL(env.BULKHEAD_DASHBOARD_DATABASE_URL!);
-  const link = await new DatabaseLink({ host: target.hostname, port: Number(target.port) }).start();
-  const dashboard = await startSecondDashboard({ BULKHEAD_DASHBOARD_DATABASE_URL: link.urlFor(env.BULKHEAD_DASHBOARD_DATABASE_URL!) }).catch(async (error: unknown) => {
-    await link.stop();
-    throw error;
-  });
+  const { dashboard, link, stop } = await startDashboardBehindLink();
   const api = await playwright.request.newContext({ baseURL: dashboard.base, extraHTTPHeaders: { origin: dashboard.base } });
   try {
     await signInViaApi(api, admin.email, admin.password);
@@ -185,8 +178,7 @@ test("the page a dashboard shows when its database is down meets WCAG 2.1 AA", a
     await expectAccessible(page, "the database-unavailable page");
   } finally {
     await api.dispose();
-    await dashboard.stop();
-    await link.stop();
+    await stop();
   }
 });
 

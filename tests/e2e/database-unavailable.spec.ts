@@ -1,6 +1,5 @@
 import { expect, test } from "./support/fixtures";
-import { DatabaseLink } from "../support/database-link";
-import { startSecondDashboard } from "./support/second-dashboard";
+import { startDashboardBehindLink } from "./support/second-dashboard";
 
 /**
  * A second production dashboard, the suite's own environment, reaching PostgreSQL through a link
@@ -12,13 +11,7 @@ import { startSecondDashboard } from "./support/second-dashboard";
 test("a dashboard whose database is down says so, lets nobody in, and signs nobody out", async ({ page, playwright, createUser }) => {
   test.setTimeout(120_000);
   const admin = await createUser("admin");
-  const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
-  const target = new URL(env.BULKHEAD_DASHBOARD_DATABASE_URL!);
-  const link = await new DatabaseLink({ host: target.hostname, port: Number(target.port) }).start();
-  const dashboard = await startSecondDashboard({ BULKHEAD_DASHBOARD_DATABASE_URL: link.urlFor(env.BULKHEAD_DASHBOARD_DATABASE_URL!) }).catch(async (error: unknown) => {
-    await link.stop();
-    throw error;
-  });
+  const { dashboard, link, stop } = await startDashboardBehindLink();
   const { base } = dashboard;
   const api = await playwright.request.newContext({ baseURL: base, extraHTTPHeaders: { origin: base } });
   try {
@@ -77,7 +70,6 @@ test("a dashboard whose database is down says so, lets nobody in, and signs nobo
     expect(dashboard.logs()).not.toContain("Unhandled error");
   } finally {
     await api.dispose();
-    await dashboard.stop();
-    await link.stop();
+    await stop();
   }
 });

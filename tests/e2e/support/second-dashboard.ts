@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { DatabaseLink } from "../../support/database-link";
 import { freePort } from "../../support/free-port";
 
 export interface SecondDashboard {
@@ -38,4 +39,26 @@ export async function startSecondDashboard(env: Record<string, string> = {}): Pr
     throw error;
   }
   return { base, logs: () => logs, stop };
+}
+
+/**
+ * A second dashboard whose PostgreSQL is reached through a link the test can cut (`link.refuse()`):
+ * the database going away while people are signed in. `stop` ends both.
+ */
+export async function startDashboardBehindLink(): Promise<{ dashboard: SecondDashboard; link: DatabaseLink; stop(): Promise<void> }> {
+  const env = JSON.parse(process.env.E2E_DASHBOARD_ENV!) as Record<string, string>;
+  const target = new URL(env.BULKHEAD_DASHBOARD_DATABASE_URL!);
+  const link = await new DatabaseLink({ host: target.hostname, port: Number(target.port) }).start();
+  const dashboard = await startSecondDashboard({ BULKHEAD_DASHBOARD_DATABASE_URL: link.urlFor(env.BULKHEAD_DASHBOARD_DATABASE_URL!) }).catch(async (error: unknown) => {
+    await link.stop();
+    throw error;
+  });
+  return {
+    dashboard,
+    link,
+    async stop() {
+      await dashboard.stop();
+      await link.stop();
+    },
+  };
 }
